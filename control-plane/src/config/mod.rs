@@ -1,0 +1,81 @@
+//! The Istio resource model, how it is loaded from a directory, validated,
+//! and published as an immutable, versioned [`ConfigSnapshot`].
+
+pub mod duration;
+pub mod model;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use model::MeshConfig;
+use model::{DestinationRule, Gateway, Labels, ServiceEntry, Sidecar, VirtualService, WorkloadEntry};
+
+/// The namespace of a resource that does not set `metadata.namespace`, as
+/// `kubectl apply` without `-n` would use.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Where a resource came from: the file and the index of its YAML document
+/// (0-based, counting every `---`-separated document in the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub document: usize,
+}
+
+/// The Kubernetes object metadata Istio acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub name: String,
+    pub namespace: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+}
+
+/// One Istio resource: metadata, where it came from, and its spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource<T> {
+    pub meta: Meta,
+    pub origin: Origin,
+    pub spec: T,
+}
+
+/// The resource kinds this control plane reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    ServiceEntry,
+    VirtualService,
+    DestinationRule,
+    Gateway,
+    Sidecar,
+    WorkloadEntry,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ServiceEntry => "ServiceEntry",
+            Kind::VirtualService => "VirtualService",
+            Kind::DestinationRule => "DestinationRule",
+            Kind::Gateway => "Gateway",
+            Kind::Sidecar => "Sidecar",
+            Kind::WorkloadEntry => "WorkloadEntry",
+        }
+    }
+}
+
+/// A complete, validated view of the mesh config at one moment. Immutable:
+/// a change builds a new snapshot with a higher version.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigSnapshot {
+    /// Increases by one with every accepted change (0 for an empty snapshot).
+    pub version: u64,
+    pub mesh: MeshConfig,
+    pub service_entries: Vec<Resource<ServiceEntry>>,
+    pub virtual_services: Vec<Resource<VirtualService>>,
+    pub destination_rules: Vec<Resource<DestinationRule>>,
+    pub gateways: Vec<Resource<Gateway>>,
+    pub sidecars: Vec<Resource<Sidecar>>,
+    pub workload_entries: Vec<Resource<WorkloadEntry>>,
+}
+
+pub type SharedSnapshot = Arc<ConfigSnapshot>;

@@ -1,0 +1,4 @@
+//! The control plane: Istio config in, Envoy v3 xDS out over ADS.
+
+pub mod config;
+pub mod translate;

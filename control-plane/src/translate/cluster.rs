@@ -1,0 +1,331 @@
+//! CDS: one cluster per visible service port (`outbound|<port>||<host>`),
+//! one more per DestinationRule subset (`outbound|<port>|<subset>|<host>`),
+//! plus `PassthroughCluster` and `BlackHoleCluster`.
+
+use std::collections::HashMap;
+
+use proto::pb::envoy::config::cluster::v3::{
+    CircuitBreakers, Cluster,
+    circuit_breakers::Thresholds,
+    cluster::{ClusterDiscoveryType, DiscoveryType, DnsLookupFamily, EdsClusterConfig, LbPolicy},
+};
+use proto::pb::envoy::config::core::v3::{DataSource, Http2ProtocolOptions, HttpProtocolOptions as CoreHttpOptions, data_source};
+use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CertificateValidationContext, CommonTlsContext, SdsSecretConfig, SubjectAltNameMatcher, TlsCertificate,
+    UpstreamTlsContext, certificate_validation_context::SystemRootCerts, common_tls_context,
+    subject_alt_name_matcher::SanType,
+};
+use proto::pb::envoy::extensions::upstreams::http::v3::{
+    HttpProtocolOptions,
+    http_protocol_options::{ExplicitHttpConfig, UpstreamProtocolOptions, explicit_http_config::ProtocolConfig},
+};
+use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
+use shared::naming::{BLACKHOLE_CLUSTER, ClusterName, PASSTHROUGH_CLUSTER};
+
+use crate::config::model::{
+    ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings, Resolution, SimpleLb, TlsMode, TrafficPolicy,
+};
+
+use super::any::pack_named;
+use super::endpoint::load_assignment;
+use super::filters::{self, HTTP_PROTOCOL_OPTIONS, TLS_TRANSPORT_SOCKET, UPSTREAM_TLS_CONTEXT};
+use super::registry::{MeshView, Service};
+
+/// Istio's default connect timeout.
+const DEFAULT_CONNECT_TIMEOUT_SECS: i64 = 10;
+/// Istio's SDS names for the workload certificate and the mesh root.
+pub const SDS_DEFAULT: &str = "default";
+pub const SDS_ROOT_CA: &str = "ROOTCA";
+
+/// The traffic policy one cluster gets, after subset and port-level merging.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EffectivePolicy {
+    pub load_balancer: Option<LoadBalancerSettings>,
+    pub connection_pool: Option<ConnectionPoolSettings>,
+    pub tls: Option<ClientTlsSettings>,
+}
+
+impl EffectivePolicy {
+    fn apply(&mut self, policy: &TrafficPolicy, port: u32) {
+        if policy.load_balancer.is_some() {
+            self.load_balancer.clone_from(&policy.load_balancer);
+        }
+        if policy.connection_pool.is_some() {
+            self.connection_pool.clone_from(&policy.connection_pool);
+        }
+        if policy.tls.is_some() {
+            self.tls.clone_from(&policy.tls);
+        }
+        let port_level = policy
+            .port_level_settings
+            .iter()
+            .find(|p| p.port.is_some_and(|sel| sel.number == port));
+        if let Some(port_level) = port_level {
+            if port_level.load_balancer.is_some() {
+                self.load_balancer.clone_from(&port_level.load_balancer);
+            }
+            if port_level.connection_pool.is_some() {
+                self.connection_pool.clone_from(&port_level.connection_pool);
+            }
+            if port_level.tls.is_some() {
+                self.tls.clone_from(&port_level.tls);
+            }
+        }
+    }
+
+    /// Istio's merge: the rule's top-level policy (and its port-level
+    /// settings), then the subset's policy (and its port-level settings).
+    pub fn merge(top: Option<&TrafficPolicy>, subset: Option<&TrafficPolicy>, port: u32) -> Self {
+        let mut effective = Self::default();
+        if let Some(top) = top {
+            effective.apply(top, port);
+        }
+        if let Some(subset) = subset {
+            effective.apply(subset, port);
+        }
+        effective
+    }
+}
+
+pub fn build_clusters(view: &MeshView<'_>) -> Vec<Cluster> {
+    let mut clusters = vec![passthrough_cluster(), blackhole_cluster()];
+    for service in &view.services {
+        let rule = view.destination_rule(&service.host, service.namespace);
+        let top = rule.and_then(|r| r.spec.traffic_policy.as_ref());
+        let port = service.port.number;
+        clusters.push(service_cluster(view, service, "", &EffectivePolicy::merge(top, None, port)));
+        for subset in rule.map(|r| r.spec.subsets.as_slice()).unwrap_or_default() {
+            let policy = EffectivePolicy::merge(top, subset.traffic_policy.as_ref(), port);
+            clusters.push(service_cluster(view, service, &subset.name, &policy));
+        }
+    }
+    clusters.sort_by(|a, b| a.name.cmp(&b.name));
+    clusters.dedup_by(|a, b| a.name == b.name);
+    clusters
+}
+
+fn passthrough_cluster() -> Cluster {
+    Cluster {
+        name: PASSTHROUGH_CLUSTER.to_string(),
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::OriginalDst as i32)),
+        lb_policy: LbPolicy::ClusterProvided as i32,
+        connect_timeout: Some(filters::seconds(DEFAULT_CONNECT_TIMEOUT_SECS)),
+        circuit_breakers: Some(circuit_breakers(None)),
+        ..Default::default()
+    }
+}
+
+fn blackhole_cluster() -> Cluster {
+    Cluster {
+        name: BLACKHOLE_CLUSTER.to_string(),
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32)),
+        connect_timeout: Some(filters::seconds(DEFAULT_CONNECT_TIMEOUT_SECS)),
+        ..Default::default()
+    }
+}
+
+fn service_cluster(view: &MeshView<'_>, service: &Service<'_>, subset: &str, policy: &EffectivePolicy) -> Cluster {
+    let port = service.port_number();
+    let name = ClusterName::outbound(port, subset, &service.host).to_string();
+    let connect_timeout = policy
+        .connection_pool
+        .as_ref()
+        .and_then(|cp| cp.tcp.as_ref())
+        .and_then(|tcp| tcp.connect_timeout)
+        .map_or(filters::seconds(DEFAULT_CONNECT_TIMEOUT_SECS), |d| filters::duration(d.0));
+    let simple_lb = policy.load_balancer.as_ref().and_then(|lb| lb.simple);
+    let mut cluster = Cluster {
+        name: name.clone(),
+        connect_timeout: Some(connect_timeout),
+        lb_policy: lb_policy(simple_lb) as i32,
+        circuit_breakers: Some(circuit_breakers(policy.connection_pool.as_ref())),
+        ..Default::default()
+    };
+
+    let original_dst = simple_lb == Some(SimpleLb::Passthrough) || service.resolution() == Resolution::None;
+    if original_dst {
+        cluster.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::OriginalDst as i32));
+        cluster.lb_policy = LbPolicy::ClusterProvided as i32;
+    } else if matches!(service.resolution(), Resolution::Dns | Resolution::DnsRoundRobin) {
+        let kind = if service.resolution() == Resolution::Dns {
+            DiscoveryType::StrictDns
+        } else {
+            DiscoveryType::LogicalDns
+        };
+        cluster.cluster_discovery_type = Some(ClusterDiscoveryType::Type(kind as i32));
+        cluster.dns_lookup_family = DnsLookupFamily::V4Only as i32;
+        let subset_labels = subset_labels(view, service, subset);
+        let endpoints = view.endpoints(service, &subset_labels);
+        cluster.load_assignment = Some(load_assignment(&name, &endpoints));
+    } else {
+        cluster.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32));
+        cluster.eds_cluster_config = Some(EdsClusterConfig {
+            eds_config: Some(filters::ads_config_source()),
+            service_name: name.clone(),
+        });
+    }
+
+    if let Some(options) = http_protocol_options(service, policy.connection_pool.as_ref()) {
+        cluster.typed_extension_protocol_options =
+            HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), pack_named(HTTP_PROTOCOL_OPTIONS, &options))]);
+    }
+    if let Some(tls) = policy.tls.as_ref().and_then(|tls| upstream_tls(tls, &service.host)) {
+        cluster.transport_socket = Some(filters::transport_socket(TLS_TRANSPORT_SOCKET, UPSTREAM_TLS_CONTEXT, &tls));
+    }
+    cluster
+}
+
+/// The labels of `subset` in the DestinationRule that applies to `service`.
+pub fn subset_labels(view: &MeshView<'_>, service: &Service<'_>, subset: &str) -> crate::config::model::Labels {
+    if subset.is_empty() {
+        return Default::default();
+    }
+    view.destination_rule(&service.host, service.namespace)
+        .and_then(|rule| rule.spec.subsets.iter().find(|s| s.name == subset))
+        .map(|s| s.labels.clone())
+        .unwrap_or_default()
+}
+
+fn lb_policy(simple: Option<SimpleLb>) -> LbPolicy {
+    match simple {
+        Some(SimpleLb::RoundRobin) => LbPolicy::RoundRobin,
+        Some(SimpleLb::Random) => LbPolicy::Random,
+        Some(SimpleLb::Passthrough) => LbPolicy::ClusterProvided,
+        Some(SimpleLb::LeastConn | SimpleLb::LeastRequest | SimpleLb::Unspecified) | None => LbPolicy::LeastRequest,
+    }
+}
+
+/// Istio's thresholds: effectively unlimited unless the rule sets them.
+fn circuit_breakers(pool: Option<&ConnectionPoolSettings>) -> CircuitBreakers {
+    let tcp = pool.and_then(|p| p.tcp.as_ref());
+    let http = pool.and_then(|p| p.http.as_ref());
+    let limit = |value: Option<u32>| Some(filters::u32_value(value.unwrap_or(u32::MAX)));
+    CircuitBreakers {
+        thresholds: vec![Thresholds {
+            max_connections: limit(tcp.and_then(|t| t.max_connections)),
+            max_pending_requests: limit(http.and_then(|h| h.http1_max_pending_requests)),
+            max_requests: limit(http.and_then(|h| h.http2_max_requests)),
+            max_retries: limit(http.and_then(|h| h.max_retries)),
+            track_remaining: true,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn http_protocol_options(service: &Service<'_>, pool: Option<&ConnectionPoolSettings>) -> Option<HttpProtocolOptions> {
+    let http = pool.and_then(|p| p.http.as_ref());
+    let idle_timeout = http.and_then(|h| h.idle_timeout).map(|d| filters::duration(d.0));
+    let max_requests = http.and_then(|h| h.max_requests_per_connection).map(filters::u32_value);
+    let http2 = service.protocol().is_http2();
+    if !http2 && idle_timeout.is_none() && max_requests.is_none() {
+        return None;
+    }
+    let protocol_config = if http2 {
+        ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions::default())
+    } else {
+        ProtocolConfig::HttpProtocolOptions(Default::default())
+    };
+    Some(HttpProtocolOptions {
+        common_http_protocol_options: Some(CoreHttpOptions {
+            idle_timeout,
+            max_requests_per_connection: max_requests,
+            ..Default::default()
+        }),
+        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig {
+            protocol_config: Some(protocol_config),
+        })),
+        ..Default::default()
+    })
+}
+
+fn file(path: &str) -> DataSource {
+    DataSource {
+        specifier: Some(data_source::Specifier::Filename(path.to_string())),
+        ..Default::default()
+    }
+}
+
+fn sds(name: &str) -> SdsSecretConfig {
+    SdsSecretConfig {
+        name: name.to_string(),
+        sds_config: Some(filters::ads_config_source()),
+    }
+}
+
+/// The UpstreamTlsContext for a DestinationRule's `tls`, or `None` for
+/// `DISABLE`. Without `caCertificates` the system roots verify the server,
+/// as Istio does with VERIFY_CERTIFICATE_AT_CLIENT.
+pub fn upstream_tls(tls: &ClientTlsSettings, host: &str) -> Option<UpstreamTlsContext> {
+    let default_sni = if host.starts_with('*') { String::new() } else { host.to_string() };
+    let sni = tls.sni.clone().unwrap_or(default_sni);
+    let san_matchers = tls
+        .subject_alt_names
+        .iter()
+        .map(|san| SubjectAltNameMatcher {
+            san_type: SanType::Dns as i32,
+            matcher: Some(StringMatcher {
+                match_pattern: Some(MatchPattern::Exact(san.clone())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let common = match tls.mode {
+        TlsMode::Disable => return None,
+        TlsMode::Simple | TlsMode::Mutual => {
+            let validation = if tls.insecure_skip_verify == Some(true) {
+                None
+            } else {
+                Some(common_tls_context::ValidationContextType::ValidationContext(CertificateValidationContext {
+                    trusted_ca: tls.ca_certificates.as_deref().map(file),
+                    system_root_certs: tls.ca_certificates.is_none().then_some(SystemRootCerts {}),
+                    match_typed_subject_alt_names: san_matchers,
+                    ..Default::default()
+                }))
+            };
+            let certificates = match (tls.mode, &tls.client_certificate, &tls.private_key) {
+                (TlsMode::Mutual, Some(cert), Some(key)) => vec![TlsCertificate {
+                    certificate_chain: Some(file(cert)),
+                    private_key: Some(file(key)),
+                    ..Default::default()
+                }],
+                _ => Vec::new(),
+            };
+            CommonTlsContext {
+                tls_certificates: certificates,
+                validation_context_type: validation,
+                ..Default::default()
+            }
+        }
+        TlsMode::IstioMutual => CommonTlsContext {
+            tls_certificate_sds_secret_configs: vec![sds(SDS_DEFAULT)],
+            validation_context_type: Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(
+                sds(SDS_ROOT_CA),
+            )),
+            alpn_protocols: vec!["istio".to_string()],
+            ..Default::default()
+        },
+    };
+    Some(UpstreamTlsContext {
+        common_tls_context: Some(common),
+        sni,
+        ..Default::default()
+    })
+}
+
+/// Endpoints for an EDS cluster, by cluster name.
+pub fn eds_assignment(view: &MeshView<'_>, cluster: &Cluster) -> Option<ClusterLoadAssignment> {
+    let eds = matches!(
+        cluster.cluster_discovery_type,
+        Some(ClusterDiscoveryType::Type(t)) if t == DiscoveryType::Eds as i32
+    );
+    if !eds {
+        return None;
+    }
+    let name = ClusterName::parse(&cluster.name)?;
+    let service = view.service(name.host, u32::from(name.port))?;
+    let labels = subset_labels(view, service, name.subset);
+    Some(load_assignment(&cluster.name, &view.endpoints(service, &labels)))
+}

@@ -1,0 +1,166 @@
+//! Small builders for the Envoy messages every translator uses: addresses,
+//! ADS config sources, durations, wrappers, network and HTTP filters.
+
+use proto::pb::envoy::config::accesslog::v3::{AccessLog, access_log};
+use proto::pb::envoy::config::core::v3::{
+    Address, AggregatedConfigSource, ApiVersion, ConfigSource, SocketAddress, TransportSocket, address,
+    config_source, socket_address, transport_socket,
+};
+use proto::pb::envoy::config::listener::v3::{Filter, ListenerFilter, filter, listener_filter};
+use proto::pb::envoy::extensions::access_loggers::stream::v3::StdoutAccessLog;
+use proto::pb::envoy::extensions::filters::http::router::v3::Router;
+use proto::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
+use proto::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, HttpFilter, Rds, http_connection_manager, http_filter,
+};
+use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
+use proto::wkt::{Any, BoolValue, Duration, UInt32Value};
+
+use super::any::pack_named;
+
+pub const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
+pub const UPSTREAM_TLS_CONTEXT: &str = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+pub fn socket_address(address: &str, port: u32) -> Address {
+    Address {
+        address: Some(address::Address::SocketAddress(SocketAddress {
+            address: address.to_string(),
+            port_specifier: Some(socket_address::PortSpecifier::PortValue(port)),
+            ..Default::default()
+        })),
+    }
+}
+
+/// "Fetch this over the same ADS stream".
+pub fn ads_config_source() -> ConfigSource {
+    ConfigSource {
+        resource_api_version: ApiVersion::V3 as i32,
+        config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
+        ..Default::default()
+    }
+}
+
+pub fn duration(d: std::time::Duration) -> Duration {
+    Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+pub fn seconds(secs: i64) -> Duration {
+    Duration { seconds: secs, nanos: 0 }
+}
+
+pub fn u32_value(value: u32) -> UInt32Value {
+    UInt32Value { value }
+}
+
+pub fn bool_value(value: bool) -> BoolValue {
+    BoolValue { value }
+}
+
+pub fn transport_socket(name: &str, type_name: &str, config: &impl prost::Message) -> TransportSocket {
+    TransportSocket {
+        name: name.to_string(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack_named(type_name, config))),
+    }
+}
+
+fn network_filter(name: &str, typed_config: Any) -> Filter {
+    Filter {
+        name: name.to_string(),
+        config_type: Some(filter::ConfigType::TypedConfig(typed_config)),
+    }
+}
+
+/// Access log to stdout in Envoy's default text format, as Istio enables
+/// with `accessLogFile: /dev/stdout`.
+pub fn stdout_access_log() -> AccessLog {
+    AccessLog {
+        name: "envoy.access_loggers.stdout".to_string(),
+        config_type: Some(access_log::ConfigType::TypedConfig(pack_named(
+            "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+            &StdoutAccessLog::default(),
+        ))),
+        ..Default::default()
+    }
+}
+
+/// A TCP proxy to `cluster` (or to weighted clusters).
+pub fn tcp_proxy(stat_prefix: &str, target: TcpTarget) -> Filter {
+    let cluster_specifier = match target {
+        TcpTarget::Cluster(cluster) => tcp_proxy::ClusterSpecifier::Cluster(cluster),
+        TcpTarget::Weighted(clusters) => tcp_proxy::ClusterSpecifier::WeightedClusters(tcp_proxy::WeightedCluster {
+            clusters: clusters
+                .into_iter()
+                .map(|(name, weight)| tcp_proxy::weighted_cluster::ClusterWeight {
+                    name,
+                    weight,
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+    };
+    let config = TcpProxy {
+        stat_prefix: stat_prefix.to_string(),
+        cluster_specifier: Some(cluster_specifier),
+        access_log: vec![stdout_access_log()],
+        ..Default::default()
+    };
+    network_filter(
+        "envoy.filters.network.tcp_proxy",
+        pack_named("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", &config),
+    )
+}
+
+/// Where a TCP proxy sends a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpTarget {
+    Cluster(String),
+    Weighted(Vec<(String, u32)>),
+}
+
+/// An HTTP connection manager reading its routes from RDS `route_config_name`.
+pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Filter {
+    let router = HttpFilter {
+        name: "envoy.filters.http.router".to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_named(
+            "envoy.extensions.filters.http.router.v3.Router",
+            &Router::default(),
+        ))),
+        ..Default::default()
+    };
+    let config = HttpConnectionManager {
+        stat_prefix: stat_prefix.to_string(),
+        codec_type: http_connection_manager::CodecType::Auto as i32,
+        route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
+            config_source: Some(ads_config_source()),
+            route_config_name: route_config_name.to_string(),
+        })),
+        http_filters: vec![router],
+        access_log: vec![stdout_access_log()],
+        use_remote_address: Some(bool_value(false)),
+        ..Default::default()
+    };
+    network_filter(
+        "envoy.filters.network.http_connection_manager",
+        pack_named(
+            "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            &config,
+        ),
+    )
+}
+
+/// The TLS inspector, which reads SNI from the ClientHello for filter chain
+/// matching without terminating TLS.
+pub fn tls_inspector() -> ListenerFilter {
+    ListenerFilter {
+        name: "envoy.filters.listener.tls_inspector".to_string(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(pack_named(
+            "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+            &TlsInspector::default(),
+        ))),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,122 @@
+//! The proxy a translation is for, read from its xDS `Node` as istiod does.
+
+use std::collections::BTreeMap;
+
+use proto::pb::envoy::config::core::v3::Node;
+use proto::wkt::{Struct, value::Kind};
+use shared::node::{self, NodeId, NodeIdError, NodeType};
+
+use crate::config::model::Labels;
+
+/// A connected proxy: its role, namespace, labels and addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxy {
+    pub id: String,
+    pub node_type: NodeType,
+    pub namespace: String,
+    pub labels: Labels,
+    pub ips: Vec<String>,
+    pub service_account: String,
+}
+
+/// A workload that can be an endpoint of a service: a connected proxy or a
+/// WorkloadEntry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Workload {
+    pub namespace: String,
+    pub address: String,
+    pub labels: Labels,
+    /// Named port overrides (WorkloadEntry `ports`).
+    pub ports: BTreeMap<String, u32>,
+}
+
+impl Proxy {
+    /// Reads the node id (`sidecar~ip~pod.ns~ns.svc.cluster.local`) and the
+    /// `NAMESPACE`, `LABELS`, `INSTANCE_IPS` and `SERVICE_ACCOUNT` metadata.
+    pub fn from_node(node: &Node) -> Result<Self, NodeIdError> {
+        let id: NodeId = node.id.parse()?;
+        let metadata = node.metadata.as_ref();
+        let namespace = metadata
+            .and_then(|m| string_field(m, node::META_NAMESPACE))
+            .or_else(|| id.namespace().map(str::to_string))
+            .unwrap_or_else(|| crate::config::DEFAULT_NAMESPACE.to_string());
+        let labels = metadata.map(labels_field).unwrap_or_default();
+        let mut ips: Vec<String> = metadata
+            .and_then(|m| string_field(m, node::META_INSTANCE_IPS))
+            .map(|ips| ips.split(',').map(|ip| ip.trim().to_string()).filter(|ip| !ip.is_empty()).collect())
+            .unwrap_or_default();
+        if ips.is_empty() && !id.ip.is_empty() {
+            ips.push(id.ip.clone());
+        }
+        let service_account = metadata
+            .and_then(|m| string_field(m, node::META_SERVICE_ACCOUNT))
+            .unwrap_or_else(|| "default".to_string());
+        Ok(Self {
+            id: node.id.clone(),
+            node_type: id.node_type,
+            namespace,
+            labels,
+            ips,
+            service_account,
+        })
+    }
+
+    /// Builds the `Node` a proxy with this identity would send.
+    pub fn to_node(&self) -> Node {
+        let mut fields = BTreeMap::new();
+        fields.insert(node::META_NAMESPACE.to_string(), string_value(&self.namespace));
+        fields.insert(node::META_INSTANCE_IPS.to_string(), string_value(&self.ips.join(",")));
+        fields.insert(node::META_SERVICE_ACCOUNT.to_string(), string_value(&self.service_account));
+        let labels = self.labels.iter().map(|(k, v)| (k.clone(), string_value(v))).collect();
+        fields.insert(
+            node::META_LABELS.to_string(),
+            proto::wkt::Value {
+                kind: Some(Kind::StructValue(Struct { fields: labels })),
+            },
+        );
+        Node {
+            id: self.id.clone(),
+            metadata: Some(Struct {
+                fields: fields.into_iter().collect(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// This proxy as a workload, for services that select it.
+    pub fn as_workload(&self) -> Option<Workload> {
+        Some(Workload {
+            namespace: self.namespace.clone(),
+            address: self.ips.first()?.clone(),
+            labels: self.labels.clone(),
+            ports: BTreeMap::new(),
+        })
+    }
+}
+
+fn string_value(text: &str) -> proto::wkt::Value {
+    proto::wkt::Value {
+        kind: Some(Kind::StringValue(text.to_string())),
+    }
+}
+
+fn string_field(metadata: &Struct, key: &str) -> Option<String> {
+    match metadata.fields.get(key)?.kind.as_ref()? {
+        Kind::StringValue(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn labels_field(metadata: &Struct) -> Labels {
+    let Some(Kind::StructValue(labels)) = metadata.fields.get(node::META_LABELS).and_then(|v| v.kind.as_ref()) else {
+        return Labels::new();
+    };
+    labels
+        .fields
+        .iter()
+        .filter_map(|(k, v)| match v.kind.as_ref()? {
+            Kind::StringValue(s) => Some((k.clone(), s.clone())),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,340 @@
+//! What one proxy can see of the mesh: the services (ServiceEntry host and
+//! port pairs), VirtualServices and DestinationRules visible to it after
+//! `exportTo` and Sidecar scoping, and the workloads behind each service.
+
+use std::collections::BTreeMap;
+
+use crate::config::model::{
+    DestinationRule, Gateway, Labels, OutboundMode, Resolution, ServiceEntry, ServicePort, Sidecar, VirtualService,
+};
+use crate::config::{ConfigSnapshot, Resource};
+
+use super::hosts;
+use super::proxy::{Proxy, Workload};
+
+/// How a port's traffic is handled, from the declared protocol or, as Istio
+/// does, the port name's prefix (`http-foo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    Http2,
+    Grpc,
+    Https,
+    Tls,
+    Tcp,
+}
+
+impl Protocol {
+    pub fn of(port: &ServicePort) -> Self {
+        let declared = port
+            .protocol
+            .clone()
+            .unwrap_or_else(|| port.name.split('-').next().unwrap_or_default().to_string());
+        match declared.to_ascii_uppercase().as_str() {
+            "HTTP" | "HTTP_PROXY" => Protocol::Http,
+            "HTTP2" => Protocol::Http2,
+            "GRPC" | "GRPC-WEB" => Protocol::Grpc,
+            "HTTPS" => Protocol::Https,
+            "TLS" => Protocol::Tls,
+            _ => Protocol::Tcp,
+        }
+    }
+
+    /// Served by an HTTP connection manager.
+    pub fn is_http(self) -> bool {
+        matches!(self, Protocol::Http | Protocol::Http2 | Protocol::Grpc)
+    }
+
+    /// TLS the proxy does not terminate: routed by SNI.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Tls)
+    }
+
+    /// Speaks HTTP/2 upstream.
+    pub fn is_http2(self) -> bool {
+        matches!(self, Protocol::Http2 | Protocol::Grpc)
+    }
+}
+
+/// One port of one host of a ServiceEntry.
+#[derive(Debug, Clone)]
+pub struct Service<'a> {
+    pub host: String,
+    pub namespace: &'a str,
+    pub entry: &'a Resource<ServiceEntry>,
+    pub port: &'a ServicePort,
+}
+
+impl Service<'_> {
+    pub fn port_number(&self) -> u16 {
+        u16::try_from(self.port.number).unwrap_or(0)
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        Protocol::of(self.port)
+    }
+
+    pub fn resolution(&self) -> Resolution {
+        self.entry.spec.resolution
+    }
+}
+
+/// An address and port a cluster sends traffic to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub address: String,
+    pub port: u32,
+    pub weight: Option<u32>,
+}
+
+/// The mesh as one proxy sees it.
+pub struct MeshView<'a> {
+    pub snapshot: &'a ConfigSnapshot,
+    pub proxy: &'a Proxy,
+    pub workloads: &'a [Workload],
+    pub sidecar: Option<&'a Resource<Sidecar>>,
+    pub mode: OutboundMode,
+    /// Visible services, sorted by (host, port); the first declaration of a
+    /// host and port wins, with the proxy's own namespace first.
+    pub services: Vec<Service<'a>>,
+    pub virtual_services: Vec<&'a Resource<VirtualService>>,
+}
+
+impl<'a> MeshView<'a> {
+    pub fn new(snapshot: &'a ConfigSnapshot, workloads: &'a [Workload], proxy: &'a Proxy) -> Self {
+        let sidecar = select_sidecar(snapshot, proxy);
+        let mode = sidecar
+            .and_then(|s| s.spec.outbound_traffic_policy)
+            .map_or(snapshot.mesh.outbound_traffic_policy.mode, |p| p.mode);
+        let admits = |host: &str, ns: &str| match sidecar {
+            Some(sc) if !sc.spec.egress.is_empty() => sc
+                .spec
+                .egress
+                .iter()
+                .flat_map(|e| e.hosts.iter())
+                .any(|entry| hosts::egress_host_admits(entry, host, ns, &proxy.namespace)),
+            _ => true,
+        };
+
+        let mut by_key: BTreeMap<(String, u32), Service<'a>> = BTreeMap::new();
+        let mut entries: Vec<&Resource<ServiceEntry>> = snapshot
+            .service_entries
+            .iter()
+            .filter(|se| hosts::exported_to(&se.spec.export_to, &se.meta.namespace, &proxy.namespace))
+            .collect();
+        entries.sort_by_key(|se| (se.meta.namespace != proxy.namespace, se.meta.namespace.clone(), se.meta.name.clone()));
+        for entry in entries {
+            for host in &entry.spec.hosts {
+                let host = hosts::resolve(host, &entry.meta.namespace);
+                if !admits(&host, &entry.meta.namespace) {
+                    continue;
+                }
+                for port in &entry.spec.ports {
+                    by_key.entry((host.clone(), port.number)).or_insert_with(|| Service {
+                        host: host.clone(),
+                        namespace: &entry.meta.namespace,
+                        entry,
+                        port,
+                    });
+                }
+            }
+        }
+
+        let virtual_services = snapshot
+            .virtual_services
+            .iter()
+            .filter(|vs| hosts::exported_to(&vs.spec.export_to, &vs.meta.namespace, &proxy.namespace))
+            .filter(|vs| {
+                vs.spec
+                    .hosts
+                    .iter()
+                    .any(|h| admits(&hosts::resolve(h, &vs.meta.namespace), &vs.meta.namespace))
+            })
+            .collect();
+
+        Self {
+            snapshot,
+            proxy,
+            workloads,
+            sidecar,
+            mode,
+            services: by_key.into_values().collect(),
+            virtual_services,
+        }
+    }
+
+    /// The service for `host` and `port`.
+    pub fn service(&self, host: &str, port: u32) -> Option<&Service<'a>> {
+        self.services.iter().find(|s| s.host == host && s.port.number == port)
+    }
+
+    /// The ports `host` is declared with.
+    pub fn ports_of(&self, host: &str) -> Vec<u32> {
+        self.services.iter().filter(|s| s.host == host).map(|s| s.port.number).collect()
+    }
+
+    /// The DestinationRule Istio applies to `host` for this proxy: the most
+    /// specific host match, looked up in the proxy's namespace, then the
+    /// service's, then the root namespace.
+    pub fn destination_rule(&self, host: &str, service_ns: &str) -> Option<&'a Resource<DestinationRule>> {
+        let root = self.snapshot.mesh.root_namespace.as_str();
+        let proxy_ns = self.proxy.namespace.as_str();
+        [proxy_ns, service_ns, root].into_iter().find_map(|ns| {
+            self.snapshot
+                .destination_rules
+                .iter()
+                .filter(|dr| dr.meta.namespace == ns)
+                .filter(|dr| hosts::exported_to(&dr.spec.export_to, &dr.meta.namespace, proxy_ns))
+                .filter(|dr| {
+                    dr.spec
+                        .workload_selector
+                        .as_ref()
+                        .is_none_or(|sel| labels_match(&sel.labels, &self.proxy.labels))
+                })
+                .filter(|dr| hosts::matches(&hosts::resolve(&dr.spec.host, &dr.meta.namespace), host))
+                .max_by_key(|dr| hosts::specificity(&hosts::resolve(&dr.spec.host, &dr.meta.namespace)))
+        })
+    }
+
+    /// The VirtualServices bound to `gateway` (`mesh` for sidecars), as
+    /// `(virtual service, its resolved hosts)`.
+    pub fn virtual_services_for(&self, gateway: &GatewayRef) -> Vec<(&'a Resource<VirtualService>, Vec<String>)> {
+        self.virtual_services
+            .iter()
+            .filter(|vs| vs_gateways(vs).iter().any(|g| gateway.is(g, &vs.meta.namespace)))
+            .map(|vs| {
+                let hosts = vs.spec.hosts.iter().map(|h| hosts::resolve(h, &vs.meta.namespace)).collect();
+                (*vs, hosts)
+            })
+            .collect()
+    }
+
+    /// Endpoints of a service port, filtered by subset labels. DNS
+    /// resolution without endpoints sends to the host name itself.
+    pub fn endpoints(&self, service: &Service<'_>, subset_labels: &Labels) -> Vec<Endpoint> {
+        let spec = &service.entry.spec;
+        let target_port = service.port.target_port.unwrap_or(service.port.number);
+        let port_for = |ports: &BTreeMap<String, u32>| ports.get(&service.port.name).copied().unwrap_or(target_port);
+        let mut endpoints: Vec<Endpoint> = spec
+            .endpoints
+            .iter()
+            .filter(|we| labels_match(subset_labels, &we.labels))
+            .map(|we| Endpoint {
+                address: we.address.clone(),
+                port: port_for(&we.ports),
+                weight: we.weight,
+            })
+            .collect();
+        if let Some(selector) = &spec.workload_selector {
+            endpoints.extend(
+                self.workloads
+                    .iter()
+                    .filter(|w| w.namespace == service.entry.meta.namespace)
+                    .filter(|w| labels_match(&selector.labels, &w.labels))
+                    .filter(|w| labels_match(subset_labels, &w.labels))
+                    .map(|w| Endpoint {
+                        address: w.address.clone(),
+                        port: port_for(&w.ports),
+                        weight: None,
+                    }),
+            );
+        }
+        if endpoints.is_empty()
+            && spec.workload_selector.is_none()
+            && matches!(spec.resolution, Resolution::Dns | Resolution::DnsRoundRobin)
+            && !service.host.starts_with('*')
+        {
+            endpoints.push(Endpoint {
+                address: service.host.clone(),
+                port: target_port,
+                weight: None,
+            });
+        }
+        endpoints.sort();
+        endpoints.dedup();
+        endpoints
+    }
+
+    /// The Gateways whose selector matches this proxy's labels.
+    pub fn selected_gateways(&self) -> Vec<&'a Resource<Gateway>> {
+        self.snapshot
+            .gateways
+            .iter()
+            .filter(|gw| !gw.spec.selector.is_empty() && labels_match(&gw.spec.selector, &self.proxy.labels))
+            .collect()
+    }
+
+    /// The port a gateway listens on for a Gateway server port: the
+    /// `targetPort` of this gateway's own in-mesh service (a MESH_INTERNAL
+    /// ServiceEntry selecting it) when one maps the port, else the port itself.
+    pub fn gateway_listen_port(&self, server_port: u32) -> u32 {
+        self.snapshot
+            .service_entries
+            .iter()
+            .filter(|se| se.meta.namespace == self.proxy.namespace)
+            .filter(|se| {
+                se.spec
+                    .workload_selector
+                    .as_ref()
+                    .is_some_and(|sel| labels_match(&sel.labels, &self.proxy.labels))
+            })
+            .flat_map(|se| se.spec.ports.iter())
+            .find(|p| p.number == server_port)
+            .and_then(|p| p.target_port)
+            .unwrap_or(server_port)
+    }
+}
+
+/// Names a gateway a VirtualService can bind to: the reserved `mesh`, or a
+/// Gateway `namespace/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayRef {
+    Mesh,
+    Gateway { namespace: String, name: String },
+}
+
+impl GatewayRef {
+    /// Whether `reference` as written in a VirtualService in `vs_ns` (`mesh`,
+    /// `name` or `ns/name`) names this gateway.
+    pub fn is(&self, reference: &str, vs_ns: &str) -> bool {
+        match self {
+            GatewayRef::Mesh => reference == "mesh",
+            GatewayRef::Gateway { namespace, name } => match reference.split_once('/') {
+                Some((ns, n)) => ns == namespace && n == name,
+                None => reference == name && vs_ns == namespace,
+            },
+        }
+    }
+}
+
+/// A VirtualService's gateways; none written means `mesh`.
+pub fn vs_gateways(vs: &Resource<VirtualService>) -> Vec<String> {
+    if vs.spec.gateways.is_empty() {
+        vec!["mesh".to_string()]
+    } else {
+        vs.spec.gateways.clone()
+    }
+}
+
+/// Whether every `selector` label is present in `labels` with the same value.
+pub fn labels_match(selector: &Labels, labels: &Labels) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+fn select_sidecar<'a>(snapshot: &'a ConfigSnapshot, proxy: &Proxy) -> Option<&'a Resource<Sidecar>> {
+    fn in_ns<'a, 'n>(snapshot: &'a ConfigSnapshot, ns: &'n str) -> impl Iterator<Item = &'a Resource<Sidecar>> + 'n
+    where
+        'a: 'n,
+    {
+        snapshot.sidecars.iter().filter(move |s| s.meta.namespace == ns)
+    }
+    in_ns(snapshot, &proxy.namespace)
+        .find(|s| {
+            s.spec
+                .workload_selector
+                .as_ref()
+                .is_some_and(|sel| labels_match(&sel.labels, &proxy.labels))
+        })
+        .or_else(|| in_ns(snapshot, &proxy.namespace).find(|s| s.spec.workload_selector.is_none()))
+        .or_else(|| in_ns(snapshot, &snapshot.mesh.root_namespace).find(|s| s.spec.workload_selector.is_none()))
+}

@@ -1,0 +1,432 @@
+//! RDS: route configurations. Sidecars get one per HTTP port (`<port>`),
+//! with a virtual host per service (`<host>:<port>`) and a fall-through
+//! (`allow_any` or `block_all`); VirtualService `http` routes become Envoy
+//! routes, as istiod builds them.
+
+use std::collections::BTreeSet;
+
+use proto::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction};
+use proto::pb::envoy::config::route::v3::{
+    Decorator, DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RedirectAction, RetryPolicy, Route,
+    RouteAction, RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster, header_matcher, query_parameter_matcher,
+    redirect_action, retry_policy, route, route_action, route_match, weighted_cluster,
+};
+use proto::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_matcher};
+use shared::naming::{self, ALLOW_ANY_ROUTE, BLOCK_ALL_ROUTE, ClusterName, PASSTHROUGH_CLUSTER};
+
+use crate::config::Resource;
+use crate::config::model::{Headers, HttpMatchRequest, HttpRoute, OutboundMode, StringMatch, VirtualService};
+
+use super::filters;
+use super::hosts;
+use super::registry::{GatewayRef, MeshView, vs_gateways};
+
+/// Istio's default retry policy for routes without `retries`.
+const DEFAULT_RETRY_ON: &str = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+const DEFAULT_RETRIES: u32 = 2;
+
+pub fn build_sidecar_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
+    let http_ports: BTreeSet<u32> = view
+        .services
+        .iter()
+        .filter(|s| s.protocol().is_http())
+        .map(|s| s.port.number)
+        .collect();
+    let bound = view.virtual_services_for(&GatewayRef::Mesh);
+    http_ports
+        .into_iter()
+        .map(|port| {
+            let mut virtual_hosts: Vec<VirtualHost> = view
+                .services
+                .iter()
+                .filter(|s| s.port.number == port && s.protocol().is_http())
+                .map(|service| {
+                    let routes: Vec<Route> = bound
+                        .iter()
+                        .filter(|(_, vs_hosts)| vs_hosts.iter().any(|h| hosts::matches(h, &service.host)))
+                        .flat_map(|(vs, _)| http_routes(view, vs, port, &GatewayRef::Mesh))
+                        .collect();
+                    let routes = if routes.is_empty() {
+                        vec![default_route(&service.host, port)]
+                    } else {
+                        routes
+                    };
+                    virtual_host(&service.host, port, routes)
+                })
+                .collect();
+            virtual_hosts.push(fallthrough_host(view.mode));
+            RouteConfiguration {
+                name: naming::sidecar_route(u16::try_from(port).unwrap_or_default()),
+                virtual_hosts,
+                validate_clusters: Some(filters::bool_value(false)),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// A virtual host `<host>:<port>` answering to the host with and without port.
+pub fn virtual_host(host: &str, port: u32, routes: Vec<Route>) -> VirtualHost {
+    VirtualHost {
+        name: format!("{host}:{port}"),
+        domains: vec![host.to_string(), format!("{host}:{port}")],
+        routes,
+        include_request_attempt_count: true,
+        ..Default::default()
+    }
+}
+
+/// `allow_any` (to PassthroughCluster) or `block_all` (502), for hosts no
+/// service declares.
+fn fallthrough_host(mode: OutboundMode) -> VirtualHost {
+    let (name, action) = match mode {
+        OutboundMode::AllowAny => (
+            ALLOW_ANY_ROUTE,
+            route::Action::Route(RouteAction {
+                cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(PASSTHROUGH_CLUSTER.to_string())),
+                timeout: Some(filters::seconds(0)),
+                ..Default::default()
+            }),
+        ),
+        OutboundMode::RegistryOnly => (
+            BLOCK_ALL_ROUTE,
+            route::Action::DirectResponse(DirectResponseAction {
+                status: 502,
+                ..Default::default()
+            }),
+        ),
+    };
+    VirtualHost {
+        name: name.to_string(),
+        domains: vec!["*".to_string()],
+        routes: vec![Route {
+            name: name.to_string(),
+            r#match: Some(prefix_match("/")),
+            action: Some(action),
+            ..Default::default()
+        }],
+        include_request_attempt_count: true,
+        ..Default::default()
+    }
+}
+
+/// The route for a service no VirtualService routes: everything to its cluster.
+fn default_route(host: &str, port: u32) -> Route {
+    let cluster = ClusterName::outbound(u16::try_from(port).unwrap_or_default(), "", host).to_string();
+    Route {
+        name: "default".to_string(),
+        r#match: Some(prefix_match("/")),
+        decorator: Some(Decorator {
+            operation: naming::decorator_operation(host, u16::try_from(port).unwrap_or_default()),
+            ..Default::default()
+        }),
+        action: Some(route::Action::Route(RouteAction {
+            cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(cluster)),
+            timeout: Some(filters::seconds(0)),
+            retry_policy: Some(default_retry_policy()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn prefix_match(prefix: &str) -> RouteMatch {
+    RouteMatch {
+        path_specifier: Some(route_match::PathSpecifier::Prefix(prefix.to_string())),
+        ..Default::default()
+    }
+}
+
+fn default_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        retry_on: DEFAULT_RETRY_ON.to_string(),
+        num_retries: Some(filters::u32_value(DEFAULT_RETRIES)),
+        retry_host_predicate: vec![retry_policy::RetryHostPredicate {
+            name: "envoy.retry_host_predicates.previous_hosts".to_string(),
+            config_type: Some(retry_policy::retry_host_predicate::ConfigType::TypedConfig(
+                super::any::pack_named(
+                    "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
+                    &proto::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate::default(),
+                ),
+            )),
+        }],
+        host_selection_retry_max_attempts: 5,
+        retriable_status_codes: vec![503],
+        ..Default::default()
+    }
+}
+
+/// The Envoy routes for one VirtualService on `port` of `gateway`: one per
+/// applicable `match` of each `http` route, in order.
+pub fn http_routes(
+    view: &MeshView<'_>,
+    vs: &Resource<VirtualService>,
+    port: u32,
+    gateway: &GatewayRef,
+) -> Vec<Route> {
+    let vs_gateways = vs_gateways(vs);
+    let mut routes = Vec::new();
+    for http in &vs.spec.http {
+        let applies = |m: &HttpMatchRequest| {
+            m.port.is_none_or(|p| p == port)
+                && if m.gateways.is_empty() {
+                    vs_gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace))
+                } else {
+                    m.gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace))
+                }
+        };
+        if http.matches.is_empty() {
+            if vs_gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace)) {
+                routes.push(envoy_route(view, vs, http, None, port));
+            }
+        } else {
+            for m in http.matches.iter().filter(|m| applies(m)) {
+                routes.push(envoy_route(view, vs, http, Some(m), port));
+            }
+        }
+    }
+    routes
+}
+
+fn envoy_route(
+    view: &MeshView<'_>,
+    vs: &Resource<VirtualService>,
+    http: &HttpRoute,
+    m: Option<&HttpMatchRequest>,
+    port: u32,
+) -> Route {
+    let route_match = m.map_or_else(|| prefix_match("/"), route_match);
+    let action = match &http.redirect {
+        Some(redirect) => route::Action::Redirect(RedirectAction {
+            host_redirect: redirect.authority.clone().unwrap_or_default(),
+            port_redirect: redirect.port.unwrap_or_default(),
+            response_code: redirect_code(redirect.redirect_code) as i32,
+            scheme_rewrite_specifier: redirect
+                .scheme
+                .clone()
+                .map(redirect_action::SchemeRewriteSpecifier::SchemeRedirect),
+            path_rewrite_specifier: redirect.uri.clone().map(redirect_action::PathRewriteSpecifier::PathRedirect),
+            ..Default::default()
+        }),
+        None => route::Action::Route(route_action(view, vs, http, port)),
+    };
+    let mut request_add = Vec::new();
+    let mut request_remove = Vec::new();
+    let mut response_add = Vec::new();
+    let mut response_remove = Vec::new();
+    let single_destination_headers = match http.route.as_slice() {
+        [only] => only.headers.as_ref(),
+        _ => None,
+    };
+    for headers in [http.headers.as_ref(), single_destination_headers].into_iter().flatten() {
+        header_operations(headers, &mut request_add, &mut request_remove, &mut response_add, &mut response_remove);
+    }
+    Route {
+        name: if http.name.is_empty() { String::new() } else { http.name.clone() },
+        decorator: Some(Decorator {
+            operation: decorator_operation(vs, &action, &route_match, port),
+            ..Default::default()
+        }),
+        r#match: Some(route_match),
+        action: Some(action),
+        request_headers_to_add: request_add,
+        request_headers_to_remove: request_remove,
+        response_headers_to_add: response_add,
+        response_headers_to_remove: response_remove,
+        ..Default::default()
+    }
+}
+
+/// Istio's decorator: `<host>:<port><path>` for a single destination cluster,
+/// `<virtual service name>:<port><path>` otherwise.
+fn decorator_operation(vs: &Resource<VirtualService>, action: &route::Action, m: &RouteMatch, port: u32) -> String {
+    let path = match &m.path_specifier {
+        Some(route_match::PathSpecifier::Prefix(prefix)) => format!("{prefix}*"),
+        Some(route_match::PathSpecifier::Path(path)) => path.clone(),
+        Some(route_match::PathSpecifier::SafeRegex(regex)) => regex.regex.clone(),
+        _ => "/*".to_string(),
+    };
+    let host = match action {
+        route::Action::Route(RouteAction {
+            cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(cluster)),
+            ..
+        }) => ClusterName::parse(cluster).map(|c| c.host.to_string()),
+        _ => None,
+    };
+    format!("{}:{port}{path}", host.unwrap_or_else(|| vs.meta.name.clone()))
+}
+
+fn route_action(view: &MeshView<'_>, vs: &Resource<VirtualService>, http: &HttpRoute, port: u32) -> RouteAction {
+    let clusters: Vec<(String, u32)> = http
+        .route
+        .iter()
+        .map(|dest| {
+            let host = hosts::resolve(&dest.destination.host, &vs.meta.namespace);
+            let dest_port = destination_port(view, &host, dest.destination.port.map(|p| p.number), port);
+            let name = ClusterName::outbound(u16::try_from(dest_port).unwrap_or_default(), &dest.destination.subset, &host);
+            (name.to_string(), dest.weight.unwrap_or(if http.route.len() == 1 { 100 } else { 0 }))
+        })
+        .collect();
+    let cluster_specifier = match clusters.as_slice() {
+        [(name, _)] => route_action::ClusterSpecifier::Cluster(name.clone()),
+        _ => route_action::ClusterSpecifier::WeightedClusters(WeightedCluster {
+            clusters: clusters
+                .into_iter()
+                .filter(|(_, weight)| *weight > 0)
+                .map(|(name, weight)| weighted_cluster::ClusterWeight {
+                    name,
+                    weight: Some(filters::u32_value(weight)),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+    };
+    let retry_policy = match &http.retries {
+        None => Some(default_retry_policy()),
+        Some(retries) if retries.attempts == 0 => None,
+        Some(retries) => Some(RetryPolicy {
+            retry_on: retries.retry_on.clone().unwrap_or_else(|| DEFAULT_RETRY_ON.to_string()),
+            num_retries: Some(filters::u32_value(retries.attempts)),
+            per_try_timeout: retries.per_try_timeout.map(|d| filters::duration(d.0)),
+            retriable_status_codes: vec![503],
+            ..default_retry_policy()
+        }),
+    };
+    let (prefix_rewrite, host_rewrite) = match &http.rewrite {
+        Some(rewrite) => (rewrite.uri.clone().unwrap_or_default(), rewrite.authority.clone()),
+        None => (String::new(), None),
+    };
+    RouteAction {
+        cluster_specifier: Some(cluster_specifier),
+        timeout: Some(http.timeout.map_or(filters::seconds(0), |d| filters::duration(d.0))),
+        retry_policy,
+        prefix_rewrite,
+        host_rewrite_specifier: host_rewrite.map(route_action::HostRewriteSpecifier::HostRewriteLiteral),
+        ..Default::default()
+    }
+}
+
+/// The port of a destination: as written, else the service's only port,
+/// else the port the request came in on.
+pub fn destination_port(view: &MeshView<'_>, host: &str, written: Option<u32>, listener_port: u32) -> u32 {
+    if let Some(port) = written {
+        return port;
+    }
+    match view.ports_of(host).as_slice() {
+        [only] => *only,
+        _ => listener_port,
+    }
+}
+
+fn redirect_code(code: Option<u32>) -> redirect_action::RedirectResponseCode {
+    use redirect_action::RedirectResponseCode as Code;
+    match code {
+        Some(302) => Code::Found,
+        Some(303) => Code::SeeOther,
+        Some(307) => Code::TemporaryRedirect,
+        Some(308) => Code::PermanentRedirect,
+        _ => Code::MovedPermanently,
+    }
+}
+
+fn route_match(m: &HttpMatchRequest) -> RouteMatch {
+    let path_specifier = match &m.uri {
+        Some(StringMatch::Exact(path)) => route_match::PathSpecifier::Path(path.clone()),
+        Some(StringMatch::Prefix(prefix)) => route_match::PathSpecifier::Prefix(prefix.clone()),
+        Some(StringMatch::Regex(regex)) => route_match::PathSpecifier::SafeRegex(regex_matcher(regex)),
+        None => route_match::PathSpecifier::Prefix("/".to_string()),
+    };
+    let mut headers: Vec<HeaderMatcher> = m
+        .headers
+        .iter()
+        .map(|(name, value)| header_matcher(name, value, false))
+        .chain(m.without_headers.iter().map(|(name, value)| header_matcher(name, value, true)))
+        .collect();
+    for (name, value) in [(":authority", &m.authority), (":method", &m.method), (":scheme", &m.scheme)] {
+        if let Some(value) = value {
+            headers.push(header_matcher(name, value, false));
+        }
+    }
+    let query_parameters = m
+        .query_params
+        .iter()
+        .map(|(name, value)| QueryParameterMatcher {
+            name: name.clone(),
+            query_parameter_match_specifier: Some(query_parameter_matcher::QueryParameterMatchSpecifier::StringMatch(
+                string_matcher(value, false),
+            )),
+        })
+        .collect();
+    RouteMatch {
+        path_specifier: Some(path_specifier),
+        case_sensitive: m.ignore_uri_case.then(|| filters::bool_value(false)),
+        headers,
+        query_parameters,
+        ..Default::default()
+    }
+}
+
+fn regex_matcher(regex: &str) -> RegexMatcher {
+    RegexMatcher {
+        regex: regex.to_string(),
+        ..Default::default()
+    }
+}
+
+fn string_matcher(value: &StringMatch, ignore_case: bool) -> StringMatcher {
+    let pattern = match value {
+        StringMatch::Exact(s) => string_matcher::MatchPattern::Exact(s.clone()),
+        StringMatch::Prefix(s) => string_matcher::MatchPattern::Prefix(s.clone()),
+        StringMatch::Regex(s) => string_matcher::MatchPattern::SafeRegex(regex_matcher(s)),
+    };
+    StringMatcher {
+        match_pattern: Some(pattern),
+        ignore_case,
+    }
+}
+
+fn header_matcher(name: &str, value: &StringMatch, invert: bool) -> HeaderMatcher {
+    HeaderMatcher {
+        name: name.to_string(),
+        header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(string_matcher(value, false))),
+        invert_match: invert,
+        ..Default::default()
+    }
+}
+
+fn header_option(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            ..Default::default()
+        }),
+        append_action: action as i32,
+        ..Default::default()
+    }
+}
+
+fn header_operations(
+    headers: &Headers,
+    request_add: &mut Vec<HeaderValueOption>,
+    request_remove: &mut Vec<String>,
+    response_add: &mut Vec<HeaderValueOption>,
+    response_remove: &mut Vec<String>,
+) {
+    let apply = |ops: &crate::config::model::HeaderOperations, add: &mut Vec<HeaderValueOption>, remove: &mut Vec<String>| {
+        for (k, v) in &ops.set {
+            add.push(header_option(k, v, HeaderAppendAction::OverwriteIfExistsOrAdd));
+        }
+        for (k, v) in &ops.add {
+            add.push(header_option(k, v, HeaderAppendAction::AppendIfExistsOrAdd));
+        }
+        remove.extend(ops.remove.iter().cloned());
+    };
+    if let Some(request) = &headers.request {
+        apply(request, request_add, request_remove);
+    }
+    if let Some(response) = &headers.response {
+        apply(response, response_add, response_remove);
+    }
+}

@@ -1,0 +1,43 @@
+//! Copies the Envoy API descriptor set that the `envoy-types` package ships
+//! (its generated `types.bin`) into OUT_DIR, so this crate can embed it for
+//! gRPC reflection and protobuf JSON. The package is located through
+//! `cargo metadata`, which works for registry, vendored and git sources alike.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let target = std::env::var("TARGET").expect("TARGET");
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--filter-platform", &target])
+        .current_dir(&manifest_dir)
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata JSON");
+    let manifest = metadata["packages"]
+        .as_array()
+        .and_then(|packages| {
+            packages
+                .iter()
+                .find(|p| p["name"] == "envoy-types")
+                .and_then(|p| p["manifest_path"].as_str())
+        })
+        .expect("envoy-types is a dependency of this crate");
+    let descriptor = PathBuf::from(manifest)
+        .parent()
+        .expect("manifest has a parent directory")
+        .join("src/generated/types.bin");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("envoy_descriptor.bin");
+    std::fs::copy(&descriptor, &out)
+        .unwrap_or_else(|e| panic!("copy {}: {e}", descriptor.display()));
+    println!("cargo:rerun-if-changed={}", descriptor.display());
+    println!("cargo:rerun-if-changed=build.rs");
+}

@@ -1,0 +1,120 @@
+//! The Envoy v3 API as the rest of the workspace sees it: the prost types
+//! (re-exported from `envoy-types`), the descriptor set that describes them,
+//! and conversion of any message to and from protobuf's canonical JSON.
+
+use std::sync::LazyLock;
+
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage};
+
+pub use envoy_types::pb;
+pub use prost;
+
+/// Well-known protobuf types (`Any`, `Duration`, `Struct`...) as the Envoy
+/// types use them.
+pub use envoy_types::pb::google::protobuf as wkt;
+
+/// The serialized `FileDescriptorSet` of every Envoy, xDS and Google API file.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptor.bin"));
+
+static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
+    DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("the embedded descriptor set is valid")
+});
+
+/// The descriptor pool built from [`FILE_DESCRIPTOR_SET`].
+pub fn descriptor_pool() -> &'static DescriptorPool {
+    &POOL
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    #[error("unknown protobuf message type {0}")]
+    UnknownType(String),
+    #[error("cannot decode {type_name}: {source}")]
+    Decode {
+        type_name: String,
+        source: prost::DecodeError,
+    },
+    #[error("cannot convert {type_name} to JSON: {source}")]
+    Serialize {
+        type_name: String,
+        source: serde_json::Error,
+    },
+    #[error("cannot read {type_name} from JSON: {source}")]
+    Deserialize {
+        type_name: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Converts the encoded message of type `type_name` (a full name such as
+/// `envoy.config.cluster.v3.Cluster`) to canonical protobuf JSON. `Any`
+/// fields are expanded with their `@type`, as Envoy's config_dump does.
+pub fn bytes_to_json(type_name: &str, bytes: &[u8]) -> Result<serde_json::Value, JsonError> {
+    let descriptor = descriptor_pool()
+        .get_message_by_name(type_name)
+        .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
+    let message = DynamicMessage::decode(descriptor, bytes).map_err(|source| JsonError::Decode {
+        type_name: type_name.to_string(),
+        source,
+    })?;
+    serde_json::to_value(&message).map_err(|source| JsonError::Serialize {
+        type_name: type_name.to_string(),
+        source,
+    })
+}
+
+/// Converts a prost message of type `type_name` to canonical protobuf JSON.
+pub fn to_json<M: Message>(type_name: &str, message: &M) -> Result<serde_json::Value, JsonError> {
+    bytes_to_json(type_name, &message.encode_to_vec())
+}
+
+/// Converts an `Any` to canonical protobuf JSON (with `@type`).
+pub fn any_to_json(any: &wkt::Any) -> Result<serde_json::Value, JsonError> {
+    to_json("google.protobuf.Any", any)
+}
+
+/// Reads canonical protobuf JSON into a prost message of type `type_name`.
+pub fn from_json<M: Message + Default>(type_name: &str, json: &serde_json::Value) -> Result<M, JsonError> {
+    let descriptor = descriptor_pool()
+        .get_message_by_name(type_name)
+        .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
+    let dynamic = DynamicMessage::deserialize(descriptor, json).map_err(|source| JsonError::Deserialize {
+        type_name: type_name.to_string(),
+        source,
+    })?;
+    M::decode(dynamic.encode_to_vec().as_slice()).map_err(|source| JsonError::Decode {
+        type_name: type_name.to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::envoy::config::cluster::v3::Cluster;
+
+    #[test]
+    fn descriptor_set_knows_the_xds_services() {
+        let pool = descriptor_pool();
+        for service in [
+            "envoy.service.discovery.v3.AggregatedDiscoveryService",
+            "envoy.service.status.v3.ClientStatusDiscoveryService",
+            "envoy.service.secret.v3.SecretDiscoveryService",
+        ] {
+            assert!(pool.get_service_by_name(service).is_some(), "{service}");
+        }
+    }
+
+    #[test]
+    fn cluster_round_trips_through_json() {
+        let cluster = Cluster {
+            name: "outbound|80||httpbin.org".into(),
+            ..Default::default()
+        };
+        let json = to_json("envoy.config.cluster.v3.Cluster", &cluster).unwrap();
+        assert_eq!(json["name"], "outbound|80||httpbin.org");
+        let back: Cluster = from_json("envoy.config.cluster.v3.Cluster", &json).unwrap();
+        assert_eq!(back, cluster);
+    }
+}

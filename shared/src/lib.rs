@@ -1,0 +1,9 @@
+//! What both sides of the mesh must agree on, and nothing else: Istio's
+//! resource names, node identity and metadata keys, well-known ports, xDS type
+//! URLs and the tracing setup both binaries use.
+
+pub mod naming;
+pub mod node;
+pub mod ports;
+pub mod telemetry;
+pub mod type_url;
