@@ -11,7 +11,13 @@ fn main() {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
     let target = std::env::var("TARGET").expect("TARGET");
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--filter-platform", &target])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            &target,
+        ])
         .current_dir(&manifest_dir)
         .output()
         .expect("run cargo metadata");
@@ -35,7 +41,8 @@ fn main() {
         .parent()
         .expect("manifest has a parent directory")
         .join("src/generated/types.bin");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("envoy_descriptor.bin");
+    let out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("envoy_descriptor.bin");
     std::fs::copy(&descriptor, &out)
         .unwrap_or_else(|e| panic!("copy {}: {e}", descriptor.display()));
     println!("cargo:rerun-if-changed={}", descriptor.display());

@@ -15,7 +15,8 @@ pub use prost;
 pub use envoy_types::pb::google::protobuf as wkt;
 
 /// The serialized `FileDescriptorSet` of every Envoy, xDS and Google API file.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptor.bin"));
 
 static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
     DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("the embedded descriptor set is valid")
@@ -54,10 +55,11 @@ pub fn bytes_to_json(type_name: &str, bytes: &[u8]) -> Result<serde_json::Value,
     let descriptor = descriptor_pool()
         .get_message_by_name(type_name)
         .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
-    let message = DynamicMessage::decode(descriptor, bytes).map_err(|source| JsonError::Decode {
-        type_name: type_name.to_string(),
-        source,
-    })?;
+    let message =
+        DynamicMessage::decode(descriptor, bytes).map_err(|source| JsonError::Decode {
+            type_name: type_name.to_string(),
+            source,
+        })?;
     serde_json::to_value(&message).map_err(|source| JsonError::Serialize {
         type_name: type_name.to_string(),
         source,
@@ -75,14 +77,18 @@ pub fn any_to_json(any: &wkt::Any) -> Result<serde_json::Value, JsonError> {
 }
 
 /// Reads canonical protobuf JSON into a prost message of type `type_name`.
-pub fn from_json<M: Message + Default>(type_name: &str, json: &serde_json::Value) -> Result<M, JsonError> {
+pub fn from_json<M: Message + Default>(
+    type_name: &str,
+    json: &serde_json::Value,
+) -> Result<M, JsonError> {
     let descriptor = descriptor_pool()
         .get_message_by_name(type_name)
         .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
-    let dynamic = DynamicMessage::deserialize(descriptor, json).map_err(|source| JsonError::Deserialize {
-        type_name: type_name.to_string(),
-        source,
-    })?;
+    let dynamic =
+        DynamicMessage::deserialize(descriptor, json).map_err(|source| JsonError::Deserialize {
+            type_name: type_name.to_string(),
+            source,
+        })?;
     M::decode(dynamic.encode_to_vec().as_slice()).map_err(|source| JsonError::Decode {
         type_name: type_name.to_string(),
         source,

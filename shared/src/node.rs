@@ -75,7 +75,9 @@ impl NodeId {
 
     /// The pod (workload) name.
     pub fn pod(&self) -> &str {
-        self.id.rsplit_once('.').map_or(self.id.as_str(), |(pod, _)| pod)
+        self.id
+            .rsplit_once('.')
+            .map_or(self.id.as_str(), |(pod, _)| pod)
     }
 }
 
@@ -109,7 +111,14 @@ impl FromStr for NodeId {
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}~{}~{}~{}", self.node_type.as_str(), self.ip, self.id, self.domain)
+        write!(
+            f,
+            "{}~{}~{}~{}",
+            self.node_type.as_str(),
+            self.ip,
+            self.id,
+            self.domain
+        )
     }
 }
 
@@ -134,7 +143,10 @@ mod tests {
     fn node_id_round_trips() {
         let id = NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", "default");
         let text = id.to_string();
-        assert_eq!(text, "sidecar~10.1.0.5~sleep-1.default~default.svc.cluster.local");
+        assert_eq!(
+            text,
+            "sidecar~10.1.0.5~sleep-1.default~default.svc.cluster.local"
+        );
         let parsed: NodeId = text.parse().unwrap();
         assert_eq!(parsed, id);
         assert_eq!(parsed.namespace(), Some("default"));

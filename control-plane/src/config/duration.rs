@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer};
 pub struct Duration(pub std::time::Duration);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {0:?}: expected a number with a unit (h, m, s, ms, us, ns), e.g. 3s or 250ms")]
+#[error(
+    "invalid duration {0:?}: expected a number with a unit (h, m, s, ms, us, ns), e.g. 3s or 250ms"
+)]
 pub struct DurationError(String);
 
 impl FromStr for Duration {
@@ -50,7 +52,9 @@ impl FromStr for Duration {
         if !total_nanos.is_finite() || total_nanos > u64::MAX as f64 {
             return Err(err());
         }
-        Ok(Duration(std::time::Duration::from_nanos(total_nanos.round() as u64)))
+        Ok(Duration(std::time::Duration::from_nanos(
+            total_nanos.round() as u64,
+        )))
     }
 }
 

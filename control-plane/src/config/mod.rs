@@ -2,13 +2,23 @@
 //! and published as an immutable, versioned [`ConfigSnapshot`].
 
 pub mod duration;
+pub mod error;
+pub mod load;
 pub mod model;
+pub mod validate;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{load_dir, load_validated};
 pub use model::MeshConfig;
-use model::{DestinationRule, Gateway, Labels, ServiceEntry, Sidecar, VirtualService, WorkloadEntry};
+use model::{
+    DestinationRule, Gateway, Labels, ServiceEntry, Sidecar, VirtualService, WorkloadEntry,
+};
+pub use validate::validate;
+pub use watch::ConfigWatcher;
 
 /// The namespace of a resource that does not set `metadata.namespace`, as
 /// `kubectl apply` without `-n` would use.
@@ -79,3 +89,6 @@ pub struct ConfigSnapshot {
 }
 
 pub type SharedSnapshot = Arc<ConfigSnapshot>;
+
+#[cfg(test)]
+mod tests;

@@ -153,12 +153,36 @@ pub struct HttpMatchRequest {
 }
 
 /// One of `exact`, `prefix` or `regex` (RE2 syntax).
+///
+/// Read from a map with exactly one of those keys (`{prefix: /api}`), as
+/// Istio writes it; serde_yaml alone would expect a YAML tag (`!prefix /api`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "StringMatchFields")]
 pub enum StringMatch {
     Exact(String),
     Prefix(String),
     Regex(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StringMatchFields {
+    exact: Option<String>,
+    prefix: Option<String>,
+    regex: Option<String>,
+}
+
+impl TryFrom<StringMatchFields> for StringMatch {
+    type Error = &'static str;
+
+    fn try_from(fields: StringMatchFields) -> Result<Self, Self::Error> {
+        match (fields.exact, fields.prefix, fields.regex) {
+            (Some(exact), None, None) => Ok(Self::Exact(exact)),
+            (None, Some(prefix), None) => Ok(Self::Prefix(prefix)),
+            (None, None, Some(regex)) => Ok(Self::Regex(regex)),
+            _ => Err("a string match needs exactly one of exact, prefix or regex"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -372,6 +396,7 @@ pub struct HttpSettings {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientTlsSettings {
+    #[serde(default)]
     pub mode: TlsMode,
     pub client_certificate: Option<String>,
     pub private_key: Option<String>,
@@ -437,8 +462,8 @@ pub struct ServerTlsSettings {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServerTlsMode {
-    Passthrough,
     #[default]
+    Passthrough,
     Simple,
     Mutual,
     AutoPassthrough,

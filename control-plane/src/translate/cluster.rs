@@ -9,22 +9,27 @@ use proto::pb::envoy::config::cluster::v3::{
     circuit_breakers::Thresholds,
     cluster::{ClusterDiscoveryType, DiscoveryType, DnsLookupFamily, EdsClusterConfig, LbPolicy},
 };
-use proto::pb::envoy::config::core::v3::{DataSource, Http2ProtocolOptions, HttpProtocolOptions as CoreHttpOptions, data_source};
+use proto::pb::envoy::config::core::v3::{
+    DataSource, Http2ProtocolOptions, HttpProtocolOptions as CoreHttpOptions, data_source,
+};
 use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
-    CertificateValidationContext, CommonTlsContext, SdsSecretConfig, SubjectAltNameMatcher, TlsCertificate,
-    UpstreamTlsContext, certificate_validation_context::SystemRootCerts, common_tls_context,
-    subject_alt_name_matcher::SanType,
+    CertificateValidationContext, CommonTlsContext, SdsSecretConfig, SubjectAltNameMatcher,
+    TlsCertificate, UpstreamTlsContext, certificate_validation_context::SystemRootCerts,
+    common_tls_context, subject_alt_name_matcher::SanType,
 };
 use proto::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions,
-    http_protocol_options::{ExplicitHttpConfig, UpstreamProtocolOptions, explicit_http_config::ProtocolConfig},
+    http_protocol_options::{
+        ExplicitHttpConfig, UpstreamProtocolOptions, explicit_http_config::ProtocolConfig,
+    },
 };
 use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
 use shared::naming::{BLACKHOLE_CLUSTER, ClusterName, PASSTHROUGH_CLUSTER};
 
 use crate::config::model::{
-    ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings, Resolution, SimpleLb, TlsMode, TrafficPolicy,
+    ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings, Resolution, SimpleLb, TlsMode,
+    TrafficPolicy,
 };
 
 use super::any::pack_named;
@@ -94,7 +99,12 @@ pub fn build_clusters(view: &MeshView<'_>) -> Vec<Cluster> {
         let rule = view.destination_rule(&service.host, service.namespace);
         let top = rule.and_then(|r| r.spec.traffic_policy.as_ref());
         let port = service.port.number;
-        clusters.push(service_cluster(view, service, "", &EffectivePolicy::merge(top, None, port)));
+        clusters.push(service_cluster(
+            view,
+            service,
+            "",
+            &EffectivePolicy::merge(top, None, port),
+        ));
         for subset in rule.map(|r| r.spec.subsets.as_slice()).unwrap_or_default() {
             let policy = EffectivePolicy::merge(top, subset.traffic_policy.as_ref(), port);
             clusters.push(service_cluster(view, service, &subset.name, &policy));
@@ -108,7 +118,9 @@ pub fn build_clusters(view: &MeshView<'_>) -> Vec<Cluster> {
 fn passthrough_cluster() -> Cluster {
     Cluster {
         name: PASSTHROUGH_CLUSTER.to_string(),
-        cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::OriginalDst as i32)),
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(
+            DiscoveryType::OriginalDst as i32,
+        )),
         lb_policy: LbPolicy::ClusterProvided as i32,
         connect_timeout: Some(filters::seconds(DEFAULT_CONNECT_TIMEOUT_SECS)),
         circuit_breakers: Some(circuit_breakers(None)),
@@ -125,7 +137,12 @@ fn blackhole_cluster() -> Cluster {
     }
 }
 
-fn service_cluster(view: &MeshView<'_>, service: &Service<'_>, subset: &str, policy: &EffectivePolicy) -> Cluster {
+fn service_cluster(
+    view: &MeshView<'_>,
+    service: &Service<'_>,
+    subset: &str,
+    policy: &EffectivePolicy,
+) -> Cluster {
     let port = service.port_number();
     let name = ClusterName::outbound(port, subset, &service.host).to_string();
     let connect_timeout = policy
@@ -133,7 +150,9 @@ fn service_cluster(view: &MeshView<'_>, service: &Service<'_>, subset: &str, pol
         .as_ref()
         .and_then(|cp| cp.tcp.as_ref())
         .and_then(|tcp| tcp.connect_timeout)
-        .map_or(filters::seconds(DEFAULT_CONNECT_TIMEOUT_SECS), |d| filters::duration(d.0));
+        .map_or(filters::seconds(DEFAULT_CONNECT_TIMEOUT_SECS), |d| {
+            filters::duration(d.0)
+        });
     let simple_lb = policy.load_balancer.as_ref().and_then(|lb| lb.simple);
     let mut cluster = Cluster {
         name: name.clone(),
@@ -143,11 +162,17 @@ fn service_cluster(view: &MeshView<'_>, service: &Service<'_>, subset: &str, pol
         ..Default::default()
     };
 
-    let original_dst = simple_lb == Some(SimpleLb::Passthrough) || service.resolution() == Resolution::None;
+    let original_dst =
+        simple_lb == Some(SimpleLb::Passthrough) || service.resolution() == Resolution::None;
     if original_dst {
-        cluster.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::OriginalDst as i32));
+        cluster.cluster_discovery_type = Some(ClusterDiscoveryType::Type(
+            DiscoveryType::OriginalDst as i32,
+        ));
         cluster.lb_policy = LbPolicy::ClusterProvided as i32;
-    } else if matches!(service.resolution(), Resolution::Dns | Resolution::DnsRoundRobin) {
+    } else if matches!(
+        service.resolution(),
+        Resolution::Dns | Resolution::DnsRoundRobin
+    ) {
         let kind = if service.resolution() == Resolution::Dns {
             DiscoveryType::StrictDns
         } else {
@@ -159,7 +184,8 @@ fn service_cluster(view: &MeshView<'_>, service: &Service<'_>, subset: &str, pol
         let endpoints = view.endpoints(service, &subset_labels);
         cluster.load_assignment = Some(load_assignment(&name, &endpoints));
     } else {
-        cluster.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32));
+        cluster.cluster_discovery_type =
+            Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32));
         cluster.eds_cluster_config = Some(EdsClusterConfig {
             eds_config: Some(filters::ads_config_source()),
             service_name: name.clone(),
@@ -167,17 +193,31 @@ fn service_cluster(view: &MeshView<'_>, service: &Service<'_>, subset: &str, pol
     }
 
     if let Some(options) = http_protocol_options(service, policy.connection_pool.as_ref()) {
-        cluster.typed_extension_protocol_options =
-            HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), pack_named(HTTP_PROTOCOL_OPTIONS, &options))]);
+        cluster.typed_extension_protocol_options = HashMap::from([(
+            HTTP_PROTOCOL_OPTIONS.to_string(),
+            pack_named(HTTP_PROTOCOL_OPTIONS, &options),
+        )]);
     }
-    if let Some(tls) = policy.tls.as_ref().and_then(|tls| upstream_tls(tls, &service.host)) {
-        cluster.transport_socket = Some(filters::transport_socket(TLS_TRANSPORT_SOCKET, UPSTREAM_TLS_CONTEXT, &tls));
+    if let Some(tls) = policy
+        .tls
+        .as_ref()
+        .and_then(|tls| upstream_tls(tls, &service.host))
+    {
+        cluster.transport_socket = Some(filters::transport_socket(
+            TLS_TRANSPORT_SOCKET,
+            UPSTREAM_TLS_CONTEXT,
+            &tls,
+        ));
     }
     cluster
 }
 
 /// The labels of `subset` in the DestinationRule that applies to `service`.
-pub fn subset_labels(view: &MeshView<'_>, service: &Service<'_>, subset: &str) -> crate::config::model::Labels {
+pub fn subset_labels(
+    view: &MeshView<'_>,
+    service: &Service<'_>,
+    subset: &str,
+) -> crate::config::model::Labels {
     if subset.is_empty() {
         return Default::default();
     }
@@ -192,7 +232,9 @@ fn lb_policy(simple: Option<SimpleLb>) -> LbPolicy {
         Some(SimpleLb::RoundRobin) => LbPolicy::RoundRobin,
         Some(SimpleLb::Random) => LbPolicy::Random,
         Some(SimpleLb::Passthrough) => LbPolicy::ClusterProvided,
-        Some(SimpleLb::LeastConn | SimpleLb::LeastRequest | SimpleLb::Unspecified) | None => LbPolicy::LeastRequest,
+        Some(SimpleLb::LeastConn | SimpleLb::LeastRequest | SimpleLb::Unspecified) | None => {
+            LbPolicy::LeastRequest
+        }
     }
 }
 
@@ -214,10 +256,17 @@ fn circuit_breakers(pool: Option<&ConnectionPoolSettings>) -> CircuitBreakers {
     }
 }
 
-fn http_protocol_options(service: &Service<'_>, pool: Option<&ConnectionPoolSettings>) -> Option<HttpProtocolOptions> {
+fn http_protocol_options(
+    service: &Service<'_>,
+    pool: Option<&ConnectionPoolSettings>,
+) -> Option<HttpProtocolOptions> {
     let http = pool.and_then(|p| p.http.as_ref());
-    let idle_timeout = http.and_then(|h| h.idle_timeout).map(|d| filters::duration(d.0));
-    let max_requests = http.and_then(|h| h.max_requests_per_connection).map(filters::u32_value);
+    let idle_timeout = http
+        .and_then(|h| h.idle_timeout)
+        .map(|d| filters::duration(d.0));
+    let max_requests = http
+        .and_then(|h| h.max_requests_per_connection)
+        .map(filters::u32_value);
     let http2 = service.protocol().is_http2();
     if !http2 && idle_timeout.is_none() && max_requests.is_none() {
         return None;
@@ -233,9 +282,11 @@ fn http_protocol_options(service: &Service<'_>, pool: Option<&ConnectionPoolSett
             max_requests_per_connection: max_requests,
             ..Default::default()
         }),
-        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig {
-            protocol_config: Some(protocol_config),
-        })),
+        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+            ExplicitHttpConfig {
+                protocol_config: Some(protocol_config),
+            },
+        )),
         ..Default::default()
     })
 }
@@ -258,7 +309,11 @@ fn sds(name: &str) -> SdsSecretConfig {
 /// `DISABLE`. Without `caCertificates` the system roots verify the server,
 /// as Istio does with VERIFY_CERTIFICATE_AT_CLIENT.
 pub fn upstream_tls(tls: &ClientTlsSettings, host: &str) -> Option<UpstreamTlsContext> {
-    let default_sni = if host.starts_with('*') { String::new() } else { host.to_string() };
+    let default_sni = if host.starts_with('*') {
+        String::new()
+    } else {
+        host.to_string()
+    };
     let sni = tls.sni.clone().unwrap_or(default_sni);
     let san_matchers = tls
         .subject_alt_names
@@ -278,12 +333,19 @@ pub fn upstream_tls(tls: &ClientTlsSettings, host: &str) -> Option<UpstreamTlsCo
             let validation = if tls.insecure_skip_verify == Some(true) {
                 None
             } else {
-                Some(common_tls_context::ValidationContextType::ValidationContext(CertificateValidationContext {
-                    trusted_ca: tls.ca_certificates.as_deref().map(file),
-                    system_root_certs: tls.ca_certificates.is_none().then_some(SystemRootCerts {}),
-                    match_typed_subject_alt_names: san_matchers,
-                    ..Default::default()
-                }))
+                Some(
+                    common_tls_context::ValidationContextType::ValidationContext(
+                        CertificateValidationContext {
+                            trusted_ca: tls.ca_certificates.as_deref().map(file),
+                            system_root_certs: tls
+                                .ca_certificates
+                                .is_none()
+                                .then_some(SystemRootCerts {}),
+                            match_typed_subject_alt_names: san_matchers,
+                            ..Default::default()
+                        },
+                    ),
+                )
             };
             let certificates = match (tls.mode, &tls.client_certificate, &tls.private_key) {
                 (TlsMode::Mutual, Some(cert), Some(key)) => vec![TlsCertificate {
@@ -301,9 +363,11 @@ pub fn upstream_tls(tls: &ClientTlsSettings, host: &str) -> Option<UpstreamTlsCo
         }
         TlsMode::IstioMutual => CommonTlsContext {
             tls_certificate_sds_secret_configs: vec![sds(SDS_DEFAULT)],
-            validation_context_type: Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(
-                sds(SDS_ROOT_CA),
-            )),
+            validation_context_type: Some(
+                common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds(
+                    SDS_ROOT_CA,
+                )),
+            ),
             alpn_protocols: vec!["istio".to_string()],
             ..Default::default()
         },
@@ -327,5 +391,8 @@ pub fn eds_assignment(view: &MeshView<'_>, cluster: &Cluster) -> Option<ClusterL
     let name = ClusterName::parse(&cluster.name)?;
     let service = view.service(name.host, u32::from(name.port))?;
     let labels = subset_labels(view, service, name.subset);
-    Some(load_assignment(&cluster.name, &view.endpoints(service, &labels)))
+    Some(load_assignment(
+        &cluster.name,
+        &view.endpoints(service, &labels),
+    ))
 }

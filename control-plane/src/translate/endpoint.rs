@@ -10,7 +10,10 @@ use super::filters;
 use super::registry::{Endpoint, MeshView};
 
 pub fn build_endpoints(view: &MeshView<'_>, clusters: &[Cluster]) -> Vec<ClusterLoadAssignment> {
-    clusters.iter().filter_map(|c| eds_assignment(view, c)).collect()
+    clusters
+        .iter()
+        .filter_map(|c| eds_assignment(view, c))
+        .collect()
 }
 
 /// The endpoints of `cluster_name`, in one locality.

@@ -3,8 +3,8 @@
 
 use proto::pb::envoy::config::accesslog::v3::{AccessLog, access_log};
 use proto::pb::envoy::config::core::v3::{
-    Address, AggregatedConfigSource, ApiVersion, ConfigSource, SocketAddress, TransportSocket, address,
-    config_source, socket_address, transport_socket,
+    Address, AggregatedConfigSource, ApiVersion, ConfigSource, SocketAddress, TransportSocket,
+    address, config_source, socket_address, transport_socket,
 };
 use proto::pb::envoy::config::listener::v3::{Filter, ListenerFilter, filter, listener_filter};
 use proto::pb::envoy::extensions::access_loggers::stream::v3::StdoutAccessLog;
@@ -19,7 +19,8 @@ use proto::wkt::{Any, BoolValue, Duration, UInt32Value};
 use super::any::pack_named;
 
 pub const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
-pub const UPSTREAM_TLS_CONTEXT: &str = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+pub const UPSTREAM_TLS_CONTEXT: &str =
+    "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 pub fn socket_address(address: &str, port: u32) -> Address {
@@ -36,7 +37,9 @@ pub fn socket_address(address: &str, port: u32) -> Address {
 pub fn ads_config_source() -> ConfigSource {
     ConfigSource {
         resource_api_version: ApiVersion::V3 as i32,
-        config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
+        config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
+            AggregatedConfigSource {},
+        )),
         ..Default::default()
     }
 }
@@ -49,7 +52,10 @@ pub fn duration(d: std::time::Duration) -> Duration {
 }
 
 pub fn seconds(secs: i64) -> Duration {
-    Duration { seconds: secs, nanos: 0 }
+    Duration {
+        seconds: secs,
+        nanos: 0,
+    }
 }
 
 pub fn u32_value(value: u32) -> UInt32Value {
@@ -60,10 +66,16 @@ pub fn bool_value(value: bool) -> BoolValue {
     BoolValue { value }
 }
 
-pub fn transport_socket(name: &str, type_name: &str, config: &impl prost::Message) -> TransportSocket {
+pub fn transport_socket(
+    name: &str,
+    type_name: &str,
+    config: &impl prost::Message,
+) -> TransportSocket {
     TransportSocket {
         name: name.to_string(),
-        config_type: Some(transport_socket::ConfigType::TypedConfig(pack_named(type_name, config))),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack_named(
+            type_name, config,
+        ))),
     }
 }
 
@@ -91,16 +103,20 @@ pub fn stdout_access_log() -> AccessLog {
 pub fn tcp_proxy(stat_prefix: &str, target: TcpTarget) -> Filter {
     let cluster_specifier = match target {
         TcpTarget::Cluster(cluster) => tcp_proxy::ClusterSpecifier::Cluster(cluster),
-        TcpTarget::Weighted(clusters) => tcp_proxy::ClusterSpecifier::WeightedClusters(tcp_proxy::WeightedCluster {
-            clusters: clusters
-                .into_iter()
-                .map(|(name, weight)| tcp_proxy::weighted_cluster::ClusterWeight {
-                    name,
-                    weight,
-                    ..Default::default()
-                })
-                .collect(),
-        }),
+        TcpTarget::Weighted(clusters) => {
+            tcp_proxy::ClusterSpecifier::WeightedClusters(tcp_proxy::WeightedCluster {
+                clusters: clusters
+                    .into_iter()
+                    .map(
+                        |(name, weight)| tcp_proxy::weighted_cluster::ClusterWeight {
+                            name,
+                            weight,
+                            ..Default::default()
+                        },
+                    )
+                    .collect(),
+            })
+        }
     };
     let config = TcpProxy {
         stat_prefix: stat_prefix.to_string(),
@@ -110,7 +126,10 @@ pub fn tcp_proxy(stat_prefix: &str, target: TcpTarget) -> Filter {
     };
     network_filter(
         "envoy.filters.network.tcp_proxy",
-        pack_named("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", &config),
+        pack_named(
+            "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            &config,
+        ),
     )
 }
 

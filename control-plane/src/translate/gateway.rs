@@ -36,11 +36,12 @@ impl BoundServer<'_> {
 
     fn is_passthrough(&self) -> bool {
         self.protocol().is_tls()
-            && self
-                .server
-                .tls
-                .as_ref()
-                .is_some_and(|tls| matches!(tls.mode, ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough))
+            && self.server.tls.as_ref().is_some_and(|tls| {
+                matches!(
+                    tls.mode,
+                    ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
+                )
+            })
     }
 
     /// Whether this server admits `host` of a VirtualService in `vs_ns`
@@ -95,7 +96,10 @@ pub fn build_gateway_listeners(view: &MeshView<'_>) -> Vec<Listener> {
             let route = naming::gateway_route(u16::try_from(port).unwrap_or_default());
             listeners.push(Listener {
                 filter_chains: vec![FilterChain {
-                    filters: vec![filters::http_connection_manager(&format!("outbound_{name}"), &route)],
+                    filters: vec![filters::http_connection_manager(
+                        &format!("outbound_{name}"),
+                        &route,
+                    )],
                     ..Default::default()
                 }],
                 ..base
@@ -148,8 +152,14 @@ pub fn build_gateway_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
                     if routes.is_empty() {
                         continue;
                     }
-                    for host in vs_hosts.iter().filter(|h| server.admits(h, &vs.meta.namespace)) {
-                        by_host.entry((host.clone(), server_port)).or_default().extend(routes.iter().cloned());
+                    for host in vs_hosts
+                        .iter()
+                        .filter(|h| server.admits(h, &vs.meta.namespace))
+                    {
+                        by_host
+                            .entry((host.clone(), server_port))
+                            .or_default()
+                            .extend(routes.iter().cloned());
                     }
                 }
             }
@@ -158,7 +168,9 @@ pub fn build_gateway_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
                 .map(|((host, server_port), routes)| virtual_host(&host, server_port, routes))
                 .collect();
             if virtual_hosts.is_empty() {
-                virtual_hosts.push(blackhole_host(servers.first().map_or(port, |s| s.listen_port)));
+                virtual_hosts.push(blackhole_host(
+                    servers.first().map_or(port, |s| s.listen_port),
+                ));
             }
             RouteConfiguration {
                 name: naming::gateway_route(u16::try_from(port).unwrap_or_default()),

@@ -31,7 +31,11 @@ pub fn matches(pattern: &str, host: &str) -> bool {
 
 /// Specificity for picking the closest wildcard: longer without `*` wins.
 pub fn specificity(pattern: &str) -> usize {
-    if pattern.starts_with('*') { pattern.len() - 1 } else { usize::MAX }
+    if pattern.starts_with('*') {
+        pattern.len() - 1
+    } else {
+        usize::MAX
+    }
 }
 
 /// Whether a resource in `owner_ns` with `export_to` is visible to a proxy
@@ -66,7 +70,10 @@ mod tests {
 
     #[test]
     fn resolves_short_names() {
-        assert_eq!(resolve("reviews", "bookinfo"), "reviews.bookinfo.svc.cluster.local");
+        assert_eq!(
+            resolve("reviews", "bookinfo"),
+            "reviews.bookinfo.svc.cluster.local"
+        );
         assert_eq!(resolve("httpbin.org", "default"), "httpbin.org");
         assert_eq!(resolve("*.wikipedia.org", "default"), "*.wikipedia.org");
     }
@@ -96,7 +103,17 @@ mod tests {
     fn sidecar_egress_hosts() {
         assert!(egress_host_admits("./*", "x.com", "default", "default"));
         assert!(!egress_host_admits("./*", "x.com", "other", "default"));
-        assert!(egress_host_admits("istio-system/*", "gw.istio-system.svc.cluster.local", "istio-system", "default"));
-        assert!(egress_host_admits("*/httpbin.org", "httpbin.org", "x", "default"));
+        assert!(egress_host_admits(
+            "istio-system/*",
+            "gw.istio-system.svc.cluster.local",
+            "istio-system",
+            "default"
+        ));
+        assert!(egress_host_admits(
+            "*/httpbin.org",
+            "httpbin.org",
+            "x",
+            "default"
+        ));
     }
 }

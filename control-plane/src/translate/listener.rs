@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proto::pb::envoy::config::core::v3::TrafficDirection;
 use proto::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
-use shared::naming::{self, BLACKHOLE_CLUSTER, ClusterName, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER};
+use shared::naming::{
+    self, BLACKHOLE_CLUSTER, ClusterName, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER,
+};
 use shared::ports::OUTBOUND_CAPTURE;
 
 use crate::config::Resource;
@@ -23,7 +25,10 @@ pub fn build_sidecar_listeners(view: &MeshView<'_>) -> Vec<Listener> {
     let mut listeners = vec![virtual_outbound(view.mode)];
     let mut by_port: BTreeMap<u32, Vec<&Service<'_>>> = BTreeMap::new();
     for service in &view.services {
-        by_port.entry(service.port.number).or_default().push(service);
+        by_port
+            .entry(service.port.number)
+            .or_default()
+            .push(service);
     }
     for (port, services) in by_port {
         if services.iter().any(|s| s.protocol().is_http()) {
@@ -49,7 +54,10 @@ fn fallthrough_chain(mode: OutboundMode) -> FilterChain {
     let cluster = fallthrough_cluster(mode);
     FilterChain {
         name: "PassthroughFilterChain".to_string(),
-        filters: vec![filters::tcp_proxy(cluster, TcpTarget::Cluster(cluster.to_string()))],
+        filters: vec![filters::tcp_proxy(
+            cluster,
+            TcpTarget::Cluster(cluster.to_string()),
+        )],
         ..Default::default()
     }
 }
@@ -67,7 +75,10 @@ fn virtual_outbound(mode: OutboundMode) -> Listener {
                 destination_port: Some(filters::u32_value(port)),
                 ..Default::default()
             }),
-            filters: vec![filters::tcp_proxy(BLACKHOLE_CLUSTER, TcpTarget::Cluster(BLACKHOLE_CLUSTER.to_string()))],
+            filters: vec![filters::tcp_proxy(
+                BLACKHOLE_CLUSTER,
+                TcpTarget::Cluster(BLACKHOLE_CLUSTER.to_string()),
+            )],
             ..Default::default()
         }],
         default_filter_chain: Some(fallthrough_chain(mode)),
@@ -95,7 +106,10 @@ fn http_listener(port: u32) -> Listener {
     let route = naming::sidecar_route(u16::try_from(port).unwrap_or_default());
     Listener {
         filter_chains: vec![FilterChain {
-            filters: vec![filters::http_connection_manager(&format!("outbound_{name}"), &route)],
+            filters: vec![filters::http_connection_manager(
+                &format!("outbound_{name}"),
+                &route,
+            )],
             ..Default::default()
         }],
         ..outbound_listener(name, "0.0.0.0", port)
@@ -108,12 +122,23 @@ fn tls_listener(view: &MeshView<'_>, port: u32, services: &[&Service<'_>]) -> Li
     let mut chains = Vec::new();
     let mut claimed: BTreeSet<String> = BTreeSet::new();
     for (vs, vs_hosts) in view.virtual_services_for(&GatewayRef::Mesh) {
-        chains.extend(tls_route_chains(view, vs, &vs_hosts, port, &GatewayRef::Mesh, &mut claimed));
+        chains.extend(tls_route_chains(
+            view,
+            vs,
+            &vs_hosts,
+            port,
+            &GatewayRef::Mesh,
+            &mut claimed,
+        ));
     }
     for service in services.iter().filter(|s| s.protocol().is_tls()) {
         if claimed.insert(service.host.clone()) {
-            let cluster = ClusterName::outbound(service.port_number(), "", &service.host).to_string();
-            chains.push(sni_chain(vec![service.host.clone()], TcpTarget::Cluster(cluster)));
+            let cluster =
+                ClusterName::outbound(service.port_number(), "", &service.host).to_string();
+            chains.push(sni_chain(
+                vec![service.host.clone()],
+                TcpTarget::Cluster(cluster),
+            ));
         }
     }
     Listener {
@@ -157,18 +182,24 @@ pub fn tls_route_chains(
     for tls in &vs.spec.tls {
         for m in &tls.matches {
             let gateway_ok = if m.gateways.is_empty() {
-                vs_gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace))
+                vs_gateways
+                    .iter()
+                    .any(|g| gateway.is(g, &vs.meta.namespace))
             } else {
                 m.gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace))
             };
             if !gateway_ok || m.port.is_some_and(|p| p != port) {
                 continue;
             }
-            let snis: Vec<String> = if m.sni_hosts.is_empty() { vs_hosts.to_vec() } else { m.sni_hosts.clone() }
-                .into_iter()
-                .filter(|sni| vs_hosts.iter().any(|h| hosts::matches(h, sni)))
-                .filter(|sni| claimed.insert(sni.clone()))
-                .collect();
+            let snis: Vec<String> = if m.sni_hosts.is_empty() {
+                vs_hosts.to_vec()
+            } else {
+                m.sni_hosts.clone()
+            }
+            .into_iter()
+            .filter(|sni| vs_hosts.iter().any(|h| hosts::matches(h, sni)))
+            .filter(|sni| claimed.insert(sni.clone()))
+            .collect();
             if snis.is_empty() {
                 continue;
             }
@@ -178,15 +209,29 @@ pub fn tls_route_chains(
     chains
 }
 
-fn tls_target(view: &MeshView<'_>, vs: &Resource<VirtualService>, tls: &TlsRoute, port: u32) -> TcpTarget {
+fn tls_target(
+    view: &MeshView<'_>,
+    vs: &Resource<VirtualService>,
+    tls: &TlsRoute,
+    port: u32,
+) -> TcpTarget {
     let clusters: Vec<(String, u32)> = tls
         .route
         .iter()
         .map(|dest| {
             let host = hosts::resolve(&dest.destination.host, &vs.meta.namespace);
-            let dest_port = destination_port(view, &host, dest.destination.port.map(|p| p.number), port);
-            let name = ClusterName::outbound(u16::try_from(dest_port).unwrap_or_default(), &dest.destination.subset, &host);
-            (name.to_string(), dest.weight.unwrap_or(if tls.route.len() == 1 { 100 } else { 0 }))
+            let dest_port =
+                destination_port(view, &host, dest.destination.port.map(|p| p.number), port);
+            let name = ClusterName::outbound(
+                u16::try_from(dest_port).unwrap_or_default(),
+                &dest.destination.subset,
+                &host,
+            );
+            (
+                name.to_string(),
+                dest.weight
+                    .unwrap_or(if tls.route.len() == 1 { 100 } else { 0 }),
+            )
         })
         .collect();
     match clusters.as_slice() {
@@ -203,7 +248,10 @@ fn tcp_listeners(port: u32, services: &[&Service<'_>]) -> Vec<Listener> {
     for service in services.iter().filter(|s| s.protocol() == Protocol::Tcp) {
         let cluster = ClusterName::outbound(service.port_number(), "", &service.host).to_string();
         let chain = |cluster: &str| FilterChain {
-            filters: vec![filters::tcp_proxy(cluster, TcpTarget::Cluster(cluster.to_string()))],
+            filters: vec![filters::tcp_proxy(
+                cluster,
+                TcpTarget::Cluster(cluster.to_string()),
+            )],
             ..Default::default()
         };
         let addresses = &service.entry.spec.addresses;

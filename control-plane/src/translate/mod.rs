@@ -46,7 +46,11 @@ pub type TypedResources = BTreeMap<&'static str, BTreeMap<String, Any>>;
 
 /// Builds the xDS resources for `proxy` from the config and the workloads
 /// (connected proxies and WorkloadEntries) currently known.
-pub fn translate(snapshot: &ConfigSnapshot, workloads: &[Workload], proxy: &Proxy) -> ProxyResources {
+pub fn translate(
+    snapshot: &ConfigSnapshot,
+    workloads: &[Workload],
+    proxy: &Proxy,
+) -> ProxyResources {
     let view = MeshView::new(snapshot, workloads, proxy);
     let clusters = cluster::build_clusters(&view);
     let endpoints = endpoint::build_endpoints(&view, &clusters);
@@ -74,7 +78,10 @@ impl ProxyResources {
         let mut typed = TypedResources::new();
         typed.insert(
             type_url::CLUSTER,
-            self.clusters.iter().map(|c| (c.name.clone(), any::pack(type_url::CLUSTER, c))).collect(),
+            self.clusters
+                .iter()
+                .map(|c| (c.name.clone(), any::pack(type_url::CLUSTER, c)))
+                .collect(),
         );
         typed.insert(
             type_url::ENDPOINT,
@@ -85,11 +92,17 @@ impl ProxyResources {
         );
         typed.insert(
             type_url::LISTENER,
-            self.listeners.iter().map(|l| (l.name.clone(), any::pack(type_url::LISTENER, l))).collect(),
+            self.listeners
+                .iter()
+                .map(|l| (l.name.clone(), any::pack(type_url::LISTENER, l)))
+                .collect(),
         );
         typed.insert(
             type_url::ROUTE,
-            self.routes.iter().map(|r| (r.name.clone(), any::pack(type_url::ROUTE, r))).collect(),
+            self.routes
+                .iter()
+                .map(|r| (r.name.clone(), any::pack(type_url::ROUTE, r)))
+                .collect(),
         );
         typed
     }
@@ -97,16 +110,25 @@ impl ProxyResources {
 
 /// Renders typed resources as JSON, `{ "clusters": [...], ... }` for the
 /// requested type URLs, in protobuf's canonical JSON (as Envoy's config_dump).
-pub fn to_json(resources: &TypedResources, types: &[&str]) -> Result<serde_json::Value, proto::JsonError> {
+pub fn to_json(
+    resources: &TypedResources,
+    types: &[&str],
+) -> Result<serde_json::Value, proto::JsonError> {
     let mut out = serde_json::Map::new();
     for type_url in types {
         let mut items = Vec::new();
         if let Some(by_name) = resources.get(type_url) {
             for any in by_name.values() {
-                items.push(proto::bytes_to_json(type_url::message_name(type_url), &any.value)?);
+                items.push(proto::bytes_to_json(
+                    type_url::message_name(type_url),
+                    &any.value,
+                )?);
             }
         }
-        out.insert(type_url::short_name(type_url).to_string(), serde_json::Value::Array(items));
+        out.insert(
+            type_url::short_name(type_url).to_string(),
+            serde_json::Value::Array(items),
+        );
     }
     Ok(serde_json::Value::Object(out))
 }

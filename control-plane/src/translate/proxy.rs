@@ -43,7 +43,12 @@ impl Proxy {
         let labels = metadata.map(labels_field).unwrap_or_default();
         let mut ips: Vec<String> = metadata
             .and_then(|m| string_field(m, node::META_INSTANCE_IPS))
-            .map(|ips| ips.split(',').map(|ip| ip.trim().to_string()).filter(|ip| !ip.is_empty()).collect())
+            .map(|ips| {
+                ips.split(',')
+                    .map(|ip| ip.trim().to_string())
+                    .filter(|ip| !ip.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         if ips.is_empty() && !id.ip.is_empty() {
             ips.push(id.ip.clone());
@@ -64,10 +69,23 @@ impl Proxy {
     /// Builds the `Node` a proxy with this identity would send.
     pub fn to_node(&self) -> Node {
         let mut fields = BTreeMap::new();
-        fields.insert(node::META_NAMESPACE.to_string(), string_value(&self.namespace));
-        fields.insert(node::META_INSTANCE_IPS.to_string(), string_value(&self.ips.join(",")));
-        fields.insert(node::META_SERVICE_ACCOUNT.to_string(), string_value(&self.service_account));
-        let labels = self.labels.iter().map(|(k, v)| (k.clone(), string_value(v))).collect();
+        fields.insert(
+            node::META_NAMESPACE.to_string(),
+            string_value(&self.namespace),
+        );
+        fields.insert(
+            node::META_INSTANCE_IPS.to_string(),
+            string_value(&self.ips.join(",")),
+        );
+        fields.insert(
+            node::META_SERVICE_ACCOUNT.to_string(),
+            string_value(&self.service_account),
+        );
+        let labels = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), string_value(v)))
+            .collect();
         fields.insert(
             node::META_LABELS.to_string(),
             proto::wkt::Value {
@@ -108,7 +126,11 @@ fn string_field(metadata: &Struct, key: &str) -> Option<String> {
 }
 
 fn labels_field(metadata: &Struct) -> Labels {
-    let Some(Kind::StructValue(labels)) = metadata.fields.get(node::META_LABELS).and_then(|v| v.kind.as_ref()) else {
+    let Some(Kind::StructValue(labels)) = metadata
+        .fields
+        .get(node::META_LABELS)
+        .and_then(|v| v.kind.as_ref())
+    else {
         return Labels::new();
     };
     labels

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::config::model::{
-    DestinationRule, Gateway, Labels, OutboundMode, Resolution, ServiceEntry, ServicePort, Sidecar, VirtualService,
+    DestinationRule, Gateway, Labels, OutboundMode, Resolution, ServiceEntry, ServicePort, Sidecar,
+    VirtualService,
 };
 use crate::config::{ConfigSnapshot, Resource};
 
@@ -120,9 +121,17 @@ impl<'a> MeshView<'a> {
         let mut entries: Vec<&Resource<ServiceEntry>> = snapshot
             .service_entries
             .iter()
-            .filter(|se| hosts::exported_to(&se.spec.export_to, &se.meta.namespace, &proxy.namespace))
+            .filter(|se| {
+                hosts::exported_to(&se.spec.export_to, &se.meta.namespace, &proxy.namespace)
+            })
             .collect();
-        entries.sort_by_key(|se| (se.meta.namespace != proxy.namespace, se.meta.namespace.clone(), se.meta.name.clone()));
+        entries.sort_by_key(|se| {
+            (
+                se.meta.namespace != proxy.namespace,
+                se.meta.namespace.clone(),
+                se.meta.name.clone(),
+            )
+        });
         for entry in entries {
             for host in &entry.spec.hosts {
                 let host = hosts::resolve(host, &entry.meta.namespace);
@@ -130,12 +139,14 @@ impl<'a> MeshView<'a> {
                     continue;
                 }
                 for port in &entry.spec.ports {
-                    by_key.entry((host.clone(), port.number)).or_insert_with(|| Service {
-                        host: host.clone(),
-                        namespace: &entry.meta.namespace,
-                        entry,
-                        port,
-                    });
+                    by_key
+                        .entry((host.clone(), port.number))
+                        .or_insert_with(|| Service {
+                            host: host.clone(),
+                            namespace: &entry.meta.namespace,
+                            entry,
+                            port,
+                        });
                 }
             }
         }
@@ -143,7 +154,9 @@ impl<'a> MeshView<'a> {
         let virtual_services = snapshot
             .virtual_services
             .iter()
-            .filter(|vs| hosts::exported_to(&vs.spec.export_to, &vs.meta.namespace, &proxy.namespace))
+            .filter(|vs| {
+                hosts::exported_to(&vs.spec.export_to, &vs.meta.namespace, &proxy.namespace)
+            })
             .filter(|vs| {
                 vs.spec
                     .hosts
@@ -165,18 +178,28 @@ impl<'a> MeshView<'a> {
 
     /// The service for `host` and `port`.
     pub fn service(&self, host: &str, port: u32) -> Option<&Service<'a>> {
-        self.services.iter().find(|s| s.host == host && s.port.number == port)
+        self.services
+            .iter()
+            .find(|s| s.host == host && s.port.number == port)
     }
 
     /// The ports `host` is declared with.
     pub fn ports_of(&self, host: &str) -> Vec<u32> {
-        self.services.iter().filter(|s| s.host == host).map(|s| s.port.number).collect()
+        self.services
+            .iter()
+            .filter(|s| s.host == host)
+            .map(|s| s.port.number)
+            .collect()
     }
 
     /// The DestinationRule Istio applies to `host` for this proxy: the most
     /// specific host match, looked up in the proxy's namespace, then the
     /// service's, then the root namespace.
-    pub fn destination_rule(&self, host: &str, service_ns: &str) -> Option<&'a Resource<DestinationRule>> {
+    pub fn destination_rule(
+        &self,
+        host: &str,
+        service_ns: &str,
+    ) -> Option<&'a Resource<DestinationRule>> {
         let root = self.snapshot.mesh.root_namespace.as_str();
         let proxy_ns = self.proxy.namespace.as_str();
         [proxy_ns, service_ns, root].into_iter().find_map(|ns| {
@@ -191,19 +214,35 @@ impl<'a> MeshView<'a> {
                         .as_ref()
                         .is_none_or(|sel| labels_match(&sel.labels, &self.proxy.labels))
                 })
-                .filter(|dr| hosts::matches(&hosts::resolve(&dr.spec.host, &dr.meta.namespace), host))
-                .max_by_key(|dr| hosts::specificity(&hosts::resolve(&dr.spec.host, &dr.meta.namespace)))
+                .filter(|dr| {
+                    hosts::matches(&hosts::resolve(&dr.spec.host, &dr.meta.namespace), host)
+                })
+                .max_by_key(|dr| {
+                    hosts::specificity(&hosts::resolve(&dr.spec.host, &dr.meta.namespace))
+                })
         })
     }
 
     /// The VirtualServices bound to `gateway` (`mesh` for sidecars), as
     /// `(virtual service, its resolved hosts)`.
-    pub fn virtual_services_for(&self, gateway: &GatewayRef) -> Vec<(&'a Resource<VirtualService>, Vec<String>)> {
+    pub fn virtual_services_for(
+        &self,
+        gateway: &GatewayRef,
+    ) -> Vec<(&'a Resource<VirtualService>, Vec<String>)> {
         self.virtual_services
             .iter()
-            .filter(|vs| vs_gateways(vs).iter().any(|g| gateway.is(g, &vs.meta.namespace)))
+            .filter(|vs| {
+                vs_gateways(vs)
+                    .iter()
+                    .any(|g| gateway.is(g, &vs.meta.namespace))
+            })
             .map(|vs| {
-                let hosts = vs.spec.hosts.iter().map(|h| hosts::resolve(h, &vs.meta.namespace)).collect();
+                let hosts = vs
+                    .spec
+                    .hosts
+                    .iter()
+                    .map(|h| hosts::resolve(h, &vs.meta.namespace))
+                    .collect();
                 (*vs, hosts)
             })
             .collect()
@@ -214,7 +253,12 @@ impl<'a> MeshView<'a> {
     pub fn endpoints(&self, service: &Service<'_>, subset_labels: &Labels) -> Vec<Endpoint> {
         let spec = &service.entry.spec;
         let target_port = service.port.target_port.unwrap_or(service.port.number);
-        let port_for = |ports: &BTreeMap<String, u32>| ports.get(&service.port.name).copied().unwrap_or(target_port);
+        let port_for = |ports: &BTreeMap<String, u32>| {
+            ports
+                .get(&service.port.name)
+                .copied()
+                .unwrap_or(target_port)
+        };
         let mut endpoints: Vec<Endpoint> = spec
             .endpoints
             .iter()
@@ -260,7 +304,9 @@ impl<'a> MeshView<'a> {
         self.snapshot
             .gateways
             .iter()
-            .filter(|gw| !gw.spec.selector.is_empty() && labels_match(&gw.spec.selector, &self.proxy.labels))
+            .filter(|gw| {
+                !gw.spec.selector.is_empty() && labels_match(&gw.spec.selector, &self.proxy.labels)
+            })
             .collect()
     }
 
@@ -321,12 +367,21 @@ pub fn labels_match(selector: &Labels, labels: &Labels) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-fn select_sidecar<'a>(snapshot: &'a ConfigSnapshot, proxy: &Proxy) -> Option<&'a Resource<Sidecar>> {
-    fn in_ns<'a, 'n>(snapshot: &'a ConfigSnapshot, ns: &'n str) -> impl Iterator<Item = &'a Resource<Sidecar>> + 'n
+fn select_sidecar<'a>(
+    snapshot: &'a ConfigSnapshot,
+    proxy: &Proxy,
+) -> Option<&'a Resource<Sidecar>> {
+    fn in_ns<'a, 'n>(
+        snapshot: &'a ConfigSnapshot,
+        ns: &'n str,
+    ) -> impl Iterator<Item = &'a Resource<Sidecar>> + 'n
     where
         'a: 'n,
     {
-        snapshot.sidecars.iter().filter(move |s| s.meta.namespace == ns)
+        snapshot
+            .sidecars
+            .iter()
+            .filter(move |s| s.meta.namespace == ns)
     }
     in_ns(snapshot, &proxy.namespace)
         .find(|s| {
@@ -336,5 +391,8 @@ fn select_sidecar<'a>(snapshot: &'a ConfigSnapshot, proxy: &Proxy) -> Option<&'a
                 .is_some_and(|sel| labels_match(&sel.labels, &proxy.labels))
         })
         .or_else(|| in_ns(snapshot, &proxy.namespace).find(|s| s.spec.workload_selector.is_none()))
-        .or_else(|| in_ns(snapshot, &snapshot.mesh.root_namespace).find(|s| s.spec.workload_selector.is_none()))
+        .or_else(|| {
+            in_ns(snapshot, &snapshot.mesh.root_namespace)
+                .find(|s| s.spec.workload_selector.is_none())
+        })
 }

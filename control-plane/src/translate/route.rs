@@ -5,24 +5,30 @@
 
 use std::collections::BTreeSet;
 
-use proto::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction};
+use proto::pb::envoy::config::core::v3::{
+    HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction,
+};
 use proto::pb::envoy::config::route::v3::{
-    Decorator, DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RedirectAction, RetryPolicy, Route,
-    RouteAction, RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster, header_matcher, query_parameter_matcher,
-    redirect_action, retry_policy, route, route_action, route_match, weighted_cluster,
+    Decorator, DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RedirectAction,
+    RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster,
+    header_matcher, query_parameter_matcher, redirect_action, retry_policy, route, route_action,
+    route_match, weighted_cluster,
 };
 use proto::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_matcher};
 use shared::naming::{self, ALLOW_ANY_ROUTE, BLOCK_ALL_ROUTE, ClusterName, PASSTHROUGH_CLUSTER};
 
 use crate::config::Resource;
-use crate::config::model::{Headers, HttpMatchRequest, HttpRoute, OutboundMode, StringMatch, VirtualService};
+use crate::config::model::{
+    Headers, HttpMatchRequest, HttpRoute, OutboundMode, StringMatch, VirtualService,
+};
 
 use super::filters;
 use super::hosts;
 use super::registry::{GatewayRef, MeshView, vs_gateways};
 
 /// Istio's default retry policy for routes without `retries`.
-const DEFAULT_RETRY_ON: &str = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+const DEFAULT_RETRY_ON: &str =
+    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 const DEFAULT_RETRIES: u32 = 2;
 
 pub fn build_sidecar_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
@@ -43,7 +49,9 @@ pub fn build_sidecar_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
                 .map(|service| {
                     let routes: Vec<Route> = bound
                         .iter()
-                        .filter(|(_, vs_hosts)| vs_hosts.iter().any(|h| hosts::matches(h, &service.host)))
+                        .filter(|(_, vs_hosts)| {
+                            vs_hosts.iter().any(|h| hosts::matches(h, &service.host))
+                        })
                         .flat_map(|(vs, _)| http_routes(view, vs, port, &GatewayRef::Mesh))
                         .collect();
                     let routes = if routes.is_empty() {
@@ -83,7 +91,9 @@ fn fallthrough_host(mode: OutboundMode) -> VirtualHost {
         OutboundMode::AllowAny => (
             ALLOW_ANY_ROUTE,
             route::Action::Route(RouteAction {
-                cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(PASSTHROUGH_CLUSTER.to_string())),
+                cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(
+                    PASSTHROUGH_CLUSTER.to_string(),
+                )),
                 timeout: Some(filters::seconds(0)),
                 ..Default::default()
             }),
@@ -112,7 +122,8 @@ fn fallthrough_host(mode: OutboundMode) -> VirtualHost {
 
 /// The route for a service no VirtualService routes: everything to its cluster.
 fn default_route(host: &str, port: u32) -> Route {
-    let cluster = ClusterName::outbound(u16::try_from(port).unwrap_or_default(), "", host).to_string();
+    let cluster =
+        ClusterName::outbound(u16::try_from(port).unwrap_or_default(), "", host).to_string();
     Route {
         name: "default".to_string(),
         r#match: Some(prefix_match("/")),
@@ -170,13 +181,18 @@ pub fn http_routes(
         let applies = |m: &HttpMatchRequest| {
             m.port.is_none_or(|p| p == port)
                 && if m.gateways.is_empty() {
-                    vs_gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace))
+                    vs_gateways
+                        .iter()
+                        .any(|g| gateway.is(g, &vs.meta.namespace))
                 } else {
                     m.gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace))
                 }
         };
         if http.matches.is_empty() {
-            if vs_gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace)) {
+            if vs_gateways
+                .iter()
+                .any(|g| gateway.is(g, &vs.meta.namespace))
+            {
                 routes.push(envoy_route(view, vs, http, None, port));
             }
         } else {
@@ -205,7 +221,10 @@ fn envoy_route(
                 .scheme
                 .clone()
                 .map(redirect_action::SchemeRewriteSpecifier::SchemeRedirect),
-            path_rewrite_specifier: redirect.uri.clone().map(redirect_action::PathRewriteSpecifier::PathRedirect),
+            path_rewrite_specifier: redirect
+                .uri
+                .clone()
+                .map(redirect_action::PathRewriteSpecifier::PathRedirect),
             ..Default::default()
         }),
         None => route::Action::Route(route_action(view, vs, http, port)),
@@ -218,11 +237,24 @@ fn envoy_route(
         [only] => only.headers.as_ref(),
         _ => None,
     };
-    for headers in [http.headers.as_ref(), single_destination_headers].into_iter().flatten() {
-        header_operations(headers, &mut request_add, &mut request_remove, &mut response_add, &mut response_remove);
+    for headers in [http.headers.as_ref(), single_destination_headers]
+        .into_iter()
+        .flatten()
+    {
+        header_operations(
+            headers,
+            &mut request_add,
+            &mut request_remove,
+            &mut response_add,
+            &mut response_remove,
+        );
     }
     Route {
-        name: if http.name.is_empty() { String::new() } else { http.name.clone() },
+        name: if http.name.is_empty() {
+            String::new()
+        } else {
+            http.name.clone()
+        },
         decorator: Some(Decorator {
             operation: decorator_operation(vs, &action, &route_match, port),
             ..Default::default()
@@ -239,7 +271,12 @@ fn envoy_route(
 
 /// Istio's decorator: `<host>:<port><path>` for a single destination cluster,
 /// `<virtual service name>:<port><path>` otherwise.
-fn decorator_operation(vs: &Resource<VirtualService>, action: &route::Action, m: &RouteMatch, port: u32) -> String {
+fn decorator_operation(
+    vs: &Resource<VirtualService>,
+    action: &route::Action,
+    m: &RouteMatch,
+    port: u32,
+) -> String {
     let path = match &m.path_specifier {
         Some(route_match::PathSpecifier::Prefix(prefix)) => format!("{prefix}*"),
         Some(route_match::PathSpecifier::Path(path)) => path.clone(),
@@ -253,18 +290,35 @@ fn decorator_operation(vs: &Resource<VirtualService>, action: &route::Action, m:
         }) => ClusterName::parse(cluster).map(|c| c.host.to_string()),
         _ => None,
     };
-    format!("{}:{port}{path}", host.unwrap_or_else(|| vs.meta.name.clone()))
+    format!(
+        "{}:{port}{path}",
+        host.unwrap_or_else(|| vs.meta.name.clone())
+    )
 }
 
-fn route_action(view: &MeshView<'_>, vs: &Resource<VirtualService>, http: &HttpRoute, port: u32) -> RouteAction {
+fn route_action(
+    view: &MeshView<'_>,
+    vs: &Resource<VirtualService>,
+    http: &HttpRoute,
+    port: u32,
+) -> RouteAction {
     let clusters: Vec<(String, u32)> = http
         .route
         .iter()
         .map(|dest| {
             let host = hosts::resolve(&dest.destination.host, &vs.meta.namespace);
-            let dest_port = destination_port(view, &host, dest.destination.port.map(|p| p.number), port);
-            let name = ClusterName::outbound(u16::try_from(dest_port).unwrap_or_default(), &dest.destination.subset, &host);
-            (name.to_string(), dest.weight.unwrap_or(if http.route.len() == 1 { 100 } else { 0 }))
+            let dest_port =
+                destination_port(view, &host, dest.destination.port.map(|p| p.number), port);
+            let name = ClusterName::outbound(
+                u16::try_from(dest_port).unwrap_or_default(),
+                &dest.destination.subset,
+                &host,
+            );
+            (
+                name.to_string(),
+                dest.weight
+                    .unwrap_or(if http.route.len() == 1 { 100 } else { 0 }),
+            )
         })
         .collect();
     let cluster_specifier = match clusters.as_slice() {
@@ -286,7 +340,10 @@ fn route_action(view: &MeshView<'_>, vs: &Resource<VirtualService>, http: &HttpR
         None => Some(default_retry_policy()),
         Some(retries) if retries.attempts == 0 => None,
         Some(retries) => Some(RetryPolicy {
-            retry_on: retries.retry_on.clone().unwrap_or_else(|| DEFAULT_RETRY_ON.to_string()),
+            retry_on: retries
+                .retry_on
+                .clone()
+                .unwrap_or_else(|| DEFAULT_RETRY_ON.to_string()),
             num_retries: Some(filters::u32_value(retries.attempts)),
             per_try_timeout: retries.per_try_timeout.map(|d| filters::duration(d.0)),
             retriable_status_codes: vec![503],
@@ -294,22 +351,34 @@ fn route_action(view: &MeshView<'_>, vs: &Resource<VirtualService>, http: &HttpR
         }),
     };
     let (prefix_rewrite, host_rewrite) = match &http.rewrite {
-        Some(rewrite) => (rewrite.uri.clone().unwrap_or_default(), rewrite.authority.clone()),
+        Some(rewrite) => (
+            rewrite.uri.clone().unwrap_or_default(),
+            rewrite.authority.clone(),
+        ),
         None => (String::new(), None),
     };
     RouteAction {
         cluster_specifier: Some(cluster_specifier),
-        timeout: Some(http.timeout.map_or(filters::seconds(0), |d| filters::duration(d.0))),
+        timeout: Some(
+            http.timeout
+                .map_or(filters::seconds(0), |d| filters::duration(d.0)),
+        ),
         retry_policy,
         prefix_rewrite,
-        host_rewrite_specifier: host_rewrite.map(route_action::HostRewriteSpecifier::HostRewriteLiteral),
+        host_rewrite_specifier: host_rewrite
+            .map(route_action::HostRewriteSpecifier::HostRewriteLiteral),
         ..Default::default()
     }
 }
 
 /// The port of a destination: as written, else the service's only port,
 /// else the port the request came in on.
-pub fn destination_port(view: &MeshView<'_>, host: &str, written: Option<u32>, listener_port: u32) -> u32 {
+pub fn destination_port(
+    view: &MeshView<'_>,
+    host: &str,
+    written: Option<u32>,
+    listener_port: u32,
+) -> u32 {
     if let Some(port) = written {
         return port;
     }
@@ -334,16 +403,26 @@ fn route_match(m: &HttpMatchRequest) -> RouteMatch {
     let path_specifier = match &m.uri {
         Some(StringMatch::Exact(path)) => route_match::PathSpecifier::Path(path.clone()),
         Some(StringMatch::Prefix(prefix)) => route_match::PathSpecifier::Prefix(prefix.clone()),
-        Some(StringMatch::Regex(regex)) => route_match::PathSpecifier::SafeRegex(regex_matcher(regex)),
+        Some(StringMatch::Regex(regex)) => {
+            route_match::PathSpecifier::SafeRegex(regex_matcher(regex))
+        }
         None => route_match::PathSpecifier::Prefix("/".to_string()),
     };
     let mut headers: Vec<HeaderMatcher> = m
         .headers
         .iter()
         .map(|(name, value)| header_matcher(name, value, false))
-        .chain(m.without_headers.iter().map(|(name, value)| header_matcher(name, value, true)))
+        .chain(
+            m.without_headers
+                .iter()
+                .map(|(name, value)| header_matcher(name, value, true)),
+        )
         .collect();
-    for (name, value) in [(":authority", &m.authority), (":method", &m.method), (":scheme", &m.scheme)] {
+    for (name, value) in [
+        (":authority", &m.authority),
+        (":method", &m.method),
+        (":scheme", &m.scheme),
+    ] {
         if let Some(value) = value {
             headers.push(header_matcher(name, value, false));
         }
@@ -353,9 +432,11 @@ fn route_match(m: &HttpMatchRequest) -> RouteMatch {
         .iter()
         .map(|(name, value)| QueryParameterMatcher {
             name: name.clone(),
-            query_parameter_match_specifier: Some(query_parameter_matcher::QueryParameterMatchSpecifier::StringMatch(
-                string_matcher(value, false),
-            )),
+            query_parameter_match_specifier: Some(
+                query_parameter_matcher::QueryParameterMatchSpecifier::StringMatch(string_matcher(
+                    value, false,
+                )),
+            ),
         })
         .collect();
     RouteMatch {
@@ -389,7 +470,9 @@ fn string_matcher(value: &StringMatch, ignore_case: bool) -> StringMatcher {
 fn header_matcher(name: &str, value: &StringMatch, invert: bool) -> HeaderMatcher {
     HeaderMatcher {
         name: name.to_string(),
-        header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(string_matcher(value, false))),
+        header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(
+            string_matcher(value, false),
+        )),
         invert_match: invert,
         ..Default::default()
     }
@@ -414,9 +497,15 @@ fn header_operations(
     response_add: &mut Vec<HeaderValueOption>,
     response_remove: &mut Vec<String>,
 ) {
-    let apply = |ops: &crate::config::model::HeaderOperations, add: &mut Vec<HeaderValueOption>, remove: &mut Vec<String>| {
+    let apply = |ops: &crate::config::model::HeaderOperations,
+                 add: &mut Vec<HeaderValueOption>,
+                 remove: &mut Vec<String>| {
         for (k, v) in &ops.set {
-            add.push(header_option(k, v, HeaderAppendAction::OverwriteIfExistsOrAdd));
+            add.push(header_option(
+                k,
+                v,
+                HeaderAppendAction::OverwriteIfExistsOrAdd,
+            ));
         }
         for (k, v) in &ops.add {
             add.push(header_option(k, v, HeaderAppendAction::AppendIfExistsOrAdd));

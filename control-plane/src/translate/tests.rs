@@ -1,0 +1,331 @@
+//! Golden-file tests: every step of the seed walkthrough, translated for a
+//! sidecar in `default` and for the egress gateway, compared with the JSON
+//! under `tests/golden/`. Run with `UPDATE_GOLDEN=1` to rewrite them after a
+//! deliberate change, then review the diff.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use shared::node::{NodeId, NodeType};
+use shared::type_url;
+
+use super::{Proxy, Workload, to_json, translate};
+use crate::config::load::load_validated;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn sidecar(namespace: &str) -> Proxy {
+    Proxy {
+        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", namespace).to_string(),
+        node_type: NodeType::Sidecar,
+        namespace: namespace.to_string(),
+        labels: [("app".to_string(), "sleep".to_string())].into(),
+        ips: vec!["10.1.0.5".to_string()],
+        service_account: "sleep".to_string(),
+    }
+}
+
+fn egress_gateway() -> Proxy {
+    Proxy {
+        id: NodeId::new(
+            NodeType::Router,
+            "10.1.0.9",
+            "istio-egressgateway-1",
+            "istio-system",
+        )
+        .to_string(),
+        node_type: NodeType::Router,
+        namespace: "istio-system".to_string(),
+        labels: [("istio".to_string(), "egressgateway".to_string())].into(),
+        ips: vec!["10.1.0.9".to_string()],
+        service_account: "istio-egressgateway-service-account".to_string(),
+    }
+}
+
+const ALL_TYPES: [&str; 4] = [
+    type_url::CLUSTER,
+    type_url::ENDPOINT,
+    type_url::LISTENER,
+    type_url::ROUTE,
+];
+
+/// The xDS `proxy` gets for fixture step `step` under `mesh`, as JSON. The
+/// gateway is connected, so it is an endpoint of its own service.
+fn render(step: &str, mesh: &str, proxy: &Proxy) -> Value {
+    let dir = fixtures().join("seed").join(step);
+    let mesh = fixtures().join("mesh").join(mesh);
+    let snapshot = load_validated(&dir, Some(&mesh)).unwrap_or_else(|e| panic!("{step}: {e}"));
+    let workloads: Vec<Workload> = egress_gateway().as_workload().into_iter().collect();
+    let resources = translate(&snapshot, &workloads, proxy).into_typed();
+    to_json(&resources, &ALL_TYPES).expect("resources convert to JSON")
+}
+
+fn check_golden(name: &str, actual: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.json"));
+    let rendered = serde_json::to_string_pretty(actual).expect("JSON renders") + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("golden dir")).expect("create golden dir");
+        std::fs::write(&path, rendered).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    assert!(
+        expected == rendered,
+        "{} differs from the translation; run with UPDATE_GOLDEN=1 and review the diff",
+        path.display()
+    );
+}
+
+fn seed_steps() -> Vec<String> {
+    let mut steps: Vec<String> = std::fs::read_dir(fixtures().join("seed"))
+        .expect("seed fixtures exist")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    steps.sort();
+    steps
+}
+
+#[test]
+fn seed_steps_match_golden_files() {
+    let steps = seed_steps();
+    assert!(
+        steps.len() >= 8,
+        "expected every walkthrough step, found {steps:?}"
+    );
+    for step in steps {
+        for mesh in ["allow-any.yaml", "registry-only.yaml"] {
+            let mode = mesh.trim_end_matches(".yaml");
+            check_golden(
+                &format!("{step}/{mode}/sidecar"),
+                &render(&step, mesh, &sidecar("default")),
+            );
+        }
+        check_golden(
+            &format!("{step}/gateway"),
+            &render(&step, "registry-only.yaml", &egress_gateway()),
+        );
+    }
+}
+
+fn find<'a>(items: &'a Value, key: &str, name: &str) -> &'a Value {
+    items
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i[key] == name))
+        .unwrap_or_else(|| panic!("no {name} in {items:#}"))
+}
+
+#[test]
+fn registry_only_blocks_unknown_http_with_502_and_tls_with_blackhole() {
+    let json = render(
+        "01-httpbin-serviceentry",
+        "registry-only.yaml",
+        &sidecar("default"),
+    );
+    let route = find(&json["routes"], "name", "80");
+    let block = find(&route["virtualHosts"], "name", "block_all");
+    assert_eq!(block["routes"][0]["directResponse"]["status"], 502);
+    let outbound = find(&json["listeners"], "name", "virtualOutbound");
+    assert_eq!(
+        outbound["defaultFilterChain"]["filters"][0]["typedConfig"]["cluster"],
+        "BlackHoleCluster"
+    );
+}
+
+#[test]
+fn allow_any_passes_unknown_traffic_through() {
+    let json = render(
+        "01-httpbin-serviceentry",
+        "allow-any.yaml",
+        &sidecar("default"),
+    );
+    let route = find(&json["routes"], "name", "80");
+    let allow = find(&route["virtualHosts"], "name", "allow_any");
+    assert_eq!(allow["routes"][0]["route"]["cluster"], "PassthroughCluster");
+    let outbound = find(&json["listeners"], "name", "virtualOutbound");
+    assert_eq!(
+        outbound["defaultFilterChain"]["filters"][0]["typedConfig"]["cluster"],
+        "PassthroughCluster"
+    );
+}
+
+#[test]
+fn http_service_entry_routes_with_decorator() {
+    let json = render(
+        "01-httpbin-serviceentry",
+        "registry-only.yaml",
+        &sidecar("default"),
+    );
+    let route = find(&json["routes"], "name", "80");
+    let vhost = find(&route["virtualHosts"], "name", "httpbin.org:80");
+    assert_eq!(
+        vhost["domains"],
+        serde_json::json!(["httpbin.org", "httpbin.org:80"])
+    );
+    assert_eq!(
+        vhost["routes"][0]["route"]["cluster"],
+        "outbound|80||httpbin.org"
+    );
+    assert_eq!(
+        vhost["routes"][0]["decorator"]["operation"],
+        "httpbin.org:80/*"
+    );
+    let cluster = find(&json["clusters"], "name", "outbound|80||httpbin.org");
+    assert_eq!(cluster["type"], "STRICT_DNS");
+}
+
+#[test]
+fn virtual_service_timeout_becomes_route_timeout() {
+    let json = render(
+        "03-httpbin-timeout",
+        "registry-only.yaml",
+        &sidecar("default"),
+    );
+    let route = find(&json["routes"], "name", "80");
+    let vhost = find(&route["virtualHosts"], "name", "httpbin.org:80");
+    assert_eq!(vhost["routes"][0]["route"]["timeout"], "3s");
+    assert_eq!(
+        vhost["routes"][0]["route"]["cluster"],
+        "outbound|80||httpbin.org"
+    );
+}
+
+#[test]
+fn https_service_entry_routes_by_sni() {
+    let json = render("02-baidu-https", "registry-only.yaml", &sidecar("default"));
+    let listener = find(&json["listeners"], "name", "0.0.0.0_443");
+    let chain = find(&listener["filterChains"], "name", "www.baidu.com");
+    assert_eq!(
+        chain["filterChainMatch"]["serverNames"],
+        serde_json::json!(["www.baidu.com"])
+    );
+    assert_eq!(
+        chain["filters"][0]["typedConfig"]["cluster"],
+        "outbound|443||www.baidu.com"
+    );
+}
+
+#[test]
+fn tls_origination_subset_gets_upstream_tls_with_sni() {
+    let json = render(
+        "05-cnn-tls-origination",
+        "registry-only.yaml",
+        &sidecar("default"),
+    );
+    let route = find(&json["routes"], "name", "80");
+    let vhost = find(&route["virtualHosts"], "name", "edition.cnn.com:80");
+    assert_eq!(
+        vhost["routes"][0]["route"]["cluster"],
+        "outbound|443|tls-origination|edition.cnn.com"
+    );
+    let cluster = find(
+        &json["clusters"],
+        "name",
+        "outbound|443|tls-origination|edition.cnn.com",
+    );
+    assert_eq!(
+        cluster["transportSocket"]["typedConfig"]["sni"],
+        "edition.cnn.com"
+    );
+    let plain = find(
+        &json["clusters"],
+        "name",
+        "outbound|80|tls-origination|edition.cnn.com",
+    );
+    assert!(plain.get("transportSocket").is_none());
+}
+
+#[test]
+fn egress_gateway_http_two_hops() {
+    let sidecar_json = render(
+        "06-egress-gateway-http",
+        "registry-only.yaml",
+        &sidecar("default"),
+    );
+    let route = find(&sidecar_json["routes"], "name", "80");
+    let vhost = find(&route["virtualHosts"], "name", "edition.cnn.com:80");
+    assert_eq!(
+        vhost["routes"][0]["route"]["cluster"],
+        "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local"
+    );
+    let endpoints = find(
+        &sidecar_json["endpoints"],
+        "clusterName",
+        "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local",
+    );
+    assert_eq!(
+        endpoints["endpoints"][0]["lbEndpoints"][0]["endpoint"]["address"]["socketAddress"]["address"],
+        "10.1.0.9"
+    );
+
+    let gateway_json = render(
+        "06-egress-gateway-http",
+        "registry-only.yaml",
+        &egress_gateway(),
+    );
+    let listener = find(&gateway_json["listeners"], "name", "0.0.0.0_80");
+    assert!(
+        listener.get("bindToPort").is_none(),
+        "the gateway binds its port"
+    );
+    let route = find(&gateway_json["routes"], "name", "http.80");
+    let vhost = find(&route["virtualHosts"], "name", "edition.cnn.com:80");
+    assert_eq!(
+        vhost["routes"][0]["route"]["cluster"],
+        "outbound|80||edition.cnn.com"
+    );
+}
+
+#[test]
+fn egress_gateway_https_passthrough_by_sni() {
+    let sidecar_json = render(
+        "07-egress-gateway-https",
+        "registry-only.yaml",
+        &sidecar("default"),
+    );
+    let listener = find(&sidecar_json["listeners"], "name", "0.0.0.0_443");
+    let chain = find(&listener["filterChains"], "name", "edition.cnn.com");
+    assert_eq!(
+        chain["filters"][0]["typedConfig"]["cluster"],
+        "outbound|443|cnn|istio-egressgateway.istio-system.svc.cluster.local"
+    );
+    let gateway_json = render(
+        "07-egress-gateway-https",
+        "registry-only.yaml",
+        &egress_gateway(),
+    );
+    let listener = find(&gateway_json["listeners"], "name", "0.0.0.0_443");
+    let chain = find(&listener["filterChains"], "name", "edition.cnn.com");
+    assert_eq!(
+        chain["filters"][0]["typedConfig"]["cluster"],
+        "outbound|443||edition.cnn.com"
+    );
+}
+
+#[test]
+fn destination_rule_lookup_prefers_the_proxy_namespace() {
+    let json = render(
+        "08-test-egress-destinationrule",
+        "registry-only.yaml",
+        &sidecar("test-egress"),
+    );
+    assert!(
+        json["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .any(|c| c["name"]
+                == "outbound|443|cnn|istio-egressgateway.istio-system.svc.cluster.local"),
+        "a sidecar in test-egress sees the subset its own namespace's DestinationRule defines"
+    );
+}

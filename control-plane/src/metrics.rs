@@ -1,0 +1,142 @@
+//! Prometheus metrics of the control plane, named as istiod names them, and
+//! the HTTP endpoint that serves them (`GET /metrics`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+type TypeLabel = Vec<(&'static str, String)>;
+
+/// Every metric the control plane exports.
+pub struct Metrics {
+    registry: Registry,
+    pub connected_proxies: Gauge,
+    pub pushes: Family<TypeLabel, Counter>,
+    pub push_time: Histogram,
+    pub rejects: Family<TypeLabel, Counter>,
+    pub config_errors: Counter,
+    pub config_version: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let connected_proxies = Gauge::default();
+        registry.register(
+            "pilot_xds",
+            "Number of proxies connected over ADS",
+            connected_proxies.clone(),
+        );
+        let pushes = Family::<TypeLabel, Counter>::default();
+        registry.register(
+            "pilot_xds_pushes",
+            "xDS responses sent, by type",
+            pushes.clone(),
+        );
+        let push_time = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "pilot_proxy_convergence_time",
+            "Seconds from a mesh change to the response that carries it",
+            push_time.clone(),
+        );
+        let rejects = Family::<TypeLabel, Counter>::default();
+        registry.register(
+            "pilot_total_xds_rejects",
+            "Responses proxies rejected (NACK), by type",
+            rejects.clone(),
+        );
+        let config_errors = Counter::default();
+        registry.register(
+            "config_errors",
+            "Config loads rejected because a file was invalid",
+            config_errors.clone(),
+        );
+        let config_version = Gauge::default();
+        registry.register(
+            "config_snapshot_version",
+            "Version of the config snapshot being served",
+            config_version.clone(),
+        );
+        Self {
+            registry,
+            connected_proxies,
+            pushes,
+            push_time,
+            rejects,
+            config_errors,
+            config_version,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn type_label(type_url: &str) -> TypeLabel {
+        vec![("type", shared::type_url::short_name(type_url).to_string())]
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Serves `GET /metrics` on `addr` until the process exits.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "metrics listener accept failed");
+                continue;
+            }
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, std::convert::Infallible>(respond(&req, &metrics)) }
+            });
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%error, %peer, "metrics connection ended with an error");
+            }
+        });
+    }
+}
+
+fn respond(req: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let (status, body) = match req.uri().path() {
+        "/metrics" | "/stats/prometheus" => (StatusCode::OK, metrics.render()),
+        "/ready" | "/healthz" => (StatusCode::OK, "ok\n".to_string()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics\n".to_string(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+}
+
+/// Binds the metrics listener; a port conflict fails at startup.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

@@ -1,0 +1,142 @@
+//! CSDS (`envoy.service.status.v3.ClientStatusDiscoveryService`): for every
+//! connected proxy, each resource it was sent with its status (ACKED,
+//! NACKED with the error, or still REQUESTED) and, unless excluded, its
+//! content.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use proto::pb::envoy::admin::v3::{ClientResourceStatus, UpdateFailureState};
+use proto::pb::envoy::service::status::v3::client_status_discovery_service_server::ClientStatusDiscoveryService;
+use proto::pb::envoy::service::status::v3::{
+    ClientConfig, ClientStatusRequest, ClientStatusResponse, ConfigStatus,
+    client_config::GenericXdsConfig,
+};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::XdsContext;
+use super::connection::Connection;
+
+pub struct Csds {
+    context: Arc<XdsContext>,
+}
+
+impl Csds {
+    pub fn new(context: Arc<XdsContext>) -> Self {
+        Self { context }
+    }
+
+    fn status(&self, request: &ClientStatusRequest) -> ClientStatusResponse {
+        let state = self.context.publisher.current();
+        let config = self
+            .context
+            .connections
+            .list()
+            .iter()
+            .filter(|c| {
+                request
+                    .node
+                    .as_ref()
+                    .is_none_or(|n| n.id.is_empty() || n.id == c.node.id)
+            })
+            .map(|c| client_config(&self.context, &state, c, request.exclude_resource_contents))
+            .collect();
+        ClientStatusResponse { config }
+    }
+}
+
+/// The status of every resource sent to one proxy.
+pub fn client_config(
+    context: &XdsContext,
+    state: &super::state::MeshState,
+    connection: &Connection,
+    exclude_contents: bool,
+) -> ClientConfig {
+    let snapshot = context.cache.get(state, &connection.proxy);
+    let subscriptions = connection.subscriptions.lock();
+    let mut generic_xds_configs = Vec::new();
+    for (type_url, sub) in subscriptions.iter() {
+        for (name, sent_version) in &sub.sent {
+            let acked = sub.acked.get(name) == Some(sent_version);
+            let (client_status, config_status, error_state) = match (&sub.nack, acked) {
+                (_, true) => (ClientResourceStatus::Acked, ConfigStatus::Synced, None),
+                (Some(nack), false) => (
+                    ClientResourceStatus::Nacked,
+                    ConfigStatus::Error,
+                    Some(UpdateFailureState {
+                        details: nack.error.clone(),
+                        version_info: nack.version.clone(),
+                        ..Default::default()
+                    }),
+                ),
+                (None, false) => (ClientResourceStatus::Requested, ConfigStatus::Stale, None),
+            };
+            let xds_config = if exclude_contents {
+                None
+            } else {
+                snapshot
+                    .resources(type_url)
+                    .and_then(|by_name| by_name.get(name))
+                    .map(|r| r.any.clone())
+            };
+            generic_xds_configs.push(GenericXdsConfig {
+                type_url: type_url.clone(),
+                name: name.clone(),
+                version_info: sub.acked.get(name).cloned().unwrap_or_default(),
+                xds_config,
+                config_status: config_status as i32,
+                client_status: client_status as i32,
+                error_state,
+                ..Default::default()
+            });
+        }
+        if sub.sent.is_empty()
+            && let Some(nack) = &sub.nack
+        {
+            generic_xds_configs.push(GenericXdsConfig {
+                type_url: type_url.clone(),
+                config_status: ConfigStatus::Error as i32,
+                client_status: ClientResourceStatus::Nacked as i32,
+                error_state: Some(UpdateFailureState {
+                    details: nack.error.clone(),
+                    version_info: nack.version.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    ClientConfig {
+        node: Some(connection.node.clone()),
+        generic_xds_configs,
+        ..Default::default()
+    }
+}
+
+type StatusStream = Pin<Box<dyn Stream<Item = Result<ClientStatusResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ClientStatusDiscoveryService for Csds {
+    type StreamClientStatusStream = StatusStream;
+
+    async fn stream_client_status(
+        &self,
+        request: Request<Streaming<ClientStatusRequest>>,
+    ) -> Result<Response<Self::StreamClientStatusStream>, Status> {
+        let csds = Csds {
+            context: self.context.clone(),
+        };
+        let responses = request
+            .into_inner()
+            .map(move |req| req.map(|req| csds.status(&req)));
+        Ok(Response::new(Box::pin(responses)))
+    }
+
+    async fn fetch_client_status(
+        &self,
+        request: Request<ClientStatusRequest>,
+    ) -> Result<Response<ClientStatusResponse>, Status> {
+        Ok(Response::new(self.status(request.get_ref())))
+    }
+}

@@ -1,0 +1,230 @@
+//! One incremental (delta) ADS stream: subscriptions change by name, and
+//! responses carry only resources whose version changed plus the names
+//! removed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use proto::pb::envoy::config::core::v3::ControlPlane;
+use proto::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
+};
+use shared::type_url::PUSH_ORDER;
+use tokio::sync::mpsc;
+use tonic::{Status, Streaming};
+
+use super::cache::ProxySnapshot;
+use super::connection::Connection;
+use super::push::{is_wildcard_type, sotw_version, wanted};
+use super::state::MeshState;
+use super::subscription::Subscription;
+use super::{CONTROL_PLANE_ID, XdsContext};
+use crate::metrics::Metrics;
+
+type Sender = mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>;
+
+pub async fn run(
+    context: Arc<XdsContext>,
+    mut requests: Streaming<DeltaDiscoveryRequest>,
+    tx: Sender,
+) {
+    let first = match requests.message().await {
+        Ok(Some(first)) => first,
+        Ok(None) => return,
+        Err(status) => {
+            tracing::debug!(%status, "delta ADS stream ended before its first request");
+            return;
+        }
+    };
+    let Some(node) = first.node.clone() else {
+        let _ = tx
+            .send(Err(Status::invalid_argument(
+                "the first DeltaDiscoveryRequest on a stream must carry the node",
+            )))
+            .await;
+        return;
+    };
+    let guard = match context.connect(node, true) {
+        Ok(guard) => guard,
+        Err(status) => {
+            let _ = tx.send(Err(status)).await;
+            return;
+        }
+    };
+    let connection = guard.connection.clone();
+    let mut state_rx = context.publisher.subscribe();
+    let mut state: Arc<MeshState> = state_rx.borrow_and_update().clone();
+    let mut snapshot = context.cache.get(&state, &connection.proxy);
+
+    let mut request = Some(first);
+    loop {
+        if let Some(req) = request.take()
+            && handle_request(&context.metrics, &connection, &snapshot, &state, req, &tx)
+                .await
+                .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            next = requests.message() => match next {
+                Ok(Some(req)) => request = Some(req),
+                Ok(None) => return,
+                Err(status) => {
+                    tracing::debug!(id = connection.id, %status, "delta ADS stream ended");
+                    return;
+                }
+            },
+            changed = state_rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                state = state_rx.borrow_and_update().clone();
+                snapshot = context.cache.get(&state, &connection.proxy);
+                for type_url in PUSH_ORDER {
+                    if push(&context.metrics, &connection, &snapshot, &state, type_url, false, &tx).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn handle_request(
+    metrics: &Metrics,
+    connection: &Connection,
+    snapshot: &ProxySnapshot,
+    state: &MeshState,
+    req: DeltaDiscoveryRequest,
+    tx: &Sender,
+) -> Result<(), &'static str> {
+    let type_url = req.type_url.clone();
+    let force = {
+        let mut subscriptions = connection.subscriptions.lock();
+        let first_for_type = !subscriptions.contains_key(&type_url);
+        let sub = subscriptions.entry(type_url.clone()).or_insert_with(|| {
+            let mut sub = Subscription::new(
+                is_wildcard_type(&type_url) && req.resource_names_subscribe.is_empty(),
+            );
+            sub.sent = req.initial_resource_versions.clone().into_iter().collect();
+            sub
+        });
+        if !req.response_nonce.is_empty() && req.response_nonce != sub.last_sent_nonce {
+            tracing::debug!(
+                id = connection.id,
+                type_url,
+                nonce = req.response_nonce,
+                "ignoring request with a stale nonce"
+            );
+            return Ok(());
+        }
+        if let Some(error) = &req.error_detail {
+            tracing::warn!(
+                id = connection.id,
+                node = %connection.proxy.id,
+                type_url,
+                error = error.message,
+                "proxy rejected config (NACK)"
+            );
+            metrics
+                .rejects
+                .get_or_create(&Metrics::type_label(&type_url))
+                .inc();
+            sub.record_nack(&req.response_nonce, error.message.clone());
+        } else if !req.response_nonce.is_empty() {
+            sub.record_ack(sub.last_sent_version.clone(), &req.response_nonce);
+        }
+        let mut changed = false;
+        for name in &req.resource_names_subscribe {
+            changed = true;
+            if name == "*" {
+                sub.wildcard = true;
+            } else {
+                sub.names.insert(name.clone());
+            }
+        }
+        for name in &req.resource_names_unsubscribe {
+            if name == "*" {
+                sub.wildcard = false;
+            } else {
+                sub.names.remove(name);
+                sub.sent.remove(name);
+            }
+        }
+        first_for_type || changed
+    };
+    push(metrics, connection, snapshot, state, &type_url, force, tx).await
+}
+
+/// Sends what changed for `type_url` since the last response: new or
+/// updated resources and the names of removed ones. `force` sends a
+/// response even when nothing changed (the answer to a first request).
+async fn push(
+    metrics: &Metrics,
+    connection: &Connection,
+    snapshot: &ProxySnapshot,
+    state: &MeshState,
+    type_url: &str,
+    force: bool,
+    tx: &Sender,
+) -> Result<(), &'static str> {
+    let response = {
+        let mut subscriptions = connection.subscriptions.lock();
+        let Some(sub) = subscriptions.get_mut(type_url) else {
+            return Ok(());
+        };
+        let current = wanted(snapshot, type_url, sub);
+        let updated: Vec<Resource> = current
+            .iter()
+            .filter(|(name, r)| sub.sent.get(**name) != Some(&r.version))
+            .map(|(name, r)| Resource {
+                name: name.to_string(),
+                version: r.version.clone(),
+                resource: Some(r.any.clone()),
+                ..Default::default()
+            })
+            .collect();
+        let removed: Vec<String> = sub
+            .sent
+            .keys()
+            .filter(|name| !current.contains_key(name.as_str()))
+            .filter(|name| sub.wants(name))
+            .cloned()
+            .collect();
+        if updated.is_empty() && removed.is_empty() && !force {
+            return Ok(());
+        }
+        let mut holds: BTreeMap<String, String> = sub.sent.clone();
+        for name in &removed {
+            holds.remove(name);
+        }
+        for r in &updated {
+            holds.insert(r.name.clone(), r.version.clone());
+        }
+        let version = sotw_version(&current);
+        let nonce = connection.next_nonce();
+        sub.record_sent(version.clone(), nonce.clone(), holds);
+        DeltaDiscoveryResponse {
+            system_version_info: version,
+            resources: updated,
+            type_url: type_url.to_string(),
+            removed_resources: removed,
+            nonce,
+            control_plane: Some(ControlPlane {
+                identifier: CONTROL_PLANE_ID.to_string(),
+            }),
+            ..Default::default()
+        }
+    };
+    tx.send(Ok(response))
+        .await
+        .map_err(|_| "receiver dropped")?;
+    metrics
+        .pushes
+        .get_or_create(&Metrics::type_label(type_url))
+        .inc();
+    metrics
+        .push_time
+        .observe(state.published_at.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! The admin interface (`--admin-addr`, default 127.0.0.1:15000), with
+//! Envoy's paths so habits carry over: `/ready`, `/config_dump`,
+//! `/clusters`, `/stats/prometheus`, `/logging?level=`, `/server_info`.
+
+pub mod config_dump;
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::proxy::stats::Stats;
+use crate::store::ConfigStore;
+use crate::upstream::Upstreams;
+use crate::xds::XdsStats;
+
+/// Changes the log level (`/logging?level=debug`).
+pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+pub struct Admin {
+    pub store: Arc<ConfigStore>,
+    pub stats: Arc<Stats>,
+    pub xds_stats: Arc<XdsStats>,
+    pub upstreams: Arc<Upstreams>,
+    /// Config received and listeners bound.
+    pub ready: watch::Receiver<bool>,
+    pub set_log_level: SetLogLevel,
+}
+
+impl Admin {
+    /// Serves the admin interface on `listener` until the process exits.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let admin = self.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(admin.respond(&req)) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let query = req.uri().query().unwrap_or_default();
+        match req.uri().path() {
+            "/ready" => {
+                if *self.ready.borrow() {
+                    text(StatusCode::OK, "LIVE\n".into())
+                } else {
+                    text(StatusCode::SERVICE_UNAVAILABLE, "PRE_INITIALIZING\n".into())
+                }
+            }
+            "/config_dump" => match config_dump::render(&self.store) {
+                Ok(json) => json_response(&json),
+                Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
+            },
+            "/clusters" => text(StatusCode::OK, self.clusters()),
+            "/stats/prometheus" | "/stats" => {
+                let mut out = String::new();
+                self.stats.render(&mut out);
+                self.xds_stats.render_prometheus(&mut out);
+                text(StatusCode::OK, out)
+            }
+            "/logging" => {
+                let level = query.split('&').find_map(|kv| kv.strip_prefix("level="));
+                match level {
+                    Some(level) => match (self.set_log_level)(level) {
+                        Ok(()) => text(StatusCode::OK, format!("log level set to {level}\n")),
+                        Err(error) => text(StatusCode::BAD_REQUEST, format!("{error}\n")),
+                    },
+                    None => text(StatusCode::BAD_REQUEST, "usage: /logging?level=<trace|debug|info|warn|error>\n".into()),
+                }
+            }
+            "/server_info" => {
+                let state = if *self.ready.borrow() { "LIVE" } else { "PRE_INITIALIZING" };
+                json_response(&serde_json::json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "state": state,
+                }))
+            }
+            _ => text(
+                StatusCode::NOT_FOUND,
+                "admin paths: /ready /config_dump /clusters /stats/prometheus /logging?level= /server_info\n".into(),
+            ),
+        }
+    }
+
+    /// Envoy's `/clusters` text: `cluster::host::stat::value`.
+    fn clusters(&self) -> String {
+        let mut out = String::new();
+        for cluster in self.upstreams.describe() {
+            for host in &cluster.endpoints {
+                let name = &cluster.name;
+                let address = host.address;
+                let _ = writeln!(
+                    out,
+                    "{name}::{address}::hostname::{}",
+                    host.hostname.as_deref().unwrap_or("")
+                );
+                let _ = writeln!(out, "{name}::{address}::weight::{}", host.weight);
+                let _ = writeln!(out, "{name}::{address}::cx_total::{}", host.cx_total);
+                let _ = writeln!(
+                    out,
+                    "{name}::{address}::cx_connect_fail::{}",
+                    host.cx_connect_fail
+                );
+                let _ = writeln!(out, "{name}::{address}::rq_active::{}", host.rq_active);
+                let _ = writeln!(out, "{name}::{address}::rq_error::{}", host.rq_error);
+                let _ = writeln!(out, "{name}::{address}::rq_total::{}", host.rq_total);
+            }
+            if cluster.endpoints.is_empty() {
+                let _ = writeln!(out, "{}::no hosts", cluster.name);
+            }
+        }
+        out
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    response
+}
+
+fn json_response(value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let body = serde_json::to_string_pretty(value).unwrap_or_default();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,11 @@
+//! The agent: subscribes to the control plane over ADS and runs listeners,
+//! routes and clusters in its own tokio proxy loops.
+
+pub mod admin;
+pub mod capture;
+pub mod model;
+pub mod node;
+pub mod proxy;
+pub mod store;
+pub mod upstream;
+pub mod xds;

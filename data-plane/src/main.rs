@@ -1,0 +1,280 @@
+//! `data-plane`: the agent. `data-plane proxy sidecar|router` subscribes to
+//! the control plane over ADS and runs the proxy it describes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use data_plane::admin::Admin;
+use data_plane::capture::{self, CapturePlan};
+use data_plane::node::Identity;
+use data_plane::proxy::stats::Stats;
+use data_plane::proxy::{ListenerManager, ProxyContext};
+use data_plane::store::ConfigStore;
+use data_plane::upstream::{DnsConfig, Upstreams};
+use data_plane::xds::AdsClient;
+use shared::node::NodeType;
+use tokio::sync::watch;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, reload};
+
+#[derive(Parser)]
+#[command(
+    name = "data-plane",
+    version,
+    about = "The mesh agent: a sidecar or egress gateway fed over ADS"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Proxy(ProxyArgs),
+    /// Set up transparent capture (iptables REDIRECT to 15001), like istio-init.
+    Init(InitArgs),
+    /// Remove the capture rules `init` added.
+    Cleanup,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Outbound ranges to capture: `*` or CIDRs (Istio's includeOutboundIPRanges).
+    #[arg(long, default_value = "*")]
+    include_outbound_ip_ranges: String,
+    /// Outbound ranges never captured (Istio's excludeOutboundIPRanges).
+    #[arg(long, default_value = "")]
+    exclude_outbound_ip_ranges: String,
+    /// Destination ports never captured (e.g. the control plane's 15010).
+    #[arg(long, value_delimiter = ',', default_value = "15010")]
+    exclude_outbound_ports: Vec<u16>,
+    /// The uid the agent runs as; its own traffic is not captured.
+    #[arg(long, default_value_t = 1337)]
+    proxy_uid: u32,
+    #[arg(long, default_value_t = 1337)]
+    proxy_gid: u32,
+    #[arg(long, default_value_t = shared::ports::OUTBOUND_CAPTURE)]
+    proxy_port: u16,
+    /// Print the iptables commands instead of running them.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Role {
+    /// An application's sidecar (outbound capture on 15001).
+    Sidecar,
+    /// A gateway (listeners from Gateway resources).
+    Router,
+}
+
+#[derive(Args)]
+struct ProxyArgs {
+    #[arg(value_enum)]
+    role: Role,
+    /// The control plane's ADS address.
+    #[arg(long, default_value = "127.0.0.1:15010")]
+    xds_addr: String,
+    /// The full node id; otherwise built from --ip, --pod and --namespace.
+    #[arg(long)]
+    node_id: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: String,
+    #[arg(long, default_value = "app")]
+    pod: String,
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// Workload labels, k=v,k2=v2.
+    #[arg(long, default_value = "")]
+    labels: String,
+    #[arg(long, default_value = "default")]
+    service_account: String,
+    /// The admin interface (config_dump, stats, ready).
+    #[arg(long, default_value = "127.0.0.1:15000")]
+    admin_addr: SocketAddr,
+    /// DNS server for DNS clusters (host:port); default /etc/resolv.conf.
+    #[arg(long)]
+    dns_server: Option<SocketAddr>,
+    /// Proxy worker threads.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, filter_handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .init();
+    let set_log_level = Box::new(move |level: &str| {
+        let filter =
+            EnvFilter::try_new(level).map_err(|e| format!("invalid level {level:?}: {e}"))?;
+        filter_handle.reload(filter).map_err(|e| e.to_string())
+    });
+    let result = match cli.command {
+        Command::Proxy(args) => run(args, set_log_level),
+        Command::Init(args) => init(&args),
+        Command::Cleanup => capture::apply(&CapturePlan::cleanup_rules()).map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow::Result<()> {
+    let node_type = match args.role {
+        Role::Sidecar => NodeType::Sidecar,
+        Role::Router => NodeType::Router,
+    };
+    let labels: BTreeMap<String, String> = shared::node::parse_labels(&args.labels)?;
+    let identity = Identity::new(
+        node_type,
+        args.node_id.clone(),
+        &args.ip,
+        &args.pod,
+        &args.namespace,
+        labels,
+        &args.service_account,
+    )?;
+    tracing::info!(node = %identity.node_id, xds = %args.xds_addr, "starting");
+
+    let workers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.concurrency.max(1))
+        .thread_name("proxy-worker")
+        .enable_all()
+        .build()
+        .context("start the proxy runtime")?;
+    let upstreams = Arc::new(workers.block_on(async {
+        Upstreams::new(DnsConfig {
+            server: args.dns_server,
+        })
+    }));
+    let hook_upstreams = upstreams.clone();
+    let store = Arc::new(ConfigStore::new(Box::new(move |config| {
+        hook_upstreams.update(config)
+    })));
+    let context = Arc::new(ProxyContext {
+        store: store.clone(),
+        upstreams: upstreams.clone(),
+        stats: Arc::new(Stats::default()),
+    });
+
+    let (listeners_ready_tx, listeners_ready) = watch::channel(false);
+    let (xds_warm_tx, xds_warm) = watch::channel(false);
+    let (ready_tx, ready) = watch::channel(false);
+    let client = AdsClient::new(
+        &args.xds_addr,
+        identity.to_node(),
+        store.clone(),
+        xds_warm_tx,
+    )?;
+    let admin = Arc::new(Admin {
+        store: store.clone(),
+        stats: context.stats.clone(),
+        xds_stats: client.stats(),
+        upstreams,
+        ready,
+        set_log_level,
+    });
+    let admin_listener = workers
+        .block_on(tokio::net::TcpListener::bind(args.admin_addr))
+        .with_context(|| {
+            format!(
+                "bind the admin address {} (is another agent running?)",
+                args.admin_addr
+            )
+        })?;
+    let admin_listener = admin_listener
+        .into_std()
+        .context("detach the admin socket")?;
+
+    // xDS and admin run on their own thread, so a config dump or a stats
+    // scrape never takes time from the proxy workers.
+    let control = std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("start the control runtime")?;
+            runtime.block_on(async move {
+                let admin_listener = tokio::net::TcpListener::from_std(admin_listener)
+                    .context("register the admin socket")?;
+                tokio::spawn(admin.serve(admin_listener));
+                tokio::spawn(readiness(xds_warm, listeners_ready, ready_tx));
+                client.run().await;
+                Ok(())
+            })
+        })
+        .context("start the control thread")?;
+
+    workers.block_on(async move {
+        tokio::spawn(ListenerManager::new(context, listeners_ready_tx).run());
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+            _ = terminated() => tracing::info!("terminated; shutting down"),
+        }
+    });
+    drop(control);
+    Ok(())
+}
+
+fn init(args: &InitArgs) -> anyhow::Result<()> {
+    let plan = CapturePlan {
+        proxy_port: args.proxy_port,
+        proxy_uid: args.proxy_uid,
+        proxy_gid: args.proxy_gid,
+        include: capture::parse_ranges(&args.include_outbound_ip_ranges)?,
+        exclude: capture::parse_ranges(&args.exclude_outbound_ip_ranges)?,
+        exclude_ports: args.exclude_outbound_ports.clone(),
+    };
+    let rules = plan.rules();
+    if args.dry_run {
+        for rule in &rules {
+            println!("iptables -t nat {}", rule.join(" "));
+        }
+        return Ok(());
+    }
+    capture::apply(&rules)?;
+    Ok(())
+}
+
+/// Ready once the config is warm and the listeners are bound.
+async fn readiness(
+    mut warm: watch::Receiver<bool>,
+    mut listeners: watch::Receiver<bool>,
+    ready: watch::Sender<bool>,
+) {
+    loop {
+        let now = *warm.borrow_and_update() && *listeners.borrow_and_update();
+        if now && !*ready.borrow() {
+            tracing::info!("ready");
+        }
+        ready.send_replace(now);
+        tokio::select! {
+            changed = warm.changed() => if changed.is_err() { return },
+            changed = listeners.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

@@ -1,0 +1,100 @@
+//! Explicit proxy mode on the outbound listener, for apps that are not
+//! captured by iptables: `curl -x http://127.0.0.1:15001 http://host/path`
+//! (absolute-form requests) and `https_proxy` (`CONNECT host:443`). Each is
+//! routed exactly as if that destination had been captured.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::model::Listener;
+
+use super::ProxyContext;
+use super::http::{self, Downstream, RouteSource};
+use super::outbound::{self, Destination};
+
+/// Longest CONNECT request head we accept.
+const MAX_HEAD: usize = 8 * 1024;
+
+pub async fn serve(
+    mut stream: TcpStream,
+    remote: SocketAddr,
+    local: Option<SocketAddr>,
+    accepting: Arc<Listener>,
+    context: Arc<ProxyContext>,
+) {
+    let mut head = vec![0; MAX_HEAD];
+    let Ok(n) = stream.peek(&mut head).await else {
+        return;
+    };
+    head.truncate(n);
+    if !head.starts_with(b"CONNECT ") {
+        let downstream = Arc::new(Downstream {
+            local,
+            remote: Some(remote),
+            original_dst: None,
+            source: RouteSource::ExplicitProxy {
+                accepting: accepting.name.clone(),
+            },
+            access_log: true,
+        });
+        http::serve(stream, context, downstream).await;
+        return;
+    }
+    let Some((host, port, head_len)) = parse_connect(&head) else {
+        let _ = stream
+            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
+        return;
+    };
+    let mut consumed = vec![0; head_len];
+    if stream.read_exact(&mut consumed).await.is_err() {
+        return;
+    }
+    if stream
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let config = context.store.load();
+    let listener = config
+        .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
+        .cloned()
+        .unwrap_or(accepting);
+    let destination = Destination {
+        port,
+        original_dst: host.parse().ok().map(|ip| SocketAddr::new(ip, port)),
+        host: Some(host),
+    };
+    outbound::dispatch(stream, remote, local, &listener, destination, context).await;
+}
+
+/// `CONNECT host:port HTTP/1.1\r\n...\r\n\r\n` → (host, port, head length).
+fn parse_connect(buf: &[u8]) -> Option<(String, u16, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..end]).ok()?;
+    let target = head.lines().next()?.split(' ').nth(1)?;
+    let (host, port) = target.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_ascii_lowercase(), port.parse().ok()?, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_connect() {
+        let req =
+            b"CONNECT edition.cnn.com:443 HTTP/1.1\r\nHost: edition.cnn.com:443\r\n\r\n\x16\x03";
+        let (host, port, len) = parse_connect(req).unwrap();
+        assert_eq!((host.as_str(), port), ("edition.cnn.com", 443));
+        assert_eq!(&req[len..], b"\x16\x03");
+        assert!(parse_connect(b"CONNECT a:443 HTTP/1.1\r\n").is_none());
+        assert!(parse_connect(b"CONNECT a HTTP/1.1\r\n\r\n").is_none());
+    }
+}

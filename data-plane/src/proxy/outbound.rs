@@ -1,0 +1,193 @@
+//! One accepted connection: find the listener that owns it (by original
+//! destination when redirected), peek at its first bytes (SNI, or an
+//! explicit-proxy request), pick the filter chain and run it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::model::listener::{ChainAction, FilterChain, Listener};
+
+use super::http::{self, Downstream, RouteSource};
+use super::sni::{self, ClientHello};
+use super::{ProxyContext, explicit, orig_dst, tcp};
+
+/// How long to wait for a ClientHello before choosing a chain without SNI,
+/// as Envoy's listener filter timeout.
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Enough for any ClientHello we route on, and any request line.
+const PEEK_LIMIT: usize = 16 * 1024;
+
+pub async fn accept_loop(socket: TcpListener, name: Arc<str>, context: Arc<ProxyContext>) {
+    loop {
+        match socket.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                let context = context.clone();
+                let name = name.clone();
+                tokio::spawn(async move { handle(stream, remote, &name, context).await });
+            }
+            Err(error) => {
+                tracing::warn!(listener = %name, %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Where a connection is headed: its destination port, and for a
+/// redirected or CONNECT-ed connection the host it was meant for.
+pub struct Destination {
+    pub port: u16,
+    pub original_dst: Option<SocketAddr>,
+    /// The CONNECT target host, resolved only if a passthrough needs it.
+    pub host: Option<String>,
+}
+
+async fn handle(stream: TcpStream, remote: SocketAddr, name: &str, context: Arc<ProxyContext>) {
+    let config = context.store.load();
+    let Some(accepting) = config.listener(name).cloned() else {
+        return;
+    };
+    let local = stream.local_addr().ok();
+    let original_dst = if accepting.use_original_dst {
+        orig_dst::original_dst(&stream)
+    } else {
+        None
+    };
+    if accepting.use_original_dst && original_dst.is_none() {
+        // Not redirected: the app talks to us as an explicit proxy.
+        let first = peek(&stream, 8).await;
+        if sni::looks_like_http(&first) {
+            explicit::serve(stream, remote, local, accepting, context).await;
+            return;
+        }
+    }
+    let listener = original_dst
+        .and_then(|dst| config.listener_for_original_dst(dst))
+        .filter(|l| l.name != accepting.name)
+        .cloned()
+        .unwrap_or(accepting);
+    let destination = Destination {
+        port: original_dst.or(local).map_or(0, |a| a.port()),
+        original_dst,
+        host: None,
+    };
+    dispatch(stream, remote, local, &listener, destination, context).await;
+}
+
+/// Chooses the filter chain for a connection and runs it.
+pub async fn dispatch(
+    stream: TcpStream,
+    remote: SocketAddr,
+    local: Option<SocketAddr>,
+    listener: &Listener,
+    destination: Destination,
+    context: Arc<ProxyContext>,
+) {
+    let server_name = if listener.inspect_tls {
+        read_sni(&stream).await
+    } else {
+        None
+    };
+    let Some(chain) = listener.select_chain(destination.port, server_name.as_deref()) else {
+        tracing::debug!(listener = %listener.name, ?server_name, port = destination.port, "no filter chain matches; closing");
+        tcp::reset(stream);
+        return;
+    };
+    run_chain(
+        stream,
+        remote,
+        local,
+        chain,
+        destination,
+        server_name,
+        context,
+    )
+    .await;
+}
+
+async fn run_chain(
+    stream: TcpStream,
+    remote: SocketAddr,
+    local: Option<SocketAddr>,
+    chain: &FilterChain,
+    destination: Destination,
+    server_name: Option<String>,
+    context: Arc<ProxyContext>,
+) {
+    match &chain.action {
+        ChainAction::Http(hcm) => {
+            context
+                .stats
+                .downstream(&hcm.stat_prefix)
+                .cx_total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let downstream = Arc::new(Downstream {
+                local,
+                remote: Some(remote),
+                original_dst: destination.original_dst,
+                source: RouteSource::Chain {
+                    route_config_name: hcm.route_config_name.clone(),
+                    inline: hcm.inline_routes.clone(),
+                    stat_prefix: hcm.stat_prefix.clone(),
+                },
+                access_log: hcm.access_log,
+            });
+            http::serve(stream, context, downstream).await;
+        }
+        ChainAction::Tcp(proxy) => {
+            tcp::proxy(
+                stream,
+                remote,
+                local,
+                proxy,
+                destination,
+                server_name,
+                context,
+            )
+            .await;
+        }
+    }
+}
+
+/// Peeks up to `want` bytes (fewer if the peer sends less and pauses).
+async fn peek(stream: &TcpStream, want: usize) -> Vec<u8> {
+    let mut buf = vec![0; want];
+    match tokio::time::timeout(Duration::from_secs(5), stream.peek(&mut buf)).await {
+        Ok(Ok(n)) => {
+            buf.truncate(n);
+            buf
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Peeks until the ClientHello is complete (or it is clearly not TLS) and
+/// returns its SNI. Nothing is consumed.
+async fn read_sni(stream: &TcpStream) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + INSPECT_TIMEOUT;
+    let mut buf = vec![0; PEEK_LIMIT];
+    let mut seen = 0;
+    loop {
+        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        match sni::parse(&buf[..n]) {
+            ClientHello::Tls(name) => return name,
+            ClientHello::NotTls => return None,
+            ClientHello::Incomplete if n == 0 || n == buf.len() => return None,
+            ClientHello::Incomplete => {
+                if n == seen {
+                    // Nothing new yet: wait for more bytes to arrive.
+                    stream.readable().await.ok()?;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                seen = n;
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The one place where failures become what the client sees, as Envoy
+//! under Istio answers: no route 404 (NR), blocked 502, no healthy
+//! upstream 503 (UH), connect failure 503 (UF), route timeout 504 (UT).
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+
+use crate::upstream::UpstreamError;
+
+use super::http::ResponseBody;
+
+/// A locally generated answer and what the access log says about it.
+#[derive(Debug, Clone)]
+pub struct LocalReply {
+    pub status: StatusCode,
+    pub body: String,
+    pub flags: &'static str,
+    pub details: &'static str,
+    pub transport_failure: String,
+}
+
+impl LocalReply {
+    pub fn no_route() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            String::new(),
+            "NR",
+            "route_not_found",
+        )
+    }
+
+    pub fn no_cluster(name: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cluster not found: {name}"),
+            "NC",
+            "cluster_not_found",
+        )
+    }
+
+    pub fn timeout() -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream request timeout".into(),
+            "UT",
+            "response_timeout",
+        )
+    }
+
+    pub fn blocked() -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            String::new(),
+            "-",
+            "direct_response",
+        )
+    }
+
+    fn new(status: StatusCode, body: String, flags: &'static str, details: &'static str) -> Self {
+        Self {
+            status,
+            body,
+            flags,
+            details,
+            transport_failure: String::new(),
+        }
+    }
+
+    /// Envoy's answer to an upstream failure.
+    pub fn upstream_failure(error: &UpstreamError) -> Self {
+        match error {
+            UpstreamError::NoHealthyUpstream(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no healthy upstream".into(),
+                "UH",
+                "no_healthy_upstream",
+            ),
+            UpstreamError::UnknownCluster(name) => Self::no_cluster(name),
+            other => {
+                let reason = other.to_string();
+                let (kind, details) = if other.is_connect_failure() {
+                    (
+                        "connection failure",
+                        "upstream_reset_before_response_started{connection_failure}",
+                    )
+                } else {
+                    (
+                        "remote reset",
+                        "upstream_reset_before_response_started{remote_reset}",
+                    )
+                };
+                Self {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    body: format!(
+                        "upstream connect error or disconnect/reset before headers. reset reason: {kind}, transport failure reason: {reason}"
+                    ),
+                    flags: other.response_flag(),
+                    details,
+                    transport_failure: reason,
+                }
+            }
+        }
+    }
+
+    pub fn into_response(self) -> Response<ResponseBody> {
+        let length = self.body.len();
+        let mut response = Response::new(
+            Full::new(Bytes::from(self.body))
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        if length > 0 {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        }
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        response
+    }
+}

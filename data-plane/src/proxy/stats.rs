@@ -1,0 +1,152 @@
+//! Proxy counters, rendered in Prometheus text with Envoy's stat names so
+//! dashboards built for Envoy keep working.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use dashmap::DashMap;
+
+/// Counters of one upstream cluster.
+#[derive(Default)]
+pub struct ClusterStats {
+    pub rq_total: AtomicU64,
+    /// By response code class: 1xx..5xx.
+    pub rq_class: [AtomicU64; 5],
+    pub rq_timeout: AtomicU64,
+    pub cx_connect_fail: AtomicU64,
+    pub cx_total: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+}
+
+/// Counters of one HTTP connection manager or TCP proxy (by stat prefix).
+#[derive(Default)]
+pub struct DownstreamStats {
+    pub rq_total: AtomicU64,
+    pub rq_class: [AtomicU64; 5],
+    pub cx_total: AtomicU64,
+}
+
+/// Reads one counter of a cluster.
+type ReadCounter = fn(&ClusterStats) -> u64;
+
+#[derive(Default)]
+pub struct Stats {
+    clusters: DashMap<Arc<str>, Arc<ClusterStats>>,
+    downstream: DashMap<Arc<str>, Arc<DownstreamStats>>,
+}
+
+fn class_index(status: u16) -> usize {
+    usize::from((status / 100).clamp(1, 5) - 1)
+}
+
+impl Stats {
+    pub fn cluster(&self, name: &Arc<str>) -> Arc<ClusterStats> {
+        if let Some(stats) = self.clusters.get(name) {
+            return stats.clone();
+        }
+        self.clusters.entry(name.clone()).or_default().clone()
+    }
+
+    pub fn downstream(&self, prefix: &Arc<str>) -> Arc<DownstreamStats> {
+        if let Some(stats) = self.downstream.get(prefix) {
+            return stats.clone();
+        }
+        self.downstream.entry(prefix.clone()).or_default().clone()
+    }
+
+    pub fn record_upstream_response(stats: &ClusterStats, status: u16) {
+        stats.rq_total.fetch_add(1, Relaxed);
+        stats.rq_class[class_index(status)].fetch_add(1, Relaxed);
+    }
+
+    pub fn record_downstream_response(stats: &DownstreamStats, status: u16) {
+        stats.rq_total.fetch_add(1, Relaxed);
+        stats.rq_class[class_index(status)].fetch_add(1, Relaxed);
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self, out: &mut String) {
+        let mut clusters: Vec<_> = self
+            .clusters
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        clusters.sort_by(|a, b| a.0.cmp(&b.0));
+        let counters: [(&str, ReadCounter); 6] = [
+            ("envoy_cluster_upstream_rq_total", |s| {
+                s.rq_total.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_rq_timeout", |s| {
+                s.rq_timeout.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_cx_connect_fail", |s| {
+                s.cx_connect_fail.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_cx_total", |s| {
+                s.cx_total.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_cx_tx_bytes_total", |s| {
+                s.bytes_sent.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_cx_rx_bytes_total", |s| {
+                s.bytes_received.load(Relaxed)
+            }),
+        ];
+        for (metric, read) in counters {
+            let _ = writeln!(out, "# TYPE {metric} counter");
+            for (name, stats) in &clusters {
+                let _ = writeln!(
+                    out,
+                    "{metric}{{envoy_cluster_name=\"{name}\"}} {}",
+                    read(stats)
+                );
+            }
+        }
+        let _ = writeln!(out, "# TYPE envoy_cluster_upstream_rq counter");
+        for (name, stats) in &clusters {
+            for (i, count) in stats.rq_class.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "envoy_cluster_upstream_rq{{envoy_response_code_class=\"{}xx\",envoy_cluster_name=\"{name}\"}} {}",
+                    i + 1,
+                    count.load(Relaxed)
+                );
+            }
+        }
+        let mut downstream: Vec<_> = self
+            .downstream
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        downstream.sort_by(|a, b| a.0.cmp(&b.0));
+        let _ = writeln!(out, "# TYPE envoy_http_downstream_rq_total counter");
+        for (prefix, stats) in &downstream {
+            let _ = writeln!(
+                out,
+                "envoy_http_downstream_rq_total{{envoy_http_conn_manager_prefix=\"{prefix}\"}} {}",
+                stats.rq_total.load(Relaxed)
+            );
+        }
+        let _ = writeln!(out, "# TYPE envoy_http_downstream_rq_xx counter");
+        for (prefix, stats) in &downstream {
+            for (i, count) in stats.rq_class.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "envoy_http_downstream_rq_xx{{envoy_response_code_class=\"{}\",envoy_http_conn_manager_prefix=\"{prefix}\"}} {}",
+                    i + 1,
+                    count.load(Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(out, "# TYPE envoy_listener_downstream_cx_total counter");
+        for (prefix, stats) in &downstream {
+            let _ = writeln!(
+                out,
+                "envoy_listener_downstream_cx_total{{envoy_listener_prefix=\"{prefix}\"}} {}",
+                stats.cx_total.load(Relaxed)
+            );
+        }
+    }
+}

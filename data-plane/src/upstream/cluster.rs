@@ -1,0 +1,264 @@
+//! The runtime of one cluster: its current hosts (static, EDS, DNS or
+//! original destination), load balancing, and per-host pooled clients.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::model::cluster::{Cluster, Discovery, LoadAssignment};
+
+use super::dns::{DnsDiscovery, Resolver};
+use super::error::UpstreamError;
+use super::lb::{Candidate, EndpointSet, Host};
+use super::pool::{ConnectSettings, HttpClient};
+use super::tls::{TlsContext, TlsOrigination};
+use super::{ClusterStatus, EndpointStatus};
+
+/// How often DNS clusters re-resolve their names (Envoy's default
+/// `dns_refresh_rate`). The resolver's cache honours shorter TTLs.
+const DNS_REFRESH: Duration = Duration::from_secs(5);
+/// Pool idle timeout when the cluster sets none (Envoy's default).
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How often unused original-destination hosts are swept.
+const ORIGINAL_DST_SWEEP: Duration = Duration::from_secs(5);
+
+pub(crate) struct ClusterRuntime {
+    pub(crate) model: Arc<Cluster>,
+    endpoints: ArcSwap<EndpointSet>,
+    rr: AtomicUsize,
+    dns: Option<DnsDiscovery>,
+    /// Hosts of an ORIGINAL_DST cluster, by destination.
+    original: DashMap<SocketAddr, Arc<Host>>,
+    /// Last sweep of `original`, in milliseconds since `epoch`.
+    last_sweep: AtomicU64,
+    epoch: Instant,
+    settings: ConnectSettings,
+}
+
+impl ClusterRuntime {
+    pub(crate) fn new(model: Arc<Cluster>, resolver: &Arc<Resolver>, tls: &TlsContext) -> Self {
+        let settings = ConnectSettings {
+            connect_timeout: model.connect_timeout,
+            tls: model.tls.as_ref().map(|t| {
+                TlsOrigination::new(t, model.http2, tls).inspect_err(|reason| {
+                    warn!(cluster = %model.name, %reason, "TLS origination misconfigured; connections will fail");
+                })
+            }),
+            http2: model.http2,
+            idle_timeout: model.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+        };
+        let (endpoints, dns) = match &model.discovery {
+            Discovery::Static(assignment) => {
+                (static_set(assignment, &EndpointSet::default()), None)
+            }
+            Discovery::Dns {
+                assignment,
+                logical,
+            } => {
+                let dns = DnsDiscovery::new(
+                    resolver.clone(),
+                    assignment.endpoints.clone(),
+                    *logical,
+                    model.connect_timeout,
+                );
+                (EndpointSet::default(), Some(dns))
+            }
+            Discovery::Eds { .. } | Discovery::OriginalDst => (EndpointSet::default(), None),
+        };
+        Self {
+            model,
+            endpoints: ArcSwap::from_pointee(endpoints),
+            rr: AtomicUsize::new(0),
+            dns,
+            original: DashMap::new(),
+            last_sweep: AtomicU64::new(0),
+            epoch: Instant::now(),
+            settings,
+        }
+    }
+
+    /// Applies an EDS assignment (`None`: none received yet, no hosts).
+    pub(crate) fn set_assignment(&self, assignment: Option<&LoadAssignment>) {
+        let next = match assignment {
+            Some(assignment) => static_set(assignment, &self.endpoints.load()),
+            None => EndpointSet::default(),
+        };
+        self.endpoints.store(Arc::new(next));
+    }
+
+    /// Picks the host for the next request or connection.
+    pub(crate) async fn select(
+        self: &Arc<Self>,
+        original_dst: Option<SocketAddr>,
+    ) -> Result<Arc<Host>, UpstreamError> {
+        if matches!(self.model.discovery, Discovery::OriginalDst) {
+            let addr = original_dst.ok_or_else(|| self.no_healthy_upstream())?;
+            return Ok(self.original_dst_host(addr));
+        }
+        if let Some(dns) = &self.dns {
+            self.ensure_resolved(dns).await?;
+        }
+        let endpoints = self.endpoints.load();
+        endpoints
+            .pick(self.model.lb, &self.rr)
+            .cloned()
+            .ok_or_else(|| self.no_healthy_upstream())
+    }
+
+    /// The host's pooled client.
+    pub(crate) fn client(&self, host: &Host) -> HttpClient {
+        host.client
+            .get_or_init(|| self.settings.client_for(host))
+            .clone()
+    }
+
+    pub(crate) fn settings(&self) -> &ConnectSettings {
+        &self.settings
+    }
+
+    pub(crate) fn status(&self) -> ClusterStatus {
+        let endpoints = self.endpoints.load();
+        let mut hosts: Vec<(Arc<Host>, u32)> = endpoints
+            .hosts
+            .iter()
+            .cloned()
+            .zip(endpoints.weights.iter().copied())
+            .collect();
+        hosts.extend(self.original.iter().map(|entry| (entry.value().clone(), 1)));
+        ClusterStatus {
+            name: self.model.name.clone(),
+            discovery: match &self.model.discovery {
+                Discovery::Static(_) => "STATIC",
+                Discovery::Dns { logical: false, .. } => "STRICT_DNS",
+                Discovery::Dns { logical: true, .. } => "LOGICAL_DNS",
+                Discovery::Eds { .. } => "EDS",
+                Discovery::OriginalDst => "ORIGINAL_DST",
+            },
+            dns_error: self.dns.as_ref().and_then(DnsDiscovery::last_error),
+            endpoints: hosts
+                .into_iter()
+                .map(|(host, weight)| EndpointStatus {
+                    address: host.addr,
+                    hostname: host.hostname.clone(),
+                    weight,
+                    rq_active: host.stats.rq_active.load(Ordering::Relaxed) as u64,
+                    rq_total: host.stats.rq_total.load(Ordering::Relaxed),
+                    rq_error: host.stats.rq_error.load(Ordering::Relaxed),
+                    cx_total: host.stats.cx_total.load(Ordering::Relaxed),
+                    cx_connect_fail: host.stats.cx_connect_fail.load(Ordering::Relaxed),
+                })
+                .collect(),
+        }
+    }
+
+    fn no_healthy_upstream(&self) -> UpstreamError {
+        UpstreamError::NoHealthyUpstream(self.model.name.to_string())
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    // === original destination ===
+
+    fn original_dst_host(&self, addr: SocketAddr) -> Arc<Host> {
+        let now = self.now_ms();
+        self.sweep_original(now);
+        let host = self
+            .original
+            .entry(addr)
+            .or_insert_with(|| Arc::new(Host::new(addr, None)))
+            .clone();
+        host.last_used.store(now, Ordering::Relaxed);
+        host
+    }
+
+    /// Drops original-destination hosts unused for longer than the pool
+    /// idle timeout (their pooled connections would have expired anyway).
+    fn sweep_original(&self, now: u64) {
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < ORIGINAL_DST_SWEEP.as_millis() as u64
+            || self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let idle = self.settings.idle_timeout.as_millis() as u64;
+        self.original.retain(|_, host| {
+            host.stats.rq_active.load(Ordering::Relaxed) > 0
+                || now.saturating_sub(host.last_used.load(Ordering::Relaxed)) < idle
+        });
+    }
+
+    // === DNS ===
+
+    /// Resolves the cluster's names on first use, then keeps them fresh in
+    /// the background for as long as the runtime lives.
+    async fn ensure_resolved(self: &Arc<Self>, dns: &DnsDiscovery) -> Result<(), UpstreamError> {
+        if !self.endpoints.load().is_empty() {
+            return Ok(());
+        }
+        let _first = dns.first.lock().await;
+        if !self.endpoints.load().is_empty() {
+            return Ok(());
+        }
+        let candidates = dns.resolve().await?;
+        self.apply_resolution(&candidates);
+        if !candidates.is_empty() {
+            tokio::spawn(refresh(Arc::downgrade(self)));
+        }
+        Ok(())
+    }
+
+    fn apply_resolution(&self, candidates: &[Candidate]) {
+        let next = EndpointSet::build(candidates, &self.endpoints.load());
+        self.endpoints.store(Arc::new(next));
+    }
+}
+
+async fn refresh(runtime: Weak<ClusterRuntime>) {
+    let mut tick = tokio::time::interval_at(Instant::now() + DNS_REFRESH, DNS_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(runtime) = runtime.upgrade() else {
+            return;
+        };
+        let Some(dns) = &runtime.dns else {
+            return;
+        };
+        match dns.resolve().await {
+            Ok(candidates) => runtime.apply_resolution(&candidates),
+            Err(error) => debug!(cluster = %runtime.model.name, %error, "DNS refresh failed"),
+        }
+    }
+}
+
+/// Hosts of a static or EDS assignment; host names that are not IP
+/// addresses are skipped (only DNS clusters resolve names).
+fn static_set(assignment: &LoadAssignment, previous: &EndpointSet) -> EndpointSet {
+    let candidates: Vec<Candidate> = assignment
+        .endpoints
+        .iter()
+        .filter_map(|e| match e.host.parse::<IpAddr>() {
+            Ok(ip) => Some(Candidate {
+                addr: SocketAddr::new(ip, e.port),
+                hostname: None,
+                weight: e.weight,
+            }),
+            Err(_) => {
+                warn!(cluster = %assignment.cluster_name, host = %e.host, "skipping a non-IP endpoint");
+                None
+            }
+        })
+        .collect();
+    EndpointSet::build(&candidates, previous)
+}

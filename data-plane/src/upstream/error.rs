@@ -1,0 +1,167 @@
+//! Why an upstream request or connection failed, and how Envoy would flag it
+//! in an access log.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::io;
+use std::net::SocketAddr;
+
+/// A failure on the way to (or while talking to) an upstream host.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("unknown cluster {0:?}")]
+    UnknownCluster(String),
+    /// Nothing to connect to: BlackHoleCluster, an empty EDS assignment,
+    /// a DNS name without addresses, or no original destination.
+    #[error("no healthy upstream in cluster {0:?}")]
+    NoHealthyUpstream(String),
+    #[error("cannot resolve {host:?}: {reason} (check the DNS server and that the name exists)")]
+    Resolve { host: String, reason: String },
+    #[error(
+        "connection to {addr} timed out (check that the host is reachable and nothing drops the SYN)"
+    )]
+    ConnectTimeout { addr: SocketAddr },
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("TLS handshake with {addr} failed: {reason}")]
+    Tls { addr: SocketAddr, reason: String },
+    #[error("upstream request failed: {}", chain(.0))]
+    Http(#[source] hyper_util::client::legacy::Error),
+}
+
+impl UpstreamError {
+    /// Envoy's access-log response flag for this failure.
+    pub fn response_flag(&self) -> &'static str {
+        match self {
+            Self::UnknownCluster(_) => "NC",
+            Self::NoHealthyUpstream(_) => "UH",
+            Self::Resolve { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::Connect { .. }
+            | Self::Tls { .. } => "UF",
+            Self::Http(e) if e.is_connect() => "UF",
+            Self::Http(_) => "UR",
+        }
+    }
+
+    /// Whether the request never reached an upstream because the connection
+    /// could not be made (Envoy's `connect-failure` retry condition).
+    pub fn is_connect_failure(&self) -> bool {
+        match self {
+            Self::ConnectTimeout { .. } | Self::Connect { .. } | Self::Tls { .. } => true,
+            Self::Http(e) => e.is_connect(),
+            Self::UnknownCluster(_) | Self::NoHealthyUpstream(_) | Self::Resolve { .. } => false,
+        }
+    }
+
+    /// Converts an error of the pooled HTTP client, recovering the
+    /// connector's own error when the connection could not be made.
+    pub(crate) fn from_client(err: hyper_util::client::legacy::Error) -> Self {
+        let mut source = err.source();
+        while let Some(cause) = source {
+            if let Some(ours) = cause
+                .downcast_ref::<UpstreamError>()
+                .and_then(UpstreamError::duplicate)
+            {
+                return ours;
+            }
+            source = cause.source();
+        }
+        Self::Http(err)
+    }
+
+    /// An owned copy of a connection-phase error (the ones the connector
+    /// produces); `None` for the others.
+    fn duplicate(&self) -> Option<Self> {
+        Some(match self {
+            Self::ConnectTimeout { addr } => Self::ConnectTimeout { addr: *addr },
+            Self::Connect { addr, source } => Self::Connect {
+                addr: *addr,
+                source: match source.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            Self::Tls { addr, reason } => Self::Tls {
+                addr: *addr,
+                reason: reason.clone(),
+            },
+            Self::Resolve { host, reason } => Self::Resolve {
+                host: host.clone(),
+                reason: reason.clone(),
+            },
+            Self::UnknownCluster(_) | Self::NoHealthyUpstream(_) | Self::Http(_) => return None,
+        })
+    }
+}
+
+/// An error followed by its causes, `: `-separated.
+fn chain(err: &dyn StdError) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let _ = write!(out, ": {cause}");
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        "127.0.0.1:9".parse().unwrap()
+    }
+
+    #[test]
+    fn flags_follow_envoy() {
+        let refused = UpstreamError::Connect {
+            addr: addr(),
+            source: io::Error::from(io::ErrorKind::ConnectionRefused),
+        };
+        assert_eq!(refused.response_flag(), "UF");
+        assert!(refused.is_connect_failure());
+        let timeout = UpstreamError::ConnectTimeout { addr: addr() };
+        assert_eq!(timeout.response_flag(), "UF");
+        assert!(timeout.is_connect_failure());
+        let tls = UpstreamError::Tls {
+            addr: addr(),
+            reason: "invalid peer certificate: UnknownIssuer".into(),
+        };
+        assert_eq!(tls.response_flag(), "UF");
+        assert!(tls.is_connect_failure());
+        let dns = UpstreamError::Resolve {
+            host: "a.test".into(),
+            reason: "no record".into(),
+        };
+        assert_eq!(dns.response_flag(), "UF");
+        assert!(!dns.is_connect_failure());
+        let empty = UpstreamError::NoHealthyUpstream("BlackHoleCluster".into());
+        assert_eq!(empty.response_flag(), "UH");
+        assert!(!empty.is_connect_failure());
+        assert_eq!(
+            UpstreamError::UnknownCluster("x".into()).response_flag(),
+            "NC"
+        );
+    }
+
+    #[test]
+    fn duplicates_keep_the_os_error() {
+        let refused = UpstreamError::Connect {
+            addr: addr(),
+            source: io::Error::from_raw_os_error(111),
+        };
+        let copy = refused.duplicate().unwrap();
+        assert_eq!(copy.to_string(), refused.to_string());
+        assert!(
+            UpstreamError::NoHealthyUpstream("c".into())
+                .duplicate()
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! Upstream side: cluster runtimes (endpoints, DNS, load balancing),
+//! connection pools, TLS origination.
+//!
+//! [`Upstreams`] holds one runtime per cluster of the running config, swapped
+//! as a whole on [`Upstreams::update`] so requests look clusters up without
+//! locks. A runtime whose cluster did not change is kept, with its pooled
+//! connections, DNS state and load-balancing counters.
+
+mod cluster;
+mod dns;
+mod error;
+mod lb;
+mod pool;
+mod tls;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use tokio::net::TcpStream;
+
+use crate::model::RunningConfig;
+use crate::model::cluster::Discovery;
+
+use cluster::ClusterRuntime;
+use dns::Resolver;
+use tls::TlsContext;
+
+pub use dns::DnsConfig;
+pub use error::UpstreamError;
+
+/// The request body type the proxy hands to [`Upstreams::send_http`].
+pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+
+/// The host a request or connection actually went to (`UPSTREAM_HOST`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamInfo {
+    pub address: SocketAddr,
+}
+
+/// One cluster as admin `/clusters` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    pub name: Arc<str>,
+    /// Envoy's discovery type name: STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST.
+    pub discovery: &'static str,
+    pub endpoints: Vec<EndpointStatus>,
+    /// The last DNS failure of a DNS cluster, if its last resolution failed.
+    pub dns_error: Option<String>,
+}
+
+/// One host of a cluster with its counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointStatus {
+    pub address: SocketAddr,
+    /// The DNS name the address was resolved from.
+    pub hostname: Option<Arc<str>>,
+    pub weight: u32,
+    pub rq_active: u64,
+    pub rq_total: u64,
+    pub rq_error: u64,
+    pub cx_total: u64,
+    pub cx_connect_fail: u64,
+}
+
+/// The cluster runtimes of the running config. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Upstreams {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    clusters: ArcSwap<HashMap<Arc<str>, Arc<ClusterRuntime>>>,
+    resolver: Arc<Resolver>,
+    tls: TlsContext,
+}
+
+impl Upstreams {
+    pub fn new(dns: DnsConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                clusters: ArcSwap::default(),
+                resolver: Arc::new(Resolver::new(&dns)),
+                tls: TlsContext::default(),
+            }),
+        }
+    }
+
+    /// Reconciles the cluster runtimes with `config`: unchanged clusters keep
+    /// their runtime, changed and new ones get a fresh one, removed ones are
+    /// dropped (in-flight requests finish on the old runtime). EDS clusters
+    /// take their hosts from `config.endpoints`. Call from one task at a time.
+    pub fn update(&self, config: &RunningConfig) {
+        let current = self.inner.clusters.load();
+        let mut next = HashMap::with_capacity(config.clusters.len());
+        for (name, model) in &config.clusters {
+            let runtime = match current.get(name) {
+                Some(runtime) if runtime.model == *model => runtime.clone(),
+                _ => Arc::new(ClusterRuntime::new(
+                    model.clone(),
+                    &self.inner.resolver,
+                    &self.inner.tls,
+                )),
+            };
+            if let Discovery::Eds { service_name } = &model.discovery {
+                runtime.set_assignment(config.endpoints.get(service_name).map(|a| &**a));
+            }
+            next.insert(name.clone(), runtime);
+        }
+        self.inner.clusters.store(Arc::new(next));
+    }
+
+    /// Sends `req` to a host of `cluster`: picks the host, reuses a pooled
+    /// connection or opens one (TLS originated when the cluster says so),
+    /// and returns the response head once it arrives. `original_dst` is the
+    /// downstream connection's original destination (ORIGINAL_DST clusters).
+    pub async fn send_http(
+        &self,
+        cluster: &str,
+        mut req: http::Request<Body>,
+        original_dst: Option<SocketAddr>,
+    ) -> Result<(http::Response<hyper::body::Incoming>, UpstreamInfo), UpstreamError> {
+        let runtime = self.cluster(cluster)?;
+        let host = runtime.select(original_dst).await?;
+        let _active = host.stats.start_request();
+        pool::prepare_request(&mut req, host.addr, runtime.settings());
+        let info = UpstreamInfo { address: host.addr };
+        match runtime.client(&host).request(req).await {
+            Ok(response) => Ok((response, info)),
+            Err(error) => {
+                host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
+                Err(UpstreamError::from_client(error))
+            }
+        }
+    }
+
+    /// Opens a plain TCP connection to a host of `cluster` (TCP proxying).
+    pub async fn connect_tcp(
+        &self,
+        cluster: &str,
+        original_dst: Option<SocketAddr>,
+    ) -> Result<(TcpStream, SocketAddr), UpstreamError> {
+        let runtime = self.cluster(cluster)?;
+        let host = runtime.select(original_dst).await?;
+        host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
+        match pool::connect_tcp(host.addr, runtime.model.connect_timeout).await {
+            Ok(stream) => Ok((stream, host.addr)),
+            Err(error) => {
+                host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+                Err(error)
+            }
+        }
+    }
+
+    /// The first IPv4 address of `host` (explicit-proxy requests to the
+    /// passthrough cluster), through the agent's resolver; bounded in time.
+    pub async fn resolve(&self, host: &str) -> Result<IpAddr, UpstreamError> {
+        let addrs = self
+            .inner
+            .resolver
+            .lookup(host, dns::RESOLVE_LIMIT)
+            .await
+            .map_err(|reason| UpstreamError::Resolve {
+                host: host.to_string(),
+                reason,
+            })?;
+        Ok(addrs[0])
+    }
+
+    /// Every cluster with its hosts and counters, sorted by name.
+    pub fn describe(&self) -> Vec<ClusterStatus> {
+        let mut all: Vec<ClusterStatus> = self
+            .inner
+            .clusters
+            .load()
+            .values()
+            .map(|c| c.status())
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    fn cluster(&self, name: &str) -> Result<Arc<ClusterRuntime>, UpstreamError> {
+        self.inner
+            .clusters
+            .load()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| UpstreamError::UnknownCluster(name.to_string()))
+    }
+}
+
+#[cfg(test)]
+fn empty_body() -> Body {
+    use http_body_util::{BodyExt, Empty};
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
+}

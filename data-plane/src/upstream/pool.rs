@@ -1,0 +1,336 @@
+//! Connections to one upstream host: TCP connect bounded by the cluster's
+//! connect timeout, then TLS when the cluster originates it, pooled by a
+//! hyper-util client per host.
+//!
+//! Each host has its own client, so a pooled connection always goes to the
+//! host the load balancer picked, and the request URI can carry the
+//! request's own authority (HTTP/2 `:authority` = the Host header, as Envoy
+//! sends it).
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Uri, Version, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tracing::debug;
+
+use super::Body;
+use super::error::UpstreamError;
+use super::lb::{Host, HostStats};
+use super::tls::{TlsOrigination, TlsTarget};
+
+pub(crate) type HttpClient = Client<Connector, Body>;
+
+/// How a cluster connects to its hosts.
+#[derive(Debug)]
+pub(crate) struct ConnectSettings {
+    pub(crate) connect_timeout: Duration,
+    /// TLS origination, or why its configuration could not be built.
+    pub(crate) tls: Option<Result<TlsOrigination, String>>,
+    pub(crate) http2: bool,
+    pub(crate) idle_timeout: Duration,
+}
+
+impl ConnectSettings {
+    /// A pooled HTTP client whose connections all go to `host`.
+    pub(crate) fn client_for(&self, host: &Host) -> HttpClient {
+        let connector = Connector {
+            addr: host.addr,
+            connect_timeout: self.connect_timeout,
+            tls: self.tls.as_ref().map(|tls| match tls {
+                Ok(origination) => Ok(origination.for_host(host)),
+                Err(reason) => Err(reason.as_str().into()),
+            }),
+            stats: host.stats.clone(),
+        };
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .http2_only(self.http2)
+            .build(connector)
+    }
+}
+
+/// Rewrites `req` for the pooled client: an absolute URI whose authority is
+/// the request's Host (else its URI authority, else the host address), the
+/// scheme of the connection, and the HTTP version the cluster speaks.
+pub(crate) fn prepare_request(
+    req: &mut Request<Body>,
+    addr: SocketAddr,
+    settings: &ConnectSettings,
+) {
+    let authority = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| Authority::from_str(h).ok())
+        .or_else(|| req.uri().authority().cloned())
+        .unwrap_or_else(|| {
+            Authority::from_str(&addr.to_string()).expect("a socket address is an authority")
+        });
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(if settings.tls.is_some() {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    });
+    parts.authority = Some(authority);
+    parts.path_and_query = Some(
+        req.uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
+    *req.uri_mut() = Uri::from_parts(parts).expect("scheme, authority and path make a URI");
+    *req.version_mut() = if settings.http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
+}
+
+/// Opens a TCP connection with TCP_NODELAY, bounded by `limit`.
+pub(crate) async fn connect_tcp(
+    addr: SocketAddr,
+    limit: Duration,
+) -> Result<TcpStream, UpstreamError> {
+    let stream = with_connect_timeout(addr, limit, TcpStream::connect(addr)).await?;
+    if let Err(error) = stream.set_nodelay(true) {
+        debug!(%addr, %error, "cannot set TCP_NODELAY");
+    }
+    Ok(stream)
+}
+
+/// Runs a connection attempt, mapping its failure and a timeout to
+/// [`UpstreamError`].
+pub(crate) async fn with_connect_timeout<T>(
+    addr: SocketAddr,
+    limit: Duration,
+    connecting: impl Future<Output = io::Result<T>>,
+) -> Result<T, UpstreamError> {
+    match tokio::time::timeout(limit, connecting).await {
+        Ok(Ok(connected)) => Ok(connected),
+        Ok(Err(source)) => Err(UpstreamError::Connect { addr, source }),
+        Err(_) => Err(UpstreamError::ConnectTimeout { addr }),
+    }
+}
+
+// === impl Connector ===
+
+/// Connects to one host (the URI the client passes is ignored).
+#[derive(Clone)]
+pub(crate) struct Connector {
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    tls: Option<Result<TlsTarget, Arc<str>>>,
+    stats: Arc<HostStats>,
+}
+
+impl Connector {
+    async fn connect(self) -> Result<UpstreamStream, UpstreamError> {
+        let addr = self.addr;
+        let tcp = connect_tcp(addr, self.connect_timeout).await?;
+        let Some(tls) = self.tls else {
+            return Ok(UpstreamStream::Plain(tcp));
+        };
+        let target = tls.map_err(|reason| UpstreamError::Tls {
+            addr,
+            reason: reason.to_string(),
+        })?;
+        let handshake = TlsConnector::from(target.config).connect(target.name, tcp);
+        match tokio::time::timeout(self.connect_timeout, handshake).await {
+            Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(stream))),
+            Ok(Err(e)) => Err(UpstreamError::Tls {
+                addr,
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(UpstreamError::Tls {
+                addr,
+                reason: "handshake timed out".into(),
+            }),
+        }
+    }
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<UpstreamStream>;
+    type Error = UpstreamError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let connector = self.clone();
+        Box::pin(async move {
+            let stats = connector.stats.clone();
+            stats.cx_total.fetch_add(1, Ordering::Relaxed);
+            let result = connector.connect().await;
+            if let Err(error) = &result {
+                stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+                debug!(%error, "upstream connection failed");
+            }
+            result.map(TokioIo::new)
+        })
+    }
+}
+
+// === impl UpstreamStream ===
+
+/// A connection to an upstream host, plain or TLS originated.
+pub(crate) enum UpstreamStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Connection for UpstreamStream {
+    fn connected(&self) -> Connected {
+        match self {
+            Self::Tls(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                Connected::new().negotiated_h2()
+            }
+            _ => Connected::new(),
+        }
+    }
+}
+
+impl AsyncRead for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(s) => s.is_write_vectored(),
+            Self::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        "10.1.2.3:8080".parse().unwrap()
+    }
+
+    fn settings(tls: bool, http2: bool) -> ConnectSettings {
+        ConnectSettings {
+            connect_timeout: Duration::from_secs(1),
+            tls: tls.then(|| Err("unused".to_string())),
+            http2,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn request(uri: &str, host: Option<&str>) -> Request<Body> {
+        let mut builder = Request::builder().uri(uri).version(Version::HTTP_10);
+        if let Some(host) = host {
+            builder = builder.header(header::HOST, host);
+        }
+        builder.body(super::super::empty_body()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connect_that_never_completes_times_out() {
+        let limit = Duration::from_secs(3);
+        let started = tokio::time::Instant::now();
+        let result =
+            with_connect_timeout(addr(), limit, std::future::pending::<io::Result<()>>()).await;
+        assert!(
+            matches!(result, Err(UpstreamError::ConnectTimeout { addr: a }) if a == addr()),
+            "{result:?}"
+        );
+        assert_eq!(started.elapsed(), limit);
+    }
+
+    #[tokio::test]
+    async fn connect_errors_keep_their_cause() {
+        let refused = async { Err::<(), _>(io::Error::from(io::ErrorKind::ConnectionRefused)) };
+        let result = with_connect_timeout(addr(), Duration::from_secs(1), refused).await;
+        let Err(UpstreamError::Connect { source, .. }) = result else {
+            panic!("expected a connect error, got {result:?}");
+        };
+        assert_eq!(source.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn requests_carry_their_host_as_authority() {
+        let mut req = request("/get?x=1", Some("httpbin.test:8000"));
+        prepare_request(&mut req, addr(), &settings(false, false));
+        assert_eq!(req.uri(), "http://httpbin.test:8000/get?x=1");
+        assert_eq!(req.version(), Version::HTTP_11);
+        assert_eq!(req.headers()[header::HOST], "httpbin.test:8000");
+
+        let mut req = request("http://example.test/a", None);
+        prepare_request(&mut req, addr(), &settings(true, true));
+        assert_eq!(req.uri(), "https://example.test/a");
+        assert_eq!(req.version(), Version::HTTP_2);
+
+        let mut req = request("/", None);
+        prepare_request(&mut req, addr(), &settings(false, false));
+        assert_eq!(req.uri(), "http://10.1.2.3:8080/");
+    }
+}

@@ -1,0 +1,412 @@
+//! A state-of-the-world ADS client. It keeps one stream open to the control
+//! plane, subscribes as Envoy does (CDS and LDS wildcard; EDS and RDS by the
+//! names the applied config refers to), ACKs or NACKs every response, and
+//! reconnects with backoff. Across reconnects the sink keeps its last good
+//! config and the client re-sends the last accepted version of every type.
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message;
+use proto::pb::envoy::config::core::v3::Node;
+use proto::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use proto::pb::google::rpc::Status as RpcStatus;
+use proto::wkt::Any;
+use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, short_name};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::Endpoint;
+
+use super::backoff::Backoff;
+use super::stats::{UpdateResult, XdsStats};
+use super::{ConfigSink, Error};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP/2 pings notice a control plane that vanished without closing.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A large mesh's CDS or LDS response can exceed tonic's 4 MiB default.
+const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+
+/// How a type is subscribed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Everything the control plane has for us (empty `resource_names`).
+    Wildcard,
+    /// The names [`ConfigSink::wanted_names`] returns.
+    Named,
+}
+
+/// The subscribed types, in the order ADS wants them requested.
+const SUBSCRIPTIONS: [(&str, Mode); 4] = [
+    (CLUSTER, Mode::Wildcard),
+    (ENDPOINT, Mode::Named),
+    (LISTENER, Mode::Wildcard),
+    (ROUTE, Mode::Named),
+];
+
+/// What the agent wants of one type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Interest {
+    All,
+    /// Sorted, without duplicates.
+    Names(Vec<String>),
+}
+
+impl Interest {
+    fn resource_names(&self) -> Vec<String> {
+        match self {
+            Interest::All => Vec::new(),
+            Interest::Names(names) => names.clone(),
+        }
+    }
+}
+
+/// The client's state for one type.
+#[derive(Debug)]
+struct TypeState {
+    type_url: &'static str,
+    mode: Mode,
+    /// The version of the last applied response; kept across streams.
+    accepted_version: String,
+    /// Whether any response of this type was ever applied.
+    accepted_once: bool,
+    /// The resource names in the last applied response.
+    received: BTreeSet<String>,
+    /// What the last request on this stream asked for; `None` before the
+    /// type's first request on a stream.
+    requested: Option<Interest>,
+    /// The nonce of the last response on this stream.
+    nonce: String,
+}
+
+impl TypeState {
+    fn new(type_url: &'static str, mode: Mode) -> Self {
+        Self {
+            type_url,
+            mode,
+            accepted_version: String::new(),
+            accepted_once: false,
+            received: BTreeSet::new(),
+            requested: None,
+            nonce: String::new(),
+        }
+    }
+
+    fn interest(&self, sink: &dyn ConfigSink) -> Interest {
+        match self.mode {
+            Mode::Wildcard => Interest::All,
+            Mode::Named => match sink.wanted_names(self.type_url) {
+                None => Interest::All,
+                Some(names) => Interest::Names(
+                    names
+                        .into_iter()
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
+                ),
+            },
+        }
+    }
+
+    /// Whether `interest` calls for a new request. An empty name list is
+    /// sent only to drop names asked for earlier on this stream.
+    fn needs_request(&self, interest: &Interest) -> bool {
+        match (&self.requested, interest) {
+            (Some(requested), interest) => requested != interest,
+            (None, Interest::Names(names)) => !names.is_empty(),
+            (None, Interest::All) => true,
+        }
+    }
+
+    /// Whether everything `interest` asks for has been applied.
+    fn is_warm(&self, interest: &Interest) -> bool {
+        match interest {
+            Interest::All => self.accepted_once,
+            Interest::Names(names) => names.iter().all(|name| self.received.contains(name)),
+        }
+    }
+
+    /// A request in the type's current state: a subscription change, an ACK
+    /// (right after `accepted_version` and `nonce` were updated) or, with an
+    /// error, a NACK that still carries the last accepted version.
+    fn request(&self, error: Option<String>) -> DiscoveryRequest {
+        DiscoveryRequest {
+            version_info: self.accepted_version.clone(),
+            resource_names: self
+                .requested
+                .as_ref()
+                .map(Interest::resource_names)
+                .unwrap_or_default(),
+            type_url: self.type_url.to_string(),
+            response_nonce: self.nonce.clone(),
+            error_detail: error.map(invalid_argument),
+            ..Default::default()
+        }
+    }
+}
+
+/// Keeps the agent subscribed to the control plane over ADS.
+pub struct AdsClient {
+    address: String,
+    endpoint: Endpoint,
+    node: Node,
+    sink: Arc<dyn ConfigSink>,
+    ready: watch::Sender<bool>,
+    stats: Arc<XdsStats>,
+    types: Vec<TypeState>,
+}
+
+impl AdsClient {
+    /// A client for the plaintext ADS server at `address` (`host:port`, or
+    /// a URL such as `http://host:port`). `node` goes on the first request
+    /// of every stream. `ready` becomes `true`, once and for good, when the
+    /// config is warm (see [`AdsClient::run`]).
+    pub fn new(
+        address: &str,
+        node: Node,
+        sink: Arc<dyn ConfigSink>,
+        ready: watch::Sender<bool>,
+    ) -> Result<Self, Error> {
+        let uri = if address.contains("://") {
+            address.to_string()
+        } else {
+            format!("http://{address}")
+        };
+        let endpoint = Endpoint::from_shared(uri)
+            .map_err(|e| Error::InvalidAddress {
+                address: address.to_string(),
+                reason: error_chain(&e),
+            })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true);
+        Ok(Self {
+            address: address.to_string(),
+            endpoint,
+            node,
+            sink,
+            ready,
+            stats: Arc::default(),
+            types: SUBSCRIPTIONS
+                .iter()
+                .map(|&(type_url, mode)| TypeState::new(type_url, mode))
+                .collect(),
+        })
+    }
+
+    /// The client's counters, for the admin server to render.
+    pub fn stats(&self) -> Arc<XdsStats> {
+        self.stats.clone()
+    }
+
+    /// Runs forever: connects, subscribes, applies responses, and
+    /// reconnects with exponential backoff when the stream fails.
+    ///
+    /// The config is warm, and `ready` turns `true`, once a CDS and an LDS
+    /// response have been applied and every EDS and RDS name the sink wants
+    /// at that point has arrived in an applied response.
+    pub async fn run(mut self) {
+        let mut backoff = Backoff::default();
+        loop {
+            self.stats.record_connection_attempt();
+            let mut received = false;
+            let Err(error) = self.run_stream(&mut received).await;
+            self.stats.set_connected(false);
+            if received {
+                backoff.reset();
+            }
+            let delay = backoff.next_delay();
+            tracing::warn!(address = %self.address, %error, ?delay, "ADS stream ended; reconnecting");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One stream, from connecting until it fails. `received` tells the
+    /// caller whether any response arrived.
+    async fn run_stream(&mut self, received: &mut bool) -> Result<Infallible, Error> {
+        let channel = self.endpoint.connect().await.map_err(|e| Error::Connect {
+            address: self.address.clone(),
+            reason: error_chain(&e),
+        })?;
+        let mut client = AggregatedDiscoveryServiceClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE);
+
+        for state in &mut self.types {
+            state.requested = None;
+            state.nonce.clear();
+        }
+        let mut initial = self.sync_subscriptions();
+        if let Some(first) = initial.first_mut() {
+            first.node = Some(self.node.clone());
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let requests = tokio_stream::iter(initial).chain(UnboundedReceiverStream::new(rx));
+        let mut responses = client
+            .stream_aggregated_resources(requests)
+            .await?
+            .into_inner();
+        self.stats.set_connected(true);
+        tracing::info!(address = %self.address, "ADS stream open");
+
+        loop {
+            let response = responses.message().await?.ok_or(Error::Closed)?;
+            *received = true;
+            for request in self.handle_response(response) {
+                tx.send(request).map_err(|_| Error::Closed)?;
+            }
+        }
+    }
+
+    /// Applies one response and returns the requests to send: its ACK or
+    /// NACK, then any EDS or RDS subscription changes it caused.
+    fn handle_response(&mut self, response: DiscoveryResponse) -> Vec<DiscoveryRequest> {
+        let type_name = short_name(&response.type_url);
+        let Some(state) = self
+            .types
+            .iter_mut()
+            .find(|s| s.type_url == response.type_url && s.requested.is_some())
+        else {
+            let error = format!(
+                "received a response for {:?}, which this agent did not subscribe to",
+                response.type_url
+            );
+            tracing::warn!(type_url = %response.type_url, %error, "rejecting config (NACK)");
+            self.stats
+                .record_update(&response.type_url, UpdateResult::Rejected);
+            let version_info = self
+                .types
+                .iter()
+                .find(|s| s.type_url == response.type_url)
+                .map(|s| s.accepted_version.clone())
+                .unwrap_or_default();
+            return vec![DiscoveryRequest {
+                version_info,
+                type_url: response.type_url,
+                response_nonce: response.nonce,
+                error_detail: Some(invalid_argument(error)),
+                ..Default::default()
+            }];
+        };
+
+        state.nonce = response.nonce;
+        let reply = match self.sink.apply(state.type_url, &response.resources) {
+            Ok(()) => {
+                tracing::debug!(
+                    resource_type = type_name,
+                    version = %response.version_info,
+                    resources = response.resources.len(),
+                    "applied config (ACK)"
+                );
+                state.accepted_version = response.version_info;
+                state.accepted_once = true;
+                state.received = response
+                    .resources
+                    .iter()
+                    .filter(|r| r.type_url == state.type_url)
+                    .filter_map(resource_name)
+                    .collect();
+                self.stats
+                    .record_update(state.type_url, UpdateResult::Accepted);
+                state.request(None)
+            }
+            Err(error) => {
+                tracing::warn!(
+                    resource_type = type_name,
+                    version = %response.version_info,
+                    kept_version = %state.accepted_version,
+                    %error,
+                    "rejected config (NACK)"
+                );
+                self.stats
+                    .record_update(state.type_url, UpdateResult::Rejected);
+                state.request(Some(error))
+            }
+        };
+        let mut requests = vec![reply];
+        requests.extend(self.sync_subscriptions());
+        requests
+    }
+
+    /// Asks the sink what it wants now, returns a request for every type
+    /// whose subscription must change (in ADS order), and flips readiness
+    /// when the config is warm.
+    fn sync_subscriptions(&mut self) -> Vec<DiscoveryRequest> {
+        let mut requests = Vec::new();
+        let mut warm = true;
+        for state in &mut self.types {
+            let interest = state.interest(self.sink.as_ref());
+            warm &= state.is_warm(&interest);
+            if state.needs_request(&interest) {
+                tracing::debug!(
+                    resource_type = short_name(state.type_url),
+                    names = ?interest,
+                    "subscribing"
+                );
+                state.requested = Some(interest);
+                requests.push(state.request(None));
+            }
+        }
+        let became_ready = warm
+            && self.ready.send_if_modified(|ready| {
+                let changed = !*ready;
+                *ready = true;
+                changed
+            });
+        if became_ready {
+            tracing::info!("xDS config is warm: ready");
+        }
+        requests
+    }
+}
+
+/// The name of a resource. Every type ADS serves carries it as the string
+/// in field 1 (`name`; `cluster_name` in a ClusterLoadAssignment), so
+/// decoding only that field is enough and skips the rest.
+#[derive(Clone, PartialEq, Message)]
+struct ResourceName {
+    #[prost(string, tag = "1")]
+    name: String,
+}
+
+fn resource_name(resource: &Any) -> Option<String> {
+    ResourceName::decode(resource.value.as_slice())
+        .ok()
+        .map(|r| r.name)
+}
+
+fn invalid_argument(message: String) -> RpcStatus {
+    RpcStatus {
+        code: tonic::Code::InvalidArgument as i32,
+        message,
+        details: Vec::new(),
+    }
+}
+
+/// An error and its sources, joined by `: `. A source that repeats the
+/// message before it (hyper's connect errors do) is written once.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut previous = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if message != previous {
+            // Writing to a String cannot fail.
+            let _ = write!(text, ": {message}");
+        }
+        previous = message;
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

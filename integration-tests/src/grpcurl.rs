@@ -1,0 +1,71 @@
+//! Real grpcurl against the control plane's xDS port: plaintext, with every
+//! schema learned from the server's reflection service, as an operator
+//! would inspect it.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::binaries;
+use crate::process::{self, CommandOutput};
+
+/// Extra time allowed past `-max-time` before the harness kills grpcurl.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// `-max-time` of `list` and `describe`.
+const QUERY_TIME: Duration = Duration::from_secs(10);
+
+/// grpcurl aimed at one server.
+#[derive(Debug, Clone, Copy)]
+pub struct Grpcurl {
+    addr: SocketAddr,
+}
+
+impl Grpcurl {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self { addr }
+    }
+
+    /// `grpcurl -plaintext ADDR list`: the services, one a line.
+    pub fn list(&self) -> Result<CommandOutput> {
+        self.run(&[], &["list"], QUERY_TIME)
+    }
+
+    /// `grpcurl -plaintext ADDR describe SYMBOL`.
+    pub fn describe(&self, symbol: &str) -> Result<CommandOutput> {
+        self.run(&[], &["describe", symbol], QUERY_TIME)
+    }
+
+    /// `grpcurl -plaintext -max-time T -d REQUEST ADDR METHOD`. A stream
+    /// the server keeps open ends at `max_time` with a non-zero exit; what
+    /// arrived before is on stdout ([`messages`]).
+    pub fn call(&self, method: &str, request: &Value, max_time: Duration) -> Result<CommandOutput> {
+        self.run(&["-d", &request.to_string()], &[method], max_time)
+    }
+
+    fn run(
+        &self,
+        flags: &[&str],
+        after_addr: &[&str],
+        max_time: Duration,
+    ) -> Result<CommandOutput> {
+        let mut command = Command::new(binaries::grpcurl()?);
+        command
+            .args(["-plaintext", "-max-time"])
+            .arg(format!("{:.3}", max_time.as_secs_f64()))
+            .args(flags)
+            .arg(self.addr.to_string())
+            .args(after_addr);
+        process::run("grpcurl", command, max_time + KILL_GRACE)
+    }
+}
+
+/// The JSON messages grpcurl printed, in order.
+pub fn messages(stdout: &str) -> Result<Vec<Value>> {
+    serde_json::Deserializer::from_str(stdout)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("grpcurl printed something other than JSON messages:\n{stdout}"))
+}

@@ -1,0 +1,237 @@
+//! A network namespace per test, wired like a pod: a veth pair to the host
+//! namespace with a /30 from 198.18.0.0/15 (RFC 2544's benchmarking range,
+//! never routed), loopback up, and on request istio-init's capture rules.
+//! Everything it creates (the namespace, the veth pair, the iptables rules
+//! inside, any process still in it) is removed on drop, also when the test
+//! panics. Names carry the test process id, so parallel runs never clash.
+//!
+//! Creating namespaces needs root; tests check [`require_root`] first.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::net::Ipv4Addr;
+use std::process::{self, Command};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{Context, Result, bail};
+
+/// The uid Istio runs the proxy as; its own traffic is never captured.
+pub const PROXY_UID: u32 = 1337;
+
+/// 198.18.0.0/15 holds this many /30 subnets.
+const SUBNETS: u32 = 1 << 15;
+const SUBNET_BASE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
+
+/// Whether this process runs as root. When it does not, prints that `test`
+/// is skipped and why, so a skip never looks like a pass in the output.
+pub fn require_root(test: &str) -> bool {
+    let root = effective_uid().is_some_and(|uid| uid == 0);
+    if !root {
+        eprintln!(
+            "SKIPPED {test}: needs root to create network namespaces and iptables rules \
+             (CI runs as root; run with sudo to include it)"
+        );
+    }
+    root
+}
+
+fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
+    uids.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A network namespace joined to the host by a veth pair; removed on drop.
+pub struct NetNs {
+    name: String,
+    host_if: String,
+    host_ip: Ipv4Addr,
+    ns_ip: Ipv4Addr,
+}
+
+impl NetNs {
+    /// Creates the namespace, the veth pair (`<name>h` on the host,
+    /// `<name>n` inside) with a free /30, and brings loopback up.
+    pub fn new() -> Result<Self> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let index = NEXT.fetch_add(1, Ordering::Relaxed);
+        let pid = process::id();
+        let name = format!("it{pid}x{index}");
+        let (host_ip, ns_ip) = free_subnet(pid.wrapping_mul(64).wrapping_add(index))?;
+        ip(["netns", "add", &name])?;
+        // From here on, drop removes whatever was created.
+        let netns = Self {
+            host_if: format!("{name}h"),
+            name,
+            host_ip,
+            ns_ip,
+        };
+        let ns_if = format!("{}n", netns.name);
+        ip([
+            "link",
+            "add",
+            &netns.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &ns_if,
+            "netns",
+            &netns.name,
+        ])?;
+        ip([
+            "addr",
+            "add",
+            &format!("{host_ip}/30"),
+            "dev",
+            &netns.host_if,
+        ])?;
+        ip(["link", "set", &netns.host_if, "up"])?;
+        let inside = ["-n", netns.name.as_str()];
+        ip(inside
+            .iter()
+            .copied()
+            .chain(["addr", "add", &format!("{ns_ip}/30"), "dev", &ns_if]))?;
+        ip(inside.iter().copied().chain(["link", "set", &ns_if, "up"]))?;
+        ip(inside.iter().copied().chain(["link", "set", "lo", "up"]))?;
+        Ok(netns)
+    }
+
+    /// The namespace's name (`ip netns exec <name>`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The host end of the veth pair: where servers for the namespace's
+    /// processes listen.
+    pub fn host_ip(&self) -> Ipv4Addr {
+        self.host_ip
+    }
+
+    /// The namespace's end of the veth pair.
+    pub fn ns_ip(&self) -> Ipv4Addr {
+        self.ns_ip
+    }
+
+    /// `program` run inside the namespace, as root.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        exec_in(&self.name, program)
+    }
+
+    /// `program` run inside the namespace as `uid` (group `uid`, no
+    /// supplementary groups).
+    pub fn command_as(&self, uid: u32, program: impl AsRef<OsStr>) -> Command {
+        let mut command = self.command("setpriv");
+        command
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .args(["--clear-groups", "--"])
+            .arg(program);
+        command
+    }
+
+    /// istio-init's outbound capture: every new TCP connection leaving the
+    /// namespace's processes is redirected to `127.0.0.1:<to_port>`, except
+    /// those of `proxy_uid`, those to 127.0.0.1 and those to
+    /// `exclude_ports`.
+    pub fn capture_outbound(
+        &self,
+        to_port: u16,
+        proxy_uid: u32,
+        exclude_ports: &[u16],
+    ) -> Result<()> {
+        self.iptables(&["-p", "tcp", "-d", "127.0.0.1/32", "-j", "RETURN"])?;
+        for port in exclude_ports {
+            self.iptables(&["-p", "tcp", "--dport", &port.to_string(), "-j", "RETURN"])?;
+        }
+        self.iptables(&[
+            "-p",
+            "tcp",
+            "-m",
+            "owner",
+            "!",
+            "--uid-owner",
+            &proxy_uid.to_string(),
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            &to_port.to_string(),
+        ])
+    }
+
+    /// Appends a rule to the namespace's `nat OUTPUT` chain.
+    fn iptables(&self, rule: &[&str]) -> Result<()> {
+        let mut command = self.command("iptables");
+        command.args(["-w", "-t", "nat", "-A", "OUTPUT"]).args(rule);
+        run(command)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // Only this test's processes can be in its namespace.
+        if let Ok(output) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&output.stdout).split_whitespace() {
+                eprintln!("netns {}: killing leftover process {pid}", self.name);
+                let _ = Command::new("kill").args(["-KILL", pid]).output();
+            }
+        }
+        // Deleting the namespace deletes its rules and its veth end, which
+        // takes the host end with it; the link delete covers a half-made pair.
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
+        if let Err(err) = ip(["netns", "del", &self.name]) {
+            eprintln!("netns {}: {err:#}", self.name);
+        }
+    }
+}
+
+/// `program` run inside namespace `name`, as root.
+pub(crate) fn exec_in(name: &str, program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", name]).arg(program);
+    command
+}
+
+/// The host and namespace addresses of the first /30 of 198.18.0.0/15, from
+/// subnet `start` on, that no interface here uses.
+fn free_subnet(start: u32) -> Result<(Ipv4Addr, Ipv4Addr)> {
+    let output = Command::new("ip")
+        .args(["-4", "-o", "addr", "show"])
+        .output()
+        .context("running `ip -4 -o addr show`")?;
+    let in_use = String::from_utf8_lossy(&output.stdout).into_owned();
+    for offset in 0..SUBNETS {
+        let subnet = u32::from(SUBNET_BASE) + (start.wrapping_add(offset) % SUBNETS) * 4;
+        let host = Ipv4Addr::from(subnet + 1);
+        let ns = Ipv4Addr::from(subnet + 2);
+        if !in_use.contains(&format!("inet {host}/")) && !in_use.contains(&format!("inet {ns}/")) {
+            return Ok((host, ns));
+        }
+    }
+    bail!("every /30 of 198.18.0.0/15 is in use")
+}
+
+fn ip<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    let mut command = Command::new("ip");
+    command.args(args);
+    run(command)
+}
+
+fn run(mut command: Command) -> Result<()> {
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}

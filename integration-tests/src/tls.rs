@@ -1,0 +1,92 @@
+//! A certificate authority made for one test, and server certificates it
+//! signs. Its certificate is written to a PEM file that curl (`--cacert`)
+//! and Envoy (`trusted_ca`) can trust.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, CertifiedKey, DnType, IsCa, KeyPair,
+    KeyUsagePurpose, date_time_ymd,
+};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tempfile::TempDir;
+
+/// A test CA: its key, its self-signed certificate and that certificate's
+/// PEM file (removed on drop).
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    cert_path: PathBuf,
+    _dir: TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> Result<Self> {
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "mesh test CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        set_validity(&mut params);
+        let key = KeyPair::generate().context("generating the CA key")?;
+        let issuer = CertifiedIssuer::self_signed(params, key).context("self-signing the CA")?;
+        let dir = tempfile::tempdir().context("creating the CA's temp dir")?;
+        let cert_path = dir.path().join("ca.pem");
+        fs::write(&cert_path, issuer.pem())
+            .with_context(|| format!("writing {}", cert_path.display()))?;
+        Ok(Self {
+            issuer,
+            cert_path,
+            _dir: dir,
+        })
+    }
+
+    /// A file holding the CA certificate, PEM-encoded.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert_path
+    }
+
+    /// A server certificate for `names` (DNS names or IP addresses), signed
+    /// by this CA.
+    pub fn issue(&self, names: &[&str]) -> Result<CertifiedKey<KeyPair>> {
+        let sans: Vec<String> = names.iter().map(ToString::to_string).collect();
+        let mut params = CertificateParams::new(sans)
+            .with_context(|| format!("certificate parameters for {names:?}"))?;
+        if let Some(first) = names.first() {
+            params.distinguished_name.push(DnType::CommonName, *first);
+        }
+        set_validity(&mut params);
+        let signing_key = KeyPair::generate().context("generating a server key")?;
+        let cert = params
+            .signed_by(&signing_key, &self.issuer)
+            .with_context(|| format!("signing a certificate for {names:?}"))?;
+        Ok(CertifiedKey { cert, signing_key })
+    }
+
+    /// A rustls server configuration presenting a certificate for `names`
+    /// and offering the ALPN protocols `alpn`.
+    pub fn server_config(&self, names: &[&str], alpn: &[&[u8]]) -> Result<Arc<ServerConfig>> {
+        let CertifiedKey { cert, signing_key } = self.issue(names)?;
+        let chain = vec![CertificateDer::from(cert.der().to_vec())];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
+        let mut config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .context("choosing TLS versions")?
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .context("building the TLS server configuration")?;
+        config.alpn_protocols = alpn.iter().map(|proto| proto.to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+}
+
+/// A validity period every TLS stack accepts (no far-future dates).
+fn set_validity(params: &mut CertificateParams) {
+    params.not_before = date_time_ymd(2024, 1, 1);
+    params.not_after = date_time_ymd(2099, 1, 1);
+}

@@ -1,0 +1,324 @@
+//! An httpbin-like "external" service on loopback, over HTTP/1.1 or HTTPS
+//! (certificate from a [`TestCa`], ALPN `http/1.1`). It records every
+//! request, and every TLS ClientHello's SNI, so tests can assert what the
+//! upstream saw.
+//!
+//! Routes: `GET /headers` echoes the request headers as
+//! `{"headers": {...}}` with httpbin's capitalization
+//! (`X-Envoy-Decorator-Operation`); `/delay/N` answers 200 after N seconds
+//! (at most 10); `/status/N` answers status N; `/politics` and anything else
+//! answer 200 with a small body.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::ServerConfig;
+use rustls::server::Acceptor;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::LazyConfigAcceptor;
+
+use crate::background::ServerThread;
+use crate::tls::TestCa;
+
+/// The longest `/delay/N` sleeps, as httpbin.
+const MAX_DELAY_SECS: u64 = 10;
+
+/// One request as the upstream received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Header names as received on the wire, lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The connection's client address.
+    pub peer: SocketAddr,
+    /// The SNI of the TLS connection that carried the request.
+    pub sni: Option<String>,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// One TLS connection's ClientHello, recorded even when the handshake
+/// then fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsHello {
+    pub peer: SocketAddr,
+    pub sni: Option<String>,
+}
+
+#[derive(Default)]
+struct Recorder {
+    requests: Mutex<Vec<RecordedRequest>>,
+    hellos: Mutex<Vec<TlsHello>>,
+}
+
+/// A running upstream; stops (and closes its port) on drop.
+pub struct Upstream {
+    addr: SocketAddr,
+    scheme: &'static str,
+    recorder: Arc<Recorder>,
+    _server: ServerThread,
+}
+
+impl Upstream {
+    /// Plain HTTP on `127.0.0.1:<free port>`.
+    pub fn http() -> Result<Self> {
+        Self::http_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    /// Plain HTTP on `addr`.
+    pub fn http_on(addr: SocketAddr) -> Result<Self> {
+        Self::start(addr, None)
+    }
+
+    /// HTTPS on `127.0.0.1:<free port>` with a certificate for `names`
+    /// signed by `ca`.
+    pub fn https(ca: &TestCa, names: &[&str]) -> Result<Self> {
+        Self::https_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), ca, names)
+    }
+
+    /// HTTPS on `addr` with a certificate for `names` signed by `ca`.
+    pub fn https_on(addr: SocketAddr, ca: &TestCa, names: &[&str]) -> Result<Self> {
+        Self::start(addr, Some(ca.server_config(names, &[b"http/1.1"])?))
+    }
+
+    fn start(addr: SocketAddr, tls: Option<Arc<ServerConfig>>) -> Result<Self> {
+        let listener =
+            std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let recorder = Arc::new(Recorder::default());
+        let server_recorder = Arc::clone(&recorder);
+        let server = ServerThread::spawn(&format!("upstream-{addr}"), move || async move {
+            match TcpListener::from_std(listener) {
+                Ok(listener) => accept_loop(listener, tls, server_recorder).await,
+                Err(err) => eprintln!("upstream {addr}: {err}"),
+            }
+        })?;
+        Ok(Self {
+            addr,
+            scheme,
+            recorder,
+            _server: server,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `<scheme>://<host>:<port><path>`, for a client that resolves `host`
+    /// to this upstream (`curl --resolve`, a proxy, the test DNS).
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("{}://{host}:{}{path}", self.scheme, self.port())
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.recorder.requests).clone()
+    }
+
+    /// Every TLS ClientHello received so far, oldest first (empty for HTTP).
+    pub fn tls_hellos(&self) -> Vec<TlsHello> {
+        lock(&self.recorder.hellos).clone()
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    recorder: Arc<Recorder>,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                eprintln!("upstream accept: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let recorder = Arc::clone(&recorder);
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let Some(config) = tls else {
+                serve_connection(stream, peer, None, recorder).await;
+                return;
+            };
+            let Ok(start) = LazyConfigAcceptor::new(Acceptor::default(), stream).await else {
+                return;
+            };
+            let sni = start.client_hello().server_name().map(str::to_string);
+            lock(&recorder.hellos).push(TlsHello {
+                peer,
+                sni: sni.clone(),
+            });
+            if let Ok(stream) = start.into_stream(config).await {
+                serve_connection(stream, peer, sni, recorder).await;
+            }
+        });
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    sni: Option<String>,
+    recorder: Arc<Recorder>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let recorded = record(&request, peer, sni.clone());
+        lock(&recorder.requests).push(recorded.clone());
+        respond(request, recorded)
+    });
+    // A client that goes away mid-request is not the upstream's problem.
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+fn record(request: &Request<Incoming>, peer: SocketAddr, sni: Option<String>) -> RecordedRequest {
+    RecordedRequest {
+        method: request.method().to_string(),
+        path: request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), ToString::to_string),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        peer,
+        sni,
+    }
+}
+
+async fn respond(
+    request: Request<Incoming>,
+    recorded: RecordedRequest,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    // Read the body so the connection stays reusable; its content is unused.
+    let _ = request.into_body().collect().await;
+    let path = recorded.path.split('?').next().unwrap_or_default();
+    let response = if path == "/headers" {
+        json(&headers_body(&recorded))
+    } else if let Some(secs) = path.strip_prefix("/delay/") {
+        let secs = secs.parse::<u64>().unwrap_or(0).min(MAX_DELAY_SECS);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        json(&headers_body(&recorded))
+    } else if let Some(code) = path.strip_prefix("/status/") {
+        let status = code
+            .parse::<u16>()
+            .ok()
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST);
+        let mut response = text("");
+        *response.status_mut() = status;
+        response
+    } else if path == "/politics" {
+        text("<html><body>politics</body></html>\n")
+    } else {
+        text("ok\n")
+    };
+    Ok(response)
+}
+
+/// `{"headers": {...}}` with httpbin's names; repeated headers are joined
+/// with commas.
+fn headers_body(request: &RecordedRequest) -> serde_json::Value {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &request.headers {
+        headers
+            .entry(canonical_header_name(name))
+            .and_modify(|joined| {
+                joined.push(',');
+                joined.push_str(value);
+            })
+            .or_insert_with(|| value.clone());
+    }
+    serde_json::json!({ "headers": headers })
+}
+
+/// `x-envoy-decorator-operation` → `X-Envoy-Decorator-Operation`.
+fn canonical_header_name(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut body = serde_json::to_string_pretty(value).unwrap_or_default();
+    body.push('\n');
+    with_type(body, "application/json")
+}
+
+fn text(body: &str) -> Response<Full<Bytes>> {
+    with_type(body.to_string(), "text/html; charset=utf-8")
+}
+
+fn with_type(body: String, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_header_name;
+
+    #[test]
+    fn header_names_are_capitalized_like_httpbin() {
+        assert_eq!(
+            canonical_header_name("x-envoy-decorator-operation"),
+            "X-Envoy-Decorator-Operation"
+        );
+        assert_eq!(canonical_header_name("host"), "Host");
+        assert_eq!(canonical_header_name("user-agent"), "User-Agent");
+    }
+}
