@@ -12,6 +12,7 @@ use proto::pb::envoy::config::cluster::v3::Cluster as PbCluster;
 use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use proto::pb::envoy::config::listener::v3::Listener as PbListener;
 use proto::pb::envoy::config::route::v3::RouteConfiguration;
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::Secret as PbSecret;
 use proto::wkt::Any;
 use shared::type_url;
 use tokio::sync::watch;
@@ -124,7 +125,7 @@ impl ConfigSink for ConfigStore {
                 let protos: Vec<PbCluster> = decode_all(resources, type_url)?;
                 next.clusters = convert_all(
                     &protos,
-                    model::cluster_from_proto,
+                    |c| model::cluster_from_proto(c, &current.secrets),
                     |c| c.name.clone(),
                     &current.clusters,
                 )?;
@@ -142,7 +143,7 @@ impl ConfigSink for ConfigStore {
                 let protos: Vec<PbListener> = decode_all(resources, type_url)?;
                 next.listeners = convert_all(
                     &protos,
-                    model::listener_from_proto,
+                    |l| model::listener_from_proto(l, &current.secrets),
                     |l| l.name.clone(),
                     &current.listeners,
                 )?;
@@ -155,6 +156,44 @@ impl ConfigSink for ConfigStore {
                     |r| r.name.clone(),
                     &current.routes,
                 )?;
+            }
+            type_url::SECRET => {
+                let protos: Vec<PbSecret> = decode_all(resources, type_url)?;
+                let mut secrets = model::secret::Secrets::new();
+                let mut errors = Vec::new();
+                for proto in &protos {
+                    match model::secret_from_proto(proto) {
+                        Ok((name, secret)) => {
+                            secrets.insert(name, Arc::new(secret));
+                        }
+                        Err(error) => errors.push(error.to_string()),
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(errors.join("; "));
+                }
+                next.secrets = secrets;
+                // Clusters and listeners embed the secrets they refer to:
+                // rebuild them from what the control plane sent.
+                let accepted = self.accepted.read();
+                if let Some(clusters) = accepted.get(type_url::CLUSTER) {
+                    let protos: Vec<PbCluster> = decode_all(clusters, type_url::CLUSTER)?;
+                    next.clusters = convert_all(
+                        &protos,
+                        |c| model::cluster_from_proto(c, &next.secrets),
+                        |c| c.name.clone(),
+                        &current.clusters,
+                    )?;
+                }
+                if let Some(listeners) = accepted.get(type_url::LISTENER) {
+                    let protos: Vec<PbListener> = decode_all(listeners, type_url::LISTENER)?;
+                    next.listeners = convert_all(
+                        &protos,
+                        |l| model::listener_from_proto(l, &next.secrets),
+                        |l| l.name.clone(),
+                        &current.listeners,
+                    )?;
+                }
             }
             other => {
                 return Err(format!(
@@ -199,7 +238,182 @@ impl ConfigSink for ConfigStore {
                     .into_iter()
                     .collect(),
             ),
+            type_url::SECRET => Some(
+                config
+                    .clusters
+                    .values()
+                    .flat_map(|c| c.secret_names.iter())
+                    .chain(
+                        config
+                            .listeners
+                            .values()
+                            .flat_map(|l| l.filter_chains.iter().chain(l.default_chain.iter()))
+                            .filter_map(|c| c.tls.as_ref())
+                            .flat_map(|tls| tls.secret_names.iter()),
+                    )
+                    .map(|name| name.to_string())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+            ),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
+    use proto::pb::envoy::config::core::v3::{
+        AggregatedConfigSource, ConfigSource, DataSource, TransportSocket, config_source,
+        data_source, transport_socket,
+    };
+    use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
+        CertificateValidationContext, CommonTlsContext, SdsSecretConfig, TlsCertificate,
+        UpstreamTlsContext, common_tls_context, secret,
+    };
+
+    use crate::model::cluster::Trust;
+
+    fn pack(type_url: &str, message: &impl Message) -> Any {
+        Any {
+            type_url: type_url.to_string(),
+            value: message.encode_to_vec(),
+        }
+    }
+
+    fn sds(name: &str) -> SdsSecretConfig {
+        SdsSecretConfig {
+            name: name.to_string(),
+            sds_config: Some(ConfigSource {
+                config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
+                    AggregatedConfigSource {},
+                )),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn mesh_mtls_cluster() -> Any {
+        let tls = UpstreamTlsContext {
+            common_tls_context: Some(CommonTlsContext {
+                tls_certificate_sds_secret_configs: vec![sds("default")],
+                validation_context_type: Some(
+                    common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(
+                        sds("ROOTCA"),
+                    ),
+                ),
+                ..Default::default()
+            }),
+            sni: "outbound_.80_.cnn_.istio-egressgateway.istio-system.svc.cluster.local".into(),
+            ..Default::default()
+        };
+        let cluster = PbCluster {
+            name: "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local".into(),
+            cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32)),
+            transport_socket: Some(TransportSocket {
+                name: "envoy.transport_sockets.tls".into(),
+                config_type: Some(transport_socket::ConfigType::TypedConfig(pack(
+                    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                    &tls,
+                ))),
+            }),
+            ..Default::default()
+        };
+        pack(type_url::CLUSTER, &cluster)
+    }
+
+    fn inline(pem: String) -> Option<DataSource> {
+        Some(DataSource {
+            specifier: Some(data_source::Specifier::InlineString(pem)),
+            ..Default::default()
+        })
+    }
+
+    fn secrets() -> Vec<Any> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["workload".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let default = PbSecret {
+            name: "default".into(),
+            r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
+                certificate_chain: inline(cert.pem()),
+                private_key: inline(key.serialize_pem()),
+                ..Default::default()
+            })),
+        };
+        let root = PbSecret {
+            name: "ROOTCA".into(),
+            r#type: Some(secret::Type::ValidationContext(
+                CertificateValidationContext {
+                    trusted_ca: inline(cert.pem()),
+                    ..Default::default()
+                },
+            )),
+        };
+        vec![
+            pack(type_url::SECRET, &default),
+            pack(type_url::SECRET, &root),
+        ]
+    }
+
+    #[test]
+    fn sds_references_resolve_when_the_secrets_arrive() {
+        let store = ConfigStore::new(Box::new(|_| {}));
+        store
+            .apply(type_url::CLUSTER, &[mesh_mtls_cluster()])
+            .unwrap();
+        assert_eq!(
+            store.wanted_names(type_url::SECRET),
+            Some(vec!["ROOTCA".to_string(), "default".to_string()])
+        );
+        let tls = |store: &ConfigStore| {
+            store
+                .load()
+                .clusters
+                .values()
+                .next()
+                .unwrap()
+                .tls
+                .clone()
+                .unwrap()
+        };
+        assert!(
+            tls(&store).client_cert.is_none(),
+            "no certificate before SDS"
+        );
+        assert!(
+            !tls(&store).verify_server_name,
+            "mesh certificates are verified by chain"
+        );
+
+        store.apply(type_url::SECRET, &secrets()).unwrap();
+        let resolved = tls(&store);
+        assert!(resolved.client_cert.is_some());
+        assert!(matches!(&resolved.trust, Trust::Roots(roots) if roots.len() == 1));
+    }
+
+    #[test]
+    fn a_bad_secret_is_rejected_and_the_old_config_stays() {
+        let store = ConfigStore::new(Box::new(|_| {}));
+        store
+            .apply(type_url::CLUSTER, &[mesh_mtls_cluster()])
+            .unwrap();
+        let bad = PbSecret {
+            name: "default".into(),
+            r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
+                certificate_chain: inline("not a certificate".into()),
+                private_key: inline("not a key".into()),
+                ..Default::default()
+            })),
+        };
+        let error = store
+            .apply(type_url::SECRET, &[pack(type_url::SECRET, &bad)])
+            .unwrap_err();
+        assert!(error.contains("secret \"default\""), "{error}");
+        assert!(store.load().secrets.is_empty());
     }
 }

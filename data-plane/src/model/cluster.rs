@@ -17,6 +17,8 @@ pub struct Cluster {
     pub idle_timeout: Option<Duration>,
     pub max_requests_per_connection: Option<u32>,
     pub max_connections: Option<u32>,
+    /// SDS secrets the cluster's TLS refers to.
+    pub secret_names: Vec<Arc<str>>,
 }
 
 /// How a cluster finds its hosts.
@@ -69,6 +71,10 @@ pub struct UpstreamTls {
     /// PEM of the client certificate chain and key (mutual TLS).
     pub client_cert: Option<ClientCert>,
     pub alpn: Vec<String>,
+    /// Check the server certificate against the SNI (or the SANs). Mesh
+    /// certificates (SPIFFE, roots from SDS) carry no DNS names: only their
+    /// chain is verified, as Envoy does without SAN matchers.
+    pub verify_server_name: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,8 @@ use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
     TcpProxy as PbTcpProxy, tcp_proxy,
 };
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
-    UpstreamTlsContext, common_tls_context, subject_alt_name_matcher,
+    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, Secret as PbSecret,
+    TlsCertificate, UpstreamTlsContext, common_tls_context, secret, subject_alt_name_matcher,
 };
 use proto::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions, http_protocol_options::UpstreamProtocolOptions,
@@ -33,11 +34,12 @@ use super::Error;
 use super::cluster::{
     ClientCert, Cluster, Discovery, Endpoint, LbPolicy, LoadAssignment, Trust, UpstreamTls,
 };
-use super::listener::{ChainAction, FilterChain, HttpManager, Listener, TcpProxy};
+use super::listener::{ChainAction, DownstreamTls, FilterChain, HttpManager, Listener, TcpProxy};
 use super::route::{
     ClusterTarget, Forward, HeaderMatch, HeaderToAdd, PathMatch, QueryMatch, Redirect, RetryPolicy,
     Route, RouteAction, RouteConfig, RouteMatch, StringMatch, VirtualHost,
 };
+use super::secret::{Secret, Secrets};
 
 const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const TCP_PROXY: &str =
@@ -51,6 +53,8 @@ const HTTP_INSPECTOR: &str =
     "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
 const UPSTREAM_TLS: &str =
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+const DOWNSTREAM_TLS: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
 const RAW_BUFFER: &str =
     "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
 const HTTP_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -114,7 +118,7 @@ pub fn read_data_source(source: &DataSource) -> Result<Vec<u8>, String> {
 
 // === Listener ===
 
-pub fn listener(l: &pb_listener::Listener) -> Result<Listener, Error> {
+pub fn listener(l: &pb_listener::Listener, secrets: &Secrets) -> Result<Listener, Error> {
     let err = |field: &str, reason: String| Error::new("listener", &l.name, field, reason);
     let address = socket_addr(l.address.as_ref(), |r| err("address", r))?;
     let mut inspect_tls = false;
@@ -144,12 +148,12 @@ pub fn listener(l: &pb_listener::Listener) -> Result<Listener, Error> {
         .filter_chains
         .iter()
         .enumerate()
-        .map(|(i, c)| filter_chain(&l.name, c, &format!("filter_chains[{i}]")))
+        .map(|(i, c)| filter_chain(&l.name, c, &format!("filter_chains[{i}]"), secrets))
         .collect::<Result<Vec<_>, _>>()?;
     let default_chain = l
         .default_filter_chain
         .as_ref()
-        .map(|c| filter_chain(&l.name, c, "default_filter_chain"))
+        .map(|c| filter_chain(&l.name, c, "default_filter_chain", secrets))
         .transpose()?;
     Ok(Listener {
         name: l.name.as_str().into(),
@@ -166,6 +170,7 @@ fn filter_chain(
     listener: &str,
     c: &pb_listener::FilterChain,
     at: &str,
+    secrets: &Secrets,
 ) -> Result<FilterChain, Error> {
     let err = |field: &str, reason: String| {
         Error::new("listener", listener, format!("{at}.{field}"), reason)
@@ -188,12 +193,32 @@ fn filter_chain(
             "this match field is not supported".into(),
         ));
     }
-    if c.transport_socket.is_some() {
-        return Err(err(
-            "transport_socket",
-            "terminating TLS on a listener is not supported yet".into(),
-        ));
-    }
+    let tls =
+        match &c.transport_socket {
+            None => None,
+            Some(ts) => match &ts.config_type {
+                Some(pb_core::transport_socket::ConfigType::TypedConfig(any))
+                    if any.type_url == DOWNSTREAM_TLS =>
+                {
+                    let ctx: DownstreamTlsContext =
+                        decode(any, DOWNSTREAM_TLS, |r| err("transport_socket", r))?;
+                    Some(downstream_tls(&ctx, secrets).map_err(|(field, reason)| {
+                        err(&format!("transport_socket.{field}"), reason)
+                    })?)
+                }
+                Some(pb_core::transport_socket::ConfigType::TypedConfig(any))
+                    if any.type_url == RAW_BUFFER =>
+                {
+                    None
+                }
+                _ => {
+                    return Err(err(
+                        "transport_socket",
+                        format!("unsupported transport socket {}", ts.name),
+                    ));
+                }
+            },
+        };
     let destination_port = m
         .destination_port
         .map(|p| {
@@ -235,9 +260,16 @@ fn filter_chain(
             ));
         }
     };
+    if tls.is_some() && matches!(action, ChainAction::Tcp(_)) {
+        return Err(err(
+            "transport_socket",
+            "terminating TLS in front of a tcp_proxy is not supported; use an HTTP connection manager".into(),
+        ));
+    }
     Ok(FilterChain {
         name: c.name.as_str().into(),
         destination_port,
+        tls,
         server_names: m
             .server_names
             .iter()
@@ -607,7 +639,7 @@ fn redirect(rd: &pb_route::RedirectAction) -> Redirect {
 
 // Envoy still accepts the deprecated cluster-level HTTP options; so do we.
 #[allow(deprecated)]
-pub fn cluster(c: &pb_cluster::Cluster) -> Result<Cluster, Error> {
+pub fn cluster(c: &pb_cluster::Cluster, secrets: &Secrets) -> Result<Cluster, Error> {
     use pb_cluster::cluster::{ClusterDiscoveryType, DiscoveryType, LbPolicy as PbLb};
     let err = |field: &str, reason: String| Error::new("cluster", &c.name, field, reason);
     let kind = match &c.cluster_discovery_type {
@@ -662,6 +694,7 @@ pub fn cluster(c: &pb_cluster::Cluster) -> Result<Cluster, Error> {
             ));
         }
     };
+    let mut secret_names = Vec::new();
     let tls = match &c.transport_socket {
         None => None,
         Some(ts) => match &ts.config_type {
@@ -670,9 +703,10 @@ pub fn cluster(c: &pb_cluster::Cluster) -> Result<Cluster, Error> {
             {
                 let ctx: UpstreamTlsContext =
                     decode(any, UPSTREAM_TLS, |r| err("transport_socket", r))?;
-                Some(Arc::new(upstream_tls(&ctx).map_err(
-                    |(field, reason)| err(&format!("transport_socket.{field}"), reason),
-                )?))
+                let (tls, names) = upstream_tls(&ctx, secrets)
+                    .map_err(|(field, reason)| err(&format!("transport_socket.{field}"), reason))?;
+                secret_names = names;
+                Some(Arc::new(tls))
             }
             Some(pb_core::transport_socket::ConfigType::TypedConfig(any))
                 if any.type_url == RAW_BUFFER =>
@@ -733,105 +767,251 @@ pub fn cluster(c: &pb_cluster::Cluster) -> Result<Cluster, Error> {
         idle_timeout,
         max_requests_per_connection,
         max_connections,
+        secret_names,
     })
 }
 
-fn upstream_tls(ctx: &UpstreamTlsContext) -> Result<UpstreamTls, (&'static str, String)> {
-    let common = ctx.common_tls_context.clone().unwrap_or_default();
-    if !common.tls_certificate_sds_secret_configs.is_empty() {
-        return Err((
-            "common_tls_context.tls_certificate_sds_secret_configs",
-            "certificates over SDS are not supported yet".into(),
-        ));
-    }
-    let client_cert = match common.tls_certificates.first() {
-        None => None,
-        Some(cert) => {
-            let chain_pem = cert
-                .certificate_chain
-                .as_ref()
-                .ok_or((
-                    "common_tls_context.tls_certificates[0].certificate_chain",
-                    "required".to_string(),
-                ))
-                .and_then(|ds| {
-                    read_data_source(ds).map_err(|e| {
-                        (
-                            "common_tls_context.tls_certificates[0].certificate_chain",
-                            e,
-                        )
-                    })
-                })?;
-            let key_pem = cert
-                .private_key
-                .as_ref()
-                .ok_or((
-                    "common_tls_context.tls_certificates[0].private_key",
-                    "required".to_string(),
-                ))
-                .and_then(|ds| {
-                    read_data_source(ds)
-                        .map_err(|e| ("common_tls_context.tls_certificates[0].private_key", e))
-                })?;
-            let chain = pem_certs(&chain_pem).map_err(|e| {
-                (
-                    "common_tls_context.tls_certificates[0].certificate_chain",
-                    e,
-                )
-            })?;
-            let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-                .ok()
-                .flatten()
-                .ok_or((
-                    "common_tls_context.tls_certificates[0].private_key",
-                    "no PEM private key found".to_string(),
-                ))?;
-            Some(ClientCert {
-                chain,
-                key: key.secret_der().to_vec(),
-            })
-        }
+type FieldError = (&'static str, String);
+
+/// A certificate and key from files or inline PEM.
+fn tls_certificate(cert: &TlsCertificate) -> Result<ClientCert, String> {
+    let chain_pem = cert
+        .certificate_chain
+        .as_ref()
+        .ok_or("certificate_chain is required")
+        .map_err(str::to_string)
+        .and_then(read_data_source)?;
+    let key_pem = cert
+        .private_key
+        .as_ref()
+        .ok_or("private_key is required")
+        .map_err(str::to_string)
+        .and_then(read_data_source)?;
+    let chain = pem_certs(&chain_pem).map_err(|e| format!("certificate_chain: {e}"))?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .ok()
+        .flatten()
+        .ok_or("private_key: no PEM private key found")?;
+    Ok(ClientCert {
+        chain,
+        key: key.secret_der().to_vec(),
+    })
+}
+
+/// Trusted roots and DNS SANs from a validation context.
+fn validation(vc: &CertificateValidationContext) -> Result<(Trust, Vec<String>), String> {
+    let trust = match (&vc.trusted_ca, &vc.system_root_certs) {
+        (Some(ca), _) => Trust::Roots(pem_certs(&read_data_source(ca)?)?),
+        (None, Some(_)) => Trust::System,
+        (None, None) => Trust::None,
     };
-    let (trust, subject_alt_names) = match &common.validation_context_type {
-        None => (Trust::None, Vec::new()),
-        Some(common_tls_context::ValidationContextType::ValidationContext(vc)) => {
-            let trust = match (&vc.trusted_ca, &vc.system_root_certs) {
-                (Some(ca), _) => {
-                    let pem = read_data_source(ca)
-                        .map_err(|e| ("common_tls_context.validation_context.trusted_ca", e))?;
-                    Trust::Roots(
-                        pem_certs(&pem)
-                            .map_err(|e| ("common_tls_context.validation_context.trusted_ca", e))?,
-                    )
-                }
-                (None, Some(_)) => Trust::System,
-                (None, None) => Trust::None,
-            };
-            let sans = vc
-                .match_typed_subject_alt_names
-                .iter()
-                .filter(|m| m.san_type == subject_alt_name_matcher::SanType::Dns as i32)
-                .filter_map(|m| match m.matcher.as_ref()?.match_pattern.as_ref()? {
-                    string_matcher::MatchPattern::Exact(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect();
-            (trust, sans)
-        }
-        Some(_) => {
+    let sans = vc
+        .match_typed_subject_alt_names
+        .iter()
+        .filter(|m| m.san_type == subject_alt_name_matcher::SanType::Dns as i32)
+        .filter_map(|m| match m.matcher.as_ref()?.match_pattern.as_ref()? {
+            string_matcher::MatchPattern::Exact(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    Ok((trust, sans))
+}
+
+/// The certificate of the first `tls_certificates` or SDS reference, and the
+/// SDS names used. A missing SDS secret yields no certificate yet.
+fn certificate(
+    common: &CommonTlsContext,
+    secrets: &Secrets,
+) -> Result<(Option<ClientCert>, Vec<Arc<str>>), FieldError> {
+    if let Some(cert) = common.tls_certificates.first() {
+        let cert =
+            tls_certificate(cert).map_err(|e| ("common_tls_context.tls_certificates[0]", e))?;
+        return Ok((Some(cert), Vec::new()));
+    }
+    let Some(sds) = common.tls_certificate_sds_secret_configs.first() else {
+        return Ok((None, Vec::new()));
+    };
+    let cert = match secrets.get(sds.name.as_str()).map(|s| &**s) {
+        Some(Secret::Certificate(cert)) => Some(cert.clone()),
+        Some(Secret::Validation(_)) => {
             return Err((
-                "common_tls_context.validation_context_sds_secret_config",
-                "validation contexts over SDS are not supported yet".into(),
+                "common_tls_context.tls_certificate_sds_secret_configs[0]",
+                format!(
+                    "secret {:?} is a validation context, not a certificate",
+                    sds.name
+                ),
+            ));
+        }
+        None => None,
+    };
+    Ok((cert, vec![sds.name.as_str().into()]))
+}
+
+/// How a peer's certificate is verified.
+struct PeerValidation {
+    trust: Trust,
+    subject_alt_names: Vec<String>,
+    verify_server_name: bool,
+    /// The SDS secret the roots come from.
+    secret_name: Option<Arc<str>>,
+}
+
+fn peer(
+    trust: Trust,
+    subject_alt_names: Vec<String>,
+    verify_server_name: bool,
+    secret_name: Option<Arc<str>>,
+) -> PeerValidation {
+    PeerValidation {
+        trust,
+        subject_alt_names,
+        verify_server_name,
+        secret_name,
+    }
+}
+
+/// How peers are verified: a validation context, or roots from SDS (mesh
+/// roots: chain only, since SPIFFE certificates carry no DNS names).
+fn peer_validation(
+    common: &CommonTlsContext,
+    secrets: &Secrets,
+) -> Result<PeerValidation, FieldError> {
+    let sds_roots = |name: &str| match secrets.get(name).map(|s| &**s) {
+        Some(Secret::Validation(roots)) => Ok(Trust::Roots(roots.clone())),
+        Some(Secret::Certificate(_)) => Err((
+            "common_tls_context.validation_context_sds_secret_config",
+            format!("secret {name:?} is a certificate, not a validation context"),
+        )),
+        None => Ok(Trust::Roots(Vec::new())),
+    };
+    match &common.validation_context_type {
+        None => Ok(peer(Trust::None, Vec::new(), true, None)),
+        Some(common_tls_context::ValidationContextType::ValidationContext(vc)) => {
+            let (trust, sans) =
+                validation(vc).map_err(|e| ("common_tls_context.validation_context", e))?;
+            Ok(peer(trust, sans, true, None))
+        }
+        Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds)) => {
+            Ok(peer(
+                sds_roots(&sds.name)?,
+                Vec::new(),
+                false,
+                Some(sds.name.as_str().into()),
+            ))
+        }
+        Some(common_tls_context::ValidationContextType::CombinedValidationContext(combined)) => {
+            let sds = combined
+                .validation_context_sds_secret_config
+                .clone()
+                .unwrap_or_default();
+            let sans = match &combined.default_validation_context {
+                Some(vc) => {
+                    validation(vc)
+                        .map_err(|e| ("common_tls_context.combined_validation_context", e))?
+                        .1
+                }
+                None => Vec::new(),
+            };
+            Ok(peer(
+                sds_roots(&sds.name)?,
+                sans,
+                false,
+                Some(sds.name.as_str().into()),
+            ))
+        }
+        Some(_) => Err((
+            "common_tls_context.validation_context_type",
+            "this kind of validation context is not supported".into(),
+        )),
+    }
+}
+
+fn upstream_tls(
+    ctx: &UpstreamTlsContext,
+    secrets: &Secrets,
+) -> Result<(UpstreamTls, Vec<Arc<str>>), FieldError> {
+    let common = ctx.common_tls_context.clone().unwrap_or_default();
+    let (client_cert, mut names) = certificate(&common, secrets)?;
+    let PeerValidation {
+        trust,
+        subject_alt_names,
+        verify_server_name,
+        secret_name,
+    } = peer_validation(&common, secrets)?;
+    names.extend(secret_name);
+    Ok((
+        UpstreamTls {
+            sni: ctx.sni.clone(),
+            trust,
+            subject_alt_names,
+            client_cert,
+            alpn: common.alpn_protocols.clone(),
+            verify_server_name,
+        },
+        names,
+    ))
+}
+
+/// Downstream TLS termination for a filter chain.
+fn downstream_tls(
+    ctx: &DownstreamTlsContext,
+    secrets: &Secrets,
+) -> Result<DownstreamTls, FieldError> {
+    let common = ctx.common_tls_context.clone().unwrap_or_default();
+    let (certificate, mut secret_names) = certificate(&common, secrets)?;
+    let PeerValidation {
+        trust, secret_name, ..
+    } = peer_validation(&common, secrets)?;
+    secret_names.extend(secret_name);
+    let require_client_certificate = ctx
+        .require_client_certificate
+        .as_ref()
+        .is_some_and(|b| b.value);
+    let client_roots = match trust {
+        Trust::Roots(roots) => Some(roots),
+        Trust::None => None,
+        Trust::System => {
+            return Err((
+                "common_tls_context.validation_context.system_root_certs",
+                "verifying clients against the system roots is not supported".into(),
             ));
         }
     };
-    Ok(UpstreamTls {
-        sni: ctx.sni.clone(),
-        trust,
-        subject_alt_names,
-        client_cert,
-        alpn: common.alpn_protocols.clone(),
-    })
+    DownstreamTls::new(
+        certificate,
+        client_roots,
+        require_client_certificate,
+        secret_names,
+    )
+    .map_err(|e| ("common_tls_context", e))
+}
+
+/// A secret from SDS.
+pub fn secret(s: &PbSecret) -> Result<(Arc<str>, Secret), Error> {
+    let err = |field: &str, reason: String| Error::new("secret", &s.name, field, reason);
+    let secret = match &s.r#type {
+        Some(secret::Type::TlsCertificate(cert)) => {
+            Secret::Certificate(tls_certificate(cert).map_err(|e| err("tls_certificate", e))?)
+        }
+        Some(secret::Type::ValidationContext(vc)) => {
+            match validation(vc).map_err(|e| err("validation_context", e))?.0 {
+                Trust::Roots(roots) => Secret::Validation(roots),
+                _ => {
+                    return Err(err(
+                        "validation_context.trusted_ca",
+                        "trusted_ca is required".into(),
+                    ));
+                }
+            }
+        }
+        _ => {
+            return Err(err(
+                "type",
+                "only tls_certificate and validation_context secrets are supported".into(),
+            ));
+        }
+    };
+    Ok((s.name.as_str().into(), secret))
 }
 
 fn pem_certs(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {

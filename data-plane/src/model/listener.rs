@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::cluster::ClientCert;
+
 /// A listener from LDS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
@@ -25,9 +27,103 @@ pub struct Listener {
 pub struct FilterChain {
     pub name: Arc<str>,
     pub destination_port: Option<u16>,
+    /// Terminate TLS (mesh mTLS at a gateway) before the action.
+    pub tls: Option<DownstreamTls>,
     /// Exact names or `*.suffix` wildcards; empty matches any SNI (or none).
     pub server_names: Vec<String>,
     pub action: ChainAction,
+}
+
+/// TLS termination with the material it was built from. Equality is by
+/// material; the server config is derived from it.
+#[derive(Debug, Clone)]
+pub struct DownstreamTls {
+    pub certificate: Option<ClientCert>,
+    pub client_roots: Option<Vec<Vec<u8>>>,
+    pub require_client_certificate: bool,
+    /// SDS secrets this refers to.
+    pub secret_names: Vec<Arc<str>>,
+    /// `None` until the certificate (from SDS) is there: connections are reset.
+    pub server_config: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl PartialEq for DownstreamTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.certificate == other.certificate
+            && self.client_roots == other.client_roots
+            && self.require_client_certificate == other.require_client_certificate
+            && self.secret_names == other.secret_names
+    }
+}
+impl Eq for DownstreamTls {}
+
+impl DownstreamTls {
+    pub fn new(
+        certificate: Option<ClientCert>,
+        client_roots: Option<Vec<Vec<u8>>>,
+        require_client_certificate: bool,
+        secret_names: Vec<Arc<str>>,
+    ) -> Result<Self, String> {
+        let roots_ready = client_roots.as_ref().is_none_or(|roots| !roots.is_empty());
+        let server_config = match &certificate {
+            Some(cert) if roots_ready => Some(server_config(
+                cert,
+                client_roots.as_deref(),
+                require_client_certificate,
+            )?),
+            _ => None,
+        };
+        Ok(Self {
+            certificate,
+            client_roots,
+            require_client_certificate,
+            secret_names,
+            server_config,
+        })
+    }
+}
+
+fn server_config(
+    cert: &ClientCert,
+    roots: Option<&[Vec<u8>]>,
+    require: bool,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match roots {
+        Some(roots) => {
+            let mut store = rustls::RootCertStore::empty();
+            for der in roots {
+                store
+                    .add(CertificateDer::from(der.clone()))
+                    .map_err(|e| format!("invalid trusted CA certificate: {e}"))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(store),
+                provider,
+            );
+            let verifier = if require {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let chain = cert
+        .chain
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    let key = PrivateKeyDer::try_from(cert.key.clone()).map_err(|e| format!("private key: {e}"))?;
+    let config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("certificate: {e}"))?;
+    Ok(Arc::new(config))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +215,7 @@ mod tests {
             name: name.into(),
             destination_port: port,
             server_names: names.iter().map(|s| s.to_string()).collect(),
+            tls: None,
             action: ChainAction::Tcp(TcpProxy {
                 stat_prefix: name.into(),
                 target: ClusterTarget::Cluster(name.into()),

@@ -6,13 +6,14 @@
 pub mod cluster;
 pub mod listener;
 pub mod route;
+pub mod secret;
 
 mod convert;
 
 pub use convert::{
     cluster as cluster_from_proto, listener as listener_from_proto,
     load_assignment as load_assignment_from_proto, read_data_source,
-    route_config as route_config_from_proto,
+    route_config as route_config_from_proto, secret as secret_from_proto,
 };
 
 use std::collections::HashMap;
@@ -55,6 +56,7 @@ pub struct RunningConfig {
     pub routes: HashMap<Arc<str>, Arc<RouteConfig>>,
     pub clusters: HashMap<Arc<str>, Arc<Cluster>>,
     pub endpoints: HashMap<Arc<str>, Arc<LoadAssignment>>,
+    pub secrets: secret::Secrets,
 }
 
 impl RunningConfig {

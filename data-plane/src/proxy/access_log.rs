@@ -33,6 +33,8 @@ pub struct AccessLog {
     pub downstream_remote: Option<SocketAddr>,
     pub requested_server_name: String,
     pub route_name: String,
+    /// The client's SPIFFE id (mesh mTLS).
+    pub peer_identity: String,
 }
 
 impl AccessLog {
@@ -64,6 +66,7 @@ impl AccessLog {
             downstream_remote,
             requested_server_name: String::new(),
             route_name: String::new(),
+            peer_identity: String::new(),
         }
     }
 
@@ -83,7 +86,7 @@ impl AccessLog {
         };
         let _ = write!(
             line,
-            "[{}] \"{}\" {} {} {} - \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} - {} {} {} {}",
+            "[{}] \"{}\" {} {} {} - \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} - {} {} {} {} {}",
             humantime::format_rfc3339_millis(self.start_time),
             request,
             self.response_code,
@@ -105,6 +108,7 @@ impl AccessLog {
             addr(self.downstream_remote),
             or_dash(&self.requested_server_name),
             or_dash(&self.route_name),
+            or_dash(&self.peer_identity),
         );
         line
     }
@@ -141,7 +145,7 @@ mod tests {
             line.contains("\"GET /headers HTTP/1.1\" 200 - via_upstream - \"-\" 0 0 "),
             "{line}"
         );
-        assert!(line.contains("\"httpbin.org\" \"127.0.0.1:8080\" outbound|80||httpbin.org - 10.0.0.1:80 10.0.0.2:5555 - -"), "{line}");
+        assert!(line.contains("\"httpbin.org\" \"127.0.0.1:8080\" outbound|80||httpbin.org - 10.0.0.1:80 10.0.0.2:5555 - - -"), "{line}");
         assert!(line.starts_with('['));
     }
 }

@@ -39,6 +39,8 @@ pub async fn serve(
                 accepting: accepting.name.clone(),
             },
             access_log: true,
+            peer_identity: None,
+            server_name: None,
         });
         http::serve(stream, context, downstream).await;
         return;

@@ -63,6 +63,10 @@ pub struct Downstream {
     pub original_dst: Option<SocketAddr>,
     pub source: RouteSource,
     pub access_log: bool,
+    /// The client's SPIFFE id, when it authenticated with a mesh certificate.
+    pub peer_identity: Option<String>,
+    /// The SNI the client sent (TLS-terminated connections).
+    pub server_name: Option<String>,
 }
 
 /// Serves HTTP on an accepted connection until it closes.
@@ -201,6 +205,8 @@ async fn handle(
     log.user_agent = header_text(req.headers(), header::USER_AGENT);
     log.forwarded_for = header_text(req.headers(), HeaderName::from_static("x-forwarded-for"));
     log.bytes_received = req.body().size_hint().exact().unwrap_or(0);
+    log.peer_identity = downstream.peer_identity.clone().unwrap_or_default();
+    log.requested_server_name = downstream.server_name.clone().unwrap_or_default();
 
     let Some((routes, stat_prefix, original_dst)) = route_config(&config, downstream, &req) else {
         return finish_local(LocalReply::no_route(), log, downstream, None);

@@ -5,6 +5,7 @@
 pub mod access_log;
 mod explicit;
 pub mod http;
+pub mod identity;
 mod listeners;
 mod orig_dst;
 mod outbound;

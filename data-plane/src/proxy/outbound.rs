@@ -118,6 +118,52 @@ async fn run_chain(
     server_name: Option<String>,
     context: Arc<ProxyContext>,
 ) {
+    if let Some(tls) = &chain.tls {
+        let Some(server_config) = tls.server_config.clone() else {
+            tracing::warn!(chain = %chain.name, "TLS certificate for this filter chain has not arrived (SDS); resetting");
+            tcp::reset(stream);
+            return;
+        };
+        let accepted = tokio::time::timeout(
+            INSPECT_TIMEOUT,
+            tokio_rustls::TlsAcceptor::from(server_config).accept(stream),
+        )
+        .await;
+        let tls_stream = match accepted {
+            Ok(Ok(tls_stream)) => tls_stream,
+            Ok(Err(error)) => {
+                tracing::info!(chain = %chain.name, %remote, %error, "downstream TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(chain = %chain.name, %remote, "downstream TLS handshake timed out");
+                return;
+            }
+        };
+        let peer = tls_stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|cert| super::identity::uri_san(cert.as_ref()));
+        if let ChainAction::Http(hcm) = &chain.action {
+            let downstream = Arc::new(Downstream {
+                local,
+                remote: Some(remote),
+                original_dst: destination.original_dst,
+                source: RouteSource::Chain {
+                    route_config_name: hcm.route_config_name.clone(),
+                    inline: hcm.inline_routes.clone(),
+                    stat_prefix: hcm.stat_prefix.clone(),
+                },
+                access_log: hcm.access_log,
+                peer_identity: peer,
+                server_name,
+            });
+            http::serve(tls_stream, context, downstream).await;
+        }
+        return;
+    }
     match &chain.action {
         ChainAction::Http(hcm) => {
             context
@@ -135,6 +181,8 @@ async fn run_chain(
                     stat_prefix: hcm.stat_prefix.clone(),
                 },
                 access_log: hcm.access_log,
+                peer_identity: None,
+                server_name,
             });
             http::serve(stream, context, downstream).await;
         }

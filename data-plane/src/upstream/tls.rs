@@ -113,7 +113,7 @@ impl TlsOrigination {
         if http2 && !alpn.iter().any(|p| p == b"h2") {
             alpn.insert(0, b"h2".to_vec());
         }
-        let names = |send_sni: bool| match (sans.is_empty(), send_sni) {
+        let names = |send_sni: bool| match (sans.is_empty(), send_sni && tls.verify_server_name) {
             (false, _) => NameCheck::Sans(sans.clone()),
             (true, true) => NameCheck::ServerName,
             (true, false) => NameCheck::ChainOnly,

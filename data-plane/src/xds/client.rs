@@ -16,7 +16,7 @@ use proto::pb::envoy::service::discovery::v3::aggregated_discovery_service_clien
 use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use proto::pb::google::rpc::Status as RpcStatus;
 use proto::wkt::Any;
-use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, short_name};
+use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, short_name};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -43,11 +43,12 @@ enum Mode {
 }
 
 /// The subscribed types, in the order ADS wants them requested.
-const SUBSCRIPTIONS: [(&str, Mode); 4] = [
+const SUBSCRIPTIONS: [(&str, Mode); 5] = [
     (CLUSTER, Mode::Wildcard),
     (ENDPOINT, Mode::Named),
     (LISTENER, Mode::Wildcard),
     (ROUTE, Mode::Named),
+    (SECRET, Mode::Named),
 ];
 
 /// What the agent wants of one type.

@@ -178,6 +178,7 @@ pub(super) fn cluster(name: &str, discovery: Discovery) -> Cluster {
         idle_timeout: None,
         max_requests_per_connection: None,
         max_connections: None,
+        secret_names: Vec::new(),
     }
 }
 

@@ -62,6 +62,7 @@ fn origination(sni: &str, trust: Trust) -> UpstreamTls {
         subject_alt_names: Vec::new(),
         client_cert: None,
         alpn: Vec::new(),
+        verify_server_name: true,
     }
 }
 

@@ -240,6 +240,7 @@ impl ConfigSink for FakeSink {
         match type_url {
             ENDPOINT => Some(state.clusters.clone()),
             ROUTE => Some(state.listeners.clone()),
+            SECRET => Some(Vec::new()),
             _ => None,
         }
     }
