@@ -68,6 +68,12 @@ pub fn control_plane() -> Result<PathBuf> {
     workspace_binary("control-plane")
 }
 
+/// Our `data-plane` binary (the agent), built if needed (see
+/// [`workspace_binary`]).
+pub fn data_plane() -> Result<PathBuf> {
+    workspace_binary("data-plane")
+}
+
 /// The binary `name` of the workspace package of the same name, as of the
 /// current sources: `<NAME>_BIN` (e.g. `CONTROL_PLANE_BIN`) when set, else
 /// `$CARGO build -p <name> --bin <name>` into the target directory and
@@ -116,12 +122,18 @@ fn build_workspace_binary(name: &str) -> Result<PathBuf, String> {
     if let Some(path) = from_env(&env_var)? {
         return Ok(path);
     }
-    // The test executable is `<target dir>/<profile dir>/deps/<test>`.
+    // A test executable is `<target dir>/<profile dir>/deps/<test>`; a
+    // binary of this crate (the demo) is `<target dir>/<profile dir>/<bin>`.
     let exe = env::current_exe().map_err(|err| format!("locating the test executable: {err}"))?;
-    let profile_dir = exe
+    let exe_dir = exe
         .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("{} is not in <target>/<profile>/deps", exe.display()))?;
+        .ok_or_else(|| format!("{} has no parent", exe.display()))?;
+    let profile_dir = if exe_dir.file_name().is_some_and(|dir| dir == "deps") {
+        exe_dir.parent()
+    } else {
+        Some(exe_dir)
+    }
+    .ok_or_else(|| format!("{} is not in <target>/<profile>/deps", exe.display()))?;
     let target_dir = profile_dir
         .parent()
         .ok_or_else(|| format!("{} has no parent", profile_dir.display()))?;

@@ -19,7 +19,7 @@ use crate::config::model::{OutboundMode, TlsRoute, VirtualService};
 use super::filters::{self, TcpTarget};
 use super::hosts;
 use super::registry::{GatewayRef, MeshView, Protocol, Service};
-use super::route::destination_port;
+use super::route::destination_clusters;
 
 pub fn build_sidecar_listeners(view: &MeshView<'_>) -> Vec<Listener> {
     let mut listeners = vec![virtual_outbound(view.mode)];
@@ -215,25 +215,12 @@ fn tls_target(
     tls: &TlsRoute,
     port: u32,
 ) -> TcpTarget {
-    let clusters: Vec<(String, u32)> = tls
-        .route
-        .iter()
-        .map(|dest| {
-            let host = hosts::resolve(&dest.destination.host, &vs.meta.namespace);
-            let dest_port =
-                destination_port(view, &host, dest.destination.port.map(|p| p.number), port);
-            let name = ClusterName::outbound(
-                u16::try_from(dest_port).unwrap_or_default(),
-                &dest.destination.subset,
-                &host,
-            );
-            (
-                name.to_string(),
-                dest.weight
-                    .unwrap_or(if tls.route.len() == 1 { 100 } else { 0 }),
-            )
-        })
-        .collect();
+    let clusters = destination_clusters(
+        view,
+        &vs.meta.namespace,
+        tls.route.iter().map(|d| (&d.destination, d.weight)),
+        port,
+    );
     match clusters.as_slice() {
         [(name, _)] => TcpTarget::Cluster(name.clone()),
         _ => TcpTarget::Weighted(clusters.into_iter().filter(|(_, w)| *w > 0).collect()),

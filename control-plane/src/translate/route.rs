@@ -19,7 +19,7 @@ use shared::naming::{self, ALLOW_ANY_ROUTE, BLOCK_ALL_ROUTE, ClusterName, PASSTH
 
 use crate::config::Resource;
 use crate::config::model::{
-    Headers, HttpMatchRequest, HttpRoute, OutboundMode, StringMatch, VirtualService,
+    Destination, Headers, HttpMatchRequest, HttpRoute, OutboundMode, StringMatch, VirtualService,
 };
 
 use super::filters;
@@ -302,25 +302,12 @@ fn route_action(
     http: &HttpRoute,
     port: u32,
 ) -> RouteAction {
-    let clusters: Vec<(String, u32)> = http
-        .route
-        .iter()
-        .map(|dest| {
-            let host = hosts::resolve(&dest.destination.host, &vs.meta.namespace);
-            let dest_port =
-                destination_port(view, &host, dest.destination.port.map(|p| p.number), port);
-            let name = ClusterName::outbound(
-                u16::try_from(dest_port).unwrap_or_default(),
-                &dest.destination.subset,
-                &host,
-            );
-            (
-                name.to_string(),
-                dest.weight
-                    .unwrap_or(if http.route.len() == 1 { 100 } else { 0 }),
-            )
-        })
-        .collect();
+    let clusters = destination_clusters(
+        view,
+        &vs.meta.namespace,
+        http.route.iter().map(|d| (&d.destination, d.weight)),
+        port,
+    );
     let cluster_specifier = match clusters.as_slice() {
         [(name, _)] => route_action::ClusterSpecifier::Cluster(name.clone()),
         _ => route_action::ClusterSpecifier::WeightedClusters(WeightedCluster {
@@ -369,6 +356,32 @@ fn route_action(
             .map(route_action::HostRewriteSpecifier::HostRewriteLiteral),
         ..Default::default()
     }
+}
+
+/// The clusters (and weights) of a route's destinations. A lone
+/// destination without a weight takes all the traffic.
+pub fn destination_clusters<'a>(
+    view: &MeshView<'_>,
+    vs_namespace: &str,
+    destinations: impl ExactSizeIterator<Item = (&'a Destination, Option<u32>)>,
+    port: u32,
+) -> Vec<(String, u32)> {
+    let single = destinations.len() == 1;
+    destinations
+        .map(|(destination, weight)| {
+            let host = hosts::resolve(&destination.host, vs_namespace);
+            let dest_port = destination_port(view, &host, destination.port.map(|p| p.number), port);
+            let name = ClusterName::outbound(
+                u16::try_from(dest_port).unwrap_or_default(),
+                &destination.subset,
+                &host,
+            );
+            (
+                name.to_string(),
+                weight.unwrap_or(if single { 100 } else { 0 }),
+            )
+        })
+        .collect()
 }
 
 /// The port of a destination: as written, else the service's only port,

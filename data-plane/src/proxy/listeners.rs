@@ -24,7 +24,7 @@ struct Bound {
 pub struct ListenerManager {
     context: Arc<ProxyContext>,
     bound: HashMap<Arc<str>, Bound>,
-    /// True once the first non-empty listener set is bound.
+    /// True once the listeners of the first applied config are bound.
     ready: watch::Sender<bool>,
 }
 
@@ -40,12 +40,19 @@ impl ListenerManager {
     /// Follows config changes until the store goes away.
     pub async fn run(mut self) {
         let mut changes = self.context.store.subscribe();
+        let mut received = false;
         loop {
             let config = changes.borrow_and_update().clone();
             self.reconcile(&config).await;
+            // A gateway may have no listeners yet: once any config has been
+            // applied, what it asks for is bound.
+            if received || !config.listeners.is_empty() {
+                self.ready.send_replace(true);
+            }
             if changes.changed().await.is_err() {
                 return;
             }
+            received = true;
         }
     }
 
@@ -82,9 +89,6 @@ impl ListenerManager {
                     tracing::error!(listener = %name, %address, %error, "cannot bind listener (is the port in use?)");
                 }
             }
-        }
-        if !config.listeners.is_empty() {
-            self.ready.send_replace(true);
         }
     }
 }

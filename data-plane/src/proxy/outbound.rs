@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::model::listener::{ChainAction, FilterChain, Listener};
+use crate::model::listener::{ChainAction, FilterChain, HttpManager, Listener};
 
 use super::http::{self, Downstream, RouteSource};
 use super::sni::{self, ClientHello};
@@ -147,43 +147,30 @@ async fn run_chain(
             .and_then(|certs| certs.first())
             .and_then(|cert| super::identity::uri_san(cert.as_ref()));
         if let ChainAction::Http(hcm) = &chain.action {
-            let downstream = Arc::new(Downstream {
+            let downstream = http_downstream(
+                hcm,
                 local,
-                remote: Some(remote),
-                original_dst: destination.original_dst,
-                source: RouteSource::Chain {
-                    route_config_name: hcm.route_config_name.clone(),
-                    inline: hcm.inline_routes.clone(),
-                    stat_prefix: hcm.stat_prefix.clone(),
-                },
-                access_log: hcm.access_log,
-                peer_identity: peer,
+                remote,
+                &destination,
+                peer,
                 server_name,
-            });
+                &context,
+            );
             http::serve(tls_stream, context, downstream).await;
         }
         return;
     }
     match &chain.action {
         ChainAction::Http(hcm) => {
-            context
-                .stats
-                .downstream(&hcm.stat_prefix)
-                .cx_total
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let downstream = Arc::new(Downstream {
+            let downstream = http_downstream(
+                hcm,
                 local,
-                remote: Some(remote),
-                original_dst: destination.original_dst,
-                source: RouteSource::Chain {
-                    route_config_name: hcm.route_config_name.clone(),
-                    inline: hcm.inline_routes.clone(),
-                    stat_prefix: hcm.stat_prefix.clone(),
-                },
-                access_log: hcm.access_log,
-                peer_identity: None,
+                remote,
+                &destination,
+                None,
                 server_name,
-            });
+                &context,
+            );
             http::serve(stream, context, downstream).await;
         }
         ChainAction::Tcp(proxy) => {
@@ -199,6 +186,36 @@ async fn run_chain(
             .await;
         }
     }
+}
+
+/// What the requests of an HTTP connection taken by `hcm` share.
+fn http_downstream(
+    hcm: &HttpManager,
+    local: Option<SocketAddr>,
+    remote: SocketAddr,
+    destination: &Destination,
+    peer_identity: Option<String>,
+    server_name: Option<String>,
+    context: &ProxyContext,
+) -> Arc<Downstream> {
+    context
+        .stats
+        .downstream(&hcm.stat_prefix)
+        .cx_total
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Arc::new(Downstream {
+        local,
+        remote: Some(remote),
+        original_dst: destination.original_dst,
+        source: RouteSource::Chain {
+            route_config_name: hcm.route_config_name.clone(),
+            inline: hcm.inline_routes.clone(),
+            stat_prefix: hcm.stat_prefix.clone(),
+        },
+        access_log: hcm.access_log,
+        peer_identity,
+        server_name,
+    })
 }
 
 /// Peeks up to `want` bytes (fewer if the peer sends less and pauses).
