@@ -1,0 +1,302 @@
+//! Istio's egress gateway tasks through our own agents on loopback: the app
+//! (real curl) uses the sidecar agent as its proxy; the sidecar sends
+//! edition.cnn.com's traffic to the egress gateway agent (`data-plane proxy
+//! router`, labelled istio=egressgateway), which becomes an endpoint of
+//! `istio-egressgateway.istio-system.svc.cluster.local` when it connects to
+//! the control plane and sends it on to the "external" server.
+//!
+//! Ports: the external servers listen on free ports and the ServiceEntry
+//! ports are those ports; the gateway's service maps each to a free
+//! `targetPort`, the port the gateway agent listens on.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use integration_tests::control_plane::{ConfigDir, ControlPlane};
+use integration_tests::curl::Curl;
+use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
+use integration_tests::dns::DnsServer;
+use integration_tests::fixtures::mesh_config;
+use integration_tests::ports::free_port;
+use integration_tests::process::{assert_eventually, eventually};
+use integration_tests::tls::TestCa;
+use integration_tests::upstream::Upstream;
+
+const CONVERGE: Duration = Duration::from_secs(10);
+
+/// The gateway's in-mesh service: `port` maps to the agent's `target_port`.
+fn gateway_service(port: u16, protocol: &str, target_port: u16) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: istio-egressgateway
+  namespace: istio-system
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: {port}, name: gw, protocol: {protocol}, targetPort: {target_port}}}
+  resolution: STATIC
+  workloadSelector:
+    labels:
+      istio: egressgateway
+"
+    )
+}
+
+/// The walkthrough's HTTP egress gateway config, on port `port`.
+fn http_via_gateway(port: u16) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: cnn
+spec:
+  hosts: [edition.cnn.com]
+  ports:
+  - {{number: {port}, name: http-port, protocol: HTTP}}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port: {{number: {port}, name: http, protocol: HTTP}}
+    hosts: [edition.cnn.com]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-cnn
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: cnn
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: direct-cnn-through-egress-gateway
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match:
+    - gateways: [mesh]
+      port: {port}
+    route:
+    - destination:
+        host: istio-egressgateway.istio-system.svc.cluster.local
+        subset: cnn
+        port: {{number: {port}}}
+      weight: 100
+  - match:
+    - gateways: [istio-egressgateway]
+      port: {port}
+    route:
+    - destination:
+        host: edition.cnn.com
+        port: {{number: {port}}}
+      weight: 100
+"
+    )
+}
+
+/// Istio's documented HTTPS (SNI passthrough) egress gateway config.
+fn https_via_gateway(port: u16) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: cnn
+spec:
+  hosts: [edition.cnn.com]
+  ports:
+  - {{number: {port}, name: tls, protocol: TLS}}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port: {{number: {port}, name: tls, protocol: TLS}}
+    hosts: [edition.cnn.com]
+    tls: {{mode: PASSTHROUGH}}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-cnn
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: cnn
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: direct-cnn-through-egress-gateway
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [mesh, istio-egressgateway]
+  tls:
+  - match:
+    - {{gateways: [mesh], port: {port}, sniHosts: [edition.cnn.com]}}
+    route:
+    - destination: {{host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {{number: {port}}}}}
+  - match:
+    - {{gateways: [istio-egressgateway], port: {port}, sniHosts: [edition.cnn.com]}}
+    route:
+    - destination: {{host: edition.cnn.com, port: {{number: {port}}}}}
+      weight: 100
+"
+    )
+}
+
+fn gateway_options(control_plane: &ControlPlane, dns: &DnsServer) -> DataPlaneOptions {
+    DataPlaneOptions::router(
+        "istio-egressgateway",
+        "istio-system",
+        control_plane.xds_addr(),
+        dns.addr(),
+    )
+    .label("istio", "egressgateway")
+}
+
+#[test]
+fn http_goes_through_the_egress_gateway_and_fails_fast_without_it() -> Result<()> {
+    let cnn = Upstream::http()?;
+    let port = cnn.port();
+    let dns = DnsServer::start([("edition.cnn.com", Ipv4Addr::LOCALHOST)])?;
+    let config = ConfigDir::new()?;
+    config.write(
+        "gateway-service.yaml",
+        &gateway_service(port, "HTTP", free_port()?),
+    )?;
+    config.write("cnn.yaml", &http_via_gateway(port))?;
+    let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
+    let sleep = DataPlane::start(&DataPlaneOptions::sidecar(
+        "sleep",
+        "default",
+        control_plane.xds_addr(),
+        dns.addr(),
+    ))?;
+    let gateway = DataPlane::start(&gateway_options(&control_plane, &dns))?;
+    let url = format!("http://edition.cnn.com:{port}/politics");
+    let curl = || {
+        Curl::get(&url)
+            .proxy(sleep.proxy_addr())
+            .max_time(Duration::from_secs(10))
+            .run()
+    };
+
+    let response = assert_eventually(CONVERGE, || curl()?.ensure_status(200).cloned());
+    ensure!(response.status == 200);
+    let gateway_line = gateway.wait_for_access_log(CONVERGE, |line| {
+        line.contains("\"GET /politics HTTP/1.1\" 200")
+            && line.contains(&format!("outbound|{port}||edition.cnn.com"))
+    })?;
+    let sidecar_line = sleep.wait_for_access_log(CONVERGE, |line| {
+        line.contains("\"GET /politics HTTP/1.1\" 200")
+    })?;
+    ensure!(
+        sidecar_line.contains(&format!(
+            "outbound|{port}|cnn|istio-egressgateway.istio-system.svc.cluster.local"
+        )),
+        "the sidecar sent the request to the gateway's subset: {sidecar_line}"
+    );
+    let seen = cnn.requests();
+    let last = seen.last().context("the external server saw the request")?;
+    ensure!(
+        last.header("x-envoy-decorator-operation").is_some(),
+        "the request reached the external server through a proxy: {last:?}"
+    );
+    println!("gateway: {gateway_line}\nsidecar: {sidecar_line}");
+
+    // The gateway goes away: its endpoint leaves the mesh, and requests fail
+    // fast with 503 instead of hanging.
+    drop(gateway);
+    let start = Instant::now();
+    let failed = eventually(CONVERGE, || {
+        let response = curl()?;
+        ensure!(
+            response.status == 503,
+            "expected 503 without the gateway, got {}",
+            response.status
+        );
+        Ok(response)
+    })?;
+    ensure!(
+        start.elapsed() < CONVERGE,
+        "failed fast: {:?}",
+        start.elapsed()
+    );
+    println!(
+        "without the gateway: {} {}",
+        failed.status,
+        failed.body.trim()
+    );
+
+    // It comes back: requests succeed again, nothing restarted.
+    let _gateway = DataPlane::start(&gateway_options(&control_plane, &dns))?;
+    assert_eventually(CONVERGE, || curl()?.ensure_status(200).cloned());
+    Ok(())
+}
+
+#[test]
+fn https_passes_through_the_egress_gateway_by_sni() -> Result<()> {
+    let ca = TestCa::new()?;
+    let cnn = Upstream::https(&ca, &["edition.cnn.com"])?;
+    let port = cnn.port();
+    let dns = DnsServer::start([("edition.cnn.com", Ipv4Addr::LOCALHOST)])?;
+    let config = ConfigDir::new()?;
+    config.write(
+        "gateway-service.yaml",
+        &gateway_service(port, "TLS", free_port()?),
+    )?;
+    config.write("cnn.yaml", &https_via_gateway(port))?;
+    let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
+    let sleep = DataPlane::start(&DataPlaneOptions::sidecar(
+        "sleep",
+        "default",
+        control_plane.xds_addr(),
+        dns.addr(),
+    ))?;
+    let gateway = DataPlane::start(&gateway_options(&control_plane, &dns))?;
+
+    // curl's own TLS, verified against the external server's certificate.
+    let url = format!("https://edition.cnn.com:{port}/politics");
+    assert_eventually(CONVERGE, || {
+        Curl::get(&url)
+            .proxy(sleep.proxy_addr())
+            .cacert(ca.cert_path())
+            .max_time(Duration::from_secs(10))
+            .run()?
+            .ensure_status(200)
+            .cloned()
+    });
+    let hello = cnn
+        .tls_hellos()
+        .pop()
+        .context("the external server saw a TLS handshake")?;
+    ensure!(
+        hello.sni.as_deref() == Some("edition.cnn.com"),
+        "SNI as curl sent it: {hello:?}"
+    );
+    let line = gateway.wait_for_access_log(CONVERGE, |line| {
+        line.contains(&format!("outbound|{port}||edition.cnn.com"))
+            && line.contains(" edition.cnn.com ")
+    })?;
+    println!("gateway: {line}");
+    Ok(())
+}
