@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use control_plane::ca::{CertificateAuthority, DEFAULT_WORKLOAD_CERT_TTL};
 use control_plane::config::model::{
     HttpRoute, HttpRouteDestination, Location, Resolution, ServiceEntry, ServicePort,
     VirtualService,
@@ -153,7 +154,13 @@ async fn bench_push() {
         ..Default::default()
     };
     let publisher = MeshStatePublisher::new(Arc::new(base.clone()));
-    let context = XdsContext::new(publisher.clone(), Arc::new(Metrics::default()));
+    let ca =
+        CertificateAuthority::generate("cluster.local", DEFAULT_WORKLOAD_CERT_TTL).expect("CA");
+    let context = XdsContext::new(
+        publisher.clone(),
+        Arc::new(Metrics::default()),
+        Arc::new(ca),
+    );
     let listener = xds::bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind");

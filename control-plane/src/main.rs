@@ -5,13 +5,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use control_plane::ca::{self, CertificateAuthority, Identity, RootSource};
 use control_plane::config::watch::ConfigWatcher;
 use control_plane::config::{self, ConfigSnapshot};
 use control_plane::metrics::{self, Metrics};
-use control_plane::translate::{self, Proxy};
+use control_plane::translate::{self, Proxy, TypedResources, secret};
 use control_plane::xds::{self, XdsContext, state::MeshStatePublisher};
 use shared::type_url;
 
@@ -42,6 +44,15 @@ enum Command {
         /// Address of the Prometheus metrics endpoint (GET /metrics).
         #[arg(long, default_value = "127.0.0.1:15014")]
         metrics_addr: SocketAddr,
+        /// The mesh root CA: ca-cert.pem and ca-key.pem (PKCS#8) in DIR; when
+        /// DIR has neither, a new root is generated and written there. Without
+        /// it, a root is generated for this run only.
+        #[arg(long, value_name = "DIR")]
+        ca_dir: Option<PathBuf>,
+        /// Lifetime of workload certificates (e.g. 24h, 1h, 90s); each is
+        /// re-issued and re-sent when 80% of it has passed.
+        #[arg(long, default_value = "24h", value_parser = parse_cert_ttl)]
+        workload_cert_ttl: Duration,
     },
     /// Check the config in DIR: exit 0 with a summary, or 1 with one line per error.
     Validate {
@@ -61,8 +72,17 @@ enum Command {
         /// Workload labels, k=v,k2=v2 (e.g. istio=egressgateway for a gateway).
         #[arg(long, default_value = "")]
         labels: String,
+        /// The proxy's service account (its certificate identity).
+        #[arg(long, default_value = "default")]
+        service_account: String,
+        /// `all` is every type but secrets; `secrets` shows them with the
+        /// private key redacted.
         #[arg(long = "type", value_enum, default_value_t = DumpType::All)]
         kind: DumpType,
+        /// For `--type secrets`: issue from the root in DIR (ca-cert.pem,
+        /// ca-key.pem) instead of a throwaway one.
+        #[arg(long, value_name = "DIR")]
+        ca_dir: Option<PathBuf>,
     },
 }
 
@@ -72,6 +92,7 @@ enum DumpType {
     Listeners,
     Routes,
     Endpoints,
+    Secrets,
     All,
 }
 
@@ -82,6 +103,7 @@ impl DumpType {
             DumpType::Listeners => vec![type_url::LISTENER],
             DumpType::Routes => vec![type_url::ROUTE],
             DumpType::Endpoints => vec![type_url::ENDPOINT],
+            DumpType::Secrets => vec![type_url::SECRET],
             DumpType::All => vec![
                 type_url::CLUSTER,
                 type_url::ENDPOINT,
@@ -101,15 +123,34 @@ fn main() -> ExitCode {
             mesh,
             xds_addr,
             metrics_addr,
-        } => serve(config, mesh, xds_addr, metrics_addr),
+            ca_dir,
+            workload_cert_ttl,
+        } => serve(ServeOptions {
+            dir: config,
+            mesh,
+            xds_addr,
+            metrics_addr,
+            ca_dir,
+            workload_cert_ttl,
+        }),
         Command::Validate { dir, mesh } => return validate(&dir, mesh.as_deref()),
         Command::Dump {
             config,
             mesh,
             node,
             labels,
+            service_account,
             kind,
-        } => dump(&config, mesh.as_deref(), &node, &labels, kind),
+            ca_dir,
+        } => dump(DumpOptions {
+            dir: &config,
+            mesh: mesh.as_deref(),
+            node: &node,
+            labels: &labels,
+            service_account: &service_account,
+            kind,
+            ca_dir: ca_dir.as_deref(),
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -148,19 +189,39 @@ fn summary(s: &ConfigSnapshot) -> String {
     )
 }
 
-fn dump(
-    dir: &Path,
-    mesh: Option<&Path>,
-    node: &str,
-    labels: &str,
+/// The shortest workload certificate lifetime `serve` accepts.
+const MIN_CERT_TTL: Duration = Duration::from_secs(1);
+
+fn parse_cert_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = text
+        .parse::<config::duration::Duration>()
+        .map_err(|e| e.to_string())?
+        .0;
+    if ttl < MIN_CERT_TTL {
+        return Err(format!(
+            "{text} is too short: a workload certificate must live at least {MIN_CERT_TTL:?}"
+        ));
+    }
+    Ok(ttl)
+}
+
+struct DumpOptions<'a> {
+    dir: &'a Path,
+    mesh: Option<&'a Path>,
+    node: &'a str,
+    labels: &'a str,
+    service_account: &'a str,
     kind: DumpType,
-) -> anyhow::Result<()> {
-    let snapshot =
-        config::load::load_validated(dir, mesh).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-    let node_id: shared::node::NodeId = node.parse()?;
-    let labels = shared::node::parse_labels(labels)?;
+    ca_dir: Option<&'a Path>,
+}
+
+fn dump(options: DumpOptions<'_>) -> anyhow::Result<()> {
+    let snapshot = config::load::load_validated(options.dir, options.mesh)
+        .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let node_id: shared::node::NodeId = options.node.parse()?;
+    let labels = shared::node::parse_labels(options.labels)?;
     let proxy = Proxy {
-        id: node.to_string(),
+        id: options.node.to_string(),
         node_type: node_id.node_type,
         namespace: node_id
             .namespace()
@@ -168,21 +229,97 @@ fn dump(
             .to_string(),
         labels,
         ips: vec![node_id.ip.clone()],
-        service_account: "default".to_string(),
+        service_account: options.service_account.to_string(),
     };
     let workloads: Vec<_> = proxy.as_workload().into_iter().collect();
-    let resources = translate::translate(&snapshot, &workloads, &proxy).into_typed();
-    let json = translate::to_json(&resources, &kind.type_urls())?;
+    let mut resources: TypedResources =
+        translate::translate(&snapshot, &workloads, &proxy).into_typed();
+    if matches!(options.kind, DumpType::Secrets) {
+        let identity = Identity {
+            trust_domain: snapshot.mesh.trust_domain.clone(),
+            namespace: proxy.namespace.clone(),
+            service_account: proxy.service_account.clone(),
+        };
+        resources.insert(
+            type_url::SECRET,
+            redacted_secrets(&identity, options.ca_dir)?,
+        );
+    }
+    let json = translate::to_json(&resources, &options.kind.type_urls())?;
     println!("{}", serde_json::to_string_pretty(&json)?);
     Ok(())
 }
 
-fn serve(
+/// The secrets `identity` would be sent, private key redacted, issued by
+/// the root in `ca_dir` or by a throwaway one.
+fn redacted_secrets(
+    identity: &Identity,
+    ca_dir: Option<&Path>,
+) -> anyhow::Result<std::collections::BTreeMap<String, proto::wkt::Any>> {
+    let ttl = ca::DEFAULT_WORKLOAD_CERT_TTL;
+    let ca = match ca_dir {
+        Some(dir) => CertificateAuthority::load(dir, ttl)?,
+        None => CertificateAuthority::generate(&identity.trust_domain, ttl)?,
+    };
+    let certificate = ca.issue(identity)?;
+    let secrets = [
+        secret::redact(secret::workload_secret(
+            &certificate.chain_pem,
+            certificate.private_key_pem(),
+        )),
+        secret::root_secret(ca.root_pem()),
+    ];
+    Ok(secret::by_name(&secrets))
+}
+
+/// The mesh CA for `serve`, from `--ca-dir` or generated.
+fn certificate_authority(
+    ca_dir: Option<&Path>,
+    trust_domain: &str,
+    ttl: Duration,
+) -> anyhow::Result<CertificateAuthority> {
+    let ca = match ca_dir {
+        Some(dir) => CertificateAuthority::load_or_create(dir, trust_domain, ttl)?,
+        None => CertificateAuthority::generate(trust_domain, ttl)?,
+    };
+    let ttl = humantime::format_duration(ttl);
+    match ca.source() {
+        RootSource::Generated => tracing::info!(
+            workload_cert_ttl = %ttl,
+            "generated a root CA for this run; pass --ca-dir to keep one across restarts"
+        ),
+        RootSource::Created(dir) => tracing::info!(
+            dir = %dir.display(),
+            workload_cert_ttl = %ttl,
+            "generated a root CA and saved it"
+        ),
+        RootSource::Loaded(dir) => tracing::info!(
+            dir = %dir.display(),
+            workload_cert_ttl = %ttl,
+            "loaded the root CA"
+        ),
+    }
+    Ok(ca)
+}
+
+struct ServeOptions {
     dir: PathBuf,
     mesh: Option<PathBuf>,
     xds_addr: SocketAddr,
     metrics_addr: SocketAddr,
-) -> anyhow::Result<()> {
+    ca_dir: Option<PathBuf>,
+    workload_cert_ttl: Duration,
+}
+
+fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let ServeOptions {
+        dir,
+        mesh,
+        xds_addr,
+        metrics_addr,
+        ca_dir,
+        workload_cert_ttl,
+    } = options;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -195,8 +332,14 @@ fn serve(
         let initial = snapshots.borrow_and_update().clone();
         metrics.config_version.set(initial.version as i64);
         tracing::info!(dir = %dir.display(), "serving config: {}", summary(&initial));
+        let ca = certificate_authority(
+            ca_dir.as_deref(),
+            &initial.mesh.trust_domain,
+            workload_cert_ttl,
+        )
+        .context("start the mesh certificate authority")?;
         let publisher = MeshStatePublisher::new(initial);
-        let context = XdsContext::new(publisher.clone(), metrics.clone());
+        let context = XdsContext::new(publisher.clone(), metrics.clone(), Arc::new(ca));
 
         let xds_listener = xds::bind(xds_addr).await.with_context(|| {
             format!("bind the xDS address {xds_addr} (is another control plane running?)")
@@ -206,6 +349,7 @@ fn serve(
             .with_context(|| format!("bind the metrics address {metrics_addr}"))?;
         tracing::info!(%xds_addr, %metrics_addr, "listening");
         tokio::spawn(metrics::serve(metrics_listener, metrics.clone()));
+        tokio::spawn(xds::secrets::rotate_certificates(context.clone()));
         let snapshot_metrics = metrics.clone();
         let snapshot_context = context.clone();
         tokio::spawn(async move {

@@ -12,7 +12,7 @@ use data_plane::admin::Admin;
 use data_plane::capture::{self, CapturePlan};
 use data_plane::node::Identity;
 use data_plane::proxy::stats::Stats;
-use data_plane::proxy::{ListenerManager, ProxyContext};
+use data_plane::proxy::{ListenerManager, ListenerSockets, ProxyContext};
 use data_plane::store::ConfigStore;
 use data_plane::upstream::{DnsConfig, Upstreams};
 use data_plane::xds::AdsClient;
@@ -162,8 +162,12 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
         })
     }));
     let hook_upstreams = upstreams.clone();
+    let sockets = Arc::new(ListenerSockets::default());
+    let hook_sockets = sockets.clone();
     let store = Arc::new(ConfigStore::new(Box::new(move |config| {
-        hook_upstreams.update(config)
+        hook_sockets.prepare(config)?;
+        hook_upstreams.update(config);
+        Ok(())
     })));
     let context = Arc::new(ProxyContext {
         store: store.clone(),
@@ -221,7 +225,7 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
         .context("start the control thread")?;
 
     workers.block_on(async move {
-        tokio::spawn(ListenerManager::new(context, listeners_ready_tx).run());
+        tokio::spawn(ListenerManager::new(context, sockets, listeners_ready_tx).run());
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
             _ = terminated() => tracing::info!("terminated; shutting down"),

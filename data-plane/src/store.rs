@@ -22,9 +22,10 @@ use crate::model::listener::ChainAction;
 use crate::model::{self, RunningConfig};
 use crate::xds::ConfigSink;
 
-/// Called with every config about to be swapped in, before readers see it
-/// (the upstream side reconciles its cluster runtimes here).
-pub type ApplyHook = Box<dyn Fn(&RunningConfig) + Send + Sync>;
+/// Called with every config about to be swapped in, before readers see it:
+/// listener sockets are bound and cluster runtimes reconciled here. An
+/// error rejects the update (NACK) and keeps the current config.
+pub type ApplyHook = Box<dyn Fn(&RunningConfig) -> Result<(), String> + Send + Sync>;
 
 pub struct ConfigStore {
     current: ArcSwap<RunningConfig>,
@@ -61,11 +62,12 @@ impl ConfigStore {
         self.changes.subscribe()
     }
 
-    fn swap(&self, next: RunningConfig) {
-        (self.hook)(&next);
+    fn swap(&self, next: RunningConfig) -> Result<(), String> {
+        (self.hook)(&next)?;
         let next = Arc::new(next);
         self.current.store(next.clone());
         self.changes.send_replace(next);
+        Ok(())
     }
 }
 
@@ -201,7 +203,7 @@ impl ConfigSink for ConfigStore {
                 ));
             }
         }
-        self.swap(next);
+        self.swap(next)?;
         self.accepted
             .write()
             .insert(type_url.to_string(), resources.to_vec());
@@ -362,7 +364,7 @@ mod tests {
 
     #[test]
     fn sds_references_resolve_when_the_secrets_arrive() {
-        let store = ConfigStore::new(Box::new(|_| {}));
+        let store = ConfigStore::new(Box::new(|_| Ok(())));
         store
             .apply(type_url::CLUSTER, &[mesh_mtls_cluster()])
             .unwrap();
@@ -398,7 +400,7 @@ mod tests {
 
     #[test]
     fn a_bad_secret_is_rejected_and_the_old_config_stays() {
-        let store = ConfigStore::new(Box::new(|_| {}));
+        let store = ConfigStore::new(Box::new(|_| Ok(())));
         store
             .apply(type_url::CLUSTER, &[mesh_mtls_cluster()])
             .unwrap();

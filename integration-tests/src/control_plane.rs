@@ -80,7 +80,16 @@ impl ControlPlane {
     /// (e.g. a [`crate::netns::NetNs::host_ip`], for proxies in a namespace)
     /// and metrics on loopback.
     pub fn start_on(config_dir: &Path, mesh: Option<&Path>, xds_ip: IpAddr) -> Result<Self> {
-        let xds_addr = SocketAddr::new(xds_ip, ports::free_port()?);
+        Self::start_at(
+            config_dir,
+            mesh,
+            SocketAddr::new(xds_ip, ports::free_port()?),
+        )
+    }
+
+    /// Like [`ControlPlane::start`], with xDS on `xds_addr`: the address of
+    /// one that was stopped, to restart it where its proxies reconnect.
+    pub fn start_at(config_dir: &Path, mesh: Option<&Path>, xds_addr: SocketAddr) -> Result<Self> {
         let metrics_addr = ports::free_addr()?;
         let dir = tempfile::tempdir().context("creating the control plane's temp dir")?;
         let mut command = Command::new(binaries::control_plane()?);
@@ -94,6 +103,8 @@ impl ControlPlane {
         if env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
+        // Plain log lines, for tests to search and failures to show.
+        command.env("NO_COLOR", "1");
         let mut process = Process::spawn("control-plane", command, dir.path())?;
         process.wait_for_port(xds_addr, STARTUP)?;
         Ok(Self {

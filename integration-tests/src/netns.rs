@@ -9,6 +9,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::io::{self, Write as _};
 use std::net::Ipv4Addr;
 use std::process::{self, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -23,11 +24,14 @@ const SUBNETS: u32 = 1 << 15;
 const SUBNET_BASE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 
 /// Whether this process runs as root. When it does not, prints that `test`
-/// is skipped and why, so a skip never looks like a pass in the output.
+/// is skipped and why, so a skip never looks like a pass in the output:
+/// straight to stderr, which the test harness does not capture.
 pub fn require_root(test: &str) -> bool {
-    let root = effective_uid().is_some_and(|uid| uid == 0);
+    let root = is_root();
     if !root {
-        eprintln!(
+        // Nothing to do if stderr is gone.
+        let _ = writeln!(
+            io::stderr(),
             "SKIPPED {test}: needs root to create network namespaces and iptables rules \
              (CI runs as root; run with sudo to include it)"
         );
@@ -35,10 +39,43 @@ pub fn require_root(test: &str) -> bool {
     root
 }
 
+fn is_root() -> bool {
+    effective_uid().is_some_and(|uid| uid == 0)
+}
+
 fn effective_uid() -> Option<u32> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
     uids.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Where a test runs its sidecars: in a [`NetNs`] of their own when the
+/// tests run as root, so the fixed ports a sidecar binds (virtualOutbound's
+/// 15001) never clash with another test's or another process's; on the
+/// host otherwise. No traffic is captured. Servers the sidecars use listen
+/// on [`SidecarHost::server_ip`].
+pub struct SidecarHost {
+    netns: Option<NetNs>,
+}
+
+impl SidecarHost {
+    pub fn new() -> Result<Self> {
+        let netns = if is_root() { Some(NetNs::new()?) } else { None };
+        Ok(Self { netns })
+    }
+
+    /// The namespace, when there is one.
+    pub fn netns(&self) -> Option<&NetNs> {
+        self.netns.as_ref()
+    }
+
+    /// Where servers the sidecars reach (control plane, DNS) listen: the
+    /// host end of the namespace's veth pair, or loopback.
+    pub fn server_ip(&self) -> Ipv4Addr {
+        self.netns
+            .as_ref()
+            .map_or(Ipv4Addr::LOCALHOST, NetNs::host_ip)
+    }
 }
 
 /// A network namespace joined to the host by a veth pair; removed on drop.

@@ -1,9 +1,14 @@
 //! A real Envoy 1.40 as the control plane's client over ADS: it must accept
 //! every resource it is sent (no NACK, no rejected update of any type), hold
 //! what Istio would give it, and pick up config changes while connected.
+//!
+//! Sidecars run in a network namespace of their own when the tests run as
+//! root (as in CI), so their virtualOutbound listener on 15001 never clashes
+//! with another test's; the gateway listens on a free port on the host.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -14,6 +19,7 @@ use integration_tests::envoy::{DynamicResources, Envoy, EnvoyOptions};
 use integration_tests::fixtures::{
     CNN_TLS_SERVICE_ENTRY, HTTPBIN_SERVICE_ENTRY, example_mesh, mesh_config,
 };
+use integration_tests::netns::SidecarHost;
 use integration_tests::ports;
 use integration_tests::process::assert_eventually;
 
@@ -92,12 +98,47 @@ spec:
     )
 }
 
-/// The test DNS server Envoy resolves the walkthrough's names through;
-/// nothing here sends traffic, so every name points at loopback.
-fn walkthrough_dns() -> Result<DnsServer> {
-    DnsServer::start(
+/// The test DNS server, on `ip`, that Envoy resolves the walkthrough's
+/// names through; nothing here sends traffic, so every name points at
+/// loopback.
+fn walkthrough_dns(ip: Ipv4Addr) -> Result<DnsServer> {
+    DnsServer::start_on(
+        ip,
         ["httpbin.org", "edition.cnn.com", "www.baidu.com"].map(|name| (name, Ipv4Addr::LOCALHOST)),
     )
+}
+
+/// A sidecar Envoy of workload `sleep` in `default`, fed by a control plane
+/// serving `config` (and `mesh`), in a [`SidecarHost`] of its own. Dropped
+/// in reverse order: Envoy, then the servers, then the namespace.
+struct Sidecar {
+    envoy: Envoy,
+    control_plane: ControlPlane,
+    _dns: DnsServer,
+    _host: SidecarHost,
+}
+
+impl Sidecar {
+    fn start(config: &ConfigDir, mesh: Option<&Path>) -> Result<Self> {
+        let host = SidecarHost::new()?;
+        let control_plane =
+            ControlPlane::start_on(config.path(), mesh, IpAddr::V4(host.server_ip()))?;
+        let dns = walkthrough_dns(host.server_ip())?;
+        let options =
+            EnvoyOptions::sidecar("sleep", "default", control_plane.xds_addr(), dns.addr());
+        assert_eq!(
+            options.node.to_string(),
+            "sidecar~127.0.0.1~sleep.default~default.svc.cluster.local"
+        );
+        let mut envoy = Envoy::start_sidecar(&host, &options)?;
+        envoy.wait_ready(READY)?;
+        Ok(Self {
+            envoy,
+            control_plane,
+            _dns: dns,
+            _host: host,
+        })
+    }
 }
 
 /// Fails, with every rejection Envoy recorded, unless Envoy rejected no
@@ -185,18 +226,11 @@ fn sidecar_accepts_every_resource_type() -> Result<()> {
     config.write("httpbin-traffic.yaml", HTTPBIN_TRAFFIC_MANAGEMENT)?;
     config.write("cnn-tls.yaml", CNN_TLS_SERVICE_ENTRY)?;
     config.write("istio-egressgateway.yaml", &egress_gateway_service(80))?;
-    let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-    let dns = walkthrough_dns()?;
-    let options = EnvoyOptions::sidecar("sleep", "default", control_plane.xds_addr(), dns.addr());
-    assert_eq!(
-        options.node.to_string(),
-        "sidecar~127.0.0.1~sleep.default~default.svc.cluster.local"
-    );
-    let mut envoy = Envoy::start(&options)?;
-    envoy.wait_ready(READY)?;
+    let sidecar = Sidecar::start(&config, Some(&mesh_config("registry-only")))?;
+    let (envoy, control_plane) = (&sidecar.envoy, &sidecar.control_plane);
 
     let gateway_eds = "outbound|80||istio-egressgateway.istio-system.svc.cluster.local";
-    let resources = converged(&envoy, |resources| {
+    let resources = converged(envoy, |resources| {
         ensure_has(
             resources,
             &[
@@ -217,7 +251,7 @@ fn sidecar_accepts_every_resource_type() -> Result<()> {
     );
 
     let counters = assert_eventually(CONVERGE, || {
-        let counters = ensure_nothing_rejected(&envoy)?;
+        let counters = ensure_nothing_rejected(envoy)?;
         for stat in [
             "cluster_manager.cds.update_success",
             "listener_manager.lds.update_success",
@@ -270,7 +304,7 @@ fn egress_gateway_accepts_its_config() -> Result<()> {
         &egress_gateway_service(listen_port),
     )?;
     let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-    let dns = walkthrough_dns()?;
+    let dns = walkthrough_dns(Ipv4Addr::LOCALHOST)?;
     let options = EnvoyOptions::router(
         "istio-egressgateway",
         "istio-system",
@@ -323,12 +357,9 @@ fn egress_gateway_accepts_its_config() -> Result<()> {
 fn connected_envoy_gets_a_new_service_entry_within_seconds() -> Result<()> {
     let config = ConfigDir::new()?;
     config.write("httpbin.yaml", HTTPBIN_SERVICE_ENTRY)?;
-    let control_plane = ControlPlane::start(config.path(), None)?;
-    let dns = walkthrough_dns()?;
-    let options = EnvoyOptions::sidecar("sleep", "default", control_plane.xds_addr(), dns.addr());
-    let mut envoy = Envoy::start(&options)?;
-    envoy.wait_ready(READY)?;
-    let before = converged(&envoy, |resources| {
+    let sidecar = Sidecar::start(&config, None)?;
+    let (envoy, control_plane) = (&sidecar.envoy, &sidecar.control_plane);
+    let before = converged(envoy, |resources| {
         ensure_has(
             resources,
             &["outbound|80||httpbin.org"],
@@ -365,7 +396,7 @@ fn connected_envoy_gets_a_new_service_entry_within_seconds() -> Result<()> {
         version_after > Some(version_before),
         "config_snapshot_version went from {version_before} to {version_after:?}"
     );
-    let counters = ensure_nothing_rejected(&envoy)?;
+    let counters = ensure_nothing_rejected(envoy)?;
     assert!(counter(&counters, "cluster_manager.cds.update_success")? > updates_before);
     Ok(())
 }

@@ -96,6 +96,12 @@ pub fn gateway_route(port: u16) -> String {
     format!("http.{port}")
 }
 
+/// The gateway's route configuration name for an HTTPS server that
+/// terminates TLS (ISTIO_MUTUAL): `https.<port>.<port name>.<gateway>.<namespace>`.
+pub fn gateway_https_route(port: u16, port_name: &str, gateway: &str, namespace: &str) -> String {
+    format!("https.{port}.{port_name}.{gateway}.{namespace}")
+}
+
 /// The decorator operation Istio sets on routes: `<host>:<port>/*`.
 pub fn decorator_operation(host: &str, port: u16) -> String {
     format!("{host}:{port}/*")

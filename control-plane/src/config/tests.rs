@@ -41,7 +41,7 @@ fn counts(snapshot: &ConfigSnapshot) -> [usize; 4] {
 #[test]
 fn every_seed_step_validates_under_every_mesh_file() {
     let steps = seed_steps();
-    assert_eq!(steps.len(), 8, "{steps:?}");
+    assert_eq!(steps.len(), 9, "{steps:?}");
     for step in &steps {
         for mesh in [
             "allow-any.yaml",
@@ -58,7 +58,7 @@ fn every_seed_step_validates_under_every_mesh_file() {
 
 #[test]
 fn seed_steps_hold_what_the_walkthrough_applies() {
-    let expected: [(&str, [usize; 4]); 8] = [
+    let expected: [(&str, [usize; 4]); 9] = [
         ("01-httpbin-serviceentry", [1, 0, 0, 0]),
         ("02-baidu-https", [1, 0, 0, 0]),
         ("03-httpbin-timeout", [1, 1, 0, 0]),
@@ -67,6 +67,7 @@ fn seed_steps_hold_what_the_walkthrough_applies() {
         ("06-egress-gateway-http", [2, 1, 1, 1]),
         ("07-egress-gateway-https", [2, 1, 1, 1]),
         ("08-test-egress-destinationrule", [2, 1, 2, 1]),
+        ("09-egress-gateway-tls-origination", [2, 1, 2, 1]),
     ];
     for (step, counts_expected) in expected {
         assert_eq!(

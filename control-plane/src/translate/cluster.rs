@@ -14,9 +14,9 @@ use proto::pb::envoy::config::core::v3::{
 };
 use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
-    CertificateValidationContext, CommonTlsContext, SdsSecretConfig, SubjectAltNameMatcher,
-    TlsCertificate, UpstreamTlsContext, certificate_validation_context::SystemRootCerts,
-    common_tls_context, subject_alt_name_matcher::SanType,
+    CertificateValidationContext, CommonTlsContext, SubjectAltNameMatcher, TlsCertificate,
+    UpstreamTlsContext, certificate_validation_context::SystemRootCerts, common_tls_context,
+    subject_alt_name_matcher::SanType,
 };
 use proto::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions,
@@ -36,12 +36,14 @@ use super::any::pack_named;
 use super::endpoint::load_assignment;
 use super::filters::{self, HTTP_PROTOCOL_OPTIONS, TLS_TRANSPORT_SOCKET, UPSTREAM_TLS_CONTEXT};
 use super::registry::{MeshView, Service};
+use super::secret::istio_mutual_tls_context;
 
 /// Istio's default connect timeout.
 const DEFAULT_CONNECT_TIMEOUT_SECS: i64 = 10;
-/// Istio's SDS names for the workload certificate and the mesh root.
-pub const SDS_DEFAULT: &str = "default";
-pub const SDS_ROOT_CA: &str = "ROOTCA";
+/// The ALPN a sidecar offers when it originates Istio mutual TLS (Istio's
+/// `ALPNInMeshWithMxc`): the gateway's ISTIO_MUTUAL servers accept
+/// `istio-peer-exchange`.
+const ISTIO_MUTUAL_UPSTREAM_ALPN: [&str; 2] = ["istio-peer-exchange", "istio"];
 
 /// The traffic policy one cluster gets, after subset and port-level merging.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -201,7 +203,7 @@ fn service_cluster(
     if let Some(tls) = policy
         .tls
         .as_ref()
-        .and_then(|tls| upstream_tls(tls, &service.host))
+        .and_then(|tls| upstream_tls(tls, &service.host, port, subset))
     {
         cluster.transport_socket = Some(filters::transport_socket(
             TLS_TRANSPORT_SOCKET,
@@ -298,21 +300,22 @@ fn file(path: &str) -> DataSource {
     }
 }
 
-fn sds(name: &str) -> SdsSecretConfig {
-    SdsSecretConfig {
-        name: name.to_string(),
-        sds_config: Some(filters::ads_config_source()),
-    }
-}
-
-/// The UpstreamTlsContext for a DestinationRule's `tls`, or `None` for
-/// `DISABLE`. Without `caCertificates` the system roots verify the server,
-/// as Istio does with VERIFY_CERTIFICATE_AT_CLIENT.
-pub fn upstream_tls(tls: &ClientTlsSettings, host: &str) -> Option<UpstreamTlsContext> {
-    let default_sni = if host.starts_with('*') {
-        String::new()
-    } else {
-        host.to_string()
+/// The UpstreamTlsContext of cluster `outbound|<port>|<subset>|<host>` for a
+/// DestinationRule's `tls`, or `None` for `DISABLE`. Without
+/// `caCertificates` the system roots verify the server, as Istio does with
+/// VERIFY_CERTIFICATE_AT_CLIENT. The SNI is the rule's `sni`, else as
+/// Istio: `outbound_.<port>_.<subset>_.<host>` for ISTIO_MUTUAL, the host
+/// (unless a wildcard) for SIMPLE and MUTUAL.
+pub fn upstream_tls(
+    tls: &ClientTlsSettings,
+    host: &str,
+    port: u16,
+    subset: &str,
+) -> Option<UpstreamTlsContext> {
+    let default_sni = match tls.mode {
+        TlsMode::IstioMutual => format!("outbound_.{port}_.{subset}_.{host}"),
+        _ if host.starts_with('*') => String::new(),
+        _ => host.to_string(),
     };
     let sni = tls.sni.clone().unwrap_or(default_sni);
     let san_matchers = tls
@@ -361,16 +364,7 @@ pub fn upstream_tls(tls: &ClientTlsSettings, host: &str) -> Option<UpstreamTlsCo
                 ..Default::default()
             }
         }
-        TlsMode::IstioMutual => CommonTlsContext {
-            tls_certificate_sds_secret_configs: vec![sds(SDS_DEFAULT)],
-            validation_context_type: Some(
-                common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds(
-                    SDS_ROOT_CA,
-                )),
-            ),
-            alpn_protocols: vec!["istio".to_string()],
-            ..Default::default()
-        },
+        TlsMode::IstioMutual => istio_mutual_tls_context(&ISTIO_MUTUAL_UPSTREAM_ALPN),
     };
     Some(UpstreamTlsContext {
         common_tls_context: Some(common),

@@ -14,6 +14,7 @@ use proto::pb::envoy::extensions::filters::network::http_connection_manager::v3:
     HttpConnectionManager, HttpFilter, Rds, http_connection_manager, http_filter,
 };
 use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
+use proto::pb::envoy::r#type::v3::Percent;
 use proto::wkt::{Any, BoolValue, Duration, UInt32Value};
 
 use super::any::pack_named;
@@ -21,6 +22,8 @@ use super::any::pack_named;
 pub const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
 pub const UPSTREAM_TLS_CONTEXT: &str =
     "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+pub const DOWNSTREAM_TLS_CONTEXT: &str =
+    "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
 pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 pub fn socket_address(address: &str, port: u32) -> Address {
@@ -160,6 +163,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Fi
         http_filters: vec![router],
         access_log: vec![stdout_access_log()],
         use_remote_address: Some(bool_value(false)),
+        tracing: Some(istio_default_tracing()),
         ..Default::default()
     };
     network_filter(
@@ -169,6 +173,19 @@ pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Fi
             &config,
         ),
     )
+}
+
+/// Tracing as istiod sets it with its default mesh config (tracing enabled,
+/// 1% sampled, no provider: Envoy's null tracer). With tracing on, Envoy
+/// applies each route's decorator and, on outbound listeners, sends it
+/// upstream as `x-envoy-decorator-operation`.
+fn istio_default_tracing() -> http_connection_manager::Tracing {
+    http_connection_manager::Tracing {
+        client_sampling: Some(Percent { value: 100.0 }),
+        random_sampling: Some(Percent { value: 1.0 }),
+        overall_sampling: Some(Percent { value: 100.0 }),
+        ..Default::default()
+    }
 }
 
 /// The TLS inspector, which reads SNI from the ClientHello for filter chain

@@ -1,29 +1,42 @@
 //! LDS and RDS for gateways (`router` proxies): a listener per port of the
-//! Gateway servers that select this proxy; HTTP servers read routes from
-//! `http.<port>` built from the VirtualServices bound to the Gateway, TLS
-//! PASSTHROUGH servers route by SNI from the VirtualServices' `tls` routes.
+//! Gateway servers that select this proxy. HTTP servers read routes from
+//! `http.<port>` built from the VirtualServices bound to the Gateway; TLS
+//! PASSTHROUGH servers route by SNI from the VirtualServices' `tls` routes;
+//! HTTPS servers with `tls.mode: ISTIO_MUTUAL` terminate mutual TLS with the
+//! proxy's SDS certificate (SNI-matched on the server's hosts) and read
+//! routes from `https.<port>.<port name>.<gateway>.<namespace>`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use proto::pb::envoy::config::core::v3::TrafficDirection;
-use proto::pb::envoy::config::listener::v3::{FilterChain, Listener};
+use proto::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
 use proto::pb::envoy::config::route::v3::{
     DirectResponseAction, Route, RouteConfiguration, RouteMatch, VirtualHost, route, route_match,
 };
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use shared::naming;
 
 use crate::config::Resource;
 use crate::config::model::{Gateway, Server, ServerTlsMode};
 
-use super::filters;
+use super::filters::{self, DOWNSTREAM_TLS_CONTEXT, TLS_TRANSPORT_SOCKET};
 use super::hosts;
 use super::listener::tls_route_chains;
 use super::registry::{GatewayRef, MeshView, Protocol};
 use super::route::{http_routes, virtual_host};
+use super::secret::istio_mutual_tls_context;
+
+/// The ALPN an ISTIO_MUTUAL gateway server offers (Istio's
+/// `ALPNDownstreamWithMxc`).
+const ISTIO_MUTUAL_DOWNSTREAM_ALPN: [&str; 3] = ["istio-peer-exchange", "h2", "http/1.1"];
+/// Stands, among the SNI names claimed on a listener, for a chain without
+/// `server_names` (it matches every name).
+const MATCH_ALL_SNI: &str = "*";
 
 /// A Gateway server as this proxy serves it.
 struct BoundServer<'a> {
     gateway: GatewayRef,
+    gateway_name: &'a str,
     gateway_ns: &'a str,
     server: &'a Server,
     listen_port: u32,
@@ -34,14 +47,48 @@ impl BoundServer<'_> {
         Protocol::of(&self.server.port)
     }
 
+    fn tls_mode(&self) -> Option<ServerTlsMode> {
+        self.server.tls.as_ref().map(|tls| tls.mode)
+    }
+
     fn is_passthrough(&self) -> bool {
         self.protocol().is_tls()
-            && self.server.tls.as_ref().is_some_and(|tls| {
-                matches!(
-                    tls.mode,
-                    ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
-                )
-            })
+            && matches!(
+                self.tls_mode(),
+                Some(ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough)
+            )
+    }
+
+    /// An HTTPS server that terminates Istio mutual TLS and routes HTTP.
+    fn is_istio_mutual(&self) -> bool {
+        self.protocol() == Protocol::Https && self.tls_mode() == Some(ServerTlsMode::IstioMutual)
+    }
+
+    /// Istio's route configuration name for a TLS-terminating HTTPS server.
+    fn https_route_name(&self) -> String {
+        naming::gateway_https_route(
+            u16::try_from(self.server.port.number).unwrap_or_default(),
+            &self.server.port.name,
+            self.gateway_name,
+            self.gateway_ns,
+        )
+    }
+
+    /// The SNI names the server's hosts match (without their namespace
+    /// part); empty when any host is `*`, which matches every name.
+    fn server_names(&self) -> Vec<String> {
+        let names: Vec<String> = self
+            .server
+            .hosts
+            .iter()
+            .map(|entry| entry.split_once('/').map_or(entry.as_str(), |(_, h)| h))
+            .map(str::to_string)
+            .collect();
+        if names.iter().any(|h| h == "*") {
+            Vec::new()
+        } else {
+            names
+        }
     }
 
     /// Whether this server admits `host` of a VirtualService in `vs_ns`
@@ -66,6 +113,7 @@ fn bound_servers<'a>(view: &MeshView<'a>) -> BTreeMap<u32, Vec<BoundServer<'a>>>
             let listen_port = view.gateway_listen_port(server.port.number);
             by_port.entry(listen_port).or_default().push(BoundServer {
                 gateway: gateway_ref(gateway),
+                gateway_name: &gateway.meta.name,
                 gateway_ns: &gateway.meta.namespace,
                 server,
                 listen_port,
@@ -104,9 +152,24 @@ pub fn build_gateway_listeners(view: &MeshView<'_>) -> Vec<Listener> {
                 }],
                 ..base
             });
-        } else if servers.iter().any(BoundServer::is_passthrough) {
+        } else if servers
+            .iter()
+            .any(|s| s.is_istio_mutual() || s.is_passthrough())
+        {
             let mut claimed = BTreeSet::new();
             let mut chains = Vec::new();
+            for server in &servers {
+                if server.is_istio_mutual() {
+                    chains.extend(istio_mutual_chain(&name, server, &mut claimed));
+                } else if !server.is_passthrough() {
+                    tracing::warn!(
+                        listener = %name,
+                        gateway = %format!("{}/{}", server.gateway_ns, server.gateway_name),
+                        port = server.server.port.number,
+                        "gateway server uses a protocol or TLS mode this control plane does not serve yet; skipped"
+                    );
+                }
+            }
             for server in servers.iter().filter(|s| s.is_passthrough()) {
                 for (vs, vs_hosts) in view.virtual_services_for(&server.gateway) {
                     let admitted: Vec<String> = vs_hosts
@@ -139,47 +202,126 @@ pub fn build_gateway_listeners(view: &MeshView<'_>) -> Vec<Listener> {
     listeners
 }
 
+/// The filter chain of an ISTIO_MUTUAL server: SNI match on its hosts,
+/// mutual TLS with the proxy's SDS certificate and the mesh root, then HTTP
+/// routed by the server's RDS. Names already `claimed` by an earlier chain
+/// are left out (Envoy rejects two chains with the same match); `None` when
+/// nothing is left.
+fn istio_mutual_chain(
+    listener: &str,
+    server: &BoundServer<'_>,
+    claimed: &mut BTreeSet<String>,
+) -> Option<FilterChain> {
+    let route = server.https_route_name();
+    let names = server.server_names();
+    let server_names = if names.is_empty() {
+        claimed.insert(MATCH_ALL_SNI.to_string()).then(Vec::new)
+    } else {
+        let fresh: Vec<String> = names
+            .into_iter()
+            .filter(|n| claimed.insert(n.clone()))
+            .collect();
+        (!fresh.is_empty()).then_some(fresh)
+    };
+    let Some(server_names) = server_names else {
+        tracing::warn!(
+            listener,
+            route,
+            "an earlier server on this port already matches every host of this ISTIO_MUTUAL server; skipped"
+        );
+        return None;
+    };
+    let tls = DownstreamTlsContext {
+        common_tls_context: Some(istio_mutual_tls_context(&ISTIO_MUTUAL_DOWNSTREAM_ALPN)),
+        require_client_certificate: Some(filters::bool_value(true)),
+        ..Default::default()
+    };
+    Some(FilterChain {
+        name: route.clone(),
+        filter_chain_match: (!server_names.is_empty()).then(|| FilterChainMatch {
+            server_names,
+            ..Default::default()
+        }),
+        filters: vec![filters::http_connection_manager(
+            &format!("outbound_{listener}"),
+            &route,
+        )],
+        transport_socket: Some(filters::transport_socket(
+            TLS_TRANSPORT_SOCKET,
+            DOWNSTREAM_TLS_CONTEXT,
+            &tls,
+        )),
+        ..Default::default()
+    })
+}
+
 pub fn build_gateway_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
-    bound_servers(view)
+    let mut routes = Vec::new();
+    for (port, servers) in bound_servers(view) {
+        if servers.iter().any(|s| s.protocol().is_http()) {
+            let http: Vec<&BoundServer<'_>> =
+                servers.iter().filter(|s| s.protocol().is_http()).collect();
+            routes.push(route_configuration(
+                naming::gateway_route(u16::try_from(port).unwrap_or_default()),
+                view,
+                &http,
+            ));
+            continue;
+        }
+        let mut by_name: BTreeMap<String, Vec<&BoundServer<'_>>> = BTreeMap::new();
+        for server in servers.iter().filter(|s| s.is_istio_mutual()) {
+            by_name
+                .entry(server.https_route_name())
+                .or_default()
+                .push(server);
+        }
+        for (name, servers) in by_name {
+            routes.push(route_configuration(name, view, &servers));
+        }
+    }
+    routes.sort_by(|a, b| a.name.cmp(&b.name));
+    routes
+}
+
+/// Routes for HTTP on `servers` (one port): a virtual host per admitted
+/// VirtualService host, or a 404 `blackhole` host when there is none.
+fn route_configuration(
+    name: String,
+    view: &MeshView<'_>,
+    servers: &[&BoundServer<'_>],
+) -> RouteConfiguration {
+    let mut by_host: BTreeMap<(String, u32), Vec<Route>> = BTreeMap::new();
+    for server in servers {
+        let server_port = server.server.port.number;
+        for (vs, vs_hosts) in view.virtual_services_for(&server.gateway) {
+            let routes = http_routes(view, vs, server_port, &server.gateway);
+            if routes.is_empty() {
+                continue;
+            }
+            for host in vs_hosts
+                .iter()
+                .filter(|h| server.admits(h, &vs.meta.namespace))
+            {
+                by_host
+                    .entry((host.clone(), server_port))
+                    .or_default()
+                    .extend(routes.iter().cloned());
+            }
+        }
+    }
+    let mut virtual_hosts: Vec<VirtualHost> = by_host
         .into_iter()
-        .filter(|(_, servers)| servers.iter().any(|s| s.protocol().is_http()))
-        .map(|(port, servers)| {
-            let mut by_host: BTreeMap<(String, u32), Vec<Route>> = BTreeMap::new();
-            for server in servers.iter().filter(|s| s.protocol().is_http()) {
-                let server_port = server.server.port.number;
-                for (vs, vs_hosts) in view.virtual_services_for(&server.gateway) {
-                    let routes = http_routes(view, vs, server_port, &server.gateway);
-                    if routes.is_empty() {
-                        continue;
-                    }
-                    for host in vs_hosts
-                        .iter()
-                        .filter(|h| server.admits(h, &vs.meta.namespace))
-                    {
-                        by_host
-                            .entry((host.clone(), server_port))
-                            .or_default()
-                            .extend(routes.iter().cloned());
-                    }
-                }
-            }
-            let mut virtual_hosts: Vec<VirtualHost> = by_host
-                .into_iter()
-                .map(|((host, server_port), routes)| virtual_host(&host, server_port, routes))
-                .collect();
-            if virtual_hosts.is_empty() {
-                virtual_hosts.push(blackhole_host(
-                    servers.first().map_or(port, |s| s.listen_port),
-                ));
-            }
-            RouteConfiguration {
-                name: naming::gateway_route(u16::try_from(port).unwrap_or_default()),
-                virtual_hosts,
-                validate_clusters: Some(filters::bool_value(false)),
-                ..Default::default()
-            }
-        })
-        .collect()
+        .map(|((host, server_port), routes)| virtual_host(&host, server_port, routes))
+        .collect();
+    if virtual_hosts.is_empty() {
+        virtual_hosts.push(blackhole_host(servers.first().map_or(0, |s| s.listen_port)));
+    }
+    RouteConfiguration {
+        name,
+        virtual_hosts,
+        validate_clusters: Some(filters::bool_value(false)),
+        ..Default::default()
+    }
 }
 
 /// What a gateway port with no routes answers: 404, as Istio's `blackhole`.

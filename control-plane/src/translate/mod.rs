@@ -14,6 +14,7 @@ pub mod listener;
 pub mod proxy;
 pub mod registry;
 pub mod route;
+pub mod secret;
 
 #[cfg(test)]
 mod tests;

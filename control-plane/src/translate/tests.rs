@@ -9,8 +9,11 @@ use serde_json::Value;
 use shared::node::{NodeId, NodeType};
 use shared::type_url;
 
+use super::cluster::upstream_tls;
 use super::{Proxy, Workload, to_json, translate};
+use crate::config::ConfigSnapshot;
 use crate::config::load::load_validated;
+use crate::config::model::{ClientTlsSettings, TlsMode};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -54,9 +57,20 @@ const ALL_TYPES: [&str; 4] = [
 /// The xDS `proxy` gets for fixture step `step` under `mesh`, as JSON. The
 /// gateway is connected, so it is an endpoint of its own service.
 fn render(step: &str, mesh: &str, proxy: &Proxy) -> Value {
+    render_edited(step, mesh, proxy, |_| {})
+}
+
+/// As [`render`], with the loaded config changed by `edit` first.
+fn render_edited(
+    step: &str,
+    mesh: &str,
+    proxy: &Proxy,
+    edit: impl FnOnce(&mut ConfigSnapshot),
+) -> Value {
     let dir = fixtures().join("seed").join(step);
     let mesh = fixtures().join("mesh").join(mesh);
-    let snapshot = load_validated(&dir, Some(&mesh)).unwrap_or_else(|e| panic!("{step}: {e}"));
+    let mut snapshot = load_validated(&dir, Some(&mesh)).unwrap_or_else(|e| panic!("{step}: {e}"));
+    edit(&mut snapshot);
     let workloads: Vec<Workload> = egress_gateway().as_workload().into_iter().collect();
     let resources = translate(&snapshot, &workloads, proxy).into_typed();
     to_json(&resources, &ALL_TYPES).expect("resources convert to JSON")
@@ -328,4 +342,155 @@ fn destination_rule_lookup_prefers_the_proxy_namespace() {
                 == "outbound|443|cnn|istio-egressgateway.istio-system.svc.cluster.local"),
         "a sidecar in test-egress sees the subset its own namespace's DestinationRule defines"
     );
+}
+
+const TLS_ORIGINATION_VIA_GATEWAY: &str = "09-egress-gateway-tls-origination";
+const GATEWAY_HOST: &str = "istio-egressgateway.istio-system.svc.cluster.local";
+
+/// Asserts a CommonTlsContext takes `default` and `ROOTCA` from ADS.
+fn assert_istio_mutual_sds(common: &Value) {
+    let ads = serde_json::json!({"ads": {}, "resourceApiVersion": "V3"});
+    assert_eq!(
+        common["tlsCertificateSdsSecretConfigs"],
+        serde_json::json!([{"name": "default", "sdsConfig": ads}])
+    );
+    assert_eq!(
+        common["validationContextSdsSecretConfig"],
+        serde_json::json!({"name": "ROOTCA", "sdsConfig": ads})
+    );
+}
+
+#[test]
+fn sidecar_originates_istio_mutual_to_the_gateway_with_sds_and_the_rule_sni() {
+    let json = render(
+        TLS_ORIGINATION_VIA_GATEWAY,
+        "registry-only.yaml",
+        &sidecar("default"),
+    );
+    let cluster_name = format!("outbound|443|cnn|{GATEWAY_HOST}");
+    let route = find(&json["routes"], "name", "80");
+    let vhost = find(&route["virtualHosts"], "name", "edition.cnn.com:80");
+    assert_eq!(
+        vhost["routes"][0]["route"]["cluster"],
+        cluster_name.as_str()
+    );
+    let cluster = find(&json["clusters"], "name", &cluster_name);
+    let socket = &cluster["transportSocket"];
+    assert_eq!(socket["name"], "envoy.transport_sockets.tls");
+    let tls = &socket["typedConfig"];
+    assert_eq!(
+        tls["@type"],
+        "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+    );
+    assert_eq!(tls["sni"], "edition.cnn.com", "the rule's sni");
+    assert_istio_mutual_sds(&tls["commonTlsContext"]);
+    let plain = find(
+        &json["clusters"],
+        "name",
+        &format!("outbound|443||{GATEWAY_HOST}"),
+    );
+    assert!(
+        plain.get("transportSocket").is_none(),
+        "the subset's port-level tls applies to the subset only"
+    );
+}
+
+#[test]
+fn istio_mutual_without_sni_uses_istio_default_sni() {
+    let tls = ClientTlsSettings {
+        mode: TlsMode::IstioMutual,
+        ..Default::default()
+    };
+    let context = upstream_tls(&tls, GATEWAY_HOST, 443, "cnn").expect("a TLS context");
+    assert_eq!(context.sni, format!("outbound_.443_.cnn_.{GATEWAY_HOST}"));
+    let context = upstream_tls(&tls, GATEWAY_HOST, 80, "").expect("a TLS context");
+    assert_eq!(context.sni, format!("outbound_.80_._.{GATEWAY_HOST}"));
+}
+
+#[test]
+fn gateway_istio_mutual_server_terminates_mtls_and_originates_tls() {
+    let json = render(
+        TLS_ORIGINATION_VIA_GATEWAY,
+        "registry-only.yaml",
+        &egress_gateway(),
+    );
+    let listener = find(&json["listeners"], "name", "0.0.0.0_443");
+    assert_eq!(
+        listener["listenerFilters"][0]["name"],
+        "envoy.filters.listener.tls_inspector"
+    );
+    let rds_name = "https.443.https.istio-egressgateway.default";
+    let chain = find(&listener["filterChains"], "name", rds_name);
+    assert_eq!(
+        chain["filterChainMatch"]["serverNames"],
+        serde_json::json!(["edition.cnn.com"])
+    );
+    let tls = &chain["transportSocket"]["typedConfig"];
+    assert_eq!(
+        tls["@type"],
+        "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+    );
+    assert_eq!(tls["requireClientCertificate"], true);
+    assert_istio_mutual_sds(&tls["commonTlsContext"]);
+    assert_eq!(
+        tls["commonTlsContext"]["alpnProtocols"],
+        serde_json::json!(["istio-peer-exchange", "h2", "http/1.1"])
+    );
+    let hcm = &chain["filters"][0]["typedConfig"];
+    assert_eq!(hcm["rds"]["routeConfigName"], rds_name);
+
+    let route = find(&json["routes"], "name", rds_name);
+    let vhost = find(&route["virtualHosts"], "name", "edition.cnn.com:443");
+    assert_eq!(
+        vhost["routes"][0]["route"]["cluster"],
+        "outbound|443||edition.cnn.com"
+    );
+    let upstream = find(&json["clusters"], "name", "outbound|443||edition.cnn.com");
+    let origination = &upstream["transportSocket"]["typedConfig"];
+    assert_eq!(origination["sni"], "edition.cnn.com");
+    assert!(
+        origination["commonTlsContext"]["validationContext"]["systemRootCerts"].is_object(),
+        "SIMPLE: the external server is verified with the system roots"
+    );
+}
+
+#[test]
+fn gateway_istio_mutual_servers_share_a_port_without_duplicate_matches() {
+    let json = render_edited(
+        TLS_ORIGINATION_VIA_GATEWAY,
+        "registry-only.yaml",
+        &egress_gateway(),
+        |snapshot| {
+            let servers = &mut snapshot.gateways[0].spec.servers;
+            let mut wildcard = servers[0].clone();
+            wildcard.port.name = "https-any".to_string();
+            wildcard.hosts = vec!["*/*".to_string()];
+            let mut duplicate = wildcard.clone();
+            duplicate.port.name = "https-again".to_string();
+            servers.push(wildcard);
+            servers.push(duplicate);
+        },
+    );
+    let listener = find(&json["listeners"], "name", "0.0.0.0_443");
+    let chains = listener["filterChains"].as_array().expect("chains");
+    assert_eq!(
+        chains.len(),
+        2,
+        "the second wildcard server is skipped: {chains:#?}"
+    );
+    let any = find(
+        &listener["filterChains"],
+        "name",
+        "https.443.https-any.istio-egressgateway.default",
+    );
+    assert!(
+        any.get("filterChainMatch").is_none(),
+        "a `*` host matches every SNI"
+    );
+    let route = find(
+        &json["routes"],
+        "name",
+        "https.443.https-any.istio-egressgateway.default",
+    );
+    find(&route["virtualHosts"], "name", "edition.cnn.com:443");
 }

@@ -14,6 +14,7 @@ use shared::node::NodeType;
 use crate::config::model::Labels;
 use crate::translate::{self, Proxy};
 
+use super::secrets::IdentitySecrets;
 use super::state::MeshState;
 
 /// One resource with the hash of its encoding, used as its delta version.
@@ -34,6 +35,24 @@ pub struct ProxySnapshot {
 impl ProxySnapshot {
     pub fn resources(&self, type_url: &str) -> Option<&BTreeMap<String, VersionedResource>> {
         self.by_type.get(type_url)
+    }
+}
+
+/// What one proxy is served at one mesh state: the translation it shares
+/// with the proxies of the same key, and the secrets of its identity.
+#[derive(Debug, Clone)]
+pub struct ServedResources {
+    pub translated: Arc<ProxySnapshot>,
+    pub secrets: Option<Arc<IdentitySecrets>>,
+}
+
+impl ServedResources {
+    pub fn resources(&self, type_url: &str) -> Option<&BTreeMap<String, VersionedResource>> {
+        if type_url == shared::type_url::SECRET {
+            self.secrets.as_deref().map(|s| &s.resources)
+        } else {
+            self.translated.resources(type_url)
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! CSDS (`envoy.service.status.v3.ClientStatusDiscoveryService`): for every
 //! connected proxy, each resource it was sent with its status (ACKED,
 //! NACKED with the error, or still REQUESTED) and, unless excluded, its
-//! content.
+//! content. Secrets are listed by name and status only: their content holds
+//! a private key.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -72,7 +73,7 @@ pub fn client_config(
                 ),
                 (None, false) => (ClientResourceStatus::Requested, ConfigStatus::Stale, None),
             };
-            let xds_config = if exclude_contents {
+            let xds_config = if exclude_contents || type_url == shared::type_url::SECRET {
                 None
             } else {
                 snapshot

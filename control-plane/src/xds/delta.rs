@@ -13,18 +13,19 @@ use shared::type_url::PUSH_ORDER;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
-use super::cache::ProxySnapshot;
+use super::cache::ServedResources;
 use super::connection::Connection;
 use super::push::{is_wildcard_type, sotw_version, wanted};
 use super::state::MeshState;
 use super::subscription::Subscription;
-use super::{CONTROL_PLANE_ID, XdsContext};
+use super::{CONTROL_PLANE_ID, StreamKind, XdsContext};
 use crate::metrics::Metrics;
 
 type Sender = mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>;
 
 pub async fn run(
     context: Arc<XdsContext>,
+    kind: StreamKind,
     mut requests: Streaming<DeltaDiscoveryRequest>,
     tx: Sender,
 ) {
@@ -44,7 +45,7 @@ pub async fn run(
             .await;
         return;
     };
-    let guard = match context.connect(node, true) {
+    let guard = match context.connect(node, true, kind) {
         Ok(guard) => guard,
         Err(status) => {
             let _ = tx.send(Err(status)).await;
@@ -54,16 +55,21 @@ pub async fn run(
     let connection = guard.connection.clone();
     let mut state_rx = context.publisher.subscribe();
     let mut state: Arc<MeshState> = state_rx.borrow_and_update().clone();
-    let mut snapshot = context.cache.get(&state, &connection.proxy);
+    let mut snapshot = context.served(&state, &connection.proxy);
 
     let mut request = Some(first);
     loop {
-        if let Some(req) = request.take()
-            && handle_request(&context.metrics, &connection, &snapshot, &state, req, &tx)
+        if let Some(req) = request.take() {
+            if let Err(status) = kind.check(&req.type_url) {
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
+            if handle_request(&context.metrics, &connection, &snapshot, &state, req, &tx)
                 .await
                 .is_err()
-        {
-            return;
+            {
+                return;
+            }
         }
         tokio::select! {
             next = requests.message() => match next {
@@ -79,7 +85,7 @@ pub async fn run(
                     return;
                 }
                 state = state_rx.borrow_and_update().clone();
-                snapshot = context.cache.get(&state, &connection.proxy);
+                snapshot = context.served(&state, &connection.proxy);
                 for type_url in PUSH_ORDER {
                     if push(&context.metrics, &connection, &snapshot, &state, type_url, false, &tx).await.is_err() {
                         return;
@@ -93,7 +99,7 @@ pub async fn run(
 async fn handle_request(
     metrics: &Metrics,
     connection: &Connection,
-    snapshot: &ProxySnapshot,
+    snapshot: &ServedResources,
     state: &MeshState,
     req: DeltaDiscoveryRequest,
     tx: &Sender,
@@ -162,7 +168,7 @@ async fn handle_request(
 async fn push(
     metrics: &Metrics,
     connection: &Connection,
-    snapshot: &ProxySnapshot,
+    snapshot: &ServedResources,
     state: &MeshState,
     type_url: &str,
     force: bool,

@@ -1,14 +1,19 @@
-//! The xDS server: ADS (state of the world and delta), CSDS, reflection
-//! and health, over one gRPC port.
+//! The xDS server: ADS (state of the world and delta), SDS, CSDS,
+//! reflection and health, over one gRPC port.
 
 pub mod cache;
 pub mod connection;
 pub mod csds;
 mod delta;
 pub mod push;
+mod sds;
+pub mod secrets;
 mod sotw;
 pub mod state;
 pub mod subscription;
+
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -22,17 +27,21 @@ use proto::pb::envoy::service::discovery::v3::aggregated_discovery_service_serve
 use proto::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
+use proto::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
 use proto::pb::envoy::service::status::v3::client_status_discovery_service_server::ClientStatusDiscoveryServiceServer;
+use shared::type_url;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::ca::{CertificateAuthority, Identity};
 use crate::metrics::Metrics;
 use crate::translate::Proxy;
 
-use cache::SnapshotCache;
+use cache::{ServedResources, SnapshotCache};
 use connection::{Connection, Connections};
-use state::MeshStatePublisher;
+use secrets::{IdentitySecrets, SecretCache};
+use state::{MeshState, MeshStatePublisher};
 
 /// The name this control plane gives itself in responses.
 pub const CONTROL_PLANE_ID: &str = "egress-mesh-control-plane";
@@ -41,23 +50,76 @@ pub const CONTROL_PLANE_ID: &str = "egress-mesh-control-plane";
 pub struct XdsContext {
     pub publisher: MeshStatePublisher,
     pub cache: SnapshotCache,
+    pub secrets: SecretCache,
     pub connections: Connections,
     pub metrics: Arc<Metrics>,
 }
 
+/// The service a stream was opened on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamKind {
+    /// ADS: every type; the proxy is a workload while it is connected.
+    Aggregated,
+    /// SDS: secrets only.
+    Secrets,
+}
+
+impl StreamKind {
+    /// Refuses a type the service does not serve.
+    fn check(self, requested: &str) -> Result<(), Status> {
+        match self {
+            StreamKind::Secrets if requested != type_url::SECRET => {
+                Err(Status::invalid_argument(format!(
+                    "the SecretDiscoveryService serves only {}; request {requested} over ADS",
+                    type_url::SECRET
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 impl XdsContext {
-    pub fn new(publisher: MeshStatePublisher, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        publisher: MeshStatePublisher,
+        metrics: Arc<Metrics>,
+        ca: Arc<CertificateAuthority>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             publisher,
             cache: SnapshotCache::default(),
+            secrets: SecretCache::new(ca),
             connections: Connections::default(),
             metrics,
         })
     }
 
-    /// Registers a stream's proxy; it becomes a workload (an endpoint of the
-    /// services that select it) until the returned guard drops.
-    fn connect(self: &Arc<Self>, node: Node, delta: bool) -> Result<ConnectionGuard, Status> {
+    /// Everything `proxy` is served in `state`.
+    pub fn served(&self, state: &MeshState, proxy: &Proxy) -> ServedResources {
+        ServedResources {
+            translated: self.cache.get(state, proxy),
+            secrets: self.identity_secrets(state, proxy),
+        }
+    }
+
+    /// The secrets of the proxy's identity under the mesh's trust domain.
+    fn identity_secrets(&self, state: &MeshState, proxy: &Proxy) -> Option<Arc<IdentitySecrets>> {
+        self.secrets.get(&Identity {
+            trust_domain: state.snapshot.mesh.trust_domain.clone(),
+            namespace: proxy.namespace.clone(),
+            service_account: proxy.service_account.clone(),
+        })
+    }
+
+    /// Registers a stream's proxy; over ADS it becomes a workload (an
+    /// endpoint of the services that select it) until the returned guard
+    /// drops.
+    fn connect(
+        self: &Arc<Self>,
+        node: Node,
+        delta: bool,
+        kind: StreamKind,
+    ) -> Result<ConnectionGuard, Status> {
         let proxy = Proxy::from_node(&node)
             .map_err(|e| Status::invalid_argument(format!("cannot identify the proxy: {e}")))?;
         let connection = Arc::new(Connection::new(
@@ -67,13 +129,15 @@ impl XdsContext {
             delta,
         ));
         self.connections.insert(connection.clone());
-        if let Some(workload) = connection.proxy.as_workload() {
+        if kind == StreamKind::Aggregated
+            && let Some(workload) = connection.proxy.as_workload()
+        {
             self.publisher.add_workload(connection.id, workload);
         }
         self.metrics
             .connected_proxies
             .set(self.connections.len() as i64);
-        tracing::info!(id = connection.id, node = %connection.proxy.id, delta, "proxy connected");
+        tracing::info!(id = connection.id, node = %connection.proxy.id, delta, ?kind, "proxy connected");
         Ok(ConnectionGuard {
             context: self.clone(),
             connection,
@@ -117,7 +181,12 @@ impl AggregatedDiscoveryService for Ads {
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(sotw::run(self.context.clone(), request.into_inner(), tx));
+        tokio::spawn(sotw::run(
+            self.context.clone(),
+            StreamKind::Aggregated,
+            request.into_inner(),
+            tx,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -126,12 +195,30 @@ impl AggregatedDiscoveryService for Ads {
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(delta::run(self.context.clone(), request.into_inner(), tx));
+        tokio::spawn(delta::run(
+            self.context.clone(),
+            StreamKind::Aggregated,
+            request.into_inner(),
+            tx,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
 
-/// Serves ADS, CSDS, gRPC health and reflection on `listener` until
+/// Reflection over the services this server actually serves (the Envoy
+/// descriptor set describes many more), with every message type they use,
+/// so grpcurl decodes the resources inside `Any`.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("envoy.service.discovery.v3.AggregatedDiscoveryService")
+        .with_service_name("envoy.service.secret.v3.SecretDiscoveryService")
+        .with_service_name("envoy.service.status.v3.ClientStatusDiscoveryService")
+        .with_service_name("grpc.health.v1.Health")
+}
+
+/// Serves ADS, SDS, CSDS, gRPC health and reflection on `listener` until
 /// `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -143,21 +230,27 @@ pub async fn serve(
         .set_serving::<AggregatedDiscoveryServiceServer<Ads>>()
         .await;
     health_reporter
+        .set_serving::<SecretDiscoveryServiceServer<sds::Sds>>()
+        .await;
+    health_reporter
         .set_serving::<ClientStatusDiscoveryServiceServer<csds::Csds>>()
         .await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+    let reflection_v1 = reflection()
+        .with_service_name("grpc.reflection.v1.ServerReflection")
         .build_v1()
-        .expect("the embedded descriptor set is valid");
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .expect("the embedded descriptor sets are valid");
+    let reflection_v1alpha = reflection()
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
         .build_v1alpha()
-        .expect("the embedded descriptor set is valid");
+        .expect("the embedded descriptor sets are valid");
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()
         .add_service(AggregatedDiscoveryServiceServer::new(Ads {
             context: context.clone(),
         }))
+        .add_service(SecretDiscoveryServiceServer::new(sds::Sds::new(
+            context.clone(),
+        )))
         .add_service(ClientStatusDiscoveryServiceServer::new(csds::Csds::new(
             context,
         )))

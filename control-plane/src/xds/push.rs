@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use super::cache::{ProxySnapshot, VersionedResource, set_version};
+use super::cache::{ServedResources, VersionedResource, set_version};
 use super::subscription::Subscription;
 
 /// The resources of `type_url` that `subscription` wants, by name.
 pub fn wanted<'a>(
-    snapshot: &'a ProxySnapshot,
+    snapshot: &'a ServedResources,
     type_url: &str,
     subscription: &Subscription,
 ) -> BTreeMap<&'a str, &'a VersionedResource> {

@@ -10,17 +10,22 @@ use shared::type_url::PUSH_ORDER;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
-use super::cache::ProxySnapshot;
+use super::cache::ServedResources;
 use super::connection::Connection;
 use super::push::{is_wildcard_type, sotw_version, versions, wanted};
 use super::state::MeshState;
 use super::subscription::Subscription;
-use super::{CONTROL_PLANE_ID, XdsContext};
+use super::{CONTROL_PLANE_ID, StreamKind, XdsContext};
 use crate::metrics::Metrics;
 
 type Sender = mpsc::Sender<Result<DiscoveryResponse, Status>>;
 
-pub async fn run(context: Arc<XdsContext>, mut requests: Streaming<DiscoveryRequest>, tx: Sender) {
+pub async fn run(
+    context: Arc<XdsContext>,
+    kind: StreamKind,
+    mut requests: Streaming<DiscoveryRequest>,
+    tx: Sender,
+) {
     let first = match requests.message().await {
         Ok(Some(first)) => first,
         Ok(None) => return,
@@ -37,7 +42,7 @@ pub async fn run(context: Arc<XdsContext>, mut requests: Streaming<DiscoveryRequ
             .await;
         return;
     };
-    let guard = match context.connect(node, false) {
+    let guard = match context.connect(node, false, kind) {
         Ok(guard) => guard,
         Err(status) => {
             let _ = tx.send(Err(status)).await;
@@ -47,16 +52,21 @@ pub async fn run(context: Arc<XdsContext>, mut requests: Streaming<DiscoveryRequ
     let connection = guard.connection.clone();
     let mut state_rx = context.publisher.subscribe();
     let mut state: Arc<MeshState> = state_rx.borrow_and_update().clone();
-    let mut snapshot = context.cache.get(&state, &connection.proxy);
+    let mut snapshot = context.served(&state, &connection.proxy);
 
     let mut request = Some(first);
     loop {
-        if let Some(req) = request.take()
-            && let Err(closed) =
+        if let Some(req) = request.take() {
+            if let Err(status) = kind.check(&req.type_url) {
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
+            if let Err(closed) =
                 handle_request(&context.metrics, &connection, &snapshot, &state, req, &tx).await
-        {
-            tracing::debug!(%closed, "ADS stream closed while sending");
-            return;
+            {
+                tracing::debug!(%closed, "ADS stream closed while sending");
+                return;
+            }
         }
         tokio::select! {
             next = requests.message() => match next {
@@ -72,7 +82,7 @@ pub async fn run(context: Arc<XdsContext>, mut requests: Streaming<DiscoveryRequ
                     return;
                 }
                 state = state_rx.borrow_and_update().clone();
-                snapshot = context.cache.get(&state, &connection.proxy);
+                snapshot = context.served(&state, &connection.proxy);
                 for type_url in PUSH_ORDER {
                     if push(&context.metrics, &connection, &snapshot, &state, type_url, false, &tx).await.is_err() {
                         return;
@@ -86,7 +96,7 @@ pub async fn run(context: Arc<XdsContext>, mut requests: Streaming<DiscoveryRequ
 async fn handle_request(
     metrics: &Metrics,
     connection: &Connection,
-    snapshot: &ProxySnapshot,
+    snapshot: &ServedResources,
     state: &MeshState,
     req: DiscoveryRequest,
     tx: &Sender,
@@ -142,7 +152,7 @@ async fn handle_request(
 async fn push(
     metrics: &Metrics,
     connection: &Connection,
-    snapshot: &ProxySnapshot,
+    snapshot: &ServedResources,
     state: &MeshState,
     type_url: &str,
     force: bool,

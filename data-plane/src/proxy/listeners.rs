@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -21,17 +22,78 @@ struct Bound {
     accept: JoinHandle<()>,
 }
 
+/// Sockets bound while an LDS update is applied, so that a port that cannot
+/// be bound rejects the update (NACK) as Envoy does, instead of failing
+/// later where nobody sees it.
+#[derive(Default)]
+pub struct ListenerSockets {
+    /// Listener name → address the manager is accepting on.
+    active: Mutex<HashMap<Arc<str>, SocketAddr>>,
+    /// Bound for the next config, waiting for the manager.
+    prepared: Mutex<HashMap<Arc<str>, std::net::TcpListener>>,
+}
+
+impl ListenerSockets {
+    /// Binds every listener of `config` that is not bound yet at its address.
+    pub fn prepare(&self, config: &RunningConfig) -> Result<(), String> {
+        let active = self.active.lock().clone();
+        let mut prepared = self.prepared.lock();
+        let mut errors = Vec::new();
+        for (name, listener) in config.listeners.iter().filter(|(_, l)| l.bind_to_port) {
+            let already = active.get(name) == Some(&listener.address)
+                || prepared
+                    .get(name)
+                    .and_then(|socket| socket.local_addr().ok())
+                    .is_some_and(|addr| addr == listener.address);
+            if already {
+                continue;
+            }
+            match bind(listener.address) {
+                Ok(socket) => {
+                    prepared.insert(name.clone(), socket);
+                }
+                Err(error) => errors.push(format!(
+                    "listener {name:?}: cannot bind {}: {error} (is the port in use?)",
+                    listener.address
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    fn take(&self, name: &str, address: SocketAddr) -> Option<std::net::TcpListener> {
+        let socket = self.prepared.lock().remove(name)?;
+        (socket.local_addr().ok() == Some(address)).then_some(socket)
+    }
+}
+
+fn bind(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = std::net::TcpListener::bind(address)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
 pub struct ListenerManager {
     context: Arc<ProxyContext>,
+    sockets: Arc<ListenerSockets>,
     bound: HashMap<Arc<str>, Bound>,
     /// True once the listeners of the first applied config are bound.
     ready: watch::Sender<bool>,
 }
 
 impl ListenerManager {
-    pub fn new(context: Arc<ProxyContext>, ready: watch::Sender<bool>) -> Self {
+    pub fn new(
+        context: Arc<ProxyContext>,
+        sockets: Arc<ListenerSockets>,
+        ready: watch::Sender<bool>,
+    ) -> Self {
         Self {
             context,
+            sockets,
             bound: HashMap::new(),
             ready,
         }
@@ -75,7 +137,11 @@ impl ListenerManager {
             if self.bound.contains_key(name) {
                 continue;
             }
-            match TcpListener::bind(address).await {
+            let socket = match self.sockets.take(name, address) {
+                Some(prepared) => TcpListener::from_std(prepared),
+                None => TcpListener::bind(address).await,
+            };
+            match socket {
                 Ok(socket) => {
                     tracing::info!(listener = %name, %address, "listening");
                     let accept = tokio::spawn(outbound::accept_loop(
@@ -90,6 +156,11 @@ impl ListenerManager {
                 }
             }
         }
+        *self.sockets.active.lock() = self
+            .bound
+            .iter()
+            .map(|(name, bound)| (name.clone(), bound.address))
+            .collect();
     }
 }
 
@@ -98,5 +169,55 @@ impl Drop for ListenerManager {
         for bound in self.bound.values() {
             bound.accept.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Listener;
+
+    fn config_with_listener(address: SocketAddr) -> RunningConfig {
+        let listener = Listener {
+            name: "0.0.0.0_8080".into(),
+            address,
+            bind_to_port: true,
+            use_original_dst: false,
+            inspect_tls: false,
+            filter_chains: Vec::new(),
+            default_chain: None,
+        };
+        let mut config = RunningConfig::default();
+        config
+            .listeners
+            .insert(listener.name.clone(), Arc::new(listener));
+        config
+    }
+
+    #[test]
+    fn a_port_in_use_rejects_the_update() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let sockets = ListenerSockets::default();
+        let error = sockets
+            .prepare(&config_with_listener(taken.local_addr().unwrap()))
+            .unwrap_err();
+        assert!(
+            error.contains("listener \"0.0.0.0_8080\": cannot bind"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_free_port_is_bound_once_and_handed_over() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let sockets = ListenerSockets::default();
+        let config = config_with_listener(free);
+        sockets.prepare(&config).unwrap();
+        sockets.prepare(&config).unwrap();
+        assert!(sockets.take("0.0.0.0_8080", free).is_some());
+        assert!(sockets.take("0.0.0.0_8080", free).is_none());
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
 
-pub use listeners::ListenerManager;
+pub use listeners::{ListenerManager, ListenerSockets};
 use stats::Stats;
 
 /// What every connection handler needs.

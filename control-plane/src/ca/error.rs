@@ -1,0 +1,43 @@
+//! Why the certificate authority could not start or issue a certificate.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}; check that the CA directory is writable", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} has {present} but not {missing}: put both files there to use your root, or neither to have one generated",
+        dir.display()
+    )]
+    IncompleteDir {
+        dir: PathBuf,
+        present: &'static str,
+        missing: &'static str,
+    },
+    #[error("{}: {reason}", path.display())]
+    InvalidCert { path: PathBuf, reason: String },
+    #[error(
+        "{} is not a usable private key ({source}); it must be unencrypted PKCS#8 PEM (`BEGIN PRIVATE KEY`), e.g. `openssl pkcs8 -topk8 -nocrypt -in old.pem -out {}`",
+        path.display(),
+        path.display()
+    )]
+    InvalidKey { path: PathBuf, source: rcgen::Error },
+    #[error("{} is not the private key of {}: use the key the root was made with", key.display(), cert.display())]
+    KeyMismatch { cert: PathBuf, key: PathBuf },
+    #[error("cannot generate a root certificate: {0}")]
+    Generate(rcgen::Error),
+    #[error("cannot issue a certificate for {identity}: {source}")]
+    Issue {
+        identity: String,
+        source: rcgen::Error,
+    },
+}

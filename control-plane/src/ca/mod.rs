@@ -1,0 +1,354 @@
+//! The mesh certificate authority (istiod's CA role): a root, generated or
+//! loaded from a directory, that issues each proxy identity a short-lived
+//! SPIFFE certificate (`spiffe://<trust domain>/ns/<namespace>/sa/<service
+//! account>`), ECDSA P-256, with the instant it should be re-issued.
+//!
+//! Nothing here logs or formats key material: [`WorkloadCertificate`] and
+//! [`CertificateAuthority`] print without their keys.
+
+mod error;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use time::OffsetDateTime;
+
+pub use error::CaError;
+
+/// The root certificate's file in a CA directory (Istio's plugged-in CA name).
+pub const CA_CERT_FILE: &str = "ca-cert.pem";
+/// The root key's file in a CA directory: PKCS#8 PEM (`BEGIN PRIVATE KEY`).
+pub const CA_KEY_FILE: &str = "ca-key.pem";
+/// Istio's default workload certificate lifetime.
+pub const DEFAULT_WORKLOAD_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The lifetime of a generated root: ten years, as istiod's self-signed root.
+const ROOT_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// How far a workload certificate's `notBefore` is set in the past, so that
+/// a peer whose clock is slightly behind still accepts it.
+const CLOCK_SKEW_GRACE: Duration = Duration::from_secs(60);
+/// A certificate is re-issued once this fraction of its lifetime has passed
+/// (numerator / denominator: 80%, as Istio rotates).
+const ROTATE_AFTER: (u32, u32) = (4, 5);
+
+/// Who a workload certificate is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Identity {
+    pub trust_domain: String,
+    pub namespace: String,
+    pub service_account: String,
+}
+
+impl Identity {
+    /// `spiffe://<trust domain>/ns/<namespace>/sa/<service account>`.
+    pub fn spiffe_id(&self) -> String {
+        format!(
+            "spiffe://{}/ns/{}/sa/{}",
+            self.trust_domain, self.namespace, self.service_account
+        )
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.spiffe_id())
+    }
+}
+
+/// A certificate issued to an identity, with its private key.
+pub struct WorkloadCertificate {
+    pub identity: Identity,
+    /// The leaf certificate, PEM (the root is distributed on its own).
+    pub chain_pem: String,
+    key_pem: String,
+    pub not_before: SystemTime,
+    pub not_after: SystemTime,
+    /// When 80% of the lifetime (from issuance to `not_after`) has passed:
+    /// the certificate should be replaced from then on.
+    pub rotate_at: SystemTime,
+}
+
+impl WorkloadCertificate {
+    /// The private key, PKCS#8 PEM. Never log it.
+    pub fn private_key_pem(&self) -> &str {
+        &self.key_pem
+    }
+}
+
+impl fmt::Debug for WorkloadCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkloadCertificate")
+            .field("identity", &self.identity.spiffe_id())
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("rotate_at", &self.rotate_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the root came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootSource {
+    /// Generated for this process only.
+    Generated,
+    /// Generated and written to this directory for the next start.
+    Created(PathBuf),
+    /// Read from this directory.
+    Loaded(PathBuf),
+}
+
+/// The root and what it signs workload certificates with.
+pub struct CertificateAuthority {
+    root_pem: String,
+    root_not_after: SystemTime,
+    issuer: Issuer<'static, KeyPair>,
+    workload_ttl: Duration,
+    source: RootSource,
+}
+
+impl fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("source", &self.source)
+            .field("root_not_after", &self.root_not_after)
+            .field("workload_ttl", &self.workload_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// A new self-signed root (ECDSA P-256, ten years, `O=<trust domain>`)
+    /// that lives as long as the process.
+    pub fn generate(trust_domain: &str, workload_ttl: Duration) -> Result<Self, CaError> {
+        let (root, _key_pem) = generate_root(trust_domain, workload_ttl, RootSource::Generated)?;
+        Ok(root)
+    }
+
+    /// The root in `dir` (`ca-cert.pem`, `ca-key.pem`); when `dir` has
+    /// neither, a generated one, written there so that restarts keep it.
+    pub fn load_or_create(
+        dir: &Path,
+        trust_domain: &str,
+        workload_ttl: Duration,
+    ) -> Result<Self, CaError> {
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        match (cert_path.exists(), key_path.exists()) {
+            (true, true) => Self::load(dir, workload_ttl),
+            (false, false) => {
+                std::fs::create_dir_all(dir).map_err(|source| CaError::Write {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                let (root, key_pem) = generate_root(
+                    trust_domain,
+                    workload_ttl,
+                    RootSource::Created(dir.to_path_buf()),
+                )?;
+                write_file(&key_path, &key_pem, true)?;
+                write_file(&cert_path, &root.root_pem, false)?;
+                Ok(root)
+            }
+            (has_cert, _) => Err(CaError::IncompleteDir {
+                dir: dir.to_path_buf(),
+                present: if has_cert { CA_CERT_FILE } else { CA_KEY_FILE },
+                missing: if has_cert { CA_KEY_FILE } else { CA_CERT_FILE },
+            }),
+        }
+    }
+
+    /// The root in `dir`: `ca-cert.pem` (a self-signed CA certificate) and
+    /// `ca-key.pem` (its PKCS#8 private key).
+    pub fn load(dir: &Path, workload_ttl: Duration) -> Result<Self, CaError> {
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        let root_pem = read_file(&cert_path)?;
+        let key_pem = read_file(&key_path)?;
+        let key = KeyPair::from_pem(&key_pem).map_err(|source| CaError::InvalidKey {
+            path: key_path.clone(),
+            source,
+        })?;
+        let invalid_cert = |reason: String| CaError::InvalidCert {
+            path: cert_path.clone(),
+            reason,
+        };
+        let (_, pem) = x509_parser::pem::parse_x509_pem(root_pem.as_bytes())
+            .map_err(|e| invalid_cert(format!("no PEM certificate in the file: {e}")))?;
+        if pem.label != "CERTIFICATE" {
+            return Err(invalid_cert(format!(
+                "its first PEM block is `{}`, not `CERTIFICATE`",
+                pem.label
+            )));
+        }
+        let x509 = pem
+            .parse_x509()
+            .map_err(|e| invalid_cert(format!("not an X.509 certificate: {e}")))?;
+        if !x509.is_ca() {
+            return Err(invalid_cert(
+                "not a CA certificate (basicConstraints CA:TRUE is missing)".to_string(),
+            ));
+        }
+        if x509.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+            return Err(CaError::KeyMismatch {
+                cert: cert_path,
+                key: key_path,
+            });
+        }
+        let root_not_after = SystemTime::from(x509.validity().not_after.to_datetime());
+        if root_not_after <= SystemTime::now() {
+            return Err(invalid_cert(format!(
+                "expired on {}; replace it, or empty the directory to have a new root generated",
+                x509.validity().not_after
+            )));
+        }
+        let issuer = Issuer::from_ca_cert_der(&pem.contents.as_slice().into(), key)
+            .map_err(|e| invalid_cert(format!("cannot sign with it: {e}")))?;
+        Ok(Self {
+            root_pem,
+            root_not_after,
+            issuer,
+            workload_ttl,
+            source: RootSource::Loaded(dir.to_path_buf()),
+        })
+    }
+
+    /// The root certificate, PEM: what every proxy trusts (`ROOTCA`).
+    pub fn root_pem(&self) -> &str {
+        &self.root_pem
+    }
+
+    pub fn source(&self) -> &RootSource {
+        &self.source
+    }
+
+    pub fn workload_ttl(&self) -> Duration {
+        self.workload_ttl
+    }
+
+    /// Issues `identity` a new certificate and key, valid from now for the
+    /// workload TTL (never past the root's own expiry).
+    pub fn issue(&self, identity: &Identity) -> Result<WorkloadCertificate, CaError> {
+        self.issue_at(identity, SystemTime::now())
+    }
+
+    fn issue_at(
+        &self,
+        identity: &Identity,
+        now: SystemTime,
+    ) -> Result<WorkloadCertificate, CaError> {
+        let failed = |source| CaError::Issue {
+            identity: identity.spiffe_id(),
+            source,
+        };
+        let issued = whole_seconds(now);
+        let not_before = issued.checked_sub(CLOCK_SKEW_GRACE).unwrap_or(UNIX_EPOCH);
+        let not_after = whole_seconds(
+            issued
+                .checked_add(self.workload_ttl)
+                .unwrap_or(self.root_not_after)
+                .min(self.root_not_after),
+        );
+        let lifetime = not_after.duration_since(issued).unwrap_or_default();
+        let rotate_at = issued + lifetime * ROTATE_AFTER.0 / ROTATE_AFTER.1;
+
+        let spiffe_id = identity.spiffe_id().try_into().map_err(failed)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.subject_alt_names = vec![SanType::URI(spiffe_id)];
+        params.not_before = OffsetDateTime::from(not_before);
+        params.not_after = OffsetDateTime::from(not_after);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(failed)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(failed)?;
+        Ok(WorkloadCertificate {
+            identity: identity.clone(),
+            chain_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            not_before,
+            not_after,
+            rotate_at,
+        })
+    }
+}
+
+/// A self-signed root and its key PEM (for writing to a CA directory).
+fn generate_root(
+    trust_domain: &str,
+    workload_ttl: Duration,
+    source: RootSource,
+) -> Result<(CertificateAuthority, String), CaError> {
+    let now = whole_seconds(SystemTime::now());
+    let not_after = now + ROOT_TTL;
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, trust_domain);
+    name.push(DnType::CommonName, "egress-mesh root CA");
+    params.distinguished_name = name;
+    params.not_before = OffsetDateTime::from(now.checked_sub(CLOCK_SKEW_GRACE).unwrap_or(now));
+    params.not_after = OffsetDateTime::from(not_after);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(CaError::Generate)?;
+    let cert = params.self_signed(&key).map_err(CaError::Generate)?;
+    let key_pem = key.serialize_pem();
+    Ok((
+        CertificateAuthority {
+            root_pem: cert.pem(),
+            root_not_after: not_after,
+            issuer: Issuer::new(params, key),
+            workload_ttl,
+            source,
+        },
+        key_pem,
+    ))
+}
+
+/// X.509 times have a resolution of one second.
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+}
+
+fn read_file(path: &Path) -> Result<String, CaError> {
+    std::fs::read_to_string(path).map_err(|source| CaError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `contents` to a new file; `private` files are readable by the
+/// owner only.
+fn write_file(path: &Path, contents: &str, private: bool) -> Result<(), CaError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    if private {
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(contents.as_bytes()))
+        .map_err(|source| CaError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}

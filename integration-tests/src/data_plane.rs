@@ -1,0 +1,316 @@
+//! Our `data-plane` agent, through its command-line contract:
+//!
+//! `data-plane proxy sidecar|router --xds-addr ADDR --node-id ID [--labels k=v,..]
+//! --admin-addr ADDR --dns-server ADDR`
+//!
+//! Its admin interface (`/ready`, `/config_dump`, `/clusters`,
+//! `/stats/prometheus`) listens on a free loopback port; its access log
+//! (Istio's text format) is its stdout.
+//!
+//! A sidecar binds the control plane's `virtualOutbound` listener on
+//! `0.0.0.0:15001`, a port no test can choose, so only one sidecar agent
+//! runs at a time in a test process: starting one waits for the one before
+//! it to be dropped. Tests that start sidecar agents belong in one test
+//! binary, since `cargo test` runs binaries one after another.
+
+use std::collections::BTreeMap;
+use std::env;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use shared::node::{NodeId, NodeType};
+use tempfile::TempDir;
+
+use crate::binaries;
+use crate::curl::{Curl, CurlResponse};
+use crate::ports;
+use crate::process::{self, Process};
+
+/// The sidecar's outbound listener port (`virtualOutbound`), where apps
+/// send their traffic, captured or as to an explicit proxy.
+pub const VIRTUAL_OUTBOUND: u16 = 15001;
+/// The workload IP every test agent claims.
+const PROXY_IP: &str = "127.0.0.1";
+/// How long the agent gets to connect, receive its config and bind.
+const STARTUP: Duration = Duration::from_secs(30);
+
+/// Held by the running sidecar agent, so the next one waits for 15001.
+static OUTBOUND_PORT: Mutex<()> = Mutex::new(());
+
+/// What the agent under test is and where it finds its peers.
+#[derive(Debug, Clone)]
+pub struct DataPlaneOptions {
+    /// Its identity; the node type picks `proxy sidecar` or `proxy router`.
+    pub node: NodeId,
+    /// The workload labels (`--labels`).
+    pub labels: BTreeMap<String, String>,
+    /// The control plane's ADS address.
+    pub xds_addr: SocketAddr,
+    /// The only DNS server the agent may use.
+    pub dns_addr: SocketAddr,
+}
+
+impl DataPlaneOptions {
+    /// The sidecar of workload `app` in `namespace`, labelled `app=<app>`.
+    pub fn sidecar(app: &str, namespace: &str, xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
+        Self::new(NodeType::Sidecar, app, namespace, xds_addr, dns_addr)
+    }
+
+    /// A gateway named `name` in `namespace`, labelled `app=<name>`; add
+    /// e.g. `.label("istio", "egressgateway")` for Istio's egress gateway.
+    pub fn router(name: &str, namespace: &str, xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
+        Self::new(NodeType::Router, name, namespace, xds_addr, dns_addr)
+    }
+
+    fn new(
+        node_type: NodeType,
+        app: &str,
+        namespace: &str,
+        xds_addr: SocketAddr,
+        dns_addr: SocketAddr,
+    ) -> Self {
+        Self {
+            node: NodeId::new(node_type, PROXY_IP, app, namespace),
+            labels: BTreeMap::from([("app".to_string(), app.to_string())]),
+            xds_addr,
+            dns_addr,
+        }
+    }
+
+    /// Adds (or replaces) a workload label.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.labels.insert(key.to_string(), value.to_string());
+        self
+    }
+}
+
+/// A running agent; killed on drop (a sidecar then frees 15001 for the
+/// next one).
+pub struct DataPlane {
+    process: Process,
+    node: NodeId,
+    admin_addr: SocketAddr,
+    _dir: TempDir,
+    /// A sidecar's claim on 15001, released once the process is gone.
+    _outbound_port: Option<MutexGuard<'static, ()>>,
+}
+
+impl DataPlane {
+    /// Starts the agent and waits until its `/ready` says `LIVE` (config
+    /// received, listeners bound); a sidecar first waits for any other
+    /// sidecar agent of this test process to be dropped.
+    pub fn start(options: &DataPlaneOptions) -> Result<Self> {
+        let (role, outbound_port) = match options.node.node_type {
+            NodeType::Sidecar => ("sidecar", Some(claim_outbound_port()?)),
+            NodeType::Router => ("router", None),
+        };
+        let admin_addr = ports::free_addr()?;
+        let dir = tempfile::tempdir().context("creating the agent's temp dir")?;
+        let labels: Vec<String> = options
+            .labels
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        let mut command = Command::new(binaries::data_plane()?);
+        command
+            .args(["proxy", role])
+            .arg("--xds-addr")
+            .arg(options.xds_addr.to_string())
+            .arg("--node-id")
+            .arg(options.node.to_string())
+            .arg("--labels")
+            .arg(labels.join(","))
+            .arg("--admin-addr")
+            .arg(admin_addr.to_string())
+            .arg("--dns-server")
+            .arg(options.dns_addr.to_string());
+        if env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        // Plain log lines, for tests to search and failures to show.
+        command.env("NO_COLOR", "1");
+        let process = Process::spawn("data-plane", command, dir.path())?;
+        let mut agent = Self {
+            process,
+            node: options.node.clone(),
+            admin_addr,
+            _dir: dir,
+            _outbound_port: outbound_port,
+        };
+        agent.wait_ready(STARTUP)?;
+        Ok(agent)
+    }
+
+    /// Where an app sends its traffic: `127.0.0.1:15001`, for `curl -x`.
+    pub fn proxy_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, VIRTUAL_OUTBOUND))
+    }
+
+    /// Its identity, as the control plane knows it (e.g. for CSDS).
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The agent's stdout (the access log) and stderr so far.
+    pub fn logs(&self) -> String {
+        self.process.logs()
+    }
+
+    /// Waits until `/ready` answers 200 `LIVE`; fails early, with the
+    /// logs, if the agent exits first.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.process.exit_status()? {
+                bail!(
+                    "data-plane exited ({status}) before it was ready\n{}",
+                    self.logs()
+                );
+            }
+            // Connection refused until the admin port is bound.
+            let ready = self.admin_get("/ready")?;
+            if ready.status == 200 && ready.body.trim() == "LIVE" {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "data-plane not ready after {timeout:?}: /ready answered {} {:?} (curl exit \
+                     code {})\n{}",
+                    ready.status,
+                    ready.body.trim(),
+                    ready.exit_code,
+                    self.logs()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// GET `path` (e.g. `/clusters`) on the admin interface.
+    pub fn admin_get(&self, path: &str) -> Result<CurlResponse> {
+        Curl::get(format!("http://{}{path}", self.admin_addr))
+            .max_time(Duration::from_secs(10))
+            .run()
+    }
+
+    /// `/config_dump`.
+    pub fn config_dump(&self) -> Result<Value> {
+        self.admin_ok("/config_dump")?.json()
+    }
+
+    /// `/clusters`: `cluster::address::stat::value`, one a line.
+    pub fn clusters(&self) -> Result<String> {
+        Ok(self.admin_ok("/clusters")?.body)
+    }
+
+    /// `/stats/prometheus`: the Prometheus text exposition.
+    pub fn prometheus(&self) -> Result<String> {
+        Ok(self.admin_ok("/stats/prometheus")?.body)
+    }
+
+    /// The sum of the series of metric `name` that carry every label in
+    /// `labels` (e.g. `xds_updates_total` with `type="clusters"`); `None`
+    /// when there is no such series.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Result<Option<f64>> {
+        let text = self.prometheus()?;
+        let values: Vec<f64> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                let (series_name, series_labels) = parse_series(series)?;
+                let wanted = series_name == name
+                    && labels.iter().all(|(key, value)| {
+                        series_labels.get(*key).map(String::as_str) == Some(*value)
+                    });
+                wanted.then(|| value.parse().ok())?
+            })
+            .collect();
+        Ok((!values.is_empty()).then(|| values.iter().sum()))
+    }
+
+    /// Every access log line written so far, oldest first.
+    pub fn access_log(&self) -> Vec<String> {
+        self.process.stdout().lines().map(str::to_string).collect()
+    }
+
+    /// Waits for an access log line that satisfies `matches` (the agent
+    /// writes it as the response ends, so it can trail the client).
+    pub fn wait_for_access_log(
+        &self,
+        timeout: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        process::eventually(timeout, || {
+            self.access_log()
+                .into_iter()
+                .find(|line| matches(line))
+                .with_context(|| format!("no such access log line in\n{}", self.process.stdout()))
+        })
+    }
+
+    fn admin_ok(&self, path: &str) -> Result<CurlResponse> {
+        let response = self.admin_get(path)?;
+        response
+            .ensure_status(200)
+            .with_context(|| format!("data-plane admin {path}"))?;
+        Ok(response)
+    }
+}
+
+/// Waits for the running sidecar agent, if any, to be dropped, and checks
+/// that nothing else (an agent left over from an earlier run) holds 15001.
+fn claim_outbound_port() -> Result<MutexGuard<'static, ()>> {
+    let claim = OUTBOUND_PORT.lock().unwrap_or_else(PoisonError::into_inner);
+    TcpListener::bind((Ipv4Addr::UNSPECIFIED, VIRTUAL_OUTBOUND)).with_context(|| {
+        format!("port {VIRTUAL_OUTBOUND} is taken: is a data-plane sidecar still running?")
+    })?;
+    Ok(claim)
+}
+
+/// `name{key="value",..}` → the name and its labels.
+fn parse_series(series: &str) -> Option<(&str, BTreeMap<String, String>)> {
+    let Some((name, rest)) = series.split_once('{') else {
+        return Some((series, BTreeMap::new()));
+    };
+    let mut labels = BTreeMap::new();
+    let mut rest = rest.strip_suffix('}')?;
+    while !rest.is_empty() {
+        let (key, after_key) = rest.split_once("=\"")?;
+        let end = after_key.find('"')?;
+        labels.insert(key.to_string(), after_key[..end].to_string());
+        rest = after_key[end + 1..].trim_start_matches(',');
+    }
+    Some((name, labels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_series;
+
+    #[test]
+    fn parses_prometheus_series() {
+        let (name, labels) =
+            parse_series(r#"xds_updates_total{type="clusters",result="rejected"}"#).unwrap();
+        assert_eq!(name, "xds_updates_total");
+        assert_eq!(labels["type"], "clusters");
+        assert_eq!(labels["result"], "rejected");
+        let (name, labels) = parse_series(
+            r#"envoy_cluster_upstream_rq_total{envoy_cluster_name="outbound|80||a.b"}"#,
+        )
+        .unwrap();
+        assert_eq!(name, "envoy_cluster_upstream_rq_total");
+        assert_eq!(labels["envoy_cluster_name"], "outbound|80||a.b");
+        let (name, labels) = parse_series("xds_connected").unwrap();
+        assert_eq!((name, labels.len()), ("xds_connected", 0));
+    }
+}
