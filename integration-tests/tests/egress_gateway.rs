@@ -300,3 +300,166 @@ fn https_passes_through_the_egress_gateway_by_sni() -> Result<()> {
     println!("gateway: {line}");
     Ok(())
 }
+
+/// Istio's "egress gateway with TLS origination" task: the app sends plain
+/// HTTP, the sidecar originates mutual TLS (ISTIO_MUTUAL, certificates
+/// from the control plane's CA over SDS) to the gateway, and the gateway
+/// originates TLS to the external server. `cnn_port` is the external
+/// server's HTTPS port.
+fn mutual_tls_via_gateway(cnn_port: u16, ca_cert: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: cnn
+spec:
+  hosts: [edition.cnn.com]
+  ports:
+  - {{number: 80, name: http, protocol: HTTP}}
+  - {{number: {cnn_port}, name: https, protocol: HTTPS}}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    hosts: [edition.cnn.com]
+    tls: {{mode: ISTIO_MUTUAL}}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-cnn
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: cnn
+    trafficPolicy:
+      loadBalancer:
+        simple: ROUND_ROBIN
+      portLevelSettings:
+      - port:
+          number: 443
+        tls:
+          mode: ISTIO_MUTUAL
+          sni: edition.cnn.com
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: direct-cnn-through-egress-gateway
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match:
+    - gateways: [mesh]
+      port: 80
+    route:
+    - destination:
+        host: istio-egressgateway.istio-system.svc.cluster.local
+        subset: cnn
+        port: {{number: 443}}
+      weight: 100
+  - match:
+    - gateways: [istio-egressgateway]
+      port: 443
+    route:
+    - destination:
+        host: edition.cnn.com
+        port: {{number: {cnn_port}}}
+      weight: 100
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: originate-tls-for-edition-cnn-com
+spec:
+  host: edition.cnn.com
+  trafficPolicy:
+    loadBalancer:
+      simple: ROUND_ROBIN
+    portLevelSettings:
+    - port:
+        number: {cnn_port}
+      tls:
+        mode: SIMPLE
+        caCertificates: {ca_cert}
+"
+    )
+}
+
+#[test]
+fn istio_mutual_to_the_gateway_then_tls_origination() -> Result<()> {
+    let ca = TestCa::new()?;
+    let cnn = Upstream::https(&ca, &["edition.cnn.com"])?;
+    let dns = DnsServer::start([("edition.cnn.com", Ipv4Addr::LOCALHOST)])?;
+    let gateway_port = free_port()?;
+    let config = ConfigDir::new()?;
+    config.write(
+        "gateway-service.yaml",
+        &gateway_service(443, "HTTPS", gateway_port),
+    )?;
+    config.write(
+        "cnn.yaml",
+        &mutual_tls_via_gateway(cnn.port(), &ca.cert_path().display().to_string()),
+    )?;
+    let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
+    let sleep = DataPlane::start(&DataPlaneOptions::sidecar(
+        "sleep",
+        "default",
+        control_plane.xds_addr(),
+        dns.addr(),
+    ))?;
+    let gateway = DataPlane::start(&gateway_options(&control_plane, &dns))?;
+
+    // The app sends plain HTTP.
+    assert_eventually(CONVERGE, || {
+        Curl::get("http://edition.cnn.com/politics")
+            .proxy(sleep.proxy_addr())
+            .max_time(Duration::from_secs(10))
+            .run()?
+            .ensure_status(200)
+            .cloned()
+    });
+    // The gateway terminated mutual TLS from the sidecar's mesh identity...
+    let line = gateway.wait_for_access_log(CONVERGE, |line| {
+        line.contains("\"GET /politics HTTP/1.1\" 200")
+    })?;
+    ensure!(
+        line.contains("spiffe://cluster.local/ns/default/sa/default"),
+        "the gateway logs the sidecar's SPIFFE identity: {line}"
+    );
+    ensure!(
+        line.contains(" edition.cnn.com "),
+        "the gateway logs the SNI: {line}"
+    );
+    // ...and originated TLS to the external server with the right SNI.
+    let hello = cnn
+        .tls_hellos()
+        .pop()
+        .context("the external server saw TLS")?;
+    ensure!(hello.sni.as_deref() == Some("edition.cnn.com"), "{hello:?}");
+    ensure!(
+        cnn.requests().iter().any(|r| r.path == "/politics"),
+        "the request arrived over TLS"
+    );
+
+    // The gateway port speaks mutual TLS only: a plaintext client is refused.
+    let plaintext = Curl::get(format!("http://127.0.0.1:{gateway_port}/politics"))
+        .header("Host", "edition.cnn.com")
+        .max_time(Duration::from_secs(5))
+        .run()?;
+    ensure!(
+        plaintext.exit_code != 0 && plaintext.status != 200,
+        "plaintext to the gateway must fail, got status {} exit {}",
+        plaintext.status,
+        plaintext.exit_code
+    );
+    Ok(())
+}
