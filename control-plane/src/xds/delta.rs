@@ -3,96 +3,70 @@
 //! removed.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use proto::pb::envoy::config::core::v3::ControlPlane;
+use proto::pb::envoy::config::core::v3::{ControlPlane, Node};
 use proto::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
 };
-use shared::type_url::PUSH_ORDER;
-use tokio::sync::mpsc;
-use tonic::{Status, Streaming};
 
+use super::CONTROL_PLANE_ID;
 use super::cache::ServedResources;
 use super::connection::Connection;
 use super::push::{is_wildcard_type, sotw_version, wanted};
 use super::state::MeshState;
+use super::stream::{Protocol, PushContext};
 use super::subscription::Subscription;
-use super::{CONTROL_PLANE_ID, StreamKind, XdsContext};
 use crate::metrics::Metrics;
 
-type Sender = mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>;
+type Sender = super::stream::Sender<DeltaDiscoveryResponse>;
 
-pub async fn run(
-    context: Arc<XdsContext>,
-    kind: StreamKind,
-    mut requests: Streaming<DeltaDiscoveryRequest>,
-    tx: Sender,
-) {
-    let first = match requests.message().await {
-        Ok(Some(first)) => first,
-        Ok(None) => return,
-        Err(status) => {
-            tracing::debug!(%status, "delta ADS stream ended before its first request");
-            return;
-        }
-    };
-    let Some(node) = first.node.clone() else {
-        let _ = tx
-            .send(Err(Status::invalid_argument(
-                "the first DeltaDiscoveryRequest on a stream must carry the node",
-            )))
-            .await;
-        return;
-    };
-    let guard = match context.connect(node, true, kind) {
-        Ok(guard) => guard,
-        Err(status) => {
-            let _ = tx.send(Err(status)).await;
-            return;
-        }
-    };
-    let connection = guard.connection.clone();
-    let mut state_rx = context.publisher.subscribe();
-    let mut state: Arc<MeshState> = state_rx.borrow_and_update().clone();
-    let mut snapshot = context.served(&state, &connection.proxy);
+/// The incremental protocol.
+pub struct Delta;
 
-    let mut request = Some(first);
-    loop {
-        if let Some(req) = request.take() {
-            if let Err(status) = kind.check(&req.type_url) {
-                let _ = tx.send(Err(status)).await;
-                return;
-            }
-            if handle_request(&context.metrics, &connection, &snapshot, &state, req, &tx)
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        tokio::select! {
-            next = requests.message() => match next {
-                Ok(Some(req)) => request = Some(req),
-                Ok(None) => return,
-                Err(status) => {
-                    tracing::debug!(id = connection.id, %status, "delta ADS stream ended");
-                    return;
-                }
-            },
-            changed = state_rx.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                state = state_rx.borrow_and_update().clone();
-                snapshot = context.served(&state, &connection.proxy);
-                for type_url in PUSH_ORDER {
-                    if push(&context.metrics, &connection, &snapshot, &state, type_url, false, &tx).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+impl Protocol for Delta {
+    type Request = DeltaDiscoveryRequest;
+    type Response = DeltaDiscoveryResponse;
+    const NAME: &'static str = "delta ADS";
+    const DELTA: bool = true;
+
+    fn node(request: &DeltaDiscoveryRequest) -> Option<Node> {
+        request.node.clone()
+    }
+
+    fn type_url(request: &DeltaDiscoveryRequest) -> &str {
+        &request.type_url
+    }
+
+    async fn handle(
+        cx: &PushContext<'_, DeltaDiscoveryResponse>,
+        request: DeltaDiscoveryRequest,
+    ) -> Result<(), &'static str> {
+        handle_request(
+            cx.metrics,
+            cx.connection,
+            cx.snapshot,
+            cx.state,
+            request,
+            cx.tx,
+        )
+        .await
+    }
+
+    async fn push(
+        cx: &PushContext<'_, DeltaDiscoveryResponse>,
+        type_url: &str,
+        force: bool,
+    ) -> Result<(), &'static str> {
+        push(
+            cx.metrics,
+            cx.connection,
+            cx.snapshot,
+            cx.state,
+            type_url,
+            force,
+            cx.tx,
+        )
+        .await
     }
 }
 

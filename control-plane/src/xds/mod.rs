@@ -10,6 +10,7 @@ mod sds;
 pub mod secrets;
 mod sotw;
 pub mod state;
+mod stream;
 pub mod subscription;
 
 #[cfg(test)]
@@ -181,7 +182,7 @@ impl AggregatedDiscoveryService for Ads {
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(sotw::run(
+        tokio::spawn(stream::run::<sotw::StateOfTheWorld>(
             self.context.clone(),
             StreamKind::Aggregated,
             request.into_inner(),
@@ -195,7 +196,7 @@ impl AggregatedDiscoveryService for Ads {
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(delta::run(
+        tokio::spawn(stream::run::<delta::Delta>(
             self.context.clone(),
             StreamKind::Aggregated,
             request.into_inner(),

@@ -19,7 +19,7 @@ use crate::translate::Proxy;
 
 use super::cache::VersionedResource;
 use super::push::sotw_version;
-use super::{CONTROL_PLANE_ID, ResponseStream, StreamKind, XdsContext, delta, sotw};
+use super::{CONTROL_PLANE_ID, ResponseStream, StreamKind, XdsContext, delta, sotw, stream};
 
 pub struct Sds {
     context: Arc<XdsContext>,
@@ -41,7 +41,7 @@ impl SecretDiscoveryService for Sds {
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaSecretsStream>, Status> {
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(delta::run(
+        tokio::spawn(stream::run::<delta::Delta>(
             self.context.clone(),
             StreamKind::Secrets,
             request.into_inner(),
@@ -55,7 +55,7 @@ impl SecretDiscoveryService for Sds {
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamSecretsStream>, Status> {
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(sotw::run(
+        tokio::spawn(stream::run::<sotw::StateOfTheWorld>(
             self.context.clone(),
             StreamKind::Secrets,
             request.into_inner(),

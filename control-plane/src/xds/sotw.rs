@@ -2,94 +2,68 @@
 //! NACKs), responses out whenever the proxy's resources change.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use proto::pb::envoy::config::core::v3::ControlPlane;
+use proto::pb::envoy::config::core::v3::{ControlPlane, Node};
 use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use shared::type_url::PUSH_ORDER;
-use tokio::sync::mpsc;
-use tonic::{Status, Streaming};
 
+use super::CONTROL_PLANE_ID;
 use super::cache::ServedResources;
 use super::connection::Connection;
 use super::push::{is_wildcard_type, sotw_version, versions, wanted};
 use super::state::MeshState;
+use super::stream::{Protocol, PushContext};
 use super::subscription::Subscription;
-use super::{CONTROL_PLANE_ID, StreamKind, XdsContext};
 use crate::metrics::Metrics;
 
-type Sender = mpsc::Sender<Result<DiscoveryResponse, Status>>;
+type Sender = super::stream::Sender<DiscoveryResponse>;
 
-pub async fn run(
-    context: Arc<XdsContext>,
-    kind: StreamKind,
-    mut requests: Streaming<DiscoveryRequest>,
-    tx: Sender,
-) {
-    let first = match requests.message().await {
-        Ok(Some(first)) => first,
-        Ok(None) => return,
-        Err(status) => {
-            tracing::debug!(%status, "ADS stream ended before its first request");
-            return;
-        }
-    };
-    let Some(node) = first.node.clone() else {
-        let _ = tx
-            .send(Err(Status::invalid_argument(
-                "the first DiscoveryRequest on a stream must carry the node",
-            )))
-            .await;
-        return;
-    };
-    let guard = match context.connect(node, false, kind) {
-        Ok(guard) => guard,
-        Err(status) => {
-            let _ = tx.send(Err(status)).await;
-            return;
-        }
-    };
-    let connection = guard.connection.clone();
-    let mut state_rx = context.publisher.subscribe();
-    let mut state: Arc<MeshState> = state_rx.borrow_and_update().clone();
-    let mut snapshot = context.served(&state, &connection.proxy);
+/// The state-of-the-world protocol.
+pub struct StateOfTheWorld;
 
-    let mut request = Some(first);
-    loop {
-        if let Some(req) = request.take() {
-            if let Err(status) = kind.check(&req.type_url) {
-                let _ = tx.send(Err(status)).await;
-                return;
-            }
-            if let Err(closed) =
-                handle_request(&context.metrics, &connection, &snapshot, &state, req, &tx).await
-            {
-                tracing::debug!(%closed, "ADS stream closed while sending");
-                return;
-            }
-        }
-        tokio::select! {
-            next = requests.message() => match next {
-                Ok(Some(req)) => request = Some(req),
-                Ok(None) => return,
-                Err(status) => {
-                    tracing::debug!(id = connection.id, %status, "ADS stream ended");
-                    return;
-                }
-            },
-            changed = state_rx.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                state = state_rx.borrow_and_update().clone();
-                snapshot = context.served(&state, &connection.proxy);
-                for type_url in PUSH_ORDER {
-                    if push(&context.metrics, &connection, &snapshot, &state, type_url, false, &tx).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+impl Protocol for StateOfTheWorld {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+    const NAME: &'static str = "ADS";
+    const DELTA: bool = false;
+
+    fn node(request: &DiscoveryRequest) -> Option<Node> {
+        request.node.clone()
+    }
+
+    fn type_url(request: &DiscoveryRequest) -> &str {
+        &request.type_url
+    }
+
+    async fn handle(
+        cx: &PushContext<'_, DiscoveryResponse>,
+        request: DiscoveryRequest,
+    ) -> Result<(), &'static str> {
+        handle_request(
+            cx.metrics,
+            cx.connection,
+            cx.snapshot,
+            cx.state,
+            request,
+            cx.tx,
+        )
+        .await
+    }
+
+    async fn push(
+        cx: &PushContext<'_, DiscoveryResponse>,
+        type_url: &str,
+        force: bool,
+    ) -> Result<(), &'static str> {
+        push(
+            cx.metrics,
+            cx.connection,
+            cx.snapshot,
+            cx.state,
+            type_url,
+            force,
+            cx.tx,
+        )
+        .await
     }
 }
 
