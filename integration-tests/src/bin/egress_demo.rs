@@ -8,6 +8,7 @@
 //! Run as root (the "external" services listen on ports 80 and 443 of
 //! 127.0.0.2-4, as the real ones do): `cargo run -p integration-tests --bin egress-demo`
 
+use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -68,6 +69,8 @@ fn main() -> Result<()> {
     let demo = Demo {
         proxy: sleep.proxy_addr(),
         ca_cert: ca.cert_path().to_path_buf(),
+        resources,
+        applied: RefCell::new(Vec::new()),
     };
 
     section("Envoy passes unknown destinations through (ALLOW_ANY)");
@@ -81,58 +84,60 @@ fn main() -> Result<()> {
     demo.https_status("https://edition.cnn.com")?;
 
     section("ServiceEntry for an external HTTP service");
-    apply(&resources, "httpbin-ext.yaml", HTTPBIN_SERVICE_ENTRY)?;
+    demo.apply_step("01-httpbin-serviceentry")?;
     let response = demo.curl(Curl::get("http://httpbin.org/headers"))?;
     println!("{}", response.body.trim_end());
 
     section("ServiceEntry for an external HTTPS service");
-    apply(&resources, "baidu.yaml", BAIDU_SERVICE_ENTRY)?;
+    demo.apply_step("02-baidu-https")?;
     demo.https_status("https://www.baidu.com")?;
 
-    section("Route timeout: /delay/5 with a 3s VirtualService timeout");
+    section("Route timeout: /delay/5, then with a 3s VirtualService timeout");
+    demo.apply_step("01-httpbin-serviceentry")?;
     demo.timed_status("http://httpbin.org/delay/5")?;
-    apply(&resources, "httpbin-timeout.yaml", HTTPBIN_TIMEOUT)?;
+    demo.apply_step("03-httpbin-timeout")?;
     demo.timed_status("http://httpbin.org/delay/5")?;
-    resources.remove("httpbin-timeout.yaml")?;
-    resources.remove("httpbin-ext.yaml")?;
+
+    section("HTTPS to edition.cnn.com through a ServiceEntry and a TLS route");
+    demo.apply_step("04-cnn-https-passthrough")?;
+    demo.https_status("https://edition.cnn.com/politics")?;
 
     section("TLS origination: the app speaks HTTP, the sidecar originates HTTPS");
-    let tls_origination = TLS_ORIGINATION.replace("CA_CERT", &ca.cert_path().display().to_string());
-    apply(&resources, "edition-cnn-com.yaml", &tls_origination)?;
+    demo.apply_step("05-cnn-tls-origination")?;
     let before = cnn_https.tls_hellos().len();
     demo.headers("http://edition.cnn.com/politics")?;
-    let hellos = cnn_https.tls_hellos();
-    if let Some(hello) = hellos.get(before..).and_then(|new| new.last()) {
-        println!(
-            "(edition.cnn.com saw TLS with SNI {:?})",
-            hello.sni.as_deref().unwrap_or("-")
-        );
-    }
-    resources.remove("edition-cnn-com.yaml")?;
+    demo.show_sni(&cnn_https, before);
 
     section("Egress gateway for HTTP traffic: sleep -> istio-egressgateway -> edition.cnn.com");
-    apply(&resources, "cnn-gateway.yaml", EGRESS_GATEWAY_HTTP)?;
+    demo.apply_step("06-egress-gateway-http")?;
     demo.headers("http://edition.cnn.com/politics")?;
-    std::thread::sleep(Duration::from_millis(200));
-    println!("# the egress gateway's access log:");
-    if let Some(line) = gateway.access_log().last() {
-        println!("{line}");
-    }
-    resources.remove("cnn-gateway.yaml")?;
+    show_last_access_log(&gateway);
 
     section("Egress gateway for HTTPS traffic (SNI passthrough)");
-    apply(&resources, "cnn-gateway-tls.yaml", EGRESS_GATEWAY_HTTPS)?;
+    demo.apply_step("07-egress-gateway-https")?;
     demo.https_status("https://edition.cnn.com/politics")?;
-    std::thread::sleep(Duration::from_millis(200));
-    println!("# the egress gateway's access log:");
-    if let Some(line) = gateway.access_log().last() {
-        println!("{line}");
-    }
+    show_last_access_log(&gateway);
+
+    section("Egress gateway with mutual TLS from the sidecar and TLS origination at the gateway");
+    demo.apply_step("09-egress-gateway-tls-origination")?;
+    let before = cnn_https.tls_hellos().len();
+    demo.headers("http://edition.cnn.com/politics")?;
+    demo.show_sni(&cnn_https, before);
+    show_last_access_log(&gateway);
+
     println!(
         "\nDone. The sidecar's admin is at http://{}/config_dump",
         sleep.admin_addr()
     );
     Ok(())
+}
+
+fn show_last_access_log(gateway: &DataPlane) {
+    std::thread::sleep(Duration::from_millis(200));
+    println!("# the egress gateway's access log:");
+    if let Some(line) = gateway.access_log().last() {
+        println!("{line}");
+    }
 }
 
 fn nix_is_root() -> bool {
@@ -151,14 +156,6 @@ fn section(title: &str) {
     println!("\n=== {title} ===");
 }
 
-/// Writes a config file and waits for it to reach the proxies.
-fn apply(dir: &ConfigDir, file: &str, yaml: &str) -> Result<()> {
-    println!("# config/{file}\n{}", yaml.trim_end());
-    dir.write(file, yaml)?;
-    settle();
-    Ok(())
-}
-
 /// Config changes reach the proxies within a few hundred milliseconds.
 fn settle() {
     std::thread::sleep(Duration::from_millis(700));
@@ -167,9 +164,75 @@ fn settle() {
 struct Demo {
     proxy: SocketAddr,
     ca_cert: std::path::PathBuf,
+    resources: ConfigDir,
+    /// The files of the step in force.
+    applied: RefCell<Vec<String>>,
 }
 
 impl Demo {
+    /// Replaces the config with the walkthrough's YAML for `step`, as it
+    /// stands in `control-plane/tests/fixtures/seed/<step>/` (unchanged,
+    /// but for the demo's own CA where TLS is originated, and the egress
+    /// gateway's service, which the demo declares with its container ports).
+    fn apply_step(&self, step: &str) -> Result<()> {
+        for file in self.applied.borrow_mut().drain(..) {
+            self.resources.remove(&file)?;
+        }
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../control-plane/tests/fixtures/seed")
+            .join(step);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("read {}", dir.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+            .filter(|path| {
+                path.file_name()
+                    .is_some_and(|name| name != "istio-egressgateway.yaml")
+            })
+            .collect();
+        files.sort();
+        for path in files {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .context("file name")?
+                .to_string();
+            let yaml = std::fs::read_to_string(&path)?;
+            let yaml = self.trust_demo_ca(&yaml);
+            println!("# {step}/{name}\n{}", yaml.trim_end());
+            self.resources.write(&format!("{step}-{name}"), &yaml)?;
+            self.applied.borrow_mut().push(format!("{step}-{name}"));
+        }
+        settle();
+        Ok(())
+    }
+
+    /// Adds `caCertificates` (the demo's CA) beside every `mode: SIMPLE`.
+    fn trust_demo_ca(&self, yaml: &str) -> String {
+        let mut out = String::with_capacity(yaml.len());
+        for line in yaml.lines() {
+            if line.trim_start().starts_with("mode: SIMPLE") {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                out.push_str(&format!(
+                    "{indent}caCertificates: {} # the demo's CA signs the local servers\n",
+                    self.ca_cert.display()
+                ));
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn show_sni(&self, server: &Upstream, before: usize) {
+        if let Some(hello) = server.tls_hellos().get(before..).and_then(|new| new.last()) {
+            println!(
+                "(edition.cnn.com saw TLS with SNI {:?})",
+                hello.sni.as_deref().unwrap_or("-")
+            );
+        }
+    }
+
     fn curl(&self, curl: Curl) -> Result<CurlResponse> {
         curl.proxy(self.proxy)
             .cacert(Path::new(&self.ca_cert))
@@ -229,234 +292,4 @@ spec:
   workloadSelector:
     labels:
       istio: egressgateway
-";
-
-const HTTPBIN_SERVICE_ENTRY: &str = "\
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: httpbin-ext
-spec:
-  hosts:
-  - httpbin.org
-  ports:
-  - number: 80
-    name: http
-    protocol: HTTP
-  resolution: DNS
-  location: MESH_EXTERNAL
-";
-
-const BAIDU_SERVICE_ENTRY: &str = "\
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: baidu
-spec:
-  hosts:
-  - www.baidu.com
-  ports:
-  - number: 443
-    name: https
-    protocol: HTTPS
-  resolution: DNS
-  location: MESH_EXTERNAL
-";
-
-const HTTPBIN_TIMEOUT: &str = "\
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: httpbin-ext
-spec:
-  hosts:
-    - httpbin.org
-  http:
-  - timeout: 3s
-    route:
-      - destination:
-          host: httpbin.org
-        weight: 100
-";
-
-const TLS_ORIGINATION: &str = "\
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: edition-cnn-com
-spec:
-  hosts:
-  - edition.cnn.com
-  ports:
-  - number: 80
-    name: http-port
-    protocol: HTTP
-  - number: 443
-    name: https-port-for-tls-origination
-    protocol: HTTPS
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: edition-cnn-com
-spec:
-  hosts:
-  - edition.cnn.com
-  http:
-  - match:
-    - port: 80
-    route:
-    - destination:
-        host: edition.cnn.com
-        subset: tls-origination
-        port:
-          number: 443
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: edition-cnn-com
-spec:
-  host: edition.cnn.com
-  subsets:
-  - name: tls-origination
-    trafficPolicy:
-      loadBalancer:
-        simple: ROUND_ROBIN
-      portLevelSettings:
-      - port:
-          number: 443
-        tls:
-          mode: SIMPLE # initiates HTTPS when accessing edition.cnn.com
-          caCertificates: CA_CERT # the local edition.cnn.com uses the demo's CA
-";
-
-const EGRESS_GATEWAY_HTTP: &str = "\
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts:
-  - edition.cnn.com
-  ports:
-  - number: 80
-    name: http-port
-    protocol: HTTP
-  - number: 443
-    name: https
-    protocol: HTTPS
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port:
-      number: 80
-      name: http
-      protocol: HTTP
-    hosts:
-    - edition.cnn.com
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts:
-  - edition.cnn.com
-  gateways:
-  - istio-egressgateway
-  - mesh
-  http:
-  - match:
-    - gateways:
-      - mesh
-      port: 80
-    route:
-    - destination:
-        host: istio-egressgateway.istio-system.svc.cluster.local
-        subset: cnn
-        port:
-          number: 80
-      weight: 100
-  - match:
-    - gateways:
-      - istio-egressgateway
-      port: 80
-    route:
-    - destination:
-        host: edition.cnn.com
-        port:
-          number: 80
-      weight: 100
-";
-
-const EGRESS_GATEWAY_HTTPS: &str = "\
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts:
-  - edition.cnn.com
-  ports:
-  - number: 443
-    name: tls
-    protocol: TLS
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port: {number: 443, name: tls, protocol: TLS}
-    hosts: [edition.cnn.com]
-    tls: {mode: PASSTHROUGH}
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts: [edition.cnn.com]
-  gateways: [mesh, istio-egressgateway]
-  tls:
-  - match:
-    - {gateways: [mesh], port: 443, sniHosts: [edition.cnn.com]}
-    route:
-    - destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {number: 443}}
-  - match:
-    - {gateways: [istio-egressgateway], port: 443, sniHosts: [edition.cnn.com]}
-    route:
-    - destination: {host: edition.cnn.com, port: {number: 443}}
-      weight: 100
 ";
