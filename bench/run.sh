@@ -34,7 +34,7 @@ WARMUP=${WARMUP:-2}                 # seconds of warm-up before each target
 CONNECTIONS=${CONNECTIONS:-16}      # wrk connections (throughput)
 RATE=${RATE:-2000}                  # requests/s of the fixed-rate latency run
 RATE_CONNECTIONS=${RATE_CONNECTIONS:-4}
-ROUNDS=${ROUNDS:-1}                 # rounds of (direct, agent, envoy); medians are reported
+ROUNDS=${ROUNDS:-3}                 # rounds of (direct, agent, envoy); medians are reported
 BUILD=${BUILD:-1}                   # 0: use the binaries already in target/release
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -259,6 +259,7 @@ start control-plane "$LOAD_CPU" "$RELEASE/control-plane" serve --config "$WORK/c
     --mesh "$WORK/mesh.yaml" --xds-addr "127.0.0.1:$XDS_PORT" --metrics-addr "127.0.0.1:$METRICS_PORT"
 wait_for "control plane" port_open "$XDS_PORT"
 
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 
@@ -312,6 +313,7 @@ python3 "$ROOT/bench/report.py" "$RESULTS" \
     --machine "$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)" \
     --commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')" \
     --envoy "${ENVOY_VERSION:-unknown}" \
+    --loadavg "$LOADAVG" \
     --settings "wrk -t1 -c$CONNECTIONS -d${DURATION}s after ${WARMUP}s warm-up; fixed rate $RATE req/s over $RATE_CONNECTIONS connections for ${DURATION}s (1 s warm-up); proxy on CPU $PROXY_CPU, load+upstream+control plane on CPU $LOAD_CPU; $ROUNDS round(s)" >"$OUT"
 cat "$OUT"
 echo "bench: written to ${OUT#"$ROOT"/}" >&2

@@ -150,12 +150,19 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
     )?;
     tracing::info!(node = %identity.node_id, xds = %args.xds_addr, "starting");
 
-    let workers = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.concurrency.max(1))
-        .thread_name("proxy-worker")
-        .enable_all()
-        .build()
-        .context("start the proxy runtime")?;
+    // One worker: a current-thread runtime (driven by this thread), which
+    // skips the multi-thread scheduler's cross-thread bookkeeping.
+    let workers = if args.concurrency <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(args.concurrency);
+        builder
+    }
+    .thread_name("proxy-worker")
+    .enable_all()
+    .build()
+    .context("start the proxy runtime")?;
     let upstreams = Arc::new(workers.block_on(async {
         Upstreams::new(DnsConfig {
             server: args.dns_server,
@@ -232,6 +239,7 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
         }
     });
     drop(control);
+    data_plane::proxy::access_log::flush();
     Ok(())
 }
 

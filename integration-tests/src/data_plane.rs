@@ -9,13 +9,15 @@
 //!
 //! A sidecar binds the control plane's `virtualOutbound` listener on
 //! `0.0.0.0:15001`, a port no test can choose, so only one sidecar agent
-//! runs at a time in a test process: starting one waits for the one before
-//! it to be dropped. Tests that start sidecar agents belong in one test
-//! binary, since `cargo test` runs binaries one after another.
+//! on the host runs at a time in a test process: starting one waits for the
+//! one before it to be dropped. Tests that start sidecar agents on the host
+//! belong in one test binary, since `cargo test` runs binaries one after
+//! another. A sidecar in a [`NetNs`] of its own ([`DataPlane::start_in`])
+//! has 15001 to itself.
 
 use std::collections::BTreeMap;
 use std::env;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -28,13 +30,15 @@ use tempfile::TempDir;
 
 use crate::binaries;
 use crate::curl::{Curl, CurlResponse};
+use crate::netns::NetNs;
 use crate::ports;
 use crate::process::{self, Process};
 
 /// The sidecar's outbound listener port (`virtualOutbound`), where apps
 /// send their traffic, captured or as to an explicit proxy.
 pub const VIRTUAL_OUTBOUND: u16 = 15001;
-/// The workload IP every test agent claims.
+/// The workload IP a test agent claims unless told otherwise
+/// ([`DataPlaneOptions::ip`]).
 const PROXY_IP: &str = "127.0.0.1";
 /// How long the agent gets to connect, receive its config and bind.
 const STARTUP: Duration = Duration::from_secs(30);
@@ -87,6 +91,14 @@ impl DataPlaneOptions {
         self.labels.insert(key.to_string(), value.to_string());
         self
     }
+
+    /// The workload IP, in the node id (which the agent's `INSTANCE_IPS`
+    /// metadata follows): the address other proxies reach it at when a
+    /// service selects it (a gateway's in-mesh service).
+    pub fn ip(mut self, ip: IpAddr) -> Self {
+        self.node.ip = ip.to_string();
+        self
+    }
 }
 
 /// A running agent; killed on drop (a sidecar then frees 15001 for the
@@ -105,18 +117,42 @@ impl DataPlane {
     /// received, listeners bound); a sidecar first waits for any other
     /// sidecar agent of this test process to be dropped.
     pub fn start(options: &DataPlaneOptions) -> Result<Self> {
-        let (role, outbound_port) = match options.node.node_type {
-            NodeType::Sidecar => ("sidecar", Some(claim_outbound_port()?)),
-            NodeType::Router => ("router", None),
+        let outbound_port = match options.node.node_type {
+            NodeType::Sidecar => Some(claim_outbound_port()?),
+            NodeType::Router => None,
         };
-        let admin_addr = ports::free_addr()?;
         let dir = tempfile::tempdir().context("creating the agent's temp dir")?;
+        let command = Command::new(binaries::data_plane()?);
+        Self::launch(command, options, ports::free_addr()?, dir, outbound_port)
+    }
+
+    /// Starts the agent inside `netns` as uid [`crate::netns::PROXY_UID`],
+    /// as Istio runs a sidecar (capture rules such as `data-plane init`'s
+    /// leave its own connections alone), with its admin interface on the
+    /// namespace's address; waits until it is ready, as [`DataPlane::start`].
+    pub fn start_in(netns: &NetNs, options: &DataPlaneOptions) -> Result<Self> {
+        let dir = tempfile::tempdir().context("creating the agent's temp dir")?;
+        let command = netns.proxy_command(&binaries::data_plane()?, dir.path())?;
+        let admin_addr = SocketAddr::from((netns.ns_ip(), ports::free_port()?));
+        Self::launch(command, options, admin_addr, dir, None)
+    }
+
+    fn launch(
+        mut command: Command,
+        options: &DataPlaneOptions,
+        admin_addr: SocketAddr,
+        dir: TempDir,
+        outbound_port: Option<MutexGuard<'static, ()>>,
+    ) -> Result<Self> {
+        let role = match options.node.node_type {
+            NodeType::Sidecar => "sidecar",
+            NodeType::Router => "router",
+        };
         let labels: Vec<String> = options
             .labels
             .iter()
             .map(|(key, value)| format!("{key}={value}"))
             .collect();
-        let mut command = Command::new(binaries::data_plane()?);
         command
             .args(["proxy", role])
             .arg("--xds-addr")

@@ -7,8 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::unix::fs::chown;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,13 +19,17 @@ use tempfile::TempDir;
 
 use crate::binaries;
 use crate::curl::{Curl, CurlResponse};
-use crate::netns::{NetNs, PROXY_UID, SidecarHost};
+use crate::netns::{NetNs, SidecarHost};
 use crate::process::Process;
 
 /// The static cluster that reaches the control plane, as Istio names it.
 pub const XDS_CLUSTER: &str = "xds-grpc";
-/// The workload IP every test proxy claims.
+/// The workload IP a test proxy claims unless told otherwise
+/// ([`EnvoyOptions::ip`]).
 const PROXY_IP: &str = "127.0.0.1";
+/// How often Envoy writes out its access logs (its default, 10 s, is
+/// longer than a test waits for a line).
+const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// How long Envoy gets to bind its admin port.
 const ADMIN_STARTUP: Duration = Duration::from_secs(20);
 
@@ -90,6 +93,14 @@ impl EnvoyOptions {
         self
     }
 
+    /// The workload IP, in the node id and the `INSTANCE_IPS` metadata: the
+    /// address other proxies reach it at when a service selects it (a
+    /// gateway's in-mesh service).
+    pub fn ip(mut self, ip: IpAddr) -> Self {
+        self.node.ip = ip.to_string();
+        self
+    }
+
     /// The bootstrap configuration, as JSON.
     pub fn bootstrap(&self) -> Value {
         let namespace = self.node.namespace().unwrap_or_default();
@@ -104,7 +115,7 @@ impl EnvoyOptions {
                 "metadata": {
                     META_NAMESPACE: namespace,
                     META_LABELS: self.labels,
-                    META_INSTANCE_IPS: PROXY_IP,
+                    META_INSTANCE_IPS: self.node.ip,
                 },
             },
             "admin": { "address": socket_address(&self.admin_ip.to_string(), 0) },
@@ -176,8 +187,9 @@ impl Envoy {
     }
 
     /// Starts Envoy with `options.bootstrap()` inside `netns` as uid
-    /// [`PROXY_UID`], as Istio runs a sidecar: outbound capture rules
-    /// ([`NetNs::capture_outbound`]) leave its own connections alone.
+    /// [`crate::netns::PROXY_UID`], as Istio runs a sidecar: outbound
+    /// capture rules ([`NetNs::capture_outbound`]) leave its own connections
+    /// alone.
     pub fn start_in(netns: &NetNs, options: &EnvoyOptions) -> Result<Self> {
         Self::launch(&options.bootstrap(), &options.log_level, Some(netns))
     }
@@ -199,9 +211,10 @@ impl Envoy {
     }
 
     /// Writes `bootstrap` (e.g. an [`EnvoyOptions::bootstrap`] with static
-    /// resources added) and starts Envoy with one worker thread and hot
-    /// restart disabled (so any number can run side by side), then waits
-    /// until its admin interface answers.
+    /// resources added) and starts Envoy with one worker thread, hot
+    /// restart disabled (so any number can run side by side) and access logs
+    /// written out within 100 ms, then waits until its admin interface
+    /// answers.
     pub fn start_bootstrap(bootstrap: &Value, log_level: &str) -> Result<Self> {
         Self::launch(bootstrap, log_level, None)
     }
@@ -215,12 +228,14 @@ impl Envoy {
         let admin_path = dir.path().join("admin-address");
         let mut command = match netns {
             None => Command::new(binary),
-            Some(netns) => netns.command_as(PROXY_UID, proxy_readable_copy(&binary, dir.path())?),
+            Some(netns) => netns.proxy_command(&binary, dir.path())?,
         };
         command
             .arg("-c")
             .arg(&bootstrap_path)
             .args(["--concurrency", "1", "--disable-hot-restart"])
+            .arg("--file-flush-interval-msec")
+            .arg(LOG_FLUSH_INTERVAL.as_millis().to_string())
             .arg("--admin-address-path")
             .arg(&admin_path)
             .args(["--log-level", log_level]);
@@ -240,6 +255,12 @@ impl Envoy {
     /// Envoy's stdout and stderr so far.
     pub fn logs(&self) -> String {
         self.process.logs()
+    }
+
+    /// Every access log line written so far (the control plane's stdout
+    /// access loggers), oldest first.
+    pub fn access_log(&self) -> Vec<String> {
+        self.process.stdout().lines().map(str::to_string).collect()
     }
 
     /// GET `path` (e.g. `/clusters?format=json`) on the admin interface.
@@ -325,20 +346,6 @@ impl Envoy {
     fn admin_json(&self, path: &str) -> Result<Value> {
         self.admin_ok(path)?.json()
     }
-}
-
-/// Makes `binary` and `dir` usable by uid [`PROXY_UID`], which may not reach
-/// the binary where it is installed (e.g. under `/root`): links (or copies)
-/// it into `dir` and gives `dir` to that uid. Returns the binary's new path.
-fn proxy_readable_copy(binary: &Path, dir: &Path) -> Result<PathBuf> {
-    let local = dir.join("envoy");
-    if fs::hard_link(binary, &local).is_err() {
-        fs::copy(binary, &local)
-            .with_context(|| format!("copying {} to {}", binary.display(), local.display()))?;
-    }
-    chown(dir, Some(PROXY_UID), Some(PROXY_UID))
-        .with_context(|| format!("giving {} to uid {PROXY_UID}", dir.display()))?;
-    Ok(local)
 }
 
 /// The xDS resources in a config dump, by name.

@@ -11,6 +11,8 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Write as _};
 use std::net::Ipv4Addr;
+use std::os::unix::fs::chown;
+use std::path::{Path, PathBuf};
 use std::process::{self, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -167,6 +169,14 @@ impl NetNs {
         command
     }
 
+    /// `binary` run inside the namespace as [`PROXY_UID`], as Istio runs
+    /// its proxy. That uid may not reach the binary where it is installed
+    /// (e.g. under `/root`), so it runs from a link (or copy) in `dir`,
+    /// which is given to that uid for whatever the proxy writes there.
+    pub fn proxy_command(&self, binary: &Path, dir: &Path) -> Result<Command> {
+        Ok(self.command_as(PROXY_UID, proxy_readable_copy(binary, dir)?))
+    }
+
     /// istio-init's outbound capture: every new TCP connection leaving the
     /// namespace's processes is redirected to `127.0.0.1:<to_port>`, except
     /// those of `proxy_uid`, those to 127.0.0.1 and those to
@@ -225,6 +235,22 @@ impl Drop for NetNs {
             eprintln!("netns {}: {err:#}", self.name);
         }
     }
+}
+
+/// Links (or copies) `binary` into `dir` and gives `dir` to [`PROXY_UID`].
+/// Returns the binary's new path.
+fn proxy_readable_copy(binary: &Path, dir: &Path) -> Result<PathBuf> {
+    let name = binary
+        .file_name()
+        .with_context(|| format!("{} has no file name", binary.display()))?;
+    let local = dir.join(name);
+    if fs::hard_link(binary, &local).is_err() {
+        fs::copy(binary, &local)
+            .with_context(|| format!("copying {} to {}", binary.display(), local.display()))?;
+    }
+    chown(dir, Some(PROXY_UID), Some(PROXY_UID))
+        .with_context(|| format!("giving {} to uid {PROXY_UID}", dir.display()))?;
+    Ok(local)
 }
 
 /// `program` run inside namespace `name`, as root.

@@ -1,8 +1,10 @@
 //! A certificate authority made for one test, and server certificates it
 //! signs. Its certificate is written to a PEM file that curl (`--cacert`)
-//! and Envoy (`trusted_ca`) can trust.
+//! and Envoy (`trusted_ca`) can trust, readable by every user: proxies run
+//! as uid 1337 read it for a DestinationRule's `caCertificates`.
 
-use std::fs;
+use std::fs::{self, Permissions};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,9 +37,14 @@ impl TestCa {
         let key = KeyPair::generate().context("generating the CA key")?;
         let issuer = CertifiedIssuer::self_signed(params, key).context("self-signing the CA")?;
         let dir = tempfile::tempdir().context("creating the CA's temp dir")?;
+        // Only the certificate is written here; the key stays in memory.
+        fs::set_permissions(dir.path(), Permissions::from_mode(0o755))
+            .with_context(|| format!("opening {} to every user", dir.path().display()))?;
         let cert_path = dir.path().join("ca.pem");
         fs::write(&cert_path, issuer.pem())
             .with_context(|| format!("writing {}", cert_path.display()))?;
+        fs::set_permissions(&cert_path, Permissions::from_mode(0o644))
+            .with_context(|| format!("making {} readable", cert_path.display()))?;
         Ok(Self {
             issuer,
             cert_path,

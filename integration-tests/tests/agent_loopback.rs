@@ -651,7 +651,7 @@ fn admin_interface_shows_config_stats_and_endpoints() -> Result<()> {
     };
     let clusters = names(
         of_type("ClustersConfigDump")?,
-        "dynamicActiveClusters",
+        "dynamic_active_clusters",
         "cluster",
         "name",
     );
@@ -661,12 +661,12 @@ fn admin_interface_shows_config_stats_and_endpoints() -> Result<()> {
     );
     let endpoints = names(
         of_type("EndpointsConfigDump")?,
-        "dynamicEndpointConfigs",
-        "endpointConfig",
-        "clusterName",
+        "dynamic_endpoint_configs",
+        "endpoint_config",
+        "cluster_name",
     );
     assert_all(&endpoints, &[&internal_cluster]);
-    let listeners: BTreeSet<String> = of_type("ListenersConfigDump")?["dynamicListeners"]
+    let listeners: BTreeSet<String> = of_type("ListenersConfigDump")?["dynamic_listeners"]
         .as_array()
         .into_iter()
         .flatten()
@@ -675,8 +675,8 @@ fn admin_interface_shows_config_stats_and_endpoints() -> Result<()> {
     assert_all(&listeners, &["virtualOutbound", &format!("0.0.0.0_{port}")]);
     let routes = names(
         of_type("RoutesConfigDump")?,
-        "dynamicRouteConfigs",
-        "routeConfig",
+        "dynamic_route_configs",
+        "route_config",
         "name",
     );
     assert_all(&routes, &[&port.to_string(), &internal_port.to_string()]);

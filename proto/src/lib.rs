@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage};
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 
 pub use envoy_types::pb;
 pub use prost;
@@ -52,6 +52,24 @@ pub enum JsonError {
 /// `envoy.config.cluster.v3.Cluster`) to canonical protobuf JSON. `Any`
 /// fields are expanded with their `@type`, as Envoy's config_dump does.
 pub fn bytes_to_json(type_name: &str, bytes: &[u8]) -> Result<serde_json::Value, JsonError> {
+    encode_json(type_name, bytes, &SerializeOptions::new())
+}
+
+/// Like [`any_to_json`], but with the `.proto` field names
+/// (`dynamic_active_clusters`), as Envoy's admin `/config_dump` writes them.
+pub fn any_to_json_proto_names(any: &wkt::Any) -> Result<serde_json::Value, JsonError> {
+    encode_json(
+        "google.protobuf.Any",
+        &any.encode_to_vec(),
+        &SerializeOptions::new().use_proto_field_name(true),
+    )
+}
+
+fn encode_json(
+    type_name: &str,
+    bytes: &[u8],
+    options: &SerializeOptions,
+) -> Result<serde_json::Value, JsonError> {
     let descriptor = descriptor_pool()
         .get_message_by_name(type_name)
         .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
@@ -60,10 +78,12 @@ pub fn bytes_to_json(type_name: &str, bytes: &[u8]) -> Result<serde_json::Value,
             type_name: type_name.to_string(),
             source,
         })?;
-    serde_json::to_value(&message).map_err(|source| JsonError::Serialize {
-        type_name: type_name.to_string(),
-        source,
-    })
+    message
+        .serialize_with_options(serde_json::value::Serializer, options)
+        .map_err(|source| JsonError::Serialize {
+            type_name: type_name.to_string(),
+            source,
+        })
 }
 
 /// Converts a prost message of type `type_name` to canonical protobuf JSON.

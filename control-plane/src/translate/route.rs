@@ -269,8 +269,8 @@ fn envoy_route(
     }
 }
 
-/// Istio's decorator: `<host>:<port><path>` for a single destination cluster,
-/// `<virtual service name>:<port><path>` otherwise.
+/// Istio's decorator: `<host>:<port><path>` of a single destination
+/// cluster, `<virtual service name>:<listener port><path>` otherwise.
 fn decorator_operation(
     vs: &Resource<VirtualService>,
     action: &route::Action,
@@ -283,17 +283,15 @@ fn decorator_operation(
         Some(route_match::PathSpecifier::SafeRegex(regex)) => regex.regex.clone(),
         _ => "/*".to_string(),
     };
-    let host = match action {
+    let destination = match action {
         route::Action::Route(RouteAction {
             cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(cluster)),
             ..
-        }) => ClusterName::parse(cluster).map(|c| c.host.to_string()),
+        }) => ClusterName::parse(cluster).map(|c| format!("{}:{}", c.host, c.port)),
         _ => None,
     };
-    format!(
-        "{}:{port}{path}",
-        host.unwrap_or_else(|| vs.meta.name.clone())
-    )
+    let destination = destination.unwrap_or_else(|| format!("{}:{port}", vs.meta.name));
+    format!("{destination}{path}")
 }
 
 fn route_action(

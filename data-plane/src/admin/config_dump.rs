@@ -85,7 +85,7 @@ pub fn render(store: &ConfigStore) -> Result<serde_json::Value, proto::JsonError
         pack("envoy.admin.v3.RoutesConfigDump", &routes),
     ]
     .iter()
-    .map(proto::any_to_json)
+    .map(proto::any_to_json_proto_names)
     .collect::<Result<Vec<_>, _>>()?;
     Ok(serde_json::json!({ "configs": configs }))
 }

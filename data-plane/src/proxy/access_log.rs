@@ -1,10 +1,15 @@
 //! Access logs in Istio's default text format (Envoy's with upstream
 //! details), one line per HTTP request or TCP connection, on stdout.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::time::SystemTime;
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use parking_lot::{Condvar, Mutex};
 
 use tokio::time::Instant;
 
@@ -72,23 +77,45 @@ impl AccessLog {
 
     /// The formatted line (without the newline).
     pub fn format(&self) -> String {
+        let mut line = String::with_capacity(256);
+        self.write_line(&mut line);
+        line
+    }
+
+    /// Appends the formatted line (without the newline) to `out`.
+    fn write_line(&self, out: &mut String) {
         fn or_dash(s: &str) -> &str {
             if s.is_empty() { "-" } else { s }
         }
-        fn addr(a: Option<SocketAddr>) -> String {
-            a.map_or_else(|| "-".to_string(), |a| a.to_string())
+        /// A value, or `-` for none.
+        struct Opt<T>(Option<T>);
+        impl<T: std::fmt::Display> std::fmt::Display for Opt<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match &self.0 {
+                    Some(value) => value.fmt(f),
+                    None => f.write_str("-"),
+                }
+            }
         }
-        let mut line = String::with_capacity(256);
-        let request = if self.method.is_empty() {
-            "- - -".to_string()
-        } else {
-            format!("{} {} {}", self.method, or_dash(&self.path), self.protocol)
-        };
         let _ = write!(
-            line,
-            "[{}] \"{}\" {} {} {} - \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} - {} {} {} {} {}",
-            humantime::format_rfc3339_millis(self.start_time),
-            request,
+            out,
+            "[{}] \"",
+            humantime::format_rfc3339_millis(self.start_time)
+        );
+        if self.method.is_empty() {
+            out.push_str("- - -");
+        } else {
+            let _ = write!(
+                out,
+                "{} {} {}",
+                self.method,
+                or_dash(&self.path),
+                self.protocol
+            );
+        }
+        let _ = write!(
+            out,
+            "\" {} {} {} - \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} - {} {} {} {} {}",
             self.response_code,
             self.response_flags,
             self.response_code_details,
@@ -96,29 +123,121 @@ impl AccessLog {
             self.bytes_received,
             self.bytes_sent,
             self.started.elapsed().as_millis(),
-            self.upstream_service_time
-                .map_or_else(|| "-".to_string(), |t| t.to_string()),
+            Opt(self.upstream_service_time),
             or_dash(&self.forwarded_for),
             or_dash(&self.user_agent),
             or_dash(&self.request_id),
             or_dash(&self.authority),
-            addr(self.upstream_host),
+            Opt(self.upstream_host),
             or_dash(&self.upstream_cluster),
-            addr(self.downstream_local),
-            addr(self.downstream_remote),
+            Opt(self.downstream_local),
+            Opt(self.downstream_remote),
             or_dash(&self.requested_server_name),
             or_dash(&self.route_name),
             or_dash(&self.peer_identity),
         );
-        line
     }
 
-    /// Writes the line to stdout.
+    /// Queues the line for stdout (see [`flush`]).
     pub fn emit(&self) {
-        let mut line = self.format();
-        line.push('\n');
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            self.write_line(line);
+            line.push('\n');
+            sink().push(line.as_bytes());
+        });
     }
+}
+
+thread_local! {
+    /// Each thread formats its lines here, to keep its allocation.
+    static LINE: RefCell<String> = RefCell::new(String::with_capacity(512));
+}
+
+/// How long the writer lets lines gather before it writes them; a line is
+/// on stdout at most about this long after its request ended.
+const GATHER: Duration = Duration::from_millis(1);
+/// Past this many buffered bytes (stdout not keeping up), the thread that
+/// logs writes them itself: memory stays bounded, the proxy slows down.
+const MAX_BUFFERED: usize = 1 << 20;
+
+/// Lines on their way to stdout. Proxy threads append to a buffer; a writer
+/// thread of its own writes what gathered, so a request never waits for
+/// stdout (a file, a pipe) and many lines go out in one `write` under load,
+/// as Envoy's access log flush thread does.
+struct Sink {
+    buffer: Mutex<Vec<u8>>,
+    /// Signalled when the buffer stops being empty.
+    pending: Condvar,
+    /// Held while writing, so chunks reach stdout in order; holds the spare
+    /// buffer swapped with `buffer`.
+    writer: Mutex<Vec<u8>>,
+}
+
+static SINK: Sink = Sink {
+    buffer: Mutex::new(Vec::new()),
+    pending: Condvar::new(),
+    writer: Mutex::new(Vec::new()),
+};
+/// Set when the writer thread could not start: lines are written inline.
+static INLINE: AtomicBool = AtomicBool::new(false);
+
+fn sink() -> &'static Sink {
+    static WRITER: Once = Once::new();
+    WRITER.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(|| SINK.run());
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "no access log writer thread; lines are written inline");
+            INLINE.store(true, Ordering::Relaxed);
+        }
+    });
+    &SINK
+}
+
+impl Sink {
+    fn push(&self, line: &[u8]) {
+        let mut buffer = self.buffer.lock();
+        let was_empty = buffer.is_empty();
+        buffer.extend_from_slice(line);
+        let full = buffer.len() >= MAX_BUFFERED;
+        drop(buffer);
+        if full || INLINE.load(Ordering::Relaxed) {
+            self.write_out();
+        } else if was_empty {
+            self.pending.notify_one();
+        }
+    }
+
+    fn run(&self) {
+        loop {
+            {
+                let mut buffer = self.buffer.lock();
+                while buffer.is_empty() {
+                    self.pending.wait(&mut buffer);
+                }
+            }
+            std::thread::sleep(GATHER);
+            self.write_out();
+        }
+    }
+
+    /// Writes everything buffered so far.
+    fn write_out(&self) {
+        let mut chunk = self.writer.lock();
+        std::mem::swap(&mut *chunk, &mut *self.buffer.lock());
+        if !chunk.is_empty() {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&chunk).and_then(|()| stdout.flush());
+            chunk.clear();
+        }
+    }
+}
+
+/// Writes the lines not yet on stdout (e.g. before the process exits).
+pub fn flush() {
+    sink().write_out();
 }
 
 #[cfg(test)]

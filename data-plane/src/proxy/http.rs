@@ -344,17 +344,27 @@ fn redirect_response(redirect: &Redirect, req: &Request<Incoming>) -> Response<R
 fn request_id() -> HeaderValue {
     let a = fast_random();
     let b = fast_random();
-    let text = format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        (a >> 32) as u32,
-        (a >> 16) as u16,
-        a as u16 & 0x0fff,
-        ((b >> 48) as u16 & 0x3fff) | 0x8000,
-        b & 0xffff_ffff_ffff
-    );
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(
+    HeaderValue::from_bytes(&uuid_v4(a, b)).unwrap_or(HeaderValue::from_static(
         "00000000-0000-4000-8000-000000000000",
     ))
+}
+
+/// The UUID v4 text of two random numbers, written without `format!` (one
+/// per request).
+fn uuid_v4(a: u64, b: u64) -> [u8; 36] {
+    fn hex(out: &mut [u8], mut value: u64) {
+        for digit in out.iter_mut().rev() {
+            *digit = b"0123456789abcdef"[(value & 0xf) as usize];
+            value >>= 4;
+        }
+    }
+    let mut text = [b'-'; 36];
+    hex(&mut text[0..8], a >> 32);
+    hex(&mut text[9..13], (a >> 16) & 0xffff);
+    hex(&mut text[14..18], 0x4000 | (a & 0x0fff));
+    hex(&mut text[19..23], ((b >> 48) & 0x3fff) | 0x8000);
+    hex(&mut text[24..36], b & 0xffff_ffff_ffff);
+    text
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -414,8 +424,9 @@ async fn forward_request(
         headers.insert(HeaderName::from_static("x-request-id"), request_id());
     }
     log.request_id = header_text(headers, HeaderName::from_static("x-request-id"));
+    // The route's decorator replaces one from downstream (a sidecar's, at a
+    // gateway), as Envoy does on outbound listeners, all the ones Istio has.
     if let Some(operation) = &route.decorator
-        && !headers.contains_key("x-envoy-decorator-operation")
         && let Ok(value) = HeaderValue::from_str(operation)
     {
         headers.insert(
@@ -448,6 +459,7 @@ async fn forward_request(
         1
     };
     let started = Instant::now();
+    let chosen = parking_lot::Mutex::new(None);
     let attempts = async {
         let mut attempt = 1;
         loop {
@@ -462,7 +474,9 @@ async fn forward_request(
                 .take()
                 .unwrap_or_else(|| Empty::new().map_err(|never| match never {}).boxed());
             let request = Request::from_parts(request_parts, request_body);
-            let send = context.upstreams.send_http(&cluster, request, original_dst);
+            let send = context
+                .upstreams
+                .send_http_to(&cluster, request, original_dst, &chosen);
             let result = match retry.and_then(|r| r.per_try_timeout) {
                 Some(per_try) => match tokio::time::timeout(per_try, send).await {
                     Ok(result) => result.map_err(ForwardError::Upstream),
@@ -505,6 +519,7 @@ async fn forward_request(
     let (response, info) = match result {
         Ok(ok) => ok,
         Err(ForwardError::Timeout) => {
+            log.upstream_host = *chosen.lock();
             cluster_stats
                 .rq_timeout
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -668,5 +683,30 @@ impl Drop for LoggedBody {
         if let Some(log) = self.log.take() {
             log.emit();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_uuid_v4() {
+        let (a, b) = (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        let expected = format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            (a >> 32) as u32,
+            (a >> 16) as u16,
+            a as u16 & 0x0fff,
+            ((b >> 48) as u16 & 0x3fff) | 0x8000,
+            b & 0xffff_ffff_ffff
+        );
+        assert_eq!(std::str::from_utf8(&uuid_v4(a, b)).unwrap(), expected);
+        assert_eq!(expected, "01234567-89ab-4def-bedc-ba9876543210");
+        let id = request_id();
+        let id = id.to_str().unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
     }
 }

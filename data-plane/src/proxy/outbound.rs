@@ -94,7 +94,7 @@ pub async fn dispatch(
     };
     let Some(chain) = listener.select_chain(destination.port, server_name.as_deref()) else {
         tracing::debug!(listener = %listener.name, ?server_name, port = destination.port, "no filter chain matches; closing");
-        tcp::reset(stream);
+        tcp::close(stream);
         return;
     };
     run_chain(
@@ -120,8 +120,8 @@ async fn run_chain(
 ) {
     if let Some(tls) = &chain.tls {
         let Some(server_config) = tls.server_config.clone() else {
-            tracing::warn!(chain = %chain.name, "TLS certificate for this filter chain has not arrived (SDS); resetting");
-            tcp::reset(stream);
+            tracing::warn!(chain = %chain.name, "TLS certificate for this filter chain has not arrived (SDS); closing");
+            tcp::close(stream);
             return;
         };
         let accepted = tokio::time::timeout(

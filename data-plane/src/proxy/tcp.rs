@@ -1,5 +1,5 @@
 //! The TCP proxy: connect to the chain's cluster and copy bytes both ways.
-//! A failed upstream resets the downstream connection, as Envoy does (curl
+//! A failed upstream closes the downstream connection, as Envoy does (curl
 //! sees exit 35 on a TLS connection).
 
 use std::net::SocketAddr;
@@ -18,9 +18,12 @@ use super::outbound::Destination;
 use super::respond::LocalReply;
 use super::{ProxyContext, fast_random};
 
-/// Closes with RST instead of FIN.
-pub fn reset(stream: TcpStream) {
-    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+/// Closes a connection the proxy will not serve as Envoy does, without
+/// reading what the client sent: the kernel answers RST if bytes are
+/// pending, FIN if none. Never an immediate RST: a client still finishing
+/// its connect would take it for a refused connection (curl exit 7) rather
+/// than a failed handshake (exit 35).
+pub fn close(stream: TcpStream) {
     drop(stream);
 }
 
@@ -38,7 +41,7 @@ pub async fn proxy(
     let stats = context.stats.downstream(&config.stat_prefix);
     stats.cx_total.fetch_add(1, Relaxed);
     let Some(cluster) = config.target.pick(fast_random()).cloned() else {
-        reset(downstream);
+        close(downstream);
         return;
     };
     log.upstream_cluster = cluster.to_string();
@@ -90,8 +93,8 @@ fn fail(downstream: TcpStream, log: &mut AccessLog, config: &TcpProxy, error: &U
     let reply = LocalReply::upstream_failure(error);
     log.response_flags = reply.flags;
     log.transport_failure_reason = reply.transport_failure;
-    tracing::debug!(cluster = %log.upstream_cluster, %error, "TCP upstream failed; resetting the downstream connection");
-    reset(downstream);
+    tracing::debug!(cluster = %log.upstream_cluster, %error, "TCP upstream failed; closing the downstream connection");
+    close(downstream);
     if config.access_log {
         log.emit();
     }

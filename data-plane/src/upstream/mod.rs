@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
 use crate::model::RunningConfig;
@@ -123,11 +124,26 @@ impl Upstreams {
     pub async fn send_http(
         &self,
         cluster: &str,
+        req: http::Request<Body>,
+        original_dst: Option<SocketAddr>,
+    ) -> Result<(http::Response<hyper::body::Incoming>, UpstreamInfo), UpstreamError> {
+        self.send_http_to(cluster, req, original_dst, &Mutex::new(None))
+            .await
+    }
+
+    /// [`Upstreams::send_http`], recording the chosen host in `chosen` as
+    /// soon as it is picked, so a caller that gives up waiting (a route
+    /// timeout) can still log where the request went.
+    pub async fn send_http_to(
+        &self,
+        cluster: &str,
         mut req: http::Request<Body>,
         original_dst: Option<SocketAddr>,
+        chosen: &Mutex<Option<SocketAddr>>,
     ) -> Result<(http::Response<hyper::body::Incoming>, UpstreamInfo), UpstreamError> {
         let runtime = self.cluster(cluster)?;
         let host = runtime.select(original_dst).await?;
+        *chosen.lock() = Some(host.addr);
         let _active = host.stats.start_request();
         pool::prepare_request(&mut req, host.addr, runtime.settings());
         let info = UpstreamInfo { address: host.addr };

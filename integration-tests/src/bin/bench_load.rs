@@ -7,32 +7,29 @@
 //!
 //! ```text
 //! bench-load ADDR HOST RATE CONNECTIONS SECONDS WARMUP
-//! bench-load 127.0.0.1:18081 bench.local 2000 4 10 2
+//! bench-load 127.0.0.1:18081 bench.local 2000 4 10 1
 //! ```
 //!
-//! Latency is open-loop (no coordinated omission): a request that could not
-//! be sent on schedule because the previous response on its connection came
-//! late is timed from when it should have been sent. Timer slack on this
-//! side (tokio's 1 ms timer wheel) is not counted.
+//! Each connection is a thread with a blocking socket, paced with
+//! `thread::sleep` (high-resolution timers, tens of µs of slack; an async
+//! runtime's 1 ms timer wheel would dominate what is measured). Latency is
+//! open loop, without coordinated omission: a request that could not be
+//! sent on schedule because the previous response on its connection came
+//! late is timed from when it should have been sent; a late wake-up of this
+//! side's own timer is not counted. Responses must carry `Content-Length`.
 //!
 //! Not a test: benchmarks never run in CI.
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper::body::Bytes;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HOST, HeaderValue};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio::time::Instant;
 
 struct Plan {
     addr: SocketAddr,
-    host: HeaderValue,
+    request: Vec<u8>,
     /// Time between two requests on one connection.
     interval: Duration,
     /// When recording starts.
@@ -53,79 +50,69 @@ fn main() -> Result<()> {
         bail!("usage: bench-load ADDR HOST RATE CONNECTIONS SECONDS WARMUP");
     };
     let addr: SocketAddr = addr.parse().context("ADDR: expected ip:port")?;
-    let host = HeaderValue::from_str(host).context("HOST")?;
     let rate: f64 = rate.parse().context("RATE")?;
     let connections: u32 = connections.parse().context("CONNECTIONS")?;
     let seconds: f64 = seconds.parse().context("SECONDS")?;
     let warmup: f64 = warmup.parse().context("WARMUP")?;
-    if rate <= 0.0 || connections == 0 {
-        bail!("RATE and CONNECTIONS must be positive");
+    if rate <= 0.0 || connections == 0 || seconds <= 0.0 {
+        bail!("RATE, CONNECTIONS and SECONDS must be positive");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let outcome = runtime.block_on(async move {
-        let start = Instant::now() + Duration::from_millis(50);
-        let plan = Plan {
-            addr,
-            host,
-            interval: Duration::from_secs_f64(f64::from(connections) / rate),
-            record_from: start + Duration::from_secs_f64(warmup),
-            end: start + Duration::from_secs_f64(warmup + seconds),
-        };
-        let plan = std::sync::Arc::new(plan);
-        let mut tasks = Vec::new();
-        for i in 0..connections {
-            let plan = plan.clone();
-            let first = start + plan.interval.mul_f64(f64::from(i) / f64::from(connections));
-            tasks.push(tokio::spawn(async move { run(&plan, first).await }));
-        }
-        let mut all = Outcome::default();
-        for task in tasks {
-            let outcome = task.await.context("a connection task panicked")??;
-            all.latencies_us.extend(outcome.latencies_us);
-            all.errors += outcome.errors;
-        }
-        Ok::<_, anyhow::Error>(all)
+    let start = Instant::now() + Duration::from_millis(50);
+    let plan = Plan {
+        addr,
+        request: format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: bench-load\r\n\r\n")
+            .into_bytes(),
+        interval: Duration::from_secs_f64(f64::from(connections) / rate),
+        record_from: start + Duration::from_secs_f64(warmup),
+        end: start + Duration::from_secs_f64(warmup + seconds),
+    };
+    let outcomes = thread::scope(|scope| {
+        let workers: Vec<_> = (0..connections)
+            .map(|i| {
+                let plan = &plan;
+                let first = start + plan.interval.mul_f64(f64::from(i) / f64::from(connections));
+                scope.spawn(move || run(plan, first))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("a connection thread panicked"))
+            .collect::<Result<Vec<_>>>()
     })?;
-    report(outcome, seconds);
+    let mut all = Outcome::default();
+    for outcome in outcomes {
+        all.latencies_us.extend(outcome.latencies_us);
+        all.errors += outcome.errors;
+    }
+    report(all, seconds);
     Ok(())
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
+fn connect(addr: SocketAddr) -> Result<BufReader<TcpStream>> {
+    let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     stream.set_nodelay(true)?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(BufReader::with_capacity(16 * 1024, stream))
 }
 
 /// One connection's schedule: a request every `plan.interval` from `first`.
-async fn run(plan: &Plan, first: Instant) -> Result<Outcome> {
+fn run(plan: &Plan, first: Instant) -> Result<Outcome> {
     let mut outcome = Outcome::default();
-    let mut sender = connect(plan.addr).await?;
+    let mut connection = connect(plan.addr)?;
     let mut next = first;
     let mut previous_done = Instant::now();
     while next < plan.end {
-        tokio::time::sleep_until(next).await;
+        let now = Instant::now();
+        if next > now {
+            thread::sleep(next - now);
+        }
         // Late because the previous response was: that wait is the server's.
         let origin = if previous_done > next {
             next
         } else {
             Instant::now()
         };
-        let request = Request::get("/")
-            .header(HOST, plan.host.clone())
-            .body(Empty::<Bytes>::new())?;
-        let ok = match sender.send_request(request).await {
-            Ok(response) => {
-                let status = response.status();
-                response.into_body().collect().await.is_ok() && status.is_success()
-            }
-            Err(_) => false,
-        };
+        let ok = exchange(&mut connection, &plan.request).unwrap_or(false);
         let done = Instant::now();
         if next >= plan.record_from {
             if ok {
@@ -137,13 +124,47 @@ async fn run(plan: &Plan, first: Instant) -> Result<Outcome> {
                 outcome.errors += 1;
             }
         }
-        if !ok || sender.is_closed() {
-            sender = connect(plan.addr).await?;
+        if !ok {
+            connection = connect(plan.addr)?;
         }
         previous_done = done;
         next += plan.interval;
     }
     Ok(outcome)
+}
+
+/// Sends one request and reads its response; `Ok(true)` for a 2xx that
+/// leaves the connection reusable.
+fn exchange(connection: &mut BufReader<TcpStream>, request: &[u8]) -> io::Result<bool> {
+    connection.get_mut().write_all(request)?;
+    let mut line = String::new();
+    connection.read_line(&mut line)?;
+    let success = line.split(' ').nth(1).is_some_and(|s| s.starts_with('2'));
+    let mut length = None;
+    let mut close = false;
+    loop {
+        line.clear();
+        if connection.read_line(&mut line)? == 0 {
+            return Ok(false);
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.parse::<u64>().ok();
+            } else if name.eq_ignore_ascii_case("connection") {
+                close = value.eq_ignore_ascii_case("close");
+            }
+        }
+    }
+    let Some(length) = length else {
+        return Ok(false);
+    };
+    let copied = io::copy(&mut connection.by_ref().take(length), &mut io::sink())?;
+    Ok(success && copied == length && !close)
 }
 
 fn report(mut outcome: Outcome, seconds: f64) {
