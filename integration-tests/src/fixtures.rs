@@ -37,6 +37,123 @@ spec:
   resolution: DNS
 ";
 
+/// The walkthrough's HTTP egress gateway config, on port `port`.
+pub fn http_via_gateway(port: u16) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: cnn
+spec:
+  hosts: [edition.cnn.com]
+  ports:
+  - {{number: {port}, name: http-port, protocol: HTTP}}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port: {{number: {port}, name: http, protocol: HTTP}}
+    hosts: [edition.cnn.com]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-cnn
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: cnn
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: direct-cnn-through-egress-gateway
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match:
+    - gateways: [mesh]
+      port: {port}
+    route:
+    - destination:
+        host: istio-egressgateway.istio-system.svc.cluster.local
+        subset: cnn
+        port: {{number: {port}}}
+      weight: 100
+  - match:
+    - gateways: [istio-egressgateway]
+      port: {port}
+    route:
+    - destination:
+        host: edition.cnn.com
+        port: {{number: {port}}}
+      weight: 100
+"
+    )
+}
+
+/// Istio's documented HTTPS (SNI passthrough) egress gateway config.
+pub fn https_via_gateway(port: u16) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: cnn
+spec:
+  hosts: [edition.cnn.com]
+  ports:
+  - {{number: {port}, name: tls, protocol: TLS}}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port: {{number: {port}, name: tls, protocol: TLS}}
+    hosts: [edition.cnn.com]
+    tls: {{mode: PASSTHROUGH}}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-cnn
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: cnn
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: direct-cnn-through-egress-gateway
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [mesh, istio-egressgateway]
+  tls:
+  - match:
+    - {{gateways: [mesh], port: {port}, sniHosts: [edition.cnn.com]}}
+    route:
+    - destination: {{host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {{number: {port}}}}}
+  - match:
+    - {{gateways: [istio-egressgateway], port: {port}, sniHosts: [edition.cnn.com]}}
+    route:
+    - destination: {{host: edition.cnn.com, port: {{number: {port}}}}}
+      weight: 100
+"
+    )
+}
+
 /// `examples/mesh-config/<name>.yaml` (`allow-any`, `registry-only`).
 pub fn mesh_config(name: &str) -> PathBuf {
     repo_root()

@@ -17,7 +17,7 @@ use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::{Curl, CurlResponse};
 use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
 use integration_tests::dns::DnsServer;
-use integration_tests::fixtures::mesh_config;
+use integration_tests::fixtures::{HTTPBIN_SERVICE_ENTRY, https_via_gateway, mesh_config};
 use integration_tests::netns::{NetNs, PROXY_UID, require_root};
 use integration_tests::ports::free_port;
 use integration_tests::process::{self, assert_eventually};
@@ -52,23 +52,6 @@ fn init(netns: &NetNs, xds_port: u16, ranges: &[&str]) -> Result<()> {
     data_plane(netns, &args)
 }
 
-fn http_service_entry() -> &'static str {
-    "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: httpbin-ext
-spec:
-  hosts:
-  - httpbin.org
-  ports:
-  - number: 80
-    name: http
-    protocol: HTTP
-  resolution: DNS
-  location: MESH_EXTERNAL
-"
-}
-
 #[test]
 fn include_and_exclude_ranges_decide_what_the_sidecar_sees() -> Result<()> {
     if !require_root("include_and_exclude_ranges_decide_what_the_sidecar_sees") {
@@ -79,7 +62,7 @@ fn include_and_exclude_ranges_decide_what_the_sidecar_sees() -> Result<()> {
     let external = Upstream::http_on(SocketAddr::from((host, 80)))?;
     let dns = DnsServer::start_on(host, [("httpbin.org", host)])?;
     let config = ConfigDir::new()?;
-    config.write("httpbin.yaml", http_service_entry())?;
+    config.write("httpbin.yaml", HTTPBIN_SERVICE_ENTRY)?;
     let control_plane = ControlPlane::start_on(
         config.path(),
         Some(&mesh_config("registry-only")),
@@ -206,58 +189,6 @@ fn egress_firewall(netns: &NetNs, host: Ipv4Addr, allowed_ports: &[u16]) -> Resu
     Ok(())
 }
 
-fn https_via_gateway() -> &'static str {
-    "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts: [edition.cnn.com]
-  ports:
-  - {number: 443, name: tls, protocol: TLS}
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port: {number: 443, name: tls, protocol: TLS}
-    hosts: [edition.cnn.com]
-    tls: {mode: PASSTHROUGH}
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts: [edition.cnn.com]
-  gateways: [mesh, istio-egressgateway]
-  tls:
-  - match:
-    - {gateways: [mesh], port: 443, sniHosts: [edition.cnn.com]}
-    route:
-    - destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {number: 443}}
-  - match:
-    - {gateways: [istio-egressgateway], port: 443, sniHosts: [edition.cnn.com]}
-    route:
-    - destination: {host: edition.cnn.com, port: {number: 443}}
-      weight: 100
-"
-}
-
 #[test]
 fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<()> {
     if !require_root("an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out") {
@@ -290,7 +221,7 @@ spec:
 "
         ),
     )?;
-    config.write("cnn.yaml", https_via_gateway())?;
+    config.write("cnn.yaml", &https_via_gateway(443))?;
     let control_plane = ControlPlane::start_on(
         config.path(),
         Some(&mesh_config("registry-only")),

@@ -17,7 +17,7 @@ use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::Curl;
 use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
 use integration_tests::dns::DnsServer;
-use integration_tests::fixtures::mesh_config;
+use integration_tests::fixtures::{http_via_gateway, https_via_gateway, mesh_config};
 use integration_tests::ports::free_port;
 use integration_tests::process::{assert_eventually, eventually};
 use integration_tests::tls::TestCa;
@@ -42,123 +42,6 @@ spec:
   workloadSelector:
     labels:
       istio: egressgateway
-"
-    )
-}
-
-/// The walkthrough's HTTP egress gateway config, on port `port`.
-fn http_via_gateway(port: u16) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts: [edition.cnn.com]
-  ports:
-  - {{number: {port}, name: http-port, protocol: HTTP}}
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port: {{number: {port}, name: http, protocol: HTTP}}
-    hosts: [edition.cnn.com]
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts: [edition.cnn.com]
-  gateways: [istio-egressgateway, mesh]
-  http:
-  - match:
-    - gateways: [mesh]
-      port: {port}
-    route:
-    - destination:
-        host: istio-egressgateway.istio-system.svc.cluster.local
-        subset: cnn
-        port: {{number: {port}}}
-      weight: 100
-  - match:
-    - gateways: [istio-egressgateway]
-      port: {port}
-    route:
-    - destination:
-        host: edition.cnn.com
-        port: {{number: {port}}}
-      weight: 100
-"
-    )
-}
-
-/// Istio's documented HTTPS (SNI passthrough) egress gateway config.
-fn https_via_gateway(port: u16) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts: [edition.cnn.com]
-  ports:
-  - {{number: {port}, name: tls, protocol: TLS}}
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port: {{number: {port}, name: tls, protocol: TLS}}
-    hosts: [edition.cnn.com]
-    tls: {{mode: PASSTHROUGH}}
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts: [edition.cnn.com]
-  gateways: [mesh, istio-egressgateway]
-  tls:
-  - match:
-    - {{gateways: [mesh], port: {port}, sniHosts: [edition.cnn.com]}}
-    route:
-    - destination: {{host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {{number: {port}}}}}
-  - match:
-    - {{gateways: [istio-egressgateway], port: {port}, sniHosts: [edition.cnn.com]}}
-    route:
-    - destination: {{host: edition.cnn.com, port: {{number: {port}}}}}
-      weight: 100
 "
     )
 }

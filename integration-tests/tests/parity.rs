@@ -45,7 +45,9 @@ use integration_tests::curl::{Curl, CurlResponse};
 use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
 use integration_tests::dns::DnsServer;
 use integration_tests::envoy::{Envoy, EnvoyOptions};
-use integration_tests::fixtures::mesh_config;
+use integration_tests::fixtures::{
+    HTTPBIN_SERVICE_ENTRY, http_via_gateway, https_via_gateway, mesh_config,
+};
 use integration_tests::netns::{self, NetNs, PROXY_UID};
 use integration_tests::ports::free_port;
 use integration_tests::process::{self, eventually};
@@ -73,23 +75,6 @@ const GATEWAY_HTTP_CLUSTER: &str =
     "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local";
 const GATEWAY_TLS_CLUSTER: &str =
     "outbound|443|cnn|istio-egressgateway.istio-system.svc.cluster.local";
-
-/// The walkthrough's "access an external HTTP service" ServiceEntry.
-const HTTPBIN_SERVICE_ENTRY: &str = "\
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: httpbin-ext
-spec:
-  hosts:
-  - httpbin.org
-  ports:
-  - number: 80
-    name: http
-    protocol: HTTP
-  resolution: DNS
-  location: MESH_EXTERNAL
-";
 
 /// The walkthrough's "access an external HTTPS service" ServiceEntry.
 const BAIDU_SERVICE_ENTRY: &str = "\
@@ -124,139 +109,6 @@ spec:
       - destination:
           host: httpbin.org
         weight: 100
-";
-
-/// The walkthrough's egress gateway for HTTP traffic, as written.
-const CNN_VIA_GATEWAY_HTTP: &str = "\
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts:
-  - edition.cnn.com
-  ports:
-  - number: 80
-    name: http-port
-    protocol: HTTP
-  - number: 443
-    name: https
-    protocol: HTTPS
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port:
-      number: 80
-      name: http
-      protocol: HTTP
-    hosts:
-    - edition.cnn.com
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts:
-  - edition.cnn.com
-  gateways:
-  - istio-egressgateway
-  - mesh
-  http:
-  - match:
-    - gateways:
-      - mesh
-      port: 80
-    route:
-    - destination:
-        host: istio-egressgateway.istio-system.svc.cluster.local
-        subset: cnn
-        port:
-          number: 80
-      weight: 100
-  - match:
-    - gateways:
-      - istio-egressgateway
-      port: 80
-    route:
-    - destination:
-        host: edition.cnn.com
-        port:
-          number: 80
-      weight: 100
-";
-
-/// The walkthrough's ServiceEntry for HTTPS through the egress gateway, and
-/// Istio's documented Gateway, DestinationRule and VirtualService for it
-/// (issue #5), as written.
-const CNN_VIA_GATEWAY_TLS: &str = "\
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts:
-  - edition.cnn.com
-  ports:
-  - number: 443
-    name: tls
-    protocol: TLS
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port: {number: 443, name: tls, protocol: TLS}
-    hosts: [edition.cnn.com]
-    tls: {mode: PASSTHROUGH}
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts: [edition.cnn.com]
-  gateways: [mesh, istio-egressgateway]
-  tls:
-  - match:
-    - {gateways: [mesh], port: 443, sniHosts: [edition.cnn.com]}
-    route:
-    - destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {number: 443}}
-  - match:
-    - {gateways: [istio-egressgateway], port: 443, sniHosts: [edition.cnn.com]}
-    route:
-    - destination: {host: edition.cnn.com, port: {number: 443}}
-      weight: 100
 ";
 
 /// The walkthrough's TLS origination for edition.cnn.com, with the test
@@ -661,7 +513,7 @@ fn scenarios(targets: GatewayPorts, ca_cert: &Path) -> Vec<Scenario> {
             mesh: "registry-only",
             files: vec![
                 ("egressgateway-service.yaml", gateway_service(targets)),
-                ("cnn-gateway-http.yaml", CNN_VIA_GATEWAY_HTTP.to_string()),
+                ("cnn-gateway-http.yaml", http_via_gateway(80)),
             ],
             ready: vec![
                 Ready::Has("80", GATEWAY_HTTP_CLUSTER),
@@ -681,7 +533,7 @@ fn scenarios(targets: GatewayPorts, ca_cert: &Path) -> Vec<Scenario> {
             mesh: "registry-only",
             files: vec![
                 ("egressgateway-service.yaml", gateway_service(targets)),
-                ("cnn-gateway-tls.yaml", CNN_VIA_GATEWAY_TLS.to_string()),
+                ("cnn-gateway-tls.yaml", https_via_gateway(443)),
             ],
             ready: vec![
                 Ready::Has("0.0.0.0_443", GATEWAY_TLS_CLUSTER),
