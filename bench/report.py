@@ -33,7 +33,7 @@ def fmt(value, unit="", digits=0):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("results")
-    for option in ("command", "date", "machine", "commit", "envoy", "settings", "loadavg"):
+    for option in ("command", "date", "machine", "commit", "envoy", "settings", "loadavg", "noisy"):
         parser.add_argument(f"--{option}", default="")
     args = parser.parse_args()
     rows = parse(args.results)
@@ -75,8 +75,10 @@ def main():
     w("")
     w(f"- command: `{args.command}`")
     w(f"- date: {args.date}")
-    w(f"- machine: {args.machine}; load average before the run {args.loadavg}"
-      " (other work on the machine skews the numbers)")
+    w(f"- machine: {args.machine}; load average before the run {args.loadavg}")
+    if args.noisy not in ("", "0"):
+        w(f"- **{args.noisy} measurement(s) started while other work kept the machine busy:"
+          " their numbers are skewed**")
     w(f"- commit: {args.commit}; Envoy {args.envoy}")
     w(f"- load: {args.settings}")
     w("- path: wrk → gateway listener (HTTP/1.1, Host bench.local) → upstream on loopback;"

@@ -25,7 +25,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COMMAND="bench/run.sh${*:+ $*}"
-for knob in DURATION WARMUP CONNECTIONS RATE RATE_CONNECTIONS ROUNDS BUILD; do
+for knob in DURATION WARMUP CONNECTIONS RATE RATE_CONNECTIONS ROUNDS QUIET QUIET_WAIT BUILD; do
     if [[ -n "${!knob:-}" ]]; then COMMAND="$knob=${!knob} $COMMAND"; fi
 done
 
@@ -35,6 +35,8 @@ CONNECTIONS=${CONNECTIONS:-16}      # wrk connections (throughput)
 RATE=${RATE:-2000}                  # requests/s of the fixed-rate latency run
 RATE_CONNECTIONS=${RATE_CONNECTIONS:-4}
 ROUNDS=${ROUNDS:-3}                 # rounds of (direct, agent, envoy); medians are reported
+QUIET=${QUIET:-10}                  # % CPU busy (whole machine) below which a target may start
+QUIET_WAIT=${QUIET_WAIT:-120}       # seconds to wait for that before measuring anyway
 BUILD=${BUILD:-1}                   # 0: use the binaries already in target/release
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -83,11 +85,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # start NAME CPU CMD...: runs CMD pinned to CPU in the background, logs in
-# $WORK/NAME.out (stdout: the access log) and $WORK/NAME.err; sets $PID.
+# $LOGS/NAME.out (stdout: the access log) and $LOGS/NAME.err; sets $PID.
 start() {
     local name=$1 cpu=$2
     shift 2
-    taskset -c "$cpu" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    taskset -c "$cpu" "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" &
     PID=$!
     PIDS+=("$PID")
 }
@@ -105,8 +107,8 @@ wait_for() {
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.1
     done
-    echo "bench: $what did not come up; logs in $WORK:" >&2
-    tail -n 20 "$WORK"/*.err >&2 || true
+    echo "bench: $what did not come up:" >&2
+    tail -n 20 "$LOGS"/*.err >&2 || true
     exit 1
 }
 
@@ -115,12 +117,44 @@ answers_200() {
     [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Host: $HOST" "http://127.0.0.1:$1/") == 200 ]]
 }
 
+# cpu_busy: % of the machine's CPU time busy over the next second.
+cpu_busy() {
+    local a b
+    read -r -a a < <(head -1 /proc/stat)
+    sleep 1
+    read -r -a b < <(head -1 /proc/stat)
+    local total=0 i
+    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+    local idle=$((b[4] - a[4] + b[5] - a[5]))
+    echo $(((total - idle) * 100 / (total > 0 ? total : 1)))
+}
+
+# wait_quiet: waits until other work on the machine (builds, tests) leaves
+# it idle, so it does not skew a measurement; gives up after QUIET_WAIT s.
+NOISY=0
+wait_quiet() {
+    local busy waited=0
+    while busy=$(cpu_busy); ((busy >= QUIET)); do
+        if ((waited == 0)); then echo "bench: machine ${busy}% busy; waiting for it to go quiet" >&2; fi
+        waited=$((waited + 1))
+        if ((waited >= QUIET_WAIT)); then
+            echo "bench: still ${busy}% busy after ${QUIET_WAIT}s; measuring anyway" >&2
+            NOISY=$((NOISY + 1))
+            return
+        fi
+    done
+}
+
 rss_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
 
 # The mesh: a Gateway for bench.local on port 80, which the gateway's own
 # service maps to LISTEN_PORT, and bench.local at the upstream.
-mkdir -p "$WORK/config"
-cat >"$WORK/mesh.yaml" <<EOF
+# The control plane watches the config directory and the mesh file's
+# directory: the logs go elsewhere, or every access log write would wake it.
+LOGS="$WORK/logs"
+MESH="$WORK/mesh/mesh.yaml"
+mkdir -p "$WORK/config" "$WORK/mesh" "$LOGS"
+cat >"$MESH" <<EOF
 outboundTrafficPolicy:
   mode: REGISTRY_ONLY
 EOF
@@ -197,7 +231,7 @@ spec:
           number: 80
 EOF
 
-"$RELEASE/control-plane" dump --config "$WORK/config" --mesh "$WORK/mesh.yaml" \
+"$RELEASE/control-plane" dump --config "$WORK/config" --mesh "$MESH" \
     --node "$NODE_ID" --labels "$LABEL" >"$WORK/dump.json"
 python3 - "$WORK/dump.json" "$LISTEN_PORT" <<'EOF'
 import json, sys
@@ -256,7 +290,7 @@ EOF
 start upstream "$LOAD_CPU" "$RELEASE/bench-upstream" "127.0.0.1:$UPSTREAM_PORT" 1
 wait_for "bench-upstream" port_open "$UPSTREAM_PORT"
 start control-plane "$LOAD_CPU" "$RELEASE/control-plane" serve --config "$WORK/config" \
-    --mesh "$WORK/mesh.yaml" --xds-addr "127.0.0.1:$XDS_PORT" --metrics-addr "127.0.0.1:$METRICS_PORT"
+    --mesh "$MESH" --xds-addr "127.0.0.1:$XDS_PORT" --metrics-addr "127.0.0.1:$METRICS_PORT"
 wait_for "control plane" port_open "$XDS_PORT"
 
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -269,6 +303,7 @@ measure() {
     local target=$1 round=$2 port=$3 pid=${4:-}
     local url="http://127.0.0.1:$port/" rss_idle="" wrk_out rate_out
     [[ -n "$pid" ]] && rss_idle=$(rss_kb "$pid" VmRSS)
+    wait_quiet
     echo "bench: $target (round $round): warm-up ${WARMUP}s, wrk ${DURATION}s, fixed rate ${DURATION}s" >&2
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -H "Host: $HOST" "$url" >/dev/null
     wrk_out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency \
@@ -279,7 +314,7 @@ measure() {
     line+=" $(sed 's/\([a-z0-9_]*\)=/fixed_\1=/g' <<<"$rate_out")"
     if [[ -n "$pid" ]]; then
         line+=" rss_idle_kb=$rss_idle rss_kb=$(rss_kb "$pid" VmRSS) hwm_kb=$(rss_kb "$pid" VmHWM)"
-        line+=" log_lines=$(wc -l <"$WORK/$target.out")"
+        line+=" log_lines=$(wc -l <"$LOGS/$target.out")"
     fi
     echo "$line" >>"$RESULTS"
     echo "bench:   $line" >&2
@@ -314,6 +349,7 @@ python3 "$ROOT/bench/report.py" "$RESULTS" \
     --commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')" \
     --envoy "${ENVOY_VERSION:-unknown}" \
     --loadavg "$LOADAVG" \
+    --noisy "$NOISY" \
     --settings "wrk -t1 -c$CONNECTIONS -d${DURATION}s after ${WARMUP}s warm-up; fixed rate $RATE req/s over $RATE_CONNECTIONS connections for ${DURATION}s (1 s warm-up); proxy on CPU $PROXY_CPU, load+upstream+control plane on CPU $LOAD_CPU; $ROUNDS round(s)" >"$OUT"
 cat "$OUT"
 echo "bench: written to ${OUT#"$ROOT"/}" >&2

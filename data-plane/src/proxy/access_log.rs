@@ -165,18 +165,31 @@ const MAX_BUFFERED: usize = 1 << 20;
 /// thread of its own writes what gathered, so a request never waits for
 /// stdout (a file, a pipe) and many lines go out in one `write` under load,
 /// as Envoy's access log flush thread does.
+///
+/// While lines keep coming the writer wakes on its own every [`GATHER`];
+/// only the first line after a quiet spell wakes it, so a request almost
+/// never pays for a thread wake-up either.
 struct Sink {
-    buffer: Mutex<Vec<u8>>,
-    /// Signalled when the buffer stops being empty.
-    pending: Condvar,
+    buffer: Mutex<Pending>,
+    /// Signalled when a line arrives while the writer is idle.
+    arrived: Condvar,
     /// Held while writing, so chunks reach stdout in order; holds the spare
-    /// buffer swapped with `buffer`.
+    /// buffer swapped with the pending one.
     writer: Mutex<Vec<u8>>,
 }
 
+struct Pending {
+    lines: Vec<u8>,
+    /// The writer waits on `arrived` (rather than on its timer).
+    writer_idle: bool,
+}
+
 static SINK: Sink = Sink {
-    buffer: Mutex::new(Vec::new()),
-    pending: Condvar::new(),
+    buffer: Mutex::new(Pending {
+        lines: Vec::new(),
+        writer_idle: false,
+    }),
+    arrived: Condvar::new(),
     writer: Mutex::new(Vec::new()),
 };
 /// Set when the writer thread could not start: lines are written inline.
@@ -198,40 +211,48 @@ fn sink() -> &'static Sink {
 
 impl Sink {
     fn push(&self, line: &[u8]) {
-        let mut buffer = self.buffer.lock();
-        let was_empty = buffer.is_empty();
-        buffer.extend_from_slice(line);
-        let full = buffer.len() >= MAX_BUFFERED;
-        drop(buffer);
+        let mut pending = self.buffer.lock();
+        pending.lines.extend_from_slice(line);
+        let full = pending.lines.len() >= MAX_BUFFERED;
+        let wake = std::mem::take(&mut pending.writer_idle);
+        drop(pending);
         if full || INLINE.load(Ordering::Relaxed) {
             self.write_out();
-        } else if was_empty {
-            self.pending.notify_one();
+        } else if wake {
+            self.arrived.notify_one();
         }
     }
 
     fn run(&self) {
         loop {
             {
-                let mut buffer = self.buffer.lock();
-                while buffer.is_empty() {
-                    self.pending.wait(&mut buffer);
+                let mut pending = self.buffer.lock();
+                while pending.lines.is_empty() {
+                    pending.writer_idle = true;
+                    self.arrived.wait(&mut pending);
+                }
+                pending.writer_idle = false;
+            }
+            loop {
+                std::thread::sleep(GATHER);
+                if !self.write_out() {
+                    break;
                 }
             }
-            std::thread::sleep(GATHER);
-            self.write_out();
         }
     }
 
-    /// Writes everything buffered so far.
-    fn write_out(&self) {
+    /// Writes everything buffered so far; false if there was nothing.
+    fn write_out(&self) -> bool {
         let mut chunk = self.writer.lock();
-        std::mem::swap(&mut *chunk, &mut *self.buffer.lock());
-        if !chunk.is_empty() {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(&chunk).and_then(|()| stdout.flush());
-            chunk.clear();
+        std::mem::swap(&mut *chunk, &mut self.buffer.lock().lines);
+        if chunk.is_empty() {
+            return false;
         }
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&chunk).and_then(|()| stdout.flush());
+        chunk.clear();
+        true
     }
 }
 
