@@ -1,9 +1,10 @@
 //! Control-plane benchmarks, printed as plain numbers:
 //! 1. translating 10,000 ServiceEntries for one sidecar;
 //! 2. pushing a one-line change (a route timeout) to 1,000 connected ADS
-//!    streams: time until every stream has the new route, and memory per
-//!    connected proxy (resident-set growth of this process, which also
-//!    holds the 1,000 client ends, divided by 1,000: an upper bound).
+//!    streams, each subscribed to clusters, listeners and routes as a
+//!    sidecar is: time until every stream has the new route, and memory per
+//!    connected proxy (the server's resident-set growth divided by 1,000;
+//!    the streams' client ends run in a child process).
 //!
 //! Run: `cargo bench -p control-plane --bench xds`
 
@@ -146,6 +147,80 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Set (to the server's address) in the child process that plays the
+/// proxies, so the server's memory is measured without the clients'.
+const CLIENTS_ENV: &str = "XDS_BENCH_CLIENTS";
+
+/// The proxies' side, in a child process: `PROXIES` ADS streams that
+/// subscribe as a sidecar Envoy does (clusters and listeners by wildcard,
+/// the route configuration its listeners name) and ACK every response.
+/// Prints `ready` when a stream has its first routes and `updated` for
+/// each later route push.
+async fn run_clients(addr: String) {
+    // 100 streams per HTTP/2 connection stays under the server's default
+    // concurrent-stream limit and the process's file descriptor limit.
+    let mut channels = Vec::new();
+    for _ in 0..PROXIES.div_ceil(STREAMS_PER_CONNECTION) {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        channels.push(channel);
+    }
+    let mut streams = tokio::task::JoinSet::new();
+    for i in 0..PROXIES {
+        let mut client =
+            AggregatedDiscoveryServiceClient::new(channels[i / STREAMS_PER_CONNECTION].clone());
+        streams.spawn(async move {
+            let (req_tx, req_rx) = mpsc::channel(8);
+            let subscriptions = [
+                (type_url::CLUSTER, vec![]),
+                (type_url::LISTENER, vec![]),
+                (type_url::ROUTE, vec!["80".to_string()]),
+            ];
+            for (index, (type_url, names)) in subscriptions.iter().enumerate() {
+                req_tx
+                    .send(DiscoveryRequest {
+                        node: (index == 0).then(|| sidecar(i).to_node()),
+                        type_url: type_url.to_string(),
+                        resource_names: names.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("send");
+            }
+            let mut responses = client
+                .stream_aggregated_resources(ReceiverStream::new(req_rx))
+                .await
+                .expect("stream")
+                .into_inner();
+            let mut routes_seen = 0;
+            while let Ok(Some(response)) = responses.message().await {
+                let names = subscriptions
+                    .iter()
+                    .find(|(t, _)| *t == response.type_url)
+                    .map(|(_, names)| names.clone())
+                    .unwrap_or_default();
+                let _ = req_tx
+                    .send(DiscoveryRequest {
+                        type_url: response.type_url.clone(),
+                        resource_names: names,
+                        version_info: response.version_info.clone(),
+                        response_nonce: response.nonce.clone(),
+                        ..Default::default()
+                    })
+                    .await;
+                if response.type_url == type_url::ROUTE {
+                    routes_seen += 1;
+                    println!("{}", if routes_seen == 1 { "ready" } else { "updated" });
+                }
+            }
+        });
+    }
+    while streams.join_next().await.is_some() {}
+}
+
 async fn bench_push() {
     let base = ConfigSnapshot {
         version: 1,
@@ -172,66 +247,31 @@ async fn bench_push() {
     ));
 
     let rss_before = rss_kib();
-    let (updates_tx, mut updates_rx) = mpsc::unbounded_channel::<Instant>();
-    // 100 streams per HTTP/2 connection stays under the server's default
-    // concurrent-stream limit and the process's file descriptor limit.
-    let mut channels = Vec::new();
-    for _ in 0..PROXIES.div_ceil(STREAMS_PER_CONNECTION) {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect");
-        channels.push(channel);
-    }
+    let mut clients = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .env(CLIENTS_ENV, addr.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the clients");
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<()>();
-    for i in 0..PROXIES {
-        let mut client =
-            AggregatedDiscoveryServiceClient::new(channels[i / STREAMS_PER_CONNECTION].clone());
-        let updates_tx = updates_tx.clone();
-        let ready_tx = ready_tx.clone();
-        tokio::spawn(async move {
-            let (req_tx, req_rx) = mpsc::channel(4);
-            let node = sidecar(i).to_node();
-            req_tx
-                .send(DiscoveryRequest {
-                    node: Some(node),
-                    type_url: type_url::ROUTE.into(),
-                    resource_names: vec!["80".into()],
-                    ..Default::default()
-                })
-                .await
-                .expect("send");
-            let mut responses = client
-                .stream_aggregated_resources(ReceiverStream::new(req_rx))
-                .await
-                .expect("stream")
-                .into_inner();
-            let mut first = true;
-            while let Ok(Some(response)) = responses.message().await {
-                let _ = req_tx
-                    .send(DiscoveryRequest {
-                        type_url: type_url::ROUTE.into(),
-                        resource_names: vec!["80".into()],
-                        version_info: response.version_info.clone(),
-                        response_nonce: response.nonce.clone(),
-                        ..Default::default()
-                    })
-                    .await;
-                if first {
-                    first = false;
-                    let _ = ready_tx.send(());
-                } else {
-                    let _ = updates_tx.send(Instant::now());
-                }
+    let (updates_tx, mut updates_rx) = mpsc::unbounded_channel::<Instant>();
+    let stdout = clients.stdout.take().expect("piped stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let sent = match line.as_deref() {
+                Ok("ready") => ready_tx.send(()).is_ok(),
+                Ok("updated") => updates_tx.send(Instant::now()).is_ok(),
+                _ => false,
+            };
+            if !sent {
+                break;
             }
-        });
-    }
+        }
+    });
     for _ in 0..PROXIES {
         ready_rx
             .recv()
             .await
-            .expect("every stream gets its first response");
+            .expect("every stream gets its first routes");
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let per_proxy_kib = rss_kib().saturating_sub(rss_before) as f64 / PROXIES as f64;
@@ -250,20 +290,26 @@ async fn bench_push() {
             .await
             .expect("every stream gets the change");
     }
+    let _ = clients.kill();
+    let _ = clients.wait();
     println!(
-        "push: one-line change (route timeout) to {PROXIES} ADS streams: all converged in {:.1} ms",
+        "push: one-line change (route timeout) to {PROXIES} ADS streams (clusters, listeners, routes each): all converged in {:.1} ms",
         (last - start).as_secs_f64() * 1e3
     );
     println!(
-        "memory: {per_proxy_kib:.1} KiB resident per connected proxy (server and client ends together)"
+        "memory: {per_proxy_kib:.1} KiB resident per connected proxy in the server (clients in another process)"
     );
 }
 
 fn main() {
-    bench_translate();
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("runtime")
-        .block_on(bench_push());
+        .expect("runtime");
+    if let Ok(addr) = std::env::var(CLIENTS_ENV) {
+        runtime.block_on(run_clients(addr));
+        return;
+    }
+    bench_translate();
+    runtime.block_on(bench_push());
 }

@@ -20,8 +20,8 @@ use super::state::MeshState;
 /// One resource with the hash of its encoding, used as its delta version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VersionedResource {
-    pub name: String,
-    pub version: String,
+    pub name: Arc<str>,
+    pub version: Arc<str>,
     pub any: Any,
 }
 
@@ -101,8 +101,13 @@ impl SnapshotCache {
                     let versioned = by_name
                         .into_iter()
                         .map(|(name, any)| {
-                            let version = content_version(&any.value);
-                            (name.clone(), VersionedResource { name, version, any })
+                            let version = content_version(&any.value).into();
+                            let resource = VersionedResource {
+                                name: name.as_str().into(),
+                                version,
+                                any,
+                            };
+                            (name, resource)
                         })
                         .collect();
                     (type_url, versioned)

@@ -58,7 +58,7 @@ pub fn client_config(
     let subscriptions = connection.subscriptions.lock();
     let mut generic_xds_configs = Vec::new();
     for (type_url, sub) in subscriptions.iter() {
-        for (name, sent_version) in &sub.sent {
+        for (name, sent_version) in sub.sent.iter() {
             let acked = sub.acked.get(name) == Some(sent_version);
             let (client_status, config_status, error_state) = match (&sub.nack, acked) {
                 (_, true) => (ClientResourceStatus::Acked, ConfigStatus::Synced, None),
@@ -78,13 +78,17 @@ pub fn client_config(
             } else {
                 snapshot
                     .resources(type_url)
-                    .and_then(|by_name| by_name.get(name))
+                    .and_then(|by_name| by_name.get(&**name))
                     .map(|r| r.any.clone())
             };
             generic_xds_configs.push(GenericXdsConfig {
                 type_url: type_url.clone(),
-                name: name.clone(),
-                version_info: sub.acked.get(name).cloned().unwrap_or_default(),
+                name: name.to_string(),
+                version_info: sub
+                    .acked
+                    .get(name)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
                 xds_config,
                 config_status: config_status as i32,
                 client_status: client_status as i32,

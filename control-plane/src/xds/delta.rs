@@ -2,7 +2,7 @@
 //! responses carry only resources whose version changed plus the names
 //! removed.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::{ControlPlane, Node};
 use proto::pb::envoy::service::discovery::v3::{
@@ -10,7 +10,7 @@ use proto::pb::envoy::service::discovery::v3::{
 };
 
 use super::CONTROL_PLANE_ID;
-use super::cache::ServedResources;
+use super::cache::{ServedResources, VersionedResource};
 use super::connection::Connection;
 use super::push::{is_wildcard_type, sotw_version, wanted};
 use super::state::MeshState;
@@ -86,7 +86,12 @@ async fn handle_request(
             let mut sub = Subscription::new(
                 is_wildcard_type(&type_url) && req.resource_names_subscribe.is_empty(),
             );
-            sub.sent = req.initial_resource_versions.clone().into_iter().collect();
+            sub.sent = Arc::new(
+                req.initial_resource_versions
+                    .iter()
+                    .map(|(name, version)| (name.as_str().into(), version.as_str().into()))
+                    .collect(),
+            );
             sub
         });
         if !req.response_nonce.is_empty() && req.response_nonce != sub.last_sent_nonce {
@@ -128,7 +133,9 @@ async fn handle_request(
                 sub.wildcard = false;
             } else {
                 sub.names.remove(name);
-                sub.sent.remove(name);
+                if sub.sent.contains_key(name.as_str()) {
+                    Arc::make_mut(&mut sub.sent).remove(name.as_str());
+                }
             }
         }
         first_for_type || changed
@@ -154,41 +161,47 @@ async fn push(
             return Ok(());
         };
         let current = wanted(snapshot, type_url, sub);
-        let updated: Vec<Resource> = current
+        let updated: Vec<&VersionedResource> = current
             .iter()
             .filter(|(name, r)| sub.sent.get(**name) != Some(&r.version))
-            .map(|(name, r)| Resource {
-                name: name.to_string(),
-                version: r.version.clone(),
-                resource: Some(r.any.clone()),
-                ..Default::default()
-            })
+            .map(|(_, r)| *r)
             .collect();
-        let removed: Vec<String> = sub
+        let removed: Vec<Arc<str>> = sub
             .sent
             .keys()
-            .filter(|name| !current.contains_key(name.as_str()))
+            .filter(|name| !current.contains_key(&***name))
             .filter(|name| sub.wants(name))
             .cloned()
             .collect();
         if updated.is_empty() && removed.is_empty() && !force {
             return Ok(());
         }
-        let mut holds: BTreeMap<String, String> = sub.sent.clone();
-        for name in &removed {
-            holds.remove(name);
-        }
-        for r in &updated {
-            holds.insert(r.name.clone(), r.version.clone());
+        let mut holds = sub.sent.clone();
+        if !updated.is_empty() || !removed.is_empty() {
+            let holds = Arc::make_mut(&mut holds);
+            for name in &removed {
+                holds.remove(name);
+            }
+            for r in &updated {
+                holds.insert(r.name.clone(), r.version.clone());
+            }
         }
         let version = sotw_version(&current);
         let nonce = connection.next_nonce();
         sub.record_sent(version.clone(), nonce.clone(), holds);
         DeltaDiscoveryResponse {
             system_version_info: version,
-            resources: updated,
+            resources: updated
+                .iter()
+                .map(|r| Resource {
+                    name: r.name.to_string(),
+                    version: r.version.to_string(),
+                    resource: Some(r.any.clone()),
+                    ..Default::default()
+                })
+                .collect(),
             type_url: type_url.to_string(),
-            removed_resources: removed,
+            removed_resources: removed.iter().map(|name| name.to_string()).collect(),
             nonce,
             control_plane: Some(ControlPlane {
                 identifier: CONTROL_PLANE_ID.to_string(),

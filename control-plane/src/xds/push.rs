@@ -2,9 +2,10 @@
 //! current snapshot, and the version of that set.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::cache::{ServedResources, VersionedResource, set_version};
-use super::subscription::Subscription;
+use super::subscription::{Subscription, Versions};
 
 /// The resources of `type_url` that `subscription` wants, by name.
 pub fn wanted<'a>(
@@ -30,11 +31,13 @@ pub fn sotw_version(resources: &BTreeMap<&str, &VersionedResource>) -> String {
 }
 
 /// Name → version of a set of resources.
-pub fn versions(resources: &BTreeMap<&str, &VersionedResource>) -> BTreeMap<String, String> {
-    resources
-        .iter()
-        .map(|(name, r)| (name.to_string(), r.version.clone()))
-        .collect()
+pub fn versions(resources: &BTreeMap<&str, &VersionedResource>) -> Versions {
+    Arc::new(
+        resources
+            .values()
+            .map(|r| (r.name.clone(), r.version.clone()))
+            .collect(),
+    )
 }
 
 /// LDS and CDS are wildcard types: no names means "everything".

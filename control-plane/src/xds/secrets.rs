@@ -44,8 +44,8 @@ impl IdentitySecrets {
             .into_iter()
             .map(|(secret, version)| {
                 let versioned = VersionedResource {
-                    name: secret.name.clone(),
-                    version,
+                    name: secret.name.as_str().into(),
+                    version: version.into(),
                     any: secret::pack(&secret),
                 };
                 (secret.name, versioned)

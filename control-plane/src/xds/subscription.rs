@@ -3,8 +3,15 @@
 //! its last NACK. CSDS reports exactly this.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use tokio::time::Instant;
+
+/// Name → version of the resources a proxy holds. The names and versions
+/// are those of the translated resources, shared by every proxy that holds
+/// them, and one set is shared by the states it describes (sent, waiting
+/// for an answer, ACKed): a connected proxy costs pointers, not copies.
+pub type Versions = Arc<BTreeMap<Arc<str>, Arc<str>>>;
 
 /// A rejected response, as the proxy reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,14 +29,14 @@ pub struct Subscription {
     pub last_sent_version: String,
     pub last_sent_nonce: String,
     /// Name → version of what the proxy holds (sent, or declared on a delta reconnect).
-    pub sent: BTreeMap<String, String>,
+    pub sent: Versions,
     pub acked_version: Option<String>,
     /// Per-resource versions as of the last ACK.
-    pub acked: BTreeMap<String, String>,
+    pub acked: Versions,
     pub nack: Option<Nack>,
     pub last_updated: Option<Instant>,
     /// Versions of sent responses still waiting for an answer, by nonce.
-    pending: BTreeMap<String, BTreeMap<String, String>>,
+    pending: BTreeMap<String, Versions>,
 }
 
 impl Subscription {
@@ -39,9 +46,9 @@ impl Subscription {
             names: BTreeSet::new(),
             last_sent_version: String::new(),
             last_sent_nonce: String::new(),
-            sent: BTreeMap::new(),
+            sent: Versions::default(),
             acked_version: None,
-            acked: BTreeMap::new(),
+            acked: Versions::default(),
             nack: None,
             last_updated: None,
             pending: BTreeMap::new(),
@@ -55,7 +62,7 @@ impl Subscription {
 
     /// Records a response just sent; `holds` is every resource the proxy
     /// has after applying it (name → version).
-    pub fn record_sent(&mut self, version: String, nonce: String, holds: BTreeMap<String, String>) {
+    pub fn record_sent(&mut self, version: String, nonce: String, holds: Versions) {
         self.last_sent_version = version;
         self.last_sent_nonce = nonce.clone();
         self.sent = holds.clone();

@@ -333,7 +333,7 @@ fn the_secret_cache_shares_per_identity_and_rotates_when_due() {
         &cache.get(&identity("sleep")).expect("cached")
     ));
     let version = |secrets: &super::secrets::IdentitySecrets, name: &str| {
-        secrets.resources[name].version.clone()
+        secrets.resources[name].version.to_string()
     };
     assert_eq!(
         version(&sleep, "ROOTCA"),
