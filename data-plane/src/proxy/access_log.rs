@@ -5,21 +5,25 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
 
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Method};
 use parking_lot::{Condvar, Mutex};
 
 use tokio::time::Instant;
 
-/// One request's or connection's log entry, filled in as it goes.
+/// One request's or connection's log entry, filled in as it goes. Its
+/// texts share the request's own bytes (header values, the URI, the
+/// config's names), so filling it in copies nothing.
 #[derive(Debug)]
 pub struct AccessLog {
     pub start_time: SystemTime,
     pub started: Instant,
-    pub method: String,
-    pub path: String,
+    pub method: Option<Method>,
+    pub path: Option<PathAndQuery>,
     pub protocol: &'static str,
     pub response_code: u16,
     pub response_flags: &'static str,
@@ -28,18 +32,18 @@ pub struct AccessLog {
     pub bytes_received: u64,
     pub bytes_sent: u64,
     pub upstream_service_time: Option<u128>,
-    pub forwarded_for: String,
-    pub user_agent: String,
-    pub request_id: String,
-    pub authority: String,
+    pub forwarded_for: Option<HeaderValue>,
+    pub user_agent: Option<HeaderValue>,
+    pub request_id: Option<HeaderValue>,
+    pub authority: Option<HeaderValue>,
     pub upstream_host: Option<SocketAddr>,
-    pub upstream_cluster: String,
+    pub upstream_cluster: Option<Arc<str>>,
     pub downstream_local: Option<SocketAddr>,
     pub downstream_remote: Option<SocketAddr>,
-    pub requested_server_name: String,
-    pub route_name: String,
+    pub requested_server_name: Option<Arc<str>>,
+    pub route_name: Option<Arc<str>>,
     /// The client's SPIFFE id (mesh mTLS).
-    pub peer_identity: String,
+    pub peer_identity: Option<Arc<str>>,
 }
 
 impl AccessLog {
@@ -51,8 +55,8 @@ impl AccessLog {
         Self {
             start_time: SystemTime::now(),
             started: Instant::now(),
-            method: String::new(),
-            path: String::new(),
+            method: None,
+            path: None,
             protocol,
             response_code: 0,
             response_flags: "-",
@@ -61,17 +65,17 @@ impl AccessLog {
             bytes_received: 0,
             bytes_sent: 0,
             upstream_service_time: None,
-            forwarded_for: String::new(),
-            user_agent: String::new(),
-            request_id: String::new(),
-            authority: String::new(),
+            forwarded_for: None,
+            user_agent: None,
+            request_id: None,
+            authority: None,
             upstream_host: None,
-            upstream_cluster: String::new(),
+            upstream_cluster: None,
             downstream_local,
             downstream_remote,
-            requested_server_name: String::new(),
-            route_name: String::new(),
-            peer_identity: String::new(),
+            requested_server_name: None,
+            route_name: None,
+            peer_identity: None,
         }
     }
 
@@ -86,6 +90,12 @@ impl AccessLog {
     fn write_line(&self, out: &mut String) {
         fn or_dash(s: &str) -> &str {
             if s.is_empty() { "-" } else { s }
+        }
+        fn header(value: &Option<HeaderValue>) -> &str {
+            or_dash(value.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""))
+        }
+        fn name(value: &Option<Arc<str>>) -> &str {
+            or_dash(value.as_deref().unwrap_or(""))
         }
         /// A value, or `-` for none.
         struct Opt<T>(Option<T>);
@@ -102,16 +112,12 @@ impl AccessLog {
             "[{}] \"",
             humantime::format_rfc3339_millis(self.start_time)
         );
-        if self.method.is_empty() {
-            out.push_str("- - -");
-        } else {
-            let _ = write!(
-                out,
-                "{} {} {}",
-                self.method,
-                or_dash(&self.path),
-                self.protocol
-            );
+        match &self.method {
+            None => out.push_str("- - -"),
+            Some(method) => {
+                let path = self.path.as_ref().map_or("", PathAndQuery::as_str);
+                let _ = write!(out, "{method} {} {}", or_dash(path), self.protocol);
+            }
         }
         let _ = write!(
             out,
@@ -124,17 +130,17 @@ impl AccessLog {
             self.bytes_sent,
             self.started.elapsed().as_millis(),
             Opt(self.upstream_service_time),
-            or_dash(&self.forwarded_for),
-            or_dash(&self.user_agent),
-            or_dash(&self.request_id),
-            or_dash(&self.authority),
+            header(&self.forwarded_for),
+            header(&self.user_agent),
+            header(&self.request_id),
+            header(&self.authority),
             Opt(self.upstream_host),
-            or_dash(&self.upstream_cluster),
+            name(&self.upstream_cluster),
             Opt(self.downstream_local),
             Opt(self.downstream_remote),
-            or_dash(&self.requested_server_name),
-            or_dash(&self.route_name),
-            or_dash(&self.peer_identity),
+            name(&self.requested_server_name),
+            name(&self.route_name),
+            name(&self.peer_identity),
         );
     }
 
@@ -272,14 +278,14 @@ mod tests {
             Some("10.0.0.1:80".parse().unwrap()),
             Some("10.0.0.2:5555".parse().unwrap()),
         );
-        log.method = "GET".into();
-        log.path = "/headers".into();
+        log.method = Some(Method::GET);
+        log.path = Some(PathAndQuery::from_static("/headers"));
         log.response_code = 200;
         log.response_code_details = "via_upstream";
-        log.authority = "httpbin.org".into();
-        log.upstream_cluster = "outbound|80||httpbin.org".into();
+        log.authority = Some(HeaderValue::from_static("httpbin.org"));
+        log.upstream_cluster = Some("outbound|80||httpbin.org".into());
         log.upstream_host = Some("127.0.0.1:8080".parse().unwrap());
-        log.user_agent = "curl/8".into();
+        log.user_agent = Some(HeaderValue::from_static("curl/8"));
         let line = log.format();
         assert!(
             line.contains("\"GET /headers HTTP/1.1\" 200 - via_upstream - \"-\" 0 0 "),

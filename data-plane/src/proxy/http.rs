@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty, combinators::BoxBody};
@@ -64,9 +65,9 @@ pub struct Downstream {
     pub source: RouteSource,
     pub access_log: bool,
     /// The client's SPIFFE id, when it authenticated with a mesh certificate.
-    pub peer_identity: Option<String>,
+    pub peer_identity: Option<Arc<str>>,
     /// The SNI the client sent (TLS-terminated connections).
-    pub server_name: Option<String>,
+    pub server_name: Option<Arc<str>>,
 }
 
 /// Serves HTTP on an accepted connection until it closes.
@@ -103,17 +104,16 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// The request's authority: the absolute URI's, else the Host header.
-fn authority(req: &Request<Incoming>) -> String {
-    req.uri()
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_default()
+fn authority(req: &Request<Incoming>) -> Option<HeaderValue> {
+    match req.uri().authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => req.headers().get(header::HOST).cloned(),
+    }
+}
+
+/// A header value as text, empty when absent or not visible ASCII.
+fn text(value: Option<&HeaderValue>) -> &str {
+    value.and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
 /// The route configuration (and stats prefix) for a request.
@@ -195,26 +195,24 @@ async fn handle(
 ) -> Response<ResponseBody> {
     let config = context.store.load();
     let mut log = AccessLog::new(protocol(req.version()), downstream.local, downstream.remote);
-    log.method = req.method().to_string();
-    log.path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    log.method = Some(req.method().clone());
+    log.path = req.uri().path_and_query().cloned();
     log.authority = authority(&req);
-    log.user_agent = header_text(req.headers(), header::USER_AGENT);
-    log.forwarded_for = header_text(req.headers(), HeaderName::from_static("x-forwarded-for"));
+    log.user_agent = req.headers().get(header::USER_AGENT).cloned();
+    log.forwarded_for = req.headers().get("x-forwarded-for").cloned();
     log.bytes_received = req.body().size_hint().exact().unwrap_or(0);
-    log.peer_identity = downstream.peer_identity.clone().unwrap_or_default();
-    log.requested_server_name = downstream.server_name.clone().unwrap_or_default();
+    log.peer_identity = downstream.peer_identity.clone();
+    log.requested_server_name = downstream.server_name.clone();
 
     let Some((routes, stat_prefix, original_dst)) = route_config(&config, downstream, &req) else {
         return finish_local(LocalReply::no_route(), log, downstream, None);
     };
     let downstream_stats = context.stats.downstream(&stat_prefix);
+    let authority = log.authority.clone();
+    let path = log.path.clone();
     let facts = RequestFacts {
-        authority: &log.authority,
-        path: &log.path,
+        authority: text(authority.as_ref()),
+        path: path.as_ref().map_or("", PathAndQuery::as_str),
         headers: req.headers(),
         method: req.method(),
     };
@@ -226,7 +224,7 @@ async fn handle(
             Some(&downstream_stats),
         );
     };
-    log.route_name = route.name.to_string();
+    log.route_name = Some(route.name.clone());
     match &route.action {
         RouteAction::Direct { status, body } => {
             let reply = LocalReply {
@@ -267,14 +265,6 @@ fn protocol(version: http::Version) -> &'static str {
         http::Version::HTTP_2 => "HTTP/2",
         _ => "HTTP/1.1",
     }
-}
-
-fn header_text(headers: &HeaderMap, name: HeaderName) -> String {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn finish_local(
@@ -318,7 +308,7 @@ fn redirect_response(redirect: &Redirect, req: &Request<Incoming>) -> Response<R
         .clone()
         .unwrap_or_else(|| "http".to_string());
     let host = redirect.host.clone().unwrap_or_else(|| {
-        authority(req)
+        text(authority(req).as_ref())
             .split(':')
             .next()
             .unwrap_or_default()
@@ -387,7 +377,7 @@ async fn forward_request(
             Some(&downstream_stats),
         );
     };
-    log.upstream_cluster = cluster.to_string();
+    log.upstream_cluster = Some(cluster.clone());
     let cluster_stats = context.stats.cluster(&cluster);
     let passthrough = context
         .store
@@ -395,7 +385,8 @@ async fn forward_request(
         .cluster(&cluster)
         .is_some_and(|c| matches!(c.discovery, Discovery::OriginalDst));
     let original_dst = match original_dst {
-        None if passthrough => match resolve_authority(context, &log.authority).await {
+        None if passthrough => match resolve_authority(context, text(log.authority.as_ref())).await
+        {
             Ok(dst) => Some(dst),
             Err(error) => {
                 let reply = LocalReply::upstream_failure(&error);
@@ -406,14 +397,14 @@ async fn forward_request(
     };
 
     let (mut parts, body) = req.into_parts();
-    let authority_value = forward
-        .host_rewrite
-        .clone()
-        .unwrap_or_else(|| log.authority.clone());
-    let path = rewrite_path(&log.path, route, forward);
+    let host = match &forward.host_rewrite {
+        Some(rewrite) => HeaderValue::from_str(rewrite).ok(),
+        None => log.authority.clone(),
+    };
+    let path = rewrite_path(log.path.as_ref(), route, forward);
     strip_hop_by_hop(&mut parts.headers);
     let headers = &mut parts.headers;
-    if let Ok(host) = HeaderValue::from_str(&authority_value) {
+    if let Some(host) = host {
         headers.insert(header::HOST, host);
     }
     headers.insert(
@@ -423,7 +414,7 @@ async fn forward_request(
     if !headers.contains_key("x-request-id") {
         headers.insert(HeaderName::from_static("x-request-id"), request_id());
     }
-    log.request_id = header_text(headers, HeaderName::from_static("x-request-id"));
+    log.request_id = headers.get("x-request-id").cloned();
     // The route's decorator replaces one from downstream (a sidecar's, at a
     // gateway), as Envoy does on outbound listeners, all the ones Istio has.
     if let Some(operation) = &route.decorator
@@ -444,10 +435,7 @@ async fn forward_request(
             headers.append(add.name.clone(), add.value.clone());
         }
     }
-    parts.uri = Uri::builder()
-        .path_and_query(path.as_str())
-        .build()
-        .unwrap_or_else(|_| Uri::from_static("/"));
+    parts.uri = Uri::from(path);
     parts.version = http::Version::HTTP_11;
 
     let retry = forward.retry.as_ref();
@@ -463,7 +451,13 @@ async fn forward_request(
     let attempts = async {
         let mut attempt = 1;
         loop {
-            let mut request_parts = parts.clone();
+            // Only a request that may be retried is copied; the last
+            // attempt takes it.
+            let mut request_parts = if attempt < max_attempts {
+                parts.clone()
+            } else {
+                std::mem::replace(&mut parts, Request::new(()).into_parts().0)
+            };
             if vhost.include_attempt_count {
                 request_parts.headers.insert(
                     HeaderName::from_static("x-envoy-attempt-count"),
@@ -587,21 +581,24 @@ async fn resolve_authority(
     Ok(SocketAddr::new(ip, uri.port_u16().unwrap_or(80)))
 }
 
-/// Applies the route's `prefix_rewrite` to the matched prefix.
-fn rewrite_path(path: &str, route: &Route, forward: &Forward) -> String {
+/// The upstream request's path: the downstream one (shared, not copied),
+/// or the route's `prefix_rewrite` applied to the matched prefix.
+fn rewrite_path(path: Option<&PathAndQuery>, route: &Route, forward: &Forward) -> PathAndQuery {
+    let root = || PathAndQuery::from_static("/");
     let Some(rewrite) = &forward.prefix_rewrite else {
-        return if path.is_empty() {
-            "/".to_string()
-        } else {
-            path.to_string()
-        };
+        return path
+            .filter(|p| !p.as_str().is_empty())
+            .cloned()
+            .unwrap_or_else(root);
     };
-    match &route.matcher.path {
-        crate::model::route::PathMatch::Prefix(prefix) if path.starts_with(prefix.as_str()) => {
+    let path = path.map_or("", PathAndQuery::as_str);
+    let rewritten = match &route.matcher.path {
+        PathMatch::Prefix(prefix) if path.starts_with(prefix.as_str()) => {
             format!("{rewrite}{}", &path[prefix.len()..])
         }
         _ => rewrite.clone(),
-    }
+    };
+    PathAndQuery::try_from(rewritten).unwrap_or_else(|_| root())
 }
 
 /// Counts response bytes received from the upstream.

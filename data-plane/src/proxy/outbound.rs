@@ -213,8 +213,8 @@ fn http_downstream(
             stat_prefix: hcm.stat_prefix.clone(),
         },
         access_log: hcm.access_log,
-        peer_identity,
-        server_name,
+        peer_identity: peer_identity.map(Arc::from),
+        server_name: server_name.map(Arc::from),
     })
 }
 

@@ -37,14 +37,14 @@ pub async fn proxy(
     context: Arc<ProxyContext>,
 ) {
     let mut log = AccessLog::new("-", local, Some(remote));
-    log.requested_server_name = server_name.unwrap_or_default();
+    log.requested_server_name = server_name.map(Arc::from);
     let stats = context.stats.downstream(&config.stat_prefix);
     stats.cx_total.fetch_add(1, Relaxed);
     let Some(cluster) = config.target.pick(fast_random()).cloned() else {
         close(downstream);
         return;
     };
-    log.upstream_cluster = cluster.to_string();
+    log.upstream_cluster = Some(cluster.clone());
     let cluster_stats = context.stats.cluster(&cluster);
     let running = context.store.load();
     let passthrough = running
@@ -93,7 +93,7 @@ fn fail(downstream: TcpStream, log: &mut AccessLog, config: &TcpProxy, error: &U
     let reply = LocalReply::upstream_failure(error);
     log.response_flags = reply.flags;
     log.transport_failure_reason = reply.transport_failure;
-    tracing::debug!(cluster = %log.upstream_cluster, %error, "TCP upstream failed; closing the downstream connection");
+    tracing::debug!(cluster = log.upstream_cluster.as_deref(), %error, "TCP upstream failed; closing the downstream connection");
     close(downstream);
     if config.access_log {
         log.emit();
