@@ -2,6 +2,7 @@
 # The agent's benchmark: in one run on one machine, the same HTTP load
 #   direct   wrk -> bench-upstream
 #   agent    wrk -> data-plane proxy router -> bench-upstream
+#   agent-busy-poll  the same, with --busy-poll 1ms
 #   envoy    wrk -> Envoy 1.40              -> bench-upstream
 # with both proxies fed the same xDS by our control plane (a Gateway on
 # port 80 that listens on LISTEN_PORT and routes bench.local to the
@@ -10,7 +11,8 @@
 # Per target it measures throughput (wrk, CONNECTIONS keep-alive
 # connections, closed loop), latency at a fixed rate (bench-load: RATE
 # requests/s over RATE_CONNECTIONS connections, open loop, what wrk2 does)
-# and, for the proxies, resident memory (VmRSS) before and after the load.
+# and, for the proxies, resident memory (VmRSS) before and after the load
+# and the CPU time they used during the fixed-rate run.
 # It prints a table and writes it to bench/results/latest.md.
 #
 # CPU pinning (2 cores): the proxy under test alone on PROXY_CPU (all its
@@ -147,6 +149,10 @@ wait_quiet() {
 }
 
 rss_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
+
+# cpu_ticks PID: user + system CPU time of PID (all its threads), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
 
 # The mesh: a Gateway for bench.local on port 80, which the gateway's own
 # service maps to LISTEN_PORT, and bench.local at the upstream.
@@ -309,10 +315,16 @@ measure() {
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -H "Host: $HOST" "$url" >/dev/null
     wrk_out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency \
         -H "Host: $HOST" -s "$ROOT/bench/wrk-report.lua" "$url" | awk '/^RESULT/ { $1 = ""; print }')
+    local ticks_before=""
+    [[ -n "$pid" ]] && ticks_before=$(cpu_ticks "$pid")
     rate_out=$(taskset -c "$LOAD_CPU" "$RELEASE/bench-load" "127.0.0.1:$port" "$HOST" \
         "$RATE" "$RATE_CONNECTIONS" "$DURATION" 1)
     local line="target=$target round=$round $(sed 's/\([a-z0-9_]*\)=/wrk_\1=/g' <<<"$wrk_out")"
     line+=" $(sed 's/\([a-z0-9_]*\)=/fixed_\1=/g' <<<"$rate_out")"
+    if [[ -n "$pid" ]]; then
+        # The fixed-rate run lasts DURATION + 1 s of warm-up.
+        line+=" fixed_cpu_pct=$(( ($(cpu_ticks "$pid") - ticks_before) * 100 / (CLK_TCK * (DURATION + 1)) ))"
+    fi
     if [[ -n "$pid" ]]; then
         line+=" rss_idle_kb=$rss_idle rss_kb=$(rss_kb "$pid" VmRSS) hwm_kb=$(rss_kb "$pid" VmHWM)"
         line+=" log_lines=$(wc -l <"$LOGS/$target.out")"
@@ -321,17 +333,25 @@ measure() {
     echo "bench:   $line" >&2
 }
 
+# measure_agent TARGET ROUND [AGENT_ARGS...]: starts the agent, measures it, stops it.
+measure_agent() {
+    local target=$1 round=$2
+    shift 2
+    start "$target" "$PROXY_CPU" "$RELEASE/data-plane" proxy router --node-id "$NODE_ID" \
+        --labels "$LABEL" --xds-addr "127.0.0.1:$XDS_PORT" \
+        --admin-addr "127.0.0.1:$ADMIN_PORT" --concurrency 1 "$@"
+    local agent=$PID
+    wait_for "$target" answers_200 "$LISTEN_PORT"
+    sleep 1
+    measure "$target" "$round" "$LISTEN_PORT" "$agent"
+    stop "$agent"
+}
+
 for round in $(seq "$ROUNDS"); do
     measure direct "$round" "$UPSTREAM_PORT"
 
-    start agent "$PROXY_CPU" "$RELEASE/data-plane" proxy router --node-id "$NODE_ID" \
-        --labels "$LABEL" --xds-addr "127.0.0.1:$XDS_PORT" \
-        --admin-addr "127.0.0.1:$ADMIN_PORT" --concurrency 1
-    agent=$PID
-    wait_for "agent" answers_200 "$LISTEN_PORT"
-    sleep 1
-    measure agent "$round" "$LISTEN_PORT" "$agent"
-    stop "$agent"
+    measure_agent agent "$round"
+    measure_agent agent-busy-poll "$round" --busy-poll 1ms
 
     start envoy "$PROXY_CPU" "$ENVOY" -c "$WORK/envoy.json" --concurrency 1 \
         --disable-hot-restart --log-level warn

@@ -193,6 +193,7 @@ async fn handle(
     context: &Arc<ProxyContext>,
     downstream: &Downstream,
 ) -> Response<ResponseBody> {
+    context.record_activity();
     let config = context.store.load();
     let mut log = AccessLog::new(protocol(req.version()), downstream.local, downstream.remote);
     log.method = Some(req.method().clone());
@@ -534,6 +535,7 @@ async fn forward_request(
             return finish_local(reply, log, downstream, Some(&downstream_stats));
         }
     };
+    context.record_activity();
     let service_time = started.elapsed();
     log.upstream_host = Some(info.address);
     log.upstream_service_time = Some(service_time.as_millis());

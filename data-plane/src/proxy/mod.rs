@@ -3,6 +3,7 @@
 //! by destination port and SNI, then run HTTP routing or a TCP proxy.
 
 pub mod access_log;
+pub mod busy_poll;
 mod explicit;
 pub mod http;
 pub mod identity;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
+use busy_poll::Activity;
 
 pub use listeners::{ListenerManager, ListenerSockets};
 use stats::Stats;
@@ -30,6 +32,17 @@ pub struct ProxyContext {
     pub store: Arc<ConfigStore>,
     pub upstreams: Arc<Upstreams>,
     pub stats: Arc<Stats>,
+    /// Traffic events for the busy pollers (`--busy-poll`), if any.
+    pub activity: Option<Activity>,
+}
+
+impl ProxyContext {
+    /// Notes a connection, request or response for the busy pollers.
+    pub fn record_activity(&self) {
+        if let Some(activity) = &self.activity {
+            activity.record();
+        }
+    }
 }
 
 thread_local! {

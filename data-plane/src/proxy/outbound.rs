@@ -47,6 +47,7 @@ pub struct Destination {
 }
 
 async fn handle(stream: TcpStream, remote: SocketAddr, name: &str, context: Arc<ProxyContext>) {
+    context.record_activity();
     let config = context.store.load();
     let Some(accepting) = config.listener(name).cloned() else {
         return;
