@@ -1,6 +1,7 @@
 //! The xDS server: ADS (state of the world and delta), SDS, CSDS,
 //! reflection and health, over one gRPC port.
 
+mod ads;
 pub mod cache;
 pub mod connection;
 pub mod csds;
@@ -17,23 +18,13 @@ pub mod subscription;
 mod tests;
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
 use proto::pb::envoy::config::core::v3::Node;
-use proto::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
-    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-};
-use proto::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
-};
 use proto::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
 use proto::pb::envoy::service::status::v3::client_status_discovery_service_server::ClientStatusDiscoveryServiceServer;
 use shared::type_url;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::Status;
 
 use crate::ca::{CertificateAuthority, Identity};
 use crate::metrics::Metrics;
@@ -165,50 +156,6 @@ impl Drop for ConnectionGuard {
     }
 }
 
-type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-/// The ADS service.
-pub struct Ads {
-    context: Arc<XdsContext>,
-}
-
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for Ads {
-    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
-    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
-
-    async fn stream_aggregated_resources(
-        &self,
-        request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(stream::run::<sotw::StateOfTheWorld>(
-            self.context.clone(),
-            StreamKind::Aggregated,
-            request.into_inner(),
-            tx,
-        ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
-
-    async fn delta_aggregated_resources(
-        &self,
-        request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(stream::run::<delta::Delta>(
-            self.context.clone(),
-            StreamKind::Aggregated,
-            request.into_inner(),
-            tx,
-        ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
-}
-
-/// Reflection over the services this server actually serves (the Envoy
-/// descriptor set describes many more), with every message type they use,
-/// so grpcurl decodes the resources inside `Any`.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -227,9 +174,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<AggregatedDiscoveryServiceServer<Ads>>()
-        .await;
+    health_reporter.set_serving::<ads::Ads>().await;
     health_reporter
         .set_serving::<SecretDiscoveryServiceServer<sds::Sds>>()
         .await;
@@ -246,9 +191,7 @@ pub async fn serve(
         .expect("the embedded descriptor sets are valid");
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()
-        .add_service(AggregatedDiscoveryServiceServer::new(Ads {
-            context: context.clone(),
-        }))
+        .add_service(ads::Ads::new(context.clone()))
         .add_service(SecretDiscoveryServiceServer::new(sds::Sds::new(
             context.clone(),
         )))

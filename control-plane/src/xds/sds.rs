@@ -3,8 +3,10 @@
 //! the Secret type, and a one-shot `FetchSecrets`.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use futures::Stream;
 use proto::pb::envoy::config::core::v3::ControlPlane;
 use proto::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
@@ -19,7 +21,9 @@ use crate::translate::Proxy;
 
 use super::cache::VersionedResource;
 use super::push::sotw_version;
-use super::{CONTROL_PLANE_ID, ResponseStream, StreamKind, XdsContext, delta, sotw, stream};
+use super::{CONTROL_PLANE_ID, StreamKind, XdsContext, delta, sotw, stream};
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 pub struct Sds {
     context: Arc<XdsContext>,

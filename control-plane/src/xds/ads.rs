@@ -1,0 +1,223 @@
+//! The AggregatedDiscoveryService over gRPC, state of the world and delta.
+//!
+//! Requests are decoded by tonic. Responses are framed here: tonic encodes
+//! all of a stream's responses into one buffer that grows to the largest
+//! of them and is kept until the stream ends, and a control plane's
+//! largest response (the first CDS) comes once, at connect, then the
+//! stream idles for hours. Here each response is encoded into an
+//! allocation of its exact size that is freed once sent, so an idle
+//! connected proxy costs its subscription state, not a copy of its config.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+use http_body::Frame;
+use tokio::sync::mpsc;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::{Status, Streaming};
+use tonic_prost::ProstDecoder;
+
+use super::stream::{self, Protocol};
+use super::{StreamKind, XdsContext, delta, sotw};
+
+const SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
+const SOTW_PATH: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+const DELTA_PATH: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
+/// tonic's default limit for a decoded request.
+const MAX_REQUEST_SIZE: usize = 4 * 1024 * 1024;
+/// Responses waiting to be sent on one stream.
+const RESPONSE_QUEUE: usize = 16;
+
+/// The ADS service, for `tonic::transport::Server::add_service`.
+#[derive(Clone)]
+pub struct Ads {
+    context: Arc<XdsContext>,
+}
+
+impl Ads {
+    pub fn new(context: Arc<XdsContext>) -> Self {
+        Self { context }
+    }
+
+    fn start<P>(&self, body: Body) -> http::Response<Body>
+    where
+        P: Protocol + 'static,
+        P::Response: prost::Message,
+    {
+        let requests = Streaming::new_request(
+            ProstDecoder::<P::Request>::default(),
+            body,
+            None,
+            Some(MAX_REQUEST_SIZE),
+        );
+        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
+        tokio::spawn(stream::run::<P>(
+            self.context.clone(),
+            StreamKind::Aggregated,
+            requests,
+            tx,
+        ));
+        grpc_response(Body::new(ResponseBody {
+            responses: rx,
+            ended: false,
+        }))
+    }
+}
+
+impl NamedService for Ads {
+    const NAME: &'static str = SERVICE;
+}
+
+impl tower_service::Service<http::Request<Body>> for Ads {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let response = match request.uri().path() {
+            SOTW_PATH => self.start::<sotw::StateOfTheWorld>(request.into_body()),
+            DELTA_PATH => self.start::<delta::Delta>(request.into_body()),
+            path => Status::unimplemented(format!("{SERVICE} has no method {path}")).into_http(),
+        };
+        ready(Ok(response))
+    }
+}
+
+fn grpc_response(body: Body) -> http::Response<Body> {
+    let mut response = http::Response::new(body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    response
+}
+
+/// A stream's responses as gRPC messages, then its status as trailers.
+struct ResponseBody<T> {
+    responses: mpsc::Receiver<Result<T, Status>>,
+    ended: bool,
+}
+
+impl<T: prost::Message> http_body::Body for ResponseBody<T> {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let frame = match std::task::ready!(self.responses.poll_recv(cx)) {
+            Some(Ok(message)) => Frame::data(grpc_message(&message)),
+            Some(Err(status)) => {
+                self.ended = true;
+                Frame::trailers(trailers(&status))
+            }
+            None => {
+                self.ended = true;
+                Frame::trailers(trailers(&Status::ok("")))
+            }
+        };
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+}
+
+/// One length-prefixed, uncompressed gRPC message, in a buffer of its own.
+fn grpc_message(message: &impl prost::Message) -> Bytes {
+    let len = message.encoded_len();
+    let mut buf = Vec::with_capacity(5 + len);
+    buf.push(0);
+    buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    message.encode_raw(&mut buf);
+    Bytes::from(buf)
+}
+
+fn trailers(status: &Status) -> HeaderMap {
+    let mut trailers = HeaderMap::new();
+    if status.add_header(&mut trailers).is_err() {
+        trailers.insert("grpc-status", HeaderValue::from_static("13"));
+    }
+    trailers
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    use prost::Message;
+    use proto::pb::envoy::service::discovery::v3::DiscoveryResponse;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn responses_are_grpc_messages_then_an_ok_status() {
+        let (tx, rx) = mpsc::channel(2);
+        let response = DiscoveryResponse {
+            version_info: "v1".into(),
+            nonce: "1".into(),
+            ..Default::default()
+        };
+        tx.send(Ok(response.clone())).await.unwrap();
+        drop(tx);
+        let mut body = ResponseBody {
+            responses: rx,
+            ended: false,
+        };
+        let frame = body.frame().await.unwrap().unwrap();
+        let data = frame.into_data().unwrap();
+        assert_eq!(data[0], 0, "not compressed");
+        let len = u32::from_be_bytes(data[1..5].try_into().unwrap()) as usize;
+        assert_eq!(len, data.len() - 5);
+        assert_eq!(DiscoveryResponse::decode(&data[5..]).unwrap(), response);
+        let trailers = body
+            .frame()
+            .await
+            .unwrap()
+            .unwrap()
+            .into_trailers()
+            .unwrap();
+        assert_eq!(trailers["grpc-status"], "0");
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_error_ends_the_stream_with_its_status() {
+        let (tx, rx) = mpsc::channel::<Result<DiscoveryResponse, Status>>(2);
+        tx.send(Err(Status::invalid_argument("no node")))
+            .await
+            .unwrap();
+        let mut body = ResponseBody {
+            responses: rx,
+            ended: false,
+        };
+        let trailers = body
+            .frame()
+            .await
+            .unwrap()
+            .unwrap()
+            .into_trailers()
+            .unwrap();
+        assert_eq!(trailers["grpc-status"], "3");
+        assert_eq!(trailers["grpc-message"], "no%20node");
+        assert!(body.frame().await.is_none());
+        assert!(body.is_end_stream());
+    }
+}
