@@ -167,6 +167,11 @@ mod tests {
 
     use super::*;
 
+    async fn next_trailers(body: &mut ResponseBody<DiscoveryResponse>) -> HeaderMap {
+        let frame = body.frame().await.expect("a frame").expect("no error");
+        frame.into_trailers().expect("trailers")
+    }
+
     #[tokio::test]
     async fn responses_are_grpc_messages_then_an_ok_status() {
         let (tx, rx) = mpsc::channel(2);
@@ -187,13 +192,7 @@ mod tests {
         let len = u32::from_be_bytes(data[1..5].try_into().unwrap()) as usize;
         assert_eq!(len, data.len() - 5);
         assert_eq!(DiscoveryResponse::decode(&data[5..]).unwrap(), response);
-        let trailers = body
-            .frame()
-            .await
-            .unwrap()
-            .unwrap()
-            .into_trailers()
-            .unwrap();
+        let trailers = next_trailers(&mut body).await;
         assert_eq!(trailers["grpc-status"], "0");
         assert!(body.frame().await.is_none());
     }
@@ -208,13 +207,7 @@ mod tests {
             responses: rx,
             ended: false,
         };
-        let trailers = body
-            .frame()
-            .await
-            .unwrap()
-            .unwrap()
-            .into_trailers()
-            .unwrap();
+        let trailers = next_trailers(&mut body).await;
         assert_eq!(trailers["grpc-status"], "3");
         assert_eq!(trailers["grpc-message"], "no%20node");
         assert!(body.frame().await.is_none());
