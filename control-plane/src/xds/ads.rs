@@ -19,6 +19,7 @@ use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 use tokio::sync::mpsc;
 use tonic::body::Body;
+use tonic::codec::BufferSettings;
 use tonic::server::NamedService;
 use tonic::{Status, Streaming};
 use tonic_prost::ProstDecoder;
@@ -33,6 +34,10 @@ const DELTA_PATH: &str =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 /// tonic's default limit for a decoded request.
 const MAX_REQUEST_SIZE: usize = 4 * 1024 * 1024;
+/// The request buffer's first size (tonic's default is 8 KiB): requests
+/// are subscriptions and ACKs of a few hundred bytes, and the buffer grows
+/// for a larger one.
+const REQUEST_BUFFER: usize = 1024;
 /// Responses waiting to be sent on one stream.
 const RESPONSE_QUEUE: usize = 16;
 
@@ -53,7 +58,8 @@ impl Ads {
         P::Response: prost::Message,
     {
         let requests = Streaming::new_request(
-            ProstDecoder::<P::Request>::default(),
+            // The yield threshold is the encoder's; the decoder has none.
+            ProstDecoder::<P::Request>::new(BufferSettings::new(REQUEST_BUFFER, REQUEST_BUFFER)),
             body,
             None,
             Some(MAX_REQUEST_SIZE),
