@@ -24,6 +24,7 @@ use tonic::server::NamedService;
 use tonic::{Status, Streaming};
 use tonic_prost::ProstDecoder;
 
+use super::outgoing::{Carrier, Outgoing};
 use super::stream::{self, Protocol};
 use super::{StreamKind, XdsContext, delta, sotw};
 
@@ -52,10 +53,10 @@ impl Ads {
         Self { context }
     }
 
-    fn start<P>(&self, body: Body) -> http::Response<Body>
+    fn start<P, M>(&self, body: Body) -> http::Response<Body>
     where
-        P: Protocol + 'static,
-        P::Response: prost::Message,
+        P: Protocol<Response = Outgoing<M>> + 'static,
+        M: Carrier + Send + 'static,
     {
         let requests = Streaming::new_request(
             // The yield threshold is the encoder's; the decoder has none.
@@ -93,8 +94,8 @@ impl tower_service::Service<http::Request<Body>> for Ads {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let response = match request.uri().path() {
-            SOTW_PATH => self.start::<sotw::StateOfTheWorld>(request.into_body()),
-            DELTA_PATH => self.start::<delta::Delta>(request.into_body()),
+            SOTW_PATH => self.start::<sotw::StateOfTheWorld, _>(request.into_body()),
+            DELTA_PATH => self.start::<delta::Delta, _>(request.into_body()),
             path => Status::unimplemented(format!("{SERVICE} has no method {path}")).into_http(),
         };
         ready(Ok(response))
@@ -111,12 +112,12 @@ fn grpc_response(body: Body) -> http::Response<Body> {
 }
 
 /// A stream's responses as gRPC messages, then its status as trailers.
-struct ResponseBody<T> {
-    responses: mpsc::Receiver<Result<T, Status>>,
+struct ResponseBody<M> {
+    responses: mpsc::Receiver<Result<Outgoing<M>, Status>>,
     ended: bool,
 }
 
-impl<T: prost::Message> http_body::Body for ResponseBody<T> {
+impl<M: Carrier> http_body::Body for ResponseBody<M> {
     type Data = Bytes;
     type Error = Status;
 
@@ -147,12 +148,12 @@ impl<T: prost::Message> http_body::Body for ResponseBody<T> {
 }
 
 /// One length-prefixed, uncompressed gRPC message, in a buffer of its own.
-fn grpc_message(message: &impl prost::Message) -> Bytes {
+fn grpc_message<M: Carrier>(message: &Outgoing<M>) -> Bytes {
     let len = message.encoded_len();
     let mut buf = Vec::with_capacity(5 + len);
     buf.push(0);
     buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
-    message.encode_raw(&mut buf);
+    message.encode(&mut buf);
     Bytes::from(buf)
 }
 
@@ -186,7 +187,12 @@ mod tests {
             nonce: "1".into(),
             ..Default::default()
         };
-        tx.send(Ok(response.clone())).await.unwrap();
+        tx.send(Ok(Outgoing {
+            head: response.clone(),
+            resources: Vec::new(),
+        }))
+        .await
+        .unwrap();
         drop(tx);
         let mut body = ResponseBody {
             responses: rx,
@@ -205,7 +211,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_ends_the_stream_with_its_status() {
-        let (tx, rx) = mpsc::channel::<Result<DiscoveryResponse, Status>>(2);
+        let (tx, rx) = mpsc::channel::<Result<Outgoing<DiscoveryResponse>, Status>>(2);
         tx.send(Err(Status::invalid_argument("no node")))
             .await
             .unwrap();

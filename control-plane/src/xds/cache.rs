@@ -14,8 +14,10 @@ use shared::node::NodeType;
 use crate::config::model::Labels;
 use crate::translate::{self, Proxy};
 
+use super::push::versions;
 use super::secrets::IdentitySecrets;
 use super::state::MeshState;
+use super::subscription::Versions;
 
 /// One resource with the hash of its encoding, used as its delta version.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,11 +31,21 @@ pub struct VersionedResource {
 #[derive(Debug, Default)]
 pub struct ProxySnapshot {
     pub generation: u64,
-    pub by_type: BTreeMap<&'static str, BTreeMap<String, VersionedResource>>,
+    pub by_type: BTreeMap<&'static str, BTreeMap<String, Arc<VersionedResource>>>,
+    /// Per type, what a wildcard subscriber is sent, computed once for all
+    /// the proxies that share this snapshot.
+    pub wholes: BTreeMap<&'static str, WholeType>,
+}
+
+/// Every resource of one type, as a state-of-the-world response has it.
+#[derive(Debug)]
+pub struct WholeType {
+    pub version: String,
+    pub versions: Versions,
 }
 
 impl ProxySnapshot {
-    pub fn resources(&self, type_url: &str) -> Option<&BTreeMap<String, VersionedResource>> {
+    pub fn resources(&self, type_url: &str) -> Option<&BTreeMap<String, Arc<VersionedResource>>> {
         self.by_type.get(type_url)
     }
 }
@@ -47,12 +59,18 @@ pub struct ServedResources {
 }
 
 impl ServedResources {
-    pub fn resources(&self, type_url: &str) -> Option<&BTreeMap<String, VersionedResource>> {
+    pub fn resources(&self, type_url: &str) -> Option<&BTreeMap<String, Arc<VersionedResource>>> {
         if type_url == shared::type_url::SECRET {
             self.secrets.as_deref().map(|s| &s.resources)
         } else {
             self.translated.resources(type_url)
         }
+    }
+
+    /// Every translated resource of `type_url`, summed up (not secrets,
+    /// which are few and per identity).
+    pub fn whole(&self, type_url: &str) -> Option<&WholeType> {
+        self.translated.wholes.get(type_url)
     }
 }
 
@@ -93,26 +111,38 @@ impl SnapshotCache {
             return hit.clone();
         }
         let resources = translate::translate(&state.snapshot, &state.workloads, proxy).into_typed();
+        let by_type: BTreeMap<&'static str, BTreeMap<String, Arc<VersionedResource>>> = resources
+            .into_iter()
+            .map(|(type_url, by_name)| {
+                let versioned = by_name
+                    .into_iter()
+                    .map(|(name, any)| {
+                        let version = content_version(&any.value).into();
+                        let resource = VersionedResource {
+                            name: name.as_str().into(),
+                            version,
+                            any,
+                        };
+                        (name, Arc::new(resource))
+                    })
+                    .collect();
+                (type_url, versioned)
+            })
+            .collect();
+        let wholes = by_type
+            .iter()
+            .map(|(type_url, by_name)| {
+                let whole = WholeType {
+                    version: set_version(by_name.values().map(|r| &**r)),
+                    versions: versions(by_name.values().map(|r| &**r)),
+                };
+                (*type_url, whole)
+            })
+            .collect();
         let snapshot = Arc::new(ProxySnapshot {
             generation: state.generation,
-            by_type: resources
-                .into_iter()
-                .map(|(type_url, by_name)| {
-                    let versioned = by_name
-                        .into_iter()
-                        .map(|(name, any)| {
-                            let version = content_version(&any.value).into();
-                            let resource = VersionedResource {
-                                name: name.as_str().into(),
-                                version,
-                                any,
-                            };
-                            (name, resource)
-                        })
-                        .collect();
-                    (type_url, versioned)
-                })
-                .collect(),
+            by_type,
+            wholes,
         });
         let mut entry = self.entries.entry(key).or_insert_with(|| snapshot.clone());
         if entry.generation < snapshot.generation {

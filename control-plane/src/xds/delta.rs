@@ -5,27 +5,26 @@
 use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::{ControlPlane, Node};
-use proto::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
-};
+use proto::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DeltaDiscoveryResponse};
 
 use super::CONTROL_PLANE_ID;
 use super::cache::{ServedResources, VersionedResource};
 use super::connection::Connection;
+use super::outgoing::Outgoing;
 use super::push::{is_wildcard_type, sotw_version, wanted};
 use super::state::MeshState;
 use super::stream::{Protocol, PushContext};
 use super::subscription::Subscription;
 use crate::metrics::Metrics;
 
-type Sender = super::stream::Sender<DeltaDiscoveryResponse>;
+type Sender = super::stream::Sender<Outgoing<DeltaDiscoveryResponse>>;
 
 /// The incremental protocol.
 pub struct Delta;
 
 impl Protocol for Delta {
     type Request = DeltaDiscoveryRequest;
-    type Response = DeltaDiscoveryResponse;
+    type Response = Outgoing<DeltaDiscoveryResponse>;
     const NAME: &'static str = "delta ADS";
     const DELTA: bool = true;
 
@@ -38,7 +37,7 @@ impl Protocol for Delta {
     }
 
     async fn handle(
-        cx: &PushContext<'_, DeltaDiscoveryResponse>,
+        cx: &PushContext<'_, Outgoing<DeltaDiscoveryResponse>>,
         request: DeltaDiscoveryRequest,
     ) -> Result<(), &'static str> {
         handle_request(
@@ -53,7 +52,7 @@ impl Protocol for Delta {
     }
 
     async fn push(
-        cx: &PushContext<'_, DeltaDiscoveryResponse>,
+        cx: &PushContext<'_, Outgoing<DeltaDiscoveryResponse>>,
         type_url: &str,
         force: bool,
     ) -> Result<(), &'static str> {
@@ -161,10 +160,10 @@ async fn push(
             return Ok(());
         };
         let current = wanted(snapshot, type_url, sub);
-        let updated: Vec<&VersionedResource> = current
+        let updated: Vec<Arc<VersionedResource>> = current
             .iter()
             .filter(|(name, r)| sub.sent.get(**name) != Some(&r.version))
-            .map(|(_, r)| *r)
+            .map(|(_, r)| Arc::clone(r))
             .collect();
         let removed: Vec<Arc<str>> = sub
             .sent
@@ -189,17 +188,8 @@ async fn push(
         let version = sotw_version(&current);
         let nonce = connection.next_nonce();
         sub.record_sent(version.clone(), nonce.clone(), holds);
-        DeltaDiscoveryResponse {
+        let head = DeltaDiscoveryResponse {
             system_version_info: version,
-            resources: updated
-                .iter()
-                .map(|r| Resource {
-                    name: r.name.to_string(),
-                    version: r.version.to_string(),
-                    resource: Some(r.any.clone()),
-                    ..Default::default()
-                })
-                .collect(),
             type_url: type_url.to_string(),
             removed_resources: removed.iter().map(|name| name.to_string()).collect(),
             nonce,
@@ -207,6 +197,10 @@ async fn push(
                 identifier: CONTROL_PLANE_ID.to_string(),
             }),
             ..Default::default()
+        };
+        Outgoing {
+            head,
+            resources: updated,
         }
     };
     tx.send(Ok(response))

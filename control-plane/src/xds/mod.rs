@@ -6,6 +6,7 @@ pub mod cache;
 pub mod connection;
 pub mod csds;
 mod delta;
+mod outgoing;
 pub mod push;
 mod sds;
 pub mod secrets;

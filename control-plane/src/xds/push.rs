@@ -12,7 +12,7 @@ pub fn wanted<'a>(
     snapshot: &'a ServedResources,
     type_url: &str,
     subscription: &Subscription,
-) -> BTreeMap<&'a str, &'a VersionedResource> {
+) -> BTreeMap<&'a str, &'a Arc<VersionedResource>> {
     snapshot
         .resources(type_url)
         .map(|by_name| {
@@ -26,15 +26,14 @@ pub fn wanted<'a>(
 }
 
 /// The version of a state-of-the-world response carrying `resources`.
-pub fn sotw_version(resources: &BTreeMap<&str, &VersionedResource>) -> String {
-    set_version(resources.values().copied())
+pub fn sotw_version(resources: &BTreeMap<&str, &Arc<VersionedResource>>) -> String {
+    set_version(resources.values().map(|r| &***r))
 }
 
 /// Name → version of a set of resources.
-pub fn versions(resources: &BTreeMap<&str, &VersionedResource>) -> Versions {
+pub fn versions<'a>(resources: impl Iterator<Item = &'a VersionedResource>) -> Versions {
     Arc::new(
         resources
-            .values()
             .map(|r| (r.name.clone(), r.version.clone()))
             .collect(),
     )

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use proto::pb::envoy::config::core::v3::ControlPlane;
 use proto::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
@@ -20,10 +20,18 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::translate::Proxy;
 
 use super::cache::VersionedResource;
+use super::outgoing::{Carrier, Outgoing};
 use super::push::sotw_version;
 use super::{CONTROL_PLANE_ID, StreamKind, XdsContext, delta, sotw, stream};
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// A stream's responses as the messages tonic encodes.
+fn messages<M: Carrier + Send + 'static>(
+    responses: mpsc::Receiver<Result<Outgoing<M>, Status>>,
+) -> impl Stream<Item = Result<M, Status>> + Send {
+    ReceiverStream::new(responses).map(|response| response.map(Outgoing::into_message))
+}
 
 pub struct Sds {
     context: Arc<XdsContext>,
@@ -51,7 +59,7 @@ impl SecretDiscoveryService for Sds {
             request.into_inner(),
             tx,
         ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(messages(rx))))
     }
 
     async fn stream_secrets(
@@ -65,7 +73,7 @@ impl SecretDiscoveryService for Sds {
             request.into_inner(),
             tx,
         ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(messages(rx))))
     }
 
     /// The named secrets (all of them when no name is given) of the
@@ -86,7 +94,7 @@ impl SecretDiscoveryService for Sds {
             .context
             .identity_secrets(&state, &proxy)
             .ok_or_else(|| Status::unavailable("the CA cannot issue this proxy's certificate"))?;
-        let wanted: BTreeMap<&str, &VersionedResource> = secrets
+        let wanted: BTreeMap<&str, &Arc<VersionedResource>> = secrets
             .resources
             .iter()
             .filter(|(name, _)| {

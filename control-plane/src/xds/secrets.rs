@@ -24,7 +24,7 @@ pub struct IdentitySecrets {
     pub rotate_at: SystemTime,
     pub not_after: SystemTime,
     /// `default` and `ROOTCA`, by name.
-    pub resources: BTreeMap<String, VersionedResource>,
+    pub resources: BTreeMap<String, Arc<VersionedResource>>,
 }
 
 impl IdentitySecrets {
@@ -48,7 +48,7 @@ impl IdentitySecrets {
                     version: version.into(),
                     any: secret::pack(&secret),
                 };
-                (secret.name, versioned)
+                (secret.name, Arc::new(versioned))
             })
             .collect();
         Self {

@@ -2,6 +2,7 @@
 //! NACKs), responses out whenever the proxy's resources change.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::{ControlPlane, Node};
 use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
@@ -9,20 +10,21 @@ use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryRespon
 use super::CONTROL_PLANE_ID;
 use super::cache::ServedResources;
 use super::connection::Connection;
+use super::outgoing::Outgoing;
 use super::push::{is_wildcard_type, sotw_version, versions, wanted};
 use super::state::MeshState;
 use super::stream::{Protocol, PushContext};
 use super::subscription::Subscription;
 use crate::metrics::Metrics;
 
-type Sender = super::stream::Sender<DiscoveryResponse>;
+type Sender = super::stream::Sender<Outgoing<DiscoveryResponse>>;
 
 /// The state-of-the-world protocol.
 pub struct StateOfTheWorld;
 
 impl Protocol for StateOfTheWorld {
     type Request = DiscoveryRequest;
-    type Response = DiscoveryResponse;
+    type Response = Outgoing<DiscoveryResponse>;
     const NAME: &'static str = "ADS";
     const DELTA: bool = false;
 
@@ -35,7 +37,7 @@ impl Protocol for StateOfTheWorld {
     }
 
     async fn handle(
-        cx: &PushContext<'_, DiscoveryResponse>,
+        cx: &PushContext<'_, Outgoing<DiscoveryResponse>>,
         request: DiscoveryRequest,
     ) -> Result<(), &'static str> {
         handle_request(
@@ -50,7 +52,7 @@ impl Protocol for StateOfTheWorld {
     }
 
     async fn push(
-        cx: &PushContext<'_, DiscoveryResponse>,
+        cx: &PushContext<'_, Outgoing<DiscoveryResponse>>,
         type_url: &str,
         force: bool,
     ) -> Result<(), &'static str> {
@@ -138,22 +140,35 @@ async fn push(
             return Ok(());
         };
         let resources = wanted(snapshot, type_url, sub);
-        let version = sotw_version(&resources);
+        // A wildcard subscriber gets the whole type, summed up once for
+        // every proxy that shares the translation.
+        let whole = if sub.wildcard {
+            snapshot.whole(type_url)
+        } else {
+            None
+        };
+        let version = whole.map_or_else(|| sotw_version(&resources), |w| w.version.clone());
         if !force && version == sub.last_sent_version {
             return Ok(());
         }
         let nonce = connection.next_nonce();
-        let response = DiscoveryResponse {
-            version_info: version.clone(),
-            resources: resources.values().map(|r| r.any.clone()).collect(),
-            type_url: type_url.to_string(),
-            nonce: nonce.clone(),
-            control_plane: Some(ControlPlane {
-                identifier: CONTROL_PLANE_ID.to_string(),
-            }),
-            ..Default::default()
+        let response = Outgoing {
+            head: DiscoveryResponse {
+                version_info: version.clone(),
+                type_url: type_url.to_string(),
+                nonce: nonce.clone(),
+                control_plane: Some(ControlPlane {
+                    identifier: CONTROL_PLANE_ID.to_string(),
+                }),
+                ..Default::default()
+            },
+            resources: resources.values().map(|r| Arc::clone(r)).collect(),
         };
-        sub.record_sent(version, nonce, versions(&resources));
+        let holds = whole.map_or_else(
+            || versions(resources.values().map(|r| &***r)),
+            |w| w.versions.clone(),
+        );
+        sub.record_sent(version, nonce, holds);
         response
     };
     tx.send(Ok(response))
