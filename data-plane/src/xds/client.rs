@@ -1,12 +1,17 @@
-//! A state-of-the-world ADS client. It keeps one stream open to the control
-//! plane, subscribes as Envoy does (CDS and LDS wildcard; EDS and RDS by the
-//! names the applied config refers to), ACKs or NACKs every response, and
-//! reconnects with backoff. Across reconnects the sink keeps its last good
-//! config and the client re-sends the last accepted version of every type.
+//! The ADS client. It keeps one stream open to the control plane, delta
+//! (incremental) when the control plane serves it and state of the world
+//! otherwise, subscribes as Envoy does (CDS and LDS wildcard; EDS and RDS by
+//! the names the applied config refers to), ACKs or NACKs every response,
+//! and reconnects with backoff. Across reconnects the sink keeps its last
+//! good config and the client tells the control plane what it holds (the
+//! last accepted version of every type; per resource, over delta).
 
-use std::collections::BTreeSet;
+mod delta;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::fmt::Write;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +23,10 @@ use proto::pb::google::rpc::Status as RpcStatus;
 use proto::wkt::Any;
 use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, short_name};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::codec::Streaming;
+use tonic::transport::Channel;
 use tonic::transport::Endpoint;
 
 use super::backoff::Backoff;
@@ -84,6 +91,16 @@ struct TypeState {
     requested: Option<Interest>,
     /// The nonce of the last response on this stream.
     nonce: String,
+    /// Delta: the resources applied now, by name, as the sink has them.
+    held: BTreeMap<String, Held>,
+}
+
+/// A resource the agent holds (delta), with the version the control plane
+/// gave it.
+#[derive(Debug, Clone)]
+struct Held {
+    version: String,
+    resource: Any,
 }
 
 impl TypeState {
@@ -96,6 +113,7 @@ impl TypeState {
             received: BTreeSet::new(),
             requested: None,
             nonce: String::new(),
+            held: BTreeMap::new(),
         }
     }
 
@@ -133,6 +151,39 @@ impl TypeState {
         }
     }
 
+    /// Records what applying a response of `version` came to: on success
+    /// the version and the resource names the type holds now. Logs and
+    /// counts either way; returns the error, for the NACK.
+    fn settle(
+        &mut self,
+        stats: &XdsStats,
+        version: String,
+        applied: Result<BTreeSet<String>, String>,
+    ) -> Option<String> {
+        let resource_type = short_name(self.type_url);
+        match applied {
+            Ok(names) => {
+                tracing::debug!(resource_type, %version, resources = names.len(), "applied config (ACK)");
+                self.accepted_version = version;
+                self.accepted_once = true;
+                self.received = names;
+                stats.record_update(self.type_url, UpdateResult::Accepted);
+                None
+            }
+            Err(error) => {
+                tracing::warn!(
+                    resource_type,
+                    %version,
+                    kept_version = %self.accepted_version,
+                    %error,
+                    "rejected config (NACK)"
+                );
+                stats.record_update(self.type_url, UpdateResult::Rejected);
+                Some(error)
+            }
+        }
+    }
+
     /// A request in the type's current state: a subscription change, an ACK
     /// (right after `accepted_version` and `nonce` were updated) or, with an
     /// error, a NACK that still carries the last accepted version.
@@ -161,6 +212,58 @@ pub struct AdsClient {
     ready: watch::Sender<bool>,
     stats: Arc<XdsStats>,
     types: Vec<TypeState>,
+    /// Delta until the control plane answers that it does not serve it.
+    delta: bool,
+}
+
+type Grpc = AggregatedDiscoveryServiceClient<Channel>;
+
+/// What differs between the two ADS protocols, for [`AdsClient::run_stream`].
+trait Wire {
+    type Request: Send + 'static;
+    type Response;
+    const NAME: &'static str;
+
+    fn set_node(request: &mut Self::Request, node: Node);
+    /// The requests that open a stream.
+    fn initial(client: &mut AdsClient) -> Vec<Self::Request>;
+    fn open(
+        grpc: &mut Grpc,
+        requests: impl Stream<Item = Self::Request> + Send + 'static,
+    ) -> impl Future<Output = Result<Streaming<Self::Response>, tonic::Status>> + Send;
+    /// Applies a response; the requests it calls for.
+    fn handle(client: &mut AdsClient, response: Self::Response) -> Vec<Self::Request>;
+}
+
+/// State of the world: every response carries all of a type's resources.
+struct StateOfTheWorld;
+
+impl Wire for StateOfTheWorld {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+    const NAME: &'static str = "ADS";
+
+    fn set_node(request: &mut DiscoveryRequest, node: Node) {
+        request.node = Some(node);
+    }
+
+    fn initial(client: &mut AdsClient) -> Vec<DiscoveryRequest> {
+        client.sync_subscriptions()
+    }
+
+    async fn open(
+        grpc: &mut Grpc,
+        requests: impl Stream<Item = DiscoveryRequest> + Send + 'static,
+    ) -> Result<Streaming<DiscoveryResponse>, tonic::Status> {
+        Ok(grpc
+            .stream_aggregated_resources(requests)
+            .await?
+            .into_inner())
+    }
+
+    fn handle(client: &mut AdsClient, response: DiscoveryResponse) -> Vec<DiscoveryRequest> {
+        client.handle_response(response)
+    }
 }
 
 impl AdsClient {
@@ -200,6 +303,7 @@ impl AdsClient {
                 .iter()
                 .map(|&(type_url, mode)| TypeState::new(type_url, mode))
                 .collect(),
+            delta: true,
         })
     }
 
@@ -219,7 +323,7 @@ impl AdsClient {
         loop {
             self.stats.record_connection_attempt();
             let mut received = false;
-            let Err(error) = self.run_stream(&mut received).await;
+            let Err(error) = self.run_either_stream(&mut received).await;
             self.stats.set_connected(false);
             if received {
                 backoff.reset();
@@ -230,37 +334,48 @@ impl AdsClient {
         }
     }
 
+    /// A delta stream, or a state-of-the-world one once the control plane
+    /// has answered that it does not serve delta.
+    async fn run_either_stream(&mut self, received: &mut bool) -> Result<Infallible, Error> {
+        if self.delta {
+            let Err(error) = self.run_stream::<delta::Delta>(received).await;
+            let unimplemented = matches!(&error, Error::Stream(status) if status.code() == tonic::Code::Unimplemented);
+            if *received || !unimplemented {
+                return Err(error);
+            }
+            tracing::info!(address = %self.address, "the control plane does not serve delta ADS; using state of the world");
+            self.delta = false;
+        }
+        self.run_stream::<StateOfTheWorld>(received).await
+    }
+
     /// One stream, from connecting until it fails. `received` tells the
     /// caller whether any response arrived.
-    async fn run_stream(&mut self, received: &mut bool) -> Result<Infallible, Error> {
+    async fn run_stream<W: Wire>(&mut self, received: &mut bool) -> Result<Infallible, Error> {
         let channel = self.endpoint.connect().await.map_err(|e| Error::Connect {
             address: self.address.clone(),
             reason: error_chain(&e),
         })?;
-        let mut client = AggregatedDiscoveryServiceClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE);
+        let mut grpc = Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE_SIZE);
 
         for state in &mut self.types {
             state.requested = None;
             state.nonce.clear();
         }
-        let mut initial = self.sync_subscriptions();
+        let mut initial = W::initial(self);
         if let Some(first) = initial.first_mut() {
-            first.node = Some(self.node.clone());
+            W::set_node(first, self.node.clone());
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let requests = tokio_stream::iter(initial).chain(UnboundedReceiverStream::new(rx));
-        let mut responses = client
-            .stream_aggregated_resources(requests)
-            .await?
-            .into_inner();
+        let mut responses = W::open(&mut grpc, requests).await?;
         self.stats.set_connected(true);
-        tracing::info!(address = %self.address, "ADS stream open");
+        tracing::info!(address = %self.address, protocol = W::NAME, "ADS stream open");
 
         loop {
             let response = responses.message().await?.ok_or(Error::Closed)?;
             *received = true;
-            for request in self.handle_response(response) {
+            for request in W::handle(self, response) {
                 tx.send(request).map_err(|_| Error::Closed)?;
             }
         }
@@ -269,19 +384,8 @@ impl AdsClient {
     /// Applies one response and returns the requests to send: its ACK or
     /// NACK, then any EDS or RDS subscription changes it caused.
     fn handle_response(&mut self, response: DiscoveryResponse) -> Vec<DiscoveryRequest> {
-        let type_name = short_name(&response.type_url);
-        let Some(state) = self
-            .types
-            .iter_mut()
-            .find(|s| s.type_url == response.type_url && s.requested.is_some())
-        else {
-            let error = format!(
-                "received a response for {:?}, which this agent did not subscribe to",
-                response.type_url
-            );
-            tracing::warn!(type_url = %response.type_url, %error, "rejecting config (NACK)");
-            self.stats
-                .record_update(&response.type_url, UpdateResult::Rejected);
+        let Some(index) = self.subscribed(&response.type_url) else {
+            let error = self.reject_unsubscribed(&response.type_url);
             let version_info = self
                 .types
                 .iter()
@@ -296,53 +400,59 @@ impl AdsClient {
                 ..Default::default()
             }];
         };
-
+        let state = &mut self.types[index];
         state.nonce = response.nonce;
-        let reply = match self.sink.apply(state.type_url, &response.resources) {
-            Ok(()) => {
-                tracing::debug!(
-                    resource_type = type_name,
-                    version = %response.version_info,
-                    resources = response.resources.len(),
-                    "applied config (ACK)"
-                );
-                state.accepted_version = response.version_info;
-                state.accepted_once = true;
-                state.received = response
+        let applied = self
+            .sink
+            .apply(state.type_url, &response.resources)
+            .map(|()| {
+                response
                     .resources
                     .iter()
                     .filter(|r| r.type_url == state.type_url)
                     .filter_map(resource_name)
-                    .collect();
-                self.stats
-                    .record_update(state.type_url, UpdateResult::Accepted);
-                state.request(None)
-            }
-            Err(error) => {
-                tracing::warn!(
-                    resource_type = type_name,
-                    version = %response.version_info,
-                    kept_version = %state.accepted_version,
-                    %error,
-                    "rejected config (NACK)"
-                );
-                self.stats
-                    .record_update(state.type_url, UpdateResult::Rejected);
-                state.request(Some(error))
-            }
-        };
-        let mut requests = vec![reply];
+                    .collect()
+            });
+        let error = state.settle(&self.stats, response.version_info, applied);
+        let mut requests = vec![state.request(error)];
         requests.extend(self.sync_subscriptions());
         requests
     }
 
-    /// Asks the sink what it wants now, returns a request for every type
-    /// whose subscription must change (in ADS order), and flips readiness
-    /// when the config is warm.
+    /// The index of `type_url`'s state, if this stream subscribed to it.
+    fn subscribed(&self, type_url: &str) -> Option<usize> {
+        self.types
+            .iter()
+            .position(|s| s.type_url == type_url && s.requested.is_some())
+    }
+
+    /// Logs and counts a response for a type the agent did not subscribe
+    /// to; the NACK's error.
+    fn reject_unsubscribed(&self, type_url: &str) -> String {
+        let error =
+            format!("received a response for {type_url:?}, which this agent did not subscribe to");
+        tracing::warn!(type_url, %error, "rejecting config (NACK)");
+        self.stats.record_update(type_url, UpdateResult::Rejected);
+        error
+    }
+
+    /// A request for every type whose subscription must change (in ADS
+    /// order); see [`AdsClient::update_interests`].
     fn sync_subscriptions(&mut self) -> Vec<DiscoveryRequest> {
-        let mut requests = Vec::new();
+        self.update_interests()
+            .into_iter()
+            .map(|(index, _)| self.types[index].request(None))
+            .collect()
+    }
+
+    /// Asks the sink what it wants now, records it for every type whose
+    /// subscription must change and returns those types (their index, in
+    /// ADS order) with what they asked for before; flips readiness when the
+    /// config is warm.
+    fn update_interests(&mut self) -> Vec<(usize, Option<Interest>)> {
+        let mut changed = Vec::new();
         let mut warm = true;
-        for state in &mut self.types {
+        for (index, state) in self.types.iter_mut().enumerate() {
             let interest = state.interest(self.sink.as_ref());
             warm &= state.is_warm(&interest);
             if state.needs_request(&interest) {
@@ -351,8 +461,7 @@ impl AdsClient {
                     names = ?interest,
                     "subscribing"
                 );
-                state.requested = Some(interest);
-                requests.push(state.request(None));
+                changed.push((index, state.requested.replace(interest)));
             }
         }
         let became_ready = warm
@@ -364,7 +473,7 @@ impl AdsClient {
         if became_ready {
             tracing::info!("xDS config is warm: ready");
         }
-        requests
+        changed
     }
 }
 

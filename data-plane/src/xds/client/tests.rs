@@ -39,10 +39,44 @@ const QUIET: Duration = Duration::from_millis(200);
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-/// One ADS stream as the test sees it. Dropping it ends the stream cleanly.
-struct AdsConnection {
-    requests: mpsc::UnboundedReceiver<DiscoveryRequest>,
-    responses: mpsc::UnboundedSender<Result<DiscoveryResponse, Status>>,
+/// One stream as the test sees it. Dropping it ends the stream cleanly.
+struct Connection<Req, Resp> {
+    requests: mpsc::UnboundedReceiver<Req>,
+    responses: mpsc::UnboundedSender<Result<Resp, Status>>,
+}
+
+type AdsConnection = Connection<DiscoveryRequest, DiscoveryResponse>;
+
+/// Hands a server stream's requests and responses to the test.
+fn bridge<Req: Send + 'static, Resp: Send + 'static>(
+    mut inbound: Streaming<Req>,
+) -> (Connection<Req, Resp>, ResponseStream<Resp>) {
+    let (requests_tx, requests) = mpsc::unbounded_channel();
+    let (responses, responses_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(request)) = inbound.message().await {
+            if requests_tx.send(request).is_err() {
+                break;
+            }
+        }
+    });
+    let stream = Box::pin(UnboundedReceiverStream::new(responses_rx));
+    (
+        Connection {
+            requests,
+            responses,
+        },
+        stream,
+    )
+}
+
+impl<Req, Resp> Connection<Req, Resp> {
+    async fn request(&mut self) -> Req {
+        tokio::time::timeout(WAIT, self.requests.recv())
+            .await
+            .expect("timed out waiting for a request")
+            .expect("the stream ended")
+    }
 }
 
 struct FakeAds {
@@ -58,25 +92,11 @@ impl AggregatedDiscoveryService for FakeAds {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let mut inbound = request.into_inner();
-        let (requests_tx, requests) = mpsc::unbounded_channel();
-        let (responses, responses_rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(Some(request)) = inbound.message().await {
-                if requests_tx.send(request).is_err() {
-                    break;
-                }
-            }
-        });
+        let (connection, responses) = bridge(request.into_inner());
         self.connections
-            .send(AdsConnection {
-                requests,
-                responses,
-            })
+            .send(connection)
             .map_err(|_| Status::unavailable("the test is over"))?;
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
-            responses_rx,
-        ))))
+        Ok(Response::new(responses))
     }
 
     async fn delta_aggregated_resources(
@@ -104,13 +124,6 @@ async fn spawn_server() -> (String, mpsc::UnboundedReceiver<AdsConnection>) {
 }
 
 impl AdsConnection {
-    async fn request(&mut self) -> DiscoveryRequest {
-        tokio::time::timeout(WAIT, self.requests.recv())
-            .await
-            .expect("timed out waiting for a request")
-            .expect("the stream ended")
-    }
-
     /// Receives the next request and checks everything but the node and
     /// error detail, which it returns.
     async fn expect(
@@ -640,3 +653,5 @@ fn error_chain_joins_sources_without_repeats() {
         "transport error: tcp connect error: refused"
     );
 }
+
+mod delta;
