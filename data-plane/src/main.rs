@@ -188,11 +188,14 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
         hook_upstreams.update(config);
         Ok(())
     })));
+    let activity = args
+        .busy_poll
+        .map(|_| Arc::new(busy_poll::Activity::default()));
     let context = Arc::new(ProxyContext {
         store: store.clone(),
         upstreams: upstreams.clone(),
         stats: Arc::new(Stats::default()),
-        activity: args.busy_poll.map(|_| Default::default()),
+        activity: activity.clone(),
     });
 
     let (listeners_ready_tx, listeners_ready) = watch::channel(false);
@@ -245,14 +248,9 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
         .context("start the control thread")?;
 
     workers.block_on(async move {
-        if let Some(window) = args.busy_poll {
+        if let (Some(window), Some(activity)) = (args.busy_poll, activity) {
             for _ in 0..args.concurrency.max(1) {
-                let context = context.clone();
-                tokio::spawn(async move {
-                    if let Some(activity) = &context.activity {
-                        busy_poll::poll(activity, window).await;
-                    }
-                });
+                tokio::spawn(busy_poll::poll(activity.clone(), window));
             }
         }
         tokio::spawn(ListenerManager::new(context, sockets, listeners_ready_tx).run());

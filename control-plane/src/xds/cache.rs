@@ -14,7 +14,7 @@ use shared::node::NodeType;
 use crate::config::model::Labels;
 use crate::translate::{self, Proxy};
 
-use super::push::versions;
+use super::push::{is_wildcard_type, versions};
 use super::secrets::IdentitySecrets;
 use super::state::MeshState;
 use super::subscription::Versions;
@@ -27,13 +27,16 @@ pub struct VersionedResource {
     pub any: Any,
 }
 
+/// Resources of one type by name (the name is the resource's own).
+pub type ByName = BTreeMap<Arc<str>, Arc<VersionedResource>>;
+
 /// Everything one proxy gets, by type URL then name.
 #[derive(Debug, Default)]
 pub struct ProxySnapshot {
     pub generation: u64,
-    pub by_type: BTreeMap<&'static str, BTreeMap<String, Arc<VersionedResource>>>,
-    /// Per type, what a wildcard subscriber is sent, computed once for all
-    /// the proxies that share this snapshot.
+    pub by_type: BTreeMap<&'static str, ByName>,
+    /// Per wildcard type (CDS, LDS), what a wildcard subscriber is sent,
+    /// computed once for all the proxies that share this snapshot.
     pub wholes: BTreeMap<&'static str, WholeType>,
 }
 
@@ -45,7 +48,7 @@ pub struct WholeType {
 }
 
 impl ProxySnapshot {
-    pub fn resources(&self, type_url: &str) -> Option<&BTreeMap<String, Arc<VersionedResource>>> {
+    pub fn resources(&self, type_url: &str) -> Option<&ByName> {
         self.by_type.get(type_url)
     }
 }
@@ -59,7 +62,7 @@ pub struct ServedResources {
 }
 
 impl ServedResources {
-    pub fn resources(&self, type_url: &str) -> Option<&BTreeMap<String, Arc<VersionedResource>>> {
+    pub fn resources(&self, type_url: &str) -> Option<&ByName> {
         if type_url == shared::type_url::SECRET {
             self.secrets.as_deref().map(|s| &s.resources)
         } else {
@@ -111,19 +114,18 @@ impl SnapshotCache {
             return hit.clone();
         }
         let resources = translate::translate(&state.snapshot, &state.workloads, proxy).into_typed();
-        let by_type: BTreeMap<&'static str, BTreeMap<String, Arc<VersionedResource>>> = resources
+        let by_type: BTreeMap<&'static str, ByName> = resources
             .into_iter()
             .map(|(type_url, by_name)| {
                 let versioned = by_name
                     .into_iter()
                     .map(|(name, any)| {
-                        let version = content_version(&any.value).into();
-                        let resource = VersionedResource {
-                            name: name.as_str().into(),
-                            version,
+                        let resource = Arc::new(VersionedResource {
+                            name: name.into(),
+                            version: content_version(&any.value).into(),
                             any,
-                        };
-                        (name, Arc::new(resource))
+                        });
+                        (resource.name.clone(), resource)
                     })
                     .collect();
                 (type_url, versioned)
@@ -131,6 +133,7 @@ impl SnapshotCache {
             .collect();
         let wholes = by_type
             .iter()
+            .filter(|(type_url, _)| is_wildcard_type(type_url))
             .map(|(type_url, by_name)| {
                 let whole = WholeType {
                     version: set_version(by_name.values().map(|r| &**r)),

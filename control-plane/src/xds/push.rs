@@ -19,7 +19,7 @@ pub fn wanted<'a>(
             by_name
                 .iter()
                 .filter(|(name, _)| subscription.wants(name))
-                .map(|(name, r)| (name.as_str(), r))
+                .map(|(name, r)| (&**name, r))
                 .collect()
         })
         .unwrap_or_default()

@@ -98,9 +98,10 @@ impl SecretDiscoveryService for Sds {
             .resources
             .iter()
             .filter(|(name, _)| {
-                request.resource_names.is_empty() || request.resource_names.contains(name)
+                request.resource_names.is_empty()
+                    || request.resource_names.iter().any(|n| **n == ***name)
             })
-            .map(|(name, r)| (name.as_str(), r))
+            .map(|(name, r)| (&**name, r))
             .collect();
         Ok(Response::new(DiscoveryResponse {
             version_info: sotw_version(&wanted),

@@ -4,7 +4,6 @@
 //! depends on, so they are cached apart: every proxy of one identity shares
 //! one certificate, re-issued once 80% of its lifetime has passed.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,7 +14,7 @@ use crate::ca::{CertificateAuthority, Identity, WorkloadCertificate};
 use crate::translate::secret;
 
 use super::XdsContext;
-use super::cache::{VersionedResource, content_version};
+use super::cache::{ByName, VersionedResource, content_version};
 
 /// The secrets of one identity, ready to send.
 #[derive(Debug)]
@@ -24,7 +23,7 @@ pub struct IdentitySecrets {
     pub rotate_at: SystemTime,
     pub not_after: SystemTime,
     /// `default` and `ROOTCA`, by name.
-    pub resources: BTreeMap<String, Arc<VersionedResource>>,
+    pub resources: ByName,
 }
 
 impl IdentitySecrets {
@@ -43,12 +42,12 @@ impl IdentitySecrets {
         let resources = secrets
             .into_iter()
             .map(|(secret, version)| {
-                let versioned = VersionedResource {
+                let versioned = Arc::new(VersionedResource {
                     name: secret.name.as_str().into(),
                     version: version.into(),
                     any: secret::pack(&secret),
-                };
-                (secret.name, Arc::new(versioned))
+                });
+                (versioned.name.clone(), versioned)
             })
             .collect();
         Self {

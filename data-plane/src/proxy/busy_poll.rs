@@ -8,6 +8,7 @@
 //! makes through the proxy. Polling trades CPU time (a worker stays busy
 //! while traffic flows) for that latency, as HAProxy's `busy-polling` does.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ impl Activity {
 /// Runs on a worker: sleeps until traffic comes, then yields to the
 /// runtime (which polls its sockets without blocking while a task is
 /// ready) until `window` passes without an event.
-pub async fn poll(activity: &Activity, window: Duration) {
+pub async fn poll(activity: Arc<Activity>, window: Duration) {
     loop {
         let notified = activity.wake.notified();
         tokio::pin!(notified);
@@ -64,8 +65,6 @@ pub async fn poll(activity: &Activity, window: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     async fn yield_a_few_times() {
@@ -78,10 +77,7 @@ mod tests {
     async fn polls_while_events_come_and_sleeps_after_the_window() {
         let window = Duration::from_millis(20);
         let activity = Arc::new(Activity::default());
-        let poller = {
-            let activity = activity.clone();
-            tokio::spawn(async move { poll(&activity, window).await })
-        };
+        let poller = tokio::spawn(poll(activity.clone(), window));
         yield_a_few_times().await;
         assert!(
             activity.idle.load(Ordering::Acquire),

@@ -33,7 +33,7 @@ pub struct ProxyContext {
     pub upstreams: Arc<Upstreams>,
     pub stats: Arc<Stats>,
     /// Traffic events for the busy pollers (`--busy-poll`), if any.
-    pub activity: Option<Activity>,
+    pub activity: Option<Arc<Activity>>,
 }
 
 impl ProxyContext {
