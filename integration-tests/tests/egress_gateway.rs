@@ -17,7 +17,9 @@ use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::Curl;
 use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
 use integration_tests::dns::DnsServer;
-use integration_tests::fixtures::{http_via_gateway, https_via_gateway, mesh_config};
+use integration_tests::fixtures::{
+    http_via_gateway, https_via_gateway, mesh_config, mutual_tls_via_gateway,
+};
 use integration_tests::ports::free_port;
 use integration_tests::process::{assert_eventually, eventually};
 use integration_tests::tls::TestCa;
@@ -182,99 +184,6 @@ fn https_passes_through_the_egress_gateway_by_sni() -> Result<()> {
     })?;
     println!("gateway: {line}");
     Ok(())
-}
-
-/// Istio's "egress gateway with TLS origination" task: the app sends plain
-/// HTTP, the sidecar originates mutual TLS (ISTIO_MUTUAL, certificates
-/// from the control plane's CA over SDS) to the gateway, and the gateway
-/// originates TLS to the external server. `cnn_port` is the external
-/// server's HTTPS port.
-fn mutual_tls_via_gateway(cnn_port: u16, ca_cert: &str) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts: [edition.cnn.com]
-  ports:
-  - {{number: 80, name: http, protocol: HTTP}}
-  - {{number: {cnn_port}, name: https, protocol: HTTPS}}
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port: {{number: 443, name: https, protocol: HTTPS}}
-    hosts: [edition.cnn.com]
-    tls: {{mode: ISTIO_MUTUAL}}
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
-    trafficPolicy:
-      loadBalancer:
-        simple: ROUND_ROBIN
-      portLevelSettings:
-      - port:
-          number: 443
-        tls:
-          mode: ISTIO_MUTUAL
-          sni: edition.cnn.com
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts: [edition.cnn.com]
-  gateways: [istio-egressgateway, mesh]
-  http:
-  - match:
-    - gateways: [mesh]
-      port: 80
-    route:
-    - destination:
-        host: istio-egressgateway.istio-system.svc.cluster.local
-        subset: cnn
-        port: {{number: 443}}
-      weight: 100
-  - match:
-    - gateways: [istio-egressgateway]
-      port: 443
-    route:
-    - destination:
-        host: edition.cnn.com
-        port: {{number: {cnn_port}}}
-      weight: 100
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: originate-tls-for-edition-cnn-com
-spec:
-  host: edition.cnn.com
-  trafficPolicy:
-    loadBalancer:
-      simple: ROUND_ROBIN
-    portLevelSettings:
-    - port:
-        number: {cnn_port}
-      tls:
-        mode: SIMPLE
-        caCertificates: {ca_cert}
-"
-    )
 }
 
 #[test]

@@ -46,7 +46,7 @@ use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
 use integration_tests::dns::DnsServer;
 use integration_tests::envoy::{Envoy, EnvoyOptions};
 use integration_tests::fixtures::{
-    HTTPBIN_SERVICE_ENTRY, http_via_gateway, https_via_gateway, mesh_config,
+    HTTPBIN_SERVICE_ENTRY, http_via_gateway, https_via_gateway, mesh_config, mutual_tls_via_gateway,
 };
 use integration_tests::netns::{self, NetNs, PROXY_UID};
 use integration_tests::ports::free_port;
@@ -255,6 +255,8 @@ enum Ready {
     /// The EDS cluster's only endpoint is this side's egress gateway, on
     /// the given port.
     GatewayEndpoint(&'static str, u16),
+    /// The EDS cluster has no endpoint (its gateway went away).
+    NoEndpoints(&'static str),
 }
 
 impl Ready {
@@ -282,6 +284,13 @@ impl Ready {
                     endpoints == [format!("{gateway_ip}:{port}")],
                     "{cluster} has endpoints {endpoints:?}, not only the gateway at \
                      {gateway_ip}:{port}"
+                );
+            }
+            Ready::NoEndpoints(cluster) => {
+                let endpoints = view.endpoints.get(*cluster).cloned().unwrap_or_default();
+                ensure!(
+                    endpoints.is_empty(),
+                    "{cluster} still has endpoints {endpoints:?}"
                 );
             }
         }
@@ -418,6 +427,29 @@ const COLUMNS: [&str; 8] = [
 /// The walkthrough's egress scenarios, in its order.
 fn scenarios(targets: GatewayPorts, ca_cert: &Path) -> Vec<Scenario> {
     let httpbin = || ("httpbin-ext.yaml", HTTPBIN_SERVICE_ENTRY.to_string());
+    let cnn_via_gateway = || {
+        vec![
+            ("egressgateway-service.yaml", gateway_service(targets)),
+            ("cnn-gateway-http.yaml", http_via_gateway(80)),
+        ]
+    };
+    let http_via_the_gateway = |name| Scenario {
+        name,
+        mesh: "registry-only",
+        files: cnn_via_gateway(),
+        ready: vec![
+            Ready::Has("80", GATEWAY_HTTP_CLUSTER),
+            Ready::GatewayEndpoint(GATEWAY_HTTP_CLUSTER, targets.http),
+        ],
+        gateway: true,
+        request: Request::get("http://edition.cnn.com/politics"),
+        expected: Outcome::http(200)
+            .x_envoy(&[UPSTREAM_SERVICE_TIME])
+            .decorator("edition.cnn.com:80/*")
+            .peer(GATEWAY)
+            .sidecar_log("200 - -> gateway")
+            .gateway_log("200 - -> external"),
+    };
     let registry_only = || Ready::Lacks("virtualOutbound", "\"PassthroughCluster\"");
     vec![
         Scenario {
@@ -508,26 +540,7 @@ fn scenarios(targets: GatewayPorts, ca_cert: &Path) -> Vec<Scenario> {
                 .peer(SIDECAR)
                 .sidecar_log("200 - -> external"),
         },
-        Scenario {
-            name: "7 egress gateway: HTTP",
-            mesh: "registry-only",
-            files: vec![
-                ("egressgateway-service.yaml", gateway_service(targets)),
-                ("cnn-gateway-http.yaml", http_via_gateway(80)),
-            ],
-            ready: vec![
-                Ready::Has("80", GATEWAY_HTTP_CLUSTER),
-                Ready::GatewayEndpoint(GATEWAY_HTTP_CLUSTER, targets.http),
-            ],
-            gateway: true,
-            request: Request::get("http://edition.cnn.com/politics"),
-            expected: Outcome::http(200)
-                .x_envoy(&[UPSTREAM_SERVICE_TIME])
-                .decorator("edition.cnn.com:80/*")
-                .peer(GATEWAY)
-                .sidecar_log("200 - -> gateway")
-                .gateway_log("200 - -> external"),
-        },
+        http_via_the_gateway("7 egress gateway: HTTP"),
         Scenario {
             name: "8 egress gateway: HTTPS passthrough",
             mesh: "registry-only",
@@ -547,6 +560,45 @@ fn scenarios(targets: GatewayPorts, ca_cert: &Path) -> Vec<Scenario> {
                 .sidecar_log("0 - -> gateway")
                 .gateway_log("0 - -> external"),
         },
+        Scenario {
+            name: "9 egress gateway: ISTIO_MUTUAL, then TLS origination",
+            mesh: "registry-only",
+            files: vec![
+                ("egressgateway-service.yaml", gateway_service(targets)),
+                (
+                    "cnn-gateway-mtls.yaml",
+                    mutual_tls_via_gateway(443, &ca_cert.display().to_string()),
+                ),
+            ],
+            ready: vec![
+                Ready::Has("80", GATEWAY_TLS_CLUSTER),
+                Ready::GatewayEndpoint(GATEWAY_TLS_CLUSTER, targets.https),
+            ],
+            gateway: true,
+            request: Request::get("http://edition.cnn.com/politics"),
+            expected: Outcome::http(200)
+                .x_envoy(&[UPSTREAM_SERVICE_TIME])
+                .decorator("edition.cnn.com:443/*")
+                .sni("edition.cnn.com")
+                .peer(GATEWAY)
+                .sidecar_log("200 - -> gateway")
+                .gateway_log("200 - -> external"),
+        },
+        Scenario {
+            name: "10 egress gateway gone: HTTP",
+            mesh: "registry-only",
+            files: cnn_via_gateway(),
+            ready: vec![
+                Ready::Has("80", GATEWAY_HTTP_CLUSTER),
+                Ready::NoEndpoints(GATEWAY_HTTP_CLUSTER),
+            ],
+            gateway: false,
+            request: Request::get("http://edition.cnn.com/politics"),
+            expected: Outcome::http(503)
+                .error_body("no healthy upstream")
+                .sidecar_log("503 UH -> -"),
+        },
+        http_via_the_gateway("11 egress gateway back: HTTP"),
     ]
 }
 
