@@ -25,23 +25,32 @@ struct Bound {
 /// Sockets bound while an LDS update is applied, so that a port that cannot
 /// be bound rejects the update (NACK) as Envoy does, instead of failing
 /// later where nobody sees it.
+///
+/// Both maps sit behind one lock: a socket moves from prepared to active in
+/// one step, so an update applied meanwhile never sees it in neither and
+/// binds its port a second time.
 #[derive(Default)]
 pub struct ListenerSockets {
+    state: Mutex<SocketState>,
+}
+
+#[derive(Default)]
+struct SocketState {
     /// Listener name → address the manager is accepting on.
-    active: Mutex<HashMap<Arc<str>, SocketAddr>>,
+    active: HashMap<Arc<str>, SocketAddr>,
     /// Bound for the next config, waiting for the manager.
-    prepared: Mutex<HashMap<Arc<str>, std::net::TcpListener>>,
+    prepared: HashMap<Arc<str>, std::net::TcpListener>,
 }
 
 impl ListenerSockets {
     /// Binds every listener of `config` that is not bound yet at its address.
     pub fn prepare(&self, config: &RunningConfig) -> Result<(), String> {
-        let active = self.active.lock().clone();
-        let mut prepared = self.prepared.lock();
+        let mut state = self.state.lock();
         let mut errors = Vec::new();
         for (name, listener) in config.listeners.iter().filter(|(_, l)| l.bind_to_port) {
-            let already = active.get(name) == Some(&listener.address)
-                || prepared
+            let already = state.active.get(name) == Some(&listener.address)
+                || state
+                    .prepared
                     .get(name)
                     .and_then(|socket| socket.local_addr().ok())
                     .is_some_and(|addr| addr == listener.address);
@@ -50,7 +59,7 @@ impl ListenerSockets {
             }
             match bind(listener.address) {
                 Ok(socket) => {
-                    prepared.insert(name.clone(), socket);
+                    state.prepared.insert(name.clone(), socket);
                 }
                 Err(error) => errors.push(format!(
                     "listener {name:?}: cannot bind {}: {error} (is the port in use?)",
@@ -65,9 +74,20 @@ impl ListenerSockets {
         }
     }
 
-    fn take(&self, name: &str, address: SocketAddr) -> Option<std::net::TcpListener> {
-        let socket = self.prepared.lock().remove(name)?;
-        (socket.local_addr().ok() == Some(address)).then_some(socket)
+    /// The socket prepared for `name` at `address`, now active.
+    fn take(&self, name: &Arc<str>, address: SocketAddr) -> Option<std::net::TcpListener> {
+        let mut state = self.state.lock();
+        let socket = state.prepared.remove(name)?;
+        if socket.local_addr().ok() != Some(address) {
+            return None;
+        }
+        state.active.insert(name.clone(), address);
+        Some(socket)
+    }
+
+    /// Records the listeners the manager accepts on.
+    fn set_active(&self, active: HashMap<Arc<str>, SocketAddr>) {
+        self.state.lock().active = active;
     }
 }
 
@@ -156,11 +176,12 @@ impl ListenerManager {
                 }
             }
         }
-        *self.sockets.active.lock() = self
-            .bound
-            .iter()
-            .map(|(name, bound)| (name.clone(), bound.address))
-            .collect();
+        self.sockets.set_active(
+            self.bound
+                .iter()
+                .map(|(name, bound)| (name.clone(), bound.address))
+                .collect(),
+        );
     }
 }
 
@@ -217,7 +238,24 @@ mod tests {
         let config = config_with_listener(free);
         sockets.prepare(&config).unwrap();
         sockets.prepare(&config).unwrap();
-        assert!(sockets.take("0.0.0.0_8080", free).is_some());
-        assert!(sockets.take("0.0.0.0_8080", free).is_none());
+        let name = Arc::from("0.0.0.0_8080");
+        assert!(sockets.take(&name, free).is_some());
+        assert!(sockets.take(&name, free).is_none());
+    }
+
+    #[test]
+    fn an_update_applied_while_the_manager_takes_a_socket_does_not_bind_it_again() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let sockets = ListenerSockets::default();
+        let config = config_with_listener(free);
+        sockets.prepare(&config).unwrap();
+        // The manager has the socket but has not finished reconciling.
+        let _taken = sockets.take(&Arc::from("0.0.0.0_8080"), free).unwrap();
+        sockets
+            .prepare(&config)
+            .expect("the taken socket counts as bound");
     }
 }
