@@ -228,8 +228,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_free_port_is_bound_once_and_handed_over() {
+    /// A free port, and sockets that prepared a listener on it.
+    fn prepared_free_port() -> (SocketAddr, ListenerSockets, RunningConfig) {
         let free = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -237,6 +237,12 @@ mod tests {
         let sockets = ListenerSockets::default();
         let config = config_with_listener(free);
         sockets.prepare(&config).unwrap();
+        (free, sockets, config)
+    }
+
+    #[test]
+    fn a_free_port_is_bound_once_and_handed_over() {
+        let (free, sockets, config) = prepared_free_port();
         sockets.prepare(&config).unwrap();
         let name = Arc::from("0.0.0.0_8080");
         assert!(sockets.take(&name, free).is_some());
@@ -245,13 +251,7 @@ mod tests {
 
     #[test]
     fn an_update_applied_while_the_manager_takes_a_socket_does_not_bind_it_again() {
-        let free = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let sockets = ListenerSockets::default();
-        let config = config_with_listener(free);
-        sockets.prepare(&config).unwrap();
+        let (free, sockets, config) = prepared_free_port();
         // The manager has the socket but has not finished reconciling.
         let _taken = sockets.take(&Arc::from("0.0.0.0_8080"), free).unwrap();
         sockets
