@@ -1,0 +1,276 @@
+//! One YAML file's documents: what each is (an Istio resource, a List, or
+//! something to skip), decoded into the snapshot with errors that say where.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
+use serde_yaml::Value;
+
+use super::errors::{schema_error, syntax_error};
+use super::{ISTIO_GROUP, ISTIO_VERSIONS};
+use crate::config::error::{ConfigError, Location, Problem, ResourceRef};
+use crate::config::model::Labels;
+use crate::config::{ConfigSnapshot, DEFAULT_NAMESPACE, Kind, Meta, Origin, Resource};
+
+/// What a document is, judged from its apiVersion and kind.
+enum Class {
+    Empty,
+    Istio(Kind),
+    List,
+    Other,
+}
+
+fn classify(value: &Value, location: &Location) -> Result<Class, Box<ConfigError>> {
+    let not_an_object = |what: &str| {
+        let what = what.to_string();
+        Box::new(ConfigError::new(
+            location.clone(),
+            Problem::NotAnObject { what },
+        ))
+    };
+    let mapping = match value {
+        Value::Null => return Ok(Class::Empty),
+        Value::Mapping(mapping) => mapping,
+        Value::Sequence(_) => return Err(not_an_object("the document is a list")),
+        _ => return Err(not_an_object("the document is a single value")),
+    };
+    let api_version = mapping.get("apiVersion").and_then(Value::as_str);
+    let kind = mapping.get("kind").and_then(Value::as_str);
+    let (api_version, kind) = match (api_version, kind) {
+        (Some(api_version), Some(kind)) => (api_version, kind),
+        (None, Some(_)) => return Err(not_an_object("apiVersion is missing")),
+        (Some(_), None) => return Err(not_an_object("kind is missing")),
+        (None, None) => return Err(not_an_object("apiVersion and kind are missing")),
+    };
+    // Inside a List, the field is the item's (`items[3]`): name its fields under it.
+    let at = |name: &str| {
+        let field = match &location.field {
+            Some(item) => format!("{item}.{name}"),
+            None => name.to_string(),
+        };
+        location.clone().at(field)
+    };
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    if group == ISTIO_GROUP {
+        if !ISTIO_VERSIONS.contains(&version) {
+            let api_version = api_version.to_string();
+            let problem = Problem::UnsupportedApiVersion { api_version };
+            return Err(Box::new(ConfigError::new(at("apiVersion"), problem)));
+        }
+        return match kind_from_str(kind) {
+            Some(kind) => Ok(Class::Istio(kind)),
+            None => {
+                let kind = kind.to_string();
+                let problem = Problem::UnsupportedKind { kind };
+                Err(Box::new(ConfigError::new(at("kind"), problem)))
+            }
+        };
+    }
+    if group.is_empty() && kind == "List" {
+        return Ok(Class::List);
+    }
+    let name = value
+        .get("metadata")
+        .and_then(|meta| meta.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if group.ends_with(".istio.io") {
+        tracing::warn!(%location, api_version, kind, name, "ignoring an Istio resource this control plane does not read");
+    } else {
+        tracing::debug!(%location, api_version, kind, name, "skipping a document that is not a networking.istio.io resource");
+    }
+    Ok(Class::Other)
+}
+
+fn kind_from_str(kind: &str) -> Option<Kind> {
+    [
+        Kind::ServiceEntry,
+        Kind::VirtualService,
+        Kind::DestinationRule,
+        Kind::Gateway,
+        Kind::Sidecar,
+        Kind::WorkloadEntry,
+    ]
+    .into_iter()
+    .find(|known| known.as_str() == kind)
+}
+
+/// Adds the resources of one file's text to `snapshot`.
+pub(super) fn add_file(
+    file: &Path,
+    text: &str,
+    snapshot: &mut ConfigSnapshot,
+    errors: &mut Vec<ConfigError>,
+) {
+    // First pass: the structure of every document, to know what each is.
+    let mut values = Vec::new();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        match Value::deserialize(document) {
+            Ok(value) => values.push(value),
+            Err(error) => {
+                // The parser cannot resynchronise after a syntax error.
+                errors.push(syntax_error(file, index, &error));
+                break;
+            }
+        }
+    }
+    // Second pass: decode each Istio document from the text itself, so that
+    // schema errors carry line numbers.
+    for ((index, document), value) in serde_yaml::Deserializer::from_str(text)
+        .enumerate()
+        .zip(&values)
+    {
+        let origin = Origin {
+            file: file.to_path_buf(),
+            document: index,
+        };
+        let location = Location::document(file, index);
+        match classify(value, &location) {
+            Ok(Class::Istio(kind)) => {
+                let target = Target {
+                    kind,
+                    origin: &origin,
+                    prefix: "",
+                    loose: value,
+                };
+                add_resource(target, document, snapshot, errors);
+            }
+            Ok(Class::List) => add_list(value, &origin, snapshot, errors),
+            Ok(Class::Empty | Class::Other) => {}
+            Err(error) => errors.push(*error),
+        }
+    }
+}
+
+fn add_list(
+    list: &Value,
+    origin: &Origin,
+    snapshot: &mut ConfigSnapshot,
+    errors: &mut Vec<ConfigError>,
+) {
+    let Some(items) = list.get("items").and_then(Value::as_sequence) else {
+        return;
+    };
+    for (index, item) in items.iter().enumerate() {
+        let prefix = format!("items[{index}].");
+        let location =
+            Location::document(&origin.file, origin.document).at(format!("items[{index}]"));
+        match classify(item, &location) {
+            Ok(Class::Istio(kind)) => {
+                let target = Target {
+                    kind,
+                    origin,
+                    prefix: &prefix,
+                    loose: item,
+                };
+                add_resource(target, item, snapshot, errors);
+            }
+            Ok(Class::List) => add_list(item, origin, snapshot, errors),
+            Ok(Class::Empty | Class::Other) => {}
+            Err(error) => errors.push(*error),
+        }
+    }
+}
+
+/// Where a decoded resource goes and how to name it in errors.
+struct Target<'a> {
+    kind: Kind,
+    origin: &'a Origin,
+    /// Field path of the object inside its document (`items[3].` in a List).
+    prefix: &'a str,
+    /// The object as loosely parsed YAML, to name it when decoding fails.
+    loose: &'a Value,
+}
+
+fn add_resource<'de, D>(
+    target: Target<'_>,
+    document: D,
+    snapshot: &mut ConfigSnapshot,
+    errors: &mut Vec<ConfigError>,
+) where
+    D: Deserializer<'de, Error = serde_yaml::Error>,
+{
+    match target.kind {
+        Kind::ServiceEntry => push(&mut snapshot.service_entries, &target, document, errors),
+        Kind::VirtualService => push(&mut snapshot.virtual_services, &target, document, errors),
+        Kind::DestinationRule => push(&mut snapshot.destination_rules, &target, document, errors),
+        Kind::Gateway => push(&mut snapshot.gateways, &target, document, errors),
+        Kind::Sidecar => push(&mut snapshot.sidecars, &target, document, errors),
+        Kind::WorkloadEntry => push(&mut snapshot.workload_entries, &target, document, errors),
+    }
+}
+
+fn push<'de, T, D>(
+    list: &mut Vec<Resource<T>>,
+    target: &Target<'_>,
+    document: D,
+    errors: &mut Vec<ConfigError>,
+) where
+    T: DeserializeOwned + Default,
+    D: Deserializer<'de, Error = serde_yaml::Error>,
+{
+    match serde_path_to_error::deserialize::<_, Envelope<T>>(document) {
+        Ok(envelope) => list.push(Resource {
+            meta: envelope.metadata.unwrap_or_default().into_meta(),
+            origin: target.origin.clone(),
+            spec: envelope.spec.unwrap_or_default(),
+        }),
+        Err(error) => {
+            let mut location = Location::document(&target.origin.file, target.origin.document);
+            location.resource = Some(loose_ref(target.kind, target.loose));
+            errors.push(schema_error(location, target.prefix, &error));
+        }
+    }
+}
+
+/// The parts of a Kubernetes object this control plane reads; `apiVersion`,
+/// `kind` and `status` are ignored here.
+#[derive(Deserialize)]
+#[serde(bound = "T: DeserializeOwned")]
+struct Envelope<T> {
+    metadata: Option<ObjectMeta>,
+    spec: Option<T>,
+}
+
+/// Kubernetes object metadata; fields set by the API server (uid,
+/// resourceVersion, managedFields, ...) are accepted and ignored.
+#[derive(Default, Deserialize)]
+struct ObjectMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    labels: Option<Labels>,
+    annotations: Option<Labels>,
+}
+
+impl ObjectMeta {
+    fn into_meta(self) -> Meta {
+        Meta {
+            name: self.name.unwrap_or_default(),
+            namespace: self
+                .namespace
+                .filter(|namespace| !namespace.is_empty())
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+            labels: self.labels.unwrap_or_default(),
+            annotations: self.annotations.unwrap_or_default(),
+        }
+    }
+}
+
+/// Names a resource from loosely parsed YAML, for an error about it.
+fn loose_ref(kind: Kind, value: &Value) -> ResourceRef {
+    let meta = |key: &str| {
+        value
+            .get("metadata")
+            .and_then(|meta| meta.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    ResourceRef {
+        kind: kind.as_str().to_string(),
+        namespace: meta("namespace")
+            .filter(|namespace| !namespace.is_empty())
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+        name: meta("name").unwrap_or_default(),
+    }
+}

@@ -1,0 +1,342 @@
+//! Loading as a user meets it: files, documents, Lists, schema errors
+//! with lines and fields, and the mesh config file.
+
+use std::fs;
+
+use super::*;
+use crate::config::DEFAULT_NAMESPACE;
+use crate::config::error::Problem;
+use crate::config::model::{OutboundMode, Resolution, StringMatch};
+
+fn load(text: &str) -> Result<ConfigSnapshot, ConfigErrors> {
+    load_str(Path::new("test.yaml"), text)
+}
+
+fn only_error(text: &str) -> String {
+    let errors = load(text).expect_err("the text should not load");
+    assert_eq!(errors.len(), 1, "{errors}");
+    errors.0[0].to_string()
+}
+
+const SERVICE_ENTRY: &str = "\
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: httpbin-ext
+spec:
+  hosts:
+  - httpbin.org
+  ports:
+  - number: 80
+    name: http
+    protocol: HTTP
+  resolution: DNS
+";
+
+#[test]
+fn loads_a_service_entry_into_the_default_namespace() {
+    let snapshot = load(SERVICE_ENTRY).expect("loads");
+    assert_eq!(snapshot.version, 0);
+    let [entry] = snapshot.service_entries.as_slice() else {
+        panic!("one service entry expected: {snapshot:?}");
+    };
+    assert_eq!(entry.meta.name, "httpbin-ext");
+    assert_eq!(entry.meta.namespace, DEFAULT_NAMESPACE);
+    assert_eq!(entry.origin.document, 0);
+    assert_eq!(entry.spec.hosts, ["httpbin.org"]);
+    assert_eq!(entry.spec.resolution, Resolution::Dns);
+}
+
+#[test]
+fn accepts_every_istio_version_and_keeps_namespace_and_labels() {
+    for version in ISTIO_VERSIONS {
+        let text = format!(
+            "apiVersion: networking.istio.io/{version}\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: istio-system\n  labels: {{app: x}}\n  uid: abc\nspec:\n  selector: {{istio: egressgateway}}\nstatus: {{}}\n"
+        );
+        let snapshot = load(&text).expect("loads");
+        assert_eq!(snapshot.gateways[0].meta.namespace, "istio-system");
+        assert_eq!(snapshot.gateways[0].meta.labels["app"], "x");
+    }
+}
+
+#[test]
+fn skips_empty_and_comment_only_documents_and_counts_them() {
+    // A comment before the first `---` is not a document of its own.
+    let text = format!("# just a comment\n---\n---\n# another\n---\n{SERVICE_ENTRY}---\n");
+    let snapshot = load(&text).expect("loads");
+    assert_eq!(snapshot.service_entries.len(), 1);
+    assert_eq!(snapshot.service_entries[0].origin.document, 2);
+    let text = format!("---\n# only a comment\n---\n{SERVICE_ENTRY}");
+    assert_eq!(
+        load(&text).expect("loads").service_entries[0]
+            .origin
+            .document,
+        1
+    );
+}
+
+#[test]
+fn skips_documents_of_other_api_groups() {
+    let text = format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: np\nspec:\n  podSelector: {{}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio\ndata:\n  mesh: 'x'\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: deny\n---\n{SERVICE_ENTRY}"
+    );
+    let snapshot = load(&text).expect("loads");
+    assert_eq!(snapshot.service_entries.len(), 1);
+    assert_eq!(snapshot.service_entries[0].origin.document, 3);
+}
+
+#[test]
+fn reads_the_items_of_a_kubernetes_list() {
+    let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: DestinationRule\n  metadata: {name: a, namespace: ns}\n  spec: {host: a.example.com}\n- apiVersion: v1\n  kind: Service\n  metadata: {name: s}\n";
+    let snapshot = load(text).expect("loads");
+    assert_eq!(snapshot.destination_rules.len(), 1);
+    assert_eq!(snapshot.destination_rules[0].meta.namespace, "ns");
+}
+
+#[test]
+fn an_error_in_a_list_item_names_the_item() {
+    let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: DestinationRule\n  metadata: {name: a}\n  spec: {hots: a.example.com}\n";
+    let line = only_error(text);
+    assert!(
+        line.contains("DestinationRule default/a: items[0].spec.hots: unknown field `hots`"),
+        "{line}"
+    );
+}
+
+#[test]
+fn unknown_istio_kind_and_version_are_errors() {
+    let line = only_error(
+        "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: f}\n",
+    );
+    assert!(
+        line.starts_with(
+            "test.yaml: document 1: kind: kind EnvoyFilter of networking.istio.io is not supported"
+        ),
+        "{line}"
+    );
+    let line =
+        only_error("apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: g}\n");
+    assert!(
+        line.contains("apiVersion networking.istio.io/v2 is not supported"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_document_without_api_version_or_kind_is_an_error() {
+    let line = only_error("hosts: [a]\n");
+    assert!(
+        line.contains("not a Kubernetes object: apiVersion and kind are missing"),
+        "{line}"
+    );
+    let line = only_error("- a\n- b\n");
+    assert!(line.contains("the document is a list"), "{line}");
+}
+
+#[test]
+fn syntax_error_names_file_document_and_line() {
+    let text = format!(
+        "{SERVICE_ENTRY}---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: [oops\n"
+    );
+    let errors = load(&text).expect_err("syntax error");
+    let line = errors.0[0].to_string();
+    assert!(
+        line.starts_with("test.yaml:18: document 2: YAML syntax error: "),
+        "{line}"
+    );
+    assert!(!line.contains('\n'));
+}
+
+#[test]
+fn unknown_field_names_file_line_document_resource_and_field() {
+    let text = format!("{SERVICE_ENTRY}  locaton: MESH_EXTERNAL\n");
+    let line = only_error(&text);
+    assert!(
+            line.starts_with(
+                "test.yaml:13: document 1: ServiceEntry default/httpbin-ext: spec.locaton: unknown field `locaton`, expected one of"
+            ),
+            "{line}"
+        );
+    assert!(line.ends_with("; fix the spelling (Istio field names are camelCase, as in its reference) or remove the field"), "{line}");
+}
+
+#[test]
+fn type_error_names_the_field_path() {
+    let text = SERVICE_ENTRY.replace("number: 80", "number: eighty");
+    let line = only_error(&text);
+    assert!(line.starts_with("test.yaml:9: document 1: ServiceEntry default/httpbin-ext: spec.ports[0].number: invalid type: string \"eighty\", expected u32; give a value of the expected type"), "{line}");
+}
+
+#[test]
+fn bad_enum_value_and_duration_are_reported() {
+    let line = only_error(&SERVICE_ENTRY.replace("resolution: DNS", "resolution: DNSS"));
+    assert!(
+        line.contains("spec.resolution: unknown variant `DNSS`, expected one of"),
+        "{line}"
+    );
+    let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [a]\n  http:\n  - timeout: 3\n    route:\n    - destination: {host: a}\n";
+    let line = only_error(text);
+    assert!(
+        line.contains("VirtualService default/v: spec.http[0].timeout: invalid duration \"3\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn string_matches_are_maps_with_one_key() {
+    let route = |matcher: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: v}}\nspec:\n  hosts: [a]\n  http:\n  - match:\n    - uri: {matcher}\n    route:\n    - destination: {{host: a}}\n"
+        )
+    };
+    let snapshot = load(&route("{prefix: /api}")).expect("loads");
+    let uri = &snapshot.virtual_services[0].spec.http[0].matches[0].uri;
+    assert_eq!(uri, &Some(StringMatch::Prefix("/api".into())));
+    let line = only_error(&route("{prefix: /api, exact: /x}"));
+    assert!(
+        line.contains(
+            "spec.http[0].match[0].uri: a string match needs exactly one of exact, prefix or regex"
+        ),
+        "{line}"
+    );
+    let line = only_error(&route("{prefx: /api}"));
+    assert!(
+        line.contains("spec.http[0].match[0].uri.prefx: unknown field `prefx`"),
+        "{line}"
+    );
+}
+
+#[test]
+fn missing_required_field_is_reported() {
+    let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [a]\n  http:\n  - route:\n    - destination: {subset: x}\n";
+    let line = only_error(text);
+    assert!(
+        line.contains("spec.http[0].route[0].destination: missing field `host`; add the field"),
+        "{line}"
+    );
+}
+
+#[test]
+fn every_error_of_every_document_is_reported() {
+    let bad = SERVICE_ENTRY.replace("hosts:", "hostz:");
+    let text = format!("{bad}---\n{bad}");
+    let errors = load(&text).expect_err("two errors");
+    assert_eq!(errors.len(), 2);
+    assert!(errors.0[1].to_string().contains("document 2"));
+}
+
+#[test]
+fn mesh_config_defaults_to_allow_any() {
+    assert_eq!(
+        parse_mesh(Path::new("m"), "").expect("empty"),
+        MeshConfig::default()
+    );
+    assert_eq!(
+        parse_mesh(Path::new("m"), "# nothing\n")
+            .expect("comment")
+            .outbound_traffic_policy
+            .mode,
+        OutboundMode::AllowAny
+    );
+}
+
+#[test]
+fn mesh_config_is_read_plain_or_from_the_istio_config_map() {
+    let plain = parse_mesh(
+        Path::new("m"),
+        "outboundTrafficPolicy: \n  mode: REGISTRY_ONLY\naccessLogFile: /dev/stdout\n",
+    )
+    .expect("plain");
+    assert_eq!(
+        plain.outbound_traffic_policy.mode,
+        OutboundMode::RegistryOnly
+    );
+    let map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio\n  namespace: istio-system\ndata:\n  mesh: |-\n    accessLogFile: /dev/stdout\n    outboundTrafficPolicy:\n      mode: REGISTRY_ONLY\n  meshNetworks: 'networks: {}'\n";
+    let from_map = parse_mesh(Path::new("m"), map).expect("config map");
+    assert_eq!(
+        from_map.outbound_traffic_policy.mode,
+        OutboundMode::RegistryOnly
+    );
+}
+
+#[test]
+fn mesh_config_errors_name_the_field() {
+    let error = parse_mesh(
+        Path::new("mesh.yaml"),
+        "outboundTrafficPolicy:\n  mode: BLOCK\n",
+    )
+    .expect_err("bad mode");
+    let line = error.to_string();
+    assert!(
+        line.starts_with("mesh.yaml:2: outboundTrafficPolicy.mode: unknown variant `BLOCK`"),
+        "{line}"
+    );
+    let map = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio}\ndata:\n  mesh: \"outboundTrafficPolicy: {mode: BLOCK}\"\n";
+    let line = parse_mesh(Path::new("cm.yaml"), map)
+        .expect_err("bad mode")
+        .to_string();
+    assert!(
+        line.starts_with("cm.yaml: data.mesh.outboundTrafficPolicy.mode: unknown variant `BLOCK`"),
+        "{line}"
+    );
+    let line = parse_mesh(
+        Path::new("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\ndata: {}\n",
+    )
+    .expect_err("no mesh")
+    .to_string();
+    assert!(line.contains("ConfigMap has no string data.mesh"), "{line}");
+}
+
+#[test]
+fn load_dir_reads_yaml_files_recursively_in_order_and_skips_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    fs::create_dir_all(root.join("b/nested")).expect("mkdir");
+    fs::create_dir_all(root.join("..data")).expect("mkdir");
+    let named = |name: &str| SERVICE_ENTRY.replace("httpbin-ext", name);
+    fs::write(root.join("b/nested/z.yml"), named("z")).expect("write");
+    fs::write(root.join("a.yaml"), named("a")).expect("write");
+    fs::write(root.join("..data/a.yaml"), named("hidden")).expect("write");
+    fs::write(root.join(".#a.yaml"), "not: [yaml").expect("write");
+    fs::write(root.join("README.md"), "# not config").expect("write");
+    fs::write(
+        root.join("mesh.yaml"),
+        "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n",
+    )
+    .expect("write");
+    let snapshot = load_dir(root, Some(&root.join("mesh.yaml"))).expect("loads");
+    let names: Vec<_> = snapshot
+        .service_entries
+        .iter()
+        .map(|entry| entry.meta.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "z"]);
+    assert_eq!(
+        snapshot.mesh.outbound_traffic_policy.mode,
+        OutboundMode::RegistryOnly
+    );
+}
+
+#[test]
+fn load_dir_reads_a_single_file_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("se.yaml");
+    fs::write(&file, SERVICE_ENTRY).expect("write");
+    let snapshot = load_dir(&file, None).expect("loads");
+    assert_eq!(snapshot.service_entries[0].origin.file, file);
+}
+
+#[test]
+fn load_dir_reports_a_missing_directory_and_mesh_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing");
+    let errors = load_dir(&missing, Some(&dir.path().join("mesh.yaml"))).expect_err("missing");
+    assert_eq!(errors.len(), 2, "{errors}");
+    assert!(
+        errors
+            .0
+            .iter()
+            .all(|error| matches!(error.problem, Problem::Io { .. }))
+    );
+}
