@@ -17,10 +17,10 @@ use proto::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsConte
 use shared::naming;
 
 use crate::config::Resource;
+use crate::config::hosts;
 use crate::config::model::{Gateway, Server, ServerTlsMode};
 
 use super::filters::{self, DOWNSTREAM_TLS_CONTEXT, TLS_TRANSPORT_SOCKET};
-use super::hosts;
 use super::listener::tls_route_chains;
 use super::registry::{GatewayRef, MeshView, Protocol};
 use super::route::{http_routes, virtual_host};

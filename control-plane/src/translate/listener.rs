@@ -14,10 +14,10 @@ use shared::naming::{
 use shared::ports::OUTBOUND_CAPTURE;
 
 use crate::config::Resource;
+use crate::config::hosts;
 use crate::config::model::{OutboundMode, TlsRoute, VirtualService};
 
 use super::filters::{self, TcpTarget};
-use super::hosts;
 use super::registry::{GatewayRef, MeshView, Protocol, Service};
 use super::route::destination_clusters;
 

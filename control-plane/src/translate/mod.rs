@@ -9,7 +9,6 @@ pub mod cluster;
 pub mod endpoint;
 pub mod filters;
 pub mod gateway;
-pub mod hosts;
 pub mod listener;
 pub mod proxy;
 pub mod registry;

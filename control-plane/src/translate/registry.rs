@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::hosts;
 use crate::config::model::{
     DestinationRule, Gateway, Labels, OutboundMode, Resolution, ServiceEntry, ServicePort, Sidecar,
     VirtualService,
 };
 use crate::config::{ConfigSnapshot, Resource};
 
-use super::hosts;
 use super::proxy::{Proxy, Workload};
 
 /// How a port's traffic is handled, from the declared protocol or, as Istio

@@ -18,12 +18,12 @@ use proto::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_
 use shared::naming::{self, ALLOW_ANY_ROUTE, BLOCK_ALL_ROUTE, ClusterName, PASSTHROUGH_CLUSTER};
 
 use crate::config::Resource;
+use crate::config::hosts;
 use crate::config::model::{
     Destination, Headers, HttpMatchRequest, HttpRoute, OutboundMode, StringMatch, VirtualService,
 };
 
 use super::filters;
-use super::hosts;
 use super::registry::{GatewayRef, MeshView, vs_gateways};
 
 /// Istio's default retry policy for routes without `retries`.

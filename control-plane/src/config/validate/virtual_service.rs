@@ -1,0 +1,246 @@
+//! VirtualService checks: hosts, routes and their destinations, matches, and
+//! the gateways and DestinationRule subsets they refer to.
+
+use super::MESH_GATEWAY;
+use super::check::Check;
+use crate::config::ConfigSnapshot;
+use crate::config::error::Problem;
+use crate::config::hosts;
+use crate::config::model::{Destination, HttpMatchRequest, StringMatch, VirtualService};
+
+/// What a VirtualService's references are resolved against.
+struct Scope<'a> {
+    snapshot: &'a ConfigSnapshot,
+    /// The VirtualService's exportTo.
+    export_to: &'a [String],
+}
+
+impl Check<'_> {
+    pub(super) fn virtual_service(&mut self, spec: &VirtualService, snapshot: &ConfigSnapshot) {
+        let scope = Scope {
+            snapshot,
+            export_to: &spec.export_to,
+        };
+        self.hosts("spec.hosts", &spec.hosts);
+        self.gateway_refs("spec.gateways", &spec.gateways, &scope);
+        for (index, route) in spec.http.iter().enumerate() {
+            let field = format!("spec.http[{index}]");
+            for (at, request) in route.matches.iter().enumerate() {
+                self.http_match(&format!("{field}.match[{at}]"), request, &scope);
+            }
+            if route.route.is_empty() && route.redirect.is_none() {
+                self.report(
+                    format!("{field}.route"),
+                    Problem::NoDestinations { http: true },
+                );
+            }
+            let weights: Vec<Option<u32>> = route.route.iter().map(|to| to.weight).collect();
+            self.weights(&format!("{field}.route"), &weights);
+            for (at, to) in route.route.iter().enumerate() {
+                self.destination(
+                    &format!("{field}.route[{at}].destination"),
+                    &to.destination,
+                    &scope,
+                );
+            }
+            if let Some(port) = route.redirect.as_ref().and_then(|redirect| redirect.port) {
+                self.port_number(format!("{field}.redirect.port"), port);
+            }
+        }
+        for (index, route) in spec.tls.iter().enumerate() {
+            let field = format!("spec.tls[{index}]");
+            if route.matches.is_empty() {
+                self.report(format!("{field}.match"), Problem::TlsRouteWithoutMatch);
+            }
+            for (at, attributes) in route.matches.iter().enumerate() {
+                let here = format!("{field}.match[{at}]");
+                if attributes.sni_hosts.is_empty() {
+                    self.report(format!("{here}.sniHosts"), Problem::TlsMatchWithoutSni);
+                }
+                for (sni, host) in attributes.sni_hosts.iter().enumerate() {
+                    self.host(&format!("{here}.sniHosts[{sni}]"), host);
+                }
+                if let Some(port) = attributes.port {
+                    self.port_number(format!("{here}.port"), port);
+                }
+                self.gateway_refs(&format!("{here}.gateways"), &attributes.gateways, &scope);
+            }
+            self.routes(
+                &field,
+                route.route.iter().map(|to| (&to.destination, to.weight)),
+                &scope,
+            );
+        }
+        for (index, route) in spec.tcp.iter().enumerate() {
+            let field = format!("spec.tcp[{index}]");
+            for (at, attributes) in route.matches.iter().enumerate() {
+                let here = format!("{field}.match[{at}]");
+                if let Some(port) = attributes.port {
+                    self.port_number(format!("{here}.port"), port);
+                }
+                self.gateway_refs(&format!("{here}.gateways"), &attributes.gateways, &scope);
+            }
+            self.routes(
+                &field,
+                route.route.iter().map(|to| (&to.destination, to.weight)),
+                &scope,
+            );
+        }
+    }
+
+    /// The destinations of a TLS or TCP route.
+    fn routes<'d>(
+        &mut self,
+        field: &str,
+        routes: impl ExactSizeIterator<Item = (&'d Destination, Option<u32>)>,
+        scope: &Scope<'_>,
+    ) {
+        if routes.len() == 0 {
+            self.report(
+                format!("{field}.route"),
+                Problem::NoDestinations { http: false },
+            );
+        }
+        let mut weights = Vec::new();
+        for (at, (destination, weight)) in routes.enumerate() {
+            self.destination(
+                &format!("{field}.route[{at}].destination"),
+                destination,
+                scope,
+            );
+            weights.push(weight);
+        }
+        self.weights(&format!("{field}.route"), &weights);
+    }
+
+    fn weights(&mut self, field: &str, weights: &[Option<u32>]) {
+        if weights.len() > 1 {
+            let sum: u64 = weights
+                .iter()
+                .map(|weight| u64::from(weight.unwrap_or(0)))
+                .sum();
+            if sum != 100 {
+                self.report(field, Problem::WeightSum { sum });
+            }
+        }
+    }
+
+    fn destination(&mut self, field: &str, destination: &Destination, scope: &Scope<'_>) {
+        if destination.host.is_empty() {
+            self.report(format!("{field}.host"), Problem::DestinationWithoutHost);
+            return;
+        }
+        self.host(&format!("{field}.host"), &destination.host);
+        if let Some(port) = destination.port {
+            self.port_number(format!("{field}.port.number"), port.number);
+        }
+        let subset = destination.subset.as_str();
+        if !subset.is_empty()
+            && !subset_defined(scope, &self.meta.namespace, &destination.host, subset)
+        {
+            let problem = Problem::UnknownSubset {
+                host: destination.host.clone(),
+                subset: subset.to_string(),
+            };
+            self.report(format!("{field}.subset"), problem);
+        }
+    }
+
+    fn http_match(&mut self, field: &str, request: &HttpMatchRequest, scope: &Scope<'_>) {
+        let singles = [
+            ("uri", &request.uri),
+            ("scheme", &request.scheme),
+            ("method", &request.method),
+            ("authority", &request.authority),
+        ];
+        for (name, matcher) in singles {
+            if let Some(matcher) = matcher {
+                self.string_match(&format!("{field}.{name}"), matcher);
+            }
+        }
+        let maps = [
+            ("headers", &request.headers),
+            ("queryParams", &request.query_params),
+            ("withoutHeaders", &request.without_headers),
+        ];
+        for (name, map) in maps {
+            for (key, matcher) in map {
+                self.string_match(&format!("{field}.{name}.{key}"), matcher);
+            }
+        }
+        if let Some(port) = request.port {
+            self.port_number(format!("{field}.port"), port);
+        }
+        self.gateway_refs(&format!("{field}.gateways"), &request.gateways, scope);
+    }
+
+    fn string_match(&mut self, field: &str, matcher: &StringMatch) {
+        if let StringMatch::Regex(regex) = matcher
+            && let Err(error) = regex::Regex::new(regex)
+        {
+            // The regex crate's message spans several lines; keep its last.
+            let text = error.to_string();
+            let message = text.lines().last().unwrap_or_default().trim().to_string();
+            let problem = Problem::BadRegex {
+                regex: regex.clone(),
+                message,
+            };
+            self.report(format!("{field}.regex"), problem);
+        }
+    }
+
+    fn gateway_refs(&mut self, field: &str, gateways: &[String], scope: &Scope<'_>) {
+        for (index, gateway) in gateways.iter().enumerate() {
+            if gateway == MESH_GATEWAY {
+                continue;
+            }
+            let (namespace, name) = gateway_ref(gateway, &self.meta.namespace);
+            let exists = scope
+                .snapshot
+                .gateways
+                .iter()
+                .any(|known| known.meta.namespace == namespace && known.meta.name == name);
+            if !exists {
+                let problem = Problem::UnknownGateway {
+                    gateway: gateway.clone(),
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                };
+                self.report(format!("{field}[{index}]"), problem);
+            }
+        }
+    }
+}
+
+/// Whether a DestinationRule visible to a VirtualService in `namespace` defines
+/// `subset` for `host`. A rule counts when it is exported to the
+/// VirtualService's namespace, or sits in a namespace the VirtualService is
+/// exported to (its clients there see both).
+fn subset_defined(scope: &Scope<'_>, namespace: &str, host: &str, subset: &str) -> bool {
+    let wanted = hosts::resolve(host, namespace);
+    scope.snapshot.destination_rules.iter().any(|rule| {
+        let rule_namespace = &rule.meta.namespace;
+        let visible = hosts::exported_to(&rule.spec.export_to, rule_namespace, namespace)
+            || hosts::exported_to(scope.export_to, namespace, rule_namespace);
+        visible
+            && hosts::matches(&hosts::resolve(&rule.spec.host, rule_namespace), &wanted)
+            && rule
+                .spec
+                .subsets
+                .iter()
+                .any(|defined| defined.name == subset)
+    })
+}
+
+/// The Gateway a VirtualService names: `ns/name`, the older
+/// `name.ns.svc.<domain>` form, or a bare name in the VirtualService's namespace.
+fn gateway_ref<'a>(gateway: &'a str, namespace: &'a str) -> (&'a str, &'a str) {
+    if let Some((namespace, name)) = gateway.split_once('/') {
+        return (namespace, name);
+    }
+    let mut labels = gateway.split('.');
+    match (labels.next(), labels.next()) {
+        (Some(name), Some(namespace)) => (namespace, name),
+        _ => (namespace, gateway),
+    }
+}
