@@ -3,6 +3,7 @@
 
 pub mod duration;
 pub mod error;
+pub mod gateways;
 pub mod hosts;
 pub mod load;
 pub mod model;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::gateways::{MESH_GATEWAY, gateway_named};
 use crate::config::hosts;
 use crate::config::model::{
     DestinationRule, Gateway, Labels, OutboundMode, Resolution, ServiceEntry, ServicePort, Sidecar,
@@ -341,14 +342,13 @@ pub enum GatewayRef {
 
 impl GatewayRef {
     /// Whether `reference` as written in a VirtualService in `vs_ns` (`mesh`,
-    /// `name` or `ns/name`) names this gateway.
+    /// or a Gateway as [`gateway_named`] reads it) names this gateway.
     pub fn is(&self, reference: &str, vs_ns: &str) -> bool {
         match self {
-            GatewayRef::Mesh => reference == "mesh",
-            GatewayRef::Gateway { namespace, name } => match reference.split_once('/') {
-                Some((ns, n)) => ns == namespace && n == name,
-                None => reference == name && vs_ns == namespace,
-            },
+            GatewayRef::Mesh => reference == MESH_GATEWAY,
+            GatewayRef::Gateway { namespace, name } => {
+                gateway_named(reference, vs_ns) == (namespace.as_str(), name.as_str())
+            }
         }
     }
 }
@@ -356,7 +356,7 @@ impl GatewayRef {
 /// A VirtualService's gateways; none written means `mesh`.
 pub fn vs_gateways(vs: &Resource<VirtualService>) -> Vec<String> {
     if vs.spec.gateways.is_empty() {
-        vec!["mesh".to_string()]
+        vec![MESH_GATEWAY.to_string()]
     } else {
         vs.spec.gateways.clone()
     }

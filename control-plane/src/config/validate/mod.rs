@@ -38,9 +38,6 @@ pub const PROTOCOLS: [&str; 12] = [
     "REDIS",
 ];
 
-/// The gateway name that stands for every sidecar of the mesh.
-pub const MESH_GATEWAY: &str = "mesh";
-
 /// Every problem found in `snapshot`; empty when it is fine.
 pub fn validate(snapshot: &ConfigSnapshot) -> Vec<ConfigError> {
     let mut errors = Vec::new();

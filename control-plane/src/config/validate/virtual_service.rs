@@ -1,10 +1,10 @@
 //! VirtualService checks: hosts, routes and their destinations, matches, and
 //! the gateways and DestinationRule subsets they refer to.
 
-use super::MESH_GATEWAY;
 use super::check::Check;
 use crate::config::ConfigSnapshot;
 use crate::config::error::Problem;
+use crate::config::gateways::{MESH_GATEWAY, gateway_named};
 use crate::config::hosts;
 use crate::config::model::{Destination, HttpMatchRequest, StringMatch, VirtualService};
 
@@ -194,7 +194,7 @@ impl Check<'_> {
             if gateway == MESH_GATEWAY {
                 continue;
             }
-            let (namespace, name) = gateway_ref(gateway, &self.meta.namespace);
+            let (namespace, name) = gateway_named(gateway, &self.meta.namespace);
             let exists = scope
                 .snapshot
                 .gateways
@@ -230,17 +230,4 @@ fn subset_defined(scope: &Scope<'_>, namespace: &str, host: &str, subset: &str) 
                 .iter()
                 .any(|defined| defined.name == subset)
     })
-}
-
-/// The Gateway a VirtualService names: `ns/name`, the older
-/// `name.ns.svc.<domain>` form, or a bare name in the VirtualService's namespace.
-fn gateway_ref<'a>(gateway: &'a str, namespace: &'a str) -> (&'a str, &'a str) {
-    if let Some((namespace, name)) = gateway.split_once('/') {
-        return (namespace, name);
-    }
-    let mut labels = gateway.split('.');
-    match (labels.next(), labels.next()) {
-        (Some(name), Some(namespace)) => (namespace, name),
-        _ => (namespace, gateway),
-    }
 }

@@ -193,10 +193,12 @@ fn gateways_must_exist() {
             "VirtualService default/vs: spec.gateways[1]: gateway \"gw\" does not exist (looked for Gateway default/gw)",
         ],
     );
-    valid(&format!(
-        "{gw}---\n{}",
-        vs("gw").replace("name: vs", "name: vs\n  namespace: istio-system")
-    ));
+    for own_namespace in ["gw", "./gw"] {
+        valid(&format!(
+            "{gw}---\n{}",
+            vs(own_namespace).replace("name: vs", "name: vs\n  namespace: istio-system")
+        ));
+    }
     let in_match = virtual_service(
         "  hosts: [edition.cnn.com]\n  tls:\n  - match:\n    - {gateways: [egress], port: 443, sniHosts: [edition.cnn.com]}\n    route:\n    - destination: {host: edition.cnn.com}\n",
     );
