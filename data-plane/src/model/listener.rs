@@ -57,13 +57,30 @@ impl PartialEq for DownstreamTls {
 }
 impl Eq for DownstreamTls {}
 
+/// Why a TLS server configuration could not be built from its material.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerConfigError {
+    #[error("{0}")]
+    Protocols(rustls::Error),
+    #[error("invalid trusted CA certificate: {0}")]
+    TrustedCa(rustls::Error),
+    #[error("{0}")]
+    ClientVerifier(rustls::server::VerifierBuilderError),
+    #[error("private key: {0}")]
+    PrivateKey(&'static str),
+    #[error("certificate: {0}")]
+    Certificate(rustls::Error),
+}
+
 impl DownstreamTls {
+    /// The server config is built once the certificate (and, when clients
+    /// are verified, their roots) is there.
     pub fn new(
         certificate: Option<ClientCert>,
         client_roots: Option<Vec<Vec<u8>>>,
         require_client_certificate: bool,
         secret_names: Vec<Arc<str>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ServerConfigError> {
         let roots_ready = client_roots.as_ref().is_none_or(|roots| !roots.is_empty());
         let server_config = match &certificate {
             Some(cert) if roots_ready => Some(server_config(
@@ -87,19 +104,19 @@ fn server_config(
     cert: &ClientCert,
     roots: Option<&[Vec<u8>]>,
     require: bool,
-) -> Result<Arc<rustls::ServerConfig>, String> {
+) -> Result<Arc<rustls::ServerConfig>, ServerConfigError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .map_err(ServerConfigError::Protocols)?;
     let builder = match roots {
         Some(roots) => {
             let mut store = rustls::RootCertStore::empty();
             for der in roots {
                 store
                     .add(CertificateDer::from(der.clone()))
-                    .map_err(|e| format!("invalid trusted CA certificate: {e}"))?;
+                    .map_err(ServerConfigError::TrustedCa)?;
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(store),
@@ -110,7 +127,11 @@ fn server_config(
             } else {
                 verifier.allow_unauthenticated()
             };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(ServerConfigError::ClientVerifier)?,
+            )
         }
         None => builder.with_no_client_auth(),
     };
@@ -119,10 +140,10 @@ fn server_config(
         .iter()
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
-    let key = PrivateKeyDer::try_from(cert.key.clone()).map_err(|e| format!("private key: {e}"))?;
+    let key = PrivateKeyDer::try_from(cert.key.clone()).map_err(ServerConfigError::PrivateKey)?;
     let config = builder
         .with_single_cert(chain, key)
-        .map_err(|e| format!("certificate: {e}"))?;
+        .map_err(ServerConfigError::Certificate)?;
     Ok(Arc::new(config))
 }
 

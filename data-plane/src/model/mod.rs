@@ -12,8 +12,8 @@ mod convert;
 
 pub use convert::{
     cluster as cluster_from_proto, listener as listener_from_proto,
-    load_assignment as load_assignment_from_proto, read_data_source,
-    route_config as route_config_from_proto, secret as secret_from_proto,
+    load_assignment as load_assignment_from_proto, route_config as route_config_from_proto,
+    secret as secret_from_proto,
 };
 
 use std::collections::HashMap;

@@ -1,0 +1,244 @@
+//! Listeners (LDS) → model: the address, listener filters, and each filter
+//! chain's match, TLS termination and terminal network filter (HTTP
+//! connection manager or TCP proxy).
+
+use std::sync::Arc;
+
+use proto::pb::envoy::config::listener::v3::{
+    self as pb_listener, FilterChain as PbFilterChain, FilterChainMatch,
+};
+use proto::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, http_connection_manager, http_filter,
+};
+use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+    TcpProxy as PbTcpProxy, tcp_proxy,
+};
+
+use super::{At, decode, enabled_duration, route, socket_addr, tls};
+use crate::model::Error;
+use crate::model::listener::{ChainAction, FilterChain, HttpManager, Listener, TcpProxy};
+use crate::model::route::ClusterTarget;
+use crate::model::secret::Secrets;
+
+const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const TCP_PROXY: &str =
+    "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+const TLS_INSPECTOR: &str =
+    "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
+const ORIGINAL_DST: &str =
+    "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst";
+const HTTP_INSPECTOR: &str =
+    "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
+
+/// A listener from LDS, its TLS resolved against `secrets`.
+pub fn listener(l: &pb_listener::Listener, secrets: &Secrets) -> Result<Listener, Error> {
+    let at = At::resource("listener", &l.name);
+    let address = socket_addr(l.address.as_ref(), &at.field("address"))?;
+    let inspect_tls = inspects_tls(&l.listener_filters, &at)?;
+    let filter_chains = l
+        .filter_chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| filter_chain(c, secrets, &at.field(format!("filter_chains[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let default_chain = l
+        .default_filter_chain
+        .as_ref()
+        .map(|c| filter_chain(c, secrets, &at.field("default_filter_chain")))
+        .transpose()?;
+    Ok(Listener {
+        name: l.name.as_str().into(),
+        address,
+        bind_to_port: l.bind_to_port.as_ref().is_none_or(|b| b.value),
+        use_original_dst: l.use_original_dst.as_ref().is_some_and(|b| b.value),
+        inspect_tls,
+        filter_chains,
+        default_chain,
+    })
+}
+
+/// Whether the listener filters include the TLS inspector. Original
+/// destination and HTTP inspector are what the agent does anyway; any other
+/// filter is rejected.
+fn inspects_tls(filters: &[pb_listener::ListenerFilter], at: &At<'_>) -> Result<bool, Error> {
+    let mut inspect_tls = false;
+    for (i, filter) in filters.iter().enumerate() {
+        let type_url = match &filter.config_type {
+            Some(pb_listener::listener_filter::ConfigType::TypedConfig(any)) => {
+                any.type_url.as_str()
+            }
+            _ => "",
+        };
+        match (filter.name.as_str(), type_url) {
+            (_, TLS_INSPECTOR) | ("envoy.filters.listener.tls_inspector", "") => inspect_tls = true,
+            (_, ORIGINAL_DST | HTTP_INSPECTOR)
+            | (
+                "envoy.filters.listener.original_dst" | "envoy.filters.listener.http_inspector",
+                "",
+            ) => {}
+            (name, type_url) => {
+                return Err(at
+                    .field(format!("listener_filters[{i}]"))
+                    .error(format!("unsupported listener filter {name} ({type_url})")));
+            }
+        }
+    }
+    Ok(inspect_tls)
+}
+
+fn filter_chain(c: &PbFilterChain, secrets: &Secrets, at: &At<'_>) -> Result<FilterChain, Error> {
+    let m = c.filter_chain_match.clone().unwrap_or_default();
+    check_match_fields(&m, &at.field("filter_chain_match"))?;
+    let tls = tls::downstream_tls(
+        c.transport_socket.as_ref(),
+        secrets,
+        &at.field("transport_socket"),
+    )?;
+    let destination_port = m
+        .destination_port
+        .map(|p| {
+            u16::try_from(p.value).map_err(|_| {
+                at.field("filter_chain_match.destination_port")
+                    .error("out of range")
+            })
+        })
+        .transpose()?;
+    let action = chain_action(c, at)?;
+    if tls.is_some() && matches!(action, ChainAction::Tcp(_)) {
+        return Err(at.field("transport_socket").error(
+            "terminating TLS in front of a tcp_proxy is not supported; use an HTTP connection manager",
+        ));
+    }
+    Ok(FilterChain {
+        name: c.name.as_str().into(),
+        destination_port,
+        tls,
+        server_names: m
+            .server_names
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect(),
+        action,
+    })
+}
+
+/// Rejects the match fields the agent does not match on.
+fn check_match_fields(m: &FilterChainMatch, at: &At<'_>) -> Result<(), Error> {
+    let unsupported = [
+        ("prefix_ranges", !m.prefix_ranges.is_empty()),
+        ("source_prefix_ranges", !m.source_prefix_ranges.is_empty()),
+        (
+            "direct_source_prefix_ranges",
+            !m.direct_source_prefix_ranges.is_empty(),
+        ),
+        ("source_ports", !m.source_ports.is_empty()),
+        ("application_protocols", !m.application_protocols.is_empty()),
+        ("transport_protocol", !m.transport_protocol.is_empty()),
+    ];
+    match unsupported.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(at.field(field).error("this match field is not supported")),
+        None => Ok(()),
+    }
+}
+
+/// The chain's one network filter: an HTTP connection manager or a TCP proxy.
+fn chain_action(c: &PbFilterChain, at: &At<'_>) -> Result<ChainAction, Error> {
+    let Some((last, _)) = c.filters.split_last() else {
+        return Err(at.field("filters").error(
+            "a filter chain needs a terminal filter (http_connection_manager or tcp_proxy)",
+        ));
+    };
+    if c.filters.len() > 1 {
+        return Err(at.field("filters").error(format!(
+            "only one network filter is supported, got {}",
+            c.filters.len()
+        )));
+    }
+    let filter_at = at.field("filters[0]");
+    let Some(pb_listener::filter::ConfigType::TypedConfig(any)) = &last.config_type else {
+        return Err(filter_at.error("typed_config is required"));
+    };
+    match any.type_url.as_str() {
+        HCM => {
+            let hcm: HttpConnectionManager = decode(any, HCM, &filter_at)?;
+            Ok(ChainAction::Http(http_manager(
+                &hcm,
+                &at.field("http_connection_manager"),
+            )?))
+        }
+        TCP_PROXY => {
+            let tcp: PbTcpProxy = decode(any, TCP_PROXY, &filter_at)?;
+            Ok(ChainAction::Tcp(tcp_proxy_action(
+                &tcp,
+                &at.field("tcp_proxy"),
+            )?))
+        }
+        other => Err(filter_at.error(format!(
+            "unsupported network filter {} ({other})",
+            last.name
+        ))),
+    }
+}
+
+/// An HTTP connection manager: the router is the one HTTP filter the agent
+/// runs; optional filters are skipped, as Envoy skips unknown optional ones.
+fn http_manager(hcm: &HttpConnectionManager, at: &At<'_>) -> Result<HttpManager, Error> {
+    for (i, filter) in hcm.http_filters.iter().enumerate() {
+        let type_url = match &filter.config_type {
+            Some(http_filter::ConfigType::TypedConfig(any)) => any.type_url.as_str(),
+            _ => "",
+        };
+        let is_router = type_url == ROUTER
+            || (type_url.is_empty() && filter.name == "envoy.filters.http.router");
+        if !is_router && !filter.is_optional {
+            return Err(at.field(format!("http_filters[{i}]")).error(format!(
+                "unsupported HTTP filter {} ({type_url})",
+                filter.name
+            )));
+        }
+    }
+    let (route_config_name, inline_routes) = match &hcm.route_specifier {
+        Some(http_connection_manager::RouteSpecifier::Rds(rds)) => {
+            (rds.route_config_name.as_str().into(), None)
+        }
+        Some(http_connection_manager::RouteSpecifier::RouteConfig(rc)) => (
+            rc.name.as_str().into(),
+            Some(Arc::new(route::route_config(rc)?)),
+        ),
+        _ => {
+            return Err(at
+                .field("route_specifier")
+                .error("rds or route_config is required"));
+        }
+    };
+    Ok(HttpManager {
+        stat_prefix: hcm.stat_prefix.as_str().into(),
+        route_config_name,
+        inline_routes,
+        access_log: !hcm.access_log.is_empty(),
+    })
+}
+
+fn tcp_proxy_action(tcp: &PbTcpProxy, at: &At<'_>) -> Result<TcpProxy, Error> {
+    let target = match &tcp.cluster_specifier {
+        Some(tcp_proxy::ClusterSpecifier::Cluster(name)) => {
+            ClusterTarget::Cluster(name.as_str().into())
+        }
+        Some(tcp_proxy::ClusterSpecifier::WeightedClusters(w)) => ClusterTarget::Weighted(
+            w.clusters
+                .iter()
+                .map(|c| (c.name.as_str().into(), c.weight))
+                .collect(),
+        ),
+        None => {
+            return Err(at.field("cluster_specifier").error("a cluster is required"));
+        }
+    };
+    Ok(TcpProxy {
+        stat_prefix: tcp.stat_prefix.as_str().into(),
+        target,
+        access_log: !tcp.access_log.is_empty(),
+        idle_timeout: enabled_duration(tcp.idle_timeout.as_ref()),
+    })
+}

@@ -1,0 +1,372 @@
+//! TLS → model: the transport socket of a cluster (origination) or a filter
+//! chain (termination), certificates and validation contexts, and SDS
+//! secrets. Certificate material is read and parsed here, so a missing
+//! file or bad PEM rejects the resource that names it.
+
+use std::sync::Arc;
+
+use prost::Message;
+use proto::pb::envoy::config::core::v3::{TransportSocket, transport_socket};
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, Secret as PbSecret,
+    SubjectAltNameMatcher, TlsCertificate, UpstreamTlsContext, common_tls_context, secret,
+    subject_alt_name_matcher::SanType,
+};
+use proto::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
+
+use super::data_source::{self, DataSourceError};
+use super::{At, decode};
+use crate::model::Error;
+use crate::model::cluster::{ClientCert, Trust, UpstreamTls};
+use crate::model::listener::DownstreamTls;
+use crate::model::secret::{Secret, Secrets};
+
+pub(super) const UPSTREAM_TLS: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+pub(super) const DOWNSTREAM_TLS: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+const RAW_BUFFER: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
+
+/// Why a certificate and key could not be read.
+#[derive(Debug, thiserror::Error)]
+enum CertificateError {
+    #[error("certificate_chain is required")]
+    MissingChain,
+    #[error("private_key is required")]
+    MissingKey,
+    #[error(transparent)]
+    Read(#[from] DataSourceError),
+    #[error("certificate_chain: {0}")]
+    Chain(PemError),
+    #[error("private_key: no PEM private key found")]
+    NoPrivateKey,
+}
+
+/// Why PEM text held no certificates.
+#[derive(Debug, thiserror::Error)]
+enum PemError {
+    #[error("invalid PEM: {0}")]
+    Invalid(std::io::Error),
+    #[error("no PEM certificate found")]
+    NoCertificate,
+}
+
+/// The TLS context of type `tls_type` that `socket` carries: `None` without
+/// a transport socket or with raw_buffer (plaintext).
+fn tls_context<M: Message + Default>(
+    socket: Option<&TransportSocket>,
+    tls_type: &str,
+    at: &At<'_>,
+) -> Result<Option<M>, Error> {
+    let Some(socket) = socket else {
+        return Ok(None);
+    };
+    match &socket.config_type {
+        Some(transport_socket::ConfigType::TypedConfig(any)) if any.type_url == tls_type => {
+            decode(any, tls_type, at).map(Some)
+        }
+        Some(transport_socket::ConfigType::TypedConfig(any)) if any.type_url == RAW_BUFFER => {
+            Ok(None)
+        }
+        _ => Err(at.error(format!("unsupported transport socket {}", socket.name))),
+    }
+}
+
+/// A cluster's TLS origination and the SDS secrets it refers to.
+pub(super) struct Origination {
+    pub tls: UpstreamTls,
+    pub secret_names: Vec<Arc<str>>,
+}
+
+/// A cluster's TLS origination, if its transport socket is TLS.
+pub(super) fn upstream_tls(
+    socket: Option<&TransportSocket>,
+    secrets: &Secrets,
+    at: &At<'_>,
+) -> Result<Option<Origination>, Error> {
+    let Some(ctx) = tls_context::<UpstreamTlsContext>(socket, UPSTREAM_TLS, at)? else {
+        return Ok(None);
+    };
+    let common = ctx.common_tls_context.unwrap_or_default();
+    let at = at.field("common_tls_context");
+    let (client_cert, mut names) = certificate(&common, secrets, &at)?;
+    let peer = peer_validation(&common, secrets, &at)?;
+    names.extend(peer.secret_name);
+    let tls = UpstreamTls {
+        sni: ctx.sni,
+        trust: peer.trust,
+        subject_alt_names: peer.subject_alt_names,
+        client_cert,
+        alpn: common.alpn_protocols,
+        verify_server_name: peer.verify_server_name,
+    };
+    Ok(Some(Origination {
+        tls,
+        secret_names: names,
+    }))
+}
+
+/// A filter chain's TLS termination.
+pub(super) fn downstream_tls(
+    socket: Option<&TransportSocket>,
+    secrets: &Secrets,
+    at: &At<'_>,
+) -> Result<Option<DownstreamTls>, Error> {
+    let Some(ctx) = tls_context::<DownstreamTlsContext>(socket, DOWNSTREAM_TLS, at)? else {
+        return Ok(None);
+    };
+    let common = ctx.common_tls_context.unwrap_or_default();
+    let at = at.field("common_tls_context");
+    let (certificate, mut secret_names) = certificate(&common, secrets, &at)?;
+    let peer = peer_validation(&common, secrets, &at)?;
+    secret_names.extend(peer.secret_name);
+    if !peer.subject_alt_names.is_empty() {
+        return Err(
+            at.error("verifying the subject alt names of client certificates is not supported")
+        );
+    }
+    let client_roots = match peer.trust {
+        Trust::Roots(roots) => Some(roots),
+        Trust::None => None,
+        Trust::System => {
+            return Err(at
+                .field("validation_context.system_root_certs")
+                .error("verifying clients against the system roots is not supported"));
+        }
+    };
+    let require_client_certificate = ctx
+        .require_client_certificate
+        .as_ref()
+        .is_some_and(|b| b.value);
+    DownstreamTls::new(
+        certificate,
+        client_roots,
+        require_client_certificate,
+        secret_names,
+    )
+    .map(Some)
+    .map_err(|e| at.error(e))
+}
+
+/// A secret from SDS.
+pub fn secret(s: &PbSecret) -> Result<(Arc<str>, Secret), Error> {
+    let at = At::resource("secret", &s.name);
+    let secret = match &s.r#type {
+        Some(secret::Type::TlsCertificate(cert)) => Secret::Certificate(
+            tls_certificate(cert).map_err(|e| at.field("tls_certificate").error(e))?,
+        ),
+        Some(secret::Type::ValidationContext(vc)) => {
+            let at = at.field("validation_context");
+            match validation(vc, &at)? {
+                (Trust::Roots(roots), sans) if sans.is_empty() => Secret::Validation(roots),
+                (Trust::Roots(_), _) => {
+                    return Err(at.field("match_typed_subject_alt_names").error(
+                        "subject alt names are not supported in a secret; \
+                         match them in the TLS context that uses it",
+                    ));
+                }
+                (Trust::None | Trust::System, _) => {
+                    return Err(at.field("trusted_ca").error("trusted_ca is required"));
+                }
+            }
+        }
+        _ => {
+            return Err(at
+                .field("type")
+                .error("only tls_certificate and validation_context secrets are supported"));
+        }
+    };
+    Ok((s.name.as_str().into(), secret))
+}
+
+/// A certificate and key from files or inline PEM.
+fn tls_certificate(cert: &TlsCertificate) -> Result<ClientCert, CertificateError> {
+    let chain_pem = data_source::read(
+        cert.certificate_chain
+            .as_ref()
+            .ok_or(CertificateError::MissingChain)?,
+    )?;
+    let key_pem = data_source::read(
+        cert.private_key
+            .as_ref()
+            .ok_or(CertificateError::MissingKey)?,
+    )?;
+    let chain = pem_certs(&chain_pem).map_err(CertificateError::Chain)?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .ok()
+        .flatten()
+        .ok_or(CertificateError::NoPrivateKey)?;
+    Ok(ClientCert {
+        chain,
+        key: key.secret_der().to_vec(),
+    })
+}
+
+fn pem_certs(pem: &[u8]) -> Result<Vec<Vec<u8>>, PemError> {
+    let certs: Vec<Vec<u8>> = rustls_pemfile::certs(&mut &pem[..])
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(PemError::Invalid)?;
+    if certs.is_empty() {
+        return Err(PemError::NoCertificate);
+    }
+    Ok(certs)
+}
+
+/// Trusted roots and DNS subject alt names from a validation context.
+fn validation(
+    vc: &CertificateValidationContext,
+    at: &At<'_>,
+) -> Result<(Trust, Vec<String>), Error> {
+    let trust = match (&vc.trusted_ca, &vc.system_root_certs) {
+        (Some(ca), _) => {
+            let pem = data_source::read(ca).map_err(|e| at.error(e))?;
+            Trust::Roots(pem_certs(&pem).map_err(|e| at.error(e))?)
+        }
+        (None, Some(_)) => Trust::System,
+        (None, None) => Trust::None,
+    };
+    let sans = subject_alt_names(&vc.match_typed_subject_alt_names, at)?;
+    Ok((trust, sans))
+}
+
+/// The names of `match_typed_subject_alt_names`. The peer's certificate is
+/// checked for them as a server name is, so only DNS SANs with an exact
+/// matcher can be honoured; any other matcher rejects the resource rather
+/// than verify less than it asks.
+fn subject_alt_names(
+    matchers: &[SubjectAltNameMatcher],
+    at: &At<'_>,
+) -> Result<Vec<String>, Error> {
+    matchers
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let at = at.field(format!("match_typed_subject_alt_names[{i}]"));
+            if m.san_type != SanType::Dns as i32 {
+                let san_type = SanType::try_from(m.san_type)
+                    .map_or_else(|_| m.san_type.to_string(), |t| t.as_str_name().to_string());
+                return Err(at.error(format!(
+                    "SAN type {san_type} cannot be verified; only DNS SANs are supported"
+                )));
+            }
+            match m.matcher.as_ref().and_then(|m| m.match_pattern.as_ref()) {
+                Some(MatchPattern::Exact(name)) => Ok(name.clone()),
+                _ => Err(at.error("only an exact matcher is supported for DNS SANs")),
+            }
+        })
+        .collect()
+}
+
+/// The certificate of the first `tls_certificates` or SDS reference, and the
+/// SDS names used. A missing SDS secret yields no certificate yet.
+fn certificate(
+    common: &CommonTlsContext,
+    secrets: &Secrets,
+    at: &At<'_>,
+) -> Result<(Option<ClientCert>, Vec<Arc<str>>), Error> {
+    if let Some(cert) = common.tls_certificates.first() {
+        let cert = tls_certificate(cert).map_err(|e| at.field("tls_certificates[0]").error(e))?;
+        return Ok((Some(cert), Vec::new()));
+    }
+    let Some(sds) = common.tls_certificate_sds_secret_configs.first() else {
+        return Ok((None, Vec::new()));
+    };
+    let cert = match secrets.get(sds.name.as_str()).map(|s| &**s) {
+        Some(Secret::Certificate(cert)) => Some(cert.clone()),
+        Some(Secret::Validation(_)) => {
+            return Err(at
+                .field("tls_certificate_sds_secret_configs[0]")
+                .error(format!(
+                    "secret {:?} is a validation context, not a certificate",
+                    sds.name
+                )));
+        }
+        None => None,
+    };
+    Ok((cert, vec![sds.name.as_str().into()]))
+}
+
+/// How a peer's certificate is verified.
+struct PeerValidation {
+    trust: Trust,
+    subject_alt_names: Vec<String>,
+    verify_server_name: bool,
+    /// The SDS secret the roots come from.
+    secret_name: Option<Arc<str>>,
+}
+
+impl PeerValidation {
+    /// Roots from the SDS secret `name` (mesh roots: chain only, since SPIFFE
+    /// certificates carry no DNS names), and `subject_alt_names`. A missing
+    /// secret yields no roots yet.
+    fn from_sds(
+        name: &str,
+        subject_alt_names: Vec<String>,
+        secrets: &Secrets,
+        at: &At<'_>,
+    ) -> Result<Self, Error> {
+        let trust = match secrets.get(name).map(|s| &**s) {
+            Some(Secret::Validation(roots)) => Trust::Roots(roots.clone()),
+            Some(Secret::Certificate(_)) => {
+                return Err(at
+                    .field("validation_context_sds_secret_config")
+                    .error(format!(
+                        "secret {name:?} is a certificate, not a validation context"
+                    )));
+            }
+            None => Trust::Roots(Vec::new()),
+        };
+        Ok(Self {
+            trust,
+            subject_alt_names,
+            verify_server_name: false,
+            secret_name: Some(name.into()),
+        })
+    }
+}
+
+/// How peers are verified: an inline validation context, or roots from SDS
+/// (alone or combined with an inline context's SANs).
+fn peer_validation(
+    common: &CommonTlsContext,
+    secrets: &Secrets,
+    at: &At<'_>,
+) -> Result<PeerValidation, Error> {
+    use common_tls_context::ValidationContextType as V;
+    match &common.validation_context_type {
+        None => Ok(PeerValidation {
+            trust: Trust::None,
+            subject_alt_names: Vec::new(),
+            verify_server_name: true,
+            secret_name: None,
+        }),
+        Some(V::ValidationContext(vc)) => {
+            let (trust, subject_alt_names) = validation(vc, &at.field("validation_context"))?;
+            Ok(PeerValidation {
+                trust,
+                subject_alt_names,
+                verify_server_name: true,
+                secret_name: None,
+            })
+        }
+        Some(V::ValidationContextSdsSecretConfig(sds)) => {
+            PeerValidation::from_sds(&sds.name, Vec::new(), secrets, at)
+        }
+        Some(V::CombinedValidationContext(combined)) => {
+            let sans = match &combined.default_validation_context {
+                Some(vc) => validation(vc, &at.field("combined_validation_context"))?.1,
+                None => Vec::new(),
+            };
+            let sds = combined
+                .validation_context_sds_secret_config
+                .clone()
+                .unwrap_or_default();
+            PeerValidation::from_sds(&sds.name, sans, secrets, at)
+        }
+        Some(_) => Err(at
+            .field("validation_context_type")
+            .error("this kind of validation context is not supported")),
+    }
+}
