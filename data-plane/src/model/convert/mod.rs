@@ -113,3 +113,6 @@ fn socket_addr(address: Option<&Address>, at: &At<'_>) -> Result<SocketAddr, Err
         .map_err(|_| at.error(format!("{host:?} is not an IP address")))?;
     Ok(SocketAddr::new(ip, port))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,571 @@
+//! Route configurations: virtual hosts, matches, actions and headers.
+
+use std::time::Duration;
+
+use proto::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption, header_value_option};
+use proto::pb::envoy::config::route::v3::{
+    Decorator, DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RedirectAction,
+    RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost, header_matcher,
+    query_parameter_matcher, redirect_action, route, route_action, route_match,
+};
+use proto::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_matcher};
+use proto::wkt::{BoolValue, UInt32Value};
+
+use super::{assert_rejected, assert_rejected_starting, inline};
+use crate::model::Error;
+use crate::model::route::{
+    ClusterTarget, Forward, HeaderMatch, PathMatch, QueryMatch, Redirect, RouteAction as Action,
+    StringMatch,
+};
+use crate::model::route_config_from_proto;
+
+fn forward_to(cluster: &str) -> route::Action {
+    route::Action::Route(RouteAction {
+        cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(cluster.to_string())),
+        ..Default::default()
+    })
+}
+
+fn prefix(p: &str) -> RouteMatch {
+    RouteMatch {
+        path_specifier: Some(route_match::PathSpecifier::Prefix(p.to_string())),
+        ..Default::default()
+    }
+}
+
+/// Route configuration `80` with one virtual host and one route to httpbin.
+fn base() -> RouteConfiguration {
+    RouteConfiguration {
+        name: "80".into(),
+        virtual_hosts: vec![VirtualHost {
+            name: "httpbin.org:80".into(),
+            domains: vec!["HTTPBIN.org".into(), "httpbin.org:80".into()],
+            routes: vec![Route {
+                name: "default".into(),
+                r#match: Some(prefix("/")),
+                action: Some(forward_to("outbound|80||httpbin.org")),
+                ..Default::default()
+            }],
+            include_request_attempt_count: true,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn first_route(rc: &RouteConfiguration) -> crate::model::route::Route {
+    let converted = route_config_from_proto(rc).unwrap();
+    converted.virtual_hosts[0].routes[0].clone()
+}
+
+fn forward(rc: &RouteConfiguration) -> Forward {
+    match first_route(rc).action {
+        Action::Forward(forward) => forward,
+        other => panic!("expected a forward, got {other:?}"),
+    }
+}
+
+fn route_action(rc: &mut RouteConfiguration) -> &mut RouteAction {
+    match &mut rc.virtual_hosts[0].routes[0].action {
+        Some(route::Action::Route(action)) => action,
+        other => panic!("expected a route action, got {other:?}"),
+    }
+}
+
+fn exact(s: &str) -> StringMatcher {
+    StringMatcher {
+        match_pattern: Some(string_matcher::MatchPattern::Exact(s.to_string())),
+        ..Default::default()
+    }
+}
+
+fn regex(re: &str) -> RegexMatcher {
+    RegexMatcher {
+        regex: re.to_string(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_virtual_host_keeps_lowercased_domains_and_its_routes() {
+    let converted = route_config_from_proto(&base()).unwrap();
+    assert_eq!(&*converted.name, "80");
+    let vh = &converted.virtual_hosts[0];
+    assert_eq!(vh.domains, ["httpbin.org", "httpbin.org:80"]);
+    assert!(vh.include_attempt_count);
+    let route = &vh.routes[0];
+    assert_eq!(route.matcher.path, PathMatch::Prefix("/".into()));
+    assert!(
+        route.matcher.case_sensitive,
+        "paths match case-sensitively by default"
+    );
+    assert_eq!(route.decorator, None);
+}
+
+#[test]
+fn a_route_without_timeout_gets_envoys_15s_and_0s_disables_it() {
+    let mut rc = base();
+    assert_eq!(forward(&rc).timeout, Some(Duration::from_secs(15)));
+    route_action(&mut rc).timeout = Some(proto::wkt::Duration {
+        seconds: 0,
+        nanos: 0,
+    });
+    assert_eq!(forward(&rc).timeout, None);
+    route_action(&mut rc).timeout = Some(proto::wkt::Duration {
+        seconds: 3,
+        nanos: 0,
+    });
+    assert_eq!(forward(&rc).timeout, Some(Duration::from_secs(3)));
+}
+
+#[test]
+fn retry_on_5xx_covers_connect_failures_and_resets() {
+    let mut rc = base();
+    route_action(&mut rc).retry_policy = Some(RetryPolicy {
+        retry_on: "5xx, retriable-status-codes".into(),
+        retriable_status_codes: vec![409],
+        per_try_timeout: Some(proto::wkt::Duration {
+            seconds: 2,
+            nanos: 0,
+        }),
+        ..Default::default()
+    });
+    let retry = forward(&rc).retry.unwrap();
+    assert_eq!(retry.num_retries, 1, "Envoy's default is one retry");
+    assert!(retry.on_5xx && retry.on_connect_failure && retry.on_reset);
+    assert!(!retry.on_gateway_error);
+    assert_eq!(retry.retriable_status_codes, [409]);
+    assert_eq!(retry.per_try_timeout, Some(Duration::from_secs(2)));
+
+    route_action(&mut rc).retry_policy = Some(RetryPolicy {
+        retry_on: "gateway-error".into(),
+        num_retries: Some(UInt32Value { value: 3 }),
+        retriable_status_codes: vec![409],
+        ..Default::default()
+    });
+    let retry = forward(&rc).retry.unwrap();
+    assert_eq!(retry.num_retries, 3);
+    assert!(retry.on_gateway_error && retry.on_connect_failure);
+    assert!(!retry.on_5xx && !retry.on_reset);
+    assert!(
+        retry.retriable_status_codes.is_empty(),
+        "status codes count only with retriable-status-codes"
+    );
+}
+
+#[test]
+fn weighted_clusters_and_rewrites_are_kept() {
+    let mut rc = base();
+    let action = route_action(&mut rc);
+    action.cluster_specifier = Some(route_action::ClusterSpecifier::WeightedClusters(
+        proto::pb::envoy::config::route::v3::WeightedCluster {
+            clusters: vec![
+                proto::pb::envoy::config::route::v3::weighted_cluster::ClusterWeight {
+                    name: "v1".into(),
+                    weight: Some(UInt32Value { value: 90 }),
+                    ..Default::default()
+                },
+                proto::pb::envoy::config::route::v3::weighted_cluster::ClusterWeight {
+                    name: "v2".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        },
+    ));
+    action.prefix_rewrite = "/v1/".into();
+    action.host_rewrite_specifier = Some(route_action::HostRewriteSpecifier::HostRewriteLiteral(
+        "internal.example".into(),
+    ));
+    let forward = forward(&rc);
+    assert_eq!(
+        forward.target,
+        ClusterTarget::Weighted(vec![("v1".into(), 90), ("v2".into(), 0)])
+    );
+    assert_eq!(forward.prefix_rewrite.as_deref(), Some("/v1/"));
+    assert_eq!(forward.host_rewrite.as_deref(), Some("internal.example"));
+}
+
+#[test]
+fn header_and_query_matchers_are_kept() {
+    let mut rc = base();
+    let m = rc.virtual_hosts[0].routes[0].r#match.as_mut().unwrap();
+    m.case_sensitive = Some(BoolValue { value: false });
+    m.headers = vec![
+        HeaderMatcher {
+            name: "X-Version".into(),
+            header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(
+                StringMatcher {
+                    ignore_case: true,
+                    ..exact("v2")
+                },
+            )),
+            invert_match: true,
+            ..Default::default()
+        },
+        HeaderMatcher {
+            name: ":authority".into(),
+            ..Default::default()
+        },
+    ];
+    m.query_parameters = vec![QueryParameterMatcher {
+        name: "debug".into(),
+        query_parameter_match_specifier: Some(
+            query_parameter_matcher::QueryParameterMatchSpecifier::StringMatch(exact("1")),
+        ),
+    }];
+    let matcher = first_route(&rc).matcher;
+    assert!(!matcher.case_sensitive);
+    assert_eq!(
+        matcher.headers,
+        [
+            HeaderMatch {
+                name: "x-version".into(),
+                pattern: StringMatch::Exact("v2".into()),
+                ignore_case: true,
+                invert: true,
+            },
+            HeaderMatch {
+                name: ":authority".into(),
+                pattern: StringMatch::Present,
+                ignore_case: false,
+                invert: false,
+            },
+        ]
+    );
+    assert_eq!(
+        matcher.query,
+        [QueryMatch {
+            name: "debug".into(),
+            pattern: StringMatch::Exact("1".into()),
+            ignore_case: false,
+        }]
+    );
+}
+
+#[test]
+fn redirect_direct_response_and_headers_are_kept() {
+    let mut rc = base();
+    let routes = &mut rc.virtual_hosts[0].routes;
+    routes[0].action = Some(route::Action::Redirect(RedirectAction {
+        host_redirect: "example.com".into(),
+        port_redirect: 8443,
+        response_code: redirect_action::RedirectResponseCode::PermanentRedirect as i32,
+        scheme_rewrite_specifier: Some(redirect_action::SchemeRewriteSpecifier::HttpsRedirect(
+            true,
+        )),
+        path_rewrite_specifier: Some(redirect_action::PathRewriteSpecifier::PathRedirect(
+            "/moved".into(),
+        )),
+        ..Default::default()
+    }));
+    routes[0].decorator = Some(Decorator {
+        operation: "httpbin.org:80/*".into(),
+        propagate: None,
+    });
+    routes[0].request_headers_to_add = vec![HeaderValueOption {
+        header: Some(HeaderValue {
+            key: "x-forwarded-client".into(),
+            value: "sidecar".into(),
+            ..Default::default()
+        }),
+        append_action: header_value_option::HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+        ..Default::default()
+    }];
+    routes.push(Route {
+        r#match: Some(prefix("/blocked")),
+        action: Some(route::Action::DirectResponse(DirectResponseAction {
+            status: 403,
+            body: Some(inline("denied")),
+            ..Default::default()
+        })),
+        ..Default::default()
+    });
+    let converted = route_config_from_proto(&rc).unwrap();
+    let routes = &converted.virtual_hosts[0].routes;
+    assert_eq!(
+        routes[0].action,
+        Action::Redirect(Redirect {
+            status: 308,
+            scheme: Some("https".into()),
+            host: Some("example.com".into()),
+            port: Some(8443),
+            path: Some("/moved".into()),
+        })
+    );
+    assert_eq!(routes[0].decorator.as_deref(), Some("httpbin.org:80/*"));
+    let added = &routes[0].request_headers_to_add[0];
+    assert_eq!(added.name.as_str(), "x-forwarded-client");
+    assert!(added.overwrite);
+    assert_eq!(
+        routes[1].action,
+        Action::Direct {
+            status: 403,
+            body: Some("denied".into())
+        }
+    );
+}
+
+#[test]
+fn a_redirect_without_a_code_is_301() {
+    let mut rc = base();
+    rc.virtual_hosts[0].routes[0].action = Some(route::Action::Redirect(RedirectAction::default()));
+    let Action::Redirect(redirect) = first_route(&rc).action else {
+        panic!("expected a redirect");
+    };
+    assert_eq!(redirect.status, 301);
+}
+
+fn convert(rc: &RouteConfiguration) -> Result<crate::model::RouteConfig, Error> {
+    route_config_from_proto(rc)
+}
+
+/// The rejection of `base()` after `edit` to its first route, at `field`
+/// of that route, for `reason`.
+#[track_caller]
+fn assert_route_rejected(edit: impl FnOnce(&mut Route), field: &str, reason: &str) {
+    let mut rc = base();
+    edit(&mut rc.virtual_hosts[0].routes[0]);
+    assert_rejected(
+        convert(&rc),
+        "route configuration",
+        "80",
+        &format!("virtual_hosts[0].routes[0].{field}"),
+        reason,
+    );
+}
+
+#[test]
+fn a_match_needs_a_supported_path_specifier() {
+    assert_route_rejected(
+        |r| r.r#match = None,
+        "match",
+        "only prefix, path and safe_regex matches are supported",
+    );
+    assert_route_rejected(
+        |r| {
+            r.r#match = Some(RouteMatch {
+                path_specifier: Some(route_match::PathSpecifier::PathSeparatedPrefix(
+                    "/api".into(),
+                )),
+                ..Default::default()
+            })
+        },
+        "match",
+        "only prefix, path and safe_regex matches are supported",
+    );
+}
+
+#[test]
+fn an_invalid_regex_is_rejected_on_one_line() {
+    assert_route_rejected(
+        |r| {
+            r.r#match = Some(RouteMatch {
+                path_specifier: Some(route_match::PathSpecifier::SafeRegex(regex("/(a"))),
+                ..Default::default()
+            })
+        },
+        "match.safe_regex",
+        "invalid regex \"/(a\": unclosed group",
+    );
+}
+
+#[test]
+fn header_matchers_the_agent_cannot_evaluate_are_rejected() {
+    let with_header =
+        |h: HeaderMatcher| move |r: &mut Route| r.r#match.as_mut().unwrap().headers = vec![h];
+    assert_route_rejected(
+        with_header(HeaderMatcher {
+            name: "bad header".into(),
+            ..Default::default()
+        }),
+        "match.headers[0]",
+        "invalid header name \"bad header\"",
+    );
+    assert_route_rejected(
+        with_header(HeaderMatcher {
+            name: "x-a".into(),
+            header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(
+                StringMatcher::default(),
+            )),
+            ..Default::default()
+        }),
+        "match.headers[0]",
+        "unsupported string matcher",
+    );
+    assert_route_rejected(
+        with_header(HeaderMatcher {
+            name: "x-a".into(),
+            header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::PresentMatch(false)),
+            ..Default::default()
+        }),
+        "match.headers[0]",
+        "unsupported header match",
+    );
+    assert_route_rejected(
+        with_header(HeaderMatcher {
+            name: "x-a".into(),
+            header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(
+                StringMatcher {
+                    match_pattern: Some(string_matcher::MatchPattern::SafeRegex(regex("["))),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }),
+        "match.headers[0]",
+        "invalid regex \"[\": unclosed character class",
+    );
+}
+
+#[test]
+fn a_query_matcher_the_agent_cannot_evaluate_is_rejected() {
+    assert_route_rejected(
+        |r| {
+            r.r#match.as_mut().unwrap().query_parameters = vec![QueryParameterMatcher {
+                name: "q".into(),
+                query_parameter_match_specifier: Some(
+                    query_parameter_matcher::QueryParameterMatchSpecifier::StringMatch(
+                        StringMatcher::default(),
+                    ),
+                ),
+            }]
+        },
+        "match.query_parameters[0]",
+        "unsupported string matcher",
+    );
+}
+
+#[test]
+fn a_route_needs_an_action_with_a_cluster() {
+    assert_route_rejected(
+        |r| r.action = None,
+        "action",
+        "route, redirect or direct_response is required",
+    );
+    assert_route_rejected(
+        |r| r.action = Some(route::Action::Route(RouteAction::default())),
+        "route",
+        "cluster or weighted_clusters is required",
+    );
+}
+
+#[test]
+fn host_rewrites_other_than_a_literal_are_rejected() {
+    assert_route_rejected(
+        |r| {
+            r.action = Some(route::Action::Route(RouteAction {
+                cluster_specifier: Some(route_action::ClusterSpecifier::Cluster("c".into())),
+                host_rewrite_specifier: Some(route_action::HostRewriteSpecifier::AutoHostRewrite(
+                    BoolValue { value: true },
+                )),
+                ..Default::default()
+            }))
+        },
+        "route",
+        "only host_rewrite_literal is supported",
+    );
+}
+
+#[test]
+fn a_direct_response_needs_an_http_status_and_a_readable_body() {
+    let direct = |status, body| {
+        move |r: &mut Route| {
+            r.action = Some(route::Action::DirectResponse(DirectResponseAction {
+                status,
+                body,
+                ..Default::default()
+            }))
+        }
+    };
+    assert_route_rejected(
+        direct(99, None),
+        "direct_response.status",
+        "99 is not an HTTP status",
+    );
+    assert_route_rejected(
+        direct(600, None),
+        "direct_response.status",
+        "600 is not an HTTP status",
+    );
+    assert_route_rejected(
+        direct(200, Some(Default::default())),
+        "direct_response.body",
+        "empty data source",
+    );
+}
+
+#[test]
+fn a_redirect_the_agent_cannot_honour_is_rejected() {
+    assert_route_rejected(
+        |r| {
+            r.action = Some(route::Action::Redirect(RedirectAction {
+                response_code: 42,
+                ..Default::default()
+            }))
+        },
+        "redirect.response_code",
+        "unknown redirect response code 42",
+    );
+    assert_route_rejected(
+        |r| {
+            r.action = Some(route::Action::Redirect(RedirectAction {
+                path_rewrite_specifier: Some(redirect_action::PathRewriteSpecifier::PrefixRewrite(
+                    "/new".into(),
+                )),
+                ..Default::default()
+            }))
+        },
+        "redirect.path_rewrite_specifier",
+        "only path_redirect is supported",
+    );
+}
+
+#[test]
+fn headers_to_add_need_a_valid_name_and_value() {
+    let header = |key: &str, value: &str| HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let bad_name = header("bad name", "v");
+    assert_route_rejected(
+        |r| r.request_headers_to_add = vec![bad_name],
+        "request_headers_to_add",
+        "invalid header name \"bad name\"",
+    );
+    let bad_value = header("x-a", "line\nbreak");
+    assert_route_rejected(
+        |r| r.response_headers_to_add = vec![bad_value],
+        "response_headers_to_add",
+        "invalid value for header \"x-a\"",
+    );
+}
+
+#[test]
+fn a_direct_response_body_from_a_missing_file_is_rejected() {
+    let mut rc = base();
+    rc.virtual_hosts[0].routes[0].action =
+        Some(route::Action::DirectResponse(DirectResponseAction {
+            status: 200,
+            body: Some(proto::pb::envoy::config::core::v3::DataSource {
+                specifier: Some(
+                    proto::pb::envoy::config::core::v3::data_source::Specifier::Filename(
+                        "/nonexistent/body".into(),
+                    ),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }));
+    assert_rejected_starting(
+        convert(&rc),
+        "route configuration",
+        "80",
+        "virtual_hosts[0].routes[0].direct_response.body",
+        "cannot read /nonexistent/body: ",
+    );
+}

@@ -1,0 +1,678 @@
+//! TLS: origination for clusters, termination for filter chains, SDS
+//! secrets, and every way their material or validation can be rejected.
+
+use std::sync::Arc;
+
+use proto::pb::envoy::config::cluster::v3::Cluster;
+use proto::pb::envoy::config::core::v3::{
+    AggregatedConfigSource, ConfigSource, DataSource, TransportSocket, config_source, data_source,
+};
+use proto::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener, filter};
+use proto::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, Rds, http_connection_manager,
+};
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig,
+    Secret as PbSecret, SubjectAltNameMatcher, TlsCertificate, UpstreamTlsContext,
+    common_tls_context, secret, subject_alt_name_matcher::SanType,
+};
+use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
+use proto::wkt::{Any, BoolValue};
+
+use super::{
+    assert_rejected, assert_rejected_starting, certificate_pem, inline, pack, socket_address,
+    transport_socket,
+};
+use crate::model::cluster::{Trust, UpstreamTls};
+use crate::model::listener::DownstreamTls;
+use crate::model::secret::{Secret, Secrets};
+use crate::model::{Error, cluster_from_proto, listener_from_proto, secret_from_proto};
+
+const UPSTREAM_TLS: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+const DOWNSTREAM_TLS: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+const RAW_BUFFER: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
+const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+
+const CLUSTER: &str = "outbound|443||edition.cnn.com";
+const LISTENER: &str = "0.0.0.0_443";
+
+fn sds(name: &str) -> SdsSecretConfig {
+    SdsSecretConfig {
+        name: name.to_string(),
+        sds_config: Some(ConfigSource {
+            config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
+                AggregatedConfigSource {},
+            )),
+            ..Default::default()
+        }),
+    }
+}
+
+fn mesh_context() -> CommonTlsContext {
+    CommonTlsContext {
+        tls_certificate_sds_secret_configs: vec![sds("default")],
+        validation_context_type: Some(
+            common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds(
+                "ROOTCA",
+            )),
+        ),
+        ..Default::default()
+    }
+}
+
+fn dns_san(name: &str) -> SubjectAltNameMatcher {
+    SubjectAltNameMatcher {
+        san_type: SanType::Dns as i32,
+        matcher: Some(StringMatcher {
+            match_pattern: Some(string_matcher::MatchPattern::Exact(name.to_string())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn validation_context(vc: CertificateValidationContext) -> CommonTlsContext {
+    CommonTlsContext {
+        validation_context_type: Some(
+            common_tls_context::ValidationContextType::ValidationContext(vc),
+        ),
+        ..Default::default()
+    }
+}
+
+fn cluster_with(socket: TransportSocket) -> Cluster {
+    Cluster {
+        name: CLUSTER.into(),
+        transport_socket: Some(socket),
+        ..Default::default()
+    }
+}
+
+fn upstream(common: CommonTlsContext) -> Cluster {
+    cluster_with(transport_socket(
+        UPSTREAM_TLS,
+        &UpstreamTlsContext {
+            common_tls_context: Some(common),
+            sni: "edition.cnn.com".into(),
+            ..Default::default()
+        },
+    ))
+}
+
+fn upstream_tls(c: &Cluster, secrets: &Secrets) -> (UpstreamTls, Vec<Arc<str>>) {
+    let converted = cluster_from_proto(c, secrets).unwrap();
+    let tls = converted.tls.expect("the cluster originates TLS");
+    ((*tls).clone(), converted.secret_names)
+}
+
+/// A listener whose one HTTP chain terminates TLS with `ctx`.
+fn downstream(ctx: &DownstreamTlsContext) -> Listener {
+    let hcm = HttpConnectionManager {
+        route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
+            route_config_name: "443".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    Listener {
+        name: LISTENER.into(),
+        address: Some(socket_address("0.0.0.0", 443)),
+        filter_chains: vec![FilterChain {
+            transport_socket: Some(transport_socket(DOWNSTREAM_TLS, ctx)),
+            filters: vec![Filter {
+                name: "envoy.filters.network.http_connection_manager".into(),
+                config_type: Some(filter::ConfigType::TypedConfig(pack(HCM, &hcm))),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn downstream_tls(l: &Listener, secrets: &Secrets) -> Result<DownstreamTls, Error> {
+    let converted = listener_from_proto(l, secrets)?;
+    Ok(converted.filter_chains[0]
+        .tls
+        .clone()
+        .expect("the chain terminates TLS"))
+}
+
+/// The mesh secrets: `default` (a certificate and key) and `ROOTCA`.
+fn mesh_secrets() -> Secrets {
+    let (cert, key) = certificate_pem("workload");
+    let mut secrets = Secrets::new();
+    for proto in [
+        certificate_secret("default", &cert, &key),
+        roots_secret("ROOTCA", &cert),
+    ] {
+        let (name, secret) = secret_from_proto(&proto).unwrap();
+        secrets.insert(name, Arc::new(secret));
+    }
+    secrets
+}
+
+fn certificate_secret(name: &str, cert: &str, key: &str) -> PbSecret {
+    PbSecret {
+        name: name.to_string(),
+        r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
+            certificate_chain: Some(inline(cert)),
+            private_key: Some(inline(key)),
+            ..Default::default()
+        })),
+    }
+}
+
+fn roots_secret(name: &str, roots: &str) -> PbSecret {
+    PbSecret {
+        name: name.to_string(),
+        r#type: Some(secret::Type::ValidationContext(
+            CertificateValidationContext {
+                trusted_ca: Some(inline(roots)),
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+#[test]
+fn simple_tls_verifies_the_system_roots_and_the_configured_dns_sans() {
+    let c = upstream(validation_context(CertificateValidationContext {
+        system_root_certs: Some(Default::default()),
+        match_typed_subject_alt_names: vec![dns_san("edition.cnn.com")],
+        ..Default::default()
+    }));
+    let (tls, secret_names) = upstream_tls(&c, &Secrets::new());
+    assert_eq!(tls.sni, "edition.cnn.com");
+    assert_eq!(tls.trust, Trust::System);
+    assert_eq!(tls.subject_alt_names, ["edition.cnn.com"]);
+    assert!(tls.verify_server_name);
+    assert!(tls.client_cert.is_none());
+    assert!(secret_names.is_empty());
+}
+
+#[test]
+fn without_a_validation_context_nothing_is_verified() {
+    let (tls, _) = upstream_tls(&upstream(CommonTlsContext::default()), &Secrets::new());
+    assert_eq!(tls.trust, Trust::None);
+}
+
+#[test]
+fn mutual_tls_reads_the_inline_certificate_and_roots() {
+    let (cert, key) = certificate_pem("client");
+    let mut common = validation_context(CertificateValidationContext {
+        trusted_ca: Some(inline(&cert)),
+        ..Default::default()
+    });
+    common.tls_certificates = vec![TlsCertificate {
+        certificate_chain: Some(inline(&cert)),
+        private_key: Some(inline(&key)),
+        ..Default::default()
+    }];
+    common.alpn_protocols = vec!["http/1.1".into()];
+    let (tls, _) = upstream_tls(&upstream(common), &Secrets::new());
+    assert!(matches!(&tls.trust, Trust::Roots(roots) if roots.len() == 1));
+    assert_eq!(tls.client_cert.unwrap().chain.len(), 1);
+    assert_eq!(tls.alpn, ["http/1.1"]);
+}
+
+#[test]
+fn istio_mutual_refers_to_sds_and_verifies_the_chain_only() {
+    let c = upstream(mesh_context());
+    let (before, names) = upstream_tls(&c, &Secrets::new());
+    assert_eq!(names, [Arc::from("default"), Arc::from("ROOTCA")]);
+    assert!(before.client_cert.is_none(), "no certificate before SDS");
+    assert_eq!(
+        before.trust,
+        Trust::Roots(Vec::new()),
+        "no roots before SDS"
+    );
+    assert!(
+        !before.verify_server_name,
+        "SPIFFE certificates carry no DNS names"
+    );
+
+    let (after, _) = upstream_tls(&c, &mesh_secrets());
+    assert!(after.client_cert.is_some());
+    assert!(matches!(&after.trust, Trust::Roots(roots) if roots.len() == 1));
+}
+
+#[test]
+fn a_combined_validation_context_takes_roots_from_sds_and_sans_inline() {
+    let mut common = mesh_context();
+    common.validation_context_type = Some(
+        common_tls_context::ValidationContextType::CombinedValidationContext(
+            common_tls_context::CombinedCertificateValidationContext {
+                default_validation_context: Some(CertificateValidationContext {
+                    match_typed_subject_alt_names: vec![dns_san("egress.example")],
+                    ..Default::default()
+                }),
+                validation_context_sds_secret_config: Some(sds("ROOTCA")),
+                ..Default::default()
+            },
+        ),
+    );
+    let (tls, names) = upstream_tls(&upstream(common), &mesh_secrets());
+    assert_eq!(tls.subject_alt_names, ["egress.example"]);
+    assert!(matches!(&tls.trust, Trust::Roots(roots) if roots.len() == 1));
+    assert!(names.contains(&Arc::from("ROOTCA")));
+}
+
+#[test]
+fn raw_buffer_is_plaintext() {
+    let c = cluster_with(transport_socket(RAW_BUFFER, &proto::wkt::Empty {}));
+    assert!(
+        cluster_from_proto(&c, &Secrets::new())
+            .unwrap()
+            .tls
+            .is_none()
+    );
+}
+
+#[test]
+fn a_gateway_terminates_mesh_tls_once_its_secrets_arrive() {
+    let ctx = DownstreamTlsContext {
+        common_tls_context: Some(mesh_context()),
+        require_client_certificate: Some(BoolValue { value: true }),
+        ..Default::default()
+    };
+    let l = downstream(&ctx);
+    let before = downstream_tls(&l, &Secrets::new()).unwrap();
+    assert_eq!(
+        before.secret_names,
+        [Arc::from("default"), Arc::from("ROOTCA")]
+    );
+    assert!(before.require_client_certificate);
+    assert!(
+        before.server_config.is_none(),
+        "connections are reset until SDS"
+    );
+
+    let after = downstream_tls(&l, &mesh_secrets()).unwrap();
+    assert!(after.certificate.is_some());
+    assert!(after.server_config.is_some());
+}
+
+#[test]
+fn an_unknown_transport_socket_is_rejected() {
+    let other = cluster_with(TransportSocket {
+        name: "envoy.transport_sockets.alts".into(),
+        config_type: Some(
+            proto::pb::envoy::config::core::v3::transport_socket::ConfigType::TypedConfig(pack(
+                "type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts",
+                &proto::wkt::Empty {},
+            )),
+        ),
+    });
+    assert_rejected(
+        cluster_from_proto(&other, &Secrets::new()),
+        "cluster",
+        CLUSTER,
+        "transport_socket",
+        "unsupported transport socket envoy.transport_sockets.alts",
+    );
+    let untyped = cluster_with(TransportSocket {
+        name: "envoy.transport_sockets.tls".into(),
+        config_type: None,
+    });
+    assert_rejected(
+        cluster_from_proto(&untyped, &Secrets::new()),
+        "cluster",
+        CLUSTER,
+        "transport_socket",
+        "unsupported transport socket envoy.transport_sockets.tls",
+    );
+}
+
+#[test]
+fn a_tls_context_that_does_not_decode_is_rejected() {
+    let garbage = |type_url: &str| TransportSocket {
+        name: "envoy.transport_sockets.tls".into(),
+        config_type: Some(
+            proto::pb::envoy::config::core::v3::transport_socket::ConfigType::TypedConfig(Any {
+                type_url: type_url.to_string(),
+                value: vec![0xff, 0xff],
+            }),
+        ),
+    };
+    assert_rejected_starting(
+        cluster_from_proto(&cluster_with(garbage(UPSTREAM_TLS)), &Secrets::new()),
+        "cluster",
+        CLUSTER,
+        "transport_socket",
+        &format!("cannot decode {UPSTREAM_TLS}: "),
+    );
+    let mut l = downstream(&DownstreamTlsContext::default());
+    l.filter_chains[0].transport_socket = Some(garbage(DOWNSTREAM_TLS));
+    assert_rejected_starting(
+        listener_from_proto(&l, &Secrets::new()),
+        "listener",
+        LISTENER,
+        "filter_chains[0].transport_socket",
+        &format!("cannot decode {DOWNSTREAM_TLS}: "),
+    );
+}
+
+/// The rejection of a cluster whose context has `cert` as its one
+/// `tls_certificates`, for `reason`.
+#[track_caller]
+fn assert_certificate_rejected(cert: TlsCertificate, reason: &str) {
+    let c = upstream(CommonTlsContext {
+        tls_certificates: vec![cert],
+        ..Default::default()
+    });
+    assert_rejected_starting(
+        cluster_from_proto(&c, &Secrets::new()),
+        "cluster",
+        CLUSTER,
+        "transport_socket.common_tls_context.tls_certificates[0]",
+        reason,
+    );
+}
+
+fn source(specifier: data_source::Specifier) -> Option<DataSource> {
+    Some(DataSource {
+        specifier: Some(specifier),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn every_way_a_certificate_cannot_be_read_is_rejected() {
+    let (cert, key) = certificate_pem("client");
+    let pair = |chain: Option<DataSource>, key: Option<DataSource>| TlsCertificate {
+        certificate_chain: chain,
+        private_key: key,
+        ..Default::default()
+    };
+    assert_certificate_rejected(
+        pair(None, Some(inline(&key))),
+        "certificate_chain is required",
+    );
+    assert_certificate_rejected(pair(Some(inline(&cert)), None), "private_key is required");
+    assert_certificate_rejected(
+        pair(
+            source(data_source::Specifier::Filename(
+                "/nonexistent/cert.pem".into(),
+            )),
+            Some(inline(&key)),
+        ),
+        "cannot read /nonexistent/cert.pem: ",
+    );
+    assert_certificate_rejected(
+        pair(
+            source(data_source::Specifier::EnvironmentVariable(
+                "DATA_PLANE_TEST_UNSET_VARIABLE".into(),
+            )),
+            Some(inline(&key)),
+        ),
+        "environment variable DATA_PLANE_TEST_UNSET_VARIABLE is not set",
+    );
+    assert_certificate_rejected(
+        pair(Some(DataSource::default()), Some(inline(&key))),
+        "empty data source",
+    );
+    assert_certificate_rejected(
+        pair(Some(inline("not a certificate")), Some(inline(&key))),
+        "certificate_chain: no PEM certificate found",
+    );
+    assert_certificate_rejected(
+        pair(
+            Some(inline(
+                "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+            )),
+            Some(inline(&key)),
+        ),
+        "certificate_chain: invalid PEM: ",
+    );
+    assert_certificate_rejected(
+        pair(Some(inline(&cert)), Some(inline(&cert))),
+        "private_key: no PEM private key found",
+    );
+}
+
+#[test]
+fn an_sds_reference_to_the_wrong_kind_of_secret_is_rejected() {
+    let mut swapped = mesh_context();
+    swapped.tls_certificate_sds_secret_configs = vec![sds("ROOTCA")];
+    assert_rejected(
+        cluster_from_proto(&upstream(swapped), &mesh_secrets()),
+        "cluster",
+        CLUSTER,
+        "transport_socket.common_tls_context.tls_certificate_sds_secret_configs[0]",
+        "secret \"ROOTCA\" is a validation context, not a certificate",
+    );
+    let mut swapped = mesh_context();
+    swapped.validation_context_type = Some(
+        common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds("default")),
+    );
+    assert_rejected(
+        cluster_from_proto(&upstream(swapped), &mesh_secrets()),
+        "cluster",
+        CLUSTER,
+        "transport_socket.common_tls_context.validation_context_sds_secret_config",
+        "secret \"default\" is a certificate, not a validation context",
+    );
+}
+
+#[test]
+fn unreadable_trusted_roots_are_rejected() {
+    let c = upstream(validation_context(CertificateValidationContext {
+        trusted_ca: Some(inline("no roots here")),
+        ..Default::default()
+    }));
+    assert_rejected(
+        cluster_from_proto(&c, &Secrets::new()),
+        "cluster",
+        CLUSTER,
+        "transport_socket.common_tls_context.validation_context",
+        "no PEM certificate found",
+    );
+}
+
+#[test]
+fn san_matchers_the_agent_cannot_verify_are_rejected() {
+    let reject = |san: SubjectAltNameMatcher, reason: &str| {
+        let c = upstream(validation_context(CertificateValidationContext {
+            system_root_certs: Some(Default::default()),
+            match_typed_subject_alt_names: vec![dns_san("ok.example"), san],
+            ..Default::default()
+        }));
+        assert_rejected(
+            cluster_from_proto(&c, &Secrets::new()),
+            "cluster",
+            CLUSTER,
+            "transport_socket.common_tls_context.validation_context.match_typed_subject_alt_names[1]",
+            reason,
+        );
+    };
+    let mut uri = dns_san("spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway");
+    uri.san_type = SanType::Uri as i32;
+    reject(
+        uri,
+        "SAN type URI cannot be verified; only DNS SANs are supported",
+    );
+    let mut unspecified = dns_san("a.example");
+    unspecified.san_type = SanType::Unspecified as i32;
+    reject(
+        unspecified,
+        "SAN type SAN_TYPE_UNSPECIFIED cannot be verified; only DNS SANs are supported",
+    );
+    let mut suffix = dns_san("");
+    suffix.matcher = Some(StringMatcher {
+        match_pattern: Some(string_matcher::MatchPattern::Suffix(".example".into())),
+        ..Default::default()
+    });
+    reject(suffix, "only an exact matcher is supported for DNS SANs");
+}
+
+#[test]
+fn a_certificate_provider_validation_context_is_rejected() {
+    // Read from JSON: the proto marks the certificate provider fields
+    // deprecated.
+    let common: CommonTlsContext = proto::from_json(
+        "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext",
+        &serde_json::json!({ "validationContextCertificateProviderInstance": {} }),
+    )
+    .unwrap();
+    assert_rejected(
+        cluster_from_proto(&upstream(common), &Secrets::new()),
+        "cluster",
+        CLUSTER,
+        "transport_socket.common_tls_context.validation_context_type",
+        "this kind of validation context is not supported",
+    );
+}
+
+#[test]
+fn a_bad_default_validation_context_is_rejected() {
+    let mut common = mesh_context();
+    let mut uri = dns_san("spiffe://cluster.local/ns/default/sa/sleep");
+    uri.san_type = SanType::Uri as i32;
+    common.validation_context_type = Some(
+        common_tls_context::ValidationContextType::CombinedValidationContext(
+            common_tls_context::CombinedCertificateValidationContext {
+                default_validation_context: Some(CertificateValidationContext {
+                    match_typed_subject_alt_names: vec![uri],
+                    ..Default::default()
+                }),
+                validation_context_sds_secret_config: Some(sds("ROOTCA")),
+                ..Default::default()
+            },
+        ),
+    );
+    assert_rejected(
+        cluster_from_proto(&upstream(common), &Secrets::new()),
+        "cluster",
+        CLUSTER,
+        "transport_socket.common_tls_context.combined_validation_context.match_typed_subject_alt_names[0]",
+        "SAN type URI cannot be verified; only DNS SANs are supported",
+    );
+}
+
+#[test]
+fn client_verification_the_agent_cannot_do_is_rejected() {
+    let with_validation = |vc: CertificateValidationContext| DownstreamTlsContext {
+        common_tls_context: Some(validation_context(vc)),
+        ..Default::default()
+    };
+    let sans = with_validation(CertificateValidationContext {
+        match_typed_subject_alt_names: vec![dns_san("client.example")],
+        ..Default::default()
+    });
+    assert_rejected(
+        downstream_tls(&downstream(&sans), &Secrets::new()),
+        "listener",
+        LISTENER,
+        "filter_chains[0].transport_socket.common_tls_context",
+        "verifying the subject alt names of client certificates is not supported",
+    );
+    let system = with_validation(CertificateValidationContext {
+        system_root_certs: Some(Default::default()),
+        ..Default::default()
+    });
+    assert_rejected(
+        downstream_tls(&downstream(&system), &Secrets::new()),
+        "listener",
+        LISTENER,
+        "filter_chains[0].transport_socket.common_tls_context.validation_context.system_root_certs",
+        "verifying clients against the system roots is not supported",
+    );
+}
+
+#[test]
+fn material_rustls_cannot_load_rejects_the_listener() {
+    let (cert, key) = certificate_pem("gateway");
+    let garbage_der = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    let terminate = |roots: &str, key: &str| {
+        let mut common = validation_context(CertificateValidationContext {
+            trusted_ca: Some(inline(roots)),
+            ..Default::default()
+        });
+        common.tls_certificates = vec![TlsCertificate {
+            certificate_chain: Some(inline(&cert)),
+            private_key: Some(inline(key)),
+            ..Default::default()
+        }];
+        downstream(&DownstreamTlsContext {
+            common_tls_context: Some(common),
+            ..Default::default()
+        })
+    };
+    assert_rejected_starting(
+        downstream_tls(&terminate(garbage_der, &key), &Secrets::new()),
+        "listener",
+        LISTENER,
+        "filter_chains[0].transport_socket.common_tls_context",
+        "invalid trusted CA certificate: ",
+    );
+    let garbage_key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    assert_rejected_starting(
+        downstream_tls(&terminate(&cert, garbage_key), &Secrets::new()),
+        "listener",
+        LISTENER,
+        "filter_chains[0].transport_socket.common_tls_context",
+        "private key: ",
+    );
+}
+
+#[test]
+fn secrets_hold_a_certificate_or_roots() {
+    let (cert, key) = certificate_pem("workload");
+    let (name, secret) = secret_from_proto(&certificate_secret("default", &cert, &key)).unwrap();
+    assert_eq!(&*name, "default");
+    assert!(matches!(secret, Secret::Certificate(c) if c.chain.len() == 1));
+    let (name, secret) = secret_from_proto(&roots_secret("ROOTCA", &cert)).unwrap();
+    assert_eq!(&*name, "ROOTCA");
+    assert!(matches!(secret, Secret::Validation(roots) if roots.len() == 1));
+}
+
+#[test]
+fn every_way_a_secret_is_rejected() {
+    let (cert, _) = certificate_pem("workload");
+    assert_rejected(
+        secret_from_proto(&certificate_secret("default", &cert, "no key")),
+        "secret",
+        "default",
+        "tls_certificate",
+        "private_key: no PEM private key found",
+    );
+    let validation = |vc: CertificateValidationContext| PbSecret {
+        name: "ROOTCA".into(),
+        r#type: Some(secret::Type::ValidationContext(vc)),
+    };
+    assert_rejected(
+        secret_from_proto(&validation(CertificateValidationContext {
+            system_root_certs: Some(Default::default()),
+            ..Default::default()
+        })),
+        "secret",
+        "ROOTCA",
+        "validation_context.trusted_ca",
+        "trusted_ca is required",
+    );
+    assert_rejected(
+        secret_from_proto(&validation(CertificateValidationContext {
+            trusted_ca: Some(inline(&cert)),
+            match_typed_subject_alt_names: vec![dns_san("a.example")],
+            ..Default::default()
+        })),
+        "secret",
+        "ROOTCA",
+        "validation_context.match_typed_subject_alt_names",
+        "subject alt names are not supported in a secret; \
+         match them in the TLS context that uses it",
+    );
+    assert_rejected(
+        secret_from_proto(&PbSecret {
+            name: "session".into(),
+            r#type: None,
+        }),
+        "secret",
+        "session",
+        "type",
+        "only tls_certificate and validation_context secrets are supported",
+    );
+}
