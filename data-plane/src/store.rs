@@ -19,13 +19,35 @@ use tokio::sync::watch;
 
 use crate::model::cluster::Discovery;
 use crate::model::listener::ChainAction;
-use crate::model::{self, RunningConfig};
-use crate::xds::ConfigSink;
+use crate::model::secret::Secrets;
+use crate::model::{self, Cluster, Listener, RunningConfig};
+use crate::proxy::BindErrors;
+use crate::xds::{ConfigSink, Rejection};
 
 /// Called with every config about to be swapped in, before readers see it:
 /// listener sockets are bound and cluster runtimes reconciled here. An
 /// error rejects the update (NACK) and keeps the current config.
-pub type ApplyHook = Box<dyn Fn(&RunningConfig) -> Result<(), String> + Send + Sync>;
+pub type ApplyHook = Box<dyn Fn(&RunningConfig) -> Result<(), BindErrors> + Send + Sync>;
+
+/// Why an xDS update was rejected. It formats to one line: the NACK's
+/// error_detail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("resource of type {found} in a {expected} response")]
+    WrongType { expected: String, found: String },
+    #[error("cannot decode {type_url}: {error}")]
+    Decode {
+        type_url: String,
+        error: prost::DecodeError,
+    },
+    /// Every resource that could not be converted, joined by `; `.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<model::Error>),
+    #[error("resource type {0} is not supported by this agent")]
+    UnsupportedType(String),
+    #[error(transparent)]
+    Bind(#[from] BindErrors),
+}
 
 pub struct ConfigStore {
     current: ArcSwap<RunningConfig>,
@@ -62,75 +84,22 @@ impl ConfigStore {
         self.changes.subscribe()
     }
 
-    fn swap(&self, next: RunningConfig) -> Result<(), String> {
+    fn swap(&self, next: RunningConfig) -> Result<(), ApplyError> {
         (self.hook)(&next)?;
         let next = Arc::new(next);
         self.current.store(next.clone());
         self.changes.send_replace(next);
         Ok(())
     }
-}
 
-fn decode_all<M: Message + Default>(resources: &[Any], expected: &str) -> Result<Vec<M>, String> {
-    resources
-        .iter()
-        .map(|any| {
-            if any.type_url != expected {
-                return Err(format!(
-                    "resource of type {} in a {expected} response",
-                    any.type_url
-                ));
-            }
-            M::decode(any.value.as_slice()).map_err(|e| format!("cannot decode {expected}: {e}"))
-        })
-        .collect()
-}
-
-/// Converts every resource; all errors are reported together, one per line.
-fn convert_all<P, T>(
-    protos: &[P],
-    convert: impl Fn(&P) -> Result<T, model::Error>,
-    name: impl Fn(&T) -> Arc<str>,
-    previous: &HashMap<Arc<str>, Arc<T>>,
-) -> Result<HashMap<Arc<str>, Arc<T>>, String>
-where
-    T: PartialEq,
-{
-    let mut out = HashMap::with_capacity(protos.len());
-    let mut errors = Vec::new();
-    for proto in protos {
-        match convert(proto) {
-            Ok(item) => {
-                let key = name(&item);
-                let item = match previous.get(&key) {
-                    Some(old) if **old == item => old.clone(),
-                    _ => Arc::new(item),
-                };
-                out.insert(key, item);
-            }
-            Err(error) => errors.push(error.to_string()),
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors.join("; "))
-    }
-}
-
-impl ConfigSink for ConfigStore {
-    fn apply(&self, type_url: &str, resources: &[Any]) -> Result<(), String> {
+    /// Applies the complete set of `type_url` resources, or rejects them
+    /// all and keeps the current config.
+    pub fn update(&self, type_url: &str, resources: &[Any]) -> Result<(), ApplyError> {
         let current = self.load();
         let mut next = (*current).clone();
         match type_url {
             type_url::CLUSTER => {
-                let protos: Vec<PbCluster> = decode_all(resources, type_url)?;
-                next.clusters = convert_all(
-                    &protos,
-                    |c| model::cluster_from_proto(c, &current.secrets),
-                    |c| c.name.clone(),
-                    &current.clusters,
-                )?;
+                next.clusters = clusters(resources, &current.secrets, &current.clusters)?;
             }
             type_url::ENDPOINT => {
                 let protos: Vec<ClusterLoadAssignment> = decode_all(resources, type_url)?;
@@ -142,13 +111,7 @@ impl ConfigSink for ConfigStore {
                 )?;
             }
             type_url::LISTENER => {
-                let protos: Vec<PbListener> = decode_all(resources, type_url)?;
-                next.listeners = convert_all(
-                    &protos,
-                    |l| model::listener_from_proto(l, &current.secrets),
-                    |l| l.name.clone(),
-                    &current.listeners,
-                )?;
+                next.listeners = listeners(resources, &current.secrets, &current.listeners)?;
             }
             type_url::ROUTE => {
                 let protos: Vec<RouteConfiguration> = decode_all(resources, type_url)?;
@@ -160,54 +123,133 @@ impl ConfigSink for ConfigStore {
                 )?;
             }
             type_url::SECRET => {
-                let protos: Vec<PbSecret> = decode_all(resources, type_url)?;
-                let mut secrets = model::secret::Secrets::new();
-                let mut errors = Vec::new();
-                for proto in &protos {
-                    match model::secret_from_proto(proto) {
-                        Ok((name, secret)) => {
-                            secrets.insert(name, Arc::new(secret));
-                        }
-                        Err(error) => errors.push(error.to_string()),
-                    }
-                }
-                if !errors.is_empty() {
-                    return Err(errors.join("; "));
-                }
-                next.secrets = secrets;
+                next.secrets = secrets(resources)?;
                 // Clusters and listeners embed the secrets they refer to:
                 // rebuild them from what the control plane sent.
                 let accepted = self.accepted.read();
-                if let Some(clusters) = accepted.get(type_url::CLUSTER) {
-                    let protos: Vec<PbCluster> = decode_all(clusters, type_url::CLUSTER)?;
-                    next.clusters = convert_all(
-                        &protos,
-                        |c| model::cluster_from_proto(c, &next.secrets),
-                        |c| c.name.clone(),
-                        &current.clusters,
-                    )?;
+                if let Some(resources) = accepted.get(type_url::CLUSTER) {
+                    next.clusters = clusters(resources, &next.secrets, &current.clusters)?;
                 }
-                if let Some(listeners) = accepted.get(type_url::LISTENER) {
-                    let protos: Vec<PbListener> = decode_all(listeners, type_url::LISTENER)?;
-                    next.listeners = convert_all(
-                        &protos,
-                        |l| model::listener_from_proto(l, &next.secrets),
-                        |l| l.name.clone(),
-                        &current.listeners,
-                    )?;
+                if let Some(resources) = accepted.get(type_url::LISTENER) {
+                    next.listeners = listeners(resources, &next.secrets, &current.listeners)?;
                 }
             }
-            other => {
-                return Err(format!(
-                    "resource type {other} is not supported by this agent"
-                ));
-            }
+            other => return Err(ApplyError::UnsupportedType(other.to_string())),
         }
         self.swap(next)?;
         self.accepted
             .write()
             .insert(type_url.to_string(), resources.to_vec());
         Ok(())
+    }
+}
+
+fn decode_all<M: Message + Default>(
+    resources: &[Any],
+    expected: &str,
+) -> Result<Vec<M>, ApplyError> {
+    resources
+        .iter()
+        .map(|any| {
+            if any.type_url != expected {
+                return Err(ApplyError::WrongType {
+                    expected: expected.to_string(),
+                    found: any.type_url.clone(),
+                });
+            }
+            M::decode(any.value.as_slice()).map_err(|error| ApplyError::Decode {
+                type_url: expected.to_string(),
+                error,
+            })
+        })
+        .collect()
+}
+
+/// Every item, or every error.
+fn all_or_errors<T>(
+    results: impl IntoIterator<Item = Result<T, model::Error>>,
+) -> Result<Vec<T>, ApplyError> {
+    let mut items = Vec::new();
+    let mut errors = Vec::new();
+    for result in results {
+        match result {
+            Ok(item) => items.push(item),
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(items)
+    } else {
+        Err(ApplyError::Invalid(errors))
+    }
+}
+
+/// Converts every resource, keeping the previous `Arc` of those that did
+/// not change; all errors are reported together.
+fn convert_all<P, T>(
+    protos: &[P],
+    convert: impl Fn(&P) -> Result<T, model::Error>,
+    name: impl Fn(&T) -> Arc<str>,
+    previous: &HashMap<Arc<str>, Arc<T>>,
+) -> Result<HashMap<Arc<str>, Arc<T>>, ApplyError>
+where
+    T: PartialEq,
+{
+    let items = all_or_errors(protos.iter().map(convert))?;
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let key = name(&item);
+            let item = match previous.get(&key) {
+                Some(old) if **old == item => old.clone(),
+                _ => Arc::new(item),
+            };
+            (key, item)
+        })
+        .collect())
+}
+
+fn clusters(
+    resources: &[Any],
+    secrets: &Secrets,
+    previous: &HashMap<Arc<str>, Arc<Cluster>>,
+) -> Result<HashMap<Arc<str>, Arc<Cluster>>, ApplyError> {
+    let protos: Vec<PbCluster> = decode_all(resources, type_url::CLUSTER)?;
+    convert_all(
+        &protos,
+        |c| model::cluster_from_proto(c, secrets),
+        |c| c.name.clone(),
+        previous,
+    )
+}
+
+fn listeners(
+    resources: &[Any],
+    secrets: &Secrets,
+    previous: &HashMap<Arc<str>, Arc<Listener>>,
+) -> Result<HashMap<Arc<str>, Arc<Listener>>, ApplyError> {
+    let protos: Vec<PbListener> = decode_all(resources, type_url::LISTENER)?;
+    convert_all(
+        &protos,
+        |l| model::listener_from_proto(l, secrets),
+        |l| l.name.clone(),
+        previous,
+    )
+}
+
+/// The secrets of an SDS update, all or none.
+fn secrets(resources: &[Any]) -> Result<Secrets, ApplyError> {
+    let protos: Vec<PbSecret> = decode_all(resources, type_url::SECRET)?;
+    let secrets = all_or_errors(protos.iter().map(model::secret_from_proto))?;
+    Ok(secrets
+        .into_iter()
+        .map(|(name, secret)| (name, Arc::new(secret)))
+        .collect())
+}
+
+impl ConfigSink for ConfigStore {
+    fn apply(&self, type_url: &str, resources: &[Any]) -> Result<(), Rejection> {
+        self.update(type_url, resources).map_err(Into::into)
     }
 
     fn wanted_names(&self, type_url: &str) -> Option<Vec<String>> {
@@ -366,7 +408,7 @@ mod tests {
     fn sds_references_resolve_when_the_secrets_arrive() {
         let store = ConfigStore::new(Box::new(|_| Ok(())));
         store
-            .apply(type_url::CLUSTER, &[mesh_mtls_cluster()])
+            .update(type_url::CLUSTER, &[mesh_mtls_cluster()])
             .unwrap();
         assert_eq!(
             store.wanted_names(type_url::SECRET),
@@ -392,17 +434,65 @@ mod tests {
             "mesh certificates are verified by chain"
         );
 
-        store.apply(type_url::SECRET, &secrets()).unwrap();
+        store.update(type_url::SECRET, &secrets()).unwrap();
         let resolved = tls(&store);
         assert!(resolved.client_cert.is_some());
         assert!(matches!(&resolved.trust, Trust::Roots(roots) if roots.len() == 1));
     }
 
     #[test]
+    fn every_rejected_resource_is_reported_on_one_line() {
+        use proto::pb::envoy::config::cluster::v3::cluster::LbPolicy;
+        let store = ConfigStore::new(Box::new(|_| Ok(())));
+        let maglev = |name: &str| {
+            let cluster = PbCluster {
+                name: name.into(),
+                lb_policy: LbPolicy::Maglev as i32,
+                ..Default::default()
+            };
+            pack(type_url::CLUSTER, &cluster)
+        };
+        let error = store
+            .update(
+                type_url::CLUSTER,
+                &[maglev("a"), mesh_mtls_cluster(), maglev("b")],
+            )
+            .unwrap_err();
+        let reason = "only ROUND_ROBIN, LEAST_REQUEST, RANDOM and CLUSTER_PROVIDED are supported";
+        assert_eq!(
+            error.to_string(),
+            format!("cluster \"a\": lb_policy: {reason}; cluster \"b\": lb_policy: {reason}")
+        );
+        assert!(store.load().clusters.is_empty(), "all or nothing");
+    }
+
+    #[test]
+    fn a_resource_of_the_wrong_type_and_an_unknown_type_are_rejected() {
+        let store = ConfigStore::new(Box::new(|_| Ok(())));
+        let error = store
+            .update(type_url::LISTENER, &[mesh_mtls_cluster()])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "resource of type {} in a {} response",
+                type_url::CLUSTER,
+                type_url::LISTENER
+            )
+        );
+        let runtime = "type.googleapis.com/envoy.service.runtime.v3.Runtime";
+        let error = store.update(runtime, &[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("resource type {runtime} is not supported by this agent")
+        );
+    }
+
+    #[test]
     fn a_bad_secret_is_rejected_and_the_old_config_stays() {
         let store = ConfigStore::new(Box::new(|_| Ok(())));
         store
-            .apply(type_url::CLUSTER, &[mesh_mtls_cluster()])
+            .update(type_url::CLUSTER, &[mesh_mtls_cluster()])
             .unwrap();
         let bad = PbSecret {
             name: "default".into(),
@@ -413,9 +503,15 @@ mod tests {
             })),
         };
         let error = store
-            .apply(type_url::SECRET, &[pack(type_url::SECRET, &bad)])
+            .update(type_url::SECRET, &[pack(type_url::SECRET, &bad)])
             .unwrap_err();
-        assert!(error.contains("secret \"default\""), "{error}");
+        let ApplyError::Invalid(errors) = error else {
+            panic!("expected the secret to be invalid, got {error}");
+        };
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].kind, "secret");
+        assert_eq!(errors[0].name, "default");
+        assert_eq!(errors[0].field, "tls_certificate");
         assert!(store.load().secrets.is_empty());
     }
 }

@@ -17,6 +17,20 @@ use crate::model::RunningConfig;
 use super::ProxyContext;
 use super::outbound;
 
+/// A listener whose address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("listener {listener:?}: cannot bind {address}: {error} (is the port in use?)")]
+pub struct BindError {
+    pub listener: Arc<str>,
+    pub address: SocketAddr,
+    pub error: std::io::Error,
+}
+
+/// Every listener of an update that could not be bound, joined by `; `.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct BindErrors(pub Vec<BindError>);
+
 struct Bound {
     address: SocketAddr,
     accept: JoinHandle<()>,
@@ -44,7 +58,7 @@ struct SocketState {
 
 impl ListenerSockets {
     /// Binds every listener of `config` that is not bound yet at its address.
-    pub fn prepare(&self, config: &RunningConfig) -> Result<(), String> {
+    pub fn prepare(&self, config: &RunningConfig) -> Result<(), BindErrors> {
         let mut state = self.state.lock();
         let mut errors = Vec::new();
         for (name, listener) in config.listeners.iter().filter(|(_, l)| l.bind_to_port) {
@@ -61,16 +75,17 @@ impl ListenerSockets {
                 Ok(socket) => {
                     state.prepared.insert(name.clone(), socket);
                 }
-                Err(error) => errors.push(format!(
-                    "listener {name:?}: cannot bind {}: {error} (is the port in use?)",
-                    listener.address
-                )),
+                Err(error) => errors.push(BindError {
+                    listener: name.clone(),
+                    address: listener.address,
+                    error,
+                }),
             }
         }
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(errors.join("; "))
+            Err(BindErrors(errors))
         }
     }
 
@@ -219,13 +234,12 @@ mod tests {
     fn a_port_in_use_rejects_the_update() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let sockets = ListenerSockets::default();
-        let error = sockets
-            .prepare(&config_with_listener(taken.local_addr().unwrap()))
-            .unwrap_err();
-        assert!(
-            error.contains("listener \"0.0.0.0_8080\": cannot bind"),
-            "{error}"
-        );
+        let address = taken.local_addr().unwrap();
+        let BindErrors(errors) = sockets.prepare(&config_with_listener(address)).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(&*errors[0].listener, "0.0.0.0_8080");
+        assert_eq!(errors[0].address, address);
+        assert_eq!(errors[0].error.kind(), std::io::ErrorKind::AddrInUse);
     }
 
     /// A free port, and sockets that prepared a listener on it.

@@ -26,12 +26,15 @@ pub enum Error {
     Closed,
 }
 
+/// Why a sink rejected an update; it formats to one line, the NACK's
+/// error_detail. The sink's own error type is behind it.
+pub type Rejection = Box<dyn std::error::Error + Send + Sync>;
+
 /// Where received resources go. Implemented by the config store.
 pub trait ConfigSink: Send + Sync + 'static {
     /// Applies the complete set (state of the world) of `type_url`
-    /// resources. `Err` carries the NACK's error_detail; the previous config
-    /// stays in force.
-    fn apply(&self, type_url: &str, resources: &[Any]) -> Result<(), String>;
+    /// resources. On `Err` the previous config stays in force.
+    fn apply(&self, type_url: &str, resources: &[Any]) -> Result<(), Rejection>;
 
     /// The resource names to request for `type_url` given what is applied
     /// now (RDS: the route configs listeners use; EDS: the EDS clusters'

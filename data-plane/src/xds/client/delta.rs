@@ -140,6 +140,7 @@ impl AdsClient {
         let applied = self
             .sink
             .apply(state.type_url, &resources)
+            .map_err(|rejection| rejection.to_string())
             .map(|()| next.keys().cloned().collect());
         let error = state.settle(&self.stats, response.system_version_info, applied);
         if error.is_none() {

@@ -28,7 +28,7 @@ use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{AdsClient, error_chain, resource_name};
-use crate::xds::{ConfigSink, UpdateResult, XdsStats};
+use crate::xds::{ConfigSink, Rejection, UpdateResult, XdsStats};
 
 /// How long to wait for something that should happen.
 const WAIT: Duration = Duration::from_secs(5);
@@ -233,12 +233,12 @@ impl FakeSink {
 }
 
 impl ConfigSink for FakeSink {
-    fn apply(&self, type_url: &str, resources: &[Any]) -> Result<(), String> {
+    fn apply(&self, type_url: &str, resources: &[Any]) -> Result<(), Rejection> {
         let names: Vec<String> = resources.iter().filter_map(resource_name).collect();
         let mut state = self.state.lock();
         state.applies.push((type_url.to_string(), names.clone()));
         if let Some(error) = state.rejections.get(type_url) {
-            return Err(error.clone());
+            return Err(error.clone().into());
         }
         match type_url {
             CLUSTER => state.clusters = names,
