@@ -25,7 +25,9 @@
 //! A missing peer fails the test with an install hint.
 //!
 //! Tests that capture traffic like istio-init ([`netns`]) need root; run
-//! without it, they print why and pass without having run.
+//! without it, they fail saying so, unless `EGRESS_MESH_SKIP_ROOT_TESTS=1`
+//! asks to skip them: then each prints `SKIPPED <test>` and why
+//! ([`netns::require_root`]).
 
 pub mod ads;
 mod background;

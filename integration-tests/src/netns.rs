@@ -7,6 +7,7 @@
 //!
 //! Creating namespaces needs root; tests check [`require_root`] first.
 
+use std::env;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Write as _};
@@ -25,23 +26,34 @@ pub const PROXY_UID: u32 = 1337;
 const SUBNETS: u32 = 1 << 15;
 const SUBNET_BASE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 
-/// Whether this process runs as root. When it does not, prints that `test`
-/// is skipped and why, so a skip never looks like a pass in the output:
+/// The environment variable that, set to `1`, skips the tests that need
+/// root when they run without it.
+pub const SKIP_ROOT_TESTS: &str = "EGRESS_MESH_SKIP_ROOT_TESTS";
+
+/// Whether `test` runs: true as root. Without root, a test that did not run
+/// must not count as passed, so `test` fails saying why, unless
+/// [`SKIP_ROOT_TESTS`] is `1`: then it is skipped (false), and says so
 /// straight to stderr, which the test harness does not capture.
+#[must_use]
+#[track_caller]
 pub fn require_root(test: &str) -> bool {
-    let root = is_root();
-    if !root {
+    const NEEDS: &str = "needs root to create network namespaces and iptables rules";
+    if is_root() {
+        return true;
+    }
+    if env::var_os(SKIP_ROOT_TESTS).is_some_and(|value| value == "1") {
         // Nothing to do if stderr is gone.
         let _ = writeln!(
             io::stderr(),
-            "SKIPPED {test}: needs root to create network namespaces and iptables rules \
-             (CI runs as root; run with sudo to include it)"
+            "SKIPPED {test}: {NEEDS} ({SKIP_ROOT_TESTS}=1)"
         );
+        return false;
     }
-    root
+    panic!("{test} {NEEDS}: run it as root, or set {SKIP_ROOT_TESTS}=1 to skip it");
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     effective_uid().is_some_and(|uid| uid == 0)
 }
 

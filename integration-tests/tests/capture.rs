@@ -1,6 +1,7 @@
 //! Transparent capture as istio-init does it, by `data-plane init` inside a
 //! network namespace standing in for the app's pod (root only: without it
-//! each test prints why it is skipped). Two of the walkthrough's steps:
+//! each test fails, unless `EGRESS_MESH_SKIP_ROOT_TESTS=1` asks to skip it).
+//! Two of the walkthrough's steps:
 //! - include/exclude IP ranges: traffic to an excluded range (or outside the
 //!   included ones) bypasses the sidecar, everything else goes through it;
 //! - bypass prevention: with an egress firewall in the app's namespace (what

@@ -29,7 +29,7 @@
 //! equal what Istio gives. The table is printed (`--nocapture`) and is part
 //! of any failure.
 //!
-//! Needs root (namespaces, iptables); skipped with a message without it.
+//! Needs root (namespaces, iptables): see `netns::require_root`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -5,7 +5,8 @@
 //! connections leave directly. The "external" httpbin.org, the DNS server
 //! and the control plane listen on the host end of the namespace's veth.
 //!
-//! Needs root (namespaces, iptables); skipped with a message without it.
+//! Needs root (namespaces, iptables): fails without it, unless
+//! `EGRESS_MESH_SKIP_ROOT_TESTS=1` asks to skip it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -18,6 +18,7 @@ use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::{Curl, CurlResponse};
 use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
 use integration_tests::dns::DnsServer;
+use integration_tests::netns;
 use integration_tests::tls::TestCa;
 use integration_tests::upstream::Upstream;
 
@@ -26,7 +27,7 @@ const CNN: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 const BAIDU: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
 
 fn main() -> Result<()> {
-    if !nix_is_root() {
+    if !netns::is_root() {
         bail!("the demo's external services listen on ports 80 and 443: run it as root (sudo)");
     }
     let ca = TestCa::new()?;
@@ -138,18 +139,6 @@ fn show_last_access_log(gateway: &DataPlane) {
     if let Some(line) = gateway.access_log().last() {
         println!("{line}");
     }
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 fn section(title: &str) {
