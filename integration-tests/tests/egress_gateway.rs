@@ -10,7 +10,7 @@
 //! `targetPort`, the port the gateway agent listens on.
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
@@ -59,7 +59,7 @@ fn gateway_options(control_plane: &ControlPlane, dns: &DnsServer) -> DataPlaneOp
 }
 
 #[test]
-fn http_goes_through_the_egress_gateway_and_fails_fast_without_it() -> Result<()> {
+fn http_goes_through_the_egress_gateway_and_gets_no_healthy_upstream_without_it() -> Result<()> {
     let cnn = Upstream::http()?;
     let port = cnn.port();
     let dns = DnsServer::start([("edition.cnn.com", Ipv4Addr::LOCALHOST)])?;
@@ -85,8 +85,7 @@ fn http_goes_through_the_egress_gateway_and_fails_fast_without_it() -> Result<()
             .run()
     };
 
-    let response = assert_eventually(CONVERGE, || curl()?.ensure_status(200).cloned());
-    ensure!(response.status == 200);
+    assert_eventually(CONVERGE, || curl()?.ensure_status(200).cloned());
     let gateway_line = gateway.wait_for_access_log(CONVERGE, |line| {
         line.contains("\"GET /politics HTTP/1.1\" 200")
             && line.contains(&format!("outbound|{port}||edition.cnn.com"))
@@ -108,28 +107,33 @@ fn http_goes_through_the_egress_gateway_and_fails_fast_without_it() -> Result<()
     );
     println!("gateway: {gateway_line}\nsidecar: {sidecar_line}");
 
-    // The gateway goes away: its endpoint leaves the mesh, and requests fail
-    // fast with 503 instead of hanging.
+    // The gateway goes away: its endpoint leaves the mesh, and the sidecar
+    // answers as Envoy does for a cluster without endpoints: 503 "no healthy
+    // upstream", logged with UH. (Until the control plane removes the
+    // endpoint, the sidecar may still try the gateway's address: 503 UF.)
     drop(gateway);
-    let start = Instant::now();
     let failed = eventually(CONVERGE, || {
         let response = curl()?;
         ensure!(
-            response.status == 503,
-            "expected 503 without the gateway, got {}",
-            response.status
+            (response.status, response.body.as_str()) == (503, "no healthy upstream"),
+            "expected 503 \"no healthy upstream\" without the gateway, got {} {:?}",
+            response.status,
+            response.body
         );
         Ok(response)
     })?;
+    let no_gateway_line = sleep.wait_for_access_log(CONVERGE, |line| {
+        line.contains("\"GET /politics HTTP/1.1\" 503 UH no_healthy_upstream ")
+    })?;
     ensure!(
-        start.elapsed() < CONVERGE,
-        "failed fast: {:?}",
-        start.elapsed()
+        no_gateway_line.contains(&format!(
+            "outbound|{port}|cnn|istio-egressgateway.istio-system.svc.cluster.local"
+        )),
+        "the gateway's subset had no endpoint left: {no_gateway_line}"
     );
     println!(
-        "without the gateway: {} {}",
-        failed.status,
-        failed.body.trim()
+        "without the gateway: {} {}\nsidecar: {no_gateway_line}",
+        failed.status, failed.body
     );
 
     // It comes back: requests succeed again, nothing restarted.
