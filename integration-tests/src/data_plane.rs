@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::env;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -29,77 +29,21 @@ use shared::node::{NodeId, NodeType};
 use tempfile::TempDir;
 
 use crate::binaries;
+use crate::config_dump::DynamicResources;
 use crate::curl::{Curl, CurlResponse};
 use crate::netns::NetNs;
 use crate::ports;
 use crate::process::{self, Process};
+use crate::proxy_options::ProxyOptions;
 
 /// The sidecar's outbound listener port (`virtualOutbound`), where apps
 /// send their traffic, captured or as to an explicit proxy.
 pub const VIRTUAL_OUTBOUND: u16 = 15001;
-/// The workload IP a test agent claims unless told otherwise
-/// ([`DataPlaneOptions::ip`]).
-const PROXY_IP: &str = "127.0.0.1";
 /// How long the agent gets to connect, receive its config and bind.
 const STARTUP: Duration = Duration::from_secs(30);
 
 /// Held by the running sidecar agent, so the next one waits for 15001.
 static OUTBOUND_PORT: Mutex<()> = Mutex::new(());
-
-/// What the agent under test is and where it finds its peers.
-#[derive(Debug, Clone)]
-pub struct DataPlaneOptions {
-    /// Its identity; the node type picks `proxy sidecar` or `proxy router`.
-    pub node: NodeId,
-    /// The workload labels (`--labels`).
-    pub labels: BTreeMap<String, String>,
-    /// The control plane's ADS address.
-    pub xds_addr: SocketAddr,
-    /// The only DNS server the agent may use.
-    pub dns_addr: SocketAddr,
-}
-
-impl DataPlaneOptions {
-    /// The sidecar of workload `app` in `namespace`, labelled `app=<app>`.
-    pub fn sidecar(app: &str, namespace: &str, xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
-        Self::new(NodeType::Sidecar, app, namespace, xds_addr, dns_addr)
-    }
-
-    /// A gateway named `name` in `namespace`, labelled `app=<name>`; add
-    /// e.g. `.label("istio", "egressgateway")` for Istio's egress gateway.
-    pub fn router(name: &str, namespace: &str, xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
-        Self::new(NodeType::Router, name, namespace, xds_addr, dns_addr)
-    }
-
-    fn new(
-        node_type: NodeType,
-        app: &str,
-        namespace: &str,
-        xds_addr: SocketAddr,
-        dns_addr: SocketAddr,
-    ) -> Self {
-        Self {
-            node: NodeId::new(node_type, PROXY_IP, app, namespace),
-            labels: BTreeMap::from([("app".to_string(), app.to_string())]),
-            xds_addr,
-            dns_addr,
-        }
-    }
-
-    /// Adds (or replaces) a workload label.
-    pub fn label(mut self, key: &str, value: &str) -> Self {
-        self.labels.insert(key.to_string(), value.to_string());
-        self
-    }
-
-    /// The workload IP, in the node id (which the agent's `INSTANCE_IPS`
-    /// metadata follows): the address other proxies reach it at when a
-    /// service selects it (a gateway's in-mesh service).
-    pub fn ip(mut self, ip: IpAddr) -> Self {
-        self.node.ip = ip.to_string();
-        self
-    }
-}
 
 /// A running agent; killed on drop (a sidecar then frees 15001 for the
 /// next one).
@@ -116,7 +60,7 @@ impl DataPlane {
     /// Starts the agent and waits until its `/ready` says `LIVE` (config
     /// received, listeners bound); a sidecar first waits for any other
     /// sidecar agent of this test process to be dropped.
-    pub fn start(options: &DataPlaneOptions) -> Result<Self> {
+    pub fn start(options: &ProxyOptions) -> Result<Self> {
         let outbound_port = match options.node.node_type {
             NodeType::Sidecar => Some(claim_outbound_port()?),
             NodeType::Router => None,
@@ -130,7 +74,7 @@ impl DataPlane {
     /// as Istio runs a sidecar (capture rules such as `data-plane init`'s
     /// leave its own connections alone), with its admin interface on the
     /// namespace's address; waits until it is ready, as [`DataPlane::start`].
-    pub fn start_in(netns: &NetNs, options: &DataPlaneOptions) -> Result<Self> {
+    pub fn start_in(netns: &NetNs, options: &ProxyOptions) -> Result<Self> {
         let dir = tempfile::tempdir().context("creating the agent's temp dir")?;
         let command = netns.proxy_command(&binaries::data_plane()?, dir.path())?;
         let admin_addr = SocketAddr::from((netns.ns_ip(), ports::free_port()?));
@@ -139,28 +83,19 @@ impl DataPlane {
 
     fn launch(
         mut command: Command,
-        options: &DataPlaneOptions,
+        options: &ProxyOptions,
         admin_addr: SocketAddr,
         dir: TempDir,
         outbound_port: Option<MutexGuard<'static, ()>>,
     ) -> Result<Self> {
-        let role = match options.node.node_type {
-            NodeType::Sidecar => "sidecar",
-            NodeType::Router => "router",
-        };
-        let labels: Vec<String> = options
-            .labels
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect();
         command
-            .args(["proxy", role])
+            .args(["proxy", options.role()])
             .arg("--xds-addr")
             .arg(options.xds_addr.to_string())
             .arg("--node-id")
             .arg(options.node.to_string())
             .arg("--labels")
-            .arg(labels.join(","))
+            .arg(options.labels_arg())
             .arg("--admin-addr")
             .arg(admin_addr.to_string())
             .arg("--dns-server")
@@ -241,6 +176,11 @@ impl DataPlane {
     /// `/config_dump`.
     pub fn config_dump(&self) -> Result<Value> {
         self.admin_ok("/config_dump")?.json()
+    }
+
+    /// What `/config_dump` says the agent holds from xDS.
+    pub fn dynamic_resources(&self) -> Result<DynamicResources> {
+        DynamicResources::parse(&self.config_dump()?)
     }
 
     /// `/clusters`: `cluster::address::stat::value`, one a line.

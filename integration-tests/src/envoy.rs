@@ -4,7 +4,7 @@
 //! interface on a port Envoy picks itself (loopback unless told otherwise).
 //! It runs on the host, or like a sidecar inside a [`NetNs`] as uid 1337.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -14,108 +14,78 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use shared::node::{META_INSTANCE_IPS, META_LABELS, META_NAMESPACE, NodeId, NodeType};
+use shared::node::{META_INSTANCE_IPS, META_LABELS, META_NAMESPACE};
 use tempfile::TempDir;
 
 use crate::binaries;
+use crate::config_dump::DynamicResources;
 use crate::curl::{Curl, CurlResponse};
 use crate::netns::{NetNs, SidecarHost};
 use crate::process::Process;
+use crate::proxy_options::ProxyOptions;
 
 /// The static cluster that reaches the control plane, as Istio names it.
 pub const XDS_CLUSTER: &str = "xds-grpc";
-/// The workload IP a test proxy claims unless told otherwise
-/// ([`EnvoyOptions::ip`]).
-const PROXY_IP: &str = "127.0.0.1";
 /// How often Envoy writes out its access logs (its default, 10 s, is
 /// longer than a test waits for a line).
 const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// How long Envoy gets to bind its admin port.
 const ADMIN_STARTUP: Duration = Duration::from_secs(20);
+/// `--log-level`.
+const LOG_LEVEL: &str = "info";
 
-/// What the Envoy under test is and where it finds its peers.
+/// Envoy's bootstrap for a proxy: its identity and ADS source from
+/// [`ProxyOptions`], and Envoy's own settings.
 #[derive(Debug, Clone)]
-pub struct EnvoyOptions {
-    pub node: NodeId,
-    /// The bootstrap's `node.cluster` (Istio: `<app>.<namespace>`).
-    pub cluster: String,
-    /// The workload labels sent as `LABELS` metadata.
-    pub labels: BTreeMap<String, String>,
-    /// The control plane's ADS address.
-    pub xds_addr: SocketAddr,
-    /// The only DNS server Envoy may use.
-    pub dns_addr: SocketAddr,
-    /// Where the admin interface listens (on a port Envoy picks); it must
-    /// be reachable from the test, so inside a [`NetNs`] use its
-    /// [`NetNs::ns_ip`].
-    pub admin_ip: IpAddr,
-    /// How long CDS and LDS wait for a first answer before Envoy goes live
-    /// without one; Envoy's default (15 s) when `None`.
-    pub initial_fetch_timeout: Option<Duration>,
-    /// `--log-level`.
-    pub log_level: String,
+pub struct Bootstrap<'a> {
+    proxy: &'a ProxyOptions,
+    admin_ip: IpAddr,
+    initial_fetch_timeout: Option<Duration>,
 }
 
-impl EnvoyOptions {
-    /// The sidecar of workload `app` in `namespace`, labelled `app=<app>`.
-    pub fn sidecar(app: &str, namespace: &str, xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
-        Self::new(NodeType::Sidecar, app, namespace, xds_addr, dns_addr)
-    }
-
-    /// A gateway named `name` in `namespace`, labelled `app=<name>`; add
-    /// e.g. `.label("istio", "egressgateway")` for Istio's egress gateway.
-    pub fn router(name: &str, namespace: &str, xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
-        Self::new(NodeType::Router, name, namespace, xds_addr, dns_addr)
-    }
-
-    fn new(
-        node_type: NodeType,
-        app: &str,
-        namespace: &str,
-        xds_addr: SocketAddr,
-        dns_addr: SocketAddr,
-    ) -> Self {
+impl<'a> Bootstrap<'a> {
+    /// `proxy`'s bootstrap, its admin interface on loopback.
+    pub fn new(proxy: &'a ProxyOptions) -> Self {
         Self {
-            node: NodeId::new(node_type, PROXY_IP, app, namespace),
-            cluster: format!("{app}.{namespace}"),
-            labels: BTreeMap::from([("app".to_string(), app.to_string())]),
-            xds_addr,
-            dns_addr,
+            proxy,
             admin_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             initial_fetch_timeout: None,
-            log_level: "info".to_string(),
         }
     }
 
-    /// Adds (or replaces) a workload label.
-    pub fn label(mut self, key: &str, value: &str) -> Self {
-        self.labels.insert(key.to_string(), value.to_string());
-        self
+    /// Where the admin interface listens (on a port Envoy picks); it must
+    /// be reachable from the test, so inside a [`NetNs`] its
+    /// [`NetNs::ns_ip`].
+    pub fn admin_ip(self, admin_ip: IpAddr) -> Self {
+        Self { admin_ip, ..self }
     }
 
-    /// The workload IP, in the node id and the `INSTANCE_IPS` metadata: the
-    /// address other proxies reach it at when a service selects it (a
-    /// gateway's in-mesh service).
-    pub fn ip(mut self, ip: IpAddr) -> Self {
-        self.node.ip = ip.to_string();
-        self
+    /// How long CDS and LDS wait for a first answer before Envoy goes live
+    /// without one (Envoy's default: 15 s).
+    pub fn initial_fetch_timeout(self, timeout: Duration) -> Self {
+        Self {
+            initial_fetch_timeout: Some(timeout),
+            ..self
+        }
     }
 
     /// The bootstrap configuration, as JSON.
-    pub fn bootstrap(&self) -> Value {
-        let namespace = self.node.namespace().unwrap_or_default();
+    pub fn json(&self) -> Value {
+        let proxy = self.proxy;
+        let namespace = proxy.node.namespace().unwrap_or_default();
         let mut subscription = json!({ "ads": {}, "resource_api_version": "V3" });
         if let Some(timeout) = self.initial_fetch_timeout {
             subscription["initial_fetch_timeout"] = json!(format!("{}s", timeout.as_secs_f64()));
         }
         json!({
             "node": {
-                "id": self.node.to_string(),
-                "cluster": self.cluster,
+                "id": proxy.node.to_string(),
+                // Istio's `<app>.<namespace>`.
+                "cluster": proxy.node.id,
                 "metadata": {
                     META_NAMESPACE: namespace,
-                    META_LABELS: self.labels,
-                    META_INSTANCE_IPS: self.node.ip,
+                    META_LABELS: proxy.labels,
+                    META_INSTANCE_IPS: proxy.node.ip,
                 },
             },
             "admin": { "address": socket_address(&self.admin_ip.to_string(), 0) },
@@ -137,8 +107,8 @@ impl EnvoyOptions {
                         "cluster_name": XDS_CLUSTER,
                         "endpoints": [{ "lb_endpoints": [{ "endpoint": {
                             "address": socket_address(
-                                &self.xds_addr.ip().to_string(),
-                                self.xds_addr.port(),
+                                &proxy.xds_addr.ip().to_string(),
+                                proxy.xds_addr.port(),
                             ),
                         } }] }],
                     },
@@ -155,8 +125,8 @@ impl EnvoyOptions {
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
                     "resolvers": [socket_address(
-                        &self.dns_addr.ip().to_string(),
-                        self.dns_addr.port(),
+                        &proxy.dns_addr.ip().to_string(),
+                        proxy.dns_addr.port(),
                     )],
                     "use_resolvers_as_fallback": false,
                     "dns_resolver_options": {
@@ -181,45 +151,38 @@ pub struct Envoy {
 }
 
 impl Envoy {
-    /// Starts Envoy with `options.bootstrap()`.
-    pub fn start(options: &EnvoyOptions) -> Result<Self> {
-        Self::start_bootstrap(&options.bootstrap(), &options.log_level)
+    /// Starts Envoy as `options` on this host.
+    pub fn start(options: &ProxyOptions) -> Result<Self> {
+        Self::start_bootstrap(&Bootstrap::new(options).json())
     }
 
-    /// Starts Envoy with `options.bootstrap()` inside `netns` as uid
-    /// [`crate::netns::PROXY_UID`], as Istio runs a sidecar: outbound
-    /// capture rules ([`NetNs::capture_outbound`]) leave its own connections
-    /// alone.
-    pub fn start_in(netns: &NetNs, options: &EnvoyOptions) -> Result<Self> {
-        Self::launch(&options.bootstrap(), &options.log_level, Some(netns))
+    /// Starts Envoy as `options` inside `netns` as uid
+    /// [`crate::netns::PROXY_UID`], as Istio runs a sidecar (outbound
+    /// capture rules leave its own connections alone), with its admin
+    /// interface on the namespace's address.
+    pub fn start_in(netns: &NetNs, options: &ProxyOptions) -> Result<Self> {
+        let bootstrap = Bootstrap::new(options).admin_ip(IpAddr::V4(netns.ns_ip()));
+        Self::launch(&bootstrap.json(), Some(netns))
     }
 
-    /// Starts Envoy with `options.bootstrap()` on `host`: in its namespace
-    /// (as [`Envoy::start_in`], admin interface on the namespace's address)
-    /// or on this host (as [`Envoy::start`]).
-    pub fn start_sidecar(host: &SidecarHost, options: &EnvoyOptions) -> Result<Self> {
+    /// Starts Envoy as `options` on `host`: in its namespace (as
+    /// [`Envoy::start_in`]) or on this host (as [`Envoy::start`]).
+    pub fn start_sidecar(host: &SidecarHost, options: &ProxyOptions) -> Result<Self> {
         match host.netns() {
             None => Self::start(options),
-            Some(netns) => {
-                let options = EnvoyOptions {
-                    admin_ip: IpAddr::V4(netns.ns_ip()),
-                    ..options.clone()
-                };
-                Self::start_in(netns, &options)
-            }
+            Some(netns) => Self::start_in(netns, options),
         }
     }
 
-    /// Writes `bootstrap` (e.g. an [`EnvoyOptions::bootstrap`] with static
-    /// resources added) and starts Envoy with one worker thread, hot
-    /// restart disabled (so any number can run side by side) and access logs
-    /// written out within 100 ms, then waits until its admin interface
-    /// answers.
-    pub fn start_bootstrap(bootstrap: &Value, log_level: &str) -> Result<Self> {
-        Self::launch(bootstrap, log_level, None)
+    /// Writes `bootstrap` (e.g. a [`Bootstrap`] with static resources
+    /// added) and starts Envoy with one worker thread, hot restart disabled
+    /// (so any number can run side by side) and access logs written out
+    /// within 100 ms, then waits until its admin interface answers.
+    pub fn start_bootstrap(bootstrap: &Value) -> Result<Self> {
+        Self::launch(bootstrap, None)
     }
 
-    fn launch(bootstrap: &Value, log_level: &str, netns: Option<&NetNs>) -> Result<Self> {
+    fn launch(bootstrap: &Value, netns: Option<&NetNs>) -> Result<Self> {
         let binary = binaries::envoy()?;
         let dir = tempfile::tempdir().context("creating Envoy's temp dir")?;
         let bootstrap_path = dir.path().join("bootstrap.json");
@@ -238,7 +201,7 @@ impl Envoy {
             .arg(LOG_FLUSH_INTERVAL.as_millis().to_string())
             .arg("--admin-address-path")
             .arg(&admin_path)
-            .args(["--log-level", log_level]);
+            .args(["--log-level", LOG_LEVEL]);
         let mut process = Process::spawn("envoy", command, dir.path())?;
         let admin_addr = wait_for_admin_address(&mut process, &admin_path)?;
         Ok(Self {
@@ -303,9 +266,9 @@ impl Envoy {
             .collect())
     }
 
-    /// What `/config_dump` says Envoy holds from xDS.
+    /// What `/config_dump?include_eds` says Envoy holds from xDS.
     pub fn dynamic_resources(&self) -> Result<DynamicResources> {
-        DynamicResources::from_config_dump(&self.config_dump()?)
+        DynamicResources::parse(&self.admin_json("/config_dump?include_eds")?)
     }
 
     /// Waits until `/ready` says `LIVE`: initialization is over (the first
@@ -346,66 +309,6 @@ impl Envoy {
     fn admin_json(&self, path: &str) -> Result<Value> {
         self.admin_ok(path)?.json()
     }
-}
-
-/// The xDS resources in a config dump, by name.
-#[derive(Debug, Clone, Default)]
-pub struct DynamicResources {
-    /// Active clusters.
-    pub clusters: BTreeSet<String>,
-    /// Listeners in service (`active_state`), by name.
-    pub listeners: BTreeMap<String, Value>,
-    /// Route configurations.
-    pub routes: BTreeSet<String>,
-    /// The `error_state` of any resource whose last update Envoy rejected.
-    pub errors: Vec<Value>,
-}
-
-impl DynamicResources {
-    fn from_config_dump(dump: &Value) -> Result<Self> {
-        let configs = dump["configs"]
-            .as_array()
-            .with_context(|| format!("config dump without configs: {dump}"))?;
-        let mut found = Self::default();
-        for config in configs {
-            let items = |field: &str| config[field].as_array().cloned().unwrap_or_default();
-            match config["@type"].as_str().unwrap_or_default() {
-                "type.googleapis.com/envoy.admin.v3.ClustersConfigDump" => {
-                    for item in items("dynamic_active_clusters") {
-                        found.clusters.extend(name(&item["cluster"]));
-                        found.errors.extend(error_state(&item));
-                    }
-                    for item in items("dynamic_warming_clusters") {
-                        found.errors.extend(error_state(&item));
-                    }
-                }
-                "type.googleapis.com/envoy.admin.v3.ListenersConfigDump" => {
-                    for item in items("dynamic_listeners") {
-                        let listener = &item["active_state"]["listener"];
-                        if let Some(name) = name(listener) {
-                            found.listeners.insert(name, listener.clone());
-                        }
-                        found.errors.extend(error_state(&item));
-                    }
-                }
-                "type.googleapis.com/envoy.admin.v3.RoutesConfigDump" => {
-                    for item in items("dynamic_route_configs") {
-                        found.routes.extend(name(&item["route_config"]));
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(found)
-    }
-}
-
-fn name(resource: &Value) -> Option<String> {
-    resource["name"].as_str().map(str::to_string)
-}
-
-fn error_state(item: &Value) -> Option<Value> {
-    Some(item.get("error_state")?.clone())
 }
 
 /// Envoy writes its admin address once the admin listener is bound.

@@ -1,157 +1,55 @@
-//! Istio config the tests serve, written as Istio's egress tasks write it,
-//! and the repository's example MeshConfig files.
+//! Istio config the tests serve, written as Istio's egress tasks write it:
+//! the YAML files of `integration-tests/fixtures/` (some with `${NAME}`
+//! placeholders for ports and paths), the repository's examples, and its
+//! example MeshConfig files.
 
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result, ensure};
+use serde_yaml::{Mapping, Value};
+
 /// Istio's "Access an external HTTP service" ServiceEntry.
-pub const HTTPBIN_SERVICE_ENTRY: &str = "\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: httpbin-ext
-spec:
-  hosts:
-  - httpbin.org
-  ports:
-  - number: 80
-    name: http
-    protocol: HTTP
-  resolution: DNS
-  location: MESH_EXTERNAL
-";
+pub const HTTPBIN_SERVICE_ENTRY: &str = include_str!("../fixtures/httpbin-serviceentry.yaml");
 
 /// Istio's TLS origination task's starting point, trimmed to its TLS port:
 /// `edition.cnn.com:443` passed through by SNI.
-pub const CNN_TLS_SERVICE_ENTRY: &str = "\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: edition-cnn-com
-spec:
-  hosts:
-  - edition.cnn.com
-  ports:
-  - number: 443
-    name: tls
-    protocol: TLS
-  resolution: DNS
-";
+pub const CNN_TLS_SERVICE_ENTRY: &str = include_str!("../fixtures/cnn-tls-serviceentry.yaml");
+
+/// Istio's "access an external HTTPS service" ServiceEntry for
+/// `www.baidu.com`, as the examples have it.
+pub const BAIDU_SERVICE_ENTRY: &str = include_str!("../../examples/mesh/baidu.yaml");
+
+/// Istio's route timeout for httpbin.org, shortened from 3s to 1s.
+pub const HTTPBIN_TIMEOUT: &str = include_str!("../fixtures/httpbin-timeout.yaml");
+
+/// The egress gateway's in-mesh service as the examples have it; tests
+/// take it with their own ports ([`egress_gateway_service`]).
+const EGRESS_GATEWAY_SERVICE: &str = include_str!("../../examples/mesh/egressgateway-service.yaml");
+
+const CNN_TLS_ORIGINATION: &str = include_str!("../fixtures/cnn-tls-origination.yaml");
+const CNN_VIA_GATEWAY_HTTP: &str = include_str!("../fixtures/cnn-via-gateway-http.yaml");
+const CNN_VIA_GATEWAY_TLS: &str = include_str!("../fixtures/cnn-via-gateway-tls.yaml");
+const CNN_VIA_GATEWAY_MUTUAL_TLS: &str =
+    include_str!("../fixtures/cnn-via-gateway-mutual-tls.yaml");
+
+/// Istio's TLS origination task for edition.cnn.com, the DestinationRule
+/// trusting `ca_cert` (`caCertificates`) so the origination can verify the
+/// external server.
+pub fn tls_origination(ca_cert: &Path) -> String {
+    render(
+        CNN_TLS_ORIGINATION,
+        &[("CA_CERT", ca_cert.display().to_string())],
+    )
+}
 
 /// The walkthrough's HTTP egress gateway config, on port `port`.
 pub fn http_via_gateway(port: u16) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts: [edition.cnn.com]
-  ports:
-  - {{number: {port}, name: http-port, protocol: HTTP}}
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port: {{number: {port}, name: http, protocol: HTTP}}
-    hosts: [edition.cnn.com]
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts: [edition.cnn.com]
-  gateways: [istio-egressgateway, mesh]
-  http:
-  - match:
-    - gateways: [mesh]
-      port: {port}
-    route:
-    - destination:
-        host: istio-egressgateway.istio-system.svc.cluster.local
-        subset: cnn
-        port: {{number: {port}}}
-      weight: 100
-  - match:
-    - gateways: [istio-egressgateway]
-      port: {port}
-    route:
-    - destination:
-        host: edition.cnn.com
-        port: {{number: {port}}}
-      weight: 100
-"
-    )
+    render(CNN_VIA_GATEWAY_HTTP, &[("PORT", port.to_string())])
 }
 
 /// Istio's documented HTTPS (SNI passthrough) egress gateway config.
 pub fn https_via_gateway(port: u16) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts: [edition.cnn.com]
-  ports:
-  - {{number: {port}, name: tls, protocol: TLS}}
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port: {{number: {port}, name: tls, protocol: TLS}}
-    hosts: [edition.cnn.com]
-    tls: {{mode: PASSTHROUGH}}
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts: [edition.cnn.com]
-  gateways: [mesh, istio-egressgateway]
-  tls:
-  - match:
-    - {{gateways: [mesh], port: {port}, sniHosts: [edition.cnn.com]}}
-    route:
-    - destination: {{host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {{number: {port}}}}}
-  - match:
-    - {{gateways: [istio-egressgateway], port: {port}, sniHosts: [edition.cnn.com]}}
-    route:
-    - destination: {{host: edition.cnn.com, port: {{number: {port}}}}}
-      weight: 100
-"
-    )
+    render(CNN_VIA_GATEWAY_TLS, &[("PORT", port.to_string())])
 }
 
 /// Istio's "egress gateway with TLS origination" task: the app sends plain
@@ -160,91 +58,83 @@ spec:
 /// originates TLS to the external server. `cnn_port` is the external
 /// server's HTTPS port.
 pub fn mutual_tls_via_gateway(cnn_port: u16, ca_cert: &str) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: cnn
-spec:
-  hosts: [edition.cnn.com]
-  ports:
-  - {{number: 80, name: http, protocol: HTTP}}
-  - {{number: {cnn_port}, name: https, protocol: HTTPS}}
-  resolution: DNS
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port: {{number: 443, name: https, protocol: HTTPS}}
-    hosts: [edition.cnn.com]
-    tls: {{mode: ISTIO_MUTUAL}}
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-cnn
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: cnn
-    trafficPolicy:
-      loadBalancer:
-        simple: ROUND_ROBIN
-      portLevelSettings:
-      - port:
-          number: 443
-        tls:
-          mode: ISTIO_MUTUAL
-          sni: edition.cnn.com
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-cnn-through-egress-gateway
-spec:
-  hosts: [edition.cnn.com]
-  gateways: [istio-egressgateway, mesh]
-  http:
-  - match:
-    - gateways: [mesh]
-      port: 80
-    route:
-    - destination:
-        host: istio-egressgateway.istio-system.svc.cluster.local
-        subset: cnn
-        port: {{number: 443}}
-      weight: 100
-  - match:
-    - gateways: [istio-egressgateway]
-      port: 443
-    route:
-    - destination:
-        host: edition.cnn.com
-        port: {{number: {cnn_port}}}
-      weight: 100
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: originate-tls-for-edition-cnn-com
-spec:
-  host: edition.cnn.com
-  trafficPolicy:
-    loadBalancer:
-      simple: ROUND_ROBIN
-    portLevelSettings:
-    - port:
-        number: {cnn_port}
-      tls:
-        mode: SIMPLE
-        caCertificates: {ca_cert}
-"
+    render(
+        CNN_VIA_GATEWAY_MUTUAL_TLS,
+        &[
+            ("CNN_PORT", cnn_port.to_string()),
+            ("CA_CERT", ca_cert.to_string()),
+        ],
     )
+}
+
+/// `template` with each `${NAME}` replaced by its value.
+fn render(template: &str, values: &[(&str, String)]) -> String {
+    values
+        .iter()
+        .fold(template.to_string(), |yaml, (name, value)| {
+            yaml.replace(&format!("${{{name}}}"), value)
+        })
+}
+
+/// A port of the egress gateway's in-mesh service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayPort {
+    pub number: u16,
+    /// `HTTP`, `HTTPS` or `TLS`; in lower case, the port's name.
+    pub protocol: &'static str,
+    /// Where the gateway listens for it; `number` itself when `None`.
+    pub target_port: Option<u16>,
+}
+
+impl GatewayPort {
+    pub fn new(number: u16, protocol: &'static str) -> Self {
+        Self {
+            number,
+            protocol,
+            target_port: None,
+        }
+    }
+
+    /// The gateway listens for this port on `target_port`.
+    pub fn target(self, target_port: u16) -> Self {
+        Self {
+            target_port: Some(target_port),
+            ..self
+        }
+    }
+
+    fn to_yaml(self) -> Value {
+        let mut port = Mapping::new();
+        port.insert("number".into(), self.number.into());
+        port.insert("name".into(), self.protocol.to_ascii_lowercase().into());
+        port.insert("protocol".into(), self.protocol.into());
+        if let Some(target_port) = self.target_port {
+            port.insert("targetPort".into(), target_port.into());
+        }
+        Value::Mapping(port)
+    }
+}
+
+/// The egress gateway as an installed Istio declares it
+/// (`examples/mesh/egressgateway-service.yaml`): an in-mesh service whose
+/// endpoints are the connected proxies labelled istio=egressgateway, here
+/// with `ports` for its ports.
+pub fn egress_gateway_service(ports: &[GatewayPort]) -> Result<String> {
+    let mut service: Value = serde_yaml::from_str(EGRESS_GATEWAY_SERVICE)
+        .context("parsing the example egress gateway service")?;
+    let spec = service
+        .get_mut("spec")
+        .and_then(Value::as_mapping_mut)
+        .context("the example egress gateway service has no spec")?;
+    ensure!(
+        spec.contains_key("ports"),
+        "the example egress gateway service has no ports"
+    );
+    spec.insert(
+        "ports".into(),
+        Value::Sequence(ports.iter().map(|port| port.to_yaml()).collect()),
+    );
+    serde_yaml::to_string(&service).context("writing the egress gateway service")
 }
 
 /// `examples/mesh-config/<name>.yaml` (`allow-any`, `registry-only`).
@@ -261,4 +151,53 @@ pub fn example_mesh() -> PathBuf {
 
 fn repo_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_have_every_placeholder_filled() {
+        let ca = Path::new("/tmp/ca.pem");
+        for yaml in [
+            tls_origination(ca),
+            http_via_gateway(80),
+            https_via_gateway(443),
+            mutual_tls_via_gateway(8443, "/tmp/ca.pem"),
+        ] {
+            assert!(!yaml.contains("${"), "{yaml}");
+            for document in yaml.split("\n---\n") {
+                serde_yaml::from_str::<Value>(document)
+                    .unwrap_or_else(|error| panic!("{error}: {document}"));
+            }
+        }
+        let mutual = mutual_tls_via_gateway(8443, "/tmp/ca.pem");
+        assert!(mutual.contains("number: 8443"), "{mutual}");
+        assert!(mutual.contains("caCertificates: /tmp/ca.pem"), "{mutual}");
+    }
+
+    #[test]
+    fn the_egress_gateway_service_takes_the_given_ports() {
+        let yaml = egress_gateway_service(&[
+            GatewayPort::new(80, "HTTP").target(8080),
+            GatewayPort::new(443, "TLS"),
+        ])
+        .unwrap();
+        let service: Value = serde_yaml::from_str(&yaml).unwrap();
+        let expected: Value = serde_yaml::from_str(
+            "[{number: 80, name: http, protocol: HTTP, targetPort: 8080},
+              {number: 443, name: tls, protocol: TLS}]",
+        )
+        .unwrap();
+        assert_eq!(service["spec"]["ports"], expected);
+        assert_eq!(service["metadata"]["name"], "istio-egressgateway");
+        assert_eq!(service["metadata"]["namespace"], "istio-system");
+        assert_eq!(service["spec"]["location"], "MESH_INTERNAL");
+        assert_eq!(service["spec"]["resolution"], "STATIC");
+        assert_eq!(
+            service["spec"]["workloadSelector"]["labels"]["istio"],
+            "egressgateway"
+        );
+    }
 }

@@ -32,6 +32,7 @@
 pub mod ads;
 mod background;
 pub mod binaries;
+pub mod config_dump;
 pub mod control_plane;
 pub mod curl;
 pub mod data_plane;
@@ -41,7 +42,9 @@ pub mod fake_ads;
 pub mod fixtures;
 pub mod grpcurl;
 pub mod netns;
+pub mod parity;
 pub mod ports;
 pub mod process;
+pub mod proxy_options;
 pub mod tls;
 pub mod upstream;

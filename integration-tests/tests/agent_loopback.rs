@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use integration_tests::control_plane::{self, ConfigDir, ControlPlane, DumpType};
 use integration_tests::curl::{Curl, CurlResponse};
-use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
+use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
 use integration_tests::fake_ads::{self, FakeAds};
 use integration_tests::fixtures::mesh_config;
 use integration_tests::grpcurl::Grpcurl;
 use integration_tests::process::assert_eventually;
+use integration_tests::proxy_options::ProxyOptions;
 use integration_tests::tls::TestCa;
 use integration_tests::upstream::Upstream;
 use serde_json::{Value, json};
@@ -75,8 +76,8 @@ impl Mesh {
     }
 }
 
-fn sleep_sidecar(xds_addr: SocketAddr, dns: &DnsServer) -> DataPlaneOptions {
-    DataPlaneOptions::sidecar("sleep", "default", xds_addr, dns.addr())
+fn sleep_sidecar(xds_addr: SocketAddr, dns: &DnsServer) -> ProxyOptions {
+    ProxyOptions::sidecar("sleep", "default", xds_addr, dns.addr())
 }
 
 /// A MESH_EXTERNAL ServiceEntry for `host` with `ports` (number, name,

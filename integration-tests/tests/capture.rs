@@ -16,12 +16,15 @@ use anyhow::{Context, Result, ensure};
 use integration_tests::binaries;
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::{Curl, CurlResponse};
-use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
+use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
-use integration_tests::fixtures::{HTTPBIN_SERVICE_ENTRY, https_via_gateway, mesh_config};
+use integration_tests::fixtures::{
+    GatewayPort, HTTPBIN_SERVICE_ENTRY, egress_gateway_service, https_via_gateway, mesh_config,
+};
 use integration_tests::netns::{NetNs, PROXY_UID, require_root};
 use integration_tests::ports::free_port;
 use integration_tests::process::{self, assert_eventually};
+use integration_tests::proxy_options::ProxyOptions;
 use integration_tests::tls::TestCa;
 use integration_tests::upstream::Upstream;
 
@@ -70,7 +73,7 @@ fn include_and_exclude_ranges_decide_what_the_sidecar_sees() -> Result<()> {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     )?;
     let xds_port = control_plane.xds_addr().port();
-    let options = DataPlaneOptions::sidecar(
+    let options = ProxyOptions::sidecar(
         "sleep",
         "default",
         SocketAddr::from((host, xds_port)),
@@ -204,23 +207,7 @@ fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<
     let config = ConfigDir::new()?;
     config.write(
         "gateway-service.yaml",
-        &format!(
-            "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: istio-egressgateway
-  namespace: istio-system
-spec:
-  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {{number: 443, name: tls, protocol: TLS, targetPort: {gateway_port}}}
-  resolution: STATIC
-  workloadSelector:
-    labels:
-      istio: egressgateway
-"
-        ),
+        &egress_gateway_service(&[GatewayPort::new(443, "TLS").target(gateway_port)])?,
     )?;
     config.write("cnn.yaml", &https_via_gateway(443))?;
     let control_plane = ControlPlane::start_on(
@@ -254,13 +241,13 @@ spec:
 
     // With a sidecar and the egress gateway, the same request succeeds.
     let gateway = DataPlane::start(
-        &DataPlaneOptions::router("istio-egressgateway", "istio-system", xds, dns.addr())
+        &ProxyOptions::router("istio-egressgateway", "istio-system", xds, dns.addr())
             .label("istio", "egressgateway")
             .ip(IpAddr::V4(host)),
     )?;
     init(&netns, xds_port, &["--include-outbound-ip-ranges", "*"])?;
-    let options = DataPlaneOptions::sidecar("sleep", "default", xds, dns.addr())
-        .ip(IpAddr::V4(netns.ns_ip()));
+    let options =
+        ProxyOptions::sidecar("sleep", "default", xds, dns.addr()).ip(IpAddr::V4(netns.ns_ip()));
     let sidecar = DataPlane::start_in(&netns, &options)?;
     let response = process::eventually(CONVERGE, || curl()?.ensure_status(200).cloned())
         .with_context(|| format!("sidecar:\n{}\ngateway:\n{}", sidecar.logs(), gateway.logs()))?;

@@ -15,41 +15,22 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::Curl;
-use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
+use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
 use integration_tests::fixtures::{
-    http_via_gateway, https_via_gateway, mesh_config, mutual_tls_via_gateway,
+    GatewayPort, egress_gateway_service, http_via_gateway, https_via_gateway, mesh_config,
+    mutual_tls_via_gateway,
 };
 use integration_tests::ports::free_port;
 use integration_tests::process::{assert_eventually, eventually};
+use integration_tests::proxy_options::ProxyOptions;
 use integration_tests::tls::TestCa;
 use integration_tests::upstream::Upstream;
 
 const CONVERGE: Duration = Duration::from_secs(10);
 
-/// The gateway's in-mesh service: `port` maps to the agent's `target_port`.
-fn gateway_service(port: u16, protocol: &str, target_port: u16) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: istio-egressgateway
-  namespace: istio-system
-spec:
-  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {{number: {port}, name: gw, protocol: {protocol}, targetPort: {target_port}}}
-  resolution: STATIC
-  workloadSelector:
-    labels:
-      istio: egressgateway
-"
-    )
-}
-
-fn gateway_options(control_plane: &ControlPlane, dns: &DnsServer) -> DataPlaneOptions {
-    DataPlaneOptions::router(
+fn gateway_options(control_plane: &ControlPlane, dns: &DnsServer) -> ProxyOptions {
+    ProxyOptions::router(
         "istio-egressgateway",
         "istio-system",
         control_plane.xds_addr(),
@@ -66,11 +47,11 @@ fn http_goes_through_the_egress_gateway_and_gets_no_healthy_upstream_without_it(
     let config = ConfigDir::new()?;
     config.write(
         "gateway-service.yaml",
-        &gateway_service(port, "HTTP", free_port()?),
+        &egress_gateway_service(&[GatewayPort::new(port, "HTTP").target(free_port()?)])?,
     )?;
     config.write("cnn.yaml", &http_via_gateway(port))?;
     let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-    let sleep = DataPlane::start(&DataPlaneOptions::sidecar(
+    let sleep = DataPlane::start(&ProxyOptions::sidecar(
         "sleep",
         "default",
         control_plane.xds_addr(),
@@ -151,11 +132,11 @@ fn https_passes_through_the_egress_gateway_by_sni() -> Result<()> {
     let config = ConfigDir::new()?;
     config.write(
         "gateway-service.yaml",
-        &gateway_service(port, "TLS", free_port()?),
+        &egress_gateway_service(&[GatewayPort::new(port, "TLS").target(free_port()?)])?,
     )?;
     config.write("cnn.yaml", &https_via_gateway(port))?;
     let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-    let sleep = DataPlane::start(&DataPlaneOptions::sidecar(
+    let sleep = DataPlane::start(&ProxyOptions::sidecar(
         "sleep",
         "default",
         control_plane.xds_addr(),
@@ -199,14 +180,14 @@ fn istio_mutual_to_the_gateway_then_tls_origination() -> Result<()> {
     let config = ConfigDir::new()?;
     config.write(
         "gateway-service.yaml",
-        &gateway_service(443, "HTTPS", gateway_port),
+        &egress_gateway_service(&[GatewayPort::new(443, "HTTPS").target(gateway_port)])?,
     )?;
     config.write(
         "cnn.yaml",
         &mutual_tls_via_gateway(cnn.port(), &ca.cert_path().display().to_string()),
     )?;
     let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-    let sleep = DataPlane::start(&DataPlaneOptions::sidecar(
+    let sleep = DataPlane::start(&ProxyOptions::sidecar(
         "sleep",
         "default",
         control_plane.xds_addr(),

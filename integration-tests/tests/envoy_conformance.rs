@@ -12,16 +12,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use integration_tests::config_dump::DynamicResources;
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::Curl;
 use integration_tests::dns::DnsServer;
-use integration_tests::envoy::{DynamicResources, Envoy, EnvoyOptions};
+use integration_tests::envoy::Envoy;
 use integration_tests::fixtures::{
-    CNN_TLS_SERVICE_ENTRY, HTTPBIN_SERVICE_ENTRY, example_mesh, mesh_config,
+    CNN_TLS_SERVICE_ENTRY, GatewayPort, HTTPBIN_SERVICE_ENTRY, egress_gateway_service,
+    example_mesh, mesh_config,
 };
 use integration_tests::netns::SidecarHost;
 use integration_tests::ports;
 use integration_tests::process::assert_eventually;
+use integration_tests::proxy_options::ProxyOptions;
 
 /// How long Envoy gets to connect and go live.
 const READY: Duration = Duration::from_secs(30);
@@ -67,37 +70,6 @@ spec:
         simple: LEAST_REQUEST
 ";
 
-/// The egress gateway's own service as an Istio install has it, with the
-/// gateway pods' HTTP port mapped to `target_port` (so the gateway's
-/// listener binds a free port rather than 80).
-fn egress_gateway_service(target_port: u16) -> String {
-    format!(
-        "\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: istio-egressgateway
-  namespace: istio-system
-spec:
-  hosts:
-  - istio-egressgateway.istio-system.svc.cluster.local
-  location: MESH_INTERNAL
-  ports:
-  - number: 80
-    name: http
-    protocol: HTTP
-    targetPort: {target_port}
-  - number: 443
-    name: https
-    protocol: HTTPS
-  resolution: STATIC
-  workloadSelector:
-    labels:
-      istio: egressgateway
-"
-    )
-}
-
 /// The test DNS server, on `ip`, that Envoy resolves the walkthrough's
 /// names through; nothing here sends traffic, so every name points at
 /// loopback.
@@ -125,7 +97,7 @@ impl Sidecar {
             ControlPlane::start_on(config.path(), mesh, IpAddr::V4(host.server_ip()))?;
         let dns = walkthrough_dns(host.server_ip())?;
         let options =
-            EnvoyOptions::sidecar("sleep", "default", control_plane.xds_addr(), dns.addr());
+            ProxyOptions::sidecar("sleep", "default", control_plane.xds_addr(), dns.addr());
         assert_eq!(
             options.node.to_string(),
             "sidecar~127.0.0.1~sleep.default~default.svc.cluster.local"
@@ -184,7 +156,7 @@ fn ensure_has(
 ) -> Result<()> {
     for cluster in clusters {
         ensure!(
-            resources.clusters.contains(*cluster),
+            resources.clusters.contains_key(*cluster),
             "no cluster {cluster}"
         );
     }
@@ -196,7 +168,7 @@ fn ensure_has(
     }
     for route in routes {
         ensure!(
-            resources.routes.contains(*route),
+            resources.routes.contains_key(*route),
             "no route configuration {route}"
         );
     }
@@ -225,7 +197,10 @@ fn sidecar_accepts_every_resource_type() -> Result<()> {
     config.write("httpbin-serviceentry.yaml", HTTPBIN_SERVICE_ENTRY)?;
     config.write("httpbin-traffic.yaml", HTTPBIN_TRAFFIC_MANAGEMENT)?;
     config.write("cnn-tls.yaml", CNN_TLS_SERVICE_ENTRY)?;
-    config.write("istio-egressgateway.yaml", &egress_gateway_service(80))?;
+    config.write(
+        "istio-egressgateway.yaml",
+        &egress_gateway_service(&[GatewayPort::new(80, "HTTP"), GatewayPort::new(443, "HTTPS")])?,
+    )?;
     let sidecar = Sidecar::start(&config, Some(&mesh_config("registry-only")))?;
     let (envoy, control_plane) = (&sidecar.envoy, &sidecar.control_plane);
 
@@ -301,11 +276,14 @@ fn egress_gateway_accepts_its_config() -> Result<()> {
     }
     config.write(
         "egressgateway-service.yaml",
-        &egress_gateway_service(listen_port),
+        &egress_gateway_service(&[
+            GatewayPort::new(80, "HTTP").target(listen_port),
+            GatewayPort::new(443, "HTTPS"),
+        ])?,
     )?;
     let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
     let dns = walkthrough_dns(Ipv4Addr::LOCALHOST)?;
-    let options = EnvoyOptions::router(
+    let options = ProxyOptions::router(
         "istio-egressgateway",
         "istio-system",
         control_plane.xds_addr(),
@@ -367,7 +345,11 @@ fn connected_envoy_gets_a_new_service_entry_pushed() -> Result<()> {
             &["80"],
         )
     });
-    assert!(!before.clusters.contains("outbound|443||edition.cnn.com"));
+    assert!(
+        !before
+            .clusters
+            .contains_key("outbound|443||edition.cnn.com")
+    );
     let version_before = control_plane
         .metric("config_snapshot_version")?
         .context("no config_snapshot_version")?;

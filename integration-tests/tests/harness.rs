@@ -13,9 +13,10 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use integration_tests::binaries;
 use integration_tests::curl::Curl;
 use integration_tests::dns::{DnsQuery, DnsServer};
-use integration_tests::envoy::{Envoy, EnvoyOptions, XDS_CLUSTER};
+use integration_tests::envoy::{Bootstrap, Envoy, XDS_CLUSTER};
 use integration_tests::ports;
 use integration_tests::process::{self, Process, assert_eventually, wait_for_port};
+use integration_tests::proxy_options::ProxyOptions;
 use integration_tests::tls::TestCa;
 use integration_tests::upstream::Upstream;
 use serde_json::{Value, json};
@@ -246,9 +247,9 @@ fn process_guard_kills_on_drop() -> Result<()> {
 fn envoy_starts_without_a_control_plane() -> Result<()> {
     let dns = DnsServer::start([("httpbin.org", Ipv4Addr::LOCALHOST)])?;
     let unreachable_xds = ports::free_addr()?;
-    let mut options = EnvoyOptions::sidecar("sleep", "default", unreachable_xds, dns.addr());
-    options.initial_fetch_timeout = Some(Duration::from_secs(1));
-    let mut envoy = Envoy::start(&options)?;
+    let options = ProxyOptions::sidecar("sleep", "default", unreachable_xds, dns.addr());
+    let bootstrap = Bootstrap::new(&options).initial_fetch_timeout(Duration::from_secs(1));
+    let mut envoy = Envoy::start_bootstrap(&bootstrap.json())?;
 
     let info = envoy.server_info()?;
     assert!(
@@ -365,10 +366,11 @@ fn envoy_resolves_through_the_test_dns_and_trusts_the_test_ca() -> Result<()> {
         ("httpbin.org", Ipv4Addr::LOCALHOST),
         ("edition.cnn.com", Ipv4Addr::LOCALHOST),
     ])?;
-    let mut options = EnvoyOptions::sidecar("sleep", "default", ports::free_addr()?, dns.addr());
-    options.initial_fetch_timeout = Some(Duration::from_secs(1));
+    let options = ProxyOptions::sidecar("sleep", "default", ports::free_addr()?, dns.addr());
     let listener_port = ports::free_port()?;
-    let mut bootstrap = options.bootstrap();
+    let mut bootstrap = Bootstrap::new(&options)
+        .initial_fetch_timeout(Duration::from_secs(1))
+        .json();
     let static_resources = &mut bootstrap["static_resources"];
     let clusters = static_resources["clusters"]
         .as_array_mut()
@@ -384,7 +386,7 @@ fn envoy_resolves_through_the_test_dns_and_trusts_the_test_ca() -> Result<()> {
         listener_port,
         &["httpbin.org", "edition.cnn.com"]
     )]);
-    let mut envoy = Envoy::start_bootstrap(&bootstrap, &options.log_level)?;
+    let mut envoy = Envoy::start_bootstrap(&bootstrap)?;
     envoy.wait_ready(Duration::from_secs(30))?;
     let listener = format!("http://127.0.0.1:{listener_port}");
 

@@ -15,10 +15,11 @@ use anyhow::{Result, ensure};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::Curl;
 use integration_tests::dns::DnsServer;
-use integration_tests::envoy::{Envoy, EnvoyOptions};
+use integration_tests::envoy::Envoy;
 use integration_tests::fixtures::{HTTPBIN_SERVICE_ENTRY, mesh_config};
 use integration_tests::netns::{self, NetNs, PROXY_UID};
 use integration_tests::process::assert_eventually;
+use integration_tests::proxy_options::ProxyOptions;
 use integration_tests::upstream::Upstream;
 
 /// Envoy's outbound capture port (virtualOutbound).
@@ -46,9 +47,7 @@ fn captured_curl_reaches_a_service_entry_and_nothing_else() -> Result<()> {
         PROXY_UID,
         &[control_plane.xds_addr().port()],
     )?;
-    let mut options =
-        EnvoyOptions::sidecar("sleep", "default", control_plane.xds_addr(), dns.addr());
-    options.admin_ip = IpAddr::V4(netns.ns_ip());
+    let options = ProxyOptions::sidecar("sleep", "default", control_plane.xds_addr(), dns.addr());
     let mut envoy = Envoy::start_in(&netns, &options)?;
     envoy.wait_ready(Duration::from_secs(30))?;
 

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::{Curl, CurlResponse};
-use integration_tests::data_plane::{DataPlane, DataPlaneOptions};
+use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
+use integration_tests::fixtures::{GatewayPort, egress_gateway_service};
 use integration_tests::netns;
+use integration_tests::proxy_options::ProxyOptions;
 use integration_tests::tls::TestCa;
 use integration_tests::upstream::Upstream;
 
@@ -50,16 +52,24 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(mesh.parent().context("mesh dir")?)?;
     std::fs::write(&mesh, "outboundTrafficPolicy:\n  mode: ALLOW_ANY\n")?;
     let resources = ConfigDir::new()?;
-    resources.write("egressgateway-service.yaml", EGRESS_GATEWAY_SERVICE)?;
+    // As an installed Istio has it: service ports 80 and 443 on the
+    // gateway's container ports 8080 and 8443.
+    resources.write(
+        "egressgateway-service.yaml",
+        &egress_gateway_service(&[
+            GatewayPort::new(80, "HTTP").target(8080),
+            GatewayPort::new(443, "HTTPS").target(8443),
+        ])?,
+    )?;
     let control_plane = ControlPlane::start(resources.path(), Some(&mesh))?;
-    let sleep = DataPlane::start(&DataPlaneOptions::sidecar(
+    let sleep = DataPlane::start(&ProxyOptions::sidecar(
         "sleep",
         "default",
         control_plane.xds_addr(),
         dns.addr(),
     ))?;
     let gateway = DataPlane::start(
-        &DataPlaneOptions::router(
+        &ProxyOptions::router(
             "istio-egressgateway",
             "istio-system",
             control_plane.xds_addr(),
@@ -261,24 +271,3 @@ impl Demo {
         Ok(())
     }
 }
-
-const EGRESS_GATEWAY_SERVICE: &str = "\
-# The egress gateway as an installed Istio has it: service ports 80/443,
-# container ports 8080/8443, endpoints = the proxies labelled istio=egressgateway.
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: istio-egressgateway
-  namespace: istio-system
-spec:
-  hosts:
-  - istio-egressgateway.istio-system.svc.cluster.local
-  location: MESH_INTERNAL
-  ports:
-  - {number: 80, name: http, protocol: HTTP, targetPort: 8080}
-  - {number: 443, name: https, protocol: HTTPS, targetPort: 8443}
-  resolution: STATIC
-  workloadSelector:
-    labels:
-      istio: egressgateway
-";

@@ -1,0 +1,77 @@
+//! Parity between our agent and real Envoy 1.40: each [`Scenario`] of a
+//! table runs twice on one control plane with the same YAML, once with our
+//! agent as the app's sidecar (and egress gateway), then with Envoy; the
+//! [`Report`] shows both [`Outcome`]s against what Istio gives.
+//!
+//! Each sidecar runs as in a pod: in a network namespace of its own, as
+//! uid 1337, behind the capture rules `data-plane init` installs there
+//! (istio-init's iptables REDIRECT to 15001, the same rules for both). The
+//! app is real curl, run as root inside the namespace, so its connections
+//! are captured; it reaches the names with `--resolve`, never the system
+//! resolver. The "external" servers (HTTP on port 80, HTTPS on 443 with a
+//! test CA) and the DNS server listen on the host end of the namespace's
+//! veth, and every name resolves to it, so the names share ports 80 and 443
+//! and are told apart by Host and SNI.
+//!
+//! The egress gateway runs on the host, its node id claiming the host's
+//! veth address, so the control plane makes it the endpoint the sidecar
+//! reaches `istio-egressgateway.istio-system.svc.cluster.local` at; the
+//! external server then sees the gateway's address, not the namespace's.
+//!
+//! Each scenario's config is written to the control plane's hot-reloaded
+//! config directory and mesh file; each proxy is polled (`/config_dump`)
+//! until it holds that config before curl runs.
+
+mod access_log;
+mod config_files;
+mod outcome;
+mod proxy;
+mod scenario;
+mod side;
+mod table;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::control_plane::ControlPlane;
+use crate::tls::TestCa;
+use config_files::ConfigFiles;
+use proxy::Kind;
+use side::Side;
+
+pub use outcome::{GATEWAY, Outcome, SIDECAR};
+pub use scenario::{Ready, Request, Scenario};
+pub use table::Report;
+
+/// How long a proxy gets to start, or to take in a config change.
+const CONVERGE: Duration = Duration::from_secs(20);
+/// How long a proxy gets to write the access log line of a request.
+const LOG_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs every scenario, in order, with the agent and then with Envoy.
+pub fn run<'a>(scenarios: &'a [Scenario], ca: &TestCa) -> Result<Report<'a>> {
+    let mut config = ConfigFiles::new()?;
+    if let Some(first) = scenarios.first() {
+        config.apply(first)?;
+    }
+    // On every address, so the proxies of both namespaces reach it at the
+    // host end of their own veth.
+    let control_plane = ControlPlane::start_on(
+        config.config_dir(),
+        Some(&config.mesh_file()),
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    )?;
+    let xds_port = control_plane.xds_addr().port();
+    let mut agent = Side::start(Kind::Agent, xds_port, ca)?;
+    let mut envoy = Side::start(Kind::Envoy, xds_port, ca)?;
+    let mut report = Report::default();
+    for scenario in scenarios {
+        config.apply(scenario)?;
+        let agent_outcome = agent.run(scenario, ca.cert_path())?;
+        let envoy_outcome = envoy.run(scenario, ca.cert_path())?;
+        report.push(scenario, agent_outcome, envoy_outcome);
+    }
+    Ok(report)
+}

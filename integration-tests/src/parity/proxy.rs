@@ -1,0 +1,110 @@
+//! The proxy under test, of either kind: our agent or Envoy, started from
+//! the same [`ProxyOptions`] and read the same way.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use anyhow::{Result, ensure};
+
+use super::{CONVERGE, LOG_WAIT};
+use crate::config_dump::DynamicResources;
+use crate::data_plane::DataPlane;
+use crate::envoy::Envoy;
+use crate::netns::NetNs;
+use crate::process::eventually;
+use crate::proxy_options::ProxyOptions;
+
+/// Which proxy runs a side's sidecar and gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Agent,
+    Envoy,
+}
+
+impl Kind {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Kind::Agent => "agent",
+            Kind::Envoy => "envoy",
+        }
+    }
+}
+
+/// A running sidecar or gateway of either kind.
+pub(super) enum Proxy {
+    Agent(DataPlane),
+    Envoy(Envoy),
+}
+
+impl Proxy {
+    /// The `sleep` app's sidecar, inside `netns` as uid 1337, claiming the
+    /// namespace's address.
+    pub(super) fn sidecar(
+        kind: Kind,
+        netns: &NetNs,
+        xds: SocketAddr,
+        dns: SocketAddr,
+    ) -> Result<Self> {
+        let options =
+            ProxyOptions::sidecar("sleep", "default", xds, dns).ip(IpAddr::V4(netns.ns_ip()));
+        Ok(match kind {
+            Kind::Agent => Proxy::Agent(DataPlane::start_in(netns, &options)?),
+            Kind::Envoy => Proxy::Envoy(live(Envoy::start_in(netns, &options)?)?),
+        })
+    }
+
+    /// Istio's egress gateway (labelled istio=egressgateway) on the host,
+    /// claiming `ip`.
+    pub(super) fn gateway(
+        kind: Kind,
+        ip: Ipv4Addr,
+        xds: SocketAddr,
+        dns: SocketAddr,
+    ) -> Result<Self> {
+        let options = ProxyOptions::router("istio-egressgateway", "istio-system", xds, dns)
+            .label("istio", "egressgateway")
+            .ip(IpAddr::V4(ip));
+        Ok(match kind {
+            Kind::Agent => Proxy::Agent(DataPlane::start(&options)?),
+            Kind::Envoy => Proxy::Envoy(live(Envoy::start(&options)?)?),
+        })
+    }
+
+    /// What its config dump (with EDS) says it holds.
+    pub(super) fn config(&self) -> Result<DynamicResources> {
+        match self {
+            Proxy::Agent(agent) => agent.dynamic_resources(),
+            Proxy::Envoy(envoy) => envoy.dynamic_resources(),
+        }
+    }
+
+    pub(super) fn access_log(&self) -> Vec<String> {
+        match self {
+            Proxy::Agent(agent) => agent.access_log(),
+            Proxy::Envoy(envoy) => envoy.access_log(),
+        }
+    }
+
+    pub(super) fn logs(&self) -> String {
+        match self {
+            Proxy::Agent(agent) => agent.logs(),
+            Proxy::Envoy(envoy) => envoy.logs(),
+        }
+    }
+
+    /// The access log lines after the first `seen`, once there is one
+    /// (none if nothing comes within [`LOG_WAIT`]).
+    pub(super) fn access_log_after(&self, seen: usize) -> Vec<String> {
+        eventually(LOG_WAIT, || {
+            let lines = self.access_log();
+            ensure!(lines.len() > seen, "no new access log line");
+            Ok(lines[seen..].to_vec())
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// `envoy` once it is live (the agent's launcher waits for that itself).
+fn live(mut envoy: Envoy) -> Result<Envoy> {
+    envoy.wait_ready(CONVERGE)?;
+    Ok(envoy)
+}

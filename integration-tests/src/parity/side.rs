@@ -1,0 +1,209 @@
+//! One kind's half of the parity run: the sidecar in its namespace behind
+//! istio-init's capture, the external servers and DNS on the host end of
+//! the veth, the egress gateway during a gateway scenario, and what a
+//! request through them came to.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::access_log::summary;
+use super::outcome::{GATEWAY, Outcome, SIDECAR};
+use super::proxy::{Kind, Proxy};
+use super::{CONVERGE, Request, Scenario};
+use crate::binaries;
+use crate::curl::{Curl, CurlResponse};
+use crate::dns::DnsServer;
+use crate::netns::{NetNs, PROXY_UID};
+use crate::process::{self, eventually};
+use crate::tls::TestCa;
+use crate::upstream::Upstream;
+
+/// Every external name; all resolve to the host end of the veth.
+const EXTERNAL_NAMES: [&str; 3] = ["httpbin.org", "www.baidu.com", "edition.cnn.com"];
+/// The header the decorator arrives in.
+const DECORATOR: &str = "x-envoy-decorator-operation";
+
+/// Everything one kind's runs need: the sidecar in its namespace, the
+/// external servers and DNS on the host end of the veth, and during a
+/// gateway scenario the gateway. Fields drop in order, the namespace last.
+pub(super) struct Side {
+    kind: Kind,
+    gateway: Option<Proxy>,
+    sidecar: Proxy,
+    http: Upstream,
+    https: Upstream,
+    dns: DnsServer,
+    xds: SocketAddr,
+    netns: NetNs,
+}
+
+/// How far the records went before a run: what came after is its own.
+struct Marks {
+    http: usize,
+    https: usize,
+    hellos: usize,
+    sidecar_log: usize,
+}
+
+impl Side {
+    pub(super) fn start(kind: Kind, xds_port: u16, ca: &TestCa) -> Result<Self> {
+        let netns = NetNs::new()?;
+        let host = netns.host_ip();
+        let http = Upstream::http_on(SocketAddr::from((host, 80)))?;
+        let https = Upstream::https_on(SocketAddr::from((host, 443)), ca, &EXTERNAL_NAMES)?;
+        let dns = DnsServer::start_on(host, EXTERNAL_NAMES.map(|name| (name, host)))?;
+        capture(&netns, xds_port)?;
+        let xds = SocketAddr::from((host, xds_port));
+        let sidecar = Proxy::sidecar(kind, &netns, xds, dns.addr())?;
+        Ok(Self {
+            kind,
+            gateway: None,
+            sidecar,
+            http,
+            https,
+            dns,
+            xds,
+            netns,
+        })
+    }
+
+    /// Waits for the scenario's config, starts its gateway if it has one,
+    /// runs its request and reads what came of it; the gateway is gone
+    /// afterwards.
+    pub(super) fn run(&mut self, scenario: &Scenario, ca_cert: &Path) -> Result<Outcome> {
+        self.wait_ready(scenario, false)?;
+        if scenario.gateway {
+            let gateway =
+                Proxy::gateway(self.kind, self.netns.host_ip(), self.xds, self.dns.addr())
+                    .context("starting the egress gateway")?;
+            self.gateway = Some(gateway);
+            self.wait_ready(scenario, true)?;
+        }
+        let marks = Marks {
+            http: self.http.requests().len(),
+            https: self.https.requests().len(),
+            hellos: self.https.tls_hellos().len(),
+            sidecar_log: self.sidecar.access_log().len(),
+        };
+        let response = self.curl(&scenario.request, ca_cert).run()?;
+        let outcome = self.outcome(&response, &marks);
+        self.gateway = None;
+        Ok(outcome)
+    }
+
+    /// Polls the sidecar's config dump until it shows the scenario's config
+    /// (with `gateway`, also the gateway as the endpoint).
+    fn wait_ready(&self, scenario: &Scenario, gateway: bool) -> Result<()> {
+        let gateway_ip = self.netns.host_ip();
+        eventually(CONVERGE, || {
+            let resources = self.sidecar.config()?;
+            for ready in &scenario.ready {
+                if gateway || !ready.needs_gateway() {
+                    ready.check(&resources, gateway_ip)?;
+                }
+            }
+            Ok(())
+        })
+        .with_context(|| {
+            format!(
+                "the {} sidecar never took the config of {:?}\n{}",
+                self.kind.name(),
+                scenario.name,
+                self.sidecar.logs()
+            )
+        })
+    }
+
+    /// The app's curl, inside the namespace (so it is captured), the URL's
+    /// host resolved to the external servers.
+    fn curl(&self, request: &Request, ca_cert: &Path) -> Curl {
+        let (scheme, host) = request.scheme_and_host();
+        let https = scheme == "https";
+        let mut curl = Curl::get(request.url)
+            .resolve(
+                host,
+                if https { 443 } else { 80 },
+                IpAddr::V4(self.netns.host_ip()),
+            )
+            .in_netns(&self.netns);
+        if https {
+            curl = curl.cacert(ca_cert);
+        }
+        if request.head {
+            curl = curl.arg("-I");
+        }
+        curl
+    }
+
+    fn outcome(&self, response: &CurlResponse, marks: &Marks) -> Outcome {
+        let mut outcome = if response.exit_code == 0 {
+            Outcome::http(response.status)
+        } else {
+            Outcome::curl_exit(response.exit_code)
+        };
+        if response.exit_code == 0 && response.status != 200 {
+            outcome.error_body = format!("{:?}", response.body.trim());
+        }
+        if response.status == 200 {
+            outcome.x_envoy = response
+                .headers
+                .iter()
+                .map(|(name, _)| name.to_ascii_lowercase())
+                .filter(|name| name.starts_with("x-envoy-"))
+                .collect();
+        }
+        let requests: Vec<_> = self.http.requests()[marks.http..]
+            .iter()
+            .chain(&self.https.requests()[marks.https..])
+            .cloned()
+            .collect();
+        let hellos = self.https.tls_hellos()[marks.hellos..].to_vec();
+        if let Some(decorator) = requests
+            .last()
+            .and_then(|request| request.header(DECORATOR))
+        {
+            outcome.decorator = decorator.to_string();
+        }
+        if let Some(sni) = hellos.last().and_then(|hello| hello.sni.clone()) {
+            outcome.sni = sni;
+        }
+        let peer = requests
+            .last()
+            .map(|request| request.peer)
+            .or_else(|| hellos.last().map(|hello| hello.peer));
+        if let Some(peer) = peer {
+            outcome.peer = if peer.ip() == IpAddr::V4(self.netns.ns_ip()) {
+                SIDECAR.to_string()
+            } else if peer.ip() == IpAddr::V4(self.netns.host_ip()) {
+                GATEWAY.to_string()
+            } else {
+                peer.to_string()
+            };
+        }
+        let host = self.netns.host_ip();
+        outcome.sidecar_log = summary(&self.sidecar.access_log_after(marks.sidecar_log), host);
+        if let Some(gateway) = &self.gateway {
+            outcome.gateway_log = summary(&gateway.access_log_after(0), host);
+        }
+        outcome
+    }
+}
+
+/// istio-init's capture in `netns`, by our `data-plane init`: outbound TCP
+/// to 15001, except uid/gid 1337's and the control plane's port.
+fn capture(netns: &NetNs, xds_port: u16) -> Result<()> {
+    let mut command = netns.command(binaries::data_plane()?);
+    command
+        .args(["init", "--include-outbound-ip-ranges", "*"])
+        .arg("--exclude-outbound-ports")
+        .arg(xds_port.to_string())
+        .arg("--proxy-uid")
+        .arg(PROXY_UID.to_string())
+        .arg("--proxy-gid")
+        .arg(PROXY_UID.to_string());
+    let output = process::run("data-plane-init", command, CONVERGE)?;
+    output.ensure_success().context("data-plane init")?;
+    Ok(())
+}
