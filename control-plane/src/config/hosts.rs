@@ -72,19 +72,26 @@ pub fn split_namespace(entry: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// Whether a Sidecar `egress.hosts` entry admits `host`, declared in
-/// `host_ns`, to a proxy in `proxy_ns`. The namespace part is `*` (any),
-/// `.` (the proxy's), `~` (none) or a namespace; the name part a host
-/// pattern as [`matches`] takes it.
-pub fn egress_host_admits(entry: &str, host: &str, host_ns: &str, proxy_ns: &str) -> bool {
-    let (namespace, pattern) = split_namespace(entry);
-    let namespace_ok = match namespace.unwrap_or("*") {
+/// Whether the namespace part of a `namespace/dnsName` entry selects a host
+/// declared in `host_ns`, for an entry owned by `owner_ns` (the Sidecar's
+/// or the Gateway's namespace): `*` (or none written) is any namespace,
+/// `.` the owner's, `~` none, anything else that namespace.
+pub fn namespace_selects(namespace: Option<&str>, host_ns: &str, owner_ns: &str) -> bool {
+    match namespace.unwrap_or("*") {
         "*" => true,
-        "." => host_ns == proxy_ns,
+        "." => host_ns == owner_ns,
         "~" => false,
         namespace => namespace == host_ns,
-    };
-    namespace_ok && matches(pattern, host)
+    }
+}
+
+/// Whether a Sidecar `egress.hosts` entry admits `host`, declared in
+/// `host_ns`, to a proxy in `proxy_ns`: the namespace part as
+/// [`namespace_selects`] reads it, the name part a host pattern as
+/// [`matches`] takes it.
+pub fn egress_host_admits(entry: &str, host: &str, host_ns: &str, proxy_ns: &str) -> bool {
+    let (namespace, pattern) = split_namespace(entry);
+    namespace_selects(namespace, host_ns, proxy_ns) && matches(pattern, host)
 }
 
 #[cfg(test)]

@@ -81,8 +81,7 @@ impl BoundServer<'_> {
             .server
             .hosts
             .iter()
-            .map(|entry| entry.split_once('/').map_or(entry.as_str(), |(_, h)| h))
-            .map(str::to_string)
+            .map(|entry| hosts::split_namespace(entry).1.to_string())
             .collect();
         if names.iter().any(|h| h == "*") {
             Vec::new()
@@ -95,13 +94,9 @@ impl BoundServer<'_> {
     /// (server hosts are `host`, `ns/host`, `./host` or `*/host`).
     fn admits(&self, host: &str, vs_ns: &str) -> bool {
         self.server.hosts.iter().any(|entry| {
-            let (ns, pattern) = entry.split_once('/').unwrap_or(("*", entry));
-            let ns_ok = match ns {
-                "*" => true,
-                "." => vs_ns == self.gateway_ns,
-                ns => ns == vs_ns,
-            };
-            ns_ok && (hosts::matches(pattern, host) || hosts::matches(host, pattern))
+            let (namespace, pattern) = hosts::split_namespace(entry);
+            hosts::namespace_selects(namespace, vs_ns, self.gateway_ns)
+                && (hosts::matches(pattern, host) || hosts::matches(host, pattern))
         })
     }
 }

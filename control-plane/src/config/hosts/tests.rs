@@ -188,3 +188,16 @@ fn egress_named_namespace_and_wildcard_name() {
         "default"
     ));
 }
+
+#[test]
+fn gateway_server_dot_is_the_gateway_namespace() {
+    assert!(namespace_selects(Some("."), "istio-system", "istio-system"));
+    assert!(!namespace_selects(Some("."), "default", "istio-system"));
+    assert!(namespace_selects(None, "default", "istio-system"));
+    assert!(namespace_selects(
+        Some("default"),
+        "default",
+        "istio-system"
+    ));
+    assert!(!namespace_selects(Some("prod"), "default", "istio-system"));
+}
