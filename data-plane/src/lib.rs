@@ -7,5 +7,7 @@ pub mod model;
 pub mod node;
 pub mod proxy;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod upstream;
 pub mod xds;

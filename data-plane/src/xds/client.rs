@@ -487,7 +487,7 @@ struct ResourceName {
     name: String,
 }
 
-fn resource_name(resource: &Any) -> Option<String> {
+pub(crate) fn resource_name(resource: &Any) -> Option<String> {
     ResourceName::decode(resource.value.as_slice())
         .ok()
         .map(|r| r.name)

@@ -1,33 +1,22 @@
-//! The client against a fake ADS server: a real tonic server on
-//! `127.0.0.1:0` whose streams the test drives through channels, and a fake
-//! sink that records what it applies and can be told to reject.
+//! The client against the fake ADS server of [`crate::testing`], whose
+//! streams the test drives, and a fake sink that records what it applies and
+//! can be told to reject.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
 use parking_lot::Mutex;
-use prost::Message;
-use proto::pb::envoy::config::cluster::v3::Cluster;
 use proto::pb::envoy::config::core::v3::Node;
-use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
-use proto::pb::envoy::config::listener::v3::Listener;
-use proto::pb::envoy::config::route::v3::RouteConfiguration;
-use proto::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
-    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-};
-use proto::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
-};
+use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use proto::wkt::Any;
 use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET};
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
-use tonic::{Request, Response, Status, Streaming};
+use tokio::sync::watch;
+use tonic::Status;
 
 use super::{AdsClient, error_chain, resource_name};
+use crate::testing::fake_ads::{Connection, FakeAds, SotwAds, SotwConnection};
+use crate::testing::resources::{clusters, endpoints, listeners, routes};
 use crate::xds::{ConfigSink, Rejection, UpdateResult, XdsStats};
 
 /// How long to wait for something that should happen.
@@ -35,95 +24,36 @@ const WAIT: Duration = Duration::from_secs(5);
 /// How long to wait before concluding that nothing else is sent.
 const QUIET: Duration = Duration::from_millis(200);
 
-// === fake ADS server ===
-
-type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-/// One stream as the test sees it. Dropping it ends the stream cleanly.
-struct Connection<Req, Resp> {
-    requests: mpsc::UnboundedReceiver<Req>,
-    responses: mpsc::UnboundedSender<Result<Resp, Status>>,
-}
-
-type AdsConnection = Connection<DiscoveryRequest, DiscoveryResponse>;
-
-/// Hands a server stream's requests and responses to the test.
-fn bridge<Req: Send + 'static, Resp: Send + 'static>(
-    mut inbound: Streaming<Req>,
-) -> (Connection<Req, Resp>, ResponseStream<Resp>) {
-    let (requests_tx, requests) = mpsc::unbounded_channel();
-    let (responses, responses_rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(Some(request)) = inbound.message().await {
-            if requests_tx.send(request).is_err() {
-                break;
-            }
-        }
-    });
-    let stream = Box::pin(UnboundedReceiverStream::new(responses_rx));
-    (
-        Connection {
-            requests,
-            responses,
-        },
-        stream,
-    )
-}
+// === fake ADS streams ===
 
 impl<Req, Resp> Connection<Req, Resp> {
     async fn request(&mut self) -> Req {
-        tokio::time::timeout(WAIT, self.requests.recv())
+        tokio::time::timeout(WAIT, self.next_request())
             .await
             .expect("timed out waiting for a request")
             .expect("the stream ended")
     }
-}
 
-struct FakeAds {
-    connections: mpsc::UnboundedSender<AdsConnection>,
-}
-
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for FakeAds {
-    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
-    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
-
-    async fn stream_aggregated_resources(
-        &self,
-        request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let (connection, responses) = bridge(request.into_inner());
-        self.connections
-            .send(connection)
-            .map_err(|_| Status::unavailable("the test is over"))?;
-        Ok(Response::new(responses))
-    }
-
-    async fn delta_aggregated_resources(
-        &self,
-        _request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        Err(Status::unimplemented(
-            "the fake serves state of the world only",
-        ))
+    async fn assert_quiet(&mut self)
+    where
+        Req: std::fmt::Debug,
+    {
+        if let Ok(request) = tokio::time::timeout(QUIET, self.next_request()).await {
+            panic!("unexpected request {request:?}");
+        }
     }
 }
 
-async fn spawn_server() -> (String, mpsc::UnboundedReceiver<AdsConnection>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let (connections, connections_rx) = mpsc::unbounded_channel();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(AggregatedDiscoveryServiceServer::new(FakeAds {
-                connections,
-            }))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    (address, connections_rx)
+impl<Req, Resp> FakeAds<Req, Resp> {
+    async fn accept(&mut self) -> Connection<Req, Resp> {
+        tokio::time::timeout(WAIT, self.connection())
+            .await
+            .expect("timed out waiting for the client to connect")
+            .expect("the server stopped")
+    }
 }
 
-impl AdsConnection {
+impl SotwConnection {
     /// Receives the next request and checks everything but the node and
     /// error detail, which it returns.
     async fn expect(
@@ -162,22 +92,15 @@ impl AdsConnection {
         assert_eq!(request.node, None);
     }
 
-    async fn assert_quiet(&mut self) {
-        if let Ok(request) = tokio::time::timeout(QUIET, self.requests.recv()).await {
-            panic!("unexpected request {request:?}");
-        }
-    }
-
     fn respond(&self, type_url: &str, version: &str, nonce: &str, resources: Vec<Any>) {
-        self.responses
-            .send(Ok(DiscoveryResponse {
-                version_info: version.to_string(),
-                resources,
-                type_url: type_url.to_string(),
-                nonce: nonce.to_string(),
-                ..Default::default()
-            }))
-            .expect("the client closed the stream");
+        self.send(DiscoveryResponse {
+            version_info: version.to_string(),
+            resources,
+            type_url: type_url.to_string(),
+            nonce: nonce.to_string(),
+            ..Default::default()
+        })
+        .expect("the client closed the stream");
     }
 }
 
@@ -259,57 +182,12 @@ impl ConfigSink for FakeSink {
     }
 }
 
-// === resources ===
-
-/// One resource of `type_url` per name, built by `message`.
-fn resources<M: Message>(
-    type_url: &str,
-    names: &[&str],
-    message: impl Fn(String) -> M,
-) -> Vec<Any> {
-    names
-        .iter()
-        .map(|name| Any {
-            type_url: type_url.to_string(),
-            value: message(name.to_string()).encode_to_vec(),
-        })
-        .collect()
-}
-
-fn clusters(names: &[&str]) -> Vec<Any> {
-    resources(CLUSTER, names, |name| Cluster {
-        name,
-        ..Default::default()
-    })
-}
-
-fn endpoints(names: &[&str]) -> Vec<Any> {
-    resources(ENDPOINT, names, |cluster_name| ClusterLoadAssignment {
-        cluster_name,
-        ..Default::default()
-    })
-}
-
-fn listeners(names: &[&str]) -> Vec<Any> {
-    resources(LISTENER, names, |name| Listener {
-        name,
-        ..Default::default()
-    })
-}
-
-fn routes(names: &[&str]) -> Vec<Any> {
-    resources(ROUTE, names, |name| RouteConfiguration {
-        name,
-        ..Default::default()
-    })
-}
-
 // === harness ===
 
 const NODE_ID: &str = "sidecar~10.1.0.7~sleep-1.default~default.svc.cluster.local";
 
 struct Harness {
-    connections: mpsc::UnboundedReceiver<AdsConnection>,
+    server: SotwAds,
     sink: Arc<FakeSink>,
     ready: watch::Receiver<bool>,
     stats: Arc<XdsStats>,
@@ -317,29 +195,22 @@ struct Harness {
 
 impl Harness {
     async fn start(sink: FakeSink) -> Self {
-        let (address, connections) = spawn_server().await;
+        let server = SotwAds::state_of_the_world().await.unwrap();
         let sink = Arc::new(sink);
         let (ready_tx, ready) = watch::channel(false);
-        let node = Node {
-            id: NODE_ID.to_string(),
-            ..Default::default()
-        };
-        let client = AdsClient::new(&address, node, sink.clone(), ready_tx).unwrap();
+        let client = connect(&server, sink.clone(), ready_tx);
         let stats = client.stats();
         tokio::spawn(client.run());
         Self {
-            connections,
+            server,
             sink,
             ready,
             stats,
         }
     }
 
-    async fn connection(&mut self) -> AdsConnection {
-        tokio::time::timeout(WAIT, self.connections.recv())
-            .await
-            .expect("timed out waiting for the client to connect")
-            .expect("the server stopped")
+    async fn connection(&mut self) -> SotwConnection {
+        self.server.accept().await
     }
 
     fn is_ready(&self) -> bool {
@@ -347,15 +218,28 @@ impl Harness {
     }
 }
 
+/// A client of `server` for [`NODE_ID`], not yet running.
+fn connect<Req, Resp>(
+    server: &FakeAds<Req, Resp>,
+    sink: Arc<FakeSink>,
+    ready: watch::Sender<bool>,
+) -> AdsClient {
+    let node = Node {
+        id: NODE_ID.to_string(),
+        ..Default::default()
+    };
+    AdsClient::new(&server.address().to_string(), node, sink, ready).unwrap()
+}
+
 /// Checks a stream's first request: CDS, wildcard, with the node.
-async fn expect_first_request(conn: &mut AdsConnection, cds_version: &str) {
+async fn expect_first_request(conn: &mut SotwConnection, cds_version: &str) {
     let first = conn.expect(CLUSTER, cds_version, "", &[]).await;
     assert_eq!(first.node.map(|n| n.id).as_deref(), Some(NODE_ID));
 }
 
 /// Takes a fresh client with an empty sink through CDS `v1` with cluster
 /// `a`, leaving it subscribed to EDS for `a`.
-async fn accept_first_clusters(conn: &mut AdsConnection) {
+async fn accept_first_clusters(conn: &mut SotwConnection) {
     expect_first_request(conn, "").await;
     conn.expect(LISTENER, "", "", &[]).await;
     conn.respond(CLUSTER, "v1", "n1", clusters(&["a"]));
@@ -523,8 +407,7 @@ async fn stream_error_reconnects() {
     let mut harness = Harness::start(FakeSink::default()).await;
     let mut conn = harness.connection().await;
     accept_first_clusters(&mut conn).await;
-    conn.responses
-        .send(Err(Status::unavailable("control plane shutting down")))
+    conn.fail(Status::unavailable("control plane shutting down"))
         .unwrap();
 
     let mut conn = harness.connection().await;

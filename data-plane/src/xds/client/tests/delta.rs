@@ -2,73 +2,29 @@
 
 use std::collections::HashMap;
 
-use proto::pb::envoy::service::discovery::v3::Resource;
+use proto::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
+};
 
 use super::*;
-
-type DeltaConnection = Connection<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
-
-struct FakeDeltaAds {
-    connections: mpsc::UnboundedSender<DeltaConnection>,
-}
-
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for FakeDeltaAds {
-    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
-    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
-
-    async fn stream_aggregated_resources(
-        &self,
-        _request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        Err(Status::unimplemented("the fake serves delta only"))
-    }
-
-    async fn delta_aggregated_resources(
-        &self,
-        request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        let (connection, responses) = bridge(request.into_inner());
-        self.connections
-            .send(connection)
-            .map_err(|_| Status::unavailable("the test is over"))?;
-        Ok(Response::new(responses))
-    }
-}
+use crate::testing::fake_ads::{DeltaAds, DeltaConnection};
 
 struct DeltaHarness {
-    connections: mpsc::UnboundedReceiver<DeltaConnection>,
+    server: DeltaAds,
     sink: Arc<FakeSink>,
 }
 
 impl DeltaHarness {
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let (connections_tx, connections) = mpsc::unbounded_channel();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(AggregatedDiscoveryServiceServer::new(FakeDeltaAds {
-                    connections: connections_tx,
-                }))
-                .serve_with_incoming(TcpListenerStream::new(listener)),
-        );
+        let server = DeltaAds::delta().await.unwrap();
         let sink = Arc::new(FakeSink::default());
-        let node = Node {
-            id: NODE_ID.to_string(),
-            ..Default::default()
-        };
         let (ready, _) = watch::channel(false);
-        let client = AdsClient::new(&address, node, sink.clone(), ready).unwrap();
-        tokio::spawn(client.run());
-        Self { connections, sink }
+        tokio::spawn(connect(&server, sink.clone(), ready).run());
+        Self { server, sink }
     }
 
     async fn connection(&mut self) -> DeltaConnection {
-        tokio::time::timeout(WAIT, self.connections.recv())
-            .await
-            .expect("timed out waiting for the client to connect")
-            .expect("the server stopped")
+        self.server.accept().await
     }
 
     /// The resource names of the sink's last apply of `type_url`.
@@ -119,24 +75,23 @@ impl DeltaConnection {
     }
 
     fn respond(&self, type_url: &str, nonce: &str, updated: Vec<(Any, &str)>, removed: &[&str]) {
-        self.responses
-            .send(Ok(DeltaDiscoveryResponse {
-                system_version_info: format!("system-{nonce}"),
-                resources: updated
-                    .into_iter()
-                    .map(|(any, version)| Resource {
-                        name: resource_name(&any).unwrap(),
-                        version: version.to_string(),
-                        resource: Some(any),
-                        ..Default::default()
-                    })
-                    .collect(),
-                type_url: type_url.to_string(),
-                removed_resources: removed.iter().map(|n| n.to_string()).collect(),
-                nonce: nonce.to_string(),
-                ..Default::default()
-            }))
-            .expect("the client closed the stream");
+        self.send(DeltaDiscoveryResponse {
+            system_version_info: format!("system-{nonce}"),
+            resources: updated
+                .into_iter()
+                .map(|(any, version)| Resource {
+                    name: resource_name(&any).unwrap(),
+                    version: version.to_string(),
+                    resource: Some(any),
+                    ..Default::default()
+                })
+                .collect(),
+            type_url: type_url.to_string(),
+            removed_resources: removed.iter().map(|n| n.to_string()).collect(),
+            nonce: nonce.to_string(),
+            ..Default::default()
+        })
+        .expect("the client closed the stream");
     }
 }
 

@@ -1,0 +1,8 @@
+//! Test doubles for the agent's control plane, for this crate's tests and,
+//! behind the `testing` feature, for the end-to-end tests: a fake ADS
+//! server the test scripts stream by stream, one that answers by itself,
+//! and the resources they serve.
+
+pub mod auto_ads;
+pub mod fake_ads;
+pub mod resources;
