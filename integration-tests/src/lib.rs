@@ -38,7 +38,6 @@ pub mod curl;
 pub mod data_plane;
 pub mod dns;
 pub mod envoy;
-pub mod fake_ads;
 pub mod fixtures;
 pub mod grpcurl;
 pub mod netns;

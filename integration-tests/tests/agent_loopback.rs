@@ -16,11 +16,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use data_plane::testing::auto_ads::AutoAds;
+use data_plane::testing::resources::{pack, resources_from_dump};
 use integration_tests::control_plane::{self, ConfigDir, ControlPlane, DumpType};
 use integration_tests::curl::{Curl, CurlResponse};
 use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
-use integration_tests::fake_ads::{self, FakeAds};
 use integration_tests::fixtures::mesh_config;
 use integration_tests::grpcurl::Grpcurl;
 use integration_tests::process::assert_eventually;
@@ -534,8 +535,8 @@ fn invalid_regex_route_is_nacked_and_old_routes_keep_serving() -> Result<()> {
     // that can later send what the control plane never would.
     let config = ConfigDir::new()?;
     config.write("httpbin.yaml", &httpbin_entry(port))?;
-    let ads = FakeAds::start()?;
-    let options = sleep_sidecar(ads.addr(), &dns);
+    let ads = AutoAds::start()?;
+    let options = sleep_sidecar(ads.address(), &dns);
     let dump = control_plane::dump(
         config.path(),
         Some(&mesh_config("registry-only")),
@@ -545,7 +546,7 @@ fn invalid_regex_route_is_nacked_and_old_routes_keep_serving() -> Result<()> {
     )?;
     dump.ensure_success()?;
     let mut resources = dump.json()?;
-    for (type_url, packed) in fake_ads::resources_from_dump(&resources)? {
+    for (type_url, packed) in resources_from_dump(&resources)? {
         ads.set(&type_url, packed);
     }
     let agent = DataPlane::start(&options)?;
@@ -572,8 +573,8 @@ fn invalid_regex_route_is_nacked_and_old_routes_keep_serving() -> Result<()> {
     );
     let packed = routes
         .iter()
-        .map(|routes| fake_ads::pack(ROUTE, routes))
-        .collect::<Result<_>>()?;
+        .map(|routes| pack(ROUTE, routes))
+        .collect::<Result<_, _>>()?;
     ads.set(ROUTE, packed);
 
     let nack = ads.wait_for_request(CONVERGE, |request| {
