@@ -1,0 +1,90 @@
+//! One request's bookkeeping: its access log entry, filled in as the
+//! request goes, and the counters of the listener that took it; ending the
+//! exchange records the response and hands the log to the response body.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{Response, header};
+use http_body_util::BodyExt;
+
+use crate::proxy::ProxyContext;
+use crate::proxy::access_log::AccessLog;
+use crate::proxy::respond::LocalReply;
+use crate::proxy::stats::{DownstreamStats, Stats};
+
+use super::body::LoggedBody;
+use super::headers::authority;
+use super::{Downstream, ResponseBody};
+
+pub(super) struct Exchange<'a> {
+    pub(super) context: &'a ProxyContext,
+    pub(super) downstream: &'a Downstream,
+    pub(super) log: AccessLog,
+    /// The counters of the HTTP connection manager, once the request has
+    /// found its route configuration.
+    pub(super) stats: Option<Arc<DownstreamStats>>,
+}
+
+impl<'a> Exchange<'a> {
+    /// Starts the exchange of a request with `head`, whose body has
+    /// `bytes_received` bytes (0 when not known up front).
+    pub(super) fn start(
+        context: &'a ProxyContext,
+        downstream: &'a Downstream,
+        head: &Parts,
+        bytes_received: u64,
+    ) -> Self {
+        let mut log = AccessLog::new(protocol(head.version), downstream.local, downstream.remote);
+        log.method = Some(head.method.clone());
+        log.path = head.uri.path_and_query().cloned();
+        log.authority = authority(&head.uri, &head.headers);
+        log.user_agent = head.headers.get(header::USER_AGENT).cloned();
+        log.forwarded_for = head.headers.get("x-forwarded-for").cloned();
+        log.bytes_received = bytes_received;
+        log.peer_identity = downstream.peer_identity.clone();
+        log.requested_server_name = downstream.server_name.clone();
+        Self {
+            context,
+            downstream,
+            log,
+            stats: None,
+        }
+    }
+
+    /// Ends the exchange with a locally generated answer.
+    pub(super) fn reply(mut self, reply: LocalReply) -> Response<ResponseBody> {
+        self.log.response_flags = reply.flags;
+        self.log.response_code_details = reply.details;
+        self.log.transport_failure_reason = reply.transport_failure.clone();
+        self.respond(reply.into_response())
+    }
+
+    /// Ends the exchange with `response`: counts it and writes the access
+    /// log when its body has been sent.
+    pub(super) fn respond(mut self, response: Response<ResponseBody>) -> Response<ResponseBody> {
+        self.log.response_code = response.status().as_u16();
+        if let Some(stats) = &self.stats {
+            Stats::record_downstream_response(stats, self.log.response_code);
+        }
+        if !self.downstream.access_log {
+            return response;
+        }
+        let log = self.log;
+        response.map(|body| {
+            LoggedBody {
+                inner: body,
+                log: Some(log),
+            }
+            .boxed()
+        })
+    }
+}
+
+fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        _ => "HTTP/1.1",
+    }
+}

@@ -1,0 +1,114 @@
+//! Sending a planned request upstream and shaping what comes back: the
+//! passthrough destination, the attempts, the cluster's counters, and the
+//! response headers Envoy adds or the route edits.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use http::Response;
+use http::header::{HeaderName, HeaderValue};
+use http::request::Parts;
+use http_body_util::BodyExt;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use crate::proxy::ProxyContext;
+use crate::proxy::respond::LocalReply;
+use crate::proxy::stats::Stats;
+use crate::upstream::{Body, UpstreamError};
+
+use super::ResponseBody;
+use super::body::CountingBody;
+use super::exchange::Exchange;
+use super::headers::{self, text};
+use super::plan::{Destination, Forwarding};
+use super::retry::{Attempts, ForwardError};
+
+/// Forwards a request with the planned `head` as `forwarding` says, and
+/// answers the client.
+pub(super) async fn forward(
+    mut exchange: Exchange<'_>,
+    forwarding: Forwarding<'_>,
+    head: Parts,
+    body: Body,
+) -> Response<ResponseBody> {
+    let context = exchange.context;
+    let cluster_stats = context.stats.cluster(&forwarding.cluster);
+    let destination = match forwarding.destination {
+        Destination::OriginalDst(original_dst) => original_dst,
+        Destination::Authority => {
+            match resolve_authority(context, text(exchange.log.authority.as_ref())).await {
+                Ok(dst) => Some(dst),
+                Err(error) => return exchange.reply(LocalReply::upstream_failure(&error)),
+            }
+        }
+    };
+    exchange.log.request_id = head.headers.get("x-request-id").cloned();
+    let attempts = Attempts {
+        upstreams: &context.upstreams,
+        cluster: &forwarding.cluster,
+        destination,
+        retry: forwarding.retry,
+        timeout: forwarding.timeout,
+        include_attempt_count: forwarding.include_attempt_count,
+        stats: &cluster_stats,
+    };
+    let started = Instant::now();
+    let chosen = Mutex::new(None);
+    let (response, info) = match attempts.send(head, body, &chosen).await {
+        Ok(ok) => ok,
+        Err(ForwardError::Timeout) => {
+            exchange.log.upstream_host = *chosen.lock();
+            cluster_stats.rq_timeout.fetch_add(1, Ordering::Relaxed);
+            Stats::record_upstream_response(&cluster_stats, 504);
+            return exchange.reply(LocalReply::timeout());
+        }
+        Err(ForwardError::Upstream(error)) => {
+            let reply = LocalReply::upstream_failure(&error);
+            if !matches!(error, UpstreamError::UnknownCluster(_)) {
+                Stats::record_upstream_response(&cluster_stats, reply.status.as_u16());
+            }
+            return exchange.reply(reply);
+        }
+    };
+    context.record_activity();
+    let service_time = started.elapsed();
+    let log = &mut exchange.log;
+    log.upstream_host = Some(info.address);
+    log.upstream_service_time = Some(service_time.as_millis());
+    log.response_code_details = "via_upstream";
+    Stats::record_upstream_response(&cluster_stats, response.status().as_u16());
+    let (mut parts, body) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(
+        HeaderName::from_static("x-envoy-upstream-service-time"),
+        HeaderValue::from(u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX)),
+    );
+    headers::edit(
+        &mut parts.headers,
+        &forwarding.route.response_headers_to_remove,
+        &forwarding.route.response_headers_to_add,
+    );
+    let body = CountingBody {
+        inner: body,
+        stats: cluster_stats,
+    };
+    exchange.respond(Response::from_parts(parts, body.boxed()))
+}
+
+/// The address an explicit-proxy request names (`host[:port]`, port 80 by
+/// default), for the passthrough cluster.
+async fn resolve_authority(
+    context: &ProxyContext,
+    authority: &str,
+) -> Result<SocketAddr, UpstreamError> {
+    let uri: http::uri::Authority = authority.parse().map_err(|_| {
+        UpstreamError::NoHealthyUpstream(format!("invalid authority {authority:?}"))
+    })?;
+    let host = uri.host().trim_start_matches('[').trim_end_matches(']');
+    let ip = match host.parse() {
+        Ok(ip) => ip,
+        Err(_) => context.upstreams.resolve(host).await?,
+    };
+    Ok(SocketAddr::new(ip, uri.port_u16().unwrap_or(80)))
+}

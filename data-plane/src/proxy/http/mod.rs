@@ -1,0 +1,122 @@
+//! The HTTP connection manager: serves HTTP/1.1 and h2c downstream, plans
+//! each request by the route configuration, forwards it upstream with the
+//! route's timeout and retries, and logs it.
+
+mod body;
+mod exchange;
+mod forward;
+mod headers;
+mod plan;
+mod request_id;
+mod retry;
+mod routes;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, header};
+use http_body::Body as _;
+use http_body_util::{BodyExt, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::model::route::RouteConfig;
+
+use super::respond::LocalReply;
+use super::{ProxyContext, fast_random};
+use exchange::Exchange;
+use plan::{Action, Draws};
+
+pub type ResponseBody = BoxBody<Bytes, hyper::Error>;
+
+/// Where a connection's requests find their routes.
+#[derive(Debug, Clone)]
+pub enum RouteSource {
+    /// The route configuration of the filter chain that took the connection.
+    Chain {
+        route_config_name: Arc<str>,
+        inline: Option<Arc<RouteConfig>>,
+        stat_prefix: Arc<str>,
+    },
+    /// Explicit proxy mode: each request names its destination; the
+    /// listener for its port decides, as if the connection had been captured
+    /// (the accepting listener when no other listener has that port).
+    ExplicitProxy { accepting: Arc<str> },
+}
+
+/// What every request on one downstream connection shares.
+pub struct Downstream {
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    pub original_dst: Option<SocketAddr>,
+    pub source: RouteSource,
+    pub access_log: bool,
+    /// The client's SPIFFE id, when it authenticated with a mesh certificate.
+    pub peer_identity: Option<Arc<str>>,
+    /// The SNI the client sent (TLS-terminated connections).
+    pub server_name: Option<Arc<str>>,
+}
+
+/// Serves HTTP on an accepted connection until it closes.
+pub async fn serve<IO>(io: IO, context: Arc<ProxyContext>, downstream: Arc<Downstream>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        let context = context.clone();
+        let downstream = downstream.clone();
+        async move { Ok::<_, Infallible>(handle(req, &context, &downstream).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(error) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(%error, "downstream HTTP connection ended with an error");
+    }
+}
+
+/// Answers one request, on one load of the running config.
+async fn handle(
+    req: Request<Incoming>,
+    context: &ProxyContext,
+    downstream: &Downstream,
+) -> Response<ResponseBody> {
+    context.record_activity();
+    let config = context.store.load();
+    let (head, body) = req.into_parts();
+    let bytes_received = body.size_hint().exact().unwrap_or(0);
+    let mut exchange = Exchange::start(context, downstream, &head, bytes_received);
+    let Some(table) = routes::route_table(&config, downstream, &head.uri) else {
+        return exchange.reply(LocalReply::no_route());
+    };
+    exchange.stats = Some(context.stats.downstream(&table.stat_prefix));
+    let request = plan::Request {
+        head,
+        authority: exchange.log.authority.clone(),
+        original_dst: table.original_dst,
+    };
+    let draws = Draws {
+        cluster_roll: fast_random(),
+        request_id: request_id::new,
+    };
+    let plan = plan::plan(&table.routes, &config, request, draws);
+    exchange.log.route_name = plan.route.map(|route| route.name.clone());
+    exchange.log.upstream_cluster = plan.cluster;
+    match plan.action {
+        Action::Forward(forwarding) => {
+            forward::forward(exchange, forwarding, plan.head, body.boxed()).await
+        }
+        Action::Redirect { status, location } => {
+            let mut response = Response::new(body::empty());
+            *response.status_mut() = status;
+            if let Some(location) = location {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            exchange.log.response_code_details = "direct_response";
+            exchange.respond(response)
+        }
+        Action::Reply(reply) => exchange.reply(reply),
+    }
+}

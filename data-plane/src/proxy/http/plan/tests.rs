@@ -1,0 +1,366 @@
+//! The routing plan against hand-written routes, stating what Envoy does.
+
+use std::collections::HashMap;
+
+use http::Method;
+
+use crate::model::cluster::{Cluster, LbPolicy, LoadAssignment};
+use crate::model::route::{ClusterTarget, HeaderToAdd, RouteMatch};
+
+use super::*;
+
+const CLUSTER: &str = "outbound|80||httpbin.test";
+const PASSTHROUGH: &str = "PassthroughCluster";
+
+fn cluster(name: &str, discovery: Discovery) -> (Arc<str>, Arc<Cluster>) {
+    let cluster = Cluster {
+        name: name.into(),
+        discovery,
+        lb: LbPolicy::RoundRobin,
+        connect_timeout: Duration::from_secs(1),
+        tls: None,
+        http2: false,
+        idle_timeout: None,
+        max_requests_per_connection: None,
+        max_connections: None,
+        secret_names: Vec::new(),
+    };
+    (name.into(), Arc::new(cluster))
+}
+
+fn config() -> RunningConfig {
+    RunningConfig {
+        clusters: HashMap::from([
+            cluster(CLUSTER, Discovery::Static(LoadAssignment::default())),
+            cluster(PASSTHROUGH, Discovery::OriginalDst),
+        ]),
+        ..RunningConfig::default()
+    }
+}
+
+fn forward_to(cluster: &str) -> Forward {
+    Forward {
+        target: ClusterTarget::Cluster(cluster.into()),
+        timeout: Some(Duration::from_secs(15)),
+        retry: None,
+        prefix_rewrite: None,
+        host_rewrite: None,
+    }
+}
+
+fn route(path: PathMatch, action: RouteAction) -> Route {
+    Route {
+        name: "httpbin.test:80".into(),
+        matcher: RouteMatch {
+            path,
+            case_sensitive: true,
+            headers: Vec::new(),
+            query: Vec::new(),
+        },
+        action,
+        decorator: Some("httpbin.test:80/*".into()),
+        request_headers_to_add: Vec::new(),
+        request_headers_to_remove: Vec::new(),
+        response_headers_to_add: Vec::new(),
+        response_headers_to_remove: Vec::new(),
+    }
+}
+
+fn routes(route: Route) -> RouteConfig {
+    RouteConfig {
+        name: "80".into(),
+        virtual_hosts: vec![VirtualHost {
+            name: "httpbin.test:80".into(),
+            domains: vec!["httpbin.test".into(), "httpbin.test:80".into()],
+            routes: vec![route],
+            include_attempt_count: true,
+        }],
+    }
+}
+
+fn prefix(prefix: &str) -> PathMatch {
+    PathMatch::Prefix(prefix.into())
+}
+
+fn request(authority: &str, path: &str, headers: &[(&'static str, &'static str)]) -> Request {
+    let mut builder = http::Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .version(http::Version::HTTP_2)
+        .header(header::HOST, authority);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let (head, ()) = builder.body(()).unwrap().into_parts();
+    Request {
+        authority: Some(HeaderValue::from_str(authority).unwrap()),
+        head,
+        original_dst: None,
+    }
+}
+
+fn fixed_id() -> HeaderValue {
+    HeaderValue::from_static("generated-id")
+}
+
+fn draws() -> Draws {
+    Draws {
+        cluster_roll: 0,
+        request_id: fixed_id,
+    }
+}
+
+fn plan_for(routes: &RouteConfig, request: Request) -> Plan<'_> {
+    plan(routes, &config(), request, draws())
+}
+
+fn forwarded(plan: Plan<'_>) -> (Forwarding<'_>, Parts) {
+    match plan.action {
+        Action::Forward(forwarding) => (forwarding, plan.head),
+        Action::Reply(reply) => panic!("expected forwarding, got {reply:?}"),
+        Action::Redirect { status, .. } => panic!("expected forwarding, got a {status} redirect"),
+    }
+}
+
+fn replied<'a>(plan: &'a Plan<'_>) -> &'a LocalReply {
+    match &plan.action {
+        Action::Reply(reply) => reply,
+        _ => panic!("expected a local reply"),
+    }
+}
+
+#[test]
+fn forwarded_requests_keep_their_authority_as_host_and_get_envoy_headers() {
+    let routes = routes(route(
+        prefix("/"),
+        RouteAction::Forward(forward_to(CLUSTER)),
+    ));
+    let request = request(
+        "httpbin.test",
+        "/get?a=1",
+        &[("connection", "keep-alive"), ("x-custom", "kept")],
+    );
+    let plan = plan_for(&routes, request);
+    assert_eq!(plan.route.map(|r| &*r.name), Some("httpbin.test:80"));
+    assert_eq!(plan.cluster.as_deref(), Some(CLUSTER));
+    let (forwarding, head) = forwarded(plan);
+    assert_eq!(&*forwarding.cluster, CLUSTER);
+    assert_eq!(head.uri, "/get?a=1");
+    assert_eq!(head.version, http::Version::HTTP_11);
+    assert_eq!(head.headers[header::HOST], "httpbin.test");
+    assert_eq!(head.headers["x-forwarded-proto"], "http");
+    assert_eq!(head.headers["x-request-id"], "generated-id");
+    assert_eq!(head.headers["x-custom"], "kept");
+    assert!(!head.headers.contains_key(header::CONNECTION));
+    assert_eq!(forwarding.destination, Destination::OriginalDst(None));
+    assert!(forwarding.include_attempt_count);
+}
+
+#[test]
+fn a_request_id_from_downstream_is_kept() {
+    let routes = routes(route(
+        prefix("/"),
+        RouteAction::Forward(forward_to(CLUSTER)),
+    ));
+    let request = request("httpbin.test", "/", &[("x-request-id", "from-client")]);
+    let (_, head) = forwarded(plan_for(&routes, request));
+    assert_eq!(head.headers["x-request-id"], "from-client");
+}
+
+#[test]
+fn host_rewrite_replaces_the_host_header() {
+    let mut forward = forward_to(CLUSTER);
+    forward.host_rewrite = Some("internal.test".into());
+    let routes = routes(route(prefix("/"), RouteAction::Forward(forward)));
+    let (_, head) = forwarded(plan_for(&routes, request("httpbin.test", "/", &[])));
+    assert_eq!(head.headers[header::HOST], "internal.test");
+}
+
+#[test]
+fn prefix_rewrite_replaces_the_matched_prefix_and_keeps_the_rest() {
+    let mut forward = forward_to(CLUSTER);
+    forward.prefix_rewrite = Some("/v2".into());
+    let routes = routes(route(prefix("/api"), RouteAction::Forward(forward)));
+    let (_, head) = forwarded(plan_for(
+        &routes,
+        request("httpbin.test", "/api/items?page=2", &[]),
+    ));
+    assert_eq!(head.uri, "/v2/items?page=2");
+}
+
+#[test]
+fn prefix_rewrite_on_an_exact_match_replaces_the_whole_path() {
+    let mut forward = forward_to(CLUSTER);
+    forward.prefix_rewrite = Some("/status".into());
+    let routes = routes(route(
+        PathMatch::Exact("/health".into()),
+        RouteAction::Forward(forward),
+    ));
+    let (_, head) = forwarded(plan_for(&routes, request("httpbin.test", "/health", &[])));
+    assert_eq!(head.uri, "/status");
+}
+
+#[test]
+fn the_route_decorator_replaces_the_downstream_one() {
+    let routes = routes(route(
+        prefix("/"),
+        RouteAction::Forward(forward_to(CLUSTER)),
+    ));
+    let request = request(
+        "httpbin.test",
+        "/",
+        &[("x-envoy-decorator-operation", "sidecar.test:80/*")],
+    );
+    let (_, head) = forwarded(plan_for(&routes, request));
+    let values: Vec<_> = head
+        .headers
+        .get_all("x-envoy-decorator-operation")
+        .iter()
+        .collect();
+    assert_eq!(values, ["httpbin.test:80/*"]);
+}
+
+#[test]
+fn route_request_header_edits_apply_after_the_envoy_headers() {
+    let mut route = route(prefix("/"), RouteAction::Forward(forward_to(CLUSTER)));
+    route.request_headers_to_remove = vec!["x-secret".into()];
+    route.request_headers_to_add = vec![HeaderToAdd {
+        name: HeaderName::from_static("x-forwarded-proto"),
+        value: HeaderValue::from_static("https"),
+        overwrite: true,
+    }];
+    let routes = routes(route);
+    let request = request("httpbin.test", "/", &[("x-secret", "token")]);
+    let (_, head) = forwarded(plan_for(&routes, request));
+    assert!(!head.headers.contains_key("x-secret"));
+    assert_eq!(head.headers["x-forwarded-proto"], "https");
+}
+
+#[test]
+fn an_unknown_authority_has_no_route() {
+    let routes = routes(route(
+        prefix("/"),
+        RouteAction::Forward(forward_to(CLUSTER)),
+    ));
+    let plan = plan_for(&routes, request("other.test", "/", &[]));
+    assert!(plan.route.is_none());
+    let reply = replied(&plan);
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!((reply.flags, reply.details), ("NR", "route_not_found"));
+}
+
+#[test]
+fn a_cluster_missing_from_the_config_is_not_found() {
+    let routes = routes(route(
+        prefix("/"),
+        RouteAction::Forward(forward_to("outbound|80||gone.test")),
+    ));
+    let plan = plan_for(&routes, request("httpbin.test", "/", &[]));
+    assert_eq!(plan.cluster.as_deref(), Some("outbound|80||gone.test"));
+    let reply = replied(&plan);
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!((reply.flags, reply.details), ("NC", "cluster_not_found"));
+}
+
+#[test]
+fn weighted_clusters_without_weight_have_no_route() {
+    let mut forward = forward_to(CLUSTER);
+    forward.target = ClusterTarget::Weighted(vec![(CLUSTER.into(), 0)]);
+    let routes = routes(route(prefix("/"), RouteAction::Forward(forward)));
+    let plan = plan_for(&routes, request("httpbin.test", "/", &[]));
+    assert!(plan.route.is_some());
+    assert_eq!(replied(&plan).flags, "NR");
+}
+
+#[test]
+fn timeouts_and_retries_come_from_the_route() {
+    let retry = RetryPolicy {
+        num_retries: 2,
+        per_try_timeout: Some(Duration::from_secs(2)),
+        on_connect_failure: true,
+        on_5xx: false,
+        on_gateway_error: false,
+        on_reset: false,
+        retriable_status_codes: Vec::new(),
+    };
+    let mut forward = forward_to(CLUSTER);
+    forward.retry = Some(retry.clone());
+    let routes = routes(route(prefix("/"), RouteAction::Forward(forward)));
+    let (forwarding, _) = forwarded(plan_for(&routes, request("httpbin.test", "/", &[])));
+    assert_eq!(forwarding.timeout, Some(Duration::from_secs(15)));
+    assert_eq!(forwarding.retry, Some(&retry));
+
+    let mut forward = forward_to(CLUSTER);
+    forward.timeout = None;
+    let routes = self::routes(route(prefix("/"), RouteAction::Forward(forward)));
+    let (forwarding, _) = forwarded(plan_for(&routes, request("httpbin.test", "/", &[])));
+    assert_eq!(forwarding.timeout, None);
+    assert_eq!(forwarding.retry, None);
+}
+
+#[test]
+fn passthrough_without_an_original_destination_goes_to_the_authority() {
+    let routes = routes(route(
+        prefix("/"),
+        RouteAction::Forward(forward_to(PASSTHROUGH)),
+    ));
+    let (forwarding, _) = forwarded(plan_for(&routes, request("httpbin.test", "/", &[])));
+    assert_eq!(forwarding.destination, Destination::Authority);
+
+    let captured: SocketAddr = "10.0.0.7:80".parse().unwrap();
+    let mut request = request("httpbin.test", "/", &[]);
+    request.original_dst = Some(captured);
+    let (forwarding, _) = forwarded(plan_for(&routes, request));
+    assert_eq!(
+        forwarding.destination,
+        Destination::OriginalDst(Some(captured))
+    );
+}
+
+#[test]
+fn a_direct_response_answers_with_the_route_status_and_body() {
+    let routes = routes(route(
+        prefix("/"),
+        RouteAction::Direct {
+            status: 418,
+            body: Some("teapot".into()),
+        },
+    ));
+    let plan = plan_for(&routes, request("httpbin.test", "/", &[]));
+    assert!(plan.cluster.is_none());
+    let reply = replied(&plan);
+    assert_eq!(reply.status, StatusCode::IM_A_TEAPOT);
+    assert_eq!(reply.body, "teapot");
+    assert_eq!((reply.flags, reply.details), ("-", "direct_response"));
+}
+
+#[test]
+fn a_redirect_defaults_to_the_request_host_and_path() {
+    let redirect = |scheme: Option<&str>, port: Option<u16>, path: Option<&str>| {
+        RouteAction::Redirect(Redirect {
+            status: 308,
+            scheme: scheme.map(str::to_string),
+            host: None,
+            port,
+            path: path.map(str::to_string),
+        })
+    };
+    let location = |action: RouteAction| {
+        let routes = routes(route(prefix("/"), action));
+        match plan_for(&routes, request("httpbin.test:80", "/old?x=1", &[])).action {
+            Action::Redirect { status, location } => {
+                assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+                location.unwrap()
+            }
+            _ => panic!("expected a redirect"),
+        }
+    };
+    assert_eq!(
+        location(redirect(None, None, None)),
+        "http://httpbin.test/old?x=1"
+    );
+    assert_eq!(
+        location(redirect(Some("https"), Some(8443), Some("/new"))),
+        "https://httpbin.test:8443/new"
+    );
+}

@@ -1,0 +1,104 @@
+//! Which route configuration serves a request: the one of the filter chain
+//! that took the connection, or, in explicit proxy mode, the one of the
+//! listener the request's destination port would have been captured by.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::Uri;
+
+use crate::model::RunningConfig;
+use crate::model::listener::{ChainAction, TcpProxy};
+use crate::model::route::{
+    Forward, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
+};
+
+use super::{Downstream, RouteSource};
+
+/// The routes a request is matched against.
+pub(super) struct RouteTable {
+    pub(super) routes: Arc<RouteConfig>,
+    /// The stat prefix of the HTTP connection manager (or TCP proxy).
+    pub(super) stat_prefix: Arc<str>,
+    /// The original destination for ORIGINAL_DST clusters.
+    pub(super) original_dst: Option<SocketAddr>,
+}
+
+/// The route table for a request to `uri` on `downstream`, if its listener
+/// and route configuration exist.
+pub(super) fn route_table(
+    config: &RunningConfig,
+    downstream: &Downstream,
+    uri: &Uri,
+) -> Option<RouteTable> {
+    match &downstream.source {
+        RouteSource::Chain {
+            route_config_name,
+            inline,
+            stat_prefix,
+        } => {
+            let routes = inline
+                .clone()
+                .or_else(|| config.route(route_config_name).cloned())?;
+            Some(RouteTable {
+                routes,
+                stat_prefix: stat_prefix.clone(),
+                original_dst: downstream.original_dst,
+            })
+        }
+        RouteSource::ExplicitProxy { accepting } => {
+            let port = uri.port_u16().unwrap_or(80);
+            let listener = config
+                .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
+                .or_else(|| config.listener(accepting))?;
+            let (routes, stat_prefix) = match &listener.select_chain(port, None)?.action {
+                ChainAction::Http(hcm) => (
+                    hcm.inline_routes
+                        .clone()
+                        .or_else(|| config.route(&hcm.route_config_name).cloned())?,
+                    hcm.stat_prefix.clone(),
+                ),
+                ChainAction::Tcp(tcp) => (Arc::new(forward_all(tcp)), tcp.stat_prefix.clone()),
+            };
+            Some(RouteTable {
+                routes,
+                stat_prefix,
+                original_dst: None,
+            })
+        }
+    }
+}
+
+/// Routes for plain HTTP that a captured connection would have sent
+/// through a TCP proxy: everything to the proxy's cluster, no timeout.
+fn forward_all(tcp: &TcpProxy) -> RouteConfig {
+    RouteConfig {
+        name: tcp.stat_prefix.clone(),
+        virtual_hosts: vec![VirtualHost {
+            name: tcp.stat_prefix.clone(),
+            domains: vec!["*".to_string()],
+            routes: vec![Route {
+                name: tcp.stat_prefix.clone(),
+                matcher: RouteMatch {
+                    path: PathMatch::Prefix("/".to_string()),
+                    case_sensitive: true,
+                    headers: Vec::new(),
+                    query: Vec::new(),
+                },
+                action: RouteAction::Forward(Forward {
+                    target: tcp.target.clone(),
+                    timeout: None,
+                    retry: None,
+                    prefix_rewrite: None,
+                    host_rewrite: None,
+                }),
+                decorator: None,
+                request_headers_to_add: Vec::new(),
+                request_headers_to_remove: Vec::new(),
+                response_headers_to_add: Vec::new(),
+                response_headers_to_remove: Vec::new(),
+            }],
+            include_attempt_count: false,
+        }],
+    }
+}
