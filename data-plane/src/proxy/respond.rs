@@ -1,6 +1,7 @@
 //! The one place where failures become what the client sees, as Envoy
 //! under Istio answers: no route 404 (NR), blocked 502, no healthy
-//! upstream 503 (UH), connect failure 503 (UF), route timeout 504 (UT).
+//! upstream 503 (UH, also a DNS cluster whose names do not resolve),
+//! connect failure 503 (UF), route timeout 504 (UT).
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -70,7 +71,7 @@ impl LocalReply {
     /// Envoy's answer to an upstream failure.
     pub fn upstream_failure(error: &UpstreamError) -> Self {
         match error {
-            UpstreamError::NoHealthyUpstream(_) => Self::new(
+            UpstreamError::NoHealthyUpstream(_) | UpstreamError::Resolve { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no healthy upstream".into(),
                 "UH",
@@ -117,5 +118,48 @@ impl LocalReply {
         }
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+    use crate::upstream::DnsError;
+
+    #[test]
+    fn a_dns_cluster_whose_names_do_not_resolve_answers_no_healthy_upstream() {
+        let reply = LocalReply::upstream_failure(&UpstreamError::Resolve {
+            host: "nothing.invalid".into(),
+            reason: DnsError::NoIpv4Address,
+        });
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reply.body, "no healthy upstream");
+        assert_eq!((reply.flags, reply.details), ("UH", "no_healthy_upstream"));
+        assert_eq!(reply.transport_failure, "");
+    }
+
+    #[test]
+    fn a_refused_connection_answers_with_the_transport_failure() {
+        let reply = LocalReply::upstream_failure(&UpstreamError::Connect {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            source: io::Error::from(io::ErrorKind::ConnectionRefused),
+        });
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            (reply.flags, reply.details),
+            (
+                "UF",
+                "upstream_reset_before_response_started{connection_failure}"
+            )
+        );
+        assert!(
+            reply.body.starts_with(
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: cannot connect to 127.0.0.1:9"
+            ),
+            "{}",
+            reply.body
+        );
     }
 }

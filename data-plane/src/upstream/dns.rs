@@ -11,6 +11,7 @@ use hickory_resolver::config::{
     ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
     ResolverOpts,
 };
+use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use parking_lot::Mutex;
 use tracing::{debug, warn};
@@ -35,10 +36,25 @@ pub struct DnsConfig {
     pub server: Option<SocketAddr>,
 }
 
+/// Why a name has no address.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DnsError {
+    #[error("reading /etc/resolv.conf: {0}")]
+    SystemConfig(#[source] NetError),
+    #[error("DNS resolver not configured: {0}")]
+    Resolver(#[source] NetError),
+    #[error(transparent)]
+    Lookup(NetError),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("no IPv4 address")]
+    NoIpv4Address,
+}
+
 /// The stub resolver shared by all DNS clusters.
 pub(crate) struct Resolver {
     /// The resolver, or why it could not be configured.
-    inner: Result<TokioResolver, String>,
+    inner: Result<TokioResolver, DnsError>,
 }
 
 impl Resolver {
@@ -51,24 +67,28 @@ impl Resolver {
 
     /// The IPv4 addresses of `host` (itself if it is an IP address), or why
     /// there are none within `limit`.
-    pub(crate) async fn lookup(&self, host: &str, limit: Duration) -> Result<Vec<IpAddr>, String> {
+    pub(crate) async fn lookup(
+        &self,
+        host: &str,
+        limit: Duration,
+    ) -> Result<Vec<IpAddr>, DnsError> {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Ok(vec![ip]);
         }
         let resolver = self.inner.as_ref().map_err(Clone::clone)?;
         let found = match tokio::time::timeout(limit, resolver.lookup_ip(host)).await {
-            Ok(found) => found.map_err(|e| e.to_string())?,
-            Err(_) => return Err(format!("timed out after {limit:?}")),
+            Ok(found) => found.map_err(DnsError::Lookup)?,
+            Err(_) => return Err(DnsError::Timeout(limit)),
         };
         let addrs: Vec<IpAddr> = found.iter().filter(IpAddr::is_ipv4).collect();
         if addrs.is_empty() {
-            return Err("no IPv4 address".into());
+            return Err(DnsError::NoIpv4Address);
         }
         Ok(addrs)
     }
 }
 
-fn build(config: &DnsConfig) -> Result<TokioResolver, String> {
+fn build(config: &DnsConfig) -> Result<TokioResolver, DnsError> {
     let provider = TokioRuntimeProvider::default();
     let mut builder = match config.server {
         Some(server) => {
@@ -84,14 +104,13 @@ fn build(config: &DnsConfig) -> Result<TokioResolver, String> {
             builder.options_mut().use_hosts_file = ResolveHosts::Never;
             builder
         }
-        None => TokioResolver::builder(provider)
-            .map_err(|e| format!("reading /etc/resolv.conf: {e}"))?,
+        None => TokioResolver::builder(provider).map_err(DnsError::SystemConfig)?,
     };
     let options: &mut ResolverOpts = builder.options_mut();
     options.timeout = QUERY_TIMEOUT;
     options.attempts = QUERY_ATTEMPTS;
     options.ip_strategy = LookupIpStrategy::Ipv4Only;
-    builder.build().map_err(|e| e.to_string())
+    builder.build().map_err(DnsError::Resolver)
 }
 
 /// The host names of one DNS cluster and their last good addresses.

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 
+use super::dns::DnsError;
+
 /// A failure on the way to (or while talking to) an upstream host.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -16,7 +18,7 @@ pub enum UpstreamError {
     #[error("no healthy upstream in cluster {0:?}")]
     NoHealthyUpstream(String),
     #[error("cannot resolve {host:?}: {reason} (check the DNS server and that the name exists)")]
-    Resolve { host: String, reason: String },
+    Resolve { host: String, reason: DnsError },
     #[error(
         "connection to {addr} timed out (check that the host is reachable and nothing drops the SYN)"
     )]
@@ -34,15 +36,13 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// Envoy's access-log response flag for this failure.
+    /// Envoy's access-log response flag for this failure. A DNS cluster
+    /// whose names do not resolve has no hosts: no healthy upstream.
     pub fn response_flag(&self) -> &'static str {
         match self {
             Self::UnknownCluster(_) => "NC",
-            Self::NoHealthyUpstream(_) => "UH",
-            Self::Resolve { .. }
-            | Self::ConnectTimeout { .. }
-            | Self::Connect { .. }
-            | Self::Tls { .. } => "UF",
+            Self::NoHealthyUpstream(_) | Self::Resolve { .. } => "UH",
+            Self::ConnectTimeout { .. } | Self::Connect { .. } | Self::Tls { .. } => "UF",
             Self::Http(e) if e.is_connect() => "UF",
             Self::Http(_) => "UR",
         }
@@ -119,7 +119,7 @@ mod tests {
     }
 
     #[test]
-    fn flags_follow_envoy() {
+    fn connection_failures_are_flagged_uf() {
         let refused = UpstreamError::Connect {
             addr: addr(),
             source: io::Error::from(io::ErrorKind::ConnectionRefused),
@@ -135,15 +135,23 @@ mod tests {
         };
         assert_eq!(tls.response_flag(), "UF");
         assert!(tls.is_connect_failure());
-        let dns = UpstreamError::Resolve {
-            host: "a.test".into(),
-            reason: "no record".into(),
-        };
-        assert_eq!(dns.response_flag(), "UF");
-        assert!(!dns.is_connect_failure());
+    }
+
+    #[test]
+    fn a_cluster_without_hosts_is_flagged_uh_even_when_its_names_do_not_resolve() {
         let empty = UpstreamError::NoHealthyUpstream("BlackHoleCluster".into());
         assert_eq!(empty.response_flag(), "UH");
         assert!(!empty.is_connect_failure());
+        let nxdomain = UpstreamError::Resolve {
+            host: "nothing.invalid".into(),
+            reason: DnsError::NoIpv4Address,
+        };
+        assert_eq!(nxdomain.response_flag(), "UH");
+        assert!(!nxdomain.is_connect_failure());
+    }
+
+    #[test]
+    fn an_unknown_cluster_is_flagged_nc() {
         assert_eq!(
             UpstreamError::UnknownCluster("x".into()).response_flag(),
             "NC"

@@ -33,7 +33,7 @@ use cluster::ClusterRuntime;
 use dns::Resolver;
 use tls::TlsContext;
 
-pub use dns::DnsConfig;
+pub use dns::{DnsConfig, DnsError};
 pub use error::UpstreamError;
 
 /// The request body type the proxy hands to [`Upstreams::send_http`].
