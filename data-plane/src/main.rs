@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use data_plane::admin::Admin;
+use data_plane::admin::{Admin, LogLevelError};
 use data_plane::capture::{self, CapturePlan};
 use data_plane::node::Identity;
 use data_plane::proxy::busy_poll;
@@ -127,9 +127,11 @@ fn main() -> ExitCode {
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
     let set_log_level = Box::new(move |level: &str| {
-        let filter =
-            EnvFilter::try_new(level).map_err(|e| format!("invalid level {level:?}: {e}"))?;
-        filter_handle.reload(filter).map_err(|e| e.to_string())
+        let filter = EnvFilter::try_new(level).map_err(|source| LogLevelError::Invalid {
+            level: level.to_string(),
+            source,
+        })?;
+        Ok(filter_handle.reload(filter)?)
     });
     let result = match cli.command {
         Command::Proxy(args) => run(args, set_log_level),

@@ -23,8 +23,20 @@ use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
 use crate::xds::XdsStats;
 
+/// Why the log level could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogLevelError {
+    #[error("invalid level {level:?}: {source}")]
+    Invalid {
+        level: String,
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error("cannot change the log level: {0}")]
+    Reload(#[from] tracing_subscriber::reload::Error),
+}
+
 /// Changes the log level (`/logging?level=debug`).
-pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), LogLevelError> + Send + Sync>;
 
 pub struct Admin {
     pub store: Arc<ConfigStore>,

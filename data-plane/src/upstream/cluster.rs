@@ -46,9 +46,11 @@ impl ClusterRuntime {
         let settings = ConnectSettings {
             connect_timeout: model.connect_timeout,
             tls: model.tls.as_ref().map(|t| {
-                TlsOrigination::new(t, model.http2, tls).inspect_err(|reason| {
-                    warn!(cluster = %model.name, %reason, "TLS origination misconfigured; connections will fail");
-                })
+                TlsOrigination::new(t, model.http2, tls)
+                    .inspect_err(|reason| {
+                        warn!(cluster = %model.name, %reason, "TLS origination misconfigured; connections will fail");
+                    })
+                    .map_err(Arc::new)
             }),
             http2: model.http2,
             idle_timeout: model.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),

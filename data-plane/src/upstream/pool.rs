@@ -31,7 +31,7 @@ use tracing::debug;
 use super::Body;
 use super::error::UpstreamError;
 use super::lb::{Host, HostStats};
-use super::tls::{TlsOrigination, TlsTarget};
+use super::tls::{TlsConfigError, TlsOrigination, TlsTarget};
 
 pub(crate) type HttpClient = Client<Connector, Body>;
 
@@ -40,7 +40,7 @@ pub(crate) type HttpClient = Client<Connector, Body>;
 pub(crate) struct ConnectSettings {
     pub(crate) connect_timeout: Duration,
     /// TLS origination, or why its configuration could not be built.
-    pub(crate) tls: Option<Result<TlsOrigination, String>>,
+    pub(crate) tls: Option<Result<TlsOrigination, Arc<TlsConfigError>>>,
     pub(crate) http2: bool,
     pub(crate) idle_timeout: Duration,
 }
@@ -53,7 +53,7 @@ impl ConnectSettings {
             connect_timeout: self.connect_timeout,
             tls: self.tls.as_ref().map(|tls| match tls {
                 Ok(origination) => Ok(origination.for_host(host)),
-                Err(reason) => Err(reason.as_str().into()),
+                Err(error) => Err(error.clone()),
             }),
             stats: host.stats.clone(),
         };
@@ -137,7 +137,7 @@ pub(crate) async fn with_connect_timeout<T>(
 pub(crate) struct Connector {
     addr: SocketAddr,
     connect_timeout: Duration,
-    tls: Option<Result<TlsTarget, Arc<str>>>,
+    tls: Option<Result<TlsTarget, Arc<TlsConfigError>>>,
     stats: Arc<HostStats>,
 }
 
@@ -148,9 +148,9 @@ impl Connector {
         let Some(tls) = self.tls else {
             return Ok(UpstreamStream::Plain(tcp));
         };
-        let target = tls.map_err(|reason| UpstreamError::Tls {
+        let target = tls.map_err(|error| UpstreamError::Tls {
             addr,
-            reason: reason.to_string(),
+            reason: error.to_string(),
         })?;
         let handshake = TlsConnector::from(target.config).connect(target.name, tcp);
         match tokio::time::timeout(self.connect_timeout, handshake).await {
@@ -279,7 +279,7 @@ mod tests {
     fn settings(tls: bool, http2: bool) -> ConnectSettings {
         ConnectSettings {
             connect_timeout: Duration::from_secs(1),
-            tls: tls.then(|| Err("unused".to_string())),
+            tls: tls.then(|| Err(Arc::new(TlsConfigError::NoValidSubjectAltName))),
             http2,
             idle_timeout: Duration::from_secs(60),
         }

@@ -8,10 +8,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{VerifierBuilderError, WebPkiServerVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, InvalidDnsNameError, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -60,6 +60,28 @@ impl TlsContext {
     }
 }
 
+/// Why a cluster's TLS origination cannot be configured.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TlsConfigError {
+    #[error("invalid SNI {sni:?}: {source}")]
+    Sni {
+        sni: String,
+        source: InvalidDnsNameError,
+    },
+    #[error("invalid trusted CA certificate: {0}")]
+    TrustedCa(#[source] rustls::Error),
+    #[error("cannot build the certificate verifier: {0}")]
+    Verifier(#[source] VerifierBuilderError),
+    #[error("none of the subject alt names is a valid DNS name or IP address")]
+    NoValidSubjectAltName,
+    #[error("TLS protocol versions: {0}")]
+    ProtocolVersions(#[source] rustls::Error),
+    #[error("client key: {0}")]
+    ClientKey(&'static str),
+    #[error("client certificate: {0}")]
+    ClientCertificate(#[source] rustls::Error),
+}
+
 /// How a cluster originates TLS.
 #[derive(Debug)]
 pub(crate) struct TlsOrigination {
@@ -73,13 +95,19 @@ pub(crate) struct TlsOrigination {
 
 impl TlsOrigination {
     /// Builds the client configurations; `http2` adds `h2` to the ALPN list.
-    pub(crate) fn new(tls: &UpstreamTls, http2: bool, ctx: &TlsContext) -> Result<Self, String> {
+    pub(crate) fn new(
+        tls: &UpstreamTls,
+        http2: bool,
+        ctx: &TlsContext,
+    ) -> Result<Self, TlsConfigError> {
         let sni = if tls.sni.is_empty() {
             None
         } else {
             Some(
-                ServerName::try_from(tls.sni.clone())
-                    .map_err(|e| format!("invalid SNI {:?}: {e}", tls.sni))?,
+                ServerName::try_from(tls.sni.clone()).map_err(|source| TlsConfigError::Sni {
+                    sni: tls.sni.clone(),
+                    source,
+                })?,
             )
         };
         let webpki = match &tls.trust {
@@ -90,7 +118,7 @@ impl TlsOrigination {
                 for der in ders {
                     roots
                         .add(CertificateDer::from(der.clone()))
-                        .map_err(|e| format!("invalid trusted CA certificate: {e}"))?;
+                        .map_err(TlsConfigError::TrustedCa)?;
                 }
                 Some(webpki_verifier(Arc::new(roots), &ctx.provider)?)
             }
@@ -107,7 +135,7 @@ impl TlsOrigination {
             })
             .collect();
         if !tls.subject_alt_names.is_empty() && sans.is_empty() {
-            return Err("none of the subject alt names is a valid DNS name or IP address".into());
+            return Err(TlsConfigError::NoValidSubjectAltName);
         }
         let mut alpn: Vec<Vec<u8>> = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         if http2 && !alpn.iter().any(|p| p == b"h2") {
@@ -126,7 +154,7 @@ impl TlsOrigination {
             };
             let builder = ClientConfig::builder_with_provider(ctx.provider.clone())
                 .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
+                .map_err(TlsConfigError::ProtocolVersions)?
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(verifier));
             let mut config = match &tls.client_cert {
@@ -138,15 +166,15 @@ impl TlsOrigination {
                         .map(|c| CertificateDer::from(c.clone()))
                         .collect();
                     let key = PrivateKeyDer::try_from(cert.key.clone())
-                        .map_err(|e| format!("client key: {e}"))?;
+                        .map_err(TlsConfigError::ClientKey)?;
                     builder
                         .with_client_auth_cert(chain, key)
-                        .map_err(|e| format!("client certificate: {e}"))?
+                        .map_err(TlsConfigError::ClientCertificate)?
                 }
             };
             config.enable_sni = send_sni;
             config.alpn_protocols = alpn.clone();
-            Ok::<_, String>(Arc::new(config))
+            Ok::<_, TlsConfigError>(Arc::new(config))
         };
         Ok(Self {
             sni,
@@ -189,10 +217,10 @@ pub(crate) struct TlsTarget {
 fn webpki_verifier(
     roots: Arc<RootCertStore>,
     provider: &Arc<CryptoProvider>,
-) -> Result<Arc<WebPkiServerVerifier>, String> {
+) -> Result<Arc<WebPkiServerVerifier>, TlsConfigError> {
     WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
         .build()
-        .map_err(|e| format!("cannot build the certificate verifier: {e}"))
+        .map_err(TlsConfigError::Verifier)
 }
 
 /// Which name the server certificate must be valid for.
