@@ -192,15 +192,19 @@ fn summary(s: &ConfigSnapshot) -> String {
 /// The shortest workload certificate lifetime `serve` accepts.
 const MIN_CERT_TTL: Duration = Duration::from_secs(1);
 
-fn parse_cert_ttl(text: &str) -> Result<Duration, String> {
-    let ttl = text
-        .parse::<config::duration::Duration>()
-        .map_err(|e| e.to_string())?
-        .0;
+/// Why `--workload-cert-ttl` was refused.
+#[derive(Debug, thiserror::Error)]
+enum CertTtlError {
+    #[error(transparent)]
+    Invalid(#[from] config::duration::DurationError),
+    #[error("{0} is too short: a workload certificate must live at least {MIN_CERT_TTL:?}")]
+    TooShort(String),
+}
+
+fn parse_cert_ttl(text: &str) -> Result<Duration, CertTtlError> {
+    let ttl = text.parse::<config::duration::Duration>()?.0;
     if ttl < MIN_CERT_TTL {
-        return Err(format!(
-            "{text} is too short: a workload certificate must live at least {MIN_CERT_TTL:?}"
-        ));
+        return Err(CertTtlError::TooShort(text.to_string()));
     }
     Ok(ttl)
 }
@@ -374,4 +378,23 @@ fn serve(options: ServeOptions) -> anyhow::Result<()> {
         drop(watcher);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workload_certificate_lives_at_least_a_second() {
+        assert_eq!(parse_cert_ttl("90s").ok(), Some(Duration::from_secs(90)));
+        assert_eq!(parse_cert_ttl("1s").ok(), Some(MIN_CERT_TTL));
+        let too_short = parse_cert_ttl("500ms").expect_err("under a second");
+        assert!(matches!(too_short, CertTtlError::TooShort(_)));
+        assert_eq!(
+            too_short.to_string(),
+            "500ms is too short: a workload certificate must live at least 1s"
+        );
+        let invalid = parse_cert_ttl("soon").expect_err("not a duration");
+        assert!(matches!(invalid, CertTtlError::Invalid(_)));
+    }
 }
