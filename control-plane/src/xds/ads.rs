@@ -17,7 +17,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
-use tokio::sync::mpsc;
 use tonic::body::Body;
 use tonic::codec::BufferSettings;
 use tonic::server::NamedService;
@@ -39,8 +38,6 @@ const MAX_REQUEST_SIZE: usize = 4 * 1024 * 1024;
 /// are subscriptions and ACKs of a few hundred bytes, and the buffer grows
 /// for a larger one.
 const REQUEST_BUFFER: usize = 1024;
-/// Responses waiting to be sent on one stream.
-const RESPONSE_QUEUE: usize = 16;
 
 /// The ADS service, for `tonic::transport::Server::add_service`.
 #[derive(Clone)]
@@ -65,15 +62,8 @@ impl Ads {
             None,
             Some(MAX_REQUEST_SIZE),
         );
-        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
-        tokio::spawn(stream::run::<P>(
-            self.context.clone(),
-            StreamKind::Aggregated,
-            requests,
-            tx,
-        ));
         grpc_response(Body::new(ResponseBody {
-            responses: rx,
+            responses: stream::spawn::<P>(self.context.clone(), StreamKind::Aggregated, requests),
             ended: false,
         }))
     }
@@ -113,7 +103,7 @@ fn grpc_response(body: Body) -> http::Response<Body> {
 
 /// A stream's responses as gRPC messages, then its status as trailers.
 struct ResponseBody<M> {
-    responses: mpsc::Receiver<Result<Outgoing<M>, Status>>,
+    responses: stream::Responses<Outgoing<M>>,
     ended: bool,
 }
 
@@ -171,6 +161,7 @@ mod tests {
     use http_body_util::BodyExt;
     use prost::Message;
     use proto::pb::envoy::service::discovery::v3::DiscoveryResponse;
+    use tokio::sync::mpsc;
 
     use super::*;
 

@@ -14,10 +14,10 @@ use shared::node::NodeType;
 use crate::config::model::Labels;
 use crate::translate::{self, Proxy};
 
-use super::push::{is_wildcard_type, versions};
+use super::push::versions;
 use super::secrets::IdentitySecrets;
 use super::state::MeshState;
-use super::subscription::Versions;
+use super::subscription::{Versions, is_wildcard_type};
 
 /// One resource with the hash of its encoding, used as its delta version.
 #[derive(Debug, Clone, PartialEq)]

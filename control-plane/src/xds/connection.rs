@@ -1,7 +1,6 @@
 //! A connected proxy: its identity and, per type URL, its subscription.
 //! Shared between its stream task and CSDS.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,7 +10,7 @@ use proto::pb::envoy::config::core::v3::Node;
 
 use crate::translate::Proxy;
 
-use super::subscription::Subscription;
+use super::subscription::Subscriptions;
 
 /// One ADS stream's proxy and protocol state.
 pub struct Connection {
@@ -19,7 +18,7 @@ pub struct Connection {
     pub node: Node,
     pub proxy: Proxy,
     pub delta: bool,
-    pub subscriptions: Mutex<BTreeMap<String, Subscription>>,
+    pub subscriptions: Mutex<Subscriptions>,
     nonce: AtomicU64,
 }
 
@@ -30,7 +29,7 @@ impl Connection {
             node,
             proxy,
             delta,
-            subscriptions: Mutex::new(BTreeMap::new()),
+            subscriptions: Mutex::default(),
             nonce: AtomicU64::new(0),
         }
     }

@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::XdsContext;
 use super::connection::Connection;
+use super::subscription::{Nack, ResourceStatus};
 
 pub struct Csds {
     context: Arc<XdsContext>,
@@ -58,20 +59,17 @@ pub fn client_config(
     let subscriptions = connection.subscriptions.lock();
     let mut generic_xds_configs = Vec::new();
     for (type_url, sub) in subscriptions.iter() {
-        for (name, sent_version) in sub.sent.iter() {
-            let acked = sub.acked.get(name) == Some(sent_version);
-            let (client_status, config_status, error_state) = match (&sub.nack, acked) {
-                (_, true) => (ClientResourceStatus::Acked, ConfigStatus::Synced, None),
-                (Some(nack), false) => (
+        for (name, sent_version) in sub.sent().iter() {
+            let (client_status, config_status, error_state) = match sub.status(name, sent_version) {
+                ResourceStatus::Acked => (ClientResourceStatus::Acked, ConfigStatus::Synced, None),
+                ResourceStatus::Nacked(nack) => (
                     ClientResourceStatus::Nacked,
                     ConfigStatus::Error,
-                    Some(UpdateFailureState {
-                        details: nack.error.clone(),
-                        version_info: nack.version.clone(),
-                        ..Default::default()
-                    }),
+                    Some(failure(nack)),
                 ),
-                (None, false) => (ClientResourceStatus::Requested, ConfigStatus::Stale, None),
+                ResourceStatus::Requested => {
+                    (ClientResourceStatus::Requested, ConfigStatus::Stale, None)
+                }
             };
             let xds_config = if exclude_contents || type_url == shared::type_url::SECRET {
                 None
@@ -82,13 +80,9 @@ pub fn client_config(
                     .map(|r| r.any.clone())
             };
             generic_xds_configs.push(GenericXdsConfig {
-                type_url: type_url.clone(),
+                type_url: type_url.to_string(),
                 name: name.to_string(),
-                version_info: sub
-                    .acked
-                    .get(name)
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
+                version_info: sub.acked_version(name).unwrap_or_default().to_string(),
                 xds_config,
                 config_status: config_status as i32,
                 client_status: client_status as i32,
@@ -96,18 +90,14 @@ pub fn client_config(
                 ..Default::default()
             });
         }
-        if sub.sent.is_empty()
-            && let Some(nack) = &sub.nack
+        if sub.sent().is_empty()
+            && let Some(nack) = sub.nack()
         {
             generic_xds_configs.push(GenericXdsConfig {
-                type_url: type_url.clone(),
+                type_url: type_url.to_string(),
                 config_status: ConfigStatus::Error as i32,
                 client_status: ClientResourceStatus::Nacked as i32,
-                error_state: Some(UpdateFailureState {
-                    details: nack.error.clone(),
-                    version_info: nack.version.clone(),
-                    ..Default::default()
-                }),
+                error_state: Some(failure(nack)),
                 ..Default::default()
             });
         }
@@ -115,6 +105,15 @@ pub fn client_config(
     ClientConfig {
         node: Some(connection.node.clone()),
         generic_xds_configs,
+        ..Default::default()
+    }
+}
+
+/// A rejection as CSDS reports it.
+fn failure(nack: &Nack) -> UpdateFailureState {
+    UpdateFailureState {
+        details: nack.error.clone(),
+        version_info: nack.version.clone(),
         ..Default::default()
     }
 }

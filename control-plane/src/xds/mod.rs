@@ -21,7 +21,7 @@ mod tests;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use proto::pb::envoy::config::core::v3::Node;
+use proto::pb::envoy::config::core::v3::{ControlPlane, Node};
 use proto::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
 use proto::pb::envoy::service::status::v3::client_status_discovery_service_server::ClientStatusDiscoveryServiceServer;
 use shared::type_url;
@@ -38,6 +38,19 @@ use state::{MeshState, MeshStatePublisher};
 
 /// The name this control plane gives itself in responses.
 pub const CONTROL_PLANE_ID: &str = "egress-mesh-control-plane";
+
+/// How responses name their sender.
+fn control_plane() -> Option<ControlPlane> {
+    Some(ControlPlane {
+        identifier: CONTROL_PLANE_ID.to_string(),
+    })
+}
+
+/// The proxy a node describes.
+fn identify(node: &Node) -> Result<Proxy, Status> {
+    Proxy::from_node(node)
+        .map_err(|e| Status::invalid_argument(format!("cannot identify the proxy: {e}")))
+}
 
 /// Shared by every stream and by CSDS.
 pub struct XdsContext {
@@ -113,8 +126,7 @@ impl XdsContext {
         delta: bool,
         kind: StreamKind,
     ) -> Result<ConnectionGuard, Status> {
-        let proxy = Proxy::from_node(&node)
-            .map_err(|e| Status::invalid_argument(format!("cannot identify the proxy: {e}")))?;
+        let proxy = identify(&node)?;
         let connection = Arc::new(Connection::new(
             self.connections.next_id(),
             node,

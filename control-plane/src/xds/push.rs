@@ -1,11 +1,23 @@
 //! What to send a proxy for one type: the resources it wants from its
-//! current snapshot, and the version of that set.
+//! current snapshot, the version of that set, and what a response carries.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::cache::{ServedResources, VersionedResource, set_version};
 use super::subscription::{Subscription, Versions};
+
+/// What one response carries, whichever protocol, before it has a nonce.
+#[derive(Debug)]
+pub struct Update {
+    pub version: String,
+    /// Every resource the proxy holds once it applies the response.
+    pub holds: Versions,
+    pub resources: Vec<Arc<VersionedResource>>,
+    /// Resources the proxy must drop (delta; a state-of-the-world response
+    /// leaves them out instead).
+    pub removed: Vec<Arc<str>>,
+}
 
 /// The resources of `type_url` that `subscription` wants, by name.
 pub fn wanted<'a>(
@@ -37,9 +49,4 @@ pub fn versions<'a>(resources: impl Iterator<Item = &'a VersionedResource>) -> V
             .map(|r| (r.name.clone(), r.version.clone()))
             .collect(),
     )
-}
-
-/// LDS and CDS are wildcard types: no names means "everything".
-pub fn is_wildcard_type(type_url: &str) -> bool {
-    type_url == shared::type_url::LISTENER || type_url == shared::type_url::CLUSTER
 }

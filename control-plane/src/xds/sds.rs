@@ -7,31 +7,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use proto::pb::envoy::config::core::v3::ControlPlane;
 use proto::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
 use proto::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryService;
 use shared::type_url;
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
-
-use crate::translate::Proxy;
 
 use super::cache::VersionedResource;
 use super::outgoing::{Carrier, Outgoing};
 use super::push::sotw_version;
-use super::{CONTROL_PLANE_ID, StreamKind, XdsContext, delta, sotw, stream};
+use super::stream::{self, Protocol};
+use super::{StreamKind, XdsContext, control_plane, delta, identify, sotw};
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-/// A stream's responses as the messages tonic encodes.
-fn messages<M: Carrier + Send + 'static>(
-    responses: mpsc::Receiver<Result<Outgoing<M>, Status>>,
-) -> impl Stream<Item = Result<M, Status>> + Send {
-    ReceiverStream::new(responses).map(|response| response.map(Outgoing::into_message))
-}
 
 pub struct Sds {
     context: Arc<XdsContext>,
@@ -40,6 +30,19 @@ pub struct Sds {
 impl Sds {
     pub fn new(context: Arc<XdsContext>) -> Self {
         Self { context }
+    }
+
+    /// Serves a stream of secret requests; its responses as the messages
+    /// tonic encodes.
+    fn serve<P, M>(&self, requests: Streaming<P::Request>) -> ResponseStream<M>
+    where
+        P: Protocol<Response = Outgoing<M>> + 'static,
+        M: Carrier + Send + 'static,
+    {
+        let responses = stream::spawn::<P>(self.context.clone(), StreamKind::Secrets, requests);
+        Box::pin(
+            ReceiverStream::new(responses).map(|response| response.map(Outgoing::into_message)),
+        )
     }
 }
 
@@ -52,28 +55,18 @@ impl SecretDiscoveryService for Sds {
         &self,
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaSecretsStream>, Status> {
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(stream::run::<delta::Delta>(
-            self.context.clone(),
-            StreamKind::Secrets,
-            request.into_inner(),
-            tx,
-        ));
-        Ok(Response::new(Box::pin(messages(rx))))
+        Ok(Response::new(
+            self.serve::<delta::Delta, _>(request.into_inner()),
+        ))
     }
 
     async fn stream_secrets(
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamSecretsStream>, Status> {
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(stream::run::<sotw::StateOfTheWorld>(
-            self.context.clone(),
-            StreamKind::Secrets,
-            request.into_inner(),
-            tx,
-        ));
-        Ok(Response::new(Box::pin(messages(rx))))
+        Ok(Response::new(
+            self.serve::<sotw::StateOfTheWorld, _>(request.into_inner()),
+        ))
     }
 
     /// The named secrets (all of them when no name is given) of the
@@ -87,8 +80,7 @@ impl SecretDiscoveryService for Sds {
         let node = request.node.as_ref().ok_or_else(|| {
             Status::invalid_argument("FetchSecrets needs the node, to know whose secrets")
         })?;
-        let proxy = Proxy::from_node(node)
-            .map_err(|e| Status::invalid_argument(format!("cannot identify the proxy: {e}")))?;
+        let proxy = identify(node)?;
         let state = self.context.publisher.current();
         let secrets = self
             .context
@@ -107,9 +99,7 @@ impl SecretDiscoveryService for Sds {
             version_info: sotw_version(&wanted),
             resources: wanted.values().map(|r| r.any.clone()).collect(),
             type_url: type_url::SECRET.to_string(),
-            control_plane: Some(ControlPlane {
-                identifier: CONTROL_PLANE_ID.to_string(),
-            }),
+            control_plane: control_plane(),
             ..Default::default()
         }))
     }

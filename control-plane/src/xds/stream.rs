@@ -2,7 +2,6 @@
 //! request names the proxy, then requests (subscriptions, ACKs, NACKs) and
 //! mesh changes are handled in one loop until either side goes away.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::Node;
@@ -12,21 +11,22 @@ use tonic::{Status, Streaming};
 
 use super::cache::ServedResources;
 use super::connection::Connection;
+use super::push::Update;
 use super::state::MeshState;
+use super::subscription::{self, RequestKind, Subscription};
 use super::{StreamKind, XdsContext};
 use crate::metrics::Metrics;
 
-/// Where a stream's responses go.
-pub type Sender<R> = mpsc::Sender<Result<R, Status>>;
+/// Responses waiting to be sent on one stream.
+const RESPONSE_QUEUE: usize = 16;
 
-/// What one response needs to know.
-pub struct PushContext<'a, R> {
-    pub metrics: &'a Metrics,
-    pub connection: &'a Connection,
-    pub snapshot: &'a ServedResources,
-    pub state: &'a MeshState,
-    pub tx: &'a Sender<R>,
-}
+/// A stream's responses, or the status that ends it.
+pub type Responses<R> = mpsc::Receiver<Result<R, Status>>;
+
+/// The proxy's end of the stream went away while a response was on its way.
+#[derive(Debug, thiserror::Error)]
+#[error("the stream closed while a response was being sent")]
+pub struct Closed;
 
 /// What differs between state of the world and delta.
 pub trait Protocol {
@@ -37,26 +37,41 @@ pub trait Protocol {
     const DELTA: bool;
 
     fn node(request: &Self::Request) -> Option<Node>;
-    fn type_url(request: &Self::Request) -> &str;
-    /// Handles a request: subscription changes, ACK or NACK, and the
-    /// response it calls for.
-    fn handle(
-        cx: &PushContext<'_, Self::Response>,
-        request: Self::Request,
-    ) -> impl Future<Output = Result<(), &'static str>> + Send;
-    /// Sends what changed of `type_url` (or everything, when `force`).
-    fn push(
-        cx: &PushContext<'_, Self::Response>,
+    /// The request in the terms both protocols share.
+    fn request(request: &Self::Request) -> subscription::Request<'_>;
+    /// What brings the proxy's resources of `type_url` up to date with
+    /// `served`; `None` when it has them, unless `force`.
+    fn update(
+        subscription: &Subscription,
+        served: &ServedResources,
         type_url: &str,
         force: bool,
-    ) -> impl Future<Output = Result<(), &'static str>> + Send;
+    ) -> Option<Update>;
+    fn response(type_url: &str, nonce: String, update: Update) -> Self::Response;
 }
 
-pub async fn run<P: Protocol>(
+/// Serves a stream of `requests` in a task of its own.
+pub fn spawn<P: Protocol + 'static>(
+    context: Arc<XdsContext>,
+    kind: StreamKind,
+    requests: Streaming<P::Request>,
+) -> Responses<P::Response> {
+    let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
+    tokio::spawn(run::<P>(context, kind, requests, tx));
+    rx
+}
+
+/// What wakes a stream up.
+enum Event<R> {
+    Request(R),
+    MeshChanged,
+}
+
+async fn run<P: Protocol>(
     context: Arc<XdsContext>,
     kind: StreamKind,
     mut requests: Streaming<P::Request>,
-    tx: Sender<P::Response>,
+    tx: mpsc::Sender<Result<P::Response, Status>>,
 ) {
     let first = match requests.message().await {
         Ok(Some(first)) => first,
@@ -86,7 +101,7 @@ pub async fn run<P: Protocol>(
     let mut state: Arc<MeshState> = state_rx.borrow_and_update().clone();
     let mut snapshot = context.served(&state, &connection.proxy);
 
-    let mut request = Some(first);
+    let mut event = Event::Request(first);
     loop {
         let cx = PushContext {
             metrics: &context.metrics,
@@ -95,19 +110,23 @@ pub async fn run<P: Protocol>(
             state: &state,
             tx: &tx,
         };
-        if let Some(req) = request.take() {
-            if let Err(status) = kind.check(P::type_url(&req)) {
-                let _ = tx.send(Err(status)).await;
-                return;
+        let sent = match event {
+            Event::Request(request) => {
+                if let Err(status) = kind.check(P::request(&request).type_url) {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+                handle::<P>(&cx, &request).await
             }
-            if let Err(closed) = P::handle(&cx, req).await {
-                tracing::debug!(id = connection.id, %closed, "{} stream closed while sending", P::NAME);
-                return;
-            }
+            Event::MeshChanged => push_all::<P>(&cx).await,
+        };
+        if let Err(closed) = sent {
+            tracing::debug!(id = connection.id, %closed, "{} stream ended", P::NAME);
+            return;
         }
-        tokio::select! {
+        event = tokio::select! {
             next = requests.message() => match next {
-                Ok(Some(req)) => request = Some(req),
+                Ok(Some(request)) => Event::Request(request),
                 Ok(None) => return,
                 Err(status) => {
                     tracing::debug!(id = connection.id, %status, "{} stream ended", P::NAME);
@@ -120,19 +139,94 @@ pub async fn run<P: Protocol>(
                 }
                 state = state_rx.borrow_and_update().clone();
                 snapshot = context.served(&state, &connection.proxy);
-                let cx = PushContext {
-                    metrics: &context.metrics,
-                    connection: &connection,
-                    snapshot: &snapshot,
-                    state: &state,
-                    tx: &tx,
-                };
-                for type_url in PUSH_ORDER {
-                    if P::push(&cx, type_url, false).await.is_err() {
-                        return;
-                    }
-                }
+                Event::MeshChanged
             }
-        }
+        };
     }
+}
+
+/// What one response needs to know.
+struct PushContext<'a, R> {
+    metrics: &'a Metrics,
+    connection: &'a Connection,
+    snapshot: &'a ServedResources,
+    state: &'a MeshState,
+    tx: &'a mpsc::Sender<Result<R, Status>>,
+}
+
+/// Records what a request says (subscription, ACK, NACK; a stale one is
+/// ignored) and sends the response it calls for.
+async fn handle<P: Protocol>(
+    cx: &PushContext<'_, P::Response>,
+    request: &P::Request,
+) -> Result<(), Closed> {
+    let request = P::request(request);
+    let type_url = request.type_url;
+    let received = cx.connection.subscriptions.lock().receive(&request);
+    match &received.kind {
+        RequestKind::Stale => tracing::debug!(
+            id = cx.connection.id,
+            type_url,
+            nonce = request.response_nonce,
+            "ignoring request with a stale nonce"
+        ),
+        RequestKind::Nack(nack) => {
+            tracing::warn!(
+                id = cx.connection.id,
+                node = %cx.connection.proxy.id,
+                type_url,
+                version = nack.version,
+                error = nack.error,
+                "proxy rejected config (NACK)"
+            );
+            cx.metrics
+                .rejects
+                .get_or_create(&Metrics::type_label(type_url))
+                .inc();
+        }
+        RequestKind::Subscribe | RequestKind::Ack => {}
+    }
+    if received.respond {
+        push::<P>(cx, type_url, true).await
+    } else {
+        Ok(())
+    }
+}
+
+/// Sends, type by type, what changed with the mesh.
+async fn push_all<P: Protocol>(cx: &PushContext<'_, P::Response>) -> Result<(), Closed> {
+    for type_url in PUSH_ORDER {
+        push::<P>(cx, type_url, false).await?;
+    }
+    Ok(())
+}
+
+/// Sends the proxy's resources of `type_url` if it subscribed to the type
+/// and they differ from what it holds (or `force`).
+async fn push<P: Protocol>(
+    cx: &PushContext<'_, P::Response>,
+    type_url: &str,
+    force: bool,
+) -> Result<(), Closed> {
+    let response = {
+        let mut subscriptions = cx.connection.subscriptions.lock();
+        let Some(subscription) = subscriptions.get_mut(type_url) else {
+            return Ok(());
+        };
+        let Some(update) = P::update(subscription, cx.snapshot, type_url, force) else {
+            return Ok(());
+        };
+        let nonce = cx.connection.next_nonce();
+        subscription.record_sent(update.version.clone(), nonce.clone(), update.holds.clone());
+        P::response(type_url, nonce, update)
+    };
+    cx.tx.send(Ok(response)).await.map_err(|_| Closed)?;
+    cx.metrics
+        .pushes
+        .get_or_create(&Metrics::type_label(type_url))
+        .inc();
+    cx.metrics
+        .push_time
+        .observe(cx.state.published_at.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -1,17 +1,71 @@
-//! What one stream knows about one resource type: what the proxy asked for,
-//! what was sent (version, nonce, per-resource versions), what it ACKed and
-//! its last NACK. CSDS reports exactly this.
+//! What one stream knows about each resource type (what the proxy asked
+//! for, what was sent, what it ACKed, its last NACK) and what a request
+//! means for it: an ACK, a NACK, a stale nonce or a subscription. Both
+//! protocols, state of the world and delta, go through here; CSDS reports
+//! this state.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use tokio::time::Instant;
+use proto::pb::google::rpc::Status as RpcStatus;
 
 /// Name → version of the resources a proxy holds. The names and versions
 /// are those of the translated resources, shared by every proxy that holds
-/// them, and one set is shared by the states it describes (sent, waiting
-/// for an answer, ACKed): a connected proxy costs pointers, not copies.
+/// them, and one set is shared by the states it describes (sent, ACKed): a
+/// connected proxy costs pointers, not copies.
 pub type Versions = Arc<BTreeMap<Arc<str>, Arc<str>>>;
+
+/// The name that subscribes to every resource of a type.
+const WILDCARD: &str = "*";
+
+/// LDS and CDS are wildcard types: no names means "everything".
+pub fn is_wildcard_type(type_url: &str) -> bool {
+    type_url == shared::type_url::LISTENER || type_url == shared::type_url::CLUSTER
+}
+
+/// A request for one type, in the terms both protocols share.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub type_url: &'a str,
+    /// The nonce of the response this request answers; empty for none.
+    pub response_nonce: &'a str,
+    /// Why the proxy rejected that response: set on a NACK only.
+    pub error: Option<&'a str>,
+    pub names: Names<'a>,
+}
+
+impl<'a> Request<'a> {
+    /// The fields both protocols' requests have.
+    pub fn new(
+        type_url: &'a str,
+        response_nonce: &'a str,
+        error_detail: Option<&'a RpcStatus>,
+        names: Names<'a>,
+    ) -> Self {
+        Self {
+            type_url,
+            response_nonce,
+            error: error_detail.map(|status| status.message.as_str()),
+            names,
+        }
+    }
+}
+
+/// The names a request subscribes to.
+#[derive(Debug, Clone, Copy)]
+pub enum Names<'a> {
+    /// State of the world: every name the proxy wants now (for a wildcard
+    /// type, none or `*` means all of them).
+    Wanted(&'a [String]),
+    /// Delta: names added and removed (`*` for all of a type), and, on the
+    /// type's first request of a stream, the versions the proxy already
+    /// holds from an earlier one.
+    Changed {
+        subscribe: &'a [String],
+        unsubscribe: &'a [String],
+        initial_versions: &'a HashMap<String, String>,
+    },
+}
 
 /// A rejected response, as the proxy reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,37 +75,84 @@ pub struct Nack {
     pub error: String,
 }
 
+/// What a request says about the last response of its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestKind {
+    /// It answers no response: it only says which names the proxy wants
+    /// (the type's first request, or a change of names).
+    Subscribe,
+    /// It accepts the last response.
+    Ack,
+    /// It rejects the last response.
+    Nack(Nack),
+    /// It answers a response older than the last one: ignored, as the
+    /// answer to the last one is still to come.
+    Stale,
+}
+
+/// What a request was, and whether it calls for a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub kind: RequestKind,
+    /// The type's first request, or one that changed its names: the proxy
+    /// gets a response even when nothing changed.
+    pub respond: bool,
+}
+
+/// Where a resource the proxy was sent stands (as CSDS reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceStatus<'a> {
+    /// The proxy ACKed the response that carried its current version.
+    Acked,
+    /// The proxy rejected the last response of its type.
+    Nacked(&'a Nack),
+    /// Sent, not answered yet.
+    Requested,
+}
+
+/// One resource type on one stream.
 #[derive(Debug, Clone)]
 pub struct Subscription {
     /// Every resource of the type (LDS/CDS without names, or `*`).
-    pub wildcard: bool,
-    pub names: BTreeSet<String>,
-    pub last_sent_version: String,
-    pub last_sent_nonce: String,
-    /// Name → version of what the proxy holds (sent, or declared on a delta reconnect).
-    pub sent: Versions,
-    pub acked_version: Option<String>,
-    /// Per-resource versions as of the last ACK.
-    pub acked: Versions,
-    pub nack: Option<Nack>,
-    pub last_updated: Option<Instant>,
-    /// Versions of sent responses still waiting for an answer, by nonce.
-    pending: BTreeMap<String, Versions>,
+    wildcard: bool,
+    names: BTreeSet<String>,
+    last_sent_version: String,
+    last_sent_nonce: String,
+    /// Name → version of what the proxy holds (sent, or declared on a
+    /// delta reconnect).
+    sent: Versions,
+    /// What the proxy held when it last ACKed.
+    acked: Versions,
+    nack: Option<Nack>,
 }
 
 impl Subscription {
-    pub fn new(wildcard: bool) -> Self {
+    /// The subscription a type's first request opens.
+    fn open(type_url: &str, names: &Names<'_>) -> Self {
+        let (wildcard, sent) = match names {
+            Names::Wanted(_) => (is_wildcard_type(type_url), Versions::default()),
+            Names::Changed {
+                subscribe,
+                initial_versions,
+                ..
+            } => (
+                is_wildcard_type(type_url) && subscribe.is_empty(),
+                Arc::new(
+                    initial_versions
+                        .iter()
+                        .map(|(name, version)| (name.as_str().into(), version.as_str().into()))
+                        .collect(),
+                ),
+            ),
+        };
         Self {
             wildcard,
             names: BTreeSet::new(),
             last_sent_version: String::new(),
             last_sent_nonce: String::new(),
-            sent: Versions::default(),
-            acked_version: None,
+            sent,
             acked: Versions::default(),
             nack: None,
-            last_updated: None,
-            pending: BTreeMap::new(),
         }
     }
 
@@ -60,40 +161,156 @@ impl Subscription {
         self.wildcard || self.names.contains(name)
     }
 
+    pub fn wildcard(&self) -> bool {
+        self.wildcard
+    }
+
+    /// The version of the last response sent (empty before the first).
+    pub fn last_sent_version(&self) -> &str {
+        &self.last_sent_version
+    }
+
+    /// Name → version of every resource the proxy holds.
+    pub fn sent(&self) -> &Versions {
+        &self.sent
+    }
+
+    /// The version of `name` the proxy ACKed, if it did.
+    pub fn acked_version(&self, name: &str) -> Option<&str> {
+        self.acked.get(name).map(|version| &**version)
+    }
+
+    /// The proxy's last rejection, until it ACKs a later response.
+    pub fn nack(&self) -> Option<&Nack> {
+        self.nack.as_ref()
+    }
+
+    /// Where resource `name`, sent at `version`, stands.
+    pub fn status(&self, name: &str, version: &str) -> ResourceStatus<'_> {
+        if self.acked_version(name) == Some(version) {
+            ResourceStatus::Acked
+        } else if let Some(nack) = &self.nack {
+            ResourceStatus::Nacked(nack)
+        } else {
+            ResourceStatus::Requested
+        }
+    }
+
     /// Records a response just sent; `holds` is every resource the proxy
     /// has after applying it (name → version).
     pub fn record_sent(&mut self, version: String, nonce: String, holds: Versions) {
         self.last_sent_version = version;
-        self.last_sent_nonce = nonce.clone();
-        self.sent = holds.clone();
-        self.pending.insert(nonce, holds);
-        self.last_updated = Some(Instant::now());
+        self.last_sent_nonce = nonce;
+        self.sent = holds;
     }
 
-    /// Records an ACK of the response with `nonce`.
-    pub fn record_ack(&mut self, version: String, nonce: &str) {
-        self.acked_version = Some(version);
-        if let Some(acked) = self.pending.remove(nonce) {
-            self.acked = acked;
+    /// What `request` says about the last response, recorded.
+    fn answer(&mut self, request: &Request<'_>) -> RequestKind {
+        let nonce = request.response_nonce;
+        if !nonce.is_empty() && nonce != self.last_sent_nonce {
+            return RequestKind::Stale;
         }
-        let acked_nonce = nonce.parse::<u64>().ok();
-        self.pending
-            .retain(|n, _| n.parse::<u64>().ok() > acked_nonce);
+        if let Some(error) = request.error {
+            let nack = Nack {
+                version: self.last_sent_version.clone(),
+                nonce: nonce.to_string(),
+                error: error.to_string(),
+            };
+            self.nack = Some(nack.clone());
+            return RequestKind::Nack(nack);
+        }
+        if nonce.is_empty() {
+            return RequestKind::Subscribe;
+        }
+        self.acked = self.sent.clone();
         self.nack = None;
+        RequestKind::Ack
     }
 
-    /// Records a NACK of the response with `nonce`.
-    pub fn record_nack(&mut self, nonce: &str, error: String) {
-        self.pending.remove(nonce);
-        self.nack = Some(Nack {
-            version: self.last_sent_version.clone(),
-            nonce: nonce.to_string(),
-            error,
-        });
-    }
-
-    /// Whether the proxy answered the latest response (ACK or NACK).
-    pub fn settled(&self) -> bool {
-        !self.pending.contains_key(&self.last_sent_nonce)
+    /// Applies the request's names; returns whether the proxy asked for
+    /// anything new.
+    fn update_names(&mut self, type_url: &str, names: &Names<'_>) -> bool {
+        match names {
+            Names::Wanted(wanted) => {
+                let names: BTreeSet<String> = wanted.iter().cloned().collect();
+                let wildcard =
+                    is_wildcard_type(type_url) && (names.is_empty() || names.contains(WILDCARD));
+                let changed = names != self.names || wildcard != self.wildcard;
+                self.names = names;
+                self.wildcard = wildcard;
+                changed
+            }
+            Names::Changed {
+                subscribe,
+                unsubscribe,
+                ..
+            } => {
+                for name in subscribe.iter() {
+                    if name == WILDCARD {
+                        self.wildcard = true;
+                    } else {
+                        self.names.insert(name.clone());
+                    }
+                }
+                for name in unsubscribe.iter() {
+                    if name == WILDCARD {
+                        self.wildcard = false;
+                    } else {
+                        self.names.remove(name);
+                        if self.sent.contains_key(name.as_str()) {
+                            Arc::make_mut(&mut self.sent).remove(name.as_str());
+                        }
+                    }
+                }
+                !subscribe.is_empty()
+            }
+        }
     }
 }
+
+/// One stream's subscriptions, by type URL.
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    by_type: BTreeMap<String, Subscription>,
+}
+
+impl Subscriptions {
+    /// Records what a request says: opens its type's subscription on the
+    /// type's first request, records an ACK or a NACK of the last response,
+    /// and applies the names it asks for. A request that answers an older
+    /// response than the last one changes nothing else.
+    pub fn receive(&mut self, request: &Request<'_>) -> Received {
+        let type_url = request.type_url;
+        let first = !self.by_type.contains_key(type_url);
+        let subscription = self
+            .by_type
+            .entry(type_url.to_string())
+            .or_insert_with(|| Subscription::open(type_url, &request.names));
+        let kind = subscription.answer(request);
+        if kind == RequestKind::Stale {
+            return Received {
+                kind,
+                respond: false,
+            };
+        }
+        let changed = subscription.update_names(type_url, &request.names);
+        Received {
+            kind,
+            respond: first || changed,
+        }
+    }
+
+    pub fn get_mut(&mut self, type_url: &str) -> Option<&mut Subscription> {
+        self.by_type.get_mut(type_url)
+    }
+
+    /// Every subscription, by type URL.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Subscription)> {
+        self.by_type
+            .iter()
+            .map(|(type_url, subscription)| (type_url.as_str(), subscription))
+    }
+}
+
+#[cfg(test)]
+mod tests;
