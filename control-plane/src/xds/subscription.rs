@@ -204,9 +204,16 @@ impl Subscription {
         self.sent = holds;
     }
 
-    /// What `request` says about the last response, recorded.
+    /// What `request` says about the last response, recorded. A nonce
+    /// before this stream sent anything of the type comes from the proxy's
+    /// previous stream (a reconnect, maybe to another control plane): as in
+    /// Istio, it subscribes, and any error it carries was about a response
+    /// this stream never sent.
     fn answer(&mut self, request: &Request<'_>) -> RequestKind {
         let nonce = request.response_nonce;
+        if !nonce.is_empty() && self.last_sent_nonce.is_empty() {
+            return RequestKind::Subscribe;
+        }
         if !nonce.is_empty() && nonce != self.last_sent_nonce {
             return RequestKind::Stale;
         }

@@ -150,6 +150,27 @@ fn the_first_request_of_a_type_subscribes_and_calls_for_a_response() {
 }
 
 #[test]
+fn a_reconnecting_proxy_with_its_previous_streams_nonce_subscribes_and_gets_a_response() {
+    let mut subscriptions = Subscriptions::default();
+    assert_eq!(
+        Ask::sotw(CLUSTER, &[]).acking("7").to(&mut subscriptions),
+        received(RequestKind::Subscribe, true)
+    );
+    assert_eq!(
+        Ask::sotw(ENDPOINT, &["outbound|80||a.example"])
+            .nacking("8", "rejected by the old stream")
+            .to(&mut subscriptions),
+        received(RequestKind::Subscribe, true)
+    );
+    let eds = subscription(&subscriptions, ENDPOINT);
+    assert!(eds.wants("outbound|80||a.example"));
+    assert_eq!(
+        eds.status("outbound|80||a.example", "1"),
+        ResourceStatus::Requested
+    );
+}
+
+#[test]
 fn listeners_and_clusters_without_names_or_with_a_star_are_wildcard_subscriptions() {
     let mut subscriptions = Subscriptions::default();
     Ask::sotw(LISTENER, &[]).to(&mut subscriptions);
