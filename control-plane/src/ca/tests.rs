@@ -1,3 +1,7 @@
+//! The mesh CA as its users rely on it: SPIFFE leaf certificates signed by
+//! the root, lifetimes and rotation, a root that persists, no key material in
+//! debug output, and a root directory that is whole and consistent.
+
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

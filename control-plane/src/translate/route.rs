@@ -5,26 +5,27 @@
 
 use std::collections::BTreeSet;
 
-use proto::pb::envoy::config::core::v3::{
-    HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction,
-};
 use proto::pb::envoy::config::route::v3::{
-    Decorator, DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RedirectAction,
-    RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster,
-    header_matcher, query_parameter_matcher, redirect_action, retry_policy, route, route_action,
-    route_match, weighted_cluster,
+    Decorator, DirectResponseAction, RedirectAction, RetryPolicy, Route, RouteAction,
+    RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster, redirect_action, retry_policy,
+    route, route_action, route_match, weighted_cluster,
 };
-use proto::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_matcher};
 use shared::naming::{self, ALLOW_ANY_ROUTE, BLOCK_ALL_ROUTE, ClusterName, PASSTHROUGH_CLUSTER};
 
 use crate::config::Resource;
 use crate::config::hosts;
 use crate::config::model::{
-    Destination, Headers, HttpMatchRequest, HttpRoute, OutboundMode, StringMatch, VirtualService,
+    Destination, HttpMatchRequest, HttpRoute, OutboundMode, VirtualService,
 };
 
 use super::filters;
 use super::registry::{GatewayRef, MeshView, vs_gateways};
+
+mod headers;
+mod matching;
+
+use headers::header_operations;
+use matching::route_match;
 
 /// Istio's default retry policy for routes without `retries`.
 const DEFAULT_RETRY_ON: &str =
@@ -407,126 +408,5 @@ fn redirect_code(code: Option<u32>) -> redirect_action::RedirectResponseCode {
         Some(307) => Code::TemporaryRedirect,
         Some(308) => Code::PermanentRedirect,
         _ => Code::MovedPermanently,
-    }
-}
-
-fn route_match(m: &HttpMatchRequest) -> RouteMatch {
-    let path_specifier = match &m.uri {
-        Some(StringMatch::Exact(path)) => route_match::PathSpecifier::Path(path.clone()),
-        Some(StringMatch::Prefix(prefix)) => route_match::PathSpecifier::Prefix(prefix.clone()),
-        Some(StringMatch::Regex(regex)) => {
-            route_match::PathSpecifier::SafeRegex(regex_matcher(regex))
-        }
-        None => route_match::PathSpecifier::Prefix("/".to_string()),
-    };
-    let mut headers: Vec<HeaderMatcher> = m
-        .headers
-        .iter()
-        .map(|(name, value)| header_matcher(name, value, false))
-        .chain(
-            m.without_headers
-                .iter()
-                .map(|(name, value)| header_matcher(name, value, true)),
-        )
-        .collect();
-    for (name, value) in [
-        (":authority", &m.authority),
-        (":method", &m.method),
-        (":scheme", &m.scheme),
-    ] {
-        if let Some(value) = value {
-            headers.push(header_matcher(name, value, false));
-        }
-    }
-    let query_parameters = m
-        .query_params
-        .iter()
-        .map(|(name, value)| QueryParameterMatcher {
-            name: name.clone(),
-            query_parameter_match_specifier: Some(
-                query_parameter_matcher::QueryParameterMatchSpecifier::StringMatch(string_matcher(
-                    value, false,
-                )),
-            ),
-        })
-        .collect();
-    RouteMatch {
-        path_specifier: Some(path_specifier),
-        case_sensitive: m.ignore_uri_case.then(|| filters::bool_value(false)),
-        headers,
-        query_parameters,
-        ..Default::default()
-    }
-}
-
-fn regex_matcher(regex: &str) -> RegexMatcher {
-    RegexMatcher {
-        regex: regex.to_string(),
-        ..Default::default()
-    }
-}
-
-fn string_matcher(value: &StringMatch, ignore_case: bool) -> StringMatcher {
-    let pattern = match value {
-        StringMatch::Exact(s) => string_matcher::MatchPattern::Exact(s.clone()),
-        StringMatch::Prefix(s) => string_matcher::MatchPattern::Prefix(s.clone()),
-        StringMatch::Regex(s) => string_matcher::MatchPattern::SafeRegex(regex_matcher(s)),
-    };
-    StringMatcher {
-        match_pattern: Some(pattern),
-        ignore_case,
-    }
-}
-
-fn header_matcher(name: &str, value: &StringMatch, invert: bool) -> HeaderMatcher {
-    HeaderMatcher {
-        name: name.to_string(),
-        header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::StringMatch(
-            string_matcher(value, false),
-        )),
-        invert_match: invert,
-        ..Default::default()
-    }
-}
-
-fn header_option(key: &str, value: &str, action: HeaderAppendAction) -> HeaderValueOption {
-    HeaderValueOption {
-        header: Some(HeaderValue {
-            key: key.to_string(),
-            value: value.to_string(),
-            ..Default::default()
-        }),
-        append_action: action as i32,
-        ..Default::default()
-    }
-}
-
-fn header_operations(
-    headers: &Headers,
-    request_add: &mut Vec<HeaderValueOption>,
-    request_remove: &mut Vec<String>,
-    response_add: &mut Vec<HeaderValueOption>,
-    response_remove: &mut Vec<String>,
-) {
-    let apply = |ops: &crate::config::model::HeaderOperations,
-                 add: &mut Vec<HeaderValueOption>,
-                 remove: &mut Vec<String>| {
-        for (k, v) in &ops.set {
-            add.push(header_option(
-                k,
-                v,
-                HeaderAppendAction::OverwriteIfExistsOrAdd,
-            ));
-        }
-        for (k, v) in &ops.add {
-            add.push(header_option(k, v, HeaderAppendAction::AppendIfExistsOrAdd));
-        }
-        remove.extend(ops.remove.iter().cloned());
-    };
-    if let Some(request) = &headers.request {
-        apply(request, request_add, request_remove);
-    }
-    if let Some(response) = &headers.response {
-        apply(response, response_add, response_remove);
     }
 }
