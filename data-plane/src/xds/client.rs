@@ -7,8 +7,8 @@
 //! last accepted version of every type; per resource, over delta).
 
 mod delta;
+mod type_state;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::future::Future;
@@ -21,13 +21,15 @@ use proto::pb::envoy::service::discovery::v3::aggregated_discovery_service_clien
 use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use proto::pb::google::rpc::Status as RpcStatus;
 use proto::wkt::Any;
-use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, short_name};
+use shared::type_url::short_name;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::codec::Streaming;
 use tonic::transport::Channel;
 use tonic::transport::Endpoint;
+
+use type_state::{Interest, SUBSCRIPTIONS, TypeState};
 
 use super::backoff::Backoff;
 use super::stats::{UpdateResult, XdsStats};
@@ -39,169 +41,6 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A large mesh's CDS or LDS response can exceed tonic's 4 MiB default.
 const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
-
-/// How a type is subscribed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Everything the control plane has for us (empty `resource_names`).
-    Wildcard,
-    /// The names [`ConfigSink::wanted_names`] returns.
-    Named,
-}
-
-/// The subscribed types, in the order ADS wants them requested.
-const SUBSCRIPTIONS: [(&str, Mode); 5] = [
-    (CLUSTER, Mode::Wildcard),
-    (ENDPOINT, Mode::Named),
-    (LISTENER, Mode::Wildcard),
-    (ROUTE, Mode::Named),
-    (SECRET, Mode::Named),
-];
-
-/// What the agent wants of one type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Interest {
-    All,
-    /// Sorted, without duplicates.
-    Names(Vec<String>),
-}
-
-impl Interest {
-    fn resource_names(&self) -> Vec<String> {
-        match self {
-            Interest::All => Vec::new(),
-            Interest::Names(names) => names.clone(),
-        }
-    }
-}
-
-/// The client's state for one type.
-#[derive(Debug)]
-struct TypeState {
-    type_url: &'static str,
-    mode: Mode,
-    /// The version of the last applied response; kept across streams.
-    accepted_version: String,
-    /// Whether any response of this type was ever applied.
-    accepted_once: bool,
-    /// The resource names in the last applied response.
-    received: BTreeSet<String>,
-    /// What the last request on this stream asked for; `None` before the
-    /// type's first request on a stream.
-    requested: Option<Interest>,
-    /// The nonce of the last response on this stream.
-    nonce: String,
-    /// Delta: the resources applied now, by name, as the sink has them.
-    held: BTreeMap<String, Held>,
-}
-
-/// A resource the agent holds (delta), with the version the control plane
-/// gave it.
-#[derive(Debug, Clone)]
-struct Held {
-    version: String,
-    resource: Any,
-}
-
-impl TypeState {
-    fn new(type_url: &'static str, mode: Mode) -> Self {
-        Self {
-            type_url,
-            mode,
-            accepted_version: String::new(),
-            accepted_once: false,
-            received: BTreeSet::new(),
-            requested: None,
-            nonce: String::new(),
-            held: BTreeMap::new(),
-        }
-    }
-
-    fn interest(&self, sink: &dyn ConfigSink) -> Interest {
-        match self.mode {
-            Mode::Wildcard => Interest::All,
-            Mode::Named => match sink.wanted_names(self.type_url) {
-                None => Interest::All,
-                Some(names) => Interest::Names(
-                    names
-                        .into_iter()
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect(),
-                ),
-            },
-        }
-    }
-
-    /// Whether `interest` calls for a new request. An empty name list is
-    /// sent only to drop names asked for earlier on this stream.
-    fn needs_request(&self, interest: &Interest) -> bool {
-        match (&self.requested, interest) {
-            (Some(requested), interest) => requested != interest,
-            (None, Interest::Names(names)) => !names.is_empty(),
-            (None, Interest::All) => true,
-        }
-    }
-
-    /// Whether everything `interest` asks for has been applied.
-    fn is_warm(&self, interest: &Interest) -> bool {
-        match interest {
-            Interest::All => self.accepted_once,
-            Interest::Names(names) => names.iter().all(|name| self.received.contains(name)),
-        }
-    }
-
-    /// Records what applying a response of `version` came to: on success
-    /// the version and the resource names the type holds now. Logs and
-    /// counts either way; returns the error, for the NACK.
-    fn settle(
-        &mut self,
-        stats: &XdsStats,
-        version: String,
-        applied: Result<BTreeSet<String>, String>,
-    ) -> Option<String> {
-        let resource_type = short_name(self.type_url);
-        match applied {
-            Ok(names) => {
-                tracing::debug!(resource_type, %version, resources = names.len(), "applied config (ACK)");
-                self.accepted_version = version;
-                self.accepted_once = true;
-                self.received = names;
-                stats.record_update(self.type_url, UpdateResult::Accepted);
-                None
-            }
-            Err(error) => {
-                tracing::warn!(
-                    resource_type,
-                    %version,
-                    kept_version = %self.accepted_version,
-                    %error,
-                    "rejected config (NACK)"
-                );
-                stats.record_update(self.type_url, UpdateResult::Rejected);
-                Some(error)
-            }
-        }
-    }
-
-    /// A request in the type's current state: a subscription change, an ACK
-    /// (right after `accepted_version` and `nonce` were updated) or, with an
-    /// error, a NACK that still carries the last accepted version.
-    fn request(&self, error: Option<String>) -> DiscoveryRequest {
-        DiscoveryRequest {
-            version_info: self.accepted_version.clone(),
-            resource_names: self
-                .requested
-                .as_ref()
-                .map(Interest::resource_names)
-                .unwrap_or_default(),
-            type_url: self.type_url.to_string(),
-            response_nonce: self.nonce.clone(),
-            error_detail: error.map(invalid_argument),
-            ..Default::default()
-        }
-    }
-}
 
 /// Keeps the agent subscribed to the control plane over ADS.
 pub struct AdsClient {

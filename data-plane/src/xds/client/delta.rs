@@ -10,7 +10,8 @@ use proto::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DeltaDisco
 use tokio_stream::Stream;
 use tonic::codec::Streaming;
 
-use super::{AdsClient, Grpc, Held, Interest, Mode, TypeState, Wire, invalid_argument};
+use super::type_state::{Held, Interest, Mode, TypeState};
+use super::{AdsClient, Grpc, Wire, invalid_argument};
 
 /// Subscribes every type but CDS and LDS to all of its resources.
 const WILDCARD: &str = "*";
