@@ -16,7 +16,7 @@ use crate::model::cluster::{Cluster, Discovery, LoadAssignment};
 use super::dns::{DnsDiscovery, Resolver};
 use super::error::UpstreamError;
 use super::lb::{Candidate, EndpointSet, Host};
-use super::pool::{ConnectSettings, HttpClient};
+use super::pool::{ConnectSettings, HttpClient, PoolExecutor};
 use super::tls::{TlsContext, TlsOrigination};
 use super::{ClusterStatus, EndpointStatus};
 
@@ -42,7 +42,12 @@ pub(crate) struct ClusterRuntime {
 }
 
 impl ClusterRuntime {
-    pub(crate) fn new(model: Arc<Cluster>, resolver: &Arc<Resolver>, tls: &TlsContext) -> Self {
+    pub(crate) fn new(
+        model: Arc<Cluster>,
+        resolver: &Arc<Resolver>,
+        tls: &TlsContext,
+        executor: &PoolExecutor,
+    ) -> Self {
         let settings = ConnectSettings {
             connect_timeout: model.connect_timeout,
             tls: model.tls.as_ref().map(|t| {
@@ -54,6 +59,7 @@ impl ClusterRuntime {
             }),
             http2: model.http2,
             idle_timeout: model.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            executor: executor.clone(),
         };
         let (endpoints, dns) = match &model.discovery {
             Discovery::Static(assignment) => {

@@ -31,6 +31,7 @@ use crate::model::cluster::Discovery;
 
 use cluster::ClusterRuntime;
 use dns::Resolver;
+use pool::PoolExecutor;
 use tls::TlsContext;
 
 pub use dns::{DnsConfig, DnsError};
@@ -80,6 +81,7 @@ struct Inner {
     clusters: ArcSwap<HashMap<Arc<str>, Arc<ClusterRuntime>>>,
     resolver: Arc<Resolver>,
     tls: TlsContext,
+    executor: PoolExecutor,
 }
 
 impl Upstreams {
@@ -89,6 +91,7 @@ impl Upstreams {
                 clusters: ArcSwap::default(),
                 resolver: Arc::new(Resolver::new(&dns)),
                 tls: TlsContext::default(),
+                executor: PoolExecutor::default(),
             }),
         }
     }
@@ -107,6 +110,7 @@ impl Upstreams {
                     model.clone(),
                     &self.inner.resolver,
                     &self.inner.tls,
+                    &self.inner.executor,
                 )),
             };
             if let Discovery::Eds { service_name } = &model.discovery {

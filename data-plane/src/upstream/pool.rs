@@ -21,7 +21,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Uri, Version, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -35,6 +35,13 @@ use super::tls::{TlsConfigError, TlsOrigination, TlsTarget};
 
 pub(crate) type HttpClient = Client<Connector, Body>;
 
+/// Runs the pool's background tasks: connections, the idle reaper, and the
+/// return of a connection whose response body was still streaming.
+#[cfg(not(test))]
+pub(super) type PoolExecutor = hyper_util::rt::TokioExecutor;
+#[cfg(test)]
+pub(super) use super::tests::TrackedExecutor as PoolExecutor;
+
 /// How a cluster connects to its hosts.
 #[derive(Debug)]
 pub(crate) struct ConnectSettings {
@@ -43,6 +50,7 @@ pub(crate) struct ConnectSettings {
     pub(crate) tls: Option<Result<TlsOrigination, Arc<TlsConfigError>>>,
     pub(crate) http2: bool,
     pub(crate) idle_timeout: Duration,
+    pub(crate) executor: PoolExecutor,
 }
 
 impl ConnectSettings {
@@ -57,7 +65,7 @@ impl ConnectSettings {
             }),
             stats: host.stats.clone(),
         };
-        Client::builder(TokioExecutor::new())
+        Client::builder(self.executor.clone())
             .pool_idle_timeout(self.idle_timeout)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
@@ -282,6 +290,7 @@ mod tests {
             tls: tls.then(|| Err(Arc::new(TlsConfigError::NoValidSubjectAltName))),
             http2,
             idle_timeout: Duration::from_secs(60),
+            executor: PoolExecutor::default(),
         }
     }
 

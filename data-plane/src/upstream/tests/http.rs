@@ -36,7 +36,7 @@ async fn static_cluster_reuses_a_keep_alive_connection() {
     assert_eq!(status, 200);
     assert_eq!(seen, "host=httpbin.test authority=- version=HTTP/1.1");
     assert_eq!(info.address, server.addr);
-    settle().await;
+    settle(&upstreams).await;
     let (status, _, _) = fetch(
         &upstreams,
         "outbound|80||httpbin.test",
@@ -60,12 +60,32 @@ async fn static_cluster_reuses_a_keep_alive_connection() {
 }
 
 #[tokio::test]
+async fn a_connection_is_reused_once_its_streamed_body_is_read() {
+    let server = TestServer::start(None, false).await;
+    let upstreams = upstreams(vec![static_cluster("large", &[server.addr])]);
+    for _ in 0..2 {
+        let (response, _) = upstreams
+            .send_http("large", get("large.test", LARGE_PATH), None)
+            .await
+            .unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.len(), LARGE_BODY);
+        settle(&upstreams).await;
+    }
+    assert_eq!(
+        server.accepted(),
+        1,
+        "the connection goes back to the pool once its body is read"
+    );
+}
+
+#[tokio::test]
 async fn an_unchanged_cluster_keeps_its_pool_across_updates() {
     let server = TestServer::start(None, false).await;
     let other = TestServer::start(None, false).await;
     let upstreams = upstreams(vec![static_cluster("a", &[server.addr])]);
     fetch(&upstreams, "a", "a.test", None).await.unwrap();
-    settle().await;
+    settle(&upstreams).await;
 
     upstreams.update(&config(vec![
         static_cluster("a", &[server.addr]),
@@ -81,7 +101,7 @@ async fn an_unchanged_cluster_keeps_its_pool_across_updates() {
     let mut changed = static_cluster("a", &[server.addr]);
     changed.connect_timeout = Duration::from_secs(7);
     upstreams.update(&config(vec![changed]));
-    settle().await;
+    settle(&upstreams).await;
     fetch(&upstreams, "a", "a.test", None).await.unwrap();
     assert_eq!(server.accepted(), 2, "a changed cluster starts a new pool");
     let err = fetch(&upstreams, "b", "b.test", None).await.unwrap_err();
@@ -106,7 +126,7 @@ async fn round_robin_spreads_requests_over_hosts() {
                 .2
                 .address,
         );
-        settle().await;
+        settle(&upstreams).await;
     }
     assert_eq!(used, vec![first.addr, second.addr, first.addr, second.addr]);
     assert_eq!((first.accepted(), second.accepted()), (1, 1));

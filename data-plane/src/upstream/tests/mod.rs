@@ -2,6 +2,7 @@
 //! HTTP (plain, TLS, HTTP/2) and a fake DNS server.
 
 mod dns;
+mod executor;
 mod http;
 mod tls;
 
@@ -26,12 +27,15 @@ use tokio_rustls::TlsAcceptor;
 use crate::model::RunningConfig;
 use crate::model::cluster::{Cluster, Discovery, Endpoint, LbPolicy, LoadAssignment, UpstreamTls};
 
+pub(super) use executor::TrackedExecutor;
+
 use super::{Body, DnsConfig, UpstreamError, UpstreamInfo, Upstreams, empty_body};
 
 // === test HTTP server ===
 
 /// A local HTTP server that answers every request with what it saw:
-/// `host=<Host header> authority=<URI authority> version=<version>`.
+/// `host=<Host header> authority=<URI authority> version=<version>`, or,
+/// for path [`LARGE_PATH`], with [`LARGE_BODY`] bytes.
 pub(super) struct TestServer {
     pub(super) addr: SocketAddr,
     /// TCP connections accepted.
@@ -79,8 +83,18 @@ impl TestServer {
     }
 }
 
+/// The path [`TestServer`] answers with [`LARGE_BODY`] bytes.
+pub(super) const LARGE_PATH: &str = "/large";
+/// More than a client reads at once: its response arrives before its body
+/// ends.
+pub(super) const LARGE_BODY: usize = 1 << 20;
+
 async fn serve(io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static, http2: bool) {
     let service = service_fn(|req: Request<Incoming>| async move {
+        if req.uri().path() == LARGE_PATH {
+            let body = Bytes::from(vec![b'x'; LARGE_BODY]);
+            return Ok::<_, Infallible>(Response::new(Full::new(body)));
+        }
         let host = req
             .headers()
             .get(::http::header::HOST)
@@ -91,7 +105,7 @@ async fn serve(io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static, http2: 
             "host={host} authority={authority} version={:?}",
             req.version()
         );
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(seen))))
+        Ok(Response::new(Full::new(Bytes::from(seen))))
     });
     let io = TokioIo::new(io);
     // Connection errors (a client going away) do not matter here.
@@ -252,7 +266,8 @@ pub(super) async fn fetch(
     Ok((status, String::from_utf8(body.to_vec()).unwrap(), info))
 }
 
-/// Gives the pool the moment it needs to take a finished connection back.
-pub(super) async fn settle() {
-    tokio::time::sleep(Duration::from_millis(50)).await;
+/// Waits until the pools of `upstreams` have taken back the connections of
+/// the responses read so far.
+pub(super) async fn settle(upstreams: &Upstreams) {
+    upstreams.inner.executor.settled().await;
 }

@@ -79,7 +79,7 @@ async fn originates_tls_with_the_configured_sni() {
     assert_eq!(status, 200);
     assert!(seen.starts_with("host=httpbin.test "), "{seen}");
     assert_eq!(*server.snis.lock(), vec![Some("httpbin.test".to_string())]);
-    settle().await;
+    settle(&upstreams).await;
     fetch(&upstreams, "tls", "httpbin.test", None)
         .await
         .unwrap();
