@@ -5,8 +5,10 @@ use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::dns::DnsError;
+use super::tls::TlsConfigError;
 
 /// A failure on the way to (or while talking to) an upstream host.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +32,7 @@ pub enum UpstreamError {
         source: io::Error,
     },
     #[error("TLS handshake with {addr} failed: {reason}")]
-    Tls { addr: SocketAddr, reason: String },
+    Tls { addr: SocketAddr, reason: TlsError },
     #[error("upstream request failed: {}", chain(.0))]
     Http(#[source] hyper_util::client::legacy::Error),
 }
@@ -81,14 +83,11 @@ impl UpstreamError {
             Self::ConnectTimeout { addr } => Self::ConnectTimeout { addr: *addr },
             Self::Connect { addr, source } => Self::Connect {
                 addr: *addr,
-                source: match source.raw_os_error() {
-                    Some(code) => io::Error::from_raw_os_error(code),
-                    None => io::Error::new(source.kind(), source.to_string()),
-                },
+                source: duplicate_io(source),
             },
             Self::Tls { addr, reason } => Self::Tls {
                 addr: *addr,
-                reason: reason.clone(),
+                reason: reason.duplicate(),
             },
             Self::Resolve { host, reason } => Self::Resolve {
                 host: host.clone(),
@@ -96,6 +95,51 @@ impl UpstreamError {
             },
             Self::UnknownCluster(_) | Self::NoHealthyUpstream(_) | Self::Http(_) => return None,
         })
+    }
+}
+
+/// Why TLS origination to a host failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The cluster's TLS settings could not be turned into a configuration.
+    #[error(transparent)]
+    Config(Arc<TlsConfigError>),
+    /// The handshake failed: the peer's certificate, an alert, the protocol.
+    #[error(transparent)]
+    Handshake(rustls::Error),
+    /// The connection failed during the handshake.
+    #[error(transparent)]
+    Io(io::Error),
+    #[error("handshake timed out")]
+    TimedOut,
+}
+
+impl TlsError {
+    fn duplicate(&self) -> Self {
+        match self {
+            Self::Config(error) => Self::Config(error.clone()),
+            Self::Handshake(error) => Self::Handshake(error.clone()),
+            Self::Io(error) => Self::Io(duplicate_io(error)),
+            Self::TimedOut => Self::TimedOut,
+        }
+    }
+}
+
+/// A failed handshake: the TLS error it carries, else the I/O error.
+impl From<io::Error> for TlsError {
+    fn from(error: io::Error) -> Self {
+        match error.downcast::<rustls::Error>() {
+            Ok(tls) => Self::Handshake(tls),
+            Err(io) => Self::Io(io),
+        }
+    }
+}
+
+/// An owned copy of an I/O error: the same OS error, else its kind and text.
+fn duplicate_io(error: &io::Error) -> io::Error {
+    match error.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(error.kind(), error.to_string()),
     }
 }
 
@@ -131,7 +175,7 @@ mod tests {
         assert!(timeout.is_connect_failure());
         let tls = UpstreamError::Tls {
             addr: addr(),
-            reason: "invalid peer certificate: UnknownIssuer".into(),
+            reason: TlsError::TimedOut,
         };
         assert_eq!(tls.response_flag(), "UF");
         assert!(tls.is_connect_failure());
@@ -171,5 +215,42 @@ mod tests {
                 .duplicate()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn handshake_errors_keep_the_tls_error_and_its_text() {
+        let rejected = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let tls = UpstreamError::Tls {
+            addr: addr(),
+            reason: TlsError::from(rejected),
+        };
+        assert_eq!(
+            tls.to_string(),
+            "TLS handshake with 127.0.0.1:9 failed: invalid peer certificate: UnknownIssuer"
+        );
+        let copy = tls.duplicate().unwrap();
+        assert!(
+            matches!(
+                &copy,
+                UpstreamError::Tls {
+                    reason: TlsError::Handshake(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::UnknownIssuer
+                    )),
+                    ..
+                }
+            ),
+            "{copy:?}"
+        );
+
+        let reset = TlsError::from(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(
+            matches!(&reset, TlsError::Io(e) if e.kind() == io::ErrorKind::ConnectionReset),
+            "{reset:?}"
+        );
+        assert_eq!(reset.duplicate().to_string(), reset.to_string());
+        assert_eq!(TlsError::TimedOut.to_string(), "handshake timed out");
     }
 }

@@ -35,7 +35,8 @@ use pool::PoolExecutor;
 use tls::TlsContext;
 
 pub use dns::{DnsConfig, DnsError};
-pub use error::UpstreamError;
+pub use error::{TlsError, UpstreamError};
+pub use tls::TlsConfigError;
 
 /// The request body type the proxy hands to [`Upstreams::send_http`].
 pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;

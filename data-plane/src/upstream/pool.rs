@@ -29,7 +29,7 @@ use tokio_rustls::client::TlsStream;
 use tracing::debug;
 
 use super::Body;
-use super::error::UpstreamError;
+use super::error::{TlsError, UpstreamError};
 use super::lb::{Host, HostStats};
 use super::tls::{TlsConfigError, TlsOrigination, TlsTarget};
 
@@ -156,21 +156,13 @@ impl Connector {
         let Some(tls) = self.tls else {
             return Ok(UpstreamStream::Plain(tcp));
         };
-        let target = tls.map_err(|error| UpstreamError::Tls {
-            addr,
-            reason: error.to_string(),
-        })?;
+        let tls_failed = |reason| UpstreamError::Tls { addr, reason };
+        let target = tls.map_err(|error| tls_failed(TlsError::Config(error)))?;
         let handshake = TlsConnector::from(target.config).connect(target.name, tcp);
         match tokio::time::timeout(self.connect_timeout, handshake).await {
             Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(stream))),
-            Ok(Err(e)) => Err(UpstreamError::Tls {
-                addr,
-                reason: e.to_string(),
-            }),
-            Err(_) => Err(UpstreamError::Tls {
-                addr,
-                reason: "handshake timed out".into(),
-            }),
+            Ok(Err(error)) => Err(tls_failed(error.into())),
+            Err(_) => Err(tls_failed(TlsError::TimedOut)),
         }
     }
 }

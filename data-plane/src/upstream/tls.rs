@@ -62,7 +62,7 @@ impl TlsContext {
 
 /// Why a cluster's TLS origination cannot be configured.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum TlsConfigError {
+pub enum TlsConfigError {
     #[error("invalid SNI {sni:?}: {source}")]
     Sni {
         sni: String,

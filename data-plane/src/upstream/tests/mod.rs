@@ -29,7 +29,7 @@ use crate::model::cluster::{Cluster, Discovery, Endpoint, LbPolicy, LoadAssignme
 
 pub(super) use executor::TrackedExecutor;
 
-use super::{Body, DnsConfig, UpstreamError, UpstreamInfo, Upstreams, empty_body};
+use super::{Body, DnsConfig, TlsError, UpstreamError, UpstreamInfo, Upstreams, empty_body};
 
 // === test HTTP server ===
 
