@@ -1,3 +1,6 @@
+//! DNS clusters against a fake DNS server: STRICT_DNS and LOGICAL_DNS resolution,
+//! unknown names, a silent server, and re-resolution keeping the last good answer.
+
 use std::net::Ipv4Addr;
 use std::time::Duration;
 

@@ -1,3 +1,7 @@
+//! Plain HTTP upstreams: keep-alive reuse, pools kept across updates, load
+//! balancing, EDS, no healthy upstream, connect failures, original destination,
+//! raw TCP connections and HTTP/2.
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

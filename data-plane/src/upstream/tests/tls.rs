@@ -1,3 +1,6 @@
+//! TLS origination: SNI, unknown issuers, SAN checks, ALPN for HTTP/2 and
+//! client certificates.
+
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
