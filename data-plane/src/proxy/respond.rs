@@ -74,7 +74,7 @@ impl LocalReply {
             UpstreamError::NoHealthyUpstream(_) | UpstreamError::Resolve { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no healthy upstream".into(),
-                "UH",
+                error.response_flag(),
                 "no_healthy_upstream",
             ),
             UpstreamError::UnknownCluster(name) => Self::no_cluster(name),

@@ -217,8 +217,8 @@ impl Upstreams {
     }
 }
 
-#[cfg(test)]
-fn empty_body() -> Body {
+/// A body with no bytes.
+pub fn empty_body() -> Body {
     use http_body_util::{BodyExt, Empty};
     Empty::<Bytes>::new()
         .map_err(|never| match never {})

@@ -244,7 +244,6 @@ impl AdsClient {
         let applied = self
             .sink
             .apply(state.type_url, &response.resources)
-            .map_err(|rejection| rejection.to_string())
             .map(|()| {
                 response
                     .resources

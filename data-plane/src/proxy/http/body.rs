@@ -8,18 +8,12 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 
 use crate::proxy::access_log::AccessLog;
 use crate::proxy::stats::ClusterStats;
 
 use super::ResponseBody;
-
-/// A body with no bytes.
-pub(super) fn empty() -> ResponseBody {
-    Empty::new().map_err(|never| match never {}).boxed()
-}
 
 /// Counts response bytes received from the upstream.
 pub(super) struct CountingBody {

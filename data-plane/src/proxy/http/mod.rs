@@ -15,23 +15,23 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{Request, Response, header};
 use http_body::Body as _;
-use http_body_util::{BodyExt, combinators::BoxBody};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::model::route::RouteConfig;
+use crate::upstream;
 
 use super::respond::LocalReply;
 use super::{ProxyContext, fast_random};
 use exchange::Exchange;
 use plan::{Action, Draws};
 
-pub type ResponseBody = BoxBody<Bytes, hyper::Error>;
+pub type ResponseBody = upstream::Body;
 
 /// Where a connection's requests find their routes.
 #[derive(Debug, Clone)]
@@ -109,7 +109,7 @@ async fn handle(
             forward::forward(exchange, forwarding, plan.head, body.boxed()).await
         }
         Action::Redirect { status, location } => {
-            let mut response = Response::new(body::empty());
+            let mut response = Response::new(upstream::empty_body());
             *response.status_mut() = status;
             if let Some(location) = location {
                 response.headers_mut().insert(header::LOCATION, location);
@@ -117,6 +117,9 @@ async fn handle(
             exchange.log.response_code_details = "direct_response";
             exchange.respond(response)
         }
-        Action::Reply(reply) => exchange.reply(reply),
+        Action::Reply(reply) => {
+            exchange.log.request_id = plan.head.headers.get("x-request-id").cloned();
+            exchange.reply(reply)
+        }
     }
 }

@@ -173,7 +173,7 @@ fn forwarding<'r>(
             route: Some(route),
             action: Action::Reply(LocalReply::no_cluster(&cluster)),
             cluster: Some(cluster),
-            head: request.head,
+            head: upstream_head(request, route, forward, draws.request_id),
         };
     };
     let destination = match request.original_dst {

@@ -15,9 +15,7 @@ use parking_lot::Mutex;
 
 use crate::model::route::RetryPolicy;
 use crate::proxy::stats::ClusterStats;
-use crate::upstream::{Body, UpstreamError, UpstreamInfo, Upstreams};
-
-use super::body;
+use crate::upstream::{self, Body, UpstreamError, UpstreamInfo, Upstreams};
 
 /// Why forwarding failed: the upstream, or a timeout (per try or route).
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +84,10 @@ impl Attempts<'_> {
                     HeaderValue::from(attempt),
                 );
             }
-            let request =
-                Request::from_parts(attempt_head, body.take().unwrap_or_else(body::empty));
+            let request = Request::from_parts(
+                attempt_head,
+                body.take().unwrap_or_else(upstream::empty_body),
+            );
             let result = self.attempt(request, chosen).await;
             if let Err(ForwardError::Upstream(error)) = &result
                 && error.is_connect_failure()

@@ -141,7 +141,6 @@ impl AdsClient {
         let applied = self
             .sink
             .apply(state.type_url, &resources)
-            .map_err(|rejection| rejection.to_string())
             .map(|()| next.keys().cloned().collect());
         let error = state.settle(&self.stats, response.system_version_info, applied);
         if error.is_none() {
@@ -150,7 +149,7 @@ impl AdsClient {
         let mut requests = vec![DeltaDiscoveryRequest {
             type_url: state.type_url.to_string(),
             response_nonce: response.nonce,
-            error_detail: error.map(invalid_argument),
+            error_detail: error,
             ..Default::default()
         }];
         requests.extend(self.sync_delta_subscriptions());

@@ -5,12 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proto::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use proto::pb::google::rpc::Status as RpcStatus;
 use proto::wkt::Any;
 use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, short_name};
 
 use super::invalid_argument;
-use crate::xds::ConfigSink;
 use crate::xds::stats::{UpdateResult, XdsStats};
+use crate::xds::{ConfigSink, Rejection};
 
 /// How a type is subscribed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,13 +126,13 @@ impl TypeState {
 
     /// Records what applying a response of `version` came to: on success
     /// the version and the resource names the type holds now. Logs and
-    /// counts either way; returns the error, for the NACK.
+    /// counts either way; returns the NACK's error detail.
     pub(super) fn settle(
         &mut self,
         stats: &XdsStats,
         version: String,
-        applied: Result<BTreeSet<String>, String>,
-    ) -> Option<String> {
+        applied: Result<BTreeSet<String>, Rejection>,
+    ) -> Option<RpcStatus> {
         let resource_type = short_name(self.type_url);
         match applied {
             Ok(names) => {
@@ -151,7 +152,7 @@ impl TypeState {
                     "rejected config (NACK)"
                 );
                 stats.record_update(self.type_url, UpdateResult::Rejected);
-                Some(error)
+                Some(invalid_argument(error.to_string()))
             }
         }
     }
@@ -159,7 +160,7 @@ impl TypeState {
     /// A request in the type's current state: a subscription change, an ACK
     /// (right after `accepted_version` and `nonce` were updated) or, with an
     /// error, a NACK that still carries the last accepted version.
-    pub(super) fn request(&self, error: Option<String>) -> DiscoveryRequest {
+    pub(super) fn request(&self, error_detail: Option<RpcStatus>) -> DiscoveryRequest {
         DiscoveryRequest {
             version_info: self.accepted_version.clone(),
             resource_names: self
@@ -169,7 +170,7 @@ impl TypeState {
                 .unwrap_or_default(),
             type_url: self.type_url.to_string(),
             response_nonce: self.nonce.clone(),
-            error_detail: error.map(invalid_argument),
+            error_detail,
             ..Default::default()
         }
     }

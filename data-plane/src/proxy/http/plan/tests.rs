@@ -260,6 +260,10 @@ fn a_cluster_missing_from_the_config_is_not_found() {
     let reply = replied(&plan);
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!((reply.flags, reply.details), ("NC", "cluster_not_found"));
+    assert!(
+        plan.head.headers.contains_key("x-request-id"),
+        "the access log of a routed request carries its request id"
+    );
 }
 
 #[test]
