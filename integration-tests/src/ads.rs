@@ -14,7 +14,8 @@ use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryRespon
 use proto::pb::google::rpc::Status as RpcStatus;
 use proto::wkt::value::Kind;
 use proto::wkt::{Struct, Value};
-use shared::node::{META_INSTANCE_IPS, META_LABELS, META_NAMESPACE, NodeId};
+use shared::node::{META_INSTANCE_IPS, META_LABELS, META_NAMESPACE, NodeId, NodeType};
+use shared::type_url;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -59,6 +60,16 @@ pub fn node(id: &NodeId, labels: &[(&str, &str)]) -> Node {
         }),
         ..Default::default()
     }
+}
+
+/// Connects to `addr` as the sidecar of Istio's `sleep` app (in `default`,
+/// at 10.0.0.1, labelled `app=sleep`) and subscribes to every cluster:
+/// the sidecar's identity and its stream.
+pub fn watch_clusters_as_sleep(addr: SocketAddr) -> Result<(NodeId, AdsClient)> {
+    let id = NodeId::new(NodeType::Sidecar, "10.0.0.1", "sleep", "default");
+    let mut client = AdsClient::connect(addr, node(&id, &[("app", "sleep")]))?;
+    client.subscribe(type_url::CLUSTER, &[])?;
+    Ok((id, client))
 }
 
 /// One ADS stream; closed on drop.

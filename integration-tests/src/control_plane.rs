@@ -87,6 +87,13 @@ impl ControlPlane {
         )
     }
 
+    /// Like [`ControlPlane::start`], with xDS on a free port of every
+    /// address, so that proxies in any number of namespaces reach it at the
+    /// host end of their own veth, on [`ControlPlane::xds_addr`]'s port.
+    pub fn start_for_namespaces(config_dir: &Path, mesh: Option<&Path>) -> Result<Self> {
+        Self::start_on(config_dir, mesh, IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
     /// Like [`ControlPlane::start`], with xDS on `xds_addr`: the address of
     /// one that was stopped, to restart it where its proxies reconnect.
     pub fn start_at(config_dir: &Path, mesh: Option<&Path>, xds_addr: SocketAddr) -> Result<Self> {

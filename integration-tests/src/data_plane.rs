@@ -20,17 +20,17 @@ use std::env;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::Value;
 use shared::node::{NodeId, NodeType};
 use tempfile::TempDir;
 
+use crate::admin::Admin;
 use crate::binaries;
 use crate::config_dump::DynamicResources;
-use crate::curl::{Curl, CurlResponse};
+use crate::curl::CurlResponse;
 use crate::netns::NetNs;
 use crate::ports;
 use crate::process::{self, Process};
@@ -50,7 +50,7 @@ static OUTBOUND_PORT: Mutex<()> = Mutex::new(());
 pub struct DataPlane {
     process: Process,
     node: NodeId,
-    admin_addr: SocketAddr,
+    admin: Admin,
     _dir: TempDir,
     /// A sidecar's claim on 15001, released once the process is gone.
     _outbound_port: Option<MutexGuard<'static, ()>>,
@@ -109,7 +109,7 @@ impl DataPlane {
         let mut agent = Self {
             process,
             node: options.node.clone(),
-            admin_addr,
+            admin: Admin::new("data-plane", admin_addr),
             _dir: dir,
             _outbound_port: outbound_port,
         };
@@ -128,7 +128,7 @@ impl DataPlane {
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin_addr
+        self.admin.addr()
     }
 
     /// The agent's stdout (the access log) and stderr so far.
@@ -139,43 +139,19 @@ impl DataPlane {
     /// Waits until `/ready` answers 200 `LIVE`; fails early, with the
     /// logs, if the agent exits first.
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.process.exit_status()? {
-                bail!(
-                    "data-plane exited ({status}) before it was ready\n{}",
-                    self.logs()
-                );
-            }
-            // Connection refused until the admin port is bound.
-            let ready = self.admin_get("/ready")?;
-            if ready.status == 200 && ready.body.trim() == "LIVE" {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "data-plane not ready after {timeout:?}: /ready answered {} {:?} (curl exit \
-                     code {})\n{}",
-                    ready.status,
-                    ready.body.trim(),
-                    ready.exit_code,
-                    self.logs()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        let admin = self.admin;
+        self.process
+            .wait_until("ready", timeout, || admin.ensure_live())
     }
 
     /// GET `path` (e.g. `/clusters`) on the admin interface.
     pub fn admin_get(&self, path: &str) -> Result<CurlResponse> {
-        Curl::get(format!("http://{}{path}", self.admin_addr))
-            .max_time(Duration::from_secs(10))
-            .run()
+        self.admin.get(path)
     }
 
     /// `/config_dump`.
     pub fn config_dump(&self) -> Result<Value> {
-        self.admin_ok("/config_dump")?.json()
+        self.admin.ok("/config_dump")?.json()
     }
 
     /// What `/config_dump` says the agent holds from xDS.
@@ -185,12 +161,12 @@ impl DataPlane {
 
     /// `/clusters`: `cluster::address::stat::value`, one a line.
     pub fn clusters(&self) -> Result<String> {
-        Ok(self.admin_ok("/clusters")?.body)
+        Ok(self.admin.ok("/clusters")?.body)
     }
 
     /// `/stats/prometheus`: the Prometheus text exposition.
     pub fn prometheus(&self) -> Result<String> {
-        Ok(self.admin_ok("/stats/prometheus")?.body)
+        Ok(self.admin.ok("/stats/prometheus")?.body)
     }
 
     /// The sum of the series of metric `name` that carry every label in
@@ -232,14 +208,6 @@ impl DataPlane {
                 .find(|line| matches(line))
                 .with_context(|| format!("no such access log line in\n{}", self.process.stdout()))
         })
-    }
-
-    fn admin_ok(&self, path: &str) -> Result<CurlResponse> {
-        let response = self.admin_get(path)?;
-        response
-            .ensure_status(200)
-            .with_context(|| format!("data-plane admin {path}"))?;
-        Ok(response)
     }
 }
 

@@ -9,17 +9,17 @@ use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use shared::node::{META_INSTANCE_IPS, META_LABELS, META_NAMESPACE};
 use tempfile::TempDir;
 
+use crate::admin::Admin;
 use crate::binaries;
 use crate::config_dump::DynamicResources;
-use crate::curl::{Curl, CurlResponse};
+use crate::curl::CurlResponse;
 use crate::netns::{NetNs, SidecarHost};
 use crate::process::Process;
 use crate::proxy_options::ProxyOptions;
@@ -146,7 +146,7 @@ fn socket_address(address: &str, port: u16) -> Value {
 /// A running Envoy; killed on drop, its files removed.
 pub struct Envoy {
     process: Process,
-    admin_addr: SocketAddr,
+    admin: Admin,
     _dir: TempDir,
 }
 
@@ -206,13 +206,13 @@ impl Envoy {
         let admin_addr = wait_for_admin_address(&mut process, &admin_path)?;
         Ok(Self {
             process,
-            admin_addr,
+            admin: Admin::new("envoy", admin_addr),
             _dir: dir,
         })
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin_addr
+        self.admin.addr()
     }
 
     /// Envoy's stdout and stderr so far.
@@ -228,9 +228,7 @@ impl Envoy {
 
     /// GET `path` (e.g. `/clusters?format=json`) on the admin interface.
     pub fn admin_get(&self, path: &str) -> Result<CurlResponse> {
-        Curl::get(format!("http://{}{path}", self.admin_addr))
-            .max_time(Duration::from_secs(10))
-            .run()
+        self.admin.get(path)
     }
 
     /// `/server_info`, which includes `state` (`LIVE`, `INITIALIZING`, ..).
@@ -245,7 +243,7 @@ impl Envoy {
 
     /// `/stats` as text, one `name: value` a line.
     pub fn stats(&self) -> Result<String> {
-        Ok(self.admin_ok("/stats")?.body)
+        Ok(self.admin.ok("/stats")?.body)
     }
 
     /// The value of counter or gauge `name`; `None` if Envoy has no such
@@ -274,60 +272,23 @@ impl Envoy {
     /// Waits until `/ready` says `LIVE`: initialization is over (the first
     /// CDS and LDS answers arrived, or their initial fetch timed out).
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.process.exit_status()? {
-                bail!(
-                    "envoy exited ({status}) before it was ready\n{}",
-                    self.logs()
-                );
-            }
-            let ready = self.admin_get("/ready")?;
-            if ready.status == 200 && ready.body.trim() == "LIVE" {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "envoy not ready after {timeout:?}: /ready answered {} {:?}\n{}",
-                    ready.status,
-                    ready.body.trim(),
-                    self.logs()
-                );
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn admin_ok(&self, path: &str) -> Result<CurlResponse> {
-        let response = self.admin_get(path)?;
-        response
-            .ensure_status(200)
-            .with_context(|| format!("envoy admin {path}"))?;
-        Ok(response)
+        let admin = self.admin;
+        self.process
+            .wait_until("ready", timeout, || admin.ensure_live())
     }
 
     fn admin_json(&self, path: &str) -> Result<Value> {
-        self.admin_ok(path)?.json()
+        self.admin.ok(path)?.json()
     }
 }
 
 /// Envoy writes its admin address once the admin listener is bound.
 fn wait_for_admin_address(process: &mut Process, path: &Path) -> Result<SocketAddr> {
-    let deadline = Instant::now() + ADMIN_STARTUP;
-    loop {
-        if let Some(status) = process.exit_status()? {
-            bail!("envoy exited ({status}) during startup\n{}", process.logs());
-        }
-        if let Ok(addr) = fs::read_to_string(path).unwrap_or_default().trim().parse() {
-            return Ok(addr);
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "envoy wrote no admin address to {} within {ADMIN_STARTUP:?}\n{}",
-                path.display(),
-                process.logs()
-            );
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+    process.wait_until("serving its admin interface", ADMIN_STARTUP, || {
+        let written = fs::read_to_string(path).unwrap_or_default();
+        written
+            .trim()
+            .parse()
+            .with_context(|| format!("no admin address in {}", path.display()))
+    })
 }

@@ -2,6 +2,7 @@
 //! schema learned from the server's reflection service, as an operator
 //! would inspect it.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
@@ -84,6 +85,16 @@ impl Grpcurl {
             .args(after_addr);
         process::run("grpcurl", command, max_time + KILL_GRACE)
     }
+}
+
+/// The `(name, clientStatus)` of each resource [`Grpcurl::client_status`]
+/// gave.
+pub fn client_statuses(resources: &[Value]) -> BTreeSet<(String, String)> {
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+    resources
+        .iter()
+        .map(|resource| (text(&resource["name"]), text(&resource["clientStatus"])))
+        .collect()
 }
 
 /// The JSON messages grpcurl printed, in order.

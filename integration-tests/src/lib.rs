@@ -29,6 +29,7 @@
 //! asks to skip them: then each prints `SKIPPED <test>` and why
 //! ([`netns::require_root`]).
 
+pub mod admin;
 pub mod ads;
 mod background;
 pub mod binaries;

@@ -97,26 +97,43 @@ impl Process {
     /// Waits until `addr` accepts TCP connections; fails early, with the
     /// logs, if the process exits first.
     pub fn wait_for_port(&mut self, addr: SocketAddr, timeout: Duration) -> Result<()> {
+        self.wait_until(&format!("listening on {addr}"), timeout, || {
+            if port_open(addr) {
+                Ok(())
+            } else {
+                bail!("nothing listens on {addr}")
+            }
+        })
+    }
+
+    /// Calls `check` until it succeeds, `what` the process should get to
+    /// (e.g. "being ready"); fails early, with the logs, if the process
+    /// exits first, and after `timeout` with `check`'s last error and the
+    /// logs.
+    pub fn wait_until<T>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Result<T>,
+    ) -> Result<T> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.exit_status()? {
                 bail!(
-                    "{} exited ({status}) before listening on {addr}\n{}",
+                    "{} exited ({status}) before {what}\n{}",
                     self.name,
                     self.logs()
                 );
             }
-            if port_open(addr) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "{} did not listen on {addr} within {timeout:?}\n{}",
+            match check() {
+                Ok(value) => return Ok(value),
+                Err(err) if Instant::now() >= deadline => bail!(
+                    "{} not {what} after {timeout:?}: {err:#}\n{}",
                     self.name,
                     self.logs()
-                );
+                ),
+                Err(_) => thread::sleep(POLL_INTERVAL),
             }
-            thread::sleep(POLL_INTERVAL);
         }
     }
 

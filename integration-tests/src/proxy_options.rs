@@ -37,6 +37,19 @@ impl ProxyOptions {
         Self::new(NodeType::Router, name, namespace, xds_addr, dns_addr)
     }
 
+    /// The app of Istio's egress tasks: the sidecar of `sleep` in
+    /// `default`.
+    pub fn sleep(xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
+        Self::sidecar("sleep", "default", xds_addr, dns_addr)
+    }
+
+    /// Istio's egress gateway: `istio-egressgateway` in `istio-system`,
+    /// labelled `istio=egressgateway` as its Gateway resources select it.
+    pub fn egress_gateway(xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
+        Self::router("istio-egressgateway", "istio-system", xds_addr, dns_addr)
+            .label("istio", "egressgateway")
+    }
+
     fn new(
         node_type: NodeType,
         app: &str,
@@ -96,7 +109,7 @@ mod tests {
 
     #[test]
     fn a_sidecar_is_named_as_pilot_agent_names_a_pod() {
-        let options = ProxyOptions::sidecar("sleep", "default", addr(15010), addr(53));
+        let options = ProxyOptions::sleep(addr(15010), addr(53));
         assert_eq!(
             options.node.to_string(),
             "sidecar~127.0.0.1~sleep.default~default.svc.cluster.local"
@@ -107,8 +120,7 @@ mod tests {
 
     #[test]
     fn an_egress_gateway_is_a_labelled_router_at_its_own_ip() {
-        let options = ProxyOptions::router("istio-egressgateway", "istio-system", addr(1), addr(2))
-            .label("istio", "egressgateway")
+        let options = ProxyOptions::egress_gateway(addr(1), addr(2))
             .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)));
         assert_eq!(
             options.node.to_string(),

@@ -67,19 +67,11 @@ fn include_and_exclude_ranges_decide_what_the_sidecar_sees() -> Result<()> {
     let dns = DnsServer::start_on(host, [("httpbin.org", host)])?;
     let config = ConfigDir::new()?;
     config.write("httpbin.yaml", HTTPBIN_SERVICE_ENTRY)?;
-    let control_plane = ControlPlane::start_on(
-        config.path(),
-        Some(&mesh_config("registry-only")),
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    )?;
+    let control_plane =
+        ControlPlane::start_for_namespaces(config.path(), Some(&mesh_config("registry-only")))?;
     let xds_port = control_plane.xds_addr().port();
-    let options = ProxyOptions::sidecar(
-        "sleep",
-        "default",
-        SocketAddr::from((host, xds_port)),
-        dns.addr(),
-    )
-    .ip(IpAddr::V4(netns.ns_ip()));
+    let options = ProxyOptions::sleep(SocketAddr::from((host, xds_port)), dns.addr())
+        .ip(IpAddr::V4(netns.ns_ip()));
     let _sidecar = DataPlane::start_in(&netns, &options)?;
     // An unregistered host on the same address: the sidecar (REGISTRY_ONLY)
     // answers 502; a request that bypasses it reaches the server.
@@ -210,11 +202,8 @@ fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<
         &egress_gateway_service(&[GatewayPort::new(443, "TLS").target(gateway_port)])?,
     )?;
     config.write("cnn.yaml", &https_via_gateway(443))?;
-    let control_plane = ControlPlane::start_on(
-        config.path(),
-        Some(&mesh_config("registry-only")),
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    )?;
+    let control_plane =
+        ControlPlane::start_for_namespaces(config.path(), Some(&mesh_config("registry-only")))?;
     let xds_port = control_plane.xds_addr().port();
     let xds = SocketAddr::from((host, xds_port));
     egress_firewall(&netns, host, &[xds_port, gateway_port])?;
@@ -240,14 +229,10 @@ fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<
     println!("without a sidecar: curl exit {}", blocked.exit_code);
 
     // With a sidecar and the egress gateway, the same request succeeds.
-    let gateway = DataPlane::start(
-        &ProxyOptions::router("istio-egressgateway", "istio-system", xds, dns.addr())
-            .label("istio", "egressgateway")
-            .ip(IpAddr::V4(host)),
-    )?;
+    let gateway =
+        DataPlane::start(&ProxyOptions::egress_gateway(xds, dns.addr()).ip(IpAddr::V4(host)))?;
     init(&netns, xds_port, &["--include-outbound-ip-ranges", "*"])?;
-    let options =
-        ProxyOptions::sidecar("sleep", "default", xds, dns.addr()).ip(IpAddr::V4(netns.ns_ip()));
+    let options = ProxyOptions::sleep(xds, dns.addr()).ip(IpAddr::V4(netns.ns_ip()));
     let sidecar = DataPlane::start_in(&netns, &options)?;
     let response = process::eventually(CONVERGE, || curl()?.ensure_status(200).cloned())
         .with_context(|| format!("sidecar:\n{}\ngateway:\n{}", sidecar.logs(), gateway.logs()))?;

@@ -8,14 +8,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use integration_tests::ads::{self, AdsClient, resource_names};
+use integration_tests::ads::{self, resource_names};
 use integration_tests::control_plane::{self, ConfigDir, ControlPlane};
 use integration_tests::fixtures::HTTPBIN_SERVICE_ENTRY;
-use integration_tests::grpcurl::Grpcurl;
+use integration_tests::grpcurl::{Grpcurl, client_statuses};
 use integration_tests::process::assert_eventually;
-use shared::node::{NodeId, NodeType};
+use shared::type_url::CLUSTER as CLUSTER_TYPE;
 
-const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 /// How long a reload, its log line or a response may take.
 const RELOAD: Duration = Duration::from_secs(10);
 /// How long "no response" must last to count as nothing pushed.
@@ -75,20 +74,7 @@ spec:
 
 /// A VirtualService sending httpbin.org to a subset no DestinationRule
 /// defines.
-const DANGLING_SUBSET: &str = "\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: httpbin-v9
-spec:
-  hosts:
-  - httpbin.org
-  http:
-  - route:
-    - destination:
-        host: httpbin.org
-        subset: v9
-";
+const DANGLING_SUBSET: &str = include_str!("../fixtures/httpbin-dangling-subset.yaml");
 
 /// One way to break the config, and how to fix it.
 struct Breakage {
@@ -163,12 +149,7 @@ fn invalid_files_leave_the_served_config_in_place_until_fixed() -> Result<()> {
     let config = good_config()?;
     let control_plane = ControlPlane::start(config.path(), None)?;
     let grpcurl = Grpcurl::new(control_plane.xds_addr());
-    let node_id = NodeId::new(NodeType::Sidecar, "10.0.0.1", "sleep", "default");
-    let mut client = AdsClient::connect(
-        control_plane.xds_addr(),
-        ads::node(&node_id, &[("app", "sleep")]),
-    )?;
-    client.subscribe(CLUSTER_TYPE, &[])?;
+    let (node_id, mut client) = ads::watch_clusters_as_sleep(control_plane.xds_addr())?;
     let first = client.expect_response(RELOAD)?;
     client.ack(&first)?;
     let mut served: BTreeSet<String> = resource_names(&first)?.into_iter().collect();
@@ -204,19 +185,7 @@ fn invalid_files_leave_the_served_config_in_place_until_fixed() -> Result<()> {
             version_before,
             "{file}"
         );
-        let held = grpcurl.client_status(&node_id.to_string(), CLUSTER_TYPE)?;
-        let held: BTreeSet<(String, String)> = held
-            .iter()
-            .map(|resource| {
-                (
-                    resource["name"].as_str().unwrap_or_default().to_string(),
-                    resource["clientStatus"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                )
-            })
-            .collect();
+        let held = client_statuses(&grpcurl.client_status(&node_id.to_string(), CLUSTER_TYPE)?);
         let expected: BTreeSet<(String, String)> = served
             .iter()
             .map(|name| (name.clone(), "ACKED".to_string()))

@@ -29,49 +29,67 @@ use integration_tests::upstream::Upstream;
 
 const CONVERGE: Duration = Duration::from_secs(10);
 
-fn gateway_options(control_plane: &ControlPlane, dns: &DnsServer) -> ProxyOptions {
-    ProxyOptions::router(
-        "istio-egressgateway",
-        "istio-system",
+/// The mesh of a test: edition.cnn.com on loopback behind the test's DNS,
+/// the control plane (REGISTRY_ONLY) serving the egress gateway's service
+/// with `port` and the test's `cnn` config, the app's sidecar and the
+/// egress gateway. Dropped in this order: the proxies first.
+struct Mesh {
+    sleep: DataPlane,
+    gateway: DataPlane,
+    control_plane: ControlPlane,
+    dns: DnsServer,
+    _config: ConfigDir,
+}
+
+impl Mesh {
+    fn start(port: GatewayPort, cnn: &str) -> Result<Self> {
+        let dns = DnsServer::start([("edition.cnn.com", Ipv4Addr::LOCALHOST)])?;
+        let config = ConfigDir::new()?;
+        config.write("gateway-service.yaml", &egress_gateway_service(&[port])?)?;
+        config.write("cnn.yaml", cnn)?;
+        let control_plane =
+            ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
+        let sleep = DataPlane::start(&ProxyOptions::sleep(control_plane.xds_addr(), dns.addr()))?;
+        let gateway = start_gateway(&control_plane, &dns)?;
+        Ok(Self {
+            sleep,
+            gateway,
+            control_plane,
+            dns,
+            _config: config,
+        })
+    }
+}
+
+fn start_gateway(control_plane: &ControlPlane, dns: &DnsServer) -> Result<DataPlane> {
+    DataPlane::start(&ProxyOptions::egress_gateway(
         control_plane.xds_addr(),
         dns.addr(),
-    )
-    .label("istio", "egressgateway")
+    ))
 }
 
 #[test]
 fn http_goes_through_the_egress_gateway_and_gets_no_healthy_upstream_without_it() -> Result<()> {
     let cnn = Upstream::http()?;
     let port = cnn.port();
-    let dns = DnsServer::start([("edition.cnn.com", Ipv4Addr::LOCALHOST)])?;
-    let config = ConfigDir::new()?;
-    config.write(
-        "gateway-service.yaml",
-        &egress_gateway_service(&[GatewayPort::new(port, "HTTP").target(free_port()?)])?,
+    let mesh = Mesh::start(
+        GatewayPort::new(port, "HTTP").target(free_port()?),
+        &http_via_gateway(port),
     )?;
-    config.write("cnn.yaml", &http_via_gateway(port))?;
-    let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-    let sleep = DataPlane::start(&ProxyOptions::sidecar(
-        "sleep",
-        "default",
-        control_plane.xds_addr(),
-        dns.addr(),
-    ))?;
-    let gateway = DataPlane::start(&gateway_options(&control_plane, &dns))?;
     let url = format!("http://edition.cnn.com:{port}/politics");
     let curl = || {
         Curl::get(&url)
-            .proxy(sleep.proxy_addr())
+            .proxy(mesh.sleep.proxy_addr())
             .max_time(Duration::from_secs(10))
             .run()
     };
 
     assert_eventually(CONVERGE, || curl()?.ensure_status(200).cloned());
-    let gateway_line = gateway.wait_for_access_log(CONVERGE, |line| {
+    let gateway_line = mesh.gateway.wait_for_access_log(CONVERGE, |line| {
         line.contains("\"GET /politics HTTP/1.1\" 200")
             && line.contains(&format!("outbound|{port}||edition.cnn.com"))
     })?;
-    let sidecar_line = sleep.wait_for_access_log(CONVERGE, |line| {
+    let sidecar_line = mesh.sleep.wait_for_access_log(CONVERGE, |line| {
         line.contains("\"GET /politics HTTP/1.1\" 200")
     })?;
     ensure!(
@@ -92,7 +110,7 @@ fn http_goes_through_the_egress_gateway_and_gets_no_healthy_upstream_without_it(
     // answers as Envoy does for a cluster without endpoints: 503 "no healthy
     // upstream", logged with UH. (Until the control plane removes the
     // endpoint, the sidecar may still try the gateway's address: 503 UF.)
-    drop(gateway);
+    drop(mesh.gateway);
     let failed = eventually(CONVERGE, || {
         let response = curl()?;
         ensure!(
@@ -103,7 +121,7 @@ fn http_goes_through_the_egress_gateway_and_gets_no_healthy_upstream_without_it(
         );
         Ok(response)
     })?;
-    let no_gateway_line = sleep.wait_for_access_log(CONVERGE, |line| {
+    let no_gateway_line = mesh.sleep.wait_for_access_log(CONVERGE, |line| {
         line.contains("\"GET /politics HTTP/1.1\" 503 UH no_healthy_upstream ")
     })?;
     ensure!(
@@ -118,7 +136,7 @@ fn http_goes_through_the_egress_gateway_and_gets_no_healthy_upstream_without_it(
     );
 
     // It comes back: requests succeed again, nothing restarted.
-    let _gateway = DataPlane::start(&gateway_options(&control_plane, &dns))?;
+    let _gateway = start_gateway(&mesh.control_plane, &mesh.dns)?;
     assert_eventually(CONVERGE, || curl()?.ensure_status(200).cloned());
     Ok(())
 }
@@ -128,27 +146,16 @@ fn https_passes_through_the_egress_gateway_by_sni() -> Result<()> {
     let ca = TestCa::new()?;
     let cnn = Upstream::https(&ca, &["edition.cnn.com"])?;
     let port = cnn.port();
-    let dns = DnsServer::start([("edition.cnn.com", Ipv4Addr::LOCALHOST)])?;
-    let config = ConfigDir::new()?;
-    config.write(
-        "gateway-service.yaml",
-        &egress_gateway_service(&[GatewayPort::new(port, "TLS").target(free_port()?)])?,
+    let mesh = Mesh::start(
+        GatewayPort::new(port, "TLS").target(free_port()?),
+        &https_via_gateway(port),
     )?;
-    config.write("cnn.yaml", &https_via_gateway(port))?;
-    let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-    let sleep = DataPlane::start(&ProxyOptions::sidecar(
-        "sleep",
-        "default",
-        control_plane.xds_addr(),
-        dns.addr(),
-    ))?;
-    let gateway = DataPlane::start(&gateway_options(&control_plane, &dns))?;
 
     // curl's own TLS, verified against the external server's certificate.
     let url = format!("https://edition.cnn.com:{port}/politics");
     assert_eventually(CONVERGE, || {
         Curl::get(&url)
-            .proxy(sleep.proxy_addr())
+            .proxy(mesh.sleep.proxy_addr())
             .cacert(ca.cert_path())
             .max_time(Duration::from_secs(10))
             .run()?
@@ -163,7 +170,7 @@ fn https_passes_through_the_egress_gateway_by_sni() -> Result<()> {
         hello.sni.as_deref() == Some("edition.cnn.com"),
         "SNI as curl sent it: {hello:?}"
     );
-    let line = gateway.wait_for_access_log(CONVERGE, |line| {
+    let line = mesh.gateway.wait_for_access_log(CONVERGE, |line| {
         line.contains(&format!("outbound|{port}||edition.cnn.com"))
             && line.contains(" edition.cnn.com ")
     })?;
@@ -175,37 +182,23 @@ fn https_passes_through_the_egress_gateway_by_sni() -> Result<()> {
 fn istio_mutual_to_the_gateway_then_tls_origination() -> Result<()> {
     let ca = TestCa::new()?;
     let cnn = Upstream::https(&ca, &["edition.cnn.com"])?;
-    let dns = DnsServer::start([("edition.cnn.com", Ipv4Addr::LOCALHOST)])?;
     let gateway_port = free_port()?;
-    let config = ConfigDir::new()?;
-    config.write(
-        "gateway-service.yaml",
-        &egress_gateway_service(&[GatewayPort::new(443, "HTTPS").target(gateway_port)])?,
-    )?;
-    config.write(
-        "cnn.yaml",
+    let mesh = Mesh::start(
+        GatewayPort::new(443, "HTTPS").target(gateway_port),
         &mutual_tls_via_gateway(cnn.port(), &ca.cert_path().display().to_string()),
     )?;
-    let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-    let sleep = DataPlane::start(&ProxyOptions::sidecar(
-        "sleep",
-        "default",
-        control_plane.xds_addr(),
-        dns.addr(),
-    ))?;
-    let gateway = DataPlane::start(&gateway_options(&control_plane, &dns))?;
 
     // The app sends plain HTTP.
     assert_eventually(CONVERGE, || {
         Curl::get("http://edition.cnn.com/politics")
-            .proxy(sleep.proxy_addr())
+            .proxy(mesh.sleep.proxy_addr())
             .max_time(Duration::from_secs(10))
             .run()?
             .ensure_status(200)
             .cloned()
     });
     // The gateway terminated mutual TLS from the sidecar's mesh identity...
-    let line = gateway.wait_for_access_log(CONVERGE, |line| {
+    let line = mesh.gateway.wait_for_access_log(CONVERGE, |line| {
         line.contains("\"GET /politics HTTP/1.1\" 200")
     })?;
     ensure!(

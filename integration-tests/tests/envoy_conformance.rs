@@ -33,42 +33,8 @@ const CONVERGE: Duration = Duration::from_secs(10);
 
 /// Istio's egress tasks on httpbin.org with a 3s timeout, sent to subset
 /// `v1` of a DestinationRule that sets a traffic policy at both levels.
-const HTTPBIN_TRAFFIC_MANAGEMENT: &str = "\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: httpbin-ext
-spec:
-  hosts:
-  - httpbin.org
-  http:
-  - timeout: 3s
-    route:
-    - destination:
-        host: httpbin.org
-        subset: v1
-      weight: 100
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: httpbin-ext
-spec:
-  host: httpbin.org
-  trafficPolicy:
-    connectionPool:
-      tcp:
-        maxConnections: 100
-      http:
-        http1MaxPendingRequests: 10
-    loadBalancer:
-      simple: ROUND_ROBIN
-  subsets:
-  - name: v1
-    trafficPolicy:
-      loadBalancer:
-        simple: LEAST_REQUEST
-";
+const HTTPBIN_TRAFFIC_MANAGEMENT: &str =
+    include_str!("../fixtures/httpbin-traffic-management.yaml");
 
 /// The test DNS server, on `ip`, that Envoy resolves the walkthrough's
 /// names through; nothing here sends traffic, so every name points at
@@ -96,8 +62,7 @@ impl Sidecar {
         let control_plane =
             ControlPlane::start_on(config.path(), mesh, IpAddr::V4(host.server_ip()))?;
         let dns = walkthrough_dns(host.server_ip())?;
-        let options =
-            ProxyOptions::sidecar("sleep", "default", control_plane.xds_addr(), dns.addr());
+        let options = ProxyOptions::sleep(control_plane.xds_addr(), dns.addr());
         assert_eq!(
             options.node.to_string(),
             "sidecar~127.0.0.1~sleep.default~default.svc.cluster.local"
@@ -283,13 +248,7 @@ fn egress_gateway_accepts_its_config() -> Result<()> {
     )?;
     let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
     let dns = walkthrough_dns(Ipv4Addr::LOCALHOST)?;
-    let options = ProxyOptions::router(
-        "istio-egressgateway",
-        "istio-system",
-        control_plane.xds_addr(),
-        dns.addr(),
-    )
-    .label("istio", "egressgateway");
+    let options = ProxyOptions::egress_gateway(control_plane.xds_addr(), dns.addr());
     let mut envoy = Envoy::start(&options)?;
     envoy.wait_ready(READY)?;
 

@@ -10,11 +10,11 @@ use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::fixtures::HTTPBIN_SERVICE_ENTRY;
 use integration_tests::grpcurl::{Grpcurl, messages};
 use serde_json::json;
+use shared::type_url::CLUSTER as CLUSTER_TYPE;
 
 const ADS: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 const CSDS: &str = "envoy.service.status.v3.ClientStatusDiscoveryService";
 const HEALTH: &str = "grpc.health.v1.Health";
-const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 
 /// A control plane serving Istio's httpbin.org ServiceEntry; the config
 /// directory lives as long as the server.

@@ -247,7 +247,7 @@ fn process_guard_kills_on_drop() -> Result<()> {
 fn envoy_starts_without_a_control_plane() -> Result<()> {
     let dns = DnsServer::start([("httpbin.org", Ipv4Addr::LOCALHOST)])?;
     let unreachable_xds = ports::free_addr()?;
-    let options = ProxyOptions::sidecar("sleep", "default", unreachable_xds, dns.addr());
+    let options = ProxyOptions::sleep(unreachable_xds, dns.addr());
     let bootstrap = Bootstrap::new(&options).initial_fetch_timeout(Duration::from_secs(1));
     let mut envoy = Envoy::start_bootstrap(&bootstrap.json())?;
 
@@ -366,7 +366,7 @@ fn envoy_resolves_through_the_test_dns_and_trusts_the_test_ca() -> Result<()> {
         ("httpbin.org", Ipv4Addr::LOCALHOST),
         ("edition.cnn.com", Ipv4Addr::LOCALHOST),
     ])?;
-    let options = ProxyOptions::sidecar("sleep", "default", ports::free_addr()?, dns.addr());
+    let options = ProxyOptions::sleep(ports::free_addr()?, dns.addr());
     let listener_port = ports::free_port()?;
     let mut bootstrap = Bootstrap::new(&options)
         .initial_fetch_timeout(Duration::from_secs(1))

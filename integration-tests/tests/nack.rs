@@ -6,36 +6,18 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use integration_tests::ads::{self, AdsClient, resource_names};
+use integration_tests::ads::{self, resource_names};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::fixtures::{CNN_TLS_SERVICE_ENTRY, HTTPBIN_SERVICE_ENTRY};
-use integration_tests::grpcurl::Grpcurl;
+use integration_tests::grpcurl::{Grpcurl, client_statuses};
 use integration_tests::process::assert_eventually;
-use serde_json::Value;
-use shared::node::{NodeId, NodeType};
+use shared::type_url::CLUSTER as CLUSTER_TYPE;
 
-const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 const NACK_MESSAGE: &str = "bad cluster for test";
 /// How long a response may take to arrive.
 const RESPONSE: Duration = Duration::from_secs(10);
 /// How long "no response" must last to count as the server not resending.
 const QUIET: Duration = Duration::from_secs(1);
-
-/// The cluster statuses CSDS reports, as (name, clientStatus).
-fn statuses(resources: &[Value]) -> BTreeSet<(String, String)> {
-    resources
-        .iter()
-        .map(|resource| {
-            (
-                resource["name"].as_str().unwrap_or_default().to_string(),
-                resource["clientStatus"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn nacked_version_is_reported_not_resent_and_the_next_change_arrives() -> Result<()> {
@@ -43,13 +25,8 @@ fn nacked_version_is_reported_not_resent_and_the_next_change_arrives() -> Result
     config.write("httpbin.yaml", HTTPBIN_SERVICE_ENTRY)?;
     let control_plane = ControlPlane::start(config.path(), None)?;
     let grpcurl = Grpcurl::new(control_plane.xds_addr());
-    let node_id = NodeId::new(NodeType::Sidecar, "10.0.0.1", "sleep", "default");
-    let mut client = AdsClient::connect(
-        control_plane.xds_addr(),
-        ads::node(&node_id, &[("app", "sleep")]),
-    )?;
+    let (node_id, mut client) = ads::watch_clusters_as_sleep(control_plane.xds_addr())?;
 
-    client.subscribe(CLUSTER_TYPE, &[])?;
     let first = client.expect_response(RESPONSE)?;
     assert_eq!(first.type_url, CLUSTER_TYPE);
     assert!(!first.version_info.is_empty());
@@ -67,7 +44,7 @@ fn nacked_version_is_reported_not_resent_and_the_next_change_arrives() -> Result
         .iter()
         .map(|name| (name.clone(), "NACKED".to_string()))
         .collect();
-    assert_eq!(statuses(&nacked), expected, "CSDS: {nacked:#?}");
+    assert_eq!(client_statuses(&nacked), expected, "CSDS: {nacked:#?}");
     for resource in &nacked {
         let details = resource["errorState"]["details"]
             .as_str()
@@ -98,7 +75,7 @@ fn nacked_version_is_reported_not_resent_and_the_next_change_arrives() -> Result
             .map(|name| (name.clone(), "ACKED".to_string()))
             .collect();
         ensure!(
-            statuses(&acked) == expected,
+            client_statuses(&acked) == expected,
             "CSDS after the ACK: {acked:#?}"
         );
         Ok(())

@@ -62,21 +62,11 @@ fn main() -> Result<()> {
         ])?,
     )?;
     let control_plane = ControlPlane::start(resources.path(), Some(&mesh))?;
-    let sleep = DataPlane::start(&ProxyOptions::sidecar(
-        "sleep",
-        "default",
+    let sleep = DataPlane::start(&ProxyOptions::sleep(control_plane.xds_addr(), dns.addr()))?;
+    let gateway = DataPlane::start(&ProxyOptions::egress_gateway(
         control_plane.xds_addr(),
         dns.addr(),
     ))?;
-    let gateway = DataPlane::start(
-        &ProxyOptions::router(
-            "istio-egressgateway",
-            "istio-system",
-            control_plane.xds_addr(),
-            dns.addr(),
-        )
-        .label("istio", "egressgateway"),
-    )?;
     let demo = Demo {
         proxy: sleep.proxy_addr(),
         ca_cert: ca.cert_path().to_path_buf(),

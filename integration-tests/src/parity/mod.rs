@@ -30,7 +30,6 @@ mod scenario;
 mod side;
 mod table;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -56,13 +55,8 @@ pub fn run<'a>(scenarios: &'a [Scenario], ca: &TestCa) -> Result<Report<'a>> {
     if let Some(first) = scenarios.first() {
         config.apply(first)?;
     }
-    // On every address, so the proxies of both namespaces reach it at the
-    // host end of their own veth.
-    let control_plane = ControlPlane::start_on(
-        config.config_dir(),
-        Some(&config.mesh_file()),
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    )?;
+    let control_plane =
+        ControlPlane::start_for_namespaces(config.config_dir(), Some(&config.mesh_file()))?;
     let xds_port = control_plane.xds_addr().port();
     let mut agent = Side::start(Kind::Agent, xds_port, ca)?;
     let mut envoy = Side::start(Kind::Envoy, xds_port, ca)?;

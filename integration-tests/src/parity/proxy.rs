@@ -44,8 +44,7 @@ impl Proxy {
         xds: SocketAddr,
         dns: SocketAddr,
     ) -> Result<Self> {
-        let options =
-            ProxyOptions::sidecar("sleep", "default", xds, dns).ip(IpAddr::V4(netns.ns_ip()));
+        let options = ProxyOptions::sleep(xds, dns).ip(IpAddr::V4(netns.ns_ip()));
         Ok(match kind {
             Kind::Agent => Proxy::Agent(DataPlane::start_in(netns, &options)?),
             Kind::Envoy => Proxy::Envoy(live(Envoy::start_in(netns, &options)?)?),
@@ -60,9 +59,7 @@ impl Proxy {
         xds: SocketAddr,
         dns: SocketAddr,
     ) -> Result<Self> {
-        let options = ProxyOptions::router("istio-egressgateway", "istio-system", xds, dns)
-            .label("istio", "egressgateway")
-            .ip(IpAddr::V4(ip));
+        let options = ProxyOptions::egress_gateway(xds, dns).ip(IpAddr::V4(ip));
         Ok(match kind {
             Kind::Agent => Proxy::Agent(DataPlane::start(&options)?),
             Kind::Envoy => Proxy::Envoy(live(Envoy::start(&options)?)?),
