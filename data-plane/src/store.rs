@@ -309,83 +309,40 @@ impl ConfigSink for ConfigStore {
 mod tests {
     use super::*;
     use proto::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
-    use proto::pb::envoy::config::core::v3::{
-        AggregatedConfigSource, ConfigSource, DataSource, TransportSocket, config_source,
-        data_source, transport_socket,
-    };
     use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
-        CertificateValidationContext, CommonTlsContext, SdsSecretConfig, TlsCertificate,
-        UpstreamTlsContext, common_tls_context, secret,
+        CertificateValidationContext, TlsCertificate, UpstreamTlsContext, secret,
     };
 
     use crate::model::cluster::Trust;
-
-    fn pack(type_url: &str, message: &impl Message) -> Any {
-        Any {
-            type_url: type_url.to_string(),
-            value: message.encode_to_vec(),
-        }
-    }
-
-    fn sds(name: &str) -> SdsSecretConfig {
-        SdsSecretConfig {
-            name: name.to_string(),
-            sds_config: Some(ConfigSource {
-                config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
-                    AggregatedConfigSource {},
-                )),
-                ..Default::default()
-            }),
-        }
-    }
+    use crate::model::proto_fixtures::{
+        certificate_pem, inline, mesh_context, pack, transport_socket,
+    };
 
     fn mesh_mtls_cluster() -> Any {
         let tls = UpstreamTlsContext {
-            common_tls_context: Some(CommonTlsContext {
-                tls_certificate_sds_secret_configs: vec![sds("default")],
-                validation_context_type: Some(
-                    common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(
-                        sds("ROOTCA"),
-                    ),
-                ),
-                ..Default::default()
-            }),
+            common_tls_context: Some(mesh_context()),
             sni: "outbound_.80_.cnn_.istio-egressgateway.istio-system.svc.cluster.local".into(),
             ..Default::default()
         };
         let cluster = PbCluster {
             name: "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local".into(),
             cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32)),
-            transport_socket: Some(TransportSocket {
-                name: "envoy.transport_sockets.tls".into(),
-                config_type: Some(transport_socket::ConfigType::TypedConfig(pack(
-                    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                    &tls,
-                ))),
-            }),
+            transport_socket: Some(transport_socket(
+                "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                &tls,
+            )),
             ..Default::default()
         };
         pack(type_url::CLUSTER, &cluster)
     }
 
-    fn inline(pem: String) -> Option<DataSource> {
-        Some(DataSource {
-            specifier: Some(data_source::Specifier::InlineString(pem)),
-            ..Default::default()
-        })
-    }
-
     fn secrets() -> Vec<Any> {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["workload".to_string()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
+        let (cert, key) = certificate_pem("workload");
         let default = PbSecret {
             name: "default".into(),
             r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
-                certificate_chain: inline(cert.pem()),
-                private_key: inline(key.serialize_pem()),
+                certificate_chain: Some(inline(&cert)),
+                private_key: Some(inline(&key)),
                 ..Default::default()
             })),
         };
@@ -393,7 +350,7 @@ mod tests {
             name: "ROOTCA".into(),
             r#type: Some(secret::Type::ValidationContext(
                 CertificateValidationContext {
-                    trusted_ca: inline(cert.pem()),
+                    trusted_ca: Some(inline(&cert)),
                     ..Default::default()
                 },
             )),
@@ -497,8 +454,8 @@ mod tests {
         let bad = PbSecret {
             name: "default".into(),
             r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
-                certificate_chain: inline("not a certificate".into()),
-                private_key: inline("not a key".into()),
+                certificate_chain: Some(inline("not a certificate")),
+                private_key: Some(inline("not a key")),
                 ..Default::default()
             })),
         };

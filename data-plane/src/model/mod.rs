@@ -9,6 +9,8 @@ pub mod route;
 pub mod secret;
 
 mod convert;
+#[cfg(test)]
+pub(crate) mod proto_fixtures;
 
 pub use convert::{
     cluster as cluster_from_proto, listener as listener_from_proto,

@@ -20,7 +20,7 @@ use crate::model::cluster::{Cluster, Discovery, LbPolicy, LoadAssignment};
 use crate::model::secret::Secrets;
 
 /// The key of the HTTP protocol options in `typed_extension_protocol_options`.
-const HTTP_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+pub(super) const HTTP_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 /// Envoy's default cluster connect timeout.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -20,11 +20,12 @@ use crate::model::listener::{ChainAction, FilterChain, HttpManager, Listener, Tc
 use crate::model::route::ClusterTarget;
 use crate::model::secret::Secrets;
 
-const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-const TCP_PROXY: &str =
+pub(super) const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+pub(super) const TCP_PROXY: &str =
     "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
-const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
-const TLS_INSPECTOR: &str =
+pub(super) const ROUTER: &str =
+    "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+pub(super) const TLS_INSPECTOR: &str =
     "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
 const ORIGINAL_DST: &str =
     "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst";

@@ -16,12 +16,12 @@ use proto::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::{
 };
 use proto::wkt::{Any, UInt32Value};
 
-use super::{assert_rejected, assert_rejected_starting, pack};
+use super::{assert_rejected, pack, starting};
 use crate::model::cluster::{Discovery, LbPolicy as ModelLbPolicy};
+use crate::model::convert::cluster::HTTP_OPTIONS as HTTP_OPTIONS_KEY;
 use crate::model::secret::Secrets;
 use crate::model::{Error, cluster_from_proto};
 
-const HTTP_OPTIONS_KEY: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const HTTP_OPTIONS: &str =
     "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
@@ -258,12 +258,12 @@ fn http_options_must_be_explicit_and_decode() {
     };
     c.typed_extension_protocol_options
         .insert(HTTP_OPTIONS_KEY.into(), garbage);
-    assert_rejected_starting(
+    assert_rejected(
         convert(&c),
         "cluster",
         NAME,
         "typed_extension_protocol_options",
-        &format!("cannot decode {HTTP_OPTIONS}: "),
+        starting(&format!("cannot decode {HTTP_OPTIONS}: ")),
     );
 }
 

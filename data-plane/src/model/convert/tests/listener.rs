@@ -13,22 +13,14 @@ use proto::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsConte
 use proto::wkt::{BoolValue, Duration, UInt32Value};
 
 use super::{
-    assert_rejected, assert_rejected_starting, named_port_address, pack, socket_address,
-    transport_socket,
+    assert_rejected, named_port_address, pack, socket_address, starting, transport_socket,
 };
+use crate::model::convert::listener::{HCM, ROUTER, TCP_PROXY, TLS_INSPECTOR};
+use crate::model::convert::tls::DOWNSTREAM_TLS;
 use crate::model::listener::ChainAction;
 use crate::model::route::ClusterTarget;
 use crate::model::secret::Secrets;
 use crate::model::{Error, listener_from_proto};
-
-const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-const TCP_PROXY: &str =
-    "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
-const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
-const TLS_INSPECTOR: &str =
-    "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
-const DOWNSTREAM_TLS: &str =
-    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
 
 fn tcp_proxy(cluster: &str) -> Filter {
     let tcp = TcpProxy {
@@ -389,12 +381,12 @@ fn a_filter_that_does_not_decode_is_rejected() {
         let mut l = base();
         l.filter_chains[0].filters[0].config_type =
             Some(filter::ConfigType::TypedConfig(garbage(type_url)));
-        assert_rejected_starting(
+        assert_rejected(
             convert(&l),
             "listener",
             "0.0.0.0_443",
             "filter_chains[0].filters[0]",
-            &format!("cannot decode {type_url}: "),
+            starting(&format!("cannot decode {type_url}: ")),
         );
     }
 }

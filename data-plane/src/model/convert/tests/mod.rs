@@ -10,21 +10,10 @@ mod tls;
 
 use std::fmt::Debug;
 
-use prost::Message;
-use proto::pb::envoy::config::core::v3::{
-    Address, DataSource, SocketAddress, TransportSocket, address, data_source, socket_address,
-    transport_socket,
-};
-use proto::wkt::Any;
+use proto::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
 
 use crate::model::Error;
-
-fn pack(type_url: &str, message: &impl Message) -> Any {
-    Any {
-        type_url: type_url.to_string(),
-        value: message.encode_to_vec(),
-    }
-}
+use crate::model::proto_fixtures::{certificate_pem, inline, pack, transport_socket};
 
 fn socket_address(host: &str, port: u32) -> Address {
     Address {
@@ -47,32 +36,6 @@ fn named_port_address(host: &str) -> Address {
     }
 }
 
-fn transport_socket(type_url: &str, message: &impl Message) -> TransportSocket {
-    TransportSocket {
-        name: "envoy.transport_sockets.tls".into(),
-        config_type: Some(transport_socket::ConfigType::TypedConfig(pack(
-            type_url, message,
-        ))),
-    }
-}
-
-fn inline(text: &str) -> DataSource {
-    DataSource {
-        specifier: Some(data_source::Specifier::InlineString(text.to_string())),
-        ..Default::default()
-    }
-}
-
-/// A self-signed certificate for `name` and its key, PEM.
-fn certificate_pem(name: &str) -> (String, String) {
-    let key = rcgen::KeyPair::generate().expect("generate a key");
-    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
-        .expect("certificate parameters")
-        .self_signed(&key)
-        .expect("self-sign");
-    (cert.pem(), key.serialize_pem())
-}
-
 /// The reason `result` rejects `field` of the `kind` resource `name`;
 /// panics if it is accepted or rejects something else.
 #[track_caller]
@@ -86,32 +49,47 @@ fn rejection<T: Debug>(result: Result<T, Error>, kind: &str, name: &str, field: 
     error.reason
 }
 
+/// What the reason of a rejection must be: exactly a text, or, for a
+/// reason that ends with a message from the OS or a library, its start
+/// ([`starting`]).
+enum Reason<'a> {
+    Exactly(&'a str),
+    StartingWith(&'a str),
+}
+
+impl<'a> From<&'a str> for Reason<'a> {
+    fn from(reason: &'a str) -> Self {
+        Reason::Exactly(reason)
+    }
+}
+
+impl<'a> From<&'a String> for Reason<'a> {
+    fn from(reason: &'a String) -> Self {
+        Reason::Exactly(reason)
+    }
+}
+
+/// A reason that starts with `start`.
+fn starting(start: &str) -> Reason<'_> {
+    Reason::StartingWith(start)
+}
+
 /// Asserts that `result` rejects `field` of the `kind` resource `name`
 /// because of `reason`.
 #[track_caller]
-fn assert_rejected<T: Debug>(
+fn assert_rejected<'a, T: Debug>(
     result: Result<T, Error>,
     kind: &str,
     name: &str,
     field: &str,
-    reason: &str,
+    reason: impl Into<Reason<'a>>,
 ) {
-    assert_eq!(rejection(result, kind, name, field), reason);
-}
-
-/// As [`assert_rejected`], for a reason that ends with a message from the
-/// OS or a library: only its start is asserted.
-#[track_caller]
-fn assert_rejected_starting<T: Debug>(
-    result: Result<T, Error>,
-    kind: &str,
-    name: &str,
-    field: &str,
-    reason_start: &str,
-) {
-    let reason = rejection(result, kind, name, field);
-    assert!(
-        reason.starts_with(reason_start),
-        "reason {reason:?} does not start with {reason_start:?}"
-    );
+    let actual = rejection(result, kind, name, field);
+    match reason.into() {
+        Reason::Exactly(reason) => assert_eq!(actual, reason),
+        Reason::StartingWith(start) => assert!(
+            actual.starts_with(start),
+            "reason {actual:?} does not start with {start:?}"
+        ),
+    }
 }

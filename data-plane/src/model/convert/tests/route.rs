@@ -11,7 +11,7 @@ use proto::pb::envoy::config::route::v3::{
 use proto::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_matcher};
 use proto::wkt::{BoolValue, UInt32Value};
 
-use super::{assert_rejected, assert_rejected_starting, inline};
+use super::{assert_rejected, inline, starting};
 use crate::model::Error;
 use crate::model::route::{
     ClusterTarget, Forward, HeaderMatch, PathMatch, QueryMatch, Redirect, RouteAction as Action,
@@ -561,11 +561,11 @@ fn a_direct_response_body_from_a_missing_file_is_rejected() {
             }),
             ..Default::default()
         }));
-    assert_rejected_starting(
+    assert_rejected(
         convert(&rc),
         "route configuration",
         "80",
         "virtual_hosts[0].routes[0].direct_response.body",
-        "cannot read /nonexistent/body: ",
+        starting("cannot read /nonexistent/body: "),
     );
 }

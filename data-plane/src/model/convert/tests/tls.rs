@@ -4,64 +4,32 @@
 use std::sync::Arc;
 
 use proto::pb::envoy::config::cluster::v3::Cluster;
-use proto::pb::envoy::config::core::v3::{
-    AggregatedConfigSource, ConfigSource, DataSource, TransportSocket, config_source, data_source,
-};
+use proto::pb::envoy::config::core::v3::{DataSource, TransportSocket, data_source};
 use proto::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener, filter};
 use proto::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, Rds, http_connection_manager,
 };
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
-    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig,
-    Secret as PbSecret, SubjectAltNameMatcher, TlsCertificate, UpstreamTlsContext,
-    common_tls_context, secret, subject_alt_name_matcher::SanType,
+    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, Secret as PbSecret,
+    SubjectAltNameMatcher, TlsCertificate, UpstreamTlsContext, common_tls_context, secret,
+    subject_alt_name_matcher::SanType,
 };
 use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
 use proto::wkt::{Any, BoolValue};
 
 use super::{
-    assert_rejected, assert_rejected_starting, certificate_pem, inline, pack, socket_address,
-    transport_socket,
+    assert_rejected, certificate_pem, inline, pack, socket_address, starting, transport_socket,
 };
 use crate::model::cluster::{Trust, UpstreamTls};
+use crate::model::convert::listener::HCM;
+use crate::model::convert::tls::{DOWNSTREAM_TLS, RAW_BUFFER, UPSTREAM_TLS};
 use crate::model::listener::DownstreamTls;
+use crate::model::proto_fixtures::{mesh_context, sds};
 use crate::model::secret::{Secret, Secrets};
 use crate::model::{Error, cluster_from_proto, listener_from_proto, secret_from_proto};
 
-const UPSTREAM_TLS: &str =
-    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
-const DOWNSTREAM_TLS: &str =
-    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
-const RAW_BUFFER: &str =
-    "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
-const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-
 const CLUSTER: &str = "outbound|443||edition.cnn.com";
 const LISTENER: &str = "0.0.0.0_443";
-
-fn sds(name: &str) -> SdsSecretConfig {
-    SdsSecretConfig {
-        name: name.to_string(),
-        sds_config: Some(ConfigSource {
-            config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
-                AggregatedConfigSource {},
-            )),
-            ..Default::default()
-        }),
-    }
-}
-
-fn mesh_context() -> CommonTlsContext {
-    CommonTlsContext {
-        tls_certificate_sds_secret_configs: vec![sds("default")],
-        validation_context_type: Some(
-            common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds(
-                "ROOTCA",
-            )),
-        ),
-        ..Default::default()
-    }
-}
 
 fn dns_san(name: &str) -> SubjectAltNameMatcher {
     SubjectAltNameMatcher {
@@ -337,21 +305,21 @@ fn a_tls_context_that_does_not_decode_is_rejected() {
             }),
         ),
     };
-    assert_rejected_starting(
+    assert_rejected(
         cluster_from_proto(&cluster_with(garbage(UPSTREAM_TLS)), &Secrets::new()),
         "cluster",
         CLUSTER,
         "transport_socket",
-        &format!("cannot decode {UPSTREAM_TLS}: "),
+        starting(&format!("cannot decode {UPSTREAM_TLS}: ")),
     );
     let mut l = downstream(&DownstreamTlsContext::default());
     l.filter_chains[0].transport_socket = Some(garbage(DOWNSTREAM_TLS));
-    assert_rejected_starting(
+    assert_rejected(
         listener_from_proto(&l, &Secrets::new()),
         "listener",
         LISTENER,
         "filter_chains[0].transport_socket",
-        &format!("cannot decode {DOWNSTREAM_TLS}: "),
+        starting(&format!("cannot decode {DOWNSTREAM_TLS}: ")),
     );
 }
 
@@ -363,12 +331,12 @@ fn assert_certificate_rejected(cert: TlsCertificate, reason: &str) {
         tls_certificates: vec![cert],
         ..Default::default()
     });
-    assert_rejected_starting(
+    assert_rejected(
         cluster_from_proto(&c, &Secrets::new()),
         "cluster",
         CLUSTER,
         "transport_socket.common_tls_context.tls_certificates[0]",
-        reason,
+        starting(reason),
     );
 }
 
@@ -601,20 +569,20 @@ fn material_rustls_cannot_load_rejects_the_listener() {
             ..Default::default()
         })
     };
-    assert_rejected_starting(
+    assert_rejected(
         downstream_tls(&terminate(garbage_der, &key), &Secrets::new()),
         "listener",
         LISTENER,
         "filter_chains[0].transport_socket.common_tls_context",
-        "invalid trusted CA certificate: ",
+        starting("invalid trusted CA certificate: "),
     );
     let garbage_key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
-    assert_rejected_starting(
+    assert_rejected(
         downstream_tls(&terminate(&cert, garbage_key), &Secrets::new()),
         "listener",
         LISTENER,
         "filter_chains[0].transport_socket.common_tls_context",
-        "private key: ",
+        starting("private key: "),
     );
 }
 

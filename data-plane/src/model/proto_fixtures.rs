@@ -1,0 +1,74 @@
+//! xDS protos that the tests of the conversions and of the store build:
+//! packed messages, TLS transport sockets, inline data, SDS references to
+//! the mesh's certificate and roots, and a self-signed certificate.
+
+use prost::Message;
+use proto::pb::envoy::config::core::v3::{
+    AggregatedConfigSource, ConfigSource, DataSource, TransportSocket, config_source, data_source,
+    transport_socket,
+};
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CommonTlsContext, SdsSecretConfig, common_tls_context,
+};
+use proto::wkt::Any;
+
+pub(crate) fn pack(type_url: &str, message: &impl Message) -> Any {
+    Any {
+        type_url: type_url.to_string(),
+        value: message.encode_to_vec(),
+    }
+}
+
+/// A TLS transport socket configured by `message` of type `type_url`.
+pub(crate) fn transport_socket(type_url: &str, message: &impl Message) -> TransportSocket {
+    TransportSocket {
+        name: "envoy.transport_sockets.tls".into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack(
+            type_url, message,
+        ))),
+    }
+}
+
+pub(crate) fn inline(text: &str) -> DataSource {
+    DataSource {
+        specifier: Some(data_source::Specifier::InlineString(text.to_string())),
+        ..Default::default()
+    }
+}
+
+/// A self-signed certificate for `name` and its key, PEM.
+pub(crate) fn certificate_pem(name: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate().expect("generate a key");
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+        .expect("certificate parameters")
+        .self_signed(&key)
+        .expect("self-sign");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// The SDS secret `name`, fetched over ADS.
+pub(crate) fn sds(name: &str) -> SdsSecretConfig {
+    SdsSecretConfig {
+        name: name.to_string(),
+        sds_config: Some(ConfigSource {
+            config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
+                AggregatedConfigSource {},
+            )),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Istio's mutual TLS inside the mesh: the workload certificate `default`
+/// and the roots `ROOTCA`, both over SDS.
+pub(crate) fn mesh_context() -> CommonTlsContext {
+    CommonTlsContext {
+        tls_certificate_sds_secret_configs: vec![sds("default")],
+        validation_context_type: Some(
+            common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds(
+                "ROOTCA",
+            )),
+        ),
+        ..Default::default()
+    }
+}
