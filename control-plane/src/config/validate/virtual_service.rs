@@ -6,7 +6,9 @@ use crate::config::ConfigSnapshot;
 use crate::config::error::Problem;
 use crate::config::gateways::{MESH_GATEWAY, gateway_named};
 use crate::config::hosts;
-use crate::config::model::{Destination, HttpMatchRequest, StringMatch, VirtualService};
+use crate::config::model::{
+    Destination, HttpMatchRequest, RouteDestination, StringMatch, VirtualService,
+};
 
 /// What a VirtualService's references are resolved against.
 struct Scope<'a> {
@@ -60,56 +62,44 @@ impl Check<'_> {
                 for (sni, host) in attributes.sni_hosts.iter().enumerate() {
                     self.host(&format!("{here}.sniHosts[{sni}]"), host);
                 }
-                if let Some(port) = attributes.port {
-                    self.port_number(format!("{here}.port"), port);
-                }
-                self.gateway_refs(&format!("{here}.gateways"), &attributes.gateways, &scope);
+                self.l4_match(&here, attributes.port, &attributes.gateways, &scope);
             }
-            self.routes(
-                &field,
-                route.route.iter().map(|to| (&to.destination, to.weight)),
-                &scope,
-            );
+            self.routes(&field, &route.route, &scope);
         }
         for (index, route) in spec.tcp.iter().enumerate() {
             let field = format!("spec.tcp[{index}]");
             for (at, attributes) in route.matches.iter().enumerate() {
                 let here = format!("{field}.match[{at}]");
-                if let Some(port) = attributes.port {
-                    self.port_number(format!("{here}.port"), port);
-                }
-                self.gateway_refs(&format!("{here}.gateways"), &attributes.gateways, &scope);
+                self.l4_match(&here, attributes.port, &attributes.gateways, &scope);
             }
-            self.routes(
-                &field,
-                route.route.iter().map(|to| (&to.destination, to.weight)),
-                &scope,
-            );
+            self.routes(&field, &route.route, &scope);
         }
     }
 
+    /// The port and gateways a TLS or TCP route's match `here` names.
+    fn l4_match(&mut self, here: &str, port: Option<u32>, gateways: &[String], scope: &Scope<'_>) {
+        if let Some(port) = port {
+            self.port_number(format!("{here}.port"), port);
+        }
+        self.gateway_refs(&format!("{here}.gateways"), gateways, scope);
+    }
+
     /// The destinations of a TLS or TCP route.
-    fn routes<'d>(
-        &mut self,
-        field: &str,
-        routes: impl ExactSizeIterator<Item = (&'d Destination, Option<u32>)>,
-        scope: &Scope<'_>,
-    ) {
-        if routes.len() == 0 {
+    fn routes(&mut self, field: &str, routes: &[RouteDestination], scope: &Scope<'_>) {
+        if routes.is_empty() {
             self.report(
                 format!("{field}.route"),
                 Problem::NoDestinations { http: false },
             );
         }
-        let mut weights = Vec::new();
-        for (at, (destination, weight)) in routes.enumerate() {
+        for (at, to) in routes.iter().enumerate() {
             self.destination(
                 &format!("{field}.route[{at}].destination"),
-                destination,
+                &to.destination,
                 scope,
             );
-            weights.push(weight);
         }
+        let weights: Vec<Option<u32>> = routes.iter().map(|to| to.weight).collect();
         self.weights(&format!("{field}.route"), &weights);
     }
 
