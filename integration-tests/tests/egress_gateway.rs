@@ -92,10 +92,10 @@ fn http_goes_through_the_egress_gateway_and_gets_no_healthy_upstream_without_it(
     let sidecar_line = mesh.sleep.wait_for_access_log(CONVERGE, |line| {
         line.contains("\"GET /politics HTTP/1.1\" 200")
     })?;
+    let gateway_subset =
+        format!("outbound|{port}|cnn|istio-egressgateway.istio-system.svc.cluster.local");
     ensure!(
-        sidecar_line.contains(&format!(
-            "outbound|{port}|cnn|istio-egressgateway.istio-system.svc.cluster.local"
-        )),
+        sidecar_line.contains(&gateway_subset),
         "the sidecar sent the request to the gateway's subset: {sidecar_line}"
     );
     let seen = cnn.requests();
@@ -125,9 +125,7 @@ fn http_goes_through_the_egress_gateway_and_gets_no_healthy_upstream_without_it(
         line.contains("\"GET /politics HTTP/1.1\" 503 UH no_healthy_upstream ")
     })?;
     ensure!(
-        no_gateway_line.contains(&format!(
-            "outbound|{port}|cnn|istio-egressgateway.istio-system.svc.cluster.local"
-        )),
+        no_gateway_line.contains(&gateway_subset),
         "the gateway's subset had no endpoint left: {no_gateway_line}"
     );
     println!(

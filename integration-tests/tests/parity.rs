@@ -23,7 +23,7 @@ use integration_tests::fixtures::{
     tls_origination,
 };
 use integration_tests::netns;
-use integration_tests::parity::{self, GATEWAY, Outcome, Ready, Request, SIDECAR, Scenario};
+use integration_tests::parity::{self, Outcome, Ready, Request, Scenario};
 use integration_tests::ports::free_port;
 use integration_tests::tls::TestCa;
 
@@ -58,171 +58,139 @@ fn scenarios(targets: GatewayPorts, ca_cert: &Path) -> Result<Vec<Scenario>> {
             ("cnn-gateway-http.yaml", http_via_gateway(80)),
         ]
     };
-    let http_via_the_gateway = |name| Scenario {
-        name,
-        mesh: "registry-only",
-        files: cnn_via_gateway(),
-        ready: vec![
-            Ready::Has("80", GATEWAY_HTTP_CLUSTER),
-            Ready::GatewayEndpoint(GATEWAY_HTTP_CLUSTER, targets.http),
-        ],
-        gateway: true,
-        request: Request::get("http://edition.cnn.com/politics"),
-        expected: Outcome::http(200)
-            .x_envoy(&[UPSTREAM_SERVICE_TIME])
-            .decorator("edition.cnn.com:80/*")
-            .peer(GATEWAY)
-            .sidecar_log("200 - -> gateway")
-            .gateway_log("200 - -> external"),
+    let http_via_the_gateway = |name| {
+        Scenario::new(
+            name,
+            Request::get("http://edition.cnn.com/politics"),
+            Outcome::http(200)
+                .x_envoy(&[UPSTREAM_SERVICE_TIME])
+                .decorator("edition.cnn.com:80/*")
+                .through_gateway("200 -"),
+        )
+        .files(cnn_via_gateway())
+        .through_gateway("80", GATEWAY_HTTP_CLUSTER, targets.http)
     };
     let registry_only = || Ready::Lacks("virtualOutbound", "\"PassthroughCluster\"");
     Ok(vec![
-        Scenario {
-            name: "1 ALLOW_ANY: HTTPS passes through",
-            mesh: "allow-any",
-            files: vec![],
-            ready: vec![Ready::Has("virtualOutbound", "\"PassthroughCluster\"")],
-            gateway: false,
-            request: Request::head("https://www.baidu.com"),
-            expected: Outcome::http(200)
-                .sni("www.baidu.com")
-                .peer(SIDECAR)
-                .sidecar_log("0 - -> external"),
-        },
-        Scenario {
-            name: "2a REGISTRY_ONLY: HTTPS is reset",
-            mesh: "registry-only",
-            files: vec![httpbin()],
-            ready: vec![registry_only(), Ready::Has("outbound|80||httpbin.org", "")],
-            gateway: false,
-            request: Request::head("https://www.baidu.com"),
-            expected: Outcome::curl_exit(35).sidecar_log("0 UH -> -"),
-        },
-        Scenario {
-            name: "2b REGISTRY_ONLY: HTTP to an unknown host",
-            mesh: "registry-only",
-            files: vec![httpbin()],
-            ready: vec![registry_only(), Ready::Has("80", "httpbin.org")],
-            gateway: false,
-            request: Request::get("http://edition.cnn.com/politics"),
-            expected: Outcome::http(502).error_body("").sidecar_log("502 - -> -"),
-        },
-        Scenario {
-            name: "3 ServiceEntry httpbin.org (HTTP)",
-            mesh: "registry-only",
-            files: vec![httpbin()],
-            ready: vec![Ready::Has("80", "outbound|80||httpbin.org")],
-            gateway: false,
-            request: Request::get("http://httpbin.org/headers"),
-            expected: Outcome::http(200)
+        Scenario::new(
+            "1 ALLOW_ANY: HTTPS passes through",
+            Request::head("https://www.baidu.com"),
+            Outcome::http(200).sni("www.baidu.com").from_sidecar("0 -"),
+        )
+        .mesh("allow-any")
+        .ready(vec![Ready::Has(
+            "virtualOutbound",
+            "\"PassthroughCluster\"",
+        )]),
+        Scenario::new(
+            "2a REGISTRY_ONLY: HTTPS is reset",
+            Request::head("https://www.baidu.com"),
+            Outcome::curl_exit(35).sidecar_log("0 UH -> -"),
+        )
+        .files(vec![httpbin()])
+        .ready(vec![
+            registry_only(),
+            Ready::Has("outbound|80||httpbin.org", ""),
+        ]),
+        Scenario::new(
+            "2b REGISTRY_ONLY: HTTP to an unknown host",
+            Request::get("http://edition.cnn.com/politics"),
+            Outcome::http(502).error_body("").sidecar_log("502 - -> -"),
+        )
+        .files(vec![httpbin()])
+        .ready(vec![registry_only(), Ready::Has("80", "httpbin.org")]),
+        Scenario::new(
+            "3 ServiceEntry httpbin.org (HTTP)",
+            Request::get("http://httpbin.org/headers"),
+            Outcome::http(200)
                 .x_envoy(&[UPSTREAM_SERVICE_TIME])
                 .decorator("httpbin.org:80/*")
-                .peer(SIDECAR)
-                .sidecar_log("200 - -> external"),
-        },
-        Scenario {
-            name: "4 ServiceEntry www.baidu.com (HTTPS)",
-            mesh: "registry-only",
-            files: vec![httpbin(), ("baidu.yaml", BAIDU_SERVICE_ENTRY.to_string())],
-            ready: vec![Ready::Has("0.0.0.0_443", "outbound|443||www.baidu.com")],
-            gateway: false,
-            request: Request::head("https://www.baidu.com"),
-            expected: Outcome::http(200)
-                .sni("www.baidu.com")
-                .peer(SIDECAR)
-                .sidecar_log("0 - -> external"),
-        },
-        Scenario {
-            name: "5 VirtualService timeout 1s",
-            mesh: "registry-only",
-            files: vec![
-                httpbin(),
-                ("httpbin-timeout.yaml", HTTPBIN_TIMEOUT.to_string()),
-            ],
-            ready: vec![Ready::Has("80", "\"1s\"")],
-            gateway: false,
-            request: Request::get("http://httpbin.org/delay/2"),
-            expected: Outcome::http(504)
+                .from_sidecar("200 -"),
+        )
+        .files(vec![httpbin()])
+        .ready(vec![Ready::Has("80", "outbound|80||httpbin.org")]),
+        Scenario::new(
+            "4 ServiceEntry www.baidu.com (HTTPS)",
+            Request::head("https://www.baidu.com"),
+            Outcome::http(200).sni("www.baidu.com").from_sidecar("0 -"),
+        )
+        .files(vec![
+            httpbin(),
+            ("baidu.yaml", BAIDU_SERVICE_ENTRY.to_string()),
+        ])
+        .ready(vec![Ready::Has(
+            "0.0.0.0_443",
+            "outbound|443||www.baidu.com",
+        )]),
+        Scenario::new(
+            "5 VirtualService timeout 1s",
+            Request::get("http://httpbin.org/delay/2"),
+            Outcome::http(504)
                 .error_body("upstream request timeout")
                 .decorator("httpbin.org:80/*")
-                .peer(SIDECAR)
-                .sidecar_log("504 UT -> external"),
-        },
-        Scenario {
-            name: "6 TLS origination",
-            mesh: "registry-only",
-            files: vec![("edition-cnn-com.yaml", tls_origination(ca_cert))],
-            ready: vec![Ready::Has(
-                "80",
-                "outbound|443|tls-origination|edition.cnn.com",
-            )],
-            gateway: false,
-            request: Request::get("http://edition.cnn.com/politics"),
-            expected: Outcome::http(200)
+                .from_sidecar("504 UT"),
+        )
+        .files(vec![
+            httpbin(),
+            ("httpbin-timeout.yaml", HTTPBIN_TIMEOUT.to_string()),
+        ])
+        .ready(vec![Ready::Has("80", "\"1s\"")]),
+        Scenario::new(
+            "6 TLS origination",
+            Request::get("http://edition.cnn.com/politics"),
+            Outcome::http(200)
                 .x_envoy(&[UPSTREAM_SERVICE_TIME])
                 .decorator("edition.cnn.com:443/*")
                 .sni("edition.cnn.com")
-                .peer(SIDECAR)
-                .sidecar_log("200 - -> external"),
-        },
+                .from_sidecar("200 -"),
+        )
+        .files(vec![("edition-cnn-com.yaml", tls_origination(ca_cert))])
+        .ready(vec![Ready::Has(
+            "80",
+            "outbound|443|tls-origination|edition.cnn.com",
+        )]),
         http_via_the_gateway("7 egress gateway: HTTP"),
-        Scenario {
-            name: "8 egress gateway: HTTPS passthrough",
-            mesh: "registry-only",
-            files: vec![
-                gateway_service.clone(),
-                ("cnn-gateway-tls.yaml", https_via_gateway(443)),
-            ],
-            ready: vec![
-                Ready::Has("0.0.0.0_443", GATEWAY_TLS_CLUSTER),
-                Ready::GatewayEndpoint(GATEWAY_TLS_CLUSTER, targets.https),
-            ],
-            gateway: true,
-            request: Request::get("https://edition.cnn.com/politics"),
-            expected: Outcome::http(200)
+        Scenario::new(
+            "8 egress gateway: HTTPS passthrough",
+            Request::get("https://edition.cnn.com/politics"),
+            Outcome::http(200)
                 .sni("edition.cnn.com")
-                .peer(GATEWAY)
-                .sidecar_log("0 - -> gateway")
-                .gateway_log("0 - -> external"),
-        },
-        Scenario {
-            name: "9 egress gateway: ISTIO_MUTUAL, then TLS origination",
-            mesh: "registry-only",
-            files: vec![
-                gateway_service.clone(),
-                (
-                    "cnn-gateway-mtls.yaml",
-                    mutual_tls_via_gateway(443, &ca_cert.display().to_string()),
-                ),
-            ],
-            ready: vec![
-                Ready::Has("80", GATEWAY_TLS_CLUSTER),
-                Ready::GatewayEndpoint(GATEWAY_TLS_CLUSTER, targets.https),
-            ],
-            gateway: true,
-            request: Request::get("http://edition.cnn.com/politics"),
-            expected: Outcome::http(200)
+                .through_gateway("0 -"),
+        )
+        .files(vec![
+            gateway_service.clone(),
+            ("cnn-gateway-tls.yaml", https_via_gateway(443)),
+        ])
+        .through_gateway("0.0.0.0_443", GATEWAY_TLS_CLUSTER, targets.https),
+        Scenario::new(
+            "9 egress gateway: ISTIO_MUTUAL, then TLS origination",
+            Request::get("http://edition.cnn.com/politics"),
+            Outcome::http(200)
                 .x_envoy(&[UPSTREAM_SERVICE_TIME])
                 .decorator("edition.cnn.com:443/*")
                 .sni("edition.cnn.com")
-                .peer(GATEWAY)
-                .sidecar_log("200 - -> gateway")
-                .gateway_log("200 - -> external"),
-        },
-        Scenario {
-            name: "10 egress gateway gone: HTTP",
-            mesh: "registry-only",
-            files: cnn_via_gateway(),
-            ready: vec![
-                Ready::Has("80", GATEWAY_HTTP_CLUSTER),
-                Ready::NoEndpoints(GATEWAY_HTTP_CLUSTER),
-            ],
-            gateway: false,
-            request: Request::get("http://edition.cnn.com/politics"),
-            expected: Outcome::http(503)
+                .through_gateway("200 -"),
+        )
+        .files(vec![
+            gateway_service.clone(),
+            (
+                "cnn-gateway-mtls.yaml",
+                mutual_tls_via_gateway(443, &ca_cert.display().to_string()),
+            ),
+        ])
+        .through_gateway("80", GATEWAY_TLS_CLUSTER, targets.https),
+        Scenario::new(
+            "10 egress gateway gone: HTTP",
+            Request::get("http://edition.cnn.com/politics"),
+            Outcome::http(503)
                 .error_body("no healthy upstream")
                 .sidecar_log("503 UH -> -"),
-        },
+        )
+        .files(cnn_via_gateway())
+        .ready(vec![
+            Ready::Has("80", GATEWAY_HTTP_CLUSTER),
+            Ready::NoEndpoints(GATEWAY_HTTP_CLUSTER),
+        ]),
         http_via_the_gateway("11 egress gateway back: HTTP"),
     ])
 }

@@ -103,6 +103,22 @@ impl Outcome {
         }
     }
 
+    /// The sidecar reached the external server, and logged `log` (its code
+    /// and flags) `-> external`.
+    pub fn from_sidecar(self, log: &str) -> Self {
+        self.peer(SIDECAR)
+            .sidecar_log(&format!("{log} -> external"))
+    }
+
+    /// The request went through the egress gateway, which reached the
+    /// external server: both logged `log` (code and flags), the sidecar
+    /// `-> gateway`, the gateway `-> external`.
+    pub fn through_gateway(self, log: &str) -> Self {
+        self.peer(GATEWAY)
+            .sidecar_log(&format!("{log} -> gateway"))
+            .gateway_log(&format!("{log} -> external"))
+    }
+
     /// The table's columns, in order.
     pub(super) fn columns(&self) -> [String; 8] {
         let x_envoy = if self.x_envoy.is_empty() {

@@ -23,6 +23,50 @@ pub struct Scenario {
     pub expected: Outcome,
 }
 
+impl Scenario {
+    /// The app sends `request` under REGISTRY_ONLY and `expected` comes of
+    /// it; no config files, nothing to wait for and no egress gateway
+    /// unless added.
+    pub fn new(name: &'static str, request: Request, expected: Outcome) -> Self {
+        Self {
+            name,
+            mesh: "registry-only",
+            files: Vec::new(),
+            ready: Vec::new(),
+            gateway: false,
+            request,
+            expected,
+        }
+    }
+
+    /// Under `examples/mesh-config/<mesh>.yaml` instead.
+    pub fn mesh(self, mesh: &'static str) -> Self {
+        Self { mesh, ..self }
+    }
+
+    pub fn files(self, files: Vec<(&'static str, String)>) -> Self {
+        Self { files, ..self }
+    }
+
+    pub fn ready(self, ready: Vec<Ready>) -> Self {
+        Self { ready, ..self }
+    }
+
+    /// Through the egress gateway: ready once `listener` sends the request
+    /// to the gateway's `cluster` and the gateway, listening on `port`, is
+    /// that cluster's only endpoint.
+    pub fn through_gateway(self, listener: &'static str, cluster: &'static str, port: u16) -> Self {
+        Self {
+            ready: vec![
+                Ready::Has(listener, cluster),
+                Ready::GatewayEndpoint(cluster, port),
+            ],
+            gateway: true,
+            ..self
+        }
+    }
+}
+
 /// A curl invocation of the app.
 pub struct Request {
     pub url: &'static str,
