@@ -635,53 +635,20 @@ fn admin_interface_shows_config_stats_and_endpoints() -> Result<()> {
     let httpbin_cluster = format!("outbound|{port}||httpbin.org");
     let internal_cluster = format!("outbound|{internal_port}||api.internal.test");
 
-    let dump = mesh.agent.config_dump()?;
-    let configs = dump["configs"].as_array().context("configs")?;
-    let of_type = |name: &str| {
-        configs
-            .iter()
-            .find(|config| config["@type"] == format!("type.googleapis.com/envoy.admin.v3.{name}"))
-            .with_context(|| format!("no {name} in {dump:#}"))
-    };
-    let names = |config: &Value, list: &str, resource: &str, field: &str| -> BTreeSet<String> {
-        config[list]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item[resource][field].as_str().map(str::to_string))
-            .collect()
-    };
-    let clusters = names(
-        of_type("ClustersConfigDump")?,
-        "dynamic_active_clusters",
-        "cluster",
-        "name",
-    );
+    let dump = mesh.agent.dynamic_resources()?;
     assert_all(
-        &clusters,
+        dump.clusters.keys(),
         &[&httpbin_cluster, &internal_cluster, "PassthroughCluster"],
     );
-    let endpoints = names(
-        of_type("EndpointsConfigDump")?,
-        "dynamic_endpoint_configs",
-        "endpoint_config",
-        "cluster_name",
+    assert_all(dump.endpoints.keys(), &[&internal_cluster]);
+    assert_all(
+        dump.listeners.keys(),
+        &["virtualOutbound", &format!("0.0.0.0_{port}")],
     );
-    assert_all(&endpoints, &[&internal_cluster]);
-    let listeners: BTreeSet<String> = of_type("ListenersConfigDump")?["dynamic_listeners"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|listener| listener["name"].as_str().map(str::to_string))
-        .collect();
-    assert_all(&listeners, &["virtualOutbound", &format!("0.0.0.0_{port}")]);
-    let routes = names(
-        of_type("RoutesConfigDump")?,
-        "dynamic_route_configs",
-        "route_config",
-        "name",
+    assert_all(
+        dump.routes.keys(),
+        &[&port.to_string(), &internal_port.to_string()],
     );
-    assert_all(&routes, &[&port.to_string(), &internal_port.to_string()]);
 
     let served = mesh.agent.metric(
         "envoy_cluster_upstream_rq_total",
@@ -705,8 +672,9 @@ fn admin_interface_shows_config_stats_and_endpoints() -> Result<()> {
     Ok(())
 }
 
-fn assert_all(found: &BTreeSet<String>, wanted: &[&str]) {
+fn assert_all<'a>(found: impl Iterator<Item = &'a String>, wanted: &[&str]) {
+    let found: BTreeSet<&str> = found.map(String::as_str).collect();
     for name in wanted {
-        assert!(found.contains(*name), "{name} missing from {found:?}");
+        assert!(found.contains(name), "{name} missing from {found:?}");
     }
 }

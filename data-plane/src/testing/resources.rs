@@ -10,7 +10,7 @@ use proto::pb::envoy::config::listener::v3::Listener;
 use proto::pb::envoy::config::route::v3::RouteConfiguration;
 use proto::wkt::Any;
 use serde_json::Value;
-use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, short_name};
+use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, message_name, short_name};
 
 /// Why JSON could not be packed as a resource.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +86,7 @@ pub fn resources_from_dump(dump: &Value) -> Result<BTreeMap<String, Vec<Any>>, P
 /// An xDS resource of type `type_url` (one of the four ADS types), given
 /// as protobuf JSON, packed in an `Any`.
 pub fn pack(type_url: &str, json: &Value) -> Result<Any, PackError> {
-    let type_name = type_url.rsplit_once('/').map_or(type_url, |(_, name)| name);
+    let type_name = message_name(type_url);
     let value = match type_url {
         CLUSTER => proto::from_json::<Cluster>(type_name, json)?.encode_to_vec(),
         ENDPOINT => proto::from_json::<ClusterLoadAssignment>(type_name, json)?.encode_to_vec(),
