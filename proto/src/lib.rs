@@ -1,6 +1,7 @@
 //! The Envoy v3 API as the rest of the workspace sees it: the prost types
-//! (re-exported from `envoy-types`), the descriptor set that describes them,
-//! and conversion of any message to and from protobuf's canonical JSON.
+//! (re-exported from `envoy-types`), packing them into `Any`, the descriptor
+//! set that describes them, and conversion of any message to and from
+//! protobuf's canonical JSON.
 
 use std::sync::LazyLock;
 
@@ -13,6 +14,20 @@ pub use prost;
 /// Well-known protobuf types (`Any`, `Duration`, `Struct`...) as the Envoy
 /// types use them.
 pub use envoy_types::pb::google::protobuf as wkt;
+
+/// Packs `message` as an `Any` with the full `type_url`
+/// (`type.googleapis.com/...`).
+pub fn pack(type_url: &str, message: &impl Message) -> wkt::Any {
+    wkt::Any {
+        type_url: type_url.to_string(),
+        value: message.encode_to_vec(),
+    }
+}
+
+/// Packs `message`, whose full protobuf name is `type_name`, as an `Any`.
+pub fn pack_named(type_name: &str, message: &impl Message) -> wkt::Any {
+    pack(&format!("type.googleapis.com/{type_name}"), message)
+}
 
 /// The serialized `FileDescriptorSet` of every Envoy, xDS and Google API file.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -32,11 +32,11 @@ use crate::config::model::{
     TrafficPolicy,
 };
 
-use super::any::pack_named;
 use super::endpoint::load_assignment;
 use super::filters::{self, HTTP_PROTOCOL_OPTIONS, TLS_TRANSPORT_SOCKET, UPSTREAM_TLS_CONTEXT};
 use super::registry::{MeshView, Service};
 use super::secret::istio_mutual_tls_context;
+use proto::pack_named;
 
 /// Istio's default connect timeout.
 const DEFAULT_CONNECT_TIMEOUT_SECS: i64 = 10;

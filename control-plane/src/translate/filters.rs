@@ -17,7 +17,7 @@ use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tc
 use proto::pb::envoy::r#type::v3::Percent;
 use proto::wkt::{Any, BoolValue, Duration, UInt32Value};
 
-use super::any::pack_named;
+use proto::pack_named;
 
 pub const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
 pub const UPSTREAM_TLS_CONTEXT: &str =

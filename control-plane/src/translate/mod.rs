@@ -4,7 +4,6 @@
 //! same input is always the same (sorted by name), which is what the golden
 //! tests and the server's content-hash versions rely on.
 
-mod any;
 pub mod cluster;
 pub mod endpoint;
 pub mod filters;
@@ -80,28 +79,28 @@ impl ProxyResources {
             type_url::CLUSTER,
             self.clusters
                 .iter()
-                .map(|c| (c.name.clone(), any::pack(type_url::CLUSTER, c)))
+                .map(|c| (c.name.clone(), proto::pack(type_url::CLUSTER, c)))
                 .collect(),
         );
         typed.insert(
             type_url::ENDPOINT,
             self.endpoints
                 .iter()
-                .map(|e| (e.cluster_name.clone(), any::pack(type_url::ENDPOINT, e)))
+                .map(|e| (e.cluster_name.clone(), proto::pack(type_url::ENDPOINT, e)))
                 .collect(),
         );
         typed.insert(
             type_url::LISTENER,
             self.listeners
                 .iter()
-                .map(|l| (l.name.clone(), any::pack(type_url::LISTENER, l)))
+                .map(|l| (l.name.clone(), proto::pack(type_url::LISTENER, l)))
                 .collect(),
         );
         typed.insert(
             type_url::ROUTE,
             self.routes
                 .iter()
-                .map(|r| (r.name.clone(), any::pack(type_url::ROUTE, r)))
+                .map(|r| (r.name.clone(), proto::pack(type_url::ROUTE, r)))
                 .collect(),
         );
         typed

@@ -156,7 +156,7 @@ fn default_retry_policy() -> RetryPolicy {
         retry_host_predicate: vec![retry_policy::RetryHostPredicate {
             name: "envoy.retry_host_predicates.previous_hosts".to_string(),
             config_type: Some(retry_policy::retry_host_predicate::ConfigType::TypedConfig(
-                super::any::pack_named(
+                proto::pack_named(
                     "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
                     &proto::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate::default(),
                 ),

@@ -12,7 +12,6 @@ use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
 use proto::wkt::Any;
 use shared::type_url;
 
-use super::any;
 use super::filters;
 
 /// The secret with the proxy's own certificate and key.
@@ -94,7 +93,7 @@ pub fn redact(mut secret: Secret) -> Secret {
 
 /// A secret packed as the xDS server sends it.
 pub fn pack(secret: &Secret) -> Any {
-    any::pack(type_url::SECRET, secret)
+    proto::pack(type_url::SECRET, secret)
 }
 
 /// Secrets packed as the xDS server sends them, by name.

@@ -11,17 +11,9 @@ use proto::pb::envoy::admin::v3::{
     routes_config_dump::DynamicRouteConfig,
 };
 use proto::pb::envoy::config::listener::v3::Listener;
-use proto::wkt::Any;
 use shared::type_url;
 
 use crate::store::ConfigStore;
-
-fn pack(type_name: &str, message: &impl Message) -> Any {
-    Any {
-        type_url: format!("type.googleapis.com/{type_name}"),
-        value: message.encode_to_vec(),
-    }
-}
 
 /// The config dump as JSON (protobuf canonical JSON, like Envoy's).
 pub fn render(store: &ConfigStore) -> Result<serde_json::Value, proto::JsonError> {
@@ -79,10 +71,10 @@ pub fn render(store: &ConfigStore) -> Result<serde_json::Value, proto::JsonError
         ..Default::default()
     };
     let configs = [
-        pack("envoy.admin.v3.ClustersConfigDump", &clusters),
-        pack("envoy.admin.v3.EndpointsConfigDump", &endpoints),
-        pack("envoy.admin.v3.ListenersConfigDump", &listeners),
-        pack("envoy.admin.v3.RoutesConfigDump", &routes),
+        proto::pack_named("envoy.admin.v3.ClustersConfigDump", &clusters),
+        proto::pack_named("envoy.admin.v3.EndpointsConfigDump", &endpoints),
+        proto::pack_named("envoy.admin.v3.ListenersConfigDump", &listeners),
+        proto::pack_named("envoy.admin.v3.RoutesConfigDump", &routes),
     ]
     .iter()
     .map(proto::any_to_json_proto_names)

@@ -1,5 +1,5 @@
 //! xDS protos that the tests of the conversions and of the store build:
-//! packed messages, TLS transport sockets, inline data, SDS references to
+//! TLS transport sockets, inline data, SDS references to
 //! the mesh's certificate and roots, and a self-signed certificate.
 
 use prost::Message;
@@ -10,20 +10,12 @@ use proto::pb::envoy::config::core::v3::{
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     CommonTlsContext, SdsSecretConfig, common_tls_context,
 };
-use proto::wkt::Any;
-
-pub(crate) fn pack(type_url: &str, message: &impl Message) -> Any {
-    Any {
-        type_url: type_url.to_string(),
-        value: message.encode_to_vec(),
-    }
-}
 
 /// A TLS transport socket configured by `message` of type `type_url`.
 pub(crate) fn transport_socket(type_url: &str, message: &impl Message) -> TransportSocket {
     TransportSocket {
         name: "envoy.transport_sockets.tls".into(),
-        config_type: Some(transport_socket::ConfigType::TypedConfig(pack(
+        config_type: Some(transport_socket::ConfigType::TypedConfig(proto::pack(
             type_url, message,
         ))),
     }

@@ -57,10 +57,7 @@ pub fn routes(names: &[&str]) -> Vec<Any> {
 fn by_name<M: Message>(type_url: &str, names: &[&str], message: impl Fn(String) -> M) -> Vec<Any> {
     names
         .iter()
-        .map(|name| Any {
-            type_url: type_url.to_string(),
-            value: message(name.to_string()).encode_to_vec(),
-        })
+        .map(|name| proto::pack(type_url, &message(name.to_string())))
         .collect()
 }
 

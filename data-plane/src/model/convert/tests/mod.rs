@@ -13,7 +13,8 @@ use std::fmt::Debug;
 use proto::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
 
 use crate::model::Error;
-use crate::model::proto_fixtures::{certificate_pem, inline, pack, transport_socket};
+use crate::model::proto_fixtures::{certificate_pem, inline, transport_socket};
+use proto::pack;
 
 fn socket_address(host: &str, port: u32) -> Address {
     Address {

@@ -1,0 +1,167 @@
+//! The config store: SDS references resolved when the secrets arrive, every
+//! rejected resource reported on one line, wrong and unknown types, and a bad
+//! secret that leaves the old config in place.
+
+use super::*;
+use proto::pack;
+use proto::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CertificateValidationContext, TlsCertificate, UpstreamTlsContext, secret,
+};
+
+use crate::model::cluster::Trust;
+use crate::model::proto_fixtures::{certificate_pem, inline, mesh_context, transport_socket};
+
+fn mesh_mtls_cluster() -> Any {
+    let tls = UpstreamTlsContext {
+        common_tls_context: Some(mesh_context()),
+        sni: "outbound_.80_.cnn_.istio-egressgateway.istio-system.svc.cluster.local".into(),
+        ..Default::default()
+    };
+    let cluster = PbCluster {
+        name: "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local".into(),
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32)),
+        transport_socket: Some(transport_socket(
+            "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            &tls,
+        )),
+        ..Default::default()
+    };
+    pack(type_url::CLUSTER, &cluster)
+}
+
+fn secrets() -> Vec<Any> {
+    let (cert, key) = certificate_pem("workload");
+    let default = PbSecret {
+        name: "default".into(),
+        r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
+            certificate_chain: Some(inline(&cert)),
+            private_key: Some(inline(&key)),
+            ..Default::default()
+        })),
+    };
+    let root = PbSecret {
+        name: "ROOTCA".into(),
+        r#type: Some(secret::Type::ValidationContext(
+            CertificateValidationContext {
+                trusted_ca: Some(inline(&cert)),
+                ..Default::default()
+            },
+        )),
+    };
+    vec![
+        pack(type_url::SECRET, &default),
+        pack(type_url::SECRET, &root),
+    ]
+}
+
+#[test]
+fn sds_references_resolve_when_the_secrets_arrive() {
+    let store = ConfigStore::new(Box::new(|_| Ok(())));
+    store
+        .update(type_url::CLUSTER, &[mesh_mtls_cluster()])
+        .unwrap();
+    assert_eq!(
+        store.wanted_names(type_url::SECRET),
+        Some(vec!["ROOTCA".to_string(), "default".to_string()])
+    );
+    let tls = |store: &ConfigStore| {
+        store
+            .load()
+            .clusters
+            .values()
+            .next()
+            .unwrap()
+            .tls
+            .clone()
+            .unwrap()
+    };
+    assert!(
+        tls(&store).client_cert.is_none(),
+        "no certificate before SDS"
+    );
+    assert!(
+        !tls(&store).verify_server_name,
+        "mesh certificates are verified by chain"
+    );
+
+    store.update(type_url::SECRET, &secrets()).unwrap();
+    let resolved = tls(&store);
+    assert!(resolved.client_cert.is_some());
+    assert!(matches!(&resolved.trust, Trust::Roots(roots) if roots.len() == 1));
+}
+
+#[test]
+fn every_rejected_resource_is_reported_on_one_line() {
+    use proto::pb::envoy::config::cluster::v3::cluster::LbPolicy;
+    let store = ConfigStore::new(Box::new(|_| Ok(())));
+    let maglev = |name: &str| {
+        let cluster = PbCluster {
+            name: name.into(),
+            lb_policy: LbPolicy::Maglev as i32,
+            ..Default::default()
+        };
+        pack(type_url::CLUSTER, &cluster)
+    };
+    let error = store
+        .update(
+            type_url::CLUSTER,
+            &[maglev("a"), mesh_mtls_cluster(), maglev("b")],
+        )
+        .unwrap_err();
+    let reason = "only ROUND_ROBIN, LEAST_REQUEST, RANDOM and CLUSTER_PROVIDED are supported";
+    assert_eq!(
+        error.to_string(),
+        format!("cluster \"a\": lb_policy: {reason}; cluster \"b\": lb_policy: {reason}")
+    );
+    assert!(store.load().clusters.is_empty(), "all or nothing");
+}
+
+#[test]
+fn a_resource_of_the_wrong_type_and_an_unknown_type_are_rejected() {
+    let store = ConfigStore::new(Box::new(|_| Ok(())));
+    let error = store
+        .update(type_url::LISTENER, &[mesh_mtls_cluster()])
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "resource of type {} in a {} response",
+            type_url::CLUSTER,
+            type_url::LISTENER
+        )
+    );
+    let runtime = "type.googleapis.com/envoy.service.runtime.v3.Runtime";
+    let error = store.update(runtime, &[]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("resource type {runtime} is not supported by this agent")
+    );
+}
+
+#[test]
+fn a_bad_secret_is_rejected_and_the_old_config_stays() {
+    let store = ConfigStore::new(Box::new(|_| Ok(())));
+    store
+        .update(type_url::CLUSTER, &[mesh_mtls_cluster()])
+        .unwrap();
+    let bad = PbSecret {
+        name: "default".into(),
+        r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
+            certificate_chain: Some(inline("not a certificate")),
+            private_key: Some(inline("not a key")),
+            ..Default::default()
+        })),
+    };
+    let error = store
+        .update(type_url::SECRET, &[pack(type_url::SECRET, &bad)])
+        .unwrap_err();
+    let ApplyError::Invalid(errors) = error else {
+        panic!("expected the secret to be invalid, got {error}");
+    };
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].kind, "secret");
+    assert_eq!(errors[0].name, "default");
+    assert_eq!(errors[0].field, "tls_certificate");
+    assert!(store.load().secrets.is_empty());
+}
