@@ -16,8 +16,11 @@ use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 use std::process::{self, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+
+use crate::binaries;
 
 /// The uid Istio runs the proxy as; its own traffic is never captured.
 pub const PROXY_UID: u32 = 1337;
@@ -187,6 +190,38 @@ impl NetNs {
     /// which is given to that uid for whatever the proxy writes there.
     pub fn proxy_command(&self, binary: &Path, dir: &Path) -> Result<Command> {
         Ok(self.command_as(PROXY_UID, proxy_readable_copy(binary, dir)?))
+    }
+
+    /// `data-plane <args>` (`init`, `cleanup`) run inside the namespace,
+    /// as istio-init runs in a pod; fails unless it succeeds within
+    /// `timeout`.
+    pub fn data_plane(&self, args: &[&str], timeout: Duration) -> Result<()> {
+        let mut command = self.command(binaries::data_plane()?);
+        command.args(args);
+        crate::process::run("data-plane", command, timeout)?
+            .ensure_success()
+            .with_context(|| format!("data-plane {}", args.join(" ")))?;
+        Ok(())
+    }
+
+    /// `data-plane init` inside the namespace: outbound TCP captured to
+    /// 15001 except [`PROXY_UID`]'s and the control plane's `xds_port`,
+    /// within the IP ranges `ranges` says (its `--include/--exclude`
+    /// flags).
+    pub fn data_plane_init(&self, xds_port: u16, ranges: &[&str], timeout: Duration) -> Result<()> {
+        let xds_port = xds_port.to_string();
+        let uid = PROXY_UID.to_string();
+        let mut args = vec![
+            "init",
+            "--exclude-outbound-ports",
+            &xds_port,
+            "--proxy-uid",
+            &uid,
+            "--proxy-gid",
+            &uid,
+        ];
+        args.extend_from_slice(ranges);
+        self.data_plane(&args, timeout)
     }
 
     /// istio-init's outbound capture: every new TCP connection leaving the

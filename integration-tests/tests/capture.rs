@@ -13,7 +13,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use integration_tests::binaries;
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::{Curl, CurlResponse};
 use integration_tests::data_plane::DataPlane;
@@ -21,7 +20,7 @@ use integration_tests::dns::DnsServer;
 use integration_tests::fixtures::{
     GatewayPort, HTTPBIN_SERVICE_ENTRY, egress_gateway_service, https_via_gateway, mesh_config,
 };
-use integration_tests::netns::{NetNs, PROXY_UID, require_root};
+use integration_tests::netns::{NetNs, require_root};
 use integration_tests::ports::free_port;
 use integration_tests::process::{self, assert_eventually};
 use integration_tests::proxy_options::ProxyOptions;
@@ -29,32 +28,6 @@ use integration_tests::tls::TestCa;
 use integration_tests::upstream::Upstream;
 
 const CONVERGE: Duration = Duration::from_secs(10);
-
-/// `data-plane init` (or `cleanup`) with `args`, inside `netns`.
-fn data_plane(netns: &NetNs, args: &[&str]) -> Result<()> {
-    let mut command = netns.command(binaries::data_plane()?);
-    command.args(args);
-    process::run("data-plane", command, CONVERGE)?
-        .ensure_success()
-        .with_context(|| format!("data-plane {}", args.join(" ")))?;
-    Ok(())
-}
-
-fn init(netns: &NetNs, xds_port: u16, ranges: &[&str]) -> Result<()> {
-    let xds_port = xds_port.to_string();
-    let uid = PROXY_UID.to_string();
-    let mut args = vec![
-        "init",
-        "--exclude-outbound-ports",
-        &xds_port,
-        "--proxy-uid",
-        &uid,
-        "--proxy-gid",
-        &uid,
-    ];
-    args.extend_from_slice(ranges);
-    data_plane(netns, &args)
-}
 
 #[test]
 fn include_and_exclude_ranges_decide_what_the_sidecar_sees() -> Result<()> {
@@ -98,8 +71,8 @@ fn include_and_exclude_ranges_decide_what_the_sidecar_sees() -> Result<()> {
         (&["--include-outbound-ip-ranges", "10.255.255.0/24"], 200),
     ];
     for (ranges, expected) in cases {
-        data_plane(&netns, &["cleanup"]).ok();
-        init(&netns, xds_port, ranges)?;
+        netns.data_plane(&["cleanup"], CONVERGE).ok();
+        netns.data_plane_init(xds_port, ranges, CONVERGE)?;
         let seen = external.requests().len();
         let response = assert_eventually(CONVERGE, || {
             let response = unknown()?;
@@ -231,7 +204,7 @@ fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<
     // With a sidecar and the egress gateway, the same request succeeds.
     let gateway =
         DataPlane::start(&ProxyOptions::egress_gateway(xds, dns.addr()).ip(IpAddr::V4(host)))?;
-    init(&netns, xds_port, &["--include-outbound-ip-ranges", "*"])?;
+    netns.data_plane_init(xds_port, &["--include-outbound-ip-ranges", "*"], CONVERGE)?;
     let options = ProxyOptions::sleep(xds, dns.addr()).ip(IpAddr::V4(netns.ns_ip()));
     let sidecar = DataPlane::start_in(&netns, &options)?;
     let response = process::eventually(CONVERGE, || curl()?.ensure_status(200).cloned())

@@ -12,11 +12,10 @@ use super::access_log::summary;
 use super::outcome::{GATEWAY, Outcome, SIDECAR};
 use super::proxy::{Kind, Proxy};
 use super::{CONVERGE, Request, Scenario};
-use crate::binaries;
 use crate::curl::{Curl, CurlResponse};
 use crate::dns::DnsServer;
-use crate::netns::{NetNs, PROXY_UID};
-use crate::process::{self, eventually};
+use crate::netns::NetNs;
+use crate::process::eventually;
 use crate::tls::TestCa;
 use crate::upstream::Upstream;
 
@@ -54,7 +53,7 @@ impl Side {
         let http = Upstream::http_on(SocketAddr::from((host, 80)))?;
         let https = Upstream::https_on(SocketAddr::from((host, 443)), ca, &EXTERNAL_NAMES)?;
         let dns = DnsServer::start_on(host, EXTERNAL_NAMES.map(|name| (name, host)))?;
-        capture(&netns, xds_port)?;
+        netns.data_plane_init(xds_port, &["--include-outbound-ip-ranges", "*"], CONVERGE)?;
         let xds = SocketAddr::from((host, xds_port));
         let sidecar = Proxy::sidecar(kind, &netns, xds, dns.addr())?;
         Ok(Self {
@@ -189,21 +188,4 @@ impl Side {
         }
         outcome
     }
-}
-
-/// istio-init's capture in `netns`, by our `data-plane init`: outbound TCP
-/// to 15001, except uid/gid 1337's and the control plane's port.
-fn capture(netns: &NetNs, xds_port: u16) -> Result<()> {
-    let mut command = netns.command(binaries::data_plane()?);
-    command
-        .args(["init", "--include-outbound-ip-ranges", "*"])
-        .arg("--exclude-outbound-ports")
-        .arg(xds_port.to_string())
-        .arg("--proxy-uid")
-        .arg(PROXY_UID.to_string())
-        .arg("--proxy-gid")
-        .arg(PROXY_UID.to_string());
-    let output = process::run("data-plane-init", command, CONVERGE)?;
-    output.ensure_success().context("data-plane init")?;
-    Ok(())
 }
