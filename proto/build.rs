@@ -2,6 +2,10 @@
 //! (its generated `types.bin`) into OUT_DIR, so this crate can embed it for
 //! gRPC reflection and protobuf JSON. The package is located through
 //! `cargo metadata`, which works for registry, vendored and git sources alike.
+//!
+//! Compiles `protos/ca.proto` (Istio's certificate API) with protox, in pure
+//! Rust, into prost types and a tonic client and server, and writes its own
+//! descriptor set beside the Envoy one for reflection.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -47,4 +51,25 @@ fn main() {
         .unwrap_or_else(|e| panic!("copy {}: {e}", descriptor.display()));
     println!("cargo:rerun-if-changed={}", descriptor.display());
     println!("cargo:rerun-if-changed=build.rs");
+    compile_ca_api();
+}
+
+/// The Istio certificate API: generated code, and a descriptor set of its
+/// one file (its import, `google/protobuf/struct.proto`, is in the Envoy set).
+fn compile_ca_api() {
+    use prost::Message;
+    const CA_PROTO: &str = "protos/ca.proto";
+    println!("cargo:rerun-if-changed={CA_PROTO}");
+    let mut files = protox::compile([CA_PROTO], ["protos"]).expect("compile protos/ca.proto");
+    tonic_prost_build::configure()
+        .extern_path(
+            ".google.protobuf.Struct",
+            "::envoy_types::pb::google::protobuf::Struct",
+        )
+        .compile_fds(files.clone())
+        .expect("generate the certificate API");
+    files.file.retain(|f| f.name() == "ca.proto");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("ca_descriptor.bin");
+    std::fs::write(&out, files.encode_to_vec())
+        .unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
 }

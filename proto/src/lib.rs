@@ -29,6 +29,17 @@ pub fn pack_named(type_name: &str, message: &impl Message) -> wkt::Any {
     pack(&format!("type.googleapis.com/{type_name}"), message)
 }
 
+/// Istio's certificate API (`istio.v1.auth.IstioCertificateService`): a CSR
+/// in, the signed chain out.
+pub mod istio_ca {
+    tonic::include_proto!("istio.v1.auth");
+}
+
+/// The serialized `FileDescriptorSet` of Istio's certificate API, for
+/// reflection (its imports are in [`FILE_DESCRIPTOR_SET`]).
+pub const CA_FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/ca_descriptor.bin"));
+
 /// The serialized `FileDescriptorSet` of every Envoy, xDS and Google API file.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptor.bin"));

@@ -28,6 +28,13 @@ pub struct Workload {
     pub labels: Labels,
     /// Named port overrides (WorkloadEntry `ports`).
     pub ports: BTreeMap<String, u32>,
+    /// The service account its identity was proven for (a connected
+    /// proxy's token) or declared with (a WorkloadEntry's `serviceAccount`).
+    pub service_account: String,
+    /// A connected gateway whose service account the control plane was told
+    /// to trust as a gateway's (`--gateway-service-account`): it may be an
+    /// endpoint of the services that select its labels.
+    pub trusted_gateway: bool,
 }
 
 impl Proxy {
@@ -108,6 +115,8 @@ impl Proxy {
             address: self.ips.first()?.clone(),
             labels: self.labels.clone(),
             ports: BTreeMap::new(),
+            service_account: self.service_account.clone(),
+            trusted_gateway: false,
         })
     }
 }
