@@ -347,16 +347,26 @@ fn destination_rule_lookup_prefers_the_proxy_namespace() {
 const TLS_ORIGINATION_VIA_GATEWAY: &str = "09-egress-gateway-tls-origination";
 const GATEWAY_HOST: &str = "istio-egressgateway.istio-system.svc.cluster.local";
 
-/// Asserts a CommonTlsContext takes `default` and `ROOTCA` from ADS.
+/// Asserts a CommonTlsContext takes `default` and `ROOTCA` from the local
+/// agent through the `sds-grpc` cluster, field for field as istiod writes it.
 fn assert_istio_mutual_sds(common: &Value) {
-    let ads = serde_json::json!({"ads": {}, "resourceApiVersion": "V3"});
+    let agent = serde_json::json!({
+        "apiConfigSource": {
+            "apiType": "GRPC",
+            "transportApiVersion": "V3",
+            "setNodeOnFirstMessageOnly": true,
+            "grpcServices": [{"envoyGrpc": {"clusterName": "sds-grpc"}}]
+        },
+        "initialFetchTimeout": "0s",
+        "resourceApiVersion": "V3"
+    });
     assert_eq!(
         common["tlsCertificateSdsSecretConfigs"],
-        serde_json::json!([{"name": "default", "sdsConfig": ads}])
+        serde_json::json!([{"name": "default", "sdsConfig": agent}])
     );
     assert_eq!(
         common["validationContextSdsSecretConfig"],
-        serde_json::json!({"name": "ROOTCA", "sdsConfig": ads})
+        serde_json::json!({"name": "ROOTCA", "sdsConfig": agent})
     );
 }
 
