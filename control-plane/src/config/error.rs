@@ -151,7 +151,7 @@ pub enum Problem {
     )]
     UnsupportedApiVersion { api_version: String },
     #[error(
-        "kind {kind} of networking.istio.io is not supported; supported kinds are ServiceEntry, VirtualService, DestinationRule, Gateway, Sidecar and WorkloadEntry (remove it or move it out of the config directory)"
+        "kind {kind} of networking.istio.io is not supported; supported kinds are ServiceEntry, VirtualService, DestinationRule, Gateway, Sidecar, WorkloadEntry and WorkloadGroup (remove it or move it out of the config directory)"
     )]
     UnsupportedKind { kind: String },
     /// The document does not match the resource's schema: an unknown or
@@ -240,6 +240,20 @@ pub enum Problem {
         "endpoint address {address:?} is not an IP address; resolution STATIC needs IPs (or unix:///path); use resolution DNS for host names"
     )]
     StaticEndpointNotIp { address: String },
+
+    // --- WorkloadGroup ---
+    #[error(
+        "template is missing; set template to the WorkloadEntry (labels, ports, serviceAccount) each member gets"
+    )]
+    WorkloadGroupWithoutTemplate,
+    #[error(
+        "address {address:?} is set in the template; remove it (each member's address is its own)"
+    )]
+    TemplateWithAddress { address: String },
+    #[error(
+        "health probes are not run by this mesh; remove probe (members are endpoints while their proxy is connected)"
+    )]
+    ProbeNotSupported,
 
     // --- VirtualService ---
     #[error("route has no destination; add at least one route destination{}", if *http { " (or a redirect)" } else { "" })]

@@ -18,6 +18,7 @@ pub use load::{load_dir, load_validated};
 pub use model::MeshConfig;
 use model::{
     DestinationRule, Gateway, Labels, ServiceEntry, Sidecar, VirtualService, WorkloadEntry,
+    WorkloadGroup,
 };
 pub use validate::validate;
 pub use watch::ConfigWatcher;
@@ -60,6 +61,7 @@ pub enum Kind {
     Gateway,
     Sidecar,
     WorkloadEntry,
+    WorkloadGroup,
 }
 
 impl Kind {
@@ -71,6 +73,7 @@ impl Kind {
             Kind::Gateway => "Gateway",
             Kind::Sidecar => "Sidecar",
             Kind::WorkloadEntry => "WorkloadEntry",
+            Kind::WorkloadGroup => "WorkloadGroup",
         }
     }
 }
@@ -88,6 +91,7 @@ pub struct ConfigSnapshot {
     pub gateways: Vec<Resource<Gateway>>,
     pub sidecars: Vec<Resource<Sidecar>>,
     pub workload_entries: Vec<Resource<WorkloadEntry>>,
+    pub workload_groups: Vec<Resource<WorkloadGroup>>,
 }
 
 pub type SharedSnapshot = Arc<ConfigSnapshot>;

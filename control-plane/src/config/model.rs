@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use super::duration::Duration;
 
+mod workload_group;
+pub use workload_group::{WorkloadGroup, WorkloadGroupMeta};
+
 pub type Labels = BTreeMap<String, String>;
 
 // === ServiceEntry ===

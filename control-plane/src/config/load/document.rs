@@ -91,6 +91,7 @@ fn kind_from_str(kind: &str) -> Option<Kind> {
         Kind::Gateway,
         Kind::Sidecar,
         Kind::WorkloadEntry,
+        Kind::WorkloadGroup,
     ]
     .into_iter()
     .find(|known| known.as_str() == kind)
@@ -198,6 +199,7 @@ fn add_resource<'de, D>(
         Kind::Gateway => push(&mut snapshot.gateways, &target, document, errors),
         Kind::Sidecar => push(&mut snapshot.sidecars, &target, document, errors),
         Kind::WorkloadEntry => push(&mut snapshot.workload_entries, &target, document, errors),
+        Kind::WorkloadGroup => push(&mut snapshot.workload_groups, &target, document, errors),
     }
 }
 

@@ -13,6 +13,7 @@ mod sidecar;
 mod syntax;
 mod virtual_service;
 mod workload_entry;
+mod workload_group;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -79,6 +80,12 @@ pub fn validate(snapshot: &ConfigSnapshot) -> Vec<ConfigError> {
         &mut errors,
         |check, spec| check.workload_entry(spec, "spec", false),
     );
+    each(
+        Kind::WorkloadGroup,
+        &snapshot.workload_groups,
+        &mut errors,
+        |check, spec| check.workload_group(spec),
+    );
     errors
 }
 
@@ -130,6 +137,7 @@ fn duplicates(snapshot: &ConfigSnapshot, errors: &mut Vec<ConfigError>) {
     check(Kind::Gateway, &snapshot.gateways, errors);
     check(Kind::Sidecar, &snapshot.sidecars, errors);
     check(Kind::WorkloadEntry, &snapshot.workload_entries, errors);
+    check(Kind::WorkloadGroup, &snapshot.workload_groups, errors);
 }
 
 /// Where a resource was defined, for an error naming it.

@@ -7,6 +7,7 @@ mod service_entry;
 mod sidecar;
 mod virtual_service;
 mod workload_entry;
+mod workload_group;
 
 use std::path::Path;
 
