@@ -44,7 +44,7 @@ pub struct ProxyResources {
 pub type TypedResources = BTreeMap<&'static str, BTreeMap<String, Any>>;
 
 /// Builds the xDS resources for `proxy` from the config and the workloads
-/// (connected proxies and WorkloadEntries) currently known.
+/// (connected proxies) currently known.
 pub fn translate(
     snapshot: &ConfigSnapshot,
     workloads: &[Workload],

@@ -19,8 +19,8 @@ pub struct Proxy {
     pub service_account: String,
 }
 
-/// A workload that can be an endpoint of a service: a connected proxy or a
-/// WorkloadEntry.
+/// A connected proxy, as a workload that can be an endpoint of the services
+/// whose `workloadSelector` admits it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Workload {
     pub namespace: String,
@@ -28,8 +28,7 @@ pub struct Workload {
     pub labels: Labels,
     /// Named port overrides (WorkloadEntry `ports`).
     pub ports: BTreeMap<String, u32>,
-    /// The service account its identity was proven for (a connected
-    /// proxy's token) or declared with (a WorkloadEntry's `serviceAccount`).
+    /// The service account its identity was proven for (its token).
     pub service_account: String,
     /// A connected gateway whose service account the control plane was told
     /// to trust as a gateway's (`--gateway-service-account`): it may be an

@@ -2,7 +2,7 @@
 //! port pairs), VirtualServices and DestinationRules visible to it after
 //! `exportTo` and Sidecar scoping, and the workloads behind each service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::gateways::{MESH_GATEWAY, gateway_named};
 use crate::config::hosts;
@@ -250,7 +250,10 @@ impl<'a> MeshView<'a> {
     }
 
     /// Endpoints of a service port, filtered by subset labels. DNS
-    /// resolution without endpoints sends to the host name itself.
+    /// resolution without endpoints sends to the host name itself. A
+    /// connected proxy serves a `workloadSelector` when its labels match and
+    /// it is a trusted gateway or its service account is declared for them
+    /// (see [`Self::declared_service_accounts`]).
     pub fn endpoints(&self, service: &Service<'_>, subset_labels: &Labels) -> Vec<Endpoint> {
         let spec = &service.entry.spec;
         let target_port = service.port.target_port.unwrap_or(service.port.number);
@@ -271,11 +274,14 @@ impl<'a> MeshView<'a> {
             })
             .collect();
         if let Some(selector) = &spec.workload_selector {
+            let namespace = service.entry.meta.namespace.as_str();
+            let accounts = self.declared_service_accounts(namespace, &selector.labels);
             endpoints.extend(
                 self.workloads
                     .iter()
-                    .filter(|w| w.namespace == service.entry.meta.namespace)
+                    .filter(|w| w.namespace == namespace)
                     .filter(|w| labels_match(&selector.labels, &w.labels))
+                    .filter(|w| w.trusted_gateway || accounts.contains(w.service_account.as_str()))
                     .filter(|w| labels_match(subset_labels, &w.labels))
                     .map(|w| Endpoint {
                         address: w.address.clone(),
@@ -298,6 +304,32 @@ impl<'a> MeshView<'a> {
         endpoints.sort();
         endpoints.dedup();
         endpoints
+    }
+
+    /// The service accounts whose proxies may serve a `workloadSelector`
+    /// service in `namespace`: the `serviceAccount` of each WorkloadEntry,
+    /// and of each WorkloadGroup's template, in that namespace whose labels
+    /// the selector matches. A proxy's labels are its own claim; only its
+    /// token's service account, declared here, lets it be an endpoint.
+    fn declared_service_accounts(&self, namespace: &str, selector: &Labels) -> BTreeSet<&'a str> {
+        let entries = self
+            .snapshot
+            .workload_entries
+            .iter()
+            .filter(|we| we.meta.namespace == namespace)
+            .filter(|we| labels_match(selector, &we.spec.labels))
+            .map(|we| we.spec.service_account.as_str());
+        let groups = self
+            .snapshot
+            .workload_groups
+            .iter()
+            .filter(|wg| wg.meta.namespace == namespace)
+            .filter(|wg| labels_match(selector, &wg.spec.member_labels()))
+            .map(|wg| wg.spec.service_account());
+        entries
+            .chain(groups)
+            .filter(|account| !account.is_empty())
+            .collect()
     }
 
     /// The Gateways whose selector matches this proxy's labels.
@@ -396,3 +428,6 @@ fn select_sidecar<'a>(
                 .find(|s| s.spec.workload_selector.is_none())
         })
 }
+
+#[cfg(test)]
+mod tests;

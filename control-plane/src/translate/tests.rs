@@ -55,7 +55,8 @@ const ALL_TYPES: [&str; 4] = [
 ];
 
 /// The xDS `proxy` gets for fixture step `step` under `mesh`, as JSON. The
-/// gateway is connected, so it is an endpoint of its own service.
+/// gateway is connected with the trusted gateway service account, so it is
+/// an endpoint of its own service.
 fn render(step: &str, mesh: &str, proxy: &Proxy) -> Value {
     render_edited(step, mesh, proxy, |_| {})
 }
@@ -71,7 +72,14 @@ fn render_edited(
     let mesh = fixtures().join("mesh").join(mesh);
     let mut snapshot = load_validated(&dir, Some(&mesh)).unwrap_or_else(|e| panic!("{step}: {e}"));
     edit(&mut snapshot);
-    let workloads: Vec<Workload> = egress_gateway().as_workload().into_iter().collect();
+    let workloads: Vec<Workload> = egress_gateway()
+        .as_workload()
+        .map(|gateway| Workload {
+            trusted_gateway: true,
+            ..gateway
+        })
+        .into_iter()
+        .collect();
     let resources = translate(&snapshot, &workloads, proxy).into_typed();
     to_json(&resources, &ALL_TYPES).expect("resources convert to JSON")
 }

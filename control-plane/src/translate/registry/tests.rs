@@ -1,0 +1,274 @@
+//! Who may be an endpoint of a `workloadSelector` service: a trusted
+//! gateway, or a proxy whose service account a WorkloadEntry or WorkloadGroup
+//! of the service's namespace declares for the selected labels. Claimed
+//! labels alone never suffice.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use proto::pb::envoy::config::core::v3::{address, socket_address};
+use proto::pb::envoy::config::endpoint::v3::lb_endpoint;
+use shared::node::{NodeId, NodeType};
+
+use super::super::{Proxy, Workload, translate};
+use crate::config::ConfigSnapshot;
+use crate::config::load::load_str;
+use crate::config::validate;
+
+const GATEWAY_SERVICE: &str = "\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: istio-egressgateway
+  namespace: istio-system
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+  resolution: STATIC
+  workloadSelector:
+    labels: {istio: egressgateway}
+";
+const GATEWAY_CLUSTER: &str = "outbound|80||istio-egressgateway.istio-system.svc.cluster.local";
+
+const REVIEWS_SERVICE: &str = "\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: reviews
+  namespace: shop
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {number: 9080, name: http, protocol: HTTP}
+  resolution: STATIC
+  workloadSelector:
+    labels: {app: reviews}
+";
+const REVIEWS_CLUSTER: &str = "outbound|9080||reviews.shop.svc.cluster.local";
+
+fn reviews_group(namespace: &str, labels: &str, service_account: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: WorkloadGroup
+metadata:
+  name: reviews
+  namespace: {namespace}
+spec:
+  metadata:
+    labels: {labels}
+  template:
+    serviceAccount: {service_account}
+"
+    )
+}
+
+/// The valid config of YAML documents.
+fn config(documents: &[&str]) -> ConfigSnapshot {
+    let snapshot = load_str(Path::new("cfg.yaml"), &documents.join("---\n"))
+        .unwrap_or_else(|errors| panic!("loads: {errors}"));
+    assert_eq!(validate(&snapshot), Vec::new());
+    snapshot
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A connected proxy as a workload, with the service account of its token.
+fn workload(
+    namespace: &str,
+    address: &str,
+    claimed: &[(&str, &str)],
+    service_account: &str,
+) -> Workload {
+    Workload {
+        namespace: namespace.to_string(),
+        address: address.to_string(),
+        labels: labels(claimed),
+        ports: BTreeMap::new(),
+        service_account: service_account.to_string(),
+        trusted_gateway: false,
+    }
+}
+
+fn sleep_sidecar() -> Proxy {
+    Proxy {
+        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", "default").to_string(),
+        node_type: NodeType::Sidecar,
+        namespace: "default".to_string(),
+        labels: labels(&[("app", "sleep")]),
+        ips: vec!["10.1.0.5".to_string()],
+        service_account: "sleep".to_string(),
+    }
+}
+
+/// The endpoint addresses a sleep sidecar's EDS gives for `cluster`.
+fn eds_addresses(snapshot: &ConfigSnapshot, workloads: &[Workload], cluster: &str) -> Vec<String> {
+    let resources = translate(snapshot, workloads, &sleep_sidecar());
+    let assignment = resources
+        .endpoints
+        .iter()
+        .find(|assignment| assignment.cluster_name == cluster)
+        .unwrap_or_else(|| panic!("the sidecar gets EDS for {cluster}"));
+    assignment
+        .endpoints
+        .iter()
+        .flat_map(|locality| &locality.lb_endpoints)
+        .filter_map(|lb| match lb.host_identifier.as_ref()? {
+            lb_endpoint::HostIdentifier::Endpoint(endpoint) => {
+                match endpoint.address.as_ref()?.address.as_ref()? {
+                    address::Address::SocketAddress(socket) => Some(match socket.port_specifier {
+                        Some(socket_address::PortSpecifier::PortValue(port)) => {
+                            format!("{}:{port}", socket.address)
+                        }
+                        _ => socket.address.clone(),
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn forged_gateway_labels_with_a_sidecar_account_are_not_a_gateway_endpoint() {
+    let snapshot = config(&[GATEWAY_SERVICE]);
+    let forger = workload(
+        "istio-system",
+        "10.1.0.66",
+        &[("istio", "egressgateway")],
+        "sleep",
+    );
+    assert_eq!(
+        eds_addresses(&snapshot, &[forger], GATEWAY_CLUSTER),
+        Vec::<String>::new(),
+        "sidecars never route to a proxy that only claims the gateway's labels"
+    );
+}
+
+#[test]
+fn the_trusted_gateway_is_an_endpoint_of_its_service() {
+    let snapshot = config(&[GATEWAY_SERVICE]);
+    let gateway = Workload {
+        trusted_gateway: true,
+        ..workload(
+            "istio-system",
+            "10.1.0.9",
+            &[("istio", "egressgateway")],
+            "istio-egressgateway-service-account",
+        )
+    };
+    let forger = workload(
+        "istio-system",
+        "10.1.0.66",
+        &[("istio", "egressgateway")],
+        "sleep",
+    );
+    assert_eq!(
+        eds_addresses(&snapshot, &[gateway, forger], GATEWAY_CLUSTER),
+        ["10.1.0.9:80"]
+    );
+}
+
+#[test]
+fn a_trusted_gateway_still_needs_the_selected_labels() {
+    let snapshot = config(&[GATEWAY_SERVICE]);
+    let gateway = Workload {
+        trusted_gateway: true,
+        ..workload(
+            "istio-system",
+            "10.1.0.9",
+            &[("istio", "ingressgateway")],
+            "istio-egressgateway-service-account",
+        )
+    };
+    assert!(eds_addresses(&snapshot, &[gateway], GATEWAY_CLUSTER).is_empty());
+}
+
+#[test]
+fn a_workload_group_admits_proxies_of_its_service_account() {
+    let group = reviews_group("shop", "{app: reviews}", "reviews");
+    let snapshot = config(&[REVIEWS_SERVICE, &group]);
+    let member = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
+    let other = workload("shop", "10.2.0.8", &[("app", "reviews")], "ratings");
+    assert_eq!(
+        eds_addresses(&snapshot, &[member, other], REVIEWS_CLUSTER),
+        ["10.2.0.7:9080"],
+        "only the service account the WorkloadGroup declares serves its labels"
+    );
+}
+
+#[test]
+fn a_workload_group_labels_come_from_metadata_and_template() {
+    let group = "apiVersion: networking.istio.io/v1beta1
+kind: WorkloadGroup
+metadata:
+  name: reviews
+  namespace: shop
+spec:
+  template:
+    labels: {app: reviews}
+    serviceAccount: reviews
+";
+    let snapshot = config(&[REVIEWS_SERVICE, group]);
+    let member = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
+    assert_eq!(
+        eds_addresses(&snapshot, &[member], REVIEWS_CLUSTER),
+        ["10.2.0.7:9080"]
+    );
+}
+
+#[test]
+fn a_workload_entry_admits_proxies_of_its_service_account() {
+    let entry = "apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: reviews-vm
+  namespace: shop
+spec:
+  address: 10.2.0.50
+  labels: {app: reviews}
+  serviceAccount: reviews
+";
+    let snapshot = config(&[REVIEWS_SERVICE, entry]);
+    let member = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
+    let other = workload("shop", "10.2.0.8", &[("app", "reviews")], "default");
+    assert_eq!(
+        eds_addresses(&snapshot, &[member, other], REVIEWS_CLUSTER),
+        ["10.2.0.7:9080"],
+        "the WorkloadEntry admits its service account; it is no endpoint itself"
+    );
+}
+
+#[test]
+fn a_declaration_for_other_labels_or_another_namespace_admits_no_one() {
+    let other_labels = reviews_group("shop", "{app: ratings}", "reviews");
+    let other_namespace = reviews_group("default", "{app: reviews}", "reviews");
+    let snapshot = config(&[REVIEWS_SERVICE, &other_labels, &other_namespace]);
+    let claimer = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
+    assert!(eds_addresses(&snapshot, &[claimer], REVIEWS_CLUSTER).is_empty());
+}
+
+#[test]
+fn a_declaration_without_a_service_account_admits_no_one() {
+    let group = "apiVersion: networking.istio.io/v1
+kind: WorkloadGroup
+metadata:
+  name: reviews
+  namespace: shop
+spec:
+  metadata:
+    labels: {app: reviews}
+  template: {}
+";
+    let snapshot = config(&[REVIEWS_SERVICE, group]);
+    let claimer = workload("shop", "10.2.0.7", &[("app", "reviews")], "");
+    assert!(eds_addresses(&snapshot, &[claimer], REVIEWS_CLUSTER).is_empty());
+}
