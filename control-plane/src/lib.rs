@@ -1,6 +1,7 @@
 //! The control plane: Istio config in, Envoy v3 xDS out over ADS, and the
 //! mesh certificate authority whose certificates it serves over SDS.
 
+pub mod auth;
 pub mod ca;
 pub mod config;
 pub mod metrics;
