@@ -4,14 +4,14 @@
 //!    streams, each subscribed to clusters, listeners and routes as a
 //!    sidecar is: time until every stream has the new route, and memory per
 //!    connected proxy (the server's resident-set growth divided by 1,000;
-//!    the streams' client ends run in a child process).
+//!    the streams' client ends run in a child process). The streams use the
+//!    plaintext port: the push path is the secure port's, without TLS.
 //!
 //! Run: `cargo bench -p control-plane --bench xds`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use control_plane::ca::{CertificateAuthority, DEFAULT_WORKLOAD_CERT_TTL};
 use control_plane::config::model::{
     HttpRoute, HttpRouteDestination, Location, Resolution, ServiceEntry, ServicePort,
     VirtualService,
@@ -19,7 +19,7 @@ use control_plane::config::model::{
 use control_plane::config::{ConfigSnapshot, Meta, Origin, Resource};
 use control_plane::metrics::Metrics;
 use control_plane::translate::{self, Proxy};
-use control_plane::xds::{self, XdsContext, state::MeshStatePublisher};
+use control_plane::xds::{self, TrustedGateways, XdsContext, state::MeshStatePublisher};
 use proto::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use proto::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use shared::node::{NodeId, NodeType};
@@ -229,18 +229,16 @@ async fn bench_push() {
         ..Default::default()
     };
     let publisher = MeshStatePublisher::new(Arc::new(base.clone()));
-    let ca =
-        CertificateAuthority::generate("cluster.local", DEFAULT_WORKLOAD_CERT_TTL).expect("CA");
     let context = XdsContext::new(
         publisher.clone(),
         Arc::new(Metrics::default()),
-        Arc::new(ca),
+        TrustedGateways::default(),
     );
     let listener = xds::bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(xds::serve(
+    tokio::spawn(xds::serve_plaintext(
         listener,
         context.clone(),
         std::future::pending(),

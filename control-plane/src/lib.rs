@@ -1,5 +1,6 @@
-//! The control plane: Istio config in, Envoy v3 xDS out over ADS, and the
-//! mesh certificate authority whose certificates it serves over SDS.
+//! The control plane: Istio config in, Envoy v3 xDS out over ADS to proxies
+//! that prove their identity with a token, and the mesh certificate
+//! authority that signs their CSRs.
 
 pub mod auth;
 pub mod ca;

@@ -18,17 +18,20 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
-type TypeLabel = Vec<(&'static str, String)>;
+type Label = Vec<(&'static str, String)>;
 
 /// Every metric the control plane exports.
 pub struct Metrics {
     registry: Registry,
     pub connected_proxies: Gauge,
-    pub pushes: Family<TypeLabel, Counter>,
+    pub pushes: Family<Label, Counter>,
     pub push_time: Histogram,
-    pub rejects: Family<TypeLabel, Counter>,
+    pub rejects: Family<Label, Counter>,
     pub config_errors: Counter,
     pub config_version: Gauge,
+    pub auth_failures: Family<Label, Counter>,
+    pub csr_count: Counter,
+    pub certs_issued: Counter,
 }
 
 impl Default for Metrics {
@@ -40,7 +43,7 @@ impl Default for Metrics {
             "Number of proxies connected over ADS",
             connected_proxies.clone(),
         );
-        let pushes = Family::<TypeLabel, Counter>::default();
+        let pushes = Family::<Label, Counter>::default();
         registry.register(
             "pilot_xds_pushes",
             "xDS responses sent, by type",
@@ -52,7 +55,7 @@ impl Default for Metrics {
             "Seconds from a mesh change to the response that carries it",
             push_time.clone(),
         );
-        let rejects = Family::<TypeLabel, Counter>::default();
+        let rejects = Family::<Label, Counter>::default();
         registry.register(
             "pilot_total_xds_rejects",
             "Responses proxies rejected (NACK), by type",
@@ -70,6 +73,24 @@ impl Default for Metrics {
             "Version of the config snapshot being served",
             config_version.clone(),
         );
+        let auth_failures = Family::<Label, Counter>::default();
+        registry.register(
+            "pilot_xds_auth_failures",
+            "Calls refused on the secure port (token, node identity, CSR, CSDS access), by reason",
+            auth_failures.clone(),
+        );
+        let csr_count = Counter::default();
+        registry.register(
+            "citadel_server_csr_count",
+            "Certificate signing requests received",
+            csr_count.clone(),
+        );
+        let certs_issued = Counter::default();
+        registry.register(
+            "citadel_server_success_cert_issuance_count",
+            "Workload certificates issued",
+            certs_issued.clone(),
+        );
         Self {
             registry,
             connected_proxies,
@@ -78,13 +99,20 @@ impl Default for Metrics {
             rejects,
             config_errors,
             config_version,
+            auth_failures,
+            csr_count,
+            certs_issued,
         }
     }
 }
 
 impl Metrics {
-    pub fn type_label(type_url: &str) -> TypeLabel {
+    pub fn type_label(type_url: &str) -> Label {
         vec![("type", shared::type_url::short_name(type_url).to_string())]
+    }
+
+    pub fn reason_label(reason: &str) -> Label {
+        vec![("reason", reason.to_string())]
     }
 
     /// The Prometheus text exposition of every metric.

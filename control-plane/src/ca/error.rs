@@ -1,4 +1,5 @@
-//! Why the certificate authority could not start or issue a certificate.
+//! Why the certificate authority could not start, sign a CSR or issue a
+//! certificate.
 
 use std::path::PathBuf;
 
@@ -40,4 +41,20 @@ pub enum CaError {
         identity: String,
         source: rcgen::Error,
     },
+    #[error("cannot draw a random serial number: {0}")]
+    Random(getrandom::Error),
+}
+
+/// Why a certificate signing request was not signed.
+#[derive(Debug, thiserror::Error)]
+pub enum CsrError {
+    /// Not a PEM PKCS#10 request whose signature verifies with its key, or
+    /// one asking for what this CA does not issue.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request names another identity than the one it is signed for.
+    #[error("{requested}")]
+    IdentityMismatch { requested: String },
+    #[error(transparent)]
+    Issue(#[from] CaError),
 }

@@ -1,12 +1,16 @@
 //! The mesh certificate authority (istiod's CA role): a root, generated or
-//! loaded from a directory, that issues each proxy identity a short-lived
-//! SPIFFE certificate (`spiffe://<trust domain>/ns/<namespace>/sa/<service
-//! account>`), ECDSA P-256, with the instant it should be re-issued.
+//! loaded from a directory, that signs workloads' CSRs for their SPIFFE
+//! identity (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`)
+//! and the control plane's own serving certificate. Workload keys are never
+//! generated here: they are born in the workload.
 //!
-//! Nothing here logs or formats key material: [`WorkloadCertificate`] and
-//! [`CertificateAuthority`] print without their keys.
+//! Nothing here logs or formats key material: [`CertificateAuthority`] and
+//! [`ServerCertificate`] print without their keys.
 
+mod csr;
 mod error;
+mod files;
+mod server;
 #[cfg(test)]
 mod tests;
 
@@ -16,11 +20,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use time::OffsetDateTime;
 
-pub use error::CaError;
+pub use csr::SignedCertificate;
+pub use error::{CaError, CsrError};
+pub use files::{ROOT_CERT_FILE, TOKEN_KEY_FILE, load_or_create_token_key};
+use files::{read_file, write_new_file};
+pub use server::{ISTIOD_SERVER_NAME, ServerCertificate, ServerName, ServerNameError};
 
 /// The root certificate's file in a CA directory (Istio's plugged-in CA name).
 pub const CA_CERT_FILE: &str = "ca-cert.pem";
@@ -30,12 +38,9 @@ pub const CA_KEY_FILE: &str = "ca-key.pem";
 pub const DEFAULT_WORKLOAD_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
 /// The lifetime of a generated root: ten years, as istiod's self-signed root.
 const ROOT_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-/// How far a workload certificate's `notBefore` is set in the past, so that
-/// a peer whose clock is slightly behind still accepts it.
+/// How far a certificate's `notBefore` is set in the past, so that a peer
+/// whose clock is slightly behind still accepts it.
 const CLOCK_SKEW_GRACE: Duration = Duration::from_secs(60);
-/// A certificate is re-issued once this fraction of its lifetime has passed
-/// (numerator / denominator: 80%, as Istio rotates).
-const ROTATE_AFTER: (u32, u32) = (4, 5);
 
 /// Who a workload certificate is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,37 +63,6 @@ impl Identity {
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.spiffe_id())
-    }
-}
-
-/// A certificate issued to an identity, with its private key.
-pub struct WorkloadCertificate {
-    pub identity: Identity,
-    /// The leaf certificate, PEM (the root is distributed on its own).
-    pub chain_pem: String,
-    key_pem: String,
-    pub not_before: SystemTime,
-    pub not_after: SystemTime,
-    /// When 80% of the lifetime (from issuance to `not_after`) has passed:
-    /// the certificate should be replaced from then on.
-    pub rotate_at: SystemTime,
-}
-
-impl WorkloadCertificate {
-    /// The private key, PKCS#8 PEM. Never log it.
-    pub fn private_key_pem(&self) -> &str {
-        &self.key_pem
-    }
-}
-
-impl fmt::Debug for WorkloadCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkloadCertificate")
-            .field("identity", &self.identity.spiffe_id())
-            .field("not_before", &self.not_before)
-            .field("not_after", &self.not_after)
-            .field("rotate_at", &self.rotate_at)
-            .finish_non_exhaustive()
     }
 }
 
@@ -132,6 +106,7 @@ impl CertificateAuthority {
 
     /// The root in `dir` (`ca-cert.pem`, `ca-key.pem`); when `dir` has
     /// neither, a generated one, written there so that restarts keep it.
+    /// Either way `root-cert.pem`, the copy proxies trust, is refreshed.
     pub fn load_or_create(
         dir: &Path,
         trust_domain: &str,
@@ -139,8 +114,8 @@ impl CertificateAuthority {
     ) -> Result<Self, CaError> {
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
-        match (cert_path.exists(), key_path.exists()) {
-            (true, true) => Self::load(dir, workload_ttl),
+        let root = match (cert_path.exists(), key_path.exists()) {
+            (true, true) => Self::load(dir, workload_ttl)?,
             (false, false) => {
                 std::fs::create_dir_all(dir).map_err(|source| CaError::Write {
                     path: dir.to_path_buf(),
@@ -151,16 +126,20 @@ impl CertificateAuthority {
                     workload_ttl,
                     RootSource::Created(dir.to_path_buf()),
                 )?;
-                write_file(&key_path, &key_pem, true)?;
-                write_file(&cert_path, &root.root_pem, false)?;
-                Ok(root)
+                write_new_file(&key_path, &key_pem, true)?;
+                write_new_file(&cert_path, &root.root_pem, false)?;
+                root
             }
-            (has_cert, _) => Err(CaError::IncompleteDir {
-                dir: dir.to_path_buf(),
-                present: if has_cert { CA_CERT_FILE } else { CA_KEY_FILE },
-                missing: if has_cert { CA_KEY_FILE } else { CA_CERT_FILE },
-            }),
-        }
+            (has_cert, _) => {
+                return Err(CaError::IncompleteDir {
+                    dir: dir.to_path_buf(),
+                    present: if has_cert { CA_CERT_FILE } else { CA_KEY_FILE },
+                    missing: if has_cert { CA_KEY_FILE } else { CA_CERT_FILE },
+                });
+            }
+        };
+        files::write_root_cert(dir, &root.root_pem)?;
+        Ok(root)
     }
 
     /// The root in `dir`: `ca-cert.pem` (a self-signed CA certificate) and
@@ -231,59 +210,48 @@ impl CertificateAuthority {
         self.workload_ttl
     }
 
-    /// Issues `identity` a new certificate and key, valid from now for the
-    /// workload TTL (never past the root's own expiry).
-    pub fn issue(&self, identity: &Identity) -> Result<WorkloadCertificate, CaError> {
-        self.issue_at(identity, SystemTime::now())
-    }
-
-    fn issue_at(
-        &self,
-        identity: &Identity,
-        now: SystemTime,
-    ) -> Result<WorkloadCertificate, CaError> {
-        let failed = |source| CaError::Issue {
-            identity: identity.spiffe_id(),
-            source,
-        };
-        let issued = whole_seconds(now);
-        let not_before = issued.checked_sub(CLOCK_SKEW_GRACE).unwrap_or(UNIX_EPOCH);
-        let not_after = whole_seconds(
+    /// The end of a leaf issued at `issued` for `ttl`: never past the
+    /// root's own expiry.
+    fn leaf_not_after(&self, issued: SystemTime, ttl: Duration) -> SystemTime {
+        whole_seconds(
             issued
-                .checked_add(self.workload_ttl)
+                .checked_add(ttl)
                 .unwrap_or(self.root_not_after)
                 .min(self.root_not_after),
-        );
-        let lifetime = not_after.duration_since(issued).unwrap_or_default();
-        let rotate_at = issued + lifetime * ROTATE_AFTER.0 / ROTATE_AFTER.1;
-
-        let spiffe_id = identity.spiffe_id().try_into().map_err(failed)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params.subject_alt_names = vec![SanType::URI(spiffe_id)];
-        params.not_before = OffsetDateTime::from(not_before);
-        params.not_after = OffsetDateTime::from(not_after);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(failed)?;
-        let cert = params.signed_by(&key, &self.issuer).map_err(failed)?;
-        Ok(WorkloadCertificate {
-            identity: identity.clone(),
-            chain_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            not_before,
-            not_after,
-            rotate_at,
-        })
+        )
     }
+}
+
+/// What every leaf the CA signs shares: an empty subject, not a CA, both
+/// TLS uses, a random 128-bit serial (as istiod's), valid from a minute
+/// before `issued` (clock skew) until `not_after`.
+fn leaf_params(
+    issued: SystemTime,
+    not_after: SystemTime,
+) -> Result<CertificateParams, getrandom::Error> {
+    let mut serial = [0u8; 16];
+    getrandom::fill(&mut serial)?;
+    serial[0] &= 0x7f;
+    let mut params = CertificateParams::default();
+    params.serial_number = Some(serial.to_vec().into());
+    params.distinguished_name = DistinguishedName::new();
+    params.not_before = OffsetDateTime::from(
+        whole_seconds(issued)
+            .checked_sub(CLOCK_SKEW_GRACE)
+            .unwrap_or(UNIX_EPOCH),
+    );
+    params.not_after = OffsetDateTime::from(not_after);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    Ok(params)
 }
 
 /// A self-signed root and its key PEM (for writing to a CA directory).
@@ -325,30 +293,4 @@ fn generate_root(
 /// X.509 times have a resolution of one second.
 fn whole_seconds(t: SystemTime) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
-}
-
-fn read_file(path: &Path) -> Result<String, CaError> {
-    std::fs::read_to_string(path).map_err(|source| CaError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Writes `contents` to a new file; `private` files are readable by the
-/// owner only.
-fn write_file(path: &Path, contents: &str, private: bool) -> Result<(), CaError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    if private {
-        options.mode(0o600);
-    }
-    options
-        .open(path)
-        .and_then(|mut file| file.write_all(contents.as_bytes()))
-        .map_err(|source| CaError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
 }

@@ -23,9 +23,10 @@ use tonic::server::NamedService;
 use tonic::{Status, Streaming};
 use tonic_prost::ProstDecoder;
 
+use super::authn::Caller;
 use super::outgoing::{Carrier, Outgoing};
 use super::stream::{self, Protocol};
-use super::{StreamKind, XdsContext, delta, sotw};
+use super::{XdsContext, delta, sotw};
 
 const SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 const SOTW_PATH: &str =
@@ -50,7 +51,9 @@ impl Ads {
         Self { context }
     }
 
-    fn start<P, M>(&self, body: Body) -> http::Response<Body>
+    /// Serves one stream; `caller` is the verified token's account on the
+    /// secure port, `None` on the plaintext one.
+    fn start<P, M>(&self, caller: Option<Caller>, body: Body) -> http::Response<Body>
     where
         P: Protocol<Response = Outgoing<M>> + 'static,
         M: Carrier + Send + 'static,
@@ -63,7 +66,7 @@ impl Ads {
             Some(MAX_REQUEST_SIZE),
         );
         grpc_response(Body::new(ResponseBody {
-            responses: stream::spawn::<P>(self.context.clone(), StreamKind::Aggregated, requests),
+            responses: stream::spawn::<P>(self.context.clone(), caller, requests),
             ended: false,
         }))
     }
@@ -83,9 +86,10 @@ impl tower_service::Service<http::Request<Body>> for Ads {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let caller = request.extensions().get::<Caller>().cloned();
         let response = match request.uri().path() {
-            SOTW_PATH => self.start::<sotw::StateOfTheWorld, _>(request.into_body()),
-            DELTA_PATH => self.start::<delta::Delta, _>(request.into_body()),
+            SOTW_PATH => self.start::<sotw::StateOfTheWorld, _>(caller, request.into_body()),
+            DELTA_PATH => self.start::<delta::Delta, _>(caller, request.into_body()),
             path => Status::unimplemented(format!("{SERVICE} has no method {path}")).into_http(),
         };
         ready(Ok(response))

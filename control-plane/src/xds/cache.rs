@@ -15,7 +15,6 @@ use crate::config::model::Labels;
 use crate::translate::{self, Proxy};
 
 use super::push::versions;
-use super::secrets::IdentitySecrets;
 use super::state::MeshState;
 use super::subscription::{Versions, is_wildcard_type};
 
@@ -48,32 +47,15 @@ pub struct WholeType {
 }
 
 impl ProxySnapshot {
+    /// The resources of `type_url`; none for a type translation does not
+    /// produce (secrets: proxies get theirs from their own agent).
     pub fn resources(&self, type_url: &str) -> Option<&ByName> {
         self.by_type.get(type_url)
     }
-}
 
-/// What one proxy is served at one mesh state: the translation it shares
-/// with the proxies of the same key, and the secrets of its identity.
-#[derive(Debug, Clone)]
-pub struct ServedResources {
-    pub translated: Arc<ProxySnapshot>,
-    pub secrets: Option<Arc<IdentitySecrets>>,
-}
-
-impl ServedResources {
-    pub fn resources(&self, type_url: &str) -> Option<&ByName> {
-        if type_url == shared::type_url::SECRET {
-            self.secrets.as_deref().map(|s| &s.resources)
-        } else {
-            self.translated.resources(type_url)
-        }
-    }
-
-    /// Every translated resource of `type_url`, summed up (not secrets,
-    /// which are few and per identity).
+    /// Every resource of a wildcard type, summed up.
     pub fn whole(&self, type_url: &str) -> Option<&WholeType> {
-        self.translated.wholes.get(type_url)
+        self.wholes.get(type_url)
     }
 }
 

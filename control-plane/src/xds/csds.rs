@@ -3,6 +3,10 @@
 //! NACKED with the error, or still REQUESTED) and, unless excluded, its
 //! content. Secrets are listed by name and status only: their content holds
 //! a private key.
+//!
+//! On the secure port only operators' tokens (namespace `istio-system`) may
+//! read it; on the plaintext port, which is opt-in and on loopback unless
+//! told otherwise, anyone who can connect.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,9 +20,15 @@ use proto::pb::envoy::service::status::v3::{
 };
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::AuthError;
+
 use super::XdsContext;
+use super::authn::{Caller, refuse};
 use super::connection::Connection;
 use super::subscription::{Nack, ResourceStatus};
+
+/// The namespace whose tokens may read CSDS on the secure port.
+const OPERATOR_NAMESPACE: &str = "istio-system";
 
 pub struct Csds {
     context: Arc<XdsContext>,
@@ -27,6 +37,20 @@ pub struct Csds {
 impl Csds {
     pub fn new(context: Arc<XdsContext>) -> Self {
         Self { context }
+    }
+
+    /// Refuses a secure-port caller outside `istio-system`.
+    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        match request.extensions().get::<Caller>() {
+            Some(caller) if caller.account.namespace != OPERATOR_NAMESPACE => Err(refuse(
+                &self.context.metrics,
+                caller.peer,
+                &AuthError::CsdsNotAllowed {
+                    caller: caller.account.to_string(),
+                },
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn status(&self, request: &ClientStatusRequest) -> ClientStatusResponse {
@@ -128,6 +152,7 @@ impl ClientStatusDiscoveryService for Csds {
         &self,
         request: Request<Streaming<ClientStatusRequest>>,
     ) -> Result<Response<Self::StreamClientStatusStream>, Status> {
+        self.authorize(&request)?;
         let csds = Csds {
             context: self.context.clone(),
         };
@@ -141,6 +166,7 @@ impl ClientStatusDiscoveryService for Csds {
         &self,
         request: Request<ClientStatusRequest>,
     ) -> Result<Response<ClientStatusResponse>, Status> {
+        self.authorize(&request)?;
         Ok(Response::new(self.status(request.get_ref())))
     }
 }

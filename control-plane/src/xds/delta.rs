@@ -7,7 +7,7 @@ use std::sync::Arc;
 use proto::pb::envoy::config::core::v3::Node;
 use proto::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DeltaDiscoveryResponse};
 
-use super::cache::{ServedResources, VersionedResource};
+use super::cache::{ProxySnapshot, VersionedResource};
 use super::control_plane;
 use super::outgoing::Outgoing;
 use super::push::{Update, sotw_version, wanted};
@@ -41,7 +41,7 @@ impl Protocol for Delta {
     /// resources and the names of removed ones.
     fn update(
         subscription: &Subscription,
-        served: &ServedResources,
+        served: &ProxySnapshot,
         type_url: &str,
         force: bool,
     ) -> Option<Update> {

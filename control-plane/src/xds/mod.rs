@@ -1,15 +1,19 @@
-//! The xDS server: ADS (state of the world and delta), SDS, CSDS,
-//! reflection and health, over one gRPC port.
+//! The xDS server: ADS (state of the world and delta), CSDS, Istio's CA
+//! API, reflection and health, on the secure port (TLS, every call
+//! authenticated by a bearer token) and, when asked, on a plaintext port
+//! that serves config only.
 
+mod admission;
 mod ads;
+mod authn;
 pub mod cache;
+mod certificates;
 pub mod connection;
 pub mod csds;
 mod delta;
 mod outgoing;
 pub mod push;
-mod sds;
-pub mod secrets;
+mod server;
 mod sotw;
 pub mod state;
 mod stream;
@@ -18,23 +22,21 @@ pub mod subscription;
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::{ControlPlane, Node};
-use proto::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
-use proto::pb::envoy::service::status::v3::client_status_discovery_service_server::ClientStatusDiscoveryServiceServer;
-use shared::type_url;
 use tonic::Status;
 
-use crate::ca::{CertificateAuthority, Identity};
 use crate::metrics::Metrics;
 use crate::translate::Proxy;
 
-use cache::{ServedResources, SnapshotCache};
+pub use admission::{DEFAULT_GATEWAY_SERVICE_ACCOUNT, TrustedGateways};
+pub use authn::Caller;
+pub use server::{SecureServer, bind, serve_plaintext, serve_secure};
+
+use cache::SnapshotCache;
 use connection::{Connection, Connections};
-use secrets::{IdentitySecrets, SecretCache};
-use state::{MeshState, MeshStatePublisher};
+use state::MeshStatePublisher;
 
 /// The name this control plane gives itself in responses.
 pub const CONTROL_PLANE_ID: &str = "egress-mesh-control-plane";
@@ -52,81 +54,50 @@ fn identify(node: &Node) -> Result<Proxy, Status> {
         .map_err(|e| Status::invalid_argument(format!("cannot identify the proxy: {e}")))
 }
 
-/// Shared by every stream and by CSDS.
+/// Shared by every stream, CSDS and the CA service.
 pub struct XdsContext {
     pub publisher: MeshStatePublisher,
     pub cache: SnapshotCache,
-    pub secrets: SecretCache,
     pub connections: Connections,
     pub metrics: Arc<Metrics>,
-}
-
-/// The service a stream was opened on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StreamKind {
-    /// ADS: every type; the proxy is a workload while it is connected.
-    Aggregated,
-    /// SDS: secrets only.
-    Secrets,
-}
-
-impl StreamKind {
-    /// Refuses a type the service does not serve.
-    fn check(self, requested: &str) -> Result<(), Status> {
-        match self {
-            StreamKind::Secrets if requested != type_url::SECRET => {
-                Err(Status::invalid_argument(format!(
-                    "the SecretDiscoveryService serves only {}; request {requested} over ADS",
-                    type_url::SECRET
-                )))
-            }
-            _ => Ok(()),
-        }
-    }
+    trusted_gateways: TrustedGateways,
 }
 
 impl XdsContext {
     pub fn new(
         publisher: MeshStatePublisher,
         metrics: Arc<Metrics>,
-        ca: Arc<CertificateAuthority>,
+        trusted_gateways: TrustedGateways,
     ) -> Arc<Self> {
         Arc::new(Self {
             publisher,
             cache: SnapshotCache::default(),
-            secrets: SecretCache::new(ca),
             connections: Connections::default(),
             metrics,
+            trusted_gateways,
         })
     }
 
-    /// Everything `proxy` is served in `state`.
-    pub fn served(&self, state: &MeshState, proxy: &Proxy) -> ServedResources {
-        ServedResources {
-            translated: self.cache.get(state, proxy),
-            secrets: self.identity_secrets(state, proxy),
-        }
-    }
-
-    /// The secrets of the proxy's identity under the mesh's trust domain.
-    fn identity_secrets(&self, state: &MeshState, proxy: &Proxy) -> Option<Arc<IdentitySecrets>> {
-        self.secrets.get(&Identity {
-            trust_domain: state.snapshot.mesh.trust_domain.clone(),
-            namespace: proxy.namespace.clone(),
-            service_account: proxy.service_account.clone(),
-        })
-    }
-
-    /// Registers a stream's proxy; over ADS it becomes a workload (an
-    /// endpoint of the services that select it) until the returned guard
-    /// drops.
+    /// Registers a stream's proxy. A `caller` (secure port) must be the
+    /// node it describes, and the proxy is a workload (an endpoint of the
+    /// services that may select it) until the returned guard drops; without
+    /// one (plaintext port) it only gets config.
     fn connect(
         self: &Arc<Self>,
         node: Node,
         delta: bool,
-        kind: StreamKind,
+        caller: Option<&Caller>,
     ) -> Result<ConnectionGuard, Status> {
         let proxy = identify(&node)?;
+        let (proxy, workload) = match caller {
+            Some(caller) => {
+                let admitted =
+                    admission::admit(&node, proxy, &caller.account, &self.trusted_gateways)
+                        .map_err(|error| authn::refuse(&self.metrics, caller.peer, &error))?;
+                (admitted.proxy, admitted.workload)
+            }
+            None => (proxy, None),
+        };
         let connection = Arc::new(Connection::new(
             self.connections.next_id(),
             node,
@@ -134,15 +105,21 @@ impl XdsContext {
             delta,
         ));
         self.connections.insert(connection.clone());
-        if kind == StreamKind::Aggregated
-            && let Some(workload) = connection.proxy.as_workload()
-        {
+        let trusted_gateway = workload.as_ref().is_some_and(|w| w.trusted_gateway);
+        if let Some(workload) = workload {
             self.publisher.add_workload(connection.id, workload);
         }
         self.metrics
             .connected_proxies
             .set(self.connections.len() as i64);
-        tracing::info!(id = connection.id, node = %connection.proxy.id, delta, ?kind, "proxy connected");
+        tracing::info!(
+            id = connection.id,
+            node = %connection.proxy.id,
+            account = %caller.map_or_else(|| "none (plaintext)".to_string(), |c| c.account.to_string()),
+            trusted_gateway,
+            delta,
+            "proxy connected"
+        );
         Ok(ConnectionGuard {
             context: self.clone(),
             connection,
@@ -167,58 +144,4 @@ impl Drop for ConnectionGuard {
             .set(self.context.connections.len() as i64);
         tracing::info!(id, node = %self.connection.proxy.id, "proxy disconnected");
     }
-}
-
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name("envoy.service.discovery.v3.AggregatedDiscoveryService")
-        .with_service_name("envoy.service.secret.v3.SecretDiscoveryService")
-        .with_service_name("envoy.service.status.v3.ClientStatusDiscoveryService")
-        .with_service_name("grpc.health.v1.Health")
-}
-
-/// Serves ADS, SDS, CSDS, gRPC health and reflection on `listener` until
-/// `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    context: Arc<XdsContext>,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<ads::Ads>().await;
-    health_reporter
-        .set_serving::<SecretDiscoveryServiceServer<sds::Sds>>()
-        .await;
-    health_reporter
-        .set_serving::<ClientStatusDiscoveryServiceServer<csds::Csds>>()
-        .await;
-    let reflection_v1 = reflection()
-        .with_service_name("grpc.reflection.v1.ServerReflection")
-        .build_v1()
-        .expect("the embedded descriptor sets are valid");
-    let reflection_v1alpha = reflection()
-        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
-        .build_v1alpha()
-        .expect("the embedded descriptor sets are valid");
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    tonic::transport::Server::builder()
-        .add_service(ads::Ads::new(context.clone()))
-        .add_service(SecretDiscoveryServiceServer::new(sds::Sds::new(
-            context.clone(),
-        )))
-        .add_service(ClientStatusDiscoveryServiceServer::new(csds::Csds::new(
-            context,
-        )))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-}
-
-/// Binds the xDS port; a conflict fails at startup.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await
 }

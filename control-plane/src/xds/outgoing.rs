@@ -10,9 +10,7 @@ use std::sync::Arc;
 use bytes::BufMut;
 use prost::Message;
 use prost::encoding::{self, WireType};
-use proto::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryResponse, DiscoveryResponse, Resource,
-};
+use proto::pb::envoy::service::discovery::v3::{DeltaDiscoveryResponse, DiscoveryResponse};
 
 use super::cache::VersionedResource;
 
@@ -35,8 +33,6 @@ pub trait Carrier: Message + Sized {
     /// The bytes the resource adds to the encoded response.
     fn resource_len(resource: &VersionedResource) -> usize;
     fn encode_resource(resource: &VersionedResource, buf: &mut impl BufMut);
-    /// Adds the resource to the message itself.
-    fn push_resource(&mut self, resource: &VersionedResource);
 }
 
 impl Carrier for DiscoveryResponse {
@@ -46,10 +42,6 @@ impl Carrier for DiscoveryResponse {
 
     fn encode_resource(resource: &VersionedResource, buf: &mut impl BufMut) {
         encoding::message::encode(RESOURCES, &resource.any, buf);
-    }
-
-    fn push_resource(&mut self, resource: &VersionedResource) {
-        self.resources.push(resource.any.clone());
     }
 }
 
@@ -73,15 +65,6 @@ impl Carrier for DeltaDiscoveryResponse {
         encode_str_field(RESOURCE_VERSION, &resource.version, buf);
         encoding::message::encode(RESOURCE_ANY, &resource.any, buf);
         encode_str_field(RESOURCE_NAME, &resource.name, buf);
-    }
-
-    fn push_resource(&mut self, resource: &VersionedResource) {
-        self.resources.push(Resource {
-            name: resource.name.to_string(),
-            version: resource.version.to_string(),
-            resource: Some(resource.any.clone()),
-            ..Default::default()
-        });
     }
 }
 
@@ -120,20 +103,12 @@ impl<M: Carrier> Outgoing<M> {
             M::encode_resource(resource, buf);
         }
     }
-
-    /// The response as one message (for tonic's own services).
-    pub fn into_message(self) -> M {
-        let mut message = self.head;
-        for resource in &self.resources {
-            message.push_resource(resource);
-        }
-        message
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use proto::pb::envoy::config::core::v3::ControlPlane;
+    use proto::pb::envoy::service::discovery::v3::Resource;
     use proto::wkt::Any;
 
     use super::*;
@@ -171,7 +146,11 @@ mod tests {
             resources: vec![resource("a", "1"), resource("b", "2")],
         };
         let decoded = DiscoveryResponse::decode(&encoded(&outgoing)[..]).unwrap();
-        assert_eq!(decoded, outgoing.clone().into_message());
+        let expected = DiscoveryResponse {
+            resources: outgoing.resources.iter().map(|r| r.any.clone()).collect(),
+            ..outgoing.head.clone()
+        };
+        assert_eq!(decoded, expected);
         assert_eq!(decoded.resources.len(), 2);
     }
 
@@ -188,7 +167,20 @@ mod tests {
             resources: vec![resource("a", "1"), resource("b", "")],
         };
         let decoded = DeltaDiscoveryResponse::decode(&encoded(&outgoing)[..]).unwrap();
-        assert_eq!(decoded, outgoing.clone().into_message());
+        let expected = DeltaDiscoveryResponse {
+            resources: outgoing
+                .resources
+                .iter()
+                .map(|r| Resource {
+                    name: r.name.to_string(),
+                    version: r.version.to_string(),
+                    resource: Some(r.any.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..outgoing.head.clone()
+        };
+        assert_eq!(decoded, expected);
         assert_eq!(decoded.resources[0].name, "a");
         assert_eq!(decoded.resources[0].version, "1");
         assert_eq!(decoded.resources[1].version, "");

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::cache::{ServedResources, VersionedResource, set_version};
+use super::cache::{ProxySnapshot, VersionedResource, set_version};
 use super::subscription::{Subscription, Versions};
 
 /// What one response carries, whichever protocol, before it has a nonce.
@@ -21,7 +21,7 @@ pub struct Update {
 
 /// The resources of `type_url` that `subscription` wants, by name.
 pub fn wanted<'a>(
-    snapshot: &'a ServedResources,
+    snapshot: &'a ProxySnapshot,
     type_url: &str,
     subscription: &Subscription,
 ) -> BTreeMap<&'a str, &'a Arc<VersionedResource>> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use proto::pb::envoy::config::core::v3::Node;
 use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 
-use super::cache::ServedResources;
+use super::cache::ProxySnapshot;
 use super::control_plane;
 use super::outgoing::Outgoing;
 use super::push::{Update, sotw_version, versions, wanted};
@@ -36,7 +36,7 @@ impl Protocol for StateOfTheWorld {
     /// differs from the last one sent.
     fn update(
         subscription: &Subscription,
-        served: &ServedResources,
+        served: &ProxySnapshot,
         type_url: &str,
         force: bool,
     ) -> Option<Update> {

@@ -77,18 +77,6 @@ impl MeshStatePublisher {
         self.publish();
     }
 
-    /// Wakes every stream without a new generation: translations stay
-    /// cached, and each stream re-reads what is not translated (its
-    /// identity's secrets, after a certificate rotation).
-    pub fn refresh(&self) {
-        self.inner.tx.send_modify(|state| {
-            *state = Arc::new(MeshState {
-                published_at: Instant::now(),
-                ..(**state).clone()
-            });
-        });
-    }
-
     /// A connected proxy that can be a service endpoint.
     pub fn add_workload(&self, connection: u64, workload: Workload) {
         self.inner

@@ -9,12 +9,13 @@ use shared::type_url::PUSH_ORDER;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
-use super::cache::ServedResources;
+use super::XdsContext;
+use super::authn::Caller;
+use super::cache::ProxySnapshot;
 use super::connection::Connection;
 use super::push::Update;
 use super::state::MeshState;
 use super::subscription::{self, RequestKind, Subscription};
-use super::{StreamKind, XdsContext};
 use crate::metrics::Metrics;
 
 /// Responses waiting to be sent on one stream.
@@ -43,21 +44,22 @@ pub trait Protocol {
     /// `served`; `None` when it has them, unless `force`.
     fn update(
         subscription: &Subscription,
-        served: &ServedResources,
+        served: &ProxySnapshot,
         type_url: &str,
         force: bool,
     ) -> Option<Update>;
     fn response(type_url: &str, nonce: String, update: Update) -> Self::Response;
 }
 
-/// Serves a stream of `requests` in a task of its own.
+/// Serves a stream of `requests` in a task of its own, for `caller` when
+/// the stream came in on the secure port (`None` on the plaintext one).
 pub fn spawn<P: Protocol + 'static>(
     context: Arc<XdsContext>,
-    kind: StreamKind,
+    caller: Option<Caller>,
     requests: Streaming<P::Request>,
 ) -> Responses<P::Response> {
     let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
-    tokio::spawn(run::<P>(context, kind, requests, tx));
+    tokio::spawn(run::<P>(context, caller, requests, tx));
     rx
 }
 
@@ -69,7 +71,7 @@ enum Event<R> {
 
 async fn run<P: Protocol>(
     context: Arc<XdsContext>,
-    kind: StreamKind,
+    caller: Option<Caller>,
     mut requests: Streaming<P::Request>,
     tx: mpsc::Sender<Result<P::Response, Status>>,
 ) {
@@ -89,7 +91,7 @@ async fn run<P: Protocol>(
         let _ = tx.send(Err(Status::invalid_argument(message))).await;
         return;
     };
-    let guard = match context.connect(node, P::DELTA, kind) {
+    let guard = match context.connect(node, P::DELTA, caller.as_ref()) {
         Ok(guard) => guard,
         Err(status) => {
             let _ = tx.send(Err(status)).await;
@@ -99,7 +101,7 @@ async fn run<P: Protocol>(
     let connection = guard.connection.clone();
     let mut state_rx = context.publisher.subscribe();
     let mut state: Arc<MeshState> = state_rx.borrow_and_update().clone();
-    let mut snapshot = context.served(&state, &connection.proxy);
+    let mut snapshot = context.cache.get(&state, &connection.proxy);
 
     let mut event = Event::Request(first);
     loop {
@@ -111,13 +113,7 @@ async fn run<P: Protocol>(
             tx: &tx,
         };
         let sent = match event {
-            Event::Request(request) => {
-                if let Err(status) = kind.check(P::request(&request).type_url) {
-                    let _ = tx.send(Err(status)).await;
-                    return;
-                }
-                handle::<P>(&cx, &request).await
-            }
+            Event::Request(request) => handle::<P>(&cx, &request).await,
             Event::MeshChanged => push_all::<P>(&cx).await,
         };
         if let Err(closed) = sent {
@@ -138,7 +134,7 @@ async fn run<P: Protocol>(
                     return;
                 }
                 state = state_rx.borrow_and_update().clone();
-                snapshot = context.served(&state, &connection.proxy);
+                snapshot = context.cache.get(&state, &connection.proxy);
                 Event::MeshChanged
             }
         };
@@ -149,7 +145,7 @@ async fn run<P: Protocol>(
 struct PushContext<'a, R> {
     metrics: &'a Metrics,
     connection: &'a Connection,
-    snapshot: &'a ServedResources,
+    snapshot: &'a ProxySnapshot,
     state: &'a MeshState,
     tx: &'a mpsc::Sender<Result<R, Status>>,
 }

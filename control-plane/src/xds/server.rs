@@ -1,0 +1,148 @@
+//! The two gRPC servers over one [`XdsContext`]: the secure one (TLS with
+//! the mesh CA's serving certificate, a bearer token on every call; ADS,
+//! CSDS, the CA API, health, reflection) and the optional plaintext one
+//! (ADS, CSDS, health, reflection: config only, no certificates).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use proto::istio_ca::istio_certificate_service_server::IstioCertificateServiceServer;
+use proto::pb::envoy::service::status::v3::client_status_discovery_service_server::ClientStatusDiscoveryServiceServer;
+use tonic::service::InterceptorLayer;
+use tonic::transport::server::Router;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::auth::Authenticator;
+use crate::ca::{CertificateAuthority, ServerCertificate};
+
+use super::XdsContext;
+use super::ads::Ads;
+use super::authn::Authenticate;
+use super::certificates::Certificates;
+use super::csds::Csds;
+
+const ADS_SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
+const CSDS_SERVICE: &str = "envoy.service.status.v3.ClientStatusDiscoveryService";
+const CA_SERVICE: &str = "istio.v1.auth.IstioCertificateService";
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+/// What the secure server needs besides the shared context.
+pub struct SecureServer {
+    pub ca: Arc<CertificateAuthority>,
+    pub certificate: ServerCertificate,
+    pub authenticator: Arc<Authenticator>,
+}
+
+/// Reflection v1 and v1alpha, for the services a server has.
+fn reflection(
+    with_ca: bool,
+) -> (
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+) {
+    let builder = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(ADS_SERVICE)
+            .with_service_name(CSDS_SERVICE)
+            .with_service_name(HEALTH_SERVICE);
+        if with_ca {
+            builder = builder
+                .register_encoded_file_descriptor_set(proto::CA_FILE_DESCRIPTOR_SET)
+                .with_service_name(CA_SERVICE);
+        }
+        builder
+    };
+    let v1 = builder()
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .build_v1()
+        .expect("the embedded descriptor sets are valid");
+    let v1alpha = builder()
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+        .build_v1alpha()
+        .expect("the embedded descriptor sets are valid");
+    (v1, v1alpha)
+}
+
+/// The services both servers have: ADS, CSDS, health and reflection.
+async fn config_services<L>(
+    builder: Server<L>,
+    context: &Arc<XdsContext>,
+    with_ca: bool,
+) -> Router<L>
+where
+    L: Clone,
+{
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<Ads>().await;
+    health_reporter
+        .set_serving::<ClientStatusDiscoveryServiceServer<Csds>>()
+        .await;
+    if with_ca {
+        health_reporter
+            .set_serving::<IstioCertificateServiceServer<Certificates>>()
+            .await;
+    }
+    let (reflection_v1, reflection_v1alpha) = reflection(with_ca);
+    let mut builder = builder;
+    builder
+        .add_service(Ads::new(context.clone()))
+        .add_service(ClientStatusDiscoveryServiceServer::new(Csds::new(
+            context.clone(),
+        )))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+}
+
+/// Serves the secure port on `listener` until `shutdown` resolves.
+pub async fn serve_secure(
+    listener: tokio::net::TcpListener,
+    context: Arc<XdsContext>,
+    secure: SecureServer,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let identity = Identity::from_pem(&secure.certificate.cert_pem, secure.certificate.key_pem());
+    let builder = Server::builder()
+        .tls_config(ServerTlsConfig::new().identity(identity))?
+        .layer(InterceptorLayer::new(Authenticate::new(
+            secure.authenticator,
+            context.metrics.clone(),
+        )));
+    config_services(builder, &context, true)
+        .await
+        .add_service(IstioCertificateServiceServer::new(Certificates::new(
+            context.clone(),
+            secure.ca,
+        )))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await
+}
+
+/// Serves the plaintext port on `listener` until `shutdown` resolves.
+pub async fn serve_plaintext(
+    listener: tokio::net::TcpListener,
+    context: Arc<XdsContext>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    config_services(Server::builder(), &context, false)
+        .await
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await
+}
+
+/// Binds an xDS port; a conflict fails at startup.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}

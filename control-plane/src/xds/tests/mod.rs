@@ -1,0 +1,257 @@
+//! The servers end to end on 127.0.0.1: the secure port (TLS with the mesh
+//! root, a bearer token on every call) and the plaintext one, with tonic
+//! clients as proxies and operators would call them.
+
+mod admission;
+mod certificates;
+mod registration;
+mod secure;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use proto::pb::envoy::config::core::v3::Node;
+use proto::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use shared::node::{NodeId, NodeType};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+
+use super::state::MeshStatePublisher;
+use super::{
+    DEFAULT_GATEWAY_SERVICE_ACCOUNT, SecureServer, TrustedGateways, XdsContext, serve_plaintext,
+    serve_secure,
+};
+use crate::auth::{Authenticator, ServiceAccount, TokenSigningKey};
+use crate::ca::{self, CertificateAuthority, DEFAULT_WORKLOAD_CERT_TTL, ISTIOD_SERVER_NAME};
+use crate::config::ConfigSnapshot;
+use crate::metrics::Metrics;
+use crate::translate::Proxy;
+
+/// An upper bound for anything the server does, so a broken test fails
+/// instead of hanging.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A control plane on two loopback ports, its CA directory and token key.
+struct Mesh {
+    context: Arc<XdsContext>,
+    secure: SocketAddr,
+    plaintext: SocketAddr,
+    root_pem: String,
+    token_key_pem: String,
+    signing: TokenSigningKey,
+    _ca_dir: tempfile::TempDir,
+}
+
+impl Mesh {
+    async fn start() -> Self {
+        let ca_dir = tempfile::tempdir().expect("tempdir");
+        let ca = CertificateAuthority::load_or_create(
+            ca_dir.path(),
+            "cluster.local",
+            DEFAULT_WORKLOAD_CERT_TTL,
+        )
+        .expect("CA");
+        let token_key_pem = ca::load_or_create_token_key(ca_dir.path()).expect("token key");
+        let signing = TokenSigningKey::from_pem(&token_key_pem).expect("token key");
+        let root_pem = ca.root_pem().to_string();
+        let secure = SecureServer {
+            certificate: ca
+                .issue_server_certificate(&[])
+                .expect("server certificate"),
+            ca: Arc::new(ca),
+            authenticator: Arc::new(Authenticator::new(&signing, None)),
+        };
+        let gateways = TrustedGateways::new([DEFAULT_GATEWAY_SERVICE_ACCOUNT
+            .parse()
+            .expect("the default gateway account")]);
+        let context = XdsContext::new(
+            MeshStatePublisher::new(Arc::new(ConfigSnapshot::default())),
+            Arc::new(Metrics::default()),
+            gateways,
+        );
+        let loopback = "127.0.0.1:0".parse().expect("address");
+        let secure_listener = super::bind(loopback).await.expect("bind");
+        let plaintext_listener = super::bind(loopback).await.expect("bind");
+        let addresses = (
+            secure_listener.local_addr().expect("address"),
+            plaintext_listener.local_addr().expect("address"),
+        );
+        tokio::spawn(serve_secure(
+            secure_listener,
+            context.clone(),
+            secure,
+            std::future::pending(),
+        ));
+        tokio::spawn(serve_plaintext(
+            plaintext_listener,
+            context.clone(),
+            std::future::pending(),
+        ));
+        Self {
+            context,
+            secure: addresses.0,
+            plaintext: addresses.1,
+            root_pem,
+            token_key_pem,
+            signing,
+            _ca_dir: ca_dir,
+        }
+    }
+
+    /// A TLS channel to the secure port that trusts the mesh root and
+    /// verifies istiod's name, as an agent's.
+    async fn secure_channel(&self) -> Channel {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.root_pem))
+            .domain_name(ISTIOD_SERVER_NAME);
+        Endpoint::from_shared(format!("https://{}", self.secure))
+            .expect("endpoint")
+            .tls_config(tls)
+            .expect("TLS config")
+            .connect()
+            .await
+            .expect("TLS connection to the secure port")
+    }
+
+    async fn plaintext_channel(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<Channel, tonic::transport::Error> {
+        Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect_timeout(WAIT)
+            .connect()
+            .await
+    }
+
+    /// A valid token for `namespace/name`, for an hour.
+    fn token(&self, namespace: &str, name: &str) -> String {
+        let account = ServiceAccount::new(namespace, name).expect("valid names");
+        self.signing
+            .mint(&account, SystemTime::now(), Duration::from_secs(3600))
+            .expect("mint")
+    }
+
+    /// How many calls were refused for `reason`, as `/metrics` shows it.
+    fn auth_failures(&self, reason: &str) -> u64 {
+        let metric = format!("pilot_xds_auth_failures_total{{reason=\"{reason}\"}} ");
+        self.context
+            .metrics
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix(&metric))
+            .map_or(0, |count| count.parse().expect("a count"))
+    }
+
+    /// Waits until the published workloads satisfy `check`.
+    async fn wait_for_workloads(&self, check: impl Fn(&[crate::translate::Workload]) -> bool) {
+        let mut states = self.context.publisher.subscribe();
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if check(&states.borrow_and_update().workloads) {
+                    return;
+                }
+                states.changed().await.expect("publisher alive");
+            }
+        })
+        .await
+        .expect("workloads in time");
+    }
+}
+
+/// `message` with `authorization: Bearer <token>` when a token is given.
+fn authorized<T>(message: T, token: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(token) = token {
+        let value = MetadataValue::try_from(format!("Bearer {token}")).expect("ASCII");
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+/// A node as an agent sends it.
+fn node(
+    node_type: NodeType,
+    namespace: &str,
+    service_account: &str,
+    labels: &[(&str, &str)],
+) -> Node {
+    Proxy {
+        id: NodeId::new(node_type, "10.1.0.5", "pod-1", namespace).to_string(),
+        node_type,
+        namespace: namespace.to_string(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ips: vec!["10.1.0.5".to_string()],
+        service_account: service_account.to_string(),
+    }
+    .to_node()
+}
+
+fn sidecar(namespace: &str, service_account: &str) -> Node {
+    node(
+        NodeType::Sidecar,
+        namespace,
+        service_account,
+        &[("app", "sleep")],
+    )
+}
+
+/// An open ADS stream: its request sender (kept so the stream stays open)
+/// and its responses.
+struct AdsStream {
+    _requests: mpsc::Sender<DiscoveryRequest>,
+    responses: tonic::Streaming<DiscoveryResponse>,
+}
+
+/// Opens an ADS stream with `first` as its first request.
+async fn open_ads(
+    channel: Channel,
+    token: Option<&str>,
+    first: DiscoveryRequest,
+) -> Result<AdsStream, Status> {
+    let (requests, rx) = mpsc::channel(4);
+    requests.send(first).await.expect("queued");
+    let responses = AggregatedDiscoveryServiceClient::new(channel)
+        .stream_aggregated_resources(authorized(ReceiverStream::new(rx), token))
+        .await?
+        .into_inner();
+    Ok(AdsStream {
+        _requests: requests,
+        responses,
+    })
+}
+
+impl AdsStream {
+    async fn next(&mut self) -> Result<DiscoveryResponse, Status> {
+        tokio::time::timeout(WAIT, self.responses.message())
+            .await
+            .expect("a response in time")?
+            .ok_or_else(|| Status::unknown("the stream ended without a status"))
+    }
+}
+
+/// Opens an ADS stream subscribing `node` to `type_url` and waits for the
+/// first response (or the status the stream ends with).
+async fn first_response(
+    channel: Channel,
+    token: Option<&str>,
+    node: Node,
+    type_url: &str,
+) -> Result<(AdsStream, DiscoveryResponse), Status> {
+    let request = DiscoveryRequest {
+        node: Some(node),
+        type_url: type_url.to_string(),
+        ..Default::default()
+    };
+    let mut stream = open_ads(channel, token, request).await?;
+    let response = stream.next().await?;
+    Ok((stream, response))
+}

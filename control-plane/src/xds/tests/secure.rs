@@ -1,0 +1,212 @@
+//! The secure port refuses what it cannot authenticate: each refusal with
+//! its code, its reason in the status, and the metric.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use proto::pb::envoy::service::status::v3::ClientStatusRequest;
+use proto::pb::envoy::service::status::v3::client_status_discovery_service_client::ClientStatusDiscoveryServiceClient;
+use serde_json::json;
+use shared::type_url;
+use tonic::Code;
+
+use super::*;
+
+/// Asserts that `result` failed with `code`, its status naming `reason`,
+/// and that the metric counted it.
+fn assert_refused<T>(mesh: &Mesh, result: Result<T, Status>, code: Code, reason: &str) {
+    let Err(status) = result else {
+        panic!("not refused: expected {reason}");
+    };
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(
+        status.message().starts_with(&format!("{reason}: ")),
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        mesh.auth_failures(reason),
+        1,
+        "{}",
+        mesh.context.metrics.render()
+    );
+}
+
+#[tokio::test]
+async fn a_valid_token_is_served_over_tls() {
+    let mesh = Mesh::start().await;
+    let token = mesh.token("default", "sleep");
+    let (_stream, response) = first_response(
+        mesh.secure_channel().await,
+        Some(&token),
+        sidecar("default", "sleep"),
+        type_url::CLUSTER,
+    )
+    .await
+    .expect("served");
+    assert_eq!(response.type_url, type_url::CLUSTER);
+    assert!(!response.resources.is_empty(), "the sidecar's clusters");
+    assert!(
+        !mesh
+            .context
+            .metrics
+            .render()
+            .contains("pilot_xds_auth_failures_total{"),
+        "nothing refused"
+    );
+}
+
+#[tokio::test]
+async fn a_call_without_a_token_is_unauthenticated() {
+    let mesh = Mesh::start().await;
+    let result = first_response(
+        mesh.secure_channel().await,
+        None,
+        sidecar("default", "sleep"),
+        type_url::CLUSTER,
+    )
+    .await;
+    assert_refused(&mesh, result, Code::Unauthenticated, "missing_token");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_unauthenticated() {
+    let mesh = Mesh::start().await;
+    let account = ServiceAccount::new("default", "sleep").expect("names");
+    let expired = mesh
+        .signing
+        .mint(
+            &account,
+            SystemTime::now() - Duration::from_secs(7200),
+            Duration::from_secs(3600),
+        )
+        .expect("mint");
+    let result = first_response(
+        mesh.secure_channel().await,
+        Some(&expired),
+        sidecar("default", "sleep"),
+        type_url::CLUSTER,
+    )
+    .await;
+    assert_refused(&mesh, result, Code::Unauthenticated, "expired_token");
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_unauthenticated() {
+    let mesh = Mesh::start().await;
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let claims = json!({
+        "iss": "egress-mesh-control-plane",
+        "sub": "system:serviceaccount:default:sleep",
+        "aud": ["https://kubernetes.default.svc"],
+        "iat": now,
+        "exp": now + 3600,
+    });
+    let key = EncodingKey::from_ec_pem(mesh.token_key_pem.as_bytes()).expect("key");
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).expect("sign");
+    let result = first_response(
+        mesh.secure_channel().await,
+        Some(&token),
+        sidecar("default", "sleep"),
+        type_url::CLUSTER,
+    )
+    .await;
+    assert_refused(&mesh, result, Code::Unauthenticated, "wrong_audience");
+}
+
+#[tokio::test]
+async fn a_token_signed_by_another_key_is_unauthenticated() {
+    let mesh = Mesh::start().await;
+    let other_pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .expect("key")
+        .serialize_pem();
+    let other = TokenSigningKey::from_pem(&other_pem).expect("key");
+    let account = ServiceAccount::new("default", "sleep").expect("names");
+    let forged = other
+        .mint(&account, SystemTime::now(), Duration::from_secs(3600))
+        .expect("mint");
+    let result = first_response(
+        mesh.secure_channel().await,
+        Some(&forged),
+        sidecar("default", "sleep"),
+        type_url::CLUSTER,
+    )
+    .await;
+    assert_refused(&mesh, result, Code::Unauthenticated, "bad_signature");
+}
+
+#[tokio::test]
+async fn a_node_of_another_namespace_than_its_token_is_denied() {
+    let mesh = Mesh::start().await;
+    let token = mesh.token("default", "sleep");
+    let result = first_response(
+        mesh.secure_channel().await,
+        Some(&token),
+        sidecar("prod", "sleep"),
+        type_url::CLUSTER,
+    )
+    .await;
+    assert_refused(&mesh, result, Code::PermissionDenied, "node_mismatch");
+    assert_eq!(mesh.context.connections.len(), 0, "not registered");
+}
+
+#[tokio::test]
+async fn a_node_claiming_another_service_account_than_its_token_is_denied() {
+    let mesh = Mesh::start().await;
+    let token = mesh.token("default", "sleep");
+    let result = first_response(
+        mesh.secure_channel().await,
+        Some(&token),
+        sidecar("default", "payments-admin"),
+        type_url::CLUSTER,
+    )
+    .await;
+    assert_refused(&mesh, result, Code::PermissionDenied, "node_mismatch");
+}
+
+#[tokio::test]
+async fn a_plaintext_client_cannot_call_the_secure_port() {
+    let mesh = Mesh::start().await;
+    let token = mesh.token("default", "sleep");
+    let result = match mesh.plaintext_channel(mesh.secure).await {
+        Ok(channel) => first_response(
+            channel,
+            Some(&token),
+            sidecar("default", "sleep"),
+            type_url::CLUSTER,
+        )
+        .await
+        .map(|_| ()),
+        Err(error) => Err(Status::unavailable(error.to_string())),
+    };
+    assert!(result.is_err(), "h2c to a TLS port fails");
+    assert_eq!(mesh.context.connections.len(), 0);
+}
+
+#[tokio::test]
+async fn csds_on_the_secure_port_is_for_istio_system_tokens_only() {
+    let mesh = Mesh::start().await;
+    let sleep = mesh.token("default", "sleep");
+    let (_stream, _) = first_response(
+        mesh.secure_channel().await,
+        Some(&sleep),
+        sidecar("default", "sleep"),
+        type_url::CLUSTER,
+    )
+    .await
+    .expect("served");
+    let mut csds = ClientStatusDiscoveryServiceClient::new(mesh.secure_channel().await);
+    let result = csds
+        .fetch_client_status(authorized(ClientStatusRequest::default(), Some(&sleep)))
+        .await;
+    assert_refused(&mesh, result, Code::PermissionDenied, "csds_not_allowed");
+
+    let operator = mesh.token("istio-system", "istioctl");
+    let status = csds
+        .fetch_client_status(authorized(ClientStatusRequest::default(), Some(&operator)))
+        .await
+        .expect("an operator reads CSDS")
+        .into_inner();
+    assert_eq!(status.config.len(), 1, "the connected sidecar");
+}
