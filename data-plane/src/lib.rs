@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod capture;
+pub mod identity;
 pub mod model;
 pub mod node;
 pub mod proxy;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,13 +11,15 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use data_plane::admin::{Admin, LogLevelError};
 use data_plane::capture::{self, CapturePlan};
+use data_plane::identity::{CertificateAuthority, DEFAULT_TRUST_DOMAIN, SpiffeId};
 use data_plane::node::Identity;
 use data_plane::proxy::busy_poll;
 use data_plane::proxy::stats::Stats;
 use data_plane::proxy::{ListenerManager, ListenerSockets, ProxyContext};
 use data_plane::store::ConfigStore;
 use data_plane::upstream::{DnsConfig, Upstreams};
-use data_plane::xds::AdsClient;
+use data_plane::xds::connection::DEFAULT_SERVER_NAME;
+use data_plane::xds::{AdsClient, ControlPlane, TlsSettings};
 use shared::node::NodeType;
 use tokio::sync::watch;
 use tracing_subscriber::layer::SubscriberExt;
@@ -42,7 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy.
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
     /// Set up transparent capture (iptables REDIRECT to 15001), like istio-init.
     Init(InitArgs),
     /// Remove the capture rules `init` added.
@@ -80,13 +83,42 @@ enum Role {
     Router,
 }
 
+/// Where the control plane is and how this proxy proves who it is.
+#[derive(Args)]
+struct ControlPlaneArgs {
+    /// The control plane's xDS address, host:port or a URL [default:
+    /// 127.0.0.1:15012, its TLS port; 127.0.0.1:15010 with --plaintext].
+    #[arg(long)]
+    xds_addr: Option<String>,
+    /// The root certificate(s), PEM, that sign the control plane's
+    /// certificate (`root-cert.pem` in its --ca-dir): the only roots
+    /// trusted. Required unless --plaintext.
+    #[arg(long)]
+    ca_root: Option<PathBuf>,
+    /// This proxy's token: a JWT from `control-plane token create`, or a
+    /// Kubernetes service-account token. Read again for every connection,
+    /// so a rotated token is picked up. Required unless --plaintext.
+    #[arg(long)]
+    token: Option<PathBuf>,
+    /// The name the control plane's certificate must be valid for.
+    #[arg(long, default_value = DEFAULT_SERVER_NAME)]
+    xds_server_name: String,
+    /// The mesh's trust domain: this proxy's SPIFFE id is
+    /// spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
+    #[arg(long, default_value = DEFAULT_TRUST_DOMAIN)]
+    trust_domain: String,
+}
+
 #[derive(Args)]
 struct ProxyArgs {
     #[arg(value_enum)]
     role: Role,
-    /// The control plane's ADS address.
-    #[arg(long, default_value = "127.0.0.1:15010")]
-    xds_addr: String,
+    #[command(flatten)]
+    control_plane: ControlPlaneArgs,
+    /// Connect without TLS and without a token, to the control plane's
+    /// plaintext port: no certificates, so ISTIO_MUTUAL cannot work.
+    #[arg(long, conflicts_with_all = ["ca_root", "token"])]
+    plaintext: bool,
     /// The full node id; otherwise built from --ip, --pod and --namespace.
     #[arg(long)]
     node_id: Option<String>,
@@ -99,6 +131,8 @@ struct ProxyArgs {
     /// Workload labels, k=v,k2=v2.
     #[arg(long, default_value = "")]
     labels: String,
+    /// The service account this proxy runs as (node metadata
+    /// SERVICE_ACCOUNT); it must be the token's.
     #[arg(long, default_value = "default")]
     service_account: String,
     /// The admin interface (config_dump, stats, ready).
@@ -134,7 +168,7 @@ fn main() -> ExitCode {
         Ok(filter_handle.reload(filter)?)
     });
     let result = match cli.command {
-        Command::Proxy(args) => run(args, set_log_level),
+        Command::Proxy(args) => run(*args, set_log_level),
         Command::Init(args) => init(&args),
         Command::Cleanup => capture::apply(&CapturePlan::cleanup_rules()).map_err(Into::into),
     };
@@ -162,7 +196,23 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
         labels,
         &args.service_account,
     )?;
-    tracing::info!(node = %identity.node_id, xds = %args.xds_addr, "starting");
+    let control_plane = args.control_plane.connection(args.plaintext)?;
+    tracing::info!(node = %identity.node_id, xds = %control_plane.address(), "starting");
+    let authority = if control_plane.is_authenticated() {
+        Some(CertificateAuthority::new(
+            control_plane.clone(),
+            SpiffeId {
+                trust_domain: args.control_plane.trust_domain.clone(),
+                namespace: identity.namespace.clone(),
+                service_account: identity.service_account.clone(),
+            },
+        ))
+    } else {
+        tracing::warn!(
+            "--plaintext: this proxy has no workload identity; ISTIO_MUTUAL clusters and listeners cannot work"
+        );
+        None
+    };
 
     // One worker: a current-thread runtime (driven by this thread), which
     // skips the multi-thread scheduler's cross-thread bookkeeping.
@@ -204,11 +254,11 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
     let (xds_warm_tx, xds_warm) = watch::channel(false);
     let (ready_tx, ready) = watch::channel(false);
     let client = AdsClient::new(
-        &args.xds_addr,
+        control_plane,
         identity.to_node(),
         store.clone(),
         xds_warm_tx,
-    )?;
+    );
     let admin = Arc::new(Admin {
         store: store.clone(),
         stats: context.stats.clone(),
@@ -243,6 +293,12 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
                     .context("register the admin socket")?;
                 tokio::spawn(admin.serve(admin_listener));
                 tokio::spawn(readiness(xds_warm, listeners_ready, ready_tx));
+                // As pilot-agent: the certificate first, then the config
+                // that uses it.
+                if let Some(authority) = authority {
+                    let certificates = authority.start().await;
+                    tokio::spawn(async move { store.follow_identity(certificates).await });
+                }
                 client.run().await;
                 Ok(())
             })
@@ -264,6 +320,31 @@ fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow
     drop(control);
     data_plane::proxy::access_log::flush();
     Ok(())
+}
+
+impl ControlPlaneArgs {
+    /// The connection these flags describe: TLS with a token, or plaintext.
+    fn connection(&self, plaintext: bool) -> anyhow::Result<ControlPlane> {
+        if plaintext {
+            let address = self.xds_addr.as_deref().unwrap_or("127.0.0.1:15010");
+            return Ok(ControlPlane::plaintext(address)?);
+        }
+        let address = self.xds_addr.as_deref().unwrap_or("127.0.0.1:15012");
+        let ca_root = self.ca_root.clone().context(
+            "--ca-root is required: the root certificate of the control plane \
+             (root-cert.pem in its --ca-dir), or --plaintext for its plaintext port",
+        )?;
+        let token = self.token.clone().context(
+            "--token is required: a file with this proxy's token \
+             (control-plane token create, or a Kubernetes service-account token)",
+        )?;
+        let settings = TlsSettings {
+            ca_root,
+            server_name: self.xds_server_name.clone(),
+            token,
+        };
+        Ok(ControlPlane::tls(address, &settings)?)
+    }
 }
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {

@@ -1,12 +1,15 @@
 //! The config store: converts each xDS update into the model, builds the
 //! next [`RunningConfig`] beside the current one and swaps it in atomically.
-//! Readers load it once per connection or request, without locks.
+//! Readers load it once per connection or request, without locks. The
+//! agent's own certificate comes in here too: each new one rebuilds the
+//! clusters and listeners that use it, so new handshakes present it while
+//! established connections go on with the config they started with.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use prost::Message;
 use proto::pb::envoy::config::cluster::v3::Cluster as PbCluster;
 use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
@@ -17,9 +20,10 @@ use proto::wkt::Any;
 use shared::type_url;
 use tokio::sync::watch;
 
+use crate::identity::WorkloadCertificate;
 use crate::model::cluster::Discovery;
 use crate::model::listener::ChainAction;
-use crate::model::secret::Secrets;
+use crate::model::secret::{SecretSources, Secrets};
 use crate::model::{self, Cluster, Listener, RunningConfig};
 use crate::proxy::BindErrors;
 use crate::xds::{ConfigSink, Rejection};
@@ -55,6 +59,9 @@ pub struct ConfigStore {
     hook: ApplyHook,
     /// The accepted resources as received, by type URL, for config_dump.
     accepted: RwLock<BTreeMap<String, Vec<Any>>>,
+    /// Held while the next config is built and swapped in: xDS updates and
+    /// new certificates come from different tasks.
+    updating: Mutex<()>,
 }
 
 impl ConfigStore {
@@ -66,6 +73,7 @@ impl ConfigStore {
             changes,
             hook,
             accepted: RwLock::new(BTreeMap::new()),
+            updating: Mutex::new(()),
         }
     }
 
@@ -95,6 +103,7 @@ impl ConfigStore {
     /// Applies the complete set of `type_url` resources, or rejects them
     /// all and keeps the current config.
     pub fn update(&self, type_url: &str, resources: &[Any]) -> Result<(), ApplyError> {
+        let _updating = self.updating.lock();
         let current = self.load();
         let mut next = (*current).clone();
         match type_url {
@@ -123,16 +132,8 @@ impl ConfigStore {
                 )?;
             }
             type_url::SECRET => {
-                next.secrets = secrets(resources)?;
-                // Clusters and listeners embed the secrets they refer to:
-                // rebuild them from what the control plane sent.
-                let accepted = self.accepted.read();
-                if let Some(resources) = accepted.get(type_url::CLUSTER) {
-                    next.clusters = clusters(resources, &next.secrets, &current.clusters)?;
-                }
-                if let Some(resources) = accepted.get(type_url::LISTENER) {
-                    next.listeners = listeners(resources, &next.secrets, &current.listeners)?;
-                }
+                next.secrets.ads = secrets(resources)?;
+                self.rebuild_secret_users(&mut next, &current)?;
             }
             other => return Err(ApplyError::UnsupportedType(other.to_string())),
         }
@@ -140,6 +141,62 @@ impl ConfigStore {
         self.accepted
             .write()
             .insert(type_url.to_string(), resources.to_vec());
+        Ok(())
+    }
+}
+
+impl ConfigStore {
+    /// Makes `certificate` the proxy's own (`default`, `ROOTCA` through
+    /// `sds-grpc`) and rebuilds what uses it. On `Err` the previous
+    /// certificate stays in use.
+    pub fn set_identity(&self, certificate: &WorkloadCertificate) -> Result<(), ApplyError> {
+        let _updating = self.updating.lock();
+        let current = self.load();
+        let mut next = (*current).clone();
+        next.secrets.local = SecretSources::identity(
+            certificate.chain_der().to_vec(),
+            certificate.key_der(),
+            certificate.root_der().to_vec(),
+        );
+        self.rebuild_secret_users(&mut next, &current)?;
+        self.swap(next)
+    }
+
+    /// Applies every certificate `certificates` publishes, until it closes.
+    /// One that cannot be used is logged and the previous one stays.
+    pub async fn follow_identity(
+        &self,
+        mut certificates: watch::Receiver<Arc<WorkloadCertificate>>,
+    ) {
+        loop {
+            let certificate = certificates.borrow_and_update().clone();
+            if let Err(error) = self.set_identity(&certificate) {
+                tracing::error!(
+                    serial = certificate.serial(),
+                    %error,
+                    "cannot use the new workload certificate; keeping the previous one"
+                );
+            }
+            if certificates.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Clusters and listeners embed the secrets they refer to: rebuilds
+    /// them from what the control plane sent, with `next`'s secrets.
+    fn rebuild_secret_users(
+        &self,
+        next: &mut RunningConfig,
+        current: &RunningConfig,
+    ) -> Result<(), ApplyError> {
+        let accepted = self.accepted.read();
+        if let Some(resources) = accepted.get(type_url::CLUSTER) {
+            next.clusters = clusters(resources, &next.secrets, &current.clusters)?;
+        }
+        if let Some(resources) = accepted.get(type_url::LISTENER) {
+            next.listeners = listeners(resources, &next.secrets, &current.listeners)?;
+        }
         Ok(())
     }
 }
@@ -211,7 +268,7 @@ where
 
 fn clusters(
     resources: &[Any],
-    secrets: &Secrets,
+    secrets: &SecretSources,
     previous: &HashMap<Arc<str>, Arc<Cluster>>,
 ) -> Result<HashMap<Arc<str>, Arc<Cluster>>, ApplyError> {
     let protos: Vec<PbCluster> = decode_all(resources, type_url::CLUSTER)?;
@@ -225,7 +282,7 @@ fn clusters(
 
 fn listeners(
     resources: &[Any],
-    secrets: &Secrets,
+    secrets: &SecretSources,
     previous: &HashMap<Arc<str>, Arc<Listener>>,
 ) -> Result<HashMap<Arc<str>, Arc<Listener>>, ApplyError> {
     let protos: Vec<PbListener> = decode_all(resources, type_url::LISTENER)?;

@@ -87,8 +87,18 @@ pub enum Trust {
     Roots(Vec<Vec<u8>>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A certificate chain (DER, leaf first) and its private key (DER).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientCert {
     pub chain: Vec<Vec<u8>>,
     pub key: Vec<u8>,
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCert")
+            .field("chain", &self.chain)
+            .finish_non_exhaustive()
+    }
 }

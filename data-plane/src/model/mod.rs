@@ -58,7 +58,7 @@ pub struct RunningConfig {
     pub routes: HashMap<Arc<str>, Arc<RouteConfig>>,
     pub clusters: HashMap<Arc<str>, Arc<Cluster>>,
     pub endpoints: HashMap<Arc<str>, Arc<LoadAssignment>>,
-    pub secrets: secret::Secrets,
+    pub secrets: secret::SecretSources,
 }
 
 impl RunningConfig {

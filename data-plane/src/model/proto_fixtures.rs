@@ -1,11 +1,12 @@
 //! xDS protos that the tests of the conversions and of the store build:
 //! TLS transport sockets, inline data, SDS references to
-//! the mesh's certificate and roots, and a self-signed certificate.
+//! the mesh's certificate and roots (over ADS, or through `sds-grpc` as
+//! istiod writes them), and a self-signed certificate.
 
 use prost::Message;
 use proto::pb::envoy::config::core::v3::{
-    AggregatedConfigSource, ConfigSource, DataSource, TransportSocket, config_source, data_source,
-    transport_socket,
+    AggregatedConfigSource, ApiConfigSource, ApiVersion, ConfigSource, DataSource, GrpcService,
+    TransportSocket, api_config_source, config_source, data_source, grpc_service, transport_socket,
 };
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     CommonTlsContext, SdsSecretConfig, common_tls_context,
@@ -48,6 +49,50 @@ pub(crate) fn sds(name: &str) -> SdsSecretConfig {
             )),
             ..Default::default()
         }),
+    }
+}
+
+/// The SDS secret `name` through the `sds-grpc` cluster, as istiod refers
+/// to the proxy's own certificate and roots.
+pub(crate) fn local_sds(name: &str) -> SdsSecretConfig {
+    SdsSecretConfig {
+        name: name.to_string(),
+        sds_config: Some(ConfigSource {
+            config_source_specifier: Some(config_source::ConfigSourceSpecifier::ApiConfigSource(
+                ApiConfigSource {
+                    api_type: api_config_source::ApiType::Grpc as i32,
+                    transport_api_version: ApiVersion::V3 as i32,
+                    set_node_on_first_message_only: true,
+                    grpc_services: vec![GrpcService {
+                        target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
+                            grpc_service::EnvoyGrpc {
+                                cluster_name: "sds-grpc".to_string(),
+                                ..Default::default()
+                            },
+                        )),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )),
+            initial_fetch_timeout: Some(proto::wkt::Duration::default()),
+            resource_api_version: ApiVersion::V3 as i32,
+            ..Default::default()
+        }),
+    }
+}
+
+/// Istio's mutual TLS as istiod writes it now: `default` and `ROOTCA`
+/// through `sds-grpc`, the proxy's own identity.
+pub(crate) fn local_mesh_context() -> CommonTlsContext {
+    CommonTlsContext {
+        tls_certificate_sds_secret_configs: vec![local_sds("default")],
+        validation_context_type: Some(
+            common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(local_sds(
+                "ROOTCA",
+            )),
+        ),
+        ..Default::default()
     }
 }
 

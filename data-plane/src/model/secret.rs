@@ -1,11 +1,22 @@
 //! Secrets from SDS: a certificate with its key (`default`), or the roots
 //! that verify peers (`ROOTCA`). Clusters and listeners refer to them by
-//! name; the store resolves the references when either side changes.
+//! name and source: over ADS from the control plane, or through the
+//! `sds-grpc` cluster, which names the agent's own identity (as Envoy's
+//! `sds-grpc` names pilot-agent's). The store resolves the references when
+//! either side changes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::cluster::ClientCert;
+
+/// The cluster through which TLS contexts ask for the proxy's own identity,
+/// as istiod writes it.
+pub const LOCAL_SDS_CLUSTER: &str = "sds-grpc";
+/// The proxy's own certificate chain and key.
+pub const WORKLOAD_CERTIFICATE: &str = "default";
+/// The mesh roots that verify peers.
+pub const ROOT_CA: &str = "ROOTCA";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Secret {
@@ -17,3 +28,28 @@ pub enum Secret {
 
 /// Secrets by name.
 pub type Secrets = HashMap<Arc<str>, Arc<Secret>>;
+
+/// The secrets TLS contexts can refer to, by where they come from.
+#[derive(Debug, Default, Clone)]
+pub struct SecretSources {
+    /// Sent by the control plane over ADS.
+    pub ads: Secrets,
+    /// The agent's own identity ([`WORKLOAD_CERTIFICATE`] and [`ROOT_CA`]),
+    /// referred to through [`LOCAL_SDS_CLUSTER`]; empty until the first
+    /// certificate is issued, and without an identity (plaintext).
+    pub local: Secrets,
+}
+
+impl SecretSources {
+    /// The local secrets of an identity: its chain and key (DER, leaf
+    /// first), and its root.
+    pub fn identity(chain: Vec<Vec<u8>>, key: Vec<u8>, root: Vec<u8>) -> Secrets {
+        Secrets::from([
+            (
+                WORKLOAD_CERTIFICATE.into(),
+                Arc::new(Secret::Certificate(ClientCert { chain, key })),
+            ),
+            (ROOT_CA.into(), Arc::new(Secret::Validation(vec![root]))),
+        ])
+    }
+}

@@ -10,10 +10,8 @@ mod delta;
 mod type_state;
 
 use std::convert::Infallible;
-use std::fmt::Write;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use prost::Message;
 use proto::pb::envoy::config::core::v3::Node;
@@ -26,26 +24,20 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::codec::Streaming;
-use tonic::transport::Channel;
-use tonic::transport::Endpoint;
 
 use type_state::{Interest, SUBSCRIPTIONS, TypeState};
 
 use super::backoff::Backoff;
+use super::connection::{AuthorizedChannel, ControlPlane};
 use super::stats::{UpdateResult, XdsStats};
 use super::{ConfigSink, Error};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// HTTP/2 pings notice a control plane that vanished without closing.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A large mesh's CDS or LDS response can exceed tonic's 4 MiB default.
 const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
 /// Keeps the agent subscribed to the control plane over ADS.
 pub struct AdsClient {
-    address: String,
-    endpoint: Endpoint,
+    control_plane: ControlPlane,
     node: Node,
     sink: Arc<dyn ConfigSink>,
     ready: watch::Sender<bool>,
@@ -55,7 +47,7 @@ pub struct AdsClient {
     delta: bool,
 }
 
-type Grpc = AggregatedDiscoveryServiceClient<Channel>;
+type Grpc = AggregatedDiscoveryServiceClient<AuthorizedChannel>;
 
 /// What differs between the two ADS protocols, for [`AdsClient::run_stream`].
 trait Wire {
@@ -106,34 +98,17 @@ impl Wire for StateOfTheWorld {
 }
 
 impl AdsClient {
-    /// A client for the plaintext ADS server at `address` (`host:port`, or
-    /// a URL such as `http://host:port`). `node` goes on the first request
-    /// of every stream. `ready` becomes `true`, once and for good, when the
+    /// A client of `control_plane`. `node` goes on the first request of
+    /// every stream. `ready` becomes `true`, once and for good, when the
     /// config is warm (see [`AdsClient::run`]).
     pub fn new(
-        address: &str,
+        control_plane: ControlPlane,
         node: Node,
         sink: Arc<dyn ConfigSink>,
         ready: watch::Sender<bool>,
-    ) -> Result<Self, Error> {
-        let uri = if address.contains("://") {
-            address.to_string()
-        } else {
-            format!("http://{address}")
-        };
-        let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| Error::InvalidAddress {
-                address: address.to_string(),
-                reason: error_chain(&e),
-            })?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-            .keep_alive_while_idle(true);
-        Ok(Self {
-            address: address.to_string(),
-            endpoint,
+    ) -> Self {
+        Self {
+            control_plane,
             node,
             sink,
             ready,
@@ -143,7 +118,7 @@ impl AdsClient {
                 .map(|&(type_url, mode)| TypeState::new(type_url, mode))
                 .collect(),
             delta: true,
-        })
+        }
     }
 
     /// The client's counters, for the admin server to render.
@@ -168,7 +143,7 @@ impl AdsClient {
                 backoff.reset();
             }
             let delay = backoff.next_delay();
-            tracing::warn!(address = %self.address, %error, ?delay, "ADS stream ended; reconnecting");
+            tracing::warn!(address = %self.control_plane.address(), %error, ?delay, "ADS stream ended; reconnecting");
             tokio::time::sleep(delay).await;
         }
     }
@@ -182,7 +157,7 @@ impl AdsClient {
             if *received || !unimplemented {
                 return Err(error);
             }
-            tracing::info!(address = %self.address, "the control plane does not serve delta ADS; using state of the world");
+            tracing::info!(address = %self.control_plane.address(), "the control plane does not serve delta ADS; using state of the world");
             self.delta = false;
         }
         self.run_stream::<StateOfTheWorld>(received).await
@@ -191,10 +166,7 @@ impl AdsClient {
     /// One stream, from connecting until it fails. `received` tells the
     /// caller whether any response arrived.
     async fn run_stream<W: Wire>(&mut self, received: &mut bool) -> Result<Infallible, Error> {
-        let channel = self.endpoint.connect().await.map_err(|e| Error::Connect {
-            address: self.address.clone(),
-            reason: error_chain(&e),
-        })?;
+        let channel = self.control_plane.connect().await?;
         let mut grpc = Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE_SIZE);
 
         for state in &mut self.types {
@@ -209,7 +181,7 @@ impl AdsClient {
         let requests = tokio_stream::iter(initial).chain(UnboundedReceiverStream::new(rx));
         let mut responses = W::open(&mut grpc, requests).await?;
         self.stats.set_connected(true);
-        tracing::info!(address = %self.address, protocol = W::NAME, "ADS stream open");
+        tracing::info!(address = %self.control_plane.address(), protocol = W::NAME, "ADS stream open");
 
         loop {
             let response = responses.message().await?.ok_or(Error::Closed)?;
@@ -337,24 +309,6 @@ fn invalid_argument(message: String) -> RpcStatus {
         message,
         details: Vec::new(),
     }
-}
-
-/// An error and its sources, joined by `: `. A source that repeats the
-/// message before it (hyper's connect errors do) is written once.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut previous = text.clone();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if message != previous {
-            // Writing to a String cannot fail.
-            let _ = write!(text, ": {message}");
-        }
-        previous = message;
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

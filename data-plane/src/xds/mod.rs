@@ -2,12 +2,16 @@
 //! NACK, reconnect with backoff. It knows the protocol only; what the
 //! resources mean is the [`ConfigSink`]'s business.
 
-mod backoff;
+pub(crate) mod backoff;
 pub mod client;
+pub mod connection;
 pub mod stats;
 
 pub use client::AdsClient;
+pub use connection::{AuthorizedChannel, ControlPlane, TlsSettings, TokenError};
 pub use stats::{UpdateResult, XdsStats};
+
+use std::fmt::Write;
 
 use proto::wkt::Any;
 
@@ -20,10 +24,32 @@ pub enum Error {
         "cannot connect to the control plane at {address} (is it running and reachable?): {reason}"
     )]
     Connect { address: String, reason: String },
-    #[error("the ADS stream failed: {}: {}", .0.code(), .0.message())]
+    #[error("the control plane root {path} cannot be used: {reason} (check --ca-root)")]
+    CaRoot {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("the ADS stream failed: {}", refusal(.0))]
     Stream(#[from] tonic::Status),
     #[error("the control plane closed the ADS stream")]
     Closed,
+}
+
+/// A status from the control plane as one line: its code and message, and
+/// what to check when the control plane refused this proxy's credentials.
+pub fn refusal(status: &tonic::Status) -> String {
+    let hint = match status.code() {
+        tonic::Code::Unauthenticated => {
+            " (the control plane did not accept this proxy's token: check --token, its expiry and issuer)"
+        }
+        tonic::Code::PermissionDenied => {
+            " (the token's identity does not allow this: check --namespace and --service-account against the token)"
+        }
+        _ => "",
+    };
+    format!("{}: {}{hint}", status.code(), status.message())
 }
 
 /// Why a sink rejected an update; it formats to one line, the NACK's
@@ -40,4 +66,22 @@ pub trait ConfigSink: Send + Sync + 'static {
     /// now (RDS: the route configs listeners use; EDS: the EDS clusters'
     /// service names). `None` means a wildcard subscription (CDS, LDS).
     fn wanted_names(&self, type_url: &str) -> Option<Vec<String>>;
+}
+
+/// An error and its sources, joined by `: `. A source that repeats the
+/// message before it (hyper's connect errors do) is written once.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut previous = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if message != previous {
+            // Writing to a String cannot fail.
+            let _ = write!(text, ": {message}");
+        }
+        previous = message;
+        source = cause.source();
+    }
+    text
 }

@@ -17,7 +17,7 @@ use super::endpoint::load_assignment_named;
 use super::{At, decode, duration, enabled_duration, tls};
 use crate::model::Error;
 use crate::model::cluster::{Cluster, Discovery, LbPolicy, LoadAssignment};
-use crate::model::secret::Secrets;
+use crate::model::secret::SecretSources;
 
 /// The key of the HTTP protocol options in `typed_extension_protocol_options`.
 pub(super) const HTTP_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -25,7 +25,7 @@ pub(super) const HTTP_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpPr
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A cluster from CDS, its TLS resolved against `secrets`.
-pub fn cluster(c: &PbCluster, secrets: &Secrets) -> Result<Cluster, Error> {
+pub fn cluster(c: &PbCluster, secrets: &SecretSources) -> Result<Cluster, Error> {
     let at = At::resource("cluster", &c.name);
     let tls = tls::upstream_tls(
         c.transport_socket.as_ref(),

@@ -18,7 +18,7 @@ use super::{At, decode, enabled_duration, route, socket_addr, tls};
 use crate::model::Error;
 use crate::model::listener::{ChainAction, FilterChain, HttpManager, Listener, TcpProxy};
 use crate::model::route::ClusterTarget;
-use crate::model::secret::Secrets;
+use crate::model::secret::SecretSources;
 
 pub(super) const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 pub(super) const TCP_PROXY: &str =
@@ -33,7 +33,7 @@ const HTTP_INSPECTOR: &str =
     "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
 
 /// A listener from LDS, its TLS resolved against `secrets`.
-pub fn listener(l: &pb_listener::Listener, secrets: &Secrets) -> Result<Listener, Error> {
+pub fn listener(l: &pb_listener::Listener, secrets: &SecretSources) -> Result<Listener, Error> {
     let at = At::resource("listener", &l.name);
     let address = socket_addr(l.address.as_ref(), &at.field("address"))?;
     let inspect_tls = inspects_tls(&l.listener_filters, &at)?;
@@ -88,7 +88,11 @@ fn inspects_tls(filters: &[pb_listener::ListenerFilter], at: &At<'_>) -> Result<
     Ok(inspect_tls)
 }
 
-fn filter_chain(c: &PbFilterChain, secrets: &Secrets, at: &At<'_>) -> Result<FilterChain, Error> {
+fn filter_chain(
+    c: &PbFilterChain,
+    secrets: &SecretSources,
+    at: &At<'_>,
+) -> Result<FilterChain, Error> {
     let m = c.filter_chain_match.clone().unwrap_or_default();
     check_match_fields(&m, &at.field("filter_chain_match"))?;
     let tls = tls::downstream_tls(

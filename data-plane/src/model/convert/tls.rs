@@ -1,16 +1,20 @@
 //! TLS → model: the transport socket of a cluster (origination) or a filter
 //! chain (termination), certificates and validation contexts, and SDS
-//! secrets. Certificate material is read and parsed here, so a missing
-//! file or bad PEM rejects the resource that names it.
+//! secrets and where each reference takes them from (ADS, or the agent's
+//! own identity through `sds-grpc`). Certificate material is read and
+//! parsed here, so a missing file or bad PEM rejects the resource that
+//! names it.
 
 use std::sync::Arc;
 
 use prost::Message;
-use proto::pb::envoy::config::core::v3::{TransportSocket, transport_socket};
+use proto::pb::envoy::config::core::v3::{
+    ApiConfigSource, TransportSocket, config_source, grpc_service, transport_socket,
+};
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
-    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, Secret as PbSecret,
-    SubjectAltNameMatcher, TlsCertificate, UpstreamTlsContext, common_tls_context, secret,
-    subject_alt_name_matcher::SanType,
+    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig,
+    Secret as PbSecret, SubjectAltNameMatcher, TlsCertificate, UpstreamTlsContext,
+    common_tls_context, secret, subject_alt_name_matcher::SanType,
 };
 use proto::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
 
@@ -19,7 +23,9 @@ use super::{At, decode};
 use crate::model::Error;
 use crate::model::cluster::{ClientCert, Trust, UpstreamTls};
 use crate::model::listener::DownstreamTls;
-use crate::model::secret::{Secret, Secrets};
+use crate::model::secret::{
+    LOCAL_SDS_CLUSTER, ROOT_CA, Secret, SecretSources, WORKLOAD_CERTIFICATE,
+};
 
 pub(super) const UPSTREAM_TLS: &str =
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
@@ -82,7 +88,7 @@ pub(super) struct Origination {
 /// A cluster's TLS origination, if its transport socket is TLS.
 pub(super) fn upstream_tls(
     socket: Option<&TransportSocket>,
-    secrets: &Secrets,
+    secrets: &SecretSources,
     at: &At<'_>,
 ) -> Result<Option<Origination>, Error> {
     let Some(ctx) = tls_context::<UpstreamTlsContext>(socket, UPSTREAM_TLS, at)? else {
@@ -110,7 +116,7 @@ pub(super) fn upstream_tls(
 /// A filter chain's TLS termination.
 pub(super) fn downstream_tls(
     socket: Option<&TransportSocket>,
-    secrets: &Secrets,
+    secrets: &SecretSources,
     at: &At<'_>,
 ) -> Result<Option<DownstreamTls>, Error> {
     let Some(ctx) = tls_context::<DownstreamTlsContext>(socket, DOWNSTREAM_TLS, at)? else {
@@ -260,10 +266,10 @@ fn subject_alt_names(
 }
 
 /// The certificate of the first `tls_certificates` or SDS reference, and the
-/// SDS names used. A missing SDS secret yields no certificate yet.
+/// ADS secret names used. A missing SDS secret yields no certificate yet.
 fn certificate(
     common: &CommonTlsContext,
-    secrets: &Secrets,
+    secrets: &SecretSources,
     at: &At<'_>,
 ) -> Result<(Option<ClientCert>, Vec<Arc<str>>), Error> {
     if let Some(cert) = common.tls_certificates.first() {
@@ -273,19 +279,99 @@ fn certificate(
     let Some(sds) = common.tls_certificate_sds_secret_configs.first() else {
         return Ok((None, Vec::new()));
     };
-    let cert = match secrets.get(sds.name.as_str()).map(|s| &**s) {
+    let at = at.field("tls_certificate_sds_secret_configs[0]");
+    let Resolved { secret, ads_name } = resolve(sds, secrets, &at)?;
+    let cert = match secret.as_deref() {
         Some(Secret::Certificate(cert)) => Some(cert.clone()),
         Some(Secret::Validation(_)) => {
-            return Err(at
-                .field("tls_certificate_sds_secret_configs[0]")
-                .error(format!(
-                    "secret {:?} is a validation context, not a certificate",
-                    sds.name
-                )));
+            return Err(at.error(format!(
+                "secret {:?} is a validation context, not a certificate",
+                sds.name
+            )));
         }
         None => None,
     };
-    Ok((cert, vec![sds.name.as_str().into()]))
+    Ok((cert, ads_name.into_iter().collect()))
+}
+
+/// Where an SDS reference takes its secret from.
+enum SecretSource {
+    /// The control plane, over ADS.
+    Ads,
+    /// The agent's own identity, through [`LOCAL_SDS_CLUSTER`].
+    Local,
+}
+
+/// The source `sds` names: ADS, or the `sds-grpc` cluster as istiod
+/// writes it for the proxy's own identity. Any other source is rejected:
+/// the agent has no other way to fetch a secret.
+fn secret_source(sds: &SdsSecretConfig, at: &At<'_>) -> Result<SecretSource, Error> {
+    use config_source::ConfigSourceSpecifier as S;
+    let at = at.field("sds_config");
+    match sds
+        .sds_config
+        .as_ref()
+        .and_then(|c| c.config_source_specifier.as_ref())
+    {
+        Some(S::Ads(_)) => Ok(SecretSource::Ads),
+        Some(S::ApiConfigSource(api)) => match grpc_cluster(api) {
+            Some(LOCAL_SDS_CLUSTER) => Ok(SecretSource::Local),
+            Some(cluster) => Err(at.error(format!(
+                "secrets from cluster {cluster:?} are not supported; \
+                 use ADS, or {LOCAL_SDS_CLUSTER:?} for the proxy's own certificate"
+            ))),
+            None => Err(at.error(format!(
+                "only an envoy_grpc source to {LOCAL_SDS_CLUSTER:?} is supported"
+            ))),
+        },
+        Some(_) => Err(at.error(format!(
+            "only ADS and {LOCAL_SDS_CLUSTER:?} are supported as secret sources"
+        ))),
+        None => Err(at.error(format!(
+            "a secret source is required: ADS, or {LOCAL_SDS_CLUSTER:?} for the proxy's own certificate"
+        ))),
+    }
+}
+
+/// The cluster of an API config source with one `envoy_grpc` service.
+fn grpc_cluster(api: &ApiConfigSource) -> Option<&str> {
+    match api.grpc_services.as_slice() {
+        [service] => match &service.target_specifier {
+            Some(grpc_service::TargetSpecifier::EnvoyGrpc(envoy)) => {
+                Some(envoy.cluster_name.as_str())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// What an SDS reference resolves to.
+struct Resolved {
+    /// The secret, once it is there.
+    secret: Option<Arc<Secret>>,
+    /// Its name, when it comes over ADS (to subscribe to it).
+    ads_name: Option<Arc<str>>,
+}
+
+/// The secret an SDS reference names. Through `sds-grpc`, only the proxy's
+/// own certificate and roots exist.
+fn resolve(sds: &SdsSecretConfig, secrets: &SecretSources, at: &At<'_>) -> Result<Resolved, Error> {
+    let name = sds.name.as_str();
+    match secret_source(sds, at)? {
+        SecretSource::Ads => Ok(Resolved {
+            secret: secrets.ads.get(name).cloned(),
+            ads_name: Some(name.into()),
+        }),
+        SecretSource::Local if name == WORKLOAD_CERTIFICATE || name == ROOT_CA => Ok(Resolved {
+            secret: secrets.local.get(name).cloned(),
+            ads_name: None,
+        }),
+        SecretSource::Local => Err(at.field("name").error(format!(
+            "{LOCAL_SDS_CLUSTER:?} serves only {WORKLOAD_CERTIFICATE:?} and {ROOT_CA:?} \
+             (the proxy's own certificate and roots), not {name:?}"
+        ))),
+    }
 }
 
 /// How a peer's certificate is verified.
@@ -293,28 +379,29 @@ struct PeerValidation {
     trust: Trust,
     subject_alt_names: Vec<String>,
     verify_server_name: bool,
-    /// The SDS secret the roots come from.
+    /// The ADS secret the roots come from.
     secret_name: Option<Arc<str>>,
 }
 
 impl PeerValidation {
-    /// Roots from the SDS secret `name` (mesh roots: chain only, since SPIFFE
+    /// Roots from the SDS secret `sds` (mesh roots: chain only, since SPIFFE
     /// certificates carry no DNS names), and `subject_alt_names`. A missing
     /// secret yields no roots yet.
     fn from_sds(
-        name: &str,
+        sds: &SdsSecretConfig,
         subject_alt_names: Vec<String>,
-        secrets: &Secrets,
+        secrets: &SecretSources,
         at: &At<'_>,
     ) -> Result<Self, Error> {
-        let trust = match secrets.get(name).map(|s| &**s) {
+        let at = at.field("validation_context_sds_secret_config");
+        let Resolved { secret, ads_name } = resolve(sds, secrets, &at)?;
+        let trust = match secret.as_deref() {
             Some(Secret::Validation(roots)) => Trust::Roots(roots.clone()),
             Some(Secret::Certificate(_)) => {
-                return Err(at
-                    .field("validation_context_sds_secret_config")
-                    .error(format!(
-                        "secret {name:?} is a certificate, not a validation context"
-                    )));
+                return Err(at.error(format!(
+                    "secret {:?} is a certificate, not a validation context",
+                    sds.name
+                )));
             }
             None => Trust::Roots(Vec::new()),
         };
@@ -322,7 +409,7 @@ impl PeerValidation {
             trust,
             subject_alt_names,
             verify_server_name: false,
-            secret_name: Some(name.into()),
+            secret_name: ads_name,
         })
     }
 }
@@ -331,7 +418,7 @@ impl PeerValidation {
 /// (alone or combined with an inline context's SANs).
 fn peer_validation(
     common: &CommonTlsContext,
-    secrets: &Secrets,
+    secrets: &SecretSources,
     at: &At<'_>,
 ) -> Result<PeerValidation, Error> {
     use common_tls_context::ValidationContextType as V;
@@ -352,7 +439,7 @@ fn peer_validation(
             })
         }
         Some(V::ValidationContextSdsSecretConfig(sds)) => {
-            PeerValidation::from_sds(&sds.name, Vec::new(), secrets, at)
+            PeerValidation::from_sds(sds, Vec::new(), secrets, at)
         }
         Some(V::CombinedValidationContext(combined)) => {
             let sans = match &combined.default_validation_context {
@@ -363,7 +450,7 @@ fn peer_validation(
                 .validation_context_sds_secret_config
                 .clone()
                 .unwrap_or_default();
-            PeerValidation::from_sds(&sds.name, sans, secrets, at)
+            PeerValidation::from_sds(&sds, sans, secrets, at)
         }
         Some(_) => Err(at
             .field("validation_context_type")

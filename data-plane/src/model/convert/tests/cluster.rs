@@ -19,7 +19,7 @@ use proto::wkt::{Any, UInt32Value};
 use super::{assert_rejected, pack, starting};
 use crate::model::cluster::{Discovery, LbPolicy as ModelLbPolicy};
 use crate::model::convert::cluster::HTTP_OPTIONS as HTTP_OPTIONS_KEY;
-use crate::model::secret::Secrets;
+use crate::model::secret::SecretSources;
 use crate::model::{Error, cluster_from_proto};
 
 const HTTP_OPTIONS: &str =
@@ -36,7 +36,7 @@ fn base(kind: DiscoveryType) -> Cluster {
 }
 
 fn convert(c: &Cluster) -> Result<crate::model::Cluster, Error> {
-    cluster_from_proto(c, &Secrets::new())
+    cluster_from_proto(c, &SecretSources::default())
 }
 
 fn with_http_options(options: &HttpProtocolOptions) -> Cluster {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::model::secret::Secrets;
+use crate::model::secret::SecretSources;
 use crate::model::{
     cluster_from_proto, listener_from_proto, load_assignment_from_proto, route_config_from_proto,
 };
@@ -47,7 +47,7 @@ fn every_resource_the_control_plane_emits_converts() {
         files.len() >= 27,
         "expected the golden files of every step, found {files:?}"
     );
-    let secrets = Secrets::new();
+    let secrets = SecretSources::default();
     let mut converted = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file:?}: {e}"));

@@ -19,7 +19,7 @@ use crate::model::convert::listener::{HCM, ROUTER, TCP_PROXY, TLS_INSPECTOR};
 use crate::model::convert::tls::DOWNSTREAM_TLS;
 use crate::model::listener::ChainAction;
 use crate::model::route::ClusterTarget;
-use crate::model::secret::Secrets;
+use crate::model::secret::SecretSources;
 use crate::model::{Error, listener_from_proto};
 
 fn tcp_proxy(cluster: &str) -> Filter {
@@ -83,7 +83,7 @@ fn base() -> Listener {
 }
 
 fn convert(l: &Listener) -> Result<crate::model::Listener, Error> {
-    listener_from_proto(l, &Secrets::new())
+    listener_from_proto(l, &SecretSources::default())
 }
 
 #[test]

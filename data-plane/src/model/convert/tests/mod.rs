@@ -6,6 +6,7 @@ mod endpoint;
 mod golden;
 mod listener;
 mod route;
+mod sds_source;
 mod tls;
 
 use std::fmt::Debug;

@@ -25,7 +25,7 @@ use crate::model::convert::listener::HCM;
 use crate::model::convert::tls::{DOWNSTREAM_TLS, RAW_BUFFER, UPSTREAM_TLS};
 use crate::model::listener::DownstreamTls;
 use crate::model::proto_fixtures::{mesh_context, sds};
-use crate::model::secret::{Secret, Secrets};
+use crate::model::secret::{Secret, SecretSources, Secrets};
 use crate::model::{Error, cluster_from_proto, listener_from_proto, secret_from_proto};
 
 const CLUSTER: &str = "outbound|443||edition.cnn.com";
@@ -59,7 +59,7 @@ fn cluster_with(socket: TransportSocket) -> Cluster {
     }
 }
 
-fn upstream(common: CommonTlsContext) -> Cluster {
+pub(super) fn upstream(common: CommonTlsContext) -> Cluster {
     cluster_with(transport_socket(
         UPSTREAM_TLS,
         &UpstreamTlsContext {
@@ -70,14 +70,14 @@ fn upstream(common: CommonTlsContext) -> Cluster {
     ))
 }
 
-fn upstream_tls(c: &Cluster, secrets: &Secrets) -> (UpstreamTls, Vec<Arc<str>>) {
+pub(super) fn upstream_tls(c: &Cluster, secrets: &SecretSources) -> (UpstreamTls, Vec<Arc<str>>) {
     let converted = cluster_from_proto(c, secrets).unwrap();
     let tls = converted.tls.expect("the cluster originates TLS");
     ((*tls).clone(), converted.secret_names)
 }
 
 /// A listener whose one HTTP chain terminates TLS with `ctx`.
-fn downstream(ctx: &DownstreamTlsContext) -> Listener {
+pub(super) fn downstream(ctx: &DownstreamTlsContext) -> Listener {
     let hcm = HttpConnectionManager {
         route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
             route_config_name: "443".into(),
@@ -100,7 +100,10 @@ fn downstream(ctx: &DownstreamTlsContext) -> Listener {
     }
 }
 
-fn downstream_tls(l: &Listener, secrets: &Secrets) -> Result<DownstreamTls, Error> {
+pub(super) fn downstream_tls(
+    l: &Listener,
+    secrets: &SecretSources,
+) -> Result<DownstreamTls, Error> {
     let converted = listener_from_proto(l, secrets)?;
     Ok(converted.filter_chains[0]
         .tls
@@ -108,8 +111,15 @@ fn downstream_tls(l: &Listener, secrets: &Secrets) -> Result<DownstreamTls, Erro
         .expect("the chain terminates TLS"))
 }
 
-/// The mesh secrets: `default` (a certificate and key) and `ROOTCA`.
-fn mesh_secrets() -> Secrets {
+/// The mesh secrets over ADS: `default` (a certificate and key) and `ROOTCA`.
+pub(super) fn mesh_secrets() -> SecretSources {
+    SecretSources {
+        ads: mesh_secret_map(),
+        local: Secrets::new(),
+    }
+}
+
+pub(super) fn mesh_secret_map() -> Secrets {
     let (cert, key) = certificate_pem("workload");
     let mut secrets = Secrets::new();
     for proto in [
@@ -152,7 +162,7 @@ fn simple_tls_verifies_the_system_roots_and_the_configured_dns_sans() {
         match_typed_subject_alt_names: vec![dns_san("edition.cnn.com")],
         ..Default::default()
     }));
-    let (tls, secret_names) = upstream_tls(&c, &Secrets::new());
+    let (tls, secret_names) = upstream_tls(&c, &SecretSources::default());
     assert_eq!(tls.sni, "edition.cnn.com");
     assert_eq!(tls.trust, Trust::System);
     assert_eq!(tls.subject_alt_names, ["edition.cnn.com"]);
@@ -163,7 +173,10 @@ fn simple_tls_verifies_the_system_roots_and_the_configured_dns_sans() {
 
 #[test]
 fn without_a_validation_context_nothing_is_verified() {
-    let (tls, _) = upstream_tls(&upstream(CommonTlsContext::default()), &Secrets::new());
+    let (tls, _) = upstream_tls(
+        &upstream(CommonTlsContext::default()),
+        &SecretSources::default(),
+    );
     assert_eq!(tls.trust, Trust::None);
 }
 
@@ -180,7 +193,7 @@ fn mutual_tls_reads_the_inline_certificate_and_roots() {
         ..Default::default()
     }];
     common.alpn_protocols = vec!["http/1.1".into()];
-    let (tls, _) = upstream_tls(&upstream(common), &Secrets::new());
+    let (tls, _) = upstream_tls(&upstream(common), &SecretSources::default());
     assert!(matches!(&tls.trust, Trust::Roots(roots) if roots.len() == 1));
     assert_eq!(tls.client_cert.unwrap().chain.len(), 1);
     assert_eq!(tls.alpn, ["http/1.1"]);
@@ -189,7 +202,7 @@ fn mutual_tls_reads_the_inline_certificate_and_roots() {
 #[test]
 fn istio_mutual_refers_to_sds_and_verifies_the_chain_only() {
     let c = upstream(mesh_context());
-    let (before, names) = upstream_tls(&c, &Secrets::new());
+    let (before, names) = upstream_tls(&c, &SecretSources::default());
     assert_eq!(names, [Arc::from("default"), Arc::from("ROOTCA")]);
     assert!(before.client_cert.is_none(), "no certificate before SDS");
     assert_eq!(
@@ -232,7 +245,7 @@ fn a_combined_validation_context_takes_roots_from_sds_and_sans_inline() {
 fn raw_buffer_is_plaintext() {
     let c = cluster_with(transport_socket(RAW_BUFFER, &proto::wkt::Empty {}));
     assert!(
-        cluster_from_proto(&c, &Secrets::new())
+        cluster_from_proto(&c, &SecretSources::default())
             .unwrap()
             .tls
             .is_none()
@@ -247,7 +260,7 @@ fn a_gateway_terminates_mesh_tls_once_its_secrets_arrive() {
         ..Default::default()
     };
     let l = downstream(&ctx);
-    let before = downstream_tls(&l, &Secrets::new()).unwrap();
+    let before = downstream_tls(&l, &SecretSources::default()).unwrap();
     assert_eq!(
         before.secret_names,
         [Arc::from("default"), Arc::from("ROOTCA")]
@@ -275,7 +288,7 @@ fn an_unknown_transport_socket_is_rejected() {
         ),
     });
     assert_rejected(
-        cluster_from_proto(&other, &Secrets::new()),
+        cluster_from_proto(&other, &SecretSources::default()),
         "cluster",
         CLUSTER,
         "transport_socket",
@@ -286,7 +299,7 @@ fn an_unknown_transport_socket_is_rejected() {
         config_type: None,
     });
     assert_rejected(
-        cluster_from_proto(&untyped, &Secrets::new()),
+        cluster_from_proto(&untyped, &SecretSources::default()),
         "cluster",
         CLUSTER,
         "transport_socket",
@@ -306,7 +319,10 @@ fn a_tls_context_that_does_not_decode_is_rejected() {
         ),
     };
     assert_rejected(
-        cluster_from_proto(&cluster_with(garbage(UPSTREAM_TLS)), &Secrets::new()),
+        cluster_from_proto(
+            &cluster_with(garbage(UPSTREAM_TLS)),
+            &SecretSources::default(),
+        ),
         "cluster",
         CLUSTER,
         "transport_socket",
@@ -315,7 +331,7 @@ fn a_tls_context_that_does_not_decode_is_rejected() {
     let mut l = downstream(&DownstreamTlsContext::default());
     l.filter_chains[0].transport_socket = Some(garbage(DOWNSTREAM_TLS));
     assert_rejected(
-        listener_from_proto(&l, &Secrets::new()),
+        listener_from_proto(&l, &SecretSources::default()),
         "listener",
         LISTENER,
         "filter_chains[0].transport_socket",
@@ -332,7 +348,7 @@ fn assert_certificate_rejected(cert: TlsCertificate, reason: &str) {
         ..Default::default()
     });
     assert_rejected(
-        cluster_from_proto(&c, &Secrets::new()),
+        cluster_from_proto(&c, &SecretSources::default()),
         "cluster",
         CLUSTER,
         "transport_socket.common_tls_context.tls_certificates[0]",
@@ -432,7 +448,7 @@ fn unreadable_trusted_roots_are_rejected() {
         ..Default::default()
     }));
     assert_rejected(
-        cluster_from_proto(&c, &Secrets::new()),
+        cluster_from_proto(&c, &SecretSources::default()),
         "cluster",
         CLUSTER,
         "transport_socket.common_tls_context.validation_context",
@@ -449,7 +465,7 @@ fn san_matchers_the_agent_cannot_verify_are_rejected() {
             ..Default::default()
         }));
         assert_rejected(
-            cluster_from_proto(&c, &Secrets::new()),
+            cluster_from_proto(&c, &SecretSources::default()),
             "cluster",
             CLUSTER,
             "transport_socket.common_tls_context.validation_context.match_typed_subject_alt_names[1]",
@@ -486,7 +502,7 @@ fn a_certificate_provider_validation_context_is_rejected() {
     )
     .unwrap();
     assert_rejected(
-        cluster_from_proto(&upstream(common), &Secrets::new()),
+        cluster_from_proto(&upstream(common), &SecretSources::default()),
         "cluster",
         CLUSTER,
         "transport_socket.common_tls_context.validation_context_type",
@@ -512,7 +528,7 @@ fn a_bad_default_validation_context_is_rejected() {
         ),
     );
     assert_rejected(
-        cluster_from_proto(&upstream(common), &Secrets::new()),
+        cluster_from_proto(&upstream(common), &SecretSources::default()),
         "cluster",
         CLUSTER,
         "transport_socket.common_tls_context.combined_validation_context.match_typed_subject_alt_names[0]",
@@ -531,7 +547,7 @@ fn client_verification_the_agent_cannot_do_is_rejected() {
         ..Default::default()
     });
     assert_rejected(
-        downstream_tls(&downstream(&sans), &Secrets::new()),
+        downstream_tls(&downstream(&sans), &SecretSources::default()),
         "listener",
         LISTENER,
         "filter_chains[0].transport_socket.common_tls_context",
@@ -542,7 +558,7 @@ fn client_verification_the_agent_cannot_do_is_rejected() {
         ..Default::default()
     });
     assert_rejected(
-        downstream_tls(&downstream(&system), &Secrets::new()),
+        downstream_tls(&downstream(&system), &SecretSources::default()),
         "listener",
         LISTENER,
         "filter_chains[0].transport_socket.common_tls_context.validation_context.system_root_certs",
@@ -570,7 +586,7 @@ fn material_rustls_cannot_load_rejects_the_listener() {
         })
     };
     assert_rejected(
-        downstream_tls(&terminate(garbage_der, &key), &Secrets::new()),
+        downstream_tls(&terminate(garbage_der, &key), &SecretSources::default()),
         "listener",
         LISTENER,
         "filter_chains[0].transport_socket.common_tls_context",
@@ -578,7 +594,7 @@ fn material_rustls_cannot_load_rejects_the_listener() {
     );
     let garbage_key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
     assert_rejected(
-        downstream_tls(&terminate(&cert, garbage_key), &Secrets::new()),
+        downstream_tls(&terminate(&cert, garbage_key), &SecretSources::default()),
         "listener",
         LISTENER,
         "filter_chains[0].transport_socket.common_tls_context",
