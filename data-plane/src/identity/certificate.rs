@@ -40,6 +40,9 @@ pub struct WorkloadCertificate {
     root_pem: String,
     root_der: Vec<u8>,
     key: KeyPair,
+    /// When this proxy received it: its life, for rotation, starts here,
+    /// since CAs backdate `not_before` for clock skew.
+    received: SystemTime,
     not_before: SystemTime,
     not_after: SystemTime,
     serial: String,
@@ -59,7 +62,7 @@ impl fmt::Debug for WorkloadCertificate {
 
 impl WorkloadCertificate {
     /// The certificate of a CA's response (`cert_chain`: PEM, leaf first,
-    /// root last) for `key` and `id`, checked at `now`.
+    /// root last) for `key` and `id`, received and checked at `now`.
     pub fn from_response(
         cert_chain: &[String],
         key: KeyPair,
@@ -95,6 +98,7 @@ impl WorkloadCertificate {
         let validity = leaf.validity();
         Ok(Self {
             spiffe_id: expected,
+            received: now,
             not_before: system_time(validity.not_before.timestamp()),
             not_after: system_time(validity.not_after.timestamp()),
             serial: leaf.raw_serial_as_string(),
@@ -123,13 +127,16 @@ impl WorkloadCertificate {
         self.not_after
     }
 
-    /// When to replace it: at half its life, as Istio's agent does.
+    /// When to replace it: at half its life, counted from when it was
+    /// received, as Istio's agent does (its `CreatedTime` and grace period
+    /// ratio 0.5). Counting from a backdated `not_before` would put the
+    /// rotation of a short-lived certificate in the past.
     pub fn rotation_time(&self) -> SystemTime {
         let life = self
             .not_after
-            .duration_since(self.not_before)
+            .duration_since(self.received)
             .unwrap_or(Duration::ZERO);
-        self.not_before + life / 2
+        self.received + life / 2
     }
 
     /// The leaf and intermediates, DER.

@@ -55,9 +55,20 @@ impl TestCa {
     /// `[leaf, root]` (PEM) for the CSR, valid from now for `lifetime`,
     /// with the subject alt names the CSR asks for.
     pub fn sign(&self, csr_pem: &str, lifetime: Duration) -> Result<Vec<String>, rcgen::Error> {
+        self.sign_backdated(csr_pem, lifetime, Duration::ZERO)
+    }
+
+    /// [`TestCa::sign`], with `not_before` set `backdate` before now, as
+    /// CAs do for clock skew.
+    pub fn sign_backdated(
+        &self,
+        csr_pem: &str,
+        lifetime: Duration,
+        backdate: Duration,
+    ) -> Result<Vec<String>, rcgen::Error> {
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)?;
         let now = time::OffsetDateTime::now_utc();
-        csr.params.not_before = now;
+        csr.params.not_before = now - backdate;
         csr.params.not_after = now + lifetime;
         csr.params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,

@@ -49,7 +49,7 @@ pub fn refusal(status: &tonic::Status) -> String {
         }
         _ => "",
     };
-    format!("{}: {}{hint}", status.code(), status.message())
+    format!("{:?}: {}{hint}", status.code(), status.message())
 }
 
 /// Why a sink rejected an update; it formats to one line, the NACK's

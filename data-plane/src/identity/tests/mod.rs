@@ -251,16 +251,21 @@ fn the_chain_needs_the_leaf_and_the_root() {
 }
 
 #[test]
-fn rotates_at_half_life_and_never_shows_the_key() {
+fn rotates_at_half_the_life_left_when_received_and_never_shows_the_key() {
     let request = signing_request(&sleep_id()).unwrap();
-    let chain = TestCa::default().sign(&request.csr_pem, HOUR).unwrap();
+    let chain = TestCa::default()
+        .sign_backdated(&request.csr_pem, HOUR, 2 * HOUR)
+        .unwrap();
+    let received = SystemTime::now();
     let certificate =
-        WorkloadCertificate::from_response(&chain, request.key, &sleep_id(), SystemTime::now())
-            .unwrap();
+        WorkloadCertificate::from_response(&chain, request.key, &sleep_id(), received).unwrap();
+    let left = certificate.not_after().duration_since(received).unwrap();
     assert_eq!(
         certificate.rotation_time(),
-        certificate.not_before() + HOUR / 2
+        received + left / 2,
+        "a backdated not_before does not count (Istio's CreatedTime)"
     );
+    assert!(certificate.rotation_time() > received);
     let debug = format!("{certificate:?}");
     assert!(debug.contains(certificate.serial()), "{debug}");
     assert!(!debug.contains("PRIVATE"), "{debug}");
@@ -306,8 +311,8 @@ async fn rotates_to_a_new_certificate_at_half_life() {
         .expect("rotated before the certificate expired")
         .unwrap();
     let second = current.borrow().clone();
-    // Validity has whole seconds: issued at most 1s after not_before, so
-    // rotation (2s after not_before) comes at least 1s after issuance.
+    // Validity has whole seconds: about 3s or more of the 4s were left when
+    // the first arrived, and rotation comes at half of what was left.
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_ne!(first.serial(), second.serial());
     assert_ne!(first.key_der(), second.key_der());
