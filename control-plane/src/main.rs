@@ -130,7 +130,8 @@ struct ServeOptions {
     #[arg(long, value_name = "URL", requires = "jwks")]
     jwt_issuer: Option<String>,
     /// NAMESPACE/SERVICE_ACCOUNT whose router proxies are endpoints of the
-    /// services that select their labels (repeatable).
+    /// services that select their labels (repeatable; given, it replaces
+    /// the default).
     #[arg(long = "gateway-service-account", value_name = "NS/SA", default_value = DEFAULT_GATEWAY_SERVICE_ACCOUNT)]
     gateway_service_accounts: Vec<ServiceAccount>,
 }

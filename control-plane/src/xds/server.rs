@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use proto::istio_ca::istio_certificate_service_server::IstioCertificateServiceServer;
 use proto::pb::envoy::service::status::v3::client_status_discovery_service_server::ClientStatusDiscoveryServiceServer;
@@ -25,6 +26,9 @@ const ADS_SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService
 const CSDS_SERVICE: &str = "envoy.service.status.v3.ClientStatusDiscoveryService";
 const CA_SERVICE: &str = "istio.v1.auth.IstioCertificateService";
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+/// How long a client may take to complete its TLS handshake: a connection
+/// that never sends its ClientHello is dropped instead of held.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the secure server needs besides the shared context.
 pub struct SecureServer {
@@ -109,7 +113,11 @@ pub async fn serve_secure(
 ) -> Result<(), tonic::transport::Error> {
     let identity = Identity::from_pem(&secure.certificate.cert_pem, secure.certificate.key_pem());
     let builder = Server::builder()
-        .tls_config(ServerTlsConfig::new().identity(identity))?
+        .tls_config(
+            ServerTlsConfig::new()
+                .identity(identity)
+                .timeout(TLS_HANDSHAKE_TIMEOUT),
+        )?
         .layer(InterceptorLayer::new(Authenticate::new(
             secure.authenticator,
             context.metrics.clone(),

@@ -49,6 +49,10 @@ struct Mesh {
 
 impl Mesh {
     async fn start() -> Self {
+        Self::start_with(ConfigSnapshot::default()).await
+    }
+
+    async fn start_with(snapshot: ConfigSnapshot) -> Self {
         let ca_dir = tempfile::tempdir().expect("tempdir");
         let ca = CertificateAuthority::load_or_create(
             ca_dir.path(),
@@ -70,7 +74,7 @@ impl Mesh {
             .parse()
             .expect("the default gateway account")]);
         let context = XdsContext::new(
-            MeshStatePublisher::new(Arc::new(ConfigSnapshot::default())),
+            MeshStatePublisher::new(Arc::new(snapshot)),
             Arc::new(Metrics::default()),
             gateways,
         );
@@ -181,15 +185,26 @@ fn node(
     service_account: &str,
     labels: &[(&str, &str)],
 ) -> Node {
+    node_at("10.1.0.5", node_type, namespace, service_account, labels)
+}
+
+/// A node with the address `ip`.
+fn node_at(
+    ip: &str,
+    node_type: NodeType,
+    namespace: &str,
+    service_account: &str,
+    labels: &[(&str, &str)],
+) -> Node {
     Proxy {
-        id: NodeId::new(node_type, "10.1.0.5", "pod-1", namespace).to_string(),
+        id: NodeId::new(node_type, ip, "pod-1", namespace).to_string(),
         node_type,
         namespace: namespace.to_string(),
         labels: labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        ips: vec!["10.1.0.5".to_string()],
+        ips: vec![ip.to_string()],
         service_account: service_account.to_string(),
     }
     .to_node()
@@ -204,10 +219,10 @@ fn sidecar(namespace: &str, service_account: &str) -> Node {
     )
 }
 
-/// An open ADS stream: its request sender (kept so the stream stays open)
-/// and its responses.
+/// An open ADS stream: its request sender (which also keeps it open) and
+/// its responses.
 struct AdsStream {
-    _requests: mpsc::Sender<DiscoveryRequest>,
+    requests: mpsc::Sender<DiscoveryRequest>,
     responses: tonic::Streaming<DiscoveryResponse>,
 }
 
@@ -224,7 +239,7 @@ async fn open_ads(
         .await?
         .into_inner();
     Ok(AdsStream {
-        _requests: requests,
+        requests,
         responses,
     })
 }
@@ -235,6 +250,18 @@ impl AdsStream {
             .await
             .expect("a response in time")?
             .ok_or_else(|| Status::unknown("the stream ended without a status"))
+    }
+
+    /// ACKs `response` for the subscription `names`.
+    async fn ack(&self, response: &DiscoveryResponse, names: &[&str]) {
+        let ack = DiscoveryRequest {
+            type_url: response.type_url.clone(),
+            version_info: response.version_info.clone(),
+            response_nonce: response.nonce.clone(),
+            resource_names: names.iter().map(|n| n.to_string()).collect(),
+            ..Default::default()
+        };
+        self.requests.send(ack).await.expect("stream open");
     }
 }
 
