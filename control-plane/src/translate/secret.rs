@@ -1,20 +1,12 @@
-//! SDS: the secrets TLS contexts refer to by name, as Istio names them:
-//! `default` (the proxy's workload certificate chain and private key) and
-//! `ROOTCA` (the mesh root, which verifies peers), served by the proxy's own
-//! agent through the `sds-grpc` cluster.
-
-use std::collections::BTreeMap;
+//! SDS references as istiod writes them: `default` and `ROOTCA` from the proxy's agent through `sds-grpc`.
 
 use proto::pb::envoy::config::core::v3::{
-    ApiConfigSource, ApiVersion, ConfigSource, DataSource, GrpcService, api_config_source,
-    config_source, data_source, grpc_service,
+    ApiConfigSource, ApiVersion, ConfigSource, GrpcService, api_config_source, config_source,
+    grpc_service,
 };
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
-    CertificateValidationContext, CommonTlsContext, SdsSecretConfig, Secret, TlsCertificate,
-    common_tls_context, secret,
+    CommonTlsContext, SdsSecretConfig, common_tls_context,
 };
-use proto::wkt::Any;
-use shared::type_url;
 
 use super::filters;
 
@@ -25,8 +17,6 @@ pub const SDS_CLUSTER: &str = "sds-grpc";
 pub const SDS_DEFAULT: &str = "default";
 /// The secret with the mesh root certificate.
 pub const SDS_ROOT_CA: &str = "ROOTCA";
-/// What replaces a private key in output meant for people.
-pub const REDACTED: &str = "[redacted]";
 
 /// A reference to secret `name`, fetched from the proxy's agent through
 /// [`SDS_CLUSTER`], as istiod writes it: gRPC, v3, the node on the first
@@ -73,61 +63,4 @@ pub fn istio_mutual_tls_context(alpn: &[&str]) -> CommonTlsContext {
         alpn_protocols: alpn.iter().map(|p| p.to_string()).collect(),
         ..Default::default()
     }
-}
-
-fn inline_bytes(text: &str) -> DataSource {
-    DataSource {
-        specifier: Some(data_source::Specifier::InlineBytes(
-            text.as_bytes().to_vec(),
-        )),
-        ..Default::default()
-    }
-}
-
-/// `default`: the certificate chain (leaf first) and its private key, PEM.
-pub fn workload_secret(chain_pem: &str, key_pem: &str) -> Secret {
-    Secret {
-        name: SDS_DEFAULT.to_string(),
-        r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
-            certificate_chain: Some(inline_bytes(chain_pem)),
-            private_key: Some(inline_bytes(key_pem)),
-            ..Default::default()
-        })),
-    }
-}
-
-/// `ROOTCA`: the roots that verify peer certificates, PEM.
-pub fn root_secret(root_pem: &str) -> Secret {
-    Secret {
-        name: SDS_ROOT_CA.to_string(),
-        r#type: Some(secret::Type::ValidationContext(
-            CertificateValidationContext {
-                trusted_ca: Some(inline_bytes(root_pem)),
-                ..Default::default()
-            },
-        )),
-    }
-}
-
-/// The secret with any private key replaced by [`REDACTED`].
-pub fn redact(mut secret: Secret) -> Secret {
-    if let Some(secret::Type::TlsCertificate(certificate)) = &mut secret.r#type
-        && certificate.private_key.is_some()
-    {
-        certificate.private_key = Some(DataSource {
-            specifier: Some(data_source::Specifier::InlineString(REDACTED.to_string())),
-            ..Default::default()
-        });
-    }
-    secret
-}
-
-/// A secret packed as the xDS server sends it.
-pub fn pack(secret: &Secret) -> Any {
-    proto::pack(type_url::SECRET, secret)
-}
-
-/// Secrets packed as the xDS server sends them, by name.
-pub fn by_name(secrets: &[Secret]) -> BTreeMap<String, Any> {
-    secrets.iter().map(|s| (s.name.clone(), pack(s))).collect()
 }
