@@ -67,7 +67,11 @@ pub fn refuse(metrics: &Metrics, peer: Option<SocketAddr>, error: &AuthError) ->
         .auth_failures
         .get_or_create(&Metrics::reason_label(error.reason()))
         .inc();
-    let peer = peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
-    tracing::warn!(%peer, reason = error.reason(), "refused a call: {error}");
+    tracing::warn!(peer = %peer_text(peer), reason = error.reason(), "refused a call: {error}");
     error.to_status()
+}
+
+/// A caller's address as log lines show it.
+pub fn peer_text(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "unknown".to_string(), |p| p.to_string())
 }

@@ -13,7 +13,7 @@ use crate::auth::AuthError;
 use crate::ca::{CertificateAuthority, CsrError, Identity};
 
 use super::XdsContext;
-use super::authn::{Caller, refuse};
+use super::authn::{Caller, peer_text, refuse};
 
 /// The metadata key Istio uses to ask for another identity's certificate.
 const IMPERSONATED_IDENTITY: &str = "ImpersonatedIdentity";
@@ -70,7 +70,7 @@ impl Certificates {
                 metrics.certs_issued.inc();
                 tracing::info!(
                     %identity,
-                    peer = ?caller.peer,
+                    peer = %peer_text(caller.peer),
                     not_after = %humantime::format_rfc3339_seconds(signed.not_after),
                     "signed a workload certificate"
                 );
