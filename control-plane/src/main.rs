@@ -219,13 +219,14 @@ fn validate(dir: &Path, mesh: Option<&Path>) -> ExitCode {
 
 fn summary(s: &ConfigSnapshot) -> String {
     format!(
-        "{} ServiceEntry, {} VirtualService, {} DestinationRule, {} Gateway, {} Sidecar, {} WorkloadEntry; outboundTrafficPolicy {:?}",
+        "{} ServiceEntry, {} VirtualService, {} DestinationRule, {} Gateway, {} Sidecar, {} WorkloadEntry, {} WorkloadGroup; outboundTrafficPolicy {:?}",
         s.service_entries.len(),
         s.virtual_services.len(),
         s.destination_rules.len(),
         s.gateways.len(),
         s.sidecars.len(),
         s.workload_entries.len(),
+        s.workload_groups.len(),
         s.mesh.outbound_traffic_policy.mode,
     )
 }
