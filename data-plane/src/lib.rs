@@ -7,6 +7,7 @@ pub mod identity;
 pub mod model;
 pub mod node;
 pub mod proxy;
+pub mod sds;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

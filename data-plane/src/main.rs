@@ -16,6 +16,7 @@ use data_plane::node::Identity;
 use data_plane::proxy::busy_poll;
 use data_plane::proxy::stats::Stats;
 use data_plane::proxy::{ListenerManager, ListenerSockets, ProxyContext};
+use data_plane::sds::SdsListener;
 use data_plane::store::ConfigStore;
 use data_plane::upstream::{DnsConfig, Upstreams};
 use data_plane::xds::connection::DEFAULT_SERVER_NAME;
@@ -50,6 +51,26 @@ enum Command {
     Init(InitArgs),
     /// Remove the capture rules `init` added.
     Cleanup,
+    /// Serve this proxy's certificate to a local Envoy over SDS on a Unix
+    /// socket, as pilot-agent does: `default` and `ROOTCA`, from a key made
+    /// here and a certificate from the control plane, renewed at half life.
+    Sds(SdsArgs),
+}
+
+#[derive(Args)]
+struct SdsArgs {
+    /// The Unix socket to serve on (mode 0600), which Envoy's `sds-grpc`
+    /// cluster points at.
+    #[arg(long)]
+    socket: PathBuf,
+    #[command(flatten)]
+    control_plane: ControlPlaneArgs,
+    /// The proxy's namespace, in its SPIFFE id; it must be the token's.
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// The proxy's service account, in its SPIFFE id; it must be the token's.
+    #[arg(long, default_value = "default")]
+    service_account: String,
 }
 
 #[derive(Args)]
@@ -171,6 +192,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => run(*args, set_log_level),
         Command::Init(args) => init(&args),
         Command::Cleanup => capture::apply(&CapturePlan::cleanup_rules()).map_err(Into::into),
+        Command::Sds(args) => sds(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -345,6 +367,38 @@ impl ControlPlaneArgs {
         };
         Ok(ControlPlane::tls(address, &settings)?)
     }
+}
+
+fn sds(args: &SdsArgs) -> anyhow::Result<()> {
+    let control_plane = args.control_plane.connection(false)?;
+    let authority = CertificateAuthority::new(
+        control_plane,
+        SpiffeId {
+            trust_domain: args.control_plane.trust_domain.clone(),
+            namespace: args.namespace.clone(),
+            service_account: args.service_account.clone(),
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the runtime")?;
+    runtime.block_on(async {
+        let listener = SdsListener::bind(&args.socket)?;
+        let serve = async {
+            let certificates = authority.start().await;
+            listener.serve(certificates).await
+        };
+        let result = tokio::select! {
+            result = serve => result.map_err(Into::into),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = terminated() => Ok(()),
+        };
+        if let Err(error) = std::fs::remove_file(&args.socket) {
+            tracing::warn!(socket = %args.socket.display(), %error, "cannot remove the SDS socket");
+        }
+        result
+    })
 }
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {

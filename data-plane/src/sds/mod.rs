@@ -1,0 +1,75 @@
+//! `data-plane sds`: pilot-agent's SDS server for a local Envoy. Envoy's
+//! `sds-grpc` cluster points at a Unix socket where this serves `default`
+//! (the proxy's certificate chain and key) and `ROOTCA` (the mesh root)
+//! from the identity the agent gets from the control plane, over
+//! `StreamSecrets` (state of the world), `DeltaSecrets` and `FetchSecrets`,
+//! pushing a new version at every rotation. The key never leaves this
+//! machine.
+
+mod delta;
+mod secrets;
+mod service;
+mod socket;
+mod sotw;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use proto::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::identity::WorkloadCertificate;
+use service::SdsService;
+
+/// Why SDS cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum SdsError {
+    #[error("cannot serve SDS on {path}: {reason}")]
+    Socket { path: PathBuf, reason: String },
+    #[error("the SDS server on {path} failed: {source}")]
+    Serve {
+        path: PathBuf,
+        source: tonic::transport::Error,
+    },
+}
+
+/// A bound SDS socket, not serving yet.
+pub struct SdsListener {
+    path: PathBuf,
+    listener: UnixListener,
+}
+
+impl SdsListener {
+    /// Binds the socket at `path` (mode 0600), replacing a stale one. Call
+    /// on a tokio runtime.
+    pub fn bind(path: &Path) -> Result<Self, SdsError> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            listener: socket::bind(path)?,
+        })
+    }
+
+    /// Serves the certificate `certificates` holds, and each new one,
+    /// until the server fails.
+    pub async fn serve(
+        self,
+        certificates: watch::Receiver<Arc<WorkloadCertificate>>,
+    ) -> Result<(), SdsError> {
+        tracing::info!(socket = %self.path.display(), "serving SDS");
+        tonic::transport::Server::builder()
+            .add_service(SecretDiscoveryServiceServer::new(SdsService {
+                certificates,
+            }))
+            .serve_with_incoming(UnixListenerStream::new(self.listener))
+            .await
+            .map_err(|source| SdsError::Serve {
+                path: self.path,
+                source,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests;
