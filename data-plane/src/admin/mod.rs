@@ -1,7 +1,9 @@
 //! The admin interface (`--admin-addr`, default 127.0.0.1:15000), with
 //! Envoy's paths so habits carry over: `/ready`, `/config_dump`,
-//! `/clusters`, `/stats/prometheus`, `/logging?level=`, `/server_info`.
+//! `/clusters`, `/certs`, `/stats/prometheus`, `/logging?level=`,
+//! `/server_info`.
 
+pub mod certs;
 pub mod config_dump;
 
 use std::convert::Infallible;
@@ -83,6 +85,7 @@ impl Admin {
                 Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
             },
             "/clusters" => text(StatusCode::OK, self.clusters()),
+            "/certs" => json_response(&certs::render(&self.store, std::time::SystemTime::now())),
             "/stats/prometheus" | "/stats" => {
                 let mut out = String::new();
                 self.stats.render(&mut out);
@@ -108,7 +111,7 @@ impl Admin {
             }
             _ => text(
                 StatusCode::NOT_FOUND,
-                "admin paths: /ready /config_dump /clusters /stats/prometheus /logging?level= /server_info\n".into(),
+                "admin paths: /ready /config_dump /clusters /certs /stats/prometheus /logging?level= /server_info\n".into(),
             ),
         }
     }

@@ -101,7 +101,7 @@ impl WorkloadCertificate {
             received: now,
             not_before: system_time(validity.not_before.timestamp()),
             not_after: system_time(validity.not_after.timestamp()),
-            serial: leaf.raw_serial_as_string(),
+            serial: serial_number(leaf.raw_serial()),
             chain_pem: chain_pem.to_vec(),
             chain_der: chain_der.to_vec(),
             root_pem: root_pem.clone(),
@@ -114,7 +114,7 @@ impl WorkloadCertificate {
         &self.spiffe_id
     }
 
-    /// The serial number, hex bytes joined by `:` (as openssl shows it).
+    /// The serial number as Envoy's `/certs` shows it (lowercase hex).
     pub fn serial(&self) -> &str {
         &self.serial
     }
@@ -228,6 +228,12 @@ fn verify(
         )
         .map(|_| ())
         .map_err(ChainError::Untrusted)
+}
+
+/// A serial number as Envoy's `/certs` prints it: lowercase hex, no
+/// separators.
+pub fn serial_number(raw: &[u8]) -> String {
+    raw.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn system_time(timestamp: i64) -> SystemTime {

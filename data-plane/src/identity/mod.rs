@@ -7,7 +7,7 @@ mod certificate;
 mod csr;
 mod rotation;
 
-pub use certificate::{ChainError, WorkloadCertificate};
+pub use certificate::{ChainError, WorkloadCertificate, serial_number};
 pub use rotation::{CertificateAuthority, IdentityError};
 
 use std::fmt;

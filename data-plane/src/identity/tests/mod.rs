@@ -271,6 +271,11 @@ fn rotates_at_half_the_life_left_when_received_and_never_shows_the_key() {
     assert!(!debug.contains("PRIVATE"), "{debug}");
 }
 
+#[test]
+fn serial_numbers_are_lowercase_hex_as_envoy_prints_them() {
+    assert_eq!(super::serial_number(&[0x0a, 0xbc, 0x00]), "0abc00");
+}
+
 #[tokio::test]
 async fn the_first_certificate_is_retried_until_issued() {
     let ca = FakeCa::start(
