@@ -3,9 +3,12 @@
 //! CSDS, the CA API, health, reflection) and the optional plaintext one
 //! (ADS, CSDS, health, reflection: config only, no certificates).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use proto::istio_ca::istio_certificate_service_server::IstioCertificateServiceServer;
 use proto::pb::envoy::service::status::v3::client_status_discovery_service_server::ClientStatusDiscoveryServiceServer;
@@ -29,6 +32,9 @@ const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 /// How long a client may take to complete its TLS handshake: a connection
 /// that never sends its ClientHello is dropped instead of held.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long open calls get to finish once the server is told to stop (the
+/// 5 s Istio gives a terminating proxy to drain).
+pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What the secure server needs besides the shared context.
 pub struct SecureServer {
@@ -109,8 +115,9 @@ pub async fn serve_secure(
     listener: tokio::net::TcpListener,
     context: Arc<XdsContext>,
     secure: SecureServer,
-    shutdown: impl std::future::Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let shutdown = shutdown.shared();
     let identity = Identity::from_pem(&secure.certificate.cert_pem, secure.certificate.key_pem());
     let builder = Server::builder()
         .tls_config(
@@ -122,7 +129,7 @@ pub async fn serve_secure(
             secure.authenticator,
             context.metrics.clone(),
         )));
-    config_services(builder, &context, true)
+    let server = config_services(builder, &context, true)
         .await
         .add_service(IstioCertificateServiceServer::new(Certificates::new(
             context.clone(),
@@ -130,24 +137,44 @@ pub async fn serve_secure(
         )))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
-        .await
+            shutdown.clone(),
+        );
+    until_drained(server, shutdown).await
 }
 
 /// Serves the plaintext port on `listener` until `shutdown` resolves.
 pub async fn serve_plaintext(
     listener: tokio::net::TcpListener,
     context: Arc<XdsContext>,
-    shutdown: impl std::future::Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    config_services(Server::builder(), &context, false)
+    let shutdown = shutdown.shared();
+    let server = config_services(Server::builder(), &context, false)
         .await
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
-        .await
+            shutdown.clone(),
+        );
+    until_drained(server, shutdown).await
+}
+
+/// Runs `server`, cut short once it has had [`SHUTDOWN_GRACE`] to finish
+/// after `shutdown`: ADS streams never end by themselves, and a proxy whose
+/// stream is dropped reconnects (to this control plane's successor).
+async fn until_drained<E>(
+    server: impl Future<Output = Result<(), E>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), E> {
+    tokio::select! {
+        result = server => result,
+        () = async {
+            shutdown.await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::info!("closing the streams still open");
+            Ok(())
+        }
+    }
 }
 
 /// Binds an xDS port; a conflict fails at startup.

@@ -44,7 +44,15 @@ struct Mesh {
     root_pem: String,
     token_key_pem: String,
     signing: TokenSigningKey,
+    /// Fires the servers' shutdown.
+    stop: tokio::sync::watch::Sender<()>,
+    secure_server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     _ca_dir: tempfile::TempDir,
+}
+
+/// Resolves when `stop` fires.
+async fn stopped(mut stop: tokio::sync::watch::Receiver<()>) {
+    let _ = stop.changed().await;
 }
 
 impl Mesh {
@@ -85,16 +93,17 @@ impl Mesh {
             secure_listener.local_addr().expect("address"),
             plaintext_listener.local_addr().expect("address"),
         );
-        tokio::spawn(serve_secure(
+        let (stop, stop_rx) = tokio::sync::watch::channel(());
+        let secure_server = tokio::spawn(serve_secure(
             secure_listener,
             context.clone(),
             secure,
-            std::future::pending(),
+            stopped(stop_rx.clone()),
         ));
         tokio::spawn(serve_plaintext(
             plaintext_listener,
             context.clone(),
-            std::future::pending(),
+            stopped(stop_rx),
         ));
         Self {
             context,
@@ -103,6 +112,8 @@ impl Mesh {
             root_pem,
             token_key_pem,
             signing,
+            stop,
+            secure_server,
             _ca_dir: ca_dir,
         }
     }

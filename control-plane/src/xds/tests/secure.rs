@@ -210,3 +210,29 @@ async fn csds_on_the_secure_port_is_for_istio_system_tokens_only() {
         .into_inner();
     assert_eq!(status.config.len(), 1, "the connected sidecar");
 }
+
+#[tokio::test]
+async fn on_shutdown_the_server_returns_after_the_grace_period_despite_open_streams() {
+    let mesh = Mesh::start().await;
+    let token = mesh.token("default", "sleep");
+    let (_stream, _) = first_response(
+        mesh.secure_channel().await,
+        Some(&token),
+        sidecar("default", "sleep"),
+        type_url::CLUSTER,
+    )
+    .await
+    .expect("served");
+    let stopped_at = std::time::Instant::now();
+    mesh.stop.send(()).expect("servers listening");
+    let Mesh { secure_server, .. } = mesh;
+    tokio::time::timeout(WAIT, secure_server)
+        .await
+        .expect("the server returns although an ADS stream is open")
+        .expect("no panic")
+        .expect("no error");
+    assert!(
+        stopped_at.elapsed() >= super::super::server::SHUTDOWN_GRACE,
+        "open calls had their grace period"
+    );
+}
