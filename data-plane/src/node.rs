@@ -118,6 +118,10 @@ mod tests {
         assert!(
             matches!(&meta.fields["LABELS"].kind, Some(Kind::StructValue(l)) if l.fields.contains_key("istio"))
         );
+        assert!(
+            matches!(&meta.fields["SERVICE_ACCOUNT"].kind, Some(Kind::StringValue(sa)) if sa == "gw"),
+            "the control plane checks it against the token"
+        );
     }
 
     #[test]

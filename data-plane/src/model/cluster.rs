@@ -66,8 +66,9 @@ pub struct UpstreamTls {
     /// SNI to send; empty sends none.
     pub sni: String,
     pub trust: Trust,
-    /// Accepted DNS subject alt names; empty accepts the name verified by SNI.
-    pub subject_alt_names: Vec<String>,
+    /// Accepted subject alt names (any one of them); empty accepts the
+    /// name verified by SNI.
+    pub subject_alt_names: Vec<SubjectAltName>,
     /// PEM of the client certificate chain and key (mutual TLS).
     pub client_cert: Option<ClientCert>,
     pub alpn: Vec<String>,
@@ -75,6 +76,15 @@ pub struct UpstreamTls {
     /// certificates (SPIFFE, roots from SDS) carry no DNS names: only their
     /// chain is verified, as Envoy does without SAN matchers.
     pub verify_server_name: bool,
+}
+
+/// A subject alt name a server certificate may carry to be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectAltName {
+    /// A DNS name, checked as a server name is.
+    Dns(String),
+    /// A URI, such as a SPIFFE id, compared exactly.
+    Uri(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

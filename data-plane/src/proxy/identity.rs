@@ -6,12 +6,25 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// The first URI subject alt name of a DER certificate.
 pub fn uri_san(der: &[u8]) -> Option<String> {
-    let (_, cert) = X509Certificate::from_der(der).ok()?;
-    let sans = cert.subject_alternative_name().ok()??;
-    sans.value.general_names.iter().find_map(|name| match name {
-        GeneralName::URI(uri) => Some(uri.to_string()),
-        _ => None,
-    })
+    uri_sans(der).into_iter().next()
+}
+
+/// Every URI subject alt name of a DER certificate.
+pub fn uri_sans(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return Vec::new();
+    };
+    let Ok(Some(sans)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    sans.value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::URI(uri) => Some(uri.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

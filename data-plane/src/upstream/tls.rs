@@ -3,8 +3,9 @@
 //!
 //! Envoy's semantics: without a validation context nothing is verified; with
 //! one, the chain must lead to the trusted roots, and the name checked is a
-//! configured subject alt name if any, else the SNI. When no SNI is sent and
-//! no subject alt names are configured, only the chain is verified.
+//! configured subject alt name if any (a DNS name, or a URI such as a
+//! SPIFFE id, matched exactly), else the SNI. When no SNI is sent and no
+//! subject alt names are configured, only the chain is verified.
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,7 +18,8 @@ use rustls::{
 };
 use tracing::warn;
 
-use crate::model::cluster::{Trust, UpstreamTls};
+use crate::model::cluster::{SubjectAltName, Trust, UpstreamTls};
+use crate::proxy::identity::uri_sans;
 
 use super::lb::Host;
 
@@ -123,26 +125,34 @@ impl TlsOrigination {
                 Some(webpki_verifier(Arc::new(roots), &ctx.provider)?)
             }
         };
-        let sans: Vec<ServerName<'static>> = tls
-            .subject_alt_names
-            .iter()
-            .filter_map(|san| match ServerName::try_from(san.clone()) {
-                Ok(name) => Some(name),
-                Err(error) => {
-                    warn!(san, %error, "ignoring a subject alt name that is not a valid DNS name or IP");
-                    None
-                }
-            })
-            .collect();
-        if !tls.subject_alt_names.is_empty() && sans.is_empty() {
+        let mut dns = Vec::new();
+        let mut uris = Vec::new();
+        for san in &tls.subject_alt_names {
+            match san {
+                SubjectAltName::Dns(name) => match ServerName::try_from(name.clone()) {
+                    Ok(name) => dns.push(name),
+                    Err(error) => {
+                        warn!(san = name, %error, "ignoring a subject alt name that is not a valid DNS name or IP");
+                    }
+                },
+                SubjectAltName::Uri(uri) => uris.push(uri.clone()),
+            }
+        }
+        if !tls.subject_alt_names.is_empty() && dns.is_empty() && uris.is_empty() {
             return Err(TlsConfigError::NoValidSubjectAltName);
         }
         let mut alpn: Vec<Vec<u8>> = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         if http2 && !alpn.iter().any(|p| p == b"h2") {
             alpn.insert(0, b"h2".to_vec());
         }
-        let names = |send_sni: bool| match (sans.is_empty(), send_sni && tls.verify_server_name) {
-            (false, _) => NameCheck::Sans(sans.clone()),
+        let names = |send_sni: bool| match (
+            tls.subject_alt_names.is_empty(),
+            send_sni && tls.verify_server_name,
+        ) {
+            (false, _) => NameCheck::Sans {
+                dns: dns.clone(),
+                uris: uris.clone(),
+            },
             (true, true) => NameCheck::ServerName,
             (true, false) => NameCheck::ChainOnly,
         };
@@ -223,13 +233,29 @@ fn webpki_verifier(
         .map_err(TlsConfigError::Verifier)
 }
 
+/// The chain alone: webpki checks the chain before the name, so a name
+/// mismatch means the chain was good.
+fn chain_only(
+    verified: Result<ServerCertVerified, rustls::Error>,
+) -> Result<ServerCertVerified, rustls::Error> {
+    match verified {
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        )) => Ok(ServerCertVerified::assertion()),
+        other => other,
+    }
+}
+
 /// Which name the server certificate must be valid for.
 #[derive(Debug)]
 enum NameCheck {
     /// The name given to the handshake (the SNI).
     ServerName,
-    /// Any of these subject alt names.
-    Sans(Vec<ServerName<'static>>),
+    /// Any of these subject alt names: DNS names, or URIs compared exactly.
+    Sans {
+        dns: Vec<ServerName<'static>>,
+        uris: Vec<String>,
+    },
     /// No name: the chain alone.
     ChainOnly,
 }
@@ -259,9 +285,9 @@ impl ServerCertVerifier for Verifier {
         };
         match &self.names {
             NameCheck::ServerName => verify(server_name),
-            NameCheck::Sans(sans) => {
+            NameCheck::Sans { dns, uris } => {
                 let mut first_error = None;
-                for san in sans {
+                for san in dns {
                     match verify(san) {
                         Ok(verified) => return Ok(verified),
                         Err(e) => {
@@ -269,19 +295,18 @@ impl ServerCertVerifier for Verifier {
                         }
                     }
                 }
+                if !uris.is_empty() {
+                    chain_only(verify(server_name))?;
+                    let found = uri_sans(end_entity.as_ref());
+                    if uris.iter().any(|uri| found.contains(uri)) {
+                        return Ok(ServerCertVerified::assertion());
+                    }
+                }
                 Err(first_error.unwrap_or(rustls::Error::InvalidCertificate(
                     CertificateError::NotValidForName,
                 )))
             }
-            // The chain is checked before the name, so a name mismatch means
-            // the chain was good.
-            NameCheck::ChainOnly => match verify(server_name) {
-                Err(rustls::Error::InvalidCertificate(
-                    CertificateError::NotValidForName
-                    | CertificateError::NotValidForNameContext { .. },
-                )) => Ok(ServerCertVerified::assertion()),
-                other => other,
-            },
+            NameCheck::ChainOnly => chain_only(verify(server_name)),
         }
     }
 

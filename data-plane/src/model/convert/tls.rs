@@ -21,7 +21,7 @@ use proto::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
 use super::data_source::{self, DataSourceError};
 use super::{At, decode};
 use crate::model::Error;
-use crate::model::cluster::{ClientCert, Trust, UpstreamTls};
+use crate::model::cluster::{ClientCert, SubjectAltName, Trust, UpstreamTls};
 use crate::model::listener::DownstreamTls;
 use crate::model::secret::{
     LOCAL_SDS_CLUSTER, ROOT_CA, Secret, SecretSources, WORKLOAD_CERTIFICATE,
@@ -220,11 +220,11 @@ fn pem_certs(pem: &[u8]) -> Result<Vec<Vec<u8>>, PemError> {
     Ok(certs)
 }
 
-/// Trusted roots and DNS subject alt names from a validation context.
+/// Trusted roots and subject alt names from a validation context.
 fn validation(
     vc: &CertificateValidationContext,
     at: &At<'_>,
-) -> Result<(Trust, Vec<String>), Error> {
+) -> Result<(Trust, Vec<SubjectAltName>), Error> {
     let trust = match (&vc.trusted_ca, &vc.system_root_certs) {
         (Some(ca), _) => {
             let pem = data_source::read(ca).map_err(|e| at.error(e))?;
@@ -237,29 +237,37 @@ fn validation(
     Ok((trust, sans))
 }
 
-/// The names of `match_typed_subject_alt_names`. The peer's certificate is
-/// checked for them as a server name is, so only DNS SANs with an exact
-/// matcher can be honoured; any other matcher rejects the resource rather
-/// than verify less than it asks.
+/// The names of `match_typed_subject_alt_names`: DNS names, checked as a
+/// server name is, and URIs (SPIFFE ids, as istiod writes for
+/// ISTIO_MUTUAL), compared exactly. Any other type or matcher rejects the
+/// resource rather than verify less than it asks.
 fn subject_alt_names(
     matchers: &[SubjectAltNameMatcher],
     at: &At<'_>,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<SubjectAltName>, Error> {
     matchers
         .iter()
         .enumerate()
         .map(|(i, m)| {
             let at = at.field(format!("match_typed_subject_alt_names[{i}]"));
-            if m.san_type != SanType::Dns as i32 {
-                let san_type = SanType::try_from(m.san_type)
-                    .map_or_else(|_| m.san_type.to_string(), |t| t.as_str_name().to_string());
-                return Err(at.error(format!(
-                    "SAN type {san_type} cannot be verified; only DNS SANs are supported"
-                )));
-            }
-            match m.matcher.as_ref().and_then(|m| m.match_pattern.as_ref()) {
-                Some(MatchPattern::Exact(name)) => Ok(name.clone()),
-                _ => Err(at.error("only an exact matcher is supported for DNS SANs")),
+            let san_type = SanType::try_from(m.san_type);
+            let exact = match m.matcher.as_ref().and_then(|m| m.match_pattern.as_ref()) {
+                Some(MatchPattern::Exact(name)) => Some(name.clone()),
+                _ => None,
+            };
+            match (san_type, exact) {
+                (Ok(SanType::Dns), Some(name)) => Ok(SubjectAltName::Dns(name)),
+                (Ok(SanType::Uri), Some(uri)) => Ok(SubjectAltName::Uri(uri)),
+                (Ok(SanType::Dns | SanType::Uri), None) => {
+                    Err(at.error("only an exact matcher is supported for DNS and URI SANs"))
+                }
+                _ => {
+                    let san_type = san_type
+                        .map_or_else(|_| m.san_type.to_string(), |t| t.as_str_name().to_string());
+                    Err(at.error(format!(
+                        "SAN type {san_type} cannot be verified; only DNS and URI SANs are supported"
+                    )))
+                }
             }
         })
         .collect()
@@ -377,7 +385,7 @@ fn resolve(sds: &SdsSecretConfig, secrets: &SecretSources, at: &At<'_>) -> Resul
 /// How a peer's certificate is verified.
 struct PeerValidation {
     trust: Trust,
-    subject_alt_names: Vec<String>,
+    subject_alt_names: Vec<SubjectAltName>,
     verify_server_name: bool,
     /// The ADS secret the roots come from.
     secret_name: Option<Arc<str>>,
@@ -389,7 +397,7 @@ impl PeerValidation {
     /// secret yields no roots yet.
     fn from_sds(
         sds: &SdsSecretConfig,
-        subject_alt_names: Vec<String>,
+        subject_alt_names: Vec<SubjectAltName>,
         secrets: &SecretSources,
         at: &At<'_>,
     ) -> Result<Self, Error> {

@@ -7,7 +7,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use rustls::CertificateError;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::model::cluster::{ClientCert, Trust, UpstreamTls};
+use crate::model::cluster::{ClientCert, SubjectAltName, Trust, UpstreamTls};
 
 use super::*;
 
@@ -39,13 +39,34 @@ impl TestCa {
         let params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
+        self.issue_with(params)
+    }
+
+    /// A certificate with the subject alt name URI `uri` and its key, as
+    /// a mesh workload has.
+    fn issue_spiffe(&self, uri: &str) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = vec![rcgen::SanType::URI(uri.try_into().unwrap())];
+        self.issue_with(params)
+    }
+
+    fn issue_with(
+        &self,
+        params: CertificateParams,
+    ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap().der().clone();
         (cert, PrivatePkcs8KeyDer::from(key.serialize_der()).into())
     }
 
     fn server_config(&self, names: &[&str], alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
-        let (cert, key) = self.issue(names);
+        Self::config_for(self.issue(names), alpn)
+    }
+
+    fn config_for(
+        (cert, key): (CertificateDer<'static>, PrivateKeyDer<'static>),
+        alpn: &[&[u8]],
+    ) -> Arc<rustls::ServerConfig> {
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -142,7 +163,10 @@ async fn subject_alt_names_replace_the_sni_check() {
     let ca = TestCa::new("test CA");
     let server = TestServer::start(Some(ca.server_config(&["egress.internal"], &[])), false).await;
     let mut tls = origination("httpbin.test", Trust::Roots(vec![ca.cert.to_vec()]));
-    tls.subject_alt_names = vec!["nope.internal".into(), "egress.internal".into()];
+    tls.subject_alt_names = vec![
+        SubjectAltName::Dns("nope.internal".into()),
+        SubjectAltName::Dns("egress.internal".into()),
+    ];
     let matching = upstreams(vec![with_tls(
         static_cluster("tls", &[server.addr]),
         tls.clone(),
@@ -151,12 +175,78 @@ async fn subject_alt_names_replace_the_sni_check() {
     assert_eq!(status, 200);
     assert_eq!(*server.snis.lock(), vec![Some("httpbin.test".to_string())]);
 
-    tls.subject_alt_names = vec!["nope.internal".into()];
+    tls.subject_alt_names = vec![SubjectAltName::Dns("nope.internal".into())];
     let mismatched = upstreams(vec![with_tls(static_cluster("tls", &[server.addr]), tls)]);
     let err = fetch(&mismatched, "tls", "httpbin.test", None)
         .await
         .unwrap_err();
     assert!(matches!(err, UpstreamError::Tls { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn spiffe_ids_are_matched_exactly() {
+    let ca = TestCa::new("mesh CA");
+    let gateway = "spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account";
+    let server = TestServer::start(
+        Some(TestCa::config_for(ca.issue_spiffe(gateway), &[])),
+        false,
+    )
+    .await;
+    let mut tls = origination(
+        "outbound_.80_._.istio-egressgateway.istio-system.svc.cluster.local",
+        Trust::Roots(vec![ca.cert.to_vec()]),
+    );
+    tls.verify_server_name = false;
+    tls.subject_alt_names = vec![SubjectAltName::Uri(gateway.into())];
+    let matching = upstreams(vec![with_tls(
+        static_cluster("tls", &[server.addr]),
+        tls.clone(),
+    )]);
+    let (status, _, _) = fetch(&matching, "tls", "httpbin.test", None).await.unwrap();
+    assert_eq!(status, 200);
+
+    tls.subject_alt_names = vec![SubjectAltName::Uri(
+        "spiffe://cluster.local/ns/default/sa/sleep".into(),
+    )];
+    let impostor = upstreams(vec![with_tls(
+        static_cluster("tls", &[server.addr]),
+        tls.clone(),
+    )]);
+    let err = fetch(&impostor, "tls", "httpbin.test", None)
+        .await
+        .unwrap_err();
+    let UpstreamError::Tls { reason, .. } = &err else {
+        panic!("expected a TLS error, got {err}");
+    };
+    assert!(
+        matches!(
+            reason,
+            TlsError::Handshake(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName
+            ))
+        ),
+        "{reason:?}"
+    );
+
+    let other_ca = TestCa::new("another CA");
+    tls.trust = Trust::Roots(vec![other_ca.cert.to_vec()]);
+    tls.subject_alt_names = vec![SubjectAltName::Uri(gateway.into())];
+    let untrusted = upstreams(vec![with_tls(static_cluster("tls", &[server.addr]), tls)]);
+    let err = fetch(&untrusted, "tls", "httpbin.test", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            UpstreamError::Tls {
+                reason: TlsError::Handshake(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer
+                )),
+                ..
+            }
+        ),
+        "the right SPIFFE id from the wrong CA is refused: {err}"
+    );
 }
 
 #[tokio::test]

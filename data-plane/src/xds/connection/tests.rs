@@ -8,7 +8,7 @@ use tonic::service::Interceptor;
 
 use super::{BearerToken, ControlPlane, DEFAULT_SERVER_NAME, TlsSettings, read_token};
 use crate::testing::fake_ca::TestCa;
-use crate::xds::Error;
+use crate::xds::{Error, refusal};
 
 fn settings(dir: &tempfile::TempDir) -> TlsSettings {
     TlsSettings {
@@ -96,4 +96,22 @@ async fn token_errors_name_the_file() {
     assert!(empty.to_string().contains("is empty"), "{empty}");
     std::fs::write(&path, "two words").unwrap();
     assert!(read_token(&path).await.is_err());
+}
+
+#[test]
+fn refusals_keep_the_server_message_and_say_what_to_check() {
+    let expired = refusal(&tonic::Status::unauthenticated(
+        "expired_token: the token expired at 2026-01-01T00:00:00Z",
+    ));
+    assert!(
+        expired.starts_with("Unauthenticated: expired_token"),
+        "{expired}"
+    );
+    assert!(expired.contains("check --token"), "{expired}");
+    let mismatch = refusal(&tonic::Status::permission_denied("node_mismatch: ..."));
+    assert!(mismatch.contains("--service-account"), "{mismatch}");
+    assert_eq!(
+        refusal(&tonic::Status::unavailable("restarting")),
+        "Unavailable: restarting"
+    );
 }

@@ -20,7 +20,7 @@ use proto::wkt::{Any, BoolValue};
 use super::{
     assert_rejected, certificate_pem, inline, pack, socket_address, starting, transport_socket,
 };
-use crate::model::cluster::{Trust, UpstreamTls};
+use crate::model::cluster::{SubjectAltName, Trust, UpstreamTls};
 use crate::model::convert::listener::HCM;
 use crate::model::convert::tls::{DOWNSTREAM_TLS, RAW_BUFFER, UPSTREAM_TLS};
 use crate::model::listener::DownstreamTls;
@@ -165,7 +165,10 @@ fn simple_tls_verifies_the_system_roots_and_the_configured_dns_sans() {
     let (tls, secret_names) = upstream_tls(&c, &SecretSources::default());
     assert_eq!(tls.sni, "edition.cnn.com");
     assert_eq!(tls.trust, Trust::System);
-    assert_eq!(tls.subject_alt_names, ["edition.cnn.com"]);
+    assert_eq!(
+        tls.subject_alt_names,
+        [SubjectAltName::Dns("edition.cnn.com".into())]
+    );
     assert!(tls.verify_server_name);
     assert!(tls.client_cert.is_none());
     assert!(secret_names.is_empty());
@@ -236,7 +239,10 @@ fn a_combined_validation_context_takes_roots_from_sds_and_sans_inline() {
         ),
     );
     let (tls, names) = upstream_tls(&upstream(common), &mesh_secrets());
-    assert_eq!(tls.subject_alt_names, ["egress.example"]);
+    assert_eq!(
+        tls.subject_alt_names,
+        [SubjectAltName::Dns("egress.example".into())]
+    );
     assert!(matches!(&tls.trust, Trust::Roots(roots) if roots.len() == 1));
     assert!(names.contains(&Arc::from("ROOTCA")));
 }
@@ -472,24 +478,21 @@ fn san_matchers_the_agent_cannot_verify_are_rejected() {
             reason,
         );
     };
-    let mut uri = dns_san("spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway");
-    uri.san_type = SanType::Uri as i32;
-    reject(
-        uri,
-        "SAN type URI cannot be verified; only DNS SANs are supported",
-    );
     let mut unspecified = dns_san("a.example");
     unspecified.san_type = SanType::Unspecified as i32;
     reject(
         unspecified,
-        "SAN type SAN_TYPE_UNSPECIFIED cannot be verified; only DNS SANs are supported",
+        "SAN type SAN_TYPE_UNSPECIFIED cannot be verified; only DNS and URI SANs are supported",
     );
     let mut suffix = dns_san("");
     suffix.matcher = Some(StringMatcher {
         match_pattern: Some(string_matcher::MatchPattern::Suffix(".example".into())),
         ..Default::default()
     });
-    reject(suffix, "only an exact matcher is supported for DNS SANs");
+    reject(
+        suffix,
+        "only an exact matcher is supported for DNS and URI SANs",
+    );
 }
 
 #[test]
@@ -511,9 +514,10 @@ fn a_certificate_provider_validation_context_is_rejected() {
 }
 
 #[test]
-fn a_bad_default_validation_context_is_rejected() {
+fn istio_mutual_verifies_the_spiffe_ids_of_a_combined_validation_context() {
     let mut common = mesh_context();
-    let mut uri = dns_san("spiffe://cluster.local/ns/default/sa/sleep");
+    let mut uri =
+        dns_san("spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account");
     uri.san_type = SanType::Uri as i32;
     common.validation_context_type = Some(
         common_tls_context::ValidationContextType::CombinedValidationContext(
@@ -527,12 +531,44 @@ fn a_bad_default_validation_context_is_rejected() {
             },
         ),
     );
+    let (tls, _) = upstream_tls(&upstream(common), &mesh_secrets());
+    assert_eq!(
+        tls.subject_alt_names,
+        [SubjectAltName::Uri(
+            "spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account".into()
+        )]
+    );
+}
+
+#[test]
+fn a_bad_default_validation_context_is_rejected() {
+    let mut common = mesh_context();
+    let mut prefix = dns_san("");
+    prefix.san_type = SanType::Uri as i32;
+    prefix.matcher = Some(StringMatcher {
+        match_pattern: Some(string_matcher::MatchPattern::Prefix(
+            "spiffe://cluster.local/".into(),
+        )),
+        ..Default::default()
+    });
+    common.validation_context_type = Some(
+        common_tls_context::ValidationContextType::CombinedValidationContext(
+            common_tls_context::CombinedCertificateValidationContext {
+                default_validation_context: Some(CertificateValidationContext {
+                    match_typed_subject_alt_names: vec![prefix],
+                    ..Default::default()
+                }),
+                validation_context_sds_secret_config: Some(sds("ROOTCA")),
+                ..Default::default()
+            },
+        ),
+    );
     assert_rejected(
         cluster_from_proto(&upstream(common), &SecretSources::default()),
         "cluster",
         CLUSTER,
         "transport_socket.common_tls_context.combined_validation_context.match_typed_subject_alt_names[0]",
-        "SAN type URI cannot be verified; only DNS SANs are supported",
+        "only an exact matcher is supported for DNS and URI SANs",
     );
 }
 
