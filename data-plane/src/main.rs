@@ -108,17 +108,19 @@ enum Role {
 #[derive(Args)]
 struct ControlPlaneArgs {
     /// The control plane's xDS address, host:port or a URL [default:
-    /// 127.0.0.1:15012, its TLS port; 127.0.0.1:15010 with --plaintext].
+    /// 127.0.0.1:15012, its TLS port; 127.0.0.1:15010 with `proxy
+    /// --plaintext`].
     #[arg(long)]
     xds_addr: Option<String>,
     /// The root certificate(s), PEM, that sign the control plane's
     /// certificate (`root-cert.pem` in its --ca-dir): the only roots
-    /// trusted. Required unless --plaintext.
+    /// trusted. Required, except with `proxy --plaintext`.
     #[arg(long)]
     ca_root: Option<PathBuf>,
     /// This proxy's token: a JWT from `control-plane token create`, or a
     /// Kubernetes service-account token. Read again for every connection,
-    /// so a rotated token is picked up. Required unless --plaintext.
+    /// so a rotated token is picked up. Required, except with `proxy
+    /// --plaintext`.
     #[arg(long)]
     token: Option<PathBuf>,
     /// The name the control plane's certificate must be valid for.
