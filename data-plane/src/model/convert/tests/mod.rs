@@ -6,7 +6,8 @@ mod endpoint;
 mod golden;
 mod listener;
 mod route;
-mod sds_source;
+mod sds;
+mod subject_alt_names;
 mod tls;
 
 use std::fmt::Debug;

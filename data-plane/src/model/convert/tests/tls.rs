@@ -1,5 +1,6 @@
-//! TLS: origination for clusters, termination for filter chains, SDS
-//! secrets, and every way their material or validation can be rejected.
+//! TLS: origination for clusters, termination for filter chains, and every
+//! way their material or validation can be rejected; the helpers the SDS
+//! and subject alt name tests share.
 
 use std::sync::Arc;
 
@@ -15,23 +16,22 @@ use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     subject_alt_name_matcher::SanType,
 };
 use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
-use proto::wkt::{Any, BoolValue};
+use proto::wkt::Any;
 
 use super::{
     assert_rejected, certificate_pem, inline, pack, socket_address, starting, transport_socket,
 };
-use crate::model::cluster::{SubjectAltName, Trust, UpstreamTls};
+use crate::model::cluster::{Trust, UpstreamTls};
 use crate::model::convert::listener::HCM;
 use crate::model::convert::tls::{DOWNSTREAM_TLS, RAW_BUFFER, UPSTREAM_TLS};
 use crate::model::listener::DownstreamTls;
-use crate::model::proto_fixtures::{mesh_context, sds};
-use crate::model::secret::{Secret, SecretSources, Secrets};
+use crate::model::secret::{SecretSources, Secrets};
 use crate::model::{Error, cluster_from_proto, listener_from_proto, secret_from_proto};
 
-const CLUSTER: &str = "outbound|443||edition.cnn.com";
-const LISTENER: &str = "0.0.0.0_443";
+pub(super) const CLUSTER: &str = "outbound|443||edition.cnn.com";
+pub(super) const LISTENER: &str = "0.0.0.0_443";
 
-fn dns_san(name: &str) -> SubjectAltNameMatcher {
+pub(super) fn dns_san(name: &str) -> SubjectAltNameMatcher {
     SubjectAltNameMatcher {
         san_type: SanType::Dns as i32,
         matcher: Some(StringMatcher {
@@ -42,7 +42,7 @@ fn dns_san(name: &str) -> SubjectAltNameMatcher {
     }
 }
 
-fn validation_context(vc: CertificateValidationContext) -> CommonTlsContext {
+pub(super) fn validation_context(vc: CertificateValidationContext) -> CommonTlsContext {
     CommonTlsContext {
         validation_context_type: Some(
             common_tls_context::ValidationContextType::ValidationContext(vc),
@@ -132,7 +132,7 @@ pub(super) fn mesh_secret_map() -> Secrets {
     secrets
 }
 
-fn certificate_secret(name: &str, cert: &str, key: &str) -> PbSecret {
+pub(super) fn certificate_secret(name: &str, cert: &str, key: &str) -> PbSecret {
     PbSecret {
         name: name.to_string(),
         r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
@@ -143,7 +143,7 @@ fn certificate_secret(name: &str, cert: &str, key: &str) -> PbSecret {
     }
 }
 
-fn roots_secret(name: &str, roots: &str) -> PbSecret {
+pub(super) fn roots_secret(name: &str, roots: &str) -> PbSecret {
     PbSecret {
         name: name.to_string(),
         r#type: Some(secret::Type::ValidationContext(
@@ -153,25 +153,6 @@ fn roots_secret(name: &str, roots: &str) -> PbSecret {
             },
         )),
     }
-}
-
-#[test]
-fn simple_tls_verifies_the_system_roots_and_the_configured_dns_sans() {
-    let c = upstream(validation_context(CertificateValidationContext {
-        system_root_certs: Some(Default::default()),
-        match_typed_subject_alt_names: vec![dns_san("edition.cnn.com")],
-        ..Default::default()
-    }));
-    let (tls, secret_names) = upstream_tls(&c, &SecretSources::default());
-    assert_eq!(tls.sni, "edition.cnn.com");
-    assert_eq!(tls.trust, Trust::System);
-    assert_eq!(
-        tls.subject_alt_names,
-        [SubjectAltName::Dns("edition.cnn.com".into())]
-    );
-    assert!(tls.verify_server_name);
-    assert!(tls.client_cert.is_none());
-    assert!(secret_names.is_empty());
 }
 
 #[test]
@@ -203,51 +184,6 @@ fn mutual_tls_reads_the_inline_certificate_and_roots() {
 }
 
 #[test]
-fn istio_mutual_refers_to_sds_and_verifies_the_chain_only() {
-    let c = upstream(mesh_context());
-    let (before, names) = upstream_tls(&c, &SecretSources::default());
-    assert_eq!(names, [Arc::from("default"), Arc::from("ROOTCA")]);
-    assert!(before.client_cert.is_none(), "no certificate before SDS");
-    assert_eq!(
-        before.trust,
-        Trust::Roots(Vec::new()),
-        "no roots before SDS"
-    );
-    assert!(
-        !before.verify_server_name,
-        "SPIFFE certificates carry no DNS names"
-    );
-
-    let (after, _) = upstream_tls(&c, &mesh_secrets());
-    assert!(after.client_cert.is_some());
-    assert!(matches!(&after.trust, Trust::Roots(roots) if roots.len() == 1));
-}
-
-#[test]
-fn a_combined_validation_context_takes_roots_from_sds_and_sans_inline() {
-    let mut common = mesh_context();
-    common.validation_context_type = Some(
-        common_tls_context::ValidationContextType::CombinedValidationContext(
-            common_tls_context::CombinedCertificateValidationContext {
-                default_validation_context: Some(CertificateValidationContext {
-                    match_typed_subject_alt_names: vec![dns_san("egress.example")],
-                    ..Default::default()
-                }),
-                validation_context_sds_secret_config: Some(sds("ROOTCA")),
-                ..Default::default()
-            },
-        ),
-    );
-    let (tls, names) = upstream_tls(&upstream(common), &mesh_secrets());
-    assert_eq!(
-        tls.subject_alt_names,
-        [SubjectAltName::Dns("egress.example".into())]
-    );
-    assert!(matches!(&tls.trust, Trust::Roots(roots) if roots.len() == 1));
-    assert!(names.contains(&Arc::from("ROOTCA")));
-}
-
-#[test]
 fn raw_buffer_is_plaintext() {
     let c = cluster_with(transport_socket(RAW_BUFFER, &proto::wkt::Empty {}));
     assert!(
@@ -256,30 +192,6 @@ fn raw_buffer_is_plaintext() {
             .tls
             .is_none()
     );
-}
-
-#[test]
-fn a_gateway_terminates_mesh_tls_once_its_secrets_arrive() {
-    let ctx = DownstreamTlsContext {
-        common_tls_context: Some(mesh_context()),
-        require_client_certificate: Some(BoolValue { value: true }),
-        ..Default::default()
-    };
-    let l = downstream(&ctx);
-    let before = downstream_tls(&l, &SecretSources::default()).unwrap();
-    assert_eq!(
-        before.secret_names,
-        [Arc::from("default"), Arc::from("ROOTCA")]
-    );
-    assert!(before.require_client_certificate);
-    assert!(
-        before.server_config.is_none(),
-        "connections are reset until SDS"
-    );
-
-    let after = downstream_tls(&l, &mesh_secrets()).unwrap();
-    assert!(after.certificate.is_some());
-    assert!(after.server_config.is_some());
 }
 
 #[test]
@@ -424,30 +336,6 @@ fn every_way_a_certificate_cannot_be_read_is_rejected() {
 }
 
 #[test]
-fn an_sds_reference_to_the_wrong_kind_of_secret_is_rejected() {
-    let mut swapped = mesh_context();
-    swapped.tls_certificate_sds_secret_configs = vec![sds("ROOTCA")];
-    assert_rejected(
-        cluster_from_proto(&upstream(swapped), &mesh_secrets()),
-        "cluster",
-        CLUSTER,
-        "transport_socket.common_tls_context.tls_certificate_sds_secret_configs[0]",
-        "secret \"ROOTCA\" is a validation context, not a certificate",
-    );
-    let mut swapped = mesh_context();
-    swapped.validation_context_type = Some(
-        common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds("default")),
-    );
-    assert_rejected(
-        cluster_from_proto(&upstream(swapped), &mesh_secrets()),
-        "cluster",
-        CLUSTER,
-        "transport_socket.common_tls_context.validation_context_sds_secret_config",
-        "secret \"default\" is a certificate, not a validation context",
-    );
-}
-
-#[test]
 fn unreadable_trusted_roots_are_rejected() {
     let c = upstream(validation_context(CertificateValidationContext {
         trusted_ca: Some(inline("no roots here")),
@@ -459,39 +347,6 @@ fn unreadable_trusted_roots_are_rejected() {
         CLUSTER,
         "transport_socket.common_tls_context.validation_context",
         "no PEM certificate found",
-    );
-}
-
-#[test]
-fn san_matchers_the_agent_cannot_verify_are_rejected() {
-    let reject = |san: SubjectAltNameMatcher, reason: &str| {
-        let c = upstream(validation_context(CertificateValidationContext {
-            system_root_certs: Some(Default::default()),
-            match_typed_subject_alt_names: vec![dns_san("ok.example"), san],
-            ..Default::default()
-        }));
-        assert_rejected(
-            cluster_from_proto(&c, &SecretSources::default()),
-            "cluster",
-            CLUSTER,
-            "transport_socket.common_tls_context.validation_context.match_typed_subject_alt_names[1]",
-            reason,
-        );
-    };
-    let mut unspecified = dns_san("a.example");
-    unspecified.san_type = SanType::Unspecified as i32;
-    reject(
-        unspecified,
-        "SAN type SAN_TYPE_UNSPECIFIED cannot be verified; only DNS and URI SANs are supported",
-    );
-    let mut suffix = dns_san("");
-    suffix.matcher = Some(StringMatcher {
-        match_pattern: Some(string_matcher::MatchPattern::Suffix(".example".into())),
-        ..Default::default()
-    });
-    reject(
-        suffix,
-        "only an exact matcher is supported for DNS and URI SANs",
     );
 }
 
@@ -510,65 +365,6 @@ fn a_certificate_provider_validation_context_is_rejected() {
         CLUSTER,
         "transport_socket.common_tls_context.validation_context_type",
         "this kind of validation context is not supported",
-    );
-}
-
-#[test]
-fn istio_mutual_verifies_the_spiffe_ids_of_a_combined_validation_context() {
-    let mut common = mesh_context();
-    let mut uri =
-        dns_san("spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account");
-    uri.san_type = SanType::Uri as i32;
-    common.validation_context_type = Some(
-        common_tls_context::ValidationContextType::CombinedValidationContext(
-            common_tls_context::CombinedCertificateValidationContext {
-                default_validation_context: Some(CertificateValidationContext {
-                    match_typed_subject_alt_names: vec![uri],
-                    ..Default::default()
-                }),
-                validation_context_sds_secret_config: Some(sds("ROOTCA")),
-                ..Default::default()
-            },
-        ),
-    );
-    let (tls, _) = upstream_tls(&upstream(common), &mesh_secrets());
-    assert_eq!(
-        tls.subject_alt_names,
-        [SubjectAltName::Uri(
-            "spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account".into()
-        )]
-    );
-}
-
-#[test]
-fn a_bad_default_validation_context_is_rejected() {
-    let mut common = mesh_context();
-    let mut prefix = dns_san("");
-    prefix.san_type = SanType::Uri as i32;
-    prefix.matcher = Some(StringMatcher {
-        match_pattern: Some(string_matcher::MatchPattern::Prefix(
-            "spiffe://cluster.local/".into(),
-        )),
-        ..Default::default()
-    });
-    common.validation_context_type = Some(
-        common_tls_context::ValidationContextType::CombinedValidationContext(
-            common_tls_context::CombinedCertificateValidationContext {
-                default_validation_context: Some(CertificateValidationContext {
-                    match_typed_subject_alt_names: vec![prefix],
-                    ..Default::default()
-                }),
-                validation_context_sds_secret_config: Some(sds("ROOTCA")),
-                ..Default::default()
-            },
-        ),
-    );
-    assert_rejected(
-        cluster_from_proto(&upstream(common), &SecretSources::default()),
-        "cluster",
-        CLUSTER,
-        "transport_socket.common_tls_context.combined_validation_context.match_typed_subject_alt_names[0]",
-        "only an exact matcher is supported for DNS and URI SANs",
     );
 }
 
@@ -635,64 +431,5 @@ fn material_rustls_cannot_load_rejects_the_listener() {
         LISTENER,
         "filter_chains[0].transport_socket.common_tls_context",
         starting("private key: "),
-    );
-}
-
-#[test]
-fn secrets_hold_a_certificate_or_roots() {
-    let (cert, key) = certificate_pem("workload");
-    let (name, secret) = secret_from_proto(&certificate_secret("default", &cert, &key)).unwrap();
-    assert_eq!(&*name, "default");
-    assert!(matches!(secret, Secret::Certificate(c) if c.chain.len() == 1));
-    let (name, secret) = secret_from_proto(&roots_secret("ROOTCA", &cert)).unwrap();
-    assert_eq!(&*name, "ROOTCA");
-    assert!(matches!(secret, Secret::Validation(roots) if roots.len() == 1));
-}
-
-#[test]
-fn every_way_a_secret_is_rejected() {
-    let (cert, _) = certificate_pem("workload");
-    assert_rejected(
-        secret_from_proto(&certificate_secret("default", &cert, "no key")),
-        "secret",
-        "default",
-        "tls_certificate",
-        "private_key: no PEM private key found",
-    );
-    let validation = |vc: CertificateValidationContext| PbSecret {
-        name: "ROOTCA".into(),
-        r#type: Some(secret::Type::ValidationContext(vc)),
-    };
-    assert_rejected(
-        secret_from_proto(&validation(CertificateValidationContext {
-            system_root_certs: Some(Default::default()),
-            ..Default::default()
-        })),
-        "secret",
-        "ROOTCA",
-        "validation_context.trusted_ca",
-        "trusted_ca is required",
-    );
-    assert_rejected(
-        secret_from_proto(&validation(CertificateValidationContext {
-            trusted_ca: Some(inline(&cert)),
-            match_typed_subject_alt_names: vec![dns_san("a.example")],
-            ..Default::default()
-        })),
-        "secret",
-        "ROOTCA",
-        "validation_context.match_typed_subject_alt_names",
-        "subject alt names are not supported in a secret; \
-         match them in the TLS context that uses it",
-    );
-    assert_rejected(
-        secret_from_proto(&PbSecret {
-            name: "session".into(),
-            r#type: None,
-        }),
-        "secret",
-        "session",
-        "type",
-        "only tls_certificate and validation_context secrets are supported",
     );
 }
