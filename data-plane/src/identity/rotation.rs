@@ -20,6 +20,8 @@ use crate::xds::{self, ControlPlane, refusal};
 /// The lifetime asked for, Istio's default (`SECRET_TTL`); the control
 /// plane may give less.
 pub const REQUESTED_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long one certificate request may take, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a certificate could not be obtained.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,8 @@ pub enum IdentityError {
     Key(#[from] rcgen::Error),
     #[error("the control plane's certificate is unusable: {0}")]
     Chain(#[from] ChainError),
+    #[error("the certificate request got no answer within {}s", REQUEST_TIMEOUT.as_secs())]
+    Timeout,
 }
 
 /// The control plane's CA, as this proxy asks it for its certificate.
@@ -53,6 +57,12 @@ impl CertificateAuthority {
 
     /// One round: a new key, its CSR, the signed chain, checked.
     pub async fn issue(&self) -> Result<WorkloadCertificate, IdentityError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.request())
+            .await
+            .map_err(|_| IdentityError::Timeout)?
+    }
+
+    async fn request(&self) -> Result<WorkloadCertificate, IdentityError> {
         let request = signing_request(&self.id)?;
         let channel = self.control_plane.connect().await?;
         let response = IstioCertificateServiceClient::new(channel)

@@ -15,6 +15,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use super::Error;
 use super::error_chain;
 
+/// For the TCP connection, and again for the TLS handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// HTTP/2 pings notice a control plane that vanished without closing.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -95,7 +96,8 @@ impl ControlPlane {
         let roots = read_roots(&settings.ca_root)?;
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(roots))
-            .domain_name(settings.server_name.clone());
+            .domain_name(settings.server_name.clone())
+            .timeout(CONNECT_TIMEOUT);
         let endpoint = endpoint(address, uri)?
             .tls_config(tls)
             .map_err(|e| invalid(address, &error_chain(&e)))?;
