@@ -81,8 +81,9 @@ struct InitArgs {
     /// Outbound ranges never captured (Istio's excludeOutboundIPRanges).
     #[arg(long, default_value = "")]
     exclude_outbound_ip_ranges: String,
-    /// Destination ports never captured (e.g. the control plane's 15010).
-    #[arg(long, value_delimiter = ',', default_value = "15010")]
+    /// Destination ports never captured (the control plane's xDS ports,
+    /// TLS and plaintext).
+    #[arg(long, value_delimiter = ',', default_value = "15012,15010")]
     exclude_outbound_ports: Vec<u16>,
     /// The uid the agent runs as; its own traffic is not captured.
     #[arg(long, default_value_t = 1337)]
@@ -356,7 +357,7 @@ impl ControlPlaneArgs {
         let address = self.xds_addr.as_deref().unwrap_or("127.0.0.1:15012");
         let ca_root = self.ca_root.clone().context(
             "--ca-root is required: the root certificate of the control plane \
-             (root-cert.pem in its --ca-dir), or --plaintext for its plaintext port",
+             (root-cert.pem in its --ca-dir); `proxy --plaintext` for its plaintext port",
         )?;
         let token = self.token.clone().context(
             "--token is required: a file with this proxy's token \
