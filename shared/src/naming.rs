@@ -12,6 +12,13 @@ pub const VIRTUAL_OUTBOUND_LISTENER: &str = "virtualOutbound";
 pub const BLOCK_ALL_ROUTE: &str = "block_all";
 /// The route configuration name used for passthrough HTTP traffic.
 pub const ALLOW_ANY_ROUTE: &str = "allow_any";
+/// The cluster through which TLS contexts ask the proxy's own agent for its
+/// identity (pilot-agent's SDS socket under Envoy).
+pub const SDS_CLUSTER: &str = "sds-grpc";
+/// The SDS secret with the proxy's own certificate chain and key.
+pub const SDS_WORKLOAD_CERTIFICATE: &str = "default";
+/// The SDS secret with the mesh roots that verify peers.
+pub const SDS_ROOT_CA: &str = "ROOTCA";
 
 /// Direction part of a cluster name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

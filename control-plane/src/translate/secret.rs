@@ -8,15 +8,9 @@ use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     CommonTlsContext, SdsSecretConfig, common_tls_context,
 };
 
-use super::filters;
+use shared::naming::{SDS_CLUSTER, SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
 
-/// The bootstrap cluster through which a proxy reaches its agent's SDS
-/// server (a Unix socket), as pilot-agent names it.
-pub const SDS_CLUSTER: &str = "sds-grpc";
-/// The secret with the proxy's own certificate and key.
-pub const SDS_DEFAULT: &str = "default";
-/// The secret with the mesh root certificate.
-pub const SDS_ROOT_CA: &str = "ROOTCA";
+use super::filters;
 
 /// A reference to secret `name`, fetched from the proxy's agent through
 /// [`SDS_CLUSTER`], as istiod writes it: gRPC, v3, the node on the first
@@ -54,7 +48,7 @@ fn sds_from_agent(name: &str) -> SdsSecretConfig {
 /// certificate (`default`) and the mesh root (`ROOTCA`) from the agent's SDS.
 pub fn istio_mutual_tls_context(alpn: &[&str]) -> CommonTlsContext {
     CommonTlsContext {
-        tls_certificate_sds_secret_configs: vec![sds_from_agent(SDS_DEFAULT)],
+        tls_certificate_sds_secret_configs: vec![sds_from_agent(SDS_WORKLOAD_CERTIFICATE)],
         validation_context_type: Some(
             common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(
                 sds_from_agent(SDS_ROOT_CA),

@@ -10,8 +10,9 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::identity::serial_number;
-use crate::model::secret::{ROOT_CA, Secret, Secrets, WORKLOAD_CERTIFICATE};
+use crate::model::secret::{Secret, Secrets};
 use crate::store::ConfigStore;
+use shared::naming::{SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
 
 /// `{"certificates": [{"ca_cert": [...], "cert_chain": [...]}, ...]}`.
 pub fn render(store: &ConfigStore, now: SystemTime) -> Value {
@@ -19,8 +20,12 @@ pub fn render(store: &ConfigStore, now: SystemTime) -> Value {
     let mut certificates = Vec::new();
     if !config.secrets.local.is_empty() {
         certificates.push(context(
-            config.secrets.local.get(ROOT_CA).map(|s| &**s),
-            config.secrets.local.get(WORKLOAD_CERTIFICATE).map(|s| &**s),
+            config.secrets.local.get(SDS_ROOT_CA).map(|s| &**s),
+            config
+                .secrets
+                .local
+                .get(SDS_WORKLOAD_CERTIFICATE)
+                .map(|s| &**s),
             now,
         ));
     }

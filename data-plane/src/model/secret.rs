@@ -8,15 +8,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::cluster::ClientCert;
+use shared::naming::{SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
 
-/// The cluster through which TLS contexts ask for the proxy's own identity,
-/// as istiod writes it.
-pub const LOCAL_SDS_CLUSTER: &str = "sds-grpc";
-/// The proxy's own certificate chain and key.
-pub const WORKLOAD_CERTIFICATE: &str = "default";
-/// The mesh roots that verify peers.
-pub const ROOT_CA: &str = "ROOTCA";
+use super::cluster::ClientCert;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Secret {
@@ -34,8 +28,8 @@ pub type Secrets = HashMap<Arc<str>, Arc<Secret>>;
 pub struct SecretSources {
     /// Sent by the control plane over ADS.
     pub ads: Secrets,
-    /// The agent's own identity ([`WORKLOAD_CERTIFICATE`] and [`ROOT_CA`]),
-    /// referred to through [`LOCAL_SDS_CLUSTER`]; empty until the first
+    /// The agent's own identity ([`SDS_WORKLOAD_CERTIFICATE`] and [`SDS_ROOT_CA`]),
+    /// referred to through [`shared::naming::SDS_CLUSTER`]; empty until the first
     /// certificate is issued, and without an identity (plaintext).
     pub local: Secrets,
 }
@@ -46,10 +40,10 @@ impl SecretSources {
     pub fn identity(chain: Vec<Vec<u8>>, key: Vec<u8>, root: Vec<u8>) -> Secrets {
         Secrets::from([
             (
-                WORKLOAD_CERTIFICATE.into(),
+                SDS_WORKLOAD_CERTIFICATE.into(),
                 Arc::new(Secret::Certificate(ClientCert { chain, key })),
             ),
-            (ROOT_CA.into(), Arc::new(Secret::Validation(vec![root]))),
+            (SDS_ROOT_CA.into(), Arc::new(Secret::Validation(vec![root]))),
         ])
     }
 }

@@ -11,11 +11,11 @@ use proto::wkt::Any;
 use shared::type_url;
 
 use crate::identity::WorkloadCertificate;
-use crate::model::secret::{ROOT_CA, WORKLOAD_CERTIFICATE};
+use shared::naming::{SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
 
 /// Whether this server has a secret called `name`.
 pub(super) fn is_served(name: &str) -> bool {
-    name == WORKLOAD_CERTIFICATE || name == ROOT_CA
+    name == SDS_WORKLOAD_CERTIFICATE || name == SDS_ROOT_CA
 }
 
 /// The version of every secret made from `certificate`.
@@ -27,12 +27,12 @@ pub(super) fn version(certificate: &WorkloadCertificate) -> String {
 /// this server does not have.
 pub(super) fn packed(name: &str, certificate: &WorkloadCertificate) -> Option<Any> {
     let secret = match name {
-        WORKLOAD_CERTIFICATE => secret::Type::TlsCertificate(TlsCertificate {
+        SDS_WORKLOAD_CERTIFICATE => secret::Type::TlsCertificate(TlsCertificate {
             certificate_chain: Some(inline(certificate.chain_pem())),
             private_key: Some(inline(certificate.key_pem())),
             ..Default::default()
         }),
-        ROOT_CA => secret::Type::ValidationContext(CertificateValidationContext {
+        SDS_ROOT_CA => secret::Type::ValidationContext(CertificateValidationContext {
             trusted_ca: Some(inline(certificate.root_pem().to_string())),
             ..Default::default()
         }),

@@ -23,9 +23,8 @@ use super::{At, decode};
 use crate::model::Error;
 use crate::model::cluster::{ClientCert, SubjectAltName, Trust, UpstreamTls};
 use crate::model::listener::DownstreamTls;
-use crate::model::secret::{
-    LOCAL_SDS_CLUSTER, ROOT_CA, Secret, SecretSources, WORKLOAD_CERTIFICATE,
-};
+use crate::model::secret::{Secret, SecretSources};
+use shared::naming::{SDS_CLUSTER, SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
 
 pub(super) const UPSTREAM_TLS: &str =
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
@@ -306,7 +305,7 @@ fn certificate(
 enum SecretSource {
     /// The control plane, over ADS.
     Ads,
-    /// The agent's own identity, through [`LOCAL_SDS_CLUSTER`].
+    /// The agent's own identity, through [`SDS_CLUSTER`].
     Local,
 }
 
@@ -323,20 +322,20 @@ fn secret_source(sds: &SdsSecretConfig, at: &At<'_>) -> Result<SecretSource, Err
     {
         Some(S::Ads(_)) => Ok(SecretSource::Ads),
         Some(S::ApiConfigSource(api)) => match grpc_cluster(api) {
-            Some(LOCAL_SDS_CLUSTER) => Ok(SecretSource::Local),
+            Some(SDS_CLUSTER) => Ok(SecretSource::Local),
             Some(cluster) => Err(at.error(format!(
                 "secrets from cluster {cluster:?} are not supported; \
-                 use ADS, or {LOCAL_SDS_CLUSTER:?} for the proxy's own certificate"
+                 use ADS, or {SDS_CLUSTER:?} for the proxy's own certificate"
             ))),
             None => Err(at.error(format!(
-                "only an envoy_grpc source to {LOCAL_SDS_CLUSTER:?} is supported"
+                "only an envoy_grpc source to {SDS_CLUSTER:?} is supported"
             ))),
         },
         Some(_) => Err(at.error(format!(
-            "only ADS and {LOCAL_SDS_CLUSTER:?} are supported as secret sources"
+            "only ADS and {SDS_CLUSTER:?} are supported as secret sources"
         ))),
         None => Err(at.error(format!(
-            "a secret source is required: ADS, or {LOCAL_SDS_CLUSTER:?} for the proxy's own certificate"
+            "a secret source is required: ADS, or {SDS_CLUSTER:?} for the proxy's own certificate"
         ))),
     }
 }
@@ -371,12 +370,14 @@ fn resolve(sds: &SdsSecretConfig, secrets: &SecretSources, at: &At<'_>) -> Resul
             secret: secrets.ads.get(name).cloned(),
             ads_name: Some(name.into()),
         }),
-        SecretSource::Local if name == WORKLOAD_CERTIFICATE || name == ROOT_CA => Ok(Resolved {
-            secret: secrets.local.get(name).cloned(),
-            ads_name: None,
-        }),
+        SecretSource::Local if name == SDS_WORKLOAD_CERTIFICATE || name == SDS_ROOT_CA => {
+            Ok(Resolved {
+                secret: secrets.local.get(name).cloned(),
+                ads_name: None,
+            })
+        }
         SecretSource::Local => Err(at.field("name").error(format!(
-            "{LOCAL_SDS_CLUSTER:?} serves only {WORKLOAD_CERTIFICATE:?} and {ROOT_CA:?} \
+            "{SDS_CLUSTER:?} serves only {SDS_WORKLOAD_CERTIFICATE:?} and {SDS_ROOT_CA:?} \
              (the proxy's own certificate and roots), not {name:?}"
         ))),
     }
