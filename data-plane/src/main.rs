@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use data_plane::admin::{Admin, LogLevelError};
 use data_plane::capture::{self, CapturePlan};
-use data_plane::identity::{CertificateAuthority, DEFAULT_TRUST_DOMAIN, SpiffeId};
+use data_plane::identity::{CertificateAuthority, SpiffeId};
 use data_plane::node::Identity;
 use data_plane::proxy::busy_poll;
 use data_plane::proxy::stats::Stats;
@@ -19,8 +19,9 @@ use data_plane::proxy::{ListenerManager, ListenerSockets, ProxyContext};
 use data_plane::sds::SdsListener;
 use data_plane::store::ConfigStore;
 use data_plane::upstream::{DnsConfig, Upstreams};
-use data_plane::xds::connection::DEFAULT_SERVER_NAME;
 use data_plane::xds::{AdsClient, ControlPlane, TlsSettings};
+use shared::identity::CONTROL_PLANE_SERVER_NAME;
+use shared::identity::DEFAULT_TRUST_DOMAIN;
 use shared::node::NodeType;
 use tokio::sync::watch;
 use tracing_subscriber::layer::SubscriberExt;
@@ -125,7 +126,7 @@ struct ControlPlaneArgs {
     #[arg(long)]
     token: Option<PathBuf>,
     /// The name the control plane's certificate must be valid for.
-    #[arg(long, default_value = DEFAULT_SERVER_NAME)]
+    #[arg(long, default_value = CONTROL_PLANE_SERVER_NAME)]
     xds_server_name: String,
     /// The mesh's trust domain: this proxy's SPIFFE id is
     /// spiffe://<trust domain>/ns/<namespace>/sa/<service account>.

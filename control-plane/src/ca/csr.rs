@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use rcgen::{CertificateSigningRequestParams, SanType};
 
-use super::{CaError, CertificateAuthority, CsrError, Identity, leaf_params};
+use super::{CaError, CertificateAuthority, CsrError, SpiffeId, leaf_params};
 
 /// A signed workload certificate, as `CreateCertificate` returns it.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ impl CertificateAuthority {
     /// `requested` when that is shorter (and never past the root).
     pub fn sign_csr(
         &self,
-        identity: &Identity,
+        identity: &SpiffeId,
         csr_pem: &str,
         requested: Option<Duration>,
     ) -> Result<SignedCertificate, CsrError> {
@@ -31,7 +31,7 @@ impl CertificateAuthority {
 
     pub(super) fn sign_csr_at(
         &self,
-        identity: &Identity,
+        identity: &SpiffeId,
         csr_pem: &str,
         requested: Option<Duration>,
         now: SystemTime,
@@ -49,7 +49,7 @@ impl CertificateAuthority {
                 "it asks for a CA certificate; workloads get leaf certificates".to_string(),
             ));
         }
-        let spiffe_id = identity.spiffe_id();
+        let spiffe_id = identity.to_string();
         let others: Vec<String> = request
             .params
             .subject_alt_names

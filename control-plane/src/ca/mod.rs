@@ -28,7 +28,7 @@ pub use csr::SignedCertificate;
 pub use error::{CaError, CsrError};
 pub use files::{ROOT_CERT_FILE, TOKEN_KEY_FILE, load_or_create_token_key};
 use files::{read_file, write_new_file};
-pub use server::{ISTIOD_SERVER_NAME, ServerCertificate, ServerName, ServerNameError};
+pub use server::{ServerCertificate, ServerName, ServerNameError};
 
 /// The root certificate's file in a CA directory (Istio's plugged-in CA name).
 pub const CA_CERT_FILE: &str = "ca-cert.pem";
@@ -42,29 +42,7 @@ const ROOT_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// whose clock is slightly behind still accepts it.
 const CLOCK_SKEW_GRACE: Duration = Duration::from_secs(60);
 
-/// Who a workload certificate is for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Identity {
-    pub trust_domain: String,
-    pub namespace: String,
-    pub service_account: String,
-}
-
-impl Identity {
-    /// `spiffe://<trust domain>/ns/<namespace>/sa/<service account>`.
-    pub fn spiffe_id(&self) -> String {
-        format!(
-            "spiffe://{}/ns/{}/sa/{}",
-            self.trust_domain, self.namespace, self.service_account
-        )
-    }
-}
-
-impl fmt::Display for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.spiffe_id())
-    }
-}
+pub use shared::identity::SpiffeId;
 
 /// Where the root came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

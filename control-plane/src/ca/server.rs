@@ -10,11 +10,10 @@ use std::time::{Duration, SystemTime};
 
 use rcgen::{KeyPair, SanType};
 
+use shared::identity::CONTROL_PLANE_SERVER_NAME;
+
 use super::{CaError, CertificateAuthority, leaf_params};
 
-/// The name proxies verify the control plane's certificate against, as
-/// istiod's (`--xds-server-name` of the agent).
-pub const ISTIOD_SERVER_NAME: &str = "istiod.istio-system.svc";
 /// The serving certificate's lifetime (never past the root's).
 const SERVER_CERT_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -86,14 +85,14 @@ impl CertificateAuthority {
         names: &[ServerName],
     ) -> Result<ServerCertificate, CaError> {
         let failed = |source| CaError::Issue {
-            identity: ISTIOD_SERVER_NAME.to_string(),
+            identity: CONTROL_PLANE_SERVER_NAME.to_string(),
             source,
         };
         let now = SystemTime::now();
         let not_after = self.leaf_not_after(now, SERVER_CERT_TTL);
         let mut params = leaf_params(now, not_after).map_err(CaError::Random)?;
         let mut sans = vec![SanType::DnsName(
-            ISTIOD_SERVER_NAME.try_into().map_err(failed)?,
+            CONTROL_PLANE_SERVER_NAME.try_into().map_err(failed)?,
         )];
         for name in names {
             let san = match name {

@@ -532,7 +532,7 @@ fn default_root_namespace() -> String {
 }
 
 fn default_trust_domain() -> String {
-    "cluster.local".into()
+    shared::identity::DEFAULT_TRUST_DOMAIN.into()
 }
 
 impl Default for MeshConfig {

@@ -10,7 +10,7 @@ use proto::istio_ca::{IstioCertificateRequest, IstioCertificateResponse};
 use tonic::{Request, Response, Status};
 
 use crate::auth::AuthError;
-use crate::ca::{CertificateAuthority, CsrError, Identity};
+use crate::ca::{CertificateAuthority, CsrError, SpiffeId};
 
 use super::XdsContext;
 use super::authn::{Caller, peer_text, refuse};
@@ -35,7 +35,7 @@ impl Certificates {
     ) -> Result<IstioCertificateResponse, Status> {
         let metrics = &self.context.metrics;
         let refused = |error: AuthError| refuse(metrics, caller.peer, &error);
-        let identity = Identity {
+        let identity = SpiffeId {
             trust_domain: self
                 .context
                 .publisher
@@ -53,7 +53,7 @@ impl Certificates {
             return Err(refused(match fields.get(IMPERSONATED_IDENTITY) {
                 Some(other) => AuthError::CsrIdentityMismatch {
                     requested: format!("{other:?} ({IMPERSONATED_IDENTITY})"),
-                    token: identity.spiffe_id(),
+                    token: identity.to_string(),
                 },
                 None => AuthError::InvalidCsr(format!(
                     "metadata {:?} is not supported; send the CSR alone",
@@ -82,7 +82,7 @@ impl Certificates {
             Err(CsrError::IdentityMismatch { requested }) => {
                 Err(refused(AuthError::CsrIdentityMismatch {
                     requested,
-                    token: identity.spiffe_id(),
+                    token: identity.to_string(),
                 }))
             }
             Err(CsrError::Issue(error)) => {

@@ -10,28 +10,7 @@ mod rotation;
 pub use certificate::{ChainError, WorkloadCertificate, serial_number};
 pub use rotation::{CertificateAuthority, IdentityError};
 
-use std::fmt;
-
-/// The trust domain of a mesh that does not name one.
-pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
-
-/// Who a workload is: `spiffe://<trust domain>/ns/<namespace>/sa/<service account>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpiffeId {
-    pub trust_domain: String,
-    pub namespace: String,
-    pub service_account: String,
-}
-
-impl fmt::Display for SpiffeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "spiffe://{}/ns/{}/sa/{}",
-            self.trust_domain, self.namespace, self.service_account
-        )
-    }
-}
+pub use shared::identity::SpiffeId;
 
 #[cfg(test)]
 mod tests;

@@ -21,9 +21,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The name istiod's certificate is valid for, which proxies verify.
-pub const DEFAULT_SERVER_NAME: &str = "istiod.istio-system.svc";
-
 /// How to reach and authenticate to a control plane serving TLS.
 #[derive(Debug, Clone)]
 pub struct TlsSettings {

@@ -13,8 +13,8 @@ use x509_parser::pem::Pem;
 
 use super::*;
 
-fn sleep_identity() -> Identity {
-    Identity {
+fn sleep_identity() -> SpiffeId {
+    SpiffeId {
         trust_domain: "cluster.local".to_string(),
         namespace: "default".to_string(),
         service_account: "sleep".to_string(),

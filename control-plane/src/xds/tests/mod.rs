@@ -27,10 +27,11 @@ use super::{
     serve_secure,
 };
 use crate::auth::{Authenticator, ServiceAccount, TokenSigningKey};
-use crate::ca::{self, CertificateAuthority, DEFAULT_WORKLOAD_CERT_TTL, ISTIOD_SERVER_NAME};
+use crate::ca::{self, CertificateAuthority, DEFAULT_WORKLOAD_CERT_TTL};
 use crate::config::ConfigSnapshot;
 use crate::metrics::Metrics;
 use crate::translate::Proxy;
+use shared::identity::CONTROL_PLANE_SERVER_NAME;
 
 /// An upper bound for anything the server does, so a broken test fails
 /// instead of hanging.
@@ -123,7 +124,7 @@ impl Mesh {
     async fn secure_channel(&self) -> Channel {
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&self.root_pem))
-            .domain_name(ISTIOD_SERVER_NAME);
+            .domain_name(CONTROL_PLANE_SERVER_NAME);
         Endpoint::from_shared(format!("https://{}", self.secure))
             .expect("endpoint")
             .tls_config(tls)

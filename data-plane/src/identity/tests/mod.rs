@@ -12,8 +12,8 @@ use tonic::Status;
 use super::csr::signing_request;
 use super::{CertificateAuthority, ChainError, IdentityError, SpiffeId, WorkloadCertificate};
 use crate::testing::fake_ca::{Answer, FakeCa, TestCa};
-use crate::xds::connection::DEFAULT_SERVER_NAME;
 use crate::xds::{ControlPlane, TlsSettings};
+use shared::identity::CONTROL_PLANE_SERVER_NAME;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -54,7 +54,7 @@ impl Files {
 fn authority(ca: &FakeCa, files: &Files) -> CertificateAuthority {
     let control_plane = ControlPlane::tls(
         &ca.address().to_string(),
-        &files.settings(DEFAULT_SERVER_NAME),
+        &files.settings(CONTROL_PLANE_SERVER_NAME),
     )
     .unwrap();
     CertificateAuthority::new(control_plane, sleep_id())
@@ -62,7 +62,7 @@ fn authority(ca: &FakeCa, files: &Files) -> CertificateAuthority {
 
 #[tokio::test]
 async fn issues_a_certificate_for_the_local_key_and_spiffe_id() {
-    let ca = FakeCa::start(DEFAULT_SERVER_NAME, Answer::Sign(HOUR))
+    let ca = FakeCa::start(CONTROL_PLANE_SERVER_NAME, Answer::Sign(HOUR))
         .await
         .unwrap();
     let files = Files::new(ca.root_pem(), "token-1\n");
@@ -106,7 +106,7 @@ async fn issues_a_certificate_for_the_local_key_and_spiffe_id() {
 
 #[tokio::test]
 async fn the_token_is_read_again_for_every_request() {
-    let ca = FakeCa::start(DEFAULT_SERVER_NAME, Answer::Sign(HOUR))
+    let ca = FakeCa::start(CONTROL_PLANE_SERVER_NAME, Answer::Sign(HOUR))
         .await
         .unwrap();
     let files = Files::new(ca.root_pem(), "token-1");
@@ -126,7 +126,7 @@ async fn the_token_is_read_again_for_every_request() {
 #[tokio::test]
 async fn a_refusal_carries_the_control_plane_message() {
     let ca = FakeCa::start(
-        DEFAULT_SERVER_NAME,
+        CONTROL_PLANE_SERVER_NAME,
         Answer::Refuse(Status::permission_denied(
             "the CSR asks for ns/default/sa/admin; the token is for ns/default/sa/sleep",
         )),
@@ -146,7 +146,7 @@ async fn a_refusal_carries_the_control_plane_message() {
 
 #[tokio::test]
 async fn a_missing_token_file_is_a_clear_error() {
-    let ca = FakeCa::start(DEFAULT_SERVER_NAME, Answer::Sign(HOUR))
+    let ca = FakeCa::start(CONTROL_PLANE_SERVER_NAME, Answer::Sign(HOUR))
         .await
         .unwrap();
     let files = Files::new(ca.root_pem(), "token");
@@ -173,7 +173,7 @@ async fn the_server_must_hold_a_certificate_for_the_expected_name() {
 
 #[tokio::test]
 async fn the_server_must_chain_to_the_given_root() {
-    let ca = FakeCa::start(DEFAULT_SERVER_NAME, Answer::Sign(HOUR))
+    let ca = FakeCa::start(CONTROL_PLANE_SERVER_NAME, Answer::Sign(HOUR))
         .await
         .unwrap();
     let files = Files::new(TestCa::default().root_pem(), "token");
@@ -184,7 +184,7 @@ async fn the_server_must_chain_to_the_given_root() {
 
 #[tokio::test]
 async fn a_certificate_for_another_key_is_refused() {
-    let ca = FakeCa::start(DEFAULT_SERVER_NAME, Answer::Sign(HOUR))
+    let ca = FakeCa::start(CONTROL_PLANE_SERVER_NAME, Answer::Sign(HOUR))
         .await
         .unwrap();
     let other = signing_request(&sleep_id()).unwrap();
@@ -279,7 +279,7 @@ fn serial_numbers_are_lowercase_hex_as_envoy_prints_them() {
 #[tokio::test]
 async fn the_first_certificate_is_retried_until_issued() {
     let ca = FakeCa::start(
-        DEFAULT_SERVER_NAME,
+        CONTROL_PLANE_SERVER_NAME,
         Answer::Refuse(Status::unavailable("the CA is starting")),
     )
     .await
@@ -304,7 +304,7 @@ async fn the_first_certificate_is_retried_until_issued() {
 #[tokio::test]
 async fn rotates_to_a_new_certificate_at_half_life() {
     let lifetime = Duration::from_secs(4);
-    let ca = FakeCa::start(DEFAULT_SERVER_NAME, Answer::Sign(lifetime))
+    let ca = FakeCa::start(CONTROL_PLANE_SERVER_NAME, Answer::Sign(lifetime))
         .await
         .unwrap();
     let files = Files::new(ca.root_pem(), "token");

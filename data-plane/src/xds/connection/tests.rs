@@ -6,14 +6,16 @@ use std::path::PathBuf;
 
 use tonic::service::Interceptor;
 
-use super::{BearerToken, ControlPlane, DEFAULT_SERVER_NAME, TlsSettings, read_token};
+use shared::identity::CONTROL_PLANE_SERVER_NAME;
+
+use super::{BearerToken, ControlPlane, TlsSettings, read_token};
 use crate::testing::fake_ca::TestCa;
 use crate::xds::{Error, refusal};
 
 fn settings(dir: &tempfile::TempDir) -> TlsSettings {
     TlsSettings {
         ca_root: dir.path().join("root-cert.pem"),
-        server_name: DEFAULT_SERVER_NAME.to_string(),
+        server_name: CONTROL_PLANE_SERVER_NAME.to_string(),
         token: dir.path().join("token"),
     }
 }
