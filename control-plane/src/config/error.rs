@@ -254,6 +254,12 @@ pub enum Problem {
         "health probes are not run by this mesh; remove probe (members are endpoints while their proxy is connected)"
     )]
     ProbeNotSupported,
+    #[error("{field} {value:?} is not supported by this mesh ({reason}); remove it")]
+    TemplateFieldNotSupported {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
 
     // --- VirtualService ---
     #[error("route has no destination; add at least one route destination{}", if *http { " (or a redirect)" } else { "" })]

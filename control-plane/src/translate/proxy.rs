@@ -26,8 +26,6 @@ pub struct Workload {
     pub namespace: String,
     pub address: String,
     pub labels: Labels,
-    /// Named port overrides (WorkloadEntry `ports`).
-    pub ports: BTreeMap<String, u32>,
     /// The service account its identity was proven for (its token).
     pub service_account: String,
     /// A connected gateway whose service account the control plane was told
@@ -113,7 +111,6 @@ impl Proxy {
             namespace: self.namespace.clone(),
             address: self.ips.first()?.clone(),
             labels: self.labels.clone(),
-            ports: BTreeMap::new(),
             service_account: self.service_account.clone(),
             trusted_gateway: false,
         })

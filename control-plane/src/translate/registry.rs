@@ -2,13 +2,13 @@
 //! port pairs), VirtualServices and DestinationRules visible to it after
 //! `exportTo` and Sidecar scoping, and the workloads behind each service.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::config::gateways::{MESH_GATEWAY, gateway_named};
 use crate::config::hosts;
 use crate::config::model::{
     DestinationRule, Gateway, Labels, OutboundMode, Resolution, ServiceEntry, ServicePort, Sidecar,
-    VirtualService,
+    VirtualService, WorkloadEntry,
 };
 use crate::config::{ConfigSnapshot, Resource};
 
@@ -252,8 +252,7 @@ impl<'a> MeshView<'a> {
     /// Endpoints of a service port, filtered by subset labels. DNS
     /// resolution without endpoints sends to the host name itself. A
     /// connected proxy serves a `workloadSelector` when its labels match and
-    /// it is a trusted gateway or its service account is declared for them
-    /// (see [`Self::declared_service_accounts`]).
+    /// it is a member of a declaration for them (see [`Self::membership`]).
     pub fn endpoints(&self, service: &Service<'_>, subset_labels: &Labels) -> Vec<Endpoint> {
         let spec = &service.entry.spec;
         let target_port = service.port.target_port.unwrap_or(service.port.number);
@@ -275,18 +274,22 @@ impl<'a> MeshView<'a> {
             .collect();
         if let Some(selector) = &spec.workload_selector {
             let namespace = service.entry.meta.namespace.as_str();
-            let accounts = self.declared_service_accounts(namespace, &selector.labels);
             endpoints.extend(
                 self.workloads
                     .iter()
                     .filter(|w| w.namespace == namespace)
                     .filter(|w| labels_match(&selector.labels, &w.labels))
-                    .filter(|w| w.trusted_gateway || accounts.contains(w.service_account.as_str()))
                     .filter(|w| labels_match(subset_labels, &w.labels))
-                    .map(|w| Endpoint {
-                        address: w.address.clone(),
-                        port: port_for(&w.ports),
-                        weight: None,
+                    .filter_map(|w| {
+                        let template = match self.membership(w, namespace, &selector.labels)? {
+                            Membership::Group(template) => Some(template),
+                            Membership::Gateway | Membership::Entry => None,
+                        };
+                        Some(Endpoint {
+                            address: w.address.clone(),
+                            port: template.map_or(target_port, |t| port_for(&t.ports)),
+                            weight: template.and_then(|t| t.weight),
+                        })
                     }),
             );
         }
@@ -306,30 +309,46 @@ impl<'a> MeshView<'a> {
         endpoints
     }
 
-    /// The service accounts whose proxies may serve a `workloadSelector`
-    /// service in `namespace`: the `serviceAccount` of each WorkloadEntry,
-    /// and of each WorkloadGroup's template, in that namespace whose labels
-    /// the selector matches. A proxy's labels are its own claim; only its
+    /// Why a connected `workload` may serve a `workloadSelector` service
+    /// in `namespace` whose selector matches its labels, or `None`: a
+    /// WorkloadGroup or WorkloadEntry of that namespace, whose labels the
+    /// selector matches, declares its token's service account, or it is a
+    /// trusted gateway. A proxy's labels are its own claim; only its
     /// token's service account, declared here, lets it be an endpoint.
-    fn declared_service_accounts(&self, namespace: &str, selector: &Labels) -> BTreeSet<&'a str> {
-        let entries = self
-            .snapshot
-            .workload_entries
-            .iter()
-            .filter(|we| we.meta.namespace == namespace)
-            .filter(|we| labels_match(selector, &we.spec.labels))
-            .map(|we| we.spec.service_account.as_str());
-        let groups = self
+    ///
+    /// A member of a group is served as Istio serves the WorkloadEntry it
+    /// auto-registers from the group's template (its `ports` and
+    /// `weight`); of several groups, one whose labels the proxy carries
+    /// comes first, then by name.
+    fn membership(
+        &self,
+        workload: &Workload,
+        namespace: &str,
+        selector: &Labels,
+    ) -> Option<Membership<'a>> {
+        let account = workload.service_account.as_str();
+        let declares = |declared: &str| !declared.is_empty() && declared == account;
+        let group = self
             .snapshot
             .workload_groups
             .iter()
-            .filter(|wg| wg.meta.namespace == namespace)
-            .filter(|wg| labels_match(selector, &wg.spec.member_labels()))
-            .map(|wg| wg.spec.service_account());
-        entries
-            .chain(groups)
-            .filter(|account| !account.is_empty())
-            .collect()
+            .filter(|wg| wg.meta.namespace == namespace && declares(wg.spec.service_account()))
+            .map(|wg| (wg, wg.spec.member_labels()))
+            .filter(|(_, labels)| labels_match(selector, labels))
+            .min_by_key(|(wg, labels)| (!labels_match(labels, &workload.labels), &wg.meta.name))
+            .and_then(|(wg, _)| wg.spec.template.as_ref());
+        if let Some(template) = group {
+            return Some(Membership::Group(template));
+        }
+        if workload.trusted_gateway {
+            return Some(Membership::Gateway);
+        }
+        self.snapshot
+            .workload_entries
+            .iter()
+            .filter(|we| we.meta.namespace == namespace)
+            .any(|we| declares(&we.spec.service_account) && labels_match(selector, &we.spec.labels))
+            .then_some(Membership::Entry)
     }
 
     /// The Gateways whose selector matches this proxy's labels.
@@ -362,6 +381,16 @@ impl<'a> MeshView<'a> {
             .and_then(|p| p.target_port)
             .unwrap_or(server_port)
     }
+}
+
+/// What lets a connected proxy serve a `workloadSelector` service.
+enum Membership<'a> {
+    /// A WorkloadGroup declares its service account: the group's template.
+    Group(&'a WorkloadEntry),
+    /// A trusted gateway (`--gateway-service-account`).
+    Gateway,
+    /// A WorkloadEntry declares its service account.
+    Entry,
 }
 
 /// Names a gateway a VirtualService can bind to: the reserved `mesh`, or a

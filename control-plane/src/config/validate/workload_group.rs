@@ -1,12 +1,13 @@
-//! WorkloadGroup checks: a template without an address, and no probe.
+//! WorkloadGroup checks: a template without an address, locality or
+//! network, and no probe.
 
 use super::check::Check;
 use crate::config::error::Problem;
 use crate::config::model::WorkloadGroup;
 
 impl Check<'_> {
-    /// A WorkloadGroup as istiod validates it, refusing the probe this mesh
-    /// cannot run.
+    /// A WorkloadGroup as istiod validates it, refusing what this mesh
+    /// cannot honour: a probe, and a template's locality or network.
     pub(super) fn workload_group(&mut self, group: &WorkloadGroup) {
         match &group.template {
             None => self.report("spec.template", Problem::WorkloadGroupWithoutTemplate),
@@ -17,6 +18,30 @@ impl Check<'_> {
                         "spec.template.address",
                         Problem::TemplateWithAddress { address },
                     );
+                }
+                let unsupported = [
+                    (
+                        "locality",
+                        &template.locality,
+                        "it has no locality-aware load balancing",
+                    ),
+                    (
+                        "network",
+                        &template.network,
+                        "all workloads share one network; it has no network gateways",
+                    ),
+                ];
+                for (field, value, reason) in unsupported {
+                    if !value.is_empty() {
+                        self.report(
+                            format!("spec.template.{field}"),
+                            Problem::TemplateFieldNotSupported {
+                                field,
+                                value: value.clone(),
+                                reason,
+                            },
+                        );
+                    }
                 }
                 for (name, number) in &template.ports {
                     self.port_number(format!("spec.template.ports.{name}"), *number);

@@ -49,18 +49,30 @@ spec:
 ";
 const REVIEWS_CLUSTER: &str = "outbound|9080||reviews.shop.svc.cluster.local";
 
+/// A WorkloadGroup `reviews` whose members carry `labels` and run as
+/// `service_account`.
 fn reviews_group(namespace: &str, labels: &str, service_account: &str) -> String {
+    group(
+        "reviews",
+        namespace,
+        labels,
+        &format!("{{serviceAccount: {service_account}}}"),
+    )
+}
+
+/// A WorkloadGroup with the given metadata labels and template (YAML flow
+/// mappings).
+fn group(name: &str, namespace: &str, labels: &str, template: &str) -> String {
     format!(
         "apiVersion: networking.istio.io/v1
 kind: WorkloadGroup
 metadata:
-  name: reviews
+  name: {name}
   namespace: {namespace}
 spec:
   metadata:
     labels: {labels}
-  template:
-    serviceAccount: {service_account}
+  template: {template}
 "
     )
 }
@@ -91,7 +103,6 @@ fn workload(
         namespace: namespace.to_string(),
         address: address.to_string(),
         labels: labels(claimed),
-        ports: BTreeMap::new(),
         service_account: service_account.to_string(),
         trusted_gateway: false,
     }
@@ -108,8 +119,13 @@ fn sleep_sidecar() -> Proxy {
     }
 }
 
-/// The endpoint addresses a sleep sidecar's EDS gives for `cluster`.
-fn eds_addresses(snapshot: &ConfigSnapshot, workloads: &[Workload], cluster: &str) -> Vec<String> {
+/// The endpoints a sleep sidecar's EDS gives for `cluster`: each
+/// `address:port` with its load-balancing weight.
+fn eds_endpoints(
+    snapshot: &ConfigSnapshot,
+    workloads: &[Workload],
+    cluster: &str,
+) -> Vec<(String, Option<u32>)> {
     let resources = translate(snapshot, workloads, &sleep_sidecar());
     let assignment = resources
         .endpoints
@@ -120,21 +136,47 @@ fn eds_addresses(snapshot: &ConfigSnapshot, workloads: &[Workload], cluster: &st
         .endpoints
         .iter()
         .flat_map(|locality| &locality.lb_endpoints)
-        .filter_map(|lb| match lb.host_identifier.as_ref()? {
-            lb_endpoint::HostIdentifier::Endpoint(endpoint) => {
-                match endpoint.address.as_ref()?.address.as_ref()? {
-                    address::Address::SocketAddress(socket) => Some(match socket.port_specifier {
-                        Some(socket_address::PortSpecifier::PortValue(port)) => {
-                            format!("{}:{port}", socket.address)
-                        }
-                        _ => socket.address.clone(),
-                    }),
-                    _ => None,
+        .filter_map(|lb| {
+            let lb_endpoint::HostIdentifier::Endpoint(endpoint) = lb.host_identifier.as_ref()?
+            else {
+                return None;
+            };
+            let address::Address::SocketAddress(socket) =
+                endpoint.address.as_ref()?.address.as_ref()?
+            else {
+                return None;
+            };
+            let address = match socket.port_specifier {
+                Some(socket_address::PortSpecifier::PortValue(port)) => {
+                    format!("{}:{port}", socket.address)
                 }
-            }
-            _ => None,
+                _ => socket.address.clone(),
+            };
+            Some((address, lb.load_balancing_weight.map(|w| w.value)))
         })
         .collect()
+}
+
+/// The `address:port` of each endpoint a sleep sidecar's EDS gives for
+/// `cluster`.
+fn eds_addresses(snapshot: &ConfigSnapshot, workloads: &[Workload], cluster: &str) -> Vec<String> {
+    eds_endpoints(snapshot, workloads, cluster)
+        .into_iter()
+        .map(|(address, _)| address)
+        .collect()
+}
+
+/// A connected router whose service account is a trusted gateway's.
+fn trusted_gateway(address: &str, claimed: &[(&str, &str)]) -> Workload {
+    Workload {
+        trusted_gateway: true,
+        ..workload(
+            "istio-system",
+            address,
+            claimed,
+            "istio-egressgateway-service-account",
+        )
+    }
 }
 
 #[test]
@@ -156,15 +198,7 @@ fn forged_gateway_labels_with_a_sidecar_account_are_not_a_gateway_endpoint() {
 #[test]
 fn the_trusted_gateway_is_an_endpoint_of_its_service() {
     let snapshot = config(&[GATEWAY_SERVICE]);
-    let gateway = Workload {
-        trusted_gateway: true,
-        ..workload(
-            "istio-system",
-            "10.1.0.9",
-            &[("istio", "egressgateway")],
-            "istio-egressgateway-service-account",
-        )
-    };
+    let gateway = trusted_gateway("10.1.0.9", &[("istio", "egressgateway")]);
     let forger = workload(
         "istio-system",
         "10.1.0.66",
@@ -180,15 +214,7 @@ fn the_trusted_gateway_is_an_endpoint_of_its_service() {
 #[test]
 fn a_trusted_gateway_still_needs_the_selected_labels() {
     let snapshot = config(&[GATEWAY_SERVICE]);
-    let gateway = Workload {
-        trusted_gateway: true,
-        ..workload(
-            "istio-system",
-            "10.1.0.9",
-            &[("istio", "ingressgateway")],
-            "istio-egressgateway-service-account",
-        )
-    };
+    let gateway = trusted_gateway("10.1.0.9", &[("istio", "ingressgateway")]);
     assert!(eds_addresses(&snapshot, &[gateway], GATEWAY_CLUSTER).is_empty());
 }
 
@@ -202,6 +228,50 @@ fn a_workload_group_admits_proxies_of_its_service_account() {
         eds_addresses(&snapshot, &[member, other], REVIEWS_CLUSTER),
         ["10.2.0.7:9080"],
         "only the service account the WorkloadGroup declares serves its labels"
+    );
+}
+
+#[test]
+fn a_group_member_gets_the_templates_ports_and_weight_as_an_auto_registered_entry() {
+    let group = group(
+        "reviews",
+        "shop",
+        "{app: reviews}",
+        "{serviceAccount: reviews, ports: {http: 8080}, weight: 3}",
+    );
+    let snapshot = config(&[REVIEWS_SERVICE, &group]);
+    let member = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
+    assert_eq!(
+        eds_endpoints(&snapshot, &[member], REVIEWS_CLUSTER),
+        [("10.2.0.7:8080".to_string(), Some(3))],
+        "the named port's target and the weight of the template"
+    );
+}
+
+#[test]
+fn of_several_groups_a_member_is_served_by_the_one_whose_labels_it_carries() {
+    let v1 = group(
+        "reviews-v1",
+        "shop",
+        "{app: reviews, version: v1}",
+        "{serviceAccount: reviews, ports: {http: 8081}}",
+    );
+    let v2 = group(
+        "reviews-v2",
+        "shop",
+        "{app: reviews, version: v2}",
+        "{serviceAccount: reviews, ports: {http: 8082}}",
+    );
+    let snapshot = config(&[REVIEWS_SERVICE, &v1, &v2]);
+    let member = workload(
+        "shop",
+        "10.2.0.7",
+        &[("app", "reviews"), ("version", "v2")],
+        "reviews",
+    );
+    assert_eq!(
+        eds_addresses(&snapshot, &[member], REVIEWS_CLUSTER),
+        ["10.2.0.7:8082"]
     );
 }
 
@@ -258,17 +328,8 @@ fn a_declaration_for_other_labels_or_another_namespace_admits_no_one() {
 
 #[test]
 fn a_declaration_without_a_service_account_admits_no_one() {
-    let group = "apiVersion: networking.istio.io/v1
-kind: WorkloadGroup
-metadata:
-  name: reviews
-  namespace: shop
-spec:
-  metadata:
-    labels: {app: reviews}
-  template: {}
-";
-    let snapshot = config(&[REVIEWS_SERVICE, group]);
+    let group = group("reviews", "shop", "{app: reviews}", "{}");
+    let snapshot = config(&[REVIEWS_SERVICE, &group]);
     let claimer = workload("shop", "10.2.0.7", &[("app", "reviews")], "");
     assert!(eds_addresses(&snapshot, &[claimer], REVIEWS_CLUSTER).is_empty());
 }

@@ -1,4 +1,5 @@
-//! WorkloadGroup validation: a template without an address, no probe.
+//! WorkloadGroup validation: a template without an address, locality or
+//! network, no probe.
 
 use super::*;
 use crate::config::model::Labels;
@@ -9,7 +10,7 @@ fn workload_group(version: &str, spec: &str) -> String {
     )
 }
 
-const GROUP: &str = "  metadata:\n    labels: {app: reviews}\n    annotations: {team: shop}\n  template:\n    serviceAccount: reviews\n    ports: {http: 8080}\n    network: vm-net\n";
+const GROUP: &str = "  metadata:\n    labels: {app: reviews}\n    annotations: {team: shop}\n  template:\n    serviceAccount: reviews\n    ports: {http: 8080}\n    weight: 2\n";
 
 #[test]
 fn a_workload_group_loads_in_every_istio_version() {
@@ -45,6 +46,22 @@ fn a_template_address_is_refused_since_each_member_brings_its_own() {
         &text,
         &[
             "WorkloadGroup shop/vms: spec.template.address: address \"10.0.0.7\" is set in the template; remove it",
+        ],
+    );
+}
+
+#[test]
+fn a_template_locality_or_network_is_refused_since_this_mesh_cannot_honour_them() {
+    one_error(
+        &workload_group("v1", &format!("{GROUP}    locality: us-east1/zone-a\n")),
+        &[
+            "WorkloadGroup shop/vms: spec.template.locality: locality \"us-east1/zone-a\" is not supported by this mesh (it has no locality-aware load balancing); remove it",
+        ],
+    );
+    one_error(
+        &workload_group("v1", &format!("{GROUP}    network: vm-net\n")),
+        &[
+            "WorkloadGroup shop/vms: spec.template.network: network \"vm-net\" is not supported by this mesh (all workloads share one network; it has no network gateways); remove it",
         ],
     );
 }
