@@ -10,11 +10,16 @@ use jsonwebtoken::jwk::{
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Header};
 
+use super::claims::ISSUER;
 use super::error::AuthError;
 
-/// Why the JWKS file cannot be used.
+/// Why the JWKS file, or the issuer given for its tokens, cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum JwksError {
+    #[error(
+        "--jwt-issuer {ISSUER:?} is the issuer of this control plane's own tokens, so cluster tokens would never be checked against the JWKS file; pass the cluster's issuer (its `issuer` in `kubectl get --raw /.well-known/openid-configuration`, e.g. https://kubernetes.default.svc.cluster.local)"
+    )]
+    OwnIssuer,
     #[error("cannot read the JWKS file {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -62,7 +67,12 @@ impl fmt::Debug for KubernetesTokens {
 impl KubernetesTokens {
     /// The keys in the JWKS file at `path`, for tokens of `issuer`. Keys
     /// for encryption, or of other algorithms, are skipped.
+    /// The control plane's own issuer is refused: its tokens are verified
+    /// with the control plane's key alone.
     pub fn load(path: &Path, issuer: &str) -> Result<Self, JwksError> {
+        if issuer == ISSUER {
+            return Err(JwksError::OwnIssuer);
+        }
         let text = std::fs::read_to_string(path).map_err(|source| JwksError::Read {
             path: path.to_path_buf(),
             source,

@@ -320,6 +320,21 @@ fn a_jwks_file_without_a_signing_key_is_refused_at_load() {
 }
 
 #[test]
+fn the_control_planes_own_issuer_is_refused_as_the_clusters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("jwks.json");
+    std::fs::write(&path, cluster_jwks("key-1").0).expect("write");
+    let error = KubernetesTokens::load(&path, ISSUER).expect_err("shadowed by the own issuer");
+    assert!(matches!(error, JwksError::OwnIssuer), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("--jwt-issuer \"egress-mesh-control-plane\" is the issuer of this control plane's own tokens"),
+        "{error}"
+    );
+}
+
+#[test]
 fn the_bearer_scheme_is_required_and_case_insensitive() {
     assert_eq!(bearer_token(Some("Bearer abc")), Ok("abc"));
     assert_eq!(bearer_token(Some("bearer abc")), Ok("abc"));
