@@ -250,8 +250,17 @@ if missing:
     sys.exit(f"bench: the gateway config lacks {sorted(missing)}: listeners {sorted(listeners)}, routes {sorted(routes)}")
 EOF
 
-# Envoy's bootstrap: the node identity our agent sends, ADS from our
-# control plane (as integration-tests/src/envoy.rs builds it).
+# The control plane's CA directory, and the token both proxies present on
+# the secure port (the agent reads it from a file, Envoy from its bootstrap).
+CA_DIR="$WORK/ca"
+SERVICE_ACCOUNT=bench-gateway
+"$RELEASE/control-plane" token create --ca-dir "$CA_DIR" --namespace istio-system \
+    --service-account "$SERVICE_ACCOUNT" >"$WORK/token"
+TOKEN=$(cat "$WORK/token")
+
+# Envoy's bootstrap: the node identity our agent sends, ADS over TLS with
+# the token from our control plane (as integration-tests/src/envoy.rs
+# builds it).
 cat >"$WORK/envoy.json" <<EOF
 {
   "node": {
@@ -260,7 +269,8 @@ cat >"$WORK/envoy.json" <<EOF
     "metadata": {
       "NAMESPACE": "istio-system",
       "LABELS": { "istio": "benchgateway" },
-      "INSTANCE_IPS": "127.0.0.1"
+      "INSTANCE_IPS": "127.0.0.1",
+      "SERVICE_ACCOUNT": "$SERVICE_ACCOUNT"
     }
   },
   "admin": { "address": { "socket_address": { "address": "127.0.0.1", "port_value": $ADMIN_PORT } } },
@@ -268,7 +278,10 @@ cat >"$WORK/envoy.json" <<EOF
     "ads_config": {
       "api_type": "GRPC",
       "transport_api_version": "V3",
-      "grpc_services": [{ "envoy_grpc": { "cluster_name": "xds-grpc" } }]
+      "grpc_services": [{
+        "envoy_grpc": { "cluster_name": "xds-grpc" },
+        "initial_metadata": [{ "key": "authorization", "value": "Bearer $TOKEN" }]
+      }]
     },
     "cds_config": { "ads": {}, "resource_api_version": "V3" },
     "lds_config": { "ads": {}, "resource_api_version": "V3" }
@@ -282,6 +295,20 @@ cat >"$WORK/envoy.json" <<EOF
         "cluster_name": "xds-grpc",
         "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
           "socket_address": { "address": "127.0.0.1", "port_value": $XDS_PORT } } } }] }]
+      },
+      "transport_socket": {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+          "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+          "sni": "istiod.istio-system.svc",
+          "common_tls_context": {
+            "alpn_protocols": ["h2"],
+            "validation_context": {
+              "trusted_ca": { "filename": "$CA_DIR/root-cert.pem" },
+              "match_typed_subject_alt_names": [{ "san_type": "DNS", "matcher": { "exact": "istiod.istio-system.svc" } }]
+            }
+          }
+        }
       },
       "typed_extension_protocol_options": {
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -297,7 +324,8 @@ EOF
 start upstream "$LOAD_CPU" "$RELEASE/bench-upstream" "127.0.0.1:$UPSTREAM_PORT" 1
 wait_for "bench-upstream" port_open "$UPSTREAM_PORT"
 start control-plane "$LOAD_CPU" "$RELEASE/control-plane" serve --config "$WORK/config" \
-    --mesh "$MESH" --xds-addr "127.0.0.1:$XDS_PORT" --metrics-addr "127.0.0.1:$METRICS_PORT"
+    --mesh "$MESH" --ca-dir "$CA_DIR" --secure-xds-addr "127.0.0.1:$XDS_PORT" \
+    --metrics-addr "127.0.0.1:$METRICS_PORT"
 wait_for "control plane" port_open "$XDS_PORT"
 
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -338,7 +366,8 @@ measure_agent() {
     local target=$1 round=$2
     shift 2
     start "$target" "$PROXY_CPU" "$RELEASE/data-plane" proxy router --node-id "$NODE_ID" \
-        --labels "$LABEL" --xds-addr "127.0.0.1:$XDS_PORT" \
+        --labels "$LABEL" --service-account "$SERVICE_ACCOUNT" --xds-addr "127.0.0.1:$XDS_PORT" \
+        --ca-root "$CA_DIR/root-cert.pem" --token "$WORK/token" \
         --admin-addr "127.0.0.1:$ADMIN_PORT" --concurrency 1 "$@"
     local agent=$PID
     wait_for "$target" answers_200 "$LISTEN_PORT"
