@@ -25,7 +25,7 @@ pub enum AuthError {
     )]
     WrongAudience { found: String },
     #[error(
-        "the token's signature does not verify: {0}; mint it with `control-plane token create --ca-dir` of this control plane, or refresh the --jwks file"
+        "the token's signature does not verify: {0}; mint it with `control-plane token create --ca-dir` of this control plane, or refresh the --jwks file (it is read again when it changes)"
     )]
     BadSignature(String),
     #[error("the token's issuer {issuer:?} is not trusted; this control plane accepts {accepted}")]

@@ -1,14 +1,18 @@
 //! Kubernetes projected service-account tokens: the cluster's issuer and
 //! its signing keys, read from a JWKS file (`kubectl get --raw
-//! /openid/v1/jwks`), RS256 or ES256.
+//! /openid/v1/jwks`), RS256 or ES256, and read again when it changes.
 
 use std::fmt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Header};
+use parking_lot::Mutex;
 
 use super::claims::ISSUER;
 use super::error::AuthError;
@@ -40,6 +44,9 @@ pub enum JwksError {
     NoUsableKey { path: PathBuf },
 }
 
+/// How often, at most, the JWKS file is looked at for a change.
+const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// One signing key of the cluster.
 struct ClusterKey {
     id: Option<String>,
@@ -47,11 +54,42 @@ struct ClusterKey {
     key: DecodingKey,
 }
 
-/// The issuer of a cluster's service-account tokens and its keys.
+/// What tells one version of the JWKS file from the next: its inode (a
+/// file moved over it, as a Kubernetes volume's symlink swap), its
+/// modification time and its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<Self> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(Self {
+            inode: metadata.ino(),
+            modified: metadata.modified().ok(),
+            len: metadata.len(),
+        })
+    }
+}
+
+/// The keys last read, the file version they came from, and when the file
+/// was last looked at.
+struct KeySet {
+    keys: Arc<[ClusterKey]>,
+    stamp: Option<FileStamp>,
+    checked_at: Instant,
+}
+
+/// The issuer of a cluster's service-account tokens and its keys, re-read
+/// from the JWKS file when it changes (the cluster rotates its keys).
 pub struct KubernetesTokens {
     issuer: String,
     path: PathBuf,
-    keys: Vec<ClusterKey>,
+    recheck_interval: Duration,
+    state: Mutex<KeySet>,
 }
 
 impl fmt::Debug for KubernetesTokens {
@@ -59,43 +97,70 @@ impl fmt::Debug for KubernetesTokens {
         f.debug_struct("KubernetesTokens")
             .field("issuer", &self.issuer)
             .field("path", &self.path)
-            .field("keys", &self.keys.len())
+            .field("keys", &self.state.lock().keys.len())
             .finish()
     }
 }
 
 impl KubernetesTokens {
     /// The keys in the JWKS file at `path`, for tokens of `issuer`. Keys
-    /// for encryption, or of other algorithms, are skipped.
-    /// The control plane's own issuer is refused: its tokens are verified
-    /// with the control plane's key alone.
+    /// for encryption, or of other algorithms, are skipped. The control
+    /// plane's own issuer is refused: its tokens are verified with the
+    /// control plane's key alone.
     pub fn load(path: &Path, issuer: &str) -> Result<Self, JwksError> {
         if issuer == ISSUER {
             return Err(JwksError::OwnIssuer);
         }
-        let text = std::fs::read_to_string(path).map_err(|source| JwksError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_json(&text, path, issuer)
-    }
-
-    fn from_json(text: &str, path: &Path, issuer: &str) -> Result<Self, JwksError> {
-        let set: JwkSet = serde_json::from_str(text).map_err(|source| JwksError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let keys: Vec<ClusterKey> = set.keys.iter().filter_map(cluster_key).collect();
-        if keys.is_empty() {
-            return Err(JwksError::NoUsableKey {
-                path: path.to_path_buf(),
-            });
-        }
+        let stamp = FileStamp::of(path);
+        let keys = read_keys(path)?;
         Ok(Self {
             issuer: issuer.to_string(),
             path: path.to_path_buf(),
-            keys,
+            recheck_interval: RECHECK_INTERVAL,
+            state: Mutex::new(KeySet {
+                keys: keys.into(),
+                stamp,
+                checked_at: Instant::now(),
+            }),
         })
+    }
+
+    /// Looks at the file at every verification (for tests of its changes).
+    #[cfg(test)]
+    pub(super) fn rechecked_every_time(mut self) -> Self {
+        self.recheck_interval = Duration::ZERO;
+        self
+    }
+
+    /// The current keys: when the file changed since it was last looked at
+    /// (at most once per [`RECHECK_INTERVAL`]), it is read again; when the
+    /// new version cannot be used, the last good keys stay, with one
+    /// warning.
+    fn keys(&self) -> Arc<[ClusterKey]> {
+        let mut state = self.state.lock();
+        let now = Instant::now();
+        if now.saturating_duration_since(state.checked_at) >= self.recheck_interval {
+            state.checked_at = now;
+            let stamp = FileStamp::of(&self.path);
+            if stamp != state.stamp {
+                state.stamp = stamp;
+                match read_keys(&self.path) {
+                    Ok(keys) => {
+                        tracing::info!(
+                            path = %self.path.display(),
+                            keys = keys.len(),
+                            "re-read the JWKS file"
+                        );
+                        state.keys = keys.into();
+                    }
+                    Err(error) => tracing::warn!(
+                        "{error}; still using the {} keys read before",
+                        state.keys.len()
+                    ),
+                }
+            }
+        }
+        state.keys.clone()
     }
 
     pub fn issuer(&self) -> &str {
@@ -107,13 +172,13 @@ impl KubernetesTokens {
     pub(super) fn candidates(
         &self,
         header: &Header,
-    ) -> Result<Vec<(&DecodingKey, Algorithm)>, AuthError> {
+    ) -> Result<Vec<(DecodingKey, Algorithm)>, AuthError> {
         let keys: Vec<_> = self
-            .keys
+            .keys()
             .iter()
             .filter(|k| header.kid.is_none() || k.id == header.kid)
             .filter(|k| k.algorithm == header.alg)
-            .map(|k| (&k.key, k.algorithm))
+            .map(|k| (k.key.clone(), k.algorithm))
             .collect();
         if keys.is_empty() {
             let signed_with = match &header.kid {
@@ -121,12 +186,31 @@ impl KubernetesTokens {
                 None => format!("an {:?} key", header.alg),
             };
             return Err(AuthError::BadSignature(format!(
-                "it is signed with {signed_with}, which {} does not hold (refresh it with `kubectl get --raw /openid/v1/jwks`)",
+                "it is signed with {signed_with}, which {} does not hold (refresh it with `kubectl get --raw /openid/v1/jwks`; it is read again when it changes)",
                 self.path.display()
             )));
         }
         Ok(keys)
     }
+}
+
+/// The usable keys of the JWKS file at `path`.
+fn read_keys(path: &Path) -> Result<Vec<ClusterKey>, JwksError> {
+    let text = std::fs::read_to_string(path).map_err(|source| JwksError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let set: JwkSet = serde_json::from_str(&text).map_err(|source| JwksError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let keys: Vec<ClusterKey> = set.keys.iter().filter_map(cluster_key).collect();
+    if keys.is_empty() {
+        return Err(JwksError::NoUsableKey {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(keys)
 }
 
 /// A key usable for RS256 or ES256 signatures.

@@ -305,6 +305,64 @@ fn a_projected_token_of_an_unknown_key_id_or_key_has_a_bad_signature() {
     assert_eq!(error.reason(), "bad_signature");
 }
 
+/// Puts `jwks` in place of `path` as a new file, as `kubectl get --raw
+/// /openid/v1/jwks > new && mv new FILE` or a Kubernetes volume does.
+fn replace_file(path: &Path, jwks: &str) {
+    let new = path.with_extension("new");
+    std::fs::write(&new, jwks).expect("write");
+    std::fs::rename(&new, path).expect("rename");
+}
+
+#[test]
+fn a_rotated_jwks_file_is_read_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("jwks.json");
+    let (first, _) = cluster_jwks("key-1");
+    std::fs::write(&path, first).expect("write");
+    let kubernetes = KubernetesTokens::load(&path, CLUSTER_ISSUER)
+        .expect("JWKS")
+        .rechecked_every_time();
+    let own = TokenSigningKey::from_pem(&p256_pem()).expect("own key");
+    let authenticator = Authenticator::new(&own, Some(kubernetes));
+    let (rotated, pem) = cluster_jwks("key-2");
+    let token = signed(
+        &pem,
+        &with_kid("key-2"),
+        &projected_claims(CLUSTER_ISSUER, AUDIENCE),
+    );
+    assert_eq!(refused(&authenticator, &token).reason(), "bad_signature");
+    replace_file(&path, &rotated);
+    assert_eq!(
+        authenticator.verify(&token),
+        Ok(sleep()),
+        "the new key is read"
+    );
+}
+
+#[test]
+fn an_unusable_new_jwks_file_leaves_the_last_good_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("jwks.json");
+    let (jwks, pem) = cluster_jwks("key-1");
+    std::fs::write(&path, jwks).expect("write");
+    let kubernetes = KubernetesTokens::load(&path, CLUSTER_ISSUER)
+        .expect("JWKS")
+        .rechecked_every_time();
+    let own = TokenSigningKey::from_pem(&p256_pem()).expect("own key");
+    let authenticator = Authenticator::new(&own, Some(kubernetes));
+    let token = signed(
+        &pem,
+        &with_kid("key-1"),
+        &projected_claims(CLUSTER_ISSUER, AUDIENCE),
+    );
+    for unusable in ["not json", r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#] {
+        replace_file(&path, unusable);
+        assert_eq!(authenticator.verify(&token), Ok(sleep()), "{unusable}");
+    }
+    std::fs::remove_file(&path).expect("remove");
+    assert_eq!(authenticator.verify(&token), Ok(sleep()), "removed");
+}
+
 #[test]
 fn a_jwks_file_without_a_signing_key_is_refused_at_load() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -49,7 +49,7 @@ impl Authenticator {
         for (key, algorithm) in candidates {
             match jsonwebtoken::decode::<PresentedClaims>(
                 token,
-                key,
+                &key,
                 &validation(issuer, algorithm),
             ) {
                 Ok(data) => {
@@ -77,7 +77,7 @@ impl Authenticator {
         &self,
         issuer: &str,
         header: &Header,
-    ) -> Result<Vec<(&DecodingKey, Algorithm)>, AuthError> {
+    ) -> Result<Vec<(DecodingKey, Algorithm)>, AuthError> {
         if issuer == ISSUER {
             if header.alg != Algorithm::ES256 {
                 return Err(AuthError::BadSignature(format!(
@@ -85,7 +85,7 @@ impl Authenticator {
                     header.alg
                 )));
             }
-            return Ok(vec![(&self.own, Algorithm::ES256)]);
+            return Ok(vec![(self.own.clone(), Algorithm::ES256)]);
         }
         match &self.kubernetes {
             Some(kubernetes) if kubernetes.issuer() == issuer => kubernetes.candidates(header),
