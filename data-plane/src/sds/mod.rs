@@ -18,7 +18,6 @@ use std::sync::Arc;
 use proto::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::identity::WorkloadCertificate;
 use service::SdsService;
@@ -42,8 +41,8 @@ pub struct SdsListener {
 }
 
 impl SdsListener {
-    /// Binds the socket at `path` (mode 0600), replacing a stale one. Call
-    /// on a tokio runtime.
+    /// Binds the socket at `path` (mode 0600, from its creation), replacing
+    /// a stale one. Call on a tokio runtime.
     pub fn bind(path: &Path) -> Result<Self, SdsError> {
         Ok(Self {
             path: path.to_path_buf(),
@@ -51,8 +50,8 @@ impl SdsListener {
         })
     }
 
-    /// Serves the certificate `certificates` holds, and each new one,
-    /// until the server fails.
+    /// Serves the certificate `certificates` holds, and each new one, to
+    /// connections from this user or root, until the server fails.
     pub async fn serve(
         self,
         certificates: watch::Receiver<Arc<WorkloadCertificate>>,
@@ -62,7 +61,7 @@ impl SdsListener {
             .add_service(SecretDiscoveryServiceServer::new(SdsService {
                 certificates,
             }))
-            .serve_with_incoming(UnixListenerStream::new(self.listener))
+            .serve_with_incoming(socket::trusted_connections(self.listener))
             .await
             .map_err(|source| SdsError::Serve {
                 path: self.path,

@@ -1,7 +1,7 @@
 //! The SDS server over its Unix socket, with a tonic client as Envoy's
 //! `sds-grpc` cluster uses it: what each protocol serves, ACKs that send
-//! nothing, the push at rotation, names it does not have, and the socket's
-//! permissions.
+//! nothing, the push at rotation, names it does not have, and who may
+//! connect.
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
-use super::{SdsError, SdsListener};
+use super::{SdsError, SdsListener, socket};
 use crate::identity::{SpiffeId, WorkloadCertificate};
 use crate::testing::fake_ca::TestCa;
 
@@ -256,4 +256,28 @@ async fn the_socket_is_private_and_replaces_a_stale_one_only() {
         .expect("a regular file is kept");
     assert!(matches!(error, SdsError::Socket { .. }), "{error}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
+}
+
+#[tokio::test]
+async fn the_socket_is_private_from_the_moment_it_is_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("socket");
+    let _listener = socket::bind_private(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "no window in which another user may connect before chmod: {mode:o}"
+    );
+}
+
+#[test]
+fn only_this_user_and_root_may_fetch_the_key() {
+    assert!(socket::is_trusted_peer(1337, 1337), "the agent's own Envoy");
+    assert!(socket::is_trusted_peer(0, 1337), "root");
+    assert!(!socket::is_trusted_peer(1000, 1337), "another local user");
+    assert!(
+        !socket::is_trusted_peer(1337, 0),
+        "an agent running as root serves root only"
+    );
 }
