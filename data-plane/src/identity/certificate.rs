@@ -1,6 +1,7 @@
 //! The workload certificate as the control plane returned it, checked
 //! before use: leaf first and root last, the leaf for this proxy's key and
-//! SPIFFE id only, chaining to the root and valid now.
+//! SPIFFE id only, chaining to the root and valid now (or within minutes,
+//! when this proxy's clock is behind the CA's).
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,6 +13,11 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::SpiffeId;
+
+/// How far in the future a new certificate's `not_before` may be: a proxy
+/// whose clock is behind the CA's still takes it, as the control plane
+/// allows the same skew on tokens' `nbf`. Expiry has no leeway.
+const NOT_BEFORE_LEEWAY: Duration = Duration::from_secs(5 * 60);
 
 /// Why a certificate response cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -94,12 +100,18 @@ impl WorkloadCertificate {
         if found != [expected.as_str()] {
             return Err(ChainError::WrongIdentity { expected, found });
         }
-        verify(&chain_der[0], &chain_der[1..], root_der, now)?;
         let validity = leaf.validity();
+        let not_before = system_time(validity.not_before.timestamp());
+        verify(
+            &chain_der[0],
+            &chain_der[1..],
+            root_der,
+            verification_time(not_before, now),
+        )?;
         Ok(Self {
             spiffe_id: expected,
             received: now,
-            not_before: system_time(validity.not_before.timestamp()),
+            not_before,
             not_after: system_time(validity.not_after.timestamp()),
             serial: serial_number(leaf.raw_serial()),
             chain_pem: chain_pem.to_vec(),
@@ -193,6 +205,14 @@ fn uri_sans(cert: &X509Certificate<'_>) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// When to check a certificate received at `now` that is valid from
+/// `not_before`: now, or its `not_before` if that is at most
+/// [`NOT_BEFORE_LEEWAY`] ahead. A certificate valid then and not now has
+/// not expired (it starts later), so expiry is still checked against now.
+fn verification_time(not_before: SystemTime, now: SystemTime) -> SystemTime {
+    not_before.clamp(now, now + NOT_BEFORE_LEEWAY)
 }
 
 /// Checks that `leaf` chains to `root` through `intermediates`, is valid at

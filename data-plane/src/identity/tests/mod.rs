@@ -237,6 +237,29 @@ fn an_expired_certificate_is_refused() {
 }
 
 #[test]
+fn a_proxy_minutes_behind_the_ca_takes_its_certificate() {
+    let request = signing_request(&sleep_id()).unwrap();
+    let chain = TestCa::default().sign(&request.csr_pem, HOUR).unwrap();
+    let behind = SystemTime::now() - Duration::from_secs(4 * 60);
+    let certificate =
+        WorkloadCertificate::from_response(&chain, request.key, &sleep_id(), behind).unwrap();
+    assert!(
+        certificate.rotation_time() > behind,
+        "rotation still counts from when it was received"
+    );
+}
+
+#[test]
+fn a_certificate_valid_only_beyond_five_minutes_from_now_is_refused() {
+    let request = signing_request(&sleep_id()).unwrap();
+    let chain = TestCa::default().sign(&request.csr_pem, HOUR).unwrap();
+    let behind = SystemTime::now() - Duration::from_secs(6 * 60);
+    let error =
+        WorkloadCertificate::from_response(&chain, request.key, &sleep_id(), behind).unwrap_err();
+    assert!(matches!(error, ChainError::Untrusted(_)), "{error}");
+}
+
+#[test]
 fn the_chain_needs_the_leaf_and_the_root() {
     let request = signing_request(&sleep_id()).unwrap();
     let chain = TestCa::default().sign(&request.csr_pem, HOUR).unwrap();
