@@ -206,12 +206,16 @@ async fn read_token(path: &Path) -> Result<MetadataValue<Ascii>, TokenError> {
     })
 }
 
-/// `Bearer <token>`, if the token is non-empty and fits in a header.
+/// `Bearer <token>`, if the token is non-empty and fits in a header;
+/// marked sensitive, so HTTP/2 never adds it to the HPACK table, where a
+/// later header could be compressed against it.
 fn bearer(token: &str) -> Option<MetadataValue<Ascii>> {
     if token.is_empty() || token.contains(char::is_whitespace) {
         return None;
     }
-    format!("Bearer {token}").parse().ok()
+    let mut value: MetadataValue<Ascii> = format!("Bearer {token}").parse().ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 #[cfg(test)]

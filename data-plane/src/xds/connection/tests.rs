@@ -80,6 +80,11 @@ async fn the_token_becomes_a_bearer_header() {
         request.metadata().get("authorization").unwrap(),
         "Bearer eyJhbGciOiJFUzI1NiJ9.e30.c2ln"
     );
+    let (metadata, _, ()) = request.into_parts();
+    assert!(
+        metadata.into_headers()["authorization"].is_sensitive(),
+        "HPACK never indexes the token"
+    );
     let plain = BearerToken(None).call(tonic::Request::new(())).unwrap();
     assert!(plain.metadata().get("authorization").is_none());
 }
