@@ -141,8 +141,9 @@ struct ProxyArgs {
     #[command(flatten)]
     control_plane: ControlPlaneArgs,
     /// Connect without TLS and without a token, to the control plane's
-    /// plaintext port: no certificates, so ISTIO_MUTUAL cannot work.
-    #[arg(long, conflicts_with_all = ["ca_root", "token"])]
+    /// plaintext port: no certificates, so ISTIO_MUTUAL cannot work. The
+    /// TLS and identity flags have no meaning with it and are refused.
+    #[arg(long, conflicts_with_all = ["ca_root", "token", "xds_server_name", "trust_domain"])]
     plaintext: bool,
     /// The full node id; otherwise built from --ip, --pod and --namespace.
     #[arg(long)]
@@ -450,5 +451,42 @@ async fn terminated() {
             signal.recv().await;
         }
         Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use clap::error::ErrorKind;
+
+    use super::Cli;
+
+    fn proxy(flags: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["data-plane", "proxy", "sidecar"].iter().chain(flags))
+    }
+
+    #[test]
+    fn plaintext_refuses_the_tls_flags_it_would_ignore() {
+        for flag in [
+            ["--ca-root", "root-cert.pem"],
+            ["--token", "token"],
+            ["--xds-server-name", "istiod.example"],
+            ["--trust-domain", "example.org"],
+        ] {
+            let error = proxy(&["--plaintext", flag[0], flag[1]])
+                .err()
+                .unwrap_or_else(|| panic!("--plaintext with {} is refused", flag[0]));
+            assert_eq!(error.kind(), ErrorKind::ArgumentConflict, "{error}");
+        }
+        assert!(proxy(&["--plaintext"]).is_ok(), "defaults do not conflict");
+        assert!(
+            proxy(&[
+                "--xds-server-name",
+                "istiod.example",
+                "--trust-domain",
+                "example.org"
+            ])
+            .is_ok()
+        );
     }
 }
