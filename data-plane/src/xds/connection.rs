@@ -13,7 +13,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use super::Error;
-use super::error_chain;
+use super::{connect_hint, error_chain};
 
 /// For the TCP connection, and again for the TLS handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -125,6 +125,7 @@ impl ControlPlane {
         let channel = self.endpoint.connect().await.map_err(|e| Error::Connect {
             address: self.address.clone(),
             reason: error_chain(&e),
+            hint: connect_hint(&e),
         })?;
         Ok(InterceptedService::new(channel, BearerToken(token)))
     }

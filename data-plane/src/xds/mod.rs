@@ -20,10 +20,12 @@ use proto::wkt::Any;
 pub enum Error {
     #[error("invalid control plane address {address:?}: {reason}")]
     InvalidAddress { address: String, reason: String },
-    #[error(
-        "cannot connect to the control plane at {address} (is it running and reachable?): {reason}"
-    )]
-    Connect { address: String, reason: String },
+    #[error("cannot connect to the control plane at {address} ({hint}): {reason}")]
+    Connect {
+        address: String,
+        reason: String,
+        hint: &'static str,
+    },
     #[error("the control plane root {path} cannot be used: {reason} (check --ca-root)")]
     CaRoot {
         path: std::path::PathBuf,
@@ -45,7 +47,7 @@ pub fn refusal(status: &tonic::Status) -> String {
             " (the control plane did not accept this proxy's token: check --token, its expiry and issuer)"
         }
         tonic::Code::PermissionDenied => {
-            " (the token's identity does not allow this: check --namespace and --service-account against the token)"
+            " (the token's identity does not allow this: check --namespace and --service-account against the token, and --trust-domain against the control plane's)"
         }
         _ => "",
     };
@@ -66,6 +68,30 @@ pub trait ConfigSink: Send + Sync + 'static {
     /// now (RDS: the route configs listeners use; EDS: the EDS clusters'
     /// service names). `None` means a wildcard subscription (CDS, LDS).
     fn wanted_names(&self, type_url: &str) -> Option<Vec<String>>;
+}
+
+/// What to check when connecting failed with `error`: the names and roots
+/// when the control plane's certificate was refused, the port when the TLS
+/// handshake failed otherwise, and whether it is up for anything else
+/// (refused, timed out, unresolvable).
+pub(crate) fn connect_hint(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    let tls_error = std::iter::successors(Some(error), |e| e.source()).find_map(|cause| {
+        cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        })
+    });
+    match tls_error {
+        Some(rustls::Error::InvalidCertificate(_)) => {
+            "its certificate was refused: check --xds-server-name against its certificate's names and --ca-root against its root"
+        }
+        Some(_) => {
+            "the TLS handshake failed: is this its TLS port? (--plaintext for a plaintext one)"
+        }
+        None => "is it running and reachable?",
+    }
 }
 
 /// An error and its sources, joined by `: `. A source that repeats the

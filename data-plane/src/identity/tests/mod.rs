@@ -166,6 +166,10 @@ async fn the_server_must_hold_a_certificate_for_the_expected_name() {
     let error = authority(&ca, &files).issue().await.unwrap_err();
     assert!(matches!(error, IdentityError::Connect(_)), "{error}");
     assert!(
+        error.to_string().contains("check --xds-server-name"),
+        "{error}"
+    );
+    assert!(
         ca.calls().is_empty(),
         "the token is not sent to an unverified server"
     );
@@ -179,6 +183,11 @@ async fn the_server_must_chain_to_the_given_root() {
     let files = Files::new(TestCa::default().root_pem(), "token");
     let error = authority(&ca, &files).issue().await.unwrap_err();
     assert!(matches!(error, IdentityError::Connect(_)), "{error}");
+    assert!(error.to_string().contains("--ca-root"), "{error}");
+    assert!(
+        !error.to_string().contains("reachable"),
+        "it was reached: {error}"
+    );
     assert!(ca.calls().is_empty());
 }
 

@@ -10,7 +10,7 @@ use shared::identity::CONTROL_PLANE_SERVER_NAME;
 
 use super::{BearerToken, ControlPlane, TlsSettings, read_token};
 use crate::testing::fake_ca::TestCa;
-use crate::xds::{Error, refusal};
+use crate::xds::{Error, connect_hint, refusal};
 
 fn settings(dir: &tempfile::TempDir) -> TlsSettings {
     TlsSettings {
@@ -117,8 +117,51 @@ fn refusals_keep_the_server_message_and_say_what_to_check() {
     assert!(expired.contains("check --token"), "{expired}");
     let mismatch = refusal(&tonic::Status::permission_denied("node_mismatch: ..."));
     assert!(mismatch.contains("--service-account"), "{mismatch}");
+    assert!(
+        mismatch.contains("--trust-domain"),
+        "the usual cause of a CSR identity mismatch: {mismatch}"
+    );
     assert_eq!(
         refusal(&tonic::Status::unavailable("restarting")),
         "Unavailable: restarting"
     );
+}
+
+#[tokio::test]
+async fn a_control_plane_not_listening_is_unreachable_not_untrusted() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let error = ControlPlane::plaintext(&address)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("is it running and reachable?"),
+        "{message}"
+    );
+    assert!(!message.contains("--ca-root"), "{message}");
+}
+
+#[test]
+fn a_tls_failure_points_at_the_tls_flags() {
+    let certificate = |error| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(error),
+        )
+    };
+    let name = connect_hint(&certificate(rustls::CertificateError::NotValidForName));
+    assert!(name.contains("--xds-server-name"), "{name}");
+    let root = connect_hint(&certificate(rustls::CertificateError::UnknownIssuer));
+    assert!(root.contains("--ca-root"), "{root}");
+    let handshake = connect_hint(&std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+    ));
+    assert!(handshake.contains("--plaintext"), "{handshake}");
+    let refused = connect_hint(&std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    assert_eq!(refused, "is it running and reachable?");
 }
