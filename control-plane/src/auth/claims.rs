@@ -97,8 +97,9 @@ impl PresentedClaims {
         let (namespace, name) = match (from_kubernetes, from_subject) {
             (Some(kubernetes), Some(subject)) if kubernetes != subject => {
                 return Err(AuthError::MalformedToken(format!(
-                    "its kubernetes.io claim names {}/{} but its sub names {}/{}",
-                    kubernetes.0, kubernetes.1, subject.0, subject.1
+                    "its kubernetes.io claim names {:?} but its sub names {:?}",
+                    format!("{}/{}", kubernetes.0, kubernetes.1),
+                    format!("{}/{}", subject.0, subject.1)
                 )));
             }
             (Some(account), _) | (None, Some(account)) => account,

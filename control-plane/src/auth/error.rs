@@ -1,6 +1,7 @@
 //! Why a caller was refused: one variant per reason, each with the label
 //! `pilot_xds_auth_failures_total{reason}` counts it under, the gRPC code
-//! it gets, and a one-line message saying what to do.
+//! it gets, and a one-line message saying what to do. What a caller wrote
+//! is quoted or escaped, so that it cannot forge log lines.
 
 use tonic::{Code, Status};
 
@@ -10,7 +11,10 @@ pub enum AuthError {
         "no bearer token: send `authorization: Bearer <token>` with every call (mint one with `control-plane token create`, or mount a Kubernetes projected service-account token with audience istio-ca)"
     )]
     MissingToken,
-    #[error("the bearer token is malformed: {0}; send a JWT as `authorization: Bearer <token>`")]
+    #[error(
+        "the bearer token is malformed: {}; send a JWT as `authorization: Bearer <token>`",
+        escape_controls(.0)
+    )]
     MalformedToken(String),
     #[error(
         "the token expired at {at}; mint a new one with `control-plane token create` (a projected token is refreshed by the kubelet: re-read its file)"
@@ -25,20 +29,26 @@ pub enum AuthError {
     )]
     WrongAudience { found: String },
     #[error(
-        "the token's signature does not verify: {0}; mint it with `control-plane token create --ca-dir` of this control plane, or refresh the --jwks file (it is read again when it changes)"
+        "the token's signature does not verify: {}; mint it with `control-plane token create --ca-dir` of this control plane, or refresh the --jwks file (it is read again when it changes)",
+        escape_controls(.0)
     )]
     BadSignature(String),
     #[error("the token's issuer {issuer:?} is not trusted; this control plane accepts {accepted}")]
     UnknownIssuer { issuer: String, accepted: String },
     #[error(
-        "the node claims {claimed} but its token is for {token}; run the proxy with the namespace and service account of its token"
+        "the node claims {claimed:?} but its token is for {token}; run the proxy with the namespace and service account of its token"
     )]
     NodeMismatch { claimed: String, token: String },
+    /// `requested` names what the request asks for, each value quoted.
     #[error(
-        "the CSR asks for {requested} but the token is for {token}; a proxy gets certificates only for its token's identity"
+        "the CSR asks for {} but the token is for {token}; a proxy gets certificates only for its token's identity",
+        escape_controls(requested)
     )]
     CsrIdentityMismatch { requested: String, token: String },
-    #[error("the certificate request is invalid: {0}; send a PEM PKCS#10 CSR signed by its key")]
+    #[error(
+        "the certificate request is invalid: {}; send a PEM PKCS#10 CSR signed by its key",
+        escape_controls(.0)
+    )]
     InvalidCsr(String),
     #[error(
         "CSDS lists every proxy's config: it needs a token of namespace istio-system, not {caller} (mint one with `control-plane token create --namespace istio-system --service-account istioctl`)"
@@ -87,4 +97,18 @@ impl AuthError {
     pub fn to_status(&self) -> Status {
         Status::new(self.code(), format!("{}: {self}", self.reason()))
     }
+}
+
+/// `text` with its control characters (newlines, escape sequences...)
+/// escaped, for a reason that may quote what a caller sent.
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -227,7 +227,7 @@ fn a_token_that_names_no_valid_service_account_is_malformed() {
     assert!(
         error
             .to_string()
-            .contains("but its sub names default/sleep"),
+            .contains("but its sub names \"default/sleep\""),
         "{error}"
     );
 
@@ -429,6 +429,37 @@ fn service_account_names_follow_kubernetes_rules() {
         "no-slash".parse::<ServiceAccount>(),
         Err(AccountError::Format(_))
     ));
+}
+
+#[test]
+fn what_a_caller_wrote_is_quoted_or_escaped_so_that_no_refusal_spans_two_lines() {
+    let forged = "sleep\n2026-01-01T00:00:00Z INFO proxy connected\u{1b}[0m";
+    let errors = [
+        AuthError::MalformedToken(forged.into()),
+        AuthError::BadSignature(forged.into()),
+        AuthError::InvalidCsr(forged.into()),
+        AuthError::NodeMismatch {
+            claimed: format!("default/{forged}"),
+            token: "default/sleep".into(),
+        },
+        AuthError::CsrIdentityMismatch {
+            requested: forged.into(),
+            token: "spiffe://cluster.local/ns/default/sa/sleep".into(),
+        },
+        AuthError::UnknownIssuer {
+            issuer: forged.into(),
+            accepted: ISSUER.into(),
+        },
+    ];
+    for error in errors {
+        let message = error.to_string();
+        assert!(
+            !message.chars().any(char::is_control),
+            "{} {message:?}",
+            error.reason()
+        );
+        assert!(message.contains(r"sleep\n2026"), "{message}");
+    }
 }
 
 #[test]

@@ -87,13 +87,13 @@ impl CertificateAuthority {
     }
 }
 
-/// A SAN as a refusal quotes it.
+/// A SAN as a refusal quotes it: its type and its value, quoted.
 fn san_text(san: &SanType) -> String {
     match san {
-        SanType::URI(uri) => uri.as_str().to_string(),
-        SanType::DnsName(name) => format!("DNS:{}", name.as_str()),
-        SanType::IpAddress(ip) => format!("IP:{ip}"),
-        SanType::Rfc822Name(email) => format!("email:{}", email.as_str()),
+        SanType::URI(uri) => format!("URI {:?}", uri.as_str()),
+        SanType::DnsName(name) => format!("DNS {:?}", name.as_str()),
+        SanType::IpAddress(ip) => format!("IP {ip}"),
+        SanType::Rfc822Name(email) => format!("email {:?}", email.as_str()),
         other => format!("{other:?}"),
     }
 }

@@ -52,7 +52,8 @@ pub enum CsrError {
     /// one asking for what this CA does not issue.
     #[error("{0}")]
     Invalid(String),
-    /// The request names another identity than the one it is signed for.
+    /// The request names another identity than the one it is signed for:
+    /// `requested` lists its other SANs, each value quoted.
     #[error("{requested}")]
     IdentityMismatch { requested: String },
     #[error(transparent)]

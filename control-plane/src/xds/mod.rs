@@ -114,7 +114,7 @@ impl XdsContext {
             .set(self.connections.len() as i64);
         tracing::info!(
             id = connection.id,
-            node = %connection.proxy.id,
+            node = ?connection.proxy.id,
             account = %caller.map_or_else(|| "none (plaintext)".to_string(), |c| c.account.to_string()),
             trusted_gateway,
             delta,
@@ -142,6 +142,6 @@ impl Drop for ConnectionGuard {
             .metrics
             .connected_proxies
             .set(self.context.connections.len() as i64);
-        tracing::info!(id, node = %self.connection.proxy.id, "proxy disconnected");
+        tracing::info!(id, node = ?self.connection.proxy.id, "proxy disconnected");
     }
 }

@@ -169,7 +169,7 @@ async fn handle<P: Protocol>(
         RequestKind::Nack(nack) => {
             tracing::warn!(
                 id = cx.connection.id,
-                node = %cx.connection.proxy.id,
+                node = ?cx.connection.proxy.id,
                 type_url,
                 version = nack.version,
                 error = nack.error,

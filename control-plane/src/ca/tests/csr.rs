@@ -112,7 +112,22 @@ fn a_csr_for_another_identity_is_refused() {
         .expect_err("refused");
     assert_eq!(
         error.to_string(),
-        "spiffe://cluster.local/ns/prod/sa/payments-admin"
+        "URI \"spiffe://cluster.local/ns/prod/sa/payments-admin\""
+    );
+}
+
+#[test]
+fn a_refused_san_is_quoted_so_that_it_cannot_forge_a_log_line() {
+    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let (csr, _) = csr(vec![uri(
+        "spiffe://cluster.local/ns/default/sa/sleep\nINFO signed a workload certificate",
+    )]);
+    let error = ca
+        .sign_csr(&sleep_identity(), &csr, None)
+        .expect_err("another identity");
+    assert_eq!(
+        error.to_string(),
+        r#"URI "spiffe://cluster.local/ns/default/sa/sleep\nINFO signed a workload certificate""#
     );
 }
 
