@@ -1,12 +1,14 @@
 //! Signing a workload's CSR for the identity its token proved: the
-//! request's signature is verified (it proves the key's possession), its
-//! SANs may name that identity only, and the certificate carries the
-//! request's public key, the identity's SPIFFE id and the CA's lifetime.
+//! request's key must be one this CA accepts, its signature is verified
+//! (it proves the key's possession), its SANs may name that identity only,
+//! and the certificate carries the request's public key, the identity's
+//! SPIFFE id and the CA's lifetime.
 
 use std::time::{Duration, SystemTime};
 
 use rcgen::{CertificateSigningRequestParams, SanType};
 
+use super::accepted_keys::{ACCEPTED_KEYS, refused_key};
 use super::{CaError, CertificateAuthority, CsrError, SpiffeId, leaf_params};
 
 /// A signed workload certificate, as `CreateCertificate` returns it.
@@ -36,6 +38,11 @@ impl CertificateAuthority {
         requested: Option<Duration>,
         now: SystemTime,
     ) -> Result<SignedCertificate, CsrError> {
+        if let Some(key) = refused_key(csr_pem) {
+            return Err(CsrError::Invalid(format!(
+                "its key is {key}; this CA signs {ACCEPTED_KEYS}"
+            )));
+        }
         let request = CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| {
             CsrError::Invalid(match e {
                 rcgen::Error::InvalidCertificationRequestSignature => {

@@ -7,6 +7,7 @@
 //! Nothing here logs or formats key material: [`CertificateAuthority`] and
 //! [`ServerCertificate`] print without their keys.
 
+mod accepted_keys;
 mod csr;
 mod error;
 mod files;

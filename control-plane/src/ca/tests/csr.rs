@@ -225,3 +225,67 @@ fn each_certificate_has_its_own_serial_even_for_one_key() {
     let second = ca.sign_csr(&sleep_identity(), &csr, None).expect("second");
     assert_ne!(serial(&first.chain), serial(&second.chain));
 }
+
+/// A CSR for the sleep identity in `tests/fixtures/csr` (made with openssl,
+/// for keys rcgen cannot generate).
+fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/csr")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A CSR for the sleep identity with a new key of `algorithm`.
+fn csr_with(algorithm: &'static rcgen::SignatureAlgorithm) -> String {
+    let key = KeyPair::generate_for(algorithm).expect("key");
+    let mut params = CertificateParams::default();
+    params.subject_alt_names = vec![uri("spiffe://cluster.local/ns/default/sa/sleep")];
+    params
+        .serialize_request(&key)
+        .expect("CSR")
+        .pem()
+        .expect("PEM")
+}
+
+#[test]
+fn an_rsa_2048_csr_is_signed_for_its_key() {
+    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let signed = ca
+        .sign_csr(&sleep_identity(), &fixture("rsa-2048.csr.pem"), None)
+        .expect("RSA 2048 is accepted");
+    let leaf_pem = pem(&signed.chain[0]);
+    let leaf = leaf_pem.parse_x509().expect("leaf");
+    assert!(matches!(
+        leaf.public_key().parsed().expect("key"),
+        PublicKey::RSA(_)
+    ));
+}
+
+#[test]
+fn a_csr_with_a_key_other_than_p256_or_rsa_2048_is_invalid_naming_the_accepted_keys() {
+    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let cases = [
+        (fixture("rsa-1024.csr.pem"), "a 1024-bit RSA key"),
+        (
+            fixture("p256-sha384.csr.pem"),
+            "a P-256 key signed with ecdsa-with-SHA384",
+        ),
+        (
+            csr_with(&rcgen::PKCS_ECDSA_P384_SHA384),
+            "an ECDSA key on curve secp384r1",
+        ),
+        (csr_with(&rcgen::PKCS_ED25519), "a key of type ed25519"),
+    ];
+    for (csr, key) in cases {
+        let error = ca
+            .sign_csr(&sleep_identity(), &csr, None)
+            .expect_err("refused key");
+        assert!(matches!(error, CsrError::Invalid(_)), "{key}: {error}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "its key is {key}; this CA signs ECDSA P-256 keys (requests signed with SHA-256) and RSA keys of at least 2048 bits"
+            )
+        );
+    }
+}
