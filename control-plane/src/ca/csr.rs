@@ -21,7 +21,8 @@ pub struct SignedCertificate {
 
 impl CertificateAuthority {
     /// Signs `csr_pem` for `identity`, valid for the workload TTL or for
-    /// `requested` when that is shorter (and never past the root).
+    /// `requested` when that is shorter (and never past the root, which
+    /// must not have expired).
     pub fn sign_csr(
         &self,
         identity: &SpiffeId,
@@ -38,6 +39,7 @@ impl CertificateAuthority {
         requested: Option<Duration>,
         now: SystemTime,
     ) -> Result<SignedCertificate, CsrError> {
+        self.check_root_valid(now)?;
         if let Some(key) = refused_key(csr_pem) {
             return Err(CsrError::Invalid(format!(
                 "its key is {key}; this CA signs {ACCEPTED_KEYS}"

@@ -34,6 +34,10 @@ pub enum CaError {
     InvalidKey { path: PathBuf, source: rcgen::Error },
     #[error("{} is not the private key of {}: use the key the root was made with", key.display(), cert.display())]
     KeyMismatch { cert: PathBuf, key: PathBuf },
+    #[error(
+        "the root expired on {at}; replace ca-cert.pem/ca-key.pem in the CA directory with a valid root (or empty it to have a new one generated) and restart"
+    )]
+    RootExpired { at: String },
     #[error("cannot generate a root certificate: {0}")]
     Generate(rcgen::Error),
     #[error("cannot issue a certificate for {identity}: {source}")]

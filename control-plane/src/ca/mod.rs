@@ -189,6 +189,17 @@ impl CertificateAuthority {
         self.workload_ttl
     }
 
+    /// Refuses to sign at `now` once the root has expired, so that a leaf
+    /// never ends before it starts.
+    fn check_root_valid(&self, now: SystemTime) -> Result<(), CaError> {
+        if now < self.root_not_after {
+            return Ok(());
+        }
+        Err(CaError::RootExpired {
+            at: humantime::format_rfc3339_seconds(self.root_not_after).to_string(),
+        })
+    }
+
     /// The end of a leaf issued at `issued` for `ttl`: never past the
     /// root's own expiry.
     fn leaf_not_after(&self, issued: SystemTime, ttl: Duration) -> SystemTime {

@@ -89,6 +89,7 @@ impl CertificateAuthority {
             source,
         };
         let now = SystemTime::now();
+        self.check_root_valid(now)?;
         let not_after = self.leaf_not_after(now, SERVER_CERT_TTL);
         let mut params = leaf_params(now, not_after).map_err(CaError::Random)?;
         let mut sans = vec![SanType::DnsName(

@@ -213,6 +213,38 @@ fn a_workload_certificate_never_outlives_the_root() {
 }
 
 #[test]
+fn once_the_root_has_expired_nothing_is_signed() {
+    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let (csr, _) = sleep_csr();
+    let last_second = ca.root_not_after - Duration::from_secs(1);
+    let signed = ca
+        .sign_csr_at(&sleep_identity(), &csr, None, last_second)
+        .expect("the root is valid for one more second");
+    let leaf_pem = pem(&signed.chain[0]);
+    let leaf = leaf_pem.parse_x509().expect("leaf");
+    assert!(time_of(&leaf, false) < time_of(&leaf, true));
+    for now in [
+        ca.root_not_after,
+        ca.root_not_after + Duration::from_secs(3600),
+    ] {
+        let error = ca
+            .sign_csr_at(&sleep_identity(), &csr, None, now)
+            .expect_err("expired root");
+        assert!(
+            matches!(error, CsrError::Issue(CaError::RootExpired { .. })),
+            "{error}"
+        );
+        let at = humantime::format_rfc3339_seconds(ca.root_not_after);
+        assert!(
+            error.to_string().starts_with(&format!(
+                "the root expired on {at}; replace ca-cert.pem/ca-key.pem"
+            )),
+            "{error}"
+        );
+    }
+}
+
+#[test]
 fn each_certificate_has_its_own_serial_even_for_one_key() {
     let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
     let (csr, _) = sleep_csr();
