@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use prost::Message;
 use proto::pb::envoy::config::core::v3::{
-    ApiConfigSource, TransportSocket, config_source, grpc_service, transport_socket,
+    ApiConfigSource, TransportSocket, api_config_source::ApiType, config_source, grpc_service,
+    transport_socket,
 };
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig,
@@ -310,8 +311,9 @@ enum SecretSource {
 }
 
 /// The source `sds` names: ADS, or the `sds-grpc` cluster as istiod
-/// writes it for the proxy's own identity. Any other source is rejected:
-/// the agent has no other way to fetch a secret.
+/// writes it for the proxy's own identity (a gRPC stream, state of the
+/// world or delta). Any other source is rejected: the agent has no other
+/// way to fetch a secret.
 fn secret_source(sds: &SdsSecretConfig, at: &At<'_>) -> Result<SecretSource, Error> {
     use config_source::ConfigSourceSpecifier as S;
     let at = at.field("sds_config");
@@ -322,7 +324,22 @@ fn secret_source(sds: &SdsSecretConfig, at: &At<'_>) -> Result<SecretSource, Err
     {
         Some(S::Ads(_)) => Ok(SecretSource::Ads),
         Some(S::ApiConfigSource(api)) => match grpc_cluster(api) {
-            Some(SDS_CLUSTER) => Ok(SecretSource::Local),
+            Some(SDS_CLUSTER) => match ApiType::try_from(api.api_type) {
+                Ok(ApiType::Grpc | ApiType::DeltaGrpc) => Ok(SecretSource::Local),
+                other => {
+                    let api_type = other.map_or_else(
+                        |_| api.api_type.to_string(),
+                        |known| known.as_str_name().to_string(),
+                    );
+                    Err(at
+                        .field("api_config_source")
+                        .field("api_type")
+                        .error(format!(
+                            "{api_type} is not supported for {SDS_CLUSTER:?}: \
+                         use GRPC or DELTA_GRPC, as istiod writes it"
+                        )))
+                }
+            },
             Some(cluster) => Err(at.error(format!(
                 "secrets from cluster {cluster:?} are not supported; \
                  use ADS, or {SDS_CLUSTER:?} for the proxy's own certificate"

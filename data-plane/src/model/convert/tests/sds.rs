@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::{
-    ApiConfigSource, ConfigSource, GrpcService, config_source, grpc_service,
+    ApiConfigSource, ConfigSource, GrpcService, api_config_source::ApiType, config_source,
+    grpc_service,
 };
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     CertificateValidationContext, DownstreamTlsContext, Secret as PbSecret, common_tls_context,
@@ -139,6 +140,34 @@ fn other_secret_sources_are_rejected() {
         "transport_socket.common_tls_context.tls_certificate_sds_secret_configs[0].sds_config",
         starting("a secret source is required"),
     );
+}
+
+#[test]
+fn sds_grpc_is_a_grpc_stream_state_of_the_world_or_delta() {
+    let with_api_type = |api_type: ApiType| {
+        let mut reference = local_sds("default");
+        if let Some(ConfigSource {
+            config_source_specifier:
+                Some(config_source::ConfigSourceSpecifier::ApiConfigSource(api)),
+            ..
+        }) = reference.sds_config.as_mut()
+        {
+            api.api_type = api_type as i32;
+        }
+        let mut common = local_mesh_context();
+        common.tls_certificate_sds_secret_configs = vec![reference];
+        cluster_from_proto(&upstream(common), &local_secrets())
+    };
+    assert!(with_api_type(ApiType::Grpc).is_ok());
+    assert!(with_api_type(ApiType::DeltaGrpc).is_ok());
+    assert_rejected(
+        with_api_type(ApiType::Rest),
+        "cluster",
+        "outbound|443||edition.cnn.com",
+        "transport_socket.common_tls_context.tls_certificate_sds_secret_configs[0].sds_config.api_config_source.api_type",
+        "REST is not supported for \"sds-grpc\": use GRPC or DELTA_GRPC, as istiod writes it",
+    );
+    assert!(with_api_type(ApiType::AggregatedGrpc).is_err());
 }
 
 #[test]
