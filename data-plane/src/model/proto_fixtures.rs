@@ -11,6 +11,7 @@ use proto::pb::envoy::config::core::v3::{
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     CommonTlsContext, SdsSecretConfig, common_tls_context,
 };
+use shared::naming::{SDS_CLUSTER, SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
 
 /// A TLS transport socket configured by `message` of type `type_url`.
 pub(crate) fn transport_socket(type_url: &str, message: &impl Message) -> TransportSocket {
@@ -52,8 +53,8 @@ pub(crate) fn sds(name: &str) -> SdsSecretConfig {
     }
 }
 
-/// The SDS secret `name` through the `sds-grpc` cluster, as istiod refers
-/// to the proxy's own certificate and roots.
+/// The SDS secret `name` through [`SDS_CLUSTER`], as istiod refers to the
+/// proxy's own certificate and roots.
 pub(crate) fn local_sds(name: &str) -> SdsSecretConfig {
     SdsSecretConfig {
         name: name.to_string(),
@@ -66,7 +67,7 @@ pub(crate) fn local_sds(name: &str) -> SdsSecretConfig {
                     grpc_services: vec![GrpcService {
                         target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
                             grpc_service::EnvoyGrpc {
-                                cluster_name: "sds-grpc".to_string(),
+                                cluster_name: SDS_CLUSTER.to_string(),
                                 ..Default::default()
                             },
                         )),
@@ -86,10 +87,10 @@ pub(crate) fn local_sds(name: &str) -> SdsSecretConfig {
 /// through `sds-grpc`, the proxy's own identity.
 pub(crate) fn local_mesh_context() -> CommonTlsContext {
     CommonTlsContext {
-        tls_certificate_sds_secret_configs: vec![local_sds("default")],
+        tls_certificate_sds_secret_configs: vec![local_sds(SDS_WORKLOAD_CERTIFICATE)],
         validation_context_type: Some(
             common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(local_sds(
-                "ROOTCA",
+                SDS_ROOT_CA,
             )),
         ),
         ..Default::default()
