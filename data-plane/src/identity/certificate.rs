@@ -131,10 +131,6 @@ impl WorkloadCertificate {
         &self.serial
     }
 
-    pub fn not_before(&self) -> SystemTime {
-        self.not_before
-    }
-
     pub fn not_after(&self) -> SystemTime {
         self.not_after
     }

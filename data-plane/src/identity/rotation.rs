@@ -51,10 +51,6 @@ impl CertificateAuthority {
         Self { control_plane, id }
     }
 
-    pub fn id(&self) -> &SpiffeId {
-        &self.id
-    }
-
     /// One round: a new key, its CSR, the signed chain, checked.
     pub async fn issue(&self) -> Result<WorkloadCertificate, IdentityError> {
         tokio::time::timeout(REQUEST_TIMEOUT, self.request())
