@@ -3,13 +3,13 @@
 //! (`default` and `ROOTCA`), then the secrets the control plane sent.
 //! Certificates only; keys never appear here.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::identity::serial_number;
+use crate::identity::{serial_number, x509_time};
 use crate::model::secret::{Secret, Secrets};
 use crate::store::ConfigStore;
 use shared::naming::{SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
@@ -66,8 +66,8 @@ fn context(roots: Option<&Secret>, chain: Option<&Secret>, now: SystemTime) -> V
 fn details(der: &[u8], now: SystemTime) -> Option<Value> {
     let (_, cert) = X509Certificate::from_der(der).ok()?;
     let validity = cert.validity();
-    let not_before = time_at(validity.not_before.timestamp());
-    let not_after = time_at(validity.not_after.timestamp());
+    let not_before = x509_time(validity.not_before);
+    let not_after = x509_time(validity.not_after);
     let days_left = not_after
         .duration_since(now)
         .map_or(0, |left| left.as_secs() / 86_400);
@@ -97,14 +97,10 @@ fn details(der: &[u8], now: SystemTime) -> Option<Value> {
     }))
 }
 
-fn time_at(timestamp: i64) -> SystemTime {
-    u64::try_from(timestamp).map_or(UNIX_EPOCH, |seconds| {
-        UNIX_EPOCH + Duration::from_secs(seconds)
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::identity::SpiffeId;
     use crate::testing::fake_ca::TestCa;

@@ -9,10 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::KeyPair;
 use rustls::pki_types::{CertificateDer, UnixTime};
-use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{ASN1Time, FromDer, X509Certificate};
 
 use super::SpiffeId;
+use crate::proxy::identity::uri_sans;
 
 /// How far in the future a new certificate's `not_before` may be: a proxy
 /// whose clock is behind the CA's still takes it, as the control plane
@@ -96,12 +96,12 @@ impl WorkloadCertificate {
             return Err(ChainError::NotOurKey);
         }
         let expected = id.to_string();
-        let found = uri_sans(&leaf);
+        let found = uri_sans(&chain_der[0]);
         if found != [expected.as_str()] {
             return Err(ChainError::WrongIdentity { expected, found });
         }
         let validity = leaf.validity();
-        let not_before = system_time(validity.not_before.timestamp());
+        let not_before = x509_time(validity.not_before);
         verify(
             &chain_der[0],
             &chain_der[1..],
@@ -112,7 +112,7 @@ impl WorkloadCertificate {
             spiffe_id: expected,
             received: now,
             not_before,
-            not_after: system_time(validity.not_after.timestamp()),
+            not_after: x509_time(validity.not_after),
             serial: serial_number(leaf.raw_serial()),
             chain_pem: chain_pem.to_vec(),
             chain_der: chain_der.to_vec(),
@@ -189,20 +189,6 @@ fn single_der(pem: &str) -> Result<Vec<u8>, String> {
     }
 }
 
-fn uri_sans(cert: &X509Certificate<'_>) -> Vec<String> {
-    let Ok(Some(sans)) = cert.subject_alternative_name() else {
-        return Vec::new();
-    };
-    sans.value
-        .general_names
-        .iter()
-        .filter_map(|name| match name {
-            GeneralName::URI(uri) => Some(uri.to_string()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// When to check a certificate received at `now` that is valid from
 /// `not_before`: now, or its `not_before` if that is at most
 /// [`NOT_BEFORE_LEEWAY`] ahead. A certificate valid then and not now has
@@ -252,9 +238,10 @@ pub fn serial_number(raw: &[u8]) -> String {
     raw.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn system_time(timestamp: i64) -> SystemTime {
-    match u64::try_from(timestamp) {
-        Ok(seconds) => UNIX_EPOCH + Duration::from_secs(seconds),
-        Err(_) => UNIX_EPOCH,
-    }
+/// A certificate's validity bound as a `SystemTime` (the epoch for one
+/// before it).
+pub fn x509_time(time: ASN1Time) -> SystemTime {
+    u64::try_from(time.timestamp()).map_or(UNIX_EPOCH, |seconds| {
+        UNIX_EPOCH + Duration::from_secs(seconds)
+    })
 }

@@ -7,7 +7,7 @@ mod certificate;
 mod csr;
 mod rotation;
 
-pub use certificate::{ChainError, WorkloadCertificate, serial_number};
+pub use certificate::{ChainError, WorkloadCertificate, serial_number, x509_time};
 pub use rotation::{CertificateAuthority, IdentityError};
 
 pub use shared::identity::SpiffeId;
