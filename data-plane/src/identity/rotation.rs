@@ -86,31 +86,11 @@ impl CertificateAuthority {
         Ok(certificate)
     }
 
-    /// The first certificate: retried with backoff until one is issued.
-    pub async fn first(&self) -> WorkloadCertificate {
-        let mut backoff = Backoff::default();
-        loop {
-            match self.issue().await {
-                Ok(certificate) => return certificate,
-                Err(error) => {
-                    let delay = backoff.next_delay();
-                    tracing::warn!(
-                        spiffe_id = %self.id,
-                        %error,
-                        ?delay,
-                        "cannot get the workload certificate yet; mutual TLS waits for it; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-    }
-
-    /// Gets the first certificate, then keeps it fresh in a task of its
+    /// Gets the first certificate (retried until issued), then keeps it fresh in a task of its
     /// own: the receiver always holds the current one. The task stops when
     /// every receiver is gone.
     pub async fn start(self) -> watch::Receiver<Arc<WorkloadCertificate>> {
-        let first = Arc::new(self.first().await);
+        let first = Arc::new(self.issue_retrying(None).await);
         let (sender, receiver) = watch::channel(first);
         tokio::spawn(self.rotate(sender));
         receiver
@@ -125,40 +105,58 @@ impl CertificateAuthority {
                 () = published.closed() => return,
             }
             let next = tokio::select! {
-                next = self.renew(&current) => next,
+                next = self.issue_retrying(Some(&current)) => next,
                 () = published.closed() => return,
             };
             published.send_replace(Arc::new(next));
         }
     }
 
-    /// A new certificate, retried with backoff; each failure is logged with
-    /// the time left before `current` expires (an error once it has).
-    async fn renew(&self, current: &WorkloadCertificate) -> WorkloadCertificate {
+    /// A new certificate, retried with backoff until issued: the first one
+    /// (`current` is `None`) or the one replacing `current`.
+    async fn issue_retrying(&self, current: Option<&WorkloadCertificate>) -> WorkloadCertificate {
         let mut backoff = Backoff::default();
         loop {
             match self.issue().await {
                 Ok(certificate) => return certificate,
                 Err(error) => {
                     let delay = backoff.next_delay();
-                    match current.not_after().duration_since(SystemTime::now()) {
-                        Ok(left) => tracing::warn!(
-                            spiffe_id = %self.id,
-                            %error,
-                            expires_in = %humantime::format_duration(whole_seconds(left)),
-                            ?delay,
-                            "cannot renew the workload certificate; retrying"
-                        ),
-                        Err(_) => tracing::error!(
-                            spiffe_id = %self.id,
-                            %error,
-                            ?delay,
-                            "the workload certificate has expired and cannot be renewed: peers refuse mutual TLS with this proxy until it is; retrying"
-                        ),
-                    }
+                    self.log_failure(&error, current, delay);
                     tokio::time::sleep(delay).await;
                 }
             }
+        }
+    }
+
+    /// One failed attempt: waiting for the first certificate, or renewing
+    /// `current` with the time left before it expires (an error once it
+    /// has).
+    fn log_failure(
+        &self,
+        error: &IdentityError,
+        current: Option<&WorkloadCertificate>,
+        delay: Duration,
+    ) {
+        match current.map(|c| c.not_after().duration_since(SystemTime::now())) {
+            None => tracing::warn!(
+                spiffe_id = %self.id,
+                %error,
+                ?delay,
+                "cannot get the workload certificate yet; mutual TLS waits for it; retrying"
+            ),
+            Some(Ok(left)) => tracing::warn!(
+                spiffe_id = %self.id,
+                %error,
+                expires_in = %humantime::format_duration(whole_seconds(left)),
+                ?delay,
+                "cannot renew the workload certificate; retrying"
+            ),
+            Some(Err(_)) => tracing::error!(
+                spiffe_id = %self.id,
+                %error,
+                ?delay,
+                "the workload certificate has expired and cannot be renewed: peers refuse mutual TLS with this proxy until it is; retrying"
+            ),
         }
     }
 }

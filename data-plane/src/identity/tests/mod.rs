@@ -319,17 +319,17 @@ async fn the_first_certificate_is_retried_until_issued() {
     .unwrap();
     let files = Files::new(ca.root_pem(), "token");
     let authority = authority(&ca, &files);
-    let first = tokio::spawn(async move { authority.first().await });
+    let first = tokio::spawn(async move { authority.start().await });
     while ca.calls().len() < 2 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     ca.answer(Answer::Sign(HOUR));
-    let certificate = tokio::time::timeout(Duration::from_secs(10), first)
+    let current = tokio::time::timeout(Duration::from_secs(10), first)
         .await
         .expect("issued once the CA signs")
         .unwrap();
     assert_eq!(
-        certificate.spiffe_id(),
+        current.borrow().spiffe_id(),
         "spiffe://cluster.local/ns/default/sa/sleep"
     );
 }
