@@ -30,11 +30,7 @@ impl Protocol for DeltaStream {
         current: &WorkloadCertificate,
     ) -> Option<DeltaDiscoveryResponse> {
         if let Some(error) = &request.error_detail {
-            tracing::warn!(
-                nonce = %request.response_nonce,
-                error = %error.message,
-                "Envoy rejected the secrets (NACK)"
-            );
+            secrets::warn_rejected(&request.response_nonce, &error.message);
         }
         for name in &request.resource_names_unsubscribe {
             self.subscribed.remove(name);
@@ -71,10 +67,7 @@ impl DeltaStream {
         let (served, unknown): (Vec<&String>, Vec<&String>) =
             names.into_iter().partition(|name| secrets::is_served(name));
         for name in &unknown {
-            tracing::warn!(
-                name = %name,
-                "Envoy asked for a secret this agent does not have: it serves only \"default\" and \"ROOTCA\""
-            );
+            secrets::warn_not_served(name);
         }
         self.sent += 1;
         Some(DeltaDiscoveryResponse {

@@ -1,7 +1,8 @@
 //! The two secrets pilot-agent serves to its Envoy, from the workload
 //! certificate: `default` (the chain and key, inline) and `ROOTCA` (the
 //! root, inline), versioned by the certificate's serial so every rotation
-//! is a new version.
+//! is a new version; and the warnings when Envoy asks for another secret or
+//! rejects them.
 
 use proto::pb::envoy::config::core::v3::{DataSource, data_source};
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
@@ -16,6 +17,19 @@ use shared::naming::{SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
 /// Whether this server has a secret called `name`.
 pub(super) fn is_served(name: &str) -> bool {
     name == SDS_WORKLOAD_CERTIFICATE || name == SDS_ROOT_CA
+}
+
+/// Warns that the Envoy asked for `name`, which this server does not have.
+pub(super) fn warn_not_served(name: &str) {
+    tracing::warn!(
+        name = %name,
+        "Envoy asked for a secret this agent does not have: it serves only \"default\" and \"ROOTCA\""
+    );
+}
+
+/// Warns that the Envoy rejected the secrets of the response `nonce`.
+pub(super) fn warn_rejected(nonce: &str, error: &str) {
+    tracing::warn!(nonce = %nonce, error = %error, "Envoy rejected the secrets (NACK)");
 }
 
 /// The version of every secret made from `certificate`.

@@ -31,12 +31,7 @@ impl Protocol for SotwStream {
             return None;
         }
         if let Some(error) = &request.error_detail {
-            tracing::warn!(
-                names = ?request.resource_names,
-                version = %request.version_info,
-                error = %error.message,
-                "Envoy rejected the secrets (NACK)"
-            );
+            secrets::warn_rejected(&request.response_nonce, &error.message);
             return None;
         }
         let first = self.nonce.is_empty();
@@ -61,10 +56,7 @@ impl SotwStream {
             return None;
         }
         for name in self.names.iter().filter(|n| !secrets::is_served(n)) {
-            tracing::warn!(
-                name = %name,
-                "Envoy asked for a secret this agent does not have: it serves only \"default\" and \"ROOTCA\""
-            );
+            secrets::warn_not_served(name);
         }
         self.sent += 1;
         self.nonce = self.sent.to_string();
