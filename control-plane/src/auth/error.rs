@@ -54,6 +54,10 @@ pub enum AuthError {
         "CSDS lists every proxy's config: it needs a token of namespace istio-system, not {caller} (mint one with `control-plane token create --namespace istio-system --service-account istioctl`)"
     )]
     CsdsNotAllowed { caller: String },
+    #[error(
+        "CSDS lists every proxy's config: {caller} is a gateway's service account (--gateway-service-account), not an operator's; use a token of another istio-system service account (mint one with `control-plane token create --namespace istio-system --service-account istioctl`)"
+    )]
+    CsdsNotForGateways { caller: String },
 }
 
 impl AuthError {
@@ -69,7 +73,9 @@ impl AuthError {
             AuthError::NodeMismatch { .. } => "node_mismatch",
             AuthError::CsrIdentityMismatch { .. } => "csr_identity_mismatch",
             AuthError::InvalidCsr(_) => "invalid_csr",
-            AuthError::CsdsNotAllowed { .. } => "csds_not_allowed",
+            AuthError::CsdsNotAllowed { .. } | AuthError::CsdsNotForGateways { .. } => {
+                "csds_not_allowed"
+            }
         }
     }
 
@@ -87,7 +93,8 @@ impl AuthError {
             | AuthError::UnknownIssuer { .. } => Code::Unauthenticated,
             AuthError::NodeMismatch { .. }
             | AuthError::CsrIdentityMismatch { .. }
-            | AuthError::CsdsNotAllowed { .. } => Code::PermissionDenied,
+            | AuthError::CsdsNotAllowed { .. }
+            | AuthError::CsdsNotForGateways { .. } => Code::PermissionDenied,
             AuthError::InvalidCsr(_) => Code::InvalidArgument,
         }
     }

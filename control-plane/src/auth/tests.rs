@@ -493,6 +493,13 @@ fn every_reason_has_its_label_and_code() {
             "csds_not_allowed",
             Code::PermissionDenied,
         ),
+        (
+            AuthError::CsdsNotForGateways {
+                caller: "istio-system/istio-egressgateway-service-account".into(),
+            },
+            "csds_not_allowed",
+            Code::PermissionDenied,
+        ),
     ];
     for (error, reason, code) in cases {
         assert_eq!(error.reason(), reason);

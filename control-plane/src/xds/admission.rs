@@ -26,7 +26,7 @@ impl TrustedGateways {
         Self(accounts.into_iter().collect())
     }
 
-    fn trusts(&self, account: &ServiceAccount) -> bool {
+    pub(super) fn trusts(&self, account: &ServiceAccount) -> bool {
         self.0.contains(account)
     }
 }

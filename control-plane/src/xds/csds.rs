@@ -4,9 +4,11 @@
 //! content. Secrets are listed by name and status only: their content holds
 //! a private key.
 //!
-//! On the secure port only operators' tokens (namespace `istio-system`) may
-//! read it; on the plaintext port, which is opt-in and on loopback unless
-//! told otherwise, anyone who can connect.
+//! On the secure port only operators' tokens may read it: of namespace
+//! `istio-system`, as istiod has it, but not of a trusted gateway's service
+//! account (which lives there too, and whose pods run no operator); on the
+//! plaintext port, which is opt-in and on loopback unless told otherwise,
+//! anyone who can connect.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,18 +41,25 @@ impl Csds {
         Self { context }
     }
 
-    /// Refuses a secure-port caller outside `istio-system`.
+    /// Refuses a secure-port caller outside `istio-system`, or with a
+    /// trusted gateway's service account.
     fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        match request.extensions().get::<Caller>() {
-            Some(caller) if caller.account.namespace != OPERATOR_NAMESPACE => Err(refuse(
-                &self.context.metrics,
-                caller.peer,
-                &AuthError::CsdsNotAllowed {
-                    caller: caller.account.to_string(),
-                },
-            )),
-            _ => Ok(()),
-        }
+        let Some(caller) = request.extensions().get::<Caller>() else {
+            return Ok(());
+        };
+        let account = &caller.account;
+        let refusal = if account.namespace != OPERATOR_NAMESPACE {
+            AuthError::CsdsNotAllowed {
+                caller: account.to_string(),
+            }
+        } else if self.context.trusted_gateways.trusts(account) {
+            AuthError::CsdsNotForGateways {
+                caller: account.to_string(),
+            }
+        } else {
+            return Ok(());
+        };
+        Err(refuse(&self.context.metrics, caller.peer, &refusal))
     }
 
     fn status(&self, request: &ClientStatusRequest) -> ClientStatusResponse {

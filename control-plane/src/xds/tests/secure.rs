@@ -212,6 +212,17 @@ async fn csds_on_the_secure_port_is_for_istio_system_tokens_only() {
 }
 
 #[tokio::test]
+async fn csds_is_not_for_the_trusted_gateways_service_account_though_in_istio_system() {
+    let mesh = Mesh::start().await;
+    let gateway = mesh.token("istio-system", "istio-egressgateway-service-account");
+    let mut csds = ClientStatusDiscoveryServiceClient::new(mesh.secure_channel().await);
+    let result = csds
+        .fetch_client_status(authorized(ClientStatusRequest::default(), Some(&gateway)))
+        .await;
+    assert_refused(&mesh, result, Code::PermissionDenied, "csds_not_allowed");
+}
+
+#[tokio::test]
 async fn on_shutdown_the_server_returns_after_the_grace_period_despite_open_streams() {
     let mesh = Mesh::start().await;
     let token = mesh.token("default", "sleep");
