@@ -10,7 +10,7 @@ use shared::identity::CONTROL_PLANE_SERVER_NAME;
 
 use super::{BearerToken, ControlPlane, TlsSettings, read_token};
 use crate::testing::fake_ca::TestCa;
-use crate::xds::{Error, connect_hint, refusal};
+use crate::xds::{Error, connect_hint, error_chain, refusal};
 
 fn settings(dir: &tempfile::TempDir) -> TlsSettings {
     TlsSettings {
@@ -164,4 +164,29 @@ fn a_tls_failure_points_at_the_tls_flags() {
     assert!(handshake.contains("--plaintext"), "{handshake}");
     let refused = connect_hint(&std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
     assert_eq!(refused, "is it running and reachable?");
+}
+
+#[test]
+fn error_chain_joins_sources_without_repeats() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("{message}")]
+    struct Layer {
+        message: &'static str,
+        source: Option<Box<Layer>>,
+    }
+    let layer = |message, source| Layer { message, source };
+    let error = layer(
+        "transport error",
+        Some(Box::new(layer(
+            "tcp connect error",
+            Some(Box::new(layer(
+                "tcp connect error",
+                Some(Box::new(layer("refused", None))),
+            ))),
+        ))),
+    );
+    assert_eq!(
+        error_chain(&error),
+        "transport error: tcp connect error: refused"
+    );
 }
