@@ -207,6 +207,75 @@ fn a_token_of_an_untrusted_issuer_is_refused_naming_the_trusted_ones() {
     assert!(message.contains("egress-mesh-control-plane"), "{message}");
 }
 
+/// `{"alg":"none","typ":"JWT"}`, base64url-encoded.
+const ALG_NONE_HEADER: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+
+/// `token` with its header replaced by `alg: none` and no signature.
+fn unsigned(token: &str) -> String {
+    let claims = token.split('.').nth(1).expect("a JWT");
+    format!("{ALG_NONE_HEADER}.{claims}.")
+}
+
+#[test]
+fn an_unsigned_alg_none_token_is_refused_for_every_issuer() {
+    let own = own();
+    let minted = own
+        .key
+        .mint(&sleep(), SystemTime::now(), Duration::from_secs(3600))
+        .expect("mint");
+    let error = refused(&own.authenticator, &unsigned(&minted));
+    assert_eq!(error.code(), Code::Unauthenticated, "{error}");
+    assert_eq!(error.reason(), "malformed_token", "{error}");
+
+    let (jwks, pem) = cluster_jwks("key-1");
+    let authenticator = cluster_authenticator(&jwks);
+    let projected = signed(
+        &pem,
+        &with_kid("key-1"),
+        &projected_claims(CLUSTER_ISSUER, AUDIENCE),
+    );
+    let error = refused(&authenticator, &unsigned(&projected));
+    assert_eq!(error.code(), Code::Unauthenticated, "{error}");
+}
+
+#[test]
+fn an_hs256_token_keyed_with_the_public_key_is_refused() {
+    let hmac = |public_pem: &str, header: Header, claims: &serde_json::Value| {
+        let key = EncodingKey::from_secret(public_pem.as_bytes()).expect("HMAC key");
+        jsonwebtoken::encode(&header, claims, &key).expect("encode")
+    };
+    let public_pem = |pem: &str| rcgen::KeyPair::from_pem(pem).expect("key").public_key_pem();
+    let own = own();
+    let token = hmac(
+        &public_pem(&own.pem),
+        Header::new(Algorithm::HS256),
+        &projected_claims(ISSUER, AUDIENCE),
+    );
+    let error = refused(&own.authenticator, &token);
+    assert_eq!(error.reason(), "bad_signature", "{error}");
+
+    let (jwks, pem) = cluster_jwks("key-1");
+    let authenticator = cluster_authenticator(&jwks);
+    let mut header = with_kid("key-1");
+    header.alg = Algorithm::HS256;
+    let token = hmac(
+        &public_pem(&pem),
+        header,
+        &projected_claims(CLUSTER_ISSUER, AUDIENCE),
+    );
+    let error = refused(&authenticator, &token);
+    assert_eq!(error.reason(), "bad_signature", "{error}");
+}
+
+#[test]
+fn a_token_naming_istio_ca_among_other_audiences_is_accepted() {
+    let own = own();
+    let mut claims = projected_claims(ISSUER, AUDIENCE);
+    claims["aud"] = json!(["x", "istio-ca"]);
+    let token = signed(&own.pem, &Header::new(Algorithm::ES256), &claims);
+    assert_eq!(own.authenticator.verify(&token), Ok(sleep()));
+}
+
 #[test]
 fn a_token_that_is_no_jwt_is_malformed() {
     let own = own();

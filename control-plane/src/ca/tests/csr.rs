@@ -117,6 +117,41 @@ fn a_csr_for_another_identity_is_refused() {
 }
 
 #[test]
+fn a_csr_with_an_ip_or_email_san_or_an_upper_case_spiffe_id_is_refused() {
+    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let spiffe_id = uri("spiffe://cluster.local/ns/default/sa/sleep");
+    let cases = [
+        (
+            SanType::IpAddress("10.1.0.5".parse().expect("IP")),
+            "IP 10.1.0.5",
+        ),
+        (
+            SanType::Rfc822Name("sleep@cluster.local".try_into().expect("IA5")),
+            "email \"sleep@cluster.local\"",
+        ),
+        (
+            uri("spiffe://cluster.local/ns/Default/sa/sleep"),
+            "URI \"spiffe://cluster.local/ns/Default/sa/sleep\"",
+        ),
+        (
+            uri("SPIFFE://cluster.local/ns/default/sa/sleep"),
+            "URI \"SPIFFE://cluster.local/ns/default/sa/sleep\"",
+        ),
+    ];
+    for (san, quoted) in cases {
+        let (csr, _) = csr(vec![spiffe_id.clone(), san]);
+        let error = ca
+            .sign_csr(&sleep_identity(), &csr, None)
+            .expect_err("a SAN of no SPIFFE id of the token");
+        assert!(
+            matches!(error, CsrError::IdentityMismatch { .. }),
+            "{quoted}: {error}"
+        );
+        assert_eq!(error.to_string(), quoted);
+    }
+}
+
+#[test]
 fn a_refused_san_is_quoted_so_that_it_cannot_forge_a_log_line() {
     let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
     let (csr, _) = csr(vec![uri(
