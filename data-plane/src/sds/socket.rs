@@ -55,14 +55,19 @@ pub(super) fn bind(path: &Path) -> Result<UnixListener, SdsError> {
 }
 
 /// Binds `path` under umask 077: the socket exists with no permission for
-/// group and others. The umask is the process's, restored at once; files
-/// other threads create meanwhile are only more private.
+/// group and others. The umask is the process's, restored at once (nothing
+/// between can panic); files other threads create meanwhile are only more
+/// private.
 pub(super) fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
-    let _only_one = UMASK.lock();
-    let previous = umask(Mode::from_bits_truncate(0o077));
-    let bound = UnixListener::bind(path);
-    umask(previous);
-    bound
+    let bound = {
+        let _only_one = UMASK.lock();
+        let previous = umask(Mode::from_bits_truncate(0o077));
+        let bound = std::os::unix::net::UnixListener::bind(path);
+        umask(previous);
+        bound?
+    };
+    bound.set_nonblocking(true)?;
+    UnixListener::from_std(bound)
 }
 
 /// Whether a connection whose peer runs as `peer_uid` may be served by a
