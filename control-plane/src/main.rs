@@ -313,7 +313,7 @@ fn certificate_authority(
     let ca = CertificateAuthority::load_or_create(ca_dir, trust_domain, ttl)?;
     let action = match ca.source() {
         RootSource::Created(_) => "generated a root CA and saved it",
-        RootSource::Loaded(_) | RootSource::Generated => "loaded the root CA",
+        RootSource::Loaded(_) => "loaded the root CA",
     };
     tracing::info!(
         dir = %ca_dir.display(),

@@ -35,8 +35,10 @@ pub use server::{ServerCertificate, ServerName, ServerNameError};
 pub const CA_CERT_FILE: &str = "ca-cert.pem";
 /// The root key's file in a CA directory: PKCS#8 PEM (`BEGIN PRIVATE KEY`).
 pub const CA_KEY_FILE: &str = "ca-key.pem";
-/// Istio's default workload certificate lifetime.
-pub const DEFAULT_WORKLOAD_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Istio's default workload certificate lifetime (as `--workload-cert-ttl`
+/// defaults to), for tests.
+#[cfg(test)]
+pub(crate) const DEFAULT_WORKLOAD_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
 /// The lifetime of a generated root: ten years, as istiod's self-signed root.
 const ROOT_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// How far a certificate's `notBefore` is set in the past, so that a peer
@@ -48,8 +50,6 @@ pub use shared::identity::SpiffeId;
 /// Where the root came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RootSource {
-    /// Generated for this process only.
-    Generated,
     /// Generated and written to this directory for the next start.
     Created(PathBuf),
     /// Read from this directory.
@@ -76,13 +76,6 @@ impl fmt::Debug for CertificateAuthority {
 }
 
 impl CertificateAuthority {
-    /// A new self-signed root (ECDSA P-256, ten years, `O=<trust domain>`)
-    /// that lives as long as the process.
-    pub fn generate(trust_domain: &str, workload_ttl: Duration) -> Result<Self, CaError> {
-        let (root, _key_pem) = generate_root(trust_domain, workload_ttl, RootSource::Generated)?;
-        Ok(root)
-    }
-
     /// The root in `dir` (`ca-cert.pem`, `ca-key.pem`); when `dir` has
     /// neither, a generated one, written there so that restarts keep it.
     /// Either way `root-cert.pem`, the copy proxies trust, is refreshed.
@@ -185,10 +178,6 @@ impl CertificateAuthority {
         &self.source
     }
 
-    pub fn workload_ttl(&self) -> Duration {
-        self.workload_ttl
-    }
-
     /// Refuses to sign at `now` once the root has expired, so that a leaf
     /// never ends before it starts.
     fn check_root_valid(&self, now: SystemTime) -> Result<(), CaError> {
@@ -244,7 +233,8 @@ fn leaf_params(
     Ok(params)
 }
 
-/// A self-signed root and its key PEM (for writing to a CA directory).
+/// A new self-signed root (ECDSA P-256, ten years, `O=<trust domain>`) and
+/// its key PEM, for writing to a CA directory.
 fn generate_root(
     trust_domain: &str,
     workload_ttl: Duration,

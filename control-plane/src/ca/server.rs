@@ -60,7 +60,6 @@ pub struct ServerCertificate {
     /// The leaf certificate, PEM.
     pub cert_pem: String,
     key_pem: String,
-    pub not_after: SystemTime,
 }
 
 impl ServerCertificate {
@@ -72,9 +71,7 @@ impl ServerCertificate {
 
 impl fmt::Debug for ServerCertificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerCertificate")
-            .field("not_after", &self.not_after)
-            .finish_non_exhaustive()
+        f.debug_struct("ServerCertificate").finish_non_exhaustive()
     }
 }
 
@@ -110,7 +107,6 @@ impl CertificateAuthority {
         Ok(ServerCertificate {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
-            not_after,
         })
     }
 }

@@ -26,13 +26,9 @@ fn sleep_csr() -> (String, KeyPair) {
     csr(vec![uri("spiffe://cluster.local/ns/default/sa/sleep")])
 }
 
-fn ca(ttl: Duration) -> CertificateAuthority {
-    CertificateAuthority::generate("cluster.local", ttl).expect("generate")
-}
-
 #[test]
 fn a_csr_for_the_callers_identity_is_signed_with_its_key() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let (csr, key) = sleep_csr();
     let signed = ca.sign_csr(&sleep_identity(), &csr, None).expect("signed");
     assert_eq!(signed.chain.len(), 2, "leaf and root");
@@ -67,7 +63,7 @@ fn a_csr_for_the_callers_identity_is_signed_with_its_key() {
 
 #[test]
 fn a_csr_without_sans_is_signed_for_the_callers_identity() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let (csr, _) = csr(Vec::new());
     let signed = ca.sign_csr(&sleep_identity(), &csr, None).expect("signed");
     let leaf_pem = pem(&signed.chain[0]);
@@ -83,7 +79,7 @@ fn a_csr_without_sans_is_signed_for_the_callers_identity() {
 
 #[test]
 fn a_csr_for_another_identity_is_refused() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     for sans in [
         vec![uri("spiffe://cluster.local/ns/prod/sa/payments-admin")],
         vec![
@@ -118,7 +114,7 @@ fn a_csr_for_another_identity_is_refused() {
 
 #[test]
 fn a_csr_with_an_ip_or_email_san_or_an_upper_case_spiffe_id_is_refused() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let spiffe_id = uri("spiffe://cluster.local/ns/default/sa/sleep");
     let cases = [
         (
@@ -153,7 +149,7 @@ fn a_csr_with_an_ip_or_email_san_or_an_upper_case_spiffe_id_is_refused() {
 
 #[test]
 fn a_refused_san_is_quoted_so_that_it_cannot_forge_a_log_line() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let (csr, _) = csr(vec![uri(
         "spiffe://cluster.local/ns/default/sa/sleep\nINFO signed a workload certificate",
     )]);
@@ -168,7 +164,7 @@ fn a_refused_san_is_quoted_so_that_it_cannot_forge_a_log_line() {
 
 #[test]
 fn a_csr_whose_signature_does_not_verify_is_invalid() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let (csr, _) = sleep_csr();
     // Flip one base64 character inside the signature, at the end of the DER.
     let end = csr.find("-----END").expect("PEM end");
@@ -194,7 +190,7 @@ fn a_csr_whose_signature_does_not_verify_is_invalid() {
 
 #[test]
 fn a_csr_asking_for_a_ca_certificate_is_invalid() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let mut params = CertificateParams::default();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -210,7 +206,7 @@ fn a_csr_asking_for_a_ca_certificate_is_invalid() {
 #[test]
 fn the_lifetime_is_the_shorter_of_the_requested_one_and_the_workload_ttl() {
     let ttl = Duration::from_secs(3600);
-    let ca = ca(ttl);
+    let ca = new_ca(ttl);
     let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let issued = now + Duration::from_millis(700);
     let (csr, _) = sleep_csr();
@@ -238,7 +234,7 @@ fn the_lifetime_is_the_shorter_of_the_requested_one_and_the_workload_ttl() {
 
 #[test]
 fn a_workload_certificate_never_outlives_the_root() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let issued = ca.root_not_after - Duration::from_secs(3600);
     let (csr, _) = sleep_csr();
     let signed = ca
@@ -249,7 +245,7 @@ fn a_workload_certificate_never_outlives_the_root() {
 
 #[test]
 fn once_the_root_has_expired_nothing_is_signed() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let (csr, _) = sleep_csr();
     let last_second = ca.root_not_after - Duration::from_secs(1);
     let signed = ca
@@ -281,7 +277,7 @@ fn once_the_root_has_expired_nothing_is_signed() {
 
 #[test]
 fn each_certificate_has_its_own_serial_even_for_one_key() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let (csr, _) = sleep_csr();
     let serial = |chain: &[String]| {
         let leaf_pem = pem(&chain[0]);
@@ -316,7 +312,7 @@ fn csr_with(algorithm: &'static rcgen::SignatureAlgorithm) -> String {
 
 #[test]
 fn an_rsa_2048_csr_is_signed_for_its_key() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let signed = ca
         .sign_csr(&sleep_identity(), &fixture("rsa-2048.csr.pem"), None)
         .expect("RSA 2048 is accepted");
@@ -330,7 +326,7 @@ fn an_rsa_2048_csr_is_signed_for_its_key() {
 
 #[test]
 fn a_csr_with_a_key_other_than_p256_or_rsa_2048_is_invalid_naming_the_accepted_keys() {
-    let ca = ca(DEFAULT_WORKLOAD_CERT_TTL);
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let cases = [
         (fixture("rsa-1024.csr.pem"), "a 1024-bit RSA key"),
         (

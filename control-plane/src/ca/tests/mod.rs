@@ -6,12 +6,19 @@ mod csr;
 mod root;
 mod server;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::pem::Pem;
 
 use super::*;
+
+/// A CA with a new root, made in a directory removed at once.
+fn new_ca(workload_ttl: Duration) -> CertificateAuthority {
+    let dir = tempfile::tempdir().expect("tempdir");
+    CertificateAuthority::load_or_create(dir.path(), "cluster.local", workload_ttl)
+        .expect("a new root")
+}
 
 fn sleep_identity() -> SpiffeId {
     SpiffeId {

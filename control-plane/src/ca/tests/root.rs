@@ -114,8 +114,7 @@ fn a_key_of_another_root_is_rejected() {
 #[test]
 fn a_leaf_certificate_is_not_accepted_as_the_root() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca =
-        CertificateAuthority::generate("cluster.local", Duration::from_secs(60)).expect("generate");
+    let ca = new_ca(Duration::from_secs(60));
     let leaf = ca.issue_server_certificate(&[]).expect("issue");
     std::fs::write(dir.path().join(CA_CERT_FILE), &leaf.cert_pem).expect("write cert");
     std::fs::write(dir.path().join(CA_KEY_FILE), leaf.key_pem()).expect("write key");

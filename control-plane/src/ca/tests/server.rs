@@ -8,8 +8,7 @@ use super::*;
 
 #[test]
 fn the_serving_certificate_names_istiod_and_the_given_names() {
-    let ca = CertificateAuthority::generate("cluster.local", DEFAULT_WORKLOAD_CERT_TTL)
-        .expect("generate");
+    let ca = new_ca(DEFAULT_WORKLOAD_CERT_TTL);
     let names: Vec<ServerName> = [
         "istiod.example.com",
         "10.0.0.1",
