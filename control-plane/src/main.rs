@@ -1,25 +1,24 @@
 //! `control-plane`: serve Istio config as xDS to authenticated proxies,
 //! validate it, dump the xDS a proxy would get, or mint a proxy's token.
 
-use std::net::SocketAddr;
+/// The commands' larger parts: `serve`, and the trust material it and
+/// `token create` set up.
+mod cli {
+    pub mod serve;
+    pub mod trust;
+}
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use control_plane::auth::{Authenticator, KubernetesTokens, ServiceAccount, TokenSigningKey};
-use control_plane::ca::{self, CertificateAuthority, RootSource, ServerName};
-use control_plane::config::watch::ConfigWatcher;
+use clap::{Parser, Subcommand, ValueEnum};
 use control_plane::config::{self, ConfigSnapshot};
-use control_plane::metrics::{self, Metrics};
 use control_plane::translate::{self, Proxy, TypedResources};
-use control_plane::xds::{
-    self, DEFAULT_GATEWAY_SERVICE_ACCOUNT, SecureServer, TrustedGateways, XdsContext,
-    state::MeshStatePublisher,
-};
 use shared::type_url;
+
+use cli::serve::{ServeOptions, serve};
+use cli::trust::create_token;
 
 #[derive(Parser)]
 #[command(
@@ -85,55 +84,6 @@ enum TokenCommand {
         #[arg(long, default_value = "24h", value_parser = parse_lifetime)]
         ttl: Duration,
     },
-}
-
-#[derive(Args)]
-struct ServeOptions {
-    /// Directory of Istio resources (*.yaml, *.yml; multi-document).
-    #[arg(long)]
-    config: PathBuf,
-    /// MeshConfig file (outboundTrafficPolicy, trustDomain...); default ALLOW_ANY.
-    #[arg(long)]
-    mesh: Option<PathBuf>,
-    /// Address of the secure xDS server: TLS with a certificate of the mesh
-    /// CA, a bearer token on every call; ADS, CSDS and Istio's CA API.
-    #[arg(long, default_value = "127.0.0.1:15012")]
-    secure_xds_addr: SocketAddr,
-    /// Also serve xDS without TLS or tokens on ADDR (bare flag:
-    /// 127.0.0.1:15010): config only, never certificates, and its proxies
-    /// never become service endpoints.
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:15010")]
-    plaintext_xds_addr: Option<SocketAddr>,
-    /// Address of the Prometheus metrics endpoint (GET /metrics).
-    #[arg(long, default_value = "127.0.0.1:15014")]
-    metrics_addr: SocketAddr,
-    /// The mesh CA directory: ca-cert.pem and ca-key.pem (PKCS#8), generated
-    /// there when it has neither; root-cert.pem (the root proxies trust,
-    /// their --ca-root) and token-key.pem (signs `token create` tokens) are
-    /// written there.
-    #[arg(long, value_name = "DIR")]
-    ca_dir: PathBuf,
-    /// Lifetime of workload certificates (e.g. 24h, 1h, 90s); a shorter
-    /// lifetime asked for in a CSR is honoured.
-    #[arg(long, default_value = "24h", value_parser = parse_lifetime)]
-    workload_cert_ttl: Duration,
-    /// Another DNS name or IP address for the serving certificate, besides
-    /// istiod.istio-system.svc (repeatable), e.g. the address proxies dial.
-    #[arg(long = "xds-san", value_name = "NAME|IP")]
-    xds_sans: Vec<ServerName>,
-    /// Also accept Kubernetes service-account tokens signed by a key of
-    /// this JWKS file (`kubectl get --raw /openid/v1/jwks`).
-    #[arg(long, value_name = "FILE", requires = "jwt_issuer")]
-    jwks: Option<PathBuf>,
-    /// The issuer (`iss`) of those tokens, e.g.
-    /// https://kubernetes.default.svc.cluster.local.
-    #[arg(long, value_name = "URL", requires = "jwks")]
-    jwt_issuer: Option<String>,
-    /// NAMESPACE/SERVICE_ACCOUNT whose router proxies are endpoints of the
-    /// services that select their labels (repeatable; given, it replaces
-    /// the default).
-    #[arg(long = "gateway-service-account", value_name = "NS/SA", default_value = DEFAULT_GATEWAY_SERVICE_ACCOUNT)]
-    gateway_service_accounts: Vec<ServiceAccount>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -284,173 +234,10 @@ fn dump(options: DumpOptions<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `token create`: the token on stdout, nothing else.
-fn create_token(
-    ca_dir: &Path,
-    namespace: &str,
-    service_account: &str,
-    ttl: Duration,
-) -> anyhow::Result<()> {
-    let account = ServiceAccount::new(namespace, service_account)?;
-    let key = token_signing_key(ca_dir)?;
-    println!("{}", key.mint(&account, SystemTime::now(), ttl)?);
-    Ok(())
-}
-
-/// The token key in `ca_dir`, created on first need.
-fn token_signing_key(ca_dir: &Path) -> anyhow::Result<TokenSigningKey> {
-    let pem = ca::load_or_create_token_key(ca_dir)?;
-    TokenSigningKey::from_pem(&pem)
-        .with_context(|| format!("read {}", ca_dir.join(ca::TOKEN_KEY_FILE).display()))
-}
-
-/// The mesh CA in `ca_dir`, loaded or created (and `root-cert.pem` written).
-fn certificate_authority(
-    ca_dir: &Path,
-    trust_domain: &str,
-    ttl: Duration,
-) -> anyhow::Result<CertificateAuthority> {
-    let ca = CertificateAuthority::load_or_create(ca_dir, trust_domain, ttl)?;
-    let action = match ca.source() {
-        RootSource::Created(_) => "generated a root CA and saved it",
-        RootSource::Loaded(_) => "loaded the root CA",
-    };
-    tracing::info!(
-        dir = %ca_dir.display(),
-        root = %ca_dir.join(ca::ROOT_CERT_FILE).display(),
-        workload_cert_ttl = %humantime::format_duration(ttl),
-        "{action}"
-    );
-    Ok(ca)
-}
-
-/// Who may call the secure port: the control plane's own tokens and, with
-/// `--jwks`, a cluster's.
-fn authenticator(options: &ServeOptions) -> anyhow::Result<Authenticator> {
-    let own = token_signing_key(&options.ca_dir)?;
-    let kubernetes = match (&options.jwks, &options.jwt_issuer) {
-        (Some(jwks), Some(issuer)) => Some(KubernetesTokens::load(jwks, issuer)?),
-        _ => None,
-    };
-    Ok(Authenticator::new(&own, kubernetes))
-}
-
-/// Resolves once, when the returned sender fires or is dropped.
-async fn stopped(mut rx: tokio::sync::watch::Receiver<()>) {
-    let _ = rx.changed().await;
-}
-
-fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
-    runtime.block_on(async move {
-        let metrics = Arc::new(Metrics::default());
-        let dir = &options.config;
-        let (watcher, mut snapshots) = ConfigWatcher::start(
-            dir.clone(),
-            options.mesh.clone(),
-            metrics.config_errors.clone(),
-        )
-        .with_context(|| format!("load the config in {}", dir.display()))?;
-        let initial = snapshots.borrow_and_update().clone();
-        metrics.config_version.set(initial.version as i64);
-        tracing::info!(dir = %dir.display(), "serving config: {}", summary(&initial));
-        let ca = certificate_authority(
-            &options.ca_dir,
-            &initial.mesh.trust_domain,
-            options.workload_cert_ttl,
-        )
-        .context("start the mesh certificate authority")?;
-        let certificate = ca
-            .issue_server_certificate(&options.xds_sans)
-            .context("issue the control plane's serving certificate")?;
-        let secure = SecureServer {
-            ca: Arc::new(ca),
-            certificate,
-            authenticator: Arc::new(authenticator(&options)?),
-        };
-        let publisher = MeshStatePublisher::new(initial);
-        let gateways = TrustedGateways::new(options.gateway_service_accounts.iter().cloned());
-        let context = XdsContext::new(publisher.clone(), metrics.clone(), gateways);
-
-        let secure_addr = options.secure_xds_addr;
-        let secure_listener = xds::bind(secure_addr).await.with_context(|| {
-            format!("bind the secure xDS address {secure_addr} (is another control plane running?)")
-        })?;
-        let plaintext_listener = match options.plaintext_xds_addr {
-            Some(addr) => Some(xds::bind(addr).await.with_context(|| {
-                format!("bind the plaintext xDS address {addr} (is another control plane running?)")
-            })?),
-            None => None,
-        };
-        let metrics_addr = options.metrics_addr;
-        let metrics_listener = metrics::bind(metrics_addr)
-            .await
-            .with_context(|| format!("bind the metrics address {metrics_addr}"))?;
-        let gateways: Vec<String> = options
-            .gateway_service_accounts
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        tracing::info!(
-            %secure_addr,
-            plaintext_addr = %options
-                .plaintext_xds_addr
-                .map_or_else(|| "off".to_string(), |addr| addr.to_string()),
-            %metrics_addr,
-            server_names = ?options.xds_sans,
-            gateway_service_accounts = %gateways.join(","),
-            "listening"
-        );
-        tokio::spawn(metrics::serve(metrics_listener, metrics.clone()));
-        let snapshot_metrics = metrics.clone();
-        let snapshot_context = context.clone();
-        tokio::spawn(async move {
-            while snapshots.changed().await.is_ok() {
-                let snapshot = snapshots.borrow_and_update().clone();
-                snapshot_metrics.config_version.set(snapshot.version as i64);
-                tracing::info!(
-                    version = snapshot.version,
-                    "config changed: {}",
-                    summary(&snapshot)
-                );
-                publisher.set_snapshot(snapshot);
-                let generation = snapshot_context.publisher.current().generation;
-                snapshot_context.cache.evict_older_than(generation);
-            }
-        });
-        let (stop, stop_rx) = tokio::sync::watch::channel(());
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-            let _ = stop.send(());
-        });
-        let plaintext = async {
-            match plaintext_listener {
-                Some(listener) => {
-                    xds::serve_plaintext(listener, context.clone(), stopped(stop_rx.clone())).await
-                }
-                None => Ok(()),
-            }
-        };
-        tokio::try_join!(
-            xds::serve_secure(
-                secure_listener,
-                context.clone(),
-                secure,
-                stopped(stop_rx.clone())
-            ),
-            plaintext,
-        )?;
-        drop(watcher);
-        Ok(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use control_plane::auth::ServiceAccount;
+
     use super::*;
 
     #[test]

@@ -1,0 +1,185 @@
+//! `control-plane serve`: its options, and the servers it runs until
+//! interrupted (the secure port, the opt-in plaintext one, metrics) over
+//! the config it watches.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use control_plane::auth::ServiceAccount;
+use control_plane::ca::ServerName;
+use control_plane::config::watch::ConfigWatcher;
+use control_plane::metrics::{self, Metrics};
+use control_plane::xds::{
+    self, DEFAULT_GATEWAY_SERVICE_ACCOUNT, SecureServer, TrustedGateways, XdsContext,
+    state::MeshStatePublisher,
+};
+
+use super::trust::{authenticator, certificate_authority};
+use crate::{parse_lifetime, summary};
+
+#[derive(Args)]
+pub struct ServeOptions {
+    /// Directory of Istio resources (*.yaml, *.yml; multi-document).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// MeshConfig file (outboundTrafficPolicy, trustDomain...); default ALLOW_ANY.
+    #[arg(long)]
+    pub mesh: Option<PathBuf>,
+    /// Address of the secure xDS server: TLS with a certificate of the mesh
+    /// CA, a bearer token on every call; ADS, CSDS and Istio's CA API.
+    #[arg(long, default_value = "127.0.0.1:15012")]
+    pub secure_xds_addr: SocketAddr,
+    /// Also serve xDS without TLS or tokens on ADDR (bare flag:
+    /// 127.0.0.1:15010): config only, never certificates, and its proxies
+    /// never become service endpoints.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:15010")]
+    pub plaintext_xds_addr: Option<SocketAddr>,
+    /// Address of the Prometheus metrics endpoint (GET /metrics).
+    #[arg(long, default_value = "127.0.0.1:15014")]
+    pub metrics_addr: SocketAddr,
+    /// The mesh CA directory: ca-cert.pem and ca-key.pem (PKCS#8), generated
+    /// there when it has neither; root-cert.pem (the root proxies trust,
+    /// their --ca-root) and token-key.pem (signs `token create` tokens) are
+    /// written there.
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: PathBuf,
+    /// Lifetime of workload certificates (e.g. 24h, 1h, 90s); a shorter
+    /// lifetime asked for in a CSR is honoured.
+    #[arg(long, default_value = "24h", value_parser = parse_lifetime)]
+    pub workload_cert_ttl: Duration,
+    /// Another DNS name or IP address for the serving certificate, besides
+    /// istiod.istio-system.svc (repeatable), e.g. the address proxies dial.
+    #[arg(long = "xds-san", value_name = "NAME|IP")]
+    pub xds_sans: Vec<ServerName>,
+    /// Also accept Kubernetes service-account tokens signed by a key of
+    /// this JWKS file (`kubectl get --raw /openid/v1/jwks`).
+    #[arg(long, value_name = "FILE", requires = "jwt_issuer")]
+    pub jwks: Option<PathBuf>,
+    /// The issuer (`iss`) of those tokens, e.g.
+    /// https://kubernetes.default.svc.cluster.local.
+    #[arg(long, value_name = "URL", requires = "jwks")]
+    pub jwt_issuer: Option<String>,
+    /// NAMESPACE/SERVICE_ACCOUNT whose router proxies are endpoints of the
+    /// services that select their labels (repeatable; given, it replaces
+    /// the default).
+    #[arg(long = "gateway-service-account", value_name = "NS/SA", default_value = DEFAULT_GATEWAY_SERVICE_ACCOUNT)]
+    pub gateway_service_accounts: Vec<ServiceAccount>,
+}
+
+/// Resolves once, when the returned sender fires or is dropped.
+async fn stopped(mut rx: tokio::sync::watch::Receiver<()>) {
+    let _ = rx.changed().await;
+}
+
+pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async move {
+        let metrics = Arc::new(Metrics::default());
+        let dir = &options.config;
+        let (watcher, mut snapshots) = ConfigWatcher::start(
+            dir.clone(),
+            options.mesh.clone(),
+            metrics.config_errors.clone(),
+        )
+        .with_context(|| format!("load the config in {}", dir.display()))?;
+        let initial = snapshots.borrow_and_update().clone();
+        metrics.config_version.set(initial.version as i64);
+        tracing::info!(dir = %dir.display(), "serving config: {}", summary(&initial));
+        let ca = certificate_authority(
+            &options.ca_dir,
+            &initial.mesh.trust_domain,
+            options.workload_cert_ttl,
+        )
+        .context("start the mesh certificate authority")?;
+        let certificate = ca
+            .issue_server_certificate(&options.xds_sans)
+            .context("issue the control plane's serving certificate")?;
+        let secure = SecureServer {
+            ca: Arc::new(ca),
+            certificate,
+            authenticator: Arc::new(authenticator(&options)?),
+        };
+        let publisher = MeshStatePublisher::new(initial);
+        let gateways = TrustedGateways::new(options.gateway_service_accounts.iter().cloned());
+        let context = XdsContext::new(publisher.clone(), metrics.clone(), gateways);
+
+        let secure_addr = options.secure_xds_addr;
+        let secure_listener = xds::bind(secure_addr).await.with_context(|| {
+            format!("bind the secure xDS address {secure_addr} (is another control plane running?)")
+        })?;
+        let plaintext_listener = match options.plaintext_xds_addr {
+            Some(addr) => Some(xds::bind(addr).await.with_context(|| {
+                format!("bind the plaintext xDS address {addr} (is another control plane running?)")
+            })?),
+            None => None,
+        };
+        let metrics_addr = options.metrics_addr;
+        let metrics_listener = metrics::bind(metrics_addr)
+            .await
+            .with_context(|| format!("bind the metrics address {metrics_addr}"))?;
+        let gateways: Vec<String> = options
+            .gateway_service_accounts
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(
+            %secure_addr,
+            plaintext_addr = %options
+                .plaintext_xds_addr
+                .map_or_else(|| "off".to_string(), |addr| addr.to_string()),
+            %metrics_addr,
+            server_names = ?options.xds_sans,
+            gateway_service_accounts = %gateways.join(","),
+            "listening"
+        );
+        tokio::spawn(metrics::serve(metrics_listener, metrics.clone()));
+        let snapshot_metrics = metrics.clone();
+        let snapshot_context = context.clone();
+        tokio::spawn(async move {
+            while snapshots.changed().await.is_ok() {
+                let snapshot = snapshots.borrow_and_update().clone();
+                snapshot_metrics.config_version.set(snapshot.version as i64);
+                tracing::info!(
+                    version = snapshot.version,
+                    "config changed: {}",
+                    summary(&snapshot)
+                );
+                publisher.set_snapshot(snapshot);
+                let generation = snapshot_context.publisher.current().generation;
+                snapshot_context.cache.evict_older_than(generation);
+            }
+        });
+        let (stop, stop_rx) = tokio::sync::watch::channel(());
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+            let _ = stop.send(());
+        });
+        let plaintext = async {
+            match plaintext_listener {
+                Some(listener) => {
+                    xds::serve_plaintext(listener, context.clone(), stopped(stop_rx.clone())).await
+                }
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(
+            xds::serve_secure(
+                secure_listener,
+                context.clone(),
+                secure,
+                stopped(stop_rx.clone())
+            ),
+            plaintext,
+        )?;
+        drop(watcher);
+        Ok(())
+    })
+}
