@@ -15,6 +15,7 @@ use proto::pb::envoy::config::core::v3::Node;
 use proto::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use shared::node::{NodeId, NodeType};
+use shared::type_url;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
@@ -162,6 +163,34 @@ impl Mesh {
             .lines()
             .find_map(|line| line.strip_prefix(&metric))
             .map_or(0, |count| count.parse().expect("a count"))
+    }
+
+    /// Opens an ADS stream on the secure port with `token`, subscribing
+    /// `node` to clusters, and waits for the first response (or the status
+    /// the stream ends with).
+    async fn connect(
+        &self,
+        token: Option<&str>,
+        node: Node,
+    ) -> Result<(AdsStream, DiscoveryResponse), Status> {
+        first_response(self.secure_channel().await, token, node, type_url::CLUSTER).await
+    }
+
+    /// Connects `node` on the secure port with a valid token for
+    /// `namespace/name`; the stream stays open while the result lives.
+    async fn connect_as(&self, namespace: &str, name: &str, node: Node) -> AdsStream {
+        let token = self.token(namespace, name);
+        let (stream, _) = self
+            .connect(Some(&token), node)
+            .await
+            .expect("served as what its token says");
+        stream
+    }
+
+    /// The published workloads, once there is one.
+    async fn registered_workloads(&self) -> Arc<[crate::translate::Workload]> {
+        self.wait_for_workloads(|w| !w.is_empty()).await;
+        self.context.publisher.current().workloads.clone()
     }
 
     /// Waits until the published workloads satisfy `check`.

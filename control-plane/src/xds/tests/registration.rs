@@ -13,21 +13,25 @@ use crate::config;
 const GATEWAY_LABELS: &[(&str, &str)] =
     &[("istio", "egressgateway"), ("app", "istio-egressgateway")];
 
+/// The gateway's service account in the default install.
+const GATEWAY_ACCOUNT: (&str, &str) = ("istio-system", "istio-egressgateway-service-account");
+
+/// A node of the gateway's service account with the gateway's labels.
+fn gateway_node(node_type: NodeType) -> Node {
+    node(
+        node_type,
+        GATEWAY_ACCOUNT.0,
+        GATEWAY_ACCOUNT.1,
+        GATEWAY_LABELS,
+    )
+}
+
 #[tokio::test]
 async fn gateway_labels_with_a_sidecars_service_account_are_no_trusted_gateway() {
     let mesh = Mesh::start().await;
-    let token = mesh.token("default", "sleep");
     let forged = node(NodeType::Router, "default", "sleep", GATEWAY_LABELS);
-    let (_stream, _) = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        forged,
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served: it is who its token says");
-    mesh.wait_for_workloads(|w| !w.is_empty()).await;
-    let workloads = mesh.context.publisher.current().workloads.clone();
+    let _stream = mesh.connect_as("default", "sleep", forged).await;
+    let workloads = mesh.registered_workloads().await;
     assert_eq!(workloads.len(), 1);
     assert_eq!(workloads[0].service_account, "sleep");
     assert!(!workloads[0].trusted_gateway, "{workloads:?}");
@@ -36,72 +40,36 @@ async fn gateway_labels_with_a_sidecars_service_account_are_no_trusted_gateway()
 #[tokio::test]
 async fn the_gateways_service_account_on_a_router_is_a_trusted_gateway() {
     let mesh = Mesh::start().await;
-    let token = mesh.token("istio-system", "istio-egressgateway-service-account");
-    let gateway = node(
-        NodeType::Router,
-        "istio-system",
-        "istio-egressgateway-service-account",
-        GATEWAY_LABELS,
-    );
-    let (_stream, _) = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        gateway,
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served");
-    mesh.wait_for_workloads(|w| !w.is_empty()).await;
-    let workloads = mesh.context.publisher.current().workloads.clone();
+    let (namespace, name) = GATEWAY_ACCOUNT;
+    let _stream = mesh
+        .connect_as(namespace, name, gateway_node(NodeType::Router))
+        .await;
+    let workloads = mesh.registered_workloads().await;
     assert_eq!(workloads.len(), 1);
-    assert_eq!(
-        workloads[0].service_account,
-        "istio-egressgateway-service-account"
-    );
+    assert_eq!(workloads[0].service_account, name);
     assert!(workloads[0].trusted_gateway);
 }
 
 #[tokio::test]
 async fn a_sidecar_with_the_gateways_service_account_is_no_trusted_gateway() {
     let mesh = Mesh::start().await;
-    let token = mesh.token("istio-system", "istio-egressgateway-service-account");
-    let sidecar = node(
-        NodeType::Sidecar,
-        "istio-system",
-        "istio-egressgateway-service-account",
-        GATEWAY_LABELS,
-    );
-    let (_stream, _) = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        sidecar,
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served");
-    mesh.wait_for_workloads(|w| !w.is_empty()).await;
-    assert!(!mesh.context.publisher.current().workloads[0].trusted_gateway);
+    let (namespace, name) = GATEWAY_ACCOUNT;
+    let _stream = mesh
+        .connect_as(namespace, name, gateway_node(NodeType::Sidecar))
+        .await;
+    assert!(!mesh.registered_workloads().await[0].trusted_gateway);
 }
 
 #[tokio::test]
 async fn a_node_without_a_service_account_takes_its_tokens() {
     let mesh = Mesh::start().await;
-    let token = mesh.token("default", "sleep");
     let mut anonymous = sidecar("default", "ignored");
     if let Some(metadata) = anonymous.metadata.as_mut() {
         metadata.fields.remove(shared::node::META_SERVICE_ACCOUNT);
     }
-    let (_stream, _) = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        anonymous,
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served");
-    mesh.wait_for_workloads(|w| !w.is_empty()).await;
+    let _stream = mesh.connect_as("default", "sleep", anonymous).await;
     assert_eq!(
-        mesh.context.publisher.current().workloads[0].service_account,
+        mesh.registered_workloads().await[0].service_account,
         "sleep"
     );
     assert_eq!(
@@ -117,31 +85,22 @@ async fn plaintext_proxies_get_config_but_never_become_workloads() {
         .plaintext_channel(mesh.plaintext)
         .await
         .expect("plaintext connection");
-    let plaintext_gateway = node(
-        NodeType::Router,
-        "istio-system",
-        "istio-egressgateway-service-account",
-        GATEWAY_LABELS,
-    );
-    let (_plaintext, response) =
-        first_response(channel, None, plaintext_gateway, type_url::CLUSTER)
-            .await
-            .expect("config over plaintext");
+    let (_plaintext, response) = first_response(
+        channel,
+        None,
+        gateway_node(NodeType::Router),
+        type_url::CLUSTER,
+    )
+    .await
+    .expect("config over plaintext");
     assert_eq!(response.type_url, type_url::CLUSTER);
 
     // A secure proxy connecting after it: once its workload is published,
     // the plaintext one would be too, had it been added.
-    let token = mesh.token("default", "sleep");
-    let (_secure, _) = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        sidecar("default", "sleep"),
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served");
-    mesh.wait_for_workloads(|w| !w.is_empty()).await;
-    let workloads = mesh.context.publisher.current().workloads.clone();
+    let _secure = mesh
+        .connect_as("default", "sleep", sidecar("default", "sleep"))
+        .await;
+    let workloads = mesh.registered_workloads().await;
     assert_eq!(workloads.len(), 1, "{workloads:?}");
     assert_eq!(workloads[0].namespace, "default");
     assert_eq!(mesh.context.connections.len(), 2);
@@ -193,7 +152,6 @@ async fn sidecars_never_route_to_a_forged_gateway_but_do_to_the_real_one() {
     let mesh = Mesh::start_with(snapshot).await;
 
     // Another workload of the gateway's namespace claims its labels.
-    let other = mesh.token("istio-system", "default");
     let forged = node_at(
         "10.1.0.66",
         NodeType::Router,
@@ -201,15 +159,8 @@ async fn sidecars_never_route_to_a_forged_gateway_but_do_to_the_real_one() {
         "default",
         GATEWAY_LABELS,
     );
-    let (_forged, _) = first_response(
-        mesh.secure_channel().await,
-        Some(&other),
-        forged,
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served as what its token says");
-    mesh.wait_for_workloads(|w| !w.is_empty()).await;
+    let _forged = mesh.connect_as("istio-system", "default", forged).await;
+    mesh.registered_workloads().await;
 
     const GATEWAY_CLUSTER: &str = "outbound|80||istio-egressgateway.istio-system.svc.cluster.local";
     let eds = DiscoveryRequest {
@@ -230,22 +181,15 @@ async fn sidecars_never_route_to_a_forged_gateway_but_do_to_the_real_one() {
     );
     sidecar.ack(&first, &[GATEWAY_CLUSTER]).await;
 
-    let gateway_token = mesh.token("istio-system", "istio-egressgateway-service-account");
+    let (namespace, name) = GATEWAY_ACCOUNT;
     let gateway = node_at(
         "10.1.0.9",
         NodeType::Router,
-        "istio-system",
-        "istio-egressgateway-service-account",
+        namespace,
+        name,
         GATEWAY_LABELS,
     );
-    let (_gateway, _) = first_response(
-        mesh.secure_channel().await,
-        Some(&gateway_token),
-        gateway,
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served");
+    let _gateway = mesh.connect_as(namespace, name, gateway).await;
     let pushed = sidecar.next().await.expect("EDS push");
     assert_eq!(endpoint_addresses(&pushed), ["10.1.0.9"]);
 }

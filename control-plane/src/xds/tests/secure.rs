@@ -2,8 +2,8 @@
 //! its code, its reason in the status, and the metric.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use proto::pb::envoy::service::status::v3::ClientStatusRequest;
 use proto::pb::envoy::service::status::v3::client_status_discovery_service_client::ClientStatusDiscoveryServiceClient;
+use proto::pb::envoy::service::status::v3::{ClientStatusRequest, ClientStatusResponse};
 use serde_json::json;
 use shared::type_url;
 use tonic::Code;
@@ -30,18 +30,25 @@ fn assert_refused<T>(mesh: &Mesh, result: Result<T, Status>, code: Code, reason:
     );
 }
 
+/// Asserts that the sleep sidecar, connecting with `token`, is refused
+/// with `code` and `reason`.
+async fn assert_sleep_refused(mesh: &Mesh, token: Option<&str>, code: Code, reason: &str) {
+    let result = mesh.connect(token, sidecar("default", "sleep")).await;
+    assert_refused(mesh, result, code, reason);
+}
+
+fn sleep_account() -> ServiceAccount {
+    ServiceAccount::new("default", "sleep").expect("names")
+}
+
 #[tokio::test]
 async fn a_valid_token_is_served_over_tls() {
     let mesh = Mesh::start().await;
     let token = mesh.token("default", "sleep");
-    let (_stream, response) = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        sidecar("default", "sleep"),
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served");
+    let (_stream, response) = mesh
+        .connect(Some(&token), sidecar("default", "sleep"))
+        .await
+        .expect("served");
     assert_eq!(response.type_url, type_url::CLUSTER);
     assert!(!response.resources.is_empty(), "the sidecar's clusters");
     assert!(
@@ -57,36 +64,24 @@ async fn a_valid_token_is_served_over_tls() {
 #[tokio::test]
 async fn a_call_without_a_token_is_unauthenticated() {
     let mesh = Mesh::start().await;
-    let result = first_response(
-        mesh.secure_channel().await,
-        None,
-        sidecar("default", "sleep"),
-        type_url::CLUSTER,
-    )
-    .await;
-    assert_refused(&mesh, result, Code::Unauthenticated, "missing_token");
+    assert_sleep_refused(&mesh, None, Code::Unauthenticated, "missing_token").await;
 }
 
 #[tokio::test]
 async fn an_expired_token_is_unauthenticated() {
     let mesh = Mesh::start().await;
-    let account = ServiceAccount::new("default", "sleep").expect("names");
+    let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
     let expired = mesh
         .signing
-        .mint(
-            &account,
-            SystemTime::now() - Duration::from_secs(7200),
-            Duration::from_secs(3600),
-        )
+        .mint(&sleep_account(), two_hours_ago, Duration::from_secs(3600))
         .expect("mint");
-    let result = first_response(
-        mesh.secure_channel().await,
+    assert_sleep_refused(
+        &mesh,
         Some(&expired),
-        sidecar("default", "sleep"),
-        type_url::CLUSTER,
+        Code::Unauthenticated,
+        "expired_token",
     )
     .await;
-    assert_refused(&mesh, result, Code::Unauthenticated, "expired_token");
 }
 
 #[tokio::test]
@@ -105,14 +100,7 @@ async fn a_token_for_another_audience_is_unauthenticated() {
     });
     let key = EncodingKey::from_ec_pem(mesh.token_key_pem.as_bytes()).expect("key");
     let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).expect("sign");
-    let result = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        sidecar("default", "sleep"),
-        type_url::CLUSTER,
-    )
-    .await;
-    assert_refused(&mesh, result, Code::Unauthenticated, "wrong_audience");
+    assert_sleep_refused(&mesh, Some(&token), Code::Unauthenticated, "wrong_audience").await;
 }
 
 #[tokio::test]
@@ -122,31 +110,21 @@ async fn a_token_signed_by_another_key_is_unauthenticated() {
         .expect("key")
         .serialize_pem();
     let other = TokenSigningKey::from_pem(&other_pem).expect("key");
-    let account = ServiceAccount::new("default", "sleep").expect("names");
     let forged = other
-        .mint(&account, SystemTime::now(), Duration::from_secs(3600))
+        .mint(
+            &sleep_account(),
+            SystemTime::now(),
+            Duration::from_secs(3600),
+        )
         .expect("mint");
-    let result = first_response(
-        mesh.secure_channel().await,
-        Some(&forged),
-        sidecar("default", "sleep"),
-        type_url::CLUSTER,
-    )
-    .await;
-    assert_refused(&mesh, result, Code::Unauthenticated, "bad_signature");
+    assert_sleep_refused(&mesh, Some(&forged), Code::Unauthenticated, "bad_signature").await;
 }
 
 #[tokio::test]
 async fn a_node_of_another_namespace_than_its_token_is_denied() {
     let mesh = Mesh::start().await;
     let token = mesh.token("default", "sleep");
-    let result = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        sidecar("prod", "sleep"),
-        type_url::CLUSTER,
-    )
-    .await;
+    let result = mesh.connect(Some(&token), sidecar("prod", "sleep")).await;
     assert_refused(&mesh, result, Code::PermissionDenied, "node_mismatch");
     assert_eq!(mesh.context.connections.len(), 0, "not registered");
 }
@@ -155,13 +133,9 @@ async fn a_node_of_another_namespace_than_its_token_is_denied() {
 async fn a_node_claiming_another_service_account_than_its_token_is_denied() {
     let mesh = Mesh::start().await;
     let token = mesh.token("default", "sleep");
-    let result = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        sidecar("default", "payments-admin"),
-        type_url::CLUSTER,
-    )
-    .await;
+    let result = mesh
+        .connect(Some(&token), sidecar("default", "payments-admin"))
+        .await;
     assert_refused(&mesh, result, Code::PermissionDenied, "node_mismatch");
 }
 
@@ -184,27 +158,29 @@ async fn a_plaintext_client_cannot_call_the_secure_port() {
     assert_eq!(mesh.context.connections.len(), 0);
 }
 
+/// CSDS's status for every proxy, fetched on the secure port with a token
+/// of `namespace/name`.
+async fn fetch_csds_as(
+    mesh: &Mesh,
+    namespace: &str,
+    name: &str,
+) -> Result<tonic::Response<ClientStatusResponse>, Status> {
+    let token = mesh.token(namespace, name);
+    ClientStatusDiscoveryServiceClient::new(mesh.secure_channel().await)
+        .fetch_client_status(authorized(ClientStatusRequest::default(), Some(&token)))
+        .await
+}
+
 #[tokio::test]
 async fn csds_on_the_secure_port_is_for_istio_system_tokens_only() {
     let mesh = Mesh::start().await;
-    let sleep = mesh.token("default", "sleep");
-    let (_stream, _) = first_response(
-        mesh.secure_channel().await,
-        Some(&sleep),
-        sidecar("default", "sleep"),
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served");
-    let mut csds = ClientStatusDiscoveryServiceClient::new(mesh.secure_channel().await);
-    let result = csds
-        .fetch_client_status(authorized(ClientStatusRequest::default(), Some(&sleep)))
+    let _stream = mesh
+        .connect_as("default", "sleep", sidecar("default", "sleep"))
         .await;
+    let result = fetch_csds_as(&mesh, "default", "sleep").await;
     assert_refused(&mesh, result, Code::PermissionDenied, "csds_not_allowed");
 
-    let operator = mesh.token("istio-system", "istioctl");
-    let status = csds
-        .fetch_client_status(authorized(ClientStatusRequest::default(), Some(&operator)))
+    let status = fetch_csds_as(&mesh, "istio-system", "istioctl")
         .await
         .expect("an operator reads CSDS")
         .into_inner();
@@ -214,26 +190,16 @@ async fn csds_on_the_secure_port_is_for_istio_system_tokens_only() {
 #[tokio::test]
 async fn csds_is_not_for_the_trusted_gateways_service_account_though_in_istio_system() {
     let mesh = Mesh::start().await;
-    let gateway = mesh.token("istio-system", "istio-egressgateway-service-account");
-    let mut csds = ClientStatusDiscoveryServiceClient::new(mesh.secure_channel().await);
-    let result = csds
-        .fetch_client_status(authorized(ClientStatusRequest::default(), Some(&gateway)))
-        .await;
+    let result = fetch_csds_as(&mesh, "istio-system", "istio-egressgateway-service-account").await;
     assert_refused(&mesh, result, Code::PermissionDenied, "csds_not_allowed");
 }
 
 #[tokio::test]
 async fn on_shutdown_the_server_returns_after_the_grace_period_despite_open_streams() {
     let mesh = Mesh::start().await;
-    let token = mesh.token("default", "sleep");
-    let (_stream, _) = first_response(
-        mesh.secure_channel().await,
-        Some(&token),
-        sidecar("default", "sleep"),
-        type_url::CLUSTER,
-    )
-    .await
-    .expect("served");
+    let _stream = mesh
+        .connect_as("default", "sleep", sidecar("default", "sleep"))
+        .await;
     let stopped_at = std::time::Instant::now();
     mesh.stop.send(()).expect("servers listening");
     let Mesh { secure_server, .. } = mesh;
