@@ -179,17 +179,35 @@ fn trusted_gateway(address: &str, claimed: &[(&str, &str)]) -> Workload {
     }
 }
 
-#[test]
-fn forged_gateway_labels_with_a_sidecar_account_are_not_a_gateway_endpoint() {
-    let snapshot = config(&[GATEWAY_SERVICE]);
-    let forger = workload(
+/// A proxy of namespace `shop` labelled `app: reviews`, whose token proves
+/// `service_account`.
+fn reviews_proxy(address: &str, service_account: &str) -> Workload {
+    workload("shop", address, &[("app", "reviews")], service_account)
+}
+
+/// A proxy of the gateway's namespace that claims its labels with the
+/// token of a sidecar's service account.
+fn forged_gateway() -> Workload {
+    workload(
         "istio-system",
         "10.1.0.66",
         &[("istio", "egressgateway")],
         "sleep",
-    );
+    )
+}
+
+/// The `address:port` endpoints of the reviews service, `documents` loaded
+/// beside it.
+fn reviews_addresses(documents: &[&str], workloads: &[Workload]) -> Vec<String> {
+    let snapshot = config(&[&[REVIEWS_SERVICE], documents].concat());
+    eds_addresses(&snapshot, workloads, REVIEWS_CLUSTER)
+}
+
+#[test]
+fn forged_gateway_labels_with_a_sidecar_account_are_not_a_gateway_endpoint() {
+    let snapshot = config(&[GATEWAY_SERVICE]);
     assert_eq!(
-        eds_addresses(&snapshot, &[forger], GATEWAY_CLUSTER),
+        eds_addresses(&snapshot, &[forged_gateway()], GATEWAY_CLUSTER),
         Vec::<String>::new(),
         "sidecars never route to a proxy that only claims the gateway's labels"
     );
@@ -199,14 +217,8 @@ fn forged_gateway_labels_with_a_sidecar_account_are_not_a_gateway_endpoint() {
 fn the_trusted_gateway_is_an_endpoint_of_its_service() {
     let snapshot = config(&[GATEWAY_SERVICE]);
     let gateway = trusted_gateway("10.1.0.9", &[("istio", "egressgateway")]);
-    let forger = workload(
-        "istio-system",
-        "10.1.0.66",
-        &[("istio", "egressgateway")],
-        "sleep",
-    );
     assert_eq!(
-        eds_addresses(&snapshot, &[gateway, forger], GATEWAY_CLUSTER),
+        eds_addresses(&snapshot, &[gateway, forged_gateway()], GATEWAY_CLUSTER),
         ["10.1.0.9:80"]
     );
 }
@@ -221,11 +233,10 @@ fn a_trusted_gateway_still_needs_the_selected_labels() {
 #[test]
 fn a_workload_group_admits_proxies_of_its_service_account() {
     let group = reviews_group("shop", "{app: reviews}", "reviews");
-    let snapshot = config(&[REVIEWS_SERVICE, &group]);
-    let member = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
-    let other = workload("shop", "10.2.0.8", &[("app", "reviews")], "ratings");
+    let member = reviews_proxy("10.2.0.7", "reviews");
+    let other = reviews_proxy("10.2.0.8", "ratings");
     assert_eq!(
-        eds_addresses(&snapshot, &[member, other], REVIEWS_CLUSTER),
+        reviews_addresses(&[&group], &[member, other]),
         ["10.2.0.7:9080"],
         "only the service account the WorkloadGroup declares serves its labels"
     );
@@ -240,7 +251,7 @@ fn a_group_member_gets_the_templates_ports_and_weight_as_an_auto_registered_entr
         "{serviceAccount: reviews, ports: {http: 8080}, weight: 3}",
     );
     let snapshot = config(&[REVIEWS_SERVICE, &group]);
-    let member = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
+    let member = reviews_proxy("10.2.0.7", "reviews");
     assert_eq!(
         eds_endpoints(&snapshot, &[member], REVIEWS_CLUSTER),
         [("10.2.0.7:8080".to_string(), Some(3))],
@@ -262,37 +273,25 @@ fn of_several_groups_a_member_is_served_by_the_one_whose_labels_it_carries() {
         "{app: reviews, version: v2}",
         "{serviceAccount: reviews, ports: {http: 8082}}",
     );
-    let snapshot = config(&[REVIEWS_SERVICE, &v1, &v2]);
     let member = workload(
         "shop",
         "10.2.0.7",
         &[("app", "reviews"), ("version", "v2")],
         "reviews",
     );
-    assert_eq!(
-        eds_addresses(&snapshot, &[member], REVIEWS_CLUSTER),
-        ["10.2.0.7:8082"]
-    );
+    assert_eq!(reviews_addresses(&[&v1, &v2], &[member]), ["10.2.0.7:8082"]);
 }
 
 #[test]
 fn a_workload_group_labels_come_from_metadata_and_template() {
-    let group = "apiVersion: networking.istio.io/v1beta1
-kind: WorkloadGroup
-metadata:
-  name: reviews
-  namespace: shop
-spec:
-  template:
-    labels: {app: reviews}
-    serviceAccount: reviews
-";
-    let snapshot = config(&[REVIEWS_SERVICE, group]);
-    let member = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
-    assert_eq!(
-        eds_addresses(&snapshot, &[member], REVIEWS_CLUSTER),
-        ["10.2.0.7:9080"]
+    let group = group(
+        "reviews",
+        "shop",
+        "{}",
+        "{labels: {app: reviews}, serviceAccount: reviews}",
     );
+    let member = reviews_proxy("10.2.0.7", "reviews");
+    assert_eq!(reviews_addresses(&[&group], &[member]), ["10.2.0.7:9080"]);
 }
 
 #[test]
@@ -307,11 +306,10 @@ spec:
   labels: {app: reviews}
   serviceAccount: reviews
 ";
-    let snapshot = config(&[REVIEWS_SERVICE, entry]);
-    let member = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
-    let other = workload("shop", "10.2.0.8", &[("app", "reviews")], "default");
+    let member = reviews_proxy("10.2.0.7", "reviews");
+    let other = reviews_proxy("10.2.0.8", "default");
     assert_eq!(
-        eds_addresses(&snapshot, &[member, other], REVIEWS_CLUSTER),
+        reviews_addresses(&[entry], &[member, other]),
         ["10.2.0.7:9080"],
         "the WorkloadEntry admits its service account; it is no endpoint itself"
     );
@@ -321,15 +319,13 @@ spec:
 fn a_declaration_for_other_labels_or_another_namespace_admits_no_one() {
     let other_labels = reviews_group("shop", "{app: ratings}", "reviews");
     let other_namespace = reviews_group("default", "{app: reviews}", "reviews");
-    let snapshot = config(&[REVIEWS_SERVICE, &other_labels, &other_namespace]);
-    let claimer = workload("shop", "10.2.0.7", &[("app", "reviews")], "reviews");
-    assert!(eds_addresses(&snapshot, &[claimer], REVIEWS_CLUSTER).is_empty());
+    let claimer = reviews_proxy("10.2.0.7", "reviews");
+    assert!(reviews_addresses(&[&other_labels, &other_namespace], &[claimer]).is_empty());
 }
 
 #[test]
 fn a_declaration_without_a_service_account_admits_no_one() {
     let group = group("reviews", "shop", "{app: reviews}", "{}");
-    let snapshot = config(&[REVIEWS_SERVICE, &group]);
-    let claimer = workload("shop", "10.2.0.7", &[("app", "reviews")], "");
-    assert!(eds_addresses(&snapshot, &[claimer], REVIEWS_CLUSTER).is_empty());
+    let claimer = reviews_proxy("10.2.0.7", "");
+    assert!(reviews_addresses(&[&group], &[claimer]).is_empty());
 }
