@@ -56,10 +56,11 @@ pub struct ServeOptions {
     #[arg(long = "xds-san", value_name = "NAME|IP")]
     pub xds_sans: Vec<ServerName>,
     /// Also accept Kubernetes service-account tokens signed by a key of
-    /// this JWKS file (`kubectl get --raw /openid/v1/jwks`).
+    /// this JWKS file (`kubectl get --raw /openid/v1/jwks`), read again
+    /// when it changes.
     #[arg(long, value_name = "FILE", requires = "jwt_issuer")]
     pub jwks: Option<PathBuf>,
-    /// The issuer (`iss`) of those tokens, e.g.
+    /// The issuer (`iss`) of those tokens (not the control plane's own), e.g.
     /// https://kubernetes.default.svc.cluster.local.
     #[arg(long, value_name = "URL", requires = "jwks")]
     pub jwt_issuer: Option<String>,
