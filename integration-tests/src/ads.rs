@@ -1,10 +1,12 @@
 //! A raw state-of-the-world ADS client, for tests that play the proxy
 //! themselves: subscribe, ACK or NACK on purpose, and see exactly which
-//! responses arrive and when. Its calls block; the gRPC stream runs on the
-//! client's own runtime, so it keeps flowing between calls.
+//! responses arrive and when; over TLS with whatever token (or none) a test
+//! chooses, to see what the control plane refuses. Its calls block; the
+//! gRPC stream runs on the client's own runtime, so it keeps flowing
+//! between calls.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::fs;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -14,13 +16,19 @@ use proto::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryRespon
 use proto::pb::google::rpc::Status as RpcStatus;
 use proto::wkt::value::Kind;
 use proto::wkt::{Struct, Value};
-use shared::node::{META_INSTANCE_IPS, META_LABELS, META_NAMESPACE, NodeId, NodeType};
+use shared::node::{
+    META_INSTANCE_IPS, META_LABELS, META_NAMESPACE, META_SERVICE_ACCOUNT, NodeId, NodeType,
+};
 use shared::type_url;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::Streaming;
-use tonic::transport::Endpoint;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use tonic::{Status, Streaming};
+
+use crate::control_channel::ControlChannel;
+use crate::control_plane::ControlPlane;
 
 /// How long connecting to the server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,9 +36,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Envoy sends).
 const NACK_CODE: i32 = 3;
 
-/// The `Node` an Istio proxy with identity `id` and workload `labels` sends:
-/// `NAMESPACE`, `LABELS` and `INSTANCE_IPS` metadata.
-pub fn node(id: &NodeId, labels: &[(&str, &str)]) -> Node {
+/// The `Node` an Istio proxy with identity `id`, service account
+/// `service_account` and workload `labels` sends: `NAMESPACE`, `LABELS`,
+/// `INSTANCE_IPS` and `SERVICE_ACCOUNT` metadata.
+pub fn node(id: &NodeId, service_account: &str, labels: &[(&str, &str)]) -> Node {
     let string = |text: &str| Value {
         kind: Some(Kind::StringValue(text.to_string())),
     };
@@ -43,6 +52,7 @@ pub fn node(id: &NodeId, labels: &[(&str, &str)]) -> Node {
     let metadata = [
         (META_NAMESPACE, string(id.namespace().unwrap_or_default())),
         (META_INSTANCE_IPS, string(&id.ip)),
+        (META_SERVICE_ACCOUNT, string(service_account)),
         (
             META_LABELS,
             Value {
@@ -62,14 +72,49 @@ pub fn node(id: &NodeId, labels: &[(&str, &str)]) -> Node {
     }
 }
 
-/// Connects to `addr` as the sidecar of Istio's `sleep` app (in `default`,
-/// at 10.0.0.1, labelled `app=sleep`) and subscribes to every cluster:
-/// the sidecar's identity and its stream.
-pub fn watch_clusters_as_sleep(addr: SocketAddr) -> Result<(NodeId, AdsClient)> {
+/// Connects to `control_plane` as the sidecar of Istio's `sleep` app (in
+/// `default`, service account `sleep`, at 10.0.0.1, labelled `app=sleep`,
+/// with a token for it) and subscribes to every cluster: the sidecar's
+/// identity and its stream.
+pub fn watch_clusters_as_sleep(control_plane: &ControlPlane) -> Result<(NodeId, AdsClient)> {
     let id = NodeId::new(NodeType::Sidecar, "10.0.0.1", "sleep", "default");
-    let mut client = AdsClient::connect(addr, node(&id, &[("app", "sleep")]))?;
-    client.subscribe(type_url::CLUSTER, &[])?;
+    let token = control_plane.ca().token("default", "sleep")?;
+    let client = AdsClient::subscribe_as(
+        &control_plane.channel(),
+        Some(&token),
+        node(&id, "sleep", &[("app", "sleep")]),
+        type_url::CLUSTER,
+    )?;
     Ok((id, client))
+}
+
+/// Why the control plane refused an ADS stream: the gRPC status it ended
+/// it with, or `None` if it served it (a first response arrived).
+pub fn refusal(
+    channel: &ControlChannel,
+    token: Option<&str>,
+    node: Node,
+    timeout: Duration,
+) -> Result<Option<Status>> {
+    let mut client = match AdsClient::subscribe_as(channel, token, node, type_url::CLUSTER) {
+        Ok(client) => client,
+        Err(error) => {
+            return match error.downcast::<Status>() {
+                Ok(status) => Ok(Some(status)),
+                Err(error) => Err(error),
+            };
+        }
+    };
+    let responses = &mut client.responses;
+    match client
+        .runtime
+        .block_on(async { tokio::time::timeout(timeout, responses.message()).await })
+    {
+        Err(_elapsed) => bail!("neither served nor refused within {timeout:?}"),
+        Ok(Ok(Some(_))) => Ok(None),
+        Ok(Ok(None)) => bail!("the server closed the ADS stream without a status"),
+        Ok(Err(status)) => Ok(Some(status)),
+    }
 }
 
 /// One ADS stream; closed on drop.
@@ -85,31 +130,65 @@ pub struct AdsClient {
 }
 
 impl AdsClient {
-    /// Opens a `StreamAggregatedResources` stream to `addr` as `node`
-    /// (sent with the first request).
-    pub fn connect(addr: SocketAddr, node: Node) -> Result<Self> {
+    /// Opens a `StreamAggregatedResources` stream through `channel` (over
+    /// TLS, with `authorization: Bearer <token>` when there is a token) as
+    /// `node`, subscribed to every resource of `type_url`. A refusal when
+    /// the stream opens is an error holding the [`Status`].
+    pub fn subscribe_as(
+        channel: &ControlChannel,
+        token: Option<&str>,
+        node: Node,
+        type_url: &str,
+    ) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .context("building the ADS client's runtime")?;
         let (requests, outgoing) = mpsc::unbounded_channel();
+        // Queued before the stream opens: a server may read the node
+        // before it answers.
+        requests
+            .send(DiscoveryRequest {
+                node: Some(node),
+                type_url: type_url.to_string(),
+                ..Default::default()
+            })
+            .ok()
+            .context("queueing the first request")?;
+        let endpoint = endpoint(channel)?;
+        let authorization = token
+            .map(|token| MetadataValue::try_from(format!("Bearer {token}")))
+            .transpose()
+            .context("the token is not a valid header value")?;
+        let addr = channel.addr();
         let responses = runtime.block_on(async {
-            let channel = Endpoint::from_shared(format!("http://{addr}"))?
-                .connect_timeout(CONNECT_TIMEOUT)
+            let connection = endpoint
                 .connect()
                 .await
                 .with_context(|| format!("connecting to the ADS server at {addr}"))?;
-            let response = AggregatedDiscoveryServiceClient::new(channel)
+            let mut ads = AggregatedDiscoveryServiceClient::with_interceptor(
+                connection,
+                move |mut request: tonic::Request<()>| {
+                    if let Some(value) = &authorization {
+                        request
+                            .metadata_mut()
+                            .insert("authorization", value.clone());
+                    }
+                    Ok(request)
+                },
+            );
+            let response = ads
                 .stream_aggregated_resources(UnboundedReceiverStream::new(outgoing))
                 .await
+                .map_err(anyhow::Error::new)
                 .context("opening StreamAggregatedResources")?;
             anyhow::Ok(response.into_inner())
         })?;
         Ok(Self {
             requests,
             responses,
-            node: Some(node),
+            node: None,
             accepted: BTreeMap::new(),
             runtime,
         })
@@ -201,6 +280,25 @@ impl AdsClient {
             ),
         }
     }
+}
+
+/// The gRPC endpoint of `channel`: TLS trusting its root and verifying
+/// its server name, or plaintext.
+fn endpoint(channel: &ControlChannel) -> Result<Endpoint> {
+    let addr = channel.addr();
+    let endpoint = match channel.trust() {
+        None => Endpoint::from_shared(format!("http://{addr}"))?,
+        Some((ca, server_name)) => {
+            let root = fs::read(ca.root_cert())
+                .with_context(|| format!("reading {}", ca.root_cert().display()))?;
+            Endpoint::from_shared(format!("https://{addr}"))?.tls_config(
+                ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(root))
+                    .domain_name(server_name),
+            )?
+        }
+    };
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT))
 }
 
 /// The names of the resources in `response` (`name`, or `cluster_name` for

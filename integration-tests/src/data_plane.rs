@@ -1,7 +1,11 @@
 //! Our `data-plane` agent, through its command-line contract:
 //!
-//! `data-plane proxy sidecar|router --xds-addr ADDR --node-id ID [--labels k=v,..]
-//! --admin-addr ADDR --dns-server ADDR`
+//! `data-plane proxy sidecar|router --xds-addr ADDR (--ca-root FILE --token FILE
+//! [--xds-server-name NAME] | --plaintext) --node-id ID --namespace NS
+//! --service-account SA [--labels k=v,..] --admin-addr ADDR --dns-server ADDR`
+//!
+//! Over TLS, the mesh root and a token for the proxy's namespace and
+//! service account are written to the agent's own directory first.
 //!
 //! Its admin interface (`/ready`, `/config_dump`, `/clusters`,
 //! `/stats/prometheus`) listens on a free loopback port; its access log
@@ -15,7 +19,6 @@
 //! another. A sidecar in a [`NetNs`] of its own ([`DataPlane::start_in`])
 //! has 15001 to itself.
 
-use std::collections::BTreeMap;
 use std::env;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Command;
@@ -34,6 +37,7 @@ use crate::curl::CurlResponse;
 use crate::netns::NetNs;
 use crate::ports;
 use crate::process::{self, Process};
+use crate::prometheus;
 use crate::proxy_options::ProxyOptions;
 
 /// The sidecar's outbound listener port (`virtualOutbound`), where apps
@@ -88,12 +92,14 @@ impl DataPlane {
         dir: TempDir,
         outbound_port: Option<MutexGuard<'static, ()>>,
     ) -> Result<Self> {
+        let connection = options.connection(dir.path())?;
         command
             .args(["proxy", options.role()])
-            .arg("--xds-addr")
-            .arg(options.xds_addr.to_string())
+            .args(connection.agent_args())
             .arg("--node-id")
             .arg(options.node.to_string())
+            .args(["--namespace", options.namespace()])
+            .args(["--service-account", &options.service_account])
             .arg("--labels")
             .arg(options.labels_arg())
             .arg("--admin-addr")
@@ -173,21 +179,7 @@ impl DataPlane {
     /// `labels` (e.g. `xds_updates_total` with `type="clusters"`); `None`
     /// when there is no such series.
     pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Result<Option<f64>> {
-        let text = self.prometheus()?;
-        let values: Vec<f64> = text
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| {
-                let (series, value) = line.rsplit_once(' ')?;
-                let (series_name, series_labels) = parse_series(series)?;
-                let wanted = series_name == name
-                    && labels.iter().all(|(key, value)| {
-                        series_labels.get(*key).map(String::as_str) == Some(*value)
-                    });
-                wanted.then(|| value.parse().ok())?
-            })
-            .collect();
-        Ok((!values.is_empty()).then(|| values.iter().sum()))
+        Ok(prometheus::sum(&self.prometheus()?, name, labels))
     }
 
     /// Every access log line written so far, oldest first.
@@ -219,42 +211,4 @@ fn claim_outbound_port() -> Result<MutexGuard<'static, ()>> {
         format!("port {VIRTUAL_OUTBOUND} is taken: is a data-plane sidecar still running?")
     })?;
     Ok(claim)
-}
-
-/// `name{key="value",..}` → the name and its labels.
-fn parse_series(series: &str) -> Option<(&str, BTreeMap<String, String>)> {
-    let Some((name, rest)) = series.split_once('{') else {
-        return Some((series, BTreeMap::new()));
-    };
-    let mut labels = BTreeMap::new();
-    let mut rest = rest.strip_suffix('}')?;
-    while !rest.is_empty() {
-        let (key, after_key) = rest.split_once("=\"")?;
-        let end = after_key.find('"')?;
-        labels.insert(key.to_string(), after_key[..end].to_string());
-        rest = after_key[end + 1..].trim_start_matches(',');
-    }
-    Some((name, labels))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_series;
-
-    #[test]
-    fn parses_prometheus_series() {
-        let (name, labels) =
-            parse_series(r#"xds_updates_total{type="clusters",result="rejected"}"#).unwrap();
-        assert_eq!(name, "xds_updates_total");
-        assert_eq!(labels["type"], "clusters");
-        assert_eq!(labels["result"], "rejected");
-        let (name, labels) = parse_series(
-            r#"envoy_cluster_upstream_rq_total{envoy_cluster_name="outbound|80||a.b"}"#,
-        )
-        .unwrap();
-        assert_eq!(name, "envoy_cluster_upstream_rq_total");
-        assert_eq!(labels["envoy_cluster_name"], "outbound|80||a.b");
-        let (name, labels) = parse_series("xds_connected").unwrap();
-        assert_eq!((name, labels.len()), ("xds_connected", 0));
-    }
 }

@@ -1,24 +1,31 @@
-//! A real Envoy as an xDS client of our control plane: an Istio-style node
-//! identity, ADS over gRPC to a static `xds-grpc` cluster, CDS and LDS from
-//! ADS, names resolved only through the test DNS server, and an admin
-//! interface on a port Envoy picks itself (loopback unless told otherwise).
-//! It runs on the host, or like a sidecar inside a [`NetNs`] as uid 1337.
+//! A real Envoy as an xDS client of our control plane, set up as Istio's
+//! pilot-agent sets it up: an Istio-style node identity (with its
+//! `SERVICE_ACCOUNT`), ADS over gRPC to a static `xds-grpc` cluster (TLS
+//! trusting the mesh root, verifying `istiod.istio-system.svc`, a bearer
+//! token in the stream's initial metadata), and its workload certificate
+//! from a static `sds-grpc` cluster on a Unix socket served by `data-plane
+//! sds` (pilot-agent's SDS server), which the launcher starts before Envoy
+//! and stops after it. CDS and LDS from ADS, names resolved only through
+//! the test DNS server, and an admin interface on a port Envoy picks itself
+//! (loopback unless told otherwise). It runs on the host, or like a sidecar
+//! inside a [`NetNs`] as uid 1337.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
-use shared::node::{META_INSTANCE_IPS, META_LABELS, META_NAMESPACE};
+use shared::node::{META_INSTANCE_IPS, META_LABELS, META_NAMESPACE, META_SERVICE_ACCOUNT};
 use tempfile::TempDir;
 
 use crate::admin::Admin;
 use crate::binaries;
 use crate::config_dump::DynamicResources;
+use crate::control_channel::{ProxyConnection, ProxyTls};
 use crate::curl::CurlResponse;
 use crate::netns::{NetNs, SidecarHost};
 use crate::process::Process;
@@ -26,28 +33,42 @@ use crate::proxy_options::ProxyOptions;
 
 /// The static cluster that reaches the control plane, as Istio names it.
 pub const XDS_CLUSTER: &str = "xds-grpc";
+/// The static cluster of the local SDS server, as Istio names it.
+pub const SDS_CLUSTER: &str = "sds-grpc";
 /// How often Envoy writes out its access logs (its default, 10 s, is
 /// longer than a test waits for a line).
 const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
-/// How long Envoy gets to bind its admin port.
+/// How long Envoy gets to bind its admin port, and the SDS server its
+/// socket.
 const ADMIN_STARTUP: Duration = Duration::from_secs(20);
 /// `--log-level`.
 const LOG_LEVEL: &str = "info";
+/// The SDS server's socket in the proxy's directory.
+const SDS_SOCKET: &str = "sds.sock";
 
 /// Envoy's bootstrap for a proxy: its identity and ADS source from
-/// [`ProxyOptions`], and Envoy's own settings.
-#[derive(Debug, Clone)]
+/// [`ProxyOptions`], its connection's files, and Envoy's own settings.
+#[derive(Clone)]
 pub struct Bootstrap<'a> {
     proxy: &'a ProxyOptions,
+    connection: &'a ProxyConnection,
+    sds_socket: &'a Path,
     admin_ip: IpAddr,
     initial_fetch_timeout: Option<Duration>,
 }
 
 impl<'a> Bootstrap<'a> {
-    /// `proxy`'s bootstrap, its admin interface on loopback.
-    pub fn new(proxy: &'a ProxyOptions) -> Self {
+    /// `proxy`'s bootstrap, connecting as `connection` says, its SDS server
+    /// on `sds_socket`, its admin interface on loopback.
+    pub fn new(
+        proxy: &'a ProxyOptions,
+        connection: &'a ProxyConnection,
+        sds_socket: &'a Path,
+    ) -> Self {
         Self {
             proxy,
+            connection,
+            sds_socket,
             admin_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             initial_fetch_timeout: None,
         }
@@ -72,10 +93,30 @@ impl<'a> Bootstrap<'a> {
     /// The bootstrap configuration, as JSON.
     pub fn json(&self) -> Value {
         let proxy = self.proxy;
-        let namespace = proxy.node.namespace().unwrap_or_default();
+        let xds_addr = self.connection.addr;
         let mut subscription = json!({ "ads": {}, "resource_api_version": "V3" });
         if let Some(timeout) = self.initial_fetch_timeout {
             subscription["initial_fetch_timeout"] = json!(format!("{}s", timeout.as_secs_f64()));
+        }
+        let mut ads_service = json!({ "envoy_grpc": { "cluster_name": XDS_CLUSTER } });
+        let mut xds_cluster = json!({
+            "name": XDS_CLUSTER,
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "load_assignment": {
+                "cluster_name": XDS_CLUSTER,
+                "endpoints": [{ "lb_endpoints": [{ "endpoint": {
+                    "address": socket_address(&xds_addr.ip().to_string(), xds_addr.port()),
+                } }] }],
+            },
+            "typed_extension_protocol_options": http2_only(),
+        });
+        if let Some(tls) = &self.connection.tls {
+            ads_service["initial_metadata"] = json!([{
+                "key": "authorization",
+                "value": format!("Bearer {}", tls.token),
+            }]);
+            xds_cluster["transport_socket"] = control_plane_tls(tls);
         }
         json!({
             "node": {
@@ -83,9 +124,10 @@ impl<'a> Bootstrap<'a> {
                 // Istio's `<app>.<namespace>`.
                 "cluster": proxy.node.id,
                 "metadata": {
-                    META_NAMESPACE: namespace,
+                    META_NAMESPACE: proxy.namespace(),
                     META_LABELS: proxy.labels,
                     META_INSTANCE_IPS: proxy.node.ip,
+                    META_SERVICE_ACCOUNT: proxy.service_account,
                 },
             },
             "admin": { "address": socket_address(&self.admin_ip.to_string(), 0) },
@@ -93,32 +135,27 @@ impl<'a> Bootstrap<'a> {
                 "ads_config": {
                     "api_type": "GRPC",
                     "transport_api_version": "V3",
-                    "grpc_services": [{ "envoy_grpc": { "cluster_name": XDS_CLUSTER } }],
+                    "grpc_services": [ads_service],
                 },
                 "cds_config": subscription,
                 "lds_config": subscription,
             },
             "static_resources": {
-                "clusters": [{
-                    "name": XDS_CLUSTER,
-                    "type": "STATIC",
-                    "connect_timeout": "1s",
-                    "load_assignment": {
-                        "cluster_name": XDS_CLUSTER,
-                        "endpoints": [{ "lb_endpoints": [{ "endpoint": {
-                            "address": socket_address(
-                                &proxy.xds_addr.ip().to_string(),
-                                proxy.xds_addr.port(),
-                            ),
-                        } }] }],
-                    },
-                    "typed_extension_protocol_options": {
-                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                            "explicit_http_config": { "http2_protocol_options": {} },
+                "clusters": [
+                    xds_cluster,
+                    {
+                        "name": SDS_CLUSTER,
+                        "type": "STATIC",
+                        "connect_timeout": "1s",
+                        "load_assignment": {
+                            "cluster_name": SDS_CLUSTER,
+                            "endpoints": [{ "lb_endpoints": [{ "endpoint": {
+                                "address": { "pipe": { "path": self.sds_socket } },
+                            } }] }],
                         },
+                        "typed_extension_protocol_options": http2_only(),
                     },
-                }],
+                ],
             },
             "typed_dns_resolver_config": {
                 "name": "envoy.network.dns_resolver.cares",
@@ -139,13 +176,52 @@ impl<'a> Bootstrap<'a> {
     }
 }
 
+/// HTTP/2 to a cluster, as gRPC needs.
+fn http2_only() -> Value {
+    json!({
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": { "http2_protocol_options": {} },
+        },
+    })
+}
+
+/// TLS to the control plane: the mesh root as the only trust anchor, the
+/// server name as SNI (a DNS name) and as the subject alt name to verify.
+fn control_plane_tls(tls: &ProxyTls) -> Value {
+    let san_type = if tls.server_name.parse::<IpAddr>().is_ok() {
+        "IP_ADDRESS"
+    } else {
+        "DNS"
+    };
+    let mut context = json!({
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "alpn_protocols": ["h2"],
+            "validation_context": {
+                "trusted_ca": { "filename": tls.root_cert },
+                "match_typed_subject_alt_names": [{
+                    "san_type": san_type,
+                    "matcher": { "exact": tls.server_name },
+                }],
+            },
+        },
+    });
+    if san_type == "DNS" {
+        context["sni"] = json!(tls.server_name);
+    }
+    json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
+}
+
 fn socket_address(address: &str, port: u16) -> Value {
     json!({ "socket_address": { "address": address, "port_value": port } })
 }
 
-/// A running Envoy; killed on drop, its files removed.
+/// A running Envoy and, over TLS, its SDS server; both killed on drop
+/// (Envoy first), their files removed.
 pub struct Envoy {
     process: Process,
+    _sds: Option<Process>,
     admin: Admin,
     _dir: TempDir,
 }
@@ -153,7 +229,7 @@ pub struct Envoy {
 impl Envoy {
     /// Starts Envoy as `options` on this host.
     pub fn start(options: &ProxyOptions) -> Result<Self> {
-        Self::start_bootstrap(&Bootstrap::new(options).json())
+        Self::start_bootstrap(options, |bootstrap| bootstrap.json())
     }
 
     /// Starts Envoy as `options` inside `netns` as uid
@@ -161,8 +237,10 @@ impl Envoy {
     /// capture rules leave its own connections alone), with its admin
     /// interface on the namespace's address.
     pub fn start_in(netns: &NetNs, options: &ProxyOptions) -> Result<Self> {
-        let bootstrap = Bootstrap::new(options).admin_ip(IpAddr::V4(netns.ns_ip()));
-        Self::launch(&bootstrap.json(), Some(netns))
+        let admin_ip = IpAddr::V4(netns.ns_ip());
+        Self::launch(options, Some(netns), |bootstrap| {
+            bootstrap.admin_ip(admin_ip).json()
+        })
     }
 
     /// Starts Envoy as `options` on `host`: in its namespace (as
@@ -174,21 +252,42 @@ impl Envoy {
         }
     }
 
-    /// Writes `bootstrap` (e.g. a [`Bootstrap`] with static resources
-    /// added) and starts Envoy with one worker thread, hot restart disabled
-    /// (so any number can run side by side) and access logs written out
-    /// within 100 ms, then waits until its admin interface answers.
-    pub fn start_bootstrap(bootstrap: &Value) -> Result<Self> {
-        Self::launch(bootstrap, None)
+    /// Starts Envoy as `options` on this host with the bootstrap `write`
+    /// makes of its [`Bootstrap`] (e.g. with static resources added), one
+    /// worker thread, hot restart disabled (so any number can run side by
+    /// side) and access logs written out within 100 ms, then waits until
+    /// its admin interface answers.
+    pub fn start_bootstrap(
+        options: &ProxyOptions,
+        write: impl FnOnce(Bootstrap<'_>) -> Value,
+    ) -> Result<Self> {
+        Self::launch(options, None, write)
     }
 
-    fn launch(bootstrap: &Value, netns: Option<&NetNs>) -> Result<Self> {
-        let binary = binaries::envoy()?;
+    fn launch(
+        options: &ProxyOptions,
+        netns: Option<&NetNs>,
+        write: impl FnOnce(Bootstrap<'_>) -> Value,
+    ) -> Result<Self> {
         let dir = tempfile::tempdir().context("creating Envoy's temp dir")?;
+        let connection = options.connection(dir.path())?;
+        let sds_socket = dir.path().join(SDS_SOCKET);
+        let sds = match &connection.tls {
+            None => None,
+            Some(_) => Some(start_sds(
+                options,
+                &connection,
+                &sds_socket,
+                netns,
+                dir.path(),
+            )?),
+        };
+        let bootstrap = write(Bootstrap::new(options, &connection, &sds_socket));
         let bootstrap_path = dir.path().join("bootstrap.json");
-        fs::write(&bootstrap_path, serde_json::to_string_pretty(bootstrap)?)
+        fs::write(&bootstrap_path, serde_json::to_string_pretty(&bootstrap)?)
             .with_context(|| format!("writing {}", bootstrap_path.display()))?;
         let admin_path = dir.path().join("admin-address");
+        let binary = binaries::envoy()?;
         let mut command = match netns {
             None => Command::new(binary),
             Some(netns) => netns.proxy_command(&binary, dir.path())?,
@@ -206,6 +305,7 @@ impl Envoy {
         let admin_addr = wait_for_admin_address(&mut process, &admin_path)?;
         Ok(Self {
             process,
+            _sds: sds,
             admin: Admin::new("envoy", admin_addr),
             _dir: dir,
         })
@@ -291,4 +391,38 @@ fn wait_for_admin_address(process: &mut Process, path: &Path) -> Result<SocketAd
             .parse()
             .with_context(|| format!("no admin address in {}", path.display()))
     })
+}
+
+/// `data-plane sds --socket PATH` for `options`' identity, as Envoy's uid
+/// and where Envoy runs; returns once the socket exists.
+fn start_sds(
+    options: &ProxyOptions,
+    connection: &ProxyConnection,
+    socket: &Path,
+    netns: Option<&NetNs>,
+    dir: &Path,
+) -> Result<Process> {
+    let binary = binaries::data_plane()?;
+    let mut command = match netns {
+        None => Command::new(binary),
+        Some(netns) => netns.proxy_command(&binary, dir)?,
+    };
+    command
+        .arg("sds")
+        .arg("--socket")
+        .arg(socket)
+        .args(connection.agent_args())
+        .args(["--namespace", options.namespace()])
+        .args(["--service-account", &options.service_account]);
+    if std::env::var_os("RUST_LOG").is_none() {
+        command.env("RUST_LOG", "info");
+    }
+    command.env("NO_COLOR", "1");
+    let mut process = Process::spawn("data-plane-sds", command, dir)?;
+    let socket: PathBuf = socket.to_path_buf();
+    process.wait_until("serving SDS", ADMIN_STARTUP, || {
+        ensure!(socket.exists(), "no socket at {}", socket.display());
+        Ok(())
+    })?;
+    Ok(process)
 }

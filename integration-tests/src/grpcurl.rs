@@ -1,9 +1,11 @@
-//! Real grpcurl against the control plane's xDS port: plaintext, with every
-//! schema learned from the server's reflection service, as an operator
-//! would inspect it.
+//! Real grpcurl against the control plane's xDS port, with every schema
+//! learned from the server's reflection service, as an operator would
+//! inspect it: over TLS trusting the mesh root (`-cacert`, `-servername`)
+//! with a bearer token (`-H authorization: Bearer ..`), or in plaintext.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -19,27 +21,61 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 const QUERY_TIME: Duration = Duration::from_secs(10);
 
 /// grpcurl aimed at one server.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Grpcurl {
     addr: SocketAddr,
+    /// `None` for plaintext.
+    tls: Option<Tls>,
+    token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Tls {
+    root_cert: PathBuf,
+    server_name: String,
 }
 
 impl Grpcurl {
-    pub fn new(addr: SocketAddr) -> Self {
-        Self { addr }
+    /// `-plaintext`.
+    pub fn plaintext(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            tls: None,
+            token: None,
+        }
     }
 
-    /// `grpcurl -plaintext ADDR list`: the services, one a line.
+    /// TLS, trusting only `root_cert` and verifying `server_name`.
+    pub fn tls(addr: SocketAddr, root_cert: &Path, server_name: &str) -> Self {
+        Self {
+            addr,
+            tls: Some(Tls {
+                root_cert: root_cert.to_path_buf(),
+                server_name: server_name.to_string(),
+            }),
+            token: None,
+        }
+    }
+
+    /// Sends `authorization: Bearer <token>` with every call.
+    pub fn bearer(self, token: &str) -> Self {
+        Self {
+            token: Some(token.to_string()),
+            ..self
+        }
+    }
+
+    /// `grpcurl ADDR list`: the services, one a line.
     pub fn list(&self) -> Result<CommandOutput> {
         self.run(&[], &["list"], QUERY_TIME)
     }
 
-    /// `grpcurl -plaintext ADDR describe SYMBOL`.
+    /// `grpcurl ADDR describe SYMBOL`.
     pub fn describe(&self, symbol: &str) -> Result<CommandOutput> {
         self.run(&[], &["describe", symbol], QUERY_TIME)
     }
 
-    /// `grpcurl -plaintext -max-time T -d REQUEST ADDR METHOD`. A stream
+    /// `grpcurl -max-time T -d REQUEST ADDR METHOD`. A stream
     /// the server keeps open ends at `max_time` with a non-zero exit; what
     /// arrived before is on stdout ([`messages`]).
     pub fn call(&self, method: &str, request: &Value, max_time: Duration) -> Result<CommandOutput> {
@@ -77,8 +113,24 @@ impl Grpcurl {
         max_time: Duration,
     ) -> Result<CommandOutput> {
         let mut command = Command::new(binaries::grpcurl()?);
+        match &self.tls {
+            None => {
+                command.arg("-plaintext");
+            }
+            Some(tls) => {
+                command
+                    .arg("-cacert")
+                    .arg(&tls.root_cert)
+                    .args(["-servername", &tls.server_name]);
+            }
+        }
+        if let Some(token) = &self.token {
+            command
+                .arg("-H")
+                .arg(format!("authorization: Bearer {token}"));
+        }
         command
-            .args(["-plaintext", "-max-time"])
+            .arg("-max-time")
             .arg(format!("{:.3}", max_time.as_secs_f64()))
             .args(flags)
             .arg(self.addr.to_string())

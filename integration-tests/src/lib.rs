@@ -2,6 +2,12 @@
 //! as a data plane fed by our control plane, `grpcurl` for inspection, and
 //! local stand-ins for "external" services (HTTP and HTTPS upstreams, DNS).
 //!
+//! The control plane serves xDS over TLS from a CA directory of its own
+//! ([`mesh_ca::MeshCa`]); every proxy trusts its root and proves its
+//! identity with a token minted for its namespace and service account
+//! ([`control_channel::ControlChannel`]), as Istio's proxies do. Plaintext
+//! is only for tests about plaintext.
+//!
 //! Nothing here reaches outside the machine: upstreams listen on loopback
 //! (or on the host end of a test's own [`netns::NetNs`]), names resolve
 //! only through [`dns::DnsServer`] (for Envoy) or `curl
@@ -34,6 +40,7 @@ pub mod ads;
 mod background;
 pub mod binaries;
 pub mod config_dump;
+pub mod control_channel;
 pub mod control_plane;
 pub mod curl;
 pub mod data_plane;
@@ -41,10 +48,12 @@ pub mod dns;
 pub mod envoy;
 pub mod fixtures;
 pub mod grpcurl;
+pub mod mesh_ca;
 pub mod netns;
 pub mod parity;
 pub mod ports;
 pub mod process;
+pub mod prometheus;
 pub mod proxy_options;
 pub mod tls;
 pub mod upstream;

@@ -1,52 +1,80 @@
 //! A proxy under test as the control plane sees it: its identity (node id,
-//! role, workload labels) and where it gets its config and resolves names.
-//! Both launchers, our agent ([`crate::data_plane::DataPlane`]) and Envoy
-//! ([`crate::envoy::Envoy`]), start a proxy from one of these.
+//! role, workload labels, service account) and where it gets its config
+//! and resolves names. Both launchers, our agent
+//! ([`crate::data_plane::DataPlane`]) and Envoy ([`crate::envoy::Envoy`]),
+//! start a proxy from one of these.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 
+use anyhow::Result;
 use shared::node::{NodeId, NodeType};
+
+use crate::control_channel::{ControlChannel, ProxyConnection};
 
 /// The workload IP a test proxy claims unless told otherwise
 /// ([`ProxyOptions::ip`]).
 const PROXY_IP: &str = "127.0.0.1";
 
 /// What the proxy under test is and where it finds its peers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProxyOptions {
     /// Its identity; the node type is its role (sidecar or router).
     pub node: NodeId,
     /// The workload labels.
     pub labels: BTreeMap<String, String>,
-    /// The control plane's ADS address.
-    pub xds_addr: SocketAddr,
+    /// The service account it runs as: its token's, its certificate's.
+    pub service_account: String,
+    /// How it reaches the control plane.
+    pub control: ControlChannel,
     /// The only DNS server the proxy may use.
     pub dns_addr: SocketAddr,
 }
 
 impl ProxyOptions {
-    /// The sidecar of workload `app` in `namespace`, labelled `app=<app>`.
-    pub fn sidecar(app: &str, namespace: &str, xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
-        Self::new(NodeType::Sidecar, app, namespace, xds_addr, dns_addr)
+    /// The sidecar of workload `app` in `namespace`, labelled `app=<app>`,
+    /// running as service account `<app>` (as Istio's samples do).
+    pub fn sidecar(
+        app: &str,
+        namespace: &str,
+        control: ControlChannel,
+        dns_addr: SocketAddr,
+    ) -> Self {
+        Self::new(NodeType::Sidecar, app, namespace, app, control, dns_addr)
     }
 
-    /// A gateway named `name` in `namespace`, labelled `app=<name>`; add
+    /// A gateway named `name` in `namespace`, labelled `app=<name>`,
+    /// running as `<name>-service-account` (as Istio's charts name it); add
     /// e.g. `.label("istio", "egressgateway")` for Istio's egress gateway.
-    pub fn router(name: &str, namespace: &str, xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
-        Self::new(NodeType::Router, name, namespace, xds_addr, dns_addr)
+    pub fn router(
+        name: &str,
+        namespace: &str,
+        control: ControlChannel,
+        dns_addr: SocketAddr,
+    ) -> Self {
+        let service_account = format!("{name}-service-account");
+        Self::new(
+            NodeType::Router,
+            name,
+            namespace,
+            &service_account,
+            control,
+            dns_addr,
+        )
     }
 
     /// The app of Istio's egress tasks: the sidecar of `sleep` in
-    /// `default`.
-    pub fn sleep(xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
-        Self::sidecar("sleep", "default", xds_addr, dns_addr)
+    /// `default`, service account `sleep`.
+    pub fn sleep(control: ControlChannel, dns_addr: SocketAddr) -> Self {
+        Self::sidecar("sleep", "default", control, dns_addr)
     }
 
     /// Istio's egress gateway: `istio-egressgateway` in `istio-system`,
-    /// labelled `istio=egressgateway` as its Gateway resources select it.
-    pub fn egress_gateway(xds_addr: SocketAddr, dns_addr: SocketAddr) -> Self {
-        Self::router("istio-egressgateway", "istio-system", xds_addr, dns_addr)
+    /// service account `istio-egressgateway-service-account`, labelled
+    /// `istio=egressgateway` as its Gateway resources select it.
+    pub fn egress_gateway(control: ControlChannel, dns_addr: SocketAddr) -> Self {
+        Self::router("istio-egressgateway", "istio-system", control, dns_addr)
             .label("istio", "egressgateway")
     }
 
@@ -54,15 +82,35 @@ impl ProxyOptions {
         node_type: NodeType,
         app: &str,
         namespace: &str,
-        xds_addr: SocketAddr,
+        service_account: &str,
+        control: ControlChannel,
         dns_addr: SocketAddr,
     ) -> Self {
         Self {
             node: NodeId::new(node_type, PROXY_IP, app, namespace),
             labels: BTreeMap::from([("app".to_string(), app.to_string())]),
-            xds_addr,
+            service_account: service_account.to_string(),
+            control,
             dns_addr,
         }
+    }
+
+    /// Runs as `service_account` instead.
+    pub fn service_account(mut self, service_account: &str) -> Self {
+        self.service_account = service_account.to_string();
+        self
+    }
+
+    /// The namespace, from the node id.
+    pub fn namespace(&self) -> &str {
+        self.node.namespace().unwrap_or_default()
+    }
+
+    /// What the proxy needs to connect, its files written to `dir` (over
+    /// TLS: the root, and a token for its namespace and service account).
+    pub fn connection(&self, dir: &Path) -> Result<ProxyConnection> {
+        self.control
+            .for_proxy(dir, self.namespace(), &self.service_account)
     }
 
     /// Adds (or replaces) a workload label.
@@ -107,20 +155,28 @@ mod tests {
         SocketAddr::from((Ipv4Addr::LOCALHOST, port))
     }
 
+    fn plaintext() -> ControlChannel {
+        ControlChannel::plaintext(addr(15010))
+    }
+
     #[test]
     fn a_sidecar_is_named_as_pilot_agent_names_a_pod() {
-        let options = ProxyOptions::sleep(addr(15010), addr(53));
+        let options = ProxyOptions::sleep(plaintext(), addr(53));
         assert_eq!(
             options.node.to_string(),
             "sidecar~127.0.0.1~sleep.default~default.svc.cluster.local"
         );
         assert_eq!(options.role(), "sidecar");
         assert_eq!(options.labels_arg(), "app=sleep");
+        assert_eq!(
+            (options.namespace(), options.service_account.as_str()),
+            ("default", "sleep")
+        );
     }
 
     #[test]
     fn an_egress_gateway_is_a_labelled_router_at_its_own_ip() {
-        let options = ProxyOptions::egress_gateway(addr(1), addr(2))
+        let options = ProxyOptions::egress_gateway(plaintext(), addr(2))
             .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)));
         assert_eq!(
             options.node.to_string(),
@@ -131,5 +187,23 @@ mod tests {
             options.labels_arg(),
             "app=istio-egressgateway,istio=egressgateway"
         );
+        assert_eq!(
+            options.service_account, "istio-egressgateway-service-account",
+            "the service account Istio's charts give the egress gateway"
+        );
+    }
+
+    #[test]
+    fn a_plaintext_proxy_gets_no_files_and_says_plaintext() {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = ProxyOptions::sleep(plaintext(), addr(53))
+            .connection(dir.path())
+            .unwrap();
+        assert!(connection.tls.is_none());
+        assert_eq!(
+            connection.agent_args(),
+            ["--xds-addr", "127.0.0.1:15010", "--plaintext"]
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

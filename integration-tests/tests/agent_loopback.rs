@@ -12,18 +12,18 @@
 //! one test binary.
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use data_plane::testing::auto_ads::AutoAds;
 use data_plane::testing::resources::{pack, resources_from_dump};
+use integration_tests::control_channel::ControlChannel;
 use integration_tests::control_plane::{self, ConfigDir, ControlPlane, DumpType};
 use integration_tests::curl::{Curl, CurlResponse};
 use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
 use integration_tests::fixtures::mesh_config;
-use integration_tests::grpcurl::Grpcurl;
 use integration_tests::process::assert_eventually;
 use integration_tests::proxy_options::ProxyOptions;
 use integration_tests::tls::TestCa;
@@ -62,7 +62,7 @@ impl Mesh {
             config.write(file, contents)?;
         }
         let control_plane = ControlPlane::start(config.path(), Some(&mesh_config(mode)))?;
-        let agent = DataPlane::start(&sleep_sidecar(control_plane.xds_addr(), &dns))?;
+        let agent = DataPlane::start(&sleep_sidecar(control_plane.channel(), &dns))?;
         Ok(Self {
             agent,
             control_plane,
@@ -77,8 +77,8 @@ impl Mesh {
     }
 }
 
-fn sleep_sidecar(xds_addr: SocketAddr, dns: &DnsServer) -> ProxyOptions {
-    ProxyOptions::sidecar("sleep", "default", xds_addr, dns.addr())
+fn sleep_sidecar(control: ControlChannel, dns: &DnsServer) -> ProxyOptions {
+    ProxyOptions::sidecar("sleep", "default", control, dns.addr())
 }
 
 /// A MESH_EXTERNAL ServiceEntry for `host` with `ports` (number, name,
@@ -419,8 +419,8 @@ fn agent_survives_a_control_plane_restart() -> Result<()> {
     config.write("httpbin.yaml", &httpbin_entry(http.port()))?;
     let mode = mesh_config("registry-only");
     let control_plane = ControlPlane::start(config.path(), Some(&mode))?;
-    let xds_addr = control_plane.xds_addr();
-    let agent = DataPlane::start(&sleep_sidecar(xds_addr, &dns))?;
+    let (xds_addr, ca) = (control_plane.xds_addr(), control_plane.ca().clone());
+    let agent = DataPlane::start(&sleep_sidecar(control_plane.channel(), &dns))?;
     let curl = |url: &str| Curl::get(url).proxy(agent.proxy_addr()).run();
     let connected = || agent.metric("xds_connected", &[]);
     let httpbin = http.url("httpbin.org", "/headers");
@@ -438,8 +438,13 @@ fn agent_survives_a_control_plane_restart() -> Result<()> {
     }
     assert_eq!(curl(&baidu)?.status, 502, "www.baidu.com is not registered");
 
-    // Back on the same address: the agent reconnects and follows changes.
-    let control_plane = ControlPlane::start_at(config.path(), Some(&mode), xds_addr)?;
+    // Back on the same address with the same CA: the agent reconnects and
+    // follows changes.
+    let control_plane = ControlPlane::options(config.path())
+        .mesh(Some(&mode))
+        .xds_addr(xds_addr)
+        .ca(ca)
+        .start()?;
     assert_eventually(Duration::from_secs(20), || {
         ensure!(connected()? == Some(1.0), "not reconnected");
         Ok(())
@@ -502,7 +507,10 @@ fn unreadable_ca_is_nacked_and_traffic_keeps_flowing() -> Result<()> {
         Ok(())
     });
     let node = mesh.agent.node().to_string();
-    let statuses = Grpcurl::new(mesh.control_plane.xds_addr()).client_status(&node, CLUSTER)?;
+    let statuses = mesh
+        .control_plane
+        .grpcurl()?
+        .client_status(&node, CLUSTER)?;
     let nacked: Vec<&Value> = statuses
         .iter()
         .filter(|status| status["clientStatus"] == "NACKED")
@@ -535,8 +543,9 @@ fn invalid_regex_route_is_nacked_and_old_routes_keep_serving() -> Result<()> {
     // that can later send what the control plane never would.
     let config = ConfigDir::new()?;
     config.write("httpbin.yaml", &httpbin_entry(port))?;
+    // The fake ADS server speaks plaintext only.
     let ads = AutoAds::start()?;
-    let options = sleep_sidecar(ads.address(), &dns);
+    let options = sleep_sidecar(ControlChannel::plaintext(ads.address()), &dns);
     let dump = control_plane::dump(
         config.path(),
         Some(&mesh_config("registry-only")),

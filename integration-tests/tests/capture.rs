@@ -43,8 +43,8 @@ fn include_and_exclude_ranges_decide_what_the_sidecar_sees() -> Result<()> {
     let control_plane =
         ControlPlane::start_for_namespaces(config.path(), Some(&mesh_config("registry-only")))?;
     let xds_port = control_plane.xds_addr().port();
-    let options = ProxyOptions::sleep(SocketAddr::from((host, xds_port)), dns.addr())
-        .ip(IpAddr::V4(netns.ns_ip()));
+    let control = control_plane.channel().via(IpAddr::V4(host));
+    let options = ProxyOptions::sleep(control, dns.addr()).ip(IpAddr::V4(netns.ns_ip()));
     let _sidecar = DataPlane::start_in(&netns, &options)?;
     // An unregistered host on the same address: the sidecar (REGISTRY_ONLY)
     // answers 502; a request that bypasses it reaches the server.
@@ -178,7 +178,7 @@ fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<
     let control_plane =
         ControlPlane::start_for_namespaces(config.path(), Some(&mesh_config("registry-only")))?;
     let xds_port = control_plane.xds_addr().port();
-    let xds = SocketAddr::from((host, xds_port));
+    let control = control_plane.channel().via(IpAddr::V4(host));
     egress_firewall(&netns, host, &[xds_port, gateway_port])?;
     let curl = || -> Result<CurlResponse> {
         Curl::get("https://edition.cnn.com/politics")
@@ -202,10 +202,11 @@ fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<
     println!("without a sidecar: curl exit {}", blocked.exit_code);
 
     // With a sidecar and the egress gateway, the same request succeeds.
-    let gateway =
-        DataPlane::start(&ProxyOptions::egress_gateway(xds, dns.addr()).ip(IpAddr::V4(host)))?;
+    let gateway = DataPlane::start(
+        &ProxyOptions::egress_gateway(control.clone(), dns.addr()).ip(IpAddr::V4(host)),
+    )?;
     netns.data_plane_init(xds_port, &["--include-outbound-ip-ranges", "*"], CONVERGE)?;
-    let options = ProxyOptions::sleep(xds, dns.addr()).ip(IpAddr::V4(netns.ns_ip()));
+    let options = ProxyOptions::sleep(control, dns.addr()).ip(IpAddr::V4(netns.ns_ip()));
     let sidecar = DataPlane::start_in(&netns, &options)?;
     let response = process::eventually(CONVERGE, || curl()?.ensure_status(200).cloned())
         .with_context(|| format!("sidecar:\n{}\ngateway:\n{}", sidecar.logs(), gateway.logs()))?;

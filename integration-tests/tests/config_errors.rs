@@ -11,7 +11,7 @@ use anyhow::{Context, Result, ensure};
 use integration_tests::ads::{self, resource_names};
 use integration_tests::control_plane::{self, ConfigDir, ControlPlane};
 use integration_tests::fixtures::HTTPBIN_SERVICE_ENTRY;
-use integration_tests::grpcurl::{Grpcurl, client_statuses};
+use integration_tests::grpcurl::client_statuses;
 use integration_tests::process::assert_eventually;
 use shared::type_url::CLUSTER as CLUSTER_TYPE;
 
@@ -148,8 +148,8 @@ fn counter(control_plane: &ControlPlane, name: &str) -> Result<f64> {
 fn invalid_files_leave_the_served_config_in_place_until_fixed() -> Result<()> {
     let config = good_config()?;
     let control_plane = ControlPlane::start(config.path(), None)?;
-    let grpcurl = Grpcurl::new(control_plane.xds_addr());
-    let (node_id, mut client) = ads::watch_clusters_as_sleep(control_plane.xds_addr())?;
+    let grpcurl = control_plane.grpcurl()?;
+    let (node_id, mut client) = ads::watch_clusters_as_sleep(&control_plane)?;
     let first = client.expect_response(RELOAD)?;
     client.ack(&first)?;
     let mut served: BTreeSet<String> = resource_names(&first)?.into_iter().collect();

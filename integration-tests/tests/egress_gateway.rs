@@ -49,7 +49,7 @@ impl Mesh {
         config.write("cnn.yaml", cnn)?;
         let control_plane =
             ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-        let sleep = DataPlane::start(&ProxyOptions::sleep(control_plane.xds_addr(), dns.addr()))?;
+        let sleep = DataPlane::start(&ProxyOptions::sleep(control_plane.channel(), dns.addr()))?;
         let gateway = start_gateway(&control_plane, &dns)?;
         Ok(Self {
             sleep,
@@ -63,7 +63,7 @@ impl Mesh {
 
 fn start_gateway(control_plane: &ControlPlane, dns: &DnsServer) -> Result<DataPlane> {
     DataPlane::start(&ProxyOptions::egress_gateway(
-        control_plane.xds_addr(),
+        control_plane.channel(),
         dns.addr(),
     ))
 }
@@ -200,7 +200,7 @@ fn istio_mutual_to_the_gateway_then_tls_origination() -> Result<()> {
         line.contains("\"GET /politics HTTP/1.1\" 200")
     })?;
     ensure!(
-        line.contains("spiffe://cluster.local/ns/default/sa/default"),
+        line.contains("spiffe://cluster.local/ns/default/sa/sleep"),
         "the gateway logs the sidecar's SPIFFE identity: {line}"
     );
     ensure!(

@@ -62,7 +62,7 @@ impl Sidecar {
         let control_plane =
             ControlPlane::start_on(config.path(), mesh, IpAddr::V4(host.server_ip()))?;
         let dns = walkthrough_dns(host.server_ip())?;
-        let options = ProxyOptions::sleep(control_plane.xds_addr(), dns.addr());
+        let options = ProxyOptions::sleep(control_plane.channel(), dns.addr());
         assert_eq!(
             options.node.to_string(),
             "sidecar~127.0.0.1~sleep.default~default.svc.cluster.local"
@@ -248,7 +248,7 @@ fn egress_gateway_accepts_its_config() -> Result<()> {
     )?;
     let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
     let dns = walkthrough_dns(Ipv4Addr::LOCALHOST)?;
-    let options = ProxyOptions::egress_gateway(control_plane.xds_addr(), dns.addr());
+    let options = ProxyOptions::egress_gateway(control_plane.channel(), dns.addr());
     let mut envoy = Envoy::start(&options)?;
     envoy.wait_ready(READY)?;
 

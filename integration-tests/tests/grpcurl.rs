@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::fixtures::HTTPBIN_SERVICE_ENTRY;
-use integration_tests::grpcurl::{Grpcurl, messages};
+use integration_tests::grpcurl::messages;
 use serde_json::json;
 use shared::type_url::CLUSTER as CLUSTER_TYPE;
 
@@ -28,7 +28,7 @@ fn serve_httpbin() -> Result<(ConfigDir, ControlPlane)> {
 #[test]
 fn reflection_advertises_the_served_services_only() -> Result<()> {
     let (_config, control_plane) = serve_httpbin()?;
-    let grpcurl = Grpcurl::new(control_plane.xds_addr());
+    let grpcurl = control_plane.grpcurl()?;
 
     let listed = grpcurl.list()?;
     listed.ensure_success()?;
@@ -80,7 +80,7 @@ fn stream_aggregated_resources_returns_decoded_clusters() -> Result<()> {
         "type_url": CLUSTER_TYPE,
     });
     // The stream may stay open until -max-time; whatever arrived is on stdout.
-    let output = Grpcurl::new(control_plane.xds_addr()).call(
+    let output = control_plane.grpcurl()?.call(
         &format!("{ADS}/StreamAggregatedResources"),
         &request,
         Duration::from_secs(3),
@@ -121,7 +121,7 @@ fn stream_aggregated_resources_returns_decoded_clusters() -> Result<()> {
 #[test]
 fn health_check_says_serving() -> Result<()> {
     let (_config, control_plane) = serve_httpbin()?;
-    let grpcurl = Grpcurl::new(control_plane.xds_addr());
+    let grpcurl = control_plane.grpcurl()?;
     for service in ["", ADS, CSDS] {
         let output = grpcurl.call(
             &format!("{HEALTH}/Check"),

@@ -11,9 +11,10 @@ use anyhow::{Context, Result, ensure};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use integration_tests::binaries;
+use integration_tests::control_channel::ControlChannel;
 use integration_tests::curl::Curl;
 use integration_tests::dns::{DnsQuery, DnsServer};
-use integration_tests::envoy::{Bootstrap, Envoy, XDS_CLUSTER};
+use integration_tests::envoy::{Envoy, XDS_CLUSTER};
 use integration_tests::ports;
 use integration_tests::process::{self, Process, assert_eventually, wait_for_port};
 use integration_tests::proxy_options::ProxyOptions;
@@ -246,10 +247,14 @@ fn process_guard_kills_on_drop() -> Result<()> {
 #[test]
 fn envoy_starts_without_a_control_plane() -> Result<()> {
     let dns = DnsServer::start([("httpbin.org", Ipv4Addr::LOCALHOST)])?;
-    let unreachable_xds = ports::free_addr()?;
+    // Nothing listens there, so nothing to trust or prove: plaintext.
+    let unreachable_xds = ControlChannel::plaintext(ports::free_addr()?);
     let options = ProxyOptions::sleep(unreachable_xds, dns.addr());
-    let bootstrap = Bootstrap::new(&options).initial_fetch_timeout(Duration::from_secs(1));
-    let mut envoy = Envoy::start_bootstrap(&bootstrap.json())?;
+    let mut envoy = Envoy::start_bootstrap(&options, |bootstrap| {
+        bootstrap
+            .initial_fetch_timeout(Duration::from_secs(1))
+            .json()
+    })?;
 
     let info = envoy.server_info()?;
     assert!(
@@ -366,27 +371,28 @@ fn envoy_resolves_through_the_test_dns_and_trusts_the_test_ca() -> Result<()> {
         ("httpbin.org", Ipv4Addr::LOCALHOST),
         ("edition.cnn.com", Ipv4Addr::LOCALHOST),
     ])?;
-    let options = ProxyOptions::sleep(ports::free_addr()?, dns.addr());
+    let options = ProxyOptions::sleep(ControlChannel::plaintext(ports::free_addr()?), dns.addr());
     let listener_port = ports::free_port()?;
-    let mut bootstrap = Bootstrap::new(&options)
-        .initial_fetch_timeout(Duration::from_secs(1))
-        .json();
-    let static_resources = &mut bootstrap["static_resources"];
-    let clusters = static_resources["clusters"]
-        .as_array_mut()
-        .context("bootstrap has static clusters")?;
-    clusters.push(dns_cluster("httpbin.org", "httpbin.org", http.port(), None));
-    clusters.push(dns_cluster(
-        "edition.cnn.com",
-        "edition.cnn.com",
-        https.port(),
-        Some(&ca),
-    ));
-    static_resources["listeners"] = json!([http_listener(
-        listener_port,
-        &["httpbin.org", "edition.cnn.com"]
-    )]);
-    let mut envoy = Envoy::start_bootstrap(&bootstrap)?;
+    let mut envoy = Envoy::start_bootstrap(&options, |bootstrap| {
+        let mut bootstrap = bootstrap
+            .initial_fetch_timeout(Duration::from_secs(1))
+            .json();
+        let static_resources = &mut bootstrap["static_resources"];
+        if let Some(clusters) = static_resources["clusters"].as_array_mut() {
+            clusters.push(dns_cluster("httpbin.org", "httpbin.org", http.port(), None));
+            clusters.push(dns_cluster(
+                "edition.cnn.com",
+                "edition.cnn.com",
+                https.port(),
+                Some(&ca),
+            ));
+        }
+        static_resources["listeners"] = json!([http_listener(
+            listener_port,
+            &["httpbin.org", "edition.cnn.com"]
+        )]);
+        bootstrap
+    })?;
     envoy.wait_ready(Duration::from_secs(30))?;
     let listener = format!("http://127.0.0.1:{listener_port}");
 

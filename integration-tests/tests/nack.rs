@@ -9,7 +9,7 @@ use anyhow::{Result, ensure};
 use integration_tests::ads::{self, resource_names};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::fixtures::{CNN_TLS_SERVICE_ENTRY, HTTPBIN_SERVICE_ENTRY};
-use integration_tests::grpcurl::{Grpcurl, client_statuses};
+use integration_tests::grpcurl::client_statuses;
 use integration_tests::process::assert_eventually;
 use shared::type_url::CLUSTER as CLUSTER_TYPE;
 
@@ -24,8 +24,8 @@ fn nacked_version_is_reported_not_resent_and_the_next_change_arrives() -> Result
     let config = ConfigDir::new()?;
     config.write("httpbin.yaml", HTTPBIN_SERVICE_ENTRY)?;
     let control_plane = ControlPlane::start(config.path(), None)?;
-    let grpcurl = Grpcurl::new(control_plane.xds_addr());
-    let (node_id, mut client) = ads::watch_clusters_as_sleep(control_plane.xds_addr())?;
+    let grpcurl = control_plane.grpcurl()?;
+    let (node_id, mut client) = ads::watch_clusters_as_sleep(&control_plane)?;
 
     let first = client.expect_response(RESPONSE)?;
     assert_eq!(first.type_url, CLUSTER_TYPE);

@@ -47,7 +47,7 @@ fn captured_curl_reaches_a_service_entry_and_nothing_else() -> Result<()> {
         PROXY_UID,
         &[control_plane.xds_addr().port()],
     )?;
-    let options = ProxyOptions::sleep(control_plane.xds_addr(), dns.addr());
+    let options = ProxyOptions::sleep(control_plane.channel(), dns.addr());
     let mut envoy = Envoy::start_in(&netns, &options)?;
     envoy.wait_ready(Duration::from_secs(30))?;
 

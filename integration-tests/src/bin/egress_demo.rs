@@ -62,9 +62,9 @@ fn main() -> Result<()> {
         ])?,
     )?;
     let control_plane = ControlPlane::start(resources.path(), Some(&mesh))?;
-    let sleep = DataPlane::start(&ProxyOptions::sleep(control_plane.xds_addr(), dns.addr()))?;
+    let sleep = DataPlane::start(&ProxyOptions::sleep(control_plane.channel(), dns.addr()))?;
     let gateway = DataPlane::start(&ProxyOptions::egress_gateway(
-        control_plane.xds_addr(),
+        control_plane.channel(),
         dns.addr(),
     ))?;
     let demo = Demo {

@@ -57,9 +57,9 @@ pub fn run<'a>(scenarios: &'a [Scenario], ca: &TestCa) -> Result<Report<'a>> {
     }
     let control_plane =
         ControlPlane::start_for_namespaces(config.config_dir(), Some(&config.mesh_file()))?;
-    let xds_port = control_plane.xds_addr().port();
-    let mut agent = Side::start(Kind::Agent, xds_port, ca)?;
-    let mut envoy = Side::start(Kind::Envoy, xds_port, ca)?;
+    let control = control_plane.channel();
+    let mut agent = Side::start(Kind::Agent, &control, ca)?;
+    let mut envoy = Side::start(Kind::Envoy, &control, ca)?;
     let mut report = Report::default();
     for (index, scenario) in scenarios.iter().enumerate() {
         // The first scenario's files are in place since the start.

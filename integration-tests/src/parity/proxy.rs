@@ -7,6 +7,7 @@ use anyhow::{Result, ensure};
 
 use super::{CONVERGE, LOG_WAIT};
 use crate::config_dump::DynamicResources;
+use crate::control_channel::ControlChannel;
 use crate::data_plane::DataPlane;
 use crate::envoy::Envoy;
 use crate::netns::NetNs;
@@ -41,10 +42,10 @@ impl Proxy {
     pub(super) fn sidecar(
         kind: Kind,
         netns: &NetNs,
-        xds: SocketAddr,
+        control: ControlChannel,
         dns: SocketAddr,
     ) -> Result<Self> {
-        let options = ProxyOptions::sleep(xds, dns).ip(IpAddr::V4(netns.ns_ip()));
+        let options = ProxyOptions::sleep(control, dns).ip(IpAddr::V4(netns.ns_ip()));
         Ok(match kind {
             Kind::Agent => Proxy::Agent(DataPlane::start_in(netns, &options)?),
             Kind::Envoy => Proxy::Envoy(live(Envoy::start_in(netns, &options)?)?),
@@ -56,10 +57,10 @@ impl Proxy {
     pub(super) fn gateway(
         kind: Kind,
         ip: Ipv4Addr,
-        xds: SocketAddr,
+        control: ControlChannel,
         dns: SocketAddr,
     ) -> Result<Self> {
-        let options = ProxyOptions::egress_gateway(xds, dns).ip(IpAddr::V4(ip));
+        let options = ProxyOptions::egress_gateway(control, dns).ip(IpAddr::V4(ip));
         Ok(match kind {
             Kind::Agent => Proxy::Agent(DataPlane::start(&options)?),
             Kind::Envoy => Proxy::Envoy(live(Envoy::start(&options)?)?),

@@ -12,6 +12,7 @@ use super::access_log::summary;
 use super::outcome::{GATEWAY, Outcome, SIDECAR};
 use super::proxy::{Kind, Proxy};
 use super::{CONVERGE, Request, Scenario};
+use crate::control_channel::ControlChannel;
 use crate::curl::{Curl, CurlResponse};
 use crate::dns::DnsServer;
 use crate::netns::NetNs;
@@ -34,7 +35,7 @@ pub(super) struct Side {
     http: Upstream,
     https: Upstream,
     dns: DnsServer,
-    xds: SocketAddr,
+    control: ControlChannel,
     netns: NetNs,
 }
 
@@ -47,15 +48,21 @@ struct Marks {
 }
 
 impl Side {
-    pub(super) fn start(kind: Kind, xds_port: u16, ca: &TestCa) -> Result<Self> {
+    /// The sidecar of `kind` in a namespace of its own, reaching the
+    /// control plane through `control` at the host end of its veth.
+    pub(super) fn start(kind: Kind, control: &ControlChannel, ca: &TestCa) -> Result<Self> {
         let netns = NetNs::new()?;
         let host = netns.host_ip();
         let http = Upstream::http_on(SocketAddr::from((host, 80)))?;
         let https = Upstream::https_on(SocketAddr::from((host, 443)), ca, &EXTERNAL_NAMES)?;
         let dns = DnsServer::start_on(host, EXTERNAL_NAMES.map(|name| (name, host)))?;
-        netns.data_plane_init(xds_port, &["--include-outbound-ip-ranges", "*"], CONVERGE)?;
-        let xds = SocketAddr::from((host, xds_port));
-        let sidecar = Proxy::sidecar(kind, &netns, xds, dns.addr())?;
+        let control = control.clone().via(IpAddr::V4(host));
+        netns.data_plane_init(
+            control.addr().port(),
+            &["--include-outbound-ip-ranges", "*"],
+            CONVERGE,
+        )?;
+        let sidecar = Proxy::sidecar(kind, &netns, control.clone(), dns.addr())?;
         Ok(Self {
             kind,
             gateway: None,
@@ -63,7 +70,7 @@ impl Side {
             http,
             https,
             dns,
-            xds,
+            control,
             netns,
         })
     }
@@ -74,9 +81,13 @@ impl Side {
     pub(super) fn run(&mut self, scenario: &Scenario, ca_cert: &Path) -> Result<Outcome> {
         self.wait_ready(scenario, false)?;
         if scenario.gateway {
-            let gateway =
-                Proxy::gateway(self.kind, self.netns.host_ip(), self.xds, self.dns.addr())
-                    .context("starting the egress gateway")?;
+            let gateway = Proxy::gateway(
+                self.kind,
+                self.netns.host_ip(),
+                self.control.clone(),
+                self.dns.addr(),
+            )
+            .context("starting the egress gateway")?;
             self.gateway = Some(gateway);
             self.wait_ready(scenario, true)?;
         }
