@@ -29,6 +29,10 @@ pub const PROXY_UID: u32 = 1337;
 const SUBNETS: u32 = 1 << 15;
 const SUBNET_BASE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 
+/// How many subnets this test process has taken: where the next search
+/// starts.
+static NEXT_SUBNET: AtomicU32 = AtomicU32::new(0);
+
 /// The environment variable that, set to `1`, skips the tests that need
 /// root when they run without it.
 pub const SKIP_ROOT_TESTS: &str = "EGRESS_MESH_SKIP_ROOT_TESTS";
@@ -107,8 +111,7 @@ impl NetNs {
     /// Creates the namespace, the veth pair (`<name>h` on the host,
     /// `<name>n` inside) with a free /30, and brings loopback up.
     pub fn new() -> Result<Self> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let index = NEXT.fetch_add(1, Ordering::Relaxed);
+        let index = NEXT_SUBNET.fetch_add(1, Ordering::Relaxed);
         let pid = process::id();
         let name = format!("it{pid}x{index}");
         let (host_ip, ns_ip) = free_subnet(pid.wrapping_mul(64).wrapping_add(index))?;
@@ -165,6 +168,46 @@ impl NetNs {
     /// The namespace's end of the veth pair.
     pub fn ns_ip(&self) -> Ipv4Addr {
         self.ns_ip
+    }
+
+    /// Joins this namespace to `other` by a veth pair of their own with a
+    /// free /30, as two hosts on one link: returns this end's address and
+    /// the other's. Removed with either namespace.
+    pub fn link(&self, other: &NetNs) -> Result<(Ipv4Addr, Ipv4Addr)> {
+        let index = NEXT_SUBNET.fetch_add(1, Ordering::Relaxed);
+        let (here_ip, there_ip) = free_subnet(process::id().wrapping_mul(64).wrapping_add(index))?;
+        let here_if = format!("{}l{index}", self.name);
+        let there_if = format!("{}l{index}", other.name);
+        ip([
+            "-n",
+            &self.name,
+            "link",
+            "add",
+            &here_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &there_if,
+            "netns",
+            &other.name,
+        ])?;
+        for (netns, interface, address) in [
+            (&self.name, &here_if, here_ip),
+            (&other.name, &there_if, there_ip),
+        ] {
+            ip([
+                "-n",
+                netns,
+                "addr",
+                "add",
+                &format!("{address}/30"),
+                "dev",
+                interface,
+            ])?;
+            ip(["-n", netns, "link", "set", interface, "up"])?;
+        }
+        Ok((here_ip, there_ip))
     }
 
     /// `program` run inside the namespace, as root.
