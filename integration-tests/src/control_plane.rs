@@ -142,14 +142,14 @@ impl ControlPlane {
     /// grpcurl on the secure port, trusting the root, with an operator's
     /// token (as `istioctl` would inspect it).
     pub fn grpcurl(&self) -> Result<Grpcurl> {
-        Ok(self
-            .grpcurl_without_token()
-            .bearer(&self.ca.operator_token()?))
+        let grpcurl = Grpcurl::tls(self.xds_addr, &self.ca.root_cert(), XDS_SERVER_NAME);
+        Ok(grpcurl.bearer(&self.ca.operator_token()?))
     }
 
-    /// grpcurl on the secure port, trusting the root, without a token.
-    pub fn grpcurl_without_token(&self) -> Grpcurl {
-        Grpcurl::tls(self.xds_addr, &self.ca.root_cert(), XDS_SERVER_NAME)
+    /// grpcurl on the secure port whose calls carry `token` (or none);
+    /// reflection, to learn the schemas, carries an operator's.
+    pub fn grpcurl_calling_with(&self, token: Option<&str>) -> Result<Grpcurl> {
+        Ok(self.grpcurl()?.call_token(token))
     }
 
     /// The Prometheus metrics address.

@@ -26,7 +26,10 @@ pub struct Grpcurl {
     addr: SocketAddr,
     /// `None` for plaintext.
     tls: Option<Tls>,
-    token: Option<String>,
+    /// What reflection calls carry in `authorization: Bearer ..`.
+    reflection_token: Option<String>,
+    /// What the calls themselves carry.
+    call_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +44,8 @@ impl Grpcurl {
         Self {
             addr,
             tls: None,
-            token: None,
+            reflection_token: None,
+            call_token: None,
         }
     }
 
@@ -53,14 +57,27 @@ impl Grpcurl {
                 root_cert: root_cert.to_path_buf(),
                 server_name: server_name.to_string(),
             }),
-            token: None,
+            reflection_token: None,
+            call_token: None,
         }
     }
 
-    /// Sends `authorization: Bearer <token>` with every call.
+    /// Sends `authorization: Bearer <token>` with every call, reflection
+    /// included.
     pub fn bearer(self, token: &str) -> Self {
         Self {
-            token: Some(token.to_string()),
+            reflection_token: Some(token.to_string()),
+            call_token: Some(token.to_string()),
+            ..self
+        }
+    }
+
+    /// The calls themselves carry `token` (or no token), while reflection
+    /// keeps what [`Grpcurl::bearer`] gave it: so that a refused token is
+    /// refused by the method called, not by reflection first.
+    pub fn call_token(self, token: Option<&str>) -> Self {
+        Self {
+            call_token: token.map(str::to_string),
             ..self
         }
     }
@@ -124,10 +141,18 @@ impl Grpcurl {
                     .args(["-servername", &tls.server_name]);
             }
         }
-        if let Some(token) = &self.token {
-            command
-                .arg("-H")
-                .arg(format!("authorization: Bearer {token}"));
+        let header = |token: &String| format!("authorization: Bearer {token}");
+        if self.reflection_token == self.call_token {
+            if let Some(token) = &self.call_token {
+                command.arg("-H").arg(header(token));
+            }
+        } else {
+            if let Some(token) = &self.reflection_token {
+                command.arg("-reflect-header").arg(header(token));
+            }
+            if let Some(token) = &self.call_token {
+                command.arg("-rpc-header").arg(header(token));
+            }
         }
         command
             .arg("-max-time")

@@ -128,7 +128,7 @@ fn sleep_clusters(grpcurl: &Grpcurl) -> Result<()> {
 fn stream_aggregated_resources_returns_decoded_clusters() -> Result<()> {
     let (_config, control_plane) = serve_httpbin()?;
     let token = control_plane.ca().token("default", "sleep")?;
-    sleep_clusters(&control_plane.grpcurl_without_token().bearer(&token))
+    sleep_clusters(&control_plane.grpcurl_calling_with(Some(&token))?)
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! clients without TLS. Each is refused with UNAUTHENTICATED or
 //! PERMISSION_DENIED, its reason in one log line and in
 //! `pilot_xds_auth_failures_total{reason}`; no log line holds a token. A
-//! valid token gets a certificate for its own SPIFFE id, signed from its
-//! CSR, and never a private key.
+//! valid token, the control plane's own or a Kubernetes projected token
+//! checked against the cluster's JWKS, gets a certificate for its own SPIFFE
+//! id, signed from its CSR, and never a private key.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::fixtures::HTTPBIN_SERVICE_ENTRY;
 use integration_tests::grpcurl::Grpcurl;
 use integration_tests::process::{CommandOutput, eventually};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rcgen::{CertificateParams, KeyPair, SanType, string::Ia5String};
 use serde_json::{Value, json};
@@ -36,6 +38,9 @@ const ISSUER: &str = "egress-mesh-control-plane";
 const AUDIENCE: &str = "istio-ca";
 /// The control plane's token signing key in its CA directory.
 const TOKEN_KEY: &str = "token-key.pem";
+/// A cluster's service-account token issuer, and the id of its key.
+const CLUSTER_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+const CLUSTER_KEY_ID: &str = "cluster-key-1";
 /// How long a call or a refusal may take.
 const CALL: Duration = Duration::from_secs(10);
 /// How long a counted refusal may take to show in the metrics.
@@ -178,6 +183,18 @@ fn claims(namespace: &str, service_account: &str, edit: impl FnOnce(&mut Value))
     claims
 }
 
+/// `claims` as a Kubernetes projected service-account token: signed by
+/// the cluster key `key` (PEM), with its key id.
+fn kubernetes_token(claims: &Value, key: &[u8]) -> Result<String> {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(CLUSTER_KEY_ID.to_string());
+    Ok(jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_ec_pem(key)?,
+    )?)
+}
+
 /// A P-256 key that is not the control plane's, PEM (PKCS#8).
 fn other_key() -> Result<String> {
     Ok(KeyPair::generate()?.serialize_pem())
@@ -187,7 +204,7 @@ fn other_key() -> Result<String> {
 fn a_valid_token_gets_a_certificate_for_its_own_identity_only() -> Result<()> {
     let (_config, control_plane) = serve()?;
     let token = control_plane.ca().token("default", "sleep")?;
-    let grpcurl = control_plane.grpcurl_without_token().bearer(&token);
+    let grpcurl = control_plane.grpcurl_calling_with(Some(&token))?;
     let own = spiffe("default", "sleep");
 
     let (request, key) = csr(&[&own])?;
@@ -263,12 +280,8 @@ fn missing_malformed_edited_and_foreign_tokens_are_unauthenticated() -> Result<(
     let (_config, control_plane) = serve()?;
     let ca = control_plane.ca();
     let (request, _) = csr(&[&spiffe("default", "sleep")])?;
-    let anonymous = control_plane.grpcurl_without_token();
     let refused = |token: Option<&str>, reasons: &[&str]| {
-        let grpcurl = match token {
-            None => anonymous.clone(),
-            Some(token) => anonymous.clone().bearer(token),
-        };
+        let grpcurl = control_plane.grpcurl_calling_with(token)?;
         ensure_refused(
             &control_plane,
             &grpcurl,
@@ -355,7 +368,7 @@ fn an_expired_token_is_refused() -> Result<()> {
     let token = control_plane
         .ca()
         .token_expiring("default", "sleep", Duration::from_secs(1))?;
-    let grpcurl = control_plane.grpcurl_without_token().bearer(&token);
+    let grpcurl = control_plane.grpcurl_calling_with(Some(&token))?;
     let (request, _) = csr(&[&spiffe("default", "sleep")])?;
     let before = failures(&control_plane, "expired_token")?;
     // However much clock skew the control plane allows, it ends.
@@ -421,8 +434,7 @@ fn a_token_speaks_only_for_its_own_namespace_and_service_account() -> Result<()>
 
     // Every proxy's config is for operators (istio-system) only.
     let csds = control_plane
-        .grpcurl_without_token()
-        .bearer(&token)
+        .grpcurl_calling_with(Some(&token))?
         .call(CSDS, &json!({}), CALL)?;
     let (code, message) = grpc_error(&csds)?;
     ensure!(
@@ -459,5 +471,62 @@ fn clients_without_tls_cannot_use_the_secure_port() -> Result<()> {
         "a plaintext ADS stream was served on the TLS port"
     );
     println!("plaintext grpcurl: {}", listed.stderr.trim());
+    Ok(())
+}
+
+#[test]
+fn a_kubernetes_projected_token_is_accepted_against_the_clusters_jwks() -> Result<()> {
+    let cluster_key = other_key()?;
+    let mut jwk = Jwk::from_encoding_key(
+        &EncodingKey::from_ec_pem(cluster_key.as_bytes())?,
+        Algorithm::ES256,
+    )?;
+    jwk.common.key_id = Some(CLUSTER_KEY_ID.to_string());
+    let jwks_dir = tempfile::tempdir()?;
+    let jwks = jwks_dir.path().join("jwks.json");
+    fs::write(&jwks, serde_json::to_string(&JwkSet { keys: vec![jwk] })?)?;
+    let config = ConfigDir::new()?;
+    config.write("httpbin.yaml", HTTPBIN_SERVICE_ENTRY)?;
+    let control_plane = ControlPlane::options(config.path())
+        .arg("--jwks")
+        .arg(&jwks)
+        .arg("--jwt-issuer")
+        .arg(CLUSTER_ISSUER)
+        .start()?;
+    // As the kubelet projects it for a pod of `sleep`.
+    let projected = claims("default", "sleep", |claims| {
+        claims["iss"] = json!(CLUSTER_ISSUER);
+        claims["kubernetes.io"]["pod"] = json!({ "name": "sleep-7d9c5", "uid": "1f0c" });
+        claims["kubernetes.io"]["serviceaccount"]["uid"] = json!("9b2e");
+    });
+    let token = kubernetes_token(&projected, cluster_key.as_bytes())?;
+    let (request, _) = csr(&[&spiffe("default", "sleep")])?;
+    create_certificate(&control_plane.grpcurl_calling_with(Some(&token))?, &request)?
+        .ensure_success()
+        .context("a cluster's projected token")?;
+    let node = ads::node(
+        &NodeId::new(NodeType::Sidecar, "10.0.0.1", "sleep-7d9c5", "default"),
+        "sleep",
+        &[("app", "sleep")],
+    );
+    ensure!(
+        refusal(&control_plane.channel(), Some(&token), node, CALL)?.is_none(),
+        "an ADS stream with a cluster's projected token is served"
+    );
+
+    // The cluster's issuer, another key.
+    let forged = kubernetes_token(&projected, other_key()?.as_bytes())?;
+    ensure_refused(
+        &control_plane,
+        &control_plane.grpcurl_calling_with(Some(&forged))?,
+        &request,
+        "Unauthenticated",
+        &["bad_signature"],
+    )?;
+    // The control plane's own tokens still work beside them.
+    let own = control_plane.ca().token("default", "sleep")?;
+    create_certificate(&control_plane.grpcurl_calling_with(Some(&own))?, &request)?
+        .ensure_success()
+        .context("the control plane's own token")?;
     Ok(())
 }
