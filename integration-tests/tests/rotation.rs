@@ -4,13 +4,15 @@
 //! through its sidecar to the egress gateway (ISTIO_MUTUAL, then TLS
 //! origination) loses no request across at least two rotations. Each agent
 //! logs the serial of every certificate it is issued; the sidecar's —
-//! what the gateway is shown on new handshakes — changes.
+//! what the gateway is shown on new handshakes — changes, at half the
+//! certificate's life and not before (however far back the CA dates a
+//! certificate's start for clock skew).
 //!
 //! On loopback: the app (real curl) uses the sidecar as its proxy.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, ensure};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
@@ -38,16 +40,45 @@ const ISSUED: &str = "workload certificate issued";
 
 /// The serials of the certificates the agent logged as issued, in order.
 fn serials(agent: &DataPlane) -> Vec<String> {
+    issued(agent)
+        .into_iter()
+        .map(|(_, serial)| serial)
+        .collect()
+}
+
+/// When the agent logged each certificate it was issued, and its serial.
+fn issued(agent: &DataPlane) -> Vec<(SystemTime, String)> {
     agent
         .logs()
         .lines()
         .filter(|line| line.contains(ISSUED))
         .filter_map(|line| {
+            let at = humantime::parse_rfc3339_weak(line.split_whitespace().next()?).ok()?;
             let (_, rest) = line.split_once("serial=")?;
             let serial = rest.split_whitespace().next()?;
-            Some(serial.trim_matches('"').to_string())
+            Some((at, serial.trim_matches('"').to_string()))
         })
         .collect()
+}
+
+/// Fails unless each of `agent`'s certificates served at least about half
+/// its life before the next was issued.
+fn ensure_rotated_at_half_life(agent: &DataPlane) -> Result<()> {
+    let issued = issued(agent);
+    let times: Vec<String> = issued
+        .iter()
+        .map(|(at, serial)| format!("{} {serial}", humantime::format_rfc3339_millis(*at)))
+        .collect();
+    for pair in issued.windows(2) {
+        let served = pair[1].0.duration_since(pair[0].0).unwrap_or_default();
+        ensure!(
+            served >= CERT_TTL / 2 - Duration::from_secs(1),
+            "certificate {} was replaced after {served:?}, before half its life ({CERT_TTL:?} / 2); issued:\n{}",
+            pair[0].1,
+            times.join("\n")
+        );
+    }
+    Ok(())
 }
 
 #[test]
@@ -114,6 +145,8 @@ fn steady_traffic_through_mutual_tls_loses_nothing_across_rotations() -> Result<
         "the gateway rotates too: {:?}",
         serials(&gateway)
     );
+    ensure_rotated_at_half_life(&sidecar)?;
+    ensure_rotated_at_half_life(&gateway)?;
     let line = gateway
         .wait_for_access_log(CONVERGE, |line| {
             line.contains("\"GET /politics HTTP/1.1\" 200")

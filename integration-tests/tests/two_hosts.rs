@@ -87,10 +87,12 @@ fn istio_mutual_to_a_gateway_on_another_host_with_the_control_plane_on_a_third()
         &ProxyOptions::sleep(reach(control_for_app), app_dns.addr()).ip(IpAddr::V4(app_ip)),
     )?;
 
-    // The app sends plain HTTP, captured by its sidecar.
+    // The app sends plain HTTP, captured by its sidecar; it resolves the
+    // name to an address its host routes (the link to this host), as any
+    // would do, since capture hands the connection to the sidecar.
     let response = eventually(CONVERGE, || {
         Curl::get("http://edition.cnn.com/politics")
-            .resolve("edition.cnn.com", 80, IpAddr::V4(external))
+            .resolve("edition.cnn.com", 80, IpAddr::V4(app_host.host_ip()))
             .in_netns(&app_host)
             .max_time(Duration::from_secs(10))
             .run()?
