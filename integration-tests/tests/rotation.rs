@@ -147,6 +147,16 @@ fn steady_traffic_through_mutual_tls_loses_nothing_across_rotations() -> Result<
     );
     ensure_rotated_at_half_life(&sidecar)?;
     ensure_rotated_at_half_life(&gateway)?;
+    // What the sidecar presents now, as its admin `/certs` shows it, is the
+    // last certificate it logged (one more may arrive while we look).
+    let logged_before = serials(&sidecar).pop().unwrap_or_default();
+    let certs = sidecar.admin_get("/certs")?.json()?;
+    let logged_after = serials(&sidecar).pop().unwrap_or_default();
+    let in_use = certs["certificates"][0]["cert_chain"][0]["serial_number"].clone();
+    ensure!(
+        in_use == logged_before.as_str() || in_use == logged_after.as_str(),
+        "/certs shows {in_use}, the last issued is {logged_after}: {certs:#}"
+    );
     let line = gateway
         .wait_for_access_log(CONVERGE, |line| {
             line.contains("\"GET /politics HTTP/1.1\" 200")
