@@ -163,6 +163,15 @@ fn build_workspace_binary(name: &str) -> Result<PathBuf> {
         target_layout(&exe).ok_or_else(|| BinaryError::NotInTargetDir { exe: exe.clone() })?;
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
+    // What cargo sets for this test process only: a build script that
+    // watches one (ring's watches CARGO_MANIFEST_DIR) would otherwise run
+    // again, and rebuild everything above it, at every switch between
+    // `cargo test` and this build.
+    for (name, _) in env::vars_os() {
+        if name.to_str().is_some_and(set_for_this_package) {
+            command.env_remove(name);
+        }
+    }
     command
         .arg("build")
         .arg("--manifest-path")
@@ -201,6 +210,20 @@ fn build_workspace_binary(name: &str) -> Result<PathBuf> {
             env_var,
         })
     }
+}
+
+/// Whether `name` is an environment variable cargo sets for the package
+/// it runs (not a cargo setting of the user's).
+fn set_for_this_package(name: &str) -> bool {
+    const EXACT: [&str; 6] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    EXACT.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_EXE_")
 }
 
 /// The profile directory, the target directory and the profile's name of
@@ -277,6 +300,27 @@ mod tests {
                 "release"
             ))
         );
+    }
+
+    #[test]
+    fn only_what_cargo_sets_for_the_test_package_is_left_out_of_the_build() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_BIN_EXE_egress-demo",
+            "CARGO_TARGET_TMPDIR",
+        ] {
+            assert!(set_for_this_package(name), "{name}");
+        }
+        for name in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO",
+            "PATH",
+        ] {
+            assert!(!set_for_this_package(name), "{name}");
+        }
     }
 
     #[test]
