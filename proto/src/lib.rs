@@ -31,6 +31,8 @@ pub fn pack_named(type_name: &str, message: &impl Message) -> wkt::Any {
 
 /// Istio's certificate API (`istio.v1.auth.IstioCertificateService`): a CSR
 /// in, the signed chain out.
+pub mod sds;
+
 pub mod istio_ca {
     tonic::include_proto!("istio.v1.auth");
 }

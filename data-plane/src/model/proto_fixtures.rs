@@ -5,8 +5,8 @@
 
 use prost::Message;
 use proto::pb::envoy::config::core::v3::{
-    AggregatedConfigSource, ApiConfigSource, ApiVersion, ConfigSource, DataSource, GrpcService,
-    TransportSocket, api_config_source, config_source, data_source, grpc_service, transport_socket,
+    AggregatedConfigSource, ConfigSource, DataSource, TransportSocket, config_source, data_source,
+    transport_socket,
 };
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     CommonTlsContext, SdsSecretConfig, common_tls_context,
@@ -56,31 +56,7 @@ pub(crate) fn sds(name: &str) -> SdsSecretConfig {
 /// The SDS secret `name` through [`SDS_CLUSTER`], as istiod refers to the
 /// proxy's own certificate and roots.
 pub(crate) fn local_sds(name: &str) -> SdsSecretConfig {
-    SdsSecretConfig {
-        name: name.to_string(),
-        sds_config: Some(ConfigSource {
-            config_source_specifier: Some(config_source::ConfigSourceSpecifier::ApiConfigSource(
-                ApiConfigSource {
-                    api_type: api_config_source::ApiType::Grpc as i32,
-                    transport_api_version: ApiVersion::V3 as i32,
-                    set_node_on_first_message_only: true,
-                    grpc_services: vec![GrpcService {
-                        target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
-                            grpc_service::EnvoyGrpc {
-                                cluster_name: SDS_CLUSTER.to_string(),
-                                ..Default::default()
-                            },
-                        )),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                },
-            )),
-            initial_fetch_timeout: Some(proto::wkt::Duration::default()),
-            resource_api_version: ApiVersion::V3 as i32,
-            ..Default::default()
-        }),
-    }
+    proto::sds::secret_through_cluster(name, SDS_CLUSTER)
 }
 
 /// Istio's mutual TLS as istiod writes it now: `default` and `ROOTCA`
