@@ -45,6 +45,7 @@ pub mod control_plane;
 pub mod curl;
 pub mod data_plane;
 pub mod dns;
+pub mod docs;
 pub mod envoy;
 pub mod fixtures;
 pub mod grpcurl;

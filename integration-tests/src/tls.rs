@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, CertifiedKey, DnType, IsCa, KeyPair,
-    KeyUsagePurpose, date_time_ymd,
+    BasicConstraints, CertificateParams, CertifiedIssuer, CertifiedKey, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, date_time_ymd,
 };
-use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{RootCertStore, ServerConfig};
 use tempfile::TempDir;
 
 /// A test CA: its key, its self-signed certificate and that certificate's
@@ -74,19 +76,72 @@ impl TestCa {
         Ok(CertifiedKey { cert, signing_key })
     }
 
+    /// A client certificate for `name` (its CN and DNS SAN), signed by this
+    /// CA and usable only for client authentication.
+    pub fn issue_client(&self, name: &str) -> Result<CertifiedKey<KeyPair>> {
+        let mut params = CertificateParams::new(vec![name.to_string()])
+            .with_context(|| format!("certificate parameters for {name}"))?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        set_validity(&mut params);
+        let signing_key = KeyPair::generate().context("generating a client key")?;
+        let cert = params
+            .signed_by(&signing_key, &self.issuer)
+            .with_context(|| format!("signing a client certificate for {name}"))?;
+        Ok(CertifiedKey { cert, signing_key })
+    }
+
+    /// The CA certificate, PEM-encoded.
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
     /// A rustls server configuration presenting a certificate for `names`
     /// and offering the ALPN protocols `alpn`.
     pub fn server_config(&self, names: &[&str], alpn: &[&[u8]]) -> Result<Arc<ServerConfig>> {
+        self.build_server_config(names, alpn, None)
+    }
+
+    /// Like [`TestCa::server_config`], and requiring a client certificate
+    /// signed by this CA, as nginx does with `ssl_verify_client on`.
+    pub fn mutual_server_config(
+        &self,
+        names: &[&str],
+        alpn: &[&[u8]],
+    ) -> Result<Arc<ServerConfig>> {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(self.issuer.der().to_vec()))
+            .context("trusting the test CA")?;
+        let verifier = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .context("building the client certificate verifier")?;
+        self.build_server_config(names, alpn, Some(verifier))
+    }
+
+    fn build_server_config(
+        &self,
+        names: &[&str],
+        alpn: &[&[u8]],
+        clients: Option<Arc<dyn ClientCertVerifier>>,
+    ) -> Result<Arc<ServerConfig>> {
         let CertifiedKey { cert, signing_key } = self.issue(names)?;
         let chain = vec![CertificateDer::from(cert.der().to_vec())];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
-        let mut config =
+        let builder =
             ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
-                .context("choosing TLS versions")?
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .context("building the TLS server configuration")?;
+                .context("choosing TLS versions")?;
+        let builder = match clients {
+            Some(verifier) => builder.with_client_cert_verifier(verifier),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .context("building the TLS server configuration")?;
         config.alpn_protocols = alpn.iter().map(|proto| proto.to_vec()).collect();
         Ok(Arc::new(config))
     }
