@@ -92,6 +92,8 @@ enum DumpType {
     Listeners,
     Routes,
     Endpoints,
+    /// The `kubernetes://` secrets the proxy may read, private keys redacted.
+    Secrets,
     All,
 }
 
@@ -102,11 +104,13 @@ impl DumpType {
             DumpType::Listeners => vec![type_url::LISTENER],
             DumpType::Routes => vec![type_url::ROUTE],
             DumpType::Endpoints => vec![type_url::ENDPOINT],
+            DumpType::Secrets => vec![type_url::SECRET],
             DumpType::All => vec![
                 type_url::CLUSTER,
                 type_url::ENDPOINT,
                 type_url::LISTENER,
                 type_url::ROUTE,
+                type_url::SECRET,
             ],
         }
     }

@@ -317,6 +317,20 @@ pub enum Problem {
     )]
     ServerWithoutTls { protocol: String },
 
+    // --- Secret ---
+    #[error(
+        "{reason}; a TLS credential needs tls.crt and tls.key (or cert and key), and ca.crt (or cacert) to verify peers"
+    )]
+    SecretWithoutCredential { reason: String },
+    #[error(
+        "{message}; give PEM text (-----BEGIN CERTIFICATE----- or -----BEGIN PRIVATE KEY-----)"
+    )]
+    SecretBadPem { message: String },
+    #[error(
+        "the private key in {key} does not match the certificate in {certificate}; put the key the certificate was issued for"
+    )]
+    SecretKeyMismatch { certificate: String, key: String },
+
     // --- Sidecar ---
     #[error(
         "egress listener has no hosts; list hosts as namespace/dnsName, e.g. ./* or istio-system/*"

@@ -17,7 +17,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_dir, load_validated};
 pub use model::MeshConfig;
 use model::{
-    DestinationRule, Gateway, Labels, ServiceEntry, Sidecar, VirtualService, WorkloadEntry,
+    DestinationRule, Gateway, Labels, Secret, ServiceEntry, Sidecar, VirtualService, WorkloadEntry,
     WorkloadGroup,
 };
 pub use validate::validate;
@@ -62,6 +62,8 @@ pub enum Kind {
     Sidecar,
     WorkloadEntry,
     WorkloadGroup,
+    /// A Kubernetes Secret (`v1`), read for `credentialName`.
+    Secret,
 }
 
 impl Kind {
@@ -74,6 +76,7 @@ impl Kind {
             Kind::Sidecar => "Sidecar",
             Kind::WorkloadEntry => "WorkloadEntry",
             Kind::WorkloadGroup => "WorkloadGroup",
+            Kind::Secret => "Secret",
         }
     }
 }
@@ -92,6 +95,8 @@ pub struct ConfigSnapshot {
     pub sidecars: Vec<Resource<Sidecar>>,
     pub workload_entries: Vec<Resource<WorkloadEntry>>,
     pub workload_groups: Vec<Resource<WorkloadGroup>>,
+    /// TLS credentials for `credentialName`: never logged, never dumped.
+    pub secrets: Vec<Resource<Secret>>,
 }
 
 pub type SharedSnapshot = Arc<ConfigSnapshot>;

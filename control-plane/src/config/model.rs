@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 use super::duration::Duration;
 
+pub mod secret;
 mod workload_group;
+pub use secret::Secret;
 pub use workload_group::{WorkloadGroup, WorkloadGroupMeta};
 
 pub type Labels = BTreeMap<String, String>;

@@ -23,6 +23,7 @@ use proto::pb::envoy::config::cluster::v3::Cluster;
 use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use proto::pb::envoy::config::listener::v3::Listener;
 use proto::pb::envoy::config::route::v3::RouteConfiguration;
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use proto::wkt::Any;
 use shared::node::NodeType;
 use shared::type_url;
@@ -38,6 +39,8 @@ pub struct ProxyResources {
     pub endpoints: Vec<ClusterLoadAssignment>,
     pub listeners: Vec<Listener>,
     pub routes: Vec<RouteConfiguration>,
+    /// The `kubernetes://` secrets the proxy may read (sent when it asks).
+    pub secrets: Vec<Secret>,
 }
 
 /// Resources as the xDS server handles them: per type URL, name → `Any`.
@@ -68,6 +71,7 @@ pub fn translate(
         endpoints,
         listeners,
         routes,
+        secrets: secret::build_credential_secrets(snapshot, &proxy.namespace),
     }
 }
 
@@ -103,12 +107,20 @@ impl ProxyResources {
                 .map(|r| (r.name.clone(), proto::pack(type_url::ROUTE, r)))
                 .collect(),
         );
+        typed.insert(
+            type_url::SECRET,
+            self.secrets
+                .iter()
+                .map(|s| (s.name.clone(), proto::pack(type_url::SECRET, s)))
+                .collect(),
+        );
         typed
     }
 }
 
 /// Renders typed resources as JSON, `{ "clusters": [...], ... }` for the
-/// requested type URLs, in protobuf's canonical JSON (as Envoy's config_dump).
+/// requested type URLs, in protobuf's canonical JSON (as Envoy's config_dump,
+/// private keys redacted as Envoy redacts them).
 pub fn to_json(
     resources: &TypedResources,
     types: &[&str],
@@ -118,9 +130,16 @@ pub fn to_json(
         let mut items = Vec::new();
         if let Some(by_name) = resources.get(type_url) {
             for any in by_name.values() {
+                let redacted;
+                let bytes = if *type_url == type_url::SECRET {
+                    redacted = secret::redact_private_key(&any.value);
+                    &redacted
+                } else {
+                    &any.value
+                };
                 items.push(proto::bytes_to_json(
                     type_url::message_name(type_url),
-                    &any.value,
+                    bytes,
                 )?);
             }
         }

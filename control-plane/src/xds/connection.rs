@@ -18,17 +18,21 @@ pub struct Connection {
     pub node: Node,
     pub proxy: Proxy,
     pub delta: bool,
+    /// The caller proved its identity (a verified token on the secure
+    /// port); only then may it be sent secrets.
+    pub verified: bool,
     pub subscriptions: Mutex<Subscriptions>,
     nonce: AtomicU64,
 }
 
 impl Connection {
-    pub fn new(id: u64, node: Node, proxy: Proxy, delta: bool) -> Self {
+    pub fn new(id: u64, node: Node, proxy: Proxy, delta: bool, verified: bool) -> Self {
         Self {
             id,
             node,
             proxy,
             delta,
+            verified,
             subscriptions: Mutex::default(),
             nonce: AtomicU64::new(0),
         }

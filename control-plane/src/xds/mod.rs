@@ -13,6 +13,7 @@ pub mod csds;
 mod delta;
 mod outgoing;
 pub mod push;
+mod secrets;
 mod server;
 mod sotw;
 pub mod state;
@@ -103,6 +104,7 @@ impl XdsContext {
             node,
             proxy,
             delta,
+            caller.is_some(),
         ));
         self.connections.insert(connection.clone());
         let trusted_gateway = workload.as_ref().is_some_and(|w| w.trusted_gateway);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::Node;
-use shared::type_url::PUSH_ORDER;
+use shared::type_url::{PUSH_ORDER, SECRET};
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
@@ -14,6 +14,7 @@ use super::authn::Caller;
 use super::cache::ProxySnapshot;
 use super::connection::Connection;
 use super::push::Update;
+use super::secrets;
 use super::state::MeshState;
 use super::subscription::{self, RequestKind, Subscription};
 use crate::metrics::Metrics;
@@ -182,6 +183,14 @@ async fn handle<P: Protocol>(
         }
         RequestKind::Subscribe | RequestKind::Ack => {}
     }
+    if received.respond && type_url == SECRET {
+        let none = ProxySnapshot::default();
+        let served = secrets::servable(cx.connection, type_url, cx.snapshot, &none);
+        let subscriptions = cx.connection.subscriptions.lock();
+        if let Some(subscription) = subscriptions.get(type_url) {
+            secrets::log_refused(cx.connection, &secrets::refused(subscription, served));
+        }
+    }
     if received.respond {
         push::<P>(cx, type_url, true).await
     } else {
@@ -209,7 +218,9 @@ async fn push<P: Protocol>(
         let Some(subscription) = subscriptions.get_mut(type_url) else {
             return Ok(());
         };
-        let Some(update) = P::update(subscription, cx.snapshot, type_url, force) else {
+        let none = ProxySnapshot::default();
+        let served = secrets::servable(cx.connection, type_url, cx.snapshot, &none);
+        let Some(update) = P::update(subscription, served, type_url, force) else {
             return Ok(());
         };
         let nonce = cx.connection.next_nonce();

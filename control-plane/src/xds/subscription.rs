@@ -161,6 +161,11 @@ impl Subscription {
         self.wildcard || self.names.contains(name)
     }
 
+    /// The names the proxy asked for (besides a wildcard).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
     pub fn wildcard(&self) -> bool {
         self.wildcard
     }
@@ -305,6 +310,10 @@ impl Subscriptions {
             kind,
             respond: first || changed,
         }
+    }
+
+    pub fn get(&self, type_url: &str) -> Option<&Subscription> {
+        self.by_type.get(type_url)
     }
 
     pub fn get_mut(&mut self, type_url: &str) -> Option<&mut Subscription> {

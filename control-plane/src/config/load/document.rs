@@ -10,7 +10,7 @@ use serde_yaml::Value;
 use super::errors::{schema_error, syntax_error};
 use super::{ISTIO_GROUP, ISTIO_VERSIONS};
 use crate::config::error::{ConfigError, Location, Problem, ResourceRef};
-use crate::config::model::Labels;
+use crate::config::model::{Labels, Secret};
 use crate::config::{ConfigSnapshot, DEFAULT_NAMESPACE, Kind, Meta, Origin, Resource};
 
 /// What a document is, judged from its apiVersion and kind.
@@ -69,6 +69,9 @@ fn classify(value: &Value, location: &Location) -> Result<Class, Box<ConfigError
     }
     if group.is_empty() && kind == "List" {
         return Ok(Class::List);
+    }
+    if group.is_empty() && version == "v1" && kind == Kind::Secret.as_str() {
+        return Ok(Class::Istio(Kind::Secret));
     }
     let name = value
         .get("metadata")
@@ -200,6 +203,7 @@ fn add_resource<'de, D>(
         Kind::Sidecar => push(&mut snapshot.sidecars, &target, document, errors),
         Kind::WorkloadEntry => push(&mut snapshot.workload_entries, &target, document, errors),
         Kind::WorkloadGroup => push(&mut snapshot.workload_groups, &target, document, errors),
+        Kind::Secret => push_secret(&mut snapshot.secrets, &target, document, errors),
     }
 }
 
@@ -217,6 +221,35 @@ fn push<'de, T, D>(
             meta: envelope.metadata.unwrap_or_default().into_meta(),
             origin: target.origin.clone(),
             spec: envelope.spec.unwrap_or_default(),
+        }),
+        Err(error) => {
+            let mut location = Location::document(&target.origin.file, target.origin.document);
+            location.resource = Some(loose_ref(target.kind, target.loose));
+            errors.push(schema_error(location, target.prefix, &error));
+        }
+    }
+}
+
+/// A Kubernetes Secret: its type and data sit beside the metadata.
+fn push_secret<'de, D>(
+    list: &mut Vec<Resource<Secret>>,
+    target: &Target<'_>,
+    document: D,
+    errors: &mut Vec<ConfigError>,
+) where
+    D: Deserializer<'de, Error = serde_yaml::Error>,
+{
+    #[derive(Deserialize)]
+    struct SecretObject {
+        metadata: Option<ObjectMeta>,
+        #[serde(flatten)]
+        secret: Secret,
+    }
+    match serde_path_to_error::deserialize::<_, SecretObject>(document) {
+        Ok(object) => list.push(Resource {
+            meta: object.metadata.unwrap_or_default().into_meta(),
+            origin: target.origin.clone(),
+            spec: object.secret,
         }),
         Err(error) => {
             let mut location = Location::document(&target.origin.file, target.origin.document);

@@ -8,6 +8,7 @@
 mod check;
 mod destination_rule;
 mod gateway;
+mod secret;
 mod service_entry;
 mod sidecar;
 mod syntax;
@@ -86,6 +87,12 @@ pub fn validate(snapshot: &ConfigSnapshot) -> Vec<ConfigError> {
         &mut errors,
         |check, spec| check.workload_group(spec),
     );
+    each(
+        Kind::Secret,
+        &snapshot.secrets,
+        &mut errors,
+        |check, spec| check.secret(spec),
+    );
     errors
 }
 
@@ -138,6 +145,7 @@ fn duplicates(snapshot: &ConfigSnapshot, errors: &mut Vec<ConfigError>) {
     check(Kind::Sidecar, &snapshot.sidecars, errors);
     check(Kind::WorkloadEntry, &snapshot.workload_entries, errors);
     check(Kind::WorkloadGroup, &snapshot.workload_groups, errors);
+    check(Kind::Secret, &snapshot.secrets, errors);
 }
 
 /// Where a resource was defined, for an error naming it.

@@ -5,6 +5,7 @@
 mod admission;
 mod certificates;
 mod registration;
+mod secrets;
 mod secure;
 
 use std::net::SocketAddr;

@@ -3,6 +3,7 @@
 
 mod destination_rule;
 mod gateway;
+mod secret;
 mod service_entry;
 mod sidecar;
 mod virtual_service;

@@ -1,0 +1,159 @@
+//! The `kubernetes://` secrets as istiod serves them: per namespace, the `-cacert` convention, and dumps without private keys.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::{Secret, secret};
+use shared::type_url;
+
+use super::*;
+use crate::config::load::load_str;
+use crate::config::model::secret::testing::{TestCredential, secret_yaml};
+
+fn snapshot(yaml: &str) -> ConfigSnapshot {
+    load_str(Path::new("secrets.yaml"), yaml).unwrap_or_else(|errors| panic!("loads: {errors}"))
+}
+
+fn names(secrets: &[Secret]) -> Vec<&str> {
+    secrets.iter().map(|s| s.name.as_str()).collect()
+}
+
+fn inline_bytes(source: Option<&DataSource>) -> &[u8] {
+    match source.and_then(|s| s.specifier.as_ref()) {
+        Some(data_source::Specifier::InlineBytes(bytes)) => bytes,
+        other => panic!("inline bytes expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_tls_secret_with_a_ca_gives_its_key_pair_and_its_cacert() {
+    let credential = TestCredential::new("api.example.com");
+    let snapshot = snapshot(&credential.tls_secret("client-cred", "istio-system", true));
+    let secrets = build_credential_secrets(&snapshot, "istio-system");
+    assert_eq!(
+        names(&secrets),
+        [
+            "kubernetes://client-cred",
+            "kubernetes://client-cred-cacert"
+        ]
+    );
+    let Some(secret::Type::TlsCertificate(cert)) = &secrets[0].r#type else {
+        panic!("a TLS certificate");
+    };
+    assert_eq!(
+        inline_bytes(cert.certificate_chain.as_ref()),
+        credential.cert_pem.as_bytes()
+    );
+    assert_eq!(
+        inline_bytes(cert.private_key.as_ref()),
+        credential.key_pem.as_bytes()
+    );
+    let Some(secret::Type::ValidationContext(ca)) = &secrets[1].r#type else {
+        panic!("a validation context");
+    };
+    assert_eq!(
+        inline_bytes(ca.trusted_ca.as_ref()),
+        credential.ca_pem.as_bytes()
+    );
+}
+
+#[test]
+fn only_the_secrets_of_the_proxys_namespace_are_its() {
+    let credential = TestCredential::new("api.example.com");
+    let yaml = format!(
+        "{}---\n{}",
+        credential.tls_secret("cred", "istio-system", false),
+        credential.tls_secret("other", "team-a", false)
+    );
+    let snapshot = snapshot(&yaml);
+    assert_eq!(
+        names(&build_credential_secrets(&snapshot, "istio-system")),
+        ["kubernetes://cred"]
+    );
+    assert_eq!(
+        names(&build_credential_secrets(&snapshot, "team-a")),
+        ["kubernetes://other"]
+    );
+    assert!(build_credential_secrets(&snapshot, "default").is_empty());
+}
+
+#[test]
+fn a_cacert_secret_is_the_ca_of_its_credential_over_the_credentials_own_ca() {
+    let credential = TestCredential::new("api.example.com");
+    let other_ca = TestCredential::new("ca.example.com").ca_pem;
+    let yaml = format!(
+        "{}---\n{}",
+        credential.tls_secret("cred", "ns", true),
+        secret_yaml("cred-cacert", "ns", "Opaque", &[("cacert", &other_ca)])
+    );
+    let secrets = build_credential_secrets(&snapshot(&yaml), "ns");
+    assert_eq!(
+        names(&secrets),
+        ["kubernetes://cred", "kubernetes://cred-cacert"]
+    );
+    let Some(secret::Type::ValidationContext(ca)) = &secrets[1].r#type else {
+        panic!("a validation context");
+    };
+    assert_eq!(inline_bytes(ca.trusted_ca.as_ref()), other_ca.as_bytes());
+}
+
+#[test]
+fn a_ca_only_secret_gives_only_its_cacert() {
+    let credential = TestCredential::new("api.example.com");
+    let yaml = secret_yaml("ca", "ns", "Opaque", &[("ca.crt", &credential.ca_pem)]);
+    assert_eq!(
+        names(&build_credential_secrets(&snapshot(&yaml), "ns")),
+        ["kubernetes://ca-cacert"]
+    );
+}
+
+#[test]
+fn secrets_of_other_types_are_never_served() {
+    let yaml = secret_yaml(
+        "token",
+        "ns",
+        "kubernetes.io/service-account-token",
+        &[("tls.crt", "x"), ("tls.key", "y")],
+    );
+    assert!(build_credential_secrets(&snapshot(&yaml), "ns").is_empty());
+}
+
+#[test]
+fn a_reference_over_ads_is_istiods() {
+    let sds = sds_over_ads(credential_ca_name("cred"));
+    assert_eq!(sds.name, "kubernetes://cred-cacert");
+    let source = sds.sds_config.expect("a config source");
+    assert!(matches!(
+        source.config_source_specifier,
+        Some(config_source::ConfigSourceSpecifier::Ads(_))
+    ));
+    assert_eq!(source.resource_api_version, ApiVersion::V3 as i32);
+}
+
+#[test]
+fn a_dump_shows_the_certificate_and_redacts_the_private_key() {
+    let credential = TestCredential::new("api.example.com");
+    let snapshot = snapshot(&credential.tls_secret("cred", "ns", false));
+    let proxy = crate::translate::Proxy {
+        id: "router~10.0.0.1~gw.ns~ns.svc.cluster.local".into(),
+        node_type: shared::node::NodeType::Router,
+        namespace: "ns".into(),
+        labels: Default::default(),
+        ips: vec!["10.0.0.1".into()],
+        service_account: "gw".into(),
+    };
+    let typed = crate::translate::translate(&snapshot, &[], &proxy).into_typed();
+    let json = crate::translate::to_json(&typed, &[type_url::SECRET]).expect("JSON");
+    let text = json.to_string();
+    assert!(text.contains("kubernetes://cred"), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+    assert!(
+        text.contains(&STANDARD.encode(&credential.cert_pem)),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&STANDARD.encode(&credential.key_pem)),
+        "{text}"
+    );
+}

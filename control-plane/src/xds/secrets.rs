@@ -1,0 +1,52 @@
+//! Secrets on an ADS stream: only a proxy whose identity was verified gets any, and only those of its own namespace (translation makes no others); a name it may not read is refused with a log line, as istiod does.
+
+use shared::type_url::SECRET;
+
+use super::cache::ProxySnapshot;
+use super::connection::Connection;
+use super::subscription::Subscription;
+
+/// What `connection` may be sent of `type_url`: `snapshot`, or for secrets
+/// on a connection without a verified identity, nothing (`none`).
+pub fn servable<'a>(
+    connection: &Connection,
+    type_url: &str,
+    snapshot: &'a ProxySnapshot,
+    none: &'a ProxySnapshot,
+) -> &'a ProxySnapshot {
+    if type_url == SECRET && !connection.verified {
+        none
+    } else {
+        snapshot
+    }
+}
+
+/// The secret names `subscription` asks for that `served` does not hold:
+/// another namespace's, undefined, or any without a verified identity.
+pub fn refused<'a>(subscription: &'a Subscription, served: &ProxySnapshot) -> Vec<&'a str> {
+    let held = served.resources(SECRET);
+    subscription
+        .names()
+        .filter(|name| held.is_none_or(|by_name| !by_name.contains_key(*name)))
+        .collect()
+}
+
+/// Logs the secrets a proxy asked for and will not get (never their content).
+pub fn log_refused(connection: &Connection, refused: &[&str]) {
+    if refused.is_empty() {
+        return;
+    }
+    let reason = if connection.verified {
+        "no such credential in the proxy's namespace (a proxy reads only its own namespace's secrets)"
+    } else {
+        "the proxy has no verified identity (plaintext port)"
+    };
+    tracing::warn!(
+        id = connection.id,
+        node = ?connection.proxy.id,
+        namespace = %connection.proxy.namespace,
+        secrets = ?refused,
+        reason,
+        "proxy asked for secrets it may not read; not sent"
+    );
+}

@@ -1,0 +1,110 @@
+//! `kubernetes://` secrets over ADS: a proxy gets those of its own namespace it asks for, never another namespace's, and nothing without a verified identity.
+
+use std::path::Path;
+
+use prost::Message;
+use proto::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
+
+use super::*;
+use crate::config::load::load_str;
+use crate::config::model::secret::testing::TestCredential;
+
+/// A mesh whose config holds a credential in `istio-system` (with its CA)
+/// and one in `team-a`.
+async fn mesh_with_credentials() -> Mesh {
+    let credential = TestCredential::new("api.example.com");
+    let yaml = format!(
+        "{}---\n{}",
+        credential.tls_secret("client-cred", "istio-system", true),
+        credential.tls_secret("team-cred", "team-a", false)
+    );
+    let snapshot = load_str(Path::new("secrets.yaml"), &yaml).expect("loads");
+    Mesh::start_with(snapshot).await
+}
+
+fn gateway(namespace: &str, service_account: &str) -> Node {
+    node(
+        NodeType::Router,
+        namespace,
+        service_account,
+        &[("istio", "egressgateway")],
+    )
+}
+
+/// The names of the secrets the first response to a subscription to
+/// `names` carries.
+async fn secrets_sent(
+    channel: Channel,
+    token: Option<&str>,
+    node: Node,
+    names: &[&str],
+) -> Vec<String> {
+    let request = DiscoveryRequest {
+        node: Some(node),
+        type_url: type_url::SECRET.to_string(),
+        resource_names: names.iter().map(|n| n.to_string()).collect(),
+        ..Default::default()
+    };
+    let mut stream = open_ads(channel, token, request).await.expect("served");
+    let response = stream.next().await.expect("a response");
+    assert_eq!(response.type_url, type_url::SECRET);
+    response
+        .resources
+        .iter()
+        .map(|any| Secret::decode(&any.value[..]).expect("a secret").name)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_proxy_gets_the_secrets_of_its_namespace_it_asks_for() {
+    let mesh = mesh_with_credentials().await;
+    let token = mesh.token("istio-system", "istio-egressgateway-service-account");
+    let sent = secrets_sent(
+        mesh.secure_channel().await,
+        Some(&token),
+        gateway("istio-system", "istio-egressgateway-service-account"),
+        &[
+            "kubernetes://client-cred",
+            "kubernetes://client-cred-cacert",
+        ],
+    )
+    .await;
+    assert_eq!(
+        sent,
+        [
+            "kubernetes://client-cred",
+            "kubernetes://client-cred-cacert"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_asking_for_another_namespaces_secret_gets_nothing() {
+    let mesh = mesh_with_credentials().await;
+    let token = mesh.token("team-a", "sleep");
+    let sent = secrets_sent(
+        mesh.secure_channel().await,
+        Some(&token),
+        sidecar("team-a", "sleep"),
+        &["kubernetes://client-cred", "kubernetes://team-cred"],
+    )
+    .await;
+    assert_eq!(sent, ["kubernetes://team-cred"], "only its own namespace's");
+}
+
+#[tokio::test]
+async fn a_proxy_without_a_verified_identity_gets_no_secret() {
+    let mesh = mesh_with_credentials().await;
+    let channel = mesh
+        .plaintext_channel(mesh.plaintext)
+        .await
+        .expect("plaintext port");
+    let sent = secrets_sent(
+        channel,
+        None,
+        gateway("istio-system", "istio-egressgateway-service-account"),
+        &["kubernetes://client-cred"],
+    )
+    .await;
+    assert!(sent.is_empty(), "{sent:?}");
+}
