@@ -37,11 +37,16 @@ enum Command {
     /// token on every call) with Istio's CA API, reloading it when files
     /// change.
     Serve(ServeOptions),
-    /// Check the config in DIR: exit 0 with a summary, or 1 with one line per error.
+    /// Check the config in DIR: one line per error (its resource is left
+    /// out) and per warning, then a summary; exit 1 if there is an error.
     Validate {
         dir: PathBuf,
         #[arg(long)]
         mesh: Option<PathBuf>,
+        /// Fail on warnings too (references to subsets or gateways that no
+        /// resource defines), as `istioctl analyze` does.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print, as JSON, the xDS a proxy with this identity would get.
     Dump {
@@ -121,7 +126,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(options) => serve(options),
-        Command::Validate { dir, mesh } => return validate(&dir, mesh.as_deref()),
+        Command::Validate { dir, mesh, strict } => return validate(&dir, mesh.as_deref(), strict),
         Command::Dump {
             config,
             mesh,
@@ -156,18 +161,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn validate(dir: &Path, mesh: Option<&Path>) -> ExitCode {
-    match config::load::load_validated(dir, mesh) {
-        Ok(snapshot) => {
-            println!("{}: valid: {}", dir.display(), summary(&snapshot));
-            ExitCode::SUCCESS
+fn validate(dir: &Path, mesh: Option<&Path>, strict: bool) -> ExitCode {
+    let checked = config::load_checked(dir, mesh);
+    for error in &checked.errors {
+        println!("error: {error}");
+    }
+    for warning in &checked.warnings {
+        println!("warning: {warning}");
+    }
+    let failed = !checked.errors.is_empty() || (strict && !checked.warnings.is_empty());
+    let verdict = match (checked.errors.len(), checked.warnings.len()) {
+        (0, 0) => "valid".to_string(),
+        (0, warnings) => format!("valid with {warnings} warning(s)"),
+        (errors, warnings) => {
+            format!("{errors} error(s) (their resources are left out), {warnings} warning(s)")
         }
-        Err(errors) => {
-            for error in &errors.0 {
-                println!("{error}");
-            }
-            ExitCode::FAILURE
-        }
+    };
+    println!(
+        "{}: {verdict}; served: {}",
+        dir.display(),
+        summary(&checked.snapshot)
+    );
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -215,8 +233,15 @@ struct DumpOptions<'a> {
 }
 
 fn dump(options: DumpOptions<'_>) -> anyhow::Result<()> {
-    let snapshot = config::load::load_validated(options.dir, options.mesh)
-        .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    // What `serve` would serve: each resource with an error is left out.
+    let checked = config::load_checked(options.dir, options.mesh);
+    for error in &checked.errors {
+        eprintln!("error: {error}");
+    }
+    for warning in &checked.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let snapshot = checked.snapshot;
     let node_id: shared::node::NodeId = options.node.parse()?;
     let labels = shared::node::parse_labels(options.labels)?;
     let proxy = Proxy {

@@ -27,7 +27,7 @@ pub struct Metrics {
     pub pushes: Family<Label, Counter>,
     pub push_time: Histogram,
     pub rejects: Family<Label, Counter>,
-    pub config_errors: Counter,
+    pub config_errors: Family<Label, Counter>,
     pub config_version: Gauge,
     pub auth_failures: Family<Label, Counter>,
     pub csr_count: Counter,
@@ -61,10 +61,10 @@ impl Default for Metrics {
             "Responses proxies rejected (NACK), by type",
             rejects.clone(),
         );
-        let config_errors = Counter::default();
+        let config_errors = Family::<Label, Counter>::default();
         registry.register(
             "config_errors",
-            "Config loads rejected because a file was invalid",
+            "Config errors found at a load (a resource left out, a file that cannot be read), by kind",
             config_errors.clone(),
         );
         let config_version = Gauge::default();

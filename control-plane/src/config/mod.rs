@@ -14,13 +14,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{load_dir, load_validated};
+pub use load::{load_checked, load_dir, load_validated};
 pub use model::MeshConfig;
 use model::{
     DestinationRule, Gateway, Labels, Secret, ServiceEntry, Sidecar, VirtualService, WorkloadEntry,
     WorkloadGroup,
 };
-pub use validate::validate;
+pub use validate::{Checked, check, validate};
 pub use watch::ConfigWatcher;
 
 /// The namespace of a resource that does not set `metadata.namespace`, as

@@ -100,22 +100,24 @@ fn kind_from_str(kind: &str) -> Option<Kind> {
     .find(|known| known.as_str() == kind)
 }
 
-/// Adds the resources of one file's text to `snapshot`.
+/// Adds the resources of one file's text to `snapshot`. False, with nothing
+/// added, if the text is not YAML.
 pub(super) fn add_file(
     file: &Path,
     text: &str,
     snapshot: &mut ConfigSnapshot,
     errors: &mut Vec<ConfigError>,
-) {
+) -> bool {
     // First pass: the structure of every document, to know what each is.
     let mut values = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         match Value::deserialize(document) {
             Ok(value) => values.push(value),
             Err(error) => {
-                // The parser cannot resynchronise after a syntax error.
+                // The parser cannot resynchronise after a syntax error, and
+                // the file's documents before it may be incomplete.
                 errors.push(syntax_error(file, index, &error));
-                break;
+                return false;
             }
         }
     }
@@ -145,6 +147,7 @@ pub(super) fn add_file(
             Err(error) => errors.push(*error),
         }
     }
+    true
 }
 
 fn add_list(

@@ -9,6 +9,7 @@
 //! can live in the same directory. A Kubernetes `List` (what
 //! `kubectl get ... -o yaml` prints for several objects) is read item by item.
 
+mod carry;
 mod document;
 mod errors;
 mod mesh;
@@ -19,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigSnapshot;
 use super::error::{ConfigError, ConfigErrors};
-use super::model::MeshConfig;
-use super::validate::validate;
+use super::validate::{Checked, check};
+pub use carry::keep_unreadable;
 use document::add_file;
 use errors::io_error;
 pub use mesh::{load_mesh_file, parse_mesh};
@@ -31,49 +32,89 @@ pub const ISTIO_GROUP: &str = "networking.istio.io";
 /// The versions of [`ISTIO_GROUP`] accepted; they share one schema.
 pub const ISTIO_VERSIONS: [&str; 3] = ["v1alpha3", "v1beta1", "v1"];
 
-/// Loads every Istio resource under `dir` (or in `dir`, if it is a single
+/// A directory as read, before validation: every resource decoded, and what
+/// could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The resources decoded, and the mesh config (Istio's defaults when
+    /// the mesh file failed). Version 0.
+    pub snapshot: ConfigSnapshot,
+    /// Files that could not be read or parsed, and documents that do not
+    /// decode.
+    pub errors: Vec<ConfigError>,
+    /// Files and directories that could not be read or parsed as YAML:
+    /// nothing of theirs is in the snapshot.
+    pub unreadable: Vec<PathBuf>,
+    /// Whether the mesh file could not be loaded.
+    pub mesh_failed: bool,
+}
+
+/// Reads every Istio resource under `dir` (or in `dir`, if it is a single
 /// file), and the mesh config from `mesh_file` (Istio's defaults when
-/// `None`). The snapshot's version is 0; the caller sets it. All problems
-/// found are returned together.
-pub fn load_dir(dir: &Path, mesh_file: Option<&Path>) -> Result<ConfigSnapshot, ConfigErrors> {
-    let mut errors = Vec::new();
-    let mesh = match mesh_file {
-        Some(path) => load_mesh_file(path).unwrap_or_else(|mesh_errors| {
-            errors.extend(mesh_errors);
-            MeshConfig::default()
-        }),
-        None => MeshConfig::default(),
-    };
-    let mut snapshot = ConfigSnapshot {
-        mesh,
-        ..ConfigSnapshot::default()
-    };
-    let skip = mesh_file.and_then(|path| fs::canonicalize(path).ok());
-    for file in yaml_files(dir, skip.as_deref(), &mut errors) {
-        match fs::read_to_string(&file) {
-            Ok(text) => add_file(&file, &text, &mut snapshot, &mut errors),
-            Err(error) => errors.push(io_error(&file, &error)),
+/// `None`), going on past every problem.
+pub fn read_dir(dir: &Path, mesh_file: Option<&Path>) -> Loaded {
+    let mut loaded = Loaded::default();
+    if let Some(path) = mesh_file {
+        match load_mesh_file(path) {
+            Ok(mesh) => loaded.snapshot.mesh = mesh,
+            Err(mesh_errors) => {
+                loaded.errors.extend(mesh_errors);
+                loaded.mesh_failed = true;
+            }
         }
     }
-    if errors.is_empty() {
-        Ok(snapshot)
+    let skip = mesh_file.and_then(|path| fs::canonicalize(path).ok());
+    for file in yaml_files(dir, skip.as_deref(), &mut loaded) {
+        let parsed = match fs::read_to_string(&file) {
+            Ok(text) => add_file(&file, &text, &mut loaded.snapshot, &mut loaded.errors),
+            Err(error) => {
+                loaded.errors.push(io_error(&file, &error));
+                false
+            }
+        };
+        if !parsed {
+            loaded.unreadable.push(file);
+        }
+    }
+    loaded
+}
+
+/// Loads every Istio resource under `dir` and the mesh config, as
+/// [`read_dir`] does, failing with every problem found if there is one.
+/// The snapshot's version is 0; the caller sets it.
+pub fn load_dir(dir: &Path, mesh_file: Option<&Path>) -> Result<ConfigSnapshot, ConfigErrors> {
+    let loaded = read_dir(dir, mesh_file);
+    if loaded.errors.is_empty() {
+        Ok(loaded.snapshot)
     } else {
-        Err(ConfigErrors(errors))
+        Err(ConfigErrors(loaded.errors))
     }
 }
 
-/// Loads `dir` (and `mesh_file`) and validates the result: what the CLI's
-/// `validate` and `dump` commands and the watcher accept. The version is 0.
+/// Loads `dir` (and `mesh_file`) and validates each resource: the
+/// resources served, the errors (files that cannot be read, resources left
+/// out) and the warnings. What `validate`, `dump` and the watcher's first
+/// load see.
+pub fn load_checked(dir: &Path, mesh_file: Option<&Path>) -> Checked {
+    let loaded = read_dir(dir, mesh_file);
+    let mut checked = check(loaded.snapshot);
+    let mut errors = loaded.errors;
+    errors.append(&mut checked.errors);
+    checked.errors = errors;
+    checked
+}
+
+/// Loads `dir` (and `mesh_file`), failing unless every file reads and every
+/// resource is valid (warnings allowed). The version is 0.
 pub fn load_validated(
     dir: &Path,
     mesh_file: Option<&Path>,
 ) -> Result<ConfigSnapshot, ConfigErrors> {
-    let snapshot = load_dir(dir, mesh_file)?;
-    let errors = validate(&snapshot);
-    if errors.is_empty() {
-        Ok(snapshot)
+    let checked = load_checked(dir, mesh_file);
+    if checked.errors.is_empty() {
+        Ok(checked.snapshot)
     } else {
-        Err(ConfigErrors(errors))
+        Err(ConfigErrors(checked.errors))
     }
 }
 
@@ -91,7 +132,7 @@ pub fn load_str(file: &Path, text: &str) -> Result<ConfigSnapshot, ConfigErrors>
 }
 
 /// The YAML files under `dir`, sorted by path; `dir` itself if it is a file.
-fn yaml_files(dir: &Path, skip: Option<&Path>, errors: &mut Vec<ConfigError>) -> Vec<PathBuf> {
+fn yaml_files(dir: &Path, skip: Option<&Path>, loaded: &mut Loaded) -> Vec<PathBuf> {
     if fs::metadata(dir).is_ok_and(|meta| meta.is_file()) {
         return vec![dir.to_path_buf()];
     }
@@ -108,7 +149,8 @@ fn yaml_files(dir: &Path, skip: Option<&Path>, errors: &mut Vec<ConfigError>) ->
         let entries = match fs::read_dir(&current) {
             Ok(entries) => entries,
             Err(error) => {
-                errors.push(io_error(&current, &error));
+                loaded.errors.push(io_error(&current, &error));
+                loaded.unreadable.push(current);
                 continue;
             }
         };
@@ -116,7 +158,8 @@ fn yaml_files(dir: &Path, skip: Option<&Path>, errors: &mut Vec<ConfigError>) ->
             let path = match entry {
                 Ok(entry) => entry.path(),
                 Err(error) => {
-                    errors.push(io_error(&current, &error));
+                    loaded.errors.push(io_error(&current, &error));
+                    loaded.unreadable.push(current.clone());
                     continue;
                 }
             };
@@ -138,7 +181,10 @@ fn yaml_files(dir: &Path, skip: Option<&Path>, errors: &mut Vec<ConfigError>) ->
                     }
                 }
                 Ok(_) => {}
-                Err(error) => errors.push(io_error(&path, &error)),
+                Err(error) => {
+                    loaded.errors.push(io_error(&path, &error));
+                    loaded.unreadable.push(path);
+                }
             }
         }
     }

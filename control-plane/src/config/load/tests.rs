@@ -6,7 +6,7 @@ use std::fs;
 use super::*;
 use crate::config::DEFAULT_NAMESPACE;
 use crate::config::error::Problem;
-use crate::config::model::{OutboundMode, Resolution, StringMatch};
+use crate::config::model::{MeshConfig, OutboundMode, Resolution, StringMatch};
 
 fn load(text: &str) -> Result<ConfigSnapshot, ConfigErrors> {
     load_str(Path::new("test.yaml"), text)
@@ -339,4 +339,47 @@ fn load_dir_reports_a_missing_directory_and_mesh_file() {
             .iter()
             .all(|error| matches!(error.problem, Problem::Io { .. }))
     );
+}
+
+#[test]
+fn a_file_that_does_not_parse_adds_nothing_and_is_named_unreadable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let broken = root.join("broken.yaml");
+    // The first document is complete, but the file is not YAML as a whole.
+    fs::write(&broken, format!("{SERVICE_ENTRY}---\nhosts: [unclosed\n")).expect("write");
+    fs::write(
+        root.join("good.yaml"),
+        SERVICE_ENTRY.replace("httpbin-ext", "good"),
+    )
+    .expect("write");
+    let loaded = read_dir(root, None);
+    assert_eq!(loaded.unreadable, std::slice::from_ref(&broken));
+    assert!(!loaded.mesh_failed);
+    let names: Vec<_> = loaded
+        .snapshot
+        .service_entries
+        .iter()
+        .map(|entry| entry.meta.name.as_str())
+        .collect();
+    assert_eq!(names, ["good"]);
+    assert!(matches!(
+        loaded.errors.as_slice(),
+        [error] if matches!(error.problem, Problem::Syntax { .. })
+    ));
+
+    // What the file held at the last load is kept in its place.
+    let last = load_dir(&root.join("good.yaml"), None).expect("loads");
+    let mut last = last;
+    last.service_entries[0].origin.file = broken;
+    last.service_entries[0].meta.name = "kept".into();
+    let mut loaded = loaded;
+    keep_unreadable(&mut loaded, &last);
+    let names: Vec<_> = loaded
+        .snapshot
+        .service_entries
+        .iter()
+        .map(|entry| entry.meta.name.as_str())
+        .collect();
+    assert_eq!(names, ["good", "kept"]);
 }

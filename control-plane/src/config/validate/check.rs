@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use super::Finding;
 use super::syntax::{is_dns_label, is_dns_subdomain, is_host, is_protocol};
 use crate::config::error::{ConfigError, Location, Problem};
 use crate::config::model::ServicePort;
@@ -14,26 +15,33 @@ pub(super) struct Check<'a> {
     kind: Kind,
     pub(super) meta: &'a Meta,
     origin: &'a Origin,
-    errors: &'a mut Vec<ConfigError>,
+    /// The resource's index among those of its kind in the snapshot.
+    index: usize,
+    findings: &'a mut Vec<Finding>,
 }
 
 impl<'a> Check<'a> {
     pub(super) fn new<T>(
         kind: Kind,
         resource: &'a Resource<T>,
-        errors: &'a mut Vec<ConfigError>,
+        index: usize,
+        findings: &'a mut Vec<Finding>,
     ) -> Self {
         Self {
             kind,
             meta: &resource.meta,
             origin: &resource.origin,
-            errors,
+            index,
+            findings,
         }
     }
 
     pub(super) fn report(&mut self, field: impl Into<String>, problem: Problem) {
         let location = Location::of(self.kind, self.meta, self.origin).at(field);
-        self.errors.push(ConfigError::new(location, problem));
+        self.findings.push(Finding {
+            subject: (self.kind, self.index),
+            error: ConfigError::new(location, problem),
+        });
     }
 
     pub(super) fn meta(&mut self) {

@@ -2,7 +2,9 @@
 //! problems Istio's own validation rejects, references to things that do not
 //! exist (subsets, gateways), and conflicts between resources.
 //!
-//! Pure: no I/O. Errors come out in snapshot order, resource by resource.
+//! Pure: no I/O. Problems come out in snapshot order, resource by resource.
+//! A resource with an error is left out of what is served ([`check`]);
+//! warnings leave it in.
 //! One module per kind; `check` holds what they share.
 
 mod check;
@@ -16,10 +18,10 @@ mod virtual_service;
 mod workload_entry;
 mod workload_group;
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
-use super::error::{ConfigError, Location, Problem};
+use super::error::{ConfigError, Location, Problem, Severity};
 use super::{ConfigSnapshot, Kind, Origin, Resource};
 use check::Check;
 use service_entry::service_entry_conflicts;
@@ -40,81 +42,163 @@ pub const PROTOCOLS: [&str; 12] = [
     "REDIS",
 ];
 
-/// Every problem found in `snapshot`; empty when it is fine.
-pub fn validate(snapshot: &ConfigSnapshot) -> Vec<ConfigError> {
+/// One problem, and the resource it is about: its kind and index among the
+/// snapshot's resources of that kind.
+pub(super) struct Finding {
+    subject: (Kind, usize),
+    error: ConfigError,
+}
+
+/// A snapshot as it is served: the resources without errors, and what was
+/// found in the others.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checked {
+    /// Every resource that has no error, as istiod would serve it.
+    pub snapshot: ConfigSnapshot,
+    /// The problems that left a resource out.
+    pub errors: Vec<ConfigError>,
+    /// The problems of resources that are served anyway (references to
+    /// subsets or gateways no served resource defines).
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Validates each resource of `snapshot` alone, as istiod does, and leaves
+/// out every resource with an error; the rest is served. Warnings are
+/// judged against what is served, so a reference to a left-out resource is
+/// one too.
+pub fn check(mut snapshot: ConfigSnapshot) -> Checked {
+    let mut rejected = HashSet::new();
     let mut errors = Vec::new();
-    duplicates(snapshot, &mut errors);
+    for finding in findings(&snapshot) {
+        if finding.error.severity() == Severity::Error {
+            rejected.insert(finding.subject);
+            errors.push(finding.error);
+        }
+    }
+    retain(&mut snapshot, |subject| !rejected.contains(&subject));
+    let warnings = findings(&snapshot)
+        .into_iter()
+        .map(|finding| finding.error)
+        .filter(|error| error.severity() == Severity::Warning)
+        .collect();
+    Checked {
+        snapshot,
+        errors,
+        warnings,
+    }
+}
+
+/// Every problem found in `snapshot`, errors and warnings alike; empty when
+/// it is fine.
+pub fn validate(snapshot: &ConfigSnapshot) -> Vec<ConfigError> {
+    findings(snapshot)
+        .into_iter()
+        .map(|finding| finding.error)
+        .collect()
+}
+
+fn findings(snapshot: &ConfigSnapshot) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    duplicates(snapshot, &mut findings);
     each(
         Kind::ServiceEntry,
         &snapshot.service_entries,
-        &mut errors,
+        &mut findings,
         |check, spec| check.service_entry(spec),
     );
-    service_entry_conflicts(snapshot, &mut errors);
+    service_entry_conflicts(snapshot, &mut findings);
     each(
         Kind::VirtualService,
         &snapshot.virtual_services,
-        &mut errors,
+        &mut findings,
         |check, spec| check.virtual_service(spec, snapshot),
     );
     each(
         Kind::DestinationRule,
         &snapshot.destination_rules,
-        &mut errors,
+        &mut findings,
         |check, spec| check.destination_rule(spec),
     );
     each(
         Kind::Gateway,
         &snapshot.gateways,
-        &mut errors,
+        &mut findings,
         |check, spec| check.gateway(spec),
     );
     each(
         Kind::Sidecar,
         &snapshot.sidecars,
-        &mut errors,
+        &mut findings,
         |check, spec| check.sidecar(spec),
     );
     each(
         Kind::WorkloadEntry,
         &snapshot.workload_entries,
-        &mut errors,
+        &mut findings,
         |check, spec| check.workload_entry(spec, "spec", false),
     );
     each(
         Kind::WorkloadGroup,
         &snapshot.workload_groups,
-        &mut errors,
+        &mut findings,
         |check, spec| check.workload_group(spec),
     );
     each(
         Kind::Secret,
         &snapshot.secrets,
-        &mut errors,
+        &mut findings,
         |check, spec| check.secret(spec),
     );
-    errors
+    findings
+}
+
+/// Keeps the resources of `snapshot` for which `keep((kind, index))` holds.
+fn retain(snapshot: &mut ConfigSnapshot, keep: impl Fn((Kind, usize)) -> bool) {
+    fn of_kind<T>(
+        kind: Kind,
+        resources: &mut Vec<Resource<T>>,
+        keep: &impl Fn((Kind, usize)) -> bool,
+    ) {
+        let mut index = 0;
+        resources.retain(|_| {
+            index += 1;
+            keep((kind, index - 1))
+        });
+    }
+    of_kind(Kind::ServiceEntry, &mut snapshot.service_entries, &keep);
+    of_kind(Kind::VirtualService, &mut snapshot.virtual_services, &keep);
+    of_kind(
+        Kind::DestinationRule,
+        &mut snapshot.destination_rules,
+        &keep,
+    );
+    of_kind(Kind::Gateway, &mut snapshot.gateways, &keep);
+    of_kind(Kind::Sidecar, &mut snapshot.sidecars, &keep);
+    of_kind(Kind::WorkloadEntry, &mut snapshot.workload_entries, &keep);
+    of_kind(Kind::WorkloadGroup, &mut snapshot.workload_groups, &keep);
+    of_kind(Kind::Secret, &mut snapshot.secrets, &keep);
 }
 
 /// Checks the metadata and then the spec of every resource of one kind.
 fn each<T>(
     kind: Kind,
     resources: &[Resource<T>],
-    errors: &mut Vec<ConfigError>,
+    findings: &mut Vec<Finding>,
     spec: impl Fn(&mut Check<'_>, &T),
 ) {
-    for resource in resources {
-        let mut check = Check::new(kind, resource, errors);
+    for (index, resource) in resources.iter().enumerate() {
+        let mut check = Check::new(kind, resource, index, findings);
         check.meta();
         spec(&mut check, &resource.spec);
     }
 }
 
-/// The same kind, namespace and name defined twice, anywhere.
-fn duplicates(snapshot: &ConfigSnapshot, errors: &mut Vec<ConfigError>) {
-    fn check<T>(kind: Kind, resources: &[Resource<T>], errors: &mut Vec<ConfigError>) {
+/// The same kind, namespace and name defined twice, anywhere: the later
+/// definitions are the ones in error.
+fn duplicates(snapshot: &ConfigSnapshot, findings: &mut Vec<Finding>) {
+    fn check<T>(kind: Kind, resources: &[Resource<T>], findings: &mut Vec<Finding>) {
         let mut seen: HashMap<(&str, &str), &Origin> = HashMap::new();
-        for resource in resources {
+        for (index, resource) in resources.iter().enumerate() {
             let meta = &resource.meta;
             if meta.name.is_empty() {
                 continue;
@@ -127,10 +211,10 @@ fn duplicates(snapshot: &ConfigSnapshot, errors: &mut Vec<ConfigError>) {
                         name: meta.name.clone(),
                         first: describe(first.get()),
                     };
-                    errors.push(ConfigError::new(
-                        Location::resource(kind, resource),
-                        problem,
-                    ));
+                    findings.push(Finding {
+                        subject: (kind, index),
+                        error: ConfigError::new(Location::resource(kind, resource), problem),
+                    });
                 }
                 Entry::Vacant(slot) => {
                     slot.insert(&resource.origin);
@@ -138,14 +222,14 @@ fn duplicates(snapshot: &ConfigSnapshot, errors: &mut Vec<ConfigError>) {
             }
         }
     }
-    check(Kind::ServiceEntry, &snapshot.service_entries, errors);
-    check(Kind::VirtualService, &snapshot.virtual_services, errors);
-    check(Kind::DestinationRule, &snapshot.destination_rules, errors);
-    check(Kind::Gateway, &snapshot.gateways, errors);
-    check(Kind::Sidecar, &snapshot.sidecars, errors);
-    check(Kind::WorkloadEntry, &snapshot.workload_entries, errors);
-    check(Kind::WorkloadGroup, &snapshot.workload_groups, errors);
-    check(Kind::Secret, &snapshot.secrets, errors);
+    check(Kind::ServiceEntry, &snapshot.service_entries, findings);
+    check(Kind::VirtualService, &snapshot.virtual_services, findings);
+    check(Kind::DestinationRule, &snapshot.destination_rules, findings);
+    check(Kind::Gateway, &snapshot.gateways, findings);
+    check(Kind::Sidecar, &snapshot.sidecars, findings);
+    check(Kind::WorkloadEntry, &snapshot.workload_entries, findings);
+    check(Kind::WorkloadGroup, &snapshot.workload_groups, findings);
+    check(Kind::Secret, &snapshot.secrets, findings);
 }
 
 /// Where a resource was defined, for an error naming it.

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use super::check::Check;
-use super::describe;
 use super::syntax::is_ip_or_cidr;
+use super::{Finding, describe};
 use crate::config::error::{ConfigError, Location, Problem};
 use crate::config::model::{Resolution, ServiceEntry};
 use crate::config::{ConfigSnapshot, Kind, Resource};
@@ -68,13 +68,13 @@ impl Check<'_> {
 
 /// Two ServiceEntries of one namespace giving one host and port different
 /// protocols: Istio would pick one of them arbitrarily.
-pub(super) fn service_entry_conflicts(snapshot: &ConfigSnapshot, errors: &mut Vec<ConfigError>) {
+pub(super) fn service_entry_conflicts(snapshot: &ConfigSnapshot, findings: &mut Vec<Finding>) {
     struct Seen<'a> {
         protocol: String,
         resource: &'a Resource<ServiceEntry>,
     }
     let mut seen: HashMap<(&str, String, u32), Seen<'_>> = HashMap::new();
-    for resource in &snapshot.service_entries {
+    for (position, resource) in snapshot.service_entries.iter().enumerate() {
         for host in &resource.spec.hosts {
             for (index, port) in resource.spec.ports.iter().enumerate() {
                 let Some(protocol) = &port.protocol else {
@@ -107,7 +107,10 @@ pub(super) fn service_entry_conflicts(snapshot: &ConfigSnapshot, errors: &mut Ve
                         };
                         let location = Location::resource(Kind::ServiceEntry, resource)
                             .at(format!("spec.ports[{index}].protocol"));
-                        errors.push(ConfigError::new(location, problem));
+                        findings.push(Finding {
+                            subject: (Kind::ServiceEntry, position),
+                            error: ConfigError::new(location, problem),
+                        });
                     }
                     Entry::Vacant(slot) => {
                         slot.insert(Seen { protocol, resource });

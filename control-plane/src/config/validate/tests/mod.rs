@@ -4,6 +4,7 @@
 mod destination_rule;
 mod gateway;
 mod secret;
+mod served;
 mod service_entry;
 mod sidecar;
 mod virtual_service;
@@ -13,6 +14,7 @@ mod workload_group;
 use std::path::Path;
 
 use super::*;
+use crate::config::error::Severity;
 use crate::config::load::load_str;
 
 /// The error lines `validate` gives for one file's YAML.

@@ -1,0 +1,35 @@
+//! What a file held at the last load, kept while it cannot be read or parsed.
+
+use std::path::{Path, PathBuf};
+
+use super::Loaded;
+use crate::config::{ConfigSnapshot, Resource};
+
+/// Completes `loaded` with what `last` (the previous load, before
+/// validation) held from the files and directories that could not be read
+/// now, and with its mesh config if the mesh file failed. A file being
+/// edited keeps serving what it said.
+pub fn keep_unreadable(loaded: &mut Loaded, last: &ConfigSnapshot) {
+    if loaded.mesh_failed {
+        loaded.snapshot.mesh = last.mesh.clone();
+    }
+    let paths = &loaded.unreadable;
+    let next = &mut loaded.snapshot;
+    carry(&mut next.service_entries, &last.service_entries, paths);
+    carry(&mut next.virtual_services, &last.virtual_services, paths);
+    carry(&mut next.destination_rules, &last.destination_rules, paths);
+    carry(&mut next.gateways, &last.gateways, paths);
+    carry(&mut next.sidecars, &last.sidecars, paths);
+    carry(&mut next.workload_entries, &last.workload_entries, paths);
+    carry(&mut next.workload_groups, &last.workload_groups, paths);
+    carry(&mut next.secrets, &last.secrets, paths);
+}
+
+fn carry<T: Clone>(next: &mut Vec<Resource<T>>, last: &[Resource<T>], paths: &[PathBuf]) {
+    let unreadable = |file: &Path| paths.iter().any(|path| file.starts_with(path));
+    next.extend(
+        last.iter()
+            .filter(|resource| unreadable(&resource.origin.file))
+            .cloned(),
+    );
+}
