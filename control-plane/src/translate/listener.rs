@@ -1,8 +1,10 @@
 //! LDS for sidecars: `virtualOutbound` on 15001 (captured traffic, handed
-//! to the listener for the original destination port) and one listener per
-//! service port: HTTP → HCM with RDS `<port>`, TLS/HTTPS → SNI filter chains,
-//! TCP → TCP proxy. Unknown destinations fall through to PassthroughCluster
-//! (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY).
+//! to the listener for the original destination) and the listeners istiod
+//! builds per port: HTTP → HCM with RDS `<port>` on `0.0.0.0_<port>`,
+//! TLS/HTTPS → SNI filter chains, TCP → a listener per service address
+//! (`<ip>_<port>`), CIDR ranges as destination matches on the wildcard.
+//! Unknown destinations fall through to PassthroughCluster (ALLOW_ANY) or
+//! BlackHoleCluster (REGISTRY_ONLY).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,11 +17,14 @@ use shared::ports::OUTBOUND_CAPTURE;
 
 use crate::config::Resource;
 use crate::config::hosts;
-use crate::config::model::{OutboundMode, TlsRoute, VirtualService};
+use crate::config::model::{OutboundMode, VirtualService};
 
 use super::filters::{self, TcpTarget};
-use super::registry::{GatewayRef, MeshView, Protocol, Service};
-use super::route::destination_clusters;
+use super::registry::{GatewayRef, MeshView, Protocol, Service, ServiceAddress};
+use super::tcp::{ChainOpts, route_filter, sidecar_tcp_chains};
+
+/// The IPv4 wildcard address that listeners without a service address bind.
+const WILDCARD: &str = "0.0.0.0";
 
 pub fn build_sidecar_listeners(view: &MeshView<'_>) -> Vec<Listener> {
     let mut listeners = vec![virtual_outbound(view.mode)];
@@ -31,16 +36,90 @@ pub fn build_sidecar_listeners(view: &MeshView<'_>) -> Vec<Listener> {
             .push(service);
     }
     for (port, services) in by_port {
-        if services.iter().any(|s| s.protocol().is_http()) {
+        let http = services.iter().any(|s| s.protocol().is_http());
+        if http {
             listeners.push(http_listener(port));
-        } else if services.iter().any(|s| s.protocol().is_tls()) {
-            listeners.push(tls_listener(view, port, &services));
-        } else {
-            listeners.extend(tcp_listeners(port, &services));
+        }
+        let mut by_bind: BTreeMap<String, Vec<ChainOpts>> = BTreeMap::new();
+        if !http && services.iter().any(|s| s.protocol().is_tls()) {
+            by_bind.insert(WILDCARD.to_string(), tls_chains(view, port, &services));
+        }
+        for service in services.iter().filter(|s| s.protocol() == Protocol::Tcp) {
+            for (bind, cidr) in tcp_bindings(service) {
+                if http && bind == WILDCARD {
+                    tracing::debug!(host = %service.host, port, "an HTTP service holds the wildcard listener of this port; TCP service left out");
+                    continue;
+                }
+                let chains = sidecar_tcp_chains(view, service, port, cidr.as_deref());
+                merge_chains(by_bind.entry(bind).or_default(), chains);
+            }
+        }
+        for (bind, chains) in by_bind {
+            listeners.push(network_listener(view.mode, &bind, port, chains));
         }
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
     listeners
+}
+
+/// Where istiod puts a TCP service's listeners: one per address, bound to
+/// that IP, or on the wildcard with a destination CIDR match for a range;
+/// a service without addresses takes the wildcard and every destination.
+fn tcp_bindings(service: &Service<'_>) -> Vec<(String, Option<String>)> {
+    if service.entry.spec.addresses.is_empty() {
+        return vec![(WILDCARD.to_string(), None)];
+    }
+    service
+        .addresses()
+        .into_iter()
+        .map(|address| match address {
+            ServiceAddress::Ip(ip) => (ip.to_string(), None),
+            cidr @ ServiceAddress::Cidr { .. } => (WILDCARD.to_string(), Some(cidr.to_string())),
+        })
+        .collect()
+}
+
+/// Adds `incoming` chains to a listener's, leaving out each that matches
+/// the same connections as one already there (Envoy would reject both).
+fn merge_chains(chains: &mut Vec<ChainOpts>, incoming: Vec<ChainOpts>) {
+    for chain in incoming {
+        if chains.iter().any(|c| c.conflicts_with(&chain)) {
+            tracing::debug!(cidrs = ?chain.destination_cidrs, names = ?chain.server_names, "a filter chain with the same match exists; left out");
+            continue;
+        }
+        chains.push(chain);
+    }
+}
+
+/// A TLS or TCP listener from its chains, as istiod finishes one: a chain
+/// that matches everything becomes the default chain (or the only chain);
+/// without one, unmatched traffic falls through.
+fn network_listener(mode: OutboundMode, bind: &str, port: u32, chains: Vec<ChainOpts>) -> Listener {
+    let inspect_tls = chains.iter().any(|c| !c.server_names.is_empty());
+    let (match_all, specific): (Vec<ChainOpts>, Vec<ChainOpts>) =
+        chains.into_iter().partition(ChainOpts::matches_all);
+    let mut filter_chains: Vec<FilterChain> = specific
+        .into_iter()
+        .map(ChainOpts::into_filter_chain)
+        .collect();
+    let default_filter_chain = match match_all.into_iter().next() {
+        Some(chain) if filter_chains.is_empty() => {
+            filter_chains.push(chain.into_filter_chain());
+            None
+        }
+        Some(chain) => Some(chain.into_filter_chain()),
+        None => Some(fallthrough_chain(mode)),
+    };
+    Listener {
+        listener_filters: inspect_tls
+            .then(filters::tls_inspector)
+            .into_iter()
+            .collect(),
+        continue_on_listener_filters_timeout: true,
+        filter_chains,
+        default_filter_chain,
+        ..outbound_listener(format!("{bind}_{port}"), bind, port)
+    }
 }
 
 fn fallthrough_cluster(mode: OutboundMode) -> &'static str {
@@ -97,12 +176,8 @@ fn outbound_listener(name: String, address: &str, port: u32) -> Listener {
     }
 }
 
-fn port_name(port: u32) -> String {
-    naming::wildcard_listener(u16::try_from(port).unwrap_or_default())
-}
-
 fn http_listener(port: u32) -> Listener {
-    let name = port_name(port);
+    let name = naming::wildcard_listener(u16::try_from(port).unwrap_or_default());
     let route = naming::sidecar_route(u16::try_from(port).unwrap_or_default());
     Listener {
         filter_chains: vec![FilterChain {
@@ -112,17 +187,17 @@ fn http_listener(port: u32) -> Listener {
             )],
             ..Default::default()
         }],
-        ..outbound_listener(name, "0.0.0.0", port)
+        ..outbound_listener(name, WILDCARD, port)
     }
 }
 
-/// SNI-routed TLS: VirtualService `tls` routes first, then each service
-/// host to its own cluster; anything else falls through.
-fn tls_listener(view: &MeshView<'_>, port: u32, services: &[&Service<'_>]) -> Listener {
+/// SNI-routed TLS on the wildcard listener: VirtualService `tls` routes
+/// first, then each service host to its own cluster.
+fn tls_chains(view: &MeshView<'_>, port: u32, services: &[&Service<'_>]) -> Vec<ChainOpts> {
     let mut chains = Vec::new();
     let mut claimed: BTreeSet<String> = BTreeSet::new();
     for (vs, vs_hosts) in view.virtual_services_for(&GatewayRef::Mesh) {
-        chains.extend(tls_route_chains(
+        chains.extend(tls_route_chain_opts(
             view,
             vs,
             &vs_hosts,
@@ -135,35 +210,15 @@ fn tls_listener(view: &MeshView<'_>, port: u32, services: &[&Service<'_>]) -> Li
         if claimed.insert(service.host.clone()) {
             let cluster =
                 ClusterName::outbound(service.port_number(), "", &service.host).to_string();
-            chains.push(sni_chain(
-                vec![service.host.clone()],
-                TcpTarget::Cluster(cluster),
-            ));
+            chains.push(ChainOpts {
+                name: service.host.clone(),
+                server_names: vec![service.host.clone()],
+                destination_cidrs: Vec::new(),
+                filter: filters::tcp_proxy(&cluster, TcpTarget::Cluster(cluster.clone())),
+            });
         }
     }
-    Listener {
-        listener_filters: vec![filters::tls_inspector()],
-        continue_on_listener_filters_timeout: true,
-        filter_chains: chains,
-        default_filter_chain: Some(fallthrough_chain(view.mode)),
-        ..outbound_listener(port_name(port), "0.0.0.0", port)
-    }
-}
-
-fn sni_chain(server_names: Vec<String>, target: TcpTarget) -> FilterChain {
-    let stat_prefix = match &target {
-        TcpTarget::Cluster(cluster) => cluster.clone(),
-        TcpTarget::Weighted(_) => server_names.join(","),
-    };
-    FilterChain {
-        name: server_names.join(","),
-        filter_chain_match: Some(FilterChainMatch {
-            server_names,
-            ..Default::default()
-        }),
-        filters: vec![filters::tcp_proxy(&stat_prefix, target)],
-        ..Default::default()
-    }
+    chains
 }
 
 /// Filter chains for a VirtualService's `tls` routes that apply on `port`
@@ -177,6 +232,20 @@ pub fn tls_route_chains(
     gateway: &GatewayRef,
     claimed: &mut BTreeSet<String>,
 ) -> Vec<FilterChain> {
+    tls_route_chain_opts(view, vs, vs_hosts, port, gateway, claimed)
+        .into_iter()
+        .map(ChainOpts::into_filter_chain)
+        .collect()
+}
+
+fn tls_route_chain_opts(
+    view: &MeshView<'_>,
+    vs: &Resource<VirtualService>,
+    vs_hosts: &[String],
+    port: u32,
+    gateway: &GatewayRef,
+    claimed: &mut BTreeSet<String>,
+) -> Vec<ChainOpts> {
     let vs_gateways = super::registry::vs_gateways(vs);
     let mut chains = Vec::new();
     for tls in &vs.spec.tls {
@@ -203,61 +272,16 @@ pub fn tls_route_chains(
             if snis.is_empty() {
                 continue;
             }
-            chains.push(sni_chain(snis, tls_target(view, vs, tls, port)));
+            let Some(filter) = route_filter(view, vs, &tls.route, port) else {
+                continue;
+            };
+            chains.push(ChainOpts {
+                name: snis.join(","),
+                server_names: snis,
+                destination_cidrs: m.destination_subnets.clone(),
+                filter,
+            });
         }
     }
     chains
-}
-
-fn tls_target(
-    view: &MeshView<'_>,
-    vs: &Resource<VirtualService>,
-    tls: &TlsRoute,
-    port: u32,
-) -> TcpTarget {
-    let clusters = destination_clusters(
-        view,
-        &vs.meta.namespace,
-        tls.route.iter().map(|d| (&d.destination, d.weight)),
-        port,
-    );
-    match clusters.as_slice() {
-        [(name, _)] => TcpTarget::Cluster(name.clone()),
-        _ => TcpTarget::Weighted(clusters.into_iter().filter(|(_, w)| *w > 0).collect()),
-    }
-}
-
-/// Plain TCP: a listener per service address, or one `0.0.0.0_<port>` for
-/// the first service without addresses on that port.
-fn tcp_listeners(port: u32, services: &[&Service<'_>]) -> Vec<Listener> {
-    let mut listeners = Vec::new();
-    let mut wildcard_taken = false;
-    for service in services.iter().filter(|s| s.protocol() == Protocol::Tcp) {
-        let cluster = ClusterName::outbound(service.port_number(), "", &service.host).to_string();
-        let chain = |cluster: &str| FilterChain {
-            filters: vec![filters::tcp_proxy(
-                cluster,
-                TcpTarget::Cluster(cluster.to_string()),
-            )],
-            ..Default::default()
-        };
-        let addresses = &service.entry.spec.addresses;
-        if addresses.is_empty() {
-            if !wildcard_taken {
-                wildcard_taken = true;
-                listeners.push(Listener {
-                    filter_chains: vec![chain(&cluster)],
-                    ..outbound_listener(port_name(port), "0.0.0.0", port)
-                });
-            }
-        } else {
-            for address in addresses.iter().filter(|a| !a.contains('/')) {
-                listeners.push(Listener {
-                    filter_chains: vec![chain(&cluster)],
-                    ..outbound_listener(format!("{address}_{port}"), address, port)
-                });
-            }
-        }
-    }
-    listeners
 }

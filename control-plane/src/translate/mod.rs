@@ -8,11 +8,13 @@ pub mod cluster;
 pub mod endpoint;
 pub mod filters;
 pub mod gateway;
+pub mod gateway_tcp;
 pub mod listener;
 pub mod proxy;
 pub mod registry;
 pub mod route;
 pub mod secret;
+pub mod tcp;
 
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 //! `exportTo` and Sidecar scoping, and the workloads behind each service.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use crate::config::gateways::{MESH_GATEWAY, gateway_named};
 use crate::config::hosts;
@@ -78,6 +79,52 @@ impl Service<'_> {
 
     pub fn resolution(&self) -> Resolution {
         self.entry.spec.resolution
+    }
+
+    /// The service's `addresses` as istiod reads them: each IP or CIDR
+    /// range is one virtual address; a range of one address (`/32`,
+    /// `/128`) is that IP. Entries that are neither are left out.
+    pub fn addresses(&self) -> Vec<ServiceAddress> {
+        self.entry
+            .spec
+            .addresses
+            .iter()
+            .filter_map(|a| ServiceAddress::parse(a))
+            .collect()
+    }
+}
+
+/// A ServiceEntry address: one IP, or a CIDR range of several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceAddress {
+    Ip(IpAddr),
+    Cidr { prefix: IpAddr, len: u8 },
+}
+
+impl ServiceAddress {
+    pub fn parse(written: &str) -> Option<Self> {
+        match written.split_once('/') {
+            None => written.parse().ok().map(ServiceAddress::Ip),
+            Some((ip, len)) => {
+                let prefix: IpAddr = ip.parse().ok()?;
+                let len: u8 = len.parse().ok()?;
+                let bits = if prefix.is_ipv4() { 32 } else { 128 };
+                match len.cmp(&bits) {
+                    std::cmp::Ordering::Equal => Some(ServiceAddress::Ip(prefix)),
+                    std::cmp::Ordering::Less => Some(ServiceAddress::Cidr { prefix, len }),
+                    std::cmp::Ordering::Greater => None,
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServiceAddress::Ip(ip) => write!(f, "{ip}"),
+            ServiceAddress::Cidr { prefix, len } => write!(f, "{prefix}/{len}"),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Listeners: where to accept, which filter chain a connection takes, and
 //! what that chain does with it (HTTP routing or a TCP proxy).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::cluster::ClientCert;
@@ -27,11 +27,43 @@ pub struct Listener {
 pub struct FilterChain {
     pub name: Arc<str>,
     pub destination_port: Option<u16>,
+    /// Destination address ranges (`prefix_ranges`); empty matches any.
+    pub destination_prefixes: Vec<CidrRange>,
     /// Terminate TLS (mesh mTLS at a gateway) before the action.
     pub tls: Option<DownstreamTls>,
     /// Exact names or `*.suffix` wildcards; empty matches any SNI (or none).
     pub server_names: Vec<String>,
     pub action: ChainAction,
+}
+
+/// An address range, as Envoy's `CidrRange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CidrRange {
+    pub prefix: IpAddr,
+    pub len: u8,
+}
+
+impl CidrRange {
+    /// Whether `ip` is in the range; an IPv4-mapped IPv6 address counts
+    /// as the IPv4 address it carries.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.prefix, ip.to_canonical()) {
+            (IpAddr::V4(prefix), IpAddr::V4(ip)) => {
+                masked(u128::from(prefix.to_bits()), 32, self.len)
+                    == masked(u128::from(ip.to_bits()), 32, self.len)
+            }
+            (IpAddr::V6(prefix), IpAddr::V6(ip)) => {
+                masked(prefix.to_bits(), 128, self.len) == masked(ip.to_bits(), 128, self.len)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The first `len` of `bits` bits of `value`.
+fn masked(value: u128, bits: u8, len: u8) -> u128 {
+    let len = len.min(bits);
+    if len == 0 { 0 } else { value >> (bits - len) }
 }
 
 /// TLS termination with the material it was built from. Equality is by
@@ -173,46 +205,69 @@ pub struct TcpProxy {
 }
 
 impl Listener {
-    /// The chain for a connection to `destination_port` with `sni`, as
-    /// Envoy matches: destination port, then server name (exact before
-    /// wildcard, longest wildcard first), then the default chain.
-    pub fn select_chain(&self, destination_port: u16, sni: Option<&str>) -> Option<&FilterChain> {
-        let port_ok = |c: &&FilterChain| c.destination_port.is_none_or(|p| p == destination_port);
-        let with_port: Vec<&FilterChain> = {
-            let exact_port: Vec<&FilterChain> = self
-                .filter_chains
-                .iter()
-                .filter(|c| c.destination_port == Some(destination_port))
-                .collect();
-            if exact_port.is_empty() {
-                self.filter_chains.iter().filter(port_ok).collect()
-            } else {
-                exact_port
-            }
-        };
-        let by_name = sni.and_then(|sni| {
-            let sni = sni.to_ascii_lowercase();
-            with_port
-                .iter()
-                .filter_map(|c| {
-                    c.server_names
-                        .iter()
-                        .filter_map(|name| server_name_rank(name, &sni))
-                        .max()
-                        .map(|rank| (rank, *c))
-                })
-                .max_by_key(|(rank, _)| *rank)
-                .map(|(_, c)| c)
+    /// The chain for a connection to `destination_port` on `destination_ip`
+    /// with `sni`, as Envoy matches, one criterion after the other:
+    /// destination port (an exact port before chains without one), then
+    /// destination IP (the longest matching prefix, else chains without
+    /// prefixes), then server name (exact before wildcard, longest
+    /// wildcard first, else chains without names). A criterion that leaves
+    /// no chain gives the default chain; Envoy never backtracks to a less
+    /// specific candidate of an earlier criterion.
+    pub fn select_chain(
+        &self,
+        destination_port: u16,
+        destination_ip: Option<IpAddr>,
+        sni: Option<&str>,
+    ) -> Option<&FilterChain> {
+        let chains: Vec<&FilterChain> = self.filter_chains.iter().collect();
+        let by_port = most_specific(chains, |c| match c.destination_port {
+            None => Some(0),
+            Some(p) => (p == destination_port).then_some(1),
         });
-        by_name
-            .or_else(|| {
-                with_port
-                    .iter()
-                    .find(|c| c.server_names.is_empty())
-                    .copied()
-            })
-            .or(self.default_chain.as_ref())
+        let by_ip = most_specific(by_port, |c| {
+            if c.destination_prefixes.is_empty() {
+                return Some(0);
+            }
+            let ip = destination_ip?;
+            c.destination_prefixes
+                .iter()
+                .filter(|range| range.contains(ip))
+                .map(|range| usize::from(range.len) + 1)
+                .max()
+        });
+        let sni = sni.map(str::to_ascii_lowercase);
+        let by_name = most_specific(by_ip, |c| {
+            if c.server_names.is_empty() {
+                return Some(0);
+            }
+            let sni = sni.as_deref()?;
+            c.server_names
+                .iter()
+                .filter_map(|name| server_name_rank(name, sni))
+                .max()
+                .map(|rank| rank.saturating_add(1))
+        });
+        by_name.into_iter().next().or(self.default_chain.as_ref())
     }
+}
+
+/// The chains ranked highest by `rank` (`None`: the chain does not match).
+fn most_specific(
+    chains: Vec<&FilterChain>,
+    rank: impl Fn(&FilterChain) -> Option<usize>,
+) -> Vec<&FilterChain> {
+    let ranked: Vec<(usize, &FilterChain)> = chains
+        .into_iter()
+        .filter_map(|c| rank(c).map(|r| (r, c)))
+        .collect();
+    let Some(best) = ranked.iter().map(|(r, _)| *r).max() else {
+        return Vec::new();
+    };
+    ranked
+        .into_iter()
+        .filter(|(r, _)| *r == best)
+        .map(|(_, c)| c)
+        .collect()
 }
 
 /// How well `pattern` matches `sni`: `None` for no match, higher is better
@@ -227,74 +282,4 @@ fn server_name_rank(pattern: &str, sni: &str) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::route::ClusterTarget;
-
-    fn tcp_chain(name: &str, port: Option<u16>, names: &[&str]) -> FilterChain {
-        FilterChain {
-            name: name.into(),
-            destination_port: port,
-            server_names: names.iter().map(|s| s.to_string()).collect(),
-            tls: None,
-            action: ChainAction::Tcp(TcpProxy {
-                stat_prefix: name.into(),
-                target: ClusterTarget::Cluster(name.into()),
-                access_log: false,
-                idle_timeout: None,
-            }),
-        }
-    }
-
-    fn listener(chains: Vec<FilterChain>, default: Option<FilterChain>) -> Listener {
-        Listener {
-            name: "l".into(),
-            address: "0.0.0.0:443".parse().unwrap(),
-            bind_to_port: false,
-            use_original_dst: false,
-            inspect_tls: true,
-            filter_chains: chains,
-            default_chain: default,
-        }
-    }
-
-    #[test]
-    fn sni_exact_beats_wildcard_and_default_catches_the_rest() {
-        let l = listener(
-            vec![
-                tcp_chain("wild", None, &["*.cnn.com"]),
-                tcp_chain("exact", None, &["edition.cnn.com"]),
-            ],
-            Some(tcp_chain("default", None, &[])),
-        );
-        assert_eq!(
-            &*l.select_chain(443, Some("edition.cnn.com")).unwrap().name,
-            "exact"
-        );
-        assert_eq!(
-            &*l.select_chain(443, Some("www.cnn.com")).unwrap().name,
-            "wild"
-        );
-        assert_eq!(
-            &*l.select_chain(443, Some("cnn.com")).unwrap().name,
-            "default"
-        );
-        assert_eq!(&*l.select_chain(443, None).unwrap().name, "default");
-    }
-
-    #[test]
-    fn destination_port_chain_wins() {
-        let l = listener(
-            vec![tcp_chain("loop", Some(15001), &[])],
-            Some(tcp_chain("default", None, &[])),
-        );
-        assert_eq!(&*l.select_chain(15001, None).unwrap().name, "loop");
-        assert_eq!(&*l.select_chain(80, None).unwrap().name, "default");
-    }
-
-    #[test]
-    fn no_match_and_no_default_is_none() {
-        let l = listener(vec![tcp_chain("exact", None, &["a.com"])], None);
-        assert!(l.select_chain(443, Some("b.com")).is_none());
-    }
-}
+mod tests;

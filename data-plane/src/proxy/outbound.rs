@@ -2,7 +2,7 @@
 //! destination when redirected), peek at its first bytes (SNI, or an
 //! explicit-proxy request), pick the filter chain and run it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +44,19 @@ pub struct Destination {
     pub original_dst: Option<SocketAddr>,
     /// The CONNECT target host, resolved only if a passthrough needs it.
     pub host: Option<String>,
+}
+
+impl Destination {
+    /// The destination address filter chains match on, as Envoy's: the
+    /// original destination, else (not redirected, not CONNECT to a name)
+    /// the address the connection was accepted on.
+    pub fn ip(&self, local: Option<SocketAddr>) -> Option<IpAddr> {
+        match (self.original_dst, &self.host) {
+            (Some(dst), _) => Some(dst.ip()),
+            (None, Some(_)) => None,
+            (None, None) => local.map(|a| a.ip()),
+        }
+    }
 }
 
 async fn handle(stream: TcpStream, remote: SocketAddr, name: &str, context: Arc<ProxyContext>) {
@@ -93,7 +106,11 @@ pub async fn dispatch(
     } else {
         None
     };
-    let Some(chain) = listener.select_chain(destination.port, server_name.as_deref()) else {
+    let Some(chain) = listener.select_chain(
+        destination.port,
+        destination.ip(local),
+        server_name.as_deref(),
+    ) else {
         tracing::debug!(listener = %listener.name, ?server_name, port = destination.port, "no filter chain matches; closing");
         tcp::close(stream);
         return;

@@ -16,7 +16,9 @@ use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
 
 use super::{At, decode, enabled_duration, route, socket_addr, tls};
 use crate::model::Error;
-use crate::model::listener::{ChainAction, FilterChain, HttpManager, Listener, TcpProxy};
+use crate::model::listener::{
+    ChainAction, CidrRange, FilterChain, HttpManager, Listener, TcpProxy,
+};
 use crate::model::route::ClusterTarget;
 use crate::model::secret::SecretSources;
 
@@ -109,6 +111,17 @@ fn filter_chain(
             })
         })
         .transpose()?;
+    let destination_prefixes = m
+        .prefix_ranges
+        .iter()
+        .enumerate()
+        .map(|(i, range)| {
+            cidr_range(
+                range,
+                &at.field(format!("filter_chain_match.prefix_ranges[{i}]")),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let action = chain_action(c, at)?;
     if tls.is_some() && matches!(action, ChainAction::Tcp(_)) {
         return Err(at.field("transport_socket").error(
@@ -118,6 +131,7 @@ fn filter_chain(
     Ok(FilterChain {
         name: c.name.as_str().into(),
         destination_port,
+        destination_prefixes,
         tls,
         server_names: m
             .server_names
@@ -128,10 +142,31 @@ fn filter_chain(
     })
 }
 
+/// An address range as Envoy validates it: an IP and a prefix length no
+/// longer than the address.
+fn cidr_range(
+    range: &proto::pb::envoy::config::core::v3::CidrRange,
+    at: &At<'_>,
+) -> Result<CidrRange, Error> {
+    let prefix: std::net::IpAddr = range.address_prefix.parse().map_err(|_| {
+        at.field("address_prefix")
+            .error(format!("{:?} is not an IP address", range.address_prefix))
+    })?;
+    let bits = if prefix.is_ipv4() { 32 } else { 128 };
+    let len = range.prefix_len.as_ref().map_or(0, |l| l.value);
+    let len = u8::try_from(len)
+        .ok()
+        .filter(|len| u32::from(*len) <= bits)
+        .ok_or_else(|| {
+            at.field("prefix_len")
+                .error(format!("{len} is longer than the address ({bits} bits)"))
+        })?;
+    Ok(CidrRange { prefix, len })
+}
+
 /// Rejects the match fields the agent does not match on.
 fn check_match_fields(m: &FilterChainMatch, at: &At<'_>) -> Result<(), Error> {
     let unsupported = [
-        ("prefix_ranges", !m.prefix_ranges.is_empty()),
         ("source_prefix_ranges", !m.source_prefix_ranges.is_empty()),
         (
             "direct_source_prefix_ranges",

@@ -51,7 +51,7 @@ pub(super) fn route_table(
             let listener = config
                 .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
                 .or_else(|| config.listener(accepting))?;
-            let (routes, stat_prefix) = match &listener.select_chain(port, None)?.action {
+            let (routes, stat_prefix) = match &listener.select_chain(port, None, None)?.action {
                 ChainAction::Http(hcm) => (
                     hcm.inline_routes
                         .clone()

@@ -1,6 +1,6 @@
 //! Listeners: address, listener filters, filter chain match and action.
 
-use proto::pb::envoy::config::core::v3::TransportSocket;
+use proto::pb::envoy::config::core::v3::{CidrRange, TransportSocket};
 use proto::pb::envoy::config::listener::v3::{
     Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, filter, listener_filter,
 };
@@ -17,7 +17,7 @@ use super::{
 };
 use crate::model::convert::listener::{HCM, ROUTER, TCP_PROXY, TLS_INSPECTOR};
 use crate::model::convert::tls::DOWNSTREAM_TLS;
-use crate::model::listener::ChainAction;
+use crate::model::listener::{ChainAction, CidrRange as ModelCidr};
 use crate::model::route::ClusterTarget;
 use crate::model::secret::SecretSources;
 use crate::model::{Error, listener_from_proto};
@@ -290,10 +290,7 @@ fn an_unknown_listener_filter_is_rejected() {
 #[test]
 fn match_fields_the_agent_does_not_match_on_are_rejected() {
     type Set = fn(&mut FilterChainMatch);
-    let cases: [(&str, Set); 6] = [
-        ("prefix_ranges", |m| {
-            m.prefix_ranges = vec![Default::default()]
-        }),
+    let cases: [(&str, Set); 5] = [
         ("source_prefix_ranges", |m| {
             m.source_prefix_ranges = vec![Default::default()]
         }),
@@ -319,6 +316,56 @@ fn match_fields_the_agent_does_not_match_on_are_rejected() {
             "this match field is not supported",
         );
     }
+}
+
+fn prefix(address: &str, len: u32) -> CidrRange {
+    CidrRange {
+        address_prefix: address.into(),
+        prefix_len: Some(UInt32Value { value: len }),
+    }
+}
+
+#[test]
+fn destination_prefix_ranges_are_kept_and_an_invalid_one_is_rejected() {
+    let mut l = base();
+    l.filter_chains[0].filter_chain_match = Some(FilterChainMatch {
+        prefix_ranges: vec![prefix("10.10.0.0", 16), prefix("2001:db8::", 32)],
+        ..Default::default()
+    });
+    let converted = convert(&l).expect("converts");
+    assert_eq!(
+        converted.filter_chains[0].destination_prefixes,
+        [
+            ModelCidr {
+                prefix: "10.10.0.0".parse().unwrap(),
+                len: 16
+            },
+            ModelCidr {
+                prefix: "2001:db8::".parse().unwrap(),
+                len: 32
+            }
+        ]
+    );
+    assert_edit_rejected(
+        |l| {
+            l.filter_chains[0].filter_chain_match = Some(FilterChainMatch {
+                prefix_ranges: vec![prefix("10.0.0.0", 33)],
+                ..Default::default()
+            })
+        },
+        "filter_chains[0].filter_chain_match.prefix_ranges[0].prefix_len",
+        "33 is longer than the address (32 bits)",
+    );
+    assert_edit_rejected(
+        |l| {
+            l.filter_chains[0].filter_chain_match = Some(FilterChainMatch {
+                prefix_ranges: vec![prefix("db.example", 8)],
+                ..Default::default()
+            })
+        },
+        "filter_chains[0].filter_chain_match.prefix_ranges[0].address_prefix",
+        "\"db.example\" is not an IP address",
+    );
 }
 
 #[test]

@@ -1,0 +1,438 @@
+//! TCP egress as istiod builds it: listeners per service address
+//! (`<ip>_<port>`), CIDR ranges as destination matches on the wildcard
+//! listener, VirtualService `tcp` routes, and a gateway's TCP server.
+//! The docs' YAML (the MongoDB egress blog post, the http-proxy task) is
+//! also compared with golden files under `tests/golden/tcp/`.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use shared::node::{NodeId, NodeType};
+use shared::type_url;
+
+use super::super::gateway_tcp::gateway_tcp_chain;
+use super::super::registry::{GatewayRef, MeshView};
+use super::super::{Proxy, to_json, translate};
+use crate::config::ConfigSnapshot;
+use crate::config::load::load_str;
+use crate::config::model::OutboundMode;
+
+fn sidecar() -> Proxy {
+    Proxy {
+        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", "default").to_string(),
+        node_type: NodeType::Sidecar,
+        namespace: "default".to_string(),
+        labels: [("app".to_string(), "sleep".to_string())].into(),
+        ips: vec!["10.1.0.5".to_string()],
+        service_account: "sleep".to_string(),
+    }
+}
+
+fn egress_gateway() -> Proxy {
+    Proxy {
+        id: NodeId::new(NodeType::Router, "10.1.0.9", "egw-1", "istio-system").to_string(),
+        node_type: NodeType::Router,
+        namespace: "istio-system".to_string(),
+        labels: [("istio".to_string(), "egressgateway".to_string())].into(),
+        ips: vec!["10.1.0.9".to_string()],
+        service_account: "istio-egressgateway-service-account".to_string(),
+    }
+}
+
+fn snapshot(yaml: &str, mode: OutboundMode) -> ConfigSnapshot {
+    let mut snapshot =
+        load_str(Path::new("cfg.yaml"), yaml).unwrap_or_else(|errors| panic!("loads: {errors}"));
+    snapshot.mesh.outbound_traffic_policy.mode = mode;
+    snapshot
+}
+
+/// Everything `proxy` is sent for `yaml`, as JSON.
+fn render(yaml: &str, mode: OutboundMode, proxy: &Proxy) -> Value {
+    let resources = translate(&snapshot(yaml, mode), &[], proxy).into_typed();
+    let types = [
+        type_url::CLUSTER,
+        type_url::ENDPOINT,
+        type_url::LISTENER,
+        type_url::ROUTE,
+    ];
+    to_json(&resources, &types).expect("JSON")
+}
+
+/// The listeners `proxy` is sent for `yaml`, as JSON.
+fn listeners(yaml: &str, mode: OutboundMode, proxy: &Proxy) -> Value {
+    render(yaml, mode, proxy)["listeners"].clone()
+}
+
+fn listener<'a>(listeners: &'a Value, name: &str) -> &'a Value {
+    listeners
+        .as_array()
+        .and_then(|all| all.iter().find(|l| l["name"] == name))
+        .unwrap_or_else(|| panic!("no listener {name} in {listeners:#}"))
+}
+
+fn names(listeners: &Value) -> Vec<String> {
+    listeners
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .map(|l| l["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+fn cluster_of(chain: &Value) -> &Value {
+    &chain["filters"][0]["typedConfig"]["cluster"]
+}
+
+fn check_golden(name: &str, actual: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/tcp")
+        .join(format!("{name}.json"));
+    let rendered = serde_json::to_string_pretty(actual).expect("JSON renders") + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("golden dir")).expect("create golden dir");
+        std::fs::write(&path, rendered).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1", path.display()));
+    assert!(
+        expected == rendered,
+        "{} differs from the translation; run with UPDATE_GOLDEN=1 and review the diff",
+        path.display()
+    );
+}
+
+fn tcp_entry(name: &str, host: &str, addresses: &str, port: u32) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  hosts: [{host}]
+  addresses: {addresses}
+  ports:
+  - {{number: {port}, name: tcp, protocol: TCP}}
+  location: MESH_EXTERNAL
+  resolution: NONE
+---
+"
+    )
+}
+
+#[test]
+fn a_single_address_cidr_is_a_listener_on_that_ip() {
+    let all = listeners(
+        &tcp_entry("mongo", "my-mongo.tcp.svc", "[10.0.0.5/32]", 27017),
+        OutboundMode::RegistryOnly,
+        &sidecar(),
+    );
+    assert_eq!(names(&all), ["10.0.0.5_27017", "virtualOutbound"]);
+    let l = listener(&all, "10.0.0.5_27017");
+    assert_eq!(l["address"]["socketAddress"]["address"], "10.0.0.5");
+    assert_eq!(l["bindToPort"], false);
+    assert_eq!(l["filterChains"].as_array().unwrap().len(), 1);
+    assert_eq!(l["filterChains"][0].get("filterChainMatch"), None);
+    assert_eq!(
+        cluster_of(&l["filterChains"][0]),
+        "outbound|27017||my-mongo.tcp.svc"
+    );
+    assert_eq!(l.get("defaultFilterChain"), None);
+}
+
+#[test]
+fn a_cidr_range_is_a_prefix_match_on_the_wildcard_listener_and_the_rest_falls_through() {
+    let all = listeners(
+        &tcp_entry("db", "db.example.com", "[10.10.0.0/16]", 3306),
+        OutboundMode::RegistryOnly,
+        &sidecar(),
+    );
+    let l = listener(&all, "0.0.0.0_3306");
+    assert_eq!(
+        l["filterChains"][0]["filterChainMatch"]["prefixRanges"],
+        json!([{"addressPrefix": "10.10.0.0", "prefixLen": 16}])
+    );
+    assert_eq!(
+        cluster_of(&l["filterChains"][0]),
+        "outbound|3306||db.example.com"
+    );
+    assert_eq!(l["defaultFilterChain"]["name"], "PassthroughFilterChain");
+    assert_eq!(cluster_of(&l["defaultFilterChain"]), "BlackHoleCluster");
+}
+
+#[test]
+fn two_tcp_services_on_one_port_are_told_apart_by_address() {
+    let yaml = tcp_entry("db-a", "a.db.example", "[192.0.2.10]", 5432)
+        + &tcp_entry("db-b", "b.db.example", "[192.0.2.20/32]", 5432)
+        + &tcp_entry("db-c", "c.db.example", "[198.51.100.0/24]", 5432)
+        + &tcp_entry("db-any", "any.db.example", "[]", 5432);
+    let all = listeners(&yaml, OutboundMode::AllowAny, &sidecar());
+    assert_eq!(
+        names(&all),
+        [
+            "0.0.0.0_5432",
+            "192.0.2.10_5432",
+            "192.0.2.20_5432",
+            "virtualOutbound"
+        ]
+    );
+    assert_eq!(
+        cluster_of(&listener(&all, "192.0.2.10_5432")["filterChains"][0]),
+        "outbound|5432||a.db.example"
+    );
+    assert_eq!(
+        cluster_of(&listener(&all, "192.0.2.20_5432")["filterChains"][0]),
+        "outbound|5432||b.db.example"
+    );
+    // The range is matched by prefix; the service without addresses takes
+    // every other destination on the port, as the default chain.
+    let wildcard = listener(&all, "0.0.0.0_5432");
+    assert_eq!(
+        cluster_of(&wildcard["filterChains"][0]),
+        "outbound|5432||c.db.example"
+    );
+    assert_eq!(
+        cluster_of(&wildcard["defaultFilterChain"]),
+        "outbound|5432||any.db.example"
+    );
+}
+
+#[test]
+fn of_two_services_on_one_address_and_port_the_first_keeps_it() {
+    let yaml = tcp_entry("db-a", "a.db.example", "[192.0.2.10]", 5432)
+        + &tcp_entry("db-b", "b.db.example", "[192.0.2.10]", 5432);
+    let all = listeners(&yaml, OutboundMode::AllowAny, &sidecar());
+    let l = listener(&all, "192.0.2.10_5432");
+    assert_eq!(l["filterChains"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        cluster_of(&l["filterChains"][0]),
+        "outbound|5432||a.db.example"
+    );
+}
+
+const WEIGHTED: &str = "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: db-split
+  namespace: default
+spec:
+  hosts: [a.db.example]
+  tcp:
+  - match:
+    - port: 5432
+      sourceLabels: {app: other}
+    route:
+    - destination: {host: b.db.example}
+  - match:
+    - port: 5432
+    route:
+    - destination: {host: a.db.example}
+      weight: 80
+    - destination: {host: b.db.example}
+      weight: 20
+";
+
+#[test]
+fn a_tcp_route_splits_by_weight_and_skips_matches_for_other_sources() {
+    let yaml = tcp_entry("db-a", "a.db.example", "[192.0.2.10]", 5432)
+        + &tcp_entry("db-b", "b.db.example", "[192.0.2.20]", 5432)
+        + WEIGHTED;
+    let all = listeners(&yaml, OutboundMode::AllowAny, &sidecar());
+    let l = listener(&all, "192.0.2.10_5432");
+    assert_eq!(l["filterChains"].as_array().unwrap().len(), 1);
+    let proxy = &l["filterChains"][0]["filters"][0]["typedConfig"];
+    assert_eq!(proxy["statPrefix"], "db-split.default");
+    assert_eq!(
+        proxy["weightedClusters"]["clusters"],
+        json!([
+            {"name": "outbound|5432||a.db.example", "weight": 80},
+            {"name": "outbound|5432||b.db.example", "weight": 20}
+        ])
+    );
+    // The route applies to a.db.example only.
+    assert_eq!(
+        cluster_of(&listener(&all, "192.0.2.20_5432")["filterChains"][0]),
+        "outbound|5432||b.db.example"
+    );
+}
+
+/// The MongoDB egress blog post, "Direct TCP egress traffic through an
+/// egress gateway", as published (with its variables filled in).
+const MONGO_THROUGH_GATEWAY: &str = "apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: mongo
+spec:
+  hosts:
+  - my-mongo.tcp.svc
+  addresses:
+  - 203.0.113.7/32
+  ports:
+  - number: 27017
+    name: tcp
+    protocol: TCP
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  endpoints:
+  - address: 203.0.113.7
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: istio-egressgateway
+  namespace: istio-system
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+  - {number: 7777, name: tcp, protocol: TCP}
+  resolution: STATIC
+  workloadSelector:
+    labels: {istio: egressgateway}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port:
+      number: 7777
+      name: tcp
+      protocol: TCP
+    hosts:
+    - my-mongo.tcp.svc
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-mongo
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: mongo
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: mongo
+spec:
+  host: my-mongo.tcp.svc
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: direct-mongo-through-egress-gateway
+spec:
+  hosts:
+  - my-mongo.tcp.svc
+  gateways:
+  - mesh
+  - istio-egressgateway
+  tcp:
+  - match:
+    - gateways:
+      - mesh
+      destinationSubnets:
+      - 203.0.113.7/32
+      port: 27017
+    route:
+    - destination:
+        host: istio-egressgateway.istio-system.svc.cluster.local
+        subset: mongo
+        port:
+          number: 7777
+  - match:
+    - gateways:
+      - istio-egressgateway
+      port: 7777
+    route:
+    - destination:
+        host: my-mongo.tcp.svc
+        port:
+          number: 27017
+      weight: 100
+";
+
+#[test]
+fn mongo_through_the_egress_gateway_sidecar_hop() {
+    let json = render(
+        MONGO_THROUGH_GATEWAY,
+        OutboundMode::RegistryOnly,
+        &sidecar(),
+    );
+    check_golden("mongo-through-gateway/sidecar", &json);
+    let all = &json["listeners"];
+    let l = listener(all, "203.0.113.7_27017");
+    // The `mesh` route matches the address and goes to the gateway; the
+    // service's own chain stays as the default, as istiod keeps it when
+    // the subnets differ from the service's (none: it has its own listener).
+    assert_eq!(
+        l["filterChains"][0]["filterChainMatch"]["prefixRanges"],
+        json!([{"addressPrefix": "203.0.113.7", "prefixLen": 32}])
+    );
+    assert_eq!(
+        cluster_of(&l["filterChains"][0]),
+        "outbound|7777|mongo|istio-egressgateway.istio-system.svc.cluster.local"
+    );
+    assert_eq!(
+        cluster_of(&l["defaultFilterChain"]),
+        "outbound|27017||my-mongo.tcp.svc"
+    );
+}
+
+#[test]
+fn mongo_through_the_egress_gateway_gateway_hop() {
+    let snapshot = snapshot(MONGO_THROUGH_GATEWAY, OutboundMode::RegistryOnly);
+    let proxy = egress_gateway();
+    let view = MeshView::new(&snapshot, &[], &proxy);
+    let gateway = GatewayRef::Gateway {
+        namespace: "default".to_string(),
+        name: "istio-egressgateway".to_string(),
+    };
+    let chain = gateway_tcp_chain(&view, &gateway, 7777, |host, _| host == "my-mongo.tcp.svc")
+        .expect("the gateway route applies on 7777");
+    assert_eq!(chain.filter_chain_match, None);
+    let json = proto::to_json("envoy.config.listener.v3.FilterChain", &chain).expect("JSON");
+    assert_eq!(cluster_of(&json), "outbound|27017||my-mongo.tcp.svc");
+    assert!(
+        gateway_tcp_chain(&view, &gateway, 7778, |_, _| true).is_none(),
+        "no route for another port"
+    );
+    assert!(
+        gateway_tcp_chain(&view, &gateway, 7777, |_, _| false).is_none(),
+        "no route for hosts the server does not admit"
+    );
+}
+
+/// The http-proxy task's ServiceEntry for the corporate proxy, as published.
+const HTTP_PROXY_TASK: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: proxy
+spec:
+  hosts:
+  - my-company-proxy.com # ignored
+  addresses:
+  - 10.104.2.166/32
+  ports:
+  - number: 3128
+    name: tcp
+    protocol: TCP
+  location: MESH_EXTERNAL
+";
+
+#[test]
+fn the_http_proxy_task_gets_a_listener_on_the_proxy_address() {
+    let json = render(HTTP_PROXY_TASK, OutboundMode::RegistryOnly, &sidecar());
+    check_golden("http-proxy/sidecar", &json);
+    let l = listener(&json["listeners"], "10.104.2.166_3128");
+    assert_eq!(
+        cluster_of(&l["filterChains"][0]),
+        "outbound|3128||my-company-proxy.com"
+    );
+}
