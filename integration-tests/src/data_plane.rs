@@ -111,6 +111,7 @@ impl DataPlane {
         }
         // Plain log lines, for tests to search and failures to show.
         command.env("NO_COLOR", "1");
+        options.set_system_roots(&mut command);
         let process = Process::spawn("data-plane", command, dir.path())?;
         let mut agent = Self {
             process,

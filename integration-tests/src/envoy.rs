@@ -292,6 +292,7 @@ impl Envoy {
             None => Command::new(binary),
             Some(netns) => netns.proxy_command(&binary, dir.path())?,
         };
+        options.set_system_roots(&mut command);
         command
             .arg("-c")
             .arg(&bootstrap_path)

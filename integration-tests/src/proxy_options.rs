@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::Result;
 use shared::node::{NodeId, NodeType};
@@ -30,6 +31,10 @@ pub struct ProxyOptions {
     pub control: ControlChannel,
     /// The only DNS server the proxy may use.
     pub dns_addr: SocketAddr,
+    /// The proxy's system roots, when not the host's: a PEM file, given to
+    /// it as `SSL_CERT_FILE` (read by BoringSSL in Envoy and by the agent's
+    /// native-roots loader alike).
+    pub system_roots: Option<PathBuf>,
 }
 
 impl ProxyOptions {
@@ -92,6 +97,21 @@ impl ProxyOptions {
             service_account: service_account.to_string(),
             control,
             dns_addr,
+            system_roots: None,
+        }
+    }
+
+    /// Trusts `pem` as its system roots: what a DestinationRule without
+    /// `caCertificates` verifies servers with.
+    pub fn system_roots(mut self, pem: &Path) -> Self {
+        self.system_roots = Some(pem.to_path_buf());
+        self
+    }
+
+    /// Gives `command` (the proxy's process) its system roots, if set.
+    pub fn set_system_roots(&self, command: &mut Command) {
+        if let Some(pem) = &self.system_roots {
+            command.env("SSL_CERT_FILE", pem);
         }
     }
 

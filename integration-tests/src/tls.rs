@@ -102,9 +102,11 @@ impl TestCa {
         self.build_server_config(names, alpn, None)
     }
 
-    /// Like [`TestCa::server_config`], and requiring a client certificate
-    /// signed by this CA, as nginx does with `ssl_verify_client on`.
-    pub fn mutual_server_config(
+    /// Like [`TestCa::server_config`], and asking for a client certificate
+    /// signed by this CA: one that is presented must verify, and a client
+    /// without one is let in (nginx's `ssl_verify_client optional`), so
+    /// that a test can tell which clients presented one.
+    pub fn client_auth_server_config(
         &self,
         names: &[&str],
         alpn: &[&[u8]],
@@ -117,6 +119,7 @@ impl TestCa {
             Arc::new(roots),
             Arc::new(rustls::crypto::ring::default_provider()),
         )
+        .allow_unauthenticated()
         .build()
         .context("building the client certificate verifier")?;
         self.build_server_config(names, alpn, Some(verifier))

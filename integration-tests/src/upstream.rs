@@ -47,6 +47,9 @@ pub struct RecordedRequest {
     pub peer: SocketAddr,
     /// The SNI of the TLS connection that carried the request.
     pub sni: Option<String>,
+    /// Whether that connection's client presented a certificate (verified
+    /// by the test CA; see [`Upstream::https_asking_client_certs_on`]).
+    pub client_cert: bool,
 }
 
 impl RecordedRequest {
@@ -71,6 +74,26 @@ pub struct TlsHello {
 struct Recorder {
     requests: Mutex<Vec<RecordedRequest>>,
     hellos: Mutex<Vec<TlsHello>>,
+}
+
+/// An HTTPS upstream's configurations: its own, and the one it answers
+/// a ClientHello for one of `client_auth_names` with.
+#[derive(Clone)]
+struct TlsConfigs {
+    default: Arc<ServerConfig>,
+    client_auth_names: Vec<String>,
+    client_auth: Arc<ServerConfig>,
+}
+
+impl TlsConfigs {
+    fn for_sni(&self, sni: Option<&str>) -> Arc<ServerConfig> {
+        match sni {
+            Some(name) if self.client_auth_names.iter().any(|wanted| wanted == name) => {
+                Arc::clone(&self.client_auth)
+            }
+            _ => Arc::clone(&self.default),
+        }
+    }
 }
 
 /// A running upstream; stops (and closes its port) on drop.
@@ -100,10 +123,29 @@ impl Upstream {
 
     /// HTTPS on `addr` with a certificate for `names` signed by `ca`.
     pub fn https_on(addr: SocketAddr, ca: &TestCa, names: &[&str]) -> Result<Self> {
-        Self::start(addr, Some(ca.server_config(names, &[b"http/1.1"])?))
+        Self::https_asking_client_certs_on(addr, ca, names, &[])
     }
 
-    fn start(addr: SocketAddr, tls: Option<Arc<ServerConfig>>) -> Result<Self> {
+    /// Like [`Upstream::https_on`]; a ClientHello for one of
+    /// `client_auth_names` is also asked for a client certificate signed by
+    /// `ca` ([`TestCa::client_auth_server_config`]), and each request
+    /// records whether one came ([`RecordedRequest::client_cert`]).
+    pub fn https_asking_client_certs_on(
+        addr: SocketAddr,
+        ca: &TestCa,
+        names: &[&str],
+        client_auth_names: &[&str],
+    ) -> Result<Self> {
+        let alpn: &[&[u8]] = &[b"http/1.1"];
+        let tls = TlsConfigs {
+            default: ca.server_config(names, alpn)?,
+            client_auth_names: client_auth_names.iter().map(ToString::to_string).collect(),
+            client_auth: ca.client_auth_server_config(names, alpn)?,
+        };
+        Self::start(addr, Some(tls))
+    }
+
+    fn start(addr: SocketAddr, tls: Option<TlsConfigs>) -> Result<Self> {
         let listener =
             std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         listener.set_nonblocking(true)?;
@@ -150,11 +192,7 @@ impl Upstream {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<Arc<ServerConfig>>,
-    recorder: Arc<Recorder>,
-) {
+async fn accept_loop(listener: TcpListener, tls: Option<TlsConfigs>, recorder: Arc<Recorder>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -167,8 +205,8 @@ async fn accept_loop(
         let recorder = Arc::clone(&recorder);
         let tls = tls.clone();
         tokio::spawn(async move {
-            let Some(config) = tls else {
-                serve_connection(stream, peer, None, recorder).await;
+            let Some(configs) = tls else {
+                serve_connection(stream, peer, None, false, recorder).await;
                 return;
             };
             let Ok(start) = LazyConfigAcceptor::new(Acceptor::default(), stream).await else {
@@ -179,8 +217,10 @@ async fn accept_loop(
                 peer,
                 sni: sni.clone(),
             });
+            let config = configs.for_sni(sni.as_deref());
             if let Ok(stream) = start.into_stream(config).await {
-                serve_connection(stream, peer, sni, recorder).await;
+                let client_cert = stream.get_ref().1.peer_certificates().is_some();
+                serve_connection(stream, peer, sni, client_cert, recorder).await;
             }
         });
     }
@@ -190,12 +230,13 @@ async fn serve_connection<S>(
     stream: S,
     peer: SocketAddr,
     sni: Option<String>,
+    client_cert: bool,
     recorder: Arc<Recorder>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |request| {
-        let recorded = record(&request, peer, sni.clone());
+        let recorded = record(&request, peer, sni.clone(), client_cert);
         lock(&recorder.requests).push(recorded.clone());
         respond(request, recorded)
     });
@@ -205,7 +246,12 @@ async fn serve_connection<S>(
         .await;
 }
 
-fn record(request: &Request<Incoming>, peer: SocketAddr, sni: Option<String>) -> RecordedRequest {
+fn record(
+    request: &Request<Incoming>,
+    peer: SocketAddr,
+    sni: Option<String>,
+    client_cert: bool,
+) -> RecordedRequest {
     RecordedRequest {
         method: request.method().to_string(),
         path: request
@@ -224,6 +270,7 @@ fn record(request: &Request<Incoming>, peer: SocketAddr, sni: Option<String>) ->
             .collect(),
         peer,
         sni,
+        client_cert,
     }
 }
 

@@ -11,7 +11,9 @@
 //! resolver. The "external" servers (HTTP on port 80, HTTPS on 443 with a
 //! test CA) and the DNS server listen on the host end of the namespace's
 //! veth, and every name resolves to it, so the names share ports 80 and 443
-//! and are told apart by Host and SNI.
+//! and are told apart by Host and SNI. The HTTPS server asks the mutual TLS
+//! tasks' `my-nginx` clients for a certificate of the test CA; the proxies
+//! trust that CA as their system roots, as a real server's CA would be.
 //!
 //! The egress gateway runs on the host, its node id claiming the host's
 //! veth address, so the control plane makes it the endpoint the sidecar

@@ -22,6 +22,9 @@ pub struct Outcome {
     pub(super) decorator: String,
     /// The SNI the external server saw.
     pub(super) sni: String,
+    /// Whether the external server was shown a client certificate of the
+    /// test CA: `yes`, or `-`.
+    pub(super) client_cert: String,
     /// Who connected to the external server: [`SIDECAR`], [`GATEWAY`] or
     /// `-` when nothing reached it.
     pub(super) peer: String,
@@ -48,6 +51,7 @@ impl Outcome {
             x_envoy: BTreeSet::new(),
             decorator: "-".into(),
             sni: "-".into(),
+            client_cert: "-".into(),
             peer: "-".into(),
             sidecar_log: "-".into(),
             gateway_log: "-".into(),
@@ -78,6 +82,14 @@ impl Outcome {
     pub fn sni(self, sni: &str) -> Self {
         Self {
             sni: sni.into(),
+            ..self
+        }
+    }
+
+    /// The external server was shown a client certificate of the test CA.
+    pub fn client_cert(self) -> Self {
+        Self {
+            client_cert: "yes".into(),
             ..self
         }
     }
@@ -120,7 +132,7 @@ impl Outcome {
     }
 
     /// The table's columns, in order.
-    pub(super) fn columns(&self) -> [String; 8] {
+    pub(super) fn columns(&self) -> [String; 9] {
         let x_envoy = if self.x_envoy.is_empty() {
             "-".to_string()
         } else {
@@ -132,6 +144,7 @@ impl Outcome {
             x_envoy,
             self.decorator.clone(),
             self.sni.clone(),
+            self.client_cert.clone(),
             self.peer.clone(),
             self.sidecar_log.clone(),
             self.gateway_log.clone(),
@@ -139,12 +152,13 @@ impl Outcome {
     }
 }
 
-pub(super) const COLUMNS: [&str; 8] = [
+pub(super) const COLUMNS: [&str; 9] = [
     "result",
     "error body",
     "x-envoy-* (200)",
     "decorator upstream",
     "SNI upstream",
+    "client cert upstream",
     "upstream peer",
     "sidecar log",
     "gateway log",
@@ -195,6 +209,7 @@ mod tests {
                 "curl exit 35",
                 "-",
                 "x-envoy-a,x-envoy-b",
+                "-",
                 "-",
                 "-",
                 "-",

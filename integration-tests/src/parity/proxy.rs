@@ -2,6 +2,7 @@
 //! the same [`ProxyOptions`] and read the same way.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 
 use anyhow::{Result, ensure};
 
@@ -38,14 +39,17 @@ pub(super) enum Proxy {
 
 impl Proxy {
     /// The `sleep` app's sidecar, inside `netns` as uid 1337, claiming the
-    /// namespace's address.
+    /// namespace's address, with `roots` as its system roots.
     pub(super) fn sidecar(
         kind: Kind,
         netns: &NetNs,
         control: ControlChannel,
         dns: SocketAddr,
+        roots: &Path,
     ) -> Result<Self> {
-        let options = ProxyOptions::sleep(control, dns).ip(IpAddr::V4(netns.ns_ip()));
+        let options = ProxyOptions::sleep(control, dns)
+            .ip(IpAddr::V4(netns.ns_ip()))
+            .system_roots(roots);
         Ok(match kind {
             Kind::Agent => Proxy::Agent(DataPlane::start_in(netns, &options)?),
             Kind::Envoy => Proxy::Envoy(live(Envoy::start_in(netns, &options)?)?),
@@ -53,14 +57,17 @@ impl Proxy {
     }
 
     /// Istio's egress gateway (labelled istio=egressgateway) on the host,
-    /// claiming `ip`.
+    /// claiming `ip`, with `roots` as its system roots.
     pub(super) fn gateway(
         kind: Kind,
         ip: Ipv4Addr,
         control: ControlChannel,
         dns: SocketAddr,
+        roots: &Path,
     ) -> Result<Self> {
-        let options = ProxyOptions::egress_gateway(control, dns).ip(IpAddr::V4(ip));
+        let options = ProxyOptions::egress_gateway(control, dns)
+            .ip(IpAddr::V4(ip))
+            .system_roots(roots);
         Ok(match kind {
             Kind::Agent => Proxy::Agent(DataPlane::start(&options)?),
             Kind::Envoy => Proxy::Envoy(live(Envoy::start(&options)?)?),

@@ -20,8 +20,21 @@ use crate::process::eventually;
 use crate::tls::TestCa;
 use crate::upstream::Upstream;
 
-/// Every external name; all resolve to the host end of the veth.
-const EXTERNAL_NAMES: [&str; 3] = ["httpbin.org", "www.baidu.com", "edition.cnn.com"];
+/// The mutual TLS server of Istio's TLS origination tasks (nginx there),
+/// which asks for a client certificate.
+const MY_NGINX: &str = "my-nginx.mesh-external.svc.cluster.local";
+/// Every external name of Istio's egress tasks; all resolve to the host
+/// end of the veth.
+const EXTERNAL_NAMES: [&str; 8] = [
+    "httpbin.org",
+    "www.baidu.com",
+    "edition.cnn.com",
+    "www.google.com",
+    "en.wikipedia.org",
+    "de.wikipedia.org",
+    "www.wikipedia.org",
+    MY_NGINX,
+];
 /// The header the decorator arrives in.
 const DECORATOR: &str = "x-envoy-decorator-operation";
 
@@ -54,7 +67,12 @@ impl Side {
         let netns = NetNs::new()?;
         let host = netns.host_ip();
         let http = Upstream::http_on(SocketAddr::from((host, 80)))?;
-        let https = Upstream::https_on(SocketAddr::from((host, 443)), ca, &EXTERNAL_NAMES)?;
+        let https = Upstream::https_asking_client_certs_on(
+            SocketAddr::from((host, 443)),
+            ca,
+            &EXTERNAL_NAMES,
+            &[MY_NGINX],
+        )?;
         let dns = DnsServer::start_on(host, EXTERNAL_NAMES.map(|name| (name, host)))?;
         let control = control.clone().via(IpAddr::V4(host));
         netns.data_plane_init(
@@ -62,7 +80,7 @@ impl Side {
             &["--include-outbound-ip-ranges", "*"],
             CONVERGE,
         )?;
-        let sidecar = Proxy::sidecar(kind, &netns, control.clone(), dns.addr())?;
+        let sidecar = Proxy::sidecar(kind, &netns, control.clone(), dns.addr(), ca.cert_path())?;
         Ok(Self {
             kind,
             gateway: None,
@@ -78,18 +96,22 @@ impl Side {
     /// Waits for the scenario's config, starts its gateway if it has one,
     /// runs its request and reads what came of it; the gateway is gone
     /// afterwards.
+    /// A proxy that never shows the config is reported (on stderr, with
+    /// its logs) and the request is sent anyway: what comes of it is the
+    /// row's outcome.
     pub(super) fn run(&mut self, scenario: &Scenario, ca_cert: &Path) -> Result<Outcome> {
-        self.wait_ready(scenario, false)?;
+        self.report_unready(self.wait_ready(scenario, false));
         if scenario.gateway {
             let gateway = Proxy::gateway(
                 self.kind,
                 self.netns.host_ip(),
                 self.control.clone(),
                 self.dns.addr(),
+                ca_cert,
             )
             .context("starting the egress gateway")?;
             self.gateway = Some(gateway);
-            self.wait_ready(scenario, true)?;
+            self.report_unready(self.wait_ready(scenario, true));
         }
         let marks = Marks {
             http: self.http.requests().len(),
@@ -101,6 +123,12 @@ impl Side {
         let outcome = self.outcome(&response, &marks);
         self.gateway = None;
         Ok(outcome)
+    }
+
+    fn report_unready(&self, ready: Result<()>) {
+        if let Err(error) = ready {
+            eprintln!("NOT READY ({}): {error:#}", self.kind.name());
+        }
     }
 
     /// Polls the sidecar's config dump until it shows the scenario's config
@@ -178,6 +206,9 @@ impl Side {
         }
         if let Some(sni) = hellos.last().and_then(|hello| hello.sni.clone()) {
             outcome.sni = sni;
+        }
+        if requests.last().is_some_and(|request| request.client_cert) {
+            outcome.client_cert = "yes".to_string();
         }
         let peer = requests
             .last()

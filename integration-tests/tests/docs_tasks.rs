@@ -1,0 +1,382 @@
+//! istio.io's egress tasks, applied as published: each row of the table
+//! serves the snippets of one step of a task (`fixtures/docs/`, byte for
+//! byte; see its README) and sends the request the task shows, with real
+//! curl, through our agent and then through Envoy 1.40 on the same control
+//! plane ([`integration_tests::parity`]). Both must give what the task
+//! shows: the status, the proxy's error body, the `x-envoy-*` headers, the
+//! SNI and client certificate the external server saw, who reached it, and
+//! the access logs.
+//!
+//! The external services are the harness's: HTTP on port 80 and HTTPS on
+//! 443 for every name the tasks use, with a certificate of a test CA that
+//! the proxies trust as their system roots; for `my-nginx` (the mutual TLS
+//! tasks' nginx) the HTTPS server also asks for a client certificate of that
+//! CA.
+//!
+//! The tasks' responses differ from the real sites' only in the body
+//! (edition.cnn.com answers `/politics` on port 80 with a redirect; the test
+//! server answers 200 on both ports).
+//!
+//! Needs root (namespaces, iptables): see `netns::require_root`.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use anyhow::Result;
+use integration_tests::docs::snippet;
+use integration_tests::fixtures::{GatewayPort, egress_gateway_service};
+use integration_tests::netns;
+use integration_tests::parity::{self, Outcome, Ready, Request, Scenario};
+use integration_tests::ports::free_port;
+use integration_tests::tls::TestCa;
+
+const UPSTREAM_SERVICE_TIME: &str = "x-envoy-upstream-service-time";
+/// The transport socket of a cluster that originates TLS.
+const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
+
+/// A config file of a row: its name in the config directory, its YAML.
+type File = (&'static str, String);
+
+/// The snippet at `path` of `fixtures/docs`, under its own file name.
+fn doc(path: &'static str) -> Result<File> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    Ok((name, snippet(path)?))
+}
+
+/// Where the egress gateway listens on the host for its service's ports
+/// 80 and 443.
+#[derive(Debug, Clone, Copy)]
+struct GatewayPorts {
+    http: u16,
+    https: u16,
+}
+
+/// Rows of the egress-control task ("Accessing External Services").
+fn egress_control() -> Result<Vec<Scenario>> {
+    let httpbin = doc("egress-control/access_an_external_http_service_1.yaml")?;
+    let google = doc("egress-control/access_an_external_https_service_1.yaml")?;
+    let timeout = doc("egress-control/manage_traffic_to_external_services_2.yaml")?;
+    Ok(vec![
+        Scenario::new(
+            "egress-control: ALLOW_ANY passes HTTPS to www.google.com",
+            Request::head("https://www.google.com"),
+            Outcome::http(200).sni("www.google.com").from_sidecar("0 -"),
+        )
+        .mesh("allow-any")
+        .ready(vec![Ready::Has(
+            "virtualOutbound",
+            "\"PassthroughCluster\"",
+        )]),
+        Scenario::new(
+            "egress-control: REGISTRY_ONLY resets HTTPS to www.google.com",
+            Request::head("https://www.google.com"),
+            Outcome::curl_exit(35).sidecar_log("0 UH -> -"),
+        )
+        .files(vec![httpbin.clone()])
+        .ready(vec![
+            Ready::Lacks("virtualOutbound", "\"PassthroughCluster\""),
+            Ready::Has("outbound|80||httpbin.org", ""),
+        ]),
+        Scenario::new(
+            "egress-control: ServiceEntry httpbin-ext",
+            Request::get("http://httpbin.org/headers"),
+            Outcome::http(200)
+                .x_envoy(&[UPSTREAM_SERVICE_TIME])
+                .decorator("httpbin.org:80/*")
+                .from_sidecar("200 -"),
+        )
+        .files(vec![httpbin.clone()])
+        .ready(vec![Ready::Has("80", "outbound|80||httpbin.org")]),
+        Scenario::new(
+            "egress-control: ServiceEntry google",
+            Request::head("https://www.google.com"),
+            Outcome::http(200).sni("www.google.com").from_sidecar("0 -"),
+        )
+        .files(vec![httpbin.clone(), google.clone()])
+        .ready(vec![Ready::Has("outbound|443||www.google.com", "")]),
+        Scenario::new(
+            "egress-control: VirtualService timeout 3s",
+            Request::get("http://httpbin.org/delay/5"),
+            Outcome::http(504)
+                .error_body("upstream request timeout")
+                .decorator("httpbin.org:80/*")
+                .from_sidecar("504 UT"),
+        )
+        .files(vec![httpbin, google, timeout])
+        .ready(vec![Ready::Has("80", "\"3s\"")]),
+    ])
+}
+
+/// Rows of the egress-tls-origination task.
+fn egress_tls_origination() -> Result<Vec<Scenario>> {
+    let simple = doc("egress-tls-origination/apply_simple.yaml")?;
+    let origination = doc("egress-tls-origination/apply_origination.yaml")?;
+    Ok(vec![
+        Scenario::new(
+            "egress-tls-origination: ServiceEntry, HTTP",
+            Request::get("http://edition.cnn.com/politics"),
+            Outcome::http(200)
+                .x_envoy(&[UPSTREAM_SERVICE_TIME])
+                .decorator("edition.cnn.com:80/*")
+                .from_sidecar("200 -"),
+        )
+        .files(vec![simple])
+        .ready(vec![Ready::Has("80", "outbound|80||edition.cnn.com")]),
+        Scenario::new(
+            "egress-tls-origination: TLS origination of HTTP",
+            Request::get("http://edition.cnn.com/politics"),
+            Outcome::http(200)
+                .x_envoy(&[UPSTREAM_SERVICE_TIME])
+                .decorator("edition.cnn.com:80/*")
+                .sni("edition.cnn.com")
+                .from_sidecar("200 -"),
+        )
+        .files(vec![origination.clone()])
+        .ready(vec![Ready::Has(
+            "outbound|80||edition.cnn.com",
+            TLS_TRANSPORT_SOCKET,
+        )]),
+        Scenario::new(
+            "egress-tls-origination: HTTPS still passes",
+            Request::get("https://edition.cnn.com/politics"),
+            Outcome::http(200)
+                .sni("edition.cnn.com")
+                .from_sidecar("0 -"),
+        )
+        .files(vec![origination])
+        .ready(vec![Ready::Has("outbound|443||edition.cnn.com", "")]),
+    ])
+}
+
+/// Rows of the egress-gateway task: HTTP, then HTTPS passed through.
+fn egress_gateway(gateway_service: &File, targets: GatewayPorts) -> Result<Vec<Scenario>> {
+    let http = vec![
+        gateway_service.clone(),
+        doc("egress-gateway/egress_gateway_for_http_traffic_1.yaml")?,
+        doc("egress-gateway/egress_gateway_for_http_traffic_3.yaml")?,
+        doc("egress-gateway/egress_gateway_for_http_traffic_5.yaml")?,
+    ];
+    let https = vec![
+        gateway_service.clone(),
+        doc("egress-gateway/egress_gateway_for_https_traffic_1.yaml")?,
+        doc("egress-gateway/egress_gateway_for_https_traffic_3.yaml")?,
+    ];
+    Ok(vec![
+        Scenario::new(
+            "egress-gateway: HTTP through the gateway",
+            Request::get("http://edition.cnn.com/politics"),
+            Outcome::http(200)
+                .x_envoy(&[UPSTREAM_SERVICE_TIME])
+                .decorator("edition.cnn.com:80/*")
+                .through_gateway("200 -"),
+        )
+        .files(http)
+        .through_gateway(
+            "80",
+            "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local",
+            targets.http,
+        ),
+        Scenario::new(
+            "egress-gateway: HTTPS through the gateway (PASSTHROUGH)",
+            Request::get("https://edition.cnn.com/politics"),
+            Outcome::http(200)
+                .sni("edition.cnn.com")
+                .through_gateway("0 -"),
+        )
+        .files(https)
+        .through_gateway(
+            "0.0.0.0_443",
+            "outbound|443|cnn|istio-egressgateway.istio-system.svc.cluster.local",
+            targets.https,
+        ),
+    ])
+}
+
+/// The egress-gateway-tls-origination task's first part: the sidecar
+/// sends HTTP over ISTIO_MUTUAL to the gateway, which originates TLS.
+fn tls_origination_at_the_gateway(
+    gateway_service: &File,
+    targets: GatewayPorts,
+) -> Result<Scenario> {
+    Ok(Scenario::new(
+        "egress-gateway-tls-origination: TLS origination at the gateway",
+        Request::get("http://edition.cnn.com/politics"),
+        Outcome::http(200)
+            .x_envoy(&[UPSTREAM_SERVICE_TIME])
+            .decorator("edition.cnn.com:443/*")
+            .sni("edition.cnn.com")
+            .through_gateway("200 -"),
+    )
+    .files(vec![
+        gateway_service.clone(),
+        doc(
+            "egress-gateway-tls-origination/perform_tls_origination_with_an_egress_gateway_1.yaml",
+        )?,
+        doc(
+            "egress-gateway-tls-origination/perform_tls_origination_with_an_egress_gateway_3.yaml",
+        )?,
+        doc(
+            "egress-gateway-tls-origination/perform_tls_origination_with_an_egress_gateway_4.yaml",
+        )?,
+    ])
+    .through_gateway(
+        "80",
+        "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local",
+        targets.http,
+    ))
+}
+
+/// Rows of the wildcard-egress-hosts task: `*.wikipedia.org` directly,
+/// then through the gateway to www.wikipedia.org's address.
+fn wildcard_egress_hosts(gateway_service: &File, targets: GatewayPorts) -> Result<Vec<Scenario>> {
+    let direct = vec![doc(
+        "wildcard-egress-hosts/configure_direct_traffic_to_a_wildcard_host_1.yaml",
+    )?];
+    let via_gateway = vec![
+        gateway_service.clone(),
+        doc("wildcard-egress-hosts/configure_egress_gateway_traffic_to_a_wildcard_host_1.yaml")?,
+        doc("wildcard-egress-hosts/configure_egress_gateway_traffic_to_a_wildcard_host_3.yaml")?,
+    ];
+    let wikipedia_cluster =
+        "outbound|443|wikipedia|istio-egressgateway.istio-system.svc.cluster.local";
+    let mut rows = Vec::new();
+    for (name, url, sni) in [
+        (
+            "wildcard-egress-hosts: en.wikipedia.org directly",
+            "https://en.wikipedia.org/wiki/Main_Page",
+            "en.wikipedia.org",
+        ),
+        (
+            "wildcard-egress-hosts: de.wikipedia.org directly",
+            "https://de.wikipedia.org/wiki/Wikipedia:Hauptseite",
+            "de.wikipedia.org",
+        ),
+    ] {
+        rows.push(
+            Scenario::new(
+                name,
+                Request::get(url),
+                Outcome::http(200).sni(sni).from_sidecar("0 -"),
+            )
+            .files(direct.clone())
+            .ready(vec![Ready::Has("outbound|443||*.wikipedia.org", "")]),
+        );
+    }
+    for (name, url, sni) in [
+        (
+            "wildcard-egress-hosts: en.wikipedia.org through the gateway",
+            "https://en.wikipedia.org/wiki/Main_Page",
+            "en.wikipedia.org",
+        ),
+        (
+            "wildcard-egress-hosts: de.wikipedia.org through the gateway",
+            "https://de.wikipedia.org/wiki/Wikipedia:Hauptseite",
+            "de.wikipedia.org",
+        ),
+    ] {
+        rows.push(
+            Scenario::new(
+                name,
+                Request::get(url),
+                Outcome::http(200).sni(sni).through_gateway("0 -"),
+            )
+            .files(via_gateway.clone())
+            .through_gateway("0.0.0.0_443", wikipedia_cluster, targets.https),
+        );
+    }
+    Ok(rows)
+}
+
+/// What every task needs: the test CA, the gateway's target ports and its
+/// in-mesh service.
+struct Setup {
+    ca: TestCa,
+    targets: GatewayPorts,
+    gateway_service: File,
+}
+
+impl Setup {
+    fn new() -> Result<Self> {
+        let ca = TestCa::new()?;
+        let targets = GatewayPorts {
+            http: free_port()?,
+            https: free_port()?,
+        };
+        let gateway_service = (
+            "egressgateway-service.yaml",
+            egress_gateway_service(&[
+                GatewayPort::new(80, "HTTP").target(targets.http),
+                GatewayPort::new(443, "HTTPS").target(targets.https),
+            ])?,
+        );
+        Ok(Self {
+            ca,
+            targets,
+            gateway_service,
+        })
+    }
+}
+
+/// One task at a time: each runs its own control plane, proxies and
+/// servers, and the machine's cores are few.
+static ONE_TASK_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs a task's rows through the agent and Envoy on one control plane,
+/// prints the table, and fails on any row not as the task shows.
+fn run_task(test: &str, rows: impl FnOnce(&Setup) -> Result<Vec<Scenario>>) -> Result<()> {
+    if !netns::require_root(test) {
+        return Ok(());
+    }
+    let _one = ONE_TASK_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let started = Instant::now();
+    let setup = Setup::new()?;
+    let scenarios = rows(&setup)?;
+    let report = parity::run(&scenarios, &setup.ca)?;
+    println!("{report}");
+    println!("runtime: {:.1?}", started.elapsed());
+    // A panic, so that every process prints its logs.
+    let failures = report.failures();
+    assert!(failures.is_empty(), "{}\n\n{report}", failures.join("\n"));
+    Ok(())
+}
+
+#[test]
+fn egress_control_applies_as_published() -> Result<()> {
+    run_task("egress_control_applies_as_published", |_| egress_control())
+}
+
+#[test]
+fn egress_tls_origination_applies_as_published() -> Result<()> {
+    run_task("egress_tls_origination_applies_as_published", |_| {
+        egress_tls_origination()
+    })
+}
+
+#[test]
+fn egress_gateway_applies_as_published() -> Result<()> {
+    run_task("egress_gateway_applies_as_published", |setup| {
+        egress_gateway(&setup.gateway_service, setup.targets)
+    })
+}
+
+#[test]
+fn egress_gateway_tls_origination_applies_as_published() -> Result<()> {
+    run_task(
+        "egress_gateway_tls_origination_applies_as_published",
+        |setup| {
+            Ok(vec![tls_origination_at_the_gateway(
+                &setup.gateway_service,
+                setup.targets,
+            )?])
+        },
+    )
+}
+
+#[test]
+fn wildcard_egress_hosts_applies_as_published() -> Result<()> {
+    run_task("wildcard_egress_hosts_applies_as_published", |setup| {
+        wildcard_egress_hosts(&setup.gateway_service, setup.targets)
+    })
+}
