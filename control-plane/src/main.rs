@@ -38,7 +38,8 @@ enum Command {
     /// change.
     Serve(ServeOptions),
     /// Check the config in DIR: one line per error (its resource is left
-    /// out) and per warning, then a summary; exit 1 if there is an error.
+    /// out), per warning and per document of a kind not handled, then a
+    /// summary; exit 1 if there is an error.
     Validate {
         dir: PathBuf,
         #[arg(long)]
@@ -168,6 +169,9 @@ fn validate(dir: &Path, mesh: Option<&Path>, strict: bool) -> ExitCode {
     }
     for warning in &checked.warnings {
         println!("warning: {warning}");
+    }
+    for document in &checked.not_handled {
+        println!("{document}");
     }
     let failed = !checked.errors.is_empty() || (strict && !checked.warnings.is_empty());
     let verdict = match (checked.errors.len(), checked.warnings.len()) {

@@ -23,7 +23,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::error::{ConfigError, ConfigErrors, WatchError};
-use super::load::{Loaded, keep_unreadable, read_dir};
+use super::load::{Loaded, NotHandled, keep_unreadable, read_dir};
 use super::validate::check;
 use super::{ConfigSnapshot, SharedSnapshot};
 
@@ -62,6 +62,7 @@ struct LastLoad {
     read: ConfigSnapshot,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
+    not_handled: Vec<NotHandled>,
 }
 
 /// One load of the directory: what was read, what is served, what was found.
@@ -70,6 +71,7 @@ struct Reload {
     served: ConfigSnapshot,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
+    not_handled: Vec<NotHandled>,
 }
 
 /// Completes what was read with what `last` held for what cannot be read,
@@ -85,6 +87,7 @@ fn reload(mut loaded: Loaded, last: &ConfigSnapshot) -> Reload {
         served: checked.snapshot,
         errors,
         warnings: checked.warnings,
+        not_handled: loaded.not_handled,
     }
 }
 
@@ -245,6 +248,11 @@ impl State {
                 tracing::warn!("config warning: {warning}");
             }
         }
+        for document in &reload.not_handled {
+            if !last.not_handled.contains(document) {
+                tracing::warn!("{document}");
+            }
+        }
         if !reload.errors.is_empty() {
             tracing::warn!(
                 errors = reload.errors.len(),
@@ -255,6 +263,7 @@ impl State {
             read: reload.read,
             errors: reload.errors,
             warnings: reload.warnings,
+            not_handled: reload.not_handled,
         };
     }
 

@@ -19,7 +19,7 @@ pub enum Problem {
     )]
     UnsupportedApiVersion { api_version: String },
     #[error(
-        "kind {kind} of networking.istio.io is not supported; supported kinds are ServiceEntry, VirtualService, DestinationRule, Gateway, Sidecar, WorkloadEntry and WorkloadGroup (remove it or move it out of the config directory)"
+        "kind {kind} is not a networking.istio.io kind; fix the spelling: the kinds are ServiceEntry, VirtualService, DestinationRule, Gateway, Sidecar, WorkloadEntry, WorkloadGroup, EnvoyFilter and ProxyConfig"
     )]
     UnsupportedKind { kind: String },
     /// The document does not match the resource's schema: an unknown or

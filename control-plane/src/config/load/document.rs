@@ -1,5 +1,6 @@
 //! One YAML file's documents: what each is (an Istio resource, a List, or
-//! something to skip), decoded into the snapshot with errors that say where.
+//! something not handled, named), decoded into the snapshot with errors
+//! that say where.
 
 use std::path::Path;
 
@@ -8,7 +9,8 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde_yaml::Value;
 
 use super::errors::{schema_error, syntax_error};
-use super::{ISTIO_GROUP, ISTIO_VERSIONS};
+use super::not_handled::NotHandled;
+use super::{ISTIO_GROUP, ISTIO_VERSIONS, Loaded};
 use crate::config::error::{ConfigError, Location, Problem, ResourceRef};
 use crate::config::model::{Labels, Secret};
 use crate::config::{ConfigSnapshot, DEFAULT_NAMESPACE, Kind, Meta, Origin, Resource};
@@ -18,10 +20,18 @@ enum Class {
     Empty,
     Istio(Kind),
     List,
-    Other,
+    Other(NotHandled),
 }
 
-fn classify(value: &Value, location: &Location) -> Result<Class, Box<ConfigError>> {
+/// The kinds of networking.istio.io this control plane does not apply:
+/// named, not refused.
+const ISTIO_KINDS_NOT_HANDLED: [&str; 2] = ["EnvoyFilter", "ProxyConfig"];
+
+fn classify(
+    value: &Value,
+    location: &Location,
+    origin: &Origin,
+) -> Result<Class, Box<ConfigError>> {
     let not_an_object = |what: &str| {
         let what = what.to_string();
         Box::new(ConfigError::new(
@@ -60,6 +70,13 @@ fn classify(value: &Value, location: &Location) -> Result<Class, Box<ConfigError
         }
         return match kind_from_str(kind) {
             Some(kind) => Ok(Class::Istio(kind)),
+            None if ISTIO_KINDS_NOT_HANDLED.contains(&kind) => Ok(Class::Other(NotHandled::new(
+                api_version,
+                kind,
+                value,
+                origin,
+                location.field.as_deref(),
+            ))),
             None => {
                 let kind = kind.to_string();
                 let problem = Problem::UnsupportedKind { kind };
@@ -73,17 +90,13 @@ fn classify(value: &Value, location: &Location) -> Result<Class, Box<ConfigError
     if group.is_empty() && version == "v1" && kind == Kind::Secret.as_str() {
         return Ok(Class::Istio(Kind::Secret));
     }
-    let name = value
-        .get("metadata")
-        .and_then(|meta| meta.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if group.ends_with(".istio.io") {
-        tracing::warn!(%location, api_version, kind, name, "ignoring an Istio resource this control plane does not read");
-    } else {
-        tracing::debug!(%location, api_version, kind, name, "skipping a document that is not a networking.istio.io resource");
-    }
-    Ok(Class::Other)
+    Ok(Class::Other(NotHandled::new(
+        api_version,
+        kind,
+        value,
+        origin,
+        location.field.as_deref(),
+    )))
 }
 
 fn kind_from_str(kind: &str) -> Option<Kind> {
@@ -102,12 +115,7 @@ fn kind_from_str(kind: &str) -> Option<Kind> {
 
 /// Adds the resources of one file's text to `snapshot`. False, with nothing
 /// added, if the text is not YAML.
-pub(super) fn add_file(
-    file: &Path,
-    text: &str,
-    snapshot: &mut ConfigSnapshot,
-    errors: &mut Vec<ConfigError>,
-) -> bool {
+pub(super) fn add_file(file: &Path, text: &str, loaded: &mut Loaded) -> bool {
     // First pass: the structure of every document, to know what each is.
     let mut values = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
@@ -116,7 +124,7 @@ pub(super) fn add_file(
             Err(error) => {
                 // The parser cannot resynchronise after a syntax error, and
                 // the file's documents before it may be incomplete.
-                errors.push(syntax_error(file, index, &error));
+                loaded.errors.push(syntax_error(file, index, &error));
                 return false;
             }
         }
@@ -132,7 +140,7 @@ pub(super) fn add_file(
             document: index,
         };
         let location = Location::document(file, index);
-        match classify(value, &location) {
+        match classify(value, &location, &origin) {
             Ok(Class::Istio(kind)) => {
                 let target = Target {
                     kind,
@@ -140,22 +148,18 @@ pub(super) fn add_file(
                     prefix: "",
                     loose: value,
                 };
-                add_resource(target, document, snapshot, errors);
+                add_resource(target, document, &mut loaded.snapshot, &mut loaded.errors);
             }
-            Ok(Class::List) => add_list(value, &origin, snapshot, errors),
-            Ok(Class::Empty | Class::Other) => {}
-            Err(error) => errors.push(*error),
+            Ok(Class::List) => add_list(value, &origin, loaded),
+            Ok(Class::Other(other)) => loaded.not_handled.push(other),
+            Ok(Class::Empty) => {}
+            Err(error) => loaded.errors.push(*error),
         }
     }
     true
 }
 
-fn add_list(
-    list: &Value,
-    origin: &Origin,
-    snapshot: &mut ConfigSnapshot,
-    errors: &mut Vec<ConfigError>,
-) {
+fn add_list(list: &Value, origin: &Origin, loaded: &mut Loaded) {
     let Some(items) = list.get("items").and_then(Value::as_sequence) else {
         return;
     };
@@ -163,7 +167,7 @@ fn add_list(
         let prefix = format!("items[{index}].");
         let location =
             Location::document(&origin.file, origin.document).at(format!("items[{index}]"));
-        match classify(item, &location) {
+        match classify(item, &location, origin) {
             Ok(Class::Istio(kind)) => {
                 let target = Target {
                     kind,
@@ -171,11 +175,12 @@ fn add_list(
                     prefix: &prefix,
                     loose: item,
                 };
-                add_resource(target, item, snapshot, errors);
+                add_resource(target, item, &mut loaded.snapshot, &mut loaded.errors);
             }
-            Ok(Class::List) => add_list(item, origin, snapshot, errors),
-            Ok(Class::Empty | Class::Other) => {}
-            Err(error) => errors.push(*error),
+            Ok(Class::List) => add_list(item, origin, loaded),
+            Ok(Class::Other(other)) => loaded.not_handled.push(other),
+            Ok(Class::Empty) => {}
+            Err(error) => loaded.errors.push(*error),
         }
     }
 }

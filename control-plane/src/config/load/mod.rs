@@ -4,15 +4,18 @@
 //! Every `*.yaml` / `*.yml` file under the directory is read (recursively,
 //! in path order, skipping names that start with `.`, such as the `..data`
 //! directories of a mounted ConfigMap). Each file may hold several documents
-//! separated by `---`; empty documents are skipped. Documents of API groups
-//! other than `networking.istio.io` are skipped too, so Kubernetes objects
-//! can live in the same directory. A Kubernetes `List` (what
-//! `kubectl get ... -o yaml` prints for several objects) is read item by item.
+//! separated by `---`; empty documents are skipped. Documents of kinds this
+//! control plane does not handle (Kubernetes Services, the Gateway API,
+//! security policies, ...) are read past and named ([`NotHandled`]), so
+//! Kubernetes objects can live in the same directory. A Kubernetes `List`
+//! (what `kubectl get ... -o yaml` prints for several objects) is read item
+//! by item.
 
 mod carry;
 mod document;
 mod errors;
 mod mesh;
+mod not_handled;
 
 use std::collections::HashSet;
 use std::fs;
@@ -25,6 +28,7 @@ pub use carry::keep_unreadable;
 use document::add_file;
 use errors::io_error;
 pub use mesh::{load_mesh_file, parse_mesh};
+pub use not_handled::NotHandled;
 
 /// The API group of the resources this control plane reads.
 pub const ISTIO_GROUP: &str = "networking.istio.io";
@@ -47,6 +51,8 @@ pub struct Loaded {
     pub unreadable: Vec<PathBuf>,
     /// Whether the mesh file could not be loaded.
     pub mesh_failed: bool,
+    /// The documents of kinds this control plane does not handle.
+    pub not_handled: Vec<NotHandled>,
 }
 
 /// Reads every Istio resource under `dir` (or in `dir`, if it is a single
@@ -66,7 +72,7 @@ pub fn read_dir(dir: &Path, mesh_file: Option<&Path>) -> Loaded {
     let skip = mesh_file.and_then(|path| fs::canonicalize(path).ok());
     for file in yaml_files(dir, skip.as_deref(), &mut loaded) {
         let parsed = match fs::read_to_string(&file) {
-            Ok(text) => add_file(&file, &text, &mut loaded.snapshot, &mut loaded.errors),
+            Ok(text) => add_file(&file, &text, &mut loaded),
             Err(error) => {
                 loaded.errors.push(io_error(&file, &error));
                 false
@@ -101,6 +107,7 @@ pub fn load_checked(dir: &Path, mesh_file: Option<&Path>) -> Checked {
     let mut errors = loaded.errors;
     errors.append(&mut checked.errors);
     checked.errors = errors;
+    checked.not_handled = loaded.not_handled;
     checked
 }
 
@@ -121,13 +128,12 @@ pub fn load_validated(
 /// Loads the resources of one YAML text as if it were the only file, named
 /// `file` in errors and origins. The mesh config is Istio's default.
 pub fn load_str(file: &Path, text: &str) -> Result<ConfigSnapshot, ConfigErrors> {
-    let mut snapshot = ConfigSnapshot::default();
-    let mut errors = Vec::new();
-    add_file(file, text, &mut snapshot, &mut errors);
-    if errors.is_empty() {
-        Ok(snapshot)
+    let mut loaded = Loaded::default();
+    add_file(file, text, &mut loaded);
+    if loaded.errors.is_empty() {
+        Ok(loaded.snapshot)
     } else {
-        Err(ConfigErrors(errors))
+        Err(ConfigErrors(loaded.errors))
     }
 }
 

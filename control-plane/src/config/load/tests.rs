@@ -75,14 +75,60 @@ fn skips_empty_and_comment_only_documents_and_counts_them() {
     );
 }
 
+/// The documents `text` holds that are not handled, one line each.
+fn not_handled(text: &str) -> Vec<String> {
+    let mut loaded = Loaded::default();
+    assert!(document::add_file(
+        Path::new("test.yaml"),
+        text,
+        &mut loaded
+    ));
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    loaded.not_handled.iter().map(ToString::to_string).collect()
+}
+
 #[test]
-fn skips_documents_of_other_api_groups() {
+fn documents_of_other_kinds_are_read_past_and_named() {
     let text = format!(
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: np\nspec:\n  podSelector: {{}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio\ndata:\n  mesh: 'x'\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: deny\n---\n{SERVICE_ENTRY}"
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: np\nspec:\n  podSelector: {{}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio\ndata:\n  mesh: 'x'\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: deny\n  namespace: prod\n---\n{SERVICE_ENTRY}"
     );
     let snapshot = load(&text).expect("loads");
     assert_eq!(snapshot.service_entries.len(), 1);
     assert_eq!(snapshot.service_entries[0].origin.document, 3);
+    assert_eq!(
+        not_handled(&text),
+        [
+            "not handled: NetworkPolicy default/np (test.yaml, document 1): not a kind this control plane reads",
+            "not handled: ConfigMap default/istio (test.yaml, document 2): not a kind this control plane reads",
+            "not handled: AuthorizationPolicy prod/deny (test.yaml, document 3): security policies are not enforced by this control plane; nothing it serves depends on them",
+        ]
+    );
+}
+
+#[test]
+fn kubernetes_services_the_gateway_api_and_envoy_filters_are_named_with_what_to_do() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n---\napiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: f, namespace: istio-system}\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: discovery.k8s.io/v1\n  kind: EndpointSlice\n  metadata: {name: s}\n";
+    let lines = not_handled(text);
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert_eq!(
+        lines[0],
+        "not handled: Service default/httpbin (test.yaml, document 1): Kubernetes Services are not read yet; declare the service with a ServiceEntry"
+    );
+    assert!(
+        lines[1].starts_with("not handled: HTTPRoute default/r (test.yaml, document 2): the Kubernetes Gateway API is not read yet"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("not handled: EnvoyFilter istio-system/f (test.yaml, document 3): this kind is not applied"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].starts_with("not handled: EndpointSlice default/s (test.yaml, document 4, items[0]): Kubernetes Services are not read yet"),
+        "{}",
+        lines[3]
+    );
 }
 
 #[test]
@@ -106,11 +152,11 @@ fn an_error_in_a_list_item_names_the_item() {
 #[test]
 fn unknown_istio_kind_and_version_are_errors() {
     let line = only_error(
-        "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: f}\n",
+        "apiVersion: networking.istio.io/v1alpha3\nkind: ServiceEntri\nmetadata: {name: f}\n",
     );
     assert!(
         line.starts_with(
-            "test.yaml: document 1: kind: kind EnvoyFilter of networking.istio.io is not supported"
+            "test.yaml: document 1: kind: kind ServiceEntri is not a networking.istio.io kind; fix the spelling"
         ),
         "{line}"
     );

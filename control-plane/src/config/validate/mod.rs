@@ -22,6 +22,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use super::error::{ConfigError, Location, Problem, Severity};
+use super::load::NotHandled;
 use super::{ConfigSnapshot, Kind, Origin, Resource};
 use check::Check;
 use service_entry::service_entry_conflicts;
@@ -60,6 +61,9 @@ pub struct Checked {
     /// The problems of resources that are served anyway (references to
     /// subsets or gateways no served resource defines).
     pub warnings: Vec<ConfigError>,
+    /// Documents of kinds this control plane does not handle, when the
+    /// snapshot was loaded from files.
+    pub not_handled: Vec<NotHandled>,
 }
 
 /// Validates each resource of `snapshot` alone, as istiod does, and leaves
@@ -85,6 +89,7 @@ pub fn check(mut snapshot: ConfigSnapshot) -> Checked {
         snapshot,
         errors,
         warnings,
+        not_handled: Vec::new(),
     }
 }
 
