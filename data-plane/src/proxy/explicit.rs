@@ -1,9 +1,10 @@
 //! Explicit proxy mode on the outbound listener, for apps that are not
 //! captured by iptables: `curl -x http://127.0.0.1:15001 http://host/path`
-//! (absolute-form requests) and `https_proxy` (`CONNECT host:443`). Each is
-//! routed exactly as if that destination had been captured.
+//! (absolute-form requests) and `https_proxy` (`CONNECT host:port`).
+//! Requests are routed as if their destination had been captured; a
+//! CONNECT goes to the service its host or address names ([`resolve`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,6 +15,10 @@ use crate::model::Listener;
 use super::ProxyContext;
 use super::http::{self, Downstream, RouteSource};
 use super::outbound::{self, Destination};
+
+mod resolve;
+
+use resolve::{ConnectRoute, resolve_address, resolve_connect};
 
 /// Longest CONNECT request head we accept.
 const MAX_HEAD: usize = 8 * 1024;
@@ -63,16 +68,36 @@ pub async fn serve(
         return;
     }
     let config = context.store.load();
-    let listener = config
-        .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
-        .cloned()
-        .unwrap_or(accepting);
+    let mut ip: Option<IpAddr> = host.parse().ok();
+    let mut route = resolve_connect(&config, &host, port);
+    if matches!(route, ConnectRoute::Resolve) {
+        route = match context.upstreams.resolve(&host).await {
+            Ok(resolved) => {
+                ip = Some(resolved);
+                resolve_address(&config, resolved, port)
+            }
+            Err(error) => {
+                tracing::debug!(%host, %error, "CONNECT target does not resolve; falling through");
+                ConnectRoute::Fallthrough
+            }
+        };
+    }
     let destination = Destination {
         port,
-        original_dst: host.parse().ok().map(|ip| SocketAddr::new(ip, port)),
+        original_dst: ip.map(|ip| SocketAddr::new(ip, port)),
         host: Some(host),
     };
-    outbound::dispatch(stream, remote, local, &listener, destination, context).await;
+    match route {
+        ConnectRoute::Listener(listener) => {
+            outbound::dispatch(stream, remote, local, listener, destination, context).await;
+        }
+        ConnectRoute::Chain(chain) => {
+            outbound::run_chain(stream, remote, local, chain, destination, None, context).await;
+        }
+        ConnectRoute::Resolve | ConnectRoute::Fallthrough => {
+            outbound::dispatch(stream, remote, local, &accepting, destination, context).await;
+        }
+    }
 }
 
 /// `CONNECT host:port HTTP/1.1\r\n...\r\n\r\n` → (host, port, head length).

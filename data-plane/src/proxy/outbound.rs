@@ -127,7 +127,8 @@ pub async fn dispatch(
     .await;
 }
 
-async fn run_chain(
+/// Runs `chain` for a connection whose chain is already chosen.
+pub async fn run_chain(
     stream: TcpStream,
     remote: SocketAddr,
     local: Option<SocketAddr>,
