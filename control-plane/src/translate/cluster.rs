@@ -35,7 +35,7 @@ use crate::config::model::{
 use super::endpoint::load_assignment;
 use super::filters::{self, HTTP_PROTOCOL_OPTIONS, TLS_TRANSPORT_SOCKET, UPSTREAM_TLS_CONTEXT};
 use super::registry::{MeshView, Service};
-use super::secret::istio_mutual_tls_context;
+use super::secret::{credential_ca_name, credential_name, istio_mutual_tls_context, sds_over_ads};
 use proto::pack_named;
 
 /// Istio's default connect timeout.
@@ -332,6 +332,9 @@ pub fn upstream_tls(
         .collect();
     let common = match tls.mode {
         TlsMode::Disable => return None,
+        TlsMode::Simple | TlsMode::Mutual if tls.credential_name.is_some() => {
+            credential_tls_context(tls, san_matchers)
+        }
         TlsMode::Simple | TlsMode::Mutual => {
             let validation = if tls.insecure_skip_verify == Some(true) {
                 None
@@ -371,6 +374,40 @@ pub fn upstream_tls(
         sni,
         ..Default::default()
     })
+}
+
+/// The client TLS of a DestinationRule with `credentialName`, as istiod
+/// writes it: for MUTUAL, the client certificate `kubernetes://<name>`; the
+/// CA `kubernetes://<name>-cacert` and the subject alt names verify the
+/// server, unless `insecureSkipVerify`. Both come over ADS.
+fn credential_tls_context(
+    tls: &ClientTlsSettings,
+    san_matchers: Vec<SubjectAltNameMatcher>,
+) -> CommonTlsContext {
+    let credential = tls.credential_name.as_deref().unwrap_or_default();
+    let certificates = (tls.mode == TlsMode::Mutual)
+        .then(|| sds_over_ads(credential_name(credential)))
+        .into_iter()
+        .collect();
+    let validation = (tls.insecure_skip_verify != Some(true)).then(|| {
+        common_tls_context::ValidationContextType::CombinedValidationContext(
+            common_tls_context::CombinedCertificateValidationContext {
+                default_validation_context: Some(CertificateValidationContext {
+                    match_typed_subject_alt_names: san_matchers,
+                    ..Default::default()
+                }),
+                validation_context_sds_secret_config: Some(sds_over_ads(credential_ca_name(
+                    credential,
+                ))),
+                ..Default::default()
+            },
+        )
+    });
+    CommonTlsContext {
+        tls_certificate_sds_secret_configs: certificates,
+        validation_context_type: validation,
+        ..Default::default()
+    }
 }
 
 /// Endpoints for an EDS cluster, by cluster name.

@@ -1,10 +1,12 @@
 //! LDS and RDS for gateways (`router` proxies): a listener per port of the
 //! Gateway servers that select this proxy. HTTP servers read routes from
-//! `http.<port>` built from the VirtualServices bound to the Gateway; TLS
-//! PASSTHROUGH servers route by SNI from the VirtualServices' `tls` routes;
-//! HTTPS servers with `tls.mode: ISTIO_MUTUAL` terminate mutual TLS with the
-//! proxy's SDS certificate (SNI-matched on the server's hosts) and read
-//! routes from `https.<port>.<port name>.<gateway>.<namespace>`.
+//! `http.<port>` built from the VirtualServices bound to the Gateway, with
+//! `httpsRedirect` as Envoy's `require_tls: ALL`; TLS PASSTHROUGH servers
+//! route by SNI from the VirtualServices' `tls` routes; servers that
+//! terminate TLS (SIMPLE, MUTUAL, OPTIONAL_MUTUAL, ISTIO_MUTUAL; the TLS
+//! context in `gateway_tls`) match their hosts by SNI, and route HTTPS by
+//! `https.<port>.<port name>.<gateway>.<namespace>` or TLS by the
+//! VirtualServices' `tcp` routes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,8 +14,8 @@ use proto::pb::envoy::config::core::v3::TrafficDirection;
 use proto::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
 use proto::pb::envoy::config::route::v3::{
     DirectResponseAction, Route, RouteConfiguration, RouteMatch, VirtualHost, route, route_match,
+    virtual_host::TlsRequirementType,
 };
-use proto::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use shared::naming;
 
 use crate::config::Resource;
@@ -21,14 +23,11 @@ use crate::config::hosts;
 use crate::config::model::{Gateway, Server, ServerTlsMode};
 
 use super::filters::{self, DOWNSTREAM_TLS_CONTEXT, TLS_TRANSPORT_SOCKET};
+use super::gateway_tcp::gateway_tcp_filter;
+use super::gateway_tls::{self, server_tls_context};
 use super::listener::tls_route_chains;
 use super::registry::{GatewayRef, MeshView, Protocol};
 use super::route::{http_routes, virtual_host};
-use super::secret::istio_mutual_tls_context;
-
-/// The ALPN an ISTIO_MUTUAL gateway server offers (Istio's
-/// `ALPNDownstreamWithMxc`).
-const ISTIO_MUTUAL_DOWNSTREAM_ALPN: [&str; 3] = ["istio-peer-exchange", "h2", "http/1.1"];
 /// Stands, among the SNI names claimed on a listener, for a chain without
 /// `server_names` (it matches every name).
 const MATCH_ALL_SNI: &str = "*";
@@ -59,9 +58,22 @@ impl BoundServer<'_> {
             )
     }
 
-    /// An HTTPS server that terminates Istio mutual TLS and routes HTTP.
-    fn is_istio_mutual(&self) -> bool {
-        self.protocol() == Protocol::Https && self.tls_mode() == Some(ServerTlsMode::IstioMutual)
+    /// An HTTPS or TLS server whose TLS the gateway terminates.
+    fn terminates_tls(&self) -> bool {
+        self.protocol().is_tls() && self.tls_mode().is_some_and(gateway_tls::terminates)
+    }
+
+    /// An HTTPS server that terminates TLS and routes HTTP.
+    fn terminates_https(&self) -> bool {
+        self.protocol() == Protocol::Https && self.terminates_tls()
+    }
+
+    /// An HTTP server that redirects every request to HTTPS.
+    fn redirects_to_https(&self) -> bool {
+        self.server
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.https_redirect)
     }
 
     /// Istio's route configuration name for a TLS-terminating HTTPS server.
@@ -149,21 +161,12 @@ pub fn build_gateway_listeners(view: &MeshView<'_>) -> Vec<Listener> {
             });
         } else if servers
             .iter()
-            .any(|s| s.is_istio_mutual() || s.is_passthrough())
+            .any(|s| s.terminates_tls() || s.is_passthrough())
         {
             let mut claimed = BTreeSet::new();
             let mut chains = Vec::new();
-            for server in &servers {
-                if server.is_istio_mutual() {
-                    chains.extend(istio_mutual_chain(&name, server, &mut claimed));
-                } else if !server.is_passthrough() {
-                    tracing::warn!(
-                        listener = %name,
-                        gateway = %format!("{}/{}", server.gateway_ns, server.gateway_name),
-                        port = server.server.port.number,
-                        "gateway server uses a protocol or TLS mode this control plane does not serve yet; skipped"
-                    );
-                }
+            for server in servers.iter().filter(|s| s.terminates_tls()) {
+                chains.extend(terminating_chain(view, &name, server, &mut claimed));
             }
             for server in servers.iter().filter(|s| s.is_passthrough()) {
                 for (vs, vs_hosts) in view.virtual_services_for(&server.gateway) {
@@ -197,17 +200,36 @@ pub fn build_gateway_listeners(view: &MeshView<'_>) -> Vec<Listener> {
     listeners
 }
 
-/// The filter chain of an ISTIO_MUTUAL server: SNI match on its hosts,
-/// mutual TLS with the proxy's SDS certificate and the mesh root, then HTTP
-/// routed by the server's RDS. Names already `claimed` by an earlier chain
-/// are left out (Envoy rejects two chains with the same match); `None` when
-/// nothing is left.
-fn istio_mutual_chain(
+/// The filter chain of a server that terminates TLS: SNI match on its
+/// hosts, its TLS context, then HTTP routed by the server's RDS (HTTPS) or
+/// the TCP proxy of the VirtualServices' `tcp` routes (TLS). Names already
+/// `claimed` by an earlier chain are left out (Envoy rejects two chains
+/// with the same match); `None` when nothing is left, or when a TLS server
+/// has no route (istiod then gives it no chain).
+fn terminating_chain(
+    view: &MeshView<'_>,
     listener: &str,
     server: &BoundServer<'_>,
     claimed: &mut BTreeSet<String>,
 ) -> Option<FilterChain> {
-    let route = server.https_route_name();
+    let tls = server
+        .server
+        .tls
+        .as_ref()
+        .and_then(|tls| server_tls_context(tls, server.terminates_https()))?;
+    let (name, filters) = if server.terminates_https() {
+        let route = server.https_route_name();
+        let hcm = filters::http_connection_manager(&format!("outbound_{listener}"), &route);
+        (route, vec![hcm])
+    } else {
+        let filter = gateway_tcp_filter(
+            view,
+            &server.gateway,
+            server.server.port.number,
+            |host, vs_ns| server.admits(host, vs_ns),
+        )?;
+        (String::new(), vec![filter])
+    };
     let names = server.server_names();
     let server_names = if names.is_empty() {
         claimed.insert(MATCH_ALL_SNI.to_string()).then(Vec::new)
@@ -221,26 +243,19 @@ fn istio_mutual_chain(
     let Some(server_names) = server_names else {
         tracing::warn!(
             listener,
-            route,
-            "an earlier server on this port already matches every host of this ISTIO_MUTUAL server; skipped"
+            gateway = %format!("{}/{}", server.gateway_ns, server.gateway_name),
+            port = server.server.port.number,
+            "an earlier server on this port already matches every host of this server; skipped"
         );
         return None;
     };
-    let tls = DownstreamTlsContext {
-        common_tls_context: Some(istio_mutual_tls_context(&ISTIO_MUTUAL_DOWNSTREAM_ALPN)),
-        require_client_certificate: Some(filters::bool_value(true)),
-        ..Default::default()
-    };
     Some(FilterChain {
-        name: route.clone(),
+        name,
         filter_chain_match: (!server_names.is_empty()).then(|| FilterChainMatch {
             server_names,
             ..Default::default()
         }),
-        filters: vec![filters::http_connection_manager(
-            &format!("outbound_{listener}"),
-            &route,
-        )],
+        filters,
         transport_socket: Some(filters::transport_socket(
             TLS_TRANSPORT_SOCKET,
             DOWNSTREAM_TLS_CONTEXT,
@@ -264,7 +279,7 @@ pub fn build_gateway_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
             continue;
         }
         let mut by_name: BTreeMap<String, Vec<&BoundServer<'_>>> = BTreeMap::new();
-        for server in servers.iter().filter(|s| s.is_istio_mutual()) {
+        for server in servers.iter().filter(|s| s.terminates_https()) {
             by_name
                 .entry(server.https_route_name())
                 .or_default()
@@ -304,9 +319,36 @@ fn route_configuration(
             }
         }
     }
+    let mut redirected: BTreeSet<(String, u32)> = BTreeSet::new();
+    for server in servers.iter().filter(|s| s.redirects_to_https()) {
+        let server_port = server.server.port.number;
+        for (vs, vs_hosts) in view.virtual_services_for(&server.gateway) {
+            redirected.extend(
+                vs_hosts
+                    .iter()
+                    .filter(|h| server.admits(h, &vs.meta.namespace))
+                    .map(|h| (h.clone(), server_port)),
+            );
+        }
+        for entry in &server.server.hosts {
+            let host = hosts::split_namespace(entry).1.to_string();
+            by_host.entry((host.clone(), server_port)).or_default();
+            redirected.insert((host, server_port));
+        }
+    }
     let mut virtual_hosts: Vec<VirtualHost> = by_host
         .into_iter()
-        .map(|((host, server_port), routes)| virtual_host(&host, server_port, routes))
+        .map(|(key, routes)| {
+            let require_tls = if redirected.contains(&key) {
+                TlsRequirementType::All
+            } else {
+                TlsRequirementType::None
+            };
+            VirtualHost {
+                require_tls: require_tls as i32,
+                ..virtual_host(&key.0, key.1, routes)
+            }
+        })
         .collect();
     if virtual_hosts.is_empty() {
         virtual_hosts.push(blackhole_host(servers.first().map_or(0, |s| s.listen_port)));

@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod filters;
 pub mod gateway;
 pub mod gateway_tcp;
+pub mod gateway_tls;
 pub mod listener;
 pub mod proxy;
 pub mod registry;

@@ -185,6 +185,23 @@ pub enum Problem {
     )]
     ServerWithoutTls { protocol: String },
 
+    #[error(
+        "tls mode {mode} needs a certificate; set credentialName (a Secret with tls.crt and tls.key) or serverCertificate and privateKey"
+    )]
+    ServerTlsWithoutCertificate { mode: String },
+    #[error(
+        "credentialName and {field} are both set; use the Secret of credentialName or the files, not both"
+    )]
+    ServerTlsCredentialAndFiles { field: &'static str },
+    #[error(
+        "tls mode {mode} verifies client certificates and needs caCertificates with serverCertificate; add it, or use credentialName with a ca.crt"
+    )]
+    ServerTlsWithoutCa { mode: String },
+    #[error("tls mode ISTIO_MUTUAL uses the gateway's mesh certificate; remove {field}")]
+    IstioMutualWithCredentials { field: &'static str },
+    #[error("{field} is not supported on gateway servers by this mesh; remove it")]
+    ServerTlsFieldNotSupported { field: &'static str },
+
     // --- Secret ---
     #[error(
         "{reason}; a TLS credential needs tls.crt and tls.key (or cert and key), and ca.crt (or cacert) to verify peers"

@@ -34,6 +34,13 @@ impl Check<'_> {
                     },
                 );
             }
+            if let Some(tls) = server
+                .tls
+                .as_ref()
+                .filter(|_| matches!(protocol.as_str(), "HTTPS" | "TLS"))
+            {
+                self.server_tls(&format!("{field}.tls"), tls);
+            }
             if server.hosts.is_empty() {
                 self.report(format!("{field}.hosts"), Problem::NoHosts);
             }

@@ -10,6 +10,7 @@
 mod check;
 mod destination_rule;
 mod gateway;
+mod gateway_tls;
 mod secret;
 mod service_entry;
 mod sidecar;
