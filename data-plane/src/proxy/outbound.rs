@@ -165,17 +165,31 @@ pub async fn run_chain(
             .peer_certificates()
             .and_then(|certs| certs.first())
             .and_then(|cert| super::identity::uri_san(cert.as_ref()));
-        if let ChainAction::Http(hcm) = &chain.action {
-            let downstream = http_downstream(
-                hcm,
-                local,
-                remote,
-                &destination,
-                peer,
-                server_name,
-                &context,
-            );
-            http::serve(tls_stream, context, downstream).await;
+        match &chain.action {
+            ChainAction::Http(hcm) => {
+                let downstream = http_downstream(
+                    hcm,
+                    local,
+                    remote,
+                    &destination,
+                    peer,
+                    server_name,
+                    &context,
+                );
+                http::serve(tls_stream, context, downstream).await;
+            }
+            ChainAction::Tcp(proxy) => {
+                tcp::proxy(
+                    tls_stream,
+                    remote,
+                    local,
+                    proxy,
+                    destination,
+                    server_name,
+                    context,
+                )
+                .await;
+            }
         }
         return;
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::model::cluster::Discovery;
@@ -27,8 +28,10 @@ pub fn close(stream: TcpStream) {
     drop(stream);
 }
 
-pub async fn proxy(
-    mut downstream: TcpStream,
+/// Proxies `downstream` (a plain connection, or the TLS stream a chain
+/// terminated) to the chain's cluster.
+pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
+    mut downstream: S,
     remote: SocketAddr,
     local: Option<SocketAddr>,
     config: &TcpProxy,
@@ -41,7 +44,7 @@ pub async fn proxy(
     let stats = context.stats.downstream(&config.stat_prefix);
     stats.cx_total.fetch_add(1, Relaxed);
     let Some(cluster) = config.target.pick(fast_random()).cloned() else {
-        close(downstream);
+        drop(downstream);
         return;
     };
     log.upstream_cluster = Some(cluster.clone());
@@ -89,25 +92,25 @@ pub async fn proxy(
     }
 }
 
-fn fail(downstream: TcpStream, log: &mut AccessLog, config: &TcpProxy, error: &UpstreamError) {
+fn fail<S>(downstream: S, log: &mut AccessLog, config: &TcpProxy, error: &UpstreamError) {
     let reply = LocalReply::upstream_failure(error);
     log.response_flags = reply.flags;
     log.transport_failure_reason = reply.transport_failure;
     tracing::debug!(cluster = log.upstream_cluster.as_deref(), %error, "TCP upstream failed; closing the downstream connection");
-    close(downstream);
+    drop(downstream);
     if config.access_log {
         log.emit();
     }
 }
 
 /// Copies both ways, giving up when neither side sends anything for `idle`.
-async fn copy_with_idle_timeout(
-    a: &mut TcpStream,
+async fn copy_with_idle_timeout<S: AsyncRead + AsyncWrite + Unpin>(
+    a: &mut S,
     b: &mut TcpStream,
     idle: Duration,
 ) -> std::io::Result<(u64, u64)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut ar, mut aw) = a.split();
+    let (mut ar, mut aw) = tokio::io::split(a);
     let (mut br, mut bw) = b.split();
     let mut abuf = vec![0u8; 16 * 1024];
     let mut bbuf = vec![0u8; 16 * 1024];

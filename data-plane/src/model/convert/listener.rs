@@ -123,11 +123,6 @@ fn filter_chain(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let action = chain_action(c, at)?;
-    if tls.is_some() && matches!(action, ChainAction::Tcp(_)) {
-        return Err(at.field("transport_socket").error(
-            "terminating TLS in front of a tcp_proxy is not supported; use an HTTP connection manager",
-        ));
-    }
     Ok(FilterChain {
         name: c.name.as_str().into(),
         destination_port,

@@ -143,3 +143,32 @@ fn a_cidr_range_holds_exactly_its_addresses() {
     assert!(!cidr("2001:db8::/32").contains("2001:db9::1".parse().unwrap()));
     assert!(!cidr("10.0.0.0/8").contains("2001:db8::1".parse().unwrap()));
 }
+
+#[test]
+fn the_listener_bound_to_the_original_destination_wins_over_the_wildcard() {
+    let mut config = crate::model::RunningConfig::default();
+    for (name, address) in [
+        ("0.0.0.0_27017", "0.0.0.0:27017"),
+        ("203.0.113.7_27017", "203.0.113.7:27017"),
+        ("0.0.0.0_3306", "0.0.0.0:3306"),
+    ] {
+        let l = Listener {
+            name: name.into(),
+            address: address.parse().unwrap(),
+            ..listener(Vec::new(), None)
+        };
+        config.listeners.insert(l.name.clone(), Arc::new(l));
+    }
+    let owner = |dst: &str| {
+        config
+            .listener_for_original_dst(dst.parse().unwrap())
+            .map(|l| l.name.to_string())
+    };
+    assert_eq!(
+        owner("203.0.113.7:27017").as_deref(),
+        Some("203.0.113.7_27017")
+    );
+    assert_eq!(owner("203.0.113.8:27017").as_deref(), Some("0.0.0.0_27017"));
+    assert_eq!(owner("203.0.113.7:3306").as_deref(), Some("0.0.0.0_3306"));
+    assert_eq!(owner("203.0.113.7:5432"), None);
+}

@@ -1,6 +1,6 @@
 //! Listeners: address, listener filters, filter chain match and action.
 
-use proto::pb::envoy::config::core::v3::{CidrRange, TransportSocket};
+use proto::pb::envoy::config::core::v3::CidrRange;
 use proto::pb::envoy::config::listener::v3::{
     Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, filter, listener_filter,
 };
@@ -487,12 +487,15 @@ fn a_tcp_proxy_needs_a_cluster() {
 }
 
 #[test]
-fn tls_termination_in_front_of_a_tcp_proxy_is_rejected() {
-    let socket: TransportSocket =
-        transport_socket(DOWNSTREAM_TLS, &DownstreamTlsContext::default());
-    assert_edit_rejected(
-        |l| l.filter_chains[0].transport_socket = Some(socket),
-        "filter_chains[0].transport_socket",
-        "terminating TLS in front of a tcp_proxy is not supported; use an HTTP connection manager",
-    );
+fn tls_termination_in_front_of_a_tcp_proxy_is_kept() {
+    // A gateway TLS server that terminates TLS and routes by `tcp` routes.
+    let mut l = base();
+    l.filter_chains[0].transport_socket = Some(transport_socket(
+        DOWNSTREAM_TLS,
+        &DownstreamTlsContext::default(),
+    ));
+    let converted = convert(&l).expect("converts");
+    let chain = &converted.filter_chains[0];
+    assert!(chain.tls.is_some());
+    assert!(matches!(chain.action, ChainAction::Tcp(_)));
 }
