@@ -324,7 +324,16 @@ pub struct DestinationRule {
     pub subsets: Vec<Subset>,
     #[serde(default)]
     pub export_to: Vec<String>,
-    pub workload_selector: Option<WorkloadSelector>,
+    pub workload_selector: Option<MatchLabelsSelector>,
+}
+
+/// The selector of a DestinationRule (Istio's `type.v1beta1.WorkloadSelector`):
+/// the proxies whose labels include every one of `matchLabels`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MatchLabelsSelector {
+    #[serde(default)]
+    pub match_labels: Labels,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

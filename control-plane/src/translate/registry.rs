@@ -15,6 +15,9 @@ use crate::config::{ConfigSnapshot, Resource};
 
 use super::proxy::{Proxy, Workload};
 
+mod workloads;
+use workloads::{destination_rule_applies, selected_entries};
+
 /// How a port's traffic is handled, from the declared protocol or, as Istio
 /// does, the port name's prefix (`http-foo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +245,8 @@ impl<'a> MeshView<'a> {
 
     /// The DestinationRule Istio applies to `host` for this proxy: the most
     /// specific host match, looked up in the proxy's namespace, then the
-    /// service's, then the root namespace.
+    /// service's, then the root namespace. A rule whose `workloadSelector`
+    /// does not select this proxy is passed over.
     pub fn destination_rule(
         &self,
         host: &str,
@@ -256,17 +260,17 @@ impl<'a> MeshView<'a> {
                 .iter()
                 .filter(|dr| dr.meta.namespace == ns)
                 .filter(|dr| hosts::exported_to(&dr.spec.export_to, &dr.meta.namespace, proxy_ns))
-                .filter(|dr| {
-                    dr.spec
-                        .workload_selector
-                        .as_ref()
-                        .is_none_or(|sel| labels_match(&sel.labels, &self.proxy.labels))
-                })
+                .filter(|dr| destination_rule_applies(dr, self.proxy))
                 .filter(|dr| {
                     hosts::matches(&hosts::resolve(&dr.spec.host, &dr.meta.namespace), host)
                 })
+                // The most specific host; for one host, a rule selecting
+                // this proxy before the catch-all one.
                 .max_by_key(|dr| {
-                    hosts::specificity(&hosts::resolve(&dr.spec.host, &dr.meta.namespace))
+                    (
+                        hosts::specificity(&hosts::resolve(&dr.spec.host, &dr.meta.namespace)),
+                        dr.spec.workload_selector.is_some(),
+                    )
                 })
         })
     }
@@ -298,8 +302,11 @@ impl<'a> MeshView<'a> {
 
     /// Endpoints of a service port, filtered by subset labels. DNS
     /// resolution without endpoints sends to the host name itself. A
-    /// connected proxy serves a `workloadSelector` when its labels match and
-    /// it is a member of a declaration for them (see [`Self::membership`]).
+    /// `workloadSelector` selects, as istiod does, the WorkloadEntries of
+    /// the service's namespace whose labels match (their address, their
+    /// `ports` entry for the port's name or else the target port, their
+    /// weight), and the connected proxies whose labels match and that are
+    /// members of a declaration for them (see [`Self::membership`]).
     pub fn endpoints(&self, service: &Service<'_>, subset_labels: &Labels) -> Vec<Endpoint> {
         let spec = &service.entry.spec;
         let target_port = service.port.target_port.unwrap_or(service.port.number);
@@ -322,6 +329,15 @@ impl<'a> MeshView<'a> {
         if let Some(selector) = &spec.workload_selector {
             let namespace = service.entry.meta.namespace.as_str();
             endpoints.extend(
+                selected_entries(self.snapshot, namespace, &selector.labels)
+                    .filter(|we| labels_match(subset_labels, &we.spec.labels))
+                    .map(|we| Endpoint {
+                        address: we.spec.address.clone(),
+                        port: port_for(&we.spec.ports),
+                        weight: we.spec.weight,
+                    }),
+            );
+            endpoints.extend(
                 self.workloads
                     .iter()
                     .filter(|w| w.namespace == namespace)
@@ -330,7 +346,7 @@ impl<'a> MeshView<'a> {
                     .filter_map(|w| {
                         let template = match self.membership(w, namespace, &selector.labels)? {
                             Membership::Group(template) => Some(template),
-                            Membership::Gateway | Membership::Entry => None,
+                            Membership::Gateway => None,
                         };
                         Some(Endpoint {
                             address: w.address.clone(),
@@ -358,9 +374,8 @@ impl<'a> MeshView<'a> {
 
     /// Why a connected `workload` may serve a `workloadSelector` service
     /// in `namespace` whose selector matches its labels, or `None`: a
-    /// WorkloadGroup or WorkloadEntry of that namespace, whose labels the
-    /// selector matches, declares its token's service account, or it is a
-    /// trusted gateway. A proxy's labels are its own claim; only its
+    /// WorkloadGroup of that namespace, whose labels the selector matches,
+    /// declares its token's service account, or it is a trusted gateway. A proxy's labels are its own claim; only its
     /// token's service account, declared here, lets it be an endpoint.
     ///
     /// A member of a group is served as Istio serves the WorkloadEntry it
@@ -387,15 +402,7 @@ impl<'a> MeshView<'a> {
         if let Some(template) = group {
             return Some(Membership::Group(template));
         }
-        if workload.trusted_gateway {
-            return Some(Membership::Gateway);
-        }
-        self.snapshot
-            .workload_entries
-            .iter()
-            .filter(|we| we.meta.namespace == namespace)
-            .any(|we| declares(&we.spec.service_account) && labels_match(selector, &we.spec.labels))
-            .then_some(Membership::Entry)
+        workload.trusted_gateway.then_some(Membership::Gateway)
     }
 
     /// The Gateways whose selector matches this proxy's labels.
@@ -436,8 +443,6 @@ enum Membership<'a> {
     Group(&'a WorkloadEntry),
     /// A trusted gateway (`--gateway-service-account`).
     Gateway,
-    /// A WorkloadEntry declares its service account.
-    Entry,
 }
 
 /// Names a gateway a VirtualService can bind to: the reserved `mesh`, or a

@@ -1,7 +1,7 @@
-//! Who may be an endpoint of a `workloadSelector` service: a trusted
-//! gateway, or a proxy whose service account a WorkloadEntry or WorkloadGroup
-//! of the service's namespace declares for the selected labels. Claimed
-//! labels alone never suffice.
+//! Who may be an endpoint of a `workloadSelector` service: a WorkloadEntry
+//! it selects, a trusted gateway, or a proxy whose service account a
+//! WorkloadGroup of the service's namespace declares for the selected
+//! labels. Claimed labels alone never suffice.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -295,7 +295,7 @@ fn a_workload_group_labels_come_from_metadata_and_template() {
 }
 
 #[test]
-fn a_workload_entry_admits_proxies_of_its_service_account() {
+fn a_workload_entry_is_an_endpoint_itself_not_a_pass_for_its_service_account() {
     let entry = "apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata:
@@ -306,12 +306,11 @@ spec:
   labels: {app: reviews}
   serviceAccount: reviews
 ";
-    let member = reviews_proxy("10.2.0.7", "reviews");
-    let other = reviews_proxy("10.2.0.8", "default");
+    let elsewhere = reviews_proxy("10.2.0.7", "reviews");
     assert_eq!(
-        reviews_addresses(&[entry], &[member, other]),
-        ["10.2.0.7:9080"],
-        "the WorkloadEntry admits its service account; it is no endpoint itself"
+        reviews_addresses(&[entry], &[elsewhere]),
+        ["10.2.0.50:9080"],
+        "istiod serves the entry's address; a proxy of its service account elsewhere is no endpoint"
     );
 }
 
