@@ -6,7 +6,8 @@
 //! terminate TLS (SIMPLE, MUTUAL, OPTIONAL_MUTUAL, ISTIO_MUTUAL; the TLS
 //! context in `gateway_tls`) match their hosts by SNI, and route HTTPS by
 //! `https.<port>.<port name>.<gateway>.<namespace>` or TLS by the
-//! VirtualServices' `tcp` routes.
+//! VirtualServices' `tcp` routes; plain TCP servers (TCP, MONGO) proxy by
+//! those routes too (`gateway_tcp`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,7 +24,7 @@ use crate::config::hosts;
 use crate::config::model::{Gateway, Server, ServerTlsMode};
 
 use super::filters::{self, DOWNSTREAM_TLS_CONTEXT, TLS_TRANSPORT_SOCKET};
-use super::gateway_tcp::gateway_tcp_filter;
+use super::gateway_tcp::{gateway_tcp_chain, gateway_tcp_filter};
 use super::gateway_tls::{self, server_tls_context};
 use super::listener::tls_route_chains;
 use super::registry::{GatewayRef, MeshView, Protocol};
@@ -190,6 +191,14 @@ pub fn build_gateway_listeners(view: &MeshView<'_>) -> Vec<Listener> {
                 filter_chains: chains,
                 ..base
             });
+        } else if let Some(server) = servers.iter().find(|s| s.protocol() == Protocol::Tcp) {
+            let port = server.server.port.number;
+            let chain =
+                gateway_tcp_chain(view, &server.gateway, port, |h, ns| server.admits(h, ns));
+            listeners.extend(chain.map(|chain| Listener {
+                filter_chains: vec![chain],
+                ..base
+            }));
         } else {
             tracing::warn!(
                 listener = %name,

@@ -387,6 +387,34 @@ fn mongo_through_the_egress_gateway_sidecar_hop() {
 
 #[test]
 fn mongo_through_the_egress_gateway_gateway_hop() {
+    let json = render(
+        MONGO_THROUGH_GATEWAY,
+        OutboundMode::RegistryOnly,
+        &egress_gateway(),
+    );
+    check_golden("mongo-through-gateway/gateway", &json);
+    let l = listener(&json["listeners"], "0.0.0.0_7777");
+    assert_eq!(l["filterChains"].as_array().unwrap().len(), 1);
+    assert_eq!(l["filterChains"][0].get("filterChainMatch"), None);
+    assert_eq!(
+        cluster_of(&l["filterChains"][0]),
+        "outbound|27017||my-mongo.tcp.svc"
+    );
+    // A MONGO server is served as TCP.
+    let mongo = MONGO_THROUGH_GATEWAY.replace(
+        "      name: tcp\n      protocol: TCP",
+        "      name: mongo\n      protocol: MONGO",
+    );
+    assert_ne!(mongo, MONGO_THROUGH_GATEWAY);
+    let json = render(&mongo, OutboundMode::RegistryOnly, &egress_gateway());
+    assert_eq!(
+        cluster_of(&listener(&json["listeners"], "0.0.0.0_7777")["filterChains"][0]),
+        "outbound|27017||my-mongo.tcp.svc"
+    );
+}
+
+#[test]
+fn a_gateway_tcp_chain_needs_a_route_for_its_port_and_hosts() {
     let snapshot = snapshot(MONGO_THROUGH_GATEWAY, OutboundMode::RegistryOnly);
     let proxy = egress_gateway();
     let view = MeshView::new(&snapshot, &[], &proxy);
