@@ -25,6 +25,9 @@ pub struct VirtualHost {
     pub routes: Vec<Route>,
     /// Send `x-envoy-attempt-count` upstream.
     pub include_attempt_count: bool,
+    /// Requests on a connection without TLS are redirected to https
+    /// (Envoy's `require_tls: ALL`).
+    pub require_tls: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,6 +357,7 @@ mod tests {
             domains: domains.iter().map(|d| d.to_string()).collect(),
             routes: vec![],
             include_attempt_count: false,
+            require_tls: false,
         }
     }
 

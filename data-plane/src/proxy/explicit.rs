@@ -46,6 +46,7 @@ pub async fn serve(
             access_log: true,
             peer_identity: None,
             server_name: None,
+            tls: false,
         });
         http::serve(stream, context, downstream).await;
         return;

@@ -172,7 +172,9 @@ pub async fn run_chain(
                     local,
                     remote,
                     &destination,
-                    peer,
+                    Some(TerminatedTls {
+                        peer_identity: peer,
+                    }),
                     server_name,
                     &context,
                 );
@@ -221,13 +223,19 @@ pub async fn run_chain(
     }
 }
 
+/// TLS a filter chain terminated.
+struct TerminatedTls {
+    /// The client's SPIFFE id, when it presented a mesh certificate.
+    peer_identity: Option<String>,
+}
+
 /// What the requests of an HTTP connection taken by `hcm` share.
 fn http_downstream(
     hcm: &HttpManager,
     local: Option<SocketAddr>,
     remote: SocketAddr,
     destination: &Destination,
-    peer_identity: Option<String>,
+    tls: Option<TerminatedTls>,
     server_name: Option<String>,
     context: &ProxyContext,
 ) -> Arc<Downstream> {
@@ -246,8 +254,12 @@ fn http_downstream(
             stat_prefix: hcm.stat_prefix.clone(),
         },
         access_log: hcm.access_log,
-        peer_identity: peer_identity.map(Arc::from),
+        peer_identity: tls
+            .as_ref()
+            .and_then(|tls| tls.peer_identity.as_deref())
+            .map(Arc::from),
         server_name: server_name.map(Arc::from),
+        tls: tls.is_some(),
     })
 }
 

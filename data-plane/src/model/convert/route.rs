@@ -44,7 +44,22 @@ fn virtual_host(vh: &pb_route::VirtualHost, at: &At<'_>) -> Result<VirtualHost, 
         domains: vh.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
         routes,
         include_attempt_count: vh.include_request_attempt_count,
+        require_tls: require_tls(vh.require_tls, &at.field("require_tls"))?,
     })
+}
+
+/// Envoy's `require_tls`: NONE, or ALL (every request over TLS). The agent
+/// cannot tell internal requests apart, so EXTERNAL_ONLY is rejected.
+fn require_tls(value: i32, at: &At<'_>) -> Result<bool, Error> {
+    use pb_route::virtual_host::TlsRequirementType;
+    match TlsRequirementType::try_from(value) {
+        Ok(TlsRequirementType::None) => Ok(false),
+        Ok(TlsRequirementType::All) => Ok(true),
+        _ => {
+            Err(at
+                .error("only NONE and ALL are supported (EXTERNAL_ONLY needs internal addresses)"))
+        }
+    }
 }
 
 fn route(r: &pb_route::Route, at: &At<'_>) -> Result<Route, Error> {

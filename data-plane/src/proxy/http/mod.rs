@@ -59,6 +59,8 @@ pub struct Downstream {
     pub peer_identity: Option<Arc<str>>,
     /// The SNI the client sent (TLS-terminated connections).
     pub server_name: Option<Arc<str>>,
+    /// The proxy terminated TLS on the connection.
+    pub tls: bool,
 }
 
 /// Serves HTTP on an accepted connection until it closes.
@@ -96,6 +98,7 @@ async fn handle(
         head,
         authority: exchange.log.authority.clone(),
         original_dst: table.original_dst,
+        tls: downstream.tls,
     };
     let draws = Draws {
         cluster_roll: fast_random(),

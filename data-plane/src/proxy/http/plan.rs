@@ -29,6 +29,8 @@ pub(super) struct Request {
     pub(super) authority: Option<HeaderValue>,
     /// The downstream connection's original destination.
     pub(super) original_dst: Option<SocketAddr>,
+    /// The proxy terminated TLS on the downstream connection.
+    pub(super) tls: bool,
 }
 
 /// The random choices of a plan, drawn by the caller.
@@ -103,6 +105,17 @@ pub(super) fn plan<'r>(
         headers: &request.head.headers,
         method: &request.head.method,
     };
+    if let Some(location) = https_redirect(routes, &facts, &request) {
+        return Plan {
+            route: None,
+            cluster: None,
+            head: request.head,
+            action: Action::Redirect {
+                status: StatusCode::MOVED_PERMANENTLY,
+                location: Some(location),
+            },
+        };
+    }
     let Some((vhost, route)) = routes.route(&facts) else {
         return Plan {
             route: None,
@@ -147,6 +160,27 @@ struct Matched<'r> {
     vhost: &'r VirtualHost,
     route: &'r Route,
     forward: &'r Forward,
+}
+
+/// Where a request that must use TLS and came without it goes, as Envoy
+/// answers for a virtual host with `require_tls: ALL`: 301 to
+/// `https://<host><path>`. A request counts as TLS when the proxy
+/// terminated TLS or `x-forwarded-proto` says https.
+fn https_redirect(
+    routes: &RouteConfig,
+    facts: &RequestFacts<'_>,
+    request: &Request,
+) -> Option<HeaderValue> {
+    let vhost = routes.virtual_host(facts.authority)?;
+    let forwarded_https = request
+        .head
+        .headers
+        .get("x-forwarded-proto")
+        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
+    if !vhost.require_tls || request.tls || forwarded_https {
+        return None;
+    }
+    HeaderValue::from_str(&format!("https://{}{}", facts.authority, facts.path)).ok()
 }
 
 fn forwarding<'r>(

@@ -99,6 +99,7 @@ fn forward_all(tcp: &TcpProxy) -> RouteConfig {
                 response_headers_to_remove: Vec::new(),
             }],
             include_attempt_count: false,
+            require_tls: false,
         }],
     }
 }

@@ -74,6 +74,7 @@ fn routes(route: Route) -> RouteConfig {
             domains: vec!["httpbin.test".into(), "httpbin.test:80".into()],
             routes: vec![route],
             include_attempt_count: true,
+            require_tls: false,
         }],
     }
 }
@@ -96,6 +97,7 @@ fn request(authority: &str, path: &str, headers: &[(&'static str, &'static str)]
         authority: Some(HeaderValue::from_str(authority).unwrap()),
         head,
         original_dst: None,
+        tls: false,
     }
 }
 
@@ -366,5 +368,53 @@ fn a_redirect_defaults_to_the_request_host_and_path() {
     assert_eq!(
         location(redirect(Some("https"), Some(8443), Some("/new"))),
         "https://httpbin.test:8443/new"
+    );
+}
+
+/// A virtual host with `require_tls: ALL` (a gateway server with
+/// `httpsRedirect`) and no routes, as istiod writes one for a host no
+/// VirtualService serves.
+fn redirecting_routes() -> RouteConfig {
+    RouteConfig {
+        name: "http.80".into(),
+        virtual_hosts: vec![VirtualHost {
+            name: "edition.cnn.com:80".into(),
+            domains: vec!["edition.cnn.com".into(), "edition.cnn.com:80".into()],
+            routes: Vec::new(),
+            include_attempt_count: true,
+            require_tls: true,
+        }],
+    }
+}
+
+#[test]
+fn require_tls_redirects_a_plaintext_request_to_https_with_301_as_envoy() {
+    let routes = redirecting_routes();
+    let plan = plan_for(&routes, request("edition.cnn.com", "/politics?x=1", &[]));
+    match plan.action {
+        Action::Redirect { status, location } => {
+            assert_eq!(status, StatusCode::MOVED_PERMANENTLY);
+            assert_eq!(
+                location.as_ref().and_then(|l| l.to_str().ok()),
+                Some("https://edition.cnn.com/politics?x=1")
+            );
+        }
+        _ => panic!("expected a redirect"),
+    }
+}
+
+#[test]
+fn require_tls_lets_a_request_over_tls_or_forwarded_as_https_through() {
+    let routes = redirecting_routes();
+    let mut over_tls = request("edition.cnn.com", "/", &[]);
+    over_tls.tls = true;
+    assert_eq!(
+        replied(&plan_for(&routes, over_tls)).status,
+        StatusCode::NOT_FOUND
+    );
+    let forwarded = request("edition.cnn.com", "/", &[("x-forwarded-proto", "https")]);
+    assert_eq!(
+        replied(&plan_for(&routes, forwarded)).status,
+        StatusCode::NOT_FOUND
     );
 }
