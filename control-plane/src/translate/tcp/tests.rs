@@ -167,7 +167,9 @@ fn two_tcp_services_on_one_port_are_told_apart_by_address() {
         + &tcp_entry("db-b", "b.db.example", "[192.0.2.20/32]", 5432)
         + &tcp_entry("db-c", "c.db.example", "[198.51.100.0/24]", 5432)
         + &tcp_entry("db-any", "any.db.example", "[]", 5432);
-    let all = listeners(&yaml, OutboundMode::AllowAny, &sidecar());
+    let json = render(&yaml, OutboundMode::AllowAny, &sidecar());
+    check_golden("databases-by-address/sidecar", &json);
+    let all = json["listeners"].clone();
     assert_eq!(
         names(&all),
         [
