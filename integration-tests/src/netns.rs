@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use nix::sched::{CloneFlags, setns};
 
 use crate::binaries;
 
@@ -208,6 +209,25 @@ impl NetNs {
             ip(["-n", netns, "link", "set", interface, "up"])?;
         }
         Ok((here_ip, there_ip))
+    }
+
+    /// `f` run on a thread of its own inside the namespace: sockets it
+    /// binds or connects belong to the namespace (and a connection it makes
+    /// is captured like an app's).
+    pub fn run_inside<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        let path = Path::new("/var/run/netns").join(&self.name);
+        let namespace =
+            fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    setns(&namespace, CloneFlags::CLONE_NEWNET)
+                        .with_context(|| format!("entering network namespace {}", self.name))?;
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|_| bail!("a thread inside {} panicked", self.name))
+        })
     }
 
     /// `program` run inside the namespace, as root.

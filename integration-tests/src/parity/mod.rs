@@ -39,15 +39,15 @@ use anyhow::Result;
 use crate::control_plane::ControlPlane;
 use crate::tls::TestCa;
 use config_files::ConfigFiles;
-use proxy::Kind;
 use side::Side;
 
 pub use outcome::{GATEWAY, Outcome, SIDECAR};
+pub use proxy::{Kind, Proxy};
 pub use scenario::{Ready, Request, Scenario};
 pub use table::Report;
 
 /// How long a proxy gets to start, or to take in a config change.
-const CONVERGE: Duration = Duration::from_secs(20);
+pub const CONVERGE: Duration = Duration::from_secs(20);
 /// How long a proxy gets to write the access log line of a request.
 const LOG_WAIT: Duration = Duration::from_secs(5);
 

@@ -17,13 +17,13 @@ use crate::proxy_options::ProxyOptions;
 
 /// Which proxy runs a side's sidecar and gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub enum Kind {
     Agent,
     Envoy,
 }
 
 impl Kind {
-    pub(super) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Agent => "agent",
             Kind::Envoy => "envoy",
@@ -32,7 +32,7 @@ impl Kind {
 }
 
 /// A running sidecar or gateway of either kind.
-pub(super) enum Proxy {
+pub enum Proxy {
     Agent(DataPlane),
     Envoy(Envoy),
 }
@@ -40,7 +40,7 @@ pub(super) enum Proxy {
 impl Proxy {
     /// The `sleep` app's sidecar, inside `netns` as uid 1337, claiming the
     /// namespace's address, with `roots` as its system roots.
-    pub(super) fn sidecar(
+    pub fn sidecar(
         kind: Kind,
         netns: &NetNs,
         control: ControlChannel,
@@ -58,7 +58,7 @@ impl Proxy {
 
     /// Istio's egress gateway (labelled istio=egressgateway) on the host,
     /// claiming `ip`, with `roots` as its system roots.
-    pub(super) fn gateway(
+    pub fn gateway(
         kind: Kind,
         ip: Ipv4Addr,
         control: ControlChannel,
@@ -75,21 +75,21 @@ impl Proxy {
     }
 
     /// What its config dump (with EDS) says it holds.
-    pub(super) fn config(&self) -> Result<DynamicResources> {
+    pub fn config(&self) -> Result<DynamicResources> {
         match self {
             Proxy::Agent(agent) => agent.dynamic_resources(),
             Proxy::Envoy(envoy) => envoy.dynamic_resources(),
         }
     }
 
-    pub(super) fn access_log(&self) -> Vec<String> {
+    pub fn access_log(&self) -> Vec<String> {
         match self {
             Proxy::Agent(agent) => agent.access_log(),
             Proxy::Envoy(envoy) => envoy.access_log(),
         }
     }
 
-    pub(super) fn logs(&self) -> String {
+    pub fn logs(&self) -> String {
         match self {
             Proxy::Agent(agent) => agent.logs(),
             Proxy::Envoy(envoy) => envoy.logs(),
@@ -98,7 +98,7 @@ impl Proxy {
 
     /// The access log lines after the first `seen`, once there is one
     /// (none if nothing comes within [`LOG_WAIT`]).
-    pub(super) fn access_log_after(&self, seen: usize) -> Vec<String> {
+    pub fn access_log_after(&self, seen: usize) -> Vec<String> {
         eventually(LOG_WAIT, || {
             let lines = self.access_log();
             ensure!(lines.len() > seen, "no new access log line");
