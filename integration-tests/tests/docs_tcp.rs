@@ -1,12 +1,14 @@
 //! TCP egress as istio.io publishes it, with real TCP services in network
 //! namespaces: two databases on one port told apart by address (the
 //! egress-mongo and egress-tcp blog posts' ServiceEntries), a ServiceEntry
-//! for a range of addresses, and the http-proxy task: a TCP ServiceEntry for
-//! an HTTPS proxy that the app reaches with CONNECT.
+//! for a range of addresses, the egress-mongo post's two-hop route through
+//! the egress gateway (VirtualService `tcp:`), and the http-proxy task: a
+//! TCP ServiceEntry for an HTTPS proxy that the app reaches with CONNECT.
 //!
 //! The app runs in a namespace behind istio-init's capture; each database
 //! is a [`TcpGreeter`] in a namespace of its own linked to the app's, as is
-//! the proxy with the site behind it. The snippets name the services by
+//! the proxy with the site behind it; the database behind the egress
+//! gateway runs on the host, where the gateway is. The snippets name the services by
 //! address, so each proxy kind gets its own control plane and namespaces;
 //! the steps' results must be the same for our agent and for Envoy, and
 //! what Istio gives.
@@ -24,9 +26,10 @@ use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::Curl;
 use integration_tests::dns::DnsServer;
 use integration_tests::docs::{expand, snippet};
-use integration_tests::fixtures::mesh_config;
+use integration_tests::fixtures::{GatewayPort, egress_gateway_service, mesh_config};
 use integration_tests::netns::{self, NetNs};
 use integration_tests::parity::{CONVERGE, Kind, Proxy};
+use integration_tests::ports::free_port;
 use integration_tests::process::eventually;
 use integration_tests::tcp_greeter::{TcpGreeter, greeting};
 use integration_tests::tls::TestCa;
@@ -39,6 +42,8 @@ const EGRESS_GATEWAY_MONGODB_PORT: u16 = 7777;
 /// squid's port in the http-proxy task.
 const PROXY_PORT: u16 = 3128;
 const MYSQL_DB_HOST: &str = "mysqldb.example.com";
+const GATEWAY_MONGO_CLUSTER: &str =
+    "outbound|7777|mongo|istio-egressgateway.istio-system.svc.cluster.local";
 
 /// One proxy kind's world: its control plane and config, the app's
 /// namespace with the sidecar, the databases, and the proxy of the
@@ -51,11 +56,13 @@ struct World {
     mongo: Db,
     mysql: Db,
     ranged: Db,
+    /// The database the egress gateway reaches, on the host.
+    behind_gateway: TcpGreeter,
     squid: ConnectProxy,
     wikipedia: Upstream,
     // Dropped last: the processes and servers above use them.
-    _dns: DnsServer,
-    _control_plane: ControlPlane,
+    dns: DnsServer,
+    control_plane: ControlPlane,
     _namespaces: Vec<NetNs>,
 }
 
@@ -99,6 +106,11 @@ impl World {
         let mongo = db("mongo")?;
         let mysql = db("mysql")?;
         let ranged = db("ranged")?;
+        let behind_gateway = TcpGreeter::start(
+            None,
+            SocketAddr::from((host, DB_PORT)),
+            "behind the gateway",
+        )?;
         let proxy_ns = NetNs::new()?;
         let (_, proxy_ip) = app.link(&proxy_ns)?;
         let wikipedia = proxy_ns.run_inside(|| {
@@ -118,10 +130,11 @@ impl World {
             mongo,
             mysql,
             ranged,
+            behind_gateway,
             squid,
             wikipedia,
-            _dns: dns,
-            _control_plane: control_plane,
+            dns,
+            control_plane,
             _namespaces: namespaces,
         })
     }
@@ -266,6 +279,63 @@ fn databases(world: &World, _ca: &TestCa) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// The egress-mongo post's route through the egress gateway: the sidecar
+/// sends mongo's address to the gateway's TCP server (port 7777), which
+/// forwards it to the database by the VirtualService's second `tcp` route.
+fn through_the_gateway(world: &World, ca: &TestCa) -> Result<Vec<String>> {
+    let host = world.app.host_ip();
+    let gateway_port = free_port()?;
+    let gateway_service =
+        egress_gateway_service(&[
+            GatewayPort::new(EGRESS_GATEWAY_MONGODB_PORT, "TCP").target(gateway_port)
+        ])?;
+    world.apply(
+        &[
+            "blog-egress-mongo/control_tcp_egress_traffic_without_a_gateway.yaml",
+            "blog-egress-mongo/direct_tcp_egress_traffic_through_an_egress_gateway.yaml",
+        ],
+        &[("egressgateway-service.yaml", gateway_service)],
+        &world.values(host),
+    )?;
+    world.wait_for(&format!("{host}_{DB_PORT}"), GATEWAY_MONGO_CLUSTER)?;
+    let gateway = Proxy::gateway(
+        world.kind,
+        host,
+        world.control_plane.channel().via(IpAddr::V4(host)),
+        world.dns.addr(),
+        ca.cert_path(),
+    )?;
+    eventually(CONVERGE, || {
+        let resources = world.sidecar.config()?;
+        let endpoints = resources
+            .endpoints
+            .get(GATEWAY_MONGO_CLUSTER)
+            .cloned()
+            .unwrap_or_default();
+        ensure!(
+            endpoints == [format!("{host}:{gateway_port}")],
+            "{GATEWAY_MONGO_CLUSTER} has endpoints {endpoints:?}"
+        );
+        Ok(())
+    })
+    .with_context(|| format!("the gateway never became the endpoint\n{}", gateway.logs()))?;
+    let heard = world.hear(host);
+    let peer = world
+        .behind_gateway
+        .peers()
+        .last()
+        .map_or("nobody", |peer| {
+            if peer.ip() == IpAddr::V4(host) {
+                "the gateway"
+            } else {
+                "not the gateway"
+            }
+        });
+    Ok(vec![format!(
+        "through the egress gateway (tcp, two hops): mongo's address -> {heard}, connected by {peer}"
+    )])
+}
+
 /// The http-proxy task: the app's CONNECT to the proxy, blocked under
 /// REGISTRY_ONLY, then let through by the TCP ServiceEntry for it.
 fn http_proxy(world: &World, ca: &TestCa) -> Result<Vec<String>> {
@@ -350,6 +420,17 @@ fn http_proxy_task_connect_through_a_tcp_service_entry() -> Result<()> {
         &[
             "http-proxy, REGISTRY_ONLY without its ServiceEntry: curl exit 56, proxy saw CONNECT -, site saw SNI -",
             "http-proxy, TCP ServiceEntry for the proxy: HTTP 200, proxy saw CONNECT en.wikipedia.org:443, site saw SNI en.wikipedia.org",
+        ],
+    )
+}
+
+#[test]
+fn tcp_route_through_the_egress_gateway() -> Result<()> {
+    run_both(
+        "tcp_route_through_the_egress_gateway",
+        through_the_gateway,
+        &[
+            "through the egress gateway (tcp, two hops): mongo's address -> behind the gateway, connected by the gateway",
         ],
     )
 }
