@@ -1,7 +1,9 @@
 //! Istio `networking.istio.io` resources, as their YAML spells them.
 //!
 //! Field names follow the Istio API (camelCase). Every struct rejects fields
-//! it does not know, so a typo is reported instead of silently ignored.
+//! it does not know, so a typo is reported instead of silently ignored, and
+//! a valid Istio field it does not read is reported as not supported
+//! ([`fields`] says which are which).
 
 use std::collections::BTreeMap;
 
@@ -9,6 +11,7 @@ use serde::Deserialize;
 
 use super::duration::Duration;
 
+pub mod fields;
 pub mod secret;
 mod workload_group;
 pub use secret::Secret;
@@ -87,10 +90,6 @@ pub struct WorkloadEntry {
     pub ports: BTreeMap<String, u32>,
     #[serde(default)]
     pub labels: Labels,
-    #[serde(default)]
-    pub network: String,
-    #[serde(default)]
-    pub locality: String,
     pub weight: Option<u32>,
     #[serde(default)]
     pub service_account: String,
@@ -134,8 +133,6 @@ pub struct HttpRoute {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMatchRequest {
-    #[serde(default)]
-    pub name: String,
     pub uri: Option<StringMatch>,
     pub scheme: Option<StringMatch>,
     pub method: Option<StringMatch>,
@@ -148,13 +145,9 @@ pub struct HttpMatchRequest {
     pub without_headers: BTreeMap<String, StringMatch>,
     pub port: Option<u32>,
     #[serde(default)]
-    pub source_labels: Labels,
-    #[serde(default)]
     pub gateways: Vec<String>,
     #[serde(default)]
     pub ignore_uri_case: bool,
-    #[serde(default)]
-    pub source_namespace: String,
 }
 
 /// One of `exact`, `prefix` or `regex` (RE2 syntax).
@@ -237,7 +230,6 @@ pub struct HttpRetry {
     pub attempts: u32,
     pub per_try_timeout: Option<Duration>,
     pub retry_on: Option<String>,
-    pub retry_remote_localities: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -276,11 +268,7 @@ pub struct TlsMatchAttributes {
     pub destination_subnets: Vec<String>,
     pub port: Option<u32>,
     #[serde(default)]
-    pub source_labels: Labels,
-    #[serde(default)]
     pub gateways: Vec<String>,
-    #[serde(default)]
-    pub source_namespace: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -404,7 +392,6 @@ pub struct HttpSettings {
     pub max_requests_per_connection: Option<u32>,
     pub max_retries: Option<u32>,
     pub idle_timeout: Option<Duration>,
-    pub h2_upgrade_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -447,8 +434,6 @@ pub struct Gateway {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Server {
     pub port: ServicePort,
-    #[serde(default)]
-    pub bind: String,
     #[serde(default)]
     pub hosts: Vec<String>,
     pub tls: Option<ServerTlsSettings>,
@@ -499,10 +484,6 @@ pub struct Sidecar {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IstioEgressListener {
-    pub port: Option<ServicePort>,
-    #[serde(default)]
-    pub bind: String,
-    pub capture_mode: Option<String>,
     #[serde(default)]
     pub hosts: Vec<String>,
 }

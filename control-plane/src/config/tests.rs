@@ -209,7 +209,7 @@ fn an_unknown_field_names_file_line_document_resource_and_field() {
     });
     let line = only_error(dir.path());
     let expected = format!(
-        "{}:40: document 3: DestinationRule default/edition-cnn-com: spec.subset: unknown field `subset`, expected one of",
+        "{}:40: document 3: DestinationRule default/edition-cnn-com: spec.subset: unknown field `subset`; did you mean `subsets`?",
         file.display()
     );
     assert!(line.starts_with(&expected), "{line}");

@@ -22,8 +22,24 @@ pub enum Problem {
         "kind {kind} is not a networking.istio.io kind; fix the spelling: the kinds are ServiceEntry, VirtualService, DestinationRule, Gateway, Sidecar, WorkloadEntry, WorkloadGroup, EnvoyFilter and ProxyConfig"
     )]
     UnsupportedKind { kind: String },
-    /// The document does not match the resource's schema: an unknown or
-    /// misspelt field, a missing required field, a value of the wrong type.
+    /// A valid Istio field this control plane does not apply: refused, so
+    /// that it is never accepted and ignored.
+    #[error(
+        "not supported by this control plane; remove `{field}` (Istio would apply it, this control plane cannot)"
+    )]
+    NotSupported { field: String },
+    /// A field the resource does not have, with the nearest one it has.
+    #[error("unknown field `{field}`; {}", match suggestion {
+        Some(known) => format!("did you mean `{known}`?"),
+        None => format!("the fields here are {}", expected.join(", ")),
+    })]
+    UnknownField {
+        field: String,
+        suggestion: Option<String>,
+        expected: Vec<String>,
+    },
+    /// The document does not match the resource's schema: a missing
+    /// required field, a value of the wrong type.
     #[error("{message}{}", hint_suffix(hint))]
     Schema { message: String, hint: &'static str },
     #[error(
@@ -118,20 +134,14 @@ pub enum Problem {
         "address {address:?} is set in the template; remove it (each member's address is its own)"
     )]
     TemplateWithAddress { address: String },
-    #[error(
-        "health probes are not run by this mesh; remove probe (members are endpoints while their proxy is connected)"
-    )]
-    ProbeNotSupported,
-    #[error("{field} {value:?} is not supported by this mesh ({reason}); remove it")]
-    TemplateFieldNotSupported {
-        field: &'static str,
-        value: String,
-        reason: &'static str,
-    },
 
     // --- VirtualService ---
     #[error("route has no destination; add at least one route destination{}", if *http { " (or a redirect)" } else { "" })]
     NoDestinations { http: bool },
+    #[error(
+        "headers of one destination among several are not supported by this control plane; move them to the route's headers, or keep one destination"
+    )]
+    DestinationHeadersWithSeveralDestinations,
     #[error("destination host is empty; set the host traffic goes to")]
     DestinationWithoutHost,
     #[error(

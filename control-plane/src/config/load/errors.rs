@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::config::error::{ConfigError, Location, Problem};
+use crate::config::model::fields::is_not_supported;
 
 pub(super) fn io_error(path: &Path, error: &std::io::Error) -> ConfigError {
     ConfigError::new(
@@ -51,21 +52,52 @@ pub(super) fn schema_error(
     let field = (path != ".").then(|| format!("{prefix}{path}"));
     let field =
         field.or_else(|| (!prefix.is_empty()).then(|| prefix.trim_end_matches('.').to_string()));
-    let hint = schema_hint(&message);
+    let problem = unknown_field(&message).unwrap_or_else(|| {
+        let hint = schema_hint(&message);
+        Problem::Schema { message, hint }
+    });
     ConfigError::new(
         Location {
             line: inner.location().map(|at| at.line()),
             field,
             ..location
         },
-        Problem::Schema { message, hint },
+        problem,
     )
 }
 
+/// A decoding error about a field the struct does not have, as serde words
+/// it (``unknown field `x`, expected one of `a`, `b` ``): a valid Istio
+/// field that is not supported, or a misspelling of the nearest field.
+fn unknown_field(message: &str) -> Option<Problem> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| !name.is_empty())
+        .collect();
+    if is_not_supported(&expected, field) {
+        return Some(Problem::NotSupported {
+            field: field.to_string(),
+        });
+    }
+    let suggestion = expected
+        .iter()
+        .map(|known| (strsim::damerau_levenshtein(field, known), *known))
+        .filter(|(distance, known)| *distance <= known.len().max(field.len()) / 2)
+        .min()
+        .map(|(_, known)| known.to_string());
+    Some(Problem::UnknownField {
+        field: field.to_string(),
+        suggestion,
+        expected: expected.iter().map(|name| name.to_string()).collect(),
+    })
+}
+
 fn schema_hint(message: &str) -> &'static str {
-    if message.starts_with("unknown field") {
-        "fix the spelling (Istio field names are camelCase, as in its reference) or remove the field"
-    } else if message.starts_with("missing field") {
+    if message.starts_with("missing field") {
         "add the field"
     } else if message.starts_with("unknown variant") {
         "use one of the values listed"

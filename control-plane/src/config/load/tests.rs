@@ -194,16 +194,39 @@ fn syntax_error_names_file_document_and_line() {
 }
 
 #[test]
-fn unknown_field_names_file_line_document_resource_and_field() {
+fn unknown_field_names_file_line_document_resource_and_field_and_the_nearest_field() {
     let text = format!("{SERVICE_ENTRY}  locaton: MESH_EXTERNAL\n");
+    assert_eq!(
+        only_error(&text),
+        "test.yaml:13: document 1: ServiceEntry default/httpbin-ext: spec.locaton: unknown field `locaton`; did you mean `location`?"
+    );
+    let text = format!("{SERVICE_ENTRY}  zzz: 1\n");
     let line = only_error(&text);
     assert!(
-            line.starts_with(
-                "test.yaml:13: document 1: ServiceEntry default/httpbin-ext: spec.locaton: unknown field `locaton`, expected one of"
-            ),
-            "{line}"
-        );
-    assert!(line.ends_with("; fix the spelling (Istio field names are camelCase, as in its reference) or remove the field"), "{line}");
+        line.ends_with("spec.zzz: unknown field `zzz`; the fields here are hosts, addresses, ports, location, resolution, endpoints, workloadSelector, exportTo, subjectAltNames"),
+        "nothing near: every field is listed: {line}"
+    );
+}
+
+#[test]
+fn a_valid_istio_field_that_is_not_applied_is_not_supported_not_unknown() {
+    let route = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec:\n  hosts: [a.example.com]\n  http:\n  - fault: {abort: {httpStatus: 500}}\n    route:\n    - destination: {host: a.example.com}\n";
+    assert_eq!(
+        only_error(route),
+        "test.yaml:7: document 1: VirtualService default/vs: spec.http[0].fault: not supported by this control plane; remove `fault` (Istio would apply it, this control plane cannot)"
+    );
+    let rule = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: dr}\nspec:\n  host: a.example.com\n  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 7}\n";
+    let line = only_error(rule);
+    assert!(
+        line.contains("spec.trafficPolicy.outlierDetection: not supported by this control plane"),
+        "{line}"
+    );
+    let misspelt = rule.replace("outlierDetection", "outlierDetecton");
+    let line = only_error(&misspelt);
+    assert!(
+        line.contains("spec.trafficPolicy.outlierDetecton: unknown field `outlierDetecton`;"),
+        "a misspelt unsupported field is unknown: {line}"
+    );
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! WorkloadGroup: the metadata and WorkloadEntry template of a group of workloads.
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use super::{Labels, WorkloadEntry};
 
@@ -13,8 +12,6 @@ pub struct WorkloadGroup {
     /// The WorkloadEntry each member gets; its `address` comes from the
     /// member, so the template leaves it empty.
     pub template: Option<WorkloadEntry>,
-    /// Read only to be refused: this mesh runs no health probes.
-    pub probe: Option<IgnoredAny>,
 }
 
 /// The labels and annotations every member of the group carries.

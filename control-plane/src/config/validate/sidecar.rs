@@ -1,4 +1,4 @@
-//! Sidecar checks: egress listeners, their ports and `namespace/host` hosts.
+//! Sidecar checks: egress listeners and their `namespace/host` hosts.
 
 use super::check::Check;
 use crate::config::error::Problem;
@@ -9,9 +9,6 @@ impl Check<'_> {
     pub(super) fn sidecar(&mut self, spec: &Sidecar) {
         for (index, listener) in spec.egress.iter().enumerate() {
             let field = format!("spec.egress[{index}]");
-            if let Some(port) = &listener.port {
-                self.port(&format!("{field}.port"), port, false);
-            }
             if listener.hosts.is_empty() {
                 self.report(format!("{field}.hosts"), Problem::EgressWithoutHosts);
             }

@@ -38,6 +38,16 @@ impl Check<'_> {
             }
             let weights: Vec<Option<u32>> = route.route.iter().map(|to| to.weight).collect();
             self.weights(&format!("{field}.route"), &weights);
+            if route.route.len() > 1 {
+                for (at, to) in route.route.iter().enumerate() {
+                    if to.headers.is_some() {
+                        self.report(
+                            format!("{field}.route[{at}].headers"),
+                            Problem::DestinationHeadersWithSeveralDestinations,
+                        );
+                    }
+                }
+            }
             for (at, to) in route.route.iter().enumerate() {
                 self.destination(
                     &format!("{field}.route[{at}].destination"),

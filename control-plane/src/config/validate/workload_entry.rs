@@ -12,10 +12,7 @@ impl Check<'_> {
     pub(super) fn workload_entry(&mut self, entry: &WorkloadEntry, field: &str, needs_ip: bool) {
         let address = entry.address.as_str();
         if address.is_empty() {
-            // Without an address, a network names the gateway that reaches it.
-            if entry.network.is_empty() {
-                self.report(format!("{field}.address"), Problem::EndpointWithoutAddress);
-            }
+            self.report(format!("{field}.address"), Problem::EndpointWithoutAddress);
         } else if needs_ip && !address.starts_with("unix://") && address.parse::<IpAddr>().is_err()
         {
             let address = address.to_string();

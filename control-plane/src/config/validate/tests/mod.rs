@@ -27,6 +27,14 @@ fn errors(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The one error loading `text` gives (a decoding error: the resource is
+/// never validated).
+fn load_error(text: &str) -> String {
+    let errors = load_str(Path::new("cfg.yaml"), text).expect_err("a decoding error");
+    assert_eq!(errors.len(), 1, "{errors}");
+    errors.0[0].to_string()
+}
+
 /// Asserts exactly one error, containing every one of `parts`.
 fn one_error(text: &str, parts: &[&str]) {
     let lines = errors(text);

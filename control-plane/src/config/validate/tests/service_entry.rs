@@ -105,9 +105,13 @@ fn endpoints_are_checked() {
         &service_entry(&format!("{spec}  endpoints: [{{labels: {{a: b}}}}]\n")),
         &["spec.endpoints[0].address: endpoint has no address"],
     );
-    valid(&service_entry(&format!(
-        "{spec}  endpoints: [{{network: remote}}]\n"
-    )));
+    assert_eq!(
+        load_error(&service_entry(&format!(
+            "{spec}  endpoints: [{{address: 10.0.0.1, network: remote}}]\n"
+        ))),
+        "cfg.yaml:9: document 1: ServiceEntry default/se: spec.endpoints[0].network: not supported by this control plane; remove `network` (Istio would apply it, this control plane cannot)",
+        "a network is reached through its gateway, which this mesh does not have"
+    );
     one_error(
         &service_entry(&format!(
             "{spec}  endpoints: [{{address: db.example.com, ports: {{postgres: 5433}}}}]\n"

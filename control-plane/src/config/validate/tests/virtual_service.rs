@@ -227,3 +227,22 @@ fn tls_routes_need_sni_matches() {
         &["spec.tcp[0].route: route has no destination; add at least one route destination"],
     );
 }
+
+#[test]
+fn headers_of_one_destination_among_several_are_not_supported() {
+    let route = |headers: &str| {
+        virtual_service(&format!(
+            "  hosts: [a.example.com]\n  http:\n  - route:\n    - destination: {{host: a.example.com}}\n      weight: 50\n{headers}    - destination: {{host: b.example.com}}\n      weight: 50\n"
+        ))
+    };
+    one_error(
+        &route("      headers: {request: {set: {x-a: '1'}}}\n"),
+        &[
+            "spec.http[0].route[0].headers: headers of one destination among several are not supported",
+        ],
+    );
+    valid(&route(""));
+    valid(&virtual_service(
+        "  hosts: [a.example.com]\n  http:\n  - route:\n    - destination: {host: a.example.com}\n      headers: {request: {set: {x-a: '1'}}}\n",
+    ));
+}
