@@ -1,6 +1,7 @@
-//! The TCP proxy: connect to the chain's cluster and copy bytes both ways.
-//! A failed upstream closes the downstream connection, as Envoy does (curl
-//! sees exit 35 on a TLS connection).
+//! The TCP proxy: connect to the chain's cluster (originating TLS when its
+//! transport socket says so) and copy bytes both ways. A failed upstream,
+//! a failed handshake included, closes the downstream connection, as Envoy
+//! does (curl sees exit 35 on a TLS connection), and is logged UF.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,14 +105,18 @@ fn fail<S>(downstream: S, log: &mut AccessLog, config: &TcpProxy, error: &Upstre
 }
 
 /// Copies both ways, giving up when neither side sends anything for `idle`.
-async fn copy_with_idle_timeout<S: AsyncRead + AsyncWrite + Unpin>(
-    a: &mut S,
-    b: &mut TcpStream,
+async fn copy_with_idle_timeout<A, B>(
+    a: &mut A,
+    b: &mut B,
     idle: Duration,
-) -> std::io::Result<(u64, u64)> {
+) -> std::io::Result<(u64, u64)>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = b.split();
+    let (mut br, mut bw) = tokio::io::split(b);
     let mut abuf = vec![0u8; 16 * 1024];
     let mut bbuf = vec![0u8; 16 * 1024];
     let (mut a_to_b, mut b_to_a) = (0u64, 0u64);

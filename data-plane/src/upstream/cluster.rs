@@ -16,8 +16,10 @@ use crate::model::cluster::{Cluster, Discovery, LoadAssignment};
 use super::dns::{DnsDiscovery, Resolver};
 use super::error::UpstreamError;
 use super::lb::{Candidate, EndpointSet, Host};
-use super::pool::{ConnectSettings, HttpClient, PoolExecutor};
-use super::tls::{TlsContext, TlsOrigination};
+use super::pool::{
+    ConnectSettings, HttpClient, PoolExecutor, UpstreamStream, connect_host, tls_target,
+};
+use super::tls::{TlsConfigError, TlsContext, TlsOrigination};
 use super::{ClusterStatus, EndpointStatus};
 
 /// How often DNS clusters re-resolve their names (Envoy's default
@@ -39,6 +41,10 @@ pub(crate) struct ClusterRuntime {
     last_sweep: AtomicU64,
     epoch: Instant,
     settings: ConnectSettings,
+    /// TLS origination for TCP proxying when it differs from the HTTP one:
+    /// an HTTP/2 cluster's pool adds `h2` to the ALPN list, Envoy's TCP
+    /// proxy offers the context's list as it is.
+    tcp_tls: Option<Result<TlsOrigination, Arc<TlsConfigError>>>,
 }
 
 impl ClusterRuntime {
@@ -48,15 +54,18 @@ impl ClusterRuntime {
         tls: &TlsContext,
         executor: &PoolExecutor,
     ) -> Self {
-        let settings = ConnectSettings {
-            connect_timeout: model.connect_timeout,
-            tls: model.tls.as_ref().map(|t| {
-                TlsOrigination::new(t, model.http2, tls)
+        let origination = |http2: bool| {
+            model.tls.as_ref().map(|t| {
+                TlsOrigination::new(t, http2, tls)
                     .inspect_err(|reason| {
                         warn!(cluster = %model.name, %reason, "TLS origination misconfigured; connections will fail");
                     })
                     .map_err(Arc::new)
-            }),
+            })
+        };
+        let settings = ConnectSettings {
+            connect_timeout: model.connect_timeout,
+            tls: origination(model.http2),
             http2: model.http2,
             idle_timeout: model.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
             executor: executor.clone(),
@@ -80,6 +89,11 @@ impl ClusterRuntime {
             Discovery::Eds { .. } | Discovery::OriginalDst => (EndpointSet::default(), None),
         };
         Self {
+            tcp_tls: if model.http2 {
+                origination(false)
+            } else {
+                None
+            },
             model,
             endpoints: ArcSwap::from_pointee(endpoints),
             rr: AtomicUsize::new(0),
@@ -128,6 +142,14 @@ impl ClusterRuntime {
 
     pub(crate) fn settings(&self) -> &ConnectSettings {
         &self.settings
+    }
+
+    /// Opens a connection to `host` for TCP proxying, originating TLS as
+    /// the cluster's transport socket says (its SNI, SAN checks, client
+    /// certificate and ALPN list).
+    pub(crate) async fn connect_tcp(&self, host: &Host) -> Result<UpstreamStream, UpstreamError> {
+        let tls = self.tcp_tls.as_ref().or(self.settings.tls.as_ref());
+        connect_host(host.addr, self.model.connect_timeout, tls_target(tls, host)).await
     }
 
     pub(crate) fn status(&self) -> ClusterStatus {

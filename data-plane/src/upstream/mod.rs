@@ -24,7 +24,6 @@ use std::sync::atomic::Ordering;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::net::TcpStream;
 
 use crate::model::RunningConfig;
 use crate::model::cluster::Discovery;
@@ -36,6 +35,7 @@ use tls::TlsContext;
 
 pub use dns::{DnsConfig, DnsError};
 pub use error::{TlsError, UpstreamError};
+pub use pool::UpstreamStream;
 pub use tls::TlsConfigError;
 
 /// The request body type the proxy hands to [`Upstreams::send_http`].
@@ -161,16 +161,17 @@ impl Upstreams {
         }
     }
 
-    /// Opens a plain TCP connection to a host of `cluster` (TCP proxying).
+    /// Opens a connection to a host of `cluster` for TCP proxying: plain,
+    /// or TLS originated when the cluster's transport socket says so.
     pub async fn connect_tcp(
         &self,
         cluster: &str,
         original_dst: Option<SocketAddr>,
-    ) -> Result<(TcpStream, SocketAddr), UpstreamError> {
+    ) -> Result<(UpstreamStream, SocketAddr), UpstreamError> {
         let runtime = self.cluster(cluster)?;
         let host = runtime.select(original_dst).await?;
         host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
-        match pool::connect_tcp(host.addr, runtime.model.connect_timeout).await {
+        match runtime.connect_tcp(&host).await {
             Ok(stream) => Ok((stream, host.addr)),
             Err(error) => {
                 host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);

@@ -59,10 +59,7 @@ impl ConnectSettings {
         let connector = Connector {
             addr: host.addr,
             connect_timeout: self.connect_timeout,
-            tls: self.tls.as_ref().map(|tls| match tls {
-                Ok(origination) => Ok(origination.for_host(host)),
-                Err(error) => Err(error.clone()),
-            }),
+            tls: tls_target(self.tls.as_ref(), host),
             stats: host.stats.clone(),
         };
         Client::builder(self.executor.clone())
@@ -72,6 +69,18 @@ impl ConnectSettings {
             .http2_only(self.http2)
             .build(connector)
     }
+}
+
+/// What a connection to `host` needs of a cluster's TLS origination, if it
+/// originates TLS.
+pub(crate) fn tls_target(
+    tls: Option<&Result<TlsOrigination, Arc<TlsConfigError>>>,
+    host: &Host,
+) -> Option<Result<TlsTarget, Arc<TlsConfigError>>> {
+    tls.map(|tls| match tls {
+        Ok(origination) => Ok(origination.for_host(host)),
+        Err(error) => Err(error.clone()),
+    })
 }
 
 /// Rewrites `req` for the pooled client: an absolute URI whose authority is
@@ -151,19 +160,29 @@ pub(crate) struct Connector {
 
 impl Connector {
     async fn connect(self) -> Result<UpstreamStream, UpstreamError> {
-        let addr = self.addr;
-        let tcp = connect_tcp(addr, self.connect_timeout).await?;
-        let Some(tls) = self.tls else {
-            return Ok(UpstreamStream::Plain(tcp));
-        };
-        let tls_failed = |reason| UpstreamError::Tls { addr, reason };
-        let target = tls.map_err(|error| tls_failed(TlsError::Config(error)))?;
-        let handshake = TlsConnector::from(target.config).connect(target.name, tcp);
-        match tokio::time::timeout(self.connect_timeout, handshake).await {
-            Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(stream))),
-            Ok(Err(error)) => Err(tls_failed(error.into())),
-            Err(_) => Err(tls_failed(TlsError::TimedOut)),
-        }
+        connect_host(self.addr, self.connect_timeout, self.tls).await
+    }
+}
+
+/// Connects to `addr` and, when `tls` is given, completes the TLS handshake,
+/// each step bounded by `limit`. A handshake that fails is a TLS error of
+/// the connection (Envoy's UF), carrying rustls's reason.
+pub(crate) async fn connect_host(
+    addr: SocketAddr,
+    limit: Duration,
+    tls: Option<Result<TlsTarget, Arc<TlsConfigError>>>,
+) -> Result<UpstreamStream, UpstreamError> {
+    let tcp = connect_tcp(addr, limit).await?;
+    let Some(tls) = tls else {
+        return Ok(UpstreamStream::Plain(tcp));
+    };
+    let tls_failed = |reason| UpstreamError::Tls { addr, reason };
+    let target = tls.map_err(|error| tls_failed(TlsError::Config(error)))?;
+    let handshake = TlsConnector::from(target.config).connect(target.name, tcp);
+    match tokio::time::timeout(limit, handshake).await {
+        Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(stream))),
+        Ok(Err(error)) => Err(tls_failed(error.into())),
+        Err(_) => Err(tls_failed(TlsError::TimedOut)),
     }
 }
 
@@ -194,7 +213,8 @@ impl tower_service::Service<Uri> for Connector {
 // === impl UpstreamStream ===
 
 /// A connection to an upstream host, plain or TLS originated.
-pub(crate) enum UpstreamStream {
+#[derive(Debug)]
+pub enum UpstreamStream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }

@@ -4,6 +4,7 @@
 mod dns;
 mod executor;
 mod http;
+mod tcp_tls;
 mod tls;
 
 use std::collections::HashMap;

@@ -12,13 +12,13 @@ use crate::model::cluster::{ClientCert, SubjectAltName, Trust, UpstreamTls};
 use super::*;
 
 /// A test CA that issues server certificates.
-struct TestCa {
-    cert: CertificateDer<'static>,
+pub(super) struct TestCa {
+    pub(super) cert: CertificateDer<'static>,
     issuer: Issuer<'static, KeyPair>,
 }
 
 impl TestCa {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
@@ -35,7 +35,10 @@ impl TestCa {
     }
 
     /// A certificate for `names` and its key.
-    fn issue(&self, names: &[&str]) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    pub(super) fn issue(
+        &self,
+        names: &[&str],
+    ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
         let params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
@@ -44,7 +47,10 @@ impl TestCa {
 
     /// A certificate with the subject alt name URI `uri` and its key, as
     /// a mesh workload has.
-    fn issue_spiffe(&self, uri: &str) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    pub(super) fn issue_spiffe(
+        &self,
+        uri: &str,
+    ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
         let mut params = CertificateParams::default();
         params.subject_alt_names = vec![rcgen::SanType::URI(uri.try_into().unwrap())];
         self.issue_with(params)
@@ -63,7 +69,7 @@ impl TestCa {
         Self::config_for(self.issue(names), alpn)
     }
 
-    fn config_for(
+    pub(super) fn config_for(
         (cert, key): (CertificateDer<'static>, PrivateKeyDer<'static>),
         alpn: &[&[u8]],
     ) -> Arc<rustls::ServerConfig> {
@@ -80,7 +86,7 @@ impl TestCa {
     }
 }
 
-fn origination(sni: &str, trust: Trust) -> UpstreamTls {
+pub(super) fn origination(sni: &str, trust: Trust) -> UpstreamTls {
     UpstreamTls {
         sni: sni.to_string(),
         trust,
