@@ -11,7 +11,8 @@
 //! 443 for every name the tasks use, with a certificate of a test CA that
 //! the proxies trust as their system roots; for `my-nginx` (the mutual TLS
 //! tasks' nginx) the HTTPS server also asks for a client certificate of that
-//! CA.
+//! CA. Where a task creates a Secret with kubectl, the row serves the
+//! Secret YAML that command makes, with files the test CA made.
 //!
 //! The tasks' responses differ from the real sites' only in the body
 //! (edition.cnn.com answers `/politics` on port 80 with a redirect; the test
@@ -23,7 +24,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::Result;
-use integration_tests::docs::snippet;
+use integration_tests::docs::{ClientCredential, secret, snippet};
 use integration_tests::fixtures::{GatewayPort, egress_gateway_service};
 use integration_tests::netns;
 use integration_tests::parity::{self, Outcome, Ready, Request, Scenario};
@@ -31,6 +32,7 @@ use integration_tests::ports::free_port;
 use integration_tests::tls::TestCa;
 
 const UPSTREAM_SERVICE_TIME: &str = "x-envoy-upstream-service-time";
+const MY_NGINX: &str = "my-nginx.mesh-external.svc.cluster.local";
 /// The transport socket of a cluster that originates TLS.
 const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
 
@@ -41,6 +43,12 @@ type File = (&'static str, String);
 fn doc(path: &'static str) -> Result<File> {
     let name = path.rsplit('/').next().unwrap_or(path);
     Ok((name, snippet(path)?))
+}
+
+/// The Secret fixture at `path`, with the test CA's files.
+fn secret_doc(path: &'static str, credential: &ClientCredential) -> Result<File> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    Ok((name, secret(path, credential)?))
 }
 
 /// Where the egress gateway listens on the host for its service's ports
@@ -146,6 +154,33 @@ fn egress_tls_origination() -> Result<Vec<Scenario>> {
         .files(vec![origination])
         .ready(vec![Ready::Has("outbound|443||edition.cnn.com", "")]),
     ])
+}
+
+/// The egress-tls-origination task's "Mutual TLS origination" section: the
+/// sidecar originates mutual TLS with the `client-credential` Secret of its
+/// own namespace, through a DestinationRule selecting it.
+fn mutual_tls_origination_at_the_sidecar(credential: &ClientCredential) -> Result<Scenario> {
+    Ok(Scenario::new(
+        "egress-tls-origination: mutual TLS origination at the sidecar",
+        Request::get("http://my-nginx.mesh-external.svc.cluster.local/"),
+        Outcome::http(200)
+            .x_envoy(&[UPSTREAM_SERVICE_TIME])
+            .decorator("my-nginx.mesh-external.svc.cluster.local:80/*")
+            .sni(MY_NGINX)
+            .client_cert()
+            .from_sidecar("200 -"),
+    )
+    .files(vec![
+        secret_doc(
+            "egress-tls-origination/client_credential_secret.yaml",
+            credential,
+        )?,
+        doc("egress-tls-origination/mutual_tls_origination_at_sidecar.yaml")?,
+    ])
+    .ready(vec![Ready::Has(
+        "outbound|80||my-nginx.mesh-external.svc.cluster.local",
+        "kubernetes://client-credential",
+    )]))
 }
 
 /// Rows of the egress-gateway task: HTTP, then HTTPS passed through.
@@ -287,10 +322,11 @@ fn wildcard_egress_hosts(gateway_service: &File, targets: GatewayPorts) -> Resul
     Ok(rows)
 }
 
-/// What every task needs: the test CA, the gateway's target ports and its
-/// in-mesh service.
+/// What every task needs: the test CA, the client credential it signed,
+/// the gateway's target ports and its in-mesh service.
 struct Setup {
     ca: TestCa,
+    credential: ClientCredential,
     targets: GatewayPorts,
     gateway_service: File,
 }
@@ -298,6 +334,7 @@ struct Setup {
 impl Setup {
     fn new() -> Result<Self> {
         let ca = TestCa::new()?;
+        let credential = ClientCredential::new(&ca)?;
         let targets = GatewayPorts {
             http: free_port()?,
             https: free_port()?,
@@ -311,6 +348,7 @@ impl Setup {
         );
         Ok(Self {
             ca,
+            credential,
             targets,
             gateway_service,
         })
@@ -379,4 +417,16 @@ fn wildcard_egress_hosts_applies_as_published() -> Result<()> {
     run_task("wildcard_egress_hosts_applies_as_published", |setup| {
         wildcard_egress_hosts(&setup.gateway_service, setup.targets)
     })
+}
+
+#[test]
+fn egress_tls_origination_mutual_applies_as_published() -> Result<()> {
+    run_task(
+        "egress_tls_origination_mutual_applies_as_published",
+        |setup| {
+            Ok(vec![mutual_tls_origination_at_the_sidecar(
+                &setup.credential,
+            )?])
+        },
+    )
 }
