@@ -288,6 +288,29 @@ mod tests {
     }
 
     #[test]
+    fn validate_passes_warnings_unless_strict_and_fails_on_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let route = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec:\n  hosts: [a.example.com]\n  http:\n  - route:\n    - destination: {host: a.example.com, subset: v1}\n";
+        std::fs::write(dir.path().join("vs.yaml"), route).expect("write");
+        let code = |strict| format!("{:?}", validate(dir.path(), None, strict));
+        let success = format!("{:?}", ExitCode::SUCCESS);
+        let failure = format!("{:?}", ExitCode::FAILURE);
+        assert_eq!(code(false), success, "an undefined subset is a warning");
+        assert_eq!(code(true), failure, "--strict fails on warnings");
+        std::fs::write(
+            dir.path().join("vs.yaml"),
+            route.replace("hosts:", "hostz:"),
+        )
+        .expect("write");
+        assert_eq!(code(false), failure, "an error fails");
+        let parsed = Cli::try_parse_from(["control-plane", "validate", "d", "--strict"]);
+        assert!(matches!(
+            parsed.map(|cli| cli.command),
+            Ok(Command::Validate { strict: true, .. })
+        ));
+    }
+
+    #[test]
     fn the_plaintext_port_is_off_unless_asked_and_bare_means_loopback_15010() {
         let serve = |extra: &[&str]| {
             let mut args = vec!["control-plane", "serve", "--config", "c", "--ca-dir", "ca"];

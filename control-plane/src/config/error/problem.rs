@@ -142,6 +142,14 @@ pub enum Problem {
         "headers of one destination among several are not supported by this control plane; move them to the route's headers, or keep one destination"
     )]
     DestinationHeadersWithSeveralDestinations,
+    #[error(
+        "host {host:?} is declared by {owners}, which is not exported to namespace {namespace}; add {namespace} (or \"*\") to its exportTo, or route from a namespace it is exported to"
+    )]
+    HostNotExported {
+        host: String,
+        namespace: String,
+        owners: String,
+    },
     #[error("destination host is empty; set the host traffic goes to")]
     DestinationWithoutHost,
     #[error(
@@ -239,8 +247,8 @@ pub enum Problem {
 ///
 /// istiod validates each resource alone and rejects it on an error; what it
 /// can only judge against other resources (a subset or gateway that no
-/// resource defines) `istioctl analyze` reports as a warning, and the
-/// resource is served as written.
+/// resource defines, a host its ServiceEntries hide by `exportTo`) is
+/// reported as a warning, and the resource is served as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
     Error,
@@ -250,7 +258,9 @@ pub enum Severity {
 impl Problem {
     pub fn severity(&self) -> Severity {
         match self {
-            Problem::UnknownSubset { .. } | Problem::UnknownGateway { .. } => Severity::Warning,
+            Problem::UnknownSubset { .. }
+            | Problem::UnknownGateway { .. }
+            | Problem::HostNotExported { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }

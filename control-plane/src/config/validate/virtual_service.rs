@@ -134,6 +134,14 @@ impl Check<'_> {
         if let Some(port) = destination.port {
             self.port_number(format!("{field}.port.number"), port.number);
         }
+        if let Some(owners) = hidden_host(scope, &self.meta.namespace, &destination.host) {
+            let problem = Problem::HostNotExported {
+                host: destination.host.clone(),
+                namespace: self.meta.namespace.clone(),
+                owners,
+            };
+            self.report(format!("{field}.host"), problem);
+        }
         let subset = destination.subset.as_str();
         if !subset.is_empty()
             && !subset_defined(scope, &self.meta.namespace, &destination.host, subset)
@@ -210,6 +218,35 @@ impl Check<'_> {
             }
         }
     }
+}
+
+/// The ServiceEntries declaring `host` when none of them is exported to
+/// `namespace` (a VirtualService there routes to a service its clients
+/// cannot see); `None` when one is visible or none declares the host.
+fn hidden_host(scope: &Scope<'_>, namespace: &str, host: &str) -> Option<String> {
+    let wanted = hosts::resolve(host, namespace);
+    let declaring: Vec<_> = scope
+        .snapshot
+        .service_entries
+        .iter()
+        .filter(|entry| {
+            entry
+                .spec
+                .hosts
+                .iter()
+                .any(|declared| hosts::resolve(declared, &entry.meta.namespace) == wanted)
+        })
+        .collect();
+    let visible = declaring
+        .iter()
+        .any(|entry| hosts::exported_to(&entry.spec.export_to, &entry.meta.namespace, namespace));
+    (!declaring.is_empty() && !visible).then(|| {
+        declaring
+            .iter()
+            .map(|entry| format!("ServiceEntry {}/{}", entry.meta.namespace, entry.meta.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 /// Whether a DestinationRule visible to a VirtualService in `namespace` defines

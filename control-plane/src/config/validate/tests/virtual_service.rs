@@ -246,3 +246,27 @@ fn headers_of_one_destination_among_several_are_not_supported() {
         "  hosts: [a.example.com]\n  http:\n  - route:\n    - destination: {host: a.example.com}\n      headers: {request: {set: {x-a: '1'}}}\n",
     ));
 }
+
+#[test]
+fn a_destination_host_hidden_by_export_to_is_a_warning() {
+    let entry = |export_to: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: httpbin\n  namespace: other\nspec:\n  hosts: [httpbin.org]\n  ports: [{{number: 80, name: http, protocol: HTTP}}]\n  resolution: DNS\n  exportTo: [{export_to}]\n"
+        )
+    };
+    let route = virtual_service(
+        "  hosts: [httpbin.org]\n  http:\n  - route:\n    - destination: {host: httpbin.org}\n",
+    );
+    let hidden = format!("{}---\n{route}", entry("'.'"));
+    one_error(
+        &hidden,
+        &[
+            "VirtualService default/vs: spec.http[0].route[0].destination.host: host \"httpbin.org\" is declared by ServiceEntry other/httpbin, which is not exported to namespace default",
+        ],
+    );
+    let checked = check(load_str(Path::new("cfg.yaml"), &hidden).expect("loads"));
+    assert!(checked.errors.is_empty());
+    assert_eq!(checked.warnings.len(), 1, "a warning: the route is served");
+    valid(&format!("{}---\n{route}", entry("default")));
+    valid(&format!("{}---\n{route}", entry("'*'")));
+}
