@@ -4,6 +4,8 @@
 //! The docs' YAML (the MongoDB egress blog post, the http-proxy task) is
 //! also compared with golden files under `tests/golden/tcp/`.
 
+mod mutual_tls;
+
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -17,7 +19,7 @@ use crate::config::ConfigSnapshot;
 use crate::config::load::load_str;
 use crate::config::model::OutboundMode;
 
-fn sidecar() -> Proxy {
+pub(super) fn sidecar() -> Proxy {
     Proxy {
         id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", "default").to_string(),
         node_type: NodeType::Sidecar,
@@ -28,7 +30,7 @@ fn sidecar() -> Proxy {
     }
 }
 
-fn egress_gateway() -> Proxy {
+pub(super) fn egress_gateway() -> Proxy {
     Proxy {
         id: NodeId::new(NodeType::Router, "10.1.0.9", "egw-1", "istio-system").to_string(),
         node_type: NodeType::Router,
@@ -47,7 +49,7 @@ fn snapshot(yaml: &str, mode: OutboundMode) -> ConfigSnapshot {
 }
 
 /// Everything `proxy` is sent for `yaml`, as JSON.
-fn render(yaml: &str, mode: OutboundMode, proxy: &Proxy) -> Value {
+pub(super) fn render(yaml: &str, mode: OutboundMode, proxy: &Proxy) -> Value {
     let resources = translate(&snapshot(yaml, mode), &[], proxy).into_typed();
     let types = [
         type_url::CLUSTER,
@@ -63,7 +65,7 @@ fn listeners(yaml: &str, mode: OutboundMode, proxy: &Proxy) -> Value {
     render(yaml, mode, proxy)["listeners"].clone()
 }
 
-fn listener<'a>(listeners: &'a Value, name: &str) -> &'a Value {
+pub(super) fn listener<'a>(listeners: &'a Value, name: &str) -> &'a Value {
     listeners
         .as_array()
         .and_then(|all| all.iter().find(|l| l["name"] == name))
@@ -79,11 +81,11 @@ fn names(listeners: &Value) -> Vec<String> {
         .collect()
 }
 
-fn cluster_of(chain: &Value) -> &Value {
+pub(super) fn cluster_of(chain: &Value) -> &Value {
     &chain["filters"][0]["typedConfig"]["cluster"]
 }
 
-fn check_golden(name: &str, actual: &Value) {
+pub(super) fn check_golden(name: &str, actual: &Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/tcp")
         .join(format!("{name}.json"));
