@@ -39,8 +39,6 @@ pub struct ServiceEntry {
     pub workload_selector: Option<WorkloadSelector>,
     #[serde(default)]
     pub export_to: Vec<String>,
-    #[serde(default)]
-    pub subject_alt_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -381,7 +379,6 @@ pub struct ConnectionPoolSettings {
 pub struct TcpSettings {
     pub max_connections: Option<u32>,
     pub connect_timeout: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

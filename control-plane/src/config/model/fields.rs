@@ -42,9 +42,10 @@ pub const FIELDS: &[Fields] = &[
             "endpoints",
             "workloadSelector",
             "exportTo",
-            "subjectAltNames",
         ],
-        &[],
+        // istiod verifies these names when it originates ISTIO_MUTUAL to
+        // the service; this control plane verifies the SPIFFE identity.
+        &["subjectAltNames"],
     ),
     fields(
         "ServicePort",
@@ -172,8 +173,8 @@ pub const FIELDS: &[Fields] = &[
     fields("ConnectionPoolSettings", &["tcp", "http"], &[]),
     fields(
         "TcpSettings",
-        &["maxConnections", "connectTimeout", "idleTimeout"],
-        &["tcpKeepalive", "maxConnectionDuration"],
+        &["maxConnections", "connectTimeout"],
+        &["idleTimeout", "tcpKeepalive", "maxConnectionDuration"],
     ),
     fields(
         "HttpSettings",
