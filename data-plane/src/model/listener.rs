@@ -73,6 +73,10 @@ pub struct DownstreamTls {
     pub certificate: Option<ClientCert>,
     pub client_roots: Option<Vec<Vec<u8>>>,
     pub require_client_certificate: bool,
+    /// The ALPN protocols offered, in the server's order of preference
+    /// (`h2`, `http/1.1` on an HTTPS server): the first the client also
+    /// offers is negotiated.
+    pub alpn: Vec<String>,
     /// SDS secrets this refers to.
     pub secret_names: Vec<Arc<str>>,
     /// `None` until the certificate (from SDS) is there: connections are reset.
@@ -84,6 +88,7 @@ impl PartialEq for DownstreamTls {
         self.certificate == other.certificate
             && self.client_roots == other.client_roots
             && self.require_client_certificate == other.require_client_certificate
+            && self.alpn == other.alpn
             && self.secret_names == other.secret_names
     }
 }
@@ -111,6 +116,7 @@ impl DownstreamTls {
         certificate: Option<ClientCert>,
         client_roots: Option<Vec<Vec<u8>>>,
         require_client_certificate: bool,
+        alpn: Vec<String>,
         secret_names: Vec<Arc<str>>,
     ) -> Result<Self, ServerConfigError> {
         let roots_ready = client_roots.as_ref().is_none_or(|roots| !roots.is_empty());
@@ -119,6 +125,7 @@ impl DownstreamTls {
                 cert,
                 client_roots.as_deref(),
                 require_client_certificate,
+                &alpn,
             )?),
             _ => None,
         };
@@ -126,6 +133,7 @@ impl DownstreamTls {
             certificate,
             client_roots,
             require_client_certificate,
+            alpn,
             secret_names,
             server_config,
         })
@@ -136,6 +144,7 @@ fn server_config(
     cert: &ClientCert,
     roots: Option<&[Vec<u8>]>,
     require: bool,
+    alpn: &[String],
 ) -> Result<Arc<rustls::ServerConfig>, ServerConfigError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -173,9 +182,10 @@ fn server_config(
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
     let key = PrivateKeyDer::try_from(cert.key.clone()).map_err(ServerConfigError::PrivateKey)?;
-    let config = builder
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(ServerConfigError::Certificate)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(Arc::new(config))
 }
 

@@ -301,3 +301,6 @@ async fn read_sni(stream: &TcpStream) -> Option<String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -104,7 +104,7 @@ pub(super) fn upstream_tls(
         trust: peer.trust,
         subject_alt_names: peer.subject_alt_names,
         client_cert,
-        alpn: common.alpn_protocols,
+        alpn: alpn_protocols(common.alpn_protocols, &at)?,
         verify_server_name: peer.verify_server_name,
     };
     Ok(Some(Origination {
@@ -145,14 +145,30 @@ pub(super) fn downstream_tls(
         .require_client_certificate
         .as_ref()
         .is_some_and(|b| b.value);
+    let alpn = alpn_protocols(common.alpn_protocols, &at)?;
     DownstreamTls::new(
         certificate,
         client_roots,
         require_client_certificate,
+        alpn,
         secret_names,
     )
     .map(Some)
     .map_err(|e| at.error(e))
+}
+
+/// A context's ALPN protocol names, refused as Envoy refuses them: each
+/// name is 1 to 255 bytes long.
+fn alpn_protocols(names: Vec<String>, at: &At<'_>) -> Result<Vec<String>, Error> {
+    match names
+        .iter()
+        .find(|name| name.is_empty() || name.len() > 255)
+    {
+        Some(bad) => Err(at.field("alpn_protocols").error(format!(
+            "invalid ALPN protocol {bad:?}: a protocol name is 1 to 255 bytes long"
+        ))),
+        None => Ok(names),
+    }
 }
 
 /// A secret from SDS.

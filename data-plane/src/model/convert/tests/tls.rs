@@ -184,6 +184,44 @@ fn mutual_tls_reads_the_inline_certificate_and_roots() {
 }
 
 #[test]
+fn termination_offers_the_listed_alpn_protocols() {
+    let (cert, key) = certificate_pem("gateway");
+    let mut common = CommonTlsContext {
+        tls_certificates: vec![TlsCertificate {
+            certificate_chain: Some(inline(&cert)),
+            private_key: Some(inline(&key)),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    common.alpn_protocols = vec!["h2".into(), "http/1.1".into()];
+    let ctx = DownstreamTlsContext {
+        common_tls_context: Some(common.clone()),
+        ..Default::default()
+    };
+    let tls = downstream_tls(&downstream(&ctx), &SecretSources::default()).unwrap();
+    assert_eq!(tls.alpn, ["h2", "http/1.1"]);
+    let config = tls.server_config.expect("the certificate is there");
+    assert_eq!(
+        config.alpn_protocols,
+        [b"h2".to_vec(), b"http/1.1".to_vec()]
+    );
+
+    common.alpn_protocols = vec!["h2".into(), String::new()];
+    let ctx = DownstreamTlsContext {
+        common_tls_context: Some(common),
+        ..Default::default()
+    };
+    assert_rejected(
+        downstream_tls(&downstream(&ctx), &SecretSources::default()),
+        "listener",
+        LISTENER,
+        "filter_chains[0].transport_socket.common_tls_context.alpn_protocols",
+        starting("invalid ALPN protocol \"\": "),
+    );
+}
+
+#[test]
 fn raw_buffer_is_plaintext() {
     let c = cluster_with(transport_socket(RAW_BUFFER, &proto::wkt::Empty {}));
     assert!(
