@@ -4,7 +4,7 @@ use shared::type_url::SECRET;
 
 use super::cache::ProxySnapshot;
 use super::connection::Connection;
-use super::subscription::Subscription;
+use super::subscription::{Subscription, WILDCARD};
 
 /// What `connection` may be sent of `type_url`: `snapshot`, or for secrets
 /// on a connection without a verified identity, nothing (`none`).
@@ -32,8 +32,19 @@ pub fn refused<'a>(subscription: &'a Subscription, served: &ProxySnapshot) -> Ve
 }
 
 /// Logs the secrets a proxy asked for and will not get (never their content).
+/// `*` is named apart: secrets are served by name only, never all at once.
 pub fn log_refused(connection: &Connection, refused: &[&str]) {
-    if refused.is_empty() {
+    let (wildcard, named): (Vec<&str>, Vec<&str>) =
+        refused.iter().partition(|name| **name == WILDCARD);
+    if !wildcard.is_empty() {
+        tracing::warn!(
+            id = connection.id,
+            node = ?connection.proxy.id,
+            namespace = %connection.proxy.namespace,
+            "proxy subscribed to every secret (`*`); secrets are sent by name only, none sent for `*`"
+        );
+    }
+    if named.is_empty() {
         return;
     }
     let reason = if connection.verified {
@@ -45,7 +56,7 @@ pub fn log_refused(connection: &Connection, refused: &[&str]) {
         id = connection.id,
         node = ?connection.proxy.id,
         namespace = %connection.proxy.namespace,
-        secrets = ?refused,
+        secrets = ?named,
         reason,
         "proxy asked for secrets it may not read; not sent"
     );

@@ -16,7 +16,7 @@ use proto::pb::google::rpc::Status as RpcStatus;
 pub type Versions = Arc<BTreeMap<Arc<str>, Arc<str>>>;
 
 /// The name that subscribes to every resource of a type.
-const WILDCARD: &str = "*";
+pub const WILDCARD: &str = "*";
 
 /// LDS and CDS are wildcard types: no names means "everything".
 pub fn is_wildcard_type(type_url: &str) -> bool {
@@ -113,7 +113,8 @@ pub enum ResourceStatus<'a> {
 /// One resource type on one stream.
 #[derive(Debug, Clone)]
 pub struct Subscription {
-    /// Every resource of the type (LDS/CDS without names, or `*`).
+    /// Every resource of the type (LDS/CDS without names, or `*`; never
+    /// any other type).
     wildcard: bool,
     names: BTreeSet<String>,
     last_sent_version: String,
@@ -257,15 +258,19 @@ impl Subscription {
                 unsubscribe,
                 ..
             } => {
+                // `*` means every resource only for a wildcard type; for
+                // any other (SDS above all) it is a name no resource has,
+                // so it subscribes to nothing.
+                let wildcard_type = is_wildcard_type(type_url);
                 for name in subscribe.iter() {
-                    if name == WILDCARD {
+                    if name == WILDCARD && wildcard_type {
                         self.wildcard = true;
                     } else {
                         self.names.insert(name.clone());
                     }
                 }
                 for name in unsubscribe.iter() {
-                    if name == WILDCARD {
+                    if name == WILDCARD && wildcard_type {
                         self.wildcard = false;
                     } else {
                         self.names.remove(name);

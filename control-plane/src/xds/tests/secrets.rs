@@ -4,6 +4,7 @@ use std::path::Path;
 
 use prost::Message;
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
+use proto::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 
 use super::*;
 use crate::config::load::load_str;
@@ -53,6 +54,59 @@ async fn secrets_sent(
         .iter()
         .map(|any| Secret::decode(&any.value[..]).expect("a secret").name)
         .collect()
+}
+
+/// The names of the secrets the first delta response to a subscription to
+/// `names` carries.
+async fn delta_secrets_sent(
+    channel: Channel,
+    token: &str,
+    node: Node,
+    names: &[&str],
+) -> Vec<String> {
+    let request = DeltaDiscoveryRequest {
+        node: Some(node),
+        type_url: type_url::SECRET.to_string(),
+        resource_names_subscribe: names.iter().map(|n| n.to_string()).collect(),
+        ..Default::default()
+    };
+    let (requests, rx) = mpsc::channel(1);
+    requests.send(request).await.expect("queued");
+    let mut responses = AggregatedDiscoveryServiceClient::new(channel)
+        .delta_aggregated_resources(authorized(ReceiverStream::new(rx), Some(token)))
+        .await
+        .expect("served")
+        .into_inner();
+    let response = tokio::time::timeout(WAIT, responses.message())
+        .await
+        .expect("a response in time")
+        .expect("no error")
+        .expect("a response");
+    assert_eq!(response.type_url, type_url::SECRET);
+    response
+        .resources
+        .iter()
+        .map(|resource| resource.name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_delta_subscription_to_every_secret_gets_none() {
+    let mesh = mesh_with_credentials().await;
+    let token = mesh.token("istio-system", "istio-egressgateway-service-account");
+    let node = gateway("istio-system", "istio-egressgateway-service-account");
+    let sent = delta_secrets_sent(mesh.secure_channel().await, &token, node, &["*"]).await;
+    assert!(sent.is_empty(), "`*` is not a wildcard for SDS: {sent:?}");
+}
+
+#[tokio::test]
+async fn a_delta_subscription_by_name_gets_that_secret() {
+    let mesh = mesh_with_credentials().await;
+    let token = mesh.token("istio-system", "istio-egressgateway-service-account");
+    let node = gateway("istio-system", "istio-egressgateway-service-account");
+    let names = ["*", "kubernetes://client-cred"];
+    let sent = delta_secrets_sent(mesh.secure_channel().await, &token, node, &names).await;
+    assert_eq!(sent, ["kubernetes://client-cred"]);
 }
 
 #[tokio::test]
