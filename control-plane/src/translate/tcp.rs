@@ -16,7 +16,11 @@ use super::registry::{GatewayRef, MeshView, Service, ServiceAddress, labels_matc
 use super::route::destination_clusters;
 
 /// A filter chain before it joins a listener: its match (SNI names and
-/// destination CIDRs) and its network filter.
+/// destination CIDRs) and its network filter. A sidecar's plain TCP chain
+/// is named for the service it was built for (`outbound|<port>||<host>`,
+/// whatever cluster its route reaches); Envoy only shows the name (access
+/// log `%FILTER_CHAIN_NAME%`, config dump), the agent's explicit proxy
+/// finds a `CONNECT host:port` target's chain by it.
 #[derive(Debug, Clone)]
 pub struct ChainOpts {
     pub name: String,
@@ -94,13 +98,15 @@ pub fn sidecar_tcp_chains(
     destination_cidr: Option<&str>,
 ) -> Vec<ChainOpts> {
     let service_cidrs: Vec<String> = destination_cidr.map(str::to_string).into_iter().collect();
+    let cluster = ClusterName::outbound(service.port_number(), "", &service.host).to_string();
     let mut chains = Vec::new();
     for (vs, vs_hosts) in view.virtual_services_for(&GatewayRef::Mesh) {
         if !vs_hosts.iter().any(|h| hosts::matches(h, &service.host)) {
             continue;
         }
         for tcp in &vs.spec.tcp {
-            let chain = |cidrs: Vec<String>| route_chain(view, vs, &tcp.route, port, cidrs);
+            let chain =
+                |cidrs: Vec<String>| route_chain(view, vs, &tcp.route, port, &cluster, cidrs);
             if tcp.matches.is_empty() {
                 chains.extend(chain(service_cidrs));
                 return chains;
@@ -125,9 +131,8 @@ pub fn sidecar_tcp_chains(
             }
         }
     }
-    let cluster = ClusterName::outbound(service.port_number(), "", &service.host).to_string();
     chains.push(ChainOpts {
-        name: String::new(),
+        name: cluster.clone(),
         server_names: Vec::new(),
         destination_cidrs: service_cidrs,
         filter: filters::tcp_proxy(&cluster, TcpTarget::Cluster(cluster.clone())),
@@ -170,15 +175,18 @@ pub fn gateway_match(
         })
 }
 
+/// A chain named `name` for a `tcp` route; `None` for a route without
+/// destinations.
 fn route_chain(
     view: &MeshView<'_>,
     vs: &Resource<VirtualService>,
     routes: &[RouteDestination],
     port: u32,
+    name: &str,
     destination_cidrs: Vec<String>,
 ) -> Option<ChainOpts> {
     Some(ChainOpts {
-        name: String::new(),
+        name: name.to_string(),
         server_names: Vec::new(),
         destination_cidrs,
         filter: route_filter(view, vs, routes, port)?,

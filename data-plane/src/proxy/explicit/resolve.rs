@@ -1,7 +1,8 @@
 //! Where an explicit-proxy `CONNECT host:port` goes, from the running
 //! listeners (Envoy has no such mode): a port whose wildcard listener
 //! routes by what the tunnel carries (HTTP Host, TLS SNI) takes it; a name
-//! goes to the chain of the service whose host it is; an address to the
+//! goes to the chain built for the service whose host it is (its name
+//! says which, whatever cluster its route reaches); an address to the
 //! listener bound to it or the chain whose destination range holds it.
 //! A service that merely shares the port never takes it: that is the
 //! fall-through (PassthroughCluster or BlackHoleCluster).
@@ -9,10 +10,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use shared::naming::ClusterName;
+use shared::naming::{ClusterName, Direction};
 
 use crate::model::listener::{ChainAction, FilterChain};
-use crate::model::route::ClusterTarget;
 use crate::model::{Listener, RunningConfig};
 
 /// Where a CONNECT goes.
@@ -113,40 +113,49 @@ fn by_address<'a>(listeners: &[&'a Arc<Listener>], ip: IpAddr) -> ConnectRoute<'
         .map_or(ConnectRoute::Fallthrough, |l| ConnectRoute::Listener(l))
 }
 
-/// The plain TCP chain (no server names) whose cluster is a service named
-/// `host` (an exact host before the longest wildcard host that covers it).
+/// The chain a connection to the service named `host` takes. Each plain
+/// TCP chain (no server names) is named for the service it was built for
+/// (`outbound|<port>||<host>`), whatever cluster its route reaches; the
+/// exact host comes before the longest wildcard host that covers it. On a
+/// listener bound to the service's address, the chain is the one Envoy
+/// picks for a connection to that address (a route's destination subnets
+/// included); on the wildcard listener, the service's last chain, the one
+/// that ends its list.
 fn chain_for_host<'a>(listeners: &[&'a Arc<Listener>], host: &str) -> Option<&'a FilterChain> {
-    listeners
-        .iter()
-        .flat_map(|l| l.filter_chains.iter().chain(&l.default_chain))
-        .filter_map(|chain| {
-            let ChainAction::Tcp(proxy) = &chain.action else {
-                return None;
+    let mut best: Option<(usize, usize, &'a FilterChain)> = None;
+    for (index, listener) in listeners.iter().enumerate() {
+        for chain in listener.filter_chains.iter().chain(&listener.default_chain) {
+            let Some(rank) = service_of(chain).and_then(|service| host_rank(service, host)) else {
+                continue;
             };
-            if !chain.server_names.is_empty() {
-                return None;
+            let keeps = best.is_some_and(|(best_rank, best_index, _)| {
+                best_rank > rank || (best_rank == rank && best_index != index)
+            });
+            if !keeps {
+                best = Some((rank, index, chain));
             }
-            let clusters: Vec<&Arc<str>> = match &proxy.target {
-                ClusterTarget::Cluster(name) => vec![name],
-                ClusterTarget::Weighted(weighted) => {
-                    weighted.iter().map(|(name, _)| name).collect()
-                }
-            };
-            clusters
-                .into_iter()
-                .filter_map(|cluster| ClusterName::parse(cluster))
-                .filter_map(|cluster| host_rank(cluster.host, host))
-                .max()
-                .map(|rank| (rank, chain))
-        })
-        .fold(
-            None,
-            |best: Option<(usize, &FilterChain)>, (rank, chain)| match best {
-                Some((best_rank, _)) if best_rank >= rank => best,
-                _ => Some((rank, chain)),
-            },
-        )
-        .map(|(_, chain)| chain)
+        }
+    }
+    let (_, index, chain) = best?;
+    let listener = listeners[index];
+    let bound = listener.address.ip();
+    if bound.is_unspecified() {
+        return Some(chain);
+    }
+    Some(
+        listener
+            .select_chain(listener.address.port(), Some(bound), None)
+            .unwrap_or(chain),
+    )
+}
+
+/// The service host a plain TCP chain was built for, from its name.
+fn service_of(chain: &FilterChain) -> Option<&str> {
+    if !matches!(chain.action, ChainAction::Tcp(_)) || !chain.server_names.is_empty() {
+        return None;
+    }
+    let name = ClusterName::parse(&chain.name)?;
+    (name.direction == Direction::Outbound && name.subset.is_empty()).then_some(name.host)
 }
 
 /// How well a service host covers `name`: `None` for not at all, higher

@@ -247,6 +247,7 @@ fn a_tcp_route_splits_by_weight_and_skips_matches_for_other_sources() {
     assert_eq!(l["filterChains"].as_array().unwrap().len(), 1);
     let proxy = &l["filterChains"][0]["filters"][0]["typedConfig"];
     assert_eq!(proxy["statPrefix"], "db-split.default");
+    assert_eq!(l["filterChains"][0]["name"], "outbound|5432||a.db.example");
     assert_eq!(
         proxy["weightedClusters"]["clusters"],
         json!([
@@ -385,6 +386,16 @@ fn mongo_through_the_egress_gateway_sidecar_hop() {
     );
     assert_eq!(
         cluster_of(&l["defaultFilterChain"]),
+        "outbound|27017||my-mongo.tcp.svc"
+    );
+    // Both chains are named for the service they were built for, whatever
+    // cluster they reach: the agent's explicit proxy finds them by it.
+    assert_eq!(
+        l["filterChains"][0]["name"],
+        "outbound|27017||my-mongo.tcp.svc"
+    );
+    assert_eq!(
+        l["defaultFilterChain"]["name"],
         "outbound|27017||my-mongo.tcp.svc"
     );
 }

@@ -5,10 +5,19 @@ use std::sync::Arc;
 
 use super::*;
 use crate::model::listener::{CidrRange, HttpManager, TcpProxy};
+use crate::model::route::ClusterTarget;
 
+/// The chain built for the service whose own cluster is `cluster`, as the
+/// control plane names it.
 fn tcp_chain(cluster: &str, prefixes: &[(&str, u8)]) -> FilterChain {
+    routed_chain(cluster, ClusterTarget::Cluster(cluster.into()), prefixes)
+}
+
+/// The chain built for the service `service` (its own cluster name) whose
+/// route goes to `target`.
+fn routed_chain(service: &str, target: ClusterTarget, prefixes: &[(&str, u8)]) -> FilterChain {
     FilterChain {
-        name: "".into(),
+        name: service.into(),
         destination_port: None,
         destination_prefixes: prefixes
             .iter()
@@ -20,8 +29,8 @@ fn tcp_chain(cluster: &str, prefixes: &[(&str, u8)]) -> FilterChain {
         tls: None,
         server_names: Vec::new(),
         action: ChainAction::Tcp(TcpProxy {
-            stat_prefix: cluster.into(),
-            target: ClusterTarget::Cluster(cluster.into()),
+            stat_prefix: service.into(),
+            target,
             access_log: true,
             idle_timeout: None,
         }),
@@ -84,6 +93,16 @@ fn databases() -> RunningConfig {
             Some(tcp_chain("outbound|5432||*.any.example", &[])),
         ),
     ])
+}
+
+fn chain_target<'a>(route: &ConnectRoute<'a>) -> &'a ClusterTarget {
+    match route {
+        ConnectRoute::Chain(chain) => match &chain.action {
+            ChainAction::Tcp(proxy) => &proxy.target,
+            ChainAction::Http(_) => panic!("HTTP chain"),
+        },
+        other => panic!("expected a chain, got {other:?}"),
+    }
 }
 
 fn chain_cluster(route: &ConnectRoute<'_>) -> String {
@@ -261,4 +280,99 @@ fn a_tcp_service_of_its_own_beats_the_sni_listener_of_the_port() {
         listener_name(&resolve_connect(&config, "api.example", 443)),
         "0.0.0.0_443"
     );
+}
+
+const GATEWAY_MONGO: &str =
+    "outbound|7777|mongo|istio-egressgateway.istio-system.svc.cluster.local";
+
+/// The MongoDB egress blog post: the service's listener on its address has
+/// the `mesh` route's chain (destination subnet: the address) to the
+/// egress gateway, and the service's own chain as the default.
+fn mongo_through_gateway() -> RunningConfig {
+    config(vec![listener(
+        "203.0.113.7_27017",
+        "203.0.113.7:27017",
+        vec![routed_chain(
+            "outbound|27017||my-mongo.tcp.svc",
+            ClusterTarget::Cluster(GATEWAY_MONGO.into()),
+            &[("203.0.113.7", 32)],
+        )],
+        Some(tcp_chain("outbound|27017||my-mongo.tcp.svc", &[])),
+    )])
+}
+
+#[test]
+fn a_name_routed_through_the_egress_gateway_reaches_the_gateway() {
+    let config = mongo_through_gateway();
+    // As a connection to the service's address: the route's subnet chain.
+    assert_eq!(
+        chain_cluster(&resolve_connect(&config, "my-mongo.tcp.svc", 27017)),
+        GATEWAY_MONGO
+    );
+    assert_eq!(
+        listener_name(&resolve_connect(&config, "203.0.113.7", 27017)),
+        "203.0.113.7_27017"
+    );
+}
+
+#[test]
+fn a_route_without_subnets_sends_its_service_to_the_gateway_under_any_mode() {
+    // No address: the service's only chain is the route's, on the wildcard
+    // listener; the fall-through would bypass the gateway (ALLOW_ANY) or
+    // refuse (REGISTRY_ONLY).
+    let config = config(vec![listener(
+        "0.0.0.0_27017",
+        "0.0.0.0:27017",
+        vec![routed_chain(
+            "outbound|27017||my-mongo.tcp.svc",
+            ClusterTarget::Cluster(GATEWAY_MONGO.into()),
+            &[],
+        )],
+        None,
+    )]);
+    assert_eq!(
+        chain_cluster(&resolve_connect(&config, "my-mongo.tcp.svc", 27017)),
+        GATEWAY_MONGO
+    );
+}
+
+#[test]
+fn a_weighted_route_belongs_to_its_service_not_to_its_destinations() {
+    let split = ClusterTarget::Weighted(vec![
+        ("outbound|5432||b.db.example".into(), 80),
+        ("outbound|5432||c.db.example".into(), 20),
+    ]);
+    let config = config(vec![
+        listener(
+            "192.0.2.10_5432",
+            "192.0.2.10:5432",
+            vec![routed_chain(
+                "outbound|5432||a.db.example",
+                split.clone(),
+                &[],
+            )],
+            None,
+        ),
+        listener(
+            "192.0.2.30_5432",
+            "192.0.2.30:5432",
+            vec![tcp_chain("outbound|5432||c.db.example", &[])],
+            None,
+        ),
+    ]);
+    assert_eq!(
+        chain_target(&resolve_connect(&config, "a.db.example", 5432)),
+        &split
+    );
+    // C gets its own chain, as a connection to C's address would.
+    assert_eq!(
+        chain_cluster(&resolve_connect(&config, "c.db.example", 5432)),
+        "outbound|5432||c.db.example"
+    );
+    // B has no chain of its own on the port: its name is resolved and the
+    // address decides, never A's split.
+    assert!(matches!(
+        resolve_connect(&config, "b.db.example", 5432),
+        ConnectRoute::Resolve
+    ));
 }
