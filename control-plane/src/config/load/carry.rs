@@ -8,7 +8,9 @@ use crate::config::{ConfigSnapshot, Resource};
 /// Completes `loaded` with what `last` (the previous load, before
 /// validation) held from the files and directories that could not be read
 /// now, and with its mesh config if the mesh file failed. A file being
-/// edited keeps serving what it said.
+/// edited keeps serving what it said, in the place a fresh load gives it
+/// (by file path, then document), so the order that decides precedence
+/// (the first VirtualService for a host wins) does not change meanwhile.
 pub fn keep_unreadable(loaded: &mut Loaded, last: &ConfigSnapshot) {
     if loaded.mesh_failed {
         loaded.snapshot.mesh = last.mesh.clone();
@@ -32,4 +34,9 @@ fn carry<T: Clone>(next: &mut Vec<Resource<T>>, last: &[Resource<T>], paths: &[P
             .filter(|resource| unreadable(&resource.origin.file))
             .cloned(),
     );
+    // Stable: the items of one Kubernetes List share an origin and keep
+    // their order.
+    next.sort_by(|a, b| {
+        (&a.origin.file, a.origin.document).cmp(&(&b.origin.file, b.origin.document))
+    });
 }

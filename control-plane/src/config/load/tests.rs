@@ -437,7 +437,10 @@ fn a_file_that_does_not_parse_adds_nothing_and_is_named_unreadable() {
         [error] if matches!(error.problem, Problem::Syntax { .. })
     ));
 
-    // What the file held at the last load is kept in its place.
+    // What the file held at the last load is kept, in the place a fresh
+    // load gives it: broken.yaml sorts before good.yaml, so its resources
+    // come first (the first VirtualService for a host wins, so order is
+    // precedence).
     let last = load_dir(&root.join("good.yaml"), None).expect("loads");
     let mut last = last;
     last.service_entries[0].origin.file = broken;
@@ -450,5 +453,5 @@ fn a_file_that_does_not_parse_adds_nothing_and_is_named_unreadable() {
         .iter()
         .map(|entry| entry.meta.name.as_str())
         .collect();
-    assert_eq!(names, ["good", "kept"]);
+    assert_eq!(names, ["kept", "good"]);
 }
