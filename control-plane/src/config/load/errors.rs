@@ -52,7 +52,11 @@ pub(super) fn schema_error(
     let field = (path != ".").then(|| format!("{prefix}{path}"));
     let field =
         field.or_else(|| (!prefix.is_empty()).then(|| prefix.trim_end_matches('.').to_string()));
-    let problem = unknown_field(&message).unwrap_or_else(|| {
+    let kind = location
+        .resource
+        .as_ref()
+        .map_or("", |resource| resource.kind.as_str());
+    let problem = unknown_field(kind, &path, &message).unwrap_or_else(|| {
         let hint = schema_hint(&message);
         Problem::Schema { message, hint }
     });
@@ -69,7 +73,8 @@ pub(super) fn schema_error(
 /// A decoding error about a field the struct does not have, as serde words
 /// it (``unknown field `x`, expected one of `a`, `b` ``): a valid Istio
 /// field that is not supported, or a misspelling of the nearest field.
-fn unknown_field(message: &str) -> Option<Problem> {
+/// `path` leads to the field inside a resource of `kind`.
+fn unknown_field(kind: &str, path: &str, message: &str) -> Option<Problem> {
     let rest = message.strip_prefix("unknown field `")?;
     let (field, rest) = rest.split_once('`')?;
     let expected: Vec<&str> = rest
@@ -78,7 +83,7 @@ fn unknown_field(message: &str) -> Option<Problem> {
         .step_by(2)
         .filter(|name| !name.is_empty())
         .collect();
-    if is_not_supported(&expected, field) {
+    if is_not_supported(kind, path) {
         return Some(Problem::NotSupported {
             field: field.to_string(),
         });

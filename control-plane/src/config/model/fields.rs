@@ -47,6 +47,8 @@ pub const FIELDS: &[Fields] = &[
         // the service; this control plane verifies the SPIFFE identity.
         &["subjectAltNames"],
     ),
+    // A Gateway server's port too, where validation refuses targetPort
+    // (deprecated in Istio, never applied to a server).
     fields(
         "ServicePort",
         &["number", "protocol", "name", "targetPort"],
@@ -114,7 +116,11 @@ pub const FIELDS: &[Fields] = &[
     fields(
         "HttpRetry",
         &["attempts", "perTryTimeout", "retryOn"],
-        &["retryRemoteLocalities"],
+        &[
+            "retryRemoteLocalities",
+            "retryIgnorePreviousHosts",
+            "backoff",
+        ],
     ),
     fields("Headers", &["request", "response"], &[]),
     fields("HeaderOperations", &["set", "add", "remove"], &[]),
@@ -134,7 +140,8 @@ pub const FIELDS: &[Fields] = &[
             "gateways",
             "sourceNamespace",
         ],
-        &[],
+        // Hidden from Istio's docs, still in its schema.
+        &["sourceSubnet"],
     ),
     fields("RouteDestination", &["destination", "weight"], &[]),
     fields(
@@ -249,21 +256,210 @@ pub const FIELDS: &[Fields] = &[
     ),
     fields("OutboundTrafficPolicy", &["mode"], &["egressProxy"]),
     fields("WorkloadGroup", &["metadata", "template"], &["probe"]),
-    fields("WorkloadGroupMeta", &["labels", "annotations"], &[]),
+    fields(
+        "WorkloadGroupMeta",
+        &["labels"],
+        // istiod copies them onto the WorkloadEntry it registers for each
+        // member; members here are not WorkloadEntry objects, and nothing
+        // reads a WorkloadEntry's annotations.
+        &["annotations"],
+    ),
 ];
 
-/// Whether `field` is a valid Istio field this control plane does not
-/// support, in a struct whose model fields are `expected` (as a decoding
-/// error lists them). Structs with the same fields are all consulted.
-pub fn is_not_supported(expected: &[&str], field: &str) -> bool {
-    FIELDS
-        .iter()
-        .filter(|fields| same_set(fields.applied, expected))
-        .any(|fields| fields.not_supported.contains(&field))
+/// How a struct of the model holds another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    One,
+    /// A list: the path names an item as `field[3]`.
+    List,
+    /// A map by name: the path names a value as `field.name`.
+    Map,
 }
 
-fn same_set(applied: &[&str], expected: &[&str]) -> bool {
-    applied.len() == expected.len() && applied.iter().all(|field| expected.contains(field))
+/// Where each struct of the model sits in another: (parent, field, shape,
+/// child). The roots are the resource kinds, whose specs are the structs
+/// of the same name.
+pub const NESTED: &[(&str, &str, Shape, &str)] = &[
+    ("ServiceEntry", "ports", Shape::List, "ServicePort"),
+    ("ServiceEntry", "endpoints", Shape::List, "WorkloadEntry"),
+    (
+        "ServiceEntry",
+        "workloadSelector",
+        Shape::One,
+        "WorkloadSelector",
+    ),
+    ("VirtualService", "http", Shape::List, "HttpRoute"),
+    ("VirtualService", "tls", Shape::List, "TlsRoute"),
+    ("VirtualService", "tcp", Shape::List, "TcpRoute"),
+    ("HttpRoute", "match", Shape::List, "HttpMatchRequest"),
+    ("HttpRoute", "route", Shape::List, "HttpRouteDestination"),
+    ("HttpRoute", "redirect", Shape::One, "HttpRedirect"),
+    ("HttpRoute", "rewrite", Shape::One, "HttpRewrite"),
+    ("HttpRoute", "retries", Shape::One, "HttpRetry"),
+    ("HttpRoute", "headers", Shape::One, "Headers"),
+    ("HttpMatchRequest", "uri", Shape::One, "StringMatchFields"),
+    (
+        "HttpMatchRequest",
+        "scheme",
+        Shape::One,
+        "StringMatchFields",
+    ),
+    (
+        "HttpMatchRequest",
+        "method",
+        Shape::One,
+        "StringMatchFields",
+    ),
+    (
+        "HttpMatchRequest",
+        "authority",
+        Shape::One,
+        "StringMatchFields",
+    ),
+    (
+        "HttpMatchRequest",
+        "headers",
+        Shape::Map,
+        "StringMatchFields",
+    ),
+    (
+        "HttpMatchRequest",
+        "queryParams",
+        Shape::Map,
+        "StringMatchFields",
+    ),
+    (
+        "HttpMatchRequest",
+        "withoutHeaders",
+        Shape::Map,
+        "StringMatchFields",
+    ),
+    (
+        "HttpRouteDestination",
+        "destination",
+        Shape::One,
+        "Destination",
+    ),
+    ("HttpRouteDestination", "headers", Shape::One, "Headers"),
+    ("Destination", "port", Shape::One, "PortSelector"),
+    ("Headers", "request", Shape::One, "HeaderOperations"),
+    ("Headers", "response", Shape::One, "HeaderOperations"),
+    ("TlsRoute", "match", Shape::List, "TlsMatchAttributes"),
+    ("TlsRoute", "route", Shape::List, "RouteDestination"),
+    ("TcpRoute", "match", Shape::List, "L4MatchAttributes"),
+    ("TcpRoute", "route", Shape::List, "RouteDestination"),
+    ("RouteDestination", "destination", Shape::One, "Destination"),
+    (
+        "DestinationRule",
+        "trafficPolicy",
+        Shape::One,
+        "TrafficPolicy",
+    ),
+    ("DestinationRule", "subsets", Shape::List, "Subset"),
+    (
+        "DestinationRule",
+        "workloadSelector",
+        Shape::One,
+        "MatchLabelsSelector",
+    ),
+    ("Subset", "trafficPolicy", Shape::One, "TrafficPolicy"),
+    (
+        "TrafficPolicy",
+        "loadBalancer",
+        Shape::One,
+        "LoadBalancerSettings",
+    ),
+    (
+        "TrafficPolicy",
+        "connectionPool",
+        Shape::One,
+        "ConnectionPoolSettings",
+    ),
+    ("TrafficPolicy", "tls", Shape::One, "ClientTlsSettings"),
+    (
+        "TrafficPolicy",
+        "portLevelSettings",
+        Shape::List,
+        "PortTrafficPolicy",
+    ),
+    ("PortTrafficPolicy", "port", Shape::One, "PortSelector"),
+    (
+        "PortTrafficPolicy",
+        "loadBalancer",
+        Shape::One,
+        "LoadBalancerSettings",
+    ),
+    (
+        "PortTrafficPolicy",
+        "connectionPool",
+        Shape::One,
+        "ConnectionPoolSettings",
+    ),
+    ("PortTrafficPolicy", "tls", Shape::One, "ClientTlsSettings"),
+    ("ConnectionPoolSettings", "tcp", Shape::One, "TcpSettings"),
+    ("ConnectionPoolSettings", "http", Shape::One, "HttpSettings"),
+    ("Gateway", "servers", Shape::List, "Server"),
+    ("Server", "port", Shape::One, "ServicePort"),
+    ("Server", "tls", Shape::One, "ServerTlsSettings"),
+    (
+        "Sidecar",
+        "workloadSelector",
+        Shape::One,
+        "WorkloadSelector",
+    ),
+    ("Sidecar", "egress", Shape::List, "IstioEgressListener"),
+    (
+        "Sidecar",
+        "outboundTrafficPolicy",
+        Shape::One,
+        "OutboundTrafficPolicy",
+    ),
+    ("WorkloadGroup", "metadata", Shape::One, "WorkloadGroupMeta"),
+    ("WorkloadGroup", "template", Shape::One, "WorkloadEntry"),
+];
+
+/// The entry of the struct named `name`.
+pub fn entry(name: &str) -> Option<&'static Fields> {
+    FIELDS.iter().find(|fields| fields.name == name)
+}
+
+/// The struct that holds the last field of `path` (as
+/// `serde_path_to_error` writes it, e.g. `spec.http[0].retries.backoff`)
+/// in a resource of `kind`; `None` when the path leaves the model.
+pub fn struct_at(kind: &str, path: &str) -> Option<&'static Fields> {
+    let mut segments = path
+        .split('.')
+        .map(|segment| segment.split_once('[').map_or(segment, |(field, _)| field));
+    if segments.next() != Some("spec") {
+        return None;
+    }
+    let mut segments: Vec<&str> = segments.collect();
+    segments.pop()?;
+    let mut current = entry(kind)?.name;
+    let mut in_map = false;
+    for segment in segments {
+        if std::mem::take(&mut in_map) {
+            continue;
+        }
+        let (_, _, shape, child) = NESTED
+            .iter()
+            .find(|(parent, field, _, _)| *parent == current && *field == segment)?;
+        current = child;
+        in_map = *shape == Shape::Map;
+    }
+    if in_map {
+        return None;
+    }
+    entry(current)
+}
+
+/// Whether the last field of `path`, in a resource of `kind`, is a valid
+/// Istio field this control plane does not support.
+pub fn is_not_supported(kind: &str, path: &str) -> bool {
+    let Some(field) = path.rsplit('.').next() else {
+        return false;
+    };
+    struct_at(kind, path).is_some_and(|fields| fields.not_supported.contains(&field))
 }
 
 #[cfg(test)]

@@ -14,14 +14,12 @@ pub struct WorkloadGroup {
     pub template: Option<WorkloadEntry>,
 }
 
-/// The labels and annotations every member of the group carries.
+/// The labels every member of the group carries.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadGroupMeta {
     #[serde(default)]
     pub labels: Labels,
-    #[serde(default)]
-    pub annotations: Labels,
 }
 
 impl WorkloadGroup {

@@ -20,6 +20,15 @@ impl Check<'_> {
         for (index, server) in spec.servers.iter().enumerate() {
             let field = format!("spec.servers[{index}]");
             self.port(&format!("{field}.port"), &server.port, true);
+            // Istio deprecated a server's targetPort and never applied it.
+            if server.port.target_port.is_some() {
+                self.report(
+                    format!("{field}.port.targetPort"),
+                    Problem::ServerTlsFieldNotSupported {
+                        field: "targetPort",
+                    },
+                );
+            }
             let protocol = server
                 .port
                 .protocol

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 
 use serde::de::DeserializeOwned;
 
-use super::{FIELDS, Fields};
+use super::{FIELDS, Fields, NESTED, Shape, is_not_supported};
+use crate::config::error::Problem;
+use crate::config::load::load_str;
 use crate::config::model::*;
 
 /// The fields `T`'s decoder accepts, read from the error it gives for a
@@ -121,9 +123,7 @@ fn declared_structs() -> BTreeSet<String> {
 }
 
 fn entry(name: &str) -> &'static Fields {
-    FIELDS
-        .iter()
-        .find(|fields| fields.name == name)
+    super::entry(name)
         .unwrap_or_else(|| panic!("{name} has no entry in FIELDS: say which fields are applied"))
 }
 
@@ -165,13 +165,131 @@ fn every_field_is_applied_or_not_supported_never_both() {
 }
 
 #[test]
-fn an_unsupported_field_is_told_from_an_unknown_one() {
-    let http_route = entry("HttpRoute").applied;
-    assert!(super::is_not_supported(http_route, "fault"));
-    assert!(super::is_not_supported(http_route, "corsPolicy"));
-    assert!(!super::is_not_supported(http_route, "faults"));
-    assert!(!super::is_not_supported(
-        entry("TrafficPolicy").applied,
-        "fault"
+fn an_unsupported_field_is_told_from_an_unknown_one_by_its_path() {
+    let vs = "VirtualService";
+    assert!(is_not_supported(vs, "spec.http[0].fault"));
+    assert!(is_not_supported(vs, "spec.http[2].corsPolicy"));
+    assert!(!is_not_supported(vs, "spec.http[0].faults"));
+    assert!(!is_not_supported(
+        "DestinationRule",
+        "spec.trafficPolicy.fault"
     ));
+    // Istio 1.26 retry fields.
+    assert!(is_not_supported(
+        vs,
+        "spec.http[0].retries.retryIgnorePreviousHosts"
+    ));
+    assert!(is_not_supported(vs, "spec.http[0].retries.backoff"));
+    // TLS and TCP routes have the same fields; their matches do not:
+    // Istio reserved TLS's sourceSubnet, L4's is still in its schema.
+    assert!(is_not_supported(vs, "spec.tcp[0].match[1].sourceSubnet"));
+    assert!(!is_not_supported(vs, "spec.tls[0].match[1].sourceSubnet"));
+    // A map's key is not a field.
+    assert!(!is_not_supported(vs, "spec.http[0].match[0].headers.fault"));
+    assert!(!is_not_supported("Secret", "spec.fault"));
+}
+
+/// The resource kinds, whose specs are the structs of the same name.
+const ROOTS: [&str; 7] = [
+    "ServiceEntry",
+    "VirtualService",
+    "DestinationRule",
+    "Gateway",
+    "Sidecar",
+    "WorkloadEntry",
+    "WorkloadGroup",
+];
+
+/// A way from a resource kind to the struct `name`: the kind and the
+/// fields on the way.
+fn way_to(name: &str) -> (&'static str, Vec<(&'static str, Shape)>) {
+    if let Some(root) = ROOTS.iter().find(|root| **root == name) {
+        return (root, Vec::new());
+    }
+    let (parent, field, shape, _) = NESTED
+        .iter()
+        .find(|(_, _, _, child)| *child == name)
+        .unwrap_or_else(|| panic!("no struct holds {name}: add it to NESTED"));
+    let (root, mut steps) = way_to(parent);
+    steps.push((field, *shape));
+    (root, steps)
+}
+
+/// A document of `root` whose struct at the end of `steps` holds the one
+/// field `field`, and the path to that field as errors name it.
+fn document_setting(root: &str, steps: &[(&str, Shape)], field: &str) -> (String, String) {
+    use serde_yaml::{Mapping, Value};
+    let one = |key: &str, value: Value| {
+        let mut map = Mapping::new();
+        map.insert(Value::from(key), value);
+        Value::Mapping(map)
+    };
+    let mut value = one(field, Value::from(0));
+    let mut path = String::new();
+    for (step, shape) in steps.iter().rev() {
+        value = match shape {
+            Shape::One => one(step, value),
+            Shape::List => one(step, Value::Sequence(vec![value])),
+            Shape::Map => one(step, one("key", value)),
+        };
+        let suffix = match shape {
+            Shape::One => "",
+            Shape::List => "[0]",
+            Shape::Map => ".key",
+        };
+        path = format!(".{step}{suffix}{path}");
+    }
+    let mut document = one("apiVersion", Value::from("networking.istio.io/v1"));
+    let Value::Mapping(map) = &mut document else {
+        unreachable!("built as a mapping")
+    };
+    map.insert("kind".into(), root.into());
+    map.insert("metadata".into(), one("name", "walked".into()));
+    map.insert("spec".into(), value);
+    let text = serde_yaml::to_string(&document).expect("serializes");
+    (text, format!("spec{path}.{field}"))
+}
+
+#[test]
+fn the_nesting_table_is_the_models_and_reaches_every_struct() {
+    for fields in FIELDS {
+        let (root, steps) = way_to(fields.name);
+        let (text, path) = document_setting(root, &steps, "zzz");
+        let errors = load_str(std::path::Path::new("walk.yaml"), &text)
+            .expect_err("an unknown field is refused");
+        let [error] = errors.0.as_slice() else {
+            panic!("{}: one error expected: {errors}", fields.name)
+        };
+        assert_eq!(error.location.field.as_deref(), Some(path.as_str()));
+        let Problem::UnknownField { expected, .. } = &error.problem else {
+            panic!("{}: not an unknown field: {error}", fields.name)
+        };
+        let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
+        let applied: BTreeSet<&str> = fields.applied.iter().copied().collect();
+        assert_eq!(
+            expected, applied,
+            "{path}: NESTED leads to {} but the model has another struct there",
+            fields.name
+        );
+    }
+}
+
+#[test]
+fn every_unsupported_field_is_reported_as_such_where_it_sits() {
+    for fields in FIELDS {
+        let (root, steps) = way_to(fields.name);
+        for field in fields.not_supported {
+            let (text, path) = document_setting(root, &steps, field);
+            let errors = load_str(std::path::Path::new("walk.yaml"), &text)
+                .expect_err("an unsupported field is refused");
+            let [error] = errors.0.as_slice() else {
+                panic!("{path}: one error expected: {errors}")
+            };
+            assert_eq!(error.location.field.as_deref(), Some(path.as_str()));
+            assert!(
+                matches!(&error.problem, Problem::NotSupported { field: named } if named == field),
+                "{path}: {error}"
+            );
+        }
+    }
 }

@@ -42,6 +42,15 @@ fn gateway_servers_are_checked() {
     valid(&servers(
         "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['istio-system/*.cnn.com', './a.example.com']\n",
     ));
+    // Deprecated in Istio and never applied to a gateway server.
+    one_error(
+        &servers(
+            "  - port: {number: 80, name: http, protocol: HTTP, targetPort: 8080}\n    hosts: ['*']\n",
+        ),
+        &[
+            "spec.servers[0].port.targetPort: targetPort is not supported on gateway servers by this mesh; remove it",
+        ],
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ fn workload_group(version: &str, spec: &str) -> String {
     )
 }
 
-const GROUP: &str = "  metadata:\n    labels: {app: reviews}\n    annotations: {team: shop}\n  template:\n    serviceAccount: reviews\n    ports: {http: 8080}\n    weight: 2\n";
+const GROUP: &str = "  metadata:\n    labels: {app: reviews}\n  template:\n    serviceAccount: reviews\n    ports: {http: 8080}\n    weight: 2\n";
 
 #[test]
 fn a_workload_group_loads_in_every_istio_version() {
@@ -24,7 +24,7 @@ fn a_workload_group_loads_in_every_istio_version() {
             ("shop", "vms")
         );
         assert_eq!(group.spec.service_account(), "reviews");
-        assert_eq!(group.spec.metadata.annotations["team"], "shop");
+        assert_eq!(group.spec.metadata.labels["app"], "reviews");
     }
 }
 
@@ -62,6 +62,21 @@ fn a_template_locality_or_network_is_not_supported() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn group_annotations_are_not_supported_since_no_member_carries_them() {
+    let text = workload_group(
+        "v1",
+        "  metadata:\n    annotations: {team: shop}\n  template:\n    serviceAccount: reviews\n",
+    );
+    let line = load_error(&text);
+    assert!(
+        line.contains(
+            "WorkloadGroup shop/vms: spec.metadata.annotations: not supported by this control plane"
+        ),
+        "{line}"
+    );
 }
 
 #[test]
