@@ -52,16 +52,17 @@ impl BoundServer<'_> {
     }
 
     fn is_passthrough(&self) -> bool {
-        self.protocol().is_tls()
+        !self.protocol().is_http()
             && matches!(
                 self.tls_mode(),
                 Some(ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough)
             )
     }
 
-    /// An HTTPS or TLS server whose TLS the gateway terminates.
+    /// An HTTPS, TLS or TCP server (any but HTTP, as istiod) whose TLS the
+    /// gateway terminates.
     fn terminates_tls(&self) -> bool {
-        self.protocol().is_tls() && self.tls_mode().is_some_and(gateway_tls::terminates)
+        !self.protocol().is_http() && self.tls_mode().is_some_and(gateway_tls::terminates)
     }
 
     /// An HTTPS server that terminates TLS and routes HTTP.

@@ -11,10 +11,12 @@ use crate::config::model::{ServerTlsMode, ServerTlsSettings};
 use super::filters;
 use super::secret::{credential_ca_name, credential_name, istio_mutual_tls_context, sds_over_ads};
 
-/// The ALPN an ISTIO_MUTUAL HTTPS server offers (Istio's
-/// `ALPNDownstreamWithMxc`).
-const ISTIO_MUTUAL_HTTP_ALPN: [&str; 3] = ["istio-peer-exchange", "h2", "http/1.1"];
-/// The ALPN other HTTPS servers offer (Istio's `ALPNHttp`).
+/// The ALPN a TCP or TLS server that terminates ISTIO_MUTUAL offers
+/// (Istio's `ALPNDownstreamWithMxc`): a sidecar's peer metadata exchange
+/// comes first.
+const ISTIO_MUTUAL_TCP_ALPN: [&str; 3] = ["istio-peer-exchange", "h2", "http/1.1"];
+/// The ALPN every other terminating server offers, HTTPS ISTIO_MUTUAL
+/// included (Istio's `ALPNHttp`).
 const HTTP_ALPN: [&str; 2] = ["h2", "http/1.1"];
 
 /// Whether `mode` terminates TLS at the gateway.
@@ -29,16 +31,22 @@ pub fn terminates(mode: ServerTlsMode) -> bool {
 }
 
 /// The TLS context of a server with `tls`, serving HTTP when `http`, or
-/// `None` when the mode does not terminate TLS.
+/// `None` when the mode does not terminate TLS. Its ALPN is istiod's
+/// `BuildListenerTLSContext`: `h2`, `http/1.1` for every terminating
+/// server, with `istio-peer-exchange` first on a TCP or TLS server that
+/// terminates ISTIO_MUTUAL.
 pub fn server_tls_context(tls: &ServerTlsSettings, http: bool) -> Option<DownstreamTlsContext> {
     if !terminates(tls.mode) {
         return None;
     }
+    let alpn: &[&str] = if tls.mode == ServerTlsMode::IstioMutual && !http {
+        &ISTIO_MUTUAL_TCP_ALPN
+    } else {
+        &HTTP_ALPN
+    };
     let common = if tls.mode == ServerTlsMode::IstioMutual {
-        let alpn: &[&str] = if http { &ISTIO_MUTUAL_HTTP_ALPN } else { &[] };
         istio_mutual_tls_context(alpn)
     } else {
-        let alpn: &[&str] = if http { &HTTP_ALPN } else { &[] };
         CommonTlsContext {
             alpn_protocols: alpn.iter().map(|p| p.to_string()).collect(),
             ..credential_context(tls)

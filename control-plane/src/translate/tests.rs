@@ -450,9 +450,10 @@ fn gateway_istio_mutual_server_terminates_mtls_and_originates_tls() {
     );
     assert_eq!(tls["requireClientCertificate"], true);
     assert_istio_mutual_sds(&tls["commonTlsContext"]);
+    // An HTTPS server offers the HTTP ALPN, ISTIO_MUTUAL too, as istiod.
     assert_eq!(
         tls["commonTlsContext"]["alpnProtocols"],
-        serde_json::json!(["istio-peer-exchange", "h2", "http/1.1"])
+        serde_json::json!(["h2", "http/1.1"])
     );
     let hcm = &chain["filters"][0]["typedConfig"];
     assert_eq!(hcm["rds"]["routeConfigName"], rds_name);

@@ -171,10 +171,44 @@ fn a_tls_server_that_terminates_proxies_tcp_by_the_tcp_routes() {
         chain["filters"][0]["typedConfig"]["cluster"],
         "outbound|443||my-nginx.mesh-external.svc.cluster.local"
     );
+    // istiod offers the HTTP ALPN on every server that terminates TLS.
     let common = &chain["transportSocket"]["typedConfig"]["commonTlsContext"];
-    assert!(
-        common.get("alpnProtocols").is_none(),
-        "no HTTP ALPN: {common:#}"
+    assert_eq!(
+        common["alpnProtocols"],
+        serde_json::json!(["h2", "http/1.1"])
+    );
+}
+
+/// The ALPN of the listener's first chain for a server on 443.
+fn server_alpn(server: &str, vs: &str) -> Value {
+    let xds = gateway_xds(&(gateway(server) + vs));
+    named(&xds, "listeners", "0.0.0.0_443")["filterChains"][0]["transportSocket"]["typedConfig"]
+        ["commonTlsContext"]["alpnProtocols"]
+        .clone()
+}
+
+#[test]
+fn istio_mutual_offers_peer_exchange_first_only_on_tcp_and_tls_servers() {
+    let tcp_vs = "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs, namespace: istio-system}\n\
+        spec:\n  hosts: [my-nginx.mesh-external.svc.cluster.local]\n  gateways: [gw]\n  tcp:\n  - match: [{port: 443}]\n    route:\n    - destination: {host: my-nginx.mesh-external.svc.cluster.local, port: {number: 443}}\n";
+    for protocol in ["TLS", "TCP"] {
+        assert_eq!(
+            server_alpn(
+                &format!(
+                    "  - port: {{number: 443, name: p, protocol: {protocol}}}\n    hosts: [my-nginx.mesh-external.svc.cluster.local]\n    tls: {{mode: ISTIO_MUTUAL}}\n"
+                ),
+                tcp_vs,
+            ),
+            serde_json::json!(["istio-peer-exchange", "h2", "http/1.1"]),
+            "{protocol}"
+        );
+    }
+    assert_eq!(
+        server_alpn(
+            "  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: ['*']\n    tls: {mode: ISTIO_MUTUAL}\n",
+            HTTPS_VS,
+        ),
+        serde_json::json!(["h2", "http/1.1"])
     );
 }
 
