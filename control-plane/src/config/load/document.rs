@@ -10,6 +10,7 @@ use serde_yaml::Value;
 
 use super::errors::{schema_error, syntax_error};
 use super::not_handled::NotHandled;
+use super::secret_error::secret_schema_error;
 use super::{ISTIO_GROUP, ISTIO_VERSIONS, Loaded};
 use crate::config::error::{ConfigError, Location, Problem, ResourceRef};
 use crate::config::model::{Labels, Secret};
@@ -238,7 +239,8 @@ fn push<'de, T, D>(
     }
 }
 
-/// A Kubernetes Secret: its type and data sit beside the metadata.
+/// A Kubernetes Secret: its type and data sit beside the metadata. Its
+/// errors never quote a value.
 fn push_secret<'de, D>(
     list: &mut Vec<Resource<Secret>>,
     target: &Target<'_>,
@@ -247,22 +249,27 @@ fn push_secret<'de, D>(
 ) where
     D: Deserializer<'de, Error = serde_yaml::Error>,
 {
-    #[derive(Deserialize)]
-    struct SecretObject {
-        metadata: Option<ObjectMeta>,
-        #[serde(flatten)]
-        secret: Secret,
-    }
-    match serde_path_to_error::deserialize::<_, SecretObject>(document) {
-        Ok(object) => list.push(Resource {
-            meta: object.metadata.unwrap_or_default().into_meta(),
+    let mut location = Location::document(&target.origin.file, target.origin.document);
+    location.resource = Some(loose_ref(target.kind, target.loose));
+    // Decoded from the text itself (not through `flatten`, which loses
+    // them), so that an error has its field and line.
+    let secret = match serde_path_to_error::deserialize::<_, Secret>(document) {
+        Ok(secret) => secret,
+        Err(error) => {
+            errors.push(secret_schema_error(location, target.prefix, "", &error));
+            return;
+        }
+    };
+    let metadata = target.loose.get("metadata").cloned().unwrap_or(Value::Null);
+    match serde_path_to_error::deserialize::<_, Option<ObjectMeta>>(metadata) {
+        Ok(metadata) => list.push(Resource {
+            meta: metadata.unwrap_or_default().into_meta(),
             origin: target.origin.clone(),
-            spec: object.secret,
+            spec: secret,
         }),
         Err(error) => {
-            let mut location = Location::document(&target.origin.file, target.origin.document);
-            location.resource = Some(loose_ref(target.kind, target.loose));
-            errors.push(schema_error(location, target.prefix, &error));
+            let error = secret_schema_error(location, target.prefix, "metadata.", &error);
+            errors.push(error);
         }
     }
 }

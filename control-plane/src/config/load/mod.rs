@@ -16,6 +16,7 @@ mod document;
 mod errors;
 mod mesh;
 mod not_handled;
+mod secret_error;
 
 use std::collections::HashSet;
 use std::fs;
