@@ -107,11 +107,17 @@ pub enum ServerConfigError {
     PrivateKey(&'static str),
     #[error("certificate: {0}")]
     Certificate(rustls::Error),
+    #[error(
+        "require_client_certificate needs a validation context with trusted CAs: add one, or do not require client certificates"
+    )]
+    ClientCertificateWithoutCa,
 }
 
 impl DownstreamTls {
     /// The server config is built once the certificate (and, when clients
-    /// are verified, their roots) is there.
+    /// are verified, their roots) is there. Requiring client certificates
+    /// with no roots to verify them against is refused: the server would
+    /// take any certificate, or none.
     pub fn new(
         certificate: Option<ClientCert>,
         client_roots: Option<Vec<Vec<u8>>>,
@@ -119,6 +125,9 @@ impl DownstreamTls {
         alpn: Vec<String>,
         secret_names: Vec<Arc<str>>,
     ) -> Result<Self, ServerConfigError> {
+        if require_client_certificate && client_roots.is_none() {
+            return Err(ServerConfigError::ClientCertificateWithoutCa);
+        }
         let roots_ready = client_roots.as_ref().is_none_or(|roots| !roots.is_empty());
         let server_config = match &certificate {
             Some(cert) if roots_ready => Some(server_config(

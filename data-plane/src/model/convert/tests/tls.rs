@@ -16,7 +16,7 @@ use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     subject_alt_name_matcher::SanType,
 };
 use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
-use proto::wkt::Any;
+use proto::wkt::{Any, BoolValue};
 
 use super::{
     assert_rejected, certificate_pem, inline, pack, socket_address, starting, transport_socket,
@@ -434,6 +434,40 @@ fn client_verification_the_agent_cannot_do_is_rejected() {
         "filter_chains[0].transport_socket.common_tls_context.validation_context.system_root_certs",
         "verifying clients against the system roots is not supported",
     );
+}
+
+#[test]
+fn requiring_client_certificates_without_trusted_cas_is_rejected() {
+    let (cert, key) = certificate_pem("gateway");
+    let ctx = DownstreamTlsContext {
+        common_tls_context: Some(CommonTlsContext {
+            tls_certificates: vec![TlsCertificate {
+                certificate_chain: Some(inline(&cert)),
+                private_key: Some(inline(&key)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        require_client_certificate: Some(BoolValue { value: true }),
+        ..Default::default()
+    };
+    assert_rejected(
+        downstream_tls(&downstream(&ctx), &SecretSources::default()),
+        "listener",
+        LISTENER,
+        "filter_chains[0].transport_socket.common_tls_context",
+        starting("require_client_certificate needs a validation context with trusted CAs"),
+    );
+    // Without the requirement, the same context serves clients without
+    // certificates, as Envoy does.
+    let optional = DownstreamTlsContext {
+        require_client_certificate: Some(BoolValue { value: false }),
+        ..ctx
+    };
+    let tls = downstream_tls(&downstream(&optional), &SecretSources::default())
+        .expect("a server that does not require client certificates");
+    assert!(!tls.require_client_certificate);
+    assert!(tls.server_config.is_some());
 }
 
 #[test]
