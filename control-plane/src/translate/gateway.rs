@@ -26,9 +26,9 @@ use crate::config::model::{Gateway, Server, ServerTlsMode};
 use super::filters::{self, DOWNSTREAM_TLS_CONTEXT, TLS_TRANSPORT_SOCKET};
 use super::gateway_tcp::{gateway_tcp_chain, gateway_tcp_filter};
 use super::gateway_tls::{self, server_tls_context};
-use super::listener::tls_route_chains;
 use super::registry::{GatewayRef, MeshView, Protocol};
 use super::route::{http_routes, virtual_host};
+use super::tls_chains::tls_route_chains;
 /// Stands, among the SNI names claimed on a listener, for a chain without
 /// `server_names` (it matches every name).
 const MATCH_ALL_SNI: &str = "*";

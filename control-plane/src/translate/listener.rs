@@ -1,27 +1,25 @@
 //! LDS for sidecars: `virtualOutbound` on 15001 (captured traffic, handed
 //! to the listener for the original destination) and the listeners istiod
 //! builds per port: HTTP → HCM with RDS `<port>` on `0.0.0.0_<port>`,
-//! TLS/HTTPS → SNI filter chains, TCP → a listener per service address
-//! (`<ip>_<port>`), CIDR ranges as destination matches on the wildcard.
+//! TLS/HTTPS and TCP → a listener per service address (`<ip>_<port>`),
+//! CIDR ranges as destination matches on the wildcard, which also holds
+//! the SNI chains of TLS services without addresses.
 //! Unknown destinations fall through to PassthroughCluster (ALLOW_ANY) or
 //! BlackHoleCluster (REGISTRY_ONLY).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use proto::pb::envoy::config::core::v3::TrafficDirection;
 use proto::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
-use shared::naming::{
-    self, BLACKHOLE_CLUSTER, ClusterName, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER,
-};
+use shared::naming::{self, BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER};
 use shared::ports::OUTBOUND_CAPTURE;
 
-use crate::config::Resource;
-use crate::config::hosts;
-use crate::config::model::{OutboundMode, VirtualService};
+use crate::config::model::OutboundMode;
 
 use super::filters::{self, TcpTarget};
-use super::registry::{GatewayRef, MeshView, Protocol, Service, ServiceAddress};
-use super::tcp::{ChainOpts, route_filter, sidecar_tcp_chains};
+use super::registry::{MeshView, Protocol, Service, ServiceAddress};
+use super::tcp::{ChainOpts, sidecar_tcp_chains};
+use super::tls_chains::{addressed_tls_chains, wildcard_tls_chains};
 
 /// The IPv4 wildcard address that listeners without a service address bind.
 const WILDCARD: &str = "0.0.0.0";
@@ -41,16 +39,31 @@ pub fn build_sidecar_listeners(view: &MeshView<'_>) -> Vec<Listener> {
             listeners.push(http_listener(port));
         }
         let mut by_bind: BTreeMap<String, Vec<ChainOpts>> = BTreeMap::new();
-        if !http && services.iter().any(|s| s.protocol().is_tls()) {
-            by_bind.insert(WILDCARD.to_string(), tls_chains(view, port, &services));
+        let unaddressed_tls: Vec<&Service<'_>> = services
+            .iter()
+            .filter(|s| s.protocol().is_tls() && s.entry.spec.addresses.is_empty())
+            .copied()
+            .collect();
+        if !http && !unaddressed_tls.is_empty() {
+            let chains = wildcard_tls_chains(view, port, &unaddressed_tls);
+            by_bind.insert(WILDCARD.to_string(), chains);
         }
-        for service in services.iter().filter(|s| s.protocol() == Protocol::Tcp) {
+        for service in &services {
+            let tls = service.protocol().is_tls();
+            let addressed = !service.entry.spec.addresses.is_empty();
+            if service.protocol() != Protocol::Tcp && !(tls && addressed) {
+                continue;
+            }
             for (bind, cidr) in tcp_bindings(service) {
                 if http && bind == WILDCARD {
                     tracing::debug!(host = %service.host, port, "an HTTP service holds the wildcard listener of this port; TCP service left out");
                     continue;
                 }
-                let chains = sidecar_tcp_chains(view, service, port, cidr.as_deref());
+                let chains = if tls {
+                    addressed_tls_chains(view, service, port, cidr.as_deref())
+                } else {
+                    sidecar_tcp_chains(view, service, port, cidr.as_deref())
+                };
                 merge_chains(by_bind.entry(bind).or_default(), chains);
             }
         }
@@ -189,99 +202,4 @@ fn http_listener(port: u32) -> Listener {
         }],
         ..outbound_listener(name, WILDCARD, port)
     }
-}
-
-/// SNI-routed TLS on the wildcard listener: VirtualService `tls` routes
-/// first, then each service host to its own cluster.
-fn tls_chains(view: &MeshView<'_>, port: u32, services: &[&Service<'_>]) -> Vec<ChainOpts> {
-    let mut chains = Vec::new();
-    let mut claimed: BTreeSet<String> = BTreeSet::new();
-    for (vs, vs_hosts) in view.virtual_services_for(&GatewayRef::Mesh) {
-        chains.extend(tls_route_chain_opts(
-            view,
-            vs,
-            &vs_hosts,
-            port,
-            &GatewayRef::Mesh,
-            &mut claimed,
-        ));
-    }
-    for service in services.iter().filter(|s| s.protocol().is_tls()) {
-        if claimed.insert(service.host.clone()) {
-            let cluster =
-                ClusterName::outbound(service.port_number(), "", &service.host).to_string();
-            chains.push(ChainOpts {
-                name: service.host.clone(),
-                server_names: vec![service.host.clone()],
-                destination_cidrs: Vec::new(),
-                filter: filters::tcp_proxy(&cluster, TcpTarget::Cluster(cluster.clone())),
-            });
-        }
-    }
-    chains
-}
-
-/// Filter chains for a VirtualService's `tls` routes that apply on `port`
-/// of `gateway`. SNI names already `claimed` by an earlier chain are skipped,
-/// since Envoy rejects two chains with the same match.
-pub fn tls_route_chains(
-    view: &MeshView<'_>,
-    vs: &Resource<VirtualService>,
-    vs_hosts: &[String],
-    port: u32,
-    gateway: &GatewayRef,
-    claimed: &mut BTreeSet<String>,
-) -> Vec<FilterChain> {
-    tls_route_chain_opts(view, vs, vs_hosts, port, gateway, claimed)
-        .into_iter()
-        .map(ChainOpts::into_filter_chain)
-        .collect()
-}
-
-fn tls_route_chain_opts(
-    view: &MeshView<'_>,
-    vs: &Resource<VirtualService>,
-    vs_hosts: &[String],
-    port: u32,
-    gateway: &GatewayRef,
-    claimed: &mut BTreeSet<String>,
-) -> Vec<ChainOpts> {
-    let vs_gateways = super::registry::vs_gateways(vs);
-    let mut chains = Vec::new();
-    for tls in &vs.spec.tls {
-        for m in &tls.matches {
-            let gateway_ok = if m.gateways.is_empty() {
-                vs_gateways
-                    .iter()
-                    .any(|g| gateway.is(g, &vs.meta.namespace))
-            } else {
-                m.gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace))
-            };
-            if !gateway_ok || m.port.is_some_and(|p| p != port) {
-                continue;
-            }
-            let snis: Vec<String> = if m.sni_hosts.is_empty() {
-                vs_hosts.to_vec()
-            } else {
-                m.sni_hosts.clone()
-            }
-            .into_iter()
-            .filter(|sni| vs_hosts.iter().any(|h| hosts::matches(h, sni)))
-            .filter(|sni| claimed.insert(sni.clone()))
-            .collect();
-            if snis.is_empty() {
-                continue;
-            }
-            let Some(filter) = route_filter(view, vs, &tls.route, port) else {
-                continue;
-            };
-            chains.push(ChainOpts {
-                name: snis.join(","),
-                server_names: snis,
-                destination_cidrs: m.destination_subnets.clone(),
-                filter,
-            });
-        }
-    }
-    chains
 }

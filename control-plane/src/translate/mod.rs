@@ -16,6 +16,7 @@ pub mod registry;
 pub mod route;
 pub mod secret;
 pub mod tcp;
+pub mod tls_chains;
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 //! also compared with golden files under `tests/golden/tcp/`.
 
 mod mutual_tls;
+mod tls_addresses;
 
 use std::path::Path;
 
@@ -72,7 +73,7 @@ pub(super) fn listener<'a>(listeners: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no listener {name} in {listeners:#}"))
 }
 
-fn names(listeners: &Value) -> Vec<String> {
+pub(super) fn names(listeners: &Value) -> Vec<String> {
     listeners
         .as_array()
         .expect("listeners")
