@@ -39,6 +39,10 @@ pub struct ServiceEntry {
     pub workload_selector: Option<WorkloadSelector>,
     #[serde(default)]
     pub export_to: Vec<String>,
+    /// The names a server certificate must carry when SIMPLE or MUTUAL
+    /// TLS is originated to the service and the DestinationRule names none.
+    #[serde(default)]
+    pub subject_alt_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -2,6 +2,7 @@
 //! one more per DestinationRule subset (`outbound|<port>|<subset>|<host>`),
 //! plus `PassthroughCluster` and `BlackHoleCluster`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use proto::pb::envoy::config::cluster::v3::{
@@ -203,7 +204,7 @@ fn service_cluster(
     if let Some(tls) = policy
         .tls
         .as_ref()
-        .and_then(|tls| upstream_tls(tls, &service.host, port, subset))
+        .and_then(|tls| upstream_tls(&entry_names(tls, service), &service.host, port, subset))
     {
         cluster.transport_socket = Some(filters::transport_socket(
             TLS_TRANSPORT_SOCKET,
@@ -212,6 +213,25 @@ fn service_cluster(
         ));
     }
     cluster
+}
+
+/// The client TLS settings with the ServiceEntry's `subjectAltNames` when
+/// SIMPLE or MUTUAL settings name none, as istiod verifies a service of
+/// its ServiceEntry registry.
+fn entry_names<'t>(
+    tls: &'t ClientTlsSettings,
+    service: &Service<'_>,
+) -> Cow<'t, ClientTlsSettings> {
+    let names = &service.entry.spec.subject_alt_names;
+    let originated = matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual);
+    if originated && tls.subject_alt_names.is_empty() && !names.is_empty() {
+        Cow::Owned(ClientTlsSettings {
+            subject_alt_names: names.clone(),
+            ..tls.clone()
+        })
+    } else {
+        Cow::Borrowed(tls)
+    }
 }
 
 /// The labels of `subset` in the DestinationRule that applies to `service`.
@@ -322,7 +342,12 @@ pub fn upstream_tls(
         .subject_alt_names
         .iter()
         .map(|san| SubjectAltNameMatcher {
-            san_type: SanType::Dns as i32,
+            // A SPIFFE identity (`spiffe://...`) is a URI SAN.
+            san_type: if san.contains("://") {
+                SanType::Uri
+            } else {
+                SanType::Dns
+            } as i32,
             matcher: Some(StringMatcher {
                 match_pattern: Some(MatchPattern::Exact(san.clone())),
                 ..Default::default()
@@ -427,3 +452,6 @@ pub fn eds_assignment(view: &MeshView<'_>, cluster: &Cluster) -> Option<ClusterL
         &view.endpoints(service, &labels),
     ))
 }
+
+#[cfg(test)]
+mod tests;

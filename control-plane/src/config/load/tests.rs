@@ -203,7 +203,7 @@ fn unknown_field_names_file_line_document_resource_and_field_and_the_nearest_fie
     let text = format!("{SERVICE_ENTRY}  zzz: 1\n");
     let line = only_error(&text);
     assert!(
-        line.ends_with("spec.zzz: unknown field `zzz`; the fields here are hosts, addresses, ports, location, resolution, endpoints, workloadSelector, exportTo"),
+        line.ends_with("spec.zzz: unknown field `zzz`; the fields here are hosts, addresses, ports, location, resolution, endpoints, workloadSelector, exportTo, subjectAltNames"),
         "nothing near: every field is listed: {line}"
     );
 }

@@ -42,10 +42,9 @@ pub const FIELDS: &[Fields] = &[
             "endpoints",
             "workloadSelector",
             "exportTo",
+            "subjectAltNames",
         ],
-        // istiod verifies these names when it originates ISTIO_MUTUAL to
-        // the service; this control plane verifies the SPIFFE identity.
-        &["subjectAltNames"],
+        &[],
     ),
     // A Gateway server's port too, where validation refuses targetPort
     // (deprecated in Istio, never applied to a server).
