@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::model::listener::{ChainAction, FilterChain, HttpManager, Listener};
@@ -137,90 +138,56 @@ pub async fn run_chain(
     server_name: Option<String>,
     context: Arc<ProxyContext>,
 ) {
-    if let Some(tls) = &chain.tls {
-        let Some(server_config) = tls.server_config.clone() else {
-            tracing::warn!(chain = %chain.name, "TLS certificate for this filter chain has not arrived (SDS); closing");
-            tcp::close(stream);
-            return;
-        };
-        let accepted = tokio::time::timeout(
-            INSPECT_TIMEOUT,
-            tokio_rustls::TlsAcceptor::from(server_config).accept(stream),
-        )
-        .await;
-        let tls_stream = match accepted {
-            Ok(Ok(tls_stream)) => tls_stream,
-            Ok(Err(error)) => {
-                tracing::info!(chain = %chain.name, %remote, %error, "downstream TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(chain = %chain.name, %remote, "downstream TLS handshake timed out");
-                return;
-            }
-        };
-        let peer = tls_stream
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .and_then(|cert| super::identity::uri_san(cert.as_ref()));
-        match &chain.action {
-            ChainAction::Http(hcm) => {
-                let downstream = http_downstream(
-                    hcm,
-                    local,
-                    remote,
-                    &destination,
-                    Some(TerminatedTls {
-                        peer_identity: peer,
-                    }),
-                    server_name,
-                    &context,
-                );
-                http::serve(tls_stream, context, downstream).await;
-            }
-            ChainAction::Tcp(proxy) => {
-                tcp::proxy(
-                    tls_stream,
-                    remote,
-                    local,
-                    proxy,
-                    destination,
-                    server_name,
-                    context,
-                )
-                .await;
-            }
-        }
+    let mut accepted = Accepted {
+        remote,
+        local,
+        destination,
+        server_name,
+        tls: None,
+    };
+    let Some(tls) = &chain.tls else {
+        run_action(stream, &chain.action, accepted, context).await;
         return;
-    }
-    match &chain.action {
-        ChainAction::Http(hcm) => {
-            let downstream = http_downstream(
-                hcm,
-                local,
-                remote,
-                &destination,
-                None,
-                server_name,
-                &context,
-            );
-            http::serve(stream, context, downstream).await;
+    };
+    let Some(server_config) = tls.server_config.clone() else {
+        tracing::warn!(chain = %chain.name, "TLS certificate for this filter chain has not arrived (SDS); closing");
+        tcp::close(stream);
+        return;
+    };
+    let handshake = tokio::time::timeout(
+        INSPECT_TIMEOUT,
+        tokio_rustls::TlsAcceptor::from(server_config).accept(stream),
+    )
+    .await;
+    let tls_stream = match handshake {
+        Ok(Ok(tls_stream)) => tls_stream,
+        Ok(Err(error)) => {
+            tracing::info!(chain = %chain.name, %remote, %error, "downstream TLS handshake failed");
+            return;
         }
-        ChainAction::Tcp(proxy) => {
-            tcp::proxy(
-                stream,
-                remote,
-                local,
-                proxy,
-                destination,
-                server_name,
-                context,
-            )
-            .await;
+        Err(_) => {
+            tracing::info!(chain = %chain.name, %remote, "downstream TLS handshake timed out");
+            return;
         }
-    }
+    };
+    let peer_identity = tls_stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .and_then(|cert| super::identity::uri_san(cert.as_ref()));
+    accepted.tls = Some(TerminatedTls { peer_identity });
+    run_action(tls_stream, &chain.action, accepted, context).await;
+}
+
+/// A connection whose filter chain is chosen, as its action sees it.
+struct Accepted {
+    remote: SocketAddr,
+    local: Option<SocketAddr>,
+    destination: Destination,
+    server_name: Option<String>,
+    /// The TLS the chain terminated, if it did.
+    tls: Option<TerminatedTls>,
 }
 
 /// TLS a filter chain terminated.
@@ -229,14 +196,40 @@ struct TerminatedTls {
     peer_identity: Option<String>,
 }
 
+/// Serves `action` on `stream`, plain or with its TLS terminated: the
+/// HTTP connection manager or the TCP proxy.
+async fn run_action<S>(
+    stream: S,
+    action: &ChainAction,
+    accepted: Accepted,
+    context: Arc<ProxyContext>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match action {
+        ChainAction::Http(hcm) => {
+            let downstream = http_downstream(hcm, accepted, &context);
+            http::serve(stream, context, downstream).await;
+        }
+        ChainAction::Tcp(proxy) => {
+            tcp::proxy(
+                stream,
+                accepted.remote,
+                accepted.local,
+                proxy,
+                accepted.destination,
+                accepted.server_name,
+                context,
+            )
+            .await;
+        }
+    }
+}
+
 /// What the requests of an HTTP connection taken by `hcm` share.
 fn http_downstream(
     hcm: &HttpManager,
-    local: Option<SocketAddr>,
-    remote: SocketAddr,
-    destination: &Destination,
-    tls: Option<TerminatedTls>,
-    server_name: Option<String>,
+    accepted: Accepted,
     context: &ProxyContext,
 ) -> Arc<Downstream> {
     context
@@ -245,21 +238,22 @@ fn http_downstream(
         .cx_total
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Arc::new(Downstream {
-        local,
-        remote: Some(remote),
-        original_dst: destination.original_dst,
+        local: accepted.local,
+        remote: Some(accepted.remote),
+        original_dst: accepted.destination.original_dst,
         source: RouteSource::Chain {
             route_config_name: hcm.route_config_name.clone(),
             inline: hcm.inline_routes.clone(),
             stat_prefix: hcm.stat_prefix.clone(),
         },
         access_log: hcm.access_log,
-        peer_identity: tls
+        peer_identity: accepted
+            .tls
             .as_ref()
             .and_then(|tls| tls.peer_identity.as_deref())
             .map(Arc::from),
-        server_name: server_name.map(Arc::from),
-        tls: tls.is_some(),
+        server_name: accepted.server_name.map(Arc::from),
+        tls: accepted.tls.is_some(),
     })
 }
 
