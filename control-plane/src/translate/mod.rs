@@ -43,7 +43,8 @@ pub struct ProxyResources {
     pub endpoints: Vec<ClusterLoadAssignment>,
     pub listeners: Vec<Listener>,
     pub routes: Vec<RouteConfiguration>,
-    /// The `kubernetes://` secrets the proxy may read (sent when it asks).
+    /// The `kubernetes://` secrets of its namespace its clusters and
+    /// listeners reference (sent when it asks).
     pub secrets: Vec<Secret>,
 }
 
@@ -70,12 +71,13 @@ pub fn translate(
             gateway::build_gateway_routes(&view),
         ),
     };
+    let secrets = secret::build_served_secrets(snapshot, &proxy.namespace, &clusters, &listeners);
     ProxyResources {
         clusters,
         endpoints,
         listeners,
         routes,
-        secrets: secret::build_credential_secrets(snapshot, &proxy.namespace),
+        secrets,
     }
 }
 

@@ -1,4 +1,4 @@
-//! SDS as istiod writes it: references to `default` and `ROOTCA` from the proxy's agent through `sds-grpc`, and the `kubernetes://` secrets of `credentialName` served over ADS.
+//! SDS as istiod writes it: references to `default` and `ROOTCA` from the proxy's agent through `sds-grpc`, and the `kubernetes://` secrets of `credentialName` served over ADS to the proxies whose config references them.
 
 use proto::pb::envoy::config::core::v3::{
     AggregatedConfigSource, ApiVersion, ConfigSource, DataSource, config_source, data_source,
@@ -9,6 +9,8 @@ use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
 };
 
 use prost::Message;
+use proto::pb::envoy::config::cluster::v3::Cluster;
+use proto::pb::envoy::config::listener::v3::Listener;
 use shared::naming::{SDS_CLUSTER, SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
 
 use crate::config::model::secret::CA_SUFFIX;
@@ -66,8 +68,24 @@ pub fn sds_over_ads(name: String) -> SdsSecretConfig {
     }
 }
 
-/// The `kubernetes://` secrets a proxy in `namespace` may read: those of
-/// the Secrets of its own namespace, as istiod allows. A Secret with a
+/// The `kubernetes://` secrets a proxy in `namespace` is served: those of
+/// its own namespace that its `clusters` and `listeners` reference (a
+/// Gateway server's or a DestinationRule's `credentialName` that applies to
+/// it). istiod authorizes the reader too; this is that check here.
+pub fn build_served_secrets(
+    snapshot: &ConfigSnapshot,
+    namespace: &str,
+    clusters: &[Cluster],
+    listeners: &[Listener],
+) -> Vec<Secret> {
+    let referenced = references::referenced_over_ads(clusters, listeners);
+    let mut secrets = build_credential_secrets(snapshot, namespace);
+    secrets.retain(|secret| referenced.contains(&secret.name));
+    secrets
+}
+
+/// The `kubernetes://` secrets of the Secrets of `namespace`, as istiod
+/// makes them. A Secret with a
 /// certificate and key gives `kubernetes://<name>`; its CA gives
 /// `kubernetes://<name>-cacert`, unless a Secret named `<name>-cacert`
 /// exists, whose CA it is then.
@@ -146,6 +164,8 @@ fn inline(bytes: &[u8]) -> DataSource {
         ..Default::default()
     }
 }
+
+mod references;
 
 #[cfg(test)]
 mod tests;

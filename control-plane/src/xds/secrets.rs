@@ -1,4 +1,4 @@
-//! Secrets on an ADS stream: only a proxy whose identity was verified gets any, and only those of its own namespace (translation makes no others); a name it may not read is refused with a log line, as istiod does.
+//! Secrets on an ADS stream: only a proxy whose identity was verified gets any, and only those of its own namespace its config names (translation makes no others); a name it may not read is refused with a log line, as istiod does.
 
 use shared::type_url::SECRET;
 
@@ -22,7 +22,8 @@ pub fn servable<'a>(
 }
 
 /// The secret names `subscription` asks for that `served` does not hold:
-/// another namespace's, undefined, or any without a verified identity.
+/// another namespace's, one its config does not name, undefined, or any
+/// without a verified identity.
 pub fn refused<'a>(subscription: &'a Subscription, served: &ProxySnapshot) -> Vec<&'a str> {
     let held = served.resources(SECRET);
     subscription
@@ -48,7 +49,7 @@ pub fn log_refused(connection: &Connection, refused: &[&str]) {
         return;
     }
     let reason = if connection.verified {
-        "no such credential in the proxy's namespace (a proxy reads only its own namespace's secrets)"
+        "not a credential of the proxy's namespace that its config names (a Gateway server or DestinationRule credentialName that applies to it)"
     } else {
         "the proxy has no verified identity (plaintext port)"
     };

@@ -1,4 +1,4 @@
-//! `kubernetes://` secrets over ADS: a proxy gets those of its own namespace it asks for, never another namespace's, and nothing without a verified identity.
+//! `kubernetes://` secrets over ADS: a proxy gets those of its own namespace its config names and it asks for, never another namespace's or an unnamed one, and nothing without a verified identity.
 
 use std::path::Path;
 
@@ -11,17 +11,59 @@ use crate::config::load::load_str;
 use crate::config::model::secret::testing::TestCredential;
 
 /// A mesh whose config holds a credential in `istio-system` (with its CA)
-/// and one in `team-a`.
+/// that a Gateway server selecting the egress gateway names, one there that
+/// nothing names, and one in `team-a` a DestinationRule there names.
 async fn mesh_with_credentials() -> Mesh {
     let credential = TestCredential::new("api.example.com");
     let yaml = format!(
-        "{}---\n{}",
+        "{}---\n{}---\n{}---\n{CONFIG}",
         credential.tls_secret("client-cred", "istio-system", true),
+        credential.tls_secret("unreferenced", "istio-system", true),
         credential.tls_secret("team-cred", "team-a", false)
     );
     let snapshot = load_str(Path::new("secrets.yaml"), &yaml).expect("loads");
     Mesh::start_with(snapshot).await
 }
+
+/// What references the credentials: a MUTUAL Gateway server, its
+/// VirtualService, and a DestinationRule originating TLS.
+const CONFIG: &str = "\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: istio-system}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [api.example.com]
+    tls: {mode: MUTUAL, credentialName: client-cred}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs, namespace: istio-system}
+spec:
+  hosts: [api.example.com]
+  gateways: [gw]
+  http:
+  - route:
+    - destination: {host: api.example.com, port: {number: 80}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: team-a}
+spec:
+  host: api.example.com
+  trafficPolicy:
+    tls: {mode: MUTUAL, credentialName: team-cred, sni: api.example.com}
+";
 
 fn gateway(namespace: &str, service_account: &str) -> Node {
     node(
@@ -129,6 +171,24 @@ async fn a_proxy_gets_the_secrets_of_its_namespace_it_asks_for() {
             "kubernetes://client-cred",
             "kubernetes://client-cred-cacert"
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_asking_for_a_secret_its_config_does_not_name_gets_nothing() {
+    let mesh = mesh_with_credentials().await;
+    let token = mesh.token("istio-system", "istio-egressgateway-service-account");
+    let sent = secrets_sent(
+        mesh.secure_channel().await,
+        Some(&token),
+        gateway("istio-system", "istio-egressgateway-service-account"),
+        &["kubernetes://unreferenced", "kubernetes://client-cred"],
+    )
+    .await;
+    assert_eq!(
+        sent,
+        ["kubernetes://client-cred"],
+        "only what its config names"
     );
 }
 
