@@ -114,11 +114,19 @@ fn for_any_service(vs_hosts: &[String], services: &[&Service<'_>]) -> bool {
         .any(|s| vs_hosts.iter().any(|h| hosts::matches(h, &s.host)))
 }
 
-/// A service's own chain: to `outbound|<port>||<host>`.
+/// A service's own chain: to `outbound|<port>||<host>`. Named for its
+/// host when it matches by SNI; without server names, named for the
+/// service as a plain TCP service's chain (`outbound|<port>||<host>`), by
+/// which the explicit proxy finds a CONNECT target's chain.
 fn own_chain(service: &Service<'_>, server_names: Vec<String>, cidrs: Vec<String>) -> ChainOpts {
     let cluster = ClusterName::outbound(service.port_number(), "", &service.host).to_string();
+    let name = if server_names.is_empty() {
+        cluster.clone()
+    } else {
+        service.host.clone()
+    };
     ChainOpts {
-        name: service.host.clone(),
+        name,
         server_names,
         destination_cidrs: cidrs,
         filter: filters::tcp_proxy(&cluster, TcpTarget::Cluster(cluster.clone())),

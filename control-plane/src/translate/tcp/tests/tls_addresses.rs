@@ -59,6 +59,12 @@ fn each_address_gets_a_listener_and_ranges_share_the_wildcard() {
         cluster_of(&by_ip["filterChains"][0]),
         "outbound|443||db.example.com"
     );
+    // Named for its service, as a plain TCP service's chain: the explicit
+    // proxy's CONNECT to the host finds it by that name.
+    assert_eq!(
+        by_ip["filterChains"][0]["name"],
+        "outbound|443||db.example.com"
+    );
 
     // On the wildcard: the unaddressed host by SNI, the range by SNI and
     // destination prefix; anything else falls through.

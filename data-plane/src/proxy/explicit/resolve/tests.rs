@@ -376,3 +376,31 @@ fn a_weighted_route_belongs_to_its_service_not_to_its_destinations() {
         ConnectRoute::Resolve
     ));
 }
+
+#[test]
+fn a_tls_service_with_an_address_is_found_before_the_sni_listener_of_the_port() {
+    // A TLS service without addresses routes by SNI on the wildcard; the
+    // one with an address has its own listener, whose chain matches every
+    // connection and is named for the service.
+    let sni = FilterChain {
+        server_names: vec!["api.example.com".to_string()],
+        ..tcp_chain("outbound|443||api.example.com", &[])
+    };
+    let config = config(vec![
+        listener("0.0.0.0_443", "0.0.0.0:443", vec![sni], None),
+        listener(
+            "10.0.0.7_443",
+            "10.0.0.7:443",
+            vec![tcp_chain("outbound|443||db.example.com", &[])],
+            None,
+        ),
+    ]);
+    assert_eq!(
+        chain_cluster(&resolve_connect(&config, "db.example.com", 443)),
+        "outbound|443||db.example.com"
+    );
+    assert_eq!(
+        listener_name(&resolve_connect(&config, "api.example.com", 443)),
+        "0.0.0.0_443"
+    );
+}
