@@ -18,6 +18,9 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
+use crate::config::ConfigSnapshot;
+use crate::config::validate::tcp_over_http_count;
+
 type Label = Vec<(&'static str, String)>;
 
 /// Every metric the control plane exports.
@@ -29,6 +32,9 @@ pub struct Metrics {
     pub rejects: Family<Label, Counter>,
     pub config_errors: Family<Label, Counter>,
     pub config_version: Gauge,
+    /// TCP and TLS service ports an HTTP service hides on a wildcard
+    /// sidecar listener, in the served config.
+    pub tcp_over_http: Gauge,
     pub auth_failures: Family<Label, Counter>,
     pub csr_count: Counter,
     pub certs_issued: Counter,
@@ -73,6 +79,12 @@ impl Default for Metrics {
             "Version of the config snapshot being served",
             config_version.clone(),
         );
+        let tcp_over_http = Gauge::default();
+        registry.register(
+            "pilot_conflict_outbound_listener_tcp_over_current_http",
+            "Number of TCP or TLS service ports an HTTP service on the same port hides on the wildcard sidecar listener",
+            tcp_over_http.clone(),
+        );
         let auth_failures = Family::<Label, Counter>::default();
         registry.register(
             "pilot_xds_auth_failures",
@@ -99,6 +111,7 @@ impl Default for Metrics {
             rejects,
             config_errors,
             config_version,
+            tcp_over_http,
             auth_failures,
             csr_count,
             certs_issued,
@@ -113,6 +126,14 @@ impl Metrics {
 
     pub fn reason_label(reason: &str) -> Label {
         vec![("reason", reason.to_string())]
+    }
+
+    /// Records what a newly served config holds: its version and its
+    /// outbound listener conflicts.
+    pub fn served(&self, snapshot: &ConfigSnapshot) {
+        self.config_version.set(snapshot.version as i64);
+        self.tcp_over_http
+            .set(i64::try_from(tcp_over_http_count(snapshot)).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition of every metric.

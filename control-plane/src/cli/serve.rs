@@ -91,7 +91,7 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
         )
         .with_context(|| format!("load the config in {}", dir.display()))?;
         let initial = snapshots.borrow_and_update().clone();
-        metrics.config_version.set(initial.version as i64);
+        metrics.served(&initial);
         tracing::info!(dir = %dir.display(), "serving config: {}", summary(&initial));
         let ca = certificate_authority(
             &options.ca_dir,
@@ -146,7 +146,7 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
         tokio::spawn(async move {
             while snapshots.changed().await.is_ok() {
                 let snapshot = snapshots.borrow_and_update().clone();
-                snapshot_metrics.config_version.set(snapshot.version as i64);
+                snapshot_metrics.served(&snapshot);
                 tracing::info!(
                     version = snapshot.version,
                     "config changed: {}",

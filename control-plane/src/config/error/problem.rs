@@ -97,6 +97,15 @@ pub enum Problem {
         other_protocol: String,
         other: String,
     },
+    #[error(
+        "host {host:?} port {number} shares the wildcard sidecar listener 0.0.0.0_{number} with HTTP host {http_host:?} of {http}, which takes it: this port of {host:?} is not served (istiod would tell them apart by protocol sniffing, which is not supported); give this ServiceEntry an address, or use another port"
+    )]
+    HiddenByHttp {
+        host: String,
+        number: u32,
+        http_host: String,
+        http: String,
+    },
 
     // --- ServiceEntry / WorkloadEntry ---
     #[error(
@@ -260,7 +269,8 @@ impl Problem {
         match self {
             Problem::UnknownSubset { .. }
             | Problem::UnknownGateway { .. }
-            | Problem::HostNotExported { .. } => Severity::Warning,
+            | Problem::HostNotExported { .. }
+            | Problem::HiddenByHttp { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }

@@ -11,6 +11,7 @@ mod check;
 mod destination_rule;
 mod gateway;
 mod gateway_tls;
+mod outbound_conflicts;
 mod secret;
 mod service_entry;
 mod sidecar;
@@ -26,7 +27,10 @@ use super::error::{ConfigError, Location, Problem, Severity};
 use super::load::NotHandled;
 use super::{ConfigSnapshot, Kind, Origin, Resource};
 use check::Check;
+use outbound_conflicts::tcp_over_http;
 use service_entry::service_entry_conflicts;
+
+pub use outbound_conflicts::tcp_over_http_count;
 
 /// The protocols Istio knows for a port (compared case-insensitively).
 pub const PROTOCOLS: [&str; 12] = [
@@ -113,6 +117,7 @@ fn findings(snapshot: &ConfigSnapshot) -> Vec<Finding> {
         |check, spec| check.service_entry(spec),
     );
     service_entry_conflicts(snapshot, &mut findings);
+    tcp_over_http(snapshot, &mut findings);
     each(
         Kind::VirtualService,
         &snapshot.virtual_services,
