@@ -104,7 +104,12 @@ const OUTSIDE: [(&str, &str); 1] = [(
 /// The names of the structs the model's sources declare.
 fn declared_structs() -> BTreeSet<String> {
     let sources = [
-        include_str!("../../model.rs"),
+        include_str!("../service_entry.rs"),
+        include_str!("../virtual_service.rs"),
+        include_str!("../destination_rule.rs"),
+        include_str!("../gateway.rs"),
+        include_str!("../sidecar.rs"),
+        include_str!("../mesh.rs"),
         include_str!("../workload_group.rs"),
     ];
     sources

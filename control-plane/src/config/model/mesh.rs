@@ -1,0 +1,50 @@
+//! MeshConfig: the mesh-wide settings this control plane acts on.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutboundTrafficPolicy {
+    #[serde(default)]
+    pub mode: OutboundMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutboundMode {
+    #[default]
+    AllowAny,
+    RegistryOnly,
+}
+
+/// The parts of Istio's MeshConfig this control plane acts on. Other
+/// MeshConfig fields are accepted and ignored, so an existing `mesh` file
+/// from an Istio install loads as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeshConfig {
+    #[serde(default)]
+    pub outbound_traffic_policy: OutboundTrafficPolicy,
+    #[serde(default = "default_root_namespace")]
+    pub root_namespace: String,
+    #[serde(default = "default_trust_domain")]
+    pub trust_domain: String,
+}
+
+fn default_root_namespace() -> String {
+    "istio-system".into()
+}
+
+fn default_trust_domain() -> String {
+    shared::identity::DEFAULT_TRUST_DOMAIN.into()
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        Self {
+            outbound_traffic_policy: OutboundTrafficPolicy::default(),
+            root_namespace: default_root_namespace(),
+            trust_domain: default_trust_domain(),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Sidecar: the hosts a sidecar sees and its outbound traffic policy.
+
+use serde::Deserialize;
+
+use super::{OutboundTrafficPolicy, WorkloadSelector};
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sidecar {
+    pub workload_selector: Option<WorkloadSelector>,
+    #[serde(default)]
+    pub egress: Vec<IstioEgressListener>,
+    pub outbound_traffic_policy: Option<OutboundTrafficPolicy>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IstioEgressListener {
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
