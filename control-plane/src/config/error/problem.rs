@@ -224,6 +224,13 @@ pub enum Problem {
         "tls mode {mode} verifies client certificates and needs caCertificates with serverCertificate; add it, or use credentialName with a ca.crt"
     )]
     ServerTlsWithoutCa { mode: String },
+    #[error(
+        "no CA for credentialName {credential}: Secret {namespace}/{credential} has no ca.crt (or cacert) and there is no Secret {namespace}/{credential}-cacert, so the proxy waits for kubernetes://{credential}-cacert; add ca.crt to the Secret, or create {credential}-cacert with the CA that verifies the peer"
+    )]
+    CredentialWithoutCa {
+        credential: String,
+        namespace: String,
+    },
     #[error("tls mode ISTIO_MUTUAL uses the gateway's mesh certificate; remove {field}")]
     IstioMutualWithCredentials { field: &'static str },
     #[error("{field} is not supported on gateway servers by this mesh; remove it")]
@@ -270,7 +277,8 @@ impl Problem {
             Problem::UnknownSubset { .. }
             | Problem::UnknownGateway { .. }
             | Problem::HostNotExported { .. }
-            | Problem::HiddenByHttp { .. } => Severity::Warning,
+            | Problem::HiddenByHttp { .. }
+            | Problem::CredentialWithoutCa { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }

@@ -8,6 +8,7 @@
 //! One module per kind; `check` holds what they share.
 
 mod check;
+mod credential_ca;
 mod destination_rule;
 mod gateway;
 mod gateway_tls;
@@ -160,6 +161,7 @@ fn findings(snapshot: &ConfigSnapshot) -> Vec<Finding> {
         &mut findings,
         |check, spec| check.secret(spec),
     );
+    credential_ca::missing_credential_cas(snapshot, &mut findings);
     findings
 }
 
