@@ -463,3 +463,5 @@ pub fn is_not_supported(kind: &str, path: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod uses;
