@@ -353,6 +353,14 @@ pub fn validate(config_dir: &Path, mesh: Option<&Path>) -> Result<CommandOutput>
     process::run("control-plane-validate", command, COMMAND_TIMEOUT)
 }
 
+/// Runs `control-plane validate --strict` on `config_dir`: warnings fail too,
+/// as with `istioctl analyze`.
+pub fn validate_strict(config_dir: &Path) -> Result<CommandOutput> {
+    let mut command = Command::new(binaries::control_plane()?);
+    command.arg("validate").arg("--strict").arg(config_dir);
+    process::run("control-plane-validate", command, COMMAND_TIMEOUT)
+}
+
 /// Which resources `dump` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DumpType {
