@@ -27,10 +27,12 @@ use proto::pb::envoy::extensions::upstreams::http::v3::{
 };
 use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
 use shared::naming::{BLACKHOLE_CLUSTER, ClusterName, PASSTHROUGH_CLUSTER};
+use shared::node::NodeType;
 
+use crate::config::Resource;
 use crate::config::model::{
-    ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings, Resolution, SimpleLb, TlsMode,
-    TrafficPolicy,
+    ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings, Resolution,
+    SimpleLb, TlsMode, TrafficPolicy,
 };
 
 use super::endpoint::load_assignment;
@@ -82,6 +84,18 @@ impl EffectivePolicy {
         }
     }
 
+    /// The policy without its TLS when `unreadable` and the TLS is SIMPLE or
+    /// MUTUAL with a `credentialName`, as istiod leaves it out for a sidecar.
+    fn without_tls_if(mut self, unreadable: bool) -> Self {
+        let credential = self.tls.as_ref().is_some_and(|tls| {
+            tls.credential_name.is_some() && matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual)
+        });
+        if unreadable && credential {
+            self.tls = None;
+        }
+        self
+    }
+
     /// Istio's merge: the rule's top-level policy (and its port-level
     /// settings), then the subset's policy (and its port-level settings).
     pub fn merge(top: Option<&TrafficPolicy>, subset: Option<&TrafficPolicy>, port: u32) -> Self {
@@ -96,20 +110,29 @@ impl EffectivePolicy {
     }
 }
 
+/// Whether `rule`'s SIMPLE or MUTUAL `credentialName` is one the proxy does
+/// not get: istiod gives a sidecar no TLS for it unless the rule selects the
+/// sidecar by `workloadSelector`, since a rule for every proxy would have
+/// each sidecar wait for a Secret that is meant for the gateway (the
+/// sidecar's traffic then goes out as it comes, as the egress docs route
+/// it to the gateway that originates TLS).
+fn credential_unreadable(view: &MeshView<'_>, rule: Option<&Resource<DestinationRule>>) -> bool {
+    view.proxy.node_type == NodeType::Sidecar
+        && rule.is_some_and(|rule| rule.spec.workload_selector.is_none())
+}
+
 pub fn build_clusters(view: &MeshView<'_>) -> Vec<Cluster> {
     let mut clusters = vec![passthrough_cluster(), blackhole_cluster()];
     for service in &view.services {
         let rule = view.destination_rule(&service.host, service.namespace);
         let top = rule.and_then(|r| r.spec.traffic_policy.as_ref());
         let port = service.port.number;
-        clusters.push(service_cluster(
-            view,
-            service,
-            "",
-            &EffectivePolicy::merge(top, None, port),
-        ));
+        let unreadable = credential_unreadable(view, rule);
+        let policy = EffectivePolicy::merge(top, None, port).without_tls_if(unreadable);
+        clusters.push(service_cluster(view, service, "", &policy));
         for subset in rule.map(|r| r.spec.subsets.as_slice()).unwrap_or_default() {
-            let policy = EffectivePolicy::merge(top, subset.traffic_policy.as_ref(), port);
+            let policy = EffectivePolicy::merge(top, subset.traffic_policy.as_ref(), port)
+                .without_tls_if(unreadable);
             clusters.push(service_cluster(view, service, &subset.name, &policy));
         }
     }

@@ -1,5 +1,4 @@
-//! Upstream TLS verification names: a ServiceEntry's `subjectAltNames`
-//! stand in for a DestinationRule's, as istiod uses them.
+//! Upstream TLS as istiod writes it: a ServiceEntry's `subjectAltNames` stand in for a DestinationRule's, and a sidecar gets no TLS for a `credentialName` unless the rule selects it.
 
 use std::path::Path;
 
@@ -43,20 +42,42 @@ fn sidecar() -> Proxy {
     }
 }
 
-/// The subject alt name matchers of the cluster for api.example.com:443
-/// when the DestinationRule's `tls` is `tls` (a YAML flow mapping), as
-/// (type, name) pairs; `None` when the cluster has no such matchers.
-fn verified_names(tls: &str) -> Option<Vec<(String, String)>> {
-    let text = format!("{SERVICE_ENTRY}    tls: {tls}\n");
+fn egress_gateway() -> Proxy {
+    Proxy {
+        id: NodeId::new(NodeType::Router, "10.1.0.9", "egress-1", "default").to_string(),
+        node_type: NodeType::Router,
+        namespace: "default".to_string(),
+        labels: [("istio".to_string(), "egressgateway".to_string())].into(),
+        ips: vec!["10.1.0.9".to_string()],
+        service_account: "egress".to_string(),
+    }
+}
+
+/// The cluster for api.example.com:443 as `proxy` gets it when the
+/// DestinationRule's `tls` is `tls` (a YAML flow mapping) and its spec
+/// also holds `selector` (YAML lines of the spec, or nothing).
+fn api_cluster(proxy: &Proxy, tls: &str, selector: &str) -> Value {
+    let text = format!("{SERVICE_ENTRY}    tls: {tls}\n{selector}");
     let snapshot = load_str(Path::new("api.yaml"), &text).expect("loads");
-    let resources = translate(&snapshot, &[], &sidecar()).into_typed();
+    let resources = translate(&snapshot, &[], proxy).into_typed();
     let json = to_json(&resources, &[type_url::CLUSTER]).expect("converts");
-    let cluster = json["clusters"]
+    json["clusters"]
         .as_array()
         .expect("clusters")
         .iter()
         .find(|cluster| cluster["name"] == "outbound|443||api.example.com")
-        .expect("the service's cluster");
+        .expect("the service's cluster")
+        .clone()
+}
+
+/// The subject alt name matchers of the cluster for api.example.com:443
+/// when the DestinationRule's `tls` is `tls`, for a sidecar, as (type,
+/// name) pairs; `None` when the cluster has no such matchers.
+fn verified_names(tls: &str) -> Option<Vec<(String, String)>> {
+    names_of(&api_cluster(&sidecar(), tls, ""))
+}
+
+fn names_of(cluster: &Value) -> Option<Vec<(String, String)>> {
     let common = &cluster["transportSocket"]["typedConfig"]["commonTlsContext"];
     let validation = if common["combinedValidationContext"].is_object() {
         &common["combinedValidationContext"]["defaultValidationContext"]
@@ -90,7 +111,11 @@ fn simple_and_mutual_origination_verify_the_service_entry_names_when_the_rule_ha
     ];
     assert_eq!(verified_names("{mode: SIMPLE}"), Some(entry_names.clone()));
     assert_eq!(
-        verified_names("{mode: SIMPLE, credentialName: api-cred}"),
+        names_of(&api_cluster(
+            &egress_gateway(),
+            "{mode: SIMPLE, credentialName: api-cred}",
+            ""
+        )),
         Some(entry_names.clone())
     );
     assert_eq!(
@@ -113,4 +138,72 @@ fn the_rule_names_win_over_the_service_entry_names() {
 fn istio_mutual_verifies_the_mesh_identity_not_the_service_entry_names() {
     let names = verified_names("{mode: ISTIO_MUTUAL}").unwrap_or_default();
     assert!(names.is_empty(), "{names:?}");
+}
+
+/// The SDS names of the cluster's TLS context: its certificate's, then its
+/// CA's; empty when the cluster has no TLS.
+fn sds_names(cluster: &Value) -> Vec<String> {
+    let common = &cluster["transportSocket"]["typedConfig"]["commonTlsContext"];
+    let certificates = common["tlsCertificateSdsSecretConfigs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ca = &common["combinedValidationContext"]["validationContextSdsSecretConfig"];
+    certificates
+        .iter()
+        .chain(std::iter::once(ca))
+        .filter_map(|sds| sds["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+const MUTUAL_CREDENTIAL: &str = "{mode: MUTUAL, credentialName: client-credential}";
+const SELECTS_SLEEP: &str = "  workloadSelector: {matchLabels: {app: sleep}}\n";
+
+#[test]
+fn a_sidecar_gets_no_tls_for_a_credential_of_a_rule_without_workload_selector() {
+    for tls in [
+        MUTUAL_CREDENTIAL,
+        "{mode: SIMPLE, credentialName: client-credential}",
+    ] {
+        let cluster = api_cluster(&sidecar(), tls, "");
+        assert!(cluster["transportSocket"].is_null(), "{tls}: {cluster}");
+    }
+}
+
+#[test]
+fn a_gateway_gets_the_credential_of_a_rule_without_workload_selector() {
+    let cluster = api_cluster(&egress_gateway(), MUTUAL_CREDENTIAL, "");
+    assert_eq!(
+        sds_names(&cluster),
+        [
+            "kubernetes://client-credential",
+            "kubernetes://client-credential-cacert"
+        ]
+    );
+}
+
+#[test]
+fn a_sidecar_a_rule_selects_by_workload_selector_gets_its_credential() {
+    let mut sleep = sidecar();
+    sleep.labels = [("app".to_string(), "sleep".to_string())].into();
+    let cluster = api_cluster(&sleep, MUTUAL_CREDENTIAL, SELECTS_SLEEP);
+    assert_eq!(
+        sds_names(&cluster),
+        [
+            "kubernetes://client-credential",
+            "kubernetes://client-credential-cacert"
+        ]
+    );
+}
+
+#[test]
+fn a_sidecar_keeps_tls_from_files_and_istio_mutual_of_a_rule_without_workload_selector() {
+    for tls in [
+        "{mode: SIMPLE}",
+        "{mode: MUTUAL, clientCertificate: /etc/c.pem, privateKey: /etc/k.pem}",
+        "{mode: ISTIO_MUTUAL}",
+    ] {
+        let cluster = api_cluster(&sidecar(), tls, "");
+        assert!(cluster["transportSocket"].is_object(), "{tls}: {cluster}");
+    }
 }

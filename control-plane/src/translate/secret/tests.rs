@@ -217,7 +217,7 @@ fn a_gateway_no_server_selects_is_served_no_credential() {
 }
 
 #[test]
-fn a_sidecar_is_served_the_credential_of_a_destination_rule_that_applies_to_it() {
+fn a_sidecar_is_served_the_credential_of_a_destination_rule_that_selects_it() {
     let credential = TestCredential::new("api.example.com");
     let secrets = format!(
         "{}---\n{}---\n",
@@ -225,11 +225,17 @@ fn a_sidecar_is_served_the_credential_of_a_destination_rule_that_applies_to_it()
         credential.tls_secret("unreferenced", "team-a", false),
     );
     let sleep = proxy(NodeType::Sidecar, "team-a", &[("app", "sleep")]);
-    let applies = format!("{secrets}{}", originating_rule(""));
+    let selects = "  workloadSelector:\n    matchLabels: {app: sleep}\n";
+    let applies = format!("{secrets}{}", originating_rule(selects));
     assert_eq!(served(&applies, &sleep), ["kubernetes://client-cred"]);
     let selected = "  workloadSelector:\n    matchLabels: {app: other}\n";
     let elsewhere = format!("{secrets}{}", originating_rule(selected));
     assert!(served(&elsewhere, &sleep).is_empty());
+    let for_every_proxy = format!("{secrets}{}", originating_rule(""));
+    assert!(
+        served(&for_every_proxy, &sleep).is_empty(),
+        "istiod gives a sidecar no TLS for the credential of a rule without workloadSelector"
+    );
 }
 
 #[test]

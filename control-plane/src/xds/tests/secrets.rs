@@ -26,7 +26,8 @@ async fn mesh_with_credentials() -> Mesh {
 }
 
 /// What references the credentials: a MUTUAL Gateway server, its
-/// VirtualService, and a DestinationRule originating TLS.
+/// VirtualService, and a DestinationRule originating TLS for the sidecars
+/// it selects.
 const CONFIG: &str = "\
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -61,6 +62,7 @@ kind: DestinationRule
 metadata: {name: api, namespace: team-a}
 spec:
   host: api.example.com
+  workloadSelector: {matchLabels: {app: sleep}}
   trafficPolicy:
     tls: {mode: MUTUAL, credentialName: team-cred, sni: api.example.com}
 ";
