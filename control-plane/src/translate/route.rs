@@ -31,6 +31,9 @@ use matching::route_match;
 const DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 const DEFAULT_RETRIES: u32 = 2;
+/// The port whose route gets a VirtualService's hosts when none of its
+/// services speaks HTTP (istiod's default for hosts without a port).
+const PLAIN_HTTP_PORT: u32 = 80;
 
 pub fn build_sidecar_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
     let http_ports: BTreeSet<u32> = view
@@ -63,6 +66,19 @@ pub fn build_sidecar_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
                     virtual_host(&service.host, port, routes)
                 })
                 .collect();
+            for host in virtual_service_hosts(view, &bound, port) {
+                // Envoy refuses a domain twice in one route configuration;
+                // `*` is the fall-through's.
+                let taken = |domain: &String| {
+                    domain == "*"
+                        || virtual_hosts
+                            .iter()
+                            .any(|known| known.domains.contains(domain))
+                };
+                if !host.domains.iter().any(taken) {
+                    virtual_hosts.push(host);
+                }
+            }
             virtual_hosts.push(fallthrough_host(view.mode));
             RouteConfiguration {
                 name: naming::sidecar_route(u16::try_from(port).unwrap_or_default()),
@@ -72,6 +88,45 @@ pub fn build_sidecar_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
             }
         })
         .collect()
+}
+
+/// The virtual hosts of route `port` for the hosts of mesh VirtualServices
+/// that name no service of that port, as istiod adds them: on the port of a
+/// service of the same VirtualService that speaks HTTP there, and on port 80
+/// when none of its services does (so a VirtualService for a TLS service on
+/// 443 routes plain `http://<host>` requests).
+fn virtual_service_hosts(
+    view: &MeshView<'_>,
+    bound: &[(&Resource<VirtualService>, Vec<String>)],
+    port: u32,
+) -> Vec<VirtualHost> {
+    let on_port: Vec<_> = view
+        .services
+        .iter()
+        .filter(|s| s.port.number == port)
+        .collect();
+    let mut virtual_hosts = Vec::new();
+    for (vs, vs_hosts) in bound {
+        let (registry, plain): (Vec<&String>, Vec<&String>) = vs_hosts
+            .iter()
+            .partition(|h| on_port.iter().any(|s| hosts::matches(h, &s.host)));
+        let speaks_http = on_port
+            .iter()
+            .any(|s| s.protocol().is_http() && registry.iter().any(|h| hosts::matches(h, &s.host)));
+        if plain.is_empty() || !(speaks_http || port == PLAIN_HTTP_PORT) {
+            continue;
+        }
+        let routes = http_routes(view, vs, port, &GatewayRef::Mesh);
+        if routes.is_empty() {
+            continue;
+        }
+        virtual_hosts.extend(
+            plain
+                .into_iter()
+                .map(|host| virtual_host(host, port, routes.clone())),
+        );
+    }
+    virtual_hosts
 }
 
 /// A virtual host `<host>:<port>` answering to the host with and without port.
@@ -410,3 +465,6 @@ fn redirect_code(code: Option<u32>) -> redirect_action::RedirectResponseCode {
         _ => Code::MovedPermanently,
     }
 }
+
+#[cfg(test)]
+mod tests;
