@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 
 use super::check::Check;
 use super::syntax::is_ip_or_cidr;
+use super::workload_entry::UNIX_SOCKET_PREFIX;
 use super::{Finding, describe};
 use crate::config::error::{ConfigError, Location, Problem};
 use crate::config::model::{Resolution, ServiceEntry};
@@ -15,7 +16,9 @@ impl Check<'_> {
     pub(super) fn service_entry(&mut self, spec: &ServiceEntry) {
         self.hosts("spec.hosts", &spec.hosts);
         for (index, address) in spec.addresses.iter().enumerate() {
-            if !is_ip_or_cidr(address) {
+            if address.starts_with(UNIX_SOCKET_PREFIX) {
+                self.unix_socket(format!("spec.addresses[{index}]"), address);
+            } else if !is_ip_or_cidr(address) {
                 let address = address.clone();
                 self.report(
                     format!("spec.addresses[{index}]"),

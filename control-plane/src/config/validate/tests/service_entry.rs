@@ -79,7 +79,7 @@ fn static_resolution_needs_endpoints_or_a_selector() {
         &["spec.resolution: resolution STATIC needs endpoints"],
     );
     valid(&service_entry(&format!(
-        "{spec}  endpoints: [{{address: 10.0.0.1}}, {{address: 'unix:///var/run/db.sock'}}]\n"
+        "{spec}  endpoints: [{{address: 10.0.0.1}}]\n"
     )));
     valid(&service_entry(&format!(
         "{spec}  workloadSelector: {{labels: {{app: db}}}}\n"
@@ -170,4 +170,20 @@ fn one_host_and_port_has_one_protocol_per_namespace() {
     let same = service_entry(&SE_HTTP.replace("protocol: HTTP", "protocol: http"))
         .replace("name: se", "name: se2");
     valid(&format!("{}---\n{same}", service_entry(SE_HTTP)));
+}
+
+#[test]
+fn unix_socket_addresses_and_endpoints_are_not_supported() {
+    let endpoint = "  hosts: [example.unix.local]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n  endpoints:\n  - address: unix:///var/run/example/socket\n";
+    one_error(
+        &service_entry(endpoint),
+        &[
+            "spec.endpoints[0].address: not supported by this control plane; remove `address unix:///var/run/example/socket`",
+        ],
+    );
+    let address = "  hosts: [example.unix.local]\n  addresses: [unix:///var/run/example/socket]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: NONE\n";
+    one_error(
+        &service_entry(address),
+        &["spec.addresses[0]: not supported by this control plane"],
+    );
 }
