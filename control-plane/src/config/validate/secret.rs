@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
-use rustls::sign::CertifiedKey;
+use rustls::sign::SigningKey;
 
 use super::check::Check;
 use crate::config::error::Problem;
@@ -64,7 +64,7 @@ impl Check<'_> {
                 return;
             }
         };
-        if CertifiedKey::new(chain, key).keys_match().is_err() {
+        if !key_matches(&chain[0], key.as_ref()) {
             let problem = Problem::SecretKeyMismatch {
                 certificate: pair.certificate_key.to_string(),
                 key: pair.private_key_key.to_string(),
@@ -100,8 +100,20 @@ fn certificates(pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, S
     Ok(certs)
 }
 
+/// Whether `key` is the private key of `certificate`'s public key. Read
+/// with x509-parser, not webpki, so that X.509 v1 certificates (what
+/// `openssl x509 -req` makes without extensions, as Istio's docs do) are
+/// compared too.
+fn key_matches(certificate: &CertificateDer<'_>, key: &dyn SigningKey) -> bool {
+    let Some(key_info) = key.public_key() else {
+        return false;
+    };
+    x509_parser::parse_x509_certificate(certificate)
+        .is_ok_and(|(_, cert)| cert.tbs_certificate.subject_pki.raw == key_info.as_ref())
+}
+
 /// The signing key of PEM text (PKCS#8, PKCS#1 or SEC1).
-fn private_key(pem: &[u8], key: &str) -> Result<Arc<dyn rustls::sign::SigningKey>, String> {
+fn private_key(pem: &[u8], key: &str) -> Result<Arc<dyn SigningKey>, String> {
     let der = rustls_pemfile::private_key(&mut &pem[..])
         .map_err(|error| format!("{key} is not valid PEM ({error})"))?
         .ok_or_else(|| format!("{key} holds no PEM private key"))?;

@@ -129,3 +129,29 @@ fn a_secret_defined_twice_is_an_error() {
         &["Secret ns/cred is defined again"],
     );
 }
+
+const V1_CERT: &str = include_str!("../../../../tests/fixtures/x509-v1/cert.pem");
+const V1_KEY: &str = include_str!("../../../../tests/fixtures/x509-v1/key.pem");
+const OTHER_KEY: &str = include_str!("../../../../tests/fixtures/x509-v1/other-key.pem");
+
+fn v1_secret(key: &str) -> String {
+    secret_yaml(
+        "client-credential",
+        "istio-system",
+        "kubernetes.io/tls",
+        &[("tls.crt", V1_CERT), ("tls.key", key)],
+    )
+}
+
+#[test]
+fn an_x509_v1_certificate_with_its_key_is_valid() {
+    valid(&v1_secret(V1_KEY));
+}
+
+#[test]
+fn an_x509_v1_certificate_with_another_key_is_an_error() {
+    one_error(
+        &v1_secret(OTHER_KEY),
+        &["data.tls.key:", "does not match the certificate in tls.crt"],
+    );
+}
