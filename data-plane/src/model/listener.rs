@@ -81,6 +81,9 @@ pub struct DownstreamTls {
     pub secret_names: Vec<Arc<str>>,
     /// `None` until the certificate (from SDS) is there: connections are reset.
     pub server_config: Option<Arc<rustls::ServerConfig>>,
+    /// The same config offering no ALPN, for clients whose protocols
+    /// overlap none of [`Self::alpn`].
+    server_config_without_alpn: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl PartialEq for DownstreamTls {
@@ -138,6 +141,15 @@ impl DownstreamTls {
             )?),
             _ => None,
         };
+        let server_config_without_alpn = server_config.as_ref().map(|config| {
+            if config.alpn_protocols.is_empty() {
+                config.clone()
+            } else {
+                let mut without = rustls::ServerConfig::clone(config);
+                without.alpn_protocols.clear();
+                Arc::new(without)
+            }
+        });
         Ok(Self {
             certificate,
             client_roots,
@@ -145,7 +157,29 @@ impl DownstreamTls {
             alpn,
             secret_names,
             server_config,
+            server_config_without_alpn,
         })
+    }
+
+    /// The server config for a ClientHello offering `client_alpn`, as Envoy
+    /// negotiates: the ALPN list when the client offers none or one of its
+    /// protocols is in it; when nothing overlaps (a mesh client offering
+    /// `istio-peer-exchange`, `istio` to an HTTPS server's `h2`,
+    /// `http/1.1`) the handshake goes on with no protocol selected, rather
+    /// than failing with `no_application_protocol`. `None` until the
+    /// certificate is there.
+    pub fn server_config_for<'a>(
+        &self,
+        client_alpn: Option<impl Iterator<Item = &'a [u8]>>,
+    ) -> Option<Arc<rustls::ServerConfig>> {
+        let overlaps = client_alpn.is_none_or(|mut offered| {
+            offered.any(|protocol| self.alpn.iter().any(|ours| ours.as_bytes() == protocol))
+        });
+        if overlaps {
+            self.server_config.clone()
+        } else {
+            self.server_config_without_alpn.clone()
+        }
     }
 }
 

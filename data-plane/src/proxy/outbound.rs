@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::model::listener::{ChainAction, FilterChain, HttpManager, Listener};
+use crate::model::listener::{ChainAction, DownstreamTls, FilterChain, HttpManager, Listener};
 
 use super::http::{self, Downstream, RouteSource};
 use super::sni::{self, ClientHello};
@@ -149,16 +149,12 @@ pub async fn run_chain(
         run_action(stream, &chain.action, accepted, context).await;
         return;
     };
-    let Some(server_config) = tls.server_config.clone() else {
+    if tls.server_config.is_none() {
         tracing::warn!(chain = %chain.name, "TLS certificate for this filter chain has not arrived (SDS); closing");
         tcp::close(stream);
         return;
-    };
-    let handshake = tokio::time::timeout(
-        INSPECT_TIMEOUT,
-        tokio_rustls::TlsAcceptor::from(server_config).accept(stream),
-    )
-    .await;
+    }
+    let handshake = tokio::time::timeout(INSPECT_TIMEOUT, terminate_tls(stream, tls)).await;
     let tls_stream = match handshake {
         Ok(Ok(tls_stream)) => tls_stream,
         Ok(Err(error)) => {
@@ -178,6 +174,20 @@ pub async fn run_chain(
         .and_then(|cert| super::identity::uri_san(cert.as_ref()));
     accepted.tls = Some(TerminatedTls { peer_identity });
     run_action(tls_stream, &chain.action, accepted, context).await;
+}
+
+/// Terminates TLS on `stream` with the server config `tls` chooses for the
+/// client's ClientHello (its ALPN offer).
+async fn terminate_tls(
+    stream: TcpStream,
+    tls: &DownstreamTls,
+) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    let start =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+    let config = tls
+        .server_config_for(start.client_hello().alpn())
+        .ok_or_else(|| std::io::Error::other("the TLS certificate has not arrived (SDS)"))?;
+    start.into_stream(config).await
 }
 
 /// A connection whose filter chain is chosen, as its action sees it.

@@ -1,6 +1,7 @@
 //! A filter chain that terminates TLS offers the ALPN protocols its context
 //! lists, and serves HTTP/2 when the client negotiates h2, as Envoy does on
-//! a gateway's HTTPS server.
+//! a gateway's HTTPS server; a client offering none of them still
+//! completes the handshake, with no protocol selected.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -167,4 +168,24 @@ async fn a_context_without_alpn_negotiates_none() {
     let addr = serve_once(chain).await;
     let tls = connect(addr, root, &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), None);
+}
+
+#[tokio::test]
+async fn a_mesh_client_offering_only_istio_protocols_completes_without_alpn() {
+    let (chain, root) = https_chain(&["h2", "http/1.1"]);
+    let addr = serve_once(chain).await;
+    let tls = connect(addr, root, &[b"istio-peer-exchange", b"istio"]).await;
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        None,
+        "no protocol overlaps: the handshake goes on with none selected, as Envoy's"
+    );
+
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let response = sender.send_request(get()).await.unwrap();
+    assert_eq!(response.version(), Version::HTTP_11);
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
