@@ -24,7 +24,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::Result;
-use integration_tests::docs::{ClientCredential, secret, snippet};
+use integration_tests::docs::{ClientCredential, in_namespace, secret, snippet};
 use integration_tests::fixtures::{GatewayPort, egress_gateway_service};
 use integration_tests::netns;
 use integration_tests::parity::{self, Outcome, Ready, Request, Scenario};
@@ -33,6 +33,9 @@ use integration_tests::tls::TestCa;
 
 const UPSTREAM_SERVICE_TIME: &str = "x-envoy-upstream-service-time";
 const MY_NGINX: &str = "my-nginx.mesh-external.svc.cluster.local";
+/// The gateway's cluster for nginx, as the sidecar reaches it.
+const GATEWAY_NGINX_CLUSTER: &str =
+    "outbound|443|nginx|istio-egressgateway.istio-system.svc.cluster.local";
 /// The transport socket of a cluster that originates TLS.
 const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
 
@@ -43,6 +46,12 @@ type File = (&'static str, String);
 fn doc(path: &'static str) -> Result<File> {
     let name = path.rsplit('/').next().unwrap_or(path);
     Ok((name, snippet(path)?))
+}
+
+/// The snippet at `path` as `kubectl apply -n <namespace>` applies it.
+fn doc_in(path: &'static str, namespace: &str) -> Result<File> {
+    let (name, yaml) = doc(path)?;
+    Ok((name, in_namespace(&yaml, namespace)?))
 }
 
 /// The Secret fixture at `path`, with the test CA's files.
@@ -261,6 +270,36 @@ fn tls_origination_at_the_gateway(
     ))
 }
 
+/// The app's HTTP to my-nginx goes over ISTIO_MUTUAL to the gateway, which
+/// originates TLS with the `credentialName` of a DestinationRule applied
+/// with `kubectl apply -n istio-system`: the files are the task's Secret,
+/// Gateway and DestinationRule, VirtualService, and that DestinationRule.
+fn nginx_through_the_gateway(
+    name: &'static str,
+    setup: &Setup,
+    files: [&'static str; 4],
+    expected: Outcome,
+) -> Result<Scenario> {
+    Ok(Scenario::new(
+        name,
+        Request::get("http://my-nginx.mesh-external.svc.cluster.local/"),
+        expected
+            .x_envoy(&[UPSTREAM_SERVICE_TIME])
+            .decorator("my-nginx.mesh-external.svc.cluster.local:443/*")
+            .sni(MY_NGINX)
+            .through_gateway("200 -"),
+    )
+    .files(vec![
+        setup.gateway_service.clone(),
+        doc("harness/my-nginx-service.yaml")?,
+        secret_doc(files[0], &setup.credential)?,
+        doc(files[1])?,
+        doc(files[2])?,
+        doc_in(files[3], "istio-system")?,
+    ])
+    .through_gateway("80", GATEWAY_NGINX_CLUSTER, setup.targets.https))
+}
+
 /// Rows of the wildcard-egress-hosts task: `*.wikipedia.org` directly,
 /// then through the gateway to www.wikipedia.org's address.
 fn wildcard_egress_hosts(gateway_service: &File, targets: GatewayPorts) -> Result<Vec<Scenario>> {
@@ -427,6 +466,59 @@ fn egress_tls_origination_mutual_applies_as_published() -> Result<()> {
             Ok(vec![mutual_tls_origination_at_the_sidecar(
                 &setup.credential,
             )?])
+        },
+    )
+}
+
+#[test]
+fn egress_gateway_tls_origination_mutual_applies_as_published() -> Result<()> {
+    run_task(
+        "egress_gateway_tls_origination_mutual_applies_as_published",
+        |setup| {
+            Ok(vec![nginx_through_the_gateway(
+                "egress-gateway-tls-origination: mutual TLS origination (credentialName)",
+                setup,
+                [
+                    "egress-gateway-tls-origination/configure_mutual_tls_origination_for_egress_traffic_1.yaml",
+                    "egress-gateway-tls-origination/configure_mutual_tls_origination_for_egress_traffic_2.yaml",
+                    "egress-gateway-tls-origination/configure_mutual_tls_origination_for_egress_traffic_3.yaml",
+                    "egress-gateway-tls-origination/configure_mutual_tls_origination_for_egress_traffic_4.yaml",
+                ],
+                Outcome::http(200).client_cert(),
+            )?])
+        },
+    )
+}
+
+#[test]
+fn egress_gateway_tls_origination_sds_applies_as_published() -> Result<()> {
+    run_task(
+        "egress_gateway_tls_origination_sds_applies_as_published",
+        |setup| {
+            Ok(vec![
+                nginx_through_the_gateway(
+                    "egress-gateway-tls-origination-sds: simple TLS origination (credentialName -cacert)",
+                    setup,
+                    [
+                        "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_1.yaml",
+                        "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_2.yaml",
+                        "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_3.yaml",
+                        "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_4.yaml",
+                    ],
+                    Outcome::http(200),
+                )?,
+                nginx_through_the_gateway(
+                    "egress-gateway-tls-origination-sds: mutual TLS origination (credentialName)",
+                    setup,
+                    [
+                        "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_1.yaml",
+                        "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_2.yaml",
+                        "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_3.yaml",
+                        "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_4.yaml",
+                    ],
+                    Outcome::http(200).client_cert(),
+                )?,
+            ])
         },
     )
 }
