@@ -8,3 +8,6 @@ pub mod config;
 pub mod metrics;
 pub mod translate;
 pub mod xds;
+
+#[cfg(test)]
+mod test_yaml;

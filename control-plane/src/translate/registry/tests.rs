@@ -14,22 +14,12 @@ use super::super::{Proxy, Workload, translate};
 use crate::config::ConfigSnapshot;
 use crate::config::load::load_str;
 use crate::config::validate;
+use crate::test_yaml::egress_gateway_service;
 
-const GATEWAY_SERVICE: &str = "\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: istio-egressgateway
-  namespace: istio-system
-spec:
-  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {number: 80, name: http, protocol: HTTP}
-  resolution: STATIC
-  workloadSelector:
-    labels: {istio: egressgateway}
-";
+/// The egress gateway's service, on port 80.
+fn gateway_service() -> String {
+    egress_gateway_service(&["{number: 80, name: http, protocol: HTTP}"])
+}
 const GATEWAY_CLUSTER: &str = "outbound|80||istio-egressgateway.istio-system.svc.cluster.local";
 
 const REVIEWS_SERVICE: &str = "\
@@ -205,7 +195,7 @@ fn reviews_addresses(documents: &[&str], workloads: &[Workload]) -> Vec<String> 
 
 #[test]
 fn forged_gateway_labels_with_a_sidecar_account_are_not_a_gateway_endpoint() {
-    let snapshot = config(&[GATEWAY_SERVICE]);
+    let snapshot = config(&[&gateway_service()]);
     assert_eq!(
         eds_addresses(&snapshot, &[forged_gateway()], GATEWAY_CLUSTER),
         Vec::<String>::new(),
@@ -215,7 +205,7 @@ fn forged_gateway_labels_with_a_sidecar_account_are_not_a_gateway_endpoint() {
 
 #[test]
 fn the_trusted_gateway_is_an_endpoint_of_its_service() {
-    let snapshot = config(&[GATEWAY_SERVICE]);
+    let snapshot = config(&[&gateway_service()]);
     let gateway = trusted_gateway("10.1.0.9", &[("istio", "egressgateway")]);
     assert_eq!(
         eds_addresses(&snapshot, &[gateway, forged_gateway()], GATEWAY_CLUSTER),
@@ -225,7 +215,7 @@ fn the_trusted_gateway_is_an_endpoint_of_its_service() {
 
 #[test]
 fn a_trusted_gateway_still_needs_the_selected_labels() {
-    let snapshot = config(&[GATEWAY_SERVICE]);
+    let snapshot = config(&[&gateway_service()]);
     let gateway = trusted_gateway("10.1.0.9", &[("istio", "ingressgateway")]);
     assert!(eds_addresses(&snapshot, &[gateway], GATEWAY_CLUSTER).is_empty());
 }

@@ -100,6 +100,20 @@ async fn secrets_sent(
         .collect()
 }
 
+/// The names of the secrets a mesh with credentials first sends the proxy
+/// `node_of(namespace, service_account)`, authenticated with a token for
+/// that identity, that subscribes to `names`.
+async fn secrets_sent_to_verified(
+    node_of: fn(&str, &str) -> Node,
+    (namespace, service_account): (&str, &str),
+    names: &[&str],
+) -> Vec<String> {
+    let mesh = mesh_with_credentials().await;
+    let token = mesh.token(namespace, service_account);
+    let node = node_of(namespace, service_account);
+    secrets_sent(mesh.secure_channel().await, Some(&token), node, names).await
+}
+
 /// The names of the secrets the first delta response to a subscription to
 /// `names` carries.
 async fn delta_secrets_sent(
@@ -155,12 +169,9 @@ async fn a_delta_subscription_by_name_gets_that_secret() {
 
 #[tokio::test]
 async fn a_proxy_gets_the_secrets_of_its_namespace_it_asks_for() {
-    let mesh = mesh_with_credentials().await;
-    let token = mesh.token("istio-system", "istio-egressgateway-service-account");
-    let sent = secrets_sent(
-        mesh.secure_channel().await,
-        Some(&token),
-        gateway("istio-system", "istio-egressgateway-service-account"),
+    let sent = secrets_sent_to_verified(
+        gateway,
+        ("istio-system", "istio-egressgateway-service-account"),
         &[
             "kubernetes://client-cred",
             "kubernetes://client-cred-cacert",
@@ -178,12 +189,9 @@ async fn a_proxy_gets_the_secrets_of_its_namespace_it_asks_for() {
 
 #[tokio::test]
 async fn a_proxy_asking_for_a_secret_its_config_does_not_name_gets_nothing() {
-    let mesh = mesh_with_credentials().await;
-    let token = mesh.token("istio-system", "istio-egressgateway-service-account");
-    let sent = secrets_sent(
-        mesh.secure_channel().await,
-        Some(&token),
-        gateway("istio-system", "istio-egressgateway-service-account"),
+    let sent = secrets_sent_to_verified(
+        gateway,
+        ("istio-system", "istio-egressgateway-service-account"),
         &["kubernetes://unreferenced", "kubernetes://client-cred"],
     )
     .await;
@@ -196,12 +204,9 @@ async fn a_proxy_asking_for_a_secret_its_config_does_not_name_gets_nothing() {
 
 #[tokio::test]
 async fn a_proxy_asking_for_another_namespaces_secret_gets_nothing() {
-    let mesh = mesh_with_credentials().await;
-    let token = mesh.token("team-a", "sleep");
-    let sent = secrets_sent(
-        mesh.secure_channel().await,
-        Some(&token),
-        sidecar("team-a", "sleep"),
+    let sent = secrets_sent_to_verified(
+        sidecar,
+        ("team-a", "sleep"),
         &["kubernetes://client-cred", "kubernetes://team-cred"],
     )
     .await;

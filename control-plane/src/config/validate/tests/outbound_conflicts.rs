@@ -3,24 +3,11 @@
 //! with addresses of their own are not hidden.
 
 use super::*;
+use crate::test_yaml::external_service_entry;
 
+/// A MESH_EXTERNAL ServiceEntry with one port 8000 of `protocol`.
 fn entry(name: &str, host: &str, addresses: &str, protocol: &str) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  hosts: [{host}]
-  addresses: {addresses}
-  ports:
-  - {{number: 8000, name: p, protocol: {protocol}}}
-  location: MESH_EXTERNAL
-  resolution: NONE
----
-"
-    )
+    external_service_entry(name, host, addresses, 8000, protocol)
 }
 
 fn warnings(text: &str) -> Vec<ConfigError> {

@@ -19,6 +19,7 @@ use super::super::{Proxy, to_json, translate};
 use crate::config::ConfigSnapshot;
 use crate::config::load::load_str;
 use crate::config::model::OutboundMode;
+use crate::test_yaml::{MongoThroughGateway, external_service_entry};
 
 pub(super) fn sidecar() -> Proxy {
     Proxy {
@@ -105,29 +106,10 @@ pub(super) fn check_golden(name: &str, actual: &Value) {
     );
 }
 
-fn tcp_entry(name: &str, host: &str, addresses: &str, port: u32) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  hosts: [{host}]
-  addresses: {addresses}
-  ports:
-  - {{number: {port}, name: tcp, protocol: TCP}}
-  location: MESH_EXTERNAL
-  resolution: NONE
----
-"
-    )
-}
-
 #[test]
 fn a_single_address_cidr_is_a_listener_on_that_ip() {
     let all = listeners(
-        &tcp_entry("mongo", "my-mongo.tcp.svc", "[10.0.0.5/32]", 27017),
+        &external_service_entry("mongo", "my-mongo.tcp.svc", "[10.0.0.5/32]", 27017, "TCP"),
         OutboundMode::RegistryOnly,
         &sidecar(),
     );
@@ -147,7 +129,7 @@ fn a_single_address_cidr_is_a_listener_on_that_ip() {
 #[test]
 fn a_cidr_range_is_a_prefix_match_on_the_wildcard_listener_and_the_rest_falls_through() {
     let all = listeners(
-        &tcp_entry("db", "db.example.com", "[10.10.0.0/16]", 3306),
+        &external_service_entry("db", "db.example.com", "[10.10.0.0/16]", 3306, "TCP"),
         OutboundMode::RegistryOnly,
         &sidecar(),
     );
@@ -166,10 +148,10 @@ fn a_cidr_range_is_a_prefix_match_on_the_wildcard_listener_and_the_rest_falls_th
 
 #[test]
 fn two_tcp_services_on_one_port_are_told_apart_by_address() {
-    let yaml = tcp_entry("db-a", "a.db.example", "[192.0.2.10]", 5432)
-        + &tcp_entry("db-b", "b.db.example", "[192.0.2.20/32]", 5432)
-        + &tcp_entry("db-c", "c.db.example", "[198.51.100.0/24]", 5432)
-        + &tcp_entry("db-any", "any.db.example", "[]", 5432);
+    let yaml = external_service_entry("db-a", "a.db.example", "[192.0.2.10]", 5432, "TCP")
+        + &external_service_entry("db-b", "b.db.example", "[192.0.2.20/32]", 5432, "TCP")
+        + &external_service_entry("db-c", "c.db.example", "[198.51.100.0/24]", 5432, "TCP")
+        + &external_service_entry("db-any", "any.db.example", "[]", 5432, "TCP");
     let json = render(&yaml, OutboundMode::AllowAny, &sidecar());
     check_golden("databases-by-address/sidecar", &json);
     let all = json["listeners"].clone();
@@ -205,8 +187,8 @@ fn two_tcp_services_on_one_port_are_told_apart_by_address() {
 
 #[test]
 fn of_two_services_on_one_address_and_port_the_first_keeps_it() {
-    let yaml = tcp_entry("db-a", "a.db.example", "[192.0.2.10]", 5432)
-        + &tcp_entry("db-b", "b.db.example", "[192.0.2.10]", 5432);
+    let yaml = external_service_entry("db-a", "a.db.example", "[192.0.2.10]", 5432, "TCP")
+        + &external_service_entry("db-b", "b.db.example", "[192.0.2.10]", 5432, "TCP");
     let all = listeners(&yaml, OutboundMode::AllowAny, &sidecar());
     let l = listener(&all, "192.0.2.10_5432");
     assert_eq!(l["filterChains"].as_array().unwrap().len(), 1);
@@ -240,8 +222,8 @@ spec:
 
 #[test]
 fn a_tcp_route_splits_by_weight_and_skips_matches_for_other_sources() {
-    let yaml = tcp_entry("db-a", "a.db.example", "[192.0.2.10]", 5432)
-        + &tcp_entry("db-b", "b.db.example", "[192.0.2.20]", 5432)
+    let yaml = external_service_entry("db-a", "a.db.example", "[192.0.2.10]", 5432, "TCP")
+        + &external_service_entry("db-b", "b.db.example", "[192.0.2.20]", 5432, "TCP")
         + WEIGHTED;
     let all = listeners(&yaml, OutboundMode::AllowAny, &sidecar());
     let l = listener(&all, "192.0.2.10_5432");
@@ -265,109 +247,23 @@ fn a_tcp_route_splits_by_weight_and_skips_matches_for_other_sources() {
 
 /// The MongoDB egress blog post, "Direct TCP egress traffic through an
 /// egress gateway", as published (with its variables filled in).
-const MONGO_THROUGH_GATEWAY: &str = "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: mongo
-spec:
-  hosts:
-  - my-mongo.tcp.svc
-  addresses:
-  - 203.0.113.7/32
-  ports:
-  - number: 27017
-    name: tcp
-    protocol: TCP
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  endpoints:
-  - address: 203.0.113.7
----
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: istio-egressgateway
-  namespace: istio-system
-spec:
-  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {number: 80, name: http, protocol: HTTP}
-  - {number: 7777, name: tcp, protocol: TCP}
-  resolution: STATIC
-  workloadSelector:
-    labels: {istio: egressgateway}
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port:
-      number: 7777
-      name: tcp
-      protocol: TCP
-    hosts:
-    - my-mongo.tcp.svc
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-mongo
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: mongo
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: mongo
-spec:
-  host: my-mongo.tcp.svc
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-mongo-through-egress-gateway
-spec:
-  hosts:
-  - my-mongo.tcp.svc
-  gateways:
-  - mesh
-  - istio-egressgateway
-  tcp:
-  - match:
-    - gateways:
-      - mesh
-      destinationSubnets:
-      - 203.0.113.7/32
-      port: 27017
-    route:
-    - destination:
-        host: istio-egressgateway.istio-system.svc.cluster.local
-        subset: mongo
-        port:
-          number: 7777
-  - match:
-    - gateways:
-      - istio-egressgateway
-      port: 7777
-    route:
-    - destination:
-        host: my-mongo.tcp.svc
-        port:
-          number: 27017
-      weight: 100
-";
+fn mongo_through_gateway() -> String {
+    MongoThroughGateway {
+        gateway_ports: &[
+            "{number: 80, name: http, protocol: HTTP}",
+            "{number: 7777, name: tcp, protocol: TCP}",
+        ],
+        hop: (7777, "tcp", "TCP"),
+        server_tls: "",
+        subset_policy: "",
+    }
+    .yaml()
+}
 
 #[test]
 fn mongo_through_the_egress_gateway_sidecar_hop() {
     let json = render(
-        MONGO_THROUGH_GATEWAY,
+        &mongo_through_gateway(),
         OutboundMode::RegistryOnly,
         &sidecar(),
     );
@@ -404,7 +300,7 @@ fn mongo_through_the_egress_gateway_sidecar_hop() {
 #[test]
 fn mongo_through_the_egress_gateway_gateway_hop() {
     let json = render(
-        MONGO_THROUGH_GATEWAY,
+        &mongo_through_gateway(),
         OutboundMode::RegistryOnly,
         &egress_gateway(),
     );
@@ -417,11 +313,11 @@ fn mongo_through_the_egress_gateway_gateway_hop() {
         "outbound|27017||my-mongo.tcp.svc"
     );
     // A MONGO server is served as TCP.
-    let mongo = MONGO_THROUGH_GATEWAY.replace(
+    let mongo = mongo_through_gateway().replace(
         "      name: tcp\n      protocol: TCP",
         "      name: mongo\n      protocol: MONGO",
     );
-    assert_ne!(mongo, MONGO_THROUGH_GATEWAY);
+    assert_ne!(mongo, mongo_through_gateway());
     let json = render(&mongo, OutboundMode::RegistryOnly, &egress_gateway());
     assert_eq!(
         cluster_of(&listener(&json["listeners"], "0.0.0.0_7777")["filterChains"][0]),
@@ -431,7 +327,7 @@ fn mongo_through_the_egress_gateway_gateway_hop() {
 
 #[test]
 fn a_gateway_tcp_chain_needs_a_route_for_its_port_and_hosts() {
-    let snapshot = snapshot(MONGO_THROUGH_GATEWAY, OutboundMode::RegistryOnly);
+    let snapshot = snapshot(&mongo_through_gateway(), OutboundMode::RegistryOnly);
     let proxy = egress_gateway();
     let view = MeshView::new(&snapshot, &[], &proxy);
     let gateway = GatewayRef::Gateway {

@@ -5,72 +5,23 @@
 use serde_json::{Value, json};
 
 use crate::config::model::OutboundMode;
+use crate::test_yaml::MongoThroughGateway;
 
 use super::{check_golden, cluster_of, egress_gateway, listener, render, sidecar};
 
 /// The services the post assumes, then its "mutual TLS" YAML as published
 /// (with its variables filled in).
-const MONGO_MUTUAL_TLS: &str = "apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: mongo
-spec:
-  hosts:
-  - my-mongo.tcp.svc
-  addresses:
-  - 203.0.113.7/32
-  ports:
-  - number: 27017
-    name: tcp
-    protocol: TCP
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  endpoints:
-  - address: 203.0.113.7
----
-apiVersion: networking.istio.io/v1alpha3
-kind: ServiceEntry
-metadata:
-  name: istio-egressgateway
-  namespace: istio-system
-spec:
-  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {number: 443, name: tls, protocol: TLS}
-  resolution: STATIC
-  workloadSelector:
-    labels: {istio: egressgateway}
----
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: istio-egressgateway
-spec:
-  selector:
-    istio: egressgateway
-  servers:
-  - port:
-      number: 443
-      name: tls
-      protocol: TLS
-    hosts:
-    - my-mongo.tcp.svc
-    tls:
+fn mongo_mutual_tls() -> String {
+    MongoThroughGateway {
+        gateway_ports: &["{number: 443, name: tls, protocol: TLS}"],
+        hop: (443, "tls", "TLS"),
+        server_tls: "    tls:
       mode: MUTUAL
       serverCertificate: /etc/certs/cert-chain.pem
       privateKey: /etc/certs/key.pem
       caCertificates: /etc/certs/root-cert.pem
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: egressgateway-for-mongo
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: mongo
-    trafficPolicy:
+",
+        subset_policy: "    trafficPolicy:
       loadBalancer:
         simple: ROUND_ROBIN
       portLevelSettings:
@@ -79,48 +30,10 @@ spec:
         tls:
           mode: ISTIO_MUTUAL
           sni: my-mongo.tcp.svc
----
-apiVersion: networking.istio.io/v1alpha3
-kind: DestinationRule
-metadata:
-  name: mongo
-spec:
-  host: my-mongo.tcp.svc
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: direct-mongo-through-egress-gateway
-spec:
-  hosts:
-  - my-mongo.tcp.svc
-  gateways:
-  - mesh
-  - istio-egressgateway
-  tcp:
-  - match:
-    - gateways:
-      - mesh
-      destinationSubnets:
-      - 203.0.113.7/32
-      port: 27017
-    route:
-    - destination:
-        host: istio-egressgateway.istio-system.svc.cluster.local
-        subset: mongo
-        port:
-          number: 443
-  - match:
-    - gateways:
-      - istio-egressgateway
-      port: 443
-    route:
-    - destination:
-        host: my-mongo.tcp.svc
-        port:
-          number: 27017
-      weight: 100
-";
+",
+    }
+    .yaml()
+}
 
 fn cluster<'a>(json: &'a Value, name: &str) -> &'a Value {
     json["clusters"]
@@ -131,7 +44,7 @@ fn cluster<'a>(json: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn the_sidecar_originates_istio_mutual_to_the_gateway_on_its_tcp_route() {
-    let json = render(MONGO_MUTUAL_TLS, OutboundMode::RegistryOnly, &sidecar());
+    let json = render(&mongo_mutual_tls(), OutboundMode::RegistryOnly, &sidecar());
     check_golden("mongo-through-gateway-mutual-tls/sidecar", &json);
     let l = listener(&json["listeners"], "203.0.113.7_27017");
     let to_gateway = "outbound|443|mongo|istio-egressgateway.istio-system.svc.cluster.local";
@@ -156,7 +69,7 @@ fn the_sidecar_originates_istio_mutual_to_the_gateway_on_its_tcp_route() {
 #[test]
 fn the_gateway_terminates_mutual_tls_and_proxies_to_the_database() {
     let json = render(
-        MONGO_MUTUAL_TLS,
+        &mongo_mutual_tls(),
         OutboundMode::RegistryOnly,
         &egress_gateway(),
     );

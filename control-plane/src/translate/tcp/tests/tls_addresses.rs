@@ -7,26 +7,13 @@
 use serde_json::json;
 
 use crate::config::model::OutboundMode;
+use crate::test_yaml::external_service_entry;
 
 use super::{check_golden, cluster_of, listener, names, render, sidecar};
 
+/// A MESH_EXTERNAL TLS service on port 443.
 fn tls_entry(name: &str, host: &str, addresses: &str) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  hosts: [{host}]
-  addresses: {addresses}
-  ports:
-  - {{number: 443, name: tls, protocol: TLS}}
-  location: MESH_EXTERNAL
-  resolution: NONE
----
-"
-    )
+    external_service_entry(name, host, addresses, 443, "TLS")
 }
 
 /// One service per kind of address on port 443: an IP, a range, none.
