@@ -19,6 +19,8 @@ pub mod tcp;
 pub mod tls_chains;
 
 #[cfg(test)]
+mod test_proxies;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

@@ -10,6 +10,7 @@ use shared::node::{NodeId, NodeType};
 use shared::type_url;
 
 use super::cluster::upstream_tls;
+use super::test_proxies::egress_gateway;
 use super::{Proxy, Workload, to_json, translate};
 use crate::config::ConfigSnapshot;
 use crate::config::load::load_validated;
@@ -27,23 +28,6 @@ fn sidecar(namespace: &str) -> Proxy {
         labels: [("app".to_string(), "sleep".to_string())].into(),
         ips: vec!["10.1.0.5".to_string()],
         service_account: "sleep".to_string(),
-    }
-}
-
-fn egress_gateway() -> Proxy {
-    Proxy {
-        id: NodeId::new(
-            NodeType::Router,
-            "10.1.0.9",
-            "istio-egressgateway-1",
-            "istio-system",
-        )
-        .to_string(),
-        node_type: NodeType::Router,
-        namespace: "istio-system".to_string(),
-        labels: [("istio".to_string(), "egressgateway".to_string())].into(),
-        ips: vec!["10.1.0.9".to_string()],
-        service_account: "istio-egressgateway-service-account".to_string(),
     }
 }
 

@@ -7,7 +7,12 @@ use shared::node::{NodeId, NodeType};
 use shared::type_url;
 
 use crate::config::load::load_str;
+use crate::translate::test_proxies::sidecar_with;
 use crate::translate::{Proxy, to_json, translate};
+
+fn sidecar() -> Proxy {
+    sidecar_with(&[])
+}
 
 const SERVICE_ENTRY: &str = "\
 apiVersion: networking.istio.io/v1
@@ -30,17 +35,6 @@ spec:
   host: api.example.com
   trafficPolicy:
 ";
-
-fn sidecar() -> Proxy {
-    Proxy {
-        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", "default").to_string(),
-        node_type: NodeType::Sidecar,
-        namespace: "default".to_string(),
-        labels: Default::default(),
-        ips: vec!["10.1.0.5".to_string()],
-        service_account: "sleep".to_string(),
-    }
-}
 
 fn egress_gateway() -> Proxy {
     Proxy {

@@ -3,24 +3,13 @@
 use std::path::Path;
 
 use serde_json::Value;
-use shared::node::{NodeId, NodeType};
 use shared::type_url;
 
 use crate::config::error::Severity;
 use crate::config::load::load_str;
 use crate::config::validate;
-use crate::translate::{Proxy, to_json, translate};
-
-fn egress_gateway() -> Proxy {
-    Proxy {
-        id: NodeId::new(NodeType::Router, "10.1.0.9", "egress-1", "istio-system").to_string(),
-        node_type: NodeType::Router,
-        namespace: "istio-system".to_string(),
-        labels: [("istio".to_string(), "egressgateway".to_string())].into(),
-        ips: vec!["10.1.0.9".to_string()],
-        service_account: "istio-egressgateway-service-account".to_string(),
-    }
-}
+use crate::translate::test_proxies::egress_gateway;
+use crate::translate::{to_json, translate};
 
 /// The xDS the egress gateway gets for `yaml`, which must have no error
 /// (warnings, such as a credential's Secret not given here, are fine).

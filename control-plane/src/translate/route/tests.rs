@@ -3,11 +3,15 @@
 use std::path::Path;
 
 use serde_json::Value;
-use shared::node::{NodeId, NodeType};
 use shared::type_url;
 
 use crate::config::load::load_str;
+use crate::translate::test_proxies::sidecar_with;
 use crate::translate::{Proxy, to_json, translate};
+
+fn sidecar() -> Proxy {
+    sidecar_with(&[])
+}
 
 /// my-nginx speaks TLS on 443 only; api and app speak HTTP on 80 and 8080,
 /// so the sidecar has routes `80` and `8080`. The VirtualService sends
@@ -49,17 +53,6 @@ spec:
     route:
     - destination: {host: api.example.com, port: {number: 80}}
 ";
-
-fn sidecar() -> Proxy {
-    Proxy {
-        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", "default").to_string(),
-        node_type: NodeType::Sidecar,
-        namespace: "default".to_string(),
-        labels: Default::default(),
-        ips: vec!["10.1.0.5".to_string()],
-        service_account: "sleep".to_string(),
-    }
-}
 
 /// The virtual hosts of the sidecar's route `name`.
 fn virtual_hosts(name: &str) -> Vec<Value> {

@@ -10,7 +10,6 @@ mod tls_addresses;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use shared::node::{NodeId, NodeType};
 use shared::type_url;
 
 use super::super::gateway_tcp::gateway_tcp_chain;
@@ -20,27 +19,12 @@ use crate::config::ConfigSnapshot;
 use crate::config::load::load_str;
 use crate::config::model::OutboundMode;
 use crate::test_yaml::{MongoThroughGateway, external_service_entry};
+pub(super) use crate::translate::test_proxies::egress_gateway;
+use crate::translate::test_proxies::sidecar_with;
 
+/// The `sleep` sidecar, labelled `app: sleep`.
 pub(super) fn sidecar() -> Proxy {
-    Proxy {
-        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", "default").to_string(),
-        node_type: NodeType::Sidecar,
-        namespace: "default".to_string(),
-        labels: [("app".to_string(), "sleep".to_string())].into(),
-        ips: vec!["10.1.0.5".to_string()],
-        service_account: "sleep".to_string(),
-    }
-}
-
-pub(super) fn egress_gateway() -> Proxy {
-    Proxy {
-        id: NodeId::new(NodeType::Router, "10.1.0.9", "egw-1", "istio-system").to_string(),
-        node_type: NodeType::Router,
-        namespace: "istio-system".to_string(),
-        labels: [("istio".to_string(), "egressgateway".to_string())].into(),
-        ips: vec!["10.1.0.9".to_string()],
-        service_account: "istio-egressgateway-service-account".to_string(),
-    }
+    sidecar_with(&[("app", "sleep")])
 }
 
 fn snapshot(yaml: &str, mode: OutboundMode) -> ConfigSnapshot {
