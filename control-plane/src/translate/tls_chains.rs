@@ -26,22 +26,14 @@ pub fn wildcard_tls_chains(
     port: u32,
     services: &[&Service<'_>],
 ) -> Vec<ChainOpts> {
-    let mut chains = Vec::new();
     let mut claimed: BTreeSet<String> = BTreeSet::new();
-    for (vs, vs_hosts) in view.virtual_services_for(&GatewayRef::Mesh) {
-        if !for_any_service(&vs_hosts, services) {
-            continue;
-        }
-        chains.extend(route_chain_opts(
-            view,
-            vs,
-            &vs_hosts,
-            port,
-            &GatewayRef::Mesh,
-            &mut claimed,
-            &[],
-        ));
-    }
+    let mut chains = mesh_route_chains(
+        view,
+        port,
+        |vs_hosts| for_any_service(vs_hosts, services),
+        &mut claimed,
+        &[],
+    );
     for service in services {
         if claimed.insert(service.host.clone()) {
             chains.push(own_chain(service, vec![service.host.clone()], Vec::new()));
@@ -64,21 +56,13 @@ pub fn addressed_tls_chains(
 ) -> Vec<ChainOpts> {
     let service_cidrs: Vec<String> = destination_cidr.map(str::to_string).into_iter().collect();
     let mut claimed: BTreeSet<String> = BTreeSet::new();
-    let mut chains = Vec::new();
-    for (vs, vs_hosts) in view.virtual_services_for(&GatewayRef::Mesh) {
-        if !vs_hosts.iter().any(|h| hosts::matches(h, &service.host)) {
-            continue;
-        }
-        chains.extend(route_chain_opts(
-            view,
-            vs,
-            &vs_hosts,
-            port,
-            &GatewayRef::Mesh,
-            &mut claimed,
-            &service_cidrs,
-        ));
-    }
+    let mut chains = mesh_route_chains(
+        view,
+        port,
+        |vs_hosts| vs_hosts.iter().any(|h| hosts::matches(h, &service.host)),
+        &mut claimed,
+        &service_cidrs,
+    );
     if chains.is_empty() {
         let names = if destination_cidr.is_some() {
             vec![service.host.clone()]
@@ -86,6 +70,33 @@ pub fn addressed_tls_chains(
             Vec::new()
         };
         chains.push(own_chain(service, names, service_cidrs));
+    }
+    chains
+}
+
+/// The chains of the `tls` routes on `port` of the mesh VirtualServices
+/// whose hosts `applies` accepts, in VirtualService order; `cidrs` are the
+/// destination ranges the chains match when a route names none.
+fn mesh_route_chains(
+    view: &MeshView<'_>,
+    port: u32,
+    applies: impl Fn(&[String]) -> bool,
+    claimed: &mut BTreeSet<String>,
+    cidrs: &[String],
+) -> Vec<ChainOpts> {
+    let mut chains = Vec::new();
+    for (vs, vs_hosts) in view.virtual_services_for(&GatewayRef::Mesh) {
+        if applies(&vs_hosts) {
+            chains.extend(route_chain_opts(
+                view,
+                vs,
+                &vs_hosts,
+                port,
+                &GatewayRef::Mesh,
+                claimed,
+                cidrs,
+            ));
+        }
     }
     chains
 }
