@@ -1,0 +1,61 @@
+//! Where the control plane is, and how a proxy proves who it is to it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use data_plane::xds::{ControlPlane, TlsSettings};
+use shared::identity::{CONTROL_PLANE_SERVER_NAME, DEFAULT_TRUST_DOMAIN};
+
+/// Where the control plane is and how this proxy proves who it is.
+#[derive(Args)]
+pub struct ControlPlaneArgs {
+    /// The control plane's xDS address, host:port or a URL [default:
+    /// 127.0.0.1:15012, its TLS port; 127.0.0.1:15010 with `proxy
+    /// --plaintext`].
+    #[arg(long)]
+    pub xds_addr: Option<String>,
+    /// The root certificate(s), PEM, that sign the control plane's
+    /// certificate (`root-cert.pem` in its --ca-dir): the only roots
+    /// trusted. Required, except with `proxy --plaintext`.
+    #[arg(long)]
+    pub ca_root: Option<PathBuf>,
+    /// This proxy's token: a JWT from `control-plane token create`, or a
+    /// Kubernetes service-account token. Read again for every connection,
+    /// so a rotated token is picked up. Required, except with `proxy
+    /// --plaintext`.
+    #[arg(long)]
+    pub token: Option<PathBuf>,
+    /// The name the control plane's certificate must be valid for.
+    #[arg(long, default_value = CONTROL_PLANE_SERVER_NAME)]
+    pub xds_server_name: String,
+    /// The mesh's trust domain: this proxy's SPIFFE id is
+    /// spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
+    #[arg(long, default_value = DEFAULT_TRUST_DOMAIN)]
+    pub trust_domain: String,
+}
+
+impl ControlPlaneArgs {
+    /// The connection these flags describe: TLS with a token, or plaintext.
+    pub fn connection(&self, plaintext: bool) -> anyhow::Result<ControlPlane> {
+        if plaintext {
+            let address = self.xds_addr.as_deref().unwrap_or("127.0.0.1:15010");
+            return Ok(ControlPlane::plaintext(address)?);
+        }
+        let address = self.xds_addr.as_deref().unwrap_or("127.0.0.1:15012");
+        let ca_root = self.ca_root.clone().context(
+            "--ca-root is required: the root certificate of the control plane \
+             (root-cert.pem in its --ca-dir); `proxy --plaintext` for its plaintext port",
+        )?;
+        let token = self.token.clone().context(
+            "--token is required: a file with this proxy's token \
+             (control-plane token create, or a Kubernetes service-account token)",
+        )?;
+        let settings = TlsSettings {
+            ca_root,
+            server_name: self.xds_server_name.clone(),
+            token,
+        };
+        Ok(ControlPlane::tls(address, &settings)?)
+    }
+}

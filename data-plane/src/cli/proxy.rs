@@ -1,0 +1,234 @@
+//! `data-plane proxy`: the agent itself, a sidecar or a gateway fed over ADS.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use data_plane::admin::Admin;
+use data_plane::identity::{CertificateAuthority, SpiffeId};
+use data_plane::node::Identity;
+use data_plane::proxy::busy_poll;
+use data_plane::proxy::stats::Stats;
+use data_plane::proxy::{ListenerManager, ListenerSockets, ProxyContext};
+use data_plane::store::ConfigStore;
+use data_plane::upstream::{DnsConfig, Upstreams};
+use data_plane::xds::AdsClient;
+use shared::node::NodeType;
+use tokio::sync::watch;
+
+use super::control_plane::ControlPlaneArgs;
+use super::signal::terminated;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Role {
+    /// An application's sidecar (outbound capture on 15001).
+    Sidecar,
+    /// A gateway (listeners from Gateway resources).
+    Router,
+}
+
+#[derive(Args)]
+pub struct ProxyArgs {
+    #[arg(value_enum)]
+    pub role: Role,
+    #[command(flatten)]
+    pub control_plane: ControlPlaneArgs,
+    /// Connect without TLS and without a token, to the control plane's
+    /// plaintext port: no certificates, so ISTIO_MUTUAL cannot work. The
+    /// TLS and identity flags have no meaning with it and are refused.
+    #[arg(long, conflicts_with_all = ["ca_root", "token", "xds_server_name", "trust_domain"])]
+    pub plaintext: bool,
+    /// The full node id; otherwise built from --ip, --pod and --namespace.
+    #[arg(long)]
+    pub node_id: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip: String,
+    #[arg(long, default_value = "app")]
+    pub pod: String,
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Workload labels, k=v,k2=v2.
+    #[arg(long, default_value = "")]
+    pub labels: String,
+    /// The service account this proxy runs as (node metadata
+    /// SERVICE_ACCOUNT); it must be the token's.
+    #[arg(long, default_value = "default")]
+    pub service_account: String,
+    /// The admin interface (config_dump, stats, ready).
+    #[arg(long, default_value = "127.0.0.1:15000")]
+    pub admin_addr: SocketAddr,
+    /// DNS server for DNS clusters (host:port); default /etc/resolv.conf.
+    #[arg(long)]
+    pub dns_server: Option<SocketAddr>,
+    /// Proxy worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// Keep the workers polling their sockets, instead of sleeping, until
+    /// this long (e.g. 1ms) has passed without a new connection, request or
+    /// response: lower latency where idle CPUs wake slowly (virtual
+    /// machines), at the cost of CPU time while traffic flows. Off by default.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub busy_poll: Option<std::time::Duration>,
+}
+
+pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow::Result<()> {
+    let node_type = match args.role {
+        Role::Sidecar => NodeType::Sidecar,
+        Role::Router => NodeType::Router,
+    };
+    let labels: BTreeMap<String, String> = shared::node::parse_labels(&args.labels)?;
+    let identity = Identity::new(
+        node_type,
+        args.node_id.clone(),
+        &args.ip,
+        &args.pod,
+        &args.namespace,
+        labels,
+        &args.service_account,
+    )?;
+    let control_plane = args.control_plane.connection(args.plaintext)?;
+    tracing::info!(node = %identity.node_id, xds = %control_plane.address(), "starting");
+    let authority = if control_plane.is_authenticated() {
+        Some(CertificateAuthority::new(
+            control_plane.clone(),
+            SpiffeId {
+                trust_domain: args.control_plane.trust_domain.clone(),
+                namespace: identity.namespace.clone(),
+                service_account: identity.service_account.clone(),
+            },
+        ))
+    } else {
+        tracing::warn!(
+            "--plaintext: this proxy has no workload identity; ISTIO_MUTUAL clusters and listeners cannot work"
+        );
+        None
+    };
+
+    // One worker: a current-thread runtime (driven by this thread), which
+    // skips the multi-thread scheduler's cross-thread bookkeeping.
+    let workers = if args.concurrency <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(args.concurrency);
+        builder
+    }
+    .thread_name("proxy-worker")
+    .enable_all()
+    .build()
+    .context("start the proxy runtime")?;
+    let upstreams = Arc::new(workers.block_on(async {
+        Upstreams::new(DnsConfig {
+            server: args.dns_server,
+        })
+    }));
+    let hook_upstreams = upstreams.clone();
+    let sockets = Arc::new(ListenerSockets::default());
+    let hook_sockets = sockets.clone();
+    let store = Arc::new(ConfigStore::new(Box::new(move |config| {
+        hook_sockets.prepare(config)?;
+        hook_upstreams.update(config);
+        Ok(())
+    })));
+    let activity = args
+        .busy_poll
+        .map(|_| Arc::new(busy_poll::Activity::default()));
+    let context = Arc::new(ProxyContext {
+        store: store.clone(),
+        upstreams: upstreams.clone(),
+        stats: Arc::new(Stats::default()),
+        activity: activity.clone(),
+    });
+
+    let (listeners_ready_tx, listeners_ready) = watch::channel(false);
+    let (xds_warm_tx, xds_warm) = watch::channel(false);
+    let (ready_tx, ready) = watch::channel(false);
+    let client = AdsClient::new(
+        control_plane,
+        identity.to_node(),
+        store.clone(),
+        xds_warm_tx,
+    );
+    let admin = Arc::new(Admin {
+        store: store.clone(),
+        stats: context.stats.clone(),
+        xds_stats: client.stats(),
+        upstreams,
+        ready,
+        set_log_level,
+    });
+    let admin_listener = workers
+        .block_on(tokio::net::TcpListener::bind(args.admin_addr))
+        .with_context(|| {
+            format!(
+                "bind the admin address {} (is another agent running?)",
+                args.admin_addr
+            )
+        })?;
+    let admin_listener = admin_listener
+        .into_std()
+        .context("detach the admin socket")?;
+
+    // xDS and admin run on their own thread, so a config dump or a stats
+    // scrape never takes time from the proxy workers.
+    let control = std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("start the control runtime")?;
+            runtime.block_on(async move {
+                let admin_listener = tokio::net::TcpListener::from_std(admin_listener)
+                    .context("register the admin socket")?;
+                tokio::spawn(admin.serve(admin_listener));
+                tokio::spawn(readiness(xds_warm, listeners_ready, ready_tx));
+                // As pilot-agent: the certificate first, then the config
+                // that uses it.
+                if let Some(authority) = authority {
+                    let certificates = authority.start().await;
+                    tokio::spawn(async move { store.follow_identity(certificates).await });
+                }
+                client.run().await;
+                Ok(())
+            })
+        })
+        .context("start the control thread")?;
+
+    workers.block_on(async move {
+        if let (Some(window), Some(activity)) = (args.busy_poll, activity) {
+            for _ in 0..args.concurrency.max(1) {
+                tokio::spawn(busy_poll::poll(activity.clone(), window));
+            }
+        }
+        tokio::spawn(ListenerManager::new(context, sockets, listeners_ready_tx).run());
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+            _ = terminated() => tracing::info!("terminated; shutting down"),
+        }
+    });
+    drop(control);
+    data_plane::proxy::access_log::flush();
+    Ok(())
+}
+
+/// Ready once the config is warm and the listeners are bound.
+async fn readiness(
+    mut warm: watch::Receiver<bool>,
+    mut listeners: watch::Receiver<bool>,
+    ready: watch::Sender<bool>,
+) {
+    loop {
+        let now = *warm.borrow_and_update() && *listeners.borrow_and_update();
+        if now && !*ready.borrow() {
+            tracing::info!("ready");
+        }
+        ready.send_replace(now);
+        tokio::select! {
+            changed = warm.changed() => if changed.is_err() { return },
+            changed = listeners.changed() => if changed.is_err() { return },
+        }
+    }
+}
