@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::cluster::ClientCert;
+use super::egress_policy::EgressPolicy;
 
 /// A listener from LDS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,9 @@ pub struct FilterChain {
     /// Exact names or `*.suffix` wildcards; empty matches any SNI (or none).
     pub server_names: Vec<String>,
     pub action: ChainAction,
+    /// The egress mark of a fall-through chain (BlackHoleCluster, or
+    /// PassthroughCluster under dry run).
+    pub egress_policy: Option<EgressPolicy>,
 }
 
 /// An address range, as Envoy's `CidrRange`.

@@ -4,6 +4,7 @@
 //! why, and the xDS client NACKs it while the old config keeps running.
 
 pub mod cluster;
+pub mod egress_policy;
 pub mod listener;
 pub mod route;
 pub mod secret;

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::egress_policy::EgressPolicy;
+
 /// A route configuration from RDS.
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
@@ -41,6 +43,9 @@ pub struct Route {
     pub request_headers_to_remove: Vec<String>,
     pub response_headers_to_add: Vec<HeaderToAdd>,
     pub response_headers_to_remove: Vec<String>,
+    /// The egress mark of a fall-through route (`block_all`, or `allow_any`
+    /// under dry run).
+    pub egress_policy: Option<EgressPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

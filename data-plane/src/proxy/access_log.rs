@@ -1,5 +1,6 @@
 //! Access logs in Istio's default text format (Envoy's with upstream
-//! details), one line per HTTP request or TCP connection, on stdout.
+//! details) and the egress mark last, one line per HTTP request or TCP
+//! connection, on stdout.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -14,6 +15,8 @@ use http::{HeaderValue, Method};
 use parking_lot::{Condvar, Mutex};
 
 use tokio::time::Instant;
+
+use crate::model::egress_policy::EgressPolicy;
 
 /// One request's or connection's log entry, filled in as it goes. Its
 /// texts share the request's own bytes (header values, the URI, the
@@ -44,6 +47,8 @@ pub struct AccessLog {
     pub route_name: Option<Arc<str>>,
     /// The client's SPIFFE id (mesh mTLS).
     pub peer_identity: Option<Arc<str>>,
+    /// The egress mark of the route or filter chain that decided.
+    pub egress_policy: Option<EgressPolicy>,
 }
 
 impl AccessLog {
@@ -76,6 +81,7 @@ impl AccessLog {
             requested_server_name: None,
             route_name: None,
             peer_identity: None,
+            egress_policy: None,
         }
     }
 
@@ -121,7 +127,7 @@ impl AccessLog {
         }
         let _ = write!(
             out,
-            "\" {} {} {} - \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} - {} {} {} {} {}",
+            "\" {} {} {} - \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} - {} {} {} {} {} {}",
             self.response_code,
             self.response_flags,
             self.response_code_details,
@@ -141,6 +147,7 @@ impl AccessLog {
             name(&self.requested_server_name),
             name(&self.route_name),
             name(&self.peer_identity),
+            EgressPolicy::label(self.egress_policy),
         );
     }
 
@@ -291,7 +298,35 @@ mod tests {
             line.contains("\"GET /headers HTTP/1.1\" 200 - via_upstream - \"-\" 0 0 "),
             "{line}"
         );
-        assert!(line.contains("\"httpbin.org\" \"127.0.0.1:8080\" outbound|80||httpbin.org - 10.0.0.1:80 10.0.0.2:5555 - - -"), "{line}");
+        assert!(line.ends_with("\"httpbin.org\" \"127.0.0.1:8080\" outbound|80||httpbin.org - 10.0.0.1:80 10.0.0.2:5555 - - - -"), "{line}");
         assert!(line.starts_with('['));
+    }
+
+    #[test]
+    fn blocked_tls_names_its_sni_original_destination_and_mark() {
+        let mut log = AccessLog::new(
+            "-",
+            Some("93.184.216.34:443".parse().unwrap()),
+            Some("10.0.0.2:5555".parse().unwrap()),
+        );
+        log.response_flags = "UH";
+        log.upstream_cluster = Some("BlackHoleCluster".into());
+        log.requested_server_name = Some("blocked.example".into());
+        log.egress_policy = Some(EgressPolicy::Blocked);
+        let line = log.format();
+        assert!(line.contains("\"- - -\" 0 UH "), "{line}");
+        assert!(
+            line.ends_with(
+                " BlackHoleCluster - 93.184.216.34:443 10.0.0.2:5555 blocked.example - - blocked"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_dry_run_mark_is_the_last_field() {
+        let mut log = AccessLog::new("-", None, None);
+        log.egress_policy = Some(EgressPolicy::WouldBlock);
+        assert!(log.format().ends_with(" - would_block"), "{}", log.format());
     }
 }

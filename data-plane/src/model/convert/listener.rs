@@ -14,6 +14,7 @@ use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
     TcpProxy as PbTcpProxy, tcp_proxy,
 };
 
+use super::egress_policy::egress_policy;
 use super::{At, decode, enabled_duration, route, socket_addr, tls};
 use crate::model::Error;
 use crate::model::listener::{
@@ -134,6 +135,7 @@ fn filter_chain(
             .map(|s| s.to_ascii_lowercase())
             .collect(),
         action,
+        egress_policy: egress_policy(c.metadata.as_ref(), &at.field("metadata"))?,
     })
 }
 

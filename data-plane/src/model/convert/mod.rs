@@ -4,6 +4,7 @@
 
 mod cluster;
 mod data_source;
+mod egress_policy;
 mod endpoint;
 mod listener;
 mod route;

@@ -7,6 +7,7 @@ use proto::pb::envoy::config::core::v3::{HeaderValueOption, header_value_option}
 use proto::pb::envoy::config::route::v3 as pb_route;
 use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
 
+use super::egress_policy::egress_policy;
 use super::{At, data_source, duration, enabled_duration};
 use crate::model::Error;
 use crate::model::route::{
@@ -82,6 +83,7 @@ fn route(r: &pb_route::Route, at: &At<'_>) -> Result<Route, Error> {
             &at.field("response_headers_to_add"),
         )?,
         response_headers_to_remove: r.response_headers_to_remove.clone(),
+        egress_policy: egress_policy(r.metadata.as_ref(), &at.field("metadata"))?,
     })
 }
 

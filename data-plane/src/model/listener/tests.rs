@@ -17,6 +17,7 @@ fn chain(name: &str, port: Option<u16>, prefixes: &[&str], names: &[&str]) -> Fi
             access_log: false,
             idle_timeout: None,
         }),
+        egress_policy: None,
     }
 }
 

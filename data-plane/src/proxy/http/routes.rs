@@ -97,6 +97,7 @@ fn forward_all(tcp: &TcpProxy) -> RouteConfig {
                 request_headers_to_remove: Vec::new(),
                 response_headers_to_add: Vec::new(),
                 response_headers_to_remove: Vec::new(),
+                egress_policy: None,
             }],
             include_attempt_count: false,
             require_tls: false,

@@ -57,6 +57,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             inline_routes: None,
             access_log: false,
         }),
+        egress_policy: None,
     };
     (chain, der)
 }

@@ -2,6 +2,7 @@
 //! reason one is rejected (the resource, the field and why).
 
 mod cluster;
+mod egress_policy;
 mod endpoint;
 mod golden;
 mod listener;

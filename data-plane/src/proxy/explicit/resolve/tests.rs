@@ -34,6 +34,7 @@ fn routed_chain(service: &str, target: ClusterTarget, prefixes: &[(&str, u8)]) -
             access_log: true,
             idle_timeout: None,
         }),
+        egress_policy: None,
     }
 }
 

@@ -63,6 +63,7 @@ fn route(path: PathMatch, action: RouteAction) -> Route {
         request_headers_to_remove: Vec::new(),
         response_headers_to_add: Vec::new(),
         response_headers_to_remove: Vec::new(),
+        egress_policy: None,
     }
 }
 

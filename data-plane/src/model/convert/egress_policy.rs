@@ -1,0 +1,38 @@
+//! The egress mark of a route or filter chain: `metadata.filter_metadata
+//! ["istio"]["egress_policy"]`, `"blocked"` or `"would_block"`. Other fields
+//! of Istio's metadata are left alone; any other value of this one is
+//! rejected.
+
+use proto::pb::envoy::config::core::v3::Metadata;
+use proto::wkt::value::Kind;
+
+use super::At;
+use crate::model::Error;
+use crate::model::egress_policy::EgressPolicy;
+
+/// The filter metadata namespace Istio's marks live in.
+const ISTIO: &str = "istio";
+/// The field of that namespace holding the mark.
+const FIELD: &str = "egress_policy";
+
+/// The mark in `metadata` (at `at`, the resource's `metadata` field), if any.
+pub(super) fn egress_policy(
+    metadata: Option<&Metadata>,
+    at: &At<'_>,
+) -> Result<Option<EgressPolicy>, Error> {
+    let Some(value) = metadata
+        .and_then(|m| m.filter_metadata.get(ISTIO))
+        .and_then(|istio| istio.fields.get(FIELD))
+    else {
+        return Ok(None);
+    };
+    let at = at.field(format_args!("filter_metadata.{ISTIO}.{FIELD}"));
+    match &value.kind {
+        Some(Kind::StringValue(mark)) => EgressPolicy::parse(mark).map(Some).ok_or_else(|| {
+            at.error(format!(
+                "{mark:?} is not an egress policy (expected \"blocked\" or \"would_block\")"
+            ))
+        }),
+        _ => Err(at.error("must be a string, \"blocked\" or \"would_block\"")),
+    }
+}
