@@ -1,7 +1,8 @@
 //! Our `control-plane` binary, through its command-line contract:
 //!
 //! - `control-plane serve --config DIR [--mesh FILE] --ca-dir DIR --secure-xds-addr ADDR
-//!   [--plaintext-xds-addr ADDR] --metrics-addr ADDR [--workload-cert-ttl T] [--xds-san NAME|IP]..`
+//!   [--plaintext-xds-addr ADDR] --metrics-addr ADDR [--workload-cert-ttl T] [--xds-san NAME|IP]..
+//!   [--state-dir DIR]`
 //! - `control-plane token create --ca-dir DIR --namespace NS --service-account SA [--ttl T]`
 //!   ([`crate::mesh_ca::MeshCa`])
 //! - `control-plane validate DIR [--mesh FILE]`
@@ -251,6 +252,12 @@ impl<'a> ControlPlaneOptions<'a> {
     /// `--xds-san`: another name or IP for its serving certificate.
     pub fn xds_san(self, san: &str) -> Self {
         self.arg("--xds-san").arg(san)
+    }
+
+    /// `--state-dir`: where it keeps the egress inventory
+    /// (`egress-inventory.json`), which `control-plane egress` reads.
+    pub fn state_dir(self, dir: &Path) -> Self {
+        self.arg("--state-dir").arg(dir)
     }
 
     /// Any other `serve` flag.

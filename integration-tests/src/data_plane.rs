@@ -2,7 +2,8 @@
 //!
 //! `data-plane proxy sidecar|router --xds-addr ADDR (--ca-root FILE --token FILE
 //! [--xds-server-name NAME] | --plaintext) --node-id ID --namespace NS
-//! --service-account SA [--labels k=v,..] --admin-addr ADDR --dns-server ADDR`
+//! --service-account SA [--labels k=v,..] --admin-addr ADDR --dns-server ADDR
+//! [--dns-capture]`
 //!
 //! Over TLS, the mesh root and a token for the proxy's namespace and
 //! service account are written to the agent's own directory first.
@@ -106,6 +107,9 @@ impl DataPlane {
             .arg(admin_addr.to_string())
             .arg("--dns-server")
             .arg(options.dns_addr.to_string());
+        if options.dns_capture {
+            command.arg("--dns-capture");
+        }
         if env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }

@@ -54,6 +54,29 @@ impl DnsServer {
         ip: Ipv4Addr,
         records: impl IntoIterator<Item = (&'a str, Ipv4Addr)>,
     ) -> Result<Self> {
+        let (udp, tcp) = bind_pair(ip)?;
+        Self::serve(udp, tcp, records)
+    }
+
+    /// Serves `records` on exactly `addr` (e.g. port 53 of a host that
+    /// stands for a resolver outside the mesh).
+    pub fn start_at<'a>(
+        addr: SocketAddr,
+        records: impl IntoIterator<Item = (&'a str, Ipv4Addr)>,
+    ) -> Result<Self> {
+        let udp = StdUdpSocket::bind(addr).with_context(|| format!("binding DNS UDP on {addr}"))?;
+        let tcp =
+            StdTcpListener::bind(addr).with_context(|| format!("binding DNS TCP on {addr}"))?;
+        udp.set_nonblocking(true)?;
+        tcp.set_nonblocking(true)?;
+        Self::serve(udp, tcp, records)
+    }
+
+    fn serve<'a>(
+        udp: StdUdpSocket,
+        tcp: StdTcpListener,
+        records: impl IntoIterator<Item = (&'a str, Ipv4Addr)>,
+    ) -> Result<Self> {
         let mut map: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
         for (name, ip) in records {
             map.entry(normalize(name)).or_default().push(ip);
@@ -62,7 +85,6 @@ impl DnsServer {
             records: map,
             queries: Mutex::new(Vec::new()),
         });
-        let (udp, tcp) = bind_pair(ip)?;
         let addr = udp.local_addr()?;
         let server_zone = Arc::clone(&zone);
         let server = ServerThread::spawn(&format!("dns-{addr}"), move || async move {

@@ -5,10 +5,12 @@
 //! token in the stream's initial metadata), and its workload certificate
 //! from a static `sds-grpc` cluster on a Unix socket served by `data-plane
 //! sds` (pilot-agent's SDS server), which the launcher starts before Envoy
-//! and stops after it. CDS and LDS from ADS, names resolved only through
-//! the test DNS server, and an admin interface on a port Envoy picks itself
-//! (loopback unless told otherwise). It runs on the host, or like a sidecar
-//! inside a [`NetNs`] as uid 1337.
+//! and stops after it; the same socket is the static
+//! `envoy_accesslog_service` cluster, through which the access loggers the
+//! control plane configures reach it. CDS and LDS from ADS, names resolved
+//! only through the test DNS server, and an admin interface on a port Envoy
+//! picks itself (loopback unless told otherwise). It runs on the host, or
+//! like a sidecar inside a [`NetNs`] as uid 1337.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -35,6 +37,12 @@ use crate::proxy_options::ProxyOptions;
 pub const XDS_CLUSTER: &str = "xds-grpc";
 /// The static cluster of the local SDS server, as Istio names it.
 pub const SDS_CLUSTER: &str = "sds-grpc";
+/// The static cluster of the access log service, as Istio names it: the
+/// same Unix socket as SDS, where `data-plane sds` (pilot-agent's role)
+/// relays Envoy's access log streams to the control plane.
+pub const ALS_CLUSTER: &str = "envoy_accesslog_service";
+/// Istio's node metadata key saying DNS is proxied.
+const META_DNS_CAPTURE: &str = "DNS_CAPTURE";
 /// How often Envoy writes out its access logs (its default, 10 s, is
 /// longer than a test waits for a line).
 const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -118,17 +126,21 @@ impl<'a> Bootstrap<'a> {
             }]);
             xds_cluster["transport_socket"] = control_plane_tls(tls);
         }
+        let mut metadata = json!({
+            META_NAMESPACE: proxy.namespace(),
+            META_LABELS: proxy.labels,
+            META_INSTANCE_IPS: proxy.node.ip,
+            META_SERVICE_ACCOUNT: proxy.service_account,
+        });
+        if proxy.dns_capture {
+            metadata[META_DNS_CAPTURE] = json!("true");
+        }
         json!({
             "node": {
                 "id": proxy.node.to_string(),
                 // Istio's `<app>.<namespace>`.
                 "cluster": proxy.node.id,
-                "metadata": {
-                    META_NAMESPACE: proxy.namespace(),
-                    META_LABELS: proxy.labels,
-                    META_INSTANCE_IPS: proxy.node.ip,
-                    META_SERVICE_ACCOUNT: proxy.service_account,
-                },
+                "metadata": metadata,
             },
             "admin": { "address": socket_address(&self.admin_ip.to_string(), 0) },
             "dynamic_resources": {
@@ -143,18 +155,8 @@ impl<'a> Bootstrap<'a> {
             "static_resources": {
                 "clusters": [
                     xds_cluster,
-                    {
-                        "name": SDS_CLUSTER,
-                        "type": "STATIC",
-                        "connect_timeout": "1s",
-                        "load_assignment": {
-                            "cluster_name": SDS_CLUSTER,
-                            "endpoints": [{ "lb_endpoints": [{ "endpoint": {
-                                "address": { "pipe": { "path": self.sds_socket } },
-                            } }] }],
-                        },
-                        "typed_extension_protocol_options": http2_only(),
-                    },
+                    unix_socket_grpc_cluster(SDS_CLUSTER, self.sds_socket),
+                    unix_socket_grpc_cluster(ALS_CLUSTER, self.sds_socket),
                 ],
             },
             "typed_dns_resolver_config": {
@@ -174,6 +176,22 @@ impl<'a> Bootstrap<'a> {
             },
         })
     }
+}
+
+/// A static cluster `name` for a gRPC server on the Unix socket `path`.
+fn unix_socket_grpc_cluster(name: &str, path: &Path) -> Value {
+    json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": {
+                "address": { "pipe": { "path": path } },
+            } }] }],
+        },
+        "typed_extension_protocol_options": http2_only(),
+    })
 }
 
 /// HTTP/2 to a cluster, as gRPC needs.

@@ -11,7 +11,7 @@ use std::env;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Write as _};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 use std::process::{self, Command};
@@ -22,9 +22,13 @@ use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, setns};
 
 use crate::binaries;
+use crate::process::CommandOutput;
 
 /// The uid Istio runs the proxy as; its own traffic is never captured.
 pub const PROXY_UID: u32 = 1337;
+/// The uid a test's app runs as where it matters that it is not the
+/// proxy's (filter rules that let only [`PROXY_UID`] out).
+pub const APP_UID: u32 = 1000;
 
 /// 198.18.0.0/15 holds this many /30 subnets.
 const SUBNETS: u32 = 1 << 15;
@@ -211,6 +215,59 @@ impl NetNs {
         Ok((here_ip, there_ip))
     }
 
+    /// Gives both ends of the veth pair an IPv6 address as well (a /64 of
+    /// fd00::/8 derived from the IPv4 subnet, so unique per namespace, with
+    /// no duplicate address detection to wait for); returns the host end's
+    /// and the namespace end's.
+    pub fn add_ipv6(&self) -> Result<(Ipv6Addr, Ipv6Addr)> {
+        let [_, _, third, fourth] = self.host_ip.octets();
+        let prefix = format!("fd00:0:{third:x}:{fourth:x}");
+        let host_ip: Ipv6Addr = format!("{prefix}::1").parse()?;
+        let ns_ip: Ipv6Addr = format!("{prefix}::2").parse()?;
+        let ns_if = format!("{}n", self.name);
+        for (netns, interface, address) in [
+            (None, &self.host_if, host_ip),
+            (Some(self.name.as_str()), &ns_if, ns_ip),
+        ] {
+            let mut args: Vec<&str> = netns.map_or_else(Vec::new, |name| vec!["-n", name]);
+            let address = format!("{address}/64");
+            args.extend(["-6", "addr", "add", &address, "dev", interface, "nodad"]);
+            ip(args)?;
+        }
+        Ok((host_ip, ns_ip))
+    }
+
+    /// The namespace's iptables and ip6tables rules, every table, as
+    /// `iptables-save` prints them without comments and counters: equal
+    /// before and after a change that was undone.
+    pub fn iptables_save(&self) -> Result<String> {
+        let mut rules = String::new();
+        for program in ["iptables-save", "ip6tables-save"] {
+            let output = self
+                .command(program)
+                .output()
+                .with_context(|| format!("running {program} in {}", self.name))?;
+            if !output.status.success() {
+                bail!(
+                    "{program} in {} failed ({}): {}",
+                    self.name,
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+            }
+            for line in String::from_utf8_lossy(&output.stdout).lines() {
+                if line.starts_with('#') {
+                    continue;
+                }
+                // `:CHAIN POLICY [packets:bytes]`
+                let line = line.split(" [").next().unwrap_or(line);
+                rules.push_str(line);
+                rules.push('\n');
+            }
+        }
+        Ok(rules)
+    }
+
     /// `f` run on a thread of its own inside the namespace: sockets it
     /// binds or connects belong to the namespace (and a connection it makes
     /// is captured like an app's).
@@ -252,25 +309,38 @@ impl NetNs {
     /// (e.g. under `/root`), so it runs from a link (or copy) in `dir`,
     /// which is given to that uid for whatever the proxy writes there.
     pub fn proxy_command(&self, binary: &Path, dir: &Path) -> Result<Command> {
-        Ok(self.command_as(PROXY_UID, proxy_readable_copy(binary, dir)?))
+        Ok(self.command_as(PROXY_UID, readable_copy(binary, dir, PROXY_UID)?))
+    }
+
+    /// `binary` run inside the namespace as [`APP_UID`], an app that is
+    /// not the proxy, from a link (or copy) in `dir` as
+    /// [`NetNs::proxy_command`] does.
+    pub fn app_command(&self, binary: &Path, dir: &Path) -> Result<Command> {
+        Ok(self.command_as(APP_UID, readable_copy(binary, dir, APP_UID)?))
     }
 
     /// `data-plane <args>` (`init`, `cleanup`) run inside the namespace,
     /// as istio-init runs in a pod; fails unless it succeeds within
     /// `timeout`.
     pub fn data_plane(&self, args: &[&str], timeout: Duration) -> Result<()> {
-        let mut command = self.command(binaries::data_plane()?);
-        command.args(args);
-        crate::process::run("data-plane", command, timeout)?
+        self.data_plane_output(args, timeout)?
             .ensure_success()
             .with_context(|| format!("data-plane {}", args.join(" ")))?;
         Ok(())
     }
 
+    /// `data-plane <args>` (e.g. `analyze`) run inside the namespace as
+    /// root, whatever its exit code.
+    pub fn data_plane_output(&self, args: &[&str], timeout: Duration) -> Result<CommandOutput> {
+        let mut command = self.command(binaries::data_plane()?);
+        command.args(args);
+        crate::process::run("data-plane", command, timeout)
+    }
+
     /// `data-plane init` inside the namespace: outbound TCP captured to
     /// 15001 except [`PROXY_UID`]'s and the control plane's `xds_port`,
-    /// within the IP ranges `ranges` says (its `--include/--exclude`
-    /// flags).
+    /// as its other flags `ranges` say (`--include/--exclude` ranges,
+    /// `--capture-dns`, `--lockdown`).
     pub fn data_plane_init(&self, xds_port: u16, ranges: &[&str], timeout: Duration) -> Result<()> {
         let xds_port = xds_port.to_string();
         let uid = PROXY_UID.to_string();
@@ -347,9 +417,9 @@ impl Drop for NetNs {
     }
 }
 
-/// Links (or copies) `binary` into `dir` and gives `dir` to [`PROXY_UID`].
+/// Links (or copies) `binary` into `dir` and gives `dir` to `uid`.
 /// Returns the binary's new path.
-fn proxy_readable_copy(binary: &Path, dir: &Path) -> Result<PathBuf> {
+fn readable_copy(binary: &Path, dir: &Path, uid: u32) -> Result<PathBuf> {
     let name = binary
         .file_name()
         .with_context(|| format!("{} has no file name", binary.display()))?;
@@ -358,8 +428,8 @@ fn proxy_readable_copy(binary: &Path, dir: &Path) -> Result<PathBuf> {
         fs::copy(binary, &local)
             .with_context(|| format!("copying {} to {}", binary.display(), local.display()))?;
     }
-    chown(dir, Some(PROXY_UID), Some(PROXY_UID))
-        .with_context(|| format!("giving {} to uid {PROXY_UID}", dir.display()))?;
+    chown(dir, Some(uid), Some(uid))
+        .with_context(|| format!("giving {} to uid {uid}", dir.display()))?;
     Ok(local)
 }
 

@@ -35,6 +35,9 @@ pub struct ProxyOptions {
     /// it as `SSL_CERT_FILE` (read by BoringSSL in Envoy and by the agent's
     /// native-roots loader alike).
     pub system_roots: Option<PathBuf>,
+    /// Istio's DNS proxying: our agent answers on 127.0.0.1:15053
+    /// (`--dns-capture`); either proxy's node says `DNS_CAPTURE: "true"`.
+    pub dns_capture: bool,
 }
 
 impl ProxyOptions {
@@ -98,6 +101,7 @@ impl ProxyOptions {
             control,
             dns_addr,
             system_roots: None,
+            dns_capture: false,
         }
     }
 
@@ -105,6 +109,12 @@ impl ProxyOptions {
     /// `caCertificates` verifies servers with.
     pub fn system_roots(mut self, pem: &Path) -> Self {
         self.system_roots = Some(pem.to_path_buf());
+        self
+    }
+
+    /// Turns on Istio's DNS proxying ([`ProxyOptions::dns_capture`]).
+    pub fn dns_capture(mut self) -> Self {
+        self.dns_capture = true;
         self
     }
 
