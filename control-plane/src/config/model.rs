@@ -29,7 +29,7 @@ pub use mesh::{MeshConfig, OutboundMode, OutboundTrafficPolicy};
 pub use service_entry::{
     Location, Resolution, ServiceEntry, ServicePort, WorkloadEntry, WorkloadSelector,
 };
-pub use sidecar::{IstioEgressListener, Sidecar};
+pub use sidecar::{DRY_RUN_ANNOTATION, IstioEgressListener, Sidecar};
 pub use virtual_service::{
     Destination, HeaderOperations, Headers, HttpMatchRequest, HttpRedirect, HttpRetry, HttpRewrite,
     HttpRoute, HttpRouteDestination, L4MatchAttributes, PortSelector, RouteDestination,

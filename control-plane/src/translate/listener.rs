@@ -4,18 +4,18 @@
 //! TLS/HTTPS and TCP → a listener per service address (`<ip>_<port>`),
 //! CIDR ranges as destination matches on the wildcard, which also holds
 //! the SNI chains of TLS services without addresses.
-//! Unknown destinations fall through to PassthroughCluster (ALLOW_ANY) or
-//! BlackHoleCluster (REGISTRY_ONLY).
+//! Unknown destinations fall through to PassthroughCluster (ALLOW_ANY, and
+//! REGISTRY_ONLY's dry run, marked `would_block`) or BlackHoleCluster
+//! (REGISTRY_ONLY, marked `blocked`).
 
 use std::collections::BTreeMap;
 
 use proto::pb::envoy::config::core::v3::TrafficDirection;
 use proto::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
-use shared::naming::{self, BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_LISTENER};
+use shared::naming::{self, BLACKHOLE_CLUSTER, VIRTUAL_OUTBOUND_LISTENER};
 use shared::ports::OUTBOUND_CAPTURE;
 
-use crate::config::model::OutboundMode;
-
+use super::egress_policy::OutboundPolicy;
 use super::filters::{self, TcpTarget};
 use super::registry::{MeshView, Protocol, Service, ServiceAddress};
 use super::tcp::{ChainOpts, sidecar_tcp_chains};
@@ -25,7 +25,7 @@ use super::tls_chains::{addressed_tls_chains, wildcard_tls_chains};
 const WILDCARD: &str = "0.0.0.0";
 
 pub fn build_sidecar_listeners(view: &MeshView<'_>) -> Vec<Listener> {
-    let mut listeners = vec![virtual_outbound(view.mode)];
+    let mut listeners = vec![virtual_outbound(view.policy)];
     let mut by_port: BTreeMap<u32, Vec<&Service<'_>>> = BTreeMap::new();
     for service in &view.services {
         by_port
@@ -68,7 +68,7 @@ pub fn build_sidecar_listeners(view: &MeshView<'_>) -> Vec<Listener> {
             }
         }
         for (bind, chains) in by_bind {
-            listeners.push(network_listener(view.mode, &bind, port, chains));
+            listeners.push(network_listener(view.policy, &bind, port, chains));
         }
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
@@ -107,7 +107,12 @@ fn merge_chains(chains: &mut Vec<ChainOpts>, incoming: Vec<ChainOpts>) {
 /// A TLS or TCP listener from its chains, as istiod finishes one: a chain
 /// that matches everything becomes the default chain (or the only chain);
 /// without one, unmatched traffic falls through.
-fn network_listener(mode: OutboundMode, bind: &str, port: u32, chains: Vec<ChainOpts>) -> Listener {
+fn network_listener(
+    policy: OutboundPolicy,
+    bind: &str,
+    port: u32,
+    chains: Vec<ChainOpts>,
+) -> Listener {
     let inspect_tls = chains.iter().any(|c| !c.server_names.is_empty());
     let (match_all, specific): (Vec<ChainOpts>, Vec<ChainOpts>) =
         chains.into_iter().partition(ChainOpts::matches_all);
@@ -121,7 +126,7 @@ fn network_listener(mode: OutboundMode, bind: &str, port: u32, chains: Vec<Chain
             None
         }
         Some(chain) => Some(chain.into_filter_chain()),
-        None => Some(fallthrough_chain(mode)),
+        None => Some(fallthrough_chain(policy)),
     };
     Listener {
         listener_filters: inspect_tls
@@ -135,26 +140,22 @@ fn network_listener(mode: OutboundMode, bind: &str, port: u32, chains: Vec<Chain
     }
 }
 
-fn fallthrough_cluster(mode: OutboundMode) -> &'static str {
-    match mode {
-        OutboundMode::AllowAny => PASSTHROUGH_CLUSTER,
-        OutboundMode::RegistryOnly => BLACKHOLE_CLUSTER,
-    }
-}
-
-fn fallthrough_chain(mode: OutboundMode) -> FilterChain {
-    let cluster = fallthrough_cluster(mode);
+/// The chain for connections no other chain matches, marked with the
+/// policy's `egress_policy`.
+fn fallthrough_chain(policy: OutboundPolicy) -> FilterChain {
+    let cluster = policy.fallthrough_cluster();
     FilterChain {
         name: "PassthroughFilterChain".to_string(),
         filters: vec![filters::tcp_proxy(
             cluster,
             TcpTarget::Cluster(cluster.to_string()),
         )],
+        metadata: policy.metadata(),
         ..Default::default()
     }
 }
 
-fn virtual_outbound(mode: OutboundMode) -> Listener {
+fn virtual_outbound(policy: OutboundPolicy) -> Listener {
     let port = u32::from(OUTBOUND_CAPTURE);
     Listener {
         name: VIRTUAL_OUTBOUND_LISTENER.to_string(),
@@ -173,7 +174,7 @@ fn virtual_outbound(mode: OutboundMode) -> Listener {
             )],
             ..Default::default()
         }],
-        default_filter_chain: Some(fallthrough_chain(mode)),
+        default_filter_chain: Some(fallthrough_chain(policy)),
         ..Default::default()
     }
 }

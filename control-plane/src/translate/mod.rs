@@ -5,6 +5,7 @@
 //! tests and the server's content-hash versions rely on.
 
 pub mod cluster;
+pub mod egress_policy;
 pub mod endpoint;
 pub mod filters;
 pub mod gateway;

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use crate::config::gateways::{MESH_GATEWAY, gateway_named};
 use crate::config::hosts;
 use crate::config::model::{
-    DestinationRule, Gateway, Labels, OutboundMode, Resolution, ServiceEntry, Sidecar,
-    VirtualService, WorkloadEntry,
+    DestinationRule, Gateway, Labels, Resolution, ServiceEntry, Sidecar, VirtualService,
+    WorkloadEntry,
 };
 use crate::config::{ConfigSnapshot, Resource};
 
+use super::egress_policy::OutboundPolicy;
 use super::proxy::{Proxy, Workload};
 
 mod service;
@@ -33,7 +34,7 @@ pub struct MeshView<'a> {
     pub proxy: &'a Proxy,
     pub workloads: &'a [Workload],
     pub sidecar: Option<&'a Resource<Sidecar>>,
-    pub mode: OutboundMode,
+    pub policy: OutboundPolicy,
     /// Visible services, sorted by (host, port); the first declaration of a
     /// host and port wins, with the proxy's own namespace first.
     pub services: Vec<Service<'a>>,
@@ -43,9 +44,7 @@ pub struct MeshView<'a> {
 impl<'a> MeshView<'a> {
     pub fn new(snapshot: &'a ConfigSnapshot, workloads: &'a [Workload], proxy: &'a Proxy) -> Self {
         let sidecar = select_sidecar(snapshot, proxy);
-        let mode = sidecar
-            .and_then(|s| s.spec.outbound_traffic_policy)
-            .map_or(snapshot.mesh.outbound_traffic_policy.mode, |p| p.mode);
+        let policy = OutboundPolicy::of(sidecar, snapshot.mesh.outbound_traffic_policy.mode);
         let admits = |host: &str, ns: &str| match sidecar {
             Some(sc) if !sc.spec.egress.is_empty() => sc
                 .spec
@@ -109,7 +108,7 @@ impl<'a> MeshView<'a> {
             proxy,
             workloads,
             sidecar,
-            mode,
+            policy,
             services: by_key.into_values().collect(),
             virtual_services,
         }

@@ -5,6 +5,9 @@
 
 use std::collections::BTreeSet;
 
+use proto::pb::envoy::config::core::v3::{
+    DataSource, SubstitutionFormatString, data_source, substitution_format_string,
+};
 use proto::pb::envoy::config::route::v3::{
     Decorator, DirectResponseAction, RedirectAction, RetryPolicy, Route, RouteAction,
     RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster, redirect_action, retry_policy,
@@ -14,10 +17,9 @@ use shared::naming::{self, ALLOW_ANY_ROUTE, BLOCK_ALL_ROUTE, ClusterName, PASSTH
 
 use crate::config::Resource;
 use crate::config::hosts;
-use crate::config::model::{
-    Destination, HttpMatchRequest, HttpRoute, OutboundMode, VirtualService,
-};
+use crate::config::model::{Destination, HttpMatchRequest, HttpRoute, VirtualService};
 
+use super::egress_policy::OutboundPolicy;
 use super::filters;
 use super::registry::{GatewayRef, MeshView, vs_gateways};
 
@@ -79,7 +81,7 @@ pub fn build_sidecar_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
                     virtual_hosts.push(host);
                 }
             }
-            virtual_hosts.push(fallthrough_host(view.mode));
+            virtual_hosts.push(fallthrough_host(view.policy));
             RouteConfiguration {
                 name: naming::sidecar_route(u16::try_from(port).unwrap_or_default()),
                 virtual_hosts,
@@ -140,11 +142,21 @@ pub fn virtual_host(host: &str, port: u32, routes: Vec<Route>) -> VirtualHost {
     }
 }
 
-/// `allow_any` (to PassthroughCluster) or `block_all` (502), for hosts no
-/// service declares.
-fn fallthrough_host(mode: OutboundMode) -> VirtualHost {
-    let (name, action) = match mode {
-        OutboundMode::AllowAny => (
+/// `allow_any` (to PassthroughCluster) or `block_all` (502 naming the
+/// host), for hosts no service declares; marked with the policy's
+/// `egress_policy` (`allow_any` only in dry run).
+fn fallthrough_host(policy: OutboundPolicy) -> VirtualHost {
+    let (name, action) = if policy.blocks() {
+        (
+            BLOCK_ALL_ROUTE,
+            route::Action::DirectResponse(DirectResponseAction {
+                status: 502,
+                body_format: Some(blocked_body_format()),
+                ..Default::default()
+            }),
+        )
+    } else {
+        (
             ALLOW_ANY_ROUTE,
             route::Action::Route(RouteAction {
                 cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(
@@ -153,14 +165,7 @@ fn fallthrough_host(mode: OutboundMode) -> VirtualHost {
                 timeout: Some(filters::seconds(0)),
                 ..Default::default()
             }),
-        ),
-        OutboundMode::RegistryOnly => (
-            BLOCK_ALL_ROUTE,
-            route::Action::DirectResponse(DirectResponseAction {
-                status: 502,
-                ..Default::default()
-            }),
-        ),
+        )
     };
     VirtualHost {
         name: name.to_string(),
@@ -169,9 +174,27 @@ fn fallthrough_host(mode: OutboundMode) -> VirtualHost {
             name: name.to_string(),
             r#match: Some(prefix_match("/")),
             action: Some(action),
+            metadata: policy.metadata(),
             ..Default::default()
         }],
         include_request_attempt_count: true,
+        ..Default::default()
+    }
+}
+
+/// The body of a blocked request, naming the host it asked for:
+/// `no ServiceEntry allows <host> (REGISTRY_ONLY)`, as plain text.
+fn blocked_body_format() -> SubstitutionFormatString {
+    SubstitutionFormatString {
+        format: Some(substitution_format_string::Format::TextFormatSource(
+            DataSource {
+                specifier: Some(data_source::Specifier::InlineString(
+                    "no ServiceEntry allows %REQ(:AUTHORITY)% (REGISTRY_ONLY)\n".to_string(),
+                )),
+                ..Default::default()
+            },
+        )),
+        content_type: "text/plain".to_string(),
         ..Default::default()
     }
 }

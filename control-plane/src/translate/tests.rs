@@ -20,7 +20,7 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-fn sidecar(namespace: &str) -> Proxy {
+pub(super) fn sidecar(namespace: &str) -> Proxy {
     Proxy {
         id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", namespace).to_string(),
         node_type: NodeType::Sidecar,
@@ -46,7 +46,7 @@ fn render(step: &str, mesh: &str, proxy: &Proxy) -> Value {
 }
 
 /// As [`render`], with the loaded config changed by `edit` first.
-fn render_edited(
+pub(super) fn render_edited(
     step: &str,
     mesh: &str,
     proxy: &Proxy,
@@ -68,7 +68,7 @@ fn render_edited(
     to_json(&resources, &ALL_TYPES).expect("resources convert to JSON")
 }
 
-fn check_golden(name: &str, actual: &Value) {
+pub(super) fn check_golden(name: &str, actual: &Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(format!("{name}.json"));
@@ -91,7 +91,7 @@ fn check_golden(name: &str, actual: &Value) {
     );
 }
 
-fn seed_steps() -> Vec<String> {
+pub(super) fn seed_steps() -> Vec<String> {
     let mut steps: Vec<String> = std::fs::read_dir(fixtures().join("seed"))
         .expect("seed fixtures exist")
         .filter_map(|e| e.ok())

@@ -257,6 +257,12 @@ pub enum Problem {
     EgressWithoutHosts,
     #[error("egress host {host:?} must be namespace/dnsName; use e.g. ./{host} or */{host}")]
     EgressHostWithoutNamespace { host: String },
+    #[error(
+        "istio.io/dry-run applies only to a Sidecar whose outboundTrafficPolicy.mode is REGISTRY_ONLY; set that mode or remove the annotation"
+    )]
+    DryRunWithoutRegistryOnly,
+    #[error("istio.io/dry-run must be \"true\" or \"false\", not {value:?}")]
+    DryRunNotBool { value: String },
 }
 
 /// Whether a problem leaves its resource out of the served config.

@@ -4,6 +4,11 @@ use serde::Deserialize;
 
 use super::{OutboundTrafficPolicy, WorkloadSelector};
 
+/// Istio's dry-run annotation (as on AuthorizationPolicy): on a Sidecar
+/// whose mode is REGISTRY_ONLY, `"true"` lets unregistered traffic out as
+/// ALLOW_ANY does, marked `would_block`.
+pub const DRY_RUN_ANNOTATION: &str = "istio.io/dry-run";
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Sidecar {

@@ -1,9 +1,10 @@
-//! Sidecar checks: egress listeners and their `namespace/host` hosts.
+//! Sidecar checks: egress listeners and their `namespace/host` hosts, and
+//! the dry-run annotation.
 
 use super::check::Check;
 use crate::config::error::Problem;
 use crate::config::hosts::split_namespace;
-use crate::config::model::Sidecar;
+use crate::config::model::{DRY_RUN_ANNOTATION, OutboundMode, Sidecar};
 
 impl Check<'_> {
     pub(super) fn sidecar(&mut self, spec: &Sidecar) {
@@ -22,6 +23,22 @@ impl Check<'_> {
                     }
                 }
             }
+        }
+        self.dry_run(spec);
+    }
+
+    /// `istio.io/dry-run` is `"true"` or `"false"`, on a REGISTRY_ONLY
+    /// Sidecar only.
+    fn dry_run(&mut self, spec: &Sidecar) {
+        let Some(value) = self.meta.annotations.get(DRY_RUN_ANNOTATION) else {
+            return;
+        };
+        let field = format!("metadata.annotations.{DRY_RUN_ANNOTATION}");
+        if !matches!(value.as_str(), "true" | "false") {
+            let value = value.clone();
+            self.report(field, Problem::DryRunNotBool { value });
+        } else if spec.outbound_traffic_policy.map(|p| p.mode) != Some(OutboundMode::RegistryOnly) {
+            self.report(field, Problem::DryRunWithoutRegistryOnly);
         }
     }
 }

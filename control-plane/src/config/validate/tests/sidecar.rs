@@ -29,3 +29,46 @@ fn an_egress_listener_port_is_not_supported() {
         load_error(text)
     );
 }
+
+/// A Sidecar with `annotations` (a YAML flow mapping) and `spec`.
+fn annotated_sidecar(annotations: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata:\n  name: default\n  namespace: istio-system\n  annotations: {annotations}\nspec:\n{spec}"
+    )
+}
+
+const REGISTRY_ONLY: &str = "  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n";
+
+#[test]
+fn dry_run_is_a_registry_only_sidecars_annotation() {
+    valid(&annotated_sidecar(
+        "{istio.io/dry-run: \"true\"}",
+        REGISTRY_ONLY,
+    ));
+    valid(&annotated_sidecar(
+        "{istio.io/dry-run: \"false\"}",
+        REGISTRY_ONLY,
+    ));
+    for spec in [
+        "  outboundTrafficPolicy: {mode: ALLOW_ANY}\n",
+        "  egress:\n  - hosts: ['./*']\n",
+    ] {
+        one_error(
+            &annotated_sidecar("{istio.io/dry-run: \"true\"}", spec),
+            &[
+                "Sidecar istio-system/default",
+                "metadata.annotations.istio.io/dry-run: istio.io/dry-run applies only to a Sidecar whose outboundTrafficPolicy.mode is REGISTRY_ONLY",
+            ],
+        );
+    }
+}
+
+#[test]
+fn dry_run_is_true_or_false() {
+    one_error(
+        &annotated_sidecar("{istio.io/dry-run: \"yes\"}", REGISTRY_ONLY),
+        &[
+            "metadata.annotations.istio.io/dry-run: istio.io/dry-run must be \"true\" or \"false\", not \"yes\"",
+        ],
+    );
+}
