@@ -3,6 +3,7 @@
 
 /// The commands' larger parts.
 mod cli {
+    pub mod analyze;
     pub mod control_plane;
     pub mod init;
     pub mod proxy;
@@ -14,12 +15,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use data_plane::admin::LogLevelError;
-use data_plane::capture::{self, CapturePlan};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, reload};
 
-use cli::init::{InitArgs, init};
+use cli::analyze::{AnalyzeArgs, analyze};
+use cli::init::{InitArgs, cleanup, init};
 use cli::proxy::{ProxyArgs, run};
 use cli::sds::{SdsArgs, sds};
 
@@ -43,10 +44,14 @@ struct Cli {
 enum Command {
     /// Run the proxy.
     Proxy(Box<ProxyArgs>),
-    /// Set up transparent capture (iptables REDIRECT to 15001), like istio-init.
+    /// Set up transparent capture (iptables REDIRECT to 15001), like
+    /// istio-init; running it again changes nothing; `--cleanup` removes it.
     Init(InitArgs),
-    /// Remove the capture rules `init` added.
+    /// Remove the capture rules `init` added (`init --cleanup`).
     Cleanup,
+    /// Report every path out of this network namespace that bypasses the
+    /// proxy, one line each; exit 1 if there is any.
+    Analyze(AnalyzeArgs),
     /// Serve this proxy's certificate to a local Envoy over SDS on a Unix
     /// socket, as pilot-agent does: `default` and `ROOTCA`, from a key made
     /// here and a certificate from the control plane, renewed at half life.
@@ -71,7 +76,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Proxy(args) => run(*args, set_log_level),
         Command::Init(args) => init(&args),
-        Command::Cleanup => capture::apply(&CapturePlan::cleanup_rules()).map_err(Into::into),
+        Command::Cleanup => cleanup(),
+        Command::Analyze(args) => return analyze(&args),
         Command::Sds(args) => sds(&args),
     };
     match result {
@@ -117,5 +123,38 @@ mod tests {
             ])
             .is_ok()
         );
+    }
+
+    fn command(words: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["data-plane"].iter().chain(words))
+    }
+
+    #[test]
+    fn init_refuses_flags_it_would_ignore() {
+        let error = command(&["init", "--gateway-addresses", "192.0.2.10"])
+            .err()
+            .expect("gateway addresses mean nothing without --lockdown");
+        assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument, "{error}");
+        for flag in ["--lockdown", "--capture-dns"] {
+            let error = command(&["init", "--cleanup", flag])
+                .err()
+                .unwrap_or_else(|| panic!("--cleanup with {flag} is refused"));
+            assert_eq!(error.kind(), ErrorKind::ArgumentConflict, "{error}");
+        }
+        assert!(
+            command(&[
+                "init",
+                "--lockdown",
+                "--gateway-addresses",
+                "192.0.2.10",
+                "--capture-dns"
+            ])
+            .is_ok()
+        );
+        assert!(
+            command(&["cleanup"]).is_ok(),
+            "cleanup stays as init --cleanup"
+        );
+        assert!(command(&["analyze", "--admin-addr", "127.0.0.1:15000"]).is_ok());
     }
 }

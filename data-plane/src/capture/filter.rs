@@ -1,0 +1,50 @@
+//! The filter table: what the app may send at all. Always: QUIC (UDP 443)
+//! is refused so clients fall back to TCP, which is captured; the app's
+//! IPv6 is refused but for loopback, replies and excluded ranges (the agent
+//! listens on IPv4 only, so IPv6 cannot be redirected to it). Under
+//! lockdown: only the proxy's uid/gid, loopback (where nat sent what it
+//! captured), replies of established connections and the egress gateway's
+//! addresses may leave.
+
+use super::plan::{CapturePlan, ChainRules, EGRESS_CHAIN, Family, Jump, TableRules, rule};
+
+pub fn filter_rules(plan: &CapturePlan, family: Family) -> TableRules {
+    let mut rules: Vec<String> = plan
+        .owner_matches()
+        .into_iter()
+        .map(|owner| format!("{owner} -j RETURN"))
+        .collect();
+    rules.push(rule(&["-o", "lo", "-j", "RETURN"]));
+    rules.push(rule(&[
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "ESTABLISHED",
+        "-j",
+        "RETURN",
+    ]));
+    rules.push(format!("-p udp -m udp --dport 443 {}", family.reject()));
+    if plan.lockdown {
+        for range in plan.gateway_addresses.iter().filter(|r| family.holds(r)) {
+            rules.push(format!("-d {range} -j RETURN"));
+        }
+    } else if family == Family::V6 {
+        for range in plan.exclude.iter().filter(|r| family.holds(r)) {
+            rules.push(format!("-d {range} -j RETURN"));
+        }
+    }
+    if plan.lockdown || family == Family::V6 {
+        rules.push(family.reject().to_string());
+    }
+    TableRules {
+        table: "filter",
+        chains: vec![ChainRules {
+            name: EGRESS_CHAIN,
+            rules,
+        }],
+        jumps: vec![Jump {
+            from: "OUTPUT",
+            rule: rule(&["-j", EGRESS_CHAIN]),
+        }],
+    }
+}
