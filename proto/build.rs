@@ -6,6 +6,9 @@
 //! Compiles `protos/ca.proto` (Istio's certificate API) with protox, in pure
 //! Rust, into prost types and a tonic client and server, and writes its own
 //! descriptor set beside the Envoy one for reflection.
+//!
+//! Compiles `protos/nds.proto` (Istio's name table, sent over NDS) the same
+//! way, without a service.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -52,6 +55,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", descriptor.display());
     println!("cargo:rerun-if-changed=build.rs");
     compile_ca_api();
+    compile_name_table();
 }
 
 /// The Istio certificate API: generated code, and a descriptor set of its
@@ -70,6 +74,25 @@ fn compile_ca_api() {
         .expect("generate the certificate API");
     files.file.retain(|f| f.name() == "ca.proto");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("ca_descriptor.bin");
+    std::fs::write(&out, files.encode_to_vec())
+        .unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
+}
+
+/// Istio's name table (NDS): generated types, with ordered maps so that one
+/// table always encodes to the same bytes (its xDS version is a hash of
+/// them), and a descriptor set of its one file for reflection.
+fn compile_name_table() {
+    use prost::Message;
+    const NDS_PROTO: &str = "protos/nds.proto";
+    println!("cargo:rerun-if-changed={NDS_PROTO}");
+    let files = protox::compile([NDS_PROTO], ["protos"]).expect("compile protos/nds.proto");
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .btree_map(".")
+        .compile_fds(files.clone())
+        .expect("generate the name table");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("nds_descriptor.bin");
     std::fs::write(&out, files.encode_to_vec())
         .unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
 }

@@ -112,6 +112,7 @@ fn sidecar(i: usize) -> Proxy {
         labels: Default::default(),
         ips: vec![],
         service_account: "default".into(),
+        dns_capture: false,
     }
 }
 

@@ -258,6 +258,7 @@ fn dump(options: DumpOptions<'_>) -> anyhow::Result<()> {
         labels,
         ips: vec![node_id.ip.clone()],
         service_account: options.service_account.to_string(),
+        dns_capture: false,
     };
     let workloads: Vec<_> = proxy.as_workload().into_iter().collect();
     let resources: TypedResources =

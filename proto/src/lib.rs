@@ -42,15 +42,30 @@ pub mod istio_ca {
 pub const CA_FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/ca_descriptor.bin"));
 
+/// Istio's name table (`istio.networking.nds.v1.NameTable`): the hosts a
+/// proxy's DNS proxy answers for, sent over xDS (NDS).
+pub mod nds {
+    tonic::include_proto!("istio.networking.nds.v1");
+}
+
+/// The serialized `FileDescriptorSet` of Istio's name table, for reflection.
+pub const NDS_FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/nds_descriptor.bin"));
+
 /// The serialized `FileDescriptorSet` of every Envoy, xDS and Google API file.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptor.bin"));
 
 static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
-    DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("the embedded descriptor set is valid")
+    let mut pool =
+        DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("the embedded descriptor set is valid");
+    pool.decode_file_descriptor_set(NDS_FILE_DESCRIPTOR_SET)
+        .expect("the embedded name table descriptor set is valid");
+    pool
 });
 
-/// The descriptor pool built from [`FILE_DESCRIPTOR_SET`].
+/// The descriptor pool built from [`FILE_DESCRIPTOR_SET`] and
+/// [`NDS_FILE_DESCRIPTOR_SET`].
 pub fn descriptor_pool() -> &'static DescriptorPool {
     &POOL
 }

@@ -16,6 +16,10 @@ pub const META_SERVICE_ACCOUNT: &str = "SERVICE_ACCOUNT";
 pub const META_INSTANCE_IPS: &str = "INSTANCE_IPS";
 /// Node metadata key: the Istio version the proxy claims.
 pub const META_ISTIO_VERSION: &str = "ISTIO_VERSION";
+/// Node metadata key: `"true"` when the agent's DNS proxy answers the
+/// app's queries (Istio's `ISTIO_META_DNS_CAPTURE`); such a proxy is sent
+/// the name table.
+pub const META_DNS_CAPTURE: &str = "DNS_CAPTURE";
 /// The default DNS domain suffix of a cluster.
 pub const DOMAIN_SUFFIX: &str = "svc.cluster.local";
 

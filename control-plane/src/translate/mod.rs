@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod gateway_tcp;
 pub mod gateway_tls;
 pub mod listener;
+pub mod name_table;
 pub mod proxy;
 pub mod registry;
 pub mod route;
@@ -26,6 +27,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use proto::nds::NameTable;
 use proto::pb::envoy::config::cluster::v3::Cluster;
 use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use proto::pb::envoy::config::listener::v3::Listener;
@@ -49,6 +51,8 @@ pub struct ProxyResources {
     /// The `kubernetes://` secrets of its namespace its clusters and
     /// listeners reference (sent when it asks).
     pub secrets: Vec<Secret>,
+    /// The name table of a sidecar whose agent captures DNS.
+    pub name_table: Option<NameTable>,
 }
 
 /// Resources as the xDS server handles them: per type URL, name → `Any`.
@@ -75,12 +79,14 @@ pub fn translate(
         ),
     };
     let secrets = secret::build_served_secrets(snapshot, &proxy.namespace, &clusters, &listeners);
+    let name_table = name_table::build_name_table(&view);
     ProxyResources {
         clusters,
         endpoints,
         listeners,
         routes,
         secrets,
+        name_table,
     }
 }
 
@@ -121,6 +127,14 @@ impl ProxyResources {
             self.secrets
                 .iter()
                 .map(|s| (s.name.clone(), proto::pack(type_url::SECRET, s)))
+                .collect(),
+        );
+        // One unnamed table, as istiod sends it.
+        typed.insert(
+            type_url::NAME_TABLE,
+            self.name_table
+                .iter()
+                .map(|t| (String::new(), proto::pack(type_url::NAME_TABLE, t)))
                 .collect(),
         );
         typed

@@ -17,6 +17,9 @@ pub struct Proxy {
     pub labels: Labels,
     pub ips: Vec<String>,
     pub service_account: String,
+    /// Its agent answers the app's DNS queries (node metadata
+    /// `DNS_CAPTURE`): it is sent the name table.
+    pub dns_capture: bool,
 }
 
 /// A connected proxy, as a workload that can be an endpoint of the services
@@ -36,7 +39,8 @@ pub struct Workload {
 
 impl Proxy {
     /// Reads the node id (`sidecar~ip~pod.ns~ns.svc.cluster.local`) and the
-    /// `NAMESPACE`, `LABELS`, `INSTANCE_IPS` and `SERVICE_ACCOUNT` metadata.
+    /// `NAMESPACE`, `LABELS`, `INSTANCE_IPS`, `SERVICE_ACCOUNT` and
+    /// `DNS_CAPTURE` metadata.
     pub fn from_node(node: &Node) -> Result<Self, NodeIdError> {
         let id: NodeId = node.id.parse()?;
         let metadata = node.metadata.as_ref();
@@ -60,6 +64,9 @@ impl Proxy {
         let service_account = metadata
             .and_then(|m| string_field(m, node::META_SERVICE_ACCOUNT))
             .unwrap_or_else(|| "default".to_string());
+        let dns_capture = metadata
+            .and_then(|m| string_field(m, node::META_DNS_CAPTURE))
+            .is_some_and(|value| is_true(&value));
         Ok(Self {
             id: node.id.clone(),
             node_type: id.node_type,
@@ -67,6 +74,7 @@ impl Proxy {
             labels,
             ips,
             service_account,
+            dns_capture,
         })
     }
 
@@ -85,6 +93,9 @@ impl Proxy {
             node::META_SERVICE_ACCOUNT.to_string(),
             string_value(&self.service_account),
         );
+        if self.dns_capture {
+            fields.insert(node::META_DNS_CAPTURE.to_string(), string_value("true"));
+        }
         let labels = self
             .labels
             .iter()
@@ -115,6 +126,11 @@ impl Proxy {
             trusted_gateway: false,
         })
     }
+}
+
+/// A boolean metadata value as istiod reads one (Go's `strconv.ParseBool`).
+fn is_true(value: &str) -> bool {
+    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
 }
 
 fn string_value(text: &str) -> proto::wkt::Value {

@@ -16,6 +16,7 @@ pub(crate) fn sidecar_with(labels: &[(&str, &str)]) -> Proxy {
             .collect(),
         ips: vec!["10.1.0.5".to_string()],
         service_account: "sleep".to_string(),
+        dns_capture: false,
     }
 }
 
@@ -35,5 +36,6 @@ pub(crate) fn egress_gateway() -> Proxy {
         labels: [("istio".to_string(), "egressgateway".to_string())].into(),
         ips: vec!["10.1.0.9".to_string()],
         service_account: "istio-egressgateway-service-account".to_string(),
+        dns_capture: false,
     }
 }

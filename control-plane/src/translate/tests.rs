@@ -28,6 +28,7 @@ pub(super) fn sidecar(namespace: &str) -> Proxy {
         labels: [("app".to_string(), "sleep".to_string())].into(),
         ips: vec!["10.1.0.5".to_string()],
         service_account: "sleep".to_string(),
+        dns_capture: false,
     }
 }
 

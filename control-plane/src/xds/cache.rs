@@ -1,5 +1,5 @@
 //! Per-proxy resources with content-hash versions. Proxies with the same
-//! role, namespace and labels get the same resources, so one translation
+//! role, namespace, labels and DNS capture get the same resources, so one translation
 //! serves all of them for a given mesh state.
 
 use std::collections::BTreeMap;
@@ -65,6 +65,7 @@ struct ProxyKey {
     node_type: NodeType,
     namespace: String,
     labels: Labels,
+    dns_capture: bool,
 }
 
 impl ProxyKey {
@@ -73,6 +74,7 @@ impl ProxyKey {
             node_type: proxy.node_type,
             namespace: proxy.namespace.clone(),
             labels: proxy.labels.clone(),
+            dns_capture: proxy.dns_capture,
         }
     }
 }

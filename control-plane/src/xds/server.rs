@@ -58,6 +58,7 @@ fn reflection(
         let mut builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(proto::NDS_FILE_DESCRIPTOR_SET)
             .with_service_name(ADS_SERVICE)
             .with_service_name(CSDS_SERVICE)
             .with_service_name(HEALTH_SERVICE);

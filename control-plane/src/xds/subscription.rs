@@ -18,9 +18,13 @@ pub type Versions = Arc<BTreeMap<Arc<str>, Arc<str>>>;
 /// The name that subscribes to every resource of a type.
 pub const WILDCARD: &str = "*";
 
-/// LDS and CDS are wildcard types: no names means "everything".
+/// LDS, CDS and the name table (NDS, as Istio has it) are wildcard types:
+/// no names means "everything".
 pub fn is_wildcard_type(type_url: &str) -> bool {
-    type_url == shared::type_url::LISTENER || type_url == shared::type_url::CLUSTER
+    matches!(
+        type_url,
+        shared::type_url::LISTENER | shared::type_url::CLUSTER | shared::type_url::NAME_TABLE
+    )
 }
 
 /// A request for one type, in the terms both protocols share.

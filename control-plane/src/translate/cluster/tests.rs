@@ -44,6 +44,7 @@ fn egress_gateway() -> Proxy {
         labels: [("istio".to_string(), "egressgateway".to_string())].into(),
         ips: vec!["10.1.0.9".to_string()],
         service_account: "egress".to_string(),
+        dns_capture: false,
     }
 }
 

@@ -106,6 +106,7 @@ fn sleep_sidecar() -> Proxy {
         labels: labels(&[("app", "sleep")]),
         ips: vec!["10.1.0.5".to_string()],
         service_account: "sleep".to_string(),
+        dns_capture: false,
     }
 }
 

@@ -144,6 +144,7 @@ fn proxy(node_type: NodeType, namespace: &str, labels: &[(&str, &str)]) -> Proxy
             .collect(),
         ips: vec!["10.0.0.1".into()],
         service_account: "sa".into(),
+        dns_capture: false,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod admission;
 mod certificates;
+mod name_table;
 mod registration;
 mod secrets;
 mod secure;
@@ -248,6 +249,7 @@ fn node_at(
             .collect(),
         ips: vec![ip.to_string()],
         service_account: service_account.to_string(),
+        dns_capture: false,
     }
     .to_node()
 }

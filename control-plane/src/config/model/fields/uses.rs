@@ -262,6 +262,7 @@ fn proxies() -> [Proxy; 2] {
             .collect(),
         ips: vec![ip.to_string()],
         service_account: name.to_string(),
+        dns_capture: false,
     };
     [
         proxy(NodeType::Sidecar, "10.1.0.5", "sleep", [("app", "sleep")]),

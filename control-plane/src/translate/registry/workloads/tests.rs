@@ -36,6 +36,7 @@ fn sidecar(namespace: &str, pairs: &[(&str, &str)]) -> Proxy {
         labels: labels(pairs),
         ips: vec!["10.1.0.5".to_string()],
         service_account: "app".to_string(),
+        dns_capture: false,
     }
 }
 
