@@ -1,8 +1,13 @@
 //! `data-plane init`: transparent capture, as istio-init sets it up, and
 //! `init --cleanup` (also `data-plane cleanup`), which removes it.
 
+use std::path::Path;
+
 use clap::Args;
 use data_plane::capture::{self, CapturePlan, Family, FamilyRules};
+
+/// Present only when the kernel has IPv6.
+const IPV6_ADDRESSES: &str = "/proc/net/if_inet6";
 
 #[derive(Args)]
 pub struct InitArgs {
@@ -81,6 +86,10 @@ pub fn cleanup() -> anyhow::Result<()> {
 fn reconcile(wanted: &[FamilyRules], dry_run: bool) -> anyhow::Result<()> {
     for rules in wanted {
         let family = rules.family;
+        if family == Family::V6 && !Path::new(IPV6_ADDRESSES).exists() {
+            tracing::info!("IPv6 is disabled in this kernel: no ip6tables rules needed");
+            continue;
+        }
         if dry_run {
             let saved = capture::read_saved(family)?;
             match capture::restore_input(&saved, rules) {
