@@ -20,6 +20,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::access_log_service::AccessLogStats;
 use crate::proxy::stats::Stats;
 use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
@@ -44,6 +45,8 @@ pub struct Admin {
     pub store: Arc<ConfigStore>,
     pub stats: Arc<Stats>,
     pub xds_stats: Arc<XdsStats>,
+    /// The access log service client's counters.
+    pub access_log_stats: Arc<AccessLogStats>,
     pub upstreams: Arc<Upstreams>,
     /// Config received and listeners bound.
     pub ready: watch::Receiver<bool>,
@@ -90,6 +93,7 @@ impl Admin {
                 let mut out = String::new();
                 self.stats.render(&mut out);
                 self.xds_stats.render_prometheus(&mut out);
+                self.access_log_stats.render_prometheus(&mut out);
                 text(StatusCode::OK, out)
             }
             "/logging" => {

@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use data_plane::access_log_service::{
+    AccessLogClient, AccessLogQueue, AccessLogStats, QUEUE_CAPACITY,
+};
 use data_plane::admin::Admin;
 use data_plane::identity::{CertificateAuthority, SpiffeId};
 use data_plane::node::Identity;
@@ -135,11 +138,28 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
     let activity = args
         .busy_poll
         .map(|_| Arc::new(busy_poll::Activity::default()));
+    let access_log_stats = Arc::new(AccessLogStats::default());
+    let (access_log_queue, access_log_entries) =
+        AccessLogQueue::new(QUEUE_CAPACITY, access_log_stats.clone());
+    let access_log_client = if control_plane.is_authenticated() {
+        Some(AccessLogClient::new(
+            control_plane.clone(),
+            identity.to_node(),
+            access_log_entries,
+            access_log_stats.clone(),
+        ))
+    } else {
+        tracing::info!(
+            "--plaintext: the control plane serves no access log service there; gRPC access loggers are not reported"
+        );
+        None
+    };
     let context = Arc::new(ProxyContext {
         store: store.clone(),
         upstreams: upstreams.clone(),
         stats: Arc::new(Stats::default()),
         activity: activity.clone(),
+        access_log_service: access_log_client.is_some().then_some(access_log_queue),
     });
 
     let (listeners_ready_tx, listeners_ready) = watch::channel(false);
@@ -155,6 +175,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         store: store.clone(),
         stats: context.stats.clone(),
         xds_stats: client.stats(),
+        access_log_stats,
         upstreams,
         ready,
         set_log_level,
@@ -185,6 +206,9 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
                     .context("register the admin socket")?;
                 tokio::spawn(admin.serve(admin_listener));
                 tokio::spawn(readiness(xds_warm, listeners_ready, ready_tx));
+                if let Some(access_log_client) = access_log_client {
+                    tokio::spawn(access_log_client.run());
+                }
                 // As pilot-agent: the certificate first, then the config
                 // that uses it.
                 if let Some(authority) = authority {

@@ -250,14 +250,20 @@ pub struct HttpManager {
     pub route_config_name: Arc<str>,
     /// Inline routes, when the listener carries them instead of using RDS.
     pub inline_routes: Option<Arc<super::RouteConfig>>,
+    /// Write the access log line to stdout.
     pub access_log: bool,
+    /// Stream access log entries to the control plane.
+    pub grpc_access_log: Option<Arc<super::access_log::GrpcAccessLog>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpProxy {
     pub stat_prefix: Arc<str>,
     pub target: super::route::ClusterTarget,
+    /// Write the access log line to stdout.
     pub access_log: bool,
+    /// Stream access log entries to the control plane.
+    pub grpc_access_log: Option<Arc<super::access_log::GrpcAccessLog>>,
     pub idle_timeout: Option<std::time::Duration>,
 }
 

@@ -3,6 +3,7 @@
 //! converted is rejected here with an [`Error`] naming it, the field and
 //! why, and the xDS client NACKs it while the old config keeps running.
 
+pub mod access_log;
 pub mod cluster;
 pub mod egress_policy;
 pub mod listener;

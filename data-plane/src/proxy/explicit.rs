@@ -44,6 +44,7 @@ pub async fn serve(
                 accepting: accepting.name.clone(),
             },
             access_log: true,
+            grpc_access_log: None,
             peer_identity: None,
             server_name: None,
             tls: false,

@@ -20,6 +20,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use crate::access_log_service::AccessLogQueue;
 use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
 use busy_poll::Activity;
@@ -34,6 +35,9 @@ pub struct ProxyContext {
     pub stats: Arc<Stats>,
     /// Traffic events for the busy pollers (`--busy-poll`), if any.
     pub activity: Option<Arc<Activity>>,
+    /// Where gRPC access log entries go; `None` when this agent does not
+    /// report to the control plane.
+    pub access_log_service: Option<AccessLogQueue>,
 }
 
 impl ProxyContext {

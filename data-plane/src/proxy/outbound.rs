@@ -257,6 +257,7 @@ fn http_downstream(
             stat_prefix: hcm.stat_prefix.clone(),
         },
         access_log: hcm.access_log,
+        grpc_access_log: hcm.grpc_access_log.clone(),
         peer_identity: accepted
             .tls
             .as_ref()

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::access_log_service::LogTargets;
 use crate::model::cluster::Discovery;
 use crate::model::listener::TcpProxy;
 use crate::upstream::UpstreamError;
@@ -41,6 +42,11 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
     context: Arc<ProxyContext>,
 ) {
     let mut log = AccessLog::new("-", local, Some(remote));
+    let targets = LogTargets::new(
+        config.access_log,
+        config.grpc_access_log.as_ref(),
+        context.access_log_service.as_ref(),
+    );
     log.requested_server_name = server_name.map(Arc::from);
     let stats = context.stats.downstream(&config.stat_prefix);
     stats.cx_total.fetch_add(1, Relaxed);
@@ -59,7 +65,7 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
         (None, Some(host), true) => match context.upstreams.resolve(host).await {
             Ok(ip) => Some(SocketAddr::new(ip, destination.port)),
             Err(error) => {
-                fail(downstream, &mut log, config, &error);
+                fail(downstream, &mut log, &targets, &error);
                 return;
             }
         },
@@ -72,7 +78,7 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
             if error.is_connect_failure() {
                 cluster_stats.cx_connect_fail.fetch_add(1, Relaxed);
             }
-            fail(downstream, &mut log, config, &error);
+            fail(downstream, &mut log, &targets, &error);
             return;
         }
     };
@@ -88,20 +94,16 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
         cluster_stats.bytes_sent.fetch_add(received, Relaxed);
         cluster_stats.bytes_received.fetch_add(sent, Relaxed);
     }
-    if config.access_log {
-        log.emit();
-    }
+    targets.emit_tcp(&log);
 }
 
-fn fail<S>(downstream: S, log: &mut AccessLog, config: &TcpProxy, error: &UpstreamError) {
+fn fail<S>(downstream: S, log: &mut AccessLog, targets: &LogTargets, error: &UpstreamError) {
     let reply = LocalReply::upstream_failure(error);
     log.response_flags = reply.flags;
     log.transport_failure_reason = reply.transport_failure;
     tracing::debug!(cluster = log.upstream_cluster.as_deref(), %error, "TCP upstream failed; closing the downstream connection");
     drop(downstream);
-    if config.access_log {
-        log.emit();
-    }
+    targets.emit_tcp(log);
 }
 
 /// Copies both ways, giving up when neither side sends anything for `idle`.

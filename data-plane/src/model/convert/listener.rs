@@ -14,6 +14,7 @@ use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
     TcpProxy as PbTcpProxy, tcp_proxy,
 };
 
+use super::access_log::{self, Filter};
 use super::egress_policy::egress_policy;
 use super::{At, decode, enabled_duration, route, socket_addr, tls};
 use crate::model::Error;
@@ -249,11 +250,13 @@ fn http_manager(hcm: &HttpConnectionManager, at: &At<'_>) -> Result<HttpManager,
                 .error("rds or route_config is required"));
         }
     };
+    let loggers = access_log::loggers(&hcm.access_log, Filter::HttpConnectionManager, at)?;
     Ok(HttpManager {
         stat_prefix: hcm.stat_prefix.as_str().into(),
         route_config_name,
         inline_routes,
-        access_log: !hcm.access_log.is_empty(),
+        access_log: loggers.stdout,
+        grpc_access_log: loggers.grpc,
     })
 }
 
@@ -272,10 +275,12 @@ fn tcp_proxy_action(tcp: &PbTcpProxy, at: &At<'_>) -> Result<TcpProxy, Error> {
             return Err(at.field("cluster_specifier").error("a cluster is required"));
         }
     };
+    let loggers = access_log::loggers(&tcp.access_log, Filter::TcpProxy, at)?;
     Ok(TcpProxy {
         stat_prefix: tcp.stat_prefix.as_str().into(),
         target,
-        access_log: !tcp.access_log.is_empty(),
+        access_log: loggers.stdout,
+        grpc_access_log: loggers.grpc,
         idle_timeout: enabled_duration(tcp.idle_timeout.as_ref()),
     })
 }

@@ -2,6 +2,7 @@
 //! resource and the field it rejects, so the NACK's error_detail tells the
 //! operator what to fix.
 
+mod access_log;
 mod cluster;
 mod data_source;
 mod egress_policy;

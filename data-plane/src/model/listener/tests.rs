@@ -15,6 +15,7 @@ fn chain(name: &str, port: Option<u16>, prefixes: &[&str], names: &[&str]) -> Fi
             stat_prefix: name.into(),
             target: ClusterTarget::Cluster(name.into()),
             access_log: false,
+            grpc_access_log: None,
             idle_timeout: None,
         }),
         egress_policy: None,

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::access_log_service::LogTargets;
 use crate::proxy::access_log::AccessLog;
 use crate::proxy::stats::ClusterStats;
 
@@ -54,6 +55,7 @@ impl Body for CountingBody {
 pub(super) struct LoggedBody {
     pub(super) inner: ResponseBody,
     pub(super) log: Option<AccessLog>,
+    pub(super) targets: LogTargets,
 }
 
 impl Body for LoggedBody {
@@ -73,7 +75,7 @@ impl Body for LoggedBody {
             }
             Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
                 if let Some(log) = self.log.take() {
-                    log.emit();
+                    self.targets.emit_http(&log, None);
                 }
             }
             Poll::Pending => {}
@@ -93,7 +95,7 @@ impl Body for LoggedBody {
 impl Drop for LoggedBody {
     fn drop(&mut self) {
         if let Some(log) = self.log.take() {
-            log.emit();
+            self.targets.emit_http(&log, None);
         }
     }
 }

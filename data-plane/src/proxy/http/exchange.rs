@@ -8,6 +8,8 @@ use http::request::Parts;
 use http::{Response, header};
 use http_body_util::BodyExt;
 
+use crate::access_log_service::LogTargets;
+use crate::model::access_log::GrpcAccessLog;
 use crate::proxy::ProxyContext;
 use crate::proxy::access_log::AccessLog;
 use crate::proxy::respond::LocalReply;
@@ -24,6 +26,9 @@ pub(super) struct Exchange<'a> {
     /// The counters of the HTTP connection manager, once the request has
     /// found its route configuration.
     pub(super) stats: Option<Arc<DownstreamStats>>,
+    /// The gRPC access logger of the HTTP connection manager, once the
+    /// request has found its route configuration.
+    pub(super) grpc_access_log: Option<Arc<GrpcAccessLog>>,
 }
 
 impl<'a> Exchange<'a> {
@@ -49,6 +54,7 @@ impl<'a> Exchange<'a> {
             downstream,
             log,
             stats: None,
+            grpc_access_log: None,
         }
     }
 
@@ -67,7 +73,12 @@ impl<'a> Exchange<'a> {
         if let Some(stats) = &self.stats {
             Stats::record_downstream_response(stats, self.log.response_code);
         }
-        if !self.downstream.access_log {
+        let targets = LogTargets::new(
+            self.downstream.access_log,
+            self.grpc_access_log.as_ref(),
+            self.context.access_log_service.as_ref(),
+        );
+        if targets.is_empty() {
             return response;
         }
         let log = self.log;
@@ -75,6 +86,7 @@ impl<'a> Exchange<'a> {
             LoggedBody {
                 inner: body,
                 log: Some(log),
+                targets,
             }
             .boxed()
         })

@@ -28,6 +28,7 @@ use crate::upstream;
 
 use super::respond::LocalReply;
 use super::{ProxyContext, fast_random};
+use crate::model::access_log::GrpcAccessLog;
 use exchange::Exchange;
 use plan::{Action, Draws};
 
@@ -55,6 +56,9 @@ pub struct Downstream {
     pub original_dst: Option<SocketAddr>,
     pub source: RouteSource,
     pub access_log: bool,
+    /// The gRPC access logger of the chain's HTTP connection manager (in
+    /// explicit proxy mode, each request's route table has its own).
+    pub grpc_access_log: Option<Arc<GrpcAccessLog>>,
     /// The client's SPIFFE id, when it authenticated with a mesh certificate.
     pub peer_identity: Option<Arc<str>>,
     /// The SNI the client sent (TLS-terminated connections).
@@ -94,6 +98,7 @@ async fn handle(
         return exchange.reply(LocalReply::no_route());
     };
     exchange.stats = Some(context.stats.downstream(&table.stat_prefix));
+    exchange.grpc_access_log = table.grpc_access_log;
     let request = plan::Request {
         head,
         authority: exchange.log.authority.clone(),

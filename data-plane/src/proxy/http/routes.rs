@@ -8,6 +8,7 @@ use std::sync::Arc;
 use http::Uri;
 
 use crate::model::RunningConfig;
+use crate::model::access_log::GrpcAccessLog;
 use crate::model::listener::{ChainAction, TcpProxy};
 use crate::model::route::{
     Forward, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
@@ -22,6 +23,8 @@ pub(super) struct RouteTable {
     pub(super) stat_prefix: Arc<str>,
     /// The original destination for ORIGINAL_DST clusters.
     pub(super) original_dst: Option<SocketAddr>,
+    /// The gRPC access logger of the HTTP connection manager (or TCP proxy).
+    pub(super) grpc_access_log: Option<Arc<GrpcAccessLog>>,
 }
 
 /// The route table for a request to `uri` on `downstream`, if its listener
@@ -44,6 +47,7 @@ pub(super) fn route_table(
                 routes,
                 stat_prefix: stat_prefix.clone(),
                 original_dst: downstream.original_dst,
+                grpc_access_log: downstream.grpc_access_log.clone(),
             })
         }
         RouteSource::ExplicitProxy { accepting } => {
@@ -51,19 +55,26 @@ pub(super) fn route_table(
             let listener = config
                 .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
                 .or_else(|| config.listener(accepting))?;
-            let (routes, stat_prefix) = match &listener.select_chain(port, None, None)?.action {
-                ChainAction::Http(hcm) => (
-                    hcm.inline_routes
-                        .clone()
-                        .or_else(|| config.route(&hcm.route_config_name).cloned())?,
-                    hcm.stat_prefix.clone(),
-                ),
-                ChainAction::Tcp(tcp) => (Arc::new(forward_all(tcp)), tcp.stat_prefix.clone()),
-            };
+            let (routes, stat_prefix, grpc_access_log) =
+                match &listener.select_chain(port, None, None)?.action {
+                    ChainAction::Http(hcm) => (
+                        hcm.inline_routes
+                            .clone()
+                            .or_else(|| config.route(&hcm.route_config_name).cloned())?,
+                        hcm.stat_prefix.clone(),
+                        hcm.grpc_access_log.clone(),
+                    ),
+                    ChainAction::Tcp(tcp) => (
+                        Arc::new(forward_all(tcp)),
+                        tcp.stat_prefix.clone(),
+                        tcp.grpc_access_log.clone(),
+                    ),
+                };
             Some(RouteTable {
                 routes,
                 stat_prefix,
                 original_dst: None,
+                grpc_access_log,
             })
         }
     }

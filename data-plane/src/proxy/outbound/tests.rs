@@ -56,6 +56,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             route_config_name: "https.443.https.gateway.default".into(),
             inline_routes: None,
             access_log: false,
+            grpc_access_log: None,
         }),
         egress_policy: None,
     };
@@ -74,6 +75,7 @@ async fn serve_once(chain: FilterChain) -> SocketAddr {
         })),
         stats: Arc::new(Stats::default()),
         activity: None,
+        access_log_service: None,
     });
     tokio::spawn(async move {
         let (stream, remote) = listener.accept().await.unwrap();

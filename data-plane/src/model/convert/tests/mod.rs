@@ -1,6 +1,7 @@
 //! Unit tests of the conversions: what each resource becomes, and every
 //! reason one is rejected (the resource, the field and why).
 
+mod access_log;
 mod cluster;
 mod egress_policy;
 mod endpoint;

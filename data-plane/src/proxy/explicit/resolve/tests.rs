@@ -32,6 +32,7 @@ fn routed_chain(service: &str, target: ClusterTarget, prefixes: &[(&str, u8)]) -
             stat_prefix: service.into(),
             target,
             access_log: true,
+            grpc_access_log: None,
             idle_timeout: None,
         }),
         egress_policy: None,
@@ -209,6 +210,7 @@ fn http_and_sni_listeners_route_by_what_the_tunnel_carries() {
             route_config_name: "80".into(),
             inline_routes: None,
             access_log: true,
+            grpc_access_log: None,
         }),
         ..tcp_chain("unused", &[])
     };

@@ -1,0 +1,134 @@
+//! The agent's side of Envoy's access log service: the entries of the
+//! listeners whose HTTP connection manager or TCP proxy has a gRPC access
+//! logger are built on the proxy workers (`entry.rs`), put on a bounded
+//! queue without ever waiting (a full queue drops the entry and counts it),
+//! and streamed to the control plane's `StreamAccessLogs` by one task on
+//! the control thread (`client.rs`), over the same authenticated connection
+//! as ADS and the CA.
+
+mod client;
+mod entry;
+mod stats;
+
+pub use client::AccessLogClient;
+pub use entry::{http_entry, tcp_entry};
+pub use stats::AccessLogStats;
+
+use std::sync::Arc;
+
+use proto::pb::envoy::data::accesslog::v3::{HttpAccessLogEntry, TcpAccessLogEntry};
+use tokio::sync::mpsc;
+
+use crate::model::access_log::GrpcAccessLog;
+use crate::proxy::access_log::AccessLog;
+
+/// Entries waiting for the client; past this many, new ones are dropped.
+pub const QUEUE_CAPACITY: usize = 4096;
+
+/// One entry on its way to the control plane, with the log name of the
+/// stream it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedEntry {
+    pub log_name: Arc<str>,
+    pub entry: Entry,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Http(Box<HttpAccessLogEntry>),
+    Tcp(Box<TcpAccessLogEntry>),
+}
+
+/// The proxy workers' end of the queue.
+#[derive(Debug, Clone)]
+pub struct AccessLogQueue {
+    entries: mpsc::Sender<QueuedEntry>,
+    stats: Arc<AccessLogStats>,
+}
+
+/// The client's end of the queue.
+pub struct QueueReceiver(mpsc::Receiver<QueuedEntry>);
+
+impl AccessLogQueue {
+    /// A queue of `capacity` entries, counting into `stats`.
+    pub fn new(capacity: usize, stats: Arc<AccessLogStats>) -> (Self, QueueReceiver) {
+        let (entries, receiver) = mpsc::channel(capacity);
+        (Self { entries, stats }, QueueReceiver(receiver))
+    }
+
+    /// Queues the entry of an HTTP request whose route is marked
+    /// `route_mark`.
+    pub fn send_http(&self, log: &AccessLog, logger: &GrpcAccessLog, route_mark: Option<&str>) {
+        self.send(
+            logger,
+            Entry::Http(Box::new(http_entry(log, logger, route_mark))),
+        );
+    }
+
+    /// Queues the entry of a TCP connection.
+    pub fn send_tcp(&self, log: &AccessLog, logger: &GrpcAccessLog) {
+        self.send(logger, Entry::Tcp(Box::new(tcp_entry(log, logger))));
+    }
+
+    fn send(&self, logger: &GrpcAccessLog, entry: Entry) {
+        let queued = QueuedEntry {
+            log_name: logger.log_name.clone(),
+            entry,
+        };
+        if self.entries.try_send(queued).is_err() {
+            self.stats.record_dropped(1);
+        }
+    }
+}
+
+/// Where one request's or connection's entry goes: the text line on
+/// stdout, the control plane, both or neither.
+#[derive(Debug, Clone, Default)]
+pub struct LogTargets {
+    stdout: bool,
+    grpc: Option<(Arc<GrpcAccessLog>, AccessLogQueue)>,
+}
+
+impl LogTargets {
+    /// The targets of a filter that writes the line to stdout if `stdout`,
+    /// and has the gRPC logger `grpc`; its entries are queued on `queue`
+    /// (`None`: this agent does not report to the control plane).
+    pub fn new(
+        stdout: bool,
+        grpc: Option<&Arc<GrpcAccessLog>>,
+        queue: Option<&AccessLogQueue>,
+    ) -> Self {
+        Self {
+            stdout,
+            grpc: grpc.cloned().zip(queue.cloned()),
+        }
+    }
+
+    /// Whether nothing is logged.
+    pub fn is_empty(&self) -> bool {
+        !self.stdout && self.grpc.is_none()
+    }
+
+    /// Logs an HTTP request whose route is marked `route_mark`.
+    pub fn emit_http(&self, log: &AccessLog, route_mark: Option<&str>) {
+        if self.stdout {
+            log.emit();
+        }
+        if let Some((logger, queue)) = &self.grpc {
+            queue.send_http(log, logger, route_mark);
+        }
+    }
+
+    /// Logs a TCP connection.
+    pub fn emit_tcp(&self, log: &AccessLog) {
+        if self.stdout {
+            log.emit();
+        }
+        if let Some((logger, queue)) = &self.grpc {
+            queue.send_tcp(log, logger);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
