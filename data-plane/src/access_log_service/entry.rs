@@ -18,14 +18,12 @@ use proto::pb::envoy::data::accesslog::v3::{
 use proto::wkt::{Timestamp, UInt32Value};
 
 use crate::model::access_log::GrpcAccessLog;
+use crate::model::egress_policy::EgressPolicy;
 use crate::proxy::access_log::AccessLog;
 
-/// The entry of an HTTP request whose route is marked `route_mark`.
-pub fn http_entry(
-    log: &AccessLog,
-    logger: &GrpcAccessLog,
-    route_mark: Option<&str>,
-) -> HttpAccessLogEntry {
+/// The entry of an HTTP request; a route metadata tag takes the mark of
+/// the request's route.
+pub fn http_entry(log: &AccessLog, logger: &GrpcAccessLog) -> HttpAccessLogEntry {
     let text = |value: &Option<HeaderValue>| {
         value
             .as_ref()
@@ -34,7 +32,7 @@ pub fn http_entry(
             .to_string()
     };
     HttpAccessLogEntry {
-        common_properties: Some(common(log, logger, route_mark)),
+        common_properties: Some(common(log, logger, log.egress_policy)),
         protocol_version: http_version(log.protocol) as i32,
         request: Some(HttpRequestProperties {
             request_method: log
@@ -76,7 +74,11 @@ pub fn tcp_entry(log: &AccessLog, logger: &GrpcAccessLog) -> TcpAccessLogEntry {
     }
 }
 
-fn common(log: &AccessLog, logger: &GrpcAccessLog, route_mark: Option<&str>) -> AccessLogCommon {
+fn common(
+    log: &AccessLog,
+    logger: &GrpcAccessLog,
+    route_mark: Option<EgressPolicy>,
+) -> AccessLogCommon {
     AccessLogCommon {
         sample_rate: 1.0,
         downstream_remote_address: log.downstream_remote.map(socket_address),
@@ -97,7 +99,7 @@ fn common(log: &AccessLog, logger: &GrpcAccessLog, route_mark: Option<&str>) -> 
         upstream_transport_failure_reason: log.transport_failure_reason.clone(),
         route_name: log.route_name.as_deref().unwrap_or_default().to_string(),
         custom_tags: logger
-            .tags(route_mark)
+            .tags(route_mark.map(EgressPolicy::as_str))
             .map(|(tag, value)| (tag.to_string(), value.to_string()))
             .collect(),
         ..Default::default()

@@ -56,13 +56,9 @@ impl AccessLogQueue {
         (Self { entries, stats }, QueueReceiver(receiver))
     }
 
-    /// Queues the entry of an HTTP request whose route is marked
-    /// `route_mark`.
-    pub fn send_http(&self, log: &AccessLog, logger: &GrpcAccessLog, route_mark: Option<&str>) {
-        self.send(
-            logger,
-            Entry::Http(Box::new(http_entry(log, logger, route_mark))),
-        );
+    /// Queues the entry of an HTTP request.
+    pub fn send_http(&self, log: &AccessLog, logger: &GrpcAccessLog) {
+        self.send(logger, Entry::Http(Box::new(http_entry(log, logger))));
     }
 
     /// Queues the entry of a TCP connection.
@@ -109,13 +105,13 @@ impl LogTargets {
         !self.stdout && self.grpc.is_none()
     }
 
-    /// Logs an HTTP request whose route is marked `route_mark`.
-    pub fn emit_http(&self, log: &AccessLog, route_mark: Option<&str>) {
+    /// Logs an HTTP request.
+    pub fn emit_http(&self, log: &AccessLog) {
         if self.stdout {
             log.emit();
         }
         if let Some((logger, queue)) = &self.grpc {
-            queue.send_http(log, logger, route_mark);
+            queue.send_http(log, logger);
         }
     }
 

@@ -16,6 +16,7 @@ use shared::identity::CONTROL_PLANE_SERVER_NAME;
 use super::client::messages;
 use super::*;
 use crate::model::access_log::{CustomTag, TagValue};
+use crate::model::egress_policy::EgressPolicy;
 use crate::testing::fake_als::{FakeAls, RecordedStream};
 use crate::xds::{ControlPlane, TlsSettings};
 
@@ -52,6 +53,7 @@ fn http_log() -> AccessLog {
     log.upstream_cluster = Some("PassthroughCluster".into());
     log.upstream_host = Some("93.184.215.14:80".parse().unwrap());
     log.route_name = Some("allow_any".into());
+    log.egress_policy = Some(EgressPolicy::WouldBlock);
     log
 }
 
@@ -81,7 +83,7 @@ fn ip_port(address: Option<&proto::pb::envoy::config::core::v3::Address>) -> (St
 
 #[test]
 fn an_http_entry_carries_the_destination_decision_and_mark() {
-    let entry = http_entry(&http_log(), &route_mark_logger(), Some("would_block"));
+    let entry = http_entry(&http_log(), &route_mark_logger());
     let request = entry.request.unwrap();
     assert_eq!(request.authority, "httpbin.org");
     assert_eq!(request.path, "/headers");
@@ -128,7 +130,9 @@ fn a_tcp_entry_carries_the_sni_bytes_flags_and_literal_mark() {
 
 #[test]
 fn an_http_entry_without_a_route_mark_has_no_metadata_tag() {
-    let entry = http_entry(&http_log(), &route_mark_logger(), None);
+    let mut log = http_log();
+    log.egress_policy = None;
+    let entry = http_entry(&log, &route_mark_logger());
     assert!(entry.common_properties.unwrap().custom_tags.is_empty());
 }
 
@@ -142,7 +146,7 @@ fn queued(log_name: &str, entry: Entry) -> QueuedEntry {
 #[test]
 fn consecutive_entries_of_one_stream_share_a_message() {
     let logger = route_mark_logger();
-    let http = Entry::Http(Box::new(http_entry(&http_log(), &logger, None)));
+    let http = Entry::Http(Box::new(http_entry(&http_log(), &logger)));
     let tcp = Entry::Tcp(Box::new(tcp_entry(&blocked_tls_log(), &logger)));
     let grouped = messages(
         [
@@ -180,7 +184,7 @@ fn a_full_queue_drops_and_counts() {
     let (queue, _receiver) = AccessLogQueue::new(2, stats.clone());
     let logger = route_mark_logger();
     for _ in 0..5 {
-        queue.send_http(&http_log(), &logger, None);
+        queue.send_http(&http_log(), &logger);
     }
     assert_eq!(stats.dropped(), 3);
     let mut out = String::new();
@@ -273,12 +277,8 @@ async fn the_client_streams_entries_with_the_node_first_and_the_token() {
     let als = FakeAls::start(CONTROL_PLANE_SERVER_NAME).await.unwrap();
     let agent = start_agent(&als, "token-1\n");
     let logger = route_mark_logger();
-    agent
-        .queue
-        .send_http(&http_log(), &logger, Some("would_block"));
-    agent
-        .queue
-        .send_http(&http_log(), &logger, Some("would_block"));
+    agent.queue.send_http(&http_log(), &logger);
+    agent.queue.send_http(&http_log(), &logger);
     let streams = als
         .wait_for(|streams| streams.iter().map(entries_in).sum::<usize>() == 2)
         .await;
@@ -324,7 +324,7 @@ async fn a_refused_stream_drops_its_entries_and_the_client_reconnects() {
     let traffic = tokio::spawn(async move {
         let logger = route_mark_logger();
         loop {
-            queue.send_http(&http_log(), &logger, None);
+            queue.send_http(&http_log(), &logger);
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     });

@@ -14,7 +14,7 @@ use proto::pb::envoy::extensions::access_loggers::grpc::v3::{
 use proto::pb::envoy::r#type::metadata::v3::{MetadataKey, metadata_key, metadata_kind};
 use proto::pb::envoy::r#type::tracing::v3::{CustomTag as PbCustomTag, custom_tag};
 
-use super::{At, decode};
+use super::{At, decode, egress_policy};
 use crate::model::Error;
 use crate::model::access_log::{CustomTag, GrpcAccessLog, TagValue};
 
@@ -25,10 +25,6 @@ pub(super) const TCP_GRPC: &str =
 /// The one cluster a gRPC logger may send to (Istio's name for the access
 /// log service): the agent streams to the control plane instead.
 pub(super) const ACCESS_LOG_CLUSTER: &str = "envoy_accesslog_service";
-/// Where the egress policy mark is in a route's metadata:
-/// `filter_metadata["istio"]["egress_policy"]`.
-const MARK_FILTER: &str = "istio";
-const MARK_FIELD: &str = "egress_policy";
 
 /// Which filter the loggers belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,5 +269,5 @@ fn is_egress_policy_key(key: Option<&MetadataKey>) -> bool {
             _ => None,
         })
         .collect();
-    key.key == MARK_FILTER && path == [Some(MARK_FIELD)]
+    key.key == egress_policy::ISTIO && path == [Some(egress_policy::FIELD)]
 }

@@ -11,9 +11,9 @@ use crate::model::Error;
 use crate::model::egress_policy::EgressPolicy;
 
 /// The filter metadata namespace Istio's marks live in.
-const ISTIO: &str = "istio";
+pub(super) const ISTIO: &str = "istio";
 /// The field of that namespace holding the mark.
-const FIELD: &str = "egress_policy";
+pub(super) const FIELD: &str = "egress_policy";
 
 /// The mark in `metadata` (at `at`, the resource's `metadata` field), if any.
 pub(super) fn egress_policy(

@@ -75,7 +75,7 @@ impl Body for LoggedBody {
             }
             Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
                 if let Some(log) = self.log.take() {
-                    self.targets.emit_http(&log, None);
+                    self.targets.emit_http(&log);
                 }
             }
             Poll::Pending => {}
@@ -95,7 +95,7 @@ impl Body for LoggedBody {
 impl Drop for LoggedBody {
     fn drop(&mut self) {
         if let Some(log) = self.log.take() {
-            self.targets.emit_http(&log, None);
+            self.targets.emit_http(&log);
         }
     }
 }
