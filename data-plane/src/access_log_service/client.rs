@@ -39,7 +39,9 @@ pub enum DeliveryError {
     Closed,
 }
 
-/// One `StreamAccessLogs` call to the control plane, fed message by message.
+/// One `StreamAccessLogs` call to the control plane, fed message by
+/// message. Dropping it ends the call's messages: the control plane sees
+/// the stream end once the ones sent are through.
 pub(crate) struct UpstreamStream {
     messages: mpsc::Sender<StreamAccessLogsMessage>,
     call: JoinHandle<Result<(), tonic::Status>>,
@@ -78,12 +80,6 @@ impl UpstreamStream {
             Ok(Err(status)) => DeliveryError::Refused(status),
             Ok(Ok(())) | Err(_) => DeliveryError::Closed,
         }
-    }
-}
-
-impl Drop for UpstreamStream {
-    fn drop(&mut self) {
-        self.call.abort();
     }
 }
 

@@ -10,7 +10,8 @@ mod client;
 mod entry;
 mod stats;
 
-pub use client::AccessLogClient;
+pub(crate) use client::UpstreamStream;
+pub use client::{AccessLogClient, DeliveryError};
 pub use entry::{http_entry, tcp_entry};
 pub use stats::AccessLogStats;
 

@@ -1,11 +1,13 @@
-//! `data-plane sds`: pilot-agent's SDS server for a local Envoy.
+//! `data-plane sds`: pilot-agent's SDS server for a local Envoy, which also
+//! relays its access log streams to the control plane.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use data_plane::identity::{CertificateAuthority, SpiffeId};
-use data_plane::sds::SdsListener;
+use data_plane::sds::{AccessLogRelay, SdsListener};
 
 use super::control_plane::ControlPlaneArgs;
 use super::signal::terminated;
@@ -13,7 +15,7 @@ use super::signal::terminated;
 #[derive(Args)]
 pub struct SdsArgs {
     /// The Unix socket to serve on (mode 0600), which Envoy's `sds-grpc`
-    /// cluster points at.
+    /// and `envoy_accesslog_service` clusters point at.
     #[arg(long)]
     pub socket: PathBuf,
     #[command(flatten)]
@@ -28,6 +30,7 @@ pub struct SdsArgs {
 
 pub fn sds(args: &SdsArgs) -> anyhow::Result<()> {
     let control_plane = args.control_plane.connection(false)?;
+    let relay = AccessLogRelay::new(control_plane.clone(), Arc::default());
     let authority = CertificateAuthority::new(
         control_plane,
         SpiffeId {
@@ -44,7 +47,7 @@ pub fn sds(args: &SdsArgs) -> anyhow::Result<()> {
         let listener = SdsListener::bind(&args.socket)?;
         let serve = async {
             let certificates = authority.start().await;
-            listener.serve(certificates).await
+            listener.serve(certificates, relay).await
         };
         let result = tokio::select! {
             result = serve => result.map_err(Into::into),

@@ -4,9 +4,11 @@
 //! from the identity the agent gets from the control plane, over
 //! `StreamSecrets` (state of the world), `DeltaSecrets` and `FetchSecrets`,
 //! pushing a new version at every rotation. The key never leaves this
-//! machine.
+//! machine. The same socket relays Envoy's access log streams to the
+//! control plane (`relay.rs`).
 
 mod delta;
+mod relay;
 mod secrets;
 mod service;
 mod socket;
@@ -15,11 +17,13 @@ mod sotw;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use proto::pb::envoy::service::accesslog::v3::access_log_service_server::AccessLogServiceServer;
 use proto::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
 use crate::identity::WorkloadCertificate;
+pub use relay::AccessLogRelay;
 use service::SdsService;
 
 /// Why SDS cannot be served.
@@ -51,16 +55,19 @@ impl SdsListener {
     }
 
     /// Serves the certificate `certificates` holds, and each new one, to
-    /// connections from this user or root, until the server fails.
+    /// connections from this user or root, and relays their access log
+    /// streams through `relay`, until the server fails.
     pub async fn serve(
         self,
         certificates: watch::Receiver<Arc<WorkloadCertificate>>,
+        relay: AccessLogRelay,
     ) -> Result<(), SdsError> {
-        tracing::info!(socket = %self.path.display(), "serving SDS");
+        tracing::info!(socket = %self.path.display(), "serving SDS and relaying access logs");
         tonic::transport::Server::builder()
             .add_service(SecretDiscoveryServiceServer::new(SdsService {
                 certificates,
             }))
+            .add_service(AccessLogServiceServer::new(relay))
             .serve_with_incoming(socket::trusted_connections(self.listener))
             .await
             .map_err(|source| SdsError::Serve {

@@ -20,9 +20,10 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
-use super::{SdsError, SdsListener, socket};
+use super::{AccessLogRelay, SdsError, SdsListener, socket};
 use crate::identity::{SpiffeId, WorkloadCertificate};
 use crate::testing::fake_ca::TestCa;
+use crate::xds::ControlPlane;
 
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(200);
@@ -50,7 +51,11 @@ impl Harness {
         let first = Arc::new(ca.workload_certificate(&sleep_id(), Duration::from_secs(3600)));
         let (certificates, current) = watch::channel(first);
         let listener = SdsListener::bind(&dir.path().join("sds/socket")).unwrap();
-        tokio::spawn(listener.serve(current));
+        let relay = AccessLogRelay::new(
+            ControlPlane::plaintext("127.0.0.1:9").unwrap(),
+            Arc::default(),
+        );
+        tokio::spawn(listener.serve(current, relay));
         Self {
             dir,
             ca,
