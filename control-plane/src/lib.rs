@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod ca;
 pub mod config;
+pub mod egress;
 pub mod metrics;
 pub mod translate;
 pub mod xds;

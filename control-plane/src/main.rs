@@ -1,9 +1,11 @@
 //! `control-plane`: serve Istio config as xDS to authenticated proxies,
-//! validate it, dump the xDS a proxy would get, or mint a proxy's token.
+//! validate it, dump the xDS a proxy would get, mint a proxy's token, or
+//! show the egress inventory.
 
-/// The commands' larger parts: `serve`, and the trust material it and
-/// `token create` set up.
+/// The commands' larger parts: `serve`, the trust material it and
+/// `token create` set up, and `egress`.
 mod cli {
+    pub mod egress;
     pub mod serve;
     pub mod trust;
 }
@@ -17,6 +19,7 @@ use control_plane::config::{self, ConfigSnapshot};
 use control_plane::translate::{self, Proxy, TypedResources};
 use shared::type_url;
 
+use cli::egress::{EgressCommand, egress};
 use cli::serve::{ServeOptions, serve};
 use cli::trust::create_token;
 
@@ -71,6 +74,12 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// The egress inventory `serve --state-dir` keeps: what workloads
+    /// reached outside, and ServiceEntries for what no resource declares.
+    Egress {
+        #[command(subcommand)]
+        command: EgressCommand,
     },
 }
 
@@ -152,6 +161,7 @@ fn main() -> ExitCode {
                     ttl,
                 },
         } => create_token(&ca_dir, &namespace, &service_account, ttl),
+        Command::Egress { command } => egress(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,6 +38,12 @@ pub struct Metrics {
     pub auth_failures: Family<Label, Counter>,
     pub csr_count: Counter,
     pub certs_issued: Counter,
+    /// Requests and connections in the egress inventory, by source
+    /// workload, destination and decision (bounded as the inventory is).
+    pub egress_connections: Family<Label, Counter>,
+    pub egress_records: Gauge,
+    pub egress_folded: Counter,
+    pub access_log_entries_dropped: Family<Label, Counter>,
 }
 
 impl Default for Metrics {
@@ -103,6 +109,30 @@ impl Default for Metrics {
             "Workload certificates issued",
             certs_issued.clone(),
         );
+        let egress_connections = Family::<Label, Counter>::default();
+        registry.register(
+            "egress_destination_connections",
+            "Requests (HTTP) and connections (TCP, TLS) to a destination seen in proxies' access logs, by source workload, destination, port, protocol, the resource that handled them and the egress policy decision; destination \"other\" past the inventory bound",
+            egress_connections.clone(),
+        );
+        let egress_records = Gauge::default();
+        registry.register(
+            "egress_inventory_records",
+            "Records in the egress inventory, the other records included",
+            egress_records.clone(),
+        );
+        let egress_folded = Counter::default();
+        registry.register(
+            "egress_inventory_folded",
+            "Observations of a new destination folded into their source's other record because the inventory was full",
+            egress_folded.clone(),
+        );
+        let access_log_entries_dropped = Family::<Label, Counter>::default();
+        registry.register(
+            "egress_access_log_entries_dropped",
+            "Access log entries not recorded in the egress inventory, by reason",
+            access_log_entries_dropped.clone(),
+        );
         Self {
             registry,
             connected_proxies,
@@ -115,6 +145,10 @@ impl Default for Metrics {
             auth_failures,
             csr_count,
             certs_issued,
+            egress_connections,
+            egress_records,
+            egress_folded,
+            access_log_entries_dropped,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! `control-plane serve`: its options, and the servers it runs until
 //! interrupted (the secure port, the opt-in plaintext one, metrics) over
-//! the config it watches.
+//! the config it watches, with the egress inventory it keeps.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use clap::Args;
 use control_plane::auth::ServiceAccount;
 use control_plane::ca::ServerName;
 use control_plane::config::watch::ConfigWatcher;
+use control_plane::egress::{self, LiveInventory};
 use control_plane::metrics::{self, Metrics};
 use control_plane::xds::{
     self, DEFAULT_GATEWAY_SERVICE_ACCOUNT, SecureServer, TrustedGateways, XdsContext,
@@ -69,6 +71,15 @@ pub struct ServeOptions {
     /// the default).
     #[arg(long = "gateway-service-account", value_name = "NS/SA", default_value = DEFAULT_GATEWAY_SERVICE_ACCOUNT)]
     pub gateway_service_accounts: Vec<ServiceAccount>,
+    /// Keep the egress inventory (what proxies report over the
+    /// AccessLogService) in DIR/egress-inventory.json, read at start and
+    /// written within a second of a change; without it, it lives in memory.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The most destination records the egress inventory keeps; past it a
+    /// workload's new destinations are counted in its one `other` record.
+    #[arg(long, value_name = "N", default_value_t = egress::DEFAULT_MAX_RECORDS)]
+    pub egress_inventory_max: usize,
 }
 
 /// Resolves once, when the returned sender fires or is dropped.
@@ -102,10 +113,12 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
         let certificate = ca
             .issue_server_certificate(&options.xds_sans)
             .context("issue the control plane's serving certificate")?;
+        let inventory = Arc::new(open_inventory(&options, metrics.clone())?);
         let secure = SecureServer {
             ca: Arc::new(ca),
             certificate,
             authenticator: Arc::new(authenticator(&options)?),
+            inventory: inventory.clone(),
         };
         let publisher = MeshStatePublisher::new(initial);
         let gateways = TrustedGateways::new(options.gateway_service_accounts.iter().cloned());
@@ -141,6 +154,9 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
             "listening"
         );
         tokio::spawn(metrics::serve(metrics_listener, metrics.clone()));
+        if let Some(dir) = options.state_dir.clone() {
+            tokio::spawn(inventory.clone().keep_written(dir));
+        }
         let snapshot_metrics = metrics.clone();
         let snapshot_context = context.clone();
         tokio::spawn(async move {
@@ -181,6 +197,37 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
             plaintext,
         )?;
         drop(watcher);
+        if let Some(dir) = &options.state_dir {
+            inventory
+                .write_if_changed(dir)
+                .context("save the egress inventory")?;
+        }
         Ok(())
     })
+}
+
+/// The egress inventory, from the state directory when there is one
+/// (created, owner only, when missing).
+fn open_inventory(options: &ServeOptions, metrics: Arc<Metrics>) -> anyhow::Result<LiveInventory> {
+    if let Some(dir) = &options.state_dir {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("create the state directory {}", dir.display()))?;
+    }
+    let inventory = LiveInventory::open(
+        options.egress_inventory_max,
+        options.state_dir.as_deref(),
+        metrics,
+    )?;
+    tracing::info!(
+        records = inventory.contents().records.len(),
+        state_dir = %options
+            .state_dir
+            .as_ref()
+            .map_or_else(|| "none (in memory)".to_string(), |dir| dir.display().to_string()),
+        "egress inventory"
+    );
+    Ok(inventory)
 }

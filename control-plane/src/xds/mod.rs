@@ -1,8 +1,9 @@
 //! The xDS server: ADS (state of the world and delta), CSDS, Istio's CA
-//! API, reflection and health, on the secure port (TLS, every call
+//! API, Envoy's AccessLogService, reflection and health, on the secure port (TLS, every call
 //! authenticated by a bearer token) and, when asked, on a plaintext port
 //! that serves config only.
 
+pub mod access_log;
 mod admission;
 mod ads;
 mod authn;

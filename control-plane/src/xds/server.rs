@@ -1,6 +1,7 @@
 //! The two gRPC servers over one [`XdsContext`]: the secure one (TLS with
 //! the mesh CA's serving certificate, a bearer token on every call; ADS,
-//! CSDS, the CA API, health, reflection) and the optional plaintext one
+//! CSDS, the CA API, the AccessLogService, health, reflection) and the
+//! optional plaintext one
 //! (ADS, CSDS, health, reflection: config only, no certificates).
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use futures::FutureExt;
 
 use proto::istio_ca::istio_certificate_service_server::IstioCertificateServiceServer;
+use proto::pb::envoy::service::accesslog::v3::access_log_service_server::AccessLogServiceServer;
 use proto::pb::envoy::service::status::v3::client_status_discovery_service_server::ClientStatusDiscoveryServiceServer;
 use tonic::service::InterceptorLayer;
 use tonic::transport::server::Router;
@@ -18,8 +20,10 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::auth::Authenticator;
 use crate::ca::{CertificateAuthority, ServerCertificate};
+use crate::egress::LiveInventory;
 
 use super::XdsContext;
+use super::access_log::AccessLog;
 use super::ads::Ads;
 use super::authn::Authenticate;
 use super::certificates::Certificates;
@@ -28,6 +32,7 @@ use super::csds::Csds;
 const ADS_SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 const CSDS_SERVICE: &str = "envoy.service.status.v3.ClientStatusDiscoveryService";
 const CA_SERVICE: &str = "istio.v1.auth.IstioCertificateService";
+const ACCESS_LOG_SERVICE: &str = "envoy.service.accesslog.v3.AccessLogService";
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 /// How long a client may take to complete its TLS handshake: a connection
 /// that never sends its ClientHello is dropped instead of held.
@@ -41,11 +46,14 @@ pub struct SecureServer {
     pub ca: Arc<CertificateAuthority>,
     pub certificate: ServerCertificate,
     pub authenticator: Arc<Authenticator>,
+    /// Where the AccessLogService records what proxies report.
+    pub inventory: Arc<LiveInventory>,
 }
 
-/// Reflection v1 and v1alpha, for the services a server has.
+/// Reflection v1 and v1alpha, for the services a server has (the secure
+/// one's: the CA API and the AccessLogService).
 fn reflection(
-    with_ca: bool,
+    secure: bool,
 ) -> (
     tonic_reflection::server::v1::ServerReflectionServer<
         impl tonic_reflection::server::v1::ServerReflection,
@@ -62,10 +70,11 @@ fn reflection(
             .with_service_name(ADS_SERVICE)
             .with_service_name(CSDS_SERVICE)
             .with_service_name(HEALTH_SERVICE);
-        if with_ca {
+        if secure {
             builder = builder
                 .register_encoded_file_descriptor_set(proto::CA_FILE_DESCRIPTOR_SET)
-                .with_service_name(CA_SERVICE);
+                .with_service_name(CA_SERVICE)
+                .with_service_name(ACCESS_LOG_SERVICE);
         }
         builder
     };
@@ -84,7 +93,7 @@ fn reflection(
 async fn config_services<L>(
     builder: Server<L>,
     context: &Arc<XdsContext>,
-    with_ca: bool,
+    secure: bool,
 ) -> Router<L>
 where
     L: Clone,
@@ -94,12 +103,15 @@ where
     health_reporter
         .set_serving::<ClientStatusDiscoveryServiceServer<Csds>>()
         .await;
-    if with_ca {
+    if secure {
         health_reporter
             .set_serving::<IstioCertificateServiceServer<Certificates>>()
             .await;
+        health_reporter
+            .set_serving::<AccessLogServiceServer<AccessLog>>()
+            .await;
     }
-    let (reflection_v1, reflection_v1alpha) = reflection(with_ca);
+    let (reflection_v1, reflection_v1alpha) = reflection(secure);
     let mut builder = builder;
     builder
         .add_service(Ads::new(context.clone()))
@@ -135,6 +147,10 @@ pub async fn serve_secure(
         .add_service(IstioCertificateServiceServer::new(Certificates::new(
             context.clone(),
             secure.ca,
+        )))
+        .add_service(AccessLogServiceServer::new(AccessLog::new(
+            context.clone(),
+            secure.inventory,
         )))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),

@@ -2,6 +2,7 @@
 //! root, a bearer token on every call) and the plaintext one, with tonic
 //! clients as proxies and operators would call them.
 
+mod access_log;
 mod admission;
 mod certificates;
 mod name_table;
@@ -32,6 +33,7 @@ use super::{
 use crate::auth::{Authenticator, ServiceAccount, TokenSigningKey};
 use crate::ca::{self, CertificateAuthority, DEFAULT_WORKLOAD_CERT_TTL};
 use crate::config::ConfigSnapshot;
+use crate::egress::{DEFAULT_MAX_RECORDS, LiveInventory};
 use crate::metrics::Metrics;
 use crate::translate::Proxy;
 use shared::identity::CONTROL_PLANE_SERVER_NAME;
@@ -43,6 +45,8 @@ const WAIT: Duration = Duration::from_secs(10);
 /// A control plane on two loopback ports, its CA directory and token key.
 struct Mesh {
     context: Arc<XdsContext>,
+    /// What the AccessLogService recorded.
+    inventory: Arc<LiveInventory>,
     secure: SocketAddr,
     plaintext: SocketAddr,
     root_pem: String,
@@ -75,19 +79,24 @@ impl Mesh {
         let token_key_pem = ca::load_or_create_token_key(ca_dir.path()).expect("token key");
         let signing = TokenSigningKey::from_pem(&token_key_pem).expect("token key");
         let root_pem = ca.root_pem().to_string();
+        let metrics = Arc::new(Metrics::default());
+        let inventory = Arc::new(
+            LiveInventory::open(DEFAULT_MAX_RECORDS, None, metrics.clone()).expect("inventory"),
+        );
         let secure = SecureServer {
             certificate: ca
                 .issue_server_certificate(&[])
                 .expect("server certificate"),
             ca: Arc::new(ca),
             authenticator: Arc::new(Authenticator::new(&signing, None)),
+            inventory: inventory.clone(),
         };
         let gateways = TrustedGateways::new([DEFAULT_GATEWAY_SERVICE_ACCOUNT
             .parse()
             .expect("the default gateway account")]);
         let context = XdsContext::new(
             MeshStatePublisher::new(Arc::new(snapshot)),
-            Arc::new(Metrics::default()),
+            metrics,
             gateways,
         );
         let loopback = "127.0.0.1:0".parse().expect("address");
@@ -111,6 +120,7 @@ impl Mesh {
         ));
         Self {
             context,
+            inventory,
             secure: addresses.0,
             plaintext: addresses.1,
             root_pem,

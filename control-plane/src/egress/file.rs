@@ -1,0 +1,107 @@
+//! The inventory on disk: `DIR/egress-inventory.json`, written atomically (a 0600 temporary file renamed over it) and read back whole or refused.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::inventory::{Inventory, Record};
+
+/// The file's name in the state directory.
+pub const INVENTORY_FILE: &str = "egress-inventory.json";
+/// The file's format version.
+const FORMAT_VERSION: u32 = 1;
+
+/// The file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryFile {
+    pub version: u32,
+    pub records: Vec<Record>,
+}
+
+impl InventoryFile {
+    /// What `inventory` holds, to write.
+    pub fn of(inventory: &Inventory) -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            records: inventory.records().cloned().collect(),
+        }
+    }
+}
+
+/// Why the inventory cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error(
+        "{path} is not an egress inventory ({source}); move it away to start with an empty inventory"
+    )]
+    Invalid {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "{path} has format version {found}, this control plane reads version {FORMAT_VERSION}; move it away to start with an empty inventory"
+    )]
+    Version { path: PathBuf, found: u32 },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// The inventory file's path in `dir`.
+pub fn path_in(dir: &Path) -> PathBuf {
+    dir.join(INVENTORY_FILE)
+}
+
+/// Reads the inventory in `dir`: `None` when there is no file yet; an
+/// error, leaving the file as it is, when it cannot be read whole.
+pub fn load(dir: &Path) -> Result<Option<InventoryFile>, FileError> {
+    let path = path_in(dir);
+    let text = match fs::read(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(FileError::Read { path, source }),
+    };
+    let file: InventoryFile =
+        serde_json::from_slice(&text).map_err(|source| FileError::Invalid {
+            path: path.clone(),
+            source,
+        })?;
+    if file.version != FORMAT_VERSION {
+        return Err(FileError::Version {
+            path,
+            found: file.version,
+        });
+    }
+    Ok(Some(file))
+}
+
+/// Writes `file` into `dir` atomically: a reader sees the old inventory
+/// or the new one, never a part.
+pub fn save(dir: &Path, file: &InventoryFile) -> Result<(), FileError> {
+    let path = path_in(dir);
+    let temporary = dir.join(format!(".{INVENTORY_FILE}.tmp"));
+    let failed = |source| FileError::Write {
+        path: path.clone(),
+        source,
+    };
+    let json = serde_json::to_vec_pretty(file)
+        .map_err(io::Error::from)
+        .map_err(failed)?;
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(failed)?;
+    out.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(failed)?;
+    out.write_all(&json).map_err(failed)?;
+    out.sync_all().map_err(failed)?;
+    drop(out);
+    fs::rename(&temporary, &path).map_err(failed)
+}

@@ -1,0 +1,81 @@
+//! Which resource handled an access log entry (the ServiceEntry behind its cluster, or the fall-through cluster) and what the outbound policy decided.
+
+use shared::naming::{
+    BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, ClusterName, Direction, PASSTHROUGH_CLUSTER,
+};
+
+use super::observation::Decision;
+use crate::config::model::ServiceEntry;
+use crate::config::{ConfigSnapshot, Resource, hosts};
+
+/// What the inventory shows for traffic no cluster carried and no policy
+/// blocked (a local reply such as a 404).
+pub const NOT_ROUTED: &str = "-";
+
+/// Whether `handled_by` is a fall-through cluster: traffic no ServiceEntry
+/// declares.
+pub fn is_unregistered(handled_by: &str) -> bool {
+    handled_by == PASSTHROUGH_CLUSTER || handled_by == BLACKHOLE_CLUSTER
+}
+
+/// The decision for an entry: its `egress_policy` mark when it has one
+/// (`blocked`, `would_block`); without one, `blocked` for the
+/// `BlackHoleCluster` and the `block_all` route, else `allowed`.
+pub fn decide(mark: Option<&str>, cluster: &str, route_name: &str) -> Decision {
+    match mark {
+        Some("blocked") => Decision::Blocked,
+        Some("would_block") => Decision::WouldBlock,
+        _ if cluster == BLACKHOLE_CLUSTER || route_name == BLOCK_ALL_ROUTE => Decision::Blocked,
+        _ => Decision::Allowed,
+    }
+}
+
+/// The resource that handled traffic of `source_namespace` sent to
+/// `cluster`: the ServiceEntry (`namespace/name`) whose host and port make
+/// the cluster `outbound|port|subset|host` in `snapshot` (the source
+/// namespace's own first, then one exported to it), `PassthroughCluster`,
+/// `BlackHoleCluster` (also for blocked traffic no cluster carried), or the
+/// cluster's name when no ServiceEntry declares it.
+pub fn handled_by(
+    snapshot: &ConfigSnapshot,
+    source_namespace: &str,
+    cluster: &str,
+    decision: Decision,
+) -> String {
+    if cluster.is_empty() {
+        return match decision {
+            Decision::Blocked => BLACKHOLE_CLUSTER.to_string(),
+            Decision::Allowed | Decision::WouldBlock => NOT_ROUTED.to_string(),
+        };
+    }
+    let Some(name) = ClusterName::parse(cluster).filter(|n| n.direction == Direction::Outbound)
+    else {
+        return cluster.to_string();
+    };
+    let declares = |entry: &&Resource<ServiceEntry>| {
+        entry.spec.hosts.iter().any(|host| host == name.host)
+            && entry
+                .spec
+                .ports
+                .iter()
+                .any(|port| port.number == u32::from(name.port))
+    };
+    let entries = &snapshot.service_entries;
+    entries
+        .iter()
+        .filter(declares)
+        .find(|entry| entry.meta.namespace == source_namespace)
+        .or_else(|| {
+            entries.iter().filter(declares).find(|entry| {
+                hosts::exported_to(
+                    &entry.spec.export_to,
+                    &entry.meta.namespace,
+                    source_namespace,
+                )
+            })
+        })
+        .map_or_else(
+            || cluster.to_string(),
+            |entry| format!("{}/{}", entry.meta.namespace, entry.meta.name),
+        )
+}

@@ -1,0 +1,122 @@
+//! What one access log entry says about egress: the source workload, the destination (host or SNI or IP, port, protocol), the decision and the traffic.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::model::Labels;
+
+/// The labels that name a workload, in the order Istio reads them for its
+/// canonical service name.
+const WORKLOAD_NAME_LABELS: [&str; 3] = [
+    "service.istio.io/canonical-name",
+    "app.kubernetes.io/name",
+    "app",
+];
+
+/// The proxy that sent an entry: its token's namespace and service account,
+/// and its node's labels.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SourceWorkload {
+    pub namespace: String,
+    pub service_account: String,
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+impl SourceWorkload {
+    /// The workload's name as Istio's telemetry names it: its canonical
+    /// name label, `app.kubernetes.io/name` or `app`, else its service
+    /// account.
+    pub fn name(&self) -> &str {
+        WORKLOAD_NAME_LABELS
+            .iter()
+            .find_map(|key| self.labels.get(*key))
+            .unwrap_or(&self.service_account)
+    }
+}
+
+/// How the destination was reached, as the inventory records it: HTTP
+/// entries are `HTTP`, TCP entries with an SNI `TLS`, other TCP `TCP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Protocol {
+    Http,
+    Tls,
+    Tcp,
+}
+
+impl Protocol {
+    /// The name ServiceEntry ports and the inventory give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Tls => "TLS",
+            Protocol::Tcp => "TCP",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the traffic went: the Host (HTTP), the SNI (TLS) or the original
+/// destination address (TCP), the port and the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Destination {
+    pub host: String,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+/// What the outbound policy did with the traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allowed,
+    Blocked,
+    /// Let through under a REGISTRY_ONLY dry run that would have blocked it.
+    WouldBlock,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::Blocked => "blocked",
+            Decision::WouldBlock => "would_block",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One outbound request or connection, read from an access log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub source: SourceWorkload,
+    pub destination: Destination,
+    /// The resource that handled it: a ServiceEntry `namespace/name`,
+    /// `PassthroughCluster` or `BlackHoleCluster` (see [`super::handled_by`]).
+    pub handled_by: String,
+    pub decision: Decision,
+    /// Bytes from the workload (Envoy's received bytes, the request).
+    pub received_bytes: u64,
+    /// Bytes to the workload (Envoy's sent bytes, the response).
+    pub sent_bytes: u64,
+    /// The HTTP response code; `None` for TCP and TLS.
+    pub response_code: Option<u32>,
+    /// When it was recorded, in seconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// Response codes and how often each was seen.
+pub type ResponseCodes = BTreeMap<u32, u64>;

@@ -1,0 +1,93 @@
+//! The decision an entry carries and the resource that handled it.
+
+use crate::config::{ConfigSnapshot, load_checked};
+use crate::egress::{Decision, decide, handled_by};
+
+#[test]
+fn the_mark_decides_and_without_one_the_blackhole_and_block_all_block() {
+    assert_eq!(decide(Some("blocked"), "", "block_all"), Decision::Blocked);
+    assert_eq!(
+        decide(Some("would_block"), "PassthroughCluster", "allow_any"),
+        Decision::WouldBlock
+    );
+    assert_eq!(decide(None, "BlackHoleCluster", ""), Decision::Blocked);
+    assert_eq!(decide(Some("-"), "", "block_all"), Decision::Blocked);
+    assert_eq!(
+        decide(None, "PassthroughCluster", "allow_any"),
+        Decision::Allowed
+    );
+    assert_eq!(
+        decide(None, "outbound|80||httpbin.org", "httpbin.org:80"),
+        Decision::Allowed
+    );
+}
+
+pub(super) fn snapshot(yaml: &str) -> ConfigSnapshot {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("config.yaml"), yaml).expect("write");
+    let checked = load_checked(dir.path(), None);
+    assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+    checked.snapshot
+}
+
+fn entry(name: &str, namespace: &str, export_to: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  hosts: [httpbin.org]
+  exportTo: {export_to}
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  resolution: DNS
+---
+"
+    )
+}
+
+#[test]
+fn a_service_cluster_is_handled_by_the_service_entry_the_source_sees_its_own_first() {
+    let config = snapshot(&format!(
+        "{}{}{}",
+        entry("httpbin-shared", "mesh", "['*']"),
+        entry("httpbin-private", "team", "['.']"),
+        entry("httpbin", "default", "['.']"),
+    ));
+    let cluster = "outbound|80||httpbin.org";
+    assert_eq!(
+        handled_by(&config, "default", cluster, Decision::Allowed),
+        "default/httpbin"
+    );
+    assert_eq!(
+        handled_by(&config, "other", cluster, Decision::Allowed),
+        "mesh/httpbin-shared",
+        "team's entry is not exported to other"
+    );
+    assert_eq!(
+        handled_by(
+            &config,
+            "default",
+            "outbound|8080||httpbin.org",
+            Decision::Allowed
+        ),
+        "outbound|8080||httpbin.org",
+        "no ServiceEntry declares that port: the cluster is named as it is"
+    );
+}
+
+#[test]
+fn fall_through_traffic_is_handled_by_its_cluster_and_blocked_local_replies_by_the_blackhole() {
+    let config = ConfigSnapshot::default();
+    for cluster in ["PassthroughCluster", "BlackHoleCluster"] {
+        assert_eq!(
+            handled_by(&config, "default", cluster, Decision::Allowed),
+            cluster
+        );
+    }
+    assert_eq!(
+        handled_by(&config, "default", "", Decision::Blocked),
+        "BlackHoleCluster",
+        "the block_all route's 502 has no cluster"
+    );
+    assert_eq!(handled_by(&config, "default", "", Decision::Allowed), "-");
+}

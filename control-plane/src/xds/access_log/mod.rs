@@ -1,0 +1,162 @@
+//! Envoy's AccessLogService on the secure port (`StreamAccessLogs`): a proxy streams its outbound access log entries, each becomes an observation in the egress inventory of the workload its token and node prove.
+
+mod entry;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use proto::pb::envoy::config::core::v3::Node;
+use proto::pb::envoy::service::accesslog::v3::access_log_service_server::AccessLogService;
+use proto::pb::envoy::service::accesslog::v3::stream_access_logs_message::LogEntries;
+use proto::pb::envoy::service::accesslog::v3::{StreamAccessLogsMessage, StreamAccessLogsResponse};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::admission::{self, TrustedGateways};
+use super::authn::{Caller, peer_text, refuse};
+use super::{XdsContext, identify};
+use crate::egress::{LiveInventory, SourceWorkload};
+use crate::metrics::Metrics;
+
+pub use entry::EGRESS_POLICY_TAG;
+use entry::{http_observation, tcp_observation};
+
+/// The entries of one message recorded at most; the rest are dropped and
+/// counted.
+pub const MAX_ENTRIES_PER_MESSAGE: usize = 1000;
+
+/// The AccessLogService, for `tonic::transport::Server::add_service` through
+/// its generated server.
+pub struct AccessLog {
+    context: Arc<XdsContext>,
+    inventory: Arc<LiveInventory>,
+}
+
+impl AccessLog {
+    pub fn new(context: Arc<XdsContext>, inventory: Arc<LiveInventory>) -> Self {
+        Self { context, inventory }
+    }
+
+    /// Records what one message holds, for `source`.
+    fn record(&self, source: &SourceWorkload, message: StreamAccessLogsMessage) {
+        let snapshot = self.context.publisher.current().snapshot.clone();
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        let observations: Vec<_> = match message.log_entries {
+            None => return,
+            Some(LogEntries::HttpLogs(logs)) => {
+                self.count_over_cap(logs.log_entry.len());
+                logs.log_entry
+                    .iter()
+                    .take(MAX_ENTRIES_PER_MESSAGE)
+                    .map(|entry| http_observation(source, entry, &snapshot, at))
+                    .collect()
+            }
+            Some(LogEntries::TcpLogs(logs)) => {
+                self.count_over_cap(logs.log_entry.len());
+                logs.log_entry
+                    .iter()
+                    .take(MAX_ENTRIES_PER_MESSAGE)
+                    .map(|entry| tcp_observation(source, entry, &snapshot, at))
+                    .collect()
+            }
+        };
+        for observation in observations {
+            match observation {
+                Ok(observation) => self.inventory.observe(observation),
+                Err(skipped) => self.dropped(skipped.reason(), 1),
+            }
+        }
+    }
+
+    fn count_over_cap(&self, entries: usize) {
+        if let Some(over) = entries
+            .checked_sub(MAX_ENTRIES_PER_MESSAGE)
+            .filter(|n| *n > 0)
+        {
+            tracing::warn!(
+                entries,
+                "an access log message holds more than {MAX_ENTRIES_PER_MESSAGE} entries; the rest are dropped"
+            );
+            self.dropped("over_message_cap", over);
+        }
+    }
+
+    fn dropped(&self, reason: &str, count: usize) {
+        self.context
+            .metrics
+            .access_log_entries_dropped
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+}
+
+/// The workload whose entries a stream carries: the caller's namespace and
+/// service account, and the labels of the node its first message names,
+/// which must be the caller's as ADS requires (else PERMISSION_DENIED,
+/// recorded as every refusal is).
+pub fn source_workload(
+    caller: &Caller,
+    node: &Node,
+    gateways: &TrustedGateways,
+    metrics: &Metrics,
+) -> Result<SourceWorkload, Status> {
+    let proxy = identify(node)?;
+    let admitted = admission::admit(node, proxy, &caller.account, gateways)
+        .map_err(|error| refuse(metrics, caller.peer, &error))?;
+    Ok(SourceWorkload {
+        namespace: caller.account.namespace.clone(),
+        service_account: caller.account.name.clone(),
+        labels: admitted.proxy.labels,
+    })
+}
+
+#[tonic::async_trait]
+impl AccessLogService for AccessLog {
+    async fn stream_access_logs(
+        &self,
+        request: Request<Streaming<StreamAccessLogsMessage>>,
+    ) -> Result<Response<StreamAccessLogsResponse>, Status> {
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| {
+                Status::unauthenticated("access logs are taken on the secure port only")
+            })?;
+        let mut messages = request.into_inner();
+        let Some(first) = messages.message().await? else {
+            return Ok(Response::new(StreamAccessLogsResponse {}));
+        };
+        let node = first
+            .identifier
+            .as_ref()
+            .and_then(|identifier| identifier.node.as_ref())
+            .ok_or_else(|| {
+                Status::invalid_argument(
+                    "the first message of an access log stream must carry identifier.node",
+                )
+            })?;
+        let source = source_workload(
+            &caller,
+            node,
+            &self.context.trusted_gateways,
+            &self.context.metrics,
+        )?;
+        tracing::info!(
+            peer = %peer_text(caller.peer),
+            namespace = %source.namespace,
+            service_account = %source.service_account,
+            "access log stream opened"
+        );
+        self.record(&source, first);
+        while let Some(message) = messages.message().await? {
+            self.record(&source, message);
+        }
+        tracing::info!(peer = %peer_text(caller.peer), "access log stream ended");
+        Ok(Response::new(StreamAccessLogsResponse {}))
+    }
+}
