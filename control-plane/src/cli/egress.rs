@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use control_plane::egress::{self, InventoryFile, suggest, table};
 
@@ -68,16 +67,16 @@ pub fn egress(command: EgressCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The inventory in `dir`; a directory without one is an error that says
-/// which flag makes one.
+/// The inventory in `dir`: empty while `serve` has recorded nothing; a
+/// missing directory is an error that says which flag makes one.
 fn read(dir: &Path) -> anyhow::Result<InventoryFile> {
-    egress::load(dir)?.with_context(|| {
-        format!(
-            "{} does not exist: run `control-plane serve --state-dir {}` and let proxies report",
-            egress::path_in(dir).display(),
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory: give the --state-dir of `control-plane serve`",
             dir.display()
-        )
-    })
+        );
+    }
+    Ok(egress::load(dir)?.unwrap_or_default())
 }
 
 fn nothing_seen(source: &InventorySource, unregistered: bool) -> String {

@@ -21,6 +21,15 @@ pub struct InventoryFile {
     pub records: Vec<Record>,
 }
 
+impl Default for InventoryFile {
+    fn default() -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            records: Vec::new(),
+        }
+    }
+}
+
 impl InventoryFile {
     /// What `inventory` holds, to write.
     pub fn of(inventory: &Inventory) -> Self {
@@ -34,21 +43,21 @@ impl InventoryFile {
 /// Why the inventory cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: io::Error },
     #[error(
-        "{path} is not an egress inventory ({source}); move it away to start with an empty inventory"
+        "{path} is not an egress inventory ({error}); move it away to start with an empty inventory"
     )]
     Invalid {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error(
         "{path} has format version {found}, this control plane reads version {FORMAT_VERSION}; move it away to start with an empty inventory"
     )]
     Version { path: PathBuf, found: u32 },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {error}")]
+    Write { path: PathBuf, error: io::Error },
 }
 
 /// The inventory file's path in `dir`.
@@ -63,12 +72,12 @@ pub fn load(dir: &Path) -> Result<Option<InventoryFile>, FileError> {
     let text = match fs::read(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(FileError::Read { path, source }),
+        Err(error) => return Err(FileError::Read { path, error }),
     };
     let file: InventoryFile =
-        serde_json::from_slice(&text).map_err(|source| FileError::Invalid {
+        serde_json::from_slice(&text).map_err(|error| FileError::Invalid {
             path: path.clone(),
-            source,
+            error,
         })?;
     if file.version != FORMAT_VERSION {
         return Err(FileError::Version {
@@ -84,9 +93,9 @@ pub fn load(dir: &Path) -> Result<Option<InventoryFile>, FileError> {
 pub fn save(dir: &Path, file: &InventoryFile) -> Result<(), FileError> {
     let path = path_in(dir);
     let temporary = dir.join(format!(".{INVENTORY_FILE}.tmp"));
-    let failed = |source| FileError::Write {
+    let failed = |error| FileError::Write {
         path: path.clone(),
-        source,
+        error,
     };
     let json = serde_json::to_vec_pretty(file)
         .map_err(io::Error::from)
