@@ -145,6 +145,7 @@ fn sidecar(namespace: &str) -> Proxy {
         labels: [("app".to_string(), "sleep".to_string())].into(),
         ips: vec!["10.1.0.5".to_string()],
         service_account: "sleep".to_string(),
+        dns_capture: false,
     }
 }
 

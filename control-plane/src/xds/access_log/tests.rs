@@ -265,6 +265,7 @@ fn node(namespace: &str, labels: &[(&str, &str)]) -> proto::pb::envoy::config::c
             .collect(),
         ips: vec!["10.1.0.5".to_string()],
         service_account: "sleep".to_string(),
+        dns_capture: false,
     }
     .to_node()
 }
