@@ -12,8 +12,8 @@ use proto::pb::envoy::config::core::v3::{
 };
 use proto::pb::envoy::data::accesslog::v3::http_access_log_entry::HttpVersion;
 use proto::pb::envoy::data::accesslog::v3::{
-    AccessLogCommon, ConnectionProperties, HttpAccessLogEntry, HttpRequestProperties,
-    HttpResponseProperties, ResponseFlags, TcpAccessLogEntry, TlsProperties,
+    AccessLogCommon, AccessLogType, ConnectionProperties, HttpAccessLogEntry,
+    HttpRequestProperties, HttpResponseProperties, ResponseFlags, TcpAccessLogEntry, TlsProperties,
 };
 use proto::wkt::{Timestamp, UInt32Value};
 
@@ -21,8 +21,8 @@ use crate::model::access_log::GrpcAccessLog;
 use crate::model::egress_policy::EgressPolicy;
 use crate::proxy::access_log::AccessLog;
 
-/// The entry of an HTTP request; a route metadata tag takes the mark of
-/// the request's route.
+/// The entry of an HTTP request, at its end; a route metadata tag takes
+/// the mark of the request's route.
 pub fn http_entry(log: &AccessLog, logger: &GrpcAccessLog) -> HttpAccessLogEntry {
     let text = |value: &Option<HeaderValue>| {
         value
@@ -32,7 +32,12 @@ pub fn http_entry(log: &AccessLog, logger: &GrpcAccessLog) -> HttpAccessLogEntry
             .to_string()
     };
     HttpAccessLogEntry {
-        common_properties: Some(common(log, logger, log.egress_policy)),
+        common_properties: Some(common(
+            log,
+            logger,
+            log.egress_policy,
+            AccessLogType::DownstreamEnd,
+        )),
         protocol_version: http_version(log.protocol) as i32,
         request: Some(HttpRequestProperties {
             request_method: log
@@ -63,10 +68,10 @@ pub fn http_entry(log: &AccessLog, logger: &GrpcAccessLog) -> HttpAccessLogEntry
     }
 }
 
-/// The entry of a TCP connection.
+/// The entry of a TCP connection, at its end.
 pub fn tcp_entry(log: &AccessLog, logger: &GrpcAccessLog) -> TcpAccessLogEntry {
     TcpAccessLogEntry {
-        common_properties: Some(common(log, logger, None)),
+        common_properties: Some(common(log, logger, None, AccessLogType::TcpConnectionEnd)),
         connection_properties: Some(ConnectionProperties {
             received_bytes: log.bytes_received,
             sent_bytes: log.bytes_sent,
@@ -78,8 +83,10 @@ fn common(
     log: &AccessLog,
     logger: &GrpcAccessLog,
     route_mark: Option<EgressPolicy>,
+    access_log_type: AccessLogType,
 ) -> AccessLogCommon {
     AccessLogCommon {
+        access_log_type: access_log_type as i32,
         sample_rate: 1.0,
         downstream_remote_address: log.downstream_remote.map(socket_address),
         downstream_local_address: log.downstream_local.map(socket_address),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method};
 use proto::pb::envoy::config::core::v3::{Node, RequestMethod, address, socket_address};
-use proto::pb::envoy::data::accesslog::v3::AccessLogCommon;
 use proto::pb::envoy::data::accesslog::v3::http_access_log_entry::HttpVersion;
+use proto::pb::envoy::data::accesslog::v3::{AccessLogCommon, AccessLogType};
 use proto::pb::envoy::service::accesslog::v3::StreamAccessLogsMessage;
 use proto::pb::envoy::service::accesslog::v3::stream_access_logs_message::LogEntries;
 use shared::identity::CONTROL_PLANE_SERVER_NAME;
@@ -109,6 +109,7 @@ fn an_http_entry_carries_the_destination_decision_and_mark() {
     assert!(common.tls_properties.is_none(), "no SNI on plain HTTP");
     assert_eq!(common.custom_tags["egress_policy"], "would_block");
     assert!(common.start_time.is_some());
+    assert_eq!(common.access_log_type, AccessLogType::DownstreamEnd as i32);
 }
 
 #[test]
@@ -126,6 +127,10 @@ fn a_tcp_entry_carries_the_sni_bytes_flags_and_literal_mark() {
     assert!(common.response_flags.unwrap().no_healthy_upstream);
     assert_eq!(common.custom_tags["egress_policy"], "blocked");
     assert_eq!(entry.connection_properties.unwrap().received_bytes, 517);
+    assert_eq!(
+        common.access_log_type,
+        AccessLogType::TcpConnectionEnd as i32
+    );
 }
 
 #[test]
