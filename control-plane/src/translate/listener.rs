@@ -15,6 +15,7 @@ use proto::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, List
 use shared::naming::{self, BLACKHOLE_CLUSTER, VIRTUAL_OUTBOUND_LISTENER};
 use shared::ports::OUTBOUND_CAPTURE;
 
+use super::access_log_service::add_grpc_access_logs;
 use super::egress_policy::OutboundPolicy;
 use super::filters::{self, TcpTarget};
 use super::registry::{MeshView, Protocol, Service, ServiceAddress};
@@ -70,6 +71,9 @@ pub fn build_sidecar_listeners(view: &MeshView<'_>) -> Vec<Listener> {
         for (bind, chains) in by_bind {
             listeners.push(network_listener(view.policy, &bind, port, chains));
         }
+    }
+    if view.snapshot.mesh.enable_envoy_access_log_service {
+        add_grpc_access_logs(&mut listeners);
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
     listeners

@@ -4,6 +4,7 @@
 //! same input is always the same (sorted by name), which is what the golden
 //! tests and the server's content-hash versions rely on.
 
+pub mod access_log_service;
 pub mod cluster;
 pub mod egress_policy;
 pub mod endpoint;

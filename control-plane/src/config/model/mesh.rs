@@ -29,6 +29,10 @@ pub struct MeshConfig {
     pub root_namespace: String,
     #[serde(default = "default_trust_domain")]
     pub trust_domain: String,
+    /// Envoy's gRPC access loggers on sidecar outbound listeners, to the
+    /// `envoy_accesslog_service` cluster.
+    #[serde(default)]
+    pub enable_envoy_access_log_service: bool,
 }
 
 fn default_root_namespace() -> String {
@@ -45,6 +49,7 @@ impl Default for MeshConfig {
             outbound_traffic_policy: OutboundTrafficPolicy::default(),
             root_namespace: default_root_namespace(),
             trust_domain: default_trust_domain(),
+            enable_envoy_access_log_service: false,
         }
     }
 }
