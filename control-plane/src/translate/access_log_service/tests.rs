@@ -12,6 +12,7 @@ use crate::config::ConfigSnapshot;
 use crate::config::load::load_str;
 use crate::config::model::OutboundMode;
 use crate::translate::test_proxies::{egress_gateway, sidecar_with};
+use crate::translate::tests as golden;
 use crate::translate::{Proxy, to_json, translate};
 
 /// HTTP on 80, TLS by SNI on 443 (the wildcard listener), TCP on a
@@ -214,4 +215,20 @@ fn gateways_get_no_grpc_access_log() {
             "{listener} {chain}"
         );
     }
+}
+
+/// The whole xDS of a dry-run sidecar with the access log service, kept as
+/// a golden file (which the agent's own tests also convert).
+#[test]
+fn a_dry_run_sidecar_with_the_access_log_service_matches_its_golden_file() {
+    let snapshot = config("istio.io/dry-run: \"true\"", true);
+    let resources = translate(&snapshot, &[], &sidecar_with(&[])).into_typed();
+    let types = [
+        type_url::CLUSTER,
+        type_url::ENDPOINT,
+        type_url::LISTENER,
+        type_url::ROUTE,
+    ];
+    let json = to_json(&resources, &types).expect("converts");
+    golden::check_golden("access-log-service/dry-run/sidecar", &json);
 }
