@@ -58,6 +58,8 @@ pub enum FileError {
     Version { path: PathBuf, found: u32 },
     #[error("cannot write {path}: {error}")]
     Write { path: PathBuf, error: io::Error },
+    #[error("the inventory writer stopped: {0}")]
+    Writer(String),
 }
 
 /// The inventory file's path in `dir`.

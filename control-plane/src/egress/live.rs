@@ -87,20 +87,30 @@ impl LiveInventory {
     }
 
     /// Keeps `dir` holding the inventory, written at most every
-    /// [`WRITE_INTERVAL`], until the task is dropped.
+    /// [`WRITE_INTERVAL`], until the task is dropped. A failure is logged
+    /// once, until a write succeeds again.
     pub async fn keep_written(self: Arc<Self>, dir: PathBuf) {
         let mut interval = tokio::time::interval(WRITE_INTERVAL);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
         loop {
             interval.tick().await;
             let inventory = self.clone();
             let target = dir.clone();
-            let written =
-                tokio::task::spawn_blocking(move || inventory.write_if_changed(&target)).await;
+            let written = tokio::task::spawn_blocking(move || inventory.write_if_changed(&target))
+                .await
+                .unwrap_or_else(|error| Err(FileError::Writer(error.to_string())));
             match written {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::warn!("egress inventory not saved: {error}"),
-                Err(error) => tracing::warn!(%error, "egress inventory writer failed"),
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!(dir = %dir.display(), "egress inventory saved again");
+                }
+                Ok(()) => {}
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!("egress inventory not saved (retried every second): {error}");
+                }
+                Err(_) => {}
             }
         }
     }

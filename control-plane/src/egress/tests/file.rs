@@ -132,3 +132,32 @@ fn an_observation_folded_past_the_bound_is_counted_as_other() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_serving_inventory_is_written_soon_after_a_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live = Arc::new(
+        LiveInventory::open(10, Some(dir.path()), Arc::new(Metrics::default())).expect("opened"),
+    );
+    let writer = tokio::spawn(live.clone().keep_written(dir.path().to_path_buf()));
+    live.observe(observation(
+        &source("default", "sleep"),
+        destination("example.com", 80, Protocol::Http),
+        "PassthroughCluster",
+        Decision::Allowed,
+        1,
+    ));
+    let written = async {
+        loop {
+            if let Ok(Some(file)) = load(dir.path()) {
+                return file;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let file = tokio::time::timeout(std::time::Duration::from_secs(10), written)
+        .await
+        .expect("written");
+    writer.abort();
+    assert_eq!(file, live.contents());
+}

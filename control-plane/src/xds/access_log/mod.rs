@@ -72,6 +72,16 @@ impl AccessLog {
         }
     }
 
+    /// The source of the entries that follow a message naming `node`.
+    fn source(&self, caller: &Caller, node: &Node) -> Result<SourceWorkload, Status> {
+        source_workload(
+            caller,
+            node,
+            &self.context.trusted_gateways,
+            &self.context.metrics,
+        )
+    }
+
     fn count_over_cap(&self, entries: usize) {
         if let Some(over) = entries
             .checked_sub(MAX_ENTRIES_PER_MESSAGE)
@@ -114,6 +124,12 @@ pub fn source_workload(
     })
 }
 
+/// The node a message names: every stream's first, and the first of each
+/// stream a relay (`data-plane sds`) forwards on its one stream.
+fn node_of(message: &StreamAccessLogsMessage) -> Option<&Node> {
+    message.identifier.as_ref()?.node.as_ref()
+}
+
 #[tonic::async_trait]
 impl AccessLogService for AccessLog {
     async fn stream_access_logs(
@@ -131,21 +147,12 @@ impl AccessLogService for AccessLog {
         let Some(first) = messages.message().await? else {
             return Ok(Response::new(StreamAccessLogsResponse {}));
         };
-        let node = first
-            .identifier
-            .as_ref()
-            .and_then(|identifier| identifier.node.as_ref())
-            .ok_or_else(|| {
-                Status::invalid_argument(
-                    "the first message of an access log stream must carry identifier.node",
-                )
-            })?;
-        let source = source_workload(
-            &caller,
-            node,
-            &self.context.trusted_gateways,
-            &self.context.metrics,
-        )?;
+        let node = node_of(&first).ok_or_else(|| {
+            Status::invalid_argument(
+                "the first message of an access log stream must carry identifier.node",
+            )
+        })?;
+        let mut source = self.source(&caller, node)?;
         tracing::info!(
             peer = %peer_text(caller.peer),
             namespace = %source.namespace,
@@ -154,6 +161,9 @@ impl AccessLogService for AccessLog {
         );
         self.record(&source, first);
         while let Some(message) = messages.message().await? {
+            if let Some(node) = node_of(&message) {
+                source = self.source(&caller, node)?;
+            }
             self.record(&source, message);
         }
         tracing::info!(peer = %peer_text(caller.peer), "access log stream ended");

@@ -43,6 +43,17 @@ async fn stream(
     token: Option<&str>,
     node: Node,
 ) -> Result<tonic::Response<StreamAccessLogsResponse>, Status> {
+    stream_nodes(mesh, token, node, None).await
+}
+
+/// As [`stream`], the second message naming `second` when given (as a
+/// relay names the node of each stream it forwards).
+async fn stream_nodes(
+    mesh: &Mesh,
+    token: Option<&str>,
+    node: Node,
+    second: Option<Node>,
+) -> Result<tonic::Response<StreamAccessLogsResponse>, Status> {
     let entries = |host: &str| {
         Some(LogEntries::HttpLogs(HttpAccessLogEntries {
             log_entry: vec![blocked_request(host)],
@@ -57,7 +68,10 @@ async fn stream(
             log_entries: entries("httpbin.org"),
         },
         StreamAccessLogsMessage {
-            identifier: None,
+            identifier: second.map(|node| Identifier {
+                node: Some(node),
+                log_name: "egress".to_string(),
+            }),
             log_entries: entries("httpbin.org"),
         },
     ];
@@ -122,4 +136,22 @@ async fn a_stream_without_a_token_is_unauthenticated() {
         .expect_err("refused");
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(mesh.inventory.contents().records.is_empty());
+}
+
+#[tokio::test]
+async fn a_later_message_naming_a_node_of_another_namespace_ends_the_stream() {
+    let mesh = Mesh::start().await;
+    let token = mesh.token("default", "sleep");
+    let status = stream_nodes(
+        &mesh,
+        Some(&token),
+        sidecar("default", "sleep"),
+        Some(sidecar("prod", "sleep")),
+    )
+    .await
+    .expect_err("denied");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let records = mesh.inventory.contents().records;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].count, 1, "only the first message's entry");
 }
