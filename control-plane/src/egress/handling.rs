@@ -18,13 +18,14 @@ pub fn is_unregistered(handled_by: &str) -> bool {
     handled_by == PASSTHROUGH_CLUSTER || handled_by == BLACKHOLE_CLUSTER
 }
 
-/// The decision for an entry: its `egress_policy` mark when it has one
+/// The decision for an entry: its `egress_policy` tag (the mark the
+/// translation puts on fall-through routes and chains) when it has one
 /// (`blocked`, `would_block`); without one, `blocked` for the
 /// `BlackHoleCluster` and the `block_all` route, else `allowed`.
 pub fn decide(mark: Option<&str>, cluster: &str, route_name: &str) -> Decision {
     match mark {
-        Some("blocked") => Decision::Blocked,
-        Some("would_block") => Decision::WouldBlock,
+        Some(mark) if mark == Decision::Blocked.as_str() => Decision::Blocked,
+        Some(mark) if mark == Decision::WouldBlock.as_str() => Decision::WouldBlock,
         _ if cluster == BLACKHOLE_CLUSTER || route_name == BLOCK_ALL_ROUTE => Decision::Blocked,
         _ => Decision::Allowed,
     }

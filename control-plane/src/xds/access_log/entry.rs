@@ -13,9 +13,8 @@ use crate::config::ConfigSnapshot;
 use crate::egress::{
     Decision, Destination, Observation, Protocol, SourceWorkload, decide, handled_by,
 };
+use crate::translate::egress_policy::MARK_FIELD;
 
-/// The custom tag that carries the egress policy mark.
-pub const EGRESS_POLICY_TAG: &str = "egress_policy";
 /// The port of a sidecar's outbound capture listener: the local address of
 /// an explicit-mode connection, never an original destination.
 const OUTBOUND_CAPTURE: u16 = shared::ports::OUTBOUND_CAPTURE;
@@ -73,10 +72,7 @@ fn common(properties: Option<&AccessLogCommon>) -> Result<Common<'_>, Skipped> {
     {
         return Err(Skipped::Inbound);
     }
-    let mark = properties
-        .custom_tags
-        .get(EGRESS_POLICY_TAG)
-        .map(String::as_str);
+    let mark = properties.custom_tags.get(MARK_FIELD).map(String::as_str);
     Ok(Common {
         cluster,
         decision: decide(mark, cluster, &properties.route_name),

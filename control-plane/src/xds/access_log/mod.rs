@@ -20,7 +20,6 @@ use super::{XdsContext, identify};
 use crate::egress::{LiveInventory, SourceWorkload};
 use crate::metrics::Metrics;
 
-pub use entry::EGRESS_POLICY_TAG;
 use entry::{http_observation, tcp_observation};
 
 /// The entries of one message recorded at most; the rest are dropped and
