@@ -26,8 +26,9 @@ pub(super) struct Exchange<'a> {
     /// The counters of the HTTP connection manager, once the request has
     /// found its route configuration.
     pub(super) stats: Option<Arc<DownstreamStats>>,
-    /// The gRPC access logger of the HTTP connection manager, once the
-    /// request has found its route configuration.
+    /// The gRPC access logger of the HTTP connection manager: the chain's,
+    /// or in explicit proxy mode the one of the route configuration the
+    /// request found.
     pub(super) grpc_access_log: Option<Arc<GrpcAccessLog>>,
 }
 
@@ -54,7 +55,7 @@ impl<'a> Exchange<'a> {
             downstream,
             log,
             stats: None,
-            grpc_access_log: None,
+            grpc_access_log: downstream.grpc_access_log.clone(),
         }
     }
 

@@ -2,6 +2,8 @@
 //! never waits, and the client against the fake access log service of
 //! [`crate::testing::fake_als`].
 
+mod emit;
+
 use std::sync::Arc;
 
 use http::uri::PathAndQuery;
