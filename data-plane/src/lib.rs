@@ -4,6 +4,7 @@
 pub mod access_log_service;
 pub mod admin;
 pub mod capture;
+pub mod dns;
 pub mod identity;
 pub mod model;
 pub mod node;

@@ -14,6 +14,9 @@ pub struct Identity {
     pub labels: BTreeMap<String, String>,
     pub ips: Vec<String>,
     pub service_account: String,
+    /// The agent's DNS proxy answers the app's queries: node metadata
+    /// `DNS_CAPTURE: "true"`, as pilot-agent sends it.
+    pub dns_capture: bool,
 }
 
 impl Identity {
@@ -46,6 +49,7 @@ impl Identity {
             labels,
             ips: vec![ip],
             service_account: service_account.to_string(),
+            dns_capture: false,
         })
     }
 
@@ -73,6 +77,10 @@ impl Identity {
             ),
         ]
         .into_iter()
+        .chain(
+            self.dns_capture
+                .then(|| (node::META_DNS_CAPTURE, string("true"))),
+        )
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         Node {
@@ -121,6 +129,27 @@ mod tests {
         assert!(
             matches!(&meta.fields["SERVICE_ACCOUNT"].kind, Some(Kind::StringValue(sa)) if sa == "gw"),
             "the control plane checks it against the token"
+        );
+    }
+
+    #[test]
+    fn dns_capture_is_announced_as_pilot_agent_announces_it() {
+        let mut id = Identity::new(
+            NodeType::Sidecar,
+            None,
+            "10.0.0.5",
+            "app",
+            "default",
+            BTreeMap::new(),
+            "app",
+        )
+        .unwrap();
+        let meta = id.to_node().metadata.unwrap();
+        assert!(!meta.fields.contains_key("DNS_CAPTURE"));
+        id.dns_capture = true;
+        let meta = id.to_node().metadata.unwrap();
+        assert!(
+            matches!(&meta.fields["DNS_CAPTURE"].kind, Some(Kind::StringValue(v)) if v == "true")
         );
     }
 

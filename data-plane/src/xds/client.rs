@@ -107,16 +107,18 @@ impl AdsClient {
         sink: Arc<dyn ConfigSink>,
         ready: watch::Sender<bool>,
     ) -> Self {
+        let types = SUBSCRIPTIONS
+            .iter()
+            .filter(|(type_url, _)| sink.subscribes(type_url))
+            .map(|&(type_url, mode)| TypeState::new(type_url, mode))
+            .collect();
         Self {
             control_plane,
             node,
             sink,
             ready,
             stats: Arc::default(),
-            types: SUBSCRIPTIONS
-                .iter()
-                .map(|&(type_url, mode)| TypeState::new(type_url, mode))
-                .collect(),
+            types,
             delta: true,
         }
     }

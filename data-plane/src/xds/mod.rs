@@ -68,6 +68,13 @@ pub trait ConfigSink: Send + Sync + 'static {
     /// now (RDS: the route configs listeners use; EDS: the EDS clusters'
     /// service names). `None` means a wildcard subscription (CDS, LDS).
     fn wanted_names(&self, type_url: &str) -> Option<Vec<String>>;
+
+    /// Whether the client subscribes to `type_url` at all: every type it
+    /// knows but the name table (NDS), which only a sink that answers DNS
+    /// takes.
+    fn subscribes(&self, type_url: &str) -> bool {
+        type_url != shared::type_url::NAME_TABLE
+    }
 }
 
 /// What to check when connecting failed with `error`: the names and roots

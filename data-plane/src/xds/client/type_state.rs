@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proto::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use proto::pb::google::rpc::Status as RpcStatus;
 use proto::wkt::Any;
-use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, short_name};
+use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, NAME_TABLE, ROUTE, SECRET, short_name};
 
 use super::invalid_argument;
 use crate::xds::stats::{UpdateResult, XdsStats};
@@ -22,13 +22,15 @@ pub(super) enum Mode {
     Named,
 }
 
-/// The subscribed types, in the order ADS wants them requested.
-pub(super) const SUBSCRIPTIONS: [(&str, Mode); 5] = [
+/// The types the client can subscribe to, in the order ADS wants them
+/// requested (those the sink takes: [`ConfigSink::subscribes`]).
+pub(super) const SUBSCRIPTIONS: [(&str, Mode); 6] = [
     (CLUSTER, Mode::Wildcard),
     (ENDPOINT, Mode::Named),
     (LISTENER, Mode::Wildcard),
     (ROUTE, Mode::Named),
     (SECRET, Mode::Named),
+    (NAME_TABLE, Mode::Wildcard),
 ];
 
 /// What the agent wants of one type.
