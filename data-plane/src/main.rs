@@ -5,6 +5,7 @@
 mod cli {
     pub mod analyze;
     pub mod control_plane;
+    pub mod dns;
     pub mod init;
     pub mod proxy;
     pub mod sds;

@@ -10,6 +10,7 @@ use data_plane::access_log_service::{
     AccessLogClient, AccessLogQueue, AccessLogStats, QUEUE_CAPACITY,
 };
 use data_plane::admin::Admin;
+use data_plane::dns::DnsSink;
 use data_plane::identity::{CertificateAuthority, SpiffeId};
 use data_plane::node::Identity;
 use data_plane::proxy::busy_poll;
@@ -17,11 +18,12 @@ use data_plane::proxy::stats::Stats;
 use data_plane::proxy::{ListenerManager, ListenerSockets, ProxyContext};
 use data_plane::store::ConfigStore;
 use data_plane::upstream::{DnsConfig, Upstreams};
-use data_plane::xds::AdsClient;
+use data_plane::xds::{AdsClient, ConfigSink};
 use shared::node::NodeType;
 use tokio::sync::watch;
 
 use super::control_plane::ControlPlaneArgs;
+use super::dns::DnsArgs;
 use super::signal::terminated;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,9 +64,12 @@ pub struct ProxyArgs {
     /// The admin interface (config_dump, stats, ready).
     #[arg(long, default_value = "127.0.0.1:15000")]
     pub admin_addr: SocketAddr,
-    /// DNS server for DNS clusters (host:port); default /etc/resolv.conf.
+    /// DNS server (host:port) for DNS clusters and, with --dns-capture,
+    /// for the names the DNS proxy forwards; default /etc/resolv.conf.
     #[arg(long)]
     pub dns_server: Option<SocketAddr>,
+    #[command(flatten)]
+    pub dns: DnsArgs,
     /// Proxy worker threads.
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
@@ -81,8 +86,13 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         Role::Sidecar => NodeType::Sidecar,
         Role::Router => NodeType::Router,
     };
+    if args.dns.dns_capture && node_type == NodeType::Router {
+        anyhow::bail!(
+            "--dns-capture answers an app's DNS; a gateway has no app and gets no name table: drop --dns-capture"
+        );
+    }
     let labels: BTreeMap<String, String> = shared::node::parse_labels(&args.labels)?;
-    let identity = Identity::new(
+    let mut identity = Identity::new(
         node_type,
         args.node_id.clone(),
         &args.ip,
@@ -91,6 +101,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         labels,
         &args.service_account,
     )?;
+    identity.dns_capture = args.dns.dns_capture;
     let control_plane = args.control_plane.connection(args.plaintext)?;
     tracing::info!(node = %identity.node_id, xds = %control_plane.address(), "starting");
     let authority = if control_plane.is_authenticated() {
@@ -127,6 +138,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
             server: args.dns_server,
         })
     }));
+    let dns = super::dns::start(&args.dns, args.dns_server, &workers)?;
     let hook_upstreams = upstreams.clone();
     let sockets = Arc::new(ListenerSockets::default());
     let hook_sockets = sockets.clone();
@@ -165,12 +177,12 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
     let (listeners_ready_tx, listeners_ready) = watch::channel(false);
     let (xds_warm_tx, xds_warm) = watch::channel(false);
     let (ready_tx, ready) = watch::channel(false);
-    let client = AdsClient::new(
-        control_plane,
-        identity.to_node(),
-        store.clone(),
-        xds_warm_tx,
-    );
+    // With DNS capture, the name table is one more type the client applies.
+    let sink: Arc<dyn ConfigSink> = match &dns {
+        Some(dns) => Arc::new(DnsSink::new(store.clone(), dns.proxy.clone())),
+        None => store.clone(),
+    };
+    let client = AdsClient::new(control_plane, identity.to_node(), sink, xds_warm_tx);
     let admin = Arc::new(Admin {
         store: store.clone(),
         stats: context.stats.clone(),
@@ -228,6 +240,9 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
             }
         }
         tokio::spawn(ListenerManager::new(context, sockets, listeners_ready_tx).run());
+        if let Some(dns) = dns {
+            tokio::spawn(dns.listeners.serve(dns.proxy));
+        }
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
             _ = terminated() => tracing::info!("terminated; shutting down"),

@@ -63,3 +63,6 @@ fn merged(resources: &[Any]) -> Result<NameTable, NameTableError> {
     }
     Ok(table)
 }
+
+#[cfg(test)]
+mod tests;
