@@ -126,6 +126,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_dns_address_is_refused_without_dns_capture() {
+        let error = proxy(&["--dns-addr", "127.0.0.1:25053"])
+            .err()
+            .expect("--dns-addr means nothing without --dns-capture");
+        assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument, "{error}");
+        assert!(proxy(&[]).is_ok(), "the default address needs no capture");
+        assert!(proxy(&["--dns-capture", "--dns-addr", "127.0.0.1:25053"]).is_ok());
+    }
+
     fn command(words: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(["data-plane"].iter().chain(words))
     }

@@ -21,7 +21,7 @@ pub struct DnsArgs {
     pub dns_capture: bool,
     /// Where the DNS proxy listens, UDP and TCP (Istio's DNS_PROXY_ADDR);
     /// with --dns-capture only.
-    #[arg(long, default_value = DEFAULT_DNS_ADDR)]
+    #[arg(long, default_value = DEFAULT_DNS_ADDR, requires = "dns_capture")]
     pub dns_addr: SocketAddr,
 }
 
