@@ -15,11 +15,14 @@ use data_plane::identity::{CertificateAuthority, SpiffeId};
 use data_plane::node::Identity;
 use data_plane::proxy::busy_poll;
 use data_plane::proxy::stats::Stats;
+use data_plane::proxy::stats::istio::{
+    DEFAULT_MAX_UNREGISTERED_DESTINATIONS, IstioStats, SourceWorkload,
+};
 use data_plane::proxy::{ListenerManager, ListenerSockets, ProxyContext};
 use data_plane::store::ConfigStore;
 use data_plane::upstream::{DnsConfig, Upstreams};
 use data_plane::xds::{AdsClient, ConfigSink};
-use shared::node::NodeType;
+use shared::node::{NodeId, NodeType};
 use tokio::sync::watch;
 
 use super::control_plane::ControlPlaneArgs;
@@ -79,6 +82,11 @@ pub struct ProxyArgs {
     /// machines), at the cost of CPU time while traffic flows. Off by default.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub busy_poll: Option<std::time::Duration>,
+    /// How many distinct unregistered destinations (no ServiceEntry) get a
+    /// metric series of their own; the others are counted as
+    /// `destination_service="other"`.
+    #[arg(long, default_value_t = DEFAULT_MAX_UNREGISTERED_DESTINATIONS)]
+    pub max_unregistered_destinations: usize,
 }
 
 pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow::Result<()> {
@@ -102,6 +110,9 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         &args.service_account,
     )?;
     identity.dns_capture = args.dns.dns_capture;
+    let node_id: NodeId = identity.node_id.parse()?;
+    let source_workload =
+        SourceWorkload::of_pod(node_id.pod(), &identity.namespace, &identity.labels);
     let control_plane = args.control_plane.connection(args.plaintext)?;
     tracing::info!(node = %identity.node_id, xds = %control_plane.address(), "starting");
     let authority = if control_plane.is_authenticated() {
@@ -169,7 +180,10 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
     let context = Arc::new(ProxyContext {
         store: store.clone(),
         upstreams: upstreams.clone(),
-        stats: Arc::new(Stats::default()),
+        stats: Arc::new(Stats::new(IstioStats::new(
+            &source_workload,
+            args.max_unregistered_destinations,
+        ))),
         activity: activity.clone(),
         access_log_service: access_log_client.is_some().then_some(access_log_queue),
     });

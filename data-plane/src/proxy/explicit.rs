@@ -2,7 +2,8 @@
 //! captured by iptables: `curl -x http://127.0.0.1:15001 http://host/path`
 //! (absolute-form requests) and `https_proxy` (`CONNECT host:port`).
 //! Requests are routed as if their destination had been captured; a
-//! CONNECT goes to the service its host or address names ([`resolve`]).
+//! CONNECT goes to the service its host or address names ([`resolve`]);
+//! one that REGISTRY_ONLY refuses is answered 502 ([`blocked`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,11 +12,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::model::Listener;
+use crate::model::egress_policy::EgressPolicy;
 
 use super::ProxyContext;
 use super::http::{self, Downstream, RouteSource};
-use super::outbound::{self, Destination};
+use super::outbound::{self, Accepted, Destination};
 
+mod blocked;
 mod resolve;
 
 use resolve::{ConnectRoute, resolve_address, resolve_connect};
@@ -62,13 +65,6 @@ pub async fn serve(
     if stream.read_exact(&mut consumed).await.is_err() {
         return;
     }
-    if stream
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .await
-        .is_err()
-    {
-        return;
-    }
     let config = context.store.load();
     let mut ip: Option<IpAddr> = host.parse().ok();
     let mut route = resolve_connect(&config, &host, port);
@@ -89,12 +85,34 @@ pub async fn serve(
         original_dst: ip.map(|ip| SocketAddr::new(ip, port)),
         host: Some(host),
     };
+    // The chain the tunnel would take, its SNI taken to be the host.
+    let chain = match &route {
+        ConnectRoute::Listener(listener) => {
+            listener.select_chain(port, destination.ip(local), destination.host.as_deref())
+        }
+        ConnectRoute::Chain(chain) => Some(*chain),
+        ConnectRoute::Resolve | ConnectRoute::Fallthrough => {
+            accepting.select_chain(port, destination.ip(local), destination.host.as_deref())
+        }
+    };
+    if let Some(chain) = chain.filter(|c| c.egress_policy == Some(EgressPolicy::Blocked)) {
+        blocked::refuse_connect(stream, chain, &destination, (remote, local), &context).await;
+        return;
+    }
+    if stream
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
     match route {
         ConnectRoute::Listener(listener) => {
             outbound::dispatch(stream, remote, local, listener, destination, context).await;
         }
         ConnectRoute::Chain(chain) => {
-            outbound::run_chain(stream, remote, local, chain, destination, None, context).await;
+            let accepted = Accepted::new(remote, local, destination, None);
+            outbound::run_chain(stream, chain, accepted, context).await;
         }
         ConnectRoute::Resolve | ConnectRoute::Fallthrough => {
             outbound::dispatch(stream, remote, local, &accepting, destination, context).await;

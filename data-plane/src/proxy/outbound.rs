@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::model::egress_policy::EgressPolicy;
 use crate::model::listener::{ChainAction, DownstreamTls, FilterChain, HttpManager, Listener};
 
 use super::http::{self, Downstream, RouteSource};
@@ -48,6 +49,27 @@ pub struct Destination {
 }
 
 impl Destination {
+    /// `%DOWNSTREAM_LOCAL_ADDRESS%` as Envoy logs it: the original
+    /// destination of a captured connection, else the address the
+    /// connection was accepted on (explicit proxy mode included).
+    pub fn logged_local(&self, local: Option<SocketAddr>) -> Option<SocketAddr> {
+        match (self.original_dst, &self.host) {
+            (Some(dst), None) => Some(dst),
+            _ => local,
+        }
+    }
+
+    /// The CONNECT target, `host:port` (an IPv6 address in brackets).
+    pub fn connect_target(&self) -> Option<String> {
+        self.host.as_ref().map(|host| {
+            if host.contains(':') {
+                format!("[{host}]:{}", self.port)
+            } else {
+                format!("{host}:{}", self.port)
+            }
+        })
+    }
+
     /// The destination address filter chains match on, as Envoy's: the
     /// original destination, else (not redirected, not CONNECT to a name)
     /// the address the connection was accepted on.
@@ -102,7 +124,7 @@ pub async fn dispatch(
     destination: Destination,
     context: Arc<ProxyContext>,
 ) {
-    let server_name = if listener.inspect_tls {
+    let mut server_name = if listener.inspect_tls {
         read_sni(&stream).await
     } else {
         None
@@ -116,35 +138,41 @@ pub async fn dispatch(
         tcp::close(stream);
         return;
     };
-    run_chain(
-        stream,
-        remote,
-        local,
-        chain,
-        destination,
-        server_name,
-        context,
-    )
-    .await;
-}
-
-/// Runs `chain` for a connection whose chain is already chosen.
-pub async fn run_chain(
-    stream: TcpStream,
-    remote: SocketAddr,
-    local: Option<SocketAddr>,
-    chain: &FilterChain,
-    destination: Destination,
-    server_name: Option<String>,
-    context: Arc<ProxyContext>,
-) {
-    let mut accepted = Accepted {
+    // The fall-through chain names a TLS destination by its SNI too: a
+    // blocked connection waits for its ClientHello (it gets nothing else),
+    // one that goes out has it read as it flows.
+    let uninspected_fall_through = !listener.inspect_tls
+        && listener
+            .default_chain
+            .as_ref()
+            .is_some_and(|default| std::ptr::eq(default, chain));
+    if uninspected_fall_through
+        && destination.host.is_none()
+        && chain.egress_policy == Some(EgressPolicy::Blocked)
+    {
+        server_name = read_sni(&stream).await;
+    }
+    let accepted = Accepted {
         remote,
         local,
         destination,
         server_name,
         tls: None,
+        egress_policy: chain.egress_policy,
+        sniff_sni: uninspected_fall_through,
     };
+    run_chain(stream, chain, accepted, context).await;
+}
+
+/// Runs `chain` for a connection whose chain is already chosen.
+pub async fn run_chain(
+    stream: TcpStream,
+    chain: &FilterChain,
+    mut accepted: Accepted,
+    context: Arc<ProxyContext>,
+) {
+    accepted.egress_policy = chain.egress_policy;
+    let remote = accepted.remote;
     let Some(tls) = &chain.tls else {
         run_action(stream, &chain.action, accepted, context).await;
         return;
@@ -191,17 +219,42 @@ async fn terminate_tls(
 }
 
 /// A connection whose filter chain is chosen, as its action sees it.
-struct Accepted {
-    remote: SocketAddr,
-    local: Option<SocketAddr>,
-    destination: Destination,
-    server_name: Option<String>,
+pub struct Accepted {
+    pub remote: SocketAddr,
+    pub local: Option<SocketAddr>,
+    pub destination: Destination,
+    pub server_name: Option<String>,
     /// The TLS the chain terminated, if it did.
-    tls: Option<TerminatedTls>,
+    pub tls: Option<TerminatedTls>,
+    /// The egress mark of the chain.
+    pub egress_policy: Option<EgressPolicy>,
+    /// The chain is its listener's fall-through, whose SNI nothing has
+    /// read: read it from the first bytes as they flow.
+    pub sniff_sni: bool,
+}
+
+impl Accepted {
+    /// A connection whose SNI, if any, is known or not wanted.
+    pub fn new(
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        destination: Destination,
+        server_name: Option<String>,
+    ) -> Self {
+        Self {
+            remote,
+            local,
+            destination,
+            server_name,
+            tls: None,
+            egress_policy: None,
+            sniff_sni: false,
+        }
+    }
 }
 
 /// TLS a filter chain terminated.
-struct TerminatedTls {
+pub struct TerminatedTls {
     /// The client's SPIFFE id, when it presented a mesh certificate.
     peer_identity: Option<String>,
 }
@@ -221,18 +274,7 @@ async fn run_action<S>(
             let downstream = http_downstream(hcm, accepted, &context);
             http::serve(stream, context, downstream).await;
         }
-        ChainAction::Tcp(proxy) => {
-            tcp::proxy(
-                stream,
-                accepted.remote,
-                accepted.local,
-                proxy,
-                accepted.destination,
-                accepted.server_name,
-                context,
-            )
-            .await;
-        }
+        ChainAction::Tcp(proxy) => tcp::proxy(stream, accepted, proxy, context).await,
     }
 }
 
@@ -248,7 +290,7 @@ fn http_downstream(
         .cx_total
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Arc::new(Downstream {
-        local: accepted.local,
+        local: accepted.destination.logged_local(accepted.local),
         remote: Some(accepted.remote),
         original_dst: accepted.destination.original_dst,
         source: RouteSource::Chain {

@@ -1,5 +1,6 @@
 //! The one place where failures become what the client sees, as Envoy
-//! under Istio answers: no route 404 (NR), blocked 502, no healthy
+//! under Istio answers: no route 404 (NR), blocked 502 (with a line naming
+//! the host no ServiceEntry allows), no healthy
 //! upstream 503 (UH, also a DNS cluster whose names do not resolve),
 //! connect failure 503 (UF), route timeout 504 (UT).
 
@@ -49,12 +50,17 @@ impl LocalReply {
         )
     }
 
-    pub fn blocked() -> Self {
-        Self::new(
+    /// A route's direct response.
+    pub fn direct(status: StatusCode, body: String) -> Self {
+        Self::new(status, body, "-", "direct_response")
+    }
+
+    /// What REGISTRY_ONLY answers a request to `authority`, which no
+    /// ServiceEntry allows: 502, naming the host, on every path.
+    pub fn blocked(authority: &str) -> Self {
+        Self::direct(
             StatusCode::BAD_GATEWAY,
-            String::new(),
-            "-",
-            "direct_response",
+            format!("no ServiceEntry allows {authority} (REGISTRY_ONLY)\n"),
         )
     }
 
@@ -127,6 +133,20 @@ mod tests {
 
     use super::*;
     use crate::upstream::DnsError;
+
+    #[test]
+    fn a_blocked_request_is_a_502_naming_its_host() {
+        let reply = LocalReply::blocked("evil.example:8080");
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            reply.body,
+            "no ServiceEntry allows evil.example:8080 (REGISTRY_ONLY)\n"
+        );
+        assert_eq!((reply.flags, reply.details), ("-", "direct_response"));
+        let response = reply.into_response();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain");
+        assert_eq!(response.headers()[header::CONTENT_LENGTH], "57");
+    }
 
     #[test]
     fn a_dns_cluster_whose_names_do_not_resolve_answers_no_healthy_upstream() {

@@ -140,11 +140,11 @@ pub fn looks_like_http(buf: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A minimal TLS 1.2 ClientHello carrying `sni`.
-    fn client_hello(sni: Option<&str>) -> Vec<u8> {
+    pub(crate) fn client_hello(sni: Option<&str>) -> Vec<u8> {
         let mut extensions = Vec::new();
         if let Some(sni) = sni {
             let name = sni.as_bytes();

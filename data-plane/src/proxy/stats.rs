@@ -1,11 +1,16 @@
 //! Proxy counters, rendered in Prometheus text with Envoy's stat names so
-//! dashboards built for Envoy keep working.
+//! dashboards built for Envoy keep working, and Istio's standard metrics
+//! ([`istio`]).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use dashmap::DashMap;
+
+pub mod istio;
+
+use istio::IstioStats;
 
 /// Counters of one upstream cluster.
 #[derive(Default)]
@@ -15,6 +20,9 @@ pub struct ClusterStats {
     pub rq_class: [AtomicU64; 5],
     pub rq_timeout: AtomicU64,
     pub cx_connect_fail: AtomicU64,
+    /// Connections refused for want of a healthy host (BlackHoleCluster's
+    /// every connection, as Envoy counts them).
+    pub cx_none_healthy: AtomicU64,
     pub cx_total: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub bytes_received: AtomicU64,
@@ -35,6 +43,8 @@ type ReadCounter = fn(&ClusterStats) -> u64;
 pub struct Stats {
     clusters: DashMap<Arc<str>, Arc<ClusterStats>>,
     downstream: DashMap<Arc<str>, Arc<DownstreamStats>>,
+    /// Istio's standard metrics.
+    pub istio: IstioStats,
 }
 
 fn class_index(status: u16) -> usize {
@@ -42,6 +52,14 @@ fn class_index(status: u16) -> usize {
 }
 
 impl Stats {
+    pub fn new(istio: IstioStats) -> Self {
+        Self {
+            clusters: DashMap::new(),
+            downstream: DashMap::new(),
+            istio,
+        }
+    }
+
     pub fn cluster(&self, name: &Arc<str>) -> Arc<ClusterStats> {
         if let Some(stats) = self.clusters.get(name) {
             return stats.clone();
@@ -74,7 +92,7 @@ impl Stats {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         clusters.sort_by(|a, b| a.0.cmp(&b.0));
-        let counters: [(&str, ReadCounter); 6] = [
+        let counters: [(&str, ReadCounter); 7] = [
             ("envoy_cluster_upstream_rq_total", |s| {
                 s.rq_total.load(Relaxed)
             }),
@@ -83,6 +101,9 @@ impl Stats {
             }),
             ("envoy_cluster_upstream_cx_connect_fail", |s| {
                 s.cx_connect_fail.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_cx_none_healthy", |s| {
+                s.cx_none_healthy.load(Relaxed)
             }),
             ("envoy_cluster_upstream_cx_total", |s| {
                 s.cx_total.load(Relaxed)
@@ -148,5 +169,6 @@ impl Stats {
                 stats.cx_total.load(Relaxed)
             );
         }
+        self.istio.render(out);
     }
 }

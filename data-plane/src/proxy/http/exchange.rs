@@ -1,6 +1,7 @@
 //! One request's bookkeeping: its access log entry, filled in as the
 //! request goes, and the counters of the listener that took it; ending the
-//! exchange records the response and hands the log to the response body.
+//! exchange records the response (Envoy's and Istio's counters) and hands
+//! the log to the response body.
 
 use std::sync::Arc;
 
@@ -13,10 +14,11 @@ use crate::model::access_log::GrpcAccessLog;
 use crate::proxy::ProxyContext;
 use crate::proxy::access_log::AccessLog;
 use crate::proxy::respond::LocalReply;
+use crate::proxy::stats::istio::{Destination, host};
 use crate::proxy::stats::{DownstreamStats, Stats};
 
 use super::body::LoggedBody;
-use super::headers::authority;
+use super::headers::{authority, text};
 use super::{Downstream, ResponseBody};
 
 pub(super) struct Exchange<'a> {
@@ -74,6 +76,17 @@ impl<'a> Exchange<'a> {
         if let Some(stats) = &self.stats {
             Stats::record_downstream_response(stats, self.log.response_code);
         }
+        let destination = Destination::of(
+            self.log.upstream_cluster.as_deref(),
+            host(text(self.log.authority.as_ref())),
+            self.log.egress_policy,
+        );
+        self.context.stats.istio.request(
+            destination,
+            self.log.response_code,
+            self.log.response_flags,
+            self.log.egress_policy,
+        );
         let targets = LogTargets::new(
             self.downstream.access_log,
             self.grpc_access_log.as_ref(),

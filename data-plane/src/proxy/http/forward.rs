@@ -65,6 +65,11 @@ pub(super) async fn forward(
         }
         Err(ForwardError::Upstream(error)) => {
             let reply = LocalReply::upstream_failure(&error);
+            if matches!(error, UpstreamError::NoHealthyUpstream(_)) {
+                cluster_stats
+                    .cx_none_healthy
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             if !matches!(error, UpstreamError::UnknownCluster(_)) {
                 Stats::record_upstream_response(&cluster_stats, reply.status.as_u16());
             }

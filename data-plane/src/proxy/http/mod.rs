@@ -111,6 +111,7 @@ async fn handle(
     };
     let plan = plan::plan(&table.routes, &config, request, draws);
     exchange.log.route_name = plan.route.map(|route| route.name.clone());
+    exchange.log.egress_policy = plan.route.and_then(|route| route.egress_policy);
     exchange.log.upstream_cluster = plan.cluster;
     match plan.action {
         Action::Forward(forwarding) => {

@@ -14,6 +14,7 @@ use http::{StatusCode, Uri};
 
 use crate::model::RunningConfig;
 use crate::model::cluster::Discovery;
+use crate::model::egress_policy::EgressPolicy;
 use crate::model::route::{
     Forward, PathMatch, Redirect, RequestFacts, RetryPolicy, Route, RouteAction, RouteConfig,
     VirtualHost,
@@ -125,11 +126,13 @@ pub(super) fn plan<'r>(
         };
     };
     let action = match &route.action {
-        RouteAction::Direct { status, body } => Action::Reply(LocalReply {
-            status: StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
-            body: body.clone().unwrap_or_default(),
-            ..LocalReply::blocked()
-        }),
+        RouteAction::Direct { .. } if route.egress_policy == Some(EgressPolicy::Blocked) => {
+            Action::Reply(LocalReply::blocked(facts.authority))
+        }
+        RouteAction::Direct { status, body } => Action::Reply(LocalReply::direct(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+            body.clone().unwrap_or_default(),
+        )),
         RouteAction::Redirect(redirect) => Action::Redirect {
             status: StatusCode::from_u16(redirect.status).unwrap_or(StatusCode::MOVED_PERMANENTLY),
             location: location(redirect, &request),

@@ -9,6 +9,7 @@ use http::Uri;
 
 use crate::model::RunningConfig;
 use crate::model::access_log::GrpcAccessLog;
+use crate::model::egress_policy::EgressPolicy;
 use crate::model::listener::{ChainAction, TcpProxy};
 use crate::model::route::{
     Forward, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
@@ -55,21 +56,21 @@ pub(super) fn route_table(
             let listener = config
                 .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
                 .or_else(|| config.listener(accepting))?;
-            let (routes, stat_prefix, grpc_access_log) =
-                match &listener.select_chain(port, None, None)?.action {
-                    ChainAction::Http(hcm) => (
-                        hcm.inline_routes
-                            .clone()
-                            .or_else(|| config.route(&hcm.route_config_name).cloned())?,
-                        hcm.stat_prefix.clone(),
-                        hcm.grpc_access_log.clone(),
-                    ),
-                    ChainAction::Tcp(tcp) => (
-                        Arc::new(forward_all(tcp)),
-                        tcp.stat_prefix.clone(),
-                        tcp.grpc_access_log.clone(),
-                    ),
-                };
+            let chain = listener.select_chain(port, None, None)?;
+            let (routes, stat_prefix, grpc_access_log) = match &chain.action {
+                ChainAction::Http(hcm) => (
+                    hcm.inline_routes
+                        .clone()
+                        .or_else(|| config.route(&hcm.route_config_name).cloned())?,
+                    hcm.stat_prefix.clone(),
+                    hcm.grpc_access_log.clone(),
+                ),
+                ChainAction::Tcp(tcp) => (
+                    Arc::new(forward_all(tcp, chain.egress_policy)),
+                    tcp.stat_prefix.clone(),
+                    tcp.grpc_access_log.clone(),
+                ),
+            };
             Some(RouteTable {
                 routes,
                 stat_prefix,
@@ -81,8 +82,23 @@ pub(super) fn route_table(
 }
 
 /// Routes for plain HTTP that a captured connection would have sent
-/// through a TCP proxy: everything to the proxy's cluster, no timeout.
-fn forward_all(tcp: &TcpProxy) -> RouteConfig {
+/// through a TCP proxy: everything to the proxy's cluster, no timeout; or,
+/// for a chain marked blocked, REGISTRY_ONLY's 502, as `block_all` answers.
+fn forward_all(tcp: &TcpProxy, egress_policy: Option<EgressPolicy>) -> RouteConfig {
+    let action = if egress_policy == Some(EgressPolicy::Blocked) {
+        RouteAction::Direct {
+            status: 502,
+            body: None,
+        }
+    } else {
+        RouteAction::Forward(Forward {
+            target: tcp.target.clone(),
+            timeout: None,
+            retry: None,
+            prefix_rewrite: None,
+            host_rewrite: None,
+        })
+    };
     RouteConfig {
         name: tcp.stat_prefix.clone(),
         virtual_hosts: vec![VirtualHost {
@@ -96,22 +112,19 @@ fn forward_all(tcp: &TcpProxy) -> RouteConfig {
                     headers: Vec::new(),
                     query: Vec::new(),
                 },
-                action: RouteAction::Forward(Forward {
-                    target: tcp.target.clone(),
-                    timeout: None,
-                    retry: None,
-                    prefix_rewrite: None,
-                    host_rewrite: None,
-                }),
+                action,
                 decorator: None,
                 request_headers_to_add: Vec::new(),
                 request_headers_to_remove: Vec::new(),
                 response_headers_to_add: Vec::new(),
                 response_headers_to_remove: Vec::new(),
-                egress_policy: None,
+                egress_policy,
             }],
             include_attempt_count: false,
             require_tls: false,
         }],
     }
 }
+
+#[cfg(test)]
+mod tests;

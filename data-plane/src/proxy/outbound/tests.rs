@@ -21,7 +21,7 @@ use crate::proxy::stats::Stats;
 use crate::store::ConfigStore;
 use crate::upstream::{DnsConfig, Upstreams};
 
-use super::{Destination, run_chain};
+use super::{Accepted, Destination, run_chain};
 
 const SERVER_NAME: &str = "gateway.test";
 
@@ -84,16 +84,8 @@ async fn serve_once(chain: FilterChain) -> SocketAddr {
             original_dst: None,
             host: None,
         };
-        run_chain(
-            stream,
-            remote,
-            Some(addr),
-            &chain,
-            destination,
-            None,
-            context,
-        )
-        .await;
+        let accepted = Accepted::new(remote, Some(addr), destination, None);
+        run_chain(stream, &chain, accepted, context).await;
     });
     addr
 }

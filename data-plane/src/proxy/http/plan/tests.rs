@@ -341,6 +341,46 @@ fn a_direct_response_answers_with_the_route_status_and_body() {
     assert_eq!((reply.flags, reply.details), ("-", "direct_response"));
 }
 
+/// Istio's `block_all` fall-through route, with `mark`.
+fn block_all(mark: Option<EgressPolicy>) -> RouteConfig {
+    let mut block_all = route(
+        prefix("/"),
+        RouteAction::Direct {
+            status: 502,
+            body: None,
+        },
+    );
+    block_all.name = "block_all".into();
+    block_all.egress_policy = mark;
+    let mut routes = routes(block_all);
+    routes.virtual_hosts[0].domains = vec!["*".into()];
+    routes
+}
+
+#[test]
+fn registry_only_answers_502_naming_the_host_no_service_entry_allows() {
+    let routes = block_all(Some(EgressPolicy::Blocked));
+    let plan = plan_for(&routes, request("evil.example:8080", "/x", &[]));
+    assert_eq!(plan.route.map(|r| &*r.name), Some("block_all"));
+    assert!(plan.cluster.is_none());
+    let reply = replied(&plan);
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.body,
+        "no ServiceEntry allows evil.example:8080 (REGISTRY_ONLY)\n"
+    );
+    assert_eq!((reply.flags, reply.details), ("-", "direct_response"));
+}
+
+#[test]
+fn an_unmarked_502_direct_response_has_no_body() {
+    let routes = block_all(None);
+    let plan = plan_for(&routes, request("evil.example", "/", &[]));
+    let reply = replied(&plan);
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(reply.body, "");
+}
+
 #[test]
 fn a_redirect_defaults_to_the_request_host_and_path() {
     let redirect = |scheme: Option<&str>, port: Option<u16>, path: Option<&str>| {

@@ -1,0 +1,105 @@
+//! The answer to a CONNECT whose destination REGISTRY_ONLY refuses: the
+//! same 502 and line as a blocked HTTP request, to the CONNECT itself,
+//! logged and counted as blocked (BlackHoleCluster's refusal).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+
+use http::{HeaderValue, Method};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::access_log_service::LogTargets;
+use crate::model::egress_policy::EgressPolicy;
+use crate::model::listener::{ChainAction, FilterChain};
+use crate::proxy::ProxyContext;
+use crate::proxy::access_log::AccessLog;
+use crate::proxy::outbound::Destination;
+use crate::proxy::respond::LocalReply;
+use crate::proxy::stats::istio;
+
+/// Refuses the CONNECT to `destination` that the blocked `chain` would take.
+pub(super) async fn refuse_connect(
+    mut stream: TcpStream,
+    chain: &FilterChain,
+    destination: &Destination,
+    downstream: (SocketAddr, Option<SocketAddr>),
+    context: &ProxyContext,
+) {
+    let (remote, local) = downstream;
+    let target = destination.connect_target().unwrap_or_default();
+    let reply = LocalReply::blocked(&target);
+    let response = connect_response(&reply);
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+    let queue = context.access_log_service.as_ref();
+    let (cluster, targets, tcp) = match &chain.action {
+        ChainAction::Tcp(tcp) => (
+            tcp.target.pick(0).cloned(),
+            LogTargets::new(tcp.access_log, tcp.grpc_access_log.as_ref(), queue),
+            true,
+        ),
+        ChainAction::Http(hcm) => (
+            None,
+            LogTargets::new(hcm.access_log, hcm.grpc_access_log.as_ref(), queue),
+            false,
+        ),
+    };
+    if let Some(cluster) = &cluster {
+        context
+            .stats
+            .cluster(cluster)
+            .cx_none_healthy
+            .fetch_add(1, Relaxed);
+    }
+    let policy = Some(EgressPolicy::Blocked);
+    let observed = destination.host.as_deref().unwrap_or_default();
+    context.stats.istio.request(
+        istio::Destination::of(cluster.as_deref(), observed, policy),
+        reply.status.as_u16(),
+        reply.flags,
+        policy,
+    );
+    if targets.is_empty() {
+        return;
+    }
+    let mut log = AccessLog::new("HTTP/1.1", local, Some(remote));
+    log.method = Some(Method::CONNECT);
+    log.response_code = reply.status.as_u16();
+    log.response_flags = reply.flags;
+    log.response_code_details = reply.details;
+    log.authority = HeaderValue::from_str(&target).ok();
+    log.upstream_cluster = cluster;
+    log.bytes_sent = reply.body.len() as u64;
+    log.egress_policy = policy;
+    if tcp {
+        targets.emit_tcp(&log);
+    } else {
+        targets.emit_http(&log);
+    }
+}
+
+/// `reply` as an HTTP/1.1 response that ends the connection.
+fn connect_response(reply: &LocalReply) -> String {
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+        reply.status.as_u16(),
+        reply.status.canonical_reason().unwrap_or_default(),
+        reply.body.len(),
+        reply.body
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocked_connect_gets_the_blocked_http_answer() {
+        let response = connect_response(&LocalReply::blocked("evil.example:443"));
+        assert_eq!(
+            response,
+            "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\ncontent-length: 56\r\nconnection: close\r\n\r\nno ServiceEntry allows evil.example:443 (REGISTRY_ONLY)\n"
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! Explicit proxy mode: a request to a port no listener serves takes the
+//! accepting listener's fall-through, which REGISTRY_ONLY answers as
+//! `block_all` does.
+
+use std::collections::HashMap;
+
+use crate::model::listener::{FilterChain, Listener};
+use crate::model::route::ClusterTarget;
+
+use super::*;
+
+/// `virtualOutbound` with only its fall-through chain to `cluster`, marked.
+fn config(cluster: &str, mark: Option<EgressPolicy>) -> RunningConfig {
+    let fall_through = FilterChain {
+        name: "PassthroughFilterChain".into(),
+        destination_port: None,
+        destination_prefixes: Vec::new(),
+        tls: None,
+        server_names: Vec::new(),
+        action: ChainAction::Tcp(TcpProxy {
+            stat_prefix: cluster.into(),
+            target: ClusterTarget::Cluster(cluster.into()),
+            access_log: true,
+            idle_timeout: None,
+        }),
+        egress_policy: mark,
+    };
+    let listener = Listener {
+        name: "virtualOutbound".into(),
+        address: "0.0.0.0:15001".parse().unwrap(),
+        bind_to_port: true,
+        use_original_dst: true,
+        inspect_tls: false,
+        filter_chains: Vec::new(),
+        default_chain: Some(fall_through),
+    };
+    RunningConfig {
+        listeners: HashMap::from([(listener.name.clone(), Arc::new(listener))]),
+        ..RunningConfig::default()
+    }
+}
+
+fn explicit() -> Downstream {
+    Downstream {
+        local: None,
+        remote: None,
+        original_dst: None,
+        source: RouteSource::ExplicitProxy {
+            accepting: "virtualOutbound".into(),
+        },
+        access_log: true,
+        peer_identity: None,
+        server_name: None,
+        tls: false,
+    }
+}
+
+fn only_route(config: &RunningConfig) -> Route {
+    let uri: Uri = "http://evil.example:8080/x".parse().unwrap();
+    let table = route_table(config, &explicit(), &uri).unwrap();
+    table.routes.virtual_hosts[0].routes[0].clone()
+}
+
+#[test]
+fn a_blocked_fall_through_answers_502_as_block_all() {
+    let route = only_route(&config("BlackHoleCluster", Some(EgressPolicy::Blocked)));
+    assert_eq!(
+        route.action,
+        RouteAction::Direct {
+            status: 502,
+            body: None
+        }
+    );
+    assert_eq!(route.egress_policy, Some(EgressPolicy::Blocked));
+}
+
+#[test]
+fn a_dry_run_fall_through_forwards_and_carries_its_mark() {
+    let route = only_route(&config(
+        "PassthroughCluster",
+        Some(EgressPolicy::WouldBlock),
+    ));
+    assert!(
+        matches!(&route.action, RouteAction::Forward(f) if f.target == ClusterTarget::Cluster("PassthroughCluster".into())),
+        "{route:?}"
+    );
+    assert_eq!(route.egress_policy, Some(EgressPolicy::WouldBlock));
+}

@@ -1,0 +1,227 @@
+//! Fall-through chains end to end on loopback: a blocked connection is
+//! named by its SNI and counted on BlackHoleCluster; one that goes out
+//! (dry run) is named by the SNI read as it flows.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::pb::envoy::config::cluster::v3::{Cluster, cluster};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::model::egress_policy::EgressPolicy;
+use crate::model::listener::{ChainAction, FilterChain, Listener, TcpProxy};
+use crate::model::route::ClusterTarget;
+use crate::proxy::ProxyContext;
+use crate::proxy::outbound::{Destination, dispatch};
+use crate::proxy::sni::tests::client_hello;
+use crate::proxy::stats::Stats;
+use crate::store::ConfigStore;
+use crate::upstream::{DnsConfig, Upstreams};
+
+/// A context whose config has Istio's BlackHoleCluster and
+/// PassthroughCluster.
+fn context() -> Arc<ProxyContext> {
+    let upstreams = Arc::new(Upstreams::new(DnsConfig {
+        server: Some("127.0.0.1:9".parse().unwrap()),
+    }));
+    let hook_upstreams = upstreams.clone();
+    let store = Arc::new(ConfigStore::new(Box::new(move |config| {
+        hook_upstreams.update(config);
+        Ok(())
+    })));
+    let fall_through = |name: &str, kind: cluster::DiscoveryType| {
+        proto::pack(
+            shared::type_url::CLUSTER,
+            &Cluster {
+                name: name.into(),
+                cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(kind as i32)),
+                connect_timeout: Some(proto::wkt::Duration {
+                    seconds: 1,
+                    nanos: 0,
+                }),
+                lb_policy: cluster::LbPolicy::ClusterProvided as i32,
+                ..Default::default()
+            },
+        )
+    };
+    store
+        .update(
+            shared::type_url::CLUSTER,
+            &[
+                fall_through("BlackHoleCluster", cluster::DiscoveryType::Static),
+                fall_through("PassthroughCluster", cluster::DiscoveryType::OriginalDst),
+            ],
+        )
+        .unwrap();
+    Arc::new(ProxyContext {
+        store,
+        upstreams,
+        stats: Arc::new(Stats::default()),
+        activity: None,
+    })
+}
+
+/// `virtualOutbound` with only its fall-through chain to `cluster`, marked.
+fn virtual_outbound(cluster: &str, mark: EgressPolicy) -> Listener {
+    Listener {
+        name: "virtualOutbound".into(),
+        address: "0.0.0.0:15001".parse().unwrap(),
+        bind_to_port: true,
+        use_original_dst: true,
+        inspect_tls: false,
+        filter_chains: Vec::new(),
+        default_chain: Some(FilterChain {
+            name: "PassthroughFilterChain".into(),
+            destination_port: None,
+            destination_prefixes: Vec::new(),
+            tls: None,
+            server_names: Vec::new(),
+            action: ChainAction::Tcp(TcpProxy {
+                stat_prefix: cluster.into(),
+                target: ClusterTarget::Cluster(cluster.into()),
+                access_log: false,
+                idle_timeout: None,
+            }),
+            egress_policy: Some(mark),
+        }),
+    }
+}
+
+/// Accepts one connection as if it had been captured on its way to
+/// `original_dst`, and dispatches it on `listener`.
+async fn capture_once(
+    listener: Listener,
+    original_dst: SocketAddr,
+    context: Arc<ProxyContext>,
+) -> SocketAddr {
+    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, remote) = socket.accept().await.unwrap();
+        let destination = Destination {
+            port: original_dst.port(),
+            original_dst: Some(original_dst),
+            host: None,
+        };
+        dispatch(stream, remote, Some(addr), &listener, destination, context).await;
+    });
+    addr
+}
+
+fn rendered(context: &ProxyContext) -> String {
+    let mut out = String::new();
+    context.stats.render(&mut out);
+    out
+}
+
+/// Waits for `metric` with `labels` to be rendered with `value`.
+async fn wait_for(context: &ProxyContext, line: &str) {
+    for _ in 0..500 {
+        if rendered(context).lines().any(|l| l == line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no {line:?} in\n{}", rendered(context));
+}
+
+const SOURCE: &str =
+    "reporter=\"source\",source_workload=\"unknown\",source_workload_namespace=\"unknown\"";
+
+#[tokio::test]
+async fn blocked_tls_on_the_fall_through_is_named_by_its_sni_and_counted() {
+    let context = context();
+    let listener = virtual_outbound("BlackHoleCluster", EgressPolicy::Blocked);
+    let addr = capture_once(listener, "192.0.2.7:443".parse().unwrap(), context.clone()).await;
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(&client_hello(Some("evil.example")))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = client.read_to_end(&mut rest).await;
+    assert!(rest.is_empty(), "a blocked connection gets nothing");
+    wait_for(
+        &context,
+        &format!("istio_tcp_connections_closed_total{{{SOURCE},destination_service=\"evil.example\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"tcp\",response_code=\"0\",response_flags=\"UH\",egress_policy=\"blocked\"}} 1"),
+    )
+    .await;
+    let out = rendered(&context);
+    assert!(
+        out.contains(
+            "envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name=\"BlackHoleCluster\"} 1\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains(&format!("istio_tcp_connections_opened_total{{{SOURCE},destination_service=\"evil.example\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"tcp\",response_code=\"0\",response_flags=\"UH\",egress_policy=\"blocked\"}} 1\n")), "{out}");
+}
+
+#[tokio::test]
+async fn plain_tcp_blocked_on_the_fall_through_is_named_by_its_original_destination_ip() {
+    let context = context();
+    let listener = virtual_outbound("BlackHoleCluster", EgressPolicy::Blocked);
+    let addr = capture_once(listener, "192.0.2.8:5432".parse().unwrap(), context.clone()).await;
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    client.write_all(b"\0\0\0\x08startup").await.unwrap();
+    let _ = client.read_to_end(&mut Vec::new()).await;
+    wait_for(
+        &context,
+        &format!("istio_tcp_connections_closed_total{{{SOURCE},destination_service=\"192.0.2.8\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"tcp\",response_code=\"0\",response_flags=\"UH\",egress_policy=\"blocked\"}} 1"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dry_run_tls_goes_out_named_by_the_sni_read_as_it_flows() {
+    let context = context();
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    let hello = client_hello(Some("api.example"));
+    let expected = hello.clone();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = upstream.accept().await.unwrap();
+        let mut got = vec![0; expected.len()];
+        stream.read_exact(&mut got).await.unwrap();
+        stream.write_all(b"reply").await.unwrap();
+        got
+    });
+    let listener = virtual_outbound("PassthroughCluster", EgressPolicy::WouldBlock);
+    let addr = capture_once(listener, upstream_addr, context.clone()).await;
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    client.write_all(&hello).await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    client.read_to_end(&mut reply).await.unwrap();
+    assert_eq!(reply, b"reply");
+    assert_eq!(
+        server.await.unwrap(),
+        hello,
+        "the ClientHello passes untouched"
+    );
+    let labels = format!(
+        "{{{SOURCE},destination_service=\"api.example\",destination_service_name=\"PassthroughCluster\",request_protocol=\"tcp\",response_code=\"0\",response_flags=\"-\",egress_policy=\"would_block\"}}"
+    );
+    wait_for(
+        &context,
+        &format!("istio_tcp_connections_closed_total{labels} 1"),
+    )
+    .await;
+    let out = rendered(&context);
+    assert!(
+        out.contains(&format!("istio_tcp_connections_opened_total{labels} 1\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("istio_tcp_sent_bytes_total{labels} 5\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "istio_tcp_received_bytes_total{labels} {}\n",
+            hello.len()
+        )),
+        "{out}"
+    );
+}
