@@ -60,6 +60,7 @@ fn context() -> Arc<ProxyContext> {
         upstreams,
         stats: Arc::new(Stats::default()),
         activity: None,
+        access_log_service: None,
     })
 }
 
@@ -82,6 +83,7 @@ fn virtual_outbound(cluster: &str, mark: EgressPolicy) -> Listener {
                 stat_prefix: cluster.into(),
                 target: ClusterTarget::Cluster(cluster.into()),
                 access_log: false,
+                grpc_access_log: None,
                 idle_timeout: None,
             }),
             egress_policy: Some(mark),
