@@ -85,14 +85,19 @@ pub async fn serve(
         original_dst: ip.map(|ip| SocketAddr::new(ip, port)),
         host: Some(host),
     };
-    // The chain the tunnel would take, its SNI taken to be the host.
+    // The chain the tunnel would take, its SNI taken to be the host name
+    // (an address says nothing of the SNI a listener routes by: its chain
+    // is chosen by the ClientHello, once the tunnel is up).
+    let sni = destination
+        .host
+        .as_deref()
+        .filter(|host| host.parse::<IpAddr>().is_err());
     let chain = match &route {
-        ConnectRoute::Listener(listener) => {
-            listener.select_chain(port, destination.ip(local), destination.host.as_deref())
-        }
+        ConnectRoute::Listener(listener) if listener.inspect_tls && sni.is_none() => None,
+        ConnectRoute::Listener(listener) => listener.select_chain(port, destination.ip(local), sni),
         ConnectRoute::Chain(chain) => Some(*chain),
         ConnectRoute::Resolve | ConnectRoute::Fallthrough => {
-            accepting.select_chain(port, destination.ip(local), destination.host.as_deref())
+            accepting.select_chain(port, destination.ip(local), sni)
         }
     };
     if let Some(chain) = chain.filter(|c| c.egress_policy == Some(EgressPolicy::Blocked)) {

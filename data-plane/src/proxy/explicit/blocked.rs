@@ -29,9 +29,6 @@ pub(super) async fn refuse_connect(
     let (remote, local) = downstream;
     let target = destination.connect_target().unwrap_or_default();
     let reply = LocalReply::blocked(&target);
-    let response = connect_response(&reply);
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
     let queue = context.access_log_service.as_ref();
     let (cluster, targets, tcp) = match &chain.action {
         ChainAction::Tcp(tcp) => (
@@ -60,6 +57,8 @@ pub(super) async fn refuse_connect(
         reply.flags,
         policy,
     );
+    let _ = stream.write_all(connect_response(&reply).as_bytes()).await;
+    let _ = stream.shutdown().await;
     if targets.is_empty() {
         return;
     }
@@ -92,7 +91,92 @@ fn connect_response(reply: &LocalReply) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
     use super::*;
+    use crate::model::Listener;
+    use crate::model::listener::TcpProxy;
+    use crate::model::route::ClusterTarget;
+    use crate::proxy::stats::Stats;
+    use crate::store::ConfigStore;
+    use crate::upstream::{DnsConfig, Upstreams};
+
+    /// `virtualOutbound` under REGISTRY_ONLY: its fall-through chain goes
+    /// to BlackHoleCluster, marked blocked.
+    fn registry_only_outbound() -> Arc<Listener> {
+        Arc::new(Listener {
+            name: "virtualOutbound".into(),
+            address: "0.0.0.0:15001".parse().unwrap(),
+            bind_to_port: true,
+            use_original_dst: true,
+            inspect_tls: false,
+            filter_chains: Vec::new(),
+            default_chain: Some(FilterChain {
+                name: "PassthroughFilterChain".into(),
+                destination_port: None,
+                destination_prefixes: Vec::new(),
+                tls: None,
+                server_names: Vec::new(),
+                action: ChainAction::Tcp(TcpProxy {
+                    stat_prefix: "BlackHoleCluster".into(),
+                    target: ClusterTarget::Cluster("BlackHoleCluster".into()),
+                    access_log: false,
+                    grpc_access_log: None,
+                    idle_timeout: None,
+                }),
+                egress_policy: Some(EgressPolicy::Blocked),
+            }),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_connect_to_a_blocked_host_is_answered_502_naming_it_and_counted() {
+        let context = Arc::new(ProxyContext {
+            store: Arc::new(ConfigStore::new(Box::new(|_| Ok(())))),
+            upstreams: Arc::new(Upstreams::new(DnsConfig {
+                server: Some("127.0.0.1:9".parse().unwrap()),
+            })),
+            stats: Arc::new(Stats::default()),
+            activity: None,
+            access_log_service: None,
+        });
+        let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let serving = context.clone();
+        tokio::spawn(async move {
+            let (stream, remote) = socket.accept().await.unwrap();
+            let accepting = registry_only_outbound();
+            super::super::serve(stream, remote, Some(addr), accepting, serving).await;
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        client.read_to_string(&mut response).await.unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 502 Bad Gateway\r\n"),
+            "{response}"
+        );
+        assert!(
+            response.ends_with("\r\n\r\nno ServiceEntry allows evil.example:443 (REGISTRY_ONLY)\n"),
+            "{response}"
+        );
+        let mut out = String::new();
+        context.stats.render(&mut out);
+        assert!(
+            out.contains("envoy_cluster_upstream_cx_none_healthy{envoy_cluster_name=\"BlackHoleCluster\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("destination_service=\"evil.example\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"http\",response_code=\"502\",response_flags=\"-\",egress_policy=\"blocked\"} 1\n"),
+            "{out}"
+        );
+    }
 
     #[test]
     fn a_blocked_connect_gets_the_blocked_http_answer() {

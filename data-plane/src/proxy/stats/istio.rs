@@ -225,9 +225,17 @@ impl IstioStats {
             response_flags,
             egress_policy,
         };
-        self.series(destination.service, shape)
-            .requests
-            .fetch_add(1, Relaxed);
+        let lookup = SeriesRef {
+            service: destination.service,
+            shape,
+        };
+        match self.series.get(&lookup as &dyn SeriesLabels) {
+            Some(series) => series.requests.fetch_add(1, Relaxed),
+            None => self
+                .series(destination.service, shape)
+                .requests
+                .fetch_add(1, Relaxed),
+        };
     }
 
     /// Counts one TCP connection opened; its series counts it closed.
