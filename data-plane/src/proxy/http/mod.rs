@@ -132,3 +132,6 @@ async fn handle(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

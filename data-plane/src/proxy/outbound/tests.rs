@@ -184,3 +184,39 @@ async fn a_mesh_client_offering_only_istio_protocols_completes_without_alpn() {
     assert_eq!(response.version(), Version::HTTP_11);
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn a_captured_connection_logs_its_original_destination_as_envoy_does() {
+    let listener: SocketAddr = "127.0.0.1:15001".parse().unwrap();
+    let captured = Destination {
+        port: 443,
+        original_dst: Some("93.184.216.34:443".parse().unwrap()),
+        host: None,
+    };
+    assert_eq!(
+        captured.logged_local(Some(listener)),
+        Some("93.184.216.34:443".parse().unwrap())
+    );
+    assert_eq!(captured.connect_target(), None);
+}
+
+#[test]
+fn a_connect_logs_the_listener_address_and_its_target_as_authority() {
+    let listener: SocketAddr = "127.0.0.1:15001".parse().unwrap();
+    let connect = Destination {
+        port: 443,
+        original_dst: Some("93.184.216.34:443".parse().unwrap()),
+        host: Some("api.example.com".into()),
+    };
+    assert_eq!(connect.logged_local(Some(listener)), Some(listener));
+    assert_eq!(
+        connect.connect_target().as_deref(),
+        Some("api.example.com:443")
+    );
+    let v6 = Destination {
+        port: 443,
+        original_dst: None,
+        host: Some("2001:db8::1".into()),
+    };
+    assert_eq!(v6.connect_target().as_deref(), Some("[2001:db8::1]:443"));
+}

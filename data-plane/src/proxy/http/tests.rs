@@ -1,0 +1,101 @@
+//! One blocked HTTP request through the connection manager: REGISTRY_ONLY's
+//! 502 naming the host, counted in Istio's metrics with its mark.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::model::egress_policy::EgressPolicy;
+use crate::model::route::{PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost};
+use crate::proxy::ProxyContext;
+use crate::proxy::stats::Stats;
+use crate::store::ConfigStore;
+use crate::upstream::{DnsConfig, Upstreams};
+
+use super::{Downstream, RouteSource, serve};
+
+/// Istio's route configuration `80` under REGISTRY_ONLY: only `block_all`.
+fn registry_only_routes() -> Arc<RouteConfig> {
+    Arc::new(RouteConfig {
+        name: "80".into(),
+        virtual_hosts: vec![VirtualHost {
+            name: "block_all".into(),
+            domains: vec!["*".into()],
+            routes: vec![Route {
+                name: "block_all".into(),
+                matcher: RouteMatch {
+                    path: PathMatch::Prefix("/".into()),
+                    case_sensitive: true,
+                    headers: Vec::new(),
+                    query: Vec::new(),
+                },
+                action: RouteAction::Direct {
+                    status: 502,
+                    body: None,
+                },
+                decorator: None,
+                request_headers_to_add: Vec::new(),
+                request_headers_to_remove: Vec::new(),
+                response_headers_to_add: Vec::new(),
+                response_headers_to_remove: Vec::new(),
+                egress_policy: Some(EgressPolicy::Blocked),
+            }],
+            include_attempt_count: true,
+            require_tls: false,
+        }],
+    })
+}
+
+#[tokio::test]
+async fn a_blocked_request_is_answered_502_naming_its_host_and_counted_blocked() {
+    let context = Arc::new(ProxyContext {
+        store: Arc::new(ConfigStore::new(Box::new(|_| Ok(())))),
+        upstreams: Arc::new(Upstreams::new(DnsConfig {
+            server: Some("127.0.0.1:9".parse().unwrap()),
+        })),
+        stats: Arc::new(Stats::default()),
+        activity: None,
+        access_log_service: None,
+    });
+    let downstream = Arc::new(Downstream {
+        local: Some("93.184.216.34:80".parse().unwrap()),
+        remote: Some("10.0.0.2:40000".parse().unwrap()),
+        original_dst: Some("93.184.216.34:80".parse().unwrap()),
+        source: RouteSource::Chain {
+            route_config_name: "80".into(),
+            inline: Some(registry_only_routes()),
+            stat_prefix: "outbound_0.0.0.0_80".into(),
+        },
+        access_log: false,
+        grpc_access_log: None,
+        peer_identity: None,
+        server_name: None,
+        tls: false,
+    });
+    let (mut client, proxy) = tokio::io::duplex(16 * 1024);
+    tokio::spawn(serve(proxy, context.clone(), downstream));
+    client
+        .write_all(b"GET /get HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    client.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 502 Bad Gateway\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains("content-type: text/plain\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.ends_with("\r\n\r\nno ServiceEntry allows evil.example (REGISTRY_ONLY)\n"),
+        "{response}"
+    );
+    let mut out = String::new();
+    context.stats.render(&mut out);
+    assert!(
+        out.contains("destination_service=\"evil.example\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"http\",response_code=\"502\",response_flags=\"-\",egress_policy=\"blocked\"} 1\n"),
+        "{out}"
+    );
+}
