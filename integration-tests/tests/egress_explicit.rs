@@ -1,0 +1,186 @@
+//! Blocked egress seen through the explicit proxy (`curl -x`, loopback, no
+//! root) as through capture: under REGISTRY_ONLY, HTTP to an unregistered
+//! host gets the same 502 and one-line body whether or not its port has a
+//! listener (not 503 `no healthy upstream`), and every CONNECT target,
+//! allowed or blocked, is named in the access log line as its authority.
+//!
+//! The agent binds 15001: these tests run one at a time
+//! ([`DataPlane::start`] waits for the previous agent).
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use integration_tests::control_plane::{ConfigDir, ControlPlane};
+use integration_tests::curl::{Curl, CurlResponse};
+use integration_tests::data_plane::DataPlane;
+use integration_tests::dns::DnsServer;
+use integration_tests::fixtures::{HTTPBIN_SERVICE_ENTRY, mesh_config};
+use integration_tests::process::eventually;
+use integration_tests::proxy_options::ProxyOptions;
+use integration_tests::tls::TestCa;
+use integration_tests::upstream::Upstream;
+
+/// How long the agent gets to write a log line.
+const LOG_WAIT: Duration = Duration::from_secs(5);
+/// The registered TLS host.
+const TLS_HOST: &str = "edition.cnn.com";
+/// A host no ServiceEntry declares.
+const UNKNOWN: &str = "unknown.test";
+/// A port no ServiceEntry declares: no listener for it.
+const UNLISTENED_PORT: u16 = 8081;
+
+/// The blocked reply's body for `host` (the request's authority).
+fn blocked_body(host: &str) -> String {
+    format!("no ServiceEntry allows {host} (REGISTRY_ONLY)\n")
+}
+
+/// A REGISTRY_ONLY mesh with httpbin.org on port 80 (so port 80 has a
+/// listener) and edition.cnn.com on the HTTPS upstream's port.
+struct Mesh {
+    agent: DataPlane,
+    _control_plane: ControlPlane,
+    _config: ConfigDir,
+    _dns: DnsServer,
+}
+
+impl Mesh {
+    fn start(tls_port: u16) -> Result<Self> {
+        let dns = DnsServer::start([
+            ("httpbin.org", Ipv4Addr::LOCALHOST),
+            (TLS_HOST, Ipv4Addr::LOCALHOST),
+            (UNKNOWN, Ipv4Addr::LOCALHOST),
+        ])?;
+        let config = ConfigDir::new()?;
+        config.write("httpbin.yaml", HTTPBIN_SERVICE_ENTRY)?;
+        config.write(
+            "cnn.yaml",
+            &format!(
+                "apiVersion: networking.istio.io/v1\n\
+                 kind: ServiceEntry\n\
+                 metadata:\n  name: cnn\n\
+                 spec:\n  hosts:\n  - {TLS_HOST}\n  ports:\n\
+                 \x20 - number: {tls_port}\n    name: tls\n    protocol: TLS\n\
+                 \x20 resolution: DNS\n  location: MESH_EXTERNAL\n"
+            ),
+        )?;
+        let control_plane =
+            ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
+        let agent = DataPlane::start(&ProxyOptions::sidecar(
+            "sleep",
+            "default",
+            control_plane.channel(),
+            dns.addr(),
+        ))?;
+        Ok(Self {
+            agent,
+            _control_plane: control_plane,
+            _config: config,
+            _dns: dns,
+        })
+    }
+
+    fn curl(&self, url: &str) -> Result<CurlResponse> {
+        Curl::get(url)
+            .proxy(self.agent.proxy_addr())
+            .max_time(Duration::from_secs(5))
+            .run()
+    }
+
+    /// The access log line whose authority field is `authority`.
+    fn line_for(&self, authority: &str) -> Result<String> {
+        let quoted = format!("\"{authority}\"");
+        self.agent
+            .wait_for_access_log(LOG_WAIT, |line| line.contains(&quoted))
+    }
+}
+
+#[test]
+fn blocked_http_is_the_same_502_with_or_without_a_listener() -> Result<()> {
+    let mesh = Mesh::start(443)?;
+    // Port 80 has a listener (httpbin.org's): its block_all route answers.
+    let on_listener = mesh.curl(&format!("http://{UNKNOWN}/"))?;
+    // No listener on 8081: the fall-through answers, as captured traffic
+    // would get it.
+    let without_listener = mesh.curl(&format!("http://{UNKNOWN}:{UNLISTENED_PORT}/"))?;
+    for (response, authority) in [
+        (&on_listener, UNKNOWN.to_string()),
+        (&without_listener, format!("{UNKNOWN}:{UNLISTENED_PORT}")),
+    ] {
+        ensure!(
+            response.exit_code == 0 && response.status == 502,
+            "{authority}: expected the blocked 502, got {response:?}"
+        );
+        ensure!(
+            response
+                .body
+                .starts_with(&format!("no ServiceEntry allows {UNKNOWN}"))
+                && response.body.ends_with(" (REGISTRY_ONLY)\n")
+                && response.body.lines().count() == 1,
+            "{authority}: the blocked body names the host: {:?}",
+            response.body
+        );
+        ensure!(
+            response
+                .header("content-type")
+                .is_some_and(|value| value.starts_with("text/plain")),
+            "{authority}: text/plain: {:?}",
+            response.headers
+        );
+        let line = mesh.line_for(&authority)?;
+        ensure!(
+            line.split_whitespace().next_back() == Some("blocked"),
+            "{authority}: the log line is marked blocked: {line}"
+        );
+    }
+    ensure!(
+        on_listener.body == blocked_body(UNKNOWN),
+        "the body is exactly Istio's one line: {:?}",
+        on_listener.body
+    );
+    Ok(())
+}
+
+#[test]
+fn connect_targets_are_named_in_the_access_log() -> Result<()> {
+    let ca = TestCa::new()?;
+    let https = Upstream::https(&ca, &[TLS_HOST])?;
+    let mesh = Mesh::start(https.port())?;
+    let allowed_target = format!("{TLS_HOST}:{}", https.port());
+
+    // A registered TLS host through CONNECT: allowed, named host:port.
+    let allowed = eventually(Duration::from_secs(10), || {
+        let response = Curl::get(https.url(TLS_HOST, "/"))
+            .proxy(mesh.agent.proxy_addr())
+            .cacert(ca.cert_path())
+            .max_time(Duration::from_secs(5))
+            .run()?;
+        response.ensure_status(200)?;
+        Ok(response)
+    })
+    .with_context(|| mesh.agent.logs())?;
+    println!("allowed CONNECT: {}", allowed.status);
+    let line = mesh.line_for(&allowed_target)?;
+    ensure!(
+        line.split_whitespace().next_back() == Some("-"),
+        "an allowed CONNECT carries no mark: {line}"
+    );
+
+    // An unregistered one: refused, and still named.
+    let blocked_target = format!("{UNKNOWN}:443");
+    let blocked = Curl::get(format!("https://{UNKNOWN}/"))
+        .proxy(mesh.agent.proxy_addr())
+        .cacert(ca.cert_path())
+        .max_time(Duration::from_secs(5))
+        .run()?;
+    ensure!(
+        blocked.exit_code != 0,
+        "a blocked CONNECT must not get through: {blocked:?}"
+    );
+    let line = mesh.line_for(&blocked_target)?;
+    ensure!(
+        line.split_whitespace().next_back() == Some("blocked"),
+        "the blocked CONNECT is marked blocked: {line}"
+    );
+    Ok(())
+}
