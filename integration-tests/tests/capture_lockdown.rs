@@ -164,7 +164,8 @@ fn lockdown_leaves_the_proxy_as_the_only_way_out() -> Result<()> {
         agent.logs()
     );
 
-    let analyze = netns.data_plane_output(&["analyze"], CONVERGE)?;
+    let admin = agent.admin_addr().to_string();
+    let analyze = netns.data_plane_output(&["analyze", "--admin-addr", &admin], CONVERGE)?;
     println!(
         "analyze with --lockdown:\n{}{}",
         analyze.stdout, analyze.stderr
@@ -218,10 +219,12 @@ fn without_lockdown_analyze_names_the_gaps_and_cleanup_restores_the_rules() -> R
         !analyze.success(),
         "analyze must fail without --lockdown:\n{report}"
     );
-    ensure!(
-        report.contains("UDP"),
-        "analyze names the UDP gap:\n{report}"
-    );
+    for gap in ["IPv4 UDP", "IPv6 UDP"] {
+        ensure!(
+            report.contains(gap),
+            "analyze names the {gap} gap:\n{report}"
+        );
+    }
 
     netns.data_plane(&["init", "--cleanup"], CONVERGE)?;
     let after = netns.iptables_save()?;
