@@ -7,6 +7,7 @@
 //! [--unregistered]` and `control-plane egress suggest --state-dir DIR
 //! [--namespace NS]`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -87,22 +88,49 @@ fn egress_command(verb: &str, state_dir: &Path, namespace: Option<&str>) -> Resu
     Ok(command)
 }
 
-/// The lines of a table that name `destination` (a host, an SNI or an
-/// address), without the lines that merely contain it in a longer name.
-pub fn rows_naming<'a>(table: &'a str, destination: &str) -> Vec<&'a str> {
-    table
-        .lines()
-        .filter(|line| {
-            line.split(|c: char| c.is_whitespace() || c == ',' || c == '|')
-                .any(|cell| cell == destination || host_of(cell) == Some(destination))
+/// `egress list`'s table, one map per row from the header's column names
+/// (`DESTINATION`, `PROTOCOL`, `DECISION`, `COUNT`, ..) to the row's cells.
+/// The columns are aligned, and names are separated by at least two
+/// spaces (a name may hold one: `HANDLED BY`).
+pub fn parse_table(table: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = table.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let columns = columns(header);
+    lines
+        .map(|line| {
+            columns
+                .iter()
+                .enumerate()
+                .map(|(index, (start, name))| {
+                    let end = columns.get(index + 1).map_or(line.len(), |next| next.0);
+                    let cell = line.get(*start..end.min(line.len())).unwrap_or_default();
+                    (name.clone(), cell.trim().to_string())
+                })
+                .collect()
         })
         .collect()
 }
 
-/// The host of a `host:port` cell.
-fn host_of(cell: &str) -> Option<&str> {
-    let (host, port) = cell.rsplit_once(':')?;
-    port.parse::<u16>().is_ok().then_some(host)
+/// Where each column of `header` starts, and its name.
+fn columns(header: &str) -> Vec<(usize, String)> {
+    let mut starts: Vec<usize> = Vec::new();
+    let bytes = header.as_bytes();
+    for (index, byte) in bytes.iter().enumerate() {
+        let after_gap = index == 0 || (index >= 2 && bytes[index - 2..index] == *b"  ");
+        if *byte != b' ' && after_gap {
+            starts.push(index);
+        }
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(index, start)| {
+            let end = starts.get(index + 1).copied().unwrap_or(header.len());
+            (*start, header[*start..end].trim().to_string())
+        })
+        .collect()
 }
 
 /// How many YAML documents of `yaml` are of kind `kind`.
@@ -150,14 +178,19 @@ mod tests {
     }
 
     #[test]
-    fn rows_are_found_by_whole_destination() {
-        let table = "NAMESPACE  DESTINATION          PORT  PROTOCOL\n\
-                     default    httpbin.org          80    HTTP\n\
-                     default    api.httpbin.org      80    HTTP\n\
-                     default    198.18.0.1:5432      5432  TCP\n";
-        assert_eq!(rows_naming(table, "httpbin.org").len(), 1);
-        assert_eq!(rows_naming(table, "198.18.0.1").len(), 1);
-        assert!(rows_naming(table, "httpbin").is_empty());
+    fn the_table_is_read_by_its_header() {
+        let table = "NAMESPACE  DESTINATION      PORT  PROTOCOL  HANDLED BY          DECISION     COUNT\n\
+                     default    httpbin.org      80    HTTP      PassthroughCluster  would_block  2\n\
+                     default    198.18.0.1       5432  TCP       BlackHoleCluster    blocked      1\n";
+        let rows = parse_table(table);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["DESTINATION"], "httpbin.org");
+        assert_eq!(rows[0]["HANDLED BY"], "PassthroughCluster");
+        assert_eq!(rows[0]["DECISION"], "would_block");
+        assert_eq!(rows[0]["COUNT"], "2");
+        assert_eq!(rows[1]["PORT"], "5432");
+        assert_eq!(rows[1]["PROTOCOL"], "TCP");
+        assert!(parse_table("").is_empty());
     }
 
     #[test]

@@ -160,18 +160,27 @@ impl Mesh {
         .with_context(|| format!("known traffic through the sidecar\n{}", self.proxy.logs()))
     }
 
-    /// `egress list --namespace default --unregistered` once it shows
-    /// every `(destination, protocol, mark)` of `expected` on one row each.
+    /// `egress list --namespace default --unregistered` once it has a
+    /// row for each `(destination, protocol, decision)` of `expected`,
+    /// counted at least once.
     fn inventory_shows(&self, expected: &[(&str, &str, &str)]) -> Result<String> {
         eventually(CONVERGE, || {
             let output = egress::list(self.state.path(), Some(NAMESPACE), true)?;
             output.ensure_success()?;
-            for (destination, protocol, mark) in expected {
-                let rows = egress::rows_naming(&output.stdout, destination);
+            let rows = egress::parse_table(&output.stdout);
+            for (destination, protocol, decision) in expected {
                 ensure!(
-                    rows.iter()
-                        .any(|row| has_word(row, protocol) && has_word(row, mark)),
-                    "no row for {destination} with {protocol} and {mark} in\n{}",
+                    rows.iter().any(|row| {
+                        row.get("DESTINATION")
+                            .is_some_and(|cell| cell == destination)
+                            && row.get("PROTOCOL").is_some_and(|cell| cell == protocol)
+                            && row.get("DECISION").is_some_and(|cell| cell == decision)
+                            && row
+                                .get("COUNT")
+                                .and_then(|cell| cell.parse::<u64>().ok())
+                                .is_some_and(|count| count >= 1)
+                    }),
+                    "no row for {destination} with {protocol}, {decision} and a count in\n{}",
                     output.stdout
                 );
             }
@@ -359,13 +368,6 @@ fn dry_run_inventory_then_registry_only(kind: Kind) -> Result<()> {
     ])?;
     println!("{} inventory under REGISTRY_ONLY:\n{table}", kind.name());
     Ok(())
-}
-
-/// Whether `row` has `word` as a whole cell (`blocked` is not
-/// `would_block`).
-fn has_word(row: &str, word: &str) -> bool {
-    row.split(|c: char| c.is_whitespace() || c == ',' || c == '|')
-        .any(|cell| cell == word)
 }
 
 /// The lines of `text` that are series of `metric`, for a failure.
