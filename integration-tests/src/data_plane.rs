@@ -3,7 +3,7 @@
 //! `data-plane proxy sidecar|router --xds-addr ADDR (--ca-root FILE --token FILE
 //! [--xds-server-name NAME] | --plaintext) --node-id ID --namespace NS
 //! --service-account SA [--labels k=v,..] --admin-addr ADDR --dns-server ADDR
-//! [--dns-capture]`
+//! [--dns-capture] [--max-unregistered-destinations N]`
 //!
 //! Over TLS, the mesh root and a token for the proxy's namespace and
 //! service account are written to the agent's own directory first.
@@ -109,6 +109,11 @@ impl DataPlane {
             .arg(options.dns_addr.to_string());
         if options.dns_capture {
             command.arg("--dns-capture");
+        }
+        if let Some(cap) = options.max_unregistered_destinations {
+            command
+                .arg("--max-unregistered-destinations")
+                .arg(cap.to_string());
         }
         if env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");

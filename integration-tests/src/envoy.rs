@@ -287,6 +287,10 @@ impl Envoy {
         netns: Option<&NetNs>,
         write: impl FnOnce(Bootstrap<'_>) -> Value,
     ) -> Result<Self> {
+        ensure!(
+            options.max_unregistered_destinations.is_none(),
+            "Envoy has no Istio stats filter: max_unregistered_destinations is our agent's"
+        );
         let dir = tempfile::tempdir().context("creating Envoy's temp dir")?;
         let connection = options.connection(dir.path())?;
         let sds_socket = dir.path().join(SDS_SOCKET);

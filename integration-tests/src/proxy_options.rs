@@ -38,6 +38,11 @@ pub struct ProxyOptions {
     /// Istio's DNS proxying: our agent answers on 127.0.0.1:15053
     /// (`--dns-capture`); either proxy's node says `DNS_CAPTURE: "true"`.
     pub dns_capture: bool,
+    /// Our agent's cap on distinct unregistered destinations in its
+    /// metrics (`--max-unregistered-destinations`; its default when
+    /// `None`). Envoy has no Istio stats to cap: it refuses to start with
+    /// one.
+    pub max_unregistered_destinations: Option<usize>,
 }
 
 impl ProxyOptions {
@@ -102,6 +107,7 @@ impl ProxyOptions {
             dns_addr,
             system_roots: None,
             dns_capture: false,
+            max_unregistered_destinations: None,
         }
     }
 
@@ -115,6 +121,12 @@ impl ProxyOptions {
     /// Turns on Istio's DNS proxying ([`ProxyOptions::dns_capture`]).
     pub fn dns_capture(mut self) -> Self {
         self.dns_capture = true;
+        self
+    }
+
+    /// Caps the agent's distinct unregistered destinations at `cap`.
+    pub fn max_unregistered_destinations(mut self, cap: usize) -> Self {
+        self.max_unregistered_destinations = Some(cap);
         self
     }
 

@@ -3,6 +3,8 @@
 //! host gets the same 502 and one-line body whether or not its port has a
 //! listener (not 503 `no healthy upstream`), and every CONNECT target,
 //! allowed or blocked, is named in the access log line as its authority.
+//! Past `--max-unregistered-destinations`, unregistered hosts are counted
+//! as `other`.
 //!
 //! The agent binds 15001: these tests run one at a time
 //! ([`DataPlane::start`] waits for the previous agent).
@@ -17,14 +19,19 @@ use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
 use integration_tests::fixtures::{HTTPBIN_SERVICE_ENTRY, mesh_config};
 use integration_tests::process::eventually;
+use integration_tests::prometheus;
 use integration_tests::proxy_options::ProxyOptions;
 use integration_tests::tls::TestCa;
 use integration_tests::upstream::Upstream;
 
 /// How long the agent gets to write a log line.
 const LOG_WAIT: Duration = Duration::from_secs(5);
+/// The registered HTTP host (port 80).
+const HTTPBIN: &str = "httpbin.org";
 /// The registered TLS host.
 const TLS_HOST: &str = "edition.cnn.com";
+/// Hosts no ServiceEntry declares, asked for in this order under ALLOW_ANY.
+const UNREGISTERED: [&str; 3] = ["one.vendor.test", "two.vendor.test", "three.vendor.test"];
 /// A host no ServiceEntry declares.
 const UNKNOWN: &str = "unknown.test";
 /// A port no ServiceEntry declares: no listener for it.
@@ -46,11 +53,21 @@ struct Mesh {
 
 impl Mesh {
     fn start(tls_port: u16) -> Result<Self> {
-        let dns = DnsServer::start([
-            ("httpbin.org", Ipv4Addr::LOCALHOST),
-            (TLS_HOST, Ipv4Addr::LOCALHOST),
-            (UNKNOWN, Ipv4Addr::LOCALHOST),
-        ])?;
+        Self::start_with("registry-only", tls_port, |options| options)
+    }
+
+    /// The mesh with the MeshConfig `mode` (`allow-any`, `registry-only`),
+    /// its agent started with the options `agent` makes.
+    fn start_with(
+        mode: &str,
+        tls_port: u16,
+        agent: impl FnOnce(ProxyOptions) -> ProxyOptions,
+    ) -> Result<Self> {
+        let names = [HTTPBIN, TLS_HOST, UNKNOWN]
+            .into_iter()
+            .chain(UNREGISTERED)
+            .map(|name| (name, Ipv4Addr::LOCALHOST));
+        let dns = DnsServer::start(names)?;
         let config = ConfigDir::new()?;
         config.write("httpbin.yaml", HTTPBIN_SERVICE_ENTRY)?;
         config.write(
@@ -64,14 +81,13 @@ impl Mesh {
                  \x20 resolution: DNS\n  location: MESH_EXTERNAL\n"
             ),
         )?;
-        let control_plane =
-            ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-        let agent = DataPlane::start(&ProxyOptions::sidecar(
+        let control_plane = ControlPlane::start(config.path(), Some(&mesh_config(mode)))?;
+        let agent = DataPlane::start(&agent(ProxyOptions::sidecar(
             "sleep",
             "default",
             control_plane.channel(),
             dns.addr(),
-        ))?;
+        )))?;
         Ok(Self {
             agent,
             _control_plane: control_plane,
@@ -181,6 +197,58 @@ fn connect_targets_are_named_in_the_access_log() -> Result<()> {
     ensure!(
         line.split_whitespace().next_back() == Some("blocked"),
         "the blocked CONNECT is marked blocked: {line}"
+    );
+    Ok(())
+}
+
+#[test]
+fn unregistered_destinations_past_the_cap_are_counted_as_other() -> Result<()> {
+    let http = Upstream::http()?;
+    let mesh = Mesh::start_with("allow-any", 443, |options| {
+        options.max_unregistered_destinations(2)
+    })?;
+    for host in UNREGISTERED {
+        mesh.curl(&http.url(host, "/"))?.ensure_status(200)?;
+    }
+    let text = eventually(LOG_WAIT, || {
+        let text = mesh.agent.prometheus()?;
+        ensure!(
+            prometheus::sum(
+                &text,
+                "istio_requests_total",
+                &[("destination_service", "other")]
+            )
+            .is_some(),
+            "no istio_requests_total for destination_service=\"other\""
+        );
+        Ok(text)
+    })
+    .with_context(|| mesh.agent.logs())?;
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("istio_requests_total{"))
+        .collect();
+    let named = |host: &str| {
+        let label = format!("destination_service=\"{host}");
+        series.iter().any(|line| line.contains(&label))
+    };
+    ensure!(
+        named(UNREGISTERED[0]) && named(UNREGISTERED[1]) && !named(UNREGISTERED[2]),
+        "the first two unregistered hosts have series of their own, the third is other:\n{}",
+        series.join("\n")
+    );
+    ensure!(
+        prometheus::sum(
+            &text,
+            "istio_requests_total",
+            &[
+                ("destination_service", "other"),
+                ("destination_service_name", "PassthroughCluster"),
+                ("egress_policy", "-"),
+            ],
+        ) == Some(1.0),
+        "one request folded into other, PassthroughCluster's, unmarked:\n{}",
+        series.join("\n")
     );
     Ok(())
 }
