@@ -4,12 +4,12 @@
 //! Two of the walkthrough's steps:
 //! - include/exclude IP ranges: traffic to an excluded range (or outside the
 //!   included ones) bypasses the sidecar, everything else goes through it;
-//! - bypass prevention: with an egress firewall in the app's namespace (what
+//! - bypass prevention: with `init --lockdown` in the app's namespace (what
 //!   the Kubernetes NetworkPolicy of the walkthrough does), an app without a
 //!   sidecar cannot reach the external service, while the sidecar reaches it
-//!   through the egress gateway, the one destination the firewall allows.
+//!   through the egress gateway.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -99,68 +99,9 @@ fn include_and_exclude_ranges_decide_what_the_sidecar_sees() -> Result<()> {
     Ok(())
 }
 
-/// The walkthrough's NetworkPolicy as an egress firewall in the app's
-/// namespace: loopback, DNS and the mesh's own ports on the host (the
-/// control plane and the egress gateway) are allowed; anything else is
-/// dropped, so a connection times out as in the walkthrough.
-fn egress_firewall(netns: &NetNs, host: Ipv4Addr, allowed_ports: &[u16]) -> Result<()> {
-    let host = host.to_string();
-    let mut rules: Vec<Vec<String>> = vec![
-        // Loopback, which is also where the capture redirects to (the
-        // filter table sees the redirected destination, not the device).
-        vec![
-            "-d".into(),
-            "127.0.0.0/8".into(),
-            "-j".into(),
-            "ACCEPT".into(),
-        ],
-        [
-            "-m",
-            "state",
-            "--state",
-            "ESTABLISHED,RELATED",
-            "-j",
-            "ACCEPT",
-        ]
-        .map(String::from)
-        .to_vec(),
-        vec![
-            "-p".into(),
-            "udp".into(),
-            "-d".into(),
-            host.clone(),
-            "-j".into(),
-            "ACCEPT".into(),
-        ],
-    ];
-    for port in allowed_ports {
-        rules.push(
-            [
-                "-p",
-                "tcp",
-                "-d",
-                &host,
-                "--dport",
-                &port.to_string(),
-                "-j",
-                "ACCEPT",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
-    }
-    rules.push(vec!["-j".into(), "DROP".into()]);
-    for rule in rules {
-        let mut command = netns.command("iptables");
-        command.args(["-w", "-A", "OUTPUT"]).args(&rule);
-        process::run("iptables", command, CONVERGE)?.ensure_success()?;
-    }
-    Ok(())
-}
-
 #[test]
-fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<()> {
-    if !require_root("an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out") {
+fn lockdown_leaves_the_egress_gateway_as_the_only_way_out() -> Result<()> {
+    if !require_root("lockdown_leaves_the_egress_gateway_as_the_only_way_out") {
         return Ok(());
     }
     let ca = TestCa::new()?;
@@ -179,7 +120,13 @@ fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<
         ControlPlane::start_for_namespaces(config.path(), Some(&mesh_config("registry-only")))?;
     let xds_port = control_plane.xds_addr().port();
     let control = control_plane.channel().via(IpAddr::V4(host));
-    egress_firewall(&netns, host, &[xds_port, gateway_port])?;
+    // The walkthrough's NetworkPolicy, as `init --lockdown`: only the
+    // proxy's uid (to the control plane, the gateway, DNS) gets out.
+    netns.data_plane_init(
+        xds_port,
+        &["--include-outbound-ip-ranges", "*", "--lockdown"],
+        CONVERGE,
+    )?;
     let curl = || -> Result<CurlResponse> {
         Curl::get("https://edition.cnn.com/politics")
             .resolve("edition.cnn.com", 443, IpAddr::V4(host))
@@ -189,7 +136,8 @@ fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<
             .run()
     };
 
-    // No sidecar: the firewall drops the connection.
+    // No sidecar: nothing takes the captured connection, and nothing
+    // else may leave.
     let blocked = curl()?;
     ensure!(
         blocked.exit_code != 0,
@@ -200,12 +148,21 @@ fn an_egress_firewall_leaves_the_egress_gateway_as_the_only_way_out() -> Result<
         "nothing reached the external server"
     );
     println!("without a sidecar: curl exit {}", blocked.exit_code);
+    // The control plane's port is never captured: the app cannot use that
+    // hole either (curl cannot connect: 7 refused, or 28 dropped).
+    let hole = Curl::get(format!("http://{host}:{xds_port}/"))
+        .in_netns(&netns)
+        .max_time(Duration::from_secs(3))
+        .run()?;
+    ensure!(
+        [7, 28].contains(&hole.exit_code),
+        "the app must not connect to an uncaptured port: {hole:?}"
+    );
 
     // With a sidecar and the egress gateway, the same request succeeds.
     let gateway = DataPlane::start(
         &ProxyOptions::egress_gateway(control.clone(), dns.addr()).ip(IpAddr::V4(host)),
     )?;
-    netns.data_plane_init(xds_port, &["--include-outbound-ip-ranges", "*"], CONVERGE)?;
     let options = ProxyOptions::sleep(control, dns.addr()).ip(IpAddr::V4(netns.ns_ip()));
     let sidecar = DataPlane::start_in(&netns, &options)?;
     let response = process::eventually(CONVERGE, || curl()?.ensure_status(200).cloned())
