@@ -16,7 +16,10 @@
 //!
 //! The app is curl (and a TCP client) in a network namespace behind
 //! `data-plane init`'s capture; the external servers and DNS listen on the
-//! host end of its veth. Needs root: see `netns::require_root`.
+//! host end of its veth. The mesh already registers an HTTP service on
+//! port 80 and a TLS one on 443, as any mesh has some, so unregistered
+//! traffic on those ports is seen by Host and SNI. Needs root: see
+//! `netns::require_root`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -26,6 +29,7 @@ use integration_tests::control_plane::{self, ConfigDir, ControlPlane};
 use integration_tests::curl::{Curl, CurlResponse};
 use integration_tests::dns::DnsServer;
 use integration_tests::egress;
+use integration_tests::fixtures::{CNN_TLS_SERVICE_ENTRY, HTTPBIN_SERVICE_ENTRY};
 use integration_tests::netns::{NetNs, require_root};
 use integration_tests::parity::{Kind, Proxy};
 use integration_tests::process::eventually;
@@ -40,9 +44,9 @@ const CONVERGE: Duration = Duration::from_secs(20);
 /// The app's namespace.
 const NAMESPACE: &str = "default";
 /// The external HTTP host, seen under the dry run.
-const HTTP_HOST: &str = "httpbin.org";
+const HTTP_HOST: &str = "api.weather.example";
 /// The external HTTPS host, seen under the dry run.
-const TLS_HOST: &str = "edition.cnn.com";
+const TLS_HOST: &str = "login.identity.example";
 /// The raw TCP service's port (a database, reached by address).
 const TCP_PORT: u16 = 5432;
 /// What the TCP service says first.
@@ -52,6 +56,15 @@ const NEW_HTTP_HOST: &str = "api.newvendor.example";
 /// A host first asked for under REGISTRY_ONLY, over HTTPS.
 const NEW_TLS_HOST: &str = "secure.newvendor.example";
 const NAMES: [&str; 4] = [HTTP_HOST, TLS_HOST, NEW_HTTP_HOST, NEW_TLS_HOST];
+/// What the mesh registered before: Istio's httpbin.org (HTTP, port 80)
+/// and edition.cnn.com (TLS, port 443) ServiceEntries. Their listeners
+/// are where unregistered HTTP and TLS on those ports fall through, seen
+/// as HTTP (by Host) and TLS (by SNI), as in Istio; with no service on a
+/// port, its traffic is plain TCP to the original destination.
+const REGISTERED: [(&str, &str); 2] = [
+    ("httpbin.yaml", HTTPBIN_SERVICE_ENTRY),
+    ("cnn.yaml", CNN_TLS_SERVICE_ENTRY),
+];
 
 #[test]
 fn agent_dry_run_inventory_then_registry_only() -> Result<()> {
@@ -97,6 +110,9 @@ impl Mesh {
         let tcp = TcpGreeter::start(None, SocketAddr::from((host, TCP_PORT)), TCP_GREETING)?;
         let dns = DnsServer::start_on(host, NAMES.map(|name| (name, host)))?;
         let config = ConfigDir::new()?;
+        for (file, yaml) in REGISTERED {
+            config.write(file, yaml)?;
+        }
         config.write("sidecar.yaml", &egress::root_registry_only_sidecar(true))?;
         let mesh = ConfigDir::new()?;
         let mesh_file = egress::write_mesh_config(&mesh, "ALLOW_ANY")?;
@@ -293,7 +309,12 @@ fn dry_run_inventory_then_registry_only(kind: Kind) -> Result<()> {
         "expected three ServiceEntries, got {entries}:\n{}",
         suggested.stdout
     );
+    // Validated with the mesh's config as it will be served.
     let check = ConfigDir::new()?;
+    for (file, yaml) in REGISTERED {
+        check.write(file, yaml)?;
+    }
+    check.write("sidecar.yaml", &egress::root_registry_only_sidecar(false))?;
     check.write("suggested.yaml", &suggested.stdout)?;
     control_plane::validate(check.path(), None)?
         .ensure_success()
@@ -323,18 +344,18 @@ fn dry_run_inventory_then_registry_only(kind: Kind) -> Result<()> {
         "the blocked reply is text/plain: {:?}",
         blocked.headers
     );
-    // The same traffic as before still succeeds.
-    mesh.known_traffic_succeeds()?;
+    // Asked for again, now that it is blocked: the server sees nothing.
+    let seen = mesh.http.requests().len();
+    mesh.curl("http", NEW_HTTP_HOST)?.ensure_status(502)?;
+    ensure!(
+        mesh.http.requests().len() == seen,
+        "a blocked request must not reach the server: {:?}",
+        mesh.http.requests().last()
+    );
     let line = mesh.log_line_naming(NEW_HTTP_HOST, "blocked")?;
     println!("{} blocked HTTP: {line}", kind.name());
-    ensure!(
-        !mesh
-            .http
-            .requests()
-            .iter()
-            .any(|request| request.header("host") == Some(NEW_HTTP_HOST)),
-        "a blocked request must not reach the server"
-    );
+    // The same traffic as before still succeeds.
+    mesh.known_traffic_succeeds()?;
     mesh.counted(
         "istio_requests_total",
         &[NEW_HTTP_HOST],
