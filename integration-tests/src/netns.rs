@@ -237,9 +237,11 @@ impl NetNs {
         Ok((host_ip, ns_ip))
     }
 
-    /// The namespace's iptables and ip6tables rules, every table, as
-    /// `iptables-save` prints them without comments and counters: equal
-    /// before and after a change that was undone.
+    /// The namespace's iptables and ip6tables rules, every table: each
+    /// rule, chain of its own and policy other than ACCEPT, as
+    /// `<program> <table> <iptables-save line>` without counters. Equal
+    /// before and after a change that was undone (a table iptables loaded
+    /// on the way, left empty, is no difference).
     pub fn iptables_save(&self) -> Result<String> {
         let mut rules = String::new();
         for program in ["iptables-save", "ip6tables-save"] {
@@ -255,14 +257,25 @@ impl NetNs {
                     String::from_utf8_lossy(&output.stderr).trim()
                 );
             }
-            for line in String::from_utf8_lossy(&output.stdout).lines() {
-                if line.starts_with('#') {
+            let mut table = "";
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            for line in stdout.lines() {
+                if let Some(name) = line.strip_prefix('*') {
+                    table = name;
                     continue;
                 }
                 // `:CHAIN POLICY [packets:bytes]`
-                let line = line.split(" [").next().unwrap_or(line);
-                rules.push_str(line);
-                rules.push('\n');
+                let kept = match line.strip_prefix(':') {
+                    Some(chain) => chain
+                        .split_whitespace()
+                        .nth(1)
+                        .is_some_and(|policy| policy != "ACCEPT"),
+                    None => line.starts_with('-'),
+                };
+                if kept {
+                    let line = line.split(" [").next().unwrap_or(line);
+                    rules.push_str(&format!("{program} {table} {line}\n"));
+                }
             }
         }
         Ok(rules)

@@ -3,9 +3,10 @@
 //! `data-plane analyze` knows tried from there as the app's uid (not the
 //! proxy's): direct TCP to an external address, IPv6, UDP 443 (QUIC) and
 //! DNS to a resolver outside the mesh. Each fails, the servers see nothing
-//! from the app, and `analyze` reports clean. Without `--lockdown`,
-//! `analyze` names the gaps; `init` runs twice without complaint, and
-//! `init --cleanup` leaves the rules as they were.
+//! from the app, and `analyze` reports clean. Without `--lockdown` (IPv6
+//! is still refused), `analyze` names the gaps: UDP, DNS to any resolver;
+//! `init` runs twice without complaint, and `init --cleanup` leaves the
+//! rules as they were.
 //!
 //! The "external" servers listen on the host end of the namespace's veth
 //! (IPv4 and IPv6), the outside resolver on its port 53. The app's tries
@@ -205,6 +206,9 @@ fn without_lockdown_analyze_names_the_gaps_and_cleanup_restores_the_rules() -> R
         netns.iptables_save()?
     );
 
+    // IPv6 is refused (not captured: the agent's capture is IPv4).
+    let tcp6 = probe(&netns, &["tcp", &addr(outside.tcp6.addr())])?;
+    ensure!(!tcp6.success(), "IPv6 got out after init: {}", tcp6.stdout);
     // UDP that is neither DNS nor QUIC still leaves, as analyze must say.
     probe(&netns, &["udp", &addr(outside.other_udp.addr())])?;
     process::eventually(DATAGRAM_WAIT, || {
@@ -219,7 +223,7 @@ fn without_lockdown_analyze_names_the_gaps_and_cleanup_restores_the_rules() -> R
         !analyze.success(),
         "analyze must fail without --lockdown:\n{report}"
     );
-    for gap in ["IPv4 UDP", "IPv6 UDP"] {
+    for gap in ["IPv4 UDP", "DNS over UDP"] {
         ensure!(
             report.contains(gap),
             "analyze names the {gap} gap:\n{report}"
