@@ -205,9 +205,9 @@ impl Mesh {
         .with_context(|| format!("the inventory\n{}", self.control_plane.logs()))
     }
 
-    /// The access log line naming `destination` (the agent's with `mark`
-    /// as its last field; Envoy's default format, which the control plane
-    /// gives it, has no mark).
+    /// The access log line naming `destination` with `mark` as its last
+    /// field (the agent's); Envoy's default format, which the control plane
+    /// gives it, has no mark: its line is the blocked 502.
     fn log_line_naming(&self, destination: &str, mark: &str) -> Result<String> {
         eventually(CONVERGE, || {
             self.proxy
@@ -215,8 +215,10 @@ impl Mesh {
                 .into_iter()
                 .find(|line| {
                     line.contains(destination)
-                        && (matches!(self.proxy, Proxy::Envoy(_))
-                            || line.split_whitespace().next_back() == Some(mark))
+                        && match self.proxy {
+                            Proxy::Envoy(_) => line.contains("\" 502 "),
+                            Proxy::Agent(_) => line.split_whitespace().next_back() == Some(mark),
+                        }
                 })
                 .with_context(|| {
                     format!(
