@@ -95,7 +95,9 @@ fn scenarios(targets: GatewayPorts, ca_cert: &Path) -> Result<Vec<Scenario>> {
         Scenario::new(
             "2b REGISTRY_ONLY: HTTP to an unknown host",
             Request::get("http://edition.cnn.com/politics"),
-            Outcome::http(502).error_body("").sidecar_log("502 - -> -"),
+            Outcome::http(502)
+                .error_body("no ServiceEntry allows edition.cnn.com (REGISTRY_ONLY)")
+                .sidecar_log("502 - -> -"),
         )
         .files(vec![httpbin()])
         .ready(vec![registry_only(), Ready::Has("80", "httpbin.org")]),
