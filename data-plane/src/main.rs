@@ -146,6 +146,10 @@ mod tests {
             .err()
             .expect("gateway addresses mean nothing without --lockdown");
         assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument, "{error}");
+        let error = command(&["init", "--lockdown"])
+            .err()
+            .expect("--lockdown without --capture-dns would refuse the app's DNS");
+        assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument, "{error}");
         for flag in ["--lockdown", "--capture-dns"] {
             let error = command(&["init", "--cleanup", flag])
                 .err()

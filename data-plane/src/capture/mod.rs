@@ -16,7 +16,7 @@ mod reconcile;
 mod saved;
 
 pub use apply::{read_saved, restore};
-pub use plan::{CapturePlan, DNS_PROXY_PORT, Family, FamilyRules};
+pub use plan::{CapturePlan, Family, FamilyRules};
 pub use ranges::{IncludeRanges, parse_include, parse_ranges};
 pub use reconcile::restore_input;
 pub use saved::SavedRules;

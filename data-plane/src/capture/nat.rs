@@ -3,9 +3,11 @@
 //! order: excluded ports, the proxy's own uid/gid, DNS, loopback, excluded
 //! ranges, then the included ranges.
 
+use shared::ports::DNS_PROXY;
+
 use super::plan::{
-    CapturePlan, ChainRules, DNS_CHAIN, DNS_PROXY_PORT, Family, Jump, OUTPUT_CHAIN, REDIRECT_CHAIN,
-    TableRules, rule,
+    CapturePlan, ChainRules, DNS_CHAIN, Family, Jump, OUTPUT_CHAIN, REDIRECT_CHAIN, TableRules,
+    rule,
 };
 use super::ranges::IncludeRanges;
 
@@ -29,7 +31,7 @@ pub fn nat_rules(plan: &CapturePlan) -> TableRules {
             rules: ["tcp", "udp"]
                 .map(|protocol| {
                     format!(
-                        "-p {protocol} -m {protocol} --dport 53 -j REDIRECT --to-ports {DNS_PROXY_PORT}"
+                        "-p {protocol} -m {protocol} --dport 53 -j REDIRECT --to-ports {DNS_PROXY}"
                     )
                 })
                 .to_vec(),

@@ -26,9 +26,6 @@ pub const OWNED_CHAINS: [(&str, &[&str]); 2] = [
     ("filter", &[EGRESS_CHAIN]),
 ];
 
-/// The agent's DNS proxy port (Istio's agent DNS listener).
-pub const DNS_PROXY_PORT: u16 = 15053;
-
 /// An address family and its iptables commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Family {

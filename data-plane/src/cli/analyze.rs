@@ -1,10 +1,13 @@
 //! `data-plane analyze`: run in the app's network namespace, prints every
 //! path out that bypasses the proxy (`bypass: ...`, one line each) and the
 //! checks it could not make (`note: ...`); exits 1 if it found any path, 2
-//! if it could not read the rules.
+//! if it could not read the rules or a `--proxy-exe`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
 
 use clap::Args;
 use data_plane::capture::analyze;
@@ -15,13 +18,36 @@ pub struct AnalyzeArgs {
     /// listeners (`/config_dump`); unreachable is a note, not a failure.
     #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], shared::ports::AGENT_ADMIN)))]
     pub admin_addr: SocketAddr,
+    /// An Envoy binary the proxy runs (repeatable): its processes, like
+    /// this `data-plane`'s, may use the uid/gid the rules exempt. Other
+    /// processes running as those ids are reported, whatever their name.
+    #[arg(long)]
+    pub proxy_exe: Vec<PathBuf>,
+}
+
+/// This binary and the `--proxy-exe` paths, resolved as /proc/PID/exe
+/// shows them.
+fn proxy_executables(args: &AnalyzeArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let mut executables = vec![std::env::current_exe().context("find this data-plane binary")?];
+    for path in &args.proxy_exe {
+        let resolved = std::fs::canonicalize(path).with_context(|| {
+            format!(
+                "--proxy-exe {}: give the path of an existing binary",
+                path.display()
+            )
+        })?;
+        executables.push(resolved);
+    }
+    Ok(executables)
 }
 
 pub fn analyze(args: &AnalyzeArgs) -> ExitCode {
-    let facts = match analyze::gather(args.admin_addr) {
+    let facts = match proxy_executables(args)
+        .and_then(|executables| Ok(analyze::gather(args.admin_addr, executables)?))
+    {
         Ok(facts) => facts,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {error:#}");
             return ExitCode::from(2);
         }
     };

@@ -1,11 +1,13 @@
 //! Where the control plane is, and how a proxy proves who it is to it.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 use data_plane::xds::{ControlPlane, TlsSettings};
 use shared::identity::{CONTROL_PLANE_SERVER_NAME, DEFAULT_TRUST_DOMAIN};
+use shared::ports;
 
 /// Where the control plane is and how this proxy proves who it is.
 #[derive(Args)]
@@ -38,11 +40,18 @@ pub struct ControlPlaneArgs {
 impl ControlPlaneArgs {
     /// The connection these flags describe: TLS with a token, or plaintext.
     pub fn connection(&self, plaintext: bool) -> anyhow::Result<ControlPlane> {
+        let default_port = if plaintext {
+            ports::XDS_PLAINTEXT
+        } else {
+            ports::XDS_TLS
+        };
+        let address = self
+            .xds_addr
+            .clone()
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, default_port)).to_string());
         if plaintext {
-            let address = self.xds_addr.as_deref().unwrap_or("127.0.0.1:15010");
-            return Ok(ControlPlane::plaintext(address)?);
+            return Ok(ControlPlane::plaintext(&address)?);
         }
-        let address = self.xds_addr.as_deref().unwrap_or("127.0.0.1:15012");
         let ca_root = self.ca_root.clone().context(
             "--ca-root is required: the root certificate of the control plane \
              (root-cert.pem in its --ca-dir); `proxy --plaintext` for its plaintext port",
@@ -56,6 +65,6 @@ impl ControlPlaneArgs {
             server_name: self.xds_server_name.clone(),
             token,
         };
-        Ok(ControlPlane::tls(address, &settings)?)
+        Ok(ControlPlane::tls(&address, &settings)?)
     }
 }

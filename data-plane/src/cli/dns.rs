@@ -1,14 +1,12 @@
 //! `data-plane proxy --dns-capture`: the DNS proxy's flags, its upstream resolvers (`--dns-server`, else the nameservers of /etc/resolv.conf) and its bound listeners.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use data_plane::dns::{
-    DEFAULT_DNS_ADDR, DnsListeners, DnsProxy, Forwarder, RESOLV_CONF, ResolvConf,
-};
+use data_plane::dns::{DnsListeners, DnsProxy, Forwarder, RESOLV_CONF, ResolvConf};
 
 #[derive(Args)]
 pub struct DnsArgs {
@@ -20,9 +18,36 @@ pub struct DnsArgs {
     #[arg(long)]
     pub dns_capture: bool,
     /// Where the DNS proxy listens, UDP and TCP (Istio's DNS_PROXY_ADDR);
-    /// with --dns-capture only.
-    #[arg(long, default_value = DEFAULT_DNS_ADDR, requires = "dns_capture")]
+    /// a loopback address only, with --dns-capture only.
+    #[arg(
+        long,
+        default_value_t = SocketAddr::from((Ipv4Addr::LOCALHOST, shared::ports::DNS_PROXY)),
+        value_parser = loopback_addr,
+        requires = "dns_capture"
+    )]
     pub dns_addr: SocketAddr,
+}
+
+/// A `--dns-addr`: loopback only, since the proxy forwards any name and
+/// would be an open resolver anywhere else.
+fn loopback_addr(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|e| format!("{e}: expected ip:port, e.g. 127.0.0.1:15053"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address: the DNS proxy forwards any name, so it listens on loopback only (e.g. 127.0.0.1:15053)"
+        ));
+    }
+    Ok(addr)
+}
+
+/// Whether a query sent to `upstream` would reach the proxy listening on
+/// `listen`: same port, and the same address or an unspecified one (which
+/// the kernel sends to the local host).
+fn is_own_address(upstream: SocketAddr, listen: SocketAddr) -> bool {
+    upstream.port() == listen.port()
+        && (upstream.ip() == listen.ip() || upstream.ip().is_unspecified())
 }
 
 /// The DNS proxy and its bound listeners, ready to serve.
@@ -54,7 +79,7 @@ pub fn start(
     };
     let upstreams: Vec<SocketAddr> = nameservers
         .into_iter()
-        .filter(|server| *server != args.dns_addr)
+        .filter(|server| !is_own_address(*server, args.dns_addr))
         .collect();
     if upstreams.is_empty() {
         anyhow::bail!(
@@ -68,4 +93,38 @@ pub fn start(
         proxy: Arc::new(DnsProxy::new(search, Forwarder::new(upstreams))),
         listeners,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_dns_proxy_listens_on_loopback_only() {
+        assert_eq!(
+            loopback_addr("127.0.0.1:15053"),
+            Ok(addr("127.0.0.1:15053"))
+        );
+        assert_eq!(loopback_addr("[::1]:53"), Ok(addr("[::1]:53")));
+        for open in ["0.0.0.0:15053", "[::]:15053", "10.0.0.2:15053"] {
+            let error = loopback_addr(open).expect_err(open);
+            assert!(error.contains("not a loopback address"), "{error}");
+        }
+        assert!(loopback_addr("localhost:15053").is_err());
+    }
+
+    #[test]
+    fn an_upstream_on_the_proxys_port_at_its_or_an_unspecified_address_loops() {
+        let listen = addr("127.0.0.1:15053");
+        assert!(is_own_address(addr("127.0.0.1:15053"), listen));
+        assert!(is_own_address(addr("0.0.0.0:15053"), listen));
+        assert!(is_own_address(addr("[::]:15053"), listen));
+        assert!(!is_own_address(addr("127.0.0.1:53"), listen));
+        assert!(!is_own_address(addr("127.0.0.53:15053"), listen));
+        assert!(!is_own_address(addr("10.0.0.2:15053"), listen));
+    }
 }

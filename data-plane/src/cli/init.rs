@@ -17,9 +17,10 @@ pub struct InitArgs {
     /// Outbound ranges never captured (Istio's excludeOutboundIPRanges).
     #[arg(long, default_value = "")]
     pub exclude_outbound_ip_ranges: String,
-    /// Destination ports never captured (the control plane's xDS ports,
-    /// TLS and plaintext).
-    #[arg(long, value_delimiter = ',', default_value = "15012,15010")]
+    /// Destination ports never captured (Istio's excludeOutboundPorts;
+    /// none by default: the proxy's uid exemption already covers the
+    /// agent's own connection to the control plane).
+    #[arg(long, value_delimiter = ',')]
     pub exclude_outbound_ports: Vec<u16>,
     /// The uid the agent runs as; its own traffic is not captured.
     #[arg(long, default_value_t = 1337)]
@@ -29,15 +30,16 @@ pub struct InitArgs {
     #[arg(long, default_value_t = shared::ports::OUTBOUND_CAPTURE)]
     pub proxy_port: u16,
     /// Redirect the app's DNS (UDP and TCP port 53) to the agent's DNS
-    /// proxy on 127.0.0.1:15053 (Istio's DNS capture; run the proxy with
+    /// proxy on port 15053 (Istio's DNS capture; run the proxy with
     /// `--dns-capture`).
     #[arg(long)]
     pub capture_dns: bool,
     /// Let nothing leave but the proxy's traffic (its uid/gid), loopback
     /// (which includes what is redirected to the agent), replies of
     /// established connections and `--gateway-addresses`; the rest is
-    /// rejected, IPv4 and IPv6.
-    #[arg(long)]
+    /// rejected, IPv4 and IPv6. Requires --capture-dns: otherwise the app's
+    /// DNS queries to its resolvers are refused too.
+    #[arg(long, requires = "capture_dns")]
     pub lockdown: bool,
     /// The egress gateway's addresses (CIDRs), the app's only way out
     /// besides the proxy under `--lockdown`.

@@ -56,10 +56,6 @@ impl Forwarder {
         }
     }
 
-    pub fn upstreams(&self) -> &[SocketAddr] {
-        &self.upstreams
-    }
-
     /// A place among the queries in flight, or `None` when they are at the
     /// cap.
     pub fn admit(&self) -> Option<OwnedSemaphorePermit> {

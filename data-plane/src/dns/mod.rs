@@ -27,9 +27,6 @@ pub use server::{BindError, DnsListeners};
 pub use sink::DnsSink;
 pub use table::LookupTable;
 
-/// Where Istio's DNS proxy listens.
-pub const DEFAULT_DNS_ADDR: &str = "127.0.0.1:15053";
-
 /// The table in force and the way upstream.
 pub struct DnsProxy {
     table: ArcSwapOption<LookupTable>,

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -22,8 +23,9 @@ use crate::capture::{CaptureError, ranges};
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Gathers every fact; only a failing iptables-save is an error (without
-/// the IPv4 rules there is nothing to analyze).
-pub fn gather(admin: SocketAddr) -> Result<Facts, CaptureError> {
+/// the IPv4 rules there is nothing to analyze). `proxy_executables` are the
+/// proxy's binaries, whose processes the uid/gid exemptions are for.
+pub fn gather(admin: SocketAddr, proxy_executables: Vec<PathBuf>) -> Result<Facts, CaptureError> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let mut listening = BTreeSet::new();
     let mut known = false;
@@ -56,6 +58,7 @@ pub fn gather(admin: SocketAddr) -> Result<Facts, CaptureError> {
             .and_then(|dump| service_addresses(&dump))
             .map_err(|why| format!("http://{admin}/config_dump: {why}")),
         processes: processes(),
+        proxy_executables,
     })
 }
 
@@ -192,6 +195,7 @@ fn processes() -> Vec<Process> {
                 name: name.trim().to_string(),
                 uid: effective_id(&status, "Uid:")?,
                 gid: effective_id(&status, "Gid:")?,
+                exe: std::fs::read_link(format!("/proc/{pid}/exe")).ok(),
             })
         })
         .collect()

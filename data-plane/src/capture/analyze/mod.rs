@@ -2,7 +2,8 @@
 //! that bypasses the proxy, found by taking probe packets (TCP, QUIC, DNS,
 //! other UDP, IPv6, ServiceEntry addresses, excluded ports) through the
 //! saved nat and filter rules, and by looking for processes other than the
-//! proxy that run as a uid or gid the rules exempt. Pure over [`Facts`];
+//! proxy (known by executable, not by name) that run as a uid or gid the
+//! rules exempt. Pure over [`Facts`];
 //! `facts.rs` gathers them from the system.
 
 mod evaluate;
@@ -11,6 +12,7 @@ mod rule;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use ipnet::IpNet;
 
@@ -29,6 +31,8 @@ pub struct Process {
     pub name: String,
     pub uid: u32,
     pub gid: u32,
+    /// Its executable (`/proc/PID/exe`), if readable.
+    pub exe: Option<PathBuf>,
 }
 
 /// Everything the analysis looks at.
@@ -45,6 +49,9 @@ pub struct Facts {
     /// ServiceEntry addresses from the agent's listeners, or why unknown.
     pub service_addresses: Result<Vec<IpNet>, String>,
     pub processes: Vec<Process>,
+    /// The proxy's executables (this `data-plane`, Envoy): the only
+    /// processes the uid/gid exemptions are meant for.
+    pub proxy_executables: Vec<PathBuf>,
 }
 
 /// The findings (each a path out) and notes (what was not checked).
@@ -54,8 +61,6 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-/// The processes the rules may exempt: the agent and Envoy.
-const PROXY_NAMES: [&str; 2] = ["data-plane", "envoy"];
 /// The app's identity in probes: not the proxy's.
 const APP_UID: u32 = 65534;
 /// Documentation addresses standing for "somewhere outside".
@@ -215,7 +220,11 @@ fn owner_findings(facts: &Facts, report: &mut Report) {
         .collect();
     let within = |(low, high): (u32, u32), id: u32| low <= id && id <= high;
     for process in &facts.processes {
-        if PROXY_NAMES.contains(&process.name.as_str()) {
+        if process
+            .exe
+            .as_ref()
+            .is_some_and(|exe| facts.proxy_executables.contains(exe))
+        {
             continue;
         }
         let exempted = exempt.iter().find_map(|owner| match *owner {

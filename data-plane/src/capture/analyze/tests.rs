@@ -3,6 +3,7 @@
 //! readers of /proc files and of the agent's config dump.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use super::*;
 
@@ -10,6 +11,8 @@ const LOCKDOWN_V4: &str = include_str!("../fixtures/lockdown.v4");
 const LOCKDOWN_V6: &str = include_str!("../fixtures/lockdown.v6");
 const DEFAULT_V4: &str = include_str!("../fixtures/default.v4");
 const DEFAULT_V6: &str = include_str!("../fixtures/default.v6");
+const AGENT_EXE: &str = "/usr/local/bin/data-plane";
+const ENVOY_EXE: &str = "/usr/local/bin/envoy";
 
 /// The agent running as uid 1337 with its outbound and DNS listeners, an
 /// app running as root, one ServiceEntry address, and a global IPv6
@@ -32,14 +35,17 @@ fn facts(v4: &str, v6: &str) -> Facts {
                 name: "data-plane".to_string(),
                 uid: 1337,
                 gid: 1337,
+                exe: Some(PathBuf::from(AGENT_EXE)),
             },
             Process {
                 pid: 11,
                 name: "curl".to_string(),
                 uid: 0,
                 gid: 0,
+                exe: Some(PathBuf::from("/usr/bin/curl")),
             },
         ],
+        proxy_executables: vec![PathBuf::from(AGENT_EXE), PathBuf::from(ENVOY_EXE)],
     }
 }
 
@@ -154,11 +160,37 @@ fn an_exempt_uid_used_by_another_process_is_reported() {
         name: "python3".to_string(),
         uid: 1337,
         gid: 1000,
+        exe: Some(PathBuf::from("/usr/bin/python3")),
     });
     let report = analyze(&facts);
     assert_eq!(
         report.findings,
         ["process 12 (python3) runs as uid 1337, which the rules let out without the proxy"]
+    );
+}
+
+#[test]
+fn only_the_proxys_executables_may_use_the_exempt_ids_whatever_a_process_is_named() {
+    let mut facts = facts(LOCKDOWN_V4, LOCKDOWN_V6);
+    let process = |pid, name: &str, exe: Option<&str>| Process {
+        pid,
+        name: name.to_string(),
+        uid: 1337,
+        gid: 1337,
+        exe: exe.map(PathBuf::from),
+    };
+    facts.processes.extend([
+        process(12, "envoy", Some(ENVOY_EXE)),
+        process(13, "envoy", Some("/tmp/envoy")),
+        process(14, "data-plane", None),
+    ]);
+    let report = analyze(&facts);
+    assert_eq!(
+        report.findings,
+        [
+            "process 13 (envoy) runs as uid 1337, which the rules let out without the proxy",
+            "process 14 (data-plane) runs as uid 1337, which the rules let out without the proxy",
+        ]
     );
 }
 

@@ -125,7 +125,7 @@ fn quic_is_refused_to_the_app_in_both_families() {
 }
 
 #[test]
-fn the_apps_ipv6_is_refused_but_loopback_replies_and_excluded_ranges() {
+fn the_apps_ipv6_is_refused_but_loopback_replies_neighbour_discovery_and_excluded_ranges() {
     let mut plan = plan();
     plan.exclude = parse_ranges("10.0.0.0/8,2001:db8:1::/48").unwrap();
     let rules = plan.rules(Family::V6);
@@ -142,6 +142,10 @@ fn the_apps_ipv6_is_refused_but_loopback_replies_and_excluded_ranges() {
             "-m owner --gid-owner 1338 -j RETURN",
             "-o lo -j RETURN",
             "-m conntrack --ctstate ESTABLISHED -j RETURN",
+            "-p ipv6-icmp -m icmp6 --icmpv6-type 133 -j RETURN",
+            "-p ipv6-icmp -m icmp6 --icmpv6-type 134 -j RETURN",
+            "-p ipv6-icmp -m icmp6 --icmpv6-type 135 -j RETURN",
+            "-p ipv6-icmp -m icmp6 --icmpv6-type 136 -j RETURN",
             "-p udp -m udp --dport 443 -j REJECT --reject-with icmp6-port-unreachable",
             "-d 2001:db8:1::/48 -j RETURN",
             "-j REJECT --reject-with icmp6-port-unreachable",
@@ -169,7 +173,19 @@ fn lockdown_lets_out_only_the_proxy_loopback_replies_and_the_gateways() {
     ] {
         let egress = chain(&plan, family, "filter", EGRESS_CHAIN);
         assert_eq!(egress.last().unwrap(), reject, "{family:?}");
-        let returns: Vec<&String> = egress.iter().filter(|r| r.ends_with("-j RETURN")).collect();
+        let returns: Vec<&String> = egress
+            .iter()
+            .filter(|r| r.ends_with("-j RETURN") && !r.starts_with("-p ipv6-icmp"))
+            .collect();
+        let neighbour_discovery = egress
+            .iter()
+            .filter(|r| r.starts_with("-p ipv6-icmp -m icmp6 --icmpv6-type"))
+            .count();
+        let expected = if family == Family::V6 { 4 } else { 0 };
+        assert_eq!(
+            neighbour_discovery, expected,
+            "{family:?}: IPv6 neighbour discovery stays open under lockdown"
+        );
         assert_eq!(
             returns,
             [
