@@ -2,6 +2,7 @@
 //! resource names, node identity and metadata keys, well-known ports, xDS type
 //! URLs and the tracing setup both binaries use.
 
+pub mod egress;
 pub mod identity;
 pub mod naming;
 pub mod node;

@@ -4,36 +4,44 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use shared::egress::EgressPolicy;
 
 use crate::config::model::Labels;
 
-/// The labels that name a workload, in the order Istio reads them for its
-/// canonical service name.
-const WORKLOAD_NAME_LABELS: [&str; 3] = [
-    "service.istio.io/canonical-name",
-    "app.kubernetes.io/name",
-    "app",
-];
-
 /// The proxy that sent an entry: its token's namespace and service account,
-/// and its node's labels.
+/// its workload's name and its node's labels.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SourceWorkload {
     pub namespace: String,
     pub service_account: String,
+    /// Istio's `source_workload`: [`shared::egress::workload_name`] of the
+    /// node's pod and labels; empty in records written before it was kept.
+    #[serde(default)]
+    pub workload: String,
     #[serde(default)]
     pub labels: Labels,
 }
 
 impl SourceWorkload {
-    /// The workload's name as Istio's telemetry names it: its canonical
-    /// name label, `app.kubernetes.io/name` or `app`, else its service
-    /// account.
+    /// The source of pod `pod`, named as Istio's telemetry names its
+    /// workload (`source_workload`, the same rule as the agent's metrics).
+    pub fn of_pod(namespace: &str, service_account: &str, pod: &str, labels: Labels) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            service_account: service_account.to_string(),
+            workload: shared::egress::workload_name(pod, &labels).to_string(),
+            labels,
+        }
+    }
+
+    /// The workload's name: Istio's `source_workload`, else (a record
+    /// without one) its service account.
     pub fn name(&self) -> &str {
-        WORKLOAD_NAME_LABELS
-            .iter()
-            .find_map(|key| self.labels.get(*key))
-            .unwrap_or(&self.service_account)
+        if self.workload.is_empty() {
+            &self.service_account
+        } else {
+            &self.workload
+        }
     }
 }
 
@@ -87,8 +95,8 @@ impl Decision {
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Allowed => "allowed",
-            Decision::Blocked => "blocked",
-            Decision::WouldBlock => "would_block",
+            Decision::Blocked => EgressPolicy::Blocked.as_str(),
+            Decision::WouldBlock => EgressPolicy::WouldBlock.as_str(),
         }
     }
 }

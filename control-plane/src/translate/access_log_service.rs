@@ -19,12 +19,8 @@ use proto::pb::envoy::r#type::tracing::v3::{CustomTag, custom_tag};
 use proto::pb::google::protobuf::value::Kind;
 use proto::prost::Message;
 use proto::{pack, pack_named};
+use shared::egress::{ACCESS_LOG_SERVICE_CLUSTER, EGRESS_POLICY_FIELD, METADATA_NAMESPACE};
 
-use super::egress_policy::{MARK_FIELD, METADATA_NAMESPACE};
-
-/// Istio's cluster for the access log service (pilot-agent's, in Envoy's
-/// bootstrap).
-pub const ACCESS_LOG_SERVICE_CLUSTER: &str = "envoy_accesslog_service";
 /// The log name every entry's stream carries.
 pub const LOG_NAME: &str = "egress";
 /// The mark of traffic no fall-through decided.
@@ -82,7 +78,7 @@ fn chain_mark(chain: &FilterChain) -> Option<&str> {
         .filter_metadata
         .get(METADATA_NAMESPACE)?
         .fields
-        .get(MARK_FIELD)?;
+        .get(EGRESS_POLICY_FIELD)?;
     match &value.kind {
         Some(Kind::StringValue(mark)) => Some(mark),
         _ => None,
@@ -93,7 +89,7 @@ fn chain_mark(chain: &FilterChain) -> Option<&str> {
 /// the route that served it (route metadata `istio`/`egress_policy`).
 fn http_grpc_access_log() -> AccessLog {
     let route_mark = CustomTag {
-        tag: MARK_FIELD.to_string(),
+        tag: EGRESS_POLICY_FIELD.to_string(),
         r#type: Some(custom_tag::Type::Metadata(custom_tag::Metadata {
             kind: Some(MetadataKind {
                 kind: Some(metadata_kind::Kind::Route(metadata_kind::Route {})),
@@ -102,7 +98,7 @@ fn http_grpc_access_log() -> AccessLog {
                 key: METADATA_NAMESPACE.to_string(),
                 path: vec![metadata_key::PathSegment {
                     segment: Some(metadata_key::path_segment::Segment::Key(
-                        MARK_FIELD.to_string(),
+                        EGRESS_POLICY_FIELD.to_string(),
                     )),
                 }],
             }),
@@ -126,7 +122,7 @@ fn http_grpc_access_log() -> AccessLog {
 /// `envoy.access_loggers.tcp_grpc`, tagging each entry with `mark`.
 fn tcp_grpc_access_log(mark: &str) -> AccessLog {
     let literal_mark = CustomTag {
-        tag: MARK_FIELD.to_string(),
+        tag: EGRESS_POLICY_FIELD.to_string(),
         r#type: Some(custom_tag::Type::Literal(custom_tag::Literal {
             value: mark.to_string(),
         })),

@@ -4,15 +4,11 @@
 
 use proto::pb::envoy::config::core::v3::Metadata;
 use proto::wkt::{Struct, Value, value::Kind};
+use shared::egress::{EGRESS_POLICY_FIELD, EgressPolicy, METADATA_NAMESPACE};
 use shared::naming::{BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER};
 
 use crate::config::Resource;
 use crate::config::model::{DRY_RUN_ANNOTATION, OutboundMode, Sidecar};
-
-/// The filter metadata namespace the mark lives in.
-pub const METADATA_NAMESPACE: &str = "istio";
-/// The mark's field in that namespace.
-pub const MARK_FIELD: &str = "egress_policy";
 
 /// How unregistered traffic leaves a sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +58,11 @@ impl OutboundPolicy {
 
     /// The mark of the fall-through route and chains: `blocked`,
     /// `would_block`, or none.
-    pub fn mark(self) -> Option<&'static str> {
+    pub fn mark(self) -> Option<EgressPolicy> {
         match self {
             Self::AllowAny => None,
-            Self::RegistryOnly => Some("blocked"),
-            Self::DryRun => Some("would_block"),
+            Self::RegistryOnly => Some(EgressPolicy::Blocked),
+            Self::DryRun => Some(EgressPolicy::WouldBlock),
         }
     }
 
@@ -75,9 +71,9 @@ impl OutboundPolicy {
     pub fn metadata(self) -> Option<Metadata> {
         let mark = self.mark()?;
         let fields = [(
-            MARK_FIELD.to_string(),
+            EGRESS_POLICY_FIELD.to_string(),
             Value {
-                kind: Some(Kind::StringValue(mark.to_string())),
+                kind: Some(Kind::StringValue(mark.as_str().to_string())),
             },
         )];
         Some(Metadata {

@@ -189,7 +189,7 @@ fn blocked_body_format() -> SubstitutionFormatString {
         format: Some(substitution_format_string::Format::TextFormatSource(
             DataSource {
                 specifier: Some(data_source::Specifier::InlineString(
-                    "no ServiceEntry allows %REQ(:AUTHORITY)% (REGISTRY_ONLY)\n".to_string(),
+                    shared::egress::envoy_blocked_body_format(),
                 )),
                 ..Default::default()
             },

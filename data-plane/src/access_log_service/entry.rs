@@ -18,8 +18,8 @@ use proto::pb::envoy::data::accesslog::v3::{
 use proto::wkt::{Timestamp, UInt32Value};
 
 use crate::model::access_log::GrpcAccessLog;
-use crate::model::egress_policy::EgressPolicy;
 use crate::proxy::access_log::AccessLog;
+use shared::egress::EgressPolicy;
 
 /// The entry of an HTTP request, at its end; a route metadata tag takes
 /// the mark of the request's route.

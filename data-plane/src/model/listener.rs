@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::cluster::ClientCert;
-use super::egress_policy::EgressPolicy;
+use shared::egress::EgressPolicy;
 
 /// A listener from LDS.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,6 @@
 
 pub mod access_log;
 pub mod cluster;
-pub mod egress_policy;
 pub mod listener;
 pub mod route;
 pub mod secret;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::egress_policy::EgressPolicy;
+use shared::egress::EgressPolicy;
 
 /// A route configuration from RDS.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use parking_lot::{Condvar, Mutex};
 
 use tokio::time::Instant;
 
-use crate::model::egress_policy::EgressPolicy;
+use shared::egress::EgressPolicy;
 
 /// One request's or connection's log entry, filled in as it goes. Its
 /// texts share the request's own bytes (header values, the URI, the

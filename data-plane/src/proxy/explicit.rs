@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::model::Listener;
-use crate::model::egress_policy::EgressPolicy;
+use shared::egress::EgressPolicy;
 
 use super::ProxyContext;
 use super::http::{self, Downstream, RouteSource};

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::model::egress_policy::EgressPolicy;
 use crate::model::listener::{ChainAction, DownstreamTls, FilterChain, HttpManager, Listener};
+use shared::egress::EgressPolicy;
 
 use super::http::{self, Downstream, RouteSource};
 use super::sni::{self, ClientHello};

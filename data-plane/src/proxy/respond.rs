@@ -60,7 +60,7 @@ impl LocalReply {
     pub fn blocked(authority: &str) -> Self {
         Self::direct(
             StatusCode::BAD_GATEWAY,
-            format!("no ServiceEntry allows {authority} (REGISTRY_ONLY)\n"),
+            shared::egress::blocked_body(authority),
         )
     }
 

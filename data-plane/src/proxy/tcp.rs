@@ -16,9 +16,9 @@ use tokio::net::TcpStream;
 
 use crate::access_log_service::LogTargets;
 use crate::model::cluster::Discovery;
-use crate::model::egress_policy::EgressPolicy;
 use crate::model::listener::TcpProxy;
 use crate::upstream::{UpstreamError, UpstreamStream};
+use shared::egress::EgressPolicy;
 
 use super::access_log::AccessLog;
 use super::outbound::{Accepted, Destination};

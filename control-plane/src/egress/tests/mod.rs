@@ -10,11 +10,12 @@ use super::{Decision, Destination, Observation, Protocol, SourceWorkload};
 
 /// `namespace`'s workload labelled `app: <app>`, service account `app`.
 fn source(namespace: &str, app: &str) -> SourceWorkload {
-    SourceWorkload {
-        namespace: namespace.to_string(),
-        service_account: app.to_string(),
-        labels: [("app".to_string(), app.to_string())].into(),
-    }
+    SourceWorkload::of_pod(
+        namespace,
+        app,
+        app,
+        [("app".to_string(), app.to_string())].into(),
+    )
 }
 
 fn destination(host: &str, port: u16, protocol: Protocol) -> Destination {

@@ -13,7 +13,7 @@ use crate::config::ConfigSnapshot;
 use crate::egress::{
     Decision, Destination, Observation, Protocol, SourceWorkload, decide, handled_by,
 };
-use crate::translate::egress_policy::MARK_FIELD;
+use shared::egress::EGRESS_POLICY_FIELD;
 
 /// The port of a sidecar's outbound capture listener: the local address of
 /// an explicit-mode connection, never an original destination.
@@ -72,7 +72,10 @@ fn common(properties: Option<&AccessLogCommon>) -> Result<Common<'_>, Skipped> {
     {
         return Err(Skipped::Inbound);
     }
-    let mark = properties.custom_tags.get(MARK_FIELD).map(String::as_str);
+    let mark = properties
+        .custom_tags
+        .get(EGRESS_POLICY_FIELD)
+        .map(String::as_str);
     Ok(Common {
         cluster,
         decision: decide(mark, cluster, &properties.route_name),

@@ -12,6 +12,7 @@ use proto::pb::envoy::config::core::v3::Node;
 use proto::pb::envoy::service::accesslog::v3::access_log_service_server::AccessLogService;
 use proto::pb::envoy::service::accesslog::v3::stream_access_logs_message::LogEntries;
 use proto::pb::envoy::service::accesslog::v3::{StreamAccessLogsMessage, StreamAccessLogsResponse};
+use shared::node::NodeId;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::admission::{self, TrustedGateways};
@@ -106,7 +107,8 @@ impl AccessLog {
 /// The workload whose entries a stream carries: the caller's namespace and
 /// service account, and the labels of the node its first message names,
 /// which must be the caller's as ADS requires (else PERMISSION_DENIED,
-/// recorded as every refusal is).
+/// recorded as every refusal is). Its workload is named from the node
+/// id's pod as Istio names it.
 pub fn source_workload(
     caller: &Caller,
     node: &Node,
@@ -116,11 +118,14 @@ pub fn source_workload(
     let proxy = identify(node)?;
     let admitted = admission::admit(node, proxy, &caller.account, gateways)
         .map_err(|error| refuse(metrics, caller.peer, &error))?;
-    Ok(SourceWorkload {
-        namespace: caller.account.namespace.clone(),
-        service_account: caller.account.name.clone(),
-        labels: admitted.proxy.labels,
-    })
+    let node_id = admitted.proxy.id.parse::<NodeId>();
+    let pod = node_id.as_ref().map_or("", NodeId::pod);
+    Ok(SourceWorkload::of_pod(
+        &caller.account.namespace,
+        &caller.account.name,
+        pod,
+        admitted.proxy.labels,
+    ))
 }
 
 /// The node a message names: every stream's first, and the first of each

@@ -22,11 +22,12 @@ use crate::translate::Proxy;
 use crate::xds::{Caller, TrustedGateways};
 
 fn sleep() -> SourceWorkload {
-    SourceWorkload {
-        namespace: "default".to_string(),
-        service_account: "sleep".to_string(),
-        labels: [("app".to_string(), "sleep".to_string())].into(),
-    }
+    SourceWorkload::of_pod(
+        "default",
+        "sleep",
+        "sleep-1",
+        [("app".to_string(), "sleep".to_string())].into(),
+    )
 }
 
 fn address(ip: &str, port: u32) -> Option<Address> {

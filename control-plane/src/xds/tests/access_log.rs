@@ -98,7 +98,7 @@ async fn the_entries_of_the_tokens_workload_are_recorded() {
             record.source.service_account.as_str(),
             record.source.name()
         ),
-        ("default", "sleep", "sleep")
+        ("default", "sleep", "pod-1")
     );
     let destination = record.destination.as_ref().expect("a destination");
     assert_eq!(

@@ -18,9 +18,9 @@ use shared::identity::CONTROL_PLANE_SERVER_NAME;
 use super::client::messages;
 use super::*;
 use crate::model::access_log::{CustomTag, TagValue};
-use crate::model::egress_policy::EgressPolicy;
 use crate::testing::fake_als::{FakeAls, RecordedStream};
 use crate::xds::{ControlPlane, TlsSettings};
+use shared::egress::EgressPolicy;
 
 fn logger(value: TagValue) -> GrpcAccessLog {
     GrpcAccessLog {

@@ -14,7 +14,9 @@ use proto::pb::envoy::extensions::access_loggers::grpc::v3::{
 use proto::pb::envoy::r#type::metadata::v3::{MetadataKey, metadata_key, metadata_kind};
 use proto::pb::envoy::r#type::tracing::v3::{CustomTag as PbCustomTag, custom_tag};
 
-use super::{At, decode, egress_policy};
+use shared::egress::{ACCESS_LOG_SERVICE_CLUSTER, EGRESS_POLICY_FIELD, METADATA_NAMESPACE};
+
+use super::{At, decode};
 use crate::model::Error;
 use crate::model::access_log::{CustomTag, GrpcAccessLog, TagValue};
 
@@ -22,9 +24,6 @@ pub(super) const HTTP_GRPC: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig";
 pub(super) const TCP_GRPC: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig";
-/// The one cluster a gRPC logger may send to (Istio's name for the access
-/// log service): the agent streams to the control plane instead.
-pub(super) const ACCESS_LOG_CLUSTER: &str = "envoy_accesslog_service";
 
 /// Which filter the loggers belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,25 +168,25 @@ fn grpc_logger(common: &CommonGrpcAccessLogConfig, at: &At<'_>) -> Result<GrpcAc
 fn grpc_service(service: Option<&GrpcService>, at: &At<'_>) -> Result<(), Error> {
     let Some(service) = service else {
         return Err(at.error(format!(
-            "grpc_service is required: envoy_grpc with cluster_name {ACCESS_LOG_CLUSTER}"
+            "grpc_service is required: envoy_grpc with cluster_name {ACCESS_LOG_SERVICE_CLUSTER}"
         )));
     };
     let envoy_grpc = match &service.target_specifier {
         Some(grpc_service::TargetSpecifier::EnvoyGrpc(envoy_grpc)) => envoy_grpc,
         Some(grpc_service::TargetSpecifier::GoogleGrpc(_)) => {
             return Err(at.field("google_grpc").error(format!(
-                "not supported: use envoy_grpc with cluster_name {ACCESS_LOG_CLUSTER}"
+                "not supported: use envoy_grpc with cluster_name {ACCESS_LOG_SERVICE_CLUSTER}"
             )));
         }
         None => {
             return Err(at.error(format!(
-                "envoy_grpc with cluster_name {ACCESS_LOG_CLUSTER} is required"
+                "envoy_grpc with cluster_name {ACCESS_LOG_SERVICE_CLUSTER} is required"
             )));
         }
     };
-    if envoy_grpc.cluster_name != ACCESS_LOG_CLUSTER {
+    if envoy_grpc.cluster_name != ACCESS_LOG_SERVICE_CLUSTER {
         return Err(at.field("envoy_grpc.cluster_name").error(format!(
-            "{:?} is not supported: the agent streams access logs to its control plane, named by cluster {ACCESS_LOG_CLUSTER}",
+            "{:?} is not supported: the agent streams access logs to its control plane, named by cluster {ACCESS_LOG_SERVICE_CLUSTER}",
             envoy_grpc.cluster_name
         )));
     }
@@ -269,5 +268,5 @@ fn is_egress_policy_key(key: Option<&MetadataKey>) -> bool {
             _ => None,
         })
         .collect();
-    key.key == egress_policy::ISTIO && path == [Some(egress_policy::FIELD)]
+    key.key == METADATA_NAMESPACE && path == [Some(EGRESS_POLICY_FIELD)]
 }

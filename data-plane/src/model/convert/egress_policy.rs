@@ -5,15 +5,10 @@
 
 use proto::pb::envoy::config::core::v3::Metadata;
 use proto::wkt::value::Kind;
+use shared::egress::{EGRESS_POLICY_FIELD, EgressPolicy, METADATA_NAMESPACE};
 
 use super::At;
 use crate::model::Error;
-use crate::model::egress_policy::EgressPolicy;
-
-/// The filter metadata namespace Istio's marks live in.
-pub(super) const ISTIO: &str = "istio";
-/// The field of that namespace holding the mark.
-pub(super) const FIELD: &str = "egress_policy";
 
 /// The mark in `metadata` (at `at`, the resource's `metadata` field), if any.
 pub(super) fn egress_policy(
@@ -21,12 +16,14 @@ pub(super) fn egress_policy(
     at: &At<'_>,
 ) -> Result<Option<EgressPolicy>, Error> {
     let Some(value) = metadata
-        .and_then(|m| m.filter_metadata.get(ISTIO))
-        .and_then(|istio| istio.fields.get(FIELD))
+        .and_then(|m| m.filter_metadata.get(METADATA_NAMESPACE))
+        .and_then(|istio| istio.fields.get(EGRESS_POLICY_FIELD))
     else {
         return Ok(None);
     };
-    let at = at.field(format_args!("filter_metadata.{ISTIO}.{FIELD}"));
+    let at = at.field(format_args!(
+        "filter_metadata.{METADATA_NAMESPACE}.{EGRESS_POLICY_FIELD}"
+    ));
     match &value.kind {
         Some(Kind::StringValue(mark)) => EgressPolicy::parse(mark).map(Some).ok_or_else(|| {
             at.error(format!(

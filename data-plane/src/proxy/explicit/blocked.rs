@@ -10,13 +10,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::access_log_service::LogTargets;
-use crate::model::egress_policy::EgressPolicy;
 use crate::model::listener::{ChainAction, FilterChain};
 use crate::proxy::ProxyContext;
 use crate::proxy::access_log::AccessLog;
 use crate::proxy::outbound::Destination;
 use crate::proxy::respond::LocalReply;
 use crate::proxy::stats::istio;
+use shared::egress::EgressPolicy;
 
 /// Refuses the CONNECT to `destination` that the blocked `chain` would take.
 pub(super) async fn refuse_connect(

@@ -14,12 +14,12 @@ use http::{StatusCode, Uri};
 
 use crate::model::RunningConfig;
 use crate::model::cluster::Discovery;
-use crate::model::egress_policy::EgressPolicy;
 use crate::model::route::{
     Forward, PathMatch, Redirect, RequestFacts, RetryPolicy, Route, RouteAction, RouteConfig,
     VirtualHost,
 };
 use crate::proxy::respond::LocalReply;
+use shared::egress::EgressPolicy;
 
 use super::headers::{self, text};
 

@@ -9,11 +9,11 @@ use http::Uri;
 
 use crate::model::RunningConfig;
 use crate::model::access_log::GrpcAccessLog;
-use crate::model::egress_policy::EgressPolicy;
 use crate::model::listener::{ChainAction, TcpProxy};
 use crate::model::route::{
     Forward, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
 };
+use shared::egress::EgressPolicy;
 
 use super::{Downstream, RouteSource};
 

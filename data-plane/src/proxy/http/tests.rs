@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::model::egress_policy::EgressPolicy;
 use crate::model::route::{PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost};
 use crate::proxy::ProxyContext;
 use crate::proxy::stats::Stats;
 use crate::store::ConfigStore;
 use crate::upstream::{DnsConfig, Upstreams};
+use shared::egress::EgressPolicy;
 
 use super::{Downstream, RouteSource, serve};
 

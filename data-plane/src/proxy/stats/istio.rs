@@ -13,16 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use dashmap::DashMap;
 use parking_lot::Mutex;
 
-use crate::model::egress_policy::EgressPolicy;
+use shared::egress::EgressPolicy;
 
 /// What unregistered destinations past the cap are counted as.
 pub const OTHER_DESTINATION: &str = "other";
 /// The default cap on distinct unregistered destinations per proxy.
 pub const DEFAULT_MAX_UNREGISTERED_DESTINATIONS: usize = 100;
-/// The label Istio sets a workload's name from, over the pod name rule.
-const WORKLOAD_NAME_LABEL: &str = "service.istio.io/workload-name";
-/// The label Kubernetes puts on a Deployment's pods.
-const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 
 /// The workload this proxy reports for (`source_workload`,
 /// `source_workload_namespace`).
@@ -33,22 +29,11 @@ pub struct SourceWorkload {
 }
 
 impl SourceWorkload {
-    /// The workload of pod `pod`, as Istio derives it: the
-    /// `service.istio.io/workload-name` label, else the Deployment's name
-    /// (the pod name before `-<pod-template-hash>-`), else the pod name.
+    /// The workload of pod `pod`, as Istio names it (see
+    /// [`shared::egress::workload_name`]).
     pub fn of_pod(pod: &str, namespace: &str, labels: &BTreeMap<String, String>) -> Self {
-        let deployment = labels
-            .get(POD_TEMPLATE_HASH_LABEL)
-            .filter(|hash| !hash.is_empty())
-            .and_then(|hash| pod.split_once(&format!("-{hash}-")))
-            .map(|(deployment, _)| deployment);
-        let workload = labels
-            .get(WORKLOAD_NAME_LABEL)
-            .map(String::as_str)
-            .or(deployment)
-            .unwrap_or(pod);
         Self {
-            workload: workload.to_string(),
+            workload: shared::egress::workload_name(pod, labels).to_string(),
             namespace: namespace.to_string(),
         }
     }
@@ -108,11 +93,12 @@ impl<'a> Destination<'a> {
         }
     }
 
-    /// `destination_service_name`: the host's first label, or the
-    /// fall-through cluster's name.
+    /// `destination_service_name`: the ServiceEntry's host (Istio names a
+    /// ServiceEntry's service by its host), or the fall-through cluster's
+    /// name.
     fn service_name(class: DestinationClass, service: &str) -> &str {
         match class {
-            DestinationClass::Registered => service.split('.').next().unwrap_or(service),
+            DestinationClass::Registered => service,
             DestinationClass::Passthrough => shared::naming::PASSTHROUGH_CLUSTER,
             DestinationClass::BlackHole => shared::naming::BLACKHOLE_CLUSTER,
             DestinationClass::Unknown => "unknown",

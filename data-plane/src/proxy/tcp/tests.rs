@@ -10,7 +10,6 @@ use proto::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::model::egress_policy::EgressPolicy;
 use crate::model::listener::{ChainAction, FilterChain, Listener, TcpProxy};
 use crate::model::route::ClusterTarget;
 use crate::proxy::ProxyContext;
@@ -19,6 +18,7 @@ use crate::proxy::sni::tests::client_hello;
 use crate::proxy::stats::Stats;
 use crate::store::ConfigStore;
 use crate::upstream::{DnsConfig, Upstreams};
+use shared::egress::EgressPolicy;
 
 /// A context whose config has Istio's BlackHoleCluster and
 /// PassthroughCluster.

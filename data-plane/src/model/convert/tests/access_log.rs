@@ -20,11 +20,12 @@ use proto::wkt::UInt32Value;
 
 use super::{assert_rejected, pack, socket_address};
 use crate::model::access_log::{CustomTag as ModelTag, GrpcAccessLog, TagValue};
-use crate::model::convert::access_log::{ACCESS_LOG_CLUSTER, HTTP_GRPC, TCP_GRPC};
+use crate::model::convert::access_log::{HTTP_GRPC, TCP_GRPC};
 use crate::model::convert::listener::{HCM, ROUTER, TCP_PROXY};
 use crate::model::listener::{ChainAction, HttpManager, TcpProxy as ModelTcpProxy};
 use crate::model::secret::SecretSources;
 use crate::model::{Error, listener_from_proto};
+use shared::egress::ACCESS_LOG_SERVICE_CLUSTER;
 
 const STDOUT: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
@@ -49,7 +50,7 @@ fn common(tag: CustomTag) -> CommonGrpcAccessLogConfig {
         grpc_service: Some(GrpcService {
             target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
                 grpc_service::EnvoyGrpc {
-                    cluster_name: ACCESS_LOG_CLUSTER.into(),
+                    cluster_name: ACCESS_LOG_SERVICE_CLUSTER.into(),
                     ..Default::default()
                 },
             )),

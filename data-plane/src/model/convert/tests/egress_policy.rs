@@ -14,9 +14,9 @@ use proto::wkt::{Struct, Value, value::Kind};
 
 use super::{assert_rejected, pack, socket_address};
 use crate::model::convert::listener::TCP_PROXY;
-use crate::model::egress_policy::EgressPolicy;
 use crate::model::secret::SecretSources;
 use crate::model::{listener_from_proto, route_config_from_proto};
+use shared::egress::EgressPolicy;
 
 /// Metadata with `filter_metadata["istio"]` holding `fields`.
 fn istio_metadata(fields: &[(&str, Kind)]) -> Metadata {

@@ -87,7 +87,7 @@ fn a_request_is_counted_with_istios_labels() {
     stats.request(blocked, 502, "-", Some(EgressPolicy::Blocked));
     let out = rendered(&stats);
     assert!(out.contains(
-        "istio_requests_total{reporter=\"source\",source_workload=\"sleep\",source_workload_namespace=\"default\",destination_service=\"httpbin.org\",destination_service_name=\"httpbin\",request_protocol=\"http\",response_code=\"200\",response_flags=\"-\",egress_policy=\"-\"} 2\n"
+        "istio_requests_total{reporter=\"source\",source_workload=\"sleep\",source_workload_namespace=\"default\",destination_service=\"httpbin.org\",destination_service_name=\"httpbin.org\",request_protocol=\"http\",response_code=\"200\",response_flags=\"-\",egress_policy=\"-\"} 2\n"
     ), "{out}");
     assert!(out.contains(
         "destination_service=\"evil.example\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"http\",response_code=\"502\",response_flags=\"-\",egress_policy=\"blocked\"} 1\n"
