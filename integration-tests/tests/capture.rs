@@ -124,7 +124,12 @@ fn lockdown_leaves_the_egress_gateway_as_the_only_way_out() -> Result<()> {
     // proxy's uid (to the control plane, the gateway, DNS) gets out.
     netns.data_plane_init(
         xds_port,
-        &["--include-outbound-ip-ranges", "*", "--lockdown"],
+        &[
+            "--include-outbound-ip-ranges",
+            "*",
+            "--lockdown",
+            "--capture-dns",
+        ],
         CONVERGE,
     )?;
     let curl = || -> Result<CurlResponse> {

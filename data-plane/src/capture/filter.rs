@@ -2,10 +2,9 @@
 //! is refused so clients fall back to TCP, which is captured; the app's
 //! IPv6 is refused but for loopback, replies, neighbour discovery and
 //! excluded ranges (the agent listens on IPv4 only, so IPv6 cannot be
-//! redirected to it). Under
-//! lockdown: only the proxy's uid/gid, loopback (where nat sent what it
-//! captured), replies of established connections and the egress gateway's
-//! addresses may leave.
+//! redirected to it). Under lockdown: only the proxy's uid/gid, loopback
+//! (and 127.0.0.1, where nat sent what it captured), replies of established
+//! connections and the egress gateway's addresses may leave.
 
 use super::plan::{CapturePlan, ChainRules, EGRESS_CHAIN, Family, Jump, TableRules, rule};
 
@@ -21,6 +20,12 @@ pub fn filter_rules(plan: &CapturePlan, family: Family) -> TableRules {
         .map(|owner| format!("{owner} -j RETURN"))
         .collect();
     rules.push(rule(&["-o", "lo", "-j", "RETURN"]));
+    if family == Family::V4 {
+        // What nat redirected to the agent keeps the route (and the output
+        // interface) of its original destination: it leaves by
+        // 127.0.0.1, which REDIRECT gave it, and only by loopback.
+        rules.push(rule(&["-d", "127.0.0.1/32", "-j", "RETURN"]));
+    }
     rules.push(rule(&[
         "-m",
         "conntrack",

@@ -142,6 +142,7 @@ COMMIT
 -A ISTIO_EGRESS -m owner --uid-owner 1337 -j RETURN
 -A ISTIO_EGRESS -m owner --gid-owner 1337 -j RETURN
 -A ISTIO_EGRESS -o lo -j RETURN
+-A ISTIO_EGRESS -d 127.0.0.1/32 -j RETURN
 -A ISTIO_EGRESS -m conntrack --ctstate ESTABLISHED -j RETURN
 -A ISTIO_EGRESS -p udp -m udp --dport 443 -j REJECT --reject-with icmp-port-unreachable
 COMMIT
