@@ -22,6 +22,7 @@
 
 use std::env;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -56,6 +57,8 @@ pub struct DataPlane {
     process: Process,
     node: NodeId,
     admin: Admin,
+    /// The binary the process runs, as its `/proc/PID/exe` shows it.
+    executable: PathBuf,
     _dir: TempDir,
     /// A sidecar's claim on 15001, released once the process is gone.
     _outbound_port: Option<MutexGuard<'static, ()>>,
@@ -71,8 +74,15 @@ impl DataPlane {
             NodeType::Router => None,
         };
         let dir = tempfile::tempdir().context("creating the agent's temp dir")?;
-        let command = Command::new(binaries::data_plane()?);
-        Self::launch(command, options, ports::free_addr()?, dir, outbound_port)
+        let executable = binaries::data_plane()?;
+        let command = Command::new(&executable);
+        Self::launch(
+            (command, executable),
+            options,
+            ports::free_addr()?,
+            dir,
+            outbound_port,
+        )
     }
 
     /// Starts the agent inside `netns` as uid [`crate::netns::PROXY_UID`],
@@ -81,13 +91,18 @@ impl DataPlane {
     /// namespace's address; waits until it is ready, as [`DataPlane::start`].
     pub fn start_in(netns: &NetNs, options: &ProxyOptions) -> Result<Self> {
         let dir = tempfile::tempdir().context("creating the agent's temp dir")?;
-        let command = netns.proxy_command(&binaries::data_plane()?, dir.path())?;
+        let binary = binaries::data_plane()?;
+        let command = netns.proxy_command(&binary, dir.path())?;
+        // The link (or copy) the proxy command runs, in its directory.
+        let executable = dir
+            .path()
+            .join(binary.file_name().context("the agent binary has no name")?);
         let admin_addr = SocketAddr::from((netns.ns_ip(), ports::free_port()?));
-        Self::launch(command, options, admin_addr, dir, None)
+        Self::launch((command, executable), options, admin_addr, dir, None)
     }
 
     fn launch(
-        mut command: Command,
+        (mut command, executable): (Command, PathBuf),
         options: &ProxyOptions,
         admin_addr: SocketAddr,
         dir: TempDir,
@@ -126,6 +141,7 @@ impl DataPlane {
             process,
             node: options.node.clone(),
             admin: Admin::new("data-plane", admin_addr),
+            executable,
             _dir: dir,
             _outbound_port: outbound_port,
         };
@@ -141,6 +157,11 @@ impl DataPlane {
     /// Its identity, as the control plane knows it (e.g. for CSDS).
     pub fn node(&self) -> &NodeId {
         &self.node
+    }
+
+    /// The binary this agent runs (for `data-plane analyze --proxy-exe`).
+    pub fn executable(&self) -> &Path {
+        &self.executable
     }
 
     pub fn admin_addr(&self) -> SocketAddr {

@@ -166,7 +166,16 @@ fn lockdown_leaves_the_proxy_as_the_only_way_out() -> Result<()> {
     );
 
     let admin = agent.admin_addr().to_string();
-    let analyze = netns.data_plane_output(&["analyze", "--admin-addr", &admin], CONVERGE)?;
+    let analyze = netns.data_plane_output(
+        &[
+            "analyze",
+            "--admin-addr",
+            &admin,
+            "--proxy-exe",
+            &agent.executable().display().to_string(),
+        ],
+        CONVERGE,
+    )?;
     println!(
         "analyze with --lockdown:\n{}{}",
         analyze.stdout, analyze.stderr
