@@ -19,6 +19,10 @@ use super::{ProxyContext, explicit, orig_dst, tcp};
 /// How long to wait for a ClientHello before choosing a chain without SNI,
 /// as Envoy's listener filter timeout.
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a blocked fall-through connection waits for a ClientHello to
+/// name it: a server-first client (which sends nothing) is closed promptly,
+/// as Envoy closes a BlackHoleCluster connection at once.
+const BLOCKED_HELLO_TIMEOUT: Duration = Duration::from_millis(500);
 /// Enough for any ClientHello we route on, and any request line.
 const PEEK_LIMIT: usize = 16 * 1024;
 
@@ -125,7 +129,7 @@ pub async fn dispatch(
     context: Arc<ProxyContext>,
 ) {
     let mut server_name = if listener.inspect_tls {
-        read_sni(&stream).await
+        read_sni(&stream, INSPECT_TIMEOUT).await
     } else {
         None
     };
@@ -150,7 +154,7 @@ pub async fn dispatch(
         && destination.host.is_none()
         && chain.egress_policy == Some(EgressPolicy::Blocked)
     {
-        server_name = read_sni(&stream).await;
+        server_name = read_sni(&stream, BLOCKED_HELLO_TIMEOUT).await;
     }
     let accepted = Accepted {
         remote,
@@ -322,10 +326,10 @@ async fn peek(stream: &TcpStream, want: usize) -> Vec<u8> {
     }
 }
 
-/// Peeks until the ClientHello is complete (or it is clearly not TLS) and
-/// returns its SNI. Nothing is consumed.
-async fn read_sni(stream: &TcpStream) -> Option<String> {
-    let deadline = tokio::time::Instant::now() + INSPECT_TIMEOUT;
+/// Peeks until the ClientHello is complete (or it is clearly not TLS, or
+/// `timeout` has passed) and returns its SNI. Nothing is consumed.
+async fn read_sni(stream: &TcpStream, timeout: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut buf = vec![0; PEEK_LIMIT];
     let mut seen = 0;
     loop {

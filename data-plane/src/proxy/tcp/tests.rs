@@ -1,6 +1,7 @@
 //! Fall-through chains end to end on loopback: a blocked connection is
 //! named by its SNI and counted on BlackHoleCluster; one that goes out
-//! (dry run) is named by the SNI read as it flows.
+//! (dry run) is named by the SNI read as it flows; a blocked client that
+//! sends nothing (a server-first protocol) is closed promptly.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -171,6 +172,32 @@ async fn plain_tcp_blocked_on_the_fall_through_is_named_by_its_original_destinat
     wait_for(
         &context,
         &format!("istio_tcp_connections_closed_total{{{SOURCE},destination_service=\"192.0.2.8\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"tcp\",response_code=\"0\",response_flags=\"UH\",egress_policy=\"blocked\"}} 1"),
+    )
+    .await;
+}
+
+/// Envoy's listener filter timeout, which a blocked fall-through does not
+/// wait out for a ClientHello that never comes.
+const LISTENER_INSPECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[tokio::test(start_paused = true)]
+async fn a_blocked_server_first_client_is_closed_before_the_inspect_timeout() {
+    let context = context();
+    let listener = virtual_outbound("BlackHoleCluster", EgressPolicy::Blocked);
+    let addr = capture_once(listener, "192.0.2.9:25".parse().unwrap(), context.clone()).await;
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = client.read_to_end(&mut rest).await;
+    let waited = start.elapsed();
+    assert!(rest.is_empty(), "a blocked connection gets nothing");
+    assert!(
+        waited < LISTENER_INSPECT_TIMEOUT,
+        "closed after {waited:?} (virtual time)"
+    );
+    wait_for(
+        &context,
+        &format!("istio_tcp_connections_closed_total{{{SOURCE},destination_service=\"192.0.2.9\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"tcp\",response_code=\"0\",response_flags=\"UH\",egress_policy=\"blocked\"}} 1"),
     )
     .await;
 }
