@@ -59,21 +59,23 @@ impl AccessLogQueue {
 
     /// Queues the entry of an HTTP request.
     pub fn send_http(&self, log: &AccessLog, logger: &GrpcAccessLog) {
-        self.send(logger, Entry::Http(Box::new(http_entry(log, logger))));
+        self.send(logger, || Entry::Http(Box::new(http_entry(log, logger))));
     }
 
     /// Queues the entry of a TCP connection.
     pub fn send_tcp(&self, log: &AccessLog, logger: &GrpcAccessLog) {
-        self.send(logger, Entry::Tcp(Box::new(tcp_entry(log, logger))));
+        self.send(logger, || Entry::Tcp(Box::new(tcp_entry(log, logger))));
     }
 
-    fn send(&self, logger: &GrpcAccessLog, entry: Entry) {
-        let queued = QueuedEntry {
-            log_name: logger.log_name.clone(),
-            entry,
-        };
-        if self.entries.try_send(queued).is_err() {
-            self.stats.record_dropped(1);
+    /// Queues the entry `build` makes, building it only if the queue has
+    /// room; else counts it dropped.
+    fn send(&self, logger: &GrpcAccessLog, build: impl FnOnce() -> Entry) {
+        match self.entries.try_reserve() {
+            Ok(slot) => slot.send(QueuedEntry {
+                log_name: logger.log_name.clone(),
+                entry: build(),
+            }),
+            Err(_) => self.stats.record_dropped(1),
         }
     }
 }

@@ -4,9 +4,13 @@
 //! this process's token, its messages forwarded as they are. While the
 //! control plane cannot take them, Envoy's stream stays up and its
 //! messages are dropped (counted); the upstream stream is opened again
-//! with backoff, its first message naming the node and log again.
+//! with backoff, its first message naming the node and log again. The
+//! count of dropped entries is logged at most once a minute, when it grew.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use proto::pb::envoy::service::accesslog::v3::access_log_service_server::AccessLogService;
 use proto::pb::envoy::service::accesslog::v3::stream_access_logs_message::{
@@ -25,6 +29,7 @@ use crate::xds::backoff::Backoff;
 pub struct AccessLogRelay {
     control_plane: ControlPlane,
     stats: Arc<AccessLogStats>,
+    drops: Arc<Mutex<DropReport>>,
 }
 
 impl AccessLogRelay {
@@ -32,7 +37,37 @@ impl AccessLogRelay {
         Self {
             control_plane,
             stats,
+            drops: Arc::default(),
         }
+    }
+}
+
+/// How often, at most, the relay logs how many entries it has dropped.
+const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// When the dropped count was last logged, and what it was.
+#[derive(Debug, Default)]
+struct DropReport {
+    at: Option<Instant>,
+    dropped: u64,
+}
+
+impl DropReport {
+    /// Whether `dropped` entries should be logged `now`: the count grew
+    /// since it was last logged, at least [`DROP_REPORT_INTERVAL`] ago.
+    /// Remembers it when so.
+    fn due(&mut self, now: Instant, dropped: u64) -> bool {
+        let waited = self
+            .at
+            .is_none_or(|at| now.duration_since(at) >= DROP_REPORT_INTERVAL);
+        if !waited || dropped <= self.dropped {
+            return false;
+        }
+        *self = Self {
+            at: Some(now),
+            dropped,
+        };
+        true
     }
 }
 
@@ -79,16 +114,28 @@ impl AccessLogRelay {
                 upstream.backoff.reset();
             }
             Err(DeliveryError::Closed) if upstream.retry_at.is_some() => {
-                self.stats.record_dropped(entries);
+                self.dropped(entries);
             }
             Err(error) => {
-                self.stats.record_dropped(entries);
+                self.dropped(entries);
                 if upstream.retry_at.is_none() {
                     tracing::warn!(%error, "cannot relay Envoy's access logs to the control plane; dropping them until it is back");
                 }
                 upstream.stream = None;
                 upstream.retry_at = Some(Instant::now() + upstream.backoff.next_delay());
             }
+        }
+    }
+
+    /// Counts `entries` dropped, logging the total when it is due.
+    fn dropped(&self, entries: u64) {
+        self.stats.record_dropped(entries);
+        let dropped = self.stats.dropped();
+        if self.drops.lock().due(Instant::now(), dropped) {
+            tracing::warn!(
+                dropped,
+                "Envoy's access log entries dropped so far: the control plane cannot take them"
+            );
         }
     }
 

@@ -7,8 +7,8 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -166,8 +166,12 @@ pub struct IstioStats {
     source_labels: String,
     max_unregistered: usize,
     series: DashMap<SeriesKey, Arc<Series>>,
-    /// The unregistered destinations given a series of their own.
+    /// The unregistered destinations given a series of their own, while the
+    /// cap has room.
     unregistered: Mutex<HashSet<Arc<str>>>,
+    /// The same destinations once the cap is reached: from then on no other
+    /// is admitted, and they are read without the lock.
+    full: OnceLock<HashSet<Arc<str>>>,
     other: Arc<str>,
 }
 
@@ -192,6 +196,7 @@ impl IstioStats {
             max_unregistered,
             series: DashMap::new(),
             unregistered: Mutex::new(HashSet::new()),
+            full: OnceLock::new(),
             other: OTHER_DESTINATION.into(),
         }
     }
@@ -252,8 +257,17 @@ impl IstioStats {
         }
         let service = if shape.class == DestinationClass::Registered {
             Arc::from(service)
+        } else if let Some(admitted) = self.admit_unregistered(service) {
+            admitted
         } else {
-            self.admit_unregistered(service)
+            let other = SeriesRef {
+                service: OTHER_DESTINATION,
+                shape,
+            };
+            if let Some(series) = self.series.get(&other as &dyn SeriesLabels) {
+                return series.clone();
+            }
+            self.other.clone()
         };
         self.series
             .entry(SeriesKey { service, shape })
@@ -262,18 +276,26 @@ impl IstioStats {
     }
 
     /// `service` if it has a series of its own or the cap leaves room for
-    /// it, else `other`. Registered destinations never come here.
-    fn admit_unregistered(&self, service: &str) -> Arc<str> {
+    /// it, else `None` (it is counted as `other`). Registered destinations
+    /// never come here. Once the cap is reached, no lock is taken.
+    fn admit_unregistered(&self, service: &str) -> Option<Arc<str>> {
+        if let Some(full) = self.full.get() {
+            return full.get(service).cloned();
+        }
         let mut seen = self.unregistered.lock();
+        if let Some(full) = self.full.get() {
+            return full.get(service).cloned();
+        }
         if let Some(admitted) = seen.get(service) {
-            return admitted.clone();
+            return Some(admitted.clone());
         }
         if seen.len() >= self.max_unregistered {
-            return self.other.clone();
+            let _ = self.full.set(std::mem::take(&mut *seen));
+            return None;
         }
         let admitted: Arc<str> = Arc::from(service);
         seen.insert(admitted.clone());
-        admitted
+        Some(admitted)
     }
 
     /// Prometheus text exposition.

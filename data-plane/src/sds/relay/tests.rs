@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 
-use super::AccessLogRelay;
+use super::{AccessLogRelay, DROP_REPORT_INTERVAL, DropReport};
 use crate::access_log_service::AccessLogStats;
 use crate::identity::SpiffeId;
 use crate::sds::SdsListener;
@@ -173,4 +173,18 @@ async fn while_the_control_plane_refuses_envoys_stream_stays_up_and_drops() {
     );
     drop(envoy);
     assert!(call.await.unwrap().is_ok());
+}
+
+#[test]
+fn the_dropped_count_is_logged_at_most_once_a_minute_and_only_when_it_grew() {
+    let start = tokio::time::Instant::now();
+    let mut report = DropReport::default();
+    assert!(report.due(start, 3), "the first drops are logged");
+    let soon = start + Duration::from_secs(1);
+    assert!(!report.due(soon, 10), "not again within the interval");
+    let later = start + DROP_REPORT_INTERVAL;
+    assert!(report.due(later, 10), "grown, a minute later");
+    let much_later = later + DROP_REPORT_INTERVAL * 5;
+    assert!(!report.due(much_later, 10), "not grown: nothing to say");
+    assert!(report.due(much_later, 11));
 }

@@ -153,6 +153,27 @@ fn unregistered_destinations_past_the_cap_are_folded_into_other() {
 }
 
 #[test]
+fn a_destination_admitted_before_the_cap_keeps_its_own_series_after_it() {
+    let stats = IstioStats::new(&SourceWorkload::default(), 1);
+    let admitted = Destination::of(Some("PassthroughCluster"), "a.example", None);
+    let folded = Destination::of(Some("PassthroughCluster"), "b.example", None);
+    stats.request(admitted, 200, "-", None);
+    stats.request(folded, 200, "-", None);
+    stats.request(folded, 503, "UF", None);
+    stats.request(admitted, 503, "UF", None);
+    let out = rendered(&stats);
+    assert!(
+        out.contains("destination_service=\"a.example\",destination_service_name=\"PassthroughCluster\",request_protocol=\"http\",response_code=\"503\",response_flags=\"UF\",egress_policy=\"-\"} 1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("destination_service=\"other\",destination_service_name=\"PassthroughCluster\",request_protocol=\"http\",response_code=\"503\",response_flags=\"UF\",egress_policy=\"-\"} 1\n"),
+        "{out}"
+    );
+    assert!(!out.contains("b.example"), "{out}");
+}
+
+#[test]
 fn registered_destinations_are_never_folded() {
     let stats = IstioStats::new(&SourceWorkload::default(), 0);
     stats.request(
