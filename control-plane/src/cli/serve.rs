@@ -3,12 +3,12 @@
 //! the config it watches, with the egress inventory it keeps.
 
 use std::net::SocketAddr;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 use control_plane::auth::ServiceAccount;
 use control_plane::ca::ServerName;
@@ -74,12 +74,19 @@ pub struct ServeOptions {
     /// Keep the egress inventory (what proxies report over the
     /// AccessLogService) in DIR/egress-inventory.json, read at start and
     /// written within a second of a change; without it, it lives in memory.
+    /// DIR is created owner-only; an existing one must be owned by this
+    /// user and writable by no one else.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The most destination records the egress inventory keeps; past it a
     /// workload's new destinations are counted in its one `other` record.
     #[arg(long, value_name = "N", default_value_t = egress::DEFAULT_MAX_RECORDS)]
     pub egress_inventory_max: usize,
+    /// The most destination records one source namespace's workloads have
+    /// in the egress inventory (within --egress-inventory-max), so that no
+    /// namespace fills it for the others.
+    #[arg(long, value_name = "N", default_value_t = egress::DEFAULT_MAX_RECORDS_PER_NAMESPACE)]
+    pub egress_inventory_max_per_namespace: usize,
 }
 
 /// Resolves once, when the returned sender fires or is dropped.
@@ -215,12 +222,14 @@ fn open_inventory(options: &ServeOptions, metrics: Arc<Metrics>) -> anyhow::Resu
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("create the state directory {}", dir.display()))?;
+        check_state_dir(dir, nix::unistd::geteuid().as_raw())?;
     }
-    let inventory = LiveInventory::open(
-        options.egress_inventory_max,
-        options.state_dir.as_deref(),
-        metrics,
-    )?;
+    let limits = egress::Limits {
+        records: options.egress_inventory_max,
+        per_namespace: options.egress_inventory_max_per_namespace,
+        ..egress::Limits::default()
+    };
+    let inventory = LiveInventory::open(limits, options.state_dir.as_deref(), metrics)?;
     tracing::info!(
         records = inventory.contents().records.len(),
         state_dir = %options
@@ -230,4 +239,63 @@ fn open_inventory(options: &ServeOptions, metrics: Arc<Metrics>) -> anyhow::Resu
         "egress inventory"
     );
     Ok(inventory)
+}
+
+/// Refuses a state directory another user could write into (replacing the
+/// inventory): one not owned by `uid`, or writable by its group or others.
+fn check_state_dir(dir: &Path, uid: u32) -> anyhow::Result<()> {
+    let metadata = std::fs::metadata(dir)
+        .with_context(|| format!("read the state directory {}", dir.display()))?;
+    if metadata.uid() != uid {
+        bail!(
+            "the state directory {} is owned by uid {}, not by this process's uid {uid}: `chown {uid} {}` or choose another --state-dir",
+            dir.display(),
+            metadata.uid(),
+            dir.display()
+        );
+    }
+    if metadata.mode() & 0o022 != 0 {
+        bail!(
+            "the state directory {} is writable by its group or others (mode {:o}): `chmod go-w {}`",
+            dir.display(),
+            metadata.mode() & 0o777,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn uid() -> u32 {
+        nix::unistd::geteuid().as_raw()
+    }
+
+    #[test]
+    fn an_owner_only_state_dir_is_accepted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        check_state_dir(dir.path(), uid()).expect("accepted");
+    }
+
+    #[test]
+    fn a_state_dir_others_can_write_is_refused_with_what_to_chmod() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let error = check_state_dir(dir.path(), uid()).expect_err("0777 refused");
+        assert!(error.to_string().contains("chmod go-w"), "{error}");
+    }
+
+    #[test]
+    fn a_state_dir_of_another_user_is_refused_with_what_to_chown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let error = check_state_dir(dir.path(), uid() + 1).expect_err("not ours");
+        assert!(error.to_string().contains("chown"), "{error}");
+    }
 }

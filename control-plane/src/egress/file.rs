@@ -1,8 +1,7 @@
-//! The inventory on disk: `DIR/egress-inventory.json`, written atomically (a 0600 temporary file renamed over it) and read back whole or refused.
+//! The inventory on disk: `DIR/egress-inventory.json`, written atomically (a new 0600 temporary file renamed over it, the directory synced) and read back whole or refused.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -90,11 +89,12 @@ pub fn load(dir: &Path) -> Result<Option<InventoryFile>, FileError> {
     Ok(Some(file))
 }
 
-/// Writes `file` into `dir` atomically: a reader sees the old inventory
-/// or the new one, never a part.
+/// Writes `file` into `dir` atomically and durably: a reader sees the old
+/// inventory or the new one, never a part. The temporary file is a new one
+/// (`O_EXCL`, owner only, a random name), so nothing at its path is
+/// followed or reused.
 pub fn save(dir: &Path, file: &InventoryFile) -> Result<(), FileError> {
     let path = path_in(dir);
-    let temporary = dir.join(format!(".{INVENTORY_FILE}.tmp"));
     let failed = |error| FileError::Write {
         path: path.clone(),
         error,
@@ -102,17 +102,16 @@ pub fn save(dir: &Path, file: &InventoryFile) -> Result<(), FileError> {
     let json = serde_json::to_vec_pretty(file)
         .map_err(io::Error::from)
         .map_err(failed)?;
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)
+    let mut temporary = tempfile::Builder::new()
+        .prefix(&format!(".{INVENTORY_FILE}."))
+        .tempfile_in(dir)
         .map_err(failed)?;
-    out.set_permissions(fs::Permissions::from_mode(0o600))
-        .map_err(failed)?;
-    out.write_all(&json).map_err(failed)?;
-    out.sync_all().map_err(failed)?;
-    drop(out);
-    fs::rename(&temporary, &path).map_err(failed)
+    temporary.write_all(&json).map_err(failed)?;
+    temporary.as_file().sync_all().map_err(failed)?;
+    temporary
+        .persist(&path)
+        .map_err(|error| failed(error.error))?;
+    File::open(dir)
+        .and_then(|directory| directory.sync_all())
+        .map_err(failed)
 }

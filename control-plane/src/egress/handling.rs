@@ -8,9 +8,11 @@ use super::observation::Decision;
 use crate::config::model::ServiceEntry;
 use crate::config::{ConfigSnapshot, Resource, hosts};
 
-/// What the inventory shows for traffic no cluster carried and no policy
-/// blocked (a local reply such as a 404).
-pub const NOT_ROUTED: &str = "-";
+/// What the inventory shows for traffic whose cluster is neither a
+/// fall-through one nor a ServiceEntry's (or that no cluster carried and
+/// no policy blocked, a local reply such as a 404): a proxy's text never
+/// reaches the inventory.
+pub const UNKNOWN: &str = "unknown";
 
 /// Whether `handled_by` is a fall-through cluster: traffic no ServiceEntry
 /// declares.
@@ -35,23 +37,23 @@ pub fn decide(mark: Option<&str>, cluster: &str, route_name: &str) -> Decision {
 /// `cluster`: the ServiceEntry (`namespace/name`) whose host and port make
 /// the cluster `outbound|port|subset|host` in `snapshot` (the source
 /// namespace's own first, then one exported to it), `PassthroughCluster`,
-/// `BlackHoleCluster` (also for blocked traffic no cluster carried), or the
-/// cluster's name when no ServiceEntry declares it.
+/// `BlackHoleCluster` (also for blocked traffic no cluster carried), else
+/// [`UNKNOWN`].
 pub fn handled_by(
     snapshot: &ConfigSnapshot,
     source_namespace: &str,
     cluster: &str,
     decision: Decision,
 ) -> String {
-    if cluster.is_empty() {
-        return match decision {
-            Decision::Blocked => BLACKHOLE_CLUSTER.to_string(),
-            Decision::Allowed | Decision::WouldBlock => NOT_ROUTED.to_string(),
-        };
+    if cluster.is_empty() && decision == Decision::Blocked {
+        return BLACKHOLE_CLUSTER.to_string();
+    }
+    if cluster == PASSTHROUGH_CLUSTER || cluster == BLACKHOLE_CLUSTER {
+        return cluster.to_string();
     }
     let Some(name) = ClusterName::parse(cluster).filter(|n| n.direction == Direction::Outbound)
     else {
-        return cluster.to_string();
+        return UNKNOWN.to_string();
     };
     let declares = |entry: &&Resource<ServiceEntry>| {
         entry.spec.hosts.iter().any(|host| host == name.host)
@@ -76,7 +78,7 @@ pub fn handled_by(
             })
         })
         .map_or_else(
-            || cluster.to_string(),
+            || UNKNOWN.to_string(),
             |entry| format!("{}/{}", entry.meta.namespace, entry.meta.name),
         )
 }

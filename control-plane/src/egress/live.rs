@@ -8,7 +8,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::file::{self, FileError, InventoryFile};
-use super::inventory::{Inventory, OTHER, Placement};
+use super::inventory::{Inventory, Limits, OTHER, Placement};
 use super::observation::Observation;
 use crate::metrics::Metrics;
 
@@ -26,14 +26,14 @@ pub struct LiveInventory {
 }
 
 impl LiveInventory {
-    /// An inventory of at most `max_records` destination records, starting
-    /// from what `dir` holds (nothing without a state directory).
+    /// An inventory within `limits`, starting from what `dir` holds
+    /// (nothing without a state directory).
     pub fn open(
-        max_records: usize,
+        limits: Limits,
         dir: Option<&Path>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, FileError> {
-        let mut inventory = Inventory::new(max_records);
+        let mut inventory = Inventory::new(limits);
         if let Some(loaded) = dir.map(file::load).transpose()?.flatten() {
             for record in loaded.records {
                 inventory.merge(record);
@@ -50,8 +50,7 @@ impl LiveInventory {
 
     /// Records one observation and counts it.
     pub fn observe(&self, observation: Observation) {
-        let own = labels(&observation, false);
-        let other = labels(&observation, true);
+        let mut labels = labels(&observation);
         let (placement, records) = {
             let mut inventory = self.inventory.lock();
             let placement = inventory.observe(observation);
@@ -59,15 +58,11 @@ impl LiveInventory {
         };
         self.changes.fetch_add(1, Ordering::Release);
         self.metrics.egress_records.set(gauge(records));
-        match placement {
-            Placement::Own => {
-                self.metrics.egress_connections.get_or_create(&own).inc();
-            }
-            Placement::Folded => {
-                self.metrics.egress_folded.inc();
-                self.metrics.egress_connections.get_or_create(&other).inc();
-            }
+        if placement != Placement::Own {
+            self.metrics.egress_folded.inc();
+            fold(&mut labels, placement);
         }
+        self.metrics.egress_connections.get_or_create(&labels).inc();
     }
 
     /// What the inventory holds now, as its file would.
@@ -117,28 +112,35 @@ impl LiveInventory {
 }
 
 /// The labels of `egress_destination_connections_total` for an
-/// observation, in its own record or (`folded`) its source's `other` one.
-fn labels(observation: &Observation, folded: bool) -> Vec<(&'static str, String)> {
+/// observation counted in its own record.
+fn labels(observation: &Observation) -> Vec<(&'static str, String)> {
     let source = &observation.source;
     let destination = &observation.destination;
-    let (host, port, protocol) = if folded {
-        (OTHER.to_string(), String::new(), String::new())
-    } else {
-        (
-            destination.host.clone(),
-            destination.port.to_string(),
-            destination.protocol.to_string(),
-        )
-    };
     vec![
         ("source_namespace", source.namespace.clone()),
         ("source_workload", source.name().to_string()),
-        ("destination", host),
-        ("port", port),
-        ("protocol", protocol),
+        ("destination", destination.host.clone()),
+        ("port", destination.port.to_string()),
+        ("protocol", destination.protocol.to_string()),
         ("handled_by", observation.handled_by.clone()),
         ("decision", observation.decision.to_string()),
     ]
+}
+
+/// `labels` for an observation folded as `placement` says: destination
+/// `other` without port or protocol, and workload `other` in its
+/// namespace's record.
+fn fold(labels: &mut [(&'static str, String)], placement: Placement) {
+    for (name, value) in labels {
+        match *name {
+            "destination" => *value = OTHER.to_string(),
+            "port" | "protocol" => value.clear(),
+            "source_workload" if placement == Placement::FoldedIntoNamespace => {
+                *value = OTHER.to_string();
+            }
+            _ => {}
+        }
+    }
 }
 
 fn gauge(count: usize) -> i64 {

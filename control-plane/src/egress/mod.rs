@@ -12,8 +12,11 @@ pub mod table;
 mod tests;
 
 pub use file::{FileError, INVENTORY_FILE, InventoryFile, load, path_in, save};
-pub use handling::{NOT_ROUTED, decide, handled_by, is_unregistered};
-pub use inventory::{DEFAULT_MAX_RECORDS, Inventory, OTHER, Placement, Record};
+pub use handling::{UNKNOWN, decide, handled_by, is_unregistered};
+pub use inventory::{
+    DEFAULT_MAX_RECORDS, DEFAULT_MAX_RECORDS_PER_NAMESPACE, Inventory, Limits, MAX_OTHER_RECORDS,
+    OTHER, Placement, Record,
+};
 pub use live::{LiveInventory, WRITE_INTERVAL};
 pub use observation::{
     Decision, Destination, Observation, Protocol, ResponseCodes, SourceWorkload,

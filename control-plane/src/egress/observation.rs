@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use shared::egress::EgressPolicy;
@@ -23,6 +24,17 @@ pub struct SourceWorkload {
 }
 
 impl SourceWorkload {
+    /// The workload `other` of `namespace`: the traffic its workloads'
+    /// `other` records cannot hold once those are at their bound.
+    pub fn namespace_other(namespace: &str) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            service_account: super::inventory::OTHER.to_string(),
+            workload: super::inventory::OTHER.to_string(),
+            labels: Labels::default(),
+        }
+    }
+
     /// The source of pod `pod`, named as Istio's telemetry names its
     /// workload (`source_workload`, the same rule as the agent's metrics).
     pub fn of_pod(namespace: &str, service_account: &str, pod: &str, labels: Labels) -> Self {
@@ -110,10 +122,12 @@ impl fmt::Display for Decision {
 /// One outbound request or connection, read from an access log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
-    pub source: SourceWorkload,
+    /// Shared by every entry of a stream.
+    pub source: Arc<SourceWorkload>,
     pub destination: Destination,
     /// The resource that handled it: a ServiceEntry `namespace/name`,
-    /// `PassthroughCluster` or `BlackHoleCluster` (see [`super::handled_by`]).
+    /// `PassthroughCluster`, `BlackHoleCluster` or `unknown` (see
+    /// [`super::handled_by`]).
     pub handled_by: String,
     pub decision: Decision,
     /// Bytes from the workload (Envoy's received bytes, the request).

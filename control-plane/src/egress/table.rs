@@ -95,7 +95,7 @@ fn row(record: &Record) -> [String; 12] {
     };
     [
         record.source.namespace.clone(),
-        printable(record.source.name()),
+        record.source.name().to_string(),
         destination,
         port,
         protocol,
@@ -107,20 +107,13 @@ fn row(record: &Record) -> [String; 12] {
         timestamp(record.first_seen),
         timestamp(record.last_seen),
     ]
+    .map(|cell| printable(&cell))
 }
 
-/// `text` with its control characters escaped: labels come from proxies.
+/// `text` without its control characters: what a table cell shows comes
+/// from proxies or from a file, and must not drive the terminal.
 fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    text.chars().filter(|c| !c.is_control()).collect()
 }
 
 fn timestamp(seconds: u64) -> String {

@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
-use super::{destination, observation, source};
+use super::{destination, limits, observation, source};
 use crate::egress::{
     Decision, FileError, INVENTORY_FILE, Inventory, InventoryFile, LiveInventory, Protocol, load,
     save,
@@ -11,7 +11,7 @@ use crate::egress::{
 use crate::metrics::Metrics;
 
 fn two_records() -> InventoryFile {
-    let mut inventory = Inventory::new(1);
+    let mut inventory = Inventory::new(limits(1));
     let sleep = source("default", "sleep");
     for (host, protocol) in [
         ("httpbin.org", Protocol::Http),
@@ -65,7 +65,7 @@ fn a_torn_file_is_refused_and_left_as_it_is() {
     let error = load(dir.path()).expect_err("a torn file");
     assert!(matches!(error, FileError::Invalid { .. }), "{error}");
     assert!(error.to_string().contains("move it away"), "{error}");
-    let refused = LiveInventory::open(10, Some(dir.path()), Arc::new(Metrics::default()));
+    let refused = LiveInventory::open(limits(10), Some(dir.path()), Arc::new(Metrics::default()));
     assert!(refused.is_err(), "the control plane does not start over it");
     assert_eq!(
         std::fs::read_to_string(&path).expect("read"),
@@ -81,8 +81,28 @@ fn an_interrupted_write_leaves_the_old_inventory() {
     save(dir.path(), &old).expect("saved");
     std::fs::write(dir.path().join(format!(".{INVENTORY_FILE}.tmp")), "{\"vers").expect("write");
     assert_eq!(load(dir.path()).expect("the old file"), Some(old.clone()));
-    save(dir.path(), &old).expect("a later write replaces the leftover");
+    save(dir.path(), &old).expect("a later write is not stopped by the leftover");
     assert_eq!(load(dir.path()).expect("loaded"), Some(old));
+}
+
+#[test]
+fn a_symlink_at_the_temporary_or_the_inventory_path_is_not_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = tempfile::tempdir().expect("tempdir");
+    let target = outside.path().join("target");
+    std::fs::write(&target, "untouched").expect("write");
+    for name in [
+        format!(".{INVENTORY_FILE}.tmp"),
+        format!(".{INVENTORY_FILE}."),
+        INVENTORY_FILE.to_string(),
+    ] {
+        std::os::unix::fs::symlink(&target, dir.path().join(name)).expect("symlink");
+    }
+    save(dir.path(), &two_records()).expect("saved");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "untouched");
+    assert_eq!(load(dir.path()).expect("loaded"), Some(two_records()));
+    let link = std::fs::symlink_metadata(dir.path().join(INVENTORY_FILE)).expect("the file");
+    assert!(link.file_type().is_file(), "a new file, renamed into place");
 }
 
 #[test]
@@ -90,7 +110,7 @@ fn the_live_inventory_starts_from_the_file_and_writes_only_when_changed() {
     let dir = tempfile::tempdir().expect("tempdir");
     save(dir.path(), &two_records()).expect("saved");
     let metrics = Arc::new(Metrics::default());
-    let live = LiveInventory::open(10, Some(dir.path()), metrics.clone()).expect("opened");
+    let live = LiveInventory::open(limits(10), Some(dir.path()), metrics.clone()).expect("opened");
     assert_eq!(live.contents(), two_records());
     assert!(metrics.render().contains("egress_inventory_records 2\n"));
     std::fs::remove_file(dir.path().join(INVENTORY_FILE)).expect("remove");
@@ -117,7 +137,7 @@ fn the_live_inventory_starts_from_the_file_and_writes_only_when_changed() {
 #[test]
 fn an_observation_folded_past_the_bound_is_counted_as_other() {
     let metrics = Arc::new(Metrics::default());
-    let live = LiveInventory::open(0, None, metrics.clone()).expect("opened");
+    let live = LiveInventory::open(limits(0), None, metrics.clone()).expect("opened");
     live.observe(observation(
         &source("default", "sleep"),
         destination("example.com", 80, Protocol::Http),
@@ -137,7 +157,8 @@ fn an_observation_folded_past_the_bound_is_counted_as_other() {
 async fn the_serving_inventory_is_written_soon_after_a_change() {
     let dir = tempfile::tempdir().expect("tempdir");
     let live = Arc::new(
-        LiveInventory::open(10, Some(dir.path()), Arc::new(Metrics::default())).expect("opened"),
+        LiveInventory::open(limits(10), Some(dir.path()), Arc::new(Metrics::default()))
+            .expect("opened"),
     );
     let writer = tokio::spawn(live.clone().keep_written(dir.path().to_path_buf()));
     live.observe(observation(

@@ -70,8 +70,8 @@ fn a_service_cluster_is_handled_by_the_service_entry_the_source_sees_its_own_fir
             "outbound|8080||httpbin.org",
             Decision::Allowed
         ),
-        "outbound|8080||httpbin.org",
-        "no ServiceEntry declares that port: the cluster is named as it is"
+        "unknown",
+        "no ServiceEntry declares that port"
     );
 }
 
@@ -89,5 +89,25 @@ fn fall_through_traffic_is_handled_by_its_cluster_and_blocked_local_replies_by_t
         "BlackHoleCluster",
         "the block_all route's 502 has no cluster"
     );
-    assert_eq!(handled_by(&config, "default", "", Decision::Allowed), "-");
+    assert_eq!(
+        handled_by(&config, "default", "", Decision::Allowed),
+        "unknown"
+    );
+}
+
+#[test]
+fn a_cluster_no_service_entry_or_fall_through_names_is_unknown_never_the_proxys_text() {
+    let config = ConfigSnapshot::default();
+    for cluster in [
+        "outbound|80||httpbin.org",
+        "my-cluster",
+        "\x1b[31mred",
+        "envoy_accesslog_service",
+    ] {
+        assert_eq!(
+            handled_by(&config, "default", cluster, Decision::Allowed),
+            "unknown",
+            "{cluster:?}"
+        );
+    }
 }

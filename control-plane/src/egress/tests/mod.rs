@@ -6,7 +6,17 @@ mod inventory;
 mod suggest;
 mod table;
 
-use super::{Decision, Destination, Observation, Protocol, SourceWorkload};
+use std::sync::Arc;
+
+use super::{Decision, Destination, Limits, Observation, Protocol, SourceWorkload};
+
+/// The default limits with at most `records` destination records.
+fn limits(records: usize) -> Limits {
+    Limits {
+        records,
+        ..Limits::default()
+    }
+}
 
 /// `namespace`'s workload labelled `app: <app>`, service account `app`.
 fn source(namespace: &str, app: &str) -> SourceWorkload {
@@ -37,7 +47,7 @@ fn observation(
 ) -> Observation {
     Observation {
         response_code: (destination.protocol == Protocol::Http).then_some(200),
-        source: source.clone(),
+        source: Arc::new(source.clone()),
         destination,
         handled_by: handled_by.to_string(),
         decision,

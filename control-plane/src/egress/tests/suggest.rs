@@ -5,7 +5,7 @@ use shared::node::{NodeId, NodeType};
 use shared::type_url;
 
 use super::handling::snapshot;
-use super::{destination, observation, source};
+use super::{destination, limits, observation, source};
 use crate::egress::suggest::{dns_label, render, suggestions};
 use crate::egress::{Decision, Destination, Inventory, InventoryFile, Protocol, Record};
 use crate::translate::{self, Proxy};
@@ -48,7 +48,7 @@ fn seen() -> Vec<(&'static str, Destination, &'static str)> {
 }
 
 fn records() -> Vec<Record> {
-    let mut inventory = Inventory::new(100);
+    let mut inventory = Inventory::new(limits(100));
     for (namespace, to, handled_by) in seen() {
         inventory.observe(observation(
             &source(namespace, "sleep"),

@@ -1,11 +1,11 @@
 //! `egress list`: the table and its filters.
 
-use super::{destination, observation, source};
+use super::{destination, limits, observation, source};
 use crate::egress::table::{Filter, render};
 use crate::egress::{Decision, Inventory, InventoryFile, Protocol, Record};
 
 fn records() -> Vec<Record> {
-    let mut inventory = Inventory::new(3);
+    let mut inventory = Inventory::new(limits(3));
     let sleep = source("default", "sleep");
     let batch = source("jobs", "batch");
     let seen = [
@@ -89,4 +89,22 @@ fn the_filters_select_a_namespace_and_the_unregistered_destinations() {
         unregistered: false,
     };
     assert!(render(&records(), &nowhere).is_none());
+}
+
+#[test]
+fn control_characters_are_stripped_from_every_cell() {
+    let mut records = records();
+    records[0].source.namespace = "def\u{1b}[2Jault".to_string();
+    records[0].handled_by = "Passthrough\rCluster".to_string();
+    if let Some(destination) = records[0].destination.as_mut() {
+        destination.host = "httpbin\u{7}.org".to_string();
+    }
+    let table = render(&records, &Filter::default()).expect("rows");
+    assert!(
+        !table.chars().any(|c| c.is_control() && c != '\n'),
+        "{table:?}"
+    );
+    assert!(table.contains("def[2Jault"), "{table}");
+    assert!(table.contains("httpbin.org"), "{table}");
+    assert!(table.contains("PassthroughCluster"), "{table}");
 }

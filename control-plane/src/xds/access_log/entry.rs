@@ -1,6 +1,7 @@
 //! One access log entry read as an egress observation: its destination (Host, SNI or original destination), port, protocol, decision, bytes and response code.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::{Address, address, socket_address};
 use proto::pb::envoy::data::accesslog::v3::{
@@ -96,7 +97,7 @@ fn common(properties: Option<&AccessLogCommon>) -> Result<Common<'_>, Skipped> {
 /// target), else its SNI or original destination; the port is the
 /// authority's, else the cluster's, else the original destination's, else 80.
 pub fn http_observation(
-    source: &SourceWorkload,
+    source: &Arc<SourceWorkload>,
     entry: &HttpAccessLogEntry,
     snapshot: &ConfigSnapshot,
     at: u64,
@@ -117,7 +118,7 @@ pub fn http_observation(
         .unwrap_or(HTTP_DEFAULT_PORT);
     Ok(Observation {
         handled_by: handled_by(snapshot, &source.namespace, common.cluster, common.decision),
-        source: source.clone(),
+        source: Arc::clone(source),
         destination: Destination {
             host,
             port,
@@ -138,7 +139,7 @@ pub fn http_observation(
 /// A TCP entry: TLS by its SNI when it has one, else TCP to its original
 /// destination address (or its cluster's host).
 pub fn tcp_observation(
-    source: &SourceWorkload,
+    source: &Arc<SourceWorkload>,
     entry: &TcpAccessLogEntry,
     snapshot: &ConfigSnapshot,
     at: u64,
@@ -163,7 +164,7 @@ pub fn tcp_observation(
         .ok_or(Skipped::NoDestination)?;
     Ok(Observation {
         handled_by: handled_by(snapshot, &source.namespace, common.cluster, common.decision),
-        source: source.clone(),
+        source: Arc::clone(source),
         destination: Destination {
             host,
             port,

@@ -18,14 +18,21 @@ use tonic::{Request, Response, Status, Streaming};
 use super::admission::{self, TrustedGateways};
 use super::authn::{Caller, peer_text, refuse};
 use super::{XdsContext, identify};
-use crate::egress::{LiveInventory, SourceWorkload};
+use crate::config::model::Labels;
+use crate::egress::{LiveInventory, Observation, SourceWorkload};
 use crate::metrics::Metrics;
 
-use entry::{http_observation, tcp_observation};
+use entry::{Skipped, http_observation, tcp_observation};
 
 /// The entries of one message recorded at most; the rest are dropped and
 /// counted.
 pub const MAX_ENTRIES_PER_MESSAGE: usize = 1000;
+/// The most labels a stream's node may carry.
+pub const MAX_LABELS: usize = 64;
+/// The longest label key: Kubernetes' prefix (253) + `/` + name (63).
+pub const MAX_LABEL_KEY_LEN: usize = 317;
+/// The longest label value (Kubernetes').
+pub const MAX_LABEL_VALUE_LEN: usize = 63;
 
 /// The AccessLogService, for `tonic::transport::Server::add_service` through
 /// its generated server.
@@ -39,47 +46,45 @@ impl AccessLog {
         Self { context, inventory }
     }
 
-    /// Records what one message holds, for `source`.
-    fn record(&self, source: &SourceWorkload, message: StreamAccessLogsMessage) {
+    /// Records what one message holds, for `source`, entry by entry.
+    fn record(&self, source: &Arc<SourceWorkload>, message: StreamAccessLogsMessage) {
         let snapshot = self.context.publisher.current().snapshot.clone();
         let at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs());
-        let observations: Vec<_> = match message.log_entries {
-            None => return,
+        match message.log_entries {
+            None => {}
             Some(LogEntries::HttpLogs(logs)) => {
                 self.count_over_cap(logs.log_entry.len());
-                logs.log_entry
-                    .iter()
-                    .take(MAX_ENTRIES_PER_MESSAGE)
-                    .map(|entry| http_observation(source, entry, &snapshot, at))
-                    .collect()
+                for entry in logs.log_entry.iter().take(MAX_ENTRIES_PER_MESSAGE) {
+                    self.observe(http_observation(source, entry, &snapshot, at));
+                }
             }
             Some(LogEntries::TcpLogs(logs)) => {
                 self.count_over_cap(logs.log_entry.len());
-                logs.log_entry
-                    .iter()
-                    .take(MAX_ENTRIES_PER_MESSAGE)
-                    .map(|entry| tcp_observation(source, entry, &snapshot, at))
-                    .collect()
-            }
-        };
-        for observation in observations {
-            match observation {
-                Ok(observation) => self.inventory.observe(observation),
-                Err(skipped) => self.dropped(skipped.reason(), 1),
+                for entry in logs.log_entry.iter().take(MAX_ENTRIES_PER_MESSAGE) {
+                    self.observe(tcp_observation(source, entry, &snapshot, at));
+                }
             }
         }
     }
 
+    fn observe(&self, observation: Result<Observation, Skipped>) {
+        match observation {
+            Ok(observation) => self.inventory.observe(observation),
+            Err(skipped) => self.dropped(skipped.reason(), 1),
+        }
+    }
+
     /// The source of the entries that follow a message naming `node`.
-    fn source(&self, caller: &Caller, node: &Node) -> Result<SourceWorkload, Status> {
+    fn source(&self, caller: &Caller, node: &Node) -> Result<Arc<SourceWorkload>, Status> {
         source_workload(
             caller,
             node,
             &self.context.trusted_gateways,
             &self.context.metrics,
         )
+        .map(Arc::new)
     }
 
     fn count_over_cap(&self, entries: usize) {
@@ -107,8 +112,9 @@ impl AccessLog {
 /// The workload whose entries a stream carries: the caller's namespace and
 /// service account, and the labels of the node its first message names,
 /// which must be the caller's as ADS requires (else PERMISSION_DENIED,
-/// recorded as every refusal is). Its workload is named from the node
-/// id's pod as Istio names it.
+/// recorded as every refusal is) and within Kubernetes' bounds on labels
+/// (else INVALID_ARGUMENT). Its workload is named from the node id's pod
+/// as Istio names it.
 pub fn source_workload(
     caller: &Caller,
     node: &Node,
@@ -118,14 +124,42 @@ pub fn source_workload(
     let proxy = identify(node)?;
     let admitted = admission::admit(node, proxy, &caller.account, gateways)
         .map_err(|error| refuse(metrics, caller.peer, &error))?;
+    let labels = admitted.proxy.labels;
+    check_labels(&labels)?;
     let node_id = admitted.proxy.id.parse::<NodeId>();
     let pod = node_id.as_ref().map_or("", NodeId::pod);
     Ok(SourceWorkload::of_pod(
         &caller.account.namespace,
         &caller.account.name,
         pod,
-        admitted.proxy.labels,
+        labels,
     ))
+}
+
+/// Refuses labels past Kubernetes' bounds: more than [`MAX_LABELS`], a key
+/// longer than [`MAX_LABEL_KEY_LEN`] or a value longer than
+/// [`MAX_LABEL_VALUE_LEN`] bytes.
+fn check_labels(labels: &Labels) -> Result<(), Status> {
+    if labels.len() > MAX_LABELS {
+        return Err(Status::invalid_argument(format!(
+            "the node carries {} labels, at most {MAX_LABELS} are accepted in an access log stream",
+            labels.len()
+        )));
+    }
+    if labels.iter().any(|(key, _)| key.len() > MAX_LABEL_KEY_LEN) {
+        return Err(Status::invalid_argument(format!(
+            "a node label key is longer than {MAX_LABEL_KEY_LEN} bytes (Kubernetes' bound); access logs refused"
+        )));
+    }
+    if let Some((key, _)) = labels
+        .iter()
+        .find(|(_, value)| value.len() > MAX_LABEL_VALUE_LEN)
+    {
+        return Err(Status::invalid_argument(format!(
+            "the value of node label {key} is longer than {MAX_LABEL_VALUE_LEN} bytes (Kubernetes' bound); access logs refused"
+        )));
+    }
+    Ok(())
 }
 
 /// The node a message names: every stream's first, and the first of each

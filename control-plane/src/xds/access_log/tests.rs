@@ -1,6 +1,7 @@
 //! Access log entries read as observations, as Envoy's `egress` loggers and the agent fill them; the stream's source workload.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
 use proto::pb::envoy::data::accesslog::v3::{
@@ -12,7 +13,7 @@ use shared::node::{NodeId, NodeType};
 use tonic::Code;
 
 use super::entry::{Skipped, host_name, http_observation, tcp_observation};
-use super::source_workload;
+use super::{MAX_LABEL_VALUE_LEN, MAX_LABELS, source_workload};
 use crate::auth::ServiceAccount;
 use crate::config::{ConfigSnapshot, load_checked};
 use crate::egress::{Decision, Destination, Protocol, SourceWorkload};
@@ -21,13 +22,13 @@ use crate::test_yaml::external_service_entry;
 use crate::translate::Proxy;
 use crate::xds::{Caller, TrustedGateways};
 
-fn sleep() -> SourceWorkload {
-    SourceWorkload::of_pod(
+fn sleep() -> Arc<SourceWorkload> {
+    Arc::new(SourceWorkload::of_pod(
         "default",
         "sleep",
         "sleep-1",
         [("app".to_string(), "sleep".to_string())].into(),
-    )
+    ))
 }
 
 fn address(ip: &str, port: u32) -> Option<Address> {
@@ -286,7 +287,7 @@ fn the_source_is_the_tokens_account_with_the_nodes_labels_and_another_namespace_
         &metrics,
     )
     .expect("admitted");
-    assert_eq!(source, sleep());
+    assert_eq!(source, *sleep());
     let denied = source_workload(&caller, &node("prod", &[]), &gateways, &metrics)
         .expect_err("another namespace");
     assert_eq!(denied.code(), Code::PermissionDenied);
@@ -296,4 +297,42 @@ fn the_source_is_the_tokens_account_with_the_nodes_labels_and_another_namespace_
             .contains("pilot_xds_auth_failures_total{reason=\"node_mismatch\"} 1"),
         "recorded as every refusal"
     );
+}
+
+#[test]
+fn labels_past_kubernetes_bounds_refuse_the_stream() {
+    let caller = Caller {
+        account: ServiceAccount::new("default", "sleep").expect("valid"),
+        peer: None,
+    };
+    let metrics = Metrics::default();
+    let gateways = TrustedGateways::default();
+    let admit = |labels: &[(&str, &str)]| {
+        source_workload(&caller, &node("default", labels), &gateways, &metrics)
+    };
+    let keys: Vec<String> = (0..=MAX_LABELS).map(|n| format!("label-{n}")).collect();
+    let many: Vec<(&str, &str)> = keys.iter().map(|key| (key.as_str(), "x")).collect();
+    assert!(admit(&many[..MAX_LABELS]).is_ok(), "64 labels are accepted");
+    let long_key = format!("{}/{}", "p".repeat(253), "n".repeat(63));
+    assert!(
+        admit(&[(&long_key, "x")]).is_ok(),
+        "a 317-byte key is accepted"
+    );
+    let long_value = "v".repeat(MAX_LABEL_VALUE_LEN);
+    assert!(admit(&[("app", &long_value)]).is_ok(), "a 63-byte value");
+    let too_long_key = format!("{long_key}n");
+    let too_long_value = format!("{long_value}v");
+    for (refused, what) in [
+        (admit(&many), "65 labels"),
+        (admit(&[(&too_long_key, "x")]), "a 318-byte key"),
+        (admit(&[("app", &too_long_value)]), "a 64-byte value"),
+    ] {
+        let status = refused.expect_err(what);
+        assert_eq!(status.code(), Code::InvalidArgument, "{what}");
+        assert!(
+            status.message().contains("Kubernetes") || status.message().contains("at most"),
+            "{what}: {}",
+            status.message()
+        );
+    }
 }

@@ -33,7 +33,7 @@ use super::{
 use crate::auth::{Authenticator, ServiceAccount, TokenSigningKey};
 use crate::ca::{self, CertificateAuthority, DEFAULT_WORKLOAD_CERT_TTL};
 use crate::config::ConfigSnapshot;
-use crate::egress::{DEFAULT_MAX_RECORDS, LiveInventory};
+use crate::egress::{Limits, LiveInventory};
 use crate::metrics::Metrics;
 use crate::translate::Proxy;
 use shared::identity::CONTROL_PLANE_SERVER_NAME;
@@ -81,7 +81,7 @@ impl Mesh {
         let root_pem = ca.root_pem().to_string();
         let metrics = Arc::new(Metrics::default());
         let inventory = Arc::new(
-            LiveInventory::open(DEFAULT_MAX_RECORDS, None, metrics.clone()).expect("inventory"),
+            LiveInventory::open(Limits::default(), None, metrics.clone()).expect("inventory"),
         );
         let secure = SecureServer {
             certificate: ca
