@@ -103,6 +103,11 @@ impl LogTargets {
         }
     }
 
+    /// These targets with the gRPC logger `grpc` instead, queued on `queue`.
+    pub fn with_grpc(&self, grpc: &Arc<GrpcAccessLog>, queue: Option<&AccessLogQueue>) -> Self {
+        Self::new(self.stdout, Some(grpc), queue)
+    }
+
     /// Whether nothing is logged.
     pub fn is_empty(&self) -> bool {
         !self.stdout && self.grpc.is_none()

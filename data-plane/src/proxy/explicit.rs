@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::access_log_service::LogTargets;
 use crate::model::Listener;
 use shared::egress::EgressPolicy;
 
@@ -46,8 +47,7 @@ pub async fn serve(
             source: RouteSource::ExplicitProxy {
                 accepting: accepting.name.clone(),
             },
-            access_log: true,
-            grpc_access_log: None,
+            targets: Arc::new(LogTargets::new(true, None, None)),
             peer_identity: None,
             server_name: None,
             tls: false,

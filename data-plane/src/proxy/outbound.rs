@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::access_log_service::LogTargets;
 use crate::model::listener::{ChainAction, DownstreamTls, FilterChain, HttpManager, Listener};
 use shared::egress::EgressPolicy;
 
@@ -302,8 +303,11 @@ fn http_downstream(
             inline: hcm.inline_routes.clone(),
             stat_prefix: hcm.stat_prefix.clone(),
         },
-        access_log: hcm.access_log,
-        grpc_access_log: hcm.grpc_access_log.clone(),
+        targets: Arc::new(LogTargets::new(
+            hcm.access_log,
+            hcm.grpc_access_log.as_ref(),
+            context.access_log_service.as_ref(),
+        )),
         peer_identity: accepted
             .tls
             .as_ref()

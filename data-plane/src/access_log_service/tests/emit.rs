@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::route_mark_logger;
-use crate::access_log_service::{AccessLogQueue, AccessLogStats, Entry};
+use crate::access_log_service::{AccessLogQueue, AccessLogStats, Entry, LogTargets};
 use crate::proxy::ProxyContext;
 use crate::proxy::http::{Downstream, RouteSource, serve};
 use crate::proxy::stats::Stats;
@@ -35,8 +35,11 @@ async fn a_request_without_a_route_is_reported_with_its_host_and_flag() {
             inline: None,
             stat_prefix: "outbound_0.0.0.0_80".into(),
         },
-        access_log: false,
-        grpc_access_log: Some(Arc::new(route_mark_logger())),
+        targets: Arc::new(LogTargets::new(
+            false,
+            Some(&Arc::new(route_mark_logger())),
+            context.access_log_service.as_ref(),
+        )),
         peer_identity: None,
         server_name: None,
         tls: false,

@@ -55,7 +55,7 @@ impl Body for CountingBody {
 pub(super) struct LoggedBody {
     pub(super) inner: ResponseBody,
     pub(super) log: Option<AccessLog>,
-    pub(super) targets: LogTargets,
+    pub(super) targets: Arc<LogTargets>,
 }
 
 impl Body for LoggedBody {

@@ -10,7 +10,6 @@ use http::{Response, header};
 use http_body_util::BodyExt;
 
 use crate::access_log_service::LogTargets;
-use crate::model::access_log::GrpcAccessLog;
 use crate::proxy::ProxyContext;
 use crate::proxy::access_log::AccessLog;
 use crate::proxy::respond::LocalReply;
@@ -23,15 +22,13 @@ use super::{Downstream, ResponseBody};
 
 pub(super) struct Exchange<'a> {
     pub(super) context: &'a ProxyContext,
-    pub(super) downstream: &'a Downstream,
     pub(super) log: AccessLog,
     /// The counters of the HTTP connection manager, once the request has
     /// found its route configuration.
     pub(super) stats: Option<Arc<DownstreamStats>>,
-    /// The gRPC access logger of the HTTP connection manager: the chain's,
-    /// or in explicit proxy mode the one of the route configuration the
-    /// request found.
-    pub(super) grpc_access_log: Option<Arc<GrpcAccessLog>>,
+    /// Where the request is logged: its connection's targets, or in
+    /// explicit proxy mode those of the route configuration it found.
+    pub(super) targets: Arc<LogTargets>,
 }
 
 impl<'a> Exchange<'a> {
@@ -54,10 +51,9 @@ impl<'a> Exchange<'a> {
         log.requested_server_name = downstream.server_name.clone();
         Self {
             context,
-            downstream,
             log,
             stats: None,
-            grpc_access_log: downstream.grpc_access_log.clone(),
+            targets: downstream.targets.clone(),
         }
     }
 
@@ -87,11 +83,7 @@ impl<'a> Exchange<'a> {
             self.log.response_flags,
             self.log.egress_policy,
         );
-        let targets = LogTargets::new(
-            self.downstream.access_log,
-            self.grpc_access_log.as_ref(),
-            self.context.access_log_service.as_ref(),
-        );
+        let targets = self.targets;
         if targets.is_empty() {
             return response;
         }

@@ -28,7 +28,7 @@ use crate::upstream;
 
 use super::respond::LocalReply;
 use super::{ProxyContext, fast_random};
-use crate::model::access_log::GrpcAccessLog;
+use crate::access_log_service::LogTargets;
 use exchange::Exchange;
 use plan::{Action, Draws};
 
@@ -55,10 +55,10 @@ pub struct Downstream {
     pub remote: Option<SocketAddr>,
     pub original_dst: Option<SocketAddr>,
     pub source: RouteSource,
-    pub access_log: bool,
-    /// The gRPC access logger of the chain's HTTP connection manager (in
-    /// explicit proxy mode, each request's route table has its own).
-    pub grpc_access_log: Option<Arc<GrpcAccessLog>>,
+    /// Where its requests are logged: the chain's HTTP connection
+    /// manager's loggers (in explicit proxy mode, a request whose route
+    /// table has a gRPC logger of its own is logged there).
+    pub targets: Arc<LogTargets>,
     /// The client's SPIFFE id, when it authenticated with a mesh certificate.
     pub peer_identity: Option<Arc<str>>,
     /// The SNI the client sent (TLS-terminated connections).
@@ -98,7 +98,13 @@ async fn handle(
         return exchange.reply(LocalReply::no_route());
     };
     exchange.stats = Some(context.stats.downstream(&table.stat_prefix));
-    exchange.grpc_access_log = table.grpc_access_log;
+    if let Some(logger) = &table.grpc_access_log {
+        exchange.targets = Arc::new(
+            downstream
+                .targets
+                .with_grpc(logger, context.access_log_service.as_ref()),
+        );
+    }
     let request = plan::Request {
         head,
         authority: exchange.log.authority.clone(),

@@ -24,7 +24,9 @@ pub(super) struct RouteTable {
     pub(super) stat_prefix: Arc<str>,
     /// The original destination for ORIGINAL_DST clusters.
     pub(super) original_dst: Option<SocketAddr>,
-    /// The gRPC access logger of the HTTP connection manager (or TCP proxy).
+    /// In explicit proxy mode, the gRPC access logger of the HTTP
+    /// connection manager (or TCP proxy) the request found; a captured
+    /// connection's is its [`Downstream`]'s.
     pub(super) grpc_access_log: Option<Arc<GrpcAccessLog>>,
 }
 
@@ -48,7 +50,7 @@ pub(super) fn route_table(
                 routes,
                 stat_prefix: stat_prefix.clone(),
                 original_dst: downstream.original_dst,
-                grpc_access_log: downstream.grpc_access_log.clone(),
+                grpc_access_log: None,
             })
         }
         RouteSource::ExplicitProxy { accepting } => {

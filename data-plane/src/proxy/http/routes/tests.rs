@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::access_log_service::LogTargets;
 use crate::model::listener::{FilterChain, Listener};
 use crate::model::route::ClusterTarget;
 
@@ -49,8 +50,7 @@ fn explicit() -> Downstream {
         source: RouteSource::ExplicitProxy {
             accepting: "virtualOutbound".into(),
         },
-        access_log: true,
-        grpc_access_log: None,
+        targets: Arc::new(LogTargets::new(true, None, None)),
         peer_identity: None,
         server_name: None,
         tls: false,
