@@ -139,19 +139,16 @@ impl Connection {
         upstream: UpstreamStream,
         context: &Arc<ProxyContext>,
     ) {
-        let labels = Arc::new(self.opening_labels());
-        let opened: Arc<OnceLock<Arc<Series>>> = Arc::default();
-        let on_decided = {
-            let (labels, opened, context) = (labels.clone(), opened.clone(), context.clone());
-            Box::new(move |server_name: Option<&str>| {
-                let _ = opened.set(labels.open(&context, server_name));
-            })
+        let labels = self.opening_labels();
+        let opened = OnceLock::new();
+        let on_decided = |server_name: Option<&str>| {
+            let _ = opened.set(labels.open(context, server_name));
         };
         let mut sniffer = SniffSni::new(downstream, on_decided);
         let copied = self.copy_streams(&mut sniffer, upstream).await;
         let server_name = sniffer.into_server_name();
-        let series = match opened.get() {
-            Some(series) => series.clone(),
+        let series = match opened.into_inner() {
+            Some(series) => series,
             None => labels.open(context, None),
         };
         self.log.requested_server_name = server_name.map(Arc::from);

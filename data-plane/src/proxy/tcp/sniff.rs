@@ -14,14 +14,12 @@ use crate::proxy::sni::{self, ClientHello};
 /// The most the sniffer keeps of a ClientHello before giving up on it.
 const SNIFF_LIMIT: usize = 16 * 1024;
 
-/// Called once the first bytes have decided, with the SNI if any.
-pub type OnDecided = Box<dyn FnOnce(Option<&str>) + Send>;
-
 /// A downstream stream whose first bytes are read for a ClientHello while
-/// they pass through untouched.
-pub struct SniffSni<S> {
+/// they pass through untouched; `on_decided` is called once they have
+/// decided, with the SNI if any.
+pub struct SniffSni<S, F> {
     inner: S,
-    on_decided: Option<OnDecided>,
+    on_decided: Option<F>,
     /// The bytes read so far, while undecided.
     seen: Vec<u8>,
     /// `None` while undecided; then the SNI, if the bytes were a
@@ -29,8 +27,8 @@ pub struct SniffSni<S> {
     outcome: Option<Option<String>>,
 }
 
-impl<S> SniffSni<S> {
-    pub fn new(inner: S, on_decided: OnDecided) -> Self {
+impl<S, F: FnOnce(Option<&str>)> SniffSni<S, F> {
+    pub fn new(inner: S, on_decided: F) -> Self {
         Self {
             inner,
             on_decided: Some(on_decided),
@@ -62,7 +60,7 @@ impl<S> SniffSni<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for SniffSni<S> {
+impl<S: AsyncRead + Unpin, F: FnOnce(Option<&str>) + Unpin> AsyncRead for SniffSni<S, F> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -78,7 +76,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for SniffSni<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for SniffSni<S> {
+impl<S: AsyncWrite + Unpin, F: Unpin> AsyncWrite for SniffSni<S, F> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -109,9 +107,9 @@ mod tests {
     /// What the sniffer decided, once it has.
     type Decided = Arc<Mutex<Option<Option<String>>>>;
 
-    fn record(decided: &Decided) -> OnDecided {
+    fn record(decided: &Decided) -> impl FnOnce(Option<&str>) + Unpin + use<> {
         let decided = decided.clone();
-        Box::new(move |name| *decided.lock() = Some(name.map(str::to_string)))
+        move |name| *decided.lock() = Some(name.map(str::to_string))
     }
 
     #[tokio::test]
