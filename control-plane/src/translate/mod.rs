@@ -22,7 +22,7 @@ pub mod tcp;
 pub mod tls_chains;
 
 #[cfg(test)]
-mod test_proxies;
+pub(crate) mod test_proxies;
 #[cfg(test)]
 mod tests;
 

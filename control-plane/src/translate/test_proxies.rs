@@ -1,22 +1,33 @@
-//! The proxies the translation unit tests translate for: a sidecar in `default` and the egress gateway in `istio-system`.
+//! The proxies the translation tests translate for (the `sleep` sidecar, the egress gateway in `istio-system`) and the xDS they are served, as JSON.
 
+use serde_json::Value;
 use shared::node::{NodeId, NodeType};
+use shared::type_url;
 
-use super::Proxy;
+use super::{Proxy, Workload, to_json, translate};
+use crate::config::ConfigSnapshot;
+
+/// The `sleep` sidecar (10.1.0.5, labelled `app: sleep`) in `namespace`.
+pub(crate) fn sidecar_in(namespace: &str) -> Proxy {
+    Proxy {
+        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", namespace).to_string(),
+        node_type: NodeType::Sidecar,
+        namespace: namespace.to_string(),
+        labels: [("app".to_string(), "sleep".to_string())].into(),
+        ips: vec!["10.1.0.5".to_string()],
+        service_account: "sleep".to_string(),
+        dns_capture: false,
+    }
+}
 
 /// The `sleep` sidecar in `default` (10.1.0.5), with `labels`.
 pub(crate) fn sidecar_with(labels: &[(&str, &str)]) -> Proxy {
     Proxy {
-        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", "default").to_string(),
-        node_type: NodeType::Sidecar,
-        namespace: "default".to_string(),
         labels: labels
             .iter()
             .map(|(key, value)| (key.to_string(), value.to_string()))
             .collect(),
-        ips: vec!["10.1.0.5".to_string()],
-        service_account: "sleep".to_string(),
-        dns_capture: false,
+        ..sidecar_in("default")
     }
 }
 
@@ -38,4 +49,21 @@ pub(crate) fn egress_gateway() -> Proxy {
         service_account: "istio-egressgateway-service-account".to_string(),
         dns_capture: false,
     }
+}
+
+/// The clusters, endpoints, listeners and routes `proxy` is served for
+/// `snapshot` with `workloads`, as JSON.
+pub(crate) fn served_json(
+    snapshot: &ConfigSnapshot,
+    workloads: &[Workload],
+    proxy: &Proxy,
+) -> Value {
+    let resources = translate(snapshot, workloads, proxy).into_typed();
+    let types = [
+        type_url::CLUSTER,
+        type_url::ENDPOINT,
+        type_url::LISTENER,
+        type_url::ROUTE,
+    ];
+    to_json(&resources, &types).expect("resources convert to JSON")
 }

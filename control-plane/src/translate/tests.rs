@@ -6,12 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use shared::node::{NodeId, NodeType};
-use shared::type_url;
 
 use super::cluster::upstream_tls;
-use super::test_proxies::egress_gateway;
-use super::{Proxy, Workload, to_json, translate};
+use super::test_proxies::{egress_gateway, served_json, sidecar_in};
+use super::{Proxy, Workload};
 use crate::config::ConfigSnapshot;
 use crate::config::load::load_validated;
 use crate::config::model::{ClientTlsSettings, TlsMode};
@@ -19,25 +17,6 @@ use crate::config::model::{ClientTlsSettings, TlsMode};
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
-
-pub(super) fn sidecar(namespace: &str) -> Proxy {
-    Proxy {
-        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", namespace).to_string(),
-        node_type: NodeType::Sidecar,
-        namespace: namespace.to_string(),
-        labels: [("app".to_string(), "sleep".to_string())].into(),
-        ips: vec!["10.1.0.5".to_string()],
-        service_account: "sleep".to_string(),
-        dns_capture: false,
-    }
-}
-
-const ALL_TYPES: [&str; 4] = [
-    type_url::CLUSTER,
-    type_url::ENDPOINT,
-    type_url::LISTENER,
-    type_url::ROUTE,
-];
 
 /// The xDS `proxy` gets for fixture step `step` under `mesh`, as JSON. The
 /// gateway is connected with the trusted gateway service account, so it is
@@ -65,8 +44,7 @@ pub(super) fn render_edited(
         })
         .into_iter()
         .collect();
-    let resources = translate(&snapshot, &workloads, proxy).into_typed();
-    to_json(&resources, &ALL_TYPES).expect("resources convert to JSON")
+    served_json(&snapshot, &workloads, proxy)
 }
 
 pub(super) fn check_golden(name: &str, actual: &Value) {
@@ -115,7 +93,7 @@ fn seed_steps_match_golden_files() {
             let mode = mesh.trim_end_matches(".yaml");
             check_golden(
                 &format!("{step}/{mode}/sidecar"),
-                &render(&step, mesh, &sidecar("default")),
+                &render(&step, mesh, &sidecar_in("default")),
             );
         }
         check_golden(
@@ -137,7 +115,7 @@ fn registry_only_blocks_unknown_http_with_502_and_tls_with_blackhole() {
     let json = render(
         "01-httpbin-serviceentry",
         "registry-only.yaml",
-        &sidecar("default"),
+        &sidecar_in("default"),
     );
     let route = find(&json["routes"], "name", "80");
     let block = find(&route["virtualHosts"], "name", "block_all");
@@ -154,7 +132,7 @@ fn allow_any_passes_unknown_traffic_through() {
     let json = render(
         "01-httpbin-serviceentry",
         "allow-any.yaml",
-        &sidecar("default"),
+        &sidecar_in("default"),
     );
     let route = find(&json["routes"], "name", "80");
     let allow = find(&route["virtualHosts"], "name", "allow_any");
@@ -171,7 +149,7 @@ fn http_service_entry_routes_with_decorator() {
     let json = render(
         "01-httpbin-serviceentry",
         "registry-only.yaml",
-        &sidecar("default"),
+        &sidecar_in("default"),
     );
     let route = find(&json["routes"], "name", "80");
     let vhost = find(&route["virtualHosts"], "name", "httpbin.org:80");
@@ -196,7 +174,7 @@ fn virtual_service_timeout_becomes_route_timeout() {
     let json = render(
         "03-httpbin-timeout",
         "registry-only.yaml",
-        &sidecar("default"),
+        &sidecar_in("default"),
     );
     let route = find(&json["routes"], "name", "80");
     let vhost = find(&route["virtualHosts"], "name", "httpbin.org:80");
@@ -209,7 +187,11 @@ fn virtual_service_timeout_becomes_route_timeout() {
 
 #[test]
 fn https_service_entry_routes_by_sni() {
-    let json = render("02-baidu-https", "registry-only.yaml", &sidecar("default"));
+    let json = render(
+        "02-baidu-https",
+        "registry-only.yaml",
+        &sidecar_in("default"),
+    );
     let listener = find(&json["listeners"], "name", "0.0.0.0_443");
     let chain = find(&listener["filterChains"], "name", "www.baidu.com");
     assert_eq!(
@@ -227,7 +209,7 @@ fn tls_origination_subset_gets_upstream_tls_with_sni() {
     let json = render(
         "05-cnn-tls-origination",
         "registry-only.yaml",
-        &sidecar("default"),
+        &sidecar_in("default"),
     );
     let route = find(&json["routes"], "name", "80");
     let vhost = find(&route["virtualHosts"], "name", "edition.cnn.com:80");
@@ -257,7 +239,7 @@ fn egress_gateway_http_two_hops() {
     let sidecar_json = render(
         "06-egress-gateway-http",
         "registry-only.yaml",
-        &sidecar("default"),
+        &sidecar_in("default"),
     );
     let route = find(&sidecar_json["routes"], "name", "80");
     let vhost = find(&route["virtualHosts"], "name", "edition.cnn.com:80");
@@ -298,7 +280,7 @@ fn egress_gateway_https_passthrough_by_sni() {
     let sidecar_json = render(
         "07-egress-gateway-https",
         "registry-only.yaml",
-        &sidecar("default"),
+        &sidecar_in("default"),
     );
     let listener = find(&sidecar_json["listeners"], "name", "0.0.0.0_443");
     let chain = find(&listener["filterChains"], "name", "edition.cnn.com");
@@ -324,7 +306,7 @@ fn destination_rule_lookup_prefers_the_proxy_namespace() {
     let json = render(
         "08-test-egress-destinationrule",
         "registry-only.yaml",
-        &sidecar("test-egress"),
+        &sidecar_in("test-egress"),
     );
     assert!(
         json["clusters"]
@@ -368,7 +350,7 @@ fn sidecar_originates_istio_mutual_to_the_gateway_with_sds_and_the_rule_sni() {
     let json = render(
         TLS_ORIGINATION_VIA_GATEWAY,
         "registry-only.yaml",
-        &sidecar("default"),
+        &sidecar_in("default"),
     );
     let cluster_name = format!("outbound|443|cnn|{GATEWAY_HOST}");
     let route = find(&json["routes"], "name", "80");

@@ -1,14 +1,13 @@
 //! `egress suggest`: one ServiceEntry per source namespace and unregistered host, that the control plane loads, validates and serves to that namespace instead of the fall-through clusters.
 
 use serde_json::Value;
-use shared::node::{NodeId, NodeType};
 use shared::type_url;
 
 use super::handling::snapshot;
 use super::{destination, limits, observation, source};
 use crate::egress::suggest::{dns_label, render, suggestions};
 use crate::egress::{Decision, Destination, Inventory, InventoryFile, Protocol, Record};
-use crate::translate::{self, Proxy};
+use crate::translate::{self, test_proxies::sidecar_in};
 
 /// What `default` and `jobs` reached: registered, passed through and
 /// blocked, by name, by SNI and by address.
@@ -137,18 +136,6 @@ fn names_are_dns_1123_labels() {
     );
 }
 
-fn sidecar(namespace: &str) -> Proxy {
-    Proxy {
-        id: NodeId::new(NodeType::Sidecar, "10.1.0.5", "sleep-1", namespace).to_string(),
-        node_type: NodeType::Sidecar,
-        namespace: namespace.to_string(),
-        labels: [("app".to_string(), "sleep".to_string())].into(),
-        ips: vec!["10.1.0.5".to_string()],
-        service_account: "sleep".to_string(),
-        dns_capture: false,
-    }
-}
-
 fn named<'a>(items: &'a Value, name: &str) -> Option<&'a Value> {
     items.as_array()?.iter().find(|item| item["name"] == name)
 }
@@ -190,7 +177,7 @@ fn the_suggestions_load_validate_and_serve_every_destination_seen() {
     let config = snapshot(&yaml);
     assert_eq!(config.service_entries.len(), 4);
     for namespace in ["default", "jobs"] {
-        let resources = translate::translate(&config, &[], &sidecar(namespace)).into_typed();
+        let resources = translate::translate(&config, &[], &sidecar_in(namespace)).into_typed();
         let xds =
             translate::to_json(&resources, &[type_url::LISTENER, type_url::ROUTE]).expect("JSON");
         for (seen_from, to, handled_by) in seen() {

@@ -11,7 +11,7 @@ use shared::type_url;
 use crate::config::ConfigSnapshot;
 use crate::config::load::load_str;
 use crate::config::model::OutboundMode;
-use crate::translate::test_proxies::{egress_gateway, sidecar_with};
+use crate::translate::test_proxies::{egress_gateway, served_json, sidecar_with};
 use crate::translate::tests as golden;
 use crate::translate::{Proxy, to_json, translate};
 
@@ -222,13 +222,6 @@ fn gateways_get_no_grpc_access_log() {
 #[test]
 fn a_dry_run_sidecar_with_the_access_log_service_matches_its_golden_file() {
     let snapshot = config("istio.io/dry-run: \"true\"", true);
-    let resources = translate(&snapshot, &[], &sidecar_with(&[])).into_typed();
-    let types = [
-        type_url::CLUSTER,
-        type_url::ENDPOINT,
-        type_url::LISTENER,
-        type_url::ROUTE,
-    ];
-    let json = to_json(&resources, &types).expect("converts");
+    let json = served_json(&snapshot, &[], &sidecar_with(&[]));
     golden::check_golden("access-log-service/dry-run/sidecar", &json);
 }

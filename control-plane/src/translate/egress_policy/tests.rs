@@ -11,7 +11,7 @@ use shared::type_url;
 use crate::config::ConfigSnapshot;
 use crate::config::load::load_str;
 use crate::config::model::OutboundMode;
-use crate::translate::test_proxies::sidecar_with;
+use crate::translate::test_proxies::{sidecar_in, sidecar_with};
 use crate::translate::tests as golden;
 use crate::translate::{Proxy, to_json, translate};
 use crate::xds::cache::SnapshotCache;
@@ -236,7 +236,7 @@ fn seed_steps_in_dry_run_match_golden_files() {
         let json = golden::render_edited(
             &step,
             "registry-only.yaml",
-            &golden::sidecar("default"),
+            &sidecar_in("default"),
             |snapshot| snapshot.sidecars.extend(dry_run.sidecars.iter().cloned()),
         );
         golden::check_golden(&format!("{step}/registry-only-dry-run/sidecar"), &json);

@@ -27,6 +27,11 @@ fn table(yaml: &str, proxy: &Proxy) -> Option<NameTable> {
     build_name_table(&MeshView::new(&snapshot, &[], proxy))
 }
 
+/// The table a sidecar that captures DNS gets for `yaml`.
+fn capturing_table(yaml: &str) -> NameTable {
+    table(yaml, &capturing_sidecar()).expect("a capturing sidecar gets a table")
+}
+
 /// `host` → its IPs, for compact assertions.
 fn ips(table: &NameTable) -> Vec<(&str, Vec<&str>)> {
     table
@@ -60,7 +65,7 @@ fn hosts_with_addresses_answer_with_their_ips_from_the_external_registry() {
   resolution: DNS
 ",
     );
-    let table = table(&yaml, &capturing_sidecar()).expect("a capturing sidecar gets a table");
+    let table = capturing_table(&yaml);
     let all = vec!["240.0.0.1", "2001:db8::1", "240.0.0.2"];
     assert_eq!(
         ips(&table),
@@ -100,7 +105,7 @@ fn dns_hosts_without_addresses_and_cidr_ranges_are_left_to_upstream_dns() {
   endpoints: [{address: 10.9.0.1}]
 ",
     );
-    let table = table(&yaml, &capturing_sidecar()).expect("table");
+    let table = capturing_table(&yaml);
     assert!(table.table.is_empty(), "{:?}", table.table);
 }
 
@@ -115,7 +120,7 @@ fn passthrough_hosts_without_addresses_answer_with_their_endpoint_ips() {
   endpoints: [{address: 10.9.0.2}, {address: 10.9.0.1}, {address: not-an-ip.example.com}]
 ",
     );
-    let table = table(&yaml, &capturing_sidecar()).expect("table");
+    let table = capturing_table(&yaml);
     assert_eq!(
         ips(&table),
         vec![("legacy.example.com", vec!["10.9.0.1", "10.9.0.2"])]
@@ -147,7 +152,7 @@ fn entries_of_one_host_merge_their_ips_and_invisible_ones_are_left_out() {
   ports: [{number: 80, name: http, protocol: HTTP}]
 ",
     );
-    let table = table(&yaml, &capturing_sidecar()).expect("table");
+    let table = capturing_table(&yaml);
     assert_eq!(
         ips(&table),
         vec![("api.example.com", vec!["240.0.0.10", "240.0.0.11"])]

@@ -48,7 +48,7 @@ impl Skipped {
 }
 
 /// What every entry's common properties say.
-struct Common<'a> {
+pub struct Common<'a> {
     cluster: &'a str,
     decision: Decision,
     /// The cluster's service port and host, for an `outbound|...` cluster.
@@ -56,6 +56,42 @@ struct Common<'a> {
     /// The original destination (`downstream_local_address`).
     original: Option<(IpAddr, u16)>,
     sni: Option<String>,
+}
+
+/// What an entry's kind tells beyond its common properties.
+pub struct Traffic {
+    destination: Destination,
+    received_bytes: u64,
+    sent_bytes: u64,
+    response_code: Option<u32>,
+}
+
+/// An access log entry of either kind (HTTP or TCP).
+pub trait LogEntry {
+    fn common_properties(&self) -> Option<&AccessLogCommon>;
+    /// Its destination, bytes and response code, given its `common` properties.
+    fn traffic(&self, common: &Common<'_>) -> Result<Traffic, Skipped>;
+}
+
+/// `entry`, from `source`, as an observation recorded `at`.
+pub fn observation<E: LogEntry>(
+    source: &Arc<SourceWorkload>,
+    entry: &E,
+    snapshot: &ConfigSnapshot,
+    at: u64,
+) -> Result<Observation, Skipped> {
+    let common = common(entry.common_properties())?;
+    let traffic = entry.traffic(&common)?;
+    Ok(Observation {
+        handled_by: handled_by(snapshot, &source.namespace, common.cluster, common.decision),
+        source: Arc::clone(source),
+        destination: traffic.destination,
+        decision: common.decision,
+        received_bytes: traffic.received_bytes,
+        sent_bytes: traffic.sent_bytes,
+        response_code: traffic.response_code,
+        at,
+    })
 }
 
 fn common(properties: Option<&AccessLogCommon>) -> Result<Common<'_>, Skipped> {
@@ -96,86 +132,78 @@ fn common(properties: Option<&AccessLogCommon>) -> Result<Common<'_>, Skipped> {
 /// An HTTP entry: the destination is its authority (Host, or the CONNECT
 /// target), else its SNI or original destination; the port is the
 /// authority's, else the cluster's, else the original destination's, else 80.
-pub fn http_observation(
-    source: &Arc<SourceWorkload>,
-    entry: &HttpAccessLogEntry,
-    snapshot: &ConfigSnapshot,
-    at: u64,
-) -> Result<Observation, Skipped> {
-    let common = common(entry.common_properties.as_ref())?;
-    let (no_request, no_response) = Default::default();
-    let request: &HttpRequestProperties = entry.request.as_ref().unwrap_or(&no_request);
-    let response: &HttpResponseProperties = entry.response.as_ref().unwrap_or(&no_response);
-    let (authority_host, authority_port) = split_authority(&request.authority);
-    let host = authority_host
-        .or_else(|| common.sni.clone())
-        .or_else(|| common.original.map(|(ip, _)| ip.to_string()))
-        .or_else(|| common.service.and_then(|(_, host)| host_name(host)))
-        .ok_or(Skipped::NoDestination)?;
-    let port = authority_port
-        .or(common.service.map(|(port, _)| port))
-        .or(common.original.map(|(_, port)| port))
-        .unwrap_or(HTTP_DEFAULT_PORT);
-    Ok(Observation {
-        handled_by: handled_by(snapshot, &source.namespace, common.cluster, common.decision),
-        source: Arc::clone(source),
-        destination: Destination {
-            host,
-            port,
-            protocol: Protocol::Http,
-        },
-        decision: common.decision,
-        received_bytes: request
-            .request_headers_bytes
-            .saturating_add(request.request_body_bytes),
-        sent_bytes: response
-            .response_headers_bytes
-            .saturating_add(response.response_body_bytes),
-        response_code: Some(response.response_code.map_or(0, |code| code.value)),
-        at,
-    })
+impl LogEntry for HttpAccessLogEntry {
+    fn common_properties(&self) -> Option<&AccessLogCommon> {
+        self.common_properties.as_ref()
+    }
+
+    fn traffic(&self, common: &Common<'_>) -> Result<Traffic, Skipped> {
+        let (no_request, no_response) = Default::default();
+        let request: &HttpRequestProperties = self.request.as_ref().unwrap_or(&no_request);
+        let response: &HttpResponseProperties = self.response.as_ref().unwrap_or(&no_response);
+        let (authority_host, authority_port) = split_authority(&request.authority);
+        let host = authority_host
+            .or_else(|| common.sni.clone())
+            .or_else(|| common.original.map(|(ip, _)| ip.to_string()))
+            .or_else(|| common.service.and_then(|(_, host)| host_name(host)))
+            .ok_or(Skipped::NoDestination)?;
+        let port = authority_port
+            .or(common.service.map(|(port, _)| port))
+            .or(common.original.map(|(_, port)| port))
+            .unwrap_or(HTTP_DEFAULT_PORT);
+        Ok(Traffic {
+            destination: Destination {
+                host,
+                port,
+                protocol: Protocol::Http,
+            },
+            received_bytes: request
+                .request_headers_bytes
+                .saturating_add(request.request_body_bytes),
+            sent_bytes: response
+                .response_headers_bytes
+                .saturating_add(response.response_body_bytes),
+            response_code: Some(response.response_code.map_or(0, |code| code.value)),
+        })
+    }
 }
 
 /// A TCP entry: TLS by its SNI when it has one, else TCP to its original
 /// destination address (or its cluster's host).
-pub fn tcp_observation(
-    source: &Arc<SourceWorkload>,
-    entry: &TcpAccessLogEntry,
-    snapshot: &ConfigSnapshot,
-    at: u64,
-) -> Result<Observation, Skipped> {
-    let common = common(entry.common_properties.as_ref())?;
-    let connection = entry.connection_properties.unwrap_or_default();
-    let (host, protocol) = match common.sni.clone() {
-        Some(sni) => (Some(sni), Protocol::Tls),
-        None => (
-            common
-                .original
-                .map(|(ip, _)| ip.to_string())
-                .or_else(|| common.service.and_then(|(_, host)| host_name(host))),
-            Protocol::Tcp,
-        ),
-    };
-    let host = host.ok_or(Skipped::NoDestination)?;
-    let port = common
-        .original
-        .map(|(_, port)| port)
-        .or(common.service.map(|(port, _)| port))
-        .ok_or(Skipped::NoDestination)?;
-    Ok(Observation {
-        handled_by: handled_by(snapshot, &source.namespace, common.cluster, common.decision),
-        source: Arc::clone(source),
-        destination: Destination {
-            host,
-            port,
-            protocol,
-        },
-        decision: common.decision,
-        received_bytes: connection.received_bytes,
-        sent_bytes: connection.sent_bytes,
-        response_code: None,
-        at,
-    })
+impl LogEntry for TcpAccessLogEntry {
+    fn common_properties(&self) -> Option<&AccessLogCommon> {
+        self.common_properties.as_ref()
+    }
+
+    fn traffic(&self, common: &Common<'_>) -> Result<Traffic, Skipped> {
+        let connection = self.connection_properties.unwrap_or_default();
+        let (host, protocol) = match common.sni.clone() {
+            Some(sni) => (Some(sni), Protocol::Tls),
+            None => (
+                common
+                    .original
+                    .map(|(ip, _)| ip.to_string())
+                    .or_else(|| common.service.and_then(|(_, host)| host_name(host))),
+                Protocol::Tcp,
+            ),
+        };
+        let host = host.ok_or(Skipped::NoDestination)?;
+        let port = common
+            .original
+            .map(|(_, port)| port)
+            .or(common.service.map(|(port, _)| port))
+            .ok_or(Skipped::NoDestination)?;
+        Ok(Traffic {
+            destination: Destination {
+                host,
+                port,
+                protocol,
+            },
+            received_bytes: connection.received_bytes,
+            sent_bytes: connection.sent_bytes,
+            response_code: None,
+        })
+    }
 }
 
 /// Whether an entry of this `AccessLogType` is the one a request or

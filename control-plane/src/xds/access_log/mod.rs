@@ -18,11 +18,12 @@ use tonic::{Request, Response, Status, Streaming};
 use super::admission::{self, TrustedGateways};
 use super::authn::{Caller, peer_text, refuse};
 use super::{XdsContext, identify};
+use crate::config::ConfigSnapshot;
 use crate::config::model::Labels;
 use crate::egress::{LiveInventory, Observation, SourceWorkload};
 use crate::metrics::Metrics;
 
-use entry::{Skipped, http_observation, tcp_observation};
+use entry::{LogEntry, Skipped, observation};
 
 /// The entries of one message recorded at most; the rest are dropped and
 /// counted.
@@ -55,17 +56,26 @@ impl AccessLog {
         match message.log_entries {
             None => {}
             Some(LogEntries::HttpLogs(logs)) => {
-                self.count_over_cap(logs.log_entry.len());
-                for entry in logs.log_entry.iter().take(MAX_ENTRIES_PER_MESSAGE) {
-                    self.observe(http_observation(source, entry, &snapshot, at));
-                }
+                self.record_entries(source, &logs.log_entry, &snapshot, at);
             }
             Some(LogEntries::TcpLogs(logs)) => {
-                self.count_over_cap(logs.log_entry.len());
-                for entry in logs.log_entry.iter().take(MAX_ENTRIES_PER_MESSAGE) {
-                    self.observe(tcp_observation(source, entry, &snapshot, at));
-                }
+                self.record_entries(source, &logs.log_entry, &snapshot, at);
             }
+        }
+    }
+
+    /// Records the first [`MAX_ENTRIES_PER_MESSAGE`] of `entries`, counting
+    /// the rest as dropped.
+    fn record_entries<E: LogEntry>(
+        &self,
+        source: &Arc<SourceWorkload>,
+        entries: &[E],
+        snapshot: &ConfigSnapshot,
+        at: u64,
+    ) {
+        self.count_over_cap(entries.len());
+        for entry in entries.iter().take(MAX_ENTRIES_PER_MESSAGE) {
+            self.observe(observation(source, entry, snapshot, at));
         }
     }
 

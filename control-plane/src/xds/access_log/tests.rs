@@ -12,7 +12,7 @@ use proto::wkt::UInt32Value;
 use shared::node::{NodeId, NodeType};
 use tonic::Code;
 
-use super::entry::{Skipped, host_name, http_observation, tcp_observation};
+use super::entry::{Skipped, host_name, observation};
 use super::{MAX_LABEL_VALUE_LEN, MAX_LABELS, source_workload};
 use crate::auth::ServiceAccount;
 use crate::config::{ConfigSnapshot, load_checked};
@@ -118,7 +118,7 @@ fn an_http_entry_is_its_host_the_route_port_and_the_service_entry_that_routed_it
         "HTTPBin.org",
         200,
     );
-    let observed = http_observation(&sleep(), &entry, &registered(), 7).expect("observed");
+    let observed = observation(&sleep(), &entry, &registered(), 7).expect("observed");
     assert_eq!(
         observed.destination,
         destination("httpbin.org", 80, Protocol::Http)
@@ -142,7 +142,7 @@ fn a_connect_target_and_an_explicit_port_name_the_port() {
         200,
     );
     let observed =
-        http_observation(&sleep(), &connect, &ConfigSnapshot::default(), 1).expect("observed");
+        observation(&sleep(), &connect, &ConfigSnapshot::default(), 1).expect("observed");
     assert_eq!(
         observed.destination,
         destination("api.example.com", 8443, Protocol::Http)
@@ -155,7 +155,7 @@ fn a_connect_target_and_an_explicit_port_name_the_port() {
         200,
     );
     let observed =
-        http_observation(&sleep(), &explicit, &ConfigSnapshot::default(), 1).expect("observed");
+        observation(&sleep(), &explicit, &ConfigSnapshot::default(), 1).expect("observed");
     assert_eq!(
         observed.destination.port, 80,
         "the capture listener's port is not a destination; HTTP defaults to 80"
@@ -166,7 +166,7 @@ fn a_connect_target_and_an_explicit_port_name_the_port() {
 fn a_blocked_request_has_no_cluster_and_is_the_blackholes() {
     let mut blocked = common("", address("93.184.216.34", 80), None);
     blocked.route_name = "block_all".to_string();
-    let observed = http_observation(
+    let observed = observation(
         &sleep(),
         &http(blocked, "example.com", 502),
         &ConfigSnapshot::default(),
@@ -192,8 +192,7 @@ fn a_tcp_entry_with_an_sni_is_tls_and_without_one_is_its_original_destination() 
         ),
         "www.baidu.com",
     ));
-    let observed =
-        tcp_observation(&sleep(), &tls, &ConfigSnapshot::default(), 1).expect("observed");
+    let observed = observation(&sleep(), &tls, &ConfigSnapshot::default(), 1).expect("observed");
     assert_eq!(
         observed.destination,
         destination("www.baidu.com", 443, Protocol::Tls)
@@ -206,8 +205,7 @@ fn a_tcp_entry_with_an_sni_is_tls_and_without_one_is_its_original_destination() 
         address("203.0.113.7", 27017),
         None,
     ));
-    let observed =
-        tcp_observation(&sleep(), &raw, &ConfigSnapshot::default(), 1).expect("observed");
+    let observed = observation(&sleep(), &raw, &ConfigSnapshot::default(), 1).expect("observed");
     assert_eq!(
         observed.destination,
         destination("203.0.113.7", 27017, Protocol::Tcp)
@@ -220,21 +218,21 @@ fn inbound_unfinished_and_destinationless_entries_are_not_observations() {
     let snapshot = ConfigSnapshot::default();
     let inbound = tcp(common("inbound|8080||", address("10.1.0.5", 8080), None));
     assert_eq!(
-        tcp_observation(&sleep(), &inbound, &snapshot, 1),
+        observation(&sleep(), &inbound, &snapshot, 1),
         Err(Skipped::Inbound)
     );
     let mut periodic = common("PassthroughCluster", address("203.0.113.7", 27017), None);
     periodic.access_log_type = AccessLogType::TcpPeriodic as i32;
     assert_eq!(
-        tcp_observation(&sleep(), &tcp(periodic), &snapshot, 1),
+        observation(&sleep(), &tcp(periodic), &snapshot, 1),
         Err(Skipped::Intermediate)
     );
     let mut end = common("PassthroughCluster", address("203.0.113.7", 27017), None);
     end.access_log_type = AccessLogType::TcpConnectionEnd as i32;
-    assert!(tcp_observation(&sleep(), &tcp(end), &snapshot, 1).is_ok());
+    assert!(observation(&sleep(), &tcp(end), &snapshot, 1).is_ok());
     let nowhere = tcp(common("PassthroughCluster", None, None));
     assert_eq!(
-        tcp_observation(&sleep(), &nowhere, &snapshot, 1),
+        observation(&sleep(), &nowhere, &snapshot, 1),
         Err(Skipped::NoDestination)
     );
 }
@@ -246,8 +244,7 @@ fn a_host_header_that_is_not_a_name_falls_back_to_the_original_destination() {
         "evil\u{1b}[31m.example",
         200,
     );
-    let observed =
-        http_observation(&sleep(), &entry, &ConfigSnapshot::default(), 1).expect("observed");
+    let observed = observation(&sleep(), &entry, &ConfigSnapshot::default(), 1).expect("observed");
     assert_eq!(observed.destination.host, "93.184.216.34");
     assert_eq!(host_name("Example.COM."), Some("example.com".to_string()));
     assert_eq!(host_name("[::1]"), None);

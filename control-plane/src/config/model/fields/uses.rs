@@ -11,12 +11,12 @@ use std::path::Path;
 
 use serde_yaml::{Mapping, Value};
 use shared::node::{NodeId, NodeType};
-use shared::type_url;
 
 use super::entry;
 use crate::config::load::load_str;
 use crate::config::validate::check;
-use crate::translate::{Proxy, Workload, to_json, translate};
+use crate::translate::test_proxies::served_json;
+use crate::translate::{Proxy, Workload};
 
 /// The base config: a ServiceEntry, a VirtualService for it on the mesh
 /// and the egress gateway, a DestinationRule, the Gateway.
@@ -298,15 +298,7 @@ fn served(documents: &[Value]) -> String {
         })
         .collect();
     for proxy in proxies() {
-        let resources = translate(&checked.snapshot, &workloads, &proxy).into_typed();
-        let types = [
-            type_url::CLUSTER,
-            type_url::ENDPOINT,
-            type_url::LISTENER,
-            type_url::ROUTE,
-        ];
-        let json = to_json(&resources, &types).expect("converts");
-        out.push_str(&json.to_string());
+        out.push_str(&served_json(&checked.snapshot, &workloads, &proxy).to_string());
     }
     out
 }

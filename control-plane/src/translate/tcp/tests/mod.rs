@@ -10,17 +10,16 @@ mod tls_addresses;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use shared::type_url;
 
+use super::super::Proxy;
 use super::super::gateway_tcp::gateway_tcp_chain;
 use super::super::registry::{GatewayRef, MeshView};
-use super::super::{Proxy, to_json, translate};
 use crate::config::ConfigSnapshot;
 use crate::config::load::load_str;
 use crate::config::model::OutboundMode;
 use crate::test_yaml::{MongoThroughGateway, external_service_entry};
 pub(super) use crate::translate::test_proxies::egress_gateway;
-use crate::translate::test_proxies::sidecar_with;
+use crate::translate::test_proxies::{served_json, sidecar_with};
 
 /// The `sleep` sidecar, labelled `app: sleep`.
 pub(super) fn sidecar() -> Proxy {
@@ -36,14 +35,7 @@ fn snapshot(yaml: &str, mode: OutboundMode) -> ConfigSnapshot {
 
 /// Everything `proxy` is sent for `yaml`, as JSON.
 pub(super) fn render(yaml: &str, mode: OutboundMode, proxy: &Proxy) -> Value {
-    let resources = translate(&snapshot(yaml, mode), &[], proxy).into_typed();
-    let types = [
-        type_url::CLUSTER,
-        type_url::ENDPOINT,
-        type_url::LISTENER,
-        type_url::ROUTE,
-    ];
-    to_json(&resources, &types).expect("JSON")
+    served_json(&snapshot(yaml, mode), &[], proxy)
 }
 
 /// The listeners `proxy` is sent for `yaml`, as JSON.
