@@ -14,6 +14,8 @@ pub mod respond;
 pub mod sni;
 pub mod stats;
 mod tcp;
+#[cfg(test)]
+pub(crate) mod test_fixtures;
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;

@@ -7,25 +7,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::route_mark_logger;
 use crate::access_log_service::{AccessLogQueue, AccessLogStats, Entry, LogTargets};
-use crate::proxy::ProxyContext;
 use crate::proxy::http::{Downstream, RouteSource, serve};
-use crate::proxy::stats::Stats;
-use crate::store::ConfigStore;
-use crate::upstream::{DnsConfig, Upstreams};
+use crate::proxy::test_fixtures::empty_context;
 
 #[tokio::test]
 async fn a_request_without_a_route_is_reported_with_its_host_and_flag() {
     let stats = Arc::new(AccessLogStats::default());
     let (queue, mut entries) = AccessLogQueue::new(16, stats);
-    let context = Arc::new(ProxyContext {
-        store: Arc::new(ConfigStore::new(Box::new(|_| Ok(())))),
-        upstreams: Arc::new(Upstreams::new(DnsConfig {
-            server: Some("127.0.0.1:9".parse().unwrap()),
-        })),
-        stats: Arc::new(Stats::default()),
-        activity: None,
-        access_log_service: Some(queue),
-    });
+    let context = empty_context(Some(queue));
     let downstream = Arc::new(Downstream {
         local: Some("93.184.215.14:80".parse().unwrap()),
         remote: Some("10.0.0.2:5555".parse().unwrap()),

@@ -3,13 +3,10 @@
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::model::route::{PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost};
-use crate::proxy::ProxyContext;
-use crate::proxy::stats::Stats;
-use crate::store::ConfigStore;
-use crate::upstream::{DnsConfig, Upstreams};
+use crate::proxy::test_fixtures::{assert_one_blocked_request, empty_context, read_blocked_reply};
 use shared::egress::EgressPolicy;
 
 use super::{Downstream, RouteSource, serve};
@@ -48,15 +45,7 @@ fn registry_only_routes() -> Arc<RouteConfig> {
 
 #[tokio::test]
 async fn a_blocked_request_is_answered_502_naming_its_host_and_counted_blocked() {
-    let context = Arc::new(ProxyContext {
-        store: Arc::new(ConfigStore::new(Box::new(|_| Ok(())))),
-        upstreams: Arc::new(Upstreams::new(DnsConfig {
-            server: Some("127.0.0.1:9".parse().unwrap()),
-        })),
-        stats: Arc::new(Stats::default()),
-        activity: None,
-        access_log_service: None,
-    });
+    let context = empty_context(None);
     let downstream = Arc::new(Downstream {
         local: Some("93.184.216.34:80".parse().unwrap()),
         remote: Some("10.0.0.2:40000".parse().unwrap()),
@@ -77,24 +66,10 @@ async fn a_blocked_request_is_answered_502_naming_its_host_and_counted_blocked()
         .write_all(b"GET /get HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    let mut response = String::new();
-    client.read_to_string(&mut response).await.unwrap();
-    assert!(
-        response.starts_with("HTTP/1.1 502 Bad Gateway\r\n"),
-        "{response}"
-    );
+    let response = read_blocked_reply(&mut client, "evil.example").await;
     assert!(
         response.contains("content-type: text/plain\r\n"),
         "{response}"
     );
-    assert!(
-        response.ends_with("\r\n\r\nno ServiceEntry allows evil.example (REGISTRY_ONLY)\n"),
-        "{response}"
-    );
-    let mut out = String::new();
-    context.stats.render(&mut out);
-    assert!(
-        out.contains("destination_service=\"evil.example\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"http\",response_code=\"502\",response_flags=\"-\",egress_policy=\"blocked\"} 1\n"),
-        "{out}"
-    );
+    assert_one_blocked_request(&context, "evil.example");
 }

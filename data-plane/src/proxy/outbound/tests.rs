@@ -16,10 +16,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::model::cluster::ClientCert;
 use crate::model::listener::{ChainAction, DownstreamTls, FilterChain, HttpManager};
-use crate::proxy::ProxyContext;
-use crate::proxy::stats::Stats;
-use crate::store::ConfigStore;
-use crate::upstream::{DnsConfig, Upstreams};
+use crate::proxy::test_fixtures::empty_context;
 
 use super::{Accepted, Destination, run_chain};
 
@@ -68,15 +65,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
 async fn serve_once(chain: FilterChain) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let context = Arc::new(ProxyContext {
-        store: Arc::new(ConfigStore::new(Box::new(|_| Ok(())))),
-        upstreams: Arc::new(Upstreams::new(DnsConfig {
-            server: Some("127.0.0.1:9".parse().unwrap()),
-        })),
-        stats: Arc::new(Stats::default()),
-        activity: None,
-        access_log_service: None,
-    });
+    let context = empty_context(None);
     tokio::spawn(async move {
         let (stream, remote) = listener.accept().await.unwrap();
         let destination = Destination {

@@ -11,12 +11,12 @@ use proto::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::model::listener::{ChainAction, FilterChain, Listener, TcpProxy};
-use crate::model::route::ClusterTarget;
+use crate::model::listener::Listener;
 use crate::proxy::ProxyContext;
 use crate::proxy::outbound::{Destination, dispatch};
 use crate::proxy::sni::tests::client_hello;
 use crate::proxy::stats::Stats;
+use crate::proxy::test_fixtures::fall_through_outbound;
 use crate::store::ConfigStore;
 use crate::upstream::{DnsConfig, Upstreams};
 use shared::egress::EgressPolicy;
@@ -65,33 +65,6 @@ fn context() -> Arc<ProxyContext> {
     })
 }
 
-/// `virtualOutbound` with only its fall-through chain to `cluster`, marked.
-fn virtual_outbound(cluster: &str, mark: EgressPolicy) -> Listener {
-    Listener {
-        name: "virtualOutbound".into(),
-        address: "0.0.0.0:15001".parse().unwrap(),
-        bind_to_port: true,
-        use_original_dst: true,
-        inspect_tls: false,
-        filter_chains: Vec::new(),
-        default_chain: Some(FilterChain {
-            name: "PassthroughFilterChain".into(),
-            destination_port: None,
-            destination_prefixes: Vec::new(),
-            tls: None,
-            server_names: Vec::new(),
-            action: ChainAction::Tcp(TcpProxy {
-                stat_prefix: cluster.into(),
-                target: ClusterTarget::Cluster(cluster.into()),
-                access_log: false,
-                grpc_access_log: None,
-                idle_timeout: None,
-            }),
-            egress_policy: Some(mark),
-        }),
-    }
-}
-
 /// Accepts one connection as if it had been captured on its way to
 /// `original_dst`, and dispatches it on `listener`.
 async fn capture_once(
@@ -136,7 +109,7 @@ const SOURCE: &str =
 #[tokio::test]
 async fn blocked_tls_on_the_fall_through_is_named_by_its_sni_and_counted() {
     let context = context();
-    let listener = virtual_outbound("BlackHoleCluster", EgressPolicy::Blocked);
+    let listener = fall_through_outbound("BlackHoleCluster", Some(EgressPolicy::Blocked), false);
     let addr = capture_once(listener, "192.0.2.7:443".parse().unwrap(), context.clone()).await;
     let mut client = TcpStream::connect(addr).await.unwrap();
     client
@@ -164,7 +137,7 @@ async fn blocked_tls_on_the_fall_through_is_named_by_its_sni_and_counted() {
 #[tokio::test]
 async fn plain_tcp_blocked_on_the_fall_through_is_named_by_its_original_destination_ip() {
     let context = context();
-    let listener = virtual_outbound("BlackHoleCluster", EgressPolicy::Blocked);
+    let listener = fall_through_outbound("BlackHoleCluster", Some(EgressPolicy::Blocked), false);
     let addr = capture_once(listener, "192.0.2.8:5432".parse().unwrap(), context.clone()).await;
     let mut client = TcpStream::connect(addr).await.unwrap();
     client.write_all(b"\0\0\0\x08startup").await.unwrap();
@@ -183,7 +156,7 @@ const LISTENER_INSPECT_TIMEOUT: Duration = Duration::from_secs(15);
 #[tokio::test(start_paused = true)]
 async fn a_blocked_server_first_client_is_closed_before_the_inspect_timeout() {
     let context = context();
-    let listener = virtual_outbound("BlackHoleCluster", EgressPolicy::Blocked);
+    let listener = fall_through_outbound("BlackHoleCluster", Some(EgressPolicy::Blocked), false);
     let addr = capture_once(listener, "192.0.2.9:25".parse().unwrap(), context.clone()).await;
     let mut client = TcpStream::connect(addr).await.unwrap();
     let start = tokio::time::Instant::now();
@@ -216,7 +189,8 @@ async fn dry_run_tls_goes_out_named_by_the_sni_read_as_it_flows() {
         stream.write_all(b"reply").await.unwrap();
         got
     });
-    let listener = virtual_outbound("PassthroughCluster", EgressPolicy::WouldBlock);
+    let listener =
+        fall_through_outbound("PassthroughCluster", Some(EgressPolicy::WouldBlock), false);
     let addr = capture_once(listener, upstream_addr, context.clone()).await;
     let mut client = TcpStream::connect(addr).await.unwrap();
     client.write_all(&hello).await.unwrap();

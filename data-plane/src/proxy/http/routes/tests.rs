@@ -5,37 +5,15 @@
 use std::collections::HashMap;
 
 use crate::access_log_service::LogTargets;
-use crate::model::listener::{FilterChain, Listener};
 use crate::model::route::ClusterTarget;
+use crate::proxy::test_fixtures::fall_through_outbound;
 
 use super::*;
 
-/// `virtualOutbound` with only its fall-through chain to `cluster`, marked.
+/// A config whose only listener is `virtualOutbound` with only its
+/// fall-through chain to `cluster`, marked.
 fn config(cluster: &str, mark: Option<EgressPolicy>) -> RunningConfig {
-    let fall_through = FilterChain {
-        name: "PassthroughFilterChain".into(),
-        destination_port: None,
-        destination_prefixes: Vec::new(),
-        tls: None,
-        server_names: Vec::new(),
-        action: ChainAction::Tcp(TcpProxy {
-            stat_prefix: cluster.into(),
-            target: ClusterTarget::Cluster(cluster.into()),
-            access_log: true,
-            grpc_access_log: None,
-            idle_timeout: None,
-        }),
-        egress_policy: mark,
-    };
-    let listener = Listener {
-        name: "virtualOutbound".into(),
-        address: "0.0.0.0:15001".parse().unwrap(),
-        bind_to_port: true,
-        use_original_dst: true,
-        inspect_tls: false,
-        filter_chains: Vec::new(),
-        default_chain: Some(fall_through),
-    };
+    let listener = fall_through_outbound(cluster, mark, true);
     RunningConfig {
         listeners: HashMap::from([(listener.name.clone(), Arc::new(listener))]),
         ..RunningConfig::default()

@@ -1,0 +1,93 @@
+//! Fixtures the proxy's tests share: a bare context and a fall-through-only `virtualOutbound`.
+
+use std::sync::Arc;
+
+use shared::egress::EgressPolicy;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::access_log_service::AccessLogQueue;
+use crate::model::listener::{ChainAction, FilterChain, Listener, TcpProxy};
+use crate::model::route::ClusterTarget;
+use crate::proxy::ProxyContext;
+use crate::proxy::stats::Stats;
+use crate::store::ConfigStore;
+use crate::upstream::{DnsConfig, Upstreams};
+
+/// A context with an empty config, a resolver nobody answers on and fresh
+/// stats, reporting gRPC access log entries to `access_log_service`.
+pub(crate) fn empty_context(access_log_service: Option<AccessLogQueue>) -> Arc<ProxyContext> {
+    Arc::new(ProxyContext {
+        store: Arc::new(ConfigStore::new(Box::new(|_| Ok(())))),
+        upstreams: Arc::new(Upstreams::new(DnsConfig {
+            server: Some("127.0.0.1:9".parse().unwrap()),
+        })),
+        stats: Arc::new(Stats::default()),
+        activity: None,
+        access_log_service,
+    })
+}
+
+/// `virtualOutbound` with only its fall-through chain to `cluster`, marked
+/// `mark`, logging connections to the agent's log when `access_log`.
+pub(crate) fn fall_through_outbound(
+    cluster: &str,
+    mark: Option<EgressPolicy>,
+    access_log: bool,
+) -> Listener {
+    Listener {
+        name: "virtualOutbound".into(),
+        address: "0.0.0.0:15001".parse().unwrap(),
+        bind_to_port: true,
+        use_original_dst: true,
+        inspect_tls: false,
+        filter_chains: Vec::new(),
+        default_chain: Some(FilterChain {
+            name: "PassthroughFilterChain".into(),
+            destination_port: None,
+            destination_prefixes: Vec::new(),
+            tls: None,
+            server_names: Vec::new(),
+            action: ChainAction::Tcp(TcpProxy {
+                stat_prefix: cluster.into(),
+                target: ClusterTarget::Cluster(cluster.into()),
+                access_log,
+                grpc_access_log: None,
+                idle_timeout: None,
+            }),
+            egress_policy: mark,
+        }),
+    }
+}
+
+/// Reads the proxy's whole answer on `client` and asserts it is
+/// REGISTRY_ONLY's 502 whose body names `host`; returns it.
+pub(crate) async fn read_blocked_reply(
+    client: &mut (impl AsyncRead + Unpin),
+    host: &str,
+) -> String {
+    let mut response = String::new();
+    client.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 502 Bad Gateway\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.ends_with(&format!(
+            "\r\n\r\nno ServiceEntry allows {host} (REGISTRY_ONLY)\n"
+        )),
+        "{response}"
+    );
+    response
+}
+
+/// The context's stats, rendered, asserted to count one blocked HTTP
+/// request to `destination`: on BlackHoleCluster, 502, marked blocked.
+pub(crate) fn assert_one_blocked_request(context: &ProxyContext, destination: &str) -> String {
+    let mut out = String::new();
+    context.stats.render(&mut out);
+    assert!(
+        out.contains(&format!("destination_service=\"{destination}\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"http\",response_code=\"502\",response_flags=\"-\",egress_policy=\"blocked\"}} 1\n")),
+        "{out}"
+    );
+    out
+}
