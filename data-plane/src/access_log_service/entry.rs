@@ -105,6 +105,10 @@ fn common(
         response_flags: Some(response_flags(log.response_flags)),
         upstream_transport_failure_reason: log.transport_failure_reason.clone(),
         route_name: log.route_name.as_deref().unwrap_or_default().to_string(),
+        connection_termination_details: log
+            .connection_termination_details
+            .unwrap_or_default()
+            .to_string(),
         custom_tags: logger
             .tags(route_mark.map(EgressPolicy::as_str))
             .map(|(tag, value)| (tag.to_string(), value.to_string()))

@@ -264,7 +264,12 @@ pub struct TcpProxy {
     pub access_log: bool,
     /// Stream access log entries to the control plane.
     pub grpc_access_log: Option<Arc<super::access_log::GrpcAccessLog>>,
+    /// Close both sides after this long without a byte either way (Envoy's
+    /// default: one hour; `None`: never, as `0s` asks).
     pub idle_timeout: Option<std::time::Duration>,
+    /// Close both sides this long after the connection was accepted, with
+    /// flag DT (`max_downstream_connection_duration`).
+    pub max_downstream_connection_duration: Option<std::time::Duration>,
 }
 
 impl Listener {

@@ -31,6 +31,9 @@ pub struct AccessLog {
     pub response_code: u16,
     pub response_flags: &'static str,
     pub response_code_details: &'static str,
+    /// `%CONNECTION_TERMINATION_DETAILS%`: why the proxy closed the
+    /// connection, when it did (`tcp_session_idle_timeout`).
+    pub connection_termination_details: Option<&'static str>,
     pub transport_failure_reason: String,
     pub bytes_received: u64,
     pub bytes_sent: u64,
@@ -66,6 +69,7 @@ impl AccessLog {
             response_code: 0,
             response_flags: "-",
             response_code_details: "-",
+            connection_termination_details: None,
             transport_failure_reason: String::new(),
             bytes_received: 0,
             bytes_sent: 0,
@@ -127,10 +131,11 @@ impl AccessLog {
         }
         let _ = write!(
             out,
-            "\" {} {} {} - \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} - {} {} {} {} {} {}",
+            "\" {} {} {} {} \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} - {} {} {} {} {} {}",
             self.response_code,
             self.response_flags,
             self.response_code_details,
+            self.connection_termination_details.unwrap_or("-"),
             or_dash(&self.transport_failure_reason),
             self.bytes_received,
             self.bytes_sent,

@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use dashmap::DashMap;
 
 pub mod istio;
+pub mod lifecycle;
 
 use istio::IstioStats;
+use lifecycle::LifecycleStats;
 
 /// Counters of one upstream cluster.
 #[derive(Default)]
@@ -45,6 +47,8 @@ pub struct Stats {
     downstream: DashMap<Arc<str>, Arc<DownstreamStats>>,
     /// Istio's standard metrics.
     pub istio: IstioStats,
+    /// TCP proxy timeouts, draining listeners, the server's state.
+    pub lifecycle: LifecycleStats,
 }
 
 fn class_index(status: u16) -> usize {
@@ -57,6 +61,7 @@ impl Stats {
             clusters: DashMap::new(),
             downstream: DashMap::new(),
             istio,
+            lifecycle: LifecycleStats::default(),
         }
     }
 
@@ -169,6 +174,7 @@ impl Stats {
                 stats.cx_total.load(Relaxed)
             );
         }
+        self.lifecycle.render(out);
         self.istio.render(out);
     }
 }

@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -25,11 +24,14 @@ use super::outbound::{Accepted, Destination};
 use super::respond::LocalReply;
 use super::stats::ClusterStats;
 use super::stats::istio::{Destination as IstioDestination, Series};
+use super::stats::lifecycle::TcpProxyStats;
 use super::{ProxyContext, fast_random};
 
 mod sniff;
+mod timeouts;
 
 use sniff::SniffSni;
+use timeouts::{Copied, Ending, Limits};
 
 /// Closes a connection the proxy will not serve as Envoy does, without
 /// reading what the client sent: the kernel answers RST if bytes are
@@ -104,11 +106,17 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
     };
     cluster_stats.cx_total.fetch_add(1, Relaxed);
     log.upstream_host = Some(address);
+    let limits = Limits {
+        idle: config.idle_timeout,
+        max_duration: config.max_downstream_connection_duration,
+        started: log.started,
+    };
     let connection = Connection {
         log,
         destination,
-        idle_timeout: config.idle_timeout,
+        limits,
         targets,
+        tcp_stats: context.stats.lifecycle.tcp(&config.stat_prefix),
         cluster_stats,
     };
     if accepted.sniff_sni && connection.log.requested_server_name.is_none() {
@@ -125,8 +133,9 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
 struct Connection {
     log: AccessLog,
     destination: Destination,
-    idle_timeout: Option<Duration>,
+    limits: Limits,
     targets: LogTargets,
+    tcp_stats: Arc<TcpProxyStats>,
     cluster_stats: Arc<ClusterStats>,
 }
 
@@ -169,19 +178,45 @@ impl Connection {
         &mut self,
         downstream: &mut S,
         mut upstream: UpstreamStream,
-    ) -> std::io::Result<(u64, u64)> {
-        match self.idle_timeout {
-            None => tokio::io::copy_bidirectional(downstream, &mut upstream).await,
-            Some(idle) => copy_with_idle_timeout(downstream, &mut upstream, idle).await,
-        }
+    ) -> Copied {
+        timeouts::copy(downstream, &mut upstream, self.limits).await
     }
 
-    fn finish(mut self, copied: std::io::Result<(u64, u64)>, series: &Series) {
-        if let Ok((received, sent)) = copied {
-            self.log.bytes_received = received;
-            self.log.bytes_sent = sent;
-            self.cluster_stats.bytes_sent.fetch_add(received, Relaxed);
-            self.cluster_stats.bytes_received.fetch_add(sent, Relaxed);
+    /// Logs and counts the connection, closed as `copied` ended.
+    fn finish(mut self, copied: Copied, series: &Series) {
+        self.log.bytes_received = copied.received;
+        self.log.bytes_sent = copied.sent;
+        self.cluster_stats
+            .bytes_sent
+            .fetch_add(copied.received, Relaxed);
+        self.cluster_stats
+            .bytes_received
+            .fetch_add(copied.sent, Relaxed);
+        if let Some(flag) = copied.ending.response_flag() {
+            self.log.response_flags = flag;
+        }
+        self.log.connection_termination_details = copied.ending.termination_details();
+        match copied.ending {
+            Ending::Closed => {}
+            Ending::IdleTimeout => {
+                tracing::debug!(
+                    cluster = self.log.upstream_cluster.as_deref(),
+                    "TCP session idle timeout; closing both sides"
+                );
+                self.tcp_stats.idle_timeout.fetch_add(1, Relaxed);
+            }
+            Ending::MaxDuration => {
+                tracing::debug!(
+                    cluster = self.log.upstream_cluster.as_deref(),
+                    "max downstream connection duration reached; closing both sides"
+                );
+                self.tcp_stats
+                    .max_downstream_connection_duration
+                    .fetch_add(1, Relaxed);
+            }
+        }
+        if let Some(error) = &copied.error {
+            tracing::debug!(%error, "TCP proxy connection ended with an error");
         }
         series.tcp_closed(self.log.bytes_received, self.log.bytes_sent);
         self.targets.emit_tcp(&self.log);
@@ -300,39 +335,6 @@ fn fail<S>(
         .open(context, None)
         .tcp_closed(0, 0);
     targets.emit_tcp(&log);
-}
-
-/// Copies both ways, giving up when neither side sends anything for `idle`.
-async fn copy_with_idle_timeout<A, B>(
-    a: &mut A,
-    b: &mut B,
-    idle: Duration,
-) -> std::io::Result<(u64, u64)>
-where
-    A: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
-{
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = tokio::io::split(b);
-    let mut abuf = vec![0u8; 16 * 1024];
-    let mut bbuf = vec![0u8; 16 * 1024];
-    let (mut a_to_b, mut b_to_a) = (0u64, 0u64);
-    let (mut a_open, mut b_open) = (true, true);
-    while a_open || b_open {
-        tokio::select! {
-            read = ar.read(&mut abuf), if a_open => {
-                let n = read?;
-                if n == 0 { a_open = false; bw.shutdown().await?; } else { bw.write_all(&abuf[..n]).await?; a_to_b += n as u64; }
-            }
-            read = br.read(&mut bbuf), if b_open => {
-                let n = read?;
-                if n == 0 { b_open = false; aw.shutdown().await?; } else { aw.write_all(&bbuf[..n]).await?; b_to_a += n as u64; }
-            }
-            () = tokio::time::sleep(idle) => break,
-        }
-    }
-    Ok((a_to_b, b_to_a))
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@ pub(crate) fn fall_through_outbound(
                 access_log,
                 grpc_access_log: None,
                 idle_timeout: None,
+                max_downstream_connection_duration: None,
             }),
             egress_policy: mark,
         }),

@@ -16,7 +16,8 @@ use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
 
 use super::access_log::{self, Filter};
 use super::egress_policy::egress_policy;
-use super::{At, decode, enabled_duration, route, socket_addr, tls};
+use super::tcp_timeouts::tcp_timeouts;
+use super::{At, decode, route, socket_addr, tls};
 use crate::model::Error;
 use crate::model::listener::{
     ChainAction, CidrRange, FilterChain, HttpManager, Listener, TcpProxy,
@@ -276,11 +277,13 @@ fn tcp_proxy_action(tcp: &PbTcpProxy, at: &At<'_>) -> Result<TcpProxy, Error> {
         }
     };
     let loggers = access_log::loggers(&tcp.access_log, Filter::TcpProxy, at)?;
+    let (idle_timeout, max_downstream_connection_duration) = tcp_timeouts(tcp, at)?;
     Ok(TcpProxy {
         stat_prefix: tcp.stat_prefix.as_str().into(),
         target,
         access_log: loggers.stdout,
         grpc_access_log: loggers.grpc,
-        idle_timeout: enabled_duration(tcp.idle_timeout.as_ref()),
+        idle_timeout,
+        max_downstream_connection_duration,
     })
 }

@@ -9,6 +9,7 @@ mod egress_policy;
 mod endpoint;
 mod listener;
 mod route;
+mod tcp_timeouts;
 mod tls;
 
 pub use cluster::cluster;

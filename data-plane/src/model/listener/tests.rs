@@ -17,6 +17,7 @@ fn chain(name: &str, port: Option<u16>, prefixes: &[&str], names: &[&str]) -> Fi
             access_log: false,
             grpc_access_log: None,
             idle_timeout: None,
+            max_downstream_connection_duration: None,
         }),
         egress_policy: None,
     }

@@ -124,7 +124,6 @@ fn a_sidecar_listener_keeps_its_chains_names_and_ports() {
         proxy.target,
         ClusterTarget::Cluster("outbound|443||a.com".into())
     );
-    assert_eq!(proxy.idle_timeout, None);
     let http = converted.default_chain.as_ref().unwrap();
     let ChainAction::Http(manager) = &http.action else {
         panic!("expected an HTTP connection manager, got {:?}", http.action);

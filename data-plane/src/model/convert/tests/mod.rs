@@ -10,6 +10,7 @@ mod listener;
 mod route;
 mod sds;
 mod subject_alt_names;
+mod tcp_timeouts;
 mod tls;
 
 use std::fmt::Debug;

@@ -34,6 +34,7 @@ fn routed_chain(service: &str, target: ClusterTarget, prefixes: &[(&str, u8)]) -
             access_log: true,
             grpc_access_log: None,
             idle_timeout: None,
+            max_downstream_connection_duration: None,
         }),
         egress_policy: None,
     }
