@@ -31,9 +31,10 @@ pub use service_entry::{
 };
 pub use sidecar::{DRY_RUN_ANNOTATION, IstioEgressListener, Sidecar};
 pub use virtual_service::{
-    Destination, HeaderOperations, Headers, HttpMatchRequest, HttpRedirect, HttpRetry, HttpRewrite,
-    HttpRoute, HttpRouteDestination, L4MatchAttributes, PortSelector, RouteDestination,
-    StringMatch, TcpRoute, TlsMatchAttributes, TlsRoute, VirtualService,
+    CorsPolicy, Destination, FaultAbort, FaultDelay, HeaderOperations, Headers, HttpFaultInjection,
+    HttpMatchRequest, HttpMirrorPolicy, HttpRedirect, HttpRetry, HttpRewrite, HttpRoute,
+    HttpRouteDestination, L4MatchAttributes, Percent, PortSelector, RouteDestination, StringMatch,
+    TcpRoute, TlsMatchAttributes, TlsRoute, UnmatchedPreflights, VirtualService,
 };
 
 pub type Labels = BTreeMap<String, String>;

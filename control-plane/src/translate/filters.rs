@@ -8,6 +8,8 @@ use proto::pb::envoy::config::core::v3::{
 };
 use proto::pb::envoy::config::listener::v3::{Filter, ListenerFilter, filter, listener_filter};
 use proto::pb::envoy::extensions::access_loggers::stream::v3::StdoutAccessLog;
+use proto::pb::envoy::extensions::filters::http::cors::v3::Cors;
+use proto::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use proto::pb::envoy::extensions::filters::http::router::v3::Router;
 use proto::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use proto::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
@@ -25,6 +27,13 @@ pub const UPSTREAM_TLS_CONTEXT: &str =
 pub const DOWNSTREAM_TLS_CONTEXT: &str =
     "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
 pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+/// Envoy's fault injection filter, and the type of its (per-route) config.
+pub const FAULT_FILTER: &str = "envoy.filters.http.fault";
+pub const HTTP_FAULT: &str = "envoy.extensions.filters.http.fault.v3.HTTPFault";
+/// Envoy's CORS filter, its (empty) filter config and its per-route policy.
+pub const CORS_FILTER: &str = "envoy.filters.http.cors";
+pub const CORS: &str = "envoy.extensions.filters.http.cors.v3.Cors";
+pub const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
 
 pub fn socket_address(address: &str, port: u32) -> Address {
     Address {
@@ -143,16 +152,33 @@ pub enum TcpTarget {
     Weighted(Vec<(String, u32)>),
 }
 
+fn http_filter(name: &str, typed_config: Any) -> HttpFilter {
+    HttpFilter {
+        name: name.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(typed_config)),
+        ..Default::default()
+    }
+}
+
+/// The HTTP filters of every connection manager, in istiod's order: fault
+/// and CORS (empty: routes configure them through their
+/// `typed_per_filter_config`), then the router.
+fn http_filters() -> Vec<HttpFilter> {
+    vec![
+        http_filter(FAULT_FILTER, pack_named(HTTP_FAULT, &HttpFault::default())),
+        http_filter(CORS_FILTER, pack_named(CORS, &Cors::default())),
+        http_filter(
+            "envoy.filters.http.router",
+            pack_named(
+                "envoy.extensions.filters.http.router.v3.Router",
+                &Router::default(),
+            ),
+        ),
+    ]
+}
+
 /// An HTTP connection manager reading its routes from RDS `route_config_name`.
 pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Filter {
-    let router = HttpFilter {
-        name: "envoy.filters.http.router".to_string(),
-        config_type: Some(http_filter::ConfigType::TypedConfig(pack_named(
-            "envoy.extensions.filters.http.router.v3.Router",
-            &Router::default(),
-        ))),
-        ..Default::default()
-    };
     let config = HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
         codec_type: http_connection_manager::CodecType::Auto as i32,
@@ -160,7 +186,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Fi
             config_source: Some(ads_config_source()),
             route_config_name: route_config_name.to_string(),
         })),
-        http_filters: vec![router],
+        http_filters: http_filters(),
         access_log: vec![stdout_access_log()],
         use_remote_address: Some(bool_value(false)),
         tracing: Some(istio_default_tracing()),

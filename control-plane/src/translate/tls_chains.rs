@@ -15,7 +15,7 @@ use crate::config::hosts;
 use crate::config::model::VirtualService;
 
 use super::filters::{self, TcpTarget};
-use super::registry::{GatewayRef, MeshView, Service};
+use super::registry::{GatewayRef, MeshView, Service, labels_match};
 use super::tcp::{ChainOpts, route_filter};
 
 /// The chains of the wildcard listener of `port` for the TLS services
@@ -167,7 +167,12 @@ fn route_chain_opts(
             } else {
                 m.gateways.iter().any(|g| gateway.is(g, &vs.meta.namespace))
             };
-            if !gateway_ok || m.port.is_some_and(|p| p != port) {
+            // Sidecars only: istiod's gateways ignore the source of a TLS match.
+            let source_ok = *gateway != GatewayRef::Mesh
+                || (labels_match(&m.source_labels, &view.proxy.labels)
+                    && (m.source_namespace.is_empty()
+                        || m.source_namespace == view.proxy.namespace));
+            if !gateway_ok || !source_ok || m.port.is_some_and(|p| p != port) {
                 continue;
             }
             let snis: Vec<String> = if m.sni_hosts.is_empty() {

@@ -148,10 +148,6 @@ pub enum Problem {
     #[error("route has no destination; add at least one route destination{}", if *http { " (or a redirect)" } else { "" })]
     NoDestinations { http: bool },
     #[error(
-        "headers of one destination among several are not supported by this control plane; move them to the route's headers, or keep one destination"
-    )]
-    DestinationHeadersWithSeveralDestinations,
-    #[error(
         "host {host:?} is declared by {owners}, which is not exported to namespace {namespace}; add {namespace} (or \"*\") to its exportTo, or route from a namespace it is exported to"
     )]
     HostNotExported {
@@ -181,6 +177,54 @@ pub enum Problem {
         namespace: String,
         name: String,
     },
+    #[error("fault has neither delay nor abort; add a delay, an abort, or remove fault")]
+    FaultWithoutDelayOrAbort,
+    #[error("delay has no fixedDelay; set fixedDelay, e.g. 5s")]
+    DelayWithoutFixedDelay,
+    #[error("abort has no httpStatus; set httpStatus, e.g. 503 (or grpcStatus)")]
+    AbortWithoutStatus,
+    #[error("abort has both httpStatus and grpcStatus; keep one")]
+    AbortWithTwoStatuses,
+    #[error("HTTP status {status} is not in range 200-599; use a status between 200 and 599")]
+    HttpStatusOutOfRange { status: u32 },
+    #[error(
+        "gRPC status {status:?} is not supported; use a name from https://github.com/grpc/grpc/blob/master/doc/statuscodes.md, e.g. UNAVAILABLE"
+    )]
+    UnknownGrpcStatus { status: String },
+    #[error("percentage {value} is not between 0 and 100")]
+    PercentOutOfRange { value: String },
+    #[error(
+        "{what} cannot be set with a redirect (a redirect is answered, never forwarded); remove one"
+    )]
+    WithRedirect { what: &'static str },
+    #[error("duration {duration:?} is less than 1ms; Istio needs at least 1ms")]
+    DurationBelowOneMillisecond { duration: String },
+    #[error(
+        "duration {duration:?} is not a whole number of milliseconds; Istio supports ms precision only"
+    )]
+    DurationFinerThanMilliseconds { duration: String },
+    #[error("maxAge {duration:?} is not a whole number of seconds; CORS max age is in seconds")]
+    MaxAgeFinerThanSeconds { duration: String },
+    #[error(
+        "{method:?} is not a supported HTTP method; use GET, HEAD, POST, PUT, PATCH, DELETE, CONNECT, OPTIONS, TRACE or *"
+    )]
+    UnsupportedCorsMethod { method: String },
+    #[error(
+        "header name {name:?} is not a valid header name; use letters, digits and !#$%&'*+-.^_`|~"
+    )]
+    InvalidHeaderName { name: String },
+    #[error(
+        "allowOrigins entry is empty; give the origin to match, e.g. exact: https://example.com"
+    )]
+    EmptyOrigin,
+    #[error(
+        "retry policy configured when attempts are 0 (retries disabled); set attempts or remove the other retry fields"
+    )]
+    RetryWithoutAttempts,
+    #[error(
+        "{condition:?} is not a valid retryOn condition; use Envoy's (5xx, gateway-error, reset, reset-before-request, connect-failure, retriable-4xx, refused-stream, retriable-status-codes, retriable-headers, envoy-ratelimited, http3-post-connect-failure, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) or an HTTP status code"
+    )]
+    UnknownRetryOn { condition: String },
     #[error("TLS route has no match; add a match with sniHosts")]
     TlsRouteWithoutMatch,
     #[error("TLS match has no sniHosts; list the SNI host names this route applies to")]

@@ -210,10 +210,10 @@ fn unknown_field_names_file_line_document_resource_and_field_and_the_nearest_fie
 
 #[test]
 fn a_valid_istio_field_that_is_not_applied_is_not_supported_not_unknown() {
-    let route = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec:\n  hosts: [a.example.com]\n  http:\n  - fault: {abort: {httpStatus: 500}}\n    route:\n    - destination: {host: a.example.com}\n";
+    let route = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec:\n  hosts: [a.example.com]\n  http:\n  - directResponse: {status: 500}\n    route:\n    - destination: {host: a.example.com}\n";
     assert_eq!(
         only_error(route),
-        "test.yaml:7: document 1: VirtualService default/vs: spec.http[0].fault: not supported by this control plane; remove `fault` (Istio would apply it, this control plane cannot)"
+        "test.yaml:7: document 1: VirtualService default/vs: spec.http[0].directResponse: not supported by this control plane; remove `directResponse` (Istio would apply it, this control plane cannot)"
     );
     let rule = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: dr}\nspec:\n  host: a.example.com\n  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 7}\n";
     let line = only_error(rule);

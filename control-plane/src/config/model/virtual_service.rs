@@ -7,6 +7,13 @@ use serde::Deserialize;
 use super::Labels;
 use crate::config::duration::Duration;
 
+mod http_policy;
+
+pub use http_policy::{
+    CorsPolicy, FaultAbort, FaultDelay, HttpFaultInjection, HttpMirrorPolicy, Percent,
+    UnmatchedPreflights,
+};
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VirtualService {
@@ -38,11 +45,22 @@ pub struct HttpRoute {
     pub timeout: Option<Duration>,
     pub retries: Option<HttpRetry>,
     pub headers: Option<Headers>,
+    pub fault: Option<HttpFaultInjection>,
+    pub mirror: Option<Destination>,
+    pub mirror_percentage: Option<Percent>,
+    /// Deprecated whole percent, read when `mirrorPercentage` is absent.
+    pub mirror_percent: Option<u32>,
+    #[serde(default)]
+    pub mirrors: Vec<HttpMirrorPolicy>,
+    pub cors_policy: Option<CorsPolicy>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMatchRequest {
+    /// Appended to the route's name (`<route>.<match>`) on the Envoy route.
+    #[serde(default)]
+    pub name: String,
     pub uri: Option<StringMatch>,
     pub scheme: Option<StringMatch>,
     pub method: Option<StringMatch>,
@@ -58,6 +76,10 @@ pub struct HttpMatchRequest {
     pub gateways: Vec<String>,
     #[serde(default)]
     pub ignore_uri_case: bool,
+    #[serde(default)]
+    pub source_labels: Labels,
+    #[serde(default)]
+    pub source_namespace: String,
 }
 
 /// One of `exact`, `prefix` or `regex` (RE2 syntax).
@@ -140,6 +162,9 @@ pub struct HttpRetry {
     pub attempts: u32,
     pub per_try_timeout: Option<Duration>,
     pub retry_on: Option<String>,
+    pub retry_remote_localities: Option<bool>,
+    pub retry_ignore_previous_hosts: Option<bool>,
+    pub backoff: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -178,7 +203,11 @@ pub struct TlsMatchAttributes {
     pub destination_subnets: Vec<String>,
     pub port: Option<u32>,
     #[serde(default)]
+    pub source_labels: Labels,
+    #[serde(default)]
     pub gateways: Vec<String>,
+    #[serde(default)]
+    pub source_namespace: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

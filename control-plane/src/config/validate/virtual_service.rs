@@ -2,6 +2,7 @@
 //! the gateways and DestinationRule subsets they refer to.
 
 use super::check::Check;
+use super::syntax::is_dns_label;
 use crate::config::ConfigSnapshot;
 use crate::config::error::Problem;
 use crate::config::gateways::{MESH_GATEWAY, gateway_named};
@@ -38,16 +39,6 @@ impl Check<'_> {
             }
             let weights: Vec<Option<u32>> = route.route.iter().map(|to| to.weight).collect();
             self.weights(&format!("{field}.route"), &weights);
-            if route.route.len() > 1 {
-                for (at, to) in route.route.iter().enumerate() {
-                    if to.headers.is_some() {
-                        self.report(
-                            format!("{field}.route[{at}].headers"),
-                            Problem::DestinationHeadersWithSeveralDestinations,
-                        );
-                    }
-                }
-            }
             for (at, to) in route.route.iter().enumerate() {
                 self.destination(
                     &format!("{field}.route[{at}].destination"),
@@ -58,6 +49,17 @@ impl Check<'_> {
             if let Some(port) = route.redirect.as_ref().and_then(|redirect| redirect.port) {
                 self.port_number(format!("{field}.redirect.port"), port);
             }
+            if let Some(mirror) = &route.mirror {
+                self.destination(&format!("{field}.mirror"), mirror, &scope);
+            }
+            for (at, mirror) in route.mirrors.iter().enumerate() {
+                self.destination(
+                    &format!("{field}.mirrors[{at}].destination"),
+                    &mirror.destination,
+                    &scope,
+                );
+            }
+            self.http_policy(&field, route);
         }
         for (index, route) in spec.tls.iter().enumerate() {
             let field = format!("spec.tls[{index}]");
@@ -73,6 +75,10 @@ impl Check<'_> {
                     self.host(&format!("{here}.sniHosts[{sni}]"), host);
                 }
                 self.l4_match(&here, attributes.port, &attributes.gateways, &scope);
+                self.source_namespace(
+                    &format!("{here}.sourceNamespace"),
+                    &attributes.source_namespace,
+                );
             }
             self.routes(&field, &route.route, &scope);
         }
@@ -83,6 +89,19 @@ impl Check<'_> {
                 self.l4_match(&here, attributes.port, &attributes.gateways, &scope);
             }
             self.routes(&field, &route.route, &scope);
+        }
+    }
+
+    /// A match's `sourceNamespace`: empty, or a namespace name.
+    fn source_namespace(&mut self, field: &str, namespace: &str) {
+        if !namespace.is_empty() && !is_dns_label(namespace) {
+            self.report(
+                field,
+                Problem::InvalidName {
+                    what: "sourceNamespace",
+                    value: namespace.to_string(),
+                },
+            );
         }
     }
 
@@ -179,10 +198,14 @@ impl Check<'_> {
         if let Some(port) = request.port {
             self.port_number(format!("{field}.port"), port);
         }
+        self.source_namespace(
+            &format!("{field}.sourceNamespace"),
+            &request.source_namespace,
+        );
         self.gateway_refs(&format!("{field}.gateways"), &request.gateways, scope);
     }
 
-    fn string_match(&mut self, field: &str, matcher: &StringMatch) {
+    pub(super) fn string_match(&mut self, field: &str, matcher: &StringMatch) {
         if let StringMatch::Regex(regex) = matcher
             && let Err(error) = regex::Regex::new(regex)
         {

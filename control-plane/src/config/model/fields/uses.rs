@@ -111,6 +111,31 @@ HttpRoute.rewrite | VS spec.http[0].rewrite = {uri: /b}
 HttpRoute.timeout | VS spec.http[0].timeout = 3s
 HttpRoute.retries | VS spec.http[0].retries = {attempts: 5}
 HttpRoute.headers | VS spec.http[0].headers = {request: {set: {x-a: b}}}
+HttpRoute.fault | VS spec.http[0].fault = {abort: {httpStatus: 503, percentage: {value: 50}}}
+HttpRoute.mirror | VS spec.http[0].mirror = {host: httpbin.org, subset: v1}
+HttpRoute.mirrorPercentage | VS spec.http[0].mirrorPercentage = {value: 50} | VS spec.http[0].mirror = {host: httpbin.org, subset: v1}
+HttpRoute.mirrorPercent | VS spec.http[0].mirrorPercent = 50 | VS spec.http[0].mirror = {host: httpbin.org, subset: v1}
+HttpRoute.mirrors | VS spec.http[0].mirrors = [{destination: {host: httpbin.org, subset: v1}}]
+HttpRoute.corsPolicy | VS spec.http[0].corsPolicy = {allowOrigins: [{exact: 'https://a.example.com'}]}
+HttpFaultInjection.delay | VS spec.http[0].fault.delay = {fixedDelay: 1s, percentage: {value: 50}} | VS spec.http[0].fault = {abort: {httpStatus: 503, percentage: {value: 50}}}
+HttpFaultInjection.abort | VS spec.http[0].fault.abort = {httpStatus: 503} | VS spec.http[0].fault = {delay: {fixedDelay: 1s}}
+FaultDelay.fixedDelay | VS spec.http[0].fault.delay.fixedDelay = 2s | VS spec.http[0].fault = {delay: {fixedDelay: 1s}}
+FaultDelay.percentage | VS spec.http[0].fault.delay.percentage = {value: 50} | VS spec.http[0].fault = {delay: {fixedDelay: 1s}}
+FaultDelay.percent | VS spec.http[0].fault.delay.percent = 50 | VS spec.http[0].fault = {delay: {fixedDelay: 1s}}
+FaultAbort.httpStatus | VS spec.http[0].fault.abort.httpStatus = 500 | VS spec.http[0].fault = {abort: {percentage: {value: 50}}}
+FaultAbort.grpcStatus | VS spec.http[0].fault.abort.grpcStatus = UNAVAILABLE | VS spec.http[0].fault = {abort: {percentage: {value: 50}}}
+FaultAbort.percentage | VS spec.http[0].fault.abort.percentage = {value: 50} | VS spec.http[0].fault = {abort: {httpStatus: 503}}
+Percent.value | VS spec.http[0].fault.abort.percentage.value = 50 | VS spec.http[0].fault = {abort: {httpStatus: 503, percentage: {}}}
+HttpMirrorPolicy.destination | VS spec.http[0].mirrors[0].destination = {host: httpbin.org, subset: v1} | VS spec.http[0].mirrors = [{percentage: {value: 50}}]
+HttpMirrorPolicy.percentage | VS spec.http[0].mirrors[0].percentage = {value: 50} | VS spec.http[0].mirrors = [{destination: {host: httpbin.org}}]
+CorsPolicy.allowOrigin | VS spec.http[0].corsPolicy.allowOrigin = ['https://a.example.com'] | VS spec.http[0].corsPolicy = {allowMethods: [GET]}
+CorsPolicy.allowOrigins | VS spec.http[0].corsPolicy.allowOrigins = [{exact: 'https://a.example.com'}] | VS spec.http[0].corsPolicy = {allowMethods: [GET]}
+CorsPolicy.allowMethods | VS spec.http[0].corsPolicy.allowMethods = [GET] | VS spec.http[0].corsPolicy = {allowOrigin: ['https://a.example.com']}
+CorsPolicy.allowHeaders | VS spec.http[0].corsPolicy.allowHeaders = [x-a] | VS spec.http[0].corsPolicy = {allowOrigin: ['https://a.example.com']}
+CorsPolicy.exposeHeaders | VS spec.http[0].corsPolicy.exposeHeaders = [x-a] | VS spec.http[0].corsPolicy = {allowOrigin: ['https://a.example.com']}
+CorsPolicy.maxAge | VS spec.http[0].corsPolicy.maxAge = 24h | VS spec.http[0].corsPolicy = {allowOrigin: ['https://a.example.com']}
+CorsPolicy.allowCredentials | VS spec.http[0].corsPolicy.allowCredentials = true | VS spec.http[0].corsPolicy = {allowOrigin: ['https://a.example.com']}
+CorsPolicy.unmatchedPreflights | VS spec.http[0].corsPolicy.unmatchedPreflights = IGNORE | VS spec.http[0].corsPolicy = {allowOrigin: ['https://a.example.com']}
 HttpMatchRequest.uri | VS spec.http[0].match[0].uri = {prefix: /a}
 HttpMatchRequest.scheme | VS spec.http[0].match[0].scheme = {exact: https}
 HttpMatchRequest.method | VS spec.http[0].match[0].method = {exact: GET}
@@ -121,6 +146,9 @@ HttpMatchRequest.withoutHeaders | VS spec.http[0].match[0].withoutHeaders = {x-a
 HttpMatchRequest.port | VS spec.http[0].match[0].port = 81
 HttpMatchRequest.gateways | VS spec.http[0].match[0].gateways = [egress]
 HttpMatchRequest.ignoreUriCase | VS spec.http[0].match[0].ignoreUriCase = true | VS spec.http[0].match[0].uri = {prefix: /a}
+HttpMatchRequest.name | VS spec.http[0].match[0].name = first | VS spec.http[0].name = primary
+HttpMatchRequest.sourceLabels | VS spec.http[0].match[0].sourceLabels = {app: other}
+HttpMatchRequest.sourceNamespace | VS spec.http[0].match[0].sourceNamespace = other
 StringMatchFields.exact | VS spec.http[0].match[0].uri.exact = /a | VS spec.http[0].match[0].uri = {}
 StringMatchFields.prefix | VS spec.http[0].match[0].uri.prefix = /a | VS spec.http[0].match[0].uri = {}
 StringMatchFields.regex | VS spec.http[0].match[0].uri.regex = /a.* | VS spec.http[0].match[0].uri = {}
@@ -141,6 +169,9 @@ HttpRewrite.authority | VS spec.http[0].rewrite.authority = b.example.com | VS s
 HttpRetry.attempts | VS spec.http[0].retries.attempts = 4 | VS spec.http[0].retries = {retryOn: 5xx}
 HttpRetry.perTryTimeout | VS spec.http[0].retries.perTryTimeout = 2s | VS spec.http[0].retries = {attempts: 2}
 HttpRetry.retryOn | VS spec.http[0].retries.retryOn = reset | VS spec.http[0].retries = {attempts: 2}
+HttpRetry.retryRemoteLocalities | VS spec.http[0].retries.retryRemoteLocalities = true | VS spec.http[0].retries = {attempts: 2}
+HttpRetry.retryIgnorePreviousHosts | VS spec.http[0].retries.retryIgnorePreviousHosts = false | VS spec.http[0].retries = {attempts: 2}
+HttpRetry.backoff | VS spec.http[0].retries.backoff = 25ms | VS spec.http[0].retries = {attempts: 2}
 Headers.request | VS spec.http[0].headers.request = {set: {x-a: b}} | VS spec.http[0].headers = {}
 Headers.response | VS spec.http[0].headers.response = {set: {x-a: b}} | VS spec.http[0].headers = {}
 HeaderOperations.set | VS spec.http[0].headers.request.set = {x-a: b} | VS spec.http[0].headers = {request: {}}
@@ -152,6 +183,8 @@ TlsMatchAttributes.sniHosts | VS spec.tls[0].match[0].sniHosts = [a.httpbin.org]
 TlsMatchAttributes.destinationSubnets | VS spec.tls[0].match[0].destinationSubnets = [10.9.0.0/16]
 TlsMatchAttributes.port | VS spec.tls[0].match[0].port = 8443
 TlsMatchAttributes.gateways | VS spec.tls[0].match[0].gateways = [egress]
+TlsMatchAttributes.sourceLabels | VS spec.tls[0].match[0].sourceLabels = {app: other}
+TlsMatchAttributes.sourceNamespace | VS spec.tls[0].match[0].sourceNamespace = other
 TcpRoute.match | VS spec.tcp[0].match = [{port: 3307}]
 TcpRoute.route | VS spec.tcp[0].route = [{destination: {host: httpbin.org, port: {number: 3306}, subset: v1}}]
 L4MatchAttributes.destinationSubnets | VS spec.tcp[0].match[0].destinationSubnets = [10.9.0.0/16]

@@ -3,6 +3,7 @@
 
 mod destination_rule;
 mod gateway;
+mod http_policy;
 mod outbound_conflicts;
 mod secret;
 mod served;

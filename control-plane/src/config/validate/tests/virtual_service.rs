@@ -229,22 +229,25 @@ fn tls_routes_need_sni_matches() {
 }
 
 #[test]
-fn headers_of_one_destination_among_several_are_not_supported() {
-    let route = |headers: &str| {
-        virtual_service(&format!(
-            "  hosts: [a.example.com]\n  http:\n  - route:\n    - destination: {{host: a.example.com}}\n      weight: 50\n{headers}    - destination: {{host: b.example.com}}\n      weight: 50\n"
-        ))
-    };
+fn headers_of_each_of_several_destinations_are_valid() {
+    valid(&virtual_service(
+        "  hosts: [a.example.com]\n  http:\n  - route:\n    - destination: {host: a.example.com}\n      weight: 50\n      headers: {request: {set: {x-a: '1'}}}\n    - destination: {host: b.example.com}\n      weight: 50\n",
+    ));
+}
+
+#[test]
+fn a_source_namespace_is_a_namespace_name() {
+    valid(&virtual_service(
+        "  hosts: [a.example.com]\n  http:\n  - match: [{sourceNamespace: team-a, sourceLabels: {app: sleep}}]\n    route:\n    - destination: {host: a.example.com}\n",
+    ));
     one_error(
-        &route("      headers: {request: {set: {x-a: '1'}}}\n"),
+        &virtual_service(
+            "  hosts: [a.example.com]\n  http:\n  - match: [{sourceNamespace: Team_A}]\n    route:\n    - destination: {host: a.example.com}\n",
+        ),
         &[
-            "spec.http[0].route[0].headers: headers of one destination among several are not supported",
+            "spec.http[0].match[0].sourceNamespace: sourceNamespace \"Team_A\" is not a valid Kubernetes name",
         ],
     );
-    valid(&route(""));
-    valid(&virtual_service(
-        "  hosts: [a.example.com]\n  http:\n  - route:\n    - destination: {host: a.example.com}\n      headers: {request: {set: {x-a: '1'}}}\n",
-    ));
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 mod mutual_tls;
 mod tls_addresses;
+mod tls_source_match;
 
 use std::path::Path;
 
