@@ -62,7 +62,7 @@ pub fn http_entry(log: &AccessLog, logger: &GrpcAccessLog) -> HttpAccessLogEntry
                 value: u32::from(log.response_code),
             }),
             response_body_bytes: log.bytes_sent,
-            response_code_details: dash_is_empty(log.response_code_details).to_string(),
+            response_code_details: dash_is_empty(&log.code_details()).to_string(),
             ..Default::default()
         }),
     }

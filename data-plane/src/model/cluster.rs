@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::model::route::StringMatch;
+
 /// A cluster from CDS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
@@ -66,25 +68,57 @@ pub struct UpstreamTls {
     /// SNI to send; empty sends none.
     pub sni: String,
     pub trust: Trust,
-    /// Accepted subject alt names (any one of them); empty accepts the
-    /// name verified by SNI.
+    /// Accepted subject alt names (any one of them matching); empty checks
+    /// no name unless `verify_server_name`.
     pub subject_alt_names: Vec<SubjectAltName>,
     /// PEM of the client certificate chain and key (mutual TLS).
     pub client_cert: Option<ClientCert>,
     pub alpn: Vec<String>,
-    /// Check the server certificate against the SNI (or the SANs). Mesh
-    /// certificates (SPIFFE, roots from SDS) carry no DNS names: only their
-    /// chain is verified, as Envoy does without SAN matchers.
+    /// Check the server certificate against the name sent as SNI when no
+    /// subject alt names are configured (the cluster's
+    /// `auto_san_validation`). Otherwise only the chain is verified, as
+    /// Envoy does without SAN matchers.
     pub verify_server_name: bool,
 }
 
-/// A subject alt name a server certificate may carry to be accepted.
+/// A subject alt name matcher (`match_typed_subject_alt_names`): a server
+/// certificate is accepted when one of its SANs of `san_type` matches
+/// `pattern`. An exact DNS pattern follows DNS rules as Envoy's does (case
+/// insensitive, a `*.` certificate name covers one label).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubjectAltName {
-    /// A DNS name, checked as a server name is.
-    Dns(String),
+pub struct SubjectAltName {
+    pub san_type: SanType,
+    pub pattern: StringMatch,
+    pub ignore_case: bool,
+}
+
+impl SubjectAltName {
+    /// A DNS name matched exactly (by DNS rules).
+    pub fn dns(name: impl Into<String>) -> Self {
+        Self::exact(SanType::Dns, name)
+    }
+
     /// A URI, such as a SPIFFE id, compared exactly.
-    Uri(String),
+    pub fn uri(uri: impl Into<String>) -> Self {
+        Self::exact(SanType::Uri, uri)
+    }
+
+    fn exact(san_type: SanType, value: impl Into<String>) -> Self {
+        Self {
+            san_type,
+            pattern: StringMatch::Exact(value.into()),
+            ignore_case: false,
+        }
+    }
+}
+
+/// The kinds of subject alt names Envoy matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SanType {
+    Dns,
+    Uri,
+    Email,
+    IpAddress,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -134,9 +134,9 @@ impl AccessLog {
             "\" {} {} {} {} \"{}\" {} {} {} {} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" {} - {} {} {} {} {} {}",
             self.response_code,
             self.response_flags,
-            self.response_code_details,
+            CodeDetails(self),
             self.connection_termination_details.unwrap_or("-"),
-            or_dash(&self.transport_failure_reason),
+            Underscored(or_dash(&self.transport_failure_reason)),
             self.bytes_received,
             self.bytes_sent,
             self.started.elapsed().as_millis(),
@@ -164,6 +164,49 @@ impl AccessLog {
             line.push('\n');
             sink().push(line.as_bytes());
         });
+    }
+}
+
+impl AccessLog {
+    /// `%RESPONSE_CODE_DETAILS%` as Envoy gives it: an upstream reset's
+    /// details carry the transport failure reason after a `|`, spaces as `_`.
+    pub fn code_details(&self) -> String {
+        CodeDetails(self).to_string()
+    }
+}
+
+/// The response code details with the transport failure reason folded in.
+struct CodeDetails<'a>(&'a AccessLog);
+
+impl std::fmt::Display for CodeDetails<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let details = self.0.response_code_details;
+        match details.strip_suffix('}') {
+            Some(open) if !self.0.transport_failure_reason.is_empty() => {
+                write!(
+                    f,
+                    "{open}|{}}}",
+                    Underscored(&self.0.transport_failure_reason)
+                )
+            }
+            _ => f.write_str(details),
+        }
+    }
+}
+
+/// A text with its spaces written as `_`, as Envoy's formatter writes
+/// response code details and the transport failure reason.
+struct Underscored<'a>(&'a str);
+
+impl std::fmt::Display for Underscored<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, part) in self.0.split(' ').enumerate() {
+            if i > 0 {
+                f.write_str("_")?;
+            }
+            f.write_str(part)?;
+        }
+        Ok(())
     }
 }
 
@@ -333,5 +376,26 @@ mod tests {
         let mut log = AccessLog::new("-", None, None);
         log.egress_policy = Some(EgressPolicy::WouldBlock);
         assert!(log.format().ends_with(" - would_block"), "{}", log.format());
+    }
+
+    #[test]
+    fn an_upstream_reset_carries_its_transport_failure_reason_as_envoy_logs_it() {
+        let mut log = AccessLog::new("HTTP/1.1", None, None);
+        log.response_code = 503;
+        log.response_flags = "UF";
+        log.response_code_details =
+            "upstream_reset_before_response_started{remote_connection_failure}";
+        log.transport_failure_reason = "delayed connect error: Connection refused".into();
+        assert_eq!(
+            log.code_details(),
+            "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}"
+        );
+        assert!(
+            log.format().contains(" 503 UF upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused} - \"delayed_connect_error:_Connection_refused\" "),
+            "{}",
+            log.format()
+        );
+        log.response_code_details = "via_upstream";
+        assert_eq!(log.code_details(), "via_upstream");
     }
 }

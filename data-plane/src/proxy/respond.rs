@@ -2,13 +2,15 @@
 //! under Istio answers: no route 404 (NR), blocked 502 (with a line naming
 //! the host no ServiceEntry allows), no healthy
 //! upstream 503 (UH, also a DNS cluster whose names do not resolve),
-//! connect failure 503 (UF), route timeout 504 (UT).
+//! connect failure 503 (UF: Envoy 1.40's body names the reset reason only,
+//! the transport failure reason goes to the access log and details), route
+//! timeout 504 (UT).
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 
-use crate::upstream::UpstreamError;
+use crate::upstream::{ResetReason, UpstreamError};
 
 use super::http::ResponseBody;
 
@@ -85,26 +87,18 @@ impl LocalReply {
             ),
             UpstreamError::UnknownCluster(name) => Self::no_cluster(name),
             other => {
-                let reason = other.to_string();
-                let (kind, details) = if other.is_connect_failure() {
-                    (
-                        "connection failure",
-                        "upstream_reset_before_response_started{connection_failure}",
-                    )
-                } else {
-                    (
-                        "remote reset",
-                        "upstream_reset_before_response_started{remote_reset}",
-                    )
-                };
+                let reset = other
+                    .reset_reason()
+                    .unwrap_or(ResetReason::RemoteConnectionFailure);
                 Self {
                     status: StatusCode::SERVICE_UNAVAILABLE,
                     body: format!(
-                        "upstream connect error or disconnect/reset before headers. reset reason: {kind}, transport failure reason: {reason}"
+                        "upstream connect error or disconnect/reset before headers. reset reason: {}",
+                        reset.words()
                     ),
                     flags: other.response_flag(),
-                    details,
-                    transport_failure: reason,
+                    details: reset.details(),
+                    transport_failure: other.transport_failure_reason(),
                 }
             }
         }
@@ -132,7 +126,7 @@ mod tests {
     use std::io;
 
     use super::*;
-    use crate::upstream::DnsError;
+    use crate::upstream::{DnsError, TlsError};
 
     #[test]
     fn a_blocked_request_is_a_502_naming_its_host() {
@@ -161,25 +155,64 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_connection_answers_with_the_transport_failure() {
+    fn a_refused_connection_answers_as_envoy_does() {
         let reply = LocalReply::upstream_failure(&UpstreamError::Connect {
             addr: "127.0.0.1:9".parse().unwrap(),
-            source: io::Error::from(io::ErrorKind::ConnectionRefused),
+            source: io::Error::from_raw_os_error(111),
         });
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             (reply.flags, reply.details),
             (
                 "UF",
-                "upstream_reset_before_response_started{connection_failure}"
+                "upstream_reset_before_response_started{remote_connection_failure}"
             )
         );
-        assert!(
-            reply.body.starts_with(
-                "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: cannot connect to 127.0.0.1:9"
-            ),
-            "{}",
-            reply.body
+        assert_eq!(
+            reply.body,
+            "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"
+        );
+        assert_eq!(
+            reply.transport_failure,
+            "delayed connect error: Connection refused"
+        );
+    }
+
+    #[test]
+    fn a_connect_timeout_has_no_transport_failure_reason() {
+        let reply = LocalReply::upstream_failure(&UpstreamError::ConnectTimeout {
+            addr: "10.255.255.1:80".parse().unwrap(),
+        });
+        assert_eq!(
+            (reply.flags, reply.details),
+            (
+                "UF",
+                "upstream_reset_before_response_started{connection_timeout}"
+            )
+        );
+        assert_eq!(
+            reply.body,
+            "upstream connect error or disconnect/reset before headers. reset reason: connection timeout"
+        );
+        assert_eq!(reply.transport_failure, "");
+    }
+
+    #[test]
+    fn a_certificate_that_fails_verification_is_worded_as_boringssl_does() {
+        let reply = LocalReply::upstream_failure(&UpstreamError::Tls {
+            addr: "127.0.0.1:443".parse().unwrap(),
+            reason: TlsError::Handshake(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        });
+        assert_eq!(reply.flags, "UF");
+        assert_eq!(
+            reply.body,
+            "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"
+        );
+        assert_eq!(
+            reply.transport_failure,
+            "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: X509_verify_cert: certificate verification error at depth 0: unable to get local issuer certificate:TLS_error_end"
         );
     }
 }

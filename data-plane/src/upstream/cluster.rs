@@ -43,7 +43,8 @@ pub(crate) struct ClusterRuntime {
     settings: ConnectSettings,
     /// TLS origination for TCP proxying when it differs from the HTTP one:
     /// an HTTP/2 cluster's pool adds `h2` to the ALPN list, Envoy's TCP
-    /// proxy offers the context's list as it is.
+    /// proxy offers the context's list as it is; `auto_san_validation` is
+    /// an HTTP option the TCP proxy does not apply.
     tcp_tls: Option<Result<TlsOrigination, Arc<TlsConfigError>>>,
 }
 
@@ -54,9 +55,11 @@ impl ClusterRuntime {
         tls: &TlsContext,
         executor: &PoolExecutor,
     ) -> Self {
-        let origination = |http2: bool| {
+        let origination = |http2: bool, auto_san_validation: bool| {
             model.tls.as_ref().map(|t| {
-                TlsOrigination::new(t, http2, tls)
+                let mut t = (**t).clone();
+                t.verify_server_name &= auto_san_validation;
+                TlsOrigination::new(&t, http2, tls)
                     .inspect_err(|reason| {
                         warn!(cluster = %model.name, %reason, "TLS origination misconfigured; connections will fail");
                     })
@@ -65,7 +68,7 @@ impl ClusterRuntime {
         };
         let settings = ConnectSettings {
             connect_timeout: model.connect_timeout,
-            tls: origination(model.http2),
+            tls: origination(model.http2, true),
             http2: model.http2,
             idle_timeout: model.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
             executor: executor.clone(),
@@ -89,8 +92,8 @@ impl ClusterRuntime {
             Discovery::Eds { .. } | Discovery::OriginalDst => (EndpointSet::default(), None),
         };
         Self {
-            tcp_tls: if model.http2 {
-                origination(false)
+            tcp_tls: if model.http2 || model.tls.as_ref().is_some_and(|t| t.verify_server_name) {
+                origination(false, false)
             } else {
                 None
             },

@@ -50,6 +50,42 @@ impl UpstreamError {
         }
     }
 
+    /// Envoy's reset reason for this failure (the words of its 503 body and
+    /// response code details), `None` when the request never got as far as
+    /// an upstream connection.
+    pub fn reset_reason(&self) -> Option<ResetReason> {
+        match self {
+            Self::UnknownCluster(_) | Self::NoHealthyUpstream(_) | Self::Resolve { .. } => None,
+            Self::ConnectTimeout { .. }
+            | Self::Tls {
+                reason: TlsError::TimedOut,
+                ..
+            } => Some(ResetReason::ConnectionTimeout),
+            Self::Connect { .. } | Self::Tls { .. } => Some(ResetReason::RemoteConnectionFailure),
+            Self::Http(e) if e.is_connect() => Some(ResetReason::RemoteConnectionFailure),
+            Self::Http(_) => Some(ResetReason::RemoteReset),
+        }
+    }
+
+    /// Envoy's upstream transport failure reason: `delayed connect error:
+    /// Connection refused`, BoringSSL's words for a failed handshake
+    /// (`...CERTIFICATE_VERIFY_FAILED...`), or empty.
+    pub fn transport_failure_reason(&self) -> String {
+        match self {
+            Self::Connect { source, .. } => {
+                format!("delayed connect error: {}", os_error_text(source))
+            }
+            Self::Tls { reason, .. } => match reason {
+                TlsError::Handshake(error) => super::tls_reason::transport_failure_reason(error),
+                TlsError::Config(error) => error.to_string(),
+                TlsError::Io(error) => os_error_text(error),
+                TlsError::TimedOut => String::new(),
+            },
+            Self::Http(e) if e.is_connect() => chain(e),
+            _ => String::new(),
+        }
+    }
+
     /// Whether the request never reached an upstream because the connection
     /// could not be made (Envoy's `connect-failure` retry condition).
     pub fn is_connect_failure(&self) -> bool {
@@ -95,6 +131,48 @@ impl UpstreamError {
             },
             Self::UnknownCluster(_) | Self::NoHealthyUpstream(_) | Self::Http(_) => return None,
         })
+    }
+}
+
+/// Envoy's stream reset reasons for an upstream that failed before its
+/// response started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetReason {
+    RemoteConnectionFailure,
+    ConnectionTimeout,
+    RemoteReset,
+}
+
+impl ResetReason {
+    /// As Envoy's 503 body words it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::RemoteConnectionFailure => "remote connection failure",
+            Self::ConnectionTimeout => "connection timeout",
+            Self::RemoteReset => "remote reset",
+        }
+    }
+
+    /// Envoy's response code details (the transport failure reason, when
+    /// there is one, goes after a `|` inside the braces; see the access log).
+    pub fn details(self) -> &'static str {
+        match self {
+            Self::RemoteConnectionFailure => {
+                "upstream_reset_before_response_started{remote_connection_failure}"
+            }
+            Self::ConnectionTimeout => "upstream_reset_before_response_started{connection_timeout}",
+            Self::RemoteReset => "upstream_reset_before_response_started{remote_reset}",
+        }
+    }
+}
+
+/// An OS error as `strerror` words it (`Connection refused`), without the
+/// `(os error N)` Rust adds.
+fn os_error_text(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
 

@@ -11,7 +11,9 @@ mod dns;
 mod error;
 mod lb;
 mod pool;
+mod san;
 mod tls;
+mod tls_reason;
 
 #[cfg(test)]
 mod tests;
@@ -34,7 +36,7 @@ use pool::PoolExecutor;
 use tls::TlsContext;
 
 pub use dns::{DnsConfig, DnsError};
-pub use error::{TlsError, UpstreamError};
+pub use error::{ResetReason, TlsError, UpstreamError};
 pub use pool::UpstreamStream;
 pub use tls::TlsConfigError;
 

@@ -299,7 +299,7 @@ mod tests {
     fn settings(tls: bool, http2: bool) -> ConnectSettings {
         ConnectSettings {
             connect_timeout: Duration::from_secs(1),
-            tls: tls.then(|| Err(Arc::new(TlsConfigError::NoValidSubjectAltName))),
+            tls: tls.then(|| Err(Arc::new(TlsConfigError::ClientKey("no key")))),
             http2,
             idle_timeout: Duration::from_secs(60),
             executor: PoolExecutor::default(),

@@ -2,10 +2,11 @@
 //! per cluster runtime from the model's [`UpstreamTls`].
 //!
 //! Envoy's semantics: without a validation context nothing is verified; with
-//! one, the chain must lead to the trusted roots, and the name checked is a
-//! configured subject alt name if any (a DNS name, or a URI such as a
-//! SPIFFE id, matched exactly), else the SNI. When no SNI is sent and no
-//! subject alt names are configured, only the chain is verified.
+//! one, the chain must lead to the trusted roots, and the certificate must
+//! carry a SAN one of the configured matchers accepts ([`super::san`]).
+//! Without matchers only the chain is verified, unless the cluster asks for
+//! `auto_san_validation`: then the name sent as SNI. Failures carry Envoy's
+//! words ([`super::tls_reason`]).
 
 use std::sync::{Arc, OnceLock};
 
@@ -19,9 +20,10 @@ use rustls::{
 use tracing::warn;
 
 use crate::model::cluster::{SubjectAltName, Trust, UpstreamTls};
-use crate::proxy::identity::uri_sans;
 
 use super::lb::Host;
+use super::san;
+use super::tls_reason::VerifyFailure;
 
 /// Roots and crypto shared by all clusters.
 #[derive(Debug)]
@@ -74,8 +76,6 @@ pub enum TlsConfigError {
     TrustedCa(#[source] rustls::Error),
     #[error("cannot build the certificate verifier: {0}")]
     Verifier(#[source] VerifierBuilderError),
-    #[error("none of the subject alt names is a valid DNS name or IP address")]
-    NoValidSubjectAltName,
     #[error("TLS protocol versions: {0}")]
     ProtocolVersions(#[source] rustls::Error),
     #[error("client key: {0}")]
@@ -125,22 +125,6 @@ impl TlsOrigination {
                 Some(webpki_verifier(Arc::new(roots), &ctx.provider)?)
             }
         };
-        let mut dns = Vec::new();
-        let mut uris = Vec::new();
-        for san in &tls.subject_alt_names {
-            match san {
-                SubjectAltName::Dns(name) => match ServerName::try_from(name.clone()) {
-                    Ok(name) => dns.push(name),
-                    Err(error) => {
-                        warn!(san = name, %error, "ignoring a subject alt name that is not a valid DNS name or IP");
-                    }
-                },
-                SubjectAltName::Uri(uri) => uris.push(uri.clone()),
-            }
-        }
-        if !tls.subject_alt_names.is_empty() && dns.is_empty() && uris.is_empty() {
-            return Err(TlsConfigError::NoValidSubjectAltName);
-        }
         let mut alpn: Vec<Vec<u8>> = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         if http2 && !alpn.iter().any(|p| p == b"h2") {
             alpn.insert(0, b"h2".to_vec());
@@ -149,10 +133,7 @@ impl TlsOrigination {
             tls.subject_alt_names.is_empty(),
             send_sni && tls.verify_server_name,
         ) {
-            (false, _) => NameCheck::Sans {
-                dns: dns.clone(),
-                uris: uris.clone(),
-            },
+            (false, _) => NameCheck::Sans(tls.subject_alt_names.clone()),
             (true, true) => NameCheck::ServerName,
             (true, false) => NameCheck::ChainOnly,
         };
@@ -233,29 +214,13 @@ fn webpki_verifier(
         .map_err(TlsConfigError::Verifier)
 }
 
-/// The chain alone: webpki checks the chain before the name, so a name
-/// mismatch means the chain was good.
-fn chain_only(
-    verified: Result<ServerCertVerified, rustls::Error>,
-) -> Result<ServerCertVerified, rustls::Error> {
-    match verified {
-        Err(rustls::Error::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        )) => Ok(ServerCertVerified::assertion()),
-        other => other,
-    }
-}
-
 /// Which name the server certificate must be valid for.
 #[derive(Debug)]
 enum NameCheck {
-    /// The name given to the handshake (the SNI).
+    /// The name given to the handshake (the SNI: `auto_san_validation`).
     ServerName,
-    /// Any of these subject alt names: DNS names, or URIs compared exactly.
-    Sans {
-        dns: Vec<ServerName<'static>>,
-        uris: Vec<String>,
-    },
+    /// A SAN one of these matchers accepts.
+    Sans(Vec<SubjectAltName>),
     /// No name: the chain alone.
     ChainOnly,
 }
@@ -280,33 +245,37 @@ impl ServerCertVerifier for Verifier {
         let Some(webpki) = &self.webpki else {
             return Ok(ServerCertVerified::assertion());
         };
-        let verify = |name: &ServerName<'_>| {
-            webpki.verify_server_cert(end_entity, intermediates, name, ocsp, now)
-        };
+        // webpki checks the chain before the name: a name mismatch means the
+        // chain was good.
+        let name_matches =
+            match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+                Ok(_) => true,
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                )) => false,
+                Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
+                    if san::is_self_signed(end_entity) =>
+                {
+                    return Err(VerifyFailure::SelfSigned.into_rustls());
+                }
+                Err(other) => return Err(other),
+            };
         match &self.names {
-            NameCheck::ServerName => verify(server_name),
-            NameCheck::Sans { dns, uris } => {
-                let mut first_error = None;
-                for san in dns {
-                    match verify(san) {
-                        Ok(verified) => return Ok(verified),
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                        }
+            NameCheck::ChainOnly => Ok(ServerCertVerified::assertion()),
+            NameCheck::ServerName if name_matches => Ok(ServerCertVerified::assertion()),
+            NameCheck::ServerName => Err(VerifyFailure::SanList.into_rustls()),
+            NameCheck::Sans(matchers) => {
+                let sans = san::certificate_sans(end_entity);
+                if san::any_matches(matchers, &sans) {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(VerifyFailure::SanMatcher {
+                        certificate_sans: sans.into_iter().map(|(_, value)| value).collect(),
                     }
+                    .into_rustls())
                 }
-                if !uris.is_empty() {
-                    chain_only(verify(server_name))?;
-                    let found = uri_sans(end_entity.as_ref());
-                    if uris.iter().any(|uri| found.contains(uri)) {
-                        return Ok(ServerCertVerified::assertion());
-                    }
-                }
-                Err(first_error.unwrap_or(rustls::Error::InvalidCertificate(
-                    CertificateError::NotValidForName,
-                )))
             }
-            NameCheck::ChainOnly => chain_only(verify(server_name)),
         }
     }
 

@@ -32,11 +32,14 @@ pub fn cluster(c: &PbCluster, secrets: &SecretSources) -> Result<Cluster, Error>
         secrets,
         &at.field("transport_socket"),
     )?;
+    let protocol = http_protocol(c, &at)?;
     let (tls, secret_names) = match tls {
-        Some(origination) => (Some(Arc::new(origination.tls)), origination.secret_names),
+        Some(mut origination) => {
+            origination.tls.verify_server_name = protocol.auto_san_validation;
+            (Some(Arc::new(origination.tls)), origination.secret_names)
+        }
         None => (None, Vec::new()),
     };
-    let protocol = http_protocol(c, &at)?;
     Ok(Cluster {
         name: c.name.as_str().into(),
         discovery: discovery(c, &at)?,
@@ -121,6 +124,11 @@ fn lb_policy(policy: i32, at: &At<'_>) -> Result<LbPolicy, Error> {
 /// What the cluster's HTTP protocol options ask of its connections.
 struct HttpProtocol {
     http2: bool,
+    /// Verify the upstream certificate against the SNI sent (istiod sets
+    /// it with `auto_sni` when a DestinationRule names no SNI and no SANs).
+    /// With `auto_sni`, the SNI is the host's DNS name: the ServiceEntry
+    /// host, which the request's Host names on an egress cluster.
+    auto_san_validation: bool,
     idle_timeout: Option<Duration>,
     max_requests_per_connection: Option<u32>,
 }
@@ -132,6 +140,7 @@ struct HttpProtocol {
 fn http_protocol(c: &PbCluster, at: &At<'_>) -> Result<HttpProtocol, Error> {
     let mut protocol = HttpProtocol {
         http2: c.http2_protocol_options.is_some(),
+        auto_san_validation: false,
         idle_timeout: None,
         max_requests_per_connection: c.max_requests_per_connection.as_ref().map(|v| v.value),
     };
@@ -154,6 +163,14 @@ fn http_protocol(c: &PbCluster, at: &At<'_>) -> Result<HttpProtocol, Error> {
                 .field("upstream_protocol_options")
                 .error("only explicit_http_config is supported"));
         }
+    }
+    if let Some(upstream) = &options.upstream_http_protocol_options {
+        if !upstream.override_auto_sni_header.is_empty() {
+            return Err(at
+                .field("upstream_http_protocol_options.override_auto_sni_header")
+                .error("only the Host header can give the SNI"));
+        }
+        protocol.auto_san_validation = upstream.auto_san_validation;
     }
     if let Some(common) = &options.common_http_protocol_options {
         protocol.idle_timeout = enabled_duration(common.idle_timeout.as_ref());

@@ -156,7 +156,7 @@ fn query_match(q: &pb_route::QueryParameterMatcher, at: &At<'_>) -> Result<Query
     })
 }
 
-fn string_match(m: &StringMatcher, at: &At<'_>) -> Result<StringMatch, Error> {
+pub(super) fn string_match(m: &StringMatcher, at: &At<'_>) -> Result<StringMatch, Error> {
     use string_matcher::MatchPattern;
     Ok(match &m.match_pattern {
         Some(MatchPattern::Exact(s)) => StringMatch::Exact(s.clone()),

@@ -17,12 +17,12 @@ use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     Secret as PbSecret, SubjectAltNameMatcher, TlsCertificate, UpstreamTlsContext,
     common_tls_context, secret, subject_alt_name_matcher::SanType,
 };
-use proto::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
 
 use super::data_source::{self, DataSourceError};
+use super::route::string_match;
 use super::{At, decode};
 use crate::model::Error;
-use crate::model::cluster::{ClientCert, SubjectAltName, Trust, UpstreamTls};
+use crate::model::cluster::{ClientCert, SanType as SanKind, SubjectAltName, Trust, UpstreamTls};
 use crate::model::listener::DownstreamTls;
 use crate::model::secret::{Secret, SecretSources};
 use shared::naming::{SDS_CLUSTER, SDS_ROOT_CA, SDS_WORKLOAD_CERTIFICATE};
@@ -98,6 +98,14 @@ pub(super) fn upstream_tls(
     let at = at.field("common_tls_context");
     let (client_cert, mut names) = certificate(&common, secrets, &at)?;
     let peer = peer_validation(&common, secrets, &at)?;
+    if matches!(peer.trust, Trust::None) && !peer.subject_alt_names.is_empty() {
+        // Envoy refuses this too: names checked on an unverified chain prove nothing.
+        return Err(at
+            .field("validation_context.match_typed_subject_alt_names")
+            .error(
+                "subject alt names cannot be verified without trusted_ca or system_root_certs",
+            ));
+    }
     names.extend(peer.secret_name);
     let tls = UpstreamTls {
         sni: ctx.sni,
@@ -105,7 +113,7 @@ pub(super) fn upstream_tls(
         subject_alt_names: peer.subject_alt_names,
         client_cert,
         alpn: alpn_protocols(common.alpn_protocols, &at)?,
-        verify_server_name: peer.verify_server_name,
+        verify_server_name: false,
     };
     Ok(Some(Origination {
         tls,
@@ -253,10 +261,8 @@ fn validation(
     Ok((trust, sans))
 }
 
-/// The names of `match_typed_subject_alt_names`: DNS names, checked as a
-/// server name is, and URIs (SPIFFE ids, as istiod writes for
-/// ISTIO_MUTUAL), compared exactly. Any other type or matcher rejects the
-/// resource rather than verify less than it asks.
+/// The matchers of `match_typed_subject_alt_names`, as Envoy applies them:
+/// DNS, URI, email and IP address SANs, each with any string matcher.
 fn subject_alt_names(
     matchers: &[SubjectAltNameMatcher],
     at: &At<'_>,
@@ -266,25 +272,28 @@ fn subject_alt_names(
         .enumerate()
         .map(|(i, m)| {
             let at = at.field(format!("match_typed_subject_alt_names[{i}]"));
-            let san_type = SanType::try_from(m.san_type);
-            let exact = match m.matcher.as_ref().and_then(|m| m.match_pattern.as_ref()) {
-                Some(MatchPattern::Exact(name)) => Some(name.clone()),
-                _ => None,
-            };
-            match (san_type, exact) {
-                (Ok(SanType::Dns), Some(name)) => Ok(SubjectAltName::Dns(name)),
-                (Ok(SanType::Uri), Some(uri)) => Ok(SubjectAltName::Uri(uri)),
-                (Ok(SanType::Dns | SanType::Uri), None) => {
-                    Err(at.error("only an exact matcher is supported for DNS and URI SANs"))
-                }
-                _ => {
-                    let san_type = san_type
+            let san_type = match SanType::try_from(m.san_type) {
+                Ok(SanType::Dns) => SanKind::Dns,
+                Ok(SanType::Uri) => SanKind::Uri,
+                Ok(SanType::Email) => SanKind::Email,
+                Ok(SanType::IpAddress) => SanKind::IpAddress,
+                other => {
+                    let name = other
                         .map_or_else(|_| m.san_type.to_string(), |t| t.as_str_name().to_string());
-                    Err(at.error(format!(
-                        "SAN type {san_type} cannot be verified; only DNS and URI SANs are supported"
-                    )))
+                    return Err(at.field("san_type").error(format!(
+                        "SAN type {name} cannot be verified; DNS, URI, EMAIL and IP_ADDRESS are supported"
+                    )));
                 }
-            }
+            };
+            let matcher = m
+                .matcher
+                .as_ref()
+                .ok_or_else(|| at.field("matcher").error("a matcher is required"))?;
+            Ok(SubjectAltName {
+                san_type,
+                pattern: string_match(matcher, &at.field("matcher"))?,
+                ignore_case: matcher.ignore_case,
+            })
         })
         .collect()
 }
@@ -420,7 +429,6 @@ fn resolve(sds: &SdsSecretConfig, secrets: &SecretSources, at: &At<'_>) -> Resul
 struct PeerValidation {
     trust: Trust,
     subject_alt_names: Vec<SubjectAltName>,
-    verify_server_name: bool,
     /// The ADS secret the roots come from.
     secret_name: Option<Arc<str>>,
 }
@@ -450,7 +458,6 @@ impl PeerValidation {
         Ok(Self {
             trust,
             subject_alt_names,
-            verify_server_name: false,
             secret_name: ads_name,
         })
     }
@@ -468,7 +475,6 @@ fn peer_validation(
         None => Ok(PeerValidation {
             trust: Trust::None,
             subject_alt_names: Vec::new(),
-            verify_server_name: true,
             secret_name: None,
         }),
         Some(V::ValidationContext(vc)) => {
@@ -476,7 +482,6 @@ fn peer_validation(
             Ok(PeerValidation {
                 trust,
                 subject_alt_names,
-                verify_server_name: true,
                 secret_name: None,
             })
         }

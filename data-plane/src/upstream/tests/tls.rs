@@ -142,25 +142,34 @@ async fn an_unknown_issuer_fails_the_handshake() {
         "{reason:?}"
     );
     assert_eq!(
-        reason.to_string(),
-        "invalid peer certificate: UnknownIssuer"
+        err.transport_failure_reason(),
+        "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: X509_verify_cert: certificate verification error at depth 0: unable to get local issuer certificate:TLS_error_end"
     );
     assert_eq!(err.response_flag(), "UF");
     assert!(err.is_connect_failure());
 }
 
 #[tokio::test]
-async fn the_certificate_must_match_the_sni() {
+async fn the_sni_is_checked_only_under_auto_san_validation() {
     let ca = TestCa::new("test CA");
     let server = TestServer::start(Some(ca.server_config(&["httpbin.test"], &[])), false).await;
-    let tls = origination("other.test", Trust::Roots(vec![ca.cert.to_vec()]));
-    let upstreams = upstreams(vec![with_tls(static_cluster("tls", &[server.addr]), tls)]);
-    let err = fetch(&upstreams, "tls", "other.test", None)
+    let mut tls = origination("other.test", Trust::Roots(vec![ca.cert.to_vec()]));
+    tls.verify_server_name = false;
+    let chain_only = upstreams(vec![with_tls(
+        static_cluster("tls", &[server.addr]),
+        tls.clone(),
+    )]);
+    let (status, _, _) = fetch(&chain_only, "tls", "other.test", None).await.unwrap();
+    assert_eq!(status, 200, "Envoy checks no name without SAN matchers");
+
+    tls.verify_server_name = true;
+    let auto_san = upstreams(vec![with_tls(static_cluster("tls", &[server.addr]), tls)]);
+    let err = fetch(&auto_san, "tls", "other.test", None)
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, UpstreamError::Tls { reason, .. } if reason.to_string().contains("not valid for name \"other.test\"")),
-        "{err}"
+    assert_eq!(
+        err.transport_failure_reason(),
+        "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: verify SAN list:TLS_error_end"
     );
 }
 
@@ -170,8 +179,8 @@ async fn subject_alt_names_replace_the_sni_check() {
     let server = TestServer::start(Some(ca.server_config(&["egress.internal"], &[])), false).await;
     let mut tls = origination("httpbin.test", Trust::Roots(vec![ca.cert.to_vec()]));
     tls.subject_alt_names = vec![
-        SubjectAltName::Dns("nope.internal".into()),
-        SubjectAltName::Dns("egress.internal".into()),
+        SubjectAltName::dns("nope.internal"),
+        SubjectAltName::dns("egress.internal"),
     ];
     let matching = upstreams(vec![with_tls(
         static_cluster("tls", &[server.addr]),
@@ -181,12 +190,15 @@ async fn subject_alt_names_replace_the_sni_check() {
     assert_eq!(status, 200);
     assert_eq!(*server.snis.lock(), vec![Some("httpbin.test".to_string())]);
 
-    tls.subject_alt_names = vec![SubjectAltName::Dns("nope.internal".into())];
+    tls.subject_alt_names = vec![SubjectAltName::dns("nope.internal")];
     let mismatched = upstreams(vec![with_tls(static_cluster("tls", &[server.addr]), tls)]);
     let err = fetch(&mismatched, "tls", "httpbin.test", None)
         .await
         .unwrap_err();
-    assert!(matches!(err, UpstreamError::Tls { .. }), "{err}");
+    assert_eq!(
+        err.transport_failure_reason(),
+        "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: SAN matcher, certificate SANs are [egress.internal]:TLS_error_end"
+    );
 }
 
 #[tokio::test]
@@ -203,7 +215,7 @@ async fn spiffe_ids_are_matched_exactly() {
         Trust::Roots(vec![ca.cert.to_vec()]),
     );
     tls.verify_server_name = false;
-    tls.subject_alt_names = vec![SubjectAltName::Uri(gateway.into())];
+    tls.subject_alt_names = vec![SubjectAltName::uri(gateway)];
     let matching = upstreams(vec![with_tls(
         static_cluster("tls", &[server.addr]),
         tls.clone(),
@@ -211,8 +223,8 @@ async fn spiffe_ids_are_matched_exactly() {
     let (status, _, _) = fetch(&matching, "tls", "httpbin.test", None).await.unwrap();
     assert_eq!(status, 200);
 
-    tls.subject_alt_names = vec![SubjectAltName::Uri(
-        "spiffe://cluster.local/ns/default/sa/sleep".into(),
+    tls.subject_alt_names = vec![SubjectAltName::uri(
+        "spiffe://cluster.local/ns/default/sa/sleep",
     )];
     let impostor = upstreams(vec![with_tls(
         static_cluster("tls", &[server.addr]),
@@ -224,19 +236,19 @@ async fn spiffe_ids_are_matched_exactly() {
     let UpstreamError::Tls { reason, .. } = &err else {
         panic!("expected a TLS error, got {err}");
     };
-    assert!(
-        matches!(
-            reason,
-            TlsError::Handshake(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName
-            ))
-        ),
-        "{reason:?}"
+    assert_eq!(
+        super::super::tls_reason::transport_failure_reason(match reason {
+            TlsError::Handshake(error) => error,
+            other => panic!("expected a handshake error, got {other:?}"),
+        }),
+        format!(
+            "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: SAN matcher, certificate SANs are [{gateway}]:TLS_error_end"
+        )
     );
 
     let other_ca = TestCa::new("another CA");
     tls.trust = Trust::Roots(vec![other_ca.cert.to_vec()]);
-    tls.subject_alt_names = vec![SubjectAltName::Uri(gateway.into())];
+    tls.subject_alt_names = vec![SubjectAltName::uri(gateway)];
     let untrusted = upstreams(vec![with_tls(static_cluster("tls", &[server.addr]), tls)]);
     let err = fetch(&untrusted, "tls", "httpbin.test", None)
         .await

@@ -209,7 +209,7 @@ fn a_combined_validation_context_takes_roots_from_sds_and_sans_inline() {
     let (tls, names) = upstream_tls(&upstream(common), &mesh_secrets());
     assert_eq!(
         tls.subject_alt_names,
-        [SubjectAltName::Dns("egress.example".into())]
+        [SubjectAltName::dns("egress.example")]
     );
     assert!(matches!(&tls.trust, Trust::Roots(roots) if roots.len() == 1));
     assert!(names.contains(&Arc::from("ROOTCA")));
