@@ -214,6 +214,14 @@ pub enum Problem {
     )]
     InvalidHeaderName { name: String },
     #[error(
+        "header {name:?} cannot be edited (pseudo-headers and host belong to Envoy); use rewrite.authority or a request :authority set to change the host"
+    )]
+    InternalHeader { name: String },
+    #[error(
+        "the request authority is set twice ({first:?}, then {again:?}); set it once, in rewrite.authority or the route's request headers"
+    )]
+    AuthoritySetTwice { first: String, again: String },
+    #[error(
         "allowOrigins entry is empty; give the origin to match, e.g. exact: https://example.com"
     )]
     EmptyOrigin,

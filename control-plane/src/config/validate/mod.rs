@@ -12,6 +12,7 @@ mod credential_ca;
 mod destination_rule;
 mod gateway;
 mod gateway_tls;
+mod header_operations;
 mod http_policy;
 mod outbound_conflicts;
 mod secret;

@@ -60,6 +60,7 @@ impl Check<'_> {
                 );
             }
             self.http_policy(&field, route);
+            self.route_headers(&field, route);
         }
         for (index, route) in spec.tls.iter().enumerate() {
             let field = format!("spec.tls[{index}]");
@@ -192,7 +193,11 @@ impl Check<'_> {
         ];
         for (name, map) in maps {
             for (key, matcher) in map {
-                self.string_match(&format!("{field}.{name}.{key}"), matcher);
+                let here = format!("{field}.{name}.{key}");
+                if name != "queryParams" {
+                    self.match_header_name(&here, key);
+                }
+                self.string_match(&here, matcher);
             }
         }
         if let Some(port) = request.port {

@@ -155,3 +155,58 @@ fn a_route_timeout_is_at_least_one_millisecond() {
         &["spec.http[0].timeout: duration \"0ns\" is less than 1ms"],
     );
 }
+
+#[test]
+fn headers_edit_no_pseudo_header_or_host_but_the_request_authority() {
+    valid(&http_route(
+        "    headers:\n      request: {set: {x-a: '1', ':authority': b.example.com}, add: {x-b: '2'}, remove: [x-c]}\n      response: {set: {x-d: '3'}, remove: [x-e]}\n",
+    ));
+    one_error(
+        &http_route("    headers: {request: {remove: [host]}}\n"),
+        &["spec.http[0].headers.request.remove[0]: header \"host\" cannot be edited"],
+    );
+    one_error(
+        &http_route("    headers: {response: {set: {':status': '200'}}}\n"),
+        &["spec.http[0].headers.response.set.:status: header \":status\" cannot be edited"],
+    );
+    one_error(
+        &http_route("    headers: {request: {add: {'x a': b}}}\n"),
+        &["spec.http[0].headers.request.add.x a: header name \"x a\" is not a valid header name"],
+    );
+    one_error(
+        &virtual_service(
+            "  hosts: [a.example.com]\n  http:\n  - route:\n    - destination: {host: a.example.com}\n      headers: {request: {remove: [':path']}}\n",
+        ),
+        &["spec.http[0].route[0].headers.request.remove[0]: header \":path\" cannot be edited"],
+    );
+}
+
+#[test]
+fn the_request_authority_is_set_once() {
+    one_error(
+        &http_route(
+            "    rewrite: {authority: b.example.com}\n    headers: {request: {set: {host: c.example.com}}}\n",
+        ),
+        &[
+            "spec.http[0].headers.request: the request authority is set twice (\"b.example.com\", then \"c.example.com\")",
+        ],
+    );
+}
+
+#[test]
+fn a_match_reads_header_names_and_no_jwt_claims() {
+    one_error(
+        &virtual_service(
+            "  hosts: [a.example.com]\n  http:\n  - match: [{headers: {'@request.auth.claims.group': {exact: admin}}}]\n    route:\n    - destination: {host: a.example.com}\n",
+        ),
+        &[
+            "spec.http[0].match[0].headers.@request.auth.claims.group: not supported by this control plane",
+        ],
+    );
+    one_error(
+        &virtual_service(
+            "  hosts: [a.example.com]\n  http:\n  - match: [{withoutHeaders: {'x y': {exact: a}}}]\n    route:\n    - destination: {host: a.example.com}\n",
+        ),
+        &["header name \"x y\" is not a valid header name"],
+    );
+}
