@@ -103,3 +103,13 @@ fn a_consistent_hash_destination_keeps_its_host_on_retries() {
     .expect("a policy");
     assert_eq!(policy.retry_host_predicate.len(), 1);
 }
+
+#[test]
+fn codes_alone_leave_istiods_leading_comma() {
+    // istiod joins no conditions, then appends ",retriable-status-codes";
+    // Envoy skips the empty condition.
+    let policy =
+        retry_policy(Some(&retries("{attempts: 2, retryOn: '503'}")), false).expect("a policy");
+    assert_eq!(policy.retry_on, ",retriable-status-codes");
+    assert_eq!(policy.retriable_status_codes, [503]);
+}
