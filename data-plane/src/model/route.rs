@@ -6,6 +6,15 @@ use std::time::Duration;
 
 use shared::egress::EgressPolicy;
 
+mod headers;
+mod matching;
+
+pub use headers::{AppendAction, HeaderEdits, HeaderToAdd};
+pub use matching::{
+    HeaderMatch, HeaderRule, PathMatch, QueryMatch, QueryRule, RequestFacts, RouteMatch,
+    StringMatch, ValueMatch,
+};
+
 /// A route configuration from RDS.
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
@@ -49,124 +58,6 @@ pub struct Route {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderToAdd {
-    pub name: http::HeaderName,
-    pub value: http::HeaderValue,
-    /// Replace existing values instead of appending.
-    pub overwrite: bool,
-}
-
-#[derive(Debug, Clone)]
-pub enum PathMatch {
-    Prefix(String),
-    Exact(String),
-    Regex(regex::Regex),
-}
-
-impl PartialEq for PathMatch {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (PathMatch::Prefix(a), PathMatch::Prefix(b))
-            | (PathMatch::Exact(a), PathMatch::Exact(b)) => a == b,
-            (PathMatch::Regex(a), PathMatch::Regex(b)) => a.as_str() == b.as_str(),
-            _ => false,
-        }
-    }
-}
-impl Eq for PathMatch {}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteMatch {
-    pub path: PathMatch,
-    pub case_sensitive: bool,
-    pub headers: Vec<HeaderMatch>,
-    pub query: Vec<QueryMatch>,
-}
-
-#[derive(Debug, Clone)]
-pub enum StringMatch {
-    Exact(String),
-    Prefix(String),
-    Suffix(String),
-    Contains(String),
-    Regex(regex::Regex),
-    /// Header present (any value).
-    Present,
-}
-
-impl PartialEq for StringMatch {
-    fn eq(&self, other: &Self) -> bool {
-        use StringMatch::*;
-        match (self, other) {
-            (Exact(a), Exact(b))
-            | (Prefix(a), Prefix(b))
-            | (Suffix(a), Suffix(b))
-            | (Contains(a), Contains(b)) => a == b,
-            (Regex(a), Regex(b)) => a.as_str() == b.as_str(),
-            (Present, Present) => true,
-            _ => false,
-        }
-    }
-}
-impl Eq for StringMatch {}
-
-impl StringMatch {
-    pub fn matches(&self, value: &str, ignore_case: bool) -> bool {
-        let eq = |a: &str, b: &str| {
-            if ignore_case {
-                a.eq_ignore_ascii_case(b)
-            } else {
-                a == b
-            }
-        };
-        match self {
-            StringMatch::Exact(s) => eq(value, s),
-            StringMatch::Prefix(s) => {
-                value.len() >= s.len()
-                    && value.is_char_boundary(s.len())
-                    && eq(&value[..s.len()], s)
-            }
-            StringMatch::Suffix(s) => {
-                value.len() >= s.len()
-                    && value.is_char_boundary(value.len() - s.len())
-                    && eq(&value[value.len() - s.len()..], s)
-            }
-            StringMatch::Contains(s) => {
-                if ignore_case {
-                    value.to_ascii_lowercase().contains(&s.to_ascii_lowercase())
-                } else {
-                    value.contains(s.as_str())
-                }
-            }
-            StringMatch::Regex(re) => full_match(re, value),
-            StringMatch::Present => true,
-        }
-    }
-}
-
-/// Envoy's safe_regex matches the whole string.
-fn full_match(re: &regex::Regex, value: &str) -> bool {
-    re.find(value)
-        .is_some_and(|m| m.start() == 0 && m.end() == value.len())
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderMatch {
-    /// Lowercase; pseudo-headers (`:authority`, `:path`, `:method`) included.
-    pub name: String,
-    pub pattern: StringMatch,
-    pub ignore_case: bool,
-    pub invert: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryMatch {
-    pub name: String,
-    pub pattern: StringMatch,
-    pub ignore_case: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteAction {
     Forward(Forward),
     Redirect(Redirect),
@@ -187,24 +78,62 @@ pub struct Forward {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterTarget {
     Cluster(Arc<str>),
-    Weighted(Vec<(Arc<str>, u32)>),
+    Weighted(Vec<WeightedCluster>),
+}
+
+/// One entry of Envoy's `weighted_clusters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedCluster {
+    pub name: Arc<str>,
+    pub weight: u32,
+    /// The entry's own header edits, applied before the route's.
+    pub headers: HeaderEdits,
+    /// The entry's `host_rewrite_literal` (the route's wins over it).
+    pub host_rewrite: Option<String>,
+}
+
+/// The cluster a request goes to, with what its weighted entry adds.
+#[derive(Debug, Clone, Copy)]
+pub struct PickedCluster<'r> {
+    pub name: &'r Arc<str>,
+    pub entry: Option<&'r WeightedCluster>,
+}
+
+impl WeightedCluster {
+    /// An entry with no edits of its own (TCP proxy entries).
+    pub fn new(name: &str, weight: u32) -> Self {
+        Self {
+            name: name.into(),
+            weight,
+            headers: HeaderEdits::default(),
+            host_rewrite: None,
+        }
+    }
 }
 
 impl ClusterTarget {
+    /// The name of the cluster [`Self::pick`] picks.
+    pub fn pick_name(&self, roll: u64) -> Option<&Arc<str>> {
+        self.pick(roll).map(|picked| picked.name)
+    }
+
     /// Picks a cluster; `roll` is a uniform random number.
-    pub fn pick(&self, roll: u64) -> Option<&Arc<str>> {
+    pub fn pick(&self, roll: u64) -> Option<PickedCluster<'_>> {
         match self {
-            ClusterTarget::Cluster(name) => Some(name),
+            ClusterTarget::Cluster(name) => Some(PickedCluster { name, entry: None }),
             ClusterTarget::Weighted(clusters) => {
-                let total: u64 = clusters.iter().map(|(_, w)| u64::from(*w)).sum();
+                let total: u64 = clusters.iter().map(|c| u64::from(c.weight)).sum();
                 if total == 0 {
                     return None;
                 }
                 let mut point = roll % total;
-                for (name, weight) in clusters {
-                    let weight = u64::from(*weight);
+                for entry in clusters {
+                    let weight = u64::from(entry.weight);
                     if point < weight {
-                        return Some(name);
+                        return Some(PickedCluster {
+                            name: &entry.name,
+                            entry: Some(entry),
+                        });
                     }
                     point -= weight;
                 }
@@ -241,14 +170,6 @@ pub struct Redirect {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub path: Option<String>,
-}
-
-/// The facts of a request that routing looks at.
-pub struct RequestFacts<'a> {
-    pub authority: &'a str,
-    pub path: &'a str,
-    pub headers: &'a http::HeaderMap,
-    pub method: &'a http::Method,
 }
 
 impl RouteConfig {
@@ -305,53 +226,6 @@ fn domain_rank(domain: &str, authority: &str) -> Option<(u8, usize)> {
     None
 }
 
-impl RouteMatch {
-    pub fn matches(&self, req: &RequestFacts<'_>) -> bool {
-        let (path, query) = req.path.split_once('?').unwrap_or((req.path, ""));
-        let path_ok = match &self.path {
-            PathMatch::Prefix(prefix) => {
-                StringMatch::Prefix(prefix.clone()).matches(path, !self.case_sensitive)
-            }
-            PathMatch::Exact(exact) => {
-                StringMatch::Exact(exact.clone()).matches(path, !self.case_sensitive)
-            }
-            PathMatch::Regex(re) => full_match(re, path),
-        };
-        path_ok
-            && self.headers.iter().all(|h| h.matches(req))
-            && self.query.iter().all(|q| {
-                query
-                    .split('&')
-                    .filter_map(|pair| {
-                        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                        (k == q.name).then_some(v)
-                    })
-                    .any(|v| q.pattern.matches(v, q.ignore_case))
-            })
-    }
-}
-
-impl HeaderMatch {
-    fn matches(&self, req: &RequestFacts<'_>) -> bool {
-        let value: Option<String> = match self.name.as_str() {
-            ":authority" => Some(req.authority.to_string()),
-            ":path" => Some(req.path.to_string()),
-            ":method" => Some(req.method.as_str().to_string()),
-            name => {
-                let values: Vec<&str> = req
-                    .headers
-                    .get_all(name)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect();
-                (!values.is_empty()).then(|| values.join(","))
-            }
-        };
-        let matched = value.is_some_and(|v| self.pattern.matches(&v, self.ignore_case));
-        matched != self.invert
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,33 +275,14 @@ mod tests {
     }
 
     #[test]
-    fn route_matching() {
-        let headers = http::HeaderMap::new();
-        let get = http::Method::GET;
-        let facts = |path: &'static str| RequestFacts {
-            authority: "a",
-            path,
-            headers: &headers,
-            method: &get,
-        };
-        let m = |path: PathMatch| RouteMatch {
-            path,
-            case_sensitive: true,
-            headers: vec![],
-            query: vec![],
-        };
-        assert!(m(PathMatch::Prefix("/".into())).matches(&facts("/delay/5")));
-        assert!(m(PathMatch::Exact("/headers".into())).matches(&facts("/headers?x=1")));
-        assert!(!m(PathMatch::Exact("/headers".into())).matches(&facts("/headers/x")));
-        let re = regex::Regex::new("/delay/[0-9]+").unwrap();
-        assert!(m(PathMatch::Regex(re.clone())).matches(&facts("/delay/5")));
-        assert!(!m(PathMatch::Regex(re)).matches(&facts("/delay/5/x")));
-    }
-
-    #[test]
     fn weighted_pick_respects_weights() {
-        let target = ClusterTarget::Weighted(vec![("a".into(), 25), ("b".into(), 75)]);
-        let picks: Vec<&str> = (0..100).map(|roll| &**target.pick(roll).unwrap()).collect();
+        let target = ClusterTarget::Weighted(vec![
+            WeightedCluster::new("a", 25),
+            WeightedCluster::new("b", 75),
+        ]);
+        let picks: Vec<&str> = (0..100)
+            .map(|roll| &**target.pick(roll).unwrap().name)
+            .collect();
         assert_eq!(picks.iter().filter(|p| **p == "a").count(), 25);
     }
 }

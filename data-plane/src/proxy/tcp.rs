@@ -70,7 +70,7 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
     let destination = accepted.destination;
     let stats = context.stats.downstream(&config.stat_prefix);
     stats.cx_total.fetch_add(1, Relaxed);
-    let Some(cluster) = config.target.pick(fast_random()).cloned() else {
+    let Some(cluster) = config.target.pick_name(fast_random()).cloned() else {
         drop(downstream);
         return;
     };

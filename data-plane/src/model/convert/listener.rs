@@ -22,7 +22,7 @@ use crate::model::Error;
 use crate::model::listener::{
     ChainAction, CidrRange, FilterChain, HttpManager, Listener, TcpProxy,
 };
-use crate::model::route::ClusterTarget;
+use crate::model::route::{ClusterTarget, WeightedCluster};
 use crate::model::secret::SecretSources;
 
 pub(super) const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -269,7 +269,7 @@ fn tcp_proxy_action(tcp: &PbTcpProxy, at: &At<'_>) -> Result<TcpProxy, Error> {
         Some(tcp_proxy::ClusterSpecifier::WeightedClusters(w)) => ClusterTarget::Weighted(
             w.clusters
                 .iter()
-                .map(|c| (c.name.as_str().into(), c.weight))
+                .map(|c| WeightedCluster::new(&c.name, c.weight))
                 .collect(),
         ),
         None => {

@@ -32,7 +32,7 @@ pub(super) async fn refuse_connect(
     let queue = context.access_log_service.as_ref();
     let (cluster, targets, tcp) = match &chain.action {
         ChainAction::Tcp(tcp) => (
-            tcp.target.pick(0).cloned(),
+            tcp.target.pick_name(0).cloned(),
             LogTargets::new(tcp.access_log, tcp.grpc_access_log.as_ref(), queue),
             true,
         ),

@@ -89,6 +89,13 @@ pub(super) async fn forward(
         HeaderName::from_static("x-envoy-upstream-service-time"),
         HeaderValue::from(u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX)),
     );
+    if let Some(edits) = forwarding.cluster_edits {
+        headers::edit(
+            &mut parts.headers,
+            &edits.response_headers_to_remove,
+            &edits.response_headers_to_add,
+        );
+    }
     headers::edit(
         &mut parts.headers,
         &forwarding.route.response_headers_to_remove,

@@ -4,7 +4,7 @@
 use http::Uri;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::model::route::HeaderToAdd;
+use crate::model::route::{AppendAction, HeaderToAdd};
 
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
@@ -24,18 +24,34 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Applies a route's header edits: the removals, then the additions
-/// (appended, or replacing the existing values when `overwrite` is set).
+/// Applies one level's header edits as Envoy's header parser does: the
+/// removals, then the additions by their `append_action`; the values that
+/// overwrite replace the existing ones last, all together (so two of them
+/// for one name both stay).
 pub(super) fn edit(headers: &mut HeaderMap, remove: &[String], add: &[HeaderToAdd]) {
     for name in remove {
         headers.remove(name.as_str());
     }
+    let mut overwrites = Vec::new();
     for add in add {
-        if add.overwrite {
-            headers.insert(add.name.clone(), add.value.clone());
-        } else {
-            headers.append(add.name.clone(), add.value.clone());
+        let present = headers.contains_key(&add.name);
+        match add.action {
+            AppendAction::AppendIfExistsOrAdd => {
+                headers.append(add.name.clone(), add.value.clone());
+            }
+            AppendAction::AddIfAbsent if !present => {
+                headers.append(add.name.clone(), add.value.clone());
+            }
+            AppendAction::OverwriteIfExists if present => overwrites.push(add),
+            AppendAction::OverwriteIfExistsOrAdd => overwrites.push(add),
+            AppendAction::AddIfAbsent | AppendAction::OverwriteIfExists => {}
         }
+    }
+    for add in &overwrites {
+        headers.remove(&add.name);
+    }
+    for add in overwrites {
+        headers.append(add.name.clone(), add.value.clone());
     }
 }
 
@@ -56,39 +72,70 @@ pub(super) fn text(value: Option<&HeaderValue>) -> &str {
 mod tests {
     use super::*;
 
-    fn add(name: &'static str, value: &'static str, overwrite: bool) -> HeaderToAdd {
+    fn add(name: &'static str, value: &'static str, action: AppendAction) -> HeaderToAdd {
         HeaderToAdd {
             name: HeaderName::from_static(name),
             value: HeaderValue::from_static(value),
-            overwrite,
+            action,
         }
     }
 
+    fn values<'h>(headers: &'h HeaderMap, name: &str) -> Vec<&'h str> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
     #[test]
-    fn edits_remove_then_append_or_overwrite() {
+    fn edits_remove_then_add_by_append_action() {
+        use AppendAction::*;
         let mut headers = HeaderMap::new();
-        headers.insert("x-kept", HeaderValue::from_static("old"));
-        headers.insert("x-replaced", HeaderValue::from_static("old"));
-        headers.insert("x-removed", HeaderValue::from_static("old"));
+        for name in [
+            "x-kept",
+            "x-replaced",
+            "x-removed",
+            "x-absent-only",
+            "x-if-exists",
+        ] {
+            headers.insert(name, HeaderValue::from_static("old"));
+        }
         edit(
             &mut headers,
             &["x-removed".to_string()],
             &[
-                add("x-kept", "new", false),
-                add("x-replaced", "new", true),
-                add("x-removed", "added", false),
+                add("x-kept", "new", AppendIfExistsOrAdd),
+                add("x-replaced", "new", OverwriteIfExistsOrAdd),
+                add("x-removed", "added", AppendIfExistsOrAdd),
+                add("x-absent-only", "new", AddIfAbsent),
+                add("x-new", "new", AddIfAbsent),
+                add("x-if-exists", "new", OverwriteIfExists),
+                add("x-never", "new", OverwriteIfExists),
             ],
         );
-        let values = |name: &str| -> Vec<&str> {
-            headers
-                .get_all(name)
-                .iter()
-                .map(|v| v.to_str().unwrap())
-                .collect()
-        };
-        assert_eq!(values("x-kept"), ["old", "new"]);
-        assert_eq!(values("x-replaced"), ["new"]);
-        assert_eq!(values("x-removed"), ["added"]);
+        assert_eq!(values(&headers, "x-kept"), ["old", "new"]);
+        assert_eq!(values(&headers, "x-replaced"), ["new"]);
+        assert_eq!(values(&headers, "x-removed"), ["added"]);
+        assert_eq!(values(&headers, "x-absent-only"), ["old"]);
+        assert_eq!(values(&headers, "x-new"), ["new"]);
+        assert_eq!(values(&headers, "x-if-exists"), ["new"]);
+        assert!(!headers.contains_key("x-never"));
+    }
+
+    #[test]
+    fn two_overwrites_of_one_name_both_stay() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-a", HeaderValue::from_static("old"));
+        edit(
+            &mut headers,
+            &[],
+            &[
+                add("x-a", "1", AppendAction::OverwriteIfExistsOrAdd),
+                add("x-a", "2", AppendAction::OverwriteIfExistsOrAdd),
+            ],
+        );
+        assert_eq!(values(&headers, "x-a"), ["1", "2"]);
     }
 
     #[test]

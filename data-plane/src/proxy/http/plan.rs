@@ -15,8 +15,8 @@ use http::{StatusCode, Uri};
 use crate::model::RunningConfig;
 use crate::model::cluster::Discovery;
 use crate::model::route::{
-    Forward, PathMatch, Redirect, RequestFacts, RetryPolicy, Route, RouteAction, RouteConfig,
-    VirtualHost,
+    Forward, HeaderEdits, PathMatch, Redirect, RequestFacts, RetryPolicy, Route, RouteAction,
+    RouteConfig, VirtualHost, WeightedCluster,
 };
 use crate::proxy::respond::LocalReply;
 use shared::egress::EgressPolicy;
@@ -69,6 +69,9 @@ pub(super) enum Action<'r> {
 pub(super) struct Forwarding<'r> {
     /// The matched route, whose response header edits apply.
     pub(super) route: &'r Route,
+    /// The picked weighted cluster entry's header edits, whose response
+    /// edits apply before the route's.
+    pub(super) cluster_edits: Option<&'r HeaderEdits>,
     pub(super) cluster: Arc<str>,
     pub(super) destination: Destination,
     /// The route timeout, over all attempts (`None`: no timeout).
@@ -105,6 +108,7 @@ pub(super) fn plan<'r>(
             .map_or("", PathAndQuery::as_str),
         headers: &request.head.headers,
         method: &request.head.method,
+        scheme: scheme(&request),
     };
     if let Some(location) = https_redirect(routes, &facts, &request) {
         return Plan {
@@ -165,6 +169,17 @@ struct Matched<'r> {
     forward: &'r Forward,
 }
 
+/// `:scheme` as Envoy's connection manager sets it: the request's own
+/// (HTTP/2, or an absolute-form HTTP/1 request), else the downstream
+/// connection's.
+fn scheme(request: &Request) -> &str {
+    match request.head.uri.scheme_str() {
+        Some(scheme) => scheme,
+        None if request.tls => "https",
+        None => "http",
+    }
+}
+
 /// Where a request that must use TLS and came without it goes, as Envoy
 /// answers for a virtual host with `require_tls: ALL`: 301 to
 /// `https://<host><path>`. A request counts as TLS when the proxy
@@ -197,7 +212,7 @@ fn forwarding<'r>(
         route,
         forward,
     } = matched;
-    let Some(cluster) = forward.target.pick(draws.cluster_roll).cloned() else {
+    let Some(picked) = forward.target.pick(draws.cluster_roll) else {
         return Plan {
             route: Some(route),
             cluster: None,
@@ -205,12 +220,14 @@ fn forwarding<'r>(
             action: Action::Reply(LocalReply::no_route()),
         };
     };
+    let cluster = picked.name.clone();
+    let entry = picked.entry;
     let Some(model) = config.cluster(&cluster) else {
         return Plan {
             route: Some(route),
             action: Action::Reply(LocalReply::no_cluster(&cluster)),
             cluster: Some(cluster),
-            head: upstream_head(request, route, forward, draws.request_id),
+            head: upstream_head(request, route, forward, entry, draws.request_id),
         };
     };
     let destination = match request.original_dst {
@@ -220,9 +237,10 @@ fn forwarding<'r>(
     Plan {
         route: Some(route),
         cluster: Some(cluster.clone()),
-        head: upstream_head(request, route, forward, draws.request_id),
+        head: upstream_head(request, route, forward, entry, draws.request_id),
         action: Action::Forward(Forwarding {
             route,
+            cluster_edits: entry.map(|entry| &entry.headers),
             cluster,
             destination,
             timeout: forward.timeout,
@@ -233,13 +251,16 @@ fn forwarding<'r>(
 }
 
 /// The request head for the upstream: hop-by-hop headers dropped, Host
-/// from the authority (or the route's host rewrite), `x-forwarded-proto`,
-/// an `x-request-id` if there was none, the route's decorator and header
-/// edits, the path (prefix-rewritten) as an origin-form URI, HTTP/1.1.
+/// from the authority (or the route's host rewrite, else the weighted
+/// cluster entry's), `x-forwarded-proto`, an `x-request-id` if there was
+/// none, the route's decorator, the header edits (the weighted cluster
+/// entry's, then the route's, as Envoy evaluates them), the path
+/// (prefix-rewritten) as an origin-form URI, HTTP/1.1.
 fn upstream_head(
     request: Request,
     route: &Route,
     forward: &Forward,
+    entry: Option<&WeightedCluster>,
     request_id: fn() -> HeaderValue,
 ) -> Parts {
     let Request {
@@ -247,7 +268,11 @@ fn upstream_head(
         authority,
         ..
     } = request;
-    let host = match &forward.host_rewrite {
+    let rewrite = forward
+        .host_rewrite
+        .as_ref()
+        .or_else(|| entry.and_then(|entry| entry.host_rewrite.as_ref()));
+    let host = match rewrite {
         Some(rewrite) => HeaderValue::from_str(rewrite).ok(),
         None => authority,
     };
@@ -272,6 +297,13 @@ fn upstream_head(
         headers.insert(
             HeaderName::from_static("x-envoy-decorator-operation"),
             value,
+        );
+    }
+    if let Some(entry) = entry {
+        headers::edit(
+            headers,
+            &entry.headers.request_headers_to_remove,
+            &entry.headers.request_headers_to_add,
         );
     }
     headers::edit(

@@ -18,7 +18,7 @@ use super::{
 use crate::model::convert::listener::{HCM, ROUTER, TCP_PROXY, TLS_INSPECTOR};
 use crate::model::convert::tls::DOWNSTREAM_TLS;
 use crate::model::listener::{ChainAction, CidrRange as ModelCidr};
-use crate::model::route::ClusterTarget;
+use crate::model::route::{ClusterTarget, WeightedCluster};
 use crate::model::secret::SecretSources;
 use crate::model::{Error, listener_from_proto};
 
@@ -178,7 +178,10 @@ fn tcp_proxy_weights_and_idle_timeout_are_kept_and_zero_disables_it() {
     };
     assert_eq!(
         proxy.target,
-        ClusterTarget::Weighted(vec![("a".into(), 20), ("b".into(), 80)])
+        ClusterTarget::Weighted(vec![
+            WeightedCluster::new("a", 20),
+            WeightedCluster::new("b", 80)
+        ])
     );
     assert_eq!(proxy.idle_timeout, Some(std::time::Duration::from_secs(30)));
     l.filter_chains[0].filters[0].config_type =
@@ -468,7 +471,7 @@ fn a_bad_inline_route_configuration_rejects_the_listener_naming_the_routes() {
         "route configuration",
         "inline",
         "virtual_hosts[0].routes[0].match",
-        "only prefix, path and safe_regex matches are supported",
+        "only prefix, path, safe_regex and path_separated_prefix matches are supported",
     );
 }
 

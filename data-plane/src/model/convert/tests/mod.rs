@@ -8,6 +8,8 @@ mod endpoint;
 mod golden;
 mod listener;
 mod route;
+mod route_headers;
+mod route_match;
 mod sds;
 mod subject_alt_names;
 mod tcp_timeouts;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::model::listener::{CidrRange, HttpManager, TcpProxy};
-use crate::model::route::ClusterTarget;
+use crate::model::route::{ClusterTarget, WeightedCluster};
 
 /// The chain built for the service whose own cluster is `cluster`, as the
 /// control plane names it.
@@ -343,8 +343,8 @@ fn a_route_without_subnets_sends_its_service_to_the_gateway_under_any_mode() {
 #[test]
 fn a_weighted_route_belongs_to_its_service_not_to_its_destinations() {
     let split = ClusterTarget::Weighted(vec![
-        ("outbound|5432||b.db.example".into(), 80),
-        ("outbound|5432||c.db.example".into(), 20),
+        WeightedCluster::new("outbound|5432||b.db.example", 80),
+        WeightedCluster::new("outbound|5432||c.db.example", 20),
     ]);
     let config = config(vec![
         listener(

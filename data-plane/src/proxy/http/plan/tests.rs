@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use http::Method;
 
 use crate::model::cluster::{Cluster, LbPolicy, LoadAssignment};
-use crate::model::route::{ClusterTarget, HeaderToAdd, RouteMatch};
+use crate::model::route::{AppendAction, ClusterTarget, HeaderToAdd, RouteMatch, WeightedCluster};
 
 use super::*;
 
@@ -230,7 +230,7 @@ fn route_request_header_edits_apply_after_the_envoy_headers() {
     route.request_headers_to_add = vec![HeaderToAdd {
         name: HeaderName::from_static("x-forwarded-proto"),
         value: HeaderValue::from_static("https"),
-        overwrite: true,
+        action: AppendAction::OverwriteIfExistsOrAdd,
     }];
     let routes = routes(route);
     let request = request("httpbin.test", "/", &[("x-secret", "token")]);
@@ -272,7 +272,7 @@ fn a_cluster_missing_from_the_config_is_not_found() {
 #[test]
 fn weighted_clusters_without_weight_have_no_route() {
     let mut forward = forward_to(CLUSTER);
-    forward.target = ClusterTarget::Weighted(vec![(CLUSTER.into(), 0)]);
+    forward.target = ClusterTarget::Weighted(vec![WeightedCluster::new(CLUSTER, 0)]);
     let routes = routes(route(prefix("/"), RouteAction::Forward(forward)));
     let plan = plan_for(&routes, request("httpbin.test", "/", &[]));
     assert!(plan.route.is_some());
@@ -458,4 +458,70 @@ fn require_tls_lets_a_request_over_tls_or_forwarded_as_https_through() {
         replied(&plan_for(&routes, forwarded)).status,
         StatusCode::NOT_FOUND
     );
+}
+
+#[test]
+fn scheme_matches_see_https_only_on_a_tls_connection_or_an_https_uri() {
+    use crate::model::route::{HeaderMatch, HeaderRule, StringMatch, ValueMatch};
+    let mut route = route(prefix("/"), RouteAction::Forward(forward_to(CLUSTER)));
+    route.matcher.headers = vec![HeaderMatch {
+        name: ":scheme".into(),
+        rule: HeaderRule::Value(ValueMatch {
+            pattern: StringMatch::Exact("https".into()),
+            ignore_case: false,
+        }),
+        invert: false,
+        treat_missing_as_empty: false,
+    }];
+    let routes = routes(route);
+    let plain = plan_for(&routes, request("httpbin.test", "/", &[]));
+    assert_eq!(replied(&plain).status, StatusCode::NOT_FOUND);
+    let mut tls = request("httpbin.test", "/", &[]);
+    tls.tls = true;
+    assert!(matches!(plan_for(&routes, tls).action, Action::Forward(_)));
+    let absolute = request("httpbin.test", "https://httpbin.test/", &[]);
+    assert!(matches!(
+        plan_for(&routes, absolute).action,
+        Action::Forward(_)
+    ));
+}
+
+#[test]
+fn a_weighted_entry_edits_before_the_route_and_rewrites_host_unless_the_route_does() {
+    let add = |value: &'static str| HeaderToAdd {
+        name: HeaderName::from_static("x-version"),
+        value: HeaderValue::from_static(value),
+        action: AppendAction::OverwriteIfExistsOrAdd,
+    };
+    let mut entry = WeightedCluster::new(CLUSTER, 100);
+    entry.headers.request_headers_to_add = vec![
+        add("cluster"),
+        HeaderToAdd {
+            name: HeaderName::from_static("x-subset"),
+            value: HeaderValue::from_static("v1"),
+            action: AppendAction::AppendIfExistsOrAdd,
+        },
+    ];
+    entry.host_rewrite = Some("v1.httpbin.test".into());
+    let mut forward = forward_to(CLUSTER);
+    forward.target = ClusterTarget::Weighted(vec![entry]);
+    let mut route = route(prefix("/"), RouteAction::Forward(forward.clone()));
+    route.request_headers_to_add = vec![add("route")];
+    let routes_entry_host = routes(route.clone());
+    let (forwarding, head) = forwarded(plan_for(
+        &routes_entry_host,
+        request("httpbin.test", "/", &[]),
+    ));
+    assert_eq!(head.headers["x-version"], "route");
+    assert_eq!(head.headers["x-subset"], "v1");
+    assert_eq!(head.headers[header::HOST], "v1.httpbin.test");
+    assert!(forwarding.cluster_edits.is_some());
+    forward.host_rewrite = Some("route.httpbin.test".into());
+    route.action = RouteAction::Forward(forward);
+    let routes_route_host = routes(route);
+    let (_, head) = forwarded(plan_for(
+        &routes_route_host,
+        request("httpbin.test", "/", &[]),
+    ));
+    assert_eq!(head.headers[header::HOST], "route.httpbin.test");
 }
