@@ -189,6 +189,8 @@ pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Fi
         http_filters: http_filters(),
         access_log: vec![stdout_access_log()],
         use_remote_address: Some(bool_value(false)),
+        // istiod turns Envoy's 5 minute stream idle timeout off.
+        stream_idle_timeout: Some(seconds(0)),
         tracing: Some(istio_default_tracing()),
         ..Default::default()
     };

@@ -288,7 +288,7 @@ fn mirrors_fault_and_cors_are_on_the_route() {
 }
 
 #[test]
-fn every_connection_manager_runs_fault_and_cors_before_the_router() {
+fn every_connection_manager_runs_fault_and_cors_before_the_router_without_stream_idle_timeout() {
     let text = format!(
         "{SERVICE}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: api}}\nspec:\n  hosts: [api.example.com]\n  gateways: [mesh, istio-system/egress]\n  http:\n  - route: [{{destination: {{host: api.example.com}}}}]\n"
     );
@@ -303,6 +303,7 @@ fn every_connection_manager_runs_fault_and_cors_before_the_router() {
                         continue;
                     };
                     managers += 1;
+                    assert_eq!(filter["typedConfig"]["streamIdleTimeout"], "0s");
                     let names: Vec<&str> = http_filters
                         .iter()
                         .filter_map(|f| f["name"].as_str())
