@@ -254,6 +254,9 @@ pub struct HttpManager {
     pub access_log: bool,
     /// Stream access log entries to the control plane.
     pub grpc_access_log: Option<Arc<super::access_log::GrpcAccessLog>>,
+    /// The HTTP filters before the router, in order (empty: the router
+    /// alone).
+    pub http_filters: Arc<[super::http_filters::HttpFilter]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

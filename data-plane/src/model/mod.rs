@@ -5,6 +5,10 @@
 
 pub mod access_log;
 pub mod cluster;
+pub mod cors;
+pub mod fault;
+pub mod fraction;
+pub mod http_filters;
 pub mod listener;
 pub mod route;
 pub mod secret;

@@ -55,6 +55,9 @@ pub struct Route {
     /// The egress mark of a fall-through route (`block_all`, or `allow_any`
     /// under dry run).
     pub egress_policy: Option<EgressPolicy>,
+    /// The configs of the HTTP filters before the router (fault, CORS),
+    /// resolved from the route, its virtual host and route configuration.
+    pub filter_configs: super::http_filters::FilterConfigs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -302,6 +302,7 @@ fn http_downstream(
             route_config_name: hcm.route_config_name.clone(),
             inline: hcm.inline_routes.clone(),
             stat_prefix: hcm.stat_prefix.clone(),
+            http_filters: hcm.http_filters.clone(),
         },
         targets: Arc::new(LogTargets::new(
             hcm.access_log,

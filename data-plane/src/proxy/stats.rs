@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use dashmap::DashMap;
 
+mod filters;
 pub mod istio;
 pub mod lifecycle;
 
+pub use filters::FilterStats;
 use istio::IstioStats;
 use lifecycle::LifecycleStats;
 
@@ -36,6 +38,8 @@ pub struct DownstreamStats {
     pub rq_total: AtomicU64,
     pub rq_class: [AtomicU64; 5],
     pub cx_total: AtomicU64,
+    /// The counters of its HTTP filters (fault, CORS).
+    pub filters: FilterStats,
 }
 
 /// Reads one counter of a cluster.
@@ -175,6 +179,7 @@ impl Stats {
             );
         }
         self.lifecycle.render(out);
+        filters::render(out, &downstream);
         self.istio.render(out);
     }
 }

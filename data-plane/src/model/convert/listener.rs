@@ -8,7 +8,7 @@ use proto::pb::envoy::config::listener::v3::{
     self as pb_listener, FilterChain as PbFilterChain, FilterChainMatch,
 };
 use proto::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpConnectionManager, http_connection_manager, http_filter,
+    HttpConnectionManager, http_connection_manager,
 };
 use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
     TcpProxy as PbTcpProxy, tcp_proxy,
@@ -17,7 +17,7 @@ use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
 use super::access_log::{self, Filter};
 use super::egress_policy::egress_policy;
 use super::tcp_timeouts::tcp_timeouts;
-use super::{At, decode, route, socket_addr, tls};
+use super::{At, decode, http_filters, route, socket_addr, tls};
 use crate::model::Error;
 use crate::model::listener::{
     ChainAction, CidrRange, FilterChain, HttpManager, Listener, TcpProxy,
@@ -220,23 +220,9 @@ fn chain_action(c: &PbFilterChain, at: &At<'_>) -> Result<ChainAction, Error> {
     }
 }
 
-/// An HTTP connection manager: the router is the one HTTP filter the agent
-/// runs; optional filters are skipped, as Envoy skips unknown optional ones.
+/// An HTTP connection manager: its HTTP filters, routes and loggers.
 fn http_manager(hcm: &HttpConnectionManager, at: &At<'_>) -> Result<HttpManager, Error> {
-    for (i, filter) in hcm.http_filters.iter().enumerate() {
-        let type_url = match &filter.config_type {
-            Some(http_filter::ConfigType::TypedConfig(any)) => any.type_url.as_str(),
-            _ => "",
-        };
-        let is_router = type_url == ROUTER
-            || (type_url.is_empty() && filter.name == "envoy.filters.http.router");
-        if !is_router && !filter.is_optional {
-            return Err(at.field(format!("http_filters[{i}]")).error(format!(
-                "unsupported HTTP filter {} ({type_url})",
-                filter.name
-            )));
-        }
-    }
+    let http_filters = http_filters::http_filters(&hcm.http_filters, at)?;
     let (route_config_name, inline_routes) = match &hcm.route_specifier {
         Some(http_connection_manager::RouteSpecifier::Rds(rds)) => {
             (rds.route_config_name.as_str().into(), None)
@@ -258,6 +244,7 @@ fn http_manager(hcm: &HttpConnectionManager, at: &At<'_>) -> Result<HttpManager,
         inline_routes,
         access_log: loggers.stdout,
         grpc_access_log: loggers.grpc,
+        http_filters,
     })
 }
 

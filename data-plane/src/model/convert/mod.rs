@@ -4,9 +4,13 @@
 
 mod access_log;
 mod cluster;
+mod cors;
 mod data_source;
 mod egress_policy;
 mod endpoint;
+mod fault;
+mod fraction;
+mod http_filters;
 mod listener;
 mod route;
 mod tcp_timeouts;

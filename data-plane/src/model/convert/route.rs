@@ -1,6 +1,7 @@
 //! Route configurations (RDS, or inline in a listener) → model: virtual
 //! hosts, route matches and actions (forward, redirect, direct response).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use proto::pb::envoy::config::route::v3 as pb_route;
@@ -13,8 +14,9 @@ pub(super) use matching::string_match;
 use headers::{EditFields, header_edits, no_edits, weighted_clusters};
 
 use super::egress_policy::egress_policy;
-use super::{At, data_source, duration, enabled_duration};
+use super::{At, data_source, duration, enabled_duration, http_filters};
 use crate::model::Error;
+use crate::model::http_filters::{FilterConfig, FilterConfigs};
 use crate::model::route::{
     ClusterTarget, Forward, Redirect, RetryPolicy, Route, RouteAction, RouteConfig, VirtualHost,
 };
@@ -34,11 +36,18 @@ pub fn route_config(rc: &pb_route::RouteConfiguration) -> Result<RouteConfig, Er
         },
         &at,
     )?;
+    let filter_configs = http_filters::filter_configs(&rc.typed_per_filter_config, &at)?;
     let virtual_hosts = rc
         .virtual_hosts
         .iter()
         .enumerate()
-        .map(|(i, vh)| virtual_host(vh, &at.field(format!("virtual_hosts[{i}]"))))
+        .map(|(i, vh)| {
+            virtual_host(
+                vh,
+                &filter_configs,
+                &at.field(format!("virtual_hosts[{i}]")),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RouteConfig {
         name: rc.name.as_str().into(),
@@ -46,7 +55,13 @@ pub fn route_config(rc: &pb_route::RouteConfiguration) -> Result<RouteConfig, Er
     })
 }
 
-fn virtual_host(vh: &pb_route::VirtualHost, at: &At<'_>) -> Result<VirtualHost, Error> {
+/// A virtual host; `outer_filter_configs` are its route configuration's.
+fn virtual_host(
+    vh: &pb_route::VirtualHost,
+    outer_filter_configs: &[(Arc<str>, FilterConfig)],
+    at: &At<'_>,
+) -> Result<VirtualHost, Error> {
+    let filter_configs = http_filters::filter_configs(&vh.typed_per_filter_config, at)?;
     no_edits(
         EditFields {
             request_add: &vh.request_headers_to_add,
@@ -60,7 +75,13 @@ fn virtual_host(vh: &pb_route::VirtualHost, at: &At<'_>) -> Result<VirtualHost, 
         .routes
         .iter()
         .enumerate()
-        .map(|(i, r)| route(r, &at.field(format!("routes[{i}]"))))
+        .map(|(i, r)| {
+            let at = at.field(format!("routes[{i}]"));
+            let own = http_filters::filter_configs(&r.typed_per_filter_config, &at)?;
+            let filter_configs =
+                http_filters::resolve([&own, &filter_configs, outer_filter_configs]);
+            route(r, filter_configs, &at)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(VirtualHost {
         name: vh.name.as_str().into(),
@@ -85,7 +106,7 @@ fn require_tls(value: i32, at: &At<'_>) -> Result<bool, Error> {
     }
 }
 
-fn route(r: &pb_route::Route, at: &At<'_>) -> Result<Route, Error> {
+fn route(r: &pb_route::Route, filter_configs: FilterConfigs, at: &At<'_>) -> Result<Route, Error> {
     let edits = header_edits(
         EditFields {
             request_add: &r.request_headers_to_add,
@@ -109,6 +130,7 @@ fn route(r: &pb_route::Route, at: &At<'_>) -> Result<Route, Error> {
         response_headers_to_add: edits.response_headers_to_add,
         response_headers_to_remove: edits.response_headers_to_remove,
         egress_policy: egress_policy(r.metadata.as_ref(), &at.field("metadata"))?,
+        filter_configs,
     })
 }
 

@@ -17,6 +17,8 @@ use crate::proxy::stats::istio::{Destination, host};
 use crate::proxy::stats::{DownstreamStats, Stats};
 
 use super::body::LoggedBody;
+use super::cors::Grant;
+use super::fault::with_delay_injected;
 use super::headers::{authority, text};
 use super::{Downstream, ResponseBody};
 
@@ -29,6 +31,11 @@ pub(super) struct Exchange<'a> {
     /// Where the request is logged: its connection's targets, or in
     /// explicit proxy mode those of the route configuration it found.
     pub(super) targets: Arc<LogTargets>,
+    /// The fault filter delayed the request (flag DI on whatever answers it).
+    pub(super) delay_injected: bool,
+    /// What the CORS filter granted the request's origin, set on whatever
+    /// response it gets.
+    pub(super) cors: Option<Grant>,
 }
 
 impl<'a> Exchange<'a> {
@@ -54,6 +61,8 @@ impl<'a> Exchange<'a> {
             log,
             stats: None,
             targets: downstream.targets.clone(),
+            delay_injected: false,
+            cors: None,
         }
     }
 
@@ -67,7 +76,16 @@ impl<'a> Exchange<'a> {
 
     /// Ends the exchange with `response`: counts it and writes the access
     /// log when its body has been sent.
-    pub(super) fn respond(mut self, response: Response<ResponseBody>) -> Response<ResponseBody> {
+    pub(super) fn respond(
+        mut self,
+        mut response: Response<ResponseBody>,
+    ) -> Response<ResponseBody> {
+        if let Some(grant) = &self.cors {
+            grant.apply(response.headers_mut());
+        }
+        if self.delay_injected {
+            self.log.response_flags = with_delay_injected(self.log.response_flags);
+        }
         self.log.response_code = response.status().as_u16();
         if let Some(stats) = &self.stats {
             Stats::record_downstream_response(stats, self.log.response_code);

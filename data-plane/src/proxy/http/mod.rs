@@ -3,7 +3,10 @@
 //! route's timeout and retries, and logs it.
 
 mod body;
+mod cors;
 mod exchange;
+mod fault;
+mod filters;
 mod forward;
 mod headers;
 mod plan;
@@ -23,6 +26,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::model::http_filters::HttpFilter;
 use crate::model::route::RouteConfig;
 use crate::upstream;
 
@@ -30,6 +34,7 @@ use super::respond::LocalReply;
 use super::{ProxyContext, fast_random};
 use crate::access_log_service::LogTargets;
 use exchange::Exchange;
+use filters::Stop;
 use plan::{Action, Draws};
 
 pub type ResponseBody = upstream::Body;
@@ -42,6 +47,8 @@ pub enum RouteSource {
         route_config_name: Arc<str>,
         inline: Option<Arc<RouteConfig>>,
         stat_prefix: Arc<str>,
+        /// The HTTP filters of the chain's connection manager.
+        http_filters: Arc<[HttpFilter]>,
     },
     /// Explicit proxy mode: each request names its destination; the
     /// listener for its port decides, as if the connection had been captured
@@ -105,6 +112,7 @@ async fn handle(
                 .with_grpc(logger, context.access_log_service.as_ref()),
         );
     }
+    let filter_request = filters::FilterRequest::read(&table.http_filters, &head);
     let request = plan::Request {
         head,
         authority: exchange.log.authority.clone(),
@@ -119,6 +127,21 @@ async fn handle(
     exchange.log.route_name = plan.route.map(|route| route.name.clone());
     exchange.log.egress_policy = plan.route.and_then(|route| route.egress_policy);
     exchange.log.upstream_cluster = plan.cluster;
+    if let Some(filter_request) = &filter_request
+        && let Some(stop) = filters::decode(
+            &table.http_filters,
+            plan.route,
+            filter_request,
+            &mut exchange,
+        )
+        .await
+    {
+        exchange.log.request_id = plan.head.headers.get("x-request-id").cloned();
+        return match stop {
+            Stop::Reply(reply) => exchange.reply(reply),
+            Stop::Respond(response) => exchange.respond(response),
+        };
+    }
     match plan.action {
         Action::Forward(forwarding) => {
             forward::forward(exchange, forwarding, plan.head, body.boxed()).await

@@ -9,6 +9,7 @@ use http::Uri;
 
 use crate::model::RunningConfig;
 use crate::model::access_log::GrpcAccessLog;
+use crate::model::http_filters::HttpFilter;
 use crate::model::listener::{ChainAction, TcpProxy};
 use crate::model::route::{
     Forward, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
@@ -28,6 +29,8 @@ pub(super) struct RouteTable {
     /// connection manager (or TCP proxy) the request found; a captured
     /// connection's is its [`Downstream`]'s.
     pub(super) grpc_access_log: Option<Arc<GrpcAccessLog>>,
+    /// The HTTP filters of its connection manager, before the router.
+    pub(super) http_filters: Arc<[HttpFilter]>,
 }
 
 /// The route table for a request to `uri` on `downstream`, if its listener
@@ -42,6 +45,7 @@ pub(super) fn route_table(
             route_config_name,
             inline,
             stat_prefix,
+            http_filters,
         } => {
             let routes = inline
                 .clone()
@@ -51,6 +55,7 @@ pub(super) fn route_table(
                 stat_prefix: stat_prefix.clone(),
                 original_dst: downstream.original_dst,
                 grpc_access_log: None,
+                http_filters: http_filters.clone(),
             })
         }
         RouteSource::ExplicitProxy { accepting } => {
@@ -59,18 +64,20 @@ pub(super) fn route_table(
                 .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
                 .or_else(|| config.listener(accepting))?;
             let chain = listener.select_chain(port, None, None)?;
-            let (routes, stat_prefix, grpc_access_log) = match &chain.action {
+            let (routes, stat_prefix, grpc_access_log, http_filters) = match &chain.action {
                 ChainAction::Http(hcm) => (
                     hcm.inline_routes
                         .clone()
                         .or_else(|| config.route(&hcm.route_config_name).cloned())?,
                     hcm.stat_prefix.clone(),
                     hcm.grpc_access_log.clone(),
+                    hcm.http_filters.clone(),
                 ),
                 ChainAction::Tcp(tcp) => (
                     Arc::new(forward_all(tcp, chain.egress_policy)),
                     tcp.stat_prefix.clone(),
                     tcp.grpc_access_log.clone(),
+                    Arc::default(),
                 ),
             };
             Some(RouteTable {
@@ -78,6 +85,7 @@ pub(super) fn route_table(
                 stat_prefix,
                 original_dst: None,
                 grpc_access_log,
+                http_filters,
             })
         }
     }
@@ -121,6 +129,7 @@ fn forward_all(tcp: &TcpProxy, egress_policy: Option<EgressPolicy>) -> RouteConf
                 response_headers_to_add: Vec::new(),
                 response_headers_to_remove: Vec::new(),
                 egress_policy,
+                filter_configs: Default::default(),
             }],
             include_attempt_count: false,
             require_tls: false,

@@ -54,6 +54,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             inline_routes: None,
             access_log: false,
             grpc_access_log: None,
+            http_filters: Default::default(),
         }),
         egress_policy: None,
     };

@@ -6,6 +6,7 @@ mod cluster;
 mod egress_policy;
 mod endpoint;
 mod golden;
+mod http_filters;
 mod listener;
 mod route;
 mod route_headers;

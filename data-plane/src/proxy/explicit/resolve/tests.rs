@@ -212,6 +212,7 @@ fn http_and_sni_listeners_route_by_what_the_tunnel_carries() {
             inline_routes: None,
             access_log: true,
             grpc_access_log: None,
+            http_filters: Default::default(),
         }),
         ..tcp_chain("unused", &[])
     };

@@ -64,6 +64,7 @@ fn route(path: PathMatch, action: RouteAction) -> Route {
         response_headers_to_add: Vec::new(),
         response_headers_to_remove: Vec::new(),
         egress_policy: None,
+        filter_configs: Default::default(),
     }
 }
 
