@@ -380,10 +380,7 @@ fn examples() -> Vec<Example> {
             &["reference/virtual-service/02-reviews-destination.yaml"],
         ),
         applies("reference/virtual-service/02-reviews-destination.yaml", &[]),
-        not_supported(
-            "reference/virtual-service/03-ratings-route-cors.yaml",
-            "spec.http[0].corsPolicy",
-        ),
+        applies("reference/virtual-service/03-ratings-route-cors.yaml", &[]),
         applies(
             "reference/virtual-service/04-reviews-route-short-names.yaml",
             &["reference/virtual-service/05-reviews-destination-short-name.yaml"],
