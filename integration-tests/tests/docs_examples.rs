@@ -356,21 +356,19 @@ fn examples() -> Vec<Example> {
             "reference/destination-rule/03-bookinfo-ratings-port.yaml",
             &[],
         ),
-        not_supported(
-            "reference/destination-rule/04-bookinfo-redis.yaml",
-            "spec.trafficPolicy.connectionPool.tcp.tcpKeepalive",
-        ),
+        applies("reference/destination-rule/04-bookinfo-redis.yaml", &[]),
         applies(
             "reference/destination-rule/05-bookinfo-ratings-round-robin.yaml",
             &[],
         ),
-        not_supported(
+        applies(
             "reference/destination-rule/06-bookinfo-ratings-consistent-hash.yaml",
-            "spec.trafficPolicy.loadBalancer.consistentHash",
+            &[],
         ),
+        // istiod no longer reads the deprecated consecutiveErrors.
         not_supported(
             "reference/destination-rule/07-reviews-cb-policy.yaml",
-            "spec.trafficPolicy.outlierDetection",
+            "spec.trafficPolicy.outlierDetection.consecutiveErrors",
         ),
         applies("reference/destination-rule/08-db-mtls.yaml", &[]),
         applies("reference/destination-rule/09-tls-foo.yaml", &[]),

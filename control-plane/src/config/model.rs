@@ -21,8 +21,10 @@ mod sidecar;
 mod virtual_service;
 
 pub use destination_rule::{
-    ClientTlsSettings, ConnectionPoolSettings, DestinationRule, HttpSettings, LoadBalancerSettings,
-    MatchLabelsSelector, PortTrafficPolicy, SimpleLb, Subset, TcpSettings, TlsMode, TrafficPolicy,
+    ClientTlsSettings, ConnectionPoolSettings, ConsistentHashLb, DestinationRule, H2UpgradePolicy,
+    HttpCookie, HttpSettings, LoadBalancerSettings, Maglev, MatchLabelsSelector, OutlierDetection,
+    PortTrafficPolicy, RingHash, SimpleLb, Subset, TcpKeepalive, TcpSettings, TlsMode,
+    TrafficPolicy,
 };
 pub use gateway::{Gateway, Server, ServerTlsMode, ServerTlsSettings};
 pub use mesh::{MeshConfig, OutboundMode, OutboundTrafficPolicy};

@@ -6,34 +6,22 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use proto::pb::envoy::config::cluster::v3::{
-    CircuitBreakers, Cluster,
-    circuit_breakers::Thresholds,
+    Cluster,
     cluster::{ClusterDiscoveryType, DiscoveryType, DnsLookupFamily, EdsClusterConfig, LbPolicy},
 };
-use proto::pb::envoy::config::core::v3::{
-    DataSource, Http2ProtocolOptions, HttpProtocolOptions as CoreHttpOptions, data_source,
-};
+use proto::pb::envoy::config::core::v3::{DataSource, data_source};
 use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     CertificateValidationContext, CommonTlsContext, SubjectAltNameMatcher, TlsCertificate,
     UpstreamTlsContext, certificate_validation_context::SystemRootCerts, common_tls_context,
     subject_alt_name_matcher::SanType,
 };
-use proto::pb::envoy::extensions::upstreams::http::v3::{
-    HttpProtocolOptions,
-    http_protocol_options::{
-        ExplicitHttpConfig, UpstreamProtocolOptions, explicit_http_config::ProtocolConfig,
-    },
-};
 use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
 use shared::naming::{BLACKHOLE_CLUSTER, ClusterName, PASSTHROUGH_CLUSTER};
 use shared::node::NodeType;
 
 use crate::config::Resource;
-use crate::config::model::{
-    ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings, Resolution,
-    SimpleLb, TlsMode, TrafficPolicy,
-};
+use crate::config::model::{ClientTlsSettings, DestinationRule, Resolution, SimpleLb, TlsMode};
 
 use super::endpoint::load_assignment;
 use super::filters::{self, HTTP_PROTOCOL_OPTIONS, TLS_TRANSPORT_SOCKET, UPSTREAM_TLS_CONTEXT};
@@ -41,74 +29,17 @@ use super::registry::{MeshView, Service};
 use super::secret::{credential_ca_name, credential_name, istio_mutual_tls_context, sds_over_ads};
 use proto::pack_named;
 
-/// Istio's default connect timeout.
-const DEFAULT_CONNECT_TIMEOUT_SECS: i64 = 10;
+mod connection_pool;
+mod load_balancer;
+mod outlier;
+mod policy;
+
+pub use policy::EffectivePolicy;
+
 /// The ALPN a sidecar offers when it originates Istio mutual TLS (Istio's
 /// `ALPNInMeshWithMxc`): the gateway's ISTIO_MUTUAL servers accept
 /// `istio-peer-exchange`.
 const ISTIO_MUTUAL_UPSTREAM_ALPN: [&str; 2] = ["istio-peer-exchange", "istio"];
-
-/// The traffic policy one cluster gets, after subset and port-level merging.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EffectivePolicy {
-    pub load_balancer: Option<LoadBalancerSettings>,
-    pub connection_pool: Option<ConnectionPoolSettings>,
-    pub tls: Option<ClientTlsSettings>,
-}
-
-impl EffectivePolicy {
-    fn apply(&mut self, policy: &TrafficPolicy, port: u32) {
-        if policy.load_balancer.is_some() {
-            self.load_balancer.clone_from(&policy.load_balancer);
-        }
-        if policy.connection_pool.is_some() {
-            self.connection_pool.clone_from(&policy.connection_pool);
-        }
-        if policy.tls.is_some() {
-            self.tls.clone_from(&policy.tls);
-        }
-        let port_level = policy
-            .port_level_settings
-            .iter()
-            .find(|p| p.port.is_some_and(|sel| sel.number == port));
-        if let Some(port_level) = port_level {
-            if port_level.load_balancer.is_some() {
-                self.load_balancer.clone_from(&port_level.load_balancer);
-            }
-            if port_level.connection_pool.is_some() {
-                self.connection_pool.clone_from(&port_level.connection_pool);
-            }
-            if port_level.tls.is_some() {
-                self.tls.clone_from(&port_level.tls);
-            }
-        }
-    }
-
-    /// The policy without its TLS when `unreadable` and the TLS is SIMPLE or
-    /// MUTUAL with a `credentialName`, as istiod leaves it out for a sidecar.
-    fn without_tls_if(mut self, unreadable: bool) -> Self {
-        let credential = self.tls.as_ref().is_some_and(|tls| {
-            tls.credential_name.is_some() && matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual)
-        });
-        if unreadable && credential {
-            self.tls = None;
-        }
-        self
-    }
-
-    /// Istio's merge: the rule's top-level policy (and its port-level
-    /// settings), then the subset's policy (and its port-level settings).
-    pub fn merge(top: Option<&TrafficPolicy>, subset: Option<&TrafficPolicy>, port: u32) -> Self {
-        let mut effective = Self::default();
-        if let Some(top) = top {
-            effective.apply(top, port);
-        }
-        if let Some(subset) = subset {
-            effective.apply(subset, port);
-        }
-        effective
-    }
-}
 
 /// Whether `rule`'s SIMPLE or MUTUAL `credentialName` is one the proxy does
 /// not get: istiod gives a sidecar no TLS for it unless the rule selects the
@@ -148,8 +79,8 @@ fn passthrough_cluster() -> Cluster {
             DiscoveryType::OriginalDst as i32,
         )),
         lb_policy: LbPolicy::ClusterProvided as i32,
-        connect_timeout: Some(filters::seconds(DEFAULT_CONNECT_TIMEOUT_SECS)),
-        circuit_breakers: Some(circuit_breakers(None)),
+        connect_timeout: Some(connection_pool::connect_timeout(None)),
+        circuit_breakers: Some(connection_pool::circuit_breakers(None)),
         ..Default::default()
     }
 }
@@ -158,7 +89,7 @@ fn blackhole_cluster() -> Cluster {
     Cluster {
         name: BLACKHOLE_CLUSTER.to_string(),
         cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32)),
-        connect_timeout: Some(filters::seconds(DEFAULT_CONNECT_TIMEOUT_SECS)),
+        connect_timeout: Some(connection_pool::connect_timeout(None)),
         ..Default::default()
     }
 }
@@ -171,20 +102,9 @@ fn service_cluster(
 ) -> Cluster {
     let port = service.port_number();
     let name = ClusterName::outbound(port, subset, &service.host).to_string();
-    let connect_timeout = policy
-        .connection_pool
-        .as_ref()
-        .and_then(|cp| cp.tcp.as_ref())
-        .and_then(|tcp| tcp.connect_timeout)
-        .map_or(filters::seconds(DEFAULT_CONNECT_TIMEOUT_SECS), |d| {
-            filters::duration(d.0)
-        });
     let simple_lb = policy.load_balancer.as_ref().and_then(|lb| lb.simple);
     let mut cluster = Cluster {
         name: name.clone(),
-        connect_timeout: Some(connect_timeout),
-        lb_policy: lb_policy(simple_lb) as i32,
-        circuit_breakers: Some(circuit_breakers(policy.connection_pool.as_ref())),
         ..Default::default()
     };
 
@@ -194,7 +114,6 @@ fn service_cluster(
         cluster.cluster_discovery_type = Some(ClusterDiscoveryType::Type(
             DiscoveryType::OriginalDst as i32,
         ));
-        cluster.lb_policy = LbPolicy::ClusterProvided as i32;
     } else if matches!(
         service.resolution(),
         Resolution::Dns | Resolution::DnsRoundRobin
@@ -218,7 +137,12 @@ fn service_cluster(
         });
     }
 
-    if let Some(options) = http_protocol_options(service, policy.connection_pool.as_ref()) {
+    let pool = policy.connection_pool.as_ref();
+    connection_pool::apply(&mut cluster, pool);
+    outlier::apply(&mut cluster, policy.outlier_detection.as_ref());
+    load_balancer::apply(&mut cluster, policy.load_balancer.as_ref());
+    let http2 = service.protocol().is_http2();
+    if let Some(options) = connection_pool::http_protocol_options(http2, pool) {
         cluster.typed_extension_protocol_options = HashMap::from([(
             HTTP_PROTOCOL_OPTIONS.to_string(),
             pack_named(HTTP_PROTOCOL_OPTIONS, &options),
@@ -270,70 +194,6 @@ pub fn subset_labels(
         .and_then(|rule| rule.spec.subsets.iter().find(|s| s.name == subset))
         .map(|s| s.labels.clone())
         .unwrap_or_default()
-}
-
-fn lb_policy(simple: Option<SimpleLb>) -> LbPolicy {
-    match simple {
-        Some(SimpleLb::RoundRobin) => LbPolicy::RoundRobin,
-        Some(SimpleLb::Random) => LbPolicy::Random,
-        Some(SimpleLb::Passthrough) => LbPolicy::ClusterProvided,
-        Some(SimpleLb::LeastConn | SimpleLb::LeastRequest | SimpleLb::Unspecified) | None => {
-            LbPolicy::LeastRequest
-        }
-    }
-}
-
-/// Istio's thresholds: effectively unlimited unless the rule sets them.
-fn circuit_breakers(pool: Option<&ConnectionPoolSettings>) -> CircuitBreakers {
-    let tcp = pool.and_then(|p| p.tcp.as_ref());
-    let http = pool.and_then(|p| p.http.as_ref());
-    let limit = |value: Option<u32>| Some(filters::u32_value(value.unwrap_or(u32::MAX)));
-    CircuitBreakers {
-        thresholds: vec![Thresholds {
-            max_connections: limit(tcp.and_then(|t| t.max_connections)),
-            max_pending_requests: limit(http.and_then(|h| h.http1_max_pending_requests)),
-            max_requests: limit(http.and_then(|h| h.http2_max_requests)),
-            max_retries: limit(http.and_then(|h| h.max_retries)),
-            track_remaining: true,
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
-}
-
-fn http_protocol_options(
-    service: &Service<'_>,
-    pool: Option<&ConnectionPoolSettings>,
-) -> Option<HttpProtocolOptions> {
-    let http = pool.and_then(|p| p.http.as_ref());
-    let idle_timeout = http
-        .and_then(|h| h.idle_timeout)
-        .map(|d| filters::duration(d.0));
-    let max_requests = http
-        .and_then(|h| h.max_requests_per_connection)
-        .map(filters::u32_value);
-    let http2 = service.protocol().is_http2();
-    if !http2 && idle_timeout.is_none() && max_requests.is_none() {
-        return None;
-    }
-    let protocol_config = if http2 {
-        ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions::default())
-    } else {
-        ProtocolConfig::HttpProtocolOptions(Default::default())
-    };
-    Some(HttpProtocolOptions {
-        common_http_protocol_options: Some(CoreHttpOptions {
-            idle_timeout,
-            max_requests_per_connection: max_requests,
-            ..Default::default()
-        }),
-        upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
-            ExplicitHttpConfig {
-                protocol_config: Some(protocol_config),
-            },
-        )),
-        ..Default::default()
-    })
 }
 
 fn file(path: &str) -> DataSource {
@@ -476,5 +336,7 @@ pub fn eds_assignment(view: &MeshView<'_>, cluster: &Cluster) -> Option<ClusterL
     ))
 }
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod tests;

@@ -113,6 +113,11 @@ pub fn stdout_access_log() -> AccessLog {
 
 /// A TCP proxy to `cluster` (or to weighted clusters).
 pub fn tcp_proxy(stat_prefix: &str, target: TcpTarget) -> Filter {
+    tcp_proxy_filter(tcp_proxy_config(stat_prefix, target))
+}
+
+/// The TCP proxy's config, with its access log, for callers that add to it.
+pub fn tcp_proxy_config(stat_prefix: &str, target: TcpTarget) -> TcpProxy {
     let cluster_specifier = match target {
         TcpTarget::Cluster(cluster) => tcp_proxy::ClusterSpecifier::Cluster(cluster),
         TcpTarget::Weighted(clusters) => {
@@ -130,12 +135,16 @@ pub fn tcp_proxy(stat_prefix: &str, target: TcpTarget) -> Filter {
             })
         }
     };
-    let config = TcpProxy {
+    TcpProxy {
         stat_prefix: stat_prefix.to_string(),
         cluster_specifier: Some(cluster_specifier),
         access_log: vec![stdout_access_log()],
         ..Default::default()
-    };
+    }
+}
+
+/// The network filter of a TCP proxy config.
+pub fn tcp_proxy_filter(config: TcpProxy) -> Filter {
     network_filter(
         "envoy.filters.network.tcp_proxy",
         pack_named(

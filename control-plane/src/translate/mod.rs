@@ -12,6 +12,7 @@ pub mod filters;
 pub mod gateway;
 pub mod gateway_tcp;
 pub mod gateway_tls;
+pub mod hash_policy;
 pub mod listener;
 pub mod name_table;
 pub mod proxy;

@@ -20,6 +20,7 @@ use crate::config::model::{Destination, VirtualService};
 
 use super::egress_policy::OutboundPolicy;
 use super::filters;
+use super::hash_policy;
 use super::registry::{GatewayRef, MeshView};
 
 mod headers;
@@ -60,7 +61,13 @@ pub fn build_sidecar_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
                         .flat_map(|(vs, _)| http_routes(view, vs, port, &GatewayRef::Mesh))
                         .collect();
                     let routes = if routes.is_empty() {
-                        vec![default_route(&service.host, port)]
+                        let mut route = default_route(&service.host, port);
+                        if let Some(route::Action::Route(action)) = &mut route.action {
+                            action.hash_policy = hash_policy::for_service(view, service)
+                                .into_iter()
+                                .collect();
+                        }
+                        vec![route]
                     } else {
                         routes
                     };

@@ -12,6 +12,7 @@ use crate::config::hosts;
 use crate::config::model::{L4MatchAttributes, RouteDestination, VirtualService};
 
 use super::filters::{self, TcpTarget};
+use super::hash_policy;
 use super::registry::{GatewayRef, MeshView, Service, ServiceAddress, labels_match};
 use super::route::destination_clusters;
 
@@ -135,7 +136,13 @@ pub fn sidecar_tcp_chains(
         name: cluster.clone(),
         server_names: Vec::new(),
         destination_cidrs: service_cidrs,
-        filter: filters::tcp_proxy(&cluster, TcpTarget::Cluster(cluster.clone())),
+        filter: hash_policy::tcp_proxy(
+            view,
+            &service.host,
+            "",
+            &cluster,
+            TcpTarget::Cluster(cluster.clone()),
+        ),
     });
     chains
 }
@@ -209,13 +216,21 @@ pub fn route_filter(
         routes.iter().map(|d| (&d.destination, d.weight)),
         port,
     );
+    let first = &routes.first()?.destination;
+    let host = hosts::resolve(&first.host, &vs.meta.namespace);
     match clusters.as_slice() {
         [] => None,
-        [(cluster, _)] => Some(filters::tcp_proxy(
+        [(cluster, _)] => Some(hash_policy::tcp_proxy(
+            view,
+            &host,
+            &first.subset,
             cluster,
             TcpTarget::Cluster(cluster.clone()),
         )),
-        _ => Some(filters::tcp_proxy(
+        _ => Some(hash_policy::tcp_proxy(
+            view,
+            &host,
+            "",
             &format!("{}.{}", vs.meta.name, vs.meta.namespace),
             TcpTarget::Weighted(clusters.into_iter().filter(|(_, w)| *w > 0).collect()),
         )),

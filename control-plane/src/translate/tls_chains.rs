@@ -14,7 +14,8 @@ use crate::config::Resource;
 use crate::config::hosts;
 use crate::config::model::VirtualService;
 
-use super::filters::{self, TcpTarget};
+use super::filters::TcpTarget;
+use super::hash_policy;
 use super::registry::{GatewayRef, MeshView, Service, labels_match};
 use super::tcp::{ChainOpts, route_filter};
 
@@ -36,7 +37,12 @@ pub fn wildcard_tls_chains(
     );
     for service in services {
         if claimed.insert(service.host.clone()) {
-            chains.push(own_chain(service, vec![service.host.clone()], Vec::new()));
+            chains.push(own_chain(
+                view,
+                service,
+                vec![service.host.clone()],
+                Vec::new(),
+            ));
         }
     }
     chains
@@ -69,7 +75,7 @@ pub fn addressed_tls_chains(
         } else {
             Vec::new()
         };
-        chains.push(own_chain(service, names, service_cidrs));
+        chains.push(own_chain(view, service, names, service_cidrs));
     }
     chains
 }
@@ -129,7 +135,12 @@ fn for_any_service(vs_hosts: &[String], services: &[&Service<'_>]) -> bool {
 /// host when it matches by SNI; without server names, named for the
 /// service as a plain TCP service's chain (`outbound|<port>||<host>`), by
 /// which the explicit proxy finds a CONNECT target's chain.
-fn own_chain(service: &Service<'_>, server_names: Vec<String>, cidrs: Vec<String>) -> ChainOpts {
+fn own_chain(
+    view: &MeshView<'_>,
+    service: &Service<'_>,
+    server_names: Vec<String>,
+    cidrs: Vec<String>,
+) -> ChainOpts {
     let cluster = ClusterName::outbound(service.port_number(), "", &service.host).to_string();
     let name = if server_names.is_empty() {
         cluster.clone()
@@ -140,7 +151,13 @@ fn own_chain(service: &Service<'_>, server_names: Vec<String>, cidrs: Vec<String
         name,
         server_names,
         destination_cidrs: cidrs,
-        filter: filters::tcp_proxy(&cluster, TcpTarget::Cluster(cluster.clone())),
+        filter: hash_policy::tcp_proxy(
+            view,
+            &service.host,
+            "",
+            &cluster,
+            TcpTarget::Cluster(cluster.clone()),
+        ),
     }
 }
 

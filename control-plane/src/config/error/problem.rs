@@ -243,6 +243,16 @@ pub enum Problem {
     SubsetWithoutName,
     #[error("subset {name:?} is defined twice (also at {first}); give each subset its own name")]
     DuplicateSubset { name: String, first: String },
+    #[error("connection pool must have at least one field; set tcp or http")]
+    EmptyConnectionPool,
+    #[error("useClientProtocol must not be true when h2UpgradePolicy is UPGRADE; keep one of them")]
+    UpgradeWithClientProtocol,
+    #[error("only one of {fields} can be set (one of them in Istio's API); keep one")]
+    OneOf { fields: &'static str },
+    #[error("name required for httpCookie; set the cookie's name")]
+    CookieWithoutName,
+    #[error("tableSize {size} for maglev {reason}; use a prime number below 5000011, e.g. 65537")]
+    MaglevTableSize { size: u64, reason: &'static str },
 
     // --- Gateway ---
     #[error("no servers; add at least one server with a port and hosts")]

@@ -215,17 +215,27 @@ fn a_valid_istio_field_that_is_not_applied_is_not_supported_not_unknown() {
         only_error(route),
         "test.yaml:7: document 1: VirtualService default/vs: spec.http[0].directResponse: not supported by this control plane; remove `directResponse` (Istio would apply it, this control plane cannot)"
     );
-    let rule = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: dr}\nspec:\n  host: a.example.com\n  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 7}\n";
+    let rule = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: dr}\nspec:\n  host: a.example.com\n  trafficPolicy:\n    proxyProtocol: {version: V1}\n";
     let line = only_error(rule);
     assert!(
-        line.contains("spec.trafficPolicy.outlierDetection: not supported by this control plane"),
+        line.contains("spec.trafficPolicy.proxyProtocol: not supported by this control plane"),
         "{line}"
     );
-    let misspelt = rule.replace("outlierDetection", "outlierDetecton");
+    let misspelt = rule.replace("proxyProtocol", "proxyProtocl");
     let line = only_error(&misspelt);
     assert!(
-        line.contains("spec.trafficPolicy.outlierDetecton: unknown field `outlierDetecton`;"),
+        line.contains("spec.trafficPolicy.proxyProtocl: unknown field `proxyProtocl`;"),
         "a misspelt unsupported field is unknown: {line}"
+    );
+    // istiod no longer reads the deprecated consecutiveErrors.
+    let deprecated = rule.replace(
+        "proxyProtocol: {version: V1}",
+        "outlierDetection: {consecutiveErrors: 7}",
+    );
+    let line = only_error(&deprecated);
+    assert!(
+        line.contains("spec.trafficPolicy.outlierDetection.consecutiveErrors: not supported by this control plane"),
+        "{line}"
     );
 }
 

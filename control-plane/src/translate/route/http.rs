@@ -12,8 +12,8 @@ use shared::naming::ClusterName;
 
 use crate::config::Resource;
 use crate::config::model::{Destination, HttpMatchRequest, HttpRoute, VirtualService};
-use crate::translate::filters;
 use crate::translate::registry::{GatewayRef, MeshView};
+use crate::translate::{filters, hash_policy};
 
 use super::headers::{HeaderEdits, header_edits};
 use super::matching::{applies_to, is_catch_all, route_match};
@@ -181,13 +181,17 @@ fn route_action(
             ..Default::default()
         }),
     };
+    let hash_policy = hash_policy::for_http_route(view, &vs.meta.namespace, &http.route);
+    // istiod keeps a lone consistently hashed destination's host on retries.
+    let consistent_hash = http.route.len() == 1 && !hash_policy.is_empty();
     RouteAction {
         cluster_specifier: Some(cluster_specifier),
+        hash_policy,
         timeout: Some(
             http.timeout
                 .map_or(filters::seconds(0), |d| filters::duration(d.0)),
         ),
-        retry_policy: retry::retry_policy(http.retries.as_ref(), false),
+        retry_policy: retry::retry_policy(http.retries.as_ref(), consistent_hash),
         request_mirror_policies: http_policy::mirror_policies(http, cluster_of),
         prefix_rewrite: http
             .rewrite

@@ -221,6 +221,36 @@ HttpSettings.http2MaxRequests | DR spec.trafficPolicy.connectionPool.http.http2M
 HttpSettings.maxRequestsPerConnection | DR spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection = 7 | DR spec.trafficPolicy.connectionPool = {http: {}}
 HttpSettings.maxRetries | DR spec.trafficPolicy.connectionPool.http.maxRetries = 7 | DR spec.trafficPolicy.connectionPool = {http: {}}
 HttpSettings.idleTimeout | DR spec.trafficPolicy.connectionPool.http.idleTimeout = 7s | DR spec.trafficPolicy.connectionPool = {http: {}}
+HttpSettings.h2UpgradePolicy | DR spec.trafficPolicy.connectionPool.http.h2UpgradePolicy = UPGRADE | DR spec.trafficPolicy.connectionPool = {http: {}}
+HttpSettings.useClientProtocol | DR spec.trafficPolicy.connectionPool.http.useClientProtocol = true | DR spec.trafficPolicy.connectionPool = {http: {}}
+HttpSettings.maxConcurrentStreams | DR spec.trafficPolicy.connectionPool.http.maxConcurrentStreams = 7 | DR spec.trafficPolicy.connectionPool = {http: {}} | SE spec.ports[0].protocol = HTTP2
+TcpSettings.tcpKeepalive | DR spec.trafficPolicy.connectionPool.tcp.tcpKeepalive = {} | DR spec.trafficPolicy.connectionPool = {tcp: {}}
+TcpSettings.maxConnectionDuration | DR spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration = 1h | DR spec.trafficPolicy.connectionPool = {tcp: {}}
+TcpSettings.idleTimeout | DR spec.trafficPolicy.connectionPool.tcp.idleTimeout = 7s | DR spec.trafficPolicy.connectionPool = {tcp: {}}
+TcpKeepalive.probes | DR spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.probes = 3 | DR spec.trafficPolicy.connectionPool = {tcp: {tcpKeepalive: {}}}
+TcpKeepalive.time | DR spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.time = 60s | DR spec.trafficPolicy.connectionPool = {tcp: {tcpKeepalive: {}}}
+TcpKeepalive.interval | DR spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.interval = 10s | DR spec.trafficPolicy.connectionPool = {tcp: {tcpKeepalive: {}}}
+TrafficPolicy.outlierDetection | DR spec.trafficPolicy.outlierDetection = {consecutive5xxErrors: 7}
+PortTrafficPolicy.outlierDetection | DR spec.trafficPolicy.portLevelSettings[0].outlierDetection = {consecutive5xxErrors: 7} | DR spec.trafficPolicy.portLevelSettings = [{port: {number: 80}}]
+OutlierDetection.consecutive5xxErrors | DR spec.trafficPolicy.outlierDetection.consecutive5xxErrors = 7 | DR spec.trafficPolicy.outlierDetection = {}
+OutlierDetection.consecutiveGatewayErrors | DR spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors = 7 | DR spec.trafficPolicy.outlierDetection = {}
+OutlierDetection.interval | DR spec.trafficPolicy.outlierDetection.interval = 7s | DR spec.trafficPolicy.outlierDetection = {}
+OutlierDetection.baseEjectionTime | DR spec.trafficPolicy.outlierDetection.baseEjectionTime = 7s | DR spec.trafficPolicy.outlierDetection = {}
+OutlierDetection.maxEjectionPercent | DR spec.trafficPolicy.outlierDetection.maxEjectionPercent = 7 | DR spec.trafficPolicy.outlierDetection = {}
+OutlierDetection.minHealthPercent | DR spec.trafficPolicy.outlierDetection.minHealthPercent = 7 | DR spec.trafficPolicy.outlierDetection = {}
+LoadBalancerSettings.consistentHash | DR spec.trafficPolicy.loadBalancer.consistentHash = {httpHeaderName: x-user} | DR spec.trafficPolicy.loadBalancer = {}
+ConsistentHashLb.httpHeaderName | DR spec.trafficPolicy.loadBalancer.consistentHash.httpHeaderName = x-user | DR spec.trafficPolicy.loadBalancer = {consistentHash: {}}
+ConsistentHashLb.httpCookie | DR spec.trafficPolicy.loadBalancer.consistentHash.httpCookie = {name: user} | DR spec.trafficPolicy.loadBalancer = {consistentHash: {}}
+ConsistentHashLb.useSourceIp | DR spec.trafficPolicy.loadBalancer.consistentHash.useSourceIp = true | DR spec.trafficPolicy.loadBalancer = {consistentHash: {}}
+ConsistentHashLb.httpQueryParameterName | DR spec.trafficPolicy.loadBalancer.consistentHash.httpQueryParameterName = user | DR spec.trafficPolicy.loadBalancer = {consistentHash: {}}
+ConsistentHashLb.ringHash | DR spec.trafficPolicy.loadBalancer.consistentHash.ringHash = {} | DR spec.trafficPolicy.loadBalancer = {consistentHash: {}}
+ConsistentHashLb.maglev | DR spec.trafficPolicy.loadBalancer.consistentHash.maglev = {tableSize: 7} | DR spec.trafficPolicy.loadBalancer = {consistentHash: {}}
+ConsistentHashLb.minimumRingSize | DR spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize = 7 | DR spec.trafficPolicy.loadBalancer = {consistentHash: {}}
+HttpCookie.name | DR spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name = user | DR spec.trafficPolicy.loadBalancer = {consistentHash: {httpCookie: {}}}
+HttpCookie.path | DR spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.path = / | DR spec.trafficPolicy.loadBalancer = {consistentHash: {httpCookie: {name: user}}}
+HttpCookie.ttl | DR spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl = 7s | DR spec.trafficPolicy.loadBalancer = {consistentHash: {httpCookie: {name: user}}}
+RingHash.minimumRingSize | DR spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize = 7 | DR spec.trafficPolicy.loadBalancer = {consistentHash: {ringHash: {}}}
+Maglev.tableSize | DR spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize = 7 | DR spec.trafficPolicy.loadBalancer = {consistentHash: {maglev: {}}}
 ClientTlsSettings.mode | DR spec.trafficPolicy.tls.mode = SIMPLE | DR spec.trafficPolicy.tls = {}
 ClientTlsSettings.clientCertificate | DR spec.trafficPolicy.tls.clientCertificate = /etc/c.pem | DR spec.trafficPolicy.tls = {mode: MUTUAL, privateKey: /etc/k.pem}
 ClientTlsSettings.privateKey | DR spec.trafficPolicy.tls.privateKey = /etc/k.pem | DR spec.trafficPolicy.tls = {mode: MUTUAL, clientCertificate: /etc/c.pem}
