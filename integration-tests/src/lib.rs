@@ -54,6 +54,7 @@ pub mod grpcurl;
 pub mod mesh_ca;
 pub mod netns;
 pub mod parity;
+pub mod policy;
 pub mod ports;
 pub mod process;
 pub mod prometheus;

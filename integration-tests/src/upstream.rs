@@ -8,6 +8,10 @@
 //! (`X-Envoy-Decorator-Operation`); `/delay/N` answers 200 after N seconds
 //! (at most 10); `/status/N` answers status N; `/politics` and anything else
 //! answer 200 with a small body.
+//!
+//! A named upstream ([`Upstream::named_on`]) stands for one endpoint of a
+//! service with several: every response carries its name in
+//! [`UPSTREAM_NAME_HEADER`], and it can be told to fail ([`Failing`]).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -34,6 +38,41 @@ use crate::tls::TestCa;
 
 /// The longest `/delay/N` sleeps, as httpbin.
 const MAX_DELAY_SECS: u64 = 10;
+/// The response header a named upstream says its name in.
+pub const UPSTREAM_NAME_HEADER: &str = "x-upstream";
+
+/// Whether a named upstream answers its requests or fails them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Failing {
+    /// Every request is answered as its path says.
+    #[default]
+    Never,
+    /// Every request is answered with this status.
+    Always(u16),
+    /// The next `count` requests are answered with `status`, the ones
+    /// after as their path says.
+    Next { count: u32, status: u16 },
+}
+
+impl Failing {
+    /// The status to fail the next request with, if any; counts it down.
+    fn take(&mut self) -> Option<u16> {
+        match *self {
+            Failing::Never => None,
+            Failing::Always(status) => Some(status),
+            Failing::Next { count, status } => {
+                *self = match count {
+                    0 | 1 => Failing::Never,
+                    _ => Failing::Next {
+                        count: count - 1,
+                        status,
+                    },
+                };
+                (count > 0).then_some(status)
+            }
+        }
+    }
+}
 
 /// One request as the upstream received it.
 #[derive(Debug, Clone)]
@@ -74,6 +113,9 @@ pub struct TlsHello {
 struct Recorder {
     requests: Mutex<Vec<RecordedRequest>>,
     hellos: Mutex<Vec<TlsHello>>,
+    /// A named upstream's name, sent in [`UPSTREAM_NAME_HEADER`].
+    name: Option<String>,
+    failing: Mutex<Failing>,
 }
 
 /// An HTTPS upstream's configurations: its own, and the one it answers
@@ -112,7 +154,24 @@ impl Upstream {
 
     /// Plain HTTP on `addr`.
     pub fn http_on(addr: SocketAddr) -> Result<Self> {
-        Self::start(addr, None)
+        Self::start(addr, None, None)
+    }
+
+    /// Plain HTTP on `addr`, each response saying `name` in
+    /// [`UPSTREAM_NAME_HEADER`].
+    pub fn named_on(addr: SocketAddr, name: &str) -> Result<Self> {
+        Self::start(addr, None, Some(name))
+    }
+
+    /// HTTPS on `addr` with a certificate for `names` signed by `ca`, each
+    /// response saying `name` in [`UPSTREAM_NAME_HEADER`].
+    pub fn named_https_on(
+        addr: SocketAddr,
+        name: &str,
+        ca: &TestCa,
+        names: &[&str],
+    ) -> Result<Self> {
+        Self::start(addr, Some(Self::tls(ca, names, &[])?), Some(name))
     }
 
     /// HTTPS on `127.0.0.1:<free port>` with a certificate for `names`
@@ -136,22 +195,28 @@ impl Upstream {
         names: &[&str],
         client_auth_names: &[&str],
     ) -> Result<Self> {
+        Self::start(addr, Some(Self::tls(ca, names, client_auth_names)?), None)
+    }
+
+    fn tls(ca: &TestCa, names: &[&str], client_auth_names: &[&str]) -> Result<TlsConfigs> {
         let alpn: &[&[u8]] = &[b"http/1.1"];
-        let tls = TlsConfigs {
+        Ok(TlsConfigs {
             default: ca.server_config(names, alpn)?,
             client_auth_names: client_auth_names.iter().map(ToString::to_string).collect(),
             client_auth: ca.client_auth_server_config(names, alpn)?,
-        };
-        Self::start(addr, Some(tls))
+        })
     }
 
-    fn start(addr: SocketAddr, tls: Option<TlsConfigs>) -> Result<Self> {
+    fn start(addr: SocketAddr, tls: Option<TlsConfigs>, name: Option<&str>) -> Result<Self> {
         let listener =
             std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let recorder = Arc::new(Recorder::default());
+        let recorder = Arc::new(Recorder {
+            name: name.map(str::to_string),
+            ..Recorder::default()
+        });
         let server_recorder = Arc::clone(&recorder);
         let server = ServerThread::spawn(&format!("upstream-{addr}"), move || async move {
             match TcpListener::from_std(listener) {
@@ -189,6 +254,11 @@ impl Upstream {
     /// Every TLS ClientHello received so far, oldest first (empty for HTTP).
     pub fn tls_hellos(&self) -> Vec<TlsHello> {
         lock(&self.recorder.hellos).clone()
+    }
+
+    /// Answers from now on as `failing` says.
+    pub fn fail(&self, failing: Failing) {
+        *lock(&self.recorder.failing) = failing;
     }
 }
 
@@ -238,7 +308,20 @@ async fn serve_connection<S>(
     let service = service_fn(move |request| {
         let recorded = record(&request, peer, sni.clone(), client_cert);
         lock(&recorder.requests).push(recorded.clone());
-        respond(request, recorded)
+        let failure = lock(&recorder.failing).take();
+        let name = recorder.name.clone();
+        async move {
+            let mut response = match failure {
+                Some(status) => Ok(with_status(text("failing\n"), status)),
+                None => respond(request, recorded).await,
+            };
+            if let (Ok(response), Some(name)) = (&mut response, name)
+                && let Ok(value) = HeaderValue::from_str(&name)
+            {
+                response.headers_mut().insert(UPSTREAM_NAME_HEADER, value);
+            }
+            response
+        }
     });
     // A client that goes away mid-request is not the upstream's problem.
     let _ = http1::Builder::new()
@@ -288,14 +371,7 @@ async fn respond(
         tokio::time::sleep(Duration::from_secs(secs)).await;
         json(&headers_body(&recorded))
     } else if let Some(code) = path.strip_prefix("/status/") {
-        let status = code
-            .parse::<u16>()
-            .ok()
-            .and_then(|code| StatusCode::from_u16(code).ok())
-            .unwrap_or(StatusCode::BAD_REQUEST);
-        let mut response = text("");
-        *response.status_mut() = status;
-        response
+        with_status(text(""), code.parse().unwrap_or(400))
     } else if path == "/politics" {
         text("<html><body>politics</body></html>\n")
     } else {
@@ -351,13 +427,33 @@ fn with_type(body: String, content_type: &'static str) -> Response<Full<Bytes>> 
     response
 }
 
+/// `response` with `status` (400 for a number that is no status).
+fn with_status(mut response: Response<Full<Bytes>>, status: u16) -> Response<Full<Bytes>> {
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    response
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::canonical_header_name;
+    use super::{Failing, canonical_header_name};
+
+    #[test]
+    fn failing_next_counts_down_then_answers() {
+        let mut failing = Failing::Next {
+            count: 2,
+            status: 503,
+        };
+        assert_eq!(failing.take(), Some(503));
+        assert_eq!(failing.take(), Some(503));
+        assert_eq!(failing.take(), None);
+        assert_eq!(failing, Failing::Never);
+        let mut always = Failing::Always(500);
+        assert_eq!((always.take(), always.take()), (Some(500), Some(500)));
+    }
 
     #[test]
     fn header_names_are_capitalized_like_httpbin() {

@@ -19,8 +19,6 @@ pub(super) fn summary(lines: &[String], host: Ipv4Addr) -> String {
         .iter()
         .map(|line| {
             let quoted: Vec<&str> = line.split('"').collect();
-            let code_and_flags = quoted.get(2).copied().unwrap_or_default();
-            let code_and_flags: Vec<&str> = code_and_flags.split_whitespace().take(2).collect();
             let upstream = quoted
                 .iter()
                 .skip(1)
@@ -35,10 +33,21 @@ pub(super) fn summary(lines: &[String], host: Ipv4Addr) -> String {
                 Some(addr) if addr.ip() == host => GATEWAY.to_string(),
                 Some(addr) => addr.to_string(),
             };
-            format!("{} -> {upstream}", code_and_flags.join(" "))
+            format!("{} -> {upstream}", code_and_flags(line))
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `<code> <flags>` of an access log line: the two fields after the
+/// quoted request line, in Envoy's default format and Istio's alike.
+pub(crate) fn code_and_flags(line: &str) -> String {
+    let after_request = line.split('"').nth(2).unwrap_or_default();
+    after_request
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

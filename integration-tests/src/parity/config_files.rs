@@ -1,5 +1,6 @@
 //! The config directory and mesh file the control plane watches, made to
-//! hold one scenario's config at a time.
+//! hold one scenario's config at a time (this table's, or the traffic
+//! policy table's).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,14 +15,14 @@ use crate::fixtures::mesh_config;
 /// The mesh file the control plane watches, in its own directory.
 const MESH_FILE: &str = "mesh.yaml";
 
-pub(super) struct ConfigFiles {
+pub(crate) struct ConfigFiles {
     config: ConfigDir,
     mesh: ConfigDir,
     files: BTreeSet<String>,
 }
 
 impl ConfigFiles {
-    pub(super) fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             config: ConfigDir::new()?,
             mesh: ConfigDir::new()?,
@@ -29,30 +30,32 @@ impl ConfigFiles {
         })
     }
 
-    pub(super) fn config_dir(&self) -> &Path {
+    pub(crate) fn config_dir(&self) -> &Path {
         self.config.path()
     }
 
-    pub(super) fn mesh_file(&self) -> PathBuf {
+    pub(crate) fn mesh_file(&self) -> PathBuf {
         self.mesh.path().join(MESH_FILE)
     }
 
     /// Makes the directory hold exactly `scenario`'s files (removing first,
     /// so no two versions of one resource are ever served at once).
-    pub(super) fn apply(&mut self, scenario: &Scenario) -> Result<()> {
-        let mesh = mesh_config(scenario.mesh);
+    pub(crate) fn apply(&mut self, scenario: &Scenario) -> Result<()> {
+        self.apply_files(scenario.mesh, &scenario.files)
+    }
+
+    /// Makes the mesh file `examples/mesh-config/<mesh>.yaml` and the
+    /// directory hold exactly `files` (name, YAML), removing first.
+    pub(crate) fn apply_files(&mut self, mesh: &str, files: &[(&str, String)]) -> Result<()> {
+        let mesh = mesh_config(mesh);
         let mesh =
             fs::read_to_string(&mesh).with_context(|| format!("reading {}", mesh.display()))?;
         self.mesh.write(MESH_FILE, &mesh)?;
-        let wanted: BTreeSet<String> = scenario
-            .files
-            .iter()
-            .map(|(file, _)| file.to_string())
-            .collect();
+        let wanted: BTreeSet<String> = files.iter().map(|(file, _)| file.to_string()).collect();
         for stale in self.files.difference(&wanted) {
             self.config.remove(stale)?;
         }
-        for (file, yaml) in &scenario.files {
+        for (file, yaml) in files {
             self.config.write(file, yaml)?;
         }
         self.files = wanted;

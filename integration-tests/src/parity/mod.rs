@@ -24,8 +24,8 @@
 //! config directory and mesh file; each proxy is polled (`/config_dump`)
 //! until it holds that config before curl runs.
 
-mod access_log;
-mod config_files;
+pub(crate) mod access_log;
+pub(crate) mod config_files;
 mod outcome;
 mod proxy;
 mod scenario;

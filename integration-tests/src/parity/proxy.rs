@@ -9,6 +9,7 @@ use anyhow::{Result, ensure};
 use super::{CONVERGE, LOG_WAIT};
 use crate::config_dump::DynamicResources;
 use crate::control_channel::ControlChannel;
+use crate::curl::CurlResponse;
 use crate::data_plane::DataPlane;
 use crate::envoy::Envoy;
 use crate::netns::NetNs;
@@ -79,6 +80,14 @@ impl Proxy {
         match self {
             Proxy::Agent(agent) => agent.dynamic_resources(),
             Proxy::Envoy(envoy) => envoy.dynamic_resources(),
+        }
+    }
+
+    /// GET `path` (e.g. `/clusters`) on its admin interface.
+    pub fn admin_get(&self, path: &str) -> Result<CurlResponse> {
+        match self {
+            Proxy::Agent(agent) => agent.admin_get(path),
+            Proxy::Envoy(envoy) => envoy.admin_get(path),
         }
     }
 

@@ -1,0 +1,93 @@
+//! Scenarios on the edges of a request: TLS origination's server checks
+//! (`subjectAltNames`, `insecureSkipVerify`), a DNS name without
+//! addresses, and the idle timeout of a TCP connection.
+
+use std::path::Path;
+
+use integration_tests::policy::{Call, Facts, Ready, Scenario};
+use serde_json::json;
+
+use crate::config::{cluster, destination_rule, http_service};
+
+/// The name the `tls` server's certificate is for.
+pub const TLS_HOST: &str = "tls.example.com";
+
+pub fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
+    vec![insecure_skip_verify(ca_cert), dns_without_addresses()]
+}
+
+/// TLS origination (SIMPLE) to the `tls` server, trusting the test CA,
+/// with `extra` settings.
+fn originate_tls(ca_cert: &Path, extra: serde_json::Value) -> Vec<(String, String)> {
+    let mut tls = json!({
+        "mode": "SIMPLE",
+        "sni": TLS_HOST,
+        "caCertificates": ca_cert.display().to_string(),
+    });
+    if let (Some(tls), Some(extra)) = (tls.as_object_mut(), extra.as_object()) {
+        tls.extend(extra.clone());
+    }
+    vec![
+        http_service(TLS_HOST, &["tls"]),
+        destination_rule(TLS_HOST, json!({ "tls": tls })),
+    ]
+}
+
+/// The same mismatch with `insecureSkipVerify: true`: nothing is checked,
+/// the request is served.
+fn insecure_skip_verify(ca_cert: &Path) -> Scenario {
+    Scenario::new(
+        "DR tls insecureSkipVerify",
+        originate_tls(
+            ca_cert,
+            json!({ "subjectAltNames": ["other.example.com"], "insecureSkipVerify": true }),
+        ),
+        |probe| {
+            let reply = probe.send(&Call::get(TLS_HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("served by", reply.served_by())
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("served by", "tls")
+            .with("log", "200 -"),
+    )
+    .ready(vec![
+        Ready::endpoints(cluster(TLS_HOST), 1),
+        Ready::lacks(cluster(TLS_HOST), "other.example.com"),
+    ])
+}
+
+/// A `resolution: DNS` service whose name has no addresses: no host to
+/// send to, Envoy's 503 `no healthy upstream`, flag UH.
+fn dns_without_addresses() -> Scenario {
+    const HOST: &str = "nowhere.example.com";
+    let entry = format!(
+        "apiVersion: networking.istio.io/v1\n\
+         kind: ServiceEntry\n\
+         metadata:\n  name: nowhere\n\
+         spec:\n\
+         \x20 hosts:\n  - {HOST}\n\
+         \x20 location: MESH_EXTERNAL\n\
+         \x20 ports:\n  - number: 80\n    name: http\n    protocol: HTTP\n\
+         \x20 resolution: DNS\n"
+    );
+    Scenario::new(
+        "DNS name without addresses",
+        vec![("se-nowhere.yaml".to_string(), entry)],
+        |probe| {
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("body", reply.body.trim())
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 503)
+            .with("body", "no healthy upstream")
+            .with("log", "503 UH"),
+    )
+    .ready(vec![Ready::has("80", HOST)])
+}

@@ -1,0 +1,147 @@
+//! VirtualService scenarios: timeouts, retries, headers, the headers
+//! Envoy's router adds, faults, mirrors, CORS, matches.
+
+use std::time::Duration;
+
+use integration_tests::policy::{Call, Facts, Probe, Scenario, at_least};
+use integration_tests::upstream::Failing;
+use serde_json::{Value, json};
+
+use crate::config::{http_service, ready, route_to, virtual_service};
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![timeout(), retry_then_success(), route_headers()]
+}
+
+/// A service on server `a` alone with one VirtualService route `fields`.
+pub fn one_route(host: &str, fields: Value) -> Vec<(String, String)> {
+    vec![
+        http_service(host, &["a"]),
+        virtual_service(host, json!([route_to(host, fields)])),
+    ]
+}
+
+/// The first value of header `name` in the last request server `a` got,
+/// or `-`.
+fn upstream_header(probe: &Probe<'_>, name: &str) -> anyhow::Result<String> {
+    Ok(probe
+        .received("a")?
+        .last()
+        .and_then(|request| request.header(name))
+        .unwrap_or("-")
+        .to_string())
+}
+
+/// `timeout: 1s` on a route to a server that answers after 2 s: Envoy's
+/// 504 `upstream request timeout`, flag UT, after at least the timeout.
+fn timeout() -> Scenario {
+    const HOST: &str = "timeout.example.com";
+    Scenario::new(
+        "VS timeout 1s",
+        one_route(HOST, json!({ "timeout": "1s" })),
+        |probe| {
+            let reply = probe.send(&Call::get(HOST, "/delay/2"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("body", reply.body.trim())
+                .with("elapsed", at_least(reply.elapsed, Duration::from_secs(1)))
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 504)
+            .with("body", "upstream request timeout")
+            .with("elapsed", "≥ 1s")
+            .with("log", "504 UT"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `retries: {attempts: 2, retryOn: 5xx}` with a server that fails once:
+/// the retry succeeds; the upstream sees two attempts, the second with
+/// `x-envoy-attempt-count: 2` (istiod asks for the count on every virtual
+/// host).
+fn retry_then_success() -> Scenario {
+    const HOST: &str = "retry.example.com";
+    Scenario::new(
+        "VS retries 5xx: fail once, then 200",
+        one_route(
+            HOST,
+            json!({ "retries": { "attempts": 2, "retryOn": "5xx" } }),
+        ),
+        |probe| {
+            probe.fail(
+                "a",
+                Failing::Next {
+                    count: 1,
+                    status: 500,
+                },
+            )?;
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("attempts upstream", probe.received("a")?.len())
+                .with(
+                    "x-envoy-attempt-count upstream",
+                    upstream_header(probe, "x-envoy-attempt-count")?,
+                )
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("attempts upstream", 2)
+            .with("x-envoy-attempt-count upstream", 2)
+            .with("log", "200 -"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `headers` on a route: the request's set, add and remove are what the
+/// upstream sees; the response's set and remove are what the app sees.
+fn route_headers() -> Scenario {
+    const HOST: &str = "headers.example.com";
+    Scenario::new(
+        "VS headers on the route",
+        one_route(
+            HOST,
+            json!({ "headers": {
+                "request": {
+                    "set": { "x-set": "set" },
+                    "add": { "x-add": "added" },
+                    "remove": ["x-remove"],
+                },
+                "response": {
+                    "set": { "x-response-set": "set" },
+                    "remove": ["content-type"],
+                },
+            } }),
+        ),
+        |probe| {
+            let reply = probe.send(
+                &Call::get(HOST, "/")
+                    .header("x-set", "from-app")
+                    .header("x-remove", "from-app"),
+            )?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("x-set upstream", upstream_header(probe, "x-set")?)
+                .with("x-add upstream", upstream_header(probe, "x-add")?)
+                .with("x-remove upstream", upstream_header(probe, "x-remove")?)
+                .with(
+                    "x-response-set downstream",
+                    reply.header_or_dash("x-response-set"),
+                )
+                .with(
+                    "content-type downstream",
+                    reply.header_or_dash("content-type"),
+                ))
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("x-set upstream", "set")
+            .with("x-add upstream", "added")
+            .with("x-remove upstream", "-")
+            .with("x-response-set downstream", "set")
+            .with("content-type downstream", "-"),
+    )
+    .ready(ready(HOST, 1))
+}
