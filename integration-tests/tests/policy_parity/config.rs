@@ -59,6 +59,21 @@ pub fn http_service(host: &str, servers: &[&str]) -> (String, String) {
     service(host, 80, "HTTP", servers)
 }
 
+/// A DestinationRule for `host` with a subset per server (named as the
+/// server, selecting its `server` label).
+pub fn server_subsets(host: &str, servers: &[&str]) -> (String, String) {
+    let subsets: Vec<Value> = servers
+        .iter()
+        .map(|server| json!({ "name": server, "labels": { "server": server } }))
+        .collect();
+    resource(
+        "subsets",
+        host,
+        "DestinationRule",
+        json!({ "host": host, "subsets": subsets }),
+    )
+}
+
 /// A DestinationRule for `host` with `traffic_policy`.
 pub fn destination_rule(host: &str, traffic_policy: Value) -> (String, String) {
     resource(

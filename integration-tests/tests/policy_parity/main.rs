@@ -18,6 +18,8 @@ mod config;
 mod destination_rule;
 mod tls_and_flags;
 mod virtual_service;
+mod vs_filters;
+mod vs_matches;
 
 use std::path::Path;
 use std::time::Instant;
@@ -44,6 +46,8 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
     destination_rule::scenarios()
         .into_iter()
         .chain(virtual_service::scenarios())
+        .chain(vs_filters::scenarios())
+        .chain(vs_matches::scenarios())
         .chain(tls_and_flags::scenarios(ca_cert))
         .filter(|scenario| only.split(',').any(|part| scenario.name.contains(part)))
         .collect()

@@ -10,7 +10,12 @@ use serde_json::{Value, json};
 use crate::config::{http_service, ready, route_to, virtual_service};
 
 pub fn scenarios() -> Vec<Scenario> {
-    vec![timeout(), retry_then_success(), route_headers()]
+    vec![
+        timeout(),
+        retry_then_success(),
+        retriable_status_codes(),
+        route_headers(),
+    ]
 }
 
 /// A service on server `a` alone with one VirtualService route `fields`.
@@ -90,6 +95,38 @@ fn retry_then_success() -> Scenario {
             .with("status", 200)
             .with("attempts upstream", 2)
             .with("x-envoy-attempt-count upstream", 2)
+            .with("log", "200 -"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `retryOn` naming a status (istiod makes it a retriable status code):
+/// a server that answers 418 once is retried, and the retry served.
+fn retriable_status_codes() -> Scenario {
+    const HOST: &str = "retry-codes.example.com";
+    Scenario::new(
+        "VS retries retriable-status-codes 418",
+        one_route(
+            HOST,
+            json!({ "retries": { "attempts": 2, "retryOn": "retriable-status-codes,418" } }),
+        ),
+        |probe| {
+            probe.fail(
+                "a",
+                Failing::Next {
+                    count: 1,
+                    status: 418,
+                },
+            )?;
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("attempts upstream", probe.received("a")?.len())
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("attempts upstream", 2)
             .with("log", "200 -"),
     )
     .ready(ready(HOST, 1))

@@ -1,0 +1,214 @@
+//! VirtualService scenarios run by HTTP filters and the router's
+//! policies: fault injection, CORS, per-destination headers.
+
+use std::time::Duration;
+
+use integration_tests::policy::{Call, Facts, Ready, Scenario, at_least};
+use serde_json::json;
+
+use crate::config::{http_service, ready, server_subsets, virtual_service};
+use crate::statuses;
+use crate::virtual_service::one_route;
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![fault_abort(), fault_delay(), cors(), destination_headers()]
+}
+
+/// `fault.abort` for every request: the app gets the status without the
+/// upstream being reached, body `fault filter abort`, flag FI.
+fn fault_abort() -> Scenario {
+    const HOST: &str = "abort.example.com";
+    Scenario::new(
+        "VS fault abort 100%",
+        one_route(
+            HOST,
+            json!({ "fault": { "abort": { "httpStatus": 418, "percentage": { "value": 100 } } } }),
+        ),
+        |probe| {
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("body", reply.body.trim())
+                .with("upstream requests", probe.received("a")?.len())
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 418)
+            .with("body", "fault filter abort")
+            .with("upstream requests", 0)
+            .with("log", "418 FI"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `fault.delay` of 1 s for every request: served, not before 1 s, flag
+/// DI.
+fn fault_delay() -> Scenario {
+    const HOST: &str = "delay.example.com";
+    Scenario::new(
+        "VS fault delay 1s",
+        one_route(
+            HOST,
+            json!({ "fault": { "delay": { "fixedDelay": "1s", "percentage": { "value": 100 } } } }),
+        ),
+        |probe| {
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("elapsed", at_least(reply.elapsed, Duration::from_secs(1)))
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("elapsed", "≥ 1s")
+            .with("log", "200 DI"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `corsPolicy`: a preflight from an allowed origin is answered by the
+/// proxy with the policy; a simple request from it gets the allowed origin
+/// and exposed headers; one from another origin gets no CORS headers.
+fn cors() -> Scenario {
+    const HOST: &str = "cors.example.com";
+    const ORIGIN: &str = "https://app.example.com";
+    Scenario::new(
+        "VS corsPolicy",
+        one_route(
+            HOST,
+            json!({ "corsPolicy": {
+                "allowOrigins": [{ "exact": ORIGIN }],
+                "allowMethods": ["GET", "POST"],
+                "allowHeaders": ["x-custom"],
+                "exposeHeaders": ["x-exposed"],
+                "maxAge": "24h",
+            } }),
+        ),
+        |probe| {
+            let preflight = probe.send(
+                &Call::get(HOST, "/")
+                    .method("OPTIONS")
+                    .header("origin", ORIGIN)
+                    .header("access-control-request-method", "POST")
+                    .header("access-control-request-headers", "x-custom"),
+            )?;
+            let upstream_after_preflight = probe.received("a")?.len();
+            let simple = probe.send(&Call::get(HOST, "/").header("origin", ORIGIN))?;
+            let other =
+                probe.send(&Call::get(HOST, "/").header("origin", "https://other.example.com"))?;
+            Ok(Facts::new()
+                .with("preflight status", preflight.result())
+                .with("preflight reached upstream", upstream_after_preflight)
+                .with(
+                    "preflight allow-origin",
+                    preflight.header_or_dash("access-control-allow-origin"),
+                )
+                .with(
+                    "preflight allow-methods",
+                    preflight.header_or_dash("access-control-allow-methods"),
+                )
+                .with(
+                    "preflight allow-headers",
+                    preflight.header_or_dash("access-control-allow-headers"),
+                )
+                .with(
+                    "preflight max-age",
+                    preflight.header_or_dash("access-control-max-age"),
+                )
+                .with("simple status", simple.result())
+                .with(
+                    "simple allow-origin",
+                    simple.header_or_dash("access-control-allow-origin"),
+                )
+                .with(
+                    "simple expose-headers",
+                    simple.header_or_dash("access-control-expose-headers"),
+                )
+                .with("other origin status", other.result())
+                .with(
+                    "other origin allow-origin",
+                    other.header_or_dash("access-control-allow-origin"),
+                ))
+        },
+        Facts::new()
+            .with("preflight status", 200)
+            .with("preflight reached upstream", 0)
+            .with("preflight allow-origin", ORIGIN)
+            .with("preflight allow-methods", "GET,POST")
+            .with("preflight allow-headers", "x-custom")
+            .with("preflight max-age", 86400)
+            .with("simple status", 200)
+            .with("simple allow-origin", ORIGIN)
+            .with("simple expose-headers", "x-exposed")
+            .with("other origin status", 200)
+            .with("other origin allow-origin", "-"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `headers` on each of two weighted destinations (subsets a and b): each
+/// upstream sees its destination's request headers, each response carries
+/// its destination's response headers.
+fn destination_headers() -> Scenario {
+    const HOST: &str = "dest-headers.example.com";
+    let destination = |server: &str| {
+        json!({
+            "destination": { "host": HOST, "subset": server },
+            "weight": 50,
+            "headers": {
+                "request": { "set": { "x-destination": server }, "remove": ["x-remove"] },
+                "response": { "set": { "x-destination-response": server }, "remove": ["content-type"] },
+            },
+        })
+    };
+    Scenario::new(
+        "VS headers per destination",
+        vec![
+            http_service(HOST, &["a", "b"]),
+            server_subsets(HOST, &["a", "b"]),
+            virtual_service(
+                HOST,
+                json!([{ "route": [destination("a"), destination("b")] }]),
+            ),
+        ],
+        |probe| {
+            let replies = probe.send_times(&Call::get(HOST, "/").header("x-remove", "app"), 8)?;
+            let mut upstream_mismatches = 0;
+            for server in ["a", "b"] {
+                upstream_mismatches += probe
+                    .received(server)?
+                    .iter()
+                    .filter(|r| {
+                        r.header("x-destination") != Some(server) || r.header("x-remove").is_some()
+                    })
+                    .count();
+            }
+            let response_mismatches = replies
+                .iter()
+                .filter(|r| {
+                    r.header("x-destination-response") != Some(r.served_by().as_str())
+                        || r.header("content-type").is_some()
+                })
+                .count();
+            Ok(Facts::new()
+                .with("statuses", statuses(&replies))
+                .with(
+                    "upstream requests not as their destination says",
+                    upstream_mismatches,
+                )
+                .with(
+                    "responses not as their destination says",
+                    response_mismatches,
+                ))
+        },
+        Facts::new()
+            .with("statuses", "200×8")
+            .with("upstream requests not as their destination says", 0)
+            .with("responses not as their destination says", 0),
+    )
+    .ready(vec![
+        Ready::endpoints(format!("outbound|80|a|{HOST}"), 1),
+        Ready::endpoints(format!("outbound|80|b|{HOST}"), 1),
+        Ready::has("80", "x-destination"),
+    ])
+}
