@@ -3,17 +3,22 @@
 //! addresses, and the idle timeout of a TCP connection.
 
 use std::path::Path;
+use std::time::Duration;
 
-use integration_tests::policy::{Call, Facts, Ready, Scenario};
+use integration_tests::policy::{Call, Facts, Ready, Scenario, at_least};
 use serde_json::json;
 
-use crate::config::{cluster, destination_rule, http_service};
+use crate::config::{cluster, destination_rule, http_service, service};
 
 /// The name the `tls` server's certificate is for.
 pub const TLS_HOST: &str = "tls.example.com";
 
 pub fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
-    vec![insecure_skip_verify(ca_cert), dns_without_addresses()]
+    vec![
+        insecure_skip_verify(ca_cert),
+        dns_without_addresses(),
+        tcp_idle_timeout(),
+    ]
 }
 
 /// TLS origination (SIMPLE) to the `tls` server, trusting the test CA,
@@ -90,4 +95,30 @@ fn dns_without_addresses() -> Scenario {
             .with("log", "503 UH"),
     )
     .ready(vec![Ready::has("80", HOST)])
+}
+
+/// `connectionPool.tcp.idleTimeout: 2s` on a TCP service: a connection
+/// that carries nothing is closed by the proxy, not before 2 s.
+fn tcp_idle_timeout() -> Scenario {
+    const HOST: &str = "tcp.example.com";
+    const PORT: u16 = 9000;
+    Scenario::new(
+        "DR tcp.idleTimeout 2s",
+        vec![
+            service(HOST, PORT, "TCP", &["a"]),
+            destination_rule(
+                HOST,
+                json!({ "connectionPool": { "tcp": { "idleTimeout": "2s" } } }),
+            ),
+        ],
+        |probe| {
+            let idle = probe.idle_until_closed(PORT, Duration::from_secs(15))?;
+            Ok(Facts::new().with("closed after", at_least(idle, Duration::from_secs(2))))
+        },
+        Facts::new().with("closed after", "≥ 2s"),
+    )
+    .ready(vec![
+        Ready::endpoints(format!("outbound|{PORT}||{HOST}"), 1),
+        Ready::has(format!("0.0.0.0_{PORT}"), HOST),
+    ])
 }
