@@ -275,13 +275,40 @@ pub fn upstream_tls(
                 ..Default::default()
             }
         }
-        TlsMode::IstioMutual => istio_mutual_tls_context(&ISTIO_MUTUAL_UPSTREAM_ALPN),
+        TlsMode::IstioMutual => istio_mutual_upstream(san_matchers),
     };
     Some(UpstreamTlsContext {
         common_tls_context: Some(common),
         sni,
         ..Default::default()
     })
+}
+
+/// Istio mutual TLS from a sidecar: the workload certificate, the mesh
+/// root and, as istiod adds them, the rule's `subjectAltNames` verified
+/// beside the root (a combined validation context).
+fn istio_mutual_upstream(san_matchers: Vec<SubjectAltNameMatcher>) -> CommonTlsContext {
+    let mut common = istio_mutual_tls_context(&ISTIO_MUTUAL_UPSTREAM_ALPN);
+    if san_matchers.is_empty() {
+        return common;
+    }
+    if let Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(root)) =
+        common.validation_context_type.take()
+    {
+        common.validation_context_type = Some(
+            common_tls_context::ValidationContextType::CombinedValidationContext(
+                common_tls_context::CombinedCertificateValidationContext {
+                    default_validation_context: Some(CertificateValidationContext {
+                        match_typed_subject_alt_names: san_matchers,
+                        ..Default::default()
+                    }),
+                    validation_context_sds_secret_config: Some(root),
+                    ..Default::default()
+                },
+            ),
+        );
+    }
+    common
 }
 
 /// The client TLS of a DestinationRule with `credentialName`, as istiod

@@ -135,6 +135,25 @@ fn istio_mutual_verifies_the_mesh_identity_not_the_service_entry_names() {
     assert!(names.is_empty(), "{names:?}");
 }
 
+#[test]
+fn istio_mutual_verifies_the_rule_names_beside_the_mesh_root() {
+    let cluster = api_cluster(
+        &sidecar(),
+        "{mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://cluster.local/ns/api/sa/api]}",
+        "",
+    );
+    assert_eq!(
+        names_of(&cluster),
+        Some(vec![pair("URI", "spiffe://cluster.local/ns/api/sa/api")])
+    );
+    let combined =
+        &cluster["transportSocket"]["typedConfig"]["commonTlsContext"]["combinedValidationContext"];
+    assert_eq!(
+        combined["validationContextSdsSecretConfig"]["name"],
+        "ROOTCA"
+    );
+}
+
 /// The SDS names of the cluster's TLS context: its certificate's, then its
 /// CA's; empty when the cluster has no TLS.
 fn sds_names(cluster: &Value) -> Vec<String> {
