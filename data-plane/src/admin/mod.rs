@@ -92,6 +92,7 @@ impl Admin {
             "/stats/prometheus" | "/stats" => {
                 let mut out = String::new();
                 self.stats.render(&mut out);
+                self.upstreams.render_stats(&mut out);
                 self.xds_stats.render_prometheus(&mut out);
                 self.access_log_stats.render_prometheus(&mut out);
                 text(StatusCode::OK, out)
@@ -120,12 +121,34 @@ impl Admin {
         }
     }
 
-    /// Envoy's `/clusters` text: `cluster::host::stat::value`.
+    /// Envoy's `/clusters` text: `cluster::setting::value` lines (the
+    /// default priority's circuit breakers, outlier detection's success
+    /// rates, which this agent does not compute: -1), then
+    /// `cluster::host::stat::value` lines.
     fn clusters(&self) -> String {
         let mut out = String::new();
         for cluster in self.upstreams.describe() {
+            let name = &cluster.name;
+            if cluster.outlier_detection {
+                for stat in [
+                    "success_rate_average",
+                    "success_rate_ejection_threshold",
+                    "local_origin_success_rate_average",
+                    "local_origin_success_rate_ejection_threshold",
+                ] {
+                    let _ = writeln!(out, "{name}::outlier::{stat}::-1");
+                }
+            }
+            let limits = cluster.breakers.limits;
+            for (setting, value) in [
+                ("max_connections", limits.max_connections),
+                ("max_pending_requests", limits.max_pending_requests),
+                ("max_requests", limits.max_requests),
+                ("max_retries", limits.max_retries),
+            ] {
+                let _ = writeln!(out, "{name}::default_priority::{setting}::{value}");
+            }
             for host in &cluster.endpoints {
-                let name = &cluster.name;
                 let address = host.address;
                 let _ = writeln!(
                     out,
@@ -133,6 +156,7 @@ impl Admin {
                     host.hostname.as_deref().unwrap_or("")
                 );
                 let _ = writeln!(out, "{name}::{address}::weight::{}", host.weight);
+                let _ = writeln!(out, "{name}::{address}::cx_active::{}", host.cx_active);
                 let _ = writeln!(out, "{name}::{address}::cx_total::{}", host.cx_total);
                 let _ = writeln!(
                     out,
@@ -142,6 +166,12 @@ impl Admin {
                 let _ = writeln!(out, "{name}::{address}::rq_active::{}", host.rq_active);
                 let _ = writeln!(out, "{name}::{address}::rq_error::{}", host.rq_error);
                 let _ = writeln!(out, "{name}::{address}::rq_total::{}", host.rq_total);
+                let flags = if host.ejected {
+                    "/failed_outlier_check"
+                } else {
+                    "healthy"
+                };
+                let _ = writeln!(out, "{name}::{address}::health_flags::{flags}");
             }
             if cluster.endpoints.is_empty() {
                 let _ = writeln!(out, "{}::no hosts", cluster.name);

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::model::route::StringMatch;
 
+pub use super::resilience::{CircuitBreakers, OutlierDetection, PanicThreshold};
+
 /// A cluster from CDS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
@@ -18,7 +20,9 @@ pub struct Cluster {
     pub http2: bool,
     pub idle_timeout: Option<Duration>,
     pub max_requests_per_connection: Option<u32>,
-    pub max_connections: Option<u32>,
+    pub circuit_breakers: CircuitBreakers,
+    pub outlier_detection: Option<OutlierDetection>,
+    pub healthy_panic_threshold: PanicThreshold,
     /// SDS secrets the cluster's TLS refers to.
     pub secret_names: Vec<Arc<str>>,
 }

@@ -14,6 +14,9 @@ use crate::upstream::{ResetReason, UpstreamError};
 
 use super::http::ResponseBody;
 
+/// Envoy's details for a request a circuit breaker refused.
+const OVERFLOW_DETAILS: &str = "upstream_reset_before_response_started{overflow}";
+
 /// A locally generated answer and what the access log says about it.
 #[derive(Debug, Clone)]
 pub struct LocalReply {
@@ -86,6 +89,13 @@ impl LocalReply {
                 "no_healthy_upstream",
             ),
             UpstreamError::UnknownCluster(name) => Self::no_cluster(name),
+            UpstreamError::Overflow(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+                    .into(),
+                error.response_flag(),
+                OVERFLOW_DETAILS,
+            ),
             other => {
                 let reset = other
                     .reset_reason()
@@ -117,6 +127,10 @@ impl LocalReply {
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         }
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        if self.details == OVERFLOW_DETAILS {
+            // Envoy's router marks a request a circuit breaker dropped.
+            headers.insert("x-envoy-overloaded", HeaderValue::from_static("true"));
+        }
         response
     }
 }
@@ -214,5 +228,24 @@ mod tests {
             reply.transport_failure,
             "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: X509_verify_cert: certificate verification error at depth 0: unable to get local issuer certificate:TLS_error_end"
         );
+    }
+
+    #[test]
+    fn an_open_circuit_breaker_answers_envoys_overflow_reply() {
+        let reply = LocalReply::upstream_failure(&UpstreamError::Overflow("c".into()));
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            reply.body,
+            "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+        );
+        assert_eq!(
+            (reply.flags, reply.details),
+            ("UO", "upstream_reset_before_response_started{overflow}")
+        );
+        assert_eq!(reply.transport_failure, "");
+        let response = reply.into_response();
+        assert_eq!(response.headers()["x-envoy-overloaded"], "true");
+        let other = LocalReply::no_route().into_response();
+        assert!(!other.headers().contains_key("x-envoy-overloaded"));
     }
 }

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use crate::access_log_service::LogTargets;
 use crate::model::cluster::Discovery;
 use crate::model::listener::TcpProxy;
-use crate::upstream::{UpstreamError, UpstreamStream};
+use crate::upstream::{Tracked, UpstreamError, UpstreamStream};
 use shared::egress::EgressPolicy;
 
 use super::access_log::AccessLog;
@@ -145,7 +145,7 @@ impl Connection {
     async fn copy_sniffing<S: AsyncRead + AsyncWrite + Unpin>(
         mut self,
         downstream: S,
-        upstream: UpstreamStream,
+        upstream: Tracked<UpstreamStream>,
         context: &Arc<ProxyContext>,
     ) {
         let labels = self.opening_labels();
@@ -167,7 +167,7 @@ impl Connection {
     async fn copy<S: AsyncRead + AsyncWrite + Unpin>(
         mut self,
         mut downstream: S,
-        upstream: UpstreamStream,
+        upstream: Tracked<UpstreamStream>,
         series: Arc<Series>,
     ) {
         let copied = self.copy_streams(&mut downstream, upstream).await;
@@ -177,7 +177,7 @@ impl Connection {
     async fn copy_streams<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         downstream: &mut S,
-        mut upstream: UpstreamStream,
+        mut upstream: Tracked<UpstreamStream>,
     ) -> Copied {
         timeouts::copy(downstream, &mut upstream, self.limits).await
     }

@@ -6,21 +6,24 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use dashmap::DashMap;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::model::cluster::{Cluster, Discovery, LoadAssignment};
 
+use super::circuit_breaker::Breakers;
 use super::dns::{DnsDiscovery, Resolver};
 use super::error::UpstreamError;
 use super::lb::{Candidate, EndpointSet, Host};
+use super::outlier::{Detector, Outcome};
 use super::pool::{
     ConnectSettings, HttpClient, PoolExecutor, UpstreamStream, connect_host, tls_target,
 };
+use super::stats::ClusterCounters;
 use super::tls::{TlsConfigError, TlsContext, TlsOrigination};
-use super::{ClusterStatus, EndpointStatus};
+use super::{BreakerStatus, ClusterStatus, EndpointStatus};
 
 /// How often DNS clusters re-resolve their names (Envoy's default
 /// `dns_refresh_rate`). The resolver's cache honours shorter TTLs.
@@ -46,6 +49,28 @@ pub(crate) struct ClusterRuntime {
     /// proxy offers the context's list as it is; `auto_san_validation` is
     /// an HTTP option the TCP proxy does not apply.
     tcp_tls: Option<Result<TlsOrigination, Arc<TlsConfigError>>>,
+    pub(crate) breakers: Arc<Breakers>,
+    pub(crate) outlier: Option<Detector>,
+    counters: Arc<ClusterCounters>,
+    /// The hosts load balancing uses while some are ejected.
+    balanced: ArcSwapOption<Balanced>,
+}
+
+/// Which hosts to balance over, for one endpoint set and one ejection
+/// generation.
+struct Balanced {
+    /// The endpoint set it was computed from (its address).
+    source: usize,
+    generation: u64,
+    hosts: BalancedHosts,
+}
+
+enum BalancedHosts {
+    /// No host is ejected.
+    All,
+    /// Too few hosts are healthy: all of them (panic mode).
+    Panic,
+    Healthy(EndpointSet),
 }
 
 impl ClusterRuntime {
@@ -54,7 +79,9 @@ impl ClusterRuntime {
         resolver: &Arc<Resolver>,
         tls: &TlsContext,
         executor: &PoolExecutor,
+        counters: Arc<ClusterCounters>,
     ) -> Self {
+        let breakers = Arc::new(Breakers::new(model.circuit_breakers, counters.clone()));
         let origination = |http2: bool, auto_san_validation: bool| {
             model.tls.as_ref().map(|t| {
                 let mut t = (**t).clone();
@@ -72,6 +99,7 @@ impl ClusterRuntime {
             http2: model.http2,
             idle_timeout: model.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
             executor: executor.clone(),
+            breakers: breakers.clone(),
         };
         let (endpoints, dns) = match &model.discovery {
             Discovery::Static(assignment) => {
@@ -91,6 +119,9 @@ impl ClusterRuntime {
             }
             Discovery::Eds { .. } | Discovery::OriginalDst => (EndpointSet::default(), None),
         };
+        let model_outlier = model
+            .outlier_detection
+            .map(|config| Detector::new(config, counters.clone()));
         Self {
             tcp_tls: if model.http2 || model.tls.as_ref().is_some_and(|t| t.verify_server_name) {
                 origination(false, false)
@@ -105,6 +136,10 @@ impl ClusterRuntime {
             last_sweep: AtomicU64::new(0),
             epoch: Instant::now(),
             settings,
+            breakers,
+            outlier: model_outlier,
+            counters,
+            balanced: ArcSwapOption::empty(),
         }
     }
 
@@ -130,10 +165,89 @@ impl ClusterRuntime {
             self.ensure_resolved(dns).await?;
         }
         let endpoints = self.endpoints.load();
-        endpoints
-            .pick(self.model.lb, &self.rr)
-            .cloned()
-            .ok_or_else(|| self.no_healthy_upstream())
+        let balanced = self.balanced(&endpoints);
+        let picked = match balanced.as_ref().map(|b| &b.hosts) {
+            Some(BalancedHosts::Healthy(healthy)) => healthy.pick(self.model.lb, &self.rr),
+            Some(BalancedHosts::Panic) => {
+                self.counters
+                    .lb_healthy_panic
+                    .fetch_add(1, Ordering::Relaxed);
+                endpoints.pick(self.model.lb, &self.rr)
+            }
+            Some(BalancedHosts::All) | None => endpoints.pick(self.model.lb, &self.rr),
+        }
+        .cloned();
+        picked.ok_or_else(|| self.no_healthy_upstream())
+    }
+
+    /// While outlier detection has ejected hosts: the healthy ones, or all
+    /// of them when too few are healthy (Envoy's panic mode, below
+    /// `healthy_panic_threshold`). `None` when no host was ever ejected.
+    fn balanced(&self, endpoints: &Arc<EndpointSet>) -> Option<Arc<Balanced>> {
+        let generation = self.outlier.as_ref()?.generation.load(Ordering::Relaxed);
+        if generation == 0 {
+            return None;
+        }
+        let source = Arc::as_ptr(endpoints) as usize;
+        if let Some(cached) = self.balanced.load_full()
+            && cached.source == source
+            && cached.generation == generation
+        {
+            return Some(cached);
+        }
+        let healthy: Vec<Candidate> = endpoints
+            .hosts
+            .iter()
+            .zip(&endpoints.weights)
+            .filter(|(host, _)| !host.stats.outlier.is_ejected())
+            .map(|(host, &weight)| Candidate {
+                addr: host.addr,
+                hostname: host.hostname.clone(),
+                weight,
+            })
+            .collect();
+        let panic = self
+            .model
+            .healthy_panic_threshold
+            .in_panic(healthy.len(), endpoints.hosts.len());
+        let hosts = if healthy.len() == endpoints.hosts.len() {
+            BalancedHosts::All
+        } else if panic {
+            BalancedHosts::Panic
+        } else {
+            BalancedHosts::Healthy(EndpointSet::build(&healthy, endpoints))
+        };
+        let balanced = Arc::new(Balanced {
+            source,
+            generation,
+            hosts,
+        });
+        self.balanced.store(Some(balanced.clone()));
+        Some(balanced)
+    }
+
+    /// Tells outlier detection how an attempt on `host` went.
+    pub(crate) fn record(&self, host: &Host, outcome: Outcome) {
+        if let Some(detector) = &self.outlier {
+            let endpoints = self.endpoints.load();
+            detector.record(host, outcome, &endpoints.hosts, Instant::now());
+        }
+    }
+
+    /// Runs outlier detection's interval timer for as long as the runtime
+    /// lives.
+    pub(crate) async fn run_outlier_interval(runtime: Weak<Self>, interval: Duration) {
+        let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(runtime) = runtime.upgrade() else {
+                return;
+            };
+            if let Some(detector) = &runtime.outlier {
+                detector.on_interval(&runtime.endpoints.load().hosts, Instant::now());
+            }
+        }
     }
 
     /// The host's pooled client.
@@ -174,6 +288,8 @@ impl ClusterRuntime {
                 Discovery::OriginalDst => "ORIGINAL_DST",
             },
             dns_error: self.dns.as_ref().and_then(DnsDiscovery::last_error),
+            breakers: BreakerStatus::of(&self.breakers),
+            outlier_detection: self.outlier.is_some(),
             endpoints: hosts
                 .into_iter()
                 .map(|(host, weight)| EndpointStatus {
@@ -185,6 +301,8 @@ impl ClusterRuntime {
                     rq_error: host.stats.rq_error.load(Ordering::Relaxed),
                     cx_total: host.stats.cx_total.load(Ordering::Relaxed),
                     cx_connect_fail: host.stats.cx_connect_fail.load(Ordering::Relaxed),
+                    cx_active: host.stats.pool_connections.load(Ordering::Relaxed),
+                    ejected: host.stats.outlier.is_ejected(),
                 })
                 .collect(),
         }

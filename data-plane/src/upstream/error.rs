@@ -33,6 +33,9 @@ pub enum UpstreamError {
     },
     #[error("TLS handshake with {addr} failed: {reason}")]
     Tls { addr: SocketAddr, reason: TlsError },
+    /// A circuit breaker of the cluster is open (Envoy's overflow).
+    #[error("circuit breaker of cluster {0:?} is open (overflow)")]
+    Overflow(String),
     #[error("upstream request failed: {}", chain(.0))]
     Http(#[source] hyper_util::client::legacy::Error),
 }
@@ -44,6 +47,7 @@ impl UpstreamError {
         match self {
             Self::UnknownCluster(_) => "NC",
             Self::NoHealthyUpstream(_) | Self::Resolve { .. } => "UH",
+            Self::Overflow(_) => "UO",
             Self::ConnectTimeout { .. } | Self::Connect { .. } | Self::Tls { .. } => "UF",
             Self::Http(e) if e.is_connect() => "UF",
             Self::Http(_) => "UR",
@@ -92,7 +96,10 @@ impl UpstreamError {
         match self {
             Self::ConnectTimeout { .. } | Self::Connect { .. } | Self::Tls { .. } => true,
             Self::Http(e) => e.is_connect(),
-            Self::UnknownCluster(_) | Self::NoHealthyUpstream(_) | Self::Resolve { .. } => false,
+            Self::UnknownCluster(_)
+            | Self::NoHealthyUpstream(_)
+            | Self::Resolve { .. }
+            | Self::Overflow(_) => false,
         }
     }
 
@@ -129,7 +136,10 @@ impl UpstreamError {
                 host: host.clone(),
                 reason: reason.clone(),
             },
-            Self::UnknownCluster(_) | Self::NoHealthyUpstream(_) | Self::Http(_) => return None,
+            Self::UnknownCluster(_)
+            | Self::NoHealthyUpstream(_)
+            | Self::Overflow(_)
+            | Self::Http(_) => return None,
         })
     }
 }
@@ -270,6 +280,14 @@ mod tests {
         };
         assert_eq!(nxdomain.response_flag(), "UH");
         assert!(!nxdomain.is_connect_failure());
+    }
+
+    #[test]
+    fn an_open_circuit_breaker_is_flagged_uo_and_is_no_connect_failure() {
+        let overflow = UpstreamError::Overflow("c".into());
+        assert_eq!(overflow.response_flag(), "UO");
+        assert!(!overflow.is_connect_failure());
+        assert!(overflow.duplicate().is_none());
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub(crate) struct HostStats {
     pub(crate) rq_error: AtomicU64,
     pub(crate) cx_total: AtomicU64,
     pub(crate) cx_connect_fail: AtomicU64,
+    /// Open pooled HTTP connections (circuit breakers).
+    pub(crate) pool_connections: Arc<AtomicU64>,
+    pub(crate) outlier: super::outlier::HostMonitor,
 }
 
 impl HostStats {

@@ -6,12 +6,15 @@
 //! locks. A runtime whose cluster did not change is kept, with its pooled
 //! connections, DNS state and load-balancing counters.
 
+mod circuit_breaker;
 mod cluster;
 mod dns;
 mod error;
 mod lb;
+mod outlier;
 mod pool;
 mod san;
+mod stats;
 mod tls;
 mod tls_reason;
 
@@ -25,16 +28,21 @@ use std::sync::atomic::Ordering;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use dashmap::DashMap;
 use parking_lot::Mutex;
 
 use crate::model::RunningConfig;
-use crate::model::cluster::Discovery;
+use crate::model::cluster::{CircuitBreakers, Discovery};
 
+use circuit_breaker::Breakers;
 use cluster::ClusterRuntime;
 use dns::Resolver;
+use outlier::Outcome;
 use pool::PoolExecutor;
+use stats::ClusterCounters;
 use tls::TlsContext;
 
+pub use circuit_breaker::{Admission, RetrySlot, Tracked};
 pub use dns::{DnsConfig, DnsError};
 pub use error::{ResetReason, TlsError, UpstreamError};
 pub use pool::UpstreamStream;
@@ -58,6 +66,39 @@ pub struct ClusterStatus {
     pub endpoints: Vec<EndpointStatus>,
     /// The last DNS failure of a DNS cluster, if its last resolution failed.
     pub dns_error: Option<String>,
+    pub breakers: BreakerStatus,
+    /// Whether the cluster runs outlier detection.
+    pub outlier_detection: bool,
+}
+
+/// A cluster's circuit breakers: their limits and how close they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerStatus {
+    pub limits: CircuitBreakers,
+    pub cx_open: bool,
+    pub rq_pending_open: bool,
+    pub rq_open: bool,
+    pub rq_retry_open: bool,
+    pub remaining_cx: u64,
+    pub remaining_pending: u64,
+    pub remaining_rq: u64,
+    pub remaining_retries: u64,
+}
+
+impl BreakerStatus {
+    fn of(breakers: &Breakers) -> Self {
+        Self {
+            limits: breakers.config,
+            cx_open: breakers.connections.open(),
+            rq_pending_open: breakers.pending.open(),
+            rq_open: breakers.requests.open(),
+            rq_retry_open: breakers.retries.open(),
+            remaining_cx: breakers.connections.remaining(),
+            remaining_pending: breakers.pending.remaining(),
+            remaining_rq: breakers.requests.remaining(),
+            remaining_retries: breakers.retries.remaining(),
+        }
+    }
 }
 
 /// One host of a cluster with its counters.
@@ -72,6 +113,10 @@ pub struct EndpointStatus {
     pub rq_error: u64,
     pub cx_total: u64,
     pub cx_connect_fail: u64,
+    /// Open pooled HTTP connections.
+    pub cx_active: u64,
+    /// Ejected by outlier detection.
+    pub ejected: bool,
 }
 
 /// The cluster runtimes of the running config. Cheap to clone (shared).
@@ -85,6 +130,8 @@ struct Inner {
     resolver: Arc<Resolver>,
     tls: TlsContext,
     executor: PoolExecutor,
+    /// Circuit breaker, outlier and panic counters by cluster name.
+    counters: DashMap<Arc<str>, Arc<ClusterCounters>>,
 }
 
 impl Upstreams {
@@ -95,6 +142,7 @@ impl Upstreams {
                 resolver: Arc::new(Resolver::new(&dns)),
                 tls: TlsContext::default(),
                 executor: PoolExecutor::default(),
+                counters: DashMap::new(),
             }),
         }
     }
@@ -109,12 +157,7 @@ impl Upstreams {
         for (name, model) in &config.clusters {
             let runtime = match current.get(name) {
                 Some(runtime) if runtime.model == *model => runtime.clone(),
-                _ => Arc::new(ClusterRuntime::new(
-                    model.clone(),
-                    &self.inner.resolver,
-                    &self.inner.tls,
-                    &self.inner.executor,
-                )),
+                _ => self.new_runtime(name, model),
             };
             if let Discovery::Eds { service_name } = &model.discovery {
                 runtime.set_assignment(config.endpoints.get(service_name).map(|a| &**a));
@@ -122,6 +165,33 @@ impl Upstreams {
             next.insert(name.clone(), runtime);
         }
         self.inner.clusters.store(Arc::new(next));
+        self.inner
+            .counters
+            .retain(|name, _| config.clusters.contains_key(name));
+    }
+
+    fn new_runtime(
+        &self,
+        name: &Arc<str>,
+        model: &Arc<crate::model::Cluster>,
+    ) -> Arc<ClusterRuntime> {
+        let counters = self.inner.counters.entry(name.clone()).or_default().clone();
+        let runtime = Arc::new(ClusterRuntime::new(
+            model.clone(),
+            &self.inner.resolver,
+            &self.inner.tls,
+            &self.inner.executor,
+            counters,
+        ));
+        if let Some(outlier) = &model.outlier_detection
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn(ClusterRuntime::run_outlier_interval(
+                Arc::downgrade(&runtime),
+                outlier.interval,
+            ));
+        }
+        runtime
     }
 
     /// Sends `req` to a host of `cluster`: picks the host, reuses a pooled
@@ -151,16 +221,37 @@ impl Upstreams {
         let runtime = self.cluster(cluster)?;
         let host = runtime.select(original_dst).await?;
         *chosen.lock() = Some(host.addr);
+        let admission = runtime
+            .breakers
+            .admit_request(runtime.model.http2, cluster)
+            .await?;
         let _active = host.stats.start_request();
         pool::prepare_request(&mut req, host.addr, runtime.settings());
         let info = UpstreamInfo { address: host.addr };
+        let mut attempt = Attempt {
+            runtime: &runtime,
+            host: &host,
+            finished: false,
+        };
         match runtime.client(&host).request(req).await {
-            Ok(response) => Ok((response, info)),
+            Ok(mut response) => {
+                attempt.finish(Outcome::Status(response.status().as_u16()));
+                response.extensions_mut().insert(Arc::new(admission));
+                Ok((response, info))
+            }
             Err(error) => {
+                attempt.finish(Outcome::ConnectFailed);
                 host.stats.rq_error.fetch_add(1, Ordering::Relaxed);
                 Err(UpstreamError::from_client(error))
             }
         }
+    }
+
+    /// A slot for one more retry to `cluster` while it runs, or `None`
+    /// when its `max_retries` circuit breaker is open (counted as
+    /// `upstream_rq_retry_overflow`: Envoy does not retry then).
+    pub fn try_retry(&self, cluster: &str) -> Option<RetrySlot> {
+        self.cluster(cluster).ok()?.breakers.try_retry()
     }
 
     /// Opens a connection to a host of `cluster` for TCP proxying: plain,
@@ -169,13 +260,18 @@ impl Upstreams {
         &self,
         cluster: &str,
         original_dst: Option<SocketAddr>,
-    ) -> Result<(UpstreamStream, SocketAddr), UpstreamError> {
+    ) -> Result<(Tracked<UpstreamStream>, SocketAddr), UpstreamError> {
         let runtime = self.cluster(cluster)?;
         let host = runtime.select(original_dst).await?;
+        let guard = runtime.breakers.open_tcp_connection(cluster)?;
         host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
         match runtime.connect_tcp(&host).await {
-            Ok(stream) => Ok((stream, host.addr)),
+            Ok(stream) => {
+                runtime.record(&host, Outcome::Connected);
+                Ok((Tracked::new(stream, guard), host.addr))
+            }
             Err(error) => {
+                runtime.record(&host, Outcome::ConnectFailed);
                 host.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
                 Err(error)
             }
@@ -210,6 +306,26 @@ impl Upstreams {
         all
     }
 
+    /// The circuit breaker, outlier detection and panic series of every
+    /// cluster, in Prometheus text.
+    pub fn render_stats(&self, out: &mut String) {
+        let statuses = self.describe();
+        let none = ClusterCounters::default();
+        let counters: Vec<Option<Arc<ClusterCounters>>> = statuses
+            .iter()
+            .map(|s| self.inner.counters.get(&s.name).map(|c| c.clone()))
+            .collect();
+        let rows: Vec<stats::Row<'_>> = statuses
+            .iter()
+            .zip(&counters)
+            .map(|(status, counters)| stats::Row {
+                status,
+                counters: counters.as_deref().unwrap_or(&none),
+            })
+            .collect();
+        stats::render(&rows, out);
+    }
+
     fn cluster(&self, name: &str) -> Result<Arc<ClusterRuntime>, UpstreamError> {
         self.inner
             .clusters
@@ -217,6 +333,29 @@ impl Upstreams {
             .get(name)
             .cloned()
             .ok_or_else(|| UpstreamError::UnknownCluster(name.to_string()))
+    }
+}
+
+/// One attempt on a host, for outlier detection: an attempt dropped before
+/// it finished timed out (per try or route timeout), as Envoy reports it.
+struct Attempt<'a> {
+    runtime: &'a ClusterRuntime,
+    host: &'a lb::Host,
+    finished: bool,
+}
+
+impl Attempt<'_> {
+    fn finish(&mut self, outcome: Outcome) {
+        self.finished = true;
+        self.runtime.record(self.host, outcome);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.runtime.record(self.host, Outcome::TimedOut);
+        }
     }
 }
 

@@ -29,6 +29,7 @@ use tokio_rustls::client::TlsStream;
 use tracing::debug;
 
 use super::Body;
+use super::circuit_breaker::{Breakers, Tracked};
 use super::error::{TlsError, UpstreamError};
 use super::lb::{Host, HostStats};
 use super::tls::{TlsConfigError, TlsOrigination, TlsTarget};
@@ -51,6 +52,8 @@ pub(crate) struct ConnectSettings {
     pub(crate) http2: bool,
     pub(crate) idle_timeout: Duration,
     pub(crate) executor: PoolExecutor,
+    /// The cluster's circuit breakers, which bound its connections.
+    pub(crate) breakers: Arc<Breakers>,
 }
 
 impl ConnectSettings {
@@ -61,6 +64,7 @@ impl ConnectSettings {
             connect_timeout: self.connect_timeout,
             tls: tls_target(self.tls.as_ref(), host),
             stats: host.stats.clone(),
+            breakers: self.breakers.clone(),
         };
         Client::builder(self.executor.clone())
             .pool_idle_timeout(self.idle_timeout)
@@ -156,11 +160,21 @@ pub(crate) struct Connector {
     connect_timeout: Duration,
     tls: Option<Result<TlsTarget, Arc<TlsConfigError>>>,
     stats: Arc<HostStats>,
+    breakers: Arc<Breakers>,
 }
 
 impl Connector {
-    async fn connect(self) -> Result<UpstreamStream, UpstreamError> {
-        connect_host(self.addr, self.connect_timeout, self.tls).await
+    /// Connects within the cluster's `max_connections` (waiting, at most
+    /// the connect timeout, for a connection to close when it is reached),
+    /// counted until the connection closes.
+    async fn connect(self) -> Result<Tracked<UpstreamStream>, UpstreamError> {
+        let guard = self
+            .breakers
+            .open_connection(&self.stats.pool_connections, self.connect_timeout)
+            .await
+            .ok_or(UpstreamError::ConnectTimeout { addr: self.addr })?;
+        let stream = connect_host(self.addr, self.connect_timeout, self.tls).await?;
+        Ok(Tracked::new(stream, guard))
     }
 }
 
@@ -187,7 +201,7 @@ pub(crate) async fn connect_host(
 }
 
 impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<UpstreamStream>;
+    type Response = TokioIo<Tracked<UpstreamStream>>;
     type Error = UpstreamError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -303,6 +317,7 @@ mod tests {
             http2,
             idle_timeout: Duration::from_secs(60),
             executor: PoolExecutor::default(),
+            breakers: Arc::new(Breakers::new(Default::default(), Default::default())),
         }
     }
 

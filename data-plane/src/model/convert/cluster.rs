@@ -14,7 +14,7 @@ use proto::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::{
 };
 
 use super::endpoint::load_assignment_named;
-use super::{At, decode, duration, enabled_duration, tls};
+use super::{At, decode, duration, enabled_duration, resilience, tls};
 use crate::model::Error;
 use crate::model::cluster::{Cluster, Discovery, LbPolicy, LoadAssignment};
 use crate::model::secret::SecretSources;
@@ -52,12 +52,9 @@ pub fn cluster(c: &PbCluster, secrets: &SecretSources) -> Result<Cluster, Error>
         http2: protocol.http2,
         idle_timeout: protocol.idle_timeout,
         max_requests_per_connection: protocol.max_requests_per_connection,
-        max_connections: c
-            .circuit_breakers
-            .as_ref()
-            .and_then(|cb| cb.thresholds.first())
-            .and_then(|t| t.max_connections.as_ref())
-            .map(|v| v.value),
+        circuit_breakers: resilience::circuit_breakers(c, &at)?,
+        outlier_detection: resilience::outlier_detection(c, &at)?,
+        healthy_panic_threshold: resilience::healthy_panic_threshold(c, &at)?,
         secret_names,
     })
 }

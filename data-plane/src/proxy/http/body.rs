@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use crate::access_log_service::LogTargets;
 use crate::proxy::access_log::AccessLog;
 use crate::proxy::stats::ClusterStats;
+use crate::upstream::Admission;
 
 use super::ResponseBody;
 
@@ -20,6 +21,8 @@ use super::ResponseBody;
 pub(super) struct CountingBody {
     pub(super) inner: Incoming,
     pub(super) stats: Arc<ClusterStats>,
+    /// The request's circuit breaker slots, held until the response ends.
+    pub(super) _admission: Option<Arc<Admission>>,
 }
 
 impl Body for CountingBody {

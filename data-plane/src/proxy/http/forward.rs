@@ -104,6 +104,7 @@ pub(super) async fn forward(
     let body = CountingBody {
         inner: body,
         stats: cluster_stats,
+        _admission: parts.extensions.remove(),
     };
     exchange.respond(Response::from_parts(parts, body.boxed()))
 }

@@ -70,6 +70,9 @@ impl Attempts<'_> {
         let max_attempts = max_attempts(self.retry, body.is_end_stream());
         let mut body = Some(body);
         let mut attempt = 1;
+        // The cluster's `max_retries` circuit breaker counts each retry
+        // while it runs; when it is open, Envoy stops retrying.
+        let mut _retry_slot = None;
         loop {
             // Only a request that may be retried is copied; the last
             // attempt takes it.
@@ -97,6 +100,10 @@ impl Attempts<'_> {
             let retried = self.retry.is_some_and(|retry| retries(retry, &result));
             if !retried || attempt >= max_attempts {
                 return result;
+            }
+            match self.upstreams.try_retry(self.cluster) {
+                Some(slot) => _retry_slot = Some(slot),
+                None => return result,
             }
             attempt += 1;
             tracing::debug!(cluster = %self.cluster, attempt, "retrying upstream request");
@@ -139,6 +146,8 @@ fn retries(retry: &RetryPolicy, outcome: &Outcome) -> bool {
 /// `5xx` and `gateway-error`.
 fn retries_error(retry: &RetryPolicy, error: &ForwardError) -> bool {
     match error {
+        // Envoy never retries a request a circuit breaker refused.
+        ForwardError::Upstream(UpstreamError::Overflow(_)) => false,
         ForwardError::Upstream(e) if e.is_connect_failure() => retry.on_connect_failure,
         ForwardError::Upstream(_) => retry.on_reset,
         ForwardError::Timeout => retry.on_reset || retry.on_5xx || retry.on_gateway_error,
@@ -204,6 +213,16 @@ mod tests {
         assert!(!retries_error(&retry, &no_host()));
         retry.on_reset = true;
         assert!(retries_error(&retry, &no_host()));
+    }
+
+    #[test]
+    fn an_overflow_is_never_retried() {
+        let mut retry = policy(1);
+        retry.on_reset = true;
+        retry.on_5xx = true;
+        retry.on_connect_failure = true;
+        let overflow = ForwardError::Upstream(UpstreamError::Overflow("c".into()));
+        assert!(!retries_error(&retry, &overflow));
     }
 
     #[test]

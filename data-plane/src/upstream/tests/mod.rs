@@ -4,6 +4,7 @@
 mod dns;
 mod executor;
 mod http;
+mod resilience;
 mod tcp_tls;
 mod tls;
 
@@ -192,7 +193,9 @@ pub(super) fn cluster(name: &str, discovery: Discovery) -> Cluster {
         http2: false,
         idle_timeout: None,
         max_requests_per_connection: None,
-        max_connections: None,
+        circuit_breakers: Default::default(),
+        outlier_detection: None,
+        healthy_panic_threshold: Default::default(),
         secret_names: Vec::new(),
     }
 }

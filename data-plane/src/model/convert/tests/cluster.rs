@@ -64,7 +64,8 @@ fn envoys_defaults_apply_to_an_empty_cluster() {
     assert!(!converted.http2);
     assert_eq!(converted.idle_timeout, None);
     assert_eq!(converted.max_requests_per_connection, None);
-    assert_eq!(converted.max_connections, None);
+    assert_eq!(converted.circuit_breakers, Default::default());
+    assert_eq!(converted.outlier_detection, None);
     assert!(converted.secret_names.is_empty());
 }
 
@@ -153,7 +154,11 @@ fn load_balancing_timeouts_and_limits_are_kept() {
     let converted = convert(&c).unwrap();
     assert_eq!(converted.lb, ModelLbPolicy::LeastRequest);
     assert_eq!(converted.connect_timeout, Duration::from_secs(10));
-    assert_eq!(converted.max_connections, Some(100));
+    assert_eq!(converted.circuit_breakers.max_connections, 100);
+    assert_eq!(
+        converted.circuit_breakers.max_pending_requests, 1024,
+        "Envoy's default"
+    );
     c.lb_policy = LbPolicy::Random as i32;
     assert_eq!(convert(&c).unwrap().lb, ModelLbPolicy::Random);
 }

@@ -22,7 +22,9 @@ fn cluster(name: &str, discovery: Discovery) -> (Arc<str>, Arc<Cluster>) {
         http2: false,
         idle_timeout: None,
         max_requests_per_connection: None,
-        max_connections: None,
+        circuit_breakers: Default::default(),
+        outlier_detection: None,
+        healthy_panic_threshold: Default::default(),
         secret_names: Vec::new(),
     };
     (name.into(), Arc::new(cluster))
