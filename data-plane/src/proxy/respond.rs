@@ -89,13 +89,6 @@ impl LocalReply {
                 "no_healthy_upstream",
             ),
             UpstreamError::UnknownCluster(name) => Self::no_cluster(name),
-            UpstreamError::Overflow(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "upstream connect error or disconnect/reset before headers. reset reason: overflow"
-                    .into(),
-                error.response_flag(),
-                OVERFLOW_DETAILS,
-            ),
             other => {
                 let reset = other
                     .reset_reason()

@@ -68,6 +68,7 @@ impl UpstreamError {
             Self::Connect { .. } | Self::Tls { .. } => Some(ResetReason::RemoteConnectionFailure),
             Self::Http(e) if e.is_connect() => Some(ResetReason::RemoteConnectionFailure),
             Self::Http(_) => Some(ResetReason::RemoteReset),
+            Self::Overflow(_) => Some(ResetReason::Overflow),
         }
     }
 
@@ -151,6 +152,8 @@ pub enum ResetReason {
     RemoteConnectionFailure,
     ConnectionTimeout,
     RemoteReset,
+    /// A circuit breaker refused the request.
+    Overflow,
 }
 
 impl ResetReason {
@@ -160,6 +163,7 @@ impl ResetReason {
             Self::RemoteConnectionFailure => "remote connection failure",
             Self::ConnectionTimeout => "connection timeout",
             Self::RemoteReset => "remote reset",
+            Self::Overflow => "overflow",
         }
     }
 
@@ -172,6 +176,7 @@ impl ResetReason {
             }
             Self::ConnectionTimeout => "upstream_reset_before_response_started{connection_timeout}",
             Self::RemoteReset => "upstream_reset_before_response_started{remote_reset}",
+            Self::Overflow => "upstream_reset_before_response_started{overflow}",
         }
     }
 }
