@@ -10,6 +10,7 @@ pub mod fault;
 pub mod fraction;
 pub mod http_filters;
 pub mod listener;
+pub mod mirror;
 pub mod resilience;
 pub mod route;
 pub mod secret;

@@ -76,6 +76,8 @@ pub struct Forward {
     pub retry: Option<RetryPolicy>,
     pub prefix_rewrite: Option<String>,
     pub host_rewrite: Option<String>,
+    /// Clusters a copy of the request goes to (empty: none).
+    pub mirrors: Vec<super::mirror::MirrorPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

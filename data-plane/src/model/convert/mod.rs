@@ -12,6 +12,7 @@ mod fault;
 mod fraction;
 mod http_filters;
 mod listener;
+mod mirror;
 mod resilience;
 mod route;
 mod tcp_timeouts;

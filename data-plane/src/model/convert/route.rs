@@ -14,6 +14,7 @@ pub(super) use matching::string_match;
 use headers::{EditFields, header_edits, no_edits, weighted_clusters};
 
 use super::egress_policy::egress_policy;
+use super::mirror;
 use super::{At, data_source, duration, enabled_duration, http_filters};
 use crate::model::Error;
 use crate::model::http_filters::{FilterConfig, FilterConfigs};
@@ -188,6 +189,7 @@ fn forward(ra: &pb_route::RouteAction, at: &At<'_>) -> Result<Forward, Error> {
         retry: ra.retry_policy.as_ref().map(retry_policy),
         prefix_rewrite: Some(ra.prefix_rewrite.clone()).filter(|p| !p.is_empty()),
         host_rewrite,
+        mirrors: mirror::mirror_policies(&ra.request_mirror_policies, at)?,
     })
 }
 

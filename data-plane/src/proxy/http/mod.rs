@@ -9,6 +9,7 @@ mod fault;
 mod filters;
 mod forward;
 mod headers;
+mod mirror;
 mod plan;
 mod request_id;
 mod retry;
@@ -27,7 +28,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::model::http_filters::HttpFilter;
-use crate::model::route::RouteConfig;
+use crate::model::route::{RouteAction, RouteConfig};
 use crate::upstream;
 
 use super::respond::LocalReply;
@@ -144,7 +145,17 @@ async fn handle(
     }
     match plan.action {
         Action::Forward(forwarding) => {
-            forward::forward(exchange, forwarding, plan.head, body.boxed()).await
+            let body = match &forwarding.route.action {
+                RouteAction::Forward(route) => mirror::start(
+                    context,
+                    &route.mirrors,
+                    &plan.head,
+                    body.boxed(),
+                    forwarding.timeout,
+                ),
+                _ => body.boxed(),
+            };
+            forward::forward(exchange, forwarding, plan.head, body).await
         }
         Action::Redirect { status, location } => {
             let mut response = Response::new(upstream::empty_body());

@@ -107,6 +107,7 @@ fn forward_all(tcp: &TcpProxy, egress_policy: Option<EgressPolicy>) -> RouteConf
             retry: None,
             prefix_rewrite: None,
             host_rewrite: None,
+            mirrors: Vec::new(),
         })
     };
     RouteConfig {

@@ -8,6 +8,7 @@ mod endpoint;
 mod golden;
 mod http_filters;
 mod listener;
+mod mirror;
 mod resilience;
 mod route;
 mod route_headers;

@@ -47,6 +47,7 @@ fn forward_to(cluster: &str) -> Forward {
         retry: None,
         prefix_rewrite: None,
         host_rewrite: None,
+        mirrors: Vec::new(),
     }
 }
 
