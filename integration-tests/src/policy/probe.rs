@@ -252,15 +252,17 @@ impl Probe<'_> {
             .to_string())
     }
 
-    /// Connects from the app to `host_port` (captured), sends nothing, and
-    /// returns how long until the proxy closed the connection (at most
-    /// `limit`, then fails).
+    /// Connects from the app to `port` of the host (captured), sends
+    /// nothing, and returns how long from the connect until the proxy
+    /// closed the connection (at most `limit`, then fails).
     pub fn idle_until_closed(&self, port: u16, limit: Duration) -> Result<Duration> {
         let target = (self.netns.host_ip(), port);
         self.netns.run_inside(|| {
+            // From before the connection exists: the proxy's timer starts
+            // once it has accepted it, so never earlier.
+            let started = Instant::now();
             let mut stream = TcpStream::connect(target).context("connecting")?;
             stream.set_read_timeout(Some(limit))?;
-            let started = Instant::now();
             let mut buffer = [0u8; 64];
             let read = std::io::Read::read(&mut stream, &mut buffer);
             let elapsed = started.elapsed();
