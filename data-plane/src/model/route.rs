@@ -8,12 +8,14 @@ use shared::egress::EgressPolicy;
 
 mod headers;
 mod matching;
+mod retry;
 
 pub use headers::{AppendAction, HeaderEdits, HeaderToAdd};
 pub use matching::{
     HeaderMatch, HeaderRule, PathMatch, QueryMatch, QueryRule, RequestFacts, RouteMatch,
     StringMatch, ValueMatch,
 };
+pub use retry::{AttemptFailure, Backoff, RetryOn, RetryPolicy};
 
 /// A route configuration from RDS.
 #[derive(Debug, Clone)]
@@ -145,26 +147,6 @@ impl ClusterTarget {
                 None
             }
         }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub num_retries: u32,
-    pub per_try_timeout: Option<Duration>,
-    pub on_connect_failure: bool,
-    pub on_5xx: bool,
-    pub on_gateway_error: bool,
-    pub on_reset: bool,
-    pub retriable_status_codes: Vec<u16>,
-}
-
-impl RetryPolicy {
-    /// Whether a response with `status` should be retried.
-    pub fn retries_status(&self, status: u16) -> bool {
-        (self.on_5xx && status >= 500)
-            || (self.on_gateway_error && matches!(status, 502..=504))
-            || self.retriable_status_codes.contains(&status)
     }
 }
 

@@ -55,6 +55,29 @@ impl LocalReply {
         )
     }
 
+    /// The 504 of a last try that hit the route's per-try timeout.
+    pub fn per_try_timeout() -> Self {
+        Self {
+            details: "upstream_per_try_timeout",
+            ..Self::timeout()
+        }
+    }
+
+    /// This reply to a request whose retries ran out on a retriable
+    /// failure: Envoy adds `URX` to its flags (after the others, in
+    /// Envoy's flag order).
+    pub fn retry_limit_exceeded(self) -> Self {
+        let flags = match self.flags {
+            "UT" => "UT,URX",
+            "UR" => "UR,URX",
+            "UF" => "UF,URX",
+            "UC" => "UC,URX",
+            "UO" => "UO,URX",
+            _ => "URX",
+        };
+        Self { flags, ..self }
+    }
+
     /// A route's direct response.
     pub fn direct(status: StatusCode, body: String) -> Self {
         Self::new(status, body, "-", "direct_response")

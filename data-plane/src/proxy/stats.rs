@@ -23,6 +23,13 @@ pub struct ClusterStats {
     /// By response code class: 1xx..5xx.
     pub rq_class: [AtomicU64; 5],
     pub rq_timeout: AtomicU64,
+    /// Tries that hit the route's per-try timeout.
+    pub rq_per_try_timeout: AtomicU64,
+    /// Retries sent, retries whose outcome was not retried again, and
+    /// requests that would have been retried with no retry left.
+    pub rq_retry: AtomicU64,
+    pub rq_retry_success: AtomicU64,
+    pub rq_retry_limit_exceeded: AtomicU64,
     pub cx_connect_fail: AtomicU64,
     /// Connections refused for want of a healthy host (BlackHoleCluster's
     /// every connection, as Envoy counts them).
@@ -101,12 +108,24 @@ impl Stats {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         clusters.sort_by(|a, b| a.0.cmp(&b.0));
-        let counters: [(&str, ReadCounter); 7] = [
+        let counters: [(&str, ReadCounter); 11] = [
             ("envoy_cluster_upstream_rq_total", |s| {
                 s.rq_total.load(Relaxed)
             }),
             ("envoy_cluster_upstream_rq_timeout", |s| {
                 s.rq_timeout.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_rq_per_try_timeout", |s| {
+                s.rq_per_try_timeout.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_rq_retry", |s| {
+                s.rq_retry.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_rq_retry_success", |s| {
+                s.rq_retry_success.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_rq_retry_limit_exceeded", |s| {
+                s.rq_retry_limit_exceeded.load(Relaxed)
             }),
             ("envoy_cluster_upstream_cx_connect_fail", |s| {
                 s.cx_connect_fail.load(Relaxed)

@@ -214,12 +214,34 @@ impl Upstreams {
     pub async fn send_http_to(
         &self,
         cluster: &str,
-        mut req: http::Request<Body>,
+        req: http::Request<Body>,
         original_dst: Option<SocketAddr>,
         chosen: &Mutex<Option<SocketAddr>>,
     ) -> Result<(http::Response<hyper::body::Incoming>, UpstreamInfo), UpstreamError> {
+        self.send_http_avoiding(cluster, req, original_dst, chosen, &[], 1)
+            .await
+    }
+
+    /// [`Upstreams::send_http_to`] for a retry under Envoy's
+    /// `previous_hosts` predicate: a host in `avoid` is picked again, up to
+    /// `selections` picks in all (the last pick stands).
+    pub async fn send_http_avoiding(
+        &self,
+        cluster: &str,
+        mut req: http::Request<Body>,
+        original_dst: Option<SocketAddr>,
+        chosen: &Mutex<Option<SocketAddr>>,
+        avoid: &[SocketAddr],
+        selections: u32,
+    ) -> Result<(http::Response<hyper::body::Incoming>, UpstreamInfo), UpstreamError> {
         let runtime = self.cluster(cluster)?;
-        let host = runtime.select(original_dst).await?;
+        let mut host = runtime.select(original_dst).await?;
+        for _ in 1..selections {
+            if !avoid.contains(&host.addr) {
+                break;
+            }
+            host = runtime.select(original_dst).await?;
+        }
         *chosen.lock() = Some(host.addr);
         let admission = runtime
             .breakers

@@ -8,6 +8,7 @@ use proto::pb::envoy::config::route::v3 as pb_route;
 
 mod headers;
 mod matching;
+mod retry;
 
 pub(super) use matching::string_match;
 
@@ -15,11 +16,11 @@ use headers::{EditFields, header_edits, no_edits, weighted_clusters};
 
 use super::egress_policy::egress_policy;
 use super::mirror;
-use super::{At, data_source, duration, enabled_duration, http_filters};
+use super::{At, data_source, duration, http_filters};
 use crate::model::Error;
 use crate::model::http_filters::{FilterConfig, FilterConfigs};
 use crate::model::route::{
-    ClusterTarget, Forward, Redirect, RetryPolicy, Route, RouteAction, RouteConfig, VirtualHost,
+    ClusterTarget, Forward, Redirect, Route, RouteAction, RouteConfig, VirtualHost,
 };
 
 /// Envoy's default route timeout when a route sets none.
@@ -186,33 +187,15 @@ fn forward(ra: &pb_route::RouteAction, at: &At<'_>) -> Result<Forward, Error> {
     Ok(Forward {
         target,
         timeout,
-        retry: ra.retry_policy.as_ref().map(retry_policy),
+        retry: ra
+            .retry_policy
+            .as_ref()
+            .map(|rp| retry::retry_policy(rp, &at.field("retry_policy")))
+            .transpose()?,
         prefix_rewrite: Some(ra.prefix_rewrite.clone()).filter(|p| !p.is_empty()),
         host_rewrite,
         mirrors: mirror::mirror_policies(&ra.request_mirror_policies, at)?,
     })
-}
-
-/// Envoy's retry conditions: `5xx` includes connect failures and resets,
-/// `gateway-error` includes connect failures.
-fn retry_policy(rp: &pb_route::RetryPolicy) -> RetryPolicy {
-    let on = |name: &str| rp.retry_on.split(',').any(|c| c.trim() == name);
-    RetryPolicy {
-        num_retries: rp.num_retries.as_ref().map_or(1, |n| n.value),
-        per_try_timeout: enabled_duration(rp.per_try_timeout.as_ref()),
-        on_connect_failure: on("connect-failure") || on("5xx") || on("gateway-error"),
-        on_5xx: on("5xx"),
-        on_gateway_error: on("gateway-error"),
-        on_reset: on("reset") || on("5xx"),
-        retriable_status_codes: if on("retriable-status-codes") {
-            rp.retriable_status_codes
-                .iter()
-                .filter_map(|c| u16::try_from(*c).ok())
-                .collect()
-        } else {
-            Vec::new()
-        },
-    }
 }
 
 fn redirect(rd: &pb_route::RedirectAction, at: &At<'_>) -> Result<Redirect, Error> {

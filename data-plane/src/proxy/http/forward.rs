@@ -55,13 +55,26 @@ pub(super) async fn forward(
     };
     let started = Instant::now();
     let chosen = Mutex::new(None);
-    let (response, info) = match attempts.send(head, body, &chosen).await {
+    let sent = attempts.send(head, body, &chosen).await;
+    let retry_limit = |reply: LocalReply| {
+        if sent.retry_limit_exceeded {
+            reply.retry_limit_exceeded()
+        } else {
+            reply
+        }
+    };
+    let (response, info) = match sent.outcome {
         Ok(ok) => ok,
         Err(ForwardError::Timeout) => {
             exchange.log.upstream_host = *chosen.lock();
             cluster_stats.rq_timeout.fetch_add(1, Ordering::Relaxed);
             Stats::record_upstream_response(&cluster_stats, 504);
             return exchange.reply(LocalReply::timeout());
+        }
+        Err(ForwardError::PerTryTimeout) => {
+            exchange.log.upstream_host = *chosen.lock();
+            Stats::record_upstream_response(&cluster_stats, 504);
+            return exchange.reply(retry_limit(LocalReply::per_try_timeout()));
         }
         Err(ForwardError::Upstream(error)) => {
             let reply = LocalReply::upstream_failure(&error);
@@ -73,9 +86,12 @@ pub(super) async fn forward(
             if !matches!(error, UpstreamError::UnknownCluster(_)) {
                 Stats::record_upstream_response(&cluster_stats, reply.status.as_u16());
             }
-            return exchange.reply(reply);
+            return exchange.reply(retry_limit(reply));
         }
     };
+    if sent.retry_limit_exceeded {
+        exchange.log.response_flags = "URX";
+    }
     context.record_activity();
     let service_time = started.elapsed();
     let log = &mut exchange.log;

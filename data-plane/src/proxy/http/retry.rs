@@ -1,6 +1,10 @@
 //! The upstream attempts of one request: retried as the route's retry
-//! policy says (Envoy's `retry_on` conditions), each try bounded by the
-//! per-try timeout and all of them by the route timeout.
+//! policy says (Envoy's `retry_on` conditions, decided in
+//! `model::route::RetryPolicy`), after a jittered backoff, avoiding the
+//! hosts already tried under `previous_hosts`; each try bounded by the
+//! per-try timeout and all of them by the route timeout. Counted as Envoy
+//! counts them (`upstream_rq_retry`, `_success`, `_limit_exceeded`,
+//! `upstream_rq_per_try_timeout`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -13,20 +17,31 @@ use http_body::Body as _;
 use hyper::body::Incoming;
 use parking_lot::Mutex;
 
-use crate::model::route::RetryPolicy;
-use crate::proxy::stats::ClusterStats;
+use crate::model::route::{AttemptFailure, RetryPolicy};
+use crate::proxy::stats::{ClusterStats, Stats};
 use crate::upstream::{self, Body, UpstreamError, UpstreamInfo, Upstreams};
 
-/// Why forwarding failed: the upstream, or a timeout (per try or route).
+/// Why forwarding failed: the upstream, the per-try timeout of the last
+/// try, or the route timeout.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ForwardError {
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error("upstream request timeout")]
     Timeout,
+    #[error("upstream per-try timeout")]
+    PerTryTimeout,
 }
 
 type Outcome = Result<(Response<Incoming>, UpstreamInfo), ForwardError>;
+
+/// How the attempts ended.
+pub(super) struct Sent {
+    pub(super) outcome: Outcome,
+    /// The last outcome would have been retried but no retry was left
+    /// (Envoy's URX flag).
+    pub(super) retry_limit_exceeded: bool,
+}
 
 /// How a request is sent to its cluster.
 pub(super) struct Attempts<'a> {
@@ -51,12 +66,15 @@ impl Attempts<'_> {
         head: Parts,
         body: Body,
         chosen: &Mutex<Option<SocketAddr>>,
-    ) -> Outcome {
+    ) -> Sent {
         let attempts = self.attempts(head, body, chosen);
         match self.timeout {
             Some(timeout) => tokio::time::timeout(timeout, attempts)
                 .await
-                .unwrap_or(Err(ForwardError::Timeout)),
+                .unwrap_or(Sent {
+                    outcome: Err(ForwardError::Timeout),
+                    retry_limit_exceeded: false,
+                }),
             None => attempts.await,
         }
     }
@@ -66,9 +84,10 @@ impl Attempts<'_> {
         mut head: Parts,
         body: Body,
         chosen: &Mutex<Option<SocketAddr>>,
-    ) -> Outcome {
+    ) -> Sent {
         let max_attempts = max_attempts(self.retry, body.is_end_stream());
         let mut body = Some(body);
+        let mut tried = Vec::new();
         let mut attempt = 1;
         // The cluster's `max_retries` circuit breaker counts each retry
         // while it runs; when it is open, Envoy stops retrying.
@@ -91,35 +110,92 @@ impl Attempts<'_> {
                 attempt_head,
                 body.take().unwrap_or_else(upstream::empty_body),
             );
-            let result = self.attempt(request, chosen).await;
-            if let Err(ForwardError::Upstream(error)) = &result
-                && error.is_connect_failure()
-            {
-                self.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+            let outcome = self.attempt(request, chosen, &tried).await;
+            self.count_attempt(&outcome);
+            let Some(retry) = self.retry.filter(|_| max_attempts > 1) else {
+                return Sent {
+                    outcome,
+                    retry_limit_exceeded: false,
+                };
+            };
+            let retried = would_retry(retry, &outcome);
+            if attempt > 1 && !retried {
+                self.stats.rq_retry_success.fetch_add(1, Ordering::Relaxed);
             }
-            let retried = self.retry.is_some_and(|retry| retries(retry, &result));
             if !retried || attempt >= max_attempts {
-                return result;
+                if retried {
+                    self.stats
+                        .rq_retry_limit_exceeded
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                return Sent {
+                    outcome,
+                    retry_limit_exceeded: retried,
+                };
             }
             match self.upstreams.try_retry(self.cluster) {
                 Some(slot) => _retry_slot = Some(slot),
-                None => return result,
+                None => {
+                    return Sent {
+                        outcome,
+                        retry_limit_exceeded: false,
+                    };
+                }
             }
+            if let Ok((response, _)) = &outcome {
+                // Envoy charges the response of a try it retries.
+                Stats::record_upstream_response(self.stats, response.status().as_u16());
+            }
+            if retry.previous_hosts
+                && let Some(host) = *chosen.lock()
+            {
+                tried.push(host);
+            }
+            self.stats.rq_retry.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(retry.backoff.delay(attempt, fastrand::u64(..))).await;
             attempt += 1;
             tracing::debug!(cluster = %self.cluster, attempt, "retrying upstream request");
         }
     }
 
-    async fn attempt(&self, request: Request<Body>, chosen: &Mutex<Option<SocketAddr>>) -> Outcome {
-        let send = self
-            .upstreams
-            .send_http_to(self.cluster, request, self.destination, chosen);
+    async fn attempt(
+        &self,
+        request: Request<Body>,
+        chosen: &Mutex<Option<SocketAddr>>,
+        tried: &[SocketAddr],
+    ) -> Outcome {
+        let selections = self
+            .retry
+            .filter(|r| r.previous_hosts)
+            .map_or(1, |r| r.host_selection_max_attempts);
+        let send = self.upstreams.send_http_avoiding(
+            self.cluster,
+            request,
+            self.destination,
+            chosen,
+            tried,
+            selections,
+        );
         match self.retry.and_then(|r| r.per_try_timeout) {
             Some(per_try) => match tokio::time::timeout(per_try, send).await {
                 Ok(result) => Ok(result?),
-                Err(_) => Err(ForwardError::Timeout),
+                Err(_) => Err(ForwardError::PerTryTimeout),
             },
             None => Ok(send.await?),
+        }
+    }
+
+    fn count_attempt(&self, outcome: &Outcome) {
+        match outcome {
+            Err(ForwardError::Upstream(error)) if error.is_connect_failure() => {
+                self.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(ForwardError::PerTryTimeout) => {
+                self.stats
+                    .rq_per_try_timeout
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
     }
 }
@@ -133,111 +209,29 @@ fn max_attempts(retry: Option<&RetryPolicy>, replayable: bool) -> u32 {
     }
 }
 
-/// Whether an attempt's outcome is retried under `retry`.
-fn retries(retry: &RetryPolicy, outcome: &Outcome) -> bool {
+/// Whether an attempt's outcome is one `retry` retries.
+fn would_retry(retry: &RetryPolicy, outcome: &Outcome) -> bool {
     match outcome {
-        Ok((response, _)) => retry.retries_status(response.status().as_u16()),
-        Err(error) => retries_error(retry, error),
+        Ok((response, _)) => retry.retries_response(response.status().as_u16(), response.headers()),
+        Err(error) => retry.retries_failure(failure(error)),
     }
 }
 
-/// Whether a failed attempt is retried: a connection that could not be made
-/// on `connect-failure`, a reset on `reset`, a timed-out try on `reset`,
-/// `5xx` and `gateway-error`.
-fn retries_error(retry: &RetryPolicy, error: &ForwardError) -> bool {
+/// A failed attempt as Envoy's retry state sees it.
+fn failure(error: &ForwardError) -> AttemptFailure {
     match error {
         // Envoy never retries a request a circuit breaker refused.
-        ForwardError::Upstream(UpstreamError::Overflow(_)) => false,
-        ForwardError::Upstream(e) if e.is_connect_failure() => retry.on_connect_failure,
-        ForwardError::Upstream(_) => retry.on_reset,
-        ForwardError::Timeout => retry.on_reset || retry.on_5xx || retry.on_gateway_error,
+        ForwardError::Upstream(UpstreamError::Overflow(_)) => AttemptFailure::Overflow,
+        ForwardError::PerTryTimeout | ForwardError::Timeout => AttemptFailure::PerTryTimeout,
+        ForwardError::Upstream(e) if e.is_connect_failure() => AttemptFailure::ConnectFailure,
+        ForwardError::Upstream(
+            UpstreamError::NoHealthyUpstream(_)
+            | UpstreamError::Resolve { .. }
+            | UpstreamError::UnknownCluster(_),
+        ) => AttemptFailure::NoHealthyUpstream,
+        ForwardError::Upstream(_) => AttemptFailure::Reset,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io;
-
-    use super::*;
-
-    fn policy(num_retries: u32) -> RetryPolicy {
-        RetryPolicy {
-            num_retries,
-            per_try_timeout: None,
-            on_connect_failure: false,
-            on_5xx: false,
-            on_gateway_error: false,
-            on_reset: false,
-            retriable_status_codes: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn attempts_are_one_plus_the_retries_for_a_request_without_body() {
-        assert_eq!(max_attempts(None, true), 1);
-        assert_eq!(max_attempts(Some(&policy(0)), true), 1);
-        assert_eq!(max_attempts(Some(&policy(2)), true), 3);
-        assert_eq!(max_attempts(Some(&policy(2)), false), 1);
-    }
-
-    #[test]
-    fn unbounded_retries_from_xds_do_not_overflow() {
-        assert_eq!(max_attempts(Some(&policy(u32::MAX)), true), u32::MAX);
-    }
-
-    fn refused() -> ForwardError {
-        ForwardError::Upstream(UpstreamError::Connect {
-            addr: "127.0.0.1:9".parse().unwrap(),
-            source: io::Error::from(io::ErrorKind::ConnectionRefused),
-        })
-    }
-
-    fn no_host() -> ForwardError {
-        ForwardError::Upstream(UpstreamError::NoHealthyUpstream("c".into()))
-    }
-
-    #[test]
-    fn connect_failures_are_retried_on_connect_failure_only() {
-        let mut retry = policy(1);
-        assert!(!retries_error(&retry, &refused()));
-        retry.on_reset = true;
-        assert!(!retries_error(&retry, &refused()));
-        retry.on_connect_failure = true;
-        assert!(retries_error(&retry, &refused()));
-    }
-
-    #[test]
-    fn other_upstream_failures_are_retried_on_reset() {
-        let mut retry = policy(1);
-        retry.on_connect_failure = true;
-        assert!(!retries_error(&retry, &no_host()));
-        retry.on_reset = true;
-        assert!(retries_error(&retry, &no_host()));
-    }
-
-    #[test]
-    fn an_overflow_is_never_retried() {
-        let mut retry = policy(1);
-        retry.on_reset = true;
-        retry.on_5xx = true;
-        retry.on_connect_failure = true;
-        let overflow = ForwardError::Upstream(UpstreamError::Overflow("c".into()));
-        assert!(!retries_error(&retry, &overflow));
-    }
-
-    #[test]
-    fn timed_out_tries_are_retried_on_reset_5xx_or_gateway_error() {
-        let mut retry = policy(1);
-        retry.on_connect_failure = true;
-        assert!(!retries_error(&retry, &ForwardError::Timeout));
-        for set in [
-            |r: &mut RetryPolicy| r.on_reset = true,
-            |r: &mut RetryPolicy| r.on_5xx = true,
-            |r: &mut RetryPolicy| r.on_gateway_error = true,
-        ] {
-            let mut retry = policy(1);
-            set(&mut retry);
-            assert!(retries_error(&retry, &ForwardError::Timeout));
-        }
-    }
-}
+mod tests;

@@ -13,6 +13,7 @@ mod resilience;
 mod route;
 mod route_headers;
 mod route_match;
+mod route_retry;
 mod sds;
 mod subject_alt_names;
 mod tcp_timeouts;

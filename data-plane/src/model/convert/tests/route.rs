@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use proto::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption, header_value_option};
 use proto::pb::envoy::config::route::v3::{
-    Decorator, DirectResponseAction, RedirectAction, RetryPolicy, Route, RouteAction,
-    RouteConfiguration, RouteMatch, VirtualHost, redirect_action, route, route_action, route_match,
+    Decorator, DirectResponseAction, RedirectAction, Route, RouteAction, RouteConfiguration,
+    RouteMatch, VirtualHost, redirect_action, route, route_action, route_match,
 };
 use proto::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_matcher};
 use proto::wkt::{BoolValue, UInt32Value};
@@ -115,41 +115,6 @@ fn a_route_without_timeout_gets_envoys_15s_and_0s_disables_it() {
         nanos: 0,
     });
     assert_eq!(forward(&rc).timeout, Some(Duration::from_secs(3)));
-}
-
-#[test]
-fn retry_on_5xx_covers_connect_failures_and_resets() {
-    let mut rc = base();
-    route_action(&mut rc).retry_policy = Some(RetryPolicy {
-        retry_on: "5xx, retriable-status-codes".into(),
-        retriable_status_codes: vec![409],
-        per_try_timeout: Some(proto::wkt::Duration {
-            seconds: 2,
-            nanos: 0,
-        }),
-        ..Default::default()
-    });
-    let retry = forward(&rc).retry.unwrap();
-    assert_eq!(retry.num_retries, 1, "Envoy's default is one retry");
-    assert!(retry.on_5xx && retry.on_connect_failure && retry.on_reset);
-    assert!(!retry.on_gateway_error);
-    assert_eq!(retry.retriable_status_codes, [409]);
-    assert_eq!(retry.per_try_timeout, Some(Duration::from_secs(2)));
-
-    route_action(&mut rc).retry_policy = Some(RetryPolicy {
-        retry_on: "gateway-error".into(),
-        num_retries: Some(UInt32Value { value: 3 }),
-        retriable_status_codes: vec![409],
-        ..Default::default()
-    });
-    let retry = forward(&rc).retry.unwrap();
-    assert_eq!(retry.num_retries, 3);
-    assert!(retry.on_gateway_error && retry.on_connect_failure);
-    assert!(!retry.on_5xx && !retry.on_reset);
-    assert!(
-        retry.retriable_status_codes.is_empty(),
-        "status codes count only with retriable-status-codes"
-    );
 }
 
 #[test]

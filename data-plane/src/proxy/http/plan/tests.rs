@@ -288,11 +288,14 @@ fn timeouts_and_retries_come_from_the_route() {
     let retry = RetryPolicy {
         num_retries: 2,
         per_try_timeout: Some(Duration::from_secs(2)),
-        on_connect_failure: true,
-        on_5xx: false,
-        on_gateway_error: false,
-        on_reset: false,
+        on: crate::model::route::RetryOn {
+            connect_failure: true,
+            ..Default::default()
+        },
         retriable_status_codes: Vec::new(),
+        previous_hosts: false,
+        host_selection_max_attempts: 1,
+        backoff: crate::model::route::Backoff::default(),
     };
     let mut forward = forward_to(CLUSTER);
     forward.retry = Some(retry.clone());

@@ -1,0 +1,353 @@
+//! Retries against local hyper upstreams, as Envoy retries: the attempts
+//! and their `x-envoy-attempt-count`, the retry stats, URX when retries run
+//! out, per-try timeouts, and the previous hosts predicate.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use proto::pb::envoy::config::cluster::v3 as pb_cluster;
+use proto::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
+use proto::pb::envoy::config::endpoint::v3 as pb_endpoint;
+use tokio::net::TcpListener;
+
+use super::*;
+use crate::model::RunningConfig;
+use crate::model::route::{Backoff, RetryOn};
+use crate::model::secret::SecretSources;
+use crate::proxy::respond::LocalReply;
+use crate::upstream::DnsConfig;
+
+const CLUSTER: &str = "outbound|80||httpbin.test";
+
+/// A local upstream answering with the scripted statuses in turn (then
+/// 200), after `delay`, recording each request's `x-envoy-attempt-count`.
+struct Upstream {
+    addr: SocketAddr,
+    attempts: Arc<Mutex<Vec<String>>>,
+}
+
+async fn upstream(statuses: &[u16], delay: Duration) -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let script = Arc::new(Mutex::new(
+        statuses.iter().copied().collect::<VecDeque<_>>(),
+    ));
+    let attempts: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = attempts.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (script, seen) = (script.clone(), seen.clone());
+            let service = service_fn(move |req: Request<Incoming>| {
+                let (script, seen) = (script.clone(), seen.clone());
+                async move {
+                    let count = req
+                        .headers()
+                        .get("x-envoy-attempt-count")
+                        .map(|v| v.to_str().unwrap().to_string())
+                        .unwrap_or_default();
+                    seen.lock().push(count);
+                    tokio::time::sleep(delay).await;
+                    let status = script.lock().pop_front().unwrap_or(200);
+                    let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
+                    *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+            });
+        }
+    });
+    Upstream { addr, attempts }
+}
+
+fn socket(addr: SocketAddr) -> Address {
+    Address {
+        address: Some(address::Address::SocketAddress(SocketAddress {
+            address: addr.ip().to_string(),
+            port_specifier: Some(socket_address::PortSpecifier::PortValue(u32::from(
+                addr.port(),
+            ))),
+            ..Default::default()
+        })),
+    }
+}
+
+/// Upstreams with one static round-robin cluster of `hosts`.
+fn upstreams(hosts: &[SocketAddr]) -> Upstreams {
+    let endpoints = hosts
+        .iter()
+        .map(|&addr| pb_endpoint::LbEndpoint {
+            host_identifier: Some(pb_endpoint::lb_endpoint::HostIdentifier::Endpoint(
+                pb_endpoint::Endpoint {
+                    address: Some(socket(addr)),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        })
+        .collect();
+    let cluster = pb_cluster::Cluster {
+        name: CLUSTER.into(),
+        cluster_discovery_type: Some(pb_cluster::cluster::ClusterDiscoveryType::Type(
+            pb_cluster::cluster::DiscoveryType::Static as i32,
+        )),
+        load_assignment: Some(pb_endpoint::ClusterLoadAssignment {
+            cluster_name: CLUSTER.into(),
+            endpoints: vec![pb_endpoint::LocalityLbEndpoints {
+                lb_endpoints: endpoints,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let cluster = crate::model::cluster_from_proto(&cluster, &SecretSources::default()).unwrap();
+    let upstreams = Upstreams::new(DnsConfig {
+        server: Some("127.0.0.1:9".parse().unwrap()),
+    });
+    upstreams.update(&RunningConfig {
+        clusters: [(cluster.name.clone(), Arc::new(cluster))].into(),
+        ..RunningConfig::default()
+    });
+    upstreams
+}
+
+fn policy(on: RetryOn, num_retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        num_retries,
+        per_try_timeout: None,
+        on,
+        retriable_status_codes: vec![503],
+        previous_hosts: false,
+        host_selection_max_attempts: 1,
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        },
+    }
+}
+
+fn status_codes() -> RetryOn {
+    RetryOn {
+        retriable_status_codes: true,
+        ..Default::default()
+    }
+}
+
+async fn send(upstreams: &Upstreams, retry: &RetryPolicy, stats: &ClusterStats) -> Sent {
+    let attempts = Attempts {
+        upstreams,
+        cluster: CLUSTER,
+        destination: None,
+        retry: Some(retry),
+        timeout: Some(Duration::from_secs(5)),
+        include_attempt_count: true,
+        stats,
+    };
+    let (head, ()) = Request::get("/status")
+        .header(http::header::HOST, "httpbin.test")
+        .body(())
+        .unwrap()
+        .into_parts();
+    attempts
+        .send(head, upstream::empty_body(), &Mutex::new(None))
+        .await
+}
+
+fn count(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+fn status(sent: &Sent) -> u16 {
+    match &sent.outcome {
+        Ok((response, _)) => response.status().as_u16(),
+        Err(error) => panic!("expected a response, got {error}"),
+    }
+}
+
+#[tokio::test]
+async fn a_retriable_status_is_retried_until_a_response_is_not() {
+    let server = upstream(&[503], Duration::ZERO).await;
+    let upstreams = upstreams(&[server.addr]);
+    let stats = ClusterStats::default();
+    let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
+    assert_eq!(status(&sent), 200);
+    assert!(!sent.retry_limit_exceeded);
+    assert_eq!(*server.attempts.lock(), ["1", "2"]);
+    assert_eq!(count(&stats.rq_retry), 1);
+    assert_eq!(count(&stats.rq_retry_success), 1);
+    assert_eq!(count(&stats.rq_retry_limit_exceeded), 0);
+    // The retried 503 is charged as Envoy charges it.
+    assert_eq!(count(&stats.rq_class[4]), 1);
+}
+
+#[tokio::test]
+async fn retries_running_out_on_a_retriable_status_give_its_response_with_urx() {
+    let server = upstream(&[503, 503, 503], Duration::ZERO).await;
+    let upstreams = upstreams(&[server.addr]);
+    let stats = ClusterStats::default();
+    let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
+    assert_eq!(status(&sent), 503);
+    assert!(sent.retry_limit_exceeded);
+    assert_eq!(*server.attempts.lock(), ["1", "2", "3"]);
+    assert_eq!(count(&stats.rq_retry), 2);
+    assert_eq!(count(&stats.rq_retry_success), 0);
+    assert_eq!(count(&stats.rq_retry_limit_exceeded), 1);
+}
+
+#[tokio::test]
+async fn a_status_outside_the_conditions_is_not_retried() {
+    let server = upstream(&[500], Duration::ZERO).await;
+    let upstreams = upstreams(&[server.addr]);
+    let stats = ClusterStats::default();
+    let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
+    assert_eq!(status(&sent), 500);
+    assert!(!sent.retry_limit_exceeded);
+    assert_eq!(server.attempts.lock().len(), 1);
+    assert_eq!(count(&stats.rq_retry), 0);
+}
+
+#[tokio::test]
+async fn connect_failures_are_retried_then_flagged_uf_urx() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let upstreams = upstreams(&[addr]);
+    let stats = ClusterStats::default();
+    let connect = RetryOn {
+        connect_failure: true,
+        ..Default::default()
+    };
+    let sent = send(&upstreams, &policy(connect, 2), &stats).await;
+    let Err(ForwardError::Upstream(error)) = &sent.outcome else {
+        panic!("expected a connect failure");
+    };
+    assert!(sent.retry_limit_exceeded);
+    assert_eq!(count(&stats.cx_connect_fail), 3);
+    assert_eq!(count(&stats.rq_retry), 2);
+    let reply = LocalReply::upstream_failure(error).retry_limit_exceeded();
+    assert_eq!(reply.flags, "UF,URX");
+}
+
+#[tokio::test]
+async fn per_try_timeouts_are_retried_on_reset_then_answer_504_ut_urx() {
+    let server = upstream(&[], Duration::from_millis(300)).await;
+    let upstreams = upstreams(&[server.addr]);
+    let stats = ClusterStats::default();
+    let mut retry = policy(
+        RetryOn {
+            reset: true,
+            ..Default::default()
+        },
+        1,
+    );
+    retry.per_try_timeout = Some(Duration::from_millis(50));
+    let sent = send(&upstreams, &retry, &stats).await;
+    assert!(matches!(sent.outcome, Err(ForwardError::PerTryTimeout)));
+    assert!(sent.retry_limit_exceeded);
+    assert_eq!(count(&stats.rq_per_try_timeout), 2);
+    let reply = LocalReply::per_try_timeout().retry_limit_exceeded();
+    assert_eq!(
+        (reply.status.as_u16(), reply.flags, reply.details),
+        (504, "UT,URX", "upstream_per_try_timeout")
+    );
+}
+
+#[tokio::test]
+async fn a_request_with_a_body_is_sent_once() {
+    let server = upstream(&[503], Duration::ZERO).await;
+    let upstreams = upstreams(&[server.addr]);
+    let stats = ClusterStats::default();
+    let retry = policy(status_codes(), 2);
+    let attempts = Attempts {
+        upstreams: &upstreams,
+        cluster: CLUSTER,
+        destination: None,
+        retry: Some(&retry),
+        timeout: None,
+        include_attempt_count: false,
+        stats: &stats,
+    };
+    let (head, ()) = Request::post("/post")
+        .header(http::header::HOST, "httpbin.test")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let body = Full::new(Bytes::from_static(b"payload"))
+        .map_err(|never| match never {})
+        .boxed();
+    let sent = attempts.send(head, body, &Mutex::new(None)).await;
+    assert_eq!(status(&sent), 503);
+    assert!(!sent.retry_limit_exceeded);
+    assert_eq!(*server.attempts.lock(), [""]);
+}
+
+#[tokio::test]
+async fn a_retry_under_previous_hosts_picks_again_past_a_tried_host() {
+    let (a, b) = (
+        upstream(&[], Duration::ZERO).await,
+        upstream(&[], Duration::ZERO).await,
+    );
+    let upstreams = upstreams(&[a.addr, b.addr]);
+    let chosen = Mutex::new(None);
+    let get = || {
+        Request::get("/")
+            .header(http::header::HOST, "httpbin.test")
+            .body(upstream::empty_body())
+            .unwrap()
+    };
+    upstreams
+        .send_http_avoiding(CLUSTER, get(), None, &chosen, &[], 1)
+        .await
+        .unwrap();
+    let first = chosen.lock().unwrap();
+    let next = if first == a.addr { b.addr } else { a.addr };
+    // Round robin gives the other host next; it was tried, so the first
+    // one is picked again.
+    let (_, info) = upstreams
+        .send_http_avoiding(CLUSTER, get(), None, &chosen, &[next], 2)
+        .await
+        .unwrap();
+    assert_eq!(info.address, first);
+    // With one selection the tried host stands.
+    let (_, info) = upstreams
+        .send_http_avoiding(CLUSTER, get(), None, &chosen, &[next], 1)
+        .await
+        .unwrap();
+    assert_eq!(info.address, next);
+}
+
+#[test]
+fn attempts_are_one_plus_the_retries_for_a_request_without_body() {
+    let retry = policy(status_codes(), 2);
+    assert_eq!(max_attempts(None, true), 1);
+    assert_eq!(max_attempts(Some(&retry), true), 3);
+    assert_eq!(max_attempts(Some(&retry), false), 1);
+    let unbounded = policy(status_codes(), u32::MAX);
+    assert_eq!(max_attempts(Some(&unbounded), true), u32::MAX);
+}
+
+#[test]
+fn no_healthy_upstream_and_unknown_clusters_are_never_retried() {
+    let all = policy(
+        RetryOn {
+            five_xx: true,
+            reset: true,
+            connect_failure: true,
+            ..Default::default()
+        },
+        2,
+    );
+    let no_host = ForwardError::Upstream(UpstreamError::NoHealthyUpstream(CLUSTER.into()));
+    assert!(!all.retries_failure(failure(&no_host)));
+    let unknown = ForwardError::Upstream(UpstreamError::UnknownCluster(CLUSTER.into()));
+    assert!(!all.retries_failure(failure(&unknown)));
+}
