@@ -1,17 +1,25 @@
 //! VirtualService scenarios run by HTTP filters and the router's
-//! policies: fault injection, CORS, per-destination headers.
+//! policies: fault injection, mirroring, CORS, per-destination headers.
 
 use std::time::Duration;
 
+use anyhow::ensure;
 use integration_tests::policy::{Call, Facts, Ready, Scenario, at_least};
+use integration_tests::process::eventually;
 use serde_json::json;
 
-use crate::config::{http_service, ready, server_subsets, virtual_service};
+use crate::config::{http_service, ready, route_to, server_subsets, virtual_service};
 use crate::statuses;
 use crate::virtual_service::one_route;
 
 pub fn scenarios() -> Vec<Scenario> {
-    vec![fault_abort(), fault_delay(), cors(), destination_headers()]
+    vec![
+        fault_abort(),
+        fault_delay(),
+        mirror(),
+        cors(),
+        destination_headers(),
+    ]
 }
 
 /// `fault.abort` for every request: the app gets the status without the
@@ -64,6 +72,54 @@ fn fault_delay() -> Scenario {
             .with("log", "200 DI"),
     )
     .ready(ready(HOST, 1))
+}
+
+/// `mirror` with `mirrorPercentage: 100`: the app's response comes from
+/// the route's destination; a copy goes to the mirror, its Host suffixed
+/// `-shadow`.
+fn mirror() -> Scenario {
+    const HOST: &str = "mirrored.example.com";
+    const MIRROR: &str = "mirror.example.com";
+    Scenario::new(
+        "VS mirror 100%",
+        vec![
+            http_service(HOST, &["a"]),
+            http_service(MIRROR, &["shadow"]),
+            virtual_service(
+                HOST,
+                json!([route_to(
+                    HOST,
+                    json!({ "mirror": { "host": MIRROR }, "mirrorPercentage": { "value": 100 } }),
+                )]),
+            ),
+        ],
+        |probe| {
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            let shadowed = eventually(Duration::from_secs(5), || {
+                let received = probe.received("shadow")?;
+                ensure!(!received.is_empty(), "the mirror got nothing");
+                Ok(received)
+            })
+            .unwrap_or_default();
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("served by", reply.served_by())
+                .with("mirror requests", shadowed.len())
+                .with(
+                    "mirror Host",
+                    shadowed
+                        .first()
+                        .and_then(|r| r.header("host"))
+                        .unwrap_or("-"),
+                ))
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("served by", "a")
+            .with("mirror requests", 1)
+            .with("mirror Host", format!("{HOST}-shadow")),
+    )
+    .ready(ready(HOST, 1).into_iter().chain(ready(MIRROR, 1)).collect())
 }
 
 /// `corsPolicy`: a preflight from an allowed origin is answered by the
