@@ -190,6 +190,11 @@ pub(super) fn weighted_clusters(
                     .field("metadata_match")
                     .error("not supported by the agent"));
             }
+            if !c.typed_per_filter_config.is_empty() {
+                return Err(at
+                    .field("typed_per_filter_config")
+                    .error("not supported by the agent (filter configs go on the route)"));
+            }
             let edits = EditFields {
                 request_add: &c.request_headers_to_add,
                 request_remove: &c.request_headers_to_remove,

@@ -429,3 +429,33 @@ fn a_route_without_filter_configs_has_none() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_weighted_cluster_entry_s_filter_configs_are_rejected_not_ignored() {
+    use proto::pb::envoy::config::route::v3::{WeightedCluster, weighted_cluster::ClusterWeight};
+    let mut rc = routes(HashMap::new());
+    let Some(route::Action::Route(action)) = &mut rc.virtual_hosts[0].routes[0].action else {
+        panic!("a route action");
+    };
+    action.cluster_specifier = Some(route_action::ClusterSpecifier::WeightedClusters(
+        WeightedCluster {
+            clusters: vec![ClusterWeight {
+                name: "outbound|80||api.test".into(),
+                weight: Some(UInt32Value { value: 100 }),
+                typed_per_filter_config: HashMap::from([(
+                    FAULT_NAME.to_string(),
+                    pack(HTTP_FAULT, &HttpFault::default()),
+                )]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+    ));
+    assert_rejected(
+        route_config_from_proto(&rc),
+        "route configuration",
+        "80",
+        "virtual_hosts[0].routes[0].route.weighted_clusters.clusters[0].typed_per_filter_config",
+        "not supported by the agent (filter configs go on the route)",
+    );
+}
