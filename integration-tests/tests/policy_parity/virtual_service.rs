@@ -13,6 +13,7 @@ pub fn scenarios() -> Vec<Scenario> {
     vec![
         timeout(),
         retry_then_success(),
+        retries_exhausted(),
         retriable_status_codes(),
         route_headers(),
     ]
@@ -96,6 +97,33 @@ fn retry_then_success() -> Scenario {
             .with("attempts upstream", 2)
             .with("x-envoy-attempt-count upstream", 2)
             .with("log", "200 -"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// The same route with a server that always fails 503: one try and two
+/// retries, then the last 503 goes to the app, flagged URX (retry limit
+/// exceeded).
+fn retries_exhausted() -> Scenario {
+    const HOST: &str = "exhausted.example.com";
+    Scenario::new(
+        "VS retries 5xx: exhausted",
+        one_route(
+            HOST,
+            json!({ "retries": { "attempts": 2, "retryOn": "5xx" } }),
+        ),
+        |probe| {
+            probe.fail("a", Failing::Always(503))?;
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("attempts upstream", probe.received("a")?.len())
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 503)
+            .with("attempts upstream", 3)
+            .with("log", "503 URX"),
     )
     .ready(ready(HOST, 1))
 }
