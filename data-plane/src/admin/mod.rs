@@ -1,10 +1,11 @@
 //! The admin interface (`--admin-addr`, default 127.0.0.1:15000), with
 //! Envoy's paths so habits carry over: `/ready`, `/config_dump`,
 //! `/clusters`, `/certs`, `/stats/prometheus`, `/logging?level=`,
-//! `/server_info`.
+//! `/server_info`, `/drain_listeners` (POST).
 
 pub mod certs;
 pub mod config_dump;
+mod drain;
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::access_log_service::AccessLogStats;
+use crate::proxy::drain::ServerDrain;
 use crate::proxy::stats::Stats;
 use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
@@ -51,6 +53,8 @@ pub struct Admin {
     /// Config received and listeners bound.
     pub ready: watch::Receiver<bool>,
     pub set_log_level: SetLogLevel,
+    /// The server's drain (`/drain_listeners`, SIGTERM).
+    pub drain: Arc<ServerDrain>,
 }
 
 impl Admin {
@@ -76,12 +80,13 @@ impl Admin {
     fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         let query = req.uri().query().unwrap_or_default();
         match req.uri().path() {
-            "/ready" => {
-                if *self.ready.borrow() {
-                    text(StatusCode::OK, "LIVE\n".into())
-                } else {
-                    text(StatusCode::SERVICE_UNAVAILABLE, "PRE_INITIALIZING\n".into())
-                }
+            "/ready" => match self.state() {
+                "LIVE" => text(StatusCode::OK, "LIVE\n".into()),
+                state => text(StatusCode::SERVICE_UNAVAILABLE, format!("{state}\n")),
+            },
+            "/drain_listeners" => {
+                let (status, body) = drain::drain_listeners(&self.drain, req.method(), query);
+                text(status, body)
             }
             "/config_dump" => match config_dump::render(&self.store) {
                 Ok(json) => json_response(&json),
@@ -108,16 +113,27 @@ impl Admin {
                 }
             }
             "/server_info" => {
-                let state = if *self.ready.borrow() { "LIVE" } else { "PRE_INITIALIZING" };
                 json_response(&serde_json::json!({
                     "version": env!("CARGO_PKG_VERSION"),
-                    "state": state,
+                    "state": self.state(),
                 }))
             }
             _ => text(
                 StatusCode::NOT_FOUND,
-                "admin paths: /ready /config_dump /clusters /certs /stats/prometheus /logging?level= /server_info\n".into(),
+                "admin paths: /ready /config_dump /clusters /certs /stats/prometheus /logging?level= /server_info /drain_listeners\n".into(),
             ),
+        }
+    }
+
+    /// Envoy's server state: DRAINING once a drain started, else LIVE
+    /// once ready.
+    fn state(&self) -> &'static str {
+        if self.drain.scope.is_draining() {
+            "DRAINING"
+        } else if *self.ready.borrow() {
+            "LIVE"
+        } else {
+            "PRE_INITIALIZING"
         }
     }
 

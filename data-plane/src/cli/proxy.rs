@@ -14,6 +14,7 @@ use data_plane::dns::DnsSink;
 use data_plane::identity::{CertificateAuthority, SpiffeId};
 use data_plane::node::Identity;
 use data_plane::proxy::busy_poll;
+use data_plane::proxy::drain::{DrainSettings, DrainStrategy, ServerDrain, StopAccepting};
 use data_plane::proxy::stats::Stats;
 use data_plane::proxy::stats::istio::{
     DEFAULT_MAX_UNREGISTERED_DESTINATIONS, IstioStats, SourceWorkload,
@@ -35,6 +36,16 @@ pub enum Role {
     Sidecar,
     /// A gateway (listeners from Gateway resources).
     Router,
+}
+
+/// When a drain asks the open connections to close (Envoy's
+/// `--drain-strategy`).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DrainStrategyArg {
+    /// Each connection at a random moment of the drain time (Envoy's default).
+    Gradual,
+    /// Every connection at once (what pilot-agent starts Envoy with).
+    Immediate,
 }
 
 #[derive(Args)]
@@ -87,6 +98,16 @@ pub struct ProxyArgs {
     /// `destination_service="other"`.
     #[arg(long, default_value_t = DEFAULT_MAX_UNREGISTERED_DESTINATIONS)]
     pub max_unregistered_destinations: usize,
+    /// How long a drain lasts, in seconds (Envoy's `--drain-time-s`; the
+    /// default is the mesh's `drainDuration`, which pilot-agent passes):
+    /// on SIGTERM the listeners stop accepting, open connections are asked
+    /// to close, and the agent exits when they are done or this has passed.
+    /// A listener an update removes drains as long.
+    #[arg(long = "drain-time-s", default_value_t = 45)]
+    pub drain_time_s: u64,
+    /// When a drain asks the open connections to close.
+    #[arg(long, value_enum, default_value = "immediate")]
+    pub drain_strategy: DrainStrategyArg,
 }
 
 pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow::Result<()> {
@@ -188,6 +209,17 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         access_log_service: access_log_client.is_some().then_some(access_log_queue),
     });
 
+    let drain = Arc::new(ServerDrain::new(
+        DrainSettings {
+            time: std::time::Duration::from_secs(args.drain_time_s),
+            strategy: match args.drain_strategy {
+                DrainStrategyArg::Gradual => DrainStrategy::Gradual,
+                DrainStrategyArg::Immediate => DrainStrategy::Immediate,
+            },
+        },
+        context.stats.clone(),
+    ));
+
     let (listeners_ready_tx, listeners_ready) = watch::channel(false);
     let (xds_warm_tx, xds_warm) = watch::channel(false);
     let (ready_tx, ready) = watch::channel(false);
@@ -205,6 +237,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         upstreams,
         ready,
         set_log_level,
+        drain: drain.clone(),
     });
     let admin_listener = workers
         .block_on(tokio::net::TcpListener::bind(args.admin_addr))
@@ -253,13 +286,25 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
                 tokio::spawn(busy_poll::poll(activity.clone(), window));
             }
         }
-        tokio::spawn(ListenerManager::new(context, sockets, listeners_ready_tx).run());
+        tokio::spawn(
+            ListenerManager::new(context, sockets, listeners_ready_tx, drain.clone()).run(),
+        );
         if let Some(dns) = dns {
             tokio::spawn(dns.listeners.serve(dns.proxy));
         }
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
-            _ = terminated() => tracing::info!("terminated; shutting down"),
+            () = terminated() => {
+                tracing::info!("terminated; draining");
+                drain.start(StopAccepting::Now);
+                tokio::select! {
+                    () = drain.scope.done(drain.settings) => tracing::info!(
+                        still_open = drain.scope.active(),
+                        "drain over; shutting down"
+                    ),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+                }
+            }
         }
     });
     drop(control);

@@ -1,7 +1,9 @@
 //! Keeps the bound sockets in line with the config: listeners whose
 //! address did not change keep their socket (their filter chains are read
 //! from the current config on every connection); new ones are bound;
-//! removed ones stop accepting while their open connections finish.
+//! removed or moved ones stop accepting and drain: their open connections
+//! are asked to finish, and closed at the end of the drain time. When the
+//! server drains, every listener stops accepting.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::model::RunningConfig;
 
 use super::ProxyContext;
+use super::drain::{DrainScope, ServerDrain};
 use super::outbound;
 
 /// A listener whose address could not be bound.
@@ -34,6 +37,8 @@ pub struct BindErrors(pub Vec<BindError>);
 struct Bound {
     address: SocketAddr,
     accept: JoinHandle<()>,
+    /// The drain of the connections this listener accepted.
+    drain: Arc<DrainScope>,
 }
 
 /// Sockets bound while an LDS update is applied, so that a port that cannot
@@ -54,6 +59,8 @@ struct SocketState {
     active: HashMap<Arc<str>, SocketAddr>,
     /// Bound for the next config, waiting for the manager.
     prepared: HashMap<Arc<str>, std::net::TcpListener>,
+    /// The server drains: nothing more is bound.
+    stopped: bool,
 }
 
 impl ListenerSockets {
@@ -61,6 +68,9 @@ impl ListenerSockets {
     pub fn prepare(&self, config: &RunningConfig) -> Result<(), BindErrors> {
         let mut state = self.state.lock();
         let mut errors = Vec::new();
+        if state.stopped {
+            return Ok(());
+        }
         for (name, listener) in config.listeners.iter().filter(|(_, l)| l.bind_to_port) {
             let already = state.active.get(name) == Some(&listener.address)
                 || state
@@ -104,6 +114,14 @@ impl ListenerSockets {
     fn set_active(&self, active: HashMap<Arc<str>, SocketAddr>) {
         self.state.lock().active = active;
     }
+
+    /// Binds nothing more, and closes what was bound for the manager.
+    fn stop(&self) {
+        let mut state = self.state.lock();
+        state.stopped = true;
+        state.prepared.clear();
+        state.active.clear();
+    }
 }
 
 fn bind(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -118,6 +136,7 @@ pub struct ListenerManager {
     bound: HashMap<Arc<str>, Bound>,
     /// True once the listeners of the first applied config are bound.
     ready: watch::Sender<bool>,
+    drain: Arc<ServerDrain>,
 }
 
 impl ListenerManager {
@@ -125,19 +144,23 @@ impl ListenerManager {
         context: Arc<ProxyContext>,
         sockets: Arc<ListenerSockets>,
         ready: watch::Sender<bool>,
+        drain: Arc<ServerDrain>,
     ) -> Self {
         Self {
             context,
             sockets,
             bound: HashMap::new(),
             ready,
+            drain,
         }
     }
 
-    /// Follows config changes until the store goes away.
+    /// Follows config changes until the store goes away, or until the
+    /// server drain stops the listeners.
     pub async fn run(mut self) {
         let mut changes = self.context.store.subscribe();
         let mut received = false;
+        let drain = self.drain.clone();
         loop {
             let config = changes.borrow_and_update().clone();
             self.reconcile(&config).await;
@@ -146,11 +169,44 @@ impl ListenerManager {
             if received || !config.listeners.is_empty() {
                 self.ready.send_replace(true);
             }
-            if changes.changed().await.is_err() {
-                return;
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                () = drain.accepting_stopped() => {
+                    self.stop();
+                    return;
+                }
             }
             received = true;
         }
+    }
+
+    /// Stops accepting on every listener; their connections go on.
+    fn stop(&mut self) {
+        self.sockets.stop();
+        for (name, bound) in self.bound.drain() {
+            tracing::info!(listener = %name, address = %bound.address, "stop accepting");
+            bound.accept.abort();
+        }
+    }
+
+    /// Stops accepting on a removed or moved listener and drains its
+    /// connections (`listener_manager.total_listeners_draining` counts it
+    /// until they are done or the drain time is over).
+    fn drain_listener(&self, name: &str, bound: Bound) {
+        tracing::info!(listener = %name, address = %bound.address, "listener removed or moved: stop accepting; open connections drain");
+        bound.accept.abort();
+        if !bound.drain.start() {
+            return;
+        }
+        let stats = self.context.stats.clone();
+        let settings = self.drain.settings;
+        stats.lifecycle.listener_draining();
+        let name = name.to_string();
+        tokio::spawn(async move {
+            bound.drain.done(settings).await;
+            stats.lifecycle.listener_drained();
+            tracing::info!(listener = %name, still_open = bound.drain.active(), "listener drained");
+        });
     }
 
     async fn reconcile(&mut self, config: &RunningConfig) {
@@ -160,14 +216,17 @@ impl ListenerManager {
             .filter(|(_, l)| l.bind_to_port)
             .map(|(name, l)| (name, l.address))
             .collect();
-        self.bound.retain(|name, bound| {
-            let keep = wanted.get(name) == Some(&bound.address);
-            if !keep {
-                tracing::info!(listener = %name, address = %bound.address, "listener removed or moved: stop accepting; open connections finish");
-                bound.accept.abort();
+        let gone: Vec<Arc<str>> = self
+            .bound
+            .iter()
+            .filter(|(name, bound)| wanted.get(name) != Some(&bound.address))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            if let Some(bound) = self.bound.remove(&name) {
+                self.drain_listener(&name, bound);
             }
-            keep
-        });
+        }
         for (name, address) in wanted {
             if self.bound.contains_key(name) {
                 continue;
@@ -179,12 +238,21 @@ impl ListenerManager {
             match socket {
                 Ok(socket) => {
                     tracing::info!(listener = %name, %address, "listening");
+                    let drain = Arc::new(DrainScope::default());
                     let accept = tokio::spawn(outbound::accept_loop(
                         socket,
                         name.clone(),
                         self.context.clone(),
+                        (self.drain.clone(), drain.clone()),
                     ));
-                    self.bound.insert(name.clone(), Bound { address, accept });
+                    self.bound.insert(
+                        name.clone(),
+                        Bound {
+                            address,
+                            accept,
+                            drain,
+                        },
+                    );
                 }
                 Err(error) => {
                     tracing::error!(listener = %name, %address, %error, "cannot bind listener (is the port in use?)");

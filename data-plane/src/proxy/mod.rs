@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod busy_poll;
+pub mod drain;
 mod explicit;
 pub mod http;
 pub mod identity;

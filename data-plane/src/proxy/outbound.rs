@@ -13,6 +13,7 @@ use crate::access_log_service::LogTargets;
 use crate::model::listener::{ChainAction, DownstreamTls, FilterChain, HttpManager, Listener};
 use shared::egress::EgressPolicy;
 
+use super::drain::{DrainScope, ServerDrain};
 use super::http::{self, Downstream, RouteSource};
 use super::sni::{self, ClientHello};
 use super::{ProxyContext, explicit, orig_dst, tcp};
@@ -27,14 +28,25 @@ const BLOCKED_HELLO_TIMEOUT: Duration = Duration::from_millis(500);
 /// Enough for any ClientHello we route on, and any request line.
 const PEEK_LIMIT: usize = 16 * 1024;
 
-pub async fn accept_loop(socket: TcpListener, name: Arc<str>, context: Arc<ProxyContext>) {
+/// Accepts connections on `socket` for the listener `name`, each counted
+/// in the server's drain and the listener's (`drain`) until it closes.
+pub async fn accept_loop(
+    socket: TcpListener,
+    name: Arc<str>,
+    context: Arc<ProxyContext>,
+    drain: (Arc<ServerDrain>, Arc<DrainScope>),
+) {
+    let (server, listener) = drain;
     loop {
         match socket.accept().await {
             Ok((stream, remote)) => {
                 let _ = stream.set_nodelay(true);
                 let context = context.clone();
                 let name = name.clone();
-                tokio::spawn(async move { handle(stream, remote, &name, context).await });
+                let connection = server.connection(&listener);
+                tokio::spawn(connection.run(async move {
+                    handle(stream, remote, &name, context).await;
+                }));
             }
             Err(error) => {
                 tracing::warn!(listener = %name, %error, "accept failed");

@@ -4,6 +4,7 @@
 
 mod body;
 mod cors;
+mod drain;
 mod exchange;
 mod fault;
 mod filters;
@@ -34,6 +35,7 @@ use crate::upstream;
 use super::respond::LocalReply;
 use super::{ProxyContext, fast_random};
 use crate::access_log_service::LogTargets;
+use drain::HttpDrain;
 use exchange::Exchange;
 use filters::Stop;
 use plan::{Action, Draws};
@@ -80,13 +82,30 @@ pub async fn serve<IO>(io: IO, context: Arc<ProxyContext>, downstream: Arc<Downs
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let http_drain = Arc::new(HttpDrain::current());
+    let requests = http_drain.clone();
     let service = service_fn(move |req: Request<Incoming>| {
+        let close = requests.on_request(req.version());
         let context = context.clone();
         let downstream = downstream.clone();
-        async move { Ok::<_, Infallible>(handle(req, &context, &downstream).await) }
+        async move {
+            let mut response = handle(req, &context, &downstream).await;
+            if close {
+                drain::close_after(&mut response);
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    if let Err(error) = builder.serve_connection(TokioIo::new(io), service).await {
+    let mut connection = std::pin::pin!(builder.serve_connection(TokioIo::new(io), service));
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        () = http_drain.shutdown_due() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = served {
         tracing::debug!(%error, "downstream HTTP connection ended with an error");
     }
 }
