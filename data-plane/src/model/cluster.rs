@@ -48,6 +48,23 @@ pub enum LbPolicy {
     RoundRobin,
     LeastRequest,
     Random,
+    /// Consistent hashing on a ring of xxHash64 points, each host getting
+    /// a share of the ring between the size bounds by its weight.
+    RingHash {
+        minimum_ring_size: u64,
+        maximum_ring_size: u64,
+    },
+    /// Consistent hashing through a Maglev lookup table (a prime size).
+    Maglev {
+        table_size: u64,
+    },
+}
+
+impl LbPolicy {
+    /// Whether hosts are picked by the request's hash (RING_HASH, MAGLEV).
+    pub fn is_hash_based(self) -> bool {
+        matches!(self, Self::RingHash { .. } | Self::Maglev { .. })
+    }
 }
 
 /// Endpoints of a cluster (from EDS or inline).

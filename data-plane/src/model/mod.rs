@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod cors;
 pub mod fault;
 pub mod fraction;
+pub mod hash_policy;
 pub mod http_filters;
 pub mod listener;
 pub mod mirror;

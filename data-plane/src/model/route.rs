@@ -17,6 +17,8 @@ pub use matching::{
 };
 pub use retry::{AttemptFailure, Backoff, RetryOn, RetryPolicy};
 
+use crate::model::hash_policy::HashPolicy;
+
 /// A route configuration from RDS.
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
@@ -80,6 +82,8 @@ pub struct Forward {
     pub host_rewrite: Option<String>,
     /// Clusters a copy of the request goes to (empty: none).
     pub mirrors: Vec<super::mirror::MirrorPolicy>,
+    /// How a RING_HASH or MAGLEV cluster hashes the request.
+    pub hash_policy: Vec<HashPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

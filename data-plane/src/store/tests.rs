@@ -115,10 +115,10 @@ fn sds_references_resolve_when_the_secrets_arrive() {
 fn every_rejected_resource_is_reported_on_one_line() {
     use proto::pb::envoy::config::cluster::v3::cluster::LbPolicy;
     let store = ConfigStore::new(Box::new(|_| Ok(())));
-    let maglev = |name: &str| {
+    let unsupported = |name: &str| {
         let cluster = PbCluster {
             name: name.into(),
-            lb_policy: LbPolicy::Maglev as i32,
+            lb_policy: LbPolicy::LoadBalancingPolicyConfig as i32,
             ..Default::default()
         };
         pack(type_url::CLUSTER, &cluster)
@@ -126,10 +126,10 @@ fn every_rejected_resource_is_reported_on_one_line() {
     let error = store
         .update(
             type_url::CLUSTER,
-            &[maglev("a"), mesh_mtls_cluster(), maglev("b")],
+            &[unsupported("a"), mesh_mtls_cluster(), unsupported("b")],
         )
         .unwrap_err();
-    let reason = "only ROUND_ROBIN, LEAST_REQUEST, RANDOM and CLUSTER_PROVIDED are supported";
+    let reason = "only ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV and CLUSTER_PROVIDED are supported";
     assert_eq!(
         error.to_string(),
         format!("cluster \"a\": lb_policy: {reason}; cluster \"b\": lb_policy: {reason}")

@@ -152,10 +152,12 @@ impl ClusterRuntime {
         self.endpoints.store(Arc::new(next));
     }
 
-    /// Picks the host for the next request or connection.
+    /// Picks the host for the next request or connection; `hash` is the
+    /// request's hash for RING_HASH and MAGLEV clusters (none: at random).
     pub(crate) async fn select(
         self: &Arc<Self>,
         original_dst: Option<SocketAddr>,
+        hash: Option<u64>,
     ) -> Result<Arc<Host>, UpstreamError> {
         if matches!(self.model.discovery, Discovery::OriginalDst) {
             let addr = original_dst.ok_or_else(|| self.no_healthy_upstream())?;
@@ -166,6 +168,15 @@ impl ClusterRuntime {
         }
         let endpoints = self.endpoints.load();
         let balanced = self.balanced(&endpoints);
+        if let Some(hash) = hash.filter(|_| self.model.lb.is_hash_based()) {
+            let set: &EndpointSet = match balanced.as_ref().map(|b| &b.hosts) {
+                Some(BalancedHosts::Healthy(healthy)) => healthy,
+                _ => &endpoints,
+            };
+            if let Some(host) = set.pick_hashed(self.model.lb, hash) {
+                return Ok(host.clone());
+            }
+        }
         let picked = match balanced.as_ref().map(|b| &b.hosts) {
             Some(BalancedHosts::Healthy(healthy)) => healthy.pick(self.model.lb, &self.rr),
             Some(BalancedHosts::Panic) => {

@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::model::cluster::LbPolicy;
 
+use super::hash_lb::HashTable;
 use super::pool::HttpClient;
 
 /// Largest smooth weighted round-robin schedule; bigger weight sums are
@@ -88,6 +89,8 @@ pub(crate) struct EndpointSet {
     /// Smooth weighted round-robin order of host indices; empty when all
     /// weights are equal (plain rotation).
     schedule: Vec<u32>,
+    /// The ring or Maglev table of a hashing cluster, built on first use.
+    hash_table: OnceLock<Option<HashTable>>,
 }
 
 impl EndpointSet {
@@ -121,7 +124,18 @@ impl EndpointSet {
             hosts,
             weights,
             schedule,
+            hash_table: OnceLock::new(),
         }
+    }
+
+    /// The host for a request's `hash` under a RING_HASH or MAGLEV
+    /// `policy`; `None` for other policies or no hosts.
+    pub(crate) fn pick_hashed(&self, policy: LbPolicy, hash: u64) -> Option<&Arc<Host>> {
+        let table = self.hash_table.get_or_init(|| {
+            let addrs: Vec<SocketAddr> = self.hosts.iter().map(|h| h.addr).collect();
+            HashTable::build(policy, &addrs, &self.weights)
+        });
+        table.as_ref().map(|t| &self.hosts[t.pick(hash)])
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -143,7 +157,10 @@ impl EndpointSet {
                     self.schedule[turn % self.schedule.len()] as usize
                 }
             }
-            LbPolicy::Random => self.weighted_random(),
+            // A hashing policy without a hash picks at random, as Envoy's.
+            LbPolicy::Random | LbPolicy::RingHash { .. } | LbPolicy::Maglev { .. } => {
+                self.weighted_random()
+            }
             LbPolicy::LeastRequest => self.least_request(),
         };
         self.hosts.get(i)

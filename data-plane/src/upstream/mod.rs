@@ -10,6 +10,7 @@ mod circuit_breaker;
 mod cluster;
 mod dns;
 mod error;
+mod hash_lb;
 mod lb;
 mod outlier;
 mod pool;
@@ -50,6 +51,11 @@ pub use tls::TlsConfigError;
 
 /// The request body type the proxy hands to [`Upstreams::send_http`].
 pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+
+/// The hash of a request for RING_HASH and MAGLEV clusters, carried in the
+/// request's extensions to the host pick (retries keep it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHashKey(pub u64);
 
 /// The host a request or connection actually went to (`UPSTREAM_HOST`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,12 +241,13 @@ impl Upstreams {
         selections: u32,
     ) -> Result<(http::Response<hyper::body::Incoming>, UpstreamInfo), UpstreamError> {
         let runtime = self.cluster(cluster)?;
-        let mut host = runtime.select(original_dst).await?;
+        let hash = req.extensions().get::<RequestHashKey>().map(|key| key.0);
+        let mut host = runtime.select(original_dst, hash).await?;
         for _ in 1..selections {
             if !avoid.contains(&host.addr) {
                 break;
             }
-            host = runtime.select(original_dst).await?;
+            host = runtime.select(original_dst, hash).await?;
         }
         *chosen.lock() = Some(host.addr);
         let admission = runtime
@@ -284,7 +291,7 @@ impl Upstreams {
         original_dst: Option<SocketAddr>,
     ) -> Result<(Tracked<UpstreamStream>, SocketAddr), UpstreamError> {
         let runtime = self.cluster(cluster)?;
-        let host = runtime.select(original_dst).await?;
+        let host = runtime.select(original_dst, None).await?;
         let guard = runtime.breakers.open_tcp_connection(cluster)?;
         host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
         match runtime.connect_tcp(&host).await {
@@ -313,6 +320,16 @@ impl Upstreams {
                 reason,
             })?;
         Ok(addrs[0])
+    }
+
+    /// Whether `cluster` picks hosts by the request's hash (RING_HASH,
+    /// MAGLEV): only then does a request's hash policy run, as in Envoy.
+    pub fn hashes(&self, cluster: &str) -> bool {
+        self.inner
+            .clusters
+            .load()
+            .get(cluster)
+            .is_some_and(|c| c.model.lb.is_hash_based())
     }
 
     /// Every cluster with its hosts and counters, sorted by name.

@@ -14,7 +14,7 @@ use proto::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::{
 };
 
 use super::endpoint::load_assignment_named;
-use super::{At, decode, duration, enabled_duration, resilience, tls};
+use super::{At, decode, duration, enabled_duration, hash_policy, resilience, tls};
 use crate::model::Error;
 use crate::model::cluster::{Cluster, Discovery, LbPolicy, LoadAssignment};
 use crate::model::secret::SecretSources;
@@ -43,7 +43,7 @@ pub fn cluster(c: &PbCluster, secrets: &SecretSources) -> Result<Cluster, Error>
     Ok(Cluster {
         name: c.name.as_str().into(),
         discovery: discovery(c, &at)?,
-        lb: lb_policy(c.lb_policy, &at.field("lb_policy"))?,
+        lb: lb_policy(c, &at)?,
         connect_timeout: c
             .connect_timeout
             .as_ref()
@@ -106,15 +106,18 @@ fn discovery(c: &PbCluster, at: &At<'_>) -> Result<Discovery, Error> {
 }
 
 /// CLUSTER_PROVIDED (Istio's choice for ORIGINAL_DST clusters, where the
-/// destination picks the host) balances as ROUND_ROBIN would.
-fn lb_policy(policy: i32, at: &At<'_>) -> Result<LbPolicy, Error> {
-    match PbLbPolicy::try_from(policy) {
+/// destination picks the host) balances as ROUND_ROBIN would; RING_HASH
+/// and MAGLEV take their settings from `lb_config`.
+fn lb_policy(c: &PbCluster, at: &At<'_>) -> Result<LbPolicy, Error> {
+    match PbLbPolicy::try_from(c.lb_policy) {
         Ok(PbLbPolicy::RoundRobin | PbLbPolicy::ClusterProvided) => Ok(LbPolicy::RoundRobin),
         Ok(PbLbPolicy::LeastRequest) => Ok(LbPolicy::LeastRequest),
         Ok(PbLbPolicy::Random) => Ok(LbPolicy::Random),
-        _ => Err(
-            at.error("only ROUND_ROBIN, LEAST_REQUEST, RANDOM and CLUSTER_PROVIDED are supported")
-        ),
+        Ok(PbLbPolicy::RingHash) => hash_policy::ring_hash(c, at),
+        Ok(PbLbPolicy::Maglev) => hash_policy::maglev(c, at),
+        _ => Err(at.field("lb_policy").error(
+            "only ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV and CLUSTER_PROVIDED are supported",
+        )),
     }
 }
 

@@ -10,6 +10,7 @@ mod egress_policy;
 mod endpoint;
 mod fault;
 mod fraction;
+mod hash_policy;
 mod http_filters;
 mod listener;
 mod mirror;

@@ -195,6 +195,7 @@ fn forward(ra: &pb_route::RouteAction, at: &At<'_>) -> Result<Forward, Error> {
         prefix_rewrite: Some(ra.prefix_rewrite.clone()).filter(|p| !p.is_empty()),
         host_rewrite,
         mirrors: mirror::mirror_policies(&ra.request_mirror_policies, at)?,
+        hash_policy: super::hash_policy::hash_policies(&ra.hash_policy, at)?,
     })
 }
 

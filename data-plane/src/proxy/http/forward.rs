@@ -20,6 +20,7 @@ use crate::upstream::{Body, UpstreamError};
 use super::ResponseBody;
 use super::body::CountingBody;
 use super::exchange::Exchange;
+use super::hashing;
 use super::headers::{self, text};
 use super::plan::{Destination, Forwarding};
 use super::retry::{Attempts, ForwardError};
@@ -29,10 +30,17 @@ use super::retry::{Attempts, ForwardError};
 pub(super) async fn forward(
     mut exchange: Exchange<'_>,
     forwarding: Forwarding<'_>,
-    head: Parts,
+    mut head: Parts,
     body: Body,
 ) -> Response<ResponseBody> {
     let context = exchange.context;
+    let set_cookie = hashing::hash_for_cluster(
+        &context.upstreams,
+        &forwarding.cluster,
+        forwarding.route,
+        &mut head,
+        exchange.log.downstream_remote,
+    );
     let cluster_stats = context.stats.cluster(&forwarding.cluster);
     let destination = match forwarding.destination {
         Destination::OriginalDst(original_dst) => original_dst,
@@ -105,6 +113,9 @@ pub(super) async fn forward(
         HeaderName::from_static("x-envoy-upstream-service-time"),
         HeaderValue::from(u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX)),
     );
+    if let Some(cookie) = set_cookie {
+        parts.headers.append(http::header::SET_COOKIE, cookie);
+    }
     if let Some(edits) = forwarding.cluster_edits {
         headers::edit(
             &mut parts.headers,

@@ -9,6 +9,7 @@ mod exchange;
 mod fault;
 mod filters;
 mod forward;
+mod hashing;
 mod headers;
 mod mirror;
 mod plan;

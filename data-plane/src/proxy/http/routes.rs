@@ -108,6 +108,7 @@ fn forward_all(tcp: &TcpProxy, egress_policy: Option<EgressPolicy>) -> RouteConf
             prefix_rewrite: None,
             host_rewrite: None,
             mirrors: Vec::new(),
+            hash_policy: Vec::new(),
         })
     };
     RouteConfig {

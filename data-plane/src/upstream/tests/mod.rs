@@ -3,6 +3,7 @@
 
 mod dns;
 mod executor;
+mod hashing;
 mod http;
 mod resilience;
 mod tcp_tls;

@@ -216,13 +216,13 @@ fn a_discovery_type_the_agent_does_not_know_is_rejected() {
 #[test]
 fn a_load_balancing_policy_the_agent_does_not_have_is_rejected() {
     let mut c = base(DiscoveryType::Eds);
-    c.lb_policy = LbPolicy::Maglev as i32;
+    c.lb_policy = LbPolicy::LoadBalancingPolicyConfig as i32;
     assert_rejected(
         convert(&c),
         "cluster",
         NAME,
         "lb_policy",
-        "only ROUND_ROBIN, LEAST_REQUEST, RANDOM and CLUSTER_PROVIDED are supported",
+        "only ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV and CLUSTER_PROVIDED are supported",
     );
 }
 

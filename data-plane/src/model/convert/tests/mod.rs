@@ -6,6 +6,7 @@ mod cluster;
 mod egress_policy;
 mod endpoint;
 mod golden;
+mod hash_policy;
 mod http_filters;
 mod listener;
 mod mirror;

@@ -48,6 +48,7 @@ fn forward_to(cluster: &str) -> Forward {
         prefix_rewrite: None,
         host_rewrite: None,
         mirrors: Vec::new(),
+        hash_policy: Vec::new(),
     }
 }
 
