@@ -135,5 +135,8 @@ pub(super) fn maglev(c: &PbCluster, at: &At<'_>) -> Result<LbPolicy, Error> {
 }
 
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
