@@ -35,6 +35,20 @@ impl Admin {
             .run()
     }
 
+    /// POST `path` (e.g. `/drain_listeners?graceful`); fails unless it
+    /// answers 200.
+    pub fn post(&self, path: &str) -> Result<CurlResponse> {
+        let response = Curl::get(format!("http://{}{path}", self.addr))
+            .max_time(REQUEST_TIMEOUT)
+            .arg("-X")
+            .arg("POST")
+            .run()?;
+        response
+            .ensure_status(200)
+            .with_context(|| format!("{} admin POST {path}", self.proxy))?;
+        Ok(response)
+    }
+
     /// GET `path`; fails unless it answers 200.
     pub fn ok(&self, path: &str) -> Result<CurlResponse> {
         let response = self.get(path)?;

@@ -181,6 +181,11 @@ impl DataPlane {
             .wait_until("ready", timeout, || admin.ensure_live())
     }
 
+    /// Sends the agent SIGTERM, as the kubelet stops a pod: it drains.
+    pub fn terminate(&self) -> Result<()> {
+        process::signal(self.process.id(), "TERM")
+    }
+
     /// GET `path` (e.g. `/clusters`) on the admin interface.
     pub fn admin_get(&self, path: &str) -> Result<CurlResponse> {
         self.admin.get(path)

@@ -51,6 +51,9 @@ const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 const ADMIN_STARTUP: Duration = Duration::from_secs(20);
 /// `--log-level`.
 const LOG_LEVEL: &str = "info";
+/// How pilot-agent has Envoy drain: every connection asked to close at
+/// once, for up to 45 s.
+const PILOT_AGENT_DRAIN: [&str; 4] = ["--drain-strategy", "immediate", "--drain-time-s", "45"];
 /// The SDS server's socket in the proxy's directory.
 const SDS_SOCKET: &str = "sds.sock";
 
@@ -319,6 +322,7 @@ impl Envoy {
             .arg("-c")
             .arg(&bootstrap_path)
             .args(["--concurrency", "1", "--disable-hot-restart"])
+            .args(PILOT_AGENT_DRAIN)
             .arg("--file-flush-interval-msec")
             .arg(LOG_FLUSH_INTERVAL.as_millis().to_string())
             .arg("--admin-address-path")
@@ -352,6 +356,14 @@ impl Envoy {
     /// GET `path` (e.g. `/clusters?format=json`) on the admin interface.
     pub fn admin_get(&self, path: &str) -> Result<CurlResponse> {
         self.admin.get(path)
+    }
+
+    /// Drains every listener as pilot-agent has Envoy drain when its pod
+    /// stops (`POST /drain_listeners?graceful`): connections are asked to
+    /// close, requests in flight finish.
+    pub fn drain_listeners(&self) -> Result<()> {
+        self.admin.post("/drain_listeners?graceful")?;
+        Ok(())
     }
 
     /// `/server_info`, which includes `state` (`LIVE`, `INITIALIZING`, ..).

@@ -202,6 +202,19 @@ impl CommandOutput {
     }
 }
 
+/// Sends signal `name` (`TERM`, `INT`, ..) to process `pid`.
+pub fn signal(pid: u32, name: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .context("running kill")?;
+    if !status.success() {
+        bail!("kill -{name} {pid} failed: {status}");
+    }
+    Ok(())
+}
+
 /// Runs `command` to completion, killing it after `timeout`.
 pub fn run(name: &str, command: Command, timeout: Duration) -> Result<CommandOutput> {
     let dir = tempfile::tempdir().context("creating a temp dir for command output")?;

@@ -91,6 +91,16 @@ impl Proxy {
         }
     }
 
+    /// Starts the drain of a stopping pod: SIGTERM to our agent; to Envoy,
+    /// what pilot-agent does on SIGTERM (a graceful drain of its
+    /// listeners).
+    pub fn begin_drain(&self) -> Result<()> {
+        match self {
+            Proxy::Agent(agent) => agent.terminate(),
+            Proxy::Envoy(envoy) => envoy.drain_listeners(),
+        }
+    }
+
     pub fn access_log(&self) -> Vec<String> {
         match self {
             Proxy::Agent(agent) => agent.access_log(),

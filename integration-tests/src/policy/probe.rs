@@ -275,6 +275,50 @@ impl Probe<'_> {
         })
     }
 
+    /// Sends `GET <path>` for `host` on a connection of its own from the
+    /// app, begins the proxy's drain `drain_after` later (a stopping pod),
+    /// and reads the response: its status line and headers. The proxy is
+    /// draining from then on: run this last.
+    pub fn exchange_across_drain(
+        &self,
+        host: &str,
+        path: &str,
+        drain_after: Duration,
+    ) -> Result<String> {
+        let target = (self.netns.host_ip(), 80);
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: probe\r\n\r\n");
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        std::thread::scope(|scope| {
+            let exchange = scope.spawn(|| {
+                self.netns.run_inside(|| {
+                    let mut stream = TcpStream::connect(target).context("connecting")?;
+                    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+                    std::io::Write::write_all(&mut stream, request.as_bytes())?;
+                    let mut response = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    while !response.windows(4).any(|window| window == b"\r\n\r\n") {
+                        let read = std::io::Read::read(&mut stream, &mut buffer)?;
+                        ensure!(read > 0, "closed before the response head");
+                        response.extend_from_slice(&buffer[..read]);
+                    }
+                    Ok(String::from_utf8_lossy(&response).into_owned())
+                })
+            });
+            std::thread::sleep(drain_after);
+            let drained = self.sidecar.begin_drain();
+            let response = exchange
+                .join()
+                .unwrap_or_else(|_| anyhow::bail!("the exchange thread panicked"));
+            drained?;
+            let response = response?;
+            Ok(response
+                .split("\r\n\r\n")
+                .next()
+                .unwrap_or_default()
+                .to_string())
+        })
+    }
+
     fn admin(&self, path: &str) -> Result<String> {
         let response = self.sidecar.admin_get(path)?;
         response

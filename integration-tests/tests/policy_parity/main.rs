@@ -16,6 +16,7 @@
 
 mod config;
 mod destination_rule;
+mod lifecycle;
 mod tls_and_flags;
 mod virtual_service;
 mod vs_filters;
@@ -49,6 +50,7 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
         .chain(vs_filters::scenarios())
         .chain(vs_matches::scenarios())
         .chain(tls_and_flags::scenarios(ca_cert))
+        .chain(lifecycle::scenarios())
         .filter(|scenario| only.split(',').any(|part| scenario.name.contains(part)))
         .collect()
 }
