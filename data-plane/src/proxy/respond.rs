@@ -17,6 +17,9 @@ use super::http::ResponseBody;
 /// Envoy's details for a request a circuit breaker refused.
 const OVERFLOW_DETAILS: &str = "upstream_reset_before_response_started{overflow}";
 
+/// How Envoy's router opens the body of an upstream reset.
+const RESET_BODY: &str = "upstream connect error or disconnect/reset before headers. ";
+
 /// A locally generated answer and what the access log says about it.
 #[derive(Debug, Clone)]
 pub struct LocalReply {
@@ -64,18 +67,30 @@ impl LocalReply {
     }
 
     /// This reply to a request whose retries ran out on a retriable
-    /// failure: Envoy adds `URX` to its flags (after the others, in
-    /// Envoy's flag order).
+    /// failure: Envoy's router sets `URX` before the flag of the failure
+    /// itself, and Envoy 1.40 prints flags in the order they were set
+    /// (`URX,UF` for a TLS handshake that failed on every try).
     pub fn retry_limit_exceeded(self) -> Self {
         let flags = match self.flags {
-            "UT" => "UT,URX",
-            "UR" => "UR,URX",
-            "UF" => "UF,URX",
-            "UC" => "UC,URX",
-            "UO" => "UO,URX",
+            "UT" => "URX,UT",
+            "UR" => "URX,UR",
+            "UF" => "URX,UF",
+            "UC" => "URX,UC",
+            "UO" => "URX,UO",
             _ => "URX",
         };
         Self { flags, ..self }
+    }
+
+    /// This reply to a request that was retried: Envoy's router says so in
+    /// the body of an upstream reset ("retried and the latest reset
+    /// reason: ...").
+    pub fn after_retries(self) -> Self {
+        let body = match self.body.strip_prefix(RESET_BODY) {
+            Some(rest) => format!("{RESET_BODY}retried and the latest {rest}"),
+            None => self.body,
+        };
+        Self { body, ..self }
     }
 
     /// A route's direct response.
@@ -118,10 +133,7 @@ impl LocalReply {
                     .unwrap_or(ResetReason::RemoteConnectionFailure);
                 Self {
                     status: StatusCode::SERVICE_UNAVAILABLE,
-                    body: format!(
-                        "upstream connect error or disconnect/reset before headers. reset reason: {}",
-                        reset.words()
-                    ),
+                    body: format!("{RESET_BODY}reset reason: {}", reset.words()),
                     flags: other.response_flag(),
                     details: reset.details(),
                     transport_failure: other.transport_failure_reason(),
@@ -182,6 +194,27 @@ mod tests {
         assert_eq!(reply.body, "no healthy upstream");
         assert_eq!((reply.flags, reply.details), ("UH", "no_healthy_upstream"));
         assert_eq!(reply.transport_failure, "");
+    }
+
+    #[test]
+    fn a_tls_failure_on_every_try_reads_as_envoy_after_its_retries() {
+        let reply = LocalReply::upstream_failure(&UpstreamError::Tls {
+            addr: "127.0.0.1:443".parse().unwrap(),
+            reason: TlsError::TimedOut,
+        })
+        .after_retries()
+        .retry_limit_exceeded();
+        assert_eq!(
+            reply.body,
+            "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection timeout"
+        );
+        assert_eq!(reply.flags, "URX,UF");
+    }
+
+    #[test]
+    fn a_local_reply_that_is_no_reset_keeps_its_body_after_retries() {
+        let reply = LocalReply::timeout().after_retries();
+        assert_eq!(reply.body, "upstream request timeout");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct ClusterStats {
     pub rq_retry_success: AtomicU64,
     pub rq_retry_limit_exceeded: AtomicU64,
     pub cx_connect_fail: AtomicU64,
+    /// TLS handshakes that failed the subject alt name check.
+    pub ssl_fail_verify_san: AtomicU64,
     /// Connections refused for want of a healthy host (BlackHoleCluster's
     /// every connection, as Envoy counts them).
     pub cx_none_healthy: AtomicU64,
@@ -108,7 +110,7 @@ impl Stats {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         clusters.sort_by(|a, b| a.0.cmp(&b.0));
-        let counters: [(&str, ReadCounter); 11] = [
+        let counters: [(&str, ReadCounter); 12] = [
             ("envoy_cluster_upstream_rq_total", |s| {
                 s.rq_total.load(Relaxed)
             }),
@@ -129,6 +131,9 @@ impl Stats {
             }),
             ("envoy_cluster_upstream_cx_connect_fail", |s| {
                 s.cx_connect_fail.load(Relaxed)
+            }),
+            ("envoy_cluster_ssl_fail_verify_san", |s| {
+                s.ssl_fail_verify_san.load(Relaxed)
             }),
             ("envoy_cluster_upstream_cx_none_healthy", |s| {
                 s.cx_none_healthy.load(Relaxed)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::dns::DnsError;
 use super::tls::TlsConfigError;
+use super::tls_reason::VerifyFailure;
 
 /// A failure on the way to (or while talking to) an upstream host.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,25 @@ impl UpstreamError {
             | Self::Resolve { .. }
             | Self::Overflow(_) => false,
         }
+    }
+
+    /// Whether a TLS handshake failed because the peer's certificate did not
+    /// carry the expected subject alt name (Envoy's `ssl.fail_verify_san`).
+    pub fn is_san_mismatch(&self) -> bool {
+        let Self::Tls {
+            reason:
+                TlsError::Handshake(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+                    other,
+                ))),
+            ..
+        } = self
+        else {
+            return false;
+        };
+        matches!(
+            other.0.downcast_ref::<VerifyFailure>(),
+            Some(VerifyFailure::SanMatcher { .. } | VerifyFailure::SanList)
+        )
     }
 
     /// Converts an error of the pooled HTTP client, recovering the
@@ -250,6 +270,27 @@ fn chain(err: &dyn StdError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_san_check_that_failed_counts_as_envoys_fail_verify_san() {
+        let failed = |failure: VerifyFailure| UpstreamError::Tls {
+            addr: addr(),
+            reason: TlsError::Handshake(failure.into_rustls()),
+        };
+        assert!(failed(VerifyFailure::SanList).is_san_mismatch());
+        assert!(
+            failed(VerifyFailure::SanMatcher {
+                certificate_sans: vec!["a.example".into()]
+            })
+            .is_san_mismatch()
+        );
+        assert!(!failed(VerifyFailure::SelfSigned).is_san_mismatch());
+        let timed_out = UpstreamError::Tls {
+            addr: addr(),
+            reason: TlsError::TimedOut,
+        };
+        assert!(!timed_out.is_san_mismatch());
+    }
 
     fn addr() -> SocketAddr {
         "127.0.0.1:9".parse().unwrap()

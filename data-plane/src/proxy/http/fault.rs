@@ -161,9 +161,10 @@ pub(super) fn with_delay_injected(flags: &'static str) -> &'static str {
         "NR" => "NR,DI",
         "FI" => "DI,FI",
         "URX" => "DI,URX",
-        "UF,URX" => "UF,DI,URX",
-        "UO,URX" => "UO,DI,URX",
-        "UR,URX" => "UR,DI,URX",
+        "URX,UF" => "DI,URX,UF",
+        "URX,UO" => "DI,URX,UO",
+        "URX,UR" => "DI,URX,UR",
+        "URX,UT" => "DI,URX,UT",
         "NC" => "DI,NC",
         other => {
             tracing::debug!(flags = other, "response flags kept without DI");

@@ -94,6 +94,11 @@ pub(super) async fn forward(
             if !matches!(error, UpstreamError::UnknownCluster(_)) {
                 Stats::record_upstream_response(&cluster_stats, reply.status.as_u16());
             }
+            let reply = if sent.retried {
+                reply.after_retries()
+            } else {
+                reply
+            };
             return exchange.reply(retry_limit(reply));
         }
     };

@@ -15,6 +15,7 @@ mod mirror;
 mod plan;
 mod request_id;
 mod retry;
+mod router_headers;
 mod routes;
 
 use std::convert::Infallible;

@@ -289,6 +289,7 @@ fn upstream_head(
     if !headers.contains_key("x-request-id") {
         headers.insert(HeaderName::from_static("x-request-id"), request_id());
     }
+    super::router_headers::add_expected_timeout(headers, forward);
     // The route's decorator replaces one from downstream (a sidecar's, at a
     // gateway), as Envoy does on outbound listeners, all the ones Istio has.
     if let Some(operation) = &route.decorator

@@ -41,6 +41,8 @@ pub(super) struct Sent {
     /// The last outcome would have been retried but no retry was left
     /// (Envoy's URX flag).
     pub(super) retry_limit_exceeded: bool,
+    /// At least one retry was sent (Envoy's body then says "retried").
+    pub(super) retried: bool,
 }
 
 /// How a request is sent to its cluster.
@@ -74,6 +76,7 @@ impl Attempts<'_> {
                 .unwrap_or(Sent {
                     outcome: Err(ForwardError::Timeout),
                     retry_limit_exceeded: false,
+                    retried: false,
                 }),
             None => attempts.await,
         }
@@ -116,6 +119,7 @@ impl Attempts<'_> {
                 return Sent {
                     outcome,
                     retry_limit_exceeded: false,
+                    retried: false,
                 };
             };
             let retried = would_retry(retry, &outcome);
@@ -131,6 +135,7 @@ impl Attempts<'_> {
                 return Sent {
                     outcome,
                     retry_limit_exceeded: retried,
+                    retried: attempt > 1,
                 };
             }
             match self.upstreams.try_retry(self.cluster) {
@@ -139,6 +144,7 @@ impl Attempts<'_> {
                     return Sent {
                         outcome,
                         retry_limit_exceeded: false,
+                        retried: attempt > 1,
                     };
                 }
             }
@@ -196,6 +202,13 @@ impl Attempts<'_> {
                     .fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
+        }
+        if let Err(ForwardError::Upstream(error)) = outcome
+            && error.is_san_mismatch()
+        {
+            self.stats
+                .ssl_fail_verify_san
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 }

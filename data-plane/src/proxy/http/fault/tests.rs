@@ -210,5 +210,5 @@ fn di_takes_its_place_among_the_other_flags() {
     assert_eq!(with_delay_injected("-"), "DI");
     assert_eq!(with_delay_injected("UF"), "UF,DI");
     assert_eq!(with_delay_injected("FI"), "DI,FI");
-    assert_eq!(with_delay_injected("UF,URX"), "UF,DI,URX");
+    assert_eq!(with_delay_injected("URX,UF"), "DI,URX,UF");
 }

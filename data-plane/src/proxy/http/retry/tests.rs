@@ -234,7 +234,7 @@ async fn connect_failures_are_retried_then_flagged_uf_urx() {
     assert_eq!(count(&stats.cx_connect_fail), 3);
     assert_eq!(count(&stats.rq_retry), 2);
     let reply = LocalReply::upstream_failure(error).retry_limit_exceeded();
-    assert_eq!(reply.flags, "UF,URX");
+    assert_eq!(reply.flags, "URX,UF");
 }
 
 #[tokio::test]
@@ -257,7 +257,7 @@ async fn per_try_timeouts_are_retried_on_reset_then_answer_504_ut_urx() {
     let reply = LocalReply::per_try_timeout().retry_limit_exceeded();
     assert_eq!(
         (reply.status.as_u16(), reply.flags, reply.details),
-        (504, "UT,URX", "upstream_per_try_timeout")
+        (504, "URX,UT", "upstream_per_try_timeout")
     );
 }
 

@@ -1,0 +1,84 @@
+//! The request headers Envoy's router adds upstream on its own:
+//! `x-envoy-expected-rq-timeout-ms`, the timeout the upstream may expect.
+
+use std::time::Duration;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::model::route::Forward;
+
+/// Sets `x-envoy-expected-rq-timeout-ms` as Envoy's router does (its
+/// `suppress_envoy_headers` unset): the per-try timeout when the route's
+/// retry policy has one, else the route timeout; nothing when neither is set.
+pub(super) fn add_expected_timeout(headers: &mut HeaderMap, forward: &Forward) {
+    let per_try = forward
+        .retry
+        .as_ref()
+        .and_then(|retry| retry.per_try_timeout)
+        .filter(|timeout| !timeout.is_zero());
+    let Some(expected) = per_try.or(forward.timeout).filter(|t| !t.is_zero()) else {
+        return;
+    };
+    headers.insert(
+        HeaderName::from_static("x-envoy-expected-rq-timeout-ms"),
+        HeaderValue::from(millis(expected)),
+    );
+}
+
+fn millis(timeout: Duration) -> u64 {
+    u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::route::{Backoff, ClusterTarget, RetryOn, RetryPolicy};
+
+    fn forward(timeout: Option<Duration>, per_try: Option<Duration>) -> Forward {
+        Forward {
+            target: ClusterTarget::Cluster("c".into()),
+            timeout,
+            retry: per_try.map(|per_try| RetryPolicy {
+                num_retries: 2,
+                per_try_timeout: Some(per_try),
+                on: RetryOn::default(),
+                retriable_status_codes: Vec::new(),
+                previous_hosts: false,
+                host_selection_max_attempts: 1,
+                backoff: Backoff::default(),
+            }),
+            prefix_rewrite: None,
+            host_rewrite: None,
+            mirrors: Vec::new(),
+            hash_policy: Vec::new(),
+        }
+    }
+
+    fn expected(forward: &Forward) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        add_expected_timeout(&mut headers, forward);
+        headers
+            .get("x-envoy-expected-rq-timeout-ms")
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn envoy_tells_the_upstream_the_route_timeout() {
+        let route = forward(Some(Duration::from_secs(5)), None);
+        assert_eq!(expected(&route).as_deref(), Some("5000"));
+    }
+
+    #[test]
+    fn a_per_try_timeout_is_what_the_upstream_may_expect() {
+        let route = forward(
+            Some(Duration::from_secs(5)),
+            Some(Duration::from_millis(250)),
+        );
+        assert_eq!(expected(&route).as_deref(), Some("250"));
+    }
+
+    #[test]
+    fn no_timeout_no_header() {
+        assert_eq!(expected(&forward(None, None)), None);
+    }
+}
