@@ -257,6 +257,10 @@ pub struct HttpManager {
     /// The HTTP filters before the router, in order (empty: the router
     /// alone).
     pub http_filters: Arc<[super::http_filters::HttpFilter]>,
+    /// `use_remote_address`: the connection, not the client's
+    /// `x-forwarded-proto`, says the scheme (istiod: gateways yes, sidecar
+    /// outbound no).
+    pub use_remote_address: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -315,6 +315,7 @@ fn http_downstream(
             inline: hcm.inline_routes.clone(),
             stat_prefix: hcm.stat_prefix.clone(),
             http_filters: hcm.http_filters.clone(),
+            use_remote_address: hcm.use_remote_address,
         },
         targets: Arc::new(LogTargets::new(
             hcm.access_log,

@@ -24,6 +24,7 @@ async fn a_request_without_a_route_is_reported_with_its_host_and_flag() {
             inline: None,
             stat_prefix: "outbound_0.0.0.0_80".into(),
             http_filters: Arc::default(),
+            use_remote_address: false,
         },
         targets: Arc::new(LogTargets::new(
             false,

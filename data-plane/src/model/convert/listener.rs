@@ -245,6 +245,7 @@ fn http_manager(hcm: &HttpConnectionManager, at: &At<'_>) -> Result<HttpManager,
         access_log: loggers.stdout,
         grpc_access_log: loggers.grpc,
         http_filters,
+        use_remote_address: hcm.use_remote_address.as_ref().is_some_and(|v| v.value),
     })
 }
 

@@ -54,6 +54,8 @@ pub enum RouteSource {
         stat_prefix: Arc<str>,
         /// The HTTP filters of the chain's connection manager.
         http_filters: Arc<[HttpFilter]>,
+        /// The connection manager's `use_remote_address`.
+        use_remote_address: bool,
     },
     /// Explicit proxy mode: each request names its destination; the
     /// listener for its port decides, as if the connection had been captured
@@ -140,6 +142,7 @@ async fn handle(
         authority: exchange.log.authority.clone(),
         original_dst: table.original_dst,
         tls: downstream.tls,
+        use_remote_address: table.use_remote_address,
     };
     let draws = Draws {
         cluster_roll: fast_random(),

@@ -32,6 +32,8 @@ pub(super) struct Request {
     pub(super) original_dst: Option<SocketAddr>,
     /// The proxy terminated TLS on the downstream connection.
     pub(super) tls: bool,
+    /// The connection manager's `use_remote_address`.
+    pub(super) use_remote_address: bool,
 }
 
 /// The random choices of a plan, drawn by the caller.
@@ -266,6 +268,8 @@ fn upstream_head(
     let Request {
         mut head,
         authority,
+        tls,
+        use_remote_address,
         ..
     } = request;
     let rewrite = forward
@@ -282,10 +286,7 @@ fn upstream_head(
     if let Some(host) = host {
         headers.insert(header::HOST, host);
     }
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
-    );
+    super::router_headers::set_forwarded_proto(headers, tls, use_remote_address);
     if !headers.contains_key("x-request-id") {
         headers.insert(HeaderName::from_static("x-request-id"), request_id());
     }

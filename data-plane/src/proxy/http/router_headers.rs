@@ -1,5 +1,6 @@
-//! The request headers Envoy's router adds upstream on its own:
-//! `x-envoy-expected-rq-timeout-ms`, the timeout the upstream may expect.
+//! The request headers Envoy adds upstream on its own:
+//! `x-envoy-expected-rq-timeout-ms`, the timeout the upstream may expect
+//! (router), and `x-forwarded-proto` (connection manager).
 
 use std::time::Duration;
 
@@ -23,6 +24,18 @@ pub(super) fn add_expected_timeout(headers: &mut HeaderMap, forward: &Forward) {
         HeaderName::from_static("x-envoy-expected-rq-timeout-ms"),
         HeaderValue::from(millis(expected)),
     );
+}
+
+/// Sets `x-forwarded-proto` as Envoy's connection manager does (no trusted
+/// hops): from the connection (`https` when it terminated TLS) under
+/// `use_remote_address`, else only when the client sent none.
+pub(super) fn set_forwarded_proto(headers: &mut HeaderMap, tls: bool, use_remote_address: bool) {
+    let name = HeaderName::from_static("x-forwarded-proto");
+    if !use_remote_address && headers.contains_key(&name) {
+        return;
+    }
+    let scheme = if tls { "https" } else { "http" };
+    headers.insert(name, HeaderValue::from_static(scheme));
 }
 
 fn millis(timeout: Duration) -> u64 {
@@ -75,6 +88,28 @@ mod tests {
             Some(Duration::from_millis(250)),
         );
         assert_eq!(expected(&route).as_deref(), Some("250"));
+    }
+
+    fn forwarded_proto(client: Option<&'static str>, tls: bool, remote: bool) -> String {
+        let mut headers = HeaderMap::new();
+        if let Some(client) = client {
+            headers.insert("x-forwarded-proto", HeaderValue::from_static(client));
+        }
+        set_forwarded_proto(&mut headers, tls, remote);
+        headers["x-forwarded-proto"].to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_sidecar_keeps_the_clients_forwarded_proto() {
+        assert_eq!(forwarded_proto(Some("https"), false, false), "https");
+        assert_eq!(forwarded_proto(None, false, false), "http");
+        assert_eq!(forwarded_proto(None, true, false), "https");
+    }
+
+    #[test]
+    fn with_use_remote_address_the_connection_says_the_scheme() {
+        assert_eq!(forwarded_proto(Some("https"), false, true), "http");
+        assert_eq!(forwarded_proto(Some("http"), true, true), "https");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub(super) struct RouteTable {
     pub(super) grpc_access_log: Option<Arc<GrpcAccessLog>>,
     /// The HTTP filters of its connection manager, before the router.
     pub(super) http_filters: Arc<[HttpFilter]>,
+    /// The connection manager's `use_remote_address`.
+    pub(super) use_remote_address: bool,
 }
 
 /// The route table for a request to `uri` on `downstream`, if its listener
@@ -46,6 +48,7 @@ pub(super) fn route_table(
             inline,
             stat_prefix,
             http_filters,
+            use_remote_address,
         } => {
             let routes = inline
                 .clone()
@@ -56,6 +59,7 @@ pub(super) fn route_table(
                 original_dst: downstream.original_dst,
                 grpc_access_log: None,
                 http_filters: http_filters.clone(),
+                use_remote_address: *use_remote_address,
             })
         }
         RouteSource::ExplicitProxy { accepting } => {
@@ -64,28 +68,32 @@ pub(super) fn route_table(
                 .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
                 .or_else(|| config.listener(accepting))?;
             let chain = listener.select_chain(port, None, None)?;
-            let (routes, stat_prefix, grpc_access_log, http_filters) = match &chain.action {
-                ChainAction::Http(hcm) => (
-                    hcm.inline_routes
-                        .clone()
-                        .or_else(|| config.route(&hcm.route_config_name).cloned())?,
-                    hcm.stat_prefix.clone(),
-                    hcm.grpc_access_log.clone(),
-                    hcm.http_filters.clone(),
-                ),
-                ChainAction::Tcp(tcp) => (
-                    Arc::new(forward_all(tcp, chain.egress_policy)),
-                    tcp.stat_prefix.clone(),
-                    tcp.grpc_access_log.clone(),
-                    Arc::default(),
-                ),
-            };
+            let (routes, stat_prefix, grpc_access_log, http_filters, use_remote_address) =
+                match &chain.action {
+                    ChainAction::Http(hcm) => (
+                        hcm.inline_routes
+                            .clone()
+                            .or_else(|| config.route(&hcm.route_config_name).cloned())?,
+                        hcm.stat_prefix.clone(),
+                        hcm.grpc_access_log.clone(),
+                        hcm.http_filters.clone(),
+                        hcm.use_remote_address,
+                    ),
+                    ChainAction::Tcp(tcp) => (
+                        Arc::new(forward_all(tcp, chain.egress_policy)),
+                        tcp.stat_prefix.clone(),
+                        tcp.grpc_access_log.clone(),
+                        Arc::default(),
+                        false,
+                    ),
+                };
             Some(RouteTable {
                 routes,
                 stat_prefix,
                 original_dst: None,
                 grpc_access_log,
                 http_filters,
+                use_remote_address,
             })
         }
     }

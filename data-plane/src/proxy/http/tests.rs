@@ -56,6 +56,7 @@ async fn a_blocked_request_is_answered_502_naming_its_host_and_counted_blocked()
             inline: Some(registry_only_routes()),
             stat_prefix: "outbound_0.0.0.0_80".into(),
             http_filters: Arc::default(),
+            use_remote_address: false,
         },
         targets: Arc::default(),
         peer_identity: None,

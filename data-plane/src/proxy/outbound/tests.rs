@@ -55,6 +55,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             access_log: false,
             grpc_access_log: None,
             http_filters: Default::default(),
+            use_remote_address: false,
         }),
         egress_policy: None,
     };

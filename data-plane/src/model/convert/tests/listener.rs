@@ -218,6 +218,24 @@ fn an_inline_route_configuration_is_converted_with_the_listener() {
 }
 
 #[test]
+fn use_remote_address_is_kept_and_false_when_unset() {
+    let use_remote = |value: Option<bool>| {
+        let mut l = base();
+        let mut manager = rds("80");
+        manager.use_remote_address = value.map(|value| BoolValue { value });
+        l.filter_chains = vec![chain("http", hcm(&manager))];
+        let converted = convert(&l).unwrap();
+        let ChainAction::Http(manager) = &converted.filter_chains[0].action else {
+            panic!("expected an HTTP connection manager");
+        };
+        manager.use_remote_address
+    };
+    assert!(!use_remote(None));
+    assert!(!use_remote(Some(false)));
+    assert!(use_remote(Some(true)));
+}
+
+#[test]
 fn an_optional_http_filter_is_skipped_and_a_required_one_rejected() {
     let mut manager = rds("80");
     manager.http_filters.insert(

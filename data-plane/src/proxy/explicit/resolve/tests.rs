@@ -213,6 +213,7 @@ fn http_and_sni_listeners_route_by_what_the_tunnel_carries() {
             access_log: true,
             grpc_access_log: None,
             http_filters: Default::default(),
+            use_remote_address: false,
         }),
         ..tcp_chain("unused", &[])
     };

@@ -66,6 +66,7 @@ async fn connect(server: &Arc<ServerDrain>) -> TcpStream {
             inline: Some(direct_ok()),
             stat_prefix: "outbound_0.0.0.0_80".into(),
             http_filters: Arc::default(),
+            use_remote_address: false,
         },
         targets: Arc::default(),
         peer_identity: None,

@@ -81,6 +81,7 @@ pub(crate) async fn exchange(
             inline: Some(routes(configs)),
             stat_prefix: "outbound_0.0.0.0_80".into(),
             http_filters: filters.into(),
+            use_remote_address: false,
         },
         targets: Arc::default(),
         peer_identity: None,

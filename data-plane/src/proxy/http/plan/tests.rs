@@ -104,6 +104,7 @@ fn request(authority: &str, path: &str, headers: &[(&'static str, &'static str)]
         head,
         original_dst: None,
         tls: false,
+        use_remote_address: false,
     }
 }
 
