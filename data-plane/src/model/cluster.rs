@@ -19,7 +19,11 @@ pub struct Cluster {
     /// Speak HTTP/2 (h2c or ALPN h2) to the upstream.
     pub http2: bool,
     pub idle_timeout: Option<Duration>,
+    /// Requests per upstream connection before it is closed (none: no
+    /// limit; Envoy's `max_requests_per_connection`, 0 = no limit).
     pub max_requests_per_connection: Option<u32>,
+    /// TCP keepalive on upstream sockets (`upstream_connection_options`).
+    pub tcp_keepalive: Option<super::keepalive::TcpKeepalive>,
     pub circuit_breakers: CircuitBreakers,
     pub outlier_detection: Option<OutlierDetection>,
     pub healthy_panic_threshold: PanicThreshold,

@@ -277,6 +277,9 @@ pub struct TcpProxy {
     /// Close both sides this long after the connection was accepted, with
     /// flag DT (`max_downstream_connection_duration`).
     pub max_downstream_connection_duration: Option<std::time::Duration>,
+    /// Pick the host of a RING_HASH / MAGLEV cluster by the downstream
+    /// source IP (`hash_policy: [{source_ip: {}}]`); else at random.
+    pub hash_source_ip: bool,
 }
 
 impl Listener {

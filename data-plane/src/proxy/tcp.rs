@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 
 use crate::access_log_service::LogTargets;
 use crate::model::cluster::Discovery;
+use crate::model::hash_policy::xx_hash;
 use crate::model::listener::TcpProxy;
 use crate::upstream::{Tracked, UpstreamError, UpstreamStream};
 use shared::egress::EgressPolicy;
@@ -91,7 +92,14 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
         },
         _ => None,
     };
-    let (upstream, address) = match context.upstreams.connect_tcp(&cluster, original_dst).await {
+    let hash = config
+        .hash_source_ip
+        .then(|| xx_hash(accepted.remote.ip().to_string().as_bytes()));
+    let connected = context
+        .upstreams
+        .connect_tcp_hashed(&cluster, original_dst, hash)
+        .await;
+    let (upstream, address) = match connected {
         Ok(connected) => connected,
         Err(error) => {
             if error.is_connect_failure() {

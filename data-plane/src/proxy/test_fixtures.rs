@@ -54,6 +54,7 @@ pub(crate) fn fall_through_outbound(
                 grpc_access_log: None,
                 idle_timeout: None,
                 max_downstream_connection_duration: None,
+                hash_source_ip: false,
             }),
             egress_policy: mark,
         }),

@@ -98,6 +98,7 @@ impl ClusterRuntime {
             tls: origination(model.http2, true),
             http2: model.http2,
             idle_timeout: model.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            keepalive: model.tcp_keepalive,
             executor: executor.clone(),
             breakers: breakers.clone(),
         };
@@ -277,7 +278,13 @@ impl ClusterRuntime {
     /// certificate and ALPN list).
     pub(crate) async fn connect_tcp(&self, host: &Host) -> Result<UpstreamStream, UpstreamError> {
         let tls = self.tcp_tls.as_ref().or(self.settings.tls.as_ref());
-        connect_host(host.addr, self.model.connect_timeout, tls_target(tls, host)).await
+        connect_host(
+            host.addr,
+            self.model.connect_timeout,
+            tls_target(tls, host),
+            self.settings.keepalive,
+        )
+        .await
     }
 
     pub(crate) fn status(&self) -> ClusterStatus {

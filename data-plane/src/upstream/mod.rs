@@ -8,9 +8,11 @@
 
 mod circuit_breaker;
 mod cluster;
+mod connection_uses;
 mod dns;
 mod error;
 mod hash_lb;
+mod keepalive;
 mod lb;
 mod outlier;
 mod pool;
@@ -256,6 +258,7 @@ impl Upstreams {
             .await?;
         let _active = host.stats.start_request();
         pool::prepare_request(&mut req, host.addr, runtime.settings());
+        let captured = hyper_util::client::legacy::connect::capture_connection(&mut req);
         let info = UpstreamInfo { address: host.addr };
         let mut attempt = Attempt {
             runtime: &runtime,
@@ -265,6 +268,9 @@ impl Upstreams {
         match runtime.client(&host).request(req).await {
             Ok(mut response) => {
                 attempt.finish(Outcome::Status(response.status().as_u16()));
+                if let Some(max) = runtime.model.max_requests_per_connection {
+                    connection_uses::count(response.extensions(), &captured, max);
+                }
                 response.extensions_mut().insert(Arc::new(admission));
                 Ok((response, info))
             }
@@ -290,8 +296,20 @@ impl Upstreams {
         cluster: &str,
         original_dst: Option<SocketAddr>,
     ) -> Result<(Tracked<UpstreamStream>, SocketAddr), UpstreamError> {
+        self.connect_tcp_hashed(cluster, original_dst, None).await
+    }
+
+    /// [`Self::connect_tcp`] with the connection's hash (tcp_proxy
+    /// `hash_policy`), which picks the host of a RING_HASH or MAGLEV
+    /// cluster; other clusters ignore it, as in Envoy.
+    pub async fn connect_tcp_hashed(
+        &self,
+        cluster: &str,
+        original_dst: Option<SocketAddr>,
+        hash: Option<u64>,
+    ) -> Result<(Tracked<UpstreamStream>, SocketAddr), UpstreamError> {
         let runtime = self.cluster(cluster)?;
-        let host = runtime.select(original_dst, None).await?;
+        let host = runtime.select(original_dst, hash).await?;
         let guard = runtime.breakers.open_tcp_connection(cluster)?;
         host.stats.cx_total.fetch_add(1, Ordering::Relaxed);
         match runtime.connect_tcp(&host).await {

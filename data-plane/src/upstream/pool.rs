@@ -26,13 +26,16 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::Body;
 use super::circuit_breaker::{Breakers, Tracked};
+use super::connection_uses;
 use super::error::{TlsError, UpstreamError};
+use super::keepalive;
 use super::lb::{Host, HostStats};
 use super::tls::{TlsConfigError, TlsOrigination, TlsTarget};
+use crate::model::keepalive::TcpKeepalive;
 
 pub(crate) type HttpClient = Client<Connector, Body>;
 
@@ -51,6 +54,7 @@ pub(crate) struct ConnectSettings {
     pub(crate) tls: Option<Result<TlsOrigination, Arc<TlsConfigError>>>,
     pub(crate) http2: bool,
     pub(crate) idle_timeout: Duration,
+    pub(crate) keepalive: Option<TcpKeepalive>,
     pub(crate) executor: PoolExecutor,
     /// The cluster's circuit breakers, which bound its connections.
     pub(crate) breakers: Arc<Breakers>,
@@ -62,6 +66,7 @@ impl ConnectSettings {
         let connector = Connector {
             addr: host.addr,
             connect_timeout: self.connect_timeout,
+            keepalive: self.keepalive,
             tls: tls_target(self.tls.as_ref(), host),
             stats: host.stats.clone(),
             breakers: self.breakers.clone(),
@@ -125,14 +130,21 @@ pub(crate) fn prepare_request(
     };
 }
 
-/// Opens a TCP connection with TCP_NODELAY, bounded by `limit`.
+/// Opens a TCP connection with TCP_NODELAY and the cluster's keepalive,
+/// bounded by `limit`.
 pub(crate) async fn connect_tcp(
     addr: SocketAddr,
     limit: Duration,
+    keepalive: Option<TcpKeepalive>,
 ) -> Result<TcpStream, UpstreamError> {
     let stream = with_connect_timeout(addr, limit, TcpStream::connect(addr)).await?;
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%addr, %error, "cannot set TCP_NODELAY");
+    }
+    if let Some(keepalive) = keepalive
+        && let Err(error) = keepalive::apply(&stream, &keepalive)
+    {
+        warn!(%addr, %error, "cannot set TCP keepalive");
     }
     Ok(stream)
 }
@@ -158,6 +170,7 @@ pub(crate) async fn with_connect_timeout<T>(
 pub(crate) struct Connector {
     addr: SocketAddr,
     connect_timeout: Duration,
+    keepalive: Option<TcpKeepalive>,
     tls: Option<Result<TlsTarget, Arc<TlsConfigError>>>,
     stats: Arc<HostStats>,
     breakers: Arc<Breakers>,
@@ -173,7 +186,8 @@ impl Connector {
             .open_connection(&self.stats.pool_connections, self.connect_timeout)
             .await
             .ok_or(UpstreamError::ConnectTimeout { addr: self.addr })?;
-        let stream = connect_host(self.addr, self.connect_timeout, self.tls).await?;
+        let stream =
+            connect_host(self.addr, self.connect_timeout, self.tls, self.keepalive).await?;
         Ok(Tracked::new(stream, guard))
     }
 }
@@ -185,8 +199,9 @@ pub(crate) async fn connect_host(
     addr: SocketAddr,
     limit: Duration,
     tls: Option<Result<TlsTarget, Arc<TlsConfigError>>>,
+    keepalive: Option<TcpKeepalive>,
 ) -> Result<UpstreamStream, UpstreamError> {
-    let tcp = connect_tcp(addr, limit).await?;
+    let tcp = connect_tcp(addr, limit, keepalive).await?;
     let Some(tls) = tls else {
         return Ok(UpstreamStream::Plain(tcp));
     };
@@ -237,9 +252,9 @@ impl Connection for UpstreamStream {
     fn connected(&self) -> Connected {
         match self {
             Self::Tls(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
-                Connected::new().negotiated_h2()
+                connection_uses::counted(Connected::new().negotiated_h2())
             }
-            _ => Connected::new(),
+            _ => connection_uses::counted(Connected::new()),
         }
     }
 }
@@ -316,6 +331,7 @@ mod tests {
             tls: tls.then(|| Err(Arc::new(TlsConfigError::ClientKey("no key")))),
             http2,
             idle_timeout: Duration::from_secs(60),
+            keepalive: None,
             executor: PoolExecutor::default(),
             breakers: Arc::new(Breakers::new(Default::default(), Default::default())),
         }

@@ -14,7 +14,9 @@ use proto::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::{
 };
 
 use super::endpoint::load_assignment_named;
-use super::{At, decode, duration, enabled_duration, hash_policy, resilience, tls};
+use super::{
+    At, connection_options, decode, duration, enabled_duration, hash_policy, resilience, tls,
+};
 use crate::model::Error;
 use crate::model::cluster::{Cluster, Discovery, LbPolicy, LoadAssignment};
 use crate::model::secret::SecretSources;
@@ -51,7 +53,8 @@ pub fn cluster(c: &PbCluster, secrets: &SecretSources) -> Result<Cluster, Error>
         tls,
         http2: protocol.http2,
         idle_timeout: protocol.idle_timeout,
-        max_requests_per_connection: protocol.max_requests_per_connection,
+        max_requests_per_connection: protocol.max_requests_per_connection.filter(|&n| n > 0),
+        tcp_keepalive: connection_options::tcp_keepalive(c, &at)?,
         circuit_breakers: resilience::circuit_breakers(c, &at)?,
         outlier_detection: resilience::outlier_detection(c, &at)?,
         healthy_panic_threshold: resilience::healthy_panic_threshold(c, &at)?,
@@ -158,6 +161,11 @@ fn http_protocol(c: &PbCluster, at: &At<'_>) -> Result<HttpProtocol, Error> {
             );
         }
         None => {}
+        Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(_)) => {
+            return Err(at
+                .field("upstream_protocol_options.use_downstream_protocol_config")
+                .error("not supported by this agent (useClientProtocol): a cluster speaks one HTTP version, set it with explicit_http_config"));
+        }
         Some(_) => {
             return Err(at
                 .field("upstream_protocol_options")
@@ -174,6 +182,11 @@ fn http_protocol(c: &PbCluster, at: &At<'_>) -> Result<HttpProtocol, Error> {
     }
     if let Some(common) = &options.common_http_protocol_options {
         protocol.idle_timeout = enabled_duration(common.idle_timeout.as_ref());
+        if common.max_connection_duration.is_some() {
+            return Err(at
+                .field("common_http_protocol_options.max_connection_duration")
+                .error("not supported by this agent: pooled upstream connections are not drained by age"));
+        }
         if let Some(max) = &common.max_requests_per_connection {
             protocol.max_requests_per_connection = Some(max.value);
         }

@@ -273,5 +273,6 @@ fn tcp_proxy_action(tcp: &PbTcpProxy, at: &At<'_>) -> Result<TcpProxy, Error> {
         grpc_access_log: loggers.grpc,
         idle_timeout,
         max_downstream_connection_duration,
+        hash_source_ip: super::tcp_hash::source_ip(&tcp.hash_policy, at)?,
     })
 }

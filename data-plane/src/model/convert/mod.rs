@@ -4,6 +4,7 @@
 
 mod access_log;
 mod cluster;
+mod connection_options;
 mod cors;
 mod data_source;
 mod egress_policy;
@@ -16,6 +17,7 @@ mod listener;
 mod mirror;
 mod resilience;
 mod route;
+mod tcp_hash;
 mod tcp_timeouts;
 mod tls;
 

@@ -18,6 +18,7 @@ fn chain(name: &str, port: Option<u16>, prefixes: &[&str], names: &[&str]) -> Fi
             grpc_access_log: None,
             idle_timeout: None,
             max_downstream_connection_duration: None,
+            hash_source_ip: false,
         }),
         egress_policy: None,
     }

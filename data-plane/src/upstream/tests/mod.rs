@@ -5,6 +5,7 @@ mod dns;
 mod executor;
 mod hashing;
 mod http;
+mod max_requests;
 mod resilience;
 mod tcp_tls;
 mod tls;
@@ -194,6 +195,7 @@ pub(super) fn cluster(name: &str, discovery: Discovery) -> Cluster {
         http2: false,
         idle_timeout: None,
         max_requests_per_connection: None,
+        tcp_keepalive: None,
         circuit_breakers: Default::default(),
         outlier_detection: None,
         healthy_panic_threshold: Default::default(),

@@ -290,3 +290,50 @@ fn a_bad_inline_endpoint_rejects_the_cluster_naming_it() {
         "an endpoint address is required",
     );
 }
+
+#[test]
+fn options_the_agent_cannot_honour_are_rejected_not_ignored() {
+    let duration = HttpProtocolOptions {
+        common_http_protocol_options: Some(CommonHttpProtocolOptions {
+            max_connection_duration: Some(proto::wkt::Duration {
+                seconds: 30,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let err = convert(&with_http_options(&duration)).unwrap_err();
+    assert_eq!(
+        err.field,
+        "typed_extension_protocol_options.common_http_protocol_options.max_connection_duration"
+    );
+    let downstream = HttpProtocolOptions {
+        upstream_protocol_options: Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(
+            Default::default(),
+        )),
+        ..Default::default()
+    };
+    let err = convert(&with_http_options(&downstream)).unwrap_err();
+    assert_eq!(
+        err.field,
+        "typed_extension_protocol_options.upstream_protocol_options.use_downstream_protocol_config"
+    );
+}
+
+#[test]
+fn max_requests_per_connection_zero_is_no_limit() {
+    let options = HttpProtocolOptions {
+        common_http_protocol_options: Some(CommonHttpProtocolOptions {
+            max_requests_per_connection: Some(UInt32Value { value: 0 }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        convert(&with_http_options(&options))
+            .unwrap()
+            .max_requests_per_connection,
+        None
+    );
+}

@@ -35,6 +35,7 @@ fn routed_chain(service: &str, target: ClusterTarget, prefixes: &[(&str, u8)]) -
             grpc_access_log: None,
             idle_timeout: None,
             max_downstream_connection_duration: None,
+            hash_source_ip: false,
         }),
         egress_policy: None,
     }

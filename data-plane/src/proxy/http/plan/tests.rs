@@ -22,6 +22,7 @@ fn cluster(name: &str, discovery: Discovery) -> (Arc<str>, Arc<Cluster>) {
         http2: false,
         idle_timeout: None,
         max_requests_per_connection: None,
+        tcp_keepalive: None,
         circuit_breakers: Default::default(),
         outlier_detection: None,
         healthy_panic_threshold: Default::default(),
