@@ -1,13 +1,24 @@
-//! DestinationRule scenarios: load balancing, connection pools.
+//! DestinationRule scenarios: load balancing, connection pools, outlier
+//! detection.
 
-use integration_tests::policy::{Call, Facts, Reply, Scenario, sorted_tally};
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+use integration_tests::policy::{Call, Facts, Probe, Reply, Scenario, sorted_tally};
 use serde_json::{Value, json};
 
 use crate::config::{cluster, destination_rule, http_service, ready};
 use crate::statuses;
 
 pub fn scenarios() -> Vec<Scenario> {
-    vec![round_robin(), pool_overflow()]
+    vec![
+        round_robin(),
+        pool_overflow(),
+        max_requests_per_connection(),
+        hash_by_header(),
+        hash_by_cookie(),
+        hash_by_source_ip(),
+    ]
 }
 
 /// A service on servers a, b and c with a DestinationRule of
@@ -21,6 +32,15 @@ fn three_servers(host: &str, traffic_policy: Value) -> Vec<(String, String)> {
 
 fn served_by(replies: &[Reply]) -> String {
     sorted_tally(replies.iter().map(Reply::served_by))
+}
+
+/// How many distinct servers answered `replies`.
+fn distinct_servers(replies: &[Reply]) -> usize {
+    replies
+        .iter()
+        .map(Reply::served_by)
+        .collect::<BTreeSet<_>>()
+        .len()
 }
 
 /// `loadBalancer.simple: ROUND_ROBIN` over three endpoints: Envoy's round
@@ -84,4 +104,138 @@ fn pool_overflow() -> Scenario {
             .with("upstream_rq_pending_overflow", 2),
     )
     .ready(ready(HOST, 1))
+}
+
+/// `http.maxRequestsPerConnection: 1`: each request gets a connection of
+/// its own (without it, sequential requests share one kept-alive
+/// connection).
+fn max_requests_per_connection() -> Scenario {
+    const HOST: &str = "perconn.example.com";
+    Scenario::new(
+        "DR maxRequestsPerConnection 1",
+        vec![
+            http_service(HOST, &["a"]),
+            destination_rule(
+                HOST,
+                json!({ "connectionPool": { "http": { "maxRequestsPerConnection": 1 } } }),
+            ),
+        ],
+        |probe| {
+            let replies = probe.send_times(&Call::get(HOST, "/"), 3)?;
+            let connections: BTreeSet<_> = probe
+                .received("a")?
+                .iter()
+                .map(|request| request.peer)
+                .collect();
+            Ok(Facts::new()
+                .with("statuses", statuses(&replies))
+                .with("upstream connections", connections.len()))
+        },
+        Facts::new()
+            .with("statuses", "200×3")
+            .with("upstream connections", 3),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `consistentHash.httpHeaderName`: one header value always reaches the
+/// same server; many values spread over several.
+fn hash_by_header() -> Scenario {
+    const HOST: &str = "hash-header.example.com";
+    Scenario::new(
+        "DR consistentHash httpHeaderName",
+        three_servers(
+            HOST,
+            json!({ "loadBalancer": { "consistentHash": { "httpHeaderName": "x-user" } } }),
+        ),
+        |probe| {
+            let call = Call::get(HOST, "/");
+            let same = probe.send_times(&call.clone().header("x-user", "alice"), 10)?;
+            let many = (0..20)
+                .map(|user| probe.send(&call.clone().header("x-user", &format!("user-{user}"))))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Facts::new()
+                .with("one value: statuses", statuses(&same))
+                .with("one value: servers", distinct_servers(&same))
+                .with(
+                    "20 values: more than one server",
+                    distinct_servers(&many) > 1,
+                ))
+        },
+        Facts::new()
+            .with("one value: statuses", "200×10")
+            .with("one value: servers", 1)
+            .with("20 values: more than one server", true),
+    )
+    .ready(ready(HOST, 3))
+}
+
+/// `consistentHash.httpCookie` with a ttl: a request without the cookie
+/// gets one set (Envoy generates it: name, `Max-Age` of the ttl, the
+/// path); requests sending it back stick to one server.
+fn hash_by_cookie() -> Scenario {
+    const HOST: &str = "hash-cookie.example.com";
+    Scenario::new(
+        "DR consistentHash httpCookie ttl",
+        three_servers(
+            HOST,
+            json!({ "loadBalancer": { "consistentHash": { "httpCookie": {
+                "name": "session", "path": "/", "ttl": "60s",
+            } } } }),
+        ),
+        |probe| {
+            let first = probe.send(&Call::get(HOST, "/"))?;
+            let set_cookie = first.header("set-cookie").unwrap_or("-").to_string();
+            let cookie = set_cookie.split(';').next().unwrap_or_default().to_string();
+            let again = probe.send_times(&Call::get(HOST, "/").header("cookie", &cookie), 10)?;
+            Ok(Facts::new()
+                .with("first status", first.result())
+                .with("set-cookie, value hidden", hide_cookie_value(&set_cookie))
+                .with("with the cookie: statuses", statuses(&again))
+                .with("with the cookie: servers", distinct_servers(&again)))
+        },
+        Facts::new()
+            .with("first status", 200)
+            .with(
+                "set-cookie, value hidden",
+                "session=…; Max-Age=60; Path=/; HttpOnly",
+            )
+            .with("with the cookie: statuses", "200×10")
+            .with("with the cookie: servers", 1),
+    )
+    .ready(ready(HOST, 3))
+}
+
+/// `session="1234"; Max-Age=60` → `session=…; Max-Age=60`.
+fn hide_cookie_value(set_cookie: &str) -> String {
+    let mut parts = set_cookie.split(';');
+    let name = parts
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map_or("-", |(name, _)| name);
+    std::iter::once(format!("{name}=…"))
+        .chain(parts.map(|part| part.trim().to_string()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `consistentHash.useSourceIp`: every request of the app (one source
+/// address) reaches the same server.
+fn hash_by_source_ip() -> Scenario {
+    const HOST: &str = "hash-ip.example.com";
+    Scenario::new(
+        "DR consistentHash useSourceIp",
+        three_servers(
+            HOST,
+            json!({ "loadBalancer": { "consistentHash": { "useSourceIp": true } } }),
+        ),
+        |probe: &Probe<'_>| {
+            let replies = probe.send_times(&Call::get(HOST, "/"), 10)?;
+            Ok(Facts::new()
+                .with("statuses", statuses(&replies))
+                .with("servers", distinct_servers(&replies)))
+        },
+        Facts::new().with("statuses", "200×10").with("servers", 1),
+    )
+    .ready(ready(HOST, 3))
 }

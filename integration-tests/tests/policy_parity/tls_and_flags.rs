@@ -8,13 +8,14 @@ use std::time::Duration;
 use integration_tests::policy::{Call, Facts, Ready, Scenario, at_least};
 use serde_json::json;
 
-use crate::config::{cluster, destination_rule, http_service, service};
+use crate::config::{cluster, destination_rule, http_service, ready, service};
 
 /// The name the `tls` server's certificate is for.
 pub const TLS_HOST: &str = "tls.example.com";
 
 pub fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
     vec![
+        subject_alt_names_mismatch(ca_cert),
         insecure_skip_verify(ca_cert),
         dns_without_addresses(),
         tcp_idle_timeout(),
@@ -36,6 +37,38 @@ fn originate_tls(ca_cert: &Path, extra: serde_json::Value) -> Vec<(String, Strin
         http_service(TLS_HOST, &["tls"]),
         destination_rule(TLS_HOST, json!({ "tls": tls })),
     ]
+}
+
+/// `subjectAltNames` the server's certificate does not carry: each
+/// handshake fails verification (counted in `ssl.fail_verify_san`), and
+/// after istiod's default retries on connect-failure (two) the app gets
+/// Envoy's 503 for a remote connection failure, flagged UF and URX.
+fn subject_alt_names_mismatch(ca_cert: &Path) -> Scenario {
+    Scenario::new(
+        "DR tls subjectAltNames mismatch",
+        originate_tls(ca_cert, json!({ "subjectAltNames": ["other.example.com"] })),
+        |probe| {
+            let reply = probe.send(&Call::get(TLS_HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("body", reply.body.trim())
+                .with("log", probe.log().join("; "))
+                .with(
+                    "ssl.fail_verify_san",
+                    probe.cluster_stat(&cluster(TLS_HOST), "ssl.fail_verify_san")?,
+                ))
+        },
+        Facts::new()
+            .with("status", 503)
+            .with(
+                "body",
+                "upstream connect error or disconnect/reset before headers. retried and the \
+                 latest reset reason: remote connection failure",
+            )
+            .with("log", "503 URX,UF")
+            .with("ssl.fail_verify_san", 3),
+    )
+    .ready(ready(TLS_HOST, 1))
 }
 
 /// The same mismatch with `insecureSkipVerify: true`: nothing is checked,
