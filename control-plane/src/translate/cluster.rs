@@ -9,7 +9,7 @@ use proto::pb::envoy::config::cluster::v3::{
     Cluster,
     cluster::{ClusterDiscoveryType, DiscoveryType, DnsLookupFamily, EdsClusterConfig, LbPolicy},
 };
-use proto::pb::envoy::config::core::v3::{DataSource, data_source};
+use proto::pb::envoy::config::core::v3::{DataSource, UpstreamHttpProtocolOptions, data_source};
 use proto::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
     CertificateValidationContext, CommonTlsContext, SubjectAltNameMatcher, TlsCertificate,
@@ -142,17 +142,21 @@ fn service_cluster(
     outlier::apply(&mut cluster, policy.outlier_detection.as_ref());
     load_balancer::apply(&mut cluster, policy.load_balancer.as_ref());
     let http2 = service.protocol().is_http2();
-    if let Some(options) = connection_pool::http_protocol_options(http2, pool) {
+    let auto_sni = policy.tls.as_ref().and_then(auto_sni);
+    if let Some(options) = connection_pool::http_protocol_options(http2, pool, auto_sni) {
         cluster.typed_extension_protocol_options = HashMap::from([(
             HTTP_PROTOCOL_OPTIONS.to_string(),
             pack_named(HTTP_PROTOCOL_OPTIONS, &options),
         )]);
     }
-    if let Some(tls) = policy
-        .tls
-        .as_ref()
-        .and_then(|tls| upstream_tls(&entry_names(tls, service), &service.host, port, subset))
-    {
+    if let Some(tls) = policy.tls.as_ref().and_then(|tls| {
+        upstream_tls(
+            &entry_names(view, tls, service),
+            &service.host,
+            port,
+            subset,
+        )
+    }) {
         cluster.transport_socket = Some(filters::transport_socket(
             TLS_TRANSPORT_SOCKET,
             UPSTREAM_TLS_CONTEXT,
@@ -162,23 +166,44 @@ fn service_cluster(
     cluster
 }
 
-/// The client TLS settings with the ServiceEntry's `subjectAltNames` when
-/// SIMPLE or MUTUAL settings name none, as istiod verifies a service of
-/// its ServiceEntry registry.
+/// istiod's SNI and name checks for SIMPLE and MUTUAL origination without
+/// an `sni`: the request's host is sent as SNI (`auto_sni`) and, unless the
+/// rule names `subjectAltNames` or skips verification, the certificate
+/// must hold it (`auto_san_validation`). ISTIO_MUTUAL keeps its own SNI.
+fn auto_sni(tls: &ClientTlsSettings) -> Option<UpstreamHttpProtocolOptions> {
+    let originated = matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual);
+    if !originated || tls.sni.as_deref().is_some_and(|sni| !sni.is_empty()) {
+        return None;
+    }
+    Some(UpstreamHttpProtocolOptions {
+        auto_sni: true,
+        auto_san_validation: tls.subject_alt_names.is_empty()
+            && tls.insecure_skip_verify != Some(true),
+        ..Default::default()
+    })
+}
+
+/// The client TLS settings with the service's identities when the rule
+/// names no `subjectAltNames`, as istiod verifies a service of its
+/// ServiceEntry registry: for ISTIO_MUTUAL, SIMPLE and MUTUAL alike, the
+/// SPIFFE ids of its endpoints' service accounts and the entry's
+/// `subjectAltNames` (none: the chain alone, or `auto_san_validation`).
 fn entry_names<'t>(
+    view: &MeshView<'_>,
     tls: &'t ClientTlsSettings,
     service: &Service<'_>,
 ) -> Cow<'t, ClientTlsSettings> {
-    let names = &service.entry.spec.subject_alt_names;
-    let originated = matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual);
-    if originated && tls.subject_alt_names.is_empty() && !names.is_empty() {
-        Cow::Owned(ClientTlsSettings {
-            subject_alt_names: names.clone(),
-            ..tls.clone()
-        })
-    } else {
-        Cow::Borrowed(tls)
+    if !tls.subject_alt_names.is_empty() || tls.mode == TlsMode::Disable {
+        return Cow::Borrowed(tls);
     }
+    let names = view.service_accounts(service);
+    if names.is_empty() {
+        return Cow::Borrowed(tls);
+    }
+    Cow::Owned(ClientTlsSettings {
+        subject_alt_names: names,
+        ..tls.clone()
+    })
 }
 
 /// The labels of `subset` in the DestinationRule that applies to `service`.
@@ -207,8 +232,8 @@ fn file(path: &str) -> DataSource {
 /// DestinationRule's `tls`, or `None` for `DISABLE`. Without
 /// `caCertificates` the system roots verify the server, as Istio does with
 /// VERIFY_CERTIFICATE_AT_CLIENT. The SNI is the rule's `sni`, else as
-/// Istio: `outbound_.<port>_.<subset>_.<host>` for ISTIO_MUTUAL, the host
-/// (unless a wildcard) for SIMPLE and MUTUAL.
+/// Istio: `outbound_.<port>_.<subset>_.<host>` for ISTIO_MUTUAL, none for
+/// SIMPLE and MUTUAL (the cluster's `auto_sni` sends the request's host).
 pub fn upstream_tls(
     tls: &ClientTlsSettings,
     host: &str,
@@ -217,8 +242,7 @@ pub fn upstream_tls(
 ) -> Option<UpstreamTlsContext> {
     let default_sni = match tls.mode {
         TlsMode::IstioMutual => format!("outbound_.{port}_.{subset}_.{host}"),
-        _ if host.starts_with('*') => String::new(),
-        _ => host.to_string(),
+        _ => String::new(),
     };
     let sni = tls.sni.clone().unwrap_or(default_sni);
     let san_matchers = tls

@@ -13,9 +13,11 @@ use proto::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use proto::pb::envoy::extensions::filters::http::router::v3::Router;
 use proto::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use proto::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpConnectionManager, HttpFilter, Rds, http_connection_manager, http_filter,
+    HttpConnectionManager, HttpFilter, Rds, RequestIdExtension, http_connection_manager,
+    http_filter,
 };
 use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
+use proto::pb::envoy::extensions::request_id::uuid::v3::UuidRequestIdConfig;
 use proto::pb::envoy::r#type::v3::Percent;
 use proto::wkt::{Any, BoolValue, Duration, UInt32Value};
 
@@ -186,21 +188,36 @@ fn http_filters() -> Vec<HttpFilter> {
     ]
 }
 
-/// An HTTP connection manager reading its routes from RDS `route_config_name`.
+/// An HTTP connection manager reading its routes from RDS `route_config_name`,
+/// as istiod builds every one: paths normalized (RFC 3986, the mesh's
+/// default `pathNormalization`) with escaped slashes kept, WebSocket
+/// upgrades allowed, request ids from the UUID extension, and routes waited
+/// for without a fetch timeout.
 pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Filter {
     let config = HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
         codec_type: http_connection_manager::CodecType::Auto as i32,
         route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
-            config_source: Some(ads_config_source()),
+            config_source: Some(ConfigSource {
+                initial_fetch_timeout: Some(seconds(0)),
+                ..ads_config_source()
+            }),
             route_config_name: route_config_name.to_string(),
         })),
         http_filters: http_filters(),
         access_log: vec![stdout_access_log()],
         use_remote_address: Some(bool_value(false)),
+        normalize_path: Some(bool_value(true)),
+        path_with_escaped_slashes_action:
+            http_connection_manager::PathWithEscapedSlashesAction::KeepUnchanged as i32,
+        upgrade_configs: vec![http_connection_manager::UpgradeConfig {
+            upgrade_type: "websocket".to_string(),
+            ..Default::default()
+        }],
         // istiod turns Envoy's 5 minute stream idle timeout off.
         stream_idle_timeout: Some(seconds(0)),
         tracing: Some(istio_default_tracing()),
+        request_id_extension: Some(uuid_request_id()),
         ..Default::default()
     };
     network_filter(
@@ -210,6 +227,20 @@ pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Fi
             &config,
         ),
     )
+}
+
+/// The request id extension istiod sets without a Telemetry resource:
+/// Envoy's UUID ids, which also decide trace sampling.
+fn uuid_request_id() -> RequestIdExtension {
+    RequestIdExtension {
+        typed_config: Some(pack_named(
+            "envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig",
+            &UuidRequestIdConfig {
+                use_request_id_for_trace_sampling: Some(bool_value(true)),
+                ..Default::default()
+            },
+        )),
+    }
 }
 
 /// Tracing as istiod sets it with its default mesh config (tracing enabled,

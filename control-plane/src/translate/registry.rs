@@ -16,6 +16,7 @@ use super::egress_policy::OutboundPolicy;
 use super::proxy::{Proxy, Workload};
 
 mod service;
+mod service_accounts;
 mod workloads;
 pub use service::{Protocol, Service, ServiceAddress};
 use workloads::{destination_rule_applies, selected_entries};

@@ -205,7 +205,7 @@ fn https_service_entry_routes_by_sni() {
 }
 
 #[test]
-fn tls_origination_subset_gets_upstream_tls_with_sni() {
+fn tls_origination_subset_gets_upstream_tls_with_auto_sni() {
     let json = render(
         "05-cnn-tls-origination",
         "registry-only.yaml",
@@ -222,9 +222,12 @@ fn tls_origination_subset_gets_upstream_tls_with_sni() {
         "name",
         "outbound|443|tls-origination|edition.cnn.com",
     );
+    // istiod: no `sni` in the rule, so the request's host is the SNI.
+    assert!(cluster["transportSocket"]["typedConfig"]["sni"].is_null());
     assert_eq!(
-        cluster["transportSocket"]["typedConfig"]["sni"],
-        "edition.cnn.com"
+        cluster["typedExtensionProtocolOptions"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+            ["upstreamHttpProtocolOptions"]["autoSni"],
+        true
     );
     let plain = find(
         &json["clusters"],
@@ -368,7 +371,17 @@ fn sidecar_originates_istio_mutual_to_the_gateway_with_sds_and_the_rule_sni() {
         "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
     );
     assert_eq!(tls["sni"], "edition.cnn.com", "the rule's sni");
-    assert_istio_mutual_sds(&tls["commonTlsContext"]);
+    // No subjectAltNames in the rule: istiod verifies the service's
+    // accounts, here the connected gateway's, beside the mesh root.
+    let combined = &tls["commonTlsContext"]["combinedValidationContext"];
+    assert_eq!(
+        combined["defaultValidationContext"]["matchTypedSubjectAltNames"][0]["matcher"]["exact"],
+        "spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account"
+    );
+    let mut common = tls["commonTlsContext"].clone();
+    common["validationContextSdsSecretConfig"] =
+        combined["validationContextSdsSecretConfig"].clone();
+    assert_istio_mutual_sds(&common);
     let plain = find(
         &json["clusters"],
         "name",
@@ -433,7 +446,7 @@ fn gateway_istio_mutual_server_terminates_mtls_and_originates_tls() {
     );
     let upstream = find(&json["clusters"], "name", "outbound|443||edition.cnn.com");
     let origination = &upstream["transportSocket"]["typedConfig"];
-    assert_eq!(origination["sni"], "edition.cnn.com");
+    assert!(origination["sni"].is_null(), "auto_sni: {origination}");
     assert!(
         origination["commonTlsContext"]["validationContext"]["systemRootCerts"].is_object(),
         "SIMPLE: the external server is verified with the system roots"

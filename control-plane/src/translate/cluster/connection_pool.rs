@@ -8,7 +8,7 @@ use proto::pb::envoy::config::cluster::v3::{
 };
 use proto::pb::envoy::config::core::v3::{
     Http1ProtocolOptions, Http2ProtocolOptions, HttpProtocolOptions as CommonOptions,
-    TcpKeepalive as EnvoyTcpKeepalive,
+    TcpKeepalive as EnvoyTcpKeepalive, UpstreamHttpProtocolOptions,
 };
 use proto::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions,
@@ -81,10 +81,12 @@ pub fn upstream_connection_options(
 /// `tcp.maxConnectionDuration`; `maxConcurrentStreams` on an HTTP/2
 /// cluster); `useClientProtocol` speaks the downstream's protocol;
 /// `h2UpgradePolicy: UPGRADE` makes it HTTP/2. Options without a protocol
-/// are HTTP/1.1. `None` when nothing is set.
+/// are HTTP/1.1; `upstream` (the TLS origination's `auto_sni`) is set as
+/// given. `None` when nothing is set.
 pub fn http_protocol_options(
     http2_port: bool,
     pool: Option<&ConnectionPoolSettings>,
+    upstream: Option<UpstreamHttpProtocolOptions>,
 ) -> Option<HttpProtocolOptions> {
     let http = pool.and_then(|p| p.http.as_ref());
     let tcp = pool.and_then(|p| p.tcp.as_ref());
@@ -157,6 +159,12 @@ pub fn http_protocol_options(
         options.upstream_protocol_options = Some(explicit(ProtocolConfig::Http2ProtocolOptions(
             Http2ProtocolOptions::default(),
         )));
+    }
+
+    if upstream.is_some() {
+        options
+            .get_or_insert_with(Default::default)
+            .upstream_http_protocol_options = upstream;
     }
 
     let mut options = options?;

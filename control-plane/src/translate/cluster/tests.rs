@@ -1,4 +1,4 @@
-//! Upstream TLS as istiod writes it: a ServiceEntry's `subjectAltNames` stand in for a DestinationRule's, and a sidecar gets no TLS for a `credentialName` unless the rule selects it.
+//! Upstream TLS as istiod writes it: the service's identities (a ServiceEntry's `subjectAltNames`, its endpoints' service accounts) stand in for a DestinationRule's names, SIMPLE and MUTUAL without `sni` send the request's host (`auto_sni`), and a sidecar gets no TLS for a `credentialName` unless the rule selects it.
 
 use std::path::Path;
 
@@ -100,9 +100,10 @@ fn pair(kind: &str, name: &str) -> (String, String) {
 
 #[test]
 fn simple_and_mutual_origination_verify_the_service_entry_names_when_the_rule_has_none() {
+    // Sorted, as istiod lists a service's accounts.
     let entry_names = vec![
-        pair("URI", "spiffe://cluster.local/ns/api/sa/api"),
         pair("DNS", "api.example.com"),
+        pair("URI", "spiffe://cluster.local/ns/api/sa/api"),
     ];
     assert_eq!(verified_names("{mode: SIMPLE}"), Some(entry_names.clone()));
     assert_eq!(
@@ -130,9 +131,121 @@ fn the_rule_names_win_over_the_service_entry_names() {
 }
 
 #[test]
-fn istio_mutual_verifies_the_mesh_identity_not_the_service_entry_names() {
-    let names = verified_names("{mode: ISTIO_MUTUAL}").unwrap_or_default();
-    assert!(names.is_empty(), "{names:?}");
+fn istio_mutual_without_names_verifies_the_service_identities() {
+    assert_eq!(
+        verified_names("{mode: ISTIO_MUTUAL}"),
+        Some(vec![
+            pair("DNS", "api.example.com"),
+            pair("URI", "spiffe://cluster.local/ns/api/sa/api"),
+        ])
+    );
+}
+
+const SELECTED_WORKLOADS: &str = "\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews.shop.internal]
+  location: MESH_INTERNAL
+  ports:
+  - {number: 9080, name: http, protocol: HTTP}
+  resolution: STATIC
+  workloadSelector: {labels: {app: reviews}}
+  endpoints:
+  - {address: 10.0.0.3, serviceAccount: inline}
+  - {address: 10.0.0.4}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: reviews-vm, namespace: shop}
+spec: {address: 10.0.0.5, labels: {app: reviews}, serviceAccount: reviews-vm}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: other-vm, namespace: shop}
+spec: {address: 10.0.0.6, labels: {app: other}, serviceAccount: other}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews.shop.internal
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+";
+
+#[test]
+fn istio_mutual_verifies_the_service_accounts_of_the_service_endpoints() {
+    let snapshot = load_str(Path::new("reviews.yaml"), SELECTED_WORKLOADS).expect("loads");
+    let resources = translate(&snapshot, &[], &sidecar()).into_typed();
+    let json = to_json(&resources, &[type_url::CLUSTER]).expect("converts");
+    let cluster = json["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .find(|c| c["name"] == "outbound|9080||reviews.shop.internal")
+        .expect("the service's cluster")
+        .clone();
+    assert_eq!(
+        names_of(&cluster),
+        Some(vec![
+            pair("URI", "spiffe://cluster.local/ns/shop/sa/inline"),
+            pair("URI", "spiffe://cluster.local/ns/shop/sa/reviews-vm"),
+        ]),
+        "endpoints without an account and workloads the entry does not select add nothing"
+    );
+}
+
+/// The cluster's `upstream_http_protocol_options` (auto_sni and
+/// auto_san_validation), or null.
+fn upstream_http_options(cluster: &Value) -> Value {
+    cluster["typedExtensionProtocolOptions"]
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["upstreamHttpProtocolOptions"]
+        .clone()
+}
+
+#[test]
+fn origination_without_sni_sends_the_request_host_and_checks_it_as_istiod() {
+    let cluster = api_cluster(&sidecar(), "{mode: SIMPLE}", "");
+    assert!(
+        cluster["transportSocket"]["typedConfig"]["sni"].is_null(),
+        "no fixed SNI: {cluster}"
+    );
+    // The ServiceEntry's names are verified, and auto_san_validation
+    // too: istiod decides it from the rule's own names.
+    assert_eq!(
+        upstream_http_options(&cluster),
+        serde_json::json!({"autoSni": true, "autoSanValidation": true})
+    );
+    let options = &cluster["typedExtensionProtocolOptions"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+    assert!(
+        options["explicitHttpConfig"]["httpProtocolOptions"].is_object(),
+        "a protocol is required beside them: {options}"
+    );
+
+    for tls in [
+        "{mode: SIMPLE, subjectAltNames: [api.example.com]}",
+        "{mode: SIMPLE, insecureSkipVerify: true}",
+    ] {
+        let cluster = api_cluster(&sidecar(), tls, "");
+        assert_eq!(
+            upstream_http_options(&cluster),
+            serde_json::json!({"autoSni": true}),
+            "{tls}"
+        );
+    }
+}
+
+#[test]
+fn a_rule_sni_is_sent_as_it_is_without_auto_sni() {
+    let cluster = api_cluster(&sidecar(), "{mode: SIMPLE, sni: api.example.com}", "");
+    assert_eq!(
+        cluster["transportSocket"]["typedConfig"]["sni"],
+        "api.example.com"
+    );
+    assert!(upstream_http_options(&cluster).is_null(), "{cluster}");
+    let mutual = api_cluster(&sidecar(), "{mode: ISTIO_MUTUAL}", "");
+    assert!(upstream_http_options(&mutual).is_null(), "{mutual}");
 }
 
 #[test]

@@ -423,16 +423,11 @@ fn base() -> Vec<Value> {
 
 /// Applied fields whose effect this control plane does not reproduce yet,
 /// and why: kept exact, so a field that starts to matter leaves the list.
-const WITHOUT_EFFECT: [(&str, &str, &str); 3] = [
+const WITHOUT_EFFECT: [(&str, &str, &str); 2] = [
     (
         "ServiceEntry",
         "location",
         "istiod's MESH_INTERNAL differences (auto mutual TLS to endpoints with sidecars) are not built",
-    ),
-    (
-        "WorkloadEntry",
-        "serviceAccount",
-        "istiod adds the endpoint's SPIFFE identity to the names ISTIO_MUTUAL verifies; the mesh identity alone is verified here",
     ),
     (
         "Server",
