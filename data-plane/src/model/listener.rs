@@ -261,6 +261,8 @@ pub struct HttpManager {
     /// `x-forwarded-proto`, says the scheme (istiod: gateways yes, sidecar
     /// outbound no).
     pub use_remote_address: bool,
+    /// What the connection manager does to request paths first.
+    pub path_normalization: super::path_normalization::PathNormalization,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ pub mod http_filters;
 pub mod keepalive;
 pub mod listener;
 pub mod mirror;
+pub mod path_normalization;
 pub mod resilience;
 pub mod route;
 pub mod secret;

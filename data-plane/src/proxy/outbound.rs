@@ -316,6 +316,7 @@ fn http_downstream(
             stat_prefix: hcm.stat_prefix.clone(),
             http_filters: hcm.http_filters.clone(),
             use_remote_address: hcm.use_remote_address,
+            path_normalization: hcm.path_normalization,
         },
         targets: Arc::new(LogTargets::new(
             hcm.access_log,

@@ -93,6 +93,16 @@ impl LocalReply {
         Self { body, ..self }
     }
 
+    /// Envoy's 400 to a path `normalize_path` refuses (an escaped NUL).
+    pub fn path_normalization_failed() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            String::new(),
+            "-",
+            "path_normalization_failed",
+        )
+    }
+
     /// A route's direct response.
     pub fn direct(status: StatusCode, body: String) -> Self {
         Self::new(status, body, "-", "direct_response")

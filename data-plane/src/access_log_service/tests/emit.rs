@@ -25,6 +25,7 @@ async fn a_request_without_a_route_is_reported_with_its_host_and_flag() {
             stat_prefix: "outbound_0.0.0.0_80".into(),
             http_filters: Arc::default(),
             use_remote_address: false,
+            path_normalization: Default::default(),
         },
         targets: Arc::new(LogTargets::new(
             false,

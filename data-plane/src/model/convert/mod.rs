@@ -15,6 +15,7 @@ mod hash_policy;
 mod http_filters;
 mod listener;
 mod mirror;
+mod path_normalization;
 mod resilience;
 mod route;
 mod tcp_hash;

@@ -31,6 +31,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::model::http_filters::HttpFilter;
+use crate::model::path_normalization::{InvalidPath, PathNormalization};
 use crate::model::route::{RouteAction, RouteConfig};
 use crate::upstream;
 
@@ -56,6 +57,8 @@ pub enum RouteSource {
         http_filters: Arc<[HttpFilter]>,
         /// The connection manager's `use_remote_address`.
         use_remote_address: bool,
+        /// What the connection manager does to request paths first.
+        path_normalization: PathNormalization,
     },
     /// Explicit proxy mode: each request names its destination; the
     /// listener for its port decides, as if the connection had been captured
@@ -122,12 +125,16 @@ async fn handle(
 ) -> Response<ResponseBody> {
     context.record_activity();
     let config = context.store.load();
-    let (head, body) = req.into_parts();
+    let (mut head, body) = req.into_parts();
     let bytes_received = body.size_hint().exact().unwrap_or(0);
     let mut exchange = Exchange::start(context, downstream, &head, bytes_received);
     let Some(table) = routes::route_table(&config, downstream, &head.uri) else {
         return exchange.reply(LocalReply::no_route());
     };
+    if normalize_path(&mut head, table.path_normalization).is_err() {
+        return exchange.reply(LocalReply::path_normalization_failed());
+    }
+    exchange.log.path = head.uri.path_and_query().cloned();
     exchange.stats = Some(context.stats.downstream(&table.stat_prefix));
     if let Some(logger) = &table.grpc_access_log {
         exchange.targets = Arc::new(
@@ -195,6 +202,27 @@ async fn handle(
             exchange.reply(reply)
         }
     }
+}
+
+/// The request's path as its connection manager passes it on, before its
+/// filters and routes see it.
+fn normalize_path(
+    head: &mut http::request::Parts,
+    settings: PathNormalization,
+) -> Result<(), InvalidPath> {
+    if !settings.is_active() {
+        return Ok(());
+    }
+    let Some(path) = head.uri.path_and_query() else {
+        return Ok(());
+    };
+    let Some(normalized) = settings.apply(path.as_str())? else {
+        return Ok(());
+    };
+    let mut parts = head.uri.clone().into_parts();
+    parts.path_and_query = Some(normalized.parse().map_err(|_| InvalidPath)?);
+    head.uri = http::Uri::from_parts(parts).map_err(|_| InvalidPath)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::model::RunningConfig;
 use crate::model::access_log::GrpcAccessLog;
 use crate::model::http_filters::HttpFilter;
 use crate::model::listener::{ChainAction, TcpProxy};
+use crate::model::path_normalization::PathNormalization;
 use crate::model::route::{
     Forward, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
 };
@@ -33,6 +34,8 @@ pub(super) struct RouteTable {
     pub(super) http_filters: Arc<[HttpFilter]>,
     /// The connection manager's `use_remote_address`.
     pub(super) use_remote_address: bool,
+    /// What the connection manager does to request paths first.
+    pub(super) path_normalization: PathNormalization,
 }
 
 /// The route table for a request to `uri` on `downstream`, if its listener
@@ -49,6 +52,7 @@ pub(super) fn route_table(
             stat_prefix,
             http_filters,
             use_remote_address,
+            path_normalization,
         } => {
             let routes = inline
                 .clone()
@@ -60,6 +64,7 @@ pub(super) fn route_table(
                 grpc_access_log: None,
                 http_filters: http_filters.clone(),
                 use_remote_address: *use_remote_address,
+                path_normalization: *path_normalization,
             })
         }
         RouteSource::ExplicitProxy { accepting } => {
@@ -68,25 +73,33 @@ pub(super) fn route_table(
                 .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
                 .or_else(|| config.listener(accepting))?;
             let chain = listener.select_chain(port, None, None)?;
-            let (routes, stat_prefix, grpc_access_log, http_filters, use_remote_address) =
-                match &chain.action {
-                    ChainAction::Http(hcm) => (
-                        hcm.inline_routes
-                            .clone()
-                            .or_else(|| config.route(&hcm.route_config_name).cloned())?,
-                        hcm.stat_prefix.clone(),
-                        hcm.grpc_access_log.clone(),
-                        hcm.http_filters.clone(),
-                        hcm.use_remote_address,
-                    ),
-                    ChainAction::Tcp(tcp) => (
-                        Arc::new(forward_all(tcp, chain.egress_policy)),
-                        tcp.stat_prefix.clone(),
-                        tcp.grpc_access_log.clone(),
-                        Arc::default(),
-                        false,
-                    ),
-                };
+            let (
+                routes,
+                stat_prefix,
+                grpc_access_log,
+                http_filters,
+                use_remote_address,
+                path_normalization,
+            ) = match &chain.action {
+                ChainAction::Http(hcm) => (
+                    hcm.inline_routes
+                        .clone()
+                        .or_else(|| config.route(&hcm.route_config_name).cloned())?,
+                    hcm.stat_prefix.clone(),
+                    hcm.grpc_access_log.clone(),
+                    hcm.http_filters.clone(),
+                    hcm.use_remote_address,
+                    hcm.path_normalization,
+                ),
+                ChainAction::Tcp(tcp) => (
+                    Arc::new(forward_all(tcp, chain.egress_policy)),
+                    tcp.stat_prefix.clone(),
+                    tcp.grpc_access_log.clone(),
+                    Arc::default(),
+                    false,
+                    PathNormalization::default(),
+                ),
+            };
             Some(RouteTable {
                 routes,
                 stat_prefix,
@@ -94,6 +107,7 @@ pub(super) fn route_table(
                 grpc_access_log,
                 http_filters,
                 use_remote_address,
+                path_normalization,
             })
         }
     }

@@ -56,6 +56,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             grpc_access_log: None,
             http_filters: Default::default(),
             use_remote_address: false,
+            path_normalization: Default::default(),
         }),
         egress_policy: None,
     };

@@ -10,6 +10,7 @@ mod hash_policy;
 mod http_filters;
 mod listener;
 mod mirror;
+mod path_normalization;
 mod resilience;
 mod route;
 mod route_headers;

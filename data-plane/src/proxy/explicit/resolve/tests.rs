@@ -215,6 +215,7 @@ fn http_and_sni_listeners_route_by_what_the_tunnel_carries() {
             grpc_access_log: None,
             http_filters: Default::default(),
             use_remote_address: false,
+            path_normalization: Default::default(),
         }),
         ..tcp_chain("unused", &[])
     };

@@ -67,6 +67,7 @@ async fn connect(server: &Arc<ServerDrain>) -> TcpStream {
             stat_prefix: "outbound_0.0.0.0_80".into(),
             http_filters: Arc::default(),
             use_remote_address: false,
+            path_normalization: Default::default(),
         },
         targets: Arc::default(),
         peer_identity: None,

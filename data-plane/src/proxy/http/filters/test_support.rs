@@ -82,6 +82,7 @@ pub(crate) async fn exchange(
             stat_prefix: "outbound_0.0.0.0_80".into(),
             http_filters: filters.into(),
             use_remote_address: false,
+            path_normalization: Default::default(),
         },
         targets: Arc::default(),
         peer_identity: None,
