@@ -2,13 +2,19 @@
 //! detection.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use anyhow::Result;
 use integration_tests::policy::{Call, Facts, Probe, Reply, Scenario, sorted_tally};
+use integration_tests::upstream::Failing;
 use serde_json::{Value, json};
 
 use crate::config::{cluster, destination_rule, http_service, ready};
 use crate::statuses;
+
+/// Envoy's default `common_lb_config.update_merge_window`: health changes
+/// within it of a cluster's last update reach the load balancers at its end.
+const UPDATE_MERGE_WINDOW: Duration = Duration::from_secs(1);
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -18,6 +24,7 @@ pub fn scenarios() -> Vec<Scenario> {
         hash_by_header(),
         hash_by_cookie(),
         hash_by_source_ip(),
+        outlier_detection(),
     ]
 }
 
@@ -59,6 +66,60 @@ fn round_robin() -> Scenario {
         Facts::new()
             .with("statuses", "200×6")
             .with("served by", "a×2 b×2 c×2"),
+    )
+    .ready(ready(HOST, 3))
+}
+
+/// `outlierDetection` with `consecutive5xxErrors: 1`: server c answers 500
+/// to everything. Envoy ejects a host on the error that reaches the count,
+/// and its load balancers skip it from then on: `/clusters` shows it
+/// `/failed_outlier_check` and one enforced consecutive-5xx ejection is
+/// counted. A health change reaches the load balancers at once only
+/// outside the cluster's `update_merge_window` (1 s by default, istiod
+/// leaves it unset): within 1 s of the cluster's last update it waits for
+/// the window's end, so the probe lets the endpoints settle for longer
+/// than that first. `maxEjectionPercent: 100` lets the one host of three go.
+fn outlier_detection() -> Scenario {
+    const HOST: &str = "outlier.example.com";
+    Scenario::new(
+        "DR outlierDetection consecutive5xxErrors",
+        three_servers(
+            HOST,
+            json!({ "loadBalancer": { "simple": "ROUND_ROBIN" },
+                    "outlierDetection": {
+                        "consecutive5xxErrors": 1,
+                        "interval": "1s",
+                        "baseEjectionTime": "5m",
+                        "maxEjectionPercent": 100,
+            } }),
+        ),
+        |probe| {
+            probe.fail("c", Failing::Always(500))?;
+            std::thread::sleep(UPDATE_MERGE_WINDOW + Duration::from_millis(500));
+            let replies = probe.send_times(&Call::get(HOST, "/"), 9)?;
+            let cluster = cluster(HOST);
+            Ok(Facts::new()
+                .with("statuses", sorted_tally(replies.iter().map(Reply::result)))
+                .with("c served", probe.received("c")?.len())
+                .with("c health_flags", probe.health_flags(&cluster, "c")?)
+                .with(
+                    "outlier_detection.ejections_enforced_consecutive_5xx",
+                    probe.cluster_stat(
+                        &cluster,
+                        "outlier_detection.ejections_enforced_consecutive_5xx",
+                    )?,
+                )
+                .with(
+                    "outlier_detection.ejections_active",
+                    probe.cluster_stat(&cluster, "outlier_detection.ejections_active")?,
+                ))
+        },
+        Facts::new()
+            .with("statuses", "200×8 500×1")
+            .with("c served", 1)
+            .with("c health_flags", "/failed_outlier_check")
+            .with("outlier_detection.ejections_enforced_consecutive_5xx", 1)
+            .with("outlier_detection.ejections_active", 1),
     )
     .ready(ready(HOST, 3))
 }
