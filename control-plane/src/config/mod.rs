@@ -1,6 +1,7 @@
 //! The Istio resource model, how it is loaded from a directory, validated,
 //! and published as an immutable, versioned [`ConfigSnapshot`].
 
+pub mod codes;
 pub mod duration;
 pub mod error;
 pub mod gateways;

@@ -18,6 +18,7 @@ pub mod name_table;
 pub mod proxy;
 pub mod registry;
 pub mod route;
+mod route_encoding;
 pub mod secret;
 pub mod tcp;
 pub mod tls_chains;
@@ -121,7 +122,13 @@ impl ProxyResources {
             type_url::ROUTE,
             self.routes
                 .iter()
-                .map(|r| (r.name.clone(), proto::pack(type_url::ROUTE, r)))
+                .map(|r| {
+                    let any = Any {
+                        type_url: type_url::ROUTE.to_string(),
+                        value: route_encoding::encode_route_configuration(r),
+                    };
+                    (r.name.clone(), any)
+                })
                 .collect(),
         );
         typed.insert(

@@ -30,8 +30,6 @@ mod matching;
 mod retry;
 
 pub use http::http_routes;
-pub use http_policy::grpc_code;
-pub use retry::is_status_code;
 
 /// The port whose route gets a VirtualService's hosts when none of its
 /// services speaks HTTP (istiod's default for hosts without a port).

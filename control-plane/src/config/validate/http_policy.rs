@@ -5,12 +5,12 @@
 //! refused here, so it is never accepted and ignored.
 
 use super::check::Check;
+use crate::config::codes::{grpc_code, is_status_code};
 use crate::config::duration::Duration;
 use crate::config::error::Problem;
 use crate::config::model::{
     CorsPolicy, HttpFaultInjection, HttpRetry, HttpRoute, Percent, StringMatch,
 };
-use crate::translate::route::{grpc_code, is_status_code};
 
 /// The methods Istio accepts in `allowMethods` (Go's, and `*`).
 const CORS_METHODS: [&str; 10] = [

@@ -12,6 +12,7 @@ use proto::pb::envoy::extensions::filters::http::fault::v3::{FaultAbort, HttpFau
 use proto::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
 use proto::wkt::Any;
 
+use crate::config::codes::grpc_code;
 use crate::config::model::{self, HttpFaultInjection, HttpRoute, Percent, UnmatchedPreflights};
 use crate::translate::filters::{self, CORS_FILTER, CORS_POLICY, FAULT_FILTER, HTTP_FAULT};
 
@@ -86,35 +87,6 @@ pub(super) fn http_fault(fault: &HttpFaultInjection) -> Option<HttpFault> {
         abort,
         ..Default::default()
     })
-}
-
-/// gRPC's status codes by the names Istio accepts for `grpcStatus`.
-const GRPC_CODES: [&str; 17] = [
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
-
-/// The code of a gRPC status name, `None` for a name gRPC does not have.
-pub fn grpc_code(name: &str) -> Option<u32> {
-    GRPC_CODES
-        .iter()
-        .position(|known| *known == name)
-        .and_then(|code| u32::try_from(code).ok())
 }
 
 /// `corsPolicy` as istiod translates it: origins as string matchers (the

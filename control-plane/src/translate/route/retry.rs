@@ -7,6 +7,7 @@ use proto::pb::envoy::config::route::v3::{RetryPolicy, retry_policy};
 use proto::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
 use proto::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig;
 
+use crate::config::codes::is_status_code;
 use crate::config::model::HttpRetry;
 use crate::translate::filters;
 
@@ -19,21 +20,6 @@ const DEFAULT_RETRIABLE_STATUS: u32 = 503;
 const HOST_SELECTION_RETRY_MAX_ATTEMPTS: i64 = 5;
 const PRIORITY_UPDATE_FREQUENCY: i32 = 2;
 const RETRIABLE_STATUS_CODES: &str = "retriable-status-codes";
-
-/// The HTTP status codes Go's `http.StatusText` names: a number among
-/// `retryOn` that is one of them is a status code to retry on.
-const KNOWN_STATUS_CODES: &[u32] = &[
-    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304,
-    305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415,
-    416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505,
-    506, 507, 508, 510, 511,
-];
-
-/// Whether `part` of `retryOn` is an HTTP status code (as istiod tells).
-pub fn is_status_code(part: &str) -> bool {
-    part.parse::<u32>()
-        .is_ok_and(|code| KNOWN_STATUS_CODES.contains(&code))
-}
 
 fn previous_hosts() -> retry_policy::RetryHostPredicate {
     retry_policy::RetryHostPredicate {
