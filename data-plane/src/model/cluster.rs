@@ -18,10 +18,16 @@ pub struct Cluster {
     pub tls: Option<Arc<UpstreamTls>>,
     /// Speak HTTP/2 (h2c or ALPN h2) to the upstream.
     pub http2: bool,
+    /// Speak the downstream request's HTTP version instead (HTTP/2 for an
+    /// HTTP/2 request, else HTTP/1.1: `use_downstream_protocol_config`).
+    pub follow_downstream_protocol: bool,
     pub idle_timeout: Option<Duration>,
     /// Requests per upstream connection before it is closed (none: no
     /// limit; Envoy's `max_requests_per_connection`, 0 = no limit).
     pub max_requests_per_connection: Option<u32>,
+    /// Age at which an upstream connection is drained: no new requests,
+    /// closed once its requests are done (`max_connection_duration`).
+    pub max_connection_duration: Option<Duration>,
     /// TCP keepalive on upstream sockets (`upstream_connection_options`).
     pub tcp_keepalive: Option<super::keepalive::TcpKeepalive>,
     pub circuit_breakers: CircuitBreakers,
@@ -92,6 +98,9 @@ pub struct Endpoint {
 pub struct UpstreamTls {
     /// SNI to send; empty sends none.
     pub sni: String,
+    /// Send the request's host (its Host header without the port) as SNI
+    /// instead, unless it is an IP address (the cluster's `auto_sni`).
+    pub auto_sni: bool,
     pub trust: Trust,
     /// Accepted subject alt names (any one of them matching); empty checks
     /// no name unless `verify_server_name`.

@@ -276,6 +276,8 @@ impl Drop for ConnectionGuard {
 pub struct Tracked<S> {
     inner: S,
     _guard: ConnectionGuard,
+    /// Lives as long as the connection (its age watch holds a weak one).
+    alive: Arc<()>,
 }
 
 impl<S> Tracked<S> {
@@ -283,6 +285,7 @@ impl<S> Tracked<S> {
         Self {
             inner,
             _guard: guard,
+            alive: Arc::default(),
         }
     }
 
@@ -294,7 +297,7 @@ impl<S> Tracked<S> {
 
 impl<S: Connection> Connection for Tracked<S> {
     fn connected(&self) -> Connected {
-        self.inner.connected()
+        super::connection_age::born(self.inner.connected(), &self.alive)
     }
 }
 

@@ -19,10 +19,11 @@ use super::error::UpstreamError;
 use super::lb::{Candidate, EndpointSet, Host};
 use super::outlier::{Detector, Outcome};
 use super::pool::{
-    ConnectSettings, HttpClient, PoolExecutor, UpstreamStream, connect_host, tls_target,
+    ConnectSettings, HttpClient, Origination, PoolExecutor, UpstreamStream, connect_host,
+    tls_target,
 };
 use super::stats::ClusterCounters;
-use super::tls::{TlsConfigError, TlsContext, TlsOrigination};
+use super::tls::{TlsContext, TlsOrigination};
 use super::{BreakerStatus, ClusterStatus, EndpointStatus};
 
 /// How often DNS clusters re-resolve their names (Envoy's default
@@ -48,7 +49,7 @@ pub(crate) struct ClusterRuntime {
     /// an HTTP/2 cluster's pool adds `h2` to the ALPN list, Envoy's TCP
     /// proxy offers the context's list as it is; `auto_san_validation` is
     /// an HTTP option the TCP proxy does not apply.
-    tcp_tls: Option<Result<TlsOrigination, Arc<TlsConfigError>>>,
+    tcp_tls: Option<Origination>,
     pub(crate) breakers: Arc<Breakers>,
     pub(crate) outlier: Option<Detector>,
     counters: Arc<ClusterCounters>,
@@ -90,6 +91,7 @@ impl ClusterRuntime {
                     .inspect_err(|reason| {
                         warn!(cluster = %model.name, %reason, "TLS origination misconfigured; connections will fail");
                     })
+                    .map(Arc::new)
                     .map_err(Arc::new)
             })
         };
@@ -97,6 +99,12 @@ impl ClusterRuntime {
             connect_timeout: model.connect_timeout,
             tls: origination(model.http2, true),
             http2: model.http2,
+            follow_downstream: model.follow_downstream_protocol,
+            tls_h2: if model.follow_downstream_protocol {
+                origination(true, true)
+            } else {
+                None
+            },
             idle_timeout: model.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
             keepalive: model.tcp_keepalive,
             executor: executor.clone(),
@@ -238,6 +246,11 @@ impl ClusterRuntime {
         Some(balanced)
     }
 
+    /// The cluster's counters (kept across updates by name).
+    pub(crate) fn counters(&self) -> &Arc<ClusterCounters> {
+        &self.counters
+    }
+
     /// Tells outlier detection how an attempt on `host` went.
     pub(crate) fn record(&self, host: &Host, outcome: Outcome) {
         if let Some(detector) = &self.outlier {
@@ -262,10 +275,15 @@ impl ClusterRuntime {
         }
     }
 
-    /// The host's pooled client.
-    pub(crate) fn client(&self, host: &Host) -> HttpClient {
-        host.client
-            .get_or_init(|| self.settings.client_for(host))
+    /// The host's pooled client: the cluster's protocol, or HTTP/2 for an
+    /// HTTP/2 request when the cluster follows the downstream protocol.
+    pub(crate) fn client(&self, host: &Host, http2: bool) -> HttpClient {
+        let cell = if http2 && self.settings.follow_downstream {
+            &host.client_h2
+        } else {
+            &host.client
+        };
+        cell.get_or_init(|| self.settings.client_for(host, http2))
             .clone()
     }
 
@@ -281,7 +299,7 @@ impl ClusterRuntime {
         connect_host(
             host.addr,
             self.model.connect_timeout,
-            tls_target(tls, host),
+            tls_target(tls, host.addr, None),
             self.settings.keepalive,
         )
         .await

@@ -26,6 +26,8 @@ pub(crate) struct Host {
     pub(crate) stats: Arc<HostStats>,
     /// Built on first HTTP use.
     pub(crate) client: OnceLock<HttpClient>,
+    /// The HTTP/2 client of a cluster following the downstream protocol.
+    pub(crate) client_h2: OnceLock<HttpClient>,
     /// Milliseconds since the owning cluster's epoch when last picked
     /// (original-destination hosts are dropped when idle).
     pub(crate) last_used: AtomicU64,
@@ -38,6 +40,7 @@ impl Host {
             hostname,
             stats: Arc::default(),
             client: OnceLock::new(),
+            client_h2: OnceLock::new(),
             last_used: AtomicU64::new(0),
         }
     }

@@ -8,6 +8,7 @@
 
 mod circuit_breaker;
 mod cluster;
+mod connection_age;
 mod connection_uses;
 mod dns;
 mod error;
@@ -48,7 +49,7 @@ use tls::TlsContext;
 pub use circuit_breaker::{Admission, RetrySlot, Tracked};
 pub use dns::{DnsConfig, DnsError};
 pub use error::{ResetReason, TlsError, UpstreamError};
-pub use pool::UpstreamStream;
+pub use pool::{DownstreamVersion, UpstreamStream};
 pub use tls::TlsConfigError;
 
 /// The request body type the proxy hands to [`Upstreams::send_http`].
@@ -252,12 +253,9 @@ impl Upstreams {
             host = runtime.select(original_dst, hash).await?;
         }
         *chosen.lock() = Some(host.addr);
-        let admission = runtime
-            .breakers
-            .admit_request(runtime.model.http2, cluster)
-            .await?;
+        let http2 = pool::prepare_request(&mut req, host.addr, runtime.settings());
+        let admission = runtime.breakers.admit_request(http2, cluster).await?;
         let _active = host.stats.start_request();
-        pool::prepare_request(&mut req, host.addr, runtime.settings());
         let captured = hyper_util::client::legacy::connect::capture_connection(&mut req);
         let info = UpstreamInfo { address: host.addr };
         let mut attempt = Attempt {
@@ -265,11 +263,19 @@ impl Upstreams {
             host: &host,
             finished: false,
         };
-        match runtime.client(&host).request(req).await {
+        match runtime.client(&host, http2).request(req).await {
             Ok(mut response) => {
                 attempt.finish(Outcome::Status(response.status().as_u16()));
                 if let Some(max) = runtime.model.max_requests_per_connection {
                     connection_uses::count(response.extensions(), &captured, max);
+                }
+                if let Some(max) = runtime.model.max_connection_duration {
+                    connection_age::watch(
+                        response.extensions(),
+                        &captured,
+                        max,
+                        runtime.counters(),
+                    );
                 }
                 response.extensions_mut().insert(Arc::new(admission));
                 Ok((response, info))

@@ -39,6 +39,9 @@ use crate::model::keepalive::TcpKeepalive;
 
 pub(crate) type HttpClient = Client<Connector, Body>;
 
+/// A cluster's TLS origination, or why its configuration could not be built.
+pub(crate) type Origination = Result<Arc<TlsOrigination>, Arc<TlsConfigError>>;
+
 /// Runs the pool's background tasks: connections, the idle reaper, and the
 /// return of a connection whose response body was still streaming.
 #[cfg(not(test))]
@@ -51,8 +54,12 @@ pub(super) use super::tests::TrackedExecutor as PoolExecutor;
 pub(crate) struct ConnectSettings {
     pub(crate) connect_timeout: Duration,
     /// TLS origination, or why its configuration could not be built.
-    pub(crate) tls: Option<Result<TlsOrigination, Arc<TlsConfigError>>>,
+    pub(crate) tls: Option<Origination>,
     pub(crate) http2: bool,
+    /// Speak the downstream request's HTTP version (HTTP/2 connections
+    /// then originate TLS with `tls_h2`).
+    pub(crate) follow_downstream: bool,
+    pub(crate) tls_h2: Option<Origination>,
     pub(crate) idle_timeout: Duration,
     pub(crate) keepalive: Option<TcpKeepalive>,
     pub(crate) executor: PoolExecutor,
@@ -61,13 +68,19 @@ pub(crate) struct ConnectSettings {
 }
 
 impl ConnectSettings {
-    /// A pooled HTTP client whose connections all go to `host`.
-    pub(crate) fn client_for(&self, host: &Host) -> HttpClient {
+    /// A pooled HTTP client whose connections all go to `host`, speaking
+    /// HTTP/2 or HTTP/1.1.
+    pub(crate) fn client_for(&self, host: &Host, http2: bool) -> HttpClient {
+        let tls = if http2 && self.follow_downstream {
+            &self.tls_h2
+        } else {
+            &self.tls
+        };
         let connector = Connector {
             addr: host.addr,
             connect_timeout: self.connect_timeout,
             keepalive: self.keepalive,
-            tls: tls_target(self.tls.as_ref(), host),
+            tls: tls.clone(),
             stats: host.stats.clone(),
             breakers: self.breakers.clone(),
         };
@@ -75,31 +88,39 @@ impl ConnectSettings {
             .pool_idle_timeout(self.idle_timeout)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            .http2_only(self.http2)
+            .http2_only(http2)
             .build(connector)
     }
 }
 
-/// What a connection to `host` needs of a cluster's TLS origination, if it
-/// originates TLS.
+/// What a connection to `addr` for requests to `request_host` needs of a
+/// cluster's TLS origination, if it originates TLS.
 pub(crate) fn tls_target(
-    tls: Option<&Result<TlsOrigination, Arc<TlsConfigError>>>,
-    host: &Host,
+    tls: Option<&Origination>,
+    addr: SocketAddr,
+    request_host: Option<&str>,
 ) -> Option<Result<TlsTarget, Arc<TlsConfigError>>> {
     tls.map(|tls| match tls {
-        Ok(origination) => Ok(origination.for_host(host)),
+        Ok(origination) => Ok(origination.target(addr, request_host)),
         Err(error) => Err(error.clone()),
     })
 }
 
+/// The HTTP version of the downstream request, which the upstream one
+/// follows on a cluster with `use_downstream_protocol_config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownstreamVersion(pub Version);
+
 /// Rewrites `req` for the pooled client: an absolute URI whose authority is
 /// the request's Host (else its URI authority, else the host address), the
-/// scheme of the connection, and the HTTP version the cluster speaks.
+/// scheme of the connection, and the HTTP version the cluster speaks (the
+/// downstream request's, HTTP/1.0 as HTTP/1.1, when it follows it).
+/// Returns whether that is HTTP/2.
 pub(crate) fn prepare_request(
     req: &mut Request<Body>,
     addr: SocketAddr,
     settings: &ConnectSettings,
-) {
+) -> bool {
     let authority = req
         .headers()
         .get(header::HOST)
@@ -123,11 +144,19 @@ pub(crate) fn prepare_request(
             .unwrap_or_else(|| PathAndQuery::from_static("/")),
     );
     *req.uri_mut() = Uri::from_parts(parts).expect("scheme, authority and path make a URI");
-    *req.version_mut() = if settings.http2 {
+    let http2 = if settings.follow_downstream {
+        req.extensions()
+            .get::<DownstreamVersion>()
+            .is_some_and(|v| v.0 == Version::HTTP_2)
+    } else {
+        settings.http2
+    };
+    *req.version_mut() = if http2 {
         Version::HTTP_2
     } else {
         Version::HTTP_11
     };
+    http2
 }
 
 /// Opens a TCP connection with TCP_NODELAY and the cluster's keepalive,
@@ -165,13 +194,14 @@ pub(crate) async fn with_connect_timeout<T>(
 
 // === impl Connector ===
 
-/// Connects to one host (the URI the client passes is ignored).
+/// Connects to one host (of the URI the client passes, only the host is
+/// read: the SNI under `auto_sni`).
 #[derive(Clone)]
 pub(crate) struct Connector {
     addr: SocketAddr,
     connect_timeout: Duration,
     keepalive: Option<TcpKeepalive>,
-    tls: Option<Result<TlsTarget, Arc<TlsConfigError>>>,
+    tls: Option<Origination>,
     stats: Arc<HostStats>,
     breakers: Arc<Breakers>,
 }
@@ -179,15 +209,19 @@ pub(crate) struct Connector {
 impl Connector {
     /// Connects within the cluster's `max_connections` (waiting, at most
     /// the connect timeout, for a connection to close when it is reached),
-    /// counted until the connection closes.
-    async fn connect(self) -> Result<Tracked<UpstreamStream>, UpstreamError> {
+    /// counted until the connection closes. `request_host` is the host of
+    /// the pool's key (the requests' authority), the SNI under `auto_sni`.
+    async fn connect(
+        self,
+        request_host: Option<String>,
+    ) -> Result<Tracked<UpstreamStream>, UpstreamError> {
         let guard = self
             .breakers
             .open_connection(&self.stats.pool_connections, self.connect_timeout)
             .await
             .ok_or(UpstreamError::ConnectTimeout { addr: self.addr })?;
-        let stream =
-            connect_host(self.addr, self.connect_timeout, self.tls, self.keepalive).await?;
+        let tls = tls_target(self.tls.as_ref(), self.addr, request_host.as_deref());
+        let stream = connect_host(self.addr, self.connect_timeout, tls, self.keepalive).await?;
         Ok(Tracked::new(stream, guard))
     }
 }
@@ -224,12 +258,13 @@ impl tower_service::Service<Uri> for Connector {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _: Uri) -> Self::Future {
+    fn call(&mut self, uri: Uri) -> Self::Future {
         let connector = self.clone();
+        let request_host = uri.host().map(str::to_string);
         Box::pin(async move {
             let stats = connector.stats.clone();
             stats.cx_total.fetch_add(1, Ordering::Relaxed);
-            let result = connector.connect().await;
+            let result = connector.connect(request_host).await;
             if let Err(error) = &result {
                 stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
                 debug!(%error, "upstream connection failed");
@@ -330,6 +365,8 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             tls: tls.then(|| Err(Arc::new(TlsConfigError::ClientKey("no key")))),
             http2,
+            follow_downstream: false,
+            tls_h2: None,
             idle_timeout: Duration::from_secs(60),
             keepalive: None,
             executor: PoolExecutor::default(),

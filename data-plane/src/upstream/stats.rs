@@ -14,6 +14,8 @@ pub(crate) struct ClusterCounters {
     pub(crate) cx_overflow: AtomicU64,
     pub(crate) rq_pending_overflow: AtomicU64,
     pub(crate) rq_retry_overflow: AtomicU64,
+    /// Connections drained at `max_connection_duration`.
+    pub(crate) cx_max_duration_reached: AtomicU64,
     pub(crate) lb_healthy_panic: AtomicU64,
     pub(crate) outlier: OutlierCounters,
 }
@@ -47,7 +49,7 @@ type OutlierCounter = fn(&OutlierCounters) -> &AtomicU64;
 /// `rows` in Prometheus text, named as Envoy's `/stats/prometheus` names
 /// them.
 pub(crate) fn render(rows: &[Row<'_>], out: &mut String) {
-    let counters: [(&str, Counter); 4] = [
+    let counters: [(&str, Counter); 5] = [
         ("envoy_cluster_upstream_cx_overflow", |c| &c.cx_overflow),
         ("envoy_cluster_upstream_rq_pending_overflow", |c| {
             &c.rq_pending_overflow
@@ -56,6 +58,9 @@ pub(crate) fn render(rows: &[Row<'_>], out: &mut String) {
             &c.rq_retry_overflow
         }),
         ("envoy_cluster_lb_healthy_panic", |c| &c.lb_healthy_panic),
+        ("envoy_cluster_upstream_cx_max_duration_reached", |c| {
+            &c.cx_max_duration_reached
+        }),
     ];
     for (metric, read) in counters {
         family(out, metric, "counter", rows.iter(), |r| {

@@ -5,9 +5,11 @@
 //! one, the chain must lead to the trusted roots, and the certificate must
 //! carry a SAN one of the configured matchers accepts ([`super::san`]).
 //! Without matchers only the chain is verified, unless the cluster asks for
-//! `auto_san_validation`: then the name sent as SNI. Failures carry Envoy's
-//! words ([`super::tls_reason`]).
+//! `auto_san_validation`: then the name sent as SNI, which `auto_sni` takes
+//! from each request's host. Failures carry Envoy's words
+//! ([`super::tls_reason`]).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -21,7 +23,6 @@ use tracing::warn;
 
 use crate::model::cluster::{SubjectAltName, Trust, UpstreamTls};
 
-use super::lb::Host;
 use super::san;
 use super::tls_reason::VerifyFailure;
 
@@ -89,6 +90,8 @@ pub enum TlsConfigError {
 pub(crate) struct TlsOrigination {
     /// The configured SNI, if any.
     sni: Option<ServerName<'static>>,
+    /// The request's host is the SNI (`auto_sni`).
+    auto_sni: bool,
     /// Sends SNI and verifies the SNI name (or the configured SANs).
     with_sni: Arc<ClientConfig>,
     /// Sends no SNI and verifies the chain only (or the configured SANs).
@@ -169,27 +172,25 @@ impl TlsOrigination {
         };
         Ok(Self {
             sni,
+            auto_sni: tls.auto_sni,
             with_sni: config(true)?,
             without_sni: config(false)?,
         })
     }
 
-    /// The configuration and server name for a connection to `host`: the
-    /// cluster's SNI, else the host's DNS name, else no SNI at all.
-    pub(crate) fn for_host(&self, host: &Host) -> TlsTarget {
-        let (config, name) = if let Some(sni) = &self.sni {
-            (&self.with_sni, sni.clone())
-        } else if let Some(name) = host
-            .hostname
-            .as_deref()
-            .and_then(|h| ServerName::try_from(h.to_string()).ok())
-        {
-            (&self.with_sni, name)
-        } else {
-            (
-                &self.without_sni,
-                ServerName::IpAddress(host.addr.ip().into()),
-            )
+    /// The configuration and server name for a connection to `addr` for
+    /// requests to `request_host` (the authority's host, port stripped):
+    /// that host under `auto_sni` unless it is an IP address, else the
+    /// cluster's SNI, else no SNI at all (Envoy's router sets the SNI per
+    /// request; the pool keeps connections of each name apart).
+    pub(crate) fn target(&self, addr: SocketAddr, request_host: Option<&str>) -> TlsTarget {
+        let auto = request_host
+            .filter(|_| self.auto_sni)
+            .filter(|host| host.parse::<IpAddr>().is_err() && !host.starts_with('['))
+            .and_then(|host| ServerName::try_from(host.to_string()).ok());
+        let (config, name) = match auto.or_else(|| self.sni.clone()) {
+            Some(name) => (&self.with_sni, name),
+            None => (&self.without_sni, ServerName::IpAddress(addr.ip().into())),
         };
         TlsTarget {
             config: config.clone(),

@@ -38,6 +38,7 @@ pub fn cluster(c: &PbCluster, secrets: &SecretSources) -> Result<Cluster, Error>
     let (tls, secret_names) = match tls {
         Some(mut origination) => {
             origination.tls.verify_server_name = protocol.auto_san_validation;
+            origination.tls.auto_sni = protocol.auto_sni;
             (Some(Arc::new(origination.tls)), origination.secret_names)
         }
         None => (None, Vec::new()),
@@ -52,8 +53,10 @@ pub fn cluster(c: &PbCluster, secrets: &SecretSources) -> Result<Cluster, Error>
             .map_or(DEFAULT_CONNECT_TIMEOUT, duration),
         tls,
         http2: protocol.http2,
+        follow_downstream_protocol: protocol.follow_downstream,
         idle_timeout: protocol.idle_timeout,
         max_requests_per_connection: protocol.max_requests_per_connection.filter(|&n| n > 0),
+        max_connection_duration: protocol.max_connection_duration,
         tcp_keepalive: connection_options::tcp_keepalive(c, &at)?,
         circuit_breakers: resilience::circuit_breakers(c, &at)?,
         outlier_detection: resilience::outlier_detection(c, &at)?,
@@ -127,13 +130,16 @@ fn lb_policy(c: &PbCluster, at: &At<'_>) -> Result<LbPolicy, Error> {
 /// What the cluster's HTTP protocol options ask of its connections.
 struct HttpProtocol {
     http2: bool,
-    /// Verify the upstream certificate against the SNI sent (istiod sets
-    /// it with `auto_sni` when a DestinationRule names no SNI and no SANs).
-    /// With `auto_sni`, the SNI is the host's DNS name: the ServiceEntry
-    /// host, which the request's Host names on an egress cluster.
+    /// The upstream speaks the downstream request's HTTP version.
+    follow_downstream: bool,
+    /// Send the request's host as SNI (istiod sets it, with
+    /// `auto_san_validation`, when a DestinationRule names no SNI).
+    auto_sni: bool,
+    /// Verify the upstream certificate against that name.
     auto_san_validation: bool,
     idle_timeout: Option<Duration>,
     max_requests_per_connection: Option<u32>,
+    max_connection_duration: Option<Duration>,
 }
 
 /// The HTTP protocol options: `typed_extension_protocol_options` where set,
@@ -143,9 +149,12 @@ struct HttpProtocol {
 fn http_protocol(c: &PbCluster, at: &At<'_>) -> Result<HttpProtocol, Error> {
     let mut protocol = HttpProtocol {
         http2: c.http2_protocol_options.is_some(),
+        follow_downstream: false,
+        auto_sni: false,
         auto_san_validation: false,
         idle_timeout: None,
         max_requests_per_connection: c.max_requests_per_connection.as_ref().map(|v| v.value),
+        max_connection_duration: None,
     };
     let Some(any) = c.typed_extension_protocol_options.get(HTTP_OPTIONS) else {
         return Ok(protocol);
@@ -162,14 +171,13 @@ fn http_protocol(c: &PbCluster, at: &At<'_>) -> Result<HttpProtocol, Error> {
         }
         None => {}
         Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(_)) => {
-            return Err(at
-                .field("upstream_protocol_options.use_downstream_protocol_config")
-                .error("not supported by this agent (useClientProtocol): a cluster speaks one HTTP version, set it with explicit_http_config"));
+            protocol.http2 = false;
+            protocol.follow_downstream = true;
         }
         Some(_) => {
-            return Err(at
-                .field("upstream_protocol_options")
-                .error("only explicit_http_config is supported"));
+            return Err(at.field("upstream_protocol_options").error(
+                "only explicit_http_config and use_downstream_protocol_config are supported",
+            ));
         }
     }
     if let Some(upstream) = &options.upstream_http_protocol_options {
@@ -178,14 +186,24 @@ fn http_protocol(c: &PbCluster, at: &At<'_>) -> Result<HttpProtocol, Error> {
                 .field("upstream_http_protocol_options.override_auto_sni_header")
                 .error("only the Host header can give the SNI"));
         }
+        if upstream.auto_san_validation && !upstream.auto_sni {
+            return Err(at
+                .field("upstream_http_protocol_options.auto_san_validation")
+                .error("only with auto_sni: this agent verifies the name it sends as SNI"));
+        }
+        protocol.auto_sni = upstream.auto_sni;
         protocol.auto_san_validation = upstream.auto_san_validation;
     }
     if let Some(common) = &options.common_http_protocol_options {
         protocol.idle_timeout = enabled_duration(common.idle_timeout.as_ref());
-        if common.max_connection_duration.is_some() {
-            return Err(at
-                .field("common_http_protocol_options.max_connection_duration")
-                .error("not supported by this agent: pooled upstream connections are not drained by age"));
+        if let Some(max) = &common.max_connection_duration {
+            let max = duration(max);
+            if max < Duration::from_millis(1) {
+                return Err(at
+                    .field("common_http_protocol_options.max_connection_duration")
+                    .error("must be at least 1ms"));
+            }
+            protocol.max_connection_duration = Some(max);
         }
         if let Some(max) = &common.max_requests_per_connection {
             protocol.max_requests_per_connection = Some(max.value);

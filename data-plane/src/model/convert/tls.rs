@@ -109,6 +109,7 @@ pub(super) fn upstream_tls(
     names.extend(peer.secret_name);
     let tls = UpstreamTls {
         sni: ctx.sni,
+        auto_sni: false,
         trust: peer.trust,
         subject_alt_names: peer.subject_alt_names,
         client_cert,

@@ -314,6 +314,8 @@ fn upstream_head(
         &route.request_headers_to_add,
     );
     head.uri = Uri::from(path);
+    head.extensions
+        .insert(crate::upstream::DownstreamVersion(head.version));
     head.version = http::Version::HTTP_11;
     head
 }

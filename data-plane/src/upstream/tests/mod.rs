@@ -1,6 +1,8 @@
 //! End-to-end tests of [`Upstreams`] against local servers on 127.0.0.1:
 //! HTTP (plain, TLS, HTTP/2) and a fake DNS server.
 
+mod auto_sni;
+mod connection_policy;
 mod dns;
 mod executor;
 mod hashing;
@@ -193,8 +195,10 @@ pub(super) fn cluster(name: &str, discovery: Discovery) -> Cluster {
         connect_timeout: Duration::from_secs(5),
         tls: None,
         http2: false,
+        follow_downstream_protocol: false,
         idle_timeout: None,
         max_requests_per_connection: None,
+        max_connection_duration: None,
         tcp_keepalive: None,
         circuit_breakers: Default::default(),
         outlier_detection: None,

@@ -89,6 +89,7 @@ impl TestCa {
 pub(super) fn origination(sni: &str, trust: Trust) -> UpstreamTls {
     UpstreamTls {
         sni: sni.to_string(),
+        auto_sni: false,
         trust,
         subject_alt_names: Vec::new(),
         client_cert: None,

@@ -7,6 +7,7 @@ use proto::pb::envoy::config::cluster::v3::cluster::{
 };
 use proto::pb::envoy::config::cluster::v3::{CircuitBreakers, Cluster, circuit_breakers};
 use proto::pb::envoy::config::core::v3::HttpProtocolOptions as CommonHttpProtocolOptions;
+use proto::pb::envoy::config::core::v3::UpstreamHttpProtocolOptions;
 use proto::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints,
 };
@@ -239,7 +240,7 @@ fn http_options_must_be_explicit_and_decode() {
         "cluster",
         NAME,
         "typed_extension_protocol_options.upstream_protocol_options",
-        "only explicit_http_config is supported",
+        "only explicit_http_config and use_downstream_protocol_config are supported",
     );
 
     let mut c = base(DiscoveryType::Eds);
@@ -292,32 +293,60 @@ fn a_bad_inline_endpoint_rejects_the_cluster_naming_it() {
 }
 
 #[test]
-fn options_the_agent_cannot_honour_are_rejected_not_ignored() {
-    let duration = HttpProtocolOptions {
+fn max_connection_duration_drains_connections_by_age() {
+    let options = |seconds, nanos| HttpProtocolOptions {
         common_http_protocol_options: Some(CommonHttpProtocolOptions {
-            max_connection_duration: Some(proto::wkt::Duration {
-                seconds: 30,
-                nanos: 0,
-            }),
+            max_connection_duration: Some(proto::wkt::Duration { seconds, nanos }),
             ..Default::default()
         }),
         ..Default::default()
     };
-    let err = convert(&with_http_options(&duration)).unwrap_err();
+    let c = convert(&with_http_options(&options(30, 0))).unwrap();
+    assert_eq!(c.max_connection_duration, Some(Duration::from_secs(30)));
+    assert_eq!(
+        convert(&base(DiscoveryType::Eds))
+            .unwrap()
+            .max_connection_duration,
+        None
+    );
+    let err = convert(&with_http_options(&options(0, 0))).unwrap_err();
     assert_eq!(
         err.field,
         "typed_extension_protocol_options.common_http_protocol_options.max_connection_duration"
     );
+}
+
+#[test]
+fn use_downstream_protocol_config_follows_the_request() {
     let downstream = HttpProtocolOptions {
         upstream_protocol_options: Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(
             Default::default(),
         )),
         ..Default::default()
     };
-    let err = convert(&with_http_options(&downstream)).unwrap_err();
+    let c = convert(&with_http_options(&downstream)).unwrap();
+    assert!(c.follow_downstream_protocol);
+    assert!(!c.http2, "an HTTP/1.1 request still goes out as HTTP/1.1");
+    assert!(
+        !convert(&base(DiscoveryType::Eds))
+            .unwrap()
+            .follow_downstream_protocol
+    );
+}
+
+#[test]
+fn auto_san_validation_without_auto_sni_is_rejected() {
+    let options = HttpProtocolOptions {
+        upstream_http_protocol_options: Some(UpstreamHttpProtocolOptions {
+            auto_san_validation: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let err = convert(&with_http_options(&options)).unwrap_err();
     assert_eq!(
         err.field,
-        "typed_extension_protocol_options.upstream_protocol_options.use_downstream_protocol_config"
+        "typed_extension_protocol_options.upstream_http_protocol_options.auto_san_validation"
     );
 }
 

@@ -113,7 +113,7 @@ fn any_string_matcher_is_kept_with_its_case_rule() {
 }
 
 #[test]
-fn auto_san_validation_checks_the_sni() {
+fn auto_sni_and_auto_san_validation_name_and_check_the_request_host() {
     let mut c = upstream(validation_context(CertificateValidationContext {
         system_root_certs: Some(Default::default()),
         ..Default::default()
@@ -135,6 +135,7 @@ fn auto_san_validation_checks_the_sni() {
     );
     let (tls, _) = upstream_tls(&c, &SecretSources::default());
     assert!(tls.verify_server_name);
+    assert!(tls.auto_sni);
 }
 
 #[test]
