@@ -194,7 +194,23 @@ fn http_filters() -> Vec<HttpFilter> {
 /// upgrades allowed, request ids from the UUID extension, and routes waited
 /// for without a fetch timeout.
 pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Filter {
-    let config = HttpConnectionManager {
+    http_connection_manager_filter(connection_manager(stat_prefix, route_config_name))
+}
+
+/// A gateway's HTTP connection manager: as a sidecar's, and its responses
+/// say `server: istio-envoy`, as istiod names a gateway's.
+pub fn gateway_http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Filter {
+    http_connection_manager_filter(HttpConnectionManager {
+        server_name: GATEWAY_SERVER_NAME.to_string(),
+        ..connection_manager(stat_prefix, route_config_name)
+    })
+}
+
+/// The name istiod gives a gateway's connection managers (`EnvoyServerName`).
+const GATEWAY_SERVER_NAME: &str = "istio-envoy";
+
+fn connection_manager(stat_prefix: &str, route_config_name: &str) -> HttpConnectionManager {
+    HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
         codec_type: http_connection_manager::CodecType::Auto as i32,
         route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
@@ -219,7 +235,10 @@ pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Fi
         tracing: Some(istio_default_tracing()),
         request_id_extension: Some(uuid_request_id()),
         ..Default::default()
-    };
+    }
+}
+
+fn http_connection_manager_filter(config: HttpConnectionManager) -> Filter {
     network_filter(
         "envoy.filters.network.http_connection_manager",
         pack_named(

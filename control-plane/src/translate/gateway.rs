@@ -153,7 +153,7 @@ pub fn build_gateway_listeners(view: &MeshView<'_>) -> Vec<Listener> {
             let route = naming::gateway_route(u16::try_from(port).unwrap_or_default());
             listeners.push(Listener {
                 filter_chains: vec![FilterChain {
-                    filters: vec![filters::http_connection_manager(
+                    filters: vec![filters::gateway_http_connection_manager(
                         &format!("outbound_{name}"),
                         &route,
                     )],
@@ -229,7 +229,7 @@ fn terminating_chain(
         .and_then(|tls| server_tls_context(tls, server.terminates_https()))?;
     let (name, filters) = if server.terminates_https() {
         let route = server.https_route_name();
-        let hcm = filters::http_connection_manager(&format!("outbound_{listener}"), &route);
+        let hcm = filters::gateway_http_connection_manager(&format!("outbound_{listener}"), &route);
         (route, vec![hcm])
     } else {
         let filter = gateway_tcp_filter(

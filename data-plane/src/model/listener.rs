@@ -263,6 +263,8 @@ pub struct HttpManager {
     pub use_remote_address: bool,
     /// What the connection manager does to request paths first.
     pub path_normalization: super::path_normalization::PathNormalization,
+    /// The `server` header of its responses.
+    pub server_header: super::server_header::SharedServerHeader,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

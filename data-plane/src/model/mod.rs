@@ -17,6 +17,7 @@ pub mod path_normalization;
 pub mod resilience;
 pub mod route;
 pub mod secret;
+pub mod server_header;
 
 mod convert;
 #[cfg(test)]

@@ -317,6 +317,7 @@ fn http_downstream(
             http_filters: hcm.http_filters.clone(),
             use_remote_address: hcm.use_remote_address,
             path_normalization: hcm.path_normalization,
+            server_header: hcm.server_header.clone(),
         },
         targets: Arc::new(LogTargets::new(
             hcm.access_log,

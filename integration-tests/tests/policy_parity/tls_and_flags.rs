@@ -1,6 +1,6 @@
 //! Scenarios on the edges of a request: TLS origination's server checks
 //! (`subjectAltNames`, `insecureSkipVerify`), a DNS name without
-//! addresses, and the idle timeout of a TCP connection.
+//! addresses, the idle timeout of a TCP connection, the `server` header.
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,6 +19,7 @@ pub fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
         insecure_skip_verify(ca_cert),
         dns_without_addresses(),
         tcp_idle_timeout(),
+        server_header(),
     ]
 }
 
@@ -96,6 +97,25 @@ fn insecure_skip_verify(ca_cert: &Path) -> Scenario {
         Ready::endpoints(cluster(TLS_HOST), 1),
         Ready::lacks(cluster(TLS_HOST), "other.example.com"),
     ])
+}
+
+/// Envoy's connection manager names itself on every response: a sidecar's
+/// (istiod sets no `server_name`) says `server: envoy` in place of the
+/// upstream's own.
+fn server_header() -> Scenario {
+    const HOST: &str = "server-header.example.com";
+    Scenario::new(
+        "HCM server header",
+        vec![http_service(HOST, &["a"])],
+        |probe| {
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("server", reply.header_or_dash("server")))
+        },
+        Facts::new().with("status", 200).with("server", "envoy"),
+    )
+    .ready(ready(HOST, 1))
 }
 
 /// A `resolution: DNS` service whose name has no addresses: no host to

@@ -18,6 +18,7 @@ mod mirror;
 mod path_normalization;
 mod resilience;
 mod route;
+mod server_header;
 mod tcp_hash;
 mod tcp_timeouts;
 mod tls;

@@ -10,6 +10,7 @@ use http::{Response, header};
 use http_body_util::BodyExt;
 
 use crate::access_log_service::LogTargets;
+use crate::model::server_header::SharedServerHeader;
 use crate::proxy::ProxyContext;
 use crate::proxy::access_log::AccessLog;
 use crate::proxy::respond::LocalReply;
@@ -36,6 +37,9 @@ pub(super) struct Exchange<'a> {
     /// What the CORS filter granted the request's origin, set on whatever
     /// response it gets.
     pub(super) cors: Option<Grant>,
+    /// The connection manager's `server` header rule (Envoy's default
+    /// until the request finds its connection manager's routes).
+    pub(super) server_header: SharedServerHeader,
 }
 
 impl<'a> Exchange<'a> {
@@ -63,6 +67,7 @@ impl<'a> Exchange<'a> {
             targets: downstream.targets.clone(),
             delay_injected: false,
             cors: None,
+            server_header: SharedServerHeader::default(),
         }
     }
 
@@ -83,6 +88,7 @@ impl<'a> Exchange<'a> {
         if let Some(grant) = &self.cors {
             grant.apply(response.headers_mut());
         }
+        self.server_header.apply(response.headers_mut());
         if self.delay_injected {
             self.log.response_flags = with_delay_injected(self.log.response_flags);
         }

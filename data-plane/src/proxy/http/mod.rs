@@ -33,6 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::model::http_filters::HttpFilter;
 use crate::model::path_normalization::{InvalidPath, PathNormalization};
 use crate::model::route::{RouteAction, RouteConfig};
+use crate::model::server_header::SharedServerHeader;
 use crate::upstream;
 
 use super::respond::LocalReply;
@@ -59,6 +60,8 @@ pub enum RouteSource {
         use_remote_address: bool,
         /// What the connection manager does to request paths first.
         path_normalization: PathNormalization,
+        /// The `server` header of the connection manager's responses.
+        server_header: SharedServerHeader,
     },
     /// Explicit proxy mode: each request names its destination; the
     /// listener for its port decides, as if the connection had been captured
@@ -128,9 +131,13 @@ async fn handle(
     let (mut head, body) = req.into_parts();
     let bytes_received = body.size_hint().exact().unwrap_or(0);
     let mut exchange = Exchange::start(context, downstream, &head, bytes_received);
+    if let RouteSource::Chain { server_header, .. } = &downstream.source {
+        exchange.server_header = server_header.clone();
+    }
     let Some(table) = routes::route_table(&config, downstream, &head.uri) else {
         return exchange.reply(LocalReply::no_route());
     };
+    exchange.server_header = table.server_header.clone();
     if normalize_path(&mut head, table.path_normalization).is_err() {
         return exchange.reply(LocalReply::path_normalization_failed());
     }

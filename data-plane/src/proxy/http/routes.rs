@@ -15,6 +15,7 @@ use crate::model::path_normalization::PathNormalization;
 use crate::model::route::{
     Forward, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
 };
+use crate::model::server_header::SharedServerHeader;
 use shared::egress::EgressPolicy;
 
 use super::{Downstream, RouteSource};
@@ -36,6 +37,8 @@ pub(super) struct RouteTable {
     pub(super) use_remote_address: bool,
     /// What the connection manager does to request paths first.
     pub(super) path_normalization: PathNormalization,
+    /// The `server` header of the connection manager's responses.
+    pub(super) server_header: SharedServerHeader,
 }
 
 /// The route table for a request to `uri` on `downstream`, if its listener
@@ -53,6 +56,7 @@ pub(super) fn route_table(
             http_filters,
             use_remote_address,
             path_normalization,
+            server_header,
         } => {
             let routes = inline
                 .clone()
@@ -65,6 +69,7 @@ pub(super) fn route_table(
                 http_filters: http_filters.clone(),
                 use_remote_address: *use_remote_address,
                 path_normalization: *path_normalization,
+                server_header: server_header.clone(),
             })
         }
         RouteSource::ExplicitProxy { accepting } => {
@@ -80,6 +85,7 @@ pub(super) fn route_table(
                 http_filters,
                 use_remote_address,
                 path_normalization,
+                server_header,
             ) = match &chain.action {
                 ChainAction::Http(hcm) => (
                     hcm.inline_routes
@@ -90,6 +96,7 @@ pub(super) fn route_table(
                     hcm.http_filters.clone(),
                     hcm.use_remote_address,
                     hcm.path_normalization,
+                    hcm.server_header.clone(),
                 ),
                 ChainAction::Tcp(tcp) => (
                     Arc::new(forward_all(tcp, chain.egress_policy)),
@@ -98,6 +105,7 @@ pub(super) fn route_table(
                     Arc::default(),
                     false,
                     PathNormalization::default(),
+                    SharedServerHeader::default(),
                 ),
             };
             Some(RouteTable {
@@ -108,6 +116,7 @@ pub(super) fn route_table(
                 http_filters,
                 use_remote_address,
                 path_normalization,
+                server_header,
             })
         }
     }

@@ -70,6 +70,7 @@ fn downstream(routes: Arc<RouteConfig>, path_normalization: PathNormalization) -
             http_filters: Arc::default(),
             use_remote_address: false,
             path_normalization,
+            server_header: Default::default(),
         },
         targets: Arc::default(),
         peer_identity: None,
@@ -137,5 +138,7 @@ async fn a_blocked_request_is_answered_502_naming_its_host_and_counted_blocked()
         response.contains("content-type: text/plain\r\n"),
         "{response}"
     );
+    // Envoy's connection manager names itself on every response.
+    assert!(response.contains("server: envoy\r\n"), "{response}");
     assert_one_blocked_request(&context, "evil.example");
 }

@@ -57,6 +57,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             http_filters: Default::default(),
             use_remote_address: false,
             path_normalization: Default::default(),
+            server_header: Default::default(),
         }),
         egress_policy: None,
     };

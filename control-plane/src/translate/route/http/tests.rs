@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
+use shared::node::NodeType;
 
 use crate::config::load::load_str;
 use crate::translate::Proxy;
@@ -288,7 +289,7 @@ fn mirrors_fault_and_cors_are_on_the_route() {
 }
 
 #[test]
-fn every_connection_manager_runs_fault_and_cors_before_the_router_without_stream_idle_timeout() {
+fn every_connection_manager_is_built_as_istiod_builds_it() {
     let text = format!(
         "{SERVICE}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: api}}\nspec:\n  hosts: [api.example.com]\n  gateways: [mesh, istio-system/egress]\n  http:\n  - route: [{{destination: {{host: api.example.com}}}}]\n"
     );
@@ -303,7 +304,25 @@ fn every_connection_manager_runs_fault_and_cors_before_the_router_without_stream
                         continue;
                     };
                     managers += 1;
-                    assert_eq!(filter["typedConfig"]["streamIdleTimeout"], "0s");
+                    let hcm = &filter["typedConfig"];
+                    assert_eq!(hcm["streamIdleTimeout"], "0s");
+                    // istiod's buildHTTPConnectionManager with the default mesh.
+                    assert_eq!(hcm["normalizePath"], true);
+                    assert_eq!(hcm["pathWithEscapedSlashesAction"], "KEEP_UNCHANGED");
+                    assert!(hcm["mergeSlashes"].is_null());
+                    assert_eq!(hcm["upgradeConfigs"], json!([{"upgradeType": "websocket"}]));
+                    assert_eq!(
+                        hcm["requestIdExtension"]["typedConfig"],
+                        json!({
+                            "@type": "type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig",
+                            "useRequestIdForTraceSampling": true
+                        })
+                    );
+                    assert_eq!(hcm["rds"]["configSource"]["initialFetchTimeout"], "0s");
+                    // A gateway names itself istio-envoy; a sidecar is Envoy's default.
+                    let server_name =
+                        (proxy.node_type == NodeType::Router).then_some("istio-envoy");
+                    assert_eq!(hcm["serverName"].as_str(), server_name);
                     let names: Vec<&str> = http_filters
                         .iter()
                         .filter_map(|f| f["name"].as_str())

@@ -216,6 +216,7 @@ fn http_and_sni_listeners_route_by_what_the_tunnel_carries() {
             http_filters: Default::default(),
             use_remote_address: false,
             path_normalization: Default::default(),
+            server_header: Default::default(),
         }),
         ..tcp_chain("unused", &[])
     };

@@ -68,6 +68,7 @@ async fn connect(server: &Arc<ServerDrain>) -> TcpStream {
             http_filters: Arc::default(),
             use_remote_address: false,
             path_normalization: Default::default(),
+            server_header: Default::default(),
         },
         targets: Arc::default(),
         peer_identity: None,

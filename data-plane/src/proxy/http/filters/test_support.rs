@@ -83,6 +83,7 @@ pub(crate) async fn exchange(
             http_filters: filters.into(),
             use_remote_address: false,
             path_normalization: Default::default(),
+            server_header: Default::default(),
         },
         targets: Arc::default(),
         peer_identity: None,
