@@ -21,6 +21,7 @@ pub fn scenarios() -> Vec<Scenario> {
         round_robin(),
         pool_overflow(),
         max_requests_per_connection(),
+        max_connection_duration(),
         hash_by_header(),
         hash_by_cookie(),
         hash_by_source_ip(),
@@ -195,6 +196,47 @@ fn max_requests_per_connection() -> Scenario {
         Facts::new()
             .with("statuses", "200×3")
             .with("upstream connections", 3),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `tcp.maxConnectionDuration: 1s` on an HTTP service: a pooled upstream
+/// connection older than that takes no new request, so a request 1.5 s
+/// after the first goes out on a new connection, and the old one counts
+/// once in `upstream_cx_max_duration_reached`.
+fn max_connection_duration() -> Scenario {
+    const HOST: &str = "maxduration.example.com";
+    Scenario::new(
+        "DR tcp maxConnectionDuration",
+        vec![
+            http_service(HOST, &["a"]),
+            destination_rule(
+                HOST,
+                json!({ "connectionPool": { "tcp": { "maxConnectionDuration": "1s" } } }),
+            ),
+        ],
+        |probe| {
+            let call = Call::get(HOST, "/");
+            let mut replies = vec![probe.send(&call)?];
+            std::thread::sleep(Duration::from_millis(1500));
+            replies.push(probe.send(&call)?);
+            let connections: BTreeSet<_> = probe
+                .received("a")?
+                .iter()
+                .map(|request| request.peer)
+                .collect();
+            Ok(Facts::new()
+                .with("statuses", statuses(&replies))
+                .with("upstream connections", connections.len())
+                .with(
+                    "upstream_cx_max_duration_reached",
+                    probe.cluster_stat(&cluster(HOST), "upstream_cx_max_duration_reached")?,
+                ))
+        },
+        Facts::new()
+            .with("statuses", "200×2")
+            .with("upstream connections", 2)
+            .with("upstream_cx_max_duration_reached", 1),
     )
     .ready(ready(HOST, 1))
 }

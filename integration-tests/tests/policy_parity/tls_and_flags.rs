@@ -17,6 +17,8 @@ pub fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
     vec![
         subject_alt_names_mismatch(ca_cert),
         insecure_skip_verify(ca_cert),
+        auto_sni(ca_cert),
+        auto_san_validation_mismatch(ca_cert),
         dns_without_addresses(),
         tcp_idle_timeout(),
         server_header(),
@@ -116,6 +118,74 @@ fn server_header() -> Scenario {
         Facts::new().with("status", 200).with("server", "envoy"),
     )
     .ready(ready(HOST, 1))
+}
+
+/// SIMPLE without `sni` or `subjectAltNames`, as istiod writes it:
+/// `auto_sni` sends the request's host as SNI and `auto_san_validation`
+/// checks the certificate holds it (the endpoint is an IP address).
+fn auto_sni(ca_cert: &Path) -> Scenario {
+    Scenario::new(
+        "DR tls SIMPLE without sni (auto_sni)",
+        originate_tls(ca_cert, json!({ "sni": null })),
+        |probe| {
+            let reply = probe.send(&Call::get(TLS_HOST, "/"))?;
+            let sni = probe
+                .received("tls")?
+                .first()
+                .and_then(|request| request.sni.clone())
+                .unwrap_or_else(|| "-".to_string());
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("served by", reply.served_by())
+                .with("SNI the server saw", sni)
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("served by", "tls")
+            .with("SNI the server saw", TLS_HOST)
+            .with("log", "200 -"),
+    )
+    .ready(ready(TLS_HOST, 1))
+}
+
+/// The name a ServiceEntry gives the `tls` server that its certificate
+/// does not hold.
+const ALIAS_HOST: &str = "alias.example.com";
+
+/// SIMPLE without `sni` to a host the certificate does not name:
+/// `auto_san_validation` refuses the handshake (the chain is trusted),
+/// and after istiod's default retries the app gets Envoy's 503, UF URX.
+fn auto_san_validation_mismatch(ca_cert: &Path) -> Scenario {
+    Scenario::new(
+        "DR tls SIMPLE without sni, host not in the certificate",
+        vec![
+            http_service(ALIAS_HOST, &["tls"]),
+            destination_rule(
+                ALIAS_HOST,
+                json!({ "tls": {
+                    "mode": "SIMPLE",
+                    "caCertificates": ca_cert.display().to_string(),
+                } }),
+            ),
+        ],
+        |probe| {
+            let reply = probe.send(&Call::get(ALIAS_HOST, "/"))?;
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("body", reply.body.trim())
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("status", 503)
+            .with(
+                "body",
+                "upstream connect error or disconnect/reset before headers. retried and the \
+                 latest reset reason: remote connection failure",
+            )
+            .with("log", "503 URX,UF"),
+    )
+    .ready(ready(ALIAS_HOST, 1))
 }
 
 /// A `resolution: DNS` service whose name has no addresses: no host to
