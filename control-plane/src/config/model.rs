@@ -27,7 +27,7 @@ pub use destination_rule::{
     TrafficPolicy,
 };
 pub use gateway::{Gateway, Server, ServerTlsMode, ServerTlsSettings};
-pub use mesh::{MeshConfig, OutboundMode, OutboundTrafficPolicy};
+pub use mesh::{MeshConfig, OutboundMode, OutboundTrafficPolicy, PathNormalization};
 pub use service_entry::{
     Location, Resolution, ServiceEntry, ServicePort, WorkloadEntry, WorkloadSelector,
 };

@@ -23,6 +23,8 @@ use proto::wkt::{Any, BoolValue, Duration, UInt32Value};
 
 use proto::pack_named;
 
+use crate::config::model::PathNormalization;
+
 pub const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
 pub const UPSTREAM_TLS_CONTEXT: &str =
     "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
@@ -189,28 +191,57 @@ fn http_filters() -> Vec<HttpFilter> {
 }
 
 /// An HTTP connection manager reading its routes from RDS `route_config_name`,
-/// as istiod builds every one: paths normalized (RFC 3986, the mesh's
-/// default `pathNormalization`) with escaped slashes kept, WebSocket
-/// upgrades allowed, request ids from the UUID extension, and routes waited
-/// for without a fetch timeout.
-pub fn http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Filter {
-    http_connection_manager_filter(connection_manager(stat_prefix, route_config_name))
+/// as istiod builds every one: paths normalized as the mesh's
+/// `pathNormalization` says, WebSocket upgrades allowed, request ids from
+/// the UUID extension, and routes waited for without a fetch timeout.
+pub fn http_connection_manager(
+    stat_prefix: &str,
+    route_config_name: &str,
+    paths: PathNormalization,
+) -> Filter {
+    http_connection_manager_filter(connection_manager(stat_prefix, route_config_name, paths))
 }
 
 /// A gateway's HTTP connection manager: as a sidecar's, and its responses
 /// say `server: istio-envoy`, as istiod names a gateway's.
-pub fn gateway_http_connection_manager(stat_prefix: &str, route_config_name: &str) -> Filter {
+pub fn gateway_http_connection_manager(
+    stat_prefix: &str,
+    route_config_name: &str,
+    paths: PathNormalization,
+) -> Filter {
     http_connection_manager_filter(HttpConnectionManager {
         server_name: GATEWAY_SERVER_NAME.to_string(),
-        ..connection_manager(stat_prefix, route_config_name)
+        ..connection_manager(stat_prefix, route_config_name, paths)
     })
+}
+
+/// The connection manager's path settings for the mesh's
+/// `pathNormalization`, as istiod sets them: escaped slashes kept unless
+/// DECODE_AND_MERGE_SLASHES.
+fn path_settings(config: &mut HttpConnectionManager, paths: PathNormalization) {
+    use http_connection_manager::PathWithEscapedSlashesAction as Escaped;
+    config.path_with_escaped_slashes_action = Escaped::KeepUnchanged as i32;
+    config.normalize_path = Some(bool_value(paths != PathNormalization::None));
+    if matches!(
+        paths,
+        PathNormalization::MergeSlashes | PathNormalization::DecodeAndMergeSlashes
+    ) {
+        config.merge_slashes = true;
+    }
+    if paths == PathNormalization::DecodeAndMergeSlashes {
+        config.path_with_escaped_slashes_action = Escaped::UnescapeAndForward as i32;
+    }
 }
 
 /// The name istiod gives a gateway's connection managers (`EnvoyServerName`).
 const GATEWAY_SERVER_NAME: &str = "istio-envoy";
 
-fn connection_manager(stat_prefix: &str, route_config_name: &str) -> HttpConnectionManager {
-    HttpConnectionManager {
+fn connection_manager(
+    stat_prefix: &str,
+    route_config_name: &str,
+    paths: PathNormalization,
+) -> HttpConnectionManager {
+    let mut config = HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
         codec_type: http_connection_manager::CodecType::Auto as i32,
         route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
@@ -223,9 +254,6 @@ fn connection_manager(stat_prefix: &str, route_config_name: &str) -> HttpConnect
         http_filters: http_filters(),
         access_log: vec![stdout_access_log()],
         use_remote_address: Some(bool_value(false)),
-        normalize_path: Some(bool_value(true)),
-        path_with_escaped_slashes_action:
-            http_connection_manager::PathWithEscapedSlashesAction::KeepUnchanged as i32,
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             ..Default::default()
@@ -235,7 +263,9 @@ fn connection_manager(stat_prefix: &str, route_config_name: &str) -> HttpConnect
         tracing: Some(istio_default_tracing()),
         request_id_extension: Some(uuid_request_id()),
         ..Default::default()
-    }
+    };
+    path_settings(&mut config, paths);
+    config
 }
 
 fn http_connection_manager_filter(config: HttpConnectionManager) -> Filter {

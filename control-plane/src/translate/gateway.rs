@@ -156,6 +156,7 @@ pub fn build_gateway_listeners(view: &MeshView<'_>) -> Vec<Listener> {
                     filters: vec![filters::gateway_http_connection_manager(
                         &format!("outbound_{name}"),
                         &route,
+                        view.snapshot.mesh.path_normalization.normalization,
                     )],
                     ..Default::default()
                 }],
@@ -229,7 +230,11 @@ fn terminating_chain(
         .and_then(|tls| server_tls_context(tls, server.terminates_https()))?;
     let (name, filters) = if server.terminates_https() {
         let route = server.https_route_name();
-        let hcm = filters::gateway_http_connection_manager(&format!("outbound_{listener}"), &route);
+        let hcm = filters::gateway_http_connection_manager(
+            &format!("outbound_{listener}"),
+            &route,
+            view.snapshot.mesh.path_normalization.normalization,
+        );
         (route, vec![hcm])
     } else {
         let filter = gateway_tcp_filter(

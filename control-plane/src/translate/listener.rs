@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::model::PathNormalization;
 use proto::pb::envoy::config::core::v3::TrafficDirection;
 use proto::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
 use shared::naming::{self, BLACKHOLE_CLUSTER, VIRTUAL_OUTBOUND_LISTENER};
@@ -37,7 +38,10 @@ pub fn build_sidecar_listeners(view: &MeshView<'_>) -> Vec<Listener> {
     for (port, services) in by_port {
         let http = services.iter().any(|s| s.protocol().is_http());
         if http {
-            listeners.push(http_listener(port));
+            listeners.push(http_listener(
+                port,
+                view.snapshot.mesh.path_normalization.normalization,
+            ));
         }
         let mut by_bind: BTreeMap<String, Vec<ChainOpts>> = BTreeMap::new();
         let unaddressed_tls: Vec<&Service<'_>> = services
@@ -194,7 +198,7 @@ fn outbound_listener(name: String, address: &str, port: u32) -> Listener {
     }
 }
 
-fn http_listener(port: u32) -> Listener {
+fn http_listener(port: u32, paths: PathNormalization) -> Listener {
     let name = naming::wildcard_listener(u16::try_from(port).unwrap_or_default());
     let route = naming::sidecar_route(u16::try_from(port).unwrap_or_default());
     Listener {
@@ -202,6 +206,7 @@ fn http_listener(port: u32) -> Listener {
             filters: vec![filters::http_connection_manager(
                 &format!("outbound_{name}"),
                 &route,
+                paths,
             )],
             ..Default::default()
         }],

@@ -17,6 +17,31 @@ pub enum OutboundMode {
     RegistryOnly,
 }
 
+/// `pathNormalization.normalization`: what proxies do to request paths
+/// before routing (istiod's ProxyPathNormalization).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PathNormalization {
+    /// BASE.
+    #[default]
+    Default,
+    /// Paths as the client sent them.
+    None,
+    /// RFC 3986 normalization, backslashes as slashes.
+    Base,
+    /// BASE, then consecutive slashes merged.
+    MergeSlashes,
+    /// MERGE_SLASHES, with `%2F` and `%5C` unescaped first.
+    DecodeAndMergeSlashes,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyPathNormalization {
+    #[serde(default)]
+    pub normalization: PathNormalization,
+}
+
 /// The parts of Istio's MeshConfig this control plane acts on. Other
 /// MeshConfig fields are accepted and ignored, so an existing `mesh` file
 /// from an Istio install loads as it is.
@@ -33,6 +58,8 @@ pub struct MeshConfig {
     /// `envoy_accesslog_service` cluster.
     #[serde(default)]
     pub enable_envoy_access_log_service: bool,
+    #[serde(default)]
+    pub path_normalization: ProxyPathNormalization,
 }
 
 fn default_root_namespace() -> String {
@@ -50,6 +77,7 @@ impl Default for MeshConfig {
             root_namespace: default_root_namespace(),
             trust_domain: default_trust_domain(),
             enable_envoy_access_log_service: false,
+            path_normalization: ProxyPathNormalization::default(),
         }
     }
 }

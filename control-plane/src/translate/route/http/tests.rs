@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use shared::node::NodeType;
 
 use crate::config::load::load_str;
+use crate::config::model::PathNormalization;
 use crate::translate::Proxy;
 use crate::translate::test_proxies::{egress_gateway, served_json, sidecar_in};
 
@@ -343,5 +344,55 @@ fn every_connection_manager_is_built_as_istiod_builds_it() {
             }
         }
         assert!(managers > 0, "{}: no connection manager", proxy.id);
+    }
+}
+
+/// The path settings of the sidecar's port-80 connection manager under
+/// the mesh's `pathNormalization`.
+fn path_settings(normalization: PathNormalization) -> Value {
+    let mut snapshot = load_str(Path::new("se.yaml"), SERVICE).expect("loads");
+    snapshot.mesh.path_normalization.normalization = normalization;
+    let json = served_json(&snapshot, &[], &sleep());
+    let listener = json["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .find(|l| l["name"] == "0.0.0.0_80")
+        .expect("the port 80 listener")
+        .clone();
+    let hcm = &listener["filterChains"][0]["filters"][0]["typedConfig"];
+    json!({
+        "normalizePath": hcm["normalizePath"],
+        "mergeSlashes": hcm["mergeSlashes"],
+        "escapedSlashes": hcm["pathWithEscapedSlashesAction"],
+    })
+}
+
+#[test]
+fn the_mesh_path_normalization_sets_the_connection_managers_as_istiod() {
+    let settings = |normalize: bool, merge: Value, escaped: &str| json!({"normalizePath": normalize, "mergeSlashes": merge, "escapedSlashes": escaped});
+    for (mesh, expected) in [
+        (
+            PathNormalization::Default,
+            settings(true, Value::Null, "KEEP_UNCHANGED"),
+        ),
+        (
+            PathNormalization::Base,
+            settings(true, Value::Null, "KEEP_UNCHANGED"),
+        ),
+        (
+            PathNormalization::None,
+            settings(false, Value::Null, "KEEP_UNCHANGED"),
+        ),
+        (
+            PathNormalization::MergeSlashes,
+            settings(true, json!(true), "KEEP_UNCHANGED"),
+        ),
+        (
+            PathNormalization::DecodeAndMergeSlashes,
+            settings(true, json!(true), "UNESCAPE_AND_FORWARD"),
+        ),
+    ] {
+        assert_eq!(path_settings(mesh), expected, "{mesh:?}");
     }
 }
