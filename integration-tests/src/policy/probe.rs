@@ -29,6 +29,8 @@ pub struct Call {
     url: String,
     headers: Vec<(String, String)>,
     max_time: Duration,
+    /// curl options beside the method and headers (`--path-as-is`).
+    options: Vec<&'static str>,
 }
 
 impl Call {
@@ -39,7 +41,15 @@ impl Call {
             url: format!("http://{host}{path}"),
             headers: Vec::new(),
             max_time: Duration::from_secs(15),
+            options: Vec::new(),
         }
+    }
+
+    /// The path sent as written (`..` and `.` segments kept): curl's
+    /// `--path-as-is`.
+    pub fn path_as_is(mut self) -> Self {
+        self.options.push("--path-as-is");
+        self
     }
 
     /// Another method (e.g. `OPTIONS` for a CORS preflight).
@@ -150,6 +160,9 @@ impl Probe<'_> {
             .arg(call.method);
         for (name, value) in &call.headers {
             curl = curl.header(name, value);
+        }
+        for option in &call.options {
+            curl = curl.arg(*option);
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();

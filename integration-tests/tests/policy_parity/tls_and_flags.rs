@@ -22,6 +22,7 @@ pub fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
         dns_without_addresses(),
         tcp_idle_timeout(),
         server_header(),
+        normalize_path(),
     ]
 }
 
@@ -116,6 +117,40 @@ fn server_header() -> Scenario {
                 .with("server", reply.header_or_dash("server")))
         },
         Facts::new().with("status", 200).with("server", "envoy"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// istiod's connection managers normalize paths (`normalize_path`, the
+/// mesh's default `pathNormalization`): dot segments, escaped dots
+/// included, are resolved before routing and the upstream gets the result;
+/// an escaped NUL is refused with a 400.
+fn normalize_path() -> Scenario {
+    const HOST: &str = "paths.example.com";
+    Scenario::new(
+        "HCM normalize_path",
+        vec![http_service(HOST, &["a"])],
+        |probe| {
+            let dots = probe.send(&Call::get(HOST, "/a/./b/../c").path_as_is())?;
+            let escaped = probe.send(&Call::get(HOST, "/a/%2e%2E/d?x=/../y").path_as_is())?;
+            let nul = probe.send(&Call::get(HOST, "/a/%00").path_as_is())?;
+            let paths: Vec<String> = probe
+                .received("a")?
+                .into_iter()
+                .map(|request| request.path)
+                .collect();
+            Ok(Facts::new()
+                .with(
+                    "statuses",
+                    format!("{} {} {}", dots.status, escaped.status, nul.status),
+                )
+                .with("paths upstream", paths.join(" "))
+                .with("log", probe.log().join("; ")))
+        },
+        Facts::new()
+            .with("statuses", "200 200 400")
+            .with("paths upstream", "/a/c /d?x=/../y")
+            .with("log", "200 -; 200 -; 400 -"),
     )
     .ready(ready(HOST, 1))
 }
