@@ -23,10 +23,10 @@ use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
 use rustls::server::Acceptor;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -86,6 +86,8 @@ pub struct RecordedRequest {
     pub peer: SocketAddr,
     /// The SNI of the TLS connection that carried the request.
     pub sni: Option<String>,
+    /// The HTTP version it came in (`HTTP/1.1`, `HTTP/2`).
+    pub version: String,
     /// Whether that connection's client presented a certificate (verified
     /// by the test CA; see [`Upstream::https_asking_client_certs_on`]).
     pub client_cert: bool,
@@ -324,7 +326,7 @@ async fn serve_connection<S>(
         }
     });
     // A client that goes away mid-request is not the upstream's problem.
-    let _ = http1::Builder::new()
+    let _ = auto::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }
@@ -353,6 +355,7 @@ fn record(
             .collect(),
         peer,
         sni,
+        version: format!("{:?}", request.version()),
         client_cert,
     }
 }

@@ -45,6 +45,13 @@ impl Call {
         }
     }
 
+    /// HTTP/2 without TLS from the first byte: curl's
+    /// `--http2-prior-knowledge`.
+    pub fn http2(mut self) -> Self {
+        self.options.push("--http2-prior-knowledge");
+        self
+    }
+
     /// The path sent as written (`..` and `.` segments kept): curl's
     /// `--path-as-is`.
     pub fn path_as_is(mut self) -> Self {

@@ -22,6 +22,7 @@ pub fn scenarios() -> Vec<Scenario> {
         pool_overflow(),
         max_requests_per_connection(),
         max_connection_duration(),
+        use_client_protocol(),
         hash_by_header(),
         hash_by_cookie(),
         hash_by_source_ip(),
@@ -237,6 +238,41 @@ fn max_connection_duration() -> Scenario {
             .with("statuses", "200×2")
             .with("upstream connections", 2)
             .with("upstream_cx_max_duration_reached", 1),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `http.useClientProtocol`: the upstream request goes out in the HTTP
+/// version the app spoke (HTTP/2 for an h2c client, HTTP/1.1 otherwise),
+/// where without it the cluster speaks HTTP/1.1 only.
+fn use_client_protocol() -> Scenario {
+    const HOST: &str = "clientprotocol.example.com";
+    Scenario::new(
+        "DR http useClientProtocol",
+        vec![
+            http_service(HOST, &["a"]),
+            destination_rule(
+                HOST,
+                json!({ "connectionPool": { "http": { "useClientProtocol": true } } }),
+            ),
+        ],
+        |probe| {
+            let h2 = probe.send(&Call::get(HOST, "/").http2())?;
+            let h1 = probe.send(&Call::get(HOST, "/"))?;
+            let versions: Vec<String> = probe
+                .received("a")?
+                .into_iter()
+                .map(|request| request.version)
+                .collect();
+            Ok(Facts::new().with("statuses", statuses(&[h2, h1])).with(
+                "upstream versions (h2c app, HTTP/1.1 app)",
+                versions.join(" "),
+            ))
+        },
+        Facts::new().with("statuses", "200×2").with(
+            "upstream versions (h2c app, HTTP/1.1 app)",
+            "HTTP/2.0 HTTP/1.1",
+        ),
     )
     .ready(ready(HOST, 1))
 }
