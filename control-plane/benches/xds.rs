@@ -234,6 +234,7 @@ async fn bench_push() {
         publisher.clone(),
         Arc::new(Metrics::default()),
         TrustedGateways::default(),
+        xds::Limits::default(),
     );
     let listener = xds::bind("127.0.0.1:0".parse().expect("addr"))
         .await

@@ -39,7 +39,7 @@ enum Command {
     /// Serve the config in DIR over ADS on the secure port (TLS, a bearer
     /// token on every call) with Istio's CA API, reloading it when files
     /// change.
-    Serve(ServeOptions),
+    Serve(Box<ServeOptions>),
     /// Check the config in DIR: one line per error (its resource is left
     /// out), per warning and per document of a kind not handled, then a
     /// summary; exit 1 if there is an error.
@@ -135,7 +135,7 @@ fn main() -> ExitCode {
     shared::telemetry::init_tracing("info");
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(options) => serve(options),
+        Command::Serve(options) => serve(*options),
         Command::Validate { dir, mesh, strict } => return validate(&dir, mesh.as_deref(), strict),
         Command::Dump {
             config,
@@ -327,13 +327,16 @@ mod tests {
             let mut args = vec!["control-plane", "serve", "--config", "c", "--ca-dir", "ca"];
             args.extend_from_slice(extra);
             match Cli::try_parse_from(args).map(|cli| cli.command) {
-                Ok(Command::Serve(options)) => Ok(options),
+                Ok(Command::Serve(options)) => Ok(*options),
                 Ok(_) => panic!("not serve"),
                 Err(error) => Err(error.kind()),
             }
         };
         let defaults = serve(&[]).expect("parses");
         assert_eq!(defaults.secure_xds_addr, "127.0.0.1:15012".parse().unwrap());
+        assert_eq!(defaults.max_config_bytes_per_proxy, 256 * 1024 * 1024);
+        assert_eq!(defaults.xds_send_timeout, Duration::from_secs(30));
+        assert!(serve(&["--xds-send-timeout", "10ms"]).is_err());
         assert_eq!(defaults.plaintext_xds_addr, None);
         assert_eq!(
             defaults.gateway_service_accounts,

@@ -30,6 +30,12 @@ pub struct Metrics {
     pub pushes: Family<Label, Counter>,
     pub push_time: Histogram,
     pub rejects: Family<Label, Counter>,
+    /// Streams closed because their proxy did not take a response within
+    /// the send timeout.
+    pub write_timeouts: Counter,
+    /// Configs not sent because they were too large, by the limit they
+    /// exceeded (`per_proxy`, `per_response`).
+    pub oversized_configs: Family<Label, Counter>,
     pub config_errors: Family<Label, Counter>,
     pub config_version: Gauge,
     /// TCP and TLS service ports an HTTP service hides on a wildcard
@@ -72,6 +78,18 @@ impl Default for Metrics {
             "pilot_total_xds_rejects",
             "Responses proxies rejected (NACK), by type",
             rejects.clone(),
+        );
+        let write_timeouts = Counter::default();
+        registry.register(
+            "pilot_xds_write_timeout",
+            "ADS connections closed because the proxy did not take a response within the send timeout",
+            write_timeouts.clone(),
+        );
+        let oversized_configs = Family::<Label, Counter>::default();
+        registry.register(
+            "pilot_xds_config_size_exceeded",
+            "Proxy configs not sent because they exceeded a size limit, by limit (per_proxy, per_response)",
+            oversized_configs.clone(),
         );
         let config_errors = Family::<Label, Counter>::default();
         registry.register(
@@ -139,6 +157,8 @@ impl Default for Metrics {
             pushes,
             push_time,
             rejects,
+            write_timeouts,
+            oversized_configs,
             config_errors,
             config_version,
             tcp_over_http,

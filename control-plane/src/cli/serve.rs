@@ -16,8 +16,8 @@ use control_plane::config::watch::ConfigWatcher;
 use control_plane::egress::{self, LiveInventory};
 use control_plane::metrics::{self, Metrics};
 use control_plane::xds::{
-    self, DEFAULT_GATEWAY_SERVICE_ACCOUNT, SecureServer, TrustedGateways, XdsContext,
-    state::MeshStatePublisher,
+    self, DEFAULT_GATEWAY_SERVICE_ACCOUNT, Limits, SecureServer, TrustedGateways, XdsContext,
+    limits, state::MeshStatePublisher,
 };
 
 use super::trust::{authenticator, certificate_authority};
@@ -87,6 +87,30 @@ pub struct ServeOptions {
     /// namespace fills it for the others.
     #[arg(long, value_name = "N", default_value_t = egress::DEFAULT_MAX_RECORDS_PER_NAMESPACE)]
     pub egress_inventory_max_per_namespace: usize,
+    /// The most bytes of xDS resources one proxy is sent, all types
+    /// together; a larger config is refused (logged, counted in
+    /// pilot_xds_config_size_exceeded_total), never sent in part. Each type
+    /// must also fit one 64 MiB gRPC message.
+    #[arg(long, value_name = "BYTES", default_value_t = limits::DEFAULT_MAX_CONFIG_BYTES_PER_PROXY)]
+    pub max_config_bytes_per_proxy: usize,
+    /// How long a response may wait for a proxy to take it (e.g. 30s); a
+    /// proxy that does not read has its connection closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_send_timeout)]
+    pub xds_send_timeout: Duration,
+}
+
+/// `--xds-send-timeout`: a duration of at least a second.
+fn parse_send_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = text
+        .parse::<control_plane::config::duration::Duration>()
+        .map_err(|error| error.to_string())?
+        .0;
+    if timeout < Duration::from_secs(1) {
+        return Err(format!(
+            "{text} is too short: the send timeout is at least 1s"
+        ));
+    }
+    Ok(timeout)
 }
 
 /// Resolves once, when the returned sender fires or is dropped.
@@ -129,7 +153,11 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
         };
         let publisher = MeshStatePublisher::new(initial);
         let gateways = TrustedGateways::new(options.gateway_service_accounts.iter().cloned());
-        let context = XdsContext::new(publisher.clone(), metrics.clone(), gateways);
+        let limits = Limits {
+            max_config_bytes_per_proxy: options.max_config_bytes_per_proxy,
+            send_timeout: options.xds_send_timeout,
+        };
+        let context = XdsContext::new(publisher.clone(), metrics.clone(), gateways, limits);
 
         let secure_addr = options.secure_xds_addr;
         let secure_listener = xds::bind(secure_addr).await.with_context(|| {

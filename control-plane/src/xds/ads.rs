@@ -24,6 +24,8 @@ use tonic::{Status, Streaming};
 use tonic_prost::ProstDecoder;
 
 use super::authn::Caller;
+use super::closable::Peer;
+use super::limits::MAX_MESSAGE_SIZE;
 use super::outgoing::{Carrier, Outgoing};
 use super::stream::{self, Protocol};
 use super::{XdsContext, delta, sotw};
@@ -33,8 +35,6 @@ const SOTW_PATH: &str =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
 const DELTA_PATH: &str =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
-/// tonic's default limit for a decoded request.
-const MAX_REQUEST_SIZE: usize = 4 * 1024 * 1024;
 /// The request buffer's first size (tonic's default is 8 KiB): requests
 /// are subscriptions and ACKs of a few hundred bytes, and the buffer grows
 /// for a larger one.
@@ -53,7 +53,12 @@ impl Ads {
 
     /// Serves one stream; `caller` is the verified token's account on the
     /// secure port, `None` on the plaintext one.
-    fn start<P, M>(&self, caller: Option<Caller>, body: Body) -> http::Response<Body>
+    fn start<P, M>(
+        &self,
+        caller: Option<Caller>,
+        peer: Option<Peer>,
+        body: Body,
+    ) -> http::Response<Body>
     where
         P: Protocol<Response = Outgoing<M>> + 'static,
         M: Carrier + Send + 'static,
@@ -63,12 +68,10 @@ impl Ads {
             ProstDecoder::<P::Request>::new(BufferSettings::new(REQUEST_BUFFER, REQUEST_BUFFER)),
             body,
             None,
-            Some(MAX_REQUEST_SIZE),
+            Some(MAX_MESSAGE_SIZE),
         );
-        grpc_response(Body::new(ResponseBody {
-            responses: stream::spawn::<P>(self.context.clone(), caller, requests),
-            ended: false,
-        }))
+        let responses = stream::spawn::<P>(self.context.clone(), caller, peer, requests);
+        grpc_response(Body::new(ResponseBody::new(responses)))
     }
 }
 
@@ -87,9 +90,10 @@ impl tower_service::Service<http::Request<Body>> for Ads {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let caller = request.extensions().get::<Caller>().cloned();
+        let peer = Peer::of(request.extensions()).cloned();
         let response = match request.uri().path() {
-            SOTW_PATH => self.start::<sotw::StateOfTheWorld, _>(caller, request.into_body()),
-            DELTA_PATH => self.start::<delta::Delta, _>(caller, request.into_body()),
+            SOTW_PATH => self.start::<sotw::StateOfTheWorld, _>(caller, peer, request.into_body()),
+            DELTA_PATH => self.start::<delta::Delta, _>(caller, peer, request.into_body()),
             path => Status::unimplemented(format!("{SERVICE} has no method {path}")).into_http(),
         };
         ready(Ok(response))
@@ -105,10 +109,34 @@ fn grpc_response(body: Body) -> http::Response<Body> {
     response
 }
 
-/// A stream's responses as gRPC messages, then its status as trailers.
+/// The most bytes of a message handed to the connection at once. The
+/// connection asks for the next piece as soon as it has room for the last,
+/// so it holds no more than a piece beyond the proxy's flow-control window,
+/// and asking for the next message means the proxy took this one.
+const PIECE: usize = 64 * 1024;
+
+/// A stream's responses as gRPC messages, handed over in pieces, then its
+/// status as trailers.
 struct ResponseBody<M> {
     responses: stream::Responses<Outgoing<M>>,
+    /// What is left to hand over of the message being sent.
+    rest: Bytes,
     ended: bool,
+}
+
+impl<M> ResponseBody<M> {
+    fn new(responses: stream::Responses<Outgoing<M>>) -> Self {
+        Self {
+            responses,
+            rest: Bytes::new(),
+            ended: false,
+        }
+    }
+
+    fn next_piece(&mut self) -> Bytes {
+        let len = self.rest.len().min(PIECE);
+        self.rest.split_to(len)
+    }
 }
 
 impl<M: Carrier> http_body::Body for ResponseBody<M> {
@@ -122,8 +150,14 @@ impl<M: Carrier> http_body::Body for ResponseBody<M> {
         if self.ended {
             return Poll::Ready(None);
         }
+        if !self.rest.is_empty() {
+            return Poll::Ready(Some(Ok(Frame::data(self.next_piece()))));
+        }
         let frame = match std::task::ready!(self.responses.poll_recv(cx)) {
-            Some(Ok(message)) => Frame::data(grpc_message(&message)),
+            Some(Ok(message)) => {
+                self.rest = grpc_message(&message);
+                Frame::data(self.next_piece())
+            }
             Some(Err(status)) => {
                 self.ended = true;
                 Frame::trailers(trailers(&status))
@@ -164,9 +198,11 @@ mod tests {
     use http_body::Body as _;
     use http_body_util::BodyExt;
     use prost::Message;
-    use proto::pb::envoy::service::discovery::v3::DiscoveryResponse;
-    use tokio::sync::mpsc;
+    use std::time::Duration;
 
+    use proto::pb::envoy::service::discovery::v3::DiscoveryResponse;
+
+    use super::super::outbox::outbox;
     use super::*;
 
     async fn next_trailers(body: &mut ResponseBody<DiscoveryResponse>) -> HeaderMap {
@@ -176,23 +212,21 @@ mod tests {
 
     #[tokio::test]
     async fn responses_are_grpc_messages_then_an_ok_status() {
-        let (tx, rx) = mpsc::channel(2);
+        let (mut tx, rx) = outbox(Duration::from_secs(10));
         let response = DiscoveryResponse {
             version_info: "v1".into(),
             nonce: "1".into(),
             ..Default::default()
         };
-        tx.send(Ok(Outgoing {
-            head: response.clone(),
-            resources: Vec::new(),
-        }))
-        .await
-        .unwrap();
-        drop(tx);
-        let mut body = ResponseBody {
-            responses: rx,
-            ended: false,
-        };
+        let mut body = ResponseBody::new(rx);
+        let head = response.clone();
+        let sent = tokio::spawn(async move {
+            tx.send(Ok(Outgoing {
+                head,
+                resources: Vec::new(),
+            }))
+            .await
+        });
         let frame = body.frame().await.unwrap().unwrap();
         let data = frame.into_data().unwrap();
         assert_eq!(data[0], 0, "not compressed");
@@ -200,20 +234,54 @@ mod tests {
         assert_eq!(len, data.len() - 5);
         assert_eq!(DiscoveryResponse::decode(&data[5..]).unwrap(), response);
         let trailers = next_trailers(&mut body).await;
+        sent.await
+            .unwrap()
+            .expect("taken once the body asked for more");
         assert_eq!(trailers["grpc-status"], "0");
         assert!(body.frame().await.is_none());
     }
 
     #[tokio::test]
-    async fn an_error_ends_the_stream_with_its_status() {
-        let (tx, rx) = mpsc::channel::<Result<Outgoing<DiscoveryResponse>, Status>>(2);
-        tx.send(Err(Status::invalid_argument("no node")))
-            .await
-            .unwrap();
-        let mut body = ResponseBody {
-            responses: rx,
-            ended: false,
+    async fn a_large_message_is_handed_over_in_pieces() {
+        let (mut tx, rx) = outbox(Duration::from_secs(10));
+        let response = DiscoveryResponse {
+            version_info: "v".repeat(3 * PIECE),
+            ..Default::default()
         };
+        let mut body = ResponseBody::new(rx);
+        let head = response.clone();
+        let sent = tokio::spawn(async move {
+            tx.send(Ok(Outgoing {
+                head,
+                resources: Vec::new(),
+            }))
+            .await
+        });
+        let mut message = Vec::new();
+        let mut pieces = 0;
+        while message.len() < 5 + response.encoded_len() {
+            let frame = body.frame().await.unwrap().unwrap();
+            let data = frame.into_data().unwrap();
+            assert!(data.len() <= PIECE);
+            message.extend_from_slice(&data);
+            pieces += 1;
+        }
+        assert_eq!(pieces, 4);
+        assert_eq!(DiscoveryResponse::decode(&message[5..]).unwrap(), response);
+        let trailers = next_trailers(&mut body).await;
+        sent.await
+            .unwrap()
+            .expect("taken once the body asked for more");
+        assert_eq!(trailers["grpc-status"], "0");
+    }
+
+    #[tokio::test]
+    async fn an_error_ends_the_stream_with_its_status() {
+        let (tx, rx) =
+            outbox::<Result<Outgoing<DiscoveryResponse>, Status>>(Duration::from_secs(10));
+        tx.end(Err(Status::invalid_argument("no node")));
+        drop(tx);
+        let mut body = ResponseBody::new(rx);
         let trailers = next_trailers(&mut body).await;
         assert_eq!(trailers["grpc-status"], "3");
         assert_eq!(trailers["grpc-message"], "no%20node");

@@ -13,6 +13,8 @@ use tonic::service::Interceptor;
 use crate::auth::{AuthError, Authenticator, ServiceAccount, bearer_token};
 use crate::metrics::Metrics;
 
+use super::closable::Peer;
+
 /// A caller whose token verified: its service account and where it called
 /// from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +42,7 @@ impl Authenticate {
 
 impl Interceptor for Authenticate {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        let peer = request.remote_addr();
+        let peer = Peer::of(request.extensions()).and_then(|p| p.remote_addr);
         let verified = match request.metadata().get("authorization") {
             None => Err(AuthError::MissingToken),
             Some(value) => value
@@ -60,14 +62,19 @@ impl Interceptor for Authenticate {
 }
 
 /// Records a refusal (a `warn` line with the peer and the reason, never
-/// the token; `pilot_xds_auth_failures_total{reason}`) and returns the
-/// status the call ends with.
+/// the token, what the caller claimed escaped; `pilot_xds_auth_failures_total{reason}`)
+/// and returns the status the call ends with.
 pub fn refuse(metrics: &Metrics, peer: Option<SocketAddr>, error: &AuthError) -> Status {
     metrics
         .auth_failures
         .get_or_create(&Metrics::reason_label(error.reason()))
         .inc();
-    tracing::warn!(peer = %peer_text(peer), reason = error.reason(), "refused a call: {error}");
+    tracing::warn!(
+        peer = %peer_text(peer),
+        reason = error.reason(),
+        error = ?error.to_string(),
+        "refused a call"
+    );
     error.to_status()
 }
 

@@ -14,6 +14,7 @@ use shared::node::NodeType;
 use crate::config::model::Labels;
 use crate::translate::{self, Proxy};
 
+use super::limits::type_size;
 use super::push::versions;
 use super::state::MeshState;
 use super::subscription::{Versions, is_wildcard_type};
@@ -37,6 +38,8 @@ pub struct ProxySnapshot {
     /// Per wildcard type (CDS, LDS), what a wildcard subscriber is sent,
     /// computed once for all the proxies that share this snapshot.
     pub wholes: BTreeMap<&'static str, WholeType>,
+    /// Per type, the bytes its resources take in a response.
+    pub sizes: BTreeMap<&'static str, usize>,
 }
 
 /// Every resource of one type, as a state-of-the-world response has it.
@@ -126,10 +129,15 @@ impl SnapshotCache {
                 (*type_url, whole)
             })
             .collect();
+        let sizes = by_type
+            .iter()
+            .map(|(type_url, by_name)| (*type_url, type_size(by_name)))
+            .collect();
         let snapshot = Arc::new(ProxySnapshot {
             generation: state.generation,
             by_type,
             wholes,
+            sizes,
         });
         let mut entry = self.entries.entry(key).or_insert_with(|| snapshot.clone());
         if entry.generation < snapshot.generation {

@@ -93,4 +93,8 @@ impl Protocol for Delta {
             resources: update.resources,
         }
     }
+
+    fn encoded_len(response: &Outgoing<DeltaDiscoveryResponse>) -> usize {
+        response.encoded_len()
+    }
 }

@@ -9,9 +9,13 @@ mod ads;
 mod authn;
 pub mod cache;
 mod certificates;
+mod closable;
 pub mod connection;
 pub mod csds;
 mod delta;
+pub mod limits;
+mod node_id;
+mod outbox;
 mod outgoing;
 pub mod push;
 mod secrets;
@@ -34,6 +38,7 @@ use crate::translate::Proxy;
 
 pub use admission::{DEFAULT_GATEWAY_SERVICE_ACCOUNT, TrustedGateways};
 pub use authn::Caller;
+pub use limits::Limits;
 pub use server::{SecureServer, bind, serve_plaintext, serve_secure};
 
 use cache::SnapshotCache;
@@ -63,6 +68,7 @@ pub struct XdsContext {
     pub connections: Connections,
     pub metrics: Arc<Metrics>,
     trusted_gateways: TrustedGateways,
+    limits: Limits,
 }
 
 impl XdsContext {
@@ -70,6 +76,7 @@ impl XdsContext {
         publisher: MeshStatePublisher,
         metrics: Arc<Metrics>,
         trusted_gateways: TrustedGateways,
+        limits: Limits,
     ) -> Arc<Self> {
         Arc::new(Self {
             publisher,
@@ -77,6 +84,7 @@ impl XdsContext {
             connections: Connections::default(),
             metrics,
             trusted_gateways,
+            limits,
         })
     }
 
@@ -90,6 +98,7 @@ impl XdsContext {
         delta: bool,
         caller: Option<&Caller>,
     ) -> Result<ConnectionGuard, Status> {
+        node_id::check(&node.id)?;
         let proxy = identify(&node)?;
         let (proxy, workload) = match caller {
             Some(caller) => {

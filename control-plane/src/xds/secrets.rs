@@ -41,7 +41,7 @@ pub fn log_refused(connection: &Connection, refused: &[&str]) {
         tracing::warn!(
             id = connection.id,
             node = ?connection.proxy.id,
-            namespace = %connection.proxy.namespace,
+            namespace = ?connection.proxy.namespace,
             "proxy subscribed to every secret (`*`); secrets are sent by name only, none sent for `*`"
         );
     }
@@ -56,7 +56,7 @@ pub fn log_refused(connection: &Connection, refused: &[&str]) {
     tracing::warn!(
         id = connection.id,
         node = ?connection.proxy.id,
-        namespace = %connection.proxy.namespace,
+        namespace = ?connection.proxy.namespace,
         secrets = ?named,
         reason,
         "proxy asked for secrets it may not read; not sent"

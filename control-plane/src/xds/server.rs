@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
+use futures::{FutureExt, Stream, StreamExt};
 
 use proto::istio_ca::istio_certificate_service_server::IstioCertificateServiceServer;
 use proto::pb::envoy::service::accesslog::v3::access_log_service_server::AccessLogServiceServer;
@@ -27,7 +27,9 @@ use super::access_log::AccessLog;
 use super::ads::Ads;
 use super::authn::Authenticate;
 use super::certificates::Certificates;
+use super::closable::Closable;
 use super::csds::Csds;
+use super::limits::MAX_MESSAGE_SIZE;
 
 const ADS_SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 const CSDS_SERVICE: &str = "envoy.service.status.v3.ClientStatusDiscoveryService";
@@ -115,9 +117,10 @@ where
     let mut builder = builder;
     builder
         .add_service(Ads::new(context.clone()))
-        .add_service(ClientStatusDiscoveryServiceServer::new(Csds::new(
-            context.clone(),
-        )))
+        .add_service(
+            ClientStatusDiscoveryServiceServer::new(Csds::new(context.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_SIZE),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -152,11 +155,17 @@ pub async fn serve_secure(
             context.clone(),
             secure.inventory,
         )))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown.clone(),
-        );
+        .serve_with_incoming_shutdown(incoming(listener), shutdown.clone());
     until_drained(server, shutdown).await
+}
+
+/// The connections `listener` accepts, each one closable by the streams it
+/// carries.
+fn incoming(
+    listener: tokio::net::TcpListener,
+) -> impl Stream<Item = std::io::Result<Closable>> + Send + 'static {
+    tokio_stream::wrappers::TcpListenerStream::new(listener)
+        .map(|accepted| accepted.map(Closable::new))
 }
 
 /// Serves the plaintext port on `listener` until `shutdown` resolves.
@@ -168,10 +177,7 @@ pub async fn serve_plaintext(
     let shutdown = shutdown.shared();
     let server = config_services(Server::builder(), &context, false)
         .await
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown.clone(),
-        );
+        .serve_with_incoming_shutdown(incoming(listener), shutdown.clone());
     until_drained(server, shutdown).await
 }
 

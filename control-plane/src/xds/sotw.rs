@@ -76,4 +76,8 @@ impl Protocol for StateOfTheWorld {
             resources: update.resources,
         }
     }
+
+    fn encoded_len(response: &Outgoing<DiscoveryResponse>) -> usize {
+        response.encoded_len()
+    }
 }

@@ -6,29 +6,32 @@ use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::Node;
 use shared::type_url::{PUSH_ORDER, SECRET};
-use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
 use super::XdsContext;
 use super::authn::Caller;
 use super::cache::ProxySnapshot;
+use super::closable::Peer;
 use super::connection::Connection;
+use super::limits::{self, Oversized};
+use super::outbox::{Inbox, Outbox, SendError, outbox};
 use super::push::Update;
 use super::secrets;
 use super::state::MeshState;
 use super::subscription::{self, RequestKind, Subscription};
 use crate::metrics::Metrics;
 
-/// Responses waiting to be sent on one stream.
-const RESPONSE_QUEUE: usize = 16;
-
 /// A stream's responses, or the status that ends it.
-pub type Responses<R> = mpsc::Receiver<Result<R, Status>>;
+pub type Responses<R> = Inbox<Result<R, Status>>;
 
-/// The proxy's end of the stream went away while a response was on its way.
+/// Why a stream stops sending.
 #[derive(Debug, thiserror::Error)]
-#[error("the stream closed while a response was being sent")]
-pub struct Closed;
+enum Stop {
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
+    Oversized(#[from] Oversized),
+}
 
 /// What differs between state of the world and delta.
 pub trait Protocol {
@@ -50,17 +53,21 @@ pub trait Protocol {
         force: bool,
     ) -> Option<Update>;
     fn response(type_url: &str, nonce: String, update: Update) -> Self::Response;
+    /// The bytes of the response's encoding.
+    fn encoded_len(response: &Self::Response) -> usize;
 }
 
 /// Serves a stream of `requests` in a task of its own, for `caller` when
-/// the stream came in on the secure port (`None` on the plaintext one).
+/// the stream came in on the secure port (`None` on the plaintext one),
+/// over the connection of `peer`.
 pub fn spawn<P: Protocol + 'static>(
     context: Arc<XdsContext>,
     caller: Option<Caller>,
+    peer: Option<Peer>,
     requests: Streaming<P::Request>,
 ) -> Responses<P::Response> {
-    let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
-    tokio::spawn(run::<P>(context, caller, requests, tx));
+    let (tx, rx) = outbox(context.limits.send_timeout);
+    tokio::spawn(run::<P>(context, caller, peer, requests, tx));
     rx
 }
 
@@ -70,17 +77,24 @@ enum Event<R> {
     MeshChanged,
 }
 
+/// Where a stream's log lines say it came from.
+fn peer_text(peer: Option<&Peer>) -> String {
+    super::authn::peer_text(peer.and_then(|p| p.remote_addr))
+}
+
 async fn run<P: Protocol>(
     context: Arc<XdsContext>,
     caller: Option<Caller>,
+    peer: Option<Peer>,
     mut requests: Streaming<P::Request>,
-    tx: mpsc::Sender<Result<P::Response, Status>>,
+    mut tx: Outbox<Result<P::Response, Status>>,
 ) {
+    let peer_addr = peer_text(peer.as_ref());
     let first = match requests.message().await {
         Ok(Some(first)) => first,
         Ok(None) => return,
         Err(status) => {
-            tracing::debug!(%status, "{} stream ended before its first request", P::NAME);
+            tracing::warn!(peer = %peer_addr, ?status, "{} stream ended before its first request", P::NAME);
             return;
         }
     };
@@ -89,13 +103,23 @@ async fn run<P: Protocol>(
             "the first request on a {} stream must carry the node",
             P::NAME
         );
-        let _ = tx.send(Err(Status::invalid_argument(message))).await;
+        tracing::warn!(peer = %peer_addr, "refused a {} stream: {message}", P::NAME);
+        tx.end(Err(Status::invalid_argument(message)));
         return;
     };
+    let node_id = node.id.clone();
     let guard = match context.connect(node, P::DELTA, caller.as_ref()) {
         Ok(guard) => guard,
         Err(status) => {
-            let _ = tx.send(Err(status)).await;
+            tracing::warn!(
+                peer = %peer_addr,
+                node = ?node_id,
+                code = ?status.code(),
+                reason = ?status.message(),
+                "refused a {} stream",
+                P::NAME
+            );
+            tx.end(Err(status));
             return;
         }
     };
@@ -103,30 +127,52 @@ async fn run<P: Protocol>(
     let mut state_rx = context.publisher.subscribe();
     let mut state: Arc<MeshState> = state_rx.borrow_and_update().clone();
     let mut snapshot = context.cache.get(&state, &connection.proxy);
+    if let Err(oversized) = limits::check(&snapshot, &context.limits) {
+        refuse_oversized(
+            &context.metrics,
+            &connection,
+            &oversized,
+            "refused its stream",
+        );
+        tx.end(Err(oversized.status(&connection.node.id)));
+        return;
+    }
 
-    let mut event = Event::Request(first);
+    let mut event = Some(Event::Request(first));
     loop {
-        let cx = PushContext {
-            metrics: &context.metrics,
-            connection: &connection,
-            snapshot: &snapshot,
-            state: &state,
-            tx: &tx,
-        };
         let sent = match event {
-            Event::Request(request) => handle::<P>(&cx, &request).await,
-            Event::MeshChanged => push_all::<P>(&cx).await,
+            Some(event) => {
+                let mut cx = PushContext {
+                    metrics: &context.metrics,
+                    connection: &connection,
+                    snapshot: &snapshot,
+                    state: &state,
+                    tx: &mut tx,
+                };
+                match event {
+                    Event::Request(request) => handle::<P>(&mut cx, &request).await,
+                    Event::MeshChanged => push_all::<P>(&mut cx).await,
+                }
+            }
+            None => Ok(()),
         };
-        if let Err(closed) = sent {
-            tracing::debug!(id = connection.id, %closed, "{} stream ended", P::NAME);
+        if let Err(stop) = sent {
+            stopped(&context, &connection, peer.as_ref(), &stop, &mut tx);
             return;
         }
         event = tokio::select! {
             next = requests.message() => match next {
-                Ok(Some(request)) => Event::Request(request),
+                Ok(Some(request)) => Some(Event::Request(request)),
                 Ok(None) => return,
                 Err(status) => {
-                    tracing::debug!(id = connection.id, %status, "{} stream ended", P::NAME);
+                    tracing::warn!(
+                        id = connection.id,
+                        node = ?connection.node.id,
+                        peer = %peer_addr,
+                        ?status,
+                        "{} stream closed: its request could not be read",
+                        P::NAME
+                    );
                     return;
                 }
             },
@@ -135,10 +181,79 @@ async fn run<P: Protocol>(
                     return;
                 }
                 state = state_rx.borrow_and_update().clone();
-                snapshot = context.cache.get(&state, &connection.proxy);
-                Event::MeshChanged
+                let next = context.cache.get(&state, &connection.proxy);
+                match limits::check(&next, &context.limits) {
+                    Ok(()) => {
+                        snapshot = next;
+                        Some(Event::MeshChanged)
+                    }
+                    Err(oversized) => {
+                        refuse_oversized(
+                            &context.metrics,
+                            &connection,
+                            &oversized,
+                            "kept it on the config it has",
+                        );
+                        None
+                    }
+                }
             }
         };
+    }
+}
+
+/// Logs and counts a config too large to send to `connection`'s proxy.
+fn refuse_oversized(
+    metrics: &Metrics,
+    connection: &Connection,
+    oversized: &Oversized,
+    outcome: &str,
+) {
+    metrics
+        .oversized_configs
+        .get_or_create(&vec![("limit", oversized.label().to_string())])
+        .inc();
+    tracing::error!(
+        id = connection.id,
+        node = ?connection.node.id,
+        limit = oversized.label(),
+        "the config of a proxy is too large to send; {outcome}: {oversized}"
+    );
+}
+
+/// Ends a stream that cannot go on sending: a proxy that stopped taking
+/// responses has its connection closed, a config too large its stream
+/// refused.
+fn stopped<R>(
+    context: &XdsContext,
+    connection: &Connection,
+    peer: Option<&Peer>,
+    stop: &Stop,
+    tx: &mut Outbox<Result<R, Status>>,
+) {
+    match stop {
+        Stop::Send(SendError::Closed) => {
+            tracing::debug!(
+                id = connection.id,
+                "stream ended while a response was being sent"
+            );
+        }
+        Stop::Send(timed_out @ SendError::TimedOut(_)) => {
+            context.metrics.write_timeouts.inc();
+            tracing::warn!(
+                id = connection.id,
+                node = ?connection.node.id,
+                peer = %peer_text(peer),
+                "closing the connection of a proxy that stopped reading: {timed_out} (--xds-send-timeout)"
+            );
+            if let Some(peer) = peer {
+                peer.close.close();
+            }
+        }
+        Stop::Oversized(oversized) => {
+            refuse_oversized(&context.metrics, connection, oversized, "closed its stream");
+            tx.end(Err(oversized.status(&connection.node.id)));
+        }
     }
 }
 
@@ -148,32 +263,32 @@ struct PushContext<'a, R> {
     connection: &'a Connection,
     snapshot: &'a ProxySnapshot,
     state: &'a MeshState,
-    tx: &'a mpsc::Sender<Result<R, Status>>,
+    tx: &'a mut Outbox<Result<R, Status>>,
 }
 
 /// Records what a request says (subscription, ACK, NACK; a stale one is
 /// ignored) and sends the response it calls for.
 async fn handle<P: Protocol>(
-    cx: &PushContext<'_, P::Response>,
+    cx: &mut PushContext<'_, P::Response>,
     request: &P::Request,
-) -> Result<(), Closed> {
+) -> Result<(), Stop> {
     let request = P::request(request);
     let type_url = request.type_url;
     let received = cx.connection.subscriptions.lock().receive(&request);
     match &received.kind {
         RequestKind::Stale => tracing::debug!(
             id = cx.connection.id,
-            type_url,
-            nonce = request.response_nonce,
+            type_url = ?type_url,
+            nonce = ?request.response_nonce,
             "ignoring request with a stale nonce"
         ),
         RequestKind::Nack(nack) => {
             tracing::warn!(
                 id = cx.connection.id,
                 node = ?cx.connection.proxy.id,
-                type_url,
-                version = nack.version,
-                error = nack.error,
+                type_url = ?type_url,
+                version = ?nack.version,
+                error = ?nack.error,
                 "proxy rejected config (NACK)"
             );
             cx.metrics
@@ -199,7 +314,7 @@ async fn handle<P: Protocol>(
 }
 
 /// Sends, type by type, what changed with the mesh.
-async fn push_all<P: Protocol>(cx: &PushContext<'_, P::Response>) -> Result<(), Closed> {
+async fn push_all<P: Protocol>(cx: &mut PushContext<'_, P::Response>) -> Result<(), Stop> {
     for type_url in PUSH_ORDER {
         push::<P>(cx, type_url, false).await?;
     }
@@ -209,10 +324,10 @@ async fn push_all<P: Protocol>(cx: &PushContext<'_, P::Response>) -> Result<(), 
 /// Sends the proxy's resources of `type_url` if it subscribed to the type
 /// and they differ from what it holds (or `force`).
 async fn push<P: Protocol>(
-    cx: &PushContext<'_, P::Response>,
+    cx: &mut PushContext<'_, P::Response>,
     type_url: &str,
     force: bool,
-) -> Result<(), Closed> {
+) -> Result<(), Stop> {
     let response = {
         let mut subscriptions = cx.connection.subscriptions.lock();
         let Some(subscription) = subscriptions.get_mut(type_url) else {
@@ -224,10 +339,14 @@ async fn push<P: Protocol>(
             return Ok(());
         };
         let nonce = cx.connection.next_nonce();
-        subscription.record_sent(update.version.clone(), nonce.clone(), update.holds.clone());
-        P::response(type_url, nonce, update)
+        let version = update.version.clone();
+        let holds = update.holds.clone();
+        let response = P::response(type_url, nonce.clone(), update);
+        limits::check_message(type_url, P::encoded_len(&response))?;
+        subscription.record_sent(version, nonce, holds);
+        response
     };
-    cx.tx.send(Ok(response)).await.map_err(|_| Closed)?;
+    cx.tx.send(Ok(response)).await?;
     cx.metrics
         .pushes
         .get_or_create(&Metrics::type_label(type_url))

@@ -5,6 +5,7 @@
 mod access_log;
 mod admission;
 mod certificates;
+mod limits;
 mod name_table;
 mod registration;
 mod secrets;
@@ -27,13 +28,13 @@ use tonic::{Request, Status};
 
 use super::state::MeshStatePublisher;
 use super::{
-    DEFAULT_GATEWAY_SERVICE_ACCOUNT, SecureServer, TrustedGateways, XdsContext, serve_plaintext,
-    serve_secure,
+    DEFAULT_GATEWAY_SERVICE_ACCOUNT, Limits, SecureServer, TrustedGateways, XdsContext,
+    serve_plaintext, serve_secure,
 };
 use crate::auth::{Authenticator, ServiceAccount, TokenSigningKey};
 use crate::ca::{self, CertificateAuthority, DEFAULT_WORKLOAD_CERT_TTL};
 use crate::config::ConfigSnapshot;
-use crate::egress::{Limits, LiveInventory};
+use crate::egress::{self, LiveInventory};
 use crate::metrics::Metrics;
 use crate::translate::Proxy;
 use shared::identity::CONTROL_PLANE_SERVER_NAME;
@@ -69,6 +70,10 @@ impl Mesh {
     }
 
     async fn start_with(snapshot: ConfigSnapshot) -> Self {
+        Self::start_with_limits(snapshot, Limits::default()).await
+    }
+
+    async fn start_with_limits(snapshot: ConfigSnapshot, limits: Limits) -> Self {
         let ca_dir = tempfile::tempdir().expect("tempdir");
         let ca = CertificateAuthority::load_or_create(
             ca_dir.path(),
@@ -81,7 +86,8 @@ impl Mesh {
         let root_pem = ca.root_pem().to_string();
         let metrics = Arc::new(Metrics::default());
         let inventory = Arc::new(
-            LiveInventory::open(Limits::default(), None, metrics.clone()).expect("inventory"),
+            LiveInventory::open(egress::Limits::default(), None, metrics.clone())
+                .expect("inventory"),
         );
         let secure = SecureServer {
             certificate: ca
@@ -98,6 +104,7 @@ impl Mesh {
             MeshStatePublisher::new(Arc::new(snapshot)),
             metrics,
             gateways,
+            limits,
         );
         let loopback = "127.0.0.1:0".parse().expect("address");
         let secure_listener = super::bind(loopback).await.expect("bind");
