@@ -170,15 +170,23 @@ fn service_cluster(
 /// an `sni`: the request's host is sent as SNI (`auto_sni`) and, unless the
 /// rule names `subjectAltNames` or skips verification, the certificate
 /// must hold it (`auto_san_validation`). ISTIO_MUTUAL keeps its own SNI.
+///
+/// The name is checked only when the server is verified against a CA the
+/// cluster names (`caCertificates`, or a `credentialName`'s CA): istiod
+/// gives the system roots as an SDS secret of pilot-agent, here they are
+/// `system_root_certs`, against which Envoy 1.40 fails every handshake that
+/// has a name to check.
 fn auto_sni(tls: &ClientTlsSettings) -> Option<UpstreamHttpProtocolOptions> {
     let originated = matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual);
     if !originated || tls.sni.as_deref().is_some_and(|sni| !sni.is_empty()) {
         return None;
     }
+    let named_ca = tls.ca_certificates.is_some() || tls.credential_name.is_some();
     Some(UpstreamHttpProtocolOptions {
         auto_sni: true,
         auto_san_validation: tls.subject_alt_names.is_empty()
-            && tls.insecure_skip_verify != Some(true),
+            && tls.insecure_skip_verify != Some(true)
+            && named_ca,
         ..Default::default()
     })
 }

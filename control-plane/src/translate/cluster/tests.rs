@@ -206,7 +206,11 @@ fn upstream_http_options(cluster: &Value) -> Value {
 
 #[test]
 fn origination_without_sni_sends_the_request_host_and_checks_it_as_istiod() {
-    let cluster = api_cluster(&sidecar(), "{mode: SIMPLE}", "");
+    let cluster = api_cluster(
+        &sidecar(),
+        "{mode: SIMPLE, caCertificates: /etc/ca.pem}",
+        "",
+    );
     assert!(
         cluster["transportSocket"]["typedConfig"]["sni"].is_null(),
         "no fixed SNI: {cluster}"
@@ -216,6 +220,11 @@ fn origination_without_sni_sends_the_request_host_and_checks_it_as_istiod() {
     assert_eq!(
         upstream_http_options(&cluster),
         serde_json::json!({"autoSni": true, "autoSanValidation": true})
+    );
+    // Against the system roots, no name check (see `auto_sni`).
+    assert_eq!(
+        upstream_http_options(&api_cluster(&sidecar(), "{mode: SIMPLE}", "")),
+        serde_json::json!({"autoSni": true})
     );
     let options = &cluster["typedExtensionProtocolOptions"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
     assert!(
