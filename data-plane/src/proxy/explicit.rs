@@ -1,14 +1,17 @@
 //! Explicit proxy mode on the outbound listener, for apps that are not
 //! captured by iptables: `curl -x http://127.0.0.1:15001 http://host/path`
 //! (absolute-form requests) and `https_proxy` (`CONNECT host:port`).
-//! Requests are routed as if their destination had been captured; a
+//! The head of the first request is read until it says what the
+//! connection is ([`head`]): HTTP/1 (any of Envoy's methods), h2c with
+//! prior knowledge, or CONNECT. Requests are routed as if their
+//! destination had been captured; a
 //! CONNECT goes to the service its host or address names ([`resolve`]);
 //! one that REGISTRY_ONLY refuses is answered 502 ([`blocked`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::access_log_service::LogTargets;
@@ -20,13 +23,17 @@ use super::http::{self, Downstream, RouteSource};
 use super::outbound::{self, Accepted, Destination};
 
 mod blocked;
+pub mod head;
+mod prefixed;
 mod resolve;
 
+use head::{Head, REQUEST_HEADERS_TIMEOUT};
+pub use prefixed::Prefixed;
 use resolve::{ConnectRoute, resolve_address, resolve_connect};
 
-/// Longest CONNECT request head we accept.
-const MAX_HEAD: usize = 8 * 1024;
-
+/// Serves a connection made to the proxy itself: reads the head of its
+/// first request, then serves HTTP (the bytes read are read again by the
+/// connection manager) or opens the CONNECT tunnel.
 pub async fn serve(
     mut stream: TcpStream,
     remote: SocketAddr,
@@ -34,37 +41,38 @@ pub async fn serve(
     accepting: Arc<Listener>,
     context: Arc<ProxyContext>,
 ) {
-    let mut head = vec![0; MAX_HEAD];
-    let Ok(n) = stream.peek(&mut head).await else {
-        return;
+    let (read, said) = match head::read(&stream, REQUEST_HEADERS_TIMEOUT).await {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::debug!(%remote, %error, "explicit proxy connection without a request");
+            return;
+        }
     };
-    head.truncate(n);
-    if !head.starts_with(b"CONNECT ") {
-        let downstream = Arc::new(Downstream {
-            local,
-            remote: Some(remote),
-            original_dst: None,
-            source: RouteSource::ExplicitProxy {
-                accepting: accepting.name.clone(),
-            },
-            targets: Arc::new(LogTargets::new(true, None, None)),
-            peer_identity: None,
-            server_name: None,
-            tls: false,
-        });
-        http::serve(stream, context, downstream).await;
-        return;
-    }
-    let Some((host, port, head_len)) = parse_connect(&head) else {
-        let _ = stream
-            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
-            .await;
-        return;
+    let (host, port) = match said {
+        Head::Connect { host, port, .. } => (host, port),
+        Head::Http | Head::Partial => {
+            let downstream = Arc::new(Downstream {
+                local,
+                remote: Some(remote),
+                original_dst: None,
+                source: RouteSource::ExplicitProxy {
+                    accepting: accepting.name.clone(),
+                },
+                targets: Arc::new(LogTargets::new(true, None, None)),
+                peer_identity: None,
+                server_name: None,
+                tls: false,
+            });
+            http::serve(Prefixed::new(read, stream), context, downstream).await;
+            return;
+        }
+        Head::Refused(refusal) => {
+            tracing::debug!(%remote, ?refusal, "explicit proxy request refused");
+            let _ = stream.write_all(refusal.response()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
     };
-    let mut consumed = vec![0; head_len];
-    if stream.read_exact(&mut consumed).await.is_err() {
-        return;
-    }
     let config = context.store.load();
     let mut ip: Option<IpAddr> = host.parse().ok();
     let mut route = resolve_connect(&config, &host, port);
@@ -125,28 +133,5 @@ pub async fn serve(
     }
 }
 
-/// `CONNECT host:port HTTP/1.1\r\n...\r\n\r\n` → (host, port, head length).
-fn parse_connect(buf: &[u8]) -> Option<(String, u16, usize)> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&buf[..end]).ok()?;
-    let target = head.lines().next()?.split(' ').nth(1)?;
-    let (host, port) = target.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host.to_ascii_lowercase(), port.parse().ok()?, end))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_connect() {
-        let req =
-            b"CONNECT edition.cnn.com:443 HTTP/1.1\r\nHost: edition.cnn.com:443\r\n\r\n\x16\x03";
-        let (host, port, len) = parse_connect(req).unwrap();
-        assert_eq!((host.as_str(), port), ("edition.cnn.com", 443));
-        assert_eq!(&req[len..], b"\x16\x03");
-        assert!(parse_connect(b"CONNECT a:443 HTTP/1.1\r\n").is_none());
-        assert!(parse_connect(b"CONNECT a HTTP/1.1\r\n\r\n").is_none());
-    }
-}
+mod tests;

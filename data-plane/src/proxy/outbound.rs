@@ -113,11 +113,8 @@ async fn handle(stream: TcpStream, remote: SocketAddr, name: &str, context: Arc<
     };
     if accepting.use_original_dst && original_dst.is_none() {
         // Not redirected: the app talks to us as an explicit proxy.
-        let first = peek(&stream, 8).await;
-        if sni::looks_like_http(&first) {
-            explicit::serve(stream, remote, local, accepting, context).await;
-            return;
-        }
+        explicit::serve(stream, remote, local, accepting, context).await;
+        return;
     }
     let listener = original_dst
         .and_then(|dst| config.listener_for_original_dst(dst))
@@ -332,18 +329,6 @@ fn http_downstream(
         server_name: accepted.server_name.map(Arc::from),
         tls: accepted.tls.is_some(),
     })
-}
-
-/// Peeks up to `want` bytes (fewer if the peer sends less and pauses).
-async fn peek(stream: &TcpStream, want: usize) -> Vec<u8> {
-    let mut buf = vec![0; want];
-    match tokio::time::timeout(Duration::from_secs(5), stream.peek(&mut buf)).await {
-        Ok(Ok(n)) => {
-            buf.truncate(n);
-            buf
-        }
-        _ => Vec::new(),
-    }
 }
 
 /// Peeks until the ClientHello is complete (or it is clearly not TLS, or

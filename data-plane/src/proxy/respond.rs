@@ -103,6 +103,12 @@ impl LocalReply {
         )
     }
 
+    /// Envoy's 400 for a request its connection manager refuses before
+    /// routing: no body, `details` saying why.
+    pub fn bad_request(details: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, String::new(), "-", details)
+    }
+
     /// A route's direct response.
     pub fn direct(status: StatusCode, body: String) -> Self {
         Self::new(status, body, "-", "direct_response")

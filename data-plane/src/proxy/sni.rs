@@ -121,24 +121,6 @@ fn server_name(record: &[u8]) -> Option<Option<String>> {
     Some(None)
 }
 
-/// Whether the bytes start like an HTTP/1 request line (`GET `, `CONNECT `...).
-pub fn looks_like_http(buf: &[u8]) -> bool {
-    const METHODS: [&[u8]; 9] = [
-        b"GET ",
-        b"POST ",
-        b"PUT ",
-        b"HEAD ",
-        b"DELETE ",
-        b"OPTIONS ",
-        b"PATCH ",
-        b"CONNECT ",
-        b"TRACE ",
-    ];
-    METHODS
-        .iter()
-        .any(|m| buf.len() >= m.len() && buf.starts_with(m))
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -197,8 +179,6 @@ pub(crate) mod tests {
     #[test]
     fn plain_http_is_not_tls() {
         assert_eq!(parse(b"GET / HTTP/1.1\r\n"), ClientHello::NotTls);
-        assert!(looks_like_http(b"CONNECT edition.cnn.com:443 HTTP/1.1\r\n"));
-        assert!(!looks_like_http(&client_hello(None)));
     }
 
     #[test]

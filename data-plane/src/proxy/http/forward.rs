@@ -142,18 +142,17 @@ pub(super) async fn forward(
 }
 
 /// The address an explicit-proxy request names (`host[:port]`, port 80 by
-/// default), for the passthrough cluster.
+/// default), for the passthrough cluster: parsed as it was for routing.
 async fn resolve_authority(
     context: &ProxyContext,
     authority: &str,
 ) -> Result<SocketAddr, UpstreamError> {
-    let uri: http::uri::Authority = authority.parse().map_err(|_| {
-        UpstreamError::NoHealthyUpstream(format!("invalid authority {authority:?}"))
+    let parsed = super::authority::parse(authority).map_err(|error| {
+        UpstreamError::NoHealthyUpstream(format!("authority {authority:?}: {error}"))
     })?;
-    let host = uri.host().trim_start_matches('[').trim_end_matches(']');
-    let ip = match host.parse() {
+    let ip = match parsed.host.parse() {
         Ok(ip) => ip,
-        Err(_) => context.upstreams.resolve(host).await?,
+        Err(_) => context.upstreams.resolve(parsed.host).await?,
     };
-    Ok(SocketAddr::new(ip, uri.port_u16().unwrap_or(80)))
+    Ok(SocketAddr::new(ip, parsed.port.unwrap_or(80)))
 }

@@ -2,6 +2,7 @@
 //! each request by the route configuration, forwards it upstream with the
 //! route's timeout and retries, and logs it.
 
+pub(crate) mod authority;
 mod body;
 mod cors;
 mod drain;
@@ -134,7 +135,11 @@ async fn handle(
     if let RouteSource::Chain { server_header, .. } = &downstream.source {
         exchange.server_header = server_header.clone();
     }
-    let Some(table) = routes::route_table(&config, downstream, &head.uri) else {
+    let port = match authority::check(&downstream.source, exchange.log.authority.as_ref()) {
+        Ok(port) => port,
+        Err(invalid) => return exchange.reply(invalid.reply()),
+    };
+    let Some(table) = routes::route_table(&config, downstream, port) else {
         return exchange.reply(LocalReply::no_route());
     };
     exchange.server_header = table.server_header.clone();

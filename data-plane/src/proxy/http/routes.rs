@@ -5,8 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::Uri;
-
 use crate::model::RunningConfig;
 use crate::model::access_log::GrpcAccessLog;
 use crate::model::http_filters::HttpFilter;
@@ -41,12 +39,13 @@ pub(super) struct RouteTable {
     pub(super) server_header: SharedServerHeader,
 }
 
-/// The route table for a request to `uri` on `downstream`, if its listener
+/// The route table for a request on `downstream` whose authority names
+/// `port` (explicit proxy mode: 80 when it names none), if its listener
 /// and route configuration exist.
 pub(super) fn route_table(
     config: &RunningConfig,
     downstream: &Downstream,
-    uri: &Uri,
+    port: Option<u16>,
 ) -> Option<RouteTable> {
     match &downstream.source {
         RouteSource::Chain {
@@ -73,7 +72,7 @@ pub(super) fn route_table(
             })
         }
         RouteSource::ExplicitProxy { accepting } => {
-            let port = uri.port_u16().unwrap_or(80);
+            let port = port.unwrap_or(80);
             let listener = config
                 .listener_for_original_dst(SocketAddr::from(([0, 0, 0, 0], port)))
                 .or_else(|| config.listener(accepting))?;

@@ -36,8 +36,7 @@ fn explicit() -> Downstream {
 }
 
 fn only_route(config: &RunningConfig) -> Route {
-    let uri: Uri = "http://evil.example:8080/x".parse().unwrap();
-    let table = route_table(config, &explicit(), &uri).unwrap();
+    let table = route_table(config, &explicit(), Some(8080)).unwrap();
     table.routes.virtual_hosts[0].routes[0].clone()
 }
 
