@@ -55,8 +55,18 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The most a TLS record carries (2^14 bytes, RFC 8446 5.1): a longer
+/// first record is not TLS.
+const MAX_RECORD: usize = 1 << 14;
+/// The most bytes [`parse`] needs to decide: one record and its header.
+pub const MAX_HELLO_LEN: usize = 5 + MAX_RECORD;
+/// The longest host name the server_name extension carries (RFC 6066).
+const MAX_HOST_NAME: usize = 255;
+
 /// Parses the start of a connection. Only the first TLS record is read;
-/// a ClientHello split over several records reports no SNI.
+/// a ClientHello split over several records reports no SNI. What it
+/// decides from some bytes never changes as more arrive, and it decides
+/// by [`MAX_HELLO_LEN`] bytes at the latest.
 pub fn parse(buf: &[u8]) -> ClientHello {
     if buf.is_empty() {
         return ClientHello::Incomplete;
@@ -71,6 +81,9 @@ pub fn parse(buf: &[u8]) -> ClientHello {
         return ClientHello::NotTls;
     }
     let record_len = usize::from(u16::from_be_bytes([buf[3], buf[4]]));
+    if record_len > MAX_RECORD {
+        return ClientHello::NotTls;
+    }
     let Some(record) = buf.get(5..5 + record_len) else {
         return ClientHello::Incomplete;
     };
@@ -104,92 +117,33 @@ fn server_name(record: &[u8]) -> Option<Option<String>> {
     while !extensions.buf.is_empty() {
         let kind = extensions.u16()?;
         let data = extensions.vec16()?;
-        if kind != SERVER_NAME_EXTENSION {
-            continue;
-        }
-        let mut list = Reader { buf: data };
-        let mut names = Reader { buf: list.vec16()? };
-        while !names.buf.is_empty() {
-            let name_type = names.u8()?;
-            let name = names.vec16()?;
-            if name_type == HOST_NAME {
-                let name = std::str::from_utf8(name).ok()?;
-                return Some(Some(name.to_ascii_lowercase()));
-            }
+        if kind == SERVER_NAME_EXTENSION {
+            return Some(host_name(data));
         }
     }
     Some(None)
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A minimal TLS 1.2 ClientHello carrying `sni`.
-    pub(crate) fn client_hello(sni: Option<&str>) -> Vec<u8> {
-        let mut extensions = Vec::new();
-        if let Some(sni) = sni {
-            let name = sni.as_bytes();
-            let mut entry = vec![HOST_NAME];
-            entry.extend((name.len() as u16).to_be_bytes());
-            entry.extend(name);
-            let mut list = (entry.len() as u16).to_be_bytes().to_vec();
-            list.extend(entry);
-            extensions.extend(SERVER_NAME_EXTENSION.to_be_bytes());
-            extensions.extend((list.len() as u16).to_be_bytes());
-            extensions.extend(list);
-        }
-        let mut body = vec![3, 3];
-        body.extend([7u8; 32]);
-        body.push(0);
-        body.extend([0, 2, 0x13, 0x01]);
-        body.extend([1, 0]);
-        body.extend((extensions.len() as u16).to_be_bytes());
-        body.extend(extensions);
-        let mut handshake = vec![CLIENT_HELLO];
-        handshake.extend(&(body.len() as u32).to_be_bytes()[1..]);
-        handshake.extend(body);
-        let mut record = vec![HANDSHAKE, 3, 1];
-        record.extend((handshake.len() as u16).to_be_bytes());
-        record.extend(handshake);
-        record
+/// The name of a server_name extension, read as BoringSSL reads it (so as
+/// Envoy's TLS inspector sees it): one `host_name` entry, 1 to 255 bytes
+/// without NUL. Anything else is a ClientHello without a usable name.
+fn host_name(data: &[u8]) -> Option<String> {
+    let mut extension = Reader { buf: data };
+    let mut list = Reader {
+        buf: extension.vec16()?,
+    };
+    let name_type = list.u8()?;
+    let name = list.vec16()?;
+    let well_formed = extension.buf.is_empty()
+        && list.buf.is_empty()
+        && name_type == HOST_NAME
+        && (1..=MAX_HOST_NAME).contains(&name.len())
+        && !name.contains(&0);
+    if !well_formed {
+        return None;
     }
-
-    #[test]
-    fn reads_sni() {
-        assert_eq!(
-            parse(&client_hello(Some("Edition.CNN.com"))),
-            ClientHello::Tls(Some("edition.cnn.com".into()))
-        );
-        assert_eq!(parse(&client_hello(None)), ClientHello::Tls(None));
-    }
-
-    #[test]
-    fn partial_input_asks_for_more() {
-        let hello = client_hello(Some("www.baidu.com"));
-        for cut in [0, 1, 4, 10, hello.len() - 1] {
-            assert_eq!(
-                parse(&hello[..cut]),
-                ClientHello::Incomplete,
-                "cut at {cut}"
-            );
-        }
-    }
-
-    #[test]
-    fn plain_http_is_not_tls() {
-        assert_eq!(parse(b"GET / HTTP/1.1\r\n"), ClientHello::NotTls);
-    }
-
-    #[test]
-    fn garbage_never_panics() {
-        let hello = client_hello(Some("a.example"));
-        for i in 5..hello.len() {
-            let mut mutated = hello.clone();
-            mutated[i] = 0xff;
-            let _ = parse(&mutated);
-            mutated[i] = 0;
-            let _ = parse(&mutated);
-        }
-    }
+    std::str::from_utf8(name).ok().map(str::to_ascii_lowercase)
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -11,11 +11,11 @@ use crate::model::{
     cluster_from_proto, listener_from_proto, load_assignment_from_proto, route_config_from_proto,
 };
 
-fn golden_dir() -> PathBuf {
+pub(super) fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../control-plane/tests/golden")
 }
 
-fn json_files(dir: &Path, found: &mut Vec<PathBuf>) {
+pub(super) fn json_files(dir: &Path, found: &mut Vec<PathBuf>) {
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {dir:?}: {e}"));
     for entry in entries {
         let path = entry.expect("directory entry").path();
@@ -28,7 +28,11 @@ fn json_files(dir: &Path, found: &mut Vec<PathBuf>) {
 }
 
 /// The resources of `key` in a golden file, decoded as `type_name`.
-fn resources<M: prost::Message + Default>(golden: &Value, key: &str, type_name: &str) -> Vec<M> {
+pub(super) fn resources<M: prost::Message + Default>(
+    golden: &Value,
+    key: &str,
+    type_name: &str,
+) -> Vec<M> {
     golden[key]
         .as_array()
         .unwrap_or_else(|| panic!("{key} is a list"))

@@ -11,6 +11,7 @@ mod http_filters;
 mod listener;
 mod mirror;
 mod path_normalization;
+mod properties;
 mod resilience;
 mod route;
 mod route_headers;
