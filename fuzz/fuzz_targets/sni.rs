@@ -23,5 +23,5 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(prefix, whole, "decided at {cut} bytes");
         }
     }
-    let _ = sni::looks_like_http(data);
+
 });

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::cluster::ClientCert;
 use shared::egress::EgressPolicy;
@@ -19,8 +20,35 @@ pub struct Listener {
     pub use_original_dst: bool,
     /// Read the TLS ClientHello's SNI before choosing a filter chain.
     pub inspect_tls: bool,
+    /// How long the TLS inspector may wait, and what then.
+    pub filters_timeout: FiltersTimeout,
     pub filter_chains: Vec<FilterChain>,
     pub default_chain: Option<FilterChain>,
+}
+
+/// How long the listener filters (the TLS inspector) may wait for a
+/// connection's ClientHello, and what happens then: Envoy's
+/// `listener_filters_timeout` (15 s when unset, none when 0) and
+/// `continue_on_listener_filters_timeout` (false: the connection is
+/// closed; true: a filter chain is chosen without SNI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FiltersTimeout {
+    pub timeout: Option<Duration>,
+    pub continue_on_timeout: bool,
+}
+
+impl FiltersTimeout {
+    /// Envoy's `listener_filters_timeout` when the listener leaves it unset.
+    pub const DEFAULT: Duration = Duration::from_secs(15);
+}
+
+impl Default for FiltersTimeout {
+    fn default() -> Self {
+        Self {
+            timeout: Some(Self::DEFAULT),
+            continue_on_timeout: false,
+        }
+    }
 }
 
 /// A filter chain: which connections it takes and what it does with them.

@@ -288,6 +288,7 @@ mod tests {
             bind_to_port: true,
             use_original_dst: false,
             inspect_tls: false,
+            filters_timeout: Default::default(),
             filter_chains: Vec::new(),
             default_chain: None,
         };

@@ -8,6 +8,7 @@ pub mod drain;
 mod explicit;
 pub mod http;
 pub mod identity;
+mod inspect;
 mod listeners;
 mod orig_dst;
 mod outbound;

@@ -15,18 +15,16 @@ use shared::egress::EgressPolicy;
 
 use super::drain::{DrainScope, ServerDrain};
 use super::http::{self, Downstream, RouteSource};
-use super::sni::{self, ClientHello};
+use super::inspect::{self, Hello};
 use super::{ProxyContext, explicit, orig_dst, tcp};
 
-/// How long to wait for a ClientHello before choosing a chain without SNI,
-/// as Envoy's listener filter timeout.
-const INSPECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a blocked fall-through connection waits for a ClientHello to
 /// name it: a server-first client (which sends nothing) is closed promptly,
 /// as Envoy closes a BlackHoleCluster connection at once.
 const BLOCKED_HELLO_TIMEOUT: Duration = Duration::from_millis(500);
-/// Enough for any ClientHello we route on, and any request line.
-const PEEK_LIMIT: usize = 16 * 1024;
+/// How long a chain that terminates TLS waits for the handshake, as
+/// Envoy's listener filter timeout.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Accepts connections on `socket` for the listener `name`, each counted
 /// in the server's drain and the listener's (`drain`) until it closes.
@@ -138,11 +136,14 @@ pub async fn dispatch(
     destination: Destination,
     context: Arc<ProxyContext>,
 ) {
-    let mut server_name = if listener.inspect_tls {
-        read_sni(&stream, INSPECT_TIMEOUT).await
-    } else {
-        None
-    };
+    let mut server_name = None;
+    if listener.inspect_tls {
+        let Some(name) = inspect_tls(&stream, listener, &context).await else {
+            inspect::close(stream);
+            return;
+        };
+        server_name = name;
+    }
     let Some(chain) = listener.select_chain(
         destination.port,
         destination.ip(local),
@@ -164,7 +165,9 @@ pub async fn dispatch(
         && destination.host.is_none()
         && chain.egress_policy == Some(EgressPolicy::Blocked)
     {
-        server_name = read_sni(&stream, BLOCKED_HELLO_TIMEOUT).await;
+        server_name = inspect::client_hello(&stream, Some(BLOCKED_HELLO_TIMEOUT))
+            .await
+            .server_name();
     }
     let accepted = Accepted {
         remote,
@@ -196,7 +199,7 @@ pub async fn run_chain(
         tcp::close(stream);
         return;
     }
-    let handshake = tokio::time::timeout(INSPECT_TIMEOUT, terminate_tls(stream, tls)).await;
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, terminate_tls(stream, tls)).await;
     let tls_stream = match handshake {
         Ok(Ok(tls_stream)) => tls_stream,
         Ok(Err(error)) => {
@@ -331,30 +334,31 @@ fn http_downstream(
     })
 }
 
-/// Peeks until the ClientHello is complete (or it is clearly not TLS, or
-/// `timeout` has passed) and returns its SNI. Nothing is consumed.
-async fn read_sni(stream: &TcpStream, timeout: Duration) -> Option<String> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut buf = vec![0; PEEK_LIMIT];
-    let mut seen = 0;
-    loop {
-        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
-        match sni::parse(&buf[..n]) {
-            ClientHello::Tls(name) => return name,
-            ClientHello::NotTls => return None,
-            ClientHello::Incomplete if n == 0 || n == buf.len() => return None,
-            ClientHello::Incomplete => {
-                if n == seen {
-                    // Nothing new yet: wait for more bytes to arrive.
-                    stream.readable().await.ok()?;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                seen = n;
-            }
+/// Runs the TLS inspector on a connection of `listener`: `Some` with the
+/// SNI (if any) to choose a chain by, or `None` when the connection is to
+/// be closed, as Envoy closes it: the client closed before its ClientHello
+/// was complete, or the listener filter timeout passed and the listener
+/// does not continue on it.
+async fn inspect_tls(
+    stream: &TcpStream,
+    listener: &Listener,
+    context: &ProxyContext,
+) -> Option<Option<String>> {
+    let stats = &context.stats.listeners;
+    let limits = listener.filters_timeout;
+    let hello = inspect::client_hello(stream, limits.timeout).await;
+    hello.record(&stats.tls_inspector);
+    match hello {
+        Hello::Closed => None,
+        Hello::TimedOut => {
+            stats
+                .listener(listener.address)
+                .pre_cx_timeout
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(listener = %listener.name, continue_on_timeout = limits.continue_on_timeout, "listener filter timeout: no ClientHello");
+            limits.continue_on_timeout.then_some(None)
         }
+        hello => Some(hello.server_name()),
     }
 }
 

@@ -11,10 +11,12 @@ use dashmap::DashMap;
 mod filters;
 pub mod istio;
 pub mod lifecycle;
+pub mod listener;
 
 pub use filters::FilterStats;
 use istio::IstioStats;
 use lifecycle::LifecycleStats;
+use listener::ListenersStats;
 
 /// Counters of one upstream cluster.
 #[derive(Default)]
@@ -62,6 +64,8 @@ pub struct Stats {
     pub istio: IstioStats,
     /// TCP proxy timeouts, draining listeners, the server's state.
     pub lifecycle: LifecycleStats,
+    /// Connections per listener, their limits, the TLS inspector.
+    pub listeners: ListenersStats,
 }
 
 fn class_index(status: u16) -> usize {
@@ -75,6 +79,7 @@ impl Stats {
             downstream: DashMap::new(),
             istio,
             lifecycle: LifecycleStats::default(),
+            listeners: ListenersStats::default(),
         }
     }
 
@@ -203,6 +208,7 @@ impl Stats {
             );
         }
         self.lifecycle.render(out);
+        self.listeners.render(out);
         filters::render(out, &downstream);
         self.istio.render(out);
     }

@@ -1,14 +1,20 @@
-//! Fixtures the proxy's tests share: a bare context and a fall-through-only `virtualOutbound`.
+//! Fixtures the proxy's tests share: a bare context, one with Istio's
+//! fall-through clusters, a fall-through-only `virtualOutbound`, and a
+//! connection dispatched as if captured.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use proto::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use shared::egress::EgressPolicy;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::TcpListener;
 
 use crate::access_log_service::AccessLogQueue;
 use crate::model::listener::{ChainAction, FilterChain, Listener, TcpProxy};
 use crate::model::route::ClusterTarget;
 use crate::proxy::ProxyContext;
+use crate::proxy::outbound::{Destination, dispatch};
 use crate::proxy::stats::Stats;
 use crate::store::ConfigStore;
 use crate::upstream::{DnsConfig, Upstreams};
@@ -27,6 +33,71 @@ pub(crate) fn empty_context(access_log_service: Option<AccessLogQueue>) -> Arc<P
     })
 }
 
+/// A context whose config has Istio's BlackHoleCluster and
+/// PassthroughCluster.
+pub(crate) fn fall_through_context() -> Arc<ProxyContext> {
+    let upstreams = Arc::new(Upstreams::new(DnsConfig {
+        server: Some("127.0.0.1:9".parse().unwrap()),
+    }));
+    let hook_upstreams = upstreams.clone();
+    let store = Arc::new(ConfigStore::new(Box::new(move |config| {
+        hook_upstreams.update(config);
+        Ok(())
+    })));
+    let fall_through = |name: &str, kind: cluster::DiscoveryType| {
+        proto::pack(
+            shared::type_url::CLUSTER,
+            &Cluster {
+                name: name.into(),
+                cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(kind as i32)),
+                connect_timeout: Some(proto::wkt::Duration {
+                    seconds: 1,
+                    nanos: 0,
+                }),
+                lb_policy: cluster::LbPolicy::ClusterProvided as i32,
+                ..Default::default()
+            },
+        )
+    };
+    store
+        .update(
+            shared::type_url::CLUSTER,
+            &[
+                fall_through("BlackHoleCluster", cluster::DiscoveryType::Static),
+                fall_through("PassthroughCluster", cluster::DiscoveryType::OriginalDst),
+            ],
+        )
+        .unwrap();
+    Arc::new(ProxyContext {
+        store,
+        upstreams,
+        stats: Arc::new(Stats::default()),
+        activity: None,
+        access_log_service: None,
+    })
+}
+
+/// Accepts one connection as if it had been captured on its way to
+/// `original_dst`, and dispatches it on `listener`.
+pub(crate) async fn capture_once(
+    listener: Listener,
+    original_dst: SocketAddr,
+    context: Arc<ProxyContext>,
+) -> SocketAddr {
+    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, remote) = socket.accept().await.unwrap();
+        let destination = Destination {
+            port: original_dst.port(),
+            original_dst: Some(original_dst),
+            host: None,
+        };
+        dispatch(stream, remote, Some(addr), &listener, destination, context).await;
+    });
+    addr
+}
+
 /// `virtualOutbound` with only its fall-through chain to `cluster`, marked
 /// `mark`, logging connections to the agent's log when `access_log`.
 pub(crate) fn fall_through_outbound(
@@ -40,6 +111,7 @@ pub(crate) fn fall_through_outbound(
         bind_to_port: true,
         use_original_dst: true,
         inspect_tls: false,
+        filters_timeout: Default::default(),
         filter_chains: Vec::new(),
         default_chain: Some(FilterChain {
             name: "PassthroughFilterChain".into(),

@@ -19,10 +19,10 @@ use super::egress_policy::egress_policy;
 use super::path_normalization::path_normalization;
 use super::server_header::server_header;
 use super::tcp_timeouts::tcp_timeouts;
-use super::{At, decode, http_filters, route, socket_addr, tls};
+use super::{At, decode, duration, http_filters, route, socket_addr, tls};
 use crate::model::Error;
 use crate::model::listener::{
-    ChainAction, CidrRange, FilterChain, HttpManager, Listener, TcpProxy,
+    ChainAction, CidrRange, FilterChain, FiltersTimeout, HttpManager, Listener, TcpProxy,
 };
 use crate::model::route::{ClusterTarget, WeightedCluster};
 use crate::model::secret::SecretSources;
@@ -61,9 +61,23 @@ pub fn listener(l: &pb_listener::Listener, secrets: &SecretSources) -> Result<Li
         bind_to_port: l.bind_to_port.as_ref().is_none_or(|b| b.value),
         use_original_dst: l.use_original_dst.as_ref().is_some_and(|b| b.value),
         inspect_tls,
+        filters_timeout: filters_timeout(l),
         filter_chains,
         default_chain,
     })
+}
+
+/// The listener filters' timeout as Envoy reads it: unset is 15 s, zero
+/// is none.
+fn filters_timeout(l: &pb_listener::Listener) -> FiltersTimeout {
+    let timeout = match &l.listener_filters_timeout {
+        None => Some(FiltersTimeout::DEFAULT),
+        Some(d) => Some(duration(d)).filter(|d| !d.is_zero()),
+    };
+    FiltersTimeout {
+        timeout,
+        continue_on_timeout: l.continue_on_listener_filters_timeout,
+    }
 }
 
 /// Whether the listener filters include the TLS inspector. Original

@@ -39,6 +39,7 @@ fn listener(chains: Vec<FilterChain>, default: Option<FilterChain>) -> Listener 
         bind_to_port: false,
         use_original_dst: false,
         inspect_tls: true,
+        filters_timeout: Default::default(),
         filter_chains: chains,
         default_chain: default,
     }

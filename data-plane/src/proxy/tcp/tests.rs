@@ -3,88 +3,17 @@
 //! (dry run) is named by the SNI read as it flows; a blocked client that
 //! sends nothing (a server-first protocol) is closed promptly.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use proto::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::model::listener::Listener;
 use crate::proxy::ProxyContext;
-use crate::proxy::outbound::{Destination, dispatch};
 use crate::proxy::sni::tests::client_hello;
-use crate::proxy::stats::Stats;
-use crate::proxy::test_fixtures::fall_through_outbound;
-use crate::store::ConfigStore;
-use crate::upstream::{DnsConfig, Upstreams};
+use crate::proxy::test_fixtures::{
+    capture_once, fall_through_context as context, fall_through_outbound,
+};
 use shared::egress::EgressPolicy;
-
-/// A context whose config has Istio's BlackHoleCluster and
-/// PassthroughCluster.
-fn context() -> Arc<ProxyContext> {
-    let upstreams = Arc::new(Upstreams::new(DnsConfig {
-        server: Some("127.0.0.1:9".parse().unwrap()),
-    }));
-    let hook_upstreams = upstreams.clone();
-    let store = Arc::new(ConfigStore::new(Box::new(move |config| {
-        hook_upstreams.update(config);
-        Ok(())
-    })));
-    let fall_through = |name: &str, kind: cluster::DiscoveryType| {
-        proto::pack(
-            shared::type_url::CLUSTER,
-            &Cluster {
-                name: name.into(),
-                cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(kind as i32)),
-                connect_timeout: Some(proto::wkt::Duration {
-                    seconds: 1,
-                    nanos: 0,
-                }),
-                lb_policy: cluster::LbPolicy::ClusterProvided as i32,
-                ..Default::default()
-            },
-        )
-    };
-    store
-        .update(
-            shared::type_url::CLUSTER,
-            &[
-                fall_through("BlackHoleCluster", cluster::DiscoveryType::Static),
-                fall_through("PassthroughCluster", cluster::DiscoveryType::OriginalDst),
-            ],
-        )
-        .unwrap();
-    Arc::new(ProxyContext {
-        store,
-        upstreams,
-        stats: Arc::new(Stats::default()),
-        activity: None,
-        access_log_service: None,
-    })
-}
-
-/// Accepts one connection as if it had been captured on its way to
-/// `original_dst`, and dispatches it on `listener`.
-async fn capture_once(
-    listener: Listener,
-    original_dst: SocketAddr,
-    context: Arc<ProxyContext>,
-) -> SocketAddr {
-    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (stream, remote) = socket.accept().await.unwrap();
-        let destination = Destination {
-            port: original_dst.port(),
-            original_dst: Some(original_dst),
-            host: None,
-        };
-        dispatch(stream, remote, Some(addr), &listener, destination, context).await;
-    });
-    addr
-}
 
 fn rendered(context: &ProxyContext) -> String {
     let mut out = String::new();

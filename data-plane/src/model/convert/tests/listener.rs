@@ -519,3 +519,46 @@ fn tls_termination_in_front_of_a_tcp_proxy_is_kept() {
     assert!(chain.tls.is_some());
     assert!(matches!(chain.action, ChainAction::Tcp(_)));
 }
+
+/// Envoy's listener filter timeout: 15 s when unset, none when zero, and
+/// the connection closed on timeout unless the listener asks to go on
+/// (istiod asks on its TLS-inspecting outbound listeners).
+#[test]
+fn listener_filters_timeout_as_envoy_reads_it() {
+    use crate::model::listener::FiltersTimeout;
+    let secrets = SecretSources::default();
+    let unset = listener_from_proto(&base(), &secrets).unwrap();
+    assert_eq!(
+        unset.filters_timeout,
+        FiltersTimeout {
+            timeout: Some(std::time::Duration::from_secs(15)),
+            continue_on_timeout: false,
+        }
+    );
+    let zero = Listener {
+        listener_filters_timeout: Some(Duration::default()),
+        ..base()
+    };
+    assert_eq!(
+        listener_from_proto(&zero, &secrets)
+            .unwrap()
+            .filters_timeout
+            .timeout,
+        None
+    );
+    let set = Listener {
+        listener_filters_timeout: Some(Duration {
+            seconds: 0,
+            nanos: 250_000_000,
+        }),
+        continue_on_listener_filters_timeout: true,
+        ..base()
+    };
+    assert_eq!(
+        listener_from_proto(&set, &secrets).unwrap().filters_timeout,
+        FiltersTimeout {
+            timeout: Some(std::time::Duration::from_millis(250)),
+            continue_on_timeout: true,
+        }
+    );
+}

@@ -53,6 +53,7 @@ fn listener(
         bind_to_port: false,
         use_original_dst: false,
         inspect_tls: false,
+        filters_timeout: Default::default(),
         filter_chains: chains,
         default_chain: default,
     }
