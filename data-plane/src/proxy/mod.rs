@@ -5,7 +5,7 @@
 pub mod access_log;
 pub mod busy_poll;
 pub mod drain;
-mod explicit;
+pub mod explicit;
 pub mod http;
 pub mod identity;
 mod inspect;
