@@ -53,12 +53,15 @@ pub enum ApplyError {
     Bind(#[from] BindErrors),
 }
 
+/// The resources in force, as received, by type URL.
+pub type Accepted = BTreeMap<String, Arc<[Any]>>;
+
 pub struct ConfigStore {
     current: ArcSwap<RunningConfig>,
     changes: watch::Sender<Arc<RunningConfig>>,
     hook: ApplyHook,
     /// The accepted resources as received, by type URL, for config_dump.
-    accepted: RwLock<BTreeMap<String, Vec<Any>>>,
+    accepted: RwLock<Accepted>,
     /// Held while the next config is built and swapped in: xDS updates and
     /// new certificates come from different tasks.
     updating: Mutex<()>,
@@ -77,8 +80,9 @@ impl ConfigStore {
         }
     }
 
-    /// The resources in force, as received, by type URL.
-    pub fn accepted(&self) -> BTreeMap<String, Vec<Any>> {
+    /// The resources in force, as received, by type URL: shared, so that
+    /// a reader (a config dump) holds them without copying.
+    pub fn accepted(&self) -> Accepted {
         self.accepted.read().clone()
     }
 
@@ -140,7 +144,7 @@ impl ConfigStore {
         self.swap(next)?;
         self.accepted
             .write()
-            .insert(type_url.to_string(), resources.to_vec());
+            .insert(type_url.to_string(), resources.into());
         Ok(())
     }
 }

@@ -108,6 +108,19 @@ pub fn any_to_json_proto_names(any: &wkt::Any) -> Result<serde_json::Value, Json
     )
 }
 
+/// Like [`bytes_to_json`], but with the `.proto` field names, as Envoy's
+/// admin `/config_dump` writes them.
+pub fn bytes_to_json_proto_names(
+    type_name: &str,
+    bytes: &[u8],
+) -> Result<serde_json::Value, JsonError> {
+    encode_json(
+        type_name,
+        bytes,
+        &SerializeOptions::new().use_proto_field_name(true),
+    )
+}
+
 fn encode_json(
     type_name: &str,
     bytes: &[u8],

@@ -1,7 +1,8 @@
 //! The admin interface (`--admin-addr`, default 127.0.0.1:15000), with
 //! Envoy's paths so habits carry over: `/ready`, `/config_dump`,
 //! `/clusters`, `/certs`, `/stats/prometheus`, `/logging?level=`,
-//! `/server_info`, `/drain_listeners` (POST).
+//! `/server_info`, `/drain_listeners` (POST). It runs on a thread of its
+//! own, apart from xDS and the proxy workers (see `cli/proxy.rs`).
 
 pub mod certs;
 pub mod config_dump;
@@ -13,7 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -27,6 +29,13 @@ use crate::proxy::stats::Stats;
 use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
 use crate::xds::XdsStats;
+use config_dump::{DumpError, Dumps};
+
+/// How long the admin listener waits after a failed accept.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// An admin response's body: whole, or a config dump streaming.
+pub type Body = BoxBody<Bytes, DumpError>;
 
 /// Why the log level could not be changed.
 #[derive(Debug, thiserror::Error)]
@@ -55,14 +64,23 @@ pub struct Admin {
     pub set_log_level: SetLogLevel,
     /// The server's drain (`/drain_listeners`, SIGTERM).
     pub drain: Arc<ServerDrain>,
+    /// The config dumps in progress.
+    pub dumps: Arc<Dumps>,
 }
 
 impl Admin {
     /// Serves the admin interface on `listener` until the process exits.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, most likely: wait rather
+                    // than spin.
+                    tracing::warn!(%error, "admin: accept failed");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
             };
             let admin = self.clone();
             tokio::spawn(async move {
@@ -77,7 +95,7 @@ impl Admin {
         }
     }
 
-    fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    fn respond(&self, req: &Request<Incoming>) -> Response<Body> {
         let query = req.uri().query().unwrap_or_default();
         match req.uri().path() {
             "/ready" => match self.state() {
@@ -88,10 +106,10 @@ impl Admin {
                 let (status, body) = drain::drain_listeners(&self.drain, req.method(), query);
                 text(status, body)
             }
-            "/config_dump" => match config_dump::render(&self.store) {
-                Ok(json) => json_response(&json),
-                Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
-            },
+            "/config_dump" => {
+                let body = config_dump::stream(self.store.clone(), self.dumps.clone());
+                with_content_type(BoxBody::new(body), "application/json")
+            }
             "/clusters" => text(StatusCode::OK, self.clusters()),
             "/certs" => json_response(&certs::render(&self.store, std::time::SystemTime::now())),
             "/stats/prometheus" | "/stats" => {
@@ -100,6 +118,7 @@ impl Admin {
                 self.upstreams.render_stats(&mut out);
                 self.xds_stats.render_prometheus(&mut out);
                 self.access_log_stats.render_prometheus(&mut out);
+                self.dumps.render_prometheus(&mut out);
                 text(StatusCode::OK, out)
             }
             "/logging" => {
@@ -197,22 +216,28 @@ impl Admin {
     }
 }
 
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
+fn whole(body: String) -> Body {
+    Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn with_content_type(body: Body, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=UTF-8"),
+        http::HeaderValue::from_static(content_type),
     );
     response
 }
 
-fn json_response(value: &serde_json::Value) -> Response<Full<Bytes>> {
-    let body = serde_json::to_string_pretty(value).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+fn text(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = with_content_type(whole(body), "text/plain; charset=UTF-8");
+    *response.status_mut() = status;
     response
+}
+
+fn json_response(value: &serde_json::Value) -> Response<Body> {
+    let body = serde_json::to_string_pretty(value).unwrap_or_default();
+    with_content_type(whole(body), "application/json")
 }

@@ -238,6 +238,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         ready,
         set_log_level,
         drain: drain.clone(),
+        dumps: Arc::default(),
     });
     let admin_listener = workers
         .block_on(tokio::net::TcpListener::bind(args.admin_addr))
@@ -251,8 +252,24 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         .into_std()
         .context("detach the admin socket")?;
 
-    // xDS and admin run on their own thread, so a config dump or a stats
-    // scrape never takes time from the proxy workers.
+    // Admin runs on a thread of its own (config dumps on its blocking
+    // pool), and xDS on another: a config dump or a stats scrape never
+    // takes time from the proxy workers or from applying config.
+    std::thread::Builder::new()
+        .name("admin".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("start the admin runtime")?;
+            runtime.block_on(async move {
+                let admin_listener = tokio::net::TcpListener::from_std(admin_listener)
+                    .context("register the admin socket")?;
+                admin.serve(admin_listener).await;
+                Ok(())
+            })
+        })
+        .context("start the admin thread")?;
     let control = std::thread::Builder::new()
         .name("control".into())
         .spawn(move || -> anyhow::Result<()> {
@@ -261,9 +278,6 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
                 .build()
                 .context("start the control runtime")?;
             runtime.block_on(async move {
-                let admin_listener = tokio::net::TcpListener::from_std(admin_listener)
-                    .context("register the admin socket")?;
-                tokio::spawn(admin.serve(admin_listener));
                 tokio::spawn(readiness(xds_warm, listeners_ready, ready_tx));
                 if let Some(access_log_client) = access_log_client {
                     tokio::spawn(access_log_client.run());
