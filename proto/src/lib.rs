@@ -108,17 +108,37 @@ pub fn any_to_json_proto_names(any: &wkt::Any) -> Result<serde_json::Value, Json
     )
 }
 
-/// Like [`bytes_to_json`], but with the `.proto` field names, as Envoy's
-/// admin `/config_dump` writes them.
-pub fn bytes_to_json_proto_names(
+/// Writes the encoded message of type `type_name` to `out` as pretty-printed
+/// canonical protobuf JSON with the `.proto` field names, as Envoy's admin
+/// `/config_dump` does, field by field without building the JSON first.
+/// An error writing to `out` is a [`JsonError::Serialize`] whose source
+/// `is_io()`.
+pub fn write_pretty_json_proto_names(
     type_name: &str,
     bytes: &[u8],
-) -> Result<serde_json::Value, JsonError> {
-    encode_json(
-        type_name,
-        bytes,
-        &SerializeOptions::new().use_proto_field_name(true),
-    )
+    out: impl std::io::Write,
+) -> Result<(), JsonError> {
+    let message = decode_dynamic(type_name, bytes)?;
+    let mut serializer = serde_json::Serializer::pretty(out);
+    message
+        .serialize_with_options(
+            &mut serializer,
+            &SerializeOptions::new().use_proto_field_name(true),
+        )
+        .map_err(|source| JsonError::Serialize {
+            type_name: type_name.to_string(),
+            source,
+        })
+}
+
+fn decode_dynamic(type_name: &str, bytes: &[u8]) -> Result<DynamicMessage, JsonError> {
+    let descriptor = descriptor_pool()
+        .get_message_by_name(type_name)
+        .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
+    DynamicMessage::decode(descriptor, bytes).map_err(|source| JsonError::Decode {
+        type_name: type_name.to_string(),
+        source,
+    })
 }
 
 fn encode_json(
@@ -126,15 +146,7 @@ fn encode_json(
     bytes: &[u8],
     options: &SerializeOptions,
 ) -> Result<serde_json::Value, JsonError> {
-    let descriptor = descriptor_pool()
-        .get_message_by_name(type_name)
-        .ok_or_else(|| JsonError::UnknownType(type_name.to_string()))?;
-    let message =
-        DynamicMessage::decode(descriptor, bytes).map_err(|source| JsonError::Decode {
-            type_name: type_name.to_string(),
-            source,
-        })?;
-    message
+    decode_dynamic(type_name, bytes)?
         .serialize_with_options(serde_json::value::Serializer, options)
         .map_err(|source| JsonError::Serialize {
             type_name: type_name.to_string(),

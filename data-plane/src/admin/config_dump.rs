@@ -139,13 +139,18 @@ pub fn write(accepted: &Accepted, out: &mut impl Write) -> Result<(), DumpError>
             write!(out, ",\n      \"{}\": [\n", section.field).map_err(io)?;
             for (position, resource) in resources.iter().enumerate() {
                 let bytes = (section.element)(resource.clone());
-                let json = proto::bytes_to_json_proto_names(section.element_type, &bytes)?;
-                let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-                // A JSON string holds no raw newline: each one starts a line
-                // of the element, indented to its depth.
-                out.write_all(b"        ").map_err(io)?;
-                out.write_all(text.replace('\n', "\n        ").as_bytes())
-                    .map_err(io)?;
+                out.write_all(ELEMENT_INDENT).map_err(io)?;
+                proto::write_pretty_json_proto_names(
+                    section.element_type,
+                    &bytes,
+                    Indented { out: &mut *out },
+                )
+                .map_err(|error| match error {
+                    proto::JsonError::Serialize { source, .. } if source.is_io() => {
+                        DumpError::Cancelled
+                    }
+                    error => DumpError::Json(error),
+                })?;
                 let separator: &[u8] = if position + 1 < resources.len() {
                     b",\n"
                 } else {
@@ -163,6 +168,34 @@ pub fn write(accepted: &Accepted, out: &mut impl Write) -> Result<(), DumpError>
         out.write_all(end).map_err(io)?;
     }
     out.write_all(b"  ]\n}").map_err(io)
+}
+
+/// The depth of an element of a `*ConfigDump`'s list.
+const ELEMENT_INDENT: &[u8] = b"        ";
+
+/// Indents every line after the first to an element's depth. A JSON string
+/// holds no raw newline: each one starts a line of the element.
+struct Indented<'a, W: Write> {
+    out: &'a mut W,
+}
+
+impl<W: Write> Write for Indented<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut lines = bytes.split(|&byte| byte == b'\n');
+        if let Some(first) = lines.next() {
+            self.out.write_all(first)?;
+        }
+        for line in lines {
+            self.out.write_all(b"\n")?;
+            self.out.write_all(ELEMENT_INDENT)?;
+            self.out.write_all(line)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// The dumps in progress, and those whose client left before their end.

@@ -228,6 +228,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         Some(dns) => Arc::new(DnsSink::new(store.clone(), dns.proxy.clone())),
         None => store.clone(),
     };
+    let (sink, give_back_memory) = super::memory::releasing(sink);
     let client = AdsClient::new(control_plane, identity.to_node(), sink, xds_warm_tx);
     let admin = Arc::new(Admin {
         store: store.clone(),
@@ -279,6 +280,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
                 .context("start the control runtime")?;
             runtime.block_on(async move {
                 tokio::spawn(readiness(xds_warm, listeners_ready, ready_tx));
+                tokio::spawn(give_back_memory);
                 if let Some(access_log_client) = access_log_client {
                     tokio::spawn(access_log_client.run());
                 }

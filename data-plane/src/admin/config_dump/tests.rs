@@ -98,10 +98,62 @@ fn the_dump_has_envoys_shape_and_pretty_printing() {
         "a type with no resources has only its @type, as protobuf JSON omits empty lists"
     );
     assert_eq!(
-        text,
-        serde_json::to_string_pretty(&dump).unwrap(),
-        "written piece by piece, the text is what pretty-printing the whole dump gives"
+        dump,
+        whole_dump(&store),
+        "written piece by piece, the dump is what building it whole gives"
     );
+    assert!(
+        text.lines()
+            .all(|line| (line.len() - line.trim_start().len()) % 2 == 0),
+        "every line indented by two spaces a level:\n{text}"
+    );
+}
+
+/// The dump built whole from the `*ConfigDump` messages, as Envoy defines
+/// it (clusters and endpoints here).
+fn whole_dump(store: &ConfigStore) -> Value {
+    use proto::pb::envoy::admin::v3::{
+        ClustersConfigDump, EndpointsConfigDump, ListenersConfigDump, RoutesConfigDump,
+    };
+    let accepted = store.accepted();
+    let clusters = ClustersConfigDump {
+        dynamic_active_clusters: accepted[type_url::CLUSTER]
+            .iter()
+            .map(|cluster| DynamicCluster {
+                cluster: Some(cluster.clone()),
+                client_status: ACKED,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let endpoints = EndpointsConfigDump {
+        dynamic_endpoint_configs: accepted[type_url::ENDPOINT]
+            .iter()
+            .map(|endpoint_config| DynamicEndpointConfig {
+                endpoint_config: Some(endpoint_config.clone()),
+                client_status: ACKED,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let configs: Vec<Value> = [
+        proto::pack_named("envoy.admin.v3.ClustersConfigDump", &clusters),
+        proto::pack_named("envoy.admin.v3.EndpointsConfigDump", &endpoints),
+        proto::pack_named(
+            "envoy.admin.v3.ListenersConfigDump",
+            &ListenersConfigDump::default(),
+        ),
+        proto::pack_named(
+            "envoy.admin.v3.RoutesConfigDump",
+            &RoutesConfigDump::default(),
+        ),
+    ]
+    .iter()
+    .map(|any| proto::any_to_json_proto_names(any).unwrap())
+    .collect();
+    serde_json::json!({ "configs": configs })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
