@@ -293,6 +293,8 @@ pub struct HttpManager {
     pub path_normalization: super::path_normalization::PathNormalization,
     /// The `server` header of its responses.
     pub server_header: super::server_header::SharedServerHeader,
+    /// Its request head, stream and connection timeouts.
+    pub timeouts: super::http_timeouts::HttpTimeouts,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ pub mod fault;
 pub mod fraction;
 pub mod hash_policy;
 pub mod http_filters;
+pub mod http_timeouts;
 pub mod keepalive;
 pub mod listener;
 pub mod mirror;

@@ -62,6 +62,7 @@ pub async fn serve(
                 peer_identity: None,
                 server_name: None,
                 tls: false,
+                timeouts: http::explicit_proxy_timeouts(&accepting),
             });
             http::serve(Prefixed::new(read, stream), context, downstream).await;
             return;

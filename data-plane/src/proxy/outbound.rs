@@ -331,6 +331,7 @@ fn http_downstream(
             .map(Arc::from),
         server_name: accepted.server_name.map(Arc::from),
         tls: accepted.tls.is_some(),
+        timeouts: hcm.timeouts,
     })
 }
 

@@ -12,11 +12,13 @@ mod filters;
 pub mod istio;
 pub mod lifecycle;
 pub mod listener;
+mod timeouts;
 
 pub use filters::FilterStats;
 use istio::IstioStats;
 use lifecycle::LifecycleStats;
 use listener::ListenersStats;
+pub use timeouts::TimeoutStats;
 
 /// Counters of one upstream cluster.
 #[derive(Default)]
@@ -51,6 +53,8 @@ pub struct DownstreamStats {
     pub cx_total: AtomicU64,
     /// The counters of its HTTP filters (fault, CORS).
     pub filters: FilterStats,
+    /// Its request head, stream and connection timeouts.
+    pub timeouts: TimeoutStats,
 }
 
 /// Reads one counter of a cluster.
@@ -210,6 +214,7 @@ impl Stats {
         self.lifecycle.render(out);
         self.listeners.render(out);
         filters::render(out, &downstream);
+        timeouts::render(out, &downstream);
         self.istio.render(out);
     }
 }

@@ -36,6 +36,7 @@ async fn a_request_without_a_route_is_reported_with_its_host_and_flag() {
         peer_identity: None,
         server_name: None,
         tls: false,
+        timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
     });
     let (mut client, server) = tokio::io::duplex(4096);
     tokio::spawn(serve(server, context, downstream));

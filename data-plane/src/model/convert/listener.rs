@@ -16,6 +16,7 @@ use proto::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
 
 use super::access_log::{self, Filter};
 use super::egress_policy::egress_policy;
+use super::hcm_timeouts::hcm_timeouts;
 use super::path_normalization::path_normalization;
 use super::server_header::server_header;
 use super::tcp_timeouts::tcp_timeouts;
@@ -264,6 +265,7 @@ fn http_manager(hcm: &HttpConnectionManager, at: &At<'_>) -> Result<HttpManager,
         use_remote_address: hcm.use_remote_address.as_ref().is_some_and(|v| v.value),
         path_normalization: path_normalization(hcm, at)?,
         server_header: std::sync::Arc::new(server_header(hcm, at)?),
+        timeouts: hcm_timeouts(hcm, at)?,
     })
 }
 

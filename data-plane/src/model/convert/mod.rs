@@ -12,6 +12,7 @@ mod endpoint;
 mod fault;
 mod fraction;
 mod hash_policy;
+mod hcm_timeouts;
 mod http_filters;
 mod listener;
 mod mirror;

@@ -18,6 +18,7 @@ mod request_id;
 mod retry;
 mod router_headers;
 mod routes;
+mod timeouts;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -32,20 +33,24 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::model::http_filters::HttpFilter;
+use crate::model::http_timeouts::HttpTimeouts;
 use crate::model::path_normalization::{InvalidPath, PathNormalization};
 use crate::model::route::{RouteAction, RouteConfig};
 use crate::model::server_header::SharedServerHeader;
 use crate::upstream;
 
 use super::respond::LocalReply;
+use super::stats::DownstreamStats;
 use super::{ProxyContext, fast_random};
 use crate::access_log_service::LogTargets;
 use drain::HttpDrain;
 use exchange::Exchange;
 use filters::Stop;
 use plan::{Action, Draws};
+use timeouts::{HeadTimeoutIo, RequestBody, Streams, TimedResponse};
 
 pub type ResponseBody = upstream::Body;
+pub use timeouts::explicit_proxy_timeouts;
 
 /// Where a connection's requests find their routes.
 #[derive(Debug, Clone)]
@@ -86,25 +91,49 @@ pub struct Downstream {
     pub server_name: Option<Arc<str>>,
     /// The proxy terminated TLS on the connection.
     pub tls: bool,
+    /// The connection manager's request head, stream and connection
+    /// timeouts.
+    pub timeouts: HttpTimeouts,
 }
 
-/// Serves HTTP on an accepted connection until it closes.
+/// Serves HTTP on an accepted connection until it closes, or until one of
+/// the connection manager's timeouts ends it.
 pub async fn serve<IO>(io: IO, context: Arc<ProxyContext>, downstream: Arc<Downstream>)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let timeouts = downstream.timeouts;
+    let stats = match &downstream.source {
+        RouteSource::Chain { stat_prefix, .. } => Some(context.stats.downstream(stat_prefix)),
+        RouteSource::ExplicitProxy { .. } => None,
+    };
+    let streams = Streams::new();
+    let io = HeadTimeoutIo::new(
+        io,
+        timeouts.request_headers,
+        streams.clone(),
+        timeouts::on_head_timeout(&downstream, stats.clone()),
+    );
     let http_drain = Arc::new(HttpDrain::current());
     let requests = http_drain.clone();
+    let service_streams = streams.clone();
+    let service_stats = stats.clone();
     let service = service_fn(move |req: Request<Incoming>| {
+        let stream = service_streams.open();
         let close = requests.on_request(req.version());
         let context = context.clone();
         let downstream = downstream.clone();
+        let stats = service_stats.clone();
         async move {
-            let mut response = handle(req, &context, &downstream).await;
+            let (mut response, activity) =
+                handle_timed(req, &context, &downstream, stats.as_ref()).await;
             if close {
                 drain::close_after(&mut response);
             }
-            Ok::<_, Infallible>(response)
+            let timers = activity.map(|activity| (downstream.timeouts, activity));
+            Ok::<_, Infallible>(
+                response.map(|body| TimedResponse::new(body, stream, timers, stats)),
+            )
         }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -115,15 +144,70 @@ where
             connection.as_mut().graceful_shutdown();
             connection.await
         }
+        shutdown = timeouts::due(&streams, &timeouts) => {
+            timeouts::count_shutdown(shutdown, stats.as_deref());
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
     };
     if let Err(error) = served {
         tracing::debug!(%error, "downstream HTTP connection ended with an error");
     }
 }
 
+/// Answers one request under the connection manager's stream timeouts: a
+/// timeout that runs out before the response starts is answered as Envoy
+/// answers it. Also gives the stream's timers, for its response body.
+async fn handle_timed(
+    req: Request<Incoming>,
+    context: &ProxyContext,
+    downstream: &Downstream,
+    stats: Option<&Arc<DownstreamStats>>,
+) -> (Response<ResponseBody>, Option<Arc<timeouts::Activity>>) {
+    let Some(activity) = timeouts::activity(&downstream.timeouts, req.body().is_end_stream())
+    else {
+        let req = req.map(|body| RequestBody::new(body, None));
+        return (handle(req, context, downstream).await, None);
+    };
+    let logged = logged_head(&req);
+    let req = req.map(|body| RequestBody::new(body, Some(activity.clone())));
+    let response = tokio::select! {
+        response = handle(req, context, downstream) => response,
+        expired = timeouts::expiry(&downstream.timeouts, &activity) => {
+            tracing::debug!(%expired, "answering the request");
+            let mut exchange = Exchange::start(context, downstream, &logged, 0);
+            if let Some(stats) = stats {
+                expired.count(&stats.timeouts);
+                exchange.stats = Some(stats.clone());
+            }
+            exchange.reply(expired.reply(activity.request_complete()))
+        }
+    };
+    (response, Some(activity))
+}
+
+/// What the access log needs of a request's head, kept for a request a
+/// stream timeout may answer.
+fn logged_head<B>(req: &Request<B>) -> http::request::Parts {
+    let mut logged = Request::new(());
+    *logged.method_mut() = req.method().clone();
+    *logged.uri_mut() = req.uri().clone();
+    *logged.version_mut() = req.version();
+    for name in [
+        header::HOST,
+        header::USER_AGENT,
+        http::HeaderName::from_static("x-forwarded-for"),
+    ] {
+        if let Some(value) = req.headers().get(&name) {
+            logged.headers_mut().insert(name, value.clone());
+        }
+    }
+    logged.into_parts().0
+}
+
 /// Answers one request, on one load of the running config.
 async fn handle(
-    req: Request<Incoming>,
+    req: Request<RequestBody<Incoming>>,
     context: &ProxyContext,
     downstream: &Downstream,
 ) -> Response<ResponseBody> {

@@ -76,6 +76,7 @@ fn downstream(routes: Arc<RouteConfig>, path_normalization: PathNormalization) -
         peer_identity: None,
         server_name: None,
         tls: false,
+        timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
     })
 }
 

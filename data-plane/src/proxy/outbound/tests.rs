@@ -58,6 +58,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             use_remote_address: false,
             path_normalization: Default::default(),
             server_header: Default::default(),
+            timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
         }),
         egress_policy: None,
     };

@@ -7,6 +7,7 @@ mod egress_policy;
 mod endpoint;
 mod golden;
 mod hash_policy;
+mod hcm_timeouts;
 mod http_filters;
 mod listener;
 mod mirror;

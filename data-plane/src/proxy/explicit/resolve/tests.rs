@@ -218,6 +218,7 @@ fn http_and_sni_listeners_route_by_what_the_tunnel_carries() {
             use_remote_address: false,
             path_normalization: Default::default(),
             server_header: Default::default(),
+            timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
         }),
         ..tcp_chain("unused", &[])
     };

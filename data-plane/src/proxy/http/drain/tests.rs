@@ -74,6 +74,7 @@ async fn connect(server: &Arc<ServerDrain>) -> TcpStream {
         peer_identity: None,
         server_name: None,
         tls: false,
+        timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
     });
     let connection = server.connection(&Arc::new(DrainScope::default()));
     tokio::spawn(connection.run(serve(stream, empty_context(None), downstream)));

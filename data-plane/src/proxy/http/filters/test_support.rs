@@ -89,6 +89,7 @@ pub(crate) async fn exchange(
         peer_identity: None,
         server_name: None,
         tls: false,
+        timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
     });
     let (mut client, proxy) = tokio::io::duplex(16 * 1024);
     tokio::spawn(serve(proxy, context.clone(), downstream));

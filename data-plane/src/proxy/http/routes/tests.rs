@@ -32,6 +32,7 @@ fn explicit() -> Downstream {
         peer_identity: None,
         server_name: None,
         tls: false,
+        timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
     }
 }
 
