@@ -2,15 +2,23 @@
 //! new snapshot when what they say changes.
 //!
 //! Changes are debounced ([`DEBOUNCE`] of quiet, so an editor's or
-//! `kubectl cp`'s several writes make one reload), then the whole directory
-//! is loaded and each resource validated again, as istiod validates each
-//! resource alone: a resource with an error is left out, everything else is
-//! served. A file that cannot be read or parsed keeps what it held at the
-//! last load, and an invalid mesh file the last mesh config. Each new error
-//! or warning is logged once, each new error counted by kind; the current
+//! `kubectl cp`'s several writes make one reload), then each changed file
+//! must stop changing (its size and modification time kept for
+//! [`settle::SETTLE`]) before the whole directory is loaded and each
+//! resource validated again, as istiod validates each resource alone: a
+//! resource with an error is left out, everything else is served. A file
+//! that cannot be read or parsed, is still changing, holds no document, or
+//! ends in a cut or invalid document keeps what it held at the last load
+//! ([`reload`]); an invalid mesh file keeps the last mesh config. Deleting
+//! a file removes its config; emptying it does not. Each new error or
+//! warning is logged once, each new error counted by kind; the current
 //! ones are kept for [`ConfigWatcher::last_errors`] and
 //! [`ConfigWatcher::last_warnings`].
 
+mod reload;
+mod settle;
+
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -23,9 +31,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::error::{ConfigError, ConfigErrors, WatchError};
-use super::load::{Loaded, NotHandled, keep_unreadable, read_dir};
-use super::validate::check;
+use super::load::{NotHandled, read_dir};
 use super::{ConfigSnapshot, SharedSnapshot};
+use reload::{Reload, reload};
+use settle::settle;
 
 /// How long the files must stay unchanged before a reload.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -52,6 +61,8 @@ struct State {
     errors_total: ErrorCounter,
     last: Mutex<LastLoad>,
     changed: Notify,
+    /// The paths changed since the last load began.
+    touched: Mutex<HashSet<PathBuf>>,
 }
 
 /// What the last load read and found.
@@ -63,32 +74,6 @@ struct LastLoad {
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
     not_handled: Vec<NotHandled>,
-}
-
-/// One load of the directory: what was read, what is served, what was found.
-struct Reload {
-    read: ConfigSnapshot,
-    served: ConfigSnapshot,
-    errors: Vec<ConfigError>,
-    warnings: Vec<ConfigError>,
-    not_handled: Vec<NotHandled>,
-}
-
-/// Completes what was read with what `last` held for what cannot be read,
-/// and validates each resource.
-fn reload(mut loaded: Loaded, last: &ConfigSnapshot) -> Reload {
-    keep_unreadable(&mut loaded, last);
-    let read = loaded.snapshot.clone();
-    let checked = check(loaded.snapshot);
-    let mut errors = loaded.errors;
-    errors.extend(checked.errors);
-    Reload {
-        read,
-        served: checked.snapshot,
-        errors,
-        warnings: checked.warnings,
-        not_handled: loaded.not_handled,
-    }
 }
 
 impl ConfigWatcher {
@@ -111,7 +96,7 @@ impl ConfigWatcher {
             count(&errors_total, &loaded.errors);
             return Err(WatchError::Config(ConfigErrors(loaded.errors)));
         }
-        let first = reload(loaded, &ConfigSnapshot::default());
+        let first = reload(loaded, &ConfigSnapshot::default(), &[]);
         let mut served = first.served.clone();
         served.version = 1;
         let (publish, receiver) = watch::channel(Arc::new(served));
@@ -122,12 +107,14 @@ impl ConfigWatcher {
             errors_total,
             last: Mutex::new(LastLoad::default()),
             changed: Notify::new(),
+            touched: Mutex::new(HashSet::new()),
         });
         state.record(first);
         let handler_state = Arc::clone(&state);
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
                 Ok(event) if handler_state.is_relevant(&event) => {
+                    handler_state.touch(event.paths);
                     handler_state.changed.notify_one()
                 }
                 Ok(_) => {}
@@ -202,6 +189,18 @@ fn count(errors_total: &ErrorCounter, errors: &[ConfigError]) {
 impl State {
     fn last(&self) -> std::sync::MutexGuard<'_, LastLoad> {
         self.last.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes paths an event changed, for the next load to wait on.
+    fn touch(&self, paths: Vec<PathBuf>) {
+        self.touched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(paths);
+    }
+
+    fn take_touched(&self) -> HashSet<PathBuf> {
+        std::mem::take(&mut *self.touched.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Whether an event may change the config: anything under the directory
@@ -296,11 +295,17 @@ async fn run(state: Arc<State>) {
                 .await
                 .is_ok()
         {}
+        let changing = settle(state.take_touched(), || state.take_touched()).await;
+        if !changing.is_empty() {
+            // Read again once they stop.
+            state.touch(changing.clone());
+            state.changed.notify_one();
+        }
         let dir = state.dir.clone();
         let mesh_file = state.mesh_file.clone();
         let last = state.last().read.clone();
         match tokio::task::spawn_blocking(move || {
-            reload(read_dir(&dir, mesh_file.as_deref()), &last)
+            reload(read_dir(&dir, mesh_file.as_deref()), &last, &changing)
         })
         .await
         {

@@ -4,8 +4,24 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
     // --- Reading files ---
-    #[error("cannot read: {message}; check that the path exists and is readable")]
-    Io { message: String },
+    #[error("cannot read: {message}; {hint}")]
+    Io { message: String, hint: &'static str },
+    #[error(
+        "the file holds no document (a write in progress?); it keeps serving what it held before: delete the file to remove its config"
+    )]
+    EmptyFileKept,
+    #[error(
+        "the file's last document is cut short or invalid (a write in progress?); the file keeps serving what it held before until it is complete and valid"
+    )]
+    IncompleteFileKept,
+    #[error(
+        "the file is still being written; it keeps serving what it held before until it stops changing"
+    )]
+    ChangingFileKept,
+    #[error(
+        "YAML nested more than {limit} levels deep at line {line}; Istio resources nest far less: remove the nesting"
+    )]
+    TooDeep { limit: usize, line: usize },
     #[error(
         "YAML syntax error: {message}; fix the indentation, a missing ':' or an unclosed quote there"
     )]
@@ -346,7 +362,10 @@ impl Problem {
             | Problem::UnknownGateway { .. }
             | Problem::HostNotExported { .. }
             | Problem::HiddenByHttp { .. }
-            | Problem::CredentialWithoutCa { .. } => Severity::Warning,
+            | Problem::CredentialWithoutCa { .. }
+            | Problem::EmptyFileKept
+            | Problem::IncompleteFileKept
+            | Problem::ChangingFileKept => Severity::Warning,
             _ => Severity::Error,
         }
     }

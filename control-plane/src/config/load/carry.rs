@@ -7,7 +7,8 @@ use crate::config::{ConfigSnapshot, Resource};
 
 /// Completes `loaded` with what `last` (the previous load, before
 /// validation) held from the files and directories that could not be read
-/// now, and with its mesh config if the mesh file failed. A file being
+/// now (or are not to be taken as they read now: what they gave is
+/// replaced), and with its mesh config if the mesh file failed. A file being
 /// edited keeps serving what it said, in the place a fresh load gives it
 /// (by file path, then document), so the order that decides precedence
 /// (the first VirtualService for a host wins) does not change meanwhile.
@@ -29,6 +30,7 @@ pub fn keep_unreadable(loaded: &mut Loaded, last: &ConfigSnapshot) {
 
 fn carry<T: Clone>(next: &mut Vec<Resource<T>>, last: &[Resource<T>], paths: &[PathBuf]) {
     let unreadable = |file: &Path| paths.iter().any(|path| file.starts_with(path));
+    next.retain(|resource| !unreadable(&resource.origin.file));
     next.extend(
         last.iter()
             .filter(|resource| unreadable(&resource.origin.file))

@@ -130,6 +130,8 @@ pub(super) fn add_file(file: &Path, text: &str, loaded: &mut Loaded) -> bool {
             }
         }
     }
+    let last = values.iter().rposition(|value| !value.is_null());
+    loaded.last_documents.insert(file.to_path_buf(), last);
     // Second pass: decode each Istio document from the text itself, so that
     // schema errors carry line numbers.
     for ((index, document), value) in serde_yaml::Deserializer::from_str(text)

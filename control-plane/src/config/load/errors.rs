@@ -1,6 +1,7 @@
 //! How I/O failures and the YAML parser's errors become [`ConfigError`]s
 //! that name the file, document, line and field.
 
+use std::io::ErrorKind;
 use std::path::Path;
 
 use crate::config::error::{ConfigError, Location, Problem};
@@ -11,8 +12,19 @@ pub(super) fn io_error(path: &Path, error: &std::io::Error) -> ConfigError {
         Location::file(path),
         Problem::Io {
             message: error.to_string(),
+            hint: io_hint(error.kind()),
         },
     )
+}
+
+/// What to do about a read that failed, by why it failed.
+fn io_hint(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidData => "save the file as UTF-8 text (YAML is read as UTF-8)",
+        ErrorKind::NotFound => "check that the path exists",
+        ErrorKind::PermissionDenied => "make it readable by the control plane's user",
+        _ => "check that the path exists and is readable",
+    }
 }
 
 pub(super) fn syntax_error(file: &Path, document: usize, error: &serde_yaml::Error) -> ConfigError {

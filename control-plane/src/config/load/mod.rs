@@ -18,7 +18,7 @@ mod mesh;
 mod not_handled;
 mod secret_error;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +54,10 @@ pub struct Loaded {
     pub mesh_failed: bool,
     /// The documents of kinds this control plane does not handle.
     pub not_handled: Vec<NotHandled>,
+    /// Each file parsed, with the index of its last document that is not
+    /// empty; `None` for a file that holds no document (0 bytes, blank
+    /// lines, comments), such as a file being rewritten that is still empty.
+    pub last_documents: HashMap<PathBuf, Option<usize>>,
 }
 
 /// Reads every Istio resource under `dir` (or in `dir`, if it is a single

@@ -225,3 +225,98 @@ async fn start_serves_the_valid_resources_and_fails_only_without_a_directory() {
     .expect("invalid mesh file");
     assert!(matches!(error, WatchError::Config(_)));
 }
+
+/// Every snapshot published until `stop`, checked by `check` as it comes.
+fn watch_all(
+    mut receiver: watch::Receiver<SharedSnapshot>,
+    check: impl Fn(&ConfigSnapshot) + Send + 'static,
+) -> JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut seen = 0;
+        while receiver.changed().await.is_ok() {
+            let snapshot = Arc::clone(&receiver.borrow_and_update());
+            check(&snapshot);
+            seen += 1;
+        }
+        seen
+    })
+}
+
+fn se_hosts(snapshot: &ConfigSnapshot) -> Vec<String> {
+    snapshot
+        .service_entries
+        .iter()
+        .flat_map(|entry| entry.spec.hosts.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_or_emptied_file_never_publishes_fewer_hosts() {
+    use std::io::Write;
+    let entries = |names: &[&str]| -> String {
+        names
+            .iter()
+            .map(|name| ENTRY.replace("httpbin", name))
+            .collect::<Vec<_>>()
+            .join("---\n")
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("se.yaml");
+    fs::write(&file, entries(&["a", "b"])).expect("write");
+    let (watcher, receiver) =
+        ConfigWatcher::start(dir.path().to_path_buf(), None, ErrorCounter::default())
+            .expect("start");
+    assert_eq!(se_hosts(&receiver.borrow()), ["a.org", "b.org"]);
+    let mut latest = receiver.clone();
+    let every = watch_all(receiver, |snapshot| {
+        let hosts = se_hosts(snapshot);
+        for host in ["a.org", "b.org"] {
+            assert!(
+                hosts.iter().any(|h| h == host),
+                "snapshot {} lacks {host}: {hosts:?}",
+                snapshot.version
+            );
+        }
+    });
+
+    // A writer that pauses mid-way, at a line: the first half is valid
+    // YAML whose last document has no spec.
+    let full = entries(&["a", "b", "c"]);
+    let half = full.rfind("spec:").expect("spec");
+    let mut writer = fs::File::create(&file).expect("create");
+    writer.write_all(&full.as_bytes()[..half]).expect("write");
+    writer.flush().expect("flush");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    writer.write_all(&full.as_bytes()[half..]).expect("write");
+    drop(writer);
+    let snapshot = next(&mut latest).await;
+    assert_eq!(se_hosts(&snapshot), ["a.org", "b.org", "c.org"]);
+
+    // Truncated to 0 bytes, as `> file` leaves it until the writer starts.
+    fs::File::create(&file).expect("truncate");
+    nothing(&mut latest).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        watcher
+            .last_warnings()
+            .iter()
+            .any(|warning| warning.to_string().contains("holds no document")),
+        "{:?}",
+        watcher.last_warnings()
+    );
+
+    // An atomic rename over the file is read at once, whole.
+    let staged = dir.path().join(".se.yaml.tmp");
+    fs::write(&staged, entries(&["a", "b", "d"])).expect("write");
+    fs::rename(&staged, &file).expect("rename");
+    let snapshot = next(&mut latest).await;
+    assert_eq!(se_hosts(&snapshot), ["a.org", "b.org", "d.org"]);
+    assert!(watcher.last_warnings().is_empty());
+
+    drop(watcher);
+    let seen = tokio::time::timeout(Duration::from_secs(10), every)
+        .await
+        .expect("the check task ends with the watcher")
+        .expect("no snapshot lacked a host");
+    assert!(seen >= 2, "{seen} snapshots");
+}
