@@ -19,9 +19,9 @@ pub enum Problem {
     )]
     ChangingFileKept,
     #[error(
-        "YAML nested more than {limit} levels deep at line {line}; Istio resources nest far less: remove the nesting"
+        "YAML nested more than {limit} levels deep; Istio resources nest far less: remove the nesting"
     )]
-    TooDeep { limit: usize, line: usize },
+    TooDeep { limit: usize },
     #[error(
         "YAML syntax error: {message}; fix the indentation, a missing ':' or an unclosed quote there"
     )]

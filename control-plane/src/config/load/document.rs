@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde_yaml::Value;
 
-use super::errors::{schema_error, syntax_error};
+use super::depth::check_depth;
+use super::errors::{schema_error, syntax_error, too_deep};
 use super::not_handled::NotHandled;
 use super::secret_error::secret_schema_error;
 use super::{ISTIO_GROUP, ISTIO_VERSIONS, Loaded};
@@ -117,6 +118,10 @@ fn kind_from_str(kind: &str) -> Option<Kind> {
 /// Adds the resources of one file's text to `snapshot`. False, with nothing
 /// added, if the text is not YAML.
 pub(super) fn add_file(file: &Path, text: &str, loaded: &mut Loaded) -> bool {
+    if let Err(deep) = check_depth(text) {
+        loaded.errors.push(too_deep(file, deep));
+        return false;
+    }
     // First pass: the structure of every document, to know what each is.
     let mut values = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {

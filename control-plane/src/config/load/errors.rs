@@ -4,6 +4,7 @@
 use std::io::ErrorKind;
 use std::path::Path;
 
+use super::depth::{MAX_DEPTH, TooDeep};
 use crate::config::error::{ConfigError, Location, Problem};
 use crate::config::model::fields::is_not_supported;
 
@@ -25,6 +26,16 @@ fn io_hint(kind: ErrorKind) -> &'static str {
         ErrorKind::PermissionDenied => "make it readable by the control plane's user",
         _ => "check that the path exists and is readable",
     }
+}
+
+pub(super) fn too_deep(file: &Path, deep: TooDeep) -> ConfigError {
+    ConfigError::new(
+        Location {
+            line: Some(deep.line),
+            ..Location::document(file, deep.document)
+        },
+        Problem::TooDeep { limit: MAX_DEPTH },
+    )
 }
 
 pub(super) fn syntax_error(file: &Path, document: usize, error: &serde_yaml::Error) -> ConfigError {

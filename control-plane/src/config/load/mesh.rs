@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde::de::Deserializer;
 use serde_yaml::Value;
 
-use super::errors::{io_error, schema_error, syntax_error};
+use super::depth::check_depth;
+use super::errors::{io_error, schema_error, syntax_error, too_deep};
 use crate::config::error::{ConfigError, ConfigErrors, Location, Problem};
 use crate::config::model::MeshConfig;
 
@@ -22,6 +23,7 @@ pub fn load_mesh_file(path: &Path) -> Result<MeshConfig, ConfigErrors> {
 /// Parses mesh config text; `file` only names it in errors. An empty text
 /// gives Istio's defaults.
 pub fn parse_mesh(file: &Path, text: &str) -> Result<MeshConfig, ConfigErrors> {
+    check_depth(text).map_err(|deep| too_deep(file, deep))?;
     let Some(document) = serde_yaml::Deserializer::from_str(text).next() else {
         return Ok(MeshConfig::default());
     };
@@ -41,6 +43,12 @@ pub fn parse_mesh(file: &Path, text: &str) -> Result<MeshConfig, ConfigErrors> {
         let location = Location::file(file).at("data.mesh");
         return Err(ConfigError::new(location, Problem::MeshConfigMapWithoutMesh).into());
     };
+    check_depth(mesh).map_err(|deep| {
+        let mut error = too_deep(file, deep);
+        error.location.line = None;
+        error.location.field = Some("data.mesh".into());
+        error
+    })?;
     let Some(document) = serde_yaml::Deserializer::from_str(mesh).next() else {
         return Ok(MeshConfig::default());
     };

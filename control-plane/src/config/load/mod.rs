@@ -9,9 +9,11 @@
 //! security policies, ...) are read past and named ([`NotHandled`]), so
 //! Kubernetes objects can live in the same directory. A Kubernetes `List`
 //! (what `kubectl get ... -o yaml` prints for several objects) is read item
-//! by item.
+//! by item. A text nested deeper than [`depth::MAX_DEPTH`] is refused
+//! before it is parsed, in time linear in its length.
 
 mod carry;
+mod depth;
 mod document;
 mod errors;
 mod mesh;

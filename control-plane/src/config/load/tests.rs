@@ -465,3 +465,47 @@ fn a_file_that_does_not_parse_adds_nothing_and_is_named_unreadable() {
         .collect();
     assert_eq!(names, ["kept", "good"]);
 }
+
+#[test]
+fn deep_nesting_is_refused_with_its_place_and_keeps_nothing_of_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deep = dir.path().join("deep.yaml");
+    // 200 KB of nesting: minutes of parsing before the depth was bounded.
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let text = format!(
+        "{SERVICE_ENTRY}---\n{}",
+        SERVICE_ENTRY.replace("- httpbin.org", &format!("- {nested}"))
+    );
+    fs::write(&deep, text).expect("write");
+    let loaded = read_dir(dir.path(), None);
+    assert_eq!(loaded.unreadable, std::slice::from_ref(&deep));
+    assert!(loaded.snapshot.service_entries.is_empty());
+    let [error] = loaded.errors.as_slice() else {
+        panic!("{:?}", loaded.errors);
+    };
+    assert_eq!(error.location.document, Some(1));
+    assert!(
+        error
+            .to_string()
+            .contains("nested more than 64 levels deep"),
+        "{error}"
+    );
+    let mesh = dir.path().join("mesh.yaml");
+    fs::write(&mesh, format!("outboundTrafficPolicy: {nested}\n")).expect("write");
+    let errors = load_mesh_file(&mesh).expect_err("too deep");
+    assert!(errors.to_string().contains("levels deep"), "{errors}");
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_told_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(
+        dir.path().join("latin1.yaml"),
+        b"metadata:\n  name: caf\xe9\n",
+    )
+    .expect("write");
+    let errors = load_dir(dir.path(), None).expect_err("not UTF-8");
+    let text = errors.to_string();
+    assert!(text.contains("save the file as UTF-8"), "{text}");
+    assert!(!text.contains("check that the path exists"), "{text}");
+}
