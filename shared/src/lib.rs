@@ -1,11 +1,13 @@
 //! What both sides of the mesh must agree on, and nothing else: Istio's
 //! resource names, node identity and metadata keys, well-known ports, xDS type
-//! URLs and the tracing setup both binaries use.
+//! URLs, the size a config regex may have, and the tracing setup both
+//! binaries use.
 
 pub mod egress;
 pub mod identity;
 pub mod naming;
 pub mod node;
 pub mod ports;
+pub mod regex_limit;
 pub mod telemetry;
 pub mod type_url;

@@ -185,6 +185,8 @@ pub enum Problem {
         "invalid regex {regex:?}: {message}; use RE2 syntax (no look-around or back-references)"
     )]
     BadRegex { regex: String, message: String },
+    #[error("regex {start:?}... is too large: {reason}")]
+    RegexTooLarge { start: String, reason: String },
     #[error(
         "gateway {gateway:?} does not exist (looked for Gateway {namespace}/{name}); create it, fix the name, or use `mesh` for sidecars"
     )]

@@ -10,6 +10,7 @@ use crate::config::hosts;
 use crate::config::model::{
     Destination, HttpMatchRequest, RouteDestination, StringMatch, VirtualService,
 };
+use shared::regex_limit::RegexError;
 
 /// What a VirtualService's references are resolved against.
 struct Scope<'a> {
@@ -211,18 +212,21 @@ impl Check<'_> {
     }
 
     pub(super) fn string_match(&mut self, field: &str, matcher: &StringMatch) {
-        if let StringMatch::Regex(regex) = matcher
-            && let Err(error) = regex::Regex::new(regex)
-        {
-            // The regex crate's message spans several lines; keep its last.
-            let text = error.to_string();
-            let message = text.lines().last().unwrap_or_default().trim().to_string();
-            let problem = Problem::BadRegex {
+        let StringMatch::Regex(regex) = matcher else {
+            return;
+        };
+        let problem = match shared::regex_limit::compile(regex) {
+            Ok(_) => return,
+            Err(RegexError::Syntax(message)) => Problem::BadRegex {
                 regex: regex.clone(),
                 message,
-            };
-            self.report(format!("{field}.regex"), problem);
-        }
+            },
+            Err(error) => Problem::RegexTooLarge {
+                start: regex.chars().take(32).collect(),
+                reason: error.to_string(),
+            },
+        };
+        self.report(format!("{field}.regex"), problem);
     }
 
     fn gateway_refs(&mut self, field: &str, gateways: &[String], scope: &Scope<'_>) {

@@ -173,6 +173,35 @@ fn bad_regex_is_reported_with_its_field() {
 }
 
 #[test]
+fn regexes_past_the_size_limits_are_refused_cheaply() {
+    // 200 regexes 2,000 bytes long, and one that is short but compiles to
+    // a program past Envoy's size limit (Unicode \w{200}).
+    let long = "a".repeat(2000);
+    let mut matches: String = (0..200)
+        .map(|_| format!("    - uri: {{regex: '{long}'}}\n"))
+        .collect();
+    matches.push_str("    - uri: {regex: '\\w{200}'}\n");
+    let text = virtual_service(&format!(
+        "  hosts: [a.example.com]\n  http:\n  - match:\n{matches}    route:\n    - destination: {{host: a.example.com}}\n"
+    ));
+    let lines = errors(&text);
+    assert_eq!(lines.len(), 201, "{:#?}", &lines[..2]);
+    assert!(
+        lines[0].contains("spec.http[0].match[0].uri.regex: regex \"aaaa")
+            && lines[0].contains("is 2000 bytes long, over the limit of 1024"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].len() < 300, "the regex is not quoted whole");
+    assert!(
+        lines[200].contains("spec.http[0].match[200].uri.regex")
+            && lines[200].contains("past the program size limit"),
+        "{}",
+        lines[200]
+    );
+}
+
+#[test]
 fn gateways_must_exist() {
     let gw = gateway(
         "  selector: {istio: egressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [edition.cnn.com]\n",

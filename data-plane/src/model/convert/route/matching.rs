@@ -147,13 +147,17 @@ pub(in crate::model::convert) fn string_match(
 }
 
 /// A regex, matched by callers against the whole value as Envoy's
-/// safe_regex is. A syntax error is reported by its last line (the regex
-/// crate draws the pattern above it), so the NACK stays on one line.
+/// safe_regex is, within the size limits both sides share (Envoy's RE2
+/// program size limit, `shared::regex_limit`). A syntax error is reported
+/// by its last line, so the NACK stays on one line; a regex too large is
+/// named by its start.
 fn regex(pattern: &str, at: &At<'_>) -> Result<regex::Regex, Error> {
-    regex::Regex::new(pattern).map_err(|e| {
-        let detail = e.to_string();
-        let detail = detail.lines().last().unwrap_or_default();
-        let detail = detail.strip_prefix("error: ").unwrap_or(detail);
-        at.error(format!("invalid regex {pattern:?}: {detail}"))
+    use shared::regex_limit::{RegexError, compile};
+    compile(pattern).map_err(|error| match error {
+        RegexError::Syntax(detail) => at.error(format!("invalid regex {pattern:?}: {detail}")),
+        too_large => {
+            let start: String = pattern.chars().take(32).collect();
+            at.error(format!("regex {start:?}... refused: {too_large}"))
+        }
     })
 }

@@ -213,6 +213,33 @@ fn match_conditions_the_agent_cannot_evaluate_are_rejected() {
 }
 
 #[test]
+fn a_regex_past_envoys_program_size_limit_is_rejected() {
+    // Unicode \w{200}: 10 MB of program each, where Envoy's RE2 program
+    // size limit refuses it.
+    assert_route_rejected(
+        |r| {
+            r.r#match = Some(RouteMatch {
+                path_specifier: Some(route_match::PathSpecifier::SafeRegex(regex(r"/\w{200}"))),
+                ..Default::default()
+            })
+        },
+        "match.safe_regex",
+        "regex \"/\\\\w{200}\"... refused: regex compiles to more than 1048576 bytes, past the program size limit (Envoy's re2.max_program_size); use fewer or smaller repetitions, or (?-u:\\w) for an ASCII class",
+    );
+    let long = format!("/{}", "a".repeat(1100));
+    assert_route_rejected(
+        |r| {
+            r.r#match = Some(RouteMatch {
+                path_specifier: Some(route_match::PathSpecifier::SafeRegex(regex(&long))),
+                ..Default::default()
+            })
+        },
+        "match.safe_regex",
+        "regex \"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"... refused: regex is 1101 bytes long, over the limit of 1024 (as istiod's)",
+    );
+}
+
+#[test]
 fn an_invalid_regex_is_rejected_on_one_line() {
     assert_route_rejected(
         |r| {

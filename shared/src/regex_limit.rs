@@ -1,0 +1,92 @@
+//! How large a regex in config may be, one rule for both sides, so that the
+//! control plane never sends a regex the agent refuses.
+//!
+//! Envoy refuses a regex whose RE2 program is larger than the runtime key
+//! `re2.max_program_size.error_level` (100 by default; Istio's bootstrap
+//! sets 32768), and istiod, which cannot measure RE2 programs, refuses a
+//! regex longer than 1024 bytes. Here: the same length rule, checked before
+//! compiling, then the regex crate's compiled size limit, the measure
+//! closest to an RE2 program size (one RE2 instruction is about one state of
+//! the regex crate's NFA, 32 to 100 bytes of it): 1 MiB holds about 32768
+//! states, so `a{1000}` or `[a-z0-9-]{200}` pass and Unicode `\w{100}`
+//! (31,650 states, 5 MB) does not. A refused regex costs no more than
+//! compiling to the limit.
+
+/// The longest regex accepted, in bytes, as istiod's validation has it.
+pub const MAX_REGEX_LENGTH: usize = 1024;
+
+/// The largest compiled regex accepted, in bytes of the regex crate's
+/// program (`RegexBuilder::size_limit`).
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Why a regex is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegexError {
+    #[error("regex is {length} bytes long, over the limit of {MAX_REGEX_LENGTH} (as istiod's)")]
+    TooLong { length: usize },
+    #[error(
+        "regex compiles to more than {REGEX_SIZE_LIMIT} bytes, past the program size limit (Envoy's re2.max_program_size); use fewer or smaller repetitions, or (?-u:\\w) for an ASCII class"
+    )]
+    TooLarge,
+    /// The regex crate's message, its last line (the lines above it draw
+    /// the pattern).
+    #[error("{0}")]
+    Syntax(String),
+}
+
+/// Compiles `pattern` within the limits.
+pub fn compile(pattern: &str) -> Result<regex::Regex, RegexError> {
+    if pattern.len() > MAX_REGEX_LENGTH {
+        return Err(RegexError::TooLong {
+            length: pattern.len(),
+        });
+    }
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|error| match error {
+            regex::Error::CompiledTooBig(_) => RegexError::TooLarge,
+            other => {
+                let text = other.to_string();
+                let last = text.lines().last().unwrap_or_default().trim();
+                RegexError::Syntax(last.strip_prefix("error: ").unwrap_or(last).to_string())
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_regexes_compile() {
+        for pattern in [
+            ".*",
+            "^/api/v[0-9]+/users/[a-z0-9-]+$",
+            "a{1000}",
+            "[a-z0-9-]{200}",
+        ] {
+            assert!(compile(pattern).is_ok(), "{pattern}");
+        }
+    }
+
+    #[test]
+    fn a_regex_over_the_limits_is_refused_without_compiling_it_whole() {
+        let long = "a".repeat(MAX_REGEX_LENGTH + 1);
+        assert_eq!(
+            compile(&long).err(),
+            Some(RegexError::TooLong { length: 1025 })
+        );
+        assert_eq!(compile(r"\w{200}").err(), Some(RegexError::TooLarge));
+        assert_eq!(compile(r"\w{100}").err(), Some(RegexError::TooLarge));
+        assert!(compile(r"(?-u:\w){200}").is_ok());
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_line() {
+        let Err(RegexError::Syntax(message)) = compile("a(") else {
+            panic!("a syntax error");
+        };
+        assert_eq!(message, "unclosed group");
+    }
+}
