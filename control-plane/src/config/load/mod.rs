@@ -212,4 +212,6 @@ fn is_yaml(path: &Path) -> bool {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
