@@ -295,6 +295,10 @@ pub struct HttpManager {
     pub server_header: super::server_header::SharedServerHeader,
     /// Its request head, stream and connection timeouts.
     pub timeouts: super::http_timeouts::HttpTimeouts,
+    /// The router's `suppress_envoy_headers`: no `x-envoy-*` headers of its
+    /// own upstream (`x-envoy-expected-rq-timeout-ms`) or downstream
+    /// (`x-envoy-upstream-service-time`, `x-envoy-overloaded`).
+    pub suppress_envoy_headers: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

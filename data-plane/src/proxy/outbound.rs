@@ -318,6 +318,7 @@ fn http_downstream(
             use_remote_address: hcm.use_remote_address,
             path_normalization: hcm.path_normalization,
             server_header: hcm.server_header.clone(),
+            suppress_envoy_headers: hcm.suppress_envoy_headers,
         },
         targets: Arc::new(LogTargets::new(
             hcm.access_log,

@@ -27,6 +27,7 @@ async fn a_request_without_a_route_is_reported_with_its_host_and_flag() {
             use_remote_address: false,
             path_normalization: Default::default(),
             server_header: Default::default(),
+            suppress_envoy_headers: false,
         },
         targets: Arc::new(LogTargets::new(
             false,

@@ -266,6 +266,7 @@ fn http_manager(hcm: &HttpConnectionManager, at: &At<'_>) -> Result<HttpManager,
         path_normalization: path_normalization(hcm, at)?,
         server_header: std::sync::Arc::new(server_header(hcm, at)?),
         timeouts: hcm_timeouts(hcm, at)?,
+        suppress_envoy_headers: super::router_filter::suppress_envoy_headers(hcm, at)?,
     })
 }
 

@@ -19,6 +19,7 @@ mod mirror;
 mod path_normalization;
 mod resilience;
 mod route;
+mod router_filter;
 mod server_header;
 mod tcp_hash;
 mod tcp_timeouts;

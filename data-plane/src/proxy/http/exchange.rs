@@ -40,6 +40,8 @@ pub(super) struct Exchange<'a> {
     /// The connection manager's `server` header rule (Envoy's default
     /// until the request finds its connection manager's routes).
     pub(super) server_header: SharedServerHeader,
+    /// The router adds no `x-envoy-*` headers (`suppress_envoy_headers`).
+    pub(super) suppress_envoy_headers: bool,
 }
 
 impl<'a> Exchange<'a> {
@@ -68,6 +70,7 @@ impl<'a> Exchange<'a> {
             delay_injected: false,
             cors: None,
             server_header: SharedServerHeader::default(),
+            suppress_envoy_headers: false,
         }
     }
 
@@ -76,7 +79,11 @@ impl<'a> Exchange<'a> {
         self.log.response_flags = reply.flags;
         self.log.response_code_details = reply.details;
         self.log.transport_failure_reason = reply.transport_failure.clone();
-        self.respond(reply.into_response())
+        let mut response = reply.into_response();
+        if self.suppress_envoy_headers {
+            response.headers_mut().remove("x-envoy-overloaded");
+        }
+        self.respond(response)
     }
 
     /// Ends the exchange with `response`: counts it and writes the access

@@ -114,10 +114,12 @@ pub(super) async fn forward(
     Stats::record_upstream_response(&cluster_stats, response.status().as_u16());
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(
-        HeaderName::from_static("x-envoy-upstream-service-time"),
-        HeaderValue::from(u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX)),
-    );
+    if !exchange.suppress_envoy_headers {
+        parts.headers.insert(
+            HeaderName::from_static("x-envoy-upstream-service-time"),
+            HeaderValue::from(u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX)),
+        );
+    }
     if let Some(cookie) = set_cookie {
         parts.headers.append(http::header::SET_COOKIE, cookie);
     }

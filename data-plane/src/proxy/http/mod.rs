@@ -68,6 +68,8 @@ pub enum RouteSource {
         path_normalization: PathNormalization,
         /// The `server` header of the connection manager's responses.
         server_header: SharedServerHeader,
+        /// Its router's `suppress_envoy_headers`.
+        suppress_envoy_headers: bool,
     },
     /// Explicit proxy mode: each request names its destination; the
     /// listener for its port decides, as if the connection had been captured
@@ -227,6 +229,7 @@ async fn handle(
         return exchange.reply(LocalReply::no_route());
     };
     exchange.server_header = table.server_header.clone();
+    exchange.suppress_envoy_headers = table.suppress_envoy_headers;
     if normalize_path(&mut head, table.path_normalization).is_err() {
         return exchange.reply(LocalReply::path_normalization_failed());
     }
@@ -246,6 +249,7 @@ async fn handle(
         original_dst: table.original_dst,
         tls: downstream.tls,
         use_remote_address: table.use_remote_address,
+        suppress_envoy_headers: table.suppress_envoy_headers,
     };
     let draws = Draws {
         cluster_roll: fast_random(),

@@ -34,6 +34,8 @@ pub(super) struct Request {
     pub(super) tls: bool,
     /// The connection manager's `use_remote_address`.
     pub(super) use_remote_address: bool,
+    /// The router's `suppress_envoy_headers`.
+    pub(super) suppress_envoy_headers: bool,
 }
 
 /// The random choices of a plan, drawn by the caller.
@@ -270,6 +272,7 @@ fn upstream_head(
         authority,
         tls,
         use_remote_address,
+        suppress_envoy_headers,
         ..
     } = request;
     let rewrite = forward
@@ -290,7 +293,9 @@ fn upstream_head(
     if !headers.contains_key("x-request-id") {
         headers.insert(HeaderName::from_static("x-request-id"), request_id());
     }
-    super::router_headers::add_expected_timeout(headers, forward);
+    if !suppress_envoy_headers {
+        super::router_headers::add_expected_timeout(headers, forward);
+    }
     // The route's decorator replaces one from downstream (a sidecar's, at a
     // gateway), as Envoy does on outbound listeners, all the ones Istio has.
     if let Some(operation) = &route.decorator

@@ -37,6 +37,8 @@ pub(super) struct RouteTable {
     pub(super) path_normalization: PathNormalization,
     /// The `server` header of the connection manager's responses.
     pub(super) server_header: SharedServerHeader,
+    /// Its router's `suppress_envoy_headers`.
+    pub(super) suppress_envoy_headers: bool,
 }
 
 /// The route table for a request on `downstream` whose authority names
@@ -56,6 +58,7 @@ pub(super) fn route_table(
             use_remote_address,
             path_normalization,
             server_header,
+            suppress_envoy_headers,
         } => {
             let routes = inline
                 .clone()
@@ -69,6 +72,7 @@ pub(super) fn route_table(
                 use_remote_address: *use_remote_address,
                 path_normalization: *path_normalization,
                 server_header: server_header.clone(),
+                suppress_envoy_headers: *suppress_envoy_headers,
             })
         }
         RouteSource::ExplicitProxy { accepting } => {
@@ -85,6 +89,7 @@ pub(super) fn route_table(
                 use_remote_address,
                 path_normalization,
                 server_header,
+                suppress_envoy_headers,
             ) = match &chain.action {
                 ChainAction::Http(hcm) => (
                     hcm.inline_routes
@@ -96,6 +101,7 @@ pub(super) fn route_table(
                     hcm.use_remote_address,
                     hcm.path_normalization,
                     hcm.server_header.clone(),
+                    hcm.suppress_envoy_headers,
                 ),
                 ChainAction::Tcp(tcp) => (
                     Arc::new(forward_all(tcp, chain.egress_policy)),
@@ -105,6 +111,7 @@ pub(super) fn route_table(
                     false,
                     PathNormalization::default(),
                     SharedServerHeader::default(),
+                    false,
                 ),
             };
             Some(RouteTable {
@@ -116,6 +123,7 @@ pub(super) fn route_table(
                 use_remote_address,
                 path_normalization,
                 server_header,
+                suppress_envoy_headers,
             })
         }
     }

@@ -71,6 +71,7 @@ fn downstream(routes: Arc<RouteConfig>, path_normalization: PathNormalization) -
             use_remote_address: false,
             path_normalization,
             server_header: Default::default(),
+            suppress_envoy_headers: false,
         },
         targets: Arc::default(),
         peer_identity: None,

@@ -59,6 +59,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             path_normalization: Default::default(),
             server_header: Default::default(),
             timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
+            suppress_envoy_headers: false,
         }),
         egress_policy: None,
     };

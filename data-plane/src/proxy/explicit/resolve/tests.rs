@@ -219,6 +219,7 @@ fn http_and_sni_listeners_route_by_what_the_tunnel_carries() {
             path_normalization: Default::default(),
             server_header: Default::default(),
             timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
+            suppress_envoy_headers: false,
         }),
         ..tcp_chain("unused", &[])
     };

@@ -69,6 +69,7 @@ async fn connect(server: &Arc<ServerDrain>) -> TcpStream {
             use_remote_address: false,
             path_normalization: Default::default(),
             server_header: Default::default(),
+            suppress_envoy_headers: false,
         },
         targets: Arc::default(),
         peer_identity: None,

@@ -84,6 +84,7 @@ pub(crate) async fn exchange(
             use_remote_address: false,
             path_normalization: Default::default(),
             server_header: Default::default(),
+            suppress_envoy_headers: false,
         },
         targets: Arc::default(),
         peer_identity: None,

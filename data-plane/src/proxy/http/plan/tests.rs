@@ -108,6 +108,7 @@ fn request(authority: &str, path: &str, headers: &[(&'static str, &'static str)]
         original_dst: None,
         tls: false,
         use_remote_address: false,
+        suppress_envoy_headers: false,
     }
 }
 
@@ -166,6 +167,21 @@ fn forwarded_requests_keep_their_authority_as_host_and_get_envoy_headers() {
     assert!(!head.headers.contains_key(header::CONNECTION));
     assert_eq!(forwarding.destination, Destination::OriginalDst(None));
     assert!(forwarding.include_attempt_count);
+}
+
+#[test]
+fn suppress_envoy_headers_drops_the_routers_expected_timeout() {
+    let routes = routes(route(
+        prefix("/"),
+        RouteAction::Forward(forward_to(CLUSTER)),
+    ));
+    let (_, head) = forwarded(plan_for(&routes, request("httpbin.test", "/", &[])));
+    assert_eq!(head.headers["x-envoy-expected-rq-timeout-ms"], "15000");
+    let mut suppressed = request("httpbin.test", "/", &[]);
+    suppressed.suppress_envoy_headers = true;
+    let (_, head) = forwarded(plan_for(&routes, suppressed));
+    assert!(!head.headers.contains_key("x-envoy-expected-rq-timeout-ms"));
+    assert_eq!(head.headers["x-request-id"], "generated-id");
 }
 
 #[test]
