@@ -39,6 +39,7 @@ fn served(timeouts: HttpTimeouts) -> (DuplexStream, Arc<ProxyContext>) {
             use_remote_address: false,
             path_normalization: Default::default(),
             server_header: Default::default(),
+            suppress_envoy_headers: false,
         },
         targets: Arc::default(),
         peer_identity: None,
