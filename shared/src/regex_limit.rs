@@ -36,12 +36,25 @@ pub enum RegexError {
 
 /// Compiles `pattern` within the limits.
 pub fn compile(pattern: &str) -> Result<regex::Regex, RegexError> {
+    build(pattern, pattern)
+}
+
+/// Compiles `pattern` within the limits, anchored at both ends, so that a
+/// match covers the whole value as RE2's FullMatch (Envoy's safe_regex)
+/// does: `a|ab` matches `ab`, which an unanchored leftmost match would
+/// stop short of.
+pub fn compile_whole(pattern: &str) -> Result<regex::Regex, RegexError> {
+    build(pattern, &format!("^(?:{pattern})$"))
+}
+
+/// Checks `pattern`'s length, then compiles `source` (which holds it).
+fn build(pattern: &str, source: &str) -> Result<regex::Regex, RegexError> {
     if pattern.len() > MAX_REGEX_LENGTH {
         return Err(RegexError::TooLong {
             length: pattern.len(),
         });
     }
-    regex::RegexBuilder::new(pattern)
+    regex::RegexBuilder::new(source)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|error| match error {
@@ -68,6 +81,17 @@ mod tests {
         ] {
             assert!(compile(pattern).is_ok(), "{pattern}");
         }
+    }
+
+    #[test]
+    fn a_whole_match_takes_the_alternative_that_covers_the_value() {
+        let re = compile_whole("a|ab").unwrap();
+        assert!(re.is_match("ab"));
+        assert!(re.is_match("a"));
+        assert!(!re.is_match("abc"));
+        assert!(!re.is_match("xab"));
+        let long = "a".repeat(MAX_REGEX_LENGTH);
+        assert!(compile_whole(&long).is_ok(), "the anchors do not count");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use shared::egress::EgressPolicy;
 use super::drain::{DrainScope, ServerDrain};
 use super::http::{self, Downstream, RouteSource};
 use super::inspect::{self, Hello};
+use super::stats::listener::ListenerStats;
 use super::{ProxyContext, explicit, orig_dst, tcp};
 
 /// How long a blocked fall-through connection waits for a ClientHello to
@@ -35,6 +36,10 @@ pub async fn accept_loop(
     drain: (Arc<ServerDrain>, Arc<DrainScope>),
 ) {
     let (server, listener) = drain;
+    let stats = socket
+        .local_addr()
+        .ok()
+        .map(|address| context.stats.listeners.listener(address));
     loop {
         match socket.accept().await {
             Ok((stream, remote)) => {
@@ -42,8 +47,10 @@ pub async fn accept_loop(
                 let context = context.clone();
                 let name = name.clone();
                 let connection = server.connection(&listener);
+                let active = stats.clone().map(ActiveConnection::open);
                 tokio::spawn(connection.run(async move {
                     handle(stream, remote, &name, context).await;
+                    drop(active);
                 }));
             }
             Err(error) => {
@@ -51,6 +58,27 @@ pub async fn accept_loop(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// One open connection in its listener's `downstream_cx_active`, until
+/// dropped (also when its task is cancelled).
+struct ActiveConnection(Arc<ListenerStats>);
+
+impl ActiveConnection {
+    fn open(stats: Arc<ListenerStats>) -> Self {
+        stats
+            .cx_active
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(stats)
+    }
+}
+
+impl Drop for ActiveConnection {
+    fn drop(&mut self) {
+        self.0
+            .cx_active
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

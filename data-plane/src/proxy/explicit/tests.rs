@@ -298,3 +298,34 @@ async fn h2c_with_prior_knowledge_is_served_as_http2() {
     assert_eq!(response.version(), http::Version::HTTP_2);
     assert_eq!(response.status(), 502);
 }
+
+#[tokio::test]
+async fn an_open_connection_counts_in_its_listeners_active_gauge_until_it_closes() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let context = wild_mesh("BlackHoleCluster", json!({}));
+    let proxy = start_proxy(context.clone()).await;
+    let active = || {
+        context
+            .stats
+            .listeners
+            .listener(proxy)
+            .cx_active
+            .load(Relaxed)
+    };
+    let client = TcpStream::connect(proxy).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while active() != 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the open connection is counted");
+    drop(client);
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while active() != 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the closed connection is no longer counted");
+}

@@ -1,10 +1,8 @@
 //! Listener stats as Envoy names them: per listener (`listener.<address>.`,
 //! Prometheus label `envoy_listener_address`) the connections open
-//! (`downstream_cx_active`), those refused by the listener's connection
-//! limit (`downstream_cx_overflow`) or by the overall one, or for want of
-//! a file descriptor (`downstream_global_cx_overflow`), and those whose
-//! listener filters timed out (`downstream_pre_cx_timeout`); and the TLS
-//! inspector's (`tls_inspector.*`).
+//! (`downstream_cx_active`) and those whose listener filters timed out
+//! (`downstream_pre_cx_timeout`); and the TLS inspector's
+//! (`tls_inspector.*`).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -18,8 +16,6 @@ use dashmap::DashMap;
 pub struct ListenerStats {
     /// A gauge: connections accepted and not yet closed.
     pub cx_active: AtomicU64,
-    pub cx_overflow: AtomicU64,
-    pub global_cx_overflow: AtomicU64,
     pub pre_cx_timeout: AtomicU64,
 }
 
@@ -69,18 +65,10 @@ impl ListenersStats {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         listeners.sort_by(|a, b| a.0.cmp(&b.0));
-        let series: [(&str, &str, ReadListener); 4] = [
+        let series: [(&str, &str, ReadListener); 2] = [
             ("envoy_listener_downstream_cx_active", "gauge", |s| {
                 s.cx_active.load(Relaxed)
             }),
-            ("envoy_listener_downstream_cx_overflow", "counter", |s| {
-                s.cx_overflow.load(Relaxed)
-            }),
-            (
-                "envoy_listener_downstream_global_cx_overflow",
-                "counter",
-                |s| s.global_cx_overflow.load(Relaxed),
-            ),
             ("envoy_listener_downstream_pre_cx_timeout", "counter", |s| {
                 s.pre_cx_timeout.load(Relaxed)
             }),
@@ -127,15 +115,13 @@ mod tests {
     fn listeners_are_named_by_address_as_envoy_names_them() {
         let stats = ListenersStats::default();
         let listener = stats.listener("0.0.0.0:15001".parse().unwrap());
-        listener.cx_overflow.fetch_add(2, Relaxed);
-        listener.global_cx_overflow.fetch_add(1, Relaxed);
+        listener.cx_active.fetch_add(2, Relaxed);
         stats.tls_inspector.connection_closed.fetch_add(3, Relaxed);
         let mut out = String::new();
         stats.render(&mut out);
         for line in [
             "# TYPE envoy_listener_downstream_cx_active gauge",
-            "envoy_listener_downstream_cx_overflow{envoy_listener_address=\"0.0.0.0_15001\"} 2",
-            "envoy_listener_downstream_global_cx_overflow{envoy_listener_address=\"0.0.0.0_15001\"} 1",
+            "envoy_listener_downstream_cx_active{envoy_listener_address=\"0.0.0.0_15001\"} 2",
             "envoy_listener_downstream_pre_cx_timeout{envoy_listener_address=\"0.0.0.0_15001\"} 0",
             "envoy_tls_inspector_connection_closed 3",
         ] {

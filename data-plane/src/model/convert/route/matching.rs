@@ -146,14 +146,14 @@ pub(in crate::model::convert) fn string_match(
     })
 }
 
-/// A regex, matched by callers against the whole value as Envoy's
-/// safe_regex is, within the size limits both sides share (Envoy's RE2
+/// A regex anchored at both ends, matching the whole value as Envoy's
+/// safe_regex does, within the size limits both sides share (Envoy's RE2
 /// program size limit, `shared::regex_limit`). A syntax error is reported
 /// by its last line, so the NACK stays on one line; a regex too large is
 /// named by its start.
 fn regex(pattern: &str, at: &At<'_>) -> Result<regex::Regex, Error> {
-    use shared::regex_limit::{RegexError, compile};
-    compile(pattern).map_err(|error| match error {
+    use shared::regex_limit::{RegexError, compile_whole};
+    compile_whole(pattern).map_err(|error| match error {
         RegexError::Syntax(detail) => at.error(format!("invalid regex {pattern:?}: {detail}")),
         too_large => {
             let start: String = pattern.chars().take(32).collect();

@@ -304,3 +304,17 @@ fn a_query_matcher_the_agent_cannot_evaluate_is_rejected() {
         "unsupported string matcher",
     );
 }
+
+#[test]
+fn a_regex_match_covers_the_whole_path_as_re2s_full_match() {
+    let matcher = matcher_with(|m| {
+        m.path_specifier = Some(route_match::PathSpecifier::SafeRegex(regex("/a|/ab")));
+    });
+    let PathMatch::Regex(re) = matcher.path else {
+        panic!("expected a regex path match");
+    };
+    // An unanchored leftmost match stops at `/a` and misses the whole
+    // value; RE2's FullMatch takes the alternative that covers it.
+    assert_eq!(re.find("/ab").map(|m| m.as_str()), Some("/ab"));
+    assert!(re.find("/abc").is_none());
+}
