@@ -281,12 +281,13 @@ fn egress_gateway_accepts_its_config() -> Result<()> {
     );
 
     // The listener is bound and serves HTTP: a host no Gateway server
-    // admits gets Envoy's own 404.
+    // admits gets Envoy's own 404, with the server name istiod gives
+    // gateways.
     let response = Curl::get(format!("http://127.0.0.1:{listen_port}/"))
         .header("Host", "unknown.example")
         .run()?;
     assert_eq!(response.status, 404, "{response:?}");
-    assert_eq!(response.header("server"), Some("envoy"));
+    assert_eq!(response.header("server"), Some("istio-envoy"));
     Ok(())
 }
 
