@@ -17,6 +17,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use control_plane::config::{self, ConfigSnapshot};
 use control_plane::translate::{self, Proxy, TypedResources};
+use shared::telemetry::LogFormat;
 use shared::type_url;
 
 use cli::egress::{EgressCommand, egress};
@@ -32,6 +33,11 @@ use cli::trust::create_token;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written on stderr: `text` (coloured only on a
+    /// terminal) or `json` (one object per line: time, level, target,
+    /// message, fields).
+    #[arg(long, global = true, env = "LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -132,8 +138,8 @@ impl DumpType {
 }
 
 fn main() -> ExitCode {
-    shared::telemetry::init_tracing("info");
     let cli = Cli::parse();
+    shared::telemetry::init_logging(cli.log_format, "info");
     let result = match cli.command {
         Command::Serve(options) => serve(*options),
         Command::Validate { dir, mesh, strict } => return validate(&dir, mesh.as_deref(), strict),

@@ -8,7 +8,9 @@ mod cli {
     pub mod dns;
     pub mod init;
     pub mod memory;
+    pub mod node_args;
     pub mod proxy;
+    pub mod proxy_config;
     pub mod sds;
     pub mod signal;
 }
@@ -17,9 +19,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use data_plane::admin::LogLevelError;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, reload};
+use shared::telemetry::{LogFormat, init_logging};
+use tracing_subscriber::EnvFilter;
 
 use cli::analyze::{AnalyzeArgs, analyze};
 use cli::init::{InitArgs, cleanup, init};
@@ -41,6 +42,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written on stderr: `text` (coloured only on a
+    /// terminal) or `json` (one object per line: time, level, target,
+    /// message, fields).
+    #[arg(long, global = true, env = "LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -63,12 +69,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (filter, filter_handle) = reload::Layer::new(filter);
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .init();
+    let filter_handle = init_logging(cli.log_format, "info");
     let set_log_level = Box::new(move |level: &str| {
         let filter = EnvFilter::try_new(level).map_err(|source| LogLevelError::Invalid {
             level: level.to_string(),

@@ -17,6 +17,10 @@ pub struct Identity {
     /// The agent's DNS proxy answers the app's queries: node metadata
     /// `DNS_CAPTURE: "true"`, as pilot-agent sends it.
     pub dns_capture: bool,
+    /// More node metadata, as pilot-agent takes it from `ISTIO_META_*`
+    /// (strings) and `ISTIO_METAJSON_*` (objects) variables; the keys
+    /// above are this agent's own and win.
+    pub metadata: BTreeMap<String, Value>,
 }
 
 impl Identity {
@@ -50,6 +54,7 @@ impl Identity {
             ips: vec![ip],
             service_account: service_account.to_string(),
             dns_capture: false,
+            metadata: BTreeMap::new(),
         })
     }
 
@@ -65,7 +70,7 @@ impl Identity {
                 .map(|(k, v)| (k.clone(), string(v)))
                 .collect(),
         };
-        let fields = [
+        let own = [
             (node::META_NAMESPACE, string(&self.namespace)),
             (node::META_INSTANCE_IPS, string(&self.ips.join(","))),
             (node::META_SERVICE_ACCOUNT, string(&self.service_account)),
@@ -81,8 +86,13 @@ impl Identity {
             self.dns_capture
                 .then(|| (node::META_DNS_CAPTURE, string("true"))),
         )
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        .map(|(k, v)| (k.to_string(), v));
+        let fields = self
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(own)
+            .collect();
         Node {
             id: self.node_id.clone(),
             cluster: self
@@ -151,6 +161,29 @@ mod tests {
         assert!(
             matches!(&meta.fields["DNS_CAPTURE"].kind, Some(Kind::StringValue(v)) if v == "true")
         );
+    }
+
+    #[test]
+    fn more_metadata_goes_along_and_never_replaces_the_agents_own() {
+        let mut id = Identity::new(
+            NodeType::Sidecar,
+            None,
+            "10.0.0.5",
+            "app",
+            "default",
+            BTreeMap::new(),
+            "app",
+        )
+        .unwrap();
+        let string = |s: &str| Value {
+            kind: Some(Kind::StringValue(s.to_string())),
+        };
+        id.metadata
+            .insert("CLUSTER_ID".into(), string("Kubernetes"));
+        id.metadata.insert("NAMESPACE".into(), string("other"));
+        let meta = id.to_node().metadata.unwrap();
+        assert_eq!(meta.fields["CLUSTER_ID"], string("Kubernetes"));
+        assert_eq!(meta.fields["NAMESPACE"], string("default"));
     }
 
     #[test]

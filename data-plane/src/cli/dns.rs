@@ -56,15 +56,17 @@ pub struct DnsStart {
     pub listeners: DnsListeners,
 }
 
-/// With --dns-capture, the DNS proxy bound on `runtime`; `dns_server`
+/// With DNS capture (--dns-capture or node metadata DNS_CAPTURE), the DNS
+/// proxy bound on `runtime`; `dns_server`
 /// replaces the resolv.conf nameservers as its upstream. The proxy's own
 /// address is never its upstream (a query would loop).
 pub fn start(
+    capture: bool,
     args: &DnsArgs,
     dns_server: Option<SocketAddr>,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Option<DnsStart>> {
-    if !args.dns_capture {
+    if !capture {
         return Ok(None);
     }
     let resolv_conf = ResolvConf::read(Path::new(RESOLV_CONF));

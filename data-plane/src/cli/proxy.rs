@@ -1,8 +1,9 @@
 //! `data-plane proxy`: the agent itself, a sidecar or a gateway fed over ADS.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -19,7 +20,7 @@ use data_plane::proxy::stats::Stats;
 use data_plane::proxy::stats::istio::{
     DEFAULT_MAX_UNREGISTERED_DESTINATIONS, IstioStats, SourceWorkload,
 };
-use data_plane::proxy::{ListenerManager, ListenerSockets, ProxyContext};
+use data_plane::proxy::{BindPlan, ListenerManager, ListenerSockets, ProxyContext};
 use data_plane::store::ConfigStore;
 use data_plane::upstream::{DnsConfig, Upstreams};
 use data_plane::xds::{AdsClient, ConfigSink};
@@ -28,6 +29,8 @@ use tokio::sync::watch;
 
 use super::control_plane::ControlPlaneArgs;
 use super::dns::DnsArgs;
+use super::node_args::{self, NodeArgs};
+use super::proxy_config::ProxyConfig;
 use super::signal::terminated;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -57,36 +60,37 @@ pub struct ProxyArgs {
     /// Connect without TLS and without a token, to the control plane's
     /// plaintext port: no certificates, so ISTIO_MUTUAL cannot work. The
     /// TLS and identity flags have no meaning with it and are refused.
-    #[arg(long, conflicts_with_all = ["ca_root", "token", "xds_server_name", "trust_domain"])]
+    #[arg(long, conflicts_with_all = ["ca_addr", "ca_root", "token", "xds_server_name", "trust_domain"])]
     pub plaintext: bool,
-    /// The full node id; otherwise built from --ip, --pod and --namespace.
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Istio's ProxyConfig, YAML or JSON, as injection sets it: its
+    /// discoveryAddress, proxyAdminPort, concurrency, drainDuration,
+    /// terminationDrainDuration and proxyMetadata apply where no flag says
+    /// otherwise; any other field is refused.
+    #[arg(long, env = "PROXY_CONFIG", value_name = "YAML")]
+    pub proxy_config: Option<String>,
+    /// The admin interface (config_dump, stats, ready) [default:
+    /// 127.0.0.1:15000, or the ProxyConfig's proxyAdminPort on loopback].
     #[arg(long)]
-    pub node_id: Option<String>,
-    #[arg(long, default_value = "127.0.0.1")]
-    pub ip: String,
-    #[arg(long, default_value = "app")]
-    pub pod: String,
-    #[arg(long, default_value = "default")]
-    pub namespace: String,
-    /// Workload labels, k=v,k2=v2.
-    #[arg(long, default_value = "")]
-    pub labels: String,
-    /// The service account this proxy runs as (node metadata
-    /// SERVICE_ACCOUNT); it must be the token's.
-    #[arg(long, default_value = "default")]
-    pub service_account: String,
-    /// The admin interface (config_dump, stats, ready).
-    #[arg(long, default_value = "127.0.0.1:15000")]
-    pub admin_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    /// Where a sidecar's outbound listener (`virtualOutbound`: captured
+    /// traffic and the explicit proxy) binds, whatever address the control
+    /// plane gives it: loopback by default, so the explicit proxy relays
+    /// only for this host's apps. Another port lets several sidecars share
+    /// a host (`data-plane init --proxy-port` to match).
+    #[arg(long, default_value_t = SocketAddr::from((Ipv4Addr::LOCALHOST, shared::ports::OUTBOUND_CAPTURE)))]
+    pub outbound_addr: SocketAddr,
     /// DNS server (host:port) for DNS clusters and, with --dns-capture,
     /// for the names the DNS proxy forwards; default /etc/resolv.conf.
     #[arg(long)]
     pub dns_server: Option<SocketAddr>,
     #[command(flatten)]
     pub dns: DnsArgs,
-    /// Proxy worker threads.
-    #[arg(long, default_value_t = 2)]
-    pub concurrency: usize,
+    /// Proxy worker threads; 0 is one per CPU [default: the ProxyConfig's
+    /// concurrency, else 2].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
     /// Keep the workers polling their sockets, instead of sleeping, until
     /// this long (e.g. 1ms) has passed without a new connection, request or
     /// response: lower latency where idle CPUs wake slowly (virtual
@@ -102,9 +106,15 @@ pub struct ProxyArgs {
     /// default is the mesh's `drainDuration`, which pilot-agent passes):
     /// on SIGTERM the listeners stop accepting, open connections are asked
     /// to close, and the agent exits when they are done or this has passed.
-    /// A listener an update removes drains as long.
-    #[arg(long = "drain-time-s", default_value_t = 45)]
-    pub drain_time_s: u64,
+    /// A listener an update removes drains as long. [default: the
+    /// ProxyConfig's drainDuration, else 45]
+    #[arg(long = "drain-time-s")]
+    pub drain_time_s: Option<u64>,
+    /// How long the agent drains on SIGTERM before it exits, if less than
+    /// the drain time (pilot-agent's terminationDrainDuration) [default:
+    /// the ProxyConfig's terminationDrainDuration, else the drain time].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub termination_drain_duration: Option<std::time::Duration>,
     /// When a drain asks the open connections to close.
     #[arg(long, value_enum, default_value = "immediate")]
     pub drain_strategy: DrainStrategyArg,
@@ -115,30 +125,43 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         Role::Sidecar => NodeType::Sidecar,
         Role::Router => NodeType::Router,
     };
-    if args.dns.dns_capture && node_type == NodeType::Router {
-        anyhow::bail!(
-            "--dns-capture answers an app's DNS; a gateway has no app and gets no name table: drop --dns-capture"
-        );
-    }
-    let labels: BTreeMap<String, String> = shared::node::parse_labels(&args.labels)?;
+    let proxy_config = ProxyConfig::parse(args.proxy_config.as_deref().unwrap_or_default())?;
+    let settings = Settings::new(&args, &proxy_config);
+    let metadata = node_args::node_metadata(
+        &proxy_config.proxy_metadata,
+        node_args::environment(),
+        &args.node.node_metadata,
+    )?;
+    let labels: BTreeMap<String, String> = match (&args.node.labels, metadata.labels) {
+        (Some(labels), _) => shared::node::parse_labels(labels)?,
+        (None, labels) => labels.unwrap_or_default(),
+    };
     let mut identity = Identity::new(
         node_type,
-        args.node_id.clone(),
-        &args.ip,
-        &args.pod,
-        &args.namespace,
+        args.node.node_id.clone(),
+        &args.node.ip,
+        &args.node.pod,
+        &args.node.namespace,
         labels,
-        &args.service_account,
+        &args.node.service_account,
     )?;
-    identity.dns_capture = args.dns.dns_capture;
+    identity.dns_capture = args.dns.dns_capture || metadata.dns_capture;
+    identity.metadata = metadata.fields;
+    if identity.dns_capture && node_type == NodeType::Router {
+        anyhow::bail!(
+            "DNS capture answers an app's DNS; a gateway has no app and gets no name table: drop --dns-capture (ISTIO_META_DNS_CAPTURE)"
+        );
+    }
     let node_id: NodeId = identity.node_id.parse()?;
     let source_workload =
         SourceWorkload::of_pod(node_id.pod(), &identity.namespace, &identity.labels);
-    let control_plane = args.control_plane.connection(args.plaintext)?;
+    let control_plane = args
+        .control_plane
+        .connection(args.plaintext, proxy_config.discovery_address.as_deref())?;
     tracing::info!(node = %identity.node_id, xds = %control_plane.address(), "starting");
     let authority = if control_plane.is_authenticated() {
         Some(CertificateAuthority::new(
-            control_plane.clone(),
+            args.control_plane.ca_connection(&control_plane)?,
             SpiffeId {
                 trust_domain: args.control_plane.trust_domain.clone(),
                 namespace: identity.namespace.clone(),
@@ -154,11 +177,11 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
 
     // One worker: a current-thread runtime (driven by this thread), which
     // skips the multi-thread scheduler's cross-thread bookkeeping.
-    let workers = if args.concurrency <= 1 {
+    let workers = if settings.concurrency <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(args.concurrency);
+        builder.worker_threads(settings.concurrency);
         builder
     }
     .thread_name("proxy-worker")
@@ -170,9 +193,11 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
             server: args.dns_server,
         })
     }));
-    let dns = super::dns::start(&args.dns, args.dns_server, &workers)?;
+    let dns = super::dns::start(identity.dns_capture, &args.dns, args.dns_server, &workers)?;
     let hook_upstreams = upstreams.clone();
-    let sockets = Arc::new(ListenerSockets::default());
+    let sockets = Arc::new(ListenerSockets::new(BindPlan {
+        outbound: Some(args.outbound_addr),
+    }));
     let hook_sockets = sockets.clone();
     let store = Arc::new(ConfigStore::new(Box::new(move |config| {
         hook_sockets.prepare(config)?;
@@ -211,7 +236,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
 
     let drain = Arc::new(ServerDrain::new(
         DrainSettings {
-            time: std::time::Duration::from_secs(args.drain_time_s),
+            time: settings.drain_time,
             strategy: match args.drain_strategy {
                 DrainStrategyArg::Gradual => DrainStrategy::Gradual,
                 DrainStrategyArg::Immediate => DrainStrategy::Immediate,
@@ -242,11 +267,11 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         dumps: Arc::default(),
     });
     let admin_listener = workers
-        .block_on(tokio::net::TcpListener::bind(args.admin_addr))
+        .block_on(tokio::net::TcpListener::bind(settings.admin_addr))
         .with_context(|| {
             format!(
                 "bind the admin address {} (is another agent running?)",
-                args.admin_addr
+                settings.admin_addr
             )
         })?;
     let admin_listener = admin_listener
@@ -298,7 +323,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
 
     workers.block_on(async move {
         if let (Some(window), Some(activity)) = (args.busy_poll, activity) {
-            for _ in 0..args.concurrency.max(1) {
+            for _ in 0..settings.concurrency.max(1) {
                 tokio::spawn(busy_poll::poll(activity.clone(), window));
             }
         }
@@ -313,8 +338,12 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
             () = terminated() => {
                 tracing::info!("terminated; draining");
                 drain.start(StopAccepting::Now);
+                let termination = DrainSettings {
+                    time: settings.termination_drain,
+                    ..drain.settings
+                };
                 tokio::select! {
-                    () = drain.scope.done(drain.settings) => tracing::info!(
+                    () = drain.scope.done(termination) => tracing::info!(
                         still_open = drain.scope.active(),
                         "drain over; shutting down"
                     ),
@@ -327,6 +356,47 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
     data_plane::proxy::access_log::flush();
     Ok(())
 }
+
+/// What the flags and the ProxyConfig say together, the flags winning.
+struct Settings {
+    admin_addr: SocketAddr,
+    concurrency: usize,
+    drain_time: Duration,
+    termination_drain: Duration,
+}
+
+impl Settings {
+    fn new(args: &ProxyArgs, config: &ProxyConfig) -> Self {
+        let admin_addr = args.admin_addr.unwrap_or_else(|| {
+            let port = config
+                .proxy_admin_port
+                .unwrap_or(shared::ports::AGENT_ADMIN);
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+        });
+        let concurrency = match args.concurrency.or(config.concurrency).unwrap_or(2) {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let drain_time = args
+            .drain_time_s
+            .map(Duration::from_secs)
+            .or(config.drain_duration)
+            .unwrap_or(DEFAULT_DRAIN_TIME);
+        let termination_drain = args
+            .termination_drain_duration
+            .or(config.termination_drain_duration)
+            .map_or(drain_time, |termination| termination.min(drain_time));
+        Self {
+            admin_addr,
+            concurrency,
+            drain_time,
+            termination_drain,
+        }
+    }
+}
+
+/// pilot-agent's drainDuration.
+const DEFAULT_DRAIN_TIME: Duration = Duration::from_secs(45);
 
 /// Ready once the config is warm and the listeners are bound.
 async fn readiness(

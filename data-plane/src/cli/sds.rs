@@ -21,24 +21,24 @@ pub struct SdsArgs {
     #[command(flatten)]
     pub control_plane: ControlPlaneArgs,
     /// The proxy's namespace, in its SPIFFE id; it must be the token's.
-    #[arg(long, default_value = "default")]
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub namespace: String,
     /// The proxy's service account, in its SPIFFE id; it must be the token's.
-    #[arg(long, default_value = "default")]
+    #[arg(long, env = "SERVICE_ACCOUNT", default_value = "default")]
     pub service_account: String,
 }
 
 pub fn sds(args: &SdsArgs) -> anyhow::Result<()> {
-    let control_plane = args.control_plane.connection(false)?;
-    let relay = AccessLogRelay::new(control_plane.clone(), Arc::default());
+    let control_plane = args.control_plane.connection(false, None)?;
     let authority = CertificateAuthority::new(
-        control_plane,
+        args.control_plane.ca_connection(&control_plane)?,
         SpiffeId {
             trust_domain: args.control_plane.trust_domain.clone(),
             namespace: args.namespace.clone(),
             service_account: args.service_account.clone(),
         },
     );
+    let relay = AccessLogRelay::new(control_plane, Arc::default());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,7 +3,9 @@
 //! from the current config on every connection); new ones are bound;
 //! removed or moved ones stop accepting and drain: their open connections
 //! are asked to finish, and closed at the end of the drain time. When the
-//! server drains, every listener stops accepting.
+//! server drains, every listener stops accepting. The sidecar's
+//! `virtualOutbound` binds where the agent is told (loopback by default),
+//! not at the control plane's wildcard address.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +16,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::model::RunningConfig;
+use crate::model::{Listener, RunningConfig};
+use shared::naming::VIRTUAL_OUTBOUND_LISTENER;
 
 use super::ProxyContext;
 use super::drain::{DrainScope, ServerDrain};
@@ -41,6 +44,27 @@ struct Bound {
     drain: Arc<DrainScope>,
 }
 
+/// Where this agent binds the listeners of its config: each at its own
+/// address, except the sidecar's `virtualOutbound` (captured traffic and
+/// the explicit proxy), bound at `outbound` when set. Istio's control plane
+/// sends `0.0.0.0:15001`; bound there, the explicit proxy relays for anyone
+/// who reaches the host, and only one sidecar fits on it. iptables'
+/// REDIRECT of the app's own connections reaches a loopback address too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BindPlan {
+    pub outbound: Option<SocketAddr>,
+}
+
+impl BindPlan {
+    /// The address `listener` is bound at.
+    pub fn address(&self, listener: &Listener) -> SocketAddr {
+        match self.outbound {
+            Some(outbound) if &*listener.name == VIRTUAL_OUTBOUND_LISTENER => outbound,
+            _ => listener.address,
+        }
+    }
+}
+
 /// Sockets bound while an LDS update is applied, so that a port that cannot
 /// be bound rejects the update (NACK) as Envoy does, instead of failing
 /// later where nobody sees it.
@@ -51,6 +75,7 @@ struct Bound {
 #[derive(Default)]
 pub struct ListenerSockets {
     state: Mutex<SocketState>,
+    plan: BindPlan,
 }
 
 #[derive(Default)]
@@ -64,6 +89,14 @@ struct SocketState {
 }
 
 impl ListenerSockets {
+    /// Sockets bound as `plan` says.
+    pub fn new(plan: BindPlan) -> Self {
+        Self {
+            state: Mutex::default(),
+            plan,
+        }
+    }
+
     /// Binds every listener of `config` that is not bound yet at its address.
     pub fn prepare(&self, config: &RunningConfig) -> Result<(), BindErrors> {
         let mut state = self.state.lock();
@@ -72,22 +105,23 @@ impl ListenerSockets {
             return Ok(());
         }
         for (name, listener) in config.listeners.iter().filter(|(_, l)| l.bind_to_port) {
-            let already = state.active.get(name) == Some(&listener.address)
+            let address = self.plan.address(listener);
+            let already = state.active.get(name) == Some(&address)
                 || state
                     .prepared
                     .get(name)
                     .and_then(|socket| socket.local_addr().ok())
-                    .is_some_and(|addr| addr == listener.address);
+                    .is_some_and(|addr| addr == address);
             if already {
                 continue;
             }
-            match bind(listener.address) {
+            match bind(address) {
                 Ok(socket) => {
                     state.prepared.insert(name.clone(), socket);
                 }
                 Err(error) => errors.push(BindError {
                     listener: name.clone(),
-                    address: listener.address,
+                    address,
                     error,
                 }),
             }
@@ -214,7 +248,7 @@ impl ListenerManager {
             .listeners
             .iter()
             .filter(|(_, l)| l.bind_to_port)
-            .map(|(name, l)| (name, l.address))
+            .map(|(name, l)| (name, self.sockets.plan.address(l)))
             .collect();
         let gone: Vec<Arc<str>> = self
             .bound
@@ -279,11 +313,14 @@ impl Drop for ListenerManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Listener;
 
     fn config_with_listener(address: SocketAddr) -> RunningConfig {
+        named_listener("0.0.0.0_8080", address)
+    }
+
+    fn named_listener(name: &str, address: SocketAddr) -> RunningConfig {
         let listener = Listener {
-            name: "0.0.0.0_8080".into(),
+            name: name.into(),
             address,
             bind_to_port: true,
             use_original_dst: false,
@@ -340,5 +377,38 @@ mod tests {
         sockets
             .prepare(&config)
             .expect("the taken socket counts as bound");
+    }
+
+    #[test]
+    fn virtual_outbound_binds_where_the_agent_is_told() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let wildcard: SocketAddr = "0.0.0.0:15001".parse().unwrap();
+        let plan = BindPlan {
+            outbound: Some(free),
+        };
+        let outbound = named_listener(VIRTUAL_OUTBOUND_LISTENER, wildcard);
+        let listener = &outbound.listeners[VIRTUAL_OUTBOUND_LISTENER];
+        assert_eq!(plan.address(listener), free);
+        assert_eq!(
+            BindPlan::default().address(listener),
+            wildcard,
+            "unset: the control plane's address"
+        );
+        let gateway = named_listener("0.0.0.0_8080", wildcard);
+        assert_eq!(
+            plan.address(&gateway.listeners["0.0.0.0_8080"]),
+            wildcard,
+            "other listeners keep their address"
+        );
+        let sockets = ListenerSockets::new(plan);
+        sockets.prepare(&outbound).unwrap();
+        let name = Arc::from(VIRTUAL_OUTBOUND_LISTENER);
+        let socket = sockets
+            .take(&name, free)
+            .expect("bound at the plan's address");
+        assert_eq!(socket.local_addr().unwrap(), free);
     }
 }

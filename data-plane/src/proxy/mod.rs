@@ -29,7 +29,7 @@ use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
 use busy_poll::Activity;
 
-pub use listeners::{BindErrors, ListenerManager, ListenerSockets};
+pub use listeners::{BindErrors, BindPlan, ListenerManager, ListenerSockets};
 use stats::Stats;
 
 /// What every connection handler needs.
