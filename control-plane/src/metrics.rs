@@ -1,5 +1,7 @@
-//! Prometheus metrics of the control plane, named as istiod names them, and
-//! the HTTP endpoint that serves them (`GET /metrics`).
+//! Prometheus metrics of the control plane, named and labelled as istiod
+//! names them (pilot/pkg/xds/monitoring.go: counters without a `_total`
+//! suffix, `type` as `cds`/`eds`/`lds`/`rds`/`sds`/`nds`), and the HTTP
+//! endpoint that serves them (`GET /metrics`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,25 +16,46 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::config::ConfigSnapshot;
 use crate::config::validate::tcp_over_http_count;
 
+mod sum;
+
+pub use sum::Sum;
+
 type Label = Vec<(&'static str, String)>;
+
+/// istiod's buckets for `pilot_xds_push_time` (seconds).
+const PUSH_TIME_BUCKETS: [f64; 8] = [0.01, 0.1, 1.0, 3.0, 5.0, 10.0, 20.0, 30.0];
+/// istiod's buckets for `pilot_proxy_convergence_time` (seconds).
+const CONVERGENCE_BUCKETS: [f64; 8] = [0.1, 0.5, 1.0, 3.0, 5.0, 10.0, 20.0, 30.0];
 
 /// Every metric the control plane exports.
 pub struct Metrics {
     registry: Registry,
     pub connected_proxies: Gauge,
-    pub pushes: Family<Label, Counter>,
-    pub push_time: Histogram,
-    pub rejects: Family<Label, Counter>,
+    /// `pilot_xds_pushes{type}`: responses sent.
+    pub pushes: Family<Label, Sum>,
+    /// `pilot_xds_push_time{type}`: seconds to build and send one response.
+    pub push_time: Family<Label, Histogram>,
+    /// `pilot_proxy_convergence_time`: seconds from a mesh change to the
+    /// response that carries it.
+    pub convergence_time: Histogram,
+    /// `pilot_total_xds_rejects{type}`: NACKs.
+    pub rejects: Family<Label, Sum>,
+    /// `pilot_xds_{cds,eds,lds,rds}_reject{node,err}`: NACKs by proxy and
+    /// status code, kept by istiod for older dashboards.
+    pub rejects_by_node: [Family<Label, Gauge>; 4],
+    /// `pilot_xds_expired_nonce{type}`: requests answering a response that
+    /// is no longer the latest.
+    pub expired_nonces: Family<Label, Sum>,
     /// Streams closed because their proxy did not take a response within
     /// the send timeout.
-    pub write_timeouts: Counter,
+    pub write_timeouts: Sum,
     /// Configs not sent because they were too large, by the limit they
     /// exceeded (`per_proxy`, `per_response`).
     pub oversized_configs: Family<Label, Counter>,
@@ -42,8 +65,8 @@ pub struct Metrics {
     /// sidecar listener, in the served config.
     pub tcp_over_http: Gauge,
     pub auth_failures: Family<Label, Counter>,
-    pub csr_count: Counter,
-    pub certs_issued: Counter,
+    pub csr_count: Sum,
+    pub certs_issued: Sum,
     /// Requests and connections in the egress inventory, by source
     /// workload, destination and decision (bounded as the inventory is).
     pub egress_connections: Family<Label, Counter>,
@@ -61,28 +84,50 @@ impl Default for Metrics {
             "Number of proxies connected over ADS",
             connected_proxies.clone(),
         );
-        let pushes = Family::<Label, Counter>::default();
+        let pushes = Family::<Label, Sum>::default();
         registry.register(
             "pilot_xds_pushes",
-            "xDS responses sent, by type",
+            "Pilot build and send errors for lds, rds, cds and eds.",
             pushes.clone(),
         );
-        let push_time = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let push_time = Family::<Label, Histogram>::new_with_constructor(
+            (|| Histogram::new(PUSH_TIME_BUCKETS)) as fn() -> Histogram,
+        );
         registry.register(
-            "pilot_proxy_convergence_time",
-            "Seconds from a mesh change to the response that carries it",
+            "pilot_xds_push_time",
+            "Total time in seconds Pilot takes to push lds, rds, cds and eds.",
             push_time.clone(),
         );
-        let rejects = Family::<Label, Counter>::default();
+        let convergence_time = Histogram::new(CONVERGENCE_BUCKETS);
+        registry.register(
+            "pilot_proxy_convergence_time",
+            "Delay in seconds between config change and a proxy receiving all required configuration.",
+            convergence_time.clone(),
+        );
+        let rejects = Family::<Label, Sum>::default();
         registry.register(
             "pilot_total_xds_rejects",
-            "Responses proxies rejected (NACK), by type",
+            "Total number of XDS responses from pilot rejected by proxy.",
             rejects.clone(),
         );
-        let write_timeouts = Counter::default();
+        let rejects_by_node: [Family<Label, Gauge>; 4] = Default::default();
+        for (short, family) in REJECT_GAUGES.iter().zip(&rejects_by_node) {
+            registry.register(
+                format!("pilot_xds_{short}_reject"),
+                format!("Pilot rejected {} configs.", short.to_uppercase()),
+                family.clone(),
+            );
+        }
+        let expired_nonces = Family::<Label, Sum>::default();
+        registry.register(
+            "pilot_xds_expired_nonce",
+            "Total number of XDS requests with an expired nonce.",
+            expired_nonces.clone(),
+        );
+        let write_timeouts = Sum::default();
         registry.register(
             "pilot_xds_write_timeout",
-            "ADS connections closed because the proxy did not take a response within the send timeout",
+            "Pilot XDS response write timeouts.",
             write_timeouts.clone(),
         );
         let oversized_configs = Family::<Label, Counter>::default();
@@ -115,13 +160,13 @@ impl Default for Metrics {
             "Calls refused on the secure port (token, node identity, CSR, CSDS access), by reason",
             auth_failures.clone(),
         );
-        let csr_count = Counter::default();
+        let csr_count = Sum::default();
         registry.register(
             "citadel_server_csr_count",
             "Certificate signing requests received",
             csr_count.clone(),
         );
-        let certs_issued = Counter::default();
+        let certs_issued = Sum::default();
         registry.register(
             "citadel_server_success_cert_issuance_count",
             "Workload certificates issued",
@@ -156,7 +201,10 @@ impl Default for Metrics {
             connected_proxies,
             pushes,
             push_time,
+            convergence_time,
             rejects,
+            rejects_by_node,
+            expired_nonces,
             write_timeouts,
             oversized_configs,
             config_errors,
@@ -173,9 +221,29 @@ impl Default for Metrics {
     }
 }
 
+/// The xDS types istiod keeps a `pilot_xds_<type>_reject` gauge for.
+const REJECT_GAUGES: [&str; 4] = ["cds", "eds", "lds", "rds"];
+
 impl Metrics {
+    /// The `type` label istiod gives `type_url` (`GetMetricType`).
     pub fn type_label(type_url: &str) -> Label {
-        vec![("type", shared::type_url::short_name(type_url).to_string())]
+        vec![("type", metric_type(type_url).to_string())]
+    }
+
+    /// Counts a NACK of `type_url` from `node` with gRPC status `code`, as
+    /// istiod does: in `pilot_total_xds_rejects` and, for CDS, EDS, LDS and
+    /// RDS, in `pilot_xds_<type>_reject{node,err}`.
+    pub fn rejected(&self, type_url: &str, node: &str, code: i32) {
+        self.rejects
+            .get_or_create(&Self::type_label(type_url))
+            .inc();
+        let short = metric_type(type_url);
+        if let Some(index) = REJECT_GAUGES.iter().position(|t| *t == short) {
+            let err = format!("{:?}", tonic::Code::from_i32(code));
+            self.rejects_by_node[index]
+                .get_or_create(&vec![("node", node.to_string()), ("err", err)])
+                .inc();
+        }
     }
 
     pub fn reason_label(reason: &str) -> Label {
@@ -196,6 +264,21 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// istiod's name of an xDS type in metric labels; an unknown type is
+/// labelled with its URL, as istiod does.
+pub fn metric_type(type_url: &str) -> &str {
+    use shared::type_url::{CLUSTER, ENDPOINT, LISTENER, NAME_TABLE, ROUTE, SECRET};
+    match type_url {
+        CLUSTER => "cds",
+        ENDPOINT => "eds",
+        LISTENER => "lds",
+        ROUTE => "rds",
+        SECRET => "sds",
+        NAME_TABLE => "nds",
+        other => other,
     }
 }
 
@@ -243,3 +326,6 @@ fn respond(req: &Request<hyper::body::Incoming>, metrics: &Metrics) -> Response<
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
+
+#[cfg(test)]
+mod tests;

@@ -171,7 +171,7 @@ impl ControlPlane {
     }
 
     /// The sum of every series of metric `name` (e.g.
-    /// `pilot_total_xds_rejects_total`, whatever its labels); `None` when it
+    /// `pilot_total_xds_rejects`, whatever its labels); `None` when it
     /// has no series (a labelled metric has none until first counted).
     pub fn metric(&self, name: &str) -> Result<Option<f64>> {
         self.metric_with(name, &[])

@@ -501,7 +501,7 @@ fn unreadable_ca_is_nacked_and_traffic_keeps_flowing() -> Result<()> {
     assert_eventually(CONVERGE, || {
         let rejects = mesh
             .control_plane
-            .metric("pilot_total_xds_rejects_total")?
+            .metric("pilot_total_xds_rejects")?
             .unwrap_or_default();
         ensure!(rejects >= 1.0, "the control plane counted no NACK");
         Ok(())

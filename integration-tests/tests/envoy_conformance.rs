@@ -221,7 +221,7 @@ fn sidecar_accepts_every_resource_type() -> Result<()> {
         counter(&counters, &format!("cluster.{gateway_eds}.update_rejected"))?,
         0
     );
-    let rejects = control_plane.metric("pilot_total_xds_rejects_total")?;
+    let rejects = control_plane.metric("pilot_total_xds_rejects")?;
     assert_eq!(
         rejects.unwrap_or_default(),
         0.0,

@@ -51,7 +51,7 @@ fn nacked_version_is_reported_not_resent_and_the_next_change_arrives() -> Result
             .unwrap_or_default();
         assert!(details.contains(NACK_MESSAGE), "CSDS: {resource:#}");
     }
-    let rejects = control_plane.metric("pilot_total_xds_rejects_total")?;
+    let rejects = control_plane.metric("pilot_total_xds_rejects")?;
     assert!(
         rejects.unwrap_or_default() >= 1.0,
         "rejects counted: {rejects:?}"

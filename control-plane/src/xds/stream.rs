@@ -276,12 +276,18 @@ async fn handle<P: Protocol>(
     let type_url = request.type_url;
     let received = cx.connection.subscriptions.lock().receive(&request);
     match &received.kind {
-        RequestKind::Stale => tracing::debug!(
-            id = cx.connection.id,
-            type_url = ?type_url,
-            nonce = ?request.response_nonce,
-            "ignoring request with a stale nonce"
-        ),
+        RequestKind::Stale => {
+            tracing::debug!(
+                id = cx.connection.id,
+                type_url = ?type_url,
+                nonce = ?request.response_nonce,
+                "ignoring request with a stale nonce"
+            );
+            cx.metrics
+                .expired_nonces
+                .get_or_create(&Metrics::type_label(type_url))
+                .inc();
+        }
         RequestKind::Nack(nack) => {
             tracing::warn!(
                 id = cx.connection.id,
@@ -292,9 +298,7 @@ async fn handle<P: Protocol>(
                 "proxy rejected config (NACK)"
             );
             cx.metrics
-                .rejects
-                .get_or_create(&Metrics::type_label(type_url))
-                .inc();
+                .rejected(type_url, &cx.connection.proxy.id, nack.code);
         }
         RequestKind::Subscribe | RequestKind::Ack => {}
     }
@@ -328,6 +332,7 @@ async fn push<P: Protocol>(
     type_url: &str,
     force: bool,
 ) -> Result<(), Stop> {
+    let started = std::time::Instant::now();
     let response = {
         let mut subscriptions = cx.connection.subscriptions.lock();
         let Some(subscription) = subscriptions.get_mut(type_url) else {
@@ -353,6 +358,10 @@ async fn push<P: Protocol>(
         .inc();
     cx.metrics
         .push_time
+        .get_or_create(&Metrics::type_label(type_url))
+        .observe(started.elapsed().as_secs_f64());
+    cx.metrics
+        .convergence_time
         .observe(cx.state.published_at.elapsed().as_secs_f64());
     Ok(())
 }

@@ -35,6 +35,8 @@ pub struct Request<'a> {
     pub response_nonce: &'a str,
     /// Why the proxy rejected that response: set on a NACK only.
     pub error: Option<&'a str>,
+    /// The NACK's gRPC status code (0 when the request is no NACK).
+    pub error_code: i32,
     pub names: Names<'a>,
 }
 
@@ -50,6 +52,7 @@ impl<'a> Request<'a> {
             type_url,
             response_nonce,
             error: error_detail.map(|status| status.message.as_str()),
+            error_code: error_detail.map_or(0, |status| status.code),
             names,
         }
     }
@@ -77,6 +80,8 @@ pub struct Nack {
     pub version: String,
     pub nonce: String,
     pub error: String,
+    /// The gRPC status code the proxy gave (Envoy: INTERNAL).
+    pub code: i32,
 }
 
 /// What a request says about the last response of its type.
@@ -232,6 +237,7 @@ impl Subscription {
                 version: self.last_sent_version.clone(),
                 nonce: nonce.to_string(),
                 error: error.to_string(),
+                code: request.error_code,
             };
             self.nack = Some(nack.clone());
             return RequestKind::Nack(nack);

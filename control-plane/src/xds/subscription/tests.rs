@@ -92,6 +92,7 @@ impl Ask {
             type_url: self.type_url,
             response_nonce: self.nonce,
             error: self.error,
+            error_code: if self.error.is_some() { 13 } else { 0 },
             names,
         })
     }
@@ -212,6 +213,7 @@ fn a_nack_records_the_rejected_version_and_error_and_keeps_the_last_ack() {
         version: "v2".to_string(),
         nonce: "2".to_string(),
         error: "bad cluster".to_string(),
+        code: 13,
     };
     assert_eq!(
         Ask::sotw(CLUSTER, &[])

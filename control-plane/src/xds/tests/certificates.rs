@@ -30,7 +30,7 @@ fn request(csr: String) -> IstioCertificateRequest {
 }
 
 fn counter(mesh: &Mesh, name: &str) -> u64 {
-    let prefix = format!("{name}_total ");
+    let prefix = format!("{name} ");
     mesh.context
         .metrics
         .render()

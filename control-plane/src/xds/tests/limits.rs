@@ -123,7 +123,7 @@ async fn a_proxy_that_never_reads_has_its_connection_closed_after_the_send_timeo
     };
     let mut stream = open_ads(channel, None, request).await.expect("opened");
     eventually("the write timeout", || {
-        metric(&mesh, "pilot_xds_write_timeout_total") == 1
+        metric(&mesh, "pilot_xds_write_timeout") == 1
     })
     .await;
     assert!(
@@ -322,7 +322,7 @@ fn what_a_caller_claims_is_logged_escaped() {
         };
         stream.requests.send(nack).await.expect("sent");
         eventually("the NACK", || {
-            metric(&mesh, "pilot_total_xds_rejects_total{type=\"clusters\"}") == 1
+            metric(&mesh, "pilot_total_xds_rejects{type=\"cds\"}") == 1
         })
         .await;
     });
