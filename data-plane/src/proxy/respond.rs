@@ -82,6 +82,31 @@ impl LocalReply {
         Self { flags, ..self }
     }
 
+    /// This reply to a request that would have been retried but for the
+    /// cluster's `max_retries` circuit breaker: Envoy's router sets `UO`
+    /// before the flag of the failure itself.
+    pub fn retry_overflow(self) -> Self {
+        let flags = match self.flags {
+            "UT" => "UO,UT",
+            "UR" => "UO,UR",
+            "UF" => "UO,UF",
+            "UC" => "UO,UC",
+            _ => "UO",
+        };
+        Self { flags, ..self }
+    }
+
+    /// Envoy's 507 to a request whose body passed the buffer limit while
+    /// its retry waited for the backoff: no attempt could take the body.
+    pub fn retry_buffer_limit() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "exceeded request buffer limit while retrying upstream".into(),
+            "-",
+            "request_payload_exceeded_retry_buffer_limit",
+        )
+    }
+
     /// This reply to a request that was retried: Envoy's router says so in
     /// the body of an upstream reset ("retried and the latest reset
     /// reason: ...").

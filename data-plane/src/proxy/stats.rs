@@ -34,6 +34,12 @@ pub struct ClusterStats {
     pub rq_retry: AtomicU64,
     pub rq_retry_success: AtomicU64,
     pub rq_retry_limit_exceeded: AtomicU64,
+    /// Retries sent after an exponential backoff (every retry: the agent
+    /// has no rate-limited backoff).
+    pub rq_retry_backoff_exponential: AtomicU64,
+    /// Requests whose body passed the buffer limit while a retry was
+    /// possible: no longer retried.
+    pub retry_or_shadow_abandoned: AtomicU64,
     pub cx_connect_fail: AtomicU64,
     /// TLS handshakes that failed the subject alt name check.
     pub ssl_fail_verify_san: AtomicU64,
@@ -119,7 +125,7 @@ impl Stats {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         clusters.sort_by(|a, b| a.0.cmp(&b.0));
-        let counters: [(&str, ReadCounter); 12] = [
+        let counters: [(&str, ReadCounter); 14] = [
             ("envoy_cluster_upstream_rq_total", |s| {
                 s.rq_total.load(Relaxed)
             }),
@@ -137,6 +143,12 @@ impl Stats {
             }),
             ("envoy_cluster_upstream_rq_retry_limit_exceeded", |s| {
                 s.rq_retry_limit_exceeded.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_rq_retry_backoff_exponential", |s| {
+                s.rq_retry_backoff_exponential.load(Relaxed)
+            }),
+            ("envoy_cluster_retry_or_shadow_abandoned", |s| {
+                s.retry_or_shadow_abandoned.load(Relaxed)
             }),
             ("envoy_cluster_upstream_cx_connect_fail", |s| {
                 s.cx_connect_fail.load(Relaxed)

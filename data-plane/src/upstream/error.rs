@@ -68,6 +68,9 @@ impl UpstreamError {
             } => Some(ResetReason::ConnectionTimeout),
             Self::Connect { .. } | Self::Tls { .. } => Some(ResetReason::RemoteConnectionFailure),
             Self::Http(e) if e.is_connect() => Some(ResetReason::RemoteConnectionFailure),
+            Self::Http(_) if self.is_refused_stream() => {
+                Some(ResetReason::RemoteRefusedStreamReset)
+            }
             Self::Http(_) => Some(ResetReason::RemoteReset),
             Self::Overflow(_) => Some(ResetReason::Overflow),
         }
@@ -103,6 +106,23 @@ impl UpstreamError {
             | Self::Resolve { .. }
             | Self::Overflow(_) => false,
         }
+    }
+
+    /// Whether the upstream refused the HTTP/2 stream (`REFUSED_STREAM`:
+    /// it never processed the request; Envoy's `refused-stream` retry
+    /// condition).
+    pub fn is_refused_stream(&self) -> bool {
+        let Self::Http(error) = self else {
+            return false;
+        };
+        let mut source = error.source();
+        while let Some(cause) = source {
+            if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+                return h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+            }
+            source = cause.source();
+        }
+        false
     }
 
     /// Whether a TLS handshake failed because the peer's certificate did not
@@ -172,6 +192,8 @@ pub enum ResetReason {
     RemoteConnectionFailure,
     ConnectionTimeout,
     RemoteReset,
+    /// The upstream refused the HTTP/2 stream.
+    RemoteRefusedStreamReset,
     /// A circuit breaker refused the request.
     Overflow,
 }
@@ -183,6 +205,7 @@ impl ResetReason {
             Self::RemoteConnectionFailure => "remote connection failure",
             Self::ConnectionTimeout => "connection timeout",
             Self::RemoteReset => "remote reset",
+            Self::RemoteRefusedStreamReset => "remote refused stream reset",
             Self::Overflow => "overflow",
         }
     }
@@ -196,6 +219,9 @@ impl ResetReason {
             }
             Self::ConnectionTimeout => "upstream_reset_before_response_started{connection_timeout}",
             Self::RemoteReset => "upstream_reset_before_response_started{remote_reset}",
+            Self::RemoteRefusedStreamReset => {
+                "upstream_reset_before_response_started{remote_refused_stream_reset}"
+            }
             Self::Overflow => "upstream_reset_before_response_started{overflow}",
         }
     }
@@ -334,6 +360,52 @@ mod tests {
         assert_eq!(overflow.response_flag(), "UO");
         assert!(!overflow.is_connect_failure());
         assert!(overflow.duplicate().is_none());
+    }
+
+    /// The error an HTTP/2 client gets from a server that resets its
+    /// stream with `reason`.
+    async fn h2_reset(reason: h2::Reason) -> hyper_util::client::legacy::Error {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(move |_request| async move {
+                Err::<http::Response<http_body_util::Empty<bytes::Bytes>>, _>(h2::Error::from(
+                    reason,
+                ))
+            });
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        client
+            .get(format!("http://{addr}/").parse().unwrap())
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_refused_stream_is_told_apart_from_other_resets() {
+        let refused = UpstreamError::Http(h2_reset(h2::Reason::REFUSED_STREAM).await);
+        assert!(refused.is_refused_stream());
+        assert!(!refused.is_connect_failure());
+        // Envoy: reset reason `remote refused stream reset`, flagged UR.
+        assert_eq!(
+            refused.reset_reason(),
+            Some(ResetReason::RemoteRefusedStreamReset)
+        );
+        assert_eq!(
+            ResetReason::RemoteRefusedStreamReset.words(),
+            "remote refused stream reset"
+        );
+        assert_eq!(refused.response_flag(), "UR");
+        let reset = UpstreamError::Http(h2_reset(h2::Reason::INTERNAL_ERROR).await);
+        assert!(!reset.is_refused_stream());
+        assert_eq!(reset.reset_reason(), Some(ResetReason::RemoteReset));
     }
 
     #[test]

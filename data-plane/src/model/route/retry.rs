@@ -76,6 +76,13 @@ pub enum AttemptFailure {
 }
 
 impl RetryPolicy {
+    /// Whether the policy retries anything (Envoy's retry state is enabled
+    /// by any `retry_on` condition; only then does the router keep the
+    /// request body).
+    pub fn enabled(&self) -> bool {
+        self.on != RetryOn::default()
+    }
+
     /// Whether a response is retried, as Envoy's `wouldRetryFromHeaders`:
     /// never an overloaded one (`x-envoy-overloaded`).
     pub fn retries_response(&self, status: u16, headers: &http::HeaderMap) -> bool {

@@ -23,6 +23,7 @@ use super::exchange::Exchange;
 use super::hashing;
 use super::headers::{self, text};
 use super::plan::{Destination, Forwarding};
+use super::replay::DEFAULT_BUFFER_LIMIT;
 use super::retry::{Attempts, ForwardError};
 
 /// Forwards a request with the planned `head` as `forwarding` says, and
@@ -59,6 +60,7 @@ pub(super) async fn forward(
         retry: forwarding.retry,
         timeout: forwarding.timeout,
         include_attempt_count: forwarding.include_attempt_count,
+        buffer_limit: DEFAULT_BUFFER_LIMIT,
         stats: &cluster_stats,
     };
     let started = Instant::now();
@@ -67,6 +69,8 @@ pub(super) async fn forward(
     let retry_limit = |reply: LocalReply| {
         if sent.retry_limit_exceeded {
             reply.retry_limit_exceeded()
+        } else if sent.retry_overflow {
+            reply.retry_overflow()
         } else {
             reply
         }
@@ -83,6 +87,10 @@ pub(super) async fn forward(
             exchange.log.upstream_host = *chosen.lock();
             Stats::record_upstream_response(&cluster_stats, 504);
             return exchange.reply(retry_limit(LocalReply::per_try_timeout()));
+        }
+        Err(ForwardError::RetryBufferLimit) => {
+            exchange.log.upstream_host = *chosen.lock();
+            return exchange.reply(LocalReply::retry_buffer_limit());
         }
         Err(ForwardError::Upstream(error)) => {
             let reply = LocalReply::upstream_failure(&error);
@@ -104,6 +112,8 @@ pub(super) async fn forward(
     };
     if sent.retry_limit_exceeded {
         exchange.log.response_flags = "URX";
+    } else if sent.retry_overflow {
+        exchange.log.response_flags = "UO";
     }
     context.record_activity();
     let service_time = started.elapsed();

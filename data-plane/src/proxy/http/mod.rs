@@ -14,6 +14,7 @@ mod hashing;
 mod headers;
 mod mirror;
 mod plan;
+mod replay;
 mod request_id;
 mod retry;
 mod router_headers;

@@ -2,11 +2,14 @@
 //! policy says (Envoy's `retry_on` conditions, decided in
 //! `model::route::RetryPolicy`), after a jittered backoff, avoiding the
 //! hosts already tried under `previous_hosts`; each try bounded by the
-//! per-try timeout and all of them by the route timeout. Counted as Envoy
-//! counts them (`upstream_rq_retry`, `_success`, `_limit_exceeded`,
-//! `upstream_rq_per_try_timeout`).
+//! per-try timeout and all of them by the route timeout. A request body is
+//! sent again from what [`Replay`] kept of it, and a body past the buffer
+//! limit is not retried. Counted as Envoy counts them (`upstream_rq_retry`,
+//! `_success`, `_limit_exceeded`, `_backoff_exponential`,
+//! `upstream_rq_per_try_timeout`; `_overflow` by the circuit breaker).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -21,6 +24,8 @@ use crate::model::route::{AttemptFailure, RetryPolicy};
 use crate::proxy::stats::{ClusterStats, Stats};
 use crate::upstream::{self, Body, UpstreamError, UpstreamInfo, Upstreams};
 
+use super::replay::Replay;
+
 /// Why forwarding failed: the upstream, the per-try timeout of the last
 /// try, or the route timeout.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,9 @@ pub(super) enum ForwardError {
     Timeout,
     #[error("upstream per-try timeout")]
     PerTryTimeout,
+    /// The request body passed the buffer limit while a retry waited.
+    #[error("exceeded request buffer limit while retrying upstream")]
+    RetryBufferLimit,
 }
 
 type Outcome = Result<(Response<Incoming>, UpstreamInfo), ForwardError>;
@@ -43,6 +51,20 @@ pub(super) struct Sent {
     pub(super) retry_limit_exceeded: bool,
     /// At least one retry was sent (Envoy's body then says "retried").
     pub(super) retried: bool,
+    /// The last outcome would have been retried but the cluster's
+    /// `max_retries` circuit breaker was open (Envoy's UO flag).
+    pub(super) retry_overflow: bool,
+}
+
+impl Sent {
+    fn last(outcome: Outcome, retried: bool) -> Self {
+        Self {
+            outcome,
+            retry_limit_exceeded: false,
+            retried,
+            retry_overflow: false,
+        }
+    }
 }
 
 /// How a request is sent to its cluster.
@@ -56,7 +78,9 @@ pub(super) struct Attempts<'a> {
     pub(super) timeout: Option<Duration>,
     /// Whether each attempt carries `x-envoy-attempt-count`.
     pub(super) include_attempt_count: bool,
-    pub(super) stats: &'a ClusterStats,
+    /// How much of a request body is kept for retries.
+    pub(super) buffer_limit: usize,
+    pub(super) stats: &'a Arc<ClusterStats>,
 }
 
 impl Attempts<'_> {
@@ -73,11 +97,7 @@ impl Attempts<'_> {
         match self.timeout {
             Some(timeout) => tokio::time::timeout(timeout, attempts)
                 .await
-                .unwrap_or(Sent {
-                    outcome: Err(ForwardError::Timeout),
-                    retry_limit_exceeded: false,
-                    retried: false,
-                }),
+                .unwrap_or(Sent::last(Err(ForwardError::Timeout), false)),
             None => attempts.await,
         }
     }
@@ -88,8 +108,15 @@ impl Attempts<'_> {
         body: Body,
         chosen: &Mutex<Option<SocketAddr>>,
     ) -> Sent {
-        let max_attempts = max_attempts(self.retry, body.is_end_stream());
-        let mut body = Some(body);
+        let retry = self.retry.filter(|retry| retry.enabled());
+        let max_attempts = retry.map_or(1, |retry| retry.num_retries.saturating_add(1));
+        // Envoy's router keeps the body while a retry is possible.
+        let (replay, mut body) = if retry.is_some() && !body.is_end_stream() {
+            let replay = Replay::new(body, self.buffer_limit, self.stats.clone());
+            (Some(replay), None)
+        } else {
+            (None, Some(body))
+        };
         let mut tried = Vec::new();
         let mut attempt = 1;
         // The cluster's `max_retries` circuit breaker counts each retry
@@ -109,19 +136,21 @@ impl Attempts<'_> {
                     HeaderValue::from(attempt),
                 );
             }
-            let request = Request::from_parts(
-                attempt_head,
-                body.take().unwrap_or_else(upstream::empty_body),
-            );
+            let attempt_body = match &replay {
+                Some(replay) => replay.attempt(),
+                None => body.take().unwrap_or_else(upstream::empty_body),
+            };
+            let request = Request::from_parts(attempt_head, attempt_body);
             let outcome = self.attempt(request, chosen, &tried).await;
             self.count_attempt(&outcome);
-            let Some(retry) = self.retry.filter(|_| max_attempts > 1) else {
-                return Sent {
-                    outcome,
-                    retry_limit_exceeded: false,
-                    retried: false,
-                };
+            let Some(retry) = retry.filter(|_| max_attempts > 1) else {
+                return Sent::last(outcome, false);
             };
+            if replay.as_ref().is_some_and(|replay| !replay.replayable()) {
+                // Past the buffer limit Envoy drops the retry state: the
+                // outcome stands as it is, and nothing more is counted.
+                return Sent::last(outcome, attempt > 1);
+            }
             let retried = would_retry(retry, &outcome);
             if attempt > 1 && !retried {
                 self.stats.rq_retry_success.fetch_add(1, Ordering::Relaxed);
@@ -133,18 +162,16 @@ impl Attempts<'_> {
                         .fetch_add(1, Ordering::Relaxed);
                 }
                 return Sent {
-                    outcome,
                     retry_limit_exceeded: retried,
-                    retried: attempt > 1,
+                    ..Sent::last(outcome, attempt > 1)
                 };
             }
             match self.upstreams.try_retry(self.cluster) {
                 Some(slot) => _retry_slot = Some(slot),
                 None => {
                     return Sent {
-                        outcome,
-                        retry_limit_exceeded: false,
-                        retried: attempt > 1,
+                        retry_overflow: true,
+                        ..Sent::last(outcome, attempt > 1)
                     };
                 }
             }
@@ -158,7 +185,20 @@ impl Attempts<'_> {
                 tried.push(host);
             }
             self.stats.rq_retry.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(retry.backoff.delay(attempt, fastrand::u64(..))).await;
+            self.stats
+                .rq_retry_backoff_exponential
+                .fetch_add(1, Ordering::Relaxed);
+            let backoff = tokio::time::sleep(retry.backoff.delay(attempt, fastrand::u64(..)));
+            if let Some(replay) = &replay {
+                tokio::select! {
+                    () = backoff => {}
+                    () = replay.passes_limit() => {
+                        return Sent::last(Err(ForwardError::RetryBufferLimit), true);
+                    }
+                }
+            } else {
+                backoff.await;
+            }
             attempt += 1;
             tracing::debug!(cluster = %self.cluster, attempt, "retrying upstream request");
         }
@@ -213,15 +253,6 @@ impl Attempts<'_> {
     }
 }
 
-/// How many times a request may be sent: once, or once more per retry when
-/// it has no body (so it can be sent again).
-fn max_attempts(retry: Option<&RetryPolicy>, replayable: bool) -> u32 {
-    match retry {
-        Some(retry) if replayable => retry.num_retries.saturating_add(1),
-        _ => 1,
-    }
-}
-
 /// Whether an attempt's outcome is one `retry` retries.
 fn would_retry(retry: &RetryPolicy, outcome: &Outcome) -> bool {
     match outcome {
@@ -236,7 +267,9 @@ fn failure(error: &ForwardError) -> AttemptFailure {
         // Envoy never retries a request a circuit breaker refused.
         ForwardError::Upstream(UpstreamError::Overflow(_)) => AttemptFailure::Overflow,
         ForwardError::PerTryTimeout | ForwardError::Timeout => AttemptFailure::PerTryTimeout,
+        ForwardError::RetryBufferLimit => AttemptFailure::Overflow,
         ForwardError::Upstream(e) if e.is_connect_failure() => AttemptFailure::ConnectFailure,
+        ForwardError::Upstream(e) if e.is_refused_stream() => AttemptFailure::RefusedStream,
         ForwardError::Upstream(
             UpstreamError::NoHealthyUpstream(_)
             | UpstreamError::Resolve { .. }

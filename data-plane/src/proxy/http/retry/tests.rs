@@ -1,6 +1,7 @@
 //! Retries against local hyper upstreams, as Envoy retries: the attempts
 //! and their `x-envoy-attempt-count`, the retry stats, URX when retries run
-//! out, per-try timeouts, and the previous hosts predicate.
+//! out, per-try timeouts, the previous hosts predicate, request bodies sent
+//! again, and the `max_retries` circuit breaker.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -20,6 +21,7 @@ use super::*;
 use crate::model::RunningConfig;
 use crate::model::route::{Backoff, RetryOn};
 use crate::model::secret::SecretSources;
+use crate::proxy::http::replay::DEFAULT_BUFFER_LIMIT;
 use crate::proxy::respond::LocalReply;
 use crate::upstream::DnsConfig;
 
@@ -30,6 +32,7 @@ const CLUSTER: &str = "outbound|80||httpbin.test";
 struct Upstream {
     addr: SocketAddr,
     attempts: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<Bytes>>>,
 }
 
 async fn upstream(statuses: &[u16], delay: Duration) -> Upstream {
@@ -39,12 +42,14 @@ async fn upstream(statuses: &[u16], delay: Duration) -> Upstream {
         statuses.iter().copied().collect::<VecDeque<_>>(),
     ));
     let attempts: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = attempts.clone();
+    let bodies: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+    let (seen, seen_bodies) = (attempts.clone(), bodies.clone());
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let (script, seen) = (script.clone(), seen.clone());
+            let (script, seen, seen_bodies) = (script.clone(), seen.clone(), seen_bodies.clone());
             let service = service_fn(move |req: Request<Incoming>| {
-                let (script, seen) = (script.clone(), seen.clone());
+                let (script, seen, seen_bodies) =
+                    (script.clone(), seen.clone(), seen_bodies.clone());
                 async move {
                     let count = req
                         .headers()
@@ -52,6 +57,8 @@ async fn upstream(statuses: &[u16], delay: Duration) -> Upstream {
                         .map(|v| v.to_str().unwrap().to_string())
                         .unwrap_or_default();
                     seen.lock().push(count);
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    seen_bodies.lock().push(body);
                     tokio::time::sleep(delay).await;
                     let status = script.lock().pop_front().unwrap_or(200);
                     let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
@@ -65,7 +72,11 @@ async fn upstream(statuses: &[u16], delay: Duration) -> Upstream {
             });
         }
     });
-    Upstream { addr, attempts }
+    Upstream {
+        addr,
+        attempts,
+        bodies,
+    }
 }
 
 fn socket(addr: SocketAddr) -> Address {
@@ -82,6 +93,12 @@ fn socket(addr: SocketAddr) -> Address {
 
 /// Upstreams with one static round-robin cluster of `hosts`.
 fn upstreams(hosts: &[SocketAddr]) -> Upstreams {
+    upstreams_with(hosts, None)
+}
+
+/// Upstreams with one static round-robin cluster of `hosts`, with the
+/// default priority's `max_retries` when given.
+fn upstreams_with(hosts: &[SocketAddr], max_retries: Option<u32>) -> Upstreams {
     let endpoints = hosts
         .iter()
         .map(|&addr| pb_endpoint::LbEndpoint {
@@ -103,6 +120,13 @@ fn upstreams(hosts: &[SocketAddr]) -> Upstreams {
             cluster_name: CLUSTER.into(),
             endpoints: vec![pb_endpoint::LocalityLbEndpoints {
                 lb_endpoints: endpoints,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        circuit_breakers: max_retries.map(|max| pb_cluster::CircuitBreakers {
+            thresholds: vec![pb_cluster::circuit_breakers::Thresholds {
+                max_retries: Some(proto::wkt::UInt32Value { value: max }),
                 ..Default::default()
             }],
             ..Default::default()
@@ -142,24 +166,46 @@ fn status_codes() -> RetryOn {
     }
 }
 
-async fn send(upstreams: &Upstreams, retry: &RetryPolicy, stats: &ClusterStats) -> Sent {
-    let attempts = Attempts {
+async fn send(upstreams: &Upstreams, retry: &RetryPolicy, stats: &Arc<ClusterStats>) -> Sent {
+    let (head, ()) = Request::get("/status")
+        .header(http::header::HOST, "httpbin.test")
+        .body(())
+        .unwrap()
+        .into_parts();
+    attempts(upstreams, retry, stats, DEFAULT_BUFFER_LIMIT)
+        .send(head, upstream::empty_body(), &Mutex::new(None))
+        .await
+}
+
+fn attempts<'a>(
+    upstreams: &'a Upstreams,
+    retry: &'a RetryPolicy,
+    stats: &'a Arc<ClusterStats>,
+    buffer_limit: usize,
+) -> Attempts<'a> {
+    Attempts {
         upstreams,
         cluster: CLUSTER,
         destination: None,
         retry: Some(retry),
         timeout: Some(Duration::from_secs(5)),
         include_attempt_count: true,
+        buffer_limit,
         stats,
-    };
-    let (head, ()) = Request::get("/status")
+    }
+}
+
+/// `POST /post` with `body`.
+async fn post(attempts: &Attempts<'_>, body: &'static [u8]) -> Sent {
+    let (head, ()) = Request::post("/post")
         .header(http::header::HOST, "httpbin.test")
         .body(())
         .unwrap()
         .into_parts();
-    attempts
-        .send(head, upstream::empty_body(), &Mutex::new(None))
-        .await
+    let body = Full::new(Bytes::from_static(body))
+        .map_err(|never| match never {})
+        .boxed();
+    attempts.send(head, body, &Mutex::new(None)).await
 }
 
 fn count(counter: &AtomicU64) -> u64 {
@@ -177,7 +223,7 @@ fn status(sent: &Sent) -> u16 {
 async fn a_retriable_status_is_retried_until_a_response_is_not() {
     let server = upstream(&[503], Duration::ZERO).await;
     let upstreams = upstreams(&[server.addr]);
-    let stats = ClusterStats::default();
+    let stats = Arc::new(ClusterStats::default());
     let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
     assert_eq!(status(&sent), 200);
     assert!(!sent.retry_limit_exceeded);
@@ -193,7 +239,7 @@ async fn a_retriable_status_is_retried_until_a_response_is_not() {
 async fn retries_running_out_on_a_retriable_status_give_its_response_with_urx() {
     let server = upstream(&[503, 503, 503], Duration::ZERO).await;
     let upstreams = upstreams(&[server.addr]);
-    let stats = ClusterStats::default();
+    let stats = Arc::new(ClusterStats::default());
     let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
     assert_eq!(status(&sent), 503);
     assert!(sent.retry_limit_exceeded);
@@ -207,7 +253,7 @@ async fn retries_running_out_on_a_retriable_status_give_its_response_with_urx() 
 async fn a_status_outside_the_conditions_is_not_retried() {
     let server = upstream(&[500], Duration::ZERO).await;
     let upstreams = upstreams(&[server.addr]);
-    let stats = ClusterStats::default();
+    let stats = Arc::new(ClusterStats::default());
     let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
     assert_eq!(status(&sent), 500);
     assert!(!sent.retry_limit_exceeded);
@@ -221,7 +267,7 @@ async fn connect_failures_are_retried_then_flagged_uf_urx() {
     let addr = closed.local_addr().unwrap();
     drop(closed);
     let upstreams = upstreams(&[addr]);
-    let stats = ClusterStats::default();
+    let stats = Arc::new(ClusterStats::default());
     let connect = RetryOn {
         connect_failure: true,
         ..Default::default()
@@ -241,7 +287,7 @@ async fn connect_failures_are_retried_then_flagged_uf_urx() {
 async fn per_try_timeouts_are_retried_on_reset_then_answer_504_ut_urx() {
     let server = upstream(&[], Duration::from_millis(300)).await;
     let upstreams = upstreams(&[server.addr]);
-    let stats = ClusterStats::default();
+    let stats = Arc::new(ClusterStats::default());
     let mut retry = policy(
         RetryOn {
             reset: true,
@@ -262,32 +308,67 @@ async fn per_try_timeouts_are_retried_on_reset_then_answer_504_ut_urx() {
 }
 
 #[tokio::test]
-async fn a_request_with_a_body_is_sent_once() {
+async fn a_request_body_is_sent_again_with_each_retry() {
     let server = upstream(&[503], Duration::ZERO).await;
     let upstreams = upstreams(&[server.addr]);
-    let stats = ClusterStats::default();
+    let stats = Arc::new(ClusterStats::default());
     let retry = policy(status_codes(), 2);
-    let attempts = Attempts {
-        upstreams: &upstreams,
-        cluster: CLUSTER,
-        destination: None,
-        retry: Some(&retry),
-        timeout: None,
-        include_attempt_count: false,
-        stats: &stats,
-    };
-    let (head, ()) = Request::post("/post")
-        .header(http::header::HOST, "httpbin.test")
-        .body(())
-        .unwrap()
-        .into_parts();
-    let body = Full::new(Bytes::from_static(b"payload"))
-        .map_err(|never| match never {})
-        .boxed();
-    let sent = attempts.send(head, body, &Mutex::new(None)).await;
+    let sent = post(&attempts(&upstreams, &retry, &stats, 1024), b"payload").await;
+    assert_eq!(status(&sent), 200);
+    assert_eq!(*server.attempts.lock(), ["1", "2"]);
+    assert_eq!(*server.bodies.lock(), ["payload", "payload"]);
+    assert_eq!(count(&stats.rq_retry), 1);
+    assert_eq!(count(&stats.rq_retry_backoff_exponential), 1);
+    assert_eq!(count(&stats.retry_or_shadow_abandoned), 0);
+}
+
+#[tokio::test]
+async fn a_request_body_past_the_buffer_limit_is_sent_once_and_not_retried() {
+    let server = upstream(&[503], Duration::ZERO).await;
+    let upstreams = upstreams(&[server.addr]);
+    let stats = Arc::new(ClusterStats::default());
+    let retry = policy(status_codes(), 2);
+    let sent = post(&attempts(&upstreams, &retry, &stats, 4), b"payload").await;
+    // Envoy drops the retry state: the 503 goes back as it is, no URX.
     assert_eq!(status(&sent), 503);
     assert!(!sent.retry_limit_exceeded);
-    assert_eq!(*server.attempts.lock(), [""]);
+    assert_eq!(*server.bodies.lock(), ["payload"]);
+    assert_eq!(count(&stats.retry_or_shadow_abandoned), 1);
+    assert_eq!(count(&stats.rq_retry), 0);
+    assert_eq!(count(&stats.rq_retry_limit_exceeded), 0);
+}
+
+#[tokio::test]
+async fn an_open_max_retries_breaker_stops_the_retry_with_uo() {
+    let server = upstream(&[503], Duration::ZERO).await;
+    let upstreams = upstreams_with(&[server.addr], Some(0));
+    let stats = Arc::new(ClusterStats::default());
+    let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
+    assert_eq!(status(&sent), 503);
+    assert!(sent.retry_overflow);
+    assert!(!sent.retry_limit_exceeded);
+    assert_eq!(server.attempts.lock().len(), 1);
+    assert_eq!(count(&stats.rq_retry), 0);
+    let reply = LocalReply::upstream_failure(&UpstreamError::Http(reset_error().await));
+    assert_eq!(reply.retry_overflow().flags, "UO,UR");
+}
+
+/// A client error of a connection the upstream closed mid-request.
+async fn reset_error() -> hyper_util::client::legacy::Error {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            drop(tcp);
+        }
+    });
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .retry_canceled_requests(false)
+        .build_http::<Full<Bytes>>();
+    client
+        .get(format!("http://{addr}/").parse().unwrap())
+        .await
+        .unwrap_err()
 }
 
 #[tokio::test]
@@ -323,16 +404,6 @@ async fn a_retry_under_previous_hosts_picks_again_past_a_tried_host() {
         .await
         .unwrap();
     assert_eq!(info.address, next);
-}
-
-#[test]
-fn attempts_are_one_plus_the_retries_for_a_request_without_body() {
-    let retry = policy(status_codes(), 2);
-    assert_eq!(max_attempts(None, true), 1);
-    assert_eq!(max_attempts(Some(&retry), true), 3);
-    assert_eq!(max_attempts(Some(&retry), false), 1);
-    let unbounded = policy(status_codes(), u32::MAX);
-    assert_eq!(max_attempts(Some(&unbounded), true), u32::MAX);
 }
 
 #[test]
