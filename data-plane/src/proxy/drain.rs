@@ -4,7 +4,8 @@
 //! are refused, and ends when the connections are done or the drain time
 //! (`--drain-time-s`) has passed. The server drains on SIGTERM or
 //! `/drain_listeners`; a listener drains when an update removes or moves it,
-//! and its connections still open at the end of the drain time are closed.
+//! a filter chain when an update removes or changes it (see [`chains`]), and
+//! their connections still open at the end of the drain time are closed.
 //!
 //! With the `immediate` strategy (pilot-agent's) every connection is asked
 //! at once; with `gradual` (Envoy's own default) each at a moment drawn
@@ -21,6 +22,11 @@ use tokio::time::Instant;
 use super::fast_random;
 use super::stats::Stats;
 use super::stats::lifecycle::ServerState;
+use crate::model::listener::{FilterChain, Listener};
+
+pub mod chains;
+
+use chains::ChainDrains;
 
 /// When the open connections are asked to close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +147,8 @@ pub struct ServerDrain {
     stop_accepting: watch::Sender<bool>,
     /// Where `server.state` and the listeners draining are counted.
     pub stats: Arc<Stats>,
+    /// The filter chains of the current listeners, and their drains.
+    pub chains: Arc<ChainDrains>,
 }
 
 /// When the listeners stop accepting in a server drain.
@@ -162,6 +170,7 @@ impl ServerDrain {
             settings,
             stop_accepting: watch::Sender::new(false),
             stats,
+            chains: Arc::default(),
         }
     }
 
@@ -209,6 +218,8 @@ impl ServerDrain {
         ConnectionDrain {
             server: self.scope.clone(),
             listener: listener.clone(),
+            chain: watch::Sender::new(None),
+            chains: self.chains.clone(),
             delay,
             time: self.settings.time,
             _open: [self.scope.enter(), listener.enter()],
@@ -216,12 +227,17 @@ impl ServerDrain {
     }
 }
 
-/// One connection's place in the drains: asked to close when the server
-/// or its listener drains, closed when its listener's drain time is over.
+/// One connection's place in the drains: asked to close when the server,
+/// its listener or its filter chain drains, closed when the drain time of
+/// its listener or filter chain is over.
 #[derive(Debug)]
 pub struct ConnectionDrain {
     server: Arc<DrainScope>,
     listener: Arc<DrainScope>,
+    /// The filter chain's scope, once the chain is chosen.
+    chain: watch::Sender<Option<Open>>,
+    /// Where the filter chains' scopes are.
+    chains: Arc<ChainDrains>,
     /// How long after a drain starts this connection is asked to close
     /// (zero with the immediate strategy).
     delay: Duration,
@@ -254,26 +270,66 @@ impl ConnectionDrain {
             .await;
     }
 
+    /// Counts this connection in `chain` of `listener`, the filter chain
+    /// chosen for it (`current`: that listener as applied now), whose drain
+    /// it follows from now on.
+    pub fn join_chain(
+        &self,
+        listener: &Arc<Listener>,
+        chain: &FilterChain,
+        current: Option<&Arc<Listener>>,
+    ) {
+        let scope = self.chains.scope(listener, chain, current);
+        self.chain.send_replace(Some(scope.enter()));
+    }
+
+    /// When the drain of this connection's filter chain started, once it
+    /// has.
+    async fn chain_started(&self) -> Instant {
+        let mut chain = self.chain.subscribe();
+        let scope = chain
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|open| open.as_ref().map(|open| open.0.clone()));
+        match scope {
+            Some(scope) => scope.started().await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Resolves when this connection is to be asked to close.
     async fn asked(&self) {
         let started = tokio::select! {
             at = self.server.started() => at,
             at = self.listener.started() => at,
+            at = self.chain_started() => at,
         };
         tokio::time::sleep_until(started + self.delay).await;
     }
 
     /// Whether this connection has been asked to close by now.
     pub fn is_asked(&self) -> bool {
+        let chain = self
+            .chain
+            .borrow()
+            .as_ref()
+            .and_then(|open| *open.0.started.borrow());
         let started = [&self.server, &self.listener]
             .into_iter()
             .filter_map(|scope| *scope.started.borrow())
+            .chain(chain)
             .min();
         started.is_some_and(|at| Instant::now() >= at + self.delay)
     }
 
+    /// Resolves when the drain time of this connection's listener or
+    /// filter chain is over.
     async fn listener_deadline(&self) {
-        let started = self.listener.started().await;
+        let started = tokio::select! {
+            at = self.listener.started() => at,
+            at = self.chain_started() => at,
+        };
         tokio::time::sleep_until(started + self.time).await;
     }
 }

@@ -104,7 +104,7 @@ pub async fn serve(
     let chain = match &route {
         ConnectRoute::Listener(listener) if listener.inspect_tls && sni.is_none() => None,
         ConnectRoute::Listener(listener) => listener.select_chain(port, destination.ip(local), sni),
-        ConnectRoute::Chain(chain) => Some(*chain),
+        ConnectRoute::Chain(_, chain) => Some(*chain),
         ConnectRoute::Resolve | ConnectRoute::Fallthrough => {
             accepting.select_chain(port, destination.ip(local), sni)
         }
@@ -124,7 +124,8 @@ pub async fn serve(
         ConnectRoute::Listener(listener) => {
             outbound::dispatch(stream, remote, local, listener, destination, context).await;
         }
-        ConnectRoute::Chain(chain) => {
+        ConnectRoute::Chain(listener, chain) => {
+            outbound::join_chain_drain(listener, chain, &context);
             let accepted = Accepted::new(remote, local, destination, None);
             outbound::run_chain(stream, chain, accepted, context).await;
         }

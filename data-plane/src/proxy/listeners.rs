@@ -2,8 +2,10 @@
 //! address did not change keep their socket (their filter chains are read
 //! from the current config on every connection); new ones are bound;
 //! removed or moved ones stop accepting and drain: their open connections
-//! are asked to finish, and closed at the end of the drain time. When the
-//! server drains, every listener stops accepting. The sidecar's
+//! are asked to finish, and closed at the end of the drain time. The
+//! connections of a filter chain an update removes or changes drain the
+//! same way; those of unchanged chains go on. When the server drains,
+//! every listener stops accepting. The sidecar's
 //! `virtualOutbound` binds where the agent is told (loopback by default),
 //! not at the control plane's wildcard address.
 
@@ -243,7 +245,32 @@ impl ListenerManager {
         });
     }
 
+    /// Drains the connections of the filter chains an update removed or
+    /// changed (`listener_manager.total_filter_chains_draining` counts
+    /// each until its connections are done or the drain time is over).
+    fn drain_chains(&self, config: &RunningConfig) {
+        let settings = self.drain.settings;
+        for scope in self.drain.chains.update(config) {
+            if !scope.start() {
+                continue;
+            }
+            if scope.active() > 0 {
+                tracing::info!(
+                    open = scope.active(),
+                    "filter chain removed or changed: its connections drain"
+                );
+            }
+            let stats = self.context.stats.clone();
+            stats.lifecycle.filter_chain_draining();
+            tokio::spawn(async move {
+                scope.done(settings).await;
+                stats.lifecycle.filter_chain_drained();
+            });
+        }
+    }
+
     async fn reconcile(&mut self, config: &RunningConfig) {
+        self.drain_chains(config);
         let wanted: HashMap<&Arc<str>, SocketAddr> = config
             .listeners
             .iter()

@@ -160,7 +160,7 @@ pub async fn dispatch(
     stream: TcpStream,
     remote: SocketAddr,
     local: Option<SocketAddr>,
-    listener: &Listener,
+    listener: &Arc<Listener>,
     destination: Destination,
     context: Arc<ProxyContext>,
 ) {
@@ -181,6 +181,7 @@ pub async fn dispatch(
         tcp::close(stream);
         return;
     };
+    join_chain_drain(listener, chain, &context);
     // The fall-through chain names a TLS destination by its SNI too: a
     // blocked connection waits for its ClientHello (it gets nothing else),
     // one that goes out has it read as it flows.
@@ -207,6 +208,16 @@ pub async fn dispatch(
         sniff_sni: uninspected_fall_through,
     };
     run_chain(stream, chain, accepted, context).await;
+}
+
+/// Counts the connection the calling task serves in the drain of `chain`,
+/// the filter chain `listener` chose for it, so that it drains when an
+/// update removes or changes that chain.
+pub fn join_chain_drain(listener: &Arc<Listener>, chain: &FilterChain, context: &ProxyContext) {
+    if let Some(drain) = super::drain::current() {
+        let config = context.store.load();
+        drain.join_chain(listener, chain, config.listener(&listener.name));
+    }
 }
 
 /// Runs `chain` for a connection whose chain is already chosen.

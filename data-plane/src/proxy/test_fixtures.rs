@@ -93,6 +93,7 @@ pub(crate) async fn capture_once(
             original_dst: Some(original_dst),
             host: None,
         };
+        let listener = Arc::new(listener);
         dispatch(stream, remote, Some(addr), &listener, destination, context).await;
     });
     addr

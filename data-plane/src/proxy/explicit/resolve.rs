@@ -20,8 +20,9 @@ use crate::model::{Listener, RunningConfig};
 pub enum ConnectRoute<'a> {
     /// This listener chooses the chain, as for a captured connection.
     Listener(&'a Arc<Listener>),
-    /// This chain of the service whose host the target names.
-    Chain(&'a FilterChain),
+    /// This chain (of this listener) of the service whose host the target
+    /// names.
+    Chain(&'a Arc<Listener>, &'a FilterChain),
     /// The target is a name no service claims, but a listener of the port
     /// is bound to an address or matches address ranges: resolve the name
     /// and ask again with its address.
@@ -42,9 +43,9 @@ pub fn resolve_connect<'a>(config: &'a RunningConfig, host: &str, port: u16) -> 
         return ConnectRoute::Listener(bound);
     }
     if literal.is_none()
-        && let Some(chain) = chain_for_host(&listeners, host)
+        && let Some((listener, chain)) = chain_for_host(&listeners, host)
     {
-        return ConnectRoute::Chain(chain);
+        return ConnectRoute::Chain(listener, chain);
     }
     if let Some(wildcard) = listeners
         .iter()
@@ -121,7 +122,10 @@ fn by_address<'a>(listeners: &[&'a Arc<Listener>], ip: IpAddr) -> ConnectRoute<'
 /// picks for a connection to that address (a route's destination subnets
 /// included); on the wildcard listener, the service's last chain, the one
 /// that ends its list.
-fn chain_for_host<'a>(listeners: &[&'a Arc<Listener>], host: &str) -> Option<&'a FilterChain> {
+fn chain_for_host<'a>(
+    listeners: &[&'a Arc<Listener>],
+    host: &str,
+) -> Option<(&'a Arc<Listener>, &'a FilterChain)> {
     let mut best: Option<(usize, usize, &'a FilterChain)> = None;
     for (index, listener) in listeners.iter().enumerate() {
         for chain in listener.filter_chains.iter().chain(&listener.default_chain) {
@@ -140,13 +144,12 @@ fn chain_for_host<'a>(listeners: &[&'a Arc<Listener>], host: &str) -> Option<&'a
     let listener = listeners[index];
     let bound = listener.address.ip();
     if bound.is_unspecified() {
-        return Some(chain);
+        return Some((listener, chain));
     }
-    Some(
-        listener
-            .select_chain(listener.address.port(), Some(bound), None)
-            .unwrap_or(chain),
-    )
+    let chosen = listener
+        .select_chain(listener.address.port(), Some(bound), None)
+        .unwrap_or(chain);
+    Some((listener, chosen))
 }
 
 /// The service host a plain TCP chain was built for, from its name.

@@ -1,7 +1,8 @@
 //! The stats of connections' and listeners' lifecycles, named as Envoy
 //! names them: a TCP proxy's timeouts (`tcp.<prefix>.idle_timeout`,
 //! `tcp.<prefix>.max_downstream_connection_duration`), the listeners
-//! draining (`listener_manager.total_listeners_draining`) and the server's
+//! and filter chains draining (`listener_manager.total_listeners_draining`,
+//! `listener_manager.total_filter_chains_draining`) and the server's
 //! state (`server.state`: 0 live, 1 draining).
 
 use std::fmt::Write as _;
@@ -32,6 +33,7 @@ pub enum ServerState {
 pub struct LifecycleStats {
     tcp: DashMap<Arc<str>, Arc<TcpProxyStats>>,
     listeners_draining: AtomicU64,
+    filter_chains_draining: AtomicU64,
     server_state: AtomicU64,
 }
 
@@ -53,6 +55,18 @@ impl LifecycleStats {
     pub fn listener_drained(&self) {
         let _ = self
             .listeners_draining
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// One more filter chain draining.
+    pub fn filter_chain_draining(&self) {
+        self.filter_chains_draining.fetch_add(1, Relaxed);
+    }
+
+    /// A draining filter chain is gone.
+    pub fn filter_chain_drained(&self) {
+        let _ = self
+            .filter_chains_draining
             .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
     }
 
@@ -98,6 +112,11 @@ impl LifecycleStats {
         );
         let _ = writeln!(
             out,
+            "# TYPE envoy_listener_manager_total_filter_chains_draining gauge\nenvoy_listener_manager_total_filter_chains_draining {}",
+            self.filter_chains_draining.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
             "# TYPE envoy_server_state gauge\nenvoy_server_state {}",
             self.server_state.load(Relaxed)
         );
@@ -116,6 +135,7 @@ mod tests {
         stats.listener_draining();
         stats.listener_draining();
         stats.listener_drained();
+        stats.filter_chain_draining();
         stats.set_server_state(ServerState::Draining);
         let mut out = String::new();
         stats.render(&mut out);
@@ -126,6 +146,7 @@ mod tests {
             "envoy_tcp_max_downstream_connection_duration{envoy_tcp_prefix=\"outbound|3306||db.example.com\"} 0\n"
         ));
         assert!(out.contains("envoy_listener_manager_total_listeners_draining 1\n"));
+        assert!(out.contains("envoy_listener_manager_total_filter_chains_draining 1\n"));
         assert!(out.contains("envoy_server_state 1\n"));
     }
 }

@@ -102,7 +102,7 @@ fn databases() -> RunningConfig {
 
 fn chain_target<'a>(route: &ConnectRoute<'a>) -> &'a ClusterTarget {
     match route {
-        ConnectRoute::Chain(chain) => match &chain.action {
+        ConnectRoute::Chain(_, chain) => match &chain.action {
             ChainAction::Tcp(proxy) => &proxy.target,
             ChainAction::Http(_) => panic!("HTTP chain"),
         },
@@ -112,7 +112,7 @@ fn chain_target<'a>(route: &ConnectRoute<'a>) -> &'a ClusterTarget {
 
 fn chain_cluster(route: &ConnectRoute<'_>) -> String {
     match route {
-        ConnectRoute::Chain(chain) => match &chain.action {
+        ConnectRoute::Chain(_, chain) => match &chain.action {
             ChainAction::Tcp(proxy) => match &proxy.target {
                 ClusterTarget::Cluster(name) => name.to_string(),
                 ClusterTarget::Weighted(_) => panic!("weighted"),

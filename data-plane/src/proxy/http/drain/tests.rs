@@ -1,7 +1,8 @@
 //! HTTP/1.1 connections in a drain, on loopback sockets: an idle
 //! keep-alive connection is closed; a connection accepted while the
 //! drain lets listeners accept is served once, with `Connection: close`;
-//! without a drain, keep-alive goes on.
+//! without a drain, keep-alive goes on; an update that changes a filter
+//! chain drains its connections and leaves those of unchanged chains.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::model::route::{PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost};
+use crate::model::RunningConfig;
+use crate::model::listener::{ChainAction, FilterChain, Listener, TcpProxy};
+use crate::model::route::{
+    ClusterTarget, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
+};
 use crate::proxy::drain::{DrainScope, DrainSettings, DrainStrategy, ServerDrain, StopAccepting};
 use crate::proxy::http::{Downstream, RouteSource, serve};
 use crate::proxy::stats::Stats;
@@ -51,6 +56,15 @@ fn direct_ok() -> Arc<RouteConfig> {
 /// A client connected to the connection manager over loopback, its
 /// connection counted in `server`'s drain.
 async fn connect(server: &Arc<ServerDrain>) -> TcpStream {
+    connect_on(server, None).await
+}
+
+/// A client connected as [`connect`], its connection on the filter chain
+/// `chain` of `listener` when given.
+async fn connect_on(
+    server: &Arc<ServerDrain>,
+    chain: Option<(&Arc<Listener>, &FilterChain)>,
+) -> TcpStream {
     let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (client, accepted) = tokio::join!(
         TcpStream::connect(socket.local_addr().unwrap()),
@@ -78,6 +92,9 @@ async fn connect(server: &Arc<ServerDrain>) -> TcpStream {
         timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
     });
     let connection = server.connection(&Arc::new(DrainScope::default()));
+    if let Some((listener, chain)) = chain {
+        connection.join_chain(listener, chain, Some(listener));
+    }
     tokio::spawn(connection.run(serve(stream, empty_context(None), downstream)));
     client.unwrap()
 }
@@ -154,4 +171,71 @@ async fn a_connection_accepted_in_a_graceful_drain_is_served_once_with_connectio
     assert!(response.starts_with("http/1.1 200 ok\r\n"), "{response}");
     assert!(response.contains("connection: close\r\n"), "{response}");
     assert!(closed(&mut client).await);
+}
+
+/// A listener with chains `a` and `b`, `b`'s stat prefix `b_prefix`.
+fn two_chains(b_prefix: &str) -> Arc<Listener> {
+    let chain = |name: &str, port: u16, prefix: &str| FilterChain {
+        name: name.into(),
+        destination_port: Some(port),
+        destination_prefixes: Vec::new(),
+        tls: None,
+        server_names: Vec::new(),
+        action: ChainAction::Tcp(TcpProxy {
+            stat_prefix: prefix.into(),
+            target: ClusterTarget::Cluster("outbound|80||a.example".into()),
+            access_log: false,
+            grpc_access_log: None,
+            idle_timeout: None,
+            max_downstream_connection_duration: None,
+            hash_source_ip: false,
+        }),
+        egress_policy: None,
+    };
+    Arc::new(Listener {
+        name: "0.0.0.0_80".into(),
+        address: "0.0.0.0:80".parse().unwrap(),
+        bind_to_port: false,
+        use_original_dst: false,
+        inspect_tls: false,
+        filters_timeout: Default::default(),
+        filter_chains: vec![chain("a", 80, "a"), chain("b", 81, b_prefix)],
+        default_chain: None,
+    })
+}
+
+/// Applies `listener` as the whole config; starts the drains it asks.
+fn apply(server: &ServerDrain, listener: &Arc<Listener>) {
+    let mut config = RunningConfig::default();
+    config
+        .listeners
+        .insert(listener.name.clone(), listener.clone());
+    for scope in server.chains.update(&config) {
+        scope.start();
+    }
+}
+
+#[tokio::test]
+async fn an_update_drains_the_connections_of_a_changed_chain_only() {
+    let server = drain();
+    let old = two_chains("b");
+    apply(&server, &old);
+    let mut unchanged = connect_on(&server, Some((&old, &old.filter_chains[0]))).await;
+    let mut changed = connect_on(&server, Some((&old, &old.filter_chains[1]))).await;
+    let first = get(&mut unchanged).await;
+    assert!(!first.contains("connection: close"), "{first}");
+
+    apply(&server, &two_chains("b_changed"));
+
+    // The connection of the changed chain lived until the update; its next
+    // request is answered with `Connection: close`, and it closes.
+    let last = get(&mut changed).await;
+    assert!(last.starts_with("http/1.1 200 ok\r\n"), "{last}");
+    assert!(last.contains("connection: close\r\n"), "{last}");
+    assert!(closed(&mut changed).await);
+    // The connection of the unchanged chain goes on.
+    for _ in 0..2 {
+        let response = get(&mut unchanged).await;
+        assert!(!response.contains("connection: close"), "{response}");
+    }
 }
