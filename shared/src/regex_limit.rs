@@ -9,8 +9,11 @@
 //! closest to an RE2 program size (one RE2 instruction is about one state of
 //! the regex crate's NFA, 32 to 100 bytes of it): 1 MiB holds about 32768
 //! states, so `a{1000}` or `[a-z0-9-]{200}` pass and Unicode `\w{100}`
-//! (31,650 states, 5 MB) does not. A refused regex costs no more than
-//! compiling to the limit.
+//! (31,650 states, 5 MB) would not: Perl classes are compiled as RE2's,
+//! ASCII only (see [`ascii_classes`]), so `\w{100}` is small as in RE2. A
+//! refused regex costs no more than compiling to the limit.
+
+mod ascii_classes;
 
 /// The longest regex accepted, in bytes, as istiod's validation has it.
 pub const MAX_REGEX_LENGTH: usize = 1024;
@@ -25,7 +28,7 @@ pub enum RegexError {
     #[error("regex is {length} bytes long, over the limit of {MAX_REGEX_LENGTH} (as istiod's)")]
     TooLong { length: usize },
     #[error(
-        "regex compiles to more than {REGEX_SIZE_LIMIT} bytes, past the program size limit (Envoy's re2.max_program_size); use fewer or smaller repetitions, or (?-u:\\w) for an ASCII class"
+        "regex compiles to more than {REGEX_SIZE_LIMIT} bytes, past the program size limit (Envoy's re2.max_program_size); use fewer or smaller repetitions, or ASCII classes instead of Unicode ones"
     )]
     TooLarge,
     /// The regex crate's message, its last line (the lines above it draw
@@ -34,9 +37,9 @@ pub enum RegexError {
     Syntax(String),
 }
 
-/// Compiles `pattern` within the limits.
+/// Compiles `pattern` within the limits, its Perl classes as RE2's.
 pub fn compile(pattern: &str) -> Result<regex::Regex, RegexError> {
-    build(pattern, pattern)
+    build(pattern, |re2| re2)
 }
 
 /// Compiles `pattern` within the limits, anchored at both ends, so that a
@@ -44,17 +47,19 @@ pub fn compile(pattern: &str) -> Result<regex::Regex, RegexError> {
 /// does: `a|ab` matches `ab`, which an unanchored leftmost match would
 /// stop short of.
 pub fn compile_whole(pattern: &str) -> Result<regex::Regex, RegexError> {
-    build(pattern, &format!("^(?:{pattern})$"))
+    build(pattern, |re2| format!("^(?:{re2})$"))
 }
 
-/// Checks `pattern`'s length, then compiles `source` (which holds it).
-fn build(pattern: &str, source: &str) -> Result<regex::Regex, RegexError> {
+/// Checks `pattern`'s length, makes its Perl classes RE2's, then compiles
+/// what `source` makes of it.
+fn build(pattern: &str, source: impl FnOnce(String) -> String) -> Result<regex::Regex, RegexError> {
     if pattern.len() > MAX_REGEX_LENGTH {
         return Err(RegexError::TooLong {
             length: pattern.len(),
         });
     }
-    regex::RegexBuilder::new(source)
+    let re2 = ascii_classes::rewrite(pattern).map_err(RegexError::Syntax)?;
+    regex::RegexBuilder::new(&source(re2))
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|error| match error {
@@ -101,9 +106,30 @@ mod tests {
             compile(&long).err(),
             Some(RegexError::TooLong { length: 1025 })
         );
-        assert_eq!(compile(r"\w{200}").err(), Some(RegexError::TooLarge));
-        assert_eq!(compile(r"\w{100}").err(), Some(RegexError::TooLarge));
-        assert!(compile(r"(?-u:\w){200}").is_ok());
+        assert_eq!(compile(r"\pL{200}").err(), Some(RegexError::TooLarge));
+        assert_eq!(compile(r"[\w\pL]{100}").err(), Some(RegexError::TooLarge));
+        assert!(compile(r"\w{200}").is_ok(), "RE2's \\w is ASCII: small");
+    }
+
+    /// RE2's `\w`, `\d`, `\s` and `\b` are ASCII; `.` is one UTF-8
+    /// character.
+    #[test]
+    fn perl_classes_match_as_re2s() {
+        let word = compile_whole(r"\w+").unwrap();
+        assert!(word.is_match("a_Z9"));
+        assert!(!word.is_match("é"));
+        assert!(compile_whole(r"\W").unwrap().is_match("é"));
+        let digit = compile_whole(r"\d").unwrap();
+        assert!(digit.is_match("7"));
+        assert!(!digit.is_match("٣"));
+        assert!(!compile_whole(r"\s").unwrap().is_match("\u{a0}"));
+        assert!(!compile_whole(r"[\d\s]").unwrap().is_match("٣"));
+        assert!(
+            compile(r"\bé").unwrap().is_match("xé"),
+            "é is no word character"
+        );
+        assert!(compile_whole(".").unwrap().is_match("é"));
+        assert!(!compile_whole("..").unwrap().is_match("é"));
     }
 
     #[test]

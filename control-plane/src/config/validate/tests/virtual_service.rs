@@ -175,12 +175,12 @@ fn bad_regex_is_reported_with_its_field() {
 #[test]
 fn regexes_past_the_size_limits_are_refused_cheaply() {
     // 200 regexes 2,000 bytes long, and one that is short but compiles to
-    // a program past Envoy's size limit (Unicode \w{200}).
+    // a program past Envoy's size limit (Unicode letters \pL{1000}).
     let long = "a".repeat(2000);
     let mut matches: String = (0..200)
         .map(|_| format!("    - uri: {{regex: '{long}'}}\n"))
         .collect();
-    matches.push_str("    - uri: {regex: '\\w{200}'}\n");
+    matches.push_str("    - uri: {regex: '\\pL{1000}'}\n");
     let text = virtual_service(&format!(
         "  hosts: [a.example.com]\n  http:\n  - match:\n{matches}    route:\n    - destination: {{host: a.example.com}}\n"
     ));

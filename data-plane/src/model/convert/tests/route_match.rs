@@ -214,17 +214,17 @@ fn match_conditions_the_agent_cannot_evaluate_are_rejected() {
 
 #[test]
 fn a_regex_past_envoys_program_size_limit_is_rejected() {
-    // Unicode \w{200}: 10 MB of program each, where Envoy's RE2 program
-    // size limit refuses it.
+    // Unicode letters \pL{1000}: past the program size limit, in RE2's
+    // program as in the regex crate's.
     assert_route_rejected(
         |r| {
             r.r#match = Some(RouteMatch {
-                path_specifier: Some(route_match::PathSpecifier::SafeRegex(regex(r"/\w{200}"))),
+                path_specifier: Some(route_match::PathSpecifier::SafeRegex(regex(r"/\pL{1000}"))),
                 ..Default::default()
             })
         },
         "match.safe_regex",
-        "regex \"/\\\\w{200}\"... refused: regex compiles to more than 1048576 bytes, past the program size limit (Envoy's re2.max_program_size); use fewer or smaller repetitions, or (?-u:\\w) for an ASCII class",
+        "regex \"/\\\\pL{1000}\"... refused: regex compiles to more than 1048576 bytes, past the program size limit (Envoy's re2.max_program_size); use fewer or smaller repetitions, or ASCII classes instead of Unicode ones",
     );
     let long = format!("/{}", "a".repeat(1100));
     assert_route_rejected(
