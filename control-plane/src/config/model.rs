@@ -27,7 +27,9 @@ pub use destination_rule::{
     TrafficPolicy,
 };
 pub use gateway::{Gateway, Server, ServerTlsMode, ServerTlsSettings};
-pub use mesh::{MeshConfig, OutboundMode, OutboundTrafficPolicy, PathNormalization};
+pub use mesh::{
+    AccessLogEncoding, MeshConfig, OutboundMode, OutboundTrafficPolicy, PathNormalization,
+};
 pub use service_entry::{
     Location, Resolution, ServiceEntry, ServicePort, WorkloadEntry, WorkloadSelector,
 };

@@ -1,7 +1,7 @@
 //! Envoy's gRPC access loggers on sidecar outbound listeners, as istiod adds
 //! them with MeshConfig `enableEnvoyAccessLogService`: `http_grpc` on every
 //! HTTP connection manager and `tcp_grpc` on every TCP proxy, beside the
-//! stdout logger, streaming to the `envoy_accesslog_service` cluster, each
+//! file logger, streaming to the `envoy_accesslog_service` cluster, each
 //! entry tagged `egress_policy` with the mark that decided it.
 
 use proto::pb::envoy::config::accesslog::v3::{AccessLog, access_log};

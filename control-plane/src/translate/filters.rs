@@ -1,13 +1,11 @@
 //! Small builders for the Envoy messages every translator uses: addresses,
 //! ADS config sources, durations, wrappers, network and HTTP filters.
 
-use proto::pb::envoy::config::accesslog::v3::{AccessLog, access_log};
 use proto::pb::envoy::config::core::v3::{
     Address, AggregatedConfigSource, ApiVersion, ConfigSource, SocketAddress, TransportSocket,
     address, config_source, socket_address, transport_socket,
 };
 use proto::pb::envoy::config::listener::v3::{Filter, ListenerFilter, filter, listener_filter};
-use proto::pb::envoy::extensions::access_loggers::stream::v3::StdoutAccessLog;
 use proto::pb::envoy::extensions::filters::http::cors::v3::Cors;
 use proto::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use proto::pb::envoy::extensions::filters::http::router::v3::Router;
@@ -102,19 +100,6 @@ fn network_filter(name: &str, typed_config: Any) -> Filter {
     }
 }
 
-/// Access log to stdout in Envoy's default text format, as Istio enables
-/// with `accessLogFile: /dev/stdout`.
-pub fn stdout_access_log() -> AccessLog {
-    AccessLog {
-        name: "envoy.access_loggers.stdout".to_string(),
-        config_type: Some(access_log::ConfigType::TypedConfig(pack_named(
-            "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-            &StdoutAccessLog::default(),
-        ))),
-        ..Default::default()
-    }
-}
-
 /// A TCP proxy to `cluster` (or to weighted clusters).
 pub fn tcp_proxy(stat_prefix: &str, target: TcpTarget) -> Filter {
     tcp_proxy_filter(tcp_proxy_config(stat_prefix, target))
@@ -142,7 +127,6 @@ pub fn tcp_proxy_config(stat_prefix: &str, target: TcpTarget) -> TcpProxy {
     TcpProxy {
         stat_prefix: stat_prefix.to_string(),
         cluster_specifier: Some(cluster_specifier),
-        access_log: vec![stdout_access_log()],
         ..Default::default()
     }
 }
@@ -252,7 +236,6 @@ fn connection_manager(
             route_config_name: route_config_name.to_string(),
         })),
         http_filters: http_filters(),
-        access_log: vec![stdout_access_log()],
         use_remote_address: Some(bool_value(false)),
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),

@@ -4,6 +4,7 @@
 //! same input is always the same (sorted by name), which is what the golden
 //! tests and the server's content-hash versions rely on.
 
+pub mod access_log;
 pub mod access_log_service;
 pub mod cluster;
 pub mod egress_policy;
@@ -71,7 +72,7 @@ pub fn translate(
     let view = MeshView::new(snapshot, workloads, proxy);
     let clusters = cluster::build_clusters(&view);
     let endpoints = endpoint::build_endpoints(&view, &clusters);
-    let (listeners, routes) = match proxy.node_type {
+    let (mut listeners, routes) = match proxy.node_type {
         NodeType::Sidecar => (
             listener::build_sidecar_listeners(&view),
             route::build_sidecar_routes(&view),
@@ -81,6 +82,9 @@ pub fn translate(
             gateway::build_gateway_routes(&view),
         ),
     };
+    if let Some(log) = access_log::file_access_log(&snapshot.mesh) {
+        access_log::add_file_access_log(&mut listeners, &log);
+    }
     let secrets = secret::build_served_secrets(snapshot, &proxy.namespace, &clusters, &listeners);
     let name_table = name_table::build_name_table(&view);
     ProxyResources {

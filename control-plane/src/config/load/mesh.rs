@@ -11,7 +11,8 @@ use serde_yaml::Value;
 use super::depth::check_depth;
 use super::errors::{io_error, schema_error, syntax_error, too_deep};
 use crate::config::error::{ConfigError, ConfigErrors, Location, Problem};
-use crate::config::model::MeshConfig;
+use crate::config::model::{AccessLogEncoding, MeshConfig};
+use crate::translate::access_log::json_format;
 
 /// Reads the mesh config file: either MeshConfig YAML as Istio's `mesh` key
 /// holds it, or the whole `istio` ConfigMap whose `data.mesh` holds it.
@@ -72,8 +73,24 @@ fn decode_mesh<'de, D>(
 where
     D: Deserializer<'de, Error = serde_yaml::Error>,
 {
-    match serde_path_to_error::deserialize::<_, Option<MeshConfig>>(document) {
-        Ok(mesh) => Ok(mesh.unwrap_or_default()),
-        Err(error) => Err(schema_error(location, prefix, &error).into()),
+    let mesh = match serde_path_to_error::deserialize::<_, Option<MeshConfig>>(document) {
+        Ok(mesh) => mesh.unwrap_or_default(),
+        Err(error) => return Err(schema_error(location, prefix, &error).into()),
+    };
+    let json = mesh.access_log_encoding == AccessLogEncoding::Json;
+    if json
+        && !mesh.access_log_format.is_empty()
+        && let Err(error) = json_format(&mesh.access_log_format)
+    {
+        let location = Location {
+            field: Some(format!("{prefix}accessLogFormat")),
+            ..location
+        };
+        let problem = Problem::Schema {
+            message: error.to_string(),
+            hint: "",
+        };
+        return Err(ConfigError::new(location, problem).into());
     }
+    Ok(mesh)
 }

@@ -42,6 +42,18 @@ pub struct ProxyPathNormalization {
     pub normalization: PathNormalization,
 }
 
+/// `accessLogEncoding`: how proxies write access log entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccessLogEncoding {
+    /// A line of text per entry, in `accessLogFormat` or Istio's format.
+    #[default]
+    Text,
+    /// A JSON object per line, its keys those of `accessLogFormat` or
+    /// Istio's.
+    Json,
+}
+
 /// The parts of Istio's MeshConfig this control plane acts on. Other
 /// MeshConfig fields are accepted and ignored, so an existing `mesh` file
 /// from an Istio install loads as it is.
@@ -60,6 +72,23 @@ pub struct MeshConfig {
     pub enable_envoy_access_log_service: bool,
     #[serde(default)]
     pub path_normalization: ProxyPathNormalization,
+    /// `accessLogFile`: where every proxy writes its access log
+    /// (`/dev/stdout`, or a path on the proxy's host); empty: no access
+    /// log. Unset, this control plane says `/dev/stdout` (as Istio's demo
+    /// profile does, where Istio's own default is none): write
+    /// `accessLogFile: ""` to turn it off.
+    #[serde(default = "default_access_log_file")]
+    pub access_log_file: String,
+    #[serde(default)]
+    pub access_log_encoding: AccessLogEncoding,
+    /// `accessLogFormat`: Envoy's command operators, a text line for TEXT,
+    /// a JSON object of them for JSON; empty: Istio's format.
+    #[serde(default)]
+    pub access_log_format: String,
+}
+
+fn default_access_log_file() -> String {
+    "/dev/stdout".into()
 }
 
 fn default_root_namespace() -> String {
@@ -78,6 +107,9 @@ impl Default for MeshConfig {
             trust_domain: default_trust_domain(),
             enable_envoy_access_log_service: false,
             path_normalization: ProxyPathNormalization::default(),
+            access_log_file: default_access_log_file(),
+            access_log_encoding: AccessLogEncoding::default(),
+            access_log_format: String::new(),
         }
     }
 }

@@ -118,7 +118,7 @@ fn without_the_mesh_flag_only_stdout_logs() {
     for (listener, chain, config) in all {
         assert_eq!(
             logger_names(&config),
-            ["envoy.access_loggers.stdout"],
+            ["envoy.access_loggers.file"],
             "{listener} {chain}"
         );
     }
@@ -141,7 +141,7 @@ fn every_outbound_filter_streams_to_the_access_log_service() {
         kinds.insert(grpc);
         assert_eq!(
             names,
-            ["envoy.access_loggers.stdout", grpc],
+            ["envoy.access_loggers.file", grpc],
             "{listener} {chain}"
         );
         let common = &config["accessLog"][1]["typedConfig"]["commonConfig"];
