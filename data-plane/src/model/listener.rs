@@ -299,6 +299,8 @@ pub struct HttpManager {
     /// own upstream (`x-envoy-expected-rq-timeout-ms`) or downstream
     /// (`x-envoy-upstream-service-time`, `x-envoy-overloaded`).
     pub suppress_envoy_headers: bool,
+    /// The upgrade types it allows (`upgrade_configs`).
+    pub upgrades: super::upgrade::UpgradeConfigs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

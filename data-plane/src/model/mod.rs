@@ -19,6 +19,7 @@ pub mod resilience;
 pub mod route;
 pub mod secret;
 pub mod server_header;
+pub mod upgrade;
 
 mod convert;
 #[cfg(test)]

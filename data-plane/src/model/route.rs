@@ -84,6 +84,9 @@ pub struct Forward {
     pub mirrors: Vec<super::mirror::MirrorPolicy>,
     /// How a RING_HASH or MAGLEV cluster hashes the request.
     pub hash_policy: Vec<HashPolicy>,
+    /// The route's own upgrade settings (`upgrade_configs`), which override
+    /// its connection manager's.
+    pub upgrades: Vec<super::upgrade::UpgradeType>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -358,6 +358,7 @@ fn http_downstream(
             path_normalization: hcm.path_normalization,
             server_header: hcm.server_header.clone(),
             suppress_envoy_headers: hcm.suppress_envoy_headers,
+            upgrades: hcm.upgrades.clone(),
         },
         targets: Arc::new(LogTargets::new(
             hcm.access_log,

@@ -134,6 +134,12 @@ impl LocalReply {
         Self::new(StatusCode::BAD_REQUEST, String::new(), "-", details)
     }
 
+    /// Envoy's 403 to an upgrade its connection manager and route do not
+    /// allow.
+    pub fn upgrade_failed() -> Self {
+        Self::new(StatusCode::FORBIDDEN, String::new(), "-", "upgrade_failed")
+    }
+
     /// A route's direct response.
     pub fn direct(status: StatusCode, body: String) -> Self {
         Self::new(status, body, "-", "direct_response")

@@ -13,12 +13,14 @@ pub mod istio;
 pub mod lifecycle;
 pub mod listener;
 mod timeouts;
+mod upgrades;
 
 pub use filters::FilterStats;
 use istio::IstioStats;
 use lifecycle::LifecycleStats;
 use listener::ListenersStats;
 pub use timeouts::TimeoutStats;
+pub use upgrades::UpgradeStats;
 
 /// Counters of one upstream cluster.
 #[derive(Default)]
@@ -61,6 +63,8 @@ pub struct DownstreamStats {
     pub filters: FilterStats,
     /// Its request head, stream and connection timeouts.
     pub timeouts: TimeoutStats,
+    /// Its HTTP upgrades.
+    pub upgrades: UpgradeStats,
 }
 
 /// Reads one counter of a cluster.
@@ -227,6 +231,7 @@ impl Stats {
         self.listeners.render(out);
         filters::render(out, &downstream);
         timeouts::render(out, &downstream);
+        upgrades::render(out, &downstream);
         self.istio.render(out);
     }
 }

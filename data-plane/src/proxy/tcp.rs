@@ -29,7 +29,7 @@ use super::stats::lifecycle::TcpProxyStats;
 use super::{ProxyContext, fast_random};
 
 mod sniff;
-mod timeouts;
+pub(super) mod timeouts;
 
 use sniff::SniffSni;
 use timeouts::{Copied, Ending, Limits};

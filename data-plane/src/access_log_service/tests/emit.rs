@@ -28,6 +28,7 @@ async fn a_request_without_a_route_is_reported_with_its_host_and_flag() {
             path_normalization: Default::default(),
             server_header: Default::default(),
             suppress_envoy_headers: false,
+            upgrades: Default::default(),
         },
         targets: Arc::new(LogTargets::new(
             false,

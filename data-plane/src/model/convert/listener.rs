@@ -267,6 +267,7 @@ fn http_manager(hcm: &HttpConnectionManager, at: &At<'_>) -> Result<HttpManager,
         server_header: std::sync::Arc::new(server_header(hcm, at)?),
         timeouts: hcm_timeouts(hcm, at)?,
         suppress_envoy_headers: super::router_filter::suppress_envoy_headers(hcm, at)?,
+        upgrades: super::upgrade::upgrade_configs(&hcm.upgrade_configs, at)?,
     })
 }
 

@@ -24,6 +24,7 @@ mod server_header;
 mod tcp_hash;
 mod tcp_timeouts;
 mod tls;
+mod upgrade;
 
 pub use cluster::cluster;
 pub use endpoint::load_assignment;

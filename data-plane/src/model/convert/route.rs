@@ -196,6 +196,7 @@ fn forward(ra: &pb_route::RouteAction, at: &At<'_>) -> Result<Forward, Error> {
         host_rewrite,
         mirrors: mirror::mirror_policies(&ra.request_mirror_policies, at)?,
         hash_policy: super::hash_policy::hash_policies(&ra.hash_policy, at)?,
+        upgrades: super::upgrade::route_upgrades(&ra.upgrade_configs, at)?,
     })
 }
 

@@ -92,6 +92,34 @@ impl<'a> Exchange<'a> {
         mut self,
         mut response: Response<ResponseBody>,
     ) -> Response<ResponseBody> {
+        self.record(&mut response);
+        let targets = self.targets;
+        if targets.is_empty() {
+            return response;
+        }
+        let log = self.log;
+        response.map(|body| {
+            LoggedBody {
+                inner: body,
+                log: Some(log),
+                targets,
+            }
+            .boxed()
+        })
+    }
+
+    /// Ends the exchange of an upgraded stream with its 101 `response`:
+    /// counts it and gives its log, written when the session ends.
+    pub(super) fn upgraded(
+        mut self,
+        response: &mut Response<ResponseBody>,
+    ) -> (AccessLog, Arc<LogTargets>) {
+        self.record(response);
+        (self.log, self.targets)
+    }
+
+    /// Puts the exchange's headers on `response` and counts it.
+    fn record(&mut self, response: &mut Response<ResponseBody>) {
         if let Some(grant) = &self.cors {
             grant.apply(response.headers_mut());
         }
@@ -114,19 +142,6 @@ impl<'a> Exchange<'a> {
             self.log.response_flags,
             self.log.egress_policy,
         );
-        let targets = self.targets;
-        if targets.is_empty() {
-            return response;
-        }
-        let log = self.log;
-        response.map(|body| {
-            LoggedBody {
-                inner: body,
-                log: Some(log),
-                targets,
-            }
-            .boxed()
-        })
     }
 }
 

@@ -25,6 +25,7 @@ use super::headers::{self, text};
 use super::plan::{Destination, Forwarding};
 use super::replay::DEFAULT_BUFFER_LIMIT;
 use super::retry::{Attempts, ForwardError};
+use super::upgrade::Upgrade;
 
 /// Forwards a request with the planned `head` as `forwarding` says, and
 /// answers the client.
@@ -33,6 +34,7 @@ pub(super) async fn forward(
     forwarding: Forwarding<'_>,
     mut head: Parts,
     body: Body,
+    upgrade: Option<Upgrade>,
 ) -> Response<ResponseBody> {
     let context = exchange.context;
     let set_cookie = hashing::hash_for_cluster(
@@ -53,11 +55,15 @@ pub(super) async fn forward(
         }
     };
     exchange.log.request_id = head.headers.get("x-request-id").cloned();
+    if let Some(upgrade) = &upgrade {
+        upgrade.restore_headers(&mut head);
+    }
     let attempts = Attempts {
         upstreams: &context.upstreams,
         cluster: &forwarding.cluster,
         destination,
-        retry: forwarding.retry,
+        // An upgrade's payload follows its head: it is sent once.
+        retry: forwarding.retry.filter(|_| upgrade.is_none()),
         timeout: forwarding.timeout,
         include_attempt_count: forwarding.include_attempt_count,
         buffer_limit: DEFAULT_BUFFER_LIMIT,
@@ -145,6 +151,9 @@ pub(super) async fn forward(
         &forwarding.route.response_headers_to_remove,
         &forwarding.route.response_headers_to_add,
     );
+    if let Some(upgrade) = upgrade {
+        return upgrade.respond(exchange, parts, body, cluster_stats);
+    }
     let body = CountingBody {
         inner: body,
         stats: cluster_stats,

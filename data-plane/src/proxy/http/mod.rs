@@ -20,6 +20,7 @@ mod retry;
 mod router_headers;
 mod routes;
 mod timeouts;
+mod upgrade;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -38,6 +39,7 @@ use crate::model::http_timeouts::HttpTimeouts;
 use crate::model::path_normalization::{InvalidPath, PathNormalization};
 use crate::model::route::{RouteAction, RouteConfig};
 use crate::model::server_header::SharedServerHeader;
+use crate::model::upgrade::UpgradeConfigs;
 use crate::upstream;
 
 use super::respond::LocalReply;
@@ -71,6 +73,8 @@ pub enum RouteSource {
         server_header: SharedServerHeader,
         /// Its router's `suppress_envoy_headers`.
         suppress_envoy_headers: bool,
+        /// The upgrade types the connection manager allows.
+        upgrades: UpgradeConfigs,
     },
     /// Explicit proxy mode: each request names its destination; the
     /// listener for its port decides, as if the connection had been captured
@@ -121,8 +125,9 @@ where
     let requests = http_drain.clone();
     let service_streams = streams.clone();
     let service_stats = stats.clone();
-    let service = service_fn(move |req: Request<Incoming>| {
+    let service = service_fn(move |mut req: Request<Incoming>| {
         let stream = service_streams.open();
+        upgrade::hold_stream(&mut req, || service_streams.open());
         let close = requests.on_request(req.version());
         let context = context.clone();
         let downstream = downstream.clone();
@@ -130,7 +135,7 @@ where
         async move {
             let (mut response, activity) =
                 handle_timed(req, &context, &downstream, stats.as_ref()).await;
-            if close {
+            if close && response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
                 drain::close_after(&mut response);
             }
             let timers = activity.map(|activity| (downstream.timeouts, activity));
@@ -140,7 +145,8 @@ where
         }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let mut connection = std::pin::pin!(builder.serve_connection(TokioIo::new(io), service));
+    let mut connection =
+        std::pin::pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
     let served = tokio::select! {
         served = connection.as_mut() => served,
         () = http_drain.shutdown_due() => {
@@ -217,6 +223,7 @@ async fn handle(
     context.record_activity();
     let config = context.store.load();
     let (mut head, body) = req.into_parts();
+    let upgrade = upgrade::UpgradeRequest::take(&mut head);
     let bytes_received = body.size_hint().exact().unwrap_or(0);
     let mut exchange = Exchange::start(context, downstream, &head, bytes_received);
     if let RouteSource::Chain { server_header, .. } = &downstream.source {
@@ -260,6 +267,16 @@ async fn handle(
     exchange.log.route_name = plan.route.map(|route| route.name.clone());
     exchange.log.egress_policy = plan.route.and_then(|route| route.egress_policy);
     exchange.log.upstream_cluster = plan.cluster;
+    let upgrade = match upgrade {
+        Some(request) if !request.allowed(&table.upgrades, plan.route) => {
+            let stats = exchange.stats.clone();
+            return upgrade::refuse(exchange, stats.as_deref());
+        }
+        Some(request) => {
+            Some(request.start(exchange.stats.clone(), downstream.timeouts.stream_idle))
+        }
+        None => None,
+    };
     if let Some(filter_request) = &filter_request
         && let Some(stop) = filters::decode(
             &table.http_filters,
@@ -287,7 +304,7 @@ async fn handle(
                 ),
                 _ => body.boxed(),
             };
-            forward::forward(exchange, forwarding, plan.head, body).await
+            forward::forward(exchange, forwarding, plan.head, body, upgrade).await
         }
         Action::Redirect { status, location } => {
             let mut response = Response::new(upstream::empty_body());

@@ -64,6 +64,7 @@ mod tests {
             host_rewrite: None,
             mirrors: Vec::new(),
             hash_policy: Vec::new(),
+            upgrades: Vec::new(),
         }
     }
 

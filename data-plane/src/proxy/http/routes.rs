@@ -14,6 +14,7 @@ use crate::model::route::{
     Forward, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
 };
 use crate::model::server_header::SharedServerHeader;
+use crate::model::upgrade::UpgradeConfigs;
 use shared::egress::EgressPolicy;
 
 use super::{Downstream, RouteSource};
@@ -39,6 +40,8 @@ pub(super) struct RouteTable {
     pub(super) server_header: SharedServerHeader,
     /// Its router's `suppress_envoy_headers`.
     pub(super) suppress_envoy_headers: bool,
+    /// The upgrade types its connection manager allows.
+    pub(super) upgrades: UpgradeConfigs,
 }
 
 /// The route table for a request on `downstream` whose authority names
@@ -59,6 +62,7 @@ pub(super) fn route_table(
             path_normalization,
             server_header,
             suppress_envoy_headers,
+            upgrades,
         } => {
             let routes = inline
                 .clone()
@@ -73,6 +77,7 @@ pub(super) fn route_table(
                 path_normalization: *path_normalization,
                 server_header: server_header.clone(),
                 suppress_envoy_headers: *suppress_envoy_headers,
+                upgrades: upgrades.clone(),
             })
         }
         RouteSource::ExplicitProxy { accepting } => {
@@ -90,6 +95,7 @@ pub(super) fn route_table(
                 path_normalization,
                 server_header,
                 suppress_envoy_headers,
+                upgrades,
             ) = match &chain.action {
                 ChainAction::Http(hcm) => (
                     hcm.inline_routes
@@ -102,6 +108,7 @@ pub(super) fn route_table(
                     hcm.path_normalization,
                     hcm.server_header.clone(),
                     hcm.suppress_envoy_headers,
+                    hcm.upgrades.clone(),
                 ),
                 ChainAction::Tcp(tcp) => (
                     Arc::new(forward_all(tcp, chain.egress_policy)),
@@ -112,6 +119,8 @@ pub(super) fn route_table(
                     PathNormalization::default(),
                     SharedServerHeader::default(),
                     false,
+                    // A captured connection's bytes would carry any upgrade.
+                    UpgradeConfigs::any(),
                 ),
             };
             Some(RouteTable {
@@ -124,6 +133,7 @@ pub(super) fn route_table(
                 path_normalization,
                 server_header,
                 suppress_envoy_headers,
+                upgrades,
             })
         }
     }
@@ -147,6 +157,7 @@ fn forward_all(tcp: &TcpProxy, egress_policy: Option<EgressPolicy>) -> RouteConf
             host_rewrite: None,
             mirrors: Vec::new(),
             hash_policy: Vec::new(),
+            upgrades: Vec::new(),
         })
     };
     RouteConfig {

@@ -72,6 +72,7 @@ fn downstream(routes: Arc<RouteConfig>, path_normalization: PathNormalization) -
             path_normalization,
             server_header: Default::default(),
             suppress_envoy_headers: false,
+            upgrades: Default::default(),
         },
         targets: Arc::default(),
         peer_identity: None,

@@ -16,7 +16,7 @@ mod connection;
 mod head;
 mod stream;
 
-pub(super) use connection::{Shutdown, Streams, due};
+pub(super) use connection::{Shutdown, StreamGuard, Streams, due};
 pub(super) use head::HeadTimeoutIo;
 pub(super) use stream::{Activity, RequestBody, TimedResponse, activity, expiry};
 

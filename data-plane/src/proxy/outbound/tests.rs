@@ -60,6 +60,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             server_header: Default::default(),
             timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
             suppress_envoy_headers: false,
+            upgrades: Default::default(),
         }),
         egress_policy: None,
     };

@@ -22,6 +22,7 @@ mod sds;
 mod subject_alt_names;
 mod tcp_timeouts;
 mod tls;
+mod upgrade;
 
 use std::fmt::Debug;
 

@@ -220,6 +220,7 @@ fn http_and_sni_listeners_route_by_what_the_tunnel_carries() {
             server_header: Default::default(),
             timeouts: crate::model::http_timeouts::HttpTimeouts::default(),
             suppress_envoy_headers: false,
+            upgrades: Default::default(),
         }),
         ..tcp_chain("unused", &[])
     };

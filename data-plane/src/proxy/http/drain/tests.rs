@@ -84,6 +84,7 @@ async fn connect_on(
             path_normalization: Default::default(),
             server_header: Default::default(),
             suppress_envoy_headers: false,
+            upgrades: Default::default(),
         },
         targets: Arc::default(),
         peer_identity: None,

@@ -85,6 +85,7 @@ pub(crate) async fn exchange(
             path_normalization: Default::default(),
             server_header: Default::default(),
             suppress_envoy_headers: false,
+            upgrades: Default::default(),
         },
         targets: Arc::default(),
         peer_identity: None,

@@ -52,6 +52,7 @@ fn forward_to(cluster: &str) -> Forward {
         host_rewrite: None,
         mirrors: Vec::new(),
         hash_policy: Vec::new(),
+        upgrades: Vec::new(),
     }
 }
 

@@ -40,6 +40,7 @@ fn served(timeouts: HttpTimeouts) -> (DuplexStream, Arc<ProxyContext>) {
             path_normalization: Default::default(),
             server_header: Default::default(),
             suppress_envoy_headers: false,
+            upgrades: Default::default(),
         },
         targets: Arc::default(),
         peer_identity: None,
