@@ -5,21 +5,24 @@
 //! behind a private DNS server. Each step applies the walkthrough's YAML and
 //! runs the same curl, printing what a user would see.
 //!
-//! Run as root (the "external" services listen on ports 80 and 443 of
-//! 127.0.0.2-4, as the real ones do): `cargo run -p integration-tests --bin egress-demo`
+//! The "external" services listen on ports 80 and 443 of 127.0.0.2-4, as
+//! the real ones do, in the demo's own network namespace (`namespace.rs`):
+//! `cargo run -p integration-tests --bin egress-demo`, as any user.
+
+mod namespace;
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::{Curl, CurlResponse};
 use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
 use integration_tests::fixtures::{GatewayPort, egress_gateway_service};
-use integration_tests::netns;
 use integration_tests::proxy_options::ProxyOptions;
 use integration_tests::tls::TestCa;
 use integration_tests::upstream::Upstream;
@@ -28,10 +31,19 @@ const HTTPBIN: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const CNN: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 const BAIDU: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
 
-fn main() -> Result<()> {
-    if !netns::is_root() {
-        bail!("the demo's external services listen on ports 80 and 443: run it as root (sudo)");
+fn main() -> Result<ExitCode> {
+    match namespace::enter()? {
+        namespace::Entered::Inside => run().map(|()| ExitCode::SUCCESS),
+        namespace::Entered::RanInside(status) => Ok(if status.success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
     }
+}
+
+/// The walkthrough, in the demo's namespaces.
+fn run() -> Result<()> {
     let ca = TestCa::new()?;
     let _httpbin = Upstream::http_on(SocketAddr::from((HTTPBIN, 80)))?;
     let _cnn_http = Upstream::http_on(SocketAddr::from((CNN, 80)))?;
@@ -126,10 +138,7 @@ fn main() -> Result<()> {
     demo.show_sni(&cnn_https, before);
     show_last_access_log(&gateway);
 
-    println!(
-        "\nDone. The sidecar's admin is at http://{}/config_dump",
-        sleep.admin_addr()
-    );
+    println!("\nDone. Everything the demo started ends with it.");
     Ok(())
 }
 
