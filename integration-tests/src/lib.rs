@@ -62,4 +62,5 @@ pub mod proxy_options;
 pub mod tcp_greeter;
 pub mod tls;
 pub mod udp_sink;
+pub mod unit_file;
 pub mod upstream;
