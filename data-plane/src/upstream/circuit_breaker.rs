@@ -149,6 +149,7 @@ impl Breakers {
         Ok(Admission {
             breakers: self.clone(),
             busy,
+            in_flight: None,
         })
     }
 
@@ -241,6 +242,16 @@ pub struct RetrySlot {
 pub struct Admission {
     breakers: Arc<Breakers>,
     busy: bool,
+    /// The response's place on its connection, for the connection's age
+    /// drain, held until the response ends.
+    in_flight: Option<super::connection_age::InFlight>,
+}
+
+impl Admission {
+    /// Holds `in_flight` until the response ends.
+    pub(crate) fn hold(&mut self, in_flight: super::connection_age::InFlight) {
+        self.in_flight = Some(in_flight);
+    }
 }
 
 impl Drop for Admission {
@@ -277,7 +288,7 @@ pub struct Tracked<S> {
     inner: S,
     _guard: ConnectionGuard,
     /// Lives as long as the connection (its age watch holds a weak one).
-    alive: Arc<()>,
+    alive: Arc<super::connection_age::Lifeline>,
 }
 
 impl<S> Tracked<S> {
@@ -307,7 +318,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.alive.poll_closing(cx) {
+            // Closed for its age while idle: read as the host's close.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 

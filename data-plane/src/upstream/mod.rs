@@ -254,7 +254,7 @@ impl Upstreams {
         }
         *chosen.lock() = Some(host.addr);
         let http2 = pool::prepare_request(&mut req, host.addr, runtime.settings());
-        let admission = runtime.breakers.admit_request(http2, cluster).await?;
+        let mut admission = runtime.breakers.admit_request(http2, cluster).await?;
         let _active = host.stats.start_request();
         let captured = hyper_util::client::legacy::connect::capture_connection(&mut req);
         let info = UpstreamInfo { address: host.addr };
@@ -269,13 +269,16 @@ impl Upstreams {
                 if let Some(max) = runtime.model.max_requests_per_connection {
                     connection_uses::count(response.extensions(), &captured, max);
                 }
-                if let Some(max) = runtime.model.max_connection_duration {
-                    connection_age::watch(
+                if let Some(max) = runtime.model.max_connection_duration
+                    && let Some(in_flight) = connection_age::watch(
                         response.extensions(),
                         &captured,
                         max,
                         runtime.counters(),
-                    );
+                        &host.stats,
+                    )
+                {
+                    admission.hold(in_flight);
                 }
                 response.extensions_mut().insert(Arc::new(admission));
                 Ok((response, info))

@@ -51,6 +51,29 @@ async fn a_connection_past_max_connection_duration_takes_no_new_request() {
 }
 
 #[tokio::test]
+async fn an_idle_connection_closes_at_max_connection_duration_on_its_own() {
+    let server = TestServer::start(None, false).await;
+    let mut cluster = static_cluster(CLUSTER, &[server.addr]);
+    let max = Duration::from_millis(300);
+    cluster.max_connection_duration = Some(max);
+    let upstreams = upstreams(vec![cluster]);
+    let started = tokio::time::Instant::now();
+    fetch(&upstreams, CLUSTER, "httpbin.test", None)
+        .await
+        .unwrap();
+    settle(&upstreams).await;
+    // No request comes to make the pool look at the connection again.
+    let deadline = started + Duration::from_secs(10);
+    while server.closed() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.closed(), 1, "the idle connection was closed");
+    assert!(started.elapsed() >= max, "not before its age limit");
+    assert_eq!(server.accepted(), 1);
+    assert_eq!(drained(&upstreams), 1);
+}
+
+#[tokio::test]
 async fn without_max_connection_duration_a_connection_lives_on() {
     let server = TestServer::start(None, false).await;
     let upstreams = upstreams(vec![static_cluster(CLUSTER, &[server.addr])]);

@@ -46,6 +46,8 @@ pub(super) struct TestServer {
     pub(super) addr: SocketAddr,
     /// TCP connections accepted.
     pub(super) accepted: Arc<AtomicUsize>,
+    /// TCP connections the client closed.
+    pub(super) closed: Arc<AtomicUsize>,
     /// SNI of each TLS connection.
     pub(super) snis: Arc<Mutex<Vec<Option<String>>>>,
 }
@@ -56,17 +58,20 @@ impl TestServer {
         let server = Self {
             addr: listener.local_addr().unwrap(),
             accepted: Arc::default(),
+            closed: Arc::default(),
             snis: Arc::default(),
         };
         let (accepted, snis) = (server.accepted.clone(), server.snis.clone());
+        let closed = server.closed.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
                 accepted.fetch_add(1, Ordering::SeqCst);
-                let (tls, snis) = (tls.clone(), snis.clone());
+                let (tls, snis, closed) = (tls.clone(), snis.clone(), closed.clone());
                 tokio::spawn(async move {
+                    let _closed = CountOnDrop(closed);
                     match tls {
                         None => serve(tcp, http2).await,
                         Some(config) => {
@@ -86,6 +91,19 @@ impl TestServer {
 
     pub(super) fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts one in its counter when dropped.
+struct CountOnDrop(Arc<AtomicUsize>);
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
 
