@@ -9,6 +9,7 @@ mod cli {
     pub mod init;
     pub mod memory;
     pub mod node_args;
+    pub mod open_files;
     pub mod proxy;
     pub mod proxy_config;
     pub mod sds;

@@ -130,6 +130,7 @@ impl DataPlane {
                 .arg("--max-unregistered-destinations")
                 .arg(cap.to_string());
         }
+        command.args(&options.agent_args);
         if env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
@@ -152,6 +153,11 @@ impl DataPlane {
     /// Where an app sends its traffic: `127.0.0.1:15001`, for `curl -x`.
     pub fn proxy_addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, VIRTUAL_OUTBOUND))
+    }
+
+    /// Its process id (for its memory in `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.process.id()
     }
 
     /// Its identity, as the control plane knows it (e.g. for CSDS).

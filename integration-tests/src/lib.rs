@@ -45,6 +45,7 @@ pub mod control_channel;
 pub mod control_plane;
 pub mod curl;
 pub mod data_plane;
+pub mod direct_response;
 pub mod dns;
 pub mod docs;
 pub mod egress;

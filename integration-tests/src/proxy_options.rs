@@ -43,6 +43,8 @@ pub struct ProxyOptions {
     /// `None`). Envoy has no Istio stats to cap: it refuses to start with
     /// one.
     pub max_unregistered_destinations: Option<usize>,
+    /// More arguments for our agent's `proxy` command (Envoy has its own).
+    pub agent_args: Vec<String>,
 }
 
 impl ProxyOptions {
@@ -108,6 +110,7 @@ impl ProxyOptions {
             system_roots: None,
             dns_capture: false,
             max_unregistered_destinations: None,
+            agent_args: Vec::new(),
         }
     }
 
@@ -127,6 +130,12 @@ impl ProxyOptions {
     /// Caps the agent's distinct unregistered destinations at `cap`.
     pub fn max_unregistered_destinations(mut self, cap: usize) -> Self {
         self.max_unregistered_destinations = Some(cap);
+        self
+    }
+
+    /// Adds `args` to our agent's command line.
+    pub fn agent_args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.agent_args.extend(args.into_iter().map(Into::into));
         self
     }
 

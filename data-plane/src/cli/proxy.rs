@@ -14,6 +14,9 @@ use data_plane::admin::Admin;
 use data_plane::dns::DnsSink;
 use data_plane::identity::{CertificateAuthority, SpiffeId};
 use data_plane::node::Identity;
+use data_plane::proxy::admission::{
+    Admission, ConnectionLimits, ISTIO_GLOBAL_DOWNSTREAM_MAX_CONNECTIONS,
+};
 use data_plane::proxy::busy_poll;
 use data_plane::proxy::drain::{DrainSettings, DrainStrategy, ServerDrain, StopAccepting};
 use data_plane::proxy::stats::Stats;
@@ -118,6 +121,19 @@ pub struct ProxyArgs {
     /// When a drain asks the open connections to close.
     #[arg(long, value_enum, default_value = "immediate")]
     pub drain_strategy: DrainStrategyArg,
+    /// The most downstream connections open at once over every listener
+    /// (Envoy's overload manager `global_downstream_max_connections`; the
+    /// default is what Istio's bootstrap sets). A connection past it is
+    /// closed at once, counted in `downstream_global_cx_overflow`. Envoy
+    /// advises less than half the open file limit.
+    #[arg(long, env = "GLOBAL_DOWNSTREAM_MAX_CONNECTIONS", default_value_t = ISTIO_GLOBAL_DOWNSTREAM_MAX_CONNECTIONS)]
+    pub global_downstream_max_connections: u64,
+    /// The most connections each listener keeps open (Envoy's runtime
+    /// `envoy.resource_limits.listener.<name>.connection_limit`); none by
+    /// default. A connection past it is closed at once, counted in
+    /// `downstream_cx_overflow`.
+    #[arg(long, env = "LISTENER_CONNECTION_LIMIT")]
+    pub listener_connection_limit: Option<u64>,
 }
 
 pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> anyhow::Result<()> {
@@ -159,6 +175,11 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         .control_plane
         .connection(args.plaintext, proxy_config.discovery_address.as_deref())?;
     tracing::info!(node = %identity.node_id, xds = %control_plane.address(), "starting");
+    super::open_files::raise_to_hard_limit();
+    let admission = Arc::new(Admission::new(ConnectionLimits {
+        global: Some(args.global_downstream_max_connections),
+        per_listener: args.listener_connection_limit,
+    }));
     let authority = if control_plane.is_authenticated() {
         Some(CertificateAuthority::new(
             args.control_plane.ca_connection(&control_plane)?,
@@ -328,7 +349,13 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
             }
         }
         tokio::spawn(
-            ListenerManager::new(context, sockets, listeners_ready_tx, drain.clone()).run(),
+            ListenerManager::new(
+                context,
+                sockets,
+                listeners_ready_tx,
+                (drain.clone(), admission),
+            )
+            .run(),
         );
         if let Some(dns) = dns {
             tokio::spawn(dns.listeners.serve(dns.proxy));

@@ -22,6 +22,7 @@ use crate::model::{Listener, RunningConfig};
 use shared::naming::VIRTUAL_OUTBOUND_LISTENER;
 
 use super::ProxyContext;
+use super::admission::Admission;
 use super::drain::{DrainScope, ServerDrain};
 use super::outbound;
 
@@ -173,6 +174,8 @@ pub struct ListenerManager {
     /// True once the listeners of the first applied config are bound.
     ready: watch::Sender<bool>,
     drain: Arc<ServerDrain>,
+    /// The connection limits every listener admits connections under.
+    admission: Arc<Admission>,
 }
 
 impl ListenerManager {
@@ -180,7 +183,7 @@ impl ListenerManager {
         context: Arc<ProxyContext>,
         sockets: Arc<ListenerSockets>,
         ready: watch::Sender<bool>,
-        drain: Arc<ServerDrain>,
+        (drain, admission): (Arc<ServerDrain>, Arc<Admission>),
     ) -> Self {
         Self {
             context,
@@ -188,6 +191,7 @@ impl ListenerManager {
             bound: HashMap::new(),
             ready,
             drain,
+            admission,
         }
     }
 
@@ -305,6 +309,7 @@ impl ListenerManager {
                         name.clone(),
                         self.context.clone(),
                         (self.drain.clone(), drain.clone()),
+                        self.admission.clone(),
                     ));
                     self.bound.insert(
                         name.clone(),

@@ -3,6 +3,7 @@
 //! by destination port and SNI, then run HTTP routing or a TCP proxy.
 
 pub mod access_log;
+pub mod admission;
 pub mod busy_poll;
 pub mod drain;
 pub mod explicit;

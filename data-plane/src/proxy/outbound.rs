@@ -13,10 +13,10 @@ use crate::access_log_service::LogTargets;
 use crate::model::listener::{ChainAction, DownstreamTls, FilterChain, HttpManager, Listener};
 use shared::egress::EgressPolicy;
 
+use super::admission::Admission;
 use super::drain::{DrainScope, ServerDrain};
 use super::http::{self, Downstream, RouteSource};
 use super::inspect::{self, Hello};
-use super::stats::listener::ListenerStats;
 use super::{ProxyContext, explicit, orig_dst, tcp};
 
 /// How long a blocked fall-through connection waits for a ClientHello to
@@ -28,57 +28,42 @@ const BLOCKED_HELLO_TIMEOUT: Duration = Duration::from_millis(500);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Accepts connections on `socket` for the listener `name`, each counted
-/// in the server's drain and the listener's (`drain`) until it closes.
+/// in the server's drain and the listener's (`drain`) until it closes, and
+/// admitted under the connection limits (`admission`): a connection over
+/// them is closed at once.
 pub async fn accept_loop(
     socket: TcpListener,
     name: Arc<str>,
     context: Arc<ProxyContext>,
     drain: (Arc<ServerDrain>, Arc<DrainScope>),
+    admission: Arc<Admission>,
 ) {
     let (server, listener) = drain;
-    let stats = socket
+    let address = socket
         .local_addr()
-        .ok()
-        .map(|address| context.stats.listeners.listener(address));
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let stats = context.stats.listeners.listener(address);
     loop {
         match socket.accept().await {
             Ok((stream, remote)) => {
+                let open = match admission.admit(&stats) {
+                    Ok(open) => open,
+                    Err(refusal) => {
+                        tracing::debug!(listener = %name, %remote, ?refusal, "connection limit reached; closing");
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let context = context.clone();
                 let name = name.clone();
                 let connection = server.connection(&listener);
-                let active = stats.clone().map(ActiveConnection::open);
                 tokio::spawn(connection.run(async move {
                     handle(stream, remote, &name, context).await;
-                    drop(active);
+                    drop(open);
                 }));
             }
-            Err(error) => {
-                tracing::warn!(listener = %name, %error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            Err(error) => admission.accept_failed(&socket, &name, &stats, error).await,
         }
-    }
-}
-
-/// One open connection in its listener's `downstream_cx_active`, until
-/// dropped (also when its task is cancelled).
-struct ActiveConnection(Arc<ListenerStats>);
-
-impl ActiveConnection {
-    fn open(stats: Arc<ListenerStats>) -> Self {
-        stats
-            .cx_active
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self(stats)
-    }
-}
-
-impl Drop for ActiveConnection {
-    fn drop(&mut self) {
-        self.0
-            .cx_active
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -39,10 +39,17 @@ const ORIGINAL_DST: &str =
     "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst";
 const HTTP_INSPECTOR: &str =
     "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
+const CONNECTION_LIMIT: &str =
+    "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit";
 
 /// A listener from LDS, its TLS resolved against `secrets`.
 pub fn listener(l: &pb_listener::Listener, secrets: &SecretSources) -> Result<Listener, Error> {
     let at = At::resource("listener", &l.name);
+    if l.ignore_global_conn_limit {
+        return Err(at.field("ignore_global_conn_limit").error(
+            "not supported: every listener counts toward the agent's --global-downstream-max-connections",
+        ));
+    }
     let address = socket_addr(l.address.as_ref(), &at.field("address"))?;
     let inspect_tls = inspects_tls(&l.listener_filters, &at)?;
     let filter_chains = l
@@ -205,6 +212,11 @@ fn chain_action(c: &PbFilterChain, at: &At<'_>) -> Result<ChainAction, Error> {
             "a filter chain needs a terminal filter (http_connection_manager or tcp_proxy)",
         ));
     };
+    if let Some(i) = c.filters.iter().position(is_connection_limit) {
+        return Err(at.field(format!("filters[{i}]")).error(
+            "the connection_limit filter is not supported: limit each listener's connections with the agent's --listener-connection-limit (Envoy's runtime envoy.resource_limits.listener.<name>.connection_limit)",
+        ));
+    }
     if c.filters.len() > 1 {
         return Err(at.field("filters").error(format!(
             "only one network filter is supported, got {}",
@@ -235,6 +247,12 @@ fn chain_action(c: &PbFilterChain, at: &At<'_>) -> Result<ChainAction, Error> {
             last.name
         ))),
     }
+}
+
+/// Envoy's connection limit network filter, by name or type.
+fn is_connection_limit(filter: &pb_listener::Filter) -> bool {
+    filter.name == "envoy.filters.network.connection_limit"
+        || matches!(&filter.config_type, Some(pb_listener::filter::ConfigType::TypedConfig(any)) if any.type_url == CONNECTION_LIMIT)
 }
 
 /// An HTTP connection manager: its HTTP filters, routes and loggers.

@@ -135,6 +135,7 @@ pub(super) async fn start_proxy(context: Arc<ProxyContext>) -> std::net::SocketA
         "virtualOutbound".into(),
         context,
         (server, Arc::new(DrainScope::default())),
+        Arc::default(),
     ));
     addr
 }

@@ -1,7 +1,9 @@
 //! Listener stats as Envoy names them: per listener (`listener.<address>.`,
 //! Prometheus label `envoy_listener_address`) the connections open
-//! (`downstream_cx_active`) and those whose listener filters timed out
-//! (`downstream_pre_cx_timeout`); and the TLS inspector's
+//! (`downstream_cx_active`), those whose listener filters timed out
+//! (`downstream_pre_cx_timeout`), and those closed at once over the
+//! listener's connection limit (`downstream_cx_overflow`) or the global one
+//! (`downstream_global_cx_overflow`); and the TLS inspector's
 //! (`tls_inspector.*`).
 
 use std::fmt::Write as _;
@@ -17,6 +19,11 @@ pub struct ListenerStats {
     /// A gauge: connections accepted and not yet closed.
     pub cx_active: AtomicU64,
     pub pre_cx_timeout: AtomicU64,
+    /// Closed at once: the listener's connection limit was reached.
+    pub cx_overflow: AtomicU64,
+    /// Closed at once: the global connection limit was reached, or file
+    /// descriptors ran out.
+    pub global_cx_overflow: AtomicU64,
 }
 
 /// The TLS inspector's counters, over every listener.
@@ -65,13 +72,21 @@ impl ListenersStats {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         listeners.sort_by(|a, b| a.0.cmp(&b.0));
-        let series: [(&str, &str, ReadListener); 2] = [
+        let series: [(&str, &str, ReadListener); 4] = [
             ("envoy_listener_downstream_cx_active", "gauge", |s| {
                 s.cx_active.load(Relaxed)
             }),
             ("envoy_listener_downstream_pre_cx_timeout", "counter", |s| {
                 s.pre_cx_timeout.load(Relaxed)
             }),
+            ("envoy_listener_downstream_cx_overflow", "counter", |s| {
+                s.cx_overflow.load(Relaxed)
+            }),
+            (
+                "envoy_listener_downstream_global_cx_overflow",
+                "counter",
+                |s| s.global_cx_overflow.load(Relaxed),
+            ),
         ];
         for (metric, kind, read) in series {
             let _ = writeln!(out, "# TYPE {metric} {kind}");
@@ -116,6 +131,8 @@ mod tests {
         let stats = ListenersStats::default();
         let listener = stats.listener("0.0.0.0:15001".parse().unwrap());
         listener.cx_active.fetch_add(2, Relaxed);
+        listener.cx_overflow.fetch_add(4, Relaxed);
+        listener.global_cx_overflow.fetch_add(5, Relaxed);
         stats.tls_inspector.connection_closed.fetch_add(3, Relaxed);
         let mut out = String::new();
         stats.render(&mut out);
@@ -123,6 +140,9 @@ mod tests {
             "# TYPE envoy_listener_downstream_cx_active gauge",
             "envoy_listener_downstream_cx_active{envoy_listener_address=\"0.0.0.0_15001\"} 2",
             "envoy_listener_downstream_pre_cx_timeout{envoy_listener_address=\"0.0.0.0_15001\"} 0",
+            "# TYPE envoy_listener_downstream_cx_overflow counter",
+            "envoy_listener_downstream_cx_overflow{envoy_listener_address=\"0.0.0.0_15001\"} 4",
+            "envoy_listener_downstream_global_cx_overflow{envoy_listener_address=\"0.0.0.0_15001\"} 5",
             "envoy_tls_inspector_connection_closed 3",
         ] {
             assert!(out.lines().any(|l| l == line), "{line} missing from\n{out}");

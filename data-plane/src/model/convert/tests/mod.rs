@@ -3,6 +3,7 @@
 
 mod access_log;
 mod cluster;
+mod connection_limits;
 mod egress_policy;
 mod endpoint;
 mod golden;

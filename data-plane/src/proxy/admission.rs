@@ -1,0 +1,144 @@
+//! Which accepted connections the agent keeps, as Envoy's listeners decide:
+//! the global limit on open downstream connections (the overload manager's
+//! `envoy.resource_monitors.global_downstream_max_connections`, Istio's
+//! runtime key `overload.global_downstream_max_connections`) is checked
+//! first, then the listener's own (the runtime's
+//! `envoy.resource_limits.listener.<name>.connection_limit`). A connection
+//! over either is closed at once and counted on its listener:
+//! `downstream_global_cx_overflow` or `downstream_cx_overflow`.
+//! Running out of file descriptors is the other way a connection is refused
+//! (`exhaustion.rs`).
+
+mod exhaustion;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use tokio::sync::Notify;
+
+use super::stats::listener::ListenerStats;
+
+/// Istio's bootstrap value for `overload.global_downstream_max_connections`
+/// (no limit in practice).
+pub const ISTIO_GLOBAL_DOWNSTREAM_MAX_CONNECTIONS: u64 = 2_147_483_647;
+
+/// The connection limits; `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Open downstream connections over every listener.
+    pub global: Option<u64>,
+    /// Open connections of each listener.
+    pub per_listener: Option<u64>,
+}
+
+impl Default for ConnectionLimits {
+    /// Istio's: the global limit its bootstrap sets, none per listener.
+    fn default() -> Self {
+        Self {
+            global: Some(ISTIO_GLOBAL_DOWNSTREAM_MAX_CONNECTIONS),
+            per_listener: None,
+        }
+    }
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The global limit (`downstream_global_cx_overflow`).
+    Global,
+    /// The listener's limit (`downstream_cx_overflow`).
+    Listener,
+}
+
+/// The open downstream connections of the whole agent, and its limits.
+#[derive(Debug, Default)]
+pub struct Admission {
+    limits: ConnectionLimits,
+    /// Connections admitted and not yet closed, over every listener.
+    active: AtomicU64,
+    /// Accept loops waiting for a file descriptor: closing a connection
+    /// wakes them.
+    waiting_for_close: AtomicUsize,
+    closed: Notify,
+    fd_exhaustion: exhaustion::FdExhaustion,
+}
+
+impl Admission {
+    /// The limits `limits`, with a file descriptor kept in reserve to
+    /// shed connections with once descriptors run out.
+    pub fn new(limits: ConnectionLimits) -> Self {
+        let admission = Self {
+            limits,
+            ..Self::default()
+        };
+        admission.keep_reserve_descriptor();
+        admission
+    }
+
+    pub fn limits(&self) -> ConnectionLimits {
+        self.limits
+    }
+
+    /// Open downstream connections over every listener.
+    pub fn active(&self) -> u64 {
+        self.active.load(Relaxed)
+    }
+
+    /// Admits a connection accepted by the listener whose counters are
+    /// `listener`: it is open in the global count and the listener's
+    /// `downstream_cx_active` until the returned guard is dropped. Over a
+    /// limit, the refusal is counted on the listener.
+    pub fn admit(
+        self: &Arc<Self>,
+        listener: &Arc<ListenerStats>,
+    ) -> Result<OpenConnection, Refusal> {
+        if !try_take(&self.active, self.limits.global) {
+            listener.global_cx_overflow.fetch_add(1, Relaxed);
+            return Err(Refusal::Global);
+        }
+        if !try_take(&listener.cx_active, self.limits.per_listener) {
+            self.active.fetch_sub(1, Relaxed);
+            listener.cx_overflow.fetch_add(1, Relaxed);
+            return Err(Refusal::Listener);
+        }
+        Ok(OpenConnection {
+            admission: self.clone(),
+            listener: listener.clone(),
+        })
+    }
+
+    /// A connection closed: an accept loop waiting for a file descriptor
+    /// may go on.
+    fn release(&self) {
+        self.active.fetch_sub(1, Relaxed);
+        if self.waiting_for_close.load(Relaxed) > 0 {
+            self.closed.notify_waiters();
+        }
+    }
+}
+
+/// Adds one to `count` unless that would pass `limit`.
+fn try_take(count: &AtomicU64, limit: Option<u64>) -> bool {
+    let limit = limit.unwrap_or(u64::MAX);
+    count
+        .fetch_update(Relaxed, Relaxed, |n| (n < limit).then_some(n + 1))
+        .is_ok()
+}
+
+/// One admitted connection, counted open until dropped (also when its task
+/// is cancelled).
+#[derive(Debug)]
+pub struct OpenConnection {
+    admission: Arc<Admission>,
+    listener: Arc<ListenerStats>,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.listener.cx_active.fetch_sub(1, Relaxed);
+        self.admission.release();
+    }
+}
+
+#[cfg(test)]
+mod tests;

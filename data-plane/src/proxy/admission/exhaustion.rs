@@ -1,0 +1,177 @@
+//! An accept that fails: when the process is out of file descriptors
+//! (EMFILE, ENFILE) the pending connection stays in the backlog and the
+//! listener stays readable, so retrying at once would spin. Instead one
+//! descriptor is kept in reserve: it is closed to accept the pending
+//! connection, which is closed at once (counted as a global overflow), and
+//! reopened. Without a reserve, the accept loop waits for a connection to
+//! close (or a second). A connection that went away before it was accepted
+//! is skipped; any other error waits a moment. Each kind is logged at most
+//! once per [`LOG_EVERY`], with how many happened meanwhile.
+
+use std::fs::File;
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use parking_lot::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::Admission;
+use crate::proxy::stats::listener::ListenerStats;
+
+/// The longest an accept loop without a reserve descriptor waits for a
+/// connection to close before trying again.
+const WAIT_FOR_DESCRIPTOR: Duration = Duration::from_secs(1);
+/// How long an accept loop pauses after an unexpected accept error.
+const PAUSE_AFTER_ERROR: Duration = Duration::from_millis(50);
+/// At most one log line per kind of failure this often.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// What a failed accept means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptError {
+    /// Out of file descriptors, in the process or the system.
+    FdExhausted,
+    /// The connection was gone before it was accepted: nothing to do.
+    ConnectionGone,
+    /// Anything else (out of memory, ...).
+    Other,
+}
+
+impl AcceptError {
+    pub fn of(error: &io::Error) -> Self {
+        match error.raw_os_error().map(Errno::from_raw) {
+            Some(Errno::EMFILE | Errno::ENFILE) => Self::FdExhausted,
+            Some(Errno::ECONNABORTED | Errno::EPROTO | Errno::EPERM) => Self::ConnectionGone,
+            _ if matches!(
+                error.kind(),
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+            ) =>
+            {
+                Self::ConnectionGone
+            }
+            _ => Self::Other,
+        }
+    }
+}
+
+/// The reserve descriptor and the throttled logs, shared by every listener.
+#[derive(Debug, Default)]
+pub(super) struct FdExhaustion {
+    reserve: Mutex<Option<File>>,
+    shed_log: Mutex<Throttle>,
+    error_log: Mutex<Throttle>,
+}
+
+/// Opens the reserve descriptor.
+fn open_reserve() -> Option<File> {
+    File::open("/dev/null").ok()
+}
+
+impl Admission {
+    /// Opens the reserve descriptor used to shed connections when file
+    /// descriptors run out.
+    pub(super) fn keep_reserve_descriptor(&self) {
+        let mut reserve = self.fd_exhaustion.reserve.lock();
+        if reserve.is_none() {
+            *reserve = open_reserve();
+        }
+    }
+
+    /// Handles a failed accept on `socket` (the listener `name`, counted in
+    /// `stats`); returns once accepting may go on.
+    pub async fn accept_failed(
+        &self,
+        socket: &TcpListener,
+        name: &str,
+        stats: &ListenerStats,
+        error: io::Error,
+    ) {
+        match AcceptError::of(&error) {
+            AcceptError::ConnectionGone => {
+                tracing::debug!(listener = %name, %error, "connection gone before accept");
+            }
+            AcceptError::FdExhausted => {
+                let shed = self.shed_one(socket);
+                if shed {
+                    stats.global_cx_overflow.fetch_add(1, Relaxed);
+                }
+                if let Some(count) = self.fd_exhaustion.shed_log.lock().note(Instant::now()) {
+                    tracing::warn!(
+                        listener = %name,
+                        %error,
+                        occurrences = count,
+                        "out of file descriptors: new connections are closed at once \
+                         (raise the open file limit, or lower --global-downstream-max-connections)"
+                    );
+                }
+                if !shed {
+                    self.wait_for_a_close().await;
+                }
+            }
+            AcceptError::Other => {
+                if let Some(count) = self.fd_exhaustion.error_log.lock().note(Instant::now()) {
+                    tracing::warn!(listener = %name, %error, occurrences = count, "accept failed");
+                }
+                tokio::time::sleep(PAUSE_AFTER_ERROR).await;
+            }
+        }
+    }
+
+    /// Frees the reserve descriptor, accepts the pending connection with
+    /// it and closes that, then takes the reserve back. False when there
+    /// was no descriptor to free.
+    fn shed_one(&self, socket: &TcpListener) -> bool {
+        let mut reserve = self.fd_exhaustion.reserve.lock();
+        let Some(held) = reserve.take().or_else(open_reserve) else {
+            return false;
+        };
+        drop(held);
+        let shed = accept_now(socket);
+        drop(shed);
+        *reserve = open_reserve();
+        true
+    }
+
+    /// Waits until a connection closes, or [`WAIT_FOR_DESCRIPTOR`].
+    async fn wait_for_a_close(&self) {
+        let closed = self.closed.notified();
+        self.waiting_for_close.fetch_add(1, Relaxed);
+        let _ = tokio::time::timeout(WAIT_FOR_DESCRIPTOR, closed).await;
+        self.waiting_for_close.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The connection pending on `socket`, if one is, without waiting.
+fn accept_now(socket: &TcpListener) -> Option<TcpStream> {
+    let mut context = Context::from_waker(Waker::noop());
+    match socket.poll_accept(&mut context) {
+        Poll::Ready(Ok((stream, _))) => Some(stream),
+        _ => None,
+    }
+}
+
+/// Lets one log line through per [`LOG_EVERY`], counting the events between.
+#[derive(Debug, Default)]
+pub(super) struct Throttle {
+    last: Option<Instant>,
+    since: u64,
+}
+
+impl Throttle {
+    /// Notes one event at `now`: `Some(events since the last line)` when a
+    /// line is due.
+    pub(super) fn note(&mut self, now: Instant) -> Option<u64> {
+        self.since += 1;
+        let due = self
+            .last
+            .is_none_or(|last| now.duration_since(last) >= LOG_EVERY);
+        if !due {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.since))
+    }
+}

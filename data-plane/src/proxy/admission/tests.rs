@@ -1,0 +1,119 @@
+//! Envoy's connection limits: the global one checked first, then the
+//! listener's, each refusal counted on the listener; file descriptor
+//! exhaustion told apart from other accept errors, and logged at most once
+//! per interval.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use super::exhaustion::{AcceptError, LOG_EVERY, Throttle};
+use super::*;
+
+fn admission(global: Option<u64>, per_listener: Option<u64>) -> Arc<Admission> {
+    Arc::new(Admission::new(ConnectionLimits {
+        global,
+        per_listener,
+    }))
+}
+
+#[test]
+fn istio_sets_a_global_limit_and_none_per_listener() {
+    assert_eq!(
+        ConnectionLimits::default(),
+        ConnectionLimits {
+            global: Some(2_147_483_647),
+            per_listener: None,
+        }
+    );
+}
+
+#[test]
+fn past_the_global_limit_a_connection_is_refused_and_counted_as_global_overflow() {
+    let admission = admission(Some(2), None);
+    let (a, b) = (
+        Arc::new(ListenerStats::default()),
+        Arc::new(ListenerStats::default()),
+    );
+    let first = admission.admit(&a).unwrap();
+    let _second = admission.admit(&b).unwrap();
+    assert_eq!(admission.admit(&b).unwrap_err(), Refusal::Global);
+    assert_eq!(b.global_cx_overflow.load(Relaxed), 1);
+    assert_eq!(b.cx_overflow.load(Relaxed), 0);
+    assert_eq!(b.cx_active.load(Relaxed), 1);
+    assert_eq!(admission.active(), 2);
+    // Envoy counts open connections: one closing makes room.
+    drop(first);
+    assert_eq!(a.cx_active.load(Relaxed), 0);
+    let _third = admission.admit(&b).unwrap();
+    assert_eq!(b.cx_active.load(Relaxed), 2);
+}
+
+#[test]
+fn past_a_listeners_limit_only_that_listener_refuses() {
+    let admission = admission(None, Some(1));
+    let (a, b) = (
+        Arc::new(ListenerStats::default()),
+        Arc::new(ListenerStats::default()),
+    );
+    let _open = admission.admit(&a).unwrap();
+    assert_eq!(admission.admit(&a).unwrap_err(), Refusal::Listener);
+    assert_eq!(a.cx_overflow.load(Relaxed), 1);
+    assert_eq!(a.global_cx_overflow.load(Relaxed), 0);
+    // The refused connection is not counted open anywhere.
+    assert_eq!(a.cx_active.load(Relaxed), 1);
+    assert_eq!(admission.active(), 1);
+    let _other = admission.admit(&b).unwrap();
+    assert_eq!(b.cx_overflow.load(Relaxed), 0);
+}
+
+#[test]
+fn the_global_limit_is_checked_before_the_listeners() {
+    let admission = admission(Some(1), Some(1));
+    let a = Arc::new(ListenerStats::default());
+    let _open = admission.admit(&a).unwrap();
+    assert_eq!(admission.admit(&a).unwrap_err(), Refusal::Global);
+    assert_eq!(a.global_cx_overflow.load(Relaxed), 1);
+    assert_eq!(a.cx_overflow.load(Relaxed), 0);
+}
+
+#[test]
+fn without_limits_everything_is_admitted() {
+    let admission = admission(None, None);
+    let a = Arc::new(ListenerStats::default());
+    let open: Vec<_> = (0..1000).map(|_| admission.admit(&a).unwrap()).collect();
+    assert_eq!(a.cx_active.load(Relaxed), 1000);
+    drop(open);
+    assert_eq!(admission.active(), 0);
+}
+
+#[test]
+fn accept_errors_by_kind() {
+    let os = io::Error::from_raw_os_error;
+    assert_eq!(
+        AcceptError::of(&os(nix::libc::EMFILE)),
+        AcceptError::FdExhausted
+    );
+    assert_eq!(
+        AcceptError::of(&os(nix::libc::ENFILE)),
+        AcceptError::FdExhausted
+    );
+    assert_eq!(
+        AcceptError::of(&os(nix::libc::ECONNABORTED)),
+        AcceptError::ConnectionGone
+    );
+    assert_eq!(AcceptError::of(&os(nix::libc::ENOMEM)), AcceptError::Other);
+}
+
+#[test]
+fn a_log_line_at_most_once_per_interval_with_what_happened_meanwhile() {
+    let mut throttle = Throttle::default();
+    let start = Instant::now();
+    assert_eq!(throttle.note(start), Some(1));
+    for i in 1..=500 {
+        assert_eq!(throttle.note(start + Duration::from_millis(i * 10)), None);
+    }
+    assert_eq!(throttle.note(start + LOG_EVERY), Some(501));
+    assert_eq!(throttle.note(start + LOG_EVERY), None);
+}
