@@ -46,7 +46,16 @@ fn listener_metric(agent: &DataPlane, name: &str, addr: SocketAddr) -> Result<f6
 fn wait_for_active(agent: &DataPlane, addr: SocketAddr, active: f64) -> Result<()> {
     eventually(GUARD, || {
         let now = listener_metric(agent, "envoy_listener_downstream_cx_active", addr)?;
-        ensure!(now == active, "{now} open on {addr}, waiting for {active}");
+        ensure!(
+            now == active,
+            "{now} open on {addr}, waiting for {active}; the listeners' series:\n{}",
+            agent
+                .prometheus()?
+                .lines()
+                .filter(|line| line.starts_with("envoy_listener_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         Ok(())
     })
 }
@@ -65,6 +74,9 @@ fn connections_past_the_listener_and_global_limits_are_closed_at_once_and_counte
     )?;
     let (a, b) = (gateway.listeners[0], gateway.listeners[1]);
     let agent = &gateway.agent;
+    // The probes that saw the listeners up are gone.
+    wait_for_active(agent, a, 0.0)?;
+    wait_for_active(agent, b, 0.0)?;
 
     let mut held_a = (0..3).map(|_| hold(a)).collect::<Result<Vec<_>>>()?;
     wait_for_active(agent, a, 3.0)?;
