@@ -206,6 +206,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         builder
     }
     .thread_name("proxy-worker")
+    .on_thread_park(super::memory::on_worker_park)
     .enable_all()
     .build()
     .context("start the proxy runtime")?;
@@ -274,7 +275,12 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         Some(dns) => Arc::new(DnsSink::new(store.clone(), dns.proxy.clone())),
         None => store.clone(),
     };
-    let (sink, give_back_memory) = super::memory::releasing(sink);
+    let (sink, give_back_memory) = super::memory::releasing(super::memory::Sources {
+        inner: sink,
+        admission: admission.clone(),
+        workers: workers.handle().clone(),
+        concurrency: settings.concurrency,
+    });
     let client = AdsClient::new(control_plane, identity.to_node(), sink, xds_warm_tx);
     let admin = Arc::new(Admin {
         store: store.clone(),
