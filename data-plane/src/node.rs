@@ -58,6 +58,14 @@ impl Identity {
         })
     }
 
+    /// The node metadata `key` when it is a string.
+    pub fn metadata_text(&self, key: &str) -> Option<&str> {
+        match self.metadata.get(key)?.kind.as_ref()? {
+            Kind::StringValue(text) => Some(text),
+            _ => None,
+        }
+    }
+
     /// The xDS `Node` with Istio's metadata keys.
     pub fn to_node(&self) -> Node {
         let string = |s: &str| Value {

@@ -20,6 +20,10 @@ pub const META_ISTIO_VERSION: &str = "ISTIO_VERSION";
 /// app's queries (Istio's `ISTIO_META_DNS_CAPTURE`); such a proxy is sent
 /// the name table.
 pub const META_DNS_CAPTURE: &str = "DNS_CAPTURE";
+/// The workload's name, whatever the pod's (`ISTIO_META_WORKLOAD_NAME`).
+pub const META_WORKLOAD_NAME: &str = "WORKLOAD_NAME";
+/// The cluster the proxy runs in (`ISTIO_META_CLUSTER_ID`).
+pub const META_CLUSTER_ID: &str = "CLUSTER_ID";
 /// The default DNS domain suffix of a cluster.
 pub const DOMAIN_SUFFIX: &str = "svc.cluster.local";
 

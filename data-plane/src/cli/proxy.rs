@@ -170,7 +170,10 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
     }
     let node_id: NodeId = identity.node_id.parse()?;
     let source_workload =
-        SourceWorkload::of_pod(node_id.pod(), &identity.namespace, &identity.labels);
+        SourceWorkload::of_pod(node_id.pod(), &identity.namespace, &identity.labels).with_metadata(
+            identity.metadata_text(shared::node::META_WORKLOAD_NAME),
+            identity.metadata_text(shared::node::META_CLUSTER_ID),
+        );
     let control_plane = args
         .control_plane
         .connection(args.plaintext, proxy_config.discovery_address.as_deref())?;

@@ -161,7 +161,7 @@ pub(crate) fn assert_one_blocked_request(context: &ProxyContext, destination: &s
     let mut out = String::new();
     context.stats.render(&mut out);
     assert!(
-        out.contains(&format!("destination_service=\"{destination}\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"http\",response_code=\"502\",response_flags=\"-\",egress_policy=\"blocked\"}} 1\n")),
+        out.contains(&format!("destination_service=\"{destination}\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"http\",response_code=\"502\",grpc_response_status=\"\",response_flags=\"-\",egress_policy=\"blocked\"}} 1\n")),
         "{out}"
     );
     out

@@ -26,6 +26,7 @@ pub(super) async fn refuse_connect(
     downstream: (SocketAddr, Option<SocketAddr>),
     context: &ProxyContext,
 ) {
+    let started = std::time::Instant::now();
     let (remote, local) = downstream;
     let target = destination.connect_target().unwrap_or_default();
     let reply = LocalReply::blocked(&target);
@@ -51,14 +52,19 @@ pub(super) async fn refuse_connect(
     }
     let policy = Some(EgressPolicy::Blocked);
     let observed = destination.host.as_deref().unwrap_or_default();
-    context.stats.istio.request(
-        istio::Destination::of(cluster.as_deref(), observed, policy),
-        reply.status.as_u16(),
-        reply.flags,
-        policy,
-    );
     let _ = stream.write_all(connect_response(&reply).as_bytes()).await;
     let _ = stream.shutdown().await;
+    context.stats.istio.request(&istio::Request {
+        destination: istio::Destination::of(cluster.as_deref(), observed, policy),
+        protocol: istio::Protocol::Http,
+        response_code: reply.status.as_u16(),
+        grpc_status: None,
+        response_flags: reply.flags,
+        egress_policy: policy,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        request_bytes: 0,
+        response_bytes: reply.body.len() as u64,
+    });
     if targets.is_empty() {
         return;
     }

@@ -14,13 +14,13 @@ use crate::model::server_header::SharedServerHeader;
 use crate::proxy::ProxyContext;
 use crate::proxy::access_log::AccessLog;
 use crate::proxy::respond::LocalReply;
-use crate::proxy::stats::istio::{Destination, host};
+use crate::proxy::stats::istio::Protocol;
 use crate::proxy::stats::{DownstreamStats, Stats};
 
-use super::body::LoggedBody;
+use super::body::{LoggedBody, count_request, grpc_status};
 use super::cors::Grant;
 use super::fault::with_delay_injected;
-use super::headers::{authority, text};
+use super::headers::authority;
 use super::{Downstream, ResponseBody};
 
 pub(super) struct Exchange<'a> {
@@ -42,6 +42,8 @@ pub(super) struct Exchange<'a> {
     pub(super) server_header: SharedServerHeader,
     /// The router adds no `x-envoy-*` headers (`suppress_envoy_headers`).
     pub(super) suppress_envoy_headers: bool,
+    /// `request_protocol`: gRPC by the request's `content-type`.
+    protocol: Protocol,
 }
 
 impl<'a> Exchange<'a> {
@@ -71,6 +73,7 @@ impl<'a> Exchange<'a> {
             cors: None,
             server_header: SharedServerHeader::default(),
             suppress_envoy_headers: false,
+            protocol: request_protocol(&head.headers),
         }
     }
 
@@ -93,16 +96,19 @@ impl<'a> Exchange<'a> {
         mut response: Response<ResponseBody>,
     ) -> Response<ResponseBody> {
         self.record(&mut response);
-        let targets = self.targets;
-        if targets.is_empty() {
-            return response;
-        }
+        let grpc_status = grpc_status(response.headers());
         let log = self.log;
+        let targets = self.targets;
+        let stats = self.context.stats.clone();
+        let protocol = self.protocol;
         response.map(|body| {
             LoggedBody {
                 inner: body,
                 log: Some(log),
                 targets,
+                stats,
+                protocol,
+                grpc_status,
             }
             .boxed()
         })
@@ -115,6 +121,7 @@ impl<'a> Exchange<'a> {
         response: &mut Response<ResponseBody>,
     ) -> (AccessLog, Arc<LogTargets>) {
         self.record(response);
+        count_request(&self.context.stats, &self.log, self.protocol, None);
         (self.log, self.targets)
     }
 
@@ -131,18 +138,21 @@ impl<'a> Exchange<'a> {
         if let Some(stats) = &self.stats {
             Stats::record_downstream_response(stats, self.log.response_code);
         }
-        let destination = Destination::of(
-            self.log.upstream_cluster.as_deref(),
-            host(text(self.log.authority.as_ref())),
-            self.log.egress_policy,
-        );
-        self.context.stats.istio.request(
-            destination,
-            self.log.response_code,
-            self.log.response_flags,
-            self.log.egress_policy,
-        );
     }
+}
+
+/// Istio's `request_protocol` of a request with `headers`: `grpc` when its
+/// `content-type` is `application/grpc` or a subtype of it.
+fn request_protocol(headers: &http::HeaderMap) -> Protocol {
+    let grpc = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .strip_prefix("application/grpc")
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['+', ';']))
+        });
+    if grpc { Protocol::Grpc } else { Protocol::Http }
 }
 
 fn protocol(version: http::Version) -> &'static str {

@@ -1,12 +1,12 @@
 //! Istio's standard metrics as a source proxy reports them
-//! (`istio_requests_total`, `istio_tcp_*`), labelled by destination and by
-//! the egress mark, with at most a configured number of distinct
-//! unregistered destinations per proxy (the rest are folded into `other`).
+//! (`istio_requests_total`, `istio_request_duration_milliseconds`,
+//! `istio_request_bytes`, `istio_response_bytes`, `istio_tcp_*`), with
+//! Istio's labels, by destination and by the egress mark, with at most a
+//! configured number of distinct unregistered destinations per proxy (the
+//! rest are folded into `other`).
 
-use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
@@ -20,33 +20,13 @@ pub const OTHER_DESTINATION: &str = "other";
 /// The default cap on distinct unregistered destinations per proxy.
 pub const DEFAULT_MAX_UNREGISTERED_DESTINATIONS: usize = 100;
 
-/// The workload this proxy reports for (`source_workload`,
-/// `source_workload_namespace`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceWorkload {
-    pub workload: String,
-    pub namespace: String,
-}
+mod histogram;
+mod key;
+mod peer;
 
-impl SourceWorkload {
-    /// The workload of pod `pod`, as Istio names it (see
-    /// [`shared::egress::workload_name`]).
-    pub fn of_pod(pod: &str, namespace: &str, labels: &BTreeMap<String, String>) -> Self {
-        Self {
-            workload: shared::egress::workload_name(pod, labels).to_string(),
-            namespace: namespace.to_string(),
-        }
-    }
-}
-
-impl Default for SourceWorkload {
-    fn default() -> Self {
-        Self {
-            workload: "unknown".into(),
-            namespace: "unknown".into(),
-        }
-    }
-}
+use histogram::Histogram;
+use key::{SeriesKey, SeriesLabels, SeriesRef};
+pub use peer::SourceWorkload;
 
 /// Which destination a request or connection went to, as the metrics
 /// label it.
@@ -96,7 +76,7 @@ impl<'a> Destination<'a> {
     /// `destination_service_name`: the ServiceEntry's host (Istio names a
     /// ServiceEntry's service by its host), or the fall-through cluster's
     /// name.
-    fn service_name(class: DestinationClass, service: &str) -> &str {
+    pub(super) fn service_name(class: DestinationClass, service: &str) -> &str {
         match class {
             DestinationClass::Registered => service,
             DestinationClass::Passthrough => shared::naming::PASSTHROUGH_CLUSTER,
@@ -125,6 +105,8 @@ pub fn host(authority: &str) -> &str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
     Http,
+    /// HTTP whose request's `content-type` is `application/grpc…`.
+    Grpc,
     Tcp,
 }
 
@@ -135,14 +117,37 @@ pub struct Shape {
     pub protocol: Protocol,
     /// The HTTP status; 0 for TCP.
     pub response_code: u16,
+    /// `grpc_response_status`: the response's `grpc-status`, if it had one.
+    pub grpc_status: Option<u8>,
     pub response_flags: &'static str,
     pub egress_policy: Option<EgressPolicy>,
 }
 
-/// The counters of one label set: `requests` for HTTP, the others for TCP.
+/// One HTTP request, as its stream ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub destination: Destination<'a>,
+    pub protocol: Protocol,
+    pub response_code: u16,
+    pub grpc_status: Option<u8>,
+    pub response_flags: &'static str,
+    pub egress_policy: Option<EgressPolicy>,
+    /// From the request's first byte to the response's last, in ms.
+    pub duration_ms: f64,
+    /// The request body's size.
+    pub request_bytes: u64,
+    /// The response body's size.
+    pub response_bytes: u64,
+}
+
+/// The counters of one label set: `requests` and the distributions for
+/// HTTP, the others for TCP.
 #[derive(Debug, Default)]
 pub struct Series {
     requests: AtomicU64,
+    duration: Histogram,
+    request_bytes: Histogram,
+    response_bytes: Histogram,
     opened: AtomicU64,
     closed: AtomicU64,
     sent: AtomicU64,
@@ -186,13 +191,8 @@ impl Default for IstioStats {
 
 impl IstioStats {
     pub fn new(source: &SourceWorkload, max_unregistered: usize) -> Self {
-        let mut source_labels = String::from("reporter=\"source\",source_workload=\"");
-        escape_into(&mut source_labels, &source.workload);
-        source_labels.push_str("\",source_workload_namespace=\"");
-        escape_into(&mut source_labels, &source.namespace);
-        source_labels.push('"');
         Self {
-            source_labels,
+            source_labels: source.labels(),
             max_unregistered,
             series: DashMap::new(),
             unregistered: Mutex::new(HashSet::new()),
@@ -201,32 +201,31 @@ impl IstioStats {
         }
     }
 
-    /// Counts one HTTP request.
-    pub fn request(
-        &self,
-        destination: Destination<'_>,
-        response_code: u16,
-        response_flags: &'static str,
-        egress_policy: Option<EgressPolicy>,
-    ) {
+    /// Counts one HTTP request whose stream ended, in its counter and
+    /// distributions.
+    pub fn request(&self, request: &Request<'_>) {
         let shape = Shape {
-            class: destination.class,
-            protocol: Protocol::Http,
-            response_code,
-            response_flags,
-            egress_policy,
+            class: request.destination.class,
+            protocol: request.protocol,
+            response_code: request.response_code,
+            grpc_status: request.grpc_status,
+            response_flags: request.response_flags,
+            egress_policy: request.egress_policy,
         };
         let lookup = SeriesRef {
-            service: destination.service,
+            service: request.destination.service,
             shape,
         };
-        match self.series.get(&lookup as &dyn SeriesLabels) {
-            Some(series) => series.requests.fetch_add(1, Relaxed),
-            None => self
-                .series(destination.service, shape)
-                .requests
-                .fetch_add(1, Relaxed),
+        let record = |series: &Series| {
+            series.requests.fetch_add(1, Relaxed);
+            series.duration.record(request.duration_ms);
+            series.request_bytes.record(request.request_bytes as f64);
+            series.response_bytes.record(request.response_bytes as f64);
         };
+        match self.series.get(&lookup as &dyn SeriesLabels) {
+            Some(series) => record(&series),
+            None => record(&self.series(request.destination.service, shape)),
+        }
     }
 
     /// Counts one TCP connection opened; its series counts it closed.
@@ -240,6 +239,7 @@ impl IstioStats {
             class: destination.class,
             protocol: Protocol::Tcp,
             response_code: 0,
+            grpc_status: None,
             response_flags,
             egress_policy,
         };
@@ -312,126 +312,51 @@ impl IstioStats {
                 b.shape.response_flags,
             ))
         });
+        let is_http = |key: &SeriesKey| key.shape.protocol != Protocol::Tcp;
+        let labelled = |key: &SeriesKey| {
+            let mut labels = self.source_labels.clone();
+            labels.push(',');
+            key.write_labels(&mut labels);
+            labels
+        };
+        let series: Vec<(String, bool, Arc<Series>)> = series
+            .into_iter()
+            .map(|(key, counters)| (labelled(&key), is_http(&key), counters))
+            .collect();
         type Read = fn(&Series) -> u64;
-        let metrics: [(&str, Protocol, Read); 5] = [
-            ("istio_requests_total", Protocol::Http, |s| {
-                s.requests.load(Relaxed)
-            }),
-            ("istio_tcp_connections_opened_total", Protocol::Tcp, |s| {
+        let counters: [(&str, bool, Read); 5] = [
+            ("istio_requests_total", true, |s| s.requests.load(Relaxed)),
+            ("istio_tcp_connections_opened_total", false, |s| {
                 s.opened.load(Relaxed)
             }),
-            ("istio_tcp_connections_closed_total", Protocol::Tcp, |s| {
+            ("istio_tcp_connections_closed_total", false, |s| {
                 s.closed.load(Relaxed)
             }),
-            ("istio_tcp_sent_bytes_total", Protocol::Tcp, |s| {
+            ("istio_tcp_sent_bytes_total", false, |s| {
                 s.sent.load(Relaxed)
             }),
-            ("istio_tcp_received_bytes_total", Protocol::Tcp, |s| {
+            ("istio_tcp_received_bytes_total", false, |s| {
                 s.received.load(Relaxed)
             }),
         ];
-        for (metric, protocol, read) in metrics {
+        for (metric, http, read) in counters {
             let _ = writeln!(out, "# TYPE {metric} counter");
-            for (key, counters) in series.iter().filter(|(k, _)| k.shape.protocol == protocol) {
-                let _ = write!(out, "{metric}{{{},", self.source_labels);
-                key.write_labels(out);
-                let _ = writeln!(out, "}} {}", read(counters));
+            for (labels, _, counters) in series.iter().filter(|(_, h, _)| *h == http) {
+                let _ = writeln!(out, "{metric}{{{labels}}} {}", read(counters));
             }
         }
-    }
-}
-
-/// A series' labels, owned.
-#[derive(Debug, Clone)]
-struct SeriesKey {
-    service: Arc<str>,
-    shape: Shape,
-}
-
-impl SeriesKey {
-    fn write_labels(&self, out: &mut String) {
-        let shape = &self.shape;
-        out.push_str("destination_service=\"");
-        escape_into(out, &self.service);
-        out.push_str("\",destination_service_name=\"");
-        escape_into(out, Destination::service_name(shape.class, &self.service));
-        let protocol = match shape.protocol {
-            Protocol::Http => "http",
-            Protocol::Tcp => "tcp",
-        };
-        let _ = write!(
-            out,
-            "\",request_protocol=\"{protocol}\",response_code=\"{}\",response_flags=\"{}\",egress_policy=\"{}\"",
-            shape.response_code,
-            shape.response_flags,
-            EgressPolicy::label(shape.egress_policy),
-        );
-    }
-}
-
-/// A series' labels, borrowed for a lookup.
-struct SeriesRef<'a> {
-    service: &'a str,
-    shape: Shape,
-}
-
-/// What an owned and a borrowed series key share, so the map can be
-/// searched with a borrowed one.
-trait SeriesLabels {
-    fn service(&self) -> &str;
-    fn shape(&self) -> Shape;
-}
-
-impl SeriesLabels for SeriesKey {
-    fn service(&self) -> &str {
-        &self.service
-    }
-    fn shape(&self) -> Shape {
-        self.shape
-    }
-}
-
-impl SeriesLabels for SeriesRef<'_> {
-    fn service(&self) -> &str {
-        self.service
-    }
-    fn shape(&self) -> Shape {
-        self.shape
-    }
-}
-
-impl Hash for dyn SeriesLabels + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.service().hash(state);
-        self.shape().hash(state);
-    }
-}
-
-impl PartialEq for dyn SeriesLabels + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.service() == other.service() && self.shape() == other.shape()
-    }
-}
-
-impl Eq for dyn SeriesLabels + '_ {}
-
-impl Hash for SeriesKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (self as &dyn SeriesLabels).hash(state);
-    }
-}
-
-impl PartialEq for SeriesKey {
-    fn eq(&self, other: &Self) -> bool {
-        (self as &dyn SeriesLabels) == (other as &dyn SeriesLabels)
-    }
-}
-
-impl Eq for SeriesKey {}
-
-impl<'a> Borrow<dyn SeriesLabels + 'a> for SeriesKey {
-    fn borrow(&self) -> &(dyn SeriesLabels + 'a) {
-        self
+        type Distribution = fn(&Series) -> &Histogram;
+        let distributions: [(&str, Distribution); 3] = [
+            ("istio_request_duration_milliseconds", |s| &s.duration),
+            ("istio_request_bytes", |s| &s.request_bytes),
+            ("istio_response_bytes", |s| &s.response_bytes),
+        ];
+        for (metric, read) in distributions {
+            let _ = writeln!(out, "# TYPE {metric} histogram");
+            for (labels, _, counters) in series.iter().filter(|(_, http, _)| *http) {
+                read(counters).render(out, metric, labels);
+            }
+        }
     }
 }
 

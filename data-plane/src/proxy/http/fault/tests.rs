@@ -58,7 +58,7 @@ async fn an_aborted_request_gets_the_status_and_envoy_s_body_and_is_counted() {
         "envoy_http_fault_delays_injected{envoy_http_conn_manager_prefix=\"outbound_0.0.0.0_80\"} 0\n"
     ), "{stats}");
     assert!(
-        stats.contains("response_code=\"503\",response_flags=\"FI\""),
+        stats.contains("response_code=\"503\",grpc_response_status=\"\",response_flags=\"FI\""),
         "{stats}"
     );
 }
@@ -87,7 +87,7 @@ async fn a_delayed_request_waits_then_goes_on_flagged_di() {
         "envoy_http_fault_delays_injected{envoy_http_conn_manager_prefix=\"outbound_0.0.0.0_80\"} 1\n"
     ), "{stats}");
     assert!(
-        stats.contains("response_code=\"200\",response_flags=\"DI\""),
+        stats.contains("response_code=\"200\",grpc_response_status=\"\",response_flags=\"DI\""),
         "{stats}"
     );
     assert!(stats.contains(
@@ -114,7 +114,10 @@ async fn a_delay_then_an_abort_is_flagged_di_and_fi() {
         response.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
         "{response}"
     );
-    assert!(stats(&context).contains("response_code=\"429\",response_flags=\"DI,FI\""));
+    assert!(
+        stats(&context)
+            .contains("response_code=\"429\",grpc_response_status=\"\",response_flags=\"DI,FI\"")
+    );
 }
 
 #[tokio::test]

@@ -11,6 +11,26 @@ fn rendered(stats: &IstioStats) -> String {
     out
 }
 
+/// One plain HTTP request of 10 ms, 5 bytes up and 20 down.
+fn http<'a>(
+    destination: Destination<'a>,
+    response_code: u16,
+    response_flags: &'static str,
+    egress_policy: Option<EgressPolicy>,
+) -> Request<'a> {
+    Request {
+        destination,
+        protocol: Protocol::Http,
+        response_code,
+        grpc_status: None,
+        response_flags,
+        egress_policy,
+        duration_ms: 10.0,
+        request_bytes: 5,
+        response_bytes: 20,
+    }
+}
+
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -71,27 +91,105 @@ fn unregistered_destinations_are_what_was_observed_and_their_fall_through_cluste
     assert_eq!(blocked_tcp.class, DestinationClass::BlackHole);
 }
 
+/// The labels every series of a proxy in pod `sleep-…` of namespace
+/// `default` with `app: sleep`, `version: v1` carries.
+const SLEEP: &str = "reporter=\"source\",source_workload=\"sleep\",source_workload_namespace=\"default\",source_principal=\"unknown\",source_app=\"sleep\",source_version=\"v1\",source_cluster=\"Kubernetes\",source_canonical_service=\"sleep\",source_canonical_revision=\"v1\",destination_workload=\"unknown\",destination_workload_namespace=\"unknown\",destination_principal=\"unknown\",destination_app=\"unknown\",destination_version=\"unknown\",destination_service_namespace=\"unknown\",destination_cluster=\"unknown\",destination_canonical_service=\"unknown\",destination_canonical_revision=\"unknown\",connection_security_policy=\"unknown\"";
+
+fn sleep_v1() -> SourceWorkload {
+    SourceWorkload::of_pod(
+        "sleep-5d8f7c9b6-x2x7q",
+        "default",
+        &labels(&[
+            ("app", "sleep"),
+            ("version", "v1"),
+            ("pod-template-hash", "5d8f7c9b6"),
+        ]),
+    )
+}
+
 #[test]
 fn a_request_is_counted_with_istios_labels() {
-    let stats = IstioStats::new(
-        &SourceWorkload {
-            workload: "sleep".into(),
-            namespace: "default".into(),
-        },
-        10,
-    );
+    let stats = IstioStats::new(&sleep_v1(), 10);
     let destination = Destination::of(Some("outbound|80||httpbin.org"), "httpbin.org", None);
-    stats.request(destination, 200, "-", None);
-    stats.request(destination, 200, "-", None);
+    stats.request(&http(destination, 200, "-", None));
+    stats.request(&http(destination, 200, "-", None));
     let blocked = Destination::of(None, "evil.example", Some(EgressPolicy::Blocked));
-    stats.request(blocked, 502, "-", Some(EgressPolicy::Blocked));
+    stats.request(&http(blocked, 502, "-", Some(EgressPolicy::Blocked)));
     let out = rendered(&stats);
+    let series = format!(
+        "{SLEEP},destination_service=\"httpbin.org\",destination_service_name=\"httpbin.org\",request_protocol=\"http\",response_code=\"200\",grpc_response_status=\"\",response_flags=\"-\",egress_policy=\"-\""
+    );
+    assert!(
+        out.contains(&format!("\nistio_requests_total{{{series}}} 2\n")),
+        "{out}"
+    );
     assert!(out.contains(
-        "istio_requests_total{reporter=\"source\",source_workload=\"sleep\",source_workload_namespace=\"default\",destination_service=\"httpbin.org\",destination_service_name=\"httpbin.org\",request_protocol=\"http\",response_code=\"200\",response_flags=\"-\",egress_policy=\"-\"} 2\n"
+        "destination_service=\"evil.example\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"http\",response_code=\"502\",grpc_response_status=\"\",response_flags=\"-\",egress_policy=\"blocked\"} 1\n"
     ), "{out}");
-    assert!(out.contains(
-        "destination_service=\"evil.example\",destination_service_name=\"BlackHoleCluster\",request_protocol=\"http\",response_code=\"502\",response_flags=\"-\",egress_policy=\"blocked\"} 1\n"
-    ), "{out}");
+    // The distributions, with Envoy's buckets: 10 ms, 5 bytes up, 20 down.
+    for line in [
+        format!("istio_request_duration_milliseconds_bucket{{{series},le=\"5\"}} 0\n"),
+        format!("istio_request_duration_milliseconds_bucket{{{series},le=\"10\"}} 2\n"),
+        format!("istio_request_duration_milliseconds_sum{{{series}}} 20\n"),
+        format!("istio_request_duration_milliseconds_count{{{series}}} 2\n"),
+        format!("istio_request_bytes_bucket{{{series},le=\"5\"}} 2\n"),
+        format!("istio_response_bytes_bucket{{{series},le=\"10\"}} 0\n"),
+        format!("istio_response_bytes_bucket{{{series},le=\"25\"}} 2\n"),
+        format!("istio_response_bytes_bucket{{{series},le=\"+Inf\"}} 2\n"),
+    ] {
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
+    assert!(
+        out.contains("# TYPE istio_request_duration_milliseconds histogram\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_source_labels_come_from_the_pods_labels_and_the_node_metadata() {
+    let source = sleep_v1();
+    assert_eq!(source.app, "sleep");
+    assert_eq!(source.version, "v1");
+    assert_eq!(source.canonical_service, "sleep");
+    assert_eq!(source.canonical_revision, "v1");
+    assert_eq!(source.cluster, "Kubernetes");
+    // Istio's canonical labels win over app and version.
+    let canonical = SourceWorkload::of_pod(
+        "web",
+        "ns",
+        &labels(&[
+            ("app", "web"),
+            ("service.istio.io/canonical-name", "frontend"),
+            ("service.istio.io/canonical-revision", "r7"),
+        ]),
+    );
+    assert_eq!(canonical.canonical_service, "frontend");
+    assert_eq!(canonical.canonical_revision, "r7");
+    assert_eq!(canonical.version, "unknown");
+    // Without labels: the workload name, revision "latest".
+    let bare = SourceWorkload::of_pod("job-1", "ns", &labels(&[]))
+        .with_metadata(Some("nightly"), Some("east"));
+    assert_eq!(bare.workload, "nightly");
+    assert_eq!(bare.canonical_service, "nightly");
+    assert_eq!(bare.canonical_revision, "latest");
+    assert_eq!(bare.app, "unknown");
+    assert_eq!(bare.cluster, "east");
+}
+
+#[test]
+fn a_grpc_request_is_labelled_with_its_status() {
+    let stats = IstioStats::default();
+    let destination = Destination::of(Some("outbound|443||grpc.example"), "grpc.example", None);
+    stats.request(&Request {
+        protocol: Protocol::Grpc,
+        grpc_status: Some(14),
+        ..http(destination, 200, "-", None)
+    });
+    let out = rendered(&stats);
+    assert!(
+        out.contains("request_protocol=\"grpc\",response_code=\"200\",grpc_response_status=\"14\",response_flags=\"-\""),
+        "{out}"
+    );
 }
 
 #[test]
@@ -132,12 +230,12 @@ fn unregistered_destinations_past_the_cap_are_folded_into_other() {
         "d.example",
         "a.example",
     ] {
-        stats.request(
+        stats.request(&http(
             Destination::of(Some("PassthroughCluster"), host, None),
             200,
             "-",
             None,
-        );
+        ));
     }
     let out = rendered(&stats);
     assert!(out.contains("destination_service=\"a.example\""), "{out}");
@@ -145,7 +243,7 @@ fn unregistered_destinations_past_the_cap_are_folded_into_other() {
     assert!(!out.contains("c.example"), "{out}");
     assert!(!out.contains("d.example"), "{out}");
     assert!(
-        out.contains("destination_service=\"other\",destination_service_name=\"PassthroughCluster\",request_protocol=\"http\",response_code=\"200\",response_flags=\"-\",egress_policy=\"-\"} 2\n"),
+        out.contains("destination_service=\"other\",destination_service_name=\"PassthroughCluster\",request_protocol=\"http\",response_code=\"200\",grpc_response_status=\"\",response_flags=\"-\",egress_policy=\"-\"} 2\n"),
         "{out}"
     );
     let a = out.lines().find(|l| l.contains("\"a.example\"")).unwrap();
@@ -157,17 +255,17 @@ fn a_destination_admitted_before_the_cap_keeps_its_own_series_after_it() {
     let stats = IstioStats::new(&SourceWorkload::default(), 1);
     let admitted = Destination::of(Some("PassthroughCluster"), "a.example", None);
     let folded = Destination::of(Some("PassthroughCluster"), "b.example", None);
-    stats.request(admitted, 200, "-", None);
-    stats.request(folded, 200, "-", None);
-    stats.request(folded, 503, "UF", None);
-    stats.request(admitted, 503, "UF", None);
+    stats.request(&http(admitted, 200, "-", None));
+    stats.request(&http(folded, 200, "-", None));
+    stats.request(&http(folded, 503, "UF", None));
+    stats.request(&http(admitted, 503, "UF", None));
     let out = rendered(&stats);
     assert!(
-        out.contains("destination_service=\"a.example\",destination_service_name=\"PassthroughCluster\",request_protocol=\"http\",response_code=\"503\",response_flags=\"UF\",egress_policy=\"-\"} 1\n"),
+        out.contains("destination_service=\"a.example\",destination_service_name=\"PassthroughCluster\",request_protocol=\"http\",response_code=\"503\",grpc_response_status=\"\",response_flags=\"UF\",egress_policy=\"-\"} 1\n"),
         "{out}"
     );
     assert!(
-        out.contains("destination_service=\"other\",destination_service_name=\"PassthroughCluster\",request_protocol=\"http\",response_code=\"503\",response_flags=\"UF\",egress_policy=\"-\"} 1\n"),
+        out.contains("destination_service=\"other\",destination_service_name=\"PassthroughCluster\",request_protocol=\"http\",response_code=\"503\",grpc_response_status=\"\",response_flags=\"UF\",egress_policy=\"-\"} 1\n"),
         "{out}"
     );
     assert!(!out.contains("b.example"), "{out}");
@@ -176,18 +274,18 @@ fn a_destination_admitted_before_the_cap_keeps_its_own_series_after_it() {
 #[test]
 fn registered_destinations_are_never_folded() {
     let stats = IstioStats::new(&SourceWorkload::default(), 0);
-    stats.request(
+    stats.request(&http(
         Destination::of(Some("outbound|443||api.github.com"), "", None),
         200,
         "-",
         None,
-    );
-    stats.request(
+    ));
+    stats.request(&http(
         Destination::of(Some("PassthroughCluster"), "x.example", None),
         200,
         "-",
         None,
-    );
+    ));
     let out = rendered(&stats);
     assert!(
         out.contains("destination_service=\"api.github.com\""),
@@ -200,12 +298,12 @@ fn registered_destinations_are_never_folded() {
 #[test]
 fn label_values_are_escaped() {
     let stats = IstioStats::default();
-    stats.request(
+    stats.request(&http(
         Destination::of(None, "a\"b\\c", Some(EgressPolicy::Blocked)),
         502,
         "-",
         Some(EgressPolicy::Blocked),
-    );
+    ));
     assert!(
         rendered(&stats).contains("destination_service=\"a\\\"b\\\\c\""),
         "{}",
@@ -226,7 +324,7 @@ fn a_local_reply_without_a_cluster_or_mark_is_unknown() {
     let destination = Destination::of(None, "example.com", None);
     assert_eq!(destination.class, DestinationClass::Unknown);
     let stats = IstioStats::default();
-    stats.request(destination, 404, "NR", None);
+    stats.request(&http(destination, 404, "NR", None));
     assert!(
         rendered(&stats).contains("destination_service_name=\"unknown\""),
         "{}",
