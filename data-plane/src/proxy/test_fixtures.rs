@@ -1,6 +1,7 @@
 //! Fixtures the proxy's tests share: a bare context, one with Istio's
-//! fall-through clusters, a fall-through-only `virtualOutbound`, and a
-//! connection dispatched as if captured.
+//! fall-through clusters, a fall-through-only `virtualOutbound`, a
+//! connection dispatched as if captured, and a bare route and one-host
+//! route configuration.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use tokio::net::TcpListener;
 
 use crate::access_log_service::AccessLogQueue;
 use crate::model::listener::{ChainAction, FilterChain, Listener, TcpProxy};
-use crate::model::route::ClusterTarget;
+use crate::model::route::{
+    ClusterTarget, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
+};
 use crate::proxy::ProxyContext;
 use crate::proxy::outbound::{Destination, dispatch};
 use crate::proxy::stats::Stats;
@@ -97,6 +100,43 @@ pub(crate) async fn capture_once(
         dispatch(stream, remote, Some(addr), &listener, destination, context).await;
     });
     addr
+}
+
+/// A route `name` matching `path` (case-sensitive, nothing else) to
+/// `action`, with no decorator, header edits, egress mark or filter config.
+pub(crate) fn route(name: &str, path: PathMatch, action: RouteAction) -> Route {
+    Route {
+        name: name.into(),
+        matcher: RouteMatch {
+            path,
+            case_sensitive: true,
+            headers: Vec::new(),
+            query: Vec::new(),
+        },
+        action,
+        decorator: None,
+        request_headers_to_add: Vec::new(),
+        request_headers_to_remove: Vec::new(),
+        response_headers_to_add: Vec::new(),
+        response_headers_to_remove: Vec::new(),
+        egress_policy: None,
+        filter_configs: Default::default(),
+    }
+}
+
+/// Route configuration `80` with one virtual host `host` for `domains`,
+/// holding `routes` (no `x-envoy-attempt-count`, no TLS required).
+pub(crate) fn route_config(host: &str, domains: &[&str], routes: Vec<Route>) -> RouteConfig {
+    RouteConfig {
+        name: "80".into(),
+        virtual_hosts: vec![VirtualHost {
+            name: host.into(),
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            routes,
+            include_attempt_count: false,
+            require_tls: false,
+        }],
+    }
 }
 
 /// `virtualOutbound` with only its fall-through chain to `cluster`, marked

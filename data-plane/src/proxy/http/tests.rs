@@ -8,8 +8,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::model::path_normalization::PathNormalization;
 
-use crate::model::route::{PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost};
-use crate::proxy::test_fixtures::{assert_one_blocked_request, empty_context, read_blocked_reply};
+use crate::model::route::{PathMatch, Route, RouteAction, RouteConfig};
+use crate::proxy::test_fixtures::{
+    assert_one_blocked_request, empty_context, read_blocked_reply, route, route_config,
+};
 use shared::egress::EgressPolicy;
 
 use super::{Downstream, RouteSource, serve};
@@ -17,35 +19,15 @@ use super::{Downstream, RouteSource, serve};
 /// A route of `path` to a direct response of `status`.
 fn direct(name: &str, path: PathMatch, status: u16, egress_policy: Option<EgressPolicy>) -> Route {
     Route {
-        name: name.into(),
-        matcher: RouteMatch {
-            path,
-            case_sensitive: true,
-            headers: Vec::new(),
-            query: Vec::new(),
-        },
-        action: RouteAction::Direct { status, body: None },
-        decorator: None,
-        request_headers_to_add: Vec::new(),
-        request_headers_to_remove: Vec::new(),
-        response_headers_to_add: Vec::new(),
-        response_headers_to_remove: Vec::new(),
         egress_policy,
-        filter_configs: Default::default(),
+        ..route(name, path, RouteAction::Direct { status, body: None })
     }
 }
 
 fn routes(routes: Vec<Route>) -> Arc<RouteConfig> {
-    Arc::new(RouteConfig {
-        name: "80".into(),
-        virtual_hosts: vec![VirtualHost {
-            name: "all".into(),
-            domains: vec!["*".into()],
-            routes,
-            include_attempt_count: true,
-            require_tls: false,
-        }],
-    })
+    let mut config = route_config("all", &["*"], routes);
+    config.virtual_hosts[0].include_attempt_count = true;
+    Arc::new(config)
 }
 
 /// Istio's route configuration `80` under REGISTRY_ONLY: only `block_all`.

@@ -12,45 +12,20 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::model::RunningConfig;
 use crate::model::listener::{ChainAction, FilterChain, Listener, TcpProxy};
-use crate::model::route::{
-    ClusterTarget, PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost,
-};
+use crate::model::route::{ClusterTarget, PathMatch, RouteAction, RouteConfig};
 use crate::proxy::drain::{DrainScope, DrainSettings, DrainStrategy, ServerDrain, StopAccepting};
 use crate::proxy::http::{Downstream, RouteSource, serve};
 use crate::proxy::stats::Stats;
-use crate::proxy::test_fixtures::empty_context;
+use crate::proxy::test_fixtures::{empty_context, route, route_config};
 
 /// Routes answering every request 200 `ok` from the proxy itself.
 fn direct_ok() -> Arc<RouteConfig> {
-    Arc::new(RouteConfig {
-        name: "80".into(),
-        virtual_hosts: vec![VirtualHost {
-            name: "all".into(),
-            domains: vec!["*".into()],
-            routes: vec![Route {
-                name: "ok".into(),
-                matcher: RouteMatch {
-                    path: PathMatch::Prefix("/".into()),
-                    case_sensitive: true,
-                    headers: Vec::new(),
-                    query: Vec::new(),
-                },
-                action: RouteAction::Direct {
-                    status: 200,
-                    body: Some("ok".into()),
-                },
-                decorator: None,
-                request_headers_to_add: Vec::new(),
-                request_headers_to_remove: Vec::new(),
-                response_headers_to_add: Vec::new(),
-                response_headers_to_remove: Vec::new(),
-                egress_policy: None,
-                filter_configs: Default::default(),
-            }],
-            include_attempt_count: false,
-            require_tls: false,
-        }],
-    })
+    let ok = RouteAction::Direct {
+        status: 200,
+        body: Some("ok".into()),
+    };
+    let routes = vec![route("ok", PathMatch::Prefix("/".into()), ok)];
+    Arc::new(route_config("all", &["*"], routes))
 }
 
 /// A client connected to the connection manager over loopback, its

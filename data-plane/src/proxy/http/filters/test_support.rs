@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::model::http_filters::{FilterConfig, FilterConfigs, FilterKind, HttpFilter};
-use crate::model::route::{PathMatch, Route, RouteAction, RouteConfig, RouteMatch, VirtualHost};
+use crate::model::route::{PathMatch, Route, RouteAction, RouteConfig};
 use crate::proxy::ProxyContext;
-use crate::proxy::test_fixtures::empty_context;
+use crate::proxy::test_fixtures::{empty_context, route, route_config};
 
 use super::super::{Downstream, RouteSource, serve};
 
@@ -27,40 +27,20 @@ pub(crate) fn filter(name: &str, kind: FilterKind) -> HttpFilter {
 /// Route configuration `80`: every request answered 200 `hello` directly,
 /// with `configs` for the filters.
 fn routes(configs: Vec<(&str, FilterConfig)>) -> Arc<RouteConfig> {
-    Arc::new(RouteConfig {
-        name: "80".into(),
-        virtual_hosts: vec![VirtualHost {
-            name: "api.test:80".into(),
-            domains: vec!["*".into()],
-            routes: vec![Route {
-                name: "api".into(),
-                matcher: RouteMatch {
-                    path: PathMatch::Prefix("/".into()),
-                    case_sensitive: true,
-                    headers: Vec::new(),
-                    query: Vec::new(),
-                },
-                action: RouteAction::Direct {
-                    status: 200,
-                    body: Some("hello".into()),
-                },
-                decorator: None,
-                request_headers_to_add: Vec::new(),
-                request_headers_to_remove: Vec::new(),
-                response_headers_to_add: Vec::new(),
-                response_headers_to_remove: Vec::new(),
-                egress_policy: None,
-                filter_configs: FilterConfigs::new(
-                    configs
-                        .into_iter()
-                        .map(|(name, config)| (Arc::from(name), config))
-                        .collect(),
-                ),
-            }],
-            include_attempt_count: false,
-            require_tls: false,
-        }],
-    })
+    let hello = RouteAction::Direct {
+        status: 200,
+        body: Some("hello".into()),
+    };
+    let api = Route {
+        filter_configs: FilterConfigs::new(
+            configs
+                .into_iter()
+                .map(|(name, config)| (Arc::from(name), config))
+                .collect(),
+        ),
+        ..route("api", PathMatch::Prefix("/".into()), hello)
+    };
+    Arc::new(route_config("api.test:80", &["*"], vec![api]))
 }
 
 /// Sends `request` (the head, without its final blank line) through a

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use http::Method;
 
 use crate::model::cluster::{Cluster, LbPolicy, LoadAssignment};
-use crate::model::route::{AppendAction, ClusterTarget, HeaderToAdd, RouteMatch, WeightedCluster};
+use crate::model::route::{AppendAction, ClusterTarget, HeaderToAdd, WeightedCluster};
+use crate::proxy::test_fixtures::{self, route_config};
 
 use super::*;
 
@@ -58,35 +59,16 @@ fn forward_to(cluster: &str) -> Forward {
 
 fn route(path: PathMatch, action: RouteAction) -> Route {
     Route {
-        name: "httpbin.test:80".into(),
-        matcher: RouteMatch {
-            path,
-            case_sensitive: true,
-            headers: Vec::new(),
-            query: Vec::new(),
-        },
-        action,
         decorator: Some("httpbin.test:80/*".into()),
-        request_headers_to_add: Vec::new(),
-        request_headers_to_remove: Vec::new(),
-        response_headers_to_add: Vec::new(),
-        response_headers_to_remove: Vec::new(),
-        egress_policy: None,
-        filter_configs: Default::default(),
+        ..test_fixtures::route("httpbin.test:80", path, action)
     }
 }
 
 fn routes(route: Route) -> RouteConfig {
-    RouteConfig {
-        name: "80".into(),
-        virtual_hosts: vec![VirtualHost {
-            name: "httpbin.test:80".into(),
-            domains: vec!["httpbin.test".into(), "httpbin.test:80".into()],
-            routes: vec![route],
-            include_attempt_count: true,
-            require_tls: false,
-        }],
-    }
+    let domains = ["httpbin.test", "httpbin.test:80"];
+    let mut config = route_config("httpbin.test:80", &domains, vec![route]);
+    config.virtual_hosts[0].include_attempt_count = true;
+    config
 }
 
 fn prefix(prefix: &str) -> PathMatch {
