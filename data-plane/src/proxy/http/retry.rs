@@ -120,8 +120,9 @@ impl Attempts<'_> {
         let mut tried = Vec::new();
         let mut attempt = 1;
         // The cluster's `max_retries` circuit breaker counts each retry
-        // while it runs; when it is open, Envoy stops retrying.
-        let mut _retry_slot = None;
+        // until the next retry decision; when it is open, Envoy stops
+        // retrying.
+        let mut retry_slot = None;
         loop {
             // Only a request that may be retried is copied; the last
             // attempt takes it.
@@ -166,8 +167,11 @@ impl Attempts<'_> {
                     ..Sent::last(outcome, attempt > 1)
                 };
             }
+            // Envoy gives back the slot of the retry that just ended
+            // before asking for the next one.
+            drop(retry_slot.take());
             match self.upstreams.try_retry(self.cluster) {
-                Some(slot) => _retry_slot = Some(slot),
+                Some(slot) => retry_slot = Some(slot),
                 None => {
                     return Sent {
                         retry_overflow: true,

@@ -353,6 +353,20 @@ async fn an_open_max_retries_breaker_stops_the_retry_with_uo() {
     assert_eq!(reply.retry_overflow().flags, "UO,UR");
 }
 
+#[tokio::test]
+async fn a_request_gives_back_its_retry_slot_before_its_next_retry() {
+    let server = upstream(&[503, 503], Duration::ZERO).await;
+    let upstreams = upstreams_with(&[server.addr], Some(1));
+    let stats = Arc::new(ClusterStats::default());
+    let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
+    // One retry at a time: the second retry takes the slot the first one
+    // held, as Envoy's retry state releases it at each decision.
+    assert_eq!(status(&sent), 200);
+    assert!(!sent.retry_overflow);
+    assert_eq!(*server.attempts.lock(), ["1", "2", "3"]);
+    assert_eq!(count(&stats.rq_retry), 2);
+}
+
 /// A client error of a connection the upstream closed mid-request.
 async fn reset_error() -> hyper_util::client::legacy::Error {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
