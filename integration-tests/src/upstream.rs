@@ -12,9 +12,11 @@
 //! A named upstream ([`Upstream::named_on`]) stands for one endpoint of a
 //! service with several: every response carries its name in
 //! [`UPSTREAM_NAME_HEADER`], and it can be told to fail ([`Failing`]).
+//! Every request's body is read whole before it is answered, and recorded
+//! by length and hash.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
+use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -52,25 +54,42 @@ pub enum Failing {
     /// The next `count` requests are answered with `status`, the ones
     /// after as their path says.
     Next { count: u32, status: u16 },
+    /// The next `count` requests are refused: an HTTP/2 stream is reset
+    /// with `REFUSED_STREAM`, an HTTP/1.1 connection closed.
+    RefuseNext(u32),
+    /// The next `count` requests are reset: an HTTP/2 stream with
+    /// `INTERNAL_ERROR`, an HTTP/1.1 connection closed.
+    ResetNext(u32),
+}
+
+/// How one request fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Status(u16),
+    Reset(h2::Reason),
 }
 
 impl Failing {
-    /// The status to fail the next request with, if any; counts it down.
-    fn take(&mut self) -> Option<u16> {
-        match *self {
-            Failing::Never => None,
-            Failing::Always(status) => Some(status),
-            Failing::Next { count, status } => {
-                *self = match count {
-                    0 | 1 => Failing::Never,
-                    _ => Failing::Next {
-                        count: count - 1,
-                        status,
-                    },
-                };
-                (count > 0).then_some(status)
-            }
-        }
+    /// How to fail the next request, if at all; counts it down.
+    fn take(&mut self) -> Option<Failure> {
+        let (count, failure) = match *self {
+            Failing::Never => return None,
+            Failing::Always(status) => return Some(Failure::Status(status)),
+            Failing::Next { count, status } => (count, Failure::Status(status)),
+            Failing::RefuseNext(count) => (count, Failure::Reset(h2::Reason::REFUSED_STREAM)),
+            Failing::ResetNext(count) => (count, Failure::Reset(h2::Reason::INTERNAL_ERROR)),
+        };
+        let left = count.saturating_sub(1);
+        *self = match *self {
+            _ if left == 0 => Failing::Never,
+            Failing::Next { status, .. } => Failing::Next {
+                count: left,
+                status,
+            },
+            Failing::RefuseNext(_) => Failing::RefuseNext(left),
+            _ => Failing::ResetNext(left),
+        };
+        (count > 0).then_some(failure)
     }
 }
 
@@ -91,6 +110,9 @@ pub struct RecordedRequest {
     /// Whether that connection's client presented a certificate (verified
     /// by the test CA; see [`Upstream::https_asking_client_certs_on`]).
     pub client_cert: bool,
+    /// The length of the request body, and a hash of its bytes.
+    pub body_len: usize,
+    pub body_hash: u64,
 }
 
 impl RecordedRequest {
@@ -307,22 +329,28 @@ async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| {
-        let recorded = record(&request, peer, sni.clone(), client_cert);
-        lock(&recorder.requests).push(recorded.clone());
-        let failure = lock(&recorder.failing).take();
-        let name = recorder.name.clone();
+    let service = service_fn(move |request: Request<Incoming>| {
+        let recorder = Arc::clone(&recorder);
+        let sni = sni.clone();
         async move {
+            let (parts, body) = request.into_parts();
+            // A body cut short is recorded as far as it came.
+            let body = body.collect().await.map(|body| body.to_bytes());
+            let body = body.unwrap_or_default();
+            let recorded = record(&parts, &body, peer, sni, client_cert);
+            lock(&recorder.requests).push(recorded.clone());
+            let failure = lock(&recorder.failing).take();
             let mut response = match failure {
-                Some(status) => Ok(with_status(text("failing\n"), status)),
-                None => respond(request, recorded).await,
+                Some(Failure::Reset(reason)) => return Err(h2::Error::from(reason)),
+                Some(Failure::Status(status)) => with_status(text("failing\n"), status),
+                None => respond(&recorded).await,
             };
-            if let (Ok(response), Some(name)) = (&mut response, name)
-                && let Ok(value) = HeaderValue::from_str(&name)
+            if let Some(name) = &recorder.name
+                && let Ok(value) = HeaderValue::from_str(name)
             {
                 response.headers_mut().insert(UPSTREAM_NAME_HEADER, value);
             }
-            response
+            Ok(response)
         }
     });
     // A client that goes away mid-request is not the upstream's problem.
@@ -332,19 +360,20 @@ async fn serve_connection<S>(
 }
 
 fn record(
-    request: &Request<Incoming>,
+    request: &hyper::http::request::Parts,
+    body: &Bytes,
     peer: SocketAddr,
     sni: Option<String>,
     client_cert: bool,
 ) -> RecordedRequest {
     RecordedRequest {
-        method: request.method().to_string(),
+        method: request.method.to_string(),
         path: request
-            .uri()
+            .uri
             .path_and_query()
             .map_or_else(|| "/".to_string(), ToString::to_string),
         headers: request
-            .headers()
+            .headers
             .iter()
             .map(|(name, value)| {
                 (
@@ -355,32 +384,35 @@ fn record(
             .collect(),
         peer,
         sni,
-        version: format!("{:?}", request.version()),
+        version: format!("{:?}", request.version),
         client_cert,
+        body_len: body.len(),
+        body_hash: body_hash(body),
     }
 }
 
-async fn respond(
-    request: Request<Incoming>,
-    recorded: RecordedRequest,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    // Read the body so the connection stays reusable; its content is unused.
-    let _ = request.into_body().collect().await;
+async fn respond(recorded: &RecordedRequest) -> Response<Full<Bytes>> {
     let path = recorded.path.split('?').next().unwrap_or_default();
-    let response = if path == "/headers" {
-        json(&headers_body(&recorded))
+    if path == "/headers" {
+        json(&headers_body(recorded))
     } else if let Some(secs) = path.strip_prefix("/delay/") {
         let secs = secs.parse::<u64>().unwrap_or(0).min(MAX_DELAY_SECS);
         tokio::time::sleep(Duration::from_secs(secs)).await;
-        json(&headers_body(&recorded))
+        json(&headers_body(recorded))
     } else if let Some(code) = path.strip_prefix("/status/") {
         with_status(text(""), code.parse().unwrap_or(400))
     } else if path == "/politics" {
         text("<html><body>politics</body></html>\n")
     } else {
         text("ok\n")
-    };
-    Ok(response)
+    }
+}
+
+/// The hash a request body is recorded by ([`RecordedRequest::body_hash`]).
+pub fn body_hash(body: &[u8]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// `{"headers": {...}}` with httpbin's names; repeated headers are joined
@@ -442,7 +474,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Failing, canonical_header_name};
+    use super::{Failing, Failure, canonical_header_name};
 
     #[test]
     fn failing_next_counts_down_then_answers() {
@@ -450,12 +482,28 @@ mod tests {
             count: 2,
             status: 503,
         };
-        assert_eq!(failing.take(), Some(503));
-        assert_eq!(failing.take(), Some(503));
+        assert_eq!(failing.take(), Some(Failure::Status(503)));
+        assert_eq!(failing.take(), Some(Failure::Status(503)));
         assert_eq!(failing.take(), None);
         assert_eq!(failing, Failing::Never);
         let mut always = Failing::Always(500);
-        assert_eq!((always.take(), always.take()), (Some(500), Some(500)));
+        assert_eq!(
+            (always.take(), always.take()),
+            (Some(Failure::Status(500)), Some(Failure::Status(500)))
+        );
+        let mut refusing = Failing::RefuseNext(1);
+        assert_eq!(
+            refusing.take(),
+            Some(Failure::Reset(h2::Reason::REFUSED_STREAM))
+        );
+        assert_eq!(refusing.take(), None);
+        let mut resetting = Failing::ResetNext(2);
+        resetting.take();
+        assert_eq!(
+            resetting.take(),
+            Some(Failure::Reset(h2::Reason::INTERNAL_ERROR))
+        );
+        assert_eq!(resetting, Failing::Never);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `/clusters`, all counted from the start of the run.
 
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,8 @@ pub struct Call {
     max_time: Duration,
     /// curl options beside the method and headers (`--path-as-is`).
     options: Vec<&'static str>,
+    /// The file whose bytes are the request body.
+    body: Option<PathBuf>,
 }
 
 impl Call {
@@ -42,6 +45,17 @@ impl Call {
             headers: Vec::new(),
             max_time: Duration::from_secs(15),
             options: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// `POST http://<host><path>` with the bytes of file `body` as its
+    /// body, sent at once (no `Expect: 100-continue`).
+    pub fn post(host: &str, path: &str, body: &Path) -> Self {
+        Self {
+            method: "POST",
+            body: Some(body.to_path_buf()),
+            ..Self::get(host, path)
         }
     }
 
@@ -170,6 +184,13 @@ impl Probe<'_> {
         }
         for option in &call.options {
             curl = curl.arg(*option);
+        }
+        if let Some(body) = &call.body {
+            curl = curl
+                .arg("-H")
+                .arg("Expect:")
+                .arg("--data-binary")
+                .arg(format!("@{}", body.display()));
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();

@@ -17,6 +17,7 @@
 mod config;
 mod destination_rule;
 mod lifecycle;
+mod retries;
 mod tls_and_flags;
 mod virtual_service;
 mod vs_filters;
@@ -47,6 +48,7 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
     destination_rule::scenarios()
         .into_iter()
         .chain(virtual_service::scenarios())
+        .chain(retries::scenarios())
         .chain(vs_filters::scenarios())
         .chain(vs_matches::scenarios())
         .chain(tls_and_flags::scenarios(ca_cert))
