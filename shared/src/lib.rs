@@ -1,8 +1,9 @@
 //! What both sides of the mesh must agree on, and nothing else: Istio's
-//! resource names, node identity and metadata keys, well-known ports, xDS type
+//! access log formats, resource names, node identity and metadata keys, well-known ports, xDS type
 //! URLs, the size a config regex may have, and the tracing setup both
 //! binaries use.
 
+pub mod access_log;
 pub mod egress;
 pub mod identity;
 pub mod naming;

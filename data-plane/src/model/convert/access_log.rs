@@ -2,21 +2,27 @@
 //! or a TCP proxy) → model: Envoy's gRPC loggers (`http_grpc` on an HTTP
 //! connection manager, `tcp_grpc` on a TCP proxy) sending to the
 //! `envoy_accesslog_service` cluster, which the agent serves by streaming
-//! to the control plane; every other logger writes the text line to stdout.
+//! to the control plane; a file logger to `/dev/stdout` or a stdout logger
+//! writes the text line to stdout (its format checked in
+//! `access_log_format`); any other logger is refused.
 
 use std::sync::Arc;
 
 use proto::pb::envoy::config::accesslog::v3::{AccessLog, access_log};
 use proto::pb::envoy::config::core::v3::{ApiVersion, GrpcService, grpc_service};
+use proto::pb::envoy::extensions::access_loggers::file::v3::{FileAccessLog, file_access_log};
 use proto::pb::envoy::extensions::access_loggers::grpc::v3::{
     CommonGrpcAccessLogConfig, HttpGrpcAccessLogConfig, TcpGrpcAccessLogConfig,
+};
+use proto::pb::envoy::extensions::access_loggers::stream::v3::{
+    StdoutAccessLog, stdout_access_log,
 };
 use proto::pb::envoy::r#type::metadata::v3::{MetadataKey, metadata_key, metadata_kind};
 use proto::pb::envoy::r#type::tracing::v3::{CustomTag as PbCustomTag, custom_tag};
 
 use shared::egress::{ACCESS_LOG_SERVICE_CLUSTER, EGRESS_POLICY_FIELD, METADATA_NAMESPACE};
 
-use super::{At, decode};
+use super::{At, access_log_format, decode};
 use crate::model::Error;
 use crate::model::access_log::{CustomTag, GrpcAccessLog, TagValue};
 
@@ -24,6 +30,12 @@ pub(super) const HTTP_GRPC: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig";
 pub(super) const TCP_GRPC: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig";
+pub(super) const FILE: &str =
+    "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
+pub(super) const STDOUT: &str =
+    "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
+/// The one file the agent writes its access log to.
+const DEV_STDOUT: &str = "/dev/stdout";
 
 /// Which filter the loggers belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,9 +63,15 @@ pub(super) fn loggers(logs: &[AccessLog], filter: Filter, at: &At<'_>) -> Result
             {
                 any
             }
-            _ => {
+            Some(access_log::ConfigType::TypedConfig(any)) => {
+                stdout_logger(any, &at.field("typed_config"))?;
                 loggers.stdout = true;
                 continue;
+            }
+            None => {
+                return Err(at
+                    .field("typed_config")
+                    .error("a logger config is required"));
             }
         };
         let common = match (filter, any.type_url.as_str()) {
@@ -92,6 +110,45 @@ pub(super) fn loggers(logs: &[AccessLog], filter: Filter, at: &At<'_>) -> Result
         loggers.grpc = Some(Arc::new(grpc));
     }
     Ok(loggers)
+}
+
+/// Checks a logger that writes the text line: a file logger to
+/// `/dev/stdout`, or a stdout logger, each in Istio's format or Envoy's
+/// default.
+fn stdout_logger(any: &proto::wkt::Any, at: &At<'_>) -> Result<(), Error> {
+    match any.type_url.as_str() {
+        FILE => {
+            let file: FileAccessLog = decode(any, FILE, at)?;
+            if file.path != DEV_STDOUT {
+                return Err(at.field("path").error(format!(
+                    "the agent writes its access log to {DEV_STDOUT} only, not {:?}",
+                    file.path
+                )));
+            }
+            #[allow(deprecated)]
+            match &file.access_log_format {
+                None => Ok(()),
+                Some(file_access_log::AccessLogFormat::LogFormat(format)) => {
+                    access_log_format::check(format, &at.field("log_format"))
+                }
+                Some(_) => Err(at.error(
+                    "the deprecated format, json_format and typed_json_format fields are not supported: use log_format",
+                )),
+            }
+        }
+        STDOUT => {
+            let stdout: StdoutAccessLog = decode(any, STDOUT, at)?;
+            match &stdout.access_log_format {
+                None => Ok(()),
+                Some(stdout_access_log::AccessLogFormat::LogFormat(format)) => {
+                    access_log_format::check(format, &at.field("log_format"))
+                }
+            }
+        }
+        other => Err(at.error(format!(
+            "access logger {other} is not supported: the agent writes file ({DEV_STDOUT}), stdout and gRPC access logs"
+        ))),
+    }
 }
 
 /// The common config of an `http_grpc` logger, which must not ask for

@@ -3,6 +3,7 @@
 //! operator what to fix.
 
 mod access_log;
+mod access_log_format;
 mod cluster;
 mod connection_options;
 mod cors;

@@ -30,7 +30,7 @@ use shared::egress::ACCESS_LOG_SERVICE_CLUSTER;
 const STDOUT: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
 
-fn logger(type_url: &str, config: &impl prost::Message) -> AccessLog {
+pub(super) fn logger(type_url: &str, config: &impl prost::Message) -> AccessLog {
     AccessLog {
         name: "envoy.access_loggers.grpc".into(),
         filter: None,
@@ -123,7 +123,7 @@ fn listener_with(filter: Filter) -> Listener {
     }
 }
 
-fn http_listener(access_log: Vec<AccessLog>) -> Listener {
+pub(super) fn http_listener(access_log: Vec<AccessLog>) -> Listener {
     let hcm = HttpConnectionManager {
         stat_prefix: "outbound_0.0.0.0_80".into(),
         http_filters: vec![HttpFilter {
@@ -162,11 +162,11 @@ fn tcp_listener(access_log: Vec<AccessLog>) -> Listener {
     })
 }
 
-fn convert(l: &Listener) -> Result<crate::model::Listener, Error> {
+pub(super) fn convert(l: &Listener) -> Result<crate::model::Listener, Error> {
     listener_from_proto(l, &SecretSources::default())
 }
 
-fn http_manager(l: &Listener) -> HttpManager {
+pub(super) fn http_manager(l: &Listener) -> HttpManager {
     match convert(l).unwrap().filter_chains.remove(0).action {
         ChainAction::Http(manager) => manager,
         other => panic!("expected an HTTP connection manager, got {other:?}"),

@@ -6,6 +6,7 @@ mod cluster;
 mod connection_limits;
 mod egress_policy;
 mod endpoint;
+mod file_access_log;
 mod golden;
 mod hash_policy;
 mod hcm_timeouts;
