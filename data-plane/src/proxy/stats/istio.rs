@@ -374,3 +374,6 @@ fn escape_into(out: &mut String, value: &str) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dashboard_tests;
