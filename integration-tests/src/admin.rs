@@ -35,6 +35,15 @@ impl Admin {
             .run()
     }
 
+    /// `method` `path`, whatever the status.
+    pub fn request(&self, method: &str, path: &str) -> Result<CurlResponse> {
+        Curl::get(format!("http://{}{path}", self.addr))
+            .max_time(REQUEST_TIMEOUT)
+            .arg("-X")
+            .arg(method)
+            .run()
+    }
+
     /// POST `path` (e.g. `/drain_listeners?graceful`); fails unless it
     /// answers 200.
     pub fn post(&self, path: &str) -> Result<CurlResponse> {

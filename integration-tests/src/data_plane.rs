@@ -192,6 +192,12 @@ impl DataPlane {
         process::signal(self.process.id(), "TERM")
     }
 
+    /// Waits up to `timeout` for the agent to exit (after
+    /// `/quitquitquit`, say); kills it and fails if it does not.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        self.process.wait_with_timeout(timeout)
+    }
+
     /// GET `path` (e.g. `/clusters`) on the admin interface.
     pub fn admin_get(&self, path: &str) -> Result<CurlResponse> {
         self.admin.get(path)

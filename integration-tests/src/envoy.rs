@@ -338,6 +338,12 @@ impl Envoy {
         })
     }
 
+    /// Waits up to `timeout` for the Envoy to exit (after
+    /// `/quitquitquit`, say); kills it and fails if it does not.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        self.process.wait_with_timeout(timeout)
+    }
+
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.addr()
     }

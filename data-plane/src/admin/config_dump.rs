@@ -1,7 +1,9 @@
 //! `/config_dump` in Envoy's shape: one `*ConfigDump` per resource type,
 //! holding the dynamic resources as the control plane sent them. It is
-//! written resource by resource as the client reads it, so a large config
-//! streams in bounded memory, and the writing stops when the client goes.
+//! written resource by resource (a route configuration virtual host by
+//! virtual host, `config_dump/routes.rs`) as the client reads it, so a
+//! large config streams in bounded memory, and the writing stops when the
+//! client goes.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -138,19 +140,17 @@ pub fn write(accepted: &Accepted, out: &mut impl Write) -> Result<(), DumpError>
         if !resources.is_empty() {
             write!(out, ",\n      \"{}\": [\n", section.field).map_err(io)?;
             for (position, resource) in resources.iter().enumerate() {
-                let bytes = (section.element)(resource.clone());
                 out.write_all(ELEMENT_INDENT).map_err(io)?;
-                proto::write_pretty_json_proto_names(
-                    section.element_type,
-                    &bytes,
-                    Indented { out: &mut *out },
-                )
-                .map_err(|error| match error {
-                    proto::JsonError::Serialize { source, .. } if source.is_io() => {
-                        DumpError::Cancelled
-                    }
-                    error => DumpError::Json(error),
-                })?;
+                if section.type_url == type_url::ROUTE {
+                    routes::write(resource.clone(), out)?;
+                } else {
+                    let bytes = (section.element)(resource.clone());
+                    let mut indented = Indented {
+                        out: &mut *out,
+                        indent: ELEMENT_INDENT,
+                    };
+                    write_json(section.element_type, &bytes, &mut indented)?;
+                }
                 let separator: &[u8] = if position + 1 < resources.len() {
                     b",\n"
                 } else {
@@ -170,13 +170,22 @@ pub fn write(accepted: &Accepted, out: &mut impl Write) -> Result<(), DumpError>
     out.write_all(b"  ]\n}").map_err(io)
 }
 
+/// Writes the encoded message of type `type_name` to `out`, pretty JSON.
+fn write_json(type_name: &str, bytes: &[u8], out: &mut impl Write) -> Result<(), DumpError> {
+    proto::write_pretty_json_proto_names(type_name, bytes, out).map_err(|error| match error {
+        proto::JsonError::Serialize { source, .. } if source.is_io() => DumpError::Cancelled,
+        error => DumpError::Json(error),
+    })
+}
+
 /// The depth of an element of a `*ConfigDump`'s list.
 const ELEMENT_INDENT: &[u8] = b"        ";
 
-/// Indents every line after the first to an element's depth. A JSON string
-/// holds no raw newline: each one starts a line of the element.
+/// Indents every line after the first by `indent`. A JSON string holds no
+/// raw newline: each one starts a line of the message.
 struct Indented<'a, W: Write> {
     out: &'a mut W,
+    indent: &'a [u8],
 }
 
 impl<W: Write> Write for Indented<'_, W> {
@@ -187,7 +196,7 @@ impl<W: Write> Write for Indented<'_, W> {
         }
         for line in lines {
             self.out.write_all(b"\n")?;
-            self.out.write_all(ELEMENT_INDENT)?;
+            self.out.write_all(self.indent)?;
             self.out.write_all(line)?;
         }
         Ok(bytes.len())
@@ -337,6 +346,8 @@ impl Write for Chunks<'_> {
         Ok(())
     }
 }
+
+mod routes;
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! `/drain_listeners`, as Envoy's admin handler: POST only; every open
+//! `/drain_listeners` (POST), as Envoy's admin handler: every open
 //! connection is asked to close; the listeners stop accepting at once, or
 //! with `graceful` at the end of the drain time (new connections are
 //! served meanwhile, each asked to close), or never with `skip_exit`.
@@ -7,22 +7,12 @@
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 
 use crate::proxy::drain::{ServerDrain, StopAccepting};
 
-/// The status and body answering `method` on `/drain_listeners?query`.
-pub fn drain_listeners(
-    drain: &Arc<ServerDrain>,
-    method: &Method,
-    query: &str,
-) -> (StatusCode, String) {
-    if method != Method::POST {
-        return (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "This is a mutating operation: use POST\n".into(),
-        );
-    }
+/// The status and body answering POST `/drain_listeners?query`.
+pub fn drain_listeners(drain: &Arc<ServerDrain>, query: &str) -> (StatusCode, String) {
     let has = |param: &str| {
         query
             .split('&')

@@ -1,12 +1,16 @@
 //! The admin interface (`--admin-addr`, default 127.0.0.1:15000), with
-//! Envoy's paths so habits carry over: `/ready`, `/config_dump`,
-//! `/clusters`, `/certs`, `/stats/prometheus`, `/logging?level=`,
-//! `/server_info`, `/drain_listeners` (POST). It runs on a thread of its
-//! own, apart from xDS and the proxy workers (see `cli/proxy.rs`).
+//! Envoy's paths and answers so habits and scripts carry over (the list
+//! is `/help`'s, in `endpoints.rs`; a mutating path takes POST only). It
+//! runs on a thread of its own, apart from xDS and the proxy workers (see
+//! `cli/proxy.rs`).
 
 pub mod certs;
 pub mod config_dump;
 mod drain;
+mod endpoints;
+mod listeners;
+pub mod logging;
+mod stats_text;
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -49,7 +53,7 @@ pub enum LogLevelError {
     Reload(#[from] tracing_subscriber::reload::Error),
 }
 
-/// Changes the log level (`/logging?level=debug`).
+/// Applies `EnvFilter` directives (`debug,hyper=warn`), for `/logging`.
 pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), LogLevelError> + Send + Sync>;
 
 pub struct Admin {
@@ -61,7 +65,11 @@ pub struct Admin {
     pub upstreams: Arc<Upstreams>,
     /// Config received and listeners bound.
     pub ready: watch::Receiver<bool>,
-    pub set_log_level: SetLogLevel,
+    /// `/logging`: the levels and the hook that applies them.
+    pub logging: logging::Logging,
+    /// Notified by `/quitquitquit`: the server drains and exits, as on
+    /// SIGTERM.
+    pub quit: Arc<tokio::sync::Notify>,
     /// The server's drain (`/drain_listeners`, SIGTERM).
     pub drain: Arc<ServerDrain>,
     /// The config dumps in progress.
@@ -97,14 +105,31 @@ impl Admin {
 
     fn respond(&self, req: &Request<Incoming>) -> Response<Body> {
         let query = req.uri().query().unwrap_or_default();
-        match req.uri().path() {
+        let path = req.uri().path();
+        let Some(endpoint) = endpoints::find(path) else {
+            let help = endpoints::help();
+            return text(StatusCode::NOT_FOUND, format!("invalid path. {help}"));
+        };
+        if let Some((status, body)) = endpoints::refuse(endpoint, req.method()) {
+            return text(status, body);
+        }
+        match path {
             "/ready" => match self.state() {
                 "LIVE" => text(StatusCode::OK, "LIVE\n".into()),
                 state => text(StatusCode::SERVICE_UNAVAILABLE, format!("{state}\n")),
             },
+            "/healthz/ready" => match self.state() {
+                "LIVE" => text(StatusCode::OK, String::new()),
+                _ => text(StatusCode::SERVICE_UNAVAILABLE, String::new()),
+            },
             "/drain_listeners" => {
-                let (status, body) = drain::drain_listeners(&self.drain, req.method(), query);
+                let (status, body) = drain::drain_listeners(&self.drain, query);
                 text(status, body)
+            }
+            "/quitquitquit" => {
+                tracing::info!("/quitquitquit: draining, then exiting");
+                self.quit.notify_one();
+                text(StatusCode::OK, "OK\n".into())
             }
             "/config_dump" => {
                 let body = config_dump::stream(self.store.clone(), self.dumps.clone());
@@ -112,34 +137,67 @@ impl Admin {
             }
             "/clusters" => text(StatusCode::OK, self.clusters()),
             "/certs" => json_response(&certs::render(&self.store, std::time::SystemTime::now())),
-            "/stats/prometheus" | "/stats" => {
-                let mut out = String::new();
-                self.stats.render(&mut out);
-                self.upstreams.render_stats(&mut out);
-                self.xds_stats.render_prometheus(&mut out);
-                self.access_log_stats.render_prometheus(&mut out);
-                self.dumps.render_prometheus(&mut out);
-                text(StatusCode::OK, out)
-            }
-            "/logging" => {
-                let level = query.split('&').find_map(|kv| kv.strip_prefix("level="));
-                match level {
-                    Some(level) => match (self.set_log_level)(level) {
-                        Ok(()) => text(StatusCode::OK, format!("log level set to {level}\n")),
-                        Err(error) => text(StatusCode::BAD_REQUEST, format!("{error}\n")),
-                    },
-                    None => text(StatusCode::BAD_REQUEST, "usage: /logging?level=<trace|debug|info|warn|error>\n".into()),
+            "/stats/prometheus" => text(StatusCode::OK, self.prometheus()),
+            "/stats" => self.stats(query),
+            "/listeners" => {
+                let config = self.store.load();
+                let listeners = listeners::of(&config);
+                if param(query, "format") == Some("json") {
+                    json_response(&listeners::json(&listeners))
+                } else {
+                    text(StatusCode::OK, listeners::text(&listeners))
                 }
             }
-            "/server_info" => {
-                json_response(&serde_json::json!({
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "state": self.state(),
-                }))
+            "/logging" => {
+                let (status, body) = self.logging.handle(query);
+                text(status, body)
             }
-            _ => text(
-                StatusCode::NOT_FOUND,
-                "admin paths: /ready /config_dump /clusters /certs /stats/prometheus /logging?level= /server_info /drain_listeners\n".into(),
+            "/server_info" => json_response(&serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "state": self.state(),
+            })),
+            // `/help`, the one path left.
+            _ => text(StatusCode::OK, endpoints::help()),
+        }
+    }
+
+    /// Every series, in Prometheus text.
+    fn prometheus(&self) -> String {
+        let mut out = String::new();
+        self.stats.render(&mut out);
+        self.upstreams.render_stats(&mut out);
+        self.xds_stats.render_prometheus(&mut out);
+        self.access_log_stats.render_prometheus(&mut out);
+        self.dumps.render_prometheus(&mut out);
+        out
+    }
+
+    /// `/stats`: Envoy's text, or `format=json` / `format=prometheus`,
+    /// the names matching `filter` (a regular expression) only.
+    fn stats(&self, query: &str) -> Response<Body> {
+        let filter = match param(query, "filter").map(percent_decoded) {
+            Some(filter) => match regex::Regex::new(&filter) {
+                Ok(regex) => Some(regex),
+                Err(error) => {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        format!("Invalid re2 regex: {error}\n"),
+                    );
+                }
+            },
+            None => None,
+        };
+        let format = param(query, "format").unwrap_or("text");
+        if format == "prometheus" {
+            return text(StatusCode::OK, self.prometheus());
+        }
+        let stats = stats_text::parse(&self.prometheus(), filter.as_ref());
+        match format {
+            "json" => json_response(&stats_text::json(&stats)),
+            "text" => text(StatusCode::OK, stats_text::text(&stats)),
+            other => text(
+                StatusCode::BAD_REQUEST,
+                format!("usage: /stats?format=(text|json|prometheus): unknown format {other:?}\n"),
             ),
         }
     }
@@ -235,6 +293,38 @@ fn text(status: StatusCode, body: String) -> Response<Body> {
     let mut response = with_content_type(whole(body), "text/plain; charset=UTF-8");
     *response.status_mut() = status;
     response
+}
+
+/// The value of `name` in `query`.
+fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })
+}
+
+/// `%XX` escapes decoded (`+` kept: a regular expression's own).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn json_response(value: &serde_json::Value) -> Response<Body> {

@@ -11,6 +11,7 @@ use data_plane::access_log_service::{
     AccessLogClient, AccessLogQueue, AccessLogStats, QUEUE_CAPACITY,
 };
 use data_plane::admin::Admin;
+use data_plane::admin::logging::Logging;
 use data_plane::dns::DnsSink;
 use data_plane::identity::{CertificateAuthority, SpiffeId};
 use data_plane::node::Identity;
@@ -34,7 +35,7 @@ use super::control_plane::ControlPlaneArgs;
 use super::dns::DnsArgs;
 use super::node_args::{self, NodeArgs};
 use super::proxy_config::ProxyConfig;
-use super::signal::terminated;
+use super::signal::stop_requested;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Role {
@@ -285,6 +286,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         concurrency: settings.concurrency,
     });
     let client = AdsClient::new(control_plane, identity.to_node(), sink, xds_warm_tx);
+    let quit = Arc::new(tokio::sync::Notify::new());
     let admin = Arc::new(Admin {
         store: store.clone(),
         stats: context.stats.clone(),
@@ -292,7 +294,8 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         access_log_stats,
         upstreams,
         ready,
-        set_log_level,
+        logging: Logging::new(set_log_level, std::env::var("RUST_LOG").ok().as_deref()),
+        quit: quit.clone(),
         drain: drain.clone(),
         dumps: Arc::default(),
     });
@@ -371,8 +374,8 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         }
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
-            () = terminated() => {
-                tracing::info!("terminated; draining");
+            () = stop_requested(&quit) => {
+                tracing::info!("stop requested; draining");
                 drain.start(StopAccepting::Now);
                 let termination = DrainSettings {
                     time: settings.termination_drain,

@@ -1,4 +1,5 @@
-//! Signals the long-running commands stop on.
+//! Signals the long-running commands stop on, and the admin request that
+//! stands for SIGTERM.
 
 /// Resolves when the process receives SIGTERM.
 pub async fn terminated() {
@@ -7,5 +8,14 @@ pub async fn terminated() {
             signal.recv().await;
         }
         Err(_) => std::future::pending().await,
+    }
+}
+
+/// Resolves on SIGTERM or when `quit` is notified (admin `/quitquitquit`):
+/// both drain the server, then it exits.
+pub async fn stop_requested(quit: &tokio::sync::Notify) {
+    tokio::select! {
+        () = terminated() => {}
+        () = quit.notified() => {}
     }
 }
