@@ -50,6 +50,12 @@ pub fn listener(l: &pb_listener::Listener, secrets: &SecretSources) -> Result<Li
             "not supported: every listener counts toward the agent's --global-downstream-max-connections",
         ));
     }
+    if l.drain_type != pb_listener::listener::DrainType::Default as i32 {
+        return Err(at.field("drain_type").error(
+            "only DEFAULT is supported: the agent drains every listener alike, MODIFY_ONLY's \
+             exemption from /healthcheck/fail draining is not honoured",
+        ));
+    }
     let address = socket_addr(l.address.as_ref(), &at.field("address"))?;
     let inspect_tls = inspects_tls(&l.listener_filters, &at)?;
     let filter_chains = l

@@ -562,3 +562,20 @@ fn listener_filters_timeout_as_envoy_reads_it() {
         }
     );
 }
+
+#[test]
+fn drain_type_modify_only_is_rejected_and_default_accepted() {
+    use proto::pb::envoy::config::listener::v3::listener::DrainType;
+    let mut l = base();
+    l.drain_type = DrainType::Default as i32;
+    convert(&l).expect("DEFAULT, Envoy's default, converts");
+    // Envoy's MODIFY_ONLY keeps a listener out of /healthcheck/fail draining.
+    l.drain_type = DrainType::ModifyOnly as i32;
+    assert_rejected(
+        convert(&l),
+        "listener",
+        "0.0.0.0_443",
+        "drain_type",
+        starting("only DEFAULT is supported"),
+    );
+}
