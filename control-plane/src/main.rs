@@ -3,10 +3,14 @@
 //! show the egress inventory.
 
 /// The commands' larger parts: `serve`, the trust material it and
-/// `token create` set up, and `egress`.
+/// `token create` set up, `egress`, and the istioctl counterparts reading
+/// a running control plane's CSDS.
 mod cli {
+    pub mod csds_client;
     pub mod egress;
+    pub mod proxy_status;
     pub mod serve;
+    pub mod table;
     pub mod trust;
 }
 
@@ -21,6 +25,7 @@ use shared::telemetry::LogFormat;
 use shared::type_url;
 
 use cli::egress::{EgressCommand, egress};
+use cli::proxy_status::{ProxyStatusOptions, proxy_status};
 use cli::serve::{ServeOptions, serve};
 use cli::trust::create_token;
 
@@ -87,6 +92,10 @@ enum Command {
         #[command(subcommand)]
         command: EgressCommand,
     },
+    /// Each proxy connected to a running control plane and, per xDS type,
+    /// whether it is SYNCED, NOT SENT or STALE, as `istioctl proxy-status`
+    /// (read from CSDS).
+    ProxyStatus(ProxyStatusOptions),
 }
 
 #[derive(Subcommand)]
@@ -168,6 +177,7 @@ fn main() -> ExitCode {
                 },
         } => create_token(&ca_dir, &namespace, &service_account, ttl),
         Command::Egress { command } => egress(command),
+        Command::ProxyStatus(options) => proxy_status(options).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
