@@ -5,6 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Envoy's default `per_connection_buffer_limit_bytes` (1 MiB), the only
+/// buffer limit the agent takes: its router keeps at most this much of a
+/// request body for retries.
+pub const BUFFER_LIMIT_BYTES: usize = 1024 * 1024;
+
 use super::cluster::ClientCert;
 use shared::egress::EgressPolicy;
 

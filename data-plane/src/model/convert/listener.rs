@@ -23,7 +23,8 @@ use super::tcp_timeouts::tcp_timeouts;
 use super::{At, decode, duration, http_filters, route, socket_addr, tls};
 use crate::model::Error;
 use crate::model::listener::{
-    ChainAction, CidrRange, FilterChain, FiltersTimeout, HttpManager, Listener, TcpProxy,
+    BUFFER_LIMIT_BYTES, ChainAction, CidrRange, FilterChain, FiltersTimeout, HttpManager, Listener,
+    TcpProxy,
 };
 use crate::model::route::{ClusterTarget, WeightedCluster};
 use crate::model::secret::SecretSources;
@@ -54,6 +55,14 @@ pub fn listener(l: &pb_listener::Listener, secrets: &SecretSources) -> Result<Li
         return Err(at.field("drain_type").error(
             "only DEFAULT is supported: the agent drains every listener alike, MODIFY_ONLY's \
              exemption from /healthcheck/fail draining is not honoured",
+        ));
+    }
+    if l.per_connection_buffer_limit_bytes
+        .is_some_and(|limit| usize::try_from(limit.value) != Ok(BUFFER_LIMIT_BYTES))
+    {
+        return Err(at.field("per_connection_buffer_limit_bytes").error(
+            "only Envoy's default of 1048576 is supported: the agent keeps up to 1 MiB of a \
+             request body for retries",
         ));
     }
     let address = socket_addr(l.address.as_ref(), &at.field("address"))?;

@@ -19,10 +19,9 @@ use parking_lot::Mutex;
 use crate::proxy::stats::ClusterStats;
 use crate::upstream::Body;
 
-/// Envoy's default buffer limit of a listener's connections
-/// (`per_connection_buffer_limit_bytes`), which caps what its router keeps
-/// of a request body for retries.
-pub(super) const DEFAULT_BUFFER_LIMIT: usize = 1024 * 1024;
+/// The buffer limit of a listener's connections, which caps what the
+/// router keeps of a request body for retries.
+pub(super) const DEFAULT_BUFFER_LIMIT: usize = crate::model::listener::BUFFER_LIMIT_BYTES;
 
 type Polled = Poll<Option<Result<Frame<Bytes>, hyper::Error>>>;
 

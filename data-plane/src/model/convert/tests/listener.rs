@@ -579,3 +579,19 @@ fn drain_type_modify_only_is_rejected_and_default_accepted() {
         starting("only DEFAULT is supported"),
     );
 }
+
+#[test]
+fn a_connection_buffer_limit_other_than_envoys_default_is_rejected() {
+    let mut l = base();
+    l.per_connection_buffer_limit_bytes = Some(proto::wkt::UInt32Value { value: 1_048_576 });
+    convert(&l).expect("Envoy's default 1 MiB converts");
+    // Istio's edge advice (32 KiB) would shrink what a retry may resend.
+    l.per_connection_buffer_limit_bytes = Some(proto::wkt::UInt32Value { value: 32_768 });
+    assert_rejected(
+        convert(&l),
+        "listener",
+        "0.0.0.0_443",
+        "per_connection_buffer_limit_bytes",
+        starting("only Envoy's default of 1048576 is supported"),
+    );
+}

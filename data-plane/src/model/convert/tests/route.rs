@@ -354,3 +354,21 @@ fn a_direct_response_body_from_a_missing_file_is_rejected() {
         starting("cannot read /nonexistent/body: "),
     );
 }
+
+#[test]
+fn a_request_buffer_limit_on_a_route_or_virtual_host_is_rejected() {
+    assert_route_rejected(
+        |r| r.per_request_buffer_limit_bytes = Some(UInt32Value { value: 65536 }),
+        "per_request_buffer_limit_bytes",
+        "not supported: a request body is kept for retries up to the listener's 1 MiB buffer limit",
+    );
+    let mut rc = base();
+    rc.virtual_hosts[0].per_request_buffer_limit_bytes = Some(UInt32Value { value: 65536 });
+    assert_rejected(
+        convert(&rc),
+        "route configuration",
+        "80",
+        "virtual_hosts[0].per_request_buffer_limit_bytes",
+        "not supported: a request body is kept for retries up to the listener's 1 MiB buffer limit",
+    );
+}
