@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::pb::envoy::config::route::v3 as pb_route;
-use proto::wkt::UInt32Value;
+use proto::wkt::{UInt32Value, UInt64Value};
 
 mod headers;
 mod matching;
@@ -65,7 +65,9 @@ fn virtual_host(
     at: &At<'_>,
 ) -> Result<VirtualHost, Error> {
     let filter_configs = http_filters::filter_configs(&vh.typed_per_filter_config, at)?;
-    no_request_buffer_limit(vh.per_request_buffer_limit_bytes.as_ref(), at)?;
+    #[allow(deprecated)]
+    let deprecated_limit = vh.per_request_buffer_limit_bytes.as_ref();
+    no_request_buffer_limit(deprecated_limit, vh.request_body_buffer_limit.as_ref(), at)?;
     no_edits(
         EditFields {
             request_add: &vh.request_headers_to_add,
@@ -110,20 +112,29 @@ fn require_tls(value: i32, at: &At<'_>) -> Result<bool, Error> {
     }
 }
 
-/// Envoy's `per_request_buffer_limit_bytes` (virtual host or route): the
-/// agent's router keeps a body for retries up to its listener's limit only.
-fn no_request_buffer_limit(limit: Option<&UInt32Value>, at: &At<'_>) -> Result<(), Error> {
-    match limit {
-        Some(_) => Err(at.field("per_request_buffer_limit_bytes").error(
-            "not supported: a request body is kept for retries up to the listener's 1 MiB \
-             buffer limit",
-        )),
-        None => Ok(()),
-    }
+/// Envoy's request body buffer limits of a virtual host or route
+/// (`request_body_buffer_limit`, and the deprecated
+/// `per_request_buffer_limit_bytes`): the agent's router keeps a body for
+/// retries up to its listener's limit only.
+fn no_request_buffer_limit(
+    deprecated: Option<&UInt32Value>,
+    limit: Option<&UInt64Value>,
+    at: &At<'_>,
+) -> Result<(), Error> {
+    let field = match (deprecated, limit) {
+        (Some(_), _) => "per_request_buffer_limit_bytes",
+        (None, Some(_)) => "request_body_buffer_limit",
+        (None, None) => return Ok(()),
+    };
+    Err(at.field(field).error(
+        "not supported: a request body is kept for retries up to the listener's 1 MiB buffer limit",
+    ))
 }
 
 fn route(r: &pb_route::Route, filter_configs: FilterConfigs, at: &At<'_>) -> Result<Route, Error> {
-    no_request_buffer_limit(r.per_request_buffer_limit_bytes.as_ref(), at)?;
+    #[allow(deprecated)]
+    let deprecated_limit = r.per_request_buffer_limit_bytes.as_ref();
+    no_request_buffer_limit(deprecated_limit, r.request_body_buffer_limit.as_ref(), at)?;
     let edits = header_edits(
         EditFields {
             request_add: &r.request_headers_to_add,

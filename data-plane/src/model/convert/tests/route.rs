@@ -356,7 +356,13 @@ fn a_direct_response_body_from_a_missing_file_is_rejected() {
 }
 
 #[test]
+#[allow(deprecated)]
 fn a_request_buffer_limit_on_a_route_or_virtual_host_is_rejected() {
+    assert_route_rejected(
+        |r| r.request_body_buffer_limit = Some(proto::wkt::UInt64Value { value: 65536 }),
+        "request_body_buffer_limit",
+        "not supported: a request body is kept for retries up to the listener's 1 MiB buffer limit",
+    );
     assert_route_rejected(
         |r| r.per_request_buffer_limit_bytes = Some(UInt32Value { value: 65536 }),
         "per_request_buffer_limit_bytes",
