@@ -18,8 +18,6 @@ use tokio::time::Instant;
 
 use shared::egress::EgressPolicy;
 
-pub mod format;
-
 /// One request's or connection's log entry, filled in as it goes. Its
 /// texts share the request's own bytes (header values, the URI, the
 /// config's names), so filling it in copies nothing.
