@@ -1,0 +1,124 @@
+//! Abandoned `/config_dump` requests do not hold up xDS: an egress gateway
+//! agent holding thousands of hosts' clusters is sent ten `/config_dump`
+//! requests, each read a little and dropped; the agent then applies the
+//! next change on the same ADS stream (it never reconnects).
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpStream};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use integration_tests::control_plane::{ConfigDir, ControlPlane};
+use integration_tests::data_plane::DataPlane;
+use integration_tests::dns::DnsServer;
+use integration_tests::fixtures::mesh_config;
+use integration_tests::process::assert_eventually;
+use integration_tests::proxy_options::ProxyOptions;
+
+/// Hosts in the mesh: enough that a dump takes a while in a debug build.
+const HOSTS: usize = 10_000;
+/// The dumps abandoned.
+const ABANDONED: usize = 10;
+/// The host the change registers.
+const CHANGED_HOST: &str = "changed.test";
+/// Its cluster, as the agent's `/clusters` names it.
+const CHANGED_CLUSTER: &str = "outbound|80||changed.test";
+/// A guard against a hung test.
+const GUARD: Duration = Duration::from_secs(120);
+
+/// `count` TLS hosts on port 443, one ServiceEntry each.
+fn many_hosts(count: usize) -> String {
+    let mut yaml = String::with_capacity(count * 300);
+    for i in 0..count {
+        let _ = write!(
+            yaml,
+            "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+             metadata:\n  name: host-{i}\n  namespace: default\n\
+             spec:\n  hosts:\n  - host-{i}.example.com\n  ports:\n  \
+             - number: 443\n    name: tls\n    protocol: TLS\n  \
+             resolution: NONE\n  location: MESH_EXTERNAL\n"
+        );
+    }
+    yaml
+}
+
+/// The ServiceEntry the change adds: `changed.test` on port 80.
+fn changed_entry() -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+         metadata:\n  name: changed\n  namespace: default\n\
+         spec:\n  hosts:\n  - {CHANGED_HOST}\n  ports:\n  \
+         - number: 80\n    name: http\n    protocol: HTTP\n  \
+         resolution: DNS\n  location: MESH_EXTERNAL\n"
+    )
+}
+
+/// Sends `GET /config_dump`, reads the first bytes of the answer and
+/// returns the socket, still open, for the caller to drop.
+fn start_dump(agent: &DataPlane) -> Result<TcpStream> {
+    let mut socket = TcpStream::connect_timeout(&agent.admin_addr(), GUARD)?;
+    socket.set_read_timeout(Some(GUARD))?;
+    socket.write_all(b"GET /config_dump HTTP/1.1\r\nHost: admin\r\n\r\n")?;
+    let mut first = [0u8; 64];
+    let read = socket
+        .read(&mut first)
+        .context("reading the dump's start")?;
+    ensure!(
+        first[..read].starts_with(b"HTTP/1.1 200"),
+        "the dump starts with a 200: {:?}",
+        String::from_utf8_lossy(&first[..read])
+    );
+    Ok(socket)
+}
+
+#[test]
+fn abandoned_config_dumps_do_not_delay_xds() -> Result<()> {
+    let dns = DnsServer::start([(CHANGED_HOST, Ipv4Addr::LOCALHOST)])?;
+    let config = ConfigDir::new()?;
+    config.write("hosts.yaml", &many_hosts(HOSTS))?;
+    let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
+    let gateway = ProxyOptions::egress_gateway(control_plane.channel(), dns.addr());
+    let agent = DataPlane::start(&gateway)?;
+    assert_eventually(GUARD, || {
+        ensure!(
+            agent
+                .clusters()?
+                .contains("outbound|443||host-0.example.com"),
+            "the hosts' clusters are not applied yet"
+        );
+        Ok(())
+    });
+    let attempts = agent.metric("xds_connection_attempts_total", &[])?;
+    ensure!(
+        !agent.clusters()?.contains(CHANGED_CLUSTER),
+        "{CHANGED_HOST} is not registered yet"
+    );
+
+    let dumps = (0..ABANDONED)
+        .map(|_| start_dump(&agent))
+        .collect::<Result<Vec<_>>>()?;
+    for socket in dumps {
+        let _ = socket.shutdown(Shutdown::Both);
+    }
+
+    config.write("changed.yaml", &changed_entry())?;
+    assert_eventually(GUARD, || {
+        ensure!(
+            agent.clusters()?.contains(CHANGED_CLUSTER),
+            "{CHANGED_HOST} not applied yet"
+        );
+        Ok(())
+    });
+    ensure!(
+        agent.metric("xds_connected", &[])? == Some(1.0),
+        "the agent is still connected"
+    );
+    ensure!(
+        agent.metric("xds_connection_attempts_total", &[])? == attempts,
+        "the ADS stream never dropped: {attempts:?} connection attempts before the dumps, \
+         {:?} after",
+        agent.metric("xds_connection_attempts_total", &[])?
+    );
+    Ok(())
+}
