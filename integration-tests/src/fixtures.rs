@@ -3,6 +3,7 @@
 //! placeholders for ports and paths), the repository's examples, and its
 //! example MeshConfig files.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
@@ -151,6 +152,35 @@ pub fn example_mesh() -> PathBuf {
 
 fn repo_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// `count` TLS hosts on port 443 (`host-<i>.example.com`), one ServiceEntry
+/// each, as a mesh that lists its external services one by one has them
+/// (resolution NONE: the agent resolves nothing for them).
+pub fn many_tls_hosts(count: usize) -> String {
+    let mut yaml = String::with_capacity(count * 300);
+    for i in 0..count {
+        let _ = write!(
+            yaml,
+            "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+             metadata:\n  name: host-{i}\n  namespace: default\n\
+             spec:\n  hosts:\n  - host-{i}.example.com\n  ports:\n  \
+             - number: 443\n    name: tls\n    protocol: TLS\n  \
+             resolution: NONE\n  location: MESH_EXTERNAL\n"
+        );
+    }
+    yaml
+}
+
+/// A ServiceEntry `name` for `host` on HTTP port 80, resolved by DNS.
+pub fn http_dns_service_entry(name: &str, host: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+         metadata:\n  name: {name}\n  namespace: default\n\
+         spec:\n  hosts:\n  - {host}\n  ports:\n  \
+         - number: 80\n    name: http\n    protocol: HTTP\n  \
+         resolution: DNS\n  location: MESH_EXTERNAL\n"
+    )
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! requests, each read a little and dropped; the agent then applies the
 //! next change on the same ADS stream (it never reconnects).
 
-use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpStream};
 use std::time::Duration;
@@ -12,7 +11,7 @@ use anyhow::{Context, Result, ensure};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
-use integration_tests::fixtures::mesh_config;
+use integration_tests::fixtures::{http_dns_service_entry, many_tls_hosts, mesh_config};
 use integration_tests::process::assert_eventually;
 use integration_tests::proxy_options::ProxyOptions;
 
@@ -26,33 +25,6 @@ const CHANGED_HOST: &str = "changed.test";
 const CHANGED_CLUSTER: &str = "outbound|80||changed.test";
 /// A guard against a hung test.
 const GUARD: Duration = Duration::from_secs(120);
-
-/// `count` TLS hosts on port 443, one ServiceEntry each.
-fn many_hosts(count: usize) -> String {
-    let mut yaml = String::with_capacity(count * 300);
-    for i in 0..count {
-        let _ = write!(
-            yaml,
-            "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
-             metadata:\n  name: host-{i}\n  namespace: default\n\
-             spec:\n  hosts:\n  - host-{i}.example.com\n  ports:\n  \
-             - number: 443\n    name: tls\n    protocol: TLS\n  \
-             resolution: NONE\n  location: MESH_EXTERNAL\n"
-        );
-    }
-    yaml
-}
-
-/// The ServiceEntry the change adds: `changed.test` on port 80.
-fn changed_entry() -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
-         metadata:\n  name: changed\n  namespace: default\n\
-         spec:\n  hosts:\n  - {CHANGED_HOST}\n  ports:\n  \
-         - number: 80\n    name: http\n    protocol: HTTP\n  \
-         resolution: DNS\n  location: MESH_EXTERNAL\n"
-    )
-}
 
 /// Sends `GET /config_dump`, reads the first bytes of the answer and
 /// returns the socket, still open, for the caller to drop.
@@ -76,7 +48,7 @@ fn start_dump(agent: &DataPlane) -> Result<TcpStream> {
 fn abandoned_config_dumps_do_not_delay_xds() -> Result<()> {
     let dns = DnsServer::start([(CHANGED_HOST, Ipv4Addr::LOCALHOST)])?;
     let config = ConfigDir::new()?;
-    config.write("hosts.yaml", &many_hosts(HOSTS))?;
+    config.write("hosts.yaml", &many_tls_hosts(HOSTS))?;
     let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
     let gateway = ProxyOptions::egress_gateway(control_plane.channel(), dns.addr());
     let agent = DataPlane::start(&gateway)?;
@@ -102,7 +74,10 @@ fn abandoned_config_dumps_do_not_delay_xds() -> Result<()> {
         let _ = socket.shutdown(Shutdown::Both);
     }
 
-    config.write("changed.yaml", &changed_entry())?;
+    config.write(
+        "changed.yaml",
+        &http_dns_service_entry("changed", CHANGED_HOST),
+    )?;
     assert_eventually(GUARD, || {
         ensure!(
             agent.clusters()?.contains(CHANGED_CLUSTER),

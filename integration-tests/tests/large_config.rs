@@ -13,7 +13,6 @@
 //!
 //! Both print the time from the restart to the change being applied.
 
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,7 @@ use anyhow::{Result, ensure};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
-use integration_tests::fixtures::mesh_config;
+use integration_tests::fixtures::{http_dns_service_entry, many_tls_hosts, mesh_config};
 use integration_tests::process::assert_eventually;
 use integration_tests::proxy_options::ProxyOptions;
 
@@ -35,35 +34,6 @@ const DISCONNECT: Duration = Duration::from_secs(10);
 /// required to converge in (a debug build is many times slower).
 const GUARD: Duration = Duration::from_secs(240);
 
-/// `count` TLS hosts on port 443, one ServiceEntry each, as a mesh that
-/// lists its external services one by one has them (resolution NONE: the
-/// agent resolves nothing for them).
-fn many_hosts(count: usize) -> String {
-    let mut yaml = String::with_capacity(count * 300);
-    for i in 0..count {
-        let _ = write!(
-            yaml,
-            "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
-             metadata:\n  name: host-{i}\n  namespace: default\n\
-             spec:\n  hosts:\n  - host-{i}.example.com\n  ports:\n  \
-             - number: 443\n    name: tls\n    protocol: TLS\n  \
-             resolution: NONE\n  location: MESH_EXTERNAL\n"
-        );
-    }
-    yaml
-}
-
-/// The ServiceEntry the change adds: `changed.test` on port 80.
-fn changed_entry() -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
-         metadata:\n  name: changed\n  namespace: default\n\
-         spec:\n  hosts:\n  - {CHANGED_HOST}\n  ports:\n  \
-         - number: 80\n    name: http\n    protocol: HTTP\n  \
-         resolution: DNS\n  location: MESH_EXTERNAL\n"
-    )
-}
-
 /// Whether the agent holds the cluster the change adds.
 fn has_changed_cluster(agent: &DataPlane) -> Result<bool> {
     Ok(agent.clusters()?.contains(CHANGED_CLUSTER))
@@ -75,7 +45,7 @@ fn has_changed_cluster(agent: &DataPlane) -> Result<bool> {
 fn restart_with(hosts: usize) -> Result<Duration> {
     let dns = DnsServer::start([(CHANGED_HOST, Ipv4Addr::LOCALHOST)])?;
     let config = ConfigDir::new()?;
-    config.write("hosts.yaml", &many_hosts(hosts))?;
+    config.write("hosts.yaml", &many_tls_hosts(hosts))?;
     let mode = mesh_config("registry-only");
     let control_plane = ControlPlane::start(config.path(), Some(&mode))?;
     let (xds_addr, ca) = (control_plane.xds_addr(), control_plane.ca().clone());
@@ -107,7 +77,10 @@ fn restart_with(hosts: usize) -> Result<Duration> {
         .xds_addr(xds_addr)
         .ca(ca)
         .start()?;
-    config.write("changed.yaml", &changed_entry())?;
+    config.write(
+        "changed.yaml",
+        &http_dns_service_entry("changed", CHANGED_HOST),
+    )?;
     assert_eventually(GUARD, || {
         ensure!(
             has_changed_cluster(&agent)?,
