@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -17,6 +18,14 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How much of each log a panicking test prints when it drops a process.
 const PANIC_LOG_TAIL: usize = 16 * 1024;
 
+/// Creates the log file at `path`, writable by any uid.
+fn log_file(path: &Path) -> Result<File> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    file.set_permissions(fs::Permissions::from_mode(0o666))
+        .with_context(|| format!("opening {} to every uid", path.display()))?;
+    Ok(file)
+}
+
 /// A running child process, killed and reaped on drop.
 pub struct Process {
     name: String,
@@ -27,14 +36,14 @@ pub struct Process {
 
 impl Process {
     /// Starts `command` with stdin closed and stdout / stderr written to
-    /// `<log_dir>/<name>.stdout` and `<log_dir>/<name>.stderr`.
+    /// `<log_dir>/<name>.stdout` and `<log_dir>/<name>.stderr`. Both files
+    /// are writable by any uid: a proxy that runs as another user (Envoy as
+    /// 1337) opens `/dev/stdout` again for its file access log.
     pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> Result<Self> {
         let stdout_path = log_dir.join(format!("{name}.stdout"));
         let stderr_path = log_dir.join(format!("{name}.stderr"));
-        let stdout = File::create(&stdout_path)
-            .with_context(|| format!("creating {}", stdout_path.display()))?;
-        let stderr = File::create(&stderr_path)
-            .with_context(|| format!("creating {}", stderr_path.display()))?;
+        let stdout = log_file(&stdout_path)?;
+        let stderr = log_file(&stderr_path)?;
         command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         let child = command
             .spawn()
