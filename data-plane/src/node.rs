@@ -150,9 +150,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn dns_capture_is_announced_as_pilot_agent_announces_it() {
-        let mut id = Identity::new(
+    /// The sidecar of workload `app` in `default`, at 10.0.0.5.
+    fn app_sidecar() -> Identity {
+        Identity::new(
             NodeType::Sidecar,
             None,
             "10.0.0.5",
@@ -161,7 +161,12 @@ mod tests {
             BTreeMap::new(),
             "app",
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn dns_capture_is_announced_as_pilot_agent_announces_it() {
+        let mut id = app_sidecar();
         let meta = id.to_node().metadata.unwrap();
         assert!(!meta.fields.contains_key("DNS_CAPTURE"));
         id.dns_capture = true;
@@ -173,16 +178,7 @@ mod tests {
 
     #[test]
     fn more_metadata_goes_along_and_never_replaces_the_agents_own() {
-        let mut id = Identity::new(
-            NodeType::Sidecar,
-            None,
-            "10.0.0.5",
-            "app",
-            "default",
-            BTreeMap::new(),
-            "app",
-        )
-        .unwrap();
+        let mut id = app_sidecar();
         let string = |s: &str| Value {
             kind: Some(Kind::StringValue(s.to_string())),
         };
