@@ -28,10 +28,12 @@ const SCOPE_TAGS: [(&str, &str, &str); 5] = [
 
 /// The response code class tag (`upstream_rq_2xx`).
 const CODE_CLASS_TAG: &str = "envoy_response_code_class";
+/// The response code tag (`retry.upstream_rq_503`).
+const CODE_TAG: &str = "envoy_response_code";
 
 /// Name segments that are scopes of their own in Envoy's dotted names,
 /// where Prometheus joins them with `_`.
-const SUBSCOPES: [(&str, &str); 11] = [
+const SUBSCOPES: [(&str, &str); 12] = [
     ("circuit_breakers_default_", "circuit_breakers.default."),
     ("outlier_detection_", "outlier_detection."),
     ("ssl_", "ssl."),
@@ -46,6 +48,7 @@ const SUBSCOPES: [(&str, &str); 11] = [
         "access_logs.grpc_access_log.",
     ),
     ("runtime_", "runtime."),
+    ("retry_upstream_", "retry.upstream_"),
 ];
 
 /// One stat in Envoy's naming.
@@ -181,6 +184,9 @@ pub fn envoy_name(name: &str, mut labels: Vec<(String, String)>) -> String {
     if let Some(class) = take(&mut labels, CODE_CLASS_TAG) {
         let base = rest.strip_suffix("_xx").unwrap_or(&rest);
         rest = format!("{base}_{}xx", class.trim_end_matches("xx"));
+    }
+    if let Some(code) = take(&mut labels, CODE_TAG) {
+        rest = format!("{rest}_{code}");
     }
     for (tag, prefix, scope) in SCOPE_TAGS {
         if let Some(after) = rest.strip_prefix(prefix)

@@ -12,6 +12,7 @@ mod filters;
 pub mod istio;
 pub mod lifecycle;
 pub mod listener;
+mod retries;
 mod timeouts;
 mod upgrades;
 
@@ -19,6 +20,7 @@ pub use filters::FilterStats;
 use istio::IstioStats;
 use lifecycle::LifecycleStats;
 use listener::ListenersStats;
+pub use retries::RetriedResponses;
 pub use timeouts::TimeoutStats;
 pub use upgrades::UpgradeStats;
 
@@ -42,6 +44,9 @@ pub struct ClusterStats {
     /// Requests whose body passed the buffer limit while a retry was
     /// possible: no longer retried.
     pub retry_or_shadow_abandoned: AtomicU64,
+    /// The responses of tries that were retried, by status code (not in
+    /// `rq_class`, which counts the responses that went downstream).
+    pub retried: RetriedResponses,
     pub cx_connect_fail: AtomicU64,
     /// TLS handshakes that failed the subject alt name check.
     pub ssl_fail_verify_san: AtomicU64,
@@ -116,6 +121,14 @@ impl Stats {
         stats.rq_class[class_index(status)].fetch_add(1, Relaxed);
     }
 
+    /// A response whose try is retried: a request of the cluster, its
+    /// status counted under `retry.` instead of with the responses that
+    /// went downstream.
+    pub fn record_retried_response(stats: &ClusterStats, status: u16) {
+        stats.rq_total.fetch_add(1, Relaxed);
+        stats.retried.record(status);
+    }
+
     pub fn record_downstream_response(stats: &DownstreamStats, status: u16) {
         stats.rq_total.fetch_add(1, Relaxed);
         stats.rq_class[class_index(status)].fetch_add(1, Relaxed);
@@ -183,6 +196,7 @@ impl Stats {
                 );
             }
         }
+        retries::render(out, &clusters);
         let _ = writeln!(out, "# TYPE envoy_cluster_upstream_rq counter");
         for (name, stats) in &clusters {
             for (i, count) in stats.rq_class.iter().enumerate() {

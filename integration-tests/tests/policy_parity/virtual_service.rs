@@ -7,7 +7,7 @@ use integration_tests::policy::{Call, Facts, Probe, Scenario, at_least};
 use integration_tests::upstream::Failing;
 use serde_json::{Value, json};
 
-use crate::config::{http_service, ready, route_to, virtual_service};
+use crate::config::{cluster, http_service, ready, route_to, virtual_service};
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -38,6 +38,21 @@ fn upstream_header(probe: &Probe<'_>, name: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// Each of `stats` of `host`'s cluster added to `facts`; a counter Envoy
+/// never created (it makes them on first use) is 0.
+pub fn with_counters(
+    mut facts: Facts,
+    probe: &Probe<'_>,
+    host: &str,
+    stats: &[&str],
+) -> anyhow::Result<Facts> {
+    for stat in stats {
+        let value = probe.cluster_stat(&cluster(host), stat)?;
+        facts.set(stat, if value == "absent" { "0".into() } else { value });
+    }
+    Ok(facts)
+}
+
 /// `timeout: 1s` on a route to a server that answers after 2 s: Envoy's
 /// 504 `upstream request timeout`, flag UT, after at least the timeout.
 fn timeout() -> Scenario {
@@ -62,10 +77,25 @@ fn timeout() -> Scenario {
     .ready(ready(HOST, 1))
 }
 
+/// The retry counters of a request retried once, then served.
+const RETRY_SUCCESS_STATS: [&str; 9] = [
+    "upstream_rq_retry",
+    "upstream_rq_retry_success",
+    "upstream_rq_retry_backoff_exponential",
+    "upstream_rq_retry_limit_exceeded",
+    "retry.upstream_rq_500",
+    "retry.upstream_rq_5xx",
+    "retry.upstream_rq_completed",
+    "upstream_rq_5xx",
+    "upstream_rq_2xx",
+];
+
 /// `retries: {attempts: 2, retryOn: 5xx}` with a server that fails once:
 /// the retry succeeds; the upstream sees two attempts, the second with
 /// `x-envoy-attempt-count: 2` (istiod asks for the count on every virtual
-/// host).
+/// host). Envoy counts one retry, after an exponential backoff, that
+/// succeeded; the retried 500 under `retry.` and not with the responses
+/// sent downstream (`upstream_rq_5xx` stays 0).
 fn retry_then_success() -> Scenario {
     const HOST: &str = "retry.example.com";
     Scenario::new(
@@ -83,27 +113,39 @@ fn retry_then_success() -> Scenario {
                 },
             )?;
             let reply = probe.send(&Call::get(HOST, "/"))?;
-            Ok(Facts::new()
+            let facts = Facts::new()
                 .with("status", reply.result())
                 .with("attempts upstream", probe.received("a")?.len())
                 .with(
                     "x-envoy-attempt-count upstream",
                     upstream_header(probe, "x-envoy-attempt-count")?,
                 )
-                .with("log", probe.log().join("; ")))
+                .with("log", probe.log().join("; "));
+            with_counters(facts, probe, HOST, &RETRY_SUCCESS_STATS)
         },
         Facts::new()
             .with("status", 200)
             .with("attempts upstream", 2)
             .with("x-envoy-attempt-count upstream", 2)
-            .with("log", "200 -"),
+            .with("log", "200 -")
+            .with("upstream_rq_retry", 1)
+            .with("upstream_rq_retry_success", 1)
+            .with("upstream_rq_retry_backoff_exponential", 1)
+            .with("upstream_rq_retry_limit_exceeded", 0)
+            .with("retry.upstream_rq_500", 1)
+            .with("retry.upstream_rq_5xx", 1)
+            .with("retry.upstream_rq_completed", 1)
+            .with("upstream_rq_5xx", 0)
+            .with("upstream_rq_2xx", 1),
     )
     .ready(ready(HOST, 1))
 }
 
 /// The same route with a server that always fails 503: one try and two
 /// retries, then the last 503 goes to the app, flagged URX (retry limit
-/// exceeded).
+/// exceeded). Envoy counts two retries, none a success, the limit
+/// exceeded once; the two retried 503s under `retry.`, the last one with
+/// the responses sent downstream.
 fn retries_exhausted() -> Scenario {
     const HOST: &str = "exhausted.example.com";
     Scenario::new(
@@ -115,15 +157,34 @@ fn retries_exhausted() -> Scenario {
         |probe| {
             probe.fail("a", Failing::Always(503))?;
             let reply = probe.send(&Call::get(HOST, "/"))?;
-            Ok(Facts::new()
+            let facts = Facts::new()
                 .with("status", reply.result())
                 .with("attempts upstream", probe.received("a")?.len())
-                .with("log", probe.log().join("; ")))
+                .with("log", probe.log().join("; "));
+            with_counters(
+                facts,
+                probe,
+                HOST,
+                &[
+                    "upstream_rq_retry",
+                    "upstream_rq_retry_success",
+                    "upstream_rq_retry_limit_exceeded",
+                    "retry.upstream_rq_503",
+                    "retry.upstream_rq_completed",
+                    "upstream_rq_5xx",
+                ],
+            )
         },
         Facts::new()
             .with("status", 503)
             .with("attempts upstream", 3)
-            .with("log", "503 URX"),
+            .with("log", "503 URX")
+            .with("upstream_rq_retry", 2)
+            .with("upstream_rq_retry_success", 0)
+            .with("upstream_rq_retry_limit_exceeded", 1)
+            .with("retry.upstream_rq_503", 2)
+            .with("retry.upstream_rq_completed", 2)
+            .with("upstream_rq_5xx", 1),
     )
     .ready(ready(HOST, 1))
 }

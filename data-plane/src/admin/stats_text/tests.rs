@@ -80,6 +80,42 @@ fn the_response_code_class_is_a_suffix_of_the_name() {
 }
 
 #[test]
+fn retried_responses_are_a_retry_scope_with_the_code_as_suffix() {
+    // Envoy: cluster.<name>.retry.upstream_rq_503, retry.upstream_rq_5xx,
+    // retry.upstream_rq_completed; upstream_rq_retry stays as it is.
+    let cluster = || labels(&[("envoy_cluster_name", "c")]);
+    assert_eq!(
+        envoy_name(
+            "envoy_cluster_retry_upstream_rq",
+            labels(&[("envoy_response_code", "503"), ("envoy_cluster_name", "c")])
+        ),
+        "cluster.c.retry.upstream_rq_503"
+    );
+    assert_eq!(
+        envoy_name(
+            "envoy_cluster_retry_upstream_rq_xx",
+            labels(&[
+                ("envoy_response_code_class", "5"),
+                ("envoy_cluster_name", "c")
+            ])
+        ),
+        "cluster.c.retry.upstream_rq_5xx"
+    );
+    assert_eq!(
+        envoy_name("envoy_cluster_retry_upstream_rq_completed", cluster()),
+        "cluster.c.retry.upstream_rq_completed"
+    );
+    assert_eq!(
+        envoy_name("envoy_cluster_upstream_rq_retry", cluster()),
+        "cluster.c.upstream_rq_retry"
+    );
+    assert_eq!(
+        envoy_name("envoy_cluster_retry_or_shadow_abandoned", cluster()),
+        "cluster.c.retry_or_shadow_abandoned"
+    );
+}
+
+#[test]
 fn other_labels_are_written_as_istios_stats_names_carry_them() {
     assert_eq!(
         envoy_name(

@@ -6,7 +6,8 @@
 //! sent again from what [`Replay`] kept of it, and a body past the buffer
 //! limit is not retried. Counted as Envoy counts them (`upstream_rq_retry`,
 //! `_success`, `_limit_exceeded`, `_backoff_exponential`,
-//! `upstream_rq_per_try_timeout`; `_overflow` by the circuit breaker).
+//! `upstream_rq_per_try_timeout`, the retried responses under `retry.`;
+//! `_overflow` by the circuit breaker).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -180,8 +181,8 @@ impl Attempts<'_> {
                 }
             }
             if let Ok((response, _)) = &outcome {
-                // Envoy charges the response of a try it retries.
-                Stats::record_upstream_response(self.stats, response.status().as_u16());
+                // Envoy charges the response of a try it retries apart.
+                Stats::record_retried_response(self.stats, response.status().as_u16());
             }
             if retry.previous_hosts
                 && let Some(host) = *chosen.lock()
