@@ -243,6 +243,60 @@ fn examples() -> Vec<Example> {
             "wildcard-egress-hosts/configure_egress_gateway_traffic_to_a_wildcard_host_3.yaml",
             &["wildcard-egress-hosts/configure_egress_gateway_traffic_to_a_wildcard_host_1.yaml"],
         ),
+        // The Gateway API tabs: Gateway, HTTPRoute, TLSRoute and
+        // ReferenceGrant are named as not handled yet.
+        not_handled("egress-gateway/gateway-api/egress_gateway_for_http_traffic_4.yaml"),
+        not_handled("egress-gateway/gateway-api/egress_gateway_for_http_traffic_6.yaml"),
+        not_handled("egress-gateway/gateway-api/egress_gateway_for_https_traffic_4.yaml"),
+        not_handled(
+            "egress-gateway-tls-origination/gateway-api/perform_tls_origination_with_an_egress_gateway_4.yaml",
+        ),
+        not_handled(
+            "egress-gateway-tls-origination/gateway-api/perform_tls_origination_with_an_egress_gateway_6.yaml",
+        ),
+        applies(
+            "egress-gateway-tls-origination/gateway-api/perform_tls_origination_with_an_egress_gateway_7.yaml",
+            &[
+                "egress-gateway-tls-origination/perform_tls_origination_with_an_egress_gateway_1.yaml",
+            ],
+        ),
+        applies(
+            "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_2.yaml",
+            &[],
+        ),
+        not_handled(
+            "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_4.yaml",
+        ),
+        not_handled(
+            "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_6.yaml",
+        ),
+        applies(
+            "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_8.yaml",
+            &[
+                "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_2.yaml",
+            ],
+        ),
+        not_handled(
+            "wildcard-egress-hosts/gateway-api/configure_egress_gateway_traffic_to_a_wildcard_host_2.yaml",
+        ),
+        // Kubernetes Services and Endpoints are named as not handled yet.
+        not_handled(
+            "egress-kubernetes-services/kubernetes_externalname_service_to_access_an_external_service_1.yaml",
+        ),
+        applies(
+            "egress-kubernetes-services/kubernetes_externalname_service_to_access_an_external_service_4.yaml",
+            &[],
+        ),
+        not_handled(
+            "egress-kubernetes-services/use_a_kubernetes_service_with_endpoints_to_access_an_external_service_1.yaml",
+        ),
+        not_handled(
+            "egress-kubernetes-services/use_a_kubernetes_service_with_endpoints_to_access_an_external_service_2.yaml",
+        ),
+        applies(
+            "egress-kubernetes-services/use_a_kubernetes_service_with_endpoints_to_access_an_external_service_5.yaml",
+            &[],
+        ),
         applies(
             "http-proxy/configure_traffic_to_external_https_proxy_1.yaml",
             &[],
