@@ -48,6 +48,7 @@ pub mod data_plane;
 pub mod direct_response;
 pub mod dns;
 pub mod docs;
+pub mod docs_tasks;
 pub mod egress;
 pub mod envoy;
 pub mod fixtures;

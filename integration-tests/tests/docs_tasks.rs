@@ -20,16 +20,10 @@
 //!
 //! Needs root (namespaces, iptables): see `netns::require_root`.
 
-use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
-
 use anyhow::Result;
-use integration_tests::docs::{ClientCredential, in_namespace, secret, snippet};
-use integration_tests::fixtures::{GatewayPort, egress_gateway_service};
-use integration_tests::netns;
-use integration_tests::parity::{self, Outcome, Ready, Request, Scenario};
-use integration_tests::ports::free_port;
-use integration_tests::tls::TestCa;
+use integration_tests::docs::ClientCredential;
+use integration_tests::docs_tasks::{File, GatewayPorts, Setup, doc, doc_in, run_task, secret_doc};
+use integration_tests::parity::{Outcome, Ready, Request, Scenario};
 
 const UPSTREAM_SERVICE_TIME: &str = "x-envoy-upstream-service-time";
 const MY_NGINX: &str = "my-nginx.mesh-external.svc.cluster.local";
@@ -38,35 +32,6 @@ const GATEWAY_NGINX_CLUSTER: &str =
     "outbound|443|nginx|istio-egressgateway.istio-system.svc.cluster.local";
 /// The transport socket of a cluster that originates TLS.
 const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
-
-/// A config file of a row: its name in the config directory, its YAML.
-type File = (&'static str, String);
-
-/// The snippet at `path` of `fixtures/docs`, under its own file name.
-fn doc(path: &'static str) -> Result<File> {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    Ok((name, snippet(path)?))
-}
-
-/// The snippet at `path` as `kubectl apply -n <namespace>` applies it.
-fn doc_in(path: &'static str, namespace: &str) -> Result<File> {
-    let (name, yaml) = doc(path)?;
-    Ok((name, in_namespace(&yaml, namespace)?))
-}
-
-/// The Secret fixture at `path`, with the test CA's files.
-fn secret_doc(path: &'static str, credential: &ClientCredential) -> Result<File> {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    Ok((name, secret(path, credential)?))
-}
-
-/// Where the egress gateway listens on the host for its service's ports
-/// 80 and 443.
-#[derive(Debug, Clone, Copy)]
-struct GatewayPorts {
-    http: u16,
-    https: u16,
-}
 
 /// Rows of the egress-control task ("Accessing External Services").
 fn egress_control() -> Result<Vec<Scenario>> {
@@ -359,64 +324,6 @@ fn wildcard_egress_hosts(gateway_service: &File, targets: GatewayPorts) -> Resul
         );
     }
     Ok(rows)
-}
-
-/// What every task needs: the test CA, the client credential it signed,
-/// the gateway's target ports and its in-mesh service.
-struct Setup {
-    ca: TestCa,
-    credential: ClientCredential,
-    targets: GatewayPorts,
-    gateway_service: File,
-}
-
-impl Setup {
-    fn new() -> Result<Self> {
-        let ca = TestCa::new()?;
-        let credential = ClientCredential::new(&ca)?;
-        let targets = GatewayPorts {
-            http: free_port()?,
-            https: free_port()?,
-        };
-        let gateway_service = (
-            "egressgateway-service.yaml",
-            egress_gateway_service(&[
-                GatewayPort::new(80, "HTTP").target(targets.http),
-                GatewayPort::new(443, "HTTPS").target(targets.https),
-            ])?,
-        );
-        Ok(Self {
-            ca,
-            credential,
-            targets,
-            gateway_service,
-        })
-    }
-}
-
-/// One task at a time: each runs its own control plane, proxies and
-/// servers, and the machine's cores are few.
-static ONE_TASK_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Runs a task's rows through the agent and Envoy on one control plane,
-/// prints the table, and fails on any row not as the task shows.
-fn run_task(test: &str, rows: impl FnOnce(&Setup) -> Result<Vec<Scenario>>) -> Result<()> {
-    if !netns::require_root(test) {
-        return Ok(());
-    }
-    let _one = ONE_TASK_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let started = Instant::now();
-    let setup = Setup::new()?;
-    let scenarios = rows(&setup)?;
-    let report = parity::run(&scenarios, &setup.ca)?;
-    println!("{report}");
-    println!("runtime: {:.1?}", started.elapsed());
-    // A panic, so that every process prints its logs.
-    let failures = report.failures();
-    assert!(failures.is_empty(), "{}\n\n{report}", failures.join("\n"));
-    Ok(())
 }
 
 #[test]
