@@ -67,7 +67,8 @@ pub fn build_clusters(view: &MeshView<'_>) -> Vec<Cluster> {
             clusters.push(service_cluster(view, service, &subset.name, &policy));
         }
     }
-    clusters.sort_by(|a, b| a.name.cmp(&b.name));
+    // By a cached key: comparing in place would move whole clusters.
+    clusters.sort_by_cached_key(|c| c.name.clone());
     clusters.dedup_by(|a, b| a.name == b.name);
     clusters
 }

@@ -22,9 +22,8 @@ use super::registry::{MeshView, Service};
 /// the service that declares the host (the proxy's own if none does).
 fn rule_for<'a>(view: &MeshView<'a>, host: &str) -> Option<&'a Resource<DestinationRule>> {
     let namespace = view
-        .services
-        .iter()
-        .find(|s| s.host == host)
+        .services_of(host)
+        .first()
         .map_or(view.proxy.namespace.as_str(), |s| s.namespace);
     view.destination_rule(host, namespace)
 }

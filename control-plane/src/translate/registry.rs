@@ -115,18 +115,25 @@ impl<'a> MeshView<'a> {
         }
     }
 
+    /// The services of `host`, one per port in port order (a binary
+    /// search: `services` is sorted by host, then port).
+    pub fn services_of(&self, host: &str) -> &[Service<'a>] {
+        let start = self.services.partition_point(|s| s.host.as_str() < host);
+        let len = self.services[start..].partition_point(|s| s.host == host);
+        &self.services[start..start + len]
+    }
+
     /// The service for `host` and `port`.
     pub fn service(&self, host: &str, port: u32) -> Option<&Service<'a>> {
-        self.services
+        self.services_of(host)
             .iter()
-            .find(|s| s.host == host && s.port.number == port)
+            .find(|s| s.port.number == port)
     }
 
     /// The ports `host` is declared with.
     pub fn ports_of(&self, host: &str) -> Vec<u32> {
-        self.services
+        self.services_of(host)
             .iter()
-            .filter(|s| s.host == host)
             .map(|s| s.port.number)
             .collect()
     }
