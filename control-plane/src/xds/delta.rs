@@ -7,7 +7,7 @@ use std::sync::Arc;
 use proto::pb::envoy::config::core::v3::Node;
 use proto::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DeltaDiscoveryResponse};
 
-use super::cache::{ProxySnapshot, VersionedResource};
+use super::cache::{ProxySnapshot, VersionedResource, WholeType};
 use super::control_plane;
 use super::outgoing::Outgoing;
 use super::push::{Update, sotw_version, wanted};
@@ -45,6 +45,11 @@ impl Protocol for Delta {
         type_url: &str,
         force: bool,
     ) -> Option<Update> {
+        if subscription.wildcard()
+            && let Some(whole) = served.whole(type_url)
+        {
+            return whole_update(subscription, served, type_url, whole, force);
+        }
         let current = wanted(served, type_url, subscription);
         let sent = subscription.sent();
         let updated: Vec<Arc<VersionedResource>> = current
@@ -97,4 +102,42 @@ impl Protocol for Delta {
     fn encoded_len(response: &Outgoing<DeltaDiscoveryResponse>) -> usize {
         response.encoded_len()
     }
+}
+
+/// A wildcard subscriber's update: what differs between what it holds and
+/// the whole type, found in one ordered walk of both. It then holds the
+/// whole type's set, shared with every proxy of the same translation.
+fn whole_update(
+    subscription: &Subscription,
+    served: &ProxySnapshot,
+    type_url: &str,
+    whole: &WholeType,
+    force: bool,
+) -> Option<Update> {
+    let held = subscription.sent();
+    if !force && Arc::ptr_eq(held, &whole.versions) {
+        return None;
+    }
+    let mut updated = Vec::new();
+    let mut removed = Vec::new();
+    let mut held = held.iter().peekable();
+    for (name, resource) in served.resources(type_url).into_iter().flatten() {
+        while let Some((gone, _)) = held.next_if(|(h, _)| *h < name) {
+            removed.push(gone.clone());
+        }
+        match held.next_if(|(h, _)| *h == name) {
+            Some((_, version)) if *version == resource.version => {}
+            _ => updated.push(Arc::clone(resource)),
+        }
+    }
+    removed.extend(held.map(|(gone, _)| gone.clone()));
+    if updated.is_empty() && removed.is_empty() && !force {
+        return None;
+    }
+    Some(Update {
+        version: whole.version.clone(),
+        holds: whole.versions.clone(),
+        resources: updated,
+        removed,
+    })
 }

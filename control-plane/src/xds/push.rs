@@ -50,3 +50,6 @@ pub fn versions<'a>(resources: impl Iterator<Item = &'a VersionedResource>) -> V
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests;

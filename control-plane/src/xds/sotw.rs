@@ -33,32 +33,38 @@ impl Protocol for StateOfTheWorld {
     }
 
     /// Every resource of the type the proxy wants, when their version
-    /// differs from the last one sent.
+    /// differs from the last one sent. A wildcard subscriber gets the
+    /// whole type, summed up once for every proxy that shares the
+    /// translation, and its version is compared before anything is
+    /// gathered.
     fn update(
         subscription: &Subscription,
         served: &ProxySnapshot,
         type_url: &str,
         force: bool,
     ) -> Option<Update> {
+        if subscription.wildcard()
+            && let Some(whole) = served.whole(type_url)
+        {
+            if !force && whole.version == subscription.last_sent_version() {
+                return None;
+            }
+            let resources = served.resources(type_url).into_iter().flatten();
+            return Some(Update {
+                version: whole.version.clone(),
+                holds: whole.versions.clone(),
+                resources: resources.map(|(_, r)| Arc::clone(r)).collect(),
+                removed: Vec::new(),
+            });
+        }
         let resources = wanted(served, type_url, subscription);
-        // A wildcard subscriber gets the whole type, summed up once for
-        // every proxy that shares the translation.
-        let whole = if subscription.wildcard() {
-            served.whole(type_url)
-        } else {
-            None
-        };
-        let version = whole.map_or_else(|| sotw_version(&resources), |w| w.version.clone());
+        let version = sotw_version(&resources);
         if !force && version == subscription.last_sent_version() {
             return None;
         }
-        let holds = whole.map_or_else(
-            || versions(resources.values().map(|r| &***r)),
-            |w| w.versions.clone(),
-        );
         Some(Update {
             version,
-            holds,
+            holds: versions(resources.values().map(|r| &***r)),
             resources: resources.into_values().map(Arc::clone).collect(),
             removed: Vec::new(),
         })
