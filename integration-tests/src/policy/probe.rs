@@ -34,6 +34,8 @@ pub struct Call {
     options: Vec<&'static str>,
     /// The file whose bytes are the request body.
     body: Option<PathBuf>,
+    /// The most bytes a second curl sends (and reads).
+    rate: Option<u32>,
 }
 
 impl Call {
@@ -46,6 +48,7 @@ impl Call {
             max_time: Duration::from_secs(15),
             options: Vec::new(),
             body: None,
+            rate: None,
         }
     }
 
@@ -70,6 +73,13 @@ impl Call {
     /// `--path-as-is`.
     pub fn path_as_is(mut self) -> Self {
         self.options.push("--path-as-is");
+        self
+    }
+
+    /// The request body sent at `bytes_per_second` at most: curl's
+    /// `--limit-rate`.
+    pub fn upload_rate(mut self, bytes_per_second: u32) -> Self {
+        self.rate = Some(bytes_per_second);
         self
     }
 
@@ -191,6 +201,9 @@ impl Probe<'_> {
                 .arg("Expect:")
                 .arg("--data-binary")
                 .arg(format!("@{}", body.display()));
+        }
+        if let Some(rate) = call.rate {
+            curl = curl.arg("--limit-rate").arg(rate.to_string());
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();

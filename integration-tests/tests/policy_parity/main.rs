@@ -18,6 +18,7 @@ mod config;
 mod destination_rule;
 mod lifecycle;
 mod retries;
+mod timeouts;
 mod tls_and_flags;
 mod virtual_service;
 mod vs_filters;
@@ -49,6 +50,7 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
         .into_iter()
         .chain(virtual_service::scenarios())
         .chain(retries::scenarios())
+        .chain(timeouts::scenarios())
         .chain(vs_filters::scenarios())
         .chain(vs_matches::scenarios())
         .chain(tls_and_flags::scenarios(ca_cert))

@@ -26,13 +26,13 @@ pub fn scenarios() -> Vec<Scenario> {
 }
 
 /// A request body of `len` bytes in a file curl sends, and its hash.
-struct BodyFile {
+pub struct BodyFile {
     file: NamedTempFile,
     hash: u64,
 }
 
 impl BodyFile {
-    fn new(len: usize) -> Result<Self> {
+    pub fn new(len: usize) -> Result<Self> {
         let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let mut file = NamedTempFile::new()?;
         file.write_all(&bytes)?;
@@ -43,13 +43,13 @@ impl BodyFile {
         })
     }
 
-    fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         self.file.path()
     }
 
     /// Each body server `a` received: `<length> same` when it is this
     /// body, `<length> other` when not.
-    fn received(&self, probe: &Probe<'_>) -> Result<String> {
+    pub fn received(&self, probe: &Probe<'_>) -> Result<String> {
         let bodies: Vec<String> = probe
             .received("a")?
             .iter()

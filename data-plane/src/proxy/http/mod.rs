@@ -15,6 +15,7 @@ mod headers;
 mod mirror;
 mod plan;
 mod replay;
+mod request_end;
 mod request_id;
 mod retry;
 mod router_headers;

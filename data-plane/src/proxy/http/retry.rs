@@ -4,7 +4,8 @@
 //! hosts already tried under `previous_hosts`; each try bounded by the
 //! per-try timeout and all of them by the route timeout. A request body is
 //! sent again from what [`Replay`] kept of it, and a body past the buffer
-//! limit is not retried. Counted as Envoy counts them (`upstream_rq_retry`,
+//! limit is not retried. Both timeouts start once the downstream request
+//! is complete, as Envoy's do. Counted as Envoy counts them (`upstream_rq_retry`,
 //! `_success`, `_limit_exceeded`, `_backoff_exponential`,
 //! `upstream_rq_per_try_timeout`, the retried responses under `retry.`;
 //! `_overflow` by the circuit breaker).
@@ -26,6 +27,7 @@ use crate::proxy::stats::{ClusterStats, Stats};
 use crate::upstream::{self, Body, UpstreamError, UpstreamInfo, Upstreams};
 
 use super::replay::Replay;
+use super::request_end::RequestEnd;
 
 /// Why forwarding failed: the upstream, the per-try timeout of the last
 /// try, or the route timeout.
@@ -94,11 +96,13 @@ impl Attempts<'_> {
         body: Body,
         chosen: &Mutex<Option<SocketAddr>>,
     ) -> Sent {
-        let attempts = self.attempts(head, body, chosen);
+        let (body, end) = RequestEnd::watch(body);
+        let attempts = self.attempts(head, body, chosen, &end);
         match self.timeout {
-            Some(timeout) => tokio::time::timeout(timeout, attempts)
-                .await
-                .unwrap_or(Sent::last(Err(ForwardError::Timeout), false)),
+            Some(timeout) => tokio::select! {
+                sent = attempts => sent,
+                () = expiry(&end, timeout) => Sent::last(Err(ForwardError::Timeout), false),
+            },
             None => attempts.await,
         }
     }
@@ -108,6 +112,7 @@ impl Attempts<'_> {
         mut head: Parts,
         body: Body,
         chosen: &Mutex<Option<SocketAddr>>,
+        end: &RequestEnd,
     ) -> Sent {
         let retry = self.retry.filter(|retry| retry.enabled());
         let max_attempts = retry.map_or(1, |retry| retry.num_retries.saturating_add(1));
@@ -143,7 +148,7 @@ impl Attempts<'_> {
                 None => body.take().unwrap_or_else(upstream::empty_body),
             };
             let request = Request::from_parts(attempt_head, attempt_body);
-            let outcome = self.attempt(request, chosen, &tried).await;
+            let outcome = self.attempt(request, chosen, &tried, end).await;
             self.count_attempt(&outcome);
             let Some(retry) = retry.filter(|_| max_attempts > 1) else {
                 return Sent::last(outcome, false);
@@ -214,6 +219,7 @@ impl Attempts<'_> {
         request: Request<Body>,
         chosen: &Mutex<Option<SocketAddr>>,
         tried: &[SocketAddr],
+        end: &RequestEnd,
     ) -> Outcome {
         let selections = self
             .retry
@@ -228,9 +234,9 @@ impl Attempts<'_> {
             selections,
         );
         match self.retry.and_then(|r| r.per_try_timeout) {
-            Some(per_try) => match tokio::time::timeout(per_try, send).await {
-                Ok(result) => Ok(result?),
-                Err(_) => Err(ForwardError::PerTryTimeout),
+            Some(per_try) => tokio::select! {
+                result = send => Ok(result?),
+                () = expiry(end, per_try) => Err(ForwardError::PerTryTimeout),
             },
             None => Ok(send.await?),
         }
@@ -256,6 +262,14 @@ impl Attempts<'_> {
                 .fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// Resolves `timeout` after the downstream request is complete, when
+/// Envoy's router starts the route timeout and a try's per-try timeout
+/// (at once for a try started after that).
+async fn expiry(end: &RequestEnd, timeout: Duration) {
+    end.complete().await;
+    tokio::time::sleep(timeout).await;
 }
 
 /// Whether an attempt's outcome is one `retry` retries.

@@ -159,6 +159,18 @@ fn policy(on: RetryOn, num_retries: u32) -> RetryPolicy {
     }
 }
 
+/// `num_retries` retries on `reset`, each try cut at `per_try`.
+fn per_try_policy(num_retries: u32, per_try: Duration) -> RetryPolicy {
+    let on = RetryOn {
+        reset: true,
+        ..Default::default()
+    };
+    RetryPolicy {
+        per_try_timeout: Some(per_try),
+        ..policy(on, num_retries)
+    }
+}
+
 fn status_codes() -> RetryOn {
     RetryOn {
         retriable_status_codes: true,
@@ -292,14 +304,7 @@ async fn per_try_timeouts_are_retried_on_reset_then_answer_504_ut_urx() {
     let server = upstream(&[], Duration::from_millis(300)).await;
     let upstreams = upstreams(&[server.addr]);
     let stats = Arc::new(ClusterStats::default());
-    let mut retry = policy(
-        RetryOn {
-            reset: true,
-            ..Default::default()
-        },
-        1,
-    );
-    retry.per_try_timeout = Some(Duration::from_millis(50));
+    let retry = per_try_policy(1, Duration::from_millis(50));
     let sent = send(&upstreams, &retry, &stats).await;
     assert!(matches!(sent.outcome, Err(ForwardError::PerTryTimeout)));
     assert!(sent.retry_limit_exceeded);
@@ -439,4 +444,66 @@ fn no_healthy_upstream_and_unknown_clusters_are_never_retried() {
     assert!(!all.retries_failure(failure(&no_host)));
     let unknown = ForwardError::Upstream(UpstreamError::UnknownCluster(CLUSTER.into()));
     assert!(!all.retries_failure(failure(&unknown)));
+}
+
+/// A POST whose body takes `slow` to arrive, in two parts.
+fn slow_body(slow: Duration) -> Body {
+    let (send, receive) =
+        tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, hyper::Error>>(2);
+    tokio::spawn(async move {
+        let _ = send
+            .send(Ok(http_body::Frame::data(Bytes::from_static(b"pay"))))
+            .await;
+        tokio::time::sleep(slow).await;
+        let _ = send
+            .send(Ok(http_body::Frame::data(Bytes::from_static(b"load"))))
+            .await;
+    });
+    http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(receive)).boxed()
+}
+
+#[tokio::test]
+async fn the_route_and_per_try_timeouts_start_once_the_request_body_is_complete() {
+    // Envoy starts both when the downstream request is complete: a body
+    // slower than either timeout is not cut by them.
+    let server = upstream(&[], Duration::ZERO).await;
+    let upstreams = upstreams(&[server.addr]);
+    let stats = Arc::new(ClusterStats::default());
+    let mut retry = policy(status_codes(), 1);
+    retry.per_try_timeout = Some(Duration::from_millis(200));
+    let attempts = Attempts {
+        timeout: Some(Duration::from_millis(300)),
+        ..attempts(&upstreams, &retry, &stats, 1024)
+    };
+    let (head, ()) = Request::post("/post").body(()).unwrap().into_parts();
+    let sent = attempts
+        .send(
+            head,
+            slow_body(Duration::from_millis(600)),
+            &Mutex::new(None),
+        )
+        .await;
+    assert_eq!(status(&sent), 200);
+    assert_eq!(*server.bodies.lock(), ["payload"]);
+    assert_eq!(count(&stats.rq_per_try_timeout), 0);
+}
+
+#[tokio::test]
+async fn the_route_timeout_runs_from_the_request_s_end_over_every_try() {
+    // A complete request whose tries each outlast the per-try timeout: the
+    // route timeout ends it, retries and all.
+    let server = upstream(&[], Duration::from_millis(500)).await;
+    let upstreams = upstreams(&[server.addr]);
+    let stats = Arc::new(ClusterStats::default());
+    let retry = per_try_policy(5, Duration::from_millis(100));
+    let attempts = Attempts {
+        timeout: Some(Duration::from_millis(250)),
+        ..attempts(&upstreams, &retry, &stats, 1024)
+    };
+    let (head, ()) = Request::get("/status").body(()).unwrap().into_parts();
+    let sent = attempts
+        .send(head, upstream::empty_body(), &Mutex::new(None))
+        .await;
+    assert!(matches!(sent.outcome, Err(ForwardError::Timeout)));
+    assert!(count(&stats.rq_per_try_timeout) >= 1);
 }
