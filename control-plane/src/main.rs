@@ -199,6 +199,9 @@ fn validate(dir: &Path, mesh: Option<&Path>, strict: bool) -> ExitCode {
     for document in &checked.not_handled {
         println!("{document}");
     }
+    for object in &checked.not_used {
+        println!("{object}");
+    }
     let failed = !checked.errors.is_empty() || (strict && !checked.warnings.is_empty());
     let verdict = match (checked.errors.len(), checked.warnings.len()) {
         (0, 0) => "valid".to_string(),
@@ -221,7 +224,7 @@ fn validate(dir: &Path, mesh: Option<&Path>, strict: bool) -> ExitCode {
 
 fn summary(s: &ConfigSnapshot) -> String {
     format!(
-        "{} ServiceEntry, {} VirtualService, {} DestinationRule, {} Gateway, {} Sidecar, {} WorkloadEntry, {} WorkloadGroup; outboundTrafficPolicy {:?}",
+        "{} ServiceEntry, {} VirtualService, {} DestinationRule, {} Gateway, {} Sidecar, {} WorkloadEntry, {} WorkloadGroup, {} Service, {} Endpoints, {} EndpointSlice; outboundTrafficPolicy {:?}",
         s.service_entries.len(),
         s.virtual_services.len(),
         s.destination_rules.len(),
@@ -229,6 +232,9 @@ fn summary(s: &ConfigSnapshot) -> String {
         s.sidecars.len(),
         s.workload_entries.len(),
         s.workload_groups.len(),
+        s.services.len(),
+        s.endpoints.len(),
+        s.endpoint_slices.len(),
         s.mesh.outbound_traffic_policy.mode,
     )
 }

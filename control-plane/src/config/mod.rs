@@ -6,6 +6,7 @@ pub mod duration;
 pub mod error;
 pub mod gateways;
 pub mod hosts;
+pub mod kube_registry;
 pub mod load;
 pub mod model;
 pub mod validate;
@@ -15,8 +16,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use error::{ConfigError, ConfigErrors};
+use kube_registry::KubernetesEntries;
 pub use load::{load_checked, load_dir, load_validated};
 pub use model::MeshConfig;
+use model::kube::{EndpointSlice, Endpoints, KubeService};
 use model::{
     DestinationRule, Gateway, Labels, Secret, ServiceEntry, Sidecar, VirtualService, WorkloadEntry,
     WorkloadGroup,
@@ -65,6 +68,12 @@ pub enum Kind {
     WorkloadGroup,
     /// A Kubernetes Secret (`v1`), read for `credentialName`.
     Secret,
+    /// A Kubernetes Service (`v1`): a registry service.
+    Service,
+    /// Kubernetes Endpoints (`v1`): a Service's endpoints.
+    Endpoints,
+    /// A Kubernetes EndpointSlice (`discovery.k8s.io/v1`): a Service's endpoints.
+    EndpointSlice,
 }
 
 impl Kind {
@@ -78,6 +87,9 @@ impl Kind {
             Kind::WorkloadEntry => "WorkloadEntry",
             Kind::WorkloadGroup => "WorkloadGroup",
             Kind::Secret => "Secret",
+            Kind::Service => "Service",
+            Kind::Endpoints => "Endpoints",
+            Kind::EndpointSlice => "EndpointSlice",
         }
     }
 }
@@ -98,6 +110,28 @@ pub struct ConfigSnapshot {
     pub workload_groups: Vec<Resource<WorkloadGroup>>,
     /// TLS credentials for `credentialName`: never logged, never dumped.
     pub secrets: Vec<Resource<Secret>>,
+    /// Kubernetes Services, and the endpoints behind them.
+    pub services: Vec<Resource<KubeService>>,
+    pub endpoints: Vec<Resource<Endpoints>>,
+    pub endpoint_slices: Vec<Resource<EndpointSlice>>,
+    /// The registry entries built from `services`, on first use.
+    pub kubernetes_entries: KubernetesEntries,
+}
+
+impl ConfigSnapshot {
+    /// The Kubernetes Services as istiod's Kubernetes registry holds them,
+    /// each as the ServiceEntry that declares the same service (see
+    /// [`kube_registry`]).
+    pub fn kubernetes_service_entries(&self) -> &[Resource<ServiceEntry>] {
+        self.kubernetes_entries.get(self)
+    }
+
+    /// Every registry entry: the ServiceEntries, then the Kubernetes Services.
+    pub fn registry_entries(&self) -> impl Iterator<Item = &Resource<ServiceEntry>> {
+        self.service_entries
+            .iter()
+            .chain(self.kubernetes_service_entries())
+    }
 }
 
 pub type SharedSnapshot = Arc<ConfigSnapshot>;

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 pub mod fields;
+pub mod kube;
 pub mod secret;
 mod workload_group;
 pub use secret::Secret;

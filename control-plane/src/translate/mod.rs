@@ -25,6 +25,8 @@ pub mod tcp;
 pub mod tls_chains;
 
 #[cfg(test)]
+mod kubernetes_tests;
+#[cfg(test)]
 pub(crate) mod test_proxies;
 #[cfg(test)]
 mod tests;

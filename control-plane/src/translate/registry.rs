@@ -1,5 +1,5 @@
-//! What one proxy can see of the mesh: the services (ServiceEntry host and
-//! port pairs), VirtualServices and DestinationRules visible to it after
+//! What one proxy can see of the mesh: the services (ServiceEntry and
+//! Kubernetes Service host and port pairs), VirtualServices and DestinationRules visible to it after
 //! `exportTo` and Sidecar scoping, and the workloads behind each service.
 
 use std::collections::BTreeMap;
@@ -58,8 +58,7 @@ impl<'a> MeshView<'a> {
 
         let mut by_key: BTreeMap<(String, u32), Service<'a>> = BTreeMap::new();
         let mut entries: Vec<&Resource<ServiceEntry>> = snapshot
-            .service_entries
-            .iter()
+            .registry_entries()
             .filter(|se| {
                 hosts::exported_to(&se.spec.export_to, &se.meta.namespace, &proxy.namespace)
             })
@@ -312,12 +311,12 @@ impl<'a> MeshView<'a> {
     }
 
     /// The port a gateway listens on for a Gateway server port: the
-    /// `targetPort` of this gateway's own in-mesh service (a MESH_INTERNAL
-    /// ServiceEntry selecting it) when one maps the port, else the port itself.
+    /// `targetPort` of this gateway's own in-mesh service (a Kubernetes
+    /// Service or a MESH_INTERNAL ServiceEntry selecting it) when one maps
+    /// the port, else the port itself.
     pub fn gateway_listen_port(&self, server_port: u32) -> u32 {
         self.snapshot
-            .service_entries
-            .iter()
+            .registry_entries()
             .filter(|se| se.meta.namespace == self.proxy.namespace)
             .filter(|se| {
                 se.spec

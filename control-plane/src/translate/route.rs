@@ -23,6 +23,7 @@ use super::filters;
 use super::hash_policy;
 use super::registry::{GatewayRef, MeshView};
 
+mod domains;
 mod headers;
 mod http;
 mod http_policy;
@@ -69,9 +70,14 @@ pub fn build_sidecar_routes(view: &MeshView<'_>) -> Vec<RouteConfiguration> {
                     } else {
                         routes
                     };
-                    virtual_host(&service.host, port, routes)
+                    let domains = domains::service_domains(service, port, &view.proxy.namespace);
+                    VirtualHost {
+                        domains,
+                        ..virtual_host(&service.host, port, routes)
+                    }
                 })
                 .collect();
+            dedupe_domains(&mut virtual_hosts);
             for host in virtual_service_hosts(view, &bound, port) {
                 // Envoy refuses a domain twice in one route configuration;
                 // `*` is the fall-through's.
@@ -133,6 +139,16 @@ fn virtual_service_hosts(
         );
     }
     virtual_hosts
+}
+
+/// Leaves each domain to the first virtual host that names it, as istiod
+/// does: Envoy refuses a domain twice in one route configuration (two
+/// services may share an address, or a short form).
+fn dedupe_domains(virtual_hosts: &mut [VirtualHost]) {
+    let mut seen = BTreeSet::new();
+    for host in virtual_hosts {
+        host.domains.retain(|domain| seen.insert(domain.clone()));
+    }
 }
 
 /// A virtual host `<host>:<port>` answering to the host with and without port.

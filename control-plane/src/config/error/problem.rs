@@ -150,6 +150,12 @@ pub enum Problem {
     )]
     StaticEndpointNotIp { address: String },
 
+    // --- Kubernetes Service / Endpoints / EndpointSlice ---
+    #[error("type ExternalName needs externalName; set it to the DNS name the Service stands for")]
+    ExternalNameMissing,
+    #[error("{address:?} is not an IP address; use e.g. 10.0.0.1 (or None for a headless Service)")]
+    NotAnIp { address: String },
+
     // --- WorkloadGroup ---
     #[error(
         "template is missing; set template to the WorkloadEntry (labels, ports, serviceAccount) each member gets"

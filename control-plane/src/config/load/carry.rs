@@ -26,6 +26,9 @@ pub fn keep_unreadable(loaded: &mut Loaded, last: &ConfigSnapshot) {
     carry(&mut next.workload_entries, &last.workload_entries, paths);
     carry(&mut next.workload_groups, &last.workload_groups, paths);
     carry(&mut next.secrets, &last.secrets, paths);
+    carry(&mut next.services, &last.services, paths);
+    carry(&mut next.endpoints, &last.endpoints, paths);
+    carry(&mut next.endpoint_slices, &last.endpoint_slices, paths);
 }
 
 fn carry<T: Clone>(next: &mut Vec<Resource<T>>, last: &[Resource<T>], paths: &[PathBuf]) {

@@ -11,11 +11,13 @@ use serde_yaml::Value;
 use super::depth::check_depth;
 use super::errors::{schema_error, syntax_error, too_deep};
 use super::not_handled::NotHandled;
+use super::not_used::NotUsed;
 use super::secret_error::secret_schema_error;
 use super::{ISTIO_GROUP, ISTIO_VERSIONS, Loaded};
 use crate::config::error::{ConfigError, Location, Problem, ResourceRef};
-use crate::config::model::{Labels, Secret};
-use crate::config::{ConfigSnapshot, DEFAULT_NAMESPACE, Kind, Meta, Origin, Resource};
+use crate::config::model::Labels;
+use crate::config::model::kube::unused_fields;
+use crate::config::{DEFAULT_NAMESPACE, Kind, Meta, Origin, Resource};
 
 /// What a document is, judged from its apiVersion and kind.
 enum Class {
@@ -89,8 +91,8 @@ fn classify(
     if group.is_empty() && kind == "List" {
         return Ok(Class::List);
     }
-    if group.is_empty() && version == "v1" && kind == Kind::Secret.as_str() {
-        return Ok(Class::Istio(Kind::Secret));
+    if let Some(kind) = kubernetes_kind(group, version, kind) {
+        return Ok(Class::Istio(kind));
     }
     Ok(Class::Other(NotHandled::new(
         api_version,
@@ -113,6 +115,17 @@ fn kind_from_str(kind: &str) -> Option<Kind> {
     ]
     .into_iter()
     .find(|known| known.as_str() == kind)
+}
+
+/// The Kubernetes kinds read: Secrets for `credentialName`, and the
+/// registry's Services, Endpoints and EndpointSlices.
+fn kubernetes_kind(group: &str, version: &str, kind: &str) -> Option<Kind> {
+    let kinds: &[Kind] = match (group, version) {
+        ("", "v1") => &[Kind::Secret, Kind::Service, Kind::Endpoints],
+        ("discovery.k8s.io", "v1") => &[Kind::EndpointSlice],
+        _ => &[],
+    };
+    kinds.iter().copied().find(|known| known.as_str() == kind)
 }
 
 /// Adds the resources of one file's text to `snapshot`. False, with nothing
@@ -156,7 +169,7 @@ pub(super) fn add_file(file: &Path, text: &str, loaded: &mut Loaded) -> bool {
                     prefix: "",
                     loose: value,
                 };
-                add_resource(target, document, &mut loaded.snapshot, &mut loaded.errors);
+                add_resource(target, document, loaded);
             }
             Ok(Class::List) => add_list(value, &origin, loaded),
             Ok(Class::Other(other)) => loaded.not_handled.push(other),
@@ -183,7 +196,7 @@ fn add_list(list: &Value, origin: &Origin, loaded: &mut Loaded) {
                     prefix: &prefix,
                     loose: item,
                 };
-                add_resource(target, item, &mut loaded.snapshot, &mut loaded.errors);
+                add_resource(target, item, loaded);
             }
             Ok(Class::List) => add_list(item, origin, loaded),
             Ok(Class::Other(other)) => loaded.not_handled.push(other),
@@ -203,15 +216,16 @@ struct Target<'a> {
     loose: &'a Value,
 }
 
-fn add_resource<'de, D>(
-    target: Target<'_>,
-    document: D,
-    snapshot: &mut ConfigSnapshot,
-    errors: &mut Vec<ConfigError>,
-) where
+fn add_resource<'de, D>(target: Target<'_>, document: D, loaded: &mut Loaded)
+where
     D: Deserializer<'de, Error = serde_yaml::Error>,
 {
-    match target.kind {
+    let snapshot = &mut loaded.snapshot;
+    let errors = &mut loaded.errors;
+    let schema = |location, within: &str, error: &_| {
+        schema_error(location, &format!("{}{within}", target.prefix), error)
+    };
+    let added = match target.kind {
         Kind::ServiceEntry => push(&mut snapshot.service_entries, &target, document, errors),
         Kind::VirtualService => push(&mut snapshot.virtual_services, &target, document, errors),
         Kind::DestinationRule => push(&mut snapshot.destination_rules, &target, document, errors),
@@ -219,7 +233,33 @@ fn add_resource<'de, D>(
         Kind::Sidecar => push(&mut snapshot.sidecars, &target, document, errors),
         Kind::WorkloadEntry => push(&mut snapshot.workload_entries, &target, document, errors),
         Kind::WorkloadGroup => push(&mut snapshot.workload_groups, &target, document, errors),
-        Kind::Secret => push_secret(&mut snapshot.secrets, &target, document, errors),
+        // A Secret's errors never quote a value.
+        Kind::Secret => push_object(
+            &mut snapshot.secrets,
+            &target,
+            document,
+            errors,
+            |location, within, error| secret_schema_error(location, target.prefix, within, error),
+        ),
+        Kind::Service => push_object(&mut snapshot.services, &target, document, errors, schema),
+        Kind::Endpoints => push_object(&mut snapshot.endpoints, &target, document, errors, schema),
+        Kind::EndpointSlice => push_object(
+            &mut snapshot.endpoint_slices,
+            &target,
+            document,
+            errors,
+            schema,
+        ),
+    };
+    if added {
+        let fields = unused_fields(target.kind, target.loose);
+        if !fields.is_empty() {
+            let meta = loose_ref(target.kind, target.loose);
+            let item = target.prefix.trim_end_matches('.');
+            let item = (!item.is_empty()).then_some(item);
+            let not_used = NotUsed::new(meta, target.origin, item, fields);
+            loaded.not_used.push(not_used);
+        }
     }
 }
 
@@ -228,55 +268,68 @@ fn push<'de, T, D>(
     target: &Target<'_>,
     document: D,
     errors: &mut Vec<ConfigError>,
-) where
+) -> bool
+where
     T: DeserializeOwned + Default,
     D: Deserializer<'de, Error = serde_yaml::Error>,
 {
     match serde_path_to_error::deserialize::<_, Envelope<T>>(document) {
-        Ok(envelope) => list.push(Resource {
-            meta: envelope.metadata.unwrap_or_default().into_meta(),
-            origin: target.origin.clone(),
-            spec: envelope.spec.unwrap_or_default(),
-        }),
+        Ok(envelope) => {
+            list.push(Resource {
+                meta: envelope.metadata.unwrap_or_default().into_meta(),
+                origin: target.origin.clone(),
+                spec: envelope.spec.unwrap_or_default(),
+            });
+            true
+        }
         Err(error) => {
             let mut location = Location::document(&target.origin.file, target.origin.document);
             location.resource = Some(loose_ref(target.kind, target.loose));
             errors.push(schema_error(location, target.prefix, &error));
+            false
         }
     }
 }
 
-/// A Kubernetes Secret: its type and data sit beside the metadata. Its
-/// errors never quote a value.
-fn push_secret<'de, D>(
-    list: &mut Vec<Resource<Secret>>,
+/// A Kubernetes object whose fields sit beside its metadata (Secret,
+/// Service, Endpoints, EndpointSlice): decoded whole from the text itself
+/// (not through `flatten`, which loses them) so that an error has its field
+/// and line, then its metadata from the object. `error_of` words a decoding
+/// error, given the path (`metadata.` for the metadata decoded alone) it
+/// lies under.
+fn push_object<'de, T, D>(
+    list: &mut Vec<Resource<T>>,
     target: &Target<'_>,
     document: D,
     errors: &mut Vec<ConfigError>,
-) where
+    error_of: impl Fn(Location, &str, &serde_path_to_error::Error<serde_yaml::Error>) -> ConfigError,
+) -> bool
+where
+    T: DeserializeOwned,
     D: Deserializer<'de, Error = serde_yaml::Error>,
 {
     let mut location = Location::document(&target.origin.file, target.origin.document);
     location.resource = Some(loose_ref(target.kind, target.loose));
-    // Decoded from the text itself (not through `flatten`, which loses
-    // them), so that an error has its field and line.
-    let secret = match serde_path_to_error::deserialize::<_, Secret>(document) {
-        Ok(secret) => secret,
+    let object = match serde_path_to_error::deserialize::<_, T>(document) {
+        Ok(object) => object,
         Err(error) => {
-            errors.push(secret_schema_error(location, target.prefix, "", &error));
-            return;
+            errors.push(error_of(location, "", &error));
+            return false;
         }
     };
     let metadata = target.loose.get("metadata").cloned().unwrap_or(Value::Null);
     match serde_path_to_error::deserialize::<_, Option<ObjectMeta>>(metadata) {
-        Ok(metadata) => list.push(Resource {
-            meta: metadata.unwrap_or_default().into_meta(),
-            origin: target.origin.clone(),
-            spec: secret,
-        }),
+        Ok(metadata) => {
+            list.push(Resource {
+                meta: metadata.unwrap_or_default().into_meta(),
+                origin: target.origin.clone(),
+                spec: object,
+            });
+            true
+        }
         Err(error) => {
-            let error = secret_schema_error(location, target.prefix, "metadata.", &error);
-            errors.push(error);
+            errors.push(error_of(location, "metadata.", &error));
+            false
         }
     }
 }

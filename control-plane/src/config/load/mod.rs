@@ -18,6 +18,7 @@ mod document;
 mod errors;
 mod mesh;
 mod not_handled;
+mod not_used;
 mod secret_error;
 
 use std::collections::{HashMap, HashSet};
@@ -32,6 +33,7 @@ use document::add_file;
 use errors::io_error;
 pub use mesh::{load_mesh_file, parse_mesh};
 pub use not_handled::NotHandled;
+pub use not_used::NotUsed;
 
 /// The API group of the resources this control plane reads.
 pub const ISTIO_GROUP: &str = "networking.istio.io";
@@ -56,6 +58,8 @@ pub struct Loaded {
     pub mesh_failed: bool,
     /// The documents of kinds this control plane does not handle.
     pub not_handled: Vec<NotHandled>,
+    /// The fields of the Kubernetes objects read that are not used.
+    pub not_used: Vec<NotUsed>,
     /// Each file parsed, with the index of its last document that is not
     /// empty; `None` for a file that holds no document (0 bytes, blank
     /// lines, comments), such as a file being rewritten that is still empty.
@@ -115,6 +119,7 @@ pub fn load_checked(dir: &Path, mesh_file: Option<&Path>) -> Checked {
     errors.append(&mut checked.errors);
     checked.errors = errors;
     checked.not_handled = loaded.not_handled;
+    checked.not_used = loaded.not_used;
     checked
 }
 

@@ -52,8 +52,8 @@ impl NotHandled {
             .split_once('/')
             .map_or("", |(group, _)| group);
         match (group, self.kind.as_str()) {
-            ("" | "discovery.k8s.io", "Service" | "Endpoints" | "EndpointSlice") => {
-                "Kubernetes Services are not read yet; declare the service with a ServiceEntry"
+            ("discovery.k8s.io", "EndpointSlice") => {
+                "only discovery.k8s.io/v1 EndpointSlices are read; write it as discovery.k8s.io/v1"
             }
             ("gateway.networking.k8s.io", _) => {
                 "the Kubernetes Gateway API is not read yet; use the Istio API's Gateway and VirtualService"

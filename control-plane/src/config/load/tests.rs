@@ -106,28 +106,23 @@ fn documents_of_other_kinds_are_read_past_and_named() {
 }
 
 #[test]
-fn kubernetes_services_the_gateway_api_and_envoy_filters_are_named_with_what_to_do() {
-    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n---\napiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: f, namespace: istio-system}\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: discovery.k8s.io/v1\n  kind: EndpointSlice\n  metadata: {name: s}\n";
+fn the_gateway_api_envoy_filters_and_old_endpoint_slices_are_named_with_what_to_do() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n---\napiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: f, namespace: istio-system}\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: discovery.k8s.io/v1beta1\n  kind: EndpointSlice\n  metadata: {name: s}\n";
     let lines = not_handled(text);
-    assert_eq!(lines.len(), 4, "{lines:#?}");
-    assert_eq!(
-        lines[0],
-        "not handled: Service default/httpbin (test.yaml, document 1): Kubernetes Services are not read yet; declare the service with a ServiceEntry"
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("not handled: HTTPRoute default/r (test.yaml, document 2): the Kubernetes Gateway API is not read yet"),
+        "{}",
+        lines[0]
     );
     assert!(
-        lines[1].starts_with("not handled: HTTPRoute default/r (test.yaml, document 2): the Kubernetes Gateway API is not read yet"),
+        lines[1].starts_with("not handled: EnvoyFilter istio-system/f (test.yaml, document 3): this kind is not applied"),
         "{}",
         lines[1]
     );
-    assert!(
-        lines[2].starts_with("not handled: EnvoyFilter istio-system/f (test.yaml, document 3): this kind is not applied"),
-        "{}",
-        lines[2]
-    );
-    assert!(
-        lines[3].starts_with("not handled: EndpointSlice default/s (test.yaml, document 4, items[0]): Kubernetes Services are not read yet"),
-        "{}",
-        lines[3]
+    assert_eq!(
+        lines[2],
+        "not handled: EndpointSlice default/s (test.yaml, document 4, items[0]): only discovery.k8s.io/v1 EndpointSlices are read; write it as discovery.k8s.io/v1"
     );
 }
 

@@ -14,6 +14,7 @@ mod gateway;
 mod gateway_tls;
 mod header_operations;
 mod http_policy;
+mod kube_service;
 mod outbound_conflicts;
 mod secret;
 mod service_entry;
@@ -27,7 +28,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use super::error::{ConfigError, Location, Problem, Severity};
-use super::load::NotHandled;
+use super::load::{NotHandled, NotUsed};
 use super::{ConfigSnapshot, Kind, Origin, Resource};
 use check::Check;
 use outbound_conflicts::tcp_over_http;
@@ -72,6 +73,9 @@ pub struct Checked {
     /// Documents of kinds this control plane does not handle, when the
     /// snapshot was loaded from files.
     pub not_handled: Vec<NotHandled>,
+    /// The fields of the Kubernetes objects read that are not used, when
+    /// the snapshot was loaded from files.
+    pub not_used: Vec<NotUsed>,
 }
 
 /// Validates each resource of `snapshot` alone, as istiod does, and leaves
@@ -98,6 +102,7 @@ pub fn check(mut snapshot: ConfigSnapshot) -> Checked {
         errors,
         warnings,
         not_handled: Vec::new(),
+        not_used: Vec::new(),
     }
 }
 
@@ -163,6 +168,24 @@ fn findings(snapshot: &ConfigSnapshot) -> Vec<Finding> {
         &mut findings,
         |check, spec| check.secret(spec),
     );
+    each(
+        Kind::Service,
+        &snapshot.services,
+        &mut findings,
+        |check, spec| check.kube_service(spec),
+    );
+    each(
+        Kind::Endpoints,
+        &snapshot.endpoints,
+        &mut findings,
+        |check, spec| check.kube_endpoints(spec),
+    );
+    each(
+        Kind::EndpointSlice,
+        &snapshot.endpoint_slices,
+        &mut findings,
+        |check, spec| check.kube_endpoint_slice(spec),
+    );
     credential_ca::missing_credential_cas(snapshot, &mut findings);
     findings
 }
@@ -192,6 +215,9 @@ fn retain(snapshot: &mut ConfigSnapshot, keep: impl Fn((Kind, usize)) -> bool) {
     of_kind(Kind::WorkloadEntry, &mut snapshot.workload_entries, &keep);
     of_kind(Kind::WorkloadGroup, &mut snapshot.workload_groups, &keep);
     of_kind(Kind::Secret, &mut snapshot.secrets, &keep);
+    of_kind(Kind::Service, &mut snapshot.services, &keep);
+    of_kind(Kind::Endpoints, &mut snapshot.endpoints, &keep);
+    of_kind(Kind::EndpointSlice, &mut snapshot.endpoint_slices, &keep);
 }
 
 /// Checks the metadata and then the spec of every resource of one kind.
@@ -245,6 +271,9 @@ fn duplicates(snapshot: &ConfigSnapshot, findings: &mut Vec<Finding>) {
     check(Kind::WorkloadEntry, &snapshot.workload_entries, findings);
     check(Kind::WorkloadGroup, &snapshot.workload_groups, findings);
     check(Kind::Secret, &snapshot.secrets, findings);
+    check(Kind::Service, &snapshot.services, findings);
+    check(Kind::Endpoints, &snapshot.endpoints, findings);
+    check(Kind::EndpointSlice, &snapshot.endpoint_slices, findings);
 }
 
 /// Where a resource was defined, for an error naming it.

@@ -121,6 +121,12 @@ fn files_of(snapshot: &ConfigSnapshot) -> HashSet<PathBuf> {
         .iter()
         .for_each(|r| add(&r.origin.file));
     snapshot.secrets.iter().for_each(|r| add(&r.origin.file));
+    snapshot.services.iter().for_each(|r| add(&r.origin.file));
+    snapshot.endpoints.iter().for_each(|r| add(&r.origin.file));
+    snapshot
+        .endpoint_slices
+        .iter()
+        .for_each(|r| add(&r.origin.file));
     files
 }
 
