@@ -279,19 +279,24 @@ fn examples() -> Vec<Example> {
         not_handled(
             "wildcard-egress-hosts/gateway-api/configure_egress_gateway_traffic_to_a_wildcard_host_2.yaml",
         ),
-        // Kubernetes Services and Endpoints are named as not handled yet.
-        not_handled(
+        // Kubernetes Services and Endpoints are the registry.
+        applies(
             "egress-kubernetes-services/kubernetes_externalname_service_to_access_an_external_service_1.yaml",
+            &[],
         ),
         applies(
             "egress-kubernetes-services/kubernetes_externalname_service_to_access_an_external_service_4.yaml",
             &[],
         ),
-        not_handled(
+        applies(
             "egress-kubernetes-services/use_a_kubernetes_service_with_endpoints_to_access_an_external_service_1.yaml",
+            &[],
         ),
-        not_handled(
+        applies(
             "egress-kubernetes-services/use_a_kubernetes_service_with_endpoints_to_access_an_external_service_2.yaml",
+            &[
+                "egress-kubernetes-services/use_a_kubernetes_service_with_endpoints_to_access_an_external_service_1.yaml",
+            ],
         ),
         applies(
             "egress-kubernetes-services/use_a_kubernetes_service_with_endpoints_to_access_an_external_service_5.yaml",
