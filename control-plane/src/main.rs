@@ -10,6 +10,7 @@ mod cli {
     pub mod egress;
     pub mod proxy_status;
     pub mod serve;
+    pub mod status;
     pub mod table;
     pub mod trust;
 }
@@ -27,6 +28,7 @@ use shared::type_url;
 use cli::egress::{EgressCommand, egress};
 use cli::proxy_status::{ProxyStatusOptions, proxy_status};
 use cli::serve::{ServeOptions, serve};
+use cli::status::{StatusOptions, print_status, status_table};
 use cli::trust::create_token;
 
 #[derive(Parser)]
@@ -96,6 +98,11 @@ enum Command {
     /// whether it is SYNCED, NOT SENT or STALE, as `istioctl proxy-status`
     /// (read from CSDS).
     ProxyStatus(ProxyStatusOptions),
+    /// The conditions Istio would write on the Gateway API objects in DIR
+    /// (Accepted, ResolvedRefs, Programmed), as a table or, with `-o yaml`,
+    /// as the status stanzas Kubernetes would store; exit 1 if one does
+    /// not hold.
+    Status(StatusOptions),
 }
 
 #[derive(Subcommand)]
@@ -178,6 +185,10 @@ fn main() -> ExitCode {
         } => create_token(&ca_dir, &namespace, &service_account, ttl),
         Command::Egress { command } => egress(command),
         Command::ProxyStatus(options) => proxy_status(options).map_err(Into::into),
+        Command::Status(options) => match print_status(&options) {
+            Ok(code) => return code,
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -201,6 +212,10 @@ fn validate(dir: &Path, mesh: Option<&Path>, strict: bool) -> ExitCode {
     }
     for object in &checked.not_used {
         println!("{object}");
+    }
+    if !checked.gateway_api_status.is_empty() {
+        println!("Gateway API status:");
+        print!("{}", status_table(&checked.gateway_api_status));
     }
     let failed = !checked.errors.is_empty() || (strict && !checked.warnings.is_empty());
     let verdict = match (checked.errors.len(), checked.warnings.len()) {

@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod duration;
 pub mod error;
+pub mod gateway_api;
 pub mod gateways;
 pub mod hosts;
 pub mod kube_registry;
@@ -74,6 +75,12 @@ pub enum Kind {
     Endpoints,
     /// A Kubernetes EndpointSlice (`discovery.k8s.io/v1`): a Service's endpoints.
     EndpointSlice,
+    /// A Gateway of the Kubernetes Gateway API.
+    KubernetesGateway,
+    HttpRoute,
+    TlsRoute,
+    TcpRoute,
+    ReferenceGrant,
 }
 
 impl Kind {
@@ -90,6 +97,11 @@ impl Kind {
             Kind::Service => "Service",
             Kind::Endpoints => "Endpoints",
             Kind::EndpointSlice => "EndpointSlice",
+            Kind::KubernetesGateway => "Gateway.gateway.networking.k8s.io",
+            Kind::HttpRoute => "HTTPRoute",
+            Kind::TlsRoute => "TLSRoute",
+            Kind::TcpRoute => "TCPRoute",
+            Kind::ReferenceGrant => "ReferenceGrant",
         }
     }
 }
@@ -116,6 +128,9 @@ pub struct ConfigSnapshot {
     pub endpoint_slices: Vec<Resource<EndpointSlice>>,
     /// The registry entries built from `services`, on first use.
     pub kubernetes_entries: KubernetesEntries,
+    /// Gateway API objects as read; [`check`] converts them into the
+    /// Istio resources above.
+    pub gateway_api: gateway_api::GatewayApi,
 }
 
 impl ConfigSnapshot {

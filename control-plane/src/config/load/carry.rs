@@ -29,6 +29,12 @@ pub fn keep_unreadable(loaded: &mut Loaded, last: &ConfigSnapshot) {
     carry(&mut next.services, &last.services, paths);
     carry(&mut next.endpoints, &last.endpoints, paths);
     carry(&mut next.endpoint_slices, &last.endpoint_slices, paths);
+    let (api, last_api) = (&mut next.gateway_api, &last.gateway_api);
+    carry(&mut api.gateways, &last_api.gateways, paths);
+    carry(&mut api.http_routes, &last_api.http_routes, paths);
+    carry(&mut api.tls_routes, &last_api.tls_routes, paths);
+    carry(&mut api.tcp_routes, &last_api.tcp_routes, paths);
+    carry(&mut api.reference_grants, &last_api.reference_grants, paths);
 }
 
 fn carry<T: Clone>(next: &mut Vec<Resource<T>>, last: &[Resource<T>], paths: &[PathBuf]) {

@@ -15,6 +15,7 @@ use super::not_used::NotUsed;
 use super::secret_error::secret_schema_error;
 use super::{ISTIO_GROUP, ISTIO_VERSIONS, Loaded};
 use crate::config::error::{ConfigError, Location, Problem, ResourceRef};
+use crate::config::gateway_api;
 use crate::config::model::Labels;
 use crate::config::model::kube::unused_fields;
 use crate::config::{DEFAULT_NAMESPACE, Kind, Meta, Origin, Resource};
@@ -88,6 +89,9 @@ fn classify(
             }
         };
     }
+    if group == gateway_api::GROUP {
+        return gateway_api_class(value, version, kind, location, origin);
+    }
     if group.is_empty() && kind == "List" {
         return Ok(Class::List);
     }
@@ -101,6 +105,67 @@ fn classify(
         origin,
         location.field.as_deref(),
     )))
+}
+
+/// A Gateway API document: a kind read in one of its versions, a Gateway of
+/// another class (named, not handled), or a kind not read (named).
+fn gateway_api_class(
+    value: &Value,
+    version: &str,
+    kind: &str,
+    location: &Location,
+    origin: &Origin,
+) -> Result<Class, Box<ConfigError>> {
+    let api_version = format!("{}/{version}", gateway_api::GROUP);
+    let other = || {
+        Ok(Class::Other(NotHandled::new(
+            &api_version,
+            kind,
+            value,
+            origin,
+            location.field.as_deref(),
+        )))
+    };
+    let read = match kind {
+        "Gateway" => Kind::KubernetesGateway,
+        "HTTPRoute" => Kind::HttpRoute,
+        "TLSRoute" => Kind::TlsRoute,
+        "TCPRoute" => Kind::TcpRoute,
+        "ReferenceGrant" => Kind::ReferenceGrant,
+        _ => return other(),
+    };
+    if !gateway_api::versions(kind).contains(&version) {
+        let field = match &location.field {
+            Some(item) => format!("{item}.apiVersion"),
+            None => "apiVersion".to_string(),
+        };
+        let problem = Problem::Schema {
+            message: format!("{kind} is not read in version {api_version}"),
+            hint: gateway_api_versions_hint(kind),
+        };
+        return Err(Box::new(ConfigError::new(
+            location.clone().at(field),
+            problem,
+        )));
+    }
+    let class = value
+        .get("spec")
+        .and_then(|spec| spec.get("gatewayClassName"))
+        .and_then(Value::as_str);
+    if read == Kind::KubernetesGateway
+        && class.is_some_and(|class| class != gateway_api::ISTIO_CLASS)
+    {
+        return other();
+    }
+    Ok(Class::Istio(read))
+}
+
+fn gateway_api_versions_hint(kind: &str) -> &'static str {
+    match kind {
+        "TLSRoute" | "TCPRoute" => "use gateway.networking.k8s.io/v1alpha2",
+        "ReferenceGrant" => "use gateway.networking.k8s.io/v1beta1",
+        _ => "use gateway.networking.k8s.io/v1 or v1beta1",
+    }
 }
 
 fn kind_from_str(kind: &str) -> Option<Kind> {
@@ -249,6 +314,36 @@ where
             document,
             errors,
             schema,
+        ),
+        Kind::KubernetesGateway => push(
+            &mut snapshot.gateway_api.gateways,
+            &target,
+            document,
+            errors,
+        ),
+        Kind::HttpRoute => push(
+            &mut snapshot.gateway_api.http_routes,
+            &target,
+            document,
+            errors,
+        ),
+        Kind::TlsRoute => push(
+            &mut snapshot.gateway_api.tls_routes,
+            &target,
+            document,
+            errors,
+        ),
+        Kind::TcpRoute => push(
+            &mut snapshot.gateway_api.tcp_routes,
+            &target,
+            document,
+            errors,
+        ),
+        Kind::ReferenceGrant => push(
+            &mut snapshot.gateway_api.reference_grants,
+            &target,
+            document,
+            errors,
         ),
     };
     if added {

@@ -55,8 +55,14 @@ impl NotHandled {
             ("discovery.k8s.io", "EndpointSlice") => {
                 "only discovery.k8s.io/v1 EndpointSlices are read; write it as discovery.k8s.io/v1"
             }
+            ("gateway.networking.k8s.io", "Gateway") => {
+                "its gatewayClassName is not istio: only Gateways of class istio are programmed by this control plane"
+            }
+            ("gateway.networking.k8s.io", "GatewayClass") => {
+                "the class istio is built in and other classes are not programmed; nothing to apply"
+            }
             ("gateway.networking.k8s.io", _) => {
-                "the Kubernetes Gateway API is not read yet; use the Istio API's Gateway and VirtualService"
+                "this Gateway API kind is not read; the kinds read are Gateway, HTTPRoute, TLSRoute, TCPRoute and ReferenceGrant"
             }
             ("security.istio.io", _) => {
                 "security policies are not enforced by this control plane; nothing it serves depends on them"

@@ -107,13 +107,12 @@ fn documents_of_other_kinds_are_read_past_and_named() {
 
 #[test]
 fn the_gateway_api_envoy_filters_and_old_endpoint_slices_are_named_with_what_to_do() {
-    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n---\napiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: f, namespace: istio-system}\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: discovery.k8s.io/v1beta1\n  kind: EndpointSlice\n  metadata: {name: s}\n";
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: r}\nspec: {gatewayClassName: envoy}\n---\napiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: f, namespace: istio-system}\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: discovery.k8s.io/v1beta1\n  kind: EndpointSlice\n  metadata: {name: s}\n";
     let lines = not_handled(text);
     assert_eq!(lines.len(), 3, "{lines:#?}");
-    assert!(
-        lines[0].starts_with("not handled: HTTPRoute default/r (test.yaml, document 2): the Kubernetes Gateway API is not read yet"),
-        "{}",
-        lines[0]
+    assert_eq!(
+        lines[0],
+        "not handled: Gateway default/r (test.yaml, document 2): its gatewayClassName is not istio: only Gateways of class istio are programmed by this control plane"
     );
     assert!(
         lines[1].starts_with("not handled: EnvoyFilter istio-system/f (test.yaml, document 3): this kind is not applied"),

@@ -7,6 +7,7 @@ use std::collections::hash_map::Entry;
 use super::Finding;
 use super::syntax::{is_dns_label, is_dns_subdomain, is_host, is_protocol};
 use crate::config::error::{ConfigError, Location, Problem};
+use crate::config::gateway_api::convert::PARENT_ANNOTATION;
 use crate::config::model::ServicePort;
 use crate::config::{Kind, Meta, Origin, Resource};
 
@@ -46,9 +47,12 @@ impl<'a> Check<'a> {
 
     pub(super) fn meta(&mut self) {
         let name = &self.meta.name;
+        // istiod names what it generates from the Gateway API itself; no
+        // API server ever checks those names.
+        let generated = self.meta.annotations.contains_key(PARENT_ANNOTATION);
         if name.is_empty() {
             self.report("metadata.name", Problem::MissingName);
-        } else if !is_dns_subdomain(name) {
+        } else if !generated && !is_dns_subdomain(name) {
             let value = name.clone();
             self.report(
                 "metadata.name",

@@ -28,6 +28,8 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use super::error::{ConfigError, Location, Problem, Severity};
+use super::gateway_api::convert::convert;
+use super::gateway_api::status::ObjectStatus;
 use super::load::{NotHandled, NotUsed};
 use super::{ConfigSnapshot, Kind, Origin, Resource};
 use check::Check;
@@ -76,15 +78,24 @@ pub struct Checked {
     /// The fields of the Kubernetes objects read that are not used, when
     /// the snapshot was loaded from files.
     pub not_used: Vec<NotUsed>,
+    /// The conditions Istio would write on the Gateway API objects.
+    pub gateway_api_status: Vec<ObjectStatus>,
 }
 
-/// Validates each resource of `snapshot` alone, as istiod does, and leaves
-/// out every resource with an error; the rest is served. Warnings are
+/// Converts the Gateway API objects of `snapshot` into the Istio resources
+/// istiod generates for them, then validates each resource alone, as
+/// istiod does, and leaves out every resource with an error; the rest is
+/// served. Warnings are
 /// judged against what is served, so a reference to a left-out resource is
 /// one too.
 pub fn check(mut snapshot: ConfigSnapshot) -> Checked {
+    let api = std::mem::take(&mut snapshot.gateway_api);
+    let converted = convert(&api, &snapshot);
+    snapshot.gateways.extend(converted.gateways);
+    snapshot.virtual_services.extend(converted.virtual_services);
+    snapshot.service_entries.extend(converted.service_entries);
     let mut rejected = HashSet::new();
-    let mut errors = Vec::new();
+    let mut errors = converted.errors;
     for finding in findings(&snapshot) {
         if finding.error.severity() == Severity::Error {
             rejected.insert(finding.subject);
@@ -103,6 +114,7 @@ pub fn check(mut snapshot: ConfigSnapshot) -> Checked {
         warnings,
         not_handled: Vec::new(),
         not_used: Vec::new(),
+        gateway_api_status: converted.statuses,
     }
 }
 

@@ -127,6 +127,14 @@ fn files_of(snapshot: &ConfigSnapshot) -> HashSet<PathBuf> {
         .endpoint_slices
         .iter()
         .for_each(|r| add(&r.origin.file));
+    let api = &snapshot.gateway_api;
+    api.gateways.iter().for_each(|r| add(&r.origin.file));
+    api.http_routes.iter().for_each(|r| add(&r.origin.file));
+    api.tls_routes.iter().for_each(|r| add(&r.origin.file));
+    api.tcp_routes.iter().for_each(|r| add(&r.origin.file));
+    api.reference_grants
+        .iter()
+        .for_each(|r| add(&r.origin.file));
     files
 }
 

@@ -1,0 +1,222 @@
+//! The docs' Gateway API tabs against their classic tabs: loaded,
+//! converted, and translated for the `sleep` sidecar and for the gateway
+//! proxy, they give the same xDS.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use shared::node::{NodeId, NodeType};
+
+use crate::config::gateway_api::GATEWAY_NAME_LABEL;
+use crate::config::load::load_str;
+use crate::config::{Checked, check};
+use crate::test_yaml::egress_gateway_service;
+use crate::translate::test_proxies::{egress_gateway, served_json, sidecar_in};
+use crate::translate::{Proxy, Workload};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// A classic tab's snippet, from the integration tests' docs fixtures.
+fn classic(task: &str, snippet: &str) -> String {
+    let path = repo()
+        .join("integration-tests/fixtures/docs")
+        .join(task)
+        .join(format!("{snippet}.yaml"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A Gateway API tab's snippet.
+fn gateway_api(task: &str, snippet: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/docs-gateway-api")
+        .join(task)
+        .join(format!("{snippet}.yaml"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The documents, loaded as one directory and checked; every one valid.
+fn served(documents: &[String]) -> Checked {
+    let text = documents.join("\n---\n");
+    let snapshot = load_str(Path::new("docs.yaml"), &text).expect("the snippets load");
+    let checked = check(snapshot);
+    assert!(checked.errors.is_empty(), "{:#?}", checked.errors);
+    checked
+}
+
+/// The proxy Istio deploys for Gateway `name` in `default`, started by hand
+/// with the labels Istio gives it.
+fn gateway_api_proxy(name: &str) -> Proxy {
+    Proxy {
+        id: NodeId::new(
+            NodeType::Router,
+            "10.1.0.9",
+            &format!("{name}-istio-1"),
+            "default",
+        )
+        .to_string(),
+        node_type: NodeType::Router,
+        namespace: "default".to_string(),
+        labels: [(GATEWAY_NAME_LABEL.to_string(), name.to_string())].into(),
+        ips: vec!["10.1.0.9".to_string()],
+        service_account: format!("{name}-istio"),
+        dns_capture: false,
+    }
+}
+
+/// What `proxy` is served, the gateway proxy connected as a trusted gateway.
+fn xds(checked: &Checked, gateway: &Proxy, proxy: &Proxy) -> Value {
+    let workloads: Vec<Workload> = gateway
+        .as_workload()
+        .map(|workload| Workload {
+            trusted_gateway: true,
+            ..workload
+        })
+        .into_iter()
+        .collect();
+    served_json(&checked.snapshot, &workloads, proxy)
+}
+
+/// `value` with what users cannot see of the difference between the two
+/// tabs taken out: each `(classic, gateway_api)` name replaced (the gateway's
+/// Service: Istio's install names it `istio-egressgateway` in
+/// `istio-system`, the Gateway API `<gateway>-istio` beside the Gateway;
+/// the classic tab's DestinationRule subset selects every endpoint of it),
+/// route names dropped (Istio names a Gateway API route
+/// `<namespace>.<route>.<rule>`, a classic one by its VirtualService),
+/// `caseSensitive: true` dropped (Envoy's default, written for the classic
+/// tab's port-only match), and resources and virtual hosts sorted by name,
+/// the same cluster (or its endpoints) named twice kept once.
+fn normalized(value: &Value, renames: &[(&str, &str)]) -> Value {
+    let mut text = value.to_string();
+    for (from, to) in renames {
+        text = text.replace(from, to);
+    }
+    let mut value: Value = serde_json::from_str(&text).expect("JSON");
+    tidy(&mut value);
+    value
+}
+
+fn tidy(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.contains_key("route") || map.contains_key("redirect") {
+                map.remove("name");
+            }
+            if map.get("caseSensitive") == Some(&Value::Bool(true)) {
+                map.remove("caseSensitive");
+            }
+            map.values_mut().for_each(tidy);
+        }
+        Value::Array(items) => {
+            items.iter_mut().for_each(tidy);
+            let name = |item: &Value| {
+                (item.get("name").or_else(|| item.get("clusterName"))).map(Value::to_string)
+            };
+            if items.iter().all(|item| name(item).is_some()) {
+                items.sort_by_key(|item| name(item));
+                items.dedup();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The classic tab and the Gateway API tab give the sidecar and the
+/// gateway proxy the same xDS, but for `renames`.
+fn assert_same_xds(classic: &Checked, api: &Checked, gateway: &str, renames: &[(&str, &str)]) {
+    let api_gateway = gateway_api_proxy(gateway);
+    let sidecar = sidecar_in("default");
+    for (who, classic_proxy, api_proxy) in [
+        ("sidecar", &sidecar, &sidecar),
+        ("gateway", &egress_gateway(), &api_gateway),
+    ] {
+        let classic_xds = normalized(&xds(classic, &egress_gateway(), classic_proxy), renames);
+        let api_xds = normalized(&xds(api, &api_gateway, api_proxy), &[]);
+        for kind in ["clusters", "endpoints", "listeners", "routes"] {
+            assert_eq!(
+                serde_json::to_string_pretty(&classic_xds[kind]).expect("JSON"),
+                serde_json::to_string_pretty(&api_xds[kind]).expect("JSON"),
+                "{who}: {kind}"
+            );
+        }
+    }
+}
+
+const CNN_GATEWAY_SERVICE: (&str, &str) = (
+    "istio-egressgateway.istio-system.svc.cluster.local",
+    "cnn-egress-gateway-istio.default.svc.cluster.local",
+);
+
+#[test]
+fn egress_gateway_http_tab_translates_as_the_classic_tab() {
+    let classic_tab = served(&[
+        classic("egress-gateway", "egress_gateway_for_http_traffic_1"),
+        egress_gateway_service(&["{number: 80, name: http, protocol: HTTP}"]),
+        classic("egress-gateway", "egress_gateway_for_http_traffic_3"),
+        classic("egress-gateway", "egress_gateway_for_http_traffic_5"),
+    ]);
+    let api_tab = served(&[
+        classic("egress-gateway", "egress_gateway_for_http_traffic_1"),
+        gateway_api("egress-gateway", "egress_gateway_for_http_traffic_4"),
+        gateway_api("egress-gateway", "egress_gateway_for_http_traffic_6"),
+    ]);
+    let renames = [("outbound|80|cnn|", "outbound|80||"), CNN_GATEWAY_SERVICE];
+    assert_same_xds(&classic_tab, &api_tab, "cnn-egress-gateway", &renames);
+}
+
+#[test]
+fn egress_gateway_https_tab_translates_as_the_classic_tab() {
+    let classic_tab = served(&[
+        classic("egress-gateway", "egress_gateway_for_https_traffic_1"),
+        egress_gateway_service(&["{number: 443, name: tls, protocol: TLS}"]),
+        classic("egress-gateway", "egress_gateway_for_https_traffic_3"),
+    ]);
+    let api_tab = served(&[
+        classic("egress-gateway", "egress_gateway_for_https_traffic_1"),
+        gateway_api("egress-gateway", "egress_gateway_for_https_traffic_4"),
+    ]);
+    let renames = [("outbound|443|cnn|", "outbound|443||"), CNN_GATEWAY_SERVICE];
+    assert_same_xds(&classic_tab, &api_tab, "cnn-egress-gateway", &renames);
+}
+
+#[test]
+fn wildcard_egress_hosts_tab_translates_as_the_classic_tab() {
+    let classic_tab = served(&[
+        classic(
+            "wildcard-egress-hosts",
+            "configure_direct_traffic_to_a_wildcard_host_1",
+        ),
+        egress_gateway_service(&["{number: 443, name: tls, protocol: TLS}"]),
+        classic(
+            "wildcard-egress-hosts",
+            "configure_egress_gateway_traffic_to_a_wildcard_host_1",
+        ),
+        classic(
+            "wildcard-egress-hosts",
+            "configure_egress_gateway_traffic_to_a_wildcard_host_3",
+        ),
+    ]);
+    let api_tab = served(&[
+        gateway_api(
+            "wildcard-egress-hosts",
+            "configure_egress_gateway_traffic_to_a_wildcard_host_2",
+        ),
+        classic(
+            "wildcard-egress-hosts",
+            "configure_egress_gateway_traffic_to_a_wildcard_host_3",
+        ),
+    ]);
+    let renames = [
+        ("outbound|443|wikipedia|", "outbound|443||"),
+        (
+            "istio-egressgateway.istio-system.svc.cluster.local",
+            "wikipedia-egress-gateway-istio.default.svc.cluster.local",
+        ),
+    ];
+    assert_same_xds(&classic_tab, &api_tab, "wikipedia-egress-gateway", &renames);
+}
