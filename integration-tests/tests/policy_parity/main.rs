@@ -18,6 +18,7 @@ mod config;
 mod destination_rule;
 mod lifecycle;
 mod retries;
+mod retry_headers;
 mod timeouts;
 mod tls_and_flags;
 mod virtual_service;
@@ -50,6 +51,7 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
         .into_iter()
         .chain(virtual_service::scenarios())
         .chain(retries::scenarios())
+        .chain(retry_headers::scenarios())
         .chain(timeouts::scenarios())
         .chain(vs_filters::scenarios())
         .chain(vs_matches::scenarios())

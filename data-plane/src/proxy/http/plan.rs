@@ -254,7 +254,8 @@ fn forwarding<'r>(
     }
 }
 
-/// The request head for the upstream: hop-by-hop headers dropped, Host
+/// The request head for the upstream: hop-by-hop headers and the app's
+/// router control headers (`x-envoy-retry-on`, ..) dropped, Host
 /// from the authority (or the route's host rewrite, else the weighted
 /// cluster entry's), `x-forwarded-proto`, an `x-request-id` if there was
 /// none, the route's decorator, the header edits (the weighted cluster
@@ -286,6 +287,7 @@ fn upstream_head(
     let path = rewrite_path(head.uri.path_and_query(), route, forward);
     let headers = &mut head.headers;
     headers::strip_hop_by_hop(headers);
+    super::router_headers::remove_external_control(headers);
     if let Some(host) = host {
         headers.insert(header::HOST, host);
     }

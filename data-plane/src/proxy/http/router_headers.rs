@@ -1,12 +1,44 @@
 //! The request headers Envoy adds upstream on its own:
 //! `x-envoy-expected-rq-timeout-ms`, the timeout the upstream may expect
-//! (router), and `x-forwarded-proto` (connection manager).
+//! (router), and `x-forwarded-proto` (connection manager); and the
+//! `x-envoy-*` control headers its connection manager removes from an
+//! external request.
 
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::model::route::Forward;
+
+/// The request headers that would steer Envoy's router (retries,
+/// timeouts, tracing, stats), which its connection manager removes from a
+/// request that is not internal.
+const EXTERNAL_REQUEST_REMOVED: [&str; 14] = [
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-max-retries",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-force-trace",
+    "x-envoy-ip-tags",
+    "x-envoy-original-url",
+    "x-envoy-hedge-on-per-try-timeout",
+];
+
+/// Removes the app's router control headers as Envoy's connection manager
+/// does for an external request: istiod's connection managers declare no
+/// internal addresses, so every request is one, and the app cannot steer
+/// retries or timeouts with them.
+pub(super) fn remove_external_control(headers: &mut HeaderMap) {
+    for name in EXTERNAL_REQUEST_REMOVED {
+        headers.remove(name);
+    }
+}
 
 /// Sets `x-envoy-expected-rq-timeout-ms` as Envoy's router does (its
 /// `suppress_envoy_headers` unset): the per-try timeout when the route's
@@ -74,6 +106,24 @@ mod tests {
         headers
             .get("x-envoy-expected-rq-timeout-ms")
             .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn the_apps_router_control_headers_are_removed_and_others_kept() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x-envoy-retry-on",
+            "x-envoy-max-retries",
+            "x-envoy-upstream-rq-timeout-ms",
+        ] {
+            headers.insert(name, HeaderValue::from_static("5xx"));
+        }
+        headers.insert("x-envoy-attempt-count", HeaderValue::from_static("1"));
+        headers.insert("x-app", HeaderValue::from_static("kept"));
+        remove_external_control(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["x-app", "x-envoy-attempt-count"]);
     }
 
     #[test]
