@@ -40,10 +40,12 @@ impl LocalReply {
         )
     }
 
-    pub fn no_cluster(name: &str) -> Self {
+    /// A route's cluster the config does not hold: Envoy's router answers
+    /// 503 with an empty body (the cluster is named in no reply).
+    pub fn no_cluster() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("cluster not found: {name}"),
+            String::new(),
             "NC",
             "cluster_not_found",
         )
@@ -173,7 +175,7 @@ impl LocalReply {
                 error.response_flag(),
                 "no_healthy_upstream",
             ),
-            UpstreamError::UnknownCluster(name) => Self::no_cluster(name),
+            UpstreamError::UnknownCluster(_) => Self::no_cluster(),
             other => {
                 let reset = other
                     .reset_reason()

@@ -270,6 +270,10 @@ fn a_cluster_missing_from_the_config_is_not_found() {
     assert_eq!(plan.cluster.as_deref(), Some("outbound|80||gone.test"));
     let reply = replied(&plan);
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.body, "",
+        "Envoy's router names no cluster in the body"
+    );
     assert_eq!((reply.flags, reply.details), ("NC", "cluster_not_found"));
     assert!(
         plan.head.headers.contains_key("x-request-id"),
