@@ -20,7 +20,7 @@ use std::sync::Arc;
 use proto::pb::envoy::data::accesslog::v3::{HttpAccessLogEntry, TcpAccessLogEntry};
 use tokio::sync::mpsc;
 
-use crate::model::access_log::GrpcAccessLog;
+use crate::model::access_log::{FileAccessLog, GrpcAccessLog};
 use crate::proxy::access_log::AccessLog;
 
 /// Entries waiting for the client; past this many, new ones are dropped.
@@ -80,44 +80,42 @@ impl AccessLogQueue {
     }
 }
 
-/// Where one request's or connection's entry goes: the text line on
-/// stdout, the control plane, both or neither.
+/// Where one request's or connection's entry goes: the file loggers, the
+/// control plane, both or neither.
 #[derive(Debug, Clone, Default)]
 pub struct LogTargets {
-    stdout: bool,
+    files: Arc<[FileAccessLog]>,
     grpc: Option<(Arc<GrpcAccessLog>, AccessLogQueue)>,
 }
 
 impl LogTargets {
-    /// The targets of a filter that writes the line to stdout if `stdout`,
-    /// and has the gRPC logger `grpc`; its entries are queued on `queue`
-    /// (`None`: this agent does not report to the control plane).
+    /// The targets of a filter with the file loggers `files` and the gRPC
+    /// logger `grpc`; its entries are queued on `queue` (`None`: this agent
+    /// does not report to the control plane).
     pub fn new(
-        stdout: bool,
+        files: &Arc<[FileAccessLog]>,
         grpc: Option<&Arc<GrpcAccessLog>>,
         queue: Option<&AccessLogQueue>,
     ) -> Self {
         Self {
-            stdout,
+            files: files.clone(),
             grpc: grpc.cloned().zip(queue.cloned()),
         }
     }
 
     /// These targets with the gRPC logger `grpc` instead, queued on `queue`.
     pub fn with_grpc(&self, grpc: &Arc<GrpcAccessLog>, queue: Option<&AccessLogQueue>) -> Self {
-        Self::new(self.stdout, Some(grpc), queue)
+        Self::new(&self.files, Some(grpc), queue)
     }
 
     /// Whether nothing is logged.
     pub fn is_empty(&self) -> bool {
-        !self.stdout && self.grpc.is_none()
+        self.files.is_empty() && self.grpc.is_none()
     }
 
     /// Logs an HTTP request.
     pub fn emit_http(&self, log: &AccessLog) {
-        if self.stdout {
-            log.emit();
-        }
+        log.emit(&self.files);
         if let Some((logger, queue)) = &self.grpc {
             queue.send_http(log, logger);
         }
@@ -125,9 +123,7 @@ impl LogTargets {
 
     /// Logs a TCP connection.
     pub fn emit_tcp(&self, log: &AccessLog) {
-        if self.stdout {
-            log.emit();
-        }
+        log.emit(&self.files);
         if let Some((logger, queue)) = &self.grpc {
             queue.send_tcp(log, logger);
         }

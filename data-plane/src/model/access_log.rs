@@ -1,9 +1,28 @@
-//! The gRPC access logger of an HTTP connection manager or a TCP proxy
-//! (Envoy's `http_grpc` and `tcp_grpc`): the log name its stream announces
-//! and the custom tags each entry carries. Its entries always go to the
-//! control plane.
+//! The access loggers of an HTTP connection manager or a TCP proxy: file
+//! loggers (Envoy's `file`, `stdout` and `stderr`: a compiled format and the
+//! sink of its path), and the gRPC logger (Envoy's `http_grpc` and
+//! `tcp_grpc`: the log name its stream announces and the custom tags each
+//! entry carries; its entries always go to the control plane).
 
 use std::sync::Arc;
+
+use super::log_format::LogFormat;
+use crate::proxy::access_log::sink::Sink;
+
+/// A file logger: each entry rendered in `format` and written to `sink`.
+#[derive(Debug, Clone)]
+pub struct FileAccessLog {
+    pub format: Arc<LogFormat>,
+    pub sink: &'static Sink,
+}
+
+impl PartialEq for FileAccessLog {
+    fn eq(&self, other: &Self) -> bool {
+        self.format == other.format && std::ptr::eq(self.sink, other.sink)
+    }
+}
+
+impl Eq for FileAccessLog {}
 
 /// A gRPC access logger, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]

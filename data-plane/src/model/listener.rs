@@ -283,8 +283,8 @@ pub struct HttpManager {
     pub route_config_name: Arc<str>,
     /// Inline routes, when the listener carries them instead of using RDS.
     pub inline_routes: Option<Arc<super::RouteConfig>>,
-    /// Write the access log line to stdout.
-    pub access_log: bool,
+    /// The file loggers (a path and a format each), in order.
+    pub file_access_logs: Arc<[super::access_log::FileAccessLog]>,
     /// Stream access log entries to the control plane.
     pub grpc_access_log: Option<Arc<super::access_log::GrpcAccessLog>>,
     /// The HTTP filters before the router, in order (empty: the router
@@ -312,8 +312,8 @@ pub struct HttpManager {
 pub struct TcpProxy {
     pub stat_prefix: Arc<str>,
     pub target: super::route::ClusterTarget,
-    /// Write the access log line to stdout.
-    pub access_log: bool,
+    /// The file loggers (a path and a format each), in order.
+    pub file_access_logs: Arc<[super::access_log::FileAccessLog]>,
     /// Stream access log entries to the control plane.
     pub grpc_access_log: Option<Arc<super::access_log::GrpcAccessLog>>,
     /// Close both sides after this long without a byte either way (Envoy's

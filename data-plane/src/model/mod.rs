@@ -13,6 +13,7 @@ pub mod http_filters;
 pub mod http_timeouts;
 pub mod keepalive;
 pub mod listener;
+pub mod log_format;
 pub mod mirror;
 pub mod path_normalization;
 pub mod resilience;

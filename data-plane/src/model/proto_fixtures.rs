@@ -1,7 +1,8 @@
 //! xDS protos that the tests of the conversions and of the store build:
 //! TLS transport sockets, inline data, SDS references to
 //! the mesh's certificate and roots (over ADS, or through `sds-grpc` as
-//! istiod writes them), and a self-signed certificate.
+//! istiod writes them), a self-signed certificate, and access log JSON
+//! formats.
 
 use prost::Message;
 use proto::pb::envoy::config::core::v3::{
@@ -84,5 +85,21 @@ pub(crate) fn mesh_context() -> CommonTlsContext {
             )),
         ),
         ..Default::default()
+    }
+}
+
+/// A `json_format` Struct of `fields` (key, format string).
+pub(crate) fn json_format(fields: &[(&str, &str)]) -> proto::pb::google::protobuf::Struct {
+    use proto::pb::google::protobuf::{Value, value::Kind};
+    proto::pb::google::protobuf::Struct {
+        fields: fields
+            .iter()
+            .map(|(key, format)| {
+                let value = Value {
+                    kind: Some(Kind::StringValue((*format).into())),
+                };
+                ((*key).into(), value)
+            })
+            .collect(),
     }
 }

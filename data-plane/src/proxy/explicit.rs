@@ -18,9 +18,9 @@ use crate::access_log_service::LogTargets;
 use crate::model::Listener;
 use shared::egress::EgressPolicy;
 
-use super::ProxyContext;
 use super::http::{self, Downstream, RouteSource};
 use super::outbound::{self, Accepted, Destination};
+use super::{ProxyContext, access_log};
 
 mod blocked;
 pub mod head;
@@ -58,7 +58,7 @@ pub async fn serve(
                 source: RouteSource::ExplicitProxy {
                     accepting: accepting.name.clone(),
                 },
-                targets: Arc::new(LogTargets::new(true, None, None)),
+                targets: Arc::new(LogTargets::new(&access_log::istio_stdout(), None, None)),
                 peer_identity: None,
                 server_name: None,
                 tls: false,

@@ -346,7 +346,7 @@ fn http_downstream(
             upgrades: hcm.upgrades.clone(),
         },
         targets: Arc::new(LogTargets::new(
-            hcm.access_log,
+            &hcm.file_access_logs,
             hcm.grpc_access_log.as_ref(),
             context.access_log_service.as_ref(),
         )),

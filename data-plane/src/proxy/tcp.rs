@@ -64,7 +64,7 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
         .and_then(|target| HeaderValue::from_str(&target).ok());
     log.egress_policy = accepted.egress_policy;
     let targets = LogTargets::new(
-        config.access_log,
+        &config.file_access_logs,
         config.grpc_access_log.as_ref(),
         context.access_log_service.as_ref(),
     );

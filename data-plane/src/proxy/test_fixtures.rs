@@ -163,7 +163,11 @@ pub(crate) fn fall_through_outbound(
             action: ChainAction::Tcp(TcpProxy {
                 stat_prefix: cluster.into(),
                 target: ClusterTarget::Cluster(cluster.into()),
-                access_log,
+                file_access_logs: if access_log {
+                    crate::proxy::access_log::istio_stdout()
+                } else {
+                    Arc::new([])
+                },
                 grpc_access_log: None,
                 idle_timeout: None,
                 max_downstream_connection_duration: None,

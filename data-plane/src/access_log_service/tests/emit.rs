@@ -31,7 +31,7 @@ async fn a_request_without_a_route_is_reported_with_its_host_and_flag() {
             upgrades: Default::default(),
         },
         targets: Arc::new(LogTargets::new(
-            false,
+            &Arc::from([]),
             Some(&Arc::new(route_mark_logger())),
             context.access_log_service.as_ref(),
         )),

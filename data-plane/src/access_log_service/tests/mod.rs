@@ -204,17 +204,19 @@ fn a_full_queue_drops_and_counts() {
 }
 
 #[test]
-fn log_targets_without_stdout_or_a_queue_log_nothing() {
+fn log_targets_without_file_loggers_or_a_queue_log_nothing() {
     let stats = Arc::new(AccessLogStats::default());
     let (queue, _receiver) = AccessLogQueue::new(2, stats);
     let logger = Arc::new(route_mark_logger());
-    assert!(LogTargets::new(false, None, Some(&queue)).is_empty());
+    let none = Arc::from([]);
+    assert!(LogTargets::new(&none, None, Some(&queue)).is_empty());
     assert!(
-        LogTargets::new(false, Some(&logger), None).is_empty(),
+        LogTargets::new(&none, Some(&logger), None).is_empty(),
         "an agent that does not report has nowhere to send entries"
     );
-    assert!(!LogTargets::new(false, Some(&logger), Some(&queue)).is_empty());
-    assert!(!LogTargets::new(true, None, None).is_empty());
+    assert!(!LogTargets::new(&none, Some(&logger), Some(&queue)).is_empty());
+    let stdout = crate::proxy::access_log::istio_stdout();
+    assert!(!LogTargets::new(&stdout, None, None).is_empty());
 }
 
 /// The client of a proxy with `token`, connected to `als`.

@@ -2,9 +2,9 @@
 //! or a TCP proxy) → model: Envoy's gRPC loggers (`http_grpc` on an HTTP
 //! connection manager, `tcp_grpc` on a TCP proxy) sending to the
 //! `envoy_accesslog_service` cluster, which the agent serves by streaming
-//! to the control plane; a file logger to `/dev/stdout` or a stdout logger
-//! writes the text line to stdout (its format checked in
-//! `access_log_format`); any other logger is refused.
+//! to the control plane; file, stdout and stderr loggers, each writing its
+//! format (compiled in `access_log_format`) to its path, opened here so a
+//! path the agent cannot write is refused; any other logger is refused.
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use proto::pb::envoy::extensions::access_loggers::grpc::v3::{
     CommonGrpcAccessLogConfig, HttpGrpcAccessLogConfig, TcpGrpcAccessLogConfig,
 };
 use proto::pb::envoy::extensions::access_loggers::stream::v3::{
-    StdoutAccessLog, stdout_access_log,
+    StderrAccessLog, StdoutAccessLog, stderr_access_log, stdout_access_log,
 };
 use proto::pb::envoy::r#type::metadata::v3::{MetadataKey, metadata_key, metadata_kind};
 use proto::pb::envoy::r#type::tracing::v3::{CustomTag as PbCustomTag, custom_tag};
@@ -24,7 +24,8 @@ use shared::egress::{ACCESS_LOG_SERVICE_CLUSTER, EGRESS_POLICY_FIELD, METADATA_N
 
 use super::{At, access_log_format, decode};
 use crate::model::Error;
-use crate::model::access_log::{CustomTag, GrpcAccessLog, TagValue};
+use crate::model::access_log::{CustomTag, FileAccessLog as FileLogger, GrpcAccessLog, TagValue};
+use crate::proxy::access_log::sink;
 
 pub(super) const HTTP_GRPC: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig";
@@ -34,8 +35,8 @@ pub(super) const FILE: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 pub(super) const STDOUT: &str =
     "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
-/// The one file the agent writes its access log to.
-const DEV_STDOUT: &str = "/dev/stdout";
+pub(super) const STDERR: &str =
+    "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog";
 
 /// Which filter the loggers belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +48,8 @@ pub(super) enum Filter {
 /// What a filter's loggers ask for.
 #[derive(Debug, Default)]
 pub(super) struct Loggers {
-    /// The access log line on stdout.
-    pub(super) stdout: bool,
+    /// The file loggers, in order.
+    pub(super) files: Vec<FileLogger>,
     pub(super) grpc: Option<Arc<GrpcAccessLog>>,
 }
 
@@ -57,6 +58,11 @@ pub(super) fn loggers(logs: &[AccessLog], filter: Filter, at: &At<'_>) -> Result
     let mut loggers = Loggers::default();
     for (i, log) in logs.iter().enumerate() {
         let at = at.field(format!("access_log[{i}]"));
+        if log.filter.is_some() {
+            return Err(at
+                .field("filter")
+                .error("access log filters are not supported: every entry is logged"));
+        }
         let any = match &log.config_type {
             Some(access_log::ConfigType::TypedConfig(any))
                 if any.type_url == HTTP_GRPC || any.type_url == TCP_GRPC =>
@@ -64,8 +70,9 @@ pub(super) fn loggers(logs: &[AccessLog], filter: Filter, at: &At<'_>) -> Result
                 any
             }
             Some(access_log::ConfigType::TypedConfig(any)) => {
-                stdout_logger(any, &at.field("typed_config"))?;
-                loggers.stdout = true;
+                loggers
+                    .files
+                    .push(file_logger(any, &at.field("typed_config"))?);
                 continue;
             }
             None => {
@@ -94,11 +101,6 @@ pub(super) fn loggers(logs: &[AccessLog], filter: Filter, at: &At<'_>) -> Result
                     .error("http_grpc logs HTTP requests: a TCP proxy takes tcp_grpc"));
             }
         };
-        if log.filter.is_some() {
-            return Err(at
-                .field("filter")
-                .error("access log filters are not supported: every entry is logged"));
-        }
         if loggers.grpc.is_some() {
             return Err(at.error("only one gRPC access logger per filter is supported"));
         }
@@ -112,43 +114,56 @@ pub(super) fn loggers(logs: &[AccessLog], filter: Filter, at: &At<'_>) -> Result
     Ok(loggers)
 }
 
-/// Checks a logger that writes the text line: a file logger to
-/// `/dev/stdout`, or a stdout logger, each in Istio's format or Envoy's
-/// default.
-fn stdout_logger(any: &proto::wkt::Any, at: &At<'_>) -> Result<(), Error> {
-    match any.type_url.as_str() {
+/// A file logger (its path), or a stdout or stderr logger, with its
+/// format.
+fn file_logger(any: &proto::wkt::Any, at: &At<'_>) -> Result<FileLogger, Error> {
+    let (path, format) = match any.type_url.as_str() {
         FILE => {
             let file: FileAccessLog = decode(any, FILE, at)?;
-            if file.path != DEV_STDOUT {
-                return Err(at.field("path").error(format!(
-                    "the agent writes its access log to {DEV_STDOUT} only, not {:?}",
-                    file.path
-                )));
+            if file.path.is_empty() {
+                return Err(at.field("path").error("a path is required"));
             }
             #[allow(deprecated)]
-            match &file.access_log_format {
-                None => Ok(()),
-                Some(file_access_log::AccessLogFormat::LogFormat(format)) => {
-                    access_log_format::check(format, &at.field("log_format"))
+            let format = match file.access_log_format {
+                None => None,
+                Some(file_access_log::AccessLogFormat::LogFormat(format)) => Some(format),
+                Some(_) => {
+                    return Err(at.error(
+                        "the deprecated format, json_format and typed_json_format fields are not supported: use log_format",
+                    ));
                 }
-                Some(_) => Err(at.error(
-                    "the deprecated format, json_format and typed_json_format fields are not supported: use log_format",
-                )),
-            }
+            };
+            (file.path, format)
         }
         STDOUT => {
             let stdout: StdoutAccessLog = decode(any, STDOUT, at)?;
-            match &stdout.access_log_format {
-                None => Ok(()),
-                Some(stdout_access_log::AccessLogFormat::LogFormat(format)) => {
-                    access_log_format::check(format, &at.field("log_format"))
-                }
-            }
+            let format = stdout.access_log_format.map(|format| match format {
+                stdout_access_log::AccessLogFormat::LogFormat(format) => format,
+            });
+            ("/dev/stdout".to_string(), format)
         }
-        other => Err(at.error(format!(
-            "access logger {other} is not supported: the agent writes file ({DEV_STDOUT}), stdout and gRPC access logs"
-        ))),
-    }
+        STDERR => {
+            let stderr: StderrAccessLog = decode(any, STDERR, at)?;
+            let format = stderr.access_log_format.map(|format| match format {
+                stderr_access_log::AccessLogFormat::LogFormat(format) => format,
+            });
+            ("/dev/stderr".to_string(), format)
+        }
+        other => {
+            return Err(at.error(format!(
+                "access logger {other} is not supported: the agent writes file, stdout, stderr and gRPC access logs"
+            )));
+        }
+    };
+    let format = access_log_format::log_format(format.as_ref(), &at.field("log_format"))?;
+    let sink = sink::open(&path).map_err(|error| {
+        at.field("path")
+            .error(format!("cannot open {path:?} for append: {error}"))
+    })?;
+    Ok(FileLogger {
+        format: Arc::new(format),
+        sink,
+    })
 }
 
 /// The common config of an `http_grpc` logger, which must not ask for

@@ -14,7 +14,7 @@ fn chain(name: &str, port: Option<u16>, prefixes: &[&str], names: &[&str]) -> Fi
         action: ChainAction::Tcp(TcpProxy {
             stat_prefix: name.into(),
             target: ClusterTarget::Cluster(name.into()),
-            access_log: false,
+            file_access_logs: Arc::new([]),
             grpc_access_log: None,
             idle_timeout: None,
             max_downstream_connection_duration: None,

@@ -34,12 +34,12 @@ pub(super) async fn refuse_connect(
     let (cluster, targets, tcp) = match &chain.action {
         ChainAction::Tcp(tcp) => (
             tcp.target.pick_name(0).cloned(),
-            LogTargets::new(tcp.access_log, tcp.grpc_access_log.as_ref(), queue),
+            LogTargets::new(&tcp.file_access_logs, tcp.grpc_access_log.as_ref(), queue),
             true,
         ),
         ChainAction::Http(hcm) => (
             None,
-            LogTargets::new(hcm.access_log, hcm.grpc_access_log.as_ref(), queue),
+            LogTargets::new(&hcm.file_access_logs, hcm.grpc_access_log.as_ref(), queue),
             false,
         ),
     };

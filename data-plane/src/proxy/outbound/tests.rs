@@ -52,7 +52,7 @@ fn https_chain(alpn: &[&str]) -> (FilterChain, CertificateDer<'static>) {
             stat_prefix: "outbound_0.0.0.0_443".into(),
             route_config_name: "https.443.https.gateway.default".into(),
             inline_routes: None,
-            access_log: false,
+            file_access_logs: Arc::new([]),
             grpc_access_log: None,
             http_filters: Default::default(),
             use_remote_address: false,

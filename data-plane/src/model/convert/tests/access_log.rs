@@ -185,7 +185,10 @@ const HTTP_LOG: &str = "filter_chains[0].http_connection_manager.access_log[0]";
 #[test]
 fn an_http_grpc_logger_takes_the_egress_policy_from_route_metadata() {
     let manager = http_manager(&http_listener(vec![http_grpc(common(route_mark_tag()))]));
-    assert!(!manager.access_log, "no stdout logger: no line");
+    assert!(
+        manager.file_access_logs.is_empty(),
+        "no file logger: no line"
+    );
     assert_eq!(
         manager.grpc_access_log.as_deref(),
         Some(&GrpcAccessLog {
@@ -206,14 +209,14 @@ fn a_stdout_logger_and_a_grpc_logger_both_log() {
         stdout(),
         http_grpc(common(route_mark_tag())),
     ]));
-    assert!(manager.access_log);
+    assert_eq!(manager.file_access_logs.len(), 1);
     assert!(manager.grpc_access_log.is_some());
 }
 
 #[test]
 fn without_loggers_nothing_is_logged() {
     let manager = http_manager(&http_listener(Vec::new()));
-    assert!(!manager.access_log);
+    assert!(manager.file_access_logs.is_empty());
     assert!(manager.grpc_access_log.is_none());
 }
 
@@ -222,7 +225,7 @@ fn a_tcp_grpc_logger_on_a_fall_through_chain_carries_a_literal_mark() {
     let proxy = tcp_proxy_of(&tcp_listener(vec![tcp_grpc(common(literal_tag(
         "blocked",
     )))]));
-    assert!(!proxy.access_log);
+    assert!(proxy.file_access_logs.is_empty());
     let logger = proxy.grpc_access_log.expect("a gRPC logger");
     assert_eq!(&*logger.log_name, "egress");
     assert_eq!(

@@ -130,7 +130,7 @@ fn a_sidecar_listener_keeps_its_chains_names_and_ports() {
     };
     assert_eq!(&*manager.route_config_name, "80");
     assert!(manager.inline_routes.is_none());
-    assert!(!manager.access_log);
+    assert!(manager.file_access_logs.is_empty());
 }
 
 #[test]

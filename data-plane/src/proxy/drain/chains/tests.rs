@@ -19,7 +19,7 @@ fn tcp_chain(name: &str, port: u16, cluster: &str) -> FilterChain {
         action: ChainAction::Tcp(TcpProxy {
             stat_prefix: cluster.into(),
             target: ClusterTarget::Cluster(cluster.into()),
-            access_log: false,
+            file_access_logs: Arc::new([]),
             grpc_access_log: None,
             idle_timeout: None,
             max_downstream_connection_duration: None,

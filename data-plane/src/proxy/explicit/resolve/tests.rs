@@ -31,7 +31,7 @@ fn routed_chain(service: &str, target: ClusterTarget, prefixes: &[(&str, u8)]) -
         action: ChainAction::Tcp(TcpProxy {
             stat_prefix: service.into(),
             target,
-            access_log: true,
+            file_access_logs: crate::proxy::access_log::istio_stdout(),
             grpc_access_log: None,
             idle_timeout: None,
             max_downstream_connection_duration: None,
@@ -212,7 +212,7 @@ fn http_and_sni_listeners_route_by_what_the_tunnel_carries() {
             stat_prefix: "outbound_0.0.0.0_80".into(),
             route_config_name: "80".into(),
             inline_routes: None,
-            access_log: true,
+            file_access_logs: crate::proxy::access_log::istio_stdout(),
             grpc_access_log: None,
             http_filters: Default::default(),
             use_remote_address: false,

@@ -160,7 +160,7 @@ fn two_chains(b_prefix: &str) -> Arc<Listener> {
         action: ChainAction::Tcp(TcpProxy {
             stat_prefix: prefix.into(),
             target: ClusterTarget::Cluster("outbound|80||a.example".into()),
-            access_log: false,
+            file_access_logs: Arc::new([]),
             grpc_access_log: None,
             idle_timeout: None,
             max_downstream_connection_duration: None,

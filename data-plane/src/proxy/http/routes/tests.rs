@@ -28,7 +28,11 @@ fn explicit() -> Downstream {
         source: RouteSource::ExplicitProxy {
             accepting: "virtualOutbound".into(),
         },
-        targets: Arc::new(LogTargets::new(true, None, None)),
+        targets: Arc::new(LogTargets::new(
+            &crate::proxy::access_log::istio_stdout(),
+            None,
+            None,
+        )),
         peer_identity: None,
         server_name: None,
         tls: false,
