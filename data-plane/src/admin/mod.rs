@@ -10,7 +10,7 @@ mod drain;
 mod endpoints;
 mod listeners;
 pub mod logging;
-mod stats_text;
+pub(crate) mod stats_text;
 
 use std::convert::Infallible;
 use std::fmt::Write as _;

@@ -26,7 +26,8 @@ const SCOPE_TAGS: [(&str, &str, &str); 5] = [
     ("envoy_tcp_prefix", "tcp_", "tcp"),
 ];
 
-/// The response code class tag (`upstream_rq_2xx`).
+/// The response code class tag: Envoy's `upstream_rq_2xx` is
+/// `upstream_rq_xx{envoy_response_code_class="2"}`.
 const CODE_CLASS_TAG: &str = "envoy_response_code_class";
 /// The response code tag (`retry.upstream_rq_503`).
 const CODE_TAG: &str = "envoy_response_code";
@@ -183,7 +184,7 @@ pub fn envoy_name(name: &str, mut labels: Vec<(String, String)>) -> String {
     let mut rest = rest.to_string();
     if let Some(class) = take(&mut labels, CODE_CLASS_TAG) {
         let base = rest.strip_suffix("_xx").unwrap_or(&rest);
-        rest = format!("{base}_{}xx", class.trim_end_matches("xx"));
+        rest = format!("{base}_{class}xx");
     }
     if let Some(code) = take(&mut labels, CODE_TAG) {
         rest = format!("{rest}_{code}");

@@ -197,12 +197,12 @@ impl Stats {
             }
         }
         retries::render(out, &clusters);
-        let _ = writeln!(out, "# TYPE envoy_cluster_upstream_rq counter");
+        let _ = writeln!(out, "# TYPE envoy_cluster_upstream_rq_xx counter");
         for (name, stats) in &clusters {
             for (i, count) in stats.rq_class.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "envoy_cluster_upstream_rq{{envoy_response_code_class=\"{}xx\",envoy_cluster_name=\"{name}\"}} {}",
+                    "envoy_cluster_upstream_rq_xx{{envoy_response_code_class=\"{}\",envoy_cluster_name=\"{name}\"}} {}",
                     i + 1,
                     count.load(Relaxed)
                 );
@@ -249,3 +249,6 @@ impl Stats {
         self.istio.render(out);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -59,9 +59,9 @@ fn the_response_code_class_is_a_suffix_of_the_name() {
     // Envoy: cluster.<name>.upstream_rq_2xx, http.<prefix>.downstream_rq_5xx.
     assert_eq!(
         envoy_name(
-            "envoy_cluster_upstream_rq",
+            "envoy_cluster_upstream_rq_xx",
             labels(&[
-                ("envoy_response_code_class", "2xx"),
+                ("envoy_response_code_class", "2"),
                 ("envoy_cluster_name", "c")
             ])
         ),
