@@ -243,16 +243,26 @@ fn examples() -> Vec<Example> {
             "wildcard-egress-hosts/configure_egress_gateway_traffic_to_a_wildcard_host_3.yaml",
             &["wildcard-egress-hosts/configure_egress_gateway_traffic_to_a_wildcard_host_1.yaml"],
         ),
-        // The Gateway API tabs: Gateway, HTTPRoute, TLSRoute and
-        // ReferenceGrant are named as not handled yet.
-        not_handled("egress-gateway/gateway-api/egress_gateway_for_http_traffic_4.yaml"),
-        not_handled("egress-gateway/gateway-api/egress_gateway_for_http_traffic_6.yaml"),
-        not_handled("egress-gateway/gateway-api/egress_gateway_for_https_traffic_4.yaml"),
-        not_handled(
-            "egress-gateway-tls-origination/gateway-api/perform_tls_origination_with_an_egress_gateway_4.yaml",
+        // The Gateway API tabs.
+        applies(
+            "egress-gateway/gateway-api/egress_gateway_for_http_traffic_4.yaml",
+            &[],
         ),
-        not_handled(
+        applies(
+            "egress-gateway/gateway-api/egress_gateway_for_http_traffic_6.yaml",
+            &[],
+        ),
+        applies(
+            "egress-gateway/gateway-api/egress_gateway_for_https_traffic_4.yaml",
+            &[],
+        ),
+        not_supported(
+            "egress-gateway-tls-origination/gateway-api/perform_tls_origination_with_an_egress_gateway_4.yaml",
+            "spec.listeners[0].tls.options",
+        ),
+        applies(
             "egress-gateway-tls-origination/gateway-api/perform_tls_origination_with_an_egress_gateway_6.yaml",
+            &[],
         ),
         applies(
             "egress-gateway-tls-origination/gateway-api/perform_tls_origination_with_an_egress_gateway_7.yaml",
@@ -264,11 +274,13 @@ fn examples() -> Vec<Example> {
             "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_2.yaml",
             &[],
         ),
-        not_handled(
+        not_supported(
             "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_4.yaml",
+            "spec.listeners[0].tls.options",
         ),
-        not_handled(
+        applies(
             "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_6.yaml",
+            &[],
         ),
         applies(
             "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_8.yaml",
@@ -276,8 +288,9 @@ fn examples() -> Vec<Example> {
                 "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_2.yaml",
             ],
         ),
-        not_handled(
+        applies(
             "wildcard-egress-hosts/gateway-api/configure_egress_gateway_traffic_to_a_wildcard_host_2.yaml",
+            &[],
         ),
         // Kubernetes Services and Endpoints are the registry.
         applies(
