@@ -73,9 +73,9 @@ static SINKS: LazyLock<Mutex<HashMap<Box<str>, &'static Sink>>> = LazyLock::new(
 pub fn open(path: &str) -> std::io::Result<&'static Sink> {
     let mut sinks = SINKS.lock();
     if let Some(sink) = sinks.get(path) {
-        if let Target::File(_) = sink.output.lock().target {
-            let file = open_file(path)?;
-            sink.output.lock().target = Target::File(file);
+        let mut output = sink.output.lock();
+        if let Target::File(_) = output.target {
+            output.target = Target::File(open_file(path)?);
         }
         return Ok(sink);
     }

@@ -314,3 +314,21 @@ fn the_explicit_proxys_loggers_write_istios_line_to_stdout() {
         LogFormat::Text(TextFormat::parse(ISTIO_TEXT_FORMAT).unwrap())
     );
 }
+
+#[test]
+fn a_path_opened_again_is_the_same_sink_on_a_file_opened_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let path_text = path.to_str().unwrap();
+    let first = super::sink::open(path_text).unwrap();
+    first.push(b"first\n");
+    super::flush();
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    let second = super::sink::open(path_text).unwrap();
+    assert!(std::ptr::eq(first, second), "one sink per path");
+    second.push(b"second\n");
+    super::flush();
+    assert_eq!(std::fs::read_to_string(&rotated).unwrap(), "first\n");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "second\n");
+}
