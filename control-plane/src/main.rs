@@ -8,6 +8,7 @@
 mod cli {
     pub mod csds_client;
     pub mod egress;
+    pub mod proxy_config;
     pub mod proxy_status;
     pub mod serve;
     pub mod status;
@@ -26,6 +27,7 @@ use shared::telemetry::LogFormat;
 use shared::type_url;
 
 use cli::egress::{EgressCommand, egress};
+use cli::proxy_config::{ProxyConfigOptions, proxy_config};
 use cli::proxy_status::{ProxyStatusOptions, proxy_status};
 use cli::serve::{ServeOptions, serve};
 use cli::status::{StatusOptions, print_status, status_table};
@@ -103,6 +105,9 @@ enum Command {
     /// as the status stanzas Kubernetes would store; exit 1 if one does
     /// not hold.
     Status(StatusOptions),
+    /// What a connected proxy was sent and acknowledged, as `istioctl
+    /// proxy-config` shows it (read from CSDS).
+    ProxyConfig(ProxyConfigOptions),
 }
 
 #[derive(Subcommand)]
@@ -189,6 +194,7 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(error) => Err(error),
         },
+        Command::ProxyConfig(options) => proxy_config(options).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

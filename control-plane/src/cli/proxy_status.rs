@@ -205,15 +205,7 @@ mod tests {
             ],
         };
         let table = render(&response, None, "istiod", false);
-        let lines: Vec<Vec<&str>> = table
-            .lines()
-            .map(|l| {
-                l.split("   ")
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .collect()
-            })
-            .collect();
+        let lines = table::cells(&table);
         assert_eq!(lines[0], HEADER);
         assert_eq!(
             lines[1],

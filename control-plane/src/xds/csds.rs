@@ -1,8 +1,8 @@
 //! CSDS (`envoy.service.status.v3.ClientStatusDiscoveryService`): for every
 //! connected proxy, each resource it was sent with its status (ACKED,
 //! NACKED with the error, or still REQUESTED) and, unless excluded, its
-//! content. Secrets are listed by name and status only: their content holds
-//! a private key.
+//! content. A secret's private key is redacted, as in Envoy's config dump:
+//! its certificates (public) are shown, its key never.
 //!
 //! On the secure port only operators' tokens may read it: of namespace
 //! `istio-system`, as istiod has it, but not of a trusted gateway's service
@@ -104,13 +104,13 @@ pub fn client_config(
                     (ClientResourceStatus::Requested, ConfigStatus::Stale, None)
                 }
             };
-            let xds_config = if exclude_contents || type_url == shared::type_url::SECRET {
+            let xds_config = if exclude_contents {
                 None
             } else {
                 snapshot
                     .resources(type_url)
                     .and_then(|by_name| by_name.get(&**name))
-                    .map(|r| r.any.clone())
+                    .map(|r| redacted(type_url, &r.any))
             };
             generic_xds_configs.push(GenericXdsConfig {
                 type_url: type_url.to_string(),
@@ -139,6 +139,17 @@ pub fn client_config(
         node: Some(connection.node.clone()),
         generic_xds_configs,
         ..Default::default()
+    }
+}
+
+/// `any` as CSDS may show it: a secret without its private key.
+fn redacted(type_url: &str, any: &proto::wkt::Any) -> proto::wkt::Any {
+    if type_url != shared::type_url::SECRET {
+        return any.clone();
+    }
+    proto::wkt::Any {
+        type_url: any.type_url.clone(),
+        value: crate::translate::secret::redact_private_key(&any.value),
     }
 }
 
@@ -177,5 +188,48 @@ impl ClientStatusDiscoveryService for Csds {
     ) -> Result<Response<ClientStatusResponse>, Status> {
         self.authorize(&request)?;
         Ok(Response::new(self.status(request.get_ref())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use proto::pb::envoy::config::core::v3::{DataSource, data_source};
+    use proto::pb::envoy::extensions::transport_sockets::tls::v3::{
+        Secret, TlsCertificate, secret,
+    };
+
+    use super::*;
+
+    fn inline(text: &str) -> Option<DataSource> {
+        Some(DataSource {
+            specifier: Some(data_source::Specifier::InlineString(text.to_string())),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_secret_is_shown_with_its_certificate_and_without_its_private_key() {
+        let secret = Secret {
+            name: "kubernetes://cnn-credential".to_string(),
+            r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
+                certificate_chain: inline("CERTIFICATE"),
+                private_key: inline("PRIVATE KEY"),
+                ..Default::default()
+            })),
+        };
+        let any = proto::pack(shared::type_url::SECRET, &secret);
+        let shown = Secret::decode(redacted(shared::type_url::SECRET, &any).value.as_slice())
+            .expect("a secret");
+        let Some(secret::Type::TlsCertificate(cert)) = shown.r#type else {
+            panic!("a TLS certificate");
+        };
+        assert_eq!(cert.certificate_chain, inline("CERTIFICATE"));
+        assert_eq!(cert.private_key, inline("[redacted]"));
+        let cluster = proto::wkt::Any {
+            type_url: shared::type_url::CLUSTER.to_string(),
+            value: vec![1, 2, 3],
+        };
+        assert_eq!(redacted(shared::type_url::CLUSTER, &cluster), cluster);
     }
 }
