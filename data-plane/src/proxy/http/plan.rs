@@ -96,13 +96,17 @@ pub(super) enum Destination {
     Authority,
 }
 
-/// Plans `request` by `routes`; `config` knows the clusters.
+/// Plans `request` by `routes`; `config` knows the clusters. The app's
+/// router control headers (`x-envoy-retry-on`, ..) go first, as Envoy's
+/// connection manager removes them before routing: no route matches on
+/// them.
 pub(super) fn plan<'r>(
     routes: &'r RouteConfig,
     config: &RunningConfig,
-    request: Request,
+    mut request: Request,
     draws: Draws,
 ) -> Plan<'r> {
+    super::router_headers::remove_external_control(&mut request.head.headers);
     let facts = RequestFacts {
         authority: text(request.authority.as_ref()),
         path: request
@@ -254,8 +258,7 @@ fn forwarding<'r>(
     }
 }
 
-/// The request head for the upstream: hop-by-hop headers and the app's
-/// router control headers (`x-envoy-retry-on`, ..) dropped, Host
+/// The request head for the upstream: hop-by-hop headers dropped, Host
 /// from the authority (or the route's host rewrite, else the weighted
 /// cluster entry's), `x-forwarded-proto`, an `x-request-id` if there was
 /// none, the route's decorator, the header edits (the weighted cluster
@@ -287,7 +290,6 @@ fn upstream_head(
     let path = rewrite_path(head.uri.path_and_query(), route, forward);
     let headers = &mut head.headers;
     headers::strip_hop_by_hop(headers);
-    super::router_headers::remove_external_control(headers);
     if let Some(host) = host {
         headers.insert(header::HOST, host);
     }

@@ -540,3 +540,23 @@ fn a_weighted_entry_edits_before_the_route_and_rewrites_host_unless_the_route_do
     ));
     assert_eq!(head.headers[header::HOST], "route.httpbin.test");
 }
+
+#[test]
+fn the_apps_router_control_headers_are_gone_before_routing() {
+    // Envoy's connection manager removes x-envoy-max-retries & co. from an
+    // external request before the route table sees it: a route matching on
+    // one matches no request, and the request goes on without it.
+    use crate::model::route::{HeaderMatch, HeaderRule};
+    let mut route = route(prefix("/"), RouteAction::Forward(forward_to(CLUSTER)));
+    route.matcher.headers = vec![HeaderMatch {
+        name: "x-envoy-max-retries".into(),
+        rule: HeaderRule::Present(true),
+        invert: false,
+        treat_missing_as_empty: false,
+    }];
+    let routes = routes(route);
+    let request = request("httpbin.test", "/", &[("x-envoy-max-retries", "3")]);
+    let plan = plan_for(&routes, request);
+    assert_eq!(replied(&plan).status, StatusCode::NOT_FOUND);
+    assert!(!plan.head.headers.contains_key("x-envoy-max-retries"));
+}
