@@ -31,7 +31,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::error::{ConfigError, ConfigErrors, WatchError};
-use super::load::{NotHandled, read_dir};
+use super::load::{NotHandled, NotUsed, read_dir};
 use super::{ConfigSnapshot, SharedSnapshot};
 use reload::{Reload, reload};
 use settle::settle;
@@ -74,6 +74,7 @@ struct LastLoad {
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
     not_handled: Vec<NotHandled>,
+    not_used: Vec<NotUsed>,
 }
 
 impl ConfigWatcher {
@@ -252,6 +253,11 @@ impl State {
                 tracing::warn!("{document}");
             }
         }
+        for object in &reload.not_used {
+            if !last.not_used.contains(object) {
+                tracing::info!("{object}");
+            }
+        }
         if !reload.errors.is_empty() {
             tracing::warn!(
                 errors = reload.errors.len(),
@@ -263,6 +269,7 @@ impl State {
             errors: reload.errors,
             warnings: reload.warnings,
             not_handled: reload.not_handled,
+            not_used: reload.not_used,
         };
     }
 

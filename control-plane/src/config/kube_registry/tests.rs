@@ -223,9 +223,15 @@ spec:
 ";
     let snapshot = load_str(Path::new("k8s.yaml"), &[REVIEWS, bad].join("---\n"))
         .unwrap_or_else(|errors| panic!("loads: {errors}"));
+    // Asked for before validation: what is served is still built from
+    // the valid Services only.
+    assert_eq!(snapshot.kubernetes_service_entries().len(), 2);
     let checked = check(snapshot);
     assert_eq!(checked.snapshot.services.len(), 1);
     assert_eq!(checked.snapshot.services[0].meta.name, "reviews");
+    let served = checked.snapshot.kubernetes_service_entries();
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0].meta.name, "reviews");
     let errors: Vec<String> = checked.errors.iter().map(ToString::to_string).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(

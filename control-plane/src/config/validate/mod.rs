@@ -30,6 +30,7 @@ use std::collections::{HashMap, HashSet};
 use super::error::{ConfigError, Location, Problem, Severity};
 use super::gateway_api::convert::convert;
 use super::gateway_api::status::ObjectStatus;
+use super::kube_registry::KubernetesEntries;
 use super::load::{NotHandled, NotUsed};
 use super::{ConfigSnapshot, Kind, Origin, Resource};
 use check::Check;
@@ -230,6 +231,8 @@ fn retain(snapshot: &mut ConfigSnapshot, keep: impl Fn((Kind, usize)) -> bool) {
     of_kind(Kind::Service, &mut snapshot.services, &keep);
     of_kind(Kind::Endpoints, &mut snapshot.endpoints, &keep);
     of_kind(Kind::EndpointSlice, &mut snapshot.endpoint_slices, &keep);
+    // Built from what is kept, when first asked for.
+    snapshot.kubernetes_entries = KubernetesEntries::default();
 }
 
 /// Checks the metadata and then the spec of every resource of one kind.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::ConfigSnapshot;
 use crate::config::error::{ConfigError, Location, Problem};
-use crate::config::load::{Loaded, NotHandled, keep_unreadable};
+use crate::config::load::{Loaded, NotHandled, NotUsed, keep_unreadable};
 use crate::config::validate::check;
 
 /// One load of the directory: what was read, what is served, what was found.
@@ -26,6 +26,7 @@ pub(super) struct Reload {
     pub errors: Vec<ConfigError>,
     pub warnings: Vec<ConfigError>,
     pub not_handled: Vec<NotHandled>,
+    pub not_used: Vec<NotUsed>,
 }
 
 /// Completes what was read with what `last` held for the files that
@@ -87,6 +88,7 @@ pub(super) fn reload(mut loaded: Loaded, last: &ConfigSnapshot, changing: &[Path
         errors,
         warnings,
         not_handled: loaded.not_handled,
+        not_used: loaded.not_used,
     }
 }
 
