@@ -13,7 +13,7 @@ use crate::config::{http_service, ready, virtual_service};
 use crate::virtual_service::{one_route, with_counters};
 
 pub fn scenarios() -> Vec<Scenario> {
-    vec![retry_on_header(), max_retries_header()]
+    vec![retry_on_header(), max_retries_header(), header_match()]
 }
 
 /// What the app and server `a` saw of `call`, which carries `header`.
@@ -99,6 +99,40 @@ fn max_retries_header() -> Scenario {
             .with("log", "503 URX")
             .with("upstream_rq_retry", 2)
             .with("upstream_rq_retry_limit_exceeded", 1),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// A route matching `x-envoy-max-retries` (aborting 418) before the
+/// catch-all: the header is removed before routing, so the request takes
+/// the catch-all to the server.
+fn header_match() -> Scenario {
+    const HOST: &str = "retry-header-match.example.com";
+    Scenario::new(
+        "x-envoy-max-retries from the app: removed before routing, no route matches it",
+        vec![
+            http_service(HOST, &["a"]),
+            virtual_service(
+                HOST,
+                json!([
+                    {
+                        "match": [{ "headers": { "x-envoy-max-retries": { "exact": "0" } } }],
+                        "fault": { "abort": { "httpStatus": 418, "percentage": { "value": 100 } } },
+                        "route": [{ "destination": { "host": HOST } }],
+                    },
+                    { "route": [{ "destination": { "host": HOST } }] },
+                ]),
+            ),
+        ],
+        |probe| {
+            let call = Call::get(HOST, "/").header("x-envoy-max-retries", "0");
+            outcome(probe, &call, "x-envoy-max-retries")
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("attempts upstream", 1)
+            .with("x-envoy-max-retries upstream", "-")
+            .with("log", "200 -"),
     )
     .ready(ready(HOST, 1))
 }
