@@ -9,8 +9,9 @@
 //! service account are written to the agent's own directory first.
 //!
 //! Its admin interface (`/ready`, `/config_dump`, `/clusters`,
-//! `/stats/prometheus`) listens on a free loopback port; its access log
-//! (Istio's text format) is its stdout.
+//! `/stats/prometheus`), its Prometheus port (`--metrics-addr`) and its
+//! status port (`--status-addr`) listen on free loopback ports; its access
+//! log (Istio's text format) is its stdout.
 //!
 //! A sidecar binds the control plane's `virtualOutbound` listener on
 //! `0.0.0.0:15001`, a port no test can choose, so only one sidecar agent
@@ -57,6 +58,7 @@ pub struct DataPlane {
     process: Process,
     node: NodeId,
     admin: Admin,
+    ports: HttpPorts,
     /// The binary the process runs, as its `/proc/PID/exe` shows it.
     executable: PathBuf,
     _dir: TempDir,
@@ -79,7 +81,7 @@ impl DataPlane {
         Self::launch(
             (command, executable),
             options,
-            ports::free_addr()?,
+            HttpPorts::free_on(Ipv4Addr::LOCALHOST)?,
             dir,
             outbound_port,
         )
@@ -97,14 +99,14 @@ impl DataPlane {
         let executable = dir
             .path()
             .join(binary.file_name().context("the agent binary has no name")?);
-        let admin_addr = SocketAddr::from((netns.ns_ip(), ports::free_port()?));
-        Self::launch((command, executable), options, admin_addr, dir, None)
+        let ports = HttpPorts::free_on(netns.ns_ip())?;
+        Self::launch((command, executable), options, ports, dir, None)
     }
 
     fn launch(
         (mut command, executable): (Command, PathBuf),
         options: &ProxyOptions,
-        admin_addr: SocketAddr,
+        ports: HttpPorts,
         dir: TempDir,
         outbound_port: Option<MutexGuard<'static, ()>>,
     ) -> Result<Self> {
@@ -119,7 +121,11 @@ impl DataPlane {
             .arg("--labels")
             .arg(options.labels_arg())
             .arg("--admin-addr")
-            .arg(admin_addr.to_string())
+            .arg(ports.admin.to_string())
+            .arg("--metrics-addr")
+            .arg(ports.metrics.to_string())
+            .arg("--status-addr")
+            .arg(ports.status.to_string())
             .arg("--dns-server")
             .arg(options.dns_addr.to_string());
         if options.dns_capture {
@@ -141,7 +147,8 @@ impl DataPlane {
         let mut agent = Self {
             process,
             node: options.node.clone(),
-            admin: Admin::new("data-plane", admin_addr),
+            admin: Admin::new("data-plane", ports.admin),
+            ports,
             executable,
             _dir: dir,
             _outbound_port: outbound_port,
@@ -172,6 +179,16 @@ impl DataPlane {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin.addr()
+    }
+
+    /// Envoy's Prometheus port (Istio's 15090).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.ports.metrics
+    }
+
+    /// pilot-agent's status port (Istio's 15020).
+    pub fn status_addr(&self) -> SocketAddr {
+        self.ports.status
     }
 
     /// The agent's stdout (the access log) and stderr so far.
@@ -247,6 +264,26 @@ impl DataPlane {
                 .into_iter()
                 .find(|line| matches(line))
                 .with_context(|| format!("no such access log line in\n{}", self.process.stdout()))
+        })
+    }
+}
+
+/// The agent's HTTP ports: admin, Prometheus and status.
+#[derive(Debug, Clone, Copy)]
+struct HttpPorts {
+    admin: SocketAddr,
+    metrics: SocketAddr,
+    status: SocketAddr,
+}
+
+impl HttpPorts {
+    /// Three free ports on `ip`.
+    fn free_on(ip: Ipv4Addr) -> Result<Self> {
+        let on = |port| SocketAddr::from((ip, port));
+        Ok(Self {
+            admin: on(ports::free_port()?),
+            metrics: on(ports::free_port()?),
+            status: on(ports::free_port()?),
         })
     }
 }

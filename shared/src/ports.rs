@@ -14,6 +14,8 @@ pub const OUTBOUND_CAPTURE: u16 = 15001;
 pub const INBOUND_CAPTURE: u16 = 15006;
 /// The agent's DNS proxy, UDP and TCP (pilot-agent's DNS listener).
 pub const DNS_PROXY: u16 = 15053;
+/// pilot-agent's status port: the merged Prometheus scrape and readiness.
+pub const AGENT_STATUS: u16 = 15020;
 /// Health checks.
 pub const HEALTH: u16 = 15021;
 /// Prometheus metrics of a proxy.

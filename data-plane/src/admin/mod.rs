@@ -1,8 +1,9 @@
 //! The admin interface (`--admin-addr`, default 127.0.0.1:15000), with
 //! Envoy's paths and answers so habits and scripts carry over (the list
-//! is `/help`'s, in `endpoints.rs`; a mutating path takes POST only). It
-//! runs on a thread of its own, apart from xDS and the proxy workers (see
-//! `cli/proxy.rs`).
+//! is `/help`'s, in `endpoints.rs`; a mutating path takes POST only), and
+//! the scrape and status ports that serve a few of its paths
+//! (`surface.rs`). They run on a thread of their own, apart from xDS and
+//! the proxy workers (see `cli/proxy.rs`).
 
 pub mod certs;
 pub mod config_dump;
@@ -11,6 +12,7 @@ mod endpoints;
 mod listeners;
 pub mod logging;
 pub(crate) mod stats_text;
+mod surface;
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -34,6 +36,7 @@ use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
 use crate::xds::XdsStats;
 use config_dump::{DumpError, Dumps};
+pub use surface::Surface;
 
 /// How long the admin listener waits after a failed accept.
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -77,15 +80,15 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Serves the admin interface on `listener` until the process exits.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+    /// Serves `surface`'s paths on `listener` until the process exits.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, surface: Surface) {
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(error) => {
                     // Out of file descriptors, most likely: wait rather
                     // than spin.
-                    tracing::warn!(%error, "admin: accept failed");
+                    tracing::warn!(%error, listener = surface.name(), "accept failed");
                     tokio::time::sleep(ACCEPT_RETRY).await;
                     continue;
                 }
@@ -94,7 +97,7 @@ impl Admin {
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<Incoming>| {
                     let admin = admin.clone();
-                    async move { Ok::<_, Infallible>(admin.respond(&req)) }
+                    async move { Ok::<_, Infallible>(admin.respond(&req, surface)) }
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -103,9 +106,12 @@ impl Admin {
         }
     }
 
-    fn respond(&self, req: &Request<Incoming>) -> Response<Body> {
+    fn respond(&self, req: &Request<Incoming>, surface: Surface) -> Response<Body> {
         let query = req.uri().query().unwrap_or_default();
         let path = req.uri().path();
+        if !surface.serves(path) {
+            return text(StatusCode::NOT_FOUND, "404 page not found\n".into());
+        }
         let Some(endpoint) = endpoints::find(path) else {
             let help = endpoints::help();
             return text(StatusCode::NOT_FOUND, format!("invalid path. {help}"));

@@ -10,8 +10,8 @@ use clap::{Args, ValueEnum};
 use data_plane::access_log_service::{
     AccessLogClient, AccessLogQueue, AccessLogStats, QUEUE_CAPACITY,
 };
-use data_plane::admin::Admin;
 use data_plane::admin::logging::Logging;
+use data_plane::admin::{Admin, Surface};
 use data_plane::dns::DnsSink;
 use data_plane::identity::{CertificateAuthority, SpiffeId};
 use data_plane::node::Identity;
@@ -69,8 +69,8 @@ pub struct ProxyArgs {
     #[command(flatten)]
     pub node: NodeArgs,
     /// Istio's ProxyConfig, YAML or JSON, as injection sets it: its
-    /// discoveryAddress, proxyAdminPort, concurrency, drainDuration,
-    /// terminationDrainDuration and proxyMetadata apply where no flag says
+    /// discoveryAddress, proxyAdminPort, statusPort, concurrency,
+    /// drainDuration, terminationDrainDuration and proxyMetadata apply where no flag says
     /// otherwise; any other field is refused.
     #[arg(long, env = "PROXY_CONFIG", value_name = "YAML")]
     pub proxy_config: Option<String>,
@@ -78,6 +78,15 @@ pub struct ProxyArgs {
     /// 127.0.0.1:15000, or the ProxyConfig's proxyAdminPort on loopback].
     #[arg(long)]
     pub admin_addr: Option<SocketAddr>,
+    /// Envoy's Prometheus listener, as Istio's bootstrap adds it: only
+    /// `/stats/prometheus`, Envoy's stats and Istio's standard metrics.
+    #[arg(long, default_value_t = SocketAddr::from((Ipv4Addr::LOCALHOST, shared::ports::PROXY_METRICS)))]
+    pub metrics_addr: SocketAddr,
+    /// pilot-agent's status port: `/stats/prometheus` (the proxy's and the
+    /// agent's metrics merged) and `/healthz/ready` [default:
+    /// 127.0.0.1:15020, or the ProxyConfig's statusPort on loopback].
+    #[arg(long)]
+    pub status_addr: Option<SocketAddr>,
     /// Where a sidecar's outbound listener (`virtualOutbound`: captured
     /// traffic and the explicit proxy) binds, whatever address the control
     /// plane gives it: loopback by default, so the explicit proxy relays
@@ -299,21 +308,20 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         drain: drain.clone(),
         dumps: Arc::default(),
     });
-    let admin_listener = workers
-        .block_on(tokio::net::TcpListener::bind(settings.admin_addr))
-        .with_context(|| {
-            format!(
-                "bind the admin address {} (is another agent running?)",
-                settings.admin_addr
-            )
-        })?;
-    let admin_listener = admin_listener
-        .into_std()
-        .context("detach the admin socket")?;
+    let http_listeners = [
+        (Surface::Admin, settings.admin_addr, "--admin-addr"),
+        (Surface::Metrics, args.metrics_addr, "--metrics-addr"),
+        (Surface::Status, settings.status_addr, "--status-addr"),
+    ]
+    .map(|(surface, addr, flag)| bind_http(surface, addr, flag).map(|socket| (surface, socket)));
+    let http_listeners = http_listeners
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
-    // Admin runs on a thread of its own (config dumps on its blocking
-    // pool), and xDS on another: a config dump or a stats scrape never
-    // takes time from the proxy workers or from applying config.
+    // Admin, metrics and status run on a thread of their own (config
+    // dumps on its blocking pool), and xDS on another: a config dump or a
+    // stats scrape never takes time from the proxy workers or from
+    // applying config.
     std::thread::Builder::new()
         .name("admin".into())
         .spawn(move || -> anyhow::Result<()> {
@@ -322,9 +330,13 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
                 .build()
                 .context("start the admin runtime")?;
             runtime.block_on(async move {
-                let admin_listener = tokio::net::TcpListener::from_std(admin_listener)
-                    .context("register the admin socket")?;
-                admin.serve(admin_listener).await;
+                let mut servers = tokio::task::JoinSet::new();
+                for (surface, socket) in http_listeners {
+                    let listener = tokio::net::TcpListener::from_std(socket)
+                        .with_context(|| format!("register the {} socket", surface.name()))?;
+                    servers.spawn(admin.clone().serve(listener, surface));
+                }
+                servers.join_all().await;
                 Ok(())
             })
         })
@@ -399,6 +411,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
 /// What the flags and the ProxyConfig say together, the flags winning.
 struct Settings {
     admin_addr: SocketAddr,
+    status_addr: SocketAddr,
     concurrency: usize,
     drain_time: Duration,
     termination_drain: Duration,
@@ -410,6 +423,10 @@ impl Settings {
             let port = config
                 .proxy_admin_port
                 .unwrap_or(shared::ports::AGENT_ADMIN);
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+        });
+        let status_addr = args.status_addr.unwrap_or_else(|| {
+            let port = config.status_port.unwrap_or(shared::ports::AGENT_STATUS);
             SocketAddr::from((Ipv4Addr::LOCALHOST, port))
         });
         let concurrency = match args.concurrency.or(config.concurrency).unwrap_or(2) {
@@ -427,11 +444,31 @@ impl Settings {
             .map_or(drain_time, |termination| termination.min(drain_time));
         Self {
             admin_addr,
+            status_addr,
             concurrency,
             drain_time,
             termination_drain,
         }
     }
+}
+
+/// Binds one of the agent's HTTP ports; the error names the port and the
+/// flag that moves it.
+fn bind_http(
+    surface: Surface,
+    addr: SocketAddr,
+    flag: &str,
+) -> anyhow::Result<std::net::TcpListener> {
+    let socket = std::net::TcpListener::bind(addr).with_context(|| {
+        format!(
+            "bind the {} port {addr}: is another agent on this host using it? Give this one another with {flag}",
+            surface.name()
+        )
+    })?;
+    socket
+        .set_nonblocking(true)
+        .with_context(|| format!("make the {} socket non-blocking", surface.name()))?;
+    Ok(socket)
 }
 
 /// pilot-agent's drainDuration.
@@ -455,3 +492,6 @@ async fn readiness(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,6 +17,8 @@ pub struct ProxyConfig {
     pub discovery_address: Option<String>,
     /// The admin port on loopback (`--admin-addr`).
     pub proxy_admin_port: Option<u16>,
+    /// pilot-agent's status port on loopback (`--status-addr`).
+    pub status_port: Option<u16>,
     /// Worker threads; 0 is one per CPU (`--concurrency`).
     pub concurrency: Option<usize>,
     /// How long a drain lasts (`--drain-time-s`).
@@ -36,6 +38,7 @@ pub struct ProxyConfig {
 const HONOURED: &[&str] = &[
     "discoveryAddress",
     "proxyAdminPort",
+    "statusPort",
     "concurrency",
     "drainDuration",
     "terminationDrainDuration",
@@ -63,7 +66,6 @@ const NOT_APPLIED: &[&str] = &[
     "envoyAccessLogService",
     "envoyMetricsService",
     "runtimeValues",
-    "statusPort",
     "extraStatTags",
     "gatewayTopology",
     "meshId",
@@ -171,6 +173,7 @@ mod tests {
     fn reads_the_fields_it_applies_from_yaml_or_json() {
         let yaml = "discoveryAddress: istiod.istio-system.svc:15012\n\
                     proxyAdminPort: 15100\n\
+                    statusPort: 15120\n\
                     concurrency: 4\n\
                     drainDuration: 45s\n\
                     terminationDrainDuration: 5.5s\n\
@@ -181,6 +184,7 @@ mod tests {
             Some("istiod.istio-system.svc:15012")
         );
         assert_eq!(config.proxy_admin_port, Some(15100));
+        assert_eq!(config.status_port, Some(15120));
         assert_eq!(config.concurrency, Some(4));
         assert_eq!(config.drain_duration, Some(Duration::from_secs(45)));
         assert_eq!(
