@@ -256,9 +256,9 @@ fn examples() -> Vec<Example> {
             "egress-gateway/gateway-api/egress_gateway_for_https_traffic_4.yaml",
             &[],
         ),
-        not_supported(
+        applies(
             "egress-gateway-tls-origination/gateway-api/perform_tls_origination_with_an_egress_gateway_4.yaml",
-            "spec.listeners[0].tls.options",
+            &[],
         ),
         applies(
             "egress-gateway-tls-origination/gateway-api/perform_tls_origination_with_an_egress_gateway_6.yaml",
@@ -274,9 +274,9 @@ fn examples() -> Vec<Example> {
             "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_2.yaml",
             &[],
         ),
-        not_supported(
+        applies(
             "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_4.yaml",
-            "spec.listeners[0].tls.options",
+            &[],
         ),
         applies(
             "egress-gateway-tls-origination/gateway-api/configure_mutual_tls_origination_for_egress_traffic_6.yaml",

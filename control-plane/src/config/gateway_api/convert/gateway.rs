@@ -316,8 +316,22 @@ fn refused(gateway: &Resource<KubernetesGateway>) -> Vec<crate::config::ConfigEr
             ));
         }
         if let Some(tls) = &listener.tls {
-            if !tls.options.is_empty() {
-                errors.push(unsupported(kind, gateway, field("tls.options")));
+            for (key, value) in &tls.options {
+                if key != TERMINATE_MODE_OPTION {
+                    errors.push(unsupported(
+                        kind,
+                        gateway,
+                        field(&format!("tls.options.{key}")),
+                    ));
+                } else if terminate_mode(value).is_none() {
+                    errors.push(invalid(
+                        kind,
+                        gateway,
+                        field(&format!("tls.options.{key}")),
+                        format!("TLS terminate mode {value:?} is not known"),
+                        "use SIMPLE, MUTUAL or ISTIO_MUTUAL",
+                    ));
+                }
             }
             if tls.frontend_validation.is_some() {
                 errors.push(unsupported(kind, gateway, field("tls.frontendValidation")));
@@ -339,6 +353,19 @@ fn refused(gateway: &Resource<KubernetesGateway>) -> Vec<crate::config::ConfigEr
         }
     }
     errors
+}
+
+/// The listener option that sets how Istio terminates TLS.
+const TERMINATE_MODE_OPTION: &str = "gateway.istio.io/tls-terminate-mode";
+
+/// The server TLS mode a `gateway.istio.io/tls-terminate-mode` value asks for.
+fn terminate_mode(value: &str) -> Option<ServerTlsMode> {
+    match value {
+        "SIMPLE" => Some(ServerTlsMode::Simple),
+        "MUTUAL" => Some(ServerTlsMode::Mutual),
+        "ISTIO_MUTUAL" => Some(ServerTlsMode::IstioMutual),
+        _ => None,
+    }
 }
 
 /// The route kinds a listener's protocol takes.
@@ -449,14 +476,28 @@ fn listener_failed(kind: &'static str, reason: &str, message: String) -> Vec<Con
         .collect()
 }
 
-/// TLS termination with the listener's certificate: a Secret of the
-/// Gateway's namespace (proxies read the Secrets of their own namespace).
+/// TLS termination: with the mesh's certificates (`ISTIO_MUTUAL`, asked
+/// by the `gateway.istio.io/tls-terminate-mode` option), or with the
+/// listener's certificate, a Secret of the Gateway's namespace (proxies
+/// read the Secrets of their own namespace).
 fn terminate(
     listener: &Listener,
     gateway: &Resource<KubernetesGateway>,
     api: &GatewayApi,
     snapshot: &ConfigSnapshot,
 ) -> Result<ServerTlsSettings, Vec<Condition>> {
+    let mode = listener
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.options.get(TERMINATE_MODE_OPTION))
+        .and_then(|value| terminate_mode(value))
+        .unwrap_or(ServerTlsMode::Simple);
+    if mode == ServerTlsMode::IstioMutual {
+        return Ok(ServerTlsSettings {
+            mode,
+            ..ServerTlsSettings::default()
+        });
+    }
     let refs = listener
         .tls
         .as_ref()
@@ -505,7 +546,7 @@ fn terminate(
         )));
     }
     Ok(ServerTlsSettings {
-        mode: ServerTlsMode::Simple,
+        mode,
         credential_name: Some(reference.name.clone()),
         ..ServerTlsSettings::default()
     })

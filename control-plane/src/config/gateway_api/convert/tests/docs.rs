@@ -21,8 +21,9 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// A classic tab's snippet, from the integration tests' docs fixtures.
-fn classic(task: &str, snippet: &str) -> String {
+/// A snippet of the integration tests' docs fixtures (`<task>/<snippet>`,
+/// the Gateway API tabs under `<task>/gateway-api/`).
+fn docs_snippet(task: &str, snippet: &str) -> String {
     let path = repo()
         .join("integration-tests/fixtures/docs")
         .join(task)
@@ -30,13 +31,14 @@ fn classic(task: &str, snippet: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A classic tab's snippet.
+fn classic(task: &str, snippet: &str) -> String {
+    docs_snippet(task, snippet)
+}
+
 /// A Gateway API tab's snippet.
 fn gateway_api(task: &str, snippet: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/docs-gateway-api")
-        .join(task)
-        .join(format!("{snippet}.yaml"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    docs_snippet(&format!("{task}/gateway-api"), snippet)
 }
 
 /// The documents, loaded as one directory and checked; every one valid.
@@ -133,18 +135,57 @@ fn tidy(value: &mut Value) {
     }
 }
 
+/// `xds` without the clusters and endpoints whose name `drop` picks.
+fn leave_out(xds: &mut Value, drop: impl Fn(&str) -> bool) {
+    for kind in ["clusters", "endpoints"] {
+        if let Some(Value::Array(items)) = xds.get_mut(kind) {
+            items.retain(|item| {
+                let name = item.get("name").or_else(|| item.get("clusterName"));
+                !name.and_then(Value::as_str).is_some_and(&drop)
+            });
+        }
+    }
+}
+
 /// The classic tab and the Gateway API tab give the sidecar and the
 /// gateway proxy the same xDS, but for `renames`.
 fn assert_same_xds(classic: &Checked, api: &Checked, gateway: &str, renames: &[(&str, &str)]) {
+    assert_same_xds_but_unrouted(classic, api, gateway, renames, &[]);
+}
+
+/// As [`assert_same_xds`], the classic tab's clusters named `unrouted`
+/// (that no route of it sends to) left out first.
+fn assert_same_xds_but_unrouted(
+    classic: &Checked,
+    api: &Checked,
+    gateway: &str,
+    renames: &[(&str, &str)],
+    unrouted: &[&str],
+) {
     let api_gateway = gateway_api_proxy(gateway);
     let sidecar = sidecar_in("default");
     for (who, classic_proxy, api_proxy) in [
         ("sidecar", &sidecar, &sidecar),
         ("gateway", &egress_gateway(), &api_gateway),
     ] {
-        let classic_xds = normalized(&xds(classic, &egress_gateway(), classic_proxy), renames);
-        let api_xds = normalized(&xds(api, &api_gateway, api_proxy), &[]);
+        let mut classic_xds = xds(classic, &egress_gateway(), classic_proxy);
+        leave_out(&mut classic_xds, |name| unrouted.contains(&name));
+        let mut classic_xds = normalized(&classic_xds, renames);
+        let mut api_xds = normalized(&xds(api, &api_gateway, api_proxy), &[]);
+        if who == "gateway" {
+            // The gateway proxy routes nothing to its own Service.
+            let own = format!("{gateway}-istio.default.svc.cluster.local");
+            leave_out(&mut classic_xds, |name| name.ends_with(&own));
+            leave_out(&mut api_xds, |name| name.ends_with(&own));
+        }
         for kind in ["clusters", "endpoints", "listeners", "routes"] {
+            if std::env::var_os("GWAPI_DUMP").is_some() {
+                for (tab, xds) in [("classic", &classic_xds), ("api", &api_xds)] {
+                    let text = serde_json::to_string_pretty(&xds[kind]).expect("JSON");
+                    std::fs::write(format!("/tmp/gwapi-{who}-{kind}-{tab}.json"), text)
+                        .expect("dump");
+                }
+            }
             assert_eq!(
                 serde_json::to_string_pretty(&classic_xds[kind]).expect("JSON"),
                 serde_json::to_string_pretty(&api_xds[kind]).expect("JSON"),
@@ -226,4 +267,47 @@ fn wildcard_egress_hosts_tab_translates_as_the_classic_tab() {
         ),
     ];
     assert_same_xds(&classic_tab, &api_tab, "wikipedia-egress-gateway", &renames);
+}
+
+#[test]
+fn egress_gateway_tls_origination_tab_translates_as_the_classic_tab() {
+    let task = "egress-gateway-tls-origination";
+    let classic_tab = served(&[
+        classic(task, "perform_tls_origination_with_an_egress_gateway_1"),
+        egress_gateway_service(&["{number: 80, name: https, protocol: HTTPS}"]),
+        classic(task, "perform_tls_origination_with_an_egress_gateway_3"),
+        classic(task, "perform_tls_origination_with_an_egress_gateway_4"),
+    ]);
+    let api_tab = served(&[
+        classic(task, "perform_tls_origination_with_an_egress_gateway_1"),
+        gateway_api(task, "perform_tls_origination_with_an_egress_gateway_4"),
+        gateway_api(task, "perform_tls_origination_with_an_egress_gateway_6"),
+        gateway_api(task, "perform_tls_origination_with_an_egress_gateway_7"),
+    ]);
+    // The gateway's identity: Istio's install runs it as
+    // istio-egressgateway-service-account, the Gateway API as <name>-istio;
+    // and the name of its HTTPS route configuration, made of the server's
+    // port name and Gateway's name.
+    let renames = [
+        (
+            "https.80.https-port-for-tls-origination.istio-egressgateway.default",
+            "https.80.https-listener-for-tls-origination.cnn-egress-gateway-istio-autogenerated-k8s-gateway-https-listener-for-tls-origination.default",
+        ),
+        ("outbound|80|cnn|", "outbound|80||"),
+        CNN_GATEWAY_SERVICE,
+        (
+            "ns/istio-system/sa/istio-egressgateway-service-account",
+            "ns/default/sa/cnn-egress-gateway-istio",
+        ),
+    ];
+    // The classic tab's TLS to the gateway is its subset's; the gateway's
+    // Service without the subset is not routed to.
+    let unrouted = ["outbound|80||istio-egressgateway.istio-system.svc.cluster.local"];
+    assert_same_xds_but_unrouted(
+        &classic_tab,
+        &api_tab,
+        "cnn-egress-gateway",
+        &renames,
+        &unrouted,
+    );
 }
