@@ -136,7 +136,7 @@ impl Listeners {
             .map(|port| format!("{service_host}:{port}"))
             .collect();
         let programmed = programmed(gateway, &assigned);
-        if !ports.is_empty() {
+        if !ports.is_empty() && !service_declared(snapshot, namespace, name) {
             let spec = ServiceEntry {
                 hosts: vec![service_host],
                 ports: ports.into_values().collect(),
@@ -210,6 +210,18 @@ impl Listeners {
 /// the generated Gateway and Service select).
 pub fn gateway_labels(name: &str) -> crate::config::model::Labels {
     [(GATEWAY_NAME_LABEL.to_string(), name.to_string())].into()
+}
+
+/// Whether the config holds the Service Istio creates for Gateway `name`
+/// (as `kubectl get svc` prints it from a cluster where Istio deployed the
+/// gateway): that Service, with its target ports, then stands for the
+/// gateway's proxy instead of a generated one.
+fn service_declared(snapshot: &ConfigSnapshot, namespace: &str, name: &str) -> bool {
+    let service = format!("{name}-istio");
+    snapshot
+        .services
+        .iter()
+        .any(|declared| declared.meta.namespace == namespace && declared.meta.name == service)
 }
 
 /// The host of the Service Istio creates for Gateway `name`: `<name>-istio`.

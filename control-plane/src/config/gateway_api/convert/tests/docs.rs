@@ -5,14 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use shared::node::{NodeId, NodeType};
 
-use crate::config::gateway_api::GATEWAY_NAME_LABEL;
+use super::{gateway_api_proxy, xds};
 use crate::config::load::load_str;
 use crate::config::{Checked, check};
 use crate::test_yaml::egress_gateway_service;
-use crate::translate::test_proxies::{egress_gateway, served_json, sidecar_in};
-use crate::translate::{Proxy, Workload};
+use crate::translate::test_proxies::{egress_gateway, sidecar_in};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,39 +46,6 @@ fn served(documents: &[String]) -> Checked {
     let checked = check(snapshot);
     assert!(checked.errors.is_empty(), "{:#?}", checked.errors);
     checked
-}
-
-/// The proxy Istio deploys for Gateway `name` in `default`, started by hand
-/// with the labels Istio gives it.
-fn gateway_api_proxy(name: &str) -> Proxy {
-    Proxy {
-        id: NodeId::new(
-            NodeType::Router,
-            "10.1.0.9",
-            &format!("{name}-istio-1"),
-            "default",
-        )
-        .to_string(),
-        node_type: NodeType::Router,
-        namespace: "default".to_string(),
-        labels: [(GATEWAY_NAME_LABEL.to_string(), name.to_string())].into(),
-        ips: vec!["10.1.0.9".to_string()],
-        service_account: format!("{name}-istio"),
-        dns_capture: false,
-    }
-}
-
-/// What `proxy` is served, the gateway proxy connected as a trusted gateway.
-fn xds(checked: &Checked, gateway: &Proxy, proxy: &Proxy) -> Value {
-    let workloads: Vec<Workload> = gateway
-        .as_workload()
-        .map(|workload| Workload {
-            trusted_gateway: true,
-            ..workload
-        })
-        .into_iter()
-        .collect();
-    served_json(&checked.snapshot, &workloads, proxy)
 }
 
 /// `value` with what users cannot see of the difference between the two

@@ -10,6 +10,8 @@ use crate::config::load::load_str;
 use crate::config::model::StringMatch;
 use crate::config::{Checked, check};
 
+use super::{gateway_api_proxy, xds};
+
 fn loaded(text: &str) -> Checked {
     check(load_str(Path::new("api.yaml"), text).expect("loads"))
 }
@@ -356,4 +358,43 @@ data: {tls.crt: Y2VydA==, tls.key: a2V5}
     let server = &checked.snapshot.gateways[0].spec.servers[0];
     let tls = server.tls.as_ref().expect("TLS settings");
     assert_eq!(tls.credential_name.as_deref(), Some("egress-cert"));
+}
+
+/// The Service Istio created for Gateway `egress`, as `kubectl get svc`
+/// prints it, with a target port of its own.
+const GATEWAY_SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata: {name: egress-istio, namespace: default}
+spec:
+  selector: {gateway.networking.k8s.io/gateway-name: egress}
+  ports: [{name: http, port: 80, targetPort: 18080, protocol: TCP}]
+";
+
+#[test]
+fn the_gateways_service_in_the_config_stands_for_the_generated_one() {
+    let checked = loaded(&format!(
+        "{SERVICE_ENTRY}---\n{GATEWAY}---\n{ROUTES}---\n{GATEWAY_SERVICE}"
+    ));
+    assert!(checked.errors.is_empty(), "{:#?}", checked.errors);
+    let generated: Vec<&str> = checked
+        .snapshot
+        .service_entries
+        .iter()
+        .map(|entry| entry.meta.name.as_str())
+        .collect();
+    assert_eq!(
+        generated,
+        ["httpbin"],
+        "no ServiceEntry generated beside the Service"
+    );
+    // The gateway listens on the Service's target port, as istiod has it.
+    let gateway = gateway_api_proxy("egress");
+    let served = xds(&checked, &gateway, &gateway);
+    let listeners: Vec<&str> = served["listeners"]
+        .as_array()
+        .expect("listeners")
+        .iter()
+        .filter_map(|listener| listener["name"].as_str())
+        .collect();
+    assert_eq!(listeners, ["0.0.0.0_18080"]);
 }
