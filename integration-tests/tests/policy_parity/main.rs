@@ -18,7 +18,9 @@ mod config;
 mod destination_rule;
 mod lifecycle;
 mod retries;
+mod retry_conditions;
 mod retry_headers;
+mod router_headers;
 mod timeouts;
 mod tls_and_flags;
 mod virtual_service;
@@ -51,7 +53,9 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
         .into_iter()
         .chain(virtual_service::scenarios())
         .chain(retries::scenarios())
+        .chain(retry_conditions::scenarios())
         .chain(retry_headers::scenarios())
+        .chain(router_headers::scenarios())
         .chain(timeouts::scenarios())
         .chain(vs_filters::scenarios())
         .chain(vs_matches::scenarios())

@@ -29,7 +29,7 @@ pub fn one_route(host: &str, fields: Value) -> Vec<(String, String)> {
 
 /// The first value of header `name` in the last request server `a` got,
 /// or `-`.
-fn upstream_header(probe: &Probe<'_>, name: &str) -> anyhow::Result<String> {
+pub fn upstream_header(probe: &Probe<'_>, name: &str) -> anyhow::Result<String> {
     Ok(probe
         .received("a")?
         .last()
