@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use anyhow::Result;
 use integration_tests::policy::{Call, Facts, Probe, Reply, Scenario, sorted_tally};
 use integration_tests::upstream::Failing;
 use serde_json::{Value, json};
 
 use crate::config::{cluster, destination_rule, http_service, ready};
+use crate::load_balancing::{hash_spread, hashed_facts};
 use crate::statuses;
 
 /// Envoy's default `common_lb_config.update_merge_window`: health changes
@@ -32,19 +32,19 @@ pub fn scenarios() -> Vec<Scenario> {
 
 /// A service on servers a, b and c with a DestinationRule of
 /// `traffic_policy`.
-fn three_servers(host: &str, traffic_policy: Value) -> Vec<(String, String)> {
+pub fn three_servers(host: &str, traffic_policy: Value) -> Vec<(String, String)> {
     vec![
         http_service(host, &["a", "b", "c"]),
         destination_rule(host, traffic_policy),
     ]
 }
 
-fn served_by(replies: &[Reply]) -> String {
+pub fn served_by(replies: &[Reply]) -> String {
     sorted_tally(replies.iter().map(Reply::served_by))
 }
 
 /// How many distinct servers answered `replies`.
-fn distinct_servers(replies: &[Reply]) -> usize {
+pub fn distinct_servers(replies: &[Reply]) -> usize {
     replies
         .iter()
         .map(Reply::served_by)
@@ -287,24 +287,8 @@ fn hash_by_header() -> Scenario {
             HOST,
             json!({ "loadBalancer": { "consistentHash": { "httpHeaderName": "x-user" } } }),
         ),
-        |probe| {
-            let call = Call::get(HOST, "/");
-            let same = probe.send_times(&call.clone().header("x-user", "alice"), 10)?;
-            let many = (0..20)
-                .map(|user| probe.send(&call.clone().header("x-user", &format!("user-{user}"))))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Facts::new()
-                .with("one value: statuses", statuses(&same))
-                .with("one value: servers", distinct_servers(&same))
-                .with(
-                    "20 values: more than one server",
-                    distinct_servers(&many) > 1,
-                ))
-        },
-        Facts::new()
-            .with("one value: statuses", "200×10")
-            .with("one value: servers", 1)
-            .with("20 values: more than one server", true),
+        |probe| hash_spread(probe, |user| Call::get(HOST, "/").header("x-user", user)),
+        hashed_facts(),
     )
     .ready(ready(HOST, 3))
 }

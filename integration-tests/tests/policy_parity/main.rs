@@ -17,6 +17,7 @@
 mod config;
 mod destination_rule;
 mod lifecycle;
+mod load_balancing;
 mod retries;
 mod retry_conditions;
 mod retry_headers;
@@ -51,6 +52,7 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
     let only = std::env::var("POLICY_SCENARIOS").unwrap_or_default();
     destination_rule::scenarios()
         .into_iter()
+        .chain(load_balancing::scenarios())
         .chain(virtual_service::scenarios())
         .chain(retries::scenarios())
         .chain(retry_conditions::scenarios())

@@ -1,0 +1,148 @@
+//! Load-balancer choices of a DestinationRule beside round robin and the
+//! header, cookie and source-address hashes: LEAST_REQUEST, RANDOM, the
+//! query-parameter hash, the ring-hash and Maglev tables, and a
+//! per-port policy over the default.
+
+use anyhow::Result;
+use integration_tests::policy::{Call, Facts, Probe, Scenario};
+use serde_json::{Value, json};
+
+use crate::config::ready;
+use crate::destination_rule::{distinct_servers, served_by, three_servers};
+use crate::statuses;
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        every_host_serves(
+            "DR loadBalancer LEAST_REQUEST: every host serves",
+            "lb-least-request.example.com",
+            "LEAST_REQUEST",
+        ),
+        every_host_serves(
+            "DR loadBalancer RANDOM: every host serves",
+            "lb-random.example.com",
+            "RANDOM",
+        ),
+        hash_by_query_parameter(),
+        hash_table(
+            "DR consistentHash ringHash",
+            "hash-ring.example.com",
+            ("ringHash", json!({ "minimumRingSize": 1024 })),
+        ),
+        hash_table(
+            "DR consistentHash maglev",
+            "hash-maglev.example.com",
+            ("maglev", json!({ "tableSize": 65537 })),
+        ),
+        port_level_load_balancer(),
+    ]
+}
+
+/// Requests for one key, then for twenty keys (`call_for` makes the
+/// request carrying a key): a consistent hash sends one key to one server
+/// and spreads many over several.
+pub fn hash_spread(probe: &Probe<'_>, call_for: impl Fn(&str) -> Call) -> Result<Facts> {
+    let same = probe.send_times(&call_for("alice"), 10)?;
+    let many = (0..20)
+        .map(|user| probe.send(&call_for(&format!("user-{user}"))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Facts::new()
+        .with("one value: statuses", statuses(&same))
+        .with("one value: servers", distinct_servers(&same))
+        .with(
+            "20 values: more than one server",
+            distinct_servers(&many) > 1,
+        ))
+}
+
+/// What [`hash_spread`] states of a consistent hash.
+pub fn hashed_facts() -> Facts {
+    Facts::new()
+        .with("one value: statuses", "200×10")
+        .with("one value: servers", 1)
+        .with("20 values: more than one server", true)
+}
+
+/// Scenario `name`: service `host` with `loadBalancer.simple: <simple>` over three endpoints and 30 sequential
+/// requests: with no request outstanding, least-request's choice of two
+/// and random both pick among all hosts, so each serves some (the chance
+/// one of three gets none of 30 random picks is below 1 in 50,000).
+fn every_host_serves(name: &'static str, host: &'static str, simple: &str) -> Scenario {
+    Scenario::new(
+        name,
+        three_servers(host, json!({ "loadBalancer": { "simple": simple } })),
+        move |probe| {
+            let replies = probe.send_times(&Call::get(host, "/"), 30)?;
+            Ok(Facts::new()
+                .with("statuses", statuses(&replies))
+                .with("servers", distinct_servers(&replies)))
+        },
+        Facts::new().with("statuses", "200×30").with("servers", 3),
+    )
+    .ready(ready(host, 3))
+}
+
+/// `consistentHash.httpQueryParameterName: user`: one `?user=` value
+/// always reaches the same server; many values spread over several.
+fn hash_by_query_parameter() -> Scenario {
+    const HOST: &str = "hash-query.example.com";
+    Scenario::new(
+        "DR consistentHash httpQueryParameterName",
+        three_servers(
+            HOST,
+            json!({ "loadBalancer": { "consistentHash": { "httpQueryParameterName": "user" } } }),
+        ),
+        |probe| hash_spread(probe, |user| Call::get(HOST, &format!("/?user={user}"))),
+        hashed_facts(),
+    )
+    .ready(ready(HOST, 3))
+}
+
+/// Scenario `name`: service `host` with a header hash over `table`
+/// (`ringHash` or `maglev`, and its settings): Envoy builds that table, and one key still reaches one
+/// server while many spread.
+fn hash_table(name: &'static str, host: &'static str, table: (&str, Value)) -> Scenario {
+    let (table, settings) = table;
+    Scenario::new(
+        name,
+        three_servers(
+            host,
+            json!({ "loadBalancer": { "consistentHash": {
+                "httpHeaderName": "x-user", table: settings,
+            } } }),
+        ),
+        move |probe| hash_spread(probe, |user| Call::get(host, "/").header("x-user", user)),
+        hashed_facts(),
+    )
+    .ready(ready(host, 3))
+}
+
+/// A header hash by default and `simple: ROUND_ROBIN` in
+/// `portLevelSettings` for port 80: the port's policy wins, so six
+/// requests with one header value go round the three hosts.
+fn port_level_load_balancer() -> Scenario {
+    const HOST: &str = "lb-port.example.com";
+    Scenario::new(
+        "DR portLevelSettings loadBalancer over the default",
+        three_servers(
+            HOST,
+            json!({
+                "loadBalancer": { "consistentHash": { "httpHeaderName": "x-user" } },
+                "portLevelSettings": [{
+                    "port": { "number": 80 },
+                    "loadBalancer": { "simple": "ROUND_ROBIN" },
+                }],
+            }),
+        ),
+        |probe| {
+            let replies = probe.send_times(&Call::get(HOST, "/").header("x-user", "alice"), 6)?;
+            Ok(Facts::new()
+                .with("statuses", statuses(&replies))
+                .with("served by", served_by(&replies)))
+        },
+        Facts::new()
+            .with("statuses", "200×6")
+            .with("served by", "a×2 b×2 c×2"),
+    )
+    .ready(ready(HOST, 3))
+}
