@@ -18,6 +18,7 @@ mod config;
 mod destination_rule;
 mod lifecycle;
 mod load_balancing;
+mod outlier_ejection;
 mod retries;
 mod retry_conditions;
 mod retry_headers;
@@ -53,6 +54,7 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
     destination_rule::scenarios()
         .into_iter()
         .chain(load_balancing::scenarios())
+        .chain(outlier_ejection::scenarios())
         .chain(virtual_service::scenarios())
         .chain(retries::scenarios())
         .chain(retry_conditions::scenarios())
