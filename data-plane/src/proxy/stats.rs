@@ -48,6 +48,9 @@ pub struct ClusterStats {
     /// `rq_class`, which counts the responses that went downstream).
     pub retried: RetriedResponses,
     pub cx_connect_fail: AtomicU64,
+    /// Connection attempts that timed out (counted in `cx_connect_fail`
+    /// too, as Envoy counts them).
+    pub cx_connect_timeout: AtomicU64,
     /// TLS handshakes that failed the subject alt name check.
     pub ssl_fail_verify_san: AtomicU64,
     /// Connections refused for want of a healthy host (BlackHoleCluster's
@@ -142,7 +145,7 @@ impl Stats {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         clusters.sort_by(|a, b| a.0.cmp(&b.0));
-        let counters: [(&str, ReadCounter); 14] = [
+        let counters: [(&str, ReadCounter); 15] = [
             ("envoy_cluster_upstream_rq_total", |s| {
                 s.rq_total.load(Relaxed)
             }),
@@ -169,6 +172,9 @@ impl Stats {
             }),
             ("envoy_cluster_upstream_cx_connect_fail", |s| {
                 s.cx_connect_fail.load(Relaxed)
+            }),
+            ("envoy_cluster_upstream_cx_connect_timeout", |s| {
+                s.cx_connect_timeout.load(Relaxed)
             }),
             ("envoy_cluster_ssl_fail_verify_san", |s| {
                 s.ssl_fail_verify_san.load(Relaxed)

@@ -105,6 +105,9 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
             if error.is_connect_failure() {
                 cluster_stats.cx_connect_fail.fetch_add(1, Relaxed);
             }
+            if error.is_connect_timeout() {
+                cluster_stats.cx_connect_timeout.fetch_add(1, Relaxed);
+            }
             if matches!(error, UpstreamError::NoHealthyUpstream(_)) {
                 cluster_stats.cx_none_healthy.fetch_add(1, Relaxed);
             }

@@ -97,6 +97,12 @@ impl UpstreamError {
 
     /// Whether the request never reached an upstream because the connection
     /// could not be made (Envoy's `connect-failure` retry condition).
+    /// Whether the connection attempt timed out (Envoy's
+    /// `upstream_cx_connect_timeout`).
+    pub fn is_connect_timeout(&self) -> bool {
+        matches!(self, Self::ConnectTimeout { .. })
+    }
+
     pub fn is_connect_failure(&self) -> bool {
         match self {
             Self::ConnectTimeout { .. } | Self::Connect { .. } | Self::Tls { .. } => true,

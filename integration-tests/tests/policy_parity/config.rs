@@ -29,13 +29,29 @@ fn name(host: &str) -> &str {
 /// A MESH_EXTERNAL ServiceEntry for `host` on `port` (`protocol`), with
 /// each of `servers` as a STATIC endpoint labelled `server: <name>`.
 pub fn service(host: &str, port: u16, protocol: &str, servers: &[&str]) -> (String, String) {
-    let port_name = protocol.to_ascii_lowercase();
-    let endpoints: String = servers
+    let endpoints: Vec<(&str, String)> = servers
         .iter()
-        .map(|server| {
+        .map(|server| (*server, format!("${{PORT_{server}}}")))
+        .collect();
+    service_on_ports(host, port, protocol, &endpoints)
+}
+
+/// A MESH_EXTERNAL ServiceEntry for `host` on `port` (`protocol`) whose
+/// STATIC endpoints are the side's host at each of `endpoints`' ports
+/// (a number, or a server's `${PORT_<name>}`), labelled `server: <name>`.
+pub fn service_on_ports(
+    host: &str,
+    port: u16,
+    protocol: &str,
+    endpoints: &[(&str, String)],
+) -> (String, String) {
+    let port_name = protocol.to_ascii_lowercase();
+    let endpoints: String = endpoints
+        .iter()
+        .map(|(label, endpoint_port)| {
             format!(
-                "  - address: ${{HOST}}\n    labels:\n      server: {server}\n    \
-                 ports:\n      {port_name}: ${{PORT_{server}}}\n"
+                "  - address: ${{HOST}}\n    labels:\n      server: {label}\n    \
+                 ports:\n      {port_name}: {endpoint_port}\n"
             )
         })
         .collect();

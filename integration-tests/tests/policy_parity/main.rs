@@ -15,6 +15,7 @@
 //! Needs root (namespaces, iptables): see `netns::require_root`.
 
 mod config;
+mod connection_limits;
 mod destination_rule;
 mod lifecycle;
 mod load_balancing;
@@ -55,6 +56,7 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
         .into_iter()
         .chain(load_balancing::scenarios())
         .chain(outlier_ejection::scenarios())
+        .chain(connection_limits::scenarios())
         .chain(virtual_service::scenarios())
         .chain(retries::scenarios())
         .chain(retry_conditions::scenarios())

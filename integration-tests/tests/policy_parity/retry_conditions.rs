@@ -6,7 +6,7 @@ use integration_tests::policy::{Call, Facts, Probe, Scenario, tally};
 use integration_tests::upstream::Failing;
 use serde_json::json;
 
-use crate::config::{cluster, http_service, ready, route_to, virtual_service};
+use crate::config::{cluster, ready, route_to, service_on_ports, virtual_service};
 use crate::statuses;
 use crate::virtual_service::{one_route, with_counters};
 
@@ -116,15 +116,15 @@ const DEAD_PORT: u16 = 9;
 /// each failed connection is one retry.
 fn connect_failure() -> Scenario {
     const HOST: &str = "retry-connect.example.com";
-    let (service_file, mut service) = http_service(HOST, &["a"]);
-    service.push_str(&format!(
-        "  - address: ${{HOST}}\n    labels:\n      server: dead\n    \
-         ports:\n      http: {DEAD_PORT}\n"
-    ));
     Scenario::new(
         "VS retries connect-failure: a refused endpoint, then a live one",
         vec![
-            (service_file, service),
+            service_on_ports(
+                HOST,
+                80,
+                "HTTP",
+                &[("a", "${PORT_a}".into()), ("dead", DEAD_PORT.to_string())],
+            ),
             virtual_service(
                 HOST,
                 json!([route_to(

@@ -246,6 +246,11 @@ impl Attempts<'_> {
         match outcome {
             Err(ForwardError::Upstream(error)) if error.is_connect_failure() => {
                 self.stats.cx_connect_fail.fetch_add(1, Ordering::Relaxed);
+                if error.is_connect_timeout() {
+                    self.stats
+                        .cx_connect_timeout
+                        .fetch_add(1, Ordering::Relaxed);
+                }
             }
             Err(ForwardError::PerTryTimeout) => {
                 self.stats

@@ -93,12 +93,16 @@ fn socket(addr: SocketAddr) -> Address {
 
 /// Upstreams with one static round-robin cluster of `hosts`.
 fn upstreams(hosts: &[SocketAddr]) -> Upstreams {
-    upstreams_with(hosts, None)
+    upstreams_with(hosts, None, None)
 }
 
 /// Upstreams with one static round-robin cluster of `hosts`, with the
-/// default priority's `max_retries` when given.
-fn upstreams_with(hosts: &[SocketAddr], max_retries: Option<u32>) -> Upstreams {
+/// default priority's `max_retries` and the `connect_timeout` when given.
+fn upstreams_with(
+    hosts: &[SocketAddr],
+    max_retries: Option<u32>,
+    connect_timeout: Option<proto::wkt::Duration>,
+) -> Upstreams {
     let endpoints = hosts
         .iter()
         .map(|&addr| pb_endpoint::LbEndpoint {
@@ -131,6 +135,7 @@ fn upstreams_with(hosts: &[SocketAddr], max_retries: Option<u32>) -> Upstreams {
             }],
             ..Default::default()
         }),
+        connect_timeout,
         ..Default::default()
     };
     let cluster = crate::model::cluster_from_proto(&cluster, &SecretSources::default()).unwrap();
@@ -299,6 +304,52 @@ async fn connect_failures_are_retried_then_flagged_uf_urx() {
     assert_eq!(reply.flags, "URX,UF");
 }
 
+/// A listener on loopback that never accepts, its queue of one
+/// connection full: the kernel drops further SYNs to it, so a connection
+/// attempt lasts until its timeout. Returns its address and what keeps it.
+fn syn_dropper() -> (SocketAddr, (std::os::fd::OwnedFd, std::net::TcpStream)) {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, getsockname, listen, socket,
+    };
+    use std::os::fd::AsRawFd;
+    let listener = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let loopback = SockaddrIn::from(std::net::SocketAddrV4::new([127, 0, 0, 1].into(), 0));
+    bind(listener.as_raw_fd(), &loopback).unwrap();
+    listen(&listener, Backlog::new(0).unwrap()).unwrap();
+    let bound: SockaddrIn = getsockname(listener.as_raw_fd()).unwrap();
+    let addr = SocketAddr::from(std::net::SocketAddrV4::from(bound));
+    let queued = std::net::TcpStream::connect(addr).unwrap();
+    (addr, (listener, queued))
+}
+
+#[tokio::test]
+async fn connect_timeouts_count_as_timeouts_and_connect_failures() {
+    let (addr, _dropper) = syn_dropper();
+    let timeout = proto::wkt::Duration {
+        seconds: 0,
+        nanos: 100_000_000,
+    };
+    let upstreams = upstreams_with(&[addr], None, Some(timeout));
+    let stats = Arc::new(ClusterStats::default());
+    let connect = RetryOn {
+        connect_failure: true,
+        ..Default::default()
+    };
+    let sent = send(&upstreams, &policy(connect, 1), &stats).await;
+    let Err(ForwardError::Upstream(error)) = &sent.outcome else {
+        panic!("expected a connect timeout");
+    };
+    assert!(error.is_connect_timeout());
+    assert_eq!(count(&stats.cx_connect_timeout), 2);
+    assert_eq!(count(&stats.cx_connect_fail), 2);
+}
+
 #[tokio::test]
 async fn per_try_timeouts_are_retried_on_reset_then_answer_504_ut_urx() {
     let server = upstream(&[], Duration::from_millis(300)).await;
@@ -350,7 +401,7 @@ async fn a_request_body_past_the_buffer_limit_is_sent_once_and_not_retried() {
 #[tokio::test]
 async fn an_open_max_retries_breaker_stops_the_retry_with_uo() {
     let server = upstream(&[503], Duration::ZERO).await;
-    let upstreams = upstreams_with(&[server.addr], Some(0));
+    let upstreams = upstreams_with(&[server.addr], Some(0), None);
     let stats = Arc::new(ClusterStats::default());
     let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
     assert_eq!(status(&sent), 503);
@@ -365,7 +416,7 @@ async fn an_open_max_retries_breaker_stops_the_retry_with_uo() {
 #[tokio::test]
 async fn a_request_gives_back_its_retry_slot_before_its_next_retry() {
     let server = upstream(&[503, 503], Duration::ZERO).await;
-    let upstreams = upstreams_with(&[server.addr], Some(1));
+    let upstreams = upstreams_with(&[server.addr], Some(1), None);
     let stats = Arc::new(ClusterStats::default());
     let sent = send(&upstreams, &policy(status_codes(), 2), &stats).await;
     // One retry at a time: the second retry takes the slot the first one
