@@ -50,6 +50,12 @@ pub(crate) fn code_and_flags(line: &str) -> String {
         .join(" ")
 }
 
+/// The `%UPSTREAM_TRANSPORT_FAILURE_REASON%` of an Istio-format line: its
+/// second quoted field (`-` when none).
+pub(crate) fn transport_failure_reason(line: &str) -> String {
+    line.split('"').nth(3).unwrap_or("-").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +71,17 @@ mod tests {
             summary(&[istio.into(), envoy.into(), gateway.into()], HOST),
             "200 - -> external; 0 UH -> -; 200 - -> gateway"
         );
+    }
+
+    #[test]
+    fn the_transport_failure_reason_is_the_second_quoted_field() {
+        let failed = r#"[t] "GET / HTTP/1.1" 503 URX,UF upstream_reset_before_response_started{remote_connection_failure} - "TLS_error:CERTIFICATE_VERIFY_FAILED" 0 91 5 - "-" "curl/8""#;
+        assert_eq!(
+            transport_failure_reason(failed),
+            "TLS_error:CERTIFICATE_VERIFY_FAILED"
+        );
+        let served = r#"[t] "GET / HTTP/1.1" 200 - via_upstream - "-" 0 5 3 2 "-""#;
+        assert_eq!(transport_failure_reason(served), "-");
     }
 
     #[test]

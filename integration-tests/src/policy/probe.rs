@@ -13,7 +13,7 @@ use anyhow::{Context, Result, ensure};
 use super::servers::Servers;
 use crate::curl::Curl;
 use crate::netns::NetNs;
-use crate::parity::access_log::code_and_flags;
+use crate::parity::access_log::{code_and_flags, transport_failure_reason};
 use crate::parity::{Kind, Proxy};
 use crate::process::eventually;
 use crate::prometheus;
@@ -259,6 +259,22 @@ impl Probe<'_> {
     /// `<code> <flags>` of each access log line of this run, once there is
     /// one per request sent (or what there is after [`LOG_WAIT`]).
     pub fn log(&self) -> Vec<String> {
+        self.log_lines()
+            .iter()
+            .map(|line| code_and_flags(line))
+            .collect()
+    }
+
+    /// The `%UPSTREAM_TRANSPORT_FAILURE_REASON%` of each access log line
+    /// of this run, as [`Probe::log`] waits for them.
+    pub fn transport_failure_reasons(&self) -> Vec<String> {
+        self.log_lines()
+            .iter()
+            .map(|line| transport_failure_reason(line))
+            .collect()
+    }
+
+    fn log_lines(&self) -> Vec<String> {
         let wanted = self.log_mark + self.sent.load(Ordering::Relaxed);
         let lines = eventually(LOG_WAIT, || {
             let lines = self.sidecar.access_log();
@@ -266,10 +282,7 @@ impl Probe<'_> {
             Ok(lines)
         })
         .unwrap_or_else(|_| self.sidecar.access_log());
-        lines[self.log_mark.min(lines.len())..]
-            .iter()
-            .map(|line| code_and_flags(line))
-            .collect()
+        lines[self.log_mark.min(lines.len())..].to_vec()
     }
 
     /// Counter or gauge `stat` of `cluster` by Envoy's name (e.g.

@@ -50,7 +50,7 @@ const SERVERS: [ServerSpec; 5] = [
 
 /// The table, in order; `POLICY_SCENARIOS=<text>` keeps only the
 /// scenarios whose name holds the text.
-fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
+fn scenarios(ca_cert: &Path, other_ca_cert: &Path) -> Vec<Scenario> {
     let only = std::env::var("POLICY_SCENARIOS").unwrap_or_default();
     destination_rule::scenarios()
         .into_iter()
@@ -65,7 +65,7 @@ fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
         .chain(timeouts::scenarios())
         .chain(vs_filters::scenarios())
         .chain(vs_matches::scenarios())
-        .chain(tls_and_flags::scenarios(ca_cert))
+        .chain(tls_and_flags::scenarios(ca_cert, other_ca_cert))
         .chain(lifecycle::scenarios())
         .filter(|scenario| only.split(',').any(|part| scenario.name.contains(part)))
         .collect()
@@ -83,7 +83,8 @@ fn agent_and_envoy_agree_on_traffic_policy() -> Result<()> {
     }
     let started = Instant::now();
     let ca = TestCa::new()?;
-    let scenarios = scenarios(ca.cert_path());
+    let other_ca = TestCa::new()?;
+    let scenarios = scenarios(ca.cert_path(), other_ca.cert_path());
     let report = policy::run(&scenarios, &SERVERS, &[], &ca)?;
     println!("{report}");
     println!("runtime: {:.1?}", started.elapsed());

@@ -13,9 +13,12 @@ use crate::config::{cluster, destination_rule, http_service, ready, service};
 /// The name the `tls` server's certificate is for.
 pub const TLS_HOST: &str = "tls.example.com";
 
-pub fn scenarios(ca_cert: &Path) -> Vec<Scenario> {
+/// The scenarios; `other_ca_cert` is a CA that did not sign the `tls`
+/// server's certificate.
+pub fn scenarios(ca_cert: &Path, other_ca_cert: &Path) -> Vec<Scenario> {
     vec![
         subject_alt_names_mismatch(ca_cert),
+        another_ca(other_ca_cert),
         insecure_skip_verify(ca_cert),
         auto_sni(ca_cert),
         auto_san_validation_mismatch(ca_cert),
@@ -71,6 +74,46 @@ fn subject_alt_names_mismatch(ca_cert: &Path) -> Scenario {
             )
             .with("log", "503 URX,UF")
             .with("ssl.fail_verify_san", 3),
+    )
+    .ready(ready(TLS_HOST, 1))
+}
+
+/// TLS origination trusting a CA that did not sign the server's
+/// certificate: each handshake fails the chain check, and after istiod's
+/// default retries the app gets Envoy's 503 for a remote connection
+/// failure (UF, URX); the access log's upstream transport failure reason
+/// names BoringSSL's `CERTIFICATE_VERIFY_FAILED`.
+fn another_ca(other_ca_cert: &Path) -> Scenario {
+    Scenario::new(
+        "DR tls caCertificates of another CA: CERTIFICATE_VERIFY_FAILED",
+        originate_tls(other_ca_cert, json!({})),
+        |probe| {
+            let reply = probe.send(&Call::get(TLS_HOST, "/"))?;
+            let reasons = probe.transport_failure_reasons();
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("body", reply.body.trim())
+                .with("log", probe.log().join("; "))
+                .with(
+                    "transport failure reason names CERTIFICATE_VERIFY_FAILED",
+                    reasons
+                        .iter()
+                        .all(|reason| reason.contains("CERTIFICATE_VERIFY_FAILED"))
+                        && !reasons.is_empty(),
+                ))
+        },
+        Facts::new()
+            .with("status", 503)
+            .with(
+                "body",
+                "upstream connect error or disconnect/reset before headers. retried and the \
+                 latest reset reason: remote connection failure",
+            )
+            .with("log", "503 URX,UF")
+            .with(
+                "transport failure reason names CERTIFICATE_VERIFY_FAILED",
+                true,
+            ),
     )
     .ready(ready(TLS_HOST, 1))
 }
