@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
 use serde_yaml::{Mapping, Value};
+use shared::access_log::ISTIO_TEXT_FORMAT;
 
 /// Istio's "Access an external HTTP service" ServiceEntry.
 pub const HTTPBIN_SERVICE_ENTRY: &str = include_str!("../fixtures/httpbin-serviceentry.yaml");
@@ -136,6 +137,23 @@ pub fn egress_gateway_service(ports: &[GatewayPort]) -> Result<String> {
         Value::Sequence(ports.iter().map(|port| port.to_yaml()).collect()),
     );
     serde_yaml::to_string(&service).context("writing the egress gateway service")
+}
+
+/// A MeshConfig of `REGISTRY_ONLY` whose access log line is Istio's with
+/// the client's identity as the proxy saw it appended
+/// (`%DOWNSTREAM_PEER_URI_SAN%`, `-` for a client without a certificate).
+pub fn peer_identity_mesh_config() -> Result<String> {
+    let format = format!(
+        "{} %DOWNSTREAM_PEER_URI_SAN%\n",
+        ISTIO_TEXT_FORMAT.trim_end_matches('\n')
+    );
+    let mut policy = Mapping::new();
+    policy.insert("mode".into(), "REGISTRY_ONLY".into());
+    let mut mesh = Mapping::new();
+    mesh.insert("outboundTrafficPolicy".into(), Value::Mapping(policy));
+    mesh.insert("accessLogFile".into(), "/dev/stdout".into());
+    mesh.insert("accessLogFormat".into(), format.into());
+    serde_yaml::to_string(&mesh).context("writing the mesh config")
 }
 
 /// `examples/mesh-config/<name>.yaml` (`allow-any`, `registry-only`).

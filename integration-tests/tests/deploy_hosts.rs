@@ -24,7 +24,7 @@ use integration_tests::binaries;
 use integration_tests::curl::Curl;
 use integration_tests::dns::DnsServer;
 use integration_tests::fixtures::{
-    GatewayPort, egress_gateway_service, mesh_config, mutual_tls_via_gateway,
+    GatewayPort, egress_gateway_service, mutual_tls_via_gateway, peer_identity_mesh_config,
 };
 use integration_tests::netns::{NetNs, PROXY_UID, require_root};
 use integration_tests::ports::free_port;
@@ -150,9 +150,10 @@ fn the_units_command_lines_bring_up_a_mesh_across_three_hosts() -> Result<()> {
         config.join("cnn.yaml"),
         mutual_tls_via_gateway(443, &ca.cert_path().display().to_string()),
     )?;
-    fs::copy(
-        mesh_config("registry-only"),
+    // The gateway's access log ends with the client identity it saw.
+    fs::write(
         control_files.etc().join("mesh.yaml"),
+        peer_identity_mesh_config()?,
     )?;
     // What StateDirectory= makes before the service starts.
     let state = control_files

@@ -18,8 +18,8 @@ use integration_tests::curl::Curl;
 use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
 use integration_tests::fixtures::{
-    GatewayPort, egress_gateway_service, http_via_gateway, https_via_gateway, mesh_config,
-    mutual_tls_via_gateway,
+    GatewayPort, egress_gateway_service, http_via_gateway, https_via_gateway,
+    mutual_tls_via_gateway, peer_identity_mesh_config,
 };
 use integration_tests::ports::free_port;
 use integration_tests::process::{assert_eventually, eventually};
@@ -39,6 +39,7 @@ struct Mesh {
     control_plane: ControlPlane,
     dns: DnsServer,
     _config: ConfigDir,
+    _mesh: ConfigDir,
 }
 
 impl Mesh {
@@ -47,8 +48,10 @@ impl Mesh {
         let config = ConfigDir::new()?;
         config.write("gateway-service.yaml", &egress_gateway_service(&[port])?)?;
         config.write("cnn.yaml", cnn)?;
-        let control_plane =
-            ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
+        // The gateway's access log ends with the client identity it saw.
+        let mesh = ConfigDir::new()?;
+        let mesh_file = mesh.write("mesh.yaml", &peer_identity_mesh_config()?)?;
+        let control_plane = ControlPlane::start(config.path(), Some(&mesh_file))?;
         let sleep = DataPlane::start(&ProxyOptions::sleep(control_plane.channel(), dns.addr()))?;
         let gateway = start_gateway(&control_plane, &dns)?;
         Ok(Self {
@@ -57,6 +60,7 @@ impl Mesh {
             control_plane,
             dns,
             _config: config,
+            _mesh: mesh,
         })
     }
 }

@@ -19,7 +19,9 @@ use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::curl::Curl;
 use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
-use integration_tests::fixtures::{GatewayPort, egress_gateway_service, mutual_tls_via_gateway};
+use integration_tests::fixtures::{
+    GatewayPort, egress_gateway_service, mutual_tls_via_gateway, peer_identity_mesh_config,
+};
 use integration_tests::ports::free_port;
 use integration_tests::process::assert_eventually;
 use integration_tests::proxy_options::ProxyOptions;
@@ -93,16 +95,9 @@ fn steady_traffic_through_mutual_tls_loses_nothing_across_rotations() -> Result<
         "cnn.yaml",
         &mutual_tls_via_gateway(cnn.port(), &ca.cert_path().display().to_string()),
     )?;
-    // Istio's line cut short, with the client's identity the gateway saw.
+    // Istio's line, with the client's identity the gateway saw appended.
     let mesh = ConfigDir::new()?;
-    let mesh_file = mesh.write(
-        "mesh.yaml",
-        r#"outboundTrafficPolicy:
-  mode: REGISTRY_ONLY
-accessLogFile: /dev/stdout
-accessLogFormat: "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %DOWNSTREAM_PEER_URI_SAN%\n"
-"#,
-    )?;
+    let mesh_file = mesh.write("mesh.yaml", &peer_identity_mesh_config()?)?;
     let control_plane = ControlPlane::options(config.path())
         .mesh(Some(&mesh_file))
         .workload_cert_ttl(CERT_TTL)

@@ -18,7 +18,7 @@ use integration_tests::curl::Curl;
 use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
 use integration_tests::fixtures::{
-    GatewayPort, egress_gateway_service, mesh_config, mutual_tls_via_gateway,
+    GatewayPort, egress_gateway_service, mutual_tls_via_gateway, peer_identity_mesh_config,
 };
 use integration_tests::netns::{NetNs, require_root};
 use integration_tests::ports::free_port;
@@ -58,8 +58,11 @@ fn istio_mutual_to_a_gateway_on_another_host_with_the_control_plane_on_a_third()
         "cnn.yaml",
         &mutual_tls_via_gateway(443, &ca.cert_path().display().to_string()),
     )?;
+    // The gateway's access log ends with the client identity it saw.
+    let mesh = ConfigDir::new()?;
+    let mesh_file = mesh.write("mesh.yaml", &peer_identity_mesh_config()?)?;
     let control_plane = ControlPlane::options(config.path())
-        .mesh(Some(&mesh_config("registry-only")))
+        .mesh(Some(&mesh_file))
         .in_netns(&control_host)
         .xds_san(&control_for_app.to_string())
         .xds_san(&control_for_gateway.to_string())
