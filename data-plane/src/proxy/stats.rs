@@ -53,6 +53,8 @@ pub struct ClusterStats {
     pub cx_connect_timeout: AtomicU64,
     /// TLS handshakes that failed the subject alt name check.
     pub ssl_fail_verify_san: AtomicU64,
+    /// TLS handshakes whose certificate chain did not verify.
+    pub ssl_fail_verify_error: AtomicU64,
     /// Connections refused for want of a healthy host (BlackHoleCluster's
     /// every connection, as Envoy counts them).
     pub cx_none_healthy: AtomicU64,
@@ -145,7 +147,7 @@ impl Stats {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         clusters.sort_by(|a, b| a.0.cmp(&b.0));
-        let counters: [(&str, ReadCounter); 15] = [
+        let counters: [(&str, ReadCounter); 16] = [
             ("envoy_cluster_upstream_rq_total", |s| {
                 s.rq_total.load(Relaxed)
             }),
@@ -175,6 +177,9 @@ impl Stats {
             }),
             ("envoy_cluster_upstream_cx_connect_timeout", |s| {
                 s.cx_connect_timeout.load(Relaxed)
+            }),
+            ("envoy_cluster_ssl_fail_verify_error", |s| {
+                s.ssl_fail_verify_error.load(Relaxed)
             }),
             ("envoy_cluster_ssl_fail_verify_san", |s| {
                 s.ssl_fail_verify_san.load(Relaxed)

@@ -150,6 +150,19 @@ impl UpstreamError {
         )
     }
 
+    /// Whether a TLS handshake failed because the peer's certificate did not
+    /// verify against the trusted CAs (Envoy's `ssl.fail_verify_error`); a
+    /// subject alt name mismatch is not one.
+    pub fn is_chain_verify_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::Tls {
+                reason: TlsError::Handshake(rustls::Error::InvalidCertificate(_)),
+                ..
+            }
+        ) && !self.is_san_mismatch()
+    }
+
     /// Converts an error of the pooled HTTP client, recovering the
     /// connector's own error when the connection could not be made.
     pub(crate) fn from_client(err: hyper_util::client::legacy::Error) -> Self {
@@ -322,6 +335,26 @@ mod tests {
             reason: TlsError::TimedOut,
         };
         assert!(!timed_out.is_san_mismatch());
+    }
+
+    #[test]
+    fn a_chain_that_does_not_verify_counts_as_envoys_fail_verify_error() {
+        let rejected = |error: rustls::CertificateError| UpstreamError::Tls {
+            addr: addr(),
+            reason: TlsError::Handshake(rustls::Error::InvalidCertificate(error)),
+        };
+        assert!(rejected(rustls::CertificateError::UnknownIssuer).is_chain_verify_failure());
+        let failed = |failure: VerifyFailure| UpstreamError::Tls {
+            addr: addr(),
+            reason: TlsError::Handshake(failure.into_rustls()),
+        };
+        assert!(failed(VerifyFailure::SelfSigned).is_chain_verify_failure());
+        assert!(!failed(VerifyFailure::SanList).is_chain_verify_failure());
+        let timed_out = UpstreamError::Tls {
+            addr: addr(),
+            reason: TlsError::TimedOut,
+        };
+        assert!(!timed_out.is_chain_verify_failure());
     }
 
     fn addr() -> SocketAddr {

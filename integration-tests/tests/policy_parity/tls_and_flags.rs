@@ -29,6 +29,11 @@ pub fn scenarios(ca_cert: &Path, other_ca_cert: &Path) -> Vec<Scenario> {
     ]
 }
 
+/// Envoy's 503 body once istiod's default retries of a failed TLS
+/// handshake are spent.
+const TLS_FAILURE_BODY: &str = "upstream connect error or disconnect/reset before headers. \
+     retried and the latest reset reason: remote connection failure";
+
 /// TLS origination (SIMPLE) to the `tls` server, trusting the test CA,
 /// with `extra` settings.
 fn originate_tls(ca_cert: &Path, extra: serde_json::Value) -> Vec<(String, String)> {
@@ -67,11 +72,7 @@ fn subject_alt_names_mismatch(ca_cert: &Path) -> Scenario {
         },
         Facts::new()
             .with("status", 503)
-            .with(
-                "body",
-                "upstream connect error or disconnect/reset before headers. retried and the \
-                 latest reset reason: remote connection failure",
-            )
+            .with("body", TLS_FAILURE_BODY)
             .with("log", "503 URX,UF")
             .with("ssl.fail_verify_san", 3),
     )
@@ -82,7 +83,8 @@ fn subject_alt_names_mismatch(ca_cert: &Path) -> Scenario {
 /// certificate: each handshake fails the chain check, and after istiod's
 /// default retries the app gets Envoy's 503 for a remote connection
 /// failure (UF, URX); the access log's upstream transport failure reason
-/// names BoringSSL's `CERTIFICATE_VERIFY_FAILED`.
+/// names BoringSSL's `CERTIFICATE_VERIFY_FAILED`, and each handshake counts
+/// in `ssl.fail_verify_error`.
 fn another_ca(other_ca_cert: &Path) -> Scenario {
     Scenario::new(
         "DR tls caCertificates of another CA: CERTIFICATE_VERIFY_FAILED",
@@ -100,20 +102,21 @@ fn another_ca(other_ca_cert: &Path) -> Scenario {
                         .iter()
                         .all(|reason| reason.contains("CERTIFICATE_VERIFY_FAILED"))
                         && !reasons.is_empty(),
+                )
+                .with(
+                    "ssl.fail_verify_error",
+                    probe.cluster_stat(&cluster(TLS_HOST), "ssl.fail_verify_error")?,
                 ))
         },
         Facts::new()
             .with("status", 503)
-            .with(
-                "body",
-                "upstream connect error or disconnect/reset before headers. retried and the \
-                 latest reset reason: remote connection failure",
-            )
+            .with("body", TLS_FAILURE_BODY)
             .with("log", "503 URX,UF")
             .with(
                 "transport failure reason names CERTIFICATE_VERIFY_FAILED",
                 true,
-            ),
+            )
+            .with("ssl.fail_verify_error", 3),
     )
     .ready(ready(TLS_HOST, 1))
 }
@@ -256,11 +259,7 @@ fn auto_san_validation_mismatch(ca_cert: &Path) -> Scenario {
         },
         Facts::new()
             .with("status", 503)
-            .with(
-                "body",
-                "upstream connect error or disconnect/reset before headers. retried and the \
-                 latest reset reason: remote connection failure",
-            )
+            .with("body", TLS_FAILURE_BODY)
             .with("log", "503 URX,UF"),
     )
     .ready(ready(ALIAS_HOST, 1))

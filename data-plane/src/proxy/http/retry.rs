@@ -266,6 +266,13 @@ impl Attempts<'_> {
                 .ssl_fail_verify_san
                 .fetch_add(1, Ordering::Relaxed);
         }
+        if let Err(ForwardError::Upstream(error)) = outcome
+            && error.is_chain_verify_failure()
+        {
+            self.stats
+                .ssl_fail_verify_error
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
