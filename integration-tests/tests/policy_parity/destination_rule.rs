@@ -9,7 +9,7 @@ use integration_tests::upstream::Failing;
 use serde_json::{Value, json};
 
 use crate::config::{cluster, destination_rule, http_service, ready};
-use crate::load_balancing::{hash_spread, hashed_facts};
+use crate::load_balancing::header_hash;
 use crate::statuses;
 
 /// Envoy's default `common_lb_config.update_merge_window`: health changes
@@ -23,7 +23,11 @@ pub fn scenarios() -> Vec<Scenario> {
         max_requests_per_connection(),
         max_connection_duration(),
         use_client_protocol(),
-        hash_by_header(),
+        header_hash(
+            "DR consistentHash httpHeaderName",
+            "hash-header.example.com",
+            None,
+        ),
         hash_by_cookie(),
         hash_by_source_ip(),
         outlier_detection(),
@@ -275,22 +279,6 @@ fn use_client_protocol() -> Scenario {
         ),
     )
     .ready(ready(HOST, 1))
-}
-
-/// `consistentHash.httpHeaderName`: one header value always reaches the
-/// same server; many values spread over several.
-fn hash_by_header() -> Scenario {
-    const HOST: &str = "hash-header.example.com";
-    Scenario::new(
-        "DR consistentHash httpHeaderName",
-        three_servers(
-            HOST,
-            json!({ "loadBalancer": { "consistentHash": { "httpHeaderName": "x-user" } } }),
-        ),
-        |probe| hash_spread(probe, |user| Call::get(HOST, "/").header("x-user", user)),
-        hashed_facts(),
-    )
-    .ready(ready(HOST, 3))
 }
 
 /// `consistentHash.httpCookie` with a ttl: a request without the cookie

@@ -24,15 +24,15 @@ pub fn scenarios() -> Vec<Scenario> {
             "RANDOM",
         ),
         hash_by_query_parameter(),
-        hash_table(
+        header_hash(
             "DR consistentHash ringHash",
             "hash-ring.example.com",
-            ("ringHash", json!({ "minimumRingSize": 1024 })),
+            Some(("ringHash", json!({ "minimumRingSize": 1024 }))),
         ),
-        hash_table(
+        header_hash(
             "DR consistentHash maglev",
             "hash-maglev.example.com",
-            ("maglev", json!({ "tableSize": 65537 })),
+            Some(("maglev", json!({ "tableSize": 65537 }))),
         ),
         port_level_load_balancer(),
     ]
@@ -41,7 +41,7 @@ pub fn scenarios() -> Vec<Scenario> {
 /// Requests for one key, then for twenty keys (`call_for` makes the
 /// request carrying a key): a consistent hash sends one key to one server
 /// and spreads many over several.
-pub fn hash_spread(probe: &Probe<'_>, call_for: impl Fn(&str) -> Call) -> Result<Facts> {
+fn hash_spread(probe: &Probe<'_>, call_for: impl Fn(&str) -> Call) -> Result<Facts> {
     let same = probe.send_times(&call_for("alice"), 10)?;
     let many = (0..20)
         .map(|user| probe.send(&call_for(&format!("user-{user}"))))
@@ -56,7 +56,7 @@ pub fn hash_spread(probe: &Probe<'_>, call_for: impl Fn(&str) -> Call) -> Result
 }
 
 /// What [`hash_spread`] states of a consistent hash.
-pub fn hashed_facts() -> Facts {
+fn hashed_facts() -> Facts {
     Facts::new()
         .with("one value: statuses", "200×10")
         .with("one value: servers", 1)
@@ -98,18 +98,24 @@ fn hash_by_query_parameter() -> Scenario {
     .ready(ready(HOST, 3))
 }
 
-/// Scenario `name`: service `host` with a header hash over `table`
-/// (`ringHash` or `maglev`, and its settings): Envoy builds that table, and one key still reaches one
-/// server while many spread.
-fn hash_table(name: &'static str, host: &'static str, table: (&str, Value)) -> Scenario {
-    let (table, settings) = table;
+/// Scenario `name`: service `host` with a hash of header `x-user`, over
+/// `table` if one is given (`ringHash` or `maglev`, and its settings):
+/// one header value always reaches the same server; many values spread
+/// over several.
+pub fn header_hash(
+    name: &'static str,
+    host: &'static str,
+    table: Option<(&str, Value)>,
+) -> Scenario {
+    let mut consistent_hash = json!({ "httpHeaderName": "x-user" });
+    if let Some((table, settings)) = table {
+        consistent_hash[table] = settings;
+    }
     Scenario::new(
         name,
         three_servers(
             host,
-            json!({ "loadBalancer": { "consistentHash": {
-                "httpHeaderName": "x-user", table: settings,
-            } } }),
+            json!({ "loadBalancer": { "consistentHash": consistent_hash } }),
         ),
         move |probe| hash_spread(probe, |user| Call::get(host, "/").header("x-user", user)),
         hashed_facts(),
