@@ -249,6 +249,13 @@ impl<'a> ControlPlaneOptions<'a> {
             .arg(format!("{}s", ttl.as_secs().max(1)))
     }
 
+    /// `--gateway-service-account`: a `NAMESPACE/NAME` whose router proxies
+    /// are gateway endpoints. Given at all, it replaces the default (Istio's
+    /// egress gateway's), so a test that adds one names that one too.
+    pub fn gateway_service_account(self, account: &str) -> Self {
+        self.arg("--gateway-service-account").arg(account)
+    }
+
     /// `--xds-san`: another name or IP for its serving certificate.
     pub fn xds_san(self, san: &str) -> Self {
         self.arg("--xds-san").arg(san)

@@ -215,6 +215,23 @@ impl NetNs {
         Ok((here_ip, there_ip))
     }
 
+    /// Sends whatever is not on one of the namespace's links to the host
+    /// end of its veth pair: the host's own addresses (its servers on other
+    /// namespaces' veths) become reachable; nothing is forwarded further.
+    pub fn route_via_host(&self) -> Result<()> {
+        let host_ip = self.host_ip.to_string();
+        ip(["-n", &self.name, "route", "add", "default", "via", &host_ip])
+    }
+
+    /// Lets every uid bind any port in the namespace, as Istio's gateway
+    /// pods set `net.ipv4.ip_unprivileged_port_start` to 0 for a proxy
+    /// that listens on 80 and 443 as uid [`PROXY_UID`].
+    pub fn allow_unprivileged_low_ports(&self) -> Result<()> {
+        let mut command = self.command("sysctl");
+        command.args(["-q", "-w", "net.ipv4.ip_unprivileged_port_start=0"]);
+        run(command)
+    }
+
     /// Gives both ends of the veth pair an IPv6 address as well (a /64 of
     /// fd00::/8 derived from the IPv4 subnet, so unique per namespace, with
     /// no duplicate address detection to wait for); returns the host end's

@@ -93,6 +93,41 @@ impl ProxyOptions {
             .label("istio", "egressgateway")
     }
 
+    /// The proxy Istio deploys for Gateway API Gateway `name` of class
+    /// `istio` in `namespace`: Deployment and service account
+    /// `<name>-istio`, its pods labelled as Istio's `kube-gateway` template
+    /// labels them (the generated Service selects
+    /// `gateway.networking.k8s.io/gateway-name: <name>`), and no `app`
+    /// label.
+    pub fn gateway_api(
+        name: &str,
+        namespace: &str,
+        control: ControlChannel,
+        dns_addr: SocketAddr,
+    ) -> Self {
+        let deployment = format!("{name}-istio");
+        let mut options = Self::new(
+            NodeType::Router,
+            &deployment,
+            namespace,
+            &deployment,
+            control,
+            dns_addr,
+        );
+        options.labels = BTreeMap::from(
+            [
+                ("sidecar.istio.io/inject", "false"),
+                ("service.istio.io/canonical-name", deployment.as_str()),
+                ("service.istio.io/canonical-revision", "latest"),
+                ("gateway.networking.k8s.io/gateway-name", name),
+                ("gateway.networking.k8s.io/gateway-class-name", "istio"),
+                ("gateway.istio.io/managed", "istio.io-gateway-controller"),
+            ]
+            .map(|(key, value)| (key.to_string(), value.to_string())),
+        );
+        options
+    }
+
     fn new(
         node_type: NodeType,
         app: &str,
@@ -242,6 +277,27 @@ mod tests {
             options.service_account, "istio-egressgateway-service-account",
             "the service account Istio's charts give the egress gateway"
         );
+    }
+
+    #[test]
+    fn a_gateway_api_gateway_is_the_deployment_istio_would_create() {
+        let options =
+            ProxyOptions::gateway_api("cnn-egress-gateway", "default", plaintext(), addr(2));
+        assert_eq!(
+            options.node.to_string(),
+            "router~127.0.0.1~cnn-egress-gateway-istio.default~default.svc.cluster.local"
+        );
+        assert_eq!(options.role(), "router");
+        assert_eq!(options.service_account, "cnn-egress-gateway-istio");
+        assert_eq!(
+            options
+                .labels
+                .get("gateway.networking.k8s.io/gateway-name")
+                .map(String::as_str),
+            Some("cnn-egress-gateway"),
+            "the label the generated Service and Gateway select"
+        );
+        assert!(!options.labels.contains_key("app"), "{:?}", options.labels);
     }
 
     #[test]

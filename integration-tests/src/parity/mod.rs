@@ -15,10 +15,14 @@
 //! tasks' `my-nginx` clients for a certificate of the test CA; the proxies
 //! trust that CA as their system roots, as a real server's CA would be.
 //!
-//! The egress gateway runs on the host, its node id claiming the host's
-//! veth address, so the control plane makes it the endpoint the sidecar
-//! reaches `istio-egressgateway.istio-system.svc.cluster.local` at; the
-//! external server then sees the gateway's address, not the namespace's.
+//! The egress gateway runs as in a pod of its own ([`Gateway`]): a
+//! namespace linked to the sidecar's, its node id claiming its address on
+//! that link, so the control plane makes it the endpoint the sidecar
+//! reaches the gateway's Service at (Istio's `istio-egressgateway`, or the
+//! `<name>-istio` of a Gateway API Gateway); it reaches the control plane,
+//! DNS and the external servers through the host, which then see its
+//! address, not the sidecar's namespace's. The control plane trusts every
+//! scenario's gateway's service account as a gateway's.
 //!
 //! Each scenario's config is written to the control plane's hot-reloaded
 //! config directory and mesh file; each proxy is polled (`/config_dump`)
@@ -26,12 +30,15 @@
 
 pub(crate) mod access_log;
 pub(crate) mod config_files;
+mod gateway;
 mod outcome;
 mod proxy;
 mod scenario;
 mod side;
 mod table;
 
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -41,6 +48,7 @@ use crate::tls::TestCa;
 use config_files::ConfigFiles;
 use side::Side;
 
+pub use gateway::Gateway;
 pub use outcome::{GATEWAY, Outcome, SIDECAR};
 pub use proxy::{Kind, Proxy};
 pub use scenario::{Ready, Request, Scenario};
@@ -57,8 +65,19 @@ pub fn run<'a>(scenarios: &'a [Scenario], ca: &TestCa) -> Result<Report<'a>> {
     if let Some(first) = scenarios.first() {
         config.apply(first)?;
     }
-    let control_plane =
-        ControlPlane::start_for_namespaces(config.config_dir(), Some(&config.mesh_file()))?;
+    let mesh = config.mesh_file();
+    let mut control_plane = ControlPlane::options(config.config_dir())
+        .mesh(Some(&mesh))
+        .xds_ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let gateways: BTreeSet<String> = [Gateway::Istio]
+        .into_iter()
+        .chain(scenarios.iter().filter_map(|scenario| scenario.gateway))
+        .map(Gateway::service_account)
+        .collect();
+    for account in gateways {
+        control_plane = control_plane.gateway_service_account(&account);
+    }
+    let control_plane = control_plane.start()?;
     let control = control_plane.channel();
     let mut agent = Side::start(Kind::Agent, &control, ca)?;
     let mut envoy = Side::start(Kind::Envoy, &control, ca)?;

@@ -51,9 +51,15 @@ impl Proxy {
         let options = ProxyOptions::sleep(control, dns)
             .ip(IpAddr::V4(netns.ns_ip()))
             .system_roots(roots);
+        Self::start_in(kind, netns, &options)
+    }
+
+    /// A proxy of `kind` as `options` inside `netns`, as uid
+    /// [`crate::netns::PROXY_UID`], once live.
+    pub fn start_in(kind: Kind, netns: &NetNs, options: &ProxyOptions) -> Result<Self> {
         Ok(match kind {
-            Kind::Agent => Proxy::Agent(DataPlane::start_in(netns, &options)?),
-            Kind::Envoy => Proxy::Envoy(live(Envoy::start_in(netns, &options)?)?),
+            Kind::Agent => Proxy::Agent(DataPlane::start_in(netns, options)?),
+            Kind::Envoy => Proxy::Envoy(live(Envoy::start_in(netns, options)?)?),
         })
     }
 

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use anyhow::{Context, Result, ensure};
 
 use super::Outcome;
+use super::gateway::Gateway;
 use crate::config_dump::DynamicResources;
 
 /// One row of the table: a config, a request, and what must come of it.
@@ -17,8 +18,8 @@ pub struct Scenario {
     pub files: Vec<(&'static str, String)>,
     /// What a proxy holds once it has this config.
     pub ready: Vec<Ready>,
-    /// Whether the request goes through an egress gateway.
-    pub gateway: bool,
+    /// The egress gateway the request goes through, if any.
+    pub gateway: Option<Gateway>,
     pub request: Request,
     pub expected: Outcome,
 }
@@ -33,7 +34,7 @@ impl Scenario {
             mesh: "registry-only",
             files: Vec::new(),
             ready: Vec::new(),
-            gateway: false,
+            gateway: None,
             request,
             expected,
         }
@@ -52,16 +53,38 @@ impl Scenario {
         Self { ready, ..self }
     }
 
-    /// Through the egress gateway: ready once `listener` sends the request
-    /// to the gateway's `cluster` and the gateway, listening on `port`, is
-    /// that cluster's only endpoint.
+    /// Through Istio's egress gateway: ready once `listener` sends the
+    /// request to the gateway's `cluster` and the gateway, listening on
+    /// `port`, is that cluster's only endpoint.
     pub fn through_gateway(self, listener: &'static str, cluster: &'static str, port: u16) -> Self {
+        self.through(Gateway::Istio, listener, cluster, port)
+    }
+
+    /// Through the proxy Istio deploys for the Gateway API Gateway `name`,
+    /// ready as [`Scenario::through_gateway`].
+    pub fn through_gateway_api(
+        self,
+        name: &'static str,
+        listener: &'static str,
+        cluster: &'static str,
+        port: u16,
+    ) -> Self {
+        self.through(Gateway::Api(name), listener, cluster, port)
+    }
+
+    fn through(
+        self,
+        gateway: Gateway,
+        listener: &'static str,
+        cluster: &'static str,
+        port: u16,
+    ) -> Self {
         Self {
             ready: vec![
                 Ready::Has(listener, cluster),
                 Ready::GatewayEndpoint(cluster, port),
             ],
-            gateway: true,
+            gateway: Some(gateway),
             ..self
         }
     }
@@ -98,7 +121,7 @@ pub enum Ready {
     /// A cluster, listener or route configuration whose JSON lacks the text.
     Lacks(&'static str, &'static str),
     /// The EDS cluster's only endpoint is this side's egress gateway, on
-    /// the given port.
+    /// the given port (of its pod).
     GatewayEndpoint(&'static str, u16),
     /// The EDS cluster has no endpoint (its gateway went away).
     NoEndpoints(&'static str),
@@ -110,7 +133,7 @@ impl Ready {
         matches!(self, Ready::GatewayEndpoint(..))
     }
 
-    /// Whether `resources` show this, the gateway claiming `gateway_ip`.
+    /// Whether `resources` show this, the gateway reached at `gateway_ip`.
     pub(super) fn check(&self, resources: &DynamicResources, gateway_ip: Ipv4Addr) -> Result<()> {
         match self {
             Ready::Has(name, text) | Ready::Lacks(name, text) => {

@@ -1,14 +1,15 @@
 //! One kind's half of the parity run: the sidecar in its namespace behind
 //! istio-init's capture, the external servers and DNS on the host end of
-//! the veth, the egress gateway during a gateway scenario, and what a
-//! request through them came to.
+//! the veth, the egress gateway in its pod during a gateway scenario, and
+//! what a request through them came to.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
 use super::access_log::summary;
+use super::gateway::GatewayPod;
 use super::outcome::{GATEWAY, Outcome, SIDECAR};
 use super::proxy::{Kind, Proxy};
 use super::{CONVERGE, Request, Scenario};
@@ -43,7 +44,7 @@ const DECORATOR: &str = "x-envoy-decorator-operation";
 /// gateway scenario the gateway. Fields drop in order, the namespace last.
 pub(super) struct Side {
     kind: Kind,
-    gateway: Option<Proxy>,
+    gateway: Option<GatewayPod>,
     sidecar: Proxy,
     http: Upstream,
     https: Upstream,
@@ -100,18 +101,19 @@ impl Side {
     /// its logs) and the request is sent anyway: what comes of it is the
     /// row's outcome.
     pub(super) fn run(&mut self, scenario: &Scenario, ca_cert: &Path) -> Result<Outcome> {
-        self.report_unready(self.wait_ready(scenario, false));
-        if scenario.gateway {
-            let gateway = Proxy::gateway(
+        self.report_unready(self.wait_ready(scenario, None));
+        if let Some(gateway) = scenario.gateway {
+            let gateway = GatewayPod::start(
                 self.kind,
-                self.netns.host_ip(),
+                gateway,
+                &self.netns,
                 self.control.clone(),
                 self.dns.addr(),
                 ca_cert,
-            )
-            .context("starting the egress gateway")?;
+            )?;
+            let endpoint = gateway.endpoint_ip();
             self.gateway = Some(gateway);
-            self.report_unready(self.wait_ready(scenario, true));
+            self.report_unready(self.wait_ready(scenario, Some(endpoint)));
         }
         let marks = Marks {
             http: self.http.requests().len(),
@@ -132,14 +134,18 @@ impl Side {
     }
 
     /// Polls the sidecar's config dump until it shows the scenario's config
-    /// (with `gateway`, also the gateway as the endpoint).
-    fn wait_ready(&self, scenario: &Scenario, gateway: bool) -> Result<()> {
-        let gateway_ip = self.netns.host_ip();
+    /// (with the address of a running gateway, also the gateway as the
+    /// endpoint).
+    fn wait_ready(&self, scenario: &Scenario, gateway: Option<Ipv4Addr>) -> Result<()> {
         eventually(CONVERGE, || {
             let resources = self.sidecar.config()?;
             for ready in &scenario.ready {
-                if gateway || !ready.needs_gateway() {
-                    ready.check(&resources, gateway_ip)?;
+                match gateway {
+                    Some(gateway_ip) => ready.check(&resources, gateway_ip)?,
+                    None if !ready.needs_gateway() => {
+                        ready.check(&resources, self.netns.host_ip())?;
+                    }
+                    None => {}
                 }
             }
             Ok(())
@@ -214,19 +220,25 @@ impl Side {
             .last()
             .map(|request| request.peer)
             .or_else(|| hellos.last().map(|hello| hello.peer));
+        let gateway_source = self.gateway.as_ref().map(GatewayPod::source_ip);
         if let Some(peer) = peer {
             outcome.peer = if peer.ip() == IpAddr::V4(self.netns.ns_ip()) {
                 SIDECAR.to_string()
-            } else if peer.ip() == IpAddr::V4(self.netns.host_ip()) {
+            } else if gateway_source.is_some_and(|source| peer.ip() == IpAddr::V4(source)) {
                 GATEWAY.to_string()
             } else {
                 peer.to_string()
             };
         }
         let host = self.netns.host_ip();
-        outcome.sidecar_log = summary(&self.sidecar.access_log_after(marks.sidecar_log), host);
+        let gateway_endpoint = self.gateway.as_ref().map(GatewayPod::endpoint_ip);
+        outcome.sidecar_log = summary(
+            &self.sidecar.access_log_after(marks.sidecar_log),
+            host,
+            gateway_endpoint,
+        );
         if let Some(gateway) = &self.gateway {
-            outcome.gateway_log = summary(&gateway.access_log_after(0), host);
+            outcome.gateway_log = summary(&gateway.proxy().access_log_after(0), host, None);
         }
         outcome
     }

@@ -127,7 +127,7 @@ mod tests {
             mesh: "allow-any",
             files: vec![],
             ready: vec![],
-            gateway: false,
+            gateway: None,
             request: Request::head("https://www.baidu.com"),
             expected,
         }
