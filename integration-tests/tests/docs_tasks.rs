@@ -22,7 +22,7 @@
 
 use anyhow::Result;
 use integration_tests::docs::ClientCredential;
-use integration_tests::docs_tasks::{File, GatewayPorts, Setup, doc, doc_in, run_task, secret_doc};
+use integration_tests::docs_tasks::{File, Setup, doc, run_task, secret_doc, tabs};
 use integration_tests::parity::{Outcome, Ready, Request, Scenario};
 
 const UPSTREAM_SERVICE_TIME: &str = "x-envoy-upstream-service-time";
@@ -158,18 +158,8 @@ fn mutual_tls_origination_at_the_sidecar(credential: &ClientCredential) -> Resul
 }
 
 /// Rows of the egress-gateway task: HTTP, then HTTPS passed through.
-fn egress_gateway(gateway_service: &File, targets: GatewayPorts) -> Result<Vec<Scenario>> {
-    let http = vec![
-        gateway_service.clone(),
-        doc("egress-gateway/egress_gateway_for_http_traffic_1.yaml")?,
-        doc("egress-gateway/egress_gateway_for_http_traffic_3.yaml")?,
-        doc("egress-gateway/egress_gateway_for_http_traffic_5.yaml")?,
-    ];
-    let https = vec![
-        gateway_service.clone(),
-        doc("egress-gateway/egress_gateway_for_https_traffic_1.yaml")?,
-        doc("egress-gateway/egress_gateway_for_https_traffic_3.yaml")?,
-    ];
+fn egress_gateway(setup: &Setup) -> Result<Vec<Scenario>> {
+    let targets = setup.targets;
     Ok(vec![
         Scenario::new(
             "egress-gateway: HTTP through the gateway",
@@ -179,7 +169,7 @@ fn egress_gateway(gateway_service: &File, targets: GatewayPorts) -> Result<Vec<S
                 .decorator("edition.cnn.com:80/*")
                 .through_gateway("200 -"),
         )
-        .files(http)
+        .files(tabs::egress_gateway_http(setup)?)
         .through_gateway(
             "80",
             "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local",
@@ -192,7 +182,7 @@ fn egress_gateway(gateway_service: &File, targets: GatewayPorts) -> Result<Vec<S
                 .sni("edition.cnn.com")
                 .through_gateway("0 -"),
         )
-        .files(https)
+        .files(tabs::egress_gateway_https(setup)?)
         .through_gateway(
             "0.0.0.0_443",
             "outbound|443|cnn|istio-egressgateway.istio-system.svc.cluster.local",
@@ -203,10 +193,7 @@ fn egress_gateway(gateway_service: &File, targets: GatewayPorts) -> Result<Vec<S
 
 /// The egress-gateway-tls-origination task's first part: the sidecar
 /// sends HTTP over ISTIO_MUTUAL to the gateway, which originates TLS.
-fn tls_origination_at_the_gateway(
-    gateway_service: &File,
-    targets: GatewayPorts,
-) -> Result<Scenario> {
+fn tls_origination_at_the_gateway(setup: &Setup) -> Result<Scenario> {
     Ok(Scenario::new(
         "egress-gateway-tls-origination: TLS origination at the gateway",
         Request::get("http://edition.cnn.com/politics"),
@@ -216,36 +203,23 @@ fn tls_origination_at_the_gateway(
             .sni("edition.cnn.com")
             .through_gateway("200 -"),
     )
-    .files(vec![
-        gateway_service.clone(),
-        doc(
-            "egress-gateway-tls-origination/perform_tls_origination_with_an_egress_gateway_1.yaml",
-        )?,
-        doc(
-            "egress-gateway-tls-origination/perform_tls_origination_with_an_egress_gateway_3.yaml",
-        )?,
-        doc(
-            "egress-gateway-tls-origination/perform_tls_origination_with_an_egress_gateway_4.yaml",
-        )?,
-    ])
+    .files(tabs::tls_origination_at_the_gateway(setup)?)
     .through_gateway(
         "80",
         "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local",
-        targets.http,
+        setup.targets.http,
     ))
 }
 
 /// The app's HTTP to my-nginx goes over ISTIO_MUTUAL to the gateway, which
-/// originates TLS with the `credentialName` of a DestinationRule applied
-/// with `kubectl apply -n istio-system`: the files are the task's Secret,
-/// Gateway and DestinationRule, VirtualService, and that DestinationRule.
+/// originates TLS ([`tabs::nginx_through_the_gateway`]).
 fn nginx_through_the_gateway(
     name: &'static str,
     setup: &Setup,
-    files: [&'static str; 4],
+    files: Vec<File>,
     expected: Outcome,
-) -> Result<Scenario> {
-    Ok(Scenario::new(
+) -> Scenario {
+    Scenario::new(
         name,
         Request::get("http://my-nginx.mesh-external.svc.cluster.local/"),
         expected
@@ -254,28 +228,15 @@ fn nginx_through_the_gateway(
             .sni(MY_NGINX)
             .through_gateway("200 -"),
     )
-    .files(vec![
-        setup.gateway_service.clone(),
-        doc("harness/my-nginx-service.yaml")?,
-        secret_doc(files[0], &setup.credential)?,
-        doc(files[1])?,
-        doc(files[2])?,
-        doc_in(files[3], "istio-system")?,
-    ])
-    .through_gateway("80", GATEWAY_NGINX_CLUSTER, setup.targets.https))
+    .files(files)
+    .through_gateway("80", GATEWAY_NGINX_CLUSTER, setup.targets.https)
 }
 
 /// Rows of the wildcard-egress-hosts task: `*.wikipedia.org` directly,
 /// then through the gateway to www.wikipedia.org's address.
-fn wildcard_egress_hosts(gateway_service: &File, targets: GatewayPorts) -> Result<Vec<Scenario>> {
-    let direct = vec![doc(
-        "wildcard-egress-hosts/configure_direct_traffic_to_a_wildcard_host_1.yaml",
-    )?];
-    let via_gateway = vec![
-        gateway_service.clone(),
-        doc("wildcard-egress-hosts/configure_egress_gateway_traffic_to_a_wildcard_host_1.yaml")?,
-        doc("wildcard-egress-hosts/configure_egress_gateway_traffic_to_a_wildcard_host_3.yaml")?,
-    ];
+fn wildcard_egress_hosts(setup: &Setup) -> Result<Vec<Scenario>> {
+    let direct = tabs::wildcard_directly()?;
+    let via_gateway = tabs::wildcard_through_the_gateway(setup)?;
     let wikipedia_cluster =
         "outbound|443|wikipedia|istio-egressgateway.istio-system.svc.cluster.local";
     let mut rows = Vec::new();
@@ -320,7 +281,7 @@ fn wildcard_egress_hosts(gateway_service: &File, targets: GatewayPorts) -> Resul
                 Outcome::http(200).sni(sni).through_gateway("0 -"),
             )
             .files(via_gateway.clone())
-            .through_gateway("0.0.0.0_443", wikipedia_cluster, targets.https),
+            .through_gateway("0.0.0.0_443", wikipedia_cluster, setup.targets.https),
         );
     }
     Ok(rows)
@@ -341,7 +302,7 @@ fn egress_tls_origination_applies_as_published() -> Result<()> {
 #[test]
 fn egress_gateway_applies_as_published() -> Result<()> {
     run_task("egress_gateway_applies_as_published", |setup| {
-        egress_gateway(&setup.gateway_service, setup.targets)
+        egress_gateway(setup)
     })
 }
 
@@ -349,19 +310,14 @@ fn egress_gateway_applies_as_published() -> Result<()> {
 fn egress_gateway_tls_origination_applies_as_published() -> Result<()> {
     run_task(
         "egress_gateway_tls_origination_applies_as_published",
-        |setup| {
-            Ok(vec![tls_origination_at_the_gateway(
-                &setup.gateway_service,
-                setup.targets,
-            )?])
-        },
+        |setup| Ok(vec![tls_origination_at_the_gateway(setup)?]),
     )
 }
 
 #[test]
 fn wildcard_egress_hosts_applies_as_published() -> Result<()> {
     run_task("wildcard_egress_hosts_applies_as_published", |setup| {
-        wildcard_egress_hosts(&setup.gateway_service, setup.targets)
+        wildcard_egress_hosts(setup)
     })
 }
 
@@ -385,14 +341,9 @@ fn egress_gateway_tls_origination_mutual_applies_as_published() -> Result<()> {
             Ok(vec![nginx_through_the_gateway(
                 "egress-gateway-tls-origination: mutual TLS origination (credentialName)",
                 setup,
-                [
-                    "egress-gateway-tls-origination/configure_mutual_tls_origination_for_egress_traffic_1.yaml",
-                    "egress-gateway-tls-origination/configure_mutual_tls_origination_for_egress_traffic_2.yaml",
-                    "egress-gateway-tls-origination/configure_mutual_tls_origination_for_egress_traffic_3.yaml",
-                    "egress-gateway-tls-origination/configure_mutual_tls_origination_for_egress_traffic_4.yaml",
-                ],
+                tabs::mutual_tls_origination_at_the_gateway(setup)?,
                 Outcome::http(200).client_cert(),
-            )?])
+            )])
         },
     )
 }
@@ -406,25 +357,31 @@ fn egress_gateway_tls_origination_sds_applies_as_published() -> Result<()> {
                 nginx_through_the_gateway(
                     "egress-gateway-tls-origination-sds: simple TLS origination (credentialName -cacert)",
                     setup,
-                    [
-                        "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_1.yaml",
-                        "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_2.yaml",
-                        "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_3.yaml",
-                        "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_4.yaml",
-                    ],
+                    tabs::nginx_through_the_gateway(
+                        setup,
+                        [
+                            "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_1.yaml",
+                            "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_2.yaml",
+                            "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_3.yaml",
+                            "egress-gateway-tls-origination-sds/configure_simple_tls_origination_for_egress_traffic_4.yaml",
+                        ],
+                    )?,
                     Outcome::http(200),
-                )?,
+                ),
                 nginx_through_the_gateway(
                     "egress-gateway-tls-origination-sds: mutual TLS origination (credentialName)",
                     setup,
-                    [
-                        "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_1.yaml",
-                        "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_2.yaml",
-                        "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_3.yaml",
-                        "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_4.yaml",
-                    ],
+                    tabs::nginx_through_the_gateway(
+                        setup,
+                        [
+                            "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_1.yaml",
+                            "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_2.yaml",
+                            "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_3.yaml",
+                            "egress-gateway-tls-origination-sds/configure_mutual_tls_origination_for_egress_traffic_using_sds_4.yaml",
+                        ],
+                    )?,
                     Outcome::http(200).client_cert(),
-                )?,
+                ),
             ])
         },
     )

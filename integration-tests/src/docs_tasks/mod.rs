@@ -1,7 +1,8 @@
 //! Running istio.io's egress tasks as parity tables: a row's config files
 //! taken from `fixtures/docs` ([`crate::docs`]), what every task needs (the
 //! test CA, the client credential it signed, the egress gateway's ports),
-//! and one task at a time through [`crate::parity`].
+//! and one task at a time through [`crate::parity`]; the files of the
+//! steps through an egress gateway, of either tab, in [`tabs`].
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -14,6 +15,8 @@ use crate::netns;
 use crate::parity::{self, Scenario};
 use crate::ports::free_port;
 use crate::tls::TestCa;
+
+pub mod tabs;
 
 /// A config file of a row: its name in the config directory, its YAML.
 pub type File = (&'static str, String);
