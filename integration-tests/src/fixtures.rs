@@ -24,6 +24,11 @@ pub const BAIDU_SERVICE_ENTRY: &str = include_str!("../../examples/mesh/baidu.ya
 /// Istio's route timeout for httpbin.org, shortened from 3s to 1s.
 pub const HTTPBIN_TIMEOUT: &str = include_str!("../fixtures/httpbin-timeout.yaml");
 
+/// The egress gateway's Kubernetes Service as Istio's install creates it
+/// (`examples/kubernetes/istio-egressgateway-service.yaml`).
+pub const ISTIO_EGRESS_GATEWAY_SERVICE: &str =
+    include_str!("../../examples/kubernetes/istio-egressgateway-service.yaml");
+
 /// The egress gateway's in-mesh service as the examples have it; tests
 /// take it with their own ports ([`egress_gateway_service`]).
 const EGRESS_GATEWAY_SERVICE: &str = include_str!("../../examples/mesh/egressgateway-service.yaml");

@@ -17,14 +17,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
+use integration_tests::docs_tasks::{GatewayPorts, istio_gateway_service};
 use integration_tests::fixtures::{
-    BAIDU_SERVICE_ENTRY, GatewayPort, HTTPBIN_SERVICE_ENTRY, HTTPBIN_TIMEOUT,
-    egress_gateway_service, http_via_gateway, https_via_gateway, mutual_tls_via_gateway,
-    tls_origination,
+    BAIDU_SERVICE_ENTRY, HTTPBIN_SERVICE_ENTRY, HTTPBIN_TIMEOUT, http_via_gateway,
+    https_via_gateway, mutual_tls_via_gateway, tls_origination,
 };
 use integration_tests::netns;
 use integration_tests::parity::{self, Outcome, Ready, Request, Scenario};
-use integration_tests::ports::free_port;
 use integration_tests::tls::TestCa;
 
 /// Envoy's response header with the upstream's time.
@@ -34,24 +33,11 @@ const GATEWAY_HTTP_CLUSTER: &str =
 const GATEWAY_TLS_CLUSTER: &str =
     "outbound|443|cnn|istio-egressgateway.istio-system.svc.cluster.local";
 
-/// Where the egress gateway listens on the host for its service's ports
-/// 80 and 443: free ports, so no other process on the host is in the way.
-#[derive(Debug, Clone, Copy)]
-struct GatewayPorts {
-    http: u16,
-    https: u16,
-}
-
-/// The walkthrough's egress scenarios, in its order.
+/// The walkthrough's egress scenarios, in its order, through Istio's egress
+/// gateway Service (its pod listening on `targets`).
 fn scenarios(targets: GatewayPorts, ca_cert: &Path) -> Result<Vec<Scenario>> {
     let httpbin = || ("httpbin-ext.yaml", HTTPBIN_SERVICE_ENTRY.to_string());
-    let gateway_service = (
-        "egressgateway-service.yaml",
-        egress_gateway_service(&[
-            GatewayPort::new(80, "HTTP").target(targets.http),
-            GatewayPort::new(443, "HTTPS").target(targets.https),
-        ])?,
-    );
+    let gateway_service = istio_gateway_service();
     let cnn_via_gateway = || {
         vec![
             gateway_service.clone(),
@@ -204,11 +190,7 @@ fn agent_and_envoy_agree_on_the_egress_tasks() -> Result<()> {
     }
     let started = Instant::now();
     let ca = TestCa::new()?;
-    let targets = GatewayPorts {
-        http: free_port()?,
-        https: free_port()?,
-    };
-    let scenarios = scenarios(targets, ca.cert_path())?;
+    let scenarios = scenarios(GatewayPorts::of_istio_service()?, ca.cert_path())?;
     let report = parity::run(&scenarios, &ca)?;
     println!("{report}");
     println!("runtime: {:.1?}", started.elapsed());

@@ -1,19 +1,19 @@
 //! Running istio.io's egress tasks as parity tables: a row's config files
 //! taken from `fixtures/docs` ([`crate::docs`]), what every task needs (the
-//! test CA, the client credential it signed, the egress gateway's ports),
+//! test CA, the client credential it signed, the egress gateway's Service),
 //! and one task at a time through [`crate::parity`]; the files of the
 //! steps through an egress gateway, of either tab, in [`tabs`].
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use serde_yaml::Value;
 
 use crate::docs::{ClientCredential, in_namespace, secret, snippet};
-use crate::fixtures::{GatewayPort, egress_gateway_service};
+use crate::fixtures::ISTIO_EGRESS_GATEWAY_SERVICE;
 use crate::netns;
 use crate::parity::{self, Scenario};
-use crate::ports::free_port;
 use crate::tls::TestCa;
 
 pub mod tabs;
@@ -39,16 +39,31 @@ pub fn secret_doc(path: &'static str, credential: &ClientCredential) -> Result<F
     Ok((name, secret(path, credential)?))
 }
 
-/// Where the egress gateway listens on the host for its service's ports
-/// 80 and 443 (the host's own 80 and 443 are the external servers').
+/// The egress gateway's service as Istio's install creates it: the
+/// Kubernetes Service `istio-egressgateway` in `istio-system`.
+const GATEWAY_SERVICE_FILE: &str = "istio-egressgateway-service.yaml";
+
+/// Where the egress gateway listens, in its pod, for its Service's ports
+/// 80 and 443: the Service's target ports.
 #[derive(Debug, Clone, Copy)]
 pub struct GatewayPorts {
     pub http: u16,
     pub https: u16,
 }
 
+impl GatewayPorts {
+    /// The target ports of Istio's egress gateway Service
+    /// ([`ISTIO_EGRESS_GATEWAY_SERVICE`]).
+    pub fn of_istio_service() -> Result<Self> {
+        Ok(Self {
+            http: target_port(ISTIO_EGRESS_GATEWAY_SERVICE, 80)?,
+            https: target_port(ISTIO_EGRESS_GATEWAY_SERVICE, 443)?,
+        })
+    }
+}
+
 /// What every task needs: the test CA, the client credential it signed,
-/// the gateway's target ports and Istio's egress gateway's in-mesh service.
+/// Istio's egress gateway's Service and its target ports.
 pub struct Setup {
     pub ca: TestCa,
     pub credential: ClientCredential,
@@ -60,24 +75,35 @@ impl Setup {
     pub fn new() -> Result<Self> {
         let ca = TestCa::new()?;
         let credential = ClientCredential::new(&ca)?;
-        let targets = GatewayPorts {
-            http: free_port()?,
-            https: free_port()?,
-        };
-        let gateway_service = (
-            "egressgateway-service.yaml",
-            egress_gateway_service(&[
-                GatewayPort::new(80, "HTTP").target(targets.http),
-                GatewayPort::new(443, "HTTPS").target(targets.https),
-            ])?,
-        );
         Ok(Self {
             ca,
             credential,
-            targets,
-            gateway_service,
+            targets: GatewayPorts::of_istio_service()?,
+            gateway_service: istio_gateway_service(),
         })
     }
+}
+
+/// Istio's egress gateway Service as a config file.
+pub fn istio_gateway_service() -> File {
+    (
+        GATEWAY_SERVICE_FILE,
+        ISTIO_EGRESS_GATEWAY_SERVICE.to_string(),
+    )
+}
+
+/// The `targetPort` of port `port` of the Kubernetes Service `yaml`.
+fn target_port(yaml: &str, port: u16) -> Result<u16> {
+    let service: Value = serde_yaml::from_str(yaml).context("parsing a Service")?;
+    let ports = service["spec"]["ports"]
+        .as_sequence()
+        .context("a Service without spec.ports")?;
+    let target = ports
+        .iter()
+        .find(|entry| entry["port"].as_u64() == Some(u64::from(port)))
+        .and_then(|entry| entry["targetPort"].as_u64())
+        .with_context(|| format!("the Service has no port {port} with a numeric targetPort"))?;
+    u16::try_from(target).context("a targetPort beyond 65535")
 }
 
 /// One task at a time: each runs its own control plane, proxies and
@@ -103,4 +129,19 @@ pub fn run_task(test: &str, rows: impl FnOnce(&Setup) -> Result<Vec<Scenario>>) 
     let failures = report.failures();
     assert!(failures.is_empty(), "{}\n\n{report}", failures.join("\n"));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gateway_listens_on_the_target_ports_of_istios_service() {
+        assert_eq!(target_port(ISTIO_EGRESS_GATEWAY_SERVICE, 80).unwrap(), 8080);
+        assert_eq!(
+            target_port(ISTIO_EGRESS_GATEWAY_SERVICE, 443).unwrap(),
+            8443
+        );
+        assert!(target_port(ISTIO_EGRESS_GATEWAY_SERVICE, 15443).is_err());
+    }
 }
