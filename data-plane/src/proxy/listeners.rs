@@ -28,12 +28,21 @@ use super::outbound;
 
 /// A listener whose address could not be bound.
 #[derive(Debug, thiserror::Error)]
-#[error("listener {listener:?}: cannot bind {address}: {error} (is the port in use?)")]
+#[error("listener {listener:?}: cannot bind {address}: {error} ({advice})")]
 pub struct BindError {
     pub listener: Arc<str>,
     pub address: SocketAddr,
     pub error: std::io::Error,
+    /// What to check, or what moves the listener.
+    pub advice: &'static str,
 }
+
+/// The advice of a listener bound where the control plane says.
+const PORT_IN_USE: &str = "is the port in use?";
+/// The advice of the sidecar's outbound listener, bound where the agent is
+/// told.
+const OUTBOUND_IN_USE: &str =
+    "is another sidecar on this host using it? Give this one another with --outbound-addr";
 
 /// Every listener of an update that could not be bound, joined by `; `.
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +70,20 @@ pub struct BindPlan {
 impl BindPlan {
     /// The address `listener` is bound at.
     pub fn address(&self, listener: &Listener) -> SocketAddr {
-        match self.outbound {
-            Some(outbound) if &*listener.name == VIRTUAL_OUTBOUND_LISTENER => outbound,
-            _ => listener.address,
+        self.moved(listener).unwrap_or(listener.address)
+    }
+
+    /// The address `listener` is bound at instead of its own, if any.
+    fn moved(&self, listener: &Listener) -> Option<SocketAddr> {
+        self.outbound
+            .filter(|_| &*listener.name == VIRTUAL_OUTBOUND_LISTENER)
+    }
+
+    /// What to say when `listener` cannot be bound.
+    fn advice(&self, listener: &Listener) -> &'static str {
+        match self.moved(listener) {
+            Some(_) => OUTBOUND_IN_USE,
+            None => PORT_IN_USE,
         }
     }
 }
@@ -126,6 +146,7 @@ impl ListenerSockets {
                     listener: name.clone(),
                     address,
                     error,
+                    advice: self.plan.advice(listener),
                 }),
             }
         }
@@ -378,6 +399,25 @@ mod tests {
         assert_eq!(&*errors[0].listener, "0.0.0.0_8080");
         assert_eq!(errors[0].address, address);
         assert_eq!(errors[0].error.kind(), std::io::ErrorKind::AddrInUse);
+        let message = errors[0].to_string();
+        assert!(message.ends_with("(is the port in use?)"), "{message}");
+    }
+
+    #[test]
+    fn an_outbound_port_in_use_names_the_flag_that_moves_it() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = taken.local_addr().unwrap();
+        let sockets = ListenerSockets::new(BindPlan {
+            outbound: Some(address),
+        });
+        let config = named_listener(VIRTUAL_OUTBOUND_LISTENER, "0.0.0.0:15001".parse().unwrap());
+        let BindErrors(errors) = sockets.prepare(&config).unwrap_err();
+        let message = errors[0].to_string();
+        assert!(message.contains(&address.to_string()), "{message}");
+        assert!(
+            message.ends_with("Give this one another with --outbound-addr)"),
+            "{message}"
+        );
     }
 
     /// A free port, and sockets that prepared a listener on it.
