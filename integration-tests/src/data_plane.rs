@@ -14,12 +14,13 @@
 //! log (Istio's text format) is its stdout.
 //!
 //! A sidecar binds the control plane's `virtualOutbound` listener on
-//! `0.0.0.0:15001`, a port no test can choose, so only one sidecar agent
-//! on the host runs at a time in a test process: starting one waits for the
-//! one before it to be dropped. Tests that start sidecar agents on the host
-//! belong in one test binary, since `cargo test` runs binaries one after
-//! another. A sidecar in a [`NetNs`] of its own ([`DataPlane::start_in`])
-//! has 15001 to itself.
+//! `127.0.0.1:15001` (its `--outbound-addr` default), so only one such
+//! sidecar agent on the host runs at a time in a test process: starting one
+//! waits for the one before it to be dropped. Tests that start them on the
+//! host belong in one test binary, since `cargo test` runs binaries one
+//! after another. A sidecar given a port of its own
+//! ([`ProxyOptions::outbound_addr`]), or in a [`NetNs`] of its own
+//! ([`DataPlane::start_in`]), waits for nobody.
 
 use std::env;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -62,18 +63,28 @@ pub struct DataPlane {
     /// The binary the process runs, as its `/proc/PID/exe` shows it.
     executable: PathBuf,
     _dir: TempDir,
+    /// Where an app sends its traffic.
+    outbound: SocketAddr,
     /// A sidecar's claim on 15001, released once the process is gone.
     _outbound_port: Option<MutexGuard<'static, ()>>,
 }
 
 impl DataPlane {
     /// Starts the agent and waits until its `/ready` says `LIVE` (config
-    /// received, listeners bound); a sidecar first waits for any other
-    /// sidecar agent of this test process to be dropped.
+    /// received, listeners bound); a sidecar on 15001 first waits for any
+    /// other such sidecar agent of this test process to be dropped.
     pub fn start(options: &ProxyOptions) -> Result<Self> {
-        let outbound_port = match options.node.node_type {
-            NodeType::Sidecar => Some(claim_outbound_port()?),
-            NodeType::Router => None,
+        let mut agent = Self::spawn(options)?;
+        agent.wait_ready(STARTUP)?;
+        Ok(agent)
+    }
+
+    /// Starts the agent as [`DataPlane::start`] does, without waiting for
+    /// it to be ready: for a test that expects it never to be.
+    pub fn spawn(options: &ProxyOptions) -> Result<Self> {
+        let outbound_port = match (options.node.node_type, options.outbound_addr) {
+            (NodeType::Sidecar, None) => Some(claim_outbound_port()?),
+            _ => None,
         };
         let dir = tempfile::tempdir().context("creating the agent's temp dir")?;
         let executable = binaries::data_plane()?;
@@ -100,16 +111,25 @@ impl DataPlane {
             .path()
             .join(binary.file_name().context("the agent binary has no name")?);
         let ports = HttpPorts::free_on(netns.ns_ip())?;
-        Self::launch((command, executable), options, ports, dir, None)
+        let mut agent = Self::launch((command, executable), options, ports, dir, None)?;
+        agent.wait_ready(STARTUP)?;
+        Ok(agent)
     }
 
+    /// Spawns the agent; it is not ready yet.
     fn launch(
         (mut command, executable): (Command, PathBuf),
         options: &ProxyOptions,
-        ports: HttpPorts,
+        mut ports: HttpPorts,
         dir: TempDir,
         outbound_port: Option<MutexGuard<'static, ()>>,
     ) -> Result<Self> {
+        if let Some(admin) = options.admin_addr {
+            ports.admin = admin;
+        }
+        let outbound = options
+            .outbound_addr
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, VIRTUAL_OUTBOUND)));
         let connection = options.connection(dir.path())?;
         command
             .args(["proxy", options.role()])
@@ -131,6 +151,9 @@ impl DataPlane {
         if options.dns_capture {
             command.arg("--dns-capture");
         }
+        if let Some(addr) = options.outbound_addr {
+            command.arg("--outbound-addr").arg(addr.to_string());
+        }
         if let Some(cap) = options.max_unregistered_destinations {
             command
                 .arg("--max-unregistered-destinations")
@@ -144,22 +167,22 @@ impl DataPlane {
         command.env("NO_COLOR", "1");
         options.set_system_roots(&mut command);
         let process = Process::spawn("data-plane", command, dir.path())?;
-        let mut agent = Self {
+        Ok(Self {
             process,
             node: options.node.clone(),
             admin: Admin::new("data-plane", ports.admin),
             ports,
             executable,
+            outbound,
             _dir: dir,
             _outbound_port: outbound_port,
-        };
-        agent.wait_ready(STARTUP)?;
-        Ok(agent)
+        })
     }
 
-    /// Where an app sends its traffic: `127.0.0.1:15001`, for `curl -x`.
+    /// Where an app sends its traffic, for `curl -x`: `127.0.0.1:15001`,
+    /// or the options' [`ProxyOptions::outbound_addr`].
     pub fn proxy_addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, VIRTUAL_OUTBOUND))
+        self.outbound
     }
 
     /// Its process id (for its memory in `/proc/PID/status`).

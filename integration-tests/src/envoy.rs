@@ -294,6 +294,10 @@ impl Envoy {
             options.max_unregistered_destinations.is_none(),
             "Envoy has no Istio stats filter: max_unregistered_destinations is our agent's"
         );
+        ensure!(
+            options.outbound_addr.is_none() && options.admin_addr.is_none(),
+            "Envoy binds the control plane's outbound address and its bootstrap's admin: outbound_addr and admin_addr are our agent's"
+        );
         let dir = tempfile::tempdir().context("creating Envoy's temp dir")?;
         let connection = options.connection(dir.path())?;
         let sds_socket = dir.path().join(SDS_SOCKET);

@@ -197,11 +197,18 @@ pub fn many_tls_hosts(count: usize) -> String {
 
 /// A ServiceEntry `name` for `host` on HTTP port 80, resolved by DNS.
 pub fn http_dns_service_entry(name: &str, host: &str) -> String {
+    dns_service_entry(name, host, 80, "HTTP")
+}
+
+/// A ServiceEntry `name` for `host` on port `port` of `protocol` (`HTTP`,
+/// `TLS`, ...), resolved by DNS.
+pub fn dns_service_entry(name: &str, host: &str, port: u16, protocol: &str) -> String {
+    let port_name = protocol.to_ascii_lowercase();
     format!(
         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
          metadata:\n  name: {name}\n  namespace: default\n\
          spec:\n  hosts:\n  - {host}\n  ports:\n  \
-         - number: 80\n    name: http\n    protocol: HTTP\n  \
+         - number: {port}\n    name: {port_name}\n    protocol: {protocol}\n  \
          resolution: DNS\n  location: MESH_EXTERNAL\n"
     )
 }

@@ -45,6 +45,13 @@ pub struct ProxyOptions {
     pub max_unregistered_destinations: Option<usize>,
     /// More arguments for our agent's `proxy` command (Envoy has its own).
     pub agent_args: Vec<String>,
+    /// Where our sidecar agent binds its outbound listener
+    /// (`--outbound-addr`), when not `127.0.0.1:15001`: a port of its own,
+    /// so several sidecars share the host. Envoy binds what the control
+    /// plane says.
+    pub outbound_addr: Option<SocketAddr>,
+    /// Our agent's admin address (`--admin-addr`), when not a free port.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 impl ProxyOptions {
@@ -146,6 +153,8 @@ impl ProxyOptions {
             dns_capture: false,
             max_unregistered_destinations: None,
             agent_args: Vec::new(),
+            outbound_addr: None,
+            admin_addr: None,
         }
     }
 
@@ -165,6 +174,18 @@ impl ProxyOptions {
     /// Caps the agent's distinct unregistered destinations at `cap`.
     pub fn max_unregistered_destinations(mut self, cap: usize) -> Self {
         self.max_unregistered_destinations = Some(cap);
+        self
+    }
+
+    /// Binds our sidecar agent's outbound listener at `addr`.
+    pub fn outbound_addr(mut self, addr: SocketAddr) -> Self {
+        self.outbound_addr = Some(addr);
+        self
+    }
+
+    /// Serves our agent's admin interface at `addr`.
+    pub fn admin_addr(mut self, addr: SocketAddr) -> Self {
+        self.admin_addr = Some(addr);
         self
     }
 
