@@ -91,6 +91,12 @@ const KUBERNETES_VALIDATE: Peer = Peer {
     install_hint: "scripts/install-test-deps.sh",
 };
 
+const PROMETHEUS: Peer = Peer {
+    name: "prometheus",
+    env_var: "PROMETHEUS_BIN",
+    python_probe: None,
+    install_hint: "scripts/install-test-deps.sh",
+};
 const SYSTEMD_ANALYZE: Peer = Peer {
     name: "systemd-analyze",
     env_var: "SYSTEMD_ANALYZE_BIN",
@@ -126,6 +132,12 @@ pub fn curl() -> Result<PathBuf> {
 pub fn kubernetes_validate() -> Result<PathBuf> {
     static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
     cached(&FOUND, || find_peer(&KUBERNETES_VALIDATE))
+}
+
+/// Prometheus: `PROMETHEUS_BIN`, else on `PATH` (the Debian package).
+pub fn prometheus() -> Result<PathBuf> {
+    static FOUND: OnceLock<Result<PathBuf>> = OnceLock::new();
+    cached(&FOUND, || find_peer(&PROMETHEUS))
 }
 
 /// `systemd-analyze`: `SYSTEMD_ANALYZE_BIN`, else on `PATH`.
