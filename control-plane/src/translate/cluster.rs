@@ -20,9 +20,10 @@ use proto::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::Match
 use shared::naming::{BLACKHOLE_CLUSTER, ClusterName, PASSTHROUGH_CLUSTER};
 use shared::node::NodeType;
 
-use crate::config::Resource;
 use crate::config::model::{ClientTlsSettings, DestinationRule, Resolution, SimpleLb, TlsMode};
+use crate::config::{Kind, Resource};
 
+use super::config_metadata::config_metadata;
 use super::endpoint::load_assignment;
 use super::filters::{self, HTTP_PROTOCOL_OPTIONS, TLS_TRANSPORT_SOCKET, UPSTREAM_TLS_CONTEXT};
 use super::registry::{MeshView, Service};
@@ -60,11 +61,17 @@ pub fn build_clusters(view: &MeshView<'_>) -> Vec<Cluster> {
         let port = service.port.number;
         let unreadable = credential_unreadable(view, rule);
         let policy = EffectivePolicy::merge(top, None, port).without_tls_if(unreadable);
-        clusters.push(service_cluster(view, service, "", &policy));
+        // istiod names the rule on its clusters, the subsets' too.
+        let metadata = rule.map(|r| config_metadata(Kind::DestinationRule, &r.meta));
+        let mut cluster = service_cluster(view, service, "", &policy);
+        cluster.metadata = metadata.clone();
+        clusters.push(cluster);
         for subset in rule.map(|r| r.spec.subsets.as_slice()).unwrap_or_default() {
             let policy = EffectivePolicy::merge(top, subset.traffic_policy.as_ref(), port)
                 .without_tls_if(unreadable);
-            clusters.push(service_cluster(view, service, &subset.name, &policy));
+            let mut cluster = service_cluster(view, service, &subset.name, &policy);
+            cluster.metadata = metadata.clone();
+            clusters.push(cluster);
         }
     }
     // By a cached key: comparing in place would move whole clusters.

@@ -7,6 +7,7 @@
 pub mod access_log;
 pub mod access_log_service;
 pub mod cluster;
+pub mod config_metadata;
 pub mod egress_policy;
 pub mod endpoint;
 pub mod filters;

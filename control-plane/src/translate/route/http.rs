@@ -10,8 +10,9 @@ use proto::pb::envoy::config::route::v3::{
 };
 use shared::naming::ClusterName;
 
-use crate::config::Resource;
 use crate::config::model::{Destination, HttpMatchRequest, HttpRoute, VirtualService};
+use crate::config::{Kind, Resource};
+use crate::translate::config_metadata::config_metadata;
 use crate::translate::registry::{GatewayRef, MeshView};
 use crate::translate::{filters, hash_policy};
 
@@ -101,6 +102,7 @@ fn envoy_route(
         response_headers_to_add: edits.response_add,
         response_headers_to_remove: edits.response_remove,
         typed_per_filter_config: http_policy::per_filter_config(http),
+        metadata: Some(config_metadata(Kind::VirtualService, &vs.meta)),
         ..Default::default()
     }
 }

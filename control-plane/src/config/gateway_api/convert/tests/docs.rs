@@ -58,8 +58,10 @@ fn served(documents: &[String]) -> Checked {
 /// `caseSensitive: true` dropped (Envoy's default, written for the classic
 /// tab's port-only match), a virtual host's bare short-name domains dropped
 /// (a Service gets them from proxies of its own namespace, and the
-/// Gateway API's is beside the sidecar), and resources and virtual hosts sorted by name,
-/// the same cluster (or its endpoints) named twice kept once.
+/// Gateway API's is beside the sidecar), the Istio resource a cluster or
+/// route names in its metadata dropped (each tab writes its own), and
+/// resources and virtual hosts sorted by name, the same cluster (or its
+/// endpoints) named twice kept once.
 fn normalized(value: &Value, renames: &[(&str, &str)]) -> Value {
     let mut text = value.to_string();
     for (from, to) in renames {
@@ -79,6 +81,7 @@ fn tidy(value: &mut Value) {
             if map.get("caseSensitive") == Some(&Value::Bool(true)) {
                 map.remove("caseSensitive");
             }
+            drop_config_name(map);
             if let Some(Value::Array(domains)) = map.get_mut("domains") {
                 domains.retain(|domain| domain.as_str().is_some_and(|d| d.contains('.')));
                 domains.sort_by_key(Value::to_string);
@@ -97,6 +100,28 @@ fn tidy(value: &mut Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// `metadata.filterMetadata.istio.config` taken out of `map`, and what it
+/// leaves empty.
+fn drop_config_name(map: &mut serde_json::Map<String, Value>) {
+    let Some(Value::Object(metadata)) = map.get_mut("metadata") else {
+        return;
+    };
+    if let Some(Value::Object(filter)) = metadata.get_mut("filterMetadata") {
+        if let Some(Value::Object(istio)) = filter.get_mut("istio") {
+            istio.remove("config");
+            if istio.is_empty() {
+                filter.remove("istio");
+            }
+        }
+        if filter.is_empty() {
+            metadata.remove("filterMetadata");
+        }
+    }
+    if metadata.is_empty() {
+        map.remove("metadata");
     }
 }
 
