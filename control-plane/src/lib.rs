@@ -2,6 +2,7 @@
 //! that prove their identity with a token, and the mesh certificate
 //! authority that signs their CSRs.
 
+pub mod analyze;
 pub mod auth;
 pub mod ca;
 pub mod config;
