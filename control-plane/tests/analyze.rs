@@ -82,7 +82,7 @@ fn task(paths: &[&str]) -> tempfile::TempDir {
             .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
     }
     std::fs::copy(
-        manifest_dir().join("../examples/mesh/egressgateway-service.yaml"),
+        manifest_dir().join("../examples/kubernetes/istio-egressgateway-service.yaml"),
         dir.path().join("egressgateway-service.yaml"),
     )
     .expect("the egress gateway's service");
