@@ -9,8 +9,9 @@
 //! service account are written to the agent's own directory first.
 //!
 //! Its admin interface (`/ready`, `/config_dump`, `/clusters`,
-//! `/stats/prometheus`), its Prometheus port (`--metrics-addr`) and its
-//! status port (`--status-addr`) listen on free loopback ports; its access
+//! `/stats/prometheus`), its Prometheus port (`--metrics-addr`), its
+//! status port (`--status-addr`) and its health port (`--health-addr`)
+//! listen on free loopback ports; its access
 //! log (Istio's text format) is its stdout.
 //!
 //! A sidecar binds the control plane's `virtualOutbound` listener on
@@ -146,6 +147,8 @@ impl DataPlane {
             .arg(ports.metrics.to_string())
             .arg("--status-addr")
             .arg(ports.status.to_string())
+            .arg("--health-addr")
+            .arg(ports.health.to_string())
             .arg("--dns-server")
             .arg(options.dns_addr.to_string());
         if options.dns_capture {
@@ -212,6 +215,11 @@ impl DataPlane {
     /// pilot-agent's status port (Istio's 15020).
     pub fn status_addr(&self) -> SocketAddr {
         self.ports.status
+    }
+
+    /// Istio's health port (15021).
+    pub fn health_addr(&self) -> SocketAddr {
+        self.ports.health
     }
 
     /// The agent's stdout (the access log) and stderr so far.
@@ -291,22 +299,24 @@ impl DataPlane {
     }
 }
 
-/// The agent's HTTP ports: admin, Prometheus and status.
+/// The agent's HTTP ports: admin, Prometheus, status and health.
 #[derive(Debug, Clone, Copy)]
 struct HttpPorts {
     admin: SocketAddr,
     metrics: SocketAddr,
     status: SocketAddr,
+    health: SocketAddr,
 }
 
 impl HttpPorts {
-    /// Three free ports on `ip`.
+    /// Four free ports on `ip`.
     fn free_on(ip: Ipv4Addr) -> Result<Self> {
         let on = |port| SocketAddr::from((ip, port));
         Ok(Self {
             admin: on(ports::free_port()?),
             metrics: on(ports::free_port()?),
             status: on(ports::free_port()?),
+            health: on(ports::free_port()?),
         })
     }
 }

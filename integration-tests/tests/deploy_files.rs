@@ -132,7 +132,15 @@ fn the_injected_sidecar_follows_istio_init_conventions() -> Result<()> {
         .filter_map(|port| port["containerPort"].as_i64())
         .collect();
     ports.sort_unstable();
-    ensure!(ports == [15000, 15001, 15006, 15020, 15090], "{ports:?}");
+    ensure!(
+        ports == [15000, 15001, 15006, 15020, 15021, 15090],
+        "{ports:?}"
+    );
+    let probe = &proxy["readinessProbe"]["httpGet"];
+    ensure!(
+        probe["path"] == "/healthz/ready" && probe["port"] == 15021,
+        "the kubelet probes the health port, as Istio's injector sets it: {probe:?}"
+    );
     Ok(())
 }
 

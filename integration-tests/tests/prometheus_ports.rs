@@ -1,7 +1,9 @@
-//! The agent's scrape ports, as Istio's: Envoy's Prometheus listener
-//! (15090) answers `/stats/prometheus` and nothing else, and pilot-agent's
-//! status port (15020) answers the merged `/stats/prometheus` and
-//! `/healthz/ready`; each scraped for real, as Prometheus would.
+//! The agent's scrape and probe ports, as Istio's: Envoy's Prometheus
+//! listener (15090) answers `/stats/prometheus` and nothing else,
+//! pilot-agent's status port (15020) answers the merged `/stats/prometheus`
+//! and `/healthz/ready`, and the health port (15021) `/healthz/ready`
+//! alone; each scraped or probed for real, as Prometheus or the kubelet
+//! would.
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -74,6 +76,12 @@ fn the_metrics_and_status_ports_serve_istios_paths() -> Result<()> {
     ensure!(status == 200, "status /healthz/ready: {status} {body}");
     let (status, body) = get(agent.metrics_addr(), "/healthz/ready")?;
     ensure!(status == 404, "metrics /healthz/ready: {status} {body}");
+    let (status, body) = get(agent.health_addr(), "/healthz/ready")?;
+    ensure!(status == 200, "health /healthz/ready: {status} {body}");
+    for path in ["/stats/prometheus", "/ready", "/config_dump"] {
+        let (status, body) = get(agent.health_addr(), path)?;
+        ensure!(status == 404, "health {path}: {status} {body}");
+    }
     let response =
         Admin::new("data-plane", agent.status_addr()).request("POST", "/quitquitquit")?;
     ensure!(

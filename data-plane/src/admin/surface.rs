@@ -1,7 +1,8 @@
 //! The agent's HTTP ports and the paths each serves: the admin interface
 //! (Envoy's 15000, every path), Envoy's Prometheus listener (15090,
-//! `/stats/prometheus` only) and pilot-agent's status port (15020, the
-//! merged `/stats/prometheus` and `/healthz/ready`).
+//! `/stats/prometheus` only), pilot-agent's status port (15020, the
+//! merged `/stats/prometheus` and `/healthz/ready`) and Istio's health port
+//! (15021, `/healthz/ready` only).
 
 /// Which of the agent's HTTP ports a listener is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +13,10 @@ pub enum Surface {
     Metrics,
     /// pilot-agent's status port: the merged scrape and readiness.
     Status,
+    /// The health listener Istio's bootstrap adds on 15021, which forwards
+    /// `/healthz/ready` to the status port: what a load balancer or the
+    /// kubelet probes.
+    Health,
 }
 
 impl Surface {
@@ -21,6 +26,7 @@ impl Surface {
             Self::Admin => true,
             Self::Metrics => path == "/stats/prometheus",
             Self::Status => matches!(path, "/stats/prometheus" | "/healthz/ready"),
+            Self::Health => path == "/healthz/ready",
         }
     }
 
@@ -30,6 +36,7 @@ impl Surface {
             Self::Admin => "admin",
             Self::Metrics => "metrics",
             Self::Status => "status",
+            Self::Health => "health",
         }
     }
 }
@@ -49,5 +56,8 @@ mod tests {
         assert!(Surface::Status.serves("/healthz/ready"));
         assert!(!Surface::Status.serves("/stats"));
         assert!(!Surface::Status.serves("/quitquitquit"));
+        assert!(Surface::Health.serves("/healthz/ready"));
+        assert!(!Surface::Health.serves("/stats/prometheus"));
+        assert!(!Surface::Health.serves("/ready"));
     }
 }

@@ -87,6 +87,11 @@ pub struct ProxyArgs {
     /// 127.0.0.1:15020, or the ProxyConfig's statusPort on loopback].
     #[arg(long)]
     pub status_addr: Option<SocketAddr>,
+    /// Istio's health port: `/healthz/ready` only (the status port's
+    /// answer), as the listener Istio's bootstrap adds on 15021 forwards
+    /// it; what a load balancer or the kubelet probes.
+    #[arg(long, default_value_t = SocketAddr::from((Ipv4Addr::LOCALHOST, shared::ports::HEALTH)))]
+    pub health_addr: SocketAddr,
     /// Where a sidecar's outbound listener (`virtualOutbound`: captured
     /// traffic and the explicit proxy) binds, whatever address the control
     /// plane gives it: loopback by default, so the explicit proxy relays
@@ -312,6 +317,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         (Surface::Admin, settings.admin_addr, "--admin-addr"),
         (Surface::Metrics, args.metrics_addr, "--metrics-addr"),
         (Surface::Status, settings.status_addr, "--status-addr"),
+        (Surface::Health, args.health_addr, "--health-addr"),
     ]
     .map(|(surface, addr, flag)| bind_http(surface, addr, flag).map(|socket| (surface, socket)));
     let http_listeners = http_listeners

@@ -34,6 +34,7 @@ fn the_scrape_ports_are_istios_on_loopback() {
     assert_eq!(args.metrics_addr, addr("127.0.0.1:15090"));
     assert_eq!(settings.status_addr, addr("127.0.0.1:15020"));
     assert_eq!(settings.admin_addr, addr("127.0.0.1:15000"));
+    assert_eq!(args.health_addr, addr("127.0.0.1:15021"));
 }
 
 #[test]
