@@ -2,8 +2,9 @@
 //! gateway agent and a sidecar agent connect over TLS, and `control-plane
 //! proxy-status` (reading CSDS on the loopback plaintext port) shows both
 //! SYNCED, and `control-plane proxy-config` shows each one's clusters,
-//! listeners, routes and endpoints; with nothing listening it exits
-//! non-zero with one line.
+//! listeners, routes and endpoints (a cluster's DestinationRule and a
+//! route's VirtualService named in their columns); with nothing listening
+//! it exits non-zero with one line.
 
 use std::process::Command;
 use std::time::Duration;
@@ -241,6 +242,18 @@ fn proxy_config_shows_what_a_gateway_and_a_sidecar_were_sent() -> Result<()> {
         !sleep_clusters.contains("PassthroughCluster"),
         "filtered by subset: {sleep_clusters}"
     );
+    let subset_row = row(
+        &sleep_clusters,
+        "istio-egressgateway.istio-system.svc.cluster.local",
+    );
+    assert_eq!(
+        subset_row
+            .as_ref()
+            .and_then(|cells| cells.last())
+            .map(String::as_str),
+        Some("egressgateway-for-cnn.default"),
+        "the DESTINATION RULE column names the rule of the subset's cluster:\n{sleep_clusters}"
+    );
     let listeners = proxy_config(addr, "listeners", &sleep_name, &["--port", &port_text])?.stdout;
     assert!(
         has_row(
@@ -260,6 +273,13 @@ fn proxy_config_shows_what_a_gateway_and_a_sidecar_were_sent() -> Result<()> {
             ]
         ),
         "{routes}"
+    );
+    assert!(
+        routes.lines().any(|line| line.contains("edition.cnn.com")
+            && line
+                .trim_end()
+                .ends_with("direct-cnn-through-egress-gateway.default")),
+        "the VIRTUAL SERVICE column names the route's VirtualService:\n{routes}"
     );
     let json = proxy_config(
         addr,

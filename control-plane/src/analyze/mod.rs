@@ -22,6 +22,7 @@ pub mod message;
 mod port_names;
 mod registry;
 mod selectors;
+mod sidecar_hosts;
 mod sidecars;
 mod subsets;
 mod validation;
@@ -40,7 +41,7 @@ pub use message::{Level, Message, Subject};
 pub fn analyze(checked: &Checked) -> Vec<Message> {
     let snapshot = &checked.snapshot;
     let mut out = validation::messages(checked);
-    let analyzers: [fn(&ConfigSnapshot, &mut Vec<Message>); 11] = [
+    let analyzers: [fn(&ConfigSnapshot, &mut Vec<Message>); 12] = [
         gateways::analyze,
         destination_hosts::analyze,
         subsets::analyze,
@@ -49,6 +50,7 @@ pub fn analyze(checked: &Checked) -> Vec<Message> {
         gateway_ports::analyze,
         conflicting_gateways::analyze,
         sidecars::analyze,
+        sidecar_hosts::analyze,
         ca_certificates::analyze,
         port_names::analyze,
         deprecation::analyze,

@@ -457,3 +457,28 @@ fn messages_come_errors_first_each_once() {
     unique.dedup();
     assert_eq!(lines, unique);
 }
+
+#[test]
+fn a_sidecar_egress_host_no_service_declares_is_a_warning_without_a_code() {
+    let sidecar = "\
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default}
+spec:
+  egress:
+  - hosts: [\"./edition.cnn.com\", \"./missing.example.com\", \"istio-system/*\"]
+---
+";
+    assert_eq!(
+        report(&format!("{CNN}{sidecar}")),
+        [
+            "- egress host \"./missing.example.com\" is no host of a ServiceEntry or Kubernetes Service in the namespaces it selects, so the sidecar gets no configuration for it; declare it, or fix the name"
+        ]
+    );
+    let elsewhere = sidecar.replace("./edition.cnn.com", "other/edition.cnn.com");
+    assert_eq!(
+        report(&format!("{CNN}{elsewhere}")).len(),
+        2,
+        "cnn is in default, not in other"
+    );
+}
