@@ -10,6 +10,9 @@ use std::fs;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -161,6 +164,43 @@ impl Curl {
             "curl would resolve {host:?} with the system resolver; add .resolve({host:?}, ..) \
              or send it through .proxy(..)"
         )
+    }
+}
+
+/// Requests sent round after round on a thread of their own, until
+/// dropped: traffic for metrics to count. What each gets is not checked.
+pub struct Repeating {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Repeating {
+    /// Sends `requests` one after another, then pauses `pause`, and again.
+    pub fn start(requests: Vec<Curl>, pause: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                for request in &requests {
+                    let _ = request.run();
+                }
+                thread::sleep(pause);
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Repeating {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // A panic there was printed by the hook already.
+            let _ = thread.join();
+        }
     }
 }
 

@@ -10,21 +10,19 @@
 //! service names, and values that follow the traffic.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use integration_tests::control_plane::{ConfigDir, ControlPlane};
-use integration_tests::curl::Curl;
+use integration_tests::curl::{Curl, Repeating};
 use integration_tests::dashboards::{self, Dashboard};
 use integration_tests::data_plane::DataPlane;
 use integration_tests::dns::DnsServer;
 use integration_tests::fixtures::{
     GatewayPort, dns_service_entry, egress_gateway_service, http_via_gateway, mesh_config,
 };
-use integration_tests::ports::free_port;
+use integration_tests::ports::{free_addr, free_port};
 use integration_tests::process::assert_eventually;
 use integration_tests::prometheus_server::{Prometheus, Sample, ScrapeTarget};
 use integration_tests::proxy_options::ProxyOptions;
@@ -73,7 +71,7 @@ const CNN_SERVICE: Vars = &[
 /// The Service dashboard on api.dropbox.com.
 const DROPBOX_SERVICE: Vars = &[("service", "api.dropbox.com"), ("qrep", "source")];
 
-/// What a query's value must be, the traffic being what [`Traffic`] sends.
+/// What a query's value must be, given the test's traffic.
 #[derive(Debug, Clone, Copy)]
 enum Value {
     /// A rate, a latency or a size the traffic makes non-zero.
@@ -298,43 +296,6 @@ const CHECKS: &[Check] = &[
     ),
 ];
 
-/// The app's traffic, sent until dropped: through the sidecar to the
-/// gateway to edition.cnn.com, a 200, a 404 and a 503 each round, and a
-/// TLS connection to api.dropbox.com.
-struct Traffic {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Traffic {
-    fn start(requests: Vec<Curl>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let running = stop.clone();
-        let thread = thread::spawn(move || {
-            while !running.load(Ordering::Relaxed) {
-                for request in &requests {
-                    // What each answered is what the dashboards count.
-                    let _ = request.run();
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Traffic {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 /// The query of `check`'s panel in `dashboards`, its variables substituted.
 fn query(dashboards: &[Dashboard], check: &Check) -> Result<String> {
     let dashboard = dashboards
@@ -418,7 +379,10 @@ fn istios_dashboards_show_the_agents_traffic() -> Result<()> {
         &dns_service_entry("dropbox", "api.dropbox.com", dropbox.port(), "TLS"),
     )?;
     let control_plane = ControlPlane::start(config.path(), Some(&mesh_config("registry-only")))?;
-    let sleep = DataPlane::start(&ProxyOptions::sleep(control_plane.channel(), dns.addr()))?;
+    // The sidecar's outbound port is its own: 15001 may be another's.
+    let sleep = DataPlane::start(
+        &ProxyOptions::sleep(control_plane.channel(), dns.addr()).outbound_addr(free_addr()?),
+    )?;
     let gateway = DataPlane::start(&ProxyOptions::egress_gateway(
         control_plane.channel(),
         dns.addr(),
@@ -438,12 +402,17 @@ fn istios_dashboards_show_the_agents_traffic() -> Result<()> {
     let politics = through_sidecar(cnn_url("/politics"));
     assert_eventually(CONVERGE, || politics.run()?.ensure_status(200).cloned());
     assert_eventually(CONVERGE, || tls.run()?.ensure_status(200).cloned());
-    let traffic = Traffic::start(vec![
-        politics,
-        through_sidecar(cnn_url("/status/404")),
-        through_sidecar(cnn_url("/status/503")),
-        tls,
-    ]);
+    // Each round: a 200, a 404 and a 503 through the sidecar and the
+    // gateway, and a TLS connection through the sidecar.
+    let traffic = Repeating::start(
+        vec![
+            politics,
+            through_sidecar(cnn_url("/status/404")),
+            through_sidecar(cnn_url("/status/503")),
+            tls,
+        ],
+        Duration::from_millis(100),
+    );
 
     let mut prometheus = Prometheus::start(
         &[
