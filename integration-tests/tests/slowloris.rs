@@ -4,6 +4,9 @@
 //! connection manager's `request_headers_timeout` runs out each of them
 //! gets Envoy's 408 `request header timeout` and is closed, and the agent's
 //! memory comes back near where it was before the attack.
+//! The same holds for a head that follows another on a keep-alive
+//! connection, sent along with the first (pipelined): its clock starts once
+//! the first request is answered.
 //!
 //! The agent is an egress gateway fed by a fake ADS server with one
 //! listener: an HTTP connection manager whose inline route answers 200,
@@ -147,6 +150,56 @@ fn a_slowloris_of_10000_partial_heads_is_timed_out_and_its_memory_returned() -> 
         "slowloris of {ATTACKERS}: connected in {connected:?}; agent RSS {baseline} KiB before, \
          {during} KiB during, {after} KiB after; a new request took {normal:?} before and \
          {under_attack:?} under attack; all closed with 408 after {closed:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_pipelined_second_head_left_unfinished_gets_the_408_once_the_first_is_answered() -> Result<()> {
+    /// The connection manager's `request_headers_timeout` here.
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let gateway = Gateway::start(
+        &["pipelined"],
+        json!({
+            "requestHeadersTimeout": format!("{}s", TIMEOUT.as_secs()),
+            "streamIdleTimeout": "0s",
+        }),
+        &[],
+    )?;
+    let (agent, addr) = (&gateway.agent, gateway.listeners[0]);
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(GUARD))?;
+    let start = Instant::now();
+    // One write: a whole request, then the start of the next.
+    stream.write_all(
+        &[
+            &b"GET / HTTP/1.1\r\nHost: victim.test\r\n\r\n"[..],
+            PARTIAL_HEAD,
+        ]
+        .concat(),
+    )?;
+    let mut reply = Vec::new();
+    stream
+        .read_to_end(&mut reply)
+        .context("the agent never timed out the second head")?;
+    let elapsed = start.elapsed();
+    let reply = String::from_utf8_lossy(&reply);
+    ensure!(reply.starts_with(OK), "the first request got:\n{reply}");
+    let second = reply
+        .find(HEAD_TIMEOUT_REPLY)
+        .with_context(|| format!("no 408 after the first response:\n{reply}"))?;
+    ensure!(second > 0, "{reply}");
+    ensure!(
+        elapsed >= TIMEOUT,
+        "the connection was closed after {elapsed:?}, before the head timeout"
+    );
+    let timeouts = agent.metric(
+        "envoy_http_downstream_rq_header_timeout",
+        &[("envoy_http_conn_manager_prefix", "pipelined")],
+    )?;
+    ensure!(
+        timeouts == Some(1.0),
+        "downstream_rq_header_timeout is {timeouts:?}"
     );
     Ok(())
 }

@@ -6,32 +6,43 @@
 
 use std::future::pending;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::Waker;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::model::http_timeouts::HttpTimeouts;
 
-/// The streams of one connection: how many are open, and how many request
-/// heads have arrived.
+/// The streams of one connection: how many are open, and since when none
+/// is.
 pub(in crate::proxy::http) struct Streams {
     active: watch::Sender<usize>,
-    heads: AtomicU64,
+    idle: Mutex<Idle>,
+}
+
+/// Since when a connection has had no open stream, and the task to wake
+/// when that next happens.
+struct Idle {
+    since: Instant,
+    waker: Option<Waker>,
 }
 
 impl Streams {
     pub(in crate::proxy::http) fn new() -> Arc<Self> {
         Arc::new(Self {
             active: watch::Sender::new(0),
-            heads: AtomicU64::new(0),
+            idle: Mutex::new(Idle {
+                since: Instant::now(),
+                waker: None,
+            }),
         })
     }
 
     /// Opens the stream of a request whose head has arrived; it is open
     /// until the guard drops (its response has been sent, or abandoned).
     pub(in crate::proxy::http) fn open(self: &Arc<Self>) -> StreamGuard {
-        self.heads.fetch_add(1, Relaxed);
         self.active.send_modify(|n| *n += 1);
         StreamGuard(self.clone())
     }
@@ -41,9 +52,18 @@ impl Streams {
         *self.active.borrow()
     }
 
-    /// How many request heads have arrived so far.
-    pub(super) fn heads(&self) -> u64 {
-        self.heads.load(Relaxed)
+    /// When the last stream closed, or the connection opened: the
+    /// earliest moment a request head that follows can be read.
+    pub(super) fn idle_since(&self) -> Instant {
+        self.idle.lock().since
+    }
+
+    /// Wakes `waker` once no stream is open (the streams open now close).
+    pub(super) fn wake_when_idle(&self, waker: &Waker) {
+        let mut idle = self.idle.lock();
+        if !idle.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            idle.waker = Some(waker.clone());
+        }
     }
 }
 
@@ -52,7 +72,21 @@ pub(in crate::proxy::http) struct StreamGuard(Arc<Streams>);
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        self.0.active.send_modify(|n| *n = n.saturating_sub(1));
+        let mut now_idle = false;
+        self.0.active.send_modify(|n| {
+            *n = n.saturating_sub(1);
+            now_idle = *n == 0;
+        });
+        if now_idle {
+            let waker = {
+                let mut idle = self.0.idle.lock();
+                idle.since = Instant::now();
+                idle.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
     }
 }
 
@@ -134,7 +168,8 @@ mod tests {
         let (shutdown, ()) = tokio::join!(due(&streams, &timeouts), ended);
         assert_eq!(shutdown, Shutdown::Idle);
         assert!(start.elapsed() >= Duration::from_secs(290));
-        assert_eq!((streams.active(), streams.heads()), (0, 1));
+        assert_eq!(streams.active(), 0);
+        assert!(streams.idle_since() - start >= Duration::from_secs(200));
     }
 
     #[tokio::test(start_paused = true)]

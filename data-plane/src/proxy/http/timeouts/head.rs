@@ -1,10 +1,16 @@
 //! The request head timeout of HTTP/1 (`request_headers_timeout`), on the
-//! connection's bytes: the clock starts when the first byte of a request
-//! arrives on a connection with no request in flight and stops when the
-//! head is complete (the request reaches the connection manager). When it
-//! runs out, the client gets Envoy's answer, 408 `request header timeout`
-//! with `Connection: close`, and the connection closes. An HTTP/2
-//! connection (its preface) is left alone: its frames are not heads.
+//! connection's bytes, for every request of a keep-alive connection: the
+//! clock starts at the first byte of a request head, or, for a head that
+//! arrived (whole or in part) while a request before it was in flight,
+//! when that request's stream closes, as Envoy's codec takes up a
+//! pipelined request only then. It stops when the head is complete
+//! (`framing.rs` tells heads from bodies). When it runs out, the client
+//! gets Envoy's answer, 408 `request header timeout` with
+//! `Connection: close`, and the connection closes. The gap between
+//! requests is the idle timeout's. An HTTP/2 connection (its preface) is
+//! left alone: its frames are not heads.
+
+mod framing;
 
 use std::future::Future;
 use std::io;
@@ -17,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::connection::Streams;
+use framing::Framing;
 
 /// The HTTP/2 connection preface.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -46,9 +53,10 @@ pub(in crate::proxy::http) struct HeadTimeoutIo<IO> {
     timeout: Option<Duration>,
     streams: Arc<Streams>,
     phase: Phase,
-    /// When the head being read must be complete, and how many heads had
-    /// arrived when it began.
-    armed: Option<(Instant, u64)>,
+    /// Where the client's bytes are: in a head or not.
+    framing: Framing,
+    /// When the head being read began, while one is.
+    head_began: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
     /// Called once when the timeout fires (stats, access log).
     on_timeout: Option<Box<dyn FnOnce() + Send>>,
@@ -72,7 +80,8 @@ impl<IO> HeadTimeoutIo<IO> {
             } else {
                 Phase::Unwatched
             },
-            armed: None,
+            framing: Framing::default(),
+            head_began: None,
             sleep: None,
             on_timeout: Some(on_timeout),
         }
@@ -91,23 +100,35 @@ impl<IO> HeadTimeoutIo<IO> {
                 Phase::Detecting(seen + n)
             };
             if matches!(self.phase, Phase::Unwatched) {
-                self.armed = None;
+                self.head_began = None;
                 return;
             }
         }
-        if self.armed.is_none()
-            && self.streams.active() == 0
-            && let Some(timeout) = self.timeout
-        {
-            self.armed = Some((Instant::now() + timeout, self.streams.heads()));
-        }
+        let heads = self.framing.heads();
+        self.framing.received(bytes);
+        self.head_began = match self.head_began {
+            _ if !self.framing.in_head() => None,
+            Some(began) if self.framing.heads() == heads => Some(began),
+            _ => Some(Instant::now()),
+        };
     }
 
-    /// Whether the armed head timeout has run out.
-    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some((deadline, _)) = self.armed else {
-            return false;
-        };
+    /// When the head being read must be complete: none while no head is,
+    /// or while a request before it is in flight (`cx` is woken when that
+    /// ends).
+    fn deadline(&self, cx: &Context<'_>) -> Option<Instant> {
+        let (began, timeout) = (self.head_began?, self.timeout?);
+        if self.streams.active() > 0 {
+            self.streams.wake_when_idle(cx.waker());
+            if self.streams.active() > 0 {
+                return None;
+            }
+        }
+        Some(began.max(self.streams.idle_since()) + timeout)
+    }
+
+    /// Whether `deadline` has passed.
+    fn expired(&mut self, cx: &mut Context<'_>, deadline: Instant) -> bool {
         let sleep = match &mut self.sleep {
             Some(sleep) => {
                 if sleep.deadline() != deadline {
@@ -155,11 +176,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadTimeoutIo<IO> {
             Phase::Unwatched => return Pin::new(&mut this.inner).poll_read(cx, buf),
             Phase::Detecting(_) | Phase::Http1 => {}
         }
-        if let Some((_, heads)) = this.armed
-            && this.streams.heads() != heads
-        {
-            this.armed = None;
-        }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
@@ -168,8 +184,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadTimeoutIo<IO> {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if this.expired(cx) => {
-                this.armed = None;
+            Poll::Pending
+                if this
+                    .deadline(cx)
+                    .is_some_and(|deadline| this.expired(cx, deadline)) =>
+            {
+                this.head_began = None;
                 this.sleep = None;
                 if let Some(on_timeout) = this.on_timeout.take() {
                     on_timeout();

@@ -119,3 +119,90 @@ async fn http2_frames_are_not_heads() {
     assert!(timeout(TIMEOUT * 3, io.read(&mut buf)).await.is_err());
     assert_eq!(fired.load(Relaxed), 0);
 }
+
+/// Reads what the proxy side gets until the head times out, failing the
+/// test if it never does.
+async fn read_until_timed_out(io: &mut HeadTimeoutIo<DuplexStream>) -> Vec<u8> {
+    timeout(TIMEOUT * 10, read_to_end(io))
+        .await
+        .expect("the head never timed out")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_second_head_on_a_keep_alive_connection_times_out_as_the_first() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let (mut client, mut io, streams) = watched(&fired);
+    client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut buf = [0; 64];
+    assert!(io.read(&mut buf).await.unwrap() > 0);
+    drop(streams.open());
+    // A while later, the next request starts and stalls.
+    tokio::time::sleep(TIMEOUT * 2).await;
+    client
+        .write_all(b"GET /2 HTTP/1.1\r\nHost: a")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    read_until_timed_out(&mut io).await;
+    assert!(start.elapsed() >= TIMEOUT);
+    assert_eq!(fired.load(Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pipelined_head_sent_with_the_first_has_its_full_time_once_the_first_is_answered() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let (mut client, mut io, streams) = watched(&fired);
+    client
+        .write_all(b"GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\nHost: a")
+        .await
+        .unwrap();
+    let mut buf = [0; 64];
+    assert!(io.read(&mut buf).await.unwrap() > 0);
+    // The first request takes longer than the head timeout to answer:
+    // the second head's clock has not started.
+    let first = streams.open();
+    assert!(timeout(TIMEOUT * 3, io.read(&mut buf)).await.is_err());
+    assert_eq!(fired.load(Relaxed), 0);
+    let answered = Instant::now();
+    drop(first);
+    read_until_timed_out(&mut io).await;
+    assert!(answered.elapsed() >= TIMEOUT);
+    assert_eq!(fired.load(Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_head_begun_while_the_request_before_is_in_flight_times_out_once_it_is_answered() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let (mut client, mut io, streams) = watched(&fired);
+    client
+        .write_all(b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0; 64];
+    assert!(io.read(&mut buf).await.unwrap() > 0);
+    let first = streams.open();
+    client.write_all(b"12345GET /2 HTTP/1.1\r\n").await.unwrap();
+    assert!(io.read(&mut buf).await.unwrap() > 0);
+    let reader = tokio::spawn(async move { read_until_timed_out(&mut io).await });
+    tokio::time::sleep(TIMEOUT / 2).await;
+    let answered = Instant::now();
+    drop(first);
+    reader.await.unwrap();
+    assert!(answered.elapsed() >= TIMEOUT);
+    assert_eq!(fired.load(Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_request_body_an_idle_connection_is_not_a_slow_head() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let (mut client, mut io, streams) = watched(&fired);
+    client
+        .write_all(b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0; 128];
+    assert!(io.read(&mut buf).await.unwrap() > 0);
+    drop(streams.open());
+    assert!(timeout(TIMEOUT * 3, io.read(&mut buf)).await.is_err());
+    assert_eq!(fired.load(Relaxed), 0);
+}
