@@ -7,7 +7,8 @@
 //!   `--global-downstream-max-connections` every listener does
 //!   (`downstream_global_cx_overflow`); a connection that closes makes room.
 //! - With its open file limit lowered under it (`prlimit`), the agent
-//!   closes the connections it cannot take, logs that at most once per
+//!   closes the connections it cannot take, on its listeners and on its
+//!   admin, metrics and status ports alike, logs that at most once per
 //!   interval instead of at every retry, stays idle rather than spinning
 //!   on accept, and answers again once connections close.
 
@@ -145,6 +146,24 @@ fn open_descriptors(pid: u32) -> Result<usize> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
+/// How many descriptors process `pid` may still open under the open file
+/// limit `limit`: the free numbers below it (one opened before the limit
+/// was lowered may be above it).
+fn free_descriptors(pid: u32, limit: usize) -> Result<usize> {
+    let mut below = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let number: usize = entry?
+            .file_name()
+            .to_string_lossy()
+            .parse()
+            .context("a descriptor that is not a number")?;
+        if number < limit {
+            below += 1;
+        }
+    }
+    Ok(limit.saturating_sub(below))
+}
+
 /// The agent's log lines about failed accepts.
 fn accept_failure_lines(agent: &DataPlane) -> usize {
     agent
@@ -176,23 +195,45 @@ fn out_of_file_descriptors_new_connections_are_shed_without_spinning_or_flooding
     let mut held = (0..HEADROOM * 2)
         .map(|_| hold(addr))
         .collect::<Result<Vec<_>>>()?;
+    // One more held connection until the agent has every descriptor it
+    // may open (those it cannot take it closes).
     eventually(GUARD, || {
-        let open = open_descriptors(pid)?;
-        ensure!(open + 1 >= limit, "{open} descriptors open, limit {limit}");
+        let free = free_descriptors(pid, limit)?;
+        if free > 0 {
+            held.push(hold(addr)?);
+        }
+        ensure!(free == 0, "{free} descriptors free, limit {limit}");
         Ok(())
     })?;
 
     let (lines_before, cpu_before) = (accept_failure_lines(agent), cpu_ticks(pid)?);
     let start = Instant::now();
-    let mut unanswered = 0;
+    let (mut unanswered, mut admin_unanswered) = (0, 0);
+    let admin_ports = [
+        agent.admin_addr(),
+        agent.metrics_addr(),
+        agent.status_addr(),
+    ];
     while start.elapsed() < EXHAUSTED {
         if request(addr, ANSWER)?.is_empty() {
             unanswered += 1;
+        }
+        // The admin ports accept on the same descriptors: they shed too,
+        // rather than retrying (and logging) until one is free.
+        for port in admin_ports {
+            if request(port, ANSWER)?.is_empty() {
+                admin_unanswered += 1;
+            }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let cpu = cpu_ticks(pid)? - cpu_before;
     let lines = accept_failure_lines(agent) - lines_before;
+    let ticks = ticks_per_second()?;
+    eprintln!(
+        "out of descriptors for {EXHAUSTED:?}: {lines} accept failure lines, {cpu} ticks of CPU \
+         ({ticks} a second), {unanswered} requests unanswered, {admin_unanswered} on the admin ports"
+    );
     ensure!(
         unanswered > 0,
         "every request was answered while descriptors ran out"
@@ -203,7 +244,6 @@ fn out_of_file_descriptors_new_connections_are_shed_without_spinning_or_flooding
         agent.logs()
     );
     // A spinning accept loop burns a whole core: the seconds measured.
-    let ticks = ticks_per_second()?;
     ensure!(
         cpu < ticks * EXHAUSTED.as_secs() / 3,
         "the agent used {cpu} ticks of CPU ({ticks} a second) in {EXHAUSTED:?} out of descriptors"

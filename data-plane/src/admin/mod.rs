@@ -29,6 +29,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::accept::AcceptFailures;
 use crate::access_log_service::AccessLogStats;
 use crate::proxy::drain::ServerDrain;
 use crate::proxy::stats::Stats;
@@ -37,9 +38,6 @@ use crate::upstream::Upstreams;
 use crate::xds::XdsStats;
 use config_dump::{DumpError, Dumps};
 pub use surface::Surface;
-
-/// How long the admin listener waits after a failed accept.
-const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// An admin response's body: whole, or a config dump streaming.
 pub type Body = BoxBody<Bytes, DumpError>;
@@ -77,6 +75,10 @@ pub struct Admin {
     pub drain: Arc<ServerDrain>,
     /// The config dumps in progress.
     pub dumps: Arc<Dumps>,
+    /// What a failed accept does, shared with the proxy's listeners: out
+    /// of file descriptors, a new connection is closed at once with the
+    /// reserve descriptor rather than retried.
+    pub accept_failures: Arc<AcceptFailures>,
 }
 
 impl Admin {
@@ -86,14 +88,14 @@ impl Admin {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(error) => {
-                    // Out of file descriptors, most likely: wait rather
-                    // than spin.
-                    tracing::warn!(%error, listener = surface.name(), "accept failed");
-                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    self.accept_failures
+                        .handle(&listener, surface.name(), error)
+                        .await;
                     continue;
                 }
             };
             let admin = self.clone();
+            let closed = self.accept_failures.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<Incoming>| {
                     let admin = admin.clone();
@@ -102,6 +104,7 @@ impl Admin {
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
+                closed.connection_closed();
             });
         }
     }

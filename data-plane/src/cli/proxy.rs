@@ -312,6 +312,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         quit: quit.clone(),
         drain: drain.clone(),
         dumps: Arc::default(),
+        accept_failures: admission.accept_failures(),
     });
     let http_listeners = [
         (Surface::Admin, settings.admin_addr, "--admin-addr"),

@@ -7,16 +7,16 @@
 //! over either is closed at once and counted on its listener:
 //! `downstream_global_cx_overflow` or `downstream_cx_overflow`.
 //! Running out of file descriptors is the other way a connection is refused
-//! (`exhaustion.rs`).
+//! (`crate::accept`, shared with the admin ports).
 
-mod exhaustion;
-
+use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use tokio::sync::Notify;
+use tokio::net::TcpListener;
 
 use super::stats::listener::ListenerStats;
+use crate::accept::{AcceptFailures, Outcome};
 
 /// Istio's bootstrap value for `overload.global_downstream_max_connections`
 /// (no limit in practice).
@@ -56,23 +56,40 @@ pub struct Admission {
     limits: ConnectionLimits,
     /// Connections admitted and not yet closed, over every listener.
     active: AtomicU64,
-    /// Accept loops waiting for a file descriptor: closing a connection
-    /// wakes them.
-    waiting_for_close: AtomicUsize,
-    closed: Notify,
-    fd_exhaustion: exhaustion::FdExhaustion,
+    /// What a failed accept does, on every listener of the agent.
+    accept_failures: Arc<AcceptFailures>,
 }
 
 impl Admission {
     /// The limits `limits`, with a file descriptor kept in reserve to
     /// shed connections with once descriptors run out.
     pub fn new(limits: ConnectionLimits) -> Self {
-        let admission = Self {
+        Self {
             limits,
             ..Self::default()
-        };
-        admission.keep_reserve_descriptor();
-        admission
+        }
+    }
+
+    /// The reserve descriptor and throttled logs of failed accepts, for
+    /// the agent's other listeners to share.
+    pub fn accept_failures(&self) -> Arc<AcceptFailures> {
+        self.accept_failures.clone()
+    }
+
+    /// Handles a failed accept on `socket` (the listener `name`, counted in
+    /// `stats`): a connection shed for want of a file descriptor counts
+    /// in `downstream_global_cx_overflow`, as Envoy counts it. Returns
+    /// once accepting may go on.
+    pub async fn accept_failed(
+        &self,
+        socket: &TcpListener,
+        name: &str,
+        stats: &ListenerStats,
+        error: io::Error,
+    ) {
+        if self.accept_failures.handle(socket, name, error).await == Outcome::Shed {
+            stats.global_cx_overflow.fetch_add(1, Relaxed);
+        }
     }
 
     pub fn limits(&self) -> ConnectionLimits {
@@ -111,9 +128,7 @@ impl Admission {
     /// may go on.
     fn release(&self) {
         self.active.fetch_sub(1, Relaxed);
-        if self.waiting_for_close.load(Relaxed) > 0 {
-            self.closed.notify_waiters();
-        }
+        self.accept_failures.connection_closed();
     }
 }
 

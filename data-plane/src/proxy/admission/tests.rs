@@ -1,14 +1,9 @@
 //! Envoy's connection limits: the global one checked first, then the
-//! listener's, each refusal counted on the listener; file descriptor
-//! exhaustion told apart from other accept errors, and logged at most once
-//! per interval.
+//! listener's, each refusal counted on the listener.
 
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
 
-use super::exhaustion::{AcceptError, LOG_EVERY, Throttle};
 use super::*;
 
 fn admission(global: Option<u64>, per_listener: Option<u64>) -> Arc<Admission> {
@@ -86,34 +81,4 @@ fn without_limits_everything_is_admitted() {
     assert_eq!(a.cx_active.load(Relaxed), 1000);
     drop(open);
     assert_eq!(admission.active(), 0);
-}
-
-#[test]
-fn accept_errors_by_kind() {
-    let os = io::Error::from_raw_os_error;
-    assert_eq!(
-        AcceptError::of(&os(nix::libc::EMFILE)),
-        AcceptError::FdExhausted
-    );
-    assert_eq!(
-        AcceptError::of(&os(nix::libc::ENFILE)),
-        AcceptError::FdExhausted
-    );
-    assert_eq!(
-        AcceptError::of(&os(nix::libc::ECONNABORTED)),
-        AcceptError::ConnectionGone
-    );
-    assert_eq!(AcceptError::of(&os(nix::libc::ENOMEM)), AcceptError::Other);
-}
-
-#[test]
-fn a_log_line_at_most_once_per_interval_with_what_happened_meanwhile() {
-    let mut throttle = Throttle::default();
-    let start = Instant::now();
-    assert_eq!(throttle.note(start), Some(1));
-    for i in 1..=500 {
-        assert_eq!(throttle.note(start + Duration::from_millis(i * 10)), None);
-    }
-    assert_eq!(throttle.note(start + LOG_EVERY), Some(501));
-    assert_eq!(throttle.note(start + LOG_EVERY), None);
 }

@@ -1,8 +1,9 @@
-//! An accept that fails: when the process is out of file descriptors
-//! (EMFILE, ENFILE) the pending connection stays in the backlog and the
-//! listener stays readable, so retrying at once would spin. Instead one
-//! descriptor is kept in reserve: it is closed to accept the pending
-//! connection, which is closed at once (counted as a global overflow), and
+//! An accept that fails, on any of the agent's listeners (the proxy's and
+//! the admin, metrics and status ports): when the process is out of file
+//! descriptors (EMFILE, ENFILE) the pending connection stays in the backlog
+//! and the listener stays readable, so retrying at once would spin.
+//! Instead one descriptor is kept in reserve, shared by every listener: it
+//! is closed to accept the pending connection, which is closed at once, and
 //! reopened. Without a reserve, the accept loop waits for a connection to
 //! close (or a second). A connection that went away before it was accepted
 //! is skipped; any other error waits a moment. Each kind is logged at most
@@ -10,16 +11,14 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
-
-use super::Admission;
-use crate::proxy::stats::listener::ListenerStats;
+use tokio::sync::Notify;
 
 /// The longest an accept loop without a reserve descriptor waits for a
 /// connection to close before trying again.
@@ -57,12 +56,27 @@ impl AcceptError {
     }
 }
 
-/// The reserve descriptor and the throttled logs, shared by every listener.
-#[derive(Debug, Default)]
-pub(super) struct FdExhaustion {
+/// What became of the connection whose accept failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted with the reserve descriptor and closed at once (Envoy
+    /// counts it in `downstream_global_cx_overflow`).
+    Shed,
+    /// Left in the backlog, or gone.
+    Left,
+}
+
+/// The reserve descriptor and the throttled logs, shared by every listener
+/// of the agent.
+#[derive(Debug)]
+pub struct AcceptFailures {
     reserve: Mutex<Option<File>>,
     shed_log: Mutex<Throttle>,
     error_log: Mutex<Throttle>,
+    /// Accept loops waiting for a file descriptor: a connection that
+    /// closes wakes them.
+    waiting_for_close: AtomicUsize,
+    closed: Notify,
 }
 
 /// Opens the reserve descriptor.
@@ -70,35 +84,31 @@ fn open_reserve() -> Option<File> {
     File::open("/dev/null").ok()
 }
 
-impl Admission {
-    /// Opens the reserve descriptor used to shed connections when file
-    /// descriptors run out.
-    pub(super) fn keep_reserve_descriptor(&self) {
-        let mut reserve = self.fd_exhaustion.reserve.lock();
-        if reserve.is_none() {
-            *reserve = open_reserve();
+impl Default for AcceptFailures {
+    /// With the reserve descriptor open.
+    fn default() -> Self {
+        Self {
+            reserve: Mutex::new(open_reserve()),
+            shed_log: Mutex::default(),
+            error_log: Mutex::default(),
+            waiting_for_close: AtomicUsize::new(0),
+            closed: Notify::new(),
         }
     }
+}
 
-    /// Handles a failed accept on `socket` (the listener `name`, counted in
-    /// `stats`); returns once accepting may go on.
-    pub async fn accept_failed(
-        &self,
-        socket: &TcpListener,
-        name: &str,
-        stats: &ListenerStats,
-        error: io::Error,
-    ) {
+impl AcceptFailures {
+    /// Handles a failed accept on `socket` (the listener `name`); returns
+    /// once accepting may go on.
+    pub async fn handle(&self, socket: &TcpListener, name: &str, error: io::Error) -> Outcome {
         match AcceptError::of(&error) {
             AcceptError::ConnectionGone => {
                 tracing::debug!(listener = %name, %error, "connection gone before accept");
+                Outcome::Left
             }
             AcceptError::FdExhausted => {
                 let shed = self.shed_one(socket);
-                if shed {
-                    stats.global_cx_overflow.fetch_add(1, Relaxed);
-                }
-                if let Some(count) = self.fd_exhaustion.shed_log.lock().note(Instant::now()) {
+                if let Some(count) = self.shed_log.lock().note(Instant::now()) {
                     tracing::warn!(
                         listener = %name,
                         %error,
@@ -107,16 +117,28 @@ impl Admission {
                          (raise the open file limit, or lower --global-downstream-max-connections)"
                     );
                 }
-                if !shed {
+                if shed {
+                    Outcome::Shed
+                } else {
                     self.wait_for_a_close().await;
+                    Outcome::Left
                 }
             }
             AcceptError::Other => {
-                if let Some(count) = self.fd_exhaustion.error_log.lock().note(Instant::now()) {
+                if let Some(count) = self.error_log.lock().note(Instant::now()) {
                     tracing::warn!(listener = %name, %error, occurrences = count, "accept failed");
                 }
                 tokio::time::sleep(PAUSE_AFTER_ERROR).await;
+                Outcome::Left
             }
+        }
+    }
+
+    /// A connection of any listener closed: an accept loop waiting for a
+    /// file descriptor may go on.
+    pub fn connection_closed(&self) {
+        if self.waiting_for_close.load(Relaxed) > 0 {
+            self.closed.notify_waiters();
         }
     }
 
@@ -124,7 +146,7 @@ impl Admission {
     /// it and closes that, then takes the reserve back. False when there
     /// was no descriptor to free.
     fn shed_one(&self, socket: &TcpListener) -> bool {
-        let mut reserve = self.fd_exhaustion.reserve.lock();
+        let mut reserve = self.reserve.lock();
         let Some(held) = reserve.take().or_else(open_reserve) else {
             return false;
         };
@@ -155,7 +177,7 @@ fn accept_now(socket: &TcpListener) -> Option<TcpStream> {
 
 /// Lets one log line through per [`LOG_EVERY`], counting the events between.
 #[derive(Debug, Default)]
-pub(super) struct Throttle {
+struct Throttle {
     last: Option<Instant>,
     since: u64,
 }
@@ -163,7 +185,7 @@ pub(super) struct Throttle {
 impl Throttle {
     /// Notes one event at `now`: `Some(events since the last line)` when a
     /// line is due.
-    pub(super) fn note(&mut self, now: Instant) -> Option<u64> {
+    fn note(&mut self, now: Instant) -> Option<u64> {
         self.since += 1;
         let due = self
             .last
@@ -175,3 +197,6 @@ impl Throttle {
         Some(std::mem::take(&mut self.since))
     }
 }
+
+#[cfg(test)]
+mod tests;
