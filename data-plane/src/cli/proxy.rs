@@ -70,8 +70,9 @@ pub struct ProxyArgs {
     pub node: NodeArgs,
     /// Istio's ProxyConfig, YAML or JSON, as injection sets it: its
     /// discoveryAddress, proxyAdminPort, statusPort, concurrency,
-    /// drainDuration, terminationDrainDuration and proxyMetadata apply where no flag says
-    /// otherwise; any other field is refused.
+    /// drainDuration, terminationDrainDuration, proxyMetadata and the
+    /// connection limits of runtimeValues apply where no flag says
+    /// otherwise; any other field or runtime key is refused.
     #[arg(long, env = "PROXY_CONFIG", value_name = "YAML")]
     pub proxy_config: Option<String>,
     /// The admin interface (config_dump, stats, ready) [default:
@@ -137,16 +138,19 @@ pub struct ProxyArgs {
     #[arg(long, value_enum, default_value = "immediate")]
     pub drain_strategy: DrainStrategyArg,
     /// The most downstream connections open at once over every listener
-    /// (Envoy's overload manager `global_downstream_max_connections`; the
-    /// default is what Istio's bootstrap sets). A connection past it is
-    /// closed at once, counted in `downstream_global_cx_overflow`. Envoy
-    /// advises less than half the open file limit.
-    #[arg(long, env = "GLOBAL_DOWNSTREAM_MAX_CONNECTIONS", default_value_t = ISTIO_GLOBAL_DOWNSTREAM_MAX_CONNECTIONS)]
-    pub global_downstream_max_connections: u64,
+    /// (Envoy's overload manager `global_downstream_max_connections`). A
+    /// connection past it is closed at once, counted in
+    /// `downstream_global_cx_overflow`. Envoy advises less than half the
+    /// open file limit. [default: the ProxyConfig's runtimeValues
+    /// `overload.global_downstream_max_connections` ("" for none), else
+    /// 2147483647, what Istio's bootstrap sets]
+    #[arg(long, env = "GLOBAL_DOWNSTREAM_MAX_CONNECTIONS")]
+    pub global_downstream_max_connections: Option<u64>,
     /// The most connections each listener keeps open (Envoy's runtime
-    /// `envoy.resource_limits.listener.<name>.connection_limit`); none by
-    /// default. A connection past it is closed at once, counted in
-    /// `downstream_cx_overflow`.
+    /// `envoy.resource_limits.listener.<name>.connection_limit`, for
+    /// every listener). A connection past it is closed at once, counted
+    /// in `downstream_cx_overflow`. [default: for a listener the
+    /// ProxyConfig's runtimeValues name, that limit; else none]
     #[arg(long, env = "LISTENER_CONNECTION_LIMIT")]
     pub listener_connection_limit: Option<u64>,
 }
@@ -194,10 +198,7 @@ pub fn run(args: ProxyArgs, set_log_level: data_plane::admin::SetLogLevel) -> an
         .connection(args.plaintext, proxy_config.discovery_address.as_deref())?;
     tracing::info!(node = %identity.node_id, xds = %control_plane.address(), "starting");
     super::open_files::raise_to_hard_limit();
-    let admission = Arc::new(Admission::new(ConnectionLimits {
-        global: Some(args.global_downstream_max_connections),
-        per_listener: args.listener_connection_limit,
-    }));
+    let admission = Arc::new(Admission::new(settings.limits.clone()));
     let authority = if control_plane.is_authenticated() {
         Some(CertificateAuthority::new(
             args.control_plane.ca_connection(&control_plane)?,
@@ -422,6 +423,7 @@ struct Settings {
     concurrency: usize,
     drain_time: Duration,
     termination_drain: Duration,
+    limits: ConnectionLimits,
 }
 
 impl Settings {
@@ -449,12 +451,24 @@ impl Settings {
             .termination_drain_duration
             .or(config.termination_drain_duration)
             .map_or(drain_time, |termination| termination.min(drain_time));
+        let runtime = &config.runtime;
+        let limits = ConnectionLimits {
+            global: match args.global_downstream_max_connections {
+                Some(limit) => Some(limit),
+                None => runtime
+                    .global_downstream_max_connections
+                    .unwrap_or(Some(ISTIO_GLOBAL_DOWNSTREAM_MAX_CONNECTIONS)),
+            },
+            per_listener: args.listener_connection_limit,
+            by_listener: runtime.listener_connection_limits.clone(),
+        };
         Self {
             admin_addr,
             status_addr,
             concurrency,
             drain_time,
             termination_drain,
+            limits,
         }
     }
 }

@@ -8,6 +8,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
+mod runtime;
+
+use runtime::{RuntimeError, RuntimeValues};
+
 /// The fields of Istio's ProxyConfig the agent applies; each yields to
 /// the flag that says the same.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -32,6 +36,14 @@ pub struct ProxyConfig {
     /// variables win).
     #[serde(default)]
     pub proxy_metadata: BTreeMap<String, String>,
+    /// Envoy runtime keys, as written (read into `runtime`).
+    #[serde(default)]
+    runtime_values: BTreeMap<String, String>,
+    /// What `runtimeValues` set: the connection limits
+    /// (`--global-downstream-max-connections`,
+    /// `--listener-connection-limit`).
+    #[serde(skip)]
+    pub runtime: RuntimeValues,
 }
 
 /// The ProxyConfig fields read above.
@@ -43,6 +55,7 @@ const HONOURED: &[&str] = &[
     "drainDuration",
     "terminationDrainDuration",
     "proxyMetadata",
+    "runtimeValues",
 ];
 
 /// Istio ProxyConfig fields this agent does not apply.
@@ -65,7 +78,6 @@ const NOT_APPLIED: &[&str] = &[
     "sds",
     "envoyAccessLogService",
     "envoyMetricsService",
-    "runtimeValues",
     "extraStatTags",
     "gatewayTopology",
     "meshId",
@@ -100,6 +112,8 @@ pub enum ProxyConfigError {
     Unknown(String),
     #[error("PROXY_CONFIG: {0}")]
     Value(serde_yaml::Error),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
     #[error(
         "PROXY_CONFIG proxyMetadata.{0}: only ISTIO_META_* node metadata is applied from here; set {0} in the agent's environment or flags"
     )]
@@ -117,7 +131,8 @@ impl ProxyConfig {
             return Err(ProxyConfigError::NotAMapping);
         };
         check_fields(fields)?;
-        let config: Self = serde_yaml::from_value(value).map_err(ProxyConfigError::Value)?;
+        let mut config: Self = serde_yaml::from_value(value).map_err(ProxyConfigError::Value)?;
+        config.runtime = RuntimeValues::read(&config.runtime_values)?;
         if let Some(key) = config
             .proxy_metadata
             .keys()
@@ -192,6 +207,7 @@ mod tests {
             Some(Duration::from_millis(5500))
         );
         assert_eq!(config.proxy_metadata["ISTIO_META_DNS_CAPTURE"], "true");
+        assert_eq!(config.runtime, RuntimeValues::default());
         let json = r#"{"discoveryAddress":"10.0.0.1:15012","drainDuration":"1m"}"#;
         let config = ProxyConfig::parse(json).unwrap();
         assert_eq!(config.discovery_address.as_deref(), Some("10.0.0.1:15012"));
@@ -226,5 +242,34 @@ mod tests {
         assert!(ProxyConfig::parse("drainDuration: -1s").is_err());
         assert!(ProxyConfig::parse("- a").is_err());
         assert!(ProxyConfig::parse("proxyAdminPort: 70000").is_err());
+    }
+
+    #[test]
+    fn reads_the_connection_limits_of_runtime_values_and_refuses_other_keys() {
+        let yaml = "runtimeValues:\n  \"overload.global_downstream_max_connections\": \"10000\"\n";
+        let config = ProxyConfig::parse(yaml).unwrap();
+        assert_eq!(
+            config.runtime.global_downstream_max_connections,
+            Some(Some(10_000))
+        );
+        let json = r#"{"runtimeValues":{"envoy.resource_limits.listener.0.0.0.0_80.connection_limit":"3"}}"#;
+        let config = ProxyConfig::parse(json).unwrap();
+        assert_eq!(config.runtime.listener_connection_limits["0.0.0.0_80"], 3);
+        let error =
+            ProxyConfig::parse("runtimeValues:\n  re2.max_program_size.error_level: \"100\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            error.starts_with("PROXY_CONFIG runtimeValues.re2.max_program_size.error_level: ")
+                && error.contains("does not read"),
+            "{error}"
+        );
+        // Istio's API takes strings only.
+        assert!(
+            ProxyConfig::parse(
+                "runtimeValues:\n  overload.global_downstream_max_connections: 10000\n"
+            )
+            .is_err()
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! Running out of file descriptors is the other way a connection is refused
 //! (`crate::accept`, shared with the admin ports).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -23,12 +24,23 @@ use crate::accept::{AcceptFailures, Outcome};
 pub const ISTIO_GLOBAL_DOWNSTREAM_MAX_CONNECTIONS: u64 = 2_147_483_647;
 
 /// The connection limits; `None` is no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Open downstream connections over every listener.
     pub global: Option<u64>,
     /// Open connections of each listener.
     pub per_listener: Option<u64>,
+    /// Open connections of the listeners named here, where `per_listener`
+    /// is not set.
+    pub by_listener: BTreeMap<String, u64>,
+}
+
+impl ConnectionLimits {
+    /// The limit of the listener `name`.
+    pub fn of_listener(&self, name: &str) -> Option<u64> {
+        self.per_listener
+            .or_else(|| self.by_listener.get(name).copied())
+    }
 }
 
 impl Default for ConnectionLimits {
@@ -37,6 +49,7 @@ impl Default for ConnectionLimits {
         Self {
             global: Some(ISTIO_GLOBAL_DOWNSTREAM_MAX_CONNECTIONS),
             per_listener: None,
+            by_listener: BTreeMap::new(),
         }
     }
 }
@@ -92,8 +105,8 @@ impl Admission {
         }
     }
 
-    pub fn limits(&self) -> ConnectionLimits {
-        self.limits
+    pub fn limits(&self) -> &ConnectionLimits {
+        &self.limits
     }
 
     /// Open downstream connections over every listener.
@@ -101,19 +114,20 @@ impl Admission {
         self.active.load(Relaxed)
     }
 
-    /// Admits a connection accepted by the listener whose counters are
-    /// `listener`: it is open in the global count and the listener's
+    /// Admits a connection accepted by the listener `name` whose counters
+    /// are `listener`: it is open in the global count and the listener's
     /// `downstream_cx_active` until the returned guard is dropped. Over a
     /// limit, the refusal is counted on the listener.
     pub fn admit(
         self: &Arc<Self>,
         listener: &Arc<ListenerStats>,
+        name: &str,
     ) -> Result<OpenConnection, Refusal> {
         if !try_take(&self.active, self.limits.global) {
             listener.global_cx_overflow.fetch_add(1, Relaxed);
             return Err(Refusal::Global);
         }
-        if !try_take(&listener.cx_active, self.limits.per_listener) {
+        if !try_take(&listener.cx_active, self.limits.of_listener(name)) {
             self.active.fetch_sub(1, Relaxed);
             listener.cx_overflow.fetch_add(1, Relaxed);
             return Err(Refusal::Listener);

@@ -46,7 +46,7 @@ pub async fn accept_loop(
     loop {
         match socket.accept().await {
             Ok((stream, remote)) => {
-                let open = match admission.admit(&stats) {
+                let open = match admission.admit(&stats, &name) {
                     Ok(open) => open,
                     Err(refusal) => {
                         tracing::debug!(listener = %name, %remote, ?refusal, "connection limit reached; closing");

@@ -1,8 +1,12 @@
-//! The agent's ports by default: Istio's numbers, on loopback.
+//! The agent's ports by default (Istio's numbers, on loopback) and its
+//! connection limits: each from its flag, else the ProxyConfig, else
+//! Istio's default.
 
 use std::net::SocketAddr;
 
 use clap::Parser;
+
+use data_plane::proxy::admission::ConnectionLimits;
 
 use super::{ProxyArgs, Settings};
 use crate::cli::proxy_config::ProxyConfig;
@@ -46,4 +50,32 @@ fn the_status_port_follows_the_proxy_config_unless_a_flag_says() {
     let args = parse(&["--status-addr", "10.0.0.1:15220"]);
     let settings = Settings::new(&args, &config);
     assert_eq!(settings.status_addr, "10.0.0.1:15220".parse().unwrap());
+}
+
+#[test]
+fn connection_limits_come_from_the_flags_else_the_proxy_configs_runtime_values() {
+    let limits = |args: &[&str], config: &str| {
+        Settings::new(&parse(args), &ProxyConfig::parse(config).unwrap()).limits
+    };
+    assert_eq!(limits(&[], ""), ConnectionLimits::default());
+    let config = "runtimeValues:\n  \"overload.global_downstream_max_connections\": \"100\"\n  \"envoy.resource_limits.listener.0.0.0.0_80.connection_limit\": \"7\"\n";
+    let from_config = limits(&[], config);
+    assert_eq!(from_config.global, Some(100));
+    assert_eq!(from_config.of_listener("0.0.0.0_80"), Some(7));
+    assert_eq!(from_config.of_listener("0.0.0.0_443"), None);
+    let flags = limits(
+        &[
+            "--global-downstream-max-connections",
+            "50",
+            "--listener-connection-limit",
+            "3",
+        ],
+        config,
+    );
+    assert_eq!(flags.global, Some(50));
+    assert_eq!(flags.of_listener("0.0.0.0_80"), Some(3));
+    assert_eq!(flags.of_listener("0.0.0.0_443"), Some(3));
+    // Istio's "" removes its bootstrap's global limit.
+    let unset = "runtimeValues:\n  \"overload.global_downstream_max_connections\": \"\"\n";
+    assert_eq!(limits(&[], unset).global, None);
 }
