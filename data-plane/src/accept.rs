@@ -1,7 +1,7 @@
 //! An accept that fails, on any of the agent's listeners (the proxy's and
-//! the admin, metrics and status ports): when the process is out of file
-//! descriptors (EMFILE, ENFILE) the pending connection stays in the backlog
-//! and the listener stays readable, so retrying at once would spin.
+//! the admin, metrics, status and health ports): when the process is out
+//! of file descriptors (EMFILE, ENFILE) the pending connection stays in the
+//! backlog and the listener stays readable, so retrying at once would spin.
 //! Instead one descriptor is kept in reserve, shared by every listener: it
 //! is closed to accept the pending connection, which is closed at once, and
 //! reopened. Without a reserve, the accept loop waits for a connection to

@@ -8,9 +8,9 @@
 //!   (`downstream_global_cx_overflow`); a connection that closes makes room.
 //! - With its open file limit lowered under it (`prlimit`), the agent
 //!   closes the connections it cannot take, on its listeners and on its
-//!   admin, metrics and status ports alike, logs that at most once per
-//!   interval instead of at every retry, stays idle rather than spinning
-//!   on accept, and answers again once connections close.
+//!   admin, metrics, status and health ports alike, logs that at most once
+//!   per interval instead of at every retry, stays idle rather than
+//!   spinning on accept, and answers again once connections close.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -213,6 +213,7 @@ fn out_of_file_descriptors_new_connections_are_shed_without_spinning_or_flooding
         agent.admin_addr(),
         agent.metrics_addr(),
         agent.status_addr(),
+        agent.health_addr(),
     ];
     while start.elapsed() < EXHAUSTED {
         if request(addr, ANSWER)?.is_empty() {
