@@ -4,7 +4,8 @@
 //! allow the type (else Envoy's 403, details `upgrade_failed`, and the
 //! connection closes); it goes upstream with its upgrade headers, without
 //! retries; on a 101 both connections are spliced as bytes under the
-//! stream idle timeout and the stream is logged when the session ends; any
+//! stream idle timeout and the stream is logged when the session ends
+//! (flag DC when the app ended it, as Envoy resets the stream then); any
 //! other answer is returned as a response, and the connection closes.
 //! `Upgrade: h2c` is dropped first, as Envoy's HTTP/1 codec drops it.
 
@@ -256,7 +257,11 @@ impl Session {
                 .await;
                 self.log.bytes_received += copied.received;
                 self.log.bytes_sent += copied.sent;
-                if copied.ending == Ending::IdleTimeout {
+                if copied.ending == Ending::Closed && copied.downstream_ended_first {
+                    // The app closing its connection resets Envoy's
+                    // upgraded stream: flag DC.
+                    self.log.response_flags = "DC";
+                } else if copied.ending == Ending::IdleTimeout {
                     // Envoy resets a stream idle past its timeout once its
                     // response has started: flag SI.
                     self.log.response_flags = "SI";

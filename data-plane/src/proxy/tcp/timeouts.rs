@@ -7,7 +7,7 @@
 //! `max_connection_duration_reached`).
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -49,6 +49,9 @@ pub struct Copied {
     /// Bytes written to the downstream connection.
     pub sent: u64,
     pub ending: Ending,
+    /// Whether the downstream connection ended its side before the
+    /// upstream's end was passed to it.
+    pub downstream_ended_first: bool,
     /// The error that ended the copy, if one did.
     pub error: Option<std::io::Error>,
 }
@@ -83,6 +86,7 @@ where
         received: meter.received.load(Relaxed),
         sent: meter.sent.load(Relaxed),
         ending,
+        downstream_ended_first: meter.downstream_ended_first.load(Relaxed),
         error,
     }
 }
@@ -117,6 +121,10 @@ struct Meter {
     sent: AtomicU64,
     /// Nanoseconds from `started` to the last read or write.
     last: AtomicU64,
+    /// The downstream's end was read before the upstream's was written.
+    downstream_ended_first: AtomicBool,
+    /// The upstream's end was passed on to the downstream.
+    upstream_ended: AtomicBool,
 }
 
 impl Meter {
@@ -126,6 +134,8 @@ impl Meter {
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             last: AtomicU64::new(nanos_since(started)),
+            downstream_ended_first: AtomicBool::new(false),
+            upstream_ended: AtomicBool::new(false),
         }
     }
 
@@ -157,11 +167,17 @@ impl<S: AsyncRead + Unpin + ?Sized> AsyncRead for Metered<'_, S> {
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let polled = Pin::new(&mut *this.inner).poll_read(cx, buf);
         let read = buf.filled().len() - before;
         if read > 0 {
             this.meter.received.fetch_add(read as u64, Relaxed);
             this.meter.touch();
+        } else if room
+            && matches!(polled, Poll::Ready(Ok(())))
+            && !this.meter.upstream_ended.load(Relaxed)
+        {
+            this.meter.downstream_ended_first.store(true, Relaxed);
         }
         polled
     }
@@ -189,7 +205,9 @@ impl<S: AsyncWrite + Unpin + ?Sized> AsyncWrite for Metered<'_, S> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut *self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        this.meter.upstream_ended.store(true, Relaxed);
+        Pin::new(&mut *this.inner).poll_shutdown(cx)
     }
 }
 

@@ -134,4 +134,20 @@ async fn without_limits_the_copy_ends_when_both_sides_have_closed() {
     assert_eq!(copied.ending, Ending::Closed);
     assert_eq!((copied.received, copied.sent), (7, 8));
     assert_eq!(copied.ending.termination_details(), None);
+    assert!(copied.downstream_ended_first);
+}
+
+#[tokio::test]
+async fn an_upstream_that_ends_first_is_told_apart() {
+    let (mut client, mut server, copying) = proxied(limits(None, None)).await;
+    server.write_all(b"bye").await.unwrap();
+    server.shutdown().await.unwrap();
+    let mut response = Vec::new();
+    client.read_to_end(&mut response).await.unwrap();
+    assert_eq!(response, b"bye");
+    drop(client);
+    drop(server);
+    let copied = copying.await.unwrap();
+    assert_eq!(copied.ending, Ending::Closed);
+    assert!(!copied.downstream_ended_first);
 }
