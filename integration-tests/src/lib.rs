@@ -68,3 +68,4 @@ pub mod tls;
 pub mod udp_sink;
 pub mod unit_file;
 pub mod upstream;
+pub mod websocket;

@@ -7,7 +7,8 @@
 //! `{"headers": {...}}` with httpbin's capitalization
 //! (`X-Envoy-Decorator-Operation`); `/delay/N` answers 200 after N seconds
 //! (at most 10); `/status/N` answers status N; `/politics` and anything else
-//! answer 200 with a small body.
+//! answer 200 with a small body. A WebSocket handshake on any path is
+//! answered as [`crate::websocket`] says.
 //!
 //! A named upstream ([`Upstream::named_on`]) stands for one endpoint of a
 //! service with several: every response carries its name in
@@ -37,6 +38,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::background::ServerThread;
 use crate::tls::TestCa;
+use crate::websocket;
 
 /// The longest `/delay/N` sleeps, as httpbin.
 const MAX_DELAY_SECS: u64 = 10;
@@ -329,10 +331,11 @@ async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request: Request<Incoming>| {
+    let service = service_fn(move |mut request: Request<Incoming>| {
         let recorder = Arc::clone(&recorder);
         let sni = sni.clone();
         async move {
+            let upgrade = hyper::upgrade::on(&mut request);
             let (parts, body) = request.into_parts();
             // A body cut short is recorded as far as it came.
             let body = body.collect().await.map(|body| body.to_bytes());
@@ -343,7 +346,10 @@ async fn serve_connection<S>(
             let mut response = match failure {
                 Some(Failure::Reset(reason)) => return Err(h2::Error::from(reason)),
                 Some(Failure::Status(status)) => with_status(text("failing\n"), status),
-                None => respond(&recorded).await,
+                None => match websocket::answer(&parts.headers, upgrade) {
+                    Some(response) => response,
+                    None => respond(&recorded).await,
+                },
             };
             if let Some(name) = &recorder.name
                 && let Ok(value) = HeaderValue::from_str(name)
@@ -355,7 +361,7 @@ async fn serve_connection<S>(
     });
     // A client that goes away mid-request is not the upstream's problem.
     let _ = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
         .await;
 }
 

@@ -26,6 +26,7 @@ mod report;
 mod scenario;
 mod servers;
 mod side;
+mod upgrade;
 
 use anyhow::Result;
 
@@ -40,6 +41,7 @@ pub use probe::{Call, Probe, Reply};
 pub use report::Report;
 pub use scenario::{Ready, Scenario};
 pub use servers::ServerSpec;
+pub use upgrade::Upgrade;
 
 /// Runs every scenario, in order, with the agent and then with Envoy; each
 /// side has the servers `servers` and a DNS server answering `dns_names`

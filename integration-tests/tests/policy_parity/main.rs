@@ -26,6 +26,7 @@ mod retry_headers;
 mod router_headers;
 mod timeouts;
 mod tls_and_flags;
+mod upgrades;
 mod virtual_service;
 mod vs_filters;
 mod vs_matches;
@@ -65,6 +66,7 @@ fn scenarios(ca_cert: &Path, other_ca_cert: &Path) -> Vec<Scenario> {
         .chain(timeouts::scenarios())
         .chain(vs_filters::scenarios())
         .chain(vs_matches::scenarios())
+        .chain(upgrades::scenarios())
         .chain(tls_and_flags::scenarios(ca_cert, other_ca_cert))
         .chain(lifecycle::scenarios())
         .filter(|scenario| only.split(',').any(|part| scenario.name.contains(part)))
