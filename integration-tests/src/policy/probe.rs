@@ -245,6 +245,11 @@ impl Probe<'_> {
         })
     }
 
+    /// The port server `name` listens on at [`Probe::host_ip`].
+    pub fn port(&self, name: &str) -> Result<u16> {
+        Ok(self.servers.get(name)?.port())
+    }
+
     /// The requests server `name` received during this run.
     pub fn received(&self, name: &str) -> Result<Vec<RecordedRequest>> {
         self.servers.received_since(name, &self.server_marks)

@@ -23,7 +23,8 @@ pub struct Scenario {
     /// The config directory's files (name, YAML template, see
     /// [`super::servers`]); any other file is removed.
     pub files: Vec<(String, String)>,
-    /// What the sidecar holds once it has this config.
+    /// What the sidecar holds once it has this config (rendered as the
+    /// files are).
     pub ready: Vec<Ready>,
     pub(super) probe: ProbeFn,
     pub expected: Facts,
@@ -76,6 +77,16 @@ impl Ready {
 
     pub fn endpoints(cluster: impl Into<String>, count: usize) -> Self {
         Ready::Endpoints(cluster.into(), count)
+    }
+
+    /// This with its names and texts rendered for a side by `render`
+    /// (`${PORT_<server>}` and `${HOST}` are allowed in them).
+    pub(super) fn rendered(&self, render: impl Fn(&str) -> String) -> Self {
+        match self {
+            Ready::Has(name, text) => Ready::Has(render(name), render(text)),
+            Ready::Lacks(name, text) => Ready::Lacks(render(name), render(text)),
+            Ready::Endpoints(cluster, count) => Ready::Endpoints(render(cluster), *count),
+        }
     }
 
     /// Whether `resources` show this on the side whose host is `host`.

@@ -103,7 +103,9 @@ impl Side {
         eventually(CONVERGE, || {
             let resources = self.sidecar.config()?;
             for ready in &scenario.ready {
-                ready.check(&resources, host)?;
+                ready
+                    .rendered(|text| self.servers.render(text))
+                    .check(&resources, host)?;
             }
             Ok(())
         })

@@ -36,12 +36,13 @@ pub fn service(host: &str, port: u16, protocol: &str, servers: &[&str]) -> (Stri
     service_on_ports(host, port, protocol, &endpoints)
 }
 
-/// A MESH_EXTERNAL ServiceEntry for `host` on `port` (`protocol`) whose
-/// STATIC endpoints are the side's host at each of `endpoints`' ports
-/// (a number, or a server's `${PORT_<name>}`), labelled `server: <name>`.
+/// A MESH_EXTERNAL ServiceEntry for `host` on `port` (a number, or a
+/// server's `${PORT_<name>}`; `protocol`) whose STATIC endpoints are the
+/// side's host at each of `endpoints`' ports (the same), labelled
+/// `server: <name>`.
 pub fn service_on_ports(
     host: &str,
-    port: u16,
+    port: impl std::fmt::Display,
     protocol: &str,
     endpoints: &[(&str, String)],
 ) -> (String, String) {
@@ -120,7 +121,9 @@ pub fn route_to(host: &str, fields: Value) -> Value {
     route
 }
 
-fn resource(kind_prefix: &str, host: &str, kind: &str, spec: Value) -> (String, String) {
+/// An Istio resource of `kind` named for `host` with `spec`, in file
+/// `<kind_prefix>-<host>.yaml`.
+pub fn resource(kind_prefix: &str, host: &str, kind: &str, spec: Value) -> (String, String) {
     let resource = json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": kind,

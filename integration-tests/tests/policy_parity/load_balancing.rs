@@ -1,13 +1,13 @@
 //! Load-balancer choices of a DestinationRule beside round robin and the
-//! header, cookie and source-address hashes: LEAST_REQUEST, RANDOM, the
-//! query-parameter hash, the ring-hash and Maglev tables, and a
-//! per-port policy over the default.
+//! header, cookie and source-address hashes: LEAST_REQUEST, RANDOM,
+//! PASSTHROUGH, the query-parameter hash, the ring-hash and Maglev tables,
+//! and a per-port and a per-subset policy over the default.
 
 use anyhow::Result;
-use integration_tests::policy::{Call, Facts, Probe, Scenario};
+use integration_tests::policy::{Call, Facts, Probe, Ready, Scenario, sorted_tally};
 use serde_json::{Value, json};
 
-use crate::config::ready;
+use crate::config::{destination_rule, ready, resource, service_on_ports, virtual_service};
 use crate::destination_rule::{distinct_servers, served_by, three_servers};
 use crate::statuses;
 
@@ -35,6 +35,8 @@ pub fn scenarios() -> Vec<Scenario> {
             Some(("maglev", json!({ "tableSize": 65537 }))),
         ),
         port_level_load_balancer(),
+        passthrough(),
+        subset_load_balancer(),
     ]
 }
 
@@ -151,4 +153,100 @@ fn port_level_load_balancer() -> Scenario {
             .with("served by", "a×2 b×2 c×2"),
     )
     .ready(ready(HOST, 3))
+}
+
+/// `simple: PASSTHROUGH`: istiod makes the service's cluster an
+/// ORIGINAL_DST one (`CLUSTER_PROVIDED`, no endpoints), so each request
+/// goes to the address the app dialled and not to the entry's endpoints:
+/// the entry is on server b's port with STATIC endpoints a and c, the app
+/// dials b.
+fn passthrough() -> Scenario {
+    const HOST: &str = "lb-passthrough.example.com";
+    let port = |server: &'static str| (server, format!("${{PORT_{server}}}"));
+    Scenario::new(
+        "DR loadBalancer PASSTHROUGH: the address the app dialled",
+        vec![
+            service_on_ports(HOST, "${PORT_b}", "HTTP", &[port("a"), port("c")]),
+            destination_rule(HOST, json!({ "loadBalancer": { "simple": "PASSTHROUGH" } })),
+        ],
+        |probe| {
+            let url = format!("http://{HOST}:{}/", probe.port("b")?);
+            let replies = probe.send_times(&Call::get(HOST, "/").url(&url), 4)?;
+            Ok(Facts::new()
+                .with("statuses", statuses(&replies))
+                .with("served by", served_by(&replies))
+                .with("log", sorted_tally(probe.log())))
+        },
+        Facts::new()
+            .with("statuses", "200×4")
+            .with("served by", "b×4")
+            .with("log", "200 -×4"),
+    )
+    .ready(vec![
+        Ready::has("${PORT_b}", HOST),
+        Ready::has(format!("outbound|${{PORT_b}}||{HOST}"), "ORIGINAL_DST"),
+    ])
+}
+
+/// A header hash in the rule's `trafficPolicy` and `simple: ROUND_ROBIN`
+/// in subset `pool`'s (every endpoint, labelled `server: pool`): the
+/// subset's cluster takes the subset's policy, the service's keeps the
+/// rule's. Six requests with one header value go round the three hosts
+/// through the subset, and to one host without it.
+fn subset_load_balancer() -> Scenario {
+    const HOST: &str = "lb-subset.example.com";
+    let pool = |server: &str| ("pool", format!("${{PORT_{server}}}"));
+    Scenario::new(
+        "DR subset trafficPolicy loadBalancer over the rule's",
+        vec![
+            service_on_ports(HOST, 80, "HTTP", &[pool("a"), pool("b"), pool("c")]),
+            resource(
+                "dr",
+                HOST,
+                "DestinationRule",
+                json!({
+                    "host": HOST,
+                    "trafficPolicy": {
+                        "loadBalancer": { "consistentHash": { "httpHeaderName": "x-user" } },
+                    },
+                    "subsets": [{
+                        "name": "pool",
+                        "labels": { "server": "pool" },
+                        "trafficPolicy": { "loadBalancer": { "simple": "ROUND_ROBIN" } },
+                    }],
+                }),
+            ),
+            virtual_service(
+                HOST,
+                json!([
+                    {
+                        "match": [{ "uri": { "prefix": "/subset" } }],
+                        "route": [{ "destination": { "host": HOST, "subset": "pool" } }],
+                    },
+                    { "route": [{ "destination": { "host": HOST } }] },
+                ]),
+            ),
+        ],
+        |probe| {
+            let call = |path: &str| Call::get(HOST, path).header("x-user", "alice");
+            let subset = probe.send_times(&call("/subset"), 6)?;
+            let service = probe.send_times(&call("/"), 6)?;
+            Ok(Facts::new()
+                .with("subset: statuses", statuses(&subset))
+                .with("subset: served by", served_by(&subset))
+                .with("service: statuses", statuses(&service))
+                .with("service: servers", distinct_servers(&service)))
+        },
+        Facts::new()
+            .with("subset: statuses", "200×6")
+            .with("subset: served by", "a×2 b×2 c×2")
+            .with("service: statuses", "200×6")
+            .with("service: servers", 1),
+    )
+    .ready(
+        ready(HOST, 3)
+            .into_iter()
+            .chain([Ready::endpoints(format!("outbound|80|pool|{HOST}"), 3)])
+            .collect(),
+    )
 }
