@@ -6,10 +6,10 @@ use anyhow::Result;
 use integration_tests::policy::{Call, Facts, Probe, Ready, Scenario};
 use serde_json::{Value, json};
 
-use crate::config::{http_service, server_subsets, virtual_service};
+use crate::config::{http_service, resource, server_subsets, virtual_service};
 
 pub fn scenarios() -> Vec<Scenario> {
-    vec![request_matches(), source_matches()]
+    vec![request_matches(), source_matches(), gateway_matches()]
 }
 
 /// A route of requests matching `condition` to subset `server`.
@@ -143,6 +143,50 @@ fn source_matches() -> Scenario {
             .with("GET /", "200 a")
             .with("GET /labels", "200 c")
             .with("GET /ns", "200 c"),
+    )
+    .ready(ready(HOST))
+}
+
+/// `match.gateways` in a VirtualService bound to `mesh` and an egress
+/// gateway: a match naming only the gateway is left out of the sidecar's
+/// routes, one naming `mesh` is kept.
+fn gateway_matches() -> Scenario {
+    const HOST: &str = "gateways.example.com";
+    const GATEWAY: &str = "istio-egressgateway";
+    let subset = |server: &str| json!([{ "destination": { "host": HOST, "subset": server } }]);
+    let mut files = routed(HOST, Vec::new());
+    files.pop();
+    files.push(resource(
+        "vs",
+        HOST,
+        "VirtualService",
+        json!({
+            "hosts": [HOST],
+            "gateways": ["mesh", GATEWAY],
+            "http": [
+                { "match": [{ "gateways": [GATEWAY], "uri": { "prefix": "/gw" } }],
+                  "route": subset("b") },
+                { "match": [{ "gateways": ["mesh"], "uri": { "exact": "/gw-or-mesh" } }],
+                  "route": subset("c") },
+                { "route": subset("a") },
+            ],
+        }),
+    ));
+    Scenario::new(
+        "VS match.gateways",
+        files,
+        |probe| {
+            served(
+                probe,
+                &[
+                    ("GET /gw (gateway only)", Call::get(HOST, "/gw")),
+                    ("GET /gw-or-mesh (mesh)", Call::get(HOST, "/gw-or-mesh")),
+                ],
+            )
+        },
+        Facts::new()
+            .with("GET /gw (gateway only)", "200 a")
+            .with("GET /gw-or-mesh (mesh)", "200 c"),
     )
     .ready(ready(HOST))
 }
