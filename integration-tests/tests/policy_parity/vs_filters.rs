@@ -1,11 +1,13 @@
 //! VirtualService scenarios run by HTTP filters and the router's
-//! policies: fault injection, mirroring, CORS, per-destination headers.
+//! policies: fault injection, mirroring (`mirror` and `mirrors`), CORS,
+//! per-destination headers.
 
 use std::time::Duration;
 
 use anyhow::ensure;
-use integration_tests::policy::{Call, Facts, Ready, Scenario, at_least};
+use integration_tests::policy::{Call, Facts, Ready, Scenario, at_least, tally};
 use integration_tests::process::eventually;
+use integration_tests::upstream::RecordedRequest;
 use serde_json::json;
 
 use crate::config::{http_service, ready, route_to, server_subsets, virtual_service};
@@ -17,6 +19,7 @@ pub fn scenarios() -> Vec<Scenario> {
         fault_abort(),
         fault_delay(),
         mirror(),
+        mirrors(),
         cors(),
         destination_headers(),
     ]
@@ -120,6 +123,69 @@ fn mirror() -> Scenario {
             .with("mirror Host", format!("{HOST}-shadow")),
     )
     .ready(ready(HOST, 1).into_iter().chain(ready(MIRROR, 1)).collect())
+}
+
+/// `mirrors`: each entry sends its copy to its own destination, at its
+/// `percentage` (every request when unset, none at 0), the copy's Host
+/// suffixed `-shadow`; the app's response comes from the route.
+fn mirrors() -> Scenario {
+    const HOST: &str = "mirrors.example.com";
+    const TO_SHADOW: &str = "mirror-shadow.example.com";
+    const TO_B: &str = "mirror-b.example.com";
+    const TO_C: &str = "mirror-c.example.com";
+    Scenario::new(
+        "VS mirrors: one copy per entry",
+        vec![
+            http_service(HOST, &["a"]),
+            http_service(TO_SHADOW, &["shadow"]),
+            http_service(TO_B, &["b"]),
+            http_service(TO_C, &["c"]),
+            virtual_service(
+                HOST,
+                json!([route_to(
+                    HOST,
+                    json!({ "mirrors": [
+                        { "destination": { "host": TO_SHADOW } },
+                        { "destination": { "host": TO_B }, "percentage": { "value": 100 } },
+                        { "destination": { "host": TO_C }, "percentage": { "value": 0 } },
+                    ] }),
+                )]),
+            ),
+        ],
+        |probe| {
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            let (shadow, b) = eventually(Duration::from_secs(5), || {
+                let copies = (probe.received("shadow")?, probe.received("b")?);
+                ensure!(
+                    !copies.0.is_empty() && !copies.1.is_empty(),
+                    "a mirror got nothing"
+                );
+                Ok(copies)
+            })
+            .unwrap_or_default();
+            let hosts = |requests: &[RecordedRequest]| {
+                tally(requests.iter().map(|r| r.header("host").unwrap_or("-")))
+            };
+            Ok(Facts::new()
+                .with("status", reply.result())
+                .with("served by", reply.served_by())
+                .with("shadow got (Host)", hosts(&shadow))
+                .with("b got (Host)", hosts(&b))
+                .with("c got (0%)", probe.received("c")?.len()))
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("served by", "a")
+            .with("shadow got (Host)", format!("{HOST}-shadow×1"))
+            .with("b got (Host)", format!("{HOST}-shadow×1"))
+            .with("c got (0%)", 0),
+    )
+    .ready(
+        [HOST, TO_SHADOW, TO_B, TO_C]
+            .into_iter()
+            .flat_map(|host| ready(host, 1))
+            .collect(),
+    )
 }
 
 /// `corsPolicy`: a preflight from an allowed origin is answered by the
