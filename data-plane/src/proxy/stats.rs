@@ -20,7 +20,7 @@ pub use filters::FilterStats;
 use istio::IstioStats;
 use lifecycle::LifecycleStats;
 use listener::ListenersStats;
-pub use retries::RetriedResponses;
+pub use retries::ResponseCodes;
 pub use timeouts::TimeoutStats;
 pub use upgrades::UpgradeStats;
 
@@ -46,7 +46,10 @@ pub struct ClusterStats {
     pub retry_or_shadow_abandoned: AtomicU64,
     /// The responses of tries that were retried, by status code (not in
     /// `rq_class`, which counts the responses that went downstream).
-    pub retried: RetriedResponses,
+    pub retried: ResponseCodes,
+    /// The responses that went downstream, by status code
+    /// (`upstream_rq_<code>`, beside `rq_class`).
+    pub rq_code: ResponseCodes,
     pub cx_connect_fail: AtomicU64,
     /// Connection attempts that timed out (counted in `cx_connect_fail`
     /// too, as Envoy counts them).
@@ -124,6 +127,7 @@ impl Stats {
     pub fn record_upstream_response(stats: &ClusterStats, status: u16) {
         stats.rq_total.fetch_add(1, Relaxed);
         stats.rq_class[class_index(status)].fetch_add(1, Relaxed);
+        stats.rq_code.record(status);
     }
 
     /// A response whose try is retried: a request of the cluster, its
@@ -216,6 +220,15 @@ impl Stats {
                     "envoy_cluster_upstream_rq_xx{{envoy_response_code_class=\"{}\",envoy_cluster_name=\"{name}\"}} {}",
                     i + 1,
                     count.load(Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(out, "# TYPE envoy_cluster_upstream_rq counter");
+        for (name, stats) in &clusters {
+            for (code, count) in stats.rq_code.by_code() {
+                let _ = writeln!(
+                    out,
+                    "envoy_cluster_upstream_rq{{envoy_response_code=\"{code}\",envoy_cluster_name=\"{name}\"}} {count}"
                 );
             }
         }

@@ -77,8 +77,9 @@ fn timeout() -> Scenario {
     .ready(ready(HOST, 1))
 }
 
-/// The retry counters of a request retried once, then served.
-const RETRY_SUCCESS_STATS: [&str; 9] = [
+/// The retry counters of a request retried once, then served, and the
+/// per-code counters of its responses.
+const RETRY_SUCCESS_STATS: [&str; 11] = [
     "upstream_rq_retry",
     "upstream_rq_retry_success",
     "upstream_rq_retry_backoff_exponential",
@@ -88,6 +89,8 @@ const RETRY_SUCCESS_STATS: [&str; 9] = [
     "retry.upstream_rq_completed",
     "upstream_rq_5xx",
     "upstream_rq_2xx",
+    "upstream_rq_500",
+    "upstream_rq_200",
 ];
 
 /// `retries: {attempts: 2, retryOn: 5xx}` with a server that fails once:
@@ -95,7 +98,8 @@ const RETRY_SUCCESS_STATS: [&str; 9] = [
 /// `x-envoy-attempt-count: 2` (istiod asks for the count on every virtual
 /// host). Envoy counts one retry, after an exponential backoff, that
 /// succeeded; the retried 500 under `retry.` and not with the responses
-/// sent downstream (`upstream_rq_5xx` stays 0).
+/// sent downstream (`upstream_rq_5xx` and `upstream_rq_500` stay 0), the
+/// 200 with them, by class and by code.
 fn retry_then_success() -> Scenario {
     const HOST: &str = "retry.example.com";
     Scenario::new(
@@ -136,7 +140,9 @@ fn retry_then_success() -> Scenario {
             .with("retry.upstream_rq_5xx", 1)
             .with("retry.upstream_rq_completed", 1)
             .with("upstream_rq_5xx", 0)
-            .with("upstream_rq_2xx", 1),
+            .with("upstream_rq_2xx", 1)
+            .with("upstream_rq_500", 0)
+            .with("upstream_rq_200", 1),
     )
     .ready(ready(HOST, 1))
 }
@@ -145,7 +151,7 @@ fn retry_then_success() -> Scenario {
 /// retries, then the last 503 goes to the app, flagged URX (retry limit
 /// exceeded). Envoy counts two retries, none a success, the limit
 /// exceeded once; the two retried 503s under `retry.`, the last one with
-/// the responses sent downstream.
+/// the responses sent downstream, by class and by code.
 fn retries_exhausted() -> Scenario {
     const HOST: &str = "exhausted.example.com";
     Scenario::new(
@@ -172,6 +178,7 @@ fn retries_exhausted() -> Scenario {
                     "retry.upstream_rq_503",
                     "retry.upstream_rq_completed",
                     "upstream_rq_5xx",
+                    "upstream_rq_503",
                 ],
             )
         },
@@ -184,7 +191,8 @@ fn retries_exhausted() -> Scenario {
             .with("upstream_rq_retry_limit_exceeded", 1)
             .with("retry.upstream_rq_503", 2)
             .with("retry.upstream_rq_completed", 2)
-            .with("upstream_rq_5xx", 1),
+            .with("upstream_rq_5xx", 1)
+            .with("upstream_rq_503", 1),
     )
     .ready(ready(HOST, 1))
 }

@@ -14,17 +14,18 @@ use parking_lot::Mutex;
 
 use super::ClusterStats;
 
-/// Retried responses by status code.
+/// Responses by status code (those retried, or those that went
+/// downstream).
 #[derive(Default)]
-pub struct RetriedResponses(Mutex<BTreeMap<u16, u64>>);
+pub struct ResponseCodes(Mutex<BTreeMap<u16, u64>>);
 
-impl RetriedResponses {
-    /// Counts a response whose try is retried.
+impl ResponseCodes {
+    /// Counts a response.
     pub fn record(&self, status: u16) {
         *self.0.lock().entry(status).or_default() += 1;
     }
 
-    /// How many were retried, by status code.
+    /// How many there were, by status code.
     pub fn by_code(&self) -> BTreeMap<u16, u64> {
         self.0.lock().clone()
     }
