@@ -8,7 +8,8 @@
 //! `max_pending_requests` it overflows. A request that gets a connection
 //! must also fit `max_requests`. HTTP/2 multiplexes: only `max_requests`
 //! applies. Every overflow is Envoy's 503 UO, counted as
-//! `upstream_rq_pending_overflow`. The pool's connections themselves are
+//! `upstream_rq_pending_overflow` (pending requests) or
+//! `upstream_rq_active_overflow` (`max_requests`). The pool's connections themselves are
 //! held to `max_connections` when opened ([`Breakers::open_connection`]),
 //! except the first one to a host, as Envoy allows; TCP proxying refuses a
 //! connection past the limit (`upstream_cx_overflow`).
@@ -26,6 +27,7 @@ use tokio::sync::Notify;
 use crate::model::cluster::CircuitBreakers;
 
 use super::error::UpstreamError;
+use super::idle::IdleWatch;
 use super::stats::ClusterCounters;
 
 /// One limited resource: how many are in use, and the limit.
@@ -112,8 +114,8 @@ impl Breakers {
         http2: bool,
         cluster: &str,
     ) -> Result<Admission, UpstreamError> {
-        let overflow = || {
-            self.counters.rq_pending_overflow.fetch_add(1, Relaxed);
+        let overflow = |counter: &AtomicU64| {
+            counter.fetch_add(1, Relaxed);
             UpstreamError::Overflow(cluster.to_string())
         };
         let mut pending = None;
@@ -129,7 +131,7 @@ impl Breakers {
                 }
                 if pending.is_none() {
                     if !self.pending.try_acquire() {
-                        return Err(overflow());
+                        return Err(overflow(&self.counters.rq_pending_overflow));
                     }
                     pending = Some(Slot(self.clone(), |b| &b.pending));
                     // Envoy wanted a new connection and the limit said no.
@@ -144,7 +146,7 @@ impl Breakers {
                 self.busy.release();
                 self.released.notify_waiters();
             }
-            return Err(overflow());
+            return Err(overflow(&self.counters.rq_active_overflow));
         }
         Ok(Admission {
             breakers: self.clone(),
@@ -289,6 +291,8 @@ pub struct Tracked<S> {
     _guard: ConnectionGuard,
     /// Lives as long as the connection (its age watch holds a weak one).
     alive: Arc<super::connection_age::Lifeline>,
+    /// A pooled HTTP connection's idleness.
+    idle: Option<IdleWatch>,
 }
 
 impl<S> Tracked<S> {
@@ -297,6 +301,37 @@ impl<S> Tracked<S> {
             inner,
             _guard: guard,
             alive: Arc::default(),
+            idle: None,
+        }
+    }
+
+    /// A pooled HTTP connection, closed by the pool when idle for
+    /// `idle_timeout` (`upstream_cx_idle_timeout`).
+    pub(crate) fn pooled(inner: S, guard: ConnectionGuard, idle_timeout: Duration) -> Self {
+        let counters = guard.breakers.counters.clone();
+        Self {
+            idle: Some(IdleWatch::new(idle_timeout, counters)),
+            ..Self::new(inner, guard)
+        }
+    }
+
+    /// Notes a poll's outcome on the idle watch: bytes moved, or the
+    /// connection ended (end of stream or an error).
+    fn moved(&mut self, bytes: Option<usize>) {
+        if let Some(idle) = &mut self.idle {
+            match bytes {
+                Some(0) | None => idle.end(),
+                Some(_) => idle.touch(),
+            }
+        }
+    }
+
+    /// Notes a write's outcome on the idle watch.
+    fn wrote(&mut self, polled: &Poll<std::io::Result<usize>>) {
+        match polled {
+            Poll::Ready(Ok(0)) | Poll::Pending => {}
+            Poll::Ready(Ok(written)) => self.moved(Some(*written)),
+            Poll::Ready(Err(_)) => self.moved(None),
         }
     }
 
@@ -321,9 +356,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         let this = self.get_mut();
         if this.alive.poll_closing(cx) {
             // Closed for its age while idle: read as the host's close.
+            this.moved(None);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &polled {
+            Poll::Ready(Ok(())) => this.moved(Some(buf.filled().len() - before)),
+            Poll::Ready(Err(_)) => this.moved(None),
+            Poll::Pending => {}
+        }
+        polled
     }
 }
 
@@ -333,7 +376,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(&polled);
+        polled
     }
 
     fn poll_write_vectored(
@@ -341,7 +387,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -13,6 +13,7 @@ mod connection_uses;
 mod dns;
 mod error;
 mod hash_lb;
+mod idle;
 mod keepalive;
 mod lb;
 mod outlier;

@@ -83,6 +83,7 @@ impl ConnectSettings {
             tls: tls.clone(),
             stats: host.stats.clone(),
             breakers: self.breakers.clone(),
+            idle_timeout: self.idle_timeout,
         };
         Client::builder(self.executor.clone())
             .pool_idle_timeout(self.idle_timeout)
@@ -204,6 +205,8 @@ pub(crate) struct Connector {
     tls: Option<Origination>,
     stats: Arc<HostStats>,
     breakers: Arc<Breakers>,
+    /// The pool's idle timeout, which its connections are watched for.
+    idle_timeout: Duration,
 }
 
 impl Connector {
@@ -222,7 +225,7 @@ impl Connector {
             .ok_or(UpstreamError::ConnectTimeout { addr: self.addr })?;
         let tls = tls_target(self.tls.as_ref(), self.addr, request_host.as_deref());
         let stream = connect_host(self.addr, self.connect_timeout, tls, self.keepalive).await?;
-        Ok(Tracked::new(stream, guard))
+        Ok(Tracked::pooled(stream, guard, self.idle_timeout))
     }
 }
 

@@ -13,7 +13,11 @@ use super::ClusterStatus;
 pub(crate) struct ClusterCounters {
     pub(crate) cx_overflow: AtomicU64,
     pub(crate) rq_pending_overflow: AtomicU64,
+    /// Requests past `max_requests`.
+    pub(crate) rq_active_overflow: AtomicU64,
     pub(crate) rq_retry_overflow: AtomicU64,
+    /// Pooled connections closed for the cluster's idle timeout.
+    pub(crate) cx_idle_timeout: AtomicU64,
     /// Connections drained at `max_connection_duration`.
     pub(crate) cx_max_duration_reached: AtomicU64,
     pub(crate) lb_healthy_panic: AtomicU64,
@@ -49,10 +53,13 @@ type OutlierCounter = fn(&OutlierCounters) -> &AtomicU64;
 /// `rows` in Prometheus text, named as Envoy's `/stats/prometheus` names
 /// them.
 pub(crate) fn render(rows: &[Row<'_>], out: &mut String) {
-    let counters: [(&str, Counter); 5] = [
+    let counters: [(&str, Counter); 7] = [
         ("envoy_cluster_upstream_cx_overflow", |c| &c.cx_overflow),
         ("envoy_cluster_upstream_rq_pending_overflow", |c| {
             &c.rq_pending_overflow
+        }),
+        ("envoy_cluster_upstream_rq_active_overflow", |c| {
+            &c.rq_active_overflow
         }),
         ("envoy_cluster_upstream_rq_retry_overflow", |c| {
             &c.rq_retry_overflow
@@ -60,6 +67,9 @@ pub(crate) fn render(rows: &[Row<'_>], out: &mut String) {
         ("envoy_cluster_lb_healthy_panic", |c| &c.lb_healthy_panic),
         ("envoy_cluster_upstream_cx_max_duration_reached", |c| {
             &c.cx_max_duration_reached
+        }),
+        ("envoy_cluster_upstream_cx_idle_timeout", |c| {
+            &c.cx_idle_timeout
         }),
     ];
     for (metric, read) in counters {

@@ -16,6 +16,7 @@
 
 mod config;
 mod connection_limits;
+mod connection_pool;
 mod destination_rule;
 mod lifecycle;
 mod load_balancing;
@@ -58,6 +59,7 @@ fn scenarios(ca_cert: &Path, other_ca_cert: &Path) -> Vec<Scenario> {
         .chain(load_balancing::scenarios())
         .chain(outlier_ejection::scenarios())
         .chain(connection_limits::scenarios())
+        .chain(connection_pool::scenarios())
         .chain(virtual_service::scenarios())
         .chain(retries::scenarios())
         .chain(retry_conditions::scenarios())
