@@ -1,6 +1,6 @@
 //! Outlier detection beside consecutive 5xx: gateway errors counted
-//! apart from other 5xx, and `maxEjectionPercent` holding back
-//! ejections.
+//! apart from other 5xx, `maxEjectionPercent` holding back ejections, and
+//! `minHealthPercent` below which every host serves again.
 
 use std::time::Duration;
 
@@ -18,7 +18,11 @@ use crate::virtual_service::with_counters;
 const SETTLE: Duration = Duration::from_millis(1500);
 
 pub fn scenarios() -> Vec<Scenario> {
-    vec![consecutive_gateway_errors(), max_ejection_percent()]
+    vec![
+        consecutive_gateway_errors(),
+        max_ejection_percent(),
+        min_health_percent(),
+    ]
 }
 
 /// `consecutiveGatewayErrors: 1` with `consecutive5xxErrors: 0` (off):
@@ -124,6 +128,52 @@ fn max_ejection_percent() -> Scenario {
             .with("a and b health_flags", "/failed_outlier_check×1 healthy×1")
             .with("outlier_detection.ejections_active", 1)
             .with("outlier_detection.ejections_overflow > 0", true),
+    )
+    .ready(ready(HOST, 3))
+}
+
+/// `minHealthPercent: 90` (istiod's `healthy_panic_threshold`) with
+/// `consecutive5xxErrors: 1` and server c answering 500: c is ejected on
+/// its first 500, leaving two healthy hosts of three (66.7%), below the
+/// threshold, so the load balancer panics and picks among all hosts, c
+/// included: c keeps serving, `/clusters` still shows it ejected, and
+/// `lb_healthy_panic` counts the requests balanced in panic.
+fn min_health_percent() -> Scenario {
+    const HOST: &str = "outlier-panic.example.com";
+    Scenario::new(
+        "DR outlierDetection minHealthPercent: below it every host serves",
+        three_servers(
+            HOST,
+            json!({ "loadBalancer": { "simple": "ROUND_ROBIN" },
+                    "outlierDetection": {
+                        "consecutive5xxErrors": 1,
+                        "interval": "1s",
+                        "baseEjectionTime": "5m",
+                        "maxEjectionPercent": 100,
+                        "minHealthPercent": 90,
+            } }),
+        ),
+        |probe| {
+            probe.fail("c", Failing::Always(500))?;
+            std::thread::sleep(SETTLE);
+            probe.send_times(&Call::get(HOST, "/"), 9)?;
+            let cluster = cluster(HOST);
+            let stat = |name| probe.cluster_stat(&cluster, name);
+            let positive = |value: String| value.parse::<u64>().is_ok_and(|count| count > 0);
+            Ok(Facts::new()
+                .with("c served more than once", probe.received("c")?.len() > 1)
+                .with("c health_flags", probe.health_flags(&cluster, "c")?)
+                .with(
+                    "outlier_detection.ejections_active",
+                    stat("outlier_detection.ejections_active")?,
+                )
+                .with("lb_healthy_panic > 0", positive(stat("lb_healthy_panic")?)))
+        },
+        Facts::new()
+            .with("c served more than once", true)
+            .with("c health_flags", "/failed_outlier_check")
+            .with("outlier_detection.ejections_active", 1)
+            .with("lb_healthy_panic > 0", true),
     )
     .ready(ready(HOST, 3))
 }
