@@ -7,7 +7,9 @@
 #   envoy    load -> Envoy 1.40 -> upstream
 # with both proxies fed the same xDS by our control plane (one egress
 # gateway: HTTP on LISTEN_PORT, TLS passthrough by SNI on TLS_LISTEN_PORT),
-# one worker each, access logs on (stdout, to a file each). Paths:
+# one worker each, access logs on (stdout, to a file each); on the sidecar
+# paths the load is an app in a pod and the proxy its sidecar (and the
+# gateway), of the same kind. Paths:
 #   http                   HTTP/1.1 keep-alive (closed loop by wrk)
 #   tls-passthrough        TLS by SNI to a TLS upstream, small answers
 #   tls-passthrough-large  the same, 1 MiB answers (MB/s)
@@ -17,6 +19,12 @@
 #                          request: plaintext, and TLS passed through
 #   slow-upstream          the http load while other requests go to an
 #                          upstream slower than their route's timeout
+#   sidecar-http           HTTP/1.1 keep-alive from an app in a pod through
+#                          its sidecar, captured (below)
+#   sidecar-mtls-gateway   plain HTTP from the app, captured by the sidecar,
+#                          mutual TLS (ISTIO_MUTUAL) to the egress gateway,
+#                          TLS originated there: both hops proxied (agent and
+#                          agent, or Envoy and Envoy), CPU and RSS summed
 #   config-size            time to ready and RSS with CONFIG_SIZES more
 #                          ServiceEntries (agent and Envoy only)
 #
@@ -26,12 +34,22 @@
 # before and halfway through it. Medians over ROUNDS rounds go to
 # bench/results/latest.md, beside Envoy's and with the targets met or not.
 #
+# The sidecar paths are captured, not explicit, so that the agent and Envoy
+# are compared doing the same work: the pod is a network namespace with
+# `data-plane init`'s iptables rules (outbound TCP redirected to 15001,
+# uid 1337 exempt), the sidecar runs in it as uid 1337 (Envoy with its
+# certificates from `data-plane sds` on a Unix socket, pilot-agent's role;
+# that helper's CPU and memory are not counted in Envoy's), and the app's
+# load runs in it as root; direct, the same load runs as uid 1337, which
+# the rules let through. These paths need root (bench/lib/pod.sh).
+#
 # CPU pinning (2 cores): the proxy under test alone on PROXY_CPU (all its
-# threads); the load, the upstreams and the control plane share LOAD_CPU.
+# threads; on the sidecar paths the sidecar and the gateway); the load, the
+# upstreams and the control plane share LOAD_CPU.
 #
-# Only loopback is used. Not a test: never run in CI.
+# Only loopback and the pod's veth pair are used. Not a test: never run in CI.
 #
-#   bench/run.sh                          # build (release), run, write the report
+#   bench/run.sh                          # as root: build (release), run, write the report
 #   PATHS=http,tls-passthrough bench/run.sh   # a subset (knobs: see the defaults below)
 #   CARGO_TARGET_DIR=/elsewhere bench/run.sh  # binaries built and found there
 set -euo pipefail
@@ -44,7 +62,7 @@ for knob in $KNOBS; do
     if [[ -n "${!knob:-}" ]]; then COMMAND="$knob=${!knob} $COMMAND"; fi
 done
 
-PATHS=${PATHS:-http,tls-passthrough,tls-passthrough-large,tls-origination,new-conn,new-conn-tls,slow-upstream,config-size}
+PATHS=${PATHS:-http,tls-passthrough,tls-passthrough-large,tls-origination,new-conn,new-conn-tls,slow-upstream,sidecar-http,sidecar-mtls-gateway,config-size}
 DURATION=${DURATION:-3}             # seconds of each measured run
 WARMUP=${WARMUP:-1}                 # seconds of warm-up before each throughput run
 CONNECTIONS=${CONNECTIONS:-16}      # connections of the closed loop (throughput)
@@ -69,6 +87,7 @@ UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
 LISTEN_PORT=${LISTEN_PORT:-18081}
 TLS_UPSTREAM_PORT=${TLS_UPSTREAM_PORT:-18444}
 TLS_LISTEN_PORT=${TLS_LISTEN_PORT:-18443}
+MTLS_LISTEN_PORT=${MTLS_LISTEN_PORT:-18445}
 SLOW_UPSTREAM_PORT=${SLOW_UPSTREAM_PORT:-18090}
 XDS_PORT=${XDS_PORT:-18010}
 METRICS_PORT=${METRICS_PORT:-18014}
@@ -77,7 +96,8 @@ HOST=bench.local
 TLS_HOST=tls.bench.local
 ORIG_HOST=orig.bench.local
 SLOW_HOST=slow.bench.local
-NODE_ID="router~127.0.0.1~bench-gateway.istio-system~istio-system.svc.cluster.local"
+SIDECAR_HOST=sidecar.bench.local
+MTLS_HOST=mtls.bench.local
 LABEL="istio=benchgateway"
 SERVICE_ACCOUNT=bench-gateway
 
@@ -88,13 +108,16 @@ source "$ROOT/bench/lib/processes.sh"
 source "$ROOT/bench/lib/mesh.sh"
 source "$ROOT/bench/lib/paths.sh"
 source "$ROOT/bench/lib/config_size.sh"
+source "$ROOT/bench/lib/pod.sh"
 
 IFS=, read -r -a SELECTED <<<"$PATHS"
 TRAFFIC_PATHS=()
 CONFIG_SIZE=0
+POD=0
 for path in "${SELECTED[@]}"; do
     if [[ $path == config-size ]]; then CONFIG_SIZE=1; continue; fi
     [[ " $ALL_PATHS " == *" $path "* ]] || die "unknown path $path (paths: $ALL_PATHS config-size)"
+    [[ " $POD_PATHS " == *" $path "* ]] && POD=1
     TRAFFIC_PATHS+=("$path")
 done
 
@@ -132,6 +155,7 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    pod_remove
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -144,6 +168,19 @@ MESH="$WORK/mesh/mesh.yaml"
 TLS_CA="$WORK/upstream-ca.pem"
 mkdir -p "$WORK/config" "$WORK/mesh" "$LOGS"
 printf 'outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n' >"$MESH"
+LOAD_BIN="$RELEASE/bench-load"
+WRK_SCRIPT="$ROOT/bench/wrk-report.lua"
+# Without the pod, everything on loopback; with it, the control plane and
+# the gateway (the sidecar's way out) on the host end of its veth pair.
+XDS_IP=127.0.0.1
+if ((POD)); then
+    pod_create
+    XDS_IP=$POD_HOST_IP
+    # The sidecar reads the gateway's DestinationRules too (as Envoy would).
+    TLS_CA="$POD_DIR/gateway-upstream-ca.pem"
+fi
+GATEWAY_IP=$XDS_IP
+NODE_ID="router~$GATEWAY_IP~bench-gateway.istio-system~istio-system.svc.cluster.local"
 
 # The upstreams: plain, TLS (its CA written for the clients and the
 # gateway's origination to trust) and slow.
@@ -155,16 +192,28 @@ start slow-upstream "$LOAD_CPU" "$RELEASE/bench-upstream" "127.0.0.1:$SLOW_UPSTR
 for port in "$UPSTREAM_PORT" "$TLS_UPSTREAM_PORT" "$SLOW_UPSTREAM_PORT"; do
     wait_for "bench-upstream on $port" port_open "$port"
 done
+# The pod's upstreams, on the host end of its veth pair.
+if ((POD)); then
+    POD_TLS_CA="$POD_DIR/upstream-ca.pem"
+    start pod-upstream "$LOAD_CPU" "$RELEASE/bench-upstream" "$POD_HOST_IP:$UPSTREAM_PORT"
+    start pod-tls-upstream "$LOAD_CPU" "$RELEASE/bench-upstream" "$POD_HOST_IP:$TLS_UPSTREAM_PORT" \
+        --tls-name "$MTLS_HOST" --ca-out "$POD_TLS_CA"
+    for port in "$UPSTREAM_PORT" "$TLS_UPSTREAM_PORT"; do
+        wait_for "bench-upstream on $POD_HOST_IP:$port" port_open "$port" "$POD_HOST_IP"
+    done
+    write_pod_config "$WORK/config/pod.yaml"
+fi
 
 write_gateway_config "$WORK/config/bench.yaml"
 "$RELEASE/control-plane" dump --config "$WORK/config" --mesh "$MESH" \
     --node "$NODE_ID" --labels "$LABEL" >"$WORK/dump.json"
-python3 - "$WORK/dump.json" "$LISTEN_PORT" "$TLS_LISTEN_PORT" <<'EOF'
+python3 - "$WORK/dump.json" "$LISTEN_PORT" "$TLS_LISTEN_PORT" "$((POD ? MTLS_LISTEN_PORT : 0))" <<'EOF'
 import json, sys
-dump, http, tls = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+dump, http, tls, mtls = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
 listeners = {l["name"] for l in dump["listeners"]}
 routes = {r["name"] for r in dump["routes"]}
-missing = {f"0.0.0.0_{http}", f"0.0.0.0_{tls}"} - listeners | {f"http.{http}"} - routes
+wanted = {f"0.0.0.0_{http}", f"0.0.0.0_{tls}"} | ({f"0.0.0.0_{mtls}"} if mtls != "0" else set())
+missing = wanted - listeners | {f"http.{http}"} - routes
 if missing:
     sys.exit(f"bench: the gateway config lacks {sorted(missing)}: listeners {sorted(listeners)}, routes {sorted(routes)}")
 EOF
@@ -174,14 +223,29 @@ EOF
 CA_DIR="$WORK/ca"
 "$RELEASE/control-plane" token create --ca-dir "$CA_DIR" --namespace istio-system \
     --service-account "$SERVICE_ACCOUNT" >"$WORK/token"
-TOKEN=$(cat "$WORK/token")
-write_envoy_bootstrap "$WORK/envoy.json" "$XDS_PORT"
+# Envoy as the gateway; with the pod, an ISTIO_MUTUAL server needs its
+# certificate from an SDS server (pilot-agent's role).
+GATEWAY_SDS=""
+((POD)) && GATEWAY_SDS="$WORK/gateway-sds.sock"
+write_envoy_bootstrap "$WORK/envoy.json" "$NODE_ID" istio-system '"istio": "benchgateway"' \
+    "$GATEWAY_IP" "$SERVICE_ACCOUNT" "$XDS_IP" "$(<"$WORK/token")" "$CA_DIR/root-cert.pem" 127.0.0.1 \
+    "$GATEWAY_SDS"
 
 # start_proxy TARGET NAME: starts the agent (TARGET agent or
-# agent-busy-poll) or Envoy on PROXY_CPU, logs under NAME; sets $PID.
+# agent-busy-poll) or Envoy on PROXY_CPU, logs under NAME; sets $PID (the
+# proxy) and PROXY_PIDS (everything started: Envoy's SDS server too).
 start_proxy() {
+    PROXY_PIDS=()
     case $1 in
         envoy)
+            if [[ -n $GATEWAY_SDS ]]; then
+                rm -f "$GATEWAY_SDS"
+                start "$2-sds" "$PROXY_CPU" "$RELEASE/data-plane" sds --socket "$GATEWAY_SDS" \
+                    --xds-addr "$XDS_IP:$XDS_PORT" --ca-root "$CA_DIR/root-cert.pem" \
+                    --token "$WORK/token" --namespace istio-system --service-account "$SERVICE_ACCOUNT"
+                PROXY_PIDS+=("$PID")
+                wait_for "$2's SDS server" test -S "$GATEWAY_SDS"
+            fi
             start "$2" "$PROXY_CPU" "$ENVOY" -c "$WORK/envoy.json" --concurrency 1 \
                 --disable-hot-restart --log-level warn
             ;;
@@ -190,10 +254,26 @@ start_proxy() {
             [[ $1 == agent-busy-poll ]] && extra=(--busy-poll 1ms)
             start "$2" "$PROXY_CPU" "$RELEASE/data-plane" proxy router --node-id "$NODE_ID" \
                 --labels "$LABEL" --service-account "$SERVICE_ACCOUNT" \
-                --xds-addr "127.0.0.1:$XDS_PORT" --ca-root "$CA_DIR/root-cert.pem" \
+                --xds-addr "$XDS_IP:$XDS_PORT" --ca-root "$CA_DIR/root-cert.pem" \
                 --token "$WORK/token" --admin-addr "127.0.0.1:$ADMIN_PORT" --concurrency 1 \
                 "${extra[@]}"
             ;;
+    esac
+    PROXY_PIDS+=("$PID")
+}
+
+# stop_all PID...: stops each, the last started first.
+stop_all() {
+    local i
+    for ((i = $#; i > 0; i--)); do stop "${!i}"; done
+}
+
+# path_pids PATH: the proxies a path goes through, of $GATEWAY and $SIDECAR.
+path_pids() {
+    case $1 in
+        sidecar-http) echo "$SIDECAR" ;;
+        sidecar-mtls-gateway) echo "$SIDECAR $GATEWAY" ;;
+        *) echo "$GATEWAY" ;;
     esac
 }
 
@@ -204,10 +284,11 @@ STARTED_RUN=$(date +%s)
 
 if ((${#TRAFFIC_PATHS[@]})); then
     start control-plane "$LOAD_CPU" "$RELEASE/control-plane" serve --config "$WORK/config" \
-        --mesh "$MESH" --ca-dir "$CA_DIR" --secure-xds-addr "127.0.0.1:$XDS_PORT" \
-        --metrics-addr "127.0.0.1:$METRICS_PORT"
+        --mesh "$MESH" --ca-dir "$CA_DIR" --secure-xds-addr "$XDS_IP:$XDS_PORT" \
+        --metrics-addr "127.0.0.1:$METRICS_PORT" --gateway-service-account "istio-system/$SERVICE_ACCOUNT"
     CONTROL_PLANE=$PID
-    wait_for "control plane" port_open "$XDS_PORT"
+    wait_for "control plane" port_open "$XDS_PORT" "$XDS_IP"
+    ((POD)) && pod_credentials
     for round in $(seq "$ROUNDS"); do
         for path in "${TRAFFIC_PATHS[@]}"; do
             measure "$path" direct "$round"
@@ -215,15 +296,23 @@ if ((${#TRAFFIC_PATHS[@]})); then
         for target in agent agent-busy-poll envoy; do
             [[ $target == agent-busy-poll && " ${TRAFFIC_PATHS[*]} " != *" http "* ]] && continue
             start_proxy "$target" "$target"
-            proxy=$PID
+            GATEWAY=$PID
+            gateway_pids=("${PROXY_PIDS[@]}")
             wait_for "$target" admin_ready "$ADMIN_PORT"
             wait_for "$target" answers_200 "$LISTEN_PORT" "$HOST"
+            SIDECAR="" SIDECAR_PIDS=()
+            if ((POD)) && [[ $target != agent-busy-poll ]]; then
+                start_sidecar "$target" "$target-sidecar"
+                SIDECAR=$PID
+                sidecar_ready "$target-sidecar"
+            fi
             sleep 1
             for path in "${TRAFFIC_PATHS[@]}"; do
                 [[ $target == agent-busy-poll && $path != http ]] && continue
-                measure "$path" "$target" "$round" "$proxy"
+                read -r -a pids <<<"$(path_pids "$path")"
+                measure "$path" "$target" "$round" "${pids[@]}"
             done
-            stop "$proxy"
+            stop_all "${gateway_pids[@]}" "${SIDECAR_PIDS[@]}"
         done
     done
     stop "$CONTROL_PLANE"

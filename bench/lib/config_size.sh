@@ -29,10 +29,10 @@ measure_config_size() {
     write_gateway_config "$dir/bench.yaml"
     write_service_entries "$dir/services.yaml" "$count"
     start control-plane-$count "$LOAD_CPU" "$RELEASE/control-plane" serve --config "$dir" \
-        --mesh "$MESH" --ca-dir "$CA_DIR" --secure-xds-addr "127.0.0.1:$XDS_PORT" \
-        --metrics-addr "127.0.0.1:$METRICS_PORT"
+        --mesh "$MESH" --ca-dir "$CA_DIR" --secure-xds-addr "$XDS_IP:$XDS_PORT" \
+        --metrics-addr "127.0.0.1:$METRICS_PORT" --gateway-service-account "istio-system/$SERVICE_ACCOUNT"
     local control_plane=$PID
-    wait_for "control plane ($count ServiceEntries)" port_open "$XDS_PORT"
+    wait_for "control plane ($count ServiceEntries)" port_open "$XDS_PORT" "$XDS_IP"
     for target in agent envoy; do
         wait_quiet
         echo "bench: config size $count via $target (round $round)" >&2
@@ -41,10 +41,10 @@ measure_config_size() {
         ready=$(time_to_ready "config-$count-$target" "$PID")
         sleep 1
         local line="path=config-$count target=$target round=$round ready_ms=$ready"
-        line+=" rss_kb=$(rss_kb "$PID" VmRSS) hwm_kb=$(rss_kb "$PID" VmHWM)"
+        line+=" rss_kb=$(rss_kb VmRSS "$PID") hwm_kb=$(rss_kb VmHWM "$PID")"
         echo "$line" >>"$RESULTS"
         echo "bench:   $line" >&2
-        stop "$PID"
+        stop_all "${PROXY_PIDS[@]}"
     done
     stop "$control_plane"
 }

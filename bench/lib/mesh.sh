@@ -1,5 +1,6 @@
 # bench/run.sh's mesh: the Istio config both proxies are fed (an egress
-# gateway with one server per benchmarked path) and Envoy's bootstrap.
+# gateway with one server per benchmarked path, and for the sidecar paths
+# the app pod's services) and Envoy's bootstrap.
 # Sourced; uses the ports and names set in run.sh.
 
 # external_service_entry NAME HOST PORT PROTOCOL ADDRESS TARGET_PORT: a
@@ -150,30 +151,159 @@ write_service_entries() {
     done >"$1"
 }
 
-# write_envoy_bootstrap FILE XDS_PORT: the node identity our agent sends,
-# ADS over TLS with the token from our control plane (as
-# integration-tests/src/envoy.rs builds it).
+# write_pod_config FILE: what the sidecar paths add (bench/lib/pod.sh):
+#   sidecar.bench.local on UPSTREAM_PORT (HTTP): the pod's upstream, which
+#     the app addresses directly (its sidecar captures the connection);
+#   mtls.bench.local, Istio's "egress gateway with TLS origination" task:
+#     from the pod's sidecar (the `mesh` gateway) port 80 goes to the
+#     egress gateway's service bench-gateway-mtls on 8443 with mutual TLS
+#     (ISTIO_MUTUAL, SNI mtls.bench.local); the gateway (an ISTIO_MUTUAL
+#     HTTPS server on 8443, listening on MTLS_LISTEN_PORT) routes it to the
+#     pod's TLS upstream on 443 and originates TLS (SIMPLE, trusting
+#     POD_TLS_CA). The gateway is its service's endpoint as a trusted
+#     gateway (its service account, given to the control plane).
+write_pod_config() {
+    cat >"$1" <<EOF
+$(external_service_entry bench-sidecar "$SIDECAR_HOST" "$UPSTREAM_PORT" HTTP "$POD_HOST_IP" "$UPSTREAM_PORT")
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: bench-gateway-mtls
+  namespace: istio-system
+spec:
+  hosts:
+  - bench-gateway-mtls.istio-system.svc.cluster.local
+  location: MESH_INTERNAL
+  ports:
+  - {number: 8443, name: https-mtls, protocol: HTTPS, targetPort: $MTLS_LISTEN_PORT}
+  resolution: STATIC
+  workloadSelector:
+    labels:
+      istio: benchgateway
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: bench-gateway-mtls
+  namespace: istio-system
+spec:
+  selector:
+    istio: benchgateway
+  servers:
+  - port: {number: 8443, name: https-mtls, protocol: HTTPS}
+    hosts: [$MTLS_HOST]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: bench-gateway-mtls
+  namespace: istio-system
+spec:
+  host: bench-gateway-mtls.istio-system.svc.cluster.local
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 8443}
+      tls: {mode: ISTIO_MUTUAL, sni: $MTLS_HOST}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: bench-mtls
+  namespace: istio-system
+spec:
+  hosts: [$MTLS_HOST]
+  location: MESH_EXTERNAL
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+  - {number: 443, name: https, protocol: HTTPS}
+  resolution: STATIC
+  endpoints:
+  - address: $POD_HOST_IP
+    ports: {https: $TLS_UPSTREAM_PORT}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: bench-mtls
+  namespace: istio-system
+spec:
+  hosts: [$MTLS_HOST]
+  gateways: [bench-gateway-mtls, mesh]
+  http:
+  - match:
+    - gateways: [mesh]
+      port: 80
+    route:
+    - destination:
+        host: bench-gateway-mtls.istio-system.svc.cluster.local
+        port: {number: 8443}
+  - match:
+    - gateways: [bench-gateway-mtls]
+      port: 8443
+    route:
+    - destination: {host: $MTLS_HOST, port: {number: 443}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: bench-mtls
+  namespace: istio-system
+spec:
+  host: $MTLS_HOST
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 443}
+      tls: {mode: SIMPLE, sni: $MTLS_HOST, caCertificates: $POD_TLS_CA}
+EOF
+}
+
+# write_envoy_bootstrap FILE NODE_ID NAMESPACE LABELS IP SERVICE_ACCOUNT
+# XDS_IP TOKEN ROOT_CERT ADMIN_IP [SDS_SOCKET]: the node identity our agent
+# sends (LABELS: the JSON object's members), ADS over TLS to XDS_IP:XDS_PORT
+# with TOKEN, trusting ROOT_CERT (as integration-tests/src/envoy.rs builds
+# it), the admin interface on ADMIN_IP:ADMIN_PORT and, with SDS_SOCKET, the
+# `sds-grpc` cluster of pilot-agent's SDS server on that Unix socket.
 write_envoy_bootstrap() {
+    local node_id=$2 namespace=$3 labels=$4 ip=$5 account=$6 xds_ip=$7 token=$8 root=$9
+    local admin_ip=${10} socket=${11:-} sds=""
+    [[ -n $socket ]] && sds=',
+      {
+        "name": "sds-grpc",
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+          "cluster_name": "sds-grpc",
+          "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "pipe": { "path": "'"$socket"'" } } } }] }]
+        },
+        "typed_extension_protocol_options": {
+          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": { "http2_protocol_options": {} }
+          }
+        }
+      }'
     cat >"$1" <<EOF
 {
   "node": {
-    "id": "$NODE_ID",
-    "cluster": "bench-gateway.istio-system",
+    "id": "$node_id",
+    "cluster": "$account.$namespace",
     "metadata": {
-      "NAMESPACE": "istio-system",
-      "LABELS": { "istio": "benchgateway" },
-      "INSTANCE_IPS": "127.0.0.1",
-      "SERVICE_ACCOUNT": "$SERVICE_ACCOUNT"
+      "NAMESPACE": "$namespace",
+      "LABELS": { $labels },
+      "INSTANCE_IPS": "$ip",
+      "SERVICE_ACCOUNT": "$account"
     }
   },
-  "admin": { "address": { "socket_address": { "address": "127.0.0.1", "port_value": $ADMIN_PORT } } },
+  "admin": { "address": { "socket_address": { "address": "$admin_ip", "port_value": $ADMIN_PORT } } },
   "dynamic_resources": {
     "ads_config": {
       "api_type": "GRPC",
       "transport_api_version": "V3",
       "grpc_services": [{
         "envoy_grpc": { "cluster_name": "xds-grpc" },
-        "initial_metadata": [{ "key": "authorization", "value": "Bearer $TOKEN" }]
+        "initial_metadata": [{ "key": "authorization", "value": "Bearer $token" }]
       }]
     },
     "cds_config": { "ads": {}, "resource_api_version": "V3" },
@@ -187,7 +317,7 @@ write_envoy_bootstrap() {
       "load_assignment": {
         "cluster_name": "xds-grpc",
         "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
-          "socket_address": { "address": "127.0.0.1", "port_value": $2 } } } }] }]
+          "socket_address": { "address": "$xds_ip", "port_value": $XDS_PORT } } } }] }]
       },
       "transport_socket": {
         "name": "envoy.transport_sockets.tls",
@@ -197,7 +327,7 @@ write_envoy_bootstrap() {
           "common_tls_context": {
             "alpn_protocols": ["h2"],
             "validation_context": {
-              "trusted_ca": { "filename": "$CA_DIR/root-cert.pem" },
+              "trusted_ca": { "filename": "$root" },
               "match_typed_subject_alt_names": [{ "san_type": "DNS", "matcher": { "exact": "istiod.istio-system.svc" } }]
             }
           }
@@ -209,7 +339,7 @@ write_envoy_bootstrap() {
           "explicit_http_config": { "http2_protocol_options": {} }
         }
       }
-    }]
+    }$sds]
   }
 }
 EOF

@@ -32,11 +32,19 @@ wait_for() {
     exit 1
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_open PORT [IP]: whether something listens on IP (127.0.0.1) PORT.
+port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
+# answers_200 PORT HOST [IP [CMD...]]: whether GET / with Host HOST to
+# IP (127.0.0.1) PORT, sent by curl run under CMD (e.g. in a namespace),
+# answers 200.
 answers_200() {
-    [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Host: $2" "http://127.0.0.1:$1/") == 200 ]]
+    local port=$1 host=$2 ip=${3:-127.0.0.1}
+    shift $(($# < 3 ? $# : 3))
+    [[ $("$@" curl -s -o /dev/null -w '%{http_code}' -H "Host: $host" "http://$ip:$port/") == 200 ]]
 }
-admin_ready() { curl -sf -o /dev/null "http://127.0.0.1:$1/ready"; }
+# admin_ready PORT [IP]: whether the admin interface on IP (127.0.0.1)
+# PORT says ready.
+admin_ready() { curl -sf -o /dev/null "http://${2:-127.0.0.1}:$1/ready"; }
 
 # cpu_busy: % of the machine's CPU time busy over the next second.
 cpu_busy() {
@@ -66,10 +74,21 @@ wait_quiet() {
     done
 }
 
-rss_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
+# rss_kb KEY PID...: VmRSS or VmHWM (KEY) in kB, summed over the PIDs.
+rss_kb() {
+    local key=$1 pid files=()
+    shift
+    for pid in "$@"; do files+=("/proc/$pid/status"); done
+    awk -v key="$key:" '$1 == key { sum += $2 } END { print sum }' "${files[@]}"
+}
 
-# cpu_ticks PID: user + system CPU time of PID (all its threads), in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_ticks PID...: user + system CPU time of the PIDs (all their
+# threads), in clock ticks.
+cpu_ticks() {
+    local pid files=()
+    for pid in "$@"; do files+=("/proc/$pid/stat"); done
+    awk '{ sum += $14 + $15 } END { print sum }' "${files[@]}"
+}
 CLK_TCK=$(getconf CLK_TCK)
 
 # now_ms: milliseconds since the epoch.
