@@ -35,6 +35,12 @@ pub const GROUP: &str = "gateway.networking.k8s.io";
 /// The only GatewayClass this control plane programs, as istiod's built-in one.
 pub const ISTIO_CLASS: &str = "istio";
 
+/// The name Istio gives the Deployment, Service and service account it
+/// creates for Gateway `name` of class `istio`: `<name>-istio`.
+pub fn deployment_name(name: &str) -> String {
+    format!("{name}-istio")
+}
+
 /// The controller named in route statuses, as Istio names itself.
 pub const CONTROLLER_NAME: &str = "istio.io/gateway-controller";
 

@@ -35,6 +35,8 @@ pub struct Workload {
     /// to trust as a gateway's (`--gateway-service-account`): it may be an
     /// endpoint of the services that select its labels.
     pub trusted_gateway: bool,
+    /// A gateway (node type `router`), whatever its service account.
+    pub router: bool,
 }
 
 impl Proxy {
@@ -124,6 +126,7 @@ impl Proxy {
             labels: self.labels.clone(),
             service_account: self.service_account.clone(),
             trusted_gateway: false,
+            router: self.node_type == NodeType::Router,
         })
     }
 }

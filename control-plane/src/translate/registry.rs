@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::gateway_api::convert::PARENT_ANNOTATION;
+use crate::config::gateway_api::{GATEWAY_NAME_LABEL, deployment_name};
 use crate::config::gateways::{MESH_GATEWAY, gateway_named};
 use crate::config::hosts;
 use crate::config::model::{
@@ -269,7 +271,9 @@ impl<'a> MeshView<'a> {
     /// Why a connected `workload` may serve a `workloadSelector` service
     /// in `namespace` whose selector matches its labels, or `None`: a
     /// WorkloadGroup of that namespace, whose labels the selector matches,
-    /// declares its token's service account, or it is a trusted gateway. A proxy's labels are its own claim; only its
+    /// declares its token's service account, or it is a trusted gateway
+    /// (by `--gateway-service-account`, or as the deployment of a Gateway API
+    /// Gateway). A proxy's labels are its own claim; only its
     /// token's service account, declared here, lets it be an endpoint.
     ///
     /// A member of a group is served as Istio serves the WorkloadEntry it
@@ -296,7 +300,25 @@ impl<'a> MeshView<'a> {
         if let Some(template) = group {
             return Some(Membership::Group(template));
         }
-        workload.trusted_gateway.then_some(Membership::Gateway)
+        (workload.trusted_gateway || self.deployed_for_gateway_api(workload))
+            .then_some(Membership::Gateway)
+    }
+
+    /// Whether `workload` is a gateway running as the deployment Istio
+    /// creates for a Gateway API Gateway of class `istio` in its namespace
+    /// (the Istio Gateway converted from it selects that deployment): its
+    /// token proves the deployment's service account, `<name>-istio`.
+    fn deployed_for_gateway_api(&self, workload: &Workload) -> bool {
+        workload.router
+            && self.snapshot.gateways.iter().any(|gateway| {
+                gateway.meta.namespace == workload.namespace
+                    && gateway.meta.annotations.contains_key(PARENT_ANNOTATION)
+                    && gateway
+                        .spec
+                        .selector
+                        .get(GATEWAY_NAME_LABEL)
+                        .is_some_and(|name| workload.service_account == deployment_name(name))
+            })
     }
 
     /// The Gateways whose selector matches this proxy's labels.

@@ -41,15 +41,6 @@ impl Gateway {
             }
         }
     }
-
-    /// The `NAMESPACE/SERVICE_ACCOUNT` it runs as, which the control plane
-    /// must trust as a gateway's (`--gateway-service-account`).
-    pub fn service_account(self) -> String {
-        match self {
-            Gateway::Istio => "istio-system/istio-egressgateway-service-account".to_string(),
-            Gateway::Api(name) => format!("{GATEWAY_API_NAMESPACE}/{name}-istio"),
-        }
-    }
 }
 
 /// A running gateway in its pod. Fields drop in order: the proxy before
@@ -101,26 +92,5 @@ impl GatewayPod {
     /// Where its connections to the external servers come from.
     pub(super) fn source_ip(&self) -> Ipv4Addr {
         self.netns.ns_ip()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_trusted_service_account_is_the_one_the_gateway_runs_as() {
-        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 15010));
-        for gateway in [Gateway::Istio, Gateway::Api("cnn-egress-gateway")] {
-            let options = gateway.options(ControlChannel::plaintext(local), local);
-            assert_eq!(
-                gateway.service_account(),
-                format!("{}/{}", options.namespace(), options.service_account)
-            );
-        }
-        assert_eq!(
-            Gateway::Api("cnn-egress-gateway").service_account(),
-            "default/cnn-egress-gateway-istio"
-        );
     }
 }

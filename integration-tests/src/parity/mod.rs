@@ -21,8 +21,9 @@
 //! reaches the gateway's Service at (Istio's `istio-egressgateway`, or the
 //! `<name>-istio` of a Gateway API Gateway); it reaches the control plane,
 //! DNS and the external servers through the host, which then see its
-//! address, not the sidecar's namespace's. The control plane trusts every
-//! scenario's gateway's service account as a gateway's.
+//! address, not the sidecar's namespace's. The control plane trusts each
+//! as a gateway: Istio's by its default `--gateway-service-account`, a
+//! Gateway API Gateway's by the service account Istio deploys it with.
 //!
 //! Each scenario's config is written to the control plane's hot-reloaded
 //! config directory and mesh file; each proxy is polled (`/config_dump`)
@@ -37,7 +38,6 @@ mod scenario;
 mod side;
 mod table;
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -66,18 +66,10 @@ pub fn run<'a>(scenarios: &'a [Scenario], ca: &TestCa) -> Result<Report<'a>> {
         config.apply(first)?;
     }
     let mesh = config.mesh_file();
-    let mut control_plane = ControlPlane::options(config.config_dir())
+    let control_plane = ControlPlane::options(config.config_dir())
         .mesh(Some(&mesh))
-        .xds_ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let gateways: BTreeSet<String> = [Gateway::Istio]
-        .into_iter()
-        .chain(scenarios.iter().filter_map(|scenario| scenario.gateway))
-        .map(Gateway::service_account)
-        .collect();
-    for account in gateways {
-        control_plane = control_plane.gateway_service_account(&account);
-    }
-    let control_plane = control_plane.start()?;
+        .xds_ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        .start()?;
     let control = control_plane.channel();
     let mut agent = Side::start(Kind::Agent, &control, ca)?;
     let mut envoy = Side::start(Kind::Envoy, &control, ca)?;

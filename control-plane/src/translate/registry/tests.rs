@@ -1,5 +1,6 @@
 //! Who may be an endpoint of a `workloadSelector` service: a WorkloadEntry
-//! it selects, a trusted gateway, or a proxy whose service account a
+//! it selects, a trusted gateway (or the deployment of a Gateway API
+//! Gateway), or a proxy whose service account a
 //! WorkloadGroup of the service's namespace declares for the selected
 //! labels. Claimed labels alone never suffice.
 
@@ -95,6 +96,7 @@ fn workload(
         labels: labels(claimed),
         service_account: service_account.to_string(),
         trusted_gateway: false,
+        router: false,
     }
 }
 
@@ -318,4 +320,71 @@ fn a_declaration_without_a_service_account_admits_no_one() {
     let group = group("reviews", "shop", "{app: reviews}", "{}");
     let claimer = reviews_proxy("10.2.0.7", "");
     assert!(reviews_addresses(&[&group], &[claimer]).is_empty());
+}
+
+/// The docs' Gateway API egress gateway `cnn-egress-gateway` (class
+/// `istio`, or `class`), converted as the control plane serves it.
+fn gateway_api_config(class: &str) -> ConfigSnapshot {
+    let gateway = format!(
+        "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: cnn-egress-gateway
+  namespace: default
+spec:
+  gatewayClassName: {class}
+  listeners:
+  - {{name: http, hostname: edition.cnn.com, port: 80, protocol: HTTP}}
+"
+    );
+    let checked = crate::config::check(config(&[&gateway]));
+    assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+    checked.snapshot
+}
+const GATEWAY_API_CLUSTER: &str = "outbound|80||cnn-egress-gateway-istio.default.svc.cluster.local";
+
+/// A proxy of namespace `default` with the labels Istio gives the
+/// deployment of `cnn-egress-gateway`, whose token proves `service_account`.
+fn gateway_api_deployment(address: &str, service_account: &str, router: bool) -> Workload {
+    Workload {
+        router,
+        ..workload(
+            "default",
+            address,
+            &[(
+                "gateway.networking.k8s.io/gateway-name",
+                "cnn-egress-gateway",
+            )],
+            service_account,
+        )
+    }
+}
+
+#[test]
+fn a_gateway_with_the_service_account_istio_deploys_for_a_gateway_api_gateway_is_its_endpoint() {
+    let snapshot = gateway_api_config("istio");
+    let deployed = gateway_api_deployment("10.1.0.20", "cnn-egress-gateway-istio", true);
+    let other_account = gateway_api_deployment("10.1.0.21", "sleep", true);
+    let sidecar = gateway_api_deployment("10.1.0.22", "cnn-egress-gateway-istio", false);
+    assert_eq!(
+        eds_addresses(
+            &snapshot,
+            &[deployed, other_account, sidecar],
+            GATEWAY_API_CLUSTER
+        ),
+        ["10.1.0.20:80"],
+        "only a gateway whose token proves <name>-istio serves the Gateway's Service"
+    );
+}
+
+#[test]
+fn a_gateway_of_another_class_trusts_no_deployment() {
+    let snapshot = gateway_api_config("other");
+    let deployed = gateway_api_deployment("10.1.0.20", "cnn-egress-gateway-istio", true);
+    assert!(
+        translate(&snapshot, &[deployed], &sleep_sidecar())
+            .endpoints
+            .iter()
+            .all(|assignment| assignment.cluster_name != GATEWAY_API_CLUSTER)
+    );
 }

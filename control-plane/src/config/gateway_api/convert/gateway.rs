@@ -11,7 +11,7 @@ use crate::config::gateway_api::status::{
 };
 use crate::config::gateway_api::{
     FromNamespaces, GATEWAY_NAME_LABEL, GROUP, GatewayApi, ISTIO_CLASS, KubernetesGateway,
-    Listener, SERVICE_TYPE_ANNOTATION, SERVICE_TYPES, TlsMode,
+    Listener, SERVICE_TYPE_ANNOTATION, SERVICE_TYPES, TlsMode, deployment_name,
 };
 use crate::config::model::{
     Gateway, Location, Resolution, Server, ServerTlsMode, ServerTlsSettings, ServiceEntry,
@@ -148,7 +148,7 @@ impl Listeners {
                 ..ServiceEntry::default()
             };
             let service = generated(
-                format!("{name}-istio"),
+                deployment_name(name),
                 ("Gateway", &gateway.meta),
                 &gateway.origin,
                 spec,
@@ -217,7 +217,7 @@ pub fn gateway_labels(name: &str) -> crate::config::model::Labels {
 /// gateway): that Service, with its target ports, then stands for the
 /// gateway's proxy instead of a generated one.
 fn service_declared(snapshot: &ConfigSnapshot, namespace: &str, name: &str) -> bool {
-    let service = format!("{name}-istio");
+    let service = deployment_name(name);
     snapshot
         .services
         .iter()
@@ -226,7 +226,7 @@ fn service_declared(snapshot: &ConfigSnapshot, namespace: &str, name: &str) -> b
 
 /// The host of the Service Istio creates for Gateway `name`: `<name>-istio`.
 pub fn service_host(name: &str, namespace: &str) -> String {
-    format!("{name}-istio.{namespace}.{DOMAIN_SUFFIX}")
+    format!("{}.{namespace}.{DOMAIN_SUFFIX}", deployment_name(name))
 }
 
 fn listener_ok() -> Vec<Condition> {
