@@ -17,6 +17,7 @@ mod surface;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
@@ -96,20 +97,36 @@ impl Admin {
             };
             let admin = self.clone();
             let closed = self.accept_failures.clone();
+            let quit = self.quit.clone();
             tokio::spawn(async move {
+                let quit_asked = Arc::new(AtomicBool::new(false));
+                let asked = quit_asked.clone();
                 let service = service_fn(move |req: Request<Incoming>| {
                     let admin = admin.clone();
-                    async move { Ok::<_, Infallible>(admin.respond(&req, surface)) }
+                    let asked = asked.clone();
+                    async move { Ok::<_, Infallible>(admin.respond(&req, surface, &asked)) }
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
                 closed.connection_closed();
+                // `/quitquitquit` answered with `Connection: close`: the
+                // server stops once that answer has left, as Envoy's does.
+                if quit_asked.load(Ordering::Relaxed) {
+                    quit.notify_one();
+                }
             });
         }
     }
 
-    fn respond(&self, req: &Request<Incoming>, surface: Surface) -> Response<Body> {
+    /// The answer to `req`; a `/quitquitquit` sets `quit_asked`, for the
+    /// connection to stop the server once it has sent the answer.
+    fn respond(
+        &self,
+        req: &Request<Incoming>,
+        surface: Surface,
+        quit_asked: &AtomicBool,
+    ) -> Response<Body> {
         let query = req.uri().query().unwrap_or_default();
         let path = req.uri().path();
         if !surface.serves(path) {
@@ -137,8 +154,13 @@ impl Admin {
             }
             "/quitquitquit" => {
                 tracing::info!("/quitquitquit: draining, then exiting");
-                self.quit.notify_one();
-                text(StatusCode::OK, "OK\n".into())
+                quit_asked.store(true, Ordering::Relaxed);
+                let mut response = text(StatusCode::OK, "OK\n".into());
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+                response
             }
             "/config_dump" => {
                 let body = config_dump::stream(self.store.clone(), self.dumps.clone());
