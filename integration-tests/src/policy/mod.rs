@@ -20,6 +20,7 @@
 //! a user sees as named [`Facts`]; the [`Report`] sets the agent's facts
 //! beside Envoy's and the expected ones.
 
+mod across;
 mod facts;
 mod probe;
 mod report;

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use super::servers::Servers;
 use crate::curl::Curl;
 use crate::netns::NetNs;
 use crate::parity::access_log::{code_and_flags, transport_failure_reason};
+use crate::parity::config_files::ConfigFiles;
 use crate::parity::{Kind, Proxy};
 use crate::process::eventually;
 use crate::prometheus;
@@ -163,6 +165,8 @@ pub struct Probe<'a> {
     pub(super) log_mark: usize,
     /// Requests sent through the sidecar so far: access log lines to wait for.
     pub(super) sent: AtomicUsize,
+    /// The control plane's config files, for a probe that changes them.
+    pub(super) config: Mutex<&'a mut ConfigFiles>,
 }
 
 impl Probe<'_> {
@@ -344,50 +348,6 @@ impl Probe<'_> {
                 Ok(count) => anyhow::bail!("got {count} bytes instead of a close"),
                 Err(error) => Err(error).context(format!("not closed within {limit:?}")),
             }
-        })
-    }
-
-    /// Sends `GET <path>` for `host` on a connection of its own from the
-    /// app, begins the proxy's drain `drain_after` later (a stopping pod),
-    /// and reads the response: its status line and headers. The proxy is
-    /// draining from then on: run this last.
-    pub fn exchange_across_drain(
-        &self,
-        host: &str,
-        path: &str,
-        drain_after: Duration,
-    ) -> Result<String> {
-        let target = (self.netns.host_ip(), 80);
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: probe\r\n\r\n");
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        std::thread::scope(|scope| {
-            let exchange = scope.spawn(|| {
-                self.netns.run_inside(|| {
-                    let mut stream = TcpStream::connect(target).context("connecting")?;
-                    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-                    std::io::Write::write_all(&mut stream, request.as_bytes())?;
-                    let mut response = Vec::new();
-                    let mut buffer = [0u8; 4096];
-                    while !response.windows(4).any(|window| window == b"\r\n\r\n") {
-                        let read = std::io::Read::read(&mut stream, &mut buffer)?;
-                        ensure!(read > 0, "closed before the response head");
-                        response.extend_from_slice(&buffer[..read]);
-                    }
-                    Ok(String::from_utf8_lossy(&response).into_owned())
-                })
-            });
-            std::thread::sleep(drain_after);
-            let drained = self.sidecar.begin_drain();
-            let response = exchange
-                .join()
-                .unwrap_or_else(|_| anyhow::bail!("the exchange thread panicked"));
-            drained?;
-            let response = response?;
-            Ok(response
-                .split("\r\n\r\n")
-                .next()
-                .unwrap_or_default()
-                .to_string())
         })
     }
 

@@ -3,6 +3,7 @@
 //! host end of the veth, and a scenario's run there.
 
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 
 use anyhow::{Context, Result};
@@ -85,6 +86,7 @@ impl Side {
             server_marks: self.servers.marks(),
             log_mark: self.sidecar.access_log().len(),
             sent: AtomicUsize::new(0),
+            config: Mutex::new(config),
         };
         let facts = (scenario.probe)(&probe);
         self.servers.heal();
