@@ -18,6 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use shared::accept::AcceptFailures;
 use tokio::net::TcpListener;
 
 use crate::config::ConfigSnapshot;
@@ -282,13 +283,15 @@ pub fn metric_type(type_url: &str) -> &str {
     }
 }
 
-/// Serves `GET /metrics` on `addr` until the process exits.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+/// Serves `GET /metrics` on `listener` until the process exits; a failed
+/// accept is handled by `failures` (out of file descriptors, the
+/// connection is closed at once rather than retried).
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, failures: Arc<AcceptFailures>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
-                tracing::warn!(%error, "metrics listener accept failed");
+                failures.handle(&listener, "metrics", error).await;
                 continue;
             }
         };

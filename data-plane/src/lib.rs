@@ -1,7 +1,6 @@
 //! The agent: subscribes to the control plane over ADS and runs listeners,
 //! routes and clusters in its own tokio proxy loops.
 
-pub mod accept;
 pub mod access_log_service;
 pub mod admin;
 pub mod capture;

@@ -121,6 +121,11 @@ impl ControlPlane {
     }
 
     /// The secure (TLS) xDS address: ADS, CSDS, the CA.
+    /// Its process id (for its descriptors and CPU time in `/proc/PID`).
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
     pub fn xds_addr(&self) -> SocketAddr {
         self.xds_addr
     }

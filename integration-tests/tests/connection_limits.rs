@@ -11,6 +11,8 @@
 //!   admin, metrics, status and health ports alike, logs that at most once
 //!   per interval instead of at every retry, stays idle rather than
 //!   spinning on accept, and answers again once connections close.
+//! - The control plane does the same on its xDS and metrics ports (tonic
+//!   alone would retry a failed accept at once).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -18,6 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use integration_tests::control_plane::{ConfigDir, ControlPlane};
 use integration_tests::data_plane::DataPlane;
 use integration_tests::direct_response::{Gateway, OK, request};
 use integration_tests::process::{eventually, run};
@@ -166,9 +169,12 @@ fn free_descriptors(pid: u32, limit: usize) -> Result<usize> {
 
 /// The agent's log lines about failed accepts.
 fn accept_failure_lines(agent: &DataPlane) -> usize {
-    agent
-        .logs()
-        .lines()
+    failure_lines(&agent.logs())
+}
+
+/// The lines of `logs` about failed accepts.
+fn failure_lines(logs: &str) -> usize {
+    logs.lines()
         .filter(|line| line.contains("accept failed") || line.contains("out of file descriptors"))
         .count()
 }
@@ -266,5 +272,69 @@ fn out_of_file_descriptors_new_connections_are_shed_without_spinning_or_flooding
         shed >= f64::from(unanswered),
         "downstream_global_cx_overflow is {shed}, {unanswered} requests unanswered"
     );
+    Ok(())
+}
+
+#[test]
+fn the_control_plane_out_of_file_descriptors_sheds_without_spinning_or_flooding_the_log()
+-> Result<()> {
+    /// Descriptors the control plane may open past those it has.
+    const HEADROOM: usize = 16;
+    /// How long it is kept out of descriptors while measured.
+    const EXHAUSTED: Duration = Duration::from_secs(3);
+    let config = ConfigDir::new()?;
+    let control = ControlPlane::options(config.path()).plaintext().start()?;
+    let plaintext = control.plaintext_addr().context("no plaintext port")?;
+    let pid = control.pid();
+    let limit = open_descriptors(pid)? + HEADROOM;
+    let mut prlimit = Command::new("prlimit");
+    prlimit
+        .arg("--pid")
+        .arg(pid.to_string())
+        .arg(format!("--nofile={limit}:{limit}"));
+    run("prlimit", prlimit, GUARD)?.ensure_success()?;
+    // Connections that send nothing, until every descriptor is taken.
+    let mut held = Vec::new();
+    eventually(GUARD, || {
+        let free = free_descriptors(pid, limit)?;
+        if free > 0 {
+            held.push(TcpStream::connect(plaintext)?);
+        }
+        ensure!(free == 0, "{free} descriptors free, limit {limit}");
+        Ok(())
+    })?;
+
+    let (lines_before, cpu_before) = (failure_lines(&control.logs()), cpu_ticks(pid)?);
+    // A connection waits on each port: accepting it fails until one closes.
+    let _pending = [control.xds_addr(), plaintext, control.metrics_addr()]
+        .map(TcpStream::connect)
+        .into_iter()
+        .collect::<std::io::Result<Vec<_>>>()?;
+    std::thread::sleep(EXHAUSTED);
+    let cpu = cpu_ticks(pid)? - cpu_before;
+    let lines = failure_lines(&control.logs()) - lines_before;
+    let ticks = ticks_per_second()?;
+    eprintln!(
+        "control plane out of descriptors for {EXHAUSTED:?}: {lines} accept failure lines, \
+         {cpu} ticks of CPU ({ticks} a second)"
+    );
+    ensure!(
+        lines <= 1,
+        "{lines} accept failure lines logged in {EXHAUSTED:?}; the last:\n{}",
+        control
+            .logs()
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    ensure!(
+        cpu < ticks * EXHAUSTED.as_secs() / 3,
+        "the control plane used {cpu} ticks of CPU ({ticks} a second) in {EXHAUSTED:?} out of descriptors"
+    );
+
+    drop(held);
+    eventually(GUARD, || control.metrics().map(drop))?;
     Ok(())
 }

@@ -188,7 +188,11 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
             gateway_service_accounts = %gateways.join(","),
             "listening"
         );
-        tokio::spawn(metrics::serve(metrics_listener, metrics.clone()));
+        tokio::spawn(metrics::serve(
+            metrics_listener,
+            metrics.clone(),
+            context.accept_failures.clone(),
+        ));
         if let Some(dir) = options.state_dir.clone() {
             tokio::spawn(inventory.clone().keep_written(dir));
         }

@@ -31,6 +31,7 @@ mod tests;
 use std::sync::Arc;
 
 use proto::pb::envoy::config::core::v3::{ControlPlane, Node};
+use shared::accept::AcceptFailures;
 use tonic::Status;
 
 use crate::metrics::Metrics;
@@ -69,6 +70,10 @@ pub struct XdsContext {
     pub metrics: Arc<Metrics>,
     trusted_gateways: TrustedGateways,
     limits: Limits,
+    /// What a failed accept does, on the xDS and metrics ports: out of
+    /// file descriptors, a new connection is closed at once with the
+    /// reserve descriptor rather than retried (tonic retries at once).
+    pub accept_failures: Arc<AcceptFailures>,
 }
 
 impl XdsContext {
@@ -85,6 +90,7 @@ impl XdsContext {
             metrics,
             trusted_gateways,
             limits,
+            accept_failures: Arc::default(),
         })
     }
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{FutureExt, Stream};
 
 use proto::istio_ca::istio_certificate_service_server::IstioCertificateServiceServer;
 use proto::pb::envoy::service::accesslog::v3::access_log_service_server::AccessLogServiceServer;
@@ -17,6 +17,8 @@ use proto::pb::envoy::service::status::v3::client_status_discovery_service_serve
 use tonic::service::InterceptorLayer;
 use tonic::transport::server::Router;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use shared::accept::AcceptFailures;
 
 use crate::auth::Authenticator;
 use crate::ca::{CertificateAuthority, ServerCertificate};
@@ -155,17 +157,34 @@ pub async fn serve_secure(
             context.clone(),
             secure.inventory,
         )))
-        .serve_with_incoming_shutdown(incoming(listener), shutdown.clone());
+        .serve_with_incoming_shutdown(
+            incoming(listener, "secure xDS", context.accept_failures.clone()),
+            shutdown.clone(),
+        );
     until_drained(server, shutdown).await
 }
 
-/// The connections `listener` accepts, each one closable by the streams it
-/// carries.
+/// The connections `listener` (the port `name`) accepts, each one closable
+/// by the streams it carries. A failed accept is handled here, never
+/// handed to tonic, which would retry it at once.
 fn incoming(
     listener: tokio::net::TcpListener,
+    name: &'static str,
+    failures: Arc<AcceptFailures>,
 ) -> impl Stream<Item = std::io::Result<Closable>> + Send + 'static {
-    tokio_stream::wrappers::TcpListenerStream::new(listener)
-        .map(|accepted| accepted.map(Closable::new))
+    futures::stream::unfold(listener, move |listener| {
+        let failures = failures.clone();
+        async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => return Some((Ok(Closable::new(stream)), listener)),
+                    Err(error) => {
+                        failures.handle(&listener, name, error).await;
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// Serves the plaintext port on `listener` until `shutdown` resolves.
@@ -177,7 +196,10 @@ pub async fn serve_plaintext(
     let shutdown = shutdown.shared();
     let server = config_services(Server::builder(), &context, false)
         .await
-        .serve_with_incoming_shutdown(incoming(listener), shutdown.clone());
+        .serve_with_incoming_shutdown(
+            incoming(listener, "plaintext xDS", context.accept_failures.clone()),
+            shutdown.clone(),
+        );
     until_drained(server, shutdown).await
 }
 

@@ -30,7 +30,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::accept::AcceptFailures;
 use crate::access_log_service::AccessLogStats;
 use crate::proxy::drain::ServerDrain;
 use crate::proxy::stats::Stats;
@@ -38,6 +37,7 @@ use crate::store::ConfigStore;
 use crate::upstream::Upstreams;
 use crate::xds::XdsStats;
 use config_dump::{DumpError, Dumps};
+use shared::accept::AcceptFailures;
 pub use surface::Surface;
 
 /// An admin response's body: whole, or a config dump streaming.

@@ -7,7 +7,7 @@
 //! over either is closed at once and counted on its listener:
 //! `downstream_global_cx_overflow` or `downstream_cx_overflow`.
 //! Running out of file descriptors is the other way a connection is refused
-//! (`crate::accept`, shared with the admin ports).
+//! (`shared::accept`, as the admin ports and the control plane handle it).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use tokio::net::TcpListener;
 
 use super::stats::listener::ListenerStats;
-use crate::accept::{AcceptFailures, Outcome};
+use shared::accept::{AcceptFailures, Outcome};
 
 /// Istio's bootstrap value for `overload.global_downstream_max_connections`
 /// (no limit in practice).
@@ -79,7 +79,10 @@ impl Admission {
     pub fn new(limits: ConnectionLimits) -> Self {
         Self {
             limits,
-            ..Self::default()
+            active: AtomicU64::new(0),
+            accept_failures: Arc::new(AcceptFailures::new(
+                "raise the open file limit, or lower --global-downstream-max-connections",
+            )),
         }
     }
 

@@ -1,6 +1,6 @@
-//! An accept that fails, on any of the agent's listeners (the proxy's and
-//! the admin, metrics, status and health ports): when the process is out
-//! of file descriptors (EMFILE, ENFILE) the pending connection stays in the
+//! An accept that fails, on any listener of the agent (the proxy's and the
+//! admin, metrics, status and health ports) or of the control plane (xDS
+//! and metrics): when the process is out of file descriptors (EMFILE, ENFILE) the pending connection stays in the
 //! backlog and the listener stays readable, so retrying at once would spin.
 //! Instead one descriptor is kept in reserve, shared by every listener: it
 //! is closed to accept the pending connection, which is closed at once, and
@@ -67,9 +67,11 @@ pub enum Outcome {
 }
 
 /// The reserve descriptor and the throttled logs, shared by every listener
-/// of the agent.
+/// of a process.
 #[derive(Debug)]
 pub struct AcceptFailures {
+    /// What the log line about shed connections advises.
+    advice: &'static str,
     reserve: Mutex<Option<File>>,
     shed_log: Mutex<Throttle>,
     error_log: Mutex<Throttle>,
@@ -85,9 +87,17 @@ fn open_reserve() -> Option<File> {
 }
 
 impl Default for AcceptFailures {
-    /// With the reserve descriptor open.
     fn default() -> Self {
+        Self::new("raise the open file limit")
+    }
+}
+
+impl AcceptFailures {
+    /// With the reserve descriptor open; a shed connection's log line
+    /// advises `advice`.
+    pub fn new(advice: &'static str) -> Self {
         Self {
+            advice,
             reserve: Mutex::new(open_reserve()),
             shed_log: Mutex::default(),
             error_log: Mutex::default(),
@@ -95,9 +105,7 @@ impl Default for AcceptFailures {
             closed: Notify::new(),
         }
     }
-}
 
-impl AcceptFailures {
     /// Handles a failed accept on `socket` (the listener `name`); returns
     /// once accepting may go on.
     pub async fn handle(&self, socket: &TcpListener, name: &str, error: io::Error) -> Outcome {
@@ -113,8 +121,8 @@ impl AcceptFailures {
                         listener = %name,
                         %error,
                         occurrences = count,
-                        "out of file descriptors: new connections are closed at once \
-                         (raise the open file limit, or lower --global-downstream-max-connections)"
+                        "out of file descriptors: new connections are closed at once ({})",
+                        self.advice
                     );
                 }
                 if shed {
