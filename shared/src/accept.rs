@@ -115,6 +115,8 @@ impl AcceptFailures {
                 Outcome::Left
             }
             AcceptError::FdExhausted => {
+                // Linux checks for a free descriptor before it takes a
+                // connection: accept fails so even with none pending.
                 let shed = self.shed_one(socket);
                 if let Some(count) = self.shed_log.lock().note(Instant::now()) {
                     tracing::warn!(
@@ -125,11 +127,13 @@ impl AcceptFailures {
                         self.advice
                     );
                 }
-                if shed {
-                    Outcome::Shed
-                } else {
-                    self.wait_for_a_close().await;
-                    Outcome::Left
+                match shed {
+                    Some(true) => Outcome::Shed,
+                    Some(false) => Outcome::Left,
+                    None => {
+                        self.wait_for_a_close().await;
+                        Outcome::Left
+                    }
                 }
             }
             AcceptError::Other => {
@@ -151,18 +155,18 @@ impl AcceptFailures {
     }
 
     /// Frees the reserve descriptor, accepts the pending connection with
-    /// it and closes that, then takes the reserve back. False when there
-    /// was no descriptor to free.
-    fn shed_one(&self, socket: &TcpListener) -> bool {
+    /// it and closes that, then takes the reserve back: whether a
+    /// connection was pending, or `None` when there was no descriptor to
+    /// free.
+    fn shed_one(&self, socket: &TcpListener) -> Option<bool> {
         let mut reserve = self.reserve.lock();
-        let Some(held) = reserve.take().or_else(open_reserve) else {
-            return false;
-        };
+        let held = reserve.take().or_else(open_reserve)?;
         drop(held);
         let shed = accept_now(socket);
+        let pending = shed.is_some();
         drop(shed);
         *reserve = open_reserve();
-        true
+        Some(pending)
     }
 
     /// Waits until a connection closes, or [`WAIT_FOR_DESCRIPTOR`].

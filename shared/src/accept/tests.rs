@@ -64,4 +64,11 @@ async fn out_of_descriptors_the_pending_connection_is_closed_with_the_reserve_at
         failures.reserve.lock().is_some(),
         "the reserve is taken back"
     );
+    // Nothing else pending: nothing counts as shed.
+    let emfile = io::Error::from_raw_os_error(nix::libc::EMFILE);
+    assert_eq!(
+        failures.handle(&socket, "test", emfile).await,
+        Outcome::Left
+    );
+    assert!(failures.reserve.lock().is_some());
 }
