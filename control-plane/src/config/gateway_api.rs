@@ -27,7 +27,9 @@ pub use references::{BackendRef, ParentReference, SecretObjectReference};
 pub use tcp_route::TcpRouteSpec;
 pub use tls_route::{L4RouteRule, TlsRouteSpec};
 
-use super::Resource;
+use std::collections::BTreeMap;
+
+use super::{Kind, Meta, Resource};
 
 /// The API group.
 pub const GROUP: &str = "gateway.networking.k8s.io";
@@ -72,9 +74,47 @@ pub struct GatewayApi {
     pub tls_routes: Vec<Resource<TlsRouteSpec>>,
     pub tcp_routes: Vec<Resource<TcpRouteSpec>>,
     pub reference_grants: Vec<Resource<ReferenceGrant>>,
+    /// The version each object was written in, by kind, namespace and
+    /// name, which its status names.
+    pub api_versions: BTreeMap<(Kind, String, String), &'static str>,
 }
 
 impl GatewayApi {
+    /// Records that the last object of `kind` read was written in
+    /// `written` (`v1`, `v1beta1`, ...), a version read for the kind.
+    pub fn record_version(&mut self, kind: Kind, written: &str) {
+        let Some(version) = versions(kind_name(kind))
+            .iter()
+            .find(|version| **version == written)
+        else {
+            return;
+        };
+        let meta = match kind {
+            Kind::KubernetesGateway => self.gateways.last().map(|r| &r.meta),
+            Kind::HttpRoute => self.http_routes.last().map(|r| &r.meta),
+            Kind::TlsRoute => self.tls_routes.last().map(|r| &r.meta),
+            Kind::TcpRoute => self.tcp_routes.last().map(|r| &r.meta),
+            Kind::ReferenceGrant => self.reference_grants.last().map(|r| &r.meta),
+            _ => None,
+        };
+        if let Some(meta) = meta {
+            let key = (kind, meta.namespace.clone(), meta.name.clone());
+            self.api_versions.insert(key, version);
+        }
+    }
+
+    /// The version the `kind` object `meta` was written in; the kind's
+    /// first version for an object not read from a file.
+    pub fn api_version(&self, kind: Kind, meta: &Meta) -> &'static str {
+        let key = (kind, meta.namespace.clone(), meta.name.clone());
+        self.api_versions.get(&key).copied().unwrap_or_else(|| {
+            versions(kind_name(kind))
+                .first()
+                .copied()
+                .unwrap_or_default()
+        })
+    }
+
     /// Whether a ReferenceGrant in `to_namespace` lets a `from_kind` of
     /// `from_namespace` refer to the `to_group`/`to_kind` object `to_name`.
     pub fn granted(
@@ -98,6 +138,14 @@ impl GatewayApi {
                 });
                 from && to
             })
+    }
+}
+
+/// The name of a Gateway API kind as its documents write it.
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::KubernetesGateway => "Gateway",
+        other => other.as_str(),
     }
 }
 

@@ -273,7 +273,13 @@ pub(super) fn destination_cluster(
     destination: &Destination,
     port: u32,
 ) -> String {
-    let host = hosts::resolve(&destination.host, vs_namespace);
+    // A destination without host (an unresolved Gateway API backend) names
+    // no service: its cluster `outbound|<port>||` is never built.
+    let host = if destination.host.is_empty() {
+        String::new()
+    } else {
+        hosts::resolve(&destination.host, vs_namespace)
+    };
     let dest_port = destination_port(view, &host, destination.port.map(|p| p.number), port);
     ClusterName::outbound(
         u16::try_from(dest_port).unwrap_or_default(),

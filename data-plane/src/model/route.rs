@@ -87,6 +87,9 @@ pub struct Forward {
     /// The route's own upgrade settings (`upgrade_configs`), which override
     /// its connection manager's.
     pub upgrades: Vec<super::upgrade::UpgradeType>,
+    /// The status answered when the picked cluster is not in the config
+    /// (`cluster_not_found_response_code`: 503 unless told).
+    pub cluster_not_found: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,10 +41,11 @@ impl LocalReply {
     }
 
     /// A route's cluster the config does not hold: Envoy's router answers
-    /// 503 with an empty body (the cluster is named in no reply).
-    pub fn no_cluster() -> Self {
+    /// the route's `cluster_not_found_response_code` (503 unless told) with
+    /// an empty body (the cluster is named in no reply).
+    pub fn no_cluster(status: u16) -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
             String::new(),
             "NC",
             "cluster_not_found",
@@ -175,7 +176,9 @@ impl LocalReply {
                 error.response_flag(),
                 "no_healthy_upstream",
             ),
-            UpstreamError::UnknownCluster(_) => Self::no_cluster(),
+            UpstreamError::UnknownCluster(_) => {
+                Self::no_cluster(StatusCode::SERVICE_UNAVAILABLE.as_u16())
+            }
             other => {
                 let reset = other
                     .reset_reason()

@@ -346,6 +346,10 @@ where
             errors,
         ),
     };
+    if added && let Some(written) = target.loose.get("apiVersion").and_then(Value::as_str) {
+        let version = written.rsplit('/').next().unwrap_or(written);
+        snapshot.gateway_api.record_version(target.kind, version);
+    }
     if added {
         let fields = unused_fields(target.kind, target.loose);
         if !fields.is_empty() {

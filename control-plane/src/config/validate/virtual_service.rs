@@ -5,6 +5,7 @@ use super::check::Check;
 use super::syntax::is_dns_label;
 use crate::config::ConfigSnapshot;
 use crate::config::error::Problem;
+use crate::config::gateway_api::convert::is_generated;
 use crate::config::gateways::{MESH_GATEWAY, gateway_named};
 use crate::config::hosts;
 use crate::config::model::{
@@ -148,7 +149,11 @@ impl Check<'_> {
 
     fn destination(&mut self, field: &str, destination: &Destination, scope: &Scope<'_>) {
         if destination.host.is_empty() {
-            self.report(format!("{field}.host"), Problem::DestinationWithoutHost);
+            // istiod generates a destination without host for a Gateway API
+            // backend that does not resolve: no cluster serves it.
+            if !is_generated(self.meta) {
+                self.report(format!("{field}.host"), Problem::DestinationWithoutHost);
+            }
             return;
         }
         self.host(&format!("{field}.host"), &destination.host);

@@ -10,6 +10,7 @@ use proto::pb::envoy::config::route::v3::{
 };
 use shared::naming::ClusterName;
 
+use crate::config::gateway_api::convert::has_gateway_semantics;
 use crate::config::model::{Destination, HttpMatchRequest, HttpRoute, VirtualService};
 use crate::config::{Kind, Resource};
 use crate::translate::config_metadata::config_metadata;
@@ -186,8 +187,14 @@ fn route_action(
     let hash_policy = hash_policy::for_http_route(view, &vs.meta.namespace, &http.route);
     // istiod keeps a lone consistently hashed destination's host on retries.
     let consistent_hash = http.route.len() == 1 && !hash_policy.is_empty();
+    let cluster_not_found = if has_gateway_semantics(&vs.meta) {
+        route_action::ClusterNotFoundResponseCode::InternalServerError
+    } else {
+        route_action::ClusterNotFoundResponseCode::ServiceUnavailable
+    };
     RouteAction {
         cluster_specifier: Some(cluster_specifier),
+        cluster_not_found_response_code: cluster_not_found as i32,
         hash_policy,
         timeout: Some(
             http.timeout

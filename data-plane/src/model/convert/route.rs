@@ -223,7 +223,21 @@ fn forward(ra: &pb_route::RouteAction, at: &At<'_>) -> Result<Forward, Error> {
         mirrors: mirror::mirror_policies(&ra.request_mirror_policies, at)?,
         hash_policy: super::hash_policy::hash_policies(&ra.hash_policy, at)?,
         upgrades: super::upgrade::route_upgrades(&ra.upgrade_configs, at)?,
+        cluster_not_found: cluster_not_found(ra.cluster_not_found_response_code, at)?,
     })
+}
+
+/// Envoy's `cluster_not_found_response_code` as the status it answers.
+fn cluster_not_found(code: i32, at: &At<'_>) -> Result<u16, Error> {
+    use pb_route::route_action::ClusterNotFoundResponseCode as Code;
+    match Code::try_from(code) {
+        Ok(Code::ServiceUnavailable) => Ok(503),
+        Ok(Code::NotFound) => Ok(404),
+        Ok(Code::InternalServerError) => Ok(500),
+        Err(_) => Err(at
+            .field("cluster_not_found_response_code")
+            .error(format!("unknown code {code}"))),
+    }
 }
 
 fn redirect(rd: &pb_route::RedirectAction, at: &At<'_>) -> Result<Redirect, Error> {

@@ -233,7 +233,7 @@ fn forwarding<'r>(
     let Some(model) = config.cluster(&cluster) else {
         return Plan {
             route: Some(route),
-            action: Action::Reply(LocalReply::no_cluster()),
+            action: Action::Reply(LocalReply::no_cluster(forward.cluster_not_found)),
             cluster: Some(cluster),
             head: upstream_head(request, route, forward, entry, draws.request_id),
         };

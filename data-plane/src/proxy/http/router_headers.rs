@@ -97,6 +97,7 @@ mod tests {
             mirrors: Vec::new(),
             hash_policy: Vec::new(),
             upgrades: Vec::new(),
+            cluster_not_found: 503,
         }
     }
 

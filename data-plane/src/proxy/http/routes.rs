@@ -158,6 +158,7 @@ fn forward_all(tcp: &TcpProxy, egress_policy: Option<EgressPolicy>) -> RouteConf
             mirrors: Vec::new(),
             hash_policy: Vec::new(),
             upgrades: Vec::new(),
+            cluster_not_found: 503,
         })
     };
     RouteConfig {

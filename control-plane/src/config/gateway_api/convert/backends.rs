@@ -1,10 +1,14 @@
 //! `backendRefs` into Istio destinations: a Service (or a Gateway's
 //! Service), a ServiceEntry, or an Istio `Hostname`; across namespaces only
-//! where a ReferenceGrant allows it. Weights become shares of 100.
+//! where a ReferenceGrant allows it. Weights become shares of 100. As
+//! istiod does, a backend that is not found, not permitted or of a kind
+//! not read keeps its share of the rule: a destination no cluster serves
+//! (the missing Service's host, or no host at all), which the proxy
+//! answers with 500.
 
 use super::{Context, namespace_of};
-use crate::config::gateway_api::BackendRef;
 use crate::config::gateway_api::status::Condition;
+use crate::config::gateway_api::{BackendRef, deployment_name};
 use crate::config::load::ISTIO_GROUP;
 use crate::config::model::{Destination, PortSelector};
 use shared::node::DOMAIN_SUFFIX;
@@ -17,6 +21,13 @@ pub(super) struct Resolved {
     pub problem: Option<Condition>,
 }
 
+/// A backend that did not resolve: its `ResolvedRefs` condition, and the
+/// destination istiod keeps in its place (`None`: the backend is dropped).
+pub(super) struct Unresolved {
+    pub condition: Condition,
+    pub kept: Option<Destination>,
+}
+
 /// Resolves the `backendRefs` of a rule of a `route_kind` in `namespace`.
 pub(super) fn resolve(
     context: &Context<'_>,
@@ -27,16 +38,18 @@ pub(super) fn resolve(
     let mut resolved = Resolved::default();
     let mut weighted = Vec::new();
     for backend in refs {
-        match destination(context, route_kind, namespace, backend) {
-            Ok(destination) => {
-                let weight = backend.weight.unwrap_or(1);
-                if weight > 0 {
-                    weighted.push((destination, weight));
-                }
+        let weight = backend.weight.unwrap_or(1);
+        let destination = match destination(context, route_kind, namespace, backend) {
+            Ok(destination) => Some(destination),
+            Err(unresolved) => {
+                resolved.problem.get_or_insert(unresolved.condition);
+                unresolved.kept
             }
-            Err(condition) => {
-                resolved.problem.get_or_insert(condition);
-            }
+        };
+        if let Some(destination) = destination
+            && weight > 0
+        {
+            weighted.push((destination, weight));
         }
     }
     resolved.destinations = shares(weighted);
@@ -49,13 +62,43 @@ pub(super) fn destination(
     route_kind: &str,
     namespace: &str,
     backend: &BackendRef,
-) -> Result<Destination, Condition> {
-    let failed = |reason: &str, message: String| Condition::failed("ResolvedRefs", reason, message);
+) -> Result<Destination, Box<Unresolved>> {
+    let failed = |reason: &str, message: String, kept: Option<Destination>| {
+        Box::new(Unresolved {
+            condition: Condition::failed("ResolvedRefs", reason, message),
+            kept,
+        })
+    };
     let (group, kind) = backend.group_kind();
     let target_namespace = namespace_of(backend.namespace.as_deref(), namespace);
+    let port = backend.port.map(|number| PortSelector { number });
+    let crosses = kind != "Hostname" && target_namespace != namespace;
+    if crosses {
+        let to = (group, kind, backend.name.as_str(), target_namespace);
+        if !context.api.granted((route_kind, namespace), to) {
+            return Err(failed(
+                "RefNotPermitted",
+                format!(
+                    "backendRef {kind} {target_namespace}/{} not accessible to a {route_kind} in namespace {namespace:?} (missing a ReferenceGrant?)",
+                    backend.name
+                ),
+                Some(Destination::default()),
+            ));
+        }
+    }
     let host = match (group, kind) {
         ("" | "core", "Service") => {
-            format!("{}.{target_namespace}.{DOMAIN_SUFFIX}", backend.name)
+            let host = format!("{}.{target_namespace}.{DOMAIN_SUFFIX}", backend.name);
+            if !service_exists(context, target_namespace, &backend.name) {
+                let message = format!("backend({host}) not found");
+                let kept = Destination {
+                    host,
+                    subset: String::new(),
+                    port,
+                };
+                return Err(failed("BackendNotFound", message, Some(kept)));
+            }
+            host
         }
         (ISTIO_GROUP, "Hostname") => backend.name.clone(),
         (ISTIO_GROUP, "ServiceEntry") => context
@@ -73,6 +116,7 @@ pub(super) fn destination(
                         "backend(ServiceEntry {target_namespace}/{}) not found",
                         backend.name
                     ),
+                    Some(Destination::default()),
                 )
             })?,
         (group, kind) => {
@@ -81,33 +125,36 @@ pub(super) fn destination(
                 format!(
                     "referencing unsupported backendRef: group {group:?} kind {kind:?}; use a Service, a ServiceEntry or a Hostname (group {ISTIO_GROUP})"
                 ),
+                Some(Destination::default()),
             ));
         }
     };
-    let crosses = kind != "Hostname" && target_namespace != namespace;
-    if crosses {
-        let to = (group, kind, backend.name.as_str(), target_namespace);
-        if !context.api.granted((route_kind, namespace), to) {
-            return Err(failed(
-                "RefNotPermitted",
-                format!(
-                    "backendRef {kind} {target_namespace}/{} not accessible to a {route_kind} in namespace {namespace:?} (missing a ReferenceGrant?)",
-                    backend.name
-                ),
-            ));
-        }
-    }
-    let Some(port) = backend.port else {
+    let Some(port) = port else {
         return Err(failed(
             "UnsupportedValue",
             format!("port is required in backendRef {}", backend.name),
+            None,
         ));
     };
     Ok(Destination {
         host,
         subset: String::new(),
-        port: Some(PortSelector { number: port }),
+        port: Some(port),
     })
+}
+
+/// Whether Service `name` of `namespace` is in the config, or is the one
+/// Istio creates for a Gateway (`<gateway>-istio`).
+fn service_exists(context: &Context<'_>, namespace: &str, name: &str) -> bool {
+    let in_config = context
+        .snapshot
+        .services
+        .iter()
+        .any(|service| service.meta.namespace == namespace && service.meta.name == name);
+    in_config
+        || context.api.gateways.iter().any(|gateway| {
+            gateway.meta.namespace == namespace && deployment_name(&gateway.meta.name) == name
+        })
 }
 
 /// Weights as shares of 100 (largest remainder), as a VirtualService

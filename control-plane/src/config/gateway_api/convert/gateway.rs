@@ -158,7 +158,7 @@ impl Listeners {
         self.gateways.push(GatewayState {
             namespace: namespace.to_string(),
             name: name.to_string(),
-            api_version: "v1",
+            api_version: api.api_version(Kind::KubernetesGateway, &gateway.meta),
             origin: gateway.origin.clone(),
             conditions: vec![
                 Condition::ok("Accepted", "Accepted", "Resource accepted"),

@@ -4,7 +4,8 @@
 use super::backends::{destination, resolve};
 use super::parents::{Attachment, Route, attach};
 use super::{
-    Context, Converted, generated, invalid, route_status, unsupported, virtual_service_name,
+    Context, Converted, GATEWAY_SEMANTICS, ROUTE_SEMANTICS_ANNOTATION, generated, invalid,
+    route_status, unsupported, virtual_service_name,
 };
 use crate::config::gateway_api::status::Condition;
 use crate::config::gateway_api::{
@@ -13,8 +14,8 @@ use crate::config::gateway_api::{
 };
 use crate::config::gateways::MESH_GATEWAY;
 use crate::config::model::{
-    HeaderOperations, Headers, HttpMatchRequest, HttpMirrorPolicy, HttpRedirect, HttpRetry,
-    HttpRewrite, HttpRoute, HttpRouteDestination, Percent, StringMatch, VirtualService,
+    Destination, HeaderOperations, Headers, HttpMatchRequest, HttpMirrorPolicy, HttpRedirect,
+    HttpRetry, HttpRewrite, HttpRoute, HttpRouteDestination, Percent, StringMatch, VirtualService,
 };
 use crate::config::{ConfigError, Kind, Resource};
 
@@ -79,12 +80,13 @@ pub(super) fn convert_all(context: &Context<'_>, out: &mut Converted, attached: 
                     };
                     let name = virtual_service_name(&route.meta.name, "", n);
                     n += 1;
-                    out.virtual_services.push(generated(
-                        name,
-                        ("HTTPRoute", &route.meta),
-                        &route.origin,
-                        spec,
-                    ));
+                    let mut generated =
+                        generated(name, ("HTTPRoute", &route.meta), &route.origin, spec);
+                    generated.meta.annotations.insert(
+                        ROUTE_SEMANTICS_ANNOTATION.to_string(),
+                        GATEWAY_SEMANTICS.to_string(),
+                    );
+                    out.virtual_services.push(generated);
                     Condition::ok("Accepted", "Accepted", "Route was valid")
                 }
                 Err(condition) => condition,
@@ -93,7 +95,7 @@ pub(super) fn convert_all(context: &Context<'_>, out: &mut Converted, attached: 
         }
         out.statuses.push(route_status(
             "HTTPRoute",
-            "v1",
+            context.api.api_version(Kind::HttpRoute, &route.meta),
             (&route.meta, &route.origin),
             parents,
             resolved_refs,
@@ -176,8 +178,8 @@ fn convert_rule(
                     destination,
                     percentage: mirror_percent(mirror),
                 }),
-                Err(condition) => {
-                    problem.get_or_insert(condition);
+                Err(unresolved) => {
+                    problem.get_or_insert(unresolved.condition);
                 }
             }
         }
@@ -207,10 +209,13 @@ fn convert_rule(
             })
             .collect();
         if base.route.is_empty() {
-            // Istio answers 500 for a rule no backend of which resolves;
-            // the rule is not programmed here, and its ResolvedRefs
-            // condition says why.
-            return (Vec::new(), problem);
+            // No backend with weight: istiod answers 500 directly; here
+            // the rule goes to no cluster, which the proxy answers 500.
+            base.route.push(HttpRouteDestination {
+                destination: Destination::default(),
+                weight: None,
+                headers: None,
+            });
         }
     }
     let matches: Vec<(HttpMatchRequest, PathKind)> =

@@ -189,7 +189,7 @@ fn convert(
     }
     out.statuses.push(route_status(
         route.name_of_kind,
-        "v1alpha2",
+        context.api.api_version(route.kind, route.meta),
         (route.meta, route.origin),
         parents,
         resolved_refs,

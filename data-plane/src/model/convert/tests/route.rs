@@ -118,6 +118,20 @@ fn a_route_without_timeout_gets_envoys_15s_and_0s_disables_it() {
 }
 
 #[test]
+fn the_cluster_not_found_code_is_503_unless_told() {
+    use proto::pb::envoy::config::route::v3::route_action::ClusterNotFoundResponseCode as Code;
+    let mut rc = base();
+    assert_eq!(forward(&rc).cluster_not_found, 503);
+    route_action(&mut rc).cluster_not_found_response_code = Code::InternalServerError as i32;
+    assert_eq!(forward(&rc).cluster_not_found, 500);
+    route_action(&mut rc).cluster_not_found_response_code = Code::NotFound as i32;
+    assert_eq!(forward(&rc).cluster_not_found, 404);
+    route_action(&mut rc).cluster_not_found_response_code = 9;
+    let error = route_config_from_proto(&rc).unwrap_err().to_string();
+    assert!(error.contains("cluster_not_found_response_code"), "{error}");
+}
+
+#[test]
 fn weighted_clusters_and_rewrites_are_kept() {
     let mut rc = base();
     let action = route_action(&mut rc);

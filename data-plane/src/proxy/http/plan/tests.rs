@@ -54,6 +54,7 @@ fn forward_to(cluster: &str) -> Forward {
         mirrors: Vec::new(),
         hash_policy: Vec::new(),
         upgrades: Vec::new(),
+        cluster_not_found: 503,
     }
 }
 
@@ -279,6 +280,18 @@ fn a_cluster_missing_from_the_config_is_not_found() {
         plan.head.headers.contains_key("x-request-id"),
         "the access log of a routed request carries its request id"
     );
+}
+
+#[test]
+fn a_missing_cluster_answers_the_routes_cluster_not_found_code() {
+    let mut forward = forward_to("outbound|80||gone.test");
+    forward.cluster_not_found = 500;
+    let routes = routes(route(prefix("/"), RouteAction::Forward(forward)));
+    let plan = plan_for(&routes, request("httpbin.test", "/", &[]));
+    let reply = replied(&plan);
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.body, "");
+    assert_eq!((reply.flags, reply.details), ("NC", "cluster_not_found"));
 }
 
 #[test]

@@ -99,6 +99,7 @@ fn routes(upgrades: Vec<UpgradeType>) -> Arc<RouteConfig> {
                     mirrors: Vec::new(),
                     hash_policy: Vec::new(),
                     upgrades,
+                    cluster_not_found: 503,
                 }),
                 decorator: None,
                 request_headers_to_add: Vec::new(),

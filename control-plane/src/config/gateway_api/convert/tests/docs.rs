@@ -81,6 +81,9 @@ fn tidy(value: &mut Value) {
             if map.get("caseSensitive") == Some(&Value::Bool(true)) {
                 map.remove("caseSensitive");
             }
+            // An HTTPRoute's routes answer 500 for a missing cluster, the
+            // classic tab's 503: the same when every cluster is there.
+            map.remove("clusterNotFoundResponseCode");
             drop_config_name(map);
             if let Some(Value::Array(domains)) = map.get_mut("domains") {
                 domains.retain(|domain| domain.as_str().is_some_and(|d| d.contains('.')));

@@ -11,6 +11,7 @@ use crate::translate::{Proxy, Workload};
 
 mod docs;
 mod rules;
+mod unresolved;
 
 /// The proxy Istio deploys for Gateway `name` in `default`, started by hand
 /// with the labels Istio gives it.

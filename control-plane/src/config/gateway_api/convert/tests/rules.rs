@@ -12,11 +12,11 @@ use crate::config::{Checked, check};
 
 use super::{gateway_api_proxy, xds};
 
-fn loaded(text: &str) -> Checked {
+pub(super) fn loaded(text: &str) -> Checked {
     check(load_str(Path::new("api.yaml"), text).expect("loads"))
 }
 
-fn status_of<'a>(checked: &'a Checked, kind: &str, name: &str) -> &'a ObjectStatus {
+pub(super) fn status_of<'a>(checked: &'a Checked, kind: &str, name: &str) -> &'a ObjectStatus {
     checked
         .gateway_api_status
         .iter()
@@ -31,7 +31,7 @@ fn conditions(conditions: &[Condition]) -> Vec<(&str, bool, &str)> {
         .collect()
 }
 
-fn route_parents(status: &ObjectStatus) -> Vec<Vec<(&str, bool, &str)>> {
+pub(super) fn route_parents(status: &ObjectStatus) -> Vec<Vec<(&str, bool, &str)>> {
     match &status.body {
         StatusBody::Route { parents } => {
             parents.iter().map(|p| conditions(&p.conditions)).collect()
@@ -40,7 +40,7 @@ fn route_parents(status: &ObjectStatus) -> Vec<Vec<(&str, bool, &str)>> {
     }
 }
 
-const GATEWAY: &str = "apiVersion: gateway.networking.k8s.io/v1
+pub(super) const GATEWAY: &str = "apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: egress, annotations: {networking.istio.io/service-type: ClusterIP}}
 spec:
@@ -218,7 +218,7 @@ fn a_field_that_cannot_be_honoured_leaves_the_route_out_with_what_to_remove() {
     );
 }
 
-const CROSS_NAMESPACE: &str = "apiVersion: gateway.networking.k8s.io/v1
+pub(super) const CROSS_NAMESPACE: &str = "apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}
 spec:
@@ -237,9 +237,10 @@ fn a_backend_in_another_namespace_needs_a_reference_grant() {
             ("ResolvedRefs", false, "RefNotPermitted")
         ]]
     );
-    assert!(
-        checked.snapshot.virtual_services.is_empty(),
-        "a rule without a backend is not programmed"
+    let http = &checked.snapshot.virtual_services[0].spec.http[0];
+    assert_eq!(
+        http.route[0].destination.host, "",
+        "the backend not permitted keeps its place, with no host"
     );
     let grant = "apiVersion: gateway.networking.k8s.io/v1beta1
 kind: ReferenceGrant
@@ -248,7 +249,15 @@ spec:
   from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: default}]
   to: [{group: '', kind: Service}]
 ";
-    let checked = loaded(&format!("{GATEWAY}---\n{CROSS_NAMESPACE}---\n{grant}"));
+    let service = "apiVersion: v1
+kind: Service
+metadata: {name: httpbin, namespace: other}
+spec:
+  ports: [{name: http, port: 8000}]
+";
+    let checked = loaded(&format!(
+        "{GATEWAY}---\n{CROSS_NAMESPACE}---\n{grant}---\n{service}"
+    ));
     assert_eq!(
         route_parents(status_of(&checked, "HTTPRoute", "r")),
         [[
