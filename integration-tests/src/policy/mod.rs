@@ -1,8 +1,8 @@
 //! The traffic-policy parity table: DestinationRule and VirtualService
 //! policy (connection pools, outlier detection, load balancing, TLS
 //! checks, faults, mirroring, CORS, headers, matches, retries, idle
-//! timeouts) through our agent and through real Envoy 1.40, fed the same
-//! xDS by one control plane.
+//! timeouts, upgrades, draining) through our agent and through real Envoy
+//! 1.40, fed the same xDS by one control plane.
 //!
 //! Each side is one proxy kind's sidecar, set up as the egress table's
 //! ([`crate::parity`]): in a network namespace behind istio-init's capture,

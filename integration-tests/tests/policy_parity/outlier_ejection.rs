@@ -1,6 +1,7 @@
 //! Outlier detection beside consecutive 5xx: gateway errors counted
-//! apart from other 5xx, `maxEjectionPercent` holding back ejections, and
-//! `minHealthPercent` below which every host serves again.
+//! apart from other 5xx, `maxEjectionPercent` holding back ejections,
+//! `minHealthPercent` below which every host serves again, and an ejected
+//! host's return after `baseEjectionTime` at an `interval` sweep.
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ pub fn scenarios() -> Vec<Scenario> {
         consecutive_gateway_errors(),
         max_ejection_percent(),
         min_health_percent(),
+        ejection_ends(),
     ]
 }
 
@@ -174,6 +176,59 @@ fn min_health_percent() -> Scenario {
             .with("c health_flags", "/failed_outlier_check")
             .with("outlier_detection.ejections_active", 1)
             .with("lb_healthy_panic > 0", true),
+    )
+    .ready(ready(HOST, 3))
+}
+
+/// `consecutive5xxErrors: 1`, `baseEjectionTime: 2s`, `interval: 1s`:
+/// server c fails one request and is ejected; the first sweep (every
+/// `interval`) after its ejection time has passed brings it back, so 4 s
+/// later `/clusters` shows it healthy, no ejection is active, and round
+/// robin reaches it again.
+fn ejection_ends() -> Scenario {
+    const HOST: &str = "outlier-return.example.com";
+    Scenario::new(
+        "DR outlierDetection baseEjectionTime, interval: the host returns",
+        three_servers(
+            HOST,
+            json!({ "loadBalancer": { "simple": "ROUND_ROBIN" },
+                    "outlierDetection": {
+                        "consecutive5xxErrors": 1,
+                        "interval": "1s",
+                        "baseEjectionTime": "2s",
+                        "maxEjectionPercent": 100,
+            } }),
+        ),
+        |probe| {
+            probe.fail(
+                "c",
+                Failing::Next {
+                    count: 1,
+                    status: 500,
+                },
+            )?;
+            std::thread::sleep(SETTLE);
+            probe.send_times(&Call::get(HOST, "/"), 3)?;
+            let cluster = cluster(HOST);
+            let ejected = probe.health_flags(&cluster, "c")?;
+            std::thread::sleep(Duration::from_secs(4));
+            let returned = probe.health_flags(&cluster, "c")?;
+            let served_before = probe.received("c")?.len();
+            probe.send_times(&Call::get(HOST, "/"), 3)?;
+            Ok(Facts::new()
+                .with("c after its 500", ejected)
+                .with("c 4 s later", returned)
+                .with(
+                    "outlier_detection.ejections_active",
+                    probe.cluster_stat(&cluster, "outlier_detection.ejections_active")?,
+                )
+                .with("c serves again", probe.received("c")?.len() > served_before))
+        },
+        Facts::new()
+            .with("c after its 500", "/failed_outlier_check")
+            .with("c 4 s later", "healthy")
+            .with("outlier_detection.ejections_active", 0)
+            .with("c serves again", true),
     )
     .ready(ready(HOST, 3))
 }
