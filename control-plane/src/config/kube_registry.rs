@@ -135,18 +135,22 @@ fn service_entry(snapshot: &ConfigSnapshot, service: &Resource<KubeService>) -> 
 }
 
 /// A Service port as a ServiceEntry port: its number, the protocol istiod
-/// gives it, and its numeric target port (a named one is found per
-/// endpoint, by the port's name).
+/// gives it, and its target port. A named one is found per endpoint: an
+/// Endpoints or EndpointSlice port carries the Service port's name and the
+/// number Kubernetes resolved; a selected WorkloadEntry's `ports` entry of
+/// the target port's name, as istiod finds it.
 fn service_port(port: &KubeServicePort) -> ServicePort {
+    let (target_port, target_port_name) = match &port.target_port {
+        Some(TargetPort::Number(number)) => (Some(*number), None),
+        Some(TargetPort::Name(name)) => (None, Some(name.clone())),
+        None => (Some(port.port), None),
+    };
     ServicePort {
         number: port.port,
         protocol: Some(port_protocol(port).to_string()),
         name: port.name.clone(),
-        target_port: match &port.target_port {
-            Some(TargetPort::Number(number)) => Some(*number),
-            Some(TargetPort::Name(_)) => None,
-            None => Some(port.port),
-        },
+        target_port,
+        target_port_name,
     }
 }
 

@@ -2,7 +2,8 @@
 //! gateway's own Service makes the gateway proxy the endpoint of
 //! `outbound|80||istio-egressgateway.istio-system.svc.cluster.local`; a
 //! Service's virtual host answers to its short forms and cluster IP; an
-//! ExternalName Service is a DNS cluster of the external name.
+//! ExternalName Service is a DNS cluster of the external name; a named
+//! target port is the selected WorkloadEntry's port of that name.
 
 use std::fs;
 use std::path::Path;
@@ -239,4 +240,57 @@ spec:
         .expect("DNS cluster has its hosts");
     let hosts = format!("{assignment:?}");
     assert!(hosts.contains("\"httpbin.org\""), "{hosts}");
+}
+
+const REVIEWS_SELECTING_VMS: &str = "\
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  clusterIP: 10.96.0.20
+  selector: {app: reviews}
+  ports:
+  - {name: http, port: 9080, targetPort: web}
+  - {name: metrics, port: 15014, targetPort: 15014}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-a, namespace: bookinfo}
+spec:
+  address: 10.0.0.1
+  labels: {app: reviews}
+  ports: {web: 8080, metrics: 9000}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-b, namespace: bookinfo}
+spec:
+  address: 10.0.0.2
+  labels: {app: reviews}
+  ports: {http: 7070}
+";
+
+#[test]
+fn a_named_target_port_is_the_selected_entrys_port_of_that_name() {
+    let snapshot = config(REVIEWS_SELECTING_VMS);
+    let resources = translate(&snapshot, &[], &sidecar_in("default"));
+    assert_eq!(
+        endpoint_addresses(
+            &resources,
+            "outbound|9080||reviews.bookinfo.svc.cluster.local"
+        ),
+        [("10.0.0.1".to_string(), 8080)],
+        "the entry without a `web` port does not serve the Service port, as istiod leaves it out"
+    );
+    assert_eq!(
+        endpoint_addresses(
+            &resources,
+            "outbound|15014||reviews.bookinfo.svc.cluster.local"
+        ),
+        [
+            ("10.0.0.1".to_string(), 9000),
+            ("10.0.0.2".to_string(), 15014)
+        ],
+        "a numeric target port: the entry's port of the Service port's name, else the target port"
+    );
 }

@@ -201,8 +201,10 @@ impl<'a> MeshView<'a> {
     /// `workloadSelector` selects, as istiod does, the WorkloadEntries of
     /// the service's namespace whose labels match (their address, their
     /// `ports` entry for the port's name or else the target port, their
-    /// weight), and the connected proxies whose labels match and that are
-    /// members of a declaration for them (see [`Self::membership`]).
+    /// weight; for a Kubernetes Service's named target port, their entry of
+    /// that name, without which they do not serve the port), and the
+    /// connected proxies whose labels match and that are members of a
+    /// declaration for them (see [`Self::membership`]).
     pub fn endpoints(&self, service: &Service<'_>, subset_labels: &Labels) -> Vec<Endpoint> {
         let spec = &service.entry.spec;
         let target_port = service.port.target_port.unwrap_or(service.port.number);
@@ -222,15 +224,24 @@ impl<'a> MeshView<'a> {
                 weight: we.weight,
             })
             .collect();
+        // A Kubernetes Service's named target port: the selected entry's
+        // port of that name, or none (istiod leaves the entry out).
+        let selected_port_for = |ports: &BTreeMap<String, u32>| match &service.port.target_port_name
+        {
+            Some(name) => ports.get(name).copied().filter(|port| *port != 0),
+            None => Some(port_for(ports)),
+        };
         if let Some(selector) = &spec.workload_selector {
             let namespace = service.entry.meta.namespace.as_str();
             endpoints.extend(
                 selected_entries(self.snapshot, namespace, &selector.labels)
                     .filter(|we| labels_match(subset_labels, &we.spec.labels))
-                    .map(|we| Endpoint {
-                        address: we.spec.address.clone(),
-                        port: port_for(&we.spec.ports),
-                        weight: we.spec.weight,
+                    .filter_map(|we| {
+                        Some(Endpoint {
+                            address: we.spec.address.clone(),
+                            port: selected_port_for(&we.spec.ports)?,
+                            weight: we.spec.weight,
+                        })
                     }),
             );
             endpoints.extend(
@@ -244,9 +255,13 @@ impl<'a> MeshView<'a> {
                             Membership::Group(template) => Some(template),
                             Membership::Gateway => None,
                         };
+                        let port = match template {
+                            Some(template) => selected_port_for(&template.ports)?,
+                            None => target_port,
+                        };
                         Some(Endpoint {
                             address: w.address.clone(),
-                            port: template.map_or(target_port, |t| port_for(&t.ports)),
+                            port,
                             weight: template.and_then(|t| t.weight),
                         })
                     }),

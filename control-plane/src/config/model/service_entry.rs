@@ -39,6 +39,12 @@ pub struct ServicePort {
     #[serde(default)]
     pub name: String,
     pub target_port: Option<u32>,
+    /// A Kubernetes Service port's named `targetPort`: a selected
+    /// WorkloadEntry (or a member of a WorkloadGroup) serves the port on
+    /// its `ports` entry of that name, and does not serve it without one.
+    /// Never read from a ServiceEntry, whose target port is a number.
+    #[serde(skip)]
+    pub target_port_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

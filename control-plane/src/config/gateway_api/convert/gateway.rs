@@ -463,6 +463,7 @@ fn server(
             protocol: Some(protocol.to_string()),
             name: listener.name.clone(),
             target_port: None,
+            target_port_name: None,
         },
         hosts: vec![format!("{namespace}/{host}")],
         tls,
@@ -593,5 +594,6 @@ fn service_port(listener: &Listener) -> ServicePort {
         protocol: Some(listener.protocol.clone()),
         name: listener.name.clone(),
         target_port: None,
+        target_port_name: None,
     }
 }
