@@ -1,4 +1,4 @@
-//! Which resource handled an access log entry (the ServiceEntry behind its cluster, or the fall-through cluster) and what the outbound policy decided.
+//! Which resource handled an access log entry (the ServiceEntry or Kubernetes Service behind its cluster, or the fall-through cluster) and what the outbound policy decided.
 
 use shared::naming::{
     BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, ClusterName, Direction, PASSTHROUGH_CLUSTER,
@@ -9,7 +9,7 @@ use crate::config::model::ServiceEntry;
 use crate::config::{ConfigSnapshot, Resource, hosts};
 
 /// What the inventory shows for traffic whose cluster is neither a
-/// fall-through one nor a ServiceEntry's (or that no cluster carried and
+/// fall-through one nor a registry service's (or that no cluster carried and
 /// no policy blocked, a local reply such as a 404): a proxy's text never
 /// reaches the inventory.
 pub const UNKNOWN: &str = "unknown";
@@ -34,9 +34,10 @@ pub fn decide(mark: Option<&str>, cluster: &str, route_name: &str) -> Decision {
 }
 
 /// The resource that handled traffic of `source_namespace` sent to
-/// `cluster`: the ServiceEntry (`namespace/name`) whose host and port make
-/// the cluster `outbound|port|subset|host` in `snapshot` (the source
-/// namespace's own first, then one exported to it), `PassthroughCluster`,
+/// `cluster`: the ServiceEntry or Kubernetes Service (`namespace/name`)
+/// whose host and port make the cluster `outbound|port|subset|host` in
+/// `snapshot` (the source namespace's own first, then one exported to
+/// it), `PassthroughCluster`,
 /// `BlackHoleCluster` (also for blocked traffic no cluster carried), else
 /// [`UNKNOWN`].
 pub fn handled_by(
@@ -63,13 +64,12 @@ pub fn handled_by(
                 .iter()
                 .any(|port| port.number == u32::from(name.port))
     };
-    let entries = &snapshot.service_entries;
-    entries
-        .iter()
+    snapshot
+        .registry_entries()
         .filter(declares)
         .find(|entry| entry.meta.namespace == source_namespace)
         .or_else(|| {
-            entries.iter().filter(declares).find(|entry| {
+            snapshot.registry_entries().filter(declares).find(|entry| {
                 hosts::exported_to(
                     &entry.spec.export_to,
                     &entry.meta.namespace,

@@ -27,7 +27,7 @@ pub struct Record {
     /// `None` for the source's `other` record: the destinations that came
     /// once the inventory was full.
     pub destination: Option<Destination>,
-    /// The ServiceEntry `namespace/name`, `PassthroughCluster`,
+    /// The ServiceEntry or Service `namespace/name`, `PassthroughCluster`,
     /// `BlackHoleCluster` or `unknown` that handled it last.
     pub handled_by: String,
     /// The latest decision.

@@ -257,16 +257,23 @@ impl Check<'_> {
     }
 }
 
-/// The ServiceEntries declaring `host` when none of them is exported to
-/// `namespace` (a VirtualService there routes to a service its clients
+/// The ServiceEntries and Kubernetes Services declaring `host` when none
+/// of them is exported to `namespace` (a VirtualService there routes to a service its clients
 /// cannot see); `None` when one is visible or none declares the host.
 fn hidden_host(scope: &Scope<'_>, namespace: &str, host: &str) -> Option<String> {
     let wanted = hosts::resolve(host, namespace);
-    let declaring: Vec<_> = scope
-        .snapshot
+    let snapshot = scope.snapshot;
+    let declaring: Vec<_> = snapshot
         .service_entries
         .iter()
-        .filter(|entry| {
+        .map(|entry| ("ServiceEntry", entry))
+        .chain(
+            snapshot
+                .kubernetes_service_entries()
+                .iter()
+                .map(|entry| ("Service", entry)),
+        )
+        .filter(|(_, entry)| {
             entry
                 .spec
                 .hosts
@@ -274,13 +281,13 @@ fn hidden_host(scope: &Scope<'_>, namespace: &str, host: &str) -> Option<String>
                 .any(|declared| hosts::resolve(declared, &entry.meta.namespace) == wanted)
         })
         .collect();
-    let visible = declaring
-        .iter()
-        .any(|entry| hosts::exported_to(&entry.spec.export_to, &entry.meta.namespace, namespace));
+    let visible = declaring.iter().any(|(_, entry)| {
+        hosts::exported_to(&entry.spec.export_to, &entry.meta.namespace, namespace)
+    });
     (!declaring.is_empty() && !visible).then(|| {
         declaring
             .iter()
-            .map(|entry| format!("ServiceEntry {}/{}", entry.meta.namespace, entry.meta.name))
+            .map(|(kind, entry)| format!("{kind} {}/{}", entry.meta.namespace, entry.meta.name))
             .collect::<Vec<_>>()
             .join(", ")
     })

@@ -76,6 +76,29 @@ fn a_service_cluster_is_handled_by_the_service_entry_the_source_sees_its_own_fir
 }
 
 #[test]
+fn a_kubernetes_service_cluster_is_handled_by_the_service() {
+    let config = snapshot(
+        "apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  clusterIP: 10.96.0.20
+  ports: [{name: http, port: 9080}]
+",
+    );
+    assert_eq!(
+        handled_by(
+            &config,
+            "default",
+            "outbound|9080||reviews.bookinfo.svc.cluster.local",
+            Decision::Allowed
+        ),
+        "bookinfo/reviews",
+        "a Service is a registry host as a ServiceEntry is"
+    );
+}
+
+#[test]
 fn fall_through_traffic_is_handled_by_its_cluster_and_blocked_local_replies_by_the_blackhole() {
     let config = ConfigSnapshot::default();
     for cluster in ["PassthroughCluster", "BlackHoleCluster"] {

@@ -302,3 +302,22 @@ fn a_destination_host_hidden_by_export_to_is_a_warning() {
     valid(&format!("{}---\n{route}", entry("default")));
     valid(&format!("{}---\n{route}", entry("'*'")));
 }
+
+#[test]
+fn a_kubernetes_service_hidden_by_its_export_to_annotation_is_a_warning_too() {
+    let service = |export_to: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: reviews\n  namespace: other\n  annotations: {{networking.istio.io/exportTo: '{export_to}'}}\nspec:\n  clusterIP: 10.96.0.20\n  ports: [{{name: http, port: 9080}}]\n"
+        )
+    };
+    let route = virtual_service(
+        "  hosts: [reviews.other.svc.cluster.local]\n  http:\n  - route:\n    - destination: {host: reviews.other.svc.cluster.local}\n",
+    );
+    one_error(
+        &format!("{}---\n{route}", service(".")),
+        &[
+            "destination.host: host \"reviews.other.svc.cluster.local\" is declared by Service other/reviews, which is not exported to namespace default",
+        ],
+    );
+    valid(&format!("{}---\n{route}", service("*")));
+}
