@@ -18,6 +18,8 @@ pub fn scenarios() -> Vec<Scenario> {
     vec![
         fault_abort(),
         fault_delay(),
+        fault_abort_half(),
+        fault_delay_half(),
         mirror(),
         mirrors(),
         cors(),
@@ -75,6 +77,142 @@ fn fault_delay() -> Scenario {
             .with("log", "200 DI"),
     )
     .ready(ready(HOST, 1))
+}
+
+/// `fault.abort` at `percentage: 50`, drawn for each request: of
+/// [`HALF_ABORT_REQUESTS`] some get the status with flag FI without
+/// reaching the upstream, the others are served, and the aborted share
+/// lies well inside 25%..75% (more than seven standard deviations from
+/// either end).
+fn fault_abort_half() -> Scenario {
+    const HOST: &str = "abort-half.example.com";
+    Scenario::new(
+        "VS fault abort 50%",
+        one_route(
+            HOST,
+            json!({ "fault": { "abort": { "httpStatus": 503, "percentage": { "value": 50 } } } }),
+        ),
+        |probe| {
+            let replies = probe.send_times(&Call::get(HOST, "/"), HALF_ABORT_REQUESTS)?;
+            let aborted = replies.iter().filter(|reply| reply.status == 503).count();
+            let served = replies.iter().filter(|reply| reply.status == 200).count();
+            let log = probe.log();
+            Ok(Facts::new()
+                .with(
+                    "statuses",
+                    distinct(replies.iter().map(|r| r.result()), " "),
+                )
+                .with("aborted share", share_band(aborted, replies.len()))
+                .with(
+                    "aborted + served",
+                    format!("{} of {}", aborted + served, replies.len()),
+                )
+                .with(
+                    "upstream requests",
+                    equal_or_both(probe.received("a")?.len(), served, "served"),
+                )
+                .with(
+                    "FI lines",
+                    equal_or_both(
+                        log.iter().filter(|line| *line == "503 FI").count(),
+                        aborted,
+                        "aborted",
+                    ),
+                )
+                .with("log kinds", distinct(log.iter().cloned(), "; ")))
+        },
+        Facts::new()
+            .with("statuses", "200 503")
+            .with("aborted share", "25%..75%")
+            .with(
+                "aborted + served",
+                format!("{HALF_ABORT_REQUESTS} of {HALF_ABORT_REQUESTS}"),
+            )
+            .with("upstream requests", "= served")
+            .with("FI lines", "= aborted")
+            .with("log kinds", "200 -; 503 FI"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// Requests sent by [`fault_abort_half`].
+const HALF_ABORT_REQUESTS: usize = 200;
+
+/// `fault.delay` of 500 ms at `percentage: 50`, drawn for each request: of
+/// [`HALF_DELAY_REQUESTS`] all are served, some delayed (flag DI), some
+/// not, and at least as many took ≥ 500 ms as were delayed.
+fn fault_delay_half() -> Scenario {
+    const HOST: &str = "delay-half.example.com";
+    const DELAY: Duration = Duration::from_millis(500);
+    Scenario::new(
+        "VS fault delay 50%",
+        one_route(
+            HOST,
+            json!({ "fault": { "delay": { "fixedDelay": "500ms", "percentage": { "value": 50 } } } }),
+        ),
+        |probe| {
+            let replies = probe.send_times(&Call::get(HOST, "/"), HALF_DELAY_REQUESTS)?;
+            let log = probe.log();
+            let delayed = log.iter().filter(|line| *line == "200 DI").count();
+            let slow = replies.iter().filter(|r| r.elapsed >= DELAY).count();
+            Ok(Facts::new()
+                .with("statuses", statuses(&replies))
+                .with("delayed", some_of(delayed, replies.len()))
+                .with(
+                    "took ≥ 500ms",
+                    if slow >= delayed {
+                        "≥ delayed".to_string()
+                    } else {
+                        format!("{slow} < {delayed} delayed")
+                    },
+                )
+                .with("log kinds", distinct(log.iter().cloned(), "; ")))
+        },
+        Facts::new()
+            .with("statuses", format!("200×{HALF_DELAY_REQUESTS}"))
+            .with("delayed", "some, not all")
+            .with("took ≥ 500ms", "≥ delayed")
+            .with("log kinds", "200 -; 200 DI"),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// Requests sent by [`fault_delay_half`].
+const HALF_DELAY_REQUESTS: usize = 40;
+
+/// The distinct values, sorted, joined by `separator`.
+fn distinct(values: impl Iterator<Item = String>, separator: &str) -> String {
+    let mut values: Vec<String> = values.collect();
+    values.sort();
+    values.dedup();
+    values.join(separator)
+}
+
+/// `25%..75%` when `count` of `total` lies in that band, else the count.
+fn share_band(count: usize, total: usize) -> String {
+    if count * 4 >= total && count * 4 <= total * 3 {
+        "25%..75%".to_string()
+    } else {
+        format!("{count} of {total}, outside 25%..75%")
+    }
+}
+
+/// `some, not all` when `count` of `total` is neither none nor all.
+fn some_of(count: usize, total: usize) -> String {
+    if count > 0 && count < total {
+        "some, not all".to_string()
+    } else {
+        format!("{count} of {total}")
+    }
+}
+
+/// `= <name>` when `count` equals `expected`, else both numbers.
+fn equal_or_both(count: usize, expected: usize, name: &str) -> String {
+    if count == expected {
+        format!("= {name}")
+    } else {
+        format!("{count}, {name} {expected}")
+    }
 }
 
 /// `mirror` with `mirrorPercentage: 100`: the app's response comes from
