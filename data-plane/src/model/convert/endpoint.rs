@@ -13,7 +13,9 @@ pub fn load_assignment(la: &ClusterLoadAssignment) -> Result<LoadAssignment, Err
 
 /// The endpoints of `la` for the cluster (or EDS service) `name`. Hosts are
 /// kept as written: an IP address, or a host name for DNS clusters. A
-/// weight of zero counts as one, as Envoy's default.
+/// weight of zero counts as one, as Envoy's default. The agent balances
+/// over one priority, so a locality at any other priority than 0 (failover
+/// or `retryRemoteLocalities` would need it) is rejected.
 pub(super) fn load_assignment_named(
     name: &str,
     la: &ClusterLoadAssignment,
@@ -21,6 +23,11 @@ pub(super) fn load_assignment_named(
     let resource = At::resource("endpoints", name);
     let mut endpoints = Vec::new();
     for (i, locality) in la.endpoints.iter().enumerate() {
+        if locality.priority != 0 {
+            return Err(resource
+                .field(format!("endpoints[{i}].priority"))
+                .error("only priority 0 is supported (the agent has one priority)"));
+        }
         for (j, lb) in locality.lb_endpoints.iter().enumerate() {
             let at = resource.field(format!("endpoints[{i}].lb_endpoints[{j}]"));
             let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) = &lb.host_identifier else {

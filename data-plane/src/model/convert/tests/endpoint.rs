@@ -93,3 +93,19 @@ fn an_endpoint_needs_a_socket_address_with_a_port_number() {
         );
     }
 }
+
+#[test]
+fn a_locality_at_another_priority_than_0_is_rejected() {
+    let mut la = assignment(vec![
+        vec![lb_endpoint(Some(socket_address("10.0.0.1", 80)), None)],
+        vec![lb_endpoint(Some(socket_address("10.0.0.2", 80)), None)],
+    ]);
+    la.endpoints[1].priority = 1;
+    assert_rejected(
+        load_assignment_from_proto(&la),
+        "endpoints",
+        "outbound|80||httpbin.org",
+        "endpoints[1].priority",
+        "only priority 0 is supported (the agent has one priority)",
+    );
+}
