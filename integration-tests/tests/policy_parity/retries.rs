@@ -1,6 +1,7 @@
 //! Retries as Envoy's router makes them: a request body sent again, a body
 //! past the buffer limit not retried, an HTTP/2 `REFUSED_STREAM` told
-//! apart from other resets, and the `max_retries` circuit breaker.
+//! apart from other resets, the `max_retries` circuit breaker, and
+//! `retryRemoteLocalities` over endpoints of one priority.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -13,7 +14,7 @@ use serde_json::json;
 use tempfile::NamedTempFile;
 
 use crate::config::{cluster, destination_rule, http_service, ready, route_to, virtual_service};
-use crate::virtual_service::one_route;
+use crate::virtual_service::{one_route, with_counters};
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -22,6 +23,7 @@ pub fn scenarios() -> Vec<Scenario> {
         refused_stream_retried(),
         reset_not_retried_as_refused_stream(),
         retry_overflow(),
+        remote_localities_one_priority(),
     ]
 }
 
@@ -277,6 +279,50 @@ fn retry_overflow() -> Scenario {
             .with("failing request", 503)
             .with("log", "503 UO×1 504 URX,UT×1")
             .with("upstream_rq_retry_overflow", 1),
+    )
+    .ready(ready(HOST, 1))
+}
+
+/// `retryRemoteLocalities: true` (istiod's `previous_priorities` retry
+/// priority, update frequency 2) on a service whose endpoints are all at
+/// priority 0, as this control plane sends them: the config is accepted,
+/// and a 503 is retried as without it, the retry served.
+fn remote_localities_one_priority() -> Scenario {
+    const HOST: &str = "retry-localities.example.com";
+    Scenario::new(
+        "VS retries retryRemoteLocalities: one priority, retried as without it",
+        one_route(
+            HOST,
+            json!({ "retries": { "attempts": 2, "retryOn": "5xx", "retryRemoteLocalities": true } }),
+        ),
+        |probe| {
+            probe.fail(
+                "a",
+                Failing::Next {
+                    count: 1,
+                    status: 503,
+                },
+            )?;
+            let reply = probe.send(&Call::get(HOST, "/"))?;
+            let facts = Facts::new()
+                .with("status", reply.result())
+                .with("served by", reply.served_by())
+                .with("attempts upstream", probe.received("a")?.len())
+                .with("log", probe.log().join("; "));
+            with_counters(
+                facts,
+                probe,
+                HOST,
+                &["upstream_rq_retry", "upstream_rq_retry_success"],
+            )
+        },
+        Facts::new()
+            .with("status", 200)
+            .with("served by", "a")
+            .with("attempts upstream", 2)
+            .with("log", "200 -")
+            .with("upstream_rq_retry", 1)
+            .with("upstream_rq_retry_success", 1),
     )
     .ready(ready(HOST, 1))
 }
