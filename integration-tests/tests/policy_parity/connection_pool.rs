@@ -4,14 +4,12 @@
 //! it: a status and flag, the protocol the upstream saw, the upstream
 //! connections and their counters, the socket's keepalive timer.
 
-use std::collections::BTreeSet;
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use integration_tests::policy::{Call, Facts, Probe, Reply, Scenario, sorted_tally};
 use serde_json::json;
 
 use crate::config::{cluster, destination_rule, http_service, ready};
+use crate::destination_rule::requests_past_a_second;
 use crate::statuses;
 
 pub fn scenarios() -> Vec<Scenario> {
@@ -117,22 +115,10 @@ fn http_idle_timeout() -> Scenario {
         "DR http.idleTimeout: an idle upstream connection is closed",
         pooled(HOST, json!({ "http": { "idleTimeout": "1s" } })),
         |probe| {
-            let call = Call::get(HOST, "/");
-            let mut replies = vec![probe.send(&call)?];
-            std::thread::sleep(Duration::from_millis(1500));
-            replies.push(probe.send(&call)?);
-            let connections: BTreeSet<_> = probe
-                .received("a")?
-                .iter()
-                .map(|request| request.peer)
-                .collect();
-            Ok(Facts::new()
-                .with("statuses", statuses(&replies))
-                .with("upstream connections", connections.len())
-                .with(
-                    "upstream_cx_idle_timeout",
-                    probe.cluster_stat(&cluster(HOST), "upstream_cx_idle_timeout")?,
-                ))
+            Ok(requests_past_a_second(probe, HOST)?.with(
+                "upstream_cx_idle_timeout",
+                probe.cluster_stat(&cluster(HOST), "upstream_cx_idle_timeout")?,
+            ))
         },
         Facts::new()
             .with("statuses", "200×2")

@@ -221,22 +221,10 @@ fn max_connection_duration() -> Scenario {
             ),
         ],
         |probe| {
-            let call = Call::get(HOST, "/");
-            let mut replies = vec![probe.send(&call)?];
-            std::thread::sleep(Duration::from_millis(1500));
-            replies.push(probe.send(&call)?);
-            let connections: BTreeSet<_> = probe
-                .received("a")?
-                .iter()
-                .map(|request| request.peer)
-                .collect();
-            Ok(Facts::new()
-                .with("statuses", statuses(&replies))
-                .with("upstream connections", connections.len())
-                .with(
-                    "upstream_cx_max_duration_reached",
-                    probe.cluster_stat(&cluster(HOST), "upstream_cx_max_duration_reached")?,
-                ))
+            Ok(requests_past_a_second(probe, HOST)?.with(
+                "upstream_cx_max_duration_reached",
+                probe.cluster_stat(&cluster(HOST), "upstream_cx_max_duration_reached")?,
+            ))
         },
         Facts::new()
             .with("statuses", "200×2")
@@ -244,6 +232,24 @@ fn max_connection_duration() -> Scenario {
             .with("upstream_cx_max_duration_reached", 1),
     )
     .ready(ready(HOST, 1))
+}
+
+/// Two GETs to `host`, 1.5 s apart, so that a 1 s limit on the pooled
+/// upstream connection passes between them: their statuses and how many
+/// upstream connections server `a` saw them on.
+pub fn requests_past_a_second(probe: &Probe<'_>, host: &str) -> anyhow::Result<Facts> {
+    let call = Call::get(host, "/");
+    let mut replies = vec![probe.send(&call)?];
+    std::thread::sleep(Duration::from_millis(1500));
+    replies.push(probe.send(&call)?);
+    let connections: BTreeSet<_> = probe
+        .received("a")?
+        .iter()
+        .map(|request| request.peer)
+        .collect();
+    Ok(Facts::new()
+        .with("statuses", statuses(&replies))
+        .with("upstream connections", connections.len()))
 }
 
 /// `http.useClientProtocol`: the upstream request goes out in the HTTP
