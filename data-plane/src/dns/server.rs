@@ -14,6 +14,9 @@ use super::forward::read_framed;
 
 /// TCP clients served at once; beyond, a new connection is closed.
 const MAX_TCP_CONNECTIONS: usize = 256;
+/// How many system-picked ports to try for a port 0 address before giving
+/// up on finding one free for both UDP and TCP.
+const EPHEMERAL_ATTEMPTS: u32 = 16;
 /// A TCP connection with no query for this long is closed.
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest DNS message over UDP.
@@ -39,24 +42,39 @@ pub struct DnsListeners {
 }
 
 impl DnsListeners {
-    /// Binds UDP and TCP on `addr`.
+    /// Binds UDP and TCP on `addr` (port 0: one port the system picks, free
+    /// for both).
     pub async fn bind(addr: SocketAddr) -> Result<Self, BindError> {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| BindError::Bind {
-                addr,
-                transport: "UDP",
-                source,
-            })?;
-        let bound = udp.local_addr().unwrap_or(addr);
-        let tcp = TcpListener::bind(bound)
-            .await
-            .map_err(|source| BindError::Bind {
-                addr: bound,
-                transport: "TCP",
-                source,
-            })?;
-        Ok(Self { udp, tcp })
+        let mut attempts = 0;
+        loop {
+            let udp = UdpSocket::bind(addr)
+                .await
+                .map_err(|source| BindError::Bind {
+                    addr,
+                    transport: "UDP",
+                    source,
+                })?;
+            let bound = udp.local_addr().unwrap_or(addr);
+            match TcpListener::bind(bound).await {
+                Ok(tcp) => return Ok(Self { udp, tcp }),
+                // Port 0 let the system pick a UDP port whose TCP twin is
+                // taken: pick again.
+                Err(source)
+                    if addr.port() == 0
+                        && source.kind() == std::io::ErrorKind::AddrInUse
+                        && attempts < EPHEMERAL_ATTEMPTS =>
+                {
+                    attempts += 1;
+                }
+                Err(source) => {
+                    return Err(BindError::Bind {
+                        addr: bound,
+                        transport: "TCP",
+                        source,
+                    });
+                }
+            }
+        }
     }
 
     /// The address both sockets listen on.
