@@ -290,10 +290,11 @@ impl Admin {
                 let _ = writeln!(out, "{name}::{address}::rq_active::{}", host.rq_active);
                 let _ = writeln!(out, "{name}::{address}::rq_error::{}", host.rq_error);
                 let _ = writeln!(out, "{name}::{address}::rq_total::{}", host.rq_total);
-                let flags = if host.ejected {
-                    "/failed_outlier_check"
-                } else {
-                    "healthy"
+                let flags = match (host.ejected, host.eds_unhealthy) {
+                    (false, false) => "healthy",
+                    (true, false) => "/failed_outlier_check",
+                    (false, true) => "/failed_eds_health",
+                    (true, true) => "/failed_outlier_check/failed_eds_health",
                 };
                 let _ = writeln!(out, "{name}::{address}::health_flags::{flags}");
             }

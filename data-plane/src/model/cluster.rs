@@ -90,6 +90,10 @@ pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub weight: u32,
+    /// False when the control plane says the host is UNHEALTHY, DRAINING
+    /// or TIMEOUT: Envoy then balances over the other hosts, unless too
+    /// few are healthy (panic mode).
+    pub healthy: bool,
 }
 
 /// TLS origination settings, with certificate material already read and

@@ -200,12 +200,17 @@ impl ClusterRuntime {
         picked.ok_or_else(|| self.no_healthy_upstream())
     }
 
-    /// While outlier detection has ejected hosts: the healthy ones, or all
-    /// of them when too few are healthy (Envoy's panic mode, below
-    /// `healthy_panic_threshold`). `None` when no host was ever ejected.
+    /// While outlier detection has ejected hosts or the control plane
+    /// marked some unhealthy: the healthy ones, or all of them when too
+    /// few are healthy (Envoy's panic mode, below
+    /// `healthy_panic_threshold`). `None` when every host was always
+    /// healthy.
     fn balanced(&self, endpoints: &Arc<EndpointSet>) -> Option<Arc<Balanced>> {
-        let generation = self.outlier.as_ref()?.generation.load(Ordering::Relaxed);
-        if generation == 0 {
+        let generation = self
+            .outlier
+            .as_ref()
+            .map_or(0, |outlier| outlier.generation.load(Ordering::Relaxed));
+        if generation == 0 && endpoints.all_healthy() {
             return None;
         }
         let source = Arc::as_ptr(endpoints) as usize;
@@ -219,11 +224,13 @@ impl ClusterRuntime {
             .hosts
             .iter()
             .zip(&endpoints.weights)
-            .filter(|(host, _)| !host.stats.outlier.is_ejected())
-            .map(|(host, &weight)| Candidate {
+            .zip(&endpoints.healthy)
+            .filter(|((host, _), healthy)| **healthy && !host.stats.outlier.is_ejected())
+            .map(|((host, &weight), _)| Candidate {
                 addr: host.addr,
                 hostname: host.hostname.clone(),
                 weight,
+                healthy: true,
             })
             .collect();
         let panic = self
@@ -307,13 +314,18 @@ impl ClusterRuntime {
 
     pub(crate) fn status(&self) -> ClusterStatus {
         let endpoints = self.endpoints.load();
-        let mut hosts: Vec<(Arc<Host>, u32)> = endpoints
+        let mut hosts: Vec<(Arc<Host>, u32, bool)> = endpoints
             .hosts
             .iter()
-            .cloned()
-            .zip(endpoints.weights.iter().copied())
+            .zip(&endpoints.weights)
+            .zip(&endpoints.healthy)
+            .map(|((host, &weight), &healthy)| (host.clone(), weight, healthy))
             .collect();
-        hosts.extend(self.original.iter().map(|entry| (entry.value().clone(), 1)));
+        hosts.extend(
+            self.original
+                .iter()
+                .map(|entry| (entry.value().clone(), 1, true)),
+        );
         ClusterStatus {
             name: self.model.name.clone(),
             discovery: match &self.model.discovery {
@@ -328,7 +340,7 @@ impl ClusterRuntime {
             outlier_detection: self.outlier.is_some(),
             endpoints: hosts
                 .into_iter()
-                .map(|(host, weight)| EndpointStatus {
+                .map(|(host, weight, healthy)| EndpointStatus {
                     address: host.addr,
                     hostname: host.hostname.clone(),
                     weight,
@@ -339,6 +351,7 @@ impl ClusterRuntime {
                     cx_connect_fail: host.stats.cx_connect_fail.load(Ordering::Relaxed),
                     cx_active: host.stats.pool_connections.load(Ordering::Relaxed),
                     ejected: host.stats.outlier.is_ejected(),
+                    eds_unhealthy: !healthy,
                 })
                 .collect(),
         }
@@ -440,6 +453,7 @@ fn static_set(assignment: &LoadAssignment, previous: &EndpointSet) -> EndpointSe
                 addr: SocketAddr::new(ip, e.port),
                 hostname: None,
                 weight: e.weight,
+                healthy: e.healthy,
             }),
             Err(_) => {
                 warn!(cluster = %assignment.cluster_name, host = %e.host, "skipping a non-IP endpoint");

@@ -202,6 +202,7 @@ impl DnsDiscovery {
                     addr: SocketAddr::new(ip, target.port),
                     hostname: hostname.clone(),
                     weight: target.weight,
+                    healthy: target.healthy,
                 })
             })
             .collect())

@@ -82,6 +82,8 @@ pub(crate) struct Candidate {
     pub(crate) addr: SocketAddr,
     pub(crate) hostname: Option<Arc<str>>,
     pub(crate) weight: u32,
+    /// Whether the control plane says the host may be balanced to.
+    pub(crate) healthy: bool,
 }
 
 /// The hosts of a cluster at one moment, with their weights.
@@ -89,6 +91,8 @@ pub(crate) struct Candidate {
 pub(crate) struct EndpointSet {
     pub(crate) hosts: Vec<Arc<Host>>,
     pub(crate) weights: Vec<u32>,
+    /// Per host, whether the control plane says it may be balanced to.
+    pub(crate) healthy: Vec<bool>,
     /// Smooth weighted round-robin order of host indices; empty when all
     /// weights are equal (plain rotation).
     schedule: Vec<u32>,
@@ -108,10 +112,12 @@ impl EndpointSet {
         let mut index: HashMap<(SocketAddr, Option<&str>), usize> = HashMap::new();
         let mut hosts: Vec<Arc<Host>> = Vec::with_capacity(candidates.len());
         let mut weights: Vec<u32> = Vec::with_capacity(candidates.len());
+        let mut healthy: Vec<bool> = Vec::with_capacity(candidates.len());
         for c in candidates {
             let key = (c.addr, c.hostname.as_deref());
             if let Some(&i) = index.get(&key) {
                 weights[i] = weights[i].saturating_add(c.weight.max(1));
+                healthy[i] |= c.healthy;
                 continue;
             }
             index.insert(key, hosts.len());
@@ -121,11 +127,13 @@ impl EndpointSet {
                 .unwrap_or_else(|| Arc::new(Host::new(c.addr, c.hostname.clone())));
             hosts.push(host);
             weights.push(c.weight.max(1));
+            healthy.push(c.healthy);
         }
         let schedule = smooth_wrr_schedule(&weights);
         Self {
             hosts,
             weights,
+            healthy,
             schedule,
             hash_table: OnceLock::new(),
         }
@@ -143,6 +151,11 @@ impl EndpointSet {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.hosts.is_empty()
+    }
+
+    /// Whether the control plane says every host may be balanced to.
+    pub(crate) fn all_healthy(&self) -> bool {
+        self.healthy.iter().all(|&healthy| healthy)
     }
 
     /// Picks a host by `policy`; `rr` is the cluster's round-robin counter.
@@ -248,6 +261,7 @@ mod tests {
                 addr: SocketAddr::from(([10, 0, 0, i as u8 + 1], 80)),
                 hostname: None,
                 weight,
+                healthy: true,
             })
             .collect()
     }

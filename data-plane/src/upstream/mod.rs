@@ -127,6 +127,8 @@ pub struct EndpointStatus {
     pub cx_active: u64,
     /// Ejected by outlier detection.
     pub ejected: bool,
+    /// Marked UNHEALTHY, DRAINING or TIMEOUT by the control plane.
+    pub eds_unhealthy: bool,
 }
 
 /// The cluster runtimes of the running config. Cheap to clone (shared).

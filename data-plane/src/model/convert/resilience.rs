@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use proto::pb::envoy::config::cluster::v3::Cluster as PbCluster;
 use proto::pb::envoy::config::cluster::v3::OutlierDetection as PbOutlier;
+use proto::pb::envoy::config::cluster::v3::cluster::common_lb_config::LocalityConfigSpecifier;
 use proto::pb::envoy::config::core::v3::RoutingPriority;
 
 use super::{At, duration};
@@ -158,12 +159,48 @@ fn unsupported(o: &PbOutlier, at: &At<'_>) -> Result<(), Error> {
 }
 
 /// `common_lb_config.healthy_panic_threshold` (Envoy: 50% when unset).
+///
+/// The rest of `common_lb_config` is rejected where the agent would not do
+/// what Envoy does: locality-weighted balancing, closing connections when
+/// the hosts change, overriding a host by status, hashing by host name.
+/// Zone-aware balancing needs a local cluster, which neither the agent
+/// nor Istio's Envoy bootstrap names, so Envoy does none: nor does the
+/// agent. The update merge window only delays updates, and the wait for a
+/// first health check applies to active health checks, which no cluster
+/// has here.
 pub(super) fn healthy_panic_threshold(c: &PbCluster, at: &At<'_>) -> Result<PanicThreshold, Error> {
-    let Some(percent) = c
-        .common_lb_config
+    let Some(lb) = c.common_lb_config.as_ref() else {
+        return Ok(PanicThreshold::DEFAULT);
+    };
+    let at_lb = at.field("common_lb_config");
+    if let Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(_)) = lb.locality_config_specifier
+    {
+        return Err(at_lb
+            .field("locality_weighted_lb_config")
+            .error("locality-weighted balancing is not supported"));
+    }
+    if lb.close_connections_on_host_set_change {
+        return Err(at_lb
+            .field("close_connections_on_host_set_change")
+            .error("closing connections when the hosts change is not supported"));
+    }
+    if lb.override_host_status.is_some() {
+        return Err(at_lb
+            .field("override_host_status")
+            .error("overriding the host is not supported"));
+    }
+    if lb
+        .consistent_hashing_lb_config
         .as_ref()
-        .and_then(|lb| lb.healthy_panic_threshold.as_ref())
-    else {
+        .is_some_and(|hashing| {
+            hashing.use_hostname_for_hashing || hashing.hash_balance_factor.is_some()
+        })
+    {
+        return Err(at_lb
+            .field("consistent_hashing_lb_config")
+            .error("hashing by host name and bounded loads are not supported"));
+    }
+    let Some(percent) = lb.healthy_panic_threshold.as_ref() else {
         return Ok(PanicThreshold::DEFAULT);
     };
     if !(0.0..=100.0).contains(&percent.value) {

@@ -234,6 +234,7 @@ pub(super) fn assignment(name: &str, endpoints: &[(&str, u16)]) -> LoadAssignmen
                 host: host.to_string(),
                 port,
                 weight: 1,
+                healthy: true,
             })
             .collect(),
     }

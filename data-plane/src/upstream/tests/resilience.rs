@@ -1,6 +1,7 @@
 //! Circuit breakers and outlier detection against local servers: overflow
 //! of pending requests and TCP connections, ejection of a failing host,
-//! panic mode and no healthy upstream once every host is ejected.
+//! panic mode and no healthy upstream once every host is ejected; hosts
+//! the control plane marks unhealthy, balanced around as Envoy does.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -219,6 +220,79 @@ async fn with_every_host_ejected_panic_mode_or_no_healthy_upstream() {
     for _ in 0..2 {
         fetch(&upstreams, CLUSTER, "api.test", None).await.unwrap();
     }
+    let refused = fetch(&upstreams, CLUSTER, "api.test", None).await;
+    assert!(
+        matches!(refused, Err(UpstreamError::NoHealthyUpstream(_))),
+        "{refused:?}"
+    );
+}
+
+/// A cluster of `hosts`, the control plane marking those of `unhealthy`
+/// UNHEALTHY.
+fn cluster_with_health(
+    hosts: &[SocketAddr],
+    unhealthy: &[SocketAddr],
+    panic: PanicThreshold,
+) -> crate::model::Cluster {
+    let mut cluster = static_cluster(CLUSTER, hosts);
+    if let crate::model::cluster::Discovery::Static(assignment) = &mut cluster.discovery {
+        for endpoint in &mut assignment.endpoints {
+            let addr: SocketAddr = format!("{}:{}", endpoint.host, endpoint.port)
+                .parse()
+                .unwrap();
+            endpoint.healthy = !unhealthy.contains(&addr);
+        }
+    }
+    cluster.healthy_panic_threshold = panic;
+    cluster
+}
+
+#[tokio::test]
+async fn a_host_the_control_plane_marks_unhealthy_gets_no_requests() {
+    let good = server(200, None).await;
+    let marked = server(200, None).await;
+    let third = server(200, None).await;
+    let upstreams = upstreams(vec![cluster_with_health(
+        &[good, marked, third],
+        &[marked],
+        PanicThreshold::DEFAULT,
+    )]);
+    for _ in 0..6 {
+        let (_, _, info) = fetch(&upstreams, CLUSTER, "api.test", None).await.unwrap();
+        assert_ne!(info.address, marked, "two of three healthy: no panic");
+    }
+    assert_eq!(metric(&upstreams, "envoy_cluster_lb_healthy_panic"), 0);
+    let flags: Vec<(SocketAddr, bool)> = upstreams.describe()[0]
+        .endpoints
+        .iter()
+        .map(|e| (e.address, e.eds_unhealthy))
+        .collect();
+    assert!(flags.contains(&(marked, true)) && flags.contains(&(good, false)));
+}
+
+#[tokio::test]
+async fn too_few_hosts_marked_healthy_is_panic_mode_or_no_healthy_upstream() {
+    let good = server(200, None).await;
+    let marked = server(200, None).await;
+    let other = server(200, None).await;
+    let upstreams = upstreams(vec![cluster_with_health(
+        &[good, marked, other],
+        &[marked, other],
+        PanicThreshold::DEFAULT,
+    )]);
+    let mut to_marked = 0;
+    for _ in 0..6 {
+        let (_, _, info) = fetch(&upstreams, CLUSTER, "api.test", None).await.unwrap();
+        to_marked += usize::from(info.address != good);
+    }
+    assert_eq!(to_marked, 4, "one of three healthy: balanced over all");
+    assert_eq!(metric(&upstreams, "envoy_cluster_lb_healthy_panic"), 6);
+
+    let upstreams = super::upstreams(vec![cluster_with_health(
+        &[marked],
+        &[marked],
+        PanicThreshold(0),
+    )]);
     let refused = fetch(&upstreams, CLUSTER, "api.test", None).await;
     assert!(
         matches!(refused, Err(UpstreamError::NoHealthyUpstream(_))),

@@ -1,10 +1,12 @@
 //! Endpoints: hosts as written, ports, weights.
 
-use proto::pb::envoy::config::core::v3::Address;
+use proto::pb::envoy::config::core::v3::{Address, HealthStatus};
+use proto::pb::envoy::config::endpoint::v3::endpoint::AdditionalAddress;
 use proto::pb::envoy::config::endpoint::v3::{
-    ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
+    ClusterLoadAssignment, Endpoint, LbEndpoint, LedsClusterLocalityConfig, LocalityLbEndpoints,
+    cluster_load_assignment, lb_endpoint, locality_lb_endpoints,
 };
-use proto::wkt::UInt32Value;
+use proto::wkt::{Duration, UInt32Value};
 
 use super::{assert_rejected, named_port_address, socket_address};
 use crate::model::cluster::Endpoint as ModelEndpoint;
@@ -50,6 +52,7 @@ fn endpoints_of_every_locality_keep_host_port_and_weight() {
         host: host.to_string(),
         port,
         weight,
+        healthy: true,
     };
     assert_eq!(
         converted.endpoints,
@@ -108,4 +111,156 @@ fn a_locality_at_another_priority_than_0_is_rejected() {
         "endpoints[1].priority",
         "only priority 0 is supported (the agent has one priority)",
     );
+}
+
+#[test]
+fn unhealthy_draining_and_timed_out_hosts_are_kept_but_not_healthy() {
+    let with_status = |host: &str, status: HealthStatus| LbEndpoint {
+        health_status: status as i32,
+        ..lb_endpoint(Some(socket_address(host, 80)), None)
+    };
+    let la = assignment(vec![vec![
+        with_status("10.0.0.1", HealthStatus::Unknown),
+        with_status("10.0.0.2", HealthStatus::Healthy),
+        with_status("10.0.0.3", HealthStatus::Unhealthy),
+        with_status("10.0.0.4", HealthStatus::Draining),
+        with_status("10.0.0.5", HealthStatus::Timeout),
+    ]]);
+    let converted = load_assignment_from_proto(&la).unwrap();
+    let health: Vec<(&str, bool)> = converted
+        .endpoints
+        .iter()
+        .map(|e| (e.host.as_str(), e.healthy))
+        .collect();
+    assert_eq!(
+        health,
+        [
+            ("10.0.0.1", true),
+            ("10.0.0.2", true),
+            ("10.0.0.3", false),
+            ("10.0.0.4", false),
+            ("10.0.0.5", false),
+        ]
+    );
+}
+
+#[test]
+fn what_the_agent_cannot_balance_by_is_rejected_by_name() {
+    let healthy = || lb_endpoint(Some(socket_address("10.0.0.1", 80)), None);
+    let base = || assignment(vec![vec![healthy()]]);
+    let degraded = {
+        let mut la = base();
+        la.endpoints[0].lb_endpoints[0].health_status = HealthStatus::Degraded as i32;
+        la
+    };
+    let unknown_status = {
+        let mut la = base();
+        la.endpoints[0].lb_endpoints[0].health_status = 42;
+        la
+    };
+    let additional = {
+        let mut la = base();
+        if let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) =
+            &mut la.endpoints[0].lb_endpoints[0].host_identifier
+        {
+            ep.additional_addresses = vec![AdditionalAddress {
+                address: Some(socket_address("10.0.0.9", 80)),
+            }];
+        }
+        la
+    };
+    let leds = {
+        let mut la = base();
+        la.endpoints[0].lb_config =
+            Some(locality_lb_endpoints::LbConfig::LedsClusterLocalityConfig(
+                LedsClusterLocalityConfig::default(),
+            ));
+        la
+    };
+    let drop_overloads = ClusterLoadAssignment {
+        policy: Some(cluster_load_assignment::Policy {
+            drop_overloads: vec![cluster_load_assignment::policy::DropOverload {
+                category: "throttle".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..base()
+    };
+    let stale = ClusterLoadAssignment {
+        policy: Some(cluster_load_assignment::Policy {
+            endpoint_stale_after: Some(Duration {
+                seconds: 30,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }),
+        ..base()
+    };
+    let named = ClusterLoadAssignment {
+        named_endpoints: [("a".to_string(), Endpoint::default())].into(),
+        ..base()
+    };
+    let cases = [
+        (
+            degraded,
+            "endpoints[0].lb_endpoints[0].health_status",
+            "degraded hosts are not supported",
+        ),
+        (
+            unknown_status,
+            "endpoints[0].lb_endpoints[0].health_status",
+            "unknown health status 42",
+        ),
+        (
+            additional,
+            "endpoints[0].lb_endpoints[0].endpoint.additional_addresses",
+            "additional addresses are not supported",
+        ),
+        (
+            leds,
+            "endpoints[0].leds_cluster_locality_config",
+            "LEDS is not supported; list the endpoints in lb_endpoints",
+        ),
+        (
+            drop_overloads,
+            "policy.drop_overloads",
+            "dropping overload is not supported",
+        ),
+        (
+            stale,
+            "policy.endpoint_stale_after",
+            "stale endpoints are not supported",
+        ),
+        (
+            named,
+            "named_endpoints",
+            "named endpoints are not supported",
+        ),
+    ];
+    for (la, field, reason) in cases {
+        assert_rejected(
+            load_assignment_from_proto(&la),
+            "endpoints",
+            "outbound|80||httpbin.org",
+            field,
+            reason,
+        );
+    }
+}
+
+#[test]
+fn locality_weights_and_the_overprovisioning_factor_change_nothing_with_one_priority() {
+    let mut la = assignment(vec![
+        vec![lb_endpoint(Some(socket_address("10.0.0.1", 80)), None)],
+        vec![lb_endpoint(Some(socket_address("10.0.0.2", 80)), None)],
+    ]);
+    la.endpoints[0].load_balancing_weight = Some(UInt32Value { value: 9 });
+    la.policy = Some(cluster_load_assignment::Policy {
+        overprovisioning_factor: Some(UInt32Value { value: 140 }),
+        ..Default::default()
+    });
+    let converted = load_assignment_from_proto(&la).unwrap();
+    let weights: Vec<u32> = converted.endpoints.iter().map(|e| e.weight).collect();
+    assert_eq!(weights, [1, 1]);
 }

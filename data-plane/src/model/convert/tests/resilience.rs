@@ -4,10 +4,13 @@
 use std::time::Duration;
 
 use proto::pb::envoy::config::cluster::v3::cluster::CommonLbConfig;
+use proto::pb::envoy::config::cluster::v3::cluster::common_lb_config::{
+    ConsistentHashingLbConfig, LocalityConfigSpecifier, LocalityWeightedLbConfig, ZoneAwareLbConfig,
+};
 use proto::pb::envoy::config::cluster::v3::{
     CircuitBreakers, Cluster, OutlierDetection, circuit_breakers,
 };
-use proto::pb::envoy::config::core::v3::RoutingPriority;
+use proto::pb::envoy::config::core::v3::{HealthStatusSet, RoutingPriority};
 use proto::pb::envoy::r#type::v3::Percent;
 use proto::wkt::{BoolValue, UInt32Value};
 
@@ -248,5 +251,66 @@ fn the_panic_threshold_defaults_to_half_and_must_be_a_percentage() {
         NAME,
         "common_lb_config.healthy_panic_threshold",
         "120 is not a percentage",
+    );
+}
+
+#[test]
+fn balancing_options_the_agent_lacks_are_rejected_and_zone_awareness_is_a_no_op() {
+    let with = |lb: CommonLbConfig| Cluster {
+        name: NAME.into(),
+        common_lb_config: Some(lb),
+        ..Default::default()
+    };
+    let cases = [
+        (
+            CommonLbConfig {
+                locality_config_specifier: Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(
+                    LocalityWeightedLbConfig {},
+                )),
+                ..Default::default()
+            },
+            "common_lb_config.locality_weighted_lb_config",
+            "locality-weighted balancing is not supported",
+        ),
+        (
+            CommonLbConfig {
+                close_connections_on_host_set_change: true,
+                ..Default::default()
+            },
+            "common_lb_config.close_connections_on_host_set_change",
+            "closing connections when the hosts change is not supported",
+        ),
+        (
+            CommonLbConfig {
+                override_host_status: Some(HealthStatusSet::default()),
+                ..Default::default()
+            },
+            "common_lb_config.override_host_status",
+            "overriding the host is not supported",
+        ),
+        (
+            CommonLbConfig {
+                consistent_hashing_lb_config: Some(ConsistentHashingLbConfig {
+                    use_hostname_for_hashing: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "common_lb_config.consistent_hashing_lb_config",
+            "hashing by host name and bounded loads are not supported",
+        ),
+    ];
+    for (lb, field, reason) in cases {
+        assert_rejected(convert(&with(lb)), "cluster", NAME, field, reason);
+    }
+    let zone_aware = with(CommonLbConfig {
+        locality_config_specifier: Some(LocalityConfigSpecifier::ZoneAwareLbConfig(
+            ZoneAwareLbConfig::default(),
+        )),
+        ..Default::default()
+    });
+    assert_eq!(
+        convert(&zone_aware).unwrap().healthy_panic_threshold,
+        PanicThreshold::DEFAULT
     );
 }
