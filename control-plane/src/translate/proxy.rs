@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use proto::pb::envoy::config::core::v3::Node;
 use proto::wkt::{Struct, value::Kind};
 use shared::node::{self, NodeId, NodeIdError, NodeType};
+use shared::workload::{DEFAULT_CLUSTER_ID, EndpointWorkload};
 
 use crate::config::model::Labels;
 
@@ -37,6 +38,33 @@ pub struct Workload {
     pub trusted_gateway: bool,
     /// A gateway (node type `router`), whatever its service account.
     pub router: bool,
+    /// Its workload's name, as its own telemetry names it
+    /// (`source_workload`).
+    pub name: String,
+    /// Its `CLUSTER_ID`.
+    pub cluster: String,
+}
+
+impl Workload {
+    /// Applies node metadata `WORKLOAD_NAME` (which names the workload
+    /// whatever its pod's name) and `CLUSTER_ID`, as the agent applies them
+    /// to its own `source_workload` and `source_cluster`.
+    pub fn with_node_metadata(mut self, node: &Node) -> Self {
+        if let Some(metadata) = node.metadata.as_ref() {
+            if let Some(name) = string_field(metadata, node::META_WORKLOAD_NAME) {
+                self.name = name;
+            }
+            if let Some(cluster) = string_field(metadata, node::META_CLUSTER_ID) {
+                self.cluster = cluster;
+            }
+        }
+        self
+    }
+
+    /// The `istio.workload` metadata of its endpoints.
+    pub fn endpoint_workload(&self) -> EndpointWorkload {
+        EndpointWorkload::new(&self.name, &self.namespace, &self.labels, &self.cluster)
+    }
 }
 
 impl Proxy {
@@ -118,9 +146,15 @@ impl Proxy {
         }
     }
 
-    /// This proxy as a workload, for services that select it.
+    /// This proxy as a workload, for services that select it, named by
+    /// its pod and labels (see [`shared::egress::workload_name`]) in
+    /// Istio's default cluster.
     pub fn as_workload(&self) -> Option<Workload> {
+        let node_id = self.id.parse::<NodeId>().ok();
+        let pod = node_id.as_ref().map_or(self.id.as_str(), NodeId::pod);
         Some(Workload {
+            name: shared::egress::workload_name(pod, &self.labels).to_string(),
+            cluster: DEFAULT_CLUSTER_ID.to_string(),
             namespace: self.namespace.clone(),
             address: self.ips.first()?.clone(),
             labels: self.labels.clone(),

@@ -14,6 +14,8 @@ use crate::config::model::{
 };
 use crate::config::{ConfigSnapshot, Resource};
 
+use shared::workload::{DEFAULT_CLUSTER_ID, EndpointWorkload};
+
 use super::egress_policy::OutboundPolicy;
 use super::proxy::{Proxy, Workload};
 
@@ -29,6 +31,9 @@ pub struct Endpoint {
     pub address: String,
     pub port: u32,
     pub weight: Option<u32>,
+    /// The workload behind it (a WorkloadEntry or a connected proxy), which
+    /// istiod names in the endpoint's `istio.workload` metadata.
+    pub workload: Option<EndpointWorkload>,
 }
 
 /// The mesh as one proxy sees it.
@@ -204,7 +209,9 @@ impl<'a> MeshView<'a> {
     /// weight; for a Kubernetes Service's named target port, their entry of
     /// that name, without which they do not serve the port), and the
     /// connected proxies whose labels match and that are members of a
-    /// declaration for them (see [`Self::membership`]).
+    /// declaration for them (see [`Self::membership`]). The selected ones
+    /// name their workload as istiod does: a WorkloadEntry by its name and
+    /// namespace, a proxy as its own telemetry names it.
     pub fn endpoints(&self, service: &Service<'_>, subset_labels: &Labels) -> Vec<Endpoint> {
         let spec = &service.entry.spec;
         let target_port = service.port.target_port.unwrap_or(service.port.number);
@@ -222,6 +229,7 @@ impl<'a> MeshView<'a> {
                 address: we.address.clone(),
                 port: port_for(&we.ports),
                 weight: we.weight,
+                workload: None,
             })
             .collect();
         // A Kubernetes Service's named target port: the selected entry's
@@ -241,6 +249,12 @@ impl<'a> MeshView<'a> {
                             address: we.spec.address.clone(),
                             port: selected_port_for(&we.spec.ports)?,
                             weight: we.spec.weight,
+                            workload: Some(EndpointWorkload::new(
+                                &we.meta.name,
+                                &we.meta.namespace,
+                                &we.spec.labels,
+                                DEFAULT_CLUSTER_ID,
+                            )),
                         })
                     }),
             );
@@ -263,6 +277,7 @@ impl<'a> MeshView<'a> {
                             address: w.address.clone(),
                             port,
                             weight: template.and_then(|t| t.weight),
+                            workload: Some(w.endpoint_workload()),
                         })
                     }),
             );
@@ -276,6 +291,7 @@ impl<'a> MeshView<'a> {
                 address: service.host.clone(),
                 port: target_port,
                 weight: None,
+                workload: None,
             });
         }
         endpoints.sort();
@@ -441,5 +457,7 @@ fn select_sidecar<'a>(
         })
 }
 
+#[cfg(test)]
+mod endpoint_workload_tests;
 #[cfg(test)]
 mod tests;

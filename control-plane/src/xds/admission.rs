@@ -72,7 +72,7 @@ pub fn admit(
     let workload = proxy.as_workload().map(|workload| Workload {
         service_account: account.name.clone(),
         trusted_gateway: proxy.node_type == NodeType::Router && gateways.trusts(account),
-        ..workload
+        ..workload.with_node_metadata(node)
     });
     Ok(Admitted { proxy, workload })
 }

@@ -97,6 +97,8 @@ fn workload(
         service_account: service_account.to_string(),
         trusted_gateway: false,
         router: false,
+        name: "reviews-v1".to_string(),
+        cluster: "Kubernetes".to_string(),
     }
 }
 

@@ -72,6 +72,12 @@ fn details_endpoints(documents: &[&str], port: u32, subset: &[(&str, &str)]) -> 
         .service("details.bookinfo.com", port)
         .expect("the service is visible");
     view.endpoints(service, &labels(subset))
+        .into_iter()
+        .map(|endpoint| Endpoint {
+            workload: None,
+            ..endpoint
+        })
+        .collect()
 }
 
 fn endpoint(address: &str, port: u32, weight: Option<u32>) -> Endpoint {
@@ -79,6 +85,7 @@ fn endpoint(address: &str, port: u32, weight: Option<u32>) -> Endpoint {
         address: address.to_string(),
         port,
         weight,
+        workload: None,
     }
 }
 

@@ -10,6 +10,7 @@ use super::{gateway_api_proxy, xds};
 use crate::config::load::load_str;
 use crate::config::{Checked, check};
 use crate::test_yaml::egress_gateway_service;
+use crate::translate::proxy::Proxy;
 use crate::translate::test_proxies::{egress_gateway, sidecar_in};
 
 fn repo() -> PathBuf {
@@ -163,7 +164,21 @@ fn assert_same_xds_but_unrouted(
     ] {
         let mut classic_xds = xds(classic, &egress_gateway(), classic_proxy);
         leave_out(&mut classic_xds, |name| unrouted.contains(&name));
-        let mut classic_xds = normalized(&classic_xds, renames);
+        // The gateway's endpoints name its workload: each tab's deployment.
+        let workload = |proxy: &Proxy| {
+            proxy
+                .as_workload()
+                .map(|workload| workload.endpoint_workload().encode())
+                .expect("the gateway has an address")
+        };
+        let (classic_workload, api_workload) =
+            (workload(&egress_gateway()), workload(&api_gateway));
+        let renames = [
+            &[(classic_workload.as_str(), api_workload.as_str())],
+            renames,
+        ]
+        .concat();
+        let mut classic_xds = normalized(&classic_xds, &renames);
         let mut api_xds = normalized(&xds(api, &api_gateway, api_proxy), &[]);
         if who == "gateway" {
             // The gateway proxy routes nothing to its own Service.
