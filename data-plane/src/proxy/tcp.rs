@@ -117,6 +117,7 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
     };
     cluster_stats.cx_total.fetch_add(1, Relaxed);
     log.upstream_host = Some(address);
+    log.upstream_local = upstream.get_ref().local_addr();
     let limits = Limits {
         idle: config.idle_timeout,
         max_duration: config.max_downstream_connection_duration,

@@ -61,10 +61,12 @@ pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestHashKey(pub u64);
 
-/// The host a request or connection actually went to (`UPSTREAM_HOST`).
+/// The host a request or connection actually went to (`UPSTREAM_HOST`),
+/// and the agent's end of the connection (`UPSTREAM_LOCAL_ADDRESS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamInfo {
     pub address: SocketAddr,
+    pub local: Option<SocketAddr>,
 }
 
 /// One cluster as admin `/clusters` shows it.
@@ -260,7 +262,6 @@ impl Upstreams {
         let mut admission = runtime.breakers.admit_request(http2, cluster).await?;
         let _active = host.stats.start_request();
         let captured = hyper_util::client::legacy::connect::capture_connection(&mut req);
-        let info = UpstreamInfo { address: host.addr };
         let mut attempt = Attempt {
             runtime: &runtime,
             host: &host,
@@ -283,6 +284,13 @@ impl Upstreams {
                 {
                     admission.hold(in_flight);
                 }
+                let info = UpstreamInfo {
+                    address: host.addr,
+                    local: response
+                        .extensions()
+                        .get::<pool::LocalAddress>()
+                        .map(|local| local.0),
+                };
                 response.extensions_mut().insert(Arc::new(admission));
                 Ok((response, info))
             }

@@ -286,14 +286,33 @@ pub enum UpstreamStream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+/// The agent's end of a pooled connection, in its responses' extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LocalAddress(pub(crate) SocketAddr);
+
+impl UpstreamStream {
+    /// The agent's end of the connection.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Plain(tcp) => tcp.local_addr().ok(),
+            Self::Tls(tls) => tls.get_ref().0.local_addr().ok(),
+        }
+    }
+}
+
 impl Connection for UpstreamStream {
     fn connected(&self) -> Connected {
-        match self {
+        let connected = match self {
             Self::Tls(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
-                connection_uses::counted(Connected::new().negotiated_h2())
+                Connected::new().negotiated_h2()
             }
-            _ => connection_uses::counted(Connected::new()),
-        }
+            _ => Connected::new(),
+        };
+        let connected = match self.local_addr() {
+            Some(local) => connected.extra(LocalAddress(local)),
+            None => connected,
+        };
+        connection_uses::counted(connected)
     }
 }
 

@@ -47,6 +47,8 @@ pub struct AccessLog {
     pub request_id: Option<HeaderValue>,
     pub authority: Option<HeaderValue>,
     pub upstream_host: Option<SocketAddr>,
+    /// The agent's end of the upstream connection (`UPSTREAM_LOCAL_ADDRESS`).
+    pub upstream_local: Option<SocketAddr>,
     pub upstream_cluster: Option<Arc<str>>,
     pub downstream_local: Option<SocketAddr>,
     pub downstream_remote: Option<SocketAddr>,
@@ -83,6 +85,7 @@ impl AccessLog {
             request_id: None,
             authority: None,
             upstream_host: None,
+            upstream_local: None,
             upstream_cluster: None,
             downstream_local,
             downstream_remote,

@@ -139,7 +139,7 @@ impl AccessLog {
             ),
             Value::UpstreamHost => display(self.upstream_host, out),
             Value::UpstreamCluster => text(self.upstream_cluster.as_deref().unwrap_or(""), out),
-            Value::UpstreamLocalAddress => Written::Missing,
+            Value::UpstreamLocalAddress => display(self.upstream_local, out),
             Value::DownstreamLocalAddress => display(self.downstream_local, out),
             Value::DownstreamLocalAddressWithoutPort => {
                 display(self.downstream_local.map(|a| a.ip()), out)

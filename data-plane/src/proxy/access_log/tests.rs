@@ -38,6 +38,7 @@ fn http_log() -> AccessLog {
     log.request_id = Some(HeaderValue::from_static("4f1c"));
     log.upstream_cluster = Some("outbound|80||httpbin.org".into());
     log.upstream_host = Some("127.0.0.1:8080".parse().unwrap());
+    log.upstream_local = Some("127.0.0.1:41234".parse().unwrap());
     log.route_name = Some("default".into());
     log
 }
@@ -155,7 +156,7 @@ fn bytes_duration_addresses_and_names() {
             &log,
             "%BYTES_RECEIVED% %BYTES_SENT% %UPSTREAM_HOST% %UPSTREAM_CLUSTER% %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS%"
         ),
-        "12 345 127.0.0.1:8080 outbound|80||httpbin.org outbound|80||httpbin.org -"
+        "12 345 127.0.0.1:8080 outbound|80||httpbin.org outbound|80||httpbin.org 127.0.0.1:41234"
     );
     assert_eq!(
         text(
@@ -174,9 +175,9 @@ fn bytes_duration_addresses_and_names() {
     assert_eq!(
         text(
             &tcp_log(),
-            "%REQUESTED_SERVER_NAME% %ROUTE_NAME% %UPSTREAM_HOST%"
+            "%REQUESTED_SERVER_NAME% %ROUTE_NAME% %UPSTREAM_HOST% %UPSTREAM_LOCAL_ADDRESS%"
         ),
-        "blocked.example - -"
+        "blocked.example - - -"
     );
     let duration = text(&log, "%DURATION%");
     assert!(duration.parse::<u64>().is_ok(), "{duration}");

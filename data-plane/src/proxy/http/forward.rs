@@ -125,6 +125,7 @@ pub(super) async fn forward(
     let service_time = started.elapsed();
     let log = &mut exchange.log;
     log.upstream_host = Some(info.address);
+    log.upstream_local = info.local;
     log.upstream_service_time = Some(service_time.as_millis());
     log.response_code_details = "via_upstream";
     Stats::record_upstream_response(&cluster_stats, response.status().as_u16());

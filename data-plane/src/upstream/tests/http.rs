@@ -1,6 +1,6 @@
 //! Plain HTTP upstreams: keep-alive reuse, pools kept across updates, load
 //! balancing, EDS, no healthy upstream, connect failures, original destination,
-//! raw TCP connections and HTTP/2.
+//! raw TCP connections and HTTP/2, the agent's end of each connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -285,4 +285,43 @@ async fn http2_cluster_sends_the_host_as_authority() {
         .await
         .unwrap();
     assert_eq!(server.accepted(), 1, "HTTP/2 multiplexes on one connection");
+}
+
+/// A server that answers every HTTP/1.1 request, and sends each TCP
+/// connection, the address the connection came from.
+async fn peer_echo() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, peer)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 1024];
+                let _ = tcp.read(&mut head).await;
+                let peer = peer.to_string();
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{peer}",
+                    peer.len()
+                );
+                let _ = tcp.write_all(reply.as_bytes()).await;
+                let _ = tcp.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn the_agents_end_of_the_connection_is_told_for_requests_and_tcp() {
+    let server = peer_echo().await;
+    let upstreams = upstreams(vec![static_cluster("echo", &[server])]);
+    let (_, seen_by_server, info) = fetch(&upstreams, "echo", "echo.test", None).await.unwrap();
+    assert_eq!(info.local.map(|a| a.to_string()), Some(seen_by_server));
+
+    let (mut tcp, _) = upstreams.connect_tcp("echo", None).await.unwrap();
+    let local = tcp.get_ref().local_addr();
+    tcp.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut reply = String::new();
+    tcp.read_to_string(&mut reply).await.unwrap();
+    let seen_by_server = reply.rsplit("\r\n").next().unwrap().to_string();
+    assert_eq!(local.map(|a| a.to_string()), Some(seen_by_server));
 }
