@@ -23,7 +23,7 @@ use integration_tests::fixtures::{
     https_via_gateway, mutual_tls_via_gateway, tls_origination,
 };
 use integration_tests::netns;
-use integration_tests::parity::{self, Outcome, Ready, Request, Scenario};
+use integration_tests::parity::{self, Outcome, Ready, Request, SIDECAR, Scenario};
 use integration_tests::tls::TestCa;
 
 /// Envoy's response header with the upstream's time.
@@ -32,6 +32,36 @@ const GATEWAY_HTTP_CLUSTER: &str =
     "outbound|80|cnn|istio-egressgateway.istio-system.svc.cluster.local";
 const GATEWAY_TLS_CLUSTER: &str =
     "outbound|443|cnn|istio-egressgateway.istio-system.svc.cluster.local";
+
+/// What scenario 12's sidecar logs for a GET of http://httpbin.org/headers
+/// as a JSON object: Istio's fields in key order, by value, or by type for
+/// those that vary from run to run.
+const ISTIO_JSON_FIELDS: &[&str] = &[
+    r#"authority="httpbin.org""#,
+    "bytes_received=0",
+    "bytes_sent:number",
+    "connection_termination_details=null",
+    "downstream_local_address:string",
+    "downstream_remote_address:string",
+    "duration:number",
+    r#"method="GET""#,
+    r#"path="/headers""#,
+    r#"protocol="HTTP/1.1""#,
+    "request_id:string",
+    "requested_server_name=null",
+    "response_code=200",
+    r#"response_code_details="via_upstream""#,
+    r#"response_flags="-""#,
+    r#"route_name="default""#,
+    "start_time:string",
+    r#"upstream_cluster="outbound|80||httpbin.org""#,
+    "upstream_host:string",
+    "upstream_local_address:string",
+    "upstream_service_time:string",
+    "upstream_transport_failure_reason=null",
+    "user_agent:string",
+    "x_forwarded_for=null",
+];
 
 /// The walkthrough's egress scenarios, in its order, through Istio's egress
 /// gateway Service (its pod listening on `targets`).
@@ -180,6 +210,21 @@ fn scenarios(targets: GatewayPorts, ca_cert: &Path) -> Result<Vec<Scenario>> {
             Ready::NoEndpoints(GATEWAY_HTTP_CLUSTER),
         ]),
         http_via_the_gateway("11 egress gateway back: HTTP"),
+        Scenario::new(
+            "12 accessLogEncoding JSON: Istio's fields, typed",
+            Request::get("http://httpbin.org/headers"),
+            Outcome::http(200)
+                .x_envoy(&[UPSTREAM_SERVICE_TIME])
+                .decorator("httpbin.org:80/*")
+                .peer(SIDECAR)
+                .sidecar_log(&format!(
+                    "200 - -> external {{{}}}",
+                    ISTIO_JSON_FIELDS.join(", ")
+                )),
+        )
+        .mesh("json-access-log")
+        .files(vec![httpbin()])
+        .ready(vec![Ready::Has("0.0.0.0_80", "json_format")]),
     ])
 }
 

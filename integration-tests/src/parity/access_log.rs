@@ -1,15 +1,36 @@
 //! A proxy's access log lines in the few fields that Envoy's default
-//! format and Istio's (the agent's) share.
+//! format and Istio's (the agent's) share; a JSON line (MeshConfig
+//! `accessLogEncoding: JSON`) in every field, by value or by type.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use serde_json::{Map, Value};
+
 use super::GATEWAY;
+
+/// The fields of a JSON line that differ from run to run or machine to
+/// machine (times, ids, ephemeral ports, curl's version and the echoed
+/// headers' size), shown by type rather than by value. The upstream host
+/// is summarized as in a text line.
+const VARYING: &[&str] = &[
+    "start_time",
+    "bytes_sent",
+    "duration",
+    "upstream_service_time",
+    "request_id",
+    "user_agent",
+    "upstream_local_address",
+    "downstream_local_address",
+    "downstream_remote_address",
+    "upstream_host",
+];
 
 /// `<code> <flags> -> <upstream>` for each access log line, the
 /// upstream being `external` (a server on port 80 or 443 of `host`),
 /// `gateway` (the egress gateway, reached at `gateway`) or `-` (none):
 /// fields that Envoy's default format and Istio's, the agent's, both have:
-/// the two after the quoted request line, and the last quoted address.
+/// the two after the quoted request line, and the last quoted address. A
+/// JSON line adds every one of its fields (see [`json_summary`]).
 pub(super) fn summary(lines: &[String], host: Ipv4Addr, gateway: Option<Ipv4Addr>) -> String {
     if lines.is_empty() {
         return "none".to_string();
@@ -19,6 +40,9 @@ pub(super) fn summary(lines: &[String], host: Ipv4Addr, gateway: Option<Ipv4Addr
     lines
         .iter()
         .map(|line| {
+            if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(line) {
+                return json_summary(&fields, host, gateway);
+            }
             let quoted: Vec<&str> = line.split('"').collect();
             let upstream = quoted
                 .iter()
@@ -26,18 +50,67 @@ pub(super) fn summary(lines: &[String], host: Ipv4Addr, gateway: Option<Ipv4Addr
                 .step_by(2)
                 .filter_map(|field| field.parse::<SocketAddr>().ok())
                 .next_back();
-            let upstream = match upstream {
-                None => "-".to_string(),
-                Some(addr) if addr.ip() == host && [80, 443].contains(&addr.port()) => {
-                    "external".to_string()
-                }
-                Some(addr) if Some(addr.ip()) == gateway => GATEWAY.to_string(),
-                Some(addr) => addr.to_string(),
-            };
-            format!("{} -> {upstream}", code_and_flags(line))
+            format!(
+                "{} -> {}",
+                code_and_flags(line),
+                upstream_name(upstream, host, gateway)
+            )
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `<code> <flags> -> <upstream> {<field>=<value>, ...}` of a JSON line:
+/// every field in key order, by value, or by type where it varies from
+/// run to run.
+fn json_summary(fields: &Map<String, Value>, host: IpAddr, gateway: Option<IpAddr>) -> String {
+    let text = |key: &str| match fields.get(key) {
+        Some(Value::String(value)) => value.clone(),
+        Some(Value::Number(value)) => value.to_string(),
+        _ => "-".to_string(),
+    };
+    let upstream = fields
+        .get("upstream_host")
+        .and_then(Value::as_str)
+        .and_then(|host| host.parse::<SocketAddr>().ok());
+    let shown: Vec<String> = fields
+        .iter()
+        .map(|(key, value)| {
+            if !VARYING.contains(&key.as_str()) {
+                return format!("{key}={value}");
+            }
+            let kind = match value {
+                Value::Null => "null",
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+            };
+            format!("{key}:{kind}")
+        })
+        .collect();
+    format!(
+        "{} {} -> {} {{{}}}",
+        text("response_code"),
+        text("response_flags"),
+        upstream_name(upstream, host, gateway),
+        shown.join(", ")
+    )
+}
+
+/// Where a request went: `external` (a server on port 80 or 443 of
+/// `host`), `gateway` (the egress gateway, reached at `gateway`), `-`
+/// (nowhere) or another address.
+fn upstream_name(upstream: Option<SocketAddr>, host: IpAddr, gateway: Option<IpAddr>) -> String {
+    match upstream {
+        None => "-".to_string(),
+        Some(addr) if addr.ip() == host && [80, 443].contains(&addr.port()) => {
+            "external".to_string()
+        }
+        Some(addr) if Some(addr.ip()) == gateway => GATEWAY.to_string(),
+        Some(addr) => addr.to_string(),
+    }
 }
 
 /// `<code> <flags>` of an access log line: the two fields after the
@@ -90,6 +163,15 @@ mod tests {
         );
         let served = r#"[t] "GET / HTTP/1.1" 200 - via_upstream - "-" 0 5 3 2 "-""#;
         assert_eq!(transport_failure_reason(served), "-");
+    }
+
+    #[test]
+    fn a_json_line_shows_every_field_by_value_or_by_type() {
+        let line = r#"{"start_time":"2026-01-01T00:00:00.000Z","response_code":200,"response_flags":"-","upstream_host":"198.18.0.1:80","duration":3,"request_id":"id","x_forwarded_for":null,"authority":"httpbin.org"}"#;
+        assert_eq!(
+            summary(&[line.into()], HOST, None),
+            r#"200 - -> external {authority="httpbin.org", duration:number, request_id:string, response_code=200, response_flags="-", start_time:string, upstream_host:string, x_forwarded_for=null}"#
+        );
     }
 
     #[test]
