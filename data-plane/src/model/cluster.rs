@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use shared::workload::EndpointWorkload;
+
 use crate::model::route::StringMatch;
 
 pub use super::resilience::{CircuitBreakers, OutlierDetection, PanicThreshold};
@@ -94,6 +96,10 @@ pub struct Endpoint {
     /// or TIMEOUT: Envoy then balances over the other hosts, unless too
     /// few are healthy (panic mode).
     pub healthy: bool,
+    /// The workload behind the host, from its `istio.workload` metadata,
+    /// which Istio's metrics label the destination with; one per endpoint,
+    /// shared by everything sent to it.
+    pub peer: Option<Arc<EndpointWorkload>>,
 }
 
 /// TLS origination settings, with certificate material already read and

@@ -19,6 +19,7 @@ use crate::model::hash_policy::xx_hash;
 use crate::model::listener::TcpProxy;
 use crate::upstream::{Tracked, UpstreamError, UpstreamStream};
 use shared::egress::EgressPolicy;
+use shared::workload::EndpointWorkload;
 
 use super::access_log::AccessLog;
 use super::outbound::{Accepted, Destination};
@@ -99,7 +100,7 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
         .upstreams
         .connect_tcp_hashed(&cluster, original_dst, hash)
         .await;
-    let (upstream, address) = match connected {
+    let (upstream, info) = match connected {
         Ok(connected) => connected,
         Err(error) => {
             if error.is_connect_failure() {
@@ -116,7 +117,7 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     cluster_stats.cx_total.fetch_add(1, Relaxed);
-    log.upstream_host = Some(address);
+    log.set_upstream(Some(info));
     log.upstream_local = upstream.get_ref().local_addr();
     let limits = Limits {
         idle: config.idle_timeout,
@@ -254,6 +255,7 @@ fn opening_labels(log: &AccessLog, destination: &Destination) -> OpeningLabels {
     };
     OpeningLabels {
         cluster: log.upstream_cluster.clone(),
+        peer: log.upstream_peer.clone(),
         observed,
         flags: log.response_flags,
         egress_policy: log.egress_policy,
@@ -263,6 +265,8 @@ fn opening_labels(log: &AccessLog, destination: &Destination) -> OpeningLabels {
 /// The labels of a connection's series, known when it opens.
 struct OpeningLabels {
     cluster: Option<Arc<str>>,
+    /// The workload behind the upstream host.
+    peer: Option<Arc<EndpointWorkload>>,
     observed: Observed,
     flags: &'static str,
     egress_policy: Option<EgressPolicy>,
@@ -287,10 +291,12 @@ impl OpeningLabels {
         };
         let destination =
             IstioDestination::of(self.cluster.as_deref(), observed, self.egress_policy);
-        context
-            .stats
-            .istio
-            .tcp_opened(destination, self.flags, self.egress_policy)
+        context.stats.istio.tcp_opened(
+            destination,
+            self.peer.as_ref(),
+            self.flags,
+            self.egress_policy,
+        )
     }
 }
 

@@ -231,6 +231,7 @@ impl ClusterRuntime {
                 hostname: host.hostname.clone(),
                 weight,
                 healthy: true,
+                peer: host.peer.clone(),
             })
             .collect();
         let panic = self
@@ -373,7 +374,7 @@ impl ClusterRuntime {
         let host = self
             .original
             .entry(addr)
-            .or_insert_with(|| Arc::new(Host::new(addr, None)))
+            .or_insert_with(|| Arc::new(Host::new(addr, None, None)))
             .clone();
         host.last_used.store(now, Ordering::Relaxed);
         host
@@ -454,6 +455,7 @@ fn static_set(assignment: &LoadAssignment, previous: &EndpointSet) -> EndpointSe
                 hostname: None,
                 weight: e.weight,
                 healthy: e.healthy,
+                peer: e.peer.clone(),
             }),
             Err(_) => {
                 warn!(cluster = %assignment.cluster_name, host = %e.host, "skipping a non-IP endpoint");

@@ -203,6 +203,7 @@ impl DnsDiscovery {
                     hostname: hostname.clone(),
                     weight: target.weight,
                     healthy: target.healthy,
+                    peer: target.peer.clone(),
                 })
             })
             .collect())

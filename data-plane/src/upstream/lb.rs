@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use shared::workload::EndpointWorkload;
+
 use crate::model::cluster::LbPolicy;
 
 use super::hash_lb::HashTable;
@@ -23,6 +25,8 @@ pub(crate) struct Host {
     pub(crate) addr: SocketAddr,
     /// The DNS name this address came from (SNI when the cluster sets none).
     pub(crate) hostname: Option<Arc<str>>,
+    /// The workload behind it (its endpoint's `istio.workload` metadata).
+    pub(crate) peer: Option<Arc<EndpointWorkload>>,
     pub(crate) stats: Arc<HostStats>,
     /// Built on first HTTP use.
     pub(crate) client: OnceLock<HttpClient>,
@@ -34,10 +38,15 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    pub(crate) fn new(addr: SocketAddr, hostname: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(
+        addr: SocketAddr,
+        hostname: Option<Arc<str>>,
+        peer: Option<Arc<EndpointWorkload>>,
+    ) -> Self {
         Self {
             addr,
             hostname,
+            peer,
             stats: Arc::default(),
             client: OnceLock::new(),
             client_h2: OnceLock::new(),
@@ -84,6 +93,7 @@ pub(crate) struct Candidate {
     pub(crate) weight: u32,
     /// Whether the control plane says the host may be balanced to.
     pub(crate) healthy: bool,
+    pub(crate) peer: Option<Arc<EndpointWorkload>>,
 }
 
 /// The hosts of a cluster at one moment, with their weights.
@@ -102,7 +112,9 @@ pub(crate) struct EndpointSet {
 
 impl EndpointSet {
     /// Builds a set from `candidates`, reusing hosts of `previous` with the
-    /// same address and name. Duplicate candidates are merged (weights add).
+    /// same address and name (and workload: a host whose workload changed
+    /// is a new one). Duplicate candidates are merged (weights add; the
+    /// first one's workload stays).
     pub(crate) fn build(candidates: &[Candidate], previous: &EndpointSet) -> Self {
         let mut reuse: HashMap<(SocketAddr, Option<&str>), &Arc<Host>> = previous
             .hosts
@@ -123,8 +135,9 @@ impl EndpointSet {
             index.insert(key, hosts.len());
             let host = reuse
                 .remove(&key)
+                .filter(|host| host.peer == c.peer)
                 .cloned()
-                .unwrap_or_else(|| Arc::new(Host::new(c.addr, c.hostname.clone())));
+                .unwrap_or_else(|| Arc::new(Host::new(c.addr, c.hostname.clone(), c.peer.clone())));
             hosts.push(host);
             weights.push(c.weight.max(1));
             healthy.push(c.healthy);
@@ -262,6 +275,7 @@ mod tests {
                 hostname: None,
                 weight,
                 healthy: true,
+                peer: None,
             })
             .collect()
     }
@@ -346,6 +360,17 @@ mod tests {
         assert!(Arc::ptr_eq(&first.hosts[0], &second.hosts[0]));
         assert!(Arc::ptr_eq(&first.hosts[1], &second.hosts[1]));
         assert_eq!(second.weights, vec![2, 1, 1]);
+    }
+
+    #[test]
+    fn a_host_whose_workload_changed_is_a_new_host() {
+        let first = EndpointSet::build(&candidates(&[1, 1]), &EndpointSet::default());
+        let mut next = candidates(&[1, 1]);
+        next[1].peer = EndpointWorkload::parse("reviews-v2;shop;reviews;v2;east").map(Arc::new);
+        let second = EndpointSet::build(&next, &first);
+        assert!(Arc::ptr_eq(&first.hosts[0], &second.hosts[0]));
+        assert!(!Arc::ptr_eq(&first.hosts[1], &second.hosts[1]));
+        assert_eq!(second.hosts[1].peer, next[1].peer);
     }
 
     #[test]

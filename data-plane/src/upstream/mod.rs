@@ -35,6 +35,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use dashmap::DashMap;
 use parking_lot::Mutex;
+use shared::workload::EndpointWorkload;
 
 use crate::model::RunningConfig;
 use crate::model::cluster::{CircuitBreakers, Discovery};
@@ -62,11 +63,24 @@ pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 pub struct RequestHashKey(pub u64);
 
 /// The host a request or connection actually went to (`UPSTREAM_HOST`),
-/// and the agent's end of the connection (`UPSTREAM_LOCAL_ADDRESS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// the agent's end of the connection (`UPSTREAM_LOCAL_ADDRESS`) and the
+/// workload behind the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamInfo {
     pub address: SocketAddr,
     pub local: Option<SocketAddr>,
+    pub peer: Option<Arc<EndpointWorkload>>,
+}
+
+impl UpstreamInfo {
+    /// The picked `host`, before a connection is known.
+    fn of(host: &lb::Host) -> Self {
+        Self {
+            address: host.addr,
+            local: None,
+            peer: host.peer.clone(),
+        }
+    }
 }
 
 /// One cluster as admin `/clusters` shows it.
@@ -230,7 +244,7 @@ impl Upstreams {
         cluster: &str,
         req: http::Request<Body>,
         original_dst: Option<SocketAddr>,
-        chosen: &Mutex<Option<SocketAddr>>,
+        chosen: &Mutex<Option<UpstreamInfo>>,
     ) -> Result<(http::Response<hyper::body::Incoming>, UpstreamInfo), UpstreamError> {
         self.send_http_avoiding(cluster, req, original_dst, chosen, &[], 1)
             .await
@@ -244,7 +258,7 @@ impl Upstreams {
         cluster: &str,
         mut req: http::Request<Body>,
         original_dst: Option<SocketAddr>,
-        chosen: &Mutex<Option<SocketAddr>>,
+        chosen: &Mutex<Option<UpstreamInfo>>,
         avoid: &[SocketAddr],
         selections: u32,
     ) -> Result<(http::Response<hyper::body::Incoming>, UpstreamInfo), UpstreamError> {
@@ -257,7 +271,7 @@ impl Upstreams {
             }
             host = runtime.select(original_dst, hash).await?;
         }
-        *chosen.lock() = Some(host.addr);
+        *chosen.lock() = Some(UpstreamInfo::of(&host));
         let http2 = pool::prepare_request(&mut req, host.addr, runtime.settings());
         let mut admission = runtime.breakers.admit_request(http2, cluster).await?;
         let _active = host.stats.start_request();
@@ -285,11 +299,11 @@ impl Upstreams {
                     admission.hold(in_flight);
                 }
                 let info = UpstreamInfo {
-                    address: host.addr,
                     local: response
                         .extensions()
                         .get::<pool::LocalAddress>()
                         .map(|local| local.0),
+                    ..UpstreamInfo::of(&host)
                 };
                 response.extensions_mut().insert(Arc::new(admission));
                 Ok((response, info))
@@ -316,7 +330,8 @@ impl Upstreams {
         cluster: &str,
         original_dst: Option<SocketAddr>,
     ) -> Result<(Tracked<UpstreamStream>, SocketAddr), UpstreamError> {
-        self.connect_tcp_hashed(cluster, original_dst, None).await
+        let (stream, info) = self.connect_tcp_hashed(cluster, original_dst, None).await?;
+        Ok((stream, info.address))
     }
 
     /// [`Self::connect_tcp`] with the connection's hash (tcp_proxy
@@ -327,7 +342,7 @@ impl Upstreams {
         cluster: &str,
         original_dst: Option<SocketAddr>,
         hash: Option<u64>,
-    ) -> Result<(Tracked<UpstreamStream>, SocketAddr), UpstreamError> {
+    ) -> Result<(Tracked<UpstreamStream>, UpstreamInfo), UpstreamError> {
         let runtime = self.cluster(cluster)?;
         let host = runtime.select(original_dst, hash).await?;
         let guard = runtime.breakers.open_tcp_connection(cluster)?;
@@ -335,7 +350,7 @@ impl Upstreams {
         match runtime.connect_tcp(&host).await {
             Ok(stream) => {
                 runtime.record(&host, Outcome::Connected);
-                Ok((Tracked::new(stream, guard), host.addr))
+                Ok((Tracked::new(stream, guard), UpstreamInfo::of(&host)))
             }
             Err(error) => {
                 runtime.record(&host, Outcome::ConnectFailed);

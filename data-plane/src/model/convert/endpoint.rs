@@ -1,7 +1,12 @@
 //! Endpoints (EDS, or a cluster's inline load assignment) → model.
 
+use std::sync::Arc;
+
 use proto::pb::envoy::config::core::v3::HealthStatus;
 use proto::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, LbEndpoint, lb_endpoint};
+use proto::wkt::value::Kind;
+use shared::egress::METADATA_NAMESPACE;
+use shared::workload::{ENDPOINT_WORKLOAD_FIELD, EndpointWorkload};
 
 use super::{At, host_port};
 use crate::model::Error;
@@ -70,7 +75,7 @@ pub(super) fn load_assignment_named(
     })
 }
 
-/// One endpoint: its address, weight and health.
+/// One endpoint: its address, weight, health and workload.
 fn endpoint(lb: &LbEndpoint, at: &At<'_>) -> Result<Endpoint, Error> {
     let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) = &lb.host_identifier else {
         return Err(at.error("an endpoint address is required"));
@@ -89,7 +94,23 @@ fn endpoint(lb: &LbEndpoint, at: &At<'_>) -> Result<Endpoint, Error> {
             .as_ref()
             .map_or(1, |w| w.value.max(1)),
         healthy: healthy(lb.health_status, at)?,
+        peer: peer(lb),
     })
+}
+
+/// The workload an endpoint's `filter_metadata["istio"]["workload"]`
+/// names; a value that is not a string of at least five `;`-separated
+/// parts names none, as Istio's stats plugin reads it.
+fn peer(lb: &LbEndpoint) -> Option<Arc<EndpointWorkload>> {
+    let istio = lb
+        .metadata
+        .as_ref()?
+        .filter_metadata
+        .get(METADATA_NAMESPACE)?;
+    match istio.fields.get(ENDPOINT_WORKLOAD_FIELD)?.kind.as_ref()? {
+        Kind::StringValue(value) => EndpointWorkload::parse(value).map(Arc::new),
+        _ => None,
+    }
 }
 
 /// Whether Envoy balances to a host of this EDS health status: not when

@@ -18,9 +18,11 @@ use tokio::time::Instant;
 
 use shared::access_log::ISTIO_TEXT_FORMAT;
 use shared::egress::EgressPolicy;
+use shared::workload::EndpointWorkload;
 
 use crate::model::access_log::FileAccessLog;
 use crate::model::log_format::{LogFormat, TextFormat};
+use crate::upstream::UpstreamInfo;
 
 /// One request's or connection's log entry, filled in as it goes. Its
 /// texts share the request's own bytes (header values, the URI, the
@@ -49,6 +51,8 @@ pub struct AccessLog {
     pub upstream_host: Option<SocketAddr>,
     /// The agent's end of the upstream connection (`UPSTREAM_LOCAL_ADDRESS`).
     pub upstream_local: Option<SocketAddr>,
+    /// The workload behind the upstream host, if its endpoint names one.
+    pub upstream_peer: Option<Arc<EndpointWorkload>>,
     pub upstream_cluster: Option<Arc<str>>,
     pub downstream_local: Option<SocketAddr>,
     pub downstream_remote: Option<SocketAddr>,
@@ -86,6 +90,7 @@ impl AccessLog {
             authority: None,
             upstream_host: None,
             upstream_local: None,
+            upstream_peer: None,
             upstream_cluster: None,
             downstream_local,
             downstream_remote,
@@ -109,6 +114,14 @@ impl AccessLog {
 }
 
 impl AccessLog {
+    /// The upstream host the exchange went to, the agent's end of the
+    /// connection, and the host's workload.
+    pub fn set_upstream(&mut self, upstream: Option<UpstreamInfo>) {
+        self.upstream_host = upstream.as_ref().map(|info| info.address);
+        self.upstream_local = upstream.as_ref().and_then(|info| info.local);
+        self.upstream_peer = upstream.and_then(|info| info.peer);
+    }
+
     /// `%RESPONSE_CODE_DETAILS%` as Envoy gives it: an upstream reset's
     /// details carry the transport failure reason after a `|`, spaces as `_`.
     pub fn code_details(&self) -> String {

@@ -95,6 +95,7 @@ pub(super) fn count_request(
             host(text(log.authority.as_ref())),
             log.egress_policy,
         ),
+        peer: log.upstream_peer.as_ref(),
         protocol,
         response_code: log.response_code,
         grpc_status,

@@ -84,18 +84,18 @@ pub(super) async fn forward(
     let (response, info) = match sent.outcome {
         Ok(ok) => ok,
         Err(ForwardError::Timeout) => {
-            exchange.log.upstream_host = *chosen.lock();
+            exchange.log.set_upstream(chosen.lock().take());
             cluster_stats.rq_timeout.fetch_add(1, Ordering::Relaxed);
             Stats::record_upstream_response(&cluster_stats, 504);
             return exchange.reply(LocalReply::timeout());
         }
         Err(ForwardError::PerTryTimeout) => {
-            exchange.log.upstream_host = *chosen.lock();
+            exchange.log.set_upstream(chosen.lock().take());
             Stats::record_upstream_response(&cluster_stats, 504);
             return exchange.reply(retry_limit(LocalReply::per_try_timeout()));
         }
         Err(ForwardError::RetryBufferLimit) => {
-            exchange.log.upstream_host = *chosen.lock();
+            exchange.log.set_upstream(chosen.lock().take());
             return exchange.reply(LocalReply::retry_buffer_limit());
         }
         Err(ForwardError::Upstream(error)) => {
@@ -124,8 +124,7 @@ pub(super) async fn forward(
     context.record_activity();
     let service_time = started.elapsed();
     let log = &mut exchange.log;
-    log.upstream_host = Some(info.address);
-    log.upstream_local = info.local;
+    log.set_upstream(Some(info));
     log.upstream_service_time = Some(service_time.as_millis());
     log.response_code_details = "via_upstream";
     Stats::record_upstream_response(&cluster_stats, response.status().as_u16());

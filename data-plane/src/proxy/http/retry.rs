@@ -94,7 +94,7 @@ impl Attempts<'_> {
         &self,
         head: Parts,
         body: Body,
-        chosen: &Mutex<Option<SocketAddr>>,
+        chosen: &Mutex<Option<UpstreamInfo>>,
     ) -> Sent {
         let (body, end) = RequestEnd::watch(body);
         let attempts = self.attempts(head, body, chosen, &end);
@@ -111,7 +111,7 @@ impl Attempts<'_> {
         &self,
         mut head: Parts,
         body: Body,
-        chosen: &Mutex<Option<SocketAddr>>,
+        chosen: &Mutex<Option<UpstreamInfo>>,
         end: &RequestEnd,
     ) -> Sent {
         let retry = self.retry.filter(|retry| retry.enabled());
@@ -190,9 +190,9 @@ impl Attempts<'_> {
                 Stats::record_retried_response(self.stats, response.status().as_u16());
             }
             if retry.previous_hosts
-                && let Some(host) = *chosen.lock()
+                && let Some(host) = chosen.lock().as_ref()
             {
-                tried.push(host);
+                tried.push(host.address);
             }
             self.stats.rq_retry.fetch_add(1, Ordering::Relaxed);
             self.stats
@@ -217,7 +217,7 @@ impl Attempts<'_> {
     async fn attempt(
         &self,
         request: Request<Body>,
-        chosen: &Mutex<Option<SocketAddr>>,
+        chosen: &Mutex<Option<UpstreamInfo>>,
         tried: &[SocketAddr],
         end: &RequestEnd,
     ) -> Outcome {

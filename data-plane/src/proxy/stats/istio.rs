@@ -1,7 +1,8 @@
 //! Istio's standard metrics as a source proxy reports them
 //! (`istio_requests_total`, `istio_request_duration_milliseconds`,
 //! `istio_request_bytes`, `istio_response_bytes`, `istio_tcp_*`), with
-//! Istio's labels, by destination and by the egress mark, with at most a
+//! Istio's labels, by destination (its service and the workload behind the
+//! upstream host) and by the egress mark, with at most a
 //! configured number of distinct unregistered destinations per proxy (the
 //! rest are folded into `other`).
 
@@ -14,6 +15,7 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 
 use shared::egress::EgressPolicy;
+use shared::workload::EndpointWorkload;
 
 /// What unregistered destinations past the cap are counted as.
 pub const OTHER_DESTINATION: &str = "other";
@@ -127,6 +129,8 @@ pub struct Shape {
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub destination: Destination<'a>,
+    /// The workload behind the upstream host, if its endpoint names one.
+    pub peer: Option<&'a Arc<EndpointWorkload>>,
     pub protocol: Protocol,
     pub response_code: u16,
     pub grpc_status: Option<u8>,
@@ -214,6 +218,7 @@ impl IstioStats {
         };
         let lookup = SeriesRef {
             service: request.destination.service,
+            peer: request.peer,
             shape,
         };
         let record = |series: &Series| {
@@ -224,14 +229,16 @@ impl IstioStats {
         };
         match self.series.get(&lookup as &dyn SeriesLabels) {
             Some(series) => record(&series),
-            None => record(&self.series(request.destination.service, shape)),
+            None => record(&self.series(request.destination.service, request.peer, shape)),
         }
     }
 
-    /// Counts one TCP connection opened; its series counts it closed.
+    /// Counts one TCP connection opened (to a host of workload `peer`);
+    /// its series counts it closed.
     pub fn tcp_opened(
         &self,
         destination: Destination<'_>,
+        peer: Option<&Arc<EndpointWorkload>>,
         response_flags: &'static str,
         egress_policy: Option<EgressPolicy>,
     ) -> Arc<Series> {
@@ -243,15 +250,24 @@ impl IstioStats {
             response_flags,
             egress_policy,
         };
-        let series = self.series(destination.service, shape);
+        let series = self.series(destination.service, peer, shape);
         series.opened.fetch_add(1, Relaxed);
         series
     }
 
-    /// The series of `service` with `shape`: one map lookup, without
-    /// allocating, once the label set has been seen.
-    fn series(&self, service: &str, shape: Shape) -> Arc<Series> {
-        let lookup = SeriesRef { service, shape };
+    /// The series of `service` and `peer` with `shape`: one map lookup,
+    /// without allocating, once the label set has been seen.
+    fn series(
+        &self,
+        service: &str,
+        peer: Option<&Arc<EndpointWorkload>>,
+        shape: Shape,
+    ) -> Arc<Series> {
+        let lookup = SeriesRef {
+            service,
+            peer,
+            shape,
+        };
         if let Some(series) = self.series.get(&lookup as &dyn SeriesLabels) {
             return series.clone();
         }
@@ -262,6 +278,7 @@ impl IstioStats {
         } else {
             let other = SeriesRef {
                 service: OTHER_DESTINATION,
+                peer,
                 shape,
             };
             if let Some(series) = self.series.get(&other as &dyn SeriesLabels) {
@@ -270,7 +287,11 @@ impl IstioStats {
             self.other.clone()
         };
         self.series
-            .entry(SeriesKey { service, shape })
+            .entry(SeriesKey {
+                service,
+                peer: peer.cloned(),
+                shape,
+            })
             .or_default()
             .clone()
     }
@@ -306,15 +327,24 @@ impl IstioStats {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
         series.sort_by(|(a, _), (b, _)| {
-            (&*a.service, a.shape.response_code, a.shape.response_flags).cmp(&(
-                &*b.service,
-                b.shape.response_code,
-                b.shape.response_flags,
-            ))
+            (
+                &*a.service,
+                a.peer.as_deref(),
+                a.shape.response_code,
+                a.shape.response_flags,
+            )
+                .cmp(&(
+                    &*b.service,
+                    b.peer.as_deref(),
+                    b.shape.response_code,
+                    b.shape.response_flags,
+                ))
         });
         let is_http = |key: &SeriesKey| key.shape.protocol != Protocol::Tcp;
         let labelled = |key: &SeriesKey| {
             let mut labels = self.source_labels.clone();
+            labels.push(',');
+            peer::write_destination_labels(&mut labels, key.peer.as_deref());
             labels.push(',');
             key.write_labels(&mut labels);
             labels

@@ -32,7 +32,7 @@ async fn wait_for(context: &ProxyContext, line: &str) {
     panic!("no {line:?} in\n{}", rendered(context));
 }
 
-const SOURCE: &str = "reporter=\"source\",source_workload=\"unknown\",source_workload_namespace=\"unknown\",source_principal=\"unknown\",source_app=\"unknown\",source_version=\"unknown\",source_cluster=\"Kubernetes\",source_canonical_service=\"unknown\",source_canonical_revision=\"latest\",destination_workload=\"unknown\",destination_workload_namespace=\"unknown\",destination_principal=\"unknown\",destination_app=\"unknown\",destination_version=\"unknown\",destination_service_namespace=\"unknown\",destination_cluster=\"unknown\",destination_canonical_service=\"unknown\",destination_canonical_revision=\"unknown\",connection_security_policy=\"unknown\"";
+const SOURCE: &str = "reporter=\"source\",source_workload=\"unknown\",source_workload_namespace=\"unknown\",source_principal=\"unknown\",source_app=\"unknown\",source_version=\"unknown\",source_cluster=\"Kubernetes\",source_canonical_service=\"unknown\",source_canonical_revision=\"latest\",destination_workload=\"unknown\",destination_workload_namespace=\"unknown\",destination_principal=\"unknown\",destination_app=\"unknown\",destination_version=\"unknown\",destination_service_namespace=\"unknown\",destination_cluster=\"unknown\",destination_canonical_service=\"unknown\",destination_canonical_revision=\"latest\",connection_security_policy=\"unknown\"";
 
 #[tokio::test]
 async fn blocked_tls_on_the_fall_through_is_named_by_its_sni_and_counted() {

@@ -8,7 +8,13 @@ use super::*;
 
 fn hosts(n: u16) -> Vec<Arc<Host>> {
     (0..n)
-        .map(|i| Arc::new(Host::new(SocketAddr::from(([10, 0, 0, 1], 80 + i)), None)))
+        .map(|i| {
+            Arc::new(Host::new(
+                SocketAddr::from(([10, 0, 0, 1], 80 + i)),
+                None,
+                None,
+            ))
+        })
         .collect()
 }
 

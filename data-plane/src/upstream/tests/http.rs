@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shared::workload::EndpointWorkload;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -324,4 +325,27 @@ async fn the_agents_end_of_the_connection_is_told_for_requests_and_tcp() {
     tcp.read_to_string(&mut reply).await.unwrap();
     let seen_by_server = reply.rsplit("\r\n").next().unwrap().to_string();
     assert_eq!(local.map(|a| a.to_string()), Some(seen_by_server));
+}
+
+#[tokio::test]
+async fn the_picked_hosts_workload_comes_with_the_request_and_the_connection() {
+    let server = TestServer::start(None, false).await;
+    let gateway = Arc::new(
+        EndpointWorkload::parse("istio-egressgateway;istio-system;istio-egressgateway;;Kubernetes")
+            .unwrap(),
+    );
+    let ip = server.addr.ip().to_string();
+    let mut hosts = assignment("gateway", &[(&ip, server.addr.port())]);
+    hosts.endpoints[0].peer = Some(gateway.clone());
+    let upstreams = upstreams(vec![cluster("gateway", Discovery::Static(hosts))]);
+    let (status, _, info) = fetch(&upstreams, "gateway", "httpbin.test", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(info.peer, Some(gateway.clone()));
+    let (_, info) = upstreams
+        .connect_tcp_hashed("gateway", None, None)
+        .await
+        .unwrap();
+    assert_eq!((info.address, info.peer), (server.addr, Some(gateway)));
 }

@@ -235,6 +235,7 @@ pub(super) fn assignment(name: &str, endpoints: &[(&str, u16)]) -> LoadAssignmen
                 port,
                 weight: 1,
                 healthy: true,
+                peer: None,
             })
             .collect(),
     }

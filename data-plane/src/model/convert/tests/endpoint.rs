@@ -1,12 +1,15 @@
-//! Endpoints: hosts as written, ports, weights.
+//! Endpoints: hosts as written, ports, weights, the workload their
+//! metadata names.
 
-use proto::pb::envoy::config::core::v3::{Address, HealthStatus};
+use proto::pb::envoy::config::core::v3::{Address, HealthStatus, Metadata};
 use proto::pb::envoy::config::endpoint::v3::endpoint::AdditionalAddress;
 use proto::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint, LbEndpoint, LedsClusterLocalityConfig, LocalityLbEndpoints,
     cluster_load_assignment, lb_endpoint, locality_lb_endpoints,
 };
-use proto::wkt::{Duration, UInt32Value};
+use proto::wkt::value::Kind;
+use proto::wkt::{Duration, Struct, UInt32Value, Value};
+use shared::workload::EndpointWorkload;
 
 use super::{assert_rejected, named_port_address, socket_address};
 use crate::model::cluster::Endpoint as ModelEndpoint;
@@ -53,6 +56,7 @@ fn endpoints_of_every_locality_keep_host_port_and_weight() {
         port,
         weight,
         healthy: true,
+        peer: None,
     };
     assert_eq!(
         converted.endpoints,
@@ -263,4 +267,53 @@ fn locality_weights_and_the_overprovisioning_factor_change_nothing_with_one_prio
     let converted = load_assignment_from_proto(&la).unwrap();
     let weights: Vec<u32> = converted.endpoints.iter().map(|e| e.weight).collect();
     assert_eq!(weights, [1, 1]);
+}
+
+/// An endpoint at 10.0.0.7:80 whose `filter_metadata["istio"]["workload"]`
+/// is `workload`.
+fn with_workload(workload: Value) -> LbEndpoint {
+    let istio = Struct {
+        fields: [("workload".to_string(), workload)].into_iter().collect(),
+    };
+    LbEndpoint {
+        metadata: Some(Metadata {
+            filter_metadata: [("istio".to_string(), istio)].into_iter().collect(),
+            ..Default::default()
+        }),
+        ..lb_endpoint(Some(socket_address("10.0.0.7", 80)), None)
+    }
+}
+
+fn text(value: &str) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(value.to_string())),
+    }
+}
+
+#[test]
+fn an_endpoints_istio_workload_names_its_peer_and_a_malformed_one_is_ignored() {
+    let la = assignment(vec![vec![
+        with_workload(text(
+            "istio-egressgateway;istio-system;istio-egressgateway;;Kubernetes",
+        )),
+        with_workload(text("only;four;parts;here")),
+        with_workload(Value {
+            kind: Some(Kind::NumberValue(7.0)),
+        }),
+        lb_endpoint(Some(socket_address("10.0.0.8", 80)), None),
+    ]]);
+    let converted = load_assignment_from_proto(&la).expect("metadata never rejects an endpoint");
+    let peers: Vec<Option<&EndpointWorkload>> = converted
+        .endpoints
+        .iter()
+        .map(|endpoint| endpoint.peer.as_deref())
+        .collect();
+    let gateway = EndpointWorkload {
+        name: "istio-egressgateway".into(),
+        namespace: "istio-system".into(),
+        canonical_service: "istio-egressgateway".into(),
+        canonical_revision: String::new(),
+        cluster: "Kubernetes".into(),
+    };
+    assert_eq!(peers, [Some(&gateway), None, None, None]);
 }

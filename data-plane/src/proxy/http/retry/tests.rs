@@ -463,7 +463,7 @@ async fn a_retry_under_previous_hosts_picks_again_past_a_tried_host() {
         .send_http_avoiding(CLUSTER, get(), None, &chosen, &[], 1)
         .await
         .unwrap();
-    let first = chosen.lock().unwrap();
+    let first = chosen.lock().as_ref().unwrap().address;
     let next = if first == a.addr { b.addr } else { a.addr };
     // Round robin gives the other host next; it was tried, so the first
     // one is picked again.

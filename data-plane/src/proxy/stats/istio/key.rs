@@ -1,6 +1,7 @@
-//! A series' key: the destination service and the rest of its labels
-//! (`Shape`), owned in the map and borrowed for lookups, so a label set
-//! seen before is found without allocating.
+//! A series' key: the destination service, the workload behind the
+//! upstream host and the rest of its labels (`Shape`), owned in the map
+//! and borrowed for lookups, so a label set seen before is found without
+//! allocating.
 
 use std::borrow::Borrow;
 use std::fmt::Write as _;
@@ -8,6 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use shared::egress::EgressPolicy;
+use shared::workload::EndpointWorkload;
 
 use super::{Destination, Protocol, Shape, escape_into};
 
@@ -15,6 +17,7 @@ use super::{Destination, Protocol, Shape, escape_into};
 #[derive(Debug, Clone)]
 pub(super) struct SeriesKey {
     pub(super) service: Arc<str>,
+    pub(super) peer: Option<Arc<EndpointWorkload>>,
     pub(super) shape: Shape,
 }
 
@@ -55,6 +58,7 @@ impl SeriesKey {
 /// A series' labels, borrowed for a lookup.
 pub(super) struct SeriesRef<'a> {
     pub(super) service: &'a str,
+    pub(super) peer: Option<&'a Arc<EndpointWorkload>>,
     pub(super) shape: Shape,
 }
 
@@ -62,12 +66,16 @@ pub(super) struct SeriesRef<'a> {
 /// searched with a borrowed one.
 pub(super) trait SeriesLabels {
     fn service(&self) -> &str;
+    fn peer(&self) -> Option<&EndpointWorkload>;
     fn shape(&self) -> Shape;
 }
 
 impl SeriesLabels for SeriesKey {
     fn service(&self) -> &str {
         &self.service
+    }
+    fn peer(&self) -> Option<&EndpointWorkload> {
+        self.peer.as_deref()
     }
     fn shape(&self) -> Shape {
         self.shape
@@ -78,6 +86,9 @@ impl SeriesLabels for SeriesRef<'_> {
     fn service(&self) -> &str {
         self.service
     }
+    fn peer(&self) -> Option<&EndpointWorkload> {
+        self.peer.map(|peer| &**peer)
+    }
     fn shape(&self) -> Shape {
         self.shape
     }
@@ -86,13 +97,16 @@ impl SeriesLabels for SeriesRef<'_> {
 impl Hash for dyn SeriesLabels + '_ {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.service().hash(state);
+        self.peer().hash(state);
         self.shape().hash(state);
     }
 }
 
 impl PartialEq for dyn SeriesLabels + '_ {
     fn eq(&self, other: &Self) -> bool {
-        self.service() == other.service() && self.shape() == other.shape()
+        self.service() == other.service()
+            && self.peer() == other.peer()
+            && self.shape() == other.shape()
     }
 }
 

@@ -1,14 +1,16 @@
-//! The labels every series of a proxy shares: who reports (a sidecar or a
-//! gateway reports as `source`), the source workload from the node's pod,
-//! namespace, labels and metadata, and the destination peer fields an
-//! external service never fills (no peer metadata comes back from it).
+//! The labels of the peers: who reports (a sidecar or a gateway reports as
+//! `source`) and the source workload from the node's pod, namespace,
+//! labels and metadata, which every series of a proxy shares; and the
+//! destination workload, from the upstream host's `istio.workload`
+//! metadata (an external service has none, and sends no peer metadata
+//! back).
 
 use std::collections::BTreeMap;
 
+use shared::workload::{DEFAULT_CLUSTER_ID, EndpointWorkload, LATEST_REVISION};
+
 use super::escape_into;
 
-/// Istio's default `CLUSTER_ID` (pilot-agent's `ISTIO_META_CLUSTER_ID`).
-pub const DEFAULT_CLUSTER: &str = "Kubernetes";
 const UNKNOWN: &str = "unknown";
 
 /// The workload this proxy reports for.
@@ -35,26 +37,18 @@ impl SourceWorkload {
     /// [`shared::egress::workload_name`]), with its app, version and
     /// canonical service from `labels` as Istio's stats plugin reads them.
     pub fn of_pod(pod: &str, namespace: &str, labels: &BTreeMap<String, String>) -> Self {
-        let workload = shared::egress::workload_name(pod, labels).to_string();
-        let label = |keys: &[&str]| keys.iter().find_map(|key| labels.get(*key)).cloned();
+        let workload = shared::egress::workload_name(pod, labels);
+        let (canonical_service, canonical_revision) =
+            shared::workload::canonical_service(labels, workload);
+        let label = |key: &str| labels.get(key).cloned().unwrap_or_else(|| UNKNOWN.into());
         Self {
-            app: label(&["app"]).unwrap_or_else(|| UNKNOWN.into()),
-            version: label(&["version"]).unwrap_or_else(|| UNKNOWN.into()),
-            canonical_service: label(&[
-                "service.istio.io/canonical-name",
-                "app.kubernetes.io/name",
-                "app",
-            ])
-            .unwrap_or_else(|| workload.clone()),
-            canonical_revision: label(&[
-                "service.istio.io/canonical-revision",
-                "app.kubernetes.io/version",
-                "version",
-            ])
-            .unwrap_or_else(|| "latest".into()),
-            workload,
+            app: label("app"),
+            version: label("version"),
+            canonical_service: canonical_service.to_string(),
+            canonical_revision: canonical_revision.to_string(),
+            workload: workload.to_string(),
             namespace: namespace.to_string(),
-            cluster: DEFAULT_CLUSTER.into(),
+            cluster: DEFAULT_CLUSTER_ID.into(),
         }
     }
 
@@ -88,28 +82,61 @@ impl SourceWorkload {
             ("source_cluster", &self.cluster),
             ("source_canonical_service", &self.canonical_service),
             ("source_canonical_revision", &self.canonical_revision),
-            // An external service sends no peer metadata back.
-            ("destination_workload", UNKNOWN),
-            ("destination_workload_namespace", UNKNOWN),
-            ("destination_principal", UNKNOWN),
-            ("destination_app", UNKNOWN),
-            ("destination_version", UNKNOWN),
-            ("destination_service_namespace", UNKNOWN),
-            ("destination_cluster", UNKNOWN),
-            ("destination_canonical_service", UNKNOWN),
-            ("destination_canonical_revision", UNKNOWN),
-            // A source reporter cannot tell the server's policy.
-            ("connection_security_policy", UNKNOWN),
         ];
         for (name, value) in fields {
             out.push(',');
-            out.push_str(name);
-            out.push_str("=\"");
-            escape_into(&mut out, value);
-            out.push('"');
+            write_label(&mut out, name, value);
         }
         out
     }
+}
+
+/// Writes the destination workload's labels as Istio's stats plugin sets
+/// them on the client side, from the upstream host's `istio.workload`
+/// metadata (`peer`): a field it leaves empty, or no peer, is `unknown`,
+/// but the canonical revision, `latest`. The metadata carries no app,
+/// version or principal; the workload's namespace is also the service's
+/// (Istio's fallback when no cluster metadata names the service's).
+pub(super) fn write_destination_labels(out: &mut String, peer: Option<&EndpointWorkload>) {
+    let field = |read: fn(&EndpointWorkload) -> &str, default| {
+        peer.map(read)
+            .filter(|value| !value.is_empty())
+            .unwrap_or(default)
+    };
+    let namespace = field(|peer| &peer.namespace, UNKNOWN);
+    let fields = [
+        ("destination_workload", field(|peer| &peer.name, UNKNOWN)),
+        ("destination_workload_namespace", namespace),
+        ("destination_principal", UNKNOWN),
+        ("destination_app", UNKNOWN),
+        ("destination_version", UNKNOWN),
+        ("destination_service_namespace", namespace),
+        ("destination_cluster", field(|peer| &peer.cluster, UNKNOWN)),
+        (
+            "destination_canonical_service",
+            field(|peer| &peer.canonical_service, UNKNOWN),
+        ),
+        (
+            "destination_canonical_revision",
+            field(|peer| &peer.canonical_revision, LATEST_REVISION),
+        ),
+        // A source reporter cannot tell the server's policy.
+        ("connection_security_policy", UNKNOWN),
+    ];
+    for (index, (name, value)) in fields.into_iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        write_label(out, name, value);
+    }
+}
+
+/// Writes `name="value"`, the value escaped.
+fn write_label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    escape_into(out, value);
+    out.push('"');
 }
 
 impl Default for SourceWorkload {

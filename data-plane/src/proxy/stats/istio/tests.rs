@@ -20,6 +20,7 @@ fn http<'a>(
 ) -> Request<'a> {
     Request {
         destination,
+        peer: None,
         protocol: Protocol::Http,
         response_code,
         grpc_status: None,
@@ -93,7 +94,7 @@ fn unregistered_destinations_are_what_was_observed_and_their_fall_through_cluste
 
 /// The labels every series of a proxy in pod `sleep-…` of namespace
 /// `default` with `app: sleep`, `version: v1` carries.
-const SLEEP: &str = "reporter=\"source\",source_workload=\"sleep\",source_workload_namespace=\"default\",source_principal=\"unknown\",source_app=\"sleep\",source_version=\"v1\",source_cluster=\"Kubernetes\",source_canonical_service=\"sleep\",source_canonical_revision=\"v1\",destination_workload=\"unknown\",destination_workload_namespace=\"unknown\",destination_principal=\"unknown\",destination_app=\"unknown\",destination_version=\"unknown\",destination_service_namespace=\"unknown\",destination_cluster=\"unknown\",destination_canonical_service=\"unknown\",destination_canonical_revision=\"unknown\",connection_security_policy=\"unknown\"";
+const SLEEP: &str = "reporter=\"source\",source_workload=\"sleep\",source_workload_namespace=\"default\",source_principal=\"unknown\",source_app=\"sleep\",source_version=\"v1\",source_cluster=\"Kubernetes\",source_canonical_service=\"sleep\",source_canonical_revision=\"v1\",destination_workload=\"unknown\",destination_workload_namespace=\"unknown\",destination_principal=\"unknown\",destination_app=\"unknown\",destination_version=\"unknown\",destination_service_namespace=\"unknown\",destination_cluster=\"unknown\",destination_canonical_service=\"unknown\",destination_canonical_revision=\"latest\",connection_security_policy=\"unknown\"";
 
 fn sleep_v1() -> SourceWorkload {
     SourceWorkload::of_pod(
@@ -200,7 +201,7 @@ fn a_tcp_connection_counts_opened_closed_and_bytes() {
         "api.example",
         Some(EgressPolicy::WouldBlock),
     );
-    let series = stats.tcp_opened(destination, "-", Some(EgressPolicy::WouldBlock));
+    let series = stats.tcp_opened(destination, None, "-", Some(EgressPolicy::WouldBlock));
     series.tcp_closed(100, 2000);
     let out = rendered(&stats);
     let labels = "destination_service=\"api.example\",destination_service_name=\"PassthroughCluster\",request_protocol=\"tcp\",response_code=\"0\",response_flags=\"-\",egress_policy=\"would_block\"}";
@@ -329,5 +330,62 @@ fn a_local_reply_without_a_cluster_or_mark_is_unknown() {
         rendered(&stats).contains("destination_service_name=\"unknown\""),
         "{}",
         rendered(&stats)
+    );
+}
+
+/// The egress gateway's workload, as istiod names it on its endpoints.
+fn egress_gateway() -> Arc<EndpointWorkload> {
+    Arc::new(
+        EndpointWorkload::parse("istio-egressgateway;istio-system;istio-egressgateway;;Kubernetes")
+            .expect("five parts"),
+    )
+}
+
+#[test]
+fn a_request_to_a_workload_is_labelled_with_its_istio_workload_metadata() {
+    let stats = IstioStats::new(&sleep_v1(), 10);
+    let destination = Destination::of(
+        Some("outbound|80||istio-egressgateway.istio-system.svc.cluster.local"),
+        "edition.cnn.com",
+        None,
+    );
+    let gateway = egress_gateway();
+    // Each request's host carries its own Arc of the same workload.
+    let again = egress_gateway();
+    for peer in [&gateway, &again] {
+        stats.request(&Request {
+            peer: Some(peer),
+            ..http(destination, 200, "-", None)
+        });
+    }
+    stats.request(&http(destination, 200, "-", None));
+    let out = rendered(&stats);
+    let source = SLEEP.split(",destination_workload=").next().unwrap();
+    let series = format!(
+        "{source},destination_workload=\"istio-egressgateway\",destination_workload_namespace=\"istio-system\",destination_principal=\"unknown\",destination_app=\"unknown\",destination_version=\"unknown\",destination_service_namespace=\"istio-system\",destination_cluster=\"Kubernetes\",destination_canonical_service=\"istio-egressgateway\",destination_canonical_revision=\"latest\",connection_security_policy=\"unknown\",destination_service=\"istio-egressgateway.istio-system.svc.cluster.local\""
+    );
+    let counted = out
+        .lines()
+        .find(|line| line.starts_with(&format!("istio_requests_total{{{series},")))
+        .unwrap_or_else(|| panic!("{series}\n{out}"));
+    assert!(counted.ends_with("} 2"), "one series for both: {counted}");
+    assert!(
+        out.contains(&format!("istio_requests_total{{{SLEEP},destination_service=\"istio-egressgateway.istio-system.svc.cluster.local\"")),
+        "a host without metadata is its own series, unknown: {out}"
+    );
+}
+
+#[test]
+fn a_tcp_connection_to_a_workload_carries_its_revision_and_cluster() {
+    let stats = IstioStats::default();
+    let reviews = Arc::new(EndpointWorkload::parse("reviews-v2;shop;reviews;v2;east").unwrap());
+    let destination = Destination::of(Some("outbound|9080||reviews.shop"), "reviews.shop", None);
+    stats
+        .tcp_opened(destination, Some(&reviews), "-", None)
+        .tcp_closed(1, 2);
+    let out = rendered(&stats);
+    assert!(
+        out.contains("destination_workload=\"reviews-v2\",destination_workload_namespace=\"shop\",destination_principal=\"unknown\",destination_app=\"unknown\",destination_version=\"unknown\",destination_service_namespace=\"shop\",destination_cluster=\"east\",destination_canonical_service=\"reviews\",destination_canonical_revision=\"v2\","),
+        "{out}"
     );
 }
