@@ -7,7 +7,10 @@
 //! `fixtures/istio-dashboards.yaml` (Istio's Mesh, Workload and Service
 //! dashboards), its variables set as a user picking the workload or service
 //! would, returns the series that user would see, with the workload and
-//! service names, and values that follow the traffic.
+//! service names, and values that follow the traffic. The gateway's
+//! Workload dashboard shows its inbound traffic too: the sidecar names the
+//! gateway as destination workload, from the `istio.workload` metadata the
+//! control plane puts on the gateway's endpoint.
 
 use std::net::Ipv4Addr;
 use std::thread;
@@ -61,6 +64,15 @@ const GATEWAY_TO_CNN: Vars = &[
     ("namespace", "istio-system"),
     ("qrep", "source"),
     ("dstsvc", "edition.cnn.com"),
+];
+/// The Workload dashboard on the egress gateway's inbound side, the
+/// sidecar picked as its client.
+const GATEWAY_INBOUND: Vars = &[
+    ("workload", "istio-egressgateway"),
+    ("namespace", "istio-system"),
+    ("qrep", "source"),
+    ("srcns", "default"),
+    ("srcwl", "sleep"),
 ];
 /// The Service dashboard on edition.cnn.com, as its clients report it.
 const CNN_SERVICE: Vars = &[
@@ -116,6 +128,10 @@ const SERVICE: &str = "Istio Service Dashboard";
 const CNN: &[(&str, &str)] = &[("destination_service", "edition.cnn.com")];
 const DROPBOX: &[(&str, &str)] = &[("destination_service", "api.dropbox.com")];
 const TO_GATEWAY: &[(&str, &str)] = &[("destination_service", GATEWAY_SERVICE)];
+const FROM_SLEEP: &[(&str, &str)] = &[
+    ("source_workload", "sleep"),
+    ("source_workload_namespace", "default"),
+];
 
 use Value::{Finite, Fraction, Positive};
 
@@ -156,6 +172,94 @@ const CHECKS: &[Check] = &[
         ("Variable: workload", "query"),
         &[("namespace", "istio-system")],
         &[("source_workload", "istio-egressgateway")],
+        Positive,
+    ),
+    check(
+        WORKLOAD,
+        ("Variable: workload", "query"),
+        &[("namespace", "istio-system")],
+        &[("destination_workload", "istio-egressgateway")],
+        Positive,
+    ),
+    check(
+        WORKLOAD,
+        ("Variable: namespace", "query"),
+        &[],
+        &[("destination_workload_namespace", "istio-system")],
+        Positive,
+    ),
+    check(
+        WORKLOAD,
+        ("Variable: srcns", "query"),
+        GATEWAY_INBOUND,
+        &[("source_workload_namespace", "default")],
+        Positive,
+    ),
+    check(
+        WORKLOAD,
+        ("Variable: srcwl", "query"),
+        GATEWAY_INBOUND,
+        &[("source_workload", "sleep")],
+        Positive,
+    ),
+    check(
+        WORKLOAD,
+        ("Incoming Request Volume", "A"),
+        GATEWAY_INBOUND,
+        &[],
+        Positive,
+    ),
+    check(
+        WORKLOAD,
+        ("Incoming Success Rate (non-5xx responses)", "A"),
+        GATEWAY_INBOUND,
+        &[],
+        Fraction,
+    ),
+    check(
+        WORKLOAD,
+        ("Request Duration", "A"),
+        GATEWAY_INBOUND,
+        &[],
+        Positive,
+    ),
+    check(
+        WORKLOAD,
+        ("Incoming Requests By Source And Response Code", "B"),
+        GATEWAY_INBOUND,
+        &[
+            ("source_workload", "sleep"),
+            ("source_workload_namespace", "default"),
+            ("response_code", "503"),
+        ],
+        Positive,
+    ),
+    check(
+        WORKLOAD,
+        ("Incoming Success Rate (non-5xx responses) By Source", "B"),
+        GATEWAY_INBOUND,
+        FROM_SLEEP,
+        Fraction,
+    ),
+    check(
+        WORKLOAD,
+        ("Incoming Request Duration By Source", "E"),
+        GATEWAY_INBOUND,
+        FROM_SLEEP,
+        Positive,
+    ),
+    check(
+        WORKLOAD,
+        ("Incoming Request Size By Source", "E"),
+        GATEWAY_INBOUND,
+        FROM_SLEEP,
+        Finite,
+    ),
+    check(
+        WORKLOAD,
+        ("Response Size By Source", "E"),
+        GATEWAY_INBOUND,
+        FROM_SLEEP,
         Positive,
     ),
     check(
