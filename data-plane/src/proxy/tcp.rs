@@ -123,6 +123,7 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
         idle: config.idle_timeout,
         max_duration: config.max_downstream_connection_duration,
         started: log.started,
+        downstream_end_closes: false,
     };
     let connection = Connection {
         log,

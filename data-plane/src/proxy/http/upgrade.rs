@@ -248,6 +248,10 @@ impl Session {
                     idle: self.idle,
                     max_duration: None,
                     started: Instant::now(),
+                    // Envoy's connection manager resets the upgraded
+                    // stream, closing its upstream, when the client's
+                    // connection ends.
+                    downstream_end_closes: true,
                 };
                 let copied = copy::copy(
                     &mut TokioIo::new(downstream),

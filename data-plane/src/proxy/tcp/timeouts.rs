@@ -4,7 +4,10 @@
 //! `tcp_session_idle_timeout`, no flag); the maximum duration counts from
 //! the connection's start and closes both sides with flag DT (stat
 //! `max_downstream_connection_duration`, details
-//! `max_connection_duration_reached`).
+//! `max_connection_duration_reached`). A TCP proxy passes a side's end on
+//! as a half close; an upgraded HTTP stream (WebSocket) ends with its
+//! client, as Envoy's connection manager resets the stream when the
+//! downstream closes.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -12,6 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Why the copy ended.
@@ -63,10 +67,14 @@ pub struct Limits {
     pub max_duration: Option<Duration>,
     /// When the connection was accepted.
     pub started: Instant,
+    /// The downstream's end closes both sides instead of being passed on
+    /// as a half close.
+    pub downstream_end_closes: bool,
 }
 
 /// Copies both ways between `downstream` and `upstream` (a side's end is
-/// passed on as a half close) until both have closed or a limit is reached.
+/// passed on as a half close, unless the downstream's closes both) until
+/// both have closed or a limit is reached.
 pub async fn copy<D, U>(downstream: &mut D, upstream: &mut U, limits: Limits) -> Copied
 where
     D: AsyncRead + AsyncWrite + Unpin + ?Sized,
@@ -81,6 +89,7 @@ where
         copied = tokio::io::copy_bidirectional(&mut metered, upstream) => (Ending::Closed, copied.err()),
         () = idle_expired(&meter, limits.idle) => (Ending::IdleTimeout, None),
         () = deadline(limits.started, limits.max_duration) => (Ending::MaxDuration, None),
+        () = downstream_end(&meter, limits.downstream_end_closes) => (Ending::Closed, None),
     };
     Copied {
         received: meter.received.load(Relaxed),
@@ -106,6 +115,15 @@ async fn idle_expired(meter: &Meter, idle: Option<Duration>) {
     }
 }
 
+/// Resolves once the downstream's end is read, if that closes both sides;
+/// never otherwise.
+async fn downstream_end(meter: &Meter, closes: bool) {
+    if !closes {
+        return std::future::pending().await;
+    }
+    meter.downstream_end.notified().await;
+}
+
 /// Resolves `max` after `started`; never without a maximum.
 async fn deadline(started: Instant, max: Option<Duration>) {
     match max {
@@ -125,6 +143,8 @@ struct Meter {
     downstream_ended_first: AtomicBool,
     /// The upstream's end was passed on to the downstream.
     upstream_ended: AtomicBool,
+    /// Told once the downstream's end is read.
+    downstream_end: Notify,
 }
 
 impl Meter {
@@ -136,6 +156,7 @@ impl Meter {
             last: AtomicU64::new(nanos_since(started)),
             downstream_ended_first: AtomicBool::new(false),
             upstream_ended: AtomicBool::new(false),
+            downstream_end: Notify::new(),
         }
     }
 
@@ -173,11 +194,11 @@ impl<S: AsyncRead + Unpin + ?Sized> AsyncRead for Metered<'_, S> {
         if read > 0 {
             this.meter.received.fetch_add(read as u64, Relaxed);
             this.meter.touch();
-        } else if room
-            && matches!(polled, Poll::Ready(Ok(())))
-            && !this.meter.upstream_ended.load(Relaxed)
-        {
-            this.meter.downstream_ended_first.store(true, Relaxed);
+        } else if room && matches!(polled, Poll::Ready(Ok(()))) {
+            if !this.meter.upstream_ended.load(Relaxed) {
+                this.meter.downstream_ended_first.store(true, Relaxed);
+            }
+            this.meter.downstream_end.notify_one();
         }
         polled
     }

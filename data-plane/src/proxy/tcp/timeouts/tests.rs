@@ -32,6 +32,7 @@ fn limits(idle: Option<Duration>, max_duration: Option<Duration>) -> Limits {
         idle,
         max_duration,
         started: Instant::now(),
+        downstream_end_closes: false,
     }
 }
 
@@ -150,4 +151,34 @@ async fn an_upstream_that_ends_first_is_told_apart() {
     let copied = copying.await.unwrap();
     assert_eq!(copied.ending, Ending::Closed);
     assert!(!copied.downstream_ended_first);
+}
+
+#[tokio::test]
+async fn an_upgraded_stream_ends_with_its_client_on_both_sides() {
+    let (mut client, mut server, copying) = proxied(Limits {
+        downstream_end_closes: true,
+        ..limits(None, None)
+    })
+    .await;
+    client.write_all(b"last frame").await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut request = Vec::new();
+    server.read_to_end(&mut request).await.unwrap();
+    assert_eq!(
+        request, b"last frame",
+        "what came before the end is passed on"
+    );
+    // A guard against a copy that waits for the server, not a bound on
+    // its time.
+    let copied = tokio::time::timeout(Duration::from_secs(30), copying)
+        .await
+        .expect("the copy waits for the server to close")
+        .unwrap();
+    assert_eq!(copied.ending, Ending::Closed);
+    assert!(copied.downstream_ended_first);
+    // The copy ended without waiting for the server: both sides are
+    // closed, so the client reads its end and the server cannot answer.
+    let mut response = Vec::new();
+    client.read_to_end(&mut response).await.unwrap();
+    assert!(response.is_empty());
 }
