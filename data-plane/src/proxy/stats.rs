@@ -124,10 +124,26 @@ impl Stats {
         self.downstream.entry(prefix.clone()).or_default().clone()
     }
 
+    /// A request of the cluster answered `status`, by its upstream or
+    /// locally after it had been sent on a connection.
     pub fn record_upstream_response(stats: &ClusterStats, status: u16) {
         stats.rq_total.fetch_add(1, Relaxed);
+        Self::record_upstream_code(stats, status);
+    }
+
+    /// A request of the cluster answered `status` locally before any
+    /// upstream connection took it (overflow, no host, a failed
+    /// connection): Envoy charges the code but not `upstream_rq_total`,
+    /// which counts requests given to a connection.
+    pub fn record_upstream_code(stats: &ClusterStats, status: u16) {
         stats.rq_class[class_index(status)].fetch_add(1, Relaxed);
         stats.rq_code.record(status);
+    }
+
+    /// A try that was retried after it had been sent on a connection
+    /// without a response (a reset, a per-try timeout).
+    pub fn record_retried_reset(stats: &ClusterStats) {
+        stats.rq_total.fetch_add(1, Relaxed);
     }
 
     /// A response whose try is retried: a request of the cluster, its

@@ -55,6 +55,14 @@ impl UpstreamError {
         }
     }
 
+    /// Whether the request had been given to an upstream connection when
+    /// it failed (a reset or a protocol error), which is when Envoy counts
+    /// it in `upstream_rq_total`; not when it never got one (overflow, no
+    /// host, a failed connection).
+    pub fn was_sent(&self) -> bool {
+        matches!(self, Self::Http(e) if !e.is_connect())
+    }
+
     /// Envoy's reset reason for this failure (the words of its 503 body and
     /// response code details), `None` when the request never got as far as
     /// an upstream connection.

@@ -33,7 +33,8 @@ fn pooled(host: &str, connection_pool: serde_json::Value) -> Vec<(String, String
 /// HTTP/1.1 upstreams too): three requests at once to a server that
 /// answers after 2 s: one is served, the two others overflow at once with
 /// Envoy's 503 (flag UO), counted in `upstream_rq_active_overflow` (not
-/// with pending requests, whatever older Envoy docs say) and by code.
+/// with pending requests, whatever older Envoy docs say) and by code; only
+/// the request a connection took counts in `upstream_rq_total`.
 fn max_requests() -> Scenario {
     const HOST: &str = "maxrequests.example.com";
     Scenario::new(
@@ -59,6 +60,10 @@ fn max_requests() -> Scenario {
                 .with(
                     "upstream_rq_503",
                     probe.cluster_stat(&cluster(HOST), "upstream_rq_503")?,
+                )
+                .with(
+                    "upstream_rq_total",
+                    probe.cluster_stat(&cluster(HOST), "upstream_rq_total")?,
                 ))
         },
         Facts::new()
@@ -71,7 +76,8 @@ fn max_requests() -> Scenario {
             .with("upstream requests", 1)
             .with("upstream_rq_active_overflow", 2)
             .with("upstream_rq_pending_overflow", 0)
-            .with("upstream_rq_503", 2),
+            .with("upstream_rq_503", 2)
+            .with("upstream_rq_total", 1),
     )
     .ready(ready(HOST, 1))
 }

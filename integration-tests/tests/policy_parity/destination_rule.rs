@@ -133,7 +133,9 @@ fn outlier_detection() -> Scenario {
 /// `tcp.maxConnections: 1` and `http.http1MaxPendingRequests: 1`, four
 /// requests at once to a server that answers after 2 s: one is served on
 /// the one connection, one waits for it, the other two overflow with
-/// Envoy's 503 (flag UO) and count in `upstream_rq_pending_overflow`.
+/// Envoy's 503 (flag UO) and count in `upstream_rq_pending_overflow`, not
+/// in `upstream_rq_total`, which counts the two requests the connection
+/// took.
 fn pool_overflow() -> Scenario {
     const HOST: &str = "pool.example.com";
     Scenario::new(
@@ -159,6 +161,10 @@ fn pool_overflow() -> Scenario {
                 .with(
                     "upstream_rq_pending_overflow",
                     probe.cluster_stat(&cluster(HOST), "upstream_rq_pending_overflow")?,
+                )
+                .with(
+                    "upstream_rq_total",
+                    probe.cluster_stat(&cluster(HOST), "upstream_rq_total")?,
                 ))
         },
         Facts::new()
@@ -168,7 +174,8 @@ fn pool_overflow() -> Scenario {
                 "upstream connect error or disconnect/reset before headers. reset reason: overflow",
             )
             .with("log", "200 -×2 503 UO×2")
-            .with("upstream_rq_pending_overflow", 2),
+            .with("upstream_rq_pending_overflow", 2)
+            .with("upstream_rq_total", 2),
     )
     .ready(ready(HOST, 1))
 }

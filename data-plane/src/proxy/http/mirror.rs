@@ -152,7 +152,11 @@ async fn send(
             }
             Err(error) => {
                 tracing::debug!(%cluster, %error, "shadow request failed");
-                Stats::record_upstream_response(&cluster_stats, 503);
+                if error.was_sent() {
+                    Stats::record_upstream_response(&cluster_stats, 503);
+                } else {
+                    Stats::record_upstream_code(&cluster_stats, 503);
+                }
             }
         }
     };

@@ -185,9 +185,16 @@ impl Attempts<'_> {
                     };
                 }
             }
-            if let Ok((response, _)) = &outcome {
+            match &outcome {
                 // Envoy charges the response of a try it retries apart.
-                Stats::record_retried_response(self.stats, response.status().as_u16());
+                Ok((response, _)) => {
+                    Stats::record_retried_response(self.stats, response.status().as_u16());
+                }
+                Err(ForwardError::PerTryTimeout) => Stats::record_retried_reset(self.stats),
+                Err(ForwardError::Upstream(error)) if error.was_sent() => {
+                    Stats::record_retried_reset(self.stats);
+                }
+                Err(_) => {}
             }
             if retry.previous_hosts
                 && let Some(host) = chosen.lock().as_ref()

@@ -300,6 +300,11 @@ async fn connect_failures_are_retried_then_flagged_uf_urx() {
     assert!(sent.retry_limit_exceeded);
     assert_eq!(count(&stats.cx_connect_fail), 3);
     assert_eq!(count(&stats.rq_retry), 2);
+    assert_eq!(
+        count(&stats.rq_total),
+        0,
+        "no connection took the retried tries (Envoy counts requests a connection took)"
+    );
     let reply = LocalReply::upstream_failure(error).retry_limit_exceeded();
     assert_eq!(reply.flags, "URX,UF");
 }
@@ -360,6 +365,11 @@ async fn per_try_timeouts_are_retried_on_reset_then_answer_504_ut_urx() {
     assert!(matches!(sent.outcome, Err(ForwardError::PerTryTimeout)));
     assert!(sent.retry_limit_exceeded);
     assert_eq!(count(&stats.rq_per_try_timeout), 2);
+    assert_eq!(
+        count(&stats.rq_total),
+        1,
+        "the retried try was sent; the last one is counted with the reply"
+    );
     let reply = LocalReply::per_try_timeout().retry_limit_exceeded();
     assert_eq!(
         (reply.status.as_u16(), reply.flags, reply.details),
