@@ -17,7 +17,7 @@ use crate::access_log_service::LogTargets;
 use crate::model::cluster::Discovery;
 use crate::model::hash_policy::xx_hash;
 use crate::model::listener::TcpProxy;
-use crate::upstream::{Tracked, UpstreamError, UpstreamStream};
+use crate::upstream::{Principals, Tracked, UpstreamError, UpstreamStream};
 use shared::egress::EgressPolicy;
 use shared::workload::EndpointWorkload;
 
@@ -25,7 +25,7 @@ use super::access_log::AccessLog;
 use super::outbound::{Accepted, Destination};
 use super::respond::LocalReply;
 use super::stats::ClusterStats;
-use super::stats::istio::{Destination as IstioDestination, Series};
+use super::stats::istio::{Destination as IstioDestination, Peer as IstioPeer, Series};
 use super::stats::lifecycle::TcpProxyStats;
 use super::{ProxyContext, fast_random};
 
@@ -118,7 +118,6 @@ pub async fn proxy<S: AsyncRead + AsyncWrite + Unpin>(
     };
     cluster_stats.cx_total.fetch_add(1, Relaxed);
     log.set_upstream(Some(info));
-    log.upstream_local = upstream.get_ref().local_addr();
     let limits = Limits {
         idle: config.idle_timeout,
         max_duration: config.max_downstream_connection_duration,
@@ -257,6 +256,7 @@ fn opening_labels(log: &AccessLog, destination: &Destination) -> OpeningLabels {
     OpeningLabels {
         cluster: log.upstream_cluster.clone(),
         peer: log.upstream_peer.clone(),
+        principals: log.upstream_principals.clone(),
         observed,
         flags: log.response_flags,
         egress_policy: log.egress_policy,
@@ -268,6 +268,8 @@ struct OpeningLabels {
     cluster: Option<Arc<str>>,
     /// The workload behind the upstream host.
     peer: Option<Arc<EndpointWorkload>>,
+    /// The identities on the upstream TLS connection.
+    principals: Option<Arc<Principals>>,
     observed: Observed,
     flags: &'static str,
     egress_policy: Option<EgressPolicy>,
@@ -294,7 +296,10 @@ impl OpeningLabels {
             IstioDestination::of(self.cluster.as_deref(), observed, self.egress_policy);
         context.stats.istio.tcp_opened(
             destination,
-            self.peer.as_ref(),
+            IstioPeer {
+                workload: self.peer.as_ref(),
+                principals: self.principals.as_ref(),
+            },
             self.flags,
             self.egress_policy,
         )

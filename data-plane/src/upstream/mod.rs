@@ -18,6 +18,7 @@ mod keepalive;
 mod lb;
 mod outlier;
 mod pool;
+mod principals;
 mod san;
 mod stats;
 mod tls;
@@ -52,6 +53,7 @@ pub use circuit_breaker::{Admission, RetrySlot, Tracked};
 pub use dns::{DnsConfig, DnsError};
 pub use error::{ResetReason, TlsError, UpstreamError};
 pub use pool::{DownstreamVersion, UpstreamStream};
+pub use principals::Principals;
 pub use tls::TlsConfigError;
 
 /// The request body type the proxy hands to [`Upstreams::send_http`].
@@ -63,13 +65,15 @@ pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 pub struct RequestHashKey(pub u64);
 
 /// The host a request or connection actually went to (`UPSTREAM_HOST`),
-/// the agent's end of the connection (`UPSTREAM_LOCAL_ADDRESS`) and the
-/// workload behind the host.
+/// the agent's end of the connection (`UPSTREAM_LOCAL_ADDRESS`), the
+/// workload behind the host and the identities on a TLS connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamInfo {
     pub address: SocketAddr,
     pub local: Option<SocketAddr>,
     pub peer: Option<Arc<EndpointWorkload>>,
+    /// The identities on the TLS connection, once one is known.
+    pub principals: Option<Arc<Principals>>,
 }
 
 impl UpstreamInfo {
@@ -79,6 +83,7 @@ impl UpstreamInfo {
             address: host.addr,
             local: None,
             peer: host.peer.clone(),
+            principals: None,
         }
     }
 }
@@ -298,11 +303,10 @@ impl Upstreams {
                 {
                     admission.hold(in_flight);
                 }
+                let extensions = response.extensions();
                 let info = UpstreamInfo {
-                    local: response
-                        .extensions()
-                        .get::<pool::LocalAddress>()
-                        .map(|local| local.0),
+                    local: extensions.get::<pool::LocalAddress>().map(|local| local.0),
+                    principals: extensions.get::<Arc<Principals>>().cloned(),
                     ..UpstreamInfo::of(&host)
                 };
                 response.extensions_mut().insert(Arc::new(admission));
@@ -350,7 +354,12 @@ impl Upstreams {
         match runtime.connect_tcp(&host).await {
             Ok(stream) => {
                 runtime.record(&host, Outcome::Connected);
-                Ok((Tracked::new(stream, guard), UpstreamInfo::of(&host)))
+                let info = UpstreamInfo {
+                    local: stream.local_addr(),
+                    principals: stream.principals().cloned(),
+                    ..UpstreamInfo::of(&host)
+                };
+                Ok((Tracked::new(stream, guard), info))
             }
             Err(error) => {
                 runtime.record(&host, Outcome::ConnectFailed);

@@ -34,6 +34,7 @@ use super::connection_uses;
 use super::error::{TlsError, UpstreamError};
 use super::keepalive;
 use super::lb::{Host, HostStats};
+use super::principals::Principals;
 use super::tls::{TlsConfigError, TlsOrigination, TlsTarget};
 use crate::model::keepalive::TcpKeepalive;
 
@@ -246,7 +247,10 @@ pub(crate) async fn connect_host(
     let target = tls.map_err(|error| tls_failed(TlsError::Config(error)))?;
     let handshake = TlsConnector::from(target.config).connect(target.name, tcp);
     match tokio::time::timeout(limit, handshake).await {
-        Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(stream))),
+        Ok(Ok(stream)) => {
+            let principals = Principals::of(stream.get_ref().1, target.local_principal.as_ref());
+            Ok(UpstreamStream::Tls(Box::new(stream), principals))
+        }
         Ok(Err(error)) => Err(tls_failed(error.into())),
         Err(_) => Err(tls_failed(TlsError::TimedOut)),
     }
@@ -283,7 +287,8 @@ impl tower_service::Service<Uri> for Connector {
 #[derive(Debug)]
 pub enum UpstreamStream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    /// With the identities on the connection, if either side has one.
+    Tls(Box<TlsStream<TcpStream>>, Option<Arc<Principals>>),
 }
 
 /// The agent's end of a pooled connection, in its responses' extensions.
@@ -295,7 +300,15 @@ impl UpstreamStream {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match self {
             Self::Plain(tcp) => tcp.local_addr().ok(),
-            Self::Tls(tls) => tls.get_ref().0.local_addr().ok(),
+            Self::Tls(tls, _) => tls.get_ref().0.local_addr().ok(),
+        }
+    }
+
+    /// The identities on a TLS connection.
+    pub fn principals(&self) -> Option<&Arc<Principals>> {
+        match self {
+            Self::Plain(_) => None,
+            Self::Tls(_, principals) => principals.as_ref(),
         }
     }
 }
@@ -303,13 +316,18 @@ impl UpstreamStream {
 impl Connection for UpstreamStream {
     fn connected(&self) -> Connected {
         let connected = match self {
-            Self::Tls(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
+            Self::Tls(tls, _) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
                 Connected::new().negotiated_h2()
             }
             _ => Connected::new(),
         };
         let connected = match self.local_addr() {
             Some(local) => connected.extra(LocalAddress(local)),
+            None => connected,
+        };
+        // hyper-util copies it into each response of the connection.
+        let connected = match self.principals() {
+            Some(principals) => connected.extra(principals.clone()),
             None => connected,
         };
         connection_uses::counted(connected)
@@ -324,7 +342,7 @@ impl AsyncRead for UpstreamStream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s, _) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -337,7 +355,7 @@ impl AsyncWrite for UpstreamStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s, _) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -348,28 +366,28 @@ impl AsyncWrite for UpstreamStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Self::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Tls(s, _) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Self::Plain(s) => s.is_write_vectored(),
-            Self::Tls(s) => s.is_write_vectored(),
+            Self::Tls(s, _) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s, _) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s, _) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

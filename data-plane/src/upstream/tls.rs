@@ -22,6 +22,7 @@ use rustls::{
 use tracing::warn;
 
 use crate::model::cluster::{SubjectAltName, Trust, UpstreamTls};
+use crate::proxy::identity::uri_san;
 
 use super::san;
 use super::tls_reason::VerifyFailure;
@@ -96,6 +97,8 @@ pub(crate) struct TlsOrigination {
     with_sni: Arc<ClientConfig>,
     /// Sends no SNI and verifies the chain only (or the configured SANs).
     without_sni: Arc<ClientConfig>,
+    /// The client certificate's first URI SAN (`source_principal`).
+    local_principal: Option<Arc<str>>,
 }
 
 impl TlsOrigination {
@@ -175,6 +178,12 @@ impl TlsOrigination {
             auto_sni: tls.auto_sni,
             with_sni: config(true)?,
             without_sni: config(false)?,
+            local_principal: tls
+                .client_cert
+                .as_ref()
+                .and_then(|cert| cert.chain.first())
+                .and_then(|der| uri_san(der))
+                .map(Arc::from),
         })
     }
 
@@ -195,6 +204,7 @@ impl TlsOrigination {
         TlsTarget {
             config: config.clone(),
             name,
+            local_principal: self.local_principal.clone(),
         }
     }
 }
@@ -204,6 +214,8 @@ impl TlsOrigination {
 pub(crate) struct TlsTarget {
     pub(crate) config: Arc<ClientConfig>,
     pub(crate) name: ServerName<'static>,
+    /// The client certificate's first URI SAN.
+    pub(crate) local_principal: Option<Arc<str>>,
 }
 
 fn webpki_verifier(

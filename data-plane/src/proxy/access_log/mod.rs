@@ -22,7 +22,7 @@ use shared::workload::EndpointWorkload;
 
 use crate::model::access_log::FileAccessLog;
 use crate::model::log_format::{LogFormat, TextFormat};
-use crate::upstream::UpstreamInfo;
+use crate::upstream::{Principals, UpstreamInfo};
 
 /// One request's or connection's log entry, filled in as it goes. Its
 /// texts share the request's own bytes (header values, the URI, the
@@ -53,6 +53,8 @@ pub struct AccessLog {
     pub upstream_local: Option<SocketAddr>,
     /// The workload behind the upstream host, if its endpoint names one.
     pub upstream_peer: Option<Arc<EndpointWorkload>>,
+    /// The identities on the upstream TLS connection.
+    pub upstream_principals: Option<Arc<Principals>>,
     pub upstream_cluster: Option<Arc<str>>,
     pub downstream_local: Option<SocketAddr>,
     pub downstream_remote: Option<SocketAddr>,
@@ -91,6 +93,7 @@ impl AccessLog {
             upstream_host: None,
             upstream_local: None,
             upstream_peer: None,
+            upstream_principals: None,
             upstream_cluster: None,
             downstream_local,
             downstream_remote,
@@ -115,11 +118,19 @@ impl AccessLog {
 
 impl AccessLog {
     /// The upstream host the exchange went to, the agent's end of the
-    /// connection, and the host's workload.
+    /// connection, the host's workload and the connection's identities.
     pub fn set_upstream(&mut self, upstream: Option<UpstreamInfo>) {
-        self.upstream_host = upstream.as_ref().map(|info| info.address);
-        self.upstream_local = upstream.as_ref().and_then(|info| info.local);
-        self.upstream_peer = upstream.and_then(|info| info.peer);
+        let Some(info) = upstream else {
+            self.upstream_host = None;
+            self.upstream_local = None;
+            self.upstream_peer = None;
+            self.upstream_principals = None;
+            return;
+        };
+        self.upstream_host = Some(info.address);
+        self.upstream_local = info.local;
+        self.upstream_peer = info.peer;
+        self.upstream_principals = info.principals;
     }
 
     /// `%RESPONSE_CODE_DETAILS%` as Envoy gives it: an upstream reset's

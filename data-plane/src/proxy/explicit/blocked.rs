@@ -56,7 +56,7 @@ pub(super) async fn refuse_connect(
     let _ = stream.shutdown().await;
     context.stats.istio.request(&istio::Request {
         destination: istio::Destination::of(cluster.as_deref(), observed, policy),
-        peer: None,
+        peer: istio::Peer::default(),
         protocol: istio::Protocol::Http,
         response_code: reply.status.as_u16(),
         grpc_status: None,

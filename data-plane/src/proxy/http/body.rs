@@ -95,7 +95,10 @@ pub(super) fn count_request(
             host(text(log.authority.as_ref())),
             log.egress_policy,
         ),
-        peer: log.upstream_peer.as_ref(),
+        peer: istio::Peer {
+            workload: log.upstream_peer.as_ref(),
+            principals: log.upstream_principals.as_ref(),
+        },
         protocol,
         response_code: log.response_code,
         grpc_status,

@@ -17,6 +17,8 @@ use parking_lot::Mutex;
 use shared::egress::EgressPolicy;
 use shared::workload::EndpointWorkload;
 
+use crate::upstream::Principals;
+
 /// What unregistered destinations past the cap are counted as.
 pub const OTHER_DESTINATION: &str = "other";
 /// The default cap on distinct unregistered destinations per proxy.
@@ -125,12 +127,19 @@ pub struct Shape {
     pub egress_policy: Option<EgressPolicy>,
 }
 
+/// What is known of the upstream peer: the workload its endpoint names,
+/// and the identities on the TLS connection to it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer<'a> {
+    pub workload: Option<&'a Arc<EndpointWorkload>>,
+    pub principals: Option<&'a Arc<Principals>>,
+}
+
 /// One HTTP request, as its stream ended.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub destination: Destination<'a>,
-    /// The workload behind the upstream host, if its endpoint names one.
-    pub peer: Option<&'a Arc<EndpointWorkload>>,
+    pub peer: Peer<'a>,
     pub protocol: Protocol,
     pub response_code: u16,
     pub grpc_status: Option<u8>,
@@ -172,7 +181,10 @@ impl Series {
 /// The metrics of one proxy.
 pub struct IstioStats {
     /// `reporter="source",source_workload="…",source_workload_namespace="…"`.
-    source_labels: String,
+    source_head: String,
+    /// `source_app="…",…,source_canonical_revision="…"`, which follow
+    /// `source_principal`.
+    source_tail: String,
     max_unregistered: usize,
     series: DashMap<SeriesKey, Arc<Series>>,
     /// The unregistered destinations given a series of their own, while the
@@ -196,7 +208,8 @@ impl Default for IstioStats {
 impl IstioStats {
     pub fn new(source: &SourceWorkload, max_unregistered: usize) -> Self {
         Self {
-            source_labels: source.labels(),
+            source_head: source.head_labels(),
+            source_tail: source.tail_labels(),
             max_unregistered,
             series: DashMap::new(),
             unregistered: Mutex::new(HashSet::new()),
@@ -233,12 +246,12 @@ impl IstioStats {
         }
     }
 
-    /// Counts one TCP connection opened (to a host of workload `peer`);
-    /// its series counts it closed.
+    /// Counts one TCP connection opened (to `peer`); its series counts it
+    /// closed.
     pub fn tcp_opened(
         &self,
         destination: Destination<'_>,
-        peer: Option<&Arc<EndpointWorkload>>,
+        peer: Peer<'_>,
         response_flags: &'static str,
         egress_policy: Option<EgressPolicy>,
     ) -> Arc<Series> {
@@ -257,12 +270,7 @@ impl IstioStats {
 
     /// The series of `service` and `peer` with `shape`: one map lookup,
     /// without allocating, once the label set has been seen.
-    fn series(
-        &self,
-        service: &str,
-        peer: Option<&Arc<EndpointWorkload>>,
-        shape: Shape,
-    ) -> Arc<Series> {
+    fn series(&self, service: &str, peer: Peer<'_>, shape: Shape) -> Arc<Series> {
         let lookup = SeriesRef {
             service,
             peer,
@@ -289,7 +297,8 @@ impl IstioStats {
         self.series
             .entry(SeriesKey {
                 service,
-                peer: peer.cloned(),
+                workload: peer.workload.cloned(),
+                principals: peer.principals.cloned(),
                 shape,
             })
             .or_default()
@@ -329,22 +338,29 @@ impl IstioStats {
         series.sort_by(|(a, _), (b, _)| {
             (
                 &*a.service,
-                a.peer.as_deref(),
+                a.workload.as_deref(),
+                a.principals.as_deref(),
                 a.shape.response_code,
                 a.shape.response_flags,
             )
                 .cmp(&(
                     &*b.service,
-                    b.peer.as_deref(),
+                    b.workload.as_deref(),
+                    b.principals.as_deref(),
                     b.shape.response_code,
                     b.shape.response_flags,
                 ))
         });
         let is_http = |key: &SeriesKey| key.shape.protocol != Protocol::Tcp;
         let labelled = |key: &SeriesKey| {
-            let mut labels = self.source_labels.clone();
+            let mut labels = self.source_head.clone();
+            let principals = key.principals.as_deref();
             labels.push(',');
-            peer::write_destination_labels(&mut labels, key.peer.as_deref());
+            peer::write_source_principal(&mut labels, principals);
+            labels.push(',');
+            labels.push_str(&self.source_tail);
+            labels.push(',');
+            peer::write_destination_labels(&mut labels, key.workload.as_deref(), principals);
             labels.push(',');
             key.write_labels(&mut labels);
             labels

@@ -348,4 +348,8 @@ async fn the_picked_hosts_workload_comes_with_the_request_and_the_connection() {
         .await
         .unwrap();
     assert_eq!((info.address, info.peer), (server.addr, Some(gateway)));
+    assert_eq!(
+        info.principals, None,
+        "a plain connection has no identities"
+    );
 }

@@ -1,6 +1,7 @@
 //! TLS origination on TCP proxying, as Envoy's TCP proxy does it through the
 //! cluster's transport socket: ISTIO_MUTUAL to a gateway (SPIFFE SAN check,
-//! the context's ALPN list as it is), and a failed handshake as UF.
+//! the context's ALPN list as it is), and a failed handshake as UF; the
+//! identities on an ISTIO_MUTUAL connection, for requests and TCP.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,9 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::model::cluster::{SubjectAltName, Trust, UpstreamTls};
+use crate::model::cluster::{ClientCert, SubjectAltName, Trust, UpstreamTls};
 
-use super::super::UpstreamStream;
+use super::super::{Principals, UpstreamStream};
 use super::tls::{TestCa, origination};
 use super::*;
 
@@ -92,7 +93,7 @@ async fn tcp_connections_originate_istio_mutual_tls_to_the_gateway() {
 
     let (mut stream, used) = upstreams.connect_tcp("gateway", None).await.unwrap();
     assert_eq!(used, addr);
-    assert!(matches!(stream.get_ref(), UpstreamStream::Tls(_)));
+    assert!(matches!(stream.get_ref(), UpstreamStream::Tls(..)));
     assert_eq!(&ping(&mut stream).await, b"ping");
     let seen = seen.lock();
     assert_eq!(
@@ -186,4 +187,39 @@ async fn simple_origination_on_tcp_verifies_the_chain_not_the_sni() {
         err.transport_failure_reason(),
         "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:verify cert failed: X509_verify_cert: certificate verification error at depth 0: unable to get local issuer certificate:TLS_error_end"
     );
+}
+
+#[tokio::test]
+async fn the_identities_on_the_connection_come_with_the_request_and_the_connection() {
+    let ca = TestCa::new("mesh CA");
+    let sleep = "spiffe://cluster.local/ns/default/sa/sleep";
+    let (chain, key) = ca.issue_spiffe(sleep);
+    let mut tls = istio_mutual_to_gateway(&ca, GATEWAY);
+    tls.client_cert = Some(ClientCert {
+        chain: vec![chain.to_vec()],
+        key: key.secret_der().to_vec(),
+    });
+    let server = TestServer::start(
+        Some(TestCa::config_for(ca.issue_spiffe(GATEWAY), &[])),
+        false,
+    )
+    .await;
+    let upstreams = upstreams(vec![with_tls(
+        static_cluster("gateway", &[server.addr]),
+        tls,
+    )]);
+    let expected = Principals {
+        peer: Some(GATEWAY.to_string()),
+        local: Some(Arc::from(sleep)),
+    };
+    let (status, _, info) = fetch(&upstreams, "gateway", "httpbin.test", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(info.principals.as_deref(), Some(&expected));
+    let (_, info) = upstreams
+        .connect_tcp_hashed("gateway", None, None)
+        .await
+        .unwrap();
+    assert_eq!(info.principals.as_deref(), Some(&expected));
 }

@@ -74,7 +74,7 @@ fn every_metric_and_label_of_the_mesh_dashboard_is_exposed() {
     let destination = Destination::of(Some("outbound|80||httpbin.org"), "httpbin.org", None);
     stats.request(&Request {
         destination,
-        peer: None,
+        peer: Peer::default(),
         protocol: Protocol::Http,
         response_code: 200,
         grpc_status: None,
@@ -85,7 +85,9 @@ fn every_metric_and_label_of_the_mesh_dashboard_is_exposed() {
         response_bytes: 10,
     });
     let tcp = Destination::of(Some("outbound|5432||db.example"), "db.example", None);
-    stats.tcp_opened(tcp, None, "-", None).tcp_closed(10, 20);
+    stats
+        .tcp_opened(tcp, Peer::default(), "-", None)
+        .tcp_closed(10, 20);
     let mut out = String::new();
     stats.render(&mut out);
     for query in MESH_DASHBOARD {

@@ -1,7 +1,7 @@
-//! A series' key: the destination service, the workload behind the
-//! upstream host and the rest of its labels (`Shape`), owned in the map
-//! and borrowed for lookups, so a label set seen before is found without
-//! allocating.
+//! A series' key: the destination service, the upstream peer (the
+//! workload behind the host, the identities on the connection) and the
+//! rest of its labels (`Shape`), owned in the map and borrowed for
+//! lookups, so a label set seen before is found without allocating.
 
 use std::borrow::Borrow;
 use std::fmt::Write as _;
@@ -11,13 +11,15 @@ use std::sync::Arc;
 use shared::egress::EgressPolicy;
 use shared::workload::EndpointWorkload;
 
-use super::{Destination, Protocol, Shape, escape_into};
+use super::{Destination, Peer, Protocol, Shape, escape_into};
+use crate::upstream::Principals;
 
 /// A series' labels, owned.
 #[derive(Debug, Clone)]
 pub(super) struct SeriesKey {
     pub(super) service: Arc<str>,
-    pub(super) peer: Option<Arc<EndpointWorkload>>,
+    pub(super) workload: Option<Arc<EndpointWorkload>>,
+    pub(super) principals: Option<Arc<Principals>>,
     pub(super) shape: Shape,
 }
 
@@ -58,7 +60,7 @@ impl SeriesKey {
 /// A series' labels, borrowed for a lookup.
 pub(super) struct SeriesRef<'a> {
     pub(super) service: &'a str,
-    pub(super) peer: Option<&'a Arc<EndpointWorkload>>,
+    pub(super) peer: Peer<'a>,
     pub(super) shape: Shape,
 }
 
@@ -66,7 +68,8 @@ pub(super) struct SeriesRef<'a> {
 /// searched with a borrowed one.
 pub(super) trait SeriesLabels {
     fn service(&self) -> &str;
-    fn peer(&self) -> Option<&EndpointWorkload>;
+    fn workload(&self) -> Option<&EndpointWorkload>;
+    fn principals(&self) -> Option<&Principals>;
     fn shape(&self) -> Shape;
 }
 
@@ -74,8 +77,11 @@ impl SeriesLabels for SeriesKey {
     fn service(&self) -> &str {
         &self.service
     }
-    fn peer(&self) -> Option<&EndpointWorkload> {
-        self.peer.as_deref()
+    fn workload(&self) -> Option<&EndpointWorkload> {
+        self.workload.as_deref()
+    }
+    fn principals(&self) -> Option<&Principals> {
+        self.principals.as_deref()
     }
     fn shape(&self) -> Shape {
         self.shape
@@ -86,8 +92,11 @@ impl SeriesLabels for SeriesRef<'_> {
     fn service(&self) -> &str {
         self.service
     }
-    fn peer(&self) -> Option<&EndpointWorkload> {
-        self.peer.map(|peer| &**peer)
+    fn workload(&self) -> Option<&EndpointWorkload> {
+        self.peer.workload.map(|workload| &**workload)
+    }
+    fn principals(&self) -> Option<&Principals> {
+        self.peer.principals.map(|principals| &**principals)
     }
     fn shape(&self) -> Shape {
         self.shape
@@ -97,7 +106,8 @@ impl SeriesLabels for SeriesRef<'_> {
 impl Hash for dyn SeriesLabels + '_ {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.service().hash(state);
-        self.peer().hash(state);
+        self.workload().hash(state);
+        self.principals().hash(state);
         self.shape().hash(state);
     }
 }
@@ -105,7 +115,8 @@ impl Hash for dyn SeriesLabels + '_ {
 impl PartialEq for dyn SeriesLabels + '_ {
     fn eq(&self, other: &Self) -> bool {
         self.service() == other.service()
-            && self.peer() == other.peer()
+            && self.workload() == other.workload()
+            && self.principals() == other.principals()
             && self.shape() == other.shape()
     }
 }

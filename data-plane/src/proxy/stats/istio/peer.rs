@@ -1,15 +1,16 @@
 //! The labels of the peers: who reports (a sidecar or a gateway reports as
 //! `source`) and the source workload from the node's pod, namespace,
-//! labels and metadata, which every series of a proxy shares; and the
-//! destination workload, from the upstream host's `istio.workload`
-//! metadata (an external service has none, and sends no peer metadata
-//! back).
+//! labels and metadata, which every series of a proxy shares; the
+//! principals on the upstream TLS connection; and the destination
+//! workload, from the upstream host's `istio.workload` metadata (an
+//! external service has none, and sends no peer metadata back).
 
 use std::collections::BTreeMap;
 
 use shared::workload::{DEFAULT_CLUSTER_ID, EndpointWorkload, LATEST_REVISION};
 
 use super::escape_into;
+use crate::upstream::Principals;
 
 const UNKNOWN: &str = "unknown";
 
@@ -68,46 +69,69 @@ impl SourceWorkload {
         self
     }
 
-    /// The labels every series starts with, rendered once.
-    pub(super) fn labels(&self) -> String {
+    /// The labels every series starts with, rendered once: the reporter
+    /// and the workload.
+    pub(super) fn head_labels(&self) -> String {
         let mut out = String::from("reporter=\"source\"");
-        let fields = [
+        for (name, value) in [
             ("source_workload", self.workload.as_str()),
             ("source_workload_namespace", &self.namespace),
-            // Set from the local certificate on a mutual TLS upstream
-            // connection only; egress traffic has none.
-            ("source_principal", UNKNOWN),
-            ("source_app", &self.app),
-            ("source_version", &self.version),
-            ("source_cluster", &self.cluster),
-            ("source_canonical_service", &self.canonical_service),
-            ("source_canonical_revision", &self.canonical_revision),
-        ];
-        for (name, value) in fields {
+        ] {
             out.push(',');
             write_label(&mut out, name, value);
         }
         out
     }
+
+    /// The source labels after `source_principal`, rendered once.
+    pub(super) fn tail_labels(&self) -> String {
+        let fields = [
+            ("source_app", self.app.as_str()),
+            ("source_version", &self.version),
+            ("source_cluster", &self.cluster),
+            ("source_canonical_service", &self.canonical_service),
+            ("source_canonical_revision", &self.canonical_revision),
+        ];
+        let mut out = String::new();
+        write_labels(&mut out, fields);
+        out
+    }
+}
+
+/// Writes `source_principal`: the agent's certificate's URI SAN on the
+/// upstream TLS connection, else `unknown` (egress traffic has none).
+pub(super) fn write_source_principal(out: &mut String, principals: Option<&Principals>) {
+    let local = principals.and_then(|principals| principals.local.as_deref());
+    write_label(out, "source_principal", local.unwrap_or(UNKNOWN));
 }
 
 /// Writes the destination workload's labels as Istio's stats plugin sets
 /// them on the client side, from the upstream host's `istio.workload`
-/// metadata (`peer`): a field it leaves empty, or no peer, is `unknown`,
-/// but the canonical revision, `latest`. The metadata carries no app,
-/// version or principal; the workload's namespace is also the service's
-/// (Istio's fallback when no cluster metadata names the service's).
-pub(super) fn write_destination_labels(out: &mut String, peer: Option<&EndpointWorkload>) {
+/// metadata (`peer`) and the server's certificate on the TLS connection
+/// (`principals`): a field they leave empty, or no peer, is `unknown`, but
+/// the canonical revision, `latest`. The metadata carries no app or
+/// version. The namespace is the server's SPIFFE id's, else the
+/// workload's; it is also the service's (Istio's fallback when no cluster
+/// metadata names the service's).
+pub(super) fn write_destination_labels(
+    out: &mut String,
+    peer: Option<&EndpointWorkload>,
+    principals: Option<&Principals>,
+) {
     let field = |read: fn(&EndpointWorkload) -> &str, default| {
         peer.map(read)
             .filter(|value| !value.is_empty())
             .unwrap_or(default)
     };
-    let namespace = field(|peer| &peer.namespace, UNKNOWN);
+    let namespace = principals
+        .and_then(Principals::peer_namespace)
+        .filter(|namespace| !namespace.is_empty())
+        .unwrap_or_else(|| field(|peer| &peer.namespace, UNKNOWN));
+    let principal = principals.and_then(|principals| principals.peer.as_deref());
     let fields = [
         ("destination_workload", field(|peer| &peer.name, UNKNOWN)),
         ("destination_workload_namespace", namespace),
-        ("destination_principal", UNKNOWN),
+        ("destination_principal", principal.unwrap_or(UNKNOWN)),
         ("destination_app", UNKNOWN),
         ("destination_version", UNKNOWN),
         ("destination_service_namespace", namespace),
@@ -123,6 +147,11 @@ pub(super) fn write_destination_labels(out: &mut String, peer: Option<&EndpointW
         // A source reporter cannot tell the server's policy.
         ("connection_security_policy", UNKNOWN),
     ];
+    write_labels(out, fields);
+}
+
+/// Writes `fields`, comma separated.
+fn write_labels<'a>(out: &mut String, fields: impl IntoIterator<Item = (&'a str, &'a str)>) {
     for (index, (name, value)) in fields.into_iter().enumerate() {
         if index > 0 {
             out.push(',');

@@ -20,7 +20,7 @@ fn http<'a>(
 ) -> Request<'a> {
     Request {
         destination,
-        peer: None,
+        peer: Peer::default(),
         protocol: Protocol::Http,
         response_code,
         grpc_status: None,
@@ -201,7 +201,12 @@ fn a_tcp_connection_counts_opened_closed_and_bytes() {
         "api.example",
         Some(EgressPolicy::WouldBlock),
     );
-    let series = stats.tcp_opened(destination, None, "-", Some(EgressPolicy::WouldBlock));
+    let series = stats.tcp_opened(
+        destination,
+        Peer::default(),
+        "-",
+        Some(EgressPolicy::WouldBlock),
+    );
     series.tcp_closed(100, 2000);
     let out = rendered(&stats);
     let labels = "destination_service=\"api.example\",destination_service_name=\"PassthroughCluster\",request_protocol=\"tcp\",response_code=\"0\",response_flags=\"-\",egress_policy=\"would_block\"}";
@@ -354,7 +359,10 @@ fn a_request_to_a_workload_is_labelled_with_its_istio_workload_metadata() {
     let again = egress_gateway();
     for peer in [&gateway, &again] {
         stats.request(&Request {
-            peer: Some(peer),
+            peer: Peer {
+                workload: Some(peer),
+                principals: None,
+            },
             ..http(destination, 200, "-", None)
         });
     }
@@ -381,11 +389,55 @@ fn a_tcp_connection_to_a_workload_carries_its_revision_and_cluster() {
     let reviews = Arc::new(EndpointWorkload::parse("reviews-v2;shop;reviews;v2;east").unwrap());
     let destination = Destination::of(Some("outbound|9080||reviews.shop"), "reviews.shop", None);
     stats
-        .tcp_opened(destination, Some(&reviews), "-", None)
+        .tcp_opened(
+            destination,
+            Peer {
+                workload: Some(&reviews),
+                principals: None,
+            },
+            "-",
+            None,
+        )
         .tcp_closed(1, 2);
     let out = rendered(&stats);
     assert!(
         out.contains("destination_workload=\"reviews-v2\",destination_workload_namespace=\"shop\",destination_principal=\"unknown\",destination_app=\"unknown\",destination_version=\"unknown\",destination_service_namespace=\"shop\",destination_cluster=\"east\",destination_canonical_service=\"reviews\",destination_canonical_revision=\"v2\","),
         "{out}"
     );
+}
+
+#[test]
+fn the_identities_on_the_tls_connection_are_the_principals_and_name_the_namespace() {
+    let stats = IstioStats::new(&sleep_v1(), 10);
+    let destination = Destination::of(
+        Some("outbound|443||istio-egressgateway.istio-system.svc.cluster.local"),
+        "edition.cnn.com",
+        None,
+    );
+    // The metadata names another namespace: the certificate's wins.
+    let gateway = Arc::new(
+        EndpointWorkload::parse("istio-egressgateway;elsewhere;istio-egressgateway;;Kubernetes")
+            .unwrap(),
+    );
+    let principals = Arc::new(Principals {
+        peer: Some(
+            "spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account".into(),
+        ),
+        local: Some(Arc::from("spiffe://cluster.local/ns/default/sa/sleep")),
+    });
+    stats.request(&Request {
+        peer: Peer {
+            workload: Some(&gateway),
+            principals: Some(&principals),
+        },
+        ..http(destination, 200, "-", None)
+    });
+    let out = rendered(&stats);
+    for label in [
+        "source_workload_namespace=\"default\",source_principal=\"spiffe://cluster.local/ns/default/sa/sleep\",source_app=\"sleep\"",
+        "destination_workload=\"istio-egressgateway\",destination_workload_namespace=\"istio-system\",destination_principal=\"spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account\",",
+        "destination_service_namespace=\"istio-system\",",
+    ] {
+        assert!(out.contains(label), "{label}\n{out}");
+    }
 }
