@@ -1,20 +1,22 @@
 //! Gives back to the system the memory the agent no longer uses: what a
 //! config held once it is replaced, and what many connections held once
-//! they closed (a slowloris of 10,000 partial heads left 60 MB behind).
+//! they closed (a slowloris of 10,000 partial heads).
 //!
-//! mimalloc returns freed memory (purges it) only after its purge delay
-//! (one second), and only when some thread later frees a page of its own;
-//! an idle agent frees none, so its RSS stayed at its peak. Once updates
-//! have been quiet for longer than that delay, or after many connections
-//! closed, the control thread frees one huge block, which it allocates
-//! untouched (never resident) for this: freeing it is what makes mimalloc
-//! purge everything whose delay has passed.
+//! mimalloc keeps a page whose blocks were all freed for its thread to
+//! reuse, and returns (purges) an arena's free memory only after its purge
+//! delay, when some thread next goes through its slow path; an idle agent
+//! does neither, so its RSS stayed at its peak. `mi_collect(true)` does
+//! both at once for the calling thread: it frees that thread's pages that
+//! hold no live block (counting the blocks other threads freed into them)
+//! and purges every arena's free memory.
 //!
-//! A connection's buffers live on the proxy workers, and one often frees
-//! what another allocated: such a page is known free only once its owner
-//! collects its pages, which mimalloc does every 10,000 allocations of its
-//! slow path. So after many connections closed, each worker, as it next
-//! goes idle, makes that many (`on_worker_park`), before the purge.
+//! Only a page's owner can collect it, and a connection's buffers live on
+//! the proxy workers, one often freeing what another allocated. So once
+//! many connections closed and the count settled, each worker collects as
+//! it next goes idle (`on_worker_park`), then the control thread; once
+//! config updates have been quiet, the control thread, which applied them,
+//! collects. Never on the request path: a collect visits every page of
+//! its thread.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -27,21 +29,13 @@ use proto::wkt::Any;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
-/// Longer than mimalloc's purge delay, so what was freed last is due.
+/// How long events must have been quiet (no update applied, no connection
+/// closed) before memory is given back, and how long the workers are
+/// given to collect before the control thread does.
 const QUIET: Duration = Duration::from_millis(1500);
-/// Huge for mimalloc (its own page, freed at once rather than kept for
-/// reuse); only reserved, never written.
-const HUGE_BLOCK: usize = 64 << 20;
-/// Purging is spread over a few frees; how many, a purge delay apart.
-const ROUNDS: usize = 3;
 /// How many fewer open connections than at their peak call for giving
 /// memory back.
 const CONNECTIONS_CLOSED: u64 = 1024;
-/// Over mimalloc's small size (1 KiB): every allocation takes its slow path.
-const SLOW_PATH_SIZE: usize = 2048;
-/// mimalloc collects a thread's pages every 10,000 slow-path allocations,
-/// counted in steps of 1,000.
-const SLOW_PATH_ALLOCATIONS: usize = 11_000;
 
 /// Bumped each time the workers are to collect their pages.
 static COLLECT: AtomicU64 = AtomicU64::new(0);
@@ -49,6 +43,15 @@ static COLLECT: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// The last [`COLLECT`] this worker answered.
     static COLLECTED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Frees the calling thread's empty pages and purges all free memory.
+#[allow(unsafe_code)]
+fn collect() {
+    // SAFETY: mi_collect takes no pointer and only touches the calling
+    // thread's heap and the arenas (under their own locks); it is safe to
+    // call from any thread at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 /// The workers' park hook: a worker asked to collect its pages does so
@@ -59,11 +62,7 @@ pub fn on_worker_park() {
         return;
     }
     COLLECTED.set(wanted);
-    for _ in 0..SLOW_PATH_ALLOCATIONS {
-        drop(std::hint::black_box(Vec::<u8>::with_capacity(
-            SLOW_PATH_SIZE,
-        )));
-    }
+    collect();
 }
 
 /// A sink that, after each update, has the memory it freed given back.
@@ -83,29 +82,19 @@ pub struct Sources {
 }
 
 /// `inner`, and the task giving memory back after its updates and after
-/// connections close (run it on the thread that applies updates: that
-/// thread's frees purge).
+/// connections close (run it on the thread that applies updates: its
+/// pages hold the config).
 pub fn releasing(sources: Sources) -> (Arc<Releasing>, impl Future<Output = ()>) {
     let applied = Arc::new(Notify::new());
     let sink = Arc::new(Releasing {
         inner: sources.inner,
         applied: applied.clone(),
     });
-    let closed = Arc::new(Notify::new());
-    let give_back = {
-        let closed = closed.clone();
-        async move {
-            tokio::join!(
-                give_back_after(applied),
-                give_back_after(closed.clone()),
-                watch_connections(
-                    sources.admission,
-                    closed,
-                    sources.workers,
-                    sources.concurrency
-                ),
-            );
-        }
+    let give_back = async move {
+        tokio::join!(
+            give_back_after(applied),
+            watch_connections(sources.admission, sources.workers, sources.concurrency),
+        );
     };
     (sink, give_back)
 }
@@ -126,40 +115,34 @@ impl ConfigSink for Releasing {
     }
 }
 
-/// Gives memory back once `events` have been quiet for [`QUIET`].
-async fn give_back_after(events: Arc<Notify>) {
+/// Collects once `applied` has been quiet for [`QUIET`]: a change comes as
+/// several responses (clusters, endpoints, listeners, routes).
+async fn give_back_after(applied: Arc<Notify>) {
     loop {
-        events.notified().await;
-        // Wait for the events to settle: a change comes as several
-        // responses (clusters, endpoints, listeners, routes), connections
-        // close over a while.
+        applied.notified().await;
         loop {
             tokio::select! {
-                () = events.notified() => {}
+                () = applied.notified() => {}
                 () = tokio::time::sleep(QUIET) => break,
             }
         }
-        for _ in 0..ROUNDS {
-            drop(std::hint::black_box(Vec::<u8>::with_capacity(HUGE_BLOCK)));
-            tokio::time::sleep(QUIET).await;
-        }
+        collect();
     }
 }
 
 /// Follows the open connections: once [`CONNECTIONS_CLOSED`] fewer are
-/// open than at their peak, has the workers collect and `closed` told.
-async fn watch_connections(
-    admission: Arc<Admission>,
-    closed: Arc<Notify>,
-    workers: Handle,
-    concurrency: usize,
-) {
+/// open than at their peak and none closed for [`QUIET`], has the workers
+/// collect, then collects.
+async fn watch_connections(admission: Arc<Admission>, workers: Handle, concurrency: usize) {
     let mut peak = 0;
+    let mut last = 0;
     loop {
         tokio::time::sleep(QUIET).await;
         let open = admission.active();
         peak = peak.max(open);
-        if peak - open < CONNECTIONS_CLOSED {
+        let settled = open >= last;
+        last = open;
+        if peak - open < CONNECTIONS_CLOSED || !settled {
             continue;
         }
         tracing::debug!(peak, open, "connections closed: giving their memory back");
@@ -170,6 +153,7 @@ async fn watch_connections(
         for _ in 0..concurrency.max(1) {
             workers.spawn(tokio::task::yield_now());
         }
-        closed.notify_one();
+        tokio::time::sleep(QUIET).await;
+        collect();
     }
 }
