@@ -178,6 +178,11 @@ async fn counting_server(addr: &str) -> (u16, Arc<AtomicUsize>) {
     (port, accepted)
 }
 
+/// The first line of a request or answer, for the test's output.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
 fn assert_400(answer: &str, request: &str) {
     assert!(
         answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
@@ -201,6 +206,7 @@ async fn a_port_that_hides_a_blocked_host_is_refused_and_never_connected() {
     for attack in &attacks {
         let answer = exchange(proxy, attack.as_bytes()).await;
         assert_400(&answer, attack);
+        eprintln!("{attack:?} -> {}", first_line(&answer));
     }
     assert_eq!(
         hidden.load(Ordering::SeqCst),
@@ -236,10 +242,12 @@ async fn heads_split_short_late_or_of_any_envoy_method_are_served() {
             answer.ends_with(&format!("{method} /dav HTTP/1.1")),
             "{method}: {answer}"
         );
+        eprintln!("{method} -> {}", first_line(&answer));
     }
     let lower = exchange(proxy, b"get http://a.wild.test/ HTTP/1.1\r\n\r\n").await;
     assert_400(&lower, "get");
     assert!(lower.contains("content-length: 0\r\n"), "{lower}");
+    eprintln!("lowercase get -> {}", first_line(&lower));
 
     // A CONNECT head in two segments, the first shorter than `CONNECT `.
     let mut client = TcpStream::connect(proxy).await.unwrap();
@@ -250,6 +258,10 @@ async fn heads_split_short_late_or_of_any_envoy_method_are_served() {
     let mut answer = vec![0; 39];
     client.read_exact(&mut answer).await.unwrap();
     assert_eq!(&answer[..], b"HTTP/1.1 200 Connection established\r\n\r\n");
+    eprintln!(
+        "CONNECT split after \"CON\" -> {}",
+        first_line(&String::from_utf8_lossy(&answer))
+    );
     client
         .write_all(b"GET /tunnel HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
@@ -278,6 +290,11 @@ async fn a_first_byte_after_five_seconds_is_still_served() {
         answer.starts_with("HTTP/1.1 502 Bad Gateway\r\n"),
         "{answer}"
     );
+    eprintln!(
+        "first byte after {:?} -> {}",
+        Duration::from_millis(5500),
+        first_line(&answer)
+    );
 }
 
 #[tokio::test]
@@ -298,6 +315,11 @@ async fn h2c_with_prior_knowledge_is_served_as_http2() {
     let response = sender.send_request(request).await.unwrap();
     assert_eq!(response.version(), http::Version::HTTP_2);
     assert_eq!(response.status(), 502);
+    eprintln!(
+        "h2c prior knowledge -> {:?} {}",
+        response.version(),
+        response.status()
+    );
 }
 
 #[tokio::test]
