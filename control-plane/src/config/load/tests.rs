@@ -502,4 +502,5 @@ fn a_file_that_is_not_utf8_is_told_so() {
     let text = errors.to_string();
     assert!(text.contains("save the file as UTF-8"), "{text}");
     assert!(!text.contains("check that the path exists"), "{text}");
+    eprintln!("{text}");
 }

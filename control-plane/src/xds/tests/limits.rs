@@ -126,6 +126,7 @@ async fn a_proxy_that_never_reads_has_its_connection_closed_after_the_send_timeo
         metric(&mesh, "pilot_xds_write_timeout") == 1
     })
     .await;
+    let timed_out = started.elapsed();
     assert!(
         started.elapsed() >= send_timeout,
         "it was given the timeout"
@@ -145,6 +146,10 @@ async fn a_proxy_that_never_reads_has_its_connection_closed_after_the_send_timeo
     assert!(
         ended.is_err(),
         "the connection was cut, not ended: {ended:?}"
+    );
+    eprintln!(
+        "a proxy that never reads 2000 clusters: cut after {timed_out:?} (send timeout \
+         {send_timeout:?})"
     );
 }
 
@@ -247,6 +252,11 @@ async fn node_ids_with_control_characters_are_refused() {
             .expect("refused");
         assert_eq!(status.code(), Code::InvalidArgument, "{id:?}");
         assert!(status.message().contains("control character"), "{status:?}");
+        eprintln!(
+            "node id {id:?} -> {:?}: {}",
+            status.code(),
+            status.message()
+        );
     }
     assert!(mesh.context.connections.is_empty());
 }
@@ -337,4 +347,7 @@ fn what_a_caller_claims_is_logged_escaped() {
         "a forged line: {text}"
     );
     assert!(text.contains("evil\\nINFO"), "{text}");
+    for line in text.lines().filter(|line| line.contains("evil")) {
+        eprintln!("logged: {line}");
+    }
 }

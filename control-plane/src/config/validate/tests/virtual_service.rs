@@ -184,7 +184,9 @@ fn regexes_past_the_size_limits_are_refused_cheaply() {
     let text = virtual_service(&format!(
         "  hosts: [a.example.com]\n  http:\n  - match:\n{matches}    route:\n    - destination: {{host: a.example.com}}\n"
     ));
+    let start = std::time::Instant::now();
     let lines = errors(&text);
+    let took = start.elapsed();
     assert_eq!(lines.len(), 201, "{:#?}", &lines[..2]);
     assert!(
         lines[0].contains("spec.http[0].match[0].uri.regex: regex \"aaaa")
@@ -199,6 +201,7 @@ fn regexes_past_the_size_limits_are_refused_cheaply() {
         "{}",
         lines[200]
     );
+    eprintln!("201 regexes past the limits refused in {took:?}");
 }
 
 #[test]
