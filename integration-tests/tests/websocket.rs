@@ -75,6 +75,10 @@ fn a_websocket_through_the_explicit_proxy_is_switched_and_echoes() -> Result<()>
         "the server's accept value comes back: {head}"
     );
     ensure!(head.contains("upgrade: websocket\r\n"), "{head}");
+    eprintln!(
+        "a WebSocket handshake through the explicit proxy -> {}",
+        head.lines().next().unwrap_or_default()
+    );
     // A masked text frame "ping"; the server echoes it unmasked.
     client.write_all(&masked_text_frame(b"ping")?)?;
     let mut echoed = [0; 6];
