@@ -1,21 +1,31 @@
 //! An accept that fails, on any listener of the agent (the proxy's and the
 //! admin, metrics, status and health ports) or of the control plane (xDS
-//! and metrics): when the process is out of file descriptors (EMFILE, ENFILE) the pending connection stays in the
-//! backlog and the listener stays readable, so retrying at once would spin.
+//! and metrics): when the process is out of file descriptors (EMFILE,
+//! ENFILE) the pending connection stays in the backlog and the listener
+//! stays readable, so retrying at once would spin.
+//!
 //! Instead one descriptor is kept in reserve, shared by every listener: it
-//! is closed to accept the pending connection, which is closed at once, and
-//! reopened. Without a reserve, the accept loop waits for a connection to
-//! close (or a second). A connection that went away before it was accepted
-//! is skipped; any other error waits a moment. Each kind is logged at most
-//! once per [`LOG_EVERY`], with how many happened meanwhile.
+//! is closed to accept the pending connection, which is then closed at once
+//! by turning its descriptor into a copy of a second one kept for this
+//! (`dup2`), so that the number is never free for another thread's accept
+//! to take before it is the reserve again. Should another thread's accept
+//! take it in the instant it is free, that connection is served and the
+//! reserve comes back as a connection closes. Without a reserve, the accept
+//! loop waits for a connection to close (or a second).
+//!
+//! A connection that went away before it was accepted is skipped; any
+//! other error waits a moment. Each kind is logged at most once per
+//! [`LOG_EVERY`], with how many happened meanwhile.
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::unistd::dup2;
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -73,6 +83,11 @@ pub struct AcceptFailures {
     /// What the log line about shed connections advises.
     advice: &'static str,
     reserve: Mutex<Option<File>>,
+    /// Whether the reserve is missing (its descriptor was taken by another
+    /// thread's accept while free): a connection that closes gives it back.
+    reserve_missing: AtomicBool,
+    /// What a shed connection's descriptor becomes a copy of.
+    keeper: Option<File>,
     shed_log: Mutex<Throttle>,
     error_log: Mutex<Throttle>,
     /// Accept loops waiting for a file descriptor: a connection that
@@ -96,9 +111,12 @@ impl AcceptFailures {
     /// With the reserve descriptor open; a shed connection's log line
     /// advises `advice`.
     pub fn new(advice: &'static str) -> Self {
+        let reserve = open_reserve();
         Self {
             advice,
-            reserve: Mutex::new(open_reserve()),
+            reserve_missing: AtomicBool::new(reserve.is_none()),
+            reserve: Mutex::new(reserve),
+            keeper: open_reserve(),
             shed_log: Mutex::default(),
             error_log: Mutex::default(),
             waiting_for_close: AtomicUsize::new(0),
@@ -149,24 +167,49 @@ impl AcceptFailures {
     /// A connection of any listener closed: an accept loop waiting for a
     /// file descriptor may go on.
     pub fn connection_closed(&self) {
+        if self.reserve_missing.load(Relaxed) {
+            let mut reserve = self.reserve.lock();
+            if reserve.is_none() {
+                *reserve = open_reserve();
+            }
+            self.reserve_missing.store(reserve.is_none(), Relaxed);
+        }
         if self.waiting_for_close.load(Relaxed) > 0 {
             self.closed.notify_waiters();
         }
     }
 
     /// Frees the reserve descriptor, accepts the pending connection with
-    /// it and closes that, then takes the reserve back: whether a
-    /// connection was pending, or `None` when there was no descriptor to
-    /// free.
+    /// it and closes that into the reserve: whether a connection was
+    /// pending, or `None` when there was no descriptor to free.
     fn shed_one(&self, socket: &TcpListener) -> Option<bool> {
         let mut reserve = self.reserve.lock();
         let held = reserve.take().or_else(open_reserve)?;
         drop(held);
         let shed = accept_now(socket);
         let pending = shed.is_some();
-        drop(shed);
-        *reserve = open_reserve();
+        *reserve = match shed {
+            Some(shed) => self.close_into_reserve(shed),
+            None => open_reserve(),
+        };
+        self.reserve_missing.store(reserve.is_none(), Relaxed);
         Some(pending)
+    }
+
+    /// Closes `stream`, its descriptor becoming a copy of the keeper: the
+    /// new reserve. Should that fail, closes it and reopens the reserve.
+    fn close_into_reserve(&self, stream: TcpStream) -> Option<File> {
+        let Ok(stream) = stream.into_std() else {
+            return open_reserve();
+        };
+        let mut descriptor = OwnedFd::from(stream);
+        if let Some(keeper) = &self.keeper
+            && dup2(keeper, &mut descriptor).is_ok()
+        {
+            return Some(File::from(descriptor));
+        }
+        drop(descriptor);
+        open_reserve()
     }
 
     /// Waits until a connection closes, or [`WAIT_FOR_DESCRIPTOR`].

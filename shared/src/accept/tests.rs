@@ -1,6 +1,6 @@
 //! Accept failures: file descriptor exhaustion told apart from other
-//! errors, a pending connection shed with the reserve descriptor, and a
-//! log line at most once per interval.
+//! errors, a pending connection shed with the reserve descriptor, a lost
+//! reserve taken back, and a log line at most once per interval.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -71,4 +71,15 @@ async fn out_of_descriptors_the_pending_connection_is_closed_with_the_reserve_at
         Outcome::Left
     );
     assert!(failures.reserve.lock().is_some());
+}
+
+#[test]
+fn a_reserve_another_accept_took_is_taken_back_when_a_connection_closes() {
+    let failures = AcceptFailures::default();
+    // As when another thread's accept took the free descriptor.
+    drop(failures.reserve.lock().take());
+    failures.reserve_missing.store(true, Relaxed);
+    failures.connection_closed();
+    assert!(failures.reserve.lock().is_some(), "the reserve is back");
+    assert!(!failures.reserve_missing.load(Relaxed));
 }
