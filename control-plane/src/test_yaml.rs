@@ -1,4 +1,27 @@
-//! YAML fixtures the unit tests share: mesh-external ServiceEntries, the egress gateway's service and the MongoDB egress blog post's resources.
+//! YAML fixtures the unit tests share: mesh-external ServiceEntries, the egress gateway's service and the MongoDB egress blog post's resources; a config checked from YAML documents, and labels from pairs.
+
+use std::path::Path;
+
+use crate::config::ConfigSnapshot;
+use crate::config::load::load_str;
+use crate::config::model::Labels;
+
+/// The config of YAML `documents`, loaded and checked, every resource valid.
+pub(crate) fn checked_config(documents: &[&str]) -> ConfigSnapshot {
+    let snapshot = load_str(Path::new("cfg.yaml"), &documents.join("---\n"))
+        .unwrap_or_else(|errors| panic!("loads: {errors}"));
+    let checked = crate::config::check(snapshot);
+    assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+    checked.snapshot
+}
+
+/// Labels of `(key, value)` pairs.
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
 
 /// A MESH_EXTERNAL ServiceEntry `default/<name>` for `host` at `addresses`
 /// (a YAML flow list) with one port of `protocol`, resolution NONE; ends

@@ -3,32 +3,15 @@
 //! as its own telemetry names it (its pod's workload, or `WORKLOAD_NAME`,
 //! in its `CLUSTER_ID`); an inline endpoint names none.
 
-use std::path::Path;
-
 use proto::wkt::{Value, value::Kind};
 use shared::node::{NodeId, NodeType};
 
 use super::{MeshView, Workload};
 use crate::config::ConfigSnapshot;
-use crate::config::load::load_str;
 use crate::config::model::Labels;
 use crate::test_yaml::egress_gateway_service;
+use crate::test_yaml::{checked_config, labels};
 use crate::translate::proxy::Proxy;
-
-fn config(documents: &[&str]) -> ConfigSnapshot {
-    let snapshot = load_str(Path::new("cfg.yaml"), &documents.join("---\n"))
-        .unwrap_or_else(|errors| panic!("loads: {errors}"));
-    let checked = crate::config::check(snapshot);
-    assert!(checked.errors.is_empty(), "{:?}", checked.errors);
-    checked.snapshot
-}
-
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 fn proxy(
     node_type: NodeType,
@@ -95,7 +78,7 @@ fn gateway() -> (Proxy, Workload) {
 
 #[test]
 fn a_connected_gateway_is_named_by_its_deployment_in_the_default_cluster() {
-    let snapshot = config(&[&egress_gateway_service(&[
+    let snapshot = checked_config(&[&egress_gateway_service(&[
         "{number: 80, name: http, protocol: HTTP}",
     ])]);
     let (_, gateway) = gateway();
@@ -109,7 +92,7 @@ fn a_connected_gateway_is_named_by_its_deployment_in_the_default_cluster() {
 
 #[test]
 fn workload_name_and_cluster_id_metadata_name_a_connected_proxy() {
-    let snapshot = config(&[&egress_gateway_service(&[
+    let snapshot = checked_config(&[&egress_gateway_service(&[
         "{number: 80, name: http, protocol: HTTP}",
     ])]);
     let (pod, gateway) = gateway();
@@ -175,7 +158,7 @@ spec:
   endpoints:
   - address: 203.0.113.7
 ";
-    let snapshot = config(&[service, entry, inline]);
+    let snapshot = checked_config(&[service, entry, inline]);
     assert_eq!(
         workloads(&snapshot, &[], "details.bookinfo.com", 80),
         [Some(

@@ -7,26 +7,9 @@ use std::path::Path;
 use shared::node::{NodeId, NodeType};
 
 use super::super::{Endpoint, MeshView};
-use crate::config::ConfigSnapshot;
 use crate::config::load::load_str;
-use crate::config::model::Labels;
+use crate::test_yaml::{checked_config, labels};
 use crate::translate::proxy::Proxy;
-
-/// The config of YAML documents, every resource valid.
-fn config(documents: &[&str]) -> ConfigSnapshot {
-    let snapshot = load_str(Path::new("cfg.yaml"), &documents.join("---\n"))
-        .unwrap_or_else(|errors| panic!("loads: {errors}"));
-    let checked = crate::config::check(snapshot);
-    assert!(checked.errors.is_empty(), "{:?}", checked.errors);
-    checked.snapshot
-}
-
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 fn sidecar(namespace: &str, pairs: &[(&str, &str)]) -> Proxy {
     Proxy {
@@ -65,7 +48,7 @@ fn entry(name: &str, namespace: &str, spec: &str) -> String {
 
 /// The endpoints of details.bookinfo.com:`port` for subset `subset`.
 fn details_endpoints(documents: &[&str], port: u32, subset: &[(&str, &str)]) -> Vec<Endpoint> {
-    let snapshot = config(documents);
+    let snapshot = checked_config(documents);
     let proxy = sidecar("bookinfo", &[("app", "productpage")]);
     let view = MeshView::new(&snapshot, &[], &proxy);
     let service = view
@@ -182,7 +165,7 @@ spec:
 /// The name of the DestinationRule a proxy of `namespace` with `pairs`
 /// labels gets for httpbin.org.
 fn rule_for(documents: &[&str], namespace: &str, pairs: &[(&str, &str)]) -> Option<String> {
-    let snapshot = config(documents);
+    let snapshot = checked_config(documents);
     let proxy = sidecar(namespace, pairs);
     let view = MeshView::new(&snapshot, &[], &proxy);
     view.destination_rule("httpbin.org", "shop")
