@@ -13,10 +13,11 @@
 //! Only a page's owner can collect it, and a connection's buffers live on
 //! the proxy workers, one often freeing what another allocated. So once
 //! many connections closed and the count settled, each worker collects as
-//! it next goes idle (`on_worker_park`), then the control thread; once
-//! config updates have been quiet, the control thread, which applied them,
-//! collects. Never on the request path: a collect visits every page of
-//! its thread.
+//! it next goes idle (`on_worker_park`), then the control thread. Once
+//! config updates have been quiet the same happens: the control thread
+//! applied them, but the workers freed what they held of the config they
+//! replace (clusters, pools, routes). Never on the request path: a
+//! collect visits every page of its thread.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -90,10 +91,14 @@ pub fn releasing(sources: Sources) -> (Arc<Releasing>, impl Future<Output = ()>)
         inner: sources.inner,
         applied: applied.clone(),
     });
+    let workers = Workers {
+        handle: sources.workers,
+        concurrency: sources.concurrency,
+    };
     let give_back = async move {
         tokio::join!(
-            give_back_after(applied),
-            watch_connections(sources.admission, sources.workers, sources.concurrency),
+            give_back_after(applied, &workers),
+            watch_connections(sources.admission, &workers),
         );
     };
     (sink, give_back)
@@ -115,9 +120,31 @@ impl ConfigSink for Releasing {
     }
 }
 
-/// Collects once `applied` has been quiet for [`QUIET`]: a change comes as
-/// several responses (clusters, endpoints, listeners, routes).
-async fn give_back_after(applied: Arc<Notify>) {
+/// The proxy workers, `concurrency` of them on `handle`.
+struct Workers {
+    handle: Handle,
+    concurrency: usize,
+}
+
+impl Workers {
+    /// Has each worker collect as it next goes idle, gives them time to,
+    /// then collects on the calling thread.
+    async fn collect_all(&self) {
+        COLLECT.fetch_add(1, Relaxed);
+        // Idle workers are parked: a task wakes each, which then parks
+        // again through the hook.
+        for _ in 0..self.concurrency.max(1) {
+            self.handle.spawn(tokio::task::yield_now());
+        }
+        tokio::time::sleep(QUIET).await;
+        collect();
+    }
+}
+
+/// Collects everywhere once `applied` has been quiet for [`QUIET`]: a
+/// change comes as several responses (clusters, endpoints, listeners,
+/// routes).
+async fn give_back_after(applied: Arc<Notify>, workers: &Workers) {
     loop {
         applied.notified().await;
         loop {
@@ -127,13 +154,14 @@ async fn give_back_after(applied: Arc<Notify>) {
             }
         }
         collect();
+        workers.collect_all().await;
     }
 }
 
 /// Follows the open connections: once [`CONNECTIONS_CLOSED`] fewer are
 /// open than at their peak and none closed for [`QUIET`], has the workers
 /// collect, then collects.
-async fn watch_connections(admission: Arc<Admission>, workers: Handle, concurrency: usize) {
+async fn watch_connections(admission: Arc<Admission>, workers: &Workers) {
     let mut peak = 0;
     let mut last = 0;
     loop {
@@ -147,13 +175,6 @@ async fn watch_connections(admission: Arc<Admission>, workers: Handle, concurren
         }
         tracing::debug!(peak, open, "connections closed: giving their memory back");
         peak = open;
-        COLLECT.fetch_add(1, Relaxed);
-        // Idle workers are parked: a task wakes each, which then parks
-        // again through the hook.
-        for _ in 0..concurrency.max(1) {
-            workers.spawn(tokio::task::yield_now());
-        }
-        tokio::time::sleep(QUIET).await;
-        collect();
+        workers.collect_all().await;
     }
 }
