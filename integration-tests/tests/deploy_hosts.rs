@@ -7,7 +7,9 @@
 //! host, the binaries at the ones built here, and only the settings the
 //! units leave to `/etc/egress-mesh/<role>.env` set: addresses, identity,
 //! and the test's DNS server. The app's plain HTTP, captured by the
-//! sidecar, reaches edition.cnn.com through the gateway over ISTIO_MUTUAL.
+//! sidecar, reaches edition.cnn.com through the gateway over ISTIO_MUTUAL,
+//! and `control-plane proxy-status` on the control plane's host shows both
+//! proxies SYNCED.
 //!
 //! Needs root: see `netns::require_root`.
 
@@ -167,6 +169,8 @@ fn the_units_command_lines_bring_up_a_mesh_across_three_hosts() -> Result<()> {
     let environment = unit.environment(&[
         ("SECURE_XDS_ADDR", &format!("0.0.0.0:{xds_port}")),
         ("METRICS_ADDR", &format!("127.0.0.1:{}", free_port()?)),
+        // The plaintext port `proxy-status` reads, on the host's loopback.
+        ("CONTROL_PLANE_ARGS", "--plaintext-xds-addr 127.0.0.1:15010"),
     ])?;
     let start = unit.command("ExecStart", &environment)?;
     let mut control_plane = Process::spawn(
@@ -284,6 +288,37 @@ fn the_units_command_lines_bring_up_a_mesh_across_three_hosts() -> Result<()> {
         hello.peer.ip() == IpAddr::V4(gateway_host.ns_ip()),
         "the external server's peer is the gateway's host: {hello:?}"
     );
+
+    // istioctl proxy-status's counterpart, on the control plane's host,
+    // shows both proxies SYNCED (CDS and LDS).
+    eventually(CONVERGE, || {
+        let mut command = control_host.command(binaries::control_plane()?);
+        command.args([
+            "proxy-status",
+            "--plaintext",
+            "--xds-address",
+            "127.0.0.1:15010",
+        ]);
+        let output = process::run("proxy-status", command, STARTUP)?;
+        output.ensure_success()?;
+        // Rows are named `<pod>.<namespace>`: the gateway's in
+        // istio-system, the sidecar's in default.
+        for namespace in [".istio-system", ".default"] {
+            let row: Vec<&str> = output
+                .stdout
+                .lines()
+                .map(|line| line.split_whitespace().collect::<Vec<_>>())
+                .find(|cells| cells.first().is_some_and(|name| name.ends_with(namespace)))
+                .with_context(|| format!("no row in {namespace}:\n{}", output.stdout))?;
+            ensure!(
+                row.get(2..4) == Some(&["SYNCED", "SYNCED"][..]),
+                "the proxy in {namespace} is not SYNCED:\n{}",
+                output.stdout
+            );
+        }
+        Ok(())
+    })
+    .with_context(|| logs(&sidecar))?;
 
     // Stopped, the sidecar's unit removes istio-init's rules.
     sidecar.kill();
