@@ -85,13 +85,7 @@ pub fn workload_name<'a>(pod: &'a str, labels: &'a BTreeMap<String, String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::workload::labels;
 
     #[test]
     fn marks_round_trip_and_others_are_not_marks() {

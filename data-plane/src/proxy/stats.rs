@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use dashmap::DashMap;
 
+use crate::upstream::UpstreamError;
+
 mod filters;
 pub mod istio;
 pub mod lifecycle;
@@ -138,6 +140,17 @@ impl Stats {
     pub fn record_upstream_code(stats: &ClusterStats, status: u16) {
         stats.rq_class[class_index(status)].fetch_add(1, Relaxed);
         stats.rq_code.record(status);
+    }
+
+    /// A request of the cluster that failed with `error`, answered
+    /// `status` locally: counted in `upstream_rq_total` only if a
+    /// connection had taken it.
+    pub fn record_upstream_failure(stats: &ClusterStats, error: &UpstreamError, status: u16) {
+        if error.was_sent() {
+            Self::record_upstream_response(stats, status);
+        } else {
+            Self::record_upstream_code(stats, status);
+        }
     }
 
     /// A try that was retried after it had been sent on a connection

@@ -196,14 +196,7 @@ fn max_requests_per_connection() -> Scenario {
         ],
         |probe| {
             let replies = probe.send_times(&Call::get(HOST, "/"), 3)?;
-            let connections: BTreeSet<_> = probe
-                .received("a")?
-                .iter()
-                .map(|request| request.peer)
-                .collect();
-            Ok(Facts::new()
-                .with("statuses", statuses(&replies))
-                .with("upstream connections", connections.len()))
+            statuses_and_connections(probe, &replies)
         },
         Facts::new()
             .with("statuses", "200×3")
@@ -249,13 +242,19 @@ pub fn requests_past_a_second(probe: &Probe<'_>, host: &str) -> anyhow::Result<F
     let mut replies = vec![probe.send(&call)?];
     std::thread::sleep(Duration::from_millis(1500));
     replies.push(probe.send(&call)?);
+    statuses_and_connections(probe, &replies)
+}
+
+/// The statuses of `replies` and how many upstream connections server `a`
+/// saw requests on.
+fn statuses_and_connections(probe: &Probe<'_>, replies: &[Reply]) -> anyhow::Result<Facts> {
     let connections: BTreeSet<_> = probe
         .received("a")?
         .iter()
         .map(|request| request.peer)
         .collect();
     Ok(Facts::new()
-        .with("statuses", statuses(&replies))
+        .with("statuses", statuses(replies))
         .with("upstream connections", connections.len()))
 }
 

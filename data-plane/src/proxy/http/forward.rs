@@ -105,10 +105,8 @@ pub(super) async fn forward(
                     .cx_none_healthy
                     .fetch_add(1, Ordering::Relaxed);
             }
-            if error.was_sent() {
-                Stats::record_upstream_response(&cluster_stats, reply.status.as_u16());
-            } else if !matches!(error, UpstreamError::UnknownCluster(_)) {
-                Stats::record_upstream_code(&cluster_stats, reply.status.as_u16());
+            if !matches!(error, UpstreamError::UnknownCluster(_)) {
+                Stats::record_upstream_failure(&cluster_stats, &error, reply.status.as_u16());
             }
             let reply = if sent.retried {
                 reply.after_retries()

@@ -152,11 +152,7 @@ async fn send(
             }
             Err(error) => {
                 tracing::debug!(%cluster, %error, "shadow request failed");
-                if error.was_sent() {
-                    Stats::record_upstream_response(&cluster_stats, 503);
-                } else {
-                    Stats::record_upstream_code(&cluster_stats, 503);
-                }
+                Stats::record_upstream_failure(&cluster_stats, &error, 503);
             }
         }
     };
